@@ -1,0 +1,219 @@
+package msr_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"posd/drivers/msr"
+	"posd/drivers/msr/msrsim"
+)
+
+const t2 = "4761739001010010=29121010000000000000"
+
+// chanPort is a port whose Read waits at most 5 ms, like a serial port
+// configured with a read timeout, and then returns (0, io.EOF) as tarm/serial
+// does.
+type chanPort struct {
+	mu   sync.Mutex
+	in   chan []byte
+	rest []byte
+}
+
+func newChanPort() *chanPort { return &chanPort{in: make(chan []byte, 16)} }
+
+func (p *chanPort) Write(b []byte) (int, error) {
+	p.in <- append([]byte(nil), b...)
+	return len(b), nil
+}
+
+func (p *chanPort) Read(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.rest) == 0 {
+		select {
+		case p.rest = <-p.in:
+		case <-time.After(5 * time.Millisecond):
+			return 0, io.EOF
+		}
+	}
+	n := copy(b, p.rest)
+	p.rest = p.rest[n:]
+	return n, nil
+}
+
+func newDev(t *testing.T, port io.ReadWriter, o *msr.Opts) *msr.Dev {
+	t.Helper()
+	if o == nil {
+		o = &msr.Opts{}
+		*o = msr.DefaultOpts
+	}
+	o.IdleSleep = time.Millisecond
+	d, err := msr.New(port, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Halt() })
+	return d
+}
+
+func TestSwipeThroughSimulator(t *testing.T) {
+	port := newChanPort()
+	d := newDev(t, port, nil)
+	sim := msrsim.New(port, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	if err := sim.Swipe(msrsim.Tracks{T1: "B4761739001010010^TEST/CARD A^2912101000000000000000000000000", T2: t2}); err != nil {
+		t.Fatal(err)
+	}
+	sw, err := d.Read(ctx)
+	if err != nil {
+		t.Fatalf("Read: %v", err)
+	}
+	if sw.Track2 == nil || string(sw.Track2.Raw) != t2 || sw.Track1 == nil {
+		t.Fatalf("got %s", sw)
+	}
+
+	// A damaged stripe: the driver reports a typed error.
+	if err := sim.Swipe(msrsim.Tracks{T2: "4761739001010010=2913"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Read(ctx); !errors.Is(err, msr.ErrFormat) {
+		t.Fatalf("damaged stripe: got %v", err)
+	}
+
+	// Bytes arriving in pieces still make one swipe.
+	frame := sim.Frame(msrsim.Tracks{T2: t2})
+	for _, c := range frame {
+		sim.WriteRaw([]byte{c})
+	}
+	if sw, err := d.Read(ctx); err != nil || sw.Track2 == nil {
+		t.Fatalf("byte by byte: %v", err)
+	}
+}
+
+func TestLRCAndSentinelOptions(t *testing.T) {
+	port := newChanPort()
+	s := msr.Sentinels{Track1Start: '%', Track2Start: ';', Track3Start: '+', End: '?'}
+	o := msr.DefaultOpts
+	o.Sentinels, o.LRC = s, true
+	d := newDev(t, port, &o)
+	sim := msrsim.New(port, &msrsim.Opts{Sentinels: s, LRC: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sim.Swipe(msrsim.Tracks{T2: t2, T3: "011234567890=99"})
+	sw, err := d.Read(ctx)
+	if err != nil || string(sw.Track3) != "011234567890=99" {
+		t.Fatalf("LRC swipe: %v", err)
+	}
+	// The same swipe without LRC characters fails the LRC check.
+	plain := msrsim.New(port, &msrsim.Opts{Sentinels: s})
+	plain.Swipe(msrsim.Tracks{T2: t2})
+	if _, err := d.Read(ctx); !errors.Is(err, msr.ErrLRC) {
+		t.Fatalf("missing LRC: got %v", err)
+	}
+}
+
+// TestTrace replays the byte stream a reader module sends for an ISO 7813
+// track 1 + track 2 swipe with CR LF after the last track, then noise and an
+// over-long line, as captured from the module's UART.
+func TestTrace(t *testing.T) {
+	trace := []byte("%B4761739001010010^TEST/CARD A^2912101000000000000000000000000?;4761739001010010=29121010000000000000?\r\n")
+	port := newChanPort()
+	o := msr.DefaultOpts
+	o.MaxLine = 200
+	d := newDev(t, port, &o)
+	port.Write(trace)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if sw, err := d.Read(ctx); err != nil || sw.Track1 == nil || sw.Track2 == nil {
+		t.Fatalf("trace: %v", err)
+	}
+	long := make([]byte, 300)
+	for i := range long {
+		long[i] = '1'
+	}
+	port.Write(append(long, '\r'))
+	if _, err := d.Read(ctx); !errors.Is(err, msr.ErrTooLong) {
+		t.Fatalf("long line: got %v", err)
+	}
+	// The remainder of the long line is discarded, the next swipe is read.
+	port.Write(trace)
+	if sw, err := d.Read(ctx); err != nil || sw.Track2 == nil {
+		t.Fatalf("after long line: %v", err)
+	}
+}
+
+// timeoutFile gives a pseudo-terminal a read timeout, as board/ configures
+// real serial ports.
+type timeoutFile struct{ *os.File }
+
+func (f timeoutFile) Read(b []byte) (int, error) {
+	f.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	n, err := f.File.Read(b)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return n, io.EOF
+	}
+	return n, err
+}
+
+func TestOverPseudoTerminal(t *testing.T) {
+	p, err := msrsim.OpenPTY()
+	if err != nil {
+		t.Skipf("no pseudo-terminal: %v", err)
+	}
+	defer p.Close()
+	f, err := os.OpenFile(p.SlavePath, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	d := newDev(t, timeoutFile{f}, nil)
+	sim := msrsim.New(p.Master, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sim.Swipe(msrsim.Tracks{T2: t2})
+	sw, err := d.Read(ctx)
+	if err != nil || sw.Track2 == nil || sw.Track2.PAN != "4761739001010010" {
+		t.Fatalf("pty: %v", err)
+	}
+}
+
+func TestHaltStopsGoroutine(t *testing.T) {
+	before := runtime.NumGoroutine()
+	for i := 0; i < 20; i++ {
+		d, err := msr.New(newChanPort(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Halt()
+		d.Halt() // twice is fine
+		if _, err := d.Read(context.Background()); !errors.Is(err, msr.ErrHalted) {
+			t.Fatalf("Read after Halt: %v", err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Fatalf("goroutines: %d before, %d after", before, n)
+	}
+}
+
+func BenchmarkParse(b *testing.B) {
+	line := []byte("%B4761739001010010^TEST/CARD A^2912101000000000000000000000000?;4761739001010010=29121010000000000000?")
+	for b.Loop() {
+		sw, err := msr.Parse(line, msr.ParseOpts{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		sw.Wipe()
+	}
+}

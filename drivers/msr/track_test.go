@@ -1,0 +1,181 @@
+package msr
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// Test cards: the PANs are Luhn-valid test numbers, not real accounts.
+const (
+	panVisa = "4761739001010010"
+	t1Visa  = "B4761739001010010^TEST/CARD A^2912101000000000000000000000000"
+	t2Visa  = "4761739001010010=29121010000000000000"
+)
+
+func TestParseTracks12(t *testing.T) {
+	line := "%" + t1Visa + "?;" + t2Visa + "?"
+	sw, err := Parse([]byte(line), ParseOpts{})
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if sw.Track1 == nil || sw.Track2 == nil || sw.Track3 != nil {
+		t.Fatalf("tracks: %s", sw)
+	}
+	if sw.Track1.Name != "TEST/CARD A" || sw.Track1.Expiry != "2912" || sw.Track1.ServiceCode != "101" {
+		t.Errorf("track 1 fields: %q %q %q", sw.Track1.Name, sw.Track1.Expiry, sw.Track1.ServiceCode)
+	}
+	if sw.Track2.PAN != panVisa || sw.Track2.Expiry != "2912" || sw.Track2.ServiceCode != "101" {
+		t.Errorf("track 2 fields: %q %q %q", MaskPAN(sw.Track2.PAN), sw.Track2.Expiry, sw.Track2.ServiceCode)
+	}
+	if string(sw.Track2.Raw) != t2Visa {
+		t.Errorf("track 2 raw differs")
+	}
+	if got := sw.MaskedPAN(); got != "476173******0010" {
+		t.Errorf("MaskedPAN = %q", got)
+	}
+	for _, s := range []string{sw.String(), sw.LogValue().String()} {
+		if strings.Contains(s, panVisa) || strings.Contains(s, "2912") {
+			t.Errorf("String leaks card data: %q", s)
+		}
+	}
+	sw.Wipe()
+	if sw.Track1 != nil || sw.Track2 != nil {
+		t.Error("Wipe kept tracks")
+	}
+}
+
+func TestParseTrack3AndCustomSentinels(t *testing.T) {
+	s := Sentinels{Track1Start: '%', Track2Start: ';', Track3Start: '+', End: '?'}
+	sw, err := Parse([]byte(";"+t2Visa+"?+0112345678901234567890=1234?"), ParseOpts{Sentinels: s})
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if sw.Track1 != nil || sw.Track2 == nil || string(sw.Track3) != "0112345678901234567890=1234" {
+		t.Fatalf("tracks: %s / %q", sw, sw.Track3)
+	}
+	// Default sentinels: track 3 also starts with ';' and comes second.
+	sw, err = Parse([]byte(";"+t2Visa+"?;0112345678901234567890=1234?"), ParseOpts{})
+	if err != nil || sw.Track3 == nil {
+		t.Fatalf("Parse default track 3: %v", err)
+	}
+}
+
+// frame adds sentinels and the LRC character computed from its definition:
+// the XOR of all character codes including the LRC is zero.
+func frameLRC(start byte, body string, track1 bool) string {
+	base, mask := byte(0x30), byte(0x0F)
+	if track1 {
+		base, mask = 0x20, 0x3F
+	}
+	f := string(start) + body + "?"
+	var x byte
+	for i := 0; i < len(f); i++ {
+		x ^= (f[i] - base) & mask
+	}
+	return f + string(rune(x+base))
+}
+
+func TestLRC(t *testing.T) {
+	line := frameLRC('%', t1Visa, true) + frameLRC(';', t2Visa, false)
+	if _, err := Parse([]byte(line), ParseOpts{LRC: true}); err != nil {
+		t.Fatalf("good LRC rejected: %v", err)
+	}
+	// Every character code of a framed track XORed with its LRC is zero.
+	f := ";" + t2Visa + "?"
+	l := LRC([]byte(f), 0x30, 0x0F)
+	var x byte
+	for _, c := range []byte(f + string(rune(l))) {
+		x ^= (c - 0x30) & 0x0F
+	}
+	if x != 0 {
+		t.Errorf("LRC %q does not cancel the track", l)
+	}
+	bad := []byte(line)
+	bad[len(bad)-1] ^= 0x01
+	_, err := Parse(bad, ParseOpts{LRC: true})
+	if !errors.Is(err, ErrLRC) {
+		t.Fatalf("bad LRC: got %v", err)
+	}
+	var te *TrackError
+	if !errors.As(err, &te) || te.Track != 2 {
+		t.Errorf("bad LRC: track %v", err)
+	}
+}
+
+func TestParseMalformed(t *testing.T) {
+	cases := map[string]struct {
+		line string
+		want error
+	}{
+		"empty":               {"", ErrNoTracks},
+		"no end sentinel":     {";" + t2Visa, ErrSentinel},
+		"garbage":             {"hello", ErrSentinel},
+		"bad luhn":            {";4761739001010011=29121010000000000000?", ErrFormat},
+		"short pan":           {";47617390=29121010000000000000?", ErrFormat},
+		"no separator":        {";476173900101001029121010000000000000?", ErrFormat},
+		"month 13":            {";4761739001010010=29131010000000000000?", ErrFormat},
+		"short tail":          {";4761739001010010=2912?", ErrFormat},
+		"letters in track 2":  {";4761739001010010=2912101A000000000000?", ErrFormat},
+		"track 2 too long":    {";4761739001010010=291210100000000000000000000000?", ErrFormat},
+		"track 1 not B":       {"%A4761739001010010^TEST/CARD^2912101?", ErrFormat},
+		"track 1 short name":  {"%B4761739001010010^T^2912101?", ErrFormat},
+		"track 1 lowercase":   {"%B4761739001010010^test/card^2912101?", ErrFormat},
+		"pan mismatch":        {"%B4761739001010010^TEST/CARD^2912101?;4000000000000002=29121010000000000000?", ErrFormat},
+		"tracks out of order": {";" + t2Visa + "?%" + t1Visa + "?", ErrSentinel},
+		"missing lrc":         {";" + t2Visa + "?", nil},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := Parse([]byte(c.line), ParseOpts{})
+			if c.want == nil {
+				if err != nil {
+					t.Fatalf("got %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, c.want) {
+				t.Fatalf("got %v, want %v", err, c.want)
+			}
+			if strings.Contains(err.Error(), "4761739001010010") || strings.Contains(err.Error(), "2912") {
+				t.Errorf("error leaks card data: %v", err)
+			}
+		})
+	}
+}
+
+func TestMaskPAN(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                    "",
+		"4761739001010010":    "476173******0010",
+		"6212345678901234567": "621234*********4567",
+		"1234567890":          "******7890",
+		"123":                 "***",
+	} {
+		if got := MaskPAN(in); got != want {
+			t.Errorf("MaskPAN(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("%"+t1Visa+"?;"+t2Visa+"?"), false)
+	f.Add([]byte(frameLRC('%', t1Visa, true)+frameLRC(';', t2Visa, false)), true)
+	f.Add([]byte(";"+t2Visa+"?;011234=1?"), false)
+	f.Add([]byte("%B^^?"), false)
+	f.Fuzz(func(t *testing.T, line []byte, lrc bool) {
+		sw, err := Parse(line, ParseOpts{LRC: lrc})
+		if err != nil {
+			if sw != nil {
+				t.Fatal("swipe with error")
+			}
+			return
+		}
+		if sw.Track1 == nil && sw.Track2 == nil && sw.Track3 == nil {
+			t.Fatal("no track and no error")
+		}
+		if sw.Track2 != nil && !validPAN([]byte(sw.Track2.PAN)) {
+			t.Fatal("invalid PAN accepted")
+		}
+	})
+}
