@@ -1,0 +1,302 @@
+// Package alparsim simulates an NXP TDA8029 running the ALPAR firmware of
+// application note AN10207, byte for byte on a serial stream: frames with
+// LRC, ACK/NACK answers with the note's status codes, and the unsolicited
+// A0h card insertion/extraction message. A virtual contact slot holds a
+// Card.
+//
+// The simulated board serves it over a pseudo-terminal (ServePTY) so that
+// the real driver opens a real tty; tests may serve it over any
+// io.ReadWriter (Serve).
+//
+// Choices the application note leaves open are documented where made; the
+// mask version string is configurable.
+package alparsim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"syscall"
+	"unsafe"
+
+	"github.com/creack/pty"
+
+	"posd/drivers/alpar"
+)
+
+// Card is a contact card in the virtual slot.
+type Card interface {
+	// ATR is the card's answer to reset.
+	ATR() []byte
+	// Transmit processes a command APDU and returns the response APDU
+	// including SW1 SW2. An error makes the simulated chip report the card
+	// mute (status 81h, waiting time exceeded).
+	Transmit(apdu []byte) ([]byte, error)
+}
+
+// Opts configures a Sim.
+type Opts struct {
+	// Mask is the answer to send_num_mask (0Ah).
+	Mask string
+	// Logger receives diagnostics; nil discards them. Card data is never
+	// logged.
+	Logger *slog.Logger
+}
+
+// DefaultOpts are used when New gets nil.
+var DefaultOpts = Opts{Mask: "TDA8029 ALPAR sim 1.0"}
+
+// Sim is a simulated TDA8029. It is safe for concurrent use.
+type Sim struct {
+	opts Opts
+	log  *slog.Logger
+
+	mu      sync.Mutex // guards the fields below and serialises writes
+	card    Card
+	powered bool
+	fidi    byte
+	clock   byte
+	w       io.Writer // the current host link, nil when not serving
+	nacks   int
+}
+
+// New returns a simulator with an empty slot.
+func New(opts *Opts) *Sim {
+	o := DefaultOpts
+	if opts != nil {
+		o = *opts
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Sim{opts: o, log: log, fidi: 0x11}
+}
+
+// Insert puts c in the slot and, when a host is connected, sends the
+// unsolicited insertion frame 60 00 01 A0 01 C0.
+func (s *Sim) Insert(c Card) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.card = c
+	s.powered = false
+	s.sendLocked(alpar.Frame{Cmd: alpar.CmdCardEvent, Payload: []byte{0x01}})
+}
+
+// Remove empties the slot (the card is deactivated) and sends the
+// unsolicited extraction frame 60 00 01 A0 00 C1.
+func (s *Sim) Remove() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.card = nil
+	s.powered = false
+	s.sendLocked(alpar.Frame{Cmd: alpar.CmdCardEvent, Payload: []byte{0x00}})
+}
+
+// Powered reports whether the card in the slot is activated.
+func (s *Sim) Powered() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.powered
+}
+
+// Nacks counts the NACK frames sent so far.
+func (s *Sim) Nacks() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.nacks
+}
+
+func (s *Sim) sendLocked(f alpar.Frame) {
+	if s.w == nil {
+		return
+	}
+	if f.Nack {
+		s.nacks++
+	}
+	b, err := alpar.EncodeFrame(f)
+	if err != nil {
+		s.log.Error("encode answer", "err", err)
+		return
+	}
+	if _, err := s.w.Write(b); err != nil {
+		s.log.Warn("write to host failed", "err", err)
+	}
+}
+
+// Serve answers frames read from rw until ctx is done or rw fails. One
+// host link is served at a time; the unsolicited frames of Insert and
+// Remove go to it. It returns nil when ctx ends it.
+func (s *Sim) Serve(ctx context.Context, rw io.ReadWriter) error {
+	s.mu.Lock()
+	if s.w != nil {
+		s.mu.Unlock()
+		return errors.New("alparsim: already serving a host link")
+	}
+	s.w = rw
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.w = nil
+		s.mu.Unlock()
+	}()
+	fr := alpar.NewFrameReader(rw)
+	for {
+		f, err := fr.ReadFrame()
+		if ctx.Err() != nil {
+			return nil
+		}
+		switch {
+		case err == nil:
+			s.handle(f)
+		case errors.Is(err, alpar.ErrFrameLRC):
+			// As the chip does: NACK the command with status F0h.
+			s.mu.Lock()
+			s.sendLocked(alpar.Frame{Nack: true, Cmd: f.Cmd, Payload: []byte{alpar.StatusSerialLRC}})
+			s.mu.Unlock()
+		case errors.Is(err, alpar.ErrFrameTooLong):
+			continue
+		default:
+			return fmt.Errorf("alparsim: read host link: %w", err)
+		}
+	}
+}
+
+func nack(cmd, code byte) alpar.Frame {
+	return alpar.Frame{Nack: true, Cmd: cmd, Payload: []byte{code}}
+}
+
+func (s *Sim) handle(f alpar.Frame) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f.Nack {
+		// The host never sends E0h frames; treat as a serial error.
+		s.sendLocked(nack(f.Cmd, alpar.StatusSerialLRC))
+		return
+	}
+	ack := alpar.Frame{Cmd: f.Cmd}
+	switch f.Cmd {
+	case alpar.CmdCheckPresCard:
+		p := byte(0)
+		if s.card != nil {
+			p = 1
+		}
+		ack.Payload = []byte{p}
+	case alpar.CmdSendNumMask:
+		ack.Payload = []byte(s.opts.Mask)
+	case alpar.CmdPowerUpISO:
+		if s.card == nil {
+			s.sendLocked(nack(f.Cmd, alpar.StatusCardAbsent))
+			return
+		}
+		atr := s.card.ATR()
+		if len(atr) < 2 || (atr[0] != 0x3B && atr[0] != 0x3F) {
+			s.sendLocked(nack(f.Cmd, alpar.StatusTSInvalid))
+			return
+		}
+		s.powered = true
+		ack.Payload = append([]byte(nil), atr...)
+	case alpar.CmdPowerOff:
+		s.powered = false
+	case alpar.CmdCardCommand:
+		if s.card == nil {
+			s.sendLocked(nack(f.Cmd, alpar.StatusCardAbsent))
+			return
+		}
+		if !s.powered {
+			// The note gives no dedicated status for an APDU to an
+			// inactive card; the simulator reports it deactivated.
+			s.sendLocked(nack(f.Cmd, alpar.StatusCardDeactivated))
+			return
+		}
+		if len(f.Payload) < 4 {
+			s.sendLocked(nack(f.Cmd, alpar.StatusShortAPDU))
+			return
+		}
+		r, err := s.card.Transmit(append([]byte(nil), f.Payload...))
+		if err != nil {
+			s.sendLocked(nack(f.Cmd, alpar.StatusCardTimeout))
+			return
+		}
+		if len(r) < 2 || len(r) > alpar.MaxPayload {
+			s.sendLocked(nack(f.Cmd, alpar.StatusCardOverflow))
+			return
+		}
+		ack.Payload = r
+	case alpar.CmdSetCardBaudRate:
+		if len(f.Payload) != 2 {
+			s.sendLocked(nack(f.Cmd, alpar.StatusBadParameter))
+			return
+		}
+		if s.card == nil {
+			s.sendLocked(nack(f.Cmd, alpar.StatusCardAbsent))
+			return
+		}
+		s.fidi, s.clock = f.Payload[0], f.Payload[1]
+	case alpar.CmdGetCardParams:
+		if s.card == nil {
+			s.sendLocked(nack(f.Cmd, alpar.StatusCardAbsent))
+			return
+		}
+		// Simulator layout: FiDi, clock byte, protocol (0 = T=0).
+		ack.Payload = []byte{s.fidi, s.clock, 0x00}
+	default:
+		s.sendLocked(nack(f.Cmd, alpar.StatusUnknownCommand))
+		return
+	}
+	s.sendLocked(ack)
+}
+
+// ServePTY opens a pseudo-terminal, puts its slave side in raw mode and
+// serves the simulator on the master side until ctx is done. It returns
+// the slave's path, which the board opens as if it were the chip's UART.
+func (s *Sim) ServePTY(ctx context.Context) (string, error) {
+	master, slave, err := pty.Open()
+	if err != nil {
+		return "", fmt.Errorf("alparsim: open pty: %w", err)
+	}
+	if err := makeRaw(slave); err != nil {
+		master.Close()
+		slave.Close()
+		return "", err
+	}
+	path := slave.Name()
+	go func() {
+		<-ctx.Done()
+		// Closing the master ends Serve's read.
+		master.Close()
+	}()
+	go func() {
+		// Keeping the slave open avoids EIO on the master while no host
+		// has the port open.
+		defer slave.Close()
+		if err := s.Serve(ctx, master); err != nil && ctx.Err() == nil {
+			s.log.Warn("pty link ended", "err", err)
+		}
+	}()
+	return path, nil
+}
+
+// makeRaw puts a tty in raw 8N1 mode, like cfmakeraw(3).
+func makeRaw(f *os.File) error {
+	var t syscall.Termios
+	fd := f.Fd()
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TCGETS, uintptr(unsafe.Pointer(&t))); e != 0 {
+		return fmt.Errorf("alparsim: get termios: %w", e)
+	}
+	t.Iflag &^= syscall.IGNBRK | syscall.BRKINT | syscall.PARMRK | syscall.ISTRIP | syscall.INLCR | syscall.IGNCR | syscall.ICRNL | syscall.IXON
+	t.Oflag &^= syscall.OPOST
+	t.Lflag &^= syscall.ECHO | syscall.ECHONL | syscall.ICANON | syscall.ISIG | syscall.IEXTEN
+	t.Cflag &^= syscall.CSIZE | syscall.PARENB
+	t.Cflag |= syscall.CS8
+	t.Cc[syscall.VMIN] = 1
+	t.Cc[syscall.VTIME] = 0
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TCSETS, uintptr(unsafe.Pointer(&t))); e != 0 {
+		return fmt.Errorf("alparsim: set termios: %w", e)
+	}
+	return nil
+}

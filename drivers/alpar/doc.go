@@ -1,0 +1,26 @@
+// Package alpar drives the NXP TDA8029 contact smart-card reader over its
+// UART, speaking the ALPAR protocol described in NXP application note
+// AN10207 "Smart Card reader application with TDA8029 Mask 06 and Mask 07"
+// (Rev. 1.1, April 2014): the frame format and LRC of the ALPAR section, the
+// command set (card_command 00h, check_pres_card 09h, send_num_mask 0Ah,
+// set_card_baud_rate 0Bh, power_off 4Dh, power_up_iso 69h,
+// get_card_parameters A6h), the unsolicited card insertion/extraction
+// message A0h, and the status (error) code table returned in NACK frames.
+//
+// A frame is
+//
+//	[60h ack | E0h nack] [LEN_H] [LEN_L] [CMD] [payload, LEN bytes <= 506] [LRC]
+//
+// where LRC is the XOR of every byte before it. A NACK carries one payload
+// byte, the status code; see NackError and errors.go.
+//
+// The host side of the serial line runs at 38400 baud 8N1 by default; the
+// board opens and configures the port and hands the driver an io.ReadWriter.
+// The driver never closes it. Halt stops the reader goroutine: if the bus
+// has a SetReadDeadline method (os.File on a tty, net.Conn) it is used to
+// interrupt a blocked read; a bus whose Read returns periodically (a serial
+// port opened with a read timeout) works too.
+//
+// Card data is never logged: APDUs, responses and ATRs appear in logs only as
+// lengths.
+package alpar
