@@ -130,7 +130,7 @@ func deriveKeys(kbpk []byte, aesKBPK bool) (kbek, kbak []byte, err error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: AES key of %d bytes", ErrKBPK, len(kbpk))
 		}
-		alg = uint16(len(kbpk)/8) // 0002 AES-128, 0003 AES-192, 0004 AES-256
+		alg = uint16(len(kbpk) / 8) // 0002 AES-128, 0003 AES-192, 0004 AES-256
 	} else {
 		b, err = newTDES(kbpk)
 		if err != nil {

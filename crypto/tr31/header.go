@@ -81,7 +81,7 @@ func isUpper(c byte) bool { return c >= 'A' && c <= 'Z' }
 func isAlnum(c byte) bool {
 	return isDigit(c) || isUpper(c) || (c >= 'a' && c <= 'z')
 }
-func isHexUpper(c byte) bool { return isDigit(c) || (c >= 'A' && c <= 'F') }
+func isHexUpper(c byte) bool  { return isDigit(c) || (c >= 'A' && c <= 'F') }
 func isPrintable(c byte) bool { return c >= 0x20 && c <= 0x7E }
 
 func allHexUpper(s string) bool {
