@@ -1,0 +1,322 @@
+package camera
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Source kinds reported in Info.Kind.
+const (
+	KindV4L2   = "v4l2"   // a V4L2 capture device
+	KindVideo  = "video"  // a video file (or stream URL)
+	KindImages = "images" // a sequence of still images
+)
+
+// Source is what the rest of the daemon consumes. *Dev implements it; tests
+// of consumers can implement it with frames made by NewFrameBGR.
+type Source interface {
+	// Next blocks until the next frame, an error, or the end of ctx.
+	// The caller owns the returned frame and must Close it.
+	Next(ctx context.Context) (*Frame, error)
+	// Info describes the frames Next delivers.
+	Info() Info
+	// Close stops the source and releases everything it holds.
+	Close() error
+}
+
+// Info describes a source and the frames it delivers.
+type Info struct {
+	Width, Height int     // size of delivered frames
+	FPS           float64 // nominal frame rate (0 = unpaced / unknown)
+	Device        string  // the source string given to New
+	Kind          string  // KindV4L2, KindVideo or KindImages
+}
+
+func (i Info) String() string {
+	return fmt.Sprintf("%s:%s %dx%d@%g", i.Kind, i.Device, i.Width, i.Height, i.FPS)
+}
+
+// Clock is the time source of a Dev. Tests inject a fake one to control
+// pacing and reconnect backoff without sleeping.
+type Clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Opts configures a Dev. The zero value of a field means "leave as is"
+// unless said otherwise; New(src, nil) uses DefaultOpts.
+type Opts struct {
+	// Width and Height request the frame size. Devices are asked for it
+	// (CAP_PROP_FRAME_WIDTH/HEIGHT) and deliver what they negotiated;
+	// files and images are resized to it. 0 keeps the source's size.
+	Width, Height int
+	// FPS requests the frame rate. Devices are asked for it
+	// (CAP_PROP_FPS); files and images are paced to it. 0 means the
+	// device default, the video's own rate, or no pacing for images.
+	FPS float64
+	// Unpaced delivers file and image frames as fast as they are
+	// consumed, whatever FPS says (tests, benchmarks, offline analysis).
+	Unpaced bool
+	// Loop restarts a file or image source at its end instead of
+	// returning ErrEndOfStream.
+	Loop bool
+	// FourCC asks a device for a pixel format, e.g. "MJPG" or "YUYV".
+	// "" leaves the driver's default.
+	FourCC string
+	// ReconnectMin and ReconnectMax bound the exponential backoff between
+	// attempts to reopen a failed device.
+	ReconnectMin, ReconnectMax time.Duration
+	// MaxReconnects is the number of consecutive failed reopen attempts
+	// after which a device Dev gives up (ErrGaveUp). 0 never gives up.
+	MaxReconnects int
+	// Clock paces files and times backoff; nil is the wall clock.
+	Clock Clock
+	// Logger receives driver events; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultOpts is what New uses when given nil: VGA at 15 frames/s.
+var DefaultOpts = Opts{
+	Width:        640,
+	Height:       480,
+	FPS:          15,
+	ReconnectMin: 200 * time.Millisecond,
+	ReconnectMax: 5 * time.Second,
+}
+
+// Stats counts what a Dev did since New.
+type Stats struct {
+	Frames     uint64 // frames handed to the delivery queue
+	Dropped    uint64 // device frames replaced by newer ones before being read
+	Errors     uint64 // read, decode and reopen failures
+	Reconnects uint64 // successful reopenings after a device failure
+	Loops      uint64 // restarts of a looping file or image source
+	Connected  bool   // the capture is currently open
+	LastError  string // the most recent error, "" if none
+}
+
+// SelfTestResult is what SelfTest measured.
+type SelfTestResult struct {
+	Info          Info          // what the Dev reports
+	Frames        int           // frames read
+	Width, Height int           // size of the frames actually read
+	FPS           float64       // measured rate between first and last frame
+	Elapsed       time.Duration // time from first to last frame
+}
+
+// normalize validates o and fills defaults for unset backoff fields.
+func (o Opts) normalize() (Opts, error) {
+	if o.Width < 0 || o.Height < 0 || (o.Width == 0) != (o.Height == 0) {
+		return o, fmt.Errorf("%w: size %dx%d", ErrBadOpts, o.Width, o.Height)
+	}
+	if o.FPS < 0 || o.FPS != o.FPS || o.FPS > 1000 {
+		return o, fmt.Errorf("%w: fps %g", ErrBadOpts, o.FPS)
+	}
+	if o.FourCC != "" && len(o.FourCC) != 4 {
+		return o, fmt.Errorf("%w: fourcc %q is not 4 characters", ErrBadOpts, o.FourCC)
+	}
+	if o.MaxReconnects < 0 || o.ReconnectMin < 0 || o.ReconnectMax < 0 {
+		return o, fmt.Errorf("%w: negative reconnect setting", ErrBadOpts)
+	}
+	if o.ReconnectMin == 0 {
+		o.ReconnectMin = DefaultOpts.ReconnectMin
+	}
+	if o.ReconnectMax == 0 {
+		o.ReconnectMax = DefaultOpts.ReconnectMax
+	}
+	if o.ReconnectMax < o.ReconnectMin {
+		return o, fmt.Errorf("%w: reconnect max %v below min %v", ErrBadOpts, o.ReconnectMax, o.ReconnectMin)
+	}
+	if o.Clock == nil {
+		o.Clock = realClock{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o, nil
+}
+
+// backoff returns the wait before reopen attempt n (0-based): min doubled
+// n times, capped at max.
+func backoff(n int, lo, hi time.Duration) time.Duration {
+	d := lo
+	for i := 0; i < n && d < hi; i++ {
+		d *= 2
+	}
+	if d > hi {
+		d = hi
+	}
+	return d
+}
+
+// source is a parsed source string.
+type source struct {
+	raw    string
+	kind   string
+	index  int      // KindV4L2: /dev/video<index>
+	path   string   // KindVideo: the file or URL
+	files  []string // KindImages: the frames, in order
+	single bool     // KindImages: one still image
+}
+
+var (
+	devIndexRe = regexp.MustCompile(`^video([0-9]+)$`)
+	printfRe   = regexp.MustCompile(`%0?[0-9]*d`)
+)
+
+var imageExts = map[string]bool{
+	".png": true, ".jpg": true, ".jpeg": true, ".bmp": true, ".pgm": true,
+	".ppm": true, ".pbm": true, ".tif": true, ".tiff": true, ".webp": true,
+}
+
+func isImage(name string) bool { return imageExts[strings.ToLower(filepath.Ext(name))] }
+
+// parseSource classifies src: a device index or path, a directory, a glob
+// or printf image pattern, a still image, or a video file.
+func parseSource(src string) (source, error) {
+	s := source{raw: src}
+	if src == "" {
+		return s, fmt.Errorf("%w: empty source", ErrBadSource)
+	}
+	if n, err := strconv.Atoi(src); err == nil {
+		if n < 0 {
+			return s, fmt.Errorf("%w: negative device index %d", ErrBadSource, n)
+		}
+		s.kind, s.index = KindV4L2, n
+		return s, nil
+	}
+	if strings.HasPrefix(src, "/dev/") {
+		p := src
+		if r, err := filepath.EvalSymlinks(src); err == nil {
+			p = r
+		}
+		m := devIndexRe.FindStringSubmatch(filepath.Base(p))
+		if m == nil {
+			return s, fmt.Errorf("%w: %s is not a /dev/videoN device", ErrBadSource, src)
+		}
+		n, err := strconv.Atoi(m[1])
+		if err != nil {
+			return s, fmt.Errorf("%w: %s: %w", ErrBadSource, src, err)
+		}
+		s.kind, s.index = KindV4L2, n
+		return s, nil
+	}
+	if strings.Contains(src, "://") {
+		s.kind, s.path = KindVideo, src
+		return s, nil
+	}
+	if fi, err := os.Stat(src); err == nil && fi.IsDir() {
+		ents, err := os.ReadDir(src)
+		if err != nil {
+			return s, fmt.Errorf("%w: %w", ErrBadSource, err)
+		}
+		for _, e := range ents {
+			if !e.IsDir() && isImage(e.Name()) {
+				s.files = append(s.files, filepath.Join(src, e.Name()))
+			}
+		}
+		if len(s.files) == 0 {
+			return s, fmt.Errorf("%w: no images in directory %s", ErrBadSource, src)
+		}
+		s.kind = KindImages
+		return s, nil
+	}
+	if strings.ContainsAny(src, "*?[") {
+		files, err := filepath.Glob(src)
+		if err != nil {
+			return s, fmt.Errorf("%w: pattern %s: %w", ErrBadSource, src, err)
+		}
+		sort.Strings(files)
+		for _, f := range files {
+			if fi, err := os.Stat(f); err == nil && fi.Mode().IsRegular() {
+				s.files = append(s.files, f)
+			}
+		}
+		if len(s.files) == 0 {
+			return s, fmt.Errorf("%w: no file matches %s", ErrBadSource, src)
+		}
+		s.kind = KindImages
+		return s, nil
+	}
+	if strings.Contains(src, "%") {
+		files, err := expandPrintf(src)
+		if err != nil {
+			return s, err
+		}
+		s.kind, s.files = KindImages, files
+		return s, nil
+	}
+	fi, err := os.Stat(src)
+	if err != nil {
+		return s, fmt.Errorf("%w: %w", ErrBadSource, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return s, fmt.Errorf("%w: %s is not a regular file", ErrBadSource, src)
+	}
+	if isImage(src) {
+		s.kind, s.files, s.single = KindImages, []string{src}, true
+		return s, nil
+	}
+	s.kind, s.path = KindVideo, src
+	return s, nil
+}
+
+// maxPrintfFrames bounds the expansion of a printf pattern.
+const maxPrintfFrames = 1 << 20
+
+// expandPrintf lists the files of a pattern like "f%03d.png": numbering
+// starts at 0 or 1 and runs until the first missing number.
+func expandPrintf(pat string) ([]string, error) {
+	rest := strings.ReplaceAll(pat, "%%", "")
+	if len(printfRe.FindAllString(rest, -1)) != 1 || strings.Count(rest, "%") != 1 {
+		return nil, fmt.Errorf("%w: pattern %s needs exactly one %%d verb", ErrBadSource, pat)
+	}
+	name := func(i int) string { return fmt.Sprintf(pat, i) }
+	exists := func(p string) bool {
+		fi, err := os.Stat(p)
+		return err == nil && fi.Mode().IsRegular()
+	}
+	start := 0
+	if !exists(name(0)) {
+		start = 1
+	}
+	var files []string
+	for i := start; i < maxPrintfFrames && exists(name(i)); i++ {
+		files = append(files, name(i))
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("%w: no file matches %s", ErrBadSource, pat)
+	}
+	return files, nil
+}
+
+// openMats counts native matrices of the whole package not yet released.
+var openMats atomic.Int64
+
+// OpenMats returns how many native frame buffers of this package (frames
+// not yet closed, plus any buffer a Dev is working on) are open right now.
+// A steady rise means some caller forgets Frame.Close.
+func OpenMats() int { return int(openMats.Load()) }
+
+// matCount counts the native buffers of one owner (a Dev, or loose frames).
+type matCount struct{ n atomic.Int64 }
+
+func (c *matCount) inc() { c.n.Add(1); openMats.Add(1) }
+func (c *matCount) dec() { c.n.Add(-1); openMats.Add(-1) }
+
+// looseMats counts frames made by NewFrameBGR.
+var looseMats = new(matCount)

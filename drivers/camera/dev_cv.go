@@ -1,0 +1,445 @@
+//go:build !nocv
+
+package camera
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"gocv.io/x/gocv"
+)
+
+// Dev is an opened camera. Its methods are safe for concurrent use.
+type Dev struct {
+	src   source
+	opts  Opts
+	open  openFunc
+	log   *slog.Logger
+	clock Clock
+	mats  matCount
+
+	ch     chan result   // frames and per-frame errors, capacity 1
+	done   chan struct{} // closed when the reader has ended
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	halt   sync.Once
+
+	mu    sync.Mutex
+	info  Info
+	stats Stats
+	final error // why the reader ended; set before done is closed
+
+	seq uint64 // reader goroutine only
+}
+
+type result struct {
+	f   *Frame
+	err error
+}
+
+var _ Source = (*Dev)(nil)
+
+// New opens src and starts reading it. src is a V4L2 device index ("0") or
+// path ("/dev/video0", or a symlink to one), a video file, a directory of
+// images, an image pattern ("f%03d.png" or "*.png"), or a single image.
+// opts nil means DefaultOpts. The first open is not retried: an error here
+// (*DeviceError, ErrBadSource, ErrBadOpts, ErrDecode) is for the board to
+// report. Call Halt when done.
+func New(src string, opts *Opts) (*Dev, error) {
+	return newDev(src, opts, openCapture)
+}
+
+func newDev(src string, opts *Opts, open openFunc) (*Dev, error) {
+	o := DefaultOpts
+	if opts != nil {
+		o = *opts
+	}
+	o, err := o.normalize()
+	if err != nil {
+		return nil, err
+	}
+	s, err := parseSource(src)
+	if err != nil {
+		return nil, err
+	}
+	d := &Dev{
+		src:   s,
+		opts:  o,
+		open:  open,
+		log:   o.Logger.With("camera", src),
+		clock: o.Clock,
+		ch:    make(chan result, 1),
+		done:  make(chan struct{}),
+	}
+	c, err := open(s, o, &d.mats)
+	if err != nil {
+		return nil, err
+	}
+	d.setInfo(c.info())
+	d.stats.Connected = true
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+	d.log.Info("camera opened", "info", d.info.String())
+	d.wg.Add(1)
+	go d.run(c)
+	return d, nil
+}
+
+// setInfo derives what the Dev delivers from what the capture reports.
+func (d *Dev) setInfo(native Info) {
+	inf := native
+	inf.Device, inf.Kind = d.src.raw, d.src.kind
+	if d.src.kind != KindV4L2 {
+		if d.opts.Width > 0 {
+			inf.Width, inf.Height = d.opts.Width, d.opts.Height
+		}
+		switch {
+		case d.opts.Unpaced:
+			inf.FPS = 0
+		case d.opts.FPS > 0:
+			inf.FPS = d.opts.FPS
+		}
+	} else if inf.FPS <= 0 {
+		inf.FPS = d.opts.FPS
+	}
+	d.mu.Lock()
+	d.info = inf
+	d.mu.Unlock()
+}
+
+// Info describes the frames Next delivers. For a device it is what the
+// driver negotiated, which may differ from the requested Opts.
+func (d *Dev) Info() Info {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.info
+}
+
+// Stats returns counters since New.
+func (d *Dev) Stats() Stats {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.stats
+}
+
+// OpenMats returns how many native matrices of this Dev are open: frames
+// handed out and not yet closed, plus the one being read.
+func (d *Dev) OpenMats() int { return int(d.mats.n.Load()) }
+
+func (d *Dev) String() string { return "camera(" + d.Info().String() + ")" }
+
+// Next returns the next frame. Errors: ErrDecode for one bad image (call
+// again); ErrEndOfStream, ErrGaveUp or ErrClosed when no frame will come;
+// the error of ctx when it ends first, mentioning the device error if the
+// device is down meanwhile.
+func (d *Dev) Next(ctx context.Context) (*Frame, error) {
+	if d.ctx.Err() != nil {
+		return nil, ErrClosed
+	}
+	select {
+	case r := <-d.ch:
+		return r.f, r.err
+	case <-d.done:
+		select {
+		case r := <-d.ch:
+			return r.f, r.err
+		default:
+		}
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return nil, d.final
+	case <-d.ctx.Done():
+		return nil, ErrClosed
+	case <-ctx.Done():
+		st := d.Stats()
+		if !st.Connected && st.LastError != "" {
+			return nil, fmt.Errorf("camera %s: next: %w (device down: %s)", d.src.raw, ctx.Err(), st.LastError)
+		}
+		return nil, fmt.Errorf("camera %s: next: %w", d.src.raw, ctx.Err())
+	}
+}
+
+// Halt stops the reader, waits for it, closes the capture and every frame
+// still queued. Frames already returned by Next stay the caller's to close.
+// A device read in progress is waited for (OpenCV cannot interrupt it).
+func (d *Dev) Halt() error {
+	d.halt.Do(func() {
+		d.cancel()
+		d.wg.Wait()
+	drain:
+		for {
+			select {
+			case r := <-d.ch:
+				_ = r.f.Close()
+			default:
+				break drain
+			}
+		}
+		d.log.Info("camera halted")
+	})
+	return nil
+}
+
+// Close is Halt, to satisfy Source and io.Closer.
+func (d *Dev) Close() error { return d.Halt() }
+
+// SelfTest reads n frames (10 when n <= 0), closes them and reports their
+// size and the rate measured by the Dev's clock between the first and the
+// last one. A single undecodable image is skipped.
+func (d *Dev) SelfTest(ctx context.Context, n int) (SelfTestResult, error) {
+	if n <= 0 {
+		n = 10
+	}
+	res := SelfTestResult{Info: d.Info()}
+	var first, last time.Time
+	for res.Frames < n {
+		f, err := d.Next(ctx)
+		if errors.Is(err, ErrDecode) {
+			continue
+		}
+		if err != nil {
+			return res, fmt.Errorf("camera %s: self test after %d frames: %w", d.src.raw, res.Frames, err)
+		}
+		if res.Frames == 0 {
+			first = f.Time
+		}
+		last = f.Time
+		res.Width, res.Height = f.Width, f.Height
+		res.Frames++
+		_ = f.Close()
+	}
+	res.Elapsed = last.Sub(first)
+	if res.Frames > 1 && res.Elapsed > 0 {
+		res.FPS = float64(res.Frames-1) / res.Elapsed.Seconds()
+	}
+	return res, nil
+}
+
+// run is the reader goroutine; it owns the capture c.
+func (d *Dev) run(c capture) {
+	defer d.wg.Done()
+	defer close(d.done)
+	defer func() {
+		if c != nil {
+			_ = c.close()
+		}
+		d.mu.Lock()
+		d.stats.Connected = false
+		d.mu.Unlock()
+	}()
+	ctx := d.ctx
+	var due time.Time
+	fresh := 0 // frames read since open or rewind
+	for {
+		if ctx.Err() != nil {
+			d.finish(ErrClosed)
+			return
+		}
+		if !d.pace(ctx, &due) {
+			d.finish(ErrClosed)
+			return
+		}
+		m, err := c.read()
+		if err == nil {
+			fresh++
+			f, err := d.frame(m)
+			if !d.deliver(ctx, result{f: f, err: err}) {
+				d.finish(ErrClosed)
+				return
+			}
+			continue
+		}
+		d.noteError(err)
+		switch {
+		case errors.Is(err, io.EOF):
+			if !d.opts.Loop || fresh == 0 {
+				d.finish(ErrEndOfStream)
+				return
+			}
+			if err := c.rewind(); err != nil {
+				d.noteError(err)
+				d.finish(err)
+				return
+			}
+			fresh = 0
+			d.mu.Lock()
+			d.stats.Loops++
+			d.mu.Unlock()
+		case errors.Is(err, ErrDecode):
+			d.log.Warn("camera image skipped", "err", err)
+			if !d.deliver(ctx, result{err: err}) {
+				d.finish(ErrClosed)
+				return
+			}
+		case d.src.kind == KindV4L2:
+			d.log.Warn("camera device failed, reconnecting", "err", err)
+			_ = c.close()
+			c = d.reconnect(ctx, err)
+			if c == nil {
+				return // reconnect called finish
+			}
+		default:
+			d.finish(err)
+			return
+		}
+	}
+}
+
+// pace waits until the next frame of a paced file source is due. It
+// restarts the schedule when the consumer made it fall more than a frame
+// behind. It returns false if ctx ended.
+func (d *Dev) pace(ctx context.Context, due *time.Time) bool {
+	if d.src.kind == KindV4L2 {
+		return true
+	}
+	fps := d.Info().FPS
+	if fps <= 0 {
+		return true
+	}
+	period := time.Duration(float64(time.Second) / fps)
+	now := d.clock.Now()
+	if due.IsZero() || now.Sub(*due) > period {
+		*due = now
+	}
+	if wait := due.Sub(now); wait > 0 {
+		select {
+		case <-d.clock.After(wait):
+		case <-ctx.Done():
+			return false
+		}
+	}
+	*due = due.Add(period)
+	return true
+}
+
+// frame turns a freshly read matrix into a Frame, converting it to 3-channel
+// BGR and, for file sources, resizing it to the requested size. m is
+// consumed in every case.
+func (d *Dev) frame(m gocv.Mat) (*Frame, error) {
+	if ch := m.Channels(); ch == 1 || ch == 4 {
+		conv := gocv.ColorGrayToBGR
+		if ch == 4 {
+			conv = gocv.ColorBGRAToBGR
+		}
+		dst := d.mats.newMat()
+		gocv.CvtColor(m, &dst, conv)
+		d.mats.closeMat(&m)
+		m = dst
+	}
+	if m.Type() != gocv.MatTypeCV8UC3 {
+		err := fmt.Errorf("%w: %d channels, type %v", ErrFrameFormat, m.Channels(), m.Type())
+		d.mats.closeMat(&m)
+		return nil, err
+	}
+	if w, h := d.opts.Width, d.opts.Height; d.src.kind != KindV4L2 && w > 0 && (m.Cols() != w || m.Rows() != h) {
+		interp := gocv.InterpolationLinear
+		if w < m.Cols() {
+			interp = gocv.InterpolationArea
+		}
+		dst := d.mats.newMat()
+		gocv.Resize(m, &dst, image.Pt(w, h), 0, 0, interp)
+		d.mats.closeMat(&m)
+		m = dst
+	}
+	d.seq++
+	return &Frame{
+		Seq:    d.seq,
+		Time:   d.clock.Now(),
+		Width:  m.Cols(),
+		Height: m.Rows(),
+		px:     pixels{mat: m},
+		count:  &d.mats,
+	}, nil
+}
+
+// deliver queues r. Devices keep only the newest frame; files wait for the
+// consumer. It returns false (and closes r's frame) if ctx ended.
+func (d *Dev) deliver(ctx context.Context, r result) bool {
+	if r.f != nil {
+		d.mu.Lock()
+		d.stats.Frames++
+		d.mu.Unlock()
+	}
+	if d.src.kind == KindV4L2 {
+		select {
+		case d.ch <- r:
+			return true
+		default:
+		}
+		select {
+		case old := <-d.ch:
+			_ = old.f.Close()
+			d.mu.Lock()
+			d.stats.Dropped++
+			d.mu.Unlock()
+		default:
+		}
+	}
+	select {
+	case d.ch <- r:
+		return true
+	case <-ctx.Done():
+		_ = r.f.Close()
+		return false
+	}
+}
+
+// reconnect reopens a failed device with exponential backoff. It returns
+// nil after calling finish when ctx ends or MaxReconnects is exhausted.
+func (d *Dev) reconnect(ctx context.Context, cause error) capture {
+	d.mu.Lock()
+	d.stats.Connected = false
+	d.mu.Unlock()
+	last := cause
+	for attempt := 0; ; attempt++ {
+		if limit := d.opts.MaxReconnects; limit > 0 && attempt >= limit {
+			err := fmt.Errorf("%w after %d attempts: %w", ErrGaveUp, attempt, last)
+			d.log.Error("camera unavailable", "err", err)
+			d.finish(err)
+			return nil
+		}
+		wait := backoff(attempt, d.opts.ReconnectMin, d.opts.ReconnectMax)
+		select {
+		case <-d.clock.After(wait):
+		case <-ctx.Done():
+			d.finish(ErrClosed)
+			return nil
+		}
+		c, err := d.open(d.src, d.opts, &d.mats)
+		if err != nil {
+			last = err
+			d.noteError(err)
+			d.log.Warn("camera reopen failed", "attempt", attempt+1, "err", err)
+			continue
+		}
+		d.setInfo(c.info())
+		d.mu.Lock()
+		d.stats.Reconnects++
+		d.stats.Connected = true
+		d.mu.Unlock()
+		d.log.Info("camera reconnected", "attempts", attempt+1, "info", d.Info().String())
+		return c
+	}
+}
+
+func (d *Dev) noteError(err error) {
+	if errors.Is(err, io.EOF) {
+		return
+	}
+	d.mu.Lock()
+	d.stats.Errors++
+	d.stats.LastError = err.Error()
+	d.mu.Unlock()
+}
+
+func (d *Dev) finish(err error) {
+	d.mu.Lock()
+	d.final = err
+	d.mu.Unlock()
+}

@@ -1,0 +1,58 @@
+//go:build nocv
+
+package camera
+
+import (
+	"context"
+	"fmt"
+)
+
+// Dev is a camera. This build has no OpenCV: New always fails with
+// ErrUnsupported and a Dev is never returned; the methods exist so that
+// callers compile under every build tag.
+type Dev struct {
+	src string
+}
+
+// New reports ErrUnsupported: this build has no camera support.
+func New(src string, opts *Opts) (*Dev, error) {
+	return nil, &UnsupportedError{Src: src, Reason: "built with the nocv tag (no OpenCV)"}
+}
+
+func (d *Dev) unsupported() error {
+	src := ""
+	if d != nil {
+		src = d.src
+	}
+	return &UnsupportedError{Src: src, Reason: "built with the nocv tag (no OpenCV)"}
+}
+
+// Next reports ErrUnsupported.
+func (d *Dev) Next(ctx context.Context) (*Frame, error) { return nil, d.unsupported() }
+
+// Info returns an empty Info.
+func (d *Dev) Info() Info { return Info{} }
+
+// Stats returns empty Stats.
+func (d *Dev) Stats() Stats { return Stats{} }
+
+// OpenMats returns 0.
+func (d *Dev) OpenMats() int { return 0 }
+
+// SelfTest reports ErrUnsupported.
+func (d *Dev) SelfTest(ctx context.Context, n int) (SelfTestResult, error) {
+	return SelfTestResult{}, d.unsupported()
+}
+
+// Halt does nothing.
+func (d *Dev) Halt() error { return nil }
+
+// Close does nothing.
+func (d *Dev) Close() error { return nil }
+
+func (d *Dev) String() string {
+	if d == nil {
+		return "camera(unsupported)"
+	}
+	return fmt.Sprintf("camera(%s, unsupported)", d.src)
+}

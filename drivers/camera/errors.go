@@ -1,0 +1,91 @@
+package camera
+
+import (
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Errors returned by this package. Callers compare with errors.Is; every
+// error that carries more detail wraps one of these.
+//
+// Fatal (the Dev will deliver no more frames; see [IsFatal]):
+// ErrClosed, ErrEndOfStream, ErrGaveUp, ErrUnsupported.
+// Transient (call Next again): ErrDecode, and context errors from the
+// caller's own context.
+var (
+	// ErrUnsupported: this build has no camera support (built with the
+	// nocv tag) or the source kind cannot be opened by this build.
+	// Returned as *UnsupportedError.
+	ErrUnsupported = errors.New("camera: unsupported in this build")
+
+	// ErrBadSource: the source string names nothing usable (no such file,
+	// an image pattern matching no file, an unparsable device path).
+	ErrBadSource = errors.New("camera: bad source")
+
+	// ErrBadOpts: an option is out of range (negative size or rate,
+	// odd backoff settings, unknown FourCC).
+	ErrBadOpts = errors.New("camera: bad options")
+
+	// ErrOpen: OpenCV could not open the device or file. Wrapped in
+	// *DeviceError with Op "open".
+	ErrOpen = errors.New("camera: open failed")
+
+	// ErrRead: the device returned no frame. Wrapped in *DeviceError with
+	// Op "read"; a device Dev reconnects after it.
+	ErrRead = errors.New("camera: read failed")
+
+	// ErrDecode: one image of a sequence could not be decoded. Next
+	// returns it for that frame only; the sequence continues.
+	ErrDecode = errors.New("camera: image decode failed")
+
+	// ErrEndOfStream: a file source without Opts.Loop has delivered its
+	// last frame. It wraps io.EOF.
+	ErrEndOfStream = fmt.Errorf("camera: end of stream: %w", io.EOF)
+
+	// ErrGaveUp: a device stayed unavailable for Opts.MaxReconnects
+	// attempts. It is joined with the last device error.
+	ErrGaveUp = errors.New("camera: gave up reconnecting")
+
+	// ErrClosed: the Dev was halted.
+	ErrClosed = errors.New("camera: closed")
+
+	// ErrFrameClosed: a Frame was used after Close.
+	ErrFrameClosed = errors.New("camera: frame already closed")
+
+	// ErrFrameFormat: pixel data does not match the frame size (NewFrameBGR)
+	// or a native frame has an unexpected layout.
+	ErrFrameFormat = errors.New("camera: bad frame format")
+)
+
+// UnsupportedError says why a source cannot be used by this build.
+type UnsupportedError struct {
+	Src    string // the source given to New
+	Reason string
+}
+
+func (e *UnsupportedError) Error() string {
+	return fmt.Sprintf("camera: %s: unsupported: %s", e.Src, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrUnsupported) true.
+func (e *UnsupportedError) Is(target error) bool { return target == ErrUnsupported }
+
+// DeviceError reports an open or read failure of the underlying capture.
+type DeviceError struct {
+	Src string // the source given to New
+	Op  string // "open" or "read"
+	Err error  // ErrOpen or ErrRead, possibly joined with OpenCV's message
+}
+
+func (e *DeviceError) Error() string {
+	return fmt.Sprintf("camera: %s %s: %v", e.Op, e.Src, e.Err)
+}
+
+func (e *DeviceError) Unwrap() error { return e.Err }
+
+// IsFatal reports whether err means the source will deliver no more frames.
+func IsFatal(err error) bool {
+	return errors.Is(err, ErrClosed) || errors.Is(err, ErrEndOfStream) ||
+		errors.Is(err, ErrGaveUp) || errors.Is(err, ErrUnsupported)
+}
