@@ -217,7 +217,10 @@ func TestTDESReceiverErrors(t *testing.T) {
 		want error
 	}{
 		{"short BDK", func() error { _, err := TDESDeriveIK(bdk[:8], unhex(t, annexIKSN)); return err }, ErrKeyLength},
-		{"24-byte BDK", func() error { _, err := TDESDeriveKey(append(bdk, bdk[:8]...), unhex(t, "FFFF9876543210E00001")); return err }, ErrKeyLength},
+		{"24-byte BDK", func() error {
+			_, err := TDESDeriveKey(append(bdk, bdk[:8]...), unhex(t, "FFFF9876543210E00001"))
+			return err
+		}, ErrKeyLength},
 		{"short KSN", func() error { _, err := TDESDeriveIK(bdk, unhex(t, "9876543210E00001")); return err }, ErrKSNLength},
 		{"AES KSN", func() error { _, err := TDESDeriveKeyFromIK(ik, unhex(t, "123456789012345600000001")); return err }, ErrKSNLength},
 		{"short IK", func() error { _, err := TDESDeriveKeyFromIK(ik[:15], unhex(t, "FFFF9876543210E00001")); return err }, ErrKeyLength},
