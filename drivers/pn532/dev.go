@@ -1,0 +1,519 @@
+package pn532
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Command codes (UM0701-02 §7).
+const (
+	CmdDiagnose            byte = 0x00
+	CmdGetFirmwareVersion  byte = 0x02
+	CmdSAMConfiguration    byte = 0x14
+	CmdRFConfiguration     byte = 0x32
+	CmdInDataExchange      byte = 0x40
+	CmdInListPassiveTarget byte = 0x4A
+	CmdInRelease           byte = 0x52
+)
+
+// MaxDataOut is the largest DataOut of one InDataExchange frame
+// (UM0701-02 §7.3.8: 262 bytes).
+const MaxDataOut = 262
+
+// Clock gives the driver the time and a way to wait, so tests control both.
+type Clock interface {
+	Now() time.Time
+	// Sleep waits for d or until ctx is done, returning ctx.Err() then.
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Opts configures a Dev.
+type Opts struct {
+	// Logger receives debug records (command codes and lengths only,
+	// never payloads). Default: discard.
+	Logger *slog.Logger
+	// Clock; default the wall clock.
+	Clock Clock
+	// ACKTimeout is how long to wait for the ACK of a command before
+	// sending it again. UM0701-02 §6.2.2 says the chip ACKs within 15 ms;
+	// the default 50 ms leaves room for a loaded Linux host.
+	ACKTimeout time.Duration
+	// ResponseTimeout bounds the wait for a response after its ACK. Card
+	// commands (InDataExchange) may take long on EMV cards. Default 2 s.
+	ResponseTimeout time.Duration
+	// PollInterval between status reads on I2C and SPI. Default 1 ms.
+	PollInterval time.Duration
+	// Retries is how often a command is sent again after an ACK timeout or
+	// a syntax error frame, and how many NACKs are sent for a damaged
+	// response. Default 3.
+	Retries int
+	// MaxChunk is the largest DataOut per InDataExchange frame; longer
+	// APDUs are sent in several frames with the MI bit set in Tg
+	// (UM0701-02 §7.3.8). Default and maximum MaxDataOut.
+	MaxChunk int
+	// MaxResponse caps the reassembled length of a chained card response.
+	// Default 4096.
+	MaxResponse int
+	// PassiveRetries is MxRtyPassiveActivation, set by New so that
+	// InListPassiveTarget returns when no card is there (0xFF would make
+	// the chip retry forever). Default 0x02.
+	PassiveRetries byte
+	// SkipInit leaves the chip untouched in New (no SAMConfiguration, no
+	// RFConfiguration). For tests of single commands.
+	SkipInit bool
+}
+
+// DefaultOpts are the options used when New gets nil.
+var DefaultOpts = Opts{
+	ACKTimeout:      50 * time.Millisecond,
+	ResponseTimeout: 2 * time.Second,
+	PollInterval:    time.Millisecond,
+	Retries:         3,
+	MaxChunk:        MaxDataOut,
+	MaxResponse:     4096,
+	PassiveRetries:  0x02,
+}
+
+// Dev is a PN532. Its methods are safe for concurrent use; they run one
+// command at a time.
+type Dev struct {
+	t   Transport
+	o   Opts
+	log *slog.Logger
+
+	mu      sync.Mutex // serialises commands and guards the fields below
+	tx      []byte
+	params  []byte
+	params2 []byte
+	resp    []byte
+	target  *Target
+
+	haltMu     sync.Mutex
+	haltCtx    context.Context
+	haltCancel context.CancelFunc
+}
+
+// New returns a driver over t. Unless opts.SkipInit, it sends
+// SAMConfiguration (normal mode; needed after power-up and mandatory on HSU)
+// and RFConfiguration MaxRetries so InListPassiveTarget cannot block forever.
+func New(t Transport, opts *Opts) (*Dev, error) {
+	if t == nil {
+		return nil, errors.New("pn532: nil transport")
+	}
+	o := DefaultOpts
+	if opts != nil {
+		o = *opts
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Clock == nil {
+		o.Clock = realClock{}
+	}
+	if o.ACKTimeout <= 0 {
+		o.ACKTimeout = DefaultOpts.ACKTimeout
+	}
+	if o.ResponseTimeout <= 0 {
+		o.ResponseTimeout = DefaultOpts.ResponseTimeout
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = DefaultOpts.PollInterval
+	}
+	if o.Retries < 0 {
+		o.Retries = 0
+	}
+	if o.MaxChunk <= 0 || o.MaxChunk > MaxDataOut {
+		o.MaxChunk = MaxDataOut
+	}
+	if o.MaxResponse <= 0 {
+		o.MaxResponse = DefaultOpts.MaxResponse
+	}
+	d := &Dev{t: t, o: o, log: o.Logger, tx: make([]byte, 0, MaxFrameSize), params: make([]byte, 0, MaxFrameData)}
+	d.haltCtx, d.haltCancel = context.WithCancel(context.Background())
+	if !o.SkipInit {
+		ctx := context.Background()
+		if err := d.SAMConfig(ctx); err != nil {
+			return nil, err
+		}
+		if err := d.SetRetries(ctx, Retries{ATR: 0xFF, PSL: 0x01, PassiveActivation: o.PassiveRetries}); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+func (d *Dev) String() string { return "pn532(" + d.t.String() + ")" }
+
+// Halt aborts a command in progress, forgets the listed target and switches
+// the RF field off. The Dev stays usable. It never closes the transport and
+// leaves no goroutine behind (the driver starts none).
+func (d *Dev) Halt() error {
+	d.haltMu.Lock()
+	d.haltCancel()
+	d.haltMu.Unlock()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.haltMu.Lock()
+	d.haltCtx, d.haltCancel = context.WithCancel(context.Background())
+	d.haltMu.Unlock()
+	d.target = nil
+	_, err := d.call(context.Background(), CmdRFConfiguration, []byte{0x01, 0x00}, 16)
+	return err
+}
+
+// begin locks the device and ties ctx to Halt.
+func (d *Dev) begin(ctx context.Context) (context.Context, func()) {
+	d.haltMu.Lock()
+	hc := d.haltCtx
+	d.haltMu.Unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(hc, cancel)
+	d.mu.Lock()
+	return ctx, func() {
+		d.mu.Unlock()
+		stop()
+		cancel()
+	}
+}
+
+// FirmwareVersion is the answer to GetFirmwareVersion (UM0701-02 §7.2.2).
+type FirmwareVersion struct {
+	IC      byte // 0x32 for a PN532
+	Ver     byte
+	Rev     byte
+	Support byte // bit 0 ISO 14443 A, bit 1 ISO 14443 B, bit 2 ISO 18092
+}
+
+func (f FirmwareVersion) String() string {
+	return fmt.Sprintf("PN5%02X v%d.%d support 0x%02X", f.IC, f.Ver, f.Rev, f.Support)
+}
+
+// FirmwareVersion asks the chip for its version.
+func (d *Dev) FirmwareVersion(ctx context.Context) (FirmwareVersion, error) {
+	ctx, end := d.begin(ctx)
+	defer end()
+	r, err := d.call(ctx, CmdGetFirmwareVersion, nil, 16)
+	if err != nil {
+		return FirmwareVersion{}, err
+	}
+	if len(r) != 4 {
+		return FirmwareVersion{}, fmt.Errorf("%w: firmware version of %d bytes", ErrBadResponse, len(r))
+	}
+	return FirmwareVersion{IC: r[0], Ver: r[1], Rev: r[2], Support: r[3]}, nil
+}
+
+// SAMConfig sends SAMConfiguration with mode 0x01 (normal mode, no SAM).
+func (d *Dev) SAMConfig(ctx context.Context) error {
+	ctx, end := d.begin(ctx)
+	defer end()
+	_, err := d.call(ctx, CmdSAMConfiguration, []byte{0x01}, 16)
+	return err
+}
+
+// SetField switches the RF field on or off (RFConfiguration item 0x01).
+func (d *Dev) SetField(ctx context.Context, on bool) error {
+	ctx, end := d.begin(ctx)
+	defer end()
+	v := byte(0x00)
+	if on {
+		v = 0x01
+	}
+	if !on {
+		d.target = nil
+	}
+	_, err := d.call(ctx, CmdRFConfiguration, []byte{0x01, v}, 16)
+	return err
+}
+
+// Retries are the MaxRetries of RFConfiguration item 0x05. 0xFF means
+// forever, 0x00 means one try.
+type Retries struct {
+	ATR               byte // MxRtyATR, ATR_REQ retries (DEP)
+	PSL               byte // MxRtyPSL, PSL_REQ / PPS retries
+	PassiveActivation byte // MxRtyPassiveActivation, InListPassiveTarget
+}
+
+// SetRetries sends RFConfiguration item 0x05.
+func (d *Dev) SetRetries(ctx context.Context, r Retries) error {
+	ctx, end := d.begin(ctx)
+	defer end()
+	_, err := d.call(ctx, CmdRFConfiguration, []byte{0x05, r.ATR, r.PSL, r.PassiveActivation}, 16)
+	return err
+}
+
+// Timeout is the RFConfiguration timeout code: 0 means none and n means
+// 100 µs * 2^(n-1), so 0x0B is 102.4 ms and 0x10 is 3.28 s.
+type Timeout byte
+
+// Duration returns the time the code stands for.
+func (t Timeout) Duration() time.Duration {
+	if t == 0 || t > 0x10 {
+		return 0
+	}
+	return 100 * time.Microsecond << (t - 1)
+}
+
+// SetTimings sends RFConfiguration item 0x02: the ATR_RES timeout and the
+// timeout of InDataExchange-like commands with a non-DEP target.
+func (d *Dev) SetTimings(ctx context.Context, atrRes, retry Timeout) error {
+	ctx, end := d.begin(ctx)
+	defer end()
+	_, err := d.call(ctx, CmdRFConfiguration, []byte{0x02, 0x00, byte(atrRes), byte(retry)}, 16)
+	return err
+}
+
+// ListTarget looks for one card of the given type (InListPassiveTarget,
+// MaxTg 1) and, on success, makes it the target of Transmit. It returns
+// ErrNoTarget when the chip found none within its passive retries.
+func (d *Dev) ListTarget(ctx context.Context, typ TargetType) (*Target, error) {
+	ctx, end := d.begin(ctx)
+	defer end()
+	var p []byte
+	switch typ {
+	case TypeA:
+		p = []byte{0x01, byte(BrTyA106)}
+	case TypeB:
+		p = []byte{0x01, byte(BrTyB106), 0x00} // AFI 0x00: all families
+	default:
+		return nil, fmt.Errorf("%w: unsupported target type %d", ErrBadResponse, typ)
+	}
+	d.target = nil
+	r, err := d.call(ctx, CmdInListPassiveTarget, p, MaxFrameSize)
+	if err != nil {
+		return nil, err
+	}
+	ts, err := ParseListResponse(typ, r)
+	if err != nil {
+		return nil, err
+	}
+	if len(ts) == 0 {
+		return nil, ErrNoTarget
+	}
+	t := ts[0]
+	d.target = &t
+	d.log.Debug("pn532 target listed", "type", typ.String(), "uidLen", len(t.UID), "atsLen", len(t.ATS))
+	out := t
+	return &out, nil
+}
+
+// Transmit sends a command APDU to the listed ISO 14443-4 card with
+// InDataExchange and returns its response APDU. APDUs longer than MaxChunk
+// go out in several frames with MI set in Tg; a response with MI set in
+// its status is fetched with further empty InDataExchange frames
+// (UM0701-02 §7.3.8). The returned slice is the caller's.
+func (d *Dev) Transmit(ctx context.Context, apdu []byte) ([]byte, error) {
+	ctx, end := d.begin(ctx)
+	defer end()
+	if d.target == nil {
+		return nil, ErrNoTarget
+	}
+	tg := d.target.Tg
+	rest := apdu
+	var resp []byte
+	for {
+		chunk := rest
+		mi := false
+		if len(chunk) > d.o.MaxChunk {
+			chunk, mi = chunk[:d.o.MaxChunk], true
+		}
+		rest = rest[len(chunk):]
+		b := tg
+		if mi {
+			b |= 0x40
+		}
+		d.params = append(append(d.params[:0], b), chunk...)
+		r, err := d.call(ctx, CmdInDataExchange, d.params, MaxFrameSize)
+		if err != nil {
+			return nil, err
+		}
+		if len(r) < 1 {
+			return nil, fmt.Errorf("%w: InDataExchange without status", ErrBadResponse)
+		}
+		if st := r[0] & 0x3F; st != 0 {
+			if st == 0x29 || st == 0x2B {
+				d.target = nil
+			}
+			return nil, &StatusError{Cmd: CmdInDataExchange, Code: st}
+		}
+		if mi {
+			continue
+		}
+		resp = append(resp, r[1:]...)
+		if len(resp) > d.o.MaxResponse {
+			return nil, fmt.Errorf("%w: chained response over %d bytes", ErrBadResponse, d.o.MaxResponse)
+		}
+		if r[0]&0x40 == 0 {
+			break
+		}
+		// MI from the chip: ask for the rest with an empty DataOut.
+		rest = rest[:0]
+	}
+	d.log.Debug("pn532 apdu exchanged", "cmdLen", len(apdu), "respLen", len(resp))
+	return resp, nil
+}
+
+// Release sends InRelease for the listed target (Tg 0, all, when none).
+func (d *Dev) Release(ctx context.Context) error {
+	ctx, end := d.begin(ctx)
+	defer end()
+	var tg byte
+	if d.target != nil {
+		tg = d.target.Tg
+	}
+	d.target = nil
+	r, err := d.call(ctx, CmdInRelease, []byte{tg}, 16)
+	if err != nil {
+		return err
+	}
+	if len(r) < 1 {
+		return fmt.Errorf("%w: InRelease without status", ErrBadResponse)
+	}
+	if st := r[0] & 0x3F; st != 0 {
+		return &StatusError{Cmd: CmdInRelease, Code: st}
+	}
+	return nil
+}
+
+// CardPresent reports whether the listed card still answers. It uses
+// Diagnose test 0x06, "attention request / ISO 14443-4 card presence"
+// (UM0701-02 §7.2.1): status 0x00 means present, anything else (0x01
+// timeout, 0x27 no target) absent. Unlike a new InListPassiveTarget it does
+// not reset the card's ISO-DEP session. Without a listed target it answers
+// false without talking to the chip.
+func (d *Dev) CardPresent(ctx context.Context) (bool, error) {
+	ctx, end := d.begin(ctx)
+	defer end()
+	if d.target == nil {
+		return false, nil
+	}
+	r, err := d.call(ctx, CmdDiagnose, []byte{0x06}, 16)
+	if err != nil {
+		return false, err
+	}
+	if len(r) < 1 {
+		return false, fmt.Errorf("%w: Diagnose without result", ErrBadResponse)
+	}
+	if r[0] != 0x00 {
+		d.target = nil
+		return false, nil
+	}
+	return true, nil
+}
+
+// call sends cmd with params and returns the response parameters (after
+// the response code). max bounds the response frame size. Caller holds mu.
+func (d *Dev) call(ctx context.Context, cmd byte, params []byte, max int) ([]byte, error) {
+	d.params2 = append(append(d.params2[:0], cmd), params...)
+	var err error
+	d.tx, err = AppendFrame(d.tx[:0], TFIHost, d.params2)
+	if err != nil {
+		return nil, err
+	}
+	d.log.Debug("pn532 command", "cmd", cmd, "len", len(params))
+	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := d.t.Send(ctx, d.tx); err != nil {
+			return nil, err
+		}
+		f, err := d.read(ctx, d.o.ACKTimeout, len(ackFrame))
+		if err == nil && f.Kind != FrameACK {
+			err = fmt.Errorf("%w: %s frame instead of ACK", ErrFrame, f.Kind)
+		}
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, ErrBus) || attempt >= d.o.Retries {
+				return nil, fmt.Errorf("pn532: command 0x%02X not acknowledged: %w", cmd, err)
+			}
+			d.log.Debug("pn532 resend", "cmd", cmd, "attempt", attempt+1, "err", err)
+			continue
+		}
+		break
+	}
+	for nacks := 0; ; nacks++ {
+		f, err := d.read(ctx, d.o.ResponseTimeout, max)
+		if err == nil {
+			if err = f.Err(); err == nil {
+				if f.Kind != FrameInfo {
+					err = fmt.Errorf("%w: %s frame instead of response", ErrFrame, f.Kind)
+				} else if f.TFI != TFIChip || len(f.Data) == 0 || f.Data[0] != cmd+1 {
+					return nil, fmt.Errorf("%w: unexpected response to command 0x%02X", ErrFrame, cmd)
+				} else {
+					return f.Data[1:], nil
+				}
+			}
+		}
+		switch {
+		case ctx.Err() != nil || errors.Is(err, ErrTimeout):
+			d.abort()
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, fmt.Errorf("pn532: command 0x%02X: %w", cmd, err)
+		case errors.Is(err, ErrBus), errors.Is(err, ErrApplication), nacks >= d.o.Retries:
+			return nil, fmt.Errorf("pn532: command 0x%02X: %w", cmd, err)
+		}
+		d.log.Debug("pn532 nack", "cmd", cmd, "err", err)
+		d.tx = AppendNACK(d.tx[:0])
+		if err := d.t.Send(ctx, d.tx); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// abort sends an ACK, which makes the chip drop the command it runs
+// (UM0701-02 §6.2.1.3).
+func (d *Dev) abort() {
+	d.tx = AppendACK(d.tx[:0])
+	if err := d.t.Send(context.Background(), d.tx); err != nil {
+		d.log.Debug("pn532 abort failed", "err", err)
+	}
+	if h, ok := d.t.(*HSU); ok {
+		h.Discard()
+	}
+}
+
+// read waits up to timeout for the chip to be ready and reads a frame.
+func (d *Dev) read(ctx context.Context, timeout time.Duration, max int) (Frame, error) {
+	deadline := d.o.Clock.Now().Add(timeout)
+	for {
+		ok, err := d.t.Ready(ctx)
+		if err != nil {
+			return Frame{}, err
+		}
+		if ok {
+			break
+		}
+		if !d.o.Clock.Now().Before(deadline) {
+			return Frame{}, ErrTimeout
+		}
+		if err := d.o.Clock.Sleep(ctx, d.o.PollInterval); err != nil {
+			return Frame{}, err
+		}
+	}
+	b, err := d.t.Receive(ctx, max, deadline)
+	if err != nil {
+		return Frame{}, err
+	}
+	f, _, err := DecodeFrame(b)
+	return f, err
+}

@@ -1,0 +1,338 @@
+package pn532
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/bits"
+	"os"
+	"time"
+
+	"periph.io/x/conn/v3/i2c"
+	"periph.io/x/conn/v3/physic"
+	"periph.io/x/conn/v3/spi"
+)
+
+// Transport moves whole frames between the host and the chip. The driver
+// ships three: I2C, SPI and HSU. A Transport is used by one Dev at a time
+// and never closes the bus under it.
+type Transport interface {
+	// Send writes one complete frame (preamble through postamble).
+	Send(ctx context.Context, frame []byte) error
+	// Ready reports whether the chip has a frame to read. Transports that
+	// cannot tell (HSU) always answer true and block in Receive instead.
+	Ready(ctx context.Context) (bool, error)
+	// Receive reads one frame of at most max bytes and returns its bytes
+	// (possibly with trailing padding). It returns ErrTimeout when nothing
+	// complete arrives before deadline. The returned slice is only valid
+	// until the next call.
+	Receive(ctx context.Context, max int, deadline time.Time) ([]byte, error)
+	String() string
+}
+
+// I2CAddr is the 7-bit I2C address of the PN532 (0x48/0x49 are the 8-bit
+// write/read forms), UM0701-02 §6.2.4.
+const I2CAddr uint16 = 0x24
+
+// I2C talks to the chip on an I2C bus. Every read transaction starts with
+// the status byte, bit 0 = ready (UM0701-02 §6.2.4). The whole frame is read
+// in the same transaction as its status byte, so a read covers the longest
+// frame the command can produce.
+type I2C struct {
+	dev i2c.Dev
+	buf []byte
+}
+
+// NewI2C returns the I2C transport at addr (0 means I2CAddr) on bus.
+func NewI2C(bus i2c.Bus, addr uint16) *I2C {
+	if addr == 0 {
+		addr = I2CAddr
+	}
+	return &I2C{dev: i2c.Dev{Bus: bus, Addr: addr}, buf: make([]byte, 1+MaxFrameSize)}
+}
+
+func (t *I2C) String() string { return "pn532-i2c(" + t.dev.String() + ")" }
+
+// Send implements Transport.
+func (t *I2C) Send(_ context.Context, frame []byte) error {
+	if err := t.dev.Tx(frame, nil); err != nil {
+		return fmt.Errorf("%w: i2c write: %w", ErrBus, err)
+	}
+	return nil
+}
+
+// Ready implements Transport by reading the status byte alone.
+func (t *I2C) Ready(_ context.Context) (bool, error) {
+	s := t.buf[:1]
+	if err := t.dev.Tx(nil, s); err != nil {
+		return false, fmt.Errorf("%w: i2c status: %w", ErrBus, err)
+	}
+	return s[0]&0x01 != 0, nil
+}
+
+// Receive implements Transport: one read of status byte plus max bytes.
+func (t *I2C) Receive(_ context.Context, max int, _ time.Time) ([]byte, error) {
+	if max > MaxFrameSize {
+		max = MaxFrameSize
+	}
+	r := t.buf[:1+max]
+	if err := t.dev.Tx(nil, r); err != nil {
+		return nil, fmt.Errorf("%w: i2c read: %w", ErrBus, err)
+	}
+	if r[0]&0x01 == 0 {
+		return nil, fmt.Errorf("%w: status not ready on read", ErrFrame)
+	}
+	return r[1:], nil
+}
+
+// SPI prefixes, UM0701-02 §6.2.5.
+const (
+	spiDataWrite  = 0x01
+	spiStatusRead = 0x02
+	spiDataRead   = 0x03
+)
+
+// SPIOpts configures the SPI transport.
+type SPIOpts struct {
+	// Speed of the clock; the PN532 accepts up to 5 MHz. Default 1 MHz.
+	Speed physic.Frequency
+	// HardwareLSBFirst asks the SPI controller for LSB-first words
+	// (spi.LSBFirst). Many controllers (the Raspberry Pi's among them)
+	// cannot do it, so by default the transport connects MSB-first and
+	// bit-reverses every byte itself.
+	HardwareLSBFirst bool
+}
+
+// SPI talks to the chip over SPI mode 0, LSB first (UM0701-02 §6.2.5).
+type SPI struct {
+	c       spi.Conn
+	soft    bool
+	w, r    []byte
+	prefix1 [2]byte
+}
+
+// NewSPI connects to port with mode 0 and 8-bit words.
+func NewSPI(port spi.Port, o *SPIOpts) (*SPI, error) {
+	var opts SPIOpts
+	if o != nil {
+		opts = *o
+	}
+	if opts.Speed == 0 {
+		opts.Speed = physic.MegaHertz
+	}
+	mode := spi.Mode0
+	if opts.HardwareLSBFirst {
+		mode |= spi.LSBFirst
+	}
+	c, err := port.Connect(opts.Speed, mode, 8)
+	if err != nil {
+		return nil, fmt.Errorf("%w: spi connect: %w", ErrBus, err)
+	}
+	return NewSPIConn(c, !opts.HardwareLSBFirst), nil
+}
+
+// NewSPIConn wraps an already connected spi.Conn. softLSB must be true when
+// c shifts MSB first: the transport then bit-reverses each byte.
+func NewSPIConn(c spi.Conn, softLSB bool) *SPI {
+	return &SPI{c: c, soft: softLSB, w: make([]byte, 1+MaxFrameSize), r: make([]byte, 1+MaxFrameSize)}
+}
+
+func (t *SPI) String() string { return "pn532-spi(" + t.c.String() + ")" }
+
+func (t *SPI) enc(b byte) byte {
+	if t.soft {
+		return bits.Reverse8(b)
+	}
+	return b
+}
+
+func (t *SPI) dec(p []byte) {
+	if t.soft {
+		for i, b := range p {
+			p[i] = bits.Reverse8(b)
+		}
+	}
+}
+
+// Send implements Transport: 0x01 then the frame, in one transaction.
+func (t *SPI) Send(_ context.Context, frame []byte) error {
+	if len(frame) > MaxFrameSize {
+		return fmt.Errorf("%w: %d byte frame", ErrTooLong, len(frame))
+	}
+	w := t.w[:1+len(frame)]
+	w[0] = t.enc(spiDataWrite)
+	for i, b := range frame {
+		w[i+1] = t.enc(b)
+	}
+	if err := t.c.Tx(w, nil); err != nil {
+		return fmt.Errorf("%w: spi write: %w", ErrBus, err)
+	}
+	return nil
+}
+
+// Ready implements Transport: 0x02 then one status byte.
+func (t *SPI) Ready(_ context.Context) (bool, error) {
+	t.prefix1 = [2]byte{t.enc(spiStatusRead), 0}
+	r := t.r[:2]
+	if err := t.c.Tx(t.prefix1[:], r); err != nil {
+		return false, fmt.Errorf("%w: spi status: %w", ErrBus, err)
+	}
+	t.dec(r[1:])
+	return r[1]&0x01 != 0, nil
+}
+
+// Receive implements Transport: 0x03 then max bytes of frame, in one
+// transaction, as UM0701-02 §6.2.5 asks.
+func (t *SPI) Receive(_ context.Context, max int, _ time.Time) ([]byte, error) {
+	if max > MaxFrameSize {
+		max = MaxFrameSize
+	}
+	w, r := t.w[:1+max], t.r[:1+max]
+	clear(w)
+	w[0] = t.enc(spiDataRead)
+	if err := t.c.Tx(w, r); err != nil {
+		return nil, fmt.Errorf("%w: spi read: %w", ErrBus, err)
+	}
+	t.dec(r[1:])
+	return r[1:], nil
+}
+
+// HSUWakeUp is what the HSU transport sends before its first frame: the
+// 0x55 0x55 wake-up sequence followed by zeros (UM0701-02 §6.2.3 and the
+// PN532 application note on LowVbat wake-up).
+var HSUWakeUp = []byte{0x55, 0x55, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00}
+
+type readDeadliner interface {
+	SetReadDeadline(t time.Time) error
+}
+
+// HSU talks to the chip over its high speed UART. board/ opens the serial
+// port at 115200 8N1 and hands it over as an io.ReadWriter; the transport
+// never closes it and starts no goroutine.
+//
+// Timeouts: when rw has SetReadDeadline (os.File on a tty or pty, net.Conn)
+// reads are cut into slices of Slice so deadlines and ctx are honoured.
+// Otherwise the port itself must return from Read periodically (e.g.
+// tarm/serial Config.ReadTimeout); a Read returning (0, nil) or (0, io.EOF)
+// is taken as "nothing yet".
+type HSU struct {
+	rw    io.ReadWriter
+	woken bool
+	// Slice is the longest single blocking read when the port supports
+	// read deadlines. Default 20 ms.
+	Slice time.Duration
+	// Now returns the current time; default time.Now.
+	Now func() time.Time
+
+	buf   []byte // received, not yet consumed
+	start int
+	frame []byte
+	wbuf  []byte
+}
+
+// NewHSU returns the HSU transport over rw.
+func NewHSU(rw io.ReadWriter) *HSU {
+	return &HSU{rw: rw, Slice: 20 * time.Millisecond, Now: time.Now, buf: make([]byte, 0, 2*MaxFrameSize)}
+}
+
+func (t *HSU) String() string { return "pn532-hsu" }
+
+// Send implements Transport; the first call prepends HSUWakeUp.
+func (t *HSU) Send(_ context.Context, frame []byte) error {
+	w := frame
+	if !t.woken {
+		t.wbuf = append(append(t.wbuf[:0], HSUWakeUp...), frame...)
+		w = t.wbuf
+	}
+	if _, err := t.rw.Write(w); err != nil {
+		return fmt.Errorf("%w: serial write: %w", ErrBus, err)
+	}
+	t.woken = true
+	return nil
+}
+
+// Ready implements Transport; a UART cannot be polled, so it is always true.
+func (t *HSU) Ready(context.Context) (bool, error) { return true, nil }
+
+// Discard drops buffered bytes, e.g. after an abort.
+func (t *HSU) Discard() { t.buf, t.start = t.buf[:0], 0 }
+
+// Receive implements Transport: it reads the stream until one frame is
+// complete. Garbage before a start code is skipped; bytes after the frame
+// stay buffered for the next call.
+func (t *HSU) Receive(ctx context.Context, max int, deadline time.Time) ([]byte, error) {
+	dl, canDeadline := t.rw.(readDeadliner)
+	for {
+		// Try to decode what is buffered.
+		for t.start < len(t.buf) {
+			_, n, err := DecodeFrame(t.buf[t.start:])
+			if err == nil {
+				t.frame = append(t.frame[:0], t.buf[t.start:t.start+n]...)
+				t.start += n
+				t.compact()
+				return t.frame, nil
+			}
+			if errors.Is(err, ErrIncomplete) {
+				break
+			}
+			// Not a frame start here: hand a checksum failure up once so
+			// the driver NACKs, then resynchronise one byte later.
+			if errors.Is(err, ErrChecksum) {
+				t.skipFrameStart()
+				return nil, err
+			}
+			t.start++
+		}
+		t.compact()
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		now := t.Now()
+		if !now.Before(deadline) {
+			return nil, ErrTimeout
+		}
+		if canDeadline {
+			d := deadline
+			if s := now.Add(t.Slice); s.Before(d) {
+				d = s
+			}
+			if err := dl.SetReadDeadline(d); err != nil {
+				canDeadline = false
+			}
+		}
+		if len(t.buf) == cap(t.buf) {
+			// A stream of garbage larger than two frames: drop it.
+			t.buf = t.buf[:0]
+		}
+		n, err := t.rw.Read(t.buf[len(t.buf):cap(t.buf)])
+		t.buf = t.buf[:len(t.buf)+n]
+		if err != nil && n == 0 {
+			if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, io.EOF) {
+				continue
+			}
+			return nil, fmt.Errorf("%w: serial read: %w", ErrBus, err)
+		}
+	}
+}
+
+// skipFrameStart moves past the start code of a corrupted frame so the
+// next decode resynchronises on the following frame.
+func (t *HSU) skipFrameStart() {
+	b := t.buf[t.start:]
+	for i := 0; i+1 < len(b); i++ {
+		if b[i] == 0x00 && b[i+1] == 0xFF {
+			t.start += i + 2
+			return
+		}
+	}
+	t.start = len(t.buf)
+}
+
+func (t *HSU) compact() {
+	if t.start == 0 {
+		return
+	}
+	n := copy(t.buf, t.buf[t.start:])
+	t.buf, t.start = t.buf[:n], 0
+}
