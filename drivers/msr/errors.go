@@ -1,6 +1,9 @@
 package msr
 
-import "errors"
+import (
+	"errors"
+	"strings"
+)
 
 // Errors returned by the track parser. They are sentinels: callers use
 // errors.Is. None of them carries track content.
@@ -28,7 +31,7 @@ type TrackError struct {
 }
 
 func (e *TrackError) Error() string {
-	return "msr: track " + string(rune('0'+e.Track)) + ": " + e.Err.Error()
+	return "msr: track " + string(rune('0'+e.Track)) + ": " + strings.TrimPrefix(e.Err.Error(), "msr: ")
 }
 
 func (e *TrackError) Unwrap() error { return e.Err }

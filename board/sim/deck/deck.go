@@ -1,0 +1,78 @@
+// Package deck is the simulated board's deck of virtual test cards. The
+// PANs are test numbers (Luhn-valid, from test ranges), never real
+// accounts. Outcomes at the acquirer simulator depend on the amount (see
+// the magic amounts of the design notes), not on the card, except where a
+// card's Purpose says otherwise.
+package deck
+
+// Card is one virtual card.
+type Card struct {
+	Name    string   `json:"name"`
+	Purpose string   `json:"purpose"`
+	Entry   []string `json:"entry_modes"` // "swipe", later "tap", "insert"
+	Scheme  string   `json:"scheme"`
+	// PAN of the card; the simulator's API and console never show it.
+	PAN string `json:"-"`
+	// Track1 and Track2 are the stripe contents between the sentinels.
+	Track1 string `json:"-"`
+	Track2 string `json:"-"`
+	// Raw, when set, is sent by the reader instead of well-formed tracks: a
+	// damaged stripe.
+	Raw string `json:"-"`
+}
+
+// Cards is the deck.
+var Cards = []Card{
+	{
+		Name:    "visa-classic",
+		Purpose: "approves (magstripe, service code 101); use amounts ending in 51/05/91/96 for the host's declines and timeouts",
+		Entry:   []string{"swipe"},
+		Scheme:  "visa",
+		PAN:     "4761739001010010",
+		Track1:  "B4761739001010010^VISA/TEST CARD^3012101000000000000000000000000",
+		Track2:  "4761739001010010=30121010000000000000",
+	},
+	{
+		Name:    "unionpay-debit",
+		Purpose: "approves (UnionPay magstripe, 19-digit PAN, track 2 only)",
+		Entry:   []string{"swipe"},
+		Scheme:  "unionpay",
+		PAN:     "6212345678901234569",
+		Track2:  "6212345678901234569=3112101000001234",
+	},
+	{
+		Name:    "mastercard-credit",
+		Purpose: "approves (magstripe, tracks 1 and 2)",
+		Entry:   []string{"swipe"},
+		Scheme:  "mastercard",
+		PAN:     "5413330089010012",
+		Track1:  "B5413330089010012^MC/TEST CARD^2912101000000000000000000000000",
+		Track2:  "5413330089010012=29121010000000000000",
+	},
+	{
+		Name:    "expired-visa",
+		Purpose: "expired card (12/20): refused by the terminal, nothing sent",
+		Entry:   []string{"swipe"},
+		Scheme:  "visa",
+		PAN:     "4000000000000002",
+		Track2:  "4000000000000002=20121010000000000000",
+	},
+	{
+		Name:    "damaged-stripe",
+		Purpose: "malformed track 2 (no separator, bad length): card read error, nothing sent",
+		Entry:   []string{"swipe"},
+		Scheme:  "visa",
+		PAN:     "4111111111111111",
+		Raw:     ";41111111111111113012101?",
+	},
+}
+
+// Lookup finds a card by name.
+func Lookup(name string) (Card, bool) {
+	for _, c := range Cards {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return Card{}, false
+}

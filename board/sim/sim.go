@@ -1,0 +1,93 @@
+// Package sim builds the simulated board: every chip is its byte-level
+// simulator, wired to the real drivers through the same kind of bus the
+// hardware would use (pseudo-terminals for UARTs, periph fakes for I²C, SPI
+// and GPIO). It also holds the deck of virtual cards and the controls the
+// simulator API exposes (present a card, type on the keypad...).
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"posd/board"
+	"posd/board/sim/deck"
+	"posd/drivers/msr"
+	"posd/drivers/msr/msrsim"
+)
+
+// ErrUnknownCard: no card of that name in the deck.
+var ErrUnknownCard = errors.New("sim: no such card in the deck")
+
+// ErrEntryMode: the card does not support that entry mode.
+var ErrEntryMode = errors.New("sim: the card does not support this entry mode")
+
+// Opts configure the simulated board.
+type Opts struct {
+	Logger *slog.Logger
+}
+
+// Board is the simulated board.
+type Board struct {
+	*board.Board
+
+	mu     sync.Mutex
+	msrSim *msrsim.Sim
+}
+
+// Open builds the simulated board.
+func Open(ctx context.Context, o Opts) (*Board, error) {
+	b := &Board{Board: board.New("sim", o.Logger)}
+	if err := b.openMSR(o); err != nil {
+		b.Halt()
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *Board) openMSR(o Opts) error {
+	p, err := msrsim.OpenPTY()
+	if err != nil {
+		b.Add(board.Status{Name: "msr", Driver: "msr", Where: "pty", Error: err.Error()}, nil, nil)
+		return nil
+	}
+	b.msrSim = msrsim.New(p.Master, nil)
+	b.AddMSR(board.Serial{Port: p.SlavePath, Baud: 9600}, &msr.Opts{Logger: o.Logger})
+	b.Add(board.Status{Name: "msr-sim", Driver: "msrsim", Where: p.SlavePath, OK: true, Detail: "stripe reader module simulator"},
+		nil, p.Close)
+	return nil
+}
+
+// Cards is the deck.
+func (b *Board) Cards() []deck.Card { return deck.Cards }
+
+// Swipe swipes the named card through the simulated stripe reader.
+func (b *Board) Swipe(name string) error {
+	c, ok := deck.Lookup(name)
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownCard, name)
+	}
+	if !has(c.Entry, "swipe") {
+		return fmt.Errorf("%w: %s cannot be swiped", ErrEntryMode, name)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.msrSim == nil {
+		return errors.New("sim: stripe reader unavailable")
+	}
+	if c.Raw != "" {
+		return b.msrSim.WriteRaw([]byte(c.Raw + "\r"))
+	}
+	return b.msrSim.Swipe(msrsim.Tracks{T1: c.Track1, T2: c.Track2})
+}
+
+func has(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
