@@ -1,0 +1,129 @@
+// Package redact keeps card numbers out of logs and messages: MaskPAN for
+// the places that knowingly show a PAN, and a slog.Handler that masks any
+// long run of digits that reaches a log line anyway (defence in depth: no
+// code path should log card data in the first place).
+package redact
+
+import (
+	"context"
+	"log/slog"
+)
+
+// MaskPAN keeps the first 6 and last 4 digits and masks the rest with '*'.
+// Inputs of 10 characters or fewer keep only their last 4; 4 or fewer are
+// masked entirely.
+func MaskPAN(pan string) string {
+	n := len(pan)
+	b := []byte(pan)
+	switch {
+	case n <= 4:
+		for i := range b {
+			b[i] = '*'
+		}
+	case n <= 10:
+		for i := 0; i < n-4; i++ {
+			b[i] = '*'
+		}
+	default:
+		for i := 6; i < n-4; i++ {
+			b[i] = '*'
+		}
+	}
+	return string(b)
+}
+
+// Digits masks every run of 12 or more decimal digits in s: runs of 12 to 19
+// digits (a PAN's length) keep their first 6 and last 4, longer runs (track
+// data) are masked entirely.
+func Digits(s string) string {
+	var out []byte
+	start := -1
+	flush := func(end int) {
+		run := s[start:end]
+		switch {
+		case len(run) < 12:
+			out = append(out, run...)
+		case len(run) <= 19:
+			out = append(out, MaskPAN(run)...)
+		default:
+			for range run {
+				out = append(out, '*')
+			}
+		}
+		start = -1
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= '0' && c <= '9' {
+			if start < 0 {
+				start = i
+			}
+			continue
+		}
+		if start >= 0 {
+			flush(i)
+		}
+		out = append(out, c)
+	}
+	if start >= 0 {
+		flush(len(s))
+	}
+	return string(out)
+}
+
+// Handler masks long digit runs in the message and in every string (and
+// error, and Stringer) attribute before passing the record on.
+type Handler struct{ next slog.Handler }
+
+// NewHandler wraps next.
+func NewHandler(next slog.Handler) *Handler { return &Handler{next: next} }
+
+// Enabled implements slog.Handler.
+func (h *Handler) Enabled(ctx context.Context, l slog.Level) bool { return h.next.Enabled(ctx, l) }
+
+// Handle implements slog.Handler.
+func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
+	nr := slog.NewRecord(r.Time, r.Level, Digits(r.Message), r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		nr.AddAttrs(attr(a))
+		return true
+	})
+	return h.next.Handle(ctx, nr)
+}
+
+// WithAttrs implements slog.Handler.
+func (h *Handler) WithAttrs(as []slog.Attr) slog.Handler {
+	m := make([]slog.Attr, len(as))
+	for i, a := range as {
+		m[i] = attr(a)
+	}
+	return &Handler{next: h.next.WithAttrs(m)}
+}
+
+// WithGroup implements slog.Handler.
+func (h *Handler) WithGroup(name string) slog.Handler { return &Handler{next: h.next.WithGroup(name)} }
+
+func attr(a slog.Attr) slog.Attr {
+	v := a.Value.Resolve()
+	switch v.Kind() {
+	case slog.KindString:
+		return slog.String(a.Key, Digits(v.String()))
+	case slog.KindGroup:
+		g := v.Group()
+		m := make([]any, len(g))
+		for i, x := range g {
+			m[i] = attr(x)
+		}
+		return slog.Group(a.Key, m...)
+	case slog.KindAny:
+		switch x := v.Any().(type) {
+		case error:
+			return slog.String(a.Key, Digits(x.Error()))
+		case interface{ String() string }:
+			return slog.String(a.Key, Digits(x.String()))
+		case []byte:
+			return slog.String(a.Key, Digits(string(x)))
+		}
+	}
+	return slog.Attr{Key: a.Key, Value: v}
+}
