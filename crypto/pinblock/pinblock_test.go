@@ -105,12 +105,12 @@ func TestDecodeFormat0Errors(t *testing.T) {
 		pan   string
 		want  error
 	}{
-		{"241261AAAAEDCBA9", pan, ErrFormat},      // control field 2
-		{"041261AAAAEDCB", pan, ErrBlockLength},   // 7 bytes
-		{"0F1261AAAAEDCBA9", pan, ErrPINLength},   // length 15
-		{"021261AAAAEDCBA9", pan, ErrPINLength},   // length 2
-		{"041261AAAAEDCBAA", pan, ErrFormat},      // filler FF..FC
-		{"051261AAAAEDCBA9", pan, ErrFormat},      // PIN 1234F
+		{"241261AAAAEDCBA9", pan, ErrFormat},    // control field 2
+		{"041261AAAAEDCB", pan, ErrBlockLength}, // 7 bytes
+		{"0F1261AAAAEDCBA9", pan, ErrPINLength}, // length 15
+		{"021261AAAAEDCBA9", pan, ErrPINLength}, // length 2
+		{"041261AAAAEDCBAA", pan, ErrFormat},    // filler FF..FC
+		{"051261AAAAEDCBA9", pan, ErrFormat},    // PIN 1234F
 		{"051261AAAAEDCBA9", "5555555551234A", ErrPAN},
 		{"041261AAAAEDCBA9", "", ErrPAN},
 		{"041261AAAAEDCBA9", "12345678901234567890", ErrPAN},
