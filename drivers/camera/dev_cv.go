@@ -241,14 +241,18 @@ func (d *Dev) run(c capture) {
 			d.finish(ErrClosed)
 			return
 		}
-		if !d.pace(ctx, &due) {
-			d.finish(ErrClosed)
-			return
-		}
 		m, err := c.read()
 		if err == nil {
 			fresh++
 			f, err := d.frame(m)
+			if !d.pace(ctx, &due) {
+				_ = f.Close()
+				d.finish(ErrClosed)
+				return
+			}
+			if f != nil {
+				f.Time = d.clock.Now()
+			}
 			if !d.deliver(ctx, result{f: f, err: err}) {
 				d.finish(ErrClosed)
 				return
@@ -291,7 +295,7 @@ func (d *Dev) run(c capture) {
 	}
 }
 
-// pace waits until the next frame of a paced file source is due. It
+// pace waits until a decoded frame of a paced file source is due. It
 // restarts the schedule when the consumer made it fall more than a frame
 // behind. It returns false if ctx ended.
 func (d *Dev) pace(ctx context.Context, due *time.Time) bool {
@@ -350,7 +354,7 @@ func (d *Dev) frame(m gocv.Mat) (*Frame, error) {
 	d.seq++
 	return &Frame{
 		Seq:    d.seq,
-		Time:   d.clock.Now(),
+		Time:   d.clock.Now(), // restamped after pacing
 		Width:  m.Cols(),
 		Height: m.Rows(),
 		px:     pixels{mat: m},
