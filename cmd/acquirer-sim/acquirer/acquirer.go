@@ -1,0 +1,554 @@
+// Package acquirer is the acquirer host simulator: an ISO 8583 server that
+// speaks the spec of terminal/host, derives the DUKPT keys of every request
+// from a BDK, checks MACs, decrypts the card data and answers by the magic
+// amounts of the design notes. It keeps a JSONL journal of every message.
+//
+// Answers to a 0200 (the first rule that matches wins):
+//
+//	request MAC missing, KSN unusable or MAC wrong  "A0" (MAC failure), journal mac_ok=false
+//	track 2 missing or not decryptable, bad amount  "30" (format error)
+//	amount (minor units) ending in 51               "51" insufficient funds
+//	amount ending in 05                             "05" do not honour
+//	amount ending in 91                             no response at all (journal direction "drop")
+//	amount ending in 96                             "96" system malfunction
+//	anything else                                   "00" with a 6-character auth code (DE38)
+//	                                                and a 12-character RRN (DE37)
+//
+// A 0400 is answered with a 0410 "00" ("A0" when its MAC fails) echoing
+// DE90. A 0800 is answered with a 0810 "00" for DE70 001, 002 and 301, "12"
+// otherwise. Other requests get their response MTI with "12". Responses to
+// 0200 and 0400 are MACed under the response MAC key of the request's KSN
+// whenever that KSN is usable, even when the request MAC failed, so the
+// terminal can tell a genuine "A0" from a forged one.
+package acquirer
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moov-io/iso8583"
+	connection "github.com/moov-io/iso8583-connection"
+
+	"posd/terminal/host"
+	"posd/terminal/wiresec"
+)
+
+// Response codes the simulator sends.
+const (
+	RCApproved      = "00"
+	RCDoNotHonour   = "05"
+	RCInvalidTxn    = "12"
+	RCFormatError   = "30"
+	RCInsufficient  = "51"
+	RCSystemFailure = "96"
+	RCMACFailure    = "A0"
+)
+
+// Published TEST base derivation keys of the DUKPT standards. They protect
+// nothing; never load them into a real terminal.
+const (
+	TestBDKAES  = "FEDCBA9876543210F1F1F1F1F1F1F1F1" // ANSI X9.24-3 test BDK
+	TestBDKTDES = "0123456789ABCDEFFEDCBA9876543210" // ANSI X9.24-1 test BDK
+)
+
+// DefaultBDK returns the test BDK of a mode.
+func DefaultBDK(mode wiresec.Mode) []byte {
+	h := TestBDKAES
+	if mode == wiresec.ModeTDES {
+		h = TestBDKTDES
+	}
+	b, _ := hex.DecodeString(h)
+	return b
+}
+
+// Opts configures a Server.
+type Opts struct {
+	// Mode is the DUKPT flavour: "aes" (default) or "tdes".
+	Mode wiresec.Mode
+	// BDK is the base derivation key; nil means DefaultBDK(Mode).
+	BDK []byte
+	// TPDU is the TPDU the terminals send (the server answers with
+	// destination and source swapped); nil turns it off.
+	TPDU []byte
+	// Journal receives one JSON line per message; nil keeps no journal.
+	Journal io.Writer
+	// Logger receives server events; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock of DE7, the RRN and the journal; nil means time.Now.
+	Now func() time.Time
+	// Rand supplies auth codes; nil means crypto/rand.
+	Rand io.Reader
+}
+
+// DefaultOpts is the configuration New uses for a nil *Opts.
+var DefaultOpts = Opts{Mode: wiresec.ModeAES}
+
+// Server is the simulator. Create it with New, run it with Serve, stop it
+// with Close or by cancelling Serve's context.
+type Server struct {
+	mode   wiresec.Mode
+	bdk    []byte
+	framer *host.Framer
+	jr     *journal
+	log    *slog.Logger
+	now    func() time.Time
+	rnd    io.Reader
+
+	mu     sync.Mutex
+	closed bool
+	lns    map[net.Listener]struct{}
+	conns  map[*connection.Connection]struct{}
+	wg     sync.WaitGroup
+	seq    uint32
+	done   chan struct{}
+}
+
+// New checks opts and returns a server that is not listening yet.
+func New(opts *Opts) (*Server, error) {
+	o := DefaultOpts
+	if opts != nil {
+		o = *opts
+	}
+	if o.Mode == "" {
+		o.Mode = wiresec.ModeAES
+	}
+	mode, err := wiresec.ParseMode(string(o.Mode))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	bdk := o.BDK
+	if bdk == nil {
+		bdk = DefaultBDK(mode)
+	}
+	if len(bdk) != 16 {
+		return nil, fmt.Errorf("%w: BDK must be 16 bytes, got %d", ErrConfig, len(bdk))
+	}
+	// The server's framer is the terminal's peer.
+	tf, err := host.NewFramer(o.TPDU)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	s := &Server{
+		mode:   mode,
+		bdk:    append([]byte(nil), bdk...),
+		framer: tf.Peer(),
+		jr:     &journal{w: o.Journal},
+		log:    o.Logger,
+		now:    o.Now,
+		rnd:    o.Rand,
+		lns:    map[net.Listener]struct{}{},
+		conns:  map[*connection.Connection]struct{}{},
+		done:   make(chan struct{}),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.rnd == nil {
+		s.rnd = rand.Reader
+	}
+	return s, nil
+}
+
+// Serve accepts connections on ln until ctx is cancelled or Close is
+// called; then it closes ln. It returns nil after a shutdown and the accept
+// error otherwise.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = ln.Close()
+		return ErrClosed
+	}
+	s.lns[ln] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		select {
+		case <-ctx.Done():
+			go s.Close()
+		case <-s.done:
+		}
+	}()
+	s.log.Info("acquirer listening", "addr", ln.Addr().String(), "mode", string(s.mode))
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			delete(s.lns, ln)
+			s.mu.Unlock()
+			if closed {
+				return nil
+			}
+			_ = ln.Close()
+			return fmt.Errorf("acquirer: accept: %w", err)
+		}
+		s.accept(nc)
+	}
+}
+
+func (s *Server) accept(nc net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		_ = nc.Close()
+		return
+	}
+	conn, err := connection.NewFrom(nc, host.Spec, nil, nil,
+		connection.SetMessageReader(s.framer),
+		connection.SetMessageWriter(s.framer),
+		connection.InboundMessageHandler(s.handle),
+		connection.ErrorHandler(func(err error) { s.log.Debug("connection error", "err", err) }),
+	)
+	if err != nil {
+		_ = nc.Close()
+		s.log.Warn("cannot serve connection", "err", err)
+		return
+	}
+	s.conns[conn] = struct{}{}
+	s.log.Info("terminal connected", "remote", nc.RemoteAddr().String())
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		select {
+		case <-conn.Done():
+		case <-s.done:
+			return // Close closes the connection
+		}
+		s.mu.Lock()
+		delete(s.conns, conn)
+		s.mu.Unlock()
+	}()
+}
+
+// Close stops accepting, closes every connection after the replies in
+// flight, and waits for all handlers. It is safe to call more than once.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		s.wg.Wait()
+		return nil
+	}
+	s.closed = true
+	close(s.done)
+	lns := s.lns
+	conns := s.conns
+	s.conns = map[*connection.Connection]struct{}{}
+	s.mu.Unlock()
+	for ln := range lns {
+		_ = ln.Close()
+	}
+	for c := range conns {
+		_ = c.Close()
+	}
+	s.wg.Wait()
+	if s.jr.err != nil {
+		return fmt.Errorf("acquirer: journal: %w", s.jr.err)
+	}
+	return nil
+}
+
+// enter registers a handler; false when the server is closing.
+func (s *Server) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) handle(c *connection.Connection, m *iso8583.Message) {
+	if !s.enter() {
+		return
+	}
+	defer s.wg.Done()
+	in, resp, out := s.process(m)
+	s.record(in)
+	if resp == nil {
+		if out.Direction != "" {
+			s.record(out)
+		}
+		return
+	}
+	if err := c.Reply(resp); err != nil {
+		s.log.Warn("reply failed", "mti", out.MTI, "stan", out.STAN, "err", err)
+		return
+	}
+	s.record(out)
+}
+
+func (s *Server) record(e Entry) {
+	if err := s.jr.write(e); err != nil {
+		s.log.Error("journal write failed", "err", err)
+	}
+	s.log.Info("message", "direction", e.Direction, "mti", e.MTI, "stan", e.STAN,
+		"terminal_id", e.TerminalID, "response_code", e.ResponseCode)
+}
+
+func str(m *iso8583.Message, id int) string {
+	v, err := m.GetString(id)
+	if err != nil {
+		return ""
+	}
+	return v
+}
+
+// process decides on one inbound message. It returns the journal entry of
+// the request, the response (nil for none) and the journal entry of the
+// response (or of the drop).
+func (s *Server) process(m *iso8583.Message) (in Entry, resp *iso8583.Message, out Entry) {
+	now := s.now()
+	mti, _ := m.GetMTI()
+	in = Entry{
+		Time: now, Direction: "in", MTI: mti, STAN: str(m, host.DESTAN),
+		TerminalID: strings.TrimRight(str(m, host.DETerminalID), " "),
+		Currency:   str(m, host.DECurrency),
+	}
+	if a, err := host.ParseAmount(str(m, host.DEAmount)); err == nil {
+		in.Amount = a
+	}
+	switch mti {
+	case host.MTINetwork:
+		return s.network(m, in)
+	case host.MTIPurchase:
+		return s.purchase(m, in)
+	case host.MTIReversal:
+		return s.reversal(m, in)
+	}
+	rmti := host.ResponseMTI(mti)
+	if rmti == "" {
+		in.Note = "not a request; ignored"
+		return in, nil, Entry{}
+	}
+	in.Note = "unsupported message type"
+	resp = s.reply(m, rmti, RCInvalidTxn, host.DETransmission)
+	out = in
+	out.Time, out.Direction, out.MTI, out.ResponseCode, out.Note = now, "out", rmti, RCInvalidTxn, ""
+	if _, err := resp.Pack(); err != nil {
+		return in, nil, Entry{}
+	}
+	return in, resp, out
+}
+
+// reply starts a response: MTI, the echo fields, DE7 now and DE39.
+func (s *Server) reply(req *iso8583.Message, mti, rc string, echo ...int) *iso8583.Message {
+	r := iso8583.NewMessage(host.Spec)
+	r.MTI(mti)
+	for _, id := range append([]int{host.DESTAN, host.DETerminalID}, echo...) {
+		if v := str(req, id); v != "" {
+			_ = r.Field(id, v)
+		}
+	}
+	_ = r.Field(host.DETransmission, s.now().UTC().Format("0102150405"))
+	_ = r.Field(host.DEResponseCode, rc)
+	return r
+}
+
+func (s *Server) network(m *iso8583.Message, in Entry) (Entry, *iso8583.Message, Entry) {
+	code := str(m, host.DENetworkCode)
+	rc := RCApproved
+	switch code {
+	case host.NetSignOn, host.NetSignOff, host.NetEcho:
+	default:
+		rc = RCInvalidTxn
+	}
+	in.Note = "network " + code
+	resp := s.reply(m, host.MTINetworkResponse, rc, host.DENetworkCode)
+	out := in
+	out.Time, out.Direction, out.MTI, out.ResponseCode = s.now(), "out", host.MTINetworkResponse, rc
+	return in, resp, out
+}
+
+// security derives the session of the request's KSN and checks its MAC.
+// The session is nil when the KSN is unusable.
+func (s *Server) security(m *iso8583.Message, in *Entry) (*wiresec.Session, bool) {
+	macOK := false
+	in.MACOK = &macOK
+	ksn, _ := m.GetBytes(host.DEKSN)
+	in.KSN = strings.ToUpper(hex.EncodeToString(ksn))
+	sess, err := wiresec.ForHost(s.mode, s.bdk, ksn)
+	if err != nil {
+		in.Note = "unusable KSN"
+		return nil, false
+	}
+	raw, err := m.Pack()
+	if err != nil {
+		in.Note = "cannot re-encode"
+		return sess, false
+	}
+	input, mac, err := host.SplitMAC(m, raw)
+	if err != nil {
+		in.Note = "MAC missing or misplaced"
+		return sess, false
+	}
+	if err := sess.VerifyRequestMAC(input, mac); err != nil {
+		in.Note = "MAC does not verify"
+		return sess, false
+	}
+	macOK = true
+	return sess, true
+}
+
+// panFromTrack2 returns the PAN of ASCII track 2 data (optional ';' start
+// sentinel, PAN, '=' or 'D' separator).
+func panFromTrack2(t []byte) (string, bool) {
+	if len(t) > 0 && t[0] == ';' {
+		t = t[1:]
+	}
+	i := 0
+	for i < len(t) && t[i] >= '0' && t[i] <= '9' {
+		i++
+	}
+	if i < 12 || i > 19 || i == len(t) || (t[i] != '=' && t[i] != 'D' && t[i] != 'd') {
+		return "", false
+	}
+	return string(t[:i]), true
+}
+
+func (s *Server) purchase(m *iso8583.Message, in Entry) (Entry, *iso8583.Message, Entry) {
+	sess, macOK := s.security(m, &in)
+	if sess != nil {
+		defer sess.Wipe()
+	}
+	rc := ""
+	var pan string
+	switch {
+	case !macOK:
+		rc = RCMACFailure
+	default:
+		ct, _ := m.GetBytes(host.DETrack2Enc)
+		track, err := sess.DecryptRequestData(ct)
+		if err != nil {
+			rc, in.Note = RCFormatError, "track 2 missing or not decryptable"
+			break
+		}
+		p, ok := panFromTrack2(track)
+		clear(track)
+		if !ok {
+			rc, in.Note = RCFormatError, "track 2 has no PAN"
+			break
+		}
+		pan = p
+		in.MaskedPAN = MaskPAN(pan)
+		if _, err := host.ParseAmount(str(m, host.DEAmount)); err != nil {
+			rc, in.Note = RCFormatError, "bad amount"
+			break
+		}
+		if blk, _ := m.GetBytes(host.DEPINBlock); len(blk) > 0 {
+			in.PINPresent = true
+			pin, err := sess.DecryptPIN(blk, pan)
+			ok := err == nil && pin != ""
+			in.PINOK = &ok
+		}
+		switch in.Amount % 100 {
+		case 51:
+			rc = RCInsufficient
+		case 5:
+			rc = RCDoNotHonour
+		case 91:
+			rc = ""
+		case 96:
+			rc = RCSystemFailure
+		default:
+			rc = RCApproved
+		}
+	}
+	if rc == "" {
+		in.Note = "magic amount 91: no response"
+		drop := in
+		drop.Time, drop.Direction, drop.Note = s.now(), "drop", "no response sent (magic amount 91)"
+		return in, nil, drop
+	}
+	resp := s.reply(m, host.MTIPurchaseResponse, rc,
+		host.DEProcessingCode, host.DEAmount, host.DELocalTime, host.DELocalDate,
+		host.DEMerchantID, host.DECurrency)
+	if rc == RCApproved {
+		_ = resp.Field(host.DERRN, s.rrn())
+		_ = resp.Field(host.DEAuthCode, s.authCode())
+	}
+	out := in
+	out.Time, out.Direction, out.MTI, out.ResponseCode, out.Note = s.now(), "out", host.MTIPurchaseResponse, rc, ""
+	out.PINPresent, out.PINOK = false, nil
+	return in, s.seal(resp, sess, &out), out
+}
+
+func (s *Server) reversal(m *iso8583.Message, in Entry) (Entry, *iso8583.Message, Entry) {
+	sess, macOK := s.security(m, &in)
+	if sess != nil {
+		defer sess.Wipe()
+	}
+	if de90 := str(m, host.DEOriginalData); len(de90) >= 10 {
+		in.OrigSTAN = de90[4:10]
+	}
+	rc := RCApproved
+	if !macOK {
+		rc = RCMACFailure
+	} else if in.Note == "" {
+		in.Note = "reversal"
+		if r := str(m, host.DEReversalReason); r != "" {
+			in.Note = "reversal: " + r
+		}
+	}
+	resp := s.reply(m, host.MTIReversalResponse, rc,
+		host.DEProcessingCode, host.DEAmount, host.DEMerchantID, host.DECurrency, host.DEOriginalData)
+	out := in
+	out.Time, out.Direction, out.MTI, out.ResponseCode, out.Note = s.now(), "out", host.MTIReversalResponse, rc, ""
+	return in, s.seal(resp, sess, &out), out
+}
+
+// seal MACs a response under the session's response key; without a session
+// the response goes out unMACed (the terminal will reject it).
+func (s *Server) seal(resp *iso8583.Message, sess *wiresec.Session, out *Entry) *iso8583.Message {
+	if sess == nil {
+		out.Note = "response not MACed (no usable KSN)"
+		return resp
+	}
+	if _, err := host.Seal(resp, sess.MACResponse); err != nil {
+		s.log.Error("cannot MAC response", "err", err)
+		out.Note = "response not MACed"
+	}
+	return resp
+}
+
+// rrn returns a 12-digit retrieval reference number: last digit of the
+// year, day of the year (3), hour (2) and a 6-digit sequence.
+func (s *Server) rrn() string {
+	s.mu.Lock()
+	s.seq = (s.seq + 1) % 1000000
+	n := s.seq
+	s.mu.Unlock()
+	t := s.now().UTC()
+	return fmt.Sprintf("%d%03d%02d%06d", t.Year()%10, t.YearDay(), t.Hour(), n)
+}
+
+const authAlphabet = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+
+// authCode returns 6 random characters from authAlphabet.
+func (s *Server) authCode() string {
+	var b [6]byte
+	if _, err := io.ReadFull(s.rnd, b[:]); err != nil {
+		s.mu.Lock()
+		n := s.seq
+		s.mu.Unlock()
+		return fmt.Sprintf("%06d", n)
+	}
+	for i := range b {
+		b[i] = authAlphabet[int(b[i])%len(authAlphabet)]
+	}
+	return string(b[:])
+}

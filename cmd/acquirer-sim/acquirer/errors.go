@@ -1,0 +1,13 @@
+package acquirer
+
+import "errors"
+
+// Errors of the acquirer simulator. Request problems never surface as Go
+// errors: they become response codes and journal entries (see acquirer.go).
+var (
+	// ErrConfig: the options are unusable (unknown mode, BDK of the wrong
+	// length, bad TPDU).
+	ErrConfig = errors.New("acquirer: bad configuration")
+	// ErrClosed: Serve was called on a closed server.
+	ErrClosed = errors.New("acquirer: server closed")
+)
