@@ -32,32 +32,36 @@ func mustHex(s string) []byte {
 type pair struct{ ksn, key []byte }
 
 // terminalKeys returns n consecutive (KSN, transaction key) pairs the way a
-// terminal gets them: from its initial key (derived from the BDK once, at
-// injection), never from the BDK itself.
+// terminal gets them: from its DUKPT originator, loaded with the initial key
+// derived from the BDK at injection. The host side derives from the BDK on
+// its own, so agreement is a real check.
 func terminalKeys(t testing.TB, mode Mode, n int) []pair {
 	t.Helper()
 	var (
-		ik, ksn []byte
-		err     error
-		derive  func(ik, ksn []byte) ([]byte, error)
+		o   dukpt.Originator
+		err error
 	)
 	switch mode {
 	case ModeAES:
-		ik, err = dukpt.AESDeriveIK(aesBDK, aesIKSN)
-		ksn, derive = aesIKSN, dukpt.AESDeriveKeyFromIK
+		ik, e := dukpt.AESDeriveIK(aesBDK, aesIKSN)
+		if e != nil {
+			t.Fatal(e)
+		}
+		o, err = dukpt.NewAESOriginator(ik, aesIKSN)
 	case ModeTDES:
-		ik, err = dukpt.TDESDeriveIK(tdesBDK, tdesIKSN)
-		ksn, derive = tdesIKSN, dukpt.TDESDeriveKeyFromIK
+		ik, e := dukpt.TDESDeriveIK(tdesBDK, tdesIKSN)
+		if e != nil {
+			t.Fatal(e)
+		}
+		o, err = dukpt.NewTDESOriginator(ik, tdesIKSN)
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer o.Wipe()
 	out := make([]pair, 0, n)
 	for range n {
-		if ksn, err = dukpt.NextKSN(ksn); err != nil {
-			t.Fatal(err)
-		}
-		key, err := derive(ik, ksn)
+		ksn, key, err := o.Next()
 		if err != nil {
 			t.Fatal(err)
 		}
