@@ -3,6 +3,7 @@ package tr31
 import (
 	"bytes"
 	"crypto/rand"
+	"os"
 	"strings"
 	"testing"
 )
@@ -16,6 +17,9 @@ func FuzzUnwrap(f *testing.F) {
 	}
 	f.Add("B0000P0TE00N0400KS1800604B120F9292800000T104T20600PB0600", "")
 	f.Add("B0000P0TE00N0200KS0004001E00604B120F9292800000PB0AXXXXXX", "")
+	if raw, err := os.ReadFile("testdata/x9143_8_5.txt"); err == nil {
+		f.Add(strings.TrimSpace(string(raw)), "FA36E44278DB3AB5F298F9F7DA8F1F88")
+	}
 	f.Add("D0000P0AE00N0100LB0000", "")
 	f.Add("D0000P0AE00N0100LB0004FFFF", "")
 	f.Fuzz(func(t *testing.T, block, kbpkHex string) {
