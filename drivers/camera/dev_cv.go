@@ -108,6 +108,10 @@ func (d *Dev) setInfo(native Info) {
 	} else if inf.FPS <= 0 {
 		inf.FPS = d.opts.FPS
 	}
+	if d.src.kind == KindV4L2 && d.opts.Width > 0 && (inf.Width != d.opts.Width || inf.Height != d.opts.Height) {
+		d.log.Warn("camera negotiated another size", "want", fmt.Sprintf("%dx%d", d.opts.Width, d.opts.Height),
+			"got", fmt.Sprintf("%dx%d", inf.Width, inf.Height))
+	}
 	d.mu.Lock()
 	d.info = inf
 	d.mu.Unlock()

@@ -561,6 +561,7 @@ type fakeCapture struct {
 	left int // frames before a read error; -1 = unlimited
 	w, h int
 	n    int
+	typ  gocv.MatType // 0 means 8-bit BGR
 }
 
 func (c *fakeCapture) read() (gocv.Mat, error) {
@@ -577,7 +578,11 @@ func (c *fakeCapture) read() (gocv.Mat, error) {
 	}
 	col := colour(c.n % 4)
 	c.n++
-	return c.mc.adopt(gocv.NewMatWithSizeFromScalar(gocv.NewScalar(float64(col.B), float64(col.G), float64(col.R), 0), c.h, c.w, gocv.MatTypeCV8UC3)), nil
+	typ := c.typ
+	if typ == 0 {
+		typ = gocv.MatTypeCV8UC3
+	}
+	return c.mc.adopt(gocv.NewMatWithSizeFromScalar(gocv.NewScalar(float64(col.B), float64(col.G), float64(col.R), 0), c.h, c.w, typ)), nil
 }
 
 func (c *fakeCapture) rewind() error { return nil }
@@ -711,4 +716,56 @@ func (c *blockingClock) After(time.Duration) <-chan time.Time {
 	default:
 	}
 	return make(chan time.Time)
+}
+
+func TestUnexpectedPixelFormatIsReportedAndReleased(t *testing.T) {
+	op := newFakeOpener(0)
+	inner := op.open
+	op.open = func(s source, o Opts, mc *matCount) (capture, error) {
+		c, err := inner(s, o, mc)
+		if err == nil {
+			c.(*fakeCapture).typ = gocv.MatTypeCV16SC2
+		}
+		return c, err
+	}
+	d, err := newDev("0", &Opts{Clock: newFakeClock()}, op.open)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op.tok <- struct{}{}
+	if _, err := d.Next(context.Background()); !errors.Is(err, ErrFrameFormat) {
+		t.Fatalf("Next = %v, want ErrFrameFormat", err)
+	}
+	close(op.quit)
+	halt(t, d, 0x7fffffff)
+}
+
+func TestFrameMatIsBorrowed(t *testing.T) {
+	dir := t.TempDir()
+	writePNGs(t, dir, 1, 12, 10)
+	d, err := New(dir, &Opts{Unpaced: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := d.Next(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := f.Mat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Cols() != 12 || m.Rows() != 10 || m.Type() != gocv.MatTypeCV8UC3 {
+		t.Fatalf("mat %dx%d type %v", m.Cols(), m.Rows(), m.Type())
+	}
+	v := m.GetVecbAt(5, 6) // B, G, R
+	c := colour(0)
+	if v[0] != c.B || v[1] != c.G || v[2] != c.R {
+		t.Fatalf("mat pixel %v, want B%d G%d R%d", v, c.B, c.G, c.R)
+	}
+	f.Close()
+	if _, err := f.Mat(); !errors.Is(err, ErrFrameClosed) {
+		t.Fatalf("Mat after Close: %v", err)
+	}
+	halt(t, d, 0x7fffffff)
 }

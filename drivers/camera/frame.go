@@ -69,18 +69,29 @@ func (f *Frame) BGR() ([]byte, error) {
 
 // Image returns a copy of the pixels as an RGBA image (alpha 255).
 func (f *Frame) Image() (*image.RGBA, error) {
-	bgr, err := f.BGR()
-	if err != nil {
-		return nil, err
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.closed {
+		return nil, ErrFrameClosed
 	}
 	img := image.NewRGBA(image.Rect(0, 0, f.Width, f.Height))
-	for i, j := 0, 0; i+2 < len(bgr); i, j = i+3, j+4 {
-		img.Pix[j] = bgr[i+2]
-		img.Pix[j+1] = bgr[i+1]
-		img.Pix[j+2] = bgr[i]
-		img.Pix[j+3] = 0xff
+	if err := f.px.copyRGBA(img.Pix); err != nil {
+		return nil, err
 	}
 	return img, nil
+}
+
+// bgrToRGBA converts packed BGR to RGBA with opaque alpha.
+func bgrToRGBA(dst, src []byte) error {
+	if len(src)%3 != 0 || len(dst) != len(src)/3*4 {
+		return fmt.Errorf("%w: %d BGR bytes into %d RGBA bytes", ErrFrameFormat, len(src), len(dst))
+	}
+	for len(src) >= 3 && len(dst) >= 4 {
+		d, s := dst[:4:4], src[:3:3]
+		d[0], d[1], d[2], d[3] = s[2], s[1], s[0], 0xff
+		dst, src = dst[4:], src[3:]
+	}
+	return nil
 }
 
 // Clone returns an independent copy, to be closed separately.

@@ -41,6 +41,21 @@ func (p *pixels) copyBGR(dst []byte) error {
 	return nil
 }
 
+func (p *pixels) copyRGBA(dst []byte) error {
+	if p.mat.Type() != gocv.MatTypeCV8UC3 || p.mat.Cols()*p.mat.Rows()*4 != len(dst) {
+		return fmt.Errorf("%w: native matrix %dx%d type %v", ErrFrameFormat, p.mat.Cols(), p.mat.Rows(), p.mat.Type())
+	}
+	rgba := gocv.NewMat()
+	defer rgba.Close()
+	gocv.CvtColor(p.mat, &rgba, gocv.ColorBGRToRGBA)
+	data, err := rgba.DataPtrUint8()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrFrameFormat, err)
+	}
+	copy(dst, data)
+	return nil
+}
+
 func (p *pixels) clone() (pixels, error) { return pixels{mat: p.mat.Clone()}, nil }
 
 // Mat lends the frame's 8-bit BGR matrix to OpenCV code. The matrix stays

@@ -22,3 +22,5 @@ func (p *pixels) copyBGR(dst []byte) error {
 func (p *pixels) clone() (pixels, error) {
 	return pixels{bgr: append([]byte(nil), p.bgr...)}, nil
 }
+
+func (p *pixels) copyRGBA(dst []byte) error { return bgrToRGBA(dst, p.bgr) }
