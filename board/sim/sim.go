@@ -54,9 +54,11 @@ func (b *Board) openMSR(o Opts) error {
 		return nil
 	}
 	b.msrSim = msrsim.New(p.Master, nil)
-	b.AddMSR(board.Serial{Port: p.SlavePath, Baud: 9600}, &msr.Opts{Logger: o.Logger})
+	// Added first so it is halted last: the driver stops before its
+	// pseudo-terminal goes away.
 	b.Add(board.Status{Name: "msr-sim", Driver: "msrsim", Where: p.SlavePath, OK: true, Detail: "stripe reader module simulator"},
 		nil, p.Close)
+	b.AddMSR(board.Serial{Port: p.SlavePath, Baud: 9600}, &msr.Opts{Logger: o.Logger})
 	return nil
 }
 

@@ -1,0 +1,229 @@
+package main
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"posd/board"
+	"posd/terminal/money"
+	"posd/terminal/wiresec"
+)
+
+// Duration is a time.Duration written as "10s", "1m30s" in the config file.
+type Duration time.Duration
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration must be a string like \"10s\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	if v < 0 {
+		return fmt.Errorf("negative duration %q", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalJSON implements json.Marshaler.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// Config is posd's configuration file (JSON). Every key has a default
+// (defaultConfig); a file only needs the keys it changes. Unknown keys are
+// an error, so a typo never silently falls back to a default.
+type Config struct {
+	Board     string         `json:"board"`
+	DataDir   string         `json:"data_dir"`
+	LogLevel  string         `json:"log_level"`
+	LogFormat string         `json:"log_format"`
+	API       APIConfig      `json:"api"`
+	Terminal  TerminalConfig `json:"terminal"`
+	Host      HostConfig     `json:"host"`
+	DUKPT     DUKPTConfig    `json:"dukpt"`
+	Sim       SimConfig      `json:"sim"`
+	Watchdog  WatchdogConfig `json:"watchdog"`
+}
+
+// APIConfig is the local HTTP+JSON API for the ECR/cashier and simulator.
+type APIConfig struct {
+	Listen string `json:"listen"`
+}
+
+// TerminalConfig identifies the terminal to the acquirer and bounds sales.
+type TerminalConfig struct {
+	ID          string   `json:"id"`
+	MerchantID  string   `json:"merchant_id"`
+	Currency    string   `json:"currency"`
+	Currencies  []string `json:"currencies"`
+	MaxAmount   string   `json:"max_amount"`
+	CardTimeout Duration `json:"card_timeout"`
+}
+
+// HostConfig is the ISO 8583 link to the acquirer.
+type HostConfig struct {
+	Addr            string   `json:"addr"`
+	TPDU            string   `json:"tpdu"`
+	ConnectTimeout  Duration `json:"connect_timeout"`
+	ResponseTimeout Duration `json:"response_timeout"`
+	ReversalRetry   Duration `json:"reversal_retry"`
+}
+
+// DUKPTConfig selects the key management of the link.
+type DUKPTConfig struct {
+	Mode string `json:"mode"`
+	Slot string `json:"slot"`
+}
+
+// SimConfig is honoured on the sim board only.
+type SimConfig struct {
+	// TestBDK, when set and the DUKPT slot is empty, loads the slot with
+	// the initial key derived from this TEST base derivation key and
+	// TestIKSN. A real terminal never holds a BDK.
+	TestBDK  string `json:"test_bdk"`
+	TestIKSN string `json:"test_iksn"`
+}
+
+// WatchdogConfig: with systemd, posd pings the watchdog when NOTIFY_SOCKET
+// and WATCHDOG_USEC are set; nothing to configure beyond enabling it.
+type WatchdogConfig struct {
+	Enabled bool `json:"enabled"`
+}
+
+func defaultConfig() Config {
+	return Config{
+		Board:     "sim",
+		DataDir:   "/var/lib/posd",
+		LogLevel:  "info",
+		LogFormat: "text",
+		API:       APIConfig{Listen: "127.0.0.1:7070"},
+		Terminal: TerminalConfig{
+			ID:          "POS00001",
+			MerchantID:  "MERCHANT0000001",
+			Currency:    "CNY",
+			Currencies:  []string{"CNY"},
+			MaxAmount:   "50000.00",
+			CardTimeout: Duration(60 * time.Second),
+		},
+		Host: HostConfig{
+			Addr:            "127.0.0.1:8583",
+			ConnectTimeout:  Duration(3 * time.Second),
+			ResponseTimeout: Duration(10 * time.Second),
+			ReversalRetry:   Duration(30 * time.Second),
+		},
+		DUKPT: DUKPTConfig{Mode: "aes", Slot: "dukpt.0"},
+		Sim: SimConfig{
+			TestBDK:  "FEDCBA9876543210F1F1F1F1F1F1F1F1",
+			TestIKSN: "123456789012345600000000",
+		},
+		Watchdog: WatchdogConfig{Enabled: true},
+	}
+}
+
+// parseConfig reads a config file over the defaults and validates it.
+func parseConfig(b []byte) (Config, error) {
+	c := defaultConfig()
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return c, fmt.Errorf("config: %w", err)
+	}
+	return c, c.validate()
+}
+
+func loadConfig(path string) (Config, error) {
+	if path == "" {
+		c := defaultConfig()
+		return c, c.validate()
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return parseConfig(b)
+}
+
+func (c *Config) validate() error {
+	if _, err := board.Lookup(c.Board); err != nil {
+		return fmt.Errorf("config: board: %w", err)
+	}
+	if c.DataDir == "" {
+		return fmt.Errorf("config: data_dir is empty")
+	}
+	host, _, err := net.SplitHostPort(c.API.Listen)
+	if err != nil {
+		return fmt.Errorf("config: api.listen: %w", err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("config: api.listen %q: the local API listens on loopback only", c.API.Listen)
+	}
+	if _, _, err := net.SplitHostPort(c.Host.Addr); err != nil {
+		return fmt.Errorf("config: host.addr: %w", err)
+	}
+	if c.Host.TPDU != "" {
+		if b, err := hex.DecodeString(c.Host.TPDU); err != nil || len(b) != 5 {
+			return fmt.Errorf("config: host.tpdu must be 5 bytes of hex (e.g. 6000010000)")
+		}
+	}
+	if len(c.Terminal.ID) != 8 {
+		return fmt.Errorf("config: terminal.id must be 8 characters (ISO 8583 DE41)")
+	}
+	if len(c.Terminal.MerchantID) != 15 {
+		return fmt.Errorf("config: terminal.merchant_id must be 15 characters (ISO 8583 DE42)")
+	}
+	cur, err := money.Lookup(c.Terminal.Currency)
+	if err != nil {
+		return fmt.Errorf("config: terminal.currency: %w", err)
+	}
+	for _, x := range c.Terminal.Currencies {
+		if _, err := money.Lookup(x); err != nil {
+			return fmt.Errorf("config: terminal.currencies: %w", err)
+		}
+	}
+	if c.Terminal.MaxAmount != "" {
+		if _, err := cur.Parse(c.Terminal.MaxAmount); err != nil {
+			return fmt.Errorf("config: terminal.max_amount: %w", err)
+		}
+	}
+	if _, err := wiresec.ParseMode(c.DUKPT.Mode); err != nil {
+		return fmt.Errorf("config: dukpt.mode: %w", err)
+	}
+	if c.DUKPT.Slot == "" {
+		return fmt.Errorf("config: dukpt.slot is empty")
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("config: log_level must be debug, info, warn or error")
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("config: log_format must be text or json")
+	}
+	if c.Sim.TestBDK != "" {
+		if _, err := hex.DecodeString(c.Sim.TestBDK); err != nil {
+			return fmt.Errorf("config: sim.test_bdk is not hex")
+		}
+		if _, err := hex.DecodeString(c.Sim.TestIKSN); err != nil {
+			return fmt.Errorf("config: sim.test_iksn is not hex")
+		}
+	}
+	return nil
+}
+
+func jsonEncoder(w io.Writer) *json.Encoder {
+	e := json.NewEncoder(w)
+	e.SetIndent("", "  ")
+	return e
+}
