@@ -314,6 +314,13 @@ func TestKCV(t *testing.T) {
 	}{
 		// Widely published check value of the X9.24 sample BDK.
 		{"tdes", "0123456789ABCDEFFEDCBA9876543210", "08D7B4"},
+		// CMAC check values of the AES keys wrapped in TR-31:2018 A.7.4
+		// and in the payShield AES-256 example of openemv/tr31's tests.
+		{"aes", "3F419E1CB7079442AA37474C2EFBF8B8", "08793E"},
+		{"aes", "BE19E6A07A760F10EF8E83A226B63AAD141F463FDDD4F47DB244B4023EC3CACC", "0A00E3"},
+		// Legacy check values of TDES keys in the same tests.
+		{"tdes", "F039121BEC83D26B169BDCD5B22AAF8F", "CB9DEA"},
+		{"tdes", "5DB50B454F8389ADCE573BE50861F2BF", "5C9405"},
 	}
 	for _, tc := range tests {
 		got, err := KCV(tc.alg, h(t, tc.key))

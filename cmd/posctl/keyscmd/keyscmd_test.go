@@ -279,3 +279,29 @@ func TestRunWrapper(t *testing.T) {
 		t.Errorf("Run: exit %d out %q err %q", code, out.String(), errb.String())
 	}
 }
+
+// Whatever the command line, Run never panics, always exits with one of
+// its statuses and, on failure, writes exactly one line to stderr.
+func FuzzRun(f *testing.F) {
+	f.Add("dukpt\x00derive-ik\x00--mode\x00tdes\x00--bdk\x00" + tdesBDK + "\x00--ksn\x00" + tdesIKSN)
+	f.Add("dukpt\x00decrypt-pin\x00--mode\x00aes\x00--ik\x00" + aesIK + "\x00--ksn\x00123456789012345600000001\x00--pinblock\x00A912150391AB65A67E52883D81CE2D15\x00--pan\x004111111111111111")
+	f.Add("dukpt\x00advance-ksn\x00--mode\x00aes\x00--ksn\x001234567890123456FFFF0000")
+	f.Add("tr31\x00import\x00--kbpk\x0089E88CF7931444F334BD7547FC3F380C\x00--block\x00A0072P0TE00E0000F5161ED902807AF26F1D62263644BD24192FDB3193C730301CEE8701")
+	f.Add("kcv\x00--alg\x00aes\x00--key\x0000")
+	f.Fuzz(func(t *testing.T, joined string) {
+		args := strings.Split(joined, "\x00")
+		code, out, errs := run(&Cmd{Rand: bytes.NewReader(make([]byte, 256))}, args...)
+		switch code {
+		case ExitOK:
+			if errs != "" {
+				t.Fatalf("stderr %q on success", errs)
+			}
+		case ExitError, ExitUsage:
+			if out != "" || !strings.HasPrefix(errs, "posctl keys: ") || strings.Count(errs, "\n") != 1 {
+				t.Fatalf("exit %d: stdout %q stderr %q", code, out, errs)
+			}
+		default:
+			t.Fatalf("exit status %d", code)
+		}
+	})
+}
