@@ -244,14 +244,19 @@ func (s *Server) Close() error {
 	}
 	s.closed = true
 	close(s.done)
-	lns := s.lns
-	conns := s.conns
-	s.conns = map[*connection.Connection]struct{}{}
+	lns := make([]net.Listener, 0, len(s.lns))
+	for ln := range s.lns {
+		lns = append(lns, ln)
+	}
+	conns := make([]*connection.Connection, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
 	s.mu.Unlock()
-	for ln := range lns {
+	for _, ln := range lns {
 		_ = ln.Close()
 	}
-	for c := range conns {
+	for _, c := range conns {
 		_ = c.Close()
 	}
 	s.wg.Wait()
