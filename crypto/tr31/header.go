@@ -224,7 +224,10 @@ func validTimestamp(s string) bool {
 
 // encodeBlock renders one optional block with its length field; the long
 // form ("00", length-of-length "04", 4 hex digits) is used when the block is
-// longer than 255 characters.
+// longer than 255 characters. The length-of-length counts the characters of
+// the length that follows, as in the ANSI X9.143:2021 8.5 sample
+// ("CT0004050000..."); some libraries count bytes of two characters instead
+// ("0002" + 4 digits), which this package rejects as malformed.
 func encodeBlock(sb *strings.Builder, b OptBlock) error {
 	n := 4 + len(b.Data)
 	if n <= 0xFF {
