@@ -415,3 +415,35 @@ func TestKEKFile(t *testing.T) {
 		t.Errorf("failed create left a file")
 	}
 }
+
+func TestConcurrentUse(t *testing.T) {
+	s, _, _, _ := newStore(t)
+	h := tr31.Header{Version: 'D', KeyUsage: "D0", Algorithm: 'A', ModeOfUse: 'B', Exportability: 'N'}
+	key := bytes.Repeat([]byte{7}, 32)
+	if err := s.Put("k", h, key); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 8)
+	for i := 0; i < 8; i++ {
+		go func() {
+			for j := 0; j < 20; j++ {
+				err := s.Use("k", func(k []byte) error {
+					if !bytes.Equal(k, key) {
+						return errors.New("wrong key")
+					}
+					return nil
+				})
+				if err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for i := 0; i < 8; i++ {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
