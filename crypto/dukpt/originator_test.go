@@ -268,7 +268,7 @@ func TestTDESOriginatorExhaustion(t *testing.T) {
 // The whole TDES counter space: 2^20 - 1 transactions (the counters of 21
 // bits with one to ten one-bits), then ErrExhausted.
 func TestTDESOriginatorFullSpace(t *testing.T) {
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		t.Skip("walks a million transactions")
 	}
 	o, err := NewTDESOriginator(unhex(t, annexIK), unhex(t, annexIKSN))
@@ -291,11 +291,53 @@ func TestTDESOriginatorFullSpace(t *testing.T) {
 	if n != 1<<20-1 || hx(last) != "FFFF9876543210FFF800" {
 		t.Fatalf("%d transactions, last %s", n, hx(last))
 	}
-	key, err := TDESDeriveKeyFromIK(unhex(t, annexIK), last)
+}
+
+// Concurrent callers each get distinct transactions and together consume
+// exactly the sequential KSNs.
+func TestOriginatorConcurrentNext(t *testing.T) {
+	o, err := NewAESOriginator(unhex(t, supIK128), unhex(t, supIKSN))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = key
+	const workers, each = 4, 100
+	got := make(chan string, workers*each)
+	done := make(chan struct{})
+	for range workers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for range each {
+				ksn, key, err := o.Next()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				want, _ := AESDeriveKeyFromIK(unhex(t, supIK128), ksn)
+				if !bytes.Equal(key, want) {
+					t.Errorf("%s: wrong key", hx(ksn))
+				}
+				got <- hx(ksn)
+			}
+		}()
+	}
+	for range workers {
+		<-done
+	}
+	close(got)
+	seen := map[string]bool{}
+	for k := range got {
+		seen[k] = true
+	}
+	ksn := unhex(t, supIKSN)
+	for range workers * each {
+		ksn, _ = NextKSN(ksn)
+		if !seen[hx(ksn)] {
+			t.Fatalf("KSN %s not handed out", hx(ksn))
+		}
+	}
+	if len(seen) != workers*each {
+		t.Fatalf("%d distinct KSNs, want %d", len(seen), workers*each)
+	}
 }
 
 func TestOriginatorResume(t *testing.T) {
