@@ -288,6 +288,9 @@ func AESWorkingKey(txnKey, ksn []byte, u Usage, kt KeyType) ([]byte, error) {
 	if err := ValidateKSN(ksn); err != nil {
 		return nil, err
 	}
+	if aesCounter(ksn) == 0 {
+		return nil, fmt.Errorf("%w: % X", ErrKSNCounterZero, ksn)
+	}
 	return workingKey(txnKey, dt, ksn, aesCounter(ksn), u, kt)
 }
 

@@ -277,6 +277,7 @@ func TestAESReceiverErrors(t *testing.T) {
 			_, err := AESWorkingKey(ik, unhex(t, "12345678901234560001FFFF"), UsagePIN, KeyAES128)
 			return err
 		}, ErrKSNTooManyOnes},
+		{"working key counter zero", func() error { _, err := AESWorkingKey(ik, unhex(t, supIKSN), UsagePIN, KeyAES128); return err }, ErrKSNCounterZero},
 		{"update key bad IK", func() error { _, err := AESDeriveUpdateKey(ik[:10], ksn, KeyAES128); return err }, ErrKeyLength},
 	}
 	for _, c := range cases {
