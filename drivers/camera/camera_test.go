@@ -219,3 +219,36 @@ func TestNewFrameBGRRejectsBadSize(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseSource feeds arbitrary source strings (they come from board
+// configuration): never a panic, and a success is self-consistent.
+func FuzzParseSource(f *testing.F) {
+	for _, s := range []string{"0", "/dev/video3", "/dev/v4l/by-id/usb-cam", "a%03d.png", "x%d%d", "*.png", "[", "%%d%d", "rtsp://h/s", "clip.avi", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		s, err := parseSource(src)
+		if err != nil {
+			if !errors.Is(err, ErrBadSource) {
+				t.Fatalf("%q: error %v is not ErrBadSource", src, err)
+			}
+			return
+		}
+		switch s.kind {
+		case KindV4L2:
+			if s.index < 0 {
+				t.Fatalf("%q: index %d", src, s.index)
+			}
+		case KindVideo:
+			if s.path == "" {
+				t.Fatalf("%q: empty path", src)
+			}
+		case KindImages:
+			if len(s.files) == 0 {
+				t.Fatalf("%q: no files", src)
+			}
+		default:
+			t.Fatalf("%q: kind %q", src, s.kind)
+		}
+	})
+}

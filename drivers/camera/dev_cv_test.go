@@ -769,3 +769,19 @@ func TestFrameMatIsBorrowed(t *testing.T) {
 	}
 	halt(t, d, 0x7fffffff)
 }
+
+func TestMissingDeviceFailsNew(t *testing.T) {
+	const dev = "/dev/video63"
+	if _, err := os.Stat(dev); err == nil {
+		t.Skip(dev + " exists here")
+	}
+	before := OpenMats()
+	_, err := New(dev, nil)
+	var de *DeviceError
+	if !errors.As(err, &de) || de.Op != "open" || !errors.Is(err, ErrOpen) {
+		t.Fatalf("New(%s) = %v, want *DeviceError(open)", dev, err)
+	}
+	if OpenMats() != before {
+		t.Fatal("failed New leaked a matrix")
+	}
+}
