@@ -1,7 +1,6 @@
 package dukpt_test
 
 import (
-	"crypto/cipher"
 	"crypto/des"
 	"fmt"
 
@@ -20,12 +19,11 @@ func ExampleTDESDeriveKey() {
 		return
 	}
 	pinKey, _ := dukpt.TDESVariant(key, dukpt.VariantPIN)
-	c, _ := des.NewTripleDESCipher(append(pinKey, pinKey[:8]...))
-	var block cipher.Block = c
+	block, _ := des.NewTripleDESCipher(append(pinKey, pinKey[:8]...))
 	enc := []byte{0x1B, 0x9C, 0x18, 0x45, 0xEB, 0x99, 0x3A, 0x7A}
-	clear := make([]byte, 8)
-	block.Decrypt(clear, enc)
-	fmt.Printf("%X\n", clear)
+	plain := make([]byte, 8)
+	block.Decrypt(plain, enc)
+	fmt.Printf("%X\n", plain)
 	// Output: 041274EDCBA9876F
 }
 
