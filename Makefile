@@ -1,0 +1,68 @@
+# posd — see README.md. Every target that builds first runs scripts/setup.sh,
+# which installs missing system packages and a Go toolchain (idempotent).
+
+SHELL := /bin/bash
+GO := $(shell scripts/setup.sh --print-go)
+export GO
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.7.0
+FUZZTIME ?= 10s
+RUN_DIR ?= run
+
+.PHONY: all deps build run test check lint fmt-check vet staticcheck tidy-check layers bench cross fuzz clean
+
+all: build
+
+deps:
+	@scripts/setup.sh
+
+build: deps
+	$(GO) build -o bin/ ./cmd/posd ./cmd/posctl ./cmd/acquirer-sim
+
+# The demo: acquirer simulator + posd on the simulated board, on loopback,
+# with a fresh data dir under $(RUN_DIR). Ctrl-C stops both.
+run: build
+	scripts/run-demo.sh $(RUN_DIR)
+
+# All tests, with the race detector, including the end-to-end tests that run
+# acquirer-sim, posd and posctl as separate processes.
+test: deps
+	$(GO) test -race ./...
+
+check: lint test cross
+
+lint: fmt-check vet staticcheck tidy-check layers
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+	CGO_ENABLED=0 $(GO) vet -tags nocv ./...
+
+staticcheck:
+	$(GO) run $(STATICCHECK) ./...
+
+tidy-check:
+	@cp go.mod /tmp/posd-go.mod.bak; cp go.sum /tmp/posd-go.sum.bak
+	@$(GO) mod tidy
+	@if ! git diff --quiet -- go.mod go.sum; then git --no-pager diff -- go.mod go.sum; cp /tmp/posd-go.mod.bak go.mod; cp /tmp/posd-go.sum.bak go.sum; echo "go mod tidy changes go.mod/go.sum"; exit 1; fi
+
+layers:
+	scripts/layercheck.sh
+
+bench: deps
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+# Pure-Go builds for the ARM boards: no cgo, no OpenCV.
+cross:
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags nocv -o /dev/null ./...
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -tags nocv -o /dev/null ./...
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags nocv -o bin/linux-arm64/ ./cmd/...
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -tags nocv -o bin/linux-armv7/ ./cmd/...
+
+# A short run of every fuzz target (FUZZTIME each).
+fuzz: deps
+	scripts/fuzz.sh $(FUZZTIME)
+
+clean:
+	rm -rf bin $(RUN_DIR)

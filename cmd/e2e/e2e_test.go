@@ -1,0 +1,413 @@
+// Package e2e runs the walking skeleton end to end: acquirer-sim, posd on the
+// simulated board and posctl as separate processes on loopback, exactly as a
+// field engineer would run them, and checks what each of them left behind.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"posd/board/sim/deck"
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "posd-e2e-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	// go test puts its own toolchain first on PATH.
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	cmd := exec.Command(gobin, "build", "-o", dir+"/", "posd/cmd/posd", "posd/cmd/posctl", "posd/cmd/acquirer-sim")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building binaries:", err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+type proc struct {
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
+	done   chan error
+}
+
+func (p *proc) stop(t *testing.T) error {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		return err
+	case <-time.After(20 * time.Second):
+		p.cmd.Process.Kill()
+		t.Fatalf("%s did not stop on SIGTERM", p.cmd.Path)
+		return nil
+	}
+}
+
+// start runs a binary, collecting stderr, and waits until ready() holds.
+func start(t *testing.T, name string, args []string, ready func(stderr string) bool) *proc {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, name), args...)
+	pr, pw, _ := os.Pipe()
+	cmd.Stderr = pw
+	cmd.Stdout = pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	p := &proc{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
+	lines := make(chan string, 1024)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	collected := make(chan struct{})
+	var buf bytes.Buffer
+	readyCh := make(chan struct{})
+	go func() {
+		defer close(collected)
+		isReady := false
+		for l := range lines {
+			buf.WriteString(l + "\n")
+			if !isReady && ready(buf.String()) {
+				isReady = true
+				close(readyCh)
+			}
+		}
+	}()
+	go func() {
+		err := cmd.Wait()
+		<-collected
+		p.stderr = &buf
+		p.done <- err
+	}()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	select {
+	case <-readyCh:
+	case err := <-p.done:
+		t.Fatalf("%s exited early: %v\n%s", name, err, p.stderr)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s not ready", name)
+	}
+	return p
+}
+
+type env struct {
+	t       *testing.T
+	api     string
+	journal string
+	dataDir string
+}
+
+func (e *env) posctl(args ...string) (string, int) {
+	e.t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "posctl"), append([]string{"--api", "http://" + e.api}, args...)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		e.t.Fatal(err)
+	}
+	if code != 0 && code != 3 {
+		return strings.TrimSpace(errb.String()), code
+	}
+	return out.String(), code
+}
+
+type txnView struct {
+	ID           string `json:"id"`
+	State        string `json:"state"`
+	Amount       string `json:"amount"`
+	MaskedPAN    string `json:"masked_pan"`
+	ResponseCode string `json:"response_code"`
+	AuthCode     string `json:"auth_code"`
+	Error        string `json:"error"`
+}
+
+// sale runs `posctl sale --wait` and, once the sale waits for a card,
+// `posctl sim swipe`.
+func (e *env) sale(amount, card string) (txnView, int) {
+	e.t.Helper()
+	type res struct {
+		out  string
+		code int
+	}
+	ch := make(chan res, 1)
+	go func() {
+		cmd := exec.Command(filepath.Join(binDir, "posctl"), "--api", "http://"+e.api, "sale", "--amount", amount, "--wait", "--timeout", "60s")
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		ch <- res{out.String(), code}
+	}()
+	// Wait until posd has the sale open, then swipe.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, _ := e.posctl("status")
+		var st map[string]any
+		json.Unmarshal([]byte(out), &st)
+		if s, _ := st["active_sale"].(string); s != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("sale never became active: %s", out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if out, code := e.posctl("sim", "swipe", "--card", card); code != 0 {
+		e.t.Fatalf("swipe: %d %s", code, out)
+	}
+	r := <-ch
+	var v txnView
+	if err := json.Unmarshal([]byte(r.out), &v); err != nil {
+		e.t.Fatalf("sale output %q: %v", r.out, err)
+	}
+	return v, r.code
+}
+
+type journalLine struct {
+	Direction    string `json:"direction"`
+	MTI          string `json:"mti"`
+	STAN         string `json:"stan"`
+	MaskedPAN    string `json:"masked_pan"`
+	ResponseCode string `json:"response_code"`
+	MACOK        bool   `json:"mac_ok"`
+}
+
+func (e *env) journalLines() ([]journalLine, string) {
+	e.t.Helper()
+	raw, err := os.ReadFile(e.journal)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []journalLine
+	for _, l := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		if l == "" {
+			continue
+		}
+		var j journalLine
+		if err := json.Unmarshal([]byte(l), &j); err != nil {
+			e.t.Fatalf("journal line %q: %v", l, err)
+		}
+		out = append(out, j)
+	}
+	return out, string(raw)
+}
+
+func writeConfig(t *testing.T, dir string, cfg map[string]any) string {
+	t.Helper()
+	b, _ := json.Marshal(cfg)
+	p := filepath.Join(dir, "posd.json")
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// secrets are strings that must never appear in logs, journal or database.
+func secrets() []string {
+	var s []string
+	for _, c := range deck.Cards {
+		for _, x := range []string{c.PAN, c.Track1, c.Track2, c.Raw} {
+			if x != "" {
+				s = append(s, x)
+			}
+		}
+	}
+	return s
+}
+
+func assertNoCardData(t *testing.T, what string, data []byte) {
+	t.Helper()
+	for _, s := range secrets() {
+		if bytes.Contains(data, []byte(s)) {
+			t.Errorf("%s contains card data (%.6s...)", what, s)
+		}
+	}
+}
+
+func TestSkeletonEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	hostAddr, apiAddr := freePort(t), freePort(t)
+	e := &env{t: t, api: apiAddr, journal: filepath.Join(dir, "journal.jsonl"), dataDir: filepath.Join(dir, "data")}
+	acq := start(t, "acquirer-sim", []string{"-listen", hostAddr, "-journal", e.journal},
+		func(s string) bool { return strings.Contains(s, "listening on") })
+	cfg := writeConfig(t, dir, map[string]any{
+		"data_dir": e.dataDir,
+		"api":      map[string]any{"listen": apiAddr},
+		"host":     map[string]any{"addr": hostAddr, "response_timeout": "2s", "reversal_retry": "1s"},
+	})
+	posd := start(t, "posd", []string{"-config", cfg}, func(s string) bool { return strings.Contains(s, "posd ready") })
+
+	// The deck lists at least three magstripe cards without card numbers.
+	out, code := e.posctl("sim", "cards")
+	if code != 0 || strings.Count(out, `"swipe"`) < 4 {
+		t.Fatalf("sim cards: %d %s", code, out)
+	}
+	assertNoCardData(t, "posctl sim cards", []byte(out))
+
+	v, code := e.sale("12.34", "visa-classic")
+	if v.State != "approved" || v.ResponseCode != "00" || len(v.AuthCode) != 6 || code != 0 {
+		t.Fatalf("approve: %+v exit %d", v, code)
+	}
+	if v.MaskedPAN != "476173******0010" {
+		t.Errorf("masked PAN %q", v.MaskedPAN)
+	}
+	if v, code = e.sale("10.51", "unionpay-debit"); v.State != "declined" || v.ResponseCode != "51" || code != 3 {
+		t.Fatalf("decline 51: %+v exit %d", v, code)
+	}
+	if v, _ = e.sale("20.05", "mastercard-credit"); v.State != "declined" || v.ResponseCode != "05" {
+		t.Fatalf("decline 05: %+v", v)
+	}
+
+	// A damaged stripe: a clear error and nothing sent to the host.
+	before, _ := e.journalLines()
+	if v, _ = e.sale("30.00", "damaged-stripe"); v.State != "failed" || !strings.Contains(v.Error, "card read error") {
+		t.Fatalf("malformed track: %+v", v)
+	}
+	if v, _ = e.sale("30.00", "expired-visa"); v.State != "failed" || !strings.Contains(v.Error, "expired") {
+		t.Fatalf("expired card: %+v", v)
+	}
+	if after, _ := e.journalLines(); len(after) != len(before) {
+		t.Fatalf("rejected cards sent %d messages", len(after)-len(before))
+	}
+
+	// No response: the sale ends in a reversal, acknowledged by the host.
+	v, _ = e.sale("40.91", "visa-classic")
+	if v.State != "reversal_pending" {
+		t.Fatalf("no response: %+v", v)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for v.State != "reversed" && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+		out, _ := e.posctl("txn", "show", v.ID)
+		json.Unmarshal([]byte(out), &v)
+	}
+	if v.State != "reversed" {
+		t.Fatalf("reversal not acknowledged: %+v", v)
+	}
+
+	// The journal: every message MACed correctly, masked PANs only.
+	lines, raw := e.journalLines()
+	mtis := map[string]int{}
+	for _, l := range lines {
+		mtis[l.MTI]++
+		if !l.MACOK {
+			t.Errorf("journal line with mac_ok=false: %+v", l)
+		}
+		if l.MaskedPAN != "" && !strings.Contains(l.MaskedPAN, "*") {
+			t.Errorf("journal PAN not masked: %q", l.MaskedPAN)
+		}
+	}
+	if mtis["0200"] < 4 || mtis["0210"] < 3 || mtis["0400"] < 1 || mtis["0410"] < 1 {
+		t.Errorf("journal message counts: %v", mtis)
+	}
+	assertNoCardData(t, "journal", []byte(raw))
+
+	// Host down: a clear "host unreachable", quickly, and posd keeps running.
+	if err := acq.stop(t); err != nil {
+		t.Errorf("acquirer-sim exit: %v", err)
+	}
+	t0 := time.Now()
+	v, _ = e.sale("5.00", "visa-classic")
+	if v.State != "failed" || !strings.Contains(v.Error, "host unreachable") {
+		t.Fatalf("host down: %+v", v)
+	}
+	if d := time.Since(t0); d > 30*time.Second {
+		t.Errorf("host down took %s", d)
+	}
+	if out, code := e.posctl("status"); code != 0 {
+		t.Fatalf("posd gone after host failure: %s", out)
+	}
+	out, _ = e.posctl("txn", "list")
+	var list []txnView
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 7 {
+		t.Fatalf("txn list: %d records, %v", len(list), err)
+	}
+
+	// SIGTERM: clean shutdown, bbolt closed.
+	if err := posd.stop(t); err != nil {
+		t.Fatalf("posd exit: %v\n%s", err, posd.stderr)
+	}
+	log := posd.stderr.Bytes()
+	if !bytes.Contains(log, []byte("stopped cleanly")) {
+		t.Errorf("no clean stop in log:\n%s", log)
+	}
+	assertNoCardData(t, "posd log", log)
+	db, err := os.ReadFile(filepath.Join(e.dataDir, "posd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertNoCardData(t, "posd.db", db)
+	if fi, err := os.Stat(filepath.Join(e.dataDir, "kek")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("kek file: %v %v", fi.Mode(), err)
+	}
+}
+
+// TestTDESWithTPDU runs a sale over the other link options: TDES DUKPT and
+// a TPDU header.
+func TestTDESWithTPDU(t *testing.T) {
+	dir := t.TempDir()
+	hostAddr, apiAddr := freePort(t), freePort(t)
+	e := &env{t: t, api: apiAddr, journal: filepath.Join(dir, "journal.jsonl"), dataDir: filepath.Join(dir, "data")}
+	acq := start(t, "acquirer-sim", []string{"-listen", hostAddr, "-journal", e.journal, "-mode", "tdes", "-tpdu", "6000010000"},
+		func(s string) bool { return strings.Contains(s, "listening on") })
+	cfg := writeConfig(t, dir, map[string]any{
+		"data_dir": e.dataDir,
+		"api":      map[string]any{"listen": apiAddr},
+		"host":     map[string]any{"addr": hostAddr, "tpdu": "6000010000"},
+		"dukpt":    map[string]any{"mode": "tdes"},
+		"sim":      map[string]any{"test_bdk": "0123456789ABCDEFFEDCBA9876543210", "test_iksn": "FFFF9876543210E00000"},
+	})
+	posd := start(t, "posd", []string{"-config", cfg}, func(s string) bool { return strings.Contains(s, "posd ready") })
+	if v, code := e.sale("88.00", "mastercard-credit"); v.State != "approved" || code != 0 {
+		t.Fatalf("tdes approve: %+v", v)
+	}
+	lines, _ := e.journalLines()
+	if len(lines) != 2 || !lines[0].MACOK || !lines[1].MACOK {
+		t.Fatalf("journal: %+v", lines)
+	}
+	posd.stop(t)
+	acq.stop(t)
+}

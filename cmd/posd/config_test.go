@@ -1,0 +1,61 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultsValid(t *testing.T) {
+	c, err := parseConfig([]byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Board != "sim" || c.API.Listen != "127.0.0.1:7070" || time.Duration(c.Host.ResponseTimeout) != 10*time.Second {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestConfigOverridesAndRejects(t *testing.T) {
+	c, err := parseConfig([]byte(`{"host":{"addr":"10.0.0.5:5000","response_timeout":"3s","tpdu":"6000010000"},"dukpt":{"mode":"tdes"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Host.Addr != "10.0.0.5:5000" || time.Duration(c.Host.ResponseTimeout) != 3*time.Second || c.DUKPT.Mode != "tdes" {
+		t.Fatalf("overrides: %+v", c)
+	}
+	if time.Duration(c.Host.ConnectTimeout) != 3*time.Second || c.Terminal.ID != "POS00001" {
+		t.Fatal("untouched keys lost their defaults")
+	}
+	for _, bad := range []string{
+		`{"bord":"sim"}`,
+		`{"board":"nope"}`,
+		`{"api":{"listen":"0.0.0.0:7070"}}`,
+		`{"host":{"tpdu":"60"}}`,
+		`{"host":{"response_timeout":"soon"}}`,
+		`{"terminal":{"id":"SHORT"}}`,
+		`{"terminal":{"currency":"XXX"}}`,
+		`{"dukpt":{"mode":"des"}}`,
+		`{"log_level":"loud"}`,
+		`[`,
+	} {
+		if _, err := parseConfig([]byte(bad)); err == nil {
+			t.Errorf("accepted %s", bad)
+		} else if !strings.HasPrefix(err.Error(), "config:") {
+			t.Errorf("error without context: %v", err)
+		}
+	}
+}
+
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte(`{}`))
+	f.Add([]byte(`{"host":{"addr":"127.0.0.1:1","tpdu":"6000010000"},"terminal":{"max_amount":"10.00"}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := parseConfig(b)
+		if err == nil {
+			if err := c.validate(); err != nil {
+				t.Fatalf("accepted config fails validation: %v", err)
+			}
+		}
+	})
+}

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Import-layer check of the design notes: arrows point one way.
+#   cmd -> board -> drivers;  cmd -> terminal -> crypto;  ui <-> terminal via events.
+# Only board/ opens hardware (periph host, serial ports); drivers import the
+# standard library and periph conn (gocv for the camera only); terminal/ never
+# imports board/, drivers/ or periph host; gocv stays in drivers/camera and
+# terminal/face; a -tags nocv build of posd has no gocv at all.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+GO=${GO:-go}
+mod=$($GO list -m)
+bad=0
+violation() { echo "layer violation: $1 imports $2 ($3)"; bad=1; }
+
+while read -r pkg imports; do
+	rel=${pkg#"$mod"/}
+	for imp in $imports; do
+		case "$imp" in
+		*/vendor/*) continue ;;
+		esac
+		# Standard library: no dot in the first element.
+		first=${imp%%/*}
+		std=0
+		case "$first" in *.*) ;; *) [ "$imp" = "$mod" ] || [[ "$imp" == "$mod/"* ]] || std=1 ;; esac
+		[ $std = 1 ] && continue
+		irel=${imp#"$mod"/}
+		case "$rel" in
+		drivers/*)
+			case "$imp" in
+			periph.io/x/conn/v3*) ;;
+			gocv.io/x/gocv*) [[ "$rel" == drivers/camera* ]] || violation "$rel" "$imp" "gocv only in drivers/camera" ;;
+			github.com/creack/pty | golang.org/x/sys/*) [[ "$rel" == *sim ]] || violation "$rel" "$imp" "only simulators may open pseudo-terminals" ;;
+			"$mod"/drivers/*) ;;
+			*) violation "$rel" "$imp" "drivers import the standard library and periph conn only" ;;
+			esac ;;
+		crypto/*)
+			case "$imp" in
+			"$mod"/crypto/*) ;;
+			go.etcd.io/bbolt) [[ "$rel" == crypto/keystore* ]] || violation "$rel" "$imp" "only the key store does I/O" ;;
+			*) violation "$rel" "$imp" "crypto uses the standard library only" ;;
+			esac ;;
+		terminal/*)
+			case "$irel" in
+			board* | drivers* | cmd* | ui*) violation "$rel" "$imp" "terminal defines its own device interfaces" ;;
+			esac
+			case "$imp" in
+			periph.io/x/host* | github.com/tarm/serial* | github.com/creack/pty*) violation "$rel" "$imp" "only board/ opens hardware" ;;
+			gocv.io/x/gocv*) [[ "$rel" == terminal/face* ]] || violation "$rel" "$imp" "gocv only in terminal/face" ;;
+			esac ;;
+		ui/*)
+			case "$irel" in
+			board* | drivers* | cmd* | crypto*) violation "$rel" "$imp" "ui talks to terminal through events/state only" ;;
+			esac ;;
+		board/*)
+			case "$irel" in
+			terminal* | cmd* | ui*) violation "$rel" "$imp" "board sits below terminal" ;;
+			esac ;;
+		esac
+		# Hardware is opened in board/ only (simulators may use pseudo-terminals).
+		case "$imp" in
+		periph.io/x/host* | github.com/tarm/serial*)
+			[[ "$rel" == board* || "$rel" == cmd* ]] || violation "$rel" "$imp" "only board/ opens hardware" ;;
+		esac
+	done
+done < <($GO list -f '{{.ImportPath}} {{join .Imports " "}}' ./...)
+
+# The pure-Go build of the daemon carries no gocv.
+if CGO_ENABLED=0 $GO list -tags nocv -deps ./cmd/... | grep -q '^gocv.io/'; then
+	echo "layer violation: a -tags nocv build of cmd/ still depends on gocv"
+	bad=1
+fi
+[ $bad = 0 ] && echo "layers ok"
+exit $bad
