@@ -4,10 +4,10 @@
 package tools
 
 import (
+	_ "github.com/creack/pty"
 	_ "github.com/moov-io/bertlv"
 	_ "github.com/moov-io/iso8583"
 	_ "github.com/moov-io/iso8583-connection"
-	_ "github.com/creack/pty"
 	_ "github.com/tarm/serial"
 	_ "go.etcd.io/bbolt"
 	_ "gocv.io/x/gocv"
