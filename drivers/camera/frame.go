@@ -81,19 +81,6 @@ func (f *Frame) Image() (*image.RGBA, error) {
 	return img, nil
 }
 
-// bgrToRGBA converts packed BGR to RGBA with opaque alpha.
-func bgrToRGBA(dst, src []byte) error {
-	if len(src)%3 != 0 || len(dst) != len(src)/3*4 {
-		return fmt.Errorf("%w: %d BGR bytes into %d RGBA bytes", ErrFrameFormat, len(src), len(dst))
-	}
-	for len(src) >= 3 && len(dst) >= 4 {
-		d, s := dst[:4:4], src[:3:3]
-		d[0], d[1], d[2], d[3] = s[2], s[1], s[0], 0xff
-		dst, src = dst[4:], src[3:]
-	}
-	return nil
-}
-
 // Clone returns an independent copy, to be closed separately.
 func (f *Frame) Clone() (*Frame, error) {
 	f.mu.RLock()
