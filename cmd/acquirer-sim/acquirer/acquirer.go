@@ -3,6 +3,9 @@
 // from a BDK, checks MACs, decrypts the card data and answers by the magic
 // amounts of the design notes. It keeps a JSONL journal of every message.
 //
+// Frames that do not decode with the spec are dropped unanswered and
+// journaled with the note "malformed message dropped".
+//
 // Answers to a 0200 (the first rule that matches wins):
 //
 //	request MAC missing, KSN unusable or MAC wrong  "A0" (MAC failure), journal mac_ok=false
@@ -26,6 +29,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -210,7 +214,7 @@ func (s *Server) accept(nc net.Conn) {
 		connection.SetMessageReader(s.framer),
 		connection.SetMessageWriter(s.framer),
 		connection.InboundMessageHandler(s.handle),
-		connection.ErrorHandler(func(err error) { s.log.Debug("connection error", "err", err) }),
+		connection.ErrorHandler(s.connError),
 	)
 	if err != nil {
 		_ = nc.Close()
@@ -231,6 +235,17 @@ func (s *Server) accept(nc net.Conn) {
 		delete(s.conns, conn)
 		s.mu.Unlock()
 	}()
+}
+
+// connError logs link errors and journals requests dropped as malformed
+// (they never reach a handler).
+func (s *Server) connError(err error) {
+	s.log.Debug("connection error", "err", err)
+	if !errors.Is(err, host.ErrMalformed) || !s.enter() {
+		return
+	}
+	defer s.wg.Done()
+	s.record(Entry{Time: s.now(), Direction: "in", Note: "malformed message dropped"})
 }
 
 // Close stops accepting, closes every connection after the replies in

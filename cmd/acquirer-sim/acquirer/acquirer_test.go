@@ -438,6 +438,10 @@ func TestTPDUMismatchIsNoResponse(t *testing.T) {
 	if err := c.SignOn(context.Background(), 1); !errors.Is(err, host.ErrNoResponse) {
 		t.Fatalf("TPDU on one side only: got %v, want ErrNoResponse", err)
 	}
+	r.stop()
+	if !strings.Contains(r.journal.String(), `"note":"malformed message dropped"`) {
+		t.Fatalf("malformed request not journaled: %s", r.journal.String())
+	}
 }
 
 func TestConfigErrors(t *testing.T) {
