@@ -469,3 +469,47 @@ func TestMaskPAN(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPurchaseRoundTrip measures one 0200/0210 over loopback with key
+// derivation and MACs on both ends.
+func BenchmarkPurchaseRoundTrip(b *testing.B) {
+	srv, err := acquirer.New(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	defer func() { cancel(); <-done; _ = srv.Close() }()
+	c, err := host.New(&host.Opts{Addr: ln.Addr().String(), ResponseTimeout: 5 * time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	iksn, _ := hex.DecodeString("123456789012345600000000")
+	ik, _ := dukpt.AESDeriveIK(acquirer.DefaultBDK(wiresec.ModeAES), iksn)
+	o, err := dukpt.NewAESOriginator(ik, iksn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	stan := uint32(0)
+	for b.Loop() {
+		ksn, key, err := o.Next()
+		if err != nil {
+			b.Fatal(err)
+		}
+		s, err := wiresec.ForTerminal(wiresec.ModeAES, ksn, key)
+		if err != nil {
+			b.Fatal(err)
+		}
+		stan = stan%999999 + 1
+		if res, err := c.Purchase(ctx, purchase(stan, 1000), s); err != nil || !res.Approved() {
+			b.Fatalf("%+v %v", res, err)
+		}
+		s.Wipe()
+	}
+}
