@@ -4,8 +4,9 @@
 //
 // The client connects lazily on the first request, keeps one connection and
 // reconnects after the connection fails. Requests are matched to responses on
-// MTI (request class), DE11 and DE41. A MACed response is verified before
-// anything in it is read. Logs carry MTI, STAN and response code only.
+// MTI (request class), DE11 and DE41 (the connection reads only those three
+// to route a reply); the MAC of a 0210/0410 is verified before anything else
+// in it is read. Logs carry MTI, STAN and response code only.
 package host
 
 import (
@@ -89,7 +90,7 @@ type Purchase struct {
 	Amount    int64  // minor units
 	Currency  string // ISO 4217 numeric, e.g. "156"
 	EntryMode string // DE22, 3 digits; empty sends "000"
-	Track2    []byte // clear track 2 (equivalent) data; encrypted into DE62
+	Track2    []byte // clear track 2 as ASCII, "PAN=YYMM..." ('D' separator and start sentinel ';' accepted; for EMV tag 57 send its hex digits); encrypted into DE62, at most 40 bytes
 	PINBlock  []byte // encrypted PIN block (wiresec.Session.EncryptPIN), optional
 	ICC       []byte // DE55, optional
 	Time      time.Time
