@@ -41,6 +41,7 @@ vet:
 
 staticcheck:
 	$(GO) run $(STATICCHECK) ./...
+	CGO_ENABLED=0 $(GO) run $(STATICCHECK) -tags nocv ./...
 
 tidy-check:
 	@cp go.mod /tmp/posd-go.mod.bak; cp go.sum /tmp/posd-go.sum.bak

@@ -20,6 +20,7 @@ import (
 
 	"github.com/tarm/serial"
 
+	"posd/drivers/camera"
 	"posd/drivers/msr"
 )
 
@@ -113,7 +114,8 @@ type Status struct {
 // Devices are the drivers a board opened. A nil field is a device that is
 // absent or failed (see Status).
 type Devices struct {
-	MSR *msr.Dev
+	MSR    *msr.Dev
+	Camera camera.Source
 }
 
 // Board is an opened board.
@@ -240,5 +242,10 @@ func Open(ctx context.Context, p Profile, log *slog.Logger) (*Board, error) {
 		b.AddMSR(*p.MSR, &msr.Opts{Logger: log})
 	}
 	openPeriph(ctx, b, p)
+	if p.Camera != "" {
+		o := camera.DefaultOpts
+		o.Logger = log
+		b.AddCamera(p.Camera, &o)
+	}
 	return b, nil
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 
 	"posd/board"
@@ -26,7 +27,9 @@ var ErrEntryMode = errors.New("sim: the card does not support this entry mode")
 
 // Opts configure the simulated board.
 type Opts struct {
-	Logger *slog.Logger
+	// DataDir holds the simulators' files (the camera's images).
+	DataDir string
+	Logger  *slog.Logger
 }
 
 // Board is the simulated board.
@@ -40,18 +43,23 @@ type Board struct {
 // Open builds the simulated board.
 func Open(ctx context.Context, o Opts) (*Board, error) {
 	b := &Board{Board: board.New("sim", o.Logger)}
-	if err := b.openMSR(o); err != nil {
-		b.Halt()
-		return nil, err
+	if o.DataDir == "" {
+		o.DataDir = os.TempDir()
 	}
+	b.openMSR(o)
+	b.openCamera(o)
 	return b, nil
 }
 
-func (b *Board) openMSR(o Opts) error {
+func boardStatus(name, driver, where string, err error) board.Status {
+	return board.Status{Name: name, Driver: driver, Where: where, Error: err.Error()}
+}
+
+func (b *Board) openMSR(o Opts) {
 	p, err := msrsim.OpenPTY()
 	if err != nil {
-		b.Add(board.Status{Name: "msr", Driver: "msr", Where: "pty", Error: err.Error()}, nil, nil)
-		return nil
+		b.Add(boardStatus("msr", "msr", "pty", err), nil, nil)
+		return
 	}
 	b.msrSim = msrsim.New(p.Master, nil)
 	// Added first so it is halted last: the driver stops before its
@@ -59,7 +67,6 @@ func (b *Board) openMSR(o Opts) error {
 	b.Add(board.Status{Name: "msr-sim", Driver: "msrsim", Where: p.SlavePath, OK: true, Detail: "stripe reader module simulator"},
 		nil, p.Close)
 	b.AddMSR(board.Serial{Port: p.SlavePath, Baud: 9600}, &msr.Opts{Logger: o.Logger})
-	return nil
 }
 
 // Cards is the deck.

@@ -153,7 +153,7 @@ func start(parent context.Context, cfg Config, log *slog.Logger) (*daemon, error
 	// Board.
 	var simBoard *sim.Board
 	if cfg.Board == "sim" {
-		simBoard, err = sim.Open(ctx, sim.Opts{Logger: log.With("part", "board")})
+		simBoard, err = sim.Open(ctx, sim.Opts{DataDir: cfg.DataDir, Logger: log.With("part", "board")})
 		if err != nil {
 			return nil, err
 		}

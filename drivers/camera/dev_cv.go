@@ -193,7 +193,8 @@ func (d *Dev) Halt() error {
 // Close is Halt, to satisfy Source and io.Closer.
 func (d *Dev) Close() error { return d.Halt() }
 
-// SelfTest reads n frames (10 when n <= 0), closes them and reports their
+// SelfTest reads n fresh frames (10 when n <= 0; frames queued before the
+// call are dropped), closes them and reports their
 // size and the rate measured by the Dev's clock between the first and the
 // last one. A single undecodable image is skipped.
 func (d *Dev) SelfTest(ctx context.Context, n int) (SelfTestResult, error) {
@@ -202,6 +203,7 @@ func (d *Dev) SelfTest(ctx context.Context, n int) (SelfTestResult, error) {
 	}
 	res := SelfTestResult{Info: d.Info()}
 	var first, last time.Time
+	start := d.clock.Now()
 	for res.Frames < n {
 		f, err := d.Next(ctx)
 		if errors.Is(err, ErrDecode) {
@@ -209,6 +211,12 @@ func (d *Dev) SelfTest(ctx context.Context, n int) (SelfTestResult, error) {
 		}
 		if err != nil {
 			return res, fmt.Errorf("camera %s: self test after %d frames: %w", d.src.raw, res.Frames, err)
+		}
+		if f.Time.Before(start) {
+			// Queued before the test began: it says nothing about the
+			// rate the source delivers now.
+			_ = f.Close()
+			continue
 		}
 		if res.Frames == 0 {
 			first = f.Time

@@ -1,0 +1,70 @@
+package sim
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"os"
+	"path/filepath"
+
+	"posd/drivers/camera"
+)
+
+// simFrames is the number of images in the simulated camera's loop.
+const simFrames = 8
+
+// writeFrames draws the simulated camera's scene into dir as PNG files: a
+// lit face-like oval with two eyes that drifts across the frame, so the
+// stream changes from frame to frame as a real one does.
+func writeFrames(dir string, w, h int) (string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	for i := 0; i < simFrames; i++ {
+		img := image.NewRGBA(image.Rect(0, 0, w, h))
+		cx, cy := w/2+(i-simFrames/2)*w/64, h/2
+		rx, ry := w/7, h/4
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				c := color.RGBA{R: uint8(60 + y*40/h), G: uint8(70 + x*30/w), B: 90, A: 255}
+				dx, dy := float64(x-cx)/float64(rx), float64(y-cy)/float64(ry)
+				if dx*dx+dy*dy <= 1 {
+					c = color.RGBA{R: 224, G: 172, B: 140, A: 255}
+					for _, ex := range []int{cx - rx/3, cx + rx/3} {
+						ey := cy - ry/4
+						if (x-ex)*(x-ex)+(y-ey)*(y-ey) <= (rx/8)*(rx/8) {
+							c = color.RGBA{R: 30, G: 30, B: 40, A: 255}
+						}
+					}
+				}
+				img.SetRGBA(x, y, c)
+			}
+		}
+		f, err := os.OpenFile(filepath.Join(dir, fmt.Sprintf("frame%03d.png", i)), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+		if err != nil {
+			return "", err
+		}
+		err = png.Encode(f, img)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
+}
+
+func (b *Board) openCamera(o Opts) {
+	w, h := camera.DefaultOpts.Width, camera.DefaultOpts.Height
+	dir, err := writeFrames(filepath.Join(o.DataDir, "sim-camera"), w, h)
+	if err != nil {
+		b.Add(boardStatus("camera", "camera", dir, err), nil, nil)
+		return
+	}
+	co := camera.DefaultOpts
+	co.Loop = true
+	co.Logger = o.Logger
+	b.AddCamera(dir, &co)
+}
