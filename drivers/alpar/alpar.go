@@ -25,8 +25,12 @@ type Opts struct {
 	// HaltTimeout bounds how long Halt waits for the reader goroutine when
 	// the bus can neither be interrupted nor returns from Read by itself.
 	HaltTimeout time.Duration
-	// RetryDelay is the pause after a Read that returned no data (a serial
-	// port opened with a read timeout reports io.EOF then).
+	// PollEOF tells that the bus reports "no data yet" as io.EOF, as a
+	// serial port opened with a read timeout does (tarm/serial with
+	// ReadTimeout set): the reader then retries after RetryDelay. Without
+	// it io.EOF means the link is gone and the driver fails with ErrBus.
+	PollEOF bool
+	// RetryDelay is the pause after an io.EOF read when PollEOF is set.
 	RetryDelay time.Duration
 	// After returns a channel that fires after d; nil means time.After.
 	After func(d time.Duration) <-chan time.Time
@@ -199,7 +203,7 @@ func (d *Dev) readLoop() {
 			d.deliver(response{err: fmt.Errorf("alpar: answer to %02Xh: %w", f.Cmd, ErrFrameLRC)})
 		case errors.Is(err, ErrFrameTooLong):
 			d.log.Warn("resynchronising after bad length")
-		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		case d.opts.PollEOF && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)):
 			// No data within the port's read timeout; poll again.
 			select {
 			case <-d.stop:

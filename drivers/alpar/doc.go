@@ -19,7 +19,7 @@
 // The driver never closes it. Halt stops the reader goroutine: if the bus
 // has a SetReadDeadline method (os.File on a tty, net.Conn) it is used to
 // interrupt a blocked read; a bus whose Read returns periodically (a serial
-// port opened with a read timeout) works too.
+// port opened with a read timeout, see Opts.PollEOF) works too.
 //
 // Card data is never logged: APDUs, responses and ATRs appear in logs only as
 // lengths.

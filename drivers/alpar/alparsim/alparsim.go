@@ -255,10 +255,25 @@ func (s *Sim) handle(f alpar.Frame) {
 // serves the simulator on the master side until ctx is done. It returns
 // the slave's path, which the board opens as if it were the chip's UART.
 func (s *Sim) ServePTY(ctx context.Context) (string, error) {
-	master, slave, err := pty.Open()
+	ptm, slave, err := pty.Open()
 	if err != nil {
 		return "", fmt.Errorf("alparsim: open pty: %w", err)
 	}
+	// Re-open the master in non-blocking mode so that it joins the
+	// runtime poller and Close interrupts a pending Read.
+	fd, err := syscall.Dup(int(ptm.Fd()))
+	ptm.Close()
+	if err != nil {
+		slave.Close()
+		return "", fmt.Errorf("alparsim: dup pty master: %w", err)
+	}
+	syscall.CloseOnExec(fd)
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		syscall.Close(fd)
+		slave.Close()
+		return "", fmt.Errorf("alparsim: pty master non-blocking: %w", err)
+	}
+	master := os.NewFile(uintptr(fd), "/dev/ptmx")
 	if err := makeRaw(slave); err != nil {
 		master.Close()
 		slave.Close()
