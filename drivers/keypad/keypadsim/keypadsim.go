@@ -1,0 +1,422 @@
+// Package keypadsim simulates a passive key matrix (no diodes) behind GPIO
+// pins, for tests and for the simulated board.
+//
+// Pins returns gpio pins to hand to keypad.New. A closed key joins its row
+// to its column; a column reads Low when it is joined, through any chain of
+// closed keys, to a row driven Low, and High through its pull-up otherwise.
+// That chain is what makes a third key produce a ghost at the fourth corner
+// of a rectangle, as on a real matrix. Columns report falling (and rising)
+// edges to WaitForEdge.
+//
+// Press, Release and Type change the keys; PressBouncy and ReleaseBouncy
+// make the contact chatter for a number of reads first.
+package keypadsim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/physic"
+
+	"posd/drivers/keypad"
+)
+
+// ErrNoKey means the key is not on the simulated layout.
+var ErrNoKey = errors.New("keypadsim: key not on layout")
+
+// Opts configures a Sim.
+type Opts struct {
+	// HoldScans is how many scans of the matrix Type keeps a key down and
+	// then up. It must exceed the driver's debounce in scans.
+	HoldScans int
+}
+
+// DefaultOpts are used when New gets nil: enough for the driver's default
+// 20 ms debounce at a 5 ms scan interval.
+var DefaultOpts = Opts{HoldScans: 12}
+
+// Sim is a simulated key matrix. It is safe for concurrent use.
+type Sim struct {
+	layout keypad.Layout
+	opts   Opts
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	rows    []*RowPin
+	cols    []*ColPin
+	closed  [][]bool // contact state
+	target  [][]bool // state a bouncing contact settles to
+	bounce  [][]int  // chatter reads left
+	scans   int      // times row 0 was driven alone
+	idles   int      // times every row was driven together
+	lastAll bool
+}
+
+// New builds a matrix for layout with every key open.
+func New(layout keypad.Layout, opts *Opts) *Sim {
+	o := DefaultOpts
+	if opts != nil {
+		o = *opts
+	}
+	if o.HoldScans <= 0 {
+		o.HoldScans = DefaultOpts.HoldScans
+	}
+	s := &Sim{layout: layout, opts: o}
+	s.cond = sync.NewCond(&s.mu)
+	nr := len(layout)
+	nc := 0
+	if nr > 0 {
+		nc = len(layout[0])
+	}
+	for r := range nr {
+		s.rows = append(s.rows, &RowPin{sim: s, n: r})
+		s.closed = append(s.closed, make([]bool, nc))
+		s.target = append(s.target, make([]bool, nc))
+		s.bounce = append(s.bounce, make([]int, nc))
+	}
+	for c := range nc {
+		s.cols = append(s.cols, &ColPin{sim: s, n: c, level: gpio.High, edge: make(chan struct{}, 1)})
+	}
+	return s
+}
+
+// Pins returns the pins to give to keypad.New.
+func (s *Sim) Pins() keypad.Pins {
+	var p keypad.Pins
+	for _, r := range s.rows {
+		p.Rows = append(p.Rows, r)
+	}
+	for _, c := range s.cols {
+		p.Cols = append(p.Cols, c)
+	}
+	return p
+}
+
+// Scans returns how many full scans the driver has started.
+func (s *Sim) Scans() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.scans
+}
+
+func (s *Sim) set(k keypad.Key, closed bool, chatter int) error {
+	r, c, ok := s.layout.Find(k)
+	if !ok {
+		return fmt.Errorf("keypadsim: key %q: %w", rune(k), ErrNoKey)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.target[r][c] = closed
+	s.bounce[r][c] = chatter
+	if chatter == 0 {
+		s.closed[r][c] = closed
+	}
+	s.updateLocked()
+	s.cond.Broadcast()
+	return nil
+}
+
+// Press closes k.
+func (s *Sim) Press(k keypad.Key) error { return s.set(k, true, 0) }
+
+// Release opens k.
+func (s *Sim) Release(k keypad.Key) error { return s.set(k, false, 0) }
+
+// PressBouncy closes k after its contact chatters for `chatter` reads by the
+// scanner (each read with its row driven flips the contact).
+func (s *Sim) PressBouncy(k keypad.Key, chatter int) error { return s.set(k, true, chatter) }
+
+// ReleaseBouncy opens k after `chatter` flipping reads.
+func (s *Sim) ReleaseBouncy(k keypad.Key, chatter int) error { return s.set(k, false, chatter) }
+
+// waitScans blocks until the driver has started n scans after `from`, or
+// until the matrix has gone idle when idleOK is set.
+func (s *Sim) waitScans(ctx context.Context, n int, idleOK bool) error {
+	stop := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		s.cond.Broadcast()
+		s.mu.Unlock()
+	})
+	defer stop()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	from, idles := s.scans, s.idles
+	for s.scans-from < n && !(idleOK && s.idles != idles) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		s.cond.Wait()
+	}
+	return nil
+}
+
+// Type presses and releases each key of keys in turn, holding each state
+// for Opts.HoldScans scans of the driver. A release also ends when the
+// driver goes idle (it has reported the key up). It needs a running driver.
+func (s *Sim) Type(ctx context.Context, keys string) error {
+	for _, k := range keys {
+		if _, _, ok := s.layout.Find(keypad.Key(k)); !ok {
+			return fmt.Errorf("keypadsim: key %q: %w", k, ErrNoKey)
+		}
+	}
+	for _, k := range keys {
+		if err := s.Press(keypad.Key(k)); err != nil {
+			return err
+		}
+		if err := s.waitScans(ctx, s.opts.HoldScans, false); err != nil {
+			_ = s.Release(keypad.Key(k))
+			return err
+		}
+		if err := s.Release(keypad.Key(k)); err != nil {
+			return err
+		}
+		if err := s.waitScans(ctx, s.opts.HoldScans, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// levelsLocked computes each column's level from the driven rows and the
+// closed contacts (connected components of the row/column graph).
+func (s *Sim) levelsLocked() []gpio.Level {
+	nr, nc := len(s.rows), len(s.cols)
+	low := make([]bool, nr+nc) // node reached from a row driven Low
+	queue := make([]int, 0, nr+nc)
+	for r, p := range s.rows {
+		if p.driven && p.level == gpio.Low {
+			low[r] = true
+			queue = append(queue, r)
+		}
+	}
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		if n < nr {
+			for c := range nc {
+				if s.closed[n][c] && !low[nr+c] {
+					low[nr+c] = true
+					queue = append(queue, nr+c)
+				}
+			}
+		} else {
+			c := n - nr
+			for r := range nr {
+				if s.closed[r][c] && !low[r] {
+					low[r] = true
+					queue = append(queue, r)
+				}
+			}
+		}
+	}
+	out := make([]gpio.Level, nc)
+	for c := range nc {
+		out[c] = gpio.Level(!low[nr+c])
+	}
+	return out
+}
+
+// updateLocked recomputes the columns and records their edges.
+func (s *Sim) updateLocked() {
+	lv := s.levelsLocked()
+	for c, p := range s.cols {
+		old := p.level
+		p.level = lv[c]
+		if old == p.level {
+			continue
+		}
+		want := (p.mode == gpio.BothEdges) ||
+			(p.mode == gpio.FallingEdge && p.level == gpio.Low) ||
+			(p.mode == gpio.RisingEdge && p.level == gpio.High)
+		if want {
+			select {
+			case p.edge <- struct{}{}:
+			default: // edges accumulate into one
+			}
+		}
+	}
+}
+
+// rowsChangedLocked counts scans and idle periods from the row drive
+// pattern.
+func (s *Sim) rowsChangedLocked() {
+	all, alone := true, len(s.rows) > 0
+	for r, p := range s.rows {
+		on := p.driven && p.level == gpio.Low
+		if !on {
+			all = false
+		}
+		if r > 0 && on {
+			alone = false
+		}
+	}
+	if alone && s.rows[0].driven && s.rows[0].level == gpio.Low && !all {
+		s.scans++
+		s.cond.Broadcast()
+	}
+	if all && !s.lastAll {
+		s.idles++
+		s.cond.Broadcast()
+	}
+	s.lastAll = all
+	s.updateLocked()
+}
+
+// RowPin is a row line: an output when driven, high impedance as input.
+type RowPin struct {
+	sim    *Sim
+	n      int
+	driven bool
+	level  gpio.Level
+}
+
+func (p *RowPin) String() string   { return fmt.Sprintf("ROW%d", p.n) }
+func (p *RowPin) Halt() error      { return nil }
+func (p *RowPin) Name() string     { return p.String() }
+func (p *RowPin) Number() int      { return p.n }
+func (p *RowPin) Function() string { return "" }
+
+// In releases the row (high impedance).
+func (p *RowPin) In(pull gpio.Pull, edge gpio.Edge) error {
+	p.sim.mu.Lock()
+	defer p.sim.mu.Unlock()
+	p.driven = false
+	p.sim.rowsChangedLocked()
+	return nil
+}
+
+// Read returns the driven level, or High when released.
+func (p *RowPin) Read() gpio.Level {
+	p.sim.mu.Lock()
+	defer p.sim.mu.Unlock()
+	if p.driven {
+		return p.level
+	}
+	return gpio.High
+}
+
+// WaitForEdge is not supported on rows.
+func (p *RowPin) WaitForEdge(timeout time.Duration) bool { return false }
+
+// Pull reports no pull on rows.
+func (p *RowPin) Pull() gpio.Pull { return gpio.Float }
+
+// DefaultPull reports no pull on rows.
+func (p *RowPin) DefaultPull() gpio.Pull { return gpio.Float }
+
+// Out drives the row.
+func (p *RowPin) Out(l gpio.Level) error {
+	p.sim.mu.Lock()
+	defer p.sim.mu.Unlock()
+	p.driven = true
+	p.level = l
+	p.sim.rowsChangedLocked()
+	return nil
+}
+
+// PWM is not supported.
+func (p *RowPin) PWM(gpio.Duty, physic.Frequency) error {
+	return errors.New("keypadsim: no PWM")
+}
+
+// ColPin is a column line with a pull-up.
+type ColPin struct {
+	sim   *Sim
+	n     int
+	level gpio.Level
+	mode  gpio.Edge
+	pull  gpio.Pull
+	edge  chan struct{}
+}
+
+func (p *ColPin) String() string   { return fmt.Sprintf("COL%d", p.n) }
+func (p *ColPin) Halt() error      { return nil }
+func (p *ColPin) Name() string     { return p.String() }
+func (p *ColPin) Number() int      { return p.n }
+func (p *ColPin) Function() string { return "" }
+
+// In sets the edge mode and flushes pending edges. Only PullUp (or
+// PullNoChange) fits a matrix whose columns idle High.
+func (p *ColPin) In(pull gpio.Pull, edge gpio.Edge) error {
+	if pull != gpio.PullUp && pull != gpio.PullNoChange {
+		return fmt.Errorf("keypadsim: column %d needs a pull-up, got %s", p.n, pull)
+	}
+	p.sim.mu.Lock()
+	defer p.sim.mu.Unlock()
+	p.mode = edge
+	p.pull = gpio.PullUp
+	select {
+	case <-p.edge:
+	default:
+	}
+	return nil
+}
+
+// Read returns the column level. When the scanner reads a bouncing key
+// (its row driven alone), the contact flips first.
+func (p *ColPin) Read() gpio.Level {
+	s := p.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	active := -1
+	for r, rp := range s.rows {
+		if rp.driven && rp.level == gpio.Low {
+			if active >= 0 {
+				active = -2
+				break
+			}
+			active = r
+		}
+	}
+	if active >= 0 && s.bounce[active][p.n] > 0 {
+		s.bounce[active][p.n]--
+		if s.bounce[active][p.n] == 0 {
+			s.closed[active][p.n] = s.target[active][p.n]
+		} else {
+			s.closed[active][p.n] = !s.closed[active][p.n]
+		}
+		s.updateLocked()
+	}
+	return p.level
+}
+
+// WaitForEdge waits for an edge of the kind chosen with In.
+func (p *ColPin) WaitForEdge(timeout time.Duration) bool {
+	if timeout < 0 {
+		<-p.edge
+		return true
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-p.edge:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// Pull returns the pull set by In.
+func (p *ColPin) Pull() gpio.Pull { return p.pull }
+
+// DefaultPull is the board pull-up.
+func (p *ColPin) DefaultPull() gpio.Pull { return gpio.PullUp }
+
+// Out is refused: columns are inputs.
+func (p *ColPin) Out(gpio.Level) error {
+	return errors.New("keypadsim: column is an input")
+}
+
+// PWM is not supported.
+func (p *ColPin) PWM(gpio.Duty, physic.Frequency) error {
+	return errors.New("keypadsim: no PWM")
+}
+
+var (
+	_ gpio.PinIO = (*RowPin)(nil)
+	_ gpio.PinIO = (*ColPin)(nil)
+)
