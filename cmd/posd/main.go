@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"posd/board"
 	"posd/board/sim"
 	"posd/crypto/keystore"
@@ -237,10 +239,21 @@ func start(parent context.Context, cfg Config, log *slog.Logger) (*daemon, error
 		"host", cfg.Host.Addr, "terminal_id", cfg.Terminal.ID, "dukpt_mode", string(mode))
 	sdNotify("READY=1")
 	if every := watchdogInterval(); every > 0 && cfg.Watchdog.Enabled {
-		go watchdog(ctx, every, func() bool { return db.Bolt().Path() != "" })
+		go watchdog(ctx, every, d.healthy)
 	}
 	ok = true
 	return d, nil
+}
+
+// healthy holds while the API still serves and the database answers; the
+// systemd watchdog restarts posd when it stops holding.
+func (d *daemon) healthy() bool {
+	select {
+	case <-d.done:
+		return false
+	default:
+	}
+	return d.db.Bolt().View(func(*bolt.Tx) error { return nil }) == nil
 }
 
 // shutdown stops the API, the engine, the host link and the board, then
