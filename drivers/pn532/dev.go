@@ -430,24 +430,43 @@ func (d *Dev) call(ctx context.Context, cmd byte, params []byte, max int) ([]byt
 	}
 	d.log.Debug("pn532 command", "cmd", cmd, "len", len(params))
 	for attempt := 0; ; attempt++ {
-		if err := ctx.Err(); err != nil {
+		r, err := d.once(ctx, cmd, max)
+		if err == nil {
+			return r, nil
+		}
+		retry := errors.Is(err, errNoACK) || errors.Is(err, ErrApplication)
+		if ctx.Err() != nil || !retry || attempt >= d.o.Retries {
+			return nil, fmt.Errorf("pn532: command 0x%02X: %w", cmd, err)
+		}
+		d.log.Debug("pn532 resend", "cmd", cmd, "attempt", attempt+1, "err", err)
+	}
+}
+
+// errNoACK marks a command the chip did not acknowledge; it wraps the
+// cause (ErrTimeout or a damaged frame).
+var errNoACK = errors.New("not acknowledged")
+
+// once sends the frame in d.tx once, waits for its ACK and reads the
+// response, answering damaged responses with NACK.
+func (d *Dev) once(ctx context.Context, cmd byte, max int) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := d.t.Send(ctx, d.tx); err != nil {
+		return nil, err
+	}
+	f, err := d.read(ctx, d.o.ACKTimeout, len(ackFrame))
+	if err == nil && f.Kind != FrameACK {
+		err = fmt.Errorf("%w: %s frame instead of ACK", ErrFrame, f.Kind)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if errors.Is(err, ErrBus) {
 			return nil, err
 		}
-		if err := d.t.Send(ctx, d.tx); err != nil {
-			return nil, err
-		}
-		f, err := d.read(ctx, d.o.ACKTimeout, len(ackFrame))
-		if err == nil && f.Kind != FrameACK {
-			err = fmt.Errorf("%w: %s frame instead of ACK", ErrFrame, f.Kind)
-		}
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, ErrBus) || attempt >= d.o.Retries {
-				return nil, fmt.Errorf("pn532: command 0x%02X not acknowledged: %w", cmd, err)
-			}
-			d.log.Debug("pn532 resend", "cmd", cmd, "attempt", attempt+1, "err", err)
-			continue
-		}
-		break
+		return nil, fmt.Errorf("%w: %w", errNoACK, err)
 	}
 	for nacks := 0; ; nacks++ {
 		f, err := d.read(ctx, d.o.ResponseTimeout, max)
@@ -456,7 +475,7 @@ func (d *Dev) call(ctx context.Context, cmd byte, params []byte, max int) ([]byt
 				if f.Kind != FrameInfo {
 					err = fmt.Errorf("%w: %s frame instead of response", ErrFrame, f.Kind)
 				} else if f.TFI != TFIChip || len(f.Data) == 0 || f.Data[0] != cmd+1 {
-					return nil, fmt.Errorf("%w: unexpected response to command 0x%02X", ErrFrame, cmd)
+					return nil, fmt.Errorf("%w: unexpected response", ErrFrame)
 				} else {
 					return f.Data[1:], nil
 				}
@@ -468,13 +487,12 @@ func (d *Dev) call(ctx context.Context, cmd byte, params []byte, max int) ([]byt
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			return nil, fmt.Errorf("pn532: command 0x%02X: %w", cmd, err)
+			return nil, err
 		case errors.Is(err, ErrBus), errors.Is(err, ErrApplication), nacks >= d.o.Retries:
-			return nil, fmt.Errorf("pn532: command 0x%02X: %w", cmd, err)
+			return nil, err
 		}
 		d.log.Debug("pn532 nack", "cmd", cmd, "err", err)
-		d.tx = AppendNACK(d.tx[:0])
-		if err := d.t.Send(ctx, d.tx); err != nil {
+		if err := d.t.Send(ctx, nackFrame[:]); err != nil {
 			return nil, err
 		}
 	}

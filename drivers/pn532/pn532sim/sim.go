@@ -1,0 +1,551 @@
+// Package pn532sim is a byte-accurate simulator of the NXP PN532 NFC
+// controller for tests and the simulated board. It speaks the host frames
+// of UM0701-02 §6.2 over I2C (as a periph i2c.Bus), SPI (as a periph
+// spi.Port) and HSU (any io.ReadWriter or a pseudo-terminal), and hosts one
+// virtual ISO 14443-4 card.
+//
+// Behaviour on bad input follows the chip: a frame whose length checksum
+// is wrong is ignored (no ACK, the host times out and resends); a frame
+// with a good length but a wrong data checksum, an unknown command or bad
+// parameters is acknowledged and answered with the syntax error frame
+// 00 00 FF 01 FF 7F 81 00; a NACK from the host makes the chip send its last
+// response again; an ACK from the host aborts the running command.
+//
+// Link time: with Opts.LinkTime the response to a command becomes ready
+// only after the air time the exchange would take at 106 kbit/s
+// (ISO 14443-4 blocks of FSC bytes, 9 bit times per Type A character,
+// 10 per Type B character, a frame delay of 1236/fc per turn-around) plus
+// Opts.CardDelay. Host bus time is not modelled.
+//
+// Deviation: with MxRtyPassiveActivation 0xFF and no card, the real chip
+// polls until a card comes or the host aborts; the simulator answers "no
+// target" at once.
+package pn532sim
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"posd/drivers/pn532"
+)
+
+// Card is a virtual ISO 14443-4 card: it gets a whole command APDU and
+// returns the whole response APDU. An error makes the card mute (the chip
+// reports a timeout, status 0x01).
+type Card interface {
+	Transmit(apdu []byte) ([]byte, error)
+}
+
+// Identity is what the card answers during activation.
+type Identity struct {
+	Type pn532.TargetType // TypeA or TypeB
+	// Type A.
+	UID  []byte // 4, 7 or 10 bytes
+	ATQA [2]byte
+	SAK  byte   // bit 0x20 set for ISO 14443-4
+	ATS  []byte // TL first; sent when SAK has bit 0x20
+	// Type B.
+	ATQB      []byte // 12 bytes starting with 0x50
+	AttribRes []byte
+}
+
+// Fault makes the simulator misbehave once, for tests of the driver's
+// recovery.
+type Fault int
+
+// Faults.
+const (
+	// DropCommand swallows the next command frame: no ACK, no response.
+	DropCommand Fault = iota + 1
+	// CorruptResponse flips the data checksum of the next response frame
+	// (the copy kept for a NACK is intact).
+	CorruptResponse
+	// SyntaxError answers the next command with the syntax error frame.
+	SyntaxError
+)
+
+// Opts configures a Sim.
+type Opts struct {
+	// Firmware returned by GetFirmwareVersion; zero means PN532 v1.6
+	// (32 01 06 07).
+	Firmware pn532.FirmwareVersion
+	// LinkTime turns the air time model on.
+	LinkTime bool
+	// BitRate in bit/s; default fc/128 = 105 938 (106 kbit/s).
+	BitRate int
+	// FSC is the card's (and the reader's) maximum ISO-DEP frame size used
+	// by the time model; default 256.
+	FSC int
+	// CardDelay is the card's processing time per APDU (time model only).
+	CardDelay time.Duration
+	// MaxDataIn is the largest DataIn of one InDataExchange response; a
+	// longer card response is handed out with MI chaining. Default 262.
+	MaxDataIn int
+	// Now and Sleep; defaults time.Now and time.Sleep.
+	Now   func() time.Time
+	Sleep func(time.Duration)
+	// Logger; default discard.
+	Logger *slog.Logger
+}
+
+// Stats counts what the simulator saw.
+type Stats struct {
+	Commands    int // command frames acknowledged
+	NACKs       int // NACK frames from the host
+	Aborts      int // ACK frames from the host
+	BadFrames   int // frames ignored or answered with the error frame
+	Dropped     int // command frames swallowed by the DropCommand fault
+	APDUs       int // APDUs handed to the card
+	AirTime     time.Duration
+	LastCommand byte
+}
+
+type outFrame struct {
+	b       []byte
+	readyAt time.Time
+}
+
+// Sim is a simulated PN532. All methods are safe for concurrent use.
+type Sim struct {
+	o   Opts
+	log *slog.Logger
+
+	mu       sync.Mutex
+	card     Card
+	id       Identity
+	present  bool
+	field    bool
+	tg       byte
+	retries  byte
+	out      []outFrame
+	last     []byte
+	chainIn  []byte
+	chainOut []byte
+	faults   []Fault
+	stats    Stats
+	rx       []byte // HSU receive buffer
+	awake    bool   // HSU wake-up seen
+	scratch  []byte
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New returns a simulator with the field off and no card.
+func New(o *Opts) *Sim {
+	var opts Opts
+	if o != nil {
+		opts = *o
+	}
+	if opts.Firmware == (pn532.FirmwareVersion{}) {
+		opts.Firmware = pn532.FirmwareVersion{IC: 0x32, Ver: 0x01, Rev: 0x06, Support: 0x07}
+	}
+	if opts.BitRate <= 0 {
+		opts.BitRate = 13_560_000 / 128
+	}
+	if opts.FSC < 16 {
+		opts.FSC = 256
+	}
+	if opts.MaxDataIn <= 0 || opts.MaxDataIn > pn532.MaxDataOut {
+		opts.MaxDataIn = pn532.MaxDataOut
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Sleep == nil {
+		opts.Sleep = time.Sleep
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Sim{o: opts, log: opts.Logger, retries: 0xFF}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s
+}
+
+// String implements i2c.Bus and spi.Port.
+func (s *Sim) String() string { return "pn532sim" }
+
+// Present puts a card with the given identity into the field, replacing
+// any other. A listed target stays listed only if it is the same card.
+func (s *Sim) Present(c Card, id Identity) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.card != c {
+		s.tg = 0
+	}
+	s.card, s.id, s.present = c, cloneIdentity(id), true
+}
+
+// Remove takes the card out of the field.
+func (s *Sim) Remove() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.present = false
+	s.card = nil
+	s.chainIn, s.chainOut = nil, nil
+}
+
+// Inject queues faults, applied one per matching event in order.
+func (s *Sim) Inject(f ...Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, f...)
+}
+
+// Stats returns the counters so far.
+func (s *Sim) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+// Field reports whether the RF field is on.
+func (s *Sim) Field() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.field
+}
+
+// Close stops every HSU server started by ServePTY and waits for them.
+func (s *Sim) Close() error {
+	s.cancel()
+	s.wg.Wait()
+	return nil
+}
+
+func cloneIdentity(id Identity) Identity {
+	id.UID = append([]byte(nil), id.UID...)
+	id.ATS = append([]byte(nil), id.ATS...)
+	id.ATQB = append([]byte(nil), id.ATQB...)
+	id.AttribRes = append([]byte(nil), id.AttribRes...)
+	return id
+}
+
+func (s *Sim) takeFault(f Fault) bool {
+	for i, g := range s.faults {
+		if g == f {
+			s.faults = append(s.faults[:i], s.faults[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// hostBytes handles one frame written by the host (I2C or SPI write, or a
+// frame cut out of the HSU stream). Caller holds mu.
+func (s *Sim) hostBytes(b []byte) {
+	f, _, err := pn532.DecodeFrame(b)
+	if err != nil {
+		s.stats.BadFrames++
+		if errors.Is(err, pn532.ErrChecksum) && lengthOK(b) {
+			s.out = s.out[:0]
+			s.queue(pn532.AppendACK(nil), 0)
+			s.queue(pn532.AppendErrorFrame(nil), 0)
+		}
+		return
+	}
+	s.hostFrame(f)
+}
+
+// lengthOK reports whether the frame header in b has a valid length
+// checksum, i.e. a checksum error lies in the data.
+func lengthOK(b []byte) bool {
+	i := 0
+	for i < len(b) && b[i] == 0 {
+		i++
+	}
+	if i == 0 || i+2 >= len(b) || b[i] != 0xFF {
+		return false
+	}
+	l, lcs := b[i+1], b[i+2]
+	if l == 0xFF && lcs == 0xFF {
+		return i+5 < len(b) && b[i+3]+b[i+4]+b[i+5] == 0
+	}
+	return l+lcs == 0
+}
+
+func (s *Sim) queue(b []byte, delay time.Duration) {
+	s.out = append(s.out, outFrame{b: b, readyAt: s.o.Now().Add(delay)})
+}
+
+func (s *Sim) hostFrame(f pn532.Frame) {
+	switch f.Kind {
+	case pn532.FrameACK:
+		s.stats.Aborts++
+		s.out = s.out[:0]
+		s.chainIn, s.chainOut = nil, nil
+		return
+	case pn532.FrameNACK:
+		s.stats.NACKs++
+		s.out = s.out[:0]
+		if s.last != nil {
+			s.queue(s.last, 0)
+		}
+		return
+	case pn532.FrameError:
+		s.stats.BadFrames++
+		return
+	}
+	if s.takeFault(DropCommand) {
+		s.stats.Dropped++
+		return
+	}
+	// A new command aborts whatever was pending.
+	s.out = s.out[:0]
+	s.queue(pn532.AppendACK(nil), 0)
+	s.stats.Commands++
+	if f.TFI != pn532.TFIHost || len(f.Data) == 0 || s.takeFault(SyntaxError) {
+		s.stats.BadFrames++
+		s.last = pn532.AppendErrorFrame(nil)
+		s.queue(s.last, 0)
+		return
+	}
+	s.stats.LastCommand = f.Data[0]
+	resp, air := s.exec(f.Data[0], f.Data[1:])
+	var fr []byte
+	if resp == nil {
+		s.stats.BadFrames++
+		fr = pn532.AppendErrorFrame(nil)
+	} else {
+		var err error
+		fr, err = pn532.AppendFrame(nil, pn532.TFIChip, resp)
+		if err != nil {
+			fr = pn532.AppendErrorFrame(nil)
+		}
+	}
+	s.last = fr
+	if s.takeFault(CorruptResponse) {
+		bad := append([]byte(nil), fr...)
+		bad[len(bad)-2] ^= 0x01
+		fr = bad
+	}
+	if !s.o.LinkTime {
+		air = 0
+	}
+	s.stats.AirTime += air
+	s.queue(fr, air)
+}
+
+// exec runs one command and returns the response data (response code
+// first) and the modelled air time; nil means syntax error.
+func (s *Sim) exec(cmd byte, p []byte) ([]byte, time.Duration) {
+	switch cmd {
+	case pn532.CmdGetFirmwareVersion:
+		fw := s.o.Firmware
+		return []byte{cmd + 1, fw.IC, fw.Ver, fw.Rev, fw.Support}, 0
+	case pn532.CmdSAMConfiguration:
+		if len(p) < 1 || len(p) > 3 || p[0] < 1 || p[0] > 4 {
+			return nil, 0
+		}
+		return []byte{cmd + 1}, 0
+	case pn532.CmdRFConfiguration:
+		return s.rfConfig(p)
+	case pn532.CmdInListPassiveTarget:
+		return s.listTarget(p)
+	case pn532.CmdInDataExchange:
+		return s.dataExchange(p)
+	case pn532.CmdInRelease:
+		if len(p) != 1 {
+			return nil, 0
+		}
+		if p[0] != 0 && p[0] != s.tg {
+			return []byte{cmd + 1, 0x27}, 0
+		}
+		air := time.Duration(0)
+		if s.tg != 0 && s.present {
+			air = s.exchangeTime(3, 3) // S(DESELECT) and its answer
+		}
+		s.tg = 0
+		s.chainIn, s.chainOut = nil, nil
+		return []byte{cmd + 1, 0x00}, air
+	case pn532.CmdDiagnose:
+		if len(p) < 1 {
+			return nil, 0
+		}
+		switch p[0] {
+		case 0x00: // communication line test: echo
+			return append([]byte{cmd + 1}, p...), 0
+		case 0x06: // attention request / card presence
+			switch {
+			case s.tg == 0:
+				return []byte{cmd + 1, 0x27}, 0
+			case !s.present:
+				return []byte{cmd + 1, 0x01}, s.exchangeTime(3, 0)
+			}
+			return []byte{cmd + 1, 0x00}, s.exchangeTime(3, 3)
+		}
+		return nil, 0
+	}
+	return nil, 0
+}
+
+func (s *Sim) rfConfig(p []byte) ([]byte, time.Duration) {
+	if len(p) < 1 {
+		return nil, 0
+	}
+	want := map[byte]int{0x01: 1, 0x02: 3, 0x04: 1, 0x05: 3}
+	n, ok := want[p[0]]
+	if !ok || len(p) != 1+n {
+		return nil, 0
+	}
+	switch p[0] {
+	case 0x01:
+		s.field = p[1]&0x01 != 0
+		if !s.field {
+			s.tg = 0
+			s.chainIn, s.chainOut = nil, nil
+		}
+	case 0x05:
+		s.retries = p[3]
+	}
+	return []byte{pn532.CmdRFConfiguration + 1}, 0
+}
+
+func (s *Sim) listTarget(p []byte) ([]byte, time.Duration) {
+	if len(p) < 2 || p[0] < 1 || p[0] > 2 {
+		return nil, 0
+	}
+	resp := []byte{pn532.CmdInListPassiveTarget + 1, 0x00}
+	s.field = true // the chip switches the field on by itself
+	s.tg = 0
+	s.chainIn, s.chainOut = nil, nil
+	var typ pn532.TargetType
+	switch pn532.BrTy(p[1]) {
+	case pn532.BrTyA106:
+		typ = pn532.TypeA
+	case pn532.BrTyB106:
+		if len(p) < 3 {
+			return nil, 0
+		}
+		typ = pn532.TypeB
+	default:
+		return nil, 0
+	}
+	if !s.present || s.id.Type != typ {
+		// One polling period per try: a REQA/REQB left unanswered.
+		tries := time.Duration(s.retries) + 1
+		if s.retries == 0xFF {
+			tries = 1
+		}
+		return resp, tries * s.exchangeTime(2, 0)
+	}
+	s.tg = 1
+	resp[1] = 1
+	id := &s.id
+	if typ == pn532.TypeA {
+		resp = append(resp, 0x01, id.ATQA[0], id.ATQA[1], id.SAK, byte(len(id.UID)))
+		resp = append(resp, id.UID...)
+		// REQA/ATQA, anticollision and select per cascade level, RATS/ATS.
+		air := s.exchangeTime(1, 2)
+		for lvl := 0; lvl < (len(id.UID)+2)/3; lvl++ {
+			air += s.exchangeTime(2, 5) + s.exchangeTime(9, 3)
+		}
+		if id.SAK&0x20 != 0 {
+			resp = append(resp, id.ATS...)
+			air += s.exchangeTime(4, len(id.ATS)+2)
+		}
+		return resp, air
+	}
+	resp = append(resp, 0x01)
+	resp = append(resp, id.ATQB...)
+	resp = append(resp, byte(len(id.AttribRes)))
+	resp = append(resp, id.AttribRes...)
+	return resp, s.exchangeTime(5, 14) + s.exchangeTime(11, len(id.AttribRes)+2)
+}
+
+func (s *Sim) dataExchange(p []byte) ([]byte, time.Duration) {
+	const code = pn532.CmdInDataExchange + 1
+	if len(p) < 1 || len(p) > 1+pn532.MaxDataOut {
+		return nil, 0
+	}
+	tg, mi, data := p[0]&0x3F, p[0]&0x40 != 0, p[1:]
+	switch {
+	case s.tg == 0 || tg != s.tg:
+		return []byte{code, 0x27}, 0
+	case !s.present:
+		s.chainIn, s.chainOut = nil, nil
+		return []byte{code, 0x01}, s.exchangeTime(len(data)+3, 0)
+	}
+	if s.chainOut != nil && len(data) == 0 && !mi {
+		return s.handOut(0)
+	}
+	s.chainOut = nil
+	s.chainIn = append(s.chainIn, data...)
+	if len(s.chainIn) > 65536 {
+		s.chainIn = nil
+		return []byte{code, 0x07}, 0
+	}
+	if mi {
+		return []byte{code, 0x00}, s.blocksTime(len(data))
+	}
+	apdu := s.chainIn
+	s.chainIn = nil
+	s.stats.APDUs++
+	out, err := s.card.Transmit(apdu)
+	if err != nil {
+		return []byte{code, 0x01}, s.blocksTime(len(apdu))
+	}
+	s.chainOut = append([]byte(nil), out...)
+	return s.handOut(s.blocksTime(len(apdu)) + s.o.CardDelay + s.blocksTime(len(out)))
+}
+
+func (s *Sim) handOut(air time.Duration) ([]byte, time.Duration) {
+	n := len(s.chainOut)
+	st := byte(0x00)
+	if n > s.o.MaxDataIn {
+		n, st = s.o.MaxDataIn, 0x40
+	}
+	resp := append([]byte{pn532.CmdInDataExchange + 1, st}, s.chainOut[:n]...)
+	s.chainOut = s.chainOut[n:]
+	if st == 0 {
+		s.chainOut = nil
+	}
+	return resp, air
+}
+
+// blocksTime is the air time of n bytes of ISO-DEP payload sent as I-blocks
+// of at most FSC bytes (PCB + INF + CRC), each chained block acknowledged
+// by a 3 byte R(ACK).
+func (s *Sim) blocksTime(n int) time.Duration {
+	inf := s.o.FSC - 3
+	var t time.Duration
+	for {
+		k := min(n, inf)
+		t += s.frameTime(1 + k + 2)
+		n -= k
+		if n == 0 {
+			return t
+		}
+		t += s.exchangeTime(0, 3) // R(ACK) back plus turn-around
+	}
+}
+
+// exchangeTime is the air time of a request of w bytes, a turn-around and,
+// if r > 0, an answer of r bytes and a second turn-around.
+func (s *Sim) exchangeTime(w, r int) time.Duration {
+	t := s.frameTime(w) + s.fdt()
+	if r > 0 {
+		t += s.frameTime(r) + s.fdt()
+	}
+	return t
+}
+
+func (s *Sim) frameTime(n int) time.Duration {
+	if n <= 0 {
+		return 0
+	}
+	bitsPerChar := 9
+	if s.id.Type == pn532.TypeB {
+		bitsPerChar = 10
+	}
+	bits := n*bitsPerChar + 2 // plus start and end of frame
+	return time.Duration(bits) * time.Second / time.Duration(s.o.BitRate)
+}
+
+// fdt is the frame delay time 1236/fc of ISO 14443-3.
+func (s *Sim) fdt() time.Duration { return 1236 * time.Second / 13_560_000 }
