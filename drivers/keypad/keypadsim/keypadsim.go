@@ -96,6 +96,18 @@ func (s *Sim) Pins() keypad.Pins {
 	return p
 }
 
+// Driven reports whether any row is driven (the scanner holds the matrix).
+func (s *Sim) Driven() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.rows {
+		if p.driven {
+			return true
+		}
+	}
+	return false
+}
+
 // Scans returns how many full scans the driver has started.
 func (s *Sim) Scans() int {
 	s.mu.Lock()
@@ -110,11 +122,10 @@ func (s *Sim) set(k keypad.Key, closed bool, chatter int) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// The contact touches at once, then chatters on the scanner's reads.
 	s.target[r][c] = closed
 	s.bounce[r][c] = chatter
-	if chatter == 0 {
-		s.closed[r][c] = closed
-	}
+	s.closed[r][c] = closed
 	s.updateLocked()
 	s.cond.Broadcast()
 	return nil
@@ -126,15 +137,23 @@ func (s *Sim) Press(k keypad.Key) error { return s.set(k, true, 0) }
 // Release opens k.
 func (s *Sim) Release(k keypad.Key) error { return s.set(k, false, 0) }
 
-// PressBouncy closes k after its contact chatters for `chatter` reads by the
-// scanner (each read with its row driven flips the contact).
+// PressBouncy closes k, then makes its contact flip on each of the next
+// `chatter` reads by the scanner (row driven alone) before it settles
+// closed.
 func (s *Sim) PressBouncy(k keypad.Key, chatter int) error { return s.set(k, true, chatter) }
 
-// ReleaseBouncy opens k after `chatter` flipping reads.
+// ReleaseBouncy opens k, then flips the contact on `chatter` reads before
+// it settles open.
 func (s *Sim) ReleaseBouncy(k keypad.Key, chatter int) error { return s.set(k, false, chatter) }
 
-// waitScans blocks until the driver has started n scans after `from`, or
-// until the matrix has gone idle when idleOK is set.
+// WaitScans blocks until the driver has started n more scans or is idle
+// (every row driven, waiting for a key).
+func (s *Sim) WaitScans(ctx context.Context, n int) error {
+	return s.waitScans(ctx, n, true)
+}
+
+// waitScans blocks until the driver has started n more scans, or until the
+// matrix has gone idle when idleOK is set.
 func (s *Sim) waitScans(ctx context.Context, n int, idleOK bool) error {
 	stop := context.AfterFunc(ctx, func() {
 		s.mu.Lock()
@@ -145,7 +164,7 @@ func (s *Sim) waitScans(ctx context.Context, n int, idleOK bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	from, idles := s.scans, s.idles
-	for s.scans-from < n && !(idleOK && s.idles != idles) {
+	for s.scans-from < n && !(idleOK && (s.idles != idles || s.lastAll)) {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -357,7 +376,7 @@ func (p *ColPin) In(pull gpio.Pull, edge gpio.Edge) error {
 }
 
 // Read returns the column level. When the scanner reads a bouncing key
-// (its row driven alone), the contact flips first.
+// (its row driven alone), the contact flips after the read.
 func (p *ColPin) Read() gpio.Level {
 	s := p.sim
 	s.mu.Lock()
@@ -372,6 +391,7 @@ func (p *ColPin) Read() gpio.Level {
 			active = r
 		}
 	}
+	lv := p.level
 	if active >= 0 && s.bounce[active][p.n] > 0 {
 		s.bounce[active][p.n]--
 		if s.bounce[active][p.n] == 0 {
@@ -381,7 +401,7 @@ func (p *ColPin) Read() gpio.Level {
 		}
 		s.updateLocked()
 	}
-	return p.level
+	return lv
 }
 
 // WaitForEdge waits for an edge of the kind chosen with In.

@@ -1,0 +1,317 @@
+package keypad_test
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"posd/drivers/keypad"
+	"posd/drivers/keypad/keypadsim"
+)
+
+// fakeClock advances only when the scanner sleeps, so debounce is counted
+// in scans, not in wall-clock time.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Sleep(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+	runtime.Gosched()
+}
+
+func testOpts(layout keypad.Layout) *keypad.Opts {
+	c := &fakeClock{t: time.Unix(1000, 0)}
+	o := keypad.DefaultOpts
+	o.Layout = layout
+	o.Settle = 0
+	o.Now = c.Now
+	o.Sleep = c.Sleep
+	return &o
+}
+
+func start(t *testing.T, layout keypad.Layout, opts *keypad.Opts) (*keypadsim.Sim, *keypad.Dev) {
+	t.Helper()
+	sim := keypadsim.New(layout, nil)
+	if opts == nil {
+		opts = testOpts(layout)
+	}
+	d, err := keypad.New(sim.Pins(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := d.Halt(); err != nil {
+			t.Error(err)
+		}
+	})
+	return sim, d
+}
+
+func next(t *testing.T, d *keypad.Dev) keypad.Event {
+	t.Helper()
+	ev, ok := <-d.Events()
+	if !ok {
+		t.Fatal("events closed")
+	}
+	return ev
+}
+
+func expect(t *testing.T, d *keypad.Dev, k keypad.Key, down bool) {
+	t.Helper()
+	ev := next(t, d)
+	if ev.Key != k || ev.Down != down {
+		t.Fatalf("got %v down=%v, want %v down=%v", ev.Key, ev.Down, k, down)
+	}
+}
+
+// noEvent checks, after n more scans, that nothing was reported.
+func noEvent(t *testing.T, sim *keypadsim.Sim, d *keypad.Dev, n int) {
+	t.Helper()
+	if err := sim.WaitScans(context.Background(), n); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-d.Events():
+		t.Fatalf("unexpected event %v down=%v", ev.Key, ev.Down)
+	default:
+	}
+}
+
+func TestSingleKey(t *testing.T) {
+	for _, noEdge := range []bool{false, true} {
+		o := testOpts(keypad.Layout4x4)
+		o.NoEdge = noEdge
+		sim, d := start(t, keypad.Layout4x4, o)
+		for _, k := range []keypad.Key{'5', 'A', '*', 'D', '0'} {
+			if err := sim.Press(k); err != nil {
+				t.Fatal(err)
+			}
+			expect(t, d, k, true)
+			if err := sim.Release(k); err != nil {
+				t.Fatal(err)
+			}
+			expect(t, d, k, false)
+		}
+		if err := d.Halt(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestTypeSequence(t *testing.T) {
+	sim, d := start(t, keypad.Layout4x4, nil)
+	done := make(chan error, 1)
+	go func() { done <- sim.Type(context.Background(), "1234#") }()
+	for _, k := range "1234#" {
+		expect(t, d, keypad.Key(k), true)
+		expect(t, d, keypad.Key(k), false)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Type(context.Background(), "X"); !errors.Is(err, keypadsim.ErrNoKey) {
+		t.Fatalf("unknown key: %v", err)
+	}
+}
+
+func TestPINPadLayout(t *testing.T) {
+	sim, d := start(t, keypad.LayoutPINPad, nil)
+	seq := "90" + string(keypad.KeyClear) + "1" + string(keypad.KeyEnter) + string(keypad.KeyCancel)
+	done := make(chan error, 1)
+	go func() { done <- sim.Type(context.Background(), seq) }()
+	for _, k := range seq {
+		expect(t, d, keypad.Key(k), true)
+		expect(t, d, keypad.Key(k), false)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if keypad.KeyEnter.String() != "Enter" || keypad.Key('7').String() != "7" || !keypad.Key('7').IsDigit() || keypad.KeyEnter.IsDigit() {
+		t.Fatal("key names")
+	}
+}
+
+func TestDebounceBouncyContacts(t *testing.T) {
+	sim, d := start(t, keypad.Layout4x4, nil)
+	if err := sim.PressBouncy('7', 7); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, d, '7', true)
+	noEvent(t, sim, d, 12)
+	if err := sim.ReleaseBouncy('7', 5); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, d, '7', false)
+	noEvent(t, sim, d, 12)
+}
+
+// Without debounce the same chatter must show up as extra events: this is
+// what the debounce test above guards against.
+func TestNoDebounceSeesChatter(t *testing.T) {
+	o := testOpts(keypad.Layout4x4)
+	o.Debounce = 0
+	sim, d := start(t, keypad.Layout4x4, o)
+	if err := sim.PressBouncy('7', 3); err != nil {
+		t.Fatal(err)
+	}
+	// touch, open, close, settle closed: down, up, down.
+	expect(t, d, '7', true)
+	expect(t, d, '7', false)
+	expect(t, d, '7', true)
+}
+
+func TestGhostingRejected(t *testing.T) {
+	sim, d := start(t, keypad.Layout4x4, nil)
+	// '1' (r0,c0), '2' (r0,c1), '4' (r1,c0): the matrix also shows '5'
+	// (r1,c1) closed.
+	if err := sim.Press('1'); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, d, '1', true)
+	if err := sim.Press('2'); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, d, '2', true)
+	if err := sim.Press('4'); err != nil {
+		t.Fatal(err)
+	}
+	noEvent(t, sim, d, 20) // neither '4' nor the ghost '5'
+	if err := sim.Release('2'); err != nil {
+		t.Fatal(err)
+	}
+	// Unambiguous again: '2' goes up and '4' comes down, in scan order
+	// of the matrix (row 0 before row 1).
+	expect(t, d, '2', false)
+	expect(t, d, '4', true)
+	for _, k := range []keypad.Key{'1', '4'} {
+		if err := sim.Release(k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[keypad.Key]bool{}
+	got[next(t, d).Key] = true
+	got[next(t, d).Key] = true
+	if !got['1'] || !got['4'] {
+		t.Fatalf("releases %v", got)
+	}
+	noEvent(t, sim, d, 12)
+}
+
+func TestTwoKeysNoGhost(t *testing.T) {
+	// Two keys in different rows and columns are unambiguous.
+	sim, d := start(t, keypad.Layout4x4, nil)
+	if err := sim.Press('1'); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, d, '1', true)
+	if err := sim.Press('9'); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, d, '9', true)
+}
+
+func TestHaltReleasesAndStops(t *testing.T) {
+	for _, noEdge := range []bool{false, true} {
+		sim := keypadsim.New(keypad.Layout4x4, nil)
+		o := testOpts(keypad.Layout4x4)
+		o.NoEdge = noEdge
+		d, err := keypad.New(sim.Pins(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sim.Press('8'); err != nil {
+			t.Fatal(err)
+		}
+		expect(t, d, '8', true)
+		if err := d.Halt(); err != nil {
+			t.Fatal(err)
+		}
+		// Events is closed by the scan goroutine on its way out, so this
+		// proves it has ended.
+		for range d.Events() {
+		}
+		if sim.Driven() {
+			t.Fatal("a row is still driven after Halt")
+		}
+		scans := sim.Scans()
+		if err := sim.Release('8'); err != nil {
+			t.Fatal(err)
+		}
+		if sim.Scans() != scans {
+			t.Fatal("scanning after Halt")
+		}
+		if err := d.Halt(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestHaltWithFullEventBuffer(t *testing.T) {
+	o := testOpts(keypad.Layout4x4)
+	o.EventBuffer = 1
+	sim, d := start(t, keypad.Layout4x4, o)
+	if err := sim.Press('1'); err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Release('1'); err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Press('2'); err != nil {
+		t.Fatal(err)
+	}
+	// Nobody reads: the scanner blocks on the full channel; Halt must
+	// still return.
+	if err := sim.WaitScans(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Halt(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	sim := keypadsim.New(keypad.Layout4x4, nil)
+	o := testOpts(keypad.Layout3x4)
+	if _, err := keypad.New(sim.Pins(), o); !errors.Is(err, keypad.ErrConfig) {
+		t.Fatalf("mismatched layout: %v", err)
+	}
+	o.Layout = keypad.Layout{{'1', '2'}, {'3'}}
+	if _, err := keypad.New(sim.Pins(), o); !errors.Is(err, keypad.ErrConfig) {
+		t.Fatalf("ragged layout: %v", err)
+	}
+}
+
+func TestSimGhostPhysics(t *testing.T) {
+	sim := keypadsim.New(keypad.Layout4x4, nil)
+	p := sim.Pins()
+	for _, c := range p.Cols {
+		if err := c.In(2, 0); err == nil { // PullDown is refused
+			t.Fatal("column accepted a pull-down")
+		}
+	}
+	for _, k := range []keypad.Key{'1', '2', '4'} {
+		if err := sim.Press(k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Rows[1].Out(false); err != nil {
+		t.Fatal(err)
+	}
+	// Row 1 reaches column 1 through 4 -> 1 -> 2: the ghost of '5'.
+	if p.Cols[1].Read() != false || p.Cols[0].Read() != false || p.Cols[2].Read() != true {
+		t.Fatal("ghost path not modelled")
+	}
+}
