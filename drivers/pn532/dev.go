@@ -104,7 +104,6 @@ type Dev struct {
 	tx      []byte
 	params  []byte
 	params2 []byte
-	resp    []byte
 	target  *Target
 
 	haltMu     sync.Mutex

@@ -335,14 +335,14 @@ func (mute) Transmit([]byte) ([]byte, error) { return nil, errors.New("mute") }
 func TestContextAndHalt(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	dev, sim := rig(t, kI2C, nil, nil)
+	dev, _ := rig(t, kI2C, nil, nil)
 	if _, err := dev.FirmwareVersion(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled ctx: %v", err)
 	}
 	// Halt aborts a command stuck waiting for its ACK.
 	do := testOpts()
 	do.ACKTimeout = time.Hour
-	dev, sim = rig(t, kI2C, nil, do)
+	dev, sim := rig(t, kI2C, nil, do)
 	sim.Inject(pn532sim.DropCommand)
 	done := make(chan error, 1)
 	go func() {

@@ -128,7 +128,6 @@ type Sim struct {
 	stats    Stats
 	rx       []byte // HSU receive buffer
 	awake    bool   // HSU wake-up seen
-	scratch  []byte
 
 	ctx    context.Context
 	cancel context.CancelFunc
