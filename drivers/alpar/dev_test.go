@@ -187,6 +187,17 @@ func TestSessionOverPTY(t *testing.T) {
 	if err := d2.Halt(); err != nil {
 		t.Fatal(err)
 	}
+	// The simulator's goroutines end with their context.
+	cancel()
+	sim.Wait()
+	if _, err := port.Write([]byte{0x60, 0x00, 0x00, 0x09, 0x69}); err == nil {
+		// Writes may still be buffered by the tty; a read must fail or
+		// time out, never return an answer.
+		_ = port.SetReadDeadline(time.Now())
+		if n, _ := port.Read(make([]byte, 8)); n > 0 {
+			t.Fatal("answer after the simulator stopped")
+		}
+	}
 }
 
 func TestSimNacksBadLRC(t *testing.T) {

@@ -62,6 +62,14 @@ type Sim struct {
 	clock   byte
 	w       io.Writer // the current host link, nil when not serving
 	nacks   int
+
+	wg sync.WaitGroup // ServePTY goroutines
+}
+
+// Wait blocks until every goroutine started by ServePTY has ended (their
+// context is done and the pty is closed).
+func (s *Sim) Wait() {
+	s.wg.Wait()
 }
 
 // New returns a simulator with an empty slot.
@@ -280,12 +288,15 @@ func (s *Sim) ServePTY(ctx context.Context) (string, error) {
 		return "", err
 	}
 	path := slave.Name()
+	s.wg.Add(2)
 	go func() {
+		defer s.wg.Done()
 		<-ctx.Done()
 		// Closing the master ends Serve's read.
 		master.Close()
 	}()
 	go func() {
+		defer s.wg.Done()
 		// Keeping the slave open avoids EIO on the master while no host
 		// has the port open.
 		defer slave.Close()
