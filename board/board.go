@@ -20,8 +20,11 @@ import (
 
 	"github.com/tarm/serial"
 
+	"posd/drivers/alpar"
 	"posd/drivers/camera"
+	"posd/drivers/keypad"
 	"posd/drivers/msr"
+	"posd/drivers/pn532"
 )
 
 // Serial names a UART and its speed.
@@ -114,8 +117,11 @@ type Status struct {
 // Devices are the drivers a board opened. A nil field is a device that is
 // absent or failed (see Status).
 type Devices struct {
-	MSR    *msr.Dev
-	Camera camera.Source
+	MSR     *msr.Dev
+	NFC     *pn532.Dev
+	Contact *alpar.Dev
+	Keypad  *keypad.Dev
+	Camera  camera.Source
 }
 
 // Board is an opened board.
@@ -201,9 +207,15 @@ func (b *Board) Halt() error {
 }
 
 // OpenSerial opens a UART in raw mode with a short read timeout, so reader
-// goroutines notice Halt.
+// goroutines notice Halt. A read that times out returns io.EOF.
 func OpenSerial(s Serial) (io.ReadWriteCloser, error) {
-	return serial.OpenPort(&serial.Config{Name: s.Port, Baud: s.Baud, ReadTimeout: 100 * time.Millisecond})
+	return OpenSerialTimeout(s, 100*time.Millisecond)
+}
+
+// OpenSerialTimeout is OpenSerial with another read timeout (rounded up to
+// the tty's tenths of a second).
+func OpenSerialTimeout(s Serial, readTimeout time.Duration) (io.ReadWriteCloser, error) {
+	return serial.OpenPort(&serial.Config{Name: s.Port, Baud: s.Baud, ReadTimeout: readTimeout})
 }
 
 // AddMSR opens the stripe reader on its UART and records it.

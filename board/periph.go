@@ -2,9 +2,111 @@ package board
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/gpio/gpioreg"
+	"periph.io/x/conn/v3/i2c/i2creg"
+	"periph.io/x/conn/v3/spi/spireg"
+	"periph.io/x/host/v3"
+
+	"posd/drivers/keypad"
+	"posd/drivers/pn532"
 )
 
-// openPeriph initialises periph's host drivers and opens the I²C/SPI/GPIO
-// devices of p. Filled in as the drivers land.
+// openPeriph initialises periph's host drivers and opens the I²C, SPI and
+// GPIO devices of p, plus the UART devices. A device that cannot be opened
+// is recorded with its error; the others still start.
 func openPeriph(ctx context.Context, b *Board, p Profile) {
+	if _, err := host.Init(); err != nil {
+		for _, name := range []string{"nfc", "keypad"} {
+			b.Add(Status{Name: name, Where: "periph host", Error: "periph host init: " + err.Error()}, nil, nil)
+		}
+	} else {
+		if p.NFC != nil {
+			openNFC(b, *p.NFC)
+		}
+		if p.Keypad != nil {
+			openKeypad(b, *p.Keypad)
+		}
+	}
+	if p.Contact != nil {
+		b.AddContact(*p.Contact, b.log.With("device", "contact"))
+	}
+}
+
+func openNFC(b *Board, n NFC) {
+	log := b.log.With("device", "nfc")
+	switch n.Interface {
+	case "i2c":
+		bus, err := i2creg.Open(n.I2CBus)
+		if err != nil {
+			b.Add(Status{Name: "nfc", Driver: "pn532", Where: "I2C-" + n.I2CBus, Error: err.Error()}, nil, nil)
+			return
+		}
+		addr := n.I2CAddr
+		if addr == 0 {
+			addr = pn532.I2CAddr
+		}
+		b.AddNFC(i2cTransport(bus, addr), fmt.Sprintf("I2C-%s@%#02x", n.I2CBus, addr), bus.Close, log)
+	case "spi":
+		port, err := spireg.Open(n.SPIPort)
+		if err != nil {
+			b.Add(Status{Name: "nfc", Driver: "pn532", Where: n.SPIPort, Error: err.Error()}, nil, nil)
+			return
+		}
+		t, err := spiTransport(port)
+		if err != nil {
+			port.Close()
+			b.Add(Status{Name: "nfc", Driver: "pn532", Where: n.SPIPort, Error: err.Error()}, nil, nil)
+			return
+		}
+		b.AddNFC(t, n.SPIPort, port.Close, log)
+	case "hsu":
+		s := n.Serial
+		if s.Baud == 0 {
+			s.Baud = 115200
+		}
+		port, err := OpenSerialTimeout(s, 20*time.Millisecond)
+		if err != nil {
+			b.Add(Status{Name: "nfc", Driver: "pn532", Where: s.Port, Error: err.Error()}, nil, nil)
+			return
+		}
+		b.AddNFC(pn532.NewHSU(port), s.Port, port.Close, log)
+	default:
+		b.Add(Status{Name: "nfc", Driver: "pn532", Error: fmt.Sprintf("unknown interface %q (i2c, spi or hsu)", n.Interface)}, nil, nil)
+	}
+}
+
+func openKeypad(b *Board, k Keypad) {
+	where := "rows " + strings.Join(k.Rows, ",") + " cols " + strings.Join(k.Cols, ",")
+	var rows []gpio.PinIO
+	var cols []gpio.PinIn
+	var missing []string
+	for _, n := range k.Rows {
+		if p := gpioreg.ByName(n); p != nil {
+			rows = append(rows, p)
+		} else {
+			missing = append(missing, n)
+		}
+	}
+	for _, n := range k.Cols {
+		if p := gpioreg.ByName(n); p != nil {
+			cols = append(cols, p)
+		} else {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		b.Add(Status{Name: "keypad", Driver: "keypad", Where: where, Error: errors.New("no such GPIO: " + strings.Join(missing, ", ")).Error()}, nil, nil)
+		return
+	}
+	layout := keypad.Layout4x4
+	if len(k.Rows) != 4 || len(k.Cols) != 4 {
+		layout = keypad.Layout3x4
+	}
+	b.AddKeypad(keypadPins(rows, cols), where, layout, nil, b.log.With("device", "keypad"))
 }

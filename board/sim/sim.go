@@ -15,8 +15,11 @@ import (
 
 	"posd/board"
 	"posd/board/sim/deck"
+	"posd/drivers/alpar/alparsim"
+	"posd/drivers/keypad/keypadsim"
 	"posd/drivers/msr"
 	"posd/drivers/msr/msrsim"
+	"posd/drivers/pn532/pn532sim"
 )
 
 // ErrUnknownCard: no card of that name in the deck.
@@ -36,8 +39,11 @@ type Opts struct {
 type Board struct {
 	*board.Board
 
-	mu     sync.Mutex
-	msrSim *msrsim.Sim
+	mu         sync.Mutex
+	msrSim     *msrsim.Sim
+	nfcSim     *pn532sim.Sim
+	contactSim *alparsim.Sim
+	keypadSim  *keypadsim.Sim
 }
 
 // Open builds the simulated board.
@@ -47,6 +53,9 @@ func Open(ctx context.Context, o Opts) (*Board, error) {
 		o.DataDir = os.TempDir()
 	}
 	b.openMSR(o)
+	b.openNFC(o)
+	b.openContact(ctx, o)
+	b.openKeypad(o)
 	b.openCamera(o)
 	return b, nil
 }

@@ -287,6 +287,26 @@ func TestSkeletonEndToEnd(t *testing.T) {
 	}
 	assertNoCardData(t, "posctl sim cards", []byte(out))
 
+	// Every simulated device passes its self test.
+	out, code = e.posctl("devices", "selftest")
+	var devs []struct {
+		Name   string `json:"name"`
+		OK     bool   `json:"ok"`
+		Detail string `json:"detail"`
+	}
+	if err := json.Unmarshal([]byte(out), &devs); err != nil || code != 0 {
+		t.Fatalf("devices selftest: exit %d %v\n%s", code, err, out)
+	}
+	seen := map[string]bool{}
+	for _, d := range devs {
+		seen[d.Name] = d.OK
+	}
+	for _, want := range []string{"msr", "nfc", "contact", "keypad", "camera"} {
+		if !seen[want] {
+			t.Errorf("device %s missing or failing: %s", want, out)
+		}
+	}
+
 	v, code := e.sale("12.34", "visa-classic")
 	if v.State != "approved" || v.ResponseCode != "00" || len(v.AuthCode) != 6 || code != 0 {
 		t.Fatalf("approve: %+v exit %d", v, code)

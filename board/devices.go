@@ -1,0 +1,164 @@
+package board
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/i2c"
+	"periph.io/x/conn/v3/spi"
+
+	"posd/drivers/alpar"
+	"posd/drivers/keypad"
+	"posd/drivers/pn532"
+)
+
+// AddNFC starts a PN532 on transport t (opened by the caller on the
+// board's bus) and records it; where says which bus.
+func (b *Board) AddNFC(t pn532.Transport, where string, closeBus func() error, log *slog.Logger) {
+	st := Status{Name: "nfc", Driver: "pn532", Where: where}
+	o := pn532.DefaultOpts
+	o.Logger = log
+	d, err := pn532.New(t, &o)
+	if err != nil {
+		if closeBus != nil {
+			closeBus()
+		}
+		st.Error = err.Error()
+		b.Add(st, nil, nil)
+		return
+	}
+	test := func(ctx context.Context) (string, error) {
+		fw, err := d.FirmwareVersion(ctx)
+		if err != nil {
+			return "", err
+		}
+		if err := d.SetField(ctx, true); err != nil {
+			return "", fmt.Errorf("RF field: %w", err)
+		}
+		present, err := d.CardPresent(ctx)
+		if err != nil {
+			return "", err
+		}
+		card := "no card in the field"
+		if present {
+			card = "card in the field"
+		}
+		return fmt.Sprintf("%s, RF field on, %s", fw, card), nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	detail, err := test(ctx)
+	cancel()
+	if err != nil {
+		d.Halt()
+		if closeBus != nil {
+			closeBus()
+		}
+		st.Error = err.Error()
+		b.Add(st, nil, nil)
+		return
+	}
+	b.Devices.NFC = d
+	st.OK, st.Detail = true, detail
+	b.Add(st, test, func() error {
+		err := d.Halt()
+		if closeBus != nil {
+			err = errors.Join(err, closeBus())
+		}
+		return err
+	})
+}
+
+// AddContact starts a TDA8029 on its UART (opened with a read timeout, so
+// io.EOF means "no data yet") and records it.
+func (b *Board) AddContact(s Serial, log *slog.Logger) {
+	st := Status{Name: "contact", Driver: "alpar", Where: s.Port}
+	port, err := OpenSerial(s)
+	if err != nil {
+		st.Error = err.Error()
+		b.Add(st, nil, nil)
+		return
+	}
+	b.addContact(port, st, s.Baud, log)
+}
+
+func (b *Board) addContact(port io.ReadWriteCloser, st Status, baud int, log *slog.Logger) {
+	o := alpar.DefaultOpts
+	o.Baud, o.PollEOF, o.Logger = baud, true, log
+	d, err := alpar.New(port, &o)
+	if err != nil {
+		port.Close()
+		st.Error = err.Error()
+		b.Add(st, nil, nil)
+		return
+	}
+	test := func(ctx context.Context) (string, error) {
+		fw, err := d.FirmwareVersion(ctx)
+		if err != nil {
+			return "", err
+		}
+		present, err := d.CardPresent(ctx)
+		if err != nil {
+			return "", err
+		}
+		card := "slot empty"
+		if present {
+			card = "card in the slot"
+		}
+		return fmt.Sprintf("firmware %q, %d baud, %s", fw, baud, card), nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	detail, err := test(ctx)
+	cancel()
+	if err != nil {
+		d.Halt()
+		port.Close()
+		st.Error = err.Error()
+		b.Add(st, nil, nil)
+		return
+	}
+	b.Devices.Contact = d
+	st.OK, st.Detail = true, detail
+	b.Add(st, test, func() error { return errors.Join(d.Halt(), port.Close()) })
+}
+
+// AddKeypad starts the matrix scanner on pins and records it. test, when
+// not nil, exercises the matrix (the simulated board presses a key); a real
+// board can only report that scanning runs.
+func (b *Board) AddKeypad(pins keypad.Pins, where string, layout keypad.Layout, test func(context.Context, *keypad.Dev) (string, error), log *slog.Logger) {
+	st := Status{Name: "keypad", Driver: "keypad", Where: where}
+	o := keypad.DefaultOpts
+	o.Layout, o.Logger = layout, log
+	d, err := keypad.New(pins, &o)
+	if err != nil {
+		st.Error = err.Error()
+		b.Add(st, nil, nil)
+		return
+	}
+	b.Devices.Keypad = d
+	detail := fmt.Sprintf("%dx%d matrix, scanning", len(pins.Rows), len(pins.Cols))
+	st.OK, st.Detail = true, detail
+	var fn func(context.Context) (string, error)
+	if test != nil {
+		fn = func(ctx context.Context) (string, error) { return test(ctx, d) }
+	} else {
+		fn = func(context.Context) (string, error) { return detail + " (press a key to check)", nil }
+	}
+	b.Add(st, fn, d.Halt)
+}
+
+// i2cTransport opens the PN532 on an I²C bus.
+func i2cTransport(bus i2c.Bus, addr uint16) pn532.Transport { return pn532.NewI2C(bus, addr) }
+
+// spiTransport opens the PN532 on an SPI port (LSB first done in software).
+func spiTransport(p spi.Port) (pn532.Transport, error) { return pn532.NewSPI(p, nil) }
+
+// keypadPins are the matrix lines: rows must drive and release, columns
+// read with pull-ups.
+func keypadPins(rows []gpio.PinIO, cols []gpio.PinIn) keypad.Pins {
+	return keypad.Pins{Rows: rows, Cols: cols}
+}

@@ -1,0 +1,72 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"posd/board"
+	"posd/drivers/alpar/alparsim"
+	"posd/drivers/keypad"
+	"posd/drivers/keypad/keypadsim"
+	"posd/drivers/pn532"
+	"posd/drivers/pn532/pn532sim"
+)
+
+// openNFC puts the PN532 simulator on a simulated I²C bus (it implements
+// periph's i2c.Bus) and starts the real driver on it, with the 106 kbit/s
+// air time modelled.
+func (b *Board) openNFC(o Opts) {
+	b.nfcSim = pn532sim.New(&pn532sim.Opts{LinkTime: true, Logger: o.Logger})
+	b.AddNFC(pn532.NewI2C(b.nfcSim, 0), "sim I2C@0x24", nil, o.Logger)
+}
+
+// openContact serves the TDA8029 simulator on a pseudo-terminal, which the
+// real driver opens as its UART at 38400 baud.
+func (b *Board) openContact(ctx context.Context, o Opts) {
+	so := alparsim.DefaultOpts
+	so.Logger = o.Logger
+	b.contactSim = alparsim.New(&so)
+	// The simulator lives until the board halts it, after the driver, not
+	// until the daemon's context ends.
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	path, err := b.contactSim.ServePTY(sctx)
+	if err != nil {
+		cancel()
+		b.Add(boardStatus("contact", "alpar", "pty", err), nil, nil)
+		return
+	}
+	// Added first so it is halted last, after the driver.
+	b.Add(board.Status{Name: "contact-sim", Driver: "alparsim", Where: path, OK: true, Detail: "TDA8029 simulator"}, nil,
+		func() error { cancel(); b.contactSim.Wait(); return nil })
+	b.AddContact(board.Serial{Port: path, Baud: 38400}, o.Logger)
+}
+
+// openKeypad wires the PIN pad matrix simulator's pins to the real scanner.
+// Its self test presses a key and waits for the scanner to report it.
+func (b *Board) openKeypad(o Opts) {
+	b.keypadSim = keypadsim.New(keypad.LayoutPINPad, nil)
+	b.AddKeypad(b.keypadSim.Pins(), "sim GPIO matrix", keypad.LayoutPINPad, func(ctx context.Context, d *keypad.Dev) (string, error) {
+		const k = keypad.Key('5')
+		done := make(chan error, 1)
+		go func() { done <- b.keypadSim.Type(ctx, string(k)) }()
+		down, up := false, false
+		for !(down && up) {
+			select {
+			case ev, ok := <-d.Events():
+				if !ok {
+					return "", errors.New("keypad halted")
+				}
+				if ev.Key == k {
+					down, up = down || ev.Down, up || !ev.Down
+				}
+			case <-ctx.Done():
+				return "", fmt.Errorf("no key event from the scanner: %w", ctx.Err())
+			}
+		}
+		if err := <-done; err != nil {
+			return "", err
+		}
+		return "4x4 PIN pad matrix, test key seen down and up", nil
+	}, o.Logger)
+}
