@@ -19,7 +19,9 @@ type fakeReader struct {
 	errs  chan error
 }
 
-func newReader() *fakeReader { return &fakeReader{cards: make(chan *Card, 4), errs: make(chan error, 4)} }
+func newReader() *fakeReader {
+	return &fakeReader{cards: make(chan *Card, 4), errs: make(chan error, 4)}
+}
 
 func (r *fakeReader) Flush() {}
 func (r *fakeReader) ReadCard(ctx context.Context) (*Card, error) {
