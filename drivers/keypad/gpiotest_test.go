@@ -1,0 +1,60 @@
+package keypad
+
+import (
+	"testing"
+	"time"
+
+	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/gpio/gpiotest"
+)
+
+// TestWithPeriphTestPins runs the scanner on periph's gpiotest pins: one row
+// and two columns, so a column's level alone says whether its key is down
+// (gpiotest pins do not couple rows to columns; the matrix simulator does).
+// The columns signal edges, so the scanner wakes on them as on real pins.
+func TestWithPeriphTestPins(t *testing.T) {
+	row := &gpiotest.Pin{N: "ROW0", L: gpio.High}
+	cols := []*gpiotest.Pin{
+		{N: "COL0", L: gpio.High, EdgesChan: make(chan gpio.Level, 4)},
+		{N: "COL1", L: gpio.High, EdgesChan: make(chan gpio.Level, 4)},
+	}
+	o := DefaultOpts
+	o.Layout = Layout{{'1', '2'}}
+	o.Debounce = 5 * time.Millisecond
+	o.IdleWait = 10 * time.Millisecond
+	d, err := New(Pins{Rows: []gpio.PinIO{row}, Cols: []gpio.PinIn{cols[0], cols[1]}}, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Halt()
+	if cols[0].P != gpio.PullUp || cols[1].P != gpio.PullUp {
+		t.Fatalf("columns not pulled up: %v %v", cols[0].P, cols[1].P)
+	}
+	press := func(c *gpiotest.Pin, l gpio.Level) {
+		c.Lock()
+		c.L = l
+		c.Unlock()
+		c.EdgesChan <- l
+	}
+	next := func() Event {
+		select {
+		case ev := <-d.Events():
+			return ev
+		case <-time.After(10 * time.Second):
+			t.Fatal("no key event")
+		}
+		return Event{}
+	}
+	press(cols[1], gpio.Low)
+	if ev := next(); ev != (Event{Key: '2', Down: true}) {
+		t.Fatalf("got %+v", ev)
+	}
+	press(cols[1], gpio.High)
+	if ev := next(); ev != (Event{Key: '2', Down: false}) {
+		t.Fatalf("got %+v", ev)
+	}
+	press(cols[0], gpio.Low)
+	if ev := next(); ev != (Event{Key: '1', Down: true}) {
+		t.Fatalf("got %+v", ev)
+	}
+}
