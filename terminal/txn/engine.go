@@ -191,7 +191,7 @@ func (e *Engine) StartSale(amount int64, currency string) (store.Txn, error) {
 		defer cancel()
 		e.runSale(ctx, t)
 		e.mu.Lock()
-		e.active, e.cancel = "", nil
+		e.release(t.ID)
 		e.notifyLocked()
 		e.mu.Unlock()
 	}()
@@ -233,9 +233,21 @@ func (e *Engine) notifyLocked() {
 	e.changed = make(chan struct{})
 }
 
+// release frees the terminal for the next sale once sale id has an
+// outcome. Caller holds e.mu.
+func (e *Engine) release(id string) {
+	if e.active == id {
+		e.active, e.cancel = "", nil
+	}
+}
+
 func (e *Engine) update(id string, fn func(*store.Txn)) (store.Txn, error) {
 	t, err := e.o.Store.Update(id, func(r *store.Txn) error { fn(r); return nil })
 	e.mu.Lock()
+	if err == nil && (t.State.Final() || t.State == store.StateReversalPending) {
+		// Whoever sees the outcome (Wait) may start the next sale at once.
+		e.release(id)
+	}
 	e.notifyLocked()
 	e.mu.Unlock()
 	if err != nil {
