@@ -428,6 +428,16 @@ func TestTDESWithTPDU(t *testing.T) {
 	if len(lines) != 2 || !lines[0].MACOK || !lines[1].MACOK {
 		t.Fatalf("journal: %+v", lines)
 	}
-	posd.stop(t)
+	// The field engineer's link test: a 0800 echo, answered 0810.
+	if out, code := e.posctl("host", "test"); code != 0 || !strings.Contains(out, `"ok"`) {
+		t.Fatalf("host test: exit %d %s", code, out)
+	}
+	if lines, _ = e.journalLines(); len(lines) != 4 || lines[2].MTI != "0800" || lines[3].MTI != "0810" || lines[3].ResponseCode != "00" {
+		t.Fatalf("journal after echo: %+v", lines)
+	}
 	acq.stop(t)
+	if out, code := e.posctl("host", "test"); code != 1 || !strings.Contains(out, "unreachable") {
+		t.Fatalf("host test with the host down: exit %d %s", code, out)
+	}
+	posd.stop(t)
 }

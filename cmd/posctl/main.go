@@ -32,6 +32,7 @@ const usage = `usage: posctl [--api URL] COMMAND
   txn show ID
   txn cancel ID
   reversals send
+  host test           0800 echo to the acquirer
   status
   devices [selftest]
   sim cards
@@ -95,6 +96,8 @@ func (c *cli) dispatch(args []string) (int, error) {
 		return c.show("GET", "/v1/devices", nil)
 	case cmd == "devices" && sub == "selftest" && len(rest) == 1:
 		return c.selftest()
+	case cmd == "host" && sub == "test" && len(rest) == 1:
+		return c.show("POST", "/v1/host/echo", struct{}{})
 	case cmd == "reversals" && sub == "send" && len(rest) == 1:
 		return c.show("POST", "/v1/reversals/send", struct{}{})
 	case cmd == "txn" && sub == "list":

@@ -13,6 +13,7 @@ import (
 	"posd/board"
 	"posd/board/sim"
 	"posd/board/sim/deck"
+	"posd/terminal/host"
 	"posd/terminal/money"
 	"posd/terminal/store"
 	"posd/terminal/txn"
@@ -24,6 +25,7 @@ type api struct {
 	cfg    Config
 	cur    money.Currency
 	engine *txn.Engine
+	client *host.Client
 	db     *store.DB
 	board  *board.Board
 	sim    *sim.Board // nil unless board=sim
@@ -39,6 +41,7 @@ func (a *api) routes() http.Handler {
 	m.HandleFunc("GET /v1/txns/{id}", a.getTxn)
 	m.HandleFunc("POST /v1/txns/{id}/cancel", a.cancelTxn)
 	m.HandleFunc("POST /v1/reversals/send", a.sendReversals)
+	m.HandleFunc("POST /v1/host/echo", a.hostEcho)
 	m.HandleFunc("GET /v1/devices", a.getDevices)
 	m.HandleFunc("POST /v1/devices/selftest", a.selfTest)
 	m.HandleFunc("GET /v1/sim/cards", a.simCards)
@@ -214,6 +217,24 @@ func (a *api) sendReversals(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	left := a.engine.SendReversals(ctx)
 	writeJSON(w, http.StatusOK, map[string]int{"pending": left})
+}
+
+// hostEcho is the field engineer's link test: a 0800 echo (DE70 301).
+func (a *api) hostEcho(w http.ResponseWriter, r *http.Request) {
+	stan, err := a.db.NextSTAN()
+	if err != nil {
+		fail(w, http.StatusInternalServerError, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(a.cfg.Host.ConnectTimeout+a.cfg.Host.ResponseTimeout))
+	defer cancel()
+	t0 := time.Now()
+	if err := a.client.Echo(ctx, stan); err != nil {
+		fail(w, http.StatusBadGateway, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"host": a.cfg.Host.Addr, "result": "ok", "stan": fmt.Sprintf("%06d", stan),
+		"round_trip": time.Since(t0).Round(time.Millisecond).String()})
 }
 
 func (a *api) getDevices(w http.ResponseWriter, r *http.Request) {

@@ -206,7 +206,7 @@ func start(parent context.Context, cfg Config, log *slog.Logger) (*daemon, error
 		return nil, err
 	}
 
-	a := &api{cfg: cfg, cur: cur, engine: d.engine, db: db, board: d.board, sim: simBoard, log: log}
+	a := &api{cfg: cfg, cur: cur, engine: d.engine, client: d.client, db: db, board: d.board, sim: simBoard, log: log}
 	a.status = func() map[string]any {
 		ksn, kerr := keys.KSN()
 		st := map[string]any{
