@@ -1,0 +1,58 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"testing"
+	"time"
+
+	"posd/board/sim/deck"
+)
+
+func TestSimBoard(t *testing.T) {
+	before := runtime.NumGoroutine()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := Open(ctx, Opts{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range b.SelfTest(ctx) {
+		if !s.OK {
+			t.Errorf("%s: %s", s.Name, s.Error)
+		}
+	}
+	if b.Devices.MSR == nil || b.Devices.NFC == nil || b.Devices.Contact == nil || b.Devices.Keypad == nil || b.Devices.Camera == nil {
+		t.Fatalf("devices: %+v", b.Devices)
+	}
+
+	// A swipe through the simulator reaches the real driver over the
+	// pseudo-terminal.
+	if err := b.Swipe("mastercard-credit"); err != nil {
+		t.Fatal(err)
+	}
+	sw, err := b.Devices.MSR.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := deck.Lookup("mastercard-credit")
+	if sw.PAN() != c.PAN || sw.Track1 == nil {
+		t.Fatalf("swipe: %s", sw)
+	}
+	if err := b.Swipe("no-such-card"); !errors.Is(err, ErrUnknownCard) {
+		t.Fatalf("unknown card: %v", err)
+	}
+
+	if err := b.Halt(); err != nil {
+		t.Fatalf("Halt: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<16)
+		t.Fatalf("goroutines after Halt: %d, before %d\n%s", n, before, buf[:runtime.Stack(buf, true)])
+	}
+}
