@@ -18,14 +18,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"sync"
-	"syscall"
-	"unsafe"
-
-	"github.com/creack/pty"
 
 	"posd/drivers/alpar"
+	"posd/drivers/ptysim"
 )
 
 // Card is a contact card in the virtual slot.
@@ -263,66 +259,23 @@ func (s *Sim) handle(f alpar.Frame) {
 // serves the simulator on the master side until ctx is done. It returns
 // the slave's path, which the board opens as if it were the chip's UART.
 func (s *Sim) ServePTY(ctx context.Context) (string, error) {
-	ptm, slave, err := pty.Open()
+	p, err := ptysim.Open()
 	if err != nil {
-		return "", fmt.Errorf("alparsim: open pty: %w", err)
+		return "", fmt.Errorf("alparsim: %w", err)
 	}
-	// Re-open the master in non-blocking mode so that it joins the
-	// runtime poller and Close interrupts a pending Read.
-	fd, err := syscall.Dup(int(ptm.Fd()))
-	ptm.Close()
-	if err != nil {
-		slave.Close()
-		return "", fmt.Errorf("alparsim: dup pty master: %w", err)
-	}
-	syscall.CloseOnExec(fd)
-	if err := syscall.SetNonblock(fd, true); err != nil {
-		syscall.Close(fd)
-		slave.Close()
-		return "", fmt.Errorf("alparsim: pty master non-blocking: %w", err)
-	}
-	master := os.NewFile(uintptr(fd), "/dev/ptmx")
-	if err := makeRaw(slave); err != nil {
-		master.Close()
-		slave.Close()
-		return "", err
-	}
-	path := slave.Name()
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
 		<-ctx.Done()
 		// Closing the master ends Serve's read.
-		master.Close()
+		p.Master.Close()
 	}()
 	go func() {
 		defer s.wg.Done()
-		// Keeping the slave open avoids EIO on the master while no host
-		// has the port open.
-		defer slave.Close()
-		if err := s.Serve(ctx, master); err != nil && ctx.Err() == nil {
+		defer p.Close()
+		if err := s.Serve(ctx, p.Master); err != nil && ctx.Err() == nil {
 			s.log.Warn("pty link ended", "err", err)
 		}
 	}()
-	return path, nil
-}
-
-// makeRaw puts a tty in raw 8N1 mode, like cfmakeraw(3).
-func makeRaw(f *os.File) error {
-	var t syscall.Termios
-	fd := f.Fd()
-	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TCGETS, uintptr(unsafe.Pointer(&t))); e != 0 {
-		return fmt.Errorf("alparsim: get termios: %w", e)
-	}
-	t.Iflag &^= syscall.IGNBRK | syscall.BRKINT | syscall.PARMRK | syscall.ISTRIP | syscall.INLCR | syscall.IGNCR | syscall.ICRNL | syscall.IXON
-	t.Oflag &^= syscall.OPOST
-	t.Lflag &^= syscall.ECHO | syscall.ECHONL | syscall.ICANON | syscall.ISIG | syscall.IEXTEN
-	t.Cflag &^= syscall.CSIZE | syscall.PARENB
-	t.Cflag |= syscall.CS8
-	t.Cc[syscall.VMIN] = 1
-	t.Cc[syscall.VTIME] = 0
-	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TCSETS, uintptr(unsafe.Pointer(&t))); e != 0 {
-		return fmt.Errorf("alparsim: set termios: %w", e)
-	}
-	return nil
+	return p.SlavePath, nil
 }

@@ -6,15 +6,11 @@
 package msrsim
 
 import (
-	"errors"
 	"io"
-	"os"
 	"sync"
 
-	"github.com/creack/pty"
-	"golang.org/x/sys/unix"
-
 	"posd/drivers/msr"
+	"posd/drivers/ptysim"
 )
 
 // Tracks are the contents of a card's tracks between the sentinels. An
@@ -81,49 +77,6 @@ func (s *Sim) WriteRaw(b []byte) error {
 	return err
 }
 
-// PTY is a pseudo-terminal pair: the simulator writes to Master, the
-// driver's serial port opens SlavePath.
-type PTY struct {
-	Master    *os.File
-	SlavePath string
-	slave     *os.File
-}
-
-// OpenPTY allocates a pseudo-terminal. The slave side is kept open by the
-// simulator too, so the master never sees a hang-up while the driver
-// reopens the port.
-func OpenPTY() (*PTY, error) {
-	m, s, err := pty.Open()
-	if err != nil {
-		return nil, err
-	}
-	if err := makeRaw(s); err != nil {
-		m.Close()
-		s.Close()
-		return nil, err
-	}
-	return &PTY{Master: m, SlavePath: s.Name(), slave: s}, nil
-}
-
-// Close closes both sides.
-func (p *PTY) Close() error {
-	return errors.Join(p.Master.Close(), p.slave.Close())
-}
-
-// makeRaw puts the slave side in raw mode (no echo, no line editing), as a
-// UART is; a serial library opening the slave sets the same again.
-func makeRaw(f *os.File) error {
-	fd := int(f.Fd())
-	t, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	if err != nil {
-		return err
-	}
-	t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-	t.Oflag &^= unix.OPOST
-	t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-	t.Cflag &^= unix.CSIZE | unix.PARENB
-	t.Cflag |= unix.CS8
-	t.Cc[unix.VMIN] = 1
-	t.Cc[unix.VTIME] = 0
-	return unix.IoctlSetTermios(fd, unix.TCSETS, t)
-}
+// OpenPTY allocates the pseudo-terminal the simulated module writes to
+// (Master); the driver's serial port opens SlavePath.
+func OpenPTY() (*ptysim.PTY, error) { return ptysim.Open() }

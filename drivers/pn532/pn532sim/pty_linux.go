@@ -5,11 +5,8 @@ package pn532sim
 import (
 	"context"
 	"fmt"
-	"os"
-	"syscall"
-	"unsafe"
 
-	"github.com/creack/pty"
+	"posd/drivers/ptysim"
 )
 
 // ServePTY opens a pseudo-terminal, serves the HSU side of the chip on its
@@ -17,22 +14,9 @@ import (
 // slave for the host (board/ opens it like a serial port). The slave is put
 // in raw mode.
 func (s *Sim) ServePTY(ctx context.Context) (string, error) {
-	ptmx0, tty, err := pty.Open()
+	p, err := ptysim.Open()
 	if err != nil {
-		return "", fmt.Errorf("pn532sim: open pty: %w", err)
-	}
-	// pty.Open leaves the master in blocking mode, where Close cannot
-	// interrupt a pending Read. Serve a non-blocking duplicate instead.
-	ptmx, err := pollable(ptmx0)
-	_ = ptmx0.Close()
-	if err != nil {
-		_ = tty.Close()
-		return "", err
-	}
-	if err := makeRaw(tty); err != nil {
-		_ = ptmx.Close()
-		_ = tty.Close()
-		return "", err
+		return "", fmt.Errorf("pn532sim: %w", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(s.ctx, cancel)
@@ -41,68 +25,10 @@ func (s *Sim) ServePTY(ctx context.Context) (string, error) {
 		defer s.wg.Done()
 		defer stop()
 		defer cancel()
-		if err := s.Serve(ctx, ptmx); err != nil {
+		if err := s.Serve(ctx, p.Master); err != nil {
 			s.log.Debug("pn532sim pty serve ended", "err", err)
 		}
-		_ = ptmx.Close()
-		_ = tty.Close()
+		_ = p.Close()
 	}()
-	return tty.Name(), nil
-}
-
-func pollable(f *os.File) (*os.File, error) {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return nil, fmt.Errorf("pn532sim: pty: %w", err)
-	}
-	nfd := -1
-	var derr error
-	if err := rc.Control(func(fd uintptr) {
-		nfd, derr = syscall.Dup(int(fd))
-		if derr == nil {
-			syscall.CloseOnExec(nfd)
-			derr = syscall.SetNonblock(nfd, true)
-		}
-	}); err != nil {
-		return nil, fmt.Errorf("pn532sim: pty: %w", err)
-	}
-	if derr != nil {
-		if nfd >= 0 {
-			_ = syscall.Close(nfd)
-		}
-		return nil, fmt.Errorf("pn532sim: pty: %w", derr)
-	}
-	return os.NewFile(uintptr(nfd), f.Name()), nil
-}
-
-func makeRaw(f *os.File) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return fmt.Errorf("pn532sim: pty raw mode: %w", err)
-	}
-	var serr error
-	err = rc.Control(func(fd uintptr) {
-		var t syscall.Termios
-		if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TCGETS, uintptr(unsafe.Pointer(&t))); e != 0 {
-			serr = e
-			return
-		}
-		t.Iflag &^= syscall.IGNBRK | syscall.BRKINT | syscall.PARMRK | syscall.ISTRIP | syscall.INLCR | syscall.IGNCR | syscall.ICRNL | syscall.IXON
-		t.Oflag &^= syscall.OPOST
-		t.Lflag &^= syscall.ECHO | syscall.ECHONL | syscall.ICANON | syscall.ISIG | syscall.IEXTEN
-		t.Cflag &^= syscall.CSIZE | syscall.PARENB
-		t.Cflag |= syscall.CS8
-		t.Cc[syscall.VMIN] = 1
-		t.Cc[syscall.VTIME] = 0
-		if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TCSETS, uintptr(unsafe.Pointer(&t))); e != 0 {
-			serr = e
-		}
-	})
-	if err != nil {
-		return fmt.Errorf("pn532sim: pty raw mode: %w", err)
-	}
-	if serr != nil {
-		return fmt.Errorf("pn532sim: pty raw mode: %w", serr)
-	}
-	return nil
+	return p.SlavePath, nil
 }
