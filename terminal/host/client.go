@@ -492,6 +492,7 @@ func (c *Client) roundTrip(ctx context.Context, m *iso8583.Message) (*iso8583.Me
 	select {
 	case r = <-ch:
 	case <-ctx.Done():
+		c.drop(conn)
 		return nil, fmt.Errorf("%w: %w", ErrNoResponse, ctx.Err())
 	}
 	if r.err == nil {
@@ -500,6 +501,11 @@ func (c *Client) roundTrip(ctx context.Context, m *iso8583.Message) (*iso8583.Me
 	var pe *isoerrors.PackError
 	switch {
 	case errors.Is(r.err, connection.ErrSendTimeout):
+		// After a timeout the link's state is unknown, and a reply landing
+		// just as the request is given up can wedge the connection's read
+		// loop (iso8583-connection v0.9.0 hands it to an abandoned channel).
+		// Start the next request on a fresh connection.
+		c.drop(conn)
 		return nil, fmt.Errorf("%w: no reply within %v", ErrNoResponse, timeout)
 	case errors.As(r.err, &pe):
 		return nil, fmt.Errorf("%w: not encodable", ErrInvalidRequest)

@@ -615,3 +615,39 @@ func BenchmarkSealDecode(b *testing.B) {
 		}
 	}
 }
+
+// TestTimeoutStartsAFreshConnection: after a request times out, the next one
+// goes over a new connection, so a late reply or a wedged link cannot
+// swallow it.
+func TestTimeoutStartsAFreshConnection(t *testing.T) {
+	term1, hst1 := sessions(t, 4)
+	term2, hst2 := sessions(t, 5)
+	addr := fakeHost(t, func(m *iso8583.Message) []byte {
+		stan, _ := m.GetString(DESTAN)
+		if stan == "000011" {
+			time.Sleep(300 * time.Millisecond)
+			return sealedResponse(t, hst1, stan, "T0000001", "00")
+		}
+		return sealedResponse(t, hst2, stan, "T0000001", "00")
+	})
+	c, err := New(&Opts{Addr: addr, TerminalID: "T0000001", ResponseTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	p := Purchase{STAN: 11, Amount: 1000, Currency: "156", Track2: []byte(testTrack2)}
+	if _, err := c.Purchase(ctx, p, term1); !errors.Is(err, ErrNoResponse) {
+		t.Fatalf("slow host: %v", err)
+	}
+	c.mu.Lock()
+	first := c.conn
+	c.mu.Unlock()
+	if first != nil {
+		t.Fatal("the timed-out connection is still in use")
+	}
+	p.STAN = 12
+	if res, err := c.Purchase(ctx, p, term2); err != nil || !res.Approved() {
+		t.Fatalf("after a timeout: %+v %v", res, err)
+	}
+}
