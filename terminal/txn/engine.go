@@ -77,10 +77,11 @@ type Engine struct {
 	o   Opts
 	log *slog.Logger
 
-	mu      sync.Mutex
-	active  string             // id of the sale in progress
-	cancel  context.CancelFunc // cancels it
-	changed chan struct{}      // closed and replaced on every record change
+	mu       sync.Mutex
+	active   string             // id of the sale in progress
+	cancel   context.CancelFunc // cancels it
+	cardRead bool               // the active sale has its card
+	changed  chan struct{}      // closed and replaced on every record change
 
 	kick chan struct{} // wakes the reversal loop
 	ctx  context.Context
@@ -184,7 +185,7 @@ func (e *Engine) StartSale(amount int64, currency string) (store.Txn, error) {
 	}
 	e.o.Reader.Flush()
 	ctx, cancel := context.WithTimeout(e.ctx, e.o.CardTimeout+2*e.o.HostTimeout)
-	e.active, e.cancel = t.ID, cancel
+	e.active, e.cancel, e.cardRead = t.ID, cancel, false
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
@@ -198,12 +199,16 @@ func (e *Engine) StartSale(amount int64, currency string) (store.Txn, error) {
 	return t, nil
 }
 
-// Cancel stops the sale id while it still waits for a card.
+// Cancel stops the sale id while it still waits for a card. Once a card
+// was read the sale runs to its outcome (a request may be on the wire).
 func (e *Engine) Cancel(id string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.active != id || e.cancel == nil {
 		return fmt.Errorf("%w: %s is not in progress", store.ErrState, id)
+	}
+	if e.cardRead {
+		return fmt.Errorf("%w: %s: the card was read, the sale can no longer be cancelled", store.ErrState, id)
 	}
 	e.cancel()
 	return nil
@@ -265,6 +270,15 @@ func (e *Engine) runSale(ctx context.Context, t store.Txn) {
 	cardCtx, cancel := context.WithTimeout(ctx, e.o.CardTimeout)
 	card, err := e.o.Reader.ReadCard(cardCtx)
 	cancel()
+	e.mu.Lock()
+	cancelled := ctx.Err() != nil
+	e.cardRead = err == nil && !cancelled
+	e.mu.Unlock()
+	if err == nil && cancelled {
+		// Cancelled as the card arrived: drop it.
+		card.Wipe()
+		err = ctx.Err()
+	}
 	switch {
 	case err == nil:
 	case ctx.Err() != nil && e.ctx.Err() == nil && !errors.Is(ctx.Err(), context.DeadlineExceeded):

@@ -281,3 +281,27 @@ func TestExpired(t *testing.T) {
 		}
 	}
 }
+
+func TestNoCancelOnceTheCardIsRead(t *testing.T) {
+	release := make(chan struct{})
+	inHost := make(chan struct{})
+	h := &fakeHost{purchase: func(host.Purchase) (host.Result, error) {
+		close(inHost)
+		<-release
+		return host.Result{ResponseCode: "00"}, nil
+	}}
+	e, r, _, _ := setup(t, h)
+	tx, _ := e.StartSale(100, "156")
+	r.cards <- card("3012")
+	<-inHost
+	if err := e.Cancel(tx.ID); !errors.Is(err, store.ErrState) {
+		t.Fatalf("cancel with the request in flight: %v", err)
+	}
+	close(release)
+	if got := wait(t, e, tx.ID); got.State != store.StateApproved {
+		t.Fatalf("sale after refused cancel: %+v", got)
+	}
+	if err := e.Cancel(tx.ID); !errors.Is(err, store.ErrState) {
+		t.Fatalf("cancel of a finished sale: %v", err)
+	}
+}
