@@ -418,7 +418,6 @@ func TestTDESWithTPDU(t *testing.T) {
 		"api":      map[string]any{"listen": apiAddr},
 		"host":     map[string]any{"addr": hostAddr, "tpdu": "6000010000"},
 		"dukpt":    map[string]any{"mode": "tdes"},
-		"sim":      map[string]any{"test_bdk": "0123456789ABCDEFFEDCBA9876543210", "test_iksn": "FFFF9876543210E00000"},
 	})
 	posd := start(t, "posd", []string{"-config", cfg}, func(s string) bool { return strings.Contains(s, "posd ready") })
 	if v, code := e.sale("88.00", "mastercard-credit"); v.State != "approved" || code != 0 {

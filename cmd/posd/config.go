@@ -87,9 +87,12 @@ type DUKPTConfig struct {
 
 // SimConfig is honoured on the sim board only.
 type SimConfig struct {
-	// TestBDK, when set and the DUKPT slot is empty, loads the slot with
-	// the initial key derived from this TEST base derivation key and
-	// TestIKSN. A real terminal never holds a BDK.
+	// TestKeys: when the DUKPT slot is empty, load it with the initial
+	// key derived from a TEST base derivation key (TestBDK) and initial
+	// KSN (TestIKSN). Empty values mean the published test values of the
+	// DUKPT mode, the ones acquirer-sim uses by default. A real terminal
+	// never holds a BDK.
+	TestKeys bool   `json:"test_keys"`
 	TestBDK  string `json:"test_bdk"`
 	TestIKSN string `json:"test_iksn"`
 }
@@ -121,11 +124,8 @@ func defaultConfig() Config {
 			ResponseTimeout: Duration(10 * time.Second),
 			ReversalRetry:   Duration(30 * time.Second),
 		},
-		DUKPT: DUKPTConfig{Mode: "aes", Slot: "dukpt.0"},
-		Sim: SimConfig{
-			TestBDK:  "FEDCBA9876543210F1F1F1F1F1F1F1F1",
-			TestIKSN: "123456789012345600000000",
-		},
+		DUKPT:    DUKPTConfig{Mode: "aes", Slot: "dukpt.0"},
+		Sim:      SimConfig{TestKeys: true},
 		Watchdog: WatchdogConfig{Enabled: true},
 	}
 }
@@ -211,15 +211,35 @@ func (c *Config) validate() error {
 	default:
 		return fmt.Errorf("config: log_format must be text or json")
 	}
-	if c.Sim.TestBDK != "" {
-		if _, err := hex.DecodeString(c.Sim.TestBDK); err != nil {
-			return fmt.Errorf("config: sim.test_bdk is not hex")
-		}
-		if _, err := hex.DecodeString(c.Sim.TestIKSN); err != nil {
-			return fmt.Errorf("config: sim.test_iksn is not hex")
-		}
+	if _, err := hex.DecodeString(c.Sim.TestBDK); err != nil {
+		return fmt.Errorf("config: sim.test_bdk is not hex")
+	}
+	if _, err := hex.DecodeString(c.Sim.TestIKSN); err != nil {
+		return fmt.Errorf("config: sim.test_iksn is not hex")
 	}
 	return nil
+}
+
+// Published test key material (ANSI X9.24-1:2009 annex A.4 and the
+// X9.24-3:2017 supplement), the defaults of acquirer-sim.
+var testKeys = map[wiresec.Mode][2]string{
+	wiresec.ModeTDES: {"0123456789ABCDEFFEDCBA9876543210", "FFFF9876543210E00000"},
+	wiresec.ModeAES:  {"FEDCBA9876543210F1F1F1F1F1F1F1F1", "123456789012345600000000"},
+}
+
+// simTestKey returns the TEST BDK and initial KSN the sim board loads.
+func (c *Config) simTestKey(mode wiresec.Mode) (bdk, iksn []byte) {
+	def := testKeys[mode]
+	b, k := c.Sim.TestBDK, c.Sim.TestIKSN
+	if b == "" {
+		b = def[0]
+	}
+	if k == "" {
+		k = def[1]
+	}
+	bdk, _ = hex.DecodeString(b)
+	iksn, _ = hex.DecodeString(k)
+	return bdk, iksn
 }
 
 func jsonEncoder(w io.Writer) *json.Encoder {

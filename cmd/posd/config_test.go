@@ -1,6 +1,7 @@
 package main
 
 import (
+	"posd/terminal/wiresec"
 	"strings"
 	"testing"
 	"time"
@@ -58,4 +59,20 @@ func FuzzParseConfig(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestSimTestKeyFollowsMode(t *testing.T) {
+	c, _ := parseConfig([]byte(`{"dukpt":{"mode":"tdes"}}`))
+	bdk, iksn := c.simTestKey(wiresec.ModeTDES)
+	if len(bdk) != 16 || len(iksn) != 10 {
+		t.Fatalf("tdes test key: %d/%d bytes", len(bdk), len(iksn))
+	}
+	bdk, iksn = c.simTestKey(wiresec.ModeAES)
+	if len(bdk) != 16 || len(iksn) != 12 {
+		t.Fatalf("aes test key: %d/%d bytes", len(bdk), len(iksn))
+	}
+	c, _ = parseConfig([]byte(`{"sim":{"test_bdk":"00112233445566778899AABBCCDDEEFF"}}`))
+	if bdk, _ = c.simTestKey(wiresec.ModeAES); bdk[0] != 0x00 || bdk[15] != 0xFF {
+		t.Fatal("configured test BDK ignored")
+	}
 }

@@ -136,9 +136,8 @@ func start(parent context.Context, cfg Config, log *slog.Logger) (*daemon, error
 	mode, _ := wiresec.ParseMode(cfg.DUKPT.Mode)
 	keys := dukptkeys.New(ks, mode, cfg.DUKPT.Slot, func(err error) bool { return errors.Is(err, keystore.ErrNotFound) })
 	if _, err := keys.KSN(); errors.Is(err, dukptkeys.ErrNotProvisioned) {
-		if cfg.Board == "sim" && cfg.Sim.TestBDK != "" {
-			bdk, _ := hex.DecodeString(cfg.Sim.TestBDK)
-			iksn, _ := hex.DecodeString(cfg.Sim.TestIKSN)
+		if cfg.Board == "sim" && cfg.Sim.TestKeys {
+			bdk, iksn := cfg.simTestKey(mode)
 			if err := keys.LoadFromBDK(bdk, iksn); err != nil {
 				clear(bdk)
 				return nil, fmt.Errorf("loading the sim test key: %w", err)
