@@ -1,10 +1,11 @@
 package main
 
 import (
-	"posd/terminal/wiresec"
 	"strings"
 	"testing"
 	"time"
+
+	"posd/terminal/wiresec"
 )
 
 func TestDefaultsValid(t *testing.T) {
