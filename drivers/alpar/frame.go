@@ -121,15 +121,19 @@ func (fr *FrameReader) ReadFrame() (Frame, error) {
 			break
 		}
 	}
-	if _, err := io.ReadFull(fr.r, fr.buf[1:3]); err != nil {
+	// Peek at the length so that, when it is impossible, only the start
+	// byte is dropped: a real start byte may hide among the length bytes.
+	hdr, err := fr.r.Peek(2)
+	if err != nil {
 		return Frame{}, err
 	}
+	copy(fr.buf[1:3], hdr)
 	_, need, err := DecodeFrame(fr.buf[:3])
 	if err != ErrShortFrame {
-		// Too long: not a frame start, let the caller try again. The two
-		// length bytes are dropped with it.
+		// Too long: not a frame start, let the caller try again.
 		return Frame{}, err
 	}
+	_, _ = fr.r.Discard(2)
 	if _, err := io.ReadFull(fr.r, fr.buf[3:need]); err != nil {
 		return Frame{}, err
 	}

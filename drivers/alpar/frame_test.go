@@ -98,6 +98,23 @@ func TestFrameReaderResync(t *testing.T) {
 	}
 }
 
+// A stray start byte right before a real frame makes the first length
+// look impossible; the real frame whose start byte was read as length must
+// still be found.
+func TestFrameReaderResyncInsideLength(t *testing.T) {
+	for _, stray := range []byte{Ack, Nack} {
+		stream := append([]byte{stray}, traceFrames[3].wire...)
+		fr := NewFrameReader(bytes.NewReader(stream))
+		if _, err := fr.ReadFrame(); !errors.Is(err, ErrFrameTooLong) {
+			t.Fatalf("stray %02X: first: %v", stray, err)
+		}
+		f, err := fr.ReadFrame()
+		if err != nil || f.Cmd != CmdCardEvent || !bytes.Equal(f.Payload, []byte{1}) {
+			t.Fatalf("stray %02X: frame lost: %+v %v", stray, f, err)
+		}
+	}
+}
+
 func TestNackErrorMapping(t *testing.T) {
 	cases := map[byte]error{
 		0xC0: ErrCardAbsent, 0x80: ErrCardMute, 0x22: ErrCardMute, 0x81: ErrCardTimeout,
