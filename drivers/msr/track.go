@@ -142,6 +142,10 @@ func Parse(line []byte, o ParseOpts) (*Swipe, error) {
 	}
 	sw := &Swipe{}
 	rest := bytes.TrimSpace(line)
+	if o.LRC {
+		// A track 1 LRC of code 0 is a space: keep trailing spaces.
+		rest = bytes.TrimRight(bytes.TrimLeft(line, " \t\n\v\f\r"), "\t\n\v\f\r")
+	}
 	if len(rest) == 0 {
 		return nil, ErrNoTracks
 	}

@@ -76,6 +76,24 @@ func frameLRC(start byte, body string, track1 bool) string {
 	return f + string(rune(x+base))
 }
 
+// A track 1 whose character codes XOR to zero has a space for its LRC;
+// trimming the line must not eat it.
+func TestLRCSpace(t *testing.T) {
+	for _, d := range []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"} {
+		for _, e := range []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"} {
+			line := frameLRC('%', t1Visa[:len(t1Visa)-2]+d+e, true)
+			if line[len(line)-1] != ' ' {
+				continue
+			}
+			if _, err := Parse([]byte(line), ParseOpts{LRC: true}); err != nil {
+				t.Fatalf("LRC space rejected: %v", err)
+			}
+			return
+		}
+	}
+	t.Fatal("no sample track with a space LRC")
+}
+
 func TestLRC(t *testing.T) {
 	line := frameLRC('%', t1Visa, true) + frameLRC(';', t2Visa, false)
 	if _, err := Parse([]byte(line), ParseOpts{LRC: true}); err != nil {
