@@ -130,6 +130,8 @@ func (d *Dev) run() {
 	buf := make([]byte, 256)
 	line := make([]byte, 0, d.opts.MaxLine)
 	defer clear(buf)
+	// A swipe cut short by Halt must not stay behind in memory either.
+	defer func() { clear(line[:cap(line)]) }()
 	discarding := false
 	for !d.stopped() {
 		n, err := d.port.Read(buf)
