@@ -214,7 +214,9 @@ func (o *options) parse(args []string) error {
 		return usagef("%s: --%s given more than once", o.cmd, o.twice[0])
 	}
 	if o.fs.NArg() > 0 {
-		return usagef("%s: unexpected argument %q", o.cmd, o.fs.Arg(0))
+		// Not quoted: a stray argument is often the second half of a key
+		// or PIN split by a space.
+		return usagef("%s: %d unexpected argument(s) after the options", o.cmd, o.fs.NArg())
 	}
 	return nil
 }

@@ -204,6 +204,7 @@ func TestErrors(t *testing.T) {
 		{"dukpt unknown sub", ExitUsage, []string{"dukpt", "derive-everything"}},
 		{"unknown flag", ExitUsage, []string{"dukpt", "derive-ik", "--mode", "tdes", "--bdk", tdesBDK, "--ksn", ksn1, "--colour", "red"}},
 		{"extra arg", ExitUsage, []string{"dukpt", "derive-ik", "--mode", "tdes", "--bdk", tdesBDK, "--ksn", ksn1, "extra"}},
+		{"key split by a space", ExitUsage, []string{"dukpt", "derive-ik", "--mode", "tdes", "--bdk", tdesBDK[:16], tdesBDK[16:], "--ksn", ksn1}},
 		{"missing ksn", ExitUsage, []string{"dukpt", "derive-ik", "--mode", "tdes", "--bdk", tdesBDK}},
 		{"missing mode", ExitUsage, []string{"dukpt", "derive-ik", "--bdk", tdesBDK, "--ksn", ksn1}},
 		{"bad mode", ExitUsage, []string{"dukpt", "derive-ik", "--mode", "rsa", "--bdk", tdesBDK, "--ksn", ksn1}},
@@ -263,7 +264,7 @@ func TestErrors(t *testing.T) {
 			}
 			// Keys, PINs and PANs given on the command line never come back
 			// in the message.
-			for _, secret := range []string{tdesBDK, aesBDK, tdesIK, "89E88CF7931444F334BD7547FC3F380", "4012345678909", "4111111111111111"} {
+			for _, secret := range []string{tdesBDK, tdesBDK[16:], aesBDK, tdesIK, "89E88CF7931444F334BD7547FC3F380", "4012345678909", "4111111111111111"} {
 				if strings.Contains(strings.ToUpper(errs), secret) {
 					t.Errorf("stderr %q echoes a secret", errs)
 				}
