@@ -68,10 +68,21 @@ type Client struct {
 	tid    string
 	mid    string
 
+	// dial opens the TCP connection; nil means a net.Dialer with
+	// ConnectTimeout.
+	dial func(ctx context.Context, addr string) (net.Conn, error)
+
 	mu     sync.Mutex
-	conn   *connection.Connection
+	link   *link
 	closed bool
-	wg     sync.WaitGroup
+	calls  sync.WaitGroup // requests in progress
+	wg     sync.WaitGroup // goroutines blocked in the connection module
+}
+
+// link is one connection to the acquirer and the TCP connection under it.
+type link struct {
+	conn *connection.Connection
+	nc   net.Conn
 }
 
 // Result is what the acquirer answered to a purchase or reversal.
@@ -146,15 +157,19 @@ func New(opts *Opts) (*Client, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
+	c.dial = func(ctx context.Context, addr string) (net.Conn, error) {
+		d := net.Dialer{Timeout: c.opts.ConnectTimeout}
+		return d.DialContext(ctx, "tcp", addr)
+	}
 	return c, nil
 }
 
 // TerminalID returns DE41 as sent.
 func (c *Client) TerminalID() string { return c.tid }
 
-// Close closes the connection, waiting for requests in flight (at most
-// ResponseTimeout), and the client's goroutines. Later calls fail with
-// ErrClosed.
+// Close waits for requests in flight (each ends within ResponseTimeout),
+// closes the connection and waits for the client's goroutines. Later calls
+// fail with ErrClosed.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -162,15 +177,22 @@ func (c *Client) Close() error {
 		return nil
 	}
 	c.closed = true
-	conn := c.conn
-	c.conn = nil
 	c.mu.Unlock()
-	var err error
-	if conn != nil {
-		err = conn.Close()
+	c.calls.Wait()
+	c.mu.Lock()
+	l := c.link
+	c.link = nil
+	c.mu.Unlock()
+	if l != nil {
+		c.shut(l)
 	}
+	// Closing the socket fails whatever the connection module still holds,
+	// so its goroutines and ours end.
 	c.wg.Wait()
-	return err
+	if l != nil {
+		<-l.conn.Done()
+	}
+	return nil
 }
 
 // SignOn sends a 0800 sign-on (DE70 001) and expects a 0810 "00".
@@ -397,27 +419,26 @@ func (c *Client) exchange(ctx context.Context, m *iso8583.Message, want expect, 
 }
 
 // acquire returns a live connection, dialing when there is none. On success
-// the caller holds one count of c.wg and must call c.wg.Done.
-func (c *Client) acquire(ctx context.Context) (*connection.Connection, error) {
+// the caller holds one count of c.calls and must call c.calls.Done.
+func (c *Client) acquire(ctx context.Context) (*link, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		return nil, ErrClosed
 	}
-	if c.conn != nil {
+	if c.link != nil {
 		select {
-		case <-c.conn.Done():
-			c.conn = nil
+		case <-c.link.conn.Done():
+			c.link = nil
 		default:
-			c.wg.Add(1)
-			return c.conn, nil
+			c.calls.Add(1)
+			return c.link, nil
 		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
-	d := net.Dialer{Timeout: c.opts.ConnectTimeout}
-	nc, err := d.DialContext(ctx, "tcp", c.opts.Addr)
+	nc, err := c.dial(ctx, c.opts.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
@@ -434,26 +455,28 @@ func (c *Client) acquire(ctx context.Context) (*connection.Connection, error) {
 		return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
 	c.log.Info("connected to acquirer", "addr", c.opts.Addr)
-	c.conn = conn
-	c.wg.Add(1)
-	return conn, nil
+	c.link = &link{conn: conn, nc: nc}
+	c.calls.Add(1)
+	return c.link, nil
 }
 
-// drop forgets conn (if still current) and closes it in the background.
-// The caller holds a count of c.wg, so adding one here cannot race Close.
-func (c *Client) drop(conn *connection.Connection) {
-	c.wg.Add(1)
+// drop forgets l (if still current) and shuts it down.
+func (c *Client) drop(l *link) {
 	c.mu.Lock()
-	if c.conn == conn {
-		c.conn = nil
+	if c.link == l {
+		c.link = nil
 	}
 	c.mu.Unlock()
-	// Close waits for the connection's other requests; do not block the
-	// caller on them. Counted so Client.Close waits for it.
-	go func() {
-		defer c.wg.Done()
-		_ = conn.Close()
-	}()
+	c.shut(l)
+}
+
+// shut closes the socket under l. The connection module sees the failure,
+// fails every request still waiting on l (and any blocked before its write)
+// and ends its goroutines. Its own Close is not used: it first waits for
+// every request in flight, and a request stuck behind a blocked write never
+// ends, so Close would never return.
+func (c *Client) shut(l *link) {
+	_ = l.nc.Close()
 }
 
 func (c *Client) unmatched(_ *connection.Connection, m *iso8583.Message) {
@@ -463,11 +486,11 @@ func (c *Client) unmatched(_ *connection.Connection, m *iso8583.Message) {
 }
 
 func (c *Client) roundTrip(ctx context.Context, m *iso8583.Message) (*iso8583.Message, error) {
-	conn, err := c.acquire(ctx)
+	l, err := c.acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer c.wg.Done()
+	defer c.calls.Done()
 	timeout := c.opts.ResponseTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		if left := time.Until(dl); left < timeout {
@@ -477,23 +500,35 @@ func (c *Client) roundTrip(ctx context.Context, m *iso8583.Message) (*iso8583.Me
 	if timeout <= 0 {
 		return nil, fmt.Errorf("%w: %w", ErrUnreachable, context.DeadlineExceeded)
 	}
+	// Send gives up a little before the call does, so that in the normal
+	// case it has returned before drop closes the socket: the connection
+	// module (v0.9.0) deadlocks when it fails a request whose Send has
+	// just timed out.
+	sendTimeout := timeout - timeout/10
 	type reply struct {
 		m   *iso8583.Message
 		err error
 	}
 	ch := make(chan reply, 1)
-	c.wg.Add(1) // the counter is above zero here (acquire), so Close cannot be past Wait
+	c.wg.Add(1) // Close waits for c.calls before c.wg, so it cannot be past Wait
 	go func() {
 		defer c.wg.Done()
-		r, err := conn.Send(m, connection.SendTimeout(timeout))
+		r, err := l.conn.Send(m, connection.SendTimeout(sendTimeout))
 		ch <- reply{r, err}
 	}()
+	// Send's own timer starts only once the request is queued for writing
+	// and Send can block before that; this timer bounds the whole call.
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
 	var r reply
 	select {
 	case r = <-ch:
 	case <-ctx.Done():
-		c.drop(conn)
+		c.drop(l)
 		return nil, fmt.Errorf("%w: %w", ErrNoResponse, ctx.Err())
+	case <-timer.C:
+		c.drop(l)
+		return nil, fmt.Errorf("%w: no reply within %v", ErrNoResponse, timeout)
 	}
 	if r.err == nil {
 		return r.m, nil
@@ -505,13 +540,13 @@ func (c *Client) roundTrip(ctx context.Context, m *iso8583.Message) (*iso8583.Me
 		// just as the request is given up can wedge the connection's read
 		// loop (iso8583-connection v0.9.0 hands it to an abandoned channel).
 		// Start the next request on a fresh connection.
-		c.drop(conn)
+		c.drop(l)
 		return nil, fmt.Errorf("%w: no reply within %v", ErrNoResponse, timeout)
 	case errors.As(r.err, &pe):
 		return nil, fmt.Errorf("%w: not encodable", ErrInvalidRequest)
 	default:
 		// The connection failed; the request may have gone out.
-		c.drop(conn)
+		c.drop(l)
 		return nil, fmt.Errorf("%w: %w", ErrNoResponse, r.err)
 	}
 }

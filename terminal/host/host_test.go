@@ -641,7 +641,7 @@ func TestTimeoutStartsAFreshConnection(t *testing.T) {
 		t.Fatalf("slow host: %v", err)
 	}
 	c.mu.Lock()
-	first := c.conn
+	first := c.link
 	c.mu.Unlock()
 	if first != nil {
 		t.Fatal("the timed-out connection is still in use")
@@ -649,5 +649,72 @@ func TestTimeoutStartsAFreshConnection(t *testing.T) {
 	p.STAN = 12
 	if res, err := c.Purchase(ctx, p, term2); err != nil || !res.Approved() {
 		t.Fatalf("after a timeout: %+v %v", res, err)
+	}
+}
+
+// stuckConn is a TCP connection whose writes block until it is closed, as
+// with a peer that stopped reading.
+type stuckConn struct {
+	net.Conn
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (s *stuckConn) Write(p []byte) (int, error) {
+	<-s.closed
+	return 0, net.ErrClosed
+}
+
+func (s *stuckConn) Close() error {
+	s.once.Do(func() { close(s.closed) })
+	return s.Conn.Close()
+}
+
+// TestBlockedWriteEndsEveryCall: with the socket's writes blocked, a request
+// waiting behind the one being written has no timer of the connection
+// module running; every call must still end with ErrNoResponse (bytes may
+// have gone out), and Close must return.
+func TestBlockedWriteEndsEveryCall(t *testing.T) {
+	term, _ := sessions(t, 6)
+	addr := fakeHost(t, func(*iso8583.Message) []byte { return nil })
+	c, err := New(&Opts{Addr: addr, TerminalID: "T0000001", ResponseTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.dial = func(ctx context.Context, addr string) (net.Conn, error) {
+		var d net.Dialer
+		nc, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		return &stuckConn{Conn: nc, closed: make(chan struct{})}, nil
+	}
+	ctx := context.Background()
+	errs := make(chan error, 2)
+	go func() {
+		p := Purchase{STAN: 21, Amount: 1000, Currency: "156", Track2: []byte(testTrack2)}
+		_, err := c.Purchase(ctx, p, term)
+		errs <- err
+	}()
+	go func() { errs <- c.Echo(ctx, 22) }()
+	for range 2 {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, ErrNoResponse) {
+				t.Errorf("call over a blocked socket: %v, want ErrNoResponse", err)
+			}
+		case <-time.After(time.Minute):
+			t.Fatal("a call over a blocked socket does not end")
+		}
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Close does not return")
 	}
 }
