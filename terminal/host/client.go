@@ -68,21 +68,17 @@ type Client struct {
 	tid    string
 	mid    string
 
-	// dial opens the TCP connection; nil means a net.Dialer with
-	// ConnectTimeout.
+	// dial opens the TCP connection (a net.Dialer with ConnectTimeout;
+	// tests replace it).
 	dial func(ctx context.Context, addr string) (net.Conn, error)
 
-	mu     sync.Mutex
-	link   *link
-	closed bool
-	calls  sync.WaitGroup // requests in progress
-	wg     sync.WaitGroup // goroutines blocked in the connection module
-}
+	// turn lets one request at a time onto the link (see roundTrip).
+	turn chan struct{}
 
-// link is one connection to the acquirer and the TCP connection under it.
-type link struct {
-	conn *connection.Connection
-	nc   net.Conn
+	mu     sync.Mutex
+	conn   *connection.Connection
+	closed bool
+	wg     sync.WaitGroup
 }
 
 // Result is what the acquirer answered to a purchase or reversal.
@@ -150,7 +146,7 @@ func New(opts *Opts) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{opts: o, framer: fr, tid: tid, mid: mid, log: o.Logger, now: o.Now}
+	c := &Client{opts: o, framer: fr, tid: tid, mid: mid, log: o.Logger, now: o.Now, turn: make(chan struct{}, 1)}
 	if c.log == nil {
 		c.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -167,9 +163,9 @@ func New(opts *Opts) (*Client, error) {
 // TerminalID returns DE41 as sent.
 func (c *Client) TerminalID() string { return c.tid }
 
-// Close waits for requests in flight (each ends within ResponseTimeout),
-// closes the connection and waits for the client's goroutines. Later calls
-// fail with ErrClosed.
+// Close closes the connection, waiting for requests in flight (at most
+// ResponseTimeout), and the client's goroutines. Later calls fail with
+// ErrClosed.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -177,22 +173,15 @@ func (c *Client) Close() error {
 		return nil
 	}
 	c.closed = true
+	conn := c.conn
+	c.conn = nil
 	c.mu.Unlock()
-	c.calls.Wait()
-	c.mu.Lock()
-	l := c.link
-	c.link = nil
-	c.mu.Unlock()
-	if l != nil {
-		c.shut(l)
+	var err error
+	if conn != nil {
+		err = conn.Close()
 	}
-	// Closing the socket fails whatever the connection module still holds,
-	// so its goroutines and ours end.
 	c.wg.Wait()
-	if l != nil {
-		<-l.conn.Done()
-	}
-	return nil
+	return err
 }
 
 // SignOn sends a 0800 sign-on (DE70 001) and expects a 0810 "00".
@@ -419,20 +408,20 @@ func (c *Client) exchange(ctx context.Context, m *iso8583.Message, want expect, 
 }
 
 // acquire returns a live connection, dialing when there is none. On success
-// the caller holds one count of c.calls and must call c.calls.Done.
-func (c *Client) acquire(ctx context.Context) (*link, error) {
+// the caller holds one count of c.wg and must call c.wg.Done.
+func (c *Client) acquire(ctx context.Context) (*connection.Connection, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		return nil, ErrClosed
 	}
-	if c.link != nil {
+	if c.conn != nil {
 		select {
-		case <-c.link.conn.Done():
-			c.link = nil
+		case <-c.conn.Done():
+			c.conn = nil
 		default:
-			c.calls.Add(1)
-			return c.link, nil
+			c.wg.Add(1)
+			return c.conn, nil
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -455,28 +444,26 @@ func (c *Client) acquire(ctx context.Context) (*link, error) {
 		return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
 	c.log.Info("connected to acquirer", "addr", c.opts.Addr)
-	c.link = &link{conn: conn, nc: nc}
-	c.calls.Add(1)
-	return c.link, nil
+	c.conn = conn
+	c.wg.Add(1)
+	return conn, nil
 }
 
-// drop forgets l (if still current) and shuts it down.
-func (c *Client) drop(l *link) {
+// drop forgets conn (if still current) and closes it in the background.
+// The caller holds a count of c.wg, so adding one here cannot race Close.
+func (c *Client) drop(conn *connection.Connection) {
+	c.wg.Add(1)
 	c.mu.Lock()
-	if c.link == l {
-		c.link = nil
+	if c.conn == conn {
+		c.conn = nil
 	}
 	c.mu.Unlock()
-	c.shut(l)
-}
-
-// shut closes the socket under l. The connection module sees the failure,
-// fails every request still waiting on l (and any blocked before its write)
-// and ends its goroutines. Its own Close is not used: it first waits for
-// every request in flight, and a request stuck behind a blocked write never
-// ends, so Close would never return.
-func (c *Client) shut(l *link) {
-	_ = l.nc.Close()
+	// Close waits for the connection's other requests; do not block the
+	// caller on them. Counted so Client.Close waits for it.
+	go func() {
+		defer c.wg.Done()
+		_ = conn.Close()
+	}()
 }
 
 func (c *Client) unmatched(_ *connection.Connection, m *iso8583.Message) {
@@ -485,12 +472,13 @@ func (c *Client) unmatched(_ *connection.Connection, m *iso8583.Message) {
 	c.log.Warn("unmatched message from acquirer", "mti", mti, "stan", stan)
 }
 
+// roundTrip sends m and waits for its reply. Requests take turns: in
+// iso8583-connection v0.9.0 a Send queued behind a write that blocks (peer
+// not reading) has no timer running, and the connection's Close waits for
+// it, so neither would ever end. One request at a time, and a fresh
+// connection after any request that did not end with a reply, means a Send
+// never queues behind another write.
 func (c *Client) roundTrip(ctx context.Context, m *iso8583.Message) (*iso8583.Message, error) {
-	l, err := c.acquire(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer c.calls.Done()
 	timeout := c.opts.ResponseTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		if left := time.Until(dl); left < timeout {
@@ -500,34 +488,53 @@ func (c *Client) roundTrip(ctx context.Context, m *iso8583.Message) (*iso8583.Me
 	if timeout <= 0 {
 		return nil, fmt.Errorf("%w: %w", ErrUnreachable, context.DeadlineExceeded)
 	}
-	// Send gives up a little before the call does, so that in the normal
-	// case it has returned before drop closes the socket: the connection
-	// module (v0.9.0) deadlocks when it fails a request whose Send has
-	// just timed out.
-	sendTimeout := timeout - timeout/10
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case c.turn <- struct{}{}:
+		defer func() { <-c.turn }()
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: link busy: %w", ErrUnreachable, ctx.Err())
+	case <-timer.C:
+		return nil, fmt.Errorf("%w: link busy for %v", ErrUnreachable, timeout)
+	}
+	conn, err := c.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer c.wg.Done()
+	if dl, ok := ctx.Deadline(); ok {
+		if left := time.Until(dl); left < timeout {
+			timeout = left
+		}
+	}
+	if timeout <= 0 {
+		return nil, fmt.Errorf("%w: %w", ErrUnreachable, context.DeadlineExceeded)
+	}
 	type reply struct {
 		m   *iso8583.Message
 		err error
 	}
 	ch := make(chan reply, 1)
-	c.wg.Add(1) // Close waits for c.calls before c.wg, so it cannot be past Wait
+	c.wg.Add(1) // the counter is above zero here (acquire), so Close cannot be past Wait
 	go func() {
 		defer c.wg.Done()
-		r, err := l.conn.Send(m, connection.SendTimeout(sendTimeout))
+		r, err := conn.Send(m, connection.SendTimeout(timeout))
 		ch <- reply{r, err}
 	}()
-	// Send's own timer starts only once the request is queued for writing
-	// and Send can block before that; this timer bounds the whole call.
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
+	// Send's own timer starts only once the request is queued for writing;
+	// this one also covers the rare case of a Send that never returns
+	// (v0.9.0 can deadlock when a reply or a timeout meets a connection
+	// failure).
+	timer.Reset(timeout)
 	var r reply
 	select {
 	case r = <-ch:
 	case <-ctx.Done():
-		c.drop(l)
+		c.drop(conn)
 		return nil, fmt.Errorf("%w: %w", ErrNoResponse, ctx.Err())
 	case <-timer.C:
-		c.drop(l)
+		c.drop(conn)
 		return nil, fmt.Errorf("%w: no reply within %v", ErrNoResponse, timeout)
 	}
 	if r.err == nil {
@@ -540,13 +547,13 @@ func (c *Client) roundTrip(ctx context.Context, m *iso8583.Message) (*iso8583.Me
 		// just as the request is given up can wedge the connection's read
 		// loop (iso8583-connection v0.9.0 hands it to an abandoned channel).
 		// Start the next request on a fresh connection.
-		c.drop(l)
+		c.drop(conn)
 		return nil, fmt.Errorf("%w: no reply within %v", ErrNoResponse, timeout)
 	case errors.As(r.err, &pe):
 		return nil, fmt.Errorf("%w: not encodable", ErrInvalidRequest)
 	default:
 		// The connection failed; the request may have gone out.
-		c.drop(l)
+		c.drop(conn)
 		return nil, fmt.Errorf("%w: %w", ErrNoResponse, r.err)
 	}
 }
