@@ -392,6 +392,7 @@ func TestClientErrors(t *testing.T) {
 	term, hst := sessions(t, 3)
 	var lastRaw []byte
 	var mu sync.Mutex
+	got5 := make(chan struct{}, 1)
 	addr := fakeHost(t, func(m *iso8583.Message) []byte {
 		raw, _ := m.Pack()
 		mu.Lock()
@@ -414,10 +415,15 @@ func TestClientErrors(t *testing.T) {
 			return sealedResponse(t, other, stan, "T0000001", "00")
 		case mti == MTIPurchase && stan == "000003":
 			return sealedResponse(t, hst, stan, "T0000001", "00")
+		case mti == MTIPurchase && stan == "000005":
+			select {
+			case got5 <- struct{}{}:
+			default:
+			}
 		}
 		return nil
 	})
-	c, err := New(&Opts{Addr: addr, TerminalID: "T0000001", ResponseTimeout: 500 * time.Millisecond})
+	c, err := New(&Opts{Addr: addr, TerminalID: "T0000001", ResponseTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -468,9 +474,10 @@ func TestClientErrors(t *testing.T) {
 	if _, err := c.Purchase(ctx, p, term); !errors.Is(err, ErrNoResponse) {
 		t.Fatalf("unanswered: %v", err)
 	}
-	// Cancelled while waiting: ErrNoResponse too (it was sent).
+	// Cancelled while waiting (once the host has the request): ErrNoResponse
+	// too, it was sent.
 	cctx, cancel := context.WithCancel(ctx)
-	go func() { time.Sleep(50 * time.Millisecond); cancel() }()
+	go func() { <-got5; cancel() }()
 	p.STAN = 5
 	if _, err := c.Purchase(cctx, p, term); !errors.Is(err, ErrNoResponse) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled: %v", err)
@@ -622,22 +629,26 @@ func BenchmarkSealDecode(b *testing.B) {
 func TestTimeoutStartsAFreshConnection(t *testing.T) {
 	term1, hst1 := sessions(t, 4)
 	term2, hst2 := sessions(t, 5)
+	release := make(chan struct{})
 	addr := fakeHost(t, func(m *iso8583.Message) []byte {
 		stan, _ := m.GetString(DESTAN)
 		if stan == "000011" {
-			time.Sleep(300 * time.Millisecond)
+			<-release // answers only after the client gave up
 			return sealedResponse(t, hst1, stan, "T0000001", "00")
 		}
 		return sealedResponse(t, hst2, stan, "T0000001", "00")
 	})
-	c, err := New(&Opts{Addr: addr, TerminalID: "T0000001", ResponseTimeout: 100 * time.Millisecond})
+	t.Cleanup(func() { close(release) }) // runs before the host's cleanup
+	c, err := New(&Opts{Addr: addr, TerminalID: "T0000001", ResponseTimeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	ctx := context.Background()
 	p := Purchase{STAN: 11, Amount: 1000, Currency: "156", Track2: []byte(testTrack2)}
-	if _, err := c.Purchase(ctx, p, term1); !errors.Is(err, ErrNoResponse) {
+	sctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if _, err := c.Purchase(sctx, p, term1); !errors.Is(err, ErrNoResponse) {
 		t.Fatalf("slow host: %v", err)
 	}
 	c.mu.Lock()
