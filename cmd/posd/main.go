@@ -102,12 +102,15 @@ type daemon struct {
 	srv    *http.Server
 	cancel context.CancelFunc
 	done   chan struct{}
+	// closeWait bounds the host link's Close at shutdown.
+	closeWait time.Duration
 }
 
 func start(parent context.Context, cfg Config, log *slog.Logger) (*daemon, error) {
 	started := time.Now()
 	ctx, cancel := context.WithCancel(parent)
-	d := &daemon{log: log, cancel: cancel, done: make(chan struct{})}
+	d := &daemon{log: log, cancel: cancel, done: make(chan struct{}),
+		closeWait: time.Duration(cfg.Host.ConnectTimeout+cfg.Host.ResponseTimeout) + time.Second}
 	ok := false
 	defer func() {
 		if !ok {
@@ -269,7 +272,7 @@ func (d *daemon) shutdown() error {
 		d.engine.Halt()
 	}
 	if d.client != nil {
-		errs = append(errs, d.client.Close())
+		errs = append(errs, closeWithin(d.client.Close, d.closeWait, d.log))
 	}
 	if d.board != nil {
 		errs = append(errs, d.board.Halt())
@@ -283,6 +286,20 @@ func (d *daemon) shutdown() error {
 		d.log.Info("stopped cleanly")
 	}
 	return err
+}
+
+// closeWithin runs closeFn but gives up waiting after d: a wedged
+// connection must not keep posd from closing its database on SIGTERM.
+func closeWithin(closeFn func() error, d time.Duration, log *slog.Logger) error {
+	done := make(chan error, 1)
+	go func() { done <- closeFn() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		log.Error("host link did not close in time; shutting down without it", "waited", d)
+		return nil
+	}
 }
 
 func jsonIndent(v any) ([]byte, error) {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"testing"
@@ -39,5 +41,18 @@ func TestWatchdogInterval(t *testing.T) {
 	t.Setenv("WATCHDOG_USEC", "30000000")
 	if got := watchdogInterval(); got != 15*time.Second {
 		t.Fatalf("interval %s", got)
+	}
+}
+
+func TestCloseWithinGivesUp(t *testing.T) {
+	block := make(chan struct{})
+	defer close(block)
+	err := closeWithin(func() error { <-block; return nil }, 10*time.Millisecond, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("closeWithin: %v", err)
+	}
+	want := errors.New("closed with an error")
+	if err := closeWithin(func() error { return want }, time.Minute, slog.New(slog.DiscardHandler)); err != want {
+		t.Fatalf("closeWithin error: %v", err)
 	}
 }
