@@ -24,9 +24,11 @@ run: build
 	scripts/run-demo.sh $(RUN_DIR)
 
 # All tests, with the race detector, including the end-to-end tests that run
-# acquirer-sim, posd and posctl as separate processes.
+# acquirer-sim, posd and posctl as separate processes. -count=1: the
+# end-to-end tests build and run the binaries, which go test's result cache
+# cannot see, so a cached pass could hide a broken daemon.
 test: deps
-	$(GO) test -race ./...
+	$(GO) test -race -count=1 ./...
 
 check: lint test cross
 
