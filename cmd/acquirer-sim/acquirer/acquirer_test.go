@@ -152,7 +152,7 @@ func newClient(t *testing.T, addr string, tpdu []byte) *host.Client {
 	t.Helper()
 	c, err := host.New(&host.Opts{
 		Addr: addr, TPDU: tpdu,
-		ConnectTimeout: 5 * time.Second, ResponseTimeout: 700 * time.Millisecond,
+		ConnectTimeout: 5 * time.Second, ResponseTimeout: 2 * time.Second,
 		TerminalID: "T0000001", MerchantID: "M00000000000001",
 	})
 	if err != nil {
