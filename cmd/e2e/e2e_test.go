@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -195,6 +196,9 @@ func (e *env) sale(amount, card string) (txnView, int) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	if d := e.display(); d.Phase != "card" {
+		e.t.Errorf("customer display while waiting for a card: %+v", d)
+	}
 	if out, code := e.posctl("sim", "swipe", "--card", card); code != 0 {
 		e.t.Fatalf("swipe: %d %s", code, out)
 	}
@@ -204,6 +208,27 @@ func (e *env) sale(amount, card string) (txnView, int) {
 		e.t.Fatalf("sale output %q: %v", r.out, err)
 	}
 	return v, r.code
+}
+
+type screen struct {
+	Phase string   `json:"phase"`
+	Title string   `json:"title"`
+	Lines []string `json:"lines"`
+}
+
+// display reads the customer display the kiosk page shows.
+func (e *env) display() screen {
+	e.t.Helper()
+	resp, err := http.Get("http://" + e.api + "/display.json")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var s screen
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		e.t.Fatal(err)
+	}
+	return s
 }
 
 type journalLine struct {
@@ -287,6 +312,9 @@ func TestSkeletonEndToEnd(t *testing.T) {
 	}
 	assertNoCardData(t, "posctl sim cards", []byte(out))
 
+	if d := e.display(); d.Phase != "idle" {
+		t.Errorf("customer display before any sale: %+v", d)
+	}
 	// Every simulated device passes its self test.
 	out, code = e.posctl("devices", "selftest")
 	var devs []struct {
@@ -313,6 +341,9 @@ func TestSkeletonEndToEnd(t *testing.T) {
 	}
 	if v.MaskedPAN != "476173******0010" {
 		t.Errorf("masked PAN %q", v.MaskedPAN)
+	}
+	if d := e.display(); d.Phase != "approved" || !strings.Contains(strings.Join(d.Lines, "|"), "476173******0010") {
+		t.Errorf("customer display after approval: %+v", d)
 	}
 	if v, code = e.sale("10.51", "unionpay-debit"); v.State != "declined" || v.ResponseCode != "51" || code != 3 {
 		t.Fatalf("decline 51: %+v exit %d", v, code)

@@ -17,6 +17,8 @@ import (
 	"posd/terminal/money"
 	"posd/terminal/store"
 	"posd/terminal/txn"
+	"posd/ui"
+	"posd/ui/kiosk"
 )
 
 // api is the local HTTP+JSON API (loopback only) for the ECR/cashier, the
@@ -46,6 +48,8 @@ func (a *api) routes() http.Handler {
 	m.HandleFunc("POST /v1/devices/selftest", a.selfTest)
 	m.HandleFunc("GET /v1/sim/cards", a.simCards)
 	m.HandleFunc("POST /v1/sim/swipe", a.simSwipe)
+	// The customer display (local kiosk page) at / and /display.json.
+	m.Handle("/", kiosk.Handler(func() ui.Screen { return ui.Render(a.displayState(time.Now())) }))
 	return m
 }
 

@@ -1,0 +1,113 @@
+// Package ui is the terminal's display model: what the customer and the
+// cashier see for each moment of a sale, independent of the device that
+// shows it. Renderers (ui/kiosk, the local web page; later an LCD driver)
+// turn a Screen into pixels. The daemon feeds the model with State values
+// built from the transaction engine's records: ui knows nothing of the
+// engine, the board or the keys.
+package ui
+
+import "strings"
+
+// Phase is where the sale stands, as the customer sees it.
+type Phase string
+
+// Phases of a sale.
+const (
+	PhaseIdle       Phase = "idle"        // no sale: welcome screen
+	PhaseCard       Phase = "card"        // waiting for a card
+	PhaseProcessing Phase = "processing"  // card read, waiting for the host
+	PhaseApproved   Phase = "approved"    // approved
+	PhaseDeclined   Phase = "declined"    // declined by the host
+	PhaseFailed     Phase = "failed"      // the sale could not be completed
+	PhaseUnknown    Phase = "unconfirmed" // outcome unknown, being reversed
+)
+
+// State is the input of the display model.
+type State struct {
+	Phase        Phase
+	Merchant     string
+	Amount       string // formatted, e.g. "12.34"
+	Currency     string // alphabetic, e.g. "CNY"
+	MaskedPAN    string // first 6 / last 4 at most
+	ResponseCode string
+	AuthCode     string
+	// Reason is a short cause for PhaseFailed ("card read error",
+	// "host unreachable", ...), never card data.
+	Reason string
+}
+
+// Tone tells a renderer how to colour or sound a screen.
+type Tone string
+
+// Tones.
+const (
+	ToneNeutral Tone = "neutral"
+	ToneBusy    Tone = "busy"
+	ToneOK      Tone = "ok"
+	ToneError   Tone = "error"
+)
+
+// Screen is what to show: a title, up to four lines, in English and
+// Chinese (the terminal's market shows both).
+type Screen struct {
+	Phase   Phase    `json:"phase"`
+	Tone    Tone     `json:"tone"`
+	Title   string   `json:"title"`
+	TitleZH string   `json:"title_zh"`
+	Lines   []string `json:"lines"`
+}
+
+// declineText says why the host declined, by ISO 8583 response code.
+var declineText = map[string][2]string{
+	"05": {"Do not honour", "不予承兑"},
+	"14": {"Invalid card number", "无效卡号"},
+	"51": {"Insufficient funds", "余额不足"},
+	"54": {"Expired card", "卡已过期"},
+	"55": {"Incorrect PIN", "密码错误"},
+	"61": {"Amount limit exceeded", "超出金额限制"},
+	"91": {"Issuer unavailable", "发卡行不可用"},
+	"96": {"System malfunction", "系统故障"},
+	"A0": {"Security check failed", "安全校验失败"},
+}
+
+// Render is the display model: the screen for s.
+func Render(s State) Screen {
+	amount := strings.TrimSpace(s.Currency + " " + s.Amount)
+	var sc Screen
+	switch s.Phase {
+	case PhaseCard:
+		sc = Screen{Tone: ToneNeutral, Title: "Please tap, insert or swipe your card", TitleZH: "请挥卡、插卡或刷卡",
+			Lines: []string{amount}}
+	case PhaseProcessing:
+		sc = Screen{Tone: ToneBusy, Title: "Processing, please wait", TitleZH: "处理中，请稍候",
+			Lines: []string{amount, s.MaskedPAN}}
+	case PhaseApproved:
+		sc = Screen{Tone: ToneOK, Title: "Approved", TitleZH: "交易成功",
+			Lines: []string{amount, s.MaskedPAN, "Auth code " + s.AuthCode}}
+	case PhaseDeclined:
+		why, ok := declineText[s.ResponseCode]
+		if !ok {
+			why = [2]string{"Declined by the issuer", "发卡行拒绝"}
+		}
+		sc = Screen{Tone: ToneError, Title: "Declined", TitleZH: "交易失败",
+			Lines: []string{amount, why[0] + " / " + why[1], "Code " + s.ResponseCode}}
+	case PhaseUnknown:
+		sc = Screen{Tone: ToneError, Title: "Not completed", TitleZH: "交易未完成",
+			Lines: []string{amount, "No answer from the bank; the payment is being cancelled", "银行无应答，交易正在撤销"}}
+	case PhaseFailed:
+		sc = Screen{Tone: ToneError, Title: "Not completed", TitleZH: "交易未完成",
+			Lines: []string{amount, s.Reason}}
+	default:
+		s.Phase = PhaseIdle
+		sc = Screen{Tone: ToneNeutral, Title: "Welcome", TitleZH: "欢迎光临", Lines: []string{s.Merchant}}
+	}
+	sc.Phase = s.Phase
+	out := sc.Lines[:0]
+	for _, l := range sc.Lines {
+		if strings.TrimSpace(l) != "" {
+			out = append(out, l)
+		}
+	}
+	sc.Lines = out
+	return sc
+}

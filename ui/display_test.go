@@ -1,0 +1,47 @@
+package ui
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestRender(t *testing.T) {
+	base := State{Merchant: "Test Shop", Amount: "12.34", Currency: "CNY", MaskedPAN: "476173******0010"}
+	cases := []struct {
+		phase Phase
+		rc    string
+		tone  Tone
+		want  []string
+	}{
+		{PhaseIdle, "", ToneNeutral, []string{"Welcome", "Test Shop"}},
+		{PhaseCard, "", ToneNeutral, []string{"swipe", "CNY 12.34"}},
+		{PhaseProcessing, "", ToneBusy, []string{"Processing", "476173******0010"}},
+		{PhaseApproved, "00", ToneOK, []string{"Approved", "Auth code A1B2C3"}},
+		{PhaseDeclined, "51", ToneError, []string{"Declined", "Insufficient funds", "余额不足", "Code 51"}},
+		{PhaseDeclined, "Z9", ToneError, []string{"Declined by the issuer"}},
+		{PhaseUnknown, "", ToneError, []string{"Not completed", "cancelled"}},
+		{PhaseFailed, "", ToneError, []string{"Not completed", "host unreachable"}},
+	}
+	for _, c := range cases {
+		s := base
+		s.Phase, s.ResponseCode, s.AuthCode, s.Reason = c.phase, c.rc, "A1B2C3", "host unreachable"
+		sc := Render(s)
+		all := sc.Title + "\n" + sc.TitleZH + "\n" + strings.Join(sc.Lines, "\n")
+		for _, w := range c.want {
+			if !strings.Contains(all, w) {
+				t.Errorf("%s/%s: %q missing from\n%s", c.phase, c.rc, w, all)
+			}
+		}
+		if sc.Tone != c.tone || sc.Phase != c.phase || sc.TitleZH == "" {
+			t.Errorf("%s: tone %s phase %s zh %q", c.phase, sc.Tone, sc.Phase, sc.TitleZH)
+		}
+		for _, l := range sc.Lines {
+			if strings.TrimSpace(l) == "" {
+				t.Errorf("%s: empty line", c.phase)
+			}
+		}
+	}
+	if sc := Render(State{Phase: "bogus"}); sc.Phase != PhaseIdle {
+		t.Errorf("unknown phase renders %s", sc.Phase)
+	}
+}

@@ -1,0 +1,38 @@
+// Package kiosk renders the display model as a local web page: the customer
+// display of the simulated board, and of boards whose screen is a browser in
+// kiosk mode pointed at the daemon's loopback address. The page shows the
+// screen rendered on the server and then follows it by polling
+// display.json, so it needs no reload between sales.
+package kiosk
+
+import (
+	"embed"
+	"encoding/json"
+	"html/template"
+	"net/http"
+
+	"posd/ui"
+)
+
+//go:embed page.html
+var files embed.FS
+
+var page = template.Must(template.ParseFS(files, "page.html"))
+
+// Handler serves the page at / and the current screen as JSON at
+// /display.json. screen is called on every request.
+func Handler(screen func() ui.Screen) http.Handler {
+	m := http.NewServeMux()
+	m.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'")
+		page.Execute(w, screen())
+	})
+	m.HandleFunc("GET /display.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		json.NewEncoder(w).Encode(screen())
+	})
+	return m
+}
