@@ -48,6 +48,7 @@ posd (sim board) and acquirer-sim are running. In another shell:
   bin/posctl txn list
   bin/posctl devices selftest
 
+Customer display: http://$api/ (open it in a browser)
 Amounts ending in .51 / .05 are declined, .91 times out (reversal), .96 is a
 host malfunction. Journal of the acquirer: $dir/journal.jsonl
 Press Ctrl-C to stop.
