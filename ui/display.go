@@ -34,6 +34,35 @@ type State struct {
 	// Reason is a short cause for PhaseFailed ("card read error",
 	// "host unreachable", ...), never card data.
 	Reason string
+	// Entry lists how the terminal takes a card now: "tap", "insert",
+	// "swipe" (the prompt asks for those only); empty means all three.
+	Entry []string
+}
+
+// cardPrompt asks for the card the way the terminal can read it.
+func cardPrompt(entry []string) (en, zh string) {
+	has := map[string]bool{}
+	for _, e := range entry {
+		has[e] = true
+	}
+	if len(entry) == 0 {
+		has = map[string]bool{"tap": true, "insert": true, "swipe": true}
+	}
+	var ens, zhs []string
+	for _, m := range []struct{ mode, en, zh string }{{"tap", "tap", "挥卡"}, {"insert", "insert", "插卡"}, {"swipe", "swipe", "刷卡"}} {
+		if has[m.mode] {
+			ens, zhs = append(ens, m.en), append(zhs, m.zh)
+		}
+	}
+	switch len(ens) {
+	case 0:
+		return "Please present your card", "请出示银行卡"
+	case 1:
+		en = ens[0]
+	default:
+		en = strings.Join(ens[:len(ens)-1], ", ") + " or " + ens[len(ens)-1]
+	}
+	return "Please " + en + " your card", "请" + strings.Join(zhs, "、")
 }
 
 // Tone tells a renderer how to colour or sound a screen.
@@ -76,8 +105,8 @@ func Render(s State) Screen {
 	var sc Screen
 	switch s.Phase {
 	case PhaseCard:
-		sc = Screen{Tone: ToneNeutral, Title: "Please tap, insert or swipe your card", TitleZH: "请挥卡、插卡或刷卡",
-			Lines: []string{amount}}
+		en, zh := cardPrompt(s.Entry)
+		sc = Screen{Tone: ToneNeutral, Title: en, TitleZH: zh, Lines: []string{amount}}
 	case PhaseProcessing:
 		sc = Screen{Tone: ToneBusy, Title: "Processing, please wait", TitleZH: "处理中，请稍候",
 			Lines: []string{amount, s.MaskedPAN}}

@@ -45,3 +45,20 @@ func TestRender(t *testing.T) {
 		t.Errorf("unknown phase renders %s", sc.Phase)
 	}
 }
+
+func TestCardPrompt(t *testing.T) {
+	for _, c := range []struct {
+		entry  []string
+		en, zh string
+	}{
+		{[]string{"swipe"}, "Please swipe your card", "请刷卡"},
+		{[]string{"swipe", "tap"}, "Please tap or swipe your card", "请挥卡、刷卡"},
+		{nil, "Please tap, insert or swipe your card", "请挥卡、插卡、刷卡"},
+		{[]string{"qr"}, "Please present your card", "请出示银行卡"},
+	} {
+		en, zh := cardPrompt(c.entry)
+		if en != c.en || zh != c.zh {
+			t.Errorf("cardPrompt(%v) = %q %q", c.entry, en, zh)
+		}
+	}
+}

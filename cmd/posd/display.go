@@ -16,7 +16,9 @@ const displayHold = 30 * time.Second
 // displayState builds the display model's input from the sale in progress
 // or the last one: ui sees states, never the engine.
 func (a *api) displayState(now time.Time) ui.State {
-	s := ui.State{Phase: ui.PhaseIdle, Merchant: a.cfg.Terminal.MerchantID}
+	// The sale engine takes magnetic stripes today; the prompt asks for
+	// nothing else.
+	s := ui.State{Phase: ui.PhaseIdle, Merchant: a.cfg.Terminal.MerchantID, Entry: []string{"swipe"}}
 	var t store.Txn
 	if id := a.engine.Active(); id != "" {
 		x, err := a.db.Get(id)
