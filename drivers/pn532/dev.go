@@ -437,7 +437,20 @@ func (d *Dev) call(ctx context.Context, cmd byte, params []byte, max int) ([]byt
 		if ctx.Err() != nil || !retry || attempt >= d.o.Retries {
 			return nil, fmt.Errorf("pn532: command 0x%02X: %w", cmd, err)
 		}
+		if errors.Is(err, errNoACK) {
+			// The chip may have taken the command after all and answer
+			// late: abort it and let the line go quiet, so its ACK and
+			// response are not read as those of the resent command.
+			d.abort()
+			if h, ok := d.t.(*HSU); ok {
+				h.Drain(d.o.ACKTimeout, 4*d.o.ACKTimeout)
+			}
+		}
 		d.log.Debug("pn532 resend", "cmd", cmd, "attempt", attempt+1, "err", err)
+		d.tx, err = AppendFrame(d.tx[:0], TFIHost, d.params2)
+		if err != nil {
+			return nil, err
+		}
 	}
 }
 

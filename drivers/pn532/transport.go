@@ -258,6 +258,30 @@ func (t *HSU) Ready(context.Context) (bool, error) { return true, nil }
 // Discard drops buffered bytes, e.g. after an abort.
 func (t *HSU) Discard() { t.buf, t.start = t.buf[:0], 0 }
 
+// Drain discards buffered bytes and whatever the chip still sends until
+// the line has been quiet for quiet (or limit has passed): a late ACK or
+// response of an abandoned command must not be taken for the answer to the
+// next one. Without read deadlines, the port's own read timeout ends each
+// read.
+func (t *HSU) Drain(quiet, limit time.Duration) {
+	t.Discard()
+	dl, canDeadline := t.rw.(readDeadliner)
+	end := t.Now().Add(limit)
+	buf := t.buf[:cap(t.buf)]
+	for t.Now().Before(end) {
+		if canDeadline {
+			if err := dl.SetReadDeadline(t.Now().Add(quiet)); err != nil {
+				canDeadline = false
+			}
+		}
+		n, err := t.rw.Read(buf)
+		if n == 0 || (err != nil && !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, io.EOF)) {
+			break
+		}
+	}
+	t.Discard()
+}
+
 // Receive implements Transport: it reads the stream until one frame is
 // complete. Garbage before a start code is skipped; bytes after the frame
 // stay buffered for the next call.
