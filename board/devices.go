@@ -8,10 +8,6 @@ import (
 	"log/slog"
 	"time"
 
-	"periph.io/x/conn/v3/gpio"
-	"periph.io/x/conn/v3/i2c"
-	"periph.io/x/conn/v3/spi"
-
 	"posd/drivers/alpar"
 	"posd/drivers/keypad"
 	"posd/drivers/pn532"
@@ -149,16 +145,4 @@ func (b *Board) AddKeypad(pins keypad.Pins, where string, layout keypad.Layout, 
 		fn = func(context.Context) (string, error) { return detail + " (press a key to check)", nil }
 	}
 	b.Add(st, fn, d.Halt)
-}
-
-// i2cTransport opens the PN532 on an I²C bus.
-func i2cTransport(bus i2c.Bus, addr uint16) pn532.Transport { return pn532.NewI2C(bus, addr) }
-
-// spiTransport opens the PN532 on an SPI port (LSB first done in software).
-func spiTransport(p spi.Port) (pn532.Transport, error) { return pn532.NewSPI(p, nil) }
-
-// keypadPins are the matrix lines: rows must drive and release, columns
-// read with pull-ups.
-func keypadPins(rows []gpio.PinIO, cols []gpio.PinIn) keypad.Pins {
-	return keypad.Pins{Rows: rows, Cols: cols}
 }

@@ -51,14 +51,14 @@ func openNFC(b *Board, n NFC) {
 		if addr == 0 {
 			addr = pn532.I2CAddr
 		}
-		b.AddNFC(i2cTransport(bus, addr), fmt.Sprintf("I2C-%s@%#02x", n.I2CBus, addr), bus.Close, log)
+		b.AddNFC(pn532.NewI2C(bus, addr), fmt.Sprintf("I2C-%s@%#02x", n.I2CBus, addr), bus.Close, log)
 	case "spi":
 		port, err := spireg.Open(n.SPIPort)
 		if err != nil {
 			b.Add(Status{Name: "nfc", Driver: "pn532", Where: n.SPIPort, Error: err.Error()}, nil, nil)
 			return
 		}
-		t, err := spiTransport(port)
+		t, err := pn532.NewSPI(port, nil)
 		if err != nil {
 			port.Close()
 			b.Add(Status{Name: "nfc", Driver: "pn532", Where: n.SPIPort, Error: err.Error()}, nil, nil)
@@ -108,5 +108,5 @@ func openKeypad(b *Board, k Keypad) {
 	if len(k.Rows) != 4 || len(k.Cols) != 4 {
 		layout = keypad.Layout3x4
 	}
-	b.AddKeypad(keypadPins(rows, cols), where, layout, nil, b.log.With("device", "keypad"))
+	b.AddKeypad(keypad.Pins{Rows: rows, Cols: cols}, where, layout, nil, b.log.With("device", "keypad"))
 }
