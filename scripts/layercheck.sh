@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Import-layer check of the design notes: arrows point one way.
 #   cmd -> board -> drivers;  cmd -> terminal -> crypto;  ui <-> terminal via events.
+#   conn/ (neutral contracts: apdu, video, clock) is imported by drivers,
+#   board and terminal alike and imports the standard library only.
 # Only board/ opens hardware (periph host, serial ports); drivers import the
 # standard library and periph conn (gocv for the camera only); terminal/ never
 # imports board/, drivers/ or periph host; gocv stays in drivers/camera and
@@ -30,8 +32,13 @@ while read -r pkg imports; do
 			periph.io/x/conn/v3*) ;;
 			gocv.io/x/gocv*) [[ "$rel" == drivers/camera* ]] || violation "$rel" "$imp" "gocv only in drivers/camera" ;;
 			github.com/creack/pty | golang.org/x/sys/*) [[ "$rel" == *sim ]] || violation "$rel" "$imp" "only simulators may open pseudo-terminals" ;;
-			"$mod"/drivers/*) ;;
-			*) violation "$rel" "$imp" "drivers import the standard library and periph conn only" ;;
+			"$mod"/drivers/* | "$mod"/conn/*) ;;
+			*) violation "$rel" "$imp" "drivers import the standard library, periph conn and posd/conn only" ;;
+			esac ;;
+		conn | conn/*)
+			case "$imp" in
+			"$mod"/conn/*) ;;
+			*) violation "$rel" "$imp" "the neutral contracts import the standard library only" ;;
 			esac ;;
 		crypto/*)
 			case "$imp" in
