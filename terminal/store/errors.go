@@ -10,4 +10,14 @@ var (
 	ErrSchema = errors.New("store: unsupported schema version")
 	// ErrState: a state transition the transaction model forbids.
 	ErrState = errors.New("store: invalid state transition")
+	// ErrDamaged: the database file (or its marker) is empty, truncated or
+	// inconsistent. The file was left as it was; the message says how to
+	// recover. Fatal: posd does not start.
+	ErrDamaged = errors.New("store: database damaged")
+	// ErrMissing: the data directory had a database (its marker says so)
+	// but the file is gone. Fatal: posd does not start from nothing.
+	ErrMissing = errors.New("store: database missing")
+	// ErrForeign: the database file is not the one this data directory
+	// created. Fatal.
+	ErrForeign = errors.New("store: database from another data directory")
 )

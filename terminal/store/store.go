@@ -28,6 +28,7 @@ var (
 	bucketTxns     = []byte("txns")
 	bucketCounters = []byte("counters")
 	keySchema      = []byte("schema_version")
+	keyInstance    = []byte("instance")
 )
 
 // State of a transaction record.
@@ -51,6 +52,28 @@ func (s State) Final() bool {
 		return true
 	}
 	return false
+}
+
+// states lists every state, in the order of a sale.
+var states = []State{StateCreated, StateAuthSent, StateApproved, StateDeclined, StateFailed, StateReversalPending, StateReversed}
+
+// Known reports whether s is a state of the model.
+func (s State) Known() bool {
+	for _, x := range states {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// StateNames lists the states' names.
+func StateNames() []string {
+	out := make([]string, len(states))
+	for i, s := range states {
+		out[i] = string(s)
+	}
+	return out
 }
 
 var transitions = map[State][]State{
@@ -90,45 +113,17 @@ type Txn struct {
 	Error        string    `json:"error,omitempty"`
 	Reason       string    `json:"reversal_reason,omitempty"`
 	Attempts     int       `json:"reversal_attempts,omitempty"`
+	ReversalSTAN uint32    `json:"reversal_stan,omitempty"` // allocated once, reused by every retry
 	Created      time.Time `json:"created"`
 	Updated      time.Time `json:"updated"`
 	SentAt       time.Time `json:"sent_at,omitzero"`
 }
 
-// Opts configure Open.
-type Opts struct {
-	// Timeout waits for the file lock held by another process.
-	Timeout time.Duration
-	// Now is time.Now unless a test replaces it.
-	Now func() time.Time
-}
-
 // DB is the terminal's database.
 type DB struct {
-	bolt *bolt.DB
-	now  func() time.Time
-}
-
-// Open opens or creates the database file at path (mode 0600) and checks its
-// schema version.
-func Open(path string, opts *Opts) (*DB, error) {
-	o := Opts{Timeout: 2 * time.Second}
-	if opts != nil {
-		o = *opts
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.Timeout})
-	if err != nil {
-		return nil, fmt.Errorf("store: open: %w", err)
-	}
-	d := &DB{bolt: b, now: o.Now}
-	if err := d.init(); err != nil {
-		b.Close()
-		return nil, err
-	}
-	return d, nil
+	bolt     *bolt.DB
+	now      func() time.Time
+	instance string
 }
 
 func (d *DB) init() error {
@@ -143,6 +138,11 @@ func (d *DB) init() error {
 				return fmt.Errorf("%w: file has %q, this build reads %d", ErrSchema, v, SchemaVersion)
 			}
 		} else if err := meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
+			return err
+		}
+		if v := meta.Get(keyInstance); len(v) > 0 {
+			d.instance = string(v)
+		} else if err := meta.Put(keyInstance, []byte(d.instance)); err != nil {
 			return err
 		}
 		for _, name := range [][]byte{bucketTxns, bucketCounters} {
@@ -160,6 +160,10 @@ func (d *DB) Bolt() *bolt.DB { return d.bolt }
 
 // Close closes the file.
 func (d *DB) Close() error { return d.bolt.Close() }
+
+// Instance is the random identity the database was created with; the
+// marker next to the file holds the same value.
+func (d *DB) Instance() string { return d.instance }
 
 // Path is the database file.
 func (d *DB) Path() string { return d.bolt.Path() }

@@ -1,0 +1,248 @@
+package store
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"posd/terminal/durable"
+)
+
+// Opts configure Open.
+type Opts struct {
+	// Timeout waits for the file lock held by another process.
+	Timeout time.Duration
+	// Now is time.Now unless a test replaces it.
+	Now func() time.Time
+	// Rand makes the database's instance id; nil is crypto/rand.
+	Rand io.Reader
+}
+
+// MarkerSuffix names the marker kept next to the database file: it says
+// that this data directory has had a database, and which one.
+const MarkerSuffix = ".instance"
+
+// marker is the content of the marker file.
+type marker struct {
+	Instance string    `json:"instance"`
+	Created  time.Time `json:"created"`
+}
+
+// Open opens the database at path (mode 0600), after checking that it is
+// whole. What it does depends on what it finds:
+//
+//   - neither the file nor its marker (path + MarkerSuffix): a fresh data
+//     directory; the database is created, then the marker.
+//   - the marker but no file: ErrMissing. The database vanished; posd must
+//     not start again from nothing (ids, STANs and pending reversals would
+//     be lost).
+//   - a file that is empty, truncated, or fails bbolt's consistency check
+//     (or makes bbolt panic or fault while it is read): ErrDamaged, and the
+//     file is left exactly as it was.
+//   - a file whose instance id differs from the marker's: ErrForeign.
+//   - a file without a marker (written before markers existed): the marker
+//     is written.
+//
+// Each error says how an engineer recovers.
+func Open(path string, opts *Opts) (*DB, error) {
+	o := Opts{Timeout: 2 * time.Second}
+	if opts != nil {
+		o = *opts
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	mk, err := readMarker(path + MarkerSuffix)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && mk != nil:
+		return nil, fmt.Errorf("%w: %s is missing, but this data directory has had a database since %s (instance %s). "+
+			"Restore posd.db from a backup; or, to start this terminal again with an empty database (its transactions, "+
+			"counters and keys are lost, and the DUKPT key must be loaded again), remove %s",
+			ErrMissing, path, mk.Created.Format(time.RFC3339), mk.Instance, filepath.Base(path)+MarkerSuffix)
+	case errors.Is(err, fs.ErrNotExist):
+		// Fresh data directory.
+	case err != nil:
+		return nil, fmt.Errorf("store: %w", err)
+	case !fi.Mode().IsRegular():
+		return nil, fmt.Errorf("%w: %s is not a regular file", ErrDamaged, path)
+	case fi.Size() == 0:
+		return nil, damaged(path, errors.New("the file is empty"))
+	default:
+		if err := checkFile(path, fi.Size(), o.Timeout); err != nil {
+			return nil, err
+		}
+	}
+
+	b, err := protect(func() (*bolt.DB, error) {
+		return bolt.Open(path, 0o600, &bolt.Options{Timeout: o.Timeout})
+	})
+	if err != nil {
+		if errors.Is(err, ErrDamaged) {
+			return nil, damaged(path, cause(err))
+		}
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	d := &DB{bolt: b, now: o.Now}
+	id := make([]byte, 16)
+	if _, err := io.ReadFull(o.Rand, id); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("store: instance id: %w", err)
+	}
+	d.instance = hex.EncodeToString(id)
+	if err := d.init(); err != nil {
+		b.Close()
+		return nil, err
+	}
+	switch {
+	case mk == nil:
+		if err := writeMarker(path+MarkerSuffix, marker{Instance: d.instance, Created: o.Now().UTC()}); err != nil {
+			b.Close()
+			return nil, err
+		}
+	case mk.Instance != d.instance:
+		b.Close()
+		return nil, fmt.Errorf("%w: %s has instance %s but this data directory's marker names %s: the file comes from "+
+			"another terminal or another data directory. Restore this terminal's own posd.db from a backup",
+			ErrForeign, path, d.instance, mk.Instance)
+	}
+	return d, nil
+}
+
+func damaged(path string, cause error) error {
+	return fmt.Errorf("%w: %s is damaged (%v); posd left it untouched. Restore posd.db from a backup. "+
+		"Without one: move the damaged file aside (keep it for analysis) and remove %s to start with an empty "+
+		"database; its transactions, counters and keys are lost, the DUKPT key must be loaded again, and "+
+		"pending reversals must be settled with the acquirer by hand",
+		ErrDamaged, path, cause, filepath.Base(path)+MarkerSuffix)
+}
+
+// protect runs fn with memory faults turned into panics and recovers any
+// panic as ErrDamaged: bbolt reads the file through mmap, so a truncated
+// file faults (SIGBUS) and a corrupted page makes bbolt panic.
+func protect[T any](fn func() (T, error)) (v T, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			var zero T
+			v = zero
+			if f, ok := r.(interface{ Addr() uintptr }); ok && f.Addr() != 0 {
+				err = fmt.Errorf("%w: reading the file faulted: it is shorter than its pages say (truncated) or unreadable", ErrDamaged)
+			} else {
+				err = fmt.Errorf("%w: bbolt: %v", ErrDamaged, r)
+			}
+		}
+	}()
+	return fn()
+}
+
+// checkFile opens path read-only and checks it: the pages its meta page
+// counts must be in the file, every bucket, key and value must be
+// readable, and bbolt's own consistency check must pass.
+func checkFile(path string, size int64, timeout time.Duration) error {
+	b, err := protect(func() (*bolt.DB, error) {
+		return bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, PreLoadFreelist: true, Timeout: timeout})
+	})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return fmt.Errorf("store: %s is in use by another process: %w", path, err)
+		}
+		return damaged(path, cause(err))
+	}
+	defer b.Close()
+	_, err = protect(func() (struct{}, error) {
+		return struct{}{}, b.View(func(tx *bolt.Tx) error {
+			if need := tx.Size(); need > size {
+				return fmt.Errorf("truncated: the file has %d bytes, its pages need %d", size, need)
+			}
+			var sum byte
+			if err := tx.ForEach(func(_ []byte, bk *bolt.Bucket) error { return walk(bk, &sum) }); err != nil {
+				return err
+			}
+			// Drain the channel: Check's goroutine sends every error it
+			// finds and must finish before the transaction ends.
+			var first error
+			for err := range tx.Check() {
+				if first == nil {
+					first = err
+				}
+			}
+			return first
+		})
+	})
+	if err != nil {
+		return damaged(path, cause(err))
+	}
+	return nil
+}
+
+// cause strips ErrDamaged's own text from err for the message.
+func cause(err error) error {
+	msg, found := strings.CutPrefix(err.Error(), ErrDamaged.Error()+": ")
+	if !found {
+		return err
+	}
+	return errors.New(msg)
+}
+
+// walk reads every key and value of bk and its nested buckets, so a page
+// that faults or fails bbolt's page checks does so here, under protect.
+func walk(bk *bolt.Bucket, sum *byte) error {
+	return bk.ForEach(func(k, v []byte) error {
+		if v == nil {
+			if child := bk.Bucket(k); child != nil {
+				return walk(child, sum)
+			}
+			return nil
+		}
+		for _, c := range v {
+			*sum ^= c
+		}
+		return nil
+	})
+}
+
+func readMarker(path string) (*marker, error) {
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: marker: %w", err)
+	}
+	var m marker
+	if err := json.Unmarshal(raw, &m); err != nil || m.Instance == "" {
+		return nil, fmt.Errorf("%w: the marker %s is unreadable; restore it from a backup with posd.db", ErrDamaged, path)
+	}
+	return &m, nil
+}
+
+// writeMarker writes the marker durably: temporary file, fsync, rename,
+// fsync of the directory.
+func writeMarker(path string, m marker) error {
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	if err := durable.WriteFile(path, append(raw, '\n'), 0o600); err != nil {
+		return fmt.Errorf("store: marker: %w", err)
+	}
+	return nil
+}
