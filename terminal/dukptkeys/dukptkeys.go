@@ -15,8 +15,22 @@ import (
 	"posd/terminal/wiresec"
 )
 
-// ErrNotProvisioned: no initial key has been loaded into the slot.
-var ErrNotProvisioned = errors.New("dukptkeys: no DUKPT key loaded")
+// Errors of the key source. All of them mean the terminal cannot
+// transact until a key custodian acts: they are fatal for a sale.
+var (
+	// ErrNotProvisioned: no initial key has been loaded into the slot.
+	ErrNotProvisioned = errors.New("dukptkeys: no DUKPT key loaded")
+	// ErrStateLost: the slot has no originator state although the KSN
+	// mark says KSNs were used in it: the state was lost with a damaged or
+	// replaced database. Loading the same initial key again would reuse
+	// KSNs; a new initial key (new KSN) must be loaded.
+	ErrStateLost = errors.New("dukptkeys: DUKPT key state lost")
+	// ErrKSNReuse: loading this initial key would hand out KSNs that were
+	// already used (the mark has its KSN base).
+	ErrKSNReuse = errors.New("dukptkeys: this initial KSN was already used on this terminal")
+	// ErrMark: the KSN mark file is unreadable.
+	ErrMark = errors.New("dukptkeys: KSN mark damaged")
+)
 
 // Secrets is the part of the key store this package uses: opaque secrets
 // wrapped under the device KEK.
@@ -30,14 +44,27 @@ type Source struct {
 	mu      sync.Mutex
 	secrets Secrets
 	mode    wiresec.Mode
+	slot    string
 	name    string
 	missing func(error) bool
+	mark    Mark
+	// reserved is the counter the mark covers for base (0: not known yet).
+	base     string
+	reserved uint32
 }
 
 // New returns the source for the key slot named slot (e.g. "dukpt.0").
 // missing tells which errors of the key store mean "no such secret".
 func New(s Secrets, mode wiresec.Mode, slot string, missing func(error) bool) *Source {
-	return &Source{secrets: s, mode: mode, name: slot + ".state", missing: missing}
+	return &Source{secrets: s, mode: mode, slot: slot, name: slot + ".state", missing: missing}
+}
+
+// SetMark attaches the KSN high-water mark. Call it before the first use,
+// then Check.
+func (s *Source) SetMark(m Mark) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mark = m
 }
 
 // Mode is the slot's DUKPT mode.
@@ -64,6 +91,23 @@ func (s *Source) Load(ik, iksn []byte) error {
 	defer o.Wipe()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.mark != nil {
+		base, c, err := ksnBase(o.KSN())
+		if err != nil {
+			return err
+		}
+		used, err := s.mark.Load(s.slot)
+		if err != nil {
+			return err
+		}
+		if last, ok := used[base]; ok {
+			return fmt.Errorf("%w: KSN base %s was used up to counter %d; load an initial key with a new KSN", ErrKSNReuse, base, last)
+		}
+		if err := s.mark.Save(s.slot, base, c); err != nil {
+			return err
+		}
+		s.base, s.reserved = base, c
+	}
 	return s.save(o)
 }
 
@@ -105,9 +149,101 @@ func (s *Source) with(fn func(dukpt.Originator) error) error {
 		return fn(o)
 	})
 	if err != nil && s.missing != nil && s.missing(err) {
+		if s.mark != nil {
+			used, merr := s.mark.Load(s.slot)
+			if merr != nil {
+				return merr
+			}
+			for base, c := range used {
+				return fmt.Errorf("%w: KSNs of base %s were used up to counter %d but the slot holds no state; "+
+					"a key custodian must load a new initial key (with a new KSN)", ErrStateLost, base, c)
+			}
+		}
 		return fmt.Errorf("%w: %w", ErrNotProvisioned, err)
 	}
 	return err
+}
+
+// Check reconciles the stored state with the KSN mark at start-up. With no
+// state, it reports ErrStateLost when the mark shows KSNs were used (else
+// ErrNotProvisioned). With a state behind the mark (a crash inside a
+// reservation, or a database restored from an older backup), it advances
+// the originator past every KSN the mark says may have been used and
+// stores it. A state the mark does not know yet (a database from before
+// the mark existed) is recorded in the mark. Next does the same on its
+// first use when Check was not called.
+func (s *Source) Check() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.with(func(o dukpt.Originator) error {
+		if s.mark == nil {
+			return nil
+		}
+		return s.reconcile(o)
+	})
+}
+
+// reconcile brings o past the mark of its KSN base and remembers how far
+// the mark reaches. Caller holds s.mu.
+func (s *Source) reconcile(o dukpt.Originator) error {
+	base, c, err := ksnBase(o.KSN())
+	if err != nil {
+		return err
+	}
+	used, err := s.mark.Load(s.slot)
+	if err != nil {
+		return err
+	}
+	last, ok := used[base]
+	if !ok || last <= c {
+		if err := s.mark.Save(s.slot, base, c); err != nil {
+			return err
+		}
+		s.base, s.reserved = base, c
+		return nil
+	}
+	for c < last {
+		_, key, err := o.Next()
+		clear(key)
+		if err != nil {
+			return fmt.Errorf("dukptkeys: skipping past used KSNs: %w", err)
+		}
+		if _, c, err = ksnBase(o.KSN()); err != nil {
+			return err
+		}
+	}
+	if err := s.save(o); err != nil {
+		return err
+	}
+	s.base, s.reserved = base, last
+	return nil
+}
+
+// Park lowers the mark to the KSN in use at a clean shutdown, so the next
+// start does not skip the KSNs reserved ahead. Every KSN used is at or
+// below the stored state's, so the mark stays an upper bound.
+func (s *Source) Park() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mark == nil {
+		return nil
+	}
+	return s.with(func(o dukpt.Originator) error {
+		base, c, err := ksnBase(o.KSN())
+		if err != nil {
+			return err
+		}
+		if base != s.base {
+			// Not reconciled in this process: the state may be behind
+			// the mark, which must then stay where it is.
+			return nil
+		}
+		if err := s.mark.Save(s.slot, base, c); err != nil {
+			return err
+		}
+		s.reserved = c
+		return nil
+	})
 }
 
 // KSN returns the current KSN in upper-case hex (not secret).
@@ -129,11 +265,33 @@ func (s *Source) Next() (*wiresec.Session, error) {
 	defer s.mu.Unlock()
 	var sess *wiresec.Session
 	err := s.with(func(o dukpt.Originator) error {
+		if s.mark != nil {
+			if base, _, err := ksnBase(o.KSN()); err != nil {
+				return err
+			} else if base != s.base {
+				if err := s.reconcile(o); err != nil {
+					return err
+				}
+			}
+		}
 		ksn, key, err := o.Next()
 		if err != nil {
 			return err
 		}
 		defer clear(key)
+		if s.mark != nil {
+			// The mark covers this KSN on disk before the KSN is used.
+			base, c, err := ksnBase(ksn)
+			if err != nil {
+				return err
+			}
+			if c > s.reserved {
+				if err := s.mark.Save(s.slot, base, c+Reserve); err != nil {
+					return err
+				}
+				s.base, s.reserved = base, c+Reserve
+			}
+		}
 		if err := s.save(o); err != nil {
 			return err
 		}
