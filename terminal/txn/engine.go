@@ -87,6 +87,23 @@ type Engine struct {
 	ctx  context.Context
 	stop context.CancelFunc
 	wg   sync.WaitGroup
+
+	// hostCtx bounds host exchanges; Shutdown lets an authorization in
+	// flight finish until its deadline before cancelling it.
+	hostCtx    context.Context
+	hostCancel context.CancelFunc
+
+	// One pass over the pending reversals at a time, whoever asks: the
+	// retry loop, the API, a restart. Callers that arrive while a pass
+	// runs wait for it instead of starting their own.
+	revMu   sync.Mutex
+	revPass *pass
+}
+
+// pass is one run over the pending reversals.
+type pass struct {
+	done chan struct{}
+	left int
 }
 
 // New checks opts, recovers records left by a crash (created -> failed;
@@ -113,7 +130,10 @@ func New(opts Opts) (*Engine, error) {
 	}
 	e := &Engine{o: opts, log: lg, changed: make(chan struct{}), kick: make(chan struct{}, 1)}
 	e.ctx, e.stop = context.WithCancel(context.Background())
+	e.hostCtx, e.hostCancel = context.WithCancel(context.Background())
 	if err := e.recover(); err != nil {
+		e.stop()
+		e.hostCancel()
 		return nil, err
 	}
 	e.wg.Add(1)
@@ -143,16 +163,39 @@ func (e *Engine) recover() error {
 	return nil
 }
 
-// Halt cancels the sale in progress and stops the reversal loop, waiting
-// for both.
+// Halt stops the engine at once: a sale waiting for a card ends failed
+// with ErrShutdown, an exchange with the host is abandoned (an
+// authorization in flight becomes a pending reversal), the reversal loop
+// stops. It waits for all of it.
 func (e *Engine) Halt() {
-	e.stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	e.Shutdown(ctx)
+}
+
+// Shutdown stops the engine like Halt, but lets an exchange with the host
+// that is under way finish until ctx ends. New sales are refused from the
+// start. It returns ctx's error when it had to cut an exchange short.
+func (e *Engine) Shutdown(ctx context.Context) error {
 	e.mu.Lock()
-	if e.cancel != nil {
+	e.stop()
+	if e.cancel != nil && !e.cardRead {
 		e.cancel()
 	}
+	e.notifyLocked()
 	e.mu.Unlock()
-	e.wg.Wait()
+	done := make(chan struct{})
+	go func() { e.wg.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		e.hostCancel()
+		<-done
+	}
+	e.hostCancel()
+	return err
 }
 
 // Active returns the id of the sale in progress, if any.
@@ -184,7 +227,7 @@ func (e *Engine) StartSale(amount int64, currency string) (store.Txn, error) {
 		return store.Txn{}, err
 	}
 	e.o.Reader.Flush()
-	ctx, cancel := context.WithTimeout(e.ctx, e.o.CardTimeout+2*e.o.HostTimeout)
+	ctx, cancel := context.WithCancel(e.ctx)
 	e.active, e.cancel, e.cardRead = t.ID, cancel, false
 	e.wg.Add(1)
 	go func() {
@@ -202,6 +245,9 @@ func (e *Engine) StartSale(amount int64, currency string) (store.Txn, error) {
 // Cancel stops the sale id while it still waits for a card. Once a card
 // was read the sale runs to its outcome (a request may be on the wire).
 func (e *Engine) Cancel(id string) error {
+	if _, err := e.o.Store.Get(id); err != nil {
+		return err
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.active != id || e.cancel == nil {
@@ -281,7 +327,10 @@ func (e *Engine) runSale(ctx context.Context, t store.Txn) {
 	}
 	switch {
 	case err == nil:
-	case ctx.Err() != nil && e.ctx.Err() == nil && !errors.Is(ctx.Err(), context.DeadlineExceeded):
+	case e.ctx.Err() != nil:
+		e.fail(t.ID, ErrShutdown)
+		return
+	case ctx.Err() != nil:
 		e.fail(t.ID, fmt.Errorf("%w: cancelled", ErrNoCard))
 		return
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
@@ -319,7 +368,7 @@ func (e *Engine) runSale(ctx context.Context, t store.Txn) {
 	}); err != nil {
 		return
 	}
-	hctx, hcancel := context.WithTimeout(e.ctx, e.o.HostTimeout)
+	hctx, hcancel := context.WithTimeout(e.hostCtx, e.o.HostTimeout)
 	res, err := e.o.Host.Purchase(hctx, host.Purchase{
 		STAN: stan, Amount: t.Amount, Currency: t.Currency, EntryMode: card.EntryMode,
 		Track2: card.Track2, Time: now,
@@ -381,9 +430,41 @@ func (e *Engine) reversalLoop() {
 	}
 }
 
-// SendReversals tries every pending reversal once and returns how many are
-// still pending.
+// SendReversals makes sure a pass over the pending reversals runs: it
+// starts one, or joins the pass already running, and waits for it (or for
+// ctx). It returns how many reversals are still pending, -1 when ctx ended
+// first or the records could not be listed. One pass runs at a time, so a
+// pending reversal is never on the wire twice at once.
 func (e *Engine) SendReversals(ctx context.Context) int {
+	e.revMu.Lock()
+	p := e.revPass
+	if p == nil {
+		if e.ctx.Err() != nil {
+			e.revMu.Unlock()
+			return -1
+		}
+		p = &pass{done: make(chan struct{})}
+		e.revPass = p
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			p.left = e.sendReversals(e.ctx)
+			e.revMu.Lock()
+			e.revPass = nil
+			e.revMu.Unlock()
+			close(p.done)
+		}()
+	}
+	e.revMu.Unlock()
+	select {
+	case <-p.done:
+		return p.left
+	case <-ctx.Done():
+		return -1
+	}
+}
+
+func (e *Engine) sendReversals(ctx context.Context) int {
 	pending, err := e.o.Store.List(0, store.StateReversalPending)
 	if err != nil {
 		e.log.Error("listing reversals", "err", err)
@@ -402,21 +483,31 @@ func (e *Engine) SendReversals(ctx context.Context) int {
 	return left
 }
 
+// reverse sends one attempt of t's reversal. The reversal's STAN is
+// allocated and committed on the first attempt and reused by every retry,
+// so the host sees one reversal, repeated, never several.
 func (e *Engine) reverse(ctx context.Context, t store.Txn) error {
-	e.update(t.ID, func(r *store.Txn) { r.Attempts++ })
+	if t.ReversalSTAN == 0 {
+		stan, err := e.o.Store.NextSTAN()
+		if err != nil {
+			return err
+		}
+		if t, err = e.update(t.ID, func(r *store.Txn) { r.ReversalSTAN = stan }); err != nil {
+			return err
+		}
+	}
+	if _, err := e.update(t.ID, func(r *store.Txn) { r.Attempts++ }); err != nil {
+		return err
+	}
 	sess, err := e.o.Keys.Next()
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrKeys, err)
 	}
 	defer sess.Wipe()
-	stan, err := e.o.Store.NextSTAN()
-	if err != nil {
-		return err
-	}
 	hctx, cancel := context.WithTimeout(ctx, e.o.HostTimeout)
 	defer cancel()
 	res, err := e.o.Host.Reverse(hctx, host.Reversal{
-		STAN: stan, OrigSTAN: t.STAN, OrigTime: t.SentAt, Amount: t.Amount, Currency: t.Currency, Reason: t.Reason,
+		STAN: t.ReversalSTAN, OrigSTAN: t.STAN, OrigTime: t.SentAt, Amount: t.Amount, Currency: t.Currency, Reason: t.Reason,
 	}, sess)
 	if err != nil {
 		return err
@@ -425,7 +516,7 @@ func (e *Engine) reverse(ctx context.Context, t store.Txn) error {
 		return fmt.Errorf("reversal answered %q", res.ResponseCode)
 	}
 	_, err = e.update(t.ID, func(r *store.Txn) { r.State = store.StateReversed })
-	e.log.Info("reversal acknowledged", "id", t.ID, "stan", stan)
+	e.log.Info("reversal acknowledged", "id", t.ID, "stan", t.ReversalSTAN)
 	return err
 }
 

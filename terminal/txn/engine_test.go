@@ -219,10 +219,19 @@ func TestNoResponseIsReversedUntilAcknowledged(t *testing.T) {
 		if got.State != store.StateReversalPending {
 			t.Fatalf("%v: %+v", hostErr, got)
 		}
-		// The host is down for a while: the reversal stays pending.
-		time.Sleep(100 * time.Millisecond)
-		if got, _ := db.Get(tx.ID); got.State != store.StateReversalPending || got.Attempts < 2 {
-			t.Fatalf("%v: while host down: %+v", hostErr, got)
+		// The host is down for a while: the reversal stays pending and is
+		// retried.
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			got, _ := db.Get(tx.ID)
+			if got.State != store.StateReversalPending {
+				t.Fatalf("%v: while host down: %+v", hostErr, got)
+			}
+			if got.Attempts >= 2 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%v: reversal not retried: %+v", hostErr, got)
+			}
 		}
 		h.mu.Lock()
 		h.revErr = nil

@@ -21,4 +21,7 @@ var (
 	ErrKeys = errors.New("txn: transaction key unavailable")
 	// ErrHalted: the engine is shutting down.
 	ErrHalted = errors.New("txn: engine halted")
+	// ErrShutdown: the sale ended because the terminal was shutting down
+	// while it waited for a card.
+	ErrShutdown = errors.New("txn: sale ended by shutdown")
 )
