@@ -2,8 +2,9 @@
 // the field engineer's view of transactions and devices, the simulator
 // controls, and offline key tools for key custodians (posctl keys).
 //
-// Every command except keys talks to posd's local API (--api, or POSD_API,
-// default http://127.0.0.1:7070) and prints JSON on stdout. Errors are one
+// Every command except keys talks to posd's local API with its per-boot
+// token (found in posd's data directory: --data-dir, POSD_DATA_DIR,
+// /var/lib/posd or ./run/data) and prints JSON on stdout. Errors are one
 // line on stderr with exit status 1; a sale that ends without approval
 // exits with status 3.
 package main
@@ -16,16 +17,20 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
+	"os/signal"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"posd/cmd/posctl/keyscmd"
 )
 
-const usage = `usage: posctl [--api URL] COMMAND
+const usage = `usage: posctl [--api URL] [--data-dir DIR] COMMAND
 
   sale --amount 12.34 [--currency CNY] [--wait] [--timeout 2m]
   txn list [--limit N] [--state STATE]
@@ -38,19 +43,35 @@ const usage = `usage: posctl [--api URL] COMMAND
   sim cards
   sim swipe --card NAME
   keys ...            offline DUKPT / TR-31 / KCV tools (posctl keys help)
+  help                this text
+
+posd's API needs its per-boot token, which posd writes to api-token.json in
+its data directory. posctl looks in --data-dir, then $POSD_DATA_DIR, then
+/var/lib/posd and ./run/data (the make run demo). The token file also names
+the API address, used unless --api or $POSD_API says otherwise.
 `
 
 // exitNotApproved is the exit status of a sale that ended without approval.
 const exitNotApproved = 3
+
+// defaultDataDirs are searched for the token when neither --data-dir nor
+// POSD_DATA_DIR is given: the installed daemon's, then the demo's.
+var defaultDataDirs = []string{"/var/lib/posd", "run/data"}
+
+const tokenFile = "api-token.json"
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 type cli struct {
-	api    string
-	http   *http.Client
-	stdout io.Writer
+	api     string
+	token   string
+	tokErr  error
+	http    *http.Client
+	stdout  io.Writer
+	stderr  io.Writer
+	stopped <-chan os.Signal
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -59,16 +80,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fs := flag.NewFlagSet("posctl", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	def := os.Getenv("POSD_API")
-	if def == "" {
-		def = "http://127.0.0.1:7070"
-	}
-	api := fs.String("api", def, "posd local API base URL")
-	if err := fs.Parse(args); err != nil || fs.NArg() == 0 {
+	api := fs.String("api", "", "posd local API base URL")
+	dataDir := fs.String("data-dir", "", "posd's data directory (for the API token)")
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp) || (err == nil && fs.NArg() > 0 && (fs.Arg(0) == "help" || fs.Arg(0) == "--help")):
+		fmt.Fprint(stdout, usage)
+		return 0
+	case err != nil:
+		fmt.Fprintf(stderr, "posctl: %v\n%s", err, usage)
+		return 1
+	case fs.NArg() == 0:
 		fmt.Fprint(stderr, usage)
 		return 1
 	}
-	c := &cli{api: strings.TrimRight(*api, "/"), http: &http.Client{Timeout: 10 * time.Minute}, stdout: stdout}
+	c := &cli{http: &http.Client{Timeout: 10 * time.Minute}, stdout: stdout, stderr: stderr}
+	c.api, c.token, c.tokErr = locate(*api, *dataDir)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	c.stopped = sig
 	code, err := c.dispatch(fs.Args())
 	if err != nil {
 		fmt.Fprintln(stderr, "posctl:", oneLine(err.Error()))
@@ -79,7 +110,75 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
+// locate decides the API address and finds its token. api and dataDir are
+// the flags ("" when not given).
+func locate(api, dataDir string) (string, string, error) {
+	if api == "" {
+		api = os.Getenv("POSD_API")
+	}
+	var dirs []string
+	switch {
+	case dataDir != "":
+		dirs = []string{dataDir}
+	case os.Getenv("POSD_DATA_DIR") != "":
+		dirs = []string{os.Getenv("POSD_DATA_DIR")}
+	default:
+		dirs = defaultDataDirs
+	}
+	var tokErr error
+	for _, d := range dirs {
+		raw, err := os.ReadFile(filepath.Join(d, tokenFile))
+		if err != nil {
+			if tokErr == nil || !errors.Is(err, fs.ErrNotExist) {
+				tokErr = err
+			}
+			continue
+		}
+		var t struct {
+			API   string `json:"api"`
+			Token string `json:"token"`
+		}
+		if err := json.Unmarshal(raw, &t); err != nil || t.Token == "" {
+			tokErr = fmt.Errorf("%s is not a posd token file", filepath.Join(d, tokenFile))
+			continue
+		}
+		if api == "" {
+			api = t.API
+		}
+		if strings.TrimRight(api, "/") != strings.TrimRight(t.API, "/") {
+			tokErr = fmt.Errorf("the token in %s is for %s, not %s", d, t.API, api)
+			continue
+		}
+		return strings.TrimRight(api, "/"), t.Token, nil
+	}
+	if api == "" {
+		api = "http://127.0.0.1:7070"
+	}
+	return strings.TrimRight(api, "/"), "", fmt.Errorf("no posd API token found (%v): pass --data-dir DIR or set POSD_DATA_DIR to posd's data directory", tokErr)
+}
+
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// commands and their usage lines, for the errors of a malformed call.
+var usages = map[string]string{
+	"sale":       "posctl sale --amount 12.34 [--currency CNY] [--wait] [--timeout 2m]",
+	"txn list":   "posctl txn list [--limit N] [--state STATE]",
+	"txn show":   "posctl txn show ID",
+	"txn cancel": "posctl txn cancel ID",
+	"reversals":  "posctl reversals send",
+	"host":       "posctl host test",
+	"status":     "posctl status",
+	"devices":    "posctl devices [selftest]",
+	"sim cards":  "posctl sim cards",
+	"sim swipe":  "posctl sim swipe --card NAME (see posctl sim cards)",
+}
+
+func usageErr(cmd string) error {
+	if u, ok := usages[cmd]; ok {
+		return errors.New("usage: " + u)
+	}
+	return fmt.Errorf("unknown command %q; run posctl help", cmd)
+}
 
 func (c *cli) dispatch(args []string) (int, error) {
 	cmd, rest := args[0], args[1:]
@@ -105,30 +204,46 @@ func (c *cli) dispatch(args []string) (int, error) {
 		fs.SetOutput(io.Discard)
 		limit := fs.Int("limit", 20, "")
 		state := fs.String("state", "", "")
-		if err := fs.Parse(rest[1:]); err != nil {
-			return 1, err
+		if err := fs.Parse(rest[1:]); err != nil || fs.NArg() > 0 {
+			return 1, usageErr("txn list")
 		}
 		q := url.Values{"limit": {fmt.Sprint(*limit)}}
 		if *state != "" {
 			q.Set("state", *state)
 		}
 		return c.show("GET", "/v1/txns?"+q.Encode(), nil)
-	case cmd == "txn" && sub == "show" && len(rest) == 2:
+	case cmd == "txn" && sub == "show":
+		if len(rest) != 2 {
+			return 1, usageErr("txn show")
+		}
 		return c.show("GET", "/v1/txns/"+url.PathEscape(rest[1]), nil)
-	case cmd == "txn" && sub == "cancel" && len(rest) == 2:
+	case cmd == "txn" && sub == "cancel":
+		if len(rest) != 2 {
+			return 1, usageErr("txn cancel")
+		}
 		return c.show("POST", "/v1/txns/"+url.PathEscape(rest[1])+"/cancel", struct{}{})
-	case cmd == "sim" && sub == "cards" && len(rest) == 1:
+	case cmd == "sim" && sub == "cards":
+		if len(rest) != 1 {
+			return 1, usageErr("sim cards")
+		}
 		return c.show("GET", "/v1/sim/cards", nil)
 	case cmd == "sim" && sub == "swipe":
 		fs := flag.NewFlagSet("sim swipe", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
 		card := fs.String("card", "", "")
-		if err := fs.Parse(rest[1:]); err != nil || *card == "" {
-			return 1, errors.New("usage: posctl sim swipe --card NAME (see posctl sim cards)")
+		if err := fs.Parse(rest[1:]); err != nil || *card == "" || fs.NArg() > 0 {
+			return 1, usageErr("sim swipe")
 		}
 		return c.show("POST", "/v1/sim/swipe", map[string]string{"card": *card})
+	case cmd == "txn" || cmd == "sim":
+		if sub != "" {
+			return 1, fmt.Errorf("unknown command %q; run posctl help", cmd+" "+sub)
+		}
+		return 1, fmt.Errorf("usage: posctl %s %s", cmd, map[string]string{"txn": "list|show ID|cancel ID", "sim": "cards|swipe --card NAME"}[cmd])
+	case usages[cmd] != "":
+		return 1, usageErr(cmd)
 	}
-	return 1, fmt.Errorf("unknown command %q; run posctl without arguments for help", strings.Join(args, " "))
+	return 1, fmt.Errorf("unknown command %q; run posctl help", strings.Join(args, " "))
 }
 
 type txnView struct {
@@ -165,12 +280,20 @@ func (c *cli) sale(args []string) (int, error) {
 	deadline := time.Now().Add(*timeout)
 	for !final(t.State) {
 		left := time.Until(deadline)
+		select {
+		case <-c.stopped:
+			left = 0
+		default:
+		}
 		if left <= 0 {
-			c.print(raw)
-			return 1, fmt.Errorf("sale %s still %s after %s", t.ID, t.State, *timeout)
+			// The cashier gave up waiting: the sale must not go on alone.
+			return c.abandon(t.ID, fmt.Sprintf("no outcome after %s", *timeout))
 		}
 		step := min(left, 30*time.Second).Round(time.Second) + time.Second
-		raw, err = c.call("GET", "/v1/txns/"+t.ID+"?wait="+step.String(), nil, &t)
+		raw, err = c.callInterruptible("GET", "/v1/txns/"+t.ID+"?wait="+step.String(), &t, time.Until(deadline))
+		if errors.Is(err, errInterrupted) {
+			return c.abandon(t.ID, "interrupted")
+		}
 		if err != nil {
 			return 1, err
 		}
@@ -182,6 +305,49 @@ func (c *cli) sale(args []string) (int, error) {
 		return exitNotApproved, nil
 	}
 	return 0, nil
+}
+
+var errInterrupted = errors.New("interrupted")
+
+// callInterruptible is call, given up when posctl is interrupted or after
+// max (the request itself may wait less).
+func (c *cli) callInterruptible(method, path string, v any, max time.Duration) ([]byte, error) {
+	type res struct {
+		raw []byte
+		err error
+	}
+	ch := make(chan res, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), max+5*time.Second)
+	defer cancel()
+	go func() {
+		raw, err := c.callCtx(ctx, method, path, nil, v)
+		ch <- res{raw, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.raw, r.err
+	case <-c.stopped:
+		cancel()
+		<-ch
+		return nil, errInterrupted
+	}
+}
+
+// abandon cancels sale id because the cashier stopped waiting, and reports
+// how it ended: cancelled (exit 3), or still running because the card was
+// already read (exit 1, with what to check).
+func (c *cli) abandon(id, why string) (int, error) {
+	if _, err := c.call("POST", "/v1/txns/"+id+"/cancel", struct{}{}, nil); err != nil {
+		return 1, fmt.Errorf("sale %s: %s and it could not be cancelled (%v); follow it with posctl txn show %s", id, why, err, id)
+	}
+	var t txnView
+	raw, err := c.call("GET", "/v1/txns/"+id+"?wait=10s", nil, &t)
+	if err != nil {
+		return 1, fmt.Errorf("sale %s: %s; cancelled: %w", id, why, err)
+	}
+	c.print(raw)
+	fmt.Fprintf(c.stderr, "posctl: sale %s: %s; cancelled\n", id, why)
+	return exitNotApproved, nil
 }
 
 func (c *cli) selftest() (int, error) {
@@ -227,6 +393,15 @@ func (c *cli) print(raw []byte) error {
 // call does one API request and decodes the answer into v when v is not
 // nil; API errors come back as their one-line message.
 func (c *cli) call(method, path string, body, v any) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	return c.callCtx(ctx, method, path, body, v)
+}
+
+func (c *cli) callCtx(ctx context.Context, method, path string, body, v any) ([]byte, error) {
+	if c.token == "" {
+		return nil, c.tokErr
+	}
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -235,12 +410,11 @@ func (c *cli) call(method, path string, body, v any) ([]byte, error) {
 		}
 		rd = bytes.NewReader(b)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
-	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, c.api+path, rd)
 	if err != nil {
 		return nil, err
 	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"posd/board"
@@ -24,33 +26,67 @@ import (
 // api is the local HTTP+JSON API (loopback only) for the ECR/cashier, the
 // field engineer's posctl and the simulator controls.
 type api struct {
-	cfg    Config
-	cur    money.Currency
-	engine *txn.Engine
-	client *host.Client
-	db     *store.DB
-	board  *board.Board
-	sim    *sim.Board // nil unless board=sim
-	status func() map[string]any
-	log    *slog.Logger
+	cfg       Config
+	cur       money.Currency
+	maxAmount int64
+	engine    *txn.Engine
+	client    *host.Client
+	db        *store.DB
+	board     *board.Board
+	sim       *sim.Board // nil unless board=sim
+	status    func() map[string]any
+	log       *slog.Logger
+	// token is the per-boot credential of /v1/ requests.
+	token string
+	// stopping is closed when the daemon starts shutting down: long polls
+	// answer at once.
+	stopping <-chan struct{}
 }
 
 func (a *api) routes() http.Handler {
+	kh := kiosk.Handler(func() ui.Screen { return ui.Render(a.displayState(time.Now())) })
+	routes := []struct {
+		method, path string
+		h            http.Handler
+	}{
+		{"GET", "/v1/status", http.HandlerFunc(a.getStatus)},
+		{"POST", "/v1/sales", http.HandlerFunc(a.postSale)},
+		{"GET", "/v1/txns", http.HandlerFunc(a.listTxns)},
+		{"GET", "/v1/txns/{id}", http.HandlerFunc(a.getTxn)},
+		{"POST", "/v1/txns/{id}/cancel", http.HandlerFunc(a.cancelTxn)},
+		{"POST", "/v1/reversals/send", http.HandlerFunc(a.sendReversals)},
+		{"POST", "/v1/host/echo", http.HandlerFunc(a.hostEcho)},
+		{"GET", "/v1/devices", http.HandlerFunc(a.getDevices)},
+		{"POST", "/v1/devices/selftest", http.HandlerFunc(a.selfTest)},
+		{"GET", "/v1/sim/cards", http.HandlerFunc(a.simCards)},
+		{"POST", "/v1/sim/swipe", http.HandlerFunc(a.simSwipe)},
+		// The customer display (local kiosk page).
+		{"GET", "/{$}", kh},
+		{"GET", "/display.json", kh},
+	}
 	m := http.NewServeMux()
-	m.HandleFunc("GET /v1/status", a.getStatus)
-	m.HandleFunc("POST /v1/sales", a.postSale)
-	m.HandleFunc("GET /v1/txns", a.listTxns)
-	m.HandleFunc("GET /v1/txns/{id}", a.getTxn)
-	m.HandleFunc("POST /v1/txns/{id}/cancel", a.cancelTxn)
-	m.HandleFunc("POST /v1/reversals/send", a.sendReversals)
-	m.HandleFunc("POST /v1/host/echo", a.hostEcho)
-	m.HandleFunc("GET /v1/devices", a.getDevices)
-	m.HandleFunc("POST /v1/devices/selftest", a.selfTest)
-	m.HandleFunc("GET /v1/sim/cards", a.simCards)
-	m.HandleFunc("POST /v1/sim/swipe", a.simSwipe)
-	// The customer display (local kiosk page) at / and /display.json.
-	m.Handle("/", kiosk.Handler(func() ui.Screen { return ui.Render(a.displayState(time.Now())) }))
-	return m
+	allowed := map[string][]string{}
+	var paths []string
+	for _, r := range routes {
+		m.Handle(r.method+" "+r.path, r.h)
+		if allowed[r.path] == nil {
+			paths = append(paths, r.path)
+		}
+		allowed[r.path] = append(allowed[r.path], r.method)
+	}
+	// Every other method of a known path, and every unknown path, gets the
+	// API's JSON error, not the mux's plain text.
+	for _, p := range paths {
+		methods := strings.Join(allowed[p], ", ")
+		m.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", methods)
+			fail(w, http.StatusMethodNotAllowed, fmt.Errorf("method %s not allowed here (allowed: %s)", r.Method, methods))
+		})
+	}
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fail(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s", r.URL.Path))
+	})
+	return guard(a.token, m)
 }
 
 // txnView is a transaction as the API shows it.
@@ -89,6 +125,18 @@ func view(t store.Txn) txnView {
 	return v
 }
 
+// maxList bounds GET /v1/txns?limit=.
+const maxList = 1000
+
+func (a *api) isStopping() bool {
+	select {
+	case <-a.stopping:
+		return true
+	default:
+		return false
+	}
+}
+
 type apiError struct {
 	Error string `json:"error"`
 }
@@ -103,14 +151,29 @@ func fail(w http.ResponseWriter, code int, err error) {
 	writeJSON(w, code, apiError{Error: err.Error()})
 }
 
+// maxBody bounds a request body.
+const maxBody = 1 << 16
+
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		fail(w, http.StatusBadRequest, fmt.Errorf("bad request body: %w", err))
+	if err := decodeBody(http.MaxBytesReader(w, r.Body, maxBody), v); err != nil {
+		fail(w, http.StatusBadRequest, err)
 		return false
 	}
 	return true
+}
+
+// decodeBody reads exactly one JSON object into v: unknown fields,
+// trailing data and anything but an object are refused.
+func decodeBody(r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("bad request body: %w", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("bad request body: trailing data after the JSON object")
+	}
+	return nil
 }
 
 func (a *api) getStatus(w http.ResponseWriter, r *http.Request) {
@@ -138,13 +201,24 @@ func (a *api) postSale(w http.ResponseWriter, r *http.Request) {
 	}
 	amount, err := cur.Parse(req.Amount)
 	if err != nil {
-		fail(w, http.StatusBadRequest, err)
+		fail(w, http.StatusBadRequest, fmt.Errorf("amount: %w", err))
+		return
+	}
+	if amount <= 0 {
+		fail(w, http.StatusBadRequest, errors.New("amount must be greater than zero"))
+		return
+	}
+	if a.maxAmount > 0 && cur.Numeric == a.cur.Numeric && amount > a.maxAmount {
+		fail(w, http.StatusBadRequest, fmt.Errorf("amount %s %s is over the terminal's limit of %s %s",
+			cur.Format(amount), cur.Alpha, cur.Format(a.maxAmount), cur.Alpha))
 		return
 	}
 	t, err := a.engine.StartSale(amount, cur.Numeric)
 	switch {
 	case errors.Is(err, txn.ErrBusy):
 		fail(w, http.StatusConflict, err)
+	case errors.Is(err, txn.ErrHalted):
+		fail(w, http.StatusServiceUnavailable, errors.New("posd is shutting down"))
 	case errors.Is(err, txn.ErrAmount), errors.Is(err, txn.ErrCurrency):
 		fail(w, http.StatusBadRequest, err)
 	case err != nil:
@@ -158,15 +232,20 @@ func (a *api) listTxns(w http.ResponseWriter, r *http.Request) {
 	limit := 50
 	if s := r.URL.Query().Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			fail(w, http.StatusBadRequest, errors.New("limit must be a positive number"))
+		if err != nil || n < 1 || n > maxList {
+			fail(w, http.StatusBadRequest, fmt.Errorf("limit must be a number from 1 to %d", maxList))
 			return
 		}
 		limit = n
 	}
 	var states []store.State
 	if s := r.URL.Query().Get("state"); s != "" {
-		states = append(states, store.State(s))
+		st := store.State(s)
+		if !st.Known() {
+			fail(w, http.StatusBadRequest, fmt.Errorf("unknown state %q (known: %s)", s, strings.Join(store.StateNames(), ", ")))
+			return
+		}
+		states = append(states, st)
 	}
 	list, err := a.db.List(limit, states...)
 	if err != nil {
@@ -193,8 +272,23 @@ func (a *api) getTxn(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), d)
+		go func() {
+			select {
+			case <-a.stopping:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
 		t, err = a.engine.Wait(ctx, id)
 		cancel()
+		if err == nil && !t.State.Final() && t.State != store.StateReversalPending && a.isStopping() {
+			v := view(t)
+			writeJSON(w, http.StatusServiceUnavailable, struct {
+				Error string   `json:"error"`
+				Txn   *txnView `json:"txn"`
+			}{"posd is shutting down; the transaction is " + string(t.State), &v})
+			return
+		}
 	} else {
 		t, err = a.db.Get(id)
 	}
@@ -209,7 +303,10 @@ func (a *api) getTxn(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) cancelTxn(w http.ResponseWriter, r *http.Request) {
-	if err := a.engine.Cancel(r.PathValue("id")); err != nil {
+	if err := a.engine.Cancel(r.PathValue("id")); store.IsNotFound(err) {
+		fail(w, http.StatusNotFound, err)
+		return
+	} else if err != nil {
 		fail(w, http.StatusConflict, err)
 		return
 	}
@@ -220,6 +317,10 @@ func (a *api) sendReversals(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
 	defer cancel()
 	left := a.engine.SendReversals(ctx)
+	if left < 0 {
+		fail(w, http.StatusServiceUnavailable, errors.New("the reversal pass did not finish (shutting down, or the records could not be read)"))
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]int{"pending": left})
 }
 

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,20 +19,26 @@ import (
 )
 
 // Duration is a time.Duration written as "10s", "1m30s" in the config file.
+// A value that does not parse is kept as bad so validate can name its key.
 type Duration time.Duration
+
+// durationError is a Duration that did not parse; validate reports it with
+// the key it came from.
+type durationError struct{ raw string }
+
+func (e *durationError) Error() string {
+	return fmt.Sprintf("%s is not a duration (write it like \"10s\" or \"1m30s\")", e.raw)
+}
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (d *Duration) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("duration must be a string like \"10s\": %w", err)
+		return &durationError{raw: string(b)}
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return err
-	}
-	if v < 0 {
-		return fmt.Errorf("negative duration %q", s)
+		return &durationError{raw: strconv.Quote(s)}
 	}
 	*d = Duration(v)
 	return nil
@@ -53,6 +61,9 @@ type Config struct {
 	DUKPT     DUKPTConfig    `json:"dukpt"`
 	Sim       SimConfig      `json:"sim"`
 	Watchdog  WatchdogConfig `json:"watchdog"`
+	// ShutdownTimeout bounds a shutdown on SIGTERM: an exchange with the
+	// host under way may finish within it.
+	ShutdownTimeout Duration `json:"shutdown_timeout"`
 }
 
 // APIConfig is the local HTTP+JSON API for the ECR/cashier and simulator.
@@ -124,9 +135,10 @@ func defaultConfig() Config {
 			ResponseTimeout: Duration(10 * time.Second),
 			ReversalRetry:   Duration(30 * time.Second),
 		},
-		DUKPT:    DUKPTConfig{Mode: "aes", Slot: "dukpt.0"},
-		Sim:      SimConfig{TestKeys: true},
-		Watchdog: WatchdogConfig{Enabled: true},
+		DUKPT:           DUKPTConfig{Mode: "aes", Slot: "dukpt.0"},
+		Sim:             SimConfig{TestKeys: true},
+		Watchdog:        WatchdogConfig{Enabled: true},
+		ShutdownTimeout: Duration(15 * time.Second),
 	}
 }
 
@@ -136,9 +148,50 @@ func parseConfig(b []byte) (Config, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
+		var de *durationError
+		var ue *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &de) && errors.As(err, &ue) && ue.Field != "":
+			return c, fmt.Errorf("config: %s: %w", ue.Field, de)
+		case errors.As(err, &de):
+			return c, fmt.Errorf("config: %s: %w", durationKey(b, de.raw), de)
+		}
 		return c, fmt.Errorf("config: %w", err)
 	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return c, fmt.Errorf("config: trailing data after the JSON object")
+	}
 	return c, c.validate()
+}
+
+// durationKey finds the dotted key whose value is raw, for the error of a
+// duration that does not parse (encoding/json does not say which field an
+// Unmarshaler failed in).
+func durationKey(b []byte, raw string) string {
+	var tree map[string]any
+	if json.Unmarshal(b, &tree) != nil {
+		return "a duration"
+	}
+	var find func(prefix string, m map[string]any) string
+	find = func(prefix string, m map[string]any) string {
+		for k, v := range m {
+			switch x := v.(type) {
+			case map[string]any:
+				if p := find(prefix+k+".", x); p != "" {
+					return p
+				}
+			default:
+				if enc, err := json.Marshal(x); err == nil && string(enc) == raw {
+					return prefix + k
+				}
+			}
+		}
+		return ""
+	}
+	if k := find("", tree); k != "" {
+		return k
+	}
+	return "a duration"
 }
 
 func loadConfig(path string) (Config, error) {
@@ -185,9 +238,24 @@ func (c *Config) validate() error {
 	if err != nil {
 		return fmt.Errorf("config: terminal.currency: %w", err)
 	}
+	inList := false
 	for _, x := range c.Terminal.Currencies {
-		if _, err := money.Lookup(x); err != nil {
+		xc, err := money.Lookup(x)
+		if err != nil {
 			return fmt.Errorf("config: terminal.currencies: %w", err)
+		}
+		inList = inList || xc.Numeric == cur.Numeric
+	}
+	if !inList {
+		return fmt.Errorf("config: terminal.currency %s is not in terminal.currencies %v: every sale would be refused", c.Terminal.Currency, c.Terminal.Currencies)
+	}
+	for key, d := range map[string]Duration{
+		"terminal.card_timeout": c.Terminal.CardTimeout, "host.connect_timeout": c.Host.ConnectTimeout,
+		"host.response_timeout": c.Host.ResponseTimeout, "host.reversal_retry": c.Host.ReversalRetry,
+		"shutdown_timeout": c.ShutdownTimeout,
+	} {
+		if d <= 0 {
+			return fmt.Errorf("config: %s must be a positive duration, got %s", key, time.Duration(d))
 		}
 	}
 	if c.Terminal.MaxAmount != "" {

@@ -49,6 +49,28 @@ func TestConfigOverridesAndRejects(t *testing.T) {
 	}
 }
 
+func TestConfigRoughEdges(t *testing.T) {
+	for bad, want := range map[string]string{
+		`{"terminal":{"currency":"USD"}}`:      "terminal.currency USD is not in terminal.currencies",
+		`{"terminal":{"card_timeout":"0s"}}`:   "terminal.card_timeout must be a positive duration",
+		`{"host":{"reversal_retry":"0"}}`:      "host.reversal_retry must be a positive duration",
+		`{"host":{"connect_timeout":"-1s"}}`:   "host.connect_timeout must be a positive duration",
+		`{"shutdown_timeout":"0s"}`:            "shutdown_timeout must be a positive duration",
+		`{"host":{"response_timeout":"soon"}}`: "host.response_timeout",
+		`{"terminal":{"card_timeout":60}}`:     "terminal.card_timeout",
+		`{"board":"sim"} {"board":"rpi4"}`:     "trailing data",
+		`{"board":"sim"}x`:                     "trailing data",
+	} {
+		_, err := parseConfig([]byte(bad))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v (want %q)", bad, err, want)
+		}
+	}
+	if _, err := parseConfig([]byte(`{"terminal":{"currency":"USD","currencies":["CNY","USD"]}}`)); err != nil {
+		t.Errorf("USD among the currencies: %v", err)
+	}
+}
+
 func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`{"host":{"addr":"127.0.0.1:1","tpdu":"6000010000"},"terminal":{"max_amount":"10.00"}}`))

@@ -60,12 +60,19 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 
 func run(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("posd", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
 	cfgPath := fs.String("config", "", "config file (JSON); defaults apply to missing keys")
 	dataDir := fs.String("data-dir", "", "data directory (overrides data_dir)")
 	printCfg := fs.Bool("print-config", false, "print the effective configuration and exit")
-	if err := fs.Parse(args); err != nil {
-		return err
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		fs.SetOutput(stdout)
+		fmt.Fprintln(stdout, "usage: posd [-config FILE] [-data-dir DIR] [-print-config]")
+		fs.PrintDefaults()
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("%w (posd -h for help)", err)
+	} else if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (posd -h for help)", fs.Arg(0))
 	}
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
@@ -87,9 +94,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	<-ctx.Done()
-	log.Info("shutting down")
+	log.Info("shutting down", "timeout", time.Duration(cfg.ShutdownTimeout))
 	sdNotify("STOPPING=1")
-	return d.shutdown()
+	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownTimeout))
+	defer cancel()
+	return d.shutdown(sctx)
 }
 
 // daemon is a running posd.
@@ -100,25 +109,34 @@ type daemon struct {
 	client *host.Client
 	engine *txn.Engine
 	srv    *http.Server
+	keys   *dukptkeys.Source
 	cancel context.CancelFunc
 	done   chan struct{}
-	// closeWait bounds the host link's Close at shutdown.
-	closeWait time.Duration
+	// stopping is closed when shutdown begins (long polls answer).
+	stopping chan struct{}
+	// tokenPath is the API credential file, removed at shutdown.
+	tokenPath string
+	// running: start completed; only then may shutdown say it stopped
+	// cleanly.
+	running bool
+	// watchdogDone is closed when the watchdog goroutine has returned.
+	watchdogDone chan struct{}
 }
 
 func start(parent context.Context, cfg Config, log *slog.Logger) (*daemon, error) {
 	started := time.Now()
 	ctx, cancel := context.WithCancel(parent)
-	d := &daemon{log: log, cancel: cancel, done: make(chan struct{}),
-		closeWait: time.Duration(cfg.Host.ConnectTimeout+cfg.Host.ResponseTimeout) + time.Second}
+	d := &daemon{log: log, cancel: cancel, done: make(chan struct{}), stopping: make(chan struct{})}
 	ok := false
 	defer func() {
 		if !ok {
-			d.shutdown()
+			fctx, fcancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownTimeout))
+			d.shutdown(fctx)
+			fcancel()
 		}
 	}()
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
+	if err := prepareDataDir(cfg.DataDir, log); err != nil {
+		return nil, err
 	}
 	db, err := store.Open(filepath.Join(cfg.DataDir, "posd.db"), nil)
 	if err != nil {
@@ -138,19 +156,29 @@ func start(parent context.Context, cfg Config, log *slog.Logger) (*daemon, error
 	}
 	mode, _ := wiresec.ParseMode(cfg.DUKPT.Mode)
 	keys := dukptkeys.New(ks, mode, cfg.DUKPT.Slot, func(err error) bool { return errors.Is(err, keystore.ErrNotFound) })
-	if _, err := keys.KSN(); errors.Is(err, dukptkeys.ErrNotProvisioned) {
-		if cfg.Board == "sim" && cfg.Sim.TestKeys {
-			bdk, iksn := cfg.simTestKey(mode)
-			if err := keys.LoadFromBDK(bdk, iksn); err != nil {
-				clear(bdk)
-				return nil, fmt.Errorf("loading the sim test key: %w", err)
-			}
-			clear(bdk)
-			log.Warn("sim board: DUKPT slot loaded from the TEST BDK", "slot", cfg.DUKPT.Slot, "mode", mode)
+	// The KSN high-water mark lives outside the database, so losing the
+	// database (and the originator state in it) can never rewind the KSN.
+	keys.SetMark(&dukptkeys.FileMark{Path: filepath.Join(cfg.DataDir, "dukpt-mark.json")})
+	d.keys = keys
+	switch err := keys.Check(); {
+	case err == nil:
+	case errors.Is(err, dukptkeys.ErrNotProvisioned) && cfg.Board == "sim" && cfg.Sim.TestKeys:
+		bdk, iksn := cfg.simTestKey(mode)
+		err := keys.LoadFromBDK(bdk, iksn)
+		clear(bdk)
+		if errors.Is(err, dukptkeys.ErrKSNReuse) {
+			log.Error("sim board: the TEST key was already used on this data directory and its state is gone; "+
+				"sales are refused (no KSN is ever reused). Start the simulated terminal afresh with an empty data directory", "err", err)
+		} else if err != nil {
+			return nil, fmt.Errorf("loading the sim test key: %w", err)
 		} else {
-			log.Error("no DUKPT key loaded: sales will fail until a key custodian loads one", "slot", cfg.DUKPT.Slot)
+			log.Warn("sim board: DUKPT slot loaded from the TEST BDK", "slot", cfg.DUKPT.Slot, "mode", mode)
 		}
-	} else if err != nil {
+	case errors.Is(err, dukptkeys.ErrNotProvisioned):
+		log.Error("no DUKPT key loaded: sales will fail until a key custodian loads one", "slot", cfg.DUKPT.Slot)
+	case errors.Is(err, dukptkeys.ErrStateLost):
+		log.Error("DUKPT key state lost: sales are refused until a key custodian loads a new initial key", "slot", cfg.DUKPT.Slot, "err", err)
+	default:
 		return nil, fmt.Errorf("DUKPT slot: %w", err)
 	}
 
@@ -208,7 +236,12 @@ func start(parent context.Context, cfg Config, log *slog.Logger) (*daemon, error
 		return nil, err
 	}
 
-	a := &api{cfg: cfg, cur: cur, engine: d.engine, client: d.client, db: db, board: d.board, sim: simBoard, log: log}
+	token, err := newToken()
+	if err != nil {
+		return nil, err
+	}
+	a := &api{cfg: cfg, cur: cur, maxAmount: maxAmount, engine: d.engine, client: d.client, db: db, board: d.board,
+		sim: simBoard, log: log, token: token, stopping: d.stopping}
 	a.status = func() map[string]any {
 		ksn, kerr := keys.KSN()
 		st := map[string]any{
@@ -230,6 +263,11 @@ func start(parent context.Context, cfg Config, log *slog.Logger) (*daemon, error
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}
+	d.tokenPath = filepath.Join(cfg.DataDir, tokenFile)
+	if err := writeToken(d.tokenPath, "http://"+ln.Addr().String(), token); err != nil {
+		ln.Close()
+		return nil, err
+	}
 	d.srv = &http.Server{Handler: a.routes(), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		defer close(d.done)
@@ -241,10 +279,34 @@ func start(parent context.Context, cfg Config, log *slog.Logger) (*daemon, error
 		"host", cfg.Host.Addr, "terminal_id", cfg.Terminal.ID, "dukpt_mode", string(mode))
 	sdNotify("READY=1")
 	if every := watchdogInterval(); every > 0 && cfg.Watchdog.Enabled {
-		go watchdog(ctx, every, d.healthy)
+		d.watchdogDone = make(chan struct{})
+		go func() {
+			defer close(d.watchdogDone)
+			watchdog(ctx, every, d.healthy)
+		}()
 	}
-	ok = true
+	ok, d.running = true, true
 	return d, nil
+}
+
+// prepareDataDir creates the data directory (0700) or tightens one that
+// others may read: it holds the database, the KEK file on the sim board
+// and the API token.
+func prepareDataDir(dir string, log *slog.Logger) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		log.Warn("data dir was open to other users; restricting it to posd", "dir", dir, "mode", fi.Mode().Perm().String())
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("data dir: %w", err)
+		}
+	}
+	return nil
 }
 
 // healthy holds while the API still serves and the database answers; the
@@ -258,46 +320,74 @@ func (d *daemon) healthy() bool {
 	return d.db.Bolt().View(func(*bolt.Tx) error { return nil }) == nil
 }
 
-// shutdown stops the API, the engine, the host link and the board, then
-// closes bbolt: in that order, so nothing writes to a closed database.
-func (d *daemon) shutdown() error {
+// shutdown stops, in this order: new API requests (the listener closes),
+// the engine (a sale waiting for a card ends with reason shutdown, which
+// answers the clients waiting on it; an exchange with the host may finish
+// until ctx ends), the remaining API requests, the host link, the board,
+// the key source; then it closes bbolt. "stopped cleanly" is logged only
+// when all of it worked within ctx.
+func (d *daemon) shutdown(ctx context.Context) error {
 	var errs []error
+	close(d.stopping)
+	srvDone := make(chan error, 1)
 	if d.srv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		errs = append(errs, d.srv.Shutdown(ctx))
-		cancel()
-		<-d.done
+		go func() { srvDone <- d.srv.Shutdown(ctx) }()
+	} else {
+		srvDone <- nil
 	}
 	if d.engine != nil {
-		d.engine.Halt()
+		if err := d.engine.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("sale engine: %w", err))
+		}
+	}
+	if err := <-srvDone; err != nil {
+		errs = append(errs, fmt.Errorf("api: %w", err))
+	}
+	if d.srv != nil {
+		<-d.done
+	}
+	if d.tokenPath != "" {
+		os.Remove(d.tokenPath)
 	}
 	if d.client != nil {
-		errs = append(errs, closeWithin(d.client.Close, d.closeWait, d.log))
+		errs = append(errs, closeWithin(ctx, d.client.Close, d.log))
 	}
 	if d.board != nil {
 		errs = append(errs, d.board.Halt())
 	}
 	d.cancel()
+	if d.watchdogDone != nil {
+		<-d.watchdogDone
+	}
+	if d.keys != nil && d.running {
+		if err := d.keys.Park(); err != nil && !errors.Is(err, dukptkeys.ErrNotProvisioned) && !errors.Is(err, dukptkeys.ErrStateLost) {
+			errs = append(errs, fmt.Errorf("DUKPT mark: %w", err))
+		}
+	}
 	if d.db != nil {
 		errs = append(errs, d.db.Close())
 	}
 	err := errors.Join(errs...)
-	if err == nil {
+	switch {
+	case !d.running:
+	case err == nil:
 		d.log.Info("stopped cleanly")
+	default:
+		d.log.Error("stopped with errors", "err", err)
 	}
 	return err
 }
 
-// closeWithin runs closeFn but gives up waiting after d: a wedged
+// closeWithin runs closeFn but gives up waiting when ctx ends: a wedged
 // connection must not keep posd from closing its database on SIGTERM.
-func closeWithin(closeFn func() error, d time.Duration, log *slog.Logger) error {
+func closeWithin(ctx context.Context, closeFn func() error, log *slog.Logger) error {
 	done := make(chan error, 1)
 	go func() { done <- closeFn() }()
 	select {
 	case err := <-done:
 		return err
-	case <-time.After(d):
-		log.Error("host link did not close in time; shutting down without it", "waited", d)
+	case <-ctx.Done():
+		log.Error("host link did not close in time; shutting down without it")
 		return nil
 	}
 }

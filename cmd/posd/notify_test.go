@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net"
@@ -47,12 +48,14 @@ func TestWatchdogInterval(t *testing.T) {
 func TestCloseWithinGivesUp(t *testing.T) {
 	block := make(chan struct{})
 	defer close(block)
-	err := closeWithin(func() error { <-block; return nil }, 10*time.Millisecond, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	err := closeWithin(ctx, func() error { <-block; return nil }, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("closeWithin: %v", err)
 	}
 	want := errors.New("closed with an error")
-	if err := closeWithin(func() error { return want }, time.Minute, slog.New(slog.DiscardHandler)); err != want {
+	if err := closeWithin(context.Background(), func() error { return want }, slog.New(slog.DiscardHandler)); err != want {
 		t.Fatalf("closeWithin error: %v", err)
 	}
 }

@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"posd/board"
+	"posd/crypto/keystore"
+	"posd/terminal/dukptkeys"
+	"posd/terminal/host"
+	"posd/terminal/money"
+	"posd/terminal/store"
+	"posd/terminal/txn"
+	"posd/terminal/wiresec"
+)
+
+// testStopping gives a test the API's shutdown signal.
+var testStopping = map[testing.TB]chan struct{}{}
+
+const testToken = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+// newTestAPI is the API over a real store and engine; the host is a closed
+// port and there is no card reader.
+func newTestAPI(t testing.TB) (*api, http.Handler) {
+	t.Helper()
+	dir := t.TempDir()
+	db, err := store.Open(filepath.Join(dir, "posd.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kek, _ := keystore.NewStaticKEK(make([]byte, 32))
+	ks, err := keystore.Open(db.Bolt(), kek, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := dukptkeys.New(ks, wiresec.ModeAES, "dukpt.0", func(err error) bool { return errors.Is(err, keystore.ErrNotFound) })
+	cfg := defaultConfig()
+	bdk, iksn := cfg.simTestKey(wiresec.ModeAES)
+	if err := keys.LoadFromBDK(bdk, iksn); err != nil {
+		t.Fatal(err)
+	}
+	client, err := host.New(&host.Opts{Addr: "127.0.0.1:1", ConnectTimeout: time.Second, ResponseTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, _ := money.Lookup("CNY")
+	e, err := txn.New(txn.Opts{Store: db, Host: client, Keys: keys, Reader: msrReader{}, CardTimeout: time.Minute, HostTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopping := make(chan struct{})
+	testStopping[t] = stopping
+	a := &api{cfg: cfg, cur: cur, maxAmount: 5000000, engine: e, client: client, db: db, board: board.New("test", nil),
+		token: testToken, stopping: stopping, status: func() map[string]any { return map[string]any{"ok": true} }}
+	t.Cleanup(func() { e.Halt(); client.Close(); db.Close() })
+	return a, a.routes()
+}
+
+type call struct {
+	method, path, body string
+	hdr                map[string]string
+}
+
+func do(h http.Handler, c call) (int, http.Header, string) {
+	req := httptest.NewRequest(c.method, "http://127.0.0.1:7070"+c.path, strings.NewReader(c.body))
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	if c.method == "POST" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range c.hdr {
+		if v == "" {
+			req.Header.Del(k)
+		} else {
+			req.Header.Set(k, v)
+		}
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	b, _ := io.ReadAll(w.Result().Body)
+	return w.Code, w.Result().Header, string(b)
+}
+
+func errorOf(t *testing.T, body string) string {
+	t.Helper()
+	var e apiError
+	if err := json.Unmarshal([]byte(body), &e); err != nil || e.Error == "" {
+		t.Fatalf("not a JSON error: %q", body)
+	}
+	return e.Error
+}
+
+func TestAPIErrorsAreJSONAndSayWhy(t *testing.T) {
+	_, h := newTestAPI(t)
+	for _, c := range []struct {
+		call
+		code int
+		want string
+	}{
+		{call{"GET", "/nope", "", nil}, 404, "no such endpoint"},
+		{call{"GET", "/v1/nope", "", nil}, 404, "no such endpoint"},
+		{call{"DELETE", "/v1/sales", "", nil}, 405, "not allowed"},
+		{call{"GET", "/v1/sales", "", nil}, 405, "POST"},
+		{call{"PUT", "/v1/txns/1", "", nil}, 405, "GET"},
+		{call{"POST", "/v1/sales", `{"amount":"1.00"} {"amount":"2.00"}`, nil}, 400, "trailing data"},
+		{call{"POST", "/v1/sales", `{"amount":"1.00"}junk`, nil}, 400, "trailing data"},
+		{call{"POST", "/v1/sales", `{"amount":"1.00","tip":"1"}`, nil}, 400, "unknown field"},
+		{call{"POST", "/v1/sales", `["1.00"]`, nil}, 400, "bad request body"},
+		{call{"POST", "/v1/sales", `{"amount":"0"}`, nil}, 400, "greater than zero"},
+		{call{"POST", "/v1/sales", `{"amount":"0.00"}`, nil}, 400, "greater than zero"},
+		{call{"POST", "/v1/sales", `{"amount":"50000.01"}`, nil}, 400, "over the terminal's limit of 50000.00 CNY"},
+		{call{"POST", "/v1/sales", `{"amount":"12.345"}`, nil}, 400, "amount"},
+		{call{"POST", "/v1/sales", `{"amount":"1.00","currency":"XYZ"}`, nil}, 400, "currency"},
+		{call{"POST", "/v1/txns/999/cancel", `{}`, nil}, 404, "not found"},
+		{call{"POST", "/v1/txns/abc/cancel", `{}`, nil}, 404, "not found"},
+		{call{"GET", "/v1/txns?state=bogus", "", nil}, 400, "unknown state"},
+		{call{"GET", "/v1/txns?limit=0", "", nil}, 400, "limit"},
+		{call{"GET", "/v1/txns?limit=100000", "", nil}, 400, "limit"},
+		{call{"GET", "/v1/txns/1?wait=forever", "", nil}, 400, "wait"},
+		{call{"GET", "/v1/txns/42", "", nil}, 404, "not found"},
+		{call{"POST", "/v1/sales", `{"amount":"1.00"}`, map[string]string{"Content-Type": "text/plain"}}, 415, "application/json"},
+		{call{"POST", "/v1/sales", `{"amount":"1.00"}`, map[string]string{"Authorization": ""}}, 401, "token"},
+		{call{"GET", "/v1/status", "", map[string]string{"Authorization": "Bearer nope"}}, 401, "token"},
+		{call{"POST", "/v1/sales", `{"amount":"1.00"}`, map[string]string{"Origin": "http://evil.example"}}, 403, "cross-origin"},
+		{call{"POST", "/v1/sales", `{"amount":"1.00"}`, map[string]string{"Sec-Fetch-Site": "cross-site"}}, 403, "cross-site"},
+		{call{"OPTIONS", "/v1/sales", "", nil}, 405, "OPTIONS"},
+	} {
+		code, hdr, body := do(h, c.call)
+		if code != c.code {
+			t.Errorf("%s %s %q: %d %s, want %d", c.method, c.path, c.body, code, body, c.code)
+			continue
+		}
+		if ct := hdr.Get("Content-Type"); ct != "application/json" {
+			t.Errorf("%s %s: content type %q", c.method, c.path, ct)
+		}
+		if msg := errorOf(t, body); !strings.Contains(msg, c.want) {
+			t.Errorf("%s %s %q: error %q does not say %q", c.method, c.path, c.body, msg, c.want)
+		}
+		for k := range hdr {
+			if strings.HasPrefix(k, "Access-Control-") {
+				t.Errorf("CORS header %s", k)
+			}
+		}
+	}
+}
+
+func TestAPIHostMustBeLoopback(t *testing.T) {
+	_, h := newTestAPI(t)
+	for host, ok := range map[string]bool{
+		"127.0.0.1:7070": true, "localhost:7070": true, "LOCALHOST": true, "[::1]:7070": true, "127.1.2.3": true, "localhost.:7070": true,
+		"evil.example": false, "evil.example:7070": false, "192.168.1.5:7070": false, "localhost.evil.example": false, "": false,
+	} {
+		for _, path := range []string{"/v1/status", "/display.json", "/"} {
+			req := httptest.NewRequest("GET", "http://127.0.0.1:7070"+path, nil)
+			req.Host = host
+			req.Header.Set("Authorization", "Bearer "+testToken)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if got := w.Code < 400; got != ok {
+				t.Errorf("Host %q %s: %d", host, path, w.Code)
+			}
+		}
+	}
+}
+
+func TestAPISaleAndCancel(t *testing.T) {
+	_, h := newTestAPI(t)
+	code, _, body := do(h, call{"POST", "/v1/sales", `{"amount":"12.34"}`, nil})
+	if code != 201 {
+		t.Fatalf("sale: %d %s", code, body)
+	}
+	var v txnView
+	json.Unmarshal([]byte(body), &v)
+	if code, _, body := do(h, call{"POST", "/v1/sales", `{"amount":"1.00"}`, nil}); code != 409 {
+		t.Fatalf("second sale: %d %s", code, body)
+	}
+	if code, _, body := do(h, call{"POST", "/v1/txns/" + v.ID + "/cancel", `{}`, nil}); code != 202 {
+		t.Fatalf("cancel: %d %s", code, body)
+	}
+	code, _, body = do(h, call{"GET", "/v1/txns/" + v.ID + "?wait=10s", "", nil})
+	json.Unmarshal([]byte(body), &v)
+	if code != 200 || v.State != "failed" || !strings.Contains(v.Error, "cancelled") {
+		t.Fatalf("after cancel: %d %s", code, body)
+	}
+	if code, _, body := do(h, call{"POST", "/v1/txns/" + v.ID + "/cancel", `{}`, nil}); code != 409 {
+		t.Fatalf("cancel of a finished sale: %d %s", code, body)
+	}
+}
+
+func TestAPIWaitAnswersAtShutdown(t *testing.T) {
+	a, h := newTestAPI(t)
+	x := store.Txn{Kind: "purchase", Amount: 100, Currency: "156"}
+	a.db.Create(&x) // created, not the engine's: nothing will finish it
+	done := make(chan int, 1)
+	go func() {
+		code, _, _ := do(h, call{"GET", "/v1/txns/" + x.ID + "?wait=5m", "", nil})
+		done <- code
+	}()
+	time.Sleep(50 * time.Millisecond)
+	close(testStopping[t])
+	select {
+	case code := <-done:
+		if code != 503 {
+			t.Fatalf("long poll at shutdown: %d", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("long poll still waiting after shutdown began")
+	}
+}
+
+// FuzzDecodeBody: the API's request decoding never panics, and accepts
+// exactly one JSON object with known fields.
+func FuzzDecodeBody(f *testing.F) {
+	for _, s := range []string{`{"amount":"12.34","currency":"CNY"}`, `{"card":"visa-classic"}`, `{}`, `{"amount":"1"} {}`, `[`, `null`, `{"amount":1e400}`, "{\"amount\":\"\\u0000\"}"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var s saleRequest
+		err := decodeBody(strings.NewReader(string(b)), &s)
+		if err == nil {
+			var m map[string]json.RawMessage
+			if json.Unmarshal(b, &m) != nil {
+				t.Fatalf("accepted a body that is not one JSON object: %q", b)
+			}
+			for k := range m {
+				if k != "amount" && k != "currency" && !strings.EqualFold(k, "amount") && !strings.EqualFold(k, "currency") {
+					t.Fatalf("accepted unknown field %q", k)
+				}
+			}
+		}
+		var w swipeRequest
+		decodeBody(strings.NewReader(string(b)), &w)
+	})
+}
+
+// FuzzAPIRequests: any body, content type and path to the API's POST
+// endpoints gets a JSON answer and never a panic.
+func FuzzAPIRequests(f *testing.F) {
+	f.Add("/v1/sales", "application/json", []byte(`{"amount":"1.00"}`))
+	f.Add("/v1/sim/swipe", "application/json", []byte(`{"card":"x"}`))
+	f.Add("/v1/txns/1/cancel", "text/plain", []byte(`{}`))
+	a, h := newTestAPI(f)
+	f.Fuzz(func(t *testing.T, path, ct string, body []byte) {
+		if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \r\n\t#?%") {
+			return
+		}
+		if _, err := url.ParseRequestURI(path); err != nil {
+			return // not a request line a client could send
+		}
+		req := httptest.NewRequest("POST", "http://127.0.0.1:7070"+path, strings.NewReader(string(body)))
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		req.Header.Set("Content-Type", ct)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code == 201 {
+			// A sale started: cancel it so the next input can start one.
+			var v txnView
+			json.Unmarshal(w.Body.Bytes(), &v)
+			a.engine.Cancel(v.ID)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			a.engine.Wait(ctx, v.ID)
+			cancel()
+			return
+		}
+		if w.Code/100 == 3 {
+			return // the mux's redirect of an unclean path (/./x, //x)
+		}
+		if ct := w.Result().Header.Get("Content-Type"); ct != "application/json" {
+			t.Fatalf("%s %q: %d, content type %q", path, body, w.Code, ct)
+		}
+	})
+}
