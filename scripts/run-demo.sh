@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Starts acquirer-sim and posd (sim board) on loopback with a fresh data
-# directory, tells how to run a sale, and stops both on Ctrl-C.
+# directory, tells how to run a sale, and stops both on Ctrl-C. Each process
+# must really be up (acquirer-sim listening, posd ready) before the demo says
+# so; if either fails to start, both are stopped and the script exits 1.
+# POSD_DEMO_API, POSD_DEMO_HOST and POSD_BIN change the addresses and the
+# binaries' directory (the tests use them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-run}
 rm -rf "$dir"
-mkdir -p "$dir/data"
-api=127.0.0.1:7070
-hostaddr=127.0.0.1:8583
+(umask 077 && mkdir -p "$dir/data")
+api=${POSD_DEMO_API:-127.0.0.1:7070}
+hostaddr=${POSD_DEMO_HOST:-127.0.0.1:8583}
+bin=${POSD_BIN:-bin}
 
 cat > "$dir/posd.json" <<JSON
 {
@@ -28,15 +33,38 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-bin/acquirer-sim -listen "$hostaddr" -journal "$dir/journal.jsonl" 2> >(sed 's/^/[acquirer-sim] /' >&2) &
-pids+=($!)
-bin/posd -config "$dir/posd.json" 2> >(sed 's/^/[posd] /' >&2) &
-pids+=($!)
+# waitfor NAME PID LOG TEXT: until LOG says TEXT, or fail when PID died or
+# after 15 s.
+waitfor() {
+	local name=$1 pid=$2 log=$3 text=$4
+	for _ in $(seq 150); do
+		if grep -q "$text" "$log" 2>/dev/null; then return 0; fi
+		if ! kill -0 "$pid" 2>/dev/null; then
+			echo "run-demo: $name failed to start; its log ($log):" >&2
+			sed 's/^/  /' "$log" >&2
+			exit 1
+		fi
+		sleep 0.1
+	done
+	echo "run-demo: $name did not become ready in 15 s; see $log" >&2
+	exit 1
+}
 
-for _ in $(seq 50); do
-	bin/posctl --api "http://$api" status >/dev/null 2>&1 && break
-	sleep 0.2
-done
+"$bin/acquirer-sim" -listen "$hostaddr" -journal "$dir/journal.jsonl" 2> >(tee "$dir/acquirer-sim.log" | sed 's/^/[acquirer-sim] /' >&2) &
+pids+=($!)
+waitfor acquirer-sim "${pids[0]}" "$dir/acquirer-sim.log" "listening on"
+
+"$bin/posd" -config "$dir/posd.json" 2> >(tee "$dir/posd.log" | sed 's/^/[posd] /' >&2) &
+pids+=($!)
+waitfor posd "${pids[1]}" "$dir/posd.log" "posd ready"
+
+datadir_hint=""
+if [ "$dir" != run ]; then
+	datadir_hint="
+  (posctl finds posd's API token in ./run/data by default; for this run
+   export POSD_DATA_DIR=$dir/data)
+"
+fi
 
 cat <<TXT
 
@@ -47,7 +75,7 @@ posd (sim board) and acquirer-sim are running. In another shell:
   bin/posctl sim swipe --card visa-classic                # the customer swipes
   bin/posctl txn list
   bin/posctl devices selftest
-
+$datadir_hint
 Customer display: http://$api/ (open it in a browser)
 Amounts ending in .51 / .05 are declined, .91 times out (reversal), .96 is a
 host malfunction. Journal of the acquirer: $dir/journal.jsonl

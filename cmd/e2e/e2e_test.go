@@ -137,6 +137,7 @@ type env struct {
 func (e *env) posctl(args ...string) (string, int) {
 	e.t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, "posctl"), append([]string{"--api", "http://" + e.api}, args...)...)
+	cmd.Env = append(os.Environ(), "POSD_DATA_DIR="+e.dataDir)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -173,6 +174,7 @@ func (e *env) sale(amount, card string) (txnView, int) {
 	ch := make(chan res, 1)
 	go func() {
 		cmd := exec.Command(filepath.Join(binDir, "posctl"), "--api", "http://"+e.api, "sale", "--amount", amount, "--wait", "--timeout", "60s")
+		cmd.Env = append(os.Environ(), "POSD_DATA_DIR="+e.dataDir)
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		err := cmd.Run()

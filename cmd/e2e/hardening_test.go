@@ -1,0 +1,516 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// newEnv starts acquirer-sim (extra flags in acqArgs) and writes a posd
+// config for a fresh data directory; posd itself is started by the caller.
+func newEnv(t *testing.T, acqArgs []string, hostCfg map[string]any) (*env, *proc, string) {
+	t.Helper()
+	dir := t.TempDir()
+	hostAddr, apiAddr := freePort(t), freePort(t)
+	e := &env{t: t, api: apiAddr, journal: filepath.Join(dir, "journal.jsonl"), dataDir: filepath.Join(dir, "data")}
+	acq := start(t, "acquirer-sim", append([]string{"-listen", hostAddr, "-journal", e.journal}, acqArgs...),
+		func(s string) bool { return strings.Contains(s, "listening on") })
+	h := map[string]any{"addr": hostAddr, "response_timeout": "2s", "reversal_retry": "1s"}
+	for k, v := range hostCfg {
+		h[k] = v
+	}
+	cfg := writeConfig(t, dir, map[string]any{
+		"data_dir": e.dataDir,
+		"api":      map[string]any{"listen": apiAddr},
+		"host":     h,
+	})
+	return e, acq, cfg
+}
+
+func posdReady(s string) bool { return strings.Contains(s, "posd ready") }
+
+// runToExit runs a binary that is expected to stop by itself and returns
+// its combined output and exit status.
+func runToExit(t *testing.T, name string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, name), args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return out.String(), code
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("%s %v did not exit:\n%s", name, args, out.String())
+		return "", 0
+	}
+}
+
+// apiToken reads the credential posd leaves for posctl in its data dir.
+func (e *env) apiToken() string {
+	e.t.Helper()
+	raw, err := os.ReadFile(filepath.Join(e.dataDir, "api-token.json"))
+	if err != nil {
+		return ""
+	}
+	var tok struct {
+		Token string `json:"token"`
+	}
+	json.Unmarshal(raw, &tok)
+	return tok.Token
+}
+
+// request sends one raw HTTP request to posd's API.
+func (e *env) request(method, path, host string, header map[string]string, body string) (*http.Response, string) {
+	e.t.Helper()
+	req, err := http.NewRequest(method, "http://"+e.api+path, strings.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if host != "" {
+		req.Host = host
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// TestAPIRefusesForeignClients: a web page in the kiosk browser (or any
+// browser on the device) must not be able to start a sale, approve it with
+// the simulator, or read the transaction list through DNS rebinding.
+func TestAPIRefusesForeignClients(t *testing.T) {
+	e, _, cfg := newEnv(t, nil, nil)
+	posd := start(t, "posd", []string{"-config", cfg}, posdReady)
+	defer posd.stop(t)
+
+	tok := e.apiToken()
+	if tok == "" {
+		t.Fatal("posd left no API token in its data dir")
+	}
+	fi, err := os.Stat(filepath.Join(e.dataDir, "api-token.json"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("token file: %v %v", fi, err)
+	}
+	// What a cross-origin page can send without a preflight.
+	for _, c := range []struct {
+		name, method, path, host string
+		hdr                      map[string]string
+		body                     string
+	}{
+		{"cross-origin text/plain sale", "POST", "/v1/sales", "", map[string]string{"Origin": "http://evil.example", "Content-Type": "text/plain"}, `{"amount":"1.00"}`},
+		{"cross-origin form sale", "POST", "/v1/sales", "", map[string]string{"Origin": "http://evil.example", "Content-Type": "application/x-www-form-urlencoded"}, `{"amount":"1.00"}`},
+		{"sale with the token but text/plain", "POST", "/v1/sales", "", map[string]string{"Authorization": "Bearer " + tok, "Content-Type": "text/plain"}, `{"amount":"1.00"}`},
+		{"sale without the token", "POST", "/v1/sales", "", map[string]string{"Content-Type": "application/json"}, `{"amount":"1.00"}`},
+		{"sale with a wrong token", "POST", "/v1/sales", "", map[string]string{"Authorization": "Bearer " + strings.Repeat("0", len(tok)), "Content-Type": "application/json"}, `{"amount":"1.00"}`},
+		{"sale from a foreign origin with the token", "POST", "/v1/sales", "", map[string]string{"Authorization": "Bearer " + tok, "Content-Type": "application/json", "Origin": "http://evil.example"}, `{"amount":"1.00"}`},
+		{"swipe", "POST", "/v1/sim/swipe", "", map[string]string{"Origin": "http://evil.example", "Content-Type": "text/plain"}, `{"card":"visa-classic"}`},
+		{"cancel", "POST", "/v1/txns/1/cancel", "", map[string]string{"Content-Type": "text/plain"}, ``},
+		{"echo", "POST", "/v1/host/echo", "", map[string]string{"Content-Type": "text/plain"}, ``},
+		{"reversals", "POST", "/v1/reversals/send", "", map[string]string{"Content-Type": "text/plain"}, ``},
+		{"selftest", "POST", "/v1/devices/selftest", "", map[string]string{"Content-Type": "text/plain"}, ``},
+		{"DNS rebinding list", "GET", "/v1/txns", "evil.example", map[string]string{"Authorization": "Bearer " + tok}, ``},
+		{"DNS rebinding display", "GET", "/display.json", "evil.example:7070", nil, ``},
+		{"preflight", "OPTIONS", "/v1/sales", "", map[string]string{"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"}, ``},
+	} {
+		resp, body := e.request(c.method, c.path, c.host, c.hdr, c.body)
+		if resp.StatusCode < 400 || resp.StatusCode == 404 {
+			t.Errorf("%s: %s %s answered %d %s", c.name, c.method, c.path, resp.StatusCode, body)
+		}
+		for k := range resp.Header {
+			if strings.HasPrefix(strings.ToLower(k), "access-control-") {
+				t.Errorf("%s: CORS header %s", c.name, k)
+			}
+		}
+		var jerr struct {
+			Error string `json:"error"`
+		}
+		if err := json.Unmarshal([]byte(body), &jerr); err != nil || jerr.Error == "" {
+			t.Errorf("%s: error body is not {\"error\": ...}: %q", c.name, body)
+		}
+	}
+	if out, _ := e.posctl("txn", "list"); strings.TrimSpace(out) != "[]" {
+		t.Fatalf("a refused request left a record: %s", out)
+	}
+	// The kiosk page stays readable without credentials on a loopback name.
+	for _, host := range []string{"", "localhost:" + strings.Split(e.api, ":")[1]} {
+		if resp, body := e.request("GET", "/", host, nil, ""); resp.StatusCode != 200 || !strings.Contains(body, "<html") {
+			t.Errorf("kiosk page via %q: %d", host, resp.StatusCode)
+		}
+		if resp, _ := e.request("GET", "/display.json", host, nil, ""); resp.StatusCode != 200 {
+			t.Errorf("display.json via %q: %d", host, resp.StatusCode)
+		}
+	}
+	// posctl finds the credential through POSD_DATA_DIR (env) ...
+	if v, code := e.sale("12.34", "visa-classic"); v.State != "approved" || code != 0 {
+		t.Fatalf("posctl sale with the token: %+v exit %d", v, code)
+	}
+	// ... and through --data-dir, with nothing else.
+	cmd := exec.Command(filepath.Join(binDir, "posctl"), "--data-dir", e.dataDir, "txn", "list")
+	cmd.Env = append(os.Environ(), "POSD_DATA_DIR=", "POSD_API=")
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), `"approved"`) {
+		t.Fatalf("posctl --data-dir: %v %s", err, out)
+	}
+	// Without a credential posctl says where to find one.
+	cmd = exec.Command(filepath.Join(binDir, "posctl"), "--api", "http://"+e.api, "--data-dir", t.TempDir(), "status")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "data-dir") {
+		t.Fatalf("posctl without a token: %v %s", err, out)
+	}
+}
+
+// damage functions for TestDamagedDatabaseRefused.
+func truncateTo(n int64) func(t *testing.T, path string) {
+	return func(t *testing.T, path string) {
+		if err := os.Truncate(path, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// corruptPageHeader writes junk over the header (flags and count) of the
+// first leaf page after the meta and freelist pages.
+func corruptPageHeader(t *testing.T, path string) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const pageSize = 4096
+	for off := 3 * pageSize; off+pageSize <= len(b); off += pageSize {
+		flags := binary.LittleEndian.Uint16(b[off+8:])
+		if flags == 0x02 { // leaf page
+			copy(b[off+8:off+16], []byte{0xA5, 0x5A, 0xFF, 0xFF, 0x13, 0x37, 0x00, 0x01})
+			if err := os.WriteFile(path, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+	}
+	t.Fatal("no leaf page found")
+}
+
+// TestDamagedDatabaseRefused: an emptied, truncated or corrupted database
+// (or one that vanished from an initialised data dir) stops posd with exit
+// status 1 and a message that says how to recover, leaves the file as it
+// was, and never lets a KSN be used twice.
+func TestDamagedDatabaseRefused(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		damage func(t *testing.T, path string)
+		want   string
+	}{
+		{"zero-length", truncateTo(0), "damaged"},
+		{"truncated", truncateTo(20 << 10), "damaged"},
+		{"page-corrupted", corruptPageHeader, "damaged"},
+		{"vanished", func(t *testing.T, path string) { os.Remove(path) }, "missing"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e, _, cfg := newEnv(t, nil, nil)
+			posd := start(t, "posd", []string{"-config", cfg}, posdReady)
+			for _, amount := range []string{"1.00", "2.00", "3.00"} {
+				if v, code := e.sale(amount, "visa-classic"); v.State != "approved" || code != 0 {
+					t.Fatalf("sale %s: %+v", amount, v)
+				}
+			}
+			if err := posd.stop(t); err != nil {
+				t.Fatalf("posd stop: %v", err)
+			}
+			journalBefore, _ := e.journalLines()
+			db := filepath.Join(e.dataDir, "posd.db")
+			c.damage(t, db)
+			sumBefore := fileSum(db)
+
+			out, code := runToExit(t, "posd", "-config", cfg)
+			if code != 1 {
+				t.Fatalf("posd on a %s database: exit %d\n%s", c.name, code, out)
+			}
+			if !strings.Contains(out, c.want) || !strings.Contains(out, "posd.db") {
+				t.Errorf("message does not say what happened:\n%s", out)
+			}
+			if !strings.Contains(strings.ToLower(out), "restore") {
+				t.Errorf("message does not say how to recover:\n%s", out)
+			}
+			if strings.Contains(out, "stopped cleanly") || strings.Contains(out, "posd ready") || strings.Contains(out, "panic") {
+				t.Errorf("failed start claims otherwise:\n%s", out)
+			}
+			if sumBefore != fileSum(db) {
+				t.Error("posd changed the damaged file")
+			}
+			// A second attempt is refused the same way: nothing was
+			// initialised behind the engineer's back.
+			if _, code := runToExit(t, "posd", "-config", cfg); code != 1 {
+				t.Errorf("second start: exit %d", code)
+			}
+			if after, _ := e.journalLines(); len(after) != len(journalBefore) {
+				t.Errorf("posd sent %d messages from a damaged state", len(after)-len(journalBefore))
+			}
+		})
+	}
+}
+
+func fileSum(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "absent"
+	}
+	return fmt.Sprintf("%x", sha256.Sum256(b))
+}
+
+// TestKSNNeverReusedAfterKeyStateLoss: with the database intact but the
+// DUKPT state gone (junk over the key store's records), the sim board must
+// not reload its TEST key from the initial KSN: posd refuses to transact.
+func TestKSNNeverReusedAfterKeyStateLoss(t *testing.T) {
+	e, _, cfg := newEnv(t, nil, nil)
+	posd := start(t, "posd", []string{"-config", cfg}, posdReady)
+	if v, _ := e.sale("1.00", "visa-classic"); v.State != "approved" {
+		t.Fatalf("sale: %+v", v)
+	}
+	posd.stop(t)
+	// Drop the key store's records the way a damaged page would, with
+	// bbolt's own API so the file stays consistent.
+	db, err := bolt.Open(filepath.Join(e.dataDir, "posd.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket([]byte("keys")); err != nil {
+			return err
+		}
+		_, err := tx.CreateBucket([]byte("keys"))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	posd = start(t, "posd", []string{"-config", cfg}, posdReady)
+	defer posd.stop(t)
+	st, _ := e.posctl("status")
+	if !strings.Contains(st, "key_error") {
+		t.Errorf("status does not report the lost key state: %s", st)
+	}
+	v, _ := e.sale("2.00", "visa-classic")
+	if v.State == "approved" {
+		t.Fatalf("sold with a lost key state: %+v", v)
+	}
+	if lines, _ := e.journalLines(); len(lines) != 2 {
+		t.Errorf("the journal has %d lines; only the first sale's two were expected", len(lines))
+	}
+}
+
+// TestConcurrentReversalTriggersSendOne: the retry loop and three API calls
+// racing for one pending reversal put exactly one 0400 on the wire.
+func TestConcurrentReversalTriggersSendOne(t *testing.T) {
+	e, acq, cfg := newEnv(t, nil, map[string]any{"reversal_retry": "1h"})
+	hostAddr := ""
+	for i, a := range acq.cmd.Args {
+		if a == "-listen" {
+			hostAddr = acq.cmd.Args[i+1]
+		}
+	}
+	posd := start(t, "posd", []string{"-config", cfg}, posdReady)
+	defer posd.stop(t)
+
+	// The 0200 goes out and is never answered (magic amount 91); the host
+	// then goes away, so the reversal cannot be delivered yet.
+	type res struct {
+		v    txnView
+		code int
+	}
+	done := make(chan res, 1)
+	go func() { v, code := e.sale("40.91", "visa-classic"); done <- res{v, code} }()
+	waitFor(t, 20*time.Second, func() bool {
+		lines, _ := e.journalLines()
+		return len(lines) >= 2 // 0200 in, drop
+	})
+	acq.stop(t)
+	r := <-done
+	if r.v.State != "reversal_pending" {
+		t.Fatalf("no response: %+v", r.v)
+	}
+	// Host back; three triggers at once.
+	acq = start(t, "acquirer-sim", []string{"-listen", hostAddr, "-journal", e.journal},
+		func(s string) bool { return strings.Contains(s, "listening on") })
+	defer acq.stop(t)
+	tok := e.apiToken()
+	var wg sync.WaitGroup
+	for i := 0; i < 3; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.request("POST", "/v1/reversals/send", "", map[string]string{"Authorization": "Bearer " + tok, "Content-Type": "application/json"}, "{}")
+		}()
+	}
+	wg.Wait()
+	waitFor(t, 20*time.Second, func() bool {
+		out, _ := e.posctl("txn", "show", r.v.ID)
+		return strings.Contains(out, `"reversed"`)
+	})
+	lines, _ := e.journalLines()
+	n := 0
+	for _, l := range lines {
+		if l.Direction == "in" && l.MTI == "0400" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d reversal requests reached the host for one original", n)
+	}
+}
+
+func waitFor(t *testing.T, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in time")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestSIGTERMWithWaitingClient: SIGTERM while the cashier's posctl waits for
+// a sale: the client gets an answer, the sale ends with reason shutdown,
+// posd exits 0 and says it stopped cleanly.
+func TestSIGTERMWithWaitingClient(t *testing.T) {
+	e, _, cfg := newEnv(t, nil, nil)
+	posd := start(t, "posd", []string{"-config", cfg}, posdReady)
+	cmd := exec.Command(filepath.Join(binDir, "posctl"), "--api", "http://"+e.api, "sale", "--amount", "5.00", "--wait")
+	cmd.Env = append(os.Environ(), "POSD_DATA_DIR="+e.dataDir)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	clientDone := make(chan error, 1)
+	go func() { clientDone <- cmd.Wait() }()
+	waitFor(t, 20*time.Second, func() bool {
+		s, _ := e.posctl("status")
+		return strings.Contains(s, `"active_sale": "1"`)
+	})
+	time.Sleep(200 * time.Millisecond) // the client is inside its long poll
+	t0 := time.Now()
+	if err := posd.stop(t); err != nil {
+		t.Fatalf("posd exit after SIGTERM: %v\n%s", err, posd.stderr)
+	}
+	t.Logf("posd stopped %s after SIGTERM", time.Since(t0).Round(time.Millisecond))
+	if !strings.Contains(posd.stderr.String(), "stopped cleanly") {
+		t.Errorf("no clean stop in the log:\n%s", posd.stderr)
+	}
+	select {
+	case <-clientDone:
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("posctl still waiting after posd stopped")
+	}
+	if !strings.Contains(out.String(), "shutdown") && !strings.Contains(out.String(), "shutting down") {
+		t.Errorf("posctl did not say why: %s", out.String())
+	}
+	posd = start(t, "posd", []string{"-config", cfg}, posdReady)
+	defer posd.stop(t)
+	s, _ := e.posctl("txn", "show", "1")
+	if !strings.Contains(s, `"failed"`) || !strings.Contains(s, "shutdown") {
+		t.Errorf("the sale interrupted by shutdown: %s", s)
+	}
+}
+
+// TestRunDemo: the demo script says the processes run only when they do.
+func TestRunDemo(t *testing.T) {
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(repo, "scripts", "run-demo.sh")
+	demo := func(hostAddr, apiAddr, dir string) *exec.Cmd {
+		cmd := exec.Command(script, dir)
+		cmd.Env = append(os.Environ(), "POSD_DEMO_API="+apiAddr, "POSD_DEMO_HOST="+hostAddr, "POSD_BIN="+binDir)
+		return cmd
+	}
+	// The acquirer's port is taken: the demo fails and says so.
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	out, err := demo(busy.Addr().String(), freePort(t), filepath.Join(t.TempDir(), "run")).CombinedOutput()
+	if err == nil || strings.Contains(string(out), "are running") || !strings.Contains(string(out), "acquirer-sim failed to start") {
+		t.Fatalf("demo with a busy port: %v\n%s", err, out)
+	}
+
+	// Free ports: it runs, the data dir is private, posctl works with it.
+	dir := filepath.Join(t.TempDir(), "run")
+	apiAddr := freePort(t)
+	cmd := demo(freePort(t), apiAddr, dir)
+	var buf syncBuffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	waitFor(t, 30*time.Second, func() bool { return strings.Contains(buf.String(), "are running") })
+	if fi, err := os.Stat(filepath.Join(dir, "data")); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("demo data dir: %v %v", fi, err)
+	}
+	e := &env{t: t, api: apiAddr, dataDir: filepath.Join(dir, "data")}
+	if out, code := e.posctl("status"); code != 0 || !strings.Contains(out, "terminal_id") {
+		t.Fatalf("posctl against the demo: %d %s", code, out)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("demo did not stop:\n%s", buf.String())
+	}
+	if !strings.Contains(buf.String(), "stopped cleanly") {
+		t.Errorf("posd did not stop cleanly with the demo:\n%s", buf.String())
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
