@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing posd needs on Debian 12 (and Raspberry
 # Pi OS): the C toolchain and OpenCV 4.6 for the camera (cgo), pkg-config,
+# a CJK font for the customer display's Chinese lines (fonts-wqy-microhei,
+# named by ui/kiosk/page.html), Chromium for the display's rendering test,
 # and a Go toolchain as recent as go.mod asks for. Idempotent: when
 # everything is present it only checks and returns.
 #
@@ -9,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(gcc g++ make pkg-config git ca-certificates libopencv-dev)
+pkgs=(gcc g++ make pkg-config git ca-certificates libopencv-dev fontconfig fonts-wqy-microhei chromium)
 
 missing=()
 for p in "${pkgs[@]}"; do
