@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"posd/crypto/pinblock"
+	"posd/crypto/tdes"
 )
 
 func benchOriginator(b *testing.B, mk func() (Originator, error)) {
@@ -138,7 +139,10 @@ func BenchmarkTDESDataRequest(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		c := tdes2(b, k)
+		c, err := tdes.NewCipher(k)
+		if err != nil {
+			b.Fatal(err)
+		}
 		clear(iv)
 		cipher.NewCBCEncrypter(c, iv).CryptBlocks(out, plain)
 	}
