@@ -1,10 +1,10 @@
 package dukpt_test
 
 import (
-	"crypto/des"
 	"fmt"
 
 	"posd/crypto/dukpt"
+	"posd/crypto/tdes"
 )
 
 // A host decrypting a PIN block: derive the transaction key from the BDK
@@ -19,7 +19,7 @@ func ExampleTDESDeriveKey() {
 		return
 	}
 	pinKey, _ := dukpt.TDESVariant(key, dukpt.VariantPIN)
-	block, _ := des.NewTripleDESCipher(append(pinKey, pinKey[:8]...))
+	block, _ := tdes.NewCipher(pinKey)
 	enc := []byte{0x1B, 0x9C, 0x18, 0x45, 0xEB, 0x99, 0x3A, 0x7A}
 	plain := make([]byte, 8)
 	block.Decrypt(plain, enc)

@@ -3,6 +3,8 @@ package dukpt
 import (
 	"crypto/des"
 	"fmt"
+
+	"posd/crypto/tdes"
 )
 
 // TDESKeyLen is the size of every TDES DUKPT key: BDK, IK and transaction
@@ -57,19 +59,15 @@ func (v Variant) variantByte() (int, bool) {
 	return 0, false
 }
 
-// tdes2Encrypt encrypts one 8-byte block in place with a 2TDEA key
+// tdes2Encrypt encrypts one 8-byte block in place under a 2TDEA key
 // (K1 K2 K1, encrypt-decrypt-encrypt).
-func tdes2Encrypt(key, block []byte) {
-	var k [24]byte
-	copy(k[:16], key)
-	copy(k[16:], key[:8])
-	c, err := des.NewTripleDESCipher(k[:])
-	wipe(k[:])
+func tdes2Encrypt(key, block []byte) error {
+	c, err := tdes.NewCipher(key)
 	if err != nil {
-		// Only a wrong key length fails; every caller passes 16 bytes.
-		panic("dukpt: internal TDES key length")
+		return fmt.Errorf("%w: %w", ErrKeyLength, err)
 	}
 	c.Encrypt(block, block)
+	return nil
 }
 
 // desEncryptXor computes out = DES(key, in XOR mask) XOR mask.
@@ -133,16 +131,21 @@ func TDESDeriveIK(bdk, ksn []byte) ([]byte, error) {
 
 	ik := make([]byte, TDESKeyLen)
 	copy(ik[:8], iksn[:])
-	tdes2Encrypt(bdk, ik[:8])
-
+	copy(ik[8:], iksn[:])
 	var v [TDESKeyLen]byte
 	copy(v[:], bdk)
 	for _, i := range [...]int{0, 1, 2, 3, 8, 9, 10, 11} {
 		v[i] ^= 0xC0
 	}
-	copy(ik[8:], iksn[:])
-	tdes2Encrypt(v[:], ik[8:])
+	err := tdes2Encrypt(bdk, ik[:8])
+	if err == nil {
+		err = tdes2Encrypt(v[:], ik[8:])
+	}
 	wipe(v[:])
+	if err != nil {
+		wipe(ik)
+		return nil, err
+	}
 	return ik, nil
 }
 
@@ -203,7 +206,8 @@ func tdesChildKey(parent, ksn []byte, counter uint32) []byte {
 // TDESVariant returns, in a new 16-byte slice, the variant v of a TDES
 // transaction key (X9.24-1:2009 A.4.1 table A-1). For the data variants it
 // also applies the one-way step of the 2009 edition: each half of the
-// variant key is TDES-encrypted under the whole variant key.
+// variant key is TDES-encrypted under the whole variant key (one cipher
+// serves both halves).
 func TDESVariant(txnKey []byte, v Variant) ([]byte, error) {
 	if len(txnKey) != TDESKeyLen {
 		return nil, fmt.Errorf("%w: TDES transaction key must be %d bytes, got %d", ErrKeyLength, TDESKeyLen, len(txnKey))
@@ -217,11 +221,13 @@ func TDESVariant(txnKey []byte, v Variant) ([]byte, error) {
 	out[idx] ^= 0xFF
 	out[8+idx] ^= 0xFF
 	if v == VariantDataRequest || v == VariantDataResponse {
-		var vk [TDESKeyLen]byte
-		copy(vk[:], out)
-		tdes2Encrypt(vk[:], out[:8])
-		tdes2Encrypt(vk[:], out[8:])
-		wipe(vk[:])
+		c, err := tdes.NewCipher(out)
+		if err != nil {
+			wipe(out)
+			return nil, fmt.Errorf("%w: %w", ErrKeyLength, err)
+		}
+		c.Encrypt(out[:8], out[:8])
+		c.Encrypt(out[8:], out[8:])
 	}
 	return out, nil
 }

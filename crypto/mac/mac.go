@@ -8,6 +8,8 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
+
+	"posd/crypto/tdes"
 )
 
 // Padding selects an ISO/IEC 9797-1 padding method.
@@ -68,15 +70,12 @@ func newDESFamily(key []byte) (cipher.Block, error) {
 	switch len(key) {
 	case 8:
 		return des.NewCipher(key)
-	case 16:
-		k := make([]byte, 24)
-		copy(k, key)
-		copy(k[16:], key[:8])
-		b, err := des.NewTripleDESCipher(k)
-		clear(k)
-		return b, err
-	case 24:
-		return des.NewTripleDESCipher(key)
+	case tdes.KeyLen2, tdes.KeyLen3:
+		b, err := tdes.NewCipher(key)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrKeyLength, err)
+		}
+		return b, nil
 	}
 	return nil, fmt.Errorf("%w: %d bytes for DES/TDES", ErrKeyLength, len(key))
 }

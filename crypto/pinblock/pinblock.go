@@ -3,11 +3,12 @@ package pinblock
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/des"
 	"crypto/rand"
 	"crypto/subtle"
 	"fmt"
 	"io"
+
+	"posd/crypto/tdes"
 )
 
 // Block sizes of the formats.
@@ -321,17 +322,11 @@ func DecodeFormat3(block []byte, pan string) (string, error) {
 
 // newTDES returns TDES for a 16-byte (K1 K2 K1) or 24-byte key.
 func newTDES(key []byte) (cipher.Block, error) {
-	switch len(key) {
-	case 16:
-		k := make([]byte, 24)
-		copy(k, key)
-		copy(k[16:], key[:8])
-		defer clear(k)
-		return des.NewTripleDESCipher(k)
-	case 24:
-		return des.NewTripleDESCipher(key)
+	b, err := tdes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %d bytes for TDES", ErrKeyLength, len(key))
 	}
-	return nil, fmt.Errorf("%w: %d bytes for TDES", ErrKeyLength, len(key))
+	return b, nil
 }
 
 func newAES(key []byte) (cipher.Block, error) {

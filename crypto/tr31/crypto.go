@@ -6,23 +6,18 @@ import (
 	"crypto/des"
 	"encoding/binary"
 	"fmt"
+
+	"posd/crypto/tdes"
 )
 
 // newTDES returns a TDES block cipher for a double (16-byte) or triple
 // (24-byte) length key. A double length key K1K2 is used as K1K2K1.
 func newTDES(key []byte) (cipher.Block, error) {
-	switch len(key) {
-	case 16:
-		var k [24]byte
-		copy(k[:16], key)
-		copy(k[16:], key[:8])
-		b, err := des.NewTripleDESCipher(k[:])
-		clear(k[:])
-		return b, err
-	case 24:
-		return des.NewTripleDESCipher(key)
+	b, err := tdes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("%w: TDES key of %d bytes", ErrKBPK, len(key))
 	}
-	return nil, fmt.Errorf("%w: TDES key of %d bytes", ErrKBPK, len(key))
+	return b, nil
 }
 
 // cmac computes the CMAC (NIST SP 800-38B) of msg under the block cipher b.

@@ -37,13 +37,13 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/des"
 	"fmt"
 	"io"
 
 	"posd/crypto/dukpt"
 	"posd/crypto/mac"
 	"posd/crypto/pinblock"
+	"posd/crypto/tdes"
 )
 
 // Mode selects the DUKPT flavour of the link.
@@ -86,7 +86,7 @@ func (m Mode) PINBlockLen() int {
 	case ModeAES:
 		return aes.BlockSize
 	case ModeTDES:
-		return des.BlockSize
+		return tdes.BlockSize
 	}
 	return 0
 }
@@ -283,14 +283,10 @@ func (s *Session) block(key []byte) (cipher.Block, error) {
 		}
 		return b, nil
 	default:
-		if len(key) != 16 {
+		if len(key) != tdes.KeyLen2 {
 			return nil, fmt.Errorf("%w: TDES key of %d bytes", ErrKey, len(key))
 		}
-		k := make([]byte, 24)
-		copy(k, key)
-		copy(k[16:], key[:8])
-		defer clear(k)
-		b, err := des.NewTripleDESCipher(k)
+		b, err := tdes.NewCipher(key)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrKey, err)
 		}

@@ -16,7 +16,6 @@ package keyscmd
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/des"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -29,7 +28,9 @@ import (
 	"posd/crypto/dukpt"
 	"posd/crypto/mac"
 	"posd/crypto/pinblock"
+	"posd/crypto/tdes"
 	"posd/crypto/tr31"
+	"posd/terminal/wiresec"
 )
 
 // Exit statuses of Run.
@@ -47,8 +48,8 @@ DUKPT (hex in and out; --mode tdes = ANSI X9.24-1, aes = ANSI X9.24-3):
   dukpt derive-txn-key  --mode tdes|aes (--bdk HEX | --ik HEX) --ksn HEX [--key-type T]
   dukpt encrypt-pin     --mode tdes|aes (--bdk HEX | --ik HEX) --ksn HEX --pin DIGITS --pan PAN [--key-type T]
   dukpt decrypt-pin     --mode tdes|aes (--bdk HEX | --ik HEX) --ksn HEX --pinblock HEX --pan PAN [--key-type T]
-  dukpt encrypt-request --mode tdes|aes (--bdk HEX | --ik HEX) --ksn HEX --data HEX [--iv HEX] [--key-type T]
-  dukpt decrypt-request --mode tdes|aes (--bdk HEX | --ik HEX) --ksn HEX --data HEX [--iv HEX] [--key-type T]
+  dukpt encrypt-request --mode tdes|aes (--bdk HEX | --ik HEX) --ksn HEX --data HEX [--padding 2|1] [--iv HEX] [--key-type T]
+  dukpt decrypt-request --mode tdes|aes (--bdk HEX | --ik HEX) --ksn HEX --data HEX [--padding 2|1] [--iv HEX] [--key-type T]
   dukpt advance-ksn     --mode tdes|aes --ksn HEX
 
   derive-ik/derive-txn-key: --key-type is the AES initial key type
@@ -57,9 +58,13 @@ DUKPT (hex in and out; --mode tdes = ANSI X9.24-1, aes = ANSI X9.24-3):
   tdes2 tdes3. derive-txn-key prints the TDES transaction key before any
   variant, or the AES transaction derivation key. PIN blocks are ISO 9564
   format 0 under the TDES PIN variant, format 4 under the AES PIN key.
-  Request data is CBC-enciphered (zero IV unless --iv) under the TDES data
-  request variant or the AES data-encryption (encrypt) key, zero-padded to
-  whole blocks.
+  Request data (e.g. a track 2 as hex of its ASCII) is CBC-enciphered under
+  the TDES data request variant or the AES data-encryption (encrypt) key.
+  --padding 2 (default) is the terminal's own data cipher: ISO 9797-1
+  padding method 2, zero IV, AES-128 key; encrypt-request then gives the
+  terminal's DE62 byte for byte and decrypt-request strips the padding.
+  --padding 1 is the form of the X9.24 published data vectors: zero
+  padding, any --iv and --key-type; decrypt-request keeps the padding.
 
 TR-31 / X9.143 key blocks:
   tr31 export --kbpk HEX --header HEADER16 --key HEX [--opt-block ID=VALUE ...]
@@ -283,8 +288,8 @@ var dukptOptions = map[string][]string{
 	"derive-txn-key":  {"mode", "bdk", "ik", "ksn", "key-type"},
 	"encrypt-pin":     {"mode", "bdk", "ik", "ksn", "key-type", "pin", "pan"},
 	"decrypt-pin":     {"mode", "bdk", "ik", "ksn", "key-type", "pinblock", "pan"},
-	"encrypt-request": {"mode", "bdk", "ik", "ksn", "key-type", "data", "iv"},
-	"decrypt-request": {"mode", "bdk", "ik", "ksn", "key-type", "data", "iv"},
+	"encrypt-request": {"mode", "bdk", "ik", "ksn", "key-type", "data", "iv", "padding"},
+	"decrypt-request": {"mode", "bdk", "ik", "ksn", "key-type", "data", "iv", "padding"},
 	"advance-ksn":     {"mode", "ksn"},
 }
 
@@ -407,19 +412,12 @@ func (c *Cmd) deriveIK(o *options) ([]string, error) {
 // transaction derivation key from --bdk or --ik. ikType, for AES with
 // --bdk, derives an initial key of that type first.
 func (c *Cmd) txnKey(o *options, ksn []byte, ikType *dukpt.KeyType) ([]byte, error) {
-	hasBDK, hasIK := o.has("bdk"), o.has("ik")
-	if hasBDK == hasIK {
-		return nil, usagef("%s: give exactly one of --bdk and --ik", o.cmd)
-	}
-	name := "bdk"
-	if hasIK {
-		name = "ik"
-	}
-	key, err := o.hexValue(name)
+	name, key, err := o.baseKey()
 	if err != nil {
 		return nil, err
 	}
 	defer clear(key)
+	hasBDK := name == "bdk"
 	var k []byte
 	switch {
 	case o.get("mode") == modeTDES && hasBDK:
@@ -552,10 +550,160 @@ func (c *Cmd) decryptPIN(o *options) ([]string, error) {
 	return []string{pin}, nil
 }
 
-// dataCipher returns the block cipher for request data: the TDES data
-// request variant, or the AES DUKPT data-encryption (encrypt usage)
-// working key of --key-type (default aes128; tdes2/tdes3 give a TDES
-// cipher).
+// Request data comes in two forms, chosen with --padding:
+//
+//   - 2 (the default) is the terminal's own data cipher, terminal/wiresec:
+//     the data request key of the KSN (TDES data request variant, or the
+//     AES-128 data-encryption key), ISO 9797-1 padding method 2, CBC with a
+//     zero IV. encrypt-request gives byte for byte the DE62 a terminal
+//     sends for the same KSN and track; decrypt-request checks and strips
+//     the padding. --iv may only be zero and --key-type only aes128, as on
+//     the terminal.
+//   - 1 is the generic form of the X9.24 published data vectors: zero
+//     bytes up to whole blocks (ISO 9797-1 padding method 1), any --iv,
+//     any AES working key type; decrypt-request prints every block,
+//     padding included. No terminal sends this form.
+const (
+	paddingTerminal = "2"
+	paddingZero     = "1"
+)
+
+// padding returns --padding, or the terminal's when it is absent.
+func (o *options) padding() (string, error) {
+	if !o.has("padding") {
+		return paddingTerminal, nil
+	}
+	switch p := strings.TrimSpace(o.get("padding")); p {
+	case paddingTerminal, paddingZero:
+		return p, nil
+	}
+	return "", usagef("%s: --padding must be 2 (ISO 9797-1 method 2, the terminal's) or 1 (zeros)", o.cmd)
+}
+
+// baseKey returns the name and bytes of --bdk or --ik, exactly one of
+// which must be given.
+func (o *options) baseKey() (string, []byte, error) {
+	hasBDK, hasIK := o.has("bdk"), o.has("ik")
+	if hasBDK == hasIK {
+		return "", nil, usagef("%s: give exactly one of --bdk and --ik", o.cmd)
+	}
+	name := "bdk"
+	if hasIK {
+		name = "ik"
+	}
+	key, err := o.hexValue(name)
+	if err != nil {
+		return "", nil, err
+	}
+	return name, key, nil
+}
+
+// session returns the terminal's wire-security session of the KSN: from
+// the BDK as the acquirer derives it, or from the initial key by way of
+// the transaction key, as the terminal's originator holds it.
+func (c *Cmd) session(o *options) (*wiresec.Session, error) {
+	if o.has("key-type") {
+		kt, err := o.keyType(0)
+		if err != nil {
+			return nil, err
+		}
+		if kt != dukpt.KeyAES128 {
+			return nil, usagef("%s: the terminal's AES data key is aes128; another --key-type needs --padding 1", o.cmd)
+		}
+	}
+	mode, err := wiresec.ParseMode(o.get("mode"))
+	if err != nil {
+		return nil, usagef("%s: --mode must be tdes or aes", o.cmd)
+	}
+	ksn, err := o.ksn(false)
+	if err != nil {
+		return nil, err
+	}
+	name, key, err := o.baseKey()
+	if err != nil {
+		return nil, err
+	}
+	defer clear(key)
+	var s *wiresec.Session
+	if name == "bdk" {
+		s, err = wiresec.ForHost(mode, key, ksn)
+	} else {
+		var txn []byte
+		if mode == wiresec.ModeTDES {
+			txn, err = dukpt.TDESDeriveKeyFromIK(key, ksn)
+		} else {
+			txn, err = dukpt.AESDeriveKeyFromIK(key, ksn)
+		}
+		if err == nil {
+			s, err = wiresec.ForTerminal(mode, ksn, txn)
+			clear(txn)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", o.cmd, err)
+	}
+	return s, nil
+}
+
+// terminalIV accepts --iv only as the terminal uses it: all zeros.
+func (o *options) terminalIV(bs int) error {
+	if !o.has("iv") {
+		return nil
+	}
+	v, err := o.hexValue("iv")
+	if err != nil {
+		return err
+	}
+	if len(v) != bs {
+		return fmt.Errorf("%s: --iv is %d bytes, the cipher needs %d", o.cmd, len(v), bs)
+	}
+	for _, b := range v {
+		if b != 0 {
+			return usagef("%s: the terminal's data cipher uses a zero IV; another --iv needs --padding 1", o.cmd)
+		}
+	}
+	return nil
+}
+
+// terminalData runs the terminal's data cipher (--padding 2) over --data.
+func (c *Cmd) terminalData(o *options, encrypt bool) ([]string, error) {
+	s, err := c.session(o)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Wipe()
+	bs := tdes.BlockSize
+	if s.Mode() == wiresec.ModeAES {
+		bs = aes.BlockSize
+	}
+	if err := o.terminalIV(bs); err != nil {
+		return nil, err
+	}
+	if err := o.require("data"); err != nil {
+		return nil, err
+	}
+	data, err := o.hexValue("data")
+	if err != nil {
+		return nil, err
+	}
+	defer clear(data)
+	var out []byte
+	if encrypt {
+		out, err = s.EncryptRequestData(data)
+	} else {
+		out, err = s.DecryptRequestData(data)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", o.cmd, err)
+	}
+	defer clear(out)
+	return []string{upperHex(out)}, nil
+}
+
+// dataCipher returns the block cipher of the generic form (--padding 1):
+// the TDES data request variant, or the AES DUKPT data-encryption (encrypt
+// usage) working key of --key-type (default aes128; tdes2/tdes3 give a
+// TDES cipher).
 func (c *Cmd) dataCipher(o *options, ksn []byte) (cipher.Block, error) {
 	kt, err := o.keyType(dukpt.KeyAES128)
 	if err != nil {
@@ -579,14 +727,8 @@ func (c *Cmd) dataCipher(o *options, ksn []byte) (cipher.Block, error) {
 	defer clear(k)
 	var b cipher.Block
 	switch kt {
-	case dukpt.KeyTDES2:
-		k3 := make([]byte, 24)
-		copy(k3, k)
-		copy(k3[16:], k[:8])
-		b, err = des.NewTripleDESCipher(k3)
-		clear(k3)
-	case dukpt.KeyTDES3:
-		b, err = des.NewTripleDESCipher(k)
+	case dukpt.KeyTDES2, dukpt.KeyTDES3:
+		b, err = tdes.NewCipher(k)
 	default:
 		b, err = aes.NewCipher(k)
 	}
@@ -619,6 +761,13 @@ func (o *options) dataAndIV(bs int) (data, iv []byte, err error) {
 }
 
 func (c *Cmd) encryptRequest(o *options) ([]string, error) {
+	pad, err := o.padding()
+	if err != nil {
+		return nil, err
+	}
+	if pad == paddingTerminal {
+		return c.terminalData(o, true)
+	}
 	ksn, err := o.ksn(false)
 	if err != nil {
 		return nil, err
@@ -635,11 +784,19 @@ func (c *Cmd) encryptRequest(o *options) ([]string, error) {
 	n := (len(data) + bs - 1) / bs * bs
 	buf := make([]byte, n) // zero padding to whole blocks
 	copy(buf, data)
+	clear(data)
 	cipher.NewCBCEncrypter(b, iv).CryptBlocks(buf, buf)
 	return []string{upperHex(buf)}, nil
 }
 
 func (c *Cmd) decryptRequest(o *options) ([]string, error) {
+	pad, err := o.padding()
+	if err != nil {
+		return nil, err
+	}
+	if pad == paddingTerminal {
+		return c.terminalData(o, false)
+	}
 	ksn, err := o.ksn(false)
 	if err != nil {
 		return nil, err

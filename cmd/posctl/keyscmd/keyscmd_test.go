@@ -36,6 +36,7 @@ func TestPublishedVectors(t *testing.T) {
 		want []string
 	}{
 		// TDES DUKPT, X9.24-1:2009 A.4 (also in openemv/dukpt and moov-io/dukpt).
+		// The data vectors are zero padded: --padding 1, not the terminal's.
 		{"tdes ik", "", []string{"dukpt", "derive-ik", "--mode", "tdes", "--bdk", tdesBDK, "--ksn", tdesIKSN}, []string{tdesIK}},
 		{"tdes ik any counter", "", []string{"dukpt", "derive-ik", "--mode", "tdes", "--bdk", strings.ToLower(tdesBDK), "--ksn", "FFFF9876543210E00008"}, []string{tdesIK}},
 		{"tdes txn key 1 bdk", "", []string{"dukpt", "derive-txn-key", "--mode", "tdes", "--bdk", tdesBDK, "--ksn", "FFFF9876543210E00001"}, []string{"042666B49184CFA368DE9628D0397BC9"}},
@@ -44,14 +45,15 @@ func TestPublishedVectors(t *testing.T) {
 		{"tdes pin 1", "", []string{"dukpt", "encrypt-pin", "--mode", "tdes", "--bdk", tdesBDK, "--ksn", "FFFF9876543210E00001", "--pin", "1234", "--pan", "4012345678909"}, []string{"1B9C1845EB993A7A"}},
 		{"tdes pin 3 ik", "", []string{"dukpt", "encrypt-pin", "--mode", "tdes", "--ik", tdesIK, "--ksn", "FFFF9876543210E00003", "--pin", "1234", "--pan", "4012345678909"}, []string{"18DC07B94797B466"}},
 		{"tdes decrypt pin 2", "", []string{"dukpt", "decrypt-pin", "--mode", "tdes", "--bdk", tdesBDK, "--ksn", "FFFF9876543210E00002", "--pinblock", "10A01C8D02C69107", "--pan", "4012345678909"}, []string{"1234"}},
-		{"tdes data request 1", "", []string{"dukpt", "encrypt-request", "--mode", "tdes", "--bdk", tdesBDK, "--ksn", "FFFF9876543210E00001", "--data", sampleData}, []string{"FC0D53B7EA1FDA9EE68AAF2E70D9B9506229BE2AA993F04F"}},
-		{"tdes data request 2", "", []string{"dukpt", "encrypt-request", "--mode", "tdes", "--ik", tdesIK, "--ksn", "FFFF9876543210E00002", "--data", sampleData}, []string{"A2B4E70F846E63D68775B7215EB4563DFD3037244C61CC13"}},
-		{"tdes decrypt request 1", "", []string{"dukpt", "decrypt-request", "--mode", "tdes", "--bdk", tdesBDK, "--ksn", "FFFF9876543210E00001", "--data", "FC0D53B7EA1FDA9EE68AAF2E70D9B9506229BE2AA993F04F"}, []string{sampleData + "00000000000000"}},
+		{"tdes data request 1", "", []string{"dukpt", "encrypt-request", "--mode", "tdes", "--bdk", tdesBDK, "--ksn", "FFFF9876543210E00001", "--padding", "1", "--data", sampleData}, []string{"FC0D53B7EA1FDA9EE68AAF2E70D9B9506229BE2AA993F04F"}},
+		{"tdes data request 2", "", []string{"dukpt", "encrypt-request", "--mode", "tdes", "--ik", tdesIK, "--ksn", "FFFF9876543210E00002", "--padding", "1", "--data", sampleData}, []string{"A2B4E70F846E63D68775B7215EB4563DFD3037244C61CC13"}},
+		{"tdes decrypt request 1", "", []string{"dukpt", "decrypt-request", "--mode", "tdes", "--bdk", tdesBDK, "--ksn", "FFFF9876543210E00001", "--padding", "1", "--data", "FC0D53B7EA1FDA9EE68AAF2E70D9B9506229BE2AA993F04F"}, []string{sampleData + "00000000000000"}},
 		{"tdes advance", "", []string{"dukpt", "advance-ksn", "--mode", "tdes", "--ksn", "FFFF9876543210E00001"}, []string{"FFFF9876543210E00002"}},
 		// 0x0003FF has ten one-bits; its successor must skip to 0x000400.
 		{"tdes advance skips", "", []string{"dukpt", "advance-ksn", "--mode", "tdes", "--ksn", "FFFF9876543210E003FF"}, []string{"FFFF9876543210E00400"}},
 
 		// AES DUKPT, X9.24-3:2017 supplement (openemv/dukpt, moov-io/dukpt).
+		// The data vectors are zero padded: --padding 1, not the terminal's.
 		{"aes ik", "", []string{"dukpt", "derive-ik", "--mode", "aes", "--bdk", aesBDK, "--ksn", aesIKSN}, []string{aesIK}},
 		{"aes ik from ik id", "", []string{"dukpt", "derive-ik", "--mode", "aes", "--bdk", aesBDK, "--ksn", "1234567890123456", "--key-type", "aes128"}, []string{aesIK}},
 		{"aes txn key 1", "", []string{"dukpt", "derive-txn-key", "--mode", "aes", "--bdk", aesBDK, "--ksn", "123456789012345600000001"}, []string{"4F21B565BAD9835E112B6465635EAE44"}},
@@ -61,9 +63,9 @@ func TestPublishedVectors(t *testing.T) {
 		{"aes pin 1", "2F69ADDE2E9E7ACE", []string{"dukpt", "encrypt-pin", "--mode", "aes", "--bdk", aesBDK, "--ksn", "123456789012345600000001", "--pin", "1234", "--pan", "4111111111111111"}, []string{"A912150391AB65A67E52883D81CE2D15"}},
 		{"aes pin 2", "2F69ADDE2E9E7ACE", []string{"dukpt", "encrypt-pin", "--mode", "aes", "--ik", aesIK, "--ksn", "123456789012345600000002", "--pin", "1234", "--pan", "4111111111111111", "--key-type", "aes128"}, []string{"52A00503BD34BA1383F6A7EE9FE2547F"}},
 		{"aes decrypt pin", "", []string{"dukpt", "decrypt-pin", "--mode", "aes", "--bdk", aesBDK, "--ksn", "123456789012345600845FED", "--pinblock", "3AB5FF370302F73089003AD36CB7E046", "--pan", "4111111111111111"}, []string{"1234"}},
-		{"aes data request 1", "", []string{"dukpt", "encrypt-request", "--mode", "aes", "--bdk", aesBDK, "--ksn", "123456789012345600000001", "--data", sampleData}, []string{"E5AFA5B408A3310E3D779C8A9A2AE29448BD5B4232582090DB703AF647205A79"}},
-		{"aes data request 2", "", []string{"dukpt", "encrypt-request", "--mode", "aes", "--ik", aesIK, "--ksn", "123456789012345600000002", "--data", sampleData}, []string{"A17A9658EE0F451D6CA11B65B592EF9C5F90BB175D926F1457B63B3273042476"}},
-		{"aes decrypt request 8", "", []string{"dukpt", "decrypt-request", "--mode", "aes", "--bdk", aesBDK, "--ksn", "123456789012345600000008", "--data", "304EC254A7B528D9892E47F7C1315D498C0D88EA8CD71CA52D38F362721AEA67"}, []string{sampleData + strings.Repeat("00", 15)}},
+		{"aes data request 1", "", []string{"dukpt", "encrypt-request", "--mode", "aes", "--bdk", aesBDK, "--ksn", "123456789012345600000001", "--padding", "1", "--data", sampleData}, []string{"E5AFA5B408A3310E3D779C8A9A2AE29448BD5B4232582090DB703AF647205A79"}},
+		{"aes data request 2", "", []string{"dukpt", "encrypt-request", "--mode", "aes", "--ik", aesIK, "--ksn", "123456789012345600000002", "--padding", "1", "--data", sampleData}, []string{"A17A9658EE0F451D6CA11B65B592EF9C5F90BB175D926F1457B63B3273042476"}},
+		{"aes decrypt request 8", "", []string{"dukpt", "decrypt-request", "--mode", "aes", "--bdk", aesBDK, "--ksn", "123456789012345600000008", "--padding", "1", "--data", "304EC254A7B528D9892E47F7C1315D498C0D88EA8CD71CA52D38F362721AEA67"}, []string{sampleData + strings.Repeat("00", 15)}},
 		{"aes advance", "", []string{"dukpt", "advance-ksn", "--mode", "aes", "--ksn", "123456789012345600000001"}, []string{"123456789012345600000002"}},
 		// 0x1FFFF has 17 one-bits: the supplement skips from 1FFFE to 20000.
 		{"aes advance skips", "", []string{"dukpt", "advance-ksn", "--mode", "aes", "--ksn", "12345678901234560001FFFE"}, []string{"123456789012345600020000"}},
@@ -134,7 +136,7 @@ func TestDataRoundTripWithIV(t *testing.T) {
 		if tc.mode == "aes" {
 			bdk = strings.Repeat("5A", 32)
 		}
-		args := []string{"--mode", tc.mode, "--bdk", bdk, "--ksn", tc.ksn, "--iv", tc.iv}
+		args := []string{"--mode", tc.mode, "--bdk", bdk, "--ksn", tc.ksn, "--iv", tc.iv, "--padding", "1"}
 		if tc.kt != "" {
 			args = append(args, "--key-type", tc.kt)
 		}
@@ -151,6 +153,77 @@ func TestDataRoundTripWithIV(t *testing.T) {
 		if !strings.HasPrefix(strings.TrimSpace(out), data) {
 			t.Errorf("%v: decrypted %s, want prefix %s", tc, out, data)
 		}
+	}
+}
+
+// By default the request-data commands are the terminal's data cipher:
+// the same key as the published vectors, but ISO 9797-1 padding method 2.
+// Deciphering the default output in the zero-padded form (--padding 1)
+// shows the padding bytes themselves: the data, 0x80, then zeros.
+func TestRequestDataTerminalPadding(t *testing.T) {
+	for _, tc := range []struct{ mode, key, ksn, pad string }{
+		{"tdes", "--bdk=" + tdesBDK, "FFFF9876543210E00001", "80000000000000"},
+		{"tdes", "--ik=" + tdesIK, "FFFF9876543210E00002", "80000000000000"},
+		{"aes", "--bdk=" + aesBDK, "123456789012345600000001", "80" + strings.Repeat("00", 14)},
+		{"aes", "--ik=" + aesIK, "123456789012345600000008", "80" + strings.Repeat("00", 14)},
+	} {
+		args := []string{"--mode", tc.mode, tc.key, "--ksn", tc.ksn}
+		code, out, errs := run(&Cmd{}, append([]string{"dukpt", "encrypt-request", "--data", sampleData}, args...)...)
+		if code != ExitOK {
+			t.Fatalf("%v encrypt: exit %d %q", tc, code, errs)
+		}
+		enc := strings.TrimSpace(out)
+		code, out, errs = run(&Cmd{}, append([]string{"dukpt", "decrypt-request", "--padding", "1", "--data", enc}, args...)...)
+		if code != ExitOK || strings.TrimSpace(out) != sampleData+tc.pad {
+			t.Errorf("%v: raw decryption exit %d out %q err %q, want %s", tc, code, out, errs, sampleData+tc.pad)
+		}
+		for _, extra := range [][]string{nil, {"--padding", "2"}} {
+			code, out, errs = run(&Cmd{}, append(append([]string{"dukpt", "decrypt-request", "--data", enc}, args...), extra...)...)
+			if code != ExitOK || strings.TrimSpace(out) != sampleData {
+				t.Errorf("%v %v: decryption exit %d out %q err %q, want %s", tc, extra, code, out, errs, sampleData)
+			}
+		}
+	}
+}
+
+func TestRequestDataTerminalErrors(t *testing.T) {
+	ksn := "FFFF9876543210E00001"
+	aesKSN := "123456789012345600000001"
+	for _, tc := range []struct {
+		name string
+		want int
+		args []string
+	}{
+		{"unknown padding", ExitUsage, []string{"dukpt", "encrypt-request", "--mode", "tdes", "--bdk", tdesBDK, "--ksn", ksn, "--data", sampleData, "--padding", "pkcs7"}},
+		{"iv not zero", ExitUsage, []string{"dukpt", "encrypt-request", "--mode", "tdes", "--bdk", tdesBDK, "--ksn", ksn, "--data", sampleData, "--iv", "0102030405060708"}},
+		{"aes256 data key", ExitUsage, []string{"dukpt", "encrypt-request", "--mode", "aes", "--bdk", aesBDK, "--ksn", aesKSN, "--data", sampleData, "--key-type", "aes256"}},
+		{"bdk and ik", ExitUsage, []string{"dukpt", "encrypt-request", "--mode", "tdes", "--bdk", tdesBDK, "--ik", tdesIK, "--ksn", ksn, "--data", sampleData}},
+		{"missing data", ExitUsage, []string{"dukpt", "decrypt-request", "--mode", "aes", "--ik", aesIK, "--ksn", aesKSN}},
+		{"wrong ksn", ExitError, []string{"dukpt", "decrypt-request", "--mode", "tdes", "--bdk", tdesBDK, "--ksn", "FFFF9876543210E00002", "--data", "FC0D53B7EA1FDA9EE68AAF2E70D9B9507CCE9749DBCC4F30"}},
+		{"zero padded ciphertext", ExitError, []string{"dukpt", "decrypt-request", "--mode", "tdes", "--bdk", tdesBDK, "--ksn", ksn, "--data", "FC0D53B7EA1FDA9EE68AAF2E70D9B9506229BE2AA993F04F"}},
+		{"aes not whole blocks", ExitError, []string{"dukpt", "decrypt-request", "--mode", "aes", "--bdk", aesBDK, "--ksn", aesKSN, "--data", "0011223344556677"}},
+		{"too long", ExitError, []string{"dukpt", "encrypt-request", "--mode", "aes", "--bdk", aesBDK, "--ksn", aesKSN, "--data", strings.Repeat("31", 1025)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errs := run(&Cmd{}, tc.args...)
+			if code != tc.want || out != "" || !strings.HasPrefix(errs, "posctl keys: ") {
+				t.Errorf("exit %d (want %d) out %q err %q", code, tc.want, out, errs)
+			}
+			for _, secret := range []string{tdesBDK, aesBDK, tdesIK, aesIK, sampleData} {
+				if strings.Contains(strings.ToUpper(errs), secret) {
+					t.Errorf("stderr %q echoes a key or the data", errs)
+				}
+			}
+		})
+	}
+	// A zero IV of the right length is the terminal's and is accepted.
+	code, out, errs := run(&Cmd{}, "dukpt", "encrypt-request", "--mode", "aes", "--bdk", aesBDK, "--ksn", aesKSN, "--data", sampleData, "--iv", strings.Repeat("00", 16), "--key-type", "aes128")
+	if code != ExitOK {
+		t.Fatalf("zero IV: exit %d err %q", code, errs)
+	}
+	_, want, _ := run(&Cmd{}, "dukpt", "encrypt-request", "--mode", "aes", "--bdk", aesBDK, "--ksn", aesKSN, "--data", sampleData)
+	if out != want {
+		t.Errorf("zero IV gives %q, without --iv %q", out, want)
 	}
 }
 
@@ -289,6 +362,7 @@ func FuzzRun(f *testing.F) {
 	f.Add("dukpt\x00advance-ksn\x00--mode\x00aes\x00--ksn\x001234567890123456FFFF0000")
 	f.Add("tr31\x00import\x00--kbpk\x0089E88CF7931444F334BD7547FC3F380C\x00--block\x00A0072P0TE00E0000F5161ED902807AF26F1D62263644BD24192FDB3193C730301CEE8701")
 	f.Add("kcv\x00--alg\x00aes\x00--key\x0000")
+	f.Add("dukpt\x00decrypt-request\x00--mode\x00tdes\x00--ik\x00" + tdesIK + "\x00--ksn\x00FFFF9876543210E00001\x00--data\x00FC0D53B7EA1FDA9EE68AAF2E70D9B9507CCE9749DBCC4F30")
 	f.Fuzz(func(t *testing.T, joined string) {
 		args := strings.Split(joined, "\x00")
 		code, out, errs := run(&Cmd{Rand: bytes.NewReader(make([]byte, 256))}, args...)
