@@ -7,6 +7,11 @@
 //
 // Records never hold track data, PINs or PIN blocks: only what the terminal
 // may keep after authorization (masked PAN, amounts, codes, the KSN).
+//
+// Layout (schema 2): txns (id -> JSON record), by_state (state 0x00 id ->
+// empty, an index), state_counts (state -> count), outbox (seq -> JSON job:
+// work that must reach the host, such as reversals), counters, meta.
+// Migrations from older schemas run in one bbolt transaction at Open.
 package store
 
 import (
@@ -21,12 +26,15 @@ import (
 )
 
 // SchemaVersion is the layout this package reads and writes.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 var (
 	bucketMeta     = []byte("meta")
 	bucketTxns     = []byte("txns")
 	bucketCounters = []byte("counters")
+	bucketByState  = []byte("by_state")
+	bucketCounts   = []byte("state_counts")
+	bucketOutbox   = []byte("outbox")
 	keySchema      = []byte("schema_version")
 	keyInstance    = []byte("instance")
 )
@@ -132,25 +140,12 @@ func (d *DB) init() error {
 		if err != nil {
 			return err
 		}
-		if v := meta.Get(keySchema); v != nil {
-			n, err := strconv.Atoi(string(v))
-			if err != nil || n != SchemaVersion {
-				return fmt.Errorf("%w: file has %q, this build reads %d", ErrSchema, v, SchemaVersion)
-			}
-		} else if err := meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
-			return err
-		}
 		if v := meta.Get(keyInstance); len(v) > 0 {
 			d.instance = string(v)
 		} else if err := meta.Put(keyInstance, []byte(d.instance)); err != nil {
 			return err
 		}
-		for _, name := range [][]byte{bucketTxns, bucketCounters} {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return err
-			}
-		}
-		return nil
+		return migrate(tx, meta)
 	})
 }
 
@@ -168,121 +163,8 @@ func (d *DB) Instance() string { return d.instance }
 // Path is the database file.
 func (d *DB) Path() string { return d.bolt.Path() }
 
-// NextCounter increments the named counter and returns the new value; the
-// increment is on disk before the value is returned.
-func (d *DB) NextCounter(name string) (uint64, error) {
-	var n uint64
-	err := d.bolt.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketCounters)
-		if v := b.Get([]byte(name)); len(v) == 8 {
-			n = binary.BigEndian.Uint64(v)
-		}
-		n++
-		return b.Put([]byte(name), binary.BigEndian.AppendUint64(nil, n))
-	})
-	return n, err
-}
-
-// NextSTAN returns the next system trace audit number, 1 to 999999, then 1
-// again.
-func (d *DB) NextSTAN() (uint32, error) {
-	n, err := d.NextCounter("stan")
-	if err != nil {
-		return 0, err
-	}
-	return uint32((n-1)%999999 + 1), nil
-}
-
-// Create assigns t an id, sets its timestamps and stores it.
-func (d *DB) Create(t *Txn) error {
-	return d.bolt.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketTxns)
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		now := d.now().UTC()
-		t.ID = strconv.FormatUint(seq, 10)
-		t.Created, t.Updated = now, now
-		if t.State == "" {
-			t.State = StateCreated
-		}
-		return put(b, seq, t)
-	})
-}
-
-// Update applies fn to the record with id and stores the result, refusing
-// transitions the state model forbids.
-func (d *DB) Update(id string, fn func(*Txn) error) (Txn, error) {
-	var out Txn
-	seq, err := parseID(id)
-	if err != nil {
-		return out, err
-	}
-	err = d.bolt.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketTxns)
-		t, err := get(b, seq)
-		if err != nil {
-			return err
-		}
-		prev := t.State
-		if err := fn(&t); err != nil {
-			return err
-		}
-		if !prev.CanMove(t.State) {
-			return fmt.Errorf("%w: %s -> %s", ErrState, prev, t.State)
-		}
-		t.ID = id
-		t.Updated = d.now().UTC()
-		out = t
-		return put(b, seq, &t)
-	})
-	return out, err
-}
-
-// Get returns the record with id.
-func (d *DB) Get(id string) (Txn, error) {
-	var out Txn
-	seq, err := parseID(id)
-	if err != nil {
-		return out, err
-	}
-	err = d.bolt.View(func(tx *bolt.Tx) error {
-		out, err = get(tx.Bucket(bucketTxns), seq)
-		return err
-	})
-	return out, err
-}
-
-// List returns up to limit records, newest first, optionally only those in
-// one of states.
-func (d *DB) List(limit int, states ...State) ([]Txn, error) {
-	var out []Txn
-	err := d.bolt.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketTxns).Cursor()
-		for k, v := c.Last(); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Prev() {
-			var t Txn
-			if err := json.Unmarshal(v, &t); err != nil {
-				return fmt.Errorf("store: record %x: %w", k, err)
-			}
-			if len(states) > 0 && !hasState(states, t.State) {
-				continue
-			}
-			out = append(out, t)
-		}
-		return nil
-	})
-	return out, err
-}
-
-func hasState(states []State, s State) bool {
-	for _, x := range states {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
+// IsNotFound reports whether err means a missing record.
+func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
 
 func parseID(id string) (uint64, error) {
 	n, err := strconv.ParseUint(id, 10, 64)
@@ -313,6 +195,3 @@ func put(b *bolt.Bucket, seq uint64, t *Txn) error {
 	}
 	return b.Put(key(seq), v)
 }
-
-// IsNotFound reports whether err means a missing record.
-func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }

@@ -1,0 +1,201 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// testdata/schema1.db was written by the schema-1 store (the code before
+// migrations): nine records, one of each kind of outcome, two of them
+// reversal_pending... see the fixture's list in TestMigrateFromSchema1.
+func copyFixture(t *testing.T) string {
+	t.Helper()
+	raw, err := os.ReadFile("testdata/schema1.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "posd.db")
+	if err := os.WriteFile(p, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestMigrateFromSchema1(t *testing.T) {
+	path := copyFixture(t)
+	d := open(t, path)
+	defer d.Close()
+	want := []struct {
+		amount int64
+		state  State
+		stan   uint32
+	}{
+		{1234, StateApproved, 1}, {1051, StateDeclined, 2}, {3000, StateFailed, 0}, {500, StateFailed, 3},
+		{4091, StateReversalPending, 4}, {4191, StateReversed, 5}, {700, StateFailed, 0}, {800, StateCreated, 0},
+		{900, StateAuthSent, 6},
+	}
+	all, err := d.List(0)
+	if err != nil || len(all) != len(want) {
+		t.Fatalf("%d records after migration: %v", len(all), err)
+	}
+	for i, w := range want {
+		r, err := d.Get(fmt.Sprint(i + 1))
+		if err != nil || r.Amount != w.amount || r.State != w.state || r.STAN != w.stan {
+			t.Errorf("record %d: %+v %v, want %+v", i+1, r, err, w)
+		}
+	}
+	if r, _ := d.Get("1"); r.AuthCode != "AB12CD" || r.MaskedPAN != "476173******0010" || r.KSN == "" {
+		t.Errorf("approved record lost fields: %+v", r)
+	}
+	for s, n := range map[State]int{StateFailed: 3, StateApproved: 1, StateReversalPending: 1, StateCreated: 1, StateAuthSent: 1, StateReversed: 1, StateDeclined: 1} {
+		if got := d.Count(s); got != n {
+			t.Errorf("count %s = %d, want %d", s, got, n)
+		}
+		list, _ := d.List(0, s)
+		if len(list) != n {
+			t.Errorf("index %s lists %d, want %d", s, len(list), n)
+		}
+	}
+	jobs, err := d.Jobs()
+	if err != nil || len(jobs) != 1 || jobs[0].Kind != JobReversal || jobs[0].TxnID != "5" || jobs[0].Attempts != 2 {
+		t.Fatalf("outbox after migration: %+v %v", jobs, err)
+	}
+	// Counters carried over: the next STAN follows the fixture's.
+	if stan, _ := d.NextSTAN(); stan != 6 {
+		t.Errorf("next STAN %d", stan)
+	}
+	// New records go on from the old ids.
+	x := Txn{Kind: "purchase", Amount: 1}
+	if err := d.Create(&x); err != nil || x.ID != "10" {
+		t.Fatalf("new record %q %v", x.ID, err)
+	}
+	var schema string
+	d.bolt.View(func(tx *bolt.Tx) error { schema = string(tx.Bucket(bucketMeta).Get(keySchema)); return nil })
+	if schema != fmt.Sprint(SchemaVersion) {
+		t.Fatalf("schema after migration %q", schema)
+	}
+}
+
+func TestNewerSchemaRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "posd.db")
+	open(t, path).Close()
+	b, _ := bolt.Open(path, 0o600, nil)
+	b.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keySchema, []byte("99")) })
+	b.Close()
+	if _, err := Open(path, nil); !errors.Is(err, ErrSchema) {
+		t.Fatalf("schema 99: %v", err)
+	}
+}
+
+func TestIndexFollowsUpdates(t *testing.T) {
+	d := open(t, filepath.Join(t.TempDir(), "posd.db"))
+	defer d.Close()
+	var ids []string
+	for i := 0; i < 30; i++ {
+		x := Txn{Kind: "purchase", Amount: int64(i + 1)}
+		d.Create(&x)
+		ids = append(ids, x.ID)
+	}
+	for i, id := range ids {
+		d.Update(id, func(r *Txn) error { r.State = StateAuthSent; return nil })
+		switch i % 3 {
+		case 0:
+			d.Update(id, func(r *Txn) error { r.State = StateApproved; return nil })
+		case 1:
+			d.Update(id, func(r *Txn) error { r.State = StateReversalPending; return nil })
+		}
+	}
+	if d.Count(StateApproved) != 10 || d.Count(StateReversalPending) != 10 || d.Count(StateAuthSent) != 10 || d.Count(StateCreated) != 0 {
+		t.Fatalf("counts %d %d %d %d", d.Count(StateApproved), d.Count(StateReversalPending), d.Count(StateAuthSent), d.Count(StateCreated))
+	}
+	two, _ := d.List(4, StateApproved, StateReversalPending)
+	if len(two) != 4 || two[0].ID != "29" || two[1].ID != "28" || two[2].ID != "26" || two[3].ID != "25" {
+		t.Fatalf("merged list newest first: %v", idsOf(two))
+	}
+	if l, _ := d.List(0, StateCreated); len(l) != 0 {
+		t.Fatalf("created: %v", idsOf(l))
+	}
+}
+
+func idsOf(l []Txn) []string {
+	var out []string
+	for _, r := range l {
+		out = append(out, r.ID)
+	}
+	return out
+}
+
+func TestOutboxAndPurge(t *testing.T) {
+	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	d, err := Open(filepath.Join(t.TempDir(), "posd.db"), &Opts{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var ids []string
+	for i := 0; i < 6; i++ {
+		x := Txn{Kind: "purchase", Amount: 1}
+		d.Create(&x)
+		ids = append(ids, x.ID)
+		now = now.Add(24 * time.Hour)
+	}
+	// 1, 2: approved; 3: reversal pending with its job; 4..6 recent.
+	for _, id := range ids[:3] {
+		d.Update(id, func(r *Txn) error { r.State = StateAuthSent; return nil })
+	}
+	d.Update(ids[0], func(r *Txn) error { r.State = StateApproved; return nil })
+	d.Update(ids[1], func(r *Txn) error { r.State = StateApproved; return nil })
+	err = d.Do(func(tx *Tx) error {
+		if _, err := tx.Update(ids[2], func(r *Txn) error { r.State = StateReversalPending; return nil }); err != nil {
+			return err
+		}
+		return tx.Enqueue(&Job{Kind: JobReversal, TxnID: ids[2]})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs, _ := d.Jobs()
+	if len(jobs) != 1 || jobs[0].Seq == 0 || !jobs[0].Created.Equal(now) {
+		t.Fatalf("jobs %+v", jobs)
+	}
+	jobs[0].Attempts, jobs[0].LastError = 3, "no response"
+	d.Do(func(tx *Tx) error { return tx.PutJob(&jobs[0]) })
+	if j, _ := d.Jobs(); j[0].Attempts != 3 {
+		t.Fatalf("job update lost: %+v", j)
+	}
+	// A failing step leaves nothing behind.
+	boom := errors.New("boom")
+	if err := d.Do(func(tx *Tx) error {
+		tx.Enqueue(&Job{Kind: JobReversal, TxnID: "x"})
+		return boom
+	}); err != boom {
+		t.Fatal(err)
+	}
+	if j, _ := d.Jobs(); len(j) != 1 {
+		t.Fatalf("a rolled back step left %d jobs", len(j))
+	}
+	// Purge what is final and older than three days: records 1 and 2.
+	n, err := d.Purge(time.Date(2026, 11, 4, 0, 0, 0, 0, time.UTC), 0)
+	if err != nil || n != 2 {
+		t.Fatalf("purged %d %v", n, err)
+	}
+	if _, err := d.Get(ids[0]); !IsNotFound(err) {
+		t.Fatal("purged record still there")
+	}
+	if _, err := d.Get(ids[2]); err != nil {
+		t.Fatal("a pending reversal was purged")
+	}
+	if d.Count(StateApproved) != 0 || d.Count(StateReversalPending) != 1 {
+		t.Fatal("counts after purge")
+	}
+	d.Do(func(tx *Tx) error { return tx.DeleteJob(jobs[0].Seq) })
+	if j, _ := d.Jobs(); len(j) != 0 {
+		t.Fatal("job not deleted")
+	}
+}

@@ -1,0 +1,376 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Tx is one durable step: everything done through it is committed
+// together (one fsync) when the function given to DB.Do returns nil, and
+// nothing of it when it returns an error.
+type Tx struct {
+	tx  *bolt.Tx
+	now time.Time
+}
+
+// Do runs fn in one read-write transaction.
+func (d *DB) Do(fn func(*Tx) error) error {
+	return d.bolt.Update(func(btx *bolt.Tx) error {
+		return fn(&Tx{tx: btx, now: d.now().UTC()})
+	})
+}
+
+// View runs fn in a read-only transaction; fn must not write.
+func (d *DB) View(fn func(*Tx) error) error {
+	return d.bolt.View(func(btx *bolt.Tx) error {
+		return fn(&Tx{tx: btx, now: d.now().UTC()})
+	})
+}
+
+// NextCounter increments the named counter and returns the new value.
+func (t *Tx) NextCounter(name string) (uint64, error) {
+	b := t.tx.Bucket(bucketCounters)
+	var n uint64
+	if v := b.Get([]byte(name)); len(v) == 8 {
+		n = binary.BigEndian.Uint64(v)
+	}
+	n++
+	return n, b.Put([]byte(name), binary.BigEndian.AppendUint64(nil, n))
+}
+
+// NextSTAN returns the next system trace audit number, 1 to 999999, then 1
+// again.
+func (t *Tx) NextSTAN() (uint32, error) {
+	n, err := t.NextCounter("stan")
+	if err != nil {
+		return 0, err
+	}
+	return uint32((n-1)%999999 + 1), nil
+}
+
+// Create assigns r an id, sets its timestamps and stores it.
+func (t *Tx) Create(r *Txn) error {
+	b := t.tx.Bucket(bucketTxns)
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	r.ID = strconv.FormatUint(seq, 10)
+	r.Created, r.Updated = t.now, t.now
+	if r.State == "" {
+		r.State = StateCreated
+	}
+	if err := put(b, seq, r); err != nil {
+		return err
+	}
+	return t.index(seq, "", r.State)
+}
+
+// Get returns the record with id.
+func (t *Tx) Get(id string) (Txn, error) {
+	seq, err := parseID(id)
+	if err != nil {
+		return Txn{}, err
+	}
+	return get(t.tx.Bucket(bucketTxns), seq)
+}
+
+// Update applies fn to the record with id and stores the result, refusing
+// transitions the state model forbids.
+func (t *Tx) Update(id string, fn func(*Txn) error) (Txn, error) {
+	seq, err := parseID(id)
+	if err != nil {
+		return Txn{}, err
+	}
+	b := t.tx.Bucket(bucketTxns)
+	r, err := get(b, seq)
+	if err != nil {
+		return Txn{}, err
+	}
+	prev := r.State
+	if err := fn(&r); err != nil {
+		return Txn{}, err
+	}
+	if !prev.CanMove(r.State) {
+		return Txn{}, fmt.Errorf("%w: %s -> %s", ErrState, prev, r.State)
+	}
+	r.ID, r.Updated = id, t.now
+	if err := put(b, seq, &r); err != nil {
+		return Txn{}, err
+	}
+	return r, t.index(seq, prev, r.State)
+}
+
+// index moves record seq from state prev ("" for a new record) to next in
+// the state index and counts.
+func (t *Tx) index(seq uint64, prev, next State) error {
+	if prev == next {
+		return nil
+	}
+	idx, counts := t.tx.Bucket(bucketByState), t.tx.Bucket(bucketCounts)
+	if prev != "" {
+		if err := idx.Delete(stateKey(prev, seq)); err != nil {
+			return err
+		}
+		if err := addCount(counts, prev, -1); err != nil {
+			return err
+		}
+	}
+	if err := idx.Put(stateKey(next, seq), nil); err != nil {
+		return err
+	}
+	return addCount(counts, next, 1)
+}
+
+func stateKey(s State, seq uint64) []byte {
+	k := append([]byte(s), 0)
+	return binary.BigEndian.AppendUint64(k, seq)
+}
+
+func addCount(b *bolt.Bucket, s State, delta int64) error {
+	var n int64
+	if v := b.Get([]byte(s)); len(v) == 8 {
+		n = int64(binary.BigEndian.Uint64(v))
+	}
+	n += delta
+	if n < 0 {
+		return fmt.Errorf("%w: count of %s below zero", ErrDamaged, s)
+	}
+	return b.Put([]byte(s), binary.BigEndian.AppendUint64(nil, uint64(n)))
+}
+
+// Count returns how many records are in state s.
+func (t *Tx) Count(s State) int {
+	if v := t.tx.Bucket(bucketCounts).Get([]byte(s)); len(v) == 8 {
+		return int(binary.BigEndian.Uint64(v))
+	}
+	return 0
+}
+
+// List returns up to limit records (limit <= 0: all), newest first,
+// optionally only those in one of states. With states it walks the state
+// index, so its cost follows the records returned, not the records kept.
+func (t *Tx) List(limit int, states ...State) ([]Txn, error) {
+	b := t.tx.Bucket(bucketTxns)
+	var out []Txn
+	if len(states) == 0 {
+		c := b.Cursor()
+		for k, v := c.Last(); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Prev() {
+			var r Txn
+			if err := json.Unmarshal(v, &r); err != nil {
+				return nil, fmt.Errorf("store: record %x: %w", k, err)
+			}
+			out = append(out, r)
+		}
+		return out, nil
+	}
+	// Merge the per-state runs of the index, newest first.
+	type run struct {
+		c   *bolt.Cursor
+		pre []byte
+		seq uint64
+		ok  bool
+	}
+	var runs []*run
+	for _, s := range states {
+		r := &run{c: t.tx.Bucket(bucketByState).Cursor(), pre: append([]byte(s), 0)}
+		k, _ := r.c.Seek(stateKey(s, ^uint64(0)))
+		if k == nil || !bytes.HasPrefix(k, r.pre) {
+			k, _ = r.c.Prev()
+		}
+		r.seq, r.ok = seqOf(k, r.pre)
+		runs = append(runs, r)
+	}
+	for limit <= 0 || len(out) < limit {
+		var best *run
+		for _, r := range runs {
+			if r.ok && (best == nil || r.seq > best.seq) {
+				best = r
+			}
+		}
+		if best == nil {
+			break
+		}
+		rec, err := get(b, best.seq)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec)
+		k, _ := best.c.Prev()
+		best.seq, best.ok = seqOf(k, best.pre)
+	}
+	return out, nil
+}
+
+func seqOf(k, pre []byte) (uint64, bool) {
+	if k == nil || !bytes.HasPrefix(k, pre) || len(k) != len(pre)+8 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(k[len(pre):]), true
+}
+
+// Purge deletes up to max records (max <= 0: no bound) in a final state
+// created before before, oldest first, with their index entries, and
+// returns how many it deleted. Records not final are never purged.
+func (t *Tx) Purge(before time.Time, max int) (int, error) {
+	b := t.tx.Bucket(bucketTxns)
+	c := b.Cursor()
+	n := 0
+	for k, v := c.First(); k != nil && (max <= 0 || n < max); k, v = c.Next() {
+		var r Txn
+		if err := json.Unmarshal(v, &r); err != nil {
+			return n, fmt.Errorf("store: record %x: %w", k, err)
+		}
+		if !r.Created.Before(before) {
+			break
+		}
+		if !r.State.Final() {
+			continue
+		}
+		seq := binary.BigEndian.Uint64(k)
+		if err := c.Delete(); err != nil {
+			return n, err
+		}
+		if err := t.tx.Bucket(bucketByState).Delete(stateKey(r.State, seq)); err != nil {
+			return n, err
+		}
+		if err := addCount(t.tx.Bucket(bucketCounts), r.State, -1); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// JobKind is the kind of work an outbox job carries.
+type JobKind string
+
+// Job kinds.
+const (
+	// JobReversal: the reversal of TxnID must be acknowledged by the host.
+	JobReversal JobKind = "reversal"
+)
+
+// Job is durable work for the host: it stays in the outbox until it is
+// done, across restarts.
+type Job struct {
+	Seq       uint64    `json:"-"`
+	Kind      JobKind   `json:"kind"`
+	TxnID     string    `json:"txn_id"`
+	Attempts  int       `json:"attempts,omitempty"`
+	NextAt    time.Time `json:"next_at,omitzero"`
+	LastError string    `json:"last_error,omitempty"`
+	Created   time.Time `json:"created"`
+}
+
+// Enqueue adds j to the outbox and sets its Seq.
+func (t *Tx) Enqueue(j *Job) error {
+	b := t.tx.Bucket(bucketOutbox)
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	j.Seq = seq
+	if j.Created.IsZero() {
+		j.Created = t.now
+	}
+	return putJob(b, j)
+}
+
+// PutJob stores j (an existing job) again.
+func (t *Tx) PutJob(j *Job) error {
+	b := t.tx.Bucket(bucketOutbox)
+	if b.Get(key(j.Seq)) == nil {
+		return fmt.Errorf("%w: job %d", ErrNotFound, j.Seq)
+	}
+	return putJob(b, j)
+}
+
+// DeleteJob removes job seq: its work is done.
+func (t *Tx) DeleteJob(seq uint64) error {
+	return t.tx.Bucket(bucketOutbox).Delete(key(seq))
+}
+
+// Jobs lists the outbox in the order the jobs were queued.
+func (t *Tx) Jobs() ([]Job, error) {
+	var out []Job
+	err := t.tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
+		var j Job
+		if err := json.Unmarshal(v, &j); err != nil {
+			return fmt.Errorf("store: job %x: %w", k, err)
+		}
+		j.Seq = binary.BigEndian.Uint64(k)
+		out = append(out, j)
+		return nil
+	})
+	return out, err
+}
+
+func putJob(b *bolt.Bucket, j *Job) error {
+	v, err := json.Marshal(j)
+	if err != nil {
+		return err
+	}
+	return b.Put(key(j.Seq), v)
+}
+
+// The single-step forms below are each one transaction.
+
+// NextCounter increments the named counter; the increment is on disk
+// before the value is returned.
+func (d *DB) NextCounter(name string) (n uint64, err error) {
+	err = d.Do(func(t *Tx) error { n, err = t.NextCounter(name); return err })
+	return n, err
+}
+
+// NextSTAN returns the next STAN, committed.
+func (d *DB) NextSTAN() (n uint32, err error) {
+	err = d.Do(func(t *Tx) error { n, err = t.NextSTAN(); return err })
+	return n, err
+}
+
+// Create stores a new record.
+func (d *DB) Create(r *Txn) error { return d.Do(func(t *Tx) error { return t.Create(r) }) }
+
+// Update changes one record.
+func (d *DB) Update(id string, fn func(*Txn) error) (out Txn, err error) {
+	err = d.Do(func(t *Tx) error { out, err = t.Update(id, fn); return err })
+	return out, err
+}
+
+// Get returns the record with id.
+func (d *DB) Get(id string) (out Txn, err error) {
+	err = d.View(func(t *Tx) error { out, err = t.Get(id); return err })
+	return out, err
+}
+
+// List returns up to limit records, newest first, optionally only those in
+// one of states.
+func (d *DB) List(limit int, states ...State) (out []Txn, err error) {
+	err = d.View(func(t *Tx) error { out, err = t.List(limit, states...); return err })
+	return out, err
+}
+
+// Count returns how many records are in state s.
+func (d *DB) Count(s State) (n int) {
+	d.View(func(t *Tx) error { n = t.Count(s); return nil })
+	return n
+}
+
+// Jobs lists the outbox.
+func (d *DB) Jobs() (out []Job, err error) {
+	err = d.View(func(t *Tx) error { out, err = t.Jobs(); return err })
+	return out, err
+}
+
+// Purge deletes final records created before before (see Tx.Purge).
+func (d *DB) Purge(before time.Time, max int) (n int, err error) {
+	err = d.Do(func(t *Tx) error { n, err = t.Purge(before, max); return err })
+	return n, err
+}
