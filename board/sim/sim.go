@@ -75,7 +75,7 @@ func (b *Board) openMSR(o Opts) {
 	// pseudo-terminal goes away.
 	b.Add(board.Status{Name: "msr-sim", Driver: "msrsim", Where: p.SlavePath, OK: true, Detail: "stripe reader module simulator"},
 		nil, p.Close)
-	b.AddMSR(board.Serial{Port: p.SlavePath, Baud: 9600}, &msr.Opts{Logger: o.Logger})
+	b.AddMSRSerial(board.Serial{Port: p.SlavePath, Baud: 9600}, &msr.Opts{Logger: o.Logger})
 }
 
 // Cards is the deck.

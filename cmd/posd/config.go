@@ -53,6 +53,9 @@ type Config struct {
 	DUKPT     DUKPTConfig    `json:"dukpt"`
 	Sim       SimConfig      `json:"sim"`
 	Watchdog  WatchdogConfig `json:"watchdog"`
+	// MSR, when set, replaces the stripe reader of a hardware board's
+	// profile (kind evdev or serial, device or port, format).
+	MSR *board.MSR `json:"msr"`
 }
 
 // APIConfig is the local HTTP+JSON API for the ECR/cashier and simulator.
@@ -159,6 +162,11 @@ func (c *Config) validate() error {
 	}
 	if c.DataDir == "" {
 		return fmt.Errorf("config: data_dir is empty")
+	}
+	if c.MSR != nil {
+		if err := c.MSR.Validate(); err != nil {
+			return fmt.Errorf("config: msr: %w", err)
+		}
 	}
 	host, _, err := net.SplitHostPort(c.API.Listen)
 	if err != nil {
