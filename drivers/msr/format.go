@@ -11,9 +11,9 @@ type Format int
 
 const (
 	// FormatAuto accepts every format below: STX…ETX framing when the
-	// reader sends it, otherwise the lines of one swipe are gathered until
-	// a line starts a track that cannot follow the ones before, or until
-	// the line has been quiet for Opts.SwipeGap.
+	// reader sends it; a line holding two or more tracks is a swipe (as
+	// FormatLine); otherwise the lines of one swipe are gathered as in
+	// FormatIDTech.
 	FormatAuto Format = iota
 	// FormatLine: all tracks of a swipe on one line, ended by CR or LF
 	// (serial reader modules). The line ends the swipe at once.
@@ -23,7 +23,8 @@ const (
 	// the CR is the track separator after tracks 1 and 2 and the
 	// terminator after the last one. Separator and terminator being the
 	// same character, a swipe ends when the line has been quiet for
-	// Opts.SwipeGap or a line starts a track that cannot follow.
+	// Opts.SwipeGap, when a line starts a track that cannot follow, or
+	// after track 3.
 	FormatIDTech
 	// FormatMagTek: MagTek readers: "[STX][ESC]<tracks>[CR][ETX]", STX,
 	// ESC and ETX optional; 'E' between the sentinels of a track the
@@ -98,6 +99,8 @@ type framer struct {
 	framed     bool // inside STX … ETX
 	lineStart  bool // the next byte begins a line
 	lastTrack  int  // track begun by the last line (per-track formats)
+	lineTracks int  // tracks begun in the current line
+	prev       byte // the byte before, in the current line
 	discarding bool // the swipe overflowed: drop bytes until it ends
 	overrun    bool // characters were lost: the swipe is unusable
 	last       time.Time
@@ -134,7 +137,7 @@ func (f *framer) feed(b []byte, now time.Time, emit func([]byte, error)) {
 			if f.framed {
 				continue // MagTek's CR before ETX
 			}
-			if !f.perTrack() || f.discarding {
+			if !f.perTrack() || f.discarding || f.complete() {
 				// A line end ends an overflowed swipe in every format.
 				f.flush(emit)
 				continue
@@ -157,7 +160,14 @@ func (f *framer) feed(b []byte, now time.Time, emit func([]byte, error)) {
 			if n != 0 {
 				f.lastTrack = n
 			}
+			f.lineTracks, f.prev = 0, 0
+			if n != 0 {
+				f.lineTracks = 1
+			}
+		} else if f.prev == f.sent.End && f.sent.isStart(c) {
+			f.lineTracks++
 		}
+		f.prev = c
 		if len(f.buf) == f.max {
 			f.reset()
 			f.discarding = true
@@ -181,6 +191,14 @@ func (f *framer) tick(now time.Time, emit func([]byte, error)) {
 	}
 }
 
+// complete tells, at the end of a line of a per-track format, whether no
+// further line can belong to the swipe: track 3 has been read, or (auto)
+// the line held several tracks, as from a reader that sends a swipe per
+// line.
+func (f *framer) complete() bool {
+	return f.lastTrack == 3 || (f.format == FormatAuto && f.lineTracks >= 2)
+}
+
 func (f *framer) pending() bool { return len(f.buf) > 0 || f.discarding || f.overrun }
 
 // flush ends the pending swipe.
@@ -200,7 +218,7 @@ func (f *framer) reset() {
 	clear(f.buf)
 	f.buf = f.buf[:0]
 	f.lineStart = true
-	f.lastTrack = 0
+	f.lastTrack, f.lineTracks, f.prev = 0, 0, 0
 	f.discarding = false
 	f.overrun = false
 }

@@ -97,14 +97,19 @@ func TestFramerMagTek(t *testing.T) {
 func TestFramerIDTech(t *testing.T) {
 	for _, f := range []Format{FormatIDTech, FormatAuto} {
 		r := newRun(f)
-		r.feed(t1Frame + "\r" + t2Frame + "\r" + ";" + t3Body + "?\r")
+		r.feed(t1Frame + "\r" + t2Frame + "\r")
 		r.wait(299 * time.Millisecond)
 		if g := r.take(); len(g) != 0 {
 			t.Fatalf("%v: delivered before the gap: %v", f, g)
 		}
 		r.wait(time.Millisecond)
-		if g := r.take(); len(g) != 1 || g[0].text != t1Frame+t2Frame+";"+t3Body+"?" {
+		if g := r.take(); len(g) != 1 || g[0].text != t1Frame+t2Frame {
 			t.Fatalf("%v: %v", f, g)
+		}
+		// Nothing follows track 3: its line ends the swipe.
+		r.feed(t1Frame + "\r" + t2Frame + "\r" + ";" + t3Body + "?\r")
+		if g := r.take(); len(g) != 1 || g[0].text != t1Frame+t2Frame+";"+t3Body+"?" {
+			t.Fatalf("%v: three tracks: %v", f, g)
 		}
 		// A line that starts a track which cannot follow the pending
 		// ones begins the next swipe at once.
@@ -128,6 +133,28 @@ func TestFramerIDTech(t *testing.T) {
 
 func TestFramerAutoFramed(t *testing.T) {
 	r := newRun(FormatAuto)
+	// A line holding several tracks comes from a reader that sends a
+	// swipe per line: it ends the swipe at once. A line with one track
+	// may be followed by others (ID TECH): it waits for the gap.
+	r.feed(t1Frame + t2Frame + "\r\n")
+	if g := r.take(); len(g) != 1 || g[0].text != t1Frame+t2Frame {
+		t.Fatalf("auto, two tracks on a line: %v", g)
+	}
+	r.feed(t2Frame + "\r\n")
+	if g := r.take(); len(g) != 0 {
+		t.Fatalf("auto, one track: delivered before the gap: %v", g)
+	}
+	r.wait(time.Second)
+	if g := r.take(); len(g) != 1 || g[0].text != t2Frame {
+		t.Fatalf("auto, one track: %v", g)
+	}
+	// In the ID TECH format a line is a track, whatever it holds.
+	ri := newRun(FormatIDTech)
+	ri.feed(t1Frame + t2Frame + "\r")
+	if g := ri.take(); len(g) != 0 {
+		t.Fatalf("idtech: two tracks on a line delivered before the gap: %v", g)
+	}
+
 	r.feed("\x02\x1b" + t1Frame + t2Frame + "\r\x03")
 	if g := r.take(); len(g) != 1 || g[0].text != t1Frame+t2Frame {
 		t.Fatalf("auto, framed: %v", g)
