@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -411,4 +412,14 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// LayoutAuto is the layout the kernel writes for this program: 24-byte
+// events for a 64-bit program, 16-byte ones for a 32-bit program (the
+// compat struct), whatever the time_t of its C library.
+func TestLayoutAuto(t *testing.T) {
+	want := map[int]int{64: 24, 32: 16}[strconv.IntSize]
+	if got := kbdwedge.LayoutAuto.Size(); got != want {
+		t.Fatalf("auto: %d-byte events in a %d-bit program", got, strconv.IntSize)
+	}
 }

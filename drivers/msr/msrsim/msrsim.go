@@ -7,7 +7,9 @@
 //   - msr.FormatIDTech: every track on its own line ended by CR (the ID
 //     TECH MiniMag "ID TECH format": <SS><data><ES><CR> per track; track 3
 //     start sentinel ';' as ISO 4909). A track the reader could not decode
-//     is left out.
+//     is left out, as by a MiniMag set to read "any track" (the manual
+//     documents no error marker; set to require several tracks it sends
+//     nothing when one fails).
 //   - msr.FormatMagTek: STX, optionally ESC, the tracks, CR, ETX (the
 //     MagTek format of the same manual; MagTek RS-232 swipe readers);
 //     track 3 start sentinel '+'; a track the reader could not decode is
