@@ -37,8 +37,9 @@ type Serial struct {
 type Profile struct {
 	Name        string `json:"name"`
 	Description string `json:"description"`
-	// MSR: the magnetic stripe reader module's UART.
-	MSR *Serial `json:"msr,omitempty"`
+	// MSR: the magnetic stripe reader (a USB keyboard wedge or a UART
+	// module; see MSR).
+	MSR *MSR `json:"msr,omitempty"`
 	// NFC: the PN532 and how it is wired.
 	NFC *NFC `json:"nfc,omitempty"`
 	// Contact: the TDA8029 contact reader's UART.
@@ -73,8 +74,8 @@ var Profiles = map[string]Profile{
 	},
 	"rpi4": {
 		Name:        "rpi4",
-		Description: "Raspberry Pi 4: PN532 on I2C-1 at 0x24, TDA8029 on ttyAMA1, MSR on ttyUSB0, 4x4 keypad on GPIO, camera /dev/video0",
-		MSR:         &Serial{Port: "/dev/ttyUSB0", Baud: 9600},
+		Description: "Raspberry Pi 4: PN532 on I2C-1 at 0x24, TDA8029 on ttyAMA1, USB keyboard-wedge stripe reader, 4x4 keypad on GPIO, camera /dev/video0",
+		MSR:         &MSR{Kind: MSRKindEvdev, Device: DefaultMSRDevice},
 		NFC:         &NFC{Interface: "i2c", I2CBus: "1", I2CAddr: 0x24},
 		Contact:     &Serial{Port: "/dev/ttyAMA1", Baud: 38400},
 		Keypad: &Keypad{
@@ -218,32 +219,6 @@ func OpenSerialTimeout(s Serial, readTimeout time.Duration) (io.ReadWriteCloser,
 	return serial.OpenPort(&serial.Config{Name: s.Port, Baud: s.Baud, ReadTimeout: readTimeout})
 }
 
-// AddMSR opens the stripe reader on its UART and records it.
-func (b *Board) AddMSR(s Serial, opts *msr.Opts) {
-	st := Status{Name: "msr", Driver: "msr", Where: s.Port}
-	port, err := OpenSerial(s)
-	if err != nil {
-		st.Error = err.Error()
-		b.Add(st, nil, nil)
-		return
-	}
-	d, err := msr.New(port, opts)
-	if err != nil {
-		port.Close()
-		st.Error = err.Error()
-		b.Add(st, nil, nil)
-		return
-	}
-	b.Devices.MSR = d
-	st.OK, st.Detail = true, fmt.Sprintf("%d baud", s.Baud)
-	b.Add(st, func(context.Context) (string, error) {
-		return fmt.Sprintf("%d baud, listening", s.Baud), nil
-	}, func() error {
-		d.Halt()
-		return port.Close()
-	})
-}
-
 // Open opens a hardware board from its profile.
 func Open(ctx context.Context, p Profile, log *slog.Logger) (*Board, error) {
 	if p.Name == "sim" {
@@ -251,7 +226,7 @@ func Open(ctx context.Context, p Profile, log *slog.Logger) (*Board, error) {
 	}
 	b := New(p.Name, log)
 	if p.MSR != nil {
-		b.AddMSR(*p.MSR, &msr.Opts{Logger: log})
+		b.AddMSR(*p.MSR, log)
 	}
 	openPeriph(ctx, b, p)
 	if p.Camera != "" {

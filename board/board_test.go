@@ -15,7 +15,7 @@ func TestMissingHardwareReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Point the UARTs and the camera at paths that cannot exist here.
-	p.MSR = &Serial{Port: "/nonexistent/ttyMSR", Baud: 9600}
+	p.MSR = &MSR{Kind: MSRKindSerial, Port: "/nonexistent/ttyMSR", Baud: 9600}
 	p.Contact = &Serial{Port: "/nonexistent/ttyTDA", Baud: 38400}
 	p.Camera = "/nonexistent/video0"
 	p.NFC = &NFC{Interface: "i2c", I2CBus: "posd-no-such-bus"}

@@ -33,6 +33,10 @@ type Opts struct {
 	// DataDir holds the simulators' files (the camera's images).
 	DataDir string
 	Logger  *slog.Logger
+	// MSRFormat is the output format of the simulated stripe reader for
+	// cards that do not name one (deck.Card.Reader); the zero value sends
+	// the tracks on one line. The driver reads every format (auto).
+	MSRFormat msr.Format
 }
 
 // Board is the simulated board.
@@ -41,6 +45,7 @@ type Board struct {
 
 	mu         sync.Mutex
 	msrSim     *msrsim.Sim
+	msrFormat  msr.Format
 	nfcSim     *pn532sim.Sim
 	contactSim *alparsim.Sim
 	keypadSim  *keypadsim.Sim
@@ -70,12 +75,18 @@ func (b *Board) openMSR(o Opts) {
 		b.Add(boardStatus("msr", "msr", "pty", err), nil, nil)
 		return
 	}
-	b.msrSim = msrsim.New(p.Master, nil)
+	b.msrSim = msrsim.New(p.Master, &msrsim.Opts{ESC: true})
+	b.msrFormat = o.MSRFormat
+	if b.msrFormat == msr.FormatAuto {
+		b.msrFormat = msr.FormatLine
+	}
 	// Added first so it is halted last: the driver stops before its
 	// pseudo-terminal goes away.
-	b.Add(board.Status{Name: "msr-sim", Driver: "msrsim", Where: p.SlavePath, OK: true, Detail: "stripe reader module simulator"},
-		nil, p.Close)
-	b.AddMSR(board.Serial{Port: p.SlavePath, Baud: 9600}, &msr.Opts{Logger: o.Logger})
+	b.Add(board.Status{Name: "msr-sim", Driver: "msrsim", Where: p.SlavePath, OK: true,
+		Detail: "stripe reader simulator (line, ID TECH and MagTek output)"}, nil, p.Close)
+	mo := msr.DefaultOpts
+	mo.Format, mo.Logger = msr.FormatAuto, o.Logger
+	b.AddMSRSerial(board.Serial{Port: p.SlavePath, Baud: 9600}, &mo)
 }
 
 // Cards is the deck.
@@ -98,7 +109,20 @@ func (b *Board) Swipe(name string) error {
 	if c.Raw != "" {
 		return b.msrSim.WriteRaw([]byte(c.Raw + "\r"))
 	}
-	return b.msrSim.Swipe(msrsim.Tracks{T1: c.Track1, T2: c.Track2})
+	f := b.msrFormat
+	if c.Reader != "" {
+		var err error
+		if f, err = msr.ParseFormat(c.Reader); err != nil {
+			return fmt.Errorf("sim: card %s: %w", name, err)
+		}
+	}
+	tr := msrsim.Tracks{T1: c.Track1, T2: c.Track2}
+	for _, n := range c.BadTracks {
+		if n >= 1 && n <= 3 {
+			tr.Bad[n-1] = true
+		}
+	}
+	return b.msrSim.SwipeAs(f, tr)
 }
 
 func has(list []string, s string) bool {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"posd/board/sim/deck"
+	"posd/drivers/msr"
 )
 
 func TestSimBoard(t *testing.T) {
@@ -40,6 +41,26 @@ func TestSimBoard(t *testing.T) {
 	if sw.PAN() != c.PAN || sw.Track1 == nil {
 		t.Fatalf("swipe: %s", sw)
 	}
+	// Every stripe card of the deck, in its reader's output format, reaches
+	// the driver: a worn track 1 still reads on track 2; a damaged stripe
+	// is unreadable and the reader reads the next swipe.
+	for _, c := range deck.Cards {
+		if err := b.Swipe(c.Name); err != nil {
+			t.Fatalf("%s: %v", c.Name, err)
+		}
+		sw, err := b.Devices.MSR.Read(ctx)
+		if c.Raw != "" {
+			if !errors.Is(err, msr.ErrUnreadable) {
+				t.Fatalf("%s: got %v, %v", c.Name, sw, err)
+			}
+			continue
+		}
+		if err != nil || sw.PAN() != c.PAN || sw.Track2 == nil || (c.Track1 != "" && len(c.BadTracks) == 0) != (sw.Track1 != nil) {
+			t.Fatalf("%s (%s reader): got %v, %v", c.Name, c.Reader, sw, err)
+		}
+		sw.Wipe()
+	}
+
 	if err := b.Swipe("no-such-card"); !errors.Is(err, ErrUnknownCard) {
 		t.Fatalf("unknown card: %v", err)
 	}

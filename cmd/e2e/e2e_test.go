@@ -353,6 +353,10 @@ func TestSkeletonEndToEnd(t *testing.T) {
 	if v, _ = e.sale("20.05", "mastercard-credit"); v.State != "declined" || v.ResponseCode != "05" {
 		t.Fatalf("decline 05: %+v", v)
 	}
+	// A worn track 1 (the reader sends %E?) and a good track 2: approved.
+	if v, _ = e.sale("15.00", "visa-worn-track1"); v.State != "approved" || v.MaskedPAN != "476173******0119" {
+		t.Fatalf("worn track 1: %+v", v)
+	}
 
 	// A damaged stripe: a clear error and nothing sent to the host.
 	before, _ := e.journalLines()
@@ -415,7 +419,7 @@ func TestSkeletonEndToEnd(t *testing.T) {
 	}
 	out, _ = e.posctl("txn", "list")
 	var list []txnView
-	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 7 {
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 8 {
 		t.Fatalf("txn list: %d records, %v", len(list), err)
 	}
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"posd/drivers/msr"
 	"posd/terminal/txn"
@@ -35,6 +36,8 @@ func (r msrReader) Flush() {
 	}
 }
 
+// ReadCard waits for a swipe. An unreadable swipe (no usable track 2) is
+// an error matching msr.ErrUnreadable; the driver keeps reading after it.
 func (r msrReader) ReadCard(ctx context.Context) (*txn.Card, error) {
 	if r.d == nil {
 		<-ctx.Done()
@@ -45,8 +48,10 @@ func (r msrReader) ReadCard(ctx context.Context) (*txn.Card, error) {
 		return nil, err
 	}
 	if sw.Track2 == nil {
+		// Track 1 alone cannot make the request's track 2 data: for the
+		// sale this swipe is unreadable, and the customer swipes again.
 		sw.Wipe()
-		return nil, errNoTrack2
+		return nil, fmt.Errorf("%w: %w", msr.ErrUnreadable, errNoTrack2)
 	}
 	return &txn.Card{
 		PAN:         sw.Track2.PAN,

@@ -64,6 +64,9 @@ type Config struct {
 	// ShutdownTimeout bounds a shutdown on SIGTERM: an exchange with the
 	// host under way may finish within it.
 	ShutdownTimeout Duration `json:"shutdown_timeout"`
+	// MSR, when set, replaces the stripe reader of a hardware board's
+	// profile (kind evdev or serial, device or port, format).
+	MSR *board.MSR `json:"msr"`
 }
 
 // APIConfig is the local HTTP+JSON API for the ECR/cashier and simulator.
@@ -212,6 +215,11 @@ func (c *Config) validate() error {
 	}
 	if c.DataDir == "" {
 		return fmt.Errorf("config: data_dir is empty")
+	}
+	if c.MSR != nil {
+		if err := c.MSR.Validate(); err != nil {
+			return fmt.Errorf("config: msr: %w", err)
+		}
 	}
 	host, _, err := net.SplitHostPort(c.API.Listen)
 	if err != nil {

@@ -192,6 +192,9 @@ func start(parent context.Context, cfg Config, log *slog.Logger) (*daemon, error
 		d.board = simBoard.Board
 	} else {
 		p, _ := board.Lookup(cfg.Board)
+		if cfg.MSR != nil {
+			p.MSR = cfg.MSR
+		}
 		d.board, err = board.Open(ctx, p, log.With("part", "board"))
 		if err != nil {
 			return nil, err

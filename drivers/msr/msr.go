@@ -5,32 +5,46 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"sync"
 	"time"
+
+	"posd/conn/clock"
 )
 
 // Opts configures a reader.
 type Opts struct {
+	// Format is how the reader delimits swipes; FormatAuto (the zero
+	// value) accepts them all.
+	Format Format
+	// Sentinels; zero means DefaultSentinels.
 	Sentinels Sentinels
-	// LRC: the module forwards the LRC character after each track.
+	// LRC: the reader forwards the LRC character after each track.
 	LRC bool
-	// MaxLine bounds a line (all tracks of one swipe); longer input is
-	// discarded up to the next terminator.
+	// ErrorMark is what the reader sends between a track's sentinels for
+	// a track it could not decode; zero means DefaultErrorMark ('E').
+	ErrorMark byte
+	// MaxLine bounds a swipe (all its tracks); longer input is discarded
+	// up to the end of the swipe and reported as ErrTooLong.
 	MaxLine int
+	// SwipeGap is how long the line stays quiet before a swipe of the
+	// per-track formats (FormatAuto, FormatIDTech) is complete.
+	SwipeGap time.Duration
 	// IdleSleep is how long to wait after a read that returned nothing
 	// (a port's read timeout), so a non-tty reader never spins.
 	IdleSleep time.Duration
+	// Clock times SwipeGap and IdleSleep; nil is the wall clock.
+	Clock clock.Clock
 	// Logger receives events without track content; nil discards.
 	Logger *slog.Logger
-	// Sleep is time.Sleep unless a test replaces it.
-	Sleep func(time.Duration)
 }
 
-// DefaultOpts suit the usual serial MSR module: ISO sentinels, no LRC
-// forwarded, CR or LF after the last track.
+// DefaultOpts accept every supported output format: ISO sentinels, no
+// LRC, 'E' for an undecodable track.
 var DefaultOpts = Opts{
+	Format:    FormatAuto,
 	Sentinels: DefaultSentinels,
+	ErrorMark: DefaultErrorMark,
 	MaxLine:   512,
+	SwipeGap:  300 * time.Millisecond,
 	IdleSleep: 20 * time.Millisecond,
 }
 
@@ -40,20 +54,23 @@ type Result struct {
 	Err   error
 }
 
-// Dev is a serial magnetic stripe reader. A goroutine reads the port and
-// delivers one Result per swipe on Swipes.
+// Dev is a magnetic stripe reader whose output is a byte stream: a serial
+// module, or a keyboard-wedge reader through drivers/kbdwedge. A goroutine
+// reads the stream and delivers one Result per swipe on Swipes; Read
+// waits for the next one.
 type Dev struct {
-	port   io.ReadWriter
+	port   io.Reader
 	opts   Opts
+	clk    clock.Clock
 	log    *slog.Logger
 	out    chan Result
-	stop   chan struct{}
+	ctx    context.Context
+	cancel context.CancelFunc
 	done   chan struct{}
-	halted sync.Once
 }
 
 // New starts reading port. The port stays open after Halt: board/ owns it.
-func New(port io.ReadWriter, opts *Opts) (*Dev, error) {
+func New(port io.Reader, opts *Opts) (*Dev, error) {
 	if port == nil {
 		return nil, errors.New("msr: nil port")
 	}
@@ -61,40 +78,56 @@ func New(port io.ReadWriter, opts *Opts) (*Dev, error) {
 	if opts != nil {
 		o = *opts
 	}
+	if o.Format < FormatAuto || o.Format > FormatMagTek {
+		return nil, errors.New("msr: unknown reader format " + o.Format.String())
+	}
 	if o.Sentinels == (Sentinels{}) {
 		o.Sentinels = DefaultSentinels
+	}
+	if o.ErrorMark == 0 {
+		o.ErrorMark = DefaultErrorMark
 	}
 	if o.MaxLine <= 0 {
 		o.MaxLine = DefaultOpts.MaxLine
 	}
+	if o.SwipeGap <= 0 {
+		o.SwipeGap = DefaultOpts.SwipeGap
+	}
 	if o.IdleSleep <= 0 {
 		o.IdleSleep = DefaultOpts.IdleSleep
-	}
-	if o.Sleep == nil {
-		o.Sleep = time.Sleep
 	}
 	lg := o.Logger
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	d := &Dev{
-		port: port,
-		opts: o,
-		log:  lg,
-		out:  make(chan Result, 1),
-		stop: make(chan struct{}),
-		done: make(chan struct{}),
+		port:   port,
+		opts:   o,
+		clk:    clock.Or(o.Clock),
+		log:    lg,
+		out:    make(chan Result, 1),
+		ctx:    ctx,
+		cancel: cancel,
+		done:   make(chan struct{}),
 	}
 	go d.run()
 	return d, nil
 }
 
-func (d *Dev) String() string { return "msr" }
+func (d *Dev) String() string { return "msr(" + d.opts.Format.String() + ")" }
 
-// Swipes delivers a Result per swipe. It is closed by Halt.
+// Swipes delivers a Result per swipe: a usable swipe (Swipe set, Err nil;
+// Swipe.Errs says which tracks were bad), an unreadable swipe (Err matches
+// ErrUnreadable: ask for a re-swipe), or a transient *PortError. Only the
+// newest unread result is kept. The channel is closed by Halt.
 func (d *Dev) Swipes() <-chan Result { return d.out }
 
-// Read waits for the next swipe.
+// Read waits for the next swipe. It returns the swipe when track 2 or
+// track 1 is usable; an error matching ErrUnreadable when neither is (the
+// reader keeps reading: prompt for a re-swipe and call Read again); a
+// *PortError for a transient I/O error; ErrHalted after Halt; ctx.Err()
+// when ctx ends first.
 func (d *Dev) Read(ctx context.Context) (*Swipe, error) {
 	select {
 	case <-ctx.Done():
@@ -110,71 +143,51 @@ func (d *Dev) Read(ctx context.Context) (*Swipe, error) {
 // Halt stops the reader goroutine and waits for it. It returns once the
 // port's pending Read returns (the port's read timeout bounds that).
 func (d *Dev) Halt() error {
-	d.halted.Do(func() { close(d.stop) })
+	d.cancel()
 	<-d.done
 	return nil
-}
-
-func (d *Dev) stopped() bool {
-	select {
-	case <-d.stop:
-		return true
-	default:
-		return false
-	}
 }
 
 func (d *Dev) run() {
 	defer close(d.done)
 	defer close(d.out)
 	buf := make([]byte, 256)
-	line := make([]byte, 0, d.opts.MaxLine)
+	fr := newFramer(d.opts.Format, d.opts.Sentinels, d.opts.MaxLine, d.opts.SwipeGap)
 	defer clear(buf)
 	// A swipe cut short by Halt must not stay behind in memory either.
-	defer func() { clear(line[:cap(line)]) }()
-	discarding := false
-	for !d.stopped() {
+	defer fr.wipe()
+	for d.ctx.Err() == nil {
 		n, err := d.port.Read(buf)
-		for _, c := range buf[:n] {
-			if c == '\r' || c == '\n' {
-				if !discarding && len(line) > 0 {
-					d.deliver(line)
-				}
-				clear(line)
-				line = line[:0]
-				discarding = false
-				continue
-			}
-			if discarding {
-				continue
-			}
-			if len(line) == d.opts.MaxLine {
-				clear(line)
-				line = line[:0]
-				discarding = true
-				d.send(Result{Err: ErrTooLong})
-				continue
-			}
-			line = append(line, c)
-		}
+		now := d.clk.Now()
+		fr.feed(buf[:n], now, d.deliver)
 		clear(buf[:n])
 		switch {
 		case err == nil && n > 0:
 		case err == nil || errors.Is(err, io.EOF):
 			// A port read timeout: nothing arrived.
-			d.opts.Sleep(d.opts.IdleSleep)
+			fr.tick(now, d.deliver)
+			clock.Sleep(d.ctx, d.clk, d.opts.IdleSleep)
 		default:
 			d.log.Warn("msr port error", "err", err)
 			d.send(Result{Err: &PortError{Err: err}})
-			d.opts.Sleep(10 * d.opts.IdleSleep)
+			fr.tick(now, d.deliver)
+			clock.Sleep(d.ctx, d.clk, 10*d.opts.IdleSleep)
 		}
 	}
 }
 
-func (d *Dev) deliver(line []byte) {
-	sw, err := Parse(line, ParseOpts{Sentinels: d.opts.Sentinels, LRC: d.opts.LRC})
+// deliver parses a swipe cut by the framer (or reports why the framer
+// discarded it).
+func (d *Dev) deliver(text []byte, ferr error) {
+	if ferr != nil {
+		err := &SwipeError{Errs: []error{ferr}}
+		d.log.Info("msr swipe unreadable", "err", err)
+		d.send(Result{Err: err})
+		return
+	}
+	sw, err := Parse(text, ParseOpts{Sentinels: d.opts.Sentinels, LRC: d.opts.LRC, ErrorMark: d.opts.ErrorMark})
 	if err != nil {
-		d.log.Info("msr swipe rejected", "err", err)
+		d.log.Info("msr swipe unreadable", "err", err)
 		d.send(Result{Err: err})
 		return
 	}
@@ -189,7 +202,7 @@ func (d *Dev) send(r Result) {
 		select {
 		case d.out <- r:
 			return
-		case <-d.stop:
+		case <-d.ctx.Done():
 			r.Swipe.Wipe()
 			return
 		default:

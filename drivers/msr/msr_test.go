@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"posd/conn/clock"
 	"posd/drivers/msr"
 	"posd/drivers/msr/msrsim"
 )
@@ -54,6 +55,11 @@ func newDev(t *testing.T, port io.ReadWriter, o *msr.Opts) *msr.Dev {
 		*o = msr.DefaultOpts
 	}
 	o.IdleSleep = time.Millisecond
+	if o.SwipeGap == 0 || o.SwipeGap == msr.DefaultOpts.SwipeGap {
+		// Real time: every swipe is written at once, so a short gap
+		// never splits one.
+		o.SwipeGap = 30 * time.Millisecond
+	}
 	d, err := msr.New(port, o)
 	if err != nil {
 		t.Fatal(err)
@@ -80,15 +86,26 @@ func TestSwipeThroughSimulator(t *testing.T) {
 		t.Fatalf("got %s", sw)
 	}
 
-	// A damaged stripe: the driver reports a typed error.
+	// A damaged stripe: the driver reports a typed error, and goes on
+	// reading.
 	if err := sim.Swipe(msrsim.Tracks{T2: "4761739001010010=2913"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Read(ctx); !errors.Is(err, msr.ErrFormat) {
+	if _, err := d.Read(ctx); !errors.Is(err, msr.ErrUnreadable) || !errors.Is(err, msr.ErrFormat) {
 		t.Fatalf("damaged stripe: got %v", err)
 	}
+	sim.Swipe(msrsim.Tracks{T2: t2})
+	if sw, err := d.Read(ctx); err != nil || sw.Track2 == nil {
+		t.Fatalf("swipe after a damaged one: %v", err)
+	}
 
-	// Bytes arriving in pieces still make one swipe.
+	// Bytes arriving in pieces still make one swipe (the line format: the
+	// CR, not a quiet line, ends it).
+	o := msr.DefaultOpts
+	o.Format = msr.FormatLine
+	port = newChanPort()
+	d = newDev(t, port, &o)
+	sim = msrsim.New(port, &msrsim.Opts{Format: msr.FormatLine})
 	frame := sim.Frame(msrsim.Tracks{T2: t2})
 	for _, c := range frame {
 		sim.WriteRaw([]byte{c})
@@ -215,5 +232,150 @@ func BenchmarkParse(b *testing.B) {
 			b.Fatal(err)
 		}
 		sw.Wipe()
+	}
+}
+
+const t1 = "B4761739001010010^TEST/CARD A^2912101000000000000000000000000"
+
+// Every output format of the simulator reaches the driver, which parses it
+// with its default (auto) format and with the reader's own. A damaged
+// track 1 with a good track 2 is a swipe; a stripe with neither is
+// ErrUnreadable and the driver reads the next swipe.
+func TestFormatsThroughSimulator(t *testing.T) {
+	for _, simFmt := range []msr.Format{msr.FormatLine, msr.FormatIDTech, msr.FormatMagTek} {
+		for _, drvFmt := range []msr.Format{msr.FormatAuto, simFmt} {
+			t.Run(simFmt.String()+"/"+drvFmt.String(), func(t *testing.T) {
+				port := newChanPort()
+				o := msr.DefaultOpts
+				o.Format = drvFmt
+				d := newDev(t, port, &o)
+				sim := msrsim.New(port, &msrsim.Opts{Format: simFmt, ESC: true})
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+
+				sim.Swipe(msrsim.Tracks{T1: t1, T2: t2, T3: "011234567890=99"})
+				sw, err := d.Read(ctx)
+				if err != nil || sw.Track1 == nil || sw.Track2 == nil || string(sw.Track3) != "011234567890=99" {
+					t.Fatalf("three tracks: %v, %v", sw, err)
+				}
+
+				sim.Swipe(msrsim.Tracks{T1: t1, T2: t2, Bad: [3]bool{true, false, false}})
+				sw, err = d.Read(ctx)
+				if err != nil || sw.Track1 != nil || sw.Track2 == nil || string(sw.Track2.Raw) != t2 {
+					t.Fatalf("bad track 1, good track 2: %v, %v", sw, err)
+				}
+				if simFmt != msr.FormatIDTech && !errors.Is(sw.Err(1), msr.ErrBadRead) {
+					t.Errorf("track 1 status: %v", sw.Err(1))
+				}
+
+				sim.Swipe(msrsim.Tracks{T1: t1, T2: "4761739001010010=2913"})
+				sw, err = d.Read(ctx)
+				if err != nil || sw.Track1 == nil || sw.Track2 != nil || !errors.Is(sw.Err(2), msr.ErrFormat) {
+					t.Fatalf("good track 1, malformed track 2: %v, %v", sw, err)
+				}
+				sim.Swipe(msrsim.Tracks{T1: "B4761739001010010^^2912", T2: "4761739001010010=2913"})
+				if _, err := d.Read(ctx); !errors.Is(err, msr.ErrUnreadable) || !errors.Is(err, msr.ErrFormat) {
+					t.Fatalf("both tracks malformed: %v", err)
+				}
+				if simFmt != msr.FormatIDTech {
+					sim.Swipe(msrsim.Tracks{T1: t1, T2: t2, Bad: [3]bool{true, true, false}})
+					if _, err := d.Read(ctx); !errors.Is(err, msr.ErrUnreadable) || !errors.Is(err, msr.ErrBadRead) {
+						t.Fatalf("both tracks bad: %v", err)
+					}
+				}
+				sim.Swipe(msrsim.Tracks{T2: t2})
+				if sw, err := d.Read(ctx); err != nil || sw.Track2 == nil {
+					t.Fatalf("swipe after an unreadable one: %v", err)
+				}
+			})
+		}
+	}
+}
+
+// TestMagTekTrace replays bytes as a MagTek reader with STX, ESC, CR and
+// ETX enabled sends them for a card whose track 1 it could not decode
+// (P-series manual: "STX ESC % E ? ; Track 2 Data ? 0 CR ETX", the '0'
+// being the card sensor status), then a full three-track swipe as the
+// MT-211232 manual's figure 3-2 (STX, SS TK1 ES, SS TK2 ES, SS TK3 ES, CR,
+// ETX).
+func TestMagTekTrace(t *testing.T) {
+	port := newChanPort()
+	o := msr.DefaultOpts
+	o.Format = msr.FormatMagTek
+	d := newDev(t, port, &o)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	port.Write([]byte("\x02\x1b%E?;" + t2 + "?0\r\x03"))
+	sw, err := d.Read(ctx)
+	if err != nil || sw.Track1 != nil || sw.Track2 == nil || !errors.Is(sw.Err(1), msr.ErrBadRead) {
+		t.Fatalf("bad track 1: %v, %v", sw, err)
+	}
+	port.Write([]byte("\x02%" + t1 + "?;" + t2 + "?+011234567890=99?\r\x03"))
+	sw, err = d.Read(ctx)
+	if err != nil || sw.Track1 == nil || sw.Track2 == nil || sw.Track3 == nil {
+		t.Fatalf("three tracks: %v, %v", sw, err)
+	}
+}
+
+// TestIDTechTrace replays an ID TECH reader in its default format: each
+// track as <SS><data><ES><CR> (MiniMag user's manual, appendix A: the CR
+// after tracks 1 and 2 is the track separator, after the last track the
+// terminator), two swipes in a row.
+func TestIDTechTrace(t *testing.T) {
+	port := newChanPort()
+	o := msr.DefaultOpts
+	o.Format = msr.FormatIDTech
+	d := newDev(t, port, &o)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	port.Write([]byte("%" + t1 + "?\r;" + t2 + "?\r"))
+	sw, err := d.Read(ctx)
+	if err != nil || sw.Track1 == nil || sw.Track2 == nil {
+		t.Fatalf("ID TECH swipe: %v, %v", sw, err)
+	}
+	// A reader set to "any track" sends the tracks it could read: track 2
+	// alone is a swipe.
+	port.Write([]byte(";" + t2 + "?\r"))
+	if sw, err := d.Read(ctx); err != nil || sw.Track1 != nil || sw.Track2 == nil {
+		t.Fatalf("track 2 alone: %v, %v", sw, err)
+	}
+}
+
+// TestSwipeGapFakeClock checks, on a fake clock, that the per-track lines
+// of an ID TECH swipe are held until the line has been quiet for
+// SwipeGap, and delivered then as one swipe.
+func TestSwipeGapFakeClock(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1700000000, 0))
+	port := newChanPort()
+	o := msr.DefaultOpts
+	o.Format, o.Clock, o.SwipeGap, o.IdleSleep = msr.FormatIDTech, clk, 300*time.Millisecond, 10*time.Millisecond
+	d, err := msr.New(port, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Halt()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	// The driver idles on the fake clock.
+	if err := clk.BlockUntil(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	port.Write([]byte("%" + t1 + "?\r;" + t2 + "?\r"))
+	// Wake it: it reads both lines, finds the line quiet for 0 s of the
+	// 300 ms gap and idles again; nothing is delivered yet.
+	clk.Advance(o.IdleSleep)
+	if err := clk.BlockUntil(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-d.Swipes():
+		t.Fatalf("delivered before the gap: %v %v", r.Swipe, r.Err)
+	default:
+	}
+	clk.Advance(o.SwipeGap)
+	sw, err := d.Read(ctx)
+	if err != nil || sw.Track1 == nil || sw.Track2 == nil {
+		t.Fatalf("after the gap: %v, %v", sw, err)
 	}
 }

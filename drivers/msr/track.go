@@ -5,17 +5,39 @@ import (
 	"log/slog"
 )
 
-// Sentinels are the framing characters a reader module sends around each
-// track. ISO 7813 defaults are in DefaultSentinels.
+// Sentinels are the framing characters a reader sends around each track.
+// The defaults are in DefaultSentinels.
 type Sentinels struct {
 	Track1Start byte // '%'
 	Track2Start byte // ';'
-	Track3Start byte // ';' (ISO 4909); many modules send '+'
+	// Track3Start is '+' on MagTek readers and most modules; ISO 4909
+	// says ';'. A Track2Start character after track 2 always starts
+	// track 3, so both work with the default.
+	Track3Start byte
 	End         byte // '?'
 }
 
-// DefaultSentinels are the ISO 7813 / ISO 4909 sentinels.
-var DefaultSentinels = Sentinels{Track1Start: '%', Track2Start: ';', Track3Start: ';', End: '?'}
+// DefaultSentinels are the ISO 7813 sentinels with '+' for track 3 (the
+// ISO 4909 ';' is recognised by position as well).
+var DefaultSentinels = Sentinels{Track1Start: '%', Track2Start: ';', Track3Start: '+', End: '?'}
+
+// track returns the number of the track that c starts when the lowest
+// track that may come next is next, or 0.
+func (s Sentinels) track(c byte, next int) int {
+	switch {
+	case next <= 1 && c == s.Track1Start:
+		return 1
+	case next <= 2 && c == s.Track2Start:
+		return 2
+	case next <= 3 && (c == s.Track3Start || c == s.Track2Start):
+		return 3
+	}
+	return 0
+}
+
+func (s Sentinels) isStart(c byte) bool {
+	return c == s.Track1Start || c == s.Track2Start || c == s.Track3Start
+}
 
 // Track1 is a parsed ISO 7813 format B track 1.
 type Track1 struct {
@@ -39,10 +61,25 @@ type Track2 struct {
 // Swipe holds the tracks read from one card swipe. It holds sensitive
 // authentication data: call Wipe as soon as it is no longer needed. Its
 // String and LogValue show the masked PAN only.
+//
+// A swipe is returned when track 2 or track 1 is usable; a track that was
+// on the stripe but could not be used is nil and its reason is in Errs.
 type Swipe struct {
 	Track1 *Track1
 	Track2 *Track2
 	Track3 []byte // raw track 3 data between the sentinels
+	// Errs[n-1] says why track n was sent but is unusable (a *TrackError:
+	// ErrBadRead, ErrFormat, ErrLRC, ErrSentinel). It is nil for a good
+	// track and for a track the reader did not send.
+	Errs [3]error
+}
+
+// Err returns why track n (1 to 3) is unusable, or nil.
+func (s *Swipe) Err(n int) error {
+	if s == nil || n < 1 || n > 3 {
+		return nil
+	}
+	return s.Errs[n-1]
 }
 
 // PAN returns the primary account number from track 2, or track 1.
@@ -74,7 +111,17 @@ func (s *Swipe) String() string {
 	if s.Track3 != nil {
 		tr = append(tr, '3')
 	}
-	return "swipe{pan=" + s.MaskedPAN() + " tracks=" + string(tr) + "}"
+	var bad []byte
+	for i, err := range s.Errs {
+		if err != nil {
+			bad = append(bad, byte('1'+i))
+		}
+	}
+	out := "swipe{pan=" + s.MaskedPAN() + " tracks=" + string(tr)
+	if len(bad) > 0 {
+		out += " bad=" + string(bad)
+	}
+	return out + "}"
 }
 
 // LogValue implements slog.LogValuer without revealing track data.
@@ -86,18 +133,25 @@ func (s *Swipe) Wipe() {
 	if s == nil {
 		return
 	}
-	if s.Track1 != nil {
-		clear(s.Track1.Raw)
-		clear(s.Track1.Discretionary)
-		s.Track1 = nil
-	}
-	if s.Track2 != nil {
-		clear(s.Track2.Raw)
-		clear(s.Track2.Discretionary)
-		s.Track2 = nil
-	}
+	clearTrack1(s.Track1)
+	clearTrack2(s.Track2)
+	s.Track1, s.Track2 = nil, nil
 	clear(s.Track3)
 	s.Track3 = nil
+}
+
+func clearTrack1(t *Track1) {
+	if t != nil {
+		clear(t.Raw)
+		clear(t.Discretionary)
+	}
+}
+
+func clearTrack2(t *Track2) {
+	if t != nil {
+		clear(t.Raw)
+		clear(t.Discretionary)
+	}
 }
 
 // MaskPAN keeps the first 6 and last 4 digits of a PAN and masks the rest
@@ -125,62 +179,93 @@ func MaskPAN(pan string) string {
 
 // ParseOpts controls the parser.
 type ParseOpts struct {
+	// Sentinels; zero means DefaultSentinels.
 	Sentinels Sentinels
-	// LRC: the module forwards the LRC character after each end sentinel,
-	// and it is checked.
+	// LRC: the reader forwards the LRC character after each end
+	// sentinel, and it is checked.
 	LRC bool
+	// ErrorMark is what the reader sends between a track's sentinels when
+	// it could not decode that track; zero means 'E' (MagTek: "%E?").
+	ErrorMark byte
 }
 
-// Parse parses one line sent by the reader: the tracks concatenated, each
-// with its sentinels, without the line terminator. Every track present must
-// be well formed; when tracks 1 and 2 are both present their PANs must
-// agree. Errors never contain track content.
+// DefaultErrorMark is the character MagTek readers send in place of a
+// track they could not decode.
+const DefaultErrorMark = 'E'
+
+// Parse parses the text of one swipe: the tracks in order, each framed by
+// its sentinels (and followed by its LRC when o.LRC), without the framing
+// of the reader's output format (STX, ETX, line ends). Characters between
+// tracks that start no track are skipped.
+//
+// Each track is judged on its own: a track marked unreadable by the
+// reader or malformed is left out and its reason recorded in Swipe.Errs.
+// Parse returns a swipe when track 2 or track 1 is usable (when both are,
+// their PANs must agree), and otherwise a *SwipeError, which matches
+// ErrUnreadable. Errors never contain track content.
 func Parse(line []byte, o ParseOpts) (*Swipe, error) {
 	s := o.Sentinels
 	if s == (Sentinels{}) {
 		s = DefaultSentinels
 	}
-	sw := &Swipe{}
+	mark := o.ErrorMark
+	if mark == 0 {
+		mark = DefaultErrorMark
+	}
 	rest := bytes.TrimSpace(line)
 	if o.LRC {
 		// A track 1 LRC of code 0 is a space: keep trailing spaces.
 		rest = bytes.TrimRight(bytes.TrimLeft(line, " \t\n\v\f\r"), "\t\n\v\f\r")
 	}
 	if len(rest) == 0 {
-		return nil, ErrNoTracks
+		return nil, &SwipeError{Errs: []error{ErrNoTracks}}
 	}
+	sw := &Swipe{}
+	fail := func(n int, err error) {
+		if sw.Errs[n-1] == nil {
+			sw.Errs[n-1] = &TrackError{Track: n, Err: err}
+		}
+	}
+	junk := false
 	next := 1 // the lowest track number that may come next
 	for len(rest) > 0 {
-		var num int
-		switch {
-		case next <= 1 && rest[0] == s.Track1Start:
-			num = 1
-		case next <= 2 && rest[0] == s.Track2Start:
-			num = 2
-		case next <= 3 && rest[0] == s.Track3Start:
-			num = 3
-		default:
-			sw.Wipe()
-			return nil, &TrackError{Track: next, Err: ErrSentinel}
+		num := s.track(rest[0], next)
+		if num == 0 {
+			// Not a start sentinel where one may be: noise, a card
+			// sensor status, an unexpected LRC. Skip it.
+			junk = true
+			rest = rest[1:]
+			continue
 		}
 		end := bytes.IndexByte(rest[1:], s.End)
 		if end < 0 {
-			sw.Wipe()
-			return nil, &TrackError{Track: num, Err: ErrSentinel}
+			fail(num, ErrSentinel)
+			break
 		}
 		body := rest[1 : 1+end]
 		framed := rest[:end+2]
-		rest = rest[end+2:]
+		after := rest[end+2:]
+		next = num + 1
+		if len(body) == 1 && body[0] == mark {
+			// The reader's "could not decode" marker. An LRC after it
+			// is consumed only when it checks.
+			if o.LRC && len(after) > 0 && lrcOK(num, framed, after[0]) {
+				after = after[1:]
+			}
+			fail(num, ErrBadRead)
+			rest = after
+			continue
+		}
 		if o.LRC {
-			if len(rest) == 0 {
-				sw.Wipe()
-				return nil, &TrackError{Track: num, Err: ErrLRC}
+			if len(after) == 0 || !lrcOK(num, framed, after[0]) {
+				fail(num, ErrLRC)
+				if len(after) > 0 {
+					after = after[1:]
+				}
+				rest = after
+				continue
 			}
-			if !lrcOK(num, framed, rest[0]) {
-				sw.Wipe()
-				return nil, &TrackError{Track: num, Err: ErrLRC}
-			}
-			rest = rest[1:]
+			after = after[1:]
 		}
 		var err error
 		switch num {
@@ -194,17 +279,45 @@ func Parse(line []byte, o ParseOpts) (*Swipe, error) {
 				sw.Track3 = bytes.Clone(body)
 			}
 		}
-		if err != nil {
-			sw.Wipe()
-			return nil, &TrackError{Track: num, Err: err}
+		if err != nil && num == 1 {
+			// A track 1 without its end sentinel runs into track 2:
+			// start again at track 2's sentinel.
+			if i := bytes.IndexByte(body, s.Track2Start); i >= 0 {
+				err = ErrSentinel
+				after = rest[1+i:]
+			}
 		}
-		next = num + 1
+		if err != nil {
+			fail(num, err)
+		}
+		rest = after
 	}
 	if sw.Track1 != nil && sw.Track2 != nil && sw.Track1.PAN != sw.Track2.PAN {
-		sw.Wipe()
-		return nil, &TrackError{Track: 1, Err: ErrFormat}
+		clearTrack1(sw.Track1)
+		clearTrack2(sw.Track2)
+		sw.Track1, sw.Track2 = nil, nil
+		fail(1, ErrMismatch)
+		fail(2, ErrMismatch)
 	}
-	return sw, nil
+	if sw.Track1 != nil || sw.Track2 != nil {
+		return sw, nil
+	}
+	var errs []error
+	for _, err := range sw.Errs {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	sw.Wipe()
+	switch {
+	case len(errs) > 0:
+	case junk:
+		errs = []error{&TrackError{Track: next, Err: ErrSentinel}}
+	default:
+		// Only a track 3: nothing a payment can use.
+		errs = []error{ErrNoTracks}
+	}
+	return nil, &SwipeError{Errs: errs}
 }
 
 // lrcOK checks the LRC character of a framed track (start sentinel to end

@@ -19,6 +19,14 @@ type Card struct {
 	// Raw, when set, is sent by the reader instead of well-formed tracks: a
 	// damaged stripe.
 	Raw string `json:"-"`
+	// BadTracks are the tracks (1 to 3) the reader cannot decode: it
+	// sends its error marker for them (MagTek "%E?") or leaves them out
+	// (ID TECH).
+	BadTracks []int `json:"-"`
+	// Reader is the output format of the reader the card is swiped
+	// through on the simulated board ("idtech", "magtek", "line"; empty:
+	// the board's default). No card data.
+	Reader string `json:"reader,omitempty"`
 }
 
 // Cards is the deck.
@@ -34,20 +42,33 @@ var Cards = []Card{
 	},
 	{
 		Name:    "unionpay-debit",
-		Purpose: "approves (UnionPay magstripe, 19-digit PAN, track 2 only)",
+		Purpose: "approves (UnionPay magstripe, 19-digit PAN, track 2 only; MagTek STX/ETX reader output)",
 		Entry:   []string{"swipe"},
 		Scheme:  "unionpay",
 		PAN:     "6212345678901234569",
 		Track2:  "6212345678901234569=3112101000001234",
+		Reader:  "magtek",
 	},
 	{
 		Name:    "mastercard-credit",
-		Purpose: "approves (magstripe, tracks 1 and 2)",
+		Purpose: "approves (magstripe, tracks 1 and 2; ID TECH reader output, one line per track)",
 		Entry:   []string{"swipe"},
 		Scheme:  "mastercard",
 		PAN:     "5413330089010012",
 		Track1:  "B5413330089010012^MC/TEST CARD^2912101000000000000000000000000",
 		Track2:  "5413330089010012=29121010000000000000",
+		Reader:  "idtech",
+	},
+	{
+		Name:      "visa-worn-track1",
+		Purpose:   "track 1 worn (the reader reports it unreadable), track 2 good: approves on track 2",
+		Entry:     []string{"swipe"},
+		Scheme:    "visa",
+		PAN:       "4761739001010119",
+		Track1:    "B4761739001010119^VISA/WORN TRACK^3012101000000000000000000000000",
+		Track2:    "4761739001010119=30121010000000000000",
+		BadTracks: []int{1},
+		Reader:    "magtek",
 	},
 	{
 		Name:    "expired-visa",
@@ -59,7 +80,7 @@ var Cards = []Card{
 	},
 	{
 		Name:    "damaged-stripe",
-		Purpose: "malformed track 2 (no separator, bad length): card read error, nothing sent",
+		Purpose: "malformed track 2 (no separator, bad length), no track 1: unreadable, card read error, nothing sent",
 		Entry:   []string{"swipe"},
 		Scheme:  "visa",
 		PAN:     "4111111111111111",
