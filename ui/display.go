@@ -31,9 +31,11 @@ type State struct {
 	MaskedPAN    string // first 6 / last 4 at most
 	ResponseCode string
 	AuthCode     string
-	// Reason is a short cause for PhaseFailed ("card read error",
-	// "host unreachable", ...), never card data.
-	Reason string
+	// Failure is the failure code of a PhaseFailed sale (terminal/txn's
+	// codes: "no_card", "host_unreachable", ...); FailureText words it.
+	Failure string
+	// Retry: PhaseCard after an unreadable card: ask for it again.
+	Retry bool
 	// Entry lists how the terminal takes a card now: "tap", "insert",
 	// "swipe" (the prompt asks for those only); empty means all three.
 	Entry []string
@@ -63,6 +65,12 @@ func cardPrompt(entry []string) (en, zh string) {
 		en = strings.Join(ens[:len(ens)-1], ", ") + " or " + ens[len(ens)-1]
 	}
 	return "Please " + en + " your card", "请" + strings.Join(zhs, "、")
+}
+
+// retryPrompt asks for the card again after an unreadable one.
+func retryPrompt(entry []string) (en, zh string) {
+	en, zh = cardPrompt(entry)
+	return en + " again", "请重新" + strings.TrimPrefix(zh, "请")
 }
 
 // Tone tells a renderer how to colour or sound a screen.
@@ -99,6 +107,30 @@ var declineText = map[string][2]string{
 	"A0": {"Security check failed", "安全校验失败"},
 }
 
+// failureText says why a sale did not complete, by failure code, for the
+// customer. The engineer's detail stays in the record.
+var failureText = map[string][2]string{
+	"no_card":          {"No card presented", "未检测到卡"},
+	"cancelled":        {"Cancelled", "交易已取消"},
+	"card_read_error":  {"Card could not be read", "读卡失败"},
+	"card_expired":     {"Card expired", "卡已过期"},
+	"host_unreachable": {"Bank not reachable", "无法连接银行"},
+	"keys_unavailable": {"Terminal needs service", "终端需要维护"},
+	"shutdown":         {"Terminal shutting down", "终端正在关机"},
+	"interrupted":      {"Terminal restarted", "终端已重启"},
+	"internal_error":   {"Terminal error", "终端故障"},
+}
+
+// FailureText is the customer's words (English, Chinese) for a failure
+// code; an unknown code gets a generic text.
+func FailureText(code string) (en, zh string, known bool) {
+	t, ok := failureText[code]
+	if !ok {
+		return "Transaction failed", "交易失败", false
+	}
+	return t[0], t[1], true
+}
+
 // Render is the display model: the screen for s.
 func Render(s State) Screen {
 	amount := strings.TrimSpace(s.Currency + " " + s.Amount)
@@ -106,7 +138,14 @@ func Render(s State) Screen {
 	switch s.Phase {
 	case PhaseCard:
 		en, zh := cardPrompt(s.Entry)
+		if s.Retry {
+			en, zh = retryPrompt(s.Entry)
+		}
 		sc = Screen{Tone: ToneNeutral, Title: en, TitleZH: zh, Lines: []string{amount}}
+		if s.Retry {
+			sc.Tone = ToneBusy
+			sc.Lines = append(sc.Lines, "Card could not be read / 读卡失败")
+		}
 	case PhaseProcessing:
 		sc = Screen{Tone: ToneBusy, Title: "Processing, please wait", TitleZH: "处理中，请稍候",
 			Lines: []string{amount, s.MaskedPAN}}
@@ -124,8 +163,9 @@ func Render(s State) Screen {
 		sc = Screen{Tone: ToneError, Title: "Not completed", TitleZH: "交易未完成",
 			Lines: []string{amount, "No answer from the bank; the payment is being cancelled", "银行无应答，交易正在撤销"}}
 	case PhaseFailed:
+		en, zh, _ := FailureText(s.Failure)
 		sc = Screen{Tone: ToneError, Title: "Not completed", TitleZH: "交易未完成",
-			Lines: []string{amount, s.Reason}}
+			Lines: []string{amount, en + " / " + zh}}
 	default:
 		s.Phase = PhaseIdle
 		sc = Screen{Tone: ToneNeutral, Title: "Welcome", TitleZH: "欢迎光临", Lines: []string{s.Merchant}}

@@ -20,11 +20,11 @@ func TestRender(t *testing.T) {
 		{PhaseDeclined, "51", ToneError, []string{"Declined", "Insufficient funds", "余额不足", "Code 51"}},
 		{PhaseDeclined, "Z9", ToneError, []string{"Declined by the issuer"}},
 		{PhaseUnknown, "", ToneError, []string{"Not completed", "cancelled"}},
-		{PhaseFailed, "", ToneError, []string{"Not completed", "host unreachable"}},
+		{PhaseFailed, "", ToneError, []string{"Not completed", "Bank not reachable", "无法连接银行"}},
 	}
 	for _, c := range cases {
 		s := base
-		s.Phase, s.ResponseCode, s.AuthCode, s.Reason = c.phase, c.rc, "A1B2C3", "host unreachable"
+		s.Phase, s.ResponseCode, s.AuthCode, s.Failure = c.phase, c.rc, "A1B2C3", "host_unreachable"
 		sc := Render(s)
 		all := sc.Title + "\n" + sc.TitleZH + "\n" + strings.Join(sc.Lines, "\n")
 		for _, w := range c.want {
@@ -43,6 +43,17 @@ func TestRender(t *testing.T) {
 	}
 	if sc := Render(State{Phase: "bogus"}); sc.Phase != PhaseIdle {
 		t.Errorf("unknown phase renders %s", sc.Phase)
+	}
+}
+
+func TestRetryAndUnknownFailure(t *testing.T) {
+	sc := Render(State{Phase: PhaseCard, Retry: true, Entry: []string{"swipe"}, Amount: "1.00", Currency: "CNY"})
+	if sc.Title != "Please swipe your card again" || sc.TitleZH != "请重新刷卡" || sc.Tone != ToneBusy {
+		t.Fatalf("retry prompt: %+v", sc)
+	}
+	sc = Render(State{Phase: PhaseFailed, Failure: "something_new"})
+	if !strings.Contains(strings.Join(sc.Lines, "|"), "Transaction failed") {
+		t.Fatalf("unknown failure: %+v", sc)
 	}
 }
 

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -200,24 +199,28 @@ func truncateTo(n int64) func(t *testing.T, path string) {
 }
 
 // corruptPageHeader writes junk over the header (flags and count) of the
-// first leaf page after the meta and freelist pages.
+// root bucket's page, which every read of the database goes through.
 func corruptPageHeader(t *testing.T, path string) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root uint64
+	db.View(func(tx *bolt.Tx) error { root = uint64(tx.Cursor().Bucket().Root()); return nil })
+	pageSize := db.Info().PageSize
+	db.Close()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	const pageSize = 4096
-	for off := 3 * pageSize; off+pageSize <= len(b); off += pageSize {
-		flags := binary.LittleEndian.Uint16(b[off+8:])
-		if flags == 0x02 { // leaf page
-			copy(b[off+8:off+16], []byte{0xA5, 0x5A, 0xFF, 0xFF, 0x13, 0x37, 0x00, 0x01})
-			if err := os.WriteFile(path, b, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			return
-		}
+	off := int(root)*pageSize + 8
+	if root < 2 || off+8 > len(b) {
+		t.Fatalf("root page %d", root)
 	}
-	t.Fatal("no leaf page found")
+	copy(b[off:off+8], []byte{0xA5, 0x5A, 0xFF, 0xFF, 0x13, 0x37, 0x00, 0x01})
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestDamagedDatabaseRefused: an emptied, truncated or corrupted database

@@ -44,7 +44,9 @@ type api struct {
 }
 
 func (a *api) routes() http.Handler {
-	kh := kiosk.Handler(func() ui.Screen { return ui.Render(a.displayState(time.Now())) })
+	kh := kiosk.Handler(func() ui.Screen {
+		return ui.Render(displayState(a.engine.Last(), a.cfg.Terminal.MerchantID, time.Now()))
+	})
 	routes := []struct {
 		method, path string
 		h            http.Handler
@@ -101,6 +103,7 @@ type txnView struct {
 	ResponseCode string `json:"response_code,omitempty"`
 	AuthCode     string `json:"auth_code,omitempty"`
 	RRN          string `json:"rrn,omitempty"`
+	Failure      string `json:"failure,omitempty"`
 	Error        string `json:"error,omitempty"`
 	Reversal     string `json:"reversal_reason,omitempty"`
 	Created      string `json:"created"`
@@ -111,7 +114,7 @@ func view(t store.Txn) txnView {
 	v := txnView{
 		ID: t.ID, Kind: t.Kind, State: string(t.State), Currency: t.Currency,
 		MaskedPAN: t.MaskedPAN, ResponseCode: t.ResponseCode, AuthCode: t.AuthCode, RRN: t.RRN,
-		Error: t.Error, Reversal: t.Reason,
+		Failure: t.Failure, Error: t.Error, Reversal: t.Reason,
 		Created: t.Created.Format(time.RFC3339), Updated: t.Updated.Format(time.RFC3339),
 	}
 	if c, err := money.Lookup(t.Currency); err == nil {

@@ -37,13 +37,18 @@ func (r msrReader) Flush() {
 }
 
 // ReadCard waits for a swipe. An unreadable swipe (no usable track 2) is
-// an error matching msr.ErrUnreadable; the driver keeps reading after it.
+// an error matching txn.ErrUnreadable (and msr.ErrUnreadable), on which
+// the sale asks for the card again; the driver keeps reading after it.
 func (r msrReader) ReadCard(ctx context.Context) (*txn.Card, error) {
 	if r.d == nil {
 		<-ctx.Done()
 		return nil, errNoReader
 	}
 	sw, err := r.d.Read(ctx)
+	if errors.Is(err, msr.ErrUnreadable) {
+		// The customer swipes again; the sale asks for it.
+		return nil, fmt.Errorf("%w: %w", txn.ErrUnreadable, err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +56,7 @@ func (r msrReader) ReadCard(ctx context.Context) (*txn.Card, error) {
 		// Track 1 alone cannot make the request's track 2 data: for the
 		// sale this swipe is unreadable, and the customer swipes again.
 		sw.Wipe()
-		return nil, fmt.Errorf("%w: %w", msr.ErrUnreadable, errNoTrack2)
+		return nil, fmt.Errorf("%w: %w: %w", txn.ErrUnreadable, msr.ErrUnreadable, errNoTrack2)
 	}
 	return &txn.Card{
 		PAN:         sw.Track2.PAN,

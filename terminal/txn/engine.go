@@ -1,21 +1,39 @@
 // Package txn is the transaction engine: it runs a sale from the cashier's
-// request to the host's answer, moving the durable record through its
-// states (see terminal/store) and deciding what happens when something
-// fails: nothing sent (failed), outcome unknown (a reversal, queued durably
-// and retried until the host acknowledges it).
+// request to the host's answer as an explicit state machine over the
+// durable record (see terminal/store), and sends the work that must reach
+// the host whatever happens (reversals now, advices later) from a durable
+// outbox.
+//
+// The sale: one step per state of the record. Each step does its work and
+// commits the next state before the action that state guards: the record
+// is auth_sent, with its STAN and KSN, on disk before the request leaves;
+// an unknown outcome is reversal_pending together with its outbox job in
+// one commit. A store error ends the sale failed with FailInternal (or, when
+// even that cannot be written, leaves the record for crash recovery at the
+// next start).
+//
+//	created --card read, key, STAN--> auth_sent --answer--> approved | declined
+//	   |                                   |--nothing sent--> failed
+//	   '--no card, cancel, shutdown,       '--no answer, bad MAC--> reversal_pending (+ job)
+//	      expired, no key--> failed                                  '--acknowledged--> reversed
+//
+// The engine publishes an Event for every change (the customer display
+// and the local API follow them; nothing polls the database for prompts).
 package txn
 
 import (
 	"context"
-	"encoding/hex"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"sync"
 	"time"
 
+	"posd/conn/clock"
 	"posd/terminal/host"
-	"posd/terminal/redact"
 	"posd/terminal/store"
 	"posd/terminal/wiresec"
 )
@@ -34,7 +52,9 @@ type Card struct {
 type CardReader interface {
 	// Flush discards anything presented before the sale started.
 	Flush()
-	// ReadCard waits for a card.
+	// ReadCard waits for a card. A card presented but unreadable is an
+	// error wrapping ErrUnreadable (the sale asks for it again); any other
+	// error ends the sale.
 	ReadCard(ctx context.Context) (*Card, error)
 }
 
@@ -57,33 +77,69 @@ type Opts struct {
 	Keys   Keys
 	Reader CardReader
 	Logger *slog.Logger
-	Now    func() time.Time
+	// Clock is the engine's time (expiry checks, DE7, backoff); nil is
+	// the wall clock.
+	Clock clock.Clock
+	// Rand spreads the outbox's retries (jitter); nil seeds one from
+	// crypto/rand.
+	Rand *mrand.Rand
 
 	// CardTimeout bounds the wait for a card.
 	CardTimeout time.Duration
 	// HostTimeout bounds one exchange with the host (the host client has
 	// its own connect and response timeouts inside it).
 	HostTimeout time.Duration
-	// ReversalRetry is the pause between reversal attempts.
+	// ReversalRetry is the first pause between reversal attempts; it
+	// doubles per attempt up to MaxRetry, with jitter.
 	ReversalRetry time.Duration
+	// MaxRetry caps the pause between attempts (default 10 minutes, at
+	// least ReversalRetry).
+	MaxRetry time.Duration
 	// MaxAmount bounds a sale in minor units (0: no limit).
 	MaxAmount int64
 	// Currencies accepted (ISO 4217 numeric); empty: any.
 	Currencies []string
 }
 
-// Engine runs sales one at a time and sends reversals in the background.
+// Phase is what the engine is doing for the customer, as the display
+// shows it.
+type Phase string
+
+// Phases.
+const (
+	PhaseIdle       Phase = "idle"         // no sale in progress
+	PhaseWaitCard   Phase = "waiting_card" // a sale waits for a card
+	PhaseRetryCard  Phase = "retry_card"   // the last card was unreadable: present it again
+	PhaseProcessing Phase = "processing"   // card read, the host is being asked
+	PhaseDone       Phase = "done"         // the sale has its outcome (Txn says which)
+)
+
+// Event is one change the engine made: the record as committed and what
+// the customer is asked to do. Events carry no card data.
+type Event struct {
+	Seq   uint64
+	Phase Phase
+	Txn   store.Txn
+	// Time is when the engine published the event.
+	Time time.Time
+}
+
+// Engine runs sales one at a time and works the outbox in the background.
 type Engine struct {
-	o   Opts
-	log *slog.Logger
+	o     Opts
+	log   *slog.Logger
+	clock clock.Clock
 
 	mu       sync.Mutex
 	active   string             // id of the sale in progress
 	cancel   context.CancelFunc // cancels it
 	cardRead bool               // the active sale has its card
-	changed  chan struct{}      // closed and replaced on every record change
+	changed  chan struct{}      // closed and replaced on every event
+	last     Event
+	subs     map[chan Event]struct{}
+	rng      *mrand.Rand
 
-	kick chan struct{} // wakes the reversal loop
+	kick chan struct{} // wakes the outbox loop
 	ctx  context.Context
 	stop context.CancelFunc
 	wg   sync.WaitGroup
@@ -93,27 +149,26 @@ type Engine struct {
 	hostCtx    context.Context
 	hostCancel context.CancelFunc
 
-	// One pass over the pending reversals at a time, whoever asks: the
-	// retry loop, the API, a restart. Callers that arrive while a pass
-	// runs wait for it instead of starting their own.
-	revMu   sync.Mutex
-	revPass *pass
+	// One pass over the outbox at a time, whoever asks: the retry loop,
+	// the API, a restart. Callers that arrive while a pass runs wait for
+	// it instead of starting their own, so a reversal is never on the
+	// wire twice at once.
+	passMu sync.Mutex
+	pass   *pass
 }
 
-// pass is one run over the pending reversals.
 type pass struct {
 	done chan struct{}
 	left int
 }
 
 // New checks opts, recovers records left by a crash (created -> failed;
-// auth_sent -> reversal_pending) and starts the reversal loop.
+// auth_sent -> reversal_pending with its job; a reversal_pending record
+// without a job gets one) and starts the outbox loop, whose first pass
+// tries every job at once.
 func New(opts Opts) (*Engine, error) {
 	if opts.Store == nil || opts.Host == nil || opts.Keys == nil || opts.Reader == nil {
 		return nil, errors.New("txn: Store, Host, Keys and Reader are required")
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
 	}
 	if opts.CardTimeout <= 0 {
 		opts.CardTimeout = 60 * time.Second
@@ -124,11 +179,22 @@ func New(opts Opts) (*Engine, error) {
 	if opts.ReversalRetry <= 0 {
 		opts.ReversalRetry = 30 * time.Second
 	}
+	if opts.MaxRetry <= 0 {
+		opts.MaxRetry = 10 * time.Minute
+	}
+	opts.MaxRetry = max(opts.MaxRetry, opts.ReversalRetry)
+	if opts.Rand == nil {
+		var seed [16]byte
+		rand.Read(seed[:])
+		opts.Rand = mrand.New(mrand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:])))
+	}
 	lg := opts.Logger
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{o: opts, log: lg, changed: make(chan struct{}), kick: make(chan struct{}, 1)}
+	e := &Engine{o: opts, log: lg, clock: clock.Or(opts.Clock), changed: make(chan struct{}), kick: make(chan struct{}, 1),
+		subs: map[chan Event]struct{}{}, rng: opts.Rand}
+	e.last = Event{Phase: PhaseIdle, Time: e.clock.Now()}
 	e.ctx, e.stop = context.WithCancel(context.Background())
 	e.hostCtx, e.hostCancel = context.WithCancel(context.Background())
 	if err := e.recover(); err != nil {
@@ -137,23 +203,45 @@ func New(opts Opts) (*Engine, error) {
 		return nil, err
 	}
 	e.wg.Add(1)
-	go e.reversalLoop()
+	go e.outboxLoop()
 	return e, nil
 }
 
 func (e *Engine) recover() error {
-	left, err := e.o.Store.List(0, store.StateCreated, store.StateAuthSent)
+	left, err := e.o.Store.List(0, store.StateCreated, store.StateAuthSent, store.StateReversalPending)
 	if err != nil {
 		return err
 	}
+	jobs, err := e.o.Store.Jobs()
+	if err != nil {
+		return err
+	}
+	queued := map[string]bool{}
+	for _, j := range jobs {
+		queued[j.TxnID] = true
+	}
 	for _, t := range left {
-		_, err := e.o.Store.Update(t.ID, func(r *store.Txn) error {
-			if r.State == store.StateCreated {
-				r.State, r.Error = store.StateFailed, "interrupted before a card was read"
-			} else {
-				r.State, r.Reason = store.StateReversalPending, "interrupted while the request was in flight"
+		err := e.o.Store.Do(func(tx *store.Tx) error {
+			switch t.State {
+			case store.StateCreated:
+				_, err := tx.Update(t.ID, func(r *store.Txn) error {
+					r.State, r.Failure, r.Error = store.StateFailed, string(FailInterrupted), "interrupted before a card was read"
+					return nil
+				})
+				return err
+			case store.StateAuthSent:
+				if _, err := tx.Update(t.ID, func(r *store.Txn) error {
+					r.State, r.Reason = store.StateReversalPending, reasonNoResponse
+					r.Error = "interrupted while the request was in flight"
+					return nil
+				}); err != nil {
+					return err
+				}
 			}
-			return nil
+			if queued[t.ID] {
+				return nil
+			}
+			return tx.Enqueue(&store.Job{Kind: store.JobReversal, TxnID: t.ID})
 		})
 		if err != nil {
 			return err
@@ -164,8 +252,8 @@ func (e *Engine) recover() error {
 }
 
 // Halt stops the engine at once: a sale waiting for a card ends failed
-// with ErrShutdown, an exchange with the host is abandoned (an
-// authorization in flight becomes a pending reversal), the reversal loop
+// with FailShutdown, an exchange with the host is abandoned (an
+// authorization in flight becomes a pending reversal), the outbox loop
 // stops. It waits for all of it.
 func (e *Engine) Halt() {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -182,7 +270,6 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	if e.cancel != nil && !e.cardRead {
 		e.cancel()
 	}
-	e.notifyLocked()
 	e.mu.Unlock()
 	done := make(chan struct{})
 	go func() { e.wg.Wait(); close(done) }()
@@ -195,6 +282,14 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		<-done
 	}
 	e.hostCancel()
+	e.mu.Lock()
+	for ch := range e.subs {
+		close(ch)
+		delete(e.subs, ch)
+	}
+	close(e.changed)
+	e.changed = make(chan struct{})
+	e.mu.Unlock()
 	return err
 }
 
@@ -205,11 +300,62 @@ func (e *Engine) Active() string {
 	return e.active
 }
 
+// Last returns the latest event: what the customer display shows.
+func (e *Engine) Last() Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.last
+}
+
+// Subscribe returns a channel of the engine's events and a function that
+// ends the subscription. A subscriber that falls behind loses the oldest
+// events (the buffer holds 16), never stalls the engine. The channel is
+// closed when the engine stops.
+func (e *Engine) Subscribe() (<-chan Event, func()) {
+	ch := make(chan Event, 16)
+	e.mu.Lock()
+	e.subs[ch] = struct{}{}
+	e.mu.Unlock()
+	return ch, func() {
+		e.mu.Lock()
+		if _, ok := e.subs[ch]; ok {
+			delete(e.subs, ch)
+			close(ch)
+		}
+		e.mu.Unlock()
+	}
+}
+
+// publish records ev as the latest event and hands it to subscribers.
+// Caller holds e.mu.
+func (e *Engine) publishLocked(phase Phase, t store.Txn) {
+	e.last = Event{Seq: e.last.Seq + 1, Phase: phase, Txn: t, Time: e.clock.Now()}
+	for ch := range e.subs {
+		for {
+			select {
+			case ch <- e.last:
+			default:
+				select {
+				case <-ch: // drop the oldest
+					continue
+				default:
+				}
+			}
+			break
+		}
+	}
+	close(e.changed)
+	e.changed = make(chan struct{})
+}
+
 // StartSale records a new sale and starts waiting for a card. It returns at
 // once with the record in state created.
 func (e *Engine) StartSale(amount int64, currency string) (store.Txn, error) {
-	if amount <= 0 || (e.o.MaxAmount > 0 && amount > e.o.MaxAmount) {
-		return store.Txn{}, ErrAmount
+	if amount <= 0 {
+		return store.Txn{}, fmt.Errorf("%w: must be greater than zero", ErrAmount)
+	}
+	if e.o.MaxAmount > 0 && amount > e.o.MaxAmount {
+		return store.Txn{}, fmt.Errorf("%w: over the terminal's limit", ErrAmount)
 	}
 	if len(e.o.Currencies) > 0 && !contains(e.o.Currencies, currency) {
 		return store.Txn{}, ErrCurrency
@@ -229,15 +375,13 @@ func (e *Engine) StartSale(amount int64, currency string) (store.Txn, error) {
 	e.o.Reader.Flush()
 	ctx, cancel := context.WithCancel(e.ctx)
 	e.active, e.cancel, e.cardRead = t.ID, cancel, false
+	e.publishLocked(PhaseWaitCard, t)
+	s := &sale{rec: t}
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
 		defer cancel()
-		e.runSale(ctx, t)
-		e.mu.Lock()
-		e.release(t.ID)
-		e.notifyLocked()
-		e.mu.Unlock()
+		e.runSale(ctx, s)
 	}()
 	return t, nil
 }
@@ -279,247 +423,6 @@ func (e *Engine) Wait(ctx context.Context, id string) (store.Txn, error) {
 	}
 }
 
-func (e *Engine) notifyLocked() {
-	close(e.changed)
-	e.changed = make(chan struct{})
-}
-
-// release frees the terminal for the next sale once sale id has an
-// outcome. Caller holds e.mu.
-func (e *Engine) release(id string) {
-	if e.active == id {
-		e.active, e.cancel = "", nil
-	}
-}
-
-func (e *Engine) update(id string, fn func(*store.Txn)) (store.Txn, error) {
-	t, err := e.o.Store.Update(id, func(r *store.Txn) error { fn(r); return nil })
-	e.mu.Lock()
-	if err == nil && (t.State.Final() || t.State == store.StateReversalPending) {
-		// Whoever sees the outcome (Wait) may start the next sale at once.
-		e.release(id)
-	}
-	e.notifyLocked()
-	e.mu.Unlock()
-	if err != nil {
-		e.log.Error("transaction record update failed", "id", id, "err", err)
-	}
-	return t, err
-}
-
-func (e *Engine) fail(id string, err error) {
-	e.log.Info("sale failed", "id", id, "err", err)
-	e.update(id, func(r *store.Txn) { r.State, r.Error = store.StateFailed, err.Error() })
-}
-
-func (e *Engine) runSale(ctx context.Context, t store.Txn) {
-	cardCtx, cancel := context.WithTimeout(ctx, e.o.CardTimeout)
-	card, err := e.o.Reader.ReadCard(cardCtx)
-	cancel()
-	e.mu.Lock()
-	cancelled := ctx.Err() != nil
-	e.cardRead = err == nil && !cancelled
-	e.mu.Unlock()
-	if err == nil && cancelled {
-		// Cancelled as the card arrived: drop it.
-		card.Wipe()
-		err = ctx.Err()
-	}
-	switch {
-	case err == nil:
-	case e.ctx.Err() != nil:
-		e.fail(t.ID, ErrShutdown)
-		return
-	case ctx.Err() != nil:
-		e.fail(t.ID, fmt.Errorf("%w: cancelled", ErrNoCard))
-		return
-	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
-		e.fail(t.ID, ErrNoCard)
-		return
-	default:
-		e.fail(t.ID, fmt.Errorf("%w: %w", ErrCardRead, err))
-		return
-	}
-	defer card.Wipe()
-	masked := redact.MaskPAN(card.PAN)
-	if expired(card.Expiry, e.o.Now()) {
-		e.update(t.ID, func(r *store.Txn) { r.MaskedPAN = masked })
-		e.fail(t.ID, ErrCardExpired)
-		return
-	}
-
-	sess, err := e.o.Keys.Next()
-	if err != nil {
-		e.fail(t.ID, fmt.Errorf("%w: %w", ErrKeys, err))
-		return
-	}
-	defer sess.Wipe()
-	stan, err := e.o.Store.NextSTAN()
-	if err != nil {
-		e.fail(t.ID, err)
-		return
-	}
-	now := e.o.Now()
-	// The record reaches auth_sent on disk before anything is sent: a crash
-	// from here on ends in a reversal, never in a lost or doubled sale.
-	if _, err := e.update(t.ID, func(r *store.Txn) {
-		r.State, r.STAN, r.KSN = store.StateAuthSent, stan, hex.EncodeToString(sess.KSN())
-		r.MaskedPAN, r.EntryMode, r.SentAt = masked, card.EntryMode, now.UTC()
-	}); err != nil {
-		return
-	}
-	hctx, hcancel := context.WithTimeout(e.hostCtx, e.o.HostTimeout)
-	res, err := e.o.Host.Purchase(hctx, host.Purchase{
-		STAN: stan, Amount: t.Amount, Currency: t.Currency, EntryMode: card.EntryMode,
-		Track2: card.Track2, Time: now,
-	}, sess)
-	hcancel()
-	switch {
-	case err == nil && res.ResponseCode == "00":
-		e.update(t.ID, func(r *store.Txn) {
-			r.State, r.ResponseCode, r.AuthCode, r.RRN = store.StateApproved, res.ResponseCode, res.AuthCode, res.RRN
-		})
-		e.log.Info("sale approved", "id", t.ID, "stan", stan, "pan", masked)
-	case err == nil:
-		e.update(t.ID, func(r *store.Txn) {
-			r.State, r.ResponseCode, r.RRN = store.StateDeclined, res.ResponseCode, res.RRN
-		})
-		e.log.Info("sale declined", "id", t.ID, "stan", stan, "rc", res.ResponseCode)
-	case errors.Is(err, host.ErrUnreachable):
-		// Nothing reached the host: no reversal needed.
-		e.fail(t.ID, fmt.Errorf("host unreachable: %w", err))
-	default:
-		// Sent, outcome unknown (no response, bad MAC, bad response): the
-		// host may have approved; reverse.
-		e.update(t.ID, func(r *store.Txn) {
-			r.State, r.Error, r.Reason = store.StateReversalPending, err.Error(), reversalReason(err)
-		})
-		e.log.Warn("sale outcome unknown, reversal queued", "id", t.ID, "stan", stan, "err", err)
-		select {
-		case e.kick <- struct{}{}:
-		default:
-		}
-	}
-}
-
-func reversalReason(err error) string {
-	switch {
-	case errors.Is(err, host.ErrNoResponse):
-		return "no response"
-	case errors.Is(err, host.ErrBadMAC):
-		return "response MAC failed"
-	default:
-		return "bad response"
-	}
-}
-
-// reversalLoop sends pending reversals until each is acknowledged.
-func (e *Engine) reversalLoop() {
-	defer e.wg.Done()
-	t := time.NewTimer(0)
-	defer t.Stop()
-	for {
-		select {
-		case <-e.ctx.Done():
-			return
-		case <-t.C:
-		case <-e.kick:
-		}
-		e.SendReversals(e.ctx)
-		t.Reset(e.o.ReversalRetry)
-	}
-}
-
-// SendReversals makes sure a pass over the pending reversals runs: it
-// starts one, or joins the pass already running, and waits for it (or for
-// ctx). It returns how many reversals are still pending, -1 when ctx ended
-// first or the records could not be listed. One pass runs at a time, so a
-// pending reversal is never on the wire twice at once.
-func (e *Engine) SendReversals(ctx context.Context) int {
-	e.revMu.Lock()
-	p := e.revPass
-	if p == nil {
-		if e.ctx.Err() != nil {
-			e.revMu.Unlock()
-			return -1
-		}
-		p = &pass{done: make(chan struct{})}
-		e.revPass = p
-		e.wg.Add(1)
-		go func() {
-			defer e.wg.Done()
-			p.left = e.sendReversals(e.ctx)
-			e.revMu.Lock()
-			e.revPass = nil
-			e.revMu.Unlock()
-			close(p.done)
-		}()
-	}
-	e.revMu.Unlock()
-	select {
-	case <-p.done:
-		return p.left
-	case <-ctx.Done():
-		return -1
-	}
-}
-
-func (e *Engine) sendReversals(ctx context.Context) int {
-	pending, err := e.o.Store.List(0, store.StateReversalPending)
-	if err != nil {
-		e.log.Error("listing reversals", "err", err)
-		return -1
-	}
-	left := 0
-	for _, t := range pending {
-		if ctx.Err() != nil {
-			return len(pending)
-		}
-		if err := e.reverse(ctx, t); err != nil {
-			left++
-			e.log.Warn("reversal not acknowledged", "id", t.ID, "err", err)
-		}
-	}
-	return left
-}
-
-// reverse sends one attempt of t's reversal. The reversal's STAN is
-// allocated and committed on the first attempt and reused by every retry,
-// so the host sees one reversal, repeated, never several.
-func (e *Engine) reverse(ctx context.Context, t store.Txn) error {
-	if t.ReversalSTAN == 0 {
-		stan, err := e.o.Store.NextSTAN()
-		if err != nil {
-			return err
-		}
-		if t, err = e.update(t.ID, func(r *store.Txn) { r.ReversalSTAN = stan }); err != nil {
-			return err
-		}
-	}
-	if _, err := e.update(t.ID, func(r *store.Txn) { r.Attempts++ }); err != nil {
-		return err
-	}
-	sess, err := e.o.Keys.Next()
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrKeys, err)
-	}
-	defer sess.Wipe()
-	hctx, cancel := context.WithTimeout(ctx, e.o.HostTimeout)
-	defer cancel()
-	res, err := e.o.Host.Reverse(hctx, host.Reversal{
-		STAN: t.ReversalSTAN, OrigSTAN: t.STAN, OrigTime: t.SentAt, Amount: t.Amount, Currency: t.Currency, Reason: t.Reason,
-	}, sess)
-	if err != nil {
-		return err
-	}
-	if res.ResponseCode != "00" && res.ResponseCode != "25" { // 25: original not found, nothing to undo
-		return fmt.Errorf("reversal answered %q", res.ResponseCode)
-	}
-	_, err = e.update(t.ID, func(r *store.Txn) { r.State = store.StateReversed })
-	e.log.Info("reversal acknowledged", "id", t.ID, "stan", t.ReversalSTAN)
-	return err
-}
-
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
@@ -527,15 +430,4 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// expired reports whether a YYMM expiry is before now's month.
-func expired(yymm string, now time.Time) bool {
-	if len(yymm) != 4 {
-		return true
-	}
-	y := 2000 + int(yymm[0]-'0')*10 + int(yymm[1]-'0')
-	m := int(yymm[2]-'0')*10 + int(yymm[3]-'0')
-	ny, nm := now.Year(), int(now.Month())
-	return y < ny || (y == ny && m < nm)
 }

@@ -103,13 +103,24 @@ func setup(t *testing.T, h *fakeHost) (*Engine, *fakeReader, *store.DB, string) 
 	r := newReader()
 	e, err := New(Opts{Store: db, Host: h, Keys: newKeys(t), Reader: r, CardTimeout: 5 * time.Second,
 		HostTimeout: 5 * time.Second, ReversalRetry: 20 * time.Millisecond, MaxAmount: 100000, Currencies: []string{"156"},
-		Now: func() time.Time { return time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC) }})
+		Clock: newOffsetClock(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Halt(); db.Close() })
 	return e, r, db, path
 }
+
+// offsetClock runs like the wall clock from a chosen date.
+type offsetClock struct {
+	base  time.Time
+	start time.Time
+}
+
+func newOffsetClock(base time.Time) offsetClock { return offsetClock{base: base, start: time.Now()} }
+
+func (c offsetClock) Now() time.Time                         { return c.base.Add(time.Since(c.start)) }
+func (c offsetClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 func wait(t *testing.T, e *Engine, id string) store.Txn {
 	t.Helper()

@@ -2,6 +2,8 @@ package txn
 
 import "errors"
 
+// Errors of the engine. Callers decide on them with errors.Is; a sale that
+// fails records the matching Failure code.
 var (
 	// ErrBusy: a sale is already in progress; the terminal has one set of
 	// readers and one customer at a time.
@@ -10,14 +12,22 @@ var (
 	ErrAmount = errors.New("txn: invalid amount")
 	// ErrCurrency: the currency is not one the terminal accepts.
 	ErrCurrency = errors.New("txn: unsupported currency")
-	// ErrNoCard: no card was presented before the timeout or cancel.
+	// ErrNoCard: no card was presented before the card timeout.
 	ErrNoCard = errors.New("txn: no card presented")
-	// ErrCardRead: the card could not be read (damaged stripe, bad data).
+	// ErrCancelled: the cashier cancelled the sale while it waited for a
+	// card.
+	ErrCancelled = errors.New("txn: cancelled")
+	// ErrUnreadable is returned (wrapped) by a CardReader when a card was
+	// presented but could not be read (a damaged stripe): the sale asks
+	// for the card again until the card timeout.
+	ErrUnreadable = errors.New("txn: card presented but unreadable")
+	// ErrCardRead: the card could not be read (the last of the unreadable
+	// presentations at the card timeout, or a reader failure).
 	ErrCardRead = errors.New("txn: card read error")
 	// ErrCardExpired: the card's expiry date has passed.
 	ErrCardExpired = errors.New("txn: card expired")
 	// ErrKeys: no transaction key could be produced (not provisioned,
-	// exhausted): the terminal must be serviced.
+	// state lost, exhausted): the terminal must be serviced.
 	ErrKeys = errors.New("txn: transaction key unavailable")
 	// ErrHalted: the engine is shutting down.
 	ErrHalted = errors.New("txn: engine halted")

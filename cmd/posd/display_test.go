@@ -1,0 +1,52 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	"posd/terminal/store"
+	"posd/terminal/txn"
+	"posd/ui"
+)
+
+// Every failure code of the engine has the customer's words in ui.
+func TestEveryFailureHasDisplayText(t *testing.T) {
+	for _, f := range txn.Failures {
+		if _, _, known := ui.FailureText(string(f)); !known {
+			t.Errorf("no display text for failure %q", f)
+		}
+	}
+}
+
+func TestDisplayFollowsEvents(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	rec := store.Txn{ID: "1", Amount: 1234, Currency: "156", State: store.StateCreated}
+	for _, c := range []struct {
+		phase txn.Phase
+		state store.State
+		fail  string
+		at    time.Time
+		want  ui.Phase
+		retry bool
+	}{
+		{txn.PhaseIdle, "", "", now, ui.PhaseIdle, false},
+		{txn.PhaseWaitCard, store.StateCreated, "", now, ui.PhaseCard, false},
+		{txn.PhaseRetryCard, store.StateCreated, "", now, ui.PhaseCard, true},
+		{txn.PhaseProcessing, store.StateAuthSent, "", now, ui.PhaseProcessing, false},
+		{txn.PhaseDone, store.StateApproved, "", now, ui.PhaseApproved, false},
+		{txn.PhaseDone, store.StateDeclined, "", now, ui.PhaseDeclined, false},
+		{txn.PhaseDone, store.StateReversalPending, "", now, ui.PhaseUnknown, false},
+		{txn.PhaseDone, store.StateFailed, "host_unreachable", now, ui.PhaseFailed, false},
+		{txn.PhaseDone, store.StateApproved, "", now.Add(-time.Hour), ui.PhaseIdle, false},
+	} {
+		r := rec
+		r.State, r.Failure = c.state, c.fail
+		s := displayState(txn.Event{Phase: c.phase, Txn: r, Time: c.at}, "M", now)
+		if s.Phase != c.want || s.Retry != c.retry || (c.want == ui.PhaseFailed && s.Failure != c.fail) {
+			t.Errorf("%s/%s: %+v", c.phase, c.state, s)
+		}
+		if c.want != ui.PhaseIdle && (s.Amount != "12.34" || s.Currency != "CNY") {
+			t.Errorf("%s: amount %q %q", c.phase, s.Amount, s.Currency)
+		}
+	}
+}

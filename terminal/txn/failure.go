@@ -1,0 +1,52 @@
+package txn
+
+import (
+	"errors"
+
+	"posd/terminal/host"
+)
+
+// Failure is why a transaction ended failed, as a code the display, the
+// API and later the console decide on (never its error text). Records
+// keep it in store.Txn.Failure; the error text beside it is for the field
+// engineer.
+type Failure string
+
+// Failure codes.
+const (
+	FailNoCard          Failure = "no_card"          // no card presented before the card timeout
+	FailCancelled       Failure = "cancelled"        // the cashier cancelled while the sale waited for a card
+	FailCardRead        Failure = "card_read_error"  // the card (or the reader) could not be read
+	FailCardExpired     Failure = "card_expired"     // the card's expiry date has passed
+	FailHostUnreachable Failure = "host_unreachable" // no connection to the acquirer; nothing was sent
+	FailKeys            Failure = "keys_unavailable" // no DUKPT key: the terminal needs service
+	FailShutdown        Failure = "shutdown"         // the terminal shut down while the sale waited for a card
+	FailInterrupted     Failure = "interrupted"      // the terminal restarted before a card was read
+	FailInternal        Failure = "internal_error"   // the terminal could not record the sale
+)
+
+// Failures lists every code, for the tables that must cover them all
+// (display texts).
+var Failures = []Failure{FailNoCard, FailCancelled, FailCardRead, FailCardExpired, FailHostUnreachable,
+	FailKeys, FailShutdown, FailInterrupted, FailInternal}
+
+// failureOf classifies an error of a sale, once, with errors.Is.
+func failureOf(err error) Failure {
+	switch {
+	case errors.Is(err, ErrShutdown):
+		return FailShutdown
+	case errors.Is(err, ErrCancelled):
+		return FailCancelled
+	case errors.Is(err, ErrNoCard):
+		return FailNoCard
+	case errors.Is(err, ErrCardRead), errors.Is(err, ErrUnreadable):
+		return FailCardRead
+	case errors.Is(err, ErrCardExpired):
+		return FailCardExpired
+	case errors.Is(err, host.ErrUnreachable):
+		return FailHostUnreachable
+	case errors.Is(err, ErrKeys):
+		return FailKeys
+	}
+	return FailInternal
+}

@@ -1,0 +1,235 @@
+package txn
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"posd/terminal/host"
+	"posd/terminal/store"
+)
+
+// wake asks the outbox loop for a pass now.
+func (e *Engine) wake() {
+	select {
+	case e.kick <- struct{}{}:
+	default:
+	}
+}
+
+// outboxLoop works the outbox: a pass over every job at start (a restart
+// is a trigger), then a pass over the jobs that are due whenever one falls
+// due or a new job is queued.
+func (e *Engine) outboxLoop() {
+	defer e.wg.Done()
+	e.runPass(e.ctx, true)
+	for {
+		wait := e.untilDue()
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-e.clock.After(wait):
+		case <-e.kick:
+		}
+		e.runPass(e.ctx, false)
+	}
+}
+
+// untilDue is how long until the next job is due (at most a minute, so a
+// job queued by another process or a clock step is not missed for long).
+func (e *Engine) untilDue() time.Duration {
+	jobs, err := e.o.Store.Jobs()
+	if err != nil {
+		return e.o.ReversalRetry
+	}
+	wait := time.Minute
+	now := e.clock.Now()
+	for _, j := range jobs {
+		wait = min(wait, j.NextAt.Sub(now))
+	}
+	return max(wait, 0)
+}
+
+// SendReversals makes sure a pass over every queued reversal runs now,
+// whether due or not: it starts one, or joins the pass already running, and
+// waits for it (or for ctx). It returns how many reversals are still
+// pending, -1 when ctx ended first or the outbox could not be read.
+func (e *Engine) SendReversals(ctx context.Context) int {
+	p := e.startPass(true)
+	if p == nil {
+		return -1
+	}
+	select {
+	case <-p.done:
+		return p.left
+	case <-ctx.Done():
+		return -1
+	}
+}
+
+// runPass runs a pass (or joins the running one) and waits for it.
+func (e *Engine) runPass(ctx context.Context, all bool) {
+	if p := e.startPass(all); p != nil {
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+		}
+	}
+}
+
+func (e *Engine) startPass(all bool) *pass {
+	e.passMu.Lock()
+	defer e.passMu.Unlock()
+	if e.pass != nil {
+		return e.pass
+	}
+	if e.ctx.Err() != nil {
+		return nil
+	}
+	p := &pass{done: make(chan struct{})}
+	e.pass = p
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		p.left = e.work(e.ctx, all)
+		e.passMu.Lock()
+		e.pass = nil
+		e.passMu.Unlock()
+		close(p.done)
+	}()
+	return p
+}
+
+// work runs the jobs in queue order (all of them, or those due) and
+// returns how many reversals are left.
+func (e *Engine) work(ctx context.Context, all bool) int {
+	jobs, err := e.o.Store.Jobs()
+	if err != nil {
+		e.log.Error("reading the outbox", "err", err)
+		return -1
+	}
+	left := 0
+	for _, j := range jobs {
+		if ctx.Err() != nil {
+			return -1
+		}
+		if !all && j.NextAt.After(e.clock.Now()) {
+			left++
+			continue
+		}
+		switch j.Kind {
+		case store.JobReversal:
+			if err := e.reverse(ctx, j); err != nil {
+				left++
+				e.log.Warn("reversal not acknowledged", "id", j.TxnID, "attempt", j.Attempts+1, "err", err)
+			}
+		default:
+			e.log.Error("outbox job of unknown kind left in place", "kind", j.Kind, "seq", j.Seq)
+		}
+	}
+	return left
+}
+
+// backoff is the pause after attempt n (1-based): ReversalRetry doubled
+// per attempt up to MaxRetry, the upper half jittered so a fleet that lost
+// its host together does not come back in step.
+func (e *Engine) backoff(n int) time.Duration {
+	d := e.o.ReversalRetry
+	for i := 1; i < n && d < e.o.MaxRetry; i++ {
+		d *= 2
+	}
+	d = min(d, e.o.MaxRetry)
+	e.mu.Lock()
+	j := time.Duration(e.rng.Int64N(int64(d/2) + 1))
+	e.mu.Unlock()
+	return d/2 + j
+}
+
+// reverse sends one attempt of job j's reversal. Before it is sent, the
+// attempt is committed: the reversal's STAN (allocated on the first attempt
+// and reused by every retry, so the host sees one reversal, repeated, never
+// several), the attempt count and when to try next. On the host's
+// acknowledgement the record becomes reversed and the job goes, in one
+// commit.
+func (e *Engine) reverse(ctx context.Context, j store.Job) error {
+	var t store.Txn
+	err := e.o.Store.Do(func(tx *store.Tx) error {
+		var err error
+		t, err = tx.Get(j.TxnID)
+		if store.IsNotFound(err) || (err == nil && t.State != store.StateReversalPending) {
+			// Nothing to reverse (any more): the job is spent.
+			return tx.DeleteJob(j.Seq)
+		}
+		if err != nil {
+			return err
+		}
+		t, err = tx.Update(t.ID, func(r *store.Txn) error {
+			if r.ReversalSTAN == 0 {
+				stan, err := tx.NextSTAN()
+				if err != nil {
+					return err
+				}
+				r.ReversalSTAN = stan
+			}
+			r.Attempts++
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		j.Attempts++
+		j.NextAt = e.clock.Now().Add(e.backoff(j.Attempts))
+		return tx.PutJob(&j)
+	})
+	if err != nil {
+		return err
+	}
+	if t.State != store.StateReversalPending {
+		return nil
+	}
+	e.publish(PhaseDone, t)
+	sess, err := e.o.Keys.Next()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrKeys, err)
+	}
+	defer sess.Wipe()
+	hctx, cancel := context.WithTimeout(ctx, e.o.HostTimeout)
+	defer cancel()
+	res, err := e.o.Host.Reverse(hctx, host.Reversal{
+		STAN: t.ReversalSTAN, OrigSTAN: t.STAN, OrigTime: t.SentAt, Amount: t.Amount, Currency: t.Currency,
+		Reason: t.Reason,
+	}, sess)
+	if err != nil {
+		return err
+	}
+	if res.ResponseCode != "00" && res.ResponseCode != "25" { // 25: original not found, nothing to undo
+		return fmt.Errorf("reversal answered %q", res.ResponseCode)
+	}
+	err = e.o.Store.Do(func(tx *store.Tx) error {
+		var err error
+		if t, err = tx.Update(t.ID, func(r *store.Txn) error { r.State = store.StateReversed; return nil }); err != nil {
+			return err
+		}
+		return tx.DeleteJob(j.Seq)
+	})
+	if err != nil {
+		return err
+	}
+	e.publish(PhaseDone, t)
+	e.log.Info("reversal acknowledged", "id", t.ID, "stan", t.ReversalSTAN)
+	return nil
+}
+
+// publish publishes a change made outside a sale (the outbox).
+func (e *Engine) publish(phase Phase, t store.Txn) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.active != "" && e.active != t.ID {
+		// The display follows the sale in progress; only waiters learn
+		// of this change.
+		close(e.changed)
+		e.changed = make(chan struct{})
+		return
+	}
+	e.publishLocked(phase, t)
+}
