@@ -415,8 +415,10 @@ func (e *Engine) reverse(ctx context.Context, t store.Txn) error {
 	}
 	hctx, cancel := context.WithTimeout(ctx, e.o.HostTimeout)
 	defer cancel()
+	origKSN, _ := hex.DecodeString(t.KSN)
 	res, err := e.o.Host.Reverse(hctx, host.Reversal{
-		STAN: stan, OrigSTAN: t.STAN, OrigTime: t.SentAt, Amount: t.Amount, Currency: t.Currency, Reason: t.Reason,
+		STAN: stan, OrigSTAN: t.STAN, OrigTime: t.SentAt, OrigEntryMode: t.EntryMode, OrigKSN: origKSN,
+		Amount: t.Amount, Currency: t.Currency, Reason: host.ReversalReason(t.Reason),
 	}, sess)
 	if err != nil {
 		return err
