@@ -153,7 +153,7 @@ func TestTimeoutStartsAFreshConnection(t *testing.T) {
 	})
 	defer l.Close()
 	ctx := context.Background()
-	sctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	sctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	if _, err := l.RoundTrip(sctx, echoMessage(t, 11)); !errors.Is(err, link.ErrNoResponse) {
 		t.Fatalf("slow host: %v", err)
