@@ -1,12 +1,17 @@
 // Command acquirer-sim is the acquirer host simulator: a real ISO 8583
-// server (spec of terminal/host) with DUKPT key derivation from a BDK, MAC
-// checks, card data decryption, the magic-amount rules of package acquirer
-// and a JSONL journal.
+// server (a dialect of terminal/host) with DUKPT key derivation from a BDK,
+// MAC checks, card data decryption, the magic-amount rules of package
+// acquirer, reversal deduplication and a JSONL journal.
 //
-//	acquirer-sim [-listen 127.0.0.1:8583] [-mode aes|tdes] [-bdk HEX]
-//	             [-tpdu HEX] [-journal PATH] [-log-level info]
+//	acquirer-sim [-listen 127.0.0.1:8583] [-dialect ascii87|cup]
+//	             [-mode aes|tdes] [-bdk HEX] [-tpdu HEX] [-journal PATH]
+//	             [-log-level info]
 //
-// Without -bdk it uses the published TEST BDK of the mode. It prints
+// -dialect selects the ISO 8583 dialect (default ascii87; cup is the China
+// UnionPay-style one with BCD fields, TPDU and message header); posd must
+// use the same (host.dialect). Without -tpdu the dialect's default TPDU is
+// expected (none for ascii87). Without -bdk it uses the published TEST BDK
+// of the mode. It prints
 // "listening on HOST:PORT" on stderr once it accepts connections, and shuts
 // down cleanly on SIGTERM or SIGINT (listener and connections closed,
 // journal synced and closed).
@@ -26,6 +31,7 @@ import (
 	"syscall"
 
 	"posd/cmd/acquirer-sim/acquirer"
+	"posd/terminal/host"
 	"posd/terminal/wiresec"
 )
 
@@ -38,10 +44,11 @@ func main() {
 
 func run() error {
 	listen := flag.String("listen", "127.0.0.1:8583", "address to listen on (port 0 picks a free port)")
+	dialect := flag.String("dialect", host.DefaultDialect, "ISO 8583 dialect: "+strings.Join(host.DialectNames(), " or "))
 	mode := flag.String("mode", "aes", "DUKPT mode: aes (X9.24-3) or tdes (X9.24-1)")
 	bdkHex := flag.String("bdk", "", "base derivation key in hex (default: the published TEST BDK of -mode: "+
 		acquirer.TestBDKAES+" for aes, "+acquirer.TestBDKTDES+" for tdes)")
-	tpduHex := flag.String("tpdu", "", "TPDU the terminals send, 10 hex digits starting with 60 (default off)")
+	tpduHex := flag.String("tpdu", "", "TPDU the terminals send, 10 hex digits starting with 60 (default: the dialect's, off for ascii87)")
 	journalPath := flag.String("journal", "", "append a JSON line per message to this file (default none)")
 	level := flag.String("log-level", "info", "log level: debug, info, warn, error")
 	flag.Parse()
@@ -56,7 +63,10 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("-mode: %w", err)
 	}
-	opts := acquirer.Opts{Mode: m, Logger: log}
+	if _, err := host.LookupDialect(*dialect); err != nil {
+		return fmt.Errorf("-dialect: %w", err)
+	}
+	opts := acquirer.Opts{Dialect: *dialect, Mode: m, Logger: log}
 	if *bdkHex != "" {
 		if opts.BDK, err = hex.DecodeString(strings.TrimSpace(*bdkHex)); err != nil {
 			return errors.New("-bdk: not hexadecimal")

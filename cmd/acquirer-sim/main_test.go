@@ -26,9 +26,15 @@ func TestMain(m *testing.M) {
 }
 
 func TestCommandServesAndStopsOnSIGTERM(t *testing.T) {
+	for _, dialect := range []string{"ascii87", "cup"} {
+		t.Run(dialect, func(t *testing.T) { commandServes(t, dialect) })
+	}
+}
+
+func commandServes(t *testing.T, dialect string) {
 	journal := filepath.Join(t.TempDir(), "journal.jsonl")
 	cmd := exec.Command(os.Args[0], "-test.run=^$", "-listen", "127.0.0.1:0", "-mode", "tdes",
-		"-tpdu", "6000010000", "-journal", journal, "-log-level", "warn")
+		"-dialect", dialect, "-tpdu", "6000010000", "-journal", journal, "-log-level", "warn")
 	cmd.Env = append(os.Environ(), "ACQUIRER_SIM_AS_MAIN=1")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -54,7 +60,7 @@ func TestCommandServesAndStopsOnSIGTERM(t *testing.T) {
 		}
 	}()
 
-	c, err := host.New(&host.Opts{Addr: addr, TPDU: []byte{0x60, 0, 1, 0, 0}, TerminalID: "T0000009", ResponseTimeout: 5 * time.Second})
+	c, err := host.New(&host.Opts{Addr: addr, Dialect: dialect, TPDU: []byte{0x60, 0, 1, 0, 0}, TerminalID: "T0000009", ResponseTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,13 +87,14 @@ func TestCommandServesAndStopsOnSIGTERM(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[1]), &e); err != nil {
 		t.Fatal(err)
 	}
-	if e.Direction != "out" || e.MTI != "0810" || e.TerminalID != "T0000009" || e.ResponseCode != "00" || e.STAN != "000001" {
+	if e.Direction != "out" || e.MTI != "0810" || e.TerminalID != "T0000009" || e.ResponseCode != "00" || e.STAN != "000001" ||
+		e.Dialect != dialect || e.Kind != "sign_on" {
 		t.Fatalf("journal line %s", lines[1])
 	}
 }
 
 func TestCommandRejectsBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-mode", "des"}, {"-bdk", "zz"}, {"-tpdu", "6100010000"}} {
+	for _, args := range [][]string{{"-mode", "des"}, {"-bdk", "zz"}, {"-tpdu", "6100010000"}, {"-dialect", "iso93"}} {
 		cmd := exec.Command(os.Args[0], append([]string{"-test.run=^$", "-listen", "127.0.0.1:0"}, args...)...)
 		cmd.Env = append(os.Environ(), "ACQUIRER_SIM_AS_MAIN=1")
 		if err := cmd.Run(); err == nil {

@@ -247,13 +247,34 @@ func (e *env) display() screen {
 	return s
 }
 
+// journalLine is one line of acquirer-sim's journal. Kind (purchase,
+// reversal, echo, ...) is the same in every dialect; MTIs are not.
 type journalLine struct {
 	Direction    string `json:"direction"`
+	Dialect      string `json:"dialect"`
+	Kind         string `json:"kind"`
 	MTI          string `json:"mti"`
 	STAN         string `json:"stan"`
+	OrigSTAN     string `json:"orig_stan"`
+	KSN          string `json:"ksn"`
 	MaskedPAN    string `json:"masked_pan"`
 	ResponseCode string `json:"response_code"`
-	MACOK        bool   `json:"mac_ok"`
+	MACOK        *bool  `json:"mac_ok"`
+	Duplicate    bool   `json:"duplicate"`
+	Note         string `json:"note"`
+}
+
+// dialects are the host dialects the end-to-end suite runs with, on both
+// sides: ISO 8583:1987 ASCII and the China UnionPay-style one.
+var dialects = []string{"ascii87", "cup"}
+
+// count tallies journal lines by "direction kind".
+func count(lines []journalLine) map[string]int {
+	m := map[string]int{}
+	for _, l := range lines {
+		m[l.Direction+" "+l.Kind]++
+	}
+	return m
 }
 
 func (e *env) journalLines() ([]journalLine, string) {
@@ -309,15 +330,21 @@ func assertNoCardData(t *testing.T, what string, data []byte) {
 }
 
 func TestSkeletonEndToEnd(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d, func(t *testing.T) { testSkeleton(t, d) })
+	}
+}
+
+func testSkeleton(t *testing.T, dialect string) {
 	dir := t.TempDir()
 	hostAddr, apiAddr := freePort(t), freePort(t)
 	e := &env{t: t, api: apiAddr, journal: filepath.Join(dir, "journal.jsonl"), dataDir: filepath.Join(dir, "data")}
-	acq := start(t, "acquirer-sim", []string{"-listen", hostAddr, "-journal", e.journal},
+	acq := start(t, "acquirer-sim", []string{"-listen", hostAddr, "-journal", e.journal, "-dialect", dialect},
 		func(s string) bool { return strings.Contains(s, "listening on") })
 	cfg := writeConfig(t, dir, map[string]any{
 		"data_dir": e.dataDir,
 		"api":      map[string]any{"listen": apiAddr},
-		"host":     map[string]any{"addr": hostAddr, "response_timeout": "2s", "reversal_retry": "1s"},
+		"host":     map[string]any{"addr": hostAddr, "dialect": dialect, "response_timeout": "2s", "reversal_retry": "1s"},
 	})
 	posd := start(t, "posd", []string{"-config", cfg}, func(s string) bool { return strings.Contains(s, "posd ready") })
 
@@ -398,20 +425,35 @@ func TestSkeletonEndToEnd(t *testing.T) {
 		t.Fatalf("reversal not acknowledged: %+v", v)
 	}
 
-	// The journal: every message MACed correctly, masked PANs only.
+	// The journal: all in the dialect, every message MACed correctly,
+	// masked PANs only, one reversal for the one original.
 	lines, raw := e.journalLines()
-	mtis := map[string]int{}
 	for _, l := range lines {
-		mtis[l.MTI]++
-		if !l.MACOK {
+		if l.Dialect != dialect {
+			t.Errorf("journal line in dialect %q: %+v", l.Dialect, l)
+		}
+		if l.MACOK != nil && !*l.MACOK {
 			t.Errorf("journal line with mac_ok=false: %+v", l)
 		}
 		if l.MaskedPAN != "" && !strings.Contains(l.MaskedPAN, "*") {
 			t.Errorf("journal PAN not masked: %q", l.MaskedPAN)
 		}
+		if l.Duplicate {
+			t.Errorf("a reversal repeated without a lost answer: %+v", l)
+		}
+		if l.Direction == "in" && l.Kind == "reversal" {
+			// ascii87: the reversal has its own STAN; cup: it resends
+			// the original's, with DE39 98 for "no response".
+			if (dialect == "cup") != (l.STAN == l.OrigSTAN) {
+				t.Errorf("%s reversal STAN %s for original %s", dialect, l.STAN, l.OrigSTAN)
+			}
+		}
 	}
-	if mtis["0200"] < 4 || mtis["0210"] < 3 || mtis["0400"] < 1 || mtis["0410"] < 1 {
-		t.Errorf("journal message counts: %v", mtis)
+	if n := count(lines); n["in purchase"] < 4 || n["out purchase"] < 3 || n["in reversal"] != 1 || n["out reversal"] != 1 {
+		t.Errorf("journal message counts: %v", n)
+	}
+	if dialect == "cup" && !strings.Contains(raw, `"note":"reversal: 98 (no response)"`) {
+		t.Errorf("reversal reason 98 not journaled:\n%s", raw)
 	}
 	assertNoCardData(t, "journal", []byte(raw))
 
@@ -456,17 +498,23 @@ func TestSkeletonEndToEnd(t *testing.T) {
 }
 
 // TestTDESWithTPDU runs a sale over the other link options: TDES DUKPT and
-// a TPDU header.
+// a TPDU header, in each dialect.
 func TestTDESWithTPDU(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d, func(t *testing.T) { testTDESWithTPDU(t, d) })
+	}
+}
+
+func testTDESWithTPDU(t *testing.T, dialect string) {
 	dir := t.TempDir()
 	hostAddr, apiAddr := freePort(t), freePort(t)
 	e := &env{t: t, api: apiAddr, journal: filepath.Join(dir, "journal.jsonl"), dataDir: filepath.Join(dir, "data")}
-	acq := start(t, "acquirer-sim", []string{"-listen", hostAddr, "-journal", e.journal, "-mode", "tdes", "-tpdu", "6000010000"},
+	acq := start(t, "acquirer-sim", []string{"-listen", hostAddr, "-journal", e.journal, "-mode", "tdes", "-tpdu", "6000010000", "-dialect", dialect},
 		func(s string) bool { return strings.Contains(s, "listening on") })
 	cfg := writeConfig(t, dir, map[string]any{
 		"data_dir": e.dataDir,
 		"api":      map[string]any{"listen": apiAddr},
-		"host":     map[string]any{"addr": hostAddr, "tpdu": "6000010000"},
+		"host":     map[string]any{"addr": hostAddr, "tpdu": "6000010000", "dialect": dialect},
 		"dukpt":    map[string]any{"mode": "tdes"},
 	})
 	posd := start(t, "posd", []string{"-config", cfg}, func(s string) bool { return strings.Contains(s, "posd ready") })
@@ -474,14 +522,15 @@ func TestTDESWithTPDU(t *testing.T) {
 		t.Fatalf("tdes approve: %+v", v)
 	}
 	lines, _ := e.journalLines()
-	if len(lines) != 2 || !lines[0].MACOK || !lines[1].MACOK {
+	if len(lines) != 2 || lines[0].MACOK == nil || !*lines[0].MACOK || lines[1].MACOK == nil || !*lines[1].MACOK {
 		t.Fatalf("journal: %+v", lines)
 	}
-	// The field engineer's link test: a 0800 echo, answered 0810.
+	// The field engineer's link test: an echo (0800/0810 in ascii87,
+	// 0820/0830 in cup), answered "00".
 	if out, code := e.posctl("host", "test"); code != 0 || !strings.Contains(out, `"ok"`) {
 		t.Fatalf("host test: exit %d %s", code, out)
 	}
-	if lines, _ = e.journalLines(); len(lines) != 4 || lines[2].MTI != "0800" || lines[3].MTI != "0810" || lines[3].ResponseCode != "00" {
+	if lines, _ = e.journalLines(); len(lines) != 4 || lines[2].Kind != "echo" || lines[3].Kind != "echo" || lines[3].ResponseCode != "00" {
 		t.Fatalf("journal after echo: %+v", lines)
 	}
 	acq.stop(t)

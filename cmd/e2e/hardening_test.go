@@ -334,7 +334,13 @@ func TestKSNNeverReusedAfterKeyStateLoss(t *testing.T) {
 // TestConcurrentReversalTriggersSendOne: the retry loop and three API calls
 // racing for one pending reversal put exactly one 0400 on the wire.
 func TestConcurrentReversalTriggersSendOne(t *testing.T) {
-	e, acq, cfg := newEnv(t, nil, map[string]any{"reversal_retry": "1h"})
+	for _, d := range dialects {
+		t.Run(d, func(t *testing.T) { testConcurrentReversalTriggers(t, d) })
+	}
+}
+
+func testConcurrentReversalTriggers(t *testing.T, dialect string) {
+	e, acq, cfg := newEnv(t, []string{"-dialect", dialect}, map[string]any{"reversal_retry": "1h", "dialect": dialect})
 	hostAddr := ""
 	for i, a := range acq.cmd.Args {
 		if a == "-listen" {
@@ -362,7 +368,7 @@ func TestConcurrentReversalTriggersSendOne(t *testing.T) {
 		t.Fatalf("no response: %+v", r.v)
 	}
 	// Host back; three triggers at once.
-	acq = start(t, "acquirer-sim", []string{"-listen", hostAddr, "-journal", e.journal},
+	acq = start(t, "acquirer-sim", []string{"-listen", hostAddr, "-journal", e.journal, "-dialect", dialect},
 		func(s string) bool { return strings.Contains(s, "listening on") })
 	defer acq.stop(t)
 	tok := e.apiToken()
@@ -380,12 +386,7 @@ func TestConcurrentReversalTriggersSendOne(t *testing.T) {
 		return strings.Contains(out, `"reversed"`)
 	})
 	lines, _ := e.journalLines()
-	n := 0
-	for _, l := range lines {
-		if l.Direction == "in" && l.MTI == "0400" {
-			n++
-		}
-	}
+	n := count(lines)["in reversal"]
 	if n != 1 {
 		t.Fatalf("%d reversal requests reached the host for one original", n)
 	}

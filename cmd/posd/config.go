@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"posd/board"
+	"posd/terminal/host"
 	"posd/terminal/money"
 	"posd/terminal/wiresec"
 )
@@ -87,6 +88,7 @@ type TerminalConfig struct {
 // HostConfig is the ISO 8583 link to the acquirer.
 type HostConfig struct {
 	Addr            string   `json:"addr"`
+	Dialect         string   `json:"dialect"`
 	TPDU            string   `json:"tpdu"`
 	ConnectTimeout  Duration `json:"connect_timeout"`
 	ResponseTimeout Duration `json:"response_timeout"`
@@ -134,6 +136,7 @@ func defaultConfig() Config {
 		},
 		Host: HostConfig{
 			Addr:            "127.0.0.1:8583",
+			Dialect:         host.DefaultDialect,
 			ConnectTimeout:  Duration(3 * time.Second),
 			ResponseTimeout: Duration(10 * time.Second),
 			ReversalRetry:   Duration(30 * time.Second),
@@ -220,6 +223,9 @@ func (c *Config) validate() error {
 		if err := c.MSR.Validate(); err != nil {
 			return fmt.Errorf("config: msr: %w", err)
 		}
+	}
+	if _, err := host.LookupDialect(c.Host.Dialect); err != nil {
+		return fmt.Errorf("config: host.dialect: %w", err)
 	}
 	host, _, err := net.SplitHostPort(c.API.Listen)
 	if err != nil {

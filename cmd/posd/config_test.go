@@ -19,11 +19,11 @@ func TestDefaultsValid(t *testing.T) {
 }
 
 func TestConfigOverridesAndRejects(t *testing.T) {
-	c, err := parseConfig([]byte(`{"host":{"addr":"10.0.0.5:5000","response_timeout":"3s","tpdu":"6000010000"},"dukpt":{"mode":"tdes"}}`))
+	c, err := parseConfig([]byte(`{"host":{"addr":"10.0.0.5:5000","dialect":"cup","response_timeout":"3s","tpdu":"6000010000"},"dukpt":{"mode":"tdes"}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Host.Addr != "10.0.0.5:5000" || time.Duration(c.Host.ResponseTimeout) != 3*time.Second || c.DUKPT.Mode != "tdes" {
+	if c.Host.Addr != "10.0.0.5:5000" || c.Host.Dialect != "cup" || time.Duration(c.Host.ResponseTimeout) != 3*time.Second || c.DUKPT.Mode != "tdes" {
 		t.Fatalf("overrides: %+v", c)
 	}
 	if time.Duration(c.Host.ConnectTimeout) != 3*time.Second || c.Terminal.ID != "POS00001" {
@@ -34,6 +34,7 @@ func TestConfigOverridesAndRejects(t *testing.T) {
 		`{"board":"nope"}`,
 		`{"api":{"listen":"0.0.0.0:7070"}}`,
 		`{"host":{"tpdu":"60"}}`,
+		`{"host":{"dialect":"iso93"}}`,
 		`{"host":{"response_timeout":"soon"}}`,
 		`{"terminal":{"id":"SHORT"}}`,
 		`{"terminal":{"currency":"XXX"}}`,

@@ -207,7 +207,7 @@ func start(parent context.Context, cfg Config, log *slog.Logger) (*daemon, error
 		tpdu, _ = hex.DecodeString(cfg.Host.TPDU)
 	}
 	d.client, err = host.New(&host.Opts{
-		Addr: cfg.Host.Addr, TPDU: tpdu,
+		Addr: cfg.Host.Addr, Dialect: cfg.Host.Dialect, TPDU: tpdu,
 		ConnectTimeout:  time.Duration(cfg.Host.ConnectTimeout),
 		ResponseTimeout: time.Duration(cfg.Host.ResponseTimeout),
 		TerminalID:      cfg.Terminal.ID, MerchantID: cfg.Terminal.MerchantID,

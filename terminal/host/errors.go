@@ -3,10 +3,12 @@ package host
 import (
 	"errors"
 	"fmt"
+
+	"posd/terminal/host/link"
 )
 
-// Errors returned by the acquirer link. The transaction engine decides on
-// them with errors.Is:
+// Errors returned by the acquirer client, its dialects and framers. The
+// transaction engine decides on them with errors.Is:
 //
 //   - ErrUnreachable: no connection could be made; nothing was sent, so
 //     nothing needs reversing. The engine may go offline.
@@ -16,23 +18,38 @@ import (
 //     trusted. The caller must reverse.
 //   - ErrBadResponse: a reply arrived, its MAC verified (or the message is
 //     not MACed), but it is malformed or does not match the request (MTI,
-//     STAN, terminal id). The caller must reverse financial requests.
+//     STAN, terminal id, amount). The caller must reverse financial
+//     requests.
 //   - ErrRejected: a network management request (sign-on, echo) was
 //     answered with a response code other than "00"; see *RejectedError.
 //   - ErrInvalidRequest: the caller's input cannot be encoded; nothing was
 //     sent.
 //   - ErrClosed: the client was closed.
 //   - ErrMalformed: bytes from the wire are not a valid frame or message of
-//     Spec (returned by Framer and Decode).
+//     the dialect (returned by framers, Dialect.Decode and
+//     Dialect.DecodeRequest/DecodeResponse).
+//   - ErrUnsupported: a message type the dialect does not map (yet).
+//   - ErrUnknownDialect: LookupDialect was given a name no dialect has.
+//
+// ErrUnreachable, ErrNoResponse, ErrInvalidRequest and ErrClosed are the
+// errors of package link, so errors.Is matches them from either package.
+//
+// No error text carries card data. Where an error of the iso8583 module
+// (whose texts may quote field values) is the cause, it stays reachable
+// with errors.Is/errors.As, but the text shows only which field failed,
+// following the safe-error pattern of that module.
 var (
-	ErrUnreachable    = errors.New("host: acquirer unreachable")
-	ErrNoResponse     = errors.New("host: no response from acquirer")
+	ErrUnreachable    = link.ErrUnreachable
+	ErrNoResponse     = link.ErrNoResponse
+	ErrInvalidRequest = link.ErrInvalidRequest
+	ErrClosed         = link.ErrClosed
+
 	ErrBadMAC         = errors.New("host: response MAC does not verify")
 	ErrBadResponse    = errors.New("host: bad response from acquirer")
 	ErrRejected       = errors.New("host: request rejected by acquirer")
-	ErrInvalidRequest = errors.New("host: invalid request")
-	ErrClosed         = errors.New("host: client closed")
 	ErrMalformed      = errors.New("host: malformed message")
+	ErrUnsupported    = errors.New("host: message type not supported by the dialect")
+	ErrUnknownDialect = errors.New("host: unknown dialect")
 )
 
 // RejectedError carries the response code of a rejected network management
@@ -48,3 +65,21 @@ func (e *RejectedError) Error() string {
 
 // Is reports whether target is ErrRejected.
 func (e *RejectedError) Is(target error) bool { return target == ErrRejected }
+
+// safeError shows msg and keeps cause for errors.Is/errors.As: the text of
+// cause may quote field values and is never printed.
+type safeError struct {
+	msg   string
+	cause error
+}
+
+func (e *safeError) Error() string { return e.msg }
+func (e *safeError) Unwrap() error { return e.cause }
+
+// safe wraps a library error behind a text free of message contents.
+func safe(cause error, format string, args ...any) error {
+	if cause == nil {
+		return nil
+	}
+	return &safeError{msg: fmt.Sprintf(format, args...), cause: cause}
+}

@@ -118,10 +118,12 @@ type Txn struct {
 	ResponseCode string    `json:"response_code,omitempty"`
 	AuthCode     string    `json:"auth_code,omitempty"`
 	RRN          string    `json:"rrn,omitempty"`
-	Error        string    `json:"error,omitempty"`
+	Failure      string    `json:"failure,omitempty"` // why it failed, a code of terminal/txn
+	Error        string    `json:"error,omitempty"`   // the failure's detail, for the engineer
 	Reason       string    `json:"reversal_reason,omitempty"`
 	Attempts     int       `json:"reversal_attempts,omitempty"`
 	ReversalSTAN uint32    `json:"reversal_stan,omitempty"` // allocated once, reused by every retry
+	ReversalSent bool      `json:"reversal_sent,omitempty"` // an attempt may have reached the host: later ones are repeats
 	Created      time.Time `json:"created"`
 	Updated      time.Time `json:"updated"`
 	SentAt       time.Time `json:"sent_at,omitzero"`

@@ -231,7 +231,7 @@ func (e *Engine) recover() error {
 				return err
 			case store.StateAuthSent:
 				if _, err := tx.Update(t.ID, func(r *store.Txn) error {
-					r.State, r.Reason = store.StateReversalPending, reasonNoResponse
+					r.State, r.Reason = store.StateReversalPending, string(host.ReasonNoResponse)
 					r.Error = "interrupted while the request was in flight"
 					return nil
 				}); err != nil {

@@ -125,6 +125,9 @@ func TestReversalRetriesKeepTheirSTAN(t *testing.T) {
 		if c.STAN != h.calls[0].STAN || c.STAN == 0 || c.STAN == 41 || c.OrigSTAN != 41 {
 			t.Fatalf("attempt %d: STAN %d orig %d (first attempt %d)", i, c.STAN, c.OrigSTAN, h.calls[0].STAN)
 		}
+		if c.Repeat != (i > 0) || c.Reason != host.ReasonNoResponse {
+			t.Fatalf("attempt %d: repeat %v reason %q", i, c.Repeat, c.Reason)
+		}
 	}
 }
 

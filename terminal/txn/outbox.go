@@ -2,6 +2,8 @@ package txn
 
 import (
 	"context"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
@@ -195,11 +197,20 @@ func (e *Engine) reverse(ctx context.Context, j store.Job) error {
 	defer sess.Wipe()
 	hctx, cancel := context.WithTimeout(ctx, e.o.HostTimeout)
 	defer cancel()
+	origKSN, _ := hex.DecodeString(t.KSN)
 	res, err := e.o.Host.Reverse(hctx, host.Reversal{
-		STAN: t.ReversalSTAN, OrigSTAN: t.STAN, OrigTime: t.SentAt, Amount: t.Amount, Currency: t.Currency,
-		Reason: t.Reason,
+		STAN: t.ReversalSTAN, OrigSTAN: t.STAN, OrigTime: t.SentAt, OrigEntryMode: t.EntryMode, OrigKSN: origKSN,
+		Amount: t.Amount, Currency: t.Currency, Reason: host.ReversalReason(t.Reason),
+		// A repeat only once an attempt may have reached the host.
+		Repeat: t.ReversalSent,
 	}, sess)
 	if err != nil {
+		if !errors.Is(err, host.ErrUnreachable) && !t.ReversalSent {
+			// It may have arrived: later attempts are repeats.
+			if _, uerr := e.o.Store.Update(t.ID, func(r *store.Txn) error { r.ReversalSent = true; return nil }); uerr != nil {
+				e.log.Error("recording a reversal attempt", "id", t.ID, "err", uerr)
+			}
+		}
 		return err
 	}
 	if res.ResponseCode != "00" && res.ResponseCode != "25" { // 25: original not found, nothing to undo

@@ -227,7 +227,7 @@ func (e *Engine) stepAuthSent(_ context.Context, s *sale) error {
 		// host may have approved; reverse.
 		e.log.Warn("sale outcome unknown, reversal queued", "id", s.rec.ID, "stan", s.rec.STAN, "err", err)
 		if cerr := e.commit(s, PhaseDone, func(tx *store.Tx, r *store.Txn) error {
-			r.State, r.Error, r.Reason = store.StateReversalPending, err.Error(), reversalReason(err)
+			r.State, r.Error, r.Reason = store.StateReversalPending, err.Error(), string(reversalReason(err))
 			return tx.Enqueue(&store.Job{Kind: store.JobReversal, TxnID: r.ID})
 		}); cerr != nil {
 			return cerr
@@ -254,15 +254,13 @@ func expired(yymm string, now time.Time) bool {
 }
 
 // reversalReason says why a sale is being reversed.
-func reversalReason(err error) string {
+func reversalReason(err error) host.ReversalReason {
 	switch {
 	case errors.Is(err, host.ErrNoResponse):
-		return reasonNoResponse
+		return host.ReasonNoResponse
 	case errors.Is(err, host.ErrBadMAC):
-		return "response MAC failed"
+		return host.ReasonMACFailure
 	default:
-		return "bad response"
+		return host.ReasonBadResponse
 	}
 }
-
-const reasonNoResponse = "no response"

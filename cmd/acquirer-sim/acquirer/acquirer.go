@@ -1,15 +1,18 @@
 // Package acquirer is the acquirer host simulator: an ISO 8583 server that
-// speaks the spec of terminal/host, derives the DUKPT keys of every request
-// from a BDK, checks MACs, decrypts the card data and answers by the magic
-// amounts of the design notes. It keeps a JSONL journal of every message.
+// speaks one dialect of terminal/host (ascii87 or cup, the same definitions
+// the terminal uses), derives the DUKPT keys of every request from a BDK,
+// checks MACs, decrypts the card data and answers by the magic amounts of
+// the design notes. It keeps a JSONL journal of every message.
 //
-// Frames that do not decode with the spec are dropped unanswered and
-// journaled with the note "malformed message dropped".
+// Frames that do not decode with the dialect's spec are dropped unanswered
+// and journaled with the note "malformed message dropped". Requests that
+// decode but whose fields do not read are answered "30" (format error),
+// unMACed.
 //
-// Answers to a 0200 (the first rule that matches wins):
+// Answers to a purchase (0200; the first rule that matches wins):
 //
 //	request MAC missing, KSN unusable or MAC wrong  "A0" (MAC failure), journal mac_ok=false
-//	track 2 missing or not decryptable, bad amount  "30" (format error)
+//	track 2 missing, not decryptable or without PAN "30" (format error)
 //	amount (minor units) ending in 51               "51" insufficient funds
 //	amount ending in 05                             "05" do not honour
 //	amount ending in 91                             no response at all (journal direction "drop")
@@ -17,12 +20,16 @@
 //	anything else                                   "00" with a 6-character auth code (DE38)
 //	                                                and a 12-character RRN (DE37)
 //
-// A 0400 is answered with a 0410 "00" ("A0" when its MAC fails) echoing
-// DE90. A 0800 is answered with a 0810 "00" for DE70 001, 002 and 301, "12"
-// otherwise. Other requests get their response MTI with "12". Responses to
-// 0200 and 0400 are MACed under the response MAC key of the request's KSN
-// whenever that KSN is usable, even when the request MAC failed, so the
-// terminal can tell a genuine "A0" from a forged one.
+// A reversal (ascii87 0400 or its repeat 0401, cup 0400) is answered with
+// a 0410 "00" ("A0" when its MAC fails). The simulator undoes an original
+// once: a reversal naming an original it has already reversed (a repeat,
+// or a duplicate after a lost answer) is answered with the same response
+// code again and journaled with duplicate=true. Sign-on, sign-off and echo
+// (ascii87 0800, cup 0800/0820) are answered "00". Requests of other types
+// get their response MTI with "12". Responses to purchases and reversals
+// are MACed under the response MAC key of the request's KSN whenever that
+// KSN is usable, even when the request MAC failed, so the terminal can tell
+// a genuine "A0" from a forged one.
 package acquirer
 
 import (
@@ -75,12 +82,16 @@ func DefaultBDK(mode wiresec.Mode) []byte {
 
 // Opts configures a Server.
 type Opts struct {
+	// Dialect names the dialect spoken (see host.LookupDialect); "" is
+	// the default, ascii87.
+	Dialect string
 	// Mode is the DUKPT flavour: "aes" (default) or "tdes".
 	Mode wiresec.Mode
 	// BDK is the base derivation key; nil means DefaultBDK(Mode).
 	BDK []byte
 	// TPDU is the TPDU the terminals send (the server answers with
-	// destination and source swapped); nil turns it off.
+	// destination and source swapped); nil means the dialect's default
+	// (none for ascii87).
 	TPDU []byte
 	// Journal receives one JSON line per message; nil keeps no journal.
 	Journal io.Writer
@@ -98,6 +109,7 @@ var DefaultOpts = Opts{Mode: wiresec.ModeAES}
 // Server is the simulator. Create it with New, run it with Serve, stop it
 // with Close or by cancelling Serve's context.
 type Server struct {
+	d      *host.Dialect
 	mode   wiresec.Mode
 	bdk    []byte
 	framer *host.Framer
@@ -113,6 +125,9 @@ type Server struct {
 	wg     sync.WaitGroup
 	seq    uint32
 	done   chan struct{}
+	// reversed holds the response code given to every original reversed
+	// so far, by terminal id and the original as the dialect names it.
+	reversed map[string]string
 }
 
 // New checks opts and returns a server that is not listening yet.
@@ -135,22 +150,28 @@ func New(opts *Opts) (*Server, error) {
 	if len(bdk) != 16 {
 		return nil, fmt.Errorf("%w: BDK must be 16 bytes, got %d", ErrConfig, len(bdk))
 	}
+	d, err := host.LookupDialect(o.Dialect)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
 	// The server's framer is the terminal's peer.
-	tf, err := host.NewFramer(o.TPDU)
+	tf, err := d.NewFramer(o.TPDU)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	s := &Server{
-		mode:   mode,
-		bdk:    append([]byte(nil), bdk...),
-		framer: tf.Peer(),
-		jr:     &journal{w: o.Journal},
-		log:    o.Logger,
-		now:    o.Now,
-		rnd:    o.Rand,
-		lns:    map[net.Listener]struct{}{},
-		conns:  map[*connection.Connection]struct{}{},
-		done:   make(chan struct{}),
+		d:        d,
+		reversed: map[string]string{},
+		mode:     mode,
+		bdk:      append([]byte(nil), bdk...),
+		framer:   tf.Peer(),
+		jr:       &journal{w: o.Journal},
+		log:      o.Logger,
+		now:      o.Now,
+		rnd:      o.Rand,
+		lns:      map[net.Listener]struct{}{},
+		conns:    map[*connection.Connection]struct{}{},
+		done:     make(chan struct{}),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -185,7 +206,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		case <-s.done:
 		}
 	}()
-	s.log.Info("acquirer listening", "addr", ln.Addr().String(), "mode", string(s.mode))
+	s.log.Info("acquirer listening", "addr", ln.Addr().String(), "mode", string(s.mode), "dialect", s.d.Name)
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -210,7 +231,7 @@ func (s *Server) accept(nc net.Conn) {
 		_ = nc.Close()
 		return
 	}
-	conn, err := connection.NewFrom(nc, host.Spec, nil, nil,
+	conn, err := connection.NewFrom(nc, s.d.Spec, nil, nil,
 		connection.SetMessageReader(s.framer),
 		connection.SetMessageWriter(s.framer),
 		connection.InboundMessageHandler(s.handle),
@@ -245,7 +266,7 @@ func (s *Server) connError(err error) {
 		return
 	}
 	defer s.wg.Done()
-	s.record(Entry{Time: s.now(), Direction: "in", Note: "malformed message dropped"})
+	s.record(Entry{Time: s.now(), Direction: "in", Dialect: s.d.Name, Note: "malformed message dropped"})
 }
 
 // Close stops accepting, closes every connection after the replies in
@@ -317,7 +338,7 @@ func (s *Server) record(e Entry) {
 		s.log.Error("journal write failed", "err", err)
 	}
 	s.log.Info("message", "direction", e.Direction, "mti", e.MTI, "stan", e.STAN,
-		"terminal_id", e.TerminalID, "response_code", e.ResponseCode)
+		"terminal_id", e.TerminalID, "response_code", e.ResponseCode, "duplicate", e.Duplicate)
 }
 
 func str(m *iso8583.Message, id int) string {
@@ -333,75 +354,83 @@ func str(m *iso8583.Message, id int) string {
 // response (or of the drop).
 func (s *Server) process(m *iso8583.Message) (in Entry, resp *iso8583.Message, out Entry) {
 	now := s.now()
-	mti, _ := m.GetMTI()
+	req, err := s.d.DecodeRequest(m)
+	// The journal reads the identifying fields as they are, so even a
+	// request that does not decode gets a useful line.
 	in = Entry{
-		Time: now, Direction: "in", MTI: mti, STAN: str(m, host.DESTAN),
-		TerminalID: strings.TrimRight(str(m, host.DETerminalID), " "),
-		Currency:   str(m, host.DECurrency),
+		Time: now, Direction: "in", Dialect: s.d.Name, MTI: req.MTI, Kind: string(req.Kind),
+		STAN: str(m, host.DESTAN), TerminalID: strings.TrimRight(str(m, host.DETerminalID), " "),
+		Currency: str(m, host.DECurrency),
 	}
 	if a, err := host.ParseAmount(str(m, host.DEAmount)); err == nil {
 		in.Amount = a
 	}
-	switch mti {
-	case host.MTINetwork:
-		return s.network(m, in)
-	case host.MTIPurchase:
-		return s.purchase(m, in)
-	case host.MTIReversal:
-		return s.reversal(m, in)
+	if err != nil {
+		return s.reject(m, in, err)
 	}
-	rmti := host.ResponseMTI(mti)
+	switch req.Kind {
+	case host.KindSignOn, host.KindSignOff, host.KindEcho:
+		return s.network(req, in)
+	case host.KindPurchase:
+		return s.purchase(m, req, in)
+	case host.KindReversal:
+		return s.reversal(m, req, in)
+	}
+	return s.reject(m, in, fmt.Errorf("%w: %s", host.ErrUnsupported, req.Kind))
+}
+
+// reject answers a request the dialect does not map ("12") or whose fields
+// do not read ("30"); a message that is not a request is ignored.
+func (s *Server) reject(m *iso8583.Message, in Entry, err error) (Entry, *iso8583.Message, Entry) {
+	rmti := host.ResponseMTI(in.MTI)
 	if rmti == "" {
 		in.Note = "not a request; ignored"
 		return in, nil, Entry{}
 	}
-	in.Note = "unsupported message type"
-	resp = s.reply(m, rmti, RCInvalidTxn, host.DETransmission)
-	out = in
-	out.Time, out.Direction, out.MTI, out.ResponseCode, out.Note = now, "out", rmti, RCInvalidTxn, ""
-	if _, err := resp.Pack(); err != nil {
+	rc := RCFormatError
+	in.Note = "format error: " + err.Error()
+	if errors.Is(err, host.ErrUnsupported) {
+		rc, in.Note = RCInvalidTxn, "unsupported message type"
+	}
+	resp, rerr := s.d.EncodeReject(m, rc)
+	if rerr != nil {
+		in.Note += "; no answer possible"
 		return in, nil, Entry{}
 	}
+	out := in
+	out.Time, out.Direction, out.MTI, out.ResponseCode, out.Note = s.now(), "out", rmti, rc, ""
 	return in, resp, out
 }
 
-// reply starts a response: MTI, the echo fields, DE7 now and DE39.
-func (s *Server) reply(req *iso8583.Message, mti, rc string, echo ...int) *iso8583.Message {
-	r := iso8583.NewMessage(host.Spec)
-	r.MTI(mti)
-	for _, id := range append([]int{host.DESTAN, host.DETerminalID}, echo...) {
-		if v := str(req, id); v != "" {
-			_ = r.Field(id, v)
-		}
+func (s *Server) answer(req host.Request, rc string, in Entry) (*iso8583.Message, Entry, error) {
+	resp := host.Response{ResponseCode: rc, Time: s.now()}
+	if req.Kind == host.KindPurchase && rc == RCApproved {
+		resp.RRN, resp.AuthCode = s.rrn(), s.authCode()
 	}
-	_ = r.Field(host.DETransmission, s.now().UTC().Format("0102150405"))
-	_ = r.Field(host.DEResponseCode, rc)
-	return r
+	m, err := s.d.EncodeResponse(req, resp)
+	out := in
+	out.Time, out.Direction, out.MTI, out.ResponseCode, out.Note = s.now(), "out", host.ResponseMTI(req.MTI), rc, ""
+	out.PINPresent, out.PINOK = false, nil
+	return m, out, err
 }
 
-func (s *Server) network(m *iso8583.Message, in Entry) (Entry, *iso8583.Message, Entry) {
-	code := str(m, host.DENetworkCode)
-	rc := RCApproved
-	switch code {
-	case host.NetSignOn, host.NetSignOff, host.NetEcho:
-	default:
-		rc = RCInvalidTxn
+func (s *Server) network(req host.Request, in Entry) (Entry, *iso8583.Message, Entry) {
+	in.Note = "network " + string(req.Kind)
+	resp, out, err := s.answer(req, RCApproved, in)
+	if err != nil {
+		s.log.Error("cannot answer", "mti", in.MTI, "err", err)
+		return in, nil, Entry{}
 	}
-	in.Note = "network " + code
-	resp := s.reply(m, host.MTINetworkResponse, rc, host.DENetworkCode)
-	out := in
-	out.Time, out.Direction, out.MTI, out.ResponseCode = s.now(), "out", host.MTINetworkResponse, rc
 	return in, resp, out
 }
 
 // security derives the session of the request's KSN and checks its MAC.
 // The session is nil when the KSN is unusable.
-func (s *Server) security(m *iso8583.Message, in *Entry) (*wiresec.Session, bool) {
+func (s *Server) security(m *iso8583.Message, req host.Request, in *Entry) (*wiresec.Session, bool) {
 	macOK := false
 	in.MACOK = &macOK
-	ksn, _ := m.GetBytes(host.DEKSN)
-	in.KSN = strings.ToUpper(hex.EncodeToString(ksn))
-	sess, err := wiresec.ForHost(s.mode, s.bdk, ksn)
+	in.KSN = strings.ToUpper(hex.EncodeToString(req.KSN))
+	sess, err := wiresec.ForHost(s.mode, s.bdk, req.KSN)
 	if err != nil {
 		in.Note = "unusable KSN"
 		return nil, false
@@ -411,7 +440,7 @@ func (s *Server) security(m *iso8583.Message, in *Entry) (*wiresec.Session, bool
 		in.Note = "cannot re-encode"
 		return sess, false
 	}
-	input, mac, err := host.SplitMAC(m, raw)
+	input, mac, err := s.d.SplitMAC(m, raw)
 	if err != nil {
 		in.Note = "MAC missing or misplaced"
 		return sess, false
@@ -440,42 +469,35 @@ func panFromTrack2(t []byte) (string, bool) {
 	return string(t[:i]), true
 }
 
-func (s *Server) purchase(m *iso8583.Message, in Entry) (Entry, *iso8583.Message, Entry) {
-	sess, macOK := s.security(m, &in)
+func (s *Server) purchase(m *iso8583.Message, req host.Request, in Entry) (Entry, *iso8583.Message, Entry) {
+	sess, macOK := s.security(m, req, &in)
 	if sess != nil {
 		defer sess.Wipe()
 	}
 	rc := ""
-	var pan string
 	switch {
 	case !macOK:
 		rc = RCMACFailure
 	default:
-		ct, _ := m.GetBytes(host.DETrack2Enc)
-		track, err := sess.DecryptRequestData(ct)
+		track, err := sess.DecryptRequestData(req.Track2Enc)
 		if err != nil {
 			rc, in.Note = RCFormatError, "track 2 missing or not decryptable"
 			break
 		}
-		p, ok := panFromTrack2(track)
+		pan, ok := panFromTrack2(track)
 		clear(track)
 		if !ok {
 			rc, in.Note = RCFormatError, "track 2 has no PAN"
 			break
 		}
-		pan = p
 		in.MaskedPAN = MaskPAN(pan)
-		if _, err := host.ParseAmount(str(m, host.DEAmount)); err != nil {
-			rc, in.Note = RCFormatError, "bad amount"
-			break
-		}
-		if blk, _ := m.GetBytes(host.DEPINBlock); len(blk) > 0 {
+		if len(req.PINBlock) > 0 {
 			in.PINPresent = true
-			pin, err := sess.DecryptPIN(blk, pan)
+			pin, err := sess.DecryptPIN(req.PINBlock, pan)
 			ok := err == nil && pin != ""
 			in.PINOK = &ok
 		}
-		switch in.Amount % 100 {
+		switch req.Amount % 100 {
 		case 51:
 			rc = RCInsufficient
 		case 5:
@@ -494,40 +516,50 @@ func (s *Server) purchase(m *iso8583.Message, in Entry) (Entry, *iso8583.Message
 		drop.Time, drop.Direction, drop.Note = s.now(), "drop", "no response sent (magic amount 91)"
 		return in, nil, drop
 	}
-	resp := s.reply(m, host.MTIPurchaseResponse, rc,
-		host.DEProcessingCode, host.DEAmount, host.DELocalTime, host.DELocalDate,
-		host.DEMerchantID, host.DECurrency)
-	if rc == RCApproved {
-		_ = resp.Field(host.DERRN, s.rrn())
-		_ = resp.Field(host.DEAuthCode, s.authCode())
+	resp, out, err := s.answer(req, rc, in)
+	if err != nil {
+		s.log.Error("cannot answer", "mti", in.MTI, "stan", in.STAN, "err", err)
+		return in, nil, Entry{}
 	}
-	out := in
-	out.Time, out.Direction, out.MTI, out.ResponseCode, out.Note = s.now(), "out", host.MTIPurchaseResponse, rc, ""
-	out.PINPresent, out.PINOK = false, nil
 	return in, s.seal(resp, sess, &out), out
 }
 
-func (s *Server) reversal(m *iso8583.Message, in Entry) (Entry, *iso8583.Message, Entry) {
-	sess, macOK := s.security(m, &in)
+func (s *Server) reversal(m *iso8583.Message, req host.Request, in Entry) (Entry, *iso8583.Message, Entry) {
+	sess, macOK := s.security(m, req, &in)
 	if sess != nil {
 		defer sess.Wipe()
 	}
-	if de90 := str(m, host.DEOriginalData); len(de90) >= 10 {
-		in.OrigSTAN = de90[4:10]
-	}
+	in.OrigSTAN = fmt.Sprintf("%06d", req.OrigSTAN)
 	rc := RCApproved
 	if !macOK {
 		rc = RCMACFailure
-	} else if in.Note == "" {
+	} else {
+		// One original is undone once; a repeat or a duplicate gets the
+		// first answer again.
+		key := in.TerminalID + "|" + req.OrigRef
+		s.mu.Lock()
+		if prev, done := s.reversed[key]; done {
+			rc, in.Duplicate = prev, true
+		} else {
+			s.reversed[key] = rc
+		}
+		s.mu.Unlock()
 		in.Note = "reversal"
-		if r := str(m, host.DEReversalReason); r != "" {
-			in.Note = "reversal: " + r
+		if req.ReasonCode != "" {
+			in.Note += ": " + req.ReasonCode
+			if string(req.Reason) != req.ReasonCode {
+				in.Note += " (" + string(req.Reason) + ")"
+			}
+		}
+		if in.Duplicate {
+			in.Note += "; original already reversed"
 		}
 	}
-	resp := s.reply(m, host.MTIReversalResponse, rc,
-		host.DEProcessingCode, host.DEAmount, host.DEMerchantID, host.DECurrency, host.DEOriginalData)
-	out := in
-	out.Time, out.Direction, out.MTI, out.ResponseCode, out.Note = s.now(), "out", host.MTIReversalResponse, rc, ""
+	resp, out, err := s.answer(req, rc, in)
+	if err != nil {
+		s.log.Error("cannot answer", "mti", in.MTI, "stan", in.STAN, "err", err)
+		return in, nil, Entry{}
+	}
 	return in, s.seal(resp, sess, &out), out
 }
 
@@ -538,7 +570,7 @@ func (s *Server) seal(resp *iso8583.Message, sess *wiresec.Session, out *Entry) 
 		out.Note = "response not MACed (no usable KSN)"
 		return resp
 	}
-	if _, err := host.Seal(resp, sess.MACResponse); err != nil {
+	if _, err := s.d.Seal(resp, sess.MACResponse); err != nil {
 		s.log.Error("cannot MAC response", "err", err)
 		out.Note = "response not MACed"
 	}

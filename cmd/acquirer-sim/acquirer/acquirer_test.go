@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moov-io/iso8583"
-
 	"posd/cmd/acquirer-sim/acquirer"
 	"posd/crypto/dukpt"
 	"posd/terminal/host"
@@ -68,10 +66,10 @@ type rig struct {
 }
 
 // startServer runs the simulator in-process on a free loopback port.
-func startServer(t *testing.T, mode wiresec.Mode, tpdu []byte) *rig {
+func startServer(t *testing.T, dialect string, mode wiresec.Mode, tpdu []byte) *rig {
 	t.Helper()
 	j := &syncBuffer{}
-	srv, err := acquirer.New(&acquirer.Opts{Mode: mode, TPDU: tpdu, Journal: j})
+	srv, err := acquirer.New(&acquirer.Opts{Dialect: dialect, Mode: mode, TPDU: tpdu, Journal: j})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,10 +146,10 @@ func (tm *terminal) session(t *testing.T) *wiresec.Session {
 	return s
 }
 
-func newClient(t *testing.T, addr string, tpdu []byte) *host.Client {
+func newClient(t *testing.T, dialect, addr string, tpdu []byte) *host.Client {
 	t.Helper()
 	c, err := host.New(&host.Opts{
-		Addr: addr, TPDU: tpdu,
+		Addr: addr, Dialect: dialect, TPDU: tpdu,
 		ConnectTimeout: 5 * time.Second, ResponseTimeout: 2 * time.Second,
 		TerminalID: "T0000001", MerchantID: "M00000000000001",
 	})
@@ -171,17 +169,23 @@ func purchase(stan uint32, amount int64) host.Purchase {
 
 func TestEndToEnd(t *testing.T) {
 	tpdu, _ := hex.DecodeString(testTPDUx)
-	for _, mode := range []wiresec.Mode{wiresec.ModeAES, wiresec.ModeTDES} {
-		for _, tp := range [][]byte{nil, tpdu} {
-			name := fmt.Sprintf("%s/tpdu=%v", mode, tp != nil)
-			t.Run(name, func(t *testing.T) { endToEnd(t, mode, tp) })
+	for _, d := range host.DialectNames() {
+		for _, mode := range []wiresec.Mode{wiresec.ModeAES, wiresec.ModeTDES} {
+			tpdus := [][]byte{nil, tpdu}
+			if d == "cup" {
+				tpdus = [][]byte{nil} // always a TPDU: the dialect's default
+			}
+			for _, tp := range tpdus {
+				name := fmt.Sprintf("%s/%s/tpdu=%v", d, mode, tp != nil)
+				t.Run(name, func(t *testing.T) { endToEnd(t, d, mode, tp) })
+			}
 		}
 	}
 }
 
-func endToEnd(t *testing.T, mode wiresec.Mode, tpdu []byte) {
-	r := startServer(t, mode, tpdu)
-	c := newClient(t, r.addr, tpdu)
+func endToEnd(t *testing.T, dialect string, mode wiresec.Mode, tpdu []byte) {
+	r := startServer(t, dialect, mode, tpdu)
+	c := newClient(t, dialect, r.addr, tpdu)
 	tm := newTerminal(t, mode)
 	ctx := context.Background()
 
@@ -230,7 +234,8 @@ func endToEnd(t *testing.T, mode wiresec.Mode, tpdu []byte) {
 		t.Fatalf("amount 4091: got %v, want ErrNoResponse", err)
 	}
 	rev, err := c.Reverse(ctx, host.Reversal{
-		STAN: 9, OrigSTAN: 8, OrigTime: orig.Time, Amount: orig.Amount, Currency: "156", Reason: "no response",
+		STAN: 9, OrigSTAN: 8, OrigTime: orig.Time, OrigEntryMode: orig.EntryMode, Amount: orig.Amount,
+		Currency: "156", Reason: host.ReasonNoResponse,
 	}, tm.session(t))
 	if err != nil {
 		t.Fatalf("reversal: %v", err)
@@ -253,7 +258,7 @@ func endToEnd(t *testing.T, mode wiresec.Mode, tpdu []byte) {
 	}
 
 	// A tampered request on the wire.
-	rc := sendTampered(t, r.addr, tpdu, tm.session(t))
+	rc := sendTampered(t, dialect, r.addr, tpdu, tm.session(t))
 	if rc != acquirer.RCMACFailure {
 		t.Fatalf("tampered request answered %q, want %q", rc, acquirer.RCMACFailure)
 	}
@@ -264,43 +269,46 @@ func endToEnd(t *testing.T, mode wiresec.Mode, tpdu []byte) {
 	}
 
 	r.stop()
-	checkJournal(t, r.journal)
+	checkJournal(t, dialect, r.journal)
 }
 
-// sendTampered builds a valid 0200, changes the amount after MACing and
-// sends it over a raw connection; it returns the response code.
-func sendTampered(t *testing.T, addr string, tpdu []byte, s *wiresec.Session) string {
+// sendTampered builds a valid 0200 for 1.00, changes the amount to 10.00
+// after MACing and sends it over a raw connection; it returns the response
+// code.
+func sendTampered(t *testing.T, dialect, addr string, tpdu []byte, s *wiresec.Session) string {
 	t.Helper()
-	m := iso8583.NewMessage(host.Spec)
-	m.MTI(host.MTIPurchase)
-	set := func(id int, v string) {
-		if err := m.Field(id, v); err != nil {
-			t.Fatal(err)
-		}
+	d, err := host.LookupDialect(dialect)
+	if err != nil {
+		t.Fatal(err)
 	}
-	set(host.DEProcessingCode, "000000")
-	set(host.DEAmount, "000000000100")
-	set(host.DETransmission, "0314150926")
-	set(host.DESTAN, "000011")
-	set(host.DETerminalID, "T0000001")
-	set(host.DECurrency, "156")
 	enc, err := s.EncryptRequestData([]byte(testTrack2))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = m.BinaryField(host.DEKSN, s.KSN())
-	_ = m.BinaryField(host.DETrack2Enc, enc)
-	raw, err := host.Seal(m, s.MACRequest)
+	m, err := d.EncodeRequest(host.Request{
+		Kind: host.KindPurchase, STAN: 11, Time: time.Date(2025, 3, 14, 15, 9, 26, 0, time.UTC),
+		TerminalID: "T0000001", MerchantID: "M00000000000001", Amount: 100, Currency: "156",
+		Mode: s.Mode(), KSN: s.KSN(), Track2Enc: enc,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	i := bytes.Index(raw, []byte("000000000100"))
+	raw, err := d.Seal(m, s.MACRequest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// DE4 as packed: 12 ASCII digits (ascii87) or 6 BCD bytes (cup).
+	was, now := []byte("000000000100"), []byte("000000001000")
+	if dialect == "cup" {
+		was, now = []byte{0, 0, 0, 0, 0x01, 0x00}, []byte{0, 0, 0, 0, 0x10, 0x00}
+	}
+	i := bytes.Index(raw, was)
 	if i < 0 {
 		t.Fatal("amount not found in packed message")
 	}
-	raw[i+9] = '9' // 1.00 -> 10.00 after the MAC was computed
+	copy(raw[i:], now) // 1.00 -> 10.00 after the MAC was computed
 
-	fr, err := host.NewFramer(tpdu)
+	fr, err := d.NewFramer(tpdu)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +331,7 @@ func sendTampered(t *testing.T, addr string, tpdu []byte, s *wiresec.Session) st
 	return rc
 }
 
-func checkJournal(t *testing.T, j *syncBuffer) {
+func checkJournal(t *testing.T, dialect string, j *syncBuffer) {
 	t.Helper()
 	text := j.String()
 	if strings.Contains(text, testPAN) || strings.Contains(text, "=2512") {
@@ -338,7 +346,10 @@ func checkJournal(t *testing.T, j *syncBuffer) {
 	)
 	for _, e := range j.entries(t) {
 		seen[e.Direction+" "+e.MTI]++
-		if e.MTI == host.MTIPurchase || e.MTI == host.MTIPurchaseResponse {
+		if e.Dialect != dialect {
+			t.Errorf("journal line of dialect %q, want %q", e.Dialect, dialect)
+		}
+		if e.Kind == string(host.KindPurchase) {
 			if e.MACOK == nil {
 				t.Errorf("%s %s stan %s has no mac_ok", e.Direction, e.MTI, e.STAN)
 			}
@@ -358,7 +369,7 @@ func checkJournal(t *testing.T, j *syncBuffer) {
 		if e.Direction == "drop" && e.STAN == "000008" && e.Amount == 4091 {
 			dropped = true
 		}
-		if e.Direction == "in" && e.MTI == host.MTIReversal && e.OrigSTAN == "000008" && e.MACOK != nil && *e.MACOK {
+		if e.Direction == "in" && e.MTI == host.MTIReversal && e.OrigSTAN == "000008" && e.MACOK != nil && *e.MACOK && !e.Duplicate {
 			revIn = true
 		}
 		if e.STAN == "000003" && e.PINOK != nil && *e.PINOK {
@@ -370,10 +381,78 @@ func checkJournal(t *testing.T, j *syncBuffer) {
 	}
 	// 9 purchases in (STAN 3 to 8, 10 to 12), 8 answered, 2 network, 1 reversal.
 	want := map[string]int{"in 0800": 2, "out 0810": 2, "in 0200": 9, "out 0210": 8, "drop 0200": 1, "in 0400": 1, "out 0410": 1}
+	if dialect == "cup" { // echo test is an 0820
+		want["in 0800"], want["out 0810"], want["in 0820"], want["out 0830"] = 1, 1, 1, 1
+	}
 	for k, n := range want {
 		if seen[k] != n {
 			t.Errorf("journal has %d %q lines, want %d (all: %v)", seen[k], k, n, seen)
 		}
+	}
+}
+
+// TestReversalDeduplication: the same reversal sent three times (the
+// dialect's repeat form from the second on) undoes the original once;
+// repeats are answered like the first and journaled as duplicates. A
+// reversal of another original is not a duplicate.
+func TestReversalDeduplication(t *testing.T) {
+	for _, d := range host.DialectNames() {
+		t.Run(d, func(t *testing.T) {
+			r := startServer(t, d, wiresec.ModeAES, nil)
+			c := newClient(t, d, r.addr, nil)
+			tm := newTerminal(t, wiresec.ModeAES)
+			ctx := context.Background()
+			orig := purchase(30, 4091)
+			if _, err := c.Purchase(ctx, orig, tm.session(t)); !errors.Is(err, host.ErrNoResponse) {
+				t.Fatalf("amount 4091: %v", err)
+			}
+			rev := host.Reversal{
+				STAN: 31, OrigSTAN: 30, OrigTime: orig.Time, OrigEntryMode: orig.EntryMode, Amount: orig.Amount,
+				Currency: "156", Reason: host.ReasonNoResponse,
+			}
+			for i := range 3 {
+				rev.Repeat = i > 0
+				res, err := c.Reverse(ctx, rev, tm.session(t))
+				if err != nil || res.ResponseCode != "00" {
+					t.Fatalf("attempt %d: %+v %v", i+1, res, err)
+				}
+			}
+			other := rev
+			other.STAN, other.OrigSTAN, other.Repeat = 33, 32, false
+			if res, err := c.Reverse(ctx, other, tm.session(t)); err != nil || res.ResponseCode != "00" {
+				t.Fatalf("other original: %+v %v", res, err)
+			}
+			r.stop()
+			var first, dups, others int
+			for _, e := range r.journal.entries(t) {
+				if e.Kind != string(host.KindReversal) {
+					continue
+				}
+				if e.ResponseCode == "" && e.Direction == "out" {
+					t.Errorf("reversal answer without response code: %+v", e)
+				}
+				switch {
+				case e.OrigSTAN == "000032":
+					if e.Duplicate {
+						t.Errorf("reversal of another original marked duplicate: %+v", e)
+					}
+					others++
+				case e.Duplicate:
+					dups++
+				default:
+					first++
+				}
+				if d == "ascii87" && e.Direction == "in" && e.Duplicate && e.MTI != host.MTIReversalRepeat {
+					t.Errorf("ascii87 repeat sent as %s", e.MTI)
+				}
+				if d == "cup" && e.Direction == "in" && (e.MTI != "0400" || e.STAN != e.OrigSTAN) {
+					t.Errorf("cup reversal %s with STAN %s, want 0400 with the original's", e.MTI, e.STAN)
+				}
+			}
+			if first != 2 || dups != 4 || others != 2 {
+				t.Fatalf("journal: %d first, %d duplicate, %d other reversal lines; want 2, 4, 2", first, dups, others)
+			}
+		})
 	}
 }
 
@@ -384,7 +463,7 @@ func TestHostDown(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	c := newClient(t, addr, nil)
+	c := newClient(t, "", addr, nil)
 	tm := newTerminal(t, wiresec.ModeAES)
 	if _, err := c.Purchase(context.Background(), purchase(1, 100), tm.session(t)); !errors.Is(err, host.ErrUnreachable) {
 		t.Fatalf("purchase to a closed port: got %v, want ErrUnreachable", err)
@@ -395,8 +474,8 @@ func TestHostDown(t *testing.T) {
 }
 
 func TestReconnectAfterHostRestart(t *testing.T) {
-	r := startServer(t, wiresec.ModeAES, nil)
-	c := newClient(t, r.addr, nil)
+	r := startServer(t, "", wiresec.ModeAES, nil)
+	c := newClient(t, "", r.addr, nil)
 	ctx := context.Background()
 	if err := c.SignOn(ctx, 1); err != nil {
 		t.Fatal(err)
@@ -433,8 +512,8 @@ func TestReconnectAfterHostRestart(t *testing.T) {
 
 func TestTPDUMismatchIsNoResponse(t *testing.T) {
 	tpdu, _ := hex.DecodeString(testTPDUx)
-	r := startServer(t, wiresec.ModeAES, nil)
-	c := newClient(t, r.addr, tpdu)
+	r := startServer(t, "", wiresec.ModeAES, nil)
+	c := newClient(t, "", r.addr, tpdu)
 	if err := c.SignOn(context.Background(), 1); !errors.Is(err, host.ErrNoResponse) {
 		t.Fatalf("TPDU on one side only: got %v, want ErrNoResponse", err)
 	}
@@ -453,6 +532,9 @@ func TestConfigErrors(t *testing.T) {
 	}
 	if _, err := acquirer.New(&acquirer.Opts{TPDU: []byte{0x61, 0, 0, 0, 0}}); !errors.Is(err, acquirer.ErrConfig) {
 		t.Errorf("bad TPDU: %v", err)
+	}
+	if _, err := acquirer.New(&acquirer.Opts{Dialect: "iso93"}); !errors.Is(err, acquirer.ErrConfig) {
+		t.Errorf("unknown dialect: %v", err)
 	}
 }
 

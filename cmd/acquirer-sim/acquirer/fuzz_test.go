@@ -6,19 +6,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moov-io/iso8583"
-
 	"posd/crypto/dukpt"
 	"posd/terminal/host"
 	"posd/terminal/wiresec"
 )
 
-// FuzzRequest runs arbitrary bytes through the server's request path:
-// decode with the spec, key derivation, MAC check, decryption, decision.
-// It must never panic, and a response must always pack.
-func FuzzRequest(f *testing.F) {
+// fuzzRequest runs arbitrary bytes through the server's request path in
+// one dialect: decode with the spec, key derivation, MAC check, decryption,
+// decision, deduplication. It must never panic, a response must always
+// pack, and no journal line may show more of a PAN than the masked form.
+func fuzzRequest(f *testing.F, dialect string) {
 	var jr bytes.Buffer
-	s, err := New(&Opts{Journal: &jr, Now: func() time.Time { return time.Unix(1700000000, 0) }})
+	s, err := New(&Opts{Dialect: dialect, Journal: &jr, Now: func() time.Time { return time.Unix(1700000000, 0) }})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -31,25 +30,30 @@ func FuzzRequest(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	for _, amount := range []string{"000000001000", "000000000091", "000000000051"} {
-		m := iso8583.NewMessage(host.Spec)
-		m.MTI(host.MTIPurchase)
-		_ = m.Field(host.DEAmount, amount)
-		_ = m.Field(host.DESTAN, "000001")
-		_ = m.Field(host.DETerminalID, "T0000001")
-		ct, _ := term.EncryptRequestData([]byte("4761739001010010=25122011143804400000"))
-		_ = m.BinaryField(host.DETrack2Enc, ct)
-		_ = m.BinaryField(host.DEKSN, ksn)
-		raw, err := host.Seal(m, term.MACRequest)
-		if err != nil {
-			f.Fatal(err)
+	ct, _ := term.EncryptRequestData([]byte("4761739001010010=25122011143804400000"))
+	base := host.Request{
+		STAN: 1, TerminalID: "T0000001", MerchantID: "M00000000000001", Currency: "156",
+		Mode: wiresec.ModeAES, KSN: ksn, Track2Enc: ct, OrigSTAN: 1, Reason: host.ReasonNoResponse,
+	}
+	for _, kind := range []host.Kind{host.KindPurchase, host.KindReversal, host.KindSignOn, host.KindEcho} {
+		for _, amount := range []int64{1000, 91, 51} {
+			req := base
+			req.Kind, req.Amount = kind, amount
+			m, err := s.d.EncodeRequest(req)
+			if err != nil {
+				f.Fatal(err)
+			}
+			raw, err := s.d.Seal(m, term.MACRequest)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(raw)
 		}
-		f.Add(raw)
 	}
 	f.Add([]byte("0800"))
-	f.Add([]byte("0400"))
+	f.Add([]byte{0x04, 0x00})
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		m, err := host.Decode(raw)
+		m, err := s.d.Decode(raw)
 		if err != nil {
 			return
 		}
@@ -69,3 +73,6 @@ func FuzzRequest(f *testing.F) {
 		}
 	})
 }
+
+func FuzzRequestASCII87(f *testing.F) { fuzzRequest(f, "ascii87") }
+func FuzzRequestCUP(f *testing.F)     { fuzzRequest(f, "cup") }

@@ -13,21 +13,31 @@ import (
 // line with direction "drop". The journal never holds a full PAN or track:
 // masked_pan keeps the first 6 and last 4 digits, the rest are '*'.
 type Entry struct {
-	Time         time.Time `json:"time"`
-	Direction    string    `json:"direction"` // "in", "out", "drop"
-	MTI          string    `json:"mti"`
-	STAN         string    `json:"stan"`
-	TerminalID   string    `json:"terminal_id"`
-	MaskedPAN    string    `json:"masked_pan"`
-	Amount       int64     `json:"amount"`
-	Currency     string    `json:"currency,omitempty"`
-	ResponseCode string    `json:"response_code"`
+	Time      time.Time `json:"time"`
+	Direction string    `json:"direction"` // "in", "out", "drop"
+	// Dialect is the dialect the simulator speaks ("ascii87", "cup").
+	Dialect string `json:"dialect"`
+	MTI     string `json:"mti"`
+	// Kind is what the message does, whatever its MTI in the dialect
+	// ("purchase", "reversal", "sign_on", "sign_off", "echo"); empty for
+	// messages the dialect does not map.
+	Kind         string `json:"kind,omitempty"`
+	STAN         string `json:"stan"`
+	TerminalID   string `json:"terminal_id"`
+	MaskedPAN    string `json:"masked_pan"`
+	Amount       int64  `json:"amount"`
+	Currency     string `json:"currency,omitempty"`
+	ResponseCode string `json:"response_code"`
 	// MACOK is set for MACed message types (0200, 0400 and their
 	// responses): whether the request MAC verified. Absent for 0800.
-	MACOK      *bool  `json:"mac_ok,omitempty"`
-	KSN        string `json:"ksn,omitempty"` // hex; KSNs are not secret
-	OrigSTAN   string `json:"orig_stan,omitempty"`
-	PINPresent bool   `json:"pin_present,omitempty"`
+	MACOK    *bool  `json:"mac_ok,omitempty"`
+	KSN      string `json:"ksn,omitempty"` // hex; KSNs are not secret
+	OrigSTAN string `json:"orig_stan,omitempty"`
+	// Duplicate marks a reversal of an original already reversed (a
+	// repeat, or the same reversal again after a lost answer) and its
+	// answer: the original was not undone a second time.
+	Duplicate  bool `json:"duplicate"`
+	PINPresent bool `json:"pin_present,omitempty"`
 	// PINOK is set when a PIN block was present: whether it opened as a
 	// well-formed PIN block under the transaction's PIN key.
 	PINOK *bool  `json:"pin_ok,omitempty"`

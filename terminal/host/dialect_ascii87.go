@@ -1,0 +1,460 @@
+package host
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/moov-io/iso8583"
+	"github.com/moov-io/iso8583/encoding"
+	"github.com/moov-io/iso8583/field"
+	"github.com/moov-io/iso8583/prefix"
+)
+
+// ASCII87 ("ascii87", the default) is ISO 8583:1987 with ASCII text fields,
+// as spoken between posd and its acquirer from the start.
+//
+// Encoding: MTI and all n/an/ans fields are ASCII; the bitmap and the b
+// fields are raw binary. Variable fields carry an ASCII length prefix (LL =
+// two digits, LLL = three digits) that counts characters for text fields
+// and bytes for binary fields.
+//
+// Data elements (M = mandatory in requests, C = conditional, R = response):
+//
+//	DE   format          use
+//	0    n4              MTI: 0200/0210 purchase, 0400/0401/0410 reversal, 0800/0810 network management
+//	1    b64 (+b64)      bitmap; the secondary bitmap appears when a field above 64 is present
+//	3    n6 fixed        processing code, "000000" goods and services
+//	4    n12 fixed       amount in minor units, zero padded
+//	7    n10 fixed       transmission date and time MMDDhhmmss, UTC
+//	11   n6 fixed        STAN
+//	12   n6 fixed        local transaction time hhmmss
+//	13   n4 fixed        local transaction date MMDD
+//	22   n3 fixed        POS entry mode (in a 0400: the original's)
+//	25   n2 fixed        POS condition code, "00" normal presentment
+//	37   an12 fixed      retrieval reference number (R, approvals)
+//	38   an6 fixed       authorization code (R, approvals)
+//	39   an2 fixed       response code (R); absent from requests
+//	41   ans8 fixed      terminal id (card acceptor terminal identification)
+//	42   ans15 fixed     merchant id (card acceptor identification code)
+//	49   n3 fixed        currency code, ISO 4217 numeric
+//	52   b..16 LLVAR     PIN block, encrypted: 8 bytes ISO 9564 format 0 under
+//	                     TDES DUKPT, 16 bytes format 4 under AES DUKPT. (1987
+//	                     defines b64 fixed; the variable length carries the AES
+//	                     block.)
+//	53   b..12 LLVAR     DUKPT KSN of the transaction keys: 10 bytes TDES, 12 bytes AES
+//	55   b..255 LLLVAR   ICC (EMV) data, BER-TLV
+//	60   ans..60 LLLVAR  private: reversal reason text (0400/0401 only; the
+//	                     ReversalReason text, e.g. "no response")
+//	62   b..64 LLLVAR    private: track 2 equivalent data, encrypted (see
+//	                     terminal/wiresec); the clear track never travels
+//	64   b64 fixed       MAC when the message has only the primary bitmap
+//	70   n3 fixed        network management code: 001 sign-on, 002 sign-off, 301 echo
+//	90   n42 fixed       original data elements of a reversal: original MTI
+//	                     (4) + original STAN (6) + original DE7 (10) +
+//	                     acquiring institution id (11, zeros) + forwarding
+//	                     institution id (11, zeros)
+//	128  b64 fixed       MAC when the message has a secondary bitmap
+//
+// DE2 (PAN), DE35 (track 2) and DE45 (track 1) are deliberately not defined:
+// a message carrying any of them fails to unpack, and none can be packed.
+//
+// MAC: the MAC is always the last field of the message: DE64 when only the
+// primary bitmap is present, DE128 when the secondary bitmap is present
+// (sign-on and echo are not MACed; 0200/0210 use DE64; 0400/0410 use DE128
+// because DE90 forces the secondary bitmap). The MACed bytes are the packed
+// ISO message exactly as sent, from the first MTI byte up to and excluding
+// the 8 MAC bytes: MTI, bitmap(s) with the MAC bit already set, and every
+// field before the MAC. The sender packs the message with 8 zero bytes in
+// the MAC field, computes the MAC over all but the last 8 bytes and
+// replaces them.
+//
+// Framing: a 2-byte big-endian length header, then the optional TPDU (5
+// bytes: 0x60, 2-byte destination, 2-byte source; responses swap the
+// addresses). No message header.
+//
+// What the host expects of a reversal: the first attempt is a 0400 with a
+// STAN of its own (DE11), the original's MTI, STAN and DE7 in DE90 and the
+// reason text in DE60. Every further attempt at the same reversal is a
+// 0401 (ISO 8583:1987 "repeat": last MTI digit 1) identical in content,
+// with the same DE11, so the host can tell a repeat from a new reversal and
+// answer it again without undoing the original twice. Both are answered
+// with a 0410. (Each attempt still has a fresh DUKPT KSN in DE53 and its
+// own MAC: a DUKPT key serves one message.)
+var ASCII87 = register(&Dialect{
+	Name:    "ascii87",
+	Spec:    ascii87Spec,
+	Framing: Framing{},
+	codec:   ascii87Codec{},
+})
+
+func a87Text(n int, desc string) field.Field {
+	return field.NewString(&field.Spec{Length: n, Description: desc, Enc: encoding.ASCII, Pref: prefix.ASCII.Fixed})
+}
+
+func a87Binary(n int, desc string) field.Field {
+	return field.NewBinary(&field.Spec{Length: n, Description: desc, Enc: encoding.Binary, Pref: prefix.Binary.Fixed})
+}
+
+var ascii87Spec = &iso8583.MessageSpec{
+	Name: "posd ISO 8583:1987 ASCII acquirer link",
+	Fields: map[int]field.Field{
+		DEMTI:            a87Text(4, "Message Type Indicator"),
+		DEBitmap:         field.NewBitmap(&field.Spec{Length: 8, Description: "Bitmap", Enc: encoding.Binary, Pref: prefix.Binary.Fixed}),
+		DEProcessingCode: a87Text(6, "Processing Code"),
+		DEAmount:         a87Text(12, "Transaction Amount"),
+		DETransmission:   a87Text(10, "Transmission Date & Time"),
+		DESTAN:           a87Text(6, "Systems Trace Audit Number"),
+		DELocalTime:      a87Text(6, "Local Transaction Time"),
+		DELocalDate:      a87Text(4, "Local Transaction Date"),
+		DEEntryMode:      a87Text(3, "POS Entry Mode"),
+		DECondition:      a87Text(2, "POS Condition Code"),
+		DERRN:            a87Text(12, "Retrieval Reference Number"),
+		DEAuthCode:       a87Text(6, "Authorization Identification Response"),
+		DEResponseCode:   a87Text(2, "Response Code"),
+		DETerminalID:     a87Text(8, "Card Acceptor Terminal Identification"),
+		DEMerchantID:     a87Text(15, "Card Acceptor Identification Code"),
+		DECurrency:       a87Text(3, "Currency Code, Transaction"),
+		DEPINBlock: field.NewBinary(&field.Spec{
+			Length: MaxPINBlock, Description: "PIN Data (encrypted)", Enc: encoding.Binary, Pref: prefix.ASCII.LL,
+		}),
+		DEKSN: field.NewBinary(&field.Spec{
+			Length: MaxKSN, Description: "Security Related Control Information (DUKPT KSN)", Enc: encoding.Binary, Pref: prefix.ASCII.LL,
+		}),
+		DEICC: field.NewBinary(&field.Spec{
+			Length: MaxICC, Description: "ICC Data", Enc: encoding.Binary, Pref: prefix.ASCII.LLL,
+		}),
+		DEReversalReason: field.NewString(&field.Spec{
+			Length: MaxReason, Description: "Private: Reversal Reason", Enc: encoding.ASCII, Pref: prefix.ASCII.LLL,
+		}),
+		DETrack2Enc: field.NewBinary(&field.Spec{
+			Length: MaxTrack2Enc, Description: "Private: Encrypted Track 2 Data", Enc: encoding.Binary, Pref: prefix.ASCII.LLL,
+		}),
+		DEMAC:          a87Binary(MACLen, "Message Authentication Code"),
+		DENetworkCode:  a87Text(3, "Network Management Information Code"),
+		DEOriginalData: a87Text(42, "Original Data Elements"),
+		DEMAC2:         a87Binary(MACLen, "Message Authentication Code (secondary)"),
+	},
+}
+
+// MTIs and network management codes of the ASCII87 dialect.
+const (
+	MTIPurchase         = "0200"
+	MTIPurchaseResponse = "0210"
+	MTIReversal         = "0400"
+	MTIReversalRepeat   = "0401"
+	MTIReversalResponse = "0410"
+	MTINetwork          = "0800"
+	MTINetworkResponse  = "0810"
+
+	NetSignOn  = "001"
+	NetSignOff = "002"
+	NetEcho    = "301"
+)
+
+// The typed messages of ASCII87: one struct per message, packed and read
+// by iso8583.Message.Marshal/Unmarshal through the index tags. Numeric
+// fields are strings so their leading zeros are kept as the spec's fixed
+// lengths need them.
+
+// a87PurchaseRequest is a 0200.
+type a87PurchaseRequest struct {
+	MTI            string `index:"0"`
+	ProcessingCode string `index:"3"`
+	Amount         string `index:"4"`
+	Transmission   string `index:"7"`
+	STAN           string `index:"11"`
+	LocalTime      string `index:"12"`
+	LocalDate      string `index:"13"`
+	EntryMode      string `index:"22"`
+	Condition      string `index:"25"`
+	TerminalID     string `index:"41"`
+	MerchantID     string `index:"42"`
+	Currency       string `index:"49"`
+	PINBlock       []byte `index:"52"`
+	KSN            []byte `index:"53"`
+	ICC            []byte `index:"55"`
+	Track2Enc      []byte `index:"62"`
+}
+
+// a87PurchaseResponse is a 0210.
+type a87PurchaseResponse struct {
+	MTI            string `index:"0"`
+	ProcessingCode string `index:"3"`
+	Amount         string `index:"4"`
+	Transmission   string `index:"7"`
+	STAN           string `index:"11"`
+	LocalTime      string `index:"12"`
+	LocalDate      string `index:"13"`
+	RRN            string `index:"37"`
+	AuthCode       string `index:"38"`
+	ResponseCode   string `index:"39"`
+	TerminalID     string `index:"41"`
+	MerchantID     string `index:"42"`
+	Currency       string `index:"49"`
+}
+
+// a87ReversalRequest is a 0400 or its repeat 0401.
+type a87ReversalRequest struct {
+	MTI            string `index:"0"`
+	ProcessingCode string `index:"3"`
+	Amount         string `index:"4"`
+	Transmission   string `index:"7"`
+	STAN           string `index:"11"`
+	LocalTime      string `index:"12"`
+	LocalDate      string `index:"13"`
+	EntryMode      string `index:"22"`
+	Condition      string `index:"25"`
+	TerminalID     string `index:"41"`
+	MerchantID     string `index:"42"`
+	Currency       string `index:"49"`
+	KSN            []byte `index:"53"`
+	Reason         string `index:"60"`
+	OriginalData   string `index:"90"`
+}
+
+// a87ReversalResponse is a 0410.
+type a87ReversalResponse struct {
+	MTI            string `index:"0"`
+	ProcessingCode string `index:"3"`
+	Amount         string `index:"4"`
+	Transmission   string `index:"7"`
+	STAN           string `index:"11"`
+	ResponseCode   string `index:"39"`
+	TerminalID     string `index:"41"`
+	MerchantID     string `index:"42"`
+	Currency       string `index:"49"`
+	OriginalData   string `index:"90"`
+}
+
+// a87NetworkRequest is a 0800.
+type a87NetworkRequest struct {
+	MTI          string `index:"0"`
+	Transmission string `index:"7"`
+	STAN         string `index:"11"`
+	LocalTime    string `index:"12"`
+	LocalDate    string `index:"13"`
+	TerminalID   string `index:"41"`
+	NetworkCode  string `index:"70"`
+}
+
+// a87NetworkResponse is a 0810.
+type a87NetworkResponse struct {
+	MTI          string `index:"0"`
+	Transmission string `index:"7"`
+	STAN         string `index:"11"`
+	ResponseCode string `index:"39"`
+	TerminalID   string `index:"41"`
+	NetworkCode  string `index:"70"`
+}
+
+type ascii87Codec struct{}
+
+var a87NetCodes = map[Kind]string{KindSignOn: NetSignOn, KindSignOff: NetSignOff, KindEcho: NetEcho}
+
+// a87Times formats DE7 (UTC), DE12 and DE13 (local) of t; all empty for a
+// zero t.
+func a87Times(t time.Time) (de7, de12, de13 string) {
+	if t.IsZero() {
+		return "", "", ""
+	}
+	return t.UTC().Format("0102150405"), t.Format("150405"), t.Format("0102")
+}
+
+func (ascii87Codec) encodeRequest(r *Request) (*iso8583.Message, error) {
+	stan, err := fmtNum(int64(r.STAN), 6, "STAN")
+	if err != nil {
+		return nil, err
+	}
+	de7, de12, de13 := a87Times(r.Time)
+	var v any
+	switch r.Kind {
+	case KindPurchase:
+		amount, cur, entry, err := financialFields(r)
+		if err != nil {
+			return nil, err
+		}
+		v = &a87PurchaseRequest{
+			MTI: MTIPurchase, ProcessingCode: "000000", Amount: amount, Transmission: de7,
+			STAN: stan, LocalTime: de12, LocalDate: de13, EntryMode: entry, Condition: "00",
+			TerminalID: r.TerminalID, MerchantID: r.MerchantID, Currency: cur,
+			PINBlock: r.PINBlock, KSN: r.KSN, ICC: r.ICC, Track2Enc: r.Track2Enc,
+		}
+	case KindReversal:
+		amount, cur, entry, err := financialFields(r)
+		if err != nil {
+			return nil, err
+		}
+		orig, err := fmtNum(int64(r.OrigSTAN), 6, "original STAN")
+		if err != nil {
+			return nil, err
+		}
+		origDE7 := "0000000000"
+		if !r.OrigTime.IsZero() {
+			origDE7 = r.OrigTime.UTC().Format("0102150405")
+		}
+		if !r.Reason.valid() {
+			return nil, fmt.Errorf("%w: reason must be printable ASCII up to %d characters", ErrInvalidRequest, MaxReason)
+		}
+		mti := MTIReversal
+		if r.Repeat {
+			mti = MTIReversalRepeat
+		}
+		v = &a87ReversalRequest{
+			MTI: mti, ProcessingCode: "000000", Amount: amount, Transmission: de7,
+			STAN: stan, LocalTime: de12, LocalDate: de13, EntryMode: entry, Condition: "00",
+			TerminalID: r.TerminalID, MerchantID: r.MerchantID, Currency: cur, KSN: r.KSN,
+			Reason:       string(r.Reason),
+			OriginalData: MTIPurchase + orig + origDE7 + "00000000000" + "00000000000",
+		}
+	case KindSignOn, KindSignOff, KindEcho:
+		v = &a87NetworkRequest{
+			MTI: MTINetwork, Transmission: de7, STAN: stan, LocalTime: de12, LocalDate: de13,
+			TerminalID: r.TerminalID, NetworkCode: a87NetCodes[r.Kind],
+		}
+	default:
+		return nil, fmt.Errorf("%w: %q", ErrUnsupported, r.Kind)
+	}
+	return marshal(ascii87Spec, v)
+}
+
+func (ascii87Codec) decodeRequest(m *iso8583.Message, mti string) (Request, error) {
+	var r Request
+	switch mti {
+	case MTIPurchase:
+		var v a87PurchaseRequest
+		if err := unmarshal(m, &v); err != nil {
+			return r, err
+		}
+		r = Request{
+			Kind: KindPurchase, TerminalID: v.TerminalID, MerchantID: v.MerchantID, Currency: v.Currency,
+			EntryMode: v.EntryMode, KSN: v.KSN, Mode: modeOfKSN(v.KSN), Track2Enc: v.Track2Enc,
+			PINBlock: v.PINBlock, ICC: v.ICC,
+		}
+		return r, decodeFinancial(&r, v.STAN, v.Amount)
+	case MTIReversal, MTIReversalRepeat:
+		var v a87ReversalRequest
+		if err := unmarshal(m, &v); err != nil {
+			return r, err
+		}
+		r = Request{
+			Kind: KindReversal, Repeat: mti == MTIReversalRepeat, TerminalID: v.TerminalID,
+			MerchantID: v.MerchantID, Currency: v.Currency, EntryMode: v.EntryMode,
+			KSN: v.KSN, Mode: modeOfKSN(v.KSN), Reason: ReversalReason(v.Reason), ReasonCode: v.Reason,
+		}
+		if err := decodeFinancial(&r, v.STAN, v.Amount); err != nil {
+			return r, err
+		}
+		if len(v.OriginalData) < 20 {
+			return r, fmt.Errorf("%w: original data elements missing", ErrMalformed)
+		}
+		orig, err := parseNum(v.OriginalData[4:10], 6, "original STAN")
+		if err != nil {
+			return r, err
+		}
+		r.OrigSTAN = uint32(orig)
+		r.OrigRef = v.OriginalData
+		return r, nil
+	case MTINetwork:
+		var v a87NetworkRequest
+		if err := unmarshal(m, &v); err != nil {
+			return r, err
+		}
+		r.TerminalID = v.TerminalID
+		for k, code := range a87NetCodes {
+			if code == v.NetworkCode {
+				r.Kind = k
+			}
+		}
+		stan, err := parseNum(v.STAN, 6, "STAN")
+		r.STAN = uint32(stan)
+		if err != nil {
+			return r, err
+		}
+		if r.Kind == "" {
+			return r, fmt.Errorf("%w: network management code %q", ErrUnsupported, v.NetworkCode)
+		}
+		return r, nil
+	}
+	return r, fmt.Errorf("%w: MTI %s", ErrUnsupported, mti)
+}
+
+func (ascii87Codec) encodeResponse(req *Request, resp *Response) (*iso8583.Message, error) {
+	mti := ResponseMTI(req.MTI)
+	if mti == "" {
+		return nil, fmt.Errorf("%w: request MTI %q", ErrInvalidRequest, req.MTI)
+	}
+	stan, err := fmtNum(int64(req.STAN), 6, "STAN")
+	if err != nil {
+		return nil, err
+	}
+	de7, de12, de13 := a87Times(resp.Time)
+	var v any
+	switch req.Kind {
+	case KindPurchase:
+		amount, cur, _, err := financialFields(req)
+		if err != nil {
+			return nil, err
+		}
+		v = &a87PurchaseResponse{
+			MTI: mti, ProcessingCode: "000000", Amount: amount, Transmission: de7, STAN: stan,
+			LocalTime: de12, LocalDate: de13, RRN: resp.RRN, AuthCode: resp.AuthCode,
+			ResponseCode: resp.ResponseCode, TerminalID: req.TerminalID, MerchantID: req.MerchantID, Currency: cur,
+		}
+	case KindReversal:
+		amount, cur, _, err := financialFields(req)
+		if err != nil {
+			return nil, err
+		}
+		v = &a87ReversalResponse{
+			MTI: mti, ProcessingCode: "000000", Amount: amount, Transmission: de7, STAN: stan,
+			ResponseCode: resp.ResponseCode, TerminalID: req.TerminalID, MerchantID: req.MerchantID,
+			Currency: cur, OriginalData: req.OrigRef,
+		}
+	case KindSignOn, KindSignOff, KindEcho:
+		v = &a87NetworkResponse{
+			MTI: mti, Transmission: de7, STAN: stan, ResponseCode: resp.ResponseCode,
+			TerminalID: req.TerminalID, NetworkCode: a87NetCodes[req.Kind],
+		}
+	default:
+		return nil, fmt.Errorf("%w: %q", ErrUnsupported, req.Kind)
+	}
+	return marshal(ascii87Spec, v)
+}
+
+func (ascii87Codec) decodeResponse(m *iso8583.Message, mti string) (Response, error) {
+	var r Response
+	var stan, amount string
+	switch mti {
+	case MTIPurchaseResponse:
+		var v a87PurchaseResponse
+		if err := unmarshal(m, &v); err != nil {
+			return r, err
+		}
+		r = Response{Kind: KindPurchase, TerminalID: v.TerminalID, ResponseCode: v.ResponseCode, AuthCode: v.AuthCode, RRN: v.RRN}
+		stan, amount = v.STAN, v.Amount
+	case MTIReversalResponse:
+		var v a87ReversalResponse
+		if err := unmarshal(m, &v); err != nil {
+			return r, err
+		}
+		r = Response{Kind: KindReversal, TerminalID: v.TerminalID, ResponseCode: v.ResponseCode}
+		stan, amount = v.STAN, v.Amount
+	case MTINetworkResponse:
+		var v a87NetworkResponse
+		if err := unmarshal(m, &v); err != nil {
+			return r, err
+		}
+		r = Response{TerminalID: v.TerminalID, ResponseCode: v.ResponseCode}
+		for k, code := range a87NetCodes {
+			if code == v.NetworkCode {
+				r.Kind = k
+			}
+		}
+		stan = v.STAN
+	default:
+		return r, fmt.Errorf("%w: MTI %s", ErrUnsupported, mti)
+	}
+	return r, decodeResponseNumbers(&r, stan, amount)
+}
+
+func (ascii87Codec) echoes() []int { return []int{DESTAN, DETerminalID} }

@@ -1,0 +1,633 @@
+package host
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/moov-io/iso8583"
+	"github.com/moov-io/iso8583/encoding"
+	"github.com/moov-io/iso8583/field"
+	"github.com/moov-io/iso8583/prefix"
+
+	"posd/terminal/wiresec"
+)
+
+// CUP ("cup") is a China UnionPay-style POS dialect: ISO 8583:1987 with
+// packed BCD numbers, a TPDU and a 6-byte message header, the CUP layout of
+// DE53 and DE60, and reversals that resend the original with a reason code
+// in DE39. posd keeps its own security (DUKPT keys, the MACs and the data
+// encryption of terminal/wiresec) and never sends clear card data, so a few
+// fields are posd's own; they are marked "posd" below.
+//
+// Encoding: n fields are packed BCD, two digits a byte, right-aligned with
+// a leading zero nibble when the count is odd, except where marked
+// "left-aligned" (a trailing zero nibble); the MTI too is BCD (2 bytes).
+// an/ans fields are ASCII, space-padded on the right. b fields are raw.
+// Variable fields carry a BCD length prefix: LL is 1 byte, LLL is 2 bytes
+// (right-aligned, "011" is 00 11); it counts digits for n fields and bytes
+// for b fields.
+//
+// Data elements (R = response only):
+//
+//	DE   format           use
+//	0    n4 BCD           MTI: 0200/0210 purchase, 0400/0410 reversal,
+//	                      0800/0810 sign-on, 0820/0830 echo test and sign-off
+//	1    b64              bitmap, primary only (no field above 64)
+//	3    n6               processing code, "000000" purchase (and its reversal)
+//	4    n12              amount in minor units
+//	11   n6               STAN; in a 0400 the STAN of the original
+//	12   n6               local time hhmmss (R)
+//	13   n4               local date MMDD (R)
+//	22   n3 left-aligned  POS entry mode ("021" is 02 10); in a 0400 the original's
+//	25   n2               POS condition code, "00"
+//	37   an12             retrieval reference number (R, approvals)
+//	38   an6              authorization code (R, approvals)
+//	39   an2              response code (R); in a 0400 the reversal reason:
+//	                      "98" no response within the time limit, "A0" the
+//	                      response MAC failed, "06" any other reason
+//	41   ans8             terminal id
+//	42   ans15            merchant id
+//	49   an3              currency code, ISO 4217 numeric ("156")
+//	52   b..16 LLVAR      PIN block, encrypted (posd: CUP has b64 fixed; the
+//	                      variable length carries the 16-byte AES block)
+//	53   n16              security control information: 53.1 PIN block format
+//	                      ("1" ISO 9564 format 0, i.e. ANSI X9.8 with PAN, under
+//	                      TDES; "4" ISO 9564 format 4 under AES, posd), 53.2
+//	                      algorithm ("6" double-length TDES; "8" AES-128, posd),
+//	                      53.3 track data encrypted ("1") or absent ("0"), then
+//	                      13 zeros
+//	55   b..255 LLLVAR    ICC (EMV) data, BER-TLV
+//	57   b..12 LLLVAR     posd: DUKPT KSN of the message's keys
+//	60   n..017 LLLVAR    reserved, left-aligned: 60.1 n2 transaction type
+//	                      ("22" purchase, "00" network management), 60.2 n6
+//	                      batch number, 60.3 n3 network management code
+//	                      ("000" financial, "003" sign-on, "002" sign-off,
+//	                      "301" echo test)
+//	61   n..029 LLLVAR    original message, left-aligned (0400): 61.1 original
+//	                      batch n6, 61.2 original STAN n6, 61.3 original date
+//	                      MMDD n4
+//	62   b..64 LLLVAR     posd: in a 0200 the encrypted track 2 (the clear track
+//	                      never travels); in a 0400 the KSN of the original, the
+//	                      reference to the card data the host received with it
+//	64   b64              MAC (financial messages; network management is not
+//	                      MACed)
+//
+// DE2, DE35, DE36 and DE45 (PAN and tracks) are deliberately not defined.
+// The MAC covers the ISO message from the MTI to the byte before the MAC,
+// as in ASCII87, computed by terminal/wiresec (not CUP's own algorithm).
+//
+// Framing: a 2-byte big-endian length header counting what follows, the
+// TPDU (always; 0x60, 2-byte destination, 2-byte source, default
+// 60 0001 0000; responses swap the addresses), then the 6-byte message
+// header 60 31 00 00 00 00: application type 0x60 (financial POS
+// application), software version 0x31, terminal status and processing
+// requirement 0x00, software sub-version 00 00 00. The host answers with
+// the same application type; the rest of its header is not interpreted.
+//
+// What the host expects of a reversal: the 0400 is the original resent:
+// DE11 is the original's STAN, DE3, DE4, DE22, DE25, DE49 and DE60 are the
+// original's, DE39 says why (98, A0, 06) and DE61 names the original once
+// more (batch, STAN, date). Every further attempt is the same 0400 again,
+// with the same DE11 and DE39 (CUP has no repeat MTI); the host recognises
+// a repeat by the original it names and must not undo the original twice.
+// Only the DUKPT KSN (DE57) and the MAC differ between attempts: a DUKPT
+// key serves one message. Track and PIN data are never resent.
+var CUP = register(&Dialect{
+	Name: "cup",
+	Spec: cupSpec,
+	Framing: Framing{
+		TPDURequired: true,
+		DefaultTPDU:  []byte{0x60, 0x00, 0x01, 0x00, 0x00},
+		Header:       []byte{0x60, 0x31, 0x00, 0x00, 0x00, 0x00},
+	},
+	codec: cupCodec{},
+})
+
+func cupBCD(n int, desc string) field.Field {
+	return field.NewString(&field.Spec{Length: n, Description: desc, Enc: encoding.BCD, Pref: prefix.BCD.Fixed})
+}
+
+func cupLeftBCD(n int, desc string) field.Field {
+	return field.NewString(&field.Spec{Length: n, Description: desc, Enc: encoding.LBCD, Pref: prefix.BCD.Fixed})
+}
+
+func cupText(n int, desc string) field.Field {
+	return field.NewString(&field.Spec{Length: n, Description: desc, Enc: encoding.ASCII, Pref: prefix.ASCII.Fixed})
+}
+
+func cupVarBinary(max int, pref prefix.Prefixer, desc string) field.Field {
+	return field.NewBinary(&field.Spec{Length: max, Description: desc, Enc: encoding.Binary, Pref: pref})
+}
+
+func cupVarDigits(max int, desc string) field.Field {
+	return field.NewString(&field.Spec{Length: max, Description: desc, Enc: encoding.LBCD, Pref: prefix.BCD.LLL})
+}
+
+var cupSpec = &iso8583.MessageSpec{
+	Name: "posd China UnionPay-style POS link",
+	Fields: map[int]field.Field{
+		DEMTI:            cupBCD(4, "Message Type Indicator"),
+		DEBitmap:         field.NewBitmap(&field.Spec{Length: 8, Description: "Bitmap", Enc: encoding.Binary, Pref: prefix.Binary.Fixed}),
+		DEProcessingCode: cupBCD(6, "Processing Code"),
+		DEAmount:         cupBCD(12, "Transaction Amount"),
+		DESTAN:           cupBCD(6, "Systems Trace Audit Number"),
+		DELocalTime:      cupBCD(6, "Local Transaction Time"),
+		DELocalDate:      cupBCD(4, "Local Transaction Date"),
+		DEEntryMode:      cupLeftBCD(3, "POS Entry Mode"),
+		DECondition:      cupBCD(2, "POS Condition Code"),
+		DERRN:            cupText(12, "Retrieval Reference Number"),
+		DEAuthCode:       cupText(6, "Authorization Identification Response"),
+		DEResponseCode:   cupText(2, "Response Code"),
+		DETerminalID:     cupText(8, "Card Acceptor Terminal Identification"),
+		DEMerchantID:     cupText(15, "Card Acceptor Identification Code"),
+		DECurrency:       cupText(3, "Currency Code, Transaction"),
+		DEPINBlock:       cupVarBinary(MaxPINBlock, prefix.BCD.LL, "PIN Data (encrypted)"),
+		DESecurity:       cupBCD(16, "Security Related Control Information"),
+		DEICC:            cupVarBinary(MaxICC, prefix.BCD.LLL, "ICC Data"),
+		DEPrivateKSN:     cupVarBinary(MaxKSN, prefix.BCD.LLL, "Private: DUKPT KSN"),
+		DEReserved60:     cupVarDigits(17, "Reserved Private: Transaction Type, Batch, Network Code"),
+		DEOriginalInfo:   cupVarDigits(29, "Original Message"),
+		DEPrivate62:      cupVarBinary(MaxTrack2Enc, prefix.BCD.LLL, "Private: Encrypted Track 2 / Original KSN"),
+		DEMAC:            cupVarBinary(MACLen, prefix.Binary.Fixed, "Message Authentication Code"),
+	},
+}
+
+// MTIs, DE60.1 transaction types and DE60.3 network management codes of
+// the CUP dialect.
+const (
+	CUPMTIPurchase         = "0200"
+	CUPMTIPurchaseResponse = "0210"
+	CUPMTIReversal         = "0400"
+	CUPMTIReversalResponse = "0410"
+	CUPMTISignOn           = "0800"
+	CUPMTISignOnResponse   = "0810"
+	CUPMTIManagement       = "0820" // echo test, sign-off
+	CUPMTIManagementResp   = "0830"
+
+	CUPTxnPurchase = "22"
+	CUPTxnNetwork  = "00"
+
+	CUPNetFinancial = "000"
+	CUPNetSignOn    = "003"
+	CUPNetSignOff   = "002"
+	CUPNetEcho      = "301"
+
+	// Reversal reason codes of DE39 in a 0400.
+	CUPReasonNoResponse = "98"
+	CUPReasonMACFailure = "A0"
+	CUPReasonOther      = "06"
+)
+
+// cupPurchaseRequest is a 0200.
+type cupPurchaseRequest struct {
+	MTI            string `index:"0"`
+	ProcessingCode string `index:"3"`
+	Amount         string `index:"4"`
+	STAN           string `index:"11"`
+	EntryMode      string `index:"22"`
+	Condition      string `index:"25"`
+	TerminalID     string `index:"41"`
+	MerchantID     string `index:"42"`
+	Currency       string `index:"49"`
+	PINBlock       []byte `index:"52"`
+	Security       string `index:"53"`
+	ICC            []byte `index:"55"`
+	KSN            []byte `index:"57"`
+	Reserved60     string `index:"60"`
+	Track2Enc      []byte `index:"62"`
+}
+
+// cupPurchaseResponse is a 0210.
+type cupPurchaseResponse struct {
+	MTI            string `index:"0"`
+	ProcessingCode string `index:"3"`
+	Amount         string `index:"4"`
+	STAN           string `index:"11"`
+	LocalTime      string `index:"12"`
+	LocalDate      string `index:"13"`
+	Condition      string `index:"25"`
+	RRN            string `index:"37"`
+	AuthCode       string `index:"38"`
+	ResponseCode   string `index:"39"`
+	TerminalID     string `index:"41"`
+	MerchantID     string `index:"42"`
+	Currency       string `index:"49"`
+	Reserved60     string `index:"60"`
+}
+
+// cupReversalRequest is a 0400 (every attempt).
+type cupReversalRequest struct {
+	MTI            string `index:"0"`
+	ProcessingCode string `index:"3"`
+	Amount         string `index:"4"`
+	STAN           string `index:"11"`
+	EntryMode      string `index:"22"`
+	Condition      string `index:"25"`
+	Reason         string `index:"39"`
+	TerminalID     string `index:"41"`
+	MerchantID     string `index:"42"`
+	Currency       string `index:"49"`
+	Security       string `index:"53"`
+	ICC            []byte `index:"55"`
+	KSN            []byte `index:"57"`
+	Reserved60     string `index:"60"`
+	Original       string `index:"61"`
+	OrigKSN        []byte `index:"62"`
+}
+
+// cupReversalResponse is a 0410.
+type cupReversalResponse struct {
+	MTI            string `index:"0"`
+	ProcessingCode string `index:"3"`
+	Amount         string `index:"4"`
+	STAN           string `index:"11"`
+	LocalTime      string `index:"12"`
+	LocalDate      string `index:"13"`
+	Condition      string `index:"25"`
+	ResponseCode   string `index:"39"`
+	TerminalID     string `index:"41"`
+	MerchantID     string `index:"42"`
+	Currency       string `index:"49"`
+	Reserved60     string `index:"60"`
+}
+
+// cupNetworkRequest is a 0800 or 0820.
+type cupNetworkRequest struct {
+	MTI        string `index:"0"`
+	STAN       string `index:"11"`
+	TerminalID string `index:"41"`
+	MerchantID string `index:"42"`
+	Reserved60 string `index:"60"`
+}
+
+// cupNetworkResponse is a 0810 or 0830.
+type cupNetworkResponse struct {
+	MTI          string `index:"0"`
+	STAN         string `index:"11"`
+	LocalTime    string `index:"12"`
+	LocalDate    string `index:"13"`
+	ResponseCode string `index:"39"`
+	TerminalID   string `index:"41"`
+	MerchantID   string `index:"42"`
+	Reserved60   string `index:"60"`
+}
+
+// cupField60 is DE60: 60.1 transaction type, 60.2 batch, 60.3 network
+// management code.
+type cupField60 struct {
+	TxnType string
+	Batch   uint32
+	NetCode string
+}
+
+func (f cupField60) format() (string, error) {
+	batch, err := fmtNum(int64(f.Batch), 6, "batch number")
+	if err != nil {
+		return "", err
+	}
+	return f.TxnType + batch + f.NetCode, nil
+}
+
+// parseCUPField60 reads 60.1 to 60.3; later sub-fields (60.4 on) are
+// accepted and ignored.
+func parseCUPField60(s string) (cupField60, error) {
+	if len(s) < 11 || !isDigits(s, len(s)) {
+		return cupField60{}, fmt.Errorf("%w: field 60 shorter than 11 digits", ErrMalformed)
+	}
+	batch, _ := parseNum(s[2:8], 6, "batch number")
+	return cupField60{TxnType: s[:2], Batch: uint32(batch), NetCode: s[8:11]}, nil
+}
+
+// cupSecurity formats DE53 for a DUKPT mode and whether track data travels.
+func cupSecurity(mode wiresec.Mode, track bool) (string, error) {
+	var s string
+	switch mode {
+	case wiresec.ModeTDES:
+		s = "16"
+	case wiresec.ModeAES:
+		s = "48"
+	default:
+		return "", fmt.Errorf("%w: DUKPT mode unknown for field 53", ErrInvalidRequest)
+	}
+	if track {
+		s += "1"
+	} else {
+		s += "0"
+	}
+	return s + strings.Repeat("0", 13), nil
+}
+
+// parseCUPSecurity reads the DUKPT mode out of DE53.
+func parseCUPSecurity(s string) (wiresec.Mode, error) {
+	if !isDigits(s, 16) {
+		return "", fmt.Errorf("%w: field 53", ErrMalformed)
+	}
+	switch s[:2] {
+	case "16":
+		return wiresec.ModeTDES, nil
+	case "48":
+		return wiresec.ModeAES, nil
+	}
+	return "", fmt.Errorf("%w: field 53 names no supported PIN format and algorithm", ErrMalformed)
+}
+
+func cupReasonCode(r ReversalReason) string {
+	switch r {
+	case ReasonNoResponse:
+		return CUPReasonNoResponse
+	case ReasonMACFailure:
+		return CUPReasonMACFailure
+	}
+	return CUPReasonOther
+}
+
+func cupReason(code string) ReversalReason {
+	switch code {
+	case CUPReasonNoResponse:
+		return ReasonNoResponse
+	case CUPReasonMACFailure:
+		return ReasonMACFailure
+	}
+	return ReasonOther
+}
+
+var cupNet = map[Kind]struct{ mti, code string }{
+	KindSignOn:  {CUPMTISignOn, CUPNetSignOn},
+	KindSignOff: {CUPMTIManagement, CUPNetSignOff},
+	KindEcho:    {CUPMTIManagement, CUPNetEcho},
+}
+
+// cupNetKind tells a network management message's kind by its MTI and
+// 60.3 (sign-on may also say 001 or 004, the other key-length variants).
+func cupNetKind(mti, code string) Kind {
+	switch {
+	case mti == CUPMTISignOn || mti == CUPMTISignOnResponse:
+		if code == CUPNetSignOn || code == "001" || code == "004" {
+			return KindSignOn
+		}
+	case code == CUPNetSignOff:
+		return KindSignOff
+	case code == CUPNetEcho:
+		return KindEcho
+	}
+	return ""
+}
+
+type cupCodec struct{}
+
+func (cupCodec) encodeRequest(r *Request) (*iso8583.Message, error) {
+	var v any
+	switch r.Kind {
+	case KindPurchase:
+		amount, cur, entry, err := financialFields(r)
+		if err != nil {
+			return nil, err
+		}
+		stan, err := fmtNum(int64(r.STAN), 6, "STAN")
+		if err != nil {
+			return nil, err
+		}
+		sec, err := cupSecurity(cupMode(r), len(r.Track2Enc) > 0)
+		if err != nil {
+			return nil, err
+		}
+		f60, err := cupField60{TxnType: CUPTxnPurchase, Batch: r.Batch, NetCode: CUPNetFinancial}.format()
+		if err != nil {
+			return nil, err
+		}
+		v = &cupPurchaseRequest{
+			MTI: CUPMTIPurchase, ProcessingCode: "000000", Amount: amount, STAN: stan,
+			EntryMode: entry, Condition: "00", TerminalID: r.TerminalID, MerchantID: r.MerchantID,
+			Currency: cur, PINBlock: r.PINBlock, Security: sec, ICC: r.ICC, KSN: r.KSN,
+			Reserved60: f60, Track2Enc: r.Track2Enc,
+		}
+	case KindReversal:
+		amount, cur, entry, err := financialFields(r)
+		if err != nil {
+			return nil, err
+		}
+		// The original resent: its STAN is the 0400's DE11.
+		stan, err := fmtNum(int64(r.OrigSTAN), 6, "original STAN")
+		if err != nil {
+			return nil, err
+		}
+		if !r.Reason.valid() {
+			return nil, fmt.Errorf("%w: reason must be printable ASCII up to %d characters", ErrInvalidRequest, MaxReason)
+		}
+		sec, err := cupSecurity(cupMode(r), false)
+		if err != nil {
+			return nil, err
+		}
+		f60, err := cupField60{TxnType: CUPTxnPurchase, Batch: r.Batch, NetCode: CUPNetFinancial}.format()
+		if err != nil {
+			return nil, err
+		}
+		date := "0000"
+		if !r.OrigTime.IsZero() {
+			date = r.OrigTime.Format("0102")
+		}
+		v = &cupReversalRequest{
+			MTI: CUPMTIReversal, ProcessingCode: "000000", Amount: amount, STAN: stan,
+			EntryMode: entry, Condition: "00", Reason: cupReasonCode(r.Reason),
+			TerminalID: r.TerminalID, MerchantID: r.MerchantID, Currency: cur, Security: sec,
+			ICC: r.ICC, KSN: r.KSN, Reserved60: f60, Original: f60[2:8] + stan + date, OrigKSN: r.OrigKSN,
+		}
+	case KindSignOn, KindSignOff, KindEcho:
+		stan, err := fmtNum(int64(r.STAN), 6, "STAN")
+		if err != nil {
+			return nil, err
+		}
+		net := cupNet[r.Kind]
+		f60, err := cupField60{TxnType: CUPTxnNetwork, Batch: r.Batch, NetCode: net.code}.format()
+		if err != nil {
+			return nil, err
+		}
+		v = &cupNetworkRequest{MTI: net.mti, STAN: stan, TerminalID: r.TerminalID, MerchantID: r.MerchantID, Reserved60: f60}
+	default:
+		return nil, fmt.Errorf("%w: %q", ErrUnsupported, r.Kind)
+	}
+	return marshal(cupSpec, v)
+}
+
+// cupMode is the DUKPT mode DE53 states: the request's, or the one its KSN
+// length tells.
+func cupMode(r *Request) wiresec.Mode {
+	if r.Mode != "" {
+		return r.Mode
+	}
+	return modeOfKSN(r.KSN)
+}
+
+func (cupCodec) decodeRequest(m *iso8583.Message, mti string) (Request, error) {
+	var r Request
+	switch mti {
+	case CUPMTIPurchase:
+		var v cupPurchaseRequest
+		if err := unmarshal(m, &v); err != nil {
+			return r, err
+		}
+		r = Request{
+			Kind: KindPurchase, TerminalID: v.TerminalID, MerchantID: v.MerchantID, Currency: v.Currency,
+			EntryMode: v.EntryMode, KSN: v.KSN, Track2Enc: v.Track2Enc, PINBlock: v.PINBlock, ICC: v.ICC,
+		}
+		if err := decodeFinancial(&r, v.STAN, v.Amount); err != nil {
+			return r, err
+		}
+		return r, cupDecodeCommon(&r, v.Security, v.Reserved60)
+	case CUPMTIReversal:
+		var v cupReversalRequest
+		if err := unmarshal(m, &v); err != nil {
+			return r, err
+		}
+		r = Request{
+			Kind: KindReversal, TerminalID: v.TerminalID, MerchantID: v.MerchantID, Currency: v.Currency,
+			EntryMode: v.EntryMode, KSN: v.KSN, ICC: v.ICC, OrigKSN: v.OrigKSN,
+			Reason: cupReason(v.Reason), ReasonCode: v.Reason,
+		}
+		if err := decodeFinancial(&r, v.STAN, v.Amount); err != nil {
+			return r, err
+		}
+		if err := cupDecodeCommon(&r, v.Security, v.Reserved60); err != nil {
+			return r, err
+		}
+		r.OrigSTAN = r.STAN
+		if v.Original != "" {
+			if len(v.Original) < 16 || v.Original[6:12] != v.STAN {
+				return r, fmt.Errorf("%w: field 61 does not name the original of field 11", ErrMalformed)
+			}
+		}
+		r.OrigRef = v.STAN + "/" + v.Original
+		return r, nil
+	case CUPMTISignOn, CUPMTIManagement:
+		var v cupNetworkRequest
+		if err := unmarshal(m, &v); err != nil {
+			return r, err
+		}
+		r = Request{TerminalID: v.TerminalID, MerchantID: v.MerchantID}
+		stan, err := parseNum(v.STAN, 6, "STAN")
+		if err != nil {
+			return r, err
+		}
+		r.STAN = uint32(stan)
+		f60, err := parseCUPField60(v.Reserved60)
+		if err != nil {
+			return r, err
+		}
+		r.Batch = f60.Batch
+		if r.Kind = cupNetKind(mti, f60.NetCode); r.Kind == "" {
+			return r, fmt.Errorf("%w: network management code %q", ErrUnsupported, f60.NetCode)
+		}
+		return r, nil
+	}
+	return r, fmt.Errorf("%w: MTI %s", ErrUnsupported, mti)
+}
+
+// cupDecodeCommon reads DE53 and DE60 of a financial request.
+func cupDecodeCommon(r *Request, security, reserved60 string) error {
+	mode, err := parseCUPSecurity(security)
+	if err != nil {
+		return err
+	}
+	if len(r.KSN) != mode.KSNLen() {
+		return fmt.Errorf("%w: KSN length does not match field 53", ErrMalformed)
+	}
+	r.Mode = mode
+	f60, err := parseCUPField60(reserved60)
+	if err != nil {
+		return err
+	}
+	if f60.TxnType != CUPTxnPurchase {
+		return fmt.Errorf("%w: transaction type %q", ErrUnsupported, f60.TxnType)
+	}
+	r.Batch = f60.Batch
+	return nil
+}
+
+func (cupCodec) encodeResponse(req *Request, resp *Response) (*iso8583.Message, error) {
+	mti := ResponseMTI(req.MTI)
+	if mti == "" {
+		return nil, fmt.Errorf("%w: request MTI %q", ErrInvalidRequest, req.MTI)
+	}
+	// A 0400's DE11 is the original's STAN (req.STAN as decoded).
+	stan, err := fmtNum(int64(req.STAN), 6, "STAN")
+	if err != nil {
+		return nil, err
+	}
+	var de12, de13 string
+	if !resp.Time.IsZero() {
+		de12, de13 = resp.Time.Format("150405"), resp.Time.Format("0102")
+	}
+	var v any
+	switch req.Kind {
+	case KindPurchase, KindReversal:
+		amount, cur, _, err := financialFields(req)
+		if err != nil {
+			return nil, err
+		}
+		f60, err := cupField60{TxnType: CUPTxnPurchase, Batch: req.Batch, NetCode: CUPNetFinancial}.format()
+		if err != nil {
+			return nil, err
+		}
+		if req.Kind == KindPurchase {
+			v = &cupPurchaseResponse{
+				MTI: mti, ProcessingCode: "000000", Amount: amount, STAN: stan, LocalTime: de12, LocalDate: de13,
+				Condition: "00", RRN: resp.RRN, AuthCode: resp.AuthCode, ResponseCode: resp.ResponseCode,
+				TerminalID: req.TerminalID, MerchantID: req.MerchantID, Currency: cur, Reserved60: f60,
+			}
+		} else {
+			v = &cupReversalResponse{
+				MTI: mti, ProcessingCode: "000000", Amount: amount, STAN: stan, LocalTime: de12, LocalDate: de13,
+				Condition: "00", ResponseCode: resp.ResponseCode, TerminalID: req.TerminalID,
+				MerchantID: req.MerchantID, Currency: cur, Reserved60: f60,
+			}
+		}
+	case KindSignOn, KindSignOff, KindEcho:
+		f60, err := cupField60{TxnType: CUPTxnNetwork, Batch: req.Batch, NetCode: cupNet[req.Kind].code}.format()
+		if err != nil {
+			return nil, err
+		}
+		v = &cupNetworkResponse{
+			MTI: mti, STAN: stan, LocalTime: de12, LocalDate: de13, ResponseCode: resp.ResponseCode,
+			TerminalID: req.TerminalID, MerchantID: req.MerchantID, Reserved60: f60,
+		}
+	default:
+		return nil, fmt.Errorf("%w: %q", ErrUnsupported, req.Kind)
+	}
+	return marshal(cupSpec, v)
+}
+
+func (cupCodec) decodeResponse(m *iso8583.Message, mti string) (Response, error) {
+	var r Response
+	var stan, amount string
+	switch mti {
+	case CUPMTIPurchaseResponse:
+		var v cupPurchaseResponse
+		if err := unmarshal(m, &v); err != nil {
+			return r, err
+		}
+		r = Response{Kind: KindPurchase, TerminalID: v.TerminalID, ResponseCode: v.ResponseCode, AuthCode: v.AuthCode, RRN: v.RRN}
+		stan, amount = v.STAN, v.Amount
+	case CUPMTIReversalResponse:
+		var v cupReversalResponse
+		if err := unmarshal(m, &v); err != nil {
+			return r, err
+		}
+		r = Response{Kind: KindReversal, TerminalID: v.TerminalID, ResponseCode: v.ResponseCode}
+		stan, amount = v.STAN, v.Amount
+	case CUPMTISignOnResponse, CUPMTIManagementResp:
+		var v cupNetworkResponse
+		if err := unmarshal(m, &v); err != nil {
+			return r, err
+		}
+		r = Response{TerminalID: v.TerminalID, ResponseCode: v.ResponseCode}
+		if f60, err := parseCUPField60(v.Reserved60); err == nil {
+			r.Kind = cupNetKind(mti, f60.NetCode)
+		}
+		stan = v.STAN
+	default:
+		return r, fmt.Errorf("%w: MTI %s", ErrUnsupported, mti)
+	}
+	return r, decodeResponseNumbers(&r, stan, amount)
+}
+
+func (cupCodec) echoes() []int { return []int{DESTAN, DETerminalID, DEMerchantID} }

@@ -1,0 +1,23 @@
+// Package host is the terminal's ISO 8583 conversation with the acquirer.
+//
+// It has two halves with a seam between them:
+//
+//   - the link (package host/link): one connection, dialled lazily and
+//     replaced after it fails, one request at a time, replies matched on
+//     MTI class, DE11 and DE41, every call ended within its timeout, and
+//     the workarounds the connection module needs. It never looks inside a
+//     message beyond what matching needs.
+//   - the messages (this package): dialects as data (Dialect: name, spec,
+//     framing, how each message maps, what a repeated reversal looks like),
+//     typed message structs per dialect packed with iso8583.Message.Marshal
+//     and read with Unmarshal, and the Client posd uses for sign-on, echo,
+//     purchase and reversal.
+//
+// The dialects are ASCII87 (ISO 8583:1987 in ASCII, the default) and CUP
+// (China UnionPay style: BCD, TPDU and message header). The acquirer
+// simulator speaks both from the same definitions.
+//
+// The MAC of a response is verified before anything else in it is read
+// (the link reads only MTI, DE11 and DE41 to route it). Logs carry MTI,
+// STAN and response code only; error texts never carry card data.
+package host

@@ -1,0 +1,146 @@
+package host
+
+import (
+	"bufio"
+	"encoding/hex"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moov-io/iso8583"
+
+	"posd/crypto/dukpt"
+	"posd/terminal/wiresec"
+)
+
+var (
+	testBDK  = mustHex("FEDCBA9876543210F1F1F1F1F1F1F1F1")
+	testIKSN = mustHex("123456789012345600000000")
+)
+
+const (
+	testPAN    = "4761739001010010"
+	testTrack2 = "4761739001010010=25122011143804400000"
+)
+
+// testDialects are the dialects every dialect-independent test runs with.
+var testDialects = []*Dialect{ASCII87, CUP}
+
+var testTime = time.Date(2025, 3, 14, 15, 9, 26, 0, time.UTC)
+
+func mustHex(s string) []byte {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// sessions returns the terminal session and the matching host session of
+// the n-th AES DUKPT key of the test BDK.
+func sessions(t testing.TB, n int) (term, hst *wiresec.Session) {
+	t.Helper()
+	ik, err := dukpt.AESDeriveIK(testBDK, testIKSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := dukpt.NewAESOriginator(ik, testIKSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ksn, key []byte
+	for range n {
+		if ksn, key, err = o.Next(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if term, err = wiresec.ForTerminal(wiresec.ModeAES, ksn, key); err != nil {
+		t.Fatal(err)
+	}
+	if hst, err = wiresec.ForHost(wiresec.ModeAES, testBDK, ksn); err != nil {
+		t.Fatal(err)
+	}
+	return term, hst
+}
+
+// purchaseRequest is a neutral 0200 of the test terminal.
+func purchaseRequest(stan uint32, ksn []byte) Request {
+	return Request{
+		Kind: KindPurchase, STAN: stan, Time: testTime, TerminalID: "T0000001", MerchantID: "M00000000000001",
+		Amount: 1000, Currency: "156", EntryMode: "021", Batch: 7, KSN: ksn,
+		Track2Enc: mustHex("00112233445566778899AABBCCDDEEFF"),
+	}
+}
+
+// sealedResponse builds the answer to a purchase of 10.00 with STAN stan
+// from terminal tid, MACed by hst.
+func sealedResponse(t testing.TB, d *Dialect, hst *wiresec.Session, stan uint32, tid, rc string) []byte {
+	t.Helper()
+	req := purchaseRequest(stan, hst.KSN())
+	req.MTI, req.TerminalID = MTIPurchase, tid
+	m, err := d.EncodeResponse(req, Response{ResponseCode: rc, AuthCode: "A1B2C3", RRN: "503141000001", Time: testTime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := d.Seal(m, hst.MACResponse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// fakeHost answers every request with whatever reply returns (nil: no
+// answer) over the dialect's framing with the dialect's default TPDU.
+func fakeHost(t *testing.T, d *Dialect, reply func(m *iso8583.Message) []byte) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tf, err := d.NewFramer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := tf.Peer()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, nc)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := bufio.NewReader(nc)
+				for {
+					m, err := fr.ReadMessage(r)
+					if err != nil {
+						return
+					}
+					if out := reply(m); out != nil {
+						_ = fr.WriteFrame(nc, out)
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return ln.Addr().String()
+}

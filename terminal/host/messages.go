@@ -1,0 +1,97 @@
+package host
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/moov-io/iso8583"
+)
+
+// marshal packs a typed message struct into a new message of spec and
+// checks that every field packs. Errors match ErrInvalidRequest and name
+// the field, never its value (the library's error stays their cause).
+func marshal(spec *iso8583.MessageSpec, v any) (*iso8583.Message, error) {
+	m := iso8583.NewMessage(spec)
+	if err := m.Marshal(v); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, safe(err, "a field does not take its value"))
+	}
+	fields := m.GetFields()
+	ids := make([]int, 0, len(fields))
+	for id := range fields {
+		ids = append(ids, id)
+	}
+	sort.Ints(ids)
+	for _, id := range ids {
+		if _, err := fields[id].Pack(); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, safe(err, "field %d does not pack", id))
+		}
+	}
+	if _, err := m.Pack(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, safe(err, "message does not pack"))
+	}
+	return m, nil
+}
+
+// unmarshal reads a message into a typed message struct. Errors match
+// ErrMalformed.
+func unmarshal(m *iso8583.Message, v any) error {
+	if err := m.Unmarshal(v); err != nil {
+		return fmt.Errorf("%w: %w", ErrMalformed, safe(err, "fields do not read"))
+	}
+	return nil
+}
+
+// financialFields formats and checks DE4, DE49 and DE22 of a financial
+// request.
+func financialFields(r *Request) (amount, currency, entry string, err error) {
+	if amount, err = fmtNum(r.Amount, 12, "amount"); err != nil {
+		return "", "", "", err
+	}
+	if !isDigits(r.Currency, 3) {
+		return "", "", "", fmt.Errorf("%w: currency must be 3 digits", ErrInvalidRequest)
+	}
+	entry = r.EntryMode
+	if entry == "" {
+		entry = "000"
+	}
+	if !isDigits(entry, 3) {
+		return "", "", "", fmt.Errorf("%w: entry mode must be 3 digits", ErrInvalidRequest)
+	}
+	return amount, r.Currency, entry, nil
+}
+
+// decodeFinancial reads DE11 and DE4 of a financial request.
+func decodeFinancial(r *Request, stan, amount string) error {
+	s, err := parseNum(stan, 6, "STAN")
+	if err != nil {
+		return err
+	}
+	r.STAN = uint32(s)
+	if r.Amount, err = ParseAmount(amount); err != nil {
+		return err
+	}
+	return nil
+}
+
+// decodeResponseNumbers reads DE11 and, when present, DE4 of a response and
+// checks the response code and the printable fields.
+func decodeResponseNumbers(r *Response, stan, amount string) error {
+	s, err := parseNum(stan, 6, "STAN")
+	if err != nil {
+		return err
+	}
+	r.STAN = uint32(s)
+	if amount != "" {
+		if r.Amount, err = ParseAmount(amount); err != nil {
+			return err
+		}
+		r.HasAmount = true
+	}
+	if len(r.ResponseCode) != 2 || !isAlnum(r.ResponseCode) {
+		return fmt.Errorf("%w: response code missing or invalid", ErrMalformed)
+	}
+	if !isPrintable(r.AuthCode) || !isPrintable(r.RRN) || !isPrintable(r.TerminalID) {
+		return fmt.Errorf("%w: auth code, RRN or terminal id not printable", ErrMalformed)
+	}
+	return nil
+}
