@@ -14,12 +14,14 @@ import (
 	"io"
 	"log/slog"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/tarm/serial"
 
+	"posd/conn/clock"
 	"posd/drivers/alpar"
 	"posd/drivers/camera"
 	"posd/drivers/keypad"
@@ -48,6 +50,25 @@ type Profile struct {
 	Keypad *Keypad `json:"keypad,omitempty"`
 	// Camera: a V4L2 device index or path.
 	Camera string `json:"camera,omitempty"`
+	// Overlays are the firmware configuration lines (Raspberry Pi
+	// config.txt) the profile needs, with the header pins they take.
+	Overlays []Overlay `json:"overlays,omitempty"`
+	// Reserved are header pins no device of the profile may use.
+	Reserved []Reserved `json:"reserved,omitempty"`
+}
+
+// Overlay is one config.txt line and what it does to the header.
+type Overlay struct {
+	Line   string `json:"line"`
+	Pins   []int  `json:"pins"`             // BCM GPIO numbers it takes
+	Device string `json:"device,omitempty"` // the device node it gives
+	Why    string `json:"why"`
+}
+
+// Reserved header pins and the reason.
+type Reserved struct {
+	Pins []int  `json:"pins"`
+	Why  string `json:"why"`
 }
 
 // NFC is the wiring of a PN532.
@@ -57,6 +78,11 @@ type NFC struct {
 	I2CAddr   uint16 `json:"i2c_addr,omitempty"`
 	SPIPort   string `json:"spi_port,omitempty"`
 	Serial    Serial `json:"serial,omitzero"`
+	// GPIO names of the chip's RSTPDN and H_REQ lines and, for SPI with
+	// NSS on a GPIO, its chip select. Empty: not wired.
+	Reset string `json:"reset,omitempty"`
+	Req   string `json:"req,omitempty"`
+	CS    string `json:"cs,omitempty"`
 }
 
 // Keypad is the wiring of a matrix keypad: GPIO pin names, rows driven,
@@ -74,16 +100,124 @@ var Profiles = map[string]Profile{
 	},
 	"rpi4": {
 		Name:        "rpi4",
-		Description: "Raspberry Pi 4: PN532 on I2C-1 at 0x24, TDA8029 on ttyAMA1, USB keyboard-wedge stripe reader, 4x4 keypad on GPIO, camera /dev/video0",
+		Description: "Raspberry Pi 4: PN532 HAT on I2C-3 at 0x24, TDA8029 on ttyAMA1, USB keyboard-wedge stripe reader, 4x4 keypad on GPIO, camera /dev/video0",
 		MSR:         &MSR{Kind: MSRKindEvdev, Device: DefaultMSRDevice},
-		NFC:         &NFC{Interface: "i2c", I2CBus: "1", I2CAddr: 0x24},
+		NFC:         &NFC{Interface: "i2c", I2CBus: "3", I2CAddr: 0x24, Reset: "GPIO20", Req: "GPIO16"},
 		Contact:     &Serial{Port: "/dev/ttyAMA1", Baud: 38400},
 		Keypad: &Keypad{
-			Rows: []string{"GPIO5", "GPIO6", "GPIO13", "GPIO19"},
-			Cols: []string{"GPIO12", "GPIO16", "GPIO20", "GPIO21"},
+			Rows: []string{"GPIO5", "GPIO6", "GPIO26", "GPIO19"},
+			Cols: []string{"GPIO17", "GPIO27", "GPIO22", "GPIO21"},
 		},
-		Camera: "/dev/video0",
+		Camera:   "/dev/video0",
+		Overlays: rpi4Overlays,
+		Reserved: rpi4Reserved,
 	},
+}
+
+// rpi4Overlays: the PN532 HAT (Waveshare PN532 NFC HAT, I2C mode: jumpers
+// I0=H, I1=L put SDA/SCL on GPIO2/3; RSTPDN on BCM20 and H_REQ on BCM16,
+// per the vendor's README and pn532/i2c.py in soonuse/pn532-nfc-hat:
+// "PN532_I2C(debug=False, reset=20, req=16)"), the TDA8029 on a PL011 and
+// the service console. Pins and devices from the Raspberry Pi overlays
+// README (arch/arm/boot/dts/overlays/README).
+var rpi4Overlays = []Overlay{
+	{Line: "dtoverlay=i2c-gpio,bus=3,i2c_gpio_sda=2,i2c_gpio_scl=3", Pins: []int{2, 3}, Device: "/dev/i2c-3",
+		Why: "PN532 HAT. Software I2C waits out the PN532's clock stretching, which the Pi's I2C controller mishandles; dtparam=i2c_arm must stay off (same pins)"},
+	{Line: "dtoverlay=uart5", Pins: []int{12, 13}, Device: "/dev/ttyAMA1",
+		Why: "TDA8029 contact reader: TXD5 GPIO12, RXD5 GPIO13 (no ctsrts: GPIO14/15 are the console); the first extra PL011 is ttyAMA1"},
+	{Line: "enable_uart=1", Pins: []int{14, 15}, Device: "/dev/serial0",
+		Why: "service console on the debug UART"},
+}
+
+// rpi4Reserved: pins kept free although nothing of the profile drives them.
+var rpi4Reserved = []Reserved{
+	{Pins: []int{0, 1}, Why: "HAT ID EEPROM (ID_SD, ID_SC)"},
+	{Pins: []int{4, 8, 9, 10, 11}, Why: "PN532 HAT in SPI mode: SPI0 CE0/MISO/MOSI/SCLK, NSS driven from BCM4 in the vendor's example (cs=4)"},
+}
+
+// CheckPins reports the first header pin the profile uses twice (devices,
+// overlays and reserved pins together) and any device node the profile
+// opens that no overlay provides. Pin names must be "GPIOn" (BCM).
+func (p Profile) CheckPins() error {
+	used := map[int]string{}
+	claim := func(pin int, who string) error {
+		if pin < 0 || pin > 27 {
+			return fmt.Errorf("board %s: %s: GPIO%d is not on the 40-pin header", p.Name, who, pin)
+		}
+		if prev, ok := used[pin]; ok {
+			return fmt.Errorf("board %s: GPIO%d used by %s and by %s", p.Name, pin, prev, who)
+		}
+		used[pin] = who
+		return nil
+	}
+	named := func(name, who string) error {
+		if name == "" {
+			return nil
+		}
+		n, err := strconv.Atoi(strings.TrimPrefix(name, "GPIO"))
+		if err != nil || !strings.HasPrefix(name, "GPIO") {
+			return fmt.Errorf("board %s: %s: pin name %q is not GPIOn", p.Name, who, name)
+		}
+		return claim(n, who)
+	}
+	devices := map[string]bool{}
+	for _, o := range p.Overlays {
+		for _, pin := range o.Pins {
+			if err := claim(pin, "overlay "+o.Line); err != nil {
+				return err
+			}
+		}
+		if o.Device != "" {
+			devices[o.Device] = true
+		}
+	}
+	for _, r := range p.Reserved {
+		for _, pin := range r.Pins {
+			if err := claim(pin, "reserved ("+r.Why+")"); err != nil {
+				return err
+			}
+		}
+	}
+	if k := p.Keypad; k != nil {
+		for i, n := range k.Rows {
+			if err := named(n, fmt.Sprintf("keypad row %d", i)); err != nil {
+				return err
+			}
+		}
+		for i, n := range k.Cols {
+			if err := named(n, fmt.Sprintf("keypad column %d", i)); err != nil {
+				return err
+			}
+		}
+	}
+	var need []string
+	if n := p.NFC; n != nil {
+		for _, x := range []struct{ name, who string }{{n.Reset, "nfc RSTPDN"}, {n.Req, "nfc H_REQ"}, {n.CS, "nfc NSS"}} {
+			if err := named(x.name, x.who); err != nil {
+				return err
+			}
+		}
+		switch n.Interface {
+		case "i2c":
+			need = append(need, "/dev/i2c-"+n.I2CBus)
+		case "spi":
+			need = append(need, "/dev/spidev"+strings.TrimPrefix(strings.ToLower(n.SPIPort), "spi"))
+		case "hsu":
+			need = append(need, n.Serial.Port)
+		}
+	}
+	if p.Contact != nil {
+		need = append(need, p.Contact.Port)
+	}
+	for _, dev := range need {
+		if strings.HasPrefix(dev, "/dev/ttyUSB") || strings.HasPrefix(dev, "/dev/ttyACM") {
+			continue // USB, no overlay
+		}
+		if len(p.Overlays) > 0 && !devices[dev] {
+			return fmt.Errorf("board %s: %s is not provided by any overlay of the profile", p.Name, dev)
+		}
+	}
+	return nil
 }
 
 // Names lists the known profiles.
@@ -129,6 +263,9 @@ type Devices struct {
 type Board struct {
 	Name    string
 	Devices Devices
+	// Clock paces background retries of devices that failed at start-up;
+	// nil is the wall clock. Set it before adding devices.
+	Clock clock.Clock
 
 	mu       sync.Mutex
 	status   []Status
@@ -161,6 +298,18 @@ func (b *Board) Add(s Status, test func(context.Context) (string, error), halt f
 	}
 	if halt != nil {
 		b.halts = append(b.halts, halt)
+	}
+}
+
+// setStatus changes the recorded status of the named device.
+func (b *Board) setStatus(name string, f func(*Status)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i := range b.status {
+		if b.status[i].Name == name {
+			f(&b.status[i])
+			return
+		}
 	}
 }
 
@@ -225,6 +374,9 @@ func Open(ctx context.Context, p Profile, log *slog.Logger) (*Board, error) {
 		return nil, fmt.Errorf("board: the sim board is opened by board/sim")
 	}
 	b := New(p.Name, log)
+	if err := p.CheckPins(); err != nil {
+		b.log.Warn("board profile pin conflict", "err", err)
+	}
 	if p.MSR != nil {
 		b.AddMSR(*p.MSR, log)
 	}

@@ -6,19 +6,40 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
+	"posd/conn/clock"
 	"posd/drivers/alpar"
 	"posd/drivers/keypad"
 	"posd/drivers/pn532"
 )
 
+// A PN532 that fails at start-up is retried in the background, the pause
+// doubling from nfcRetryFirst to nfcRetryMax, until it comes up or the
+// board halts.
+const (
+	nfcRetryFirst = time.Second
+	nfcRetryMax   = 30 * time.Second
+)
+
 // AddNFC starts a PN532 on transport t (opened by the caller on the
-// board's bus) and records it; where says which bus.
-func (b *Board) AddNFC(t pn532.Transport, where string, closeBus func() error, log *slog.Logger) {
+// board's bus) and records it; where says which bus. opts may carry the
+// chip's RSTPDN and H_REQ pins; nil is pn532.DefaultOpts with the board's
+// logger. A chip that fails to initialise is not fatal: its status says
+// so, Devices.NFC is set all the same, and initialisation is retried in the
+// background until it succeeds (the status then says it recovered) or the
+// board halts. A self test also initialises a chip that is still down.
+func (b *Board) AddNFC(t pn532.Transport, where string, closeBus func() error, opts *pn532.Opts) {
 	st := Status{Name: "nfc", Driver: "pn532", Where: where}
 	o := pn532.DefaultOpts
-	o.Logger = log
+	if opts != nil {
+		o = *opts
+	}
+	if o.Logger == nil {
+		o.Logger = b.log.With("device", "nfc")
+	}
+	o.SkipInit = true
 	d, err := pn532.New(t, &o)
 	if err != nil {
 		if closeBus != nil {
@@ -28,7 +49,7 @@ func (b *Board) AddNFC(t pn532.Transport, where string, closeBus func() error, l
 		b.Add(st, nil, nil)
 		return
 	}
-	test := func(ctx context.Context) (string, error) {
+	check := func(ctx context.Context) (string, error) {
 		fw, err := d.FirmwareVersion(ctx)
 		if err != nil {
 			return "", err
@@ -46,27 +67,82 @@ func (b *Board) AddNFC(t pn532.Transport, where string, closeBus func() error, l
 		}
 		return fmt.Sprintf("%s, RF field on, %s", fw, card), nil
 	}
+	var up atomic.Bool // Init has succeeded
+	test := func(ctx context.Context) (string, error) {
+		if !up.Load() {
+			if err := d.Init(ctx); err != nil {
+				return "", fmt.Errorf("initialising: %w", err)
+			}
+			up.Store(true)
+		}
+		return check(ctx)
+	}
+	b.Devices.NFC = d
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	detail, err := test(ctx)
 	cancel()
-	if err != nil {
-		d.Halt()
-		if closeBus != nil {
-			closeBus()
-		}
-		st.Error = err.Error()
-		b.Add(st, nil, nil)
-		return
+	if err == nil {
+		st.OK, st.Detail = true, detail
+	} else {
+		st.Error = err.Error() + "; retrying in the background"
 	}
-	b.Devices.NFC = d
-	st.OK, st.Detail = true, detail
+	bg, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
 	b.Add(st, test, func() error {
-		err := d.Halt()
+		stop()
+		<-done
+		var err error
+		if up.Load() {
+			err = d.Halt()
+		}
 		if closeBus != nil {
 			err = errors.Join(err, closeBus())
 		}
 		return err
 	})
+	if st.OK {
+		close(done)
+		return
+	}
+	go func() {
+		defer close(done)
+		b.retryNFC(bg, test, &up)
+	}()
+}
+
+// retryNFC runs test until it succeeds (or a self test brought the chip
+// up), recording each failure and the recovery in the board's status.
+func (b *Board) retryNFC(ctx context.Context, test func(context.Context) (string, error), up *atomic.Bool) {
+	clk := clock.Or(b.Clock)
+	wait := nfcRetryFirst
+	for attempt := 2; ; attempt++ {
+		if err := clock.Sleep(ctx, clk, wait); err != nil {
+			return
+		}
+		if up.Load() {
+			return
+		}
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		detail, err := test(actx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			b.log.Info("device recovered", "device", "nfc", "attempt", attempt)
+			b.setStatus("nfc", func(s *Status) {
+				s.OK, s.Error = true, ""
+				s.Detail = fmt.Sprintf("%s (recovered at attempt %d)", detail, attempt)
+			})
+			return
+		}
+		wait = min(2*wait, nfcRetryMax)
+		b.log.Warn("device still failing", "device", "nfc", "attempt", attempt, "err", err)
+		b.setStatus("nfc", func(s *Status) {
+			s.OK, s.Detail = false, ""
+			s.Error = fmt.Sprintf("attempt %d: %v; retrying in %v", attempt, err, wait)
+		})
+	}
 }
 
 // AddContact starts a TDA8029 on its UART (opened with a read timeout, so

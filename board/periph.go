@@ -40,6 +40,25 @@ func openPeriph(ctx context.Context, b *Board, p Profile) {
 
 func openNFC(b *Board, n NFC) {
 	log := b.log.With("device", "nfc")
+	o := pn532.DefaultOpts
+	o.Logger = log
+	var missing []string
+	pin := func(name string) gpio.PinOut {
+		if name == "" {
+			return nil
+		}
+		if p := gpioreg.ByName(name); p != nil {
+			return p
+		}
+		missing = append(missing, name)
+		return nil
+	}
+	o.Reset, o.Req = pin(n.Reset), pin(n.Req)
+	cs := pin(n.CS)
+	if len(missing) > 0 {
+		b.Add(Status{Name: "nfc", Driver: "pn532", Where: n.Interface, Error: "no such GPIO: " + strings.Join(missing, ", ")}, nil, nil)
+		return
+	}
 	switch n.Interface {
 	case "i2c":
 		bus, err := i2creg.Open(n.I2CBus)
@@ -51,20 +70,20 @@ func openNFC(b *Board, n NFC) {
 		if addr == 0 {
 			addr = pn532.I2CAddr
 		}
-		b.AddNFC(pn532.NewI2C(bus, addr), fmt.Sprintf("I2C-%s@%#02x", n.I2CBus, addr), bus.Close, log)
+		b.AddNFC(pn532.NewI2C(bus, addr), fmt.Sprintf("I2C-%s@%#02x", n.I2CBus, addr), bus.Close, &o)
 	case "spi":
 		port, err := spireg.Open(n.SPIPort)
 		if err != nil {
 			b.Add(Status{Name: "nfc", Driver: "pn532", Where: n.SPIPort, Error: err.Error()}, nil, nil)
 			return
 		}
-		t, err := pn532.NewSPI(port, nil)
+		t, err := pn532.NewSPI(port, &pn532.SPIOpts{CS: cs})
 		if err != nil {
 			port.Close()
 			b.Add(Status{Name: "nfc", Driver: "pn532", Where: n.SPIPort, Error: err.Error()}, nil, nil)
 			return
 		}
-		b.AddNFC(t, n.SPIPort, port.Close, log)
+		b.AddNFC(t, n.SPIPort, port.Close, &o)
 	case "hsu":
 		s := n.Serial
 		if s.Baud == 0 {
@@ -75,7 +94,7 @@ func openNFC(b *Board, n NFC) {
 			b.Add(Status{Name: "nfc", Driver: "pn532", Where: s.Port, Error: err.Error()}, nil, nil)
 			return
 		}
-		b.AddNFC(pn532.NewHSU(port), s.Port, port.Close, log)
+		b.AddNFC(pn532.NewHSU(port), s.Port, port.Close, &o)
 	default:
 		b.Add(Status{Name: "nfc", Driver: "pn532", Error: fmt.Sprintf("unknown interface %q (i2c, spi or hsu)", n.Interface)}, nil, nil)
 	}

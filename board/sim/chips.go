@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"posd/board"
 	"posd/drivers/alpar/alparsim"
@@ -15,10 +16,15 @@ import (
 
 // openNFC puts the PN532 simulator on a simulated I²C bus (it implements
 // periph's i2c.Bus) and starts the real driver on it, with the 106 kbit/s
-// air time modelled.
+// air time modelled and the chip's RSTPDN and H_REQ wired as on the
+// PN532 HAT. The simulator needs no long pulses on them.
 func (b *Board) openNFC(o Opts) {
 	b.nfcSim = pn532sim.New(&pn532sim.Opts{LinkTime: true, Logger: o.Logger})
-	b.AddNFC(pn532.NewI2C(b.nfcSim, 0), "sim I2C@0x24", nil, o.Logger)
+	do := pn532.DefaultOpts
+	do.Logger = o.Logger
+	do.Reset, do.Req = b.nfcSim.ResetPin(), b.nfcSim.ReqPin()
+	do.ResetPulse, do.ResetRecovery, do.ReqPulse = time.Millisecond, time.Millisecond, time.Millisecond
+	b.AddNFC(pn532.NewI2C(b.nfcSim, 0), "sim I2C@0x24", nil, &do)
 }
 
 // openContact serves the TDA8029 simulator on a pseudo-terminal, which the

@@ -7,52 +7,57 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"periph.io/x/conn/v3"
+	"periph.io/x/conn/v3/gpio"
+
+	"posd/conn/apdu"
+	"posd/conn/clock"
+)
+
+var (
+	_ apdu.Transceiver = (*Dev)(nil)
+	_ apdu.Presence    = (*Dev)(nil)
+	_ conn.Resource    = (*Dev)(nil)
 )
 
 // Command codes (UM0701-02 §7).
 const (
 	CmdDiagnose            byte = 0x00
 	CmdGetFirmwareVersion  byte = 0x02
+	CmdSetParameters       byte = 0x12
 	CmdSAMConfiguration    byte = 0x14
 	CmdRFConfiguration     byte = 0x32
 	CmdInDataExchange      byte = 0x40
+	CmdInCommunicateThru   byte = 0x42
 	CmdInListPassiveTarget byte = 0x4A
 	CmdInRelease           byte = 0x52
+)
+
+// SetParameters flags (UM0701-02 §7.2.9; the values are libnfc's
+// PARAM_* in chips/pn53x.h).
+const (
+	ParamNADUsed    byte = 0x01 // use NAD in initiator mode
+	ParamDIDUsed    byte = 0x02 // use DID/CID in initiator mode
+	ParamAutoATRRes byte = 0x04 // answer ATR_REQ automatically (target)
+	ParamAutoRATS   byte = 0x10 // send RATS automatically after a type A select
+	ParamISO14443PI byte = 0x20 // ISO 14443-4 PICC emulation
+	ParamNoAmble    byte = 0x40 // no preamble and postamble in frames
+	initParameters       = ParamAutoATRRes | ParamAutoRATS
 )
 
 // MaxDataOut is the largest DataOut of one InDataExchange frame
 // (UM0701-02 §7.3.8: 262 bytes).
 const MaxDataOut = 262
 
-// Clock gives the driver the time and a way to wait, so tests control both.
-type Clock interface {
-	Now() time.Time
-	// Sleep waits for d or until ctx is done, returning ctx.Err() then.
-	Sleep(ctx context.Context, d time.Duration) error
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
-func (realClock) Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // Opts configures a Dev.
 type Opts struct {
 	// Logger receives debug records (command codes and lengths only,
 	// never payloads). Default: discard.
 	Logger *slog.Logger
-	// Clock; default the wall clock.
-	Clock Clock
+	// Clock for timeouts, polling, the I2C bus-free time and the reset
+	// and wake-up pulses; default clock.Real.
+	Clock clock.Clock
 	// ACKTimeout is how long to wait for the ACK of a command before
 	// sending it again. UM0701-02 §6.2.2 says the chip ACKs within 15 ms;
 	// the default 50 ms leaves room for a loaded Linux host.
@@ -60,11 +65,12 @@ type Opts struct {
 	// ResponseTimeout bounds the wait for a response after its ACK. Card
 	// commands (InDataExchange) may take long on EMV cards. Default 2 s.
 	ResponseTimeout time.Duration
-	// PollInterval between status reads on I2C and SPI. Default 1 ms.
+	// PollInterval between status reads on I2C and SPI. Default 1 ms; on
+	// I2C the transport's bus-free time (I2CBusFree, 5 ms) is the floor.
 	PollInterval time.Duration
-	// Retries is how often a command is sent again after an ACK timeout or
-	// a syntax error frame, and how many NACKs are sent for a damaged
-	// response. Default 3.
+	// Retries is how often a command is sent again after an ACK timeout,
+	// a failed write or a syntax error frame, and how many NACKs are sent
+	// for a damaged or unreadable response. Default 3.
 	Retries int
 	// MaxChunk is the largest DataOut per InDataExchange frame; longer
 	// APDUs are sent in several frames with the MI bit set in Tg
@@ -73,13 +79,33 @@ type Opts struct {
 	// MaxResponse caps the reassembled length of a chained card response.
 	// Default 4096.
 	MaxResponse int
-	// PassiveRetries is MxRtyPassiveActivation, set by New so that
+	// PassiveRetries is MxRtyPassiveActivation, set by Init so that
 	// InListPassiveTarget returns when no card is there (0xFF would make
 	// the chip retry forever). Default 0x02.
 	PassiveRetries byte
-	// SkipInit leaves the chip untouched in New (no SAMConfiguration, no
-	// RFConfiguration). For tests of single commands.
+	// SkipInit leaves the chip untouched in New; the caller runs Init
+	// (board/ does, retrying in the background) or, in tests of single
+	// commands, nothing.
 	SkipInit bool
+
+	// Reset is the chip's RSTPDN line (active low), when the board wires
+	// it (the PN532 HAT: BCM20). Init pulses it, and the driver pulses it
+	// to recover from bus errors. Optional.
+	Reset gpio.PinOut
+	// ResetPulse is how long RSTPDN is held low, ResetRecovery how long
+	// the driver waits after releasing it. Defaults 400 ms and 10 ms, the
+	// figures of Adafruit_PN532.cpp begin() (which points at the timing
+	// diagram of data sheet §12.23).
+	ResetPulse, ResetRecovery time.Duration
+	// Req is the chip's H_REQ (P32_INT0) line, when wired (the PN532 HAT:
+	// BCM16). The driver pulls it low for ReqPulse to wake the chip
+	// before its first command and before a resend, so the chip does not
+	// have to stretch the I2C clock while it wakes (the HAT vendor's
+	// pn532/i2c.py: "connect a pin to P32 H_Request for hardware wakeup
+	// ... we don't need to do the I2C clock-stretch thing"). Optional.
+	Req gpio.PinOut
+	// ReqPulse defaults to 100 ms, the low time of the vendor's _wakeup.
+	ReqPulse time.Duration
 }
 
 // DefaultOpts are the options used when New gets nil.
@@ -91,6 +117,9 @@ var DefaultOpts = Opts{
 	MaxChunk:        MaxDataOut,
 	MaxResponse:     4096,
 	PassiveRetries:  0x02,
+	ResetPulse:      400 * time.Millisecond,
+	ResetRecovery:   10 * time.Millisecond,
+	ReqPulse:        100 * time.Millisecond,
 }
 
 // Dev is a PN532. Its methods are safe for concurrent use; they run one
@@ -100,20 +129,20 @@ type Dev struct {
 	o   Opts
 	log *slog.Logger
 
-	mu      sync.Mutex // serialises commands and guards the fields below
-	tx      []byte
-	params  []byte
-	params2 []byte
-	target  *Target
+	mu         sync.Mutex // serialises commands and guards the fields below
+	tx         []byte
+	params     []byte
+	params2    []byte
+	target     *Target
+	recovering bool // a reset is in progress: no nested reset
 
 	haltMu     sync.Mutex
 	haltCtx    context.Context
 	haltCancel context.CancelFunc
 }
 
-// New returns a driver over t. Unless opts.SkipInit, it sends
-// SAMConfiguration (normal mode; needed after power-up and mandatory on HSU)
-// and RFConfiguration MaxRetries so InListPassiveTarget cannot block forever.
+// New returns a driver over t. Unless opts.SkipInit it runs Init and
+// fails with its error.
 func New(t Transport, opts *Opts) (*Dev, error) {
 	if t == nil {
 		return nil, errors.New("pn532: nil transport")
@@ -125,9 +154,7 @@ func New(t Transport, opts *Opts) (*Dev, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.Clock == nil {
-		o.Clock = realClock{}
-	}
+	o.Clock = clock.Or(o.Clock)
 	if o.ACKTimeout <= 0 {
 		o.ACKTimeout = DefaultOpts.ACKTimeout
 	}
@@ -146,18 +173,100 @@ func New(t Transport, opts *Opts) (*Dev, error) {
 	if o.MaxResponse <= 0 {
 		o.MaxResponse = DefaultOpts.MaxResponse
 	}
+	if o.ResetPulse <= 0 {
+		o.ResetPulse = DefaultOpts.ResetPulse
+	}
+	if o.ResetRecovery <= 0 {
+		o.ResetRecovery = DefaultOpts.ResetRecovery
+	}
+	if o.ReqPulse <= 0 {
+		o.ReqPulse = DefaultOpts.ReqPulse
+	}
+	if c, ok := t.(clocked); ok {
+		c.setClock(o.Clock)
+	}
 	d := &Dev{t: t, o: o, log: o.Logger, tx: make([]byte, 0, MaxFrameSize), params: make([]byte, 0, MaxFrameData)}
 	d.haltCtx, d.haltCancel = context.WithCancel(context.Background())
 	if !o.SkipInit {
-		ctx := context.Background()
-		if err := d.SAMConfig(ctx); err != nil {
-			return nil, err
-		}
-		if err := d.SetRetries(ctx, Retries{ATR: 0xFF, PSL: 0x01, PassiveActivation: o.PassiveRetries}); err != nil {
+		if err := d.Init(context.Background()); err != nil {
 			return nil, err
 		}
 	}
 	return d, nil
+}
+
+// Init brings the chip into a known state: it pulses RSTPDN when wired,
+// wakes the chip (H_REQ, the HSU preamble or the SPI chip select), and
+// sends SAMConfiguration (normal mode; needed after power-up and
+// mandatory on HSU to leave LowVbat), SetParameters with automatic RATS
+// and ATR_RES (the flags libnfc's pn53x_init sets, since the chip's cannot
+// be read back) and RFConfiguration MaxRetries so InListPassiveTarget
+// cannot block forever. It forgets any listed target. Callers retry it
+// when it fails (board/ does so in the background).
+func (d *Dev) Init(ctx context.Context) error {
+	ctx, end := d.begin(ctx)
+	defer end()
+	return d.init(ctx, d.o.Reset != nil)
+}
+
+// init is Init with mu held.
+func (d *Dev) init(ctx context.Context, reset bool) error {
+	d.target = nil
+	if reset {
+		if err := d.pulseReset(ctx); err != nil {
+			return err
+		}
+	}
+	if err := d.wake(ctx); err != nil {
+		return err
+	}
+	if _, err := d.call(ctx, CmdSAMConfiguration, []byte{0x01}, 16); err != nil {
+		return err
+	}
+	if _, err := d.call(ctx, CmdSetParameters, []byte{initParameters}, 16); err != nil {
+		return err
+	}
+	if _, err := d.call(ctx, CmdRFConfiguration, []byte{0x05, 0xFF, 0x01, d.o.PassiveRetries}, 16); err != nil {
+		return err
+	}
+	return nil
+}
+
+// pulseReset holds RSTPDN low for ResetPulse and waits ResetRecovery.
+func (d *Dev) pulseReset(ctx context.Context) error {
+	d.log.Debug("pn532 reset")
+	if err := d.o.Reset.Out(gpio.Low); err != nil {
+		return fmt.Errorf("%w: RSTPDN: %w", ErrBus, err)
+	}
+	err := clock.Sleep(ctx, d.o.Clock, d.o.ResetPulse)
+	if herr := d.o.Reset.Out(gpio.High); herr != nil && err == nil {
+		err = fmt.Errorf("%w: RSTPDN: %w", ErrBus, herr)
+	}
+	if err != nil {
+		return err
+	}
+	return clock.Sleep(ctx, d.o.Clock, d.o.ResetRecovery)
+}
+
+// wake makes sure the next frame reaches an awake chip: an H_REQ pulse
+// when wired, then the transport's own wake-up (see waker).
+func (d *Dev) wake(ctx context.Context) error {
+	if d.o.Req != nil {
+		if err := d.o.Req.Out(gpio.Low); err != nil {
+			return fmt.Errorf("%w: H_REQ: %w", ErrBus, err)
+		}
+		err := clock.Sleep(ctx, d.o.Clock, d.o.ReqPulse)
+		if herr := d.o.Req.Out(gpio.High); herr != nil && err == nil {
+			err = fmt.Errorf("%w: H_REQ: %w", ErrBus, herr)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if w, ok := d.t.(waker); ok {
+		return w.wake(ctx, d.o.Clock)
+	}
+	return nil
 }
 
 func (d *Dev) String() string { return "pn532(" + d.t.String() + ")" }
@@ -175,7 +284,8 @@ func (d *Dev) Halt() error {
 	d.haltCtx, d.haltCancel = context.WithCancel(context.Background())
 	d.haltMu.Unlock()
 	d.target = nil
-	_, err := d.call(context.Background(), CmdRFConfiguration, []byte{0x01, 0x00}, 16)
+	// No reset from here: Halt stops activity, it does not start any.
+	_, err := d.exchange(context.Background(), CmdRFConfiguration, []byte{0x01, 0x00}, 16)
 	return err
 }
 
@@ -225,6 +335,15 @@ func (d *Dev) SAMConfig(ctx context.Context) error {
 	ctx, end := d.begin(ctx)
 	defer end()
 	_, err := d.call(ctx, CmdSAMConfiguration, []byte{0x01}, 16)
+	return err
+}
+
+// SetParameters sends SetParameters (UM0701-02 §7.2.9) with the given
+// Param* flags. Init sends ParamAutoATRRes|ParamAutoRATS.
+func (d *Dev) SetParameters(ctx context.Context, flags byte) error {
+	ctx, end := d.begin(ctx)
+	defer end()
+	_, err := d.call(ctx, CmdSetParameters, []byte{flags}, 16)
 	return err
 }
 
@@ -392,35 +511,105 @@ func (d *Dev) Release(ctx context.Context) error {
 	return nil
 }
 
-// CardPresent reports whether the listed card still answers. It uses
-// Diagnose test 0x06, "attention request / ISO 14443-4 card presence"
-// (UM0701-02 §7.2.1): status 0x00 means present, anything else (0x01
-// timeout, 0x27 no target) absent. Unlike a new InListPassiveTarget it does
-// not reset the card's ISO-DEP session. Without a listed target it answers
-// false without talking to the chip.
+// CardPresent reports whether the listed card still answers, without
+// disturbing its session.
+//
+// For an ISO-DEP card (Type A with SAK bit 0x20, Type B) it sends an
+// ISO 14443-4 R(NAK) block through InCommunicateThru — 0xB2 for Type A,
+// 0xBA 0x01 (CID 1) for Type B — which a present card answers with an
+// R(ACK) or its last block (ISO 14443-4 §7.5.4 PICC rules) and which
+// leaves its block number alone. This is what libnfc's chips/pn53x.c does
+// on a PN532 (pn53x_ISO14443A_4_is_present, pn53x_ISO14443B_4_is_present)
+// because Diagnose 0x06 "failed completely with a JCOP31 on a PN532". A
+// timeout status (0x01) means the card is gone; any other failure is
+// tried once more, then returned as a *StatusError.
+//
+// Other cards (MIFARE-class, not used for payments) are asked with
+// Diagnose test 0x06 (UM0701-02 §7.2.1). Without a listed target it
+// answers false without talking to the chip.
 func (d *Dev) CardPresent(ctx context.Context) (bool, error) {
 	ctx, end := d.begin(ctx)
 	defer end()
-	if d.target == nil {
+	t := d.target
+	if t == nil {
 		return false, nil
 	}
-	r, err := d.call(ctx, CmdDiagnose, []byte{0x06}, 16)
-	if err != nil {
-		return false, err
+	if !t.ISO14443_4() {
+		r, err := d.call(ctx, CmdDiagnose, []byte{0x06}, 16)
+		if err != nil {
+			return false, err
+		}
+		if len(r) < 1 {
+			return false, fmt.Errorf("%w: Diagnose without result", ErrBadResponse)
+		}
+		if r[0] != 0x00 {
+			d.target = nil
+			return false, nil
+		}
+		return true, nil
 	}
-	if len(r) < 1 {
-		return false, fmt.Errorf("%w: Diagnose without result", ErrBadResponse)
+	rnak := []byte{0xB2}
+	if t.Type == TypeB {
+		rnak = []byte{0xBA, 0x01}
 	}
-	if r[0] != 0x00 {
-		d.target = nil
-		return false, nil
+	var last error
+	for failures := 0; failures < 2; failures++ {
+		r, err := d.call(ctx, CmdInCommunicateThru, rnak, 16)
+		if err != nil {
+			return false, err
+		}
+		if len(r) < 1 {
+			return false, fmt.Errorf("%w: InCommunicateThru without status", ErrBadResponse)
+		}
+		switch st := r[0] & 0x3F; st {
+		case 0x00:
+			return true, nil
+		case 0x01:
+			d.target = nil
+			return false, nil
+		default:
+			last = &StatusError{Cmd: CmdInCommunicateThru, Code: st}
+		}
 	}
-	return true, nil
+	return false, last
+}
+
+// needsTarget lists the commands that act on a listed card's session,
+// which a chip reset ends: they are not repeated after a reset.
+func needsTarget(cmd byte) bool {
+	switch cmd {
+	case CmdInDataExchange, CmdInCommunicateThru, CmdInRelease, CmdDiagnose:
+		return true
+	}
+	return false
 }
 
 // call sends cmd with params and returns the response parameters (after
-// the response code). max bounds the response frame size. Caller holds mu.
+// the response code). max bounds the response frame size. Caller holds
+// mu. When the bus keeps failing and RSTPDN is wired, it resets and
+// initialises the chip and sends the command once more, unless the
+// command belongs to a card session (then ErrReset).
 func (d *Dev) call(ctx context.Context, cmd byte, params []byte, max int) ([]byte, error) {
+	r, err := d.exchange(ctx, cmd, params, max)
+	if err == nil || !errors.Is(err, ErrBus) || d.o.Reset == nil || d.recovering || ctx.Err() != nil {
+		return r, err
+	}
+	d.log.Debug("pn532 bus errors, resetting the chip", "cmd", cmd)
+	d.recovering = true
+	hadTarget := d.target != nil
+	ierr := d.init(ctx, true)
+	d.recovering = false
+	if ierr != nil {
+		return nil, fmt.Errorf("%w (reset did not help: %w)", err, ierr)
+	}
+	if needsTarget(cmd) || hadTarget {
+		return nil, fmt.Errorf("pn532: command 0x%02X: %w (after %w)", cmd, ErrReset, err)
+	}
+	return d.exchange(ctx, cmd, params, max)
+}
+
+// exchange is one command with its resends and NACKs.
+func (d *Dev) exchange(ctx context.Context, cmd byte, params []byte, max int) ([]byte, error) {
 	d.params2 = append(append(d.params2[:0], cmd), params...)
 	var err error
 	d.tx, err = AppendFrame(d.tx[:0], TFIHost, d.params2)
@@ -445,6 +634,10 @@ func (d *Dev) call(ctx context.Context, cmd byte, params []byte, max int) ([]byt
 			if h, ok := d.t.(*HSU); ok {
 				h.Drain(d.o.ACKTimeout, 4*d.o.ACKTimeout)
 			}
+			// Or it slept through the frame: wake it before the resend.
+			if werr := d.wake(ctx); werr != nil {
+				return nil, fmt.Errorf("pn532: command 0x%02X: %w (wake-up: %w)", cmd, err, werr)
+			}
 		}
 		d.log.Debug("pn532 resend", "cmd", cmd, "attempt", attempt+1, "err", err)
 		d.tx, err = AppendFrame(d.tx[:0], TFIHost, d.params2)
@@ -455,16 +648,22 @@ func (d *Dev) call(ctx context.Context, cmd byte, params []byte, max int) ([]byt
 }
 
 // errNoACK marks a command the chip did not acknowledge; it wraps the
-// cause (ErrTimeout or a damaged frame).
+// cause (ErrTimeout, a damaged frame or ErrBus).
 var errNoACK = errors.New("not acknowledged")
 
 // once sends the frame in d.tx once, waits for its ACK and reads the
-// response, answering damaged responses with NACK.
+// response, answering damaged or unreadable responses with NACK.
 func (d *Dev) once(ctx context.Context, cmd byte, max int) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if err := d.t.Send(ctx, d.tx); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if errors.Is(err, ErrBus) {
+			return nil, fmt.Errorf("%w: %w", errNoACK, err)
+		}
 		return nil, err
 	}
 	f, err := d.read(ctx, d.o.ACKTimeout, len(ackFrame))
@@ -474,9 +673,6 @@ func (d *Dev) once(ctx context.Context, cmd byte, max int) ([]byte, error) {
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
-		}
-		if errors.Is(err, ErrBus) {
-			return nil, err
 		}
 		return nil, fmt.Errorf("%w: %w", errNoACK, err)
 	}
@@ -500,9 +696,11 @@ func (d *Dev) once(ctx context.Context, cmd byte, max int) ([]byte, error) {
 				return nil, ctx.Err()
 			}
 			return nil, err
-		case errors.Is(err, ErrBus), errors.Is(err, ErrApplication), nacks >= d.o.Retries:
+		case errors.Is(err, ErrApplication), nacks >= d.o.Retries:
 			return nil, err
 		}
+		// A damaged frame, or a read the bus garbled: the chip keeps its
+		// response and sends it again on NACK (UM0701-02 §6.2.1.4).
 		d.log.Debug("pn532 nack", "cmd", cmd, "err", err)
 		if err := d.t.Send(ctx, nackFrame[:]); err != nil {
 			return nil, err
@@ -536,7 +734,7 @@ func (d *Dev) read(ctx context.Context, timeout time.Duration, max int) (Frame, 
 		if !d.o.Clock.Now().Before(deadline) {
 			return Frame{}, ErrTimeout
 		}
-		if err := d.o.Clock.Sleep(ctx, d.o.PollInterval); err != nil {
+		if err := clock.Sleep(ctx, d.o.Clock, d.o.PollInterval); err != nil {
 			return Frame{}, err
 		}
 	}

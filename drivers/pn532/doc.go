@@ -17,26 +17,53 @@
 //   - I2C (§6.2.4): address 0x24; each read transaction starts with the
 //     status byte (bit 0 ready) and the frame follows in the same read,
 //     so the transport reads the longest frame the command can produce.
+//     Between two transactions the bus stays free 5 ms (libnfc's
+//     PN532_BUS_FREE_TIME); a failed write or status read is tried three
+//     times (libnfc's PN532_SEND_RETRIES).
 //   - SPI (§6.2.5): mode 0, LSB first, prefixes 0x01 write, 0x02 status,
 //     0x03 read; the whole frame in one transaction. Bytes are bit-reversed
-//     in software unless the controller can do LSB first.
+//     in software unless the controller can do LSB first. The chip answers
+//     a read from the start code 00 FF (libnfc pn532_spi.c).
 //   - HSU (§6.2.3): 115200 baud is set by the board; the transport sends
-//     0x55 0x55 and zeros before its first frame; New then sends
-//     SAMConfiguration, which brings the chip out of LowVbat.
+//     0x55 0x55 and zeros before its first frame.
+//   - Sleep and wake-up: the chip is in LowVbat after power-up or reset
+//     and may be in power-down later. Before the first command, after a
+//     reset and before every resend of an unacknowledged command the
+//     driver wakes it: H_REQ pulse when wired (Opts.Req), the HSU
+//     preamble, or NSS low for 2 ms on SPI (SPIOpts.CS, or a long status
+//     read when the controller owns CS). On I2C without H_REQ the chip
+//     wakes on its address and stretches SCL.
+//   - Init (after New unless SkipInit): RSTPDN pulse when wired
+//     (Opts.Reset), wake-up, SAMConfiguration normal mode (leaves
+//     LowVbat), SetParameters with automatic RATS and ATR_RES (libnfc's
+//     pn53x_init) and RFConfiguration MaxRetries.
+//   - Bus errors: a failed write or ACK read resends the command; a failed
+//     response read is answered with NACK; when that is not enough and
+//     RSTPDN is wired the chip is reset and initialised again
+//     (ErrReset if a card session was lost).
 //   - InDataExchange (§7.3.8): the MI bit (0x40) in Tg says more DataOut
 //     follows, the chip answers each such frame with a bare status; MI in
 //     the response status says more DataIn follows and is fetched with an
 //     InDataExchange without DataOut. DataOut per frame is at most 262.
-//   - Card removal (§7.2.1): Diagnose test 0x06 (attention request / card
-//     presence) rather than a new InListPassiveTarget, since polling again
-//     would reset the card's ISO-DEP session mid-transaction.
+//   - Type A targets: SAK bit 0x20 marks ISO 14443-4; the ATS follows
+//     only when the chip got one, so a SAK 0x28 card listed without ATS
+//     is accepted (libnfc's pn53x_decode_target_data does the same).
+//   - Card removal: an ISO 14443-4 R(NAK) through InCommunicateThru, as
+//     libnfc does on a PN532 because Diagnose 0x06 fails with JCOP cards;
+//     Diagnose 0x06 (§7.2.1) only for non-ISO-DEP cards. Neither resets
+//     the card's session, unlike a new InListPassiveTarget.
 //
 // Construction from board/:
 //
 //	t := pn532.NewI2C(bus, 0)                // i2c.Bus from i2creg
 //	t, err := pn532.NewSPI(port, nil)        // spi.Port from spireg
 //	t := pn532.NewHSU(serialPort)            // io.ReadWriter, 115200 8N1
-//	dev, err := pn532.New(t, nil)
+//	o := pn532.DefaultOpts
+//	o.Reset, o.Req = rstpdn, hreq            // optional gpio.PinOut from gpioreg
+//	dev, err := pn532.New(t, &o)
+//
+// Dev satisfies apdu.Transceiver, apdu.Presence and periph's
+// conn.Resource.
 //
 // Logs carry command codes and lengths, never APDUs, UIDs or other card
 // data.

@@ -3,6 +3,8 @@ package pn532
 import (
 	"errors"
 	"fmt"
+
+	"posd/conn/apdu"
 )
 
 // Sentinel errors. Every error returned by this package wraps one of these
@@ -52,8 +54,21 @@ var (
 	ErrBadResponse = errors.New("pn532: malformed response parameters")
 
 	// ErrBus means the transport (I2C, SPI or serial port) failed; the
-	// underlying error is wrapped too. Fatal until the board fixes the bus.
+	// underlying error is wrapped too. The driver has already retried: the
+	// I2C transport repeats a failed transfer (libnfc's pn532_i2c.c does
+	// so three times), a command is resent after a failed write or ACK
+	// read and a failed response read is answered with NACK, and with a
+	// RSTPDN line (Opts.Reset) the chip is reset and initialised again.
+	// An ErrBus that still comes out is not transient: the board has to
+	// look at the bus (the board retries initialisation in the
+	// background).
 	ErrBus = errors.New("pn532: bus error")
+
+	// ErrReset means the driver reset the chip through RSTPDN to recover
+	// from bus errors while a card was listed: the chip is usable again
+	// but the card's session is gone, so the command was not repeated.
+	// Transient: list the card again.
+	ErrReset = errors.New("pn532: chip reset after bus errors, card session lost")
 )
 
 // StatusError is a non-zero status byte returned by the chip in a response
@@ -81,6 +96,12 @@ func (e *StatusError) Transient() bool {
 // TargetGone reports whether the status says the card left the field or
 // was released (0x29 released by initiator, 0x2B card disappeared).
 func (e *StatusError) TargetGone() bool { return e.Code == 0x29 || e.Code == 0x2B }
+
+// Is makes errors.Is(err, apdu.ErrCardRemoved) true for a status that
+// says the card is gone, as the apdu.Transceiver contract asks.
+func (e *StatusError) Is(target error) bool {
+	return target == apdu.ErrCardRemoved && e.TargetGone()
+}
 
 func statusText(c byte) string {
 	switch c {
@@ -147,6 +168,12 @@ func IsTransient(err error) bool {
 	var se *StatusError
 	if errors.As(err, &se) {
 		return se.Transient()
+	}
+	if errors.Is(err, ErrReset) {
+		return true
+	}
+	if errors.Is(err, ErrBus) {
+		return false
 	}
 	return errors.Is(err, ErrTimeout) || errors.Is(err, ErrChecksum) ||
 		errors.Is(err, ErrFrame) || errors.Is(err, ErrNACK) || errors.Is(err, ErrApplication)

@@ -40,7 +40,14 @@ type Target struct {
 	ATQA [2]byte // SENS_RES, in the order the chip sends it
 	SAK  byte    // SEL_RES
 	UID  []byte  // NFCID1 (4, 7 or 10 bytes)
-	ATS  []byte  // answer to select, TL first; only when SAK bit 0x20 is set
+	// ATS is the answer to select, TL first, when the chip got one: only
+	// for SAK bit 0x20, and only when the chip sent RATS (SetParameters
+	// ParamAutoRATS) and the card answered it. A card whose SAK claims
+	// ISO 14443-4 may still come without (e.g. SAK 0x28, MIFARE Classic
+	// emulation on a smart card chip, listed before RATS); libnfc's
+	// pn53x_decode_target_data likewise takes the ATS only when bytes
+	// remain.
+	ATS []byte
 
 	// Type B.
 	ATQB      []byte // 12 bytes: 0x50, PUPI, application data, protocol info
@@ -74,7 +81,7 @@ func ParseListResponse(typ TargetType, b []byte) ([]Target, error) {
 		var err error
 		switch typ {
 		case TypeA:
-			t, b, err = parseTargetA(b)
+			t, b, err = parseTargetA(b, i == n-1)
 		case TypeB:
 			t, b, err = parseTargetB(b)
 		default:
@@ -91,7 +98,11 @@ func ParseListResponse(typ TargetType, b []byte) ([]Target, error) {
 	return ts, nil
 }
 
-func parseTargetA(b []byte) (Target, []byte, error) {
+// parseTargetA parses one type A TargetData. last says whether it is the
+// last of the response: then the ATS is present exactly when bytes remain;
+// otherwise a next byte equal to the following Tg (this target's plus one)
+// starts the next target rather than an ATS.
+func parseTargetA(b []byte, last bool) (Target, []byte, error) {
 	if len(b) < 5 {
 		return Target{}, nil, fmt.Errorf("%w: short type A target data", ErrBadResponse)
 	}
@@ -106,8 +117,9 @@ func parseTargetA(b []byte) (Target, []byte, error) {
 	}
 	t.UID = append([]byte(nil), b[:l]...)
 	b = b[l:]
-	if t.SAK&0x20 != 0 {
-		if len(b) < 1 || b[0] < 1 || len(b) < int(b[0]) {
+	hasATS := len(b) > 0 && (last || b[0] != t.Tg+1)
+	if t.SAK&0x20 != 0 && hasATS {
+		if b[0] < 1 || len(b) < int(b[0]) {
 			return Target{}, nil, fmt.Errorf("%w: bad ATS length", ErrBadResponse)
 		}
 		tl := int(b[0])

@@ -9,8 +9,8 @@ import (
 )
 
 // Serve runs the HSU side of the chip over rw until ctx is done (rw is
-// closed then if it is an io.Closer) or rw fails. The chip sleeps until it
-// sees the 0x55 wake-up byte; frames before it are ignored.
+// closed then if it is an io.Closer) or rw fails. Asleep, the chip
+// ignores everything up to the 0x55 of a wake-up preamble.
 func (s *Sim) Serve(ctx context.Context, rw io.ReadWriter) error {
 	if c, ok := rw.(io.Closer); ok {
 		stop := context.AfterFunc(ctx, func() { _ = c.Close() })
@@ -47,15 +47,25 @@ func (s *Sim) Serve(ctx context.Context, rw io.ReadWriter) error {
 // feedHSU appends stream bytes and handles every complete frame, returning
 // what the chip sends back. Caller holds mu.
 func (s *Sim) feedHSU(b []byte) []outFrame {
-	if !s.awake {
+	if s.inReset {
+		return nil
+	}
+	if s.asleep {
 		for i, c := range b {
 			if c == 0x55 {
-				s.awake = true
+				s.asleep = false
+				s.stats.Wakes++
+				if i > 0 {
+					s.stats.Lost++
+				}
 				b = b[i:]
 				break
 			}
 		}
-		if !s.awake {
+		if s.asleep {
+			if len(b) > 0 {
+				s.stats.Lost++
+			}
 			return nil
 		}
 	}

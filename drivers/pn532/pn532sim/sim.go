@@ -15,11 +15,36 @@
 // only after the air time the exchange would take at 106 kbit/s
 // (ISO 14443-4 blocks of FSC bytes, 9 bit times per Type A character,
 // 10 per Type B character, a frame delay of 1236/fc per turn-around) plus
-// Opts.CardDelay. Host bus time is not modelled.
+// Opts.CardDelay. Host bus time is not modelled, except clock stretching.
+//
+// Sleep: the chip starts in LowVbat (UM0701-02: after power-up the host
+// wakes it and sends SAMConfiguration), comes back there after a reset
+// through its RSTPDN pin (ResetPin) and can be sent there with the Sleep
+// fault. Asleep, it wakes:
+//   - on HSU at the 0x55 of the wake-up preamble; earlier bytes are lost;
+//   - on SPI when NSS has been low for Opts.WakeTime before the first
+//     byte (CSPin) or during a transfer that lasts that long; a transfer
+//     that reaches it earlier is lost (MISO reads 0xFF, as libnfc's
+//     pn532_spi.c observes on a powered-down chip) and the chip is awake
+//     WakeTime after NSS fell;
+//   - on I2C on its address, stretching SCL for WakeTime ("PN532 holds
+//     SCL during wakeup time", libnfc pn532_i2c.c); with
+//     Opts.BrokenStretch the controller mishandles the stretch (the
+//     Raspberry Pi's I2C clock-stretching bug) and the transfer fails;
+//   - on a low pulse of H_REQ (ReqPin), without stretching.
+//
+// Wire details: an SPI data read answers 01 during the operation byte,
+// then the frame from its start code 00 FF without the preamble byte, as
+// in the transfer log in libnfc's pn532_spi.c; an I2C read gives the
+// status byte and the whole frame. With Opts.I2CBusFree a transfer that
+// starts sooner than that after the previous one is not acknowledged
+// (the bus-free time libnfc's commit 8f8f780 reads from the data sheet).
 //
 // Deviation: with MxRtyPassiveActivation 0xFF and no card, the real chip
 // polls until a card comes or the host aborts; the simulator answers "no
-// target" at once.
+// target" at once. SetParameters' power-up value is not documented; the
+// simulator assumes automatic RATS on, and keeps whatever a host sets
+// until a reset.
 package pn532sim
 
 import (
@@ -46,7 +71,13 @@ type Identity struct {
 	UID  []byte // 4, 7 or 10 bytes
 	ATQA [2]byte
 	SAK  byte   // bit 0x20 set for ISO 14443-4
-	ATS  []byte // TL first; sent when SAK has bit 0x20
+	ATS  []byte // TL first; sent when SAK has bit 0x20 and RATS is automatic
+	// NoRATS: the card does not answer RATS (ATQA/SAK 0x28 cards exist
+	// that refuse it); the target is listed without ATS.
+	NoRATS bool
+	// DiagnoseFails: Diagnose 0x06 reports a timeout while the card is
+	// present, as libnfc's chips/pn53x.c saw with a JCOP31 on a PN532.
+	DiagnoseFails bool
 	// Type B.
 	ATQB      []byte // 12 bytes starting with 0x50
 	AttribRes []byte
@@ -65,6 +96,20 @@ const (
 	CorruptResponse
 	// SyntaxError answers the next command with the syntax error frame.
 	SyntaxError
+	// NAK leaves the next I2C transfer unacknowledged (address NAK).
+	NAK
+	// Stretch makes the chip stretch SCL during the next I2C transfer
+	// (which fails with Opts.BrokenStretch).
+	Stretch
+	// Garbage puts Opts.Garbage before the next response frame (the copy
+	// kept for a NACK is clean).
+	Garbage
+	// LoseACK loses the ACK of the next command; the command still runs
+	// and its response comes.
+	LoseACK
+	// Sleep sends the chip to power-down now, as a PowerDown command or a
+	// brown-out would; the host must wake it (see the package doc).
+	Sleep
 )
 
 // Opts configures a Sim.
@@ -84,6 +129,20 @@ type Opts struct {
 	// MaxDataIn is the largest DataIn of one InDataExchange response; a
 	// longer card response is handed out with MI chaining. Default 262.
 	MaxDataIn int
+	// Awake starts the chip awake instead of in LowVbat.
+	Awake bool
+	// WakeTime is the oscillator start-up time (T_osc_start): how long
+	// NSS must be low before the first byte, and how long the chip
+	// stretches SCL while it wakes. Default 2 ms.
+	WakeTime time.Duration
+	// I2CBusFree is the least time between two I2C transfers; a transfer
+	// that starts earlier is not acknowledged. 0 (default) does not check.
+	I2CBusFree time.Duration
+	// BrokenStretch models a controller that mishandles clock stretching:
+	// every transfer the chip stretches fails with ErrStretch.
+	BrokenStretch bool
+	// Garbage is what the Garbage fault sends; default FF 3C A5.
+	Garbage []byte
 	// Now and Sleep; defaults time.Now and time.Sleep.
 	Now   func() time.Time
 	Sleep func(time.Duration)
@@ -101,6 +160,14 @@ type Stats struct {
 	APDUs       int // APDUs handed to the card
 	AirTime     time.Duration
 	LastCommand byte
+	AddrNAKs    int           // I2C transfers not acknowledged
+	Stretches   int           // I2C transfers the chip stretched
+	StretchTime time.Duration // their total stretch
+	Lost        int           // transfers or frames lost to a sleeping chip
+	Wakes       int           // wake-ups from power-down
+	Resets      int           // resets through RSTPDN
+	LostACKs    int           // ACKs lost by the LoseACK fault
+	Parameters  byte          // last SetParameters flags
 }
 
 type outFrame struct {
@@ -127,7 +194,15 @@ type Sim struct {
 	faults   []Fault
 	stats    Stats
 	rx       []byte // HSU receive buffer
-	awake    bool   // HSU wake-up seen
+	asleep   bool   // power-down or LowVbat: needs a wake-up
+	inReset  bool   // RSTPDN held low
+	params   byte   // SetParameters flags
+	bn       byte   // ISO-DEP block number of the listed card
+	wakeAt   time.Time
+	i2cLast  time.Time
+	i2cUsed  bool
+	csLow    bool
+	csLowAt  time.Time
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -161,7 +236,13 @@ func New(o *Opts) *Sim {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Sim{o: opts, log: opts.Logger, retries: 0xFF}
+	if opts.WakeTime <= 0 {
+		opts.WakeTime = 2 * time.Millisecond
+	}
+	if len(opts.Garbage) == 0 {
+		opts.Garbage = []byte{0xFF, 0x3C, 0xA5}
+	}
+	s := &Sim{o: opts, log: opts.Logger, retries: 0xFF, asleep: !opts.Awake, params: defaultParams}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
 }
@@ -194,6 +275,7 @@ func (s *Sim) Inject(f ...Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = append(s.faults, f...)
+	s.applySleep()
 }
 
 // Stats returns the counters so far.
@@ -223,6 +305,28 @@ func cloneIdentity(id Identity) Identity {
 	id.ATQB = append([]byte(nil), id.ATQB...)
 	id.AttribRes = append([]byte(nil), id.AttribRes...)
 	return id
+}
+
+// defaultParams are the SetParameters flags assumed at power-up:
+// automatic ATR_RES and RATS.
+const defaultParams = 0x14
+
+// applySleep applies a queued Sleep fault, which takes effect at once
+// (the other faults wait for their event).
+func (s *Sim) applySleep() {
+	if s.takeFault(Sleep) {
+		s.asleep = true
+		s.wakeAt = time.Time{}
+	}
+}
+
+// powerOn resets the chip's state as RSTPDN does; it comes up in LowVbat.
+func (s *Sim) powerOn() {
+	s.out, s.last = nil, nil
+	s.chainIn, s.chainOut = nil, nil
+	s.tg, s.field, s.retries, s.params, s.bn = 0, false, 0xFF, defaultParams, 0
+	s.rx = nil
+	s.asleep, s.wakeAt = true, time.Time{}
 }
 
 func (s *Sim) takeFault(f Fault) bool {
@@ -296,7 +400,11 @@ func (s *Sim) hostFrame(f pn532.Frame) {
 	}
 	// A new command aborts whatever was pending.
 	s.out = s.out[:0]
-	s.queue(pn532.AppendACK(nil), 0)
+	if s.takeFault(LoseACK) {
+		s.stats.LostACKs++
+	} else {
+		s.queue(pn532.AppendACK(nil), 0)
+	}
 	s.stats.Commands++
 	if f.TFI != pn532.TFIHost || len(f.Data) == 0 || s.takeFault(SyntaxError) {
 		s.stats.BadFrames++
@@ -323,6 +431,9 @@ func (s *Sim) hostFrame(f pn532.Frame) {
 		bad[len(bad)-2] ^= 0x01
 		fr = bad
 	}
+	if s.takeFault(Garbage) {
+		fr = append(append([]byte(nil), s.o.Garbage...), fr...)
+	}
 	if !s.o.LinkTime {
 		air = 0
 	}
@@ -337,6 +448,15 @@ func (s *Sim) exec(cmd byte, p []byte) ([]byte, time.Duration) {
 	case pn532.CmdGetFirmwareVersion:
 		fw := s.o.Firmware
 		return []byte{cmd + 1, fw.IC, fw.Ver, fw.Rev, fw.Support}, 0
+	case pn532.CmdSetParameters:
+		if len(p) != 1 {
+			return nil, 0
+		}
+		s.params = p[0]
+		s.stats.Parameters = p[0]
+		return []byte{cmd + 1}, 0
+	case pn532.CmdInCommunicateThru:
+		return s.communicateThru(p)
 	case pn532.CmdSAMConfiguration:
 		if len(p) < 1 || len(p) > 3 || p[0] < 1 || p[0] > 4 {
 			return nil, 0
@@ -373,7 +493,7 @@ func (s *Sim) exec(cmd byte, p []byte) ([]byte, time.Duration) {
 			switch {
 			case s.tg == 0:
 				return []byte{cmd + 1, 0x27}, 0
-			case !s.present:
+			case !s.present, s.id.DiagnoseFails:
 				return []byte{cmd + 1, 0x01}, s.exchangeTime(3, 0)
 			}
 			return []byte{cmd + 1, 0x00}, s.exchangeTime(3, 3)
@@ -434,6 +554,7 @@ func (s *Sim) listTarget(p []byte) ([]byte, time.Duration) {
 		return resp, tries * s.exchangeTime(2, 0)
 	}
 	s.tg = 1
+	s.bn = 0
 	resp[1] = 1
 	id := &s.id
 	if typ == pn532.TypeA {
@@ -444,9 +565,13 @@ func (s *Sim) listTarget(p []byte) ([]byte, time.Duration) {
 		for lvl := 0; lvl < (len(id.UID)+2)/3; lvl++ {
 			air += s.exchangeTime(2, 5) + s.exchangeTime(9, 3)
 		}
-		if id.SAK&0x20 != 0 {
-			resp = append(resp, id.ATS...)
-			air += s.exchangeTime(4, len(id.ATS)+2)
+		if id.SAK&0x20 != 0 && s.params&0x10 != 0 {
+			if id.NoRATS {
+				air += s.exchangeTime(4, 0)
+			} else {
+				resp = append(resp, id.ATS...)
+				air += s.exchangeTime(4, len(id.ATS)+2)
+			}
 		}
 		return resp, air
 	}
@@ -485,12 +610,41 @@ func (s *Sim) dataExchange(p []byte) ([]byte, time.Duration) {
 	apdu := s.chainIn
 	s.chainIn = nil
 	s.stats.APDUs++
+	s.bn ^= 1
 	out, err := s.card.Transmit(apdu)
 	if err != nil {
 		return []byte{code, 0x01}, s.blocksTime(len(apdu))
 	}
 	s.chainOut = append([]byte(nil), out...)
 	return s.handOut(s.blocksTime(len(apdu)) + s.o.CardDelay + s.blocksTime(len(out)))
+}
+
+// communicateThru passes raw bytes to the card. The virtual card speaks
+// APDUs only, so the one raw frame it answers is an ISO 14443-4 R(NAK)
+// block (PCB 1011x01b, CID byte when bit 0x08 is set), with R(ACK) and
+// the same CID, as ISO 14443-4 §7.5.4 asks; anything else finds it mute
+// (status 0x01).
+func (s *Sim) communicateThru(p []byte) ([]byte, time.Duration) {
+	const code = pn532.CmdInCommunicateThru + 1
+	if len(p) < 1 || len(p) > pn532.MaxDataOut {
+		return nil, 0
+	}
+	mute := []byte{code, 0x01}
+	if s.tg == 0 || !s.present {
+		return mute, s.exchangeTime(len(p)+2, 0)
+	}
+	pcb := p[0]
+	if pcb&0xF6 != 0xB2 {
+		return mute, s.exchangeTime(len(p)+2, 0)
+	}
+	ack := []byte{0xA2 | s.bn}
+	if pcb&0x08 != 0 {
+		if len(p) < 2 {
+			return mute, s.exchangeTime(len(p)+2, 0)
+		}
+		ack = []byte{0xAA | s.bn, p[1]}
+	}
+	return append([]byte{code, 0x00}, ack...), s.exchangeTime(len(p)+2, len(ack)+2)
 }
 
 func (s *Sim) handOut(air time.Duration) ([]byte, time.Duration) {

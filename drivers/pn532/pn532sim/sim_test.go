@@ -3,8 +3,12 @@ package pn532sim
 import (
 	"bytes"
 	"encoding/hex"
+	"errors"
 	"strings"
 	"testing"
+
+	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/spi"
 
 	"posd/drivers/pn532"
 )
@@ -140,3 +144,67 @@ func FuzzHostBytes(f *testing.F) {
 type echo struct{}
 
 func (echo) Transmit(apdu []byte) ([]byte, error) { return append(apdu, 0x90, 0x00), nil }
+
+// The SPI data read after SAMConfiguration must look like the transfer
+// libnfc's pn532_spi.c logs: MISO "0x01 0x00 0xff 0x02 0xfe 0xd5 0x15
+// 0x16 0x00" — 01 during the operation byte, then the frame from its
+// start code, without the preamble byte. A sleeping chip answers 0xFF.
+func TestSPIWire(t *testing.T) {
+	s := New(nil)
+	c, err := s.Connect(1000000, spi.LSBFirst, 8) // no bit reversal on the wire
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := []byte{0x02, 0x00}
+	r := make([]byte, 2)
+	if err := c.Tx(st, r); err != nil || !bytes.Equal(r, []byte{0xFF, 0xFF}) {
+		t.Fatalf("status of a sleeping chip: % X %v", r, err)
+	}
+	// 2 ms of clock at 1 MHz wake it; the transfer itself is lost.
+	long := make([]byte, 251)
+	long[0] = 0x02
+	if err := c.Tx(long, make([]byte, len(long))); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Tx(append([]byte{0x01}, unhex(t, "00 00 FF 03 FD D4 14 01 17 00")...), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Tx(st, r); err != nil || r[1] != 0x01 {
+		t.Fatalf("status after the command: % X %v", r, err)
+	}
+	ack := make([]byte, 7)
+	ack[0] = 0x03
+	if err := c.Tx(ack, ack); err != nil || !bytes.Equal(ack, unhex(t, "01 00 FF 00 FF 00 00")) {
+		t.Fatalf("ACK read % X %v", ack, err)
+	}
+	resp := make([]byte, 9)
+	resp[0] = 0x03
+	if err := c.Tx(resp, resp); err != nil || !bytes.Equal(resp, unhex(t, "01 00 FF 02 FE D5 15 16 00")) {
+		t.Fatalf("response read % X %v, want libnfc's 01 00 FF 02 FE D5 15 16 00", resp, err)
+	}
+}
+
+func TestI2CResetAndSleep(t *testing.T) {
+	s := New(&Opts{BrokenStretch: true})
+	r := make([]byte, 1)
+	if err := s.Tx(0x24, nil, r); !errors.Is(err, ErrStretch) {
+		t.Fatalf("first transfer to a sleeping chip: %v, want the stretch garbled", err)
+	}
+	if err := s.Tx(0x24, nil, r); err != nil {
+		t.Fatalf("awake: %v", err)
+	}
+	rst := s.ResetPin()
+	_ = rst.Out(gpio.Low)
+	if err := s.Tx(0x24, nil, r); !errors.Is(err, ErrNAK) {
+		t.Fatalf("in reset: %v, want NAK", err)
+	}
+	_ = rst.Out(gpio.High)
+	// Back in LowVbat: H_REQ wakes it without a stretch.
+	_ = s.ReqPin().Out(gpio.Low)
+	if err := s.Tx(0x24, nil, r); err != nil {
+		t.Fatalf("after reset and H_REQ: %v", err)
+	}
+	if st := s.Stats(); st.Resets != 1 || st.Stretches != 1 || st.Wakes != 2 || st.AddrNAKs != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
