@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Import-layer check of the design notes: arrows point one way.
-#   cmd -> board -> drivers;  cmd -> terminal -> crypto;  ui <-> terminal via events.
+#   cmd -> internal (config, daemon, api: the wiring) -> board -> drivers;
+#   internal -> terminal -> crypto;  ui <-> terminal via events.
 #   conn/ (neutral contracts: apdu, video, clock) is imported by drivers,
 #   board and terminal alike and imports the standard library only.
 # Only board/ opens hardware (periph host, serial ports); drivers import the
@@ -62,6 +63,14 @@ while read -r pkg imports; do
 			case "$irel" in
 			terminal* | cmd* | ui*) violation "$rel" "$imp" "board sits below terminal" ;;
 			esac ;;
+		internal/*)
+			case "$irel" in
+			cmd*) violation "$rel" "$imp" "internal/ is the wiring below cmd/" ;;
+			esac ;;
+		esac
+		# Only cmd/ uses the wiring.
+		case "$irel" in
+		internal/*) [[ "$rel" == cmd* || "$rel" == internal* ]] || violation "$rel" "$imp" "only cmd/ and internal/ use the wiring" ;;
 		esac
 		# Hardware is opened in board/ only (simulators may use pseudo-terminals).
 		case "$imp" in

@@ -34,10 +34,10 @@ stop() {
 trap stop INT TERM EXIT
 
 # waitfor NAME PID LOG TEXT: until LOG says TEXT, or fail when PID died or
-# after 15 s.
+# after 30 s.
 waitfor() {
 	local name=$1 pid=$2 log=$3 text=$4
-	for _ in $(seq 150); do
+	for _ in $(seq 300); do
 		if grep -q "$text" "$log" 2>/dev/null; then return 0; fi
 		if ! kill -0 "$pid" 2>/dev/null; then
 			echo "run-demo: $name failed to start; its log ($log):" >&2
@@ -46,7 +46,7 @@ waitfor() {
 		fi
 		sleep 0.1
 	done
-	echo "run-demo: $name did not become ready in 15 s; see $log" >&2
+	echo "run-demo: $name did not become ready in 30 s; see $log" >&2
 	exit 1
 }
 

@@ -481,7 +481,11 @@ func TestRunDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	waitFor(t, 30*time.Second, func() bool { return strings.Contains(buf.String(), "are running") })
+	for deadline := time.Now().Add(60 * time.Second); !strings.Contains(buf.String(), "are running"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("demo not running after 60 s:\n%s", buf.String())
+		}
+	}
 	if fi, err := os.Stat(filepath.Join(dir, "data")); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Errorf("demo data dir: %v %v", fi, err)
 	}

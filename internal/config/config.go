@@ -1,4 +1,7 @@
-package main
+// Package config is posd's configuration file: JSON where every key has a
+// default, checked once into typed Settings that the daemon uses as they
+// are (nothing is parsed twice, no error is ignored).
+package config
 
 import (
 	"bytes"
@@ -7,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -68,6 +72,8 @@ type Config struct {
 	// MSR, when set, replaces the stripe reader of a hardware board's
 	// profile (kind evdev or serial, device or port, format).
 	MSR *board.MSR `json:"msr"`
+
+	settings Settings
 }
 
 // APIConfig is the local HTTP+JSON API for the ECR/cashier and simulator.
@@ -119,7 +125,8 @@ type WatchdogConfig struct {
 	Enabled bool `json:"enabled"`
 }
 
-func defaultConfig() Config {
+// Default is the configuration with every key at its default.
+func Default() Config {
 	return Config{
 		Board:     "sim",
 		DataDir:   "/var/lib/posd",
@@ -148,9 +155,9 @@ func defaultConfig() Config {
 	}
 }
 
-// parseConfig reads a config file over the defaults and validates it.
-func parseConfig(b []byte) (Config, error) {
-	c := defaultConfig()
+// Parse reads a config file over the defaults and validates it.
+func Parse(b []byte) (Config, error) {
+	c := Default()
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
@@ -167,7 +174,7 @@ func parseConfig(b []byte) (Config, error) {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return c, fmt.Errorf("config: trailing data after the JSON object")
 	}
-	return c, c.validate()
+	return c, c.Validate()
 }
 
 // durationKey finds the dotted key whose value is raw, for the error of a
@@ -200,22 +207,51 @@ func durationKey(b []byte, raw string) string {
 	return "a duration"
 }
 
-func loadConfig(path string) (Config, error) {
+// Load reads the config file at path ("" means the defaults).
+func Load(path string) (Config, error) {
 	if path == "" {
-		c := defaultConfig()
-		return c, c.validate()
+		c := Default()
+		return c, c.Validate()
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
-	return parseConfig(b)
+	return Parse(b)
 }
 
-func (c *Config) validate() error {
-	if _, err := board.Lookup(c.Board); err != nil {
+// Settings are the configuration's values, checked and typed.
+type Settings struct {
+	Profile         board.Profile
+	Dialect         *host.Dialect
+	TPDU            []byte // nil: off
+	Currency        money.Currency
+	Currencies      []string // ISO 4217 numeric codes accepted
+	MaxAmount       int64    // minor units of Currency; 0: no limit
+	Mode            wiresec.Mode
+	LogLevel        slog.Level
+	CardTimeout     time.Duration
+	ConnectTimeout  time.Duration
+	ResponseTimeout time.Duration
+	ReversalRetry   time.Duration
+	ShutdownTimeout time.Duration
+}
+
+// Settings returns the typed values of a validated configuration (Parse,
+// Load and Validate fill them).
+func (c *Config) Settings() Settings { return c.settings }
+
+// Validate checks every key and computes the typed Settings.
+func (c *Config) Validate() error {
+	var s Settings
+	p, err := board.Lookup(c.Board)
+	if err != nil {
 		return fmt.Errorf("config: board: %w", err)
 	}
+	if c.MSR != nil {
+		p.MSR = c.MSR
+	}
+	s.Profile = p
 	if c.DataDir == "" {
 		return fmt.Errorf("config: data_dir is empty")
 	}
@@ -224,23 +260,25 @@ func (c *Config) validate() error {
 			return fmt.Errorf("config: msr: %w", err)
 		}
 	}
-	if _, err := host.LookupDialect(c.Host.Dialect); err != nil {
+	if s.Dialect, err = host.LookupDialect(c.Host.Dialect); err != nil {
 		return fmt.Errorf("config: host.dialect: %w", err)
 	}
-	host, _, err := net.SplitHostPort(c.API.Listen)
+	apiHost, _, err := net.SplitHostPort(c.API.Listen)
 	if err != nil {
 		return fmt.Errorf("config: api.listen: %w", err)
 	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if ip := net.ParseIP(apiHost); apiHost != "localhost" && (ip == nil || !ip.IsLoopback()) {
 		return fmt.Errorf("config: api.listen %q: the local API listens on loopback only", c.API.Listen)
 	}
 	if _, _, err := net.SplitHostPort(c.Host.Addr); err != nil {
 		return fmt.Errorf("config: host.addr: %w", err)
 	}
 	if c.Host.TPDU != "" {
-		if b, err := hex.DecodeString(c.Host.TPDU); err != nil || len(b) != 5 {
+		b, err := hex.DecodeString(c.Host.TPDU)
+		if err != nil || len(b) != 5 {
 			return fmt.Errorf("config: host.tpdu must be 5 bytes of hex (e.g. 6000010000)")
 		}
+		s.TPDU = b
 	}
 	if len(c.Terminal.ID) != 8 {
 		return fmt.Errorf("config: terminal.id must be 8 characters (ISO 8583 DE41)")
@@ -252,6 +290,7 @@ func (c *Config) validate() error {
 	if err != nil {
 		return fmt.Errorf("config: terminal.currency: %w", err)
 	}
+	s.Currency = cur
 	inList := false
 	for _, x := range c.Terminal.Currencies {
 		xc, err := money.Lookup(x)
@@ -259,6 +298,7 @@ func (c *Config) validate() error {
 			return fmt.Errorf("config: terminal.currencies: %w", err)
 		}
 		inList = inList || xc.Numeric == cur.Numeric
+		s.Currencies = append(s.Currencies, xc.Numeric)
 	}
 	if !inList {
 		return fmt.Errorf("config: terminal.currency %s is not in terminal.currencies %v: every sale would be refused", c.Terminal.Currency, c.Terminal.Currencies)
@@ -272,12 +312,15 @@ func (c *Config) validate() error {
 			return fmt.Errorf("config: %s must be a positive duration, got %s", key, time.Duration(d))
 		}
 	}
+	s.CardTimeout, s.ConnectTimeout = time.Duration(c.Terminal.CardTimeout), time.Duration(c.Host.ConnectTimeout)
+	s.ResponseTimeout, s.ReversalRetry = time.Duration(c.Host.ResponseTimeout), time.Duration(c.Host.ReversalRetry)
+	s.ShutdownTimeout = time.Duration(c.ShutdownTimeout)
 	if c.Terminal.MaxAmount != "" {
-		if _, err := cur.Parse(c.Terminal.MaxAmount); err != nil {
+		if s.MaxAmount, err = cur.Parse(c.Terminal.MaxAmount); err != nil {
 			return fmt.Errorf("config: terminal.max_amount: %w", err)
 		}
 	}
-	if _, err := wiresec.ParseMode(c.DUKPT.Mode); err != nil {
+	if s.Mode, err = wiresec.ParseMode(c.DUKPT.Mode); err != nil {
 		return fmt.Errorf("config: dukpt.mode: %w", err)
 	}
 	if c.DUKPT.Slot == "" {
@@ -285,6 +328,7 @@ func (c *Config) validate() error {
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
+		s.LogLevel.UnmarshalText([]byte(c.LogLevel))
 	default:
 		return fmt.Errorf("config: log_level must be debug, info, warn or error")
 	}
@@ -299,6 +343,7 @@ func (c *Config) validate() error {
 	if _, err := hex.DecodeString(c.Sim.TestIKSN); err != nil {
 		return fmt.Errorf("config: sim.test_iksn is not hex")
 	}
+	c.settings = s
 	return nil
 }
 
@@ -309,8 +354,9 @@ var testKeys = map[wiresec.Mode][2]string{
 	wiresec.ModeAES:  {"FEDCBA9876543210F1F1F1F1F1F1F1F1", "123456789012345600000000"},
 }
 
-// simTestKey returns the TEST BDK and initial KSN the sim board loads.
-func (c *Config) simTestKey(mode wiresec.Mode) (bdk, iksn []byte) {
+// SimTestKey returns the TEST BDK and initial KSN the sim board loads. The
+// caller wipes the BDK.
+func (c *Config) SimTestKey(mode wiresec.Mode) (bdk, iksn []byte) {
 	def := testKeys[mode]
 	b, k := c.Sim.TestBDK, c.Sim.TestIKSN
 	if b == "" {
@@ -324,8 +370,5 @@ func (c *Config) simTestKey(mode wiresec.Mode) (bdk, iksn []byte) {
 	return bdk, iksn
 }
 
-func jsonEncoder(w io.Writer) *json.Encoder {
-	e := json.NewEncoder(w)
-	e.SetIndent("", "  ")
-	return e
-}
+// JSON is the effective configuration, indented (posd -print-config).
+func (c Config) JSON() ([]byte, error) { return json.MarshalIndent(c, "", "  ") }

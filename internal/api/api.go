@@ -1,4 +1,4 @@
-package main
+package api
 
 import (
 	"context"
@@ -6,16 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
-	"posd/board"
 	"posd/board/sim"
 	"posd/board/sim/deck"
-	"posd/terminal/host"
+	"posd/internal/daemon"
 	"posd/terminal/money"
 	"posd/terminal/store"
 	"posd/terminal/txn"
@@ -24,18 +22,9 @@ import (
 )
 
 // api is the local HTTP+JSON API (loopback only) for the ECR/cashier, the
-// field engineer's posctl and the simulator controls.
+// field engineer's posctl and the simulator controls, over a Daemon.
 type api struct {
-	cfg       Config
-	cur       money.Currency
-	maxAmount int64
-	engine    *txn.Engine
-	client    *host.Client
-	db        *store.DB
-	board     *board.Board
-	sim       *sim.Board // nil unless board=sim
-	status    func() map[string]any
-	log       *slog.Logger
+	d *daemon.Daemon
 	// token is the per-boot credential of /v1/ requests.
 	token string
 	// stopping is closed when the daemon starts shutting down: long polls
@@ -45,7 +34,7 @@ type api struct {
 
 func (a *api) routes() http.Handler {
 	kh := kiosk.Handler(func() ui.Screen {
-		return ui.Render(displayState(a.engine.Last(), a.cfg.Terminal.MerchantID, time.Now()))
+		return ui.Render(displayState(a.d.Engine.Last(), a.d.Config.Terminal.MerchantID, time.Now()))
 	})
 	routes := []struct {
 		method, path string
@@ -180,7 +169,7 @@ func decodeBody(r io.Reader, v any) error {
 }
 
 func (a *api) getStatus(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, a.status())
+	writeJSON(w, http.StatusOK, a.d.Status())
 }
 
 type saleRequest struct {
@@ -193,7 +182,7 @@ func (a *api) postSale(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	cur := a.cur
+	cur := a.d.Settings.Currency
 	if req.Currency != "" {
 		c, err := money.Lookup(req.Currency)
 		if err != nil {
@@ -211,12 +200,12 @@ func (a *api) postSale(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, errors.New("amount must be greater than zero"))
 		return
 	}
-	if a.maxAmount > 0 && cur.Numeric == a.cur.Numeric && amount > a.maxAmount {
+	if limit := a.d.Settings.MaxAmount; limit > 0 && cur.Numeric == a.d.Settings.Currency.Numeric && amount > limit {
 		fail(w, http.StatusBadRequest, fmt.Errorf("amount %s %s is over the terminal's limit of %s %s",
-			cur.Format(amount), cur.Alpha, cur.Format(a.maxAmount), cur.Alpha))
+			cur.Format(amount), cur.Alpha, cur.Format(limit), cur.Alpha))
 		return
 	}
-	t, err := a.engine.StartSale(amount, cur.Numeric)
+	t, err := a.d.Engine.StartSale(amount, cur.Numeric)
 	switch {
 	case errors.Is(err, txn.ErrBusy):
 		fail(w, http.StatusConflict, err)
@@ -250,7 +239,7 @@ func (a *api) listTxns(w http.ResponseWriter, r *http.Request) {
 		}
 		states = append(states, st)
 	}
-	list, err := a.db.List(limit, states...)
+	list, err := a.d.DB.List(limit, states...)
 	if err != nil {
 		fail(w, http.StatusInternalServerError, err)
 		return
@@ -282,7 +271,7 @@ func (a *api) getTxn(w http.ResponseWriter, r *http.Request) {
 			case <-ctx.Done():
 			}
 		}()
-		t, err = a.engine.Wait(ctx, id)
+		t, err = a.d.Engine.Wait(ctx, id)
 		cancel()
 		if err == nil && !t.State.Final() && t.State != store.StateReversalPending && a.isStopping() {
 			v := view(t)
@@ -293,7 +282,7 @@ func (a *api) getTxn(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	} else {
-		t, err = a.db.Get(id)
+		t, err = a.d.DB.Get(id)
 	}
 	switch {
 	case store.IsNotFound(err):
@@ -306,7 +295,7 @@ func (a *api) getTxn(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) cancelTxn(w http.ResponseWriter, r *http.Request) {
-	if err := a.engine.Cancel(r.PathValue("id")); store.IsNotFound(err) {
+	if err := a.d.Engine.Cancel(r.PathValue("id")); store.IsNotFound(err) {
 		fail(w, http.StatusNotFound, err)
 		return
 	} else if err != nil {
@@ -319,7 +308,7 @@ func (a *api) cancelTxn(w http.ResponseWriter, r *http.Request) {
 func (a *api) sendReversals(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
 	defer cancel()
-	left := a.engine.SendReversals(ctx)
+	left := a.d.Engine.SendReversals(ctx)
 	if left < 0 {
 		fail(w, http.StatusServiceUnavailable, errors.New("the reversal pass did not finish (shutting down, or the records could not be read)"))
 		return
@@ -327,34 +316,26 @@ func (a *api) sendReversals(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]int{"pending": left})
 }
 
-// hostEcho is the field engineer's link test: a 0800 echo (DE70 301).
+// hostEcho is the field engineer's link test (posctl host test).
 func (a *api) hostEcho(w http.ResponseWriter, r *http.Request) {
-	stan, err := a.db.NextSTAN()
+	res, err := a.d.Echo(r.Context())
 	if err != nil {
-		fail(w, http.StatusInternalServerError, err)
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(a.cfg.Host.ConnectTimeout+a.cfg.Host.ResponseTimeout))
-	defer cancel()
-	t0 := time.Now()
-	if err := a.client.Echo(ctx, stan); err != nil {
 		fail(w, http.StatusBadGateway, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"host": a.cfg.Host.Addr, "result": "ok", "stan": fmt.Sprintf("%06d", stan),
-		"round_trip": time.Since(t0).Round(time.Millisecond).String()})
+	writeJSON(w, http.StatusOK, res)
 }
 
 func (a *api) getDevices(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, a.board.Status())
+	writeJSON(w, http.StatusOK, a.d.Board.Status())
 }
 
 func (a *api) selfTest(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, a.board.SelfTest(r.Context()))
+	writeJSON(w, http.StatusOK, a.d.Board.SelfTest(r.Context()))
 }
 
 func (a *api) simCards(w http.ResponseWriter, r *http.Request) {
-	if a.sim == nil {
+	if a.d.Sim == nil {
 		fail(w, http.StatusNotFound, errors.New("not the simulated board"))
 		return
 	}
@@ -366,7 +347,7 @@ type swipeRequest struct {
 }
 
 func (a *api) simSwipe(w http.ResponseWriter, r *http.Request) {
-	if a.sim == nil {
+	if a.d.Sim == nil {
 		fail(w, http.StatusNotFound, errors.New("not the simulated board"))
 		return
 	}
@@ -374,7 +355,7 @@ func (a *api) simSwipe(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	err := a.sim.Swipe(req.Card)
+	err := a.d.Sim.Swipe(req.Card)
 	switch {
 	case errors.Is(err, sim.ErrUnknownCard), errors.Is(err, sim.ErrEntryMode):
 		fail(w, http.StatusBadRequest, err)

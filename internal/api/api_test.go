@@ -1,4 +1,4 @@
-package main
+package api
 
 import (
 	"context"
@@ -15,9 +15,10 @@ import (
 
 	"posd/board"
 	"posd/crypto/keystore"
+	"posd/internal/config"
+	"posd/internal/daemon"
 	"posd/terminal/dukptkeys"
 	"posd/terminal/host"
-	"posd/terminal/money"
 	"posd/terminal/store"
 	"posd/terminal/txn"
 	"posd/terminal/wiresec"
@@ -28,8 +29,8 @@ var testStopping = map[testing.TB]chan struct{}{}
 
 const testToken = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
-// newTestAPI is the API over a real store and engine; the host is a closed
-// port and there is no card reader.
+// newTestAPI is the API over a daemon with a real store and engine; the
+// host is a closed port and there is no card reader.
 func newTestAPI(t testing.TB) (*api, http.Handler) {
 	t.Helper()
 	dir := t.TempDir()
@@ -43,8 +44,11 @@ func newTestAPI(t testing.TB) (*api, http.Handler) {
 		t.Fatal(err)
 	}
 	keys := dukptkeys.New(ks, wiresec.ModeAES, "dukpt.0", func(err error) bool { return errors.Is(err, keystore.ErrNotFound) })
-	cfg := defaultConfig()
-	bdk, iksn := cfg.simTestKey(wiresec.ModeAES)
+	cfg, err := config.Parse([]byte(`{"terminal":{"max_amount":"50000.00"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bdk, iksn := cfg.SimTestKey(wiresec.ModeAES)
 	if err := keys.LoadFromBDK(bdk, iksn); err != nil {
 		t.Fatal(err)
 	}
@@ -52,17 +56,25 @@ func newTestAPI(t testing.TB) (*api, http.Handler) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cur, _ := money.Lookup("CNY")
-	e, err := txn.New(txn.Opts{Store: db, Host: client, Keys: keys, Reader: msrReader{}, CardTimeout: time.Minute, HostTimeout: time.Second})
+	e, err := txn.New(txn.Opts{Store: db, Host: client, Keys: keys, Reader: idleReader{}, CardTimeout: time.Minute, HostTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
+	d := &daemon.Daemon{Config: cfg, Settings: cfg.Settings(), DB: db, Keys: keys, Board: board.New("test", nil), Host: client, Engine: e}
 	stopping := make(chan struct{})
 	testStopping[t] = stopping
-	a := &api{cfg: cfg, cur: cur, maxAmount: 5000000, engine: e, client: client, db: db, board: board.New("test", nil),
-		token: testToken, stopping: stopping, status: func() map[string]any { return map[string]any{"ok": true} }}
+	a := &api{d: d, token: testToken, stopping: stopping}
 	t.Cleanup(func() { e.Halt(); client.Close(); db.Close() })
 	return a, a.routes()
+}
+
+// idleReader is a card reader nobody presents a card to.
+type idleReader struct{}
+
+func (idleReader) Flush() {}
+func (idleReader) ReadCard(ctx context.Context) (*txn.Card, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
 }
 
 type call struct {
@@ -198,7 +210,7 @@ func TestAPISaleAndCancel(t *testing.T) {
 func TestAPIWaitAnswersAtShutdown(t *testing.T) {
 	a, h := newTestAPI(t)
 	x := store.Txn{Kind: "purchase", Amount: 100, Currency: "156"}
-	a.db.Create(&x) // created, not the engine's: nothing will finish it
+	a.d.DB.Create(&x) // created, not the engine's: nothing will finish it
 	done := make(chan int, 1)
 	go func() {
 		code, _, _ := do(h, call{"GET", "/v1/txns/" + x.ID + "?wait=5m", "", nil})
@@ -264,9 +276,9 @@ func FuzzAPIRequests(f *testing.F) {
 			// A sale started: cancel it so the next input can start one.
 			var v txnView
 			json.Unmarshal(w.Body.Bytes(), &v)
-			a.engine.Cancel(v.ID)
+			a.d.Engine.Cancel(v.ID)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			a.engine.Wait(ctx, v.ID)
+			a.d.Engine.Wait(ctx, v.ID)
 			cancel()
 			return
 		}

@@ -1,4 +1,7 @@
-package main
+// Package sdnotify speaks systemd's notification protocol (Type=notify
+// units): READY, STOPPING and the watchdog ping. Without NOTIFY_SOCKET it
+// does nothing.
+package sdnotify
 
 import (
 	"context"
@@ -8,10 +11,10 @@ import (
 	"time"
 )
 
-// sdNotify sends a state string to systemd's notification socket when posd
+// Notify sends a state string to systemd's notification socket when posd
 // runs under systemd with Type=notify (NOTIFY_SOCKET set); otherwise it does
 // nothing.
-func sdNotify(state string) error {
+func Notify(state string) error {
 	path := os.Getenv("NOTIFY_SOCKET")
 	if path == "" {
 		return nil
@@ -28,9 +31,9 @@ func sdNotify(state string) error {
 	return err
 }
 
-// watchdogInterval is half of WATCHDOG_USEC, or 0 when systemd's watchdog
+// WatchdogInterval is half of WATCHDOG_USEC, or 0 when systemd's watchdog
 // is off.
-func watchdogInterval() time.Duration {
+func WatchdogInterval() time.Duration {
 	us, err := strconv.ParseInt(os.Getenv("WATCHDOG_USEC"), 10, 64)
 	if err != nil || us <= 0 {
 		return 0
@@ -38,8 +41,8 @@ func watchdogInterval() time.Duration {
 	return time.Duration(us) * time.Microsecond / 2
 }
 
-// watchdog pings systemd while healthy() holds, until ctx ends.
-func watchdog(ctx context.Context, every time.Duration, healthy func() bool) {
+// Watchdog pings systemd while healthy() holds, until ctx ends.
+func Watchdog(ctx context.Context, every time.Duration, healthy func() bool) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -48,7 +51,7 @@ func watchdog(ctx context.Context, every time.Duration, healthy func() bool) {
 			return
 		case <-t.C:
 			if healthy() {
-				sdNotify("WATCHDOG=1")
+				Notify("WATCHDOG=1")
 			}
 		}
 	}

@@ -1,4 +1,4 @@
-package main
+package api
 
 import (
 	"crypto/rand"
@@ -9,10 +9,10 @@ import (
 	"posd/terminal/durable"
 )
 
-// tokenFile is the name, in the data directory, of the file that gives
+// TokenFile is the name, in the data directory, of the file that gives
 // posctl the API's address and its per-boot token. Mode 0600: only the
 // user posd runs as (and root) can read it.
-const tokenFile = "api-token.json"
+const TokenFile = "api-token.json"
 
 // newToken makes the per-boot API token: 32 random bytes in hex.
 func newToken() (string, error) {

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"strings"
@@ -9,7 +9,7 @@ import (
 )
 
 func TestDefaultsValid(t *testing.T) {
-	c, err := parseConfig([]byte(`{}`))
+	c, err := Parse([]byte(`{}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -19,7 +19,7 @@ func TestDefaultsValid(t *testing.T) {
 }
 
 func TestConfigOverridesAndRejects(t *testing.T) {
-	c, err := parseConfig([]byte(`{"host":{"addr":"10.0.0.5:5000","dialect":"cup","response_timeout":"3s","tpdu":"6000010000"},"dukpt":{"mode":"tdes"}}`))
+	c, err := Parse([]byte(`{"host":{"addr":"10.0.0.5:5000","dialect":"cup","response_timeout":"3s","tpdu":"6000010000"},"dukpt":{"mode":"tdes"}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func TestConfigOverridesAndRejects(t *testing.T) {
 		`{"log_level":"loud"}`,
 		`[`,
 	} {
-		if _, err := parseConfig([]byte(bad)); err == nil {
+		if _, err := Parse([]byte(bad)); err == nil {
 			t.Errorf("accepted %s", bad)
 		} else if !strings.HasPrefix(err.Error(), "config:") {
 			t.Errorf("error without context: %v", err)
@@ -62,12 +62,12 @@ func TestConfigRoughEdges(t *testing.T) {
 		`{"board":"sim"} {"board":"rpi4"}`:     "trailing data",
 		`{"board":"sim"}x`:                     "trailing data",
 	} {
-		_, err := parseConfig([]byte(bad))
+		_, err := Parse([]byte(bad))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v (want %q)", bad, err, want)
 		}
 	}
-	if _, err := parseConfig([]byte(`{"terminal":{"currency":"USD","currencies":["CNY","USD"]}}`)); err != nil {
+	if _, err := Parse([]byte(`{"terminal":{"currency":"USD","currencies":["CNY","USD"]}}`)); err != nil {
 		t.Errorf("USD among the currencies: %v", err)
 	}
 }
@@ -76,9 +76,9 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`{"host":{"addr":"127.0.0.1:1","tpdu":"6000010000"},"terminal":{"max_amount":"10.00"}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		c, err := parseConfig(b)
+		c, err := Parse(b)
 		if err == nil {
-			if err := c.validate(); err != nil {
+			if err := c.Validate(); err != nil {
 				t.Fatalf("accepted config fails validation: %v", err)
 			}
 		}
@@ -86,17 +86,46 @@ func FuzzParseConfig(f *testing.F) {
 }
 
 func TestSimTestKeyFollowsMode(t *testing.T) {
-	c, _ := parseConfig([]byte(`{"dukpt":{"mode":"tdes"}}`))
-	bdk, iksn := c.simTestKey(wiresec.ModeTDES)
+	c, _ := Parse([]byte(`{"dukpt":{"mode":"tdes"}}`))
+	bdk, iksn := c.SimTestKey(wiresec.ModeTDES)
 	if len(bdk) != 16 || len(iksn) != 10 {
 		t.Fatalf("tdes test key: %d/%d bytes", len(bdk), len(iksn))
 	}
-	bdk, iksn = c.simTestKey(wiresec.ModeAES)
+	bdk, iksn = c.SimTestKey(wiresec.ModeAES)
 	if len(bdk) != 16 || len(iksn) != 12 {
 		t.Fatalf("aes test key: %d/%d bytes", len(bdk), len(iksn))
 	}
-	c, _ = parseConfig([]byte(`{"sim":{"test_bdk":"00112233445566778899AABBCCDDEEFF"}}`))
-	if bdk, _ = c.simTestKey(wiresec.ModeAES); bdk[0] != 0x00 || bdk[15] != 0xFF {
+	c, _ = Parse([]byte(`{"sim":{"test_bdk":"00112233445566778899AABBCCDDEEFF"}}`))
+	if bdk, _ = c.SimTestKey(wiresec.ModeAES); bdk[0] != 0x00 || bdk[15] != 0xFF {
 		t.Fatal("configured test BDK ignored")
+	}
+}
+
+func TestSettingsAreTyped(t *testing.T) {
+	c, err := Parse([]byte(`{"host":{"tpdu":"6000010000","dialect":"cup","response_timeout":"4s"},"terminal":{"max_amount":"100.50","currencies":["CNY","USD"]},"dukpt":{"mode":"tdes"},"log_level":"warn"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Settings()
+	if len(s.TPDU) != 5 || s.TPDU[0] != 0x60 || s.Dialect.Name != "cup" || s.ResponseTimeout != 4*time.Second ||
+		s.MaxAmount != 10050 || s.Currency.Numeric != "156" || len(s.Currencies) != 2 || s.Currencies[1] != "840" ||
+		s.Mode != wiresec.ModeTDES || s.LogLevel.String() != "WARN" || s.Profile.Name != "sim" || s.ShutdownTimeout != 15*time.Second {
+		t.Fatalf("settings: %+v", s)
+	}
+}
+
+func TestConfigMSR(t *testing.T) {
+	c, err := Parse([]byte(`{"board":"rpi4","msr":{"kind":"serial","port":"/dev/ttyAMA2","baud":9600,"format":"magtek"}}`))
+	if err != nil || c.MSR == nil || c.MSR.Port != "/dev/ttyAMA2" || c.Settings().Profile.MSR.Port != "/dev/ttyAMA2" {
+		t.Fatalf("%+v %v", c.MSR, err)
+	}
+	for _, bad := range []string{
+		`{"msr":{"kind":"serial"}}`,
+		`{"msr":{"kind":"evdev","format":"fancy"}}`,
+		`{"msr":{"kind":"evdev","devcie":"/dev/input/event3"}}`,
+	} {
+		if _, err := Parse([]byte(bad)); err == nil {
+			t.Errorf("accepted %s", bad)
+		}
 	}
 }

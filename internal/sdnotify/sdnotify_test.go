@@ -1,9 +1,6 @@
-package main
+package sdnotify
 
 import (
-	"context"
-	"errors"
-	"log/slog"
 	"net"
 	"path/filepath"
 	"testing"
@@ -13,7 +10,7 @@ import (
 func TestSDNotify(t *testing.T) {
 	// Without NOTIFY_SOCKET nothing is sent and nothing fails.
 	t.Setenv("NOTIFY_SOCKET", "")
-	if err := sdNotify("READY=1"); err != nil {
+	if err := Notify("READY=1"); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "notify.sock")
@@ -23,7 +20,7 @@ func TestSDNotify(t *testing.T) {
 	}
 	defer l.Close()
 	t.Setenv("NOTIFY_SOCKET", path)
-	if err := sdNotify("READY=1"); err != nil {
+	if err := Notify("READY=1"); err != nil {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 64)
@@ -36,26 +33,11 @@ func TestSDNotify(t *testing.T) {
 
 func TestWatchdogInterval(t *testing.T) {
 	t.Setenv("WATCHDOG_USEC", "")
-	if watchdogInterval() != 0 {
+	if WatchdogInterval() != 0 {
 		t.Fatal("watchdog on without WATCHDOG_USEC")
 	}
 	t.Setenv("WATCHDOG_USEC", "30000000")
-	if got := watchdogInterval(); got != 15*time.Second {
+	if got := WatchdogInterval(); got != 15*time.Second {
 		t.Fatalf("interval %s", got)
-	}
-}
-
-func TestCloseWithinGivesUp(t *testing.T) {
-	block := make(chan struct{})
-	defer close(block)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
-	defer cancel()
-	err := closeWithin(ctx, func() error { <-block; return nil }, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatalf("closeWithin: %v", err)
-	}
-	want := errors.New("closed with an error")
-	if err := closeWithin(context.Background(), func() error { return want }, slog.New(slog.DiscardHandler)); err != want {
-		t.Fatalf("closeWithin error: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -59,22 +59,6 @@ func TestMSRReaderUnreadable(t *testing.T) {
 		}
 		if card != nil || !errors.Is(err, msr.ErrUnreadable) {
 			t.Fatalf("%q: got %v, %v", c.line, card, err)
-		}
-	}
-}
-
-func TestConfigMSR(t *testing.T) {
-	c, err := parseConfig([]byte(`{"board":"rpi4","msr":{"kind":"serial","port":"/dev/ttyAMA2","baud":9600,"format":"magtek"}}`))
-	if err != nil || c.MSR == nil || c.MSR.Port != "/dev/ttyAMA2" {
-		t.Fatalf("%+v %v", c.MSR, err)
-	}
-	for _, bad := range []string{
-		`{"msr":{"kind":"serial"}}`,
-		`{"msr":{"kind":"evdev","format":"fancy"}}`,
-		`{"msr":{"kind":"evdev","devcie":"/dev/input/event3"}}`,
-	} {
-		if _, err := parseConfig([]byte(bad)); err == nil {
-			t.Errorf("accepted %s", bad)
 		}
 	}
 }

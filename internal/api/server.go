@@ -1,0 +1,79 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"posd/internal/daemon"
+)
+
+// Server serves the local API over a Daemon on its loopback address.
+type Server struct {
+	srv       *http.Server
+	ln        net.Listener
+	done      chan struct{}
+	stopping  chan struct{}
+	tokenPath string
+	log       *slog.Logger
+}
+
+// Start listens on the configured address, writes the per-boot token (and
+// the address) to the data directory for posctl, and serves.
+func Start(d *daemon.Daemon) (*Server, error) {
+	token, err := newToken()
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", d.Config.API.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	s := &Server{ln: ln, done: make(chan struct{}), stopping: make(chan struct{}), log: d.Log,
+		tokenPath: filepath.Join(d.Config.DataDir, TokenFile)}
+	if err := writeToken(s.tokenPath, "http://"+ln.Addr().String(), token); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	a := &api{d: d, token: token, stopping: s.stopping}
+	s.srv = &http.Server{Handler: a.routes(), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		defer close(s.done)
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.Log.Error("api stopped", "err", err)
+		}
+	}()
+	return s, nil
+}
+
+// Addr is the address the API listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Shutdown stops accepting requests at once, then runs stopSales (the
+// engine: a sale waiting for a card ends and its waiters get the record)
+// while the requests in flight finish; long polls answer at once (503 for
+// a transaction that is not final). The token file goes last. Every step is
+// bounded by ctx.
+func (s *Server) Shutdown(ctx context.Context, stopSales func(context.Context) error) error {
+	close(s.stopping)
+	srvDone := make(chan error, 1)
+	go func() { srvDone <- s.srv.Shutdown(ctx) }()
+	var errs []error
+	if stopSales != nil {
+		errs = append(errs, stopSales(ctx))
+	}
+	if err := <-srvDone; err != nil {
+		errs = append(errs, fmt.Errorf("api: %w", err))
+	}
+	<-s.done
+	if err := os.Remove(s.tokenPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,308 @@
+// Package daemon wires posd: it opens the data directory, the database and
+// the keys, the board (hardware or simulated), the host link and the sale
+// engine, reports their Status, and stops them in order. cmd/posd parses
+// flags and configuration, opens a Daemon, serves the local API over it
+// and waits for signals; the service console and OTA use the same Daemon.
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"posd/board"
+	"posd/board/sim"
+	"posd/crypto/keystore"
+	"posd/internal/config"
+	"posd/internal/sdnotify"
+	"posd/terminal/dukptkeys"
+	"posd/terminal/host"
+	"posd/terminal/store"
+	"posd/terminal/txn"
+)
+
+// Daemon is a running posd. Its fields are the parts the local API and
+// the console drive; they are set by Open and never change.
+type Daemon struct {
+	Config   config.Config
+	Settings config.Settings
+	Version  string
+	Log      *slog.Logger
+	DB       *store.DB
+	Keys     *dukptkeys.Source
+	Board    *board.Board
+	Sim      *sim.Board // nil unless the board is simulated
+	Host     *host.Client
+	Engine   *txn.Engine
+
+	started      time.Time
+	cancel       context.CancelFunc
+	watchdogDone chan struct{}
+	stopOnce     sync.Once
+	stopErr      error
+}
+
+// Open starts every part. On an error the parts already started are
+// stopped again, and nothing claims a clean stop.
+func Open(parent context.Context, cfg config.Config, version string, log *slog.Logger) (_ *Daemon, err error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(parent)
+	set := cfg.Settings()
+	d := &Daemon{Config: cfg, Settings: set, Version: version, Log: log, started: time.Now(), cancel: cancel}
+	defer func() {
+		if err != nil {
+			sctx, scancel := context.WithTimeout(context.Background(), set.ShutdownTimeout)
+			d.Close(sctx)
+			scancel()
+		}
+	}()
+	if err := prepareDataDir(cfg.DataDir, log); err != nil {
+		return nil, err
+	}
+	if d.DB, err = store.Open(filepath.Join(cfg.DataDir, "posd.db"), nil); err != nil {
+		return nil, err
+	}
+	if err := d.openKeys(); err != nil {
+		return nil, err
+	}
+	if err := d.openBoard(ctx); err != nil {
+		return nil, err
+	}
+	d.Host, err = host.New(&host.Opts{
+		Addr: cfg.Host.Addr, Dialect: set.Dialect.Name, TPDU: set.TPDU,
+		ConnectTimeout: set.ConnectTimeout, ResponseTimeout: set.ResponseTimeout,
+		TerminalID: cfg.Terminal.ID, MerchantID: cfg.Terminal.MerchantID,
+		Logger: log.With("part", "host"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.Engine, err = txn.New(txn.Opts{
+		Store: d.DB, Host: d.Host, Keys: d.Keys, Reader: msrReader{d: d.Board.Devices.MSR},
+		Logger:        log.With("part", "txn"),
+		CardTimeout:   set.CardTimeout,
+		HostTimeout:   set.ConnectTimeout + set.ResponseTimeout + 2*time.Second,
+		ReversalRetry: set.ReversalRetry,
+		MaxAmount:     set.MaxAmount, Currencies: set.Currencies,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if every := sdnotify.WatchdogInterval(); every > 0 && cfg.Watchdog.Enabled {
+		d.watchdogDone = make(chan struct{})
+		go func() {
+			defer close(d.watchdogDone)
+			sdnotify.Watchdog(ctx, every, d.Healthy)
+		}()
+	}
+	return d, nil
+}
+
+// openBoard opens the hardware board of the profile, or the simulated one.
+func (d *Daemon) openBoard(ctx context.Context) error {
+	blog := d.Log.With("part", "board")
+	if d.Settings.Profile.Name == "sim" {
+		sb, err := sim.Open(ctx, sim.Opts{DataDir: d.Config.DataDir, Logger: blog})
+		if err != nil {
+			return err
+		}
+		d.Sim, d.Board = sb, sb.Board
+		return nil
+	}
+	b, err := board.Open(ctx, d.Settings.Profile, blog)
+	if err != nil {
+		return err
+	}
+	d.Board = b
+	return nil
+}
+
+// openKeys opens the key store under the board's KEK and the DUKPT slot
+// with its KSN high-water mark (kept outside the database, so losing the
+// database can never rewind the KSN), and provisions the sim board's TEST
+// key into an empty slot.
+func (d *Daemon) openKeys() error {
+	cfg, set, log := d.Config, d.Settings, d.Log
+	// The KEK: on the sim board a 0600 file in the data directory.
+	kek, err := keystore.LoadOrCreateKEKFile(filepath.Join(cfg.DataDir, "kek"), rand.Reader)
+	if err != nil {
+		return fmt.Errorf("device KEK: %w", err)
+	}
+	ks, err := keystore.Open(d.DB.Bolt(), kek, nil)
+	if err != nil {
+		return err
+	}
+	d.Keys = dukptkeys.New(ks, set.Mode, cfg.DUKPT.Slot, func(err error) bool { return errors.Is(err, keystore.ErrNotFound) })
+	d.Keys.SetMark(&dukptkeys.FileMark{Path: filepath.Join(cfg.DataDir, "dukpt-mark.json")})
+	switch err := d.Keys.Check(); {
+	case err == nil:
+	case errors.Is(err, dukptkeys.ErrNotProvisioned) && set.Profile.Name == "sim" && cfg.Sim.TestKeys:
+		bdk, iksn := cfg.SimTestKey(set.Mode)
+		err := d.Keys.LoadFromBDK(bdk, iksn)
+		clear(bdk)
+		switch {
+		case errors.Is(err, dukptkeys.ErrKSNReuse):
+			log.Error("sim board: the TEST key was already used on this data directory and its state is gone; "+
+				"sales are refused (no KSN is ever reused). Start the simulated terminal afresh with an empty data directory", "err", err)
+		case err != nil:
+			return fmt.Errorf("loading the sim test key: %w", err)
+		default:
+			log.Warn("sim board: DUKPT slot loaded from the TEST BDK", "slot", cfg.DUKPT.Slot, "mode", set.Mode)
+		}
+	case errors.Is(err, dukptkeys.ErrNotProvisioned):
+		log.Error("no DUKPT key loaded: sales will fail until a key custodian loads one", "slot", cfg.DUKPT.Slot)
+	case errors.Is(err, dukptkeys.ErrStateLost):
+		log.Error("DUKPT key state lost: sales are refused until a key custodian loads a new initial key", "slot", cfg.DUKPT.Slot, "err", err)
+	default:
+		return fmt.Errorf("DUKPT slot: %w", err)
+	}
+	return nil
+}
+
+// prepareDataDir creates the data directory (0700) or tightens one that
+// others may read: it holds the database, the KEK file on the sim board
+// and the API token.
+func prepareDataDir(dir string, log *slog.Logger) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		log.Warn("data dir was open to other users; restricting it to posd", "dir", dir, "mode", fi.Mode().Perm().String())
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("data dir: %w", err)
+		}
+	}
+	return nil
+}
+
+// Status is the terminal's state as the field engineer and the cashier's
+// tools see it (GET /v1/status, posctl status, the console).
+type Status struct {
+	Version          string `json:"version"`
+	Board            string `json:"board"`
+	TerminalID       string `json:"terminal_id"`
+	MerchantID       string `json:"merchant_id"`
+	Host             string `json:"host"`
+	Dialect          string `json:"dialect"`
+	DUKPTMode        string `json:"dukpt_mode"`
+	KSN              string `json:"ksn,omitempty"`
+	KeyError         string `json:"key_error,omitempty"`
+	ActiveSale       string `json:"active_sale"`
+	PendingReversals int    `json:"pending_reversals"`
+	Uptime           string `json:"uptime"`
+}
+
+// Status reports the terminal's state; it reads counts, never records.
+func (d *Daemon) Status() Status {
+	st := Status{
+		Version: d.Version, Board: d.Settings.Profile.Name, TerminalID: d.Config.Terminal.ID,
+		MerchantID: d.Config.Terminal.MerchantID, Host: d.Config.Host.Addr, Dialect: d.Settings.Dialect.Name,
+		DUKPTMode: string(d.Settings.Mode), ActiveSale: d.Engine.Active(),
+		PendingReversals: d.DB.Count(store.StateReversalPending),
+		Uptime:           time.Since(d.started).Round(time.Second).String(),
+	}
+	if ksn, err := d.Keys.KSN(); err == nil {
+		st.KSN = ksn
+	} else {
+		st.KeyError = err.Error()
+	}
+	return st
+}
+
+// EchoResult is a link test's outcome.
+type EchoResult struct {
+	Host      string `json:"host"`
+	Result    string `json:"result"`
+	STAN      string `json:"stan"`
+	RoundTrip string `json:"round_trip"`
+}
+
+// Echo is the field engineer's link test: a network management echo to
+// the acquirer (0800 DE70 301 in ascii87, 0820 in cup).
+func (d *Daemon) Echo(ctx context.Context) (EchoResult, error) {
+	stan, err := d.DB.NextSTAN()
+	if err != nil {
+		return EchoResult{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.Settings.ConnectTimeout+d.Settings.ResponseTimeout)
+	defer cancel()
+	t0 := time.Now()
+	if err := d.Host.Echo(ctx, stan); err != nil {
+		return EchoResult{}, err
+	}
+	return EchoResult{Host: d.Config.Host.Addr, Result: "ok", STAN: fmt.Sprintf("%06d", stan),
+		RoundTrip: time.Since(t0).Round(time.Millisecond).String()}, nil
+}
+
+// Healthy holds while the database answers; the systemd watchdog
+// restarts posd when it stops holding.
+func (d *Daemon) Healthy() bool {
+	return d.DB.View(func(*store.Tx) error { return nil }) == nil
+}
+
+// StopSales stops the sale engine: a sale waiting for a card ends with
+// reason shutdown (its waiters get the record), an exchange with the host
+// under way may finish until ctx ends. The local API calls it once it stops
+// accepting requests, before the remaining ones are answered.
+func (d *Daemon) StopSales(ctx context.Context) error {
+	d.stopOnce.Do(func() {
+		if d.Engine != nil {
+			if err := d.Engine.Shutdown(ctx); err != nil {
+				d.stopErr = fmt.Errorf("sale engine: %w", err)
+			}
+		}
+	})
+	return d.stopErr
+}
+
+// Close stops the sale engine (if StopSales did not), the host link, the
+// board and the watchdog, lowers the KSN mark to the key in use, and closes
+// the database: in that order, so nothing writes to a closed database.
+func (d *Daemon) Close(ctx context.Context) error {
+	errs := []error{d.StopSales(ctx)}
+	if d.Host != nil {
+		errs = append(errs, closeWithin(ctx, d.Host.Close, d.Log))
+	}
+	if d.Board != nil {
+		errs = append(errs, d.Board.Halt())
+	}
+	d.cancel()
+	if d.watchdogDone != nil {
+		<-d.watchdogDone
+	}
+	if d.Keys != nil && d.Engine != nil {
+		if err := d.Keys.Park(); err != nil && !errors.Is(err, dukptkeys.ErrNotProvisioned) && !errors.Is(err, dukptkeys.ErrStateLost) {
+			errs = append(errs, fmt.Errorf("DUKPT mark: %w", err))
+		}
+	}
+	if d.DB != nil {
+		errs = append(errs, d.DB.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// closeWithin runs closeFn but gives up waiting when ctx ends: a wedged
+// connection must not keep posd from closing its database on SIGTERM.
+func closeWithin(ctx context.Context, closeFn func() error, log *slog.Logger) error {
+	done := make(chan error, 1)
+	go func() { done <- closeFn() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		log.Error("host link did not close in time; shutting down without it")
+		return nil
+	}
+}
