@@ -2,7 +2,6 @@ package sim
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"posd/board"
@@ -43,7 +42,8 @@ func (b *Board) openContact(ctx context.Context, o Opts) {
 }
 
 // openKeypad wires the PIN pad matrix simulator's pins to the real scanner.
-// Its self test presses a key and waits for the scanner to report it.
+// Its self-test (after the board's check that the scanner still scans)
+// presses a key and waits for the scanner to report it down and up.
 func (b *Board) openKeypad(o Opts) {
 	b.keypadSim = keypadsim.New(keypad.LayoutPINPad, nil)
 	b.AddKeypad(b.keypadSim.Pins(), "sim GPIO matrix", keypad.LayoutPINPad, func(ctx context.Context, d *keypad.Dev) (string, error) {
@@ -52,21 +52,19 @@ func (b *Board) openKeypad(o Opts) {
 		go func() { done <- b.keypadSim.Type(ctx, string(k)) }()
 		down, up := false, false
 		for !(down && up) {
-			select {
-			case ev, ok := <-d.Events():
-				if !ok {
-					return "", errors.New("keypad halted")
-				}
-				if ev.Key == k {
-					down, up = down || ev.Down, up || !ev.Down
-				}
-			case <-ctx.Done():
-				return "", fmt.Errorf("no key event from the scanner: %w", ctx.Err())
+			ev, err := d.Next(ctx)
+			if err != nil {
+				<-done
+				return "", fmt.Errorf("no key event from the scanner: %w", err)
+			}
+			if ev.Key == k {
+				down, up = down || ev.Down, up || !ev.Down
 			}
 		}
 		if err := <-done; err != nil {
 			return "", err
 		}
-		return "4x4 PIN pad matrix, test key seen down and up", nil
+		s := d.Stats()
+		return fmt.Sprintf("4x4 PIN pad matrix, test key seen down and up (%d scans; %d key events, %d dropped unread)", s.Scans, s.Events, s.Dropped), nil
 	}, o.Logger)
 }
