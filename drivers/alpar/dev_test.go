@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"posd/conn/clock"
 	"posd/drivers/alpar"
 	"posd/drivers/alpar/alparsim"
 )
@@ -173,8 +174,13 @@ func TestSessionOverPTY(t *testing.T) {
 	if err := d.Halt(); err != nil {
 		t.Fatalf("halt over pty: %v", err)
 	}
-	if _, ok := <-d.Events(); ok {
-		t.Fatal("events still open after halt")
+	// The Dev stays usable: the next command starts a new reader (the
+	// read deadline Halt used to interrupt the tty is cleared).
+	if v, err := d.FirmwareVersion(ctx); err != nil || v == "" {
+		t.Fatalf("after halt: %q %v", v, err)
+	}
+	if err := d.Halt(); err != nil {
+		t.Fatal(err)
 	}
 	// The port is still usable by a new driver (the bus is not closed).
 	d2, err := alpar.New(port, nil)
@@ -313,27 +319,13 @@ func TestTrace(t *testing.T) {
 	}
 }
 
-// manualAfter lets a test decide when the response timeout fires.
-type manualAfter struct {
-	timeout time.Duration
-	fire    chan time.Time
-}
-
-func (m *manualAfter) After(d time.Duration) <-chan time.Time {
-	if d == m.timeout {
-		return m.fire
-	}
-	return time.After(d)
-}
-
 func TestTimeoutAndLateAnswer(t *testing.T) {
 	host, chip := net.Pipe()
 	defer host.Close()
 	defer chip.Close()
-	ma := &manualAfter{timeout: time.Hour, fire: make(chan time.Time, 1)}
+	clk := clock.NewFake(time.Unix(1000, 0))
 	opts := alpar.DefaultOpts
-	opts.Timeout = ma.timeout
-	opts.After = ma.After
+	opts.Clock = clk
 	d, err := alpar.New(host, &opts)
 	if err != nil {
 		t.Fatal(err)
@@ -348,7 +340,12 @@ func TestTimeoutAndLateAnswer(t *testing.T) {
 			chipErr <- err
 			return
 		}
-		ma.fire <- time.Time{}
+		// The command waits for its answer: let its timeout pass.
+		if err := clk.BlockUntil(ctx, 1); err != nil {
+			chipErr <- err
+			return
+		}
+		clk.Advance(opts.Timeout)
 		chipErr <- nil
 	}()
 	if _, err := d.CardPresent(ctx); !errors.Is(err, alpar.ErrTimeout) {
@@ -422,15 +419,28 @@ func TestHaltStopsReaderAndFailsCommands(t *testing.T) {
 	if err := <-got; !errors.Is(err, alpar.ErrHalted) {
 		t.Fatalf("in-flight command: %v", err)
 	}
-	// Events is closed only by the reader goroutine on its way out.
-	if _, ok := <-d.Events(); ok {
-		t.Fatal("event channel open after Halt")
-	}
-	if _, err := d.CardPresent(context.Background()); !errors.Is(err, alpar.ErrHalted) {
-		t.Fatalf("after halt: %v", err)
-	}
+	// A second Halt with nothing running returns at once.
 	if err := d.Halt(); err != nil {
 		t.Fatalf("second halt: %v", err)
+	}
+	// The Dev stays usable: the next command starts a new reader, which
+	// also delivers slot events again (Events stayed open).
+	go func() {
+		buf := make([]byte, 5)
+		if _, err := io.ReadFull(chip, buf); err != nil {
+			return
+		}
+		_, _ = chip.Write([]byte{
+			0x60, 0x00, 0x01, 0xA0, 0x01, 0xC0, // card inserted
+			0x60, 0x00, 0x01, 0x09, 0x01, 0x69, // present
+		})
+	}()
+	if p, err := d.CardPresent(context.Background()); err != nil || !p {
+		t.Fatalf("after halt: present=%v %v", p, err)
+	}
+	waitEvent(t, d, alpar.CardInserted)
+	if err := d.Halt(); err != nil {
+		t.Fatal(err)
 	}
 	if d.String() == "" {
 		t.Fatal("empty String")
@@ -500,7 +510,15 @@ func TestPollEOF(t *testing.T) {
 	if err := d.Halt(); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := <-d.Events(); ok {
-		t.Fatal("events open after halt")
+	// And the next command polls again.
+	go func() {
+		<-port.out
+		port.in <- []byte{0x60, 0x00, 0x01, 0x09, 0x01, 0x69}
+	}()
+	if p, err := d.CardPresent(context.Background()); err != nil || !p {
+		t.Fatalf("after halt: present=%v err=%v", p, err)
+	}
+	if err := d.Halt(); err != nil {
+		t.Fatal(err)
 	}
 }
