@@ -24,6 +24,9 @@ var (
 	// ErrBadResponse means the reader answered with a well formed frame
 	// whose content does not fit the command (wrong length, ...).
 	ErrBadResponse = errors.New("alpar: unexpected response")
+	// ErrBadATR means ParseATR was given bytes that are not an answer to
+	// reset by ISO/IEC 7816-3 (bad TS, truncated, too long, bad TCK).
+	ErrBadATR = errors.New("alpar: malformed answer to reset")
 
 	// Frame decoding errors (DecodeFrame, FrameReader).
 
