@@ -21,10 +21,12 @@ func (b *Board) openNFC(o Opts) {
 }
 
 // openContact serves the TDA8029 simulator on a pseudo-terminal, which the
-// real driver opens as its UART at 38400 baud.
+// real driver opens as its UART at 38400 baud; the simulator paces its
+// side of the line at that speed, on the wall clock.
 func (b *Board) openContact(ctx context.Context, o Opts) {
+	const baud = 38400
 	so := alparsim.DefaultOpts
-	so.Logger = o.Logger
+	so.Baud, so.Logger = baud, o.Logger
 	b.contactSim = alparsim.New(&so)
 	// The simulator lives until the board halts it, after the driver, not
 	// until the daemon's context ends.
@@ -38,7 +40,7 @@ func (b *Board) openContact(ctx context.Context, o Opts) {
 	// Added first so it is halted last, after the driver.
 	b.Add(board.Status{Name: "contact-sim", Driver: "alparsim", Where: path, OK: true, Detail: "TDA8029 simulator"}, nil,
 		func() error { cancel(); b.contactSim.Wait(); return nil })
-	b.AddContact(board.Serial{Port: path, Baud: 38400}, o.Logger)
+	b.AddContact(board.Serial{Port: path, Baud: baud}, o.Logger)
 }
 
 // openKeypad wires the PIN pad matrix simulator's pins to the real scanner.

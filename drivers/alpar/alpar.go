@@ -463,10 +463,14 @@ func (d *Dev) SetCardBaudRate(ctx context.Context, fidi, clock byte) error {
 	return err
 }
 
-// CardParams returns the raw answer of get_card_parameters. Its layout is
-// described in AN10207; the driver does not interpret it.
-func (d *Dev) CardParams(ctx context.Context) ([]byte, error) {
-	return d.do(ctx, CmdGetCardParams, nil)
+// CardParams asks the chip for the parameters of the activated card
+// (get_card_parameters, A6h).
+func (d *Dev) CardParams(ctx context.Context) (CardParams, error) {
+	p, err := d.do(ctx, CmdGetCardParams, nil)
+	if err != nil {
+		return CardParams{}, err
+	}
+	return ParseCardParams(p)
 }
 
 // FirmwareVersion returns the mask version string (send_num_mask).

@@ -27,6 +27,11 @@
 // (status C0h, card absent, matches apdu.ErrCardRemoved) and periph's
 // conn.Resource. Time (command timeouts, polling) comes from Opts.Clock.
 //
+// What the card announced in its answer to reset (protocols, FiDi, guard
+// time, T=1 sizes) is decoded by ParseATR, by the rules of ISO/IEC 7816-3.
+// The answer of get_card_parameters is returned as is (CardParams): its
+// layout, documented in AN10207, was not available to this project.
+//
 // Card data is never logged: APDUs, responses and ATRs appear in logs only as
 // lengths.
 package alpar
