@@ -198,9 +198,16 @@ func (b *Board) addContact(port io.ReadWriteCloser, st Status, baud int, log *sl
 	b.Add(st, test, func() error { return errors.Join(d.Halt(), port.Close()) })
 }
 
-// AddKeypad starts the matrix scanner on pins and records it. test, when
-// not nil, exercises the matrix (the simulated board presses a key); a real
-// board can only report that scanning runs.
+// keypadStallTimeout bounds the wait for a fresh scan in the keypad's
+// self-test. A working scanner completes one every IdleWait (50 ms) at
+// worst; this leaves room for a loaded machine.
+const keypadStallTimeout = 2 * time.Second
+
+// AddKeypad starts the matrix scanner on pins and records it. Its self-test
+// first checks that the scanner still completes scans, whoever reads (or
+// fails to read) its events: a scanner stuck on a hung or failing pin, or
+// halted, fails. Then test, when not nil, exercises the matrix (the
+// simulated board presses a key); a real board cannot press keys.
 func (b *Board) AddKeypad(pins keypad.Pins, where string, layout keypad.Layout, test func(context.Context, *keypad.Dev) (string, error), log *slog.Logger) {
 	st := Status{Name: "keypad", Driver: "keypad", Where: where}
 	o := keypad.DefaultOpts
@@ -211,14 +218,34 @@ func (b *Board) AddKeypad(pins keypad.Pins, where string, layout keypad.Layout, 
 		b.Add(st, nil, nil)
 		return
 	}
+	size := fmt.Sprintf("%dx%d matrix", len(pins.Rows), len(pins.Cols))
+	scanning := func(ctx context.Context) (string, error) {
+		ctx, cancel := context.WithTimeout(ctx, keypadStallTimeout)
+		defer cancel()
+		if err := d.CheckScanning(ctx); err != nil {
+			return "", err
+		}
+		s := d.Stats()
+		return fmt.Sprintf("%s, scanning (%d scans; %d key events, %d dropped unread, %d queued)",
+			size, s.Scans, s.Events, s.Dropped, s.Queued), nil
+	}
+	detail, err := scanning(context.Background())
+	if err != nil {
+		d.Halt()
+		st.Error = err.Error()
+		b.Add(st, nil, nil)
+		return
+	}
 	b.Devices.Keypad = d
-	detail := fmt.Sprintf("%dx%d matrix, scanning", len(pins.Rows), len(pins.Cols))
 	st.OK, st.Detail = true, detail
-	var fn func(context.Context) (string, error)
+	fn := scanning
 	if test != nil {
-		fn = func(ctx context.Context) (string, error) { return test(ctx, d) }
-	} else {
-		fn = func(context.Context) (string, error) { return detail + " (press a key to check)", nil }
+		fn = func(ctx context.Context) (string, error) {
+			if _, err := scanning(ctx); err != nil {
+				return "", err
+			}
+			return test(ctx, d)
+		}
 	}
 	b.Add(st, fn, d.Halt)
 }

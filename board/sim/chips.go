@@ -2,7 +2,6 @@ package sim
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -28,10 +27,12 @@ func (b *Board) openNFC(o Opts) {
 }
 
 // openContact serves the TDA8029 simulator on a pseudo-terminal, which the
-// real driver opens as its UART at 38400 baud.
+// real driver opens as its UART at 38400 baud; the simulator paces its
+// side of the line at that speed, on the wall clock.
 func (b *Board) openContact(ctx context.Context, o Opts) {
+	const baud = 38400
 	so := alparsim.DefaultOpts
-	so.Logger = o.Logger
+	so.Baud, so.Logger = baud, o.Logger
 	b.contactSim = alparsim.New(&so)
 	// The simulator lives until the board halts it, after the driver, not
 	// until the daemon's context ends.
@@ -45,11 +46,12 @@ func (b *Board) openContact(ctx context.Context, o Opts) {
 	// Added first so it is halted last, after the driver.
 	b.Add(board.Status{Name: "contact-sim", Driver: "alparsim", Where: path, OK: true, Detail: "TDA8029 simulator"}, nil,
 		func() error { cancel(); b.contactSim.Wait(); return nil })
-	b.AddContact(board.Serial{Port: path, Baud: 38400}, o.Logger)
+	b.AddContact(board.Serial{Port: path, Baud: baud}, o.Logger)
 }
 
 // openKeypad wires the PIN pad matrix simulator's pins to the real scanner.
-// Its self test presses a key and waits for the scanner to report it.
+// Its self-test (after the board's check that the scanner still scans)
+// presses a key and waits for the scanner to report it down and up.
 func (b *Board) openKeypad(o Opts) {
 	b.keypadSim = keypadsim.New(keypad.LayoutPINPad, nil)
 	b.AddKeypad(b.keypadSim.Pins(), "sim GPIO matrix", keypad.LayoutPINPad, func(ctx context.Context, d *keypad.Dev) (string, error) {
@@ -58,21 +60,19 @@ func (b *Board) openKeypad(o Opts) {
 		go func() { done <- b.keypadSim.Type(ctx, string(k)) }()
 		down, up := false, false
 		for !(down && up) {
-			select {
-			case ev, ok := <-d.Events():
-				if !ok {
-					return "", errors.New("keypad halted")
-				}
-				if ev.Key == k {
-					down, up = down || ev.Down, up || !ev.Down
-				}
-			case <-ctx.Done():
-				return "", fmt.Errorf("no key event from the scanner: %w", ctx.Err())
+			ev, err := d.Next(ctx)
+			if err != nil {
+				<-done
+				return "", fmt.Errorf("no key event from the scanner: %w", err)
+			}
+			if ev.Key == k {
+				down, up = down || ev.Down, up || !ev.Down
 			}
 		}
 		if err := <-done; err != nil {
 			return "", err
 		}
-		return "4x4 PIN pad matrix, test key seen down and up", nil
+		s := d.Stats()
+		return fmt.Sprintf("4x4 PIN pad matrix, test key seen down and up (%d scans; %d key events, %d dropped unread)", s.Scans, s.Events, s.Dropped), nil
 	}, o.Logger)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,6 +64,18 @@ func TestSimBoard(t *testing.T) {
 
 	if err := b.Swipe("no-such-card"); !errors.Is(err, ErrUnknownCard) {
 		t.Fatalf("unknown card: %v", err)
+	}
+
+	// The keypad's self-test presses a key only on a scanner that still
+	// scans: a halted one fails it (the board's Halt below halts it again,
+	// which is a no-op).
+	if err := b.Devices.Keypad.Halt(); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range b.SelfTest(ctx) {
+		if s.Name == "keypad" && (s.OK || !strings.Contains(s.Error, "halted")) {
+			t.Errorf("halted keypad: %+v", s)
+		}
 	}
 
 	if err := b.Halt(); err != nil {

@@ -8,6 +8,11 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"periph.io/x/conn/v3"
+
+	"posd/conn/apdu"
+	"posd/conn/clock"
 )
 
 // Opts configures a Dev.
@@ -32,8 +37,9 @@ type Opts struct {
 	PollEOF bool
 	// RetryDelay is the pause after an io.EOF read when PollEOF is set.
 	RetryDelay time.Duration
-	// After returns a channel that fires after d; nil means time.After.
-	After func(d time.Duration) <-chan time.Time
+	// Clock times Timeout, HaltTimeout and RetryDelay; nil means
+	// clock.Real.
+	Clock clock.Clock
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
 }
@@ -73,30 +79,44 @@ type response struct {
 	err error
 }
 
+// reader is one run of the reader goroutine, from its start to Halt or a
+// bus failure.
+type reader struct {
+	stop chan struct{} // closed by Halt
+	done chan struct{} // closed when the goroutine has returned
+}
+
 // Dev is a TDA8029 running the ALPAR firmware.
 type Dev struct {
 	bus  io.ReadWriter
 	opts Opts
+	clk  clock.Clock
 	log  *slog.Logger
 
 	sem    chan struct{} // one command at a time
 	events chan Event
-	stop   chan struct{}
-	done   chan struct{}
 
-	mu       sync.Mutex
-	pending  chan response // answer slot of the command in flight
-	halted   bool
-	readErr  error
-	haltOnce sync.Once
-	haltErr  error
+	ctl sync.Mutex // serialises starting and halting the reader
+
+	mu      sync.Mutex    // guards the fields below
+	run     *reader       // the current or last reader; nil before New ends
+	running bool          // run has not been halted
+	pending chan response // answer slot of the command in flight
+	readErr error         // the serial link failed: sticky
 }
+
+var (
+	_ conn.Resource    = (*Dev)(nil)
+	_ apdu.Transceiver = (*Dev)(nil)
+	_ apdu.Presence    = (*Dev)(nil)
+)
 
 type deadliner interface {
 	SetReadDeadline(t time.Time) error
 }
 
-// New starts a driver on bus, an open serial line to the chip. It does not
+// New starts a driver on bus, an open serial line to the chip, with its
+// reader goroutine (so slot events arrive before any command). It does not
 // talk to the chip; call FirmwareVersion to check that it is there.
 func New(bus io.ReadWriter, opts *Opts) (*Dev, error) {
 	if bus == nil {
@@ -118,9 +138,6 @@ func New(bus io.ReadWriter, opts *Opts) (*Dev, error) {
 	if o.RetryDelay <= 0 {
 		o.RetryDelay = DefaultOpts.RetryDelay
 	}
-	if o.After == nil {
-		o.After = time.After
-	}
 	if o.Baud == 0 {
 		o.Baud = DefaultOpts.Baud
 	}
@@ -128,20 +145,19 @@ func New(bus io.ReadWriter, opts *Opts) (*Dev, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if dl, ok := bus.(deadliner); ok {
-		// A previous Halt may have left an expired deadline behind.
-		_ = dl.SetReadDeadline(time.Time{})
-	}
 	d := &Dev{
 		bus:    bus,
 		opts:   o,
+		clk:    clock.Or(o.Clock),
 		log:    log,
 		sem:    make(chan struct{}, 1),
 		events: make(chan Event, o.EventBuffer),
-		stop:   make(chan struct{}),
-		done:   make(chan struct{}),
 	}
-	go d.readLoop()
+	d.ctl.Lock()
+	defer d.ctl.Unlock()
+	if _, err := d.start(); err != nil {
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -150,48 +166,90 @@ func (d *Dev) String() string {
 	return fmt.Sprintf("TDA8029(ALPAR, %d baud)", d.opts.Baud)
 }
 
-// Events delivers card insertion and removal reported by the chip. The
-// channel is closed when the reader goroutine ends (Halt or bus failure).
+// Events delivers card insertion and removal reported by the chip while
+// the reader runs. It stays open across Halt; it is closed when the serial
+// link fails (ErrBus), after which nothing more can arrive.
 func (d *Dev) Events() <-chan Event {
 	return d.events
 }
 
-// Halt stops the reader goroutine and waits for it. Commands in flight fail
-// with ErrHalted. The bus is left open.
-func (d *Dev) Halt() error {
-	d.haltOnce.Do(func() {
-		d.mu.Lock()
-		d.halted = true
-		d.mu.Unlock()
-		close(d.stop)
-		if dl, ok := d.bus.(deadliner); ok {
-			_ = dl.SetReadDeadline(time.Unix(1, 0))
-		}
+// start runs the reader goroutine unless it runs already, and returns its
+// stop channel. The caller holds d.ctl.
+func (d *Dev) start() (<-chan struct{}, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.readErr != nil {
+		return nil, d.readErr
+	}
+	if d.running {
+		return d.run.stop, nil
+	}
+	if d.run != nil {
 		select {
-		case <-d.done:
-		case <-d.opts.After(d.opts.HaltTimeout):
-			d.haltErr = fmt.Errorf("alpar: reader still blocked in Read after %v: %w", d.opts.HaltTimeout, ErrBus)
+		case <-d.run.done:
+		default:
+			// A Halt gave up waiting: two readers would share the bus.
+			return nil, fmt.Errorf("alpar: previous reader still blocked in Read: %w", ErrBus)
 		}
-	})
-	return d.haltErr
+	}
+	if dl, ok := d.bus.(deadliner); ok {
+		// Halt leaves an expired deadline behind (a previous driver's
+		// Halt too).
+		_ = dl.SetReadDeadline(time.Time{})
+	}
+	r := &reader{stop: make(chan struct{}), done: make(chan struct{})}
+	d.run, d.running = r, true
+	go d.readLoop(r)
+	return r.stop, nil
 }
 
-func (d *Dev) stopping() bool {
+// Halt stops activity: the command in flight fails with ErrHalted and the
+// reader goroutine ends (Halt waits for it, at most HaltTimeout, and
+// reports ErrBus if it stays blocked in Read). Halt does not talk to the
+// chip and never closes the bus. The Dev stays usable: the next command
+// starts a new reader. Halt on a halted Dev returns nil at once.
+//
+// If the bus has a SetReadDeadline method (os.File on a tty, net.Conn) it
+// is used to interrupt a blocked read; a bus whose Read returns by itself
+// now and then (Opts.PollEOF) works too.
+func (d *Dev) Halt() error {
+	d.ctl.Lock()
+	defer d.ctl.Unlock()
+	d.mu.Lock()
+	if !d.running {
+		d.mu.Unlock()
+		return nil
+	}
+	d.running = false
+	r := d.run
+	d.mu.Unlock()
+	close(r.stop)
+	if dl, ok := d.bus.(deadliner); ok {
+		_ = dl.SetReadDeadline(time.Unix(1, 0))
+	}
 	select {
-	case <-d.stop:
+	case <-r.done:
+		return nil
+	case <-d.clk.After(d.opts.HaltTimeout):
+		return fmt.Errorf("alpar: reader still blocked in Read after %v: %w", d.opts.HaltTimeout, ErrBus)
+	}
+}
+
+func stopping(r *reader) bool {
+	select {
+	case <-r.stop:
 		return true
 	default:
 		return false
 	}
 }
 
-func (d *Dev) readLoop() {
-	defer close(d.done)
-	defer close(d.events)
+func (d *Dev) readLoop(r *reader) {
+	defer close(r.done)
 	fr := NewFrameReader(d.bus)
 	for {
 		f, err := fr.ReadFrame()
-		if d.stopping() {
+		if stopping(r) {
 			d.finish(ErrHalted)
 			return
 		}
@@ -206,24 +264,28 @@ func (d *Dev) readLoop() {
 		case d.opts.PollEOF && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)):
 			// No data within the port's read timeout; poll again.
 			select {
-			case <-d.stop:
+			case <-r.stop:
 				d.finish(ErrHalted)
 				return
-			case <-d.opts.After(d.opts.RetryDelay):
+			case <-d.clk.After(d.opts.RetryDelay):
 			}
 			fr = NewFrameReader(d.bus)
 		default:
 			d.log.Error("serial read failed", "err", err)
-			d.finish(fmt.Errorf("alpar: read: %w: %w", ErrBus, err))
+			err = fmt.Errorf("alpar: read: %w: %w", ErrBus, err)
+			d.mu.Lock()
+			d.readErr = err
+			d.mu.Unlock()
+			d.finish(err)
+			close(d.events)
 			return
 		}
 	}
 }
 
-// finish records why the reader ended and fails the command in flight.
+// finish fails the command in flight with the reason the reader ended.
 func (d *Dev) finish(err error) {
 	d.mu.Lock()
-	d.readErr = err
 	p := d.pending
 	d.mu.Unlock()
 	if p != nil {
@@ -278,14 +340,13 @@ func (d *Dev) deliver(r response) {
 	}
 }
 
-// do sends one command and waits for its answer.
+// do sends one command and waits for its answer, starting the reader
+// first if Halt stopped it.
 func (d *Dev) do(ctx context.Context, cmd byte, payload []byte) ([]byte, error) {
 	select {
 	case d.sem <- struct{}{}:
 	case <-ctx.Done():
 		return nil, ctx.Err()
-	case <-d.stop:
-		return nil, ErrHalted
 	}
 	defer func() { <-d.sem }()
 
@@ -293,17 +354,14 @@ func (d *Dev) do(ctx context.Context, cmd byte, payload []byte) ([]byte, error) 
 	if err != nil {
 		return nil, err
 	}
-	ch := make(chan response, 4)
-	d.mu.Lock()
-	if d.halted {
-		d.mu.Unlock()
-		return nil, ErrHalted
-	}
-	if d.readErr != nil {
-		err := d.readErr
-		d.mu.Unlock()
+	d.ctl.Lock()
+	stop, err := d.start()
+	d.ctl.Unlock()
+	if err != nil {
 		return nil, err
 	}
+	ch := make(chan response, 4)
+	d.mu.Lock()
 	d.pending = ch
 	d.mu.Unlock()
 	defer func() {
@@ -318,7 +376,7 @@ func (d *Dev) do(ctx context.Context, cmd byte, payload []byte) ([]byte, error) 
 	if _, err := d.bus.Write(frame); err != nil {
 		return nil, fmt.Errorf("alpar: write command %02Xh: %w: %w", cmd, ErrBus, err)
 	}
-	timeout := d.opts.After(d.opts.Timeout)
+	timeout := d.clk.After(d.opts.Timeout)
 	for {
 		select {
 		case r := <-ch:
@@ -341,7 +399,7 @@ func (d *Dev) do(ctx context.Context, cmd byte, payload []byte) ([]byte, error) 
 			return r.f.Payload, nil
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-d.stop:
+		case <-stop:
 			return nil, ErrHalted
 		case <-timeout:
 			return nil, fmt.Errorf("alpar: command %02Xh: %w", cmd, ErrTimeout)
@@ -405,10 +463,14 @@ func (d *Dev) SetCardBaudRate(ctx context.Context, fidi, clock byte) error {
 	return err
 }
 
-// CardParams returns the raw answer of get_card_parameters. Its layout is
-// described in AN10207; the driver does not interpret it.
-func (d *Dev) CardParams(ctx context.Context) ([]byte, error) {
-	return d.do(ctx, CmdGetCardParams, nil)
+// CardParams asks the chip for the parameters of the activated card
+// (get_card_parameters, A6h).
+func (d *Dev) CardParams(ctx context.Context) (CardParams, error) {
+	p, err := d.do(ctx, CmdGetCardParams, nil)
+	if err != nil {
+		return CardParams{}, err
+	}
+	return ParseCardParams(p)
 }
 
 // FirmwareVersion returns the mask version string (send_num_mask).

@@ -16,10 +16,21 @@
 //
 // The host side of the serial line runs at 38400 baud 8N1 by default; the
 // board opens and configures the port and hands the driver an io.ReadWriter.
-// The driver never closes it. Halt stops the reader goroutine: if the bus
-// has a SetReadDeadline method (os.File on a tty, net.Conn) it is used to
-// interrupt a blocked read; a bus whose Read returns periodically (a serial
-// port opened with a read timeout, see Opts.PollEOF) works too.
+// The driver never closes it. Halt stops activity (the command in flight
+// fails with ErrHalted, the reader goroutine ends) and leaves the Dev
+// usable: the next command starts the reader again. To interrupt a blocked
+// read, Halt uses the bus's SetReadDeadline method when it has one (os.File
+// on a tty, net.Conn); a bus whose Read returns periodically (a serial port
+// opened with a read timeout, see Opts.PollEOF) works too.
+//
+// Dev satisfies the neutral contracts apdu.Transceiver and apdu.Presence
+// (status C0h, card absent, matches apdu.ErrCardRemoved) and periph's
+// conn.Resource. Time (command timeouts, polling) comes from Opts.Clock.
+//
+// What the card announced in its answer to reset (protocols, FiDi, guard
+// time, T=1 sizes) is decoded by ParseATR, by the rules of ISO/IEC 7816-3.
+// The answer of get_card_parameters is returned as is (CardParams): its
+// layout, documented in AN10207, was not available to this project.
 //
 // Card data is never logged: APDUs, responses and ATRs appear in logs only as
 // lengths.

@@ -3,6 +3,8 @@ package alpar
 import (
 	"errors"
 	"fmt"
+
+	"posd/conn/apdu"
 )
 
 // Errors returned by the driver. Callers test them with errors.Is.
@@ -10,9 +12,11 @@ var (
 	// ErrTimeout means the reader did not answer within Opts.Timeout. It is
 	// transient: the command may be retried.
 	ErrTimeout = errors.New("alpar: response timeout")
-	// ErrHalted is returned by calls made after (or interrupted by) Halt.
+	// ErrHalted is returned by a command that Halt interrupted. The Dev
+	// stays usable: the next command runs normally.
 	ErrHalted = errors.New("alpar: device halted")
-	// ErrBus wraps a read or write failure of the serial line.
+	// ErrBus wraps a read or write failure of the serial line. A read
+	// failure is final: every later command returns it.
 	ErrBus = errors.New("alpar: serial bus error")
 	// ErrAPDULength means an APDU shorter than 4 bytes or longer than
 	// MaxPayload was given to Transmit.
@@ -20,6 +24,9 @@ var (
 	// ErrBadResponse means the reader answered with a well formed frame
 	// whose content does not fit the command (wrong length, ...).
 	ErrBadResponse = errors.New("alpar: unexpected response")
+	// ErrBadATR means ParseATR was given bytes that are not an answer to
+	// reset by ISO/IEC 7816-3 (bad TS, truncated, too long, bad TCK).
+	ErrBadATR = errors.New("alpar: malformed answer to reset")
 
 	// Frame decoding errors (DecodeFrame, FrameReader).
 
@@ -70,10 +77,12 @@ func (e *NackError) Error() string {
 	return fmt.Sprintf("alpar: command %02Xh refused, status %02Xh: %s", e.Cmd, e.Code, StatusText(e.Code))
 }
 
-// Is maps status codes to the sentinels above.
+// Is maps status codes to the sentinels above. Status C0h (card absent)
+// also matches apdu.ErrCardRemoved, as the APDU contract asks of a reader
+// whose card left the slot.
 func (e *NackError) Is(target error) bool {
 	switch target {
-	case ErrCardAbsent:
+	case ErrCardAbsent, apdu.ErrCardRemoved:
 		return e.Code == 0xC0
 	case ErrCardMute:
 		return e.Code == 0x80 || e.Code == 0x22

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+
+	"posd/conn/apdu"
 )
 
 // Frames written out by hand from AN10207's frame format; the power_up_iso
@@ -132,6 +134,10 @@ func TestNackErrorMapping(t *testing.T) {
 	}
 	if errors.Is(&NackError{Code: 0xC0}, ErrCardMute) {
 		t.Error("C0 matches ErrCardMute")
+	}
+	// The APDU contract's sentinel for a card that left the slot.
+	if !errors.Is(&NackError{Cmd: 0x00, Code: 0xC0}, apdu.ErrCardRemoved) || errors.Is(&NackError{Code: 0x81}, apdu.ErrCardRemoved) {
+		t.Error("apdu.ErrCardRemoved mapping")
 	}
 	if StatusText(0xC0) != "card absent" || StatusText(0x01) != "unknown status" {
 		t.Error("status text table")

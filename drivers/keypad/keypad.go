@@ -1,12 +1,16 @@
 package keypad
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
+	"periph.io/x/conn/v3"
 	"periph.io/x/conn/v3/gpio"
+
+	"posd/conn/clock"
 )
 
 // Pins are the GPIO lines of the matrix. Rows must be able to drive Low
@@ -25,21 +29,26 @@ type Opts struct {
 	// reported.
 	Debounce time.Duration
 	// ScanInterval is the pause between scans while a key is down or being
-	// debounced, and between idle polls without edge detection.
+	// debounced, and between polls without edge detection.
 	ScanInterval time.Duration
 	// Settle is the pause between driving a row and reading the columns.
 	Settle time.Duration
-	// IdleWait bounds one WaitForEdge call while idle; it is also the
-	// longest Halt waits for the scan goroutine.
+	// IdleWait bounds one wait for a column edge while no key is down;
+	// the matrix is scanned again after each wait, so it is also the
+	// longest gap between two scans and the longest Halt waits for the
+	// scan goroutine.
 	IdleWait time.Duration
 	// NoEdge forces polling even when the column pins detect edges.
 	NoEdge bool
-	// EventBuffer is the capacity of the Events channel. When it is full
-	// scanning pauses until the reader catches up; no key is lost.
-	EventBuffer int
-	// Now and Sleep give the time; nil means the time package.
-	Now   func() time.Time
-	Sleep func(time.Duration)
+	// QueueLen is the capacity of the event queue read with Next. When it
+	// is full the oldest event is dropped (Stats.Dropped counts them):
+	// scanning never waits for the reader. Keep it small: the events of a
+	// PIN entry carry digits.
+	QueueLen int
+	// Clock gives the time for debouncing and the pauses between scans;
+	// nil means clock.Real. Edge waits (IdleWait) are bounded by the pins'
+	// own WaitForEdge timer.
+	Clock clock.Clock
 	// Logger receives diagnostics; nil discards them. Keys are never
 	// logged.
 	Logger *slog.Logger
@@ -52,13 +61,37 @@ var DefaultOpts = Opts{
 	ScanInterval: 5 * time.Millisecond,
 	Settle:       10 * time.Microsecond,
 	IdleWait:     50 * time.Millisecond,
-	EventBuffer:  16,
+	QueueLen:     8,
 }
 
 // Event is a key going down or up.
 type Event struct {
 	Key  Key
 	Down bool
+}
+
+// Stats describe the scanner. They carry no key values.
+type Stats struct {
+	// Running is false after Halt (until Start).
+	Running bool
+	// Scans counts complete scans of the matrix since New.
+	Scans uint64
+	// ScanErrors counts scans that failed on a pin error; LastErr is the
+	// latest such error (nil once a scan succeeds again).
+	ScanErrors uint64
+	LastErr    error
+	// LastScan is when the latest complete scan ended, on Opts.Clock; zero
+	// before the first.
+	LastScan time.Time
+	// Events counts key events queued since New.
+	Events uint64
+	// Dropped counts events pushed out of the full queue (oldest first)
+	// because nobody read them in time.
+	Dropped uint64
+	// Flushed counts events discarded by Flush and Halt.
+	Flushed uint64
+	// Queued is the number of events waiting to be read.
+	Queued int
 }
 
 type keyState struct {
@@ -69,21 +102,38 @@ type keyState struct {
 
 // Dev scans one keypad matrix.
 type Dev struct {
-	pins   Pins
-	opts   Opts
-	log    *slog.Logger
-	edges  bool
-	nrows  int
-	ncols  int
-	raw    [][]bool
-	state  [][]keyState
-	events chan Event
-	stop   chan struct{}
-	done   chan struct{}
-	once   sync.Once
+	pins  Pins
+	opts  Opts
+	clk   clock.Clock
+	log   *slog.Logger
+	edges bool
+	nrows int
+	ncols int
+
+	// Owned by the scan goroutine.
+	raw     [][]bool
+	state   [][]keyState
+	idleCol int
+	failing bool
+
+	ctl sync.Mutex // serialises Start and Halt
+
+	mu       sync.Mutex // guards the fields below
+	running  bool
+	stop     <-chan struct{} // closed by Halt; nil before the first Start
+	cancel   context.CancelFunc
+	done     chan struct{}
+	q        []Event // ring buffer of queued events
+	head, n  int
+	st       Stats
+	scanWait chan struct{} // closed at the end of the next scan
+
+	avail chan struct{} // an event was queued
 }
 
-// New configures the pins and starts the scan goroutine.
+var _ conn.Resource = (*Dev)(nil)
+
+// New configures the pins and starts scanning.
 func New(pins Pins, opts *Opts) (*Dev, error) {
 	o := DefaultOpts
 	if opts != nil {
@@ -109,8 +159,8 @@ func New(pins Pins, opts *Opts) (*Dev, error) {
 			return nil, fmt.Errorf("keypad: nil column pin: %w", ErrConfig)
 		}
 	}
-	if o.Debounce < 0 || o.ScanInterval < 0 || o.Settle < 0 {
-		return nil, fmt.Errorf("keypad: negative duration: %w", ErrConfig)
+	if o.Debounce < 0 || o.ScanInterval < 0 || o.Settle < 0 || o.QueueLen < 0 {
+		return nil, fmt.Errorf("keypad: negative duration or queue length: %w", ErrConfig)
 	}
 	if o.ScanInterval == 0 {
 		o.ScanInterval = DefaultOpts.ScanInterval
@@ -118,28 +168,22 @@ func New(pins Pins, opts *Opts) (*Dev, error) {
 	if o.IdleWait <= 0 {
 		o.IdleWait = DefaultOpts.IdleWait
 	}
-	if o.EventBuffer <= 0 {
-		o.EventBuffer = DefaultOpts.EventBuffer
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Sleep == nil {
-		o.Sleep = time.Sleep
+	if o.QueueLen == 0 {
+		o.QueueLen = DefaultOpts.QueueLen
 	}
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	d := &Dev{
-		pins:   pins,
-		opts:   o,
-		log:    log,
-		nrows:  rows,
-		ncols:  cols,
-		events: make(chan Event, o.EventBuffer),
-		stop:   make(chan struct{}),
-		done:   make(chan struct{}),
+		pins:  pins,
+		opts:  o,
+		clk:   clock.Or(o.Clock),
+		log:   log,
+		nrows: rows,
+		ncols: cols,
+		q:     make([]Event, o.QueueLen),
+		avail: make(chan struct{}, 1),
 	}
 	d.raw = make([][]bool, rows)
 	d.state = make([][]keyState, rows)
@@ -147,10 +191,9 @@ func New(pins Pins, opts *Opts) (*Dev, error) {
 		d.raw[r] = make([]bool, cols)
 		d.state[r] = make([]keyState, cols)
 	}
-	if err := d.setupPins(); err != nil {
+	if err := d.Start(); err != nil {
 		return nil, err
 	}
-	go d.run()
 	return d, nil
 }
 
@@ -182,6 +225,8 @@ func (d *Dev) setupPins() error {
 
 // String describes the device.
 func (d *Dev) String() string {
+	d.ctl.Lock()
+	defer d.ctl.Unlock()
 	mode := "polling"
 	if d.edges {
 		mode = "edge"
@@ -189,59 +234,248 @@ func (d *Dev) String() string {
 	return fmt.Sprintf("keypad(%dx%d, %s)", d.nrows, d.ncols, mode)
 }
 
-// Events delivers debounced key changes. It is closed when Halt returns.
-func (d *Dev) Events() <-chan Event {
-	return d.events
-}
-
-// Halt stops the scan goroutine, waits for it and releases the rows.
-func (d *Dev) Halt() error {
-	d.once.Do(func() { close(d.stop) })
-	<-d.done
+// Start (re)starts scanning after Halt; New calls it. It configures the
+// pins again and forgets the keys seen before: a key still held is
+// reported down anew. Start on a running Dev does nothing.
+func (d *Dev) Start() error {
+	d.ctl.Lock()
+	defer d.ctl.Unlock()
+	d.mu.Lock()
+	running := d.running
+	d.mu.Unlock()
+	if running {
+		return nil
+	}
+	if err := d.setupPins(); err != nil {
+		return err
+	}
+	for r := range d.nrows {
+		clear(d.raw[r])
+		clear(d.state[r])
+	}
+	d.failing = false
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	d.mu.Lock()
+	d.running, d.stop, d.cancel, d.done = true, ctx.Done(), cancel, done
+	d.mu.Unlock()
+	go d.run(ctx, done)
 	return nil
 }
 
-func (d *Dev) stopping() bool {
-	select {
-	case <-d.stop:
-		return true
-	default:
-		return false
+// Halt stops scanning: it waits for the scan goroutine (at most about
+// IdleWait), releases the rows, wipes and discards the queued events (they
+// may be PIN digits) and makes a waiting Next fail with ErrHalted. The Dev
+// stays usable: Stats and Flush work, Next returns ErrHalted until Start
+// resumes scanning. Halt on a halted Dev returns nil at once. The pins are
+// never closed.
+func (d *Dev) Halt() error {
+	d.ctl.Lock()
+	defer d.ctl.Unlock()
+	d.mu.Lock()
+	if !d.running {
+		d.mu.Unlock()
+		return nil
+	}
+	d.running = false
+	d.flushLocked()
+	cancel, done := d.cancel, d.done
+	d.mu.Unlock()
+	cancel()
+	<-done
+	return nil
+}
+
+// Next returns the oldest queued key event, waiting for one until ctx
+// ends. It fails with ErrHalted once the Dev is halted; events queued
+// before Halt are gone by then.
+func (d *Dev) Next(ctx context.Context) (Event, error) {
+	for {
+		d.mu.Lock()
+		if d.n > 0 {
+			ev := d.q[d.head]
+			d.q[d.head] = Event{}
+			d.head = (d.head + 1) % len(d.q)
+			d.n--
+			more := d.n > 0
+			d.mu.Unlock()
+			if more {
+				d.signal() // another reader may be waiting
+			}
+			return ev, nil
+		}
+		if !d.running {
+			d.mu.Unlock()
+			return Event{}, ErrHalted
+		}
+		stop := d.stop
+		d.mu.Unlock()
+		select {
+		case <-d.avail:
+		case <-stop:
+		case <-ctx.Done():
+			return Event{}, ctx.Err()
+		}
 	}
 }
 
-func (d *Dev) run() {
-	defer close(d.done)
-	defer close(d.events)
+// Flush wipes and discards the queued events and returns how many there
+// were. A PIN entry starts with it, so that no key pressed before the
+// prompt becomes a digit.
+func (d *Dev) Flush() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.flushLocked()
+}
+
+func (d *Dev) flushLocked() int {
+	n := d.n
+	clear(d.q)
+	d.head, d.n = 0, 0
+	d.st.Flushed += uint64(n)
+	return n
+}
+
+// Stats returns the scanner's counters.
+func (d *Dev) Stats() Stats {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := d.st
+	s.Running = d.running
+	s.Queued = d.n
+	return s
+}
+
+// CheckScanning waits for a scan of the matrix that begins after the call
+// to complete. It returns nil when one does, ErrHalted when the Dev is
+// halted, and an error wrapping ErrStalled (and the last pin error, if
+// any) when ctx ends first. A working scanner completes a scan at least
+// every IdleWait plus ScanInterval, whoever reads the events.
+func (d *Dev) CheckScanning(ctx context.Context) error {
+	d.mu.Lock()
+	if !d.running {
+		d.mu.Unlock()
+		return ErrHalted
+	}
+	stop := d.stop
+	// The scan under way may have begun before the call: wait for the one
+	// after it.
+	target := d.st.Scans + 2
+	for d.st.Scans < target {
+		if d.scanWait == nil {
+			d.scanWait = make(chan struct{})
+		}
+		ch := d.scanWait
+		d.mu.Unlock()
+		select {
+		case <-ch:
+		case <-stop:
+			return ErrHalted
+		case <-ctx.Done():
+			st := d.Stats()
+			if st.LastErr != nil {
+				return fmt.Errorf("keypad: no scan completed (%d scans, %d failed): %w: %w", st.Scans, st.ScanErrors, ErrStalled, st.LastErr)
+			}
+			return fmt.Errorf("keypad: no scan completed (%d scans): %w", st.Scans, ErrStalled)
+		}
+		d.mu.Lock()
+	}
+	d.mu.Unlock()
+	return nil
+}
+
+func (d *Dev) signal() {
+	select {
+	case d.avail <- struct{}{}:
+	default:
+	}
+}
+
+// push queues ev, dropping the oldest event when the queue is full.
+func (d *Dev) push(ev Event) {
+	d.mu.Lock()
+	if !d.running {
+		d.mu.Unlock()
+		return // Halt under way: the queue stays empty
+	}
+	if d.n == len(d.q) {
+		d.q[d.head] = Event{}
+		d.head = (d.head + 1) % len(d.q)
+		d.n--
+		d.st.Dropped++
+		d.log.Debug("key event dropped, queue full")
+	}
+	d.q[(d.head+d.n)%len(d.q)] = ev
+	d.n++
+	d.st.Events++
+	d.mu.Unlock()
+	d.log.Debug("key event")
+	d.signal()
+}
+
+func (d *Dev) scanned(now time.Time) {
+	d.mu.Lock()
+	d.st.Scans++
+	d.st.LastScan = now
+	d.st.LastErr = nil
+	if d.scanWait != nil {
+		close(d.scanWait)
+		d.scanWait = nil
+	}
+	d.mu.Unlock()
+	if d.failing {
+		d.failing = false
+		d.log.Info("scanning again")
+	}
+}
+
+func (d *Dev) scanFailed(err error) {
+	d.mu.Lock()
+	d.st.ScanErrors++
+	d.st.LastErr = err
+	d.mu.Unlock()
+	if !d.failing {
+		d.failing = true
+		d.log.Warn("scan failed", "err", err)
+	}
+}
+
+func (d *Dev) run(ctx context.Context, done chan struct{}) {
+	defer close(done)
 	defer d.releaseRows()
-	for !d.stopping() {
-		if err := d.scan(); err != nil {
-			d.log.Warn("scan failed", "err", err)
-			d.opts.Sleep(d.opts.ScanInterval)
+	for ctx.Err() == nil {
+		if err := d.scan(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			d.scanFailed(err)
+			_ = clock.Sleep(ctx, d.clk, d.opts.ScanInterval)
 			continue
 		}
-		busy, ok := d.update(d.opts.Now())
-		if !ok {
-			return
-		}
+		now := d.clk.Now()
+		busy := d.update(now)
+		d.scanned(now)
 		if busy || !d.edges {
-			d.opts.Sleep(d.opts.ScanInterval)
+			_ = clock.Sleep(ctx, d.clk, d.opts.ScanInterval)
 			continue
 		}
-		d.idle()
+		d.idle(ctx)
 	}
 }
 
 // scan reads the whole matrix into d.raw: true where a column reads Low
 // while its row is driven Low.
-func (d *Dev) scan() error {
+func (d *Dev) scan(ctx context.Context) error {
 	for r, row := range d.pins.Rows {
 		if err := row.Out(gpio.Low); err != nil {
 			d.releaseRows()
 			return fmt.Errorf("keypad: drive row %d: %w: %w", r, ErrPin, err)
 		}
 		if d.opts.Settle > 0 {
-			d.opts.Sleep(d.opts.Settle)
+			if err := clock.Sleep(ctx, d.clk, d.opts.Settle); err != nil {
+				d.releaseRows()
+				return err
+			}
 		}
 		for c, col := range d.pins.Cols {
 			d.raw[r][c] = col.Read() == gpio.Low
@@ -279,12 +513,12 @@ func ghosted(raw [][]bool) bool {
 	return false
 }
 
-// update debounces the last scan. busy means a key is down or a change is
-// being debounced; ok is false when Halt interrupted an event send.
-func (d *Dev) update(now time.Time) (busy, ok bool) {
+// update debounces the last scan and queues the changes. busy means a key
+// is down or a change is being debounced.
+func (d *Dev) update(now time.Time) (busy bool) {
 	if ghosted(d.raw) {
 		d.log.Debug("ambiguous key pattern ignored")
-		return true, true
+		return true
 	}
 	for r := range d.nrows {
 		for c := range d.ncols {
@@ -301,12 +535,7 @@ func (d *Dev) update(now time.Time) (busy, ok bool) {
 					st.stable = raw
 					st.pending = false
 					if k := d.opts.Layout[r][c]; k != KeyNone {
-						d.log.Debug("key event")
-						select {
-						case d.events <- Event{Key: k, Down: raw}:
-						case <-d.stop:
-							return false, false
-						}
+						d.push(Event{Key: k, Down: raw})
 					}
 				}
 			}
@@ -315,16 +544,18 @@ func (d *Dev) update(now time.Time) (busy, ok bool) {
 			}
 		}
 	}
-	return busy, true
+	return busy
 }
 
-// idle drives every row Low and waits for a column to fall.
-func (d *Dev) idle() {
+// idle drives every row Low and waits, at most IdleWait, for a column to
+// fall; the caller scans again either way. The columns take turns, and a
+// key closed on another column is seen by that next scan.
+func (d *Dev) idle(ctx context.Context) {
 	for r, row := range d.pins.Rows {
 		if err := row.Out(gpio.Low); err != nil {
 			d.log.Warn("idle drive failed", "row", r, "err", err)
 			d.releaseRows()
-			d.opts.Sleep(d.opts.ScanInterval)
+			_ = clock.Sleep(ctx, d.clk, d.opts.ScanInterval)
 			return
 		}
 	}
@@ -334,9 +565,9 @@ func (d *Dev) idle() {
 			return // pressed before the wait began
 		}
 	}
-	for i := 0; !d.stopping(); i = (i + 1) % len(d.pins.Cols) {
-		if d.pins.Cols[i].WaitForEdge(d.opts.IdleWait) {
-			return
-		}
+	if ctx.Err() != nil {
+		return
 	}
+	d.pins.Cols[d.idleCol].WaitForEdge(d.opts.IdleWait)
+	d.idleCol = (d.idleCol + 1) % len(d.pins.Cols)
 }

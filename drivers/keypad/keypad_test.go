@@ -8,46 +8,52 @@ import (
 	"testing"
 	"time"
 
+	"posd/conn/clock"
 	"posd/drivers/keypad"
 	"posd/drivers/keypad/keypadsim"
 )
 
-// fakeClock advances only when the scanner sleeps, so debounce is counted
-// in scans, not in wall-clock time.
-type fakeClock struct {
+// stepClock advances only when the scanner waits: every timer fires at
+// once and moves the time on by its duration, so debounce is counted in
+// scans, not in wall-clock time.
+type stepClock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-func (c *fakeClock) Now() time.Time {
+func (c *stepClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.t
 }
 
-func (c *fakeClock) Sleep(d time.Duration) {
+func (c *stepClock) After(d time.Duration) <-chan time.Time {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
+	ch := make(chan time.Time, 1)
+	ch <- c.t
 	c.mu.Unlock()
 	runtime.Gosched()
+	return ch
 }
 
+var _ clock.Clock = (*stepClock)(nil)
+
 func testOpts(layout keypad.Layout) *keypad.Opts {
-	c := &fakeClock{t: time.Unix(1000, 0)}
 	o := keypad.DefaultOpts
 	o.Layout = layout
 	o.Settle = 0
-	o.Now = c.Now
-	o.Sleep = c.Sleep
+	o.Clock = &stepClock{t: time.Unix(1000, 0)}
 	return &o
 }
 
 func start(t *testing.T, layout keypad.Layout, opts *keypad.Opts) (*keypadsim.Sim, *keypad.Dev) {
 	t.Helper()
-	sim := keypadsim.New(layout, nil)
 	if opts == nil {
 		opts = testOpts(layout)
 	}
+	// The matrix's edge waits run on the driver's clock too.
+	sim := keypadsim.New(layout, &keypadsim.Opts{Clock: opts.Clock})
 	d, err := keypad.New(sim.Pins(), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -60,11 +66,15 @@ func start(t *testing.T, layout keypad.Layout, opts *keypad.Opts) (*keypadsim.Si
 	return sim, d
 }
 
+// next reads one event; the deadline only keeps a broken scanner from
+// hanging the test run.
 func next(t *testing.T, d *keypad.Dev) keypad.Event {
 	t.Helper()
-	ev, ok := <-d.Events()
-	if !ok {
-		t.Fatal("events closed")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ev, err := d.Next(ctx)
+	if err != nil {
+		t.Fatalf("no key event: %v", err)
 	}
 	return ev
 }
@@ -83,10 +93,8 @@ func noEvent(t *testing.T, sim *keypadsim.Sim, d *keypad.Dev, n int) {
 	if err := sim.WaitScans(context.Background(), n); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case ev := <-d.Events():
-		t.Fatalf("unexpected event %v down=%v", ev.Key, ev.Down)
-	default:
+	if q := d.Stats().Queued; q != 0 {
+		t.Fatalf("%d unexpected events", q)
 	}
 }
 
@@ -236,49 +244,76 @@ func TestHaltReleasesAndStops(t *testing.T) {
 			t.Fatal(err)
 		}
 		expect(t, d, '8', true)
+		if err := sim.Press('9'); err != nil {
+			t.Fatal(err)
+		}
+		if err := sim.WaitScans(context.Background(), 12); err != nil {
+			t.Fatal(err)
+		}
+		if d.Stats().Queued == 0 {
+			t.Fatal("'9' not queued")
+		}
 		if err := d.Halt(); err != nil {
 			t.Fatal(err)
 		}
-		// Events is closed by the scan goroutine on its way out, so this
-		// proves it has ended.
-		for range d.Events() {
-		}
+		// Halt waited for the scan goroutine, released the rows and wiped
+		// the queue ('9' down may be a PIN digit).
 		if sim.Driven() {
 			t.Fatal("a row is still driven after Halt")
 		}
+		st := d.Stats()
+		if st.Running || st.Queued != 0 || st.Flushed == 0 {
+			t.Fatalf("stats after Halt: %+v", st)
+		}
+		if _, err := d.Next(context.Background()); !errors.Is(err, keypad.ErrHalted) {
+			t.Fatalf("Next after Halt: %v", err)
+		}
+		if err := d.CheckScanning(context.Background()); !errors.Is(err, keypad.ErrHalted) {
+			t.Fatalf("CheckScanning after Halt: %v", err)
+		}
 		scans := sim.Scans()
+		if err := sim.Release('9'); err != nil {
+			t.Fatal(err)
+		}
+		if sim.Scans() != scans || d.Stats().Scans != st.Scans {
+			t.Fatal("scanning after Halt")
+		}
+		// A second Halt is a no-op.
+		if err := d.Halt(); err != nil {
+			t.Fatal(err)
+		}
+		// The Dev stays usable: Start resumes scanning and reports the
+		// key still held as a new press.
+		if err := d.Start(); err != nil {
+			t.Fatal(err)
+		}
+		expect(t, d, '8', true)
 		if err := sim.Release('8'); err != nil {
 			t.Fatal(err)
 		}
-		if sim.Scans() != scans {
-			t.Fatal("scanning after Halt")
-		}
+		expect(t, d, '8', false)
 		if err := d.Halt(); err != nil {
 			t.Fatal(err)
 		}
 	}
 }
 
-func TestHaltWithFullEventBuffer(t *testing.T) {
-	o := testOpts(keypad.Layout4x4)
-	o.EventBuffer = 1
-	sim, d := start(t, keypad.Layout4x4, o)
-	if err := sim.Press('1'); err != nil {
-		t.Fatal(err)
-	}
-	if err := sim.Release('1'); err != nil {
-		t.Fatal(err)
-	}
-	if err := sim.Press('2'); err != nil {
-		t.Fatal(err)
-	}
-	// Nobody reads: the scanner blocks on the full channel; Halt must
-	// still return.
-	if err := sim.WaitScans(context.Background(), 1); err != nil {
+// A Next waiting for a key returns when the Dev is halted.
+func TestHaltWakesNext(t *testing.T) {
+	sim, d := start(t, keypad.Layout4x4, nil)
+	got := make(chan error, 1)
+	go func() {
+		_, err := d.Next(context.Background())
+		got <- err
+	}()
+	if err := sim.WaitScans(context.Background(), 3); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.Halt(); err != nil {
 		t.Fatal(err)
+	}
+	if err := <-got; !errors.Is(err, keypad.ErrHalted) {
+		t.Fatalf("waiting Next: %v", err)
 	}
 }
 

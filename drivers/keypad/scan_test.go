@@ -1,6 +1,7 @@
 package keypad
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +22,11 @@ type plainPin struct {
 	mu   sync.Mutex
 	l    gpio.Level
 	pull gpio.Pull
+	// hang, when set, blocks Read until it is closed: a GPIO expander
+	// whose bus hangs.
+	hang chan struct{}
+	// outErr, when set, fails Out: a pin lost with its expander.
+	outErr error
 }
 
 func (p *plainPin) String() string   { return p.name }
@@ -42,6 +48,12 @@ func (p *plainPin) In(pull gpio.Pull, edge gpio.Edge) error {
 }
 func (p *plainPin) Read() gpio.Level {
 	p.mu.Lock()
+	hang := p.hang
+	p.mu.Unlock()
+	if hang != nil {
+		<-hang
+	}
+	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.l
 }
@@ -55,23 +67,43 @@ func (p *plainPin) DefaultPull() gpio.Pull { return gpio.Float }
 func (p *plainPin) Out(l gpio.Level) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.outErr != nil {
+		return p.outErr
+	}
 	p.l = l
 	return nil
 }
 func (p *plainPin) PWM(gpio.Duty, physic.Frequency) error { return errors.New("no PWM") }
 
+// instantClock tells the real time but lets every pause end at once.
+type instantClock struct{}
+
+func (instantClock) Now() time.Time { return time.Now() }
+func (instantClock) After(time.Duration) <-chan time.Time {
+	ch := make(chan time.Time, 1)
+	ch <- time.Now()
+	return ch
+}
+
 func plainPins(rows, cols int) (Pins, []*plainPin) {
+	p, _, cp := plainPinsRC(rows, cols)
+	return p, cp
+}
+
+func plainPinsRC(rows, cols int) (Pins, []*plainPin, []*plainPin) {
 	var p Pins
-	var cp []*plainPin
+	var rp, cp []*plainPin
 	for r := range rows {
-		p.Rows = append(p.Rows, &plainPin{name: fmt.Sprintf("R%d", r)})
+		pin := &plainPin{name: fmt.Sprintf("R%d", r)}
+		rp = append(rp, pin)
+		p.Rows = append(p.Rows, pin)
 	}
 	for c := range cols {
 		pin := &plainPin{name: fmt.Sprintf("C%d", c)}
 		cp = append(cp, pin)
 		p.Cols = append(p.Cols, pin)
 	}
-	return p, cp
+	return p, rp, cp
 }
 
 // Pins without edge detection: the driver must fall back to polling and
@@ -81,7 +113,7 @@ func TestFallbackToPolling(t *testing.T) {
 	o := DefaultOpts
 	o.Layout = Layout{{'5'}}
 	o.Debounce = 0
-	o.Sleep = func(time.Duration) {}
+	o.Clock = instantClock{}
 	d, err := New(pins, &o)
 	if err != nil {
 		t.Fatal(err)
@@ -96,9 +128,9 @@ func TestFallbackToPolling(t *testing.T) {
 	if err := cols[0].Out(gpio.Low); err != nil {
 		t.Fatal(err)
 	}
-	ev := <-d.Events()
-	if ev.Key != '5' || !ev.Down {
-		t.Fatalf("event %+v", ev)
+	ev, err := d.Next(context.Background())
+	if err != nil || ev.Key != '5' || !ev.Down {
+		t.Fatalf("event %+v %v", ev, err)
 	}
 }
 
@@ -136,9 +168,8 @@ func TestGhosted(t *testing.T) {
 // read the four columns, release, then debounce the result.
 func BenchmarkScan(b *testing.B) {
 	pins, _ := plainPins(4, 4)
-	d := &Dev{pins: pins, opts: DefaultOpts, nrows: 4, ncols: 4}
+	d := &Dev{pins: pins, opts: DefaultOpts, nrows: 4, ncols: 4, clk: instantClock{}}
 	d.opts.Settle = 0
-	d.opts.Now = time.Now
 	d.log = slog.New(slog.DiscardHandler)
 	d.raw = make([][]bool, 4)
 	d.state = make([][]keyState, 4)
@@ -146,15 +177,135 @@ func BenchmarkScan(b *testing.B) {
 		d.raw[r] = make([]bool, 4)
 		d.state[r] = make([]keyState, 4)
 	}
-	d.stop = make(chan struct{})
-	d.events = make(chan Event, 16)
+	d.q = make([]Event, DefaultOpts.QueueLen)
+	d.avail = make(chan struct{}, 1)
+	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := d.scan(); err != nil {
+		if err := d.scan(ctx); err != nil {
 			b.Fatal(err)
 		}
-		if _, ok := d.update(d.opts.Now()); !ok {
-			b.Fatal("stopped")
+		d.update(d.clk.Now())
+	}
+}
+
+// The queue keeps the newest QueueLen events, counts what it drops, and
+// leaves no key value behind in a slot it frees.
+func TestQueueDropsOldestAndWipes(t *testing.T) {
+	pins, _ := plainPins(1, 1)
+	o := DefaultOpts
+	o.Layout = Layout{{'5'}}
+	o.QueueLen = 4
+	o.NoEdge = true
+	o.Clock = instantClock{}
+	d, err := New(pins, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Halt()
+	for k := '0'; k <= '9'; k++ {
+		d.push(Event{Key: Key(k), Down: true})
+	}
+	st := d.Stats()
+	if st.Events != 10 || st.Dropped != 6 || st.Queued != 4 {
+		t.Fatalf("stats %+v", st)
+	}
+	used := func() int {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		n := 0
+		for _, ev := range d.q {
+			if ev != (Event{}) {
+				n++
+			}
 		}
+		return n
+	}
+	if used() != 4 {
+		t.Fatalf("%d slots hold events, want 4", used())
+	}
+	ev, err := d.Next(context.Background())
+	if err != nil || ev.Key != '6' {
+		t.Fatalf("oldest kept event %+v %v, want '6'", ev, err)
+	}
+	if used() != 3 {
+		t.Fatalf("the slot read is not wiped: %d slots hold events", used())
+	}
+	if n := d.Flush(); n != 3 {
+		t.Fatalf("flushed %d", n)
+	}
+	if used() != 0 {
+		t.Fatalf("Flush left %d events in memory", used())
+	}
+}
+
+// A column pin that stops answering (an I/O expander whose bus hangs)
+// freezes the scan goroutine: CheckScanning must call that stalled, where
+// the old self-test kept saying "scanning".
+func TestCheckScanningHungPin(t *testing.T) {
+	pins, cols := plainPins(2, 2)
+	o := DefaultOpts
+	o.Layout = Layout{{'1', '2'}, {'3', '4'}}
+	o.Clock = instantClock{}
+	d, err := New(pins, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.CheckScanning(context.Background()); err != nil {
+		t.Fatalf("working scanner: %v", err)
+	}
+	hang := make(chan struct{})
+	cols[1].mu.Lock()
+	cols[1].hang = hang
+	cols[1].mu.Unlock()
+	// However long the check waits, a hung scanner completes no scan; the
+	// wait is short only to keep the test quick.
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	err = d.CheckScanning(ctx)
+	cancel()
+	if !errors.Is(err, ErrStalled) {
+		t.Fatalf("hung scanner: %v", err)
+	}
+	close(hang)
+	if err := d.CheckScanning(context.Background()); err != nil {
+		t.Fatalf("scanner after the pin answers again: %v", err)
+	}
+	if err := d.Halt(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A row pin that fails every write makes every scan fail: stalled, and the
+// pin error says why.
+func TestCheckScanningFailingPin(t *testing.T) {
+	pins, rows, _ := plainPinsRC(2, 2)
+	o := DefaultOpts
+	o.Layout = Layout{{'1', '2'}, {'3', '4'}}
+	o.Clock = instantClock{}
+	d, err := New(pins, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Halt()
+	rows[1].mu.Lock()
+	rows[1].outErr = errors.New("expander gone")
+	rows[1].mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	err = d.CheckScanning(ctx)
+	cancel()
+	if !errors.Is(err, ErrStalled) || !errors.Is(err, ErrPin) {
+		t.Fatalf("failing scanner: %v", err)
+	}
+	if st := d.Stats(); st.ScanErrors == 0 || st.LastErr == nil {
+		t.Fatalf("stats %+v", st)
+	}
+	rows[1].mu.Lock()
+	rows[1].outErr = nil
+	rows[1].mu.Unlock()
+	if err := d.CheckScanning(context.Background()); err != nil {
+		t.Fatalf("after the pin recovers: %v", err)
+	}
+	if st := d.Stats(); st.LastErr != nil {
+		t.Fatalf("stale error %v", st.LastErr)
 	}
 }

@@ -8,6 +8,20 @@
 // the real driver opens a real tty; tests may serve it over any
 // io.ReadWriter (Serve).
 //
+// The serial line has a speed (Opts.Baud, 38400 by default, the chip's
+// speed after reset per AN10207): a byte takes 10 bit times (8N1). A
+// frame from the host is handled once its last byte would have arrived,
+// and each answer or unsolicited frame is written whole once its last byte
+// would have left; the waits run on Opts.Clock, so a test with a fake
+// clock decides when bytes arrive. The card's own timing (ATR, T=0/T=1
+// exchanges at the card's baud rate) is not modelled.
+//
+// get_card_parameters (A6h) is answered with Opts.CardParams verbatim, or
+// refused as an unknown command when it is nil: AN10207 documents that
+// answer's layout, but that part of the note, and public host code that
+// parses it, were not available to this project, and the simulator does
+// not make one up.
+//
 // Choices the application note leaves open are documented where made; the
 // mask version string is configurable.
 package alparsim
@@ -19,7 +33,10 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
+	"time"
 
+	"posd/conn/clock"
 	"posd/drivers/alpar"
 	"posd/drivers/ptysim"
 )
@@ -38,13 +55,22 @@ type Card interface {
 type Opts struct {
 	// Mask is the answer to send_num_mask (0Ah).
 	Mask string
+	// Baud is the speed of the simulated serial line, 10 bits a byte;
+	// 0 makes bytes travel in no time.
+	Baud int
+	// Clock times the serial line; nil means clock.Real.
+	Clock clock.Clock
+	// CardParams, when not nil, is the answer to get_card_parameters
+	// (A6h) while a card is in the slot, sent verbatim; nil refuses the
+	// command with status 55h (see the package documentation).
+	CardParams []byte
 	// Logger receives diagnostics; nil discards them. Card data is never
 	// logged.
 	Logger *slog.Logger
 }
 
 // DefaultOpts are used when New gets nil.
-var DefaultOpts = Opts{Mask: "TDA8029 ALPAR sim 1.0"}
+var DefaultOpts = Opts{Mask: "TDA8029 ALPAR sim 1.0", Baud: 38400}
 
 // Sim is a simulated TDA8029. It is safe for concurrent use.
 type Sim struct {
@@ -54,10 +80,11 @@ type Sim struct {
 	mu      sync.Mutex // guards the fields below and serialises writes
 	card    Card
 	powered bool
-	fidi    byte
-	clock   byte
-	w       io.Writer // the current host link, nil when not serving
-	nacks   int
+	w       io.Writer       // the current host link, nil when not serving
+	ctx     context.Context // the current Serve's context
+
+	sent  atomic.Int64 // frames written to the host
+	nacks atomic.Int64 // of which NACKs
 
 	wg sync.WaitGroup // ServePTY goroutines
 }
@@ -78,7 +105,17 @@ func New(opts *Opts) *Sim {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Sim{opts: o, log: log, fidi: 0x11}
+	o.Clock = clock.Or(o.Clock)
+	return &Sim{opts: o, log: log}
+}
+
+// LineTime is how long n bytes take on the simulated serial line: 10 bit
+// times each (start bit, 8 data bits, stop bit), zero when Opts.Baud is 0.
+func (s *Sim) LineTime(n int) time.Duration {
+	if s.opts.Baud <= 0 {
+		return 0
+	}
+	return time.Duration(n) * 10 * time.Second / time.Duration(s.opts.Baud)
 }
 
 // Insert puts c in the slot and, when a host is connected, sends the
@@ -110,22 +147,33 @@ func (s *Sim) Powered() bool {
 
 // Nacks counts the NACK frames sent so far.
 func (s *Sim) Nacks() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.nacks
+	return int(s.nacks.Load())
 }
 
+// Sent counts the frames put on the line to the host so far (answers and
+// unsolicited frames), each once its line time has passed.
+func (s *Sim) Sent() int {
+	return int(s.sent.Load())
+}
+
+// sendLocked puts f on the line: it takes the line time of its bytes, then
+// the host has it whole. Holding s.mu meanwhile keeps frames apart, as one
+// UART does.
 func (s *Sim) sendLocked(f alpar.Frame) {
 	if s.w == nil {
 		return
-	}
-	if f.Nack {
-		s.nacks++
 	}
 	b, err := alpar.EncodeFrame(f)
 	if err != nil {
 		s.log.Error("encode answer", "err", err)
 		return
+	}
+	if err := clock.Sleep(s.ctx, s.opts.Clock, s.LineTime(len(b))); err != nil {
+		return // the link is being shut down
+	}
+	s.sent.Add(1)
+	if f.Nack {
+		s.nacks.Add(1)
 	}
 	if _, err := s.w.Write(b); err != nil {
 		s.log.Warn("write to host failed", "err", err)
@@ -141,11 +189,11 @@ func (s *Sim) Serve(ctx context.Context, rw io.ReadWriter) error {
 		s.mu.Unlock()
 		return errors.New("alparsim: already serving a host link")
 	}
-	s.w = rw
+	s.w, s.ctx = rw, ctx
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
-		s.w = nil
+		s.w, s.ctx = nil, nil
 		s.mu.Unlock()
 	}()
 	fr := alpar.NewFrameReader(rw)
@@ -153,6 +201,12 @@ func (s *Sim) Serve(ctx context.Context, rw io.ReadWriter) error {
 		f, err := fr.ReadFrame()
 		if ctx.Err() != nil {
 			return nil
+		}
+		if err == nil || errors.Is(err, alpar.ErrFrameLRC) {
+			// The chip acts once the frame's last byte has arrived.
+			if clock.Sleep(ctx, s.opts.Clock, s.LineTime(5+len(f.Payload))) != nil {
+				return nil
+			}
 		}
 		switch {
 		case err == nil:
@@ -240,14 +294,17 @@ func (s *Sim) handle(f alpar.Frame) {
 			s.sendLocked(nack(f.Cmd, alpar.StatusCardAbsent))
 			return
 		}
-		s.fidi, s.clock = f.Payload[0], f.Payload[1]
 	case alpar.CmdGetCardParams:
 		if s.card == nil {
 			s.sendLocked(nack(f.Cmd, alpar.StatusCardAbsent))
 			return
 		}
-		// Simulator layout: FiDi, clock byte, protocol (0 = T=0).
-		ack.Payload = []byte{s.fidi, s.clock, 0x00}
+		if s.opts.CardParams == nil {
+			// No documented layout to answer with (package doc).
+			s.sendLocked(nack(f.Cmd, alpar.StatusUnknownCommand))
+			return
+		}
+		ack.Payload = append([]byte(nil), s.opts.CardParams...)
 	default:
 		s.sendLocked(nack(f.Cmd, alpar.StatusUnknownCommand))
 		return

@@ -22,6 +22,7 @@ import (
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/physic"
 
+	"posd/conn/clock"
 	"posd/drivers/keypad"
 )
 
@@ -33,6 +34,9 @@ type Opts struct {
 	// HoldScans is how many scans of the matrix Type keeps a key down and
 	// then up. It must exceed the driver's debounce in scans.
 	HoldScans int
+	// Clock times the columns' WaitForEdge timeouts; nil means
+	// clock.Real. Give it the driver's clock so that a test controls both.
+	Clock clock.Clock
 }
 
 // DefaultOpts are used when New gets nil: enough for the driver's default
@@ -65,6 +69,7 @@ func New(layout keypad.Layout, opts *Opts) *Sim {
 	if o.HoldScans <= 0 {
 		o.HoldScans = DefaultOpts.HoldScans
 	}
+	o.Clock = clock.Or(o.Clock)
 	s := &Sim{layout: layout, opts: o}
 	s.cond = sync.NewCond(&s.mu)
 	nr := len(layout)
@@ -404,18 +409,17 @@ func (p *ColPin) Read() gpio.Level {
 	return lv
 }
 
-// WaitForEdge waits for an edge of the kind chosen with In.
+// WaitForEdge waits for an edge of the kind chosen with In, at most
+// timeout on the simulator's clock (forever when negative).
 func (p *ColPin) WaitForEdge(timeout time.Duration) bool {
 	if timeout < 0 {
 		<-p.edge
 		return true
 	}
-	t := time.NewTimer(timeout)
-	defer t.Stop()
 	select {
 	case <-p.edge:
 		return true
-	case <-t.C:
+	case <-p.sim.opts.Clock.After(timeout):
 		return false
 	}
 }
