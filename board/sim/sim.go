@@ -19,6 +19,7 @@ import (
 	"posd/drivers/keypad/keypadsim"
 	"posd/drivers/msr"
 	"posd/drivers/msr/msrsim"
+	"posd/drivers/pn532"
 	"posd/drivers/pn532/pn532sim"
 )
 
@@ -133,3 +134,58 @@ func has(list []string, s string) bool {
 	}
 	return false
 }
+
+// ICC is a software chip card: the contact and contactless simulators
+// hand it every command APDU.
+type ICC interface {
+	Transmit(apdu []byte) ([]byte, error)
+}
+
+// TapICC holds card in the contactless field as an ISO 14443-4 type A card
+// with uid, until RemoveTap.
+func (b *Board) TapICC(card ICC, uid []byte) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.nfcSim == nil {
+		return errors.New("sim: contactless reader unavailable")
+	}
+	b.nfcSim.Present(card, pn532sim.Identity{Type: pn532.TypeA, UID: uid, ATQA: [2]byte{0x00, 0x04}, SAK: 0x20,
+		ATS: []byte{0x05, 0x78, 0x80, 0x70, 0x02}})
+	return nil
+}
+
+// RemoveTap takes the card out of the field.
+func (b *Board) RemoveTap() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.nfcSim != nil {
+		b.nfcSim.Remove()
+	}
+}
+
+// InsertICC puts card, answering reset with atr, in the contact slot.
+func (b *Board) InsertICC(card ICC, atr []byte) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.contactSim == nil {
+		return errors.New("sim: contact reader unavailable")
+	}
+	b.contactSim.Insert(contactCard{ICC: card, atr: append([]byte(nil), atr...)})
+	return nil
+}
+
+// RemoveInserted empties the contact slot.
+func (b *Board) RemoveInserted() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.contactSim != nil {
+		b.contactSim.Remove()
+	}
+}
+
+type contactCard struct {
+	ICC
+	atr []byte
+}
+
+func (c contactCard) ATR() []byte { return c.atr }

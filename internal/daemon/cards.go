@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"posd/drivers/msr"
+	"posd/board/entry"
 	"posd/terminal/txn"
 )
 
@@ -13,50 +13,43 @@ import (
 // (90) on a terminal with PIN entry capability (1).
 const posEntryMagstripe = "901"
 
-var errNoReader = errors.New("no card reader available")
-var errNoTrack2 = errors.New("the stripe has no track 2")
+var (
+	errNoTrack2 = errors.New("the stripe has no track 2")
+	// errChipNotYet: tap and insert need the EMV kernel, which the sale
+	// does not run yet; the daemon only asks for swipes until it does.
+	errChipNotYet = errors.New("chip and contactless cards are not accepted yet")
+)
 
-// msrReader adapts the stripe reader driver to the engine's CardReader.
-type msrReader struct{ d *msr.Dev }
-
-func (r msrReader) Flush() {
-	if r.d == nil {
-		return
-	}
-	for {
-		select {
-		case res, ok := <-r.d.Swipes():
-			if !ok {
-				return
-			}
-			res.Swipe.Wipe()
-		default:
-			return
-		}
-	}
+// cardReader adapts the board's card entry to the engine's CardReader:
+// the modes it watches, and a swipe turned into the engine's Card.
+type cardReader struct {
+	r     *entry.Reader
+	modes []entry.Mode
 }
 
-// ReadCard waits for a swipe. An unreadable swipe (no usable track 2) is
-// an error matching txn.ErrUnreadable (and msr.ErrUnreadable), on which
-// the sale asks for the card again; the driver keeps reading after it.
-func (r msrReader) ReadCard(ctx context.Context) (*txn.Card, error) {
-	if r.d == nil {
-		<-ctx.Done()
-		return nil, errNoReader
-	}
-	sw, err := r.d.Read(ctx)
-	if errors.Is(err, msr.ErrUnreadable) {
-		// The customer swipes again; the sale asks for it.
+func (c cardReader) Flush() { c.r.Flush() }
+
+// ReadCard waits for a card in c's modes. An unreadable swipe (no usable
+// track 2) or an unusable card is an error matching txn.ErrUnreadable, on
+// which the sale asks for the card again; the readers keep reading.
+func (c cardReader) ReadCard(ctx context.Context) (*txn.Card, error) {
+	p, err := c.r.Read(ctx, c.modes...)
+	switch {
+	case errors.Is(err, entry.ErrUnreadable), errors.Is(err, entry.ErrUnsupportedCard):
 		return nil, fmt.Errorf("%w: %w", txn.ErrUnreadable, err)
-	}
-	if err != nil {
+	case err != nil:
 		return nil, err
 	}
+	if p.Mode != entry.Swipe {
+		p.Release(ctx)
+		return nil, fmt.Errorf("%w: %w", txn.ErrUnreadable, errChipNotYet)
+	}
+	sw := p.Swipe
 	if sw.Track2 == nil {
 		// Track 1 alone cannot make the request's track 2 data: for the
 		// sale this swipe is unreadable, and the customer swipes again.
-		sw.Wipe()
-		return nil, fmt.Errorf("%w: %w: %w", txn.ErrUnreadable, msr.ErrUnreadable, errNoTrack2)
+		p.Release(ctx)
+		return nil, fmt.Errorf("%w: %w: %w", txn.ErrUnreadable, entry.ErrUnreadable, errNoTrack2)
 	}
 	return &txn.Card{
 		PAN:         sw.Track2.PAN,

@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"posd/board/entry"
 	"posd/drivers/msr"
+	"posd/terminal/txn"
 )
 
 // chanPort is a reader port with a read timeout (io.EOF when idle).
@@ -34,7 +36,7 @@ func TestMSRReaderUnreadable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Halt()
-	r := msrReader{d: d}
+	r := cardReader{r: entry.New(entry.Devices{MSR: d}, nil), modes: []entry.Mode{entry.Swipe}}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	const t2 = "4761739001010010=29121010000000000000"
@@ -57,7 +59,7 @@ func TestMSRReaderUnreadable(t *testing.T) {
 			card.Wipe()
 			continue
 		}
-		if card != nil || !errors.Is(err, msr.ErrUnreadable) {
+		if card != nil || !errors.Is(err, txn.ErrUnreadable) {
 			t.Fatalf("%q: got %v, %v", c.line, card, err)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"posd/board"
+	"posd/board/entry"
 	"posd/board/sim"
 	"posd/crypto/keystore"
 	"posd/internal/config"
@@ -86,7 +87,7 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 		return nil, err
 	}
 	d.Engine, err = txn.New(txn.Opts{
-		Store: d.DB, Host: d.Host, Keys: d.Keys, Reader: msrReader{d: d.Board.Devices.MSR},
+		Store: d.DB, Host: d.Host, Keys: d.Keys, Reader: d.cardReader(),
 		Logger:        log.With("part", "txn"),
 		CardTimeout:   set.CardTimeout,
 		HostTimeout:   set.ConnectTimeout + set.ResponseTimeout + 2*time.Second,
@@ -104,6 +105,16 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 		}()
 	}
 	return d, nil
+}
+
+// cardReader is the board's card entry as the engine reads it: swipes
+// only until the sale runs the EMV kernel.
+func (d *Daemon) cardReader() cardReader {
+	dev := entry.Devices{}
+	if m := d.Board.Devices.MSR; m != nil {
+		dev.MSR = m
+	}
+	return cardReader{r: entry.New(dev, &entry.Opts{Logger: d.Log.With("part", "entry")}), modes: []entry.Mode{entry.Swipe}}
 }
 
 // openBoard opens the hardware board of the profile, or the simulated one.
