@@ -20,6 +20,7 @@ import (
 
 	"github.com/tarm/serial"
 
+	"posd/board/kek"
 	"posd/drivers/alpar"
 	"posd/drivers/camera"
 	"posd/drivers/keypad"
@@ -47,6 +48,8 @@ type Profile struct {
 	Keypad *Keypad `json:"keypad,omitempty"`
 	// Camera: a V4L2 device index or path.
 	Camera string `json:"camera,omitempty"`
+	// KEK: where the device key-encryption key comes from (package kek).
+	KEK kek.Spec `json:"kek"`
 }
 
 // NFC is the wiring of a PN532.
@@ -70,6 +73,7 @@ var Profiles = map[string]Profile{
 	"sim": {
 		Name:        "sim",
 		Description: "simulated board: every chip is a byte-level simulator (default)",
+		KEK:         kek.Spec{Source: kek.SourceFile},
 	},
 	"rpi4": {
 		Name:        "rpi4",
@@ -82,6 +86,7 @@ var Profiles = map[string]Profile{
 			Cols: []string{"GPIO12", "GPIO16", "GPIO20", "GPIO21"},
 		},
 		Camera: "/dev/video0",
+		KEK:    kek.Spec{Source: kek.SourceTPM, Device: "/dev/tpmrm0", FallbackFile: true},
 	},
 }
 
