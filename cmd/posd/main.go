@@ -8,7 +8,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -27,6 +26,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"posd/board"
+	"posd/board/kek"
 	"posd/board/sim"
 	"posd/crypto/keystore"
 	"posd/terminal/dukptkeys"
@@ -144,13 +144,15 @@ func start(parent context.Context, cfg Config, log *slog.Logger) (*daemon, error
 	}
 	d.db = db
 
-	// Keys: the KEK comes from the board; on the sim board it is a 0600
-	// file in the data directory.
-	kek, err := keystore.LoadOrCreateKEKFile(filepath.Join(cfg.DataDir, "kek"), rand.Reader)
+	// Keys: the device KEK comes from the board profile's KEK source
+	// (board/kek): the 0600 file "kek" in the data directory on the sim
+	// board, the TPM on rpi4. The returned bytes are ours: the key store's
+	// KEK copies them, then they are cleared.
+	devKEK, err := deviceKEK(ctx, cfg, log)
 	if err != nil {
-		return nil, fmt.Errorf("device KEK: %w", err)
+		return nil, err
 	}
-	ks, err := keystore.Open(db.Bolt(), kek, nil)
+	ks, err := keystore.Open(db.Bolt(), devKEK, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -287,6 +289,27 @@ func start(parent context.Context, cfg Config, log *slog.Logger) (*daemon, error
 	}
 	ok, d.running = true, true
 	return d, nil
+}
+
+// deviceKEK obtains the device KEK from the board profile's source,
+// waiting at most a minute for a TPM that does not answer.
+func deviceKEK(ctx context.Context, cfg Config, log *slog.Logger) (*keystore.StaticKEK, error) {
+	p, err := board.Lookup(cfg.Board)
+	if err != nil {
+		return nil, err
+	}
+	src, err := kek.New(p.KEK, kek.Opts{DataDir: cfg.DataDir, Logger: log.With("part", "kek")})
+	if err != nil {
+		return nil, fmt.Errorf("device KEK: %w", err)
+	}
+	kctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	key, err := src.KEK(kctx)
+	if err != nil {
+		return nil, fmt.Errorf("device KEK: %w", err)
+	}
+	defer clear(key)
+	return keystore.NewStaticKEK(key)
 }
 
 // prepareDataDir creates the data directory (0700) or tightens one that
