@@ -21,6 +21,7 @@ import (
 
 	"github.com/tarm/serial"
 
+	"posd/board/kek"
 	"posd/conn/clock"
 	"posd/drivers/alpar"
 	"posd/drivers/camera"
@@ -55,6 +56,8 @@ type Profile struct {
 	Overlays []Overlay `json:"overlays,omitempty"`
 	// Reserved are header pins no device of the profile may use.
 	Reserved []Reserved `json:"reserved,omitempty"`
+	// KEK: where the device key-encryption key comes from (package kek).
+	KEK kek.Spec `json:"kek"`
 }
 
 // Overlay is one config.txt line and what it does to the header.
@@ -97,6 +100,7 @@ var Profiles = map[string]Profile{
 	"sim": {
 		Name:        "sim",
 		Description: "simulated board: every chip is a byte-level simulator (default)",
+		KEK:         kek.Spec{Source: kek.SourceFile},
 	},
 	"rpi4": {
 		Name:        "rpi4",
@@ -111,6 +115,7 @@ var Profiles = map[string]Profile{
 		Camera:   "/dev/video0",
 		Overlays: rpi4Overlays,
 		Reserved: rpi4Reserved,
+		KEK:      kek.Spec{Source: kek.SourceTPM, Device: "/dev/tpmrm0", FallbackFile: true},
 	},
 }
 

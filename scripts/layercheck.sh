@@ -7,7 +7,8 @@
 # Only board/ opens hardware (periph host, serial ports); drivers import the
 # standard library and periph conn (gocv for the camera only); terminal/ never
 # imports board/, drivers/ or periph host; gocv stays in drivers/camera and
-# terminal/face; a -tags nocv build of posd has no gocv at all.
+# terminal/face; a -tags nocv build of posd has no gocv at all. The TPM
+# (go-tpm) is hardware too: only board/ (the KEK source) talks to it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
@@ -76,6 +77,8 @@ while read -r pkg imports; do
 		case "$imp" in
 		periph.io/x/host* | github.com/tarm/serial*)
 			[[ "$rel" == board* || "$rel" == cmd* ]] || violation "$rel" "$imp" "only board/ opens hardware" ;;
+		github.com/google/go-tpm*)
+			[[ "$rel" == board* ]] || violation "$rel" "$imp" "only board/ talks to the TPM" ;;
 		esac
 	done
 done < <($GO list -f '{{.ImportPath}} {{join .Imports " "}}' ./...)

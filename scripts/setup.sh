@@ -3,7 +3,8 @@
 # Pi OS): the C toolchain and OpenCV 4.6 for the camera (cgo), pkg-config,
 # a CJK font for the customer display's Chinese lines (fonts-wqy-microhei,
 # named by ui/kiosk/page.html), Chromium for the display's rendering test,
-# and a Go toolchain as recent as go.mod asks for. Idempotent: when
+# the swtpm TPM 2.0 simulator (swtpm, swtpm-tools) that the TPM-sealed KEK
+# test of board/ starts, and a Go toolchain as recent as go.mod asks for. Idempotent: when
 # everything is present it only checks and returns.
 #
 #   scripts/setup.sh          check and install what is missing
@@ -11,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(gcc g++ make pkg-config git ca-certificates libopencv-dev fontconfig fonts-wqy-microhei chromium)
+pkgs=(gcc g++ make pkg-config git ca-certificates libopencv-dev fontconfig fonts-wqy-microhei chromium swtpm swtpm-tools)
 
 missing=()
 for p in "${pkgs[@]}"; do

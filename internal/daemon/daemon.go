@@ -7,7 +7,6 @@ package daemon
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 
 	"posd/board"
 	"posd/board/entry"
+	"posd/board/kek"
 	"posd/board/sim"
 	"posd/crypto/keystore"
 	"posd/internal/config"
@@ -42,6 +42,7 @@ type Daemon struct {
 	Host     *host.Client
 	Engine   *txn.Engine
 
+	kek          *keystore.StaticKEK
 	started      time.Time
 	cancel       context.CancelFunc
 	watchdogDone chan struct{}
@@ -142,12 +143,12 @@ func (d *Daemon) openBoard(ctx context.Context) error {
 // key into an empty slot.
 func (d *Daemon) openKeys() error {
 	cfg, set, log := d.Config, d.Settings, d.Log
-	// The KEK: on the sim board a 0600 file in the data directory.
-	kek, err := keystore.LoadOrCreateKEKFile(filepath.Join(cfg.DataDir, "kek"), rand.Reader)
+	devKEK, err := d.deviceKEK()
 	if err != nil {
-		return fmt.Errorf("device KEK: %w", err)
+		return err
 	}
-	ks, err := keystore.Open(d.DB.Bolt(), kek, nil)
+	d.kek = devKEK
+	ks, err := keystore.Open(d.DB.Bolt(), devKEK, nil)
 	if err != nil {
 		return err
 	}
@@ -176,6 +177,25 @@ func (d *Daemon) openKeys() error {
 		return fmt.Errorf("DUKPT slot: %w", err)
 	}
 	return nil
+}
+
+// deviceKEK obtains the device KEK from the board profile's source (a TPM
+// sealed key on rpi4, a 0600 file on the sim board), waiting at most a
+// minute for a TPM that does not answer. The key store keeps its own copy;
+// the bytes returned by the source are wiped here.
+func (d *Daemon) deviceKEK() (*keystore.StaticKEK, error) {
+	src, err := kek.New(d.Settings.Profile.KEK, kek.Opts{DataDir: d.Config.DataDir, Logger: d.Log.With("part", "kek")})
+	if err != nil {
+		return nil, fmt.Errorf("device KEK: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	key, err := src.KEK(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("device KEK: %w", err)
+	}
+	defer clear(key)
+	return keystore.NewStaticKEK(key)
 }
 
 // prepareDataDir creates the data directory (0700) or tightens one that
@@ -300,6 +320,9 @@ func (d *Daemon) Close(ctx context.Context) error {
 	}
 	if d.DB != nil {
 		errs = append(errs, d.DB.Close())
+	}
+	if d.kek != nil {
+		d.kek.Wipe()
 	}
 	return errors.Join(errs...)
 }
