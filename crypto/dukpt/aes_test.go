@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/aes"
 	"errors"
+	"posd/internal/testhex"
 	"testing"
 )
 
@@ -44,38 +45,38 @@ var aesTxnKeys = []aesVector{
 func TestAESDeriveIKSupplement(t *testing.T) {
 	for _, c := range []struct{ bdk, ik string }{{supBDK128, supIK128}, {supBDK256, supIK256}} {
 		for _, ksn := range []string{supIKSN, "123456789012345600000003", "1234567890123456"} {
-			ik, err := AESDeriveIK(unhex(t, c.bdk), unhex(t, ksn))
+			ik, err := AESDeriveIK(testhex.Bytes(t, c.bdk), testhex.Bytes(t, ksn))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if hx(ik) != c.ik {
-				t.Errorf("AESDeriveIK(%d-byte BDK, %s) = %s, want %s", len(c.bdk)/2, ksn, hx(ik), c.ik)
+			if testhex.Upper(ik) != c.ik {
+				t.Errorf("AESDeriveIK(%d-byte BDK, %s) = %s, want %s", len(c.bdk)/2, ksn, testhex.Upper(ik), c.ik)
 			}
 		}
 	}
 	// Explicit type equal to the BDK's gives the same IK.
-	ik, err := AESDeriveIKType(unhex(t, supBDK256), unhex(t, supIKSN), KeyAES256)
-	if err != nil || hx(ik) != supIK256 {
-		t.Errorf("AESDeriveIKType AES-256 = %s, %v", hx(ik), err)
+	ik, err := AESDeriveIKType(testhex.Bytes(t, supBDK256), testhex.Bytes(t, supIKSN), KeyAES256)
+	if err != nil || testhex.Upper(ik) != supIK256 {
+		t.Errorf("AESDeriveIKType AES-256 = %s, %v", testhex.Upper(ik), err)
 	}
 }
 
 func TestAESTransactionKeysSupplement(t *testing.T) {
 	for _, v := range aesTxnKeys {
-		ksn := unhex(t, v.ksn)
+		ksn := testhex.Bytes(t, v.ksn)
 		for _, c := range []struct{ bdk, ik, want string }{
 			{supBDK128, supIK128, v.key128}, {supBDK256, supIK256, v.key256},
 		} {
-			k1, err := AESDeriveKey(unhex(t, c.bdk), ksn)
+			k1, err := AESDeriveKey(testhex.Bytes(t, c.bdk), ksn)
 			if err != nil {
 				t.Fatalf("%s: %v", v.ksn, err)
 			}
-			k2, err := AESDeriveKeyFromIK(unhex(t, c.ik), ksn)
+			k2, err := AESDeriveKeyFromIK(testhex.Bytes(t, c.ik), ksn)
 			if err != nil {
 				t.Fatalf("%s: %v", v.ksn, err)
 			}
-			if hx(k1) != c.want || hx(k2) != c.want {
-				t.Errorf("%s: from BDK %s, from IK %s, want %s", v.ksn, hx(k1), hx(k2), c.want)
+			if testhex.Upper(k1) != c.want || testhex.Upper(k2) != c.want {
+				t.Errorf("%s: from BDK %s, from IK %s, want %s", v.ksn, testhex.Upper(k1), testhex.Upper(k2), c.want)
 			}
 		}
 	}
@@ -91,12 +92,12 @@ func TestAESKSNSequenceSupplement(t *testing.T) {
 		{"1234567890123456FFFE8000", "1234567890123456FFFF0000"},
 	}
 	for _, s := range steps {
-		got, err := NextKSN(unhex(t, s.from))
-		if err != nil || hx(got) != s.to {
-			t.Errorf("NextKSN(%s) = %s, %v; want %s", s.from, hx(got), err, s.to)
+		got, err := NextKSN(testhex.Bytes(t, s.from))
+		if err != nil || testhex.Upper(got) != s.to {
+			t.Errorf("NextKSN(%s) = %s, %v; want %s", s.from, testhex.Upper(got), err, s.to)
 		}
 	}
-	if _, err := NextKSN(unhex(t, "1234567890123456FFFF0000")); !errors.Is(err, ErrExhausted) {
+	if _, err := NextKSN(testhex.Bytes(t, "1234567890123456FFFF0000")); !errors.Is(err, ErrExhausted) {
 		t.Errorf("NextKSN(last) err = %v, want ErrExhausted", err)
 	}
 }
@@ -116,15 +117,15 @@ func TestAESUpdateKeySupplement(t *testing.T) {
 		{supIK256, KeyAES256, "AEFB210C136278A1279F7C8815F446DB8EBE2AA910B157AA4E6484D8DE9C4807"},
 	}
 	for _, c := range cases {
-		got, err := AESDeriveUpdateKey(unhex(t, c.ik), unhex(t, "1234567890123456"), c.kt)
+		got, err := AESDeriveUpdateKey(testhex.Bytes(t, c.ik), testhex.Bytes(t, "1234567890123456"), c.kt)
 		if err != nil {
 			t.Fatalf("%v: %v", c.kt, err)
 		}
-		if hx(got) != c.want {
-			t.Errorf("update key %v from %d-byte IK = %s, want %s", c.kt, len(c.ik)/2, hx(got), c.want)
+		if testhex.Upper(got) != c.want {
+			t.Errorf("update key %v from %d-byte IK = %s, want %s", c.kt, len(c.ik)/2, testhex.Upper(got), c.want)
 		}
 	}
-	if _, err := AESDeriveUpdateKey(unhex(t, supIK128), unhex(t, supIKSN), KeyAES256); !errors.Is(err, ErrKeyType) {
+	if _, err := AESDeriveUpdateKey(testhex.Bytes(t, supIK128), testhex.Bytes(t, supIKSN), KeyAES256); !errors.Is(err, ErrKeyType) {
 		t.Errorf("AES-256 update key from AES-128 IK: err = %v, want ErrKeyType", err)
 	}
 }
@@ -135,12 +136,12 @@ func TestAESUpdateKeySupplement(t *testing.T) {
 // response = decrypt usage) and AES-CMAC (request = generation usage,
 // response = verification usage) over ASCII "4012345678909D987".
 func TestAESWorkingKeysAES128(t *testing.T) {
-	bdk := unhex(t, supBDK128)
+	bdk := testhex.Bytes(t, supBDK128)
 	msg := []byte("4012345678909D987")
 	data := make([]byte, 32)
 	copy(data, msg)
-	pinField := unhex(t, "441234AAAAAAAAAA2F69ADDE2E9E7ACE")
-	panField := unhex(t, "44111111111111111000000000000000")
+	pinField := testhex.Bytes(t, "441234AAAAAAAAAA2F69ADDE2E9E7ACE")
+	panField := testhex.Bytes(t, "44111111111111111000000000000000")
 
 	cases := []struct {
 		ksn, pin, dataReq, dataResp, cmacReq, cmacResp string
@@ -166,7 +167,7 @@ func TestAESWorkingKeysAES128(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.ksn, func(t *testing.T) {
-			ksn := unhex(t, c.ksn)
+			ksn := testhex.Bytes(t, c.ksn)
 			txn, err := AESDeriveKey(bdk, ksn)
 			if err != nil {
 				t.Fatal(err)
@@ -189,8 +190,8 @@ func TestAESWorkingKeysAES128(t *testing.T) {
 					x[i] ^= panField[i]
 				}
 				b.Encrypt(x, x)
-				if hx(x) != c.pin {
-					t.Errorf("PIN block %s, want %s", hx(x), c.pin)
+				if testhex.Upper(x) != c.pin {
+					t.Errorf("PIN block %s, want %s", testhex.Upper(x), c.pin)
 				}
 			}
 			if c.dataReq == "" {
@@ -198,7 +199,7 @@ func TestAESWorkingKeysAES128(t *testing.T) {
 			}
 			enc := func(u Usage) string {
 				b, _ := aes.NewCipher(wk(u))
-				return hx(cbcEncrypt(t, b, data))
+				return testhex.Upper(cbcEncrypt(t, b, data))
 			}
 			if got := enc(UsageDataEncrypt); got != c.dataReq {
 				t.Errorf("data request %s, want %s", got, c.dataReq)
@@ -206,10 +207,10 @@ func TestAESWorkingKeysAES128(t *testing.T) {
 			if got := enc(UsageDataDecrypt); got != c.dataResp {
 				t.Errorf("data response %s, want %s", got, c.dataResp)
 			}
-			if got := hx(cmacAES(t, wk(UsageMACGen), msg)); got != c.cmacReq {
+			if got := testhex.Upper(cmacAES(t, wk(UsageMACGen), msg)); got != c.cmacReq {
 				t.Errorf("CMAC request %s, want %s", got, c.cmacReq)
 			}
-			if got := hx(cmacAES(t, wk(UsageMACVerify), msg)); got != c.cmacResp {
+			if got := testhex.Upper(cmacAES(t, wk(UsageMACVerify), msg)); got != c.cmacResp {
 				t.Errorf("CMAC response %s, want %s", got, c.cmacResp)
 			}
 		})
@@ -217,9 +218,9 @@ func TestAESWorkingKeysAES128(t *testing.T) {
 }
 
 func TestAESWorkingKeyTypesAndUsages(t *testing.T) {
-	ksn := unhex(t, "123456789012345600000001")
-	txn128 := unhex(t, aesTxnKeys[0].key128)
-	txn256 := unhex(t, aesTxnKeys[0].key256)
+	ksn := testhex.Bytes(t, "123456789012345600000001")
+	txn128 := testhex.Bytes(t, aesTxnKeys[0].key128)
+	txn256 := testhex.Bytes(t, aesTxnKeys[0].key256)
 	usages := []Usage{UsageKEK, UsagePIN, UsageMACGen, UsageMACVerify, UsageMACBoth,
 		UsageDataEncrypt, UsageDataDecrypt, UsageDataBoth, UsageKeyDerivation, UsageKeyDerivationIK}
 	seen := map[string]string{}
@@ -233,10 +234,10 @@ func TestAESWorkingKeyTypesAndUsages(t *testing.T) {
 				t.Fatalf("%v %v: %d bytes", kt, u, len(k))
 			}
 			// Every (usage, type) pair must give a distinct key.
-			if prev, dup := seen[hx(k[:16])]; dup {
+			if prev, dup := seen[testhex.Upper(k[:16])]; dup {
 				t.Fatalf("%v %v gives the same key as %s", kt, u, prev)
 			}
-			seen[hx(k[:16])] = kt.String() + " " + u.String()
+			seen[testhex.Upper(k[:16])] = kt.String() + " " + u.String()
 		}
 	}
 	// Stronger than the derivation key: refused.
@@ -258,9 +259,9 @@ func TestAESWorkingKeyTypesAndUsages(t *testing.T) {
 }
 
 func TestAESReceiverErrors(t *testing.T) {
-	bdk := unhex(t, supBDK128)
-	ik := unhex(t, supIK128)
-	ksn := unhex(t, "123456789012345600000001")
+	bdk := testhex.Bytes(t, supBDK128)
+	ik := testhex.Bytes(t, supIK128)
+	ksn := testhex.Bytes(t, "123456789012345600000001")
 	cases := []struct {
 		name string
 		f    func() error
@@ -272,15 +273,18 @@ func TestAESReceiverErrors(t *testing.T) {
 		{"IK stronger than BDK", func() error { _, err := AESDeriveIKType(bdk, ksn, KeyAES256); return err }, ErrKeyType},
 		{"KSN 10 bytes", func() error { _, err := AESDeriveKey(bdk, ksn[:10]); return err }, ErrKSNLength},
 		{"KSN IK ID only", func() error { _, err := AESDeriveKeyFromIK(ik, ksn[:8]); return err }, ErrKSNLength},
-		{"counter zero", func() error { _, err := AESDeriveKeyFromIK(ik, unhex(t, supIKSN)); return err }, ErrKSNCounterZero},
-		{"17 one-bits", func() error { _, err := AESDeriveKeyFromIK(ik, unhex(t, "12345678901234560001FFFF")); return err }, ErrKSNTooManyOnes},
+		{"counter zero", func() error { _, err := AESDeriveKeyFromIK(ik, testhex.Bytes(t, supIKSN)); return err }, ErrKSNCounterZero},
+		{"17 one-bits", func() error {
+			_, err := AESDeriveKeyFromIK(ik, testhex.Bytes(t, "12345678901234560001FFFF"))
+			return err
+		}, ErrKSNTooManyOnes},
 		{"working key bad txn key", func() error { _, err := AESWorkingKey(ik[:8], ksn, UsagePIN, KeyAES128); return err }, ErrKeyLength},
 		{"working key bad KSN", func() error { _, err := AESWorkingKey(ik, ksn[:8], UsagePIN, KeyAES128); return err }, ErrKSNLength},
 		{"working key 17 one-bits", func() error {
-			_, err := AESWorkingKey(ik, unhex(t, "12345678901234560001FFFF"), UsagePIN, KeyAES128)
+			_, err := AESWorkingKey(ik, testhex.Bytes(t, "12345678901234560001FFFF"), UsagePIN, KeyAES128)
 			return err
 		}, ErrKSNTooManyOnes},
-		{"working key counter zero", func() error { _, err := AESWorkingKey(ik, unhex(t, supIKSN), UsagePIN, KeyAES128); return err }, ErrKSNCounterZero},
+		{"working key counter zero", func() error { _, err := AESWorkingKey(ik, testhex.Bytes(t, supIKSN), UsagePIN, KeyAES128); return err }, ErrKSNCounterZero},
 		{"update key bad IK", func() error { _, err := AESDeriveUpdateKey(ik[:10], ksn, KeyAES128); return err }, ErrKeyLength},
 	}
 	for _, c := range cases {

@@ -7,6 +7,7 @@ import (
 
 	"posd/crypto/pinblock"
 	"posd/crypto/tdes"
+	"posd/internal/testhex"
 )
 
 func benchOriginator(b *testing.B, mk func() (Originator, error)) {
@@ -28,14 +29,14 @@ func benchOriginator(b *testing.B, mk func() (Originator, error)) {
 }
 
 func BenchmarkTDESOriginatorNext(b *testing.B) {
-	ik, iksn := unhex(b, annexIK), unhex(b, annexIKSN)
+	ik, iksn := testhex.Bytes(b, annexIK), testhex.Bytes(b, annexIKSN)
 	benchOriginator(b, func() (Originator, error) { return NewTDESOriginator(ik, iksn) })
 }
 
 func BenchmarkAESOriginatorNext(b *testing.B) {
 	for _, c := range []struct{ name, ik string }{{"AES-128", supIK128}, {"AES-256", supIK256}} {
 		b.Run(c.name, func(b *testing.B) {
-			ik, iksn := unhex(b, c.ik), unhex(b, supIKSN)
+			ik, iksn := testhex.Bytes(b, c.ik), testhex.Bytes(b, supIKSN)
 			benchOriginator(b, func() (Originator, error) { return NewAESOriginator(ik, iksn) })
 		})
 	}
@@ -44,13 +45,13 @@ func BenchmarkAESOriginatorNext(b *testing.B) {
 // Receiver benchmarks derive from the BDK (initial key included); "worst"
 // uses a counter with the most one-bits allowed.
 func BenchmarkTDESReceiverDerive(b *testing.B) {
-	bdk := unhex(b, annexBDK)
+	bdk := testhex.Bytes(b, annexBDK)
 	for _, c := range []struct{ name, ksn string }{
 		{"typical", "FFFF9876543210E00015"},
 		{"worst", "FFFF9876543210FFF800"},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			ksn := unhex(b, c.ksn)
+			ksn := testhex.Bytes(b, c.ksn)
 			b.ReportAllocs()
 			for b.Loop() {
 				k, err := TDESDeriveKey(bdk, ksn)
@@ -72,7 +73,7 @@ func BenchmarkAESReceiverDerive(b *testing.B) {
 		{"AES-256/worst", supBDK256, "1234567890123456FFFF0000"},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			bdk, ksn := unhex(b, c.bdk), unhex(b, c.ksn)
+			bdk, ksn := testhex.Bytes(b, c.bdk), testhex.Bytes(b, c.ksn)
 			b.ReportAllocs()
 			for b.Loop() {
 				k, err := AESDeriveKey(bdk, ksn)
@@ -95,7 +96,7 @@ func BenchmarkAESReceiverDerive(b *testing.B) {
 const benchTrack2 = "4761739001010010=25122011143804400000"
 
 func BenchmarkTDESDeriveIK(b *testing.B) {
-	bdk, ksn := unhex(b, annexBDK), unhex(b, "FFFF9876543210E00015")
+	bdk, ksn := testhex.Bytes(b, annexBDK), testhex.Bytes(b, "FFFF9876543210E00015")
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := TDESDeriveIK(bdk, ksn); err != nil {
@@ -105,13 +106,13 @@ func BenchmarkTDESDeriveIK(b *testing.B) {
 }
 
 func BenchmarkTDESDeriveKeyFromIK(b *testing.B) {
-	ik := unhex(b, annexIK)
+	ik := testhex.Bytes(b, annexIK)
 	for _, c := range []struct{ name, ksn string }{
 		{"typical", "FFFF9876543210E00015"},
 		{"worst", "FFFF9876543210FFF800"},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			ksn := unhex(b, c.ksn)
+			ksn := testhex.Bytes(b, c.ksn)
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := TDESDeriveKeyFromIK(ik, ksn); err != nil {
@@ -127,7 +128,7 @@ func BenchmarkTDESDeriveKeyFromIK(b *testing.B) {
 // variant with its one-way step, one TDES cipher under the result, padding
 // and CBC with a zero IV.
 func BenchmarkTDESDataRequest(b *testing.B) {
-	txn := unhex(b, tdesInitial[0].key)
+	txn := testhex.Bytes(b, tdesInitial[0].key)
 	plain := make([]byte, 40)
 	copy(plain, benchTrack2)
 	plain[len(benchTrack2)] = 0x80
@@ -151,7 +152,7 @@ func BenchmarkTDESDataRequest(b *testing.B) {
 // BenchmarkTDESPINBlock: from a transaction key to an encrypted ISO 9564
 // format 0 PIN block under the PIN variant.
 func BenchmarkTDESPINBlock(b *testing.B) {
-	txn := unhex(b, tdesInitial[0].key)
+	txn := testhex.Bytes(b, tdesInitial[0].key)
 	b.ReportAllocs()
 	for b.Loop() {
 		k, err := TDESVariant(txn, VariantPIN)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"math/bits"
+	"posd/internal/testhex"
 	"testing"
 )
 
@@ -26,9 +27,9 @@ func FuzzParseKSN(f *testing.F) {
 		if err := ValidateKSN(ksn); err != nil {
 			t.Fatalf("ParseKSN accepted an invalid KSN: %v", err)
 		}
-		again, err := ParseKSN(hx(ksn))
+		again, err := ParseKSN(testhex.Upper(ksn))
 		if err != nil || !bytes.Equal(again, ksn) {
-			t.Fatalf("re-parse of %s: %v", hx(ksn), err)
+			t.Fatalf("re-parse of %s: %v", testhex.Upper(ksn), err)
 		}
 	})
 }
@@ -38,9 +39,9 @@ func FuzzParseKSN(f *testing.F) {
 func FuzzKSNBytes(f *testing.F) {
 	for _, s := range []string{annexIKSN, "FFFF9876543210FFF800", "FFFF9876543210EFFC01", supIKSN,
 		"1234567890123456FFFF0000", "12345678901234560001FFFF", "00", ""} {
-		f.Add(unhex(f, s))
+		f.Add(testhex.Bytes(f, s))
 	}
-	tik, aik := unhex(f, annexIK), unhex(f, supIK128)
+	tik, aik := testhex.Bytes(f, annexIK), testhex.Bytes(f, supIK128)
 	f.Fuzz(func(t *testing.T, ksn []byte) {
 		orig := bytes.Clone(ksn)
 		verr := ValidateKSN(ksn)
@@ -56,7 +57,7 @@ func FuzzKSNBytes(f *testing.F) {
 		}
 		if nerr == nil {
 			if err := ValidateKSN(next); err != nil {
-				t.Fatalf("NextKSN gave invalid %s: %v", hx(next), err)
+				t.Fatalf("NextKSN gave invalid %s: %v", testhex.Upper(next), err)
 			}
 			a, _ := KSNCounter(ksn)
 			b, _ := KSNCounter(next)
@@ -95,8 +96,8 @@ func FuzzKSNBytes(f *testing.F) {
 }
 
 func FuzzUnmarshalOriginator(f *testing.F) {
-	to, _ := NewTDESOriginator(unhex(f, annexIK), unhex(f, annexIKSN))
-	ao, _ := NewAESOriginator(unhex(f, supIK256), unhex(f, supIKSN))
+	to, _ := NewTDESOriginator(testhex.Bytes(f, annexIK), testhex.Bytes(f, annexIKSN))
+	ao, _ := NewAESOriginator(testhex.Bytes(f, supIK256), testhex.Bytes(f, supIKSN))
 	for range 3 {
 		st, _ := to.MarshalBinary()
 		f.Add(st)

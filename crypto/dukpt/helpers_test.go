@@ -4,21 +4,9 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/des"
-	"encoding/hex"
-	"strings"
+	"posd/internal/testhex"
 	"testing"
 )
-
-func unhex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
-	if err != nil {
-		t.Fatalf("bad hex in test table: %v", err)
-	}
-	return b
-}
-
-func hx(b []byte) string { return strings.ToUpper(hex.EncodeToString(b)) }
 
 func tdes2(t testing.TB, key []byte) cipher.Block {
 	t.Helper()
@@ -114,12 +102,12 @@ func cbcEncrypt(t testing.TB, b cipher.Block, data []byte) []byte {
 // TestCMACHelper checks the test's own CMAC against RFC 4493 example 2 so a
 // wrong helper cannot hide a wrong key.
 func TestCMACHelper(t *testing.T) {
-	key := unhex(t, "2b7e151628aed2a6abf7158809cf4f3c")
-	msg := unhex(t, "6bc1bee22e409f96e93d7e117393172a")
-	if got, want := hx(cmacAES(t, key, msg)), "070A16B46B4D4144F79BDD9DD04A287C"; got != want {
+	key := testhex.Bytes(t, "2b7e151628aed2a6abf7158809cf4f3c")
+	msg := testhex.Bytes(t, "6bc1bee22e409f96e93d7e117393172a")
+	if got, want := testhex.Upper(cmacAES(t, key, msg)), "070A16B46B4D4144F79BDD9DD04A287C"; got != want {
 		t.Fatalf("CMAC helper = %s, want %s", got, want)
 	}
-	if got, want := hx(cmacAES(t, key, nil)), "BB1D6929E95937287FA37D129B756746"; got != want {
+	if got, want := testhex.Upper(cmacAES(t, key, nil)), "BB1D6929E95937287FA37D129B756746"; got != want {
 		t.Fatalf("CMAC helper (empty) = %s, want %s", got, want)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"math/bits"
+	"posd/internal/testhex"
 	"testing"
 )
 
@@ -28,7 +29,7 @@ func TestValidateKSN(t *testing.T) {
 		{"FFFF9876543210E0000000", ErrKSNLength},
 	}
 	for _, c := range cases {
-		if err := ValidateKSN(unhex(t, c.ksn)); !errors.Is(err, c.want) {
+		if err := ValidateKSN(testhex.Bytes(t, c.ksn)); !errors.Is(err, c.want) {
 			t.Errorf("ValidateKSN(%s) = %v, want %v", c.ksn, err, c.want)
 		}
 	}
@@ -47,18 +48,18 @@ func TestNextKSN(t *testing.T) {
 		{"FFFF9876543210E00000", "FFFF9876543210E00001"},
 	}
 	for _, s := range steps {
-		in := unhex(t, s.from)
+		in := testhex.Bytes(t, s.from)
 		orig := bytes.Clone(in)
 		got, err := NextKSN(in)
-		if err != nil || hx(got) != s.to {
-			t.Errorf("NextKSN(%s) = %s, %v; want %s", s.from, hx(got), err, s.to)
+		if err != nil || testhex.Upper(got) != s.to {
+			t.Errorf("NextKSN(%s) = %s, %v; want %s", s.from, testhex.Upper(got), err, s.to)
 		}
 		if !bytes.Equal(in, orig) {
 			t.Errorf("NextKSN modified its input")
 		}
 	}
 	for _, s := range []string{"FFFF9876543210FFF800", "FFFF9876543210FFFFFF", "1234567890123456FFFF0000", "1234567890123456FFFFFFFF"} {
-		if _, err := NextKSN(unhex(t, s)); !errors.Is(err, ErrExhausted) {
+		if _, err := NextKSN(testhex.Bytes(t, s)); !errors.Is(err, ErrExhausted) {
 			t.Errorf("NextKSN(%s) err = %v, want ErrExhausted", s, err)
 		}
 	}
@@ -104,8 +105,8 @@ func TestParseKSN(t *testing.T) {
 	}
 	for in, want := range good {
 		got, err := ParseKSN(in)
-		if err != nil || hx(got) != want {
-			t.Errorf("ParseKSN(%q) = %s, %v; want %s", in, hx(got), err, want)
+		if err != nil || testhex.Upper(got) != want {
+			t.Errorf("ParseKSN(%q) = %s, %v; want %s", in, testhex.Upper(got), err, want)
 		}
 	}
 	bad := map[string]error{
@@ -126,10 +127,10 @@ func TestParseKSN(t *testing.T) {
 }
 
 func TestKSNCounter(t *testing.T) {
-	if c, err := KSNCounter(unhex(t, "FFFF9876543210EFF801")); err != nil || c != 0x0FF801 {
+	if c, err := KSNCounter(testhex.Bytes(t, "FFFF9876543210EFF801")); err != nil || c != 0x0FF801 {
 		t.Errorf("TDES counter %X, %v", c, err)
 	}
-	if c, err := KSNCounter(unhex(t, "1234567890123456FFFE2000")); err != nil || c != 0xFFFE2000 {
+	if c, err := KSNCounter(testhex.Bytes(t, "1234567890123456FFFE2000")); err != nil || c != 0xFFFE2000 {
 		t.Errorf("AES counter %X, %v", c, err)
 	}
 	if _, err := KSNCounter([]byte{1}); !errors.Is(err, ErrKSNLength) {

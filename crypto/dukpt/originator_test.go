@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"math/bits"
 	"math/rand/v2"
+	"posd/internal/testhex"
 	"testing"
 )
 
@@ -46,34 +47,34 @@ func originatorAt(t testing.TB, mode byte, ik, ksn []byte, c uint32) Originator 
 }
 
 func TestTDESOriginatorAnnex(t *testing.T) {
-	o, err := NewTDESOriginator(unhex(t, annexIK), unhex(t, annexIKSN))
+	o, err := NewTDESOriginator(testhex.Bytes(t, annexIK), testhex.Bytes(t, annexIKSN))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if hx(o.KSN()) != annexIKSN {
-		t.Fatalf("KSN before first Next = %s", hx(o.KSN()))
+	if testhex.Upper(o.KSN()) != annexIKSN {
+		t.Fatalf("KSN before first Next = %s", testhex.Upper(o.KSN()))
 	}
 	for _, v := range tdesInitial {
 		ksn, key, err := o.Next()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if hx(ksn) != v.ksn || hx(key) != v.key || hx(o.KSN()) != v.ksn {
-			t.Fatalf("Next = %s %s, want %s %s", hx(ksn), hx(key), v.ksn, v.key)
+		if testhex.Upper(ksn) != v.ksn || testhex.Upper(key) != v.key || testhex.Upper(o.KSN()) != v.ksn {
+			t.Fatalf("Next = %s %s, want %s %s", testhex.Upper(ksn), testhex.Upper(key), v.ksn, v.key)
 		}
 	}
 	// Rollover table, stepping from its first entry.
-	r := originatorAt(t, modeTDES, unhex(t, annexIK), unhex(t, annexIKSN), 0x0FF800)
-	if hx(r.KSN()) != tdesRollover[0].ksn {
-		t.Fatalf("rollover start KSN %s", hx(r.KSN()))
+	r := originatorAt(t, modeTDES, testhex.Bytes(t, annexIK), testhex.Bytes(t, annexIKSN), 0x0FF800)
+	if testhex.Upper(r.KSN()) != tdesRollover[0].ksn {
+		t.Fatalf("rollover start KSN %s", testhex.Upper(r.KSN()))
 	}
 	for _, v := range tdesRollover[1:] {
 		ksn, key, err := r.Next()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if hx(ksn) != v.ksn || hx(key) != v.key {
-			t.Fatalf("Next = %s %s, want %s %s", hx(ksn), hx(key), v.ksn, v.key)
+		if testhex.Upper(ksn) != v.ksn || testhex.Upper(key) != v.key {
+			t.Fatalf("Next = %s %s, want %s %s", testhex.Upper(ksn), testhex.Upper(key), v.ksn, v.key)
 		}
 	}
 }
@@ -86,36 +87,36 @@ func TestAESOriginatorSupplement(t *testing.T) {
 		{supIK128, func(v aesVector) string { return v.key128 }},
 		{supIK256, func(v aesVector) string { return v.key256 }},
 	} {
-		o, err := NewAESOriginator(unhex(t, c.ik), unhex(t, "1234567890123456"))
+		o, err := NewAESOriginator(testhex.Bytes(t, c.ik), testhex.Bytes(t, "1234567890123456"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if hx(o.KSN()) != supIKSN {
-			t.Fatalf("initial KSN %s", hx(o.KSN()))
+		if testhex.Upper(o.KSN()) != supIKSN {
+			t.Fatalf("initial KSN %s", testhex.Upper(o.KSN()))
 		}
 		for _, v := range aesTxnKeys[:8] {
 			ksn, key, err := o.Next()
 			if err != nil {
 				t.Fatal(err)
 			}
-			if hx(ksn) != v.ksn || hx(key) != c.col(v) {
-				t.Fatalf("Next = %s %s, want %s %s", hx(ksn), hx(key), v.ksn, c.col(v))
+			if testhex.Upper(ksn) != v.ksn || testhex.Upper(key) != c.col(v) {
+				t.Fatalf("Next = %s %s, want %s %s", testhex.Upper(ksn), testhex.Upper(key), v.ksn, c.col(v))
 			}
 		}
 		// From 0001FFFE on: 00020000 and 00020001 (0001FFFF is skipped).
-		r := originatorAt(t, modeAES, unhex(t, c.ik), unhex(t, supIKSN), 0x1FFFE)
+		r := originatorAt(t, modeAES, testhex.Bytes(t, c.ik), testhex.Bytes(t, supIKSN), 0x1FFFE)
 		for _, v := range aesTxnKeys[9:11] {
 			ksn, key, err := r.Next()
-			if err != nil || hx(ksn) != v.ksn || hx(key) != c.col(v) {
-				t.Fatalf("Next = %s %s %v, want %s %s", hx(ksn), hx(key), err, v.ksn, c.col(v))
+			if err != nil || testhex.Upper(ksn) != v.ksn || testhex.Upper(key) != c.col(v) {
+				t.Fatalf("Next = %s %s %v, want %s %s", testhex.Upper(ksn), testhex.Upper(key), err, v.ksn, c.col(v))
 			}
 		}
 		// The last four counters, then exhaustion.
-		r = originatorAt(t, modeAES, unhex(t, c.ik), unhex(t, supIKSN), 0xFFFE2000)
+		r = originatorAt(t, modeAES, testhex.Bytes(t, c.ik), testhex.Bytes(t, supIKSN), 0xFFFE2000)
 		for _, v := range aesTxnKeys[12:] {
 			ksn, key, err := r.Next()
-			if err != nil || hx(ksn) != v.ksn || hx(key) != c.col(v) {
-				t.Fatalf("Next = %s %s %v, want %s %s", hx(ksn), hx(key), err, v.ksn, c.col(v))
+			if err != nil || testhex.Upper(ksn) != v.ksn || testhex.Upper(key) != c.col(v) {
+				t.Fatalf("Next = %s %s %v, want %s %s", testhex.Upper(ksn), testhex.Upper(key), err, v.ksn, c.col(v))
 			}
 		}
 		for range 2 {
@@ -123,8 +124,8 @@ func TestAESOriginatorSupplement(t *testing.T) {
 				t.Fatalf("after FFFF0000: err = %v, want ErrExhausted", err)
 			}
 		}
-		if hx(r.KSN()) != "1234567890123456FFFF0000" {
-			t.Fatalf("KSN after exhaustion %s", hx(r.KSN()))
+		if testhex.Upper(r.KSN()) != "1234567890123456FFFF0000" {
+			t.Fatalf("KSN after exhaustion %s", testhex.Upper(r.KSN()))
 		}
 	}
 }
@@ -143,10 +144,10 @@ func flavours(t testing.TB) []flavour {
 	newT := func(ik, ksn []byte) (Originator, error) { return NewTDESOriginator(ik, ksn) }
 	newA := func(ik, ksn []byte) (Originator, error) { return NewAESOriginator(ik, ksn) }
 	return []flavour{
-		{"TDES", modeTDES, unhex(t, annexIK), unhex(t, annexIKSN), newT, TDESDeriveKeyFromIK, 10, 21},
-		{"AES-128", modeAES, unhex(t, supIK128), unhex(t, supIKSN), newA, AESDeriveKeyFromIK, 16, 32},
-		{"AES-192", modeAES, unhex(t, "000102030405060708090A0B0C0D0E0F1011121314151617"), unhex(t, supIKSN), newA, AESDeriveKeyFromIK, 16, 32},
-		{"AES-256", modeAES, unhex(t, supIK256), unhex(t, supIKSN), newA, AESDeriveKeyFromIK, 16, 32},
+		{"TDES", modeTDES, testhex.Bytes(t, annexIK), testhex.Bytes(t, annexIKSN), newT, TDESDeriveKeyFromIK, 10, 21},
+		{"AES-128", modeAES, testhex.Bytes(t, supIK128), testhex.Bytes(t, supIKSN), newA, AESDeriveKeyFromIK, 16, 32},
+		{"AES-192", modeAES, testhex.Bytes(t, "000102030405060708090A0B0C0D0E0F1011121314151617"), testhex.Bytes(t, supIKSN), newA, AESDeriveKeyFromIK, 16, 32},
+		{"AES-256", modeAES, testhex.Bytes(t, supIK256), testhex.Bytes(t, supIKSN), newA, AESDeriveKeyFromIK, 16, 32},
 	}
 }
 
@@ -181,7 +182,7 @@ func TestOriginatorMatchesReceiverSequential(t *testing.T) {
 					t.Fatal(err)
 				}
 				if !bytes.Equal(key, want) {
-					t.Fatalf("counter %X: originator %s, receiver %s", c, hx(key), hx(want))
+					t.Fatalf("counter %X: originator %s, receiver %s", c, testhex.Upper(key), testhex.Upper(want))
 				}
 			}
 		})
@@ -229,7 +230,7 @@ func TestOriginatorMatchesReceiverRandom(t *testing.T) {
 						t.Fatal(err)
 					}
 					if !bytes.Equal(key, want) {
-						t.Fatalf("from %X at %s: originator %s, receiver %s", c, hx(ksn), hx(key), hx(want))
+						t.Fatalf("from %X at %s: originator %s, receiver %s", c, testhex.Upper(ksn), testhex.Upper(key), testhex.Upper(want))
 					}
 				}
 			}
@@ -238,10 +239,10 @@ func TestOriginatorMatchesReceiverRandom(t *testing.T) {
 }
 
 func TestTDESOriginatorExhaustion(t *testing.T) {
-	o := originatorAt(t, modeTDES, unhex(t, annexIK), unhex(t, annexIKSN), 0x1FF400)
+	o := originatorAt(t, modeTDES, testhex.Bytes(t, annexIK), testhex.Bytes(t, annexIKSN), 0x1FF400)
 	ksn, _, err := o.Next()
-	if err != nil || hx(ksn) != "FFFF9876543210FFF800" {
-		t.Fatalf("Next = %s, %v", hx(ksn), err)
+	if err != nil || testhex.Upper(ksn) != "FFFF9876543210FFF800" {
+		t.Fatalf("Next = %s, %v", testhex.Upper(ksn), err)
 	}
 	for range 2 {
 		if _, _, err := o.Next(); !errors.Is(err, ErrExhausted) {
@@ -271,7 +272,7 @@ func TestTDESOriginatorFullSpace(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		t.Skip("walks a million transactions")
 	}
-	o, err := NewTDESOriginator(unhex(t, annexIK), unhex(t, annexIKSN))
+	o, err := NewTDESOriginator(testhex.Bytes(t, annexIK), testhex.Bytes(t, annexIKSN))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,15 +289,15 @@ func TestTDESOriginatorFullSpace(t *testing.T) {
 		last = ksn
 		n++
 	}
-	if n != 1<<20-1 || hx(last) != "FFFF9876543210FFF800" {
-		t.Fatalf("%d transactions, last %s", n, hx(last))
+	if n != 1<<20-1 || testhex.Upper(last) != "FFFF9876543210FFF800" {
+		t.Fatalf("%d transactions, last %s", n, testhex.Upper(last))
 	}
 }
 
 // Concurrent callers each get distinct transactions and together consume
 // exactly the sequential KSNs.
 func TestOriginatorConcurrentNext(t *testing.T) {
-	o, err := NewAESOriginator(unhex(t, supIK128), unhex(t, supIKSN))
+	o, err := NewAESOriginator(testhex.Bytes(t, supIK128), testhex.Bytes(t, supIKSN))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,11 +313,11 @@ func TestOriginatorConcurrentNext(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				want, _ := AESDeriveKeyFromIK(unhex(t, supIK128), ksn)
+				want, _ := AESDeriveKeyFromIK(testhex.Bytes(t, supIK128), ksn)
 				if !bytes.Equal(key, want) {
-					t.Errorf("%s: wrong key", hx(ksn))
+					t.Errorf("%s: wrong key", testhex.Upper(ksn))
 				}
-				got <- hx(ksn)
+				got <- testhex.Upper(ksn)
 			}
 		}()
 	}
@@ -328,11 +329,11 @@ func TestOriginatorConcurrentNext(t *testing.T) {
 	for k := range got {
 		seen[k] = true
 	}
-	ksn := unhex(t, supIKSN)
+	ksn := testhex.Bytes(t, supIKSN)
 	for range workers * each {
 		ksn, _ = NextKSN(ksn)
-		if !seen[hx(ksn)] {
-			t.Fatalf("KSN %s not handed out", hx(ksn))
+		if !seen[testhex.Upper(ksn)] {
+			t.Fatalf("KSN %s not handed out", testhex.Upper(ksn))
 		}
 	}
 	if len(seen) != workers*each {
@@ -363,7 +364,7 @@ func TestOriginatorResume(t *testing.T) {
 					t.Fatalf("trial %d: %v", trial, err)
 				}
 				if !bytes.Equal(back.KSN(), o.KSN()) {
-					t.Fatalf("KSN %s, want %s", hx(back.KSN()), hx(o.KSN()))
+					t.Fatalf("KSN %s, want %s", testhex.Upper(back.KSN()), testhex.Upper(o.KSN()))
 				}
 				st2, _ := back.MarshalBinary()
 				if !bytes.Equal(st, st2) {
@@ -373,7 +374,7 @@ func TestOriginatorResume(t *testing.T) {
 					k1, v1, e1 := o.Next()
 					k2, v2, e2 := back.Next()
 					if e1 != nil || e2 != nil || !bytes.Equal(k1, k2) || !bytes.Equal(v1, v2) {
-						t.Fatalf("diverged: %s/%s vs %s/%s (%v, %v)", hx(k1), hx(v1), hx(k2), hx(v2), e1, e2)
+						t.Fatalf("diverged: %s/%s vs %s/%s (%v, %v)", testhex.Upper(k1), testhex.Upper(v1), testhex.Upper(k2), testhex.Upper(v2), e1, e2)
 					}
 				}
 			}
@@ -382,7 +383,7 @@ func TestOriginatorResume(t *testing.T) {
 }
 
 func TestUnmarshalOriginatorRejects(t *testing.T) {
-	o, err := NewAESOriginator(unhex(t, supIK128), unhex(t, supIKSN))
+	o, err := NewAESOriginator(testhex.Bytes(t, supIK128), testhex.Bytes(t, supIKSN))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -463,26 +464,26 @@ func TestOriginatorWipe(t *testing.T) {
 }
 
 func TestNewOriginatorErrors(t *testing.T) {
-	ik := unhex(t, annexIK)
-	if _, err := NewTDESOriginator(ik[:8], unhex(t, annexIKSN)); !errors.Is(err, ErrKeyLength) {
+	ik := testhex.Bytes(t, annexIK)
+	if _, err := NewTDESOriginator(ik[:8], testhex.Bytes(t, annexIKSN)); !errors.Is(err, ErrKeyLength) {
 		t.Errorf("short IK: %v", err)
 	}
-	if _, err := NewTDESOriginator(ik, unhex(t, supIKSN)); !errors.Is(err, ErrKSNLength) {
+	if _, err := NewTDESOriginator(ik, testhex.Bytes(t, supIKSN)); !errors.Is(err, ErrKSNLength) {
 		t.Errorf("AES KSN: %v", err)
 	}
-	if _, err := NewTDESOriginator(ik, unhex(t, "FFFF9876543210E00001")); !errors.Is(err, ErrState) {
+	if _, err := NewTDESOriginator(ik, testhex.Bytes(t, "FFFF9876543210E00001")); !errors.Is(err, ErrState) {
 		t.Errorf("non-zero counter: %v", err)
 	}
-	if _, err := NewAESOriginator(ik[:10], unhex(t, supIKSN)); !errors.Is(err, ErrKeyLength) {
+	if _, err := NewAESOriginator(ik[:10], testhex.Bytes(t, supIKSN)); !errors.Is(err, ErrKeyLength) {
 		t.Errorf("AES short IK: %v", err)
 	}
-	if _, err := NewAESOriginator(ik, unhex(t, annexIKSN)); !errors.Is(err, ErrKSNLength) {
+	if _, err := NewAESOriginator(ik, testhex.Bytes(t, annexIKSN)); !errors.Is(err, ErrKSNLength) {
 		t.Errorf("AES with TDES KSN: %v", err)
 	}
-	if _, err := NewAESOriginator(ik, unhex(t, "123456789012345600000001")); !errors.Is(err, ErrState) {
+	if _, err := NewAESOriginator(ik, testhex.Bytes(t, "123456789012345600000001")); !errors.Is(err, ErrState) {
 		t.Errorf("AES non-zero counter: %v", err)
 	}
-	o, _ := NewAESOriginator(unhex(t, supIK256), unhex(t, supIKSN))
+	o, _ := NewAESOriginator(testhex.Bytes(t, supIK256), testhex.Bytes(t, supIKSN))
 	if o.KeyType() != KeyAES256 {
 		t.Errorf("KeyType = %v", o.KeyType())
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"posd/internal/testhex"
 	"testing"
 )
 
@@ -64,27 +65,27 @@ var tdesRollover = []tdesVector{
 }
 
 func TestTDESDeriveIKAnnex(t *testing.T) {
-	bdk := unhex(t, annexBDK)
+	bdk := testhex.Bytes(t, annexBDK)
 	// Any KSN of the device gives the same IK: the counter is masked.
 	for _, ksn := range []string{annexIKSN, "FFFF9876543210E00003", "FFFF9876543210FFF800"} {
-		ik, err := TDESDeriveIK(bdk, unhex(t, ksn))
+		ik, err := TDESDeriveIK(bdk, testhex.Bytes(t, ksn))
 		if err != nil {
 			t.Fatalf("TDESDeriveIK(%s): %v", ksn, err)
 		}
-		if hx(ik) != annexIK {
-			t.Errorf("TDESDeriveIK(%s) = %s, want %s", ksn, hx(ik), annexIK)
+		if testhex.Upper(ik) != annexIK {
+			t.Errorf("TDESDeriveIK(%s) = %s, want %s", ksn, testhex.Upper(ik), annexIK)
 		}
 	}
 }
 
 func checkTDESVectors(t *testing.T, name string, vs []tdesVector) {
-	bdk := unhex(t, annexBDK)
-	ik := unhex(t, annexIK)
-	pin := unhex(t, annexPINBlock)
+	bdk := testhex.Bytes(t, annexBDK)
+	ik := testhex.Bytes(t, annexIK)
+	pin := testhex.Bytes(t, annexPINBlock)
 	for i, v := range vs {
 		t.Run(fmt.Sprintf("%s/%d/%s", name, i, v.ksn), func(t *testing.T) {
-			ksn := unhex(t, v.ksn)
-			want := unhex(t, v.key)
+			ksn := testhex.Bytes(t, v.ksn)
+			want := testhex.Bytes(t, v.key)
 			k1, err := TDESDeriveKey(bdk, ksn)
 			if err != nil {
 				t.Fatal(err)
@@ -94,7 +95,7 @@ func checkTDESVectors(t *testing.T, name string, vs []tdesVector) {
 				t.Fatal(err)
 			}
 			if !bytes.Equal(k1, want) || !bytes.Equal(k2, want) {
-				t.Fatalf("key from BDK %s, from IK %s, want %s", hx(k1), hx(k2), v.key)
+				t.Fatalf("key from BDK %s, from IK %s, want %s", testhex.Upper(k1), testhex.Upper(k2), v.key)
 			}
 			pk, err := TDESVariant(k1, VariantPIN)
 			if err != nil {
@@ -102,8 +103,8 @@ func checkTDESVectors(t *testing.T, name string, vs []tdesVector) {
 			}
 			enc := make([]byte, 8)
 			tdes2(t, pk).Encrypt(enc, pin)
-			if hx(enc) != v.encPIN {
-				t.Fatalf("encrypted PIN block %s, want %s", hx(enc), v.encPIN)
+			if testhex.Upper(enc) != v.encPIN {
+				t.Fatalf("encrypted PIN block %s, want %s", testhex.Upper(enc), v.encPIN)
 			}
 		})
 	}
@@ -119,15 +120,15 @@ func TestTDESAnnexKSNSequence(t *testing.T) {
 		start string
 		vs    []tdesVector
 	}{{annexIKSN, tdesInitial}, {tdesRollover[0].ksn, tdesRollover[1:]}} {
-		ksn := unhex(t, seq.start)
+		ksn := testhex.Bytes(t, seq.start)
 		for _, v := range seq.vs {
 			var err error
 			ksn, err = NextKSN(ksn)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if hx(ksn) != v.ksn {
-				t.Fatalf("NextKSN gave %s, want %s", hx(ksn), v.ksn)
+			if testhex.Upper(ksn) != v.ksn {
+				t.Fatalf("NextKSN gave %s, want %s", testhex.Upper(ksn), v.ksn)
 			}
 		}
 	}
@@ -147,12 +148,12 @@ var tdesDataMAC = []struct{ ksn, dataReq, dataResp, macReq, macResp string }{
 }
 
 func TestTDESDataAndMACVariants(t *testing.T) {
-	bdk := unhex(t, annexBDK)
+	bdk := testhex.Bytes(t, annexBDK)
 	data := make([]byte, 24)
 	copy(data, "4012345678909D987")
 	for _, v := range tdesDataMAC {
 		t.Run(v.ksn, func(t *testing.T) {
-			key, err := TDESDeriveKey(bdk, unhex(t, v.ksn))
+			key, err := TDESDeriveKey(bdk, testhex.Bytes(t, v.ksn))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -162,7 +163,7 @@ func TestTDESDataAndMACVariants(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got := hx(f(vk)); got != want {
+				if got := testhex.Upper(f(vk)); got != want {
 					t.Errorf("%v: got %s, want %s", vr, got, want)
 				}
 			}
@@ -177,7 +178,7 @@ func TestTDESDataAndMACVariants(t *testing.T) {
 }
 
 func TestTDESVariantShape(t *testing.T) {
-	key := unhex(t, tdesInitial[0].key)
+	key := testhex.Bytes(t, tdesInitial[0].key)
 	orig := bytes.Clone(key)
 	// The plain variants XOR FF into one byte of each half.
 	for v, idx := range map[Variant]int{VariantPIN: 7, VariantMACRequest: 6, VariantMACResponse: 4} {
@@ -209,23 +210,29 @@ func TestTDESVariantShape(t *testing.T) {
 }
 
 func TestTDESReceiverErrors(t *testing.T) {
-	bdk := unhex(t, annexBDK)
-	ik := unhex(t, annexIK)
+	bdk := testhex.Bytes(t, annexBDK)
+	ik := testhex.Bytes(t, annexIK)
 	cases := []struct {
 		name string
 		f    func() error
 		want error
 	}{
-		{"short BDK", func() error { _, err := TDESDeriveIK(bdk[:8], unhex(t, annexIKSN)); return err }, ErrKeyLength},
+		{"short BDK", func() error { _, err := TDESDeriveIK(bdk[:8], testhex.Bytes(t, annexIKSN)); return err }, ErrKeyLength},
 		{"24-byte BDK", func() error {
-			_, err := TDESDeriveKey(append(bdk, bdk[:8]...), unhex(t, "FFFF9876543210E00001"))
+			_, err := TDESDeriveKey(append(bdk, bdk[:8]...), testhex.Bytes(t, "FFFF9876543210E00001"))
 			return err
 		}, ErrKeyLength},
-		{"short KSN", func() error { _, err := TDESDeriveIK(bdk, unhex(t, "9876543210E00001")); return err }, ErrKSNLength},
-		{"AES KSN", func() error { _, err := TDESDeriveKeyFromIK(ik, unhex(t, "123456789012345600000001")); return err }, ErrKSNLength},
-		{"short IK", func() error { _, err := TDESDeriveKeyFromIK(ik[:15], unhex(t, "FFFF9876543210E00001")); return err }, ErrKeyLength},
-		{"counter zero", func() error { _, err := TDESDeriveKey(bdk, unhex(t, annexIKSN)); return err }, ErrKSNCounterZero},
-		{"11 one-bits", func() error { _, err := TDESDeriveKey(bdk, unhex(t, "FFFF9876543210EFFC01")); return err }, ErrKSNTooManyOnes},
+		{"short KSN", func() error { _, err := TDESDeriveIK(bdk, testhex.Bytes(t, "9876543210E00001")); return err }, ErrKSNLength},
+		{"AES KSN", func() error {
+			_, err := TDESDeriveKeyFromIK(ik, testhex.Bytes(t, "123456789012345600000001"))
+			return err
+		}, ErrKSNLength},
+		{"short IK", func() error {
+			_, err := TDESDeriveKeyFromIK(ik[:15], testhex.Bytes(t, "FFFF9876543210E00001"))
+			return err
+		}, ErrKeyLength},
+		{"counter zero", func() error { _, err := TDESDeriveKey(bdk, testhex.Bytes(t, annexIKSN)); return err }, ErrKSNCounterZero},
+		{"11 one-bits", func() error { _, err := TDESDeriveKey(bdk, testhex.Bytes(t, "FFFF9876543210EFFC01")); return err }, ErrKSNTooManyOnes},
 	}
 	for _, c := range cases {
 		if err := c.f(); !errors.Is(err, c.want) {

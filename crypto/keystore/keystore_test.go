@@ -14,16 +14,8 @@ import (
 	"go.etcd.io/bbolt"
 
 	"posd/crypto/tr31"
+	"posd/internal/testhex"
 )
-
-func unhex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 var fixedNow = time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
 
@@ -57,8 +49,8 @@ var bdkHeader = tr31.Header{Version: 'D', KeyUsage: "B0", Algorithm: 'T', ModeOf
 func TestPutUseListDelete(t *testing.T) {
 	s, _, _, _ := newStore(t)
 	// ANSI X9.24-1:2009 A.4 BDK; TR-31:2018 A.7.4 key as AES.
-	bdk := unhex(t, "0123456789ABCDEFFEDCBA9876543210")
-	aesKey := unhex(t, "3F419E1CB7079442AA37474C2EFBF8B8")
+	bdk := testhex.Bytes(t, "0123456789ABCDEFFEDCBA9876543210")
+	aesKey := testhex.Bytes(t, "3F419E1CB7079442AA37474C2EFBF8B8")
 	if err := s.Put("bdk", bdkHeader, bdk); err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +138,7 @@ func TestKCVVectors(t *testing.T) {
 		{'A', "88E1AB2A2E3DD38C1FA039A536500CC8A87AB9D62DC92C01058FA79F44657DE6", "233155"},
 	}
 	for _, c := range cases {
-		got, err := KCV(c.alg, unhex(t, c.key))
+		got, err := KCV(c.alg, testhex.Bytes(t, c.key))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -260,7 +252,7 @@ func TestTamperedAndSwappedBlocks(t *testing.T) {
 func TestImport(t *testing.T) {
 	s, _, _, _ := newStore(t)
 	// TR-31:2018 A.7.4: KBPK and key block.
-	kbpk := unhex(t, "88E1AB2A2E3DD38C1FA039A536500CC8A87AB9D62DC92C01058FA79F44657DE6")
+	kbpk := testhex.Bytes(t, "88E1AB2A2E3DD38C1FA039A536500CC8A87AB9D62DC92C01058FA79F44657DE6")
 	block := "D0112P0AE00E0000B82679114F470F540165EDFBF7E250FCEA43F810D215F8D207E2E417C07156A27E8E31DA05F7425509593D03A457DC34"
 	if err := s.Put("kbpk", tr31.Header{Version: 'D', KeyUsage: "K1", Algorithm: 'A', ModeOfUse: 'D', Exportability: 'N'}, kbpk); err != nil {
 		t.Fatal(err)
@@ -276,7 +268,7 @@ func TestImport(t *testing.T) {
 		t.Errorf("imported entry %+v", e)
 	}
 	err = s.Use("pek", func(k []byte) error {
-		if !bytes.Equal(k, unhex(t, "3F419E1CB7079442AA37474C2EFBF8B8")) {
+		if !bytes.Equal(k, testhex.Bytes(t, "3F419E1CB7079442AA37474C2EFBF8B8")) {
 			t.Errorf("imported key %X", k)
 		}
 		return nil
@@ -303,7 +295,7 @@ func TestImport(t *testing.T) {
 	}
 	// TDES: TR-31:2018 A.7.3.2 (version B) under a stored TDES KBPK.
 	if err := s.Put("tkbpk", tr31.Header{Version: 'D', KeyUsage: "K0", Algorithm: 'T', ModeOfUse: 'B', Exportability: 'N'},
-		unhex(t, "1D22BF32387C600AD97F9B97A51311AC")); err != nil {
+		testhex.Bytes(t, "1D22BF32387C600AD97F9B97A51311AC")); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Import("bdk", "tkbpk", "B0104B0TX12S0100KS1800604B120F9292800000BB68BE8680A400D9191AD4ECE45B6E6C0D21C4738A52190E248719E24B433627"); err != nil {

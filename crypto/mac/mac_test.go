@@ -6,18 +6,10 @@ import (
 	"crypto/des"
 	"encoding/hex"
 	"errors"
+	"posd/internal/testhex"
 	"strings"
 	"testing"
 )
-
-func h(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
-	if err != nil {
-		t.Fatalf("bad hex in test: %v", err)
-	}
-	return b
-}
 
 const (
 	// ISO/IEC 9797-1 annex B data strings.
@@ -29,7 +21,7 @@ const (
 // K = 0123456789ABCDEF. The annex prints 32-bit MACs; the full 64-bit
 // value for data string 1 / padding 1 is the classic ANSI X9.9 result.
 func TestISO9797Alg1AnnexB(t *testing.T) {
-	key := h(t, "0123456789ABCDEF")
+	key := testhex.Bytes(t, "0123456789ABCDEF")
 	tests := []struct {
 		name string
 		msg  string
@@ -50,7 +42,7 @@ func TestISO9797Alg1AnnexB(t *testing.T) {
 			if len(got) != 8 {
 				t.Fatalf("MAC length %d, want 8", len(got))
 			}
-			want := h(t, tc.want)
+			want := testhex.Bytes(t, tc.want)
 			if !bytes.Equal(got[:len(want)], want) {
 				t.Errorf("MAC = %X, want prefix %X", got, want)
 			}
@@ -71,11 +63,11 @@ func TestISO9797Alg1TDES(t *testing.T) {
 		{"AAAAAAAAAAAAAAAABBBBBBBBBBBBBBBB", hex.EncodeToString([]byte("hello world")), Padding2, "32DC341271ACCD00"},
 	}
 	for _, tc := range tests {
-		got, err := ISO9797Alg1(h(t, tc.key), h(t, tc.msg), tc.p)
+		got, err := ISO9797Alg1(testhex.Bytes(t, tc.key), testhex.Bytes(t, tc.msg), tc.p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(got, h(t, tc.want)) {
+		if !bytes.Equal(got, testhex.Bytes(t, tc.want)) {
 			t.Errorf("ISO9797Alg1(%s, %s, %v) = %X, want %s", tc.key, tc.msg, tc.p, got, tc.want)
 		}
 	}
@@ -84,7 +76,7 @@ func TestISO9797Alg1TDES(t *testing.T) {
 // ISO/IEC 9797-1:2011 annex B.4: MAC algorithm 3 with K = 0123456789ABCDEF
 // and K' = FEDCBA9876543210.
 func TestISO9797Alg3AnnexB4(t *testing.T) {
-	key := h(t, "0123456789ABCDEF FEDCBA9876543210")
+	key := testhex.Bytes(t, "0123456789ABCDEF FEDCBA9876543210")
 	tests := []struct {
 		name string
 		msg  string
@@ -102,7 +94,7 @@ func TestISO9797Alg3AnnexB4(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.Equal(got, h(t, tc.want)) {
+			if !bytes.Equal(got, testhex.Bytes(t, tc.want)) {
 				t.Errorf("MAC = %X, want %s", got, tc.want)
 			}
 		})
@@ -124,7 +116,7 @@ func TestISO9797Alg3Psec(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(got, h(t, tc.want)) {
+		if !bytes.Equal(got, testhex.Bytes(t, tc.want)) {
 			t.Errorf("%v: MAC = %X, want %s", tc.p, got, tc.want)
 		}
 	}
@@ -133,7 +125,7 @@ func TestISO9797Alg3Psec(t *testing.T) {
 // With K = K' the retail MAC collapses to single-DES CBC-MAC: a property
 // linking algorithm 3 to algorithm 1.
 func TestISO9797Alg3EqualKeysIsAlg1(t *testing.T) {
-	k := h(t, "0123456789ABCDEF")
+	k := testhex.Bytes(t, "0123456789ABCDEF")
 	for _, msg := range []string{"", "a", annexB1, annexB2, strings.Repeat("x", 100)} {
 		for _, p := range []Padding{Padding1, Padding2} {
 			a1, err := ISO9797Alg1(k, []byte(msg), p)
@@ -166,11 +158,11 @@ func TestPadding(t *testing.T) {
 		{"1234567890123456", Padding2, "12345678901234568000000000000000"},
 	}
 	for _, tc := range tests {
-		got, err := pad(h(t, tc.in), 8, tc.p)
+		got, err := pad(testhex.Bytes(t, tc.in), 8, tc.p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(got, h(t, tc.want)) {
+		if !bytes.Equal(got, testhex.Bytes(t, tc.want)) {
 			t.Errorf("pad(%s, %v) = %X, want %s", tc.in, tc.p, got, tc.want)
 		}
 	}
@@ -180,7 +172,7 @@ var sp800Msg = "6BC1BEE22E409F96E93D7E117393172A AE2D8A571E03AC9C9EB76FAC45AF8E5
 
 // RFC 4493 section 4 and NIST SP 800-38B appendix D (AES-128/192/256).
 func TestAESCMAC(t *testing.T) {
-	msg := h(t, sp800Msg)
+	msg := testhex.Bytes(t, sp800Msg)
 	tests := []struct {
 		key  string
 		n    int
@@ -201,11 +193,11 @@ func TestAESCMAC(t *testing.T) {
 		{"603DEB1015CA71BE2B73AEF0857D77811F352C073B6108D72D9810A30914DFF4", 64, "E1992190549F6ED5696A2C056C315410"},
 	}
 	for _, tc := range tests {
-		got, err := AESCMAC(h(t, tc.key), msg[:tc.n])
+		got, err := AESCMAC(testhex.Bytes(t, tc.key), msg[:tc.n])
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(got, h(t, tc.want)) {
+		if !bytes.Equal(got, testhex.Bytes(t, tc.want)) {
 			t.Errorf("AES-CMAC key %d bytes, Mlen %d = %X, want %s", len(tc.key)/2, tc.n, got, tc.want)
 		}
 	}
@@ -213,30 +205,30 @@ func TestAESCMAC(t *testing.T) {
 
 // RFC 4493 section 4: subkey generation for K = 2B7E...4F3C.
 func TestCMACSubkeys(t *testing.T) {
-	b, err := aes.NewCipher(h(t, "2B7E151628AED2A6ABF7158809CF4F3C"))
+	b, err := aes.NewCipher(testhex.Bytes(t, "2B7E151628AED2A6ABF7158809CF4F3C"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	l := make([]byte, 16)
 	b.Encrypt(l, l)
-	if want := h(t, "7DF76B0C1AB899B33E42F047B91B546F"); !bytes.Equal(l, want) {
+	if want := testhex.Bytes(t, "7DF76B0C1AB899B33E42F047B91B546F"); !bytes.Equal(l, want) {
 		t.Fatalf("L = %X, want %X", l, want)
 	}
 	k1 := make([]byte, 16)
 	shiftLeft1(k1, l, 0x87)
 	k2 := make([]byte, 16)
 	shiftLeft1(k2, k1, 0x87)
-	if want := h(t, "FBEED618357133667C85E08F7236A8DE"); !bytes.Equal(k1, want) {
+	if want := testhex.Bytes(t, "FBEED618357133667C85E08F7236A8DE"); !bytes.Equal(k1, want) {
 		t.Errorf("K1 = %X, want %X", k1, want)
 	}
-	if want := h(t, "F7DDAC306AE266CCF90BC11EE46D513B"); !bytes.Equal(k2, want) {
+	if want := testhex.Bytes(t, "F7DDAC306AE266CCF90BC11EE46D513B"); !bytes.Equal(k2, want) {
 		t.Errorf("K2 = %X, want %X", k2, want)
 	}
 }
 
 // NIST SP 800-38B appendix D, CMAC-TDES examples (three-key and two-key).
 func TestTDESCMAC(t *testing.T) {
-	msg := h(t, sp800Msg)
+	msg := testhex.Bytes(t, sp800Msg)
 	const k3 = "0123456789ABCDEF 23456789ABCDEF01 456789ABCDEF0123"
 	const k2 = "0123456789ABCDEF 23456789ABCDEF01"
 	tests := []struct {
@@ -254,12 +246,12 @@ func TestTDESCMAC(t *testing.T) {
 		{k2, 32, "9CD33580F9B64DFB"},
 	}
 	for _, tc := range tests {
-		got, err := TDESCMAC(h(t, tc.key), msg[:tc.n])
+		got, err := TDESCMAC(testhex.Bytes(t, tc.key), msg[:tc.n])
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(got, h(t, tc.want)) {
-			t.Errorf("TDES-CMAC key %d bytes, Mlen %d = %X, want %s", len(h(t, tc.key)), tc.n, got, tc.want)
+		if !bytes.Equal(got, testhex.Bytes(t, tc.want)) {
+			t.Errorf("TDES-CMAC key %d bytes, Mlen %d = %X, want %s", len(testhex.Bytes(t, tc.key)), tc.n, got, tc.want)
 		}
 	}
 }
@@ -281,21 +273,21 @@ func TestHMACSHA256(t *testing.T) {
 			"60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"},
 	}
 	for i, tc := range tests {
-		got := HMACSHA256(h(t, tc.key), h(t, tc.msg))
-		if !bytes.Equal(got, h(t, tc.want)) {
+		got := HMACSHA256(testhex.Bytes(t, tc.key), testhex.Bytes(t, tc.msg))
+		if !bytes.Equal(got, testhex.Bytes(t, tc.want)) {
 			t.Errorf("case %d: HMAC = %x, want %s", i, got, tc.want)
 		}
 	}
 }
 
 func TestEqual(t *testing.T) {
-	a := h(t, "A1C72E74EA3FA9B6")
+	a := testhex.Bytes(t, "A1C72E74EA3FA9B6")
 	tests := []struct {
 		a, b []byte
 		want bool
 	}{
-		{a, h(t, "A1C72E74EA3FA9B6"), true},
-		{a, h(t, "A1C72E74EA3FA9B7"), false},
+		{a, testhex.Bytes(t, "A1C72E74EA3FA9B6"), true},
+		{a, testhex.Bytes(t, "A1C72E74EA3FA9B7"), false},
 		{a, a[:4], false},
 		{nil, nil, false},
 		{[]byte{}, []byte{}, false},
@@ -323,11 +315,11 @@ func TestKCV(t *testing.T) {
 		{"tdes", "5DB50B454F8389ADCE573BE50861F2BF", "5C9405"},
 	}
 	for _, tc := range tests {
-		got, err := KCV(tc.alg, h(t, tc.key))
+		got, err := KCV(tc.alg, testhex.Bytes(t, tc.key))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(got, h(t, tc.want)) {
+		if !bytes.Equal(got, testhex.Bytes(t, tc.want)) {
 			t.Errorf("KCV(%s, %s) = %X, want %s", tc.alg, tc.key, got, tc.want)
 		}
 	}
@@ -337,7 +329,7 @@ func TestKCV(t *testing.T) {
 // and the TDES KCV as the encryption of a zero block; check both against
 // the primitives directly.
 func TestKCVDefinition(t *testing.T) {
-	key := h(t, "2B7E151628AED2A6ABF7158809CF4F3C")
+	key := testhex.Bytes(t, "2B7E151628AED2A6ABF7158809CF4F3C")
 	got, err := KCV("aes", key)
 	if err != nil {
 		t.Fatal(err)
@@ -346,7 +338,7 @@ func TestKCVDefinition(t *testing.T) {
 	if !bytes.Equal(got, m[:3]) || len(got) != 3 {
 		t.Errorf("AES KCV = %X, want %X", got, m[:3])
 	}
-	dk := h(t, "0123456789ABCDEF")
+	dk := testhex.Bytes(t, "0123456789ABCDEF")
 	b, _ := des.NewCipher(dk)
 	z := make([]byte, 8)
 	b.Encrypt(z, z)
@@ -389,7 +381,7 @@ func TestErrors(t *testing.T) {
 // CMAC must not depend on how the message is split: compare the
 // one-shot result with a naive reference built from the definition.
 func TestCMACAgainstDefinition(t *testing.T) {
-	key := h(t, "2B7E151628AED2A6ABF7158809CF4F3C")
+	key := testhex.Bytes(t, "2B7E151628AED2A6ABF7158809CF4F3C")
 	b, _ := aes.NewCipher(key)
 	msg := make([]byte, 100)
 	for i := range msg {

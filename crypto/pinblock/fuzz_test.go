@@ -2,27 +2,19 @@ package pinblock
 
 import (
 	"bytes"
-	"encoding/hex"
 	"errors"
+	"posd/internal/testhex"
 	"testing"
 )
-
-func mustHex(s string) []byte {
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
 
 // A decoded PIN is always 4..12 ASCII digits; re-encoding it with the same
 // PAN must give back the same block (format 0 is deterministic).
 func FuzzDecodeFormat0(f *testing.F) {
-	f.Add(mustHex("041274EDCBA9876F"), "4012345678909")
-	f.Add(mustHex("041261AAAAEDCBA9"), "5555555551234567")
-	f.Add(mustHex("0C1261032D8226A9"), "5555555551234567")
+	f.Add(testhex.Must("041274EDCBA9876F"), "4012345678909")
+	f.Add(testhex.Must("041261AAAAEDCBA9"), "5555555551234567")
+	f.Add(testhex.Must("0C1261032D8226A9"), "5555555551234567")
 	f.Add([]byte{}, "")
-	f.Add(mustHex("FFFFFFFFFFFFFFFF"), "1")
+	f.Add(testhex.Must("FFFFFFFFFFFFFFFF"), "1")
 	f.Fuzz(func(t *testing.T, block []byte, pan string) {
 		pin, err := DecodeFormat0(block, pan)
 		if err != nil {
@@ -40,8 +32,8 @@ func FuzzDecodeFormat0(f *testing.F) {
 }
 
 func FuzzDecodeFormat1(f *testing.F) {
-	f.Add(mustHex("1512345EDCBA9876"))
-	f.Add(mustHex("141234FFFFFFFFFF"))
+	f.Add(testhex.Must("1512345EDCBA9876"))
+	f.Add(testhex.Must("141234FFFFFFFFFF"))
 	f.Add([]byte{0x10})
 	f.Fuzz(func(t *testing.T, block []byte) {
 		pin, err := DecodeFormat1(block)
@@ -53,9 +45,9 @@ func FuzzDecodeFormat1(f *testing.F) {
 }
 
 func FuzzDecodeFormat3(f *testing.F) {
-	f.Add(mustHex("341261AAAAEDCBA9"), "5555555551234567")
-	f.Add(mustHex("3C1261032D8226A9"), "5555555551234567")
-	f.Add(mustHex("341274EDCBA9876F"), "4012345678909")
+	f.Add(testhex.Must("341261AAAAEDCBA9"), "5555555551234567")
+	f.Add(testhex.Must("3C1261032D8226A9"), "5555555551234567")
+	f.Add(testhex.Must("341274EDCBA9876F"), "4012345678909")
 	f.Add([]byte{}, "0")
 	f.Fuzz(func(t *testing.T, block []byte, pan string) {
 		pin, err := DecodeFormat3(block, pan)
@@ -70,10 +62,10 @@ func FuzzDecodeFormat3(f *testing.F) {
 // and whatever decodes re-encrypts to the same block when the random half
 // is replayed.
 func FuzzDecodeFormat4(f *testing.F) {
-	key := mustHex("00112233445566778899AABBCCDDEEFF")
-	f.Add(mustHex("28B41FDDD29B743E93124BD8E32D921E"), "1234567890123456789")
-	f.Add(mustHex("39B69B1B91FE05D48F7EF0D68EB2CBD6"), "1")
-	f.Add(mustHex("00"), "")
+	key := testhex.Must("00112233445566778899AABBCCDDEEFF")
+	f.Add(testhex.Must("28B41FDDD29B743E93124BD8E32D921E"), "1234567890123456789")
+	f.Add(testhex.Must("39B69B1B91FE05D48F7EF0D68EB2CBD6"), "1")
+	f.Add(testhex.Must("00"), "")
 	f.Fuzz(func(t *testing.T, block []byte, pan string) {
 		pin, err := DecryptFormat4(key, block, pan)
 		if err != nil {
@@ -87,8 +79,8 @@ func FuzzDecodeFormat4(f *testing.F) {
 }
 
 func FuzzDecodeFormat4PINField(f *testing.F) {
-	f.Add(mustHex("441234AAAAAAAAAA548ED7FD65495950"))
-	f.Add(mustHex("4C123456789012AA0000000000000000"))
+	f.Add(testhex.Must("441234AAAAAAAAAA548ED7FD65495950"))
+	f.Add(testhex.Must("4C123456789012AA0000000000000000"))
 	f.Fuzz(func(t *testing.T, field []byte) {
 		pin, err := DecodeFormat4PINField(field)
 		if err != nil {

@@ -7,18 +7,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"posd/internal/testhex"
 	"strings"
 	"testing"
 )
-
-func h(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
-	if err != nil {
-		t.Fatalf("bad hex in test: %v", err)
-	}
-	return b
-}
 
 // constReader yields the same byte forever.
 type constReader byte
@@ -48,10 +40,10 @@ func TestFormat0Vectors(t *testing.T) {
 		if err != nil {
 			t.Fatalf("EncodeFormat0(len %d): %v", len(v.pin), err)
 		}
-		if !bytes.Equal(got, h(t, v.block)) {
+		if !bytes.Equal(got, testhex.Bytes(t, v.block)) {
 			t.Errorf("EncodeFormat0(%s, %s) = %X, want %s", v.pin, v.pan, got, v.block)
 		}
-		pin, err := DecodeFormat0(h(t, v.block), v.pan)
+		pin, err := DecodeFormat0(testhex.Bytes(t, v.block), v.pan)
 		if err != nil {
 			t.Fatalf("DecodeFormat0(%s): %v", v.block, err)
 		}
@@ -70,14 +62,14 @@ func TestEncryptFormat0X924(t *testing.T) {
 		{"0DF3D9422ACA561A47676D07AD6BAD05", "18DC07B94797B466"}, // KSN ...E00003
 	}
 	for _, tc := range tests {
-		got, err := EncryptFormat0(h(t, tc.key), "1234", "4012345678909")
+		got, err := EncryptFormat0(testhex.Bytes(t, tc.key), "1234", "4012345678909")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(got, h(t, tc.enc)) {
+		if !bytes.Equal(got, testhex.Bytes(t, tc.enc)) {
 			t.Errorf("EncryptFormat0 = %X, want %s", got, tc.enc)
 		}
-		pin, err := DecryptFormat0(h(t, tc.key), h(t, tc.enc), "4012345678909")
+		pin, err := DecryptFormat0(testhex.Bytes(t, tc.key), testhex.Bytes(t, tc.enc), "4012345678909")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -85,7 +77,7 @@ func TestEncryptFormat0X924(t *testing.T) {
 			t.Errorf("DecryptFormat0 = %s", pin)
 		}
 		// A 24-byte key K1 K2 K1 is the same key.
-		k := h(t, tc.key)
+		k := testhex.Bytes(t, tc.key)
 		k24 := append(append([]byte{}, k...), k[:8]...)
 		got24, err := EncryptFormat0(k24, "1234", "4012345678909")
 		if err != nil {
@@ -116,7 +108,7 @@ func TestDecodeFormat0Errors(t *testing.T) {
 		{"041261AAAAEDCBA9", "12345678901234567890", ErrPAN},
 	}
 	for _, tc := range tests {
-		_, err := DecodeFormat0(h(t, tc.block), tc.pan)
+		_, err := DecodeFormat0(testhex.Bytes(t, tc.block), tc.pan)
 		if !errors.Is(err, tc.want) {
 			t.Errorf("DecodeFormat0(%s, %s) error %v, want %v", tc.block, tc.pan, err, tc.want)
 		}
@@ -173,7 +165,7 @@ func TestEncodeErrors(t *testing.T) {
 // openemv/pinblock format 1 example: PIN 12345 with transaction field
 // EDCBA9876.
 func TestFormat1(t *testing.T) {
-	pin, err := DecodeFormat1(h(t, "1512345EDCBA9876"))
+	pin, err := DecodeFormat1(testhex.Bytes(t, "1512345EDCBA9876"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,11 +177,11 @@ func TestFormat1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := h(t, "1512345CCCCCCCCC"); !bytes.Equal(b, want) {
+	if want := testhex.Bytes(t, "1512345CCCCCCCCC"); !bytes.Equal(b, want) {
 		t.Errorf("EncodeFormat1 = %X, want %X", b, want)
 	}
 	for _, bad := range []string{"0512345EDCBA9876", "1312345EDCBA9876", "15123A5EDCBA9876"} {
-		if _, err := DecodeFormat1(h(t, bad)); err == nil {
+		if _, err := DecodeFormat1(testhex.Bytes(t, bad)); err == nil {
 			t.Errorf("DecodeFormat1(%s) accepted", bad)
 		}
 	}
@@ -205,7 +197,7 @@ func TestFormat3(t *testing.T) {
 		{"1234567890", "3A1261032D82CBA9"},
 		{"123456789012", "3C1261032D8226A9"},
 	} {
-		pin, err := DecodeFormat3(h(t, v.block), pan)
+		pin, err := DecodeFormat3(testhex.Bytes(t, v.block), pan)
 		if err != nil {
 			t.Fatalf("DecodeFormat3(%s): %v", v.block, err)
 		}
@@ -232,7 +224,7 @@ func TestFormat3(t *testing.T) {
 		{"341261AAAAEDCBA2", ErrFormat}, // fill 4 is not A..F
 		{"351261AAAAEDCBA9", ErrFormat}, // PIN 1234F
 	} {
-		if _, err := DecodeFormat3(h(t, tc.block), pan); !errors.Is(err, tc.want) {
+		if _, err := DecodeFormat3(testhex.Bytes(t, tc.block), pan); !errors.Is(err, tc.want) {
 			t.Errorf("DecodeFormat3(%s): %v, want %v", tc.block, err, tc.want)
 		}
 	}
@@ -242,7 +234,7 @@ func TestFormat3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := h(t, "341274EDCBA9876F"); !bytes.Equal(b, want) {
+	if want := testhex.Bytes(t, "341274EDCBA9876F"); !bytes.Equal(b, want) {
 		t.Errorf("EncodeFormat3 fixed fill = %X, want %X", b, want)
 	}
 }
@@ -284,7 +276,7 @@ func TestPANField4(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(got, h(t, tc.field)) {
+		if !bytes.Equal(got, testhex.Bytes(t, tc.field)) {
 			t.Errorf("PANField4(%s) = %X, want %s", tc.pan, got, tc.field)
 		}
 	}
@@ -292,11 +284,11 @@ func TestPANField4(t *testing.T) {
 
 func TestFormat4PINField(t *testing.T) {
 	// X9.24-3:2017 supplement and psec: PIN 1234.
-	f, err := EncodeFormat4PINField([]byte("1234"), bytes.NewReader(h(t, "548ED7FD65495950")))
+	f, err := EncodeFormat4PINField([]byte("1234"), bytes.NewReader(testhex.Bytes(t, "548ED7FD65495950")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := h(t, "441234AAAAAAAAAA548ED7FD65495950"); !bytes.Equal(f, want) {
+	if want := testhex.Bytes(t, "441234AAAAAAAAAA548ED7FD65495950"); !bytes.Equal(f, want) {
 		t.Errorf("PIN field = %X, want %X", f, want)
 	}
 	// openemv: odd number of digits.
@@ -304,10 +296,10 @@ func TestFormat4PINField(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := h(t, "4512345AAAAAAAAA"); !bytes.Equal(f[:8], want) {
+	if want := testhex.Bytes(t, "4512345AAAAAAAAA"); !bytes.Equal(f[:8], want) {
 		t.Errorf("PIN field = %X, want prefix %X", f, want)
 	}
-	pin, err := DecodeFormat4PINField(h(t, "441234AAAAAAAAAA548ED7FD65495950"))
+	pin, err := DecodeFormat4PINField(testhex.Bytes(t, "441234AAAAAAAAAA548ED7FD65495950"))
 	if err != nil || pin != "1234" {
 		t.Errorf("DecodeFormat4PINField = %q, %v", pin, err)
 	}
@@ -323,7 +315,7 @@ func TestFormat4PINField(t *testing.T) {
 		{"441234ABCDEFABCD548ED7FD65495950", ErrFormat},
 		{"4412D4AAAAAAAAAA548ED7FD65495950", ErrFormat},
 	} {
-		if _, err := DecodeFormat4PINField(h(t, tc.field)); !errors.Is(err, tc.want) {
+		if _, err := DecodeFormat4PINField(testhex.Bytes(t, tc.field)); !errors.Is(err, tc.want) {
 			t.Errorf("DecodeFormat4PINField(%s): %v, want %v", tc.field, err, tc.want)
 		}
 	}
@@ -331,11 +323,11 @@ func TestFormat4PINField(t *testing.T) {
 
 func TestFormat4Vectors(t *testing.T) {
 	// psec deterministic vector: random bytes all FF.
-	got, err := EncryptFormat4(h(t, "00112233445566778899AABBCCDDEEFF"), "1234", "1234567890123456789", constReader(0xFF))
+	got, err := EncryptFormat4(testhex.Bytes(t, "00112233445566778899AABBCCDDEEFF"), "1234", "1234567890123456789", constReader(0xFF))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := h(t, "28B41FDDD29B743E93124BD8E32D921E"); !bytes.Equal(got, want) {
+	if want := testhex.Bytes(t, "28B41FDDD29B743E93124BD8E32D921E"); !bytes.Equal(got, want) {
 		t.Errorf("EncryptFormat4 = %X, want %X", got, want)
 	}
 	for _, tc := range []struct {
@@ -347,7 +339,7 @@ func TestFormat4Vectors(t *testing.T) {
 		{"00112233445566778899AABBCCDDEEFF", "39B69B1B91FE05D48F7EF0D68EB2CBD6", "1", "123456"},
 		{"00112233445566778899AABBCCDDEEFF", "28B41FDDD29B743E93124BD8E32D921E", "1234567890123456789", "1234"},
 	} {
-		pin, err := DecryptFormat4(h(t, tc.key), h(t, tc.block), tc.pan)
+		pin, err := DecryptFormat4(testhex.Bytes(t, tc.key), testhex.Bytes(t, tc.block), tc.pan)
 		if err != nil {
 			t.Fatalf("DecryptFormat4(%s): %v", tc.block, err)
 		}
@@ -368,7 +360,7 @@ func TestFormat4Vectors(t *testing.T) {
 		{"820F6C7C12355BDFF1AB6CE12E8EED89", "CCF310A8300B46C925A86B1098089301", "939589847393485609", ErrFormat},
 		{"4FE3F0311936FBCE44F17159F1659CF09B2BF8913BB514A1", "51334B00A6CBA3EC7B1C6F871F060AFC", "2129100799029059903", ErrPINLength},
 	} {
-		if _, err := DecryptFormat4(h(t, tc.key), h(t, tc.block), tc.pan); !errors.Is(err, tc.want) {
+		if _, err := DecryptFormat4(testhex.Bytes(t, tc.key), testhex.Bytes(t, tc.block), tc.pan); !errors.Is(err, tc.want) {
 			t.Errorf("DecryptFormat4(%s): %v, want %v", tc.block, err, tc.want)
 		}
 	}
@@ -376,16 +368,16 @@ func TestFormat4Vectors(t *testing.T) {
 
 // The two-encryption process spelled out with the AES primitive.
 func TestFormat4Process(t *testing.T) {
-	key := h(t, "00112233445566778899AABBCCDDEEFF")
-	rnd := h(t, "548ED7FD65495950")
+	key := testhex.Bytes(t, "00112233445566778899AABBCCDDEEFF")
+	rnd := testhex.Bytes(t, "548ED7FD65495950")
 	got, err := EncryptFormat4(key, "1234", "4111111111111111", bytes.NewReader(rnd))
 	if err != nil {
 		t.Fatal(err)
 	}
 	c, _ := aes.NewCipher(key)
-	a := h(t, "441234AAAAAAAAAA548ED7FD65495950")
+	a := testhex.Bytes(t, "441234AAAAAAAAAA548ED7FD65495950")
 	c.Encrypt(a, a)
-	pf := h(t, "44111111111111111000000000000000")
+	pf := testhex.Bytes(t, "44111111111111111000000000000000")
 	for i := range a {
 		a[i] ^= pf[i]
 	}
@@ -469,24 +461,24 @@ func TestFormat4Randomised(t *testing.T) {
 // Digits variants must not modify the caller's buffer (the caller wipes
 // it) and must agree with the string API.
 func TestDigitsVariants(t *testing.T) {
-	key := h(t, "042666B49184CF5C68DE9628D0397B36")
+	key := testhex.Bytes(t, "042666B49184CF5C68DE9628D0397B36")
 	pin := []byte("1234")
 	got, err := EncryptFormat0Digits(key, pin, "4012345678909")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(got, h(t, "1B9C1845EB993A7A")) {
+	if !bytes.Equal(got, testhex.Bytes(t, "1B9C1845EB993A7A")) {
 		t.Errorf("EncryptFormat0Digits = %X", got)
 	}
 	if string(pin) != "1234" {
 		t.Errorf("caller buffer changed to %q", pin)
 	}
-	k4 := h(t, "00112233445566778899AABBCCDDEEFF")
+	k4 := testhex.Bytes(t, "00112233445566778899AABBCCDDEEFF")
 	got, err = EncryptFormat4Digits(k4, pin, "1234567890123456789", constReader(0xFF))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(got, h(t, "28B41FDDD29B743E93124BD8E32D921E")) {
+	if !bytes.Equal(got, testhex.Bytes(t, "28B41FDDD29B743E93124BD8E32D921E")) {
 		t.Errorf("EncryptFormat4Digits = %X", got)
 	}
 }
@@ -494,7 +486,7 @@ func TestDigitsVariants(t *testing.T) {
 // Errors never carry the PIN or the PAN.
 func TestErrorsDoNotLeak(t *testing.T) {
 	pan := "4012345678909"
-	bad := h(t, "041274EDCBA9876E") // fill corrupted
+	bad := testhex.Bytes(t, "041274EDCBA9876E") // fill corrupted
 	_, err := DecodeFormat0(bad, pan)
 	if err == nil {
 		t.Fatal("corrupted block accepted")

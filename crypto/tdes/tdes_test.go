@@ -5,18 +5,10 @@ import (
 	"crypto/des"
 	"encoding/hex"
 	"errors"
+	"posd/internal/testhex"
 	"strings"
 	"testing"
 )
-
-func unhex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatalf("bad hex in test table: %v", err)
-	}
-	return b
-}
 
 // reference is the standard library's three-key cipher over the 24-byte
 // form of key, built independently of NewCipher: the oracle of the tests.
@@ -45,7 +37,7 @@ func TestKnownAnswersX924(t *testing.T) {
 		{"0123456789ABCDEFFEDCBA9876543210", "FFFF9876543210E0", "6AC292FAA1315B4D"},
 		{"C1E385A789ABCDEF3E1C7A5876543210", "FFFF9876543210E0", "858AB3A3D7D5933A"},
 	} {
-		b, err := NewCipher(unhex(t, c.key))
+		b, err := NewCipher(testhex.Bytes(t, c.key))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,7 +45,7 @@ func TestKnownAnswersX924(t *testing.T) {
 			t.Fatalf("block size %d", b.BlockSize())
 		}
 		out := make([]byte, 8)
-		b.Encrypt(out, unhex(t, c.plain))
+		b.Encrypt(out, testhex.Bytes(t, c.plain))
 		if got := strings.ToUpper(hex.EncodeToString(out)); got != c.want {
 			t.Errorf("E(%s, %s) = %s, want %s", c.key, c.plain, got, c.want)
 		}
@@ -77,13 +69,13 @@ func TestAgainstStandardLibrary(t *testing.T) {
 		"0123456789ABCDEFFEDCBA98765432100123456789ABCDEF",
 	}
 	for _, ks := range keys {
-		key := unhex(t, ks)
+		key := testhex.Bytes(t, ks)
 		b, err := NewCipher(key)
 		if err != nil {
 			t.Fatalf("%s: %v", ks, err)
 		}
 		ref := reference(t, key)
-		blk := unhex(t, "4E6F772069732074")
+		blk := testhex.Bytes(t, "4E6F772069732074")
 		for i := 0; i < 4; i++ {
 			got, want := make([]byte, 8), make([]byte, 8)
 			b.Encrypt(got, blk)
@@ -110,8 +102,8 @@ func TestAgainstStandardLibrary(t *testing.T) {
 // The two halves of a double-length key are not interchangeable: a cipher
 // that used K2 first (or K1 three times) would be caught here.
 func TestKeyOrderMatters(t *testing.T) {
-	a, _ := NewCipher(unhex(t, "0123456789ABCDEFFEDCBA9876543210"))
-	b, _ := NewCipher(unhex(t, "FEDCBA98765432100123456789ABCDEF"))
+	a, _ := NewCipher(testhex.Bytes(t, "0123456789ABCDEFFEDCBA9876543210"))
+	b, _ := NewCipher(testhex.Bytes(t, "FEDCBA98765432100123456789ABCDEF"))
 	x, y := make([]byte, 8), make([]byte, 8)
 	a.Encrypt(x, x)
 	b.Encrypt(y, y)

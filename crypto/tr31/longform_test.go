@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"os"
+	"posd/internal/testhex"
 	"strings"
 	"testing"
 )
@@ -18,7 +19,7 @@ func TestX9143LongFormCertificateBlock(t *testing.T) {
 		t.Fatal(err)
 	}
 	block := strings.TrimSpace(string(raw))
-	kbpk := unhex(t, "FA36E44278DB3AB5F298F9F7DA8F1F88")
+	kbpk := testhex.Bytes(t, "FA36E44278DB3AB5F298F9F7DA8F1F88")
 	h, key, err := Unwrap(kbpk, block)
 	if err != nil {
 		t.Fatalf("Unwrap: %v", err)

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"posd/internal/testhex"
 	"strings"
 	"testing"
 )
@@ -22,8 +23,8 @@ func recoverPadding(t *testing.T, kbpk []byte, block string) []byte {
 	}
 	_, macLen, _ := versionParams(h.Version)
 	body := block[hdrLen:]
-	ct := unhex(t, body[:len(body)-2*macLen])
-	mac := unhex(t, body[len(body)-2*macLen:])
+	ct := testhex.Bytes(t, body[:len(body)-2*macLen])
+	mac := testhex.Bytes(t, body[len(body)-2*macLen:])
 	var payload []byte
 	switch h.Version {
 	case VersionA, VersionC:
@@ -44,8 +45,8 @@ func recoverPadding(t *testing.T, kbpk []byte, block string) []byte {
 func TestWrapReproducesPublishedBlocks(t *testing.T) {
 	for _, v := range publishedVectors {
 		t.Run(v.name, func(t *testing.T) {
-			kbpk := unhex(t, strings.ReplaceAll(v.kbpk, " ", ""))
-			key := unhex(t, v.key)
+			kbpk := testhex.Bytes(t, strings.ReplaceAll(v.kbpk, " ", ""))
+			key := testhex.Bytes(t, v.key)
 			h, err := ParseHeader(v.block)
 			if err != nil {
 				t.Fatal(err)
@@ -287,7 +288,7 @@ func TestParseHeaderRejects(t *testing.T) {
 func TestWrongPublishedSamples(t *testing.T) {
 	// 8.2: the KS block holds "VM9A", which is not an initial key serial
 	// number (it must be hex).
-	kbpk := unhex(t, "E38331FBACE33F0B8694ABA5DC611CA20831949FEB8988102147291578F704E1")
+	kbpk := testhex.Bytes(t, "E38331FBACE33F0B8694ABA5DC611CA20831949FEB8988102147291578F704E1")
 	b82 := "D0192C0AVA1N0300KS08VM9ATS1A2018-06-18T20:42:39.22PB0E00000000005FDAFA00A1E84F599C2EB51A1F7A767D5E42314F0E84A3FC1A7B84C1DE81114659E6306AD544208F68F15602BD3E12DA0C7F9FC551F1C8E6385FAFC1F7B499F5"
 	if _, _, err := Unwrap(kbpk, b82); !errors.Is(err, ErrOptBlock) {
 		t.Errorf("8.2: err = %v, want ErrOptBlock", err)
@@ -295,11 +296,11 @@ func TestWrongPublishedSamples(t *testing.T) {
 	// 8.3.2.1 and 8.3.2.2: the length field (0072, 0080) does not match
 	// the obfuscated blocks printed (88 and 96 characters).
 	b8321 := "A0072P0TE00E0000A8974C06DBFD58D197101A28DEC1A6C7C23F00A3B18EC6D538DE4A5B5F49A542D61A8A8B"
-	if _, _, err := Unwrap(unhex(t, "89E88CF7931444F334BD7547FC3F380C"), b8321); !errors.Is(err, ErrLength) {
+	if _, _, err := Unwrap(testhex.Bytes(t, "89E88CF7931444F334BD7547FC3F380C"), b8321); !errors.Is(err, ErrLength) {
 		t.Errorf("8.3.2.1: err = %v, want ErrLength", err)
 	}
 	b8322 := "B0080P0TE00E000094B420079CC80BA3461F86FE26EFC4A38C6B0A146BF1B0BE0D3277F17A3AD5146EED7B727B8A248E"
-	if _, _, err := Unwrap(unhex(t, "DD7515F2BFC17F85CE48F3CA25CB21F6"), b8322); !errors.Is(err, ErrLength) {
+	if _, _, err := Unwrap(testhex.Bytes(t, "DD7515F2BFC17F85CE48F3CA25CB21F6"), b8322); !errors.Is(err, ErrLength) {
 		t.Errorf("8.3.2.2: err = %v, want ErrLength", err)
 	}
 }
@@ -307,8 +308,8 @@ func TestWrongPublishedSamples(t *testing.T) {
 // Optional blocks KC and KP filled in by Wrap, checked against the header
 // of the openemv/tr31 export test (KBPK and key of TR-31:2018 A.7.4).
 func TestKCKPBlocks(t *testing.T) {
-	kbpk := unhex(t, "88E1AB2A2E3DD38C1FA039A536500CC8A87AB9D62DC92C01058FA79F44657DE6")
-	key := unhex(t, "3F419E1CB7079442AA37474C2EFBF8B8")
+	kbpk := testhex.Bytes(t, "88E1AB2A2E3DD38C1FA039A536500CC8A87AB9D62DC92C01058FA79F44657DE6")
+	key := testhex.Bytes(t, "3F419E1CB7079442AA37474C2EFBF8B8")
 	h := Header{Version: 'D', KeyUsage: "P0", Algorithm: 'T', ModeOfUse: 'E', KeyVersion: "00", Exportability: 'E',
 		Blocks: []OptBlock{{ID: "KC"}, {ID: "KP"}}}
 	block, err := Wrap(kbpk, h, key, rand.Reader)
@@ -346,7 +347,7 @@ func TestKeyCheckValue(t *testing.T) {
 		{'T', "F039121BEC83D26B169BDCD5B22AAF8F", "00", "CB9DEA"},
 	}
 	for _, c := range cases {
-		id, kcv, err := KeyCheckValue(c.alg, unhex(t, c.key))
+		id, kcv, err := KeyCheckValue(c.alg, testhex.Bytes(t, c.key))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,18 +2,10 @@ package tr31
 
 import (
 	"encoding/hex"
+	"posd/internal/testhex"
 	"strings"
 	"testing"
 )
-
-func unhex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatalf("bad hex in test: %v", err)
-	}
-	return b
-}
 
 // Published key blocks. Sources: TR-31:2018 annex A.7, ANSI X9.143:2021
 // section 8, ISO 20038:2017 annex B, and blocks produced by a payShield 10k
@@ -78,7 +70,7 @@ var publishedVectors = []struct {
 func TestPublishedVectors(t *testing.T) {
 	for _, v := range publishedVectors {
 		t.Run(v.name, func(t *testing.T) {
-			kbpk := unhex(t, strings.ReplaceAll(v.kbpk, " ", ""))
+			kbpk := testhex.Bytes(t, strings.ReplaceAll(v.kbpk, " ", ""))
 			h, key, err := Unwrap(kbpk, v.block)
 			if err != nil {
 				t.Fatalf("Unwrap: %v", err)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"io"
 	"strconv"
@@ -17,16 +16,8 @@ import (
 	"posd/drivers/kbdwedge"
 	"posd/drivers/kbdwedge/kbdwedgesim"
 	"posd/drivers/msr"
+	"posd/internal/testhex"
 )
-
-func unhex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // The events a USB keyboard produces for "?" then Enter, written by hand
 // from include/uapi/linux/input.h (struct input_event: time, __u16 type,
@@ -64,7 +55,7 @@ func trace(t testing.TB, l kbdwedge.Layout, tails []string) []byte {
 	}[l]
 	var b []byte
 	for _, tail := range tails {
-		b = append(b, unhex(t, tm+tail)...)
+		b = append(b, testhex.Bytes(t, tm+tail)...)
 	}
 	return b
 }

@@ -13,6 +13,7 @@ import (
 	"posd/conn/apdu"
 	"posd/drivers/pn532"
 	"posd/drivers/pn532/pn532sim"
+	"posd/internal/testhex"
 )
 
 // stepRig is a simulator and a driver sharing one stepping clock: time
@@ -155,7 +156,7 @@ func TestResetRecoversFromBusErrors(t *testing.T) {
 
 	// A listed card: its session died with the reset; the exchange is not
 	// repeated and the error says so.
-	r.sim.Present(&ppseCard{fci: unhex(t, ppseFCI)}, idA)
+	r.sim.Present(&ppseCard{fci: testhex.Bytes(t, ppseFCI)}, idA)
 	if _, err := dev.ListTarget(ctx, pn532.TypeA); err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +206,7 @@ func TestInitSetsParameters(t *testing.T) {
 	if err := prev.SetParameters(ctx, 0x00); err != nil {
 		t.Fatal(err)
 	}
-	r.sim.Present(&ppseCard{fci: unhex(t, ppseFCI)}, idA)
+	r.sim.Present(&ppseCard{fci: testhex.Bytes(t, ppseFCI)}, idA)
 	tg, err := prev.ListTarget(ctx, pn532.TypeA)
 	if err != nil || tg.ATS != nil {
 		t.Fatalf("with automatic RATS off: %+v %v, want no ATS", tg, err)
@@ -231,7 +232,7 @@ func TestSAK28CardWithoutRATS(t *testing.T) {
 			dev, sim := rig(t, k, nil, nil)
 			id := idA
 			id.SAK, id.NoRATS = 0x28, true
-			sim.Present(&ppseCard{fci: unhex(t, ppseFCI)}, id)
+			sim.Present(&ppseCard{fci: testhex.Bytes(t, ppseFCI)}, id)
 			tg, err := dev.ListTarget(context.Background(), pn532.TypeA)
 			if err != nil {
 				t.Fatal(err)
@@ -254,7 +255,7 @@ func TestCardPresentWithJCOPClassCards(t *testing.T) {
 		t.Run(string(k), func(t *testing.T) {
 			ctx := context.Background()
 			dev, sim := rig(t, k, nil, nil)
-			card := &ppseCard{fci: unhex(t, ppseFCI)}
+			card := &ppseCard{fci: testhex.Bytes(t, ppseFCI)}
 			for _, id := range []pn532sim.Identity{idA, idB} {
 				id.DiagnoseFails = true
 				sim.Present(card, id)
@@ -313,7 +314,7 @@ func TestSimulatorFaults(t *testing.T) {
 				do.ACKTimeout = 100 * time.Millisecond
 			}
 			dev, sim := rig(t, k, nil, do)
-			sim.Present(&ppseCard{fci: unhex(t, ppseFCI)}, idA)
+			sim.Present(&ppseCard{fci: testhex.Bytes(t, ppseFCI)}, idA)
 			if _, err := dev.ListTarget(ctx, pn532.TypeA); err != nil {
 				t.Fatal(err)
 			}
@@ -328,7 +329,7 @@ func TestSimulatorFaults(t *testing.T) {
 				if err != nil {
 					t.Fatalf("fault %d: %v", f, err)
 				}
-				if want := append(unhex(t, ppseFCI), 0x90, 0x00); !bytes.Equal(resp, want) {
+				if want := append(testhex.Bytes(t, ppseFCI), 0x90, 0x00); !bytes.Equal(resp, want) {
 					t.Fatalf("fault %d: answer % X", f, resp)
 				}
 				s1 := sim.Stats()

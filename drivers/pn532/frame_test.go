@@ -2,20 +2,10 @@ package pn532
 
 import (
 	"bytes"
-	"encoding/hex"
 	"errors"
-	"strings"
+	"posd/internal/testhex"
 	"testing"
 )
-
-func hx(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // Frames as printed in UM0701-02 and widely reproduced.
 func TestAppendFrameDatasheet(t *testing.T) {
@@ -28,22 +18,22 @@ func TestAppendFrameDatasheet(t *testing.T) {
 		{"4A 01 00", "00 00 FF 04 FC D4 4A 01 00 E1 00"}, // InListPassiveTarget 1 target 106A
 	}
 	for _, c := range cases {
-		got, err := AppendFrame(nil, TFIHost, hx(t, c.data))
+		got, err := AppendFrame(nil, TFIHost, testhex.Bytes(t, c.data))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := hx(t, c.want); !bytes.Equal(got, want) {
+		if want := testhex.Bytes(t, c.want); !bytes.Equal(got, want) {
 			t.Errorf("AppendFrame(%s) = % X, want % X", c.data, got, want)
 		}
 	}
 }
 
 func TestDecodeFrameDatasheet(t *testing.T) {
-	f, n, err := DecodeFrame(hx(t, "00 00 FF 06 FA D5 03 32 01 06 07 E8 00 00 00"))
+	f, n, err := DecodeFrame(testhex.Bytes(t, "00 00 FF 06 FA D5 03 32 01 06 07 E8 00 00 00"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 13 || f.Kind != FrameInfo || f.TFI != TFIChip || !bytes.Equal(f.Data, hx(t, "03 32 01 06 07")) {
+	if n != 13 || f.Kind != FrameInfo || f.TFI != TFIChip || !bytes.Equal(f.Data, testhex.Bytes(t, "03 32 01 06 07")) {
 		t.Errorf("got %+v n=%d", f, n)
 	}
 	for _, c := range []struct {
@@ -55,12 +45,12 @@ func TestDecodeFrameDatasheet(t *testing.T) {
 		{"00 00 FF 01 FF 7F 81 00", FrameError},
 		{"00 FF 00 FF 00", FrameACK}, // preamble may be left out
 	} {
-		f, _, err := DecodeFrame(hx(t, c.in))
+		f, _, err := DecodeFrame(testhex.Bytes(t, c.in))
 		if err != nil || f.Kind != c.kind {
 			t.Errorf("DecodeFrame(%s) = %v, %v; want %v", c.in, f.Kind, err, c.kind)
 		}
 	}
-	if f, _, _ := DecodeFrame(hx(t, "00 00 FF 01 FF 7F 81 00")); !errors.Is(f.Err(), ErrApplication) {
+	if f, _, _ := DecodeFrame(testhex.Bytes(t, "00 00 FF 01 FF 7F 81 00")); !errors.Is(f.Err(), ErrApplication) {
 		t.Error("error frame does not map to ErrApplication")
 	}
 }
@@ -82,7 +72,7 @@ func TestDecodeFrameErrors(t *testing.T) {
 		{"00 00 FF FF FF 00 05 FA D5 00 00 00 00 00", ErrChecksum},
 	}
 	for _, c := range cases {
-		_, _, err := DecodeFrame(hx(t, c.in))
+		_, _, err := DecodeFrame(testhex.Bytes(t, c.in))
 		if !errors.Is(err, c.want) {
 			t.Errorf("DecodeFrame(%s) err = %v, want %v", c.in, err, c.want)
 		}
@@ -113,10 +103,10 @@ func TestFrameRoundTrip(t *testing.T) {
 }
 
 func FuzzDecodeFrame(f *testing.F) {
-	f.Add(hx(f, "00 00 FF 06 FA D5 03 32 01 06 07 E8 00"))
-	f.Add(hx(f, "00 00 FF 00 FF 00"))
-	f.Add(hx(f, "00 00 FF FF 00 00"))
-	f.Add(hx(f, "00 00 FF 01 FF 7F 81 00"))
+	f.Add(testhex.Bytes(f, "00 00 FF 06 FA D5 03 32 01 06 07 E8 00"))
+	f.Add(testhex.Bytes(f, "00 00 FF 00 FF 00"))
+	f.Add(testhex.Bytes(f, "00 00 FF FF 00 00"))
+	f.Add(testhex.Bytes(f, "00 00 FF 01 FF 7F 81 00"))
 	ext, _ := AppendFrame(nil, TFIChip, make([]byte, 300-40))
 	f.Add(ext)
 	f.Fuzz(func(t *testing.T, b []byte) {

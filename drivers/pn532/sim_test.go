@@ -3,7 +3,6 @@ package pn532_test
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"os"
 	"runtime"
@@ -14,16 +13,8 @@ import (
 
 	"posd/drivers/pn532"
 	"posd/drivers/pn532/pn532sim"
+	"posd/internal/testhex"
 )
-
-func unhex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // PPSE FCI as published in the moov-io/bertlv tests (Mastercard, AID
 // A0000000041010).
@@ -169,7 +160,7 @@ func TestCommandsOverEachTransport(t *testing.T) {
 			if _, err := dev.Transmit(ctx, selectPPSE); !errors.Is(err, pn532.ErrNoTarget) {
 				t.Fatalf("transmit without target: %v", err)
 			}
-			card := &ppseCard{t: t, fci: unhex(t, ppseFCI)}
+			card := &ppseCard{t: t, fci: testhex.Bytes(t, ppseFCI)}
 			sim.Present(card, idA)
 			tg, err := dev.ListTarget(ctx, pn532.TypeA)
 			if err != nil {
@@ -182,7 +173,7 @@ func TestCommandsOverEachTransport(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := append(unhex(t, ppseFCI), 0x90, 0x00); !bytes.Equal(resp, want) {
+			if want := append(testhex.Bytes(t, ppseFCI), 0x90, 0x00); !bytes.Equal(resp, want) {
 				t.Errorf("SELECT PPSE answer % X", resp)
 			}
 			if ok, err := dev.CardPresent(ctx); err != nil || !ok {
@@ -238,7 +229,7 @@ func TestLongAPDUChainingAndExtendedFrames(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				ctx := context.Background()
 				dev, sim := rig(t, k, so, do)
-				card := &ppseCard{t: t, fci: unhex(t, ppseFCI)}
+				card := &ppseCard{t: t, fci: testhex.Bytes(t, ppseFCI)}
 				sim.Present(card, idA)
 				if _, err := dev.ListTarget(ctx, pn532.TypeA); err != nil {
 					t.Fatal(err)
@@ -408,7 +399,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sim.Present(&ppseCard{fci: unhex(t, ppseFCI)}, idA)
+		sim.Present(&ppseCard{fci: testhex.Bytes(t, ppseFCI)}, idA)
 		if _, err := dev.ListTarget(context.Background(), pn532.TypeA); err != nil {
 			t.Fatal(err)
 		}
@@ -444,7 +435,7 @@ func TestLinkTimeModel(t *testing.T) {
 	do := testOpts()
 	do.Clock = &fakeClock{now: clk, advance: func(d time.Duration) { slept += d }}
 	dev, sim := rig(t, kI2C, so, do)
-	sim.Present(&ppseCard{fci: unhex(t, ppseFCI)}, idA)
+	sim.Present(&ppseCard{fci: testhex.Bytes(t, ppseFCI)}, idA)
 	if _, err := dev.ListTarget(context.Background(), pn532.TypeA); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"periph.io/x/conn/v3/i2c/i2ctest"
 
 	"posd/drivers/pn532"
+	"posd/internal/testhex"
 )
 
 // sak28 is the InListPassiveTarget answer of a "CPU card" (ATQA 00 04,
@@ -32,11 +33,11 @@ const sak28NoATS = "00 00 FF 0C F4 D5 4B 01 01 00 04 28 04 FD E6 08 99 2A 00"
 func listOverI2C(t *testing.T, resp string) (*pn532.Target, error) {
 	t.Helper()
 	ops := []i2ctest.IO{
-		{Addr: 0x24, W: unhex(t, "00 00 FF 04 FC D4 4A 01 00 E1 00")},
+		{Addr: 0x24, W: testhex.Bytes(t, "00 00 FF 04 FC D4 4A 01 00 E1 00")},
 		{Addr: 0x24, R: []byte{0x01}},
-		{Addr: 0x24, R: append([]byte{0x01}, unhex(t, "00 00 FF 00 FF 00")...)},
+		{Addr: 0x24, R: append([]byte{0x01}, testhex.Bytes(t, "00 00 FF 00 FF 00")...)},
 		{Addr: 0x24, R: []byte{0x01}},
-		{Addr: 0x24, R: append([]byte{0x01}, pad(unhex(t, resp), pn532.MaxFrameSize)...)},
+		{Addr: 0x24, R: append([]byte{0x01}, pad(testhex.Bytes(t, resp), pn532.MaxFrameSize)...)},
 	}
 	bus := &i2ctest.Playback{Ops: ops, DontPanic: true}
 	o := pn532.DefaultOpts
@@ -59,7 +60,7 @@ func TestSAK28WithATS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tg.SAK != 0x28 || !bytes.Equal(tg.UID, unhex(t, "FD E6 08 99")) || len(tg.ATS) != 16 || tg.ATS[0] != 0x10 || !tg.ISO14443_4() {
+	if tg.SAK != 0x28 || !bytes.Equal(tg.UID, testhex.Bytes(t, "FD E6 08 99")) || len(tg.ATS) != 16 || tg.ATS[0] != 0x10 || !tg.ISO14443_4() {
 		t.Fatalf("target %+v", tg)
 	}
 }
@@ -73,7 +74,7 @@ func TestSAK28WithoutATS(t *testing.T) {
 	if err != nil {
 		t.Fatalf("SAK 0x28 without ATS refused: %v", err)
 	}
-	if tg.SAK != 0x28 || !bytes.Equal(tg.UID, unhex(t, "FD E6 08 99")) || tg.ATS != nil || !tg.ISO14443_4() {
+	if tg.SAK != 0x28 || !bytes.Equal(tg.UID, testhex.Bytes(t, "FD E6 08 99")) || tg.ATS != nil || !tg.ISO14443_4() {
 		t.Fatalf("target %+v", tg)
 	}
 }
@@ -86,19 +87,19 @@ func TestSAK28WithoutATS(t *testing.T) {
 // status 0x01, timeout, when it is gone). No public byte trace of these
 // answers was found.
 func TestPresencePlayback(t *testing.T) {
-	ack := append([]byte{0x01}, unhex(t, "00 00 FF 00 FF 00")...)
+	ack := append([]byte{0x01}, testhex.Bytes(t, "00 00 FF 00 FF 00")...)
 	exchange := func(cmd, resp string) []i2ctest.IO {
 		return []i2ctest.IO{
-			{Addr: 0x24, W: unhex(t, cmd)},
+			{Addr: 0x24, W: testhex.Bytes(t, cmd)},
 			{Addr: 0x24, R: []byte{0x01}},
 			{Addr: 0x24, R: ack},
 			{Addr: 0x24, R: []byte{0x01}},
-			{Addr: 0x24, R: append([]byte{0x01}, pad(unhex(t, resp), 16)...)},
+			{Addr: 0x24, R: append([]byte{0x01}, pad(testhex.Bytes(t, resp), 16)...)},
 		}
 	}
 	var ops []i2ctest.IO
 	ops = append(ops, exchange("00 00 FF 04 FC D4 4A 01 00 E1 00", "")...)
-	ops[len(ops)-1].R = append([]byte{0x01}, pad(unhex(t, sak28), pn532.MaxFrameSize)...)
+	ops[len(ops)-1].R = append([]byte{0x01}, pad(testhex.Bytes(t, sak28), pn532.MaxFrameSize)...)
 	ops = append(ops, exchange("00 00 FF 03 FD D4 42 B2 38 00", "00 00 FF 04 FC D5 43 00 A3 45 00")...)
 	ops = append(ops, exchange("00 00 FF 03 FD D4 42 B2 38 00", "00 00 FF 03 FD D5 43 01 E7 00")...)
 	bus := &i2ctest.Playback{Ops: ops, DontPanic: true}

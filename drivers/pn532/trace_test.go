@@ -15,6 +15,7 @@ import (
 	"periph.io/x/conn/v3/spi/spitest"
 
 	"posd/drivers/pn532"
+	"posd/internal/testhex"
 )
 
 // step is one host operation of a trace written from UM0701-02 §6.2:
@@ -31,30 +32,30 @@ type step struct {
 // mode with one damaged response answered by NACK, and InListPassiveTarget
 // for a MIFARE Classic card (ATQA 00 04, SAK 08, UID 92 2E 58 32).
 func datasheetTrace(t testing.TB) []step {
-	ack := unhex(t, "00 00 FF 00 FF 00")
+	ack := testhex.Bytes(t, "00 00 FF 00 FF 00")
 	return []step{
-		{op: 'w', b: unhex(t, "00 00 FF 02 FE D4 02 2A 00")},
+		{op: 'w', b: testhex.Bytes(t, "00 00 FF 02 FE D4 02 2A 00")},
 		{op: 's', busy: true},
 		{op: 's'},
 		{op: 'r', b: ack, n: 6},
 		{op: 's', busy: true},
 		{op: 's'},
-		{op: 'r', b: unhex(t, "00 00 FF 06 FA D5 03 32 01 06 07 E8 00"), n: 16},
+		{op: 'r', b: testhex.Bytes(t, "00 00 FF 06 FA D5 03 32 01 06 07 E8 00"), n: 16},
 
-		{op: 'w', b: unhex(t, "00 00 FF 03 FD D4 14 01 17 00")},
+		{op: 'w', b: testhex.Bytes(t, "00 00 FF 03 FD D4 14 01 17 00")},
 		{op: 's'},
 		{op: 'r', b: ack, n: 6},
 		{op: 's'},
-		{op: 'r', b: unhex(t, "00 00 FF 02 FE D5 15 17 00"), n: 16}, // DCS damaged
-		{op: 'w', b: unhex(t, "00 00 FF FF 00 00")},                 // NACK
+		{op: 'r', b: testhex.Bytes(t, "00 00 FF 02 FE D5 15 17 00"), n: 16}, // DCS damaged
+		{op: 'w', b: testhex.Bytes(t, "00 00 FF FF 00 00")},                 // NACK
 		{op: 's'},
-		{op: 'r', b: unhex(t, "00 00 FF 02 FE D5 15 16 00"), n: 16},
+		{op: 'r', b: testhex.Bytes(t, "00 00 FF 02 FE D5 15 16 00"), n: 16},
 
-		{op: 'w', b: unhex(t, "00 00 FF 04 FC D4 4A 01 00 E1 00")},
+		{op: 'w', b: testhex.Bytes(t, "00 00 FF 04 FC D4 4A 01 00 E1 00")},
 		{op: 's'},
 		{op: 'r', b: ack, n: 6},
 		{op: 's'},
-		{op: 'r', b: unhex(t, "00 00 FF 0C F4 D5 4B 01 01 00 04 08 04 92 2E 58 32 84 00"), n: pn532.MaxFrameSize},
+		{op: 'r', b: testhex.Bytes(t, "00 00 FF 0C F4 D5 4B 01 01 00 04 08 04 92 2E 58 32 84 00"), n: pn532.MaxFrameSize},
 	}
 }
 
@@ -229,10 +230,10 @@ func (s *scripted) Read(b []byte) (int, error) {
 
 func TestHSUScriptedDatasheet(t *testing.T) {
 	port := &scripted{answers: [][]byte{
-		unhex(t, "00 00 FF 00 FF 00 00 00 FF 02 FE D5 15 16 00"),                               // SAMConfiguration
-		unhex(t, "00 00 FF 00 FF 00 00 00 FF 06 FA D5 03 32 01 06 07 E8 00"),                   // GetFirmwareVersion
-		unhex(t, "00 00 FF 00 FF 00 00 00 FF 03 FD D5 41 2B BF 00"),                            // InDataExchange: card gone
-		unhex(t, "00 00 FF 00 FF 00 00 00 FF 0C F4 D5 4B 01 01 00 04 08 04 92 2E 58 32 84 00"), // InListPassiveTarget
+		testhex.Bytes(t, "00 00 FF 00 FF 00 00 00 FF 02 FE D5 15 16 00"),                               // SAMConfiguration
+		testhex.Bytes(t, "00 00 FF 00 FF 00 00 00 FF 06 FA D5 03 32 01 06 07 E8 00"),                   // GetFirmwareVersion
+		testhex.Bytes(t, "00 00 FF 00 FF 00 00 00 FF 03 FD D5 41 2B BF 00"),                            // InDataExchange: card gone
+		testhex.Bytes(t, "00 00 FF 00 FF 00 00 00 FF 0C F4 D5 4B 01 01 00 04 08 04 92 2E 58 32 84 00"), // InListPassiveTarget
 	}}
 	o := pn532.DefaultOpts
 	o.SkipInit = true
@@ -244,14 +245,14 @@ func TestHSUScriptedDatasheet(t *testing.T) {
 	if err := dev.SAMConfig(ctx); err != nil {
 		t.Fatal(err)
 	}
-	want := append(append([]byte(nil), pn532.HSUWakeUp...), unhex(t, "00 00 FF 03 FD D4 14 01 17 00")...)
+	want := append(append([]byte(nil), pn532.HSUWakeUp...), testhex.Bytes(t, "00 00 FF 03 FD D4 14 01 17 00")...)
 	if !bytes.Equal(port.wrote[0], want) {
 		t.Errorf("first write % X, want wake-up then SAMConfiguration", port.wrote[0])
 	}
 	if fw, err := dev.FirmwareVersion(ctx); err != nil || fw.IC != 0x32 {
 		t.Fatalf("firmware %v %v", fw, err)
 	}
-	if !bytes.Equal(port.wrote[1], unhex(t, "00 00 FF 02 FE D4 02 2A 00")) {
+	if !bytes.Equal(port.wrote[1], testhex.Bytes(t, "00 00 FF 02 FE D4 02 2A 00")) {
 		t.Errorf("second write % X", port.wrote[1])
 	}
 	// InDataExchange needs a target: list one by hand-fed response order.
@@ -264,17 +265,17 @@ func TestHSUScriptedDatasheet(t *testing.T) {
 	if !errors.As(err, &se) || !se.TargetGone() || pn532.IsTransient(err) {
 		t.Fatalf("card gone: %v", err)
 	}
-	if !bytes.Equal(port.wrote[3], unhex(t, "00 00 FF 07 F9 D4 40 01 00 A4 04 00 43 00")) {
+	if !bytes.Equal(port.wrote[3], testhex.Bytes(t, "00 00 FF 07 F9 D4 40 01 00 A4 04 00 43 00")) {
 		t.Errorf("InDataExchange frame % X", port.wrote[3])
 	}
 }
 
 func FuzzParseListResponse(f *testing.F) {
-	f.Add(byte(1), unhex(f, "01 01 00 04 08 04 92 2E 58 32"))
-	f.Add(byte(1), unhex(f, "01 01 00 04 20 04 08 12 34 56 05 78 80 70 02"))
-	f.Add(byte(1), unhex(f, "01 01 00 44 00 07 04 11 22 33 44 55 66"))
-	f.Add(byte(2), unhex(f, "01 01 50 11 22 33 44 00 00 00 00 00 71 71 01 00"))
-	f.Add(byte(1), unhex(f, "00"))
+	f.Add(byte(1), testhex.Bytes(f, "01 01 00 04 08 04 92 2E 58 32"))
+	f.Add(byte(1), testhex.Bytes(f, "01 01 00 04 20 04 08 12 34 56 05 78 80 70 02"))
+	f.Add(byte(1), testhex.Bytes(f, "01 01 00 44 00 07 04 11 22 33 44 55 66"))
+	f.Add(byte(2), testhex.Bytes(f, "01 01 50 11 22 33 44 00 00 00 00 00 71 71 01 00"))
+	f.Add(byte(1), testhex.Bytes(f, "00"))
 	f.Fuzz(func(t *testing.T, typ byte, b []byte) {
 		ts, err := pn532.ParseListResponse(pn532.TargetType(typ), b)
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"posd/drivers/pn532"
 	"posd/drivers/pn532/pn532sim"
+	"posd/internal/testhex"
 )
 
 // sleepyChip is an HSU line scripted from published exchanges. Asleep, the
@@ -70,13 +71,13 @@ func (c *sleepyChip) Read(b []byte) (int, error) {
 // "00 00 FF 02 FE D4 02 2A 00" and its answer "... D5 03 32 01 06 07 E8 00"
 // from UM0701-02 §7.2.2 (PN532 v1.6).
 func TestHSUResendWakesTheChip(t *testing.T) {
-	sam := string(unhex(t, "00 00 FF 03 FD D4 14 01 17 00"))
-	fw := string(unhex(t, "00 00 FF 02 FE D4 02 2A 00"))
+	sam := string(testhex.Bytes(t, "00 00 FF 03 FD D4 14 01 17 00"))
+	fw := string(testhex.Bytes(t, "00 00 FF 02 FE D4 02 2A 00"))
 	chip := &sleepyChip{
 		asleep: true,
 		answers: map[string][]byte{
-			sam: unhex(t, "00 00 FF 00 FF 00 00 00 FF 02 FE D5 15 16 00"),
-			fw:  unhex(t, "00 00 FF 00 FF 00 00 00 FF 06 FA D5 03 32 01 06 07 E8 00"),
+			sam: testhex.Bytes(t, "00 00 FF 00 FF 00 00 00 FF 02 FE D5 15 16 00"),
+			fw:  testhex.Bytes(t, "00 00 FF 00 FF 00 00 00 FF 06 FA D5 03 32 01 06 07 E8 00"),
 		},
 		sleepAfter: map[string]bool{sam: true},
 	}
@@ -148,11 +149,11 @@ func spiInitTrace(t *testing.T) []conntest.IO {
 		respRead := make([]byte, 1+16)
 		respRead[0] = 0x03
 		ops = append(ops,
-			conntest.IO{W: r(append([]byte{0x01}, unhex(t, x.cmd)...))},
+			conntest.IO{W: r(append([]byte{0x01}, testhex.Bytes(t, x.cmd)...))},
 			conntest.IO{W: r([]byte{0x02, 0x00}), R: r([]byte{0x00, 0x01})},
-			conntest.IO{W: r(ackRead), R: r(append([]byte{0x01}, pad(unhex(t, "00 FF 00 FF 00"), 6)...))},
+			conntest.IO{W: r(ackRead), R: r(append([]byte{0x01}, pad(testhex.Bytes(t, "00 FF 00 FF 00"), 6)...))},
 			conntest.IO{W: r([]byte{0x02, 0x00}), R: r([]byte{0x00, 0x01})},
-			conntest.IO{W: r(respRead), R: r(append([]byte{0x01}, pad(unhex(t, x.resp), 16)...))},
+			conntest.IO{W: r(respRead), R: r(append([]byte{0x01}, pad(testhex.Bytes(t, x.resp), 16)...))},
 		)
 	}
 	return ops

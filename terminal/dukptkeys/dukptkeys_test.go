@@ -6,6 +6,7 @@ import (
 	"errors"
 	"testing"
 
+	"posd/internal/testhex"
 	"posd/terminal/wiresec"
 )
 
@@ -26,14 +27,6 @@ func (m memSecrets) UseSecret(name string, fn func([]byte) error) error {
 	return fn(bytes.Clone(v))
 }
 
-func h(s string) []byte {
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
-
 func TestSessionsMatchHost(t *testing.T) {
 	for _, c := range []struct {
 		mode      wiresec.Mode
@@ -48,7 +41,7 @@ func TestSessionsMatchHost(t *testing.T) {
 			if _, err := src.Next(); !errors.Is(err, ErrNotProvisioned) {
 				t.Fatalf("unprovisioned: %v", err)
 			}
-			if err := src.LoadFromBDK(h(c.bdk), h(c.iksn)); err != nil {
+			if err := src.LoadFromBDK(testhex.Must(c.bdk), testhex.Must(c.iksn)); err != nil {
 				t.Fatal(err)
 			}
 			seen := map[string]bool{}
@@ -62,7 +55,7 @@ func TestSessionsMatchHost(t *testing.T) {
 					t.Fatalf("KSN %s used twice", ksn)
 				}
 				seen[ksn] = true
-				host, err := wiresec.ForHost(c.mode, h(c.bdk), term.KSN())
+				host, err := wiresec.ForHost(c.mode, testhex.Must(c.bdk), term.KSN())
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -79,7 +72,7 @@ func TestSessionsMatchHost(t *testing.T) {
 			}
 			// The state on disk is the originator's, never the BDK or IK.
 			for _, v := range mem {
-				if bytes.Contains(v, h(c.bdk)) {
+				if bytes.Contains(v, testhex.Must(c.bdk)) {
 					t.Fatal("BDK stored")
 				}
 			}

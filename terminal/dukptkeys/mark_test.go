@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"posd/crypto/dukpt"
+	"posd/internal/testhex"
 	"posd/terminal/wiresec"
 )
 
@@ -50,7 +51,7 @@ func TestMarkCoversEveryKSNBeforeUse(t *testing.T) {
 		t.Run(string(m.mode), func(t *testing.T) {
 			mark := &FileMark{Path: filepath.Join(t.TempDir(), "mark.json")}
 			src := newMarked(memSecrets{}, m.mode, mark)
-			if err := src.LoadFromBDK(h(m.bdk), h(m.iksn)); err != nil {
+			if err := src.LoadFromBDK(testhex.Must(m.bdk), testhex.Must(m.iksn)); err != nil {
 				t.Fatal(err)
 			}
 			for i := 0; i < 3*Reserve; i++ {
@@ -78,7 +79,7 @@ func TestLostStateRefusesToReuseKSNs(t *testing.T) {
 		t.Run(string(m.mode), func(t *testing.T) {
 			mark := &FileMark{Path: filepath.Join(t.TempDir(), "mark.json")}
 			src := newMarked(memSecrets{}, m.mode, mark)
-			if err := src.LoadFromBDK(h(m.bdk), h(m.iksn)); err != nil {
+			if err := src.LoadFromBDK(testhex.Must(m.bdk), testhex.Must(m.iksn)); err != nil {
 				t.Fatal(err)
 			}
 			next(t, src)
@@ -93,11 +94,11 @@ func TestLostStateRefusesToReuseKSNs(t *testing.T) {
 			if _, err := lost.KSN(); !errors.Is(err, ErrStateLost) {
 				t.Fatalf("KSN without state: %v", err)
 			}
-			if err := lost.LoadFromBDK(h(m.bdk), h(m.iksn)); !errors.Is(err, ErrKSNReuse) {
+			if err := lost.LoadFromBDK(testhex.Must(m.bdk), testhex.Must(m.iksn)); !errors.Is(err, ErrKSNReuse) {
 				t.Fatalf("reloading the same initial KSN: %v", err)
 			}
 			// A new initial key with a new KSN is fine.
-			if err := lost.LoadFromBDK(h(m.bdk), h(m.other)); err != nil {
+			if err := lost.LoadFromBDK(testhex.Must(m.bdk), testhex.Must(m.other)); err != nil {
 				t.Fatal(err)
 			}
 			if c := next(t, lost); c == 0 {
@@ -113,7 +114,7 @@ func TestStateBehindTheMarkSkipsForward(t *testing.T) {
 			mark := &FileMark{Path: filepath.Join(t.TempDir(), "mark.json")}
 			mem := memSecrets{}
 			src := newMarked(mem, m.mode, mark)
-			if err := src.LoadFromBDK(h(m.bdk), h(m.iksn)); err != nil {
+			if err := src.LoadFromBDK(testhex.Must(m.bdk), testhex.Must(m.iksn)); err != nil {
 				t.Fatal(err)
 			}
 			next(t, src)
@@ -147,7 +148,7 @@ func TestParkAvoidsSkippingAfterCleanStop(t *testing.T) {
 	mark := &FileMark{Path: filepath.Join(t.TempDir(), "mark.json")}
 	mem := memSecrets{}
 	src := newMarked(mem, m.mode, mark)
-	if err := src.LoadFromBDK(h(m.bdk), h(m.iksn)); err != nil {
+	if err := src.LoadFromBDK(testhex.Must(m.bdk), testhex.Must(m.iksn)); err != nil {
 		t.Fatal(err)
 	}
 	last := next(t, src)
@@ -179,7 +180,7 @@ func TestDamagedMarkRefused(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "mark.json")
 	os.WriteFile(p, []byte("{junk"), 0o600)
 	src := newMarked(memSecrets{}, wiresec.ModeAES, &FileMark{Path: p})
-	if err := src.LoadFromBDK(h(modes[1].bdk), h(modes[1].iksn)); !errors.Is(err, ErrMark) {
+	if err := src.LoadFromBDK(testhex.Must(modes[1].bdk), testhex.Must(modes[1].iksn)); !errors.Is(err, ErrMark) {
 		t.Fatalf("load with a damaged mark: %v", err)
 	}
 }

@@ -11,11 +11,12 @@ import (
 
 	"github.com/moov-io/iso8583"
 
+	"posd/internal/testhex"
 	"posd/terminal/wiresec"
 )
 
 // fixedMAC stands in for a MAC key in byte-exact tests.
-func fixedMAC([]byte) ([]byte, error) { return mustHex("A1A2A3A4A5A6A7A8"), nil }
+func fixedMAC([]byte) ([]byte, error) { return testhex.Must("A1A2A3A4A5A6A7A8"), nil }
 
 // TestCUPPurchaseBytes checks a CUP 0200 byte for byte against an encoding
 // derived by hand from the field table in CUP's doc comment.
@@ -23,7 +24,7 @@ func TestCUPPurchaseBytes(t *testing.T) {
 	req := Request{
 		Kind: KindPurchase, STAN: 42, Time: testTime, TerminalID: "T0000001", MerchantID: "M00000000000001",
 		Amount: 1234, Currency: "156", EntryMode: "021", Batch: 1, Mode: wiresec.ModeTDES,
-		KSN: mustHex("FFFF9876543210E00001"), Track2Enc: mustHex("0102030405060708"),
+		KSN: testhex.Must("FFFF9876543210E00001"), Track2Enc: testhex.Must("0102030405060708"),
 	}
 	m, err := CUP.EncodeRequest(req)
 	if err != nil {
@@ -78,8 +79,8 @@ func TestCUPReversalBytes(t *testing.T) {
 	req := Request{
 		Kind: KindReversal, STAN: 77, Time: testTime, TerminalID: "T0000001", MerchantID: "M00000000000001",
 		Amount: 1234, Currency: "156", EntryMode: "021", Batch: 1, Mode: wiresec.ModeTDES,
-		KSN: mustHex("FFFF9876543210E00002"), OrigSTAN: 42, OrigTime: testTime,
-		OrigKSN: mustHex("FFFF9876543210E00001"), Reason: ReasonMACFailure,
+		KSN: testhex.Must("FFFF9876543210E00002"), OrigSTAN: 42, OrigTime: testTime,
+		OrigKSN: testhex.Must("FFFF9876543210E00001"), Reason: ReasonMACFailure,
 	}
 	m, err := CUP.EncodeRequest(req)
 	if err != nil {
@@ -116,12 +117,12 @@ func TestCUPReversalBytes(t *testing.T) {
 // roundTripRequests are requests of every kind each dialect maps.
 func roundTripRequests(ksn []byte) []Request {
 	pur := purchaseRequest(42, ksn)
-	pur.PINBlock = mustHex("00112233445566778899AABBCCDDEEFF")
-	pur.ICC = mustHex("9F2608A1A2A3A4A5A6A7A8")
+	pur.PINBlock = testhex.Must("00112233445566778899AABBCCDDEEFF")
+	pur.ICC = testhex.Must("9F2608A1A2A3A4A5A6A7A8")
 	rev := Request{
 		Kind: KindReversal, STAN: 43, Time: testTime, TerminalID: "T0000001", MerchantID: "M00000000000001",
 		Amount: 1000, Currency: "156", EntryMode: "021", Batch: 7, KSN: ksn, OrigSTAN: 42,
-		OrigTime: testTime, OrigKSN: mustHex("123456789012345600000001"), Reason: ReasonNoResponse,
+		OrigTime: testTime, OrigKSN: testhex.Must("123456789012345600000001"), Reason: ReasonNoResponse,
 	}
 	rep := rev
 	rep.Repeat = true

@@ -2,7 +2,6 @@ package host
 
 import (
 	"bufio"
-	"encoding/hex"
 	"net"
 	"sync"
 	"testing"
@@ -11,12 +10,13 @@ import (
 	"github.com/moov-io/iso8583"
 
 	"posd/crypto/dukpt"
+	"posd/internal/testhex"
 	"posd/terminal/wiresec"
 )
 
 var (
-	testBDK  = mustHex("FEDCBA9876543210F1F1F1F1F1F1F1F1")
-	testIKSN = mustHex("123456789012345600000000")
+	testBDK  = testhex.Must("FEDCBA9876543210F1F1F1F1F1F1F1F1")
+	testIKSN = testhex.Must("123456789012345600000000")
 )
 
 const (
@@ -28,14 +28,6 @@ const (
 var testDialects = []*Dialect{ASCII87, CUP}
 
 var testTime = time.Date(2025, 3, 14, 15, 9, 26, 0, time.UTC)
-
-func mustHex(s string) []byte {
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
 
 // sessions returns the terminal session and the matching host session of
 // the n-th AES DUKPT key of the test BDK.
@@ -69,7 +61,7 @@ func purchaseRequest(stan uint32, ksn []byte) Request {
 	return Request{
 		Kind: KindPurchase, STAN: stan, Time: testTime, TerminalID: "T0000001", MerchantID: "M00000000000001",
 		Amount: 1000, Currency: "156", EntryMode: "021", Batch: 7, KSN: ksn,
-		Track2Enc: mustHex("00112233445566778899AABBCCDDEEFF"),
+		Track2Enc: testhex.Must("00112233445566778899AABBCCDDEEFF"),
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/moov-io/iso8583"
 
+	"posd/internal/testhex"
 	"posd/terminal/wiresec"
 )
 
@@ -50,7 +51,7 @@ func TestSpecsHaveNoClearCardDataFields(t *testing.T) {
 	if _, err := ASCII87.Decode(raw); !errors.Is(err, ErrMalformed) {
 		t.Errorf("ascii87 message with DE2 decoded: %v", err)
 	}
-	raw = append([]byte{0x02, 0x00, 0x40, 0, 0, 0, 0, 0, 0, 0, 0x16}, mustHex(testPAN)...)
+	raw = append([]byte{0x02, 0x00, 0x40, 0, 0, 0, 0, 0, 0, 0, 0x16}, testhex.Must(testPAN)...)
 	if _, err := CUP.Decode(raw); !errors.Is(err, ErrMalformed) {
 		t.Errorf("cup message with DE2 decoded: %v", err)
 	}
@@ -249,7 +250,7 @@ func TestCUPFraming(t *testing.T) {
 		t.Fatal(err)
 	}
 	// 2 + 5 + 6 + 2 = 13 bytes after the length header.
-	want := mustHex("000D" + "6000010000" + "603100000000" + "0800")
+	want := testhex.Must("000D" + "6000010000" + "603100000000" + "0800")
 	if !bytes.Equal(buf.Bytes(), want) {
 		t.Fatalf("frame % X, want % X", buf.Bytes(), want)
 	}
@@ -259,7 +260,7 @@ func TestCUPFraming(t *testing.T) {
 		t.Fatalf("acquirer reads % X, %v", got, err)
 	}
 	// The host's header may differ after the application type.
-	answer := mustHex("000D" + "6000000001" + "603100190000" + "0810")
+	answer := testhex.Must("000D" + "6000000001" + "603100190000" + "0810")
 	if got, err := term.ReadFrame(bytes.NewReader(answer)); err != nil || !bytes.Equal(got, []byte{0x08, 0x10}) {
 		t.Fatalf("terminal reads % X, %v", got, err)
 	}
@@ -267,7 +268,7 @@ func TestCUPFraming(t *testing.T) {
 		"application type": "000D" + "6000000001" + "613100000000" + "0810",
 		"short header":     "0008" + "6000000001" + "603100",
 	} {
-		r := bytes.NewReader(mustHex(frame))
+		r := bytes.NewReader(testhex.Must(frame))
 		if _, err := term.ReadFrame(r); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: %v", name, err)
 		}
@@ -478,7 +479,7 @@ func clientErrors(t *testing.T, d *Dialect) {
 	mu.Lock()
 	raw := lastRaw
 	mu.Unlock()
-	if bytes.Contains(raw, []byte(testPAN)) || bytes.Contains(raw, mustHex(testPAN)) {
+	if bytes.Contains(raw, []byte(testPAN)) || bytes.Contains(raw, testhex.Must(testPAN)) {
 		t.Fatal("clear PAN on the wire")
 	}
 	m, err := d.Decode(raw)
@@ -593,7 +594,7 @@ func TestReversalAttempts(t *testing.T) {
 			defer c.Close()
 			r := Reversal{
 				STAN: 77, OrigSTAN: 42, OrigTime: testTime, OrigEntryMode: "021", Amount: 4091, Currency: "156",
-				OrigKSN: mustHex("123456789012345600000005"), Batch: 3, Reason: ReasonNoResponse,
+				OrigKSN: testhex.Must("123456789012345600000005"), Batch: 3, Reason: ReasonNoResponse,
 			}
 			for i := range 2 {
 				r.Repeat = i > 0

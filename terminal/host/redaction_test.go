@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"posd/internal/testhex"
 	"strings"
 	"sync"
 	"testing"
@@ -108,7 +109,7 @@ func TestErrorsCarryNoCardData(t *testing.T) {
 			)
 		} else {
 			withPAN = append(withPAN,
-				append([]byte{0x02, 0x00, 0x40, 0, 0, 0, 0, 0, 0, 0, 0x16}, mustHex(testPAN)...),
+				append([]byte{0x02, 0x00, 0x40, 0, 0, 0, 0, 0, 0, 0, 0x16}, testhex.Must(testPAN)...),
 				append([]byte{0x02, 0x00, 0, 0, 0x20, 0, 0, 0, 0, 0, 0x37}, []byte(testTrack2)...),
 				append([]byte{0x02, 0x00, 0, 0, 0, 0, 0, 0, 0, 0x04, 0x00, 0x37}, []byte(testTrack2)...), // DE62 too short for its length
 			)

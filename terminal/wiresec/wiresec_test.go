@@ -4,30 +4,22 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"testing"
 
 	"posd/crypto/dukpt"
 	"posd/crypto/mac"
+	"posd/internal/testhex"
 )
 
 // Published test keys of the standards (never production keys).
 var (
-	aesBDK   = mustHex("FEDCBA9876543210F1F1F1F1F1F1F1F1")
-	aesIKSN  = mustHex("123456789012345600000000")
-	tdesBDK  = mustHex("0123456789ABCDEFFEDCBA9876543210")
-	tdesIKSN = mustHex("FFFF9876543210E00000")
+	aesBDK   = testhex.Must("FEDCBA9876543210F1F1F1F1F1F1F1F1")
+	aesIKSN  = testhex.Must("123456789012345600000000")
+	tdesBDK  = testhex.Must("0123456789ABCDEFFEDCBA9876543210")
+	tdesIKSN = testhex.Must("FFFF9876543210E00000")
 )
-
-func mustHex(s string) []byte {
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
 
 type pair struct{ ksn, key []byte }
 

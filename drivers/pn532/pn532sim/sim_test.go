@@ -2,25 +2,15 @@ package pn532sim
 
 import (
 	"bytes"
-	"encoding/hex"
 	"errors"
-	"strings"
 	"testing"
 
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/spi"
 
 	"posd/drivers/pn532"
+	"posd/internal/testhex"
 )
-
-func unhex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // read does one I2C read of n bytes after the status byte.
 func read(t *testing.T, s *Sim, n int) []byte {
@@ -43,49 +33,49 @@ func TestI2CChipBehaviour(t *testing.T) {
 		t.Error("8-bit address accepted")
 	}
 	// GetFirmwareVersion from UM0701-02.
-	if err := s.Tx(0x24, unhex(t, "00 00 FF 02 FE D4 02 2A 00"), nil); err != nil {
+	if err := s.Tx(0x24, testhex.Bytes(t, "00 00 FF 02 FE D4 02 2A 00"), nil); err != nil {
 		t.Fatal(err)
 	}
 	if r := read(t, s, 0); r[0] != 0x01 {
 		t.Fatal("not ready after a command")
 	}
-	if r := read(t, s, 6); !bytes.Equal(r, unhex(t, "01 00 00 FF 00 FF 00")) {
+	if r := read(t, s, 6); !bytes.Equal(r, testhex.Bytes(t, "01 00 00 FF 00 FF 00")) {
 		t.Fatalf("ACK read % X", r)
 	}
-	want := unhex(t, "01 00 00 FF 06 FA D5 03 32 01 06 07 E8 00 00 00")
+	want := testhex.Bytes(t, "01 00 00 FF 06 FA D5 03 32 01 06 07 E8 00 00 00")
 	if r := read(t, s, 15); !bytes.Equal(r, want) {
 		t.Fatalf("response read % X", r)
 	}
 	// NACK: the same response again.
-	if err := s.Tx(0x24, unhex(t, "00 00 FF FF 00 00"), nil); err != nil {
+	if err := s.Tx(0x24, testhex.Bytes(t, "00 00 FF FF 00 00"), nil); err != nil {
 		t.Fatal(err)
 	}
 	if r := read(t, s, 15); !bytes.Equal(r, want) {
 		t.Fatalf("response after NACK % X", r)
 	}
 	// Bad LCS: ignored, nothing to read.
-	_ = s.Tx(0x24, unhex(t, "00 00 FF 02 FD D4 02 2A 00"), nil)
+	_ = s.Tx(0x24, testhex.Bytes(t, "00 00 FF 02 FD D4 02 2A 00"), nil)
 	if r := read(t, s, 6); r[0] != 0x00 {
 		t.Fatalf("bad LCS answered % X", r)
 	}
 	// Bad DCS: ACK then the syntax error frame.
-	_ = s.Tx(0x24, unhex(t, "00 00 FF 02 FE D4 02 2B 00"), nil)
-	if r := read(t, s, 6); !bytes.Equal(r, unhex(t, "01 00 00 FF 00 FF 00")) {
+	_ = s.Tx(0x24, testhex.Bytes(t, "00 00 FF 02 FE D4 02 2B 00"), nil)
+	if r := read(t, s, 6); !bytes.Equal(r, testhex.Bytes(t, "01 00 00 FF 00 FF 00")) {
 		t.Fatalf("bad DCS: % X", r)
 	}
-	if r := read(t, s, 8); !bytes.Equal(r, unhex(t, "01 00 00 FF 01 FF 7F 81 00")) {
+	if r := read(t, s, 8); !bytes.Equal(r, testhex.Bytes(t, "01 00 00 FF 01 FF 7F 81 00")) {
 		t.Fatalf("bad DCS: % X", r)
 	}
 	// Unknown command: ACK then the syntax error frame.
-	_ = s.Tx(0x24, unhex(t, "00 00 FF 02 FE D4 7E AE 00"), nil)
+	_ = s.Tx(0x24, testhex.Bytes(t, "00 00 FF 02 FE D4 7E AE 00"), nil)
 	read(t, s, 6)
-	if r := read(t, s, 8); !bytes.Equal(r, unhex(t, "01 00 00 FF 01 FF 7F 81 00")) {
+	if r := read(t, s, 8); !bytes.Equal(r, testhex.Bytes(t, "01 00 00 FF 01 FF 7F 81 00")) {
 		t.Fatalf("unknown command: % X", r)
 	}
 	// Host ACK aborts: a pending response disappears.
-	_ = s.Tx(0x24, unhex(t, "00 00 FF 02 FE D4 02 2A 00"), nil)
+	_ = s.Tx(0x24, testhex.Bytes(t, "00 00 FF 02 FE D4 02 2A 00"), nil)
 	read(t, s, 6)
-	_ = s.Tx(0x24, unhex(t, "00 00 FF 00 FF 00"), nil)
+	_ = s.Tx(0x24, testhex.Bytes(t, "00 00 FF 00 FF 00"), nil)
 	if r := read(t, s, 0); r[0] != 0x00 {
 		t.Fatal("response survived the abort")
 	}
@@ -94,15 +84,15 @@ func TestI2CChipBehaviour(t *testing.T) {
 func TestHSUNeedsWakeUp(t *testing.T) {
 	s := New(nil)
 	s.mu.Lock()
-	out := s.feedHSU(unhex(t, "00 00 FF 02 FE D4 02 2A 00"))
+	out := s.feedHSU(testhex.Bytes(t, "00 00 FF 02 FE D4 02 2A 00"))
 	s.mu.Unlock()
 	if len(out) != 0 {
 		t.Fatal("asleep chip answered")
 	}
 	s.mu.Lock()
-	out = s.feedHSU(append(append([]byte(nil), pn532.HSUWakeUp...), unhex(t, "00 00 FF 03 FD D4 14 01 17 00")...))
+	out = s.feedHSU(append(append([]byte(nil), pn532.HSUWakeUp...), testhex.Bytes(t, "00 00 FF 03 FD D4 14 01 17 00")...))
 	s.mu.Unlock()
-	if len(out) != 2 || !bytes.Equal(out[1].b, unhex(t, "00 00 FF 02 FE D5 15 16 00")) {
+	if len(out) != 2 || !bytes.Equal(out[1].b, testhex.Bytes(t, "00 00 FF 02 FE D5 15 16 00")) {
 		t.Fatalf("after wake-up: %v", out)
 	}
 }
@@ -110,14 +100,14 @@ func TestHSUNeedsWakeUp(t *testing.T) {
 // FuzzHostBytes feeds arbitrary host bytes to every interface of the chip;
 // it must never panic and always answer with well-formed frames.
 func FuzzHostBytes(f *testing.F) {
-	f.Add(unhex(f, "00 00 FF 02 FE D4 02 2A 00"))
-	f.Add(unhex(f, "00 00 FF 04 FC D4 4A 01 00 E1 00"))
-	f.Add(unhex(f, "00 00 FF 05 FB D4 40 41 00 A4 A6 00"))
-	f.Add(unhex(f, "55 55 00 00 00 FF 03 FD D4 00 06 26 00"))
+	f.Add(testhex.Bytes(f, "00 00 FF 02 FE D4 02 2A 00"))
+	f.Add(testhex.Bytes(f, "00 00 FF 04 FC D4 4A 01 00 E1 00"))
+	f.Add(testhex.Bytes(f, "00 00 FF 05 FB D4 40 41 00 A4 A6 00"))
+	f.Add(testhex.Bytes(f, "55 55 00 00 00 FF 03 FD D4 00 06 26 00"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s := New(nil)
 		s.Present(echo{}, Identity{Type: pn532.TypeA, UID: []byte{1, 2, 3, 4}, SAK: 0x20, ATS: []byte{1}})
-		_ = s.Tx(0x24, unhex(t, "00 00 FF 04 FC D4 4A 01 00 E1 00"), nil)
+		_ = s.Tx(0x24, testhex.Bytes(t, "00 00 FF 04 FC D4 4A 01 00 E1 00"), nil)
 		r := make([]byte, 1+pn532.MaxFrameSize)
 		_ = s.Tx(0x24, nil, r)
 		_ = s.Tx(0x24, nil, r)
@@ -166,7 +156,7 @@ func TestSPIWire(t *testing.T) {
 	if err := c.Tx(long, make([]byte, len(long))); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Tx(append([]byte{0x01}, unhex(t, "00 00 FF 03 FD D4 14 01 17 00")...), nil); err != nil {
+	if err := c.Tx(append([]byte{0x01}, testhex.Bytes(t, "00 00 FF 03 FD D4 14 01 17 00")...), nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Tx(st, r); err != nil || r[1] != 0x01 {
@@ -174,12 +164,12 @@ func TestSPIWire(t *testing.T) {
 	}
 	ack := make([]byte, 7)
 	ack[0] = 0x03
-	if err := c.Tx(ack, ack); err != nil || !bytes.Equal(ack, unhex(t, "01 00 FF 00 FF 00 00")) {
+	if err := c.Tx(ack, ack); err != nil || !bytes.Equal(ack, testhex.Bytes(t, "01 00 FF 00 FF 00 00")) {
 		t.Fatalf("ACK read % X %v", ack, err)
 	}
 	resp := make([]byte, 9)
 	resp[0] = 0x03
-	if err := c.Tx(resp, resp); err != nil || !bytes.Equal(resp, unhex(t, "01 00 FF 02 FE D5 15 16 00")) {
+	if err := c.Tx(resp, resp); err != nil || !bytes.Equal(resp, testhex.Bytes(t, "01 00 FF 02 FE D5 15 16 00")) {
 		t.Fatalf("response read % X %v, want libnfc's 01 00 FF 02 FE D5 15 16 00", resp, err)
 	}
 }
