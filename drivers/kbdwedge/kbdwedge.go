@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+
+	"periph.io/x/conn/v3"
 )
 
 // Opts configure the decoder.
@@ -29,6 +31,8 @@ const CAN = 0x18
 
 // eventsPerRead bounds one read of the device.
 const eventsPerRead = 64
+
+var _ conn.Resource = (*Dev)(nil)
 
 // Dev decodes the events of one keyboard-wedge device into the characters
 // it typed. Read is for one goroutine (the text driver's); Halt may be

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"posd/conn/clock"
+
+	"periph.io/x/conn/v3"
 )
 
 // Opts configures a reader.
@@ -59,15 +62,19 @@ type Result struct {
 // reads the stream and delivers one Result per swipe on Swipes; Read
 // waits for the next one.
 type Dev struct {
-	port   io.Reader
-	opts   Opts
-	clk    clock.Clock
-	log    *slog.Logger
-	out    chan Result
-	ctx    context.Context
-	cancel context.CancelFunc
-	done   chan struct{}
+	port io.Reader
+	opts Opts
+	clk  clock.Clock
+	log  *slog.Logger
+	out  chan Result
+
+	mu     sync.Mutex
+	ctx    context.Context    // the running reader's; done when halted
+	cancel context.CancelFunc // stops the running reader
+	done   chan struct{}      // closed when the running reader returned
 }
+
+var _ conn.Resource = (*Dev)(nil)
 
 // New starts reading port. The port stays open after Halt: board/ owns it.
 func New(port io.Reader, opts *Opts) (*Dev, error) {
@@ -100,19 +107,28 @@ func New(port io.Reader, opts *Opts) (*Dev, error) {
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	d := &Dev{
-		port:   port,
-		opts:   o,
-		clk:    clock.Or(o.Clock),
-		log:    lg,
-		out:    make(chan Result, 1),
-		ctx:    ctx,
-		cancel: cancel,
-		done:   make(chan struct{}),
+		port: port,
+		opts: o,
+		clk:  clock.Or(o.Clock),
+		log:  lg,
+		out:  make(chan Result, 1),
 	}
-	go d.run()
+	d.Start()
 	return d, nil
+}
+
+// Start (re)starts reading the port after Halt; New starts it. Calling it
+// while the reader runs does nothing.
+func (d *Dev) Start() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ctx != nil && d.ctx.Err() == nil {
+		return
+	}
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+	d.done = make(chan struct{})
+	go d.run(d.ctx, d.done)
 }
 
 func (d *Dev) String() string { return "msr(" + d.opts.Format.String() + ")" }
@@ -120,7 +136,7 @@ func (d *Dev) String() string { return "msr(" + d.opts.Format.String() + ")" }
 // Swipes delivers a Result per swipe: a usable swipe (Swipe set, Err nil;
 // Swipe.Errs says which tracks were bad), an unreadable swipe (Err matches
 // ErrUnreadable: ask for a re-swipe), or a transient *PortError. Only the
-// newest unread result is kept. The channel is closed by Halt.
+// newest unread result is kept. The channel stays open across Halt.
 func (d *Dev) Swipes() <-chan Result { return d.out }
 
 // Read waits for the next swipe. It returns the swipe when track 2 or
@@ -129,34 +145,40 @@ func (d *Dev) Swipes() <-chan Result { return d.out }
 // *PortError for a transient I/O error; ErrHalted after Halt; ctx.Err()
 // when ctx ends first.
 func (d *Dev) Read(ctx context.Context) (*Swipe, error) {
+	d.mu.Lock()
+	running := d.ctx
+	d.mu.Unlock()
 	select {
 	case <-ctx.Done():
 		return nil, ctx.Err()
-	case r, ok := <-d.out:
-		if !ok {
-			return nil, ErrHalted
-		}
+	case <-running.Done():
+		return nil, ErrHalted
+	case r := <-d.out:
 		return r.Swipe, r.Err
 	}
 }
 
-// Halt stops the reader goroutine and waits for it. It returns once the
-// port's pending Read returns (the port's read timeout bounds that).
+// Halt stops reading the port and waits for the reader goroutine: a swipe
+// in progress is discarded and wiped. The device stays usable: Start reads
+// again. It returns once the port's pending Read returns (the port's read
+// timeout bounds that). Halting a halted device does nothing.
 func (d *Dev) Halt() error {
-	d.cancel()
-	<-d.done
+	d.mu.Lock()
+	cancel, done := d.cancel, d.done
+	d.mu.Unlock()
+	cancel()
+	<-done
 	return nil
 }
 
-func (d *Dev) run() {
-	defer close(d.done)
-	defer close(d.out)
+func (d *Dev) run(ctx context.Context, done chan struct{}) {
+	defer close(done)
 	buf := make([]byte, 256)
 	fr := newFramer(d.opts.Format, d.opts.Sentinels, d.opts.MaxLine, d.opts.SwipeGap)
 	defer clear(buf)
 	// A swipe cut short by Halt must not stay behind in memory either.
 	defer fr.wipe()
-	for d.ctx.Err() == nil {
+	for ctx.Err() == nil {
 		n, err := d.port.Read(buf)
 		now := d.clk.Now()
 		fr.feed(buf[:n], now, d.deliver)
@@ -166,12 +188,12 @@ func (d *Dev) run() {
 		case err == nil || errors.Is(err, io.EOF):
 			// A port read timeout: nothing arrived.
 			fr.tick(now, d.deliver)
-			clock.Sleep(d.ctx, d.clk, d.opts.IdleSleep)
+			clock.Sleep(ctx, d.clk, d.opts.IdleSleep)
 		default:
 			d.log.Warn("msr port error", "err", err)
 			d.send(Result{Err: &PortError{Err: err}})
 			fr.tick(now, d.deliver)
-			clock.Sleep(d.ctx, d.clk, 10*d.opts.IdleSleep)
+			clock.Sleep(ctx, d.clk, 10*d.opts.IdleSleep)
 		}
 	}
 }
@@ -198,11 +220,14 @@ func (d *Dev) deliver(text []byte, ferr error) {
 // send hands r to the consumer, dropping (and wiping) an older unread
 // result: only the newest swipe matters.
 func (d *Dev) send(r Result) {
+	d.mu.Lock()
+	ctx := d.ctx
+	d.mu.Unlock()
 	for {
 		select {
 		case d.out <- r:
 			return
-		case <-d.ctx.Done():
+		case <-ctx.Done():
 			r.Swipe.Wipe()
 			return
 		default:

@@ -224,6 +224,29 @@ func TestHaltStopsGoroutine(t *testing.T) {
 	}
 }
 
+// Halt stops activity but leaves the device usable: Start reads again.
+func TestStartAfterHalt(t *testing.T) {
+	port := newChanPort()
+	o := msr.DefaultOpts
+	o.Format = msr.FormatLine
+	d, err := msr.New(port, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Halt()
+	d.Halt()
+	d.Start()
+	d.Start() // while running: nothing
+	port.Write([]byte(";4761739001010010=29121010000000000000?\r"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sw, err := d.Read(ctx)
+	if err != nil || sw.PAN() != "4761739001010010" {
+		t.Fatalf("read after Start: %v", err)
+	}
+	sw.Wipe()
+}
+
 func BenchmarkParse(b *testing.B) {
 	line := []byte("%B4761739001010010^TEST/CARD A^2912101000000000000000000000000?;4761739001010010=29121010000000000000?")
 	for b.Loop() {

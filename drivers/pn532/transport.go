@@ -400,8 +400,9 @@ type HSU struct {
 	// Slice is the longest single blocking read when the port supports
 	// read deadlines. Default 20 ms.
 	Slice time.Duration
-	// Now returns the current time; default time.Now.
-	Now func() time.Time
+	// Clock times the reads; default the wall clock (the port's read
+	// deadlines are wall-clock times).
+	Clock clock.Clock
 
 	buf   []byte // received, not yet consumed
 	start int
@@ -411,7 +412,7 @@ type HSU struct {
 
 // NewHSU returns the HSU transport over rw.
 func NewHSU(rw io.ReadWriter) *HSU {
-	return &HSU{rw: rw, Slice: 20 * time.Millisecond, Now: time.Now, buf: make([]byte, 0, 2*MaxFrameSize)}
+	return &HSU{rw: rw, Slice: 20 * time.Millisecond, Clock: clock.Real, buf: make([]byte, 0, 2*MaxFrameSize)}
 }
 
 func (t *HSU) String() string { return "pn532-hsu" }
@@ -452,11 +453,11 @@ func (t *HSU) Discard() { t.buf, t.start = t.buf[:0], 0 }
 func (t *HSU) Drain(quiet, limit time.Duration) {
 	t.Discard()
 	dl, canDeadline := t.rw.(readDeadliner)
-	end := t.Now().Add(limit)
+	end := t.Clock.Now().Add(limit)
 	buf := t.buf[:cap(t.buf)]
-	for t.Now().Before(end) {
+	for t.Clock.Now().Before(end) {
 		if canDeadline {
-			if err := dl.SetReadDeadline(t.Now().Add(quiet)); err != nil {
+			if err := dl.SetReadDeadline(t.Clock.Now().Add(quiet)); err != nil {
 				canDeadline = false
 			}
 		}
@@ -498,7 +499,7 @@ func (t *HSU) Receive(ctx context.Context, max int, deadline time.Time) ([]byte,
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		now := t.Now()
+		now := t.Clock.Now()
 		if !now.Before(deadline) {
 			return nil, ErrTimeout
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"posd/conn/clock"
 	"testing"
 	"time"
 
@@ -132,8 +133,8 @@ func idsOf(l []Txn) []string {
 }
 
 func TestOutboxAndPurge(t *testing.T) {
-	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	d, err := Open(filepath.Join(t.TempDir(), "posd.db"), &Opts{Now: func() time.Time { return now }})
+	clk := clock.NewFake(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+	d, err := Open(filepath.Join(t.TempDir(), "posd.db"), &Opts{Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +144,7 @@ func TestOutboxAndPurge(t *testing.T) {
 		x := Txn{Kind: "purchase", Amount: 1}
 		d.Create(&x)
 		ids = append(ids, x.ID)
-		now = now.Add(24 * time.Hour)
+		clk.Advance(24 * time.Hour)
 	}
 	// 1, 2: approved; 3: reversal pending with its job; 4..6 recent.
 	for _, id := range ids[:3] {
@@ -161,7 +162,7 @@ func TestOutboxAndPurge(t *testing.T) {
 		t.Fatal(err)
 	}
 	jobs, _ := d.Jobs()
-	if len(jobs) != 1 || jobs[0].Seq == 0 || !jobs[0].Created.Equal(now) {
+	if len(jobs) != 1 || jobs[0].Seq == 0 || !jobs[0].Created.Equal(clk.Now()) {
 		t.Fatalf("jobs %+v", jobs)
 	}
 	jobs[0].Attempts, jobs[0].LastError = 3, "no response"

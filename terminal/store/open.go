@@ -16,6 +16,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"posd/conn/clock"
 	"posd/terminal/durable"
 )
 
@@ -23,8 +24,8 @@ import (
 type Opts struct {
 	// Timeout waits for the file lock held by another process.
 	Timeout time.Duration
-	// Now is time.Now unless a test replaces it.
-	Now func() time.Time
+	// Clock stamps the records; nil is the wall clock.
+	Clock clock.Clock
 	// Rand makes the database's instance id; nil is crypto/rand.
 	Rand io.Reader
 }
@@ -60,9 +61,7 @@ func Open(path string, opts *Opts) (*DB, error) {
 	if opts != nil {
 		o = *opts
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
+	o.Clock = clock.Or(o.Clock)
 	if o.Rand == nil {
 		o.Rand = rand.Reader
 	}
@@ -100,7 +99,7 @@ func Open(path string, opts *Opts) (*DB, error) {
 		}
 		return nil, fmt.Errorf("store: open: %w", err)
 	}
-	d := &DB{bolt: b, now: o.Now}
+	d := &DB{bolt: b, now: o.Clock.Now}
 	id := make([]byte, 16)
 	if _, err := io.ReadFull(o.Rand, id); err != nil {
 		b.Close()
@@ -113,7 +112,7 @@ func Open(path string, opts *Opts) (*DB, error) {
 	}
 	switch {
 	case mk == nil:
-		if err := writeMarker(path+MarkerSuffix, marker{Instance: d.instance, Created: o.Now().UTC()}); err != nil {
+		if err := writeMarker(path+MarkerSuffix, marker{Instance: d.instance, Created: o.Clock.Now().UTC()}); err != nil {
 			b.Close()
 			return nil, err
 		}

@@ -1,0 +1,5 @@
+//go:build nocv
+
+package e2e
+
+func init() { buildTags = "nocv" }
