@@ -29,9 +29,9 @@ type idleSlot struct{}
 
 func (idleSlot) Transmit(context.Context, []byte) ([]byte, error) { return nil, nil }
 func (idleSlot) CardPresent(context.Context) (bool, error)        { return false, nil }
-func (idleSlot) Events() <-chan alpar.Event                        { return nil }
-func (idleSlot) PowerUp(context.Context) ([]byte, error)           { return nil, nil }
-func (idleSlot) PowerOff(context.Context) error                    { return nil }
+func (idleSlot) Events() <-chan alpar.Event                       { return nil }
+func (idleSlot) PowerUp(context.Context) ([]byte, error)          { return nil, nil }
+func (idleSlot) PowerOff(context.Context) error                   { return nil }
 
 // Two cards at the same moment: one wins, the other is let go (a tapped
 // card released, a swipe wiped), never left activated.
