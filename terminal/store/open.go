@@ -15,6 +15,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"posd/conn/clock"
 	"posd/terminal/durable"
@@ -160,7 +161,7 @@ func checkFile(path string, size int64, timeout time.Duration) error {
 		return bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, PreLoadFreelist: true, Timeout: timeout})
 	})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return fmt.Errorf("store: %s is in use by another process: %w", path, err)
 		}
 		return damaged(path, cause(err))
