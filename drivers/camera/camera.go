@@ -78,10 +78,15 @@ type Opts struct {
 	// "" leaves the driver's default.
 	FourCC string
 	// ReconnectMin and ReconnectMax bound the exponential backoff between
-	// attempts to reopen a failed device.
+	// attempts to reopen a failed device. The backoff grows with every
+	// attempt since the last frame, whether the reopening failed or the
+	// reopened device failed its first read.
 	ReconnectMin, ReconnectMax time.Duration
-	// MaxReconnects is the number of consecutive failed reopen attempts
-	// after which a device Dev gives up (ErrGaveUp). 0 never gives up.
+	// MaxReconnects is the number of reconnect attempts without a frame
+	// in between after which a device Dev gives up (ErrGaveUp). Every
+	// attempt counts: a failed reopening, and a reopening whose device
+	// then fails before delivering a frame. A frame resets the count.
+	// 0 never gives up.
 	MaxReconnects int
 	// Clock paces files and times backoff; nil is the wall clock.
 	Clock Clock

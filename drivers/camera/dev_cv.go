@@ -36,7 +36,8 @@ type Dev struct {
 	stats Stats
 	final error // why the reader ended; set before done is closed
 
-	seq uint64 // reader goroutine only
+	seq    uint64 // reader goroutine only
+	streak int    // reader only: reconnect attempts since the last frame
 }
 
 type result struct {
@@ -256,6 +257,7 @@ func (d *Dev) run(c capture) {
 		m, err := c.read()
 		if err == nil {
 			fresh++
+			d.streak = 0
 			f, err := d.frame(m)
 			if !d.pace(ctx, &due) {
 				_ = f.Close()
@@ -408,30 +410,35 @@ func (d *Dev) deliver(ctx context.Context, r result) bool {
 
 // reconnect reopens a failed device with exponential backoff. It returns
 // nil after calling finish when ctx ends or MaxReconnects is exhausted.
+// Attempts are counted from the last frame (d.streak), not from this
+// failure: a device that reopens fine but fails its first read each time
+// (a CSI camera behind OpenCV's V4L2 backend) backs off further and is
+// given up like one that does not reopen at all.
 func (d *Dev) reconnect(ctx context.Context, cause error) capture {
 	d.mu.Lock()
 	d.stats.Connected = false
 	d.mu.Unlock()
 	last := cause
-	for attempt := 0; ; attempt++ {
-		if limit := d.opts.MaxReconnects; limit > 0 && attempt >= limit {
-			err := fmt.Errorf("%w after %d attempts: %w", ErrGaveUp, attempt, last)
+	for {
+		if limit := d.opts.MaxReconnects; limit > 0 && d.streak >= limit {
+			err := fmt.Errorf("%w after %d reconnects without a frame: %w", ErrGaveUp, d.streak, last)
 			d.log.Error("camera unavailable", "err", err)
 			d.finish(err)
 			return nil
 		}
-		wait := backoff(attempt, d.opts.ReconnectMin, d.opts.ReconnectMax)
+		wait := backoff(d.streak, d.opts.ReconnectMin, d.opts.ReconnectMax)
 		select {
 		case <-d.clock.After(wait):
 		case <-ctx.Done():
 			d.finish(ErrClosed)
 			return nil
 		}
+		d.streak++
 		c, err := d.open(d.src, d.opts, &d.mats)
 		if err != nil {
 			last = err
 			d.noteError(err)
-			d.log.Warn("camera reopen failed", "attempt", attempt+1, "err", err)
+			d.log.Warn("camera reopen failed", "attempt", d.streak, "err", err)
 			continue
 		}
 		d.setInfo(c.info())
@@ -439,7 +446,7 @@ func (d *Dev) reconnect(ctx context.Context, cause error) capture {
 		d.stats.Reconnects++
 		d.stats.Connected = true
 		d.mu.Unlock()
-		d.log.Info("camera reconnected", "attempts", attempt+1, "info", d.Info().String())
+		d.log.Info("camera reconnected", "attempt", d.streak, "info", d.Info().String())
 		return c
 	}
 }

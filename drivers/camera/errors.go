@@ -43,8 +43,9 @@ var (
 	// last frame. It wraps io.EOF.
 	ErrEndOfStream = fmt.Errorf("camera: end of stream: %w", io.EOF)
 
-	// ErrGaveUp: a device stayed unavailable for Opts.MaxReconnects
-	// attempts. It is joined with the last device error.
+	// ErrGaveUp: a device failed Opts.MaxReconnects reconnect attempts in
+	// a row without delivering a frame (failed reopenings and reopenings
+	// followed by a failed read alike). It wraps the last device error.
 	ErrGaveUp = errors.New("camera: gave up reconnecting")
 
 	// ErrClosed: the Dev was halted.
