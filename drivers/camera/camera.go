@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"posd/conn/clock"
 )
 
 // Source kinds reported in Info.Kind.
@@ -45,18 +47,6 @@ func (i Info) String() string {
 	return fmt.Sprintf("%s:%s %dx%d@%g", i.Kind, i.Device, i.Width, i.Height, i.FPS)
 }
 
-// Clock is the time source of a Dev. Tests inject a fake one to control
-// pacing and reconnect backoff without sleeping.
-type Clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
-
 // Opts configures a Dev. The zero value of a field means "leave as is"
 // unless said otherwise; New(src, nil) uses DefaultOpts.
 type Opts struct {
@@ -89,7 +79,7 @@ type Opts struct {
 	// 0 never gives up.
 	MaxReconnects int
 	// Clock paces files and times backoff; nil is the wall clock.
-	Clock Clock
+	Clock clock.Clock
 	// Logger receives driver events; nil discards them.
 	Logger *slog.Logger
 }
@@ -146,9 +136,7 @@ func (o Opts) normalize() (Opts, error) {
 	if o.ReconnectMax < o.ReconnectMin {
 		return o, fmt.Errorf("%w: reconnect max %v below min %v", ErrBadOpts, o.ReconnectMax, o.ReconnectMin)
 	}
-	if o.Clock == nil {
-		o.Clock = realClock{}
-	}
+	o.Clock = clock.Or(o.Clock)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}

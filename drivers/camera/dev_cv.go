@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gocv.io/x/gocv"
+
+	"posd/conn/clock"
 )
 
 // Dev is an opened camera. Its methods are safe for concurrent use.
@@ -21,7 +23,7 @@ type Dev struct {
 	opts  Opts
 	open  openFunc
 	log   *slog.Logger
-	clock Clock
+	clock clock.Clock
 	mats  matCount
 
 	ch     chan result   // frames and per-frame errors, capacity 1
