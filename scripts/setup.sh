@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing posd needs on Debian 12 (and Raspberry
-# Pi OS): the C toolchain and OpenCV 4.6 for the camera (cgo), pkg-config,
+# Pi OS): the C toolchain and OpenCV 4.6 for the camera (cgo), GStreamer's base
+# plugins (videoconvert, appsink) for camera pipelines, pkg-config,
 # and a Go toolchain as recent as go.mod asks for. Idempotent: when
 # everything is present it only checks and returns.
 #
@@ -9,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(gcc g++ make pkg-config git ca-certificates libopencv-dev)
+pkgs=(gcc g++ make pkg-config git ca-certificates libopencv-dev gstreamer1.0-plugins-base)
 
 missing=()
 for p in "${pkgs[@]}"; do
