@@ -45,7 +45,9 @@ type Profile struct {
 	Contact *Serial `json:"contact,omitempty"`
 	// Keypad: the PIN pad matrix.
 	Keypad *Keypad `json:"keypad,omitempty"`
-	// Camera: a V4L2 device index or path.
+	// Camera: the camera source for camera.New: "gst:" and a GStreamer
+	// pipeline (a libcamera CSI camera), or a V4L2 device ("v4l2:" and a
+	// /dev/videoN path or index, or the bare path or index: a USB camera).
 	Camera string `json:"camera,omitempty"`
 }
 
@@ -73,7 +75,7 @@ var Profiles = map[string]Profile{
 	},
 	"rpi4": {
 		Name:        "rpi4",
-		Description: "Raspberry Pi 4: PN532 on I2C-1 at 0x24, TDA8029 on ttyAMA1, MSR on ttyUSB0, 4x4 keypad on GPIO, camera /dev/video0",
+		Description: "Raspberry Pi 4: PN532 on I2C-1 at 0x24, TDA8029 on ttyAMA1, MSR on ttyUSB0, 4x4 keypad on GPIO, CSI camera through libcamera",
 		MSR:         &Serial{Port: "/dev/ttyUSB0", Baud: 9600},
 		NFC:         &NFC{Interface: "i2c", I2CBus: "1", I2CAddr: 0x24},
 		Contact:     &Serial{Port: "/dev/ttyAMA1", Baud: 38400},
@@ -81,7 +83,7 @@ var Profiles = map[string]Profile{
 			Rows: []string{"GPIO5", "GPIO6", "GPIO13", "GPIO19"},
 			Cols: []string{"GPIO12", "GPIO16", "GPIO20", "GPIO21"},
 		},
-		Camera: "/dev/video0",
+		Camera: camera.SchemeGStreamer + camera.LibcameraPipeline(640, 480, 15),
 	},
 }
 
