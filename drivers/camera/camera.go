@@ -58,10 +58,6 @@ func LibcameraPipeline(width, height, fps int) string {
 	return "libcamerasrc ! " + caps + " ! videoconvert ! video/x-raw,format=BGR ! appsink drop=true"
 }
 
-// live reports whether a kind is a camera (frames come at the camera's
-// pace, the newest wins, failures are reconnected) rather than a file.
-func live(kind string) bool { return kind == KindV4L2 || kind == KindGStreamer }
-
 // Source is what the rest of the daemon consumes. *Dev implements it; tests
 // of consumers can implement it with frames made by NewFrameBGR.
 type Source interface {

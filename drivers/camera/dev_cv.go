@@ -47,6 +47,10 @@ type Dev struct {
 	streak int    // reader only: reconnect attempts since the last frame
 }
 
+// live reports whether a kind is a camera (frames come at the camera's
+// pace, the newest wins, failures are reconnected) rather than a file.
+func live(kind string) bool { return kind == KindV4L2 || kind == KindGStreamer }
+
 type result struct {
 	f   *Frame
 	err error
