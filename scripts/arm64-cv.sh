@@ -142,7 +142,10 @@ api=http://127.0.0.1:$port
 cat >"$work/posd.json" <<JSON
 {"board": "sim", "data_dir": "$work/data", "api": {"listen": "127.0.0.1:$port"}, "host": {"addr": "127.0.0.1:9"}}
 JSON
-run "$out/posd" -config "$work/posd.json" 2>"$work/posd.log" &
+# qemu itself in the background (not through run, whose subshell would
+# take the signal and leave qemu running), output to the log so that it
+# holds none of the caller's pipes.
+"$qemu" -L "$sysroot" "$out/posd" -config "$work/posd.json" >"$work/posd.log" 2>&1 &
 pid=$!
 up=
 for _ in $(seq 600); do
