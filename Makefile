@@ -8,7 +8,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.7.0
 FUZZTIME ?= 10s
 RUN_DIR ?= run
 
-.PHONY: all deps build run test check lint fmt-check vet staticcheck tidy-check layers bench cross fuzz clean
+.PHONY: all deps build run test check lint fmt-check vet staticcheck tidy-check layers bench cross arm64-cv fuzz clean
 
 all: build
 
@@ -64,6 +64,13 @@ cross:
 	modfile=$$(scripts/gomod-arm32.sh) && \
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -modfile=$$modfile -tags nocv -o /dev/null ./... && \
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -modfile=$$modfile -tags nocv -o bin/linux-armv7/ ./cmd/...
+
+# posd for linux/arm64 with cgo and the camera, against Debian 12's arm64
+# OpenCV 4.6 in a sysroot kept in ~/.cache/posd-arm64, built into
+# bin/linux-arm64-cv and checked under qemu-user (its tests, -print-config,
+# and the camera OK in `posctl devices selftest`). See scripts/arm64-cv.sh.
+arm64-cv: deps
+	scripts/arm64-cv.sh
 
 # A short run of every fuzz target (FUZZTIME each).
 fuzz: deps

@@ -49,7 +49,9 @@ type Profile struct {
 	Contact *Serial `json:"contact,omitempty"`
 	// Keypad: the PIN pad matrix.
 	Keypad *Keypad `json:"keypad,omitempty"`
-	// Camera: a V4L2 device index or path.
+	// Camera: the camera source for camera.New: "gst:" and a GStreamer
+	// pipeline (a libcamera CSI camera), or a V4L2 device ("v4l2:" and a
+	// /dev/videoN path or index, or the bare path or index: a USB camera).
 	Camera string `json:"camera,omitempty"`
 	// Overlays are the firmware configuration lines (Raspberry Pi
 	// config.txt) the profile needs, with the header pins they take.
@@ -104,7 +106,7 @@ var Profiles = map[string]Profile{
 	},
 	"rpi4": {
 		Name:        "rpi4",
-		Description: "Raspberry Pi 4: PN532 HAT on I2C-3 at 0x24, TDA8029 on ttyAMA1, USB keyboard-wedge stripe reader, 4x4 keypad on GPIO, camera /dev/video0",
+		Description: "Raspberry Pi 4: PN532 HAT on I2C-3 at 0x24, TDA8029 on ttyAMA1, USB keyboard-wedge stripe reader, 4x4 keypad on GPIO, CSI camera through libcamera",
 		MSR:         &MSR{Kind: MSRKindEvdev, Device: DefaultMSRDevice},
 		NFC:         &NFC{Interface: "i2c", I2CBus: "3", I2CAddr: 0x24, Reset: "GPIO20", Req: "GPIO16"},
 		Contact:     &Serial{Port: "/dev/ttyAMA1", Baud: 38400},
@@ -112,7 +114,7 @@ var Profiles = map[string]Profile{
 			Rows: []string{"GPIO5", "GPIO6", "GPIO26", "GPIO19"},
 			Cols: []string{"GPIO17", "GPIO27", "GPIO22", "GPIO21"},
 		},
-		Camera:   "/dev/video0",
+		Camera:   camera.SchemeGStreamer + camera.LibcameraPipeline(640, 480, 15),
 		Overlays: rpi4Overlays,
 		Reserved: rpi4Reserved,
 		KEK:      kek.Spec{Source: kek.SourceTPM, Device: "/dev/tpmrm0", FallbackFile: true},

@@ -3,18 +3,41 @@ package board
 import (
 	"context"
 	"fmt"
+	"time"
 
+	"posd/conn/video"
 	"posd/drivers/camera"
 )
 
-// AddCamera opens the camera (a V4L2 index or path, a video file or an
-// image sequence) and records it.
+// cameraStopWait bounds how long stopping the camera waits for an OpenCV
+// call in progress (a GStreamer pipeline that stalled blocks its reader
+// inside OpenCV until it delivers again).
+const cameraStopWait = 3 * time.Second
+
+// AddCamera opens the camera and records it. src is what camera.New takes:
+// a GStreamer pipeline ("gst:" and a pipeline ending in appsink, such as
+// camera.LibcameraPipeline for a libcamera CSI camera), a V4L2 device
+// ("v4l2:/dev/video0", or the bare path or index), a video file or an image
+// sequence. The camera must deliver a frame within opts.NoFrameTimeout of
+// opening: one that opens but stays silent is reported failed, like one
+// that does not open, and released.
 func (b *Board) AddCamera(src string, opts *camera.Opts) {
 	st := Status{Name: "camera", Driver: "camera", Where: src}
 	d, err := camera.New(src, opts)
 	if err != nil {
 		st.Error = err.Error()
 		b.Add(st, nil, nil)
+		return
+	}
+	// Check is bounded by NoFrameTimeout for a camera; the deadline here
+	// only guards a file source that never yields its first image.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	err = d.Check(ctx)
+	cancel()
+	if err != nil {
+		st.Error = err.Error()
+		b.Add(st, nil, nil)
+		_ = stopCamera(d)
 		return
 	}
 	b.Devices.Camera = d
@@ -26,8 +49,23 @@ func (b *Board) AddCamera(src string, opts *camera.Opts) {
 			return "", err
 		}
 		return fmt.Sprintf("%dx%d @ %.1f fps measured over %d frames (%s)", r.Width, r.Height, r.FPS, r.Frames, r.Info.Kind), nil
-	}, func() error {
-		d.Halt()
+	}, func() error { return stopCamera(d) })
+}
+
+// stopCamera halts the camera, leaving a reader stuck in OpenCV behind
+// after cameraStopWait rather than holding up the daemon's shutdown.
+func stopCamera(d *camera.Dev) error {
+	ctx, cancel := context.WithTimeout(context.Background(), cameraStopWait)
+	defer cancel()
+	return d.Shutdown(ctx)
+}
+
+// CameraVideo returns the board's camera as the application consumes it
+// (the neutral posd/conn/video contract), or nil when the board has no
+// working camera. Closing it stops the camera, as the board's Halt does.
+func (d *Devices) CameraVideo() video.Source {
+	if d.Camera == nil {
 		return nil
-	})
+	}
+	return camera.Video(d.Camera)
 }

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what building and testing posd needs on Debian 12 (and Raspberry
-# Pi OS): the C toolchain and OpenCV 4.6 for the camera (cgo), pkg-config,
-# a CJK font for the customer display's Chinese lines (fonts-wqy-microhei,
-# named by ui/kiosk/page.html), Chromium for the display's rendering test,
-# the swtpm TPM 2.0 simulator (swtpm, swtpm-tools) that the TPM-sealed KEK
-# test of board/ starts, and a Go toolchain as recent as go.mod asks for. Idempotent: when
+# Pi OS): the C toolchain and OpenCV 4.6 for the camera (cgo), GStreamer's base
+# plugins (videoconvert, appsink) for camera pipelines, pkg-config, a CJK
+# font for the customer display's Chinese lines (fonts-wqy-microhei, named by
+# ui/kiosk/page.html), Chromium for the display's rendering test, the swtpm
+# TPM 2.0 simulator (swtpm, swtpm-tools) that the TPM-sealed KEK test of
+# board/ starts, and a Go toolchain as recent as go.mod asks for. Idempotent: when
 # everything is present it only checks and returns.
 #
 #   scripts/setup.sh          check and install what is missing
@@ -12,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(gcc g++ make pkg-config git ca-certificates libopencv-dev fontconfig fonts-wqy-microhei chromium swtpm swtpm-tools)
+pkgs=(gcc g++ make pkg-config git ca-certificates libopencv-dev gstreamer1.0-plugins-base fontconfig fonts-wqy-microhei chromium swtpm swtpm-tools)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -12,14 +12,51 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"posd/conn/clock"
 )
 
 // Source kinds reported in Info.Kind.
 const (
-	KindV4L2   = "v4l2"   // a V4L2 capture device
-	KindVideo  = "video"  // a video file (or stream URL)
-	KindImages = "images" // a sequence of still images
+	KindV4L2      = "v4l2"      // a V4L2 capture device
+	KindGStreamer = "gstreamer" // a GStreamer pipeline ending in appsink
+	KindVideo     = "video"     // a video file (or stream URL)
+	KindImages    = "images"    // a sequence of still images
 )
+
+// Scheme prefixes of a source string that name the backend explicitly:
+// "v4l2:/dev/video0" (or "v4l2:0") and "gst:<pipeline>". A board profile
+// uses them to choose between OpenCV's V4L2 and GStreamer backends.
+const (
+	SchemeV4L2      = "v4l2:"
+	SchemeGStreamer = "gst:"
+)
+
+// LibcameraPipeline returns the GStreamer pipeline (without the "gst:"
+// scheme) that reads a camera driven by libcamera, such as a Raspberry Pi
+// CSI camera module on a current kernel, at width x height and fps frames
+// per second (0 leaves the rate to the camera), converted to the packed
+// BGR that OpenCV delivers as a 3-channel matrix:
+//
+//	libcamerasrc ! video/x-raw,width=640,height=480,framerate=15/1
+//	  ! videoconvert ! video/x-raw,format=BGR ! appsink drop=true
+//
+// On such a board /dev/video0 is the CSI receiver's raw node: OpenCV's
+// V4L2 backend opens it but every read fails (opencv/opencv#22820), which
+// is why the rpi4 profile uses this pipeline. libcamerasrc is libcamera's
+// GStreamer element (Debian: gstreamer1.0-libcamera; the 0.0.3 of Debian
+// 12 takes width, height and framerate from the caps that follow it);
+// videoconvert and appsink come with gstreamer1.0-plugins-base.
+// drop=true lets the appsink replace an unread frame by a newer one
+// instead of stalling the camera (OpenCV's GStreamer backend does not
+// drop by itself and gives the appsink a queue of one buffer).
+func LibcameraPipeline(width, height, fps int) string {
+	caps := fmt.Sprintf("video/x-raw,width=%d,height=%d", width, height)
+	if fps > 0 {
+		caps += fmt.Sprintf(",framerate=%d/1", fps)
+	}
+	return "libcamerasrc ! " + caps + " ! videoconvert ! video/x-raw,format=BGR ! appsink drop=true"
+}
 
 // Source is what the rest of the daemon consumes. *Dev implements it; tests
 // of consumers can implement it with frames made by NewFrameBGR.
@@ -38,24 +75,12 @@ type Info struct {
 	Width, Height int     // size of delivered frames
 	FPS           float64 // nominal frame rate (0 = unpaced / unknown)
 	Device        string  // the source string given to New
-	Kind          string  // KindV4L2, KindVideo or KindImages
+	Kind          string  // KindV4L2, KindGStreamer, KindVideo or KindImages
 }
 
 func (i Info) String() string {
 	return fmt.Sprintf("%s:%s %dx%d@%g", i.Kind, i.Device, i.Width, i.Height, i.FPS)
 }
-
-// Clock is the time source of a Dev. Tests inject a fake one to control
-// pacing and reconnect backoff without sleeping.
-type Clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // Opts configures a Dev. The zero value of a field means "leave as is"
 // unless said otherwise; New(src, nil) uses DefaultOpts.
@@ -78,24 +103,41 @@ type Opts struct {
 	// "" leaves the driver's default.
 	FourCC string
 	// ReconnectMin and ReconnectMax bound the exponential backoff between
-	// attempts to reopen a failed device.
+	// attempts to reopen a failed camera. The backoff grows with every
+	// attempt since the last frame, whether the reopening failed or the
+	// reopened camera failed its first read.
 	ReconnectMin, ReconnectMax time.Duration
-	// MaxReconnects is the number of consecutive failed reopen attempts
-	// after which a device Dev gives up (ErrGaveUp). 0 never gives up.
+	// MaxReconnects is the number of reconnect attempts without a frame
+	// in between after which a camera Dev gives up (ErrGaveUp). Every
+	// attempt counts: a failed reopening, and a reopening whose camera
+	// then fails before delivering a frame. A frame resets the count.
+	// 0 never gives up.
 	MaxReconnects int
-	// Clock paces files and times backoff; nil is the wall clock.
-	Clock Clock
+	// NoFrameTimeout is how long a camera (V4L2 or GStreamer) may go
+	// without delivering a frame, from its opening or its last frame,
+	// before it is reported failed with ErrNoFrame (Check, SelfTest,
+	// Stats.Stalled). A GStreamer pipeline that has not started within
+	// it fails New. 0 means DefaultOpts.NoFrameTimeout.
+	NoFrameTimeout time.Duration
+	// Clock paces files and times backoff and NoFrameTimeout; nil is the
+	// wall clock.
+	Clock clock.Clock
 	// Logger receives driver events; nil discards them.
 	Logger *slog.Logger
 }
 
-// DefaultOpts is what New uses when given nil: VGA at 15 frames/s.
+// DefaultOpts is what New uses when given nil: VGA at 15 frames/s; a
+// camera that delivers nothing for 5 s is reported failed, and one that
+// keeps failing is given up after 10 reconnects (about half a minute of
+// backoff).
 var DefaultOpts = Opts{
-	Width:        640,
-	Height:       480,
-	FPS:          15,
-	ReconnectMin: 200 * time.Millisecond,
-	ReconnectMax: 5 * time.Second,
+	Width:          640,
+	Height:         480,
+	FPS:            15,
+	ReconnectMin:   200 * time.Millisecond,
+	ReconnectMax:   5 * time.Second,
+	MaxReconnects:  10,
+	NoFrameTimeout: 5 * time.Second,
 }
 
 // Stats counts what a Dev did since New.
@@ -107,6 +149,11 @@ type Stats struct {
 	Loops      uint64 // restarts of a looping file or image source
 	Connected  bool   // the capture is currently open
 	LastError  string // the most recent error, "" if none
+	// LastFrame is when the capture last delivered a frame (zero: never).
+	LastFrame time.Time
+	// Stalled: a camera has gone Opts.NoFrameTimeout without a frame,
+	// whether or not it is open (see ErrNoFrame).
+	Stalled bool
 }
 
 // SelfTestResult is what SelfTest measured.
@@ -132,6 +179,12 @@ func (o Opts) normalize() (Opts, error) {
 	if o.MaxReconnects < 0 || o.ReconnectMin < 0 || o.ReconnectMax < 0 {
 		return o, fmt.Errorf("%w: negative reconnect setting", ErrBadOpts)
 	}
+	if o.NoFrameTimeout < 0 {
+		return o, fmt.Errorf("%w: negative no-frame timeout", ErrBadOpts)
+	}
+	if o.NoFrameTimeout == 0 {
+		o.NoFrameTimeout = DefaultOpts.NoFrameTimeout
+	}
 	if o.ReconnectMin == 0 {
 		o.ReconnectMin = DefaultOpts.ReconnectMin
 	}
@@ -141,9 +194,7 @@ func (o Opts) normalize() (Opts, error) {
 	if o.ReconnectMax < o.ReconnectMin {
 		return o, fmt.Errorf("%w: reconnect max %v below min %v", ErrBadOpts, o.ReconnectMax, o.ReconnectMin)
 	}
-	if o.Clock == nil {
-		o.Clock = realClock{}
-	}
+	o.Clock = clock.Or(o.Clock)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -168,7 +219,7 @@ type source struct {
 	raw    string
 	kind   string
 	index  int      // KindV4L2: /dev/video<index>
-	path   string   // KindVideo: the file or URL
+	path   string   // KindVideo: the file or URL; KindGStreamer: the pipeline
 	files  []string // KindImages: the frames, in order
 	single bool     // KindImages: one still image
 }
@@ -176,6 +227,8 @@ type source struct {
 var (
 	devIndexRe = regexp.MustCompile(`^video([0-9]+)$`)
 	printfRe   = regexp.MustCompile(`%0?[0-9]*d`)
+	// appsinkRe finds an appsink element in a pipeline description.
+	appsinkRe = regexp.MustCompile(`(^|!)\s*appsink(\s|$)`)
 )
 
 var imageExts = map[string]bool{
@@ -185,13 +238,41 @@ var imageExts = map[string]bool{
 
 func isImage(name string) bool { return imageExts[strings.ToLower(filepath.Ext(name))] }
 
-// parseSource classifies src: a device index or path, a directory, a glob
-// or printf image pattern, a still image, or a video file.
+// parseSource classifies src: a GStreamer pipeline ("gst:..."), a device
+// index or path (optionally "v4l2:..."), a directory, a glob or printf
+// image pattern, a still image, or a video file.
 func parseSource(src string) (source, error) {
 	s := source{raw: src}
 	if src == "" {
 		return s, fmt.Errorf("%w: empty source", ErrBadSource)
 	}
+	if p, ok := strings.CutPrefix(src, SchemeGStreamer); ok {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			return s, fmt.Errorf("%w: empty GStreamer pipeline", ErrBadSource)
+		}
+		// OpenCV reads from the pipeline's appsink, found by its default
+		// name (appsink0, ...); without one it refuses the pipeline.
+		if !appsinkRe.MatchString(p) {
+			return s, fmt.Errorf("%w: GStreamer pipeline %q does not end in an appsink", ErrBadSource, p)
+		}
+		s.kind, s.path = KindGStreamer, p
+		return s, nil
+	}
+	if d, ok := strings.CutPrefix(src, SchemeV4L2); ok {
+		v, err := parseFileOrDevice(source{raw: d})
+		if err == nil && v.kind != KindV4L2 {
+			err = fmt.Errorf("%w: %s is not a V4L2 device", ErrBadSource, d)
+		}
+		v.raw = src
+		return v, err
+	}
+	return parseFileOrDevice(s)
+}
+
+// parseFileOrDevice classifies a source string without a scheme.
+func parseFileOrDevice(s source) (source, error) {
+	src := s.raw
 	if n, err := strconv.Atoi(src); err == nil {
 		if n < 0 {
 			return s, fmt.Errorf("%w: negative device index %d", ErrBadSource, n)

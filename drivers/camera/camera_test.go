@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -57,6 +58,17 @@ func TestParseSource(t *testing.T) {
 		{src: filepath.Join(dir, "clip.avi"), kind: KindVideo, path: filepath.Join(dir, "clip.avi")},
 		{src: filepath.Join(dir, "missing.avi"), err: ErrBadSource},
 		{src: "rtsp://cam.local/stream", kind: KindVideo, path: "rtsp://cam.local/stream"},
+		{src: "v4l2:/dev/video3", kind: KindV4L2, index: 3},
+		{src: "v4l2:1", kind: KindV4L2, index: 1},
+		{src: "v4l2:" + filepath.Join(dir, "clip.avi"), err: ErrBadSource},
+		{src: "v4l2:", err: ErrBadSource},
+		{src: "gst:videotestsrc ! videoconvert ! appsink", kind: KindGStreamer, path: "videotestsrc ! videoconvert ! appsink"},
+		{src: "gst: videotestsrc ! appsink drop=true ", kind: KindGStreamer, path: "videotestsrc ! appsink drop=true"},
+		{src: "gst:appsink", kind: KindGStreamer, path: "appsink"},
+		{src: "gst:videotestsrc ! fakesink", err: ErrBadSource},
+		{src: "gst:videotestsrc ! appsinkx", err: ErrBadSource},
+		{src: "gst:  ", err: ErrBadSource},
+		{src: "gst:" + LibcameraPipeline(640, 480, 15), kind: KindGStreamer, path: LibcameraPipeline(640, 480, 15)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.src, func(t *testing.T) {
@@ -74,6 +86,20 @@ func TestParseSource(t *testing.T) {
 				t.Fatalf("got kind=%s index=%d path=%q files=%v", s.kind, s.index, s.path, s.files)
 			}
 		})
+	}
+}
+
+func TestLibcameraPipeline(t *testing.T) {
+	for _, tc := range []struct {
+		w, h, fps int
+		want      string
+	}{
+		{640, 480, 15, "libcamerasrc ! video/x-raw,width=640,height=480,framerate=15/1 ! videoconvert ! video/x-raw,format=BGR ! appsink drop=true"},
+		{1280, 720, 0, "libcamerasrc ! video/x-raw,width=1280,height=720 ! videoconvert ! video/x-raw,format=BGR ! appsink drop=true"},
+	} {
+		if got := LibcameraPipeline(tc.w, tc.h, tc.fps); got != tc.want {
+			t.Errorf("LibcameraPipeline(%d, %d, %d) = %q, want %q", tc.w, tc.h, tc.fps, got, tc.want)
+		}
 	}
 }
 
@@ -99,6 +125,7 @@ func TestOptsNormalize(t *testing.T) {
 		{FPS: -2},
 		{FourCC: "MJPEG"},
 		{MaxReconnects: -1},
+		{NoFrameTimeout: -time.Second},
 		{ReconnectMin: time.Second, ReconnectMax: time.Millisecond},
 	}
 	for _, o := range bad {
@@ -110,7 +137,8 @@ func TestOptsNormalize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.ReconnectMin != DefaultOpts.ReconnectMin || o.ReconnectMax != DefaultOpts.ReconnectMax || o.Clock == nil || o.Logger == nil {
+	if o.ReconnectMin != DefaultOpts.ReconnectMin || o.ReconnectMax != DefaultOpts.ReconnectMax ||
+		o.NoFrameTimeout != DefaultOpts.NoFrameTimeout || o.Clock == nil || o.Logger == nil {
 		t.Fatalf("defaults not filled: %+v", o)
 	}
 }
@@ -223,7 +251,8 @@ func TestNewFrameBGRRejectsBadSize(t *testing.T) {
 // FuzzParseSource feeds arbitrary source strings (they come from board
 // configuration): never a panic, and a success is self-consistent.
 func FuzzParseSource(f *testing.F) {
-	for _, s := range []string{"0", "/dev/video3", "/dev/v4l/by-id/usb-cam", "a%03d.png", "x%d%d", "*.png", "[", "%%d%d", "rtsp://h/s", "clip.avi", ""} {
+	for _, s := range []string{"0", "/dev/video3", "/dev/v4l/by-id/usb-cam", "a%03d.png", "x%d%d", "*.png", "[", "%%d%d", "rtsp://h/s", "clip.avi", "",
+		"v4l2:0", "v4l2:v4l2:0", "gst:videotestsrc ! appsink", "gst:!appsink", "gst:", "v4l2:gst:appsink"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, src string) {
@@ -242,6 +271,10 @@ func FuzzParseSource(f *testing.F) {
 		case KindVideo:
 			if s.path == "" {
 				t.Fatalf("%q: empty path", src)
+			}
+		case KindGStreamer:
+			if !strings.HasPrefix(src, SchemeGStreamer) || !strings.Contains(s.path, "appsink") {
+				t.Fatalf("%q: pipeline %q", src, s.path)
 			}
 		case KindImages:
 			if len(s.files) == 0 {

@@ -30,7 +30,7 @@ type openFunc func(s source, o Opts, mc *matCount) (capture, error)
 // openCapture is the real opener.
 func openCapture(s source, o Opts, mc *matCount) (capture, error) {
 	switch s.kind {
-	case KindV4L2, KindVideo:
+	case KindV4L2, KindGStreamer, KindVideo:
 		return openVC(s, o, mc)
 	case KindImages:
 		return openImages(s, o, mc)
@@ -38,7 +38,8 @@ func openCapture(s source, o Opts, mc *matCount) (capture, error) {
 	return nil, &UnsupportedError{Src: s.raw, Reason: "unknown source kind " + s.kind}
 }
 
-// vcCapture reads a device or a video file through cv::VideoCapture.
+// vcCapture reads a device, a GStreamer pipeline or a video file through
+// cv::VideoCapture.
 type vcCapture struct {
 	vc  *gocv.VideoCapture
 	s   source
@@ -52,9 +53,18 @@ func openVC(s source, o Opts, mc *matCount) (*vcCapture, error) {
 		vc  *gocv.VideoCapture
 		err error
 	)
-	if s.kind == KindV4L2 {
+	switch s.kind {
+	case KindV4L2:
 		vc, err = gocv.VideoCaptureDeviceWithAPI(s.index, gocv.VideoCaptureV4L2)
-	} else {
+	case KindGStreamer:
+		if !HasGStreamer() {
+			return nil, &UnsupportedError{Src: s.raw, Reason: "this OpenCV has no GStreamer backend (cv::videoio_registry::hasBackend(CAP_GSTREAMER) is false)"}
+		}
+		// The pipeline decides size, rate and format: OpenCV's GStreamer
+		// backend would restart it to apply CAP_PROP_FRAME_WIDTH and the
+		// like, so they are not set.
+		vc, err = gocv.VideoCaptureFileWithAPI(s.path, gocv.VideoCaptureGstreamer)
+	default:
 		vc, err = gocv.VideoCaptureFile(s.path)
 	}
 	if err == nil && !vc.IsOpened() {
@@ -95,7 +105,9 @@ func (c *vcCapture) read() (gocv.Mat, error) {
 		return m, nil
 	}
 	c.mc.closeMat(&m)
-	if c.s.kind == KindV4L2 {
+	if live(c.s.kind) {
+		// For a pipeline this is also its end of stream: a camera that
+		// ends is reconnected like one that fails.
 		return gocv.Mat{}, &DeviceError{Src: c.s.raw, Op: "read", Err: ErrRead}
 	}
 	return gocv.Mat{}, io.EOF

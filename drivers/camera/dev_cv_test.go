@@ -522,6 +522,8 @@ type fakeOpener struct {
 	opens     int          // open attempts so far
 	failOpens map[int]bool // 1-based attempt numbers that fail
 	failAll   bool         // every open after the first fails
+	deadReads bool         // every capture fails its first read
+	openLimit int          // opens beyond this many fail (0: no limit)
 	failAfter int          // frames the first capture gives before failing
 	open      openFunc
 	tok       chan struct{}
@@ -537,12 +539,15 @@ func newFakeOpener(failAfter int, failOpens ...int) *fakeOpener {
 		op.mu.Lock()
 		defer op.mu.Unlock()
 		op.opens++
-		if op.failOpens[op.opens] || (op.failAll && op.opens > 1) {
+		if op.failOpens[op.opens] || (op.failAll && op.opens > 1) || (op.openLimit > 0 && op.opens > op.openLimit) {
 			return nil, &DeviceError{Src: s.raw, Op: "open", Err: fmt.Errorf("%w: fake device busy", ErrOpen)}
 		}
 		left := -1
 		if op.opens == 1 && failAfter > 0 {
 			left = failAfter
+		}
+		if op.deadReads {
+			left = 0
 		}
 		return &fakeCapture{op: op, mc: mc, left: left, w: 32, h: 24}, nil
 	}
@@ -652,6 +657,41 @@ func TestDeviceGivesUp(t *testing.T) {
 		t.Fatalf("open matrices = %d, want 1 (the frame we hold)", d.OpenMats())
 	}
 	f.Close()
+	halt(t, d, 0x7fffffff)
+}
+
+// A Raspberry Pi CSI camera driven by libcamera exposes /dev/video0 (the
+// unicam node): OpenCV's V4L2 backend opens it, but every read fails
+// (opencv/opencv#22820: isOpened() true, read() false; emgucv/emgucv#931:
+// select() timeouts on the camera module). Every reopen "succeeds", so
+// reopenings that are followed by a failed read must count towards
+// MaxReconnects, and the backoff must keep growing across such cycles
+// instead of starting again at ReconnectMin.
+func TestDeviceThatOpensButNeverReadsGivesUp(t *testing.T) {
+	op := newFakeOpener(0)
+	op.deadReads = true
+	// Past 20 opens the fake device also stops opening, so that a driver
+	// that never gives up on open-then-fail cycles still ends the test.
+	op.openLimit = 20
+	clk := newFakeClock()
+	d, err := newDev("/dev/video0", &Opts{MaxReconnects: 3, ReconnectMin: 100 * time.Millisecond, ReconnectMax: time.Second, Clock: clk}, op.open)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = d.Next(context.Background())
+	if !errors.Is(err, ErrGaveUp) || !errors.Is(err, ErrRead) || !IsFatal(err) {
+		t.Fatalf("Next = %v, want ErrGaveUp wrapping the read failure", err)
+	}
+	if op.Opens() != 4 {
+		t.Fatalf("opens = %d, want 4 (the first and 3 reconnects)", op.Opens())
+	}
+	want := []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond}
+	if got := clk.Waits(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("backoff waits = %v, want %v", got, want)
+	}
+	if st := d.Stats(); st.Reconnects != 3 || st.Frames != 0 || st.Connected {
+		t.Fatalf("stats = %+v, want 3 reconnects, no frame, disconnected", st)
+	}
 	halt(t, d, 0x7fffffff)
 }
 

@@ -44,8 +44,17 @@ func (d *Dev) SelfTest(ctx context.Context, n int) (SelfTestResult, error) {
 	return SelfTestResult{}, d.unsupported()
 }
 
+// Check reports ErrUnsupported.
+func (d *Dev) Check(ctx context.Context) error { return d.unsupported() }
+
 // Halt does nothing.
 func (d *Dev) Halt() error { return nil }
+
+// Shutdown does nothing.
+func (d *Dev) Shutdown(ctx context.Context) error { return nil }
+
+// HasGStreamer reports false: this build has no OpenCV.
+func HasGStreamer() bool { return false }
 
 // Close does nothing.
 func (d *Dev) Close() error { return nil }

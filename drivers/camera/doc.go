@@ -1,11 +1,15 @@
 // Package camera is the camera driver of posd: it delivers BGR frames from a
-// V4L2 device on a real board, or from a video file or a sequence of image
-// files on the simulated board and in tests.
+// V4L2 device or a GStreamer pipeline (libcamera) on a real board, or from a
+// video file or a sequence of image files on the simulated board and in
+// tests.
 //
 // # Construction
 //
 //	d, err := camera.New("/dev/video0", nil)           // V4L2 device by path
 //	d, err := camera.New("0", nil)                     // V4L2 device by index
+//	d, err := camera.New("v4l2:/dev/video0", nil)      // the same, backend named
+//	d, err := camera.New("gst:"+camera.LibcameraPipeline(640, 480, 15), nil)
+//	                                                   // libcamera through GStreamer
 //	d, err := camera.New("face.avi", &opts)            // video file
 //	d, err := camera.New("frames/", &opts)             // directory of images
 //	d, err := camera.New("frames/f%03d.png", &opts)    // printf pattern
@@ -16,7 +20,23 @@
 // camera). Everything else consumes the [Source] interface, which carries no
 // OpenCV type: frames expose their pixels as BGR bytes ([Frame.BGR]) or as an
 // [image.RGBA] ([Frame.Image]). Code built with cgo can borrow the underlying
-// gocv.Mat with Frame.Mat.
+// gocv.Mat with Frame.Mat. The application sees a camera through the neutral
+// posd/conn/video contract: [Video] adapts any Source to it.
+//
+// # Which backend
+//
+// A USB (UVC) camera is a V4L2 device. A Raspberry Pi CSI camera module on a
+// current kernel is driven by libcamera: its /dev/video0 is the CSI
+// receiver's raw node, which OpenCV's V4L2 backend opens but cannot read
+// (opencv/opencv#22820: isOpened() true, every read() false). It is read
+// through OpenCV's GStreamer backend with libcamera's libcamerasrc element
+// instead ([LibcameraPipeline]). A "gst:" pipeline must end in an appsink
+// that keeps its default name (OpenCV looks for an element named appsink*
+// or opencvsink) and should hand it BGR (videoconvert !
+// video/x-raw,format=BGR): OpenCV passes YUV formats through as 1- or
+// 2-channel matrices. Debian 12's OpenCV 4.6.0 is built with GStreamer
+// 1.22 (opencv_version -v; [HasGStreamer] asks at run time); without it a
+// "gst:" source is an *UnsupportedError.
 //
 // # Ownership
 //
@@ -28,11 +48,24 @@
 // # Behaviour
 //
 // A reader goroutine per Dev owns the OpenCV capture (OpenCV objects are not
-// safe for concurrent use). For devices it keeps only the newest frame, as a
-// live camera does, and reconnects with exponential backoff after a read or
-// open error. Files and images are delivered without dropping, paced to
-// Opts.FPS by the injected clock, resized to Opts.Width x Opts.Height, and
-// optionally looped.
+// safe for concurrent use). For cameras (V4L2 and GStreamer) it keeps only
+// the newest frame, as a live camera does, and reconnects with exponential
+// backoff after a read or open error; every attempt since the last frame
+// counts towards Opts.MaxReconnects, reopenings that are followed by a
+// failed read included, and the backoff grows across them. A camera that
+// goes Opts.NoFrameTimeout without a frame, open or not, is reported failed:
+// [Dev.Check] and [Dev.SelfTest] return ErrNoFrame and Stats.Stalled is set.
+// Files and images are delivered without dropping, paced to Opts.FPS by the
+// injected clock, resized to Opts.Width x Opts.Height, and optionally looped.
+//
+// OpenCV calls cannot be interrupted. V4L2 reads end by themselves (OpenCV
+// waits at most OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT, 10 s by default, in
+// select()), but OpenCV 4.6's GStreamer backend opens a pipeline by waiting
+// without a timeout for its first frame (gst_element_get_state with
+// GST_CLOCK_TIME_NONE) and reads with gst_app_sink_pull_sample, which blocks
+// until a sample or the end of the stream. So New gives a pipeline
+// NoFrameTimeout to start, and [Dev.Shutdown] bounds the wait for a reader
+// stuck in such a call (ErrStuck); the reader then finishes by itself.
 //
 // # Build tags
 //
@@ -44,10 +77,23 @@
 // # Documents followed
 //
 //   - OpenCV 4.6.0 videoio reference (cv::VideoCapture, cv::VideoWriter,
-//     VideoCaptureAPIs, VideoCaptureProperties: CAP_V4L2, CAP_PROP_FRAME_WIDTH,
-//     CAP_PROP_FRAME_HEIGHT, CAP_PROP_FPS, CAP_PROP_FOURCC; a property that a
-//     backend does not support reads back as 0) and imgcodecs (cv::imread,
+//     VideoCaptureAPIs, VideoCaptureProperties: CAP_V4L2, CAP_GSTREAMER,
+//     CAP_PROP_FRAME_WIDTH, CAP_PROP_FRAME_HEIGHT, CAP_PROP_FPS,
+//     CAP_PROP_FOURCC; a property that a backend does not support reads back
+//     as 0; CAP_PROP_READ_TIMEOUT_MSEC applies to FFmpeg only in 4.6;
+//     cv::videoio_registry::hasBackend) and imgcodecs (cv::imread,
 //     IMREAD_COLOR always yields 3-channel BGR).
+//   - OpenCV 4.6 modules/videoio/src/cap_gstreamer.cpp (manual pipelines:
+//     the appsink found by name, max-buffers 1 unless the pipeline sets it,
+//     no dropping unless drop=true, PLAYING awaited without a timeout;
+//     formats handed over: BGR, GRAY8, YUV as raw planes) and cap_v4l.cpp
+//     (select() timeout, OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT).
+//   - GStreamer 1.22 appsink (gst_app_sink_pull_sample blocks until a sample
+//     or EOS, or the element goes to READY/NULL; drop, max-buffers) and
+//     libcamera's libcamerasrc element (Debian gstreamer1.0-libcamera 0.0.3:
+//     width, height, framerate and format negotiated from the caps).
+//   - Public reports of the Raspberry Pi camera behind OpenCV's V4L2 backend:
+//     opencv/opencv#22820, opencv/opencv-python#738, emgucv/emgucv#931.
 //   - gocv v0.31.0 API documentation (Mat ownership: every Mat must be closed;
 //     VideoCapture.Read returns false at end of stream or on device error).
 //   - posd design notes and contribution rules (layers, Halt waits for its

@@ -11,8 +11,8 @@ import (
 //
 // Fatal (the Dev will deliver no more frames; see [IsFatal]):
 // ErrClosed, ErrEndOfStream, ErrGaveUp, ErrUnsupported.
-// Transient (call Next again): ErrDecode, and context errors from the
-// caller's own context.
+// Transient (call Next again): ErrDecode, ErrNoFrame (the camera may
+// recover), and context errors from the caller's own context.
 var (
 	// ErrUnsupported: this build has no camera support (built with the
 	// nocv tag) or the source kind cannot be opened by this build.
@@ -43,9 +43,26 @@ var (
 	// last frame. It wraps io.EOF.
 	ErrEndOfStream = fmt.Errorf("camera: end of stream: %w", io.EOF)
 
-	// ErrGaveUp: a device stayed unavailable for Opts.MaxReconnects
-	// attempts. It is joined with the last device error.
+	// ErrGaveUp: a camera failed Opts.MaxReconnects reconnect attempts in
+	// a row without delivering a frame (failed reopenings and reopenings
+	// followed by a failed read alike). It wraps the last device error.
 	ErrGaveUp = errors.New("camera: gave up reconnecting")
+
+	// ErrNoFrame: a camera has delivered no frame for Opts.NoFrameTimeout
+	// since it was opened or since its last frame, although it may be
+	// open: a CSI camera opened through a backend that cannot drive it,
+	// a GStreamer pipeline that negotiated but never produces. Returned
+	// in a *DeviceError by Check and SelfTest (Op "read"), and by New for
+	// a GStreamer pipeline that did not start in time (Op "open", with
+	// ErrOpen).
+	ErrNoFrame = errors.New("camera: no frame")
+
+	// ErrStuck: Shutdown's context ended while the reader was still inside
+	// an OpenCV open or read, which nothing can interrupt (OpenCV 4.6's
+	// GStreamer backend waits without a timeout for a pipeline's first
+	// frame when opening and for each sample when reading). The reader
+	// releases the capture and ends by itself if that call ever returns.
+	ErrStuck = errors.New("camera: reader stuck in a native call")
 
 	// ErrClosed: the Dev was halted.
 	ErrClosed = errors.New("camera: closed")

@@ -36,20 +36,29 @@ func NewFrameBGR(width, height int, bgr []byte) (*Frame, error) {
 	return &Frame{Width: width, Height: height, px: px, count: looseMats}, nil
 }
 
+// Size returns the frame's width and height in pixels.
+func (f *Frame) Size() (width, height int) { return f.Width, f.Height }
+
 // Close releases the frame's pixels. Only the first call does anything.
 func (f *Frame) Close() error {
+	f.release()
+	return nil
+}
+
+// release releases the pixels and reports whether this call did.
+func (f *Frame) release() bool {
 	if f == nil {
-		return nil
+		return false
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
-		return nil
+		return false
 	}
 	f.closed = true
 	f.px.release()
 	f.count.dec()
-	return nil
+	return true
 }
 
 // BGR returns a copy of the pixels: Width*Height*3 bytes, B,G,R per pixel,

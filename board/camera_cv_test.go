@@ -1,0 +1,72 @@
+//go:build !nocv
+
+package board
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"posd/drivers/camera"
+)
+
+// The rpi4 profile reads its CSI camera through GStreamer and libcamera,
+// not through V4L2 (whose /dev/video0 there opens but never reads).
+func TestRPi4CameraIsALibcameraPipeline(t *testing.T) {
+	p, err := Lookup("rpi4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(p.Camera, camera.SchemeGStreamer+"libcamerasrc ") || !strings.HasSuffix(p.Camera, "appsink drop=true") {
+		t.Fatalf("rpi4 camera = %q, want a gst: libcamerasrc pipeline", p.Camera)
+	}
+}
+
+// A camera pipeline that delivers is reported OK, passes the self test and
+// is handed to the application as a video.Source. videotestsrc stands in
+// for libcamerasrc (gstreamer1.0-plugins-base, installed by scripts/setup.sh).
+func TestGStreamerCameraOnTheBoard(t *testing.T) {
+	b := New("test", nil)
+	src := camera.SchemeGStreamer + strings.Replace(camera.LibcameraPipeline(64, 48, 30), "libcamerasrc", "videotestsrc", 1)
+	b.AddCamera(src, nil)
+	defer b.Halt()
+	st := b.Status()
+	if len(st) != 1 || !st[0].OK || !strings.Contains(st[0].Detail, "64x48") || !strings.Contains(st[0].Detail, "gstreamer") {
+		t.Fatalf("status = %+v", st)
+	}
+	if st := b.SelfTest(context.Background()); !st[0].OK {
+		t.Fatalf("self test = %+v", st)
+	}
+	v := b.Devices.CameraVideo()
+	if v == nil {
+		t.Fatal("no video source")
+	}
+	f, err := v.Next(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w, h := f.Size(); w != 64 || h != 48 {
+		t.Fatalf("frame %dx%d", w, h)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A camera that opens but delivers nothing is reported failed, without
+// a driver, and the board's start is held up NoFrameTimeout at most.
+func TestSilentCameraReportedFailed(t *testing.T) {
+	b := New("test", nil)
+	o := camera.DefaultOpts
+	o.NoFrameTimeout = 200 * time.Millisecond
+	b.AddCamera(camera.SchemeGStreamer+"videotestsrc is-live=true ! valve drop=true ! videoconvert ! video/x-raw,format=BGR ! appsink", &o)
+	defer b.Halt()
+	st := b.Status()
+	if len(st) != 1 || st[0].OK || !strings.Contains(st[0].Error, "no frame") {
+		t.Fatalf("status = %+v, want failed with no frame", st)
+	}
+	if b.Devices.Camera != nil || b.Devices.CameraVideo() != nil {
+		t.Fatal("a silent camera has a driver")
+	}
+}
