@@ -102,13 +102,25 @@ func open(k PublicKey, data []byte, format byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if rec[len(rec)-1] != recoveredTrailer || rec[0] != recoveredHeader {
-		return nil, fmt.Errorf("%w (format %02X expected)", ErrRecovery, format)
-	}
-	if rec[1] != format {
-		return nil, fmt.Errorf("%w: %02X, want %02X", ErrFormat, rec[1], format)
+	if err := checkEnvelope(rec, format); err != nil {
+		return nil, err
 	}
 	return rec, nil
+}
+
+// checkEnvelope checks the trailer, header and format of recovered data,
+// and that it is long enough for the smallest key.
+func checkEnvelope(rec []byte, format byte) error {
+	if len(rec) < MinModulusLen {
+		return fmt.Errorf("%w: %d bytes", ErrSignatureLength, len(rec))
+	}
+	if rec[len(rec)-1] != recoveredTrailer || rec[0] != recoveredHeader {
+		return fmt.Errorf("%w (format %02X expected)", ErrRecovery, format)
+	}
+	if rec[1] != format {
+		return fmt.Errorf("%w: %02X, want %02X", ErrFormat, rec[1], format)
+	}
+	return nil
 }
 
 // checkHash compares the hash field of rec with SHA-1 of rec's signed
@@ -172,6 +184,12 @@ func RecoverIssuerPublicKey(ca PublicKey, cert, remainder, exponent []byte) (*Is
 	if err != nil {
 		return nil, fmt.Errorf("issuer certificate: %w", err)
 	}
+	return parseIssuerCert(rec, remainder, exponent)
+}
+
+// parseIssuerCert reads and checks recovered issuer certificate data whose
+// envelope (header, format, trailer) checkEnvelope accepted.
+func parseIssuerCert(rec, remainder, exponent []byte) (*IssuerPublicKey, error) {
 	n := len(rec)
 	k := &IssuerPublicKey{HashAlgorithm: rec[11], PKAlgorithm: rec[12]}
 	copy(k.IssuerID[:], rec[2:6])
@@ -221,6 +239,12 @@ func recoverICC(issuer PublicKey, cert, remainder, exponent, staticData []byte, 
 	if err != nil {
 		return nil, fmt.Errorf("ICC certificate: %w", err)
 	}
+	return parseICCCert(rec, remainder, exponent, staticData, verifyHash)
+}
+
+// parseICCCert reads and checks recovered ICC certificate data whose
+// envelope checkEnvelope accepted.
+func parseICCCert(rec, remainder, exponent, staticData []byte, verifyHash bool) (*ICCPublicKey, error) {
 	n := len(rec)
 	k := &ICCPublicKey{HashAlgorithm: rec[17], PKAlgorithm: rec[18]}
 	copy(k.PAN[:], rec[2:12])
@@ -271,6 +295,12 @@ func verifySSAD(issuer PublicKey, ssad, staticData []byte, verifyHash bool) (*Si
 	if err != nil {
 		return nil, fmt.Errorf("SSAD: %w", err)
 	}
+	return parseSSAD(rec, staticData, verifyHash)
+}
+
+// parseSSAD reads and checks recovered SSAD data whose envelope
+// checkEnvelope accepted.
+func parseSSAD(rec, staticData []byte, verifyHash bool) (*SignedStaticData, error) {
 	s := &SignedStaticData{HashAlgorithm: rec[2]}
 	copy(s.DAC[:], rec[3:5])
 	if verifyHash {
