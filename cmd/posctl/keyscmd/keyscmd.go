@@ -1,8 +1,9 @@
 // Package keyscmd implements "posctl keys": the field engineer's and the
 // test bench's key tools. It derives DUKPT keys (TDES per ANSI X9.24-1,
 // AES per ANSI X9.24-3), enciphers and deciphers PIN blocks and data the
-// way a terminal does, advances KSNs, wraps and unwraps TR-31 key blocks
-// and computes key check values.
+// way a terminal does, advances KSNs, wraps and unwraps TR-31 key blocks,
+// computes key check values, and derives the EMV issuer keys and
+// cryptograms of posd/crypto/emv (ICC master keys, session keys, AC, ARPC).
 //
 // Values go in and come out as hexadecimal; output is upper case, one
 // value per line on stdout. Errors are one line on stderr starting with
@@ -75,6 +76,7 @@ TR-31 / X9.143 key blocks:
 Key check value (TDES: E(key, 0^8); AES: CMAC(key, 0^16); first 3 bytes):
   kcv --alg tdes|aes --key HEX
 
+` + emvUsage + `
   help    print this text
 `
 
@@ -140,6 +142,8 @@ func (c *Cmd) dispatch(args []string) ([]string, error) {
 		return c.tr31(args[1:])
 	case "kcv":
 		return c.kcv(args[1:])
+	case "emv":
+		return c.emv(args[1:])
 	}
 	return nil, usagef("unknown command %q (try \"posctl keys help\")", args[0])
 }

@@ -362,6 +362,9 @@ func FuzzRun(f *testing.F) {
 	f.Add("dukpt\x00advance-ksn\x00--mode\x00aes\x00--ksn\x001234567890123456FFFF0000")
 	f.Add("tr31\x00import\x00--kbpk\x0089E88CF7931444F334BD7547FC3F380C\x00--block\x00A0072P0TE00E0000F5161ED902807AF26F1D62263644BD24192FDB3193C730301CEE8701")
 	f.Add("kcv\x00--alg\x00aes\x00--key\x0000")
+	f.Add("emv\x00icc-mk\x00--imk\x000123456789ABCDEFFEDCBA9876543210\x00--pan\x0012345678901234567\x00--psn\x0045")
+	f.Add("emv\x00session-key\x00--icc-mk\x000123456789ABCDEFFEDCBA9876543210\x00--atc\x00001C\x00--method\x00mastercard\x00--un\x00ABCDEF12")
+	f.Add("emv\x00arpc\x00--key\x0029B33180E567CE38EA4CBC9D753B0E61\x00--arqc\x00FA624250B008B59A\x00--method\x002\x00--csu\x0000000000\x00--prop\x0012")
 	f.Add("dukpt\x00decrypt-request\x00--mode\x00tdes\x00--ik\x00" + tdesIK + "\x00--ksn\x00FFFF9876543210E00001\x00--data\x00FC0D53B7EA1FDA9EE68AAF2E70D9B9507CCE9749DBCC4F30")
 	f.Fuzz(func(t *testing.T, joined string) {
 		args := strings.Split(joined, "\x00")
