@@ -231,7 +231,7 @@ func RecoverICCPublicKey(issuer PublicKey, cert, remainder, exponent, staticData
 	return recoverICC(issuer, cert, remainder, exponent, staticData, true)
 }
 
-// recoverICC is RecoverICCPublicKey; checkHash false skips the hash check
+// recoverICC is RecoverICCPublicKey; verifyHash false skips the hash check
 // only, for the tests of published certificates whose static data was
 // not published.
 func recoverICC(issuer PublicKey, cert, remainder, exponent, staticData []byte, verifyHash bool) (*ICCPublicKey, error) {
