@@ -42,7 +42,7 @@ const usage = `usage: posctl [--api URL] [--data-dir DIR] COMMAND
   devices [selftest]
   sim cards
   sim swipe --card NAME
-  keys ...            offline DUKPT / TR-31 / KCV tools (posctl keys help)
+  keys ...            offline DUKPT / TR-31 / KCV / EMV key tools (posctl keys help)
   help                this text
 
 posd's API needs its per-boot token, which posd writes to api-token.json in
