@@ -27,6 +27,12 @@ type Card struct {
 	// through on the simulated board ("idtech", "magtek", "line"; empty:
 	// the board's default). No card data.
 	Reader string `json:"reader,omitempty"`
+	// PIN is the cardholder's PIN (online PIN checked by the simulated
+	// issuer, offline PIN by the chip). Never shown.
+	PIN string `json:"-"`
+	// PSN is the PAN sequence number (tag 5F34) of a chip card, two
+	// digits; empty for stripe-only cards.
+	PSN string `json:"-"`
 }
 
 // Cards is the deck.
