@@ -56,6 +56,8 @@ func (b *Board) openKeypad(o Opts) {
 	b.keypadSim = keypadsim.New(keypad.LayoutPINPad, nil)
 	b.AddKeypad(b.keypadSim.Pins(), "sim GPIO matrix", keypad.LayoutPINPad, func(ctx context.Context, d *keypad.Dev) (string, error) {
 		const k = keypad.Key('5')
+		b.typing.Lock()
+		defer b.typing.Unlock()
 		done := make(chan error, 1)
 		go func() { done <- b.keypadSim.Type(ctx, string(k)) }()
 		down, up := false, false

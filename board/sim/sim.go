@@ -50,6 +50,9 @@ type Board struct {
 	nfcSim     *pn532sim.Sim
 	contactSim *alparsim.Sim
 	keypadSim  *keypadsim.Sim
+	// typing serialises the fingers on the simulated keypad: Keys and
+	// the keypad's self-test.
+	typing sync.Mutex
 }
 
 // Open builds the simulated board.

@@ -42,6 +42,7 @@ const usage = `usage: posctl [--api URL] [--data-dir DIR] COMMAND
   devices [selftest]
   sim cards
   sim swipe --card NAME
+  sim keys KEYS       type on the PIN pad: 0-9, E enter, C clear, X cancel
   keys ...            offline DUKPT / TR-31 / KCV / EMV key tools (posctl keys help)
   help                this text
 
@@ -171,6 +172,7 @@ var usages = map[string]string{
 	"devices":    "posctl devices [selftest]",
 	"sim cards":  "posctl sim cards",
 	"sim swipe":  "posctl sim swipe --card NAME (see posctl sim cards)",
+	"sim keys":   "posctl sim keys KEYS (0-9 digits, E enter, C clear, X cancel; e.g. 1234E)",
 }
 
 func usageErr(cmd string) error {
@@ -235,11 +237,16 @@ func (c *cli) dispatch(args []string) (int, error) {
 			return 1, usageErr("sim swipe")
 		}
 		return c.show("POST", "/v1/sim/swipe", map[string]string{"card": *card})
+	case cmd == "sim" && sub == "keys":
+		if len(rest) != 2 {
+			return 1, usageErr("sim keys")
+		}
+		return c.show("POST", "/v1/sim/keys", map[string]string{"keys": rest[1]})
 	case cmd == "txn" || cmd == "sim":
 		if sub != "" {
 			return 1, fmt.Errorf("unknown command %q; run posctl help", cmd+" "+sub)
 		}
-		return 1, fmt.Errorf("usage: posctl %s %s", cmd, map[string]string{"txn": "list|show ID|cancel ID", "sim": "cards|swipe --card NAME"}[cmd])
+		return 1, fmt.Errorf("usage: posctl %s %s", cmd, map[string]string{"txn": "list|show ID|cancel ID", "sim": "cards|swipe --card NAME|keys KEYS"}[cmd])
 	case usages[cmd] != "":
 		return 1, usageErr(cmd)
 	}

@@ -40,6 +40,8 @@ func TestMalformedCommandsSayTheirUsage(t *testing.T) {
 		"txn":                  "usage: posctl txn",
 		"txn frobnicate":       `unknown command "txn frobnicate"`,
 		"sim swipe":            "usage: posctl sim swipe --card NAME",
+		"sim keys":             "usage: posctl sim keys KEYS",
+		"sim keys 12 34":       "usage: posctl sim keys KEYS",
 		"sim":                  "usage: posctl sim",
 		"sale":                 "usage: posctl sale",
 		"sale --amount":        "usage: posctl sale",

@@ -1,9 +1,10 @@
 // Package pinblock builds and reads ISO 9564-1 PIN blocks.
 //
-// Formats 0, 1 and 3 are 8-byte blocks meant for TDES; format 4 is the
-// 16-byte AES PIN block, enciphered together with its PAN field in the
-// two-encryption process of ISO 9564-1:2017 (intermediate block A =
-// E(K, PIN field); B = A XOR PAN field; result = E(K, B)).
+// Formats 0, 1 and 3 are 8-byte blocks meant for TDES; format 2 is the
+// 8-byte plaintext block an EMV card verifies offline (VERIFY); format 4
+// is the 16-byte AES PIN block, enciphered together with its PAN field
+// in the two-encryption process of ISO 9564-1:2017 (intermediate block
+// A = E(K, PIN field); B = A XOR PAN field; result = E(K, B)).
 //
 // PAN rules: formats 0 and 3 use the rightmost 12 PAN digits excluding
 // the check digit, right-justified and zero-padded on the left when the

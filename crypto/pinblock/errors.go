@@ -24,7 +24,7 @@ var (
 	ErrFormat = errors.New("pinblock: block is not a valid PIN block of this format")
 
 	// ErrBlockLength means a block has the wrong size (8 bytes for formats
-	// 0, 1 and 3; 16 bytes for format 4).
+	// 0, 1, 2 and 3; 16 bytes for format 4).
 	ErrBlockLength = errors.New("pinblock: wrong PIN block length")
 
 	// ErrKeyLength means the key length does not fit the cipher (16 or 24

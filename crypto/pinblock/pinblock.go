@@ -144,7 +144,7 @@ func fillNibbles(b []byte, pos, n int, rnd io.Reader, fill func(byte) (byte, boo
 }
 
 // pinField8 builds the 8-byte PIN field C N P..P fill..fill for formats
-// 0, 1 and 3. Fill is F for format 0; random for 1 and 3.
+// 0, 1, 2 and 3. Fill is F for formats 0 and 2; random for 1 and 3.
 func pinField8(format byte, pin []byte, rnd io.Reader) ([Size]byte, error) {
 	var f [Size]byte
 	if err := checkPIN(pin); err != nil {
@@ -159,7 +159,7 @@ func pinField8(format byte, pin []byte, rnd io.Reader) ([Size]byte, error) {
 	n := 16 - pos
 	var err error
 	switch format {
-	case 0:
+	case 0, 2:
 		for i := pos; i < 16; i++ {
 			setNibble(f[:], i, 0xF)
 		}
@@ -175,7 +175,7 @@ func pinField8(format byte, pin []byte, rnd io.Reader) ([Size]byte, error) {
 	return f, err
 }
 
-// decodePINField8 reads a PIN field of format 0, 1 or 3 (after the PAN
+// decodePINField8 reads a PIN field of format 0, 1, 2 or 3 (after the PAN
 // field is removed). The returned digits are ASCII.
 func decodePINField8(format byte, f []byte) ([]byte, error) {
 	if c := nibble(f, 0); c != format {
@@ -198,7 +198,7 @@ func decodePINField8(format byte, f []byte) ([]byte, error) {
 		d := nibble(f, i)
 		ok := true
 		switch format {
-		case 0:
+		case 0, 2:
 			ok = d == 0xF
 		case 3:
 			ok = d >= 0xA
@@ -318,6 +318,36 @@ func EncodeFormat3(pin, pan string, rnd io.Reader) ([]byte, error) {
 // DecodeFormat3 returns the PIN of a clear format 3 block.
 func DecodeFormat3(block []byte, pan string) (string, error) {
 	return decode03(3, block, pan)
+}
+
+// EncodeFormat2Digits builds an ISO 9564-1 format 2 block from a PIN given
+// as ASCII digits: 2 N P..P F..F, 8 bytes, bound to no PAN and never
+// enciphered. It is the plaintext PIN block of the EMV VERIFY command for
+// offline plaintext PIN verification by the card (EMV Book 3, 6.5.12). The
+// block holds the clear PIN: the caller wipes it, and its own pin buffer,
+// once the command is sent.
+func EncodeFormat2Digits(pin []byte) ([]byte, error) {
+	pf, err := pinField8(2, pin, nil)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, Size)
+	copy(out, pf[:])
+	clear(pf[:])
+	return out, nil
+}
+
+// DecodeFormat2 returns the PIN of a format 2 block (what a card reads
+// from a plaintext VERIFY).
+func DecodeFormat2(block []byte) (string, error) {
+	if len(block) != Size {
+		return "", fmt.Errorf("%w: %d bytes, want %d", ErrBlockLength, len(block), Size)
+	}
+	pin, err := decodePINField8(2, block)
+	if err != nil {
+		return "", err
+	}
+	return pinString(pin), nil
 }
 
 // newTDES returns TDES for a 16-byte (K1 K2 K1) or 24-byte key.

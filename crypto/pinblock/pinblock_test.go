@@ -526,3 +526,54 @@ func BenchmarkDecryptFormat4(b *testing.B) {
 		}
 	}
 }
+
+// Format 2 is the EMV plaintext offline PIN block (Book 3, 6.5.12):
+// control 2, length, digits, F fill; the caller's digits are not touched.
+func TestFormat2(t *testing.T) {
+	for _, v := range []struct{ pin, block string }{
+		{"1234", "241234FFFFFFFFFF"},
+		{"12345", "2512345FFFFFFFFF"},
+		{"0000", "240000FFFFFFFFFF"},
+		{"123456789012", "2C123456789012FF"},
+	} {
+		pin := []byte(v.pin)
+		got, err := EncodeFormat2Digits(pin)
+		if err != nil {
+			t.Fatalf("len %d: %v", len(v.pin), err)
+		}
+		if !bytes.Equal(got, testhex.Bytes(t, v.block)) {
+			t.Errorf("EncodeFormat2Digits(%s) = %X, want %s", v.pin, got, v.block)
+		}
+		if string(pin) != v.pin {
+			t.Errorf("caller buffer changed to %q", pin)
+		}
+		back, err := DecodeFormat2(got)
+		if err != nil || back != v.pin {
+			t.Errorf("DecodeFormat2(%X) = %q, %v", got, back, err)
+		}
+	}
+	for _, c := range []struct {
+		pin  string
+		want error
+	}{{"123", ErrPINLength}, {"1234567890123", ErrPINLength}, {"12a4", ErrPIN}, {"", ErrPINLength}} {
+		if _, err := EncodeFormat2Digits([]byte(c.pin)); !errors.Is(err, c.want) {
+			t.Errorf("EncodeFormat2Digits(len %d): %v, want %v", len(c.pin), err, c.want)
+		}
+	}
+	for _, c := range []struct {
+		block string
+		want  error
+	}{
+		{"041234FFFFFFFFFF", ErrFormat},        // format 0 control
+		{"241234FFFFFFFFFE", ErrFormat},        // fill not F
+		{"24123AFFFFFFFFFF", ErrFormat},        // non-digit in the PIN
+		{"231234FFFFFFFFFF", ErrPINLength},     // 3 digits
+		{"2D1234FFFFFFFFFF", ErrPINLength},     // 13 digits
+		{"241234FFFFFFFF", ErrBlockLength},     // 7 bytes
+		{"241234FFFFFFFFFFFF", ErrBlockLength}, // 9 bytes
+	} {
+		if _, err := DecodeFormat2(testhex.Bytes(t, c.block)); !errors.Is(err, c.want) {
+			t.Errorf("DecodeFormat2(%s): %v, want %v", c.block, err, c.want)
+		}
+	}
+}

@@ -51,6 +51,7 @@ func (a *api) routes() http.Handler {
 		{"POST", "/v1/devices/selftest", http.HandlerFunc(a.selfTest)},
 		{"GET", "/v1/sim/cards", http.HandlerFunc(a.simCards)},
 		{"POST", "/v1/sim/swipe", http.HandlerFunc(a.simSwipe)},
+		{"POST", "/v1/sim/keys", http.HandlerFunc(a.simKeys)},
 		// The customer display (local kiosk page).
 		{"GET", "/{$}", kh},
 		{"GET", "/display.json", kh},
@@ -363,5 +364,41 @@ func (a *api) simSwipe(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusInternalServerError, err)
 	default:
 		writeJSON(w, http.StatusOK, map[string]string{"swiped": req.Card})
+	}
+}
+
+type keysRequest struct {
+	Keys string `json:"keys"`
+}
+
+// simKeysTimeout bounds the typing of one key string (sim.MaxKeys keys
+// take some 16 s).
+const simKeysTimeout = time.Minute
+
+// simKeys types a key string on the simulated PIN pad. The keys may be a
+// PIN: they are never logged nor repeated in the answer, not even in a
+// JSON decoding error, which may quote a character of the body.
+func (a *api) simKeys(w http.ResponseWriter, r *http.Request) {
+	if a.d.Sim == nil {
+		fail(w, http.StatusNotFound, errors.New("not the simulated board"))
+		return
+	}
+	var req keysRequest
+	if err := decodeBody(http.MaxBytesReader(w, r.Body, maxBody), &req); err != nil {
+		fail(w, http.StatusBadRequest, fmt.Errorf(`bad request body: want {"keys":"1234E"} (%s)`, sim.KeyStringHelp))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), simKeysTimeout)
+	defer cancel()
+	err := a.d.Sim.Keys(ctx, req.Keys)
+	switch {
+	case errors.Is(err, sim.ErrKeyString):
+		fail(w, http.StatusBadRequest, err)
+	case errors.Is(err, sim.ErrKeypad):
+		fail(w, http.StatusServiceUnavailable, err)
+	case err != nil:
+		fail(w, http.StatusInternalServerError, err)
+	default:
+		writeJSON(w, http.StatusOK, map[string]int{"typed": len(req.Keys)})
 	}
 }

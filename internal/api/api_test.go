@@ -250,6 +250,8 @@ func FuzzDecodeBody(f *testing.F) {
 		}
 		var w swipeRequest
 		decodeBody(strings.NewReader(string(b)), &w)
+		var k keysRequest
+		decodeBody(strings.NewReader(string(b)), &k)
 	})
 }
 
@@ -258,6 +260,7 @@ func FuzzDecodeBody(f *testing.F) {
 func FuzzAPIRequests(f *testing.F) {
 	f.Add("/v1/sales", "application/json", []byte(`{"amount":"1.00"}`))
 	f.Add("/v1/sim/swipe", "application/json", []byte(`{"card":"x"}`))
+	f.Add("/v1/sim/keys", "application/json", []byte(`{"keys":"1234E"}`))
 	f.Add("/v1/txns/1/cancel", "text/plain", []byte(`{}`))
 	a, h := newTestAPI(f)
 	f.Fuzz(func(t *testing.T, path, ct string, body []byte) {

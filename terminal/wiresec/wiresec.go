@@ -363,8 +363,18 @@ func (s *Session) DecryptResponseData(ct []byte) ([]byte, error) {
 }
 
 // EncryptPIN builds the encrypted PIN block of the mode (format 4 for aes,
-// format 0 for tdes) for pin and pan.
+// format 0 for tdes) for pin and pan. A PIN in a Go string cannot be
+// wiped: a PIN read from a keypad goes through EncryptPINDigits instead.
 func (s *Session) EncryptPIN(pin, pan string) ([]byte, error) {
+	p := []byte(pin)
+	defer clear(p)
+	return s.EncryptPINDigits(p, pan)
+}
+
+// EncryptPINDigits is EncryptPIN for a PIN held as ASCII digits, straight
+// from the keypad: no string copy of the PIN is made, pin is not modified,
+// and the caller wipes it.
+func (s *Session) EncryptPINDigits(pin []byte, pan string) ([]byte, error) {
 	if err := s.live(); err != nil {
 		return nil, err
 	}
@@ -374,9 +384,9 @@ func (s *Session) EncryptPIN(pin, pan string) ([]byte, error) {
 	)
 	switch s.mode {
 	case ModeAES:
-		blk, err = pinblock.EncryptFormat4(s.pin, pin, pan, s.Rand)
+		blk, err = pinblock.EncryptFormat4Digits(s.pin, pin, pan, s.Rand)
 	default:
-		blk, err = pinblock.EncryptFormat0(s.pin, pin, pan)
+		blk, err = pinblock.EncryptFormat0Digits(s.pin, pin, pan)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPIN, err)

@@ -6,6 +6,7 @@ import (
 	"crypto/cipher"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"posd/crypto/dukpt"
@@ -385,4 +386,59 @@ func FuzzDecryptRequestData(f *testing.F) {
 			_, _ = sess.DecryptPIN(ct, testPAN)
 		}
 	})
+}
+
+// EncryptPINDigits takes the keypad's digit buffer: the host opens the
+// block to the same PIN, the buffer is left as it was (the caller wipes
+// it), tdes gives the string API's block, and bad digits fail as ErrPIN
+// without echoing them.
+func TestEncryptPINDigits(t *testing.T) {
+	for _, mode := range []Mode{ModeAES, ModeTDES} {
+		t.Run(string(mode), func(t *testing.T) {
+			p := terminalKeys(t, mode, 2)[1]
+			term, err := ForTerminal(mode, p.ksn, p.key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hst, err := ForHost(mode, bdkFor(mode), p.ksn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, pin := range []string{"0000", "9731", "48213", "123456789012"} {
+				digits := []byte(pin)
+				blk, err := term.EncryptPINDigits(digits, testPAN)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if string(digits) != pin {
+					t.Fatalf("the caller's digits changed")
+				}
+				if len(blk) != mode.PINBlockLen() {
+					t.Fatalf("PIN block of %d bytes", len(blk))
+				}
+				if got, err := hst.DecryptPIN(blk, testPAN); err != nil || got != pin {
+					t.Fatalf("host opens the block: %v (PIN equal: %v)", err, got == pin)
+				}
+				if mode == ModeTDES {
+					viaString, err := term.EncryptPIN(pin, testPAN)
+					if err != nil || !bytes.Equal(viaString, blk) {
+						t.Fatalf("string and digit APIs differ: %v", err)
+					}
+				}
+			}
+			for _, bad := range []string{"", "123", "12a45", "1234567890123"} {
+				_, err := term.EncryptPINDigits([]byte(bad), testPAN)
+				if !errors.Is(err, ErrPIN) {
+					t.Fatalf("bad PIN of length %d: %v", len(bad), err)
+				}
+				if bad != "" && strings.Contains(err.Error(), bad) {
+					t.Fatalf("error echoes the PIN: %v", err)
+				}
+			}
+			term.Wipe()
+			if _, err := term.EncryptPINDigits([]byte("1234"), testPAN); !errors.Is(err, ErrWiped) {
+				t.Fatalf("after Wipe: %v", err)
+			}
+		})
+	}
 }
