@@ -88,13 +88,15 @@ func TestHasherRefuses(t *testing.T) {
 func TestCardIDNeverPrinted(t *testing.T) {
 	h, _ := NewHasher(testKey())
 	id, _ := h.Card([]byte("4761739001010010"))
+	d := Decision{Rule: RuleHotlist, Card: id}
 	var out bytes.Buffer
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x", "%X", "%q", "%d"} {
 		fmt.Fprintf(&out, verb+"\n", id)
+		fmt.Fprintf(&out, verb+"\n", d)
 	}
 	fmt.Fprintln(&out, id.String())
 	for _, hd := range []slog.Handler{slog.NewJSONHandler(&out, nil), slog.NewTextHandler(&out, nil)} {
-		slog.New(hd).Info("x", "card", id)
+		slog.New(hd).Info("x", "card", id, "decision", d)
 	}
 	s := strings.ToLower(out.String())
 	hx := hex.EncodeToString(id[:])

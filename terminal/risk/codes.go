@@ -43,6 +43,9 @@ const (
 	// RuleOfflineFloorLimit: host unreachable and the amount is above the
 	// floor limit.
 	RuleOfflineFloorLimit Code = "offline_floor_limit"
+	// RuleOfflineCVM: host unreachable and the amount needs a PIN that only
+	// the host could verify (swipe or tap above its no-CVM limit).
+	RuleOfflineCVM Code = "offline_cvm"
 	// RuleVelocityCount: the card has had its number of transactions on
 	// this terminal within the window.
 	RuleVelocityCount Code = "velocity_count"
@@ -65,7 +68,7 @@ const (
 var Codes = []Code{
 	RuleInvalid, RuleUnavailable, RuleCurrency, RuleHotlistMissing, RuleHotlist,
 	RuleMaxAmountSwipe, RuleMaxAmountInsert, RuleMaxAmountTap, RuleMaxAmountQR, RuleMaxAmountFace,
-	RuleOfflineDisabled, RuleOfflineType, RuleOfflineEntryMode, RuleOfflineMagstripe, RuleOfflineFloorLimit,
+	RuleOfflineDisabled, RuleOfflineType, RuleOfflineEntryMode, RuleOfflineMagstripe, RuleOfflineFloorLimit, RuleOfflineCVM,
 	RuleVelocityCount, RuleVelocityAmount,
 	RuleOfflineCount, RuleOfflineAmount, RuleOfflineAge,
 }

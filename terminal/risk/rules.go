@@ -76,6 +76,7 @@ type CVM string
 const (
 	CVMNone            CVM = "none"             // no PIN, no signature
 	CVMOnlinePIN       CVM = "online_pin"       // PIN on the PIN pad, sent enciphered to the host
+	CVMOfflinePIN      CVM = "offline_pin"      // host unreachable: PIN on the PIN pad, verified by the chip (contact only)
 	CVMPaymentPassword CVM = "payment_password" // face pay: the wallet's payment password on the PIN pad
 )
 
@@ -158,9 +159,12 @@ type VelocityRules struct {
 
 // CVMRules configure tiered verification of sales and preauthorizations:
 // up to the no-CVM limit of the entry mode no verification, above it an
-// online PIN. Wallet codes (qr) never need one from the terminal (the
-// wallet verified the customer on the phone); face pay always needs the
-// payment password, since a face is never the only factor.
+// online PIN. With the host unreachable, an online PIN cannot be
+// verified: a chip card inserted gets an offline PIN instead (verified by
+// the card, if its CVM list allows), a swipe or tap is refused
+// (RuleOfflineCVM). Wallet codes (qr) never need a CVM from the terminal
+// (the wallet verified the customer on the phone); face pay always needs
+// the payment password, since a face is never the only factor.
 type CVMRules struct {
 	NoCVMLimit CardAmounts `json:"no_cvm_limit"`
 }
