@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -238,8 +239,8 @@ func (e *Engine) Card(pan []byte) (CardID, error) { return e.hasher.Card(pan) }
 // currency, hotlist (every type), the entry mode's maximum amount (every
 // type but void), the offline rules that need no state (enabled, type,
 // entry mode, magstripe, floor limit, CVM), velocity (sales and
-// preauthorizations), then the offline ledger (count, amount, age). When everything passes, CVM
-// says what verification to ask for.
+// preauthorizations), then the offline ledger (count, amount, age). When
+// everything passes, CVM says what verification to ask for.
 //
 // Check never keeps t.PAN; see Txn.
 func (e *Engine) Check(ctx context.Context, t Txn) Decision {
@@ -364,21 +365,36 @@ func errorsIsCurrency(err error) bool {
 	return errors.As(err, &ce)
 }
 
+// shown quotes a string the caller passed, for an error, unless it could
+// be card data put in the wrong field (long, or more than a few digits).
+func shown(s string) string {
+	digits := 0
+	for i := 0; i < len(s); i++ {
+		if '0' <= s[i] && s[i] <= '9' {
+			digits++
+		}
+	}
+	if len(s) > 24 || digits > 4 {
+		return fmt.Sprintf("(%d bytes, not shown)", len(s))
+	}
+	return strconv.Quote(s)
+}
+
 // validate checks t and returns its card id (zero when it has no card).
 func (e *Engine) validate(r *compiled, t Txn) (CardID, error) {
 	var card CardID
 	switch {
 	case !t.Type.Known():
-		return card, fmt.Errorf("%w: type %q", ErrTxn, t.Type)
+		return card, fmt.Errorf("%w: type %s", ErrTxn, shown(string(t.Type)))
 	case !t.Entry.Known():
-		return card, fmt.Errorf("%w: entry mode %q", ErrTxn, t.Entry)
+		return card, fmt.Errorf("%w: entry mode %s", ErrTxn, shown(string(t.Entry)))
 	case t.Amount < 1 || t.Amount > MaxMinor:
 		return card, fmt.Errorf("%w: amount %d minor units, want 1 to %d", ErrTxn, t.Amount, MaxMinor)
 	}
 	if t.Currency != r.cur.Alpha && t.Currency != r.cur.Numeric {
 		c, err := money.Lookup(t.Currency)
 		if err != nil {
-			return card, fmt.Errorf("%w: %w", ErrTxn, err)
+			return card, fmt.Errorf("%w: unknown currency %s", ErrTxn, shown(t.Currency))
 		}
 		if c != r.cur {
 			return card, &errCurrency{got: c.Alpha, want: r.cur.Alpha}
@@ -422,7 +438,14 @@ func (e *Engine) refused(d Decision, t Txn) Decision {
 	if d.Rule == RuleInvalid || d.Rule == RuleUnavailable {
 		lvl = slog.LevelWarn
 	}
-	attrs := []any{"rule", string(d.Rule), "type", string(t.Type), "entry", string(t.Entry), "amount", t.Amount, "online", t.Online}
+	typ, entry := string(t.Type), string(t.Entry)
+	if !t.Type.Known() {
+		typ = "unknown"
+	}
+	if !t.Entry.Known() {
+		entry = "unknown"
+	}
+	attrs := []any{"rule", string(d.Rule), "type", typ, "entry", entry, "amount", t.Amount, "online", t.Online}
 	if d.Err != nil {
 		attrs = append(attrs, "err", d.Err.Error())
 	}

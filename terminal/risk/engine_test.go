@@ -260,7 +260,7 @@ func TestInvalidTransactions(t *testing.T) {
 		txn  Txn
 		code Code
 	}{
-		{"unknown type", sale(100, EntryTap, panA).as("withdrawal"), RuleInvalid},
+		{"unknown type", sale(100, EntryTap, panB).as("withdrawal"), RuleInvalid},
 		{"no type", sale(100, EntryTap, panA).as(""), RuleInvalid},
 		{"unknown entry", sale(100, "manual", panA), RuleInvalid},
 		{"zero amount", sale(0, EntryTap, panA), RuleInvalid},
@@ -273,14 +273,18 @@ func TestInvalidTransactions(t *testing.T) {
 		{"no currency", Txn{Type: TypeSale, Amount: 100, Entry: EntryQR, Online: true}, RuleInvalid},
 		{"another currency", Txn{Type: TypeSale, Amount: 100, Currency: "USD", Entry: EntryQR, Online: true}, RuleCurrency},
 		{"another currency, numeric", Txn{Type: TypeSale, Amount: 100, Currency: "840", Entry: EntryQR, Online: true}, RuleCurrency},
+		// A PAN in the wrong field is not echoed.
+		{"PAN as type", Txn{Type: panA, Amount: 100, Currency: "CNY", Entry: EntryQR, Online: true}, RuleInvalid},
+		{"PAN as entry", Txn{Type: TypeSale, Amount: 100, Currency: "CNY", Entry: panA, Online: true}, RuleInvalid},
+		{"PAN as currency", Txn{Type: TypeSale, Amount: 100, Currency: panA, Entry: EntryQR, Online: true}, RuleInvalid},
 	} {
 		d := f.check(c.txn)
 		wantRefuse(t, c.what, d, c.code)
 		if !errors.Is(d.Err, ErrTxn) {
 			t.Errorf("%s: error %v", c.what, d.Err)
 		}
-		if len(c.txn.PAN) > 4 && strings.Contains(d.Reason+d.Err.Error(), string(c.txn.PAN[len(c.txn.PAN)-4:])) {
-			t.Errorf("%s: the reason shows the PAN: %q", c.what, d.Reason)
+		if strings.Contains(d.Reason+d.Err.Error()+f.logs.String(), panA[6:]) {
+			t.Errorf("%s: the reason or the log shows the PAN: %q", c.what, d.Reason)
 		}
 		if err := f.e.Record(context.Background(), c.txn, true); !errors.Is(err, ErrTxn) {
 			t.Errorf("%s: Record: %v", c.what, err)
