@@ -3,6 +3,7 @@ package risk
 import (
 	"bytes"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -128,4 +129,17 @@ func TestHasherConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+func TestDecisionJSON(t *testing.T) {
+	h, _ := NewHasher(testKey())
+	id, _ := h.Card([]byte(panA))
+	b, err := json.Marshal(Decision{Rule: RuleHotlist, Reason: "card is on the hotlist (version 1)", Card: id, Err: ErrStorage})
+	if err != nil || string(b) != `{"allow":false,"rule":"hotlist","reason":"card is on the hotlist (version 1)"}` {
+		t.Errorf("%s %v", b, err)
+	}
+	b, _ = json.Marshal(Decision{Allow: true, CVM: CVMOnlinePIN, Card: id})
+	if string(b) != `{"allow":true,"cvm":"online_pin"}` {
+		t.Errorf("%s", b)
+	}
 }

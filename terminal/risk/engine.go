@@ -87,15 +87,15 @@ type Txn struct {
 type Decision struct {
 	// Allow: every rule passed; the sale may go on to authorization (or to
 	// an offline approval, when the host is unreachable).
-	Allow bool
+	Allow bool `json:"allow"`
 	// Rule is the code of the rule that refused ("" when allowed).
-	Rule Code
+	Rule Code `json:"rule,omitempty"`
 	// CVM is the verification the terminal requires when allowed. The
 	// card's own CVM list (EMV kernel) may ask for more; the stricter wins.
-	CVM CVM
+	CVM CVM `json:"cvm,omitempty"`
 	// Reason says why, for the engineer's log and the record's detail; the
 	// display words Rule instead. No card data.
-	Reason string
+	Reason string `json:"reason,omitempty"`
 	// Card is the card's keyed hash, when the transaction had a card: pass
 	// it to Record in Txn.Card once the PAN is wiped. Never printed.
 	Card CardID `json:"-"`
