@@ -1,0 +1,193 @@
+package risk
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// SchemaVersion is the layout of this package's buckets in the terminal's
+// bbolt file. Schema 1:
+//
+//	risk_meta           "schema_version" -> "1"; "hotlist" -> the hotlist in
+//	                    use (see Hotlist.blob)
+//	risk_velocity       card id (32) | at (8) | seq (8) -> amount (8)
+//	risk_velocity_time  at (8) | seq (8) -> card id (32)
+//
+// at is the approval time in Unix nanoseconds, seq the bucket sequence
+// (two approvals in one nanosecond stay two), all big endian, so one card's
+// approvals are contiguous and in time order, and the time index lists the
+// oldest first for pruning. Card ids are keyed hashes, never PANs.
+const SchemaVersion = 1
+
+var (
+	bucketMeta         = []byte("risk_meta")
+	bucketVelocity     = []byte("risk_velocity")
+	bucketVelocityTime = []byte("risk_velocity_time")
+	keySchema          = []byte("schema_version")
+	keyHotlist         = []byte("hotlist")
+)
+
+const (
+	timeKeyLen     = 8 + 8
+	velocityKeyLen = len(CardID{}) + timeKeyLen
+)
+
+// initStorage creates this package's buckets, or checks the schema of the
+// ones there, and returns the stored hotlist (nil when none).
+func initStorage(db *bolt.DB) (*Hotlist, error) {
+	var hl *Hotlist
+	err := db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		if v := meta.Get(keySchema); v != nil {
+			n, err := strconv.Atoi(string(v))
+			if err != nil || n < 1 || n > SchemaVersion {
+				return fmt.Errorf("%w: buckets have schema %q, this build reads 1 to %d", ErrSchema, v, SchemaVersion)
+			}
+		} else if err := meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
+			return err
+		}
+		for _, name := range [][]byte{bucketVelocity, bucketVelocityTime} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		if v := meta.Get(keyHotlist); v != nil {
+			hl, err = hotlistFromBlob(v)
+		}
+		return err
+	})
+	return hl, storageErr(err)
+}
+
+// storageErr marks bbolt's own errors as ErrStorage; this package's typed
+// errors pass through.
+func storageErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case isOurs(err):
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrStorage, err)
+}
+
+func isOurs(err error) bool {
+	for _, e := range []error{ErrSchema, ErrDamaged, ErrStorage} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// nanos is t as stored: Unix nanoseconds, times before 1970 as 1970.
+func nanos(t time.Time) uint64 {
+	n := t.UnixNano()
+	if n < 0 {
+		return 0
+	}
+	return uint64(n)
+}
+
+// velocitySince counts card's approvals after since (and any later than
+// now, should the clock have gone back) and sums their amounts.
+func velocitySince(tx *bolt.Tx, card CardID, since time.Time) (count int, sum int64, err error) {
+	b := tx.Bucket(bucketVelocity)
+	if b == nil {
+		return 0, 0, fmt.Errorf("%w: no %s bucket", ErrDamaged, bucketVelocity)
+	}
+	start := binary.BigEndian.AppendUint64(append([]byte(nil), card[:]...), nanos(since)+1)
+	c := b.Cursor()
+	for k, v := c.Seek(start); k != nil && bytes.HasPrefix(k, card[:]); k, v = c.Next() {
+		if len(k) != velocityKeyLen || len(v) != 8 {
+			return 0, 0, fmt.Errorf("%w: velocity entry of %d+%d bytes", ErrDamaged, len(k), len(v))
+		}
+		amount := binary.BigEndian.Uint64(v)
+		if amount > uint64(MaxMinor) {
+			return 0, 0, fmt.Errorf("%w: velocity amount out of range", ErrDamaged)
+		}
+		count++
+		sum = addSat(sum, int64(amount))
+	}
+	return count, sum, nil
+}
+
+// addVelocity stores one approval of card.
+func addVelocity(tx *bolt.Tx, card CardID, at time.Time, amount int64) error {
+	b, bt := tx.Bucket(bucketVelocity), tx.Bucket(bucketVelocityTime)
+	if b == nil || bt == nil {
+		return fmt.Errorf("%w: velocity buckets missing", ErrDamaged)
+	}
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	tk := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(make([]byte, 0, timeKeyLen), nanos(at)), seq)
+	vk := append(append(make([]byte, 0, velocityKeyLen), card[:]...), tk...)
+	if err := b.Put(vk, binary.BigEndian.AppendUint64(nil, uint64(amount))); err != nil {
+		return err
+	}
+	return bt.Put(tk, card[:])
+}
+
+// pruneVelocity deletes up to max approvals made at or before cutoff,
+// oldest first, and reports how many it deleted and whether more remain.
+func pruneVelocity(tx *bolt.Tx, cutoff time.Time, max int) (int, bool, error) {
+	b, bt := tx.Bucket(bucketVelocity), tx.Bucket(bucketVelocityTime)
+	if b == nil || bt == nil {
+		return 0, false, fmt.Errorf("%w: velocity buckets missing", ErrDamaged)
+	}
+	limit := nanos(cutoff)
+	type entry struct{ tk, card []byte }
+	var due []entry
+	c := bt.Cursor()
+	k, v := c.First()
+	for ; k != nil && len(due) < max; k, v = c.Next() {
+		if len(k) != timeKeyLen || len(v) != len(CardID{}) {
+			return 0, false, fmt.Errorf("%w: velocity index entry of %d+%d bytes", ErrDamaged, len(k), len(v))
+		}
+		if binary.BigEndian.Uint64(k) > limit {
+			break
+		}
+		due = append(due, entry{append([]byte(nil), k...), append([]byte(nil), v...)})
+	}
+	more := k != nil && len(due) == max && binary.BigEndian.Uint64(k) <= limit
+	for _, e := range due {
+		if err := b.Delete(append(e.card, e.tk...)); err != nil {
+			return 0, false, err
+		}
+		if err := bt.Delete(e.tk); err != nil {
+			return 0, false, err
+		}
+	}
+	return len(due), more, nil
+}
+
+// putHotlist replaces the stored hotlist.
+func putHotlist(db *bolt.DB, h *Hotlist) error {
+	return storageErr(db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			return fmt.Errorf("%w: no %s bucket", ErrDamaged, bucketMeta)
+		}
+		return meta.Put(keyHotlist, h.blob())
+	}))
+}
+
+// addSat adds two non-negative amounts without wrapping.
+func addSat(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
