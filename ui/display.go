@@ -15,6 +15,7 @@ type Phase string
 const (
 	PhaseIdle       Phase = "idle"        // no sale: welcome screen
 	PhaseCard       Phase = "card"        // waiting for a card
+	PhasePIN        Phase = "pin"         // the customer enters the PIN
 	PhaseProcessing Phase = "processing"  // card read, waiting for the host
 	PhaseApproved   Phase = "approved"    // approved
 	PhaseDeclined   Phase = "declined"    // declined by the host
@@ -36,6 +37,11 @@ type State struct {
 	Failure string
 	// Retry: PhaseCard after an unreadable card: ask for it again.
 	Retry bool
+	// PINDigits is how many digits were entered (PhasePIN): one '*' each.
+	PINDigits int
+	// RiskRule is the code of the risk rule that refused a sale
+	// (Failure "risk_refused"); RiskText words it.
+	RiskRule string
 	// Entry lists how the terminal takes a card now: "tap", "insert",
 	// "swipe" (the prompt asks for those only); empty means all three.
 	Entry []string
@@ -65,6 +71,15 @@ func cardPrompt(entry []string) (en, zh string) {
 		en = strings.Join(ens[:len(ens)-1], ", ") + " or " + ens[len(ens)-1]
 	}
 	return "Please " + en + " your card", "请" + strings.Join(zhs, "、")
+}
+
+// pinStars is one '*' per digit entered, and a placeholder before the
+// first.
+func pinStars(n int) string {
+	if n <= 0 {
+		return "_"
+	}
+	return strings.Repeat("*", min(n, 12))
 }
 
 // retryPrompt asks for the card again after an unreadable one.
@@ -119,6 +134,45 @@ var failureText = map[string][2]string{
 	"shutdown":         {"Terminal shutting down", "终端正在关机"},
 	"interrupted":      {"Terminal restarted", "终端已重启"},
 	"internal_error":   {"Terminal error", "终端故障"},
+	"risk_refused":     {"Refused by the terminal's risk rules", "交易被风控拒绝"},
+	"pin_cancelled":    {"PIN entry cancelled", "密码输入已取消"},
+	"pin_timeout":      {"No PIN entered", "未输入密码"},
+	"pin_unavailable":  {"PIN pad not available", "密码键盘不可用"},
+}
+
+// riskText says which risk rule refused a sale (terminal/risk's codes).
+var riskText = map[string][2]string{
+	"invalid_txn":         {"Invalid transaction", "无效交易"},
+	"risk_unavailable":    {"Risk check unavailable", "风控检查不可用"},
+	"currency":            {"Currency not accepted", "不支持的币种"},
+	"hotlist_missing":     {"Card list not loaded", "黑名单未加载"},
+	"hotlist":             {"Card blocked", "此卡已被列入黑名单"},
+	"max_amount_swipe":    {"Amount over the limit for swiped cards", "超出刷卡限额"},
+	"max_amount_insert":   {"Amount over the limit for chip cards", "超出插卡限额"},
+	"max_amount_tap":      {"Amount over the contactless limit", "超出挥卡限额"},
+	"max_amount_qr":       {"Amount over the payment code limit", "超出扫码限额"},
+	"max_amount_face":     {"Amount over the face pay limit", "超出刷脸支付限额"},
+	"offline_disabled":    {"Offline sales not allowed", "不允许脱机交易"},
+	"offline_type":        {"Not allowed offline", "此交易不能脱机"},
+	"offline_entry_mode":  {"Not allowed offline for this payment", "此支付方式不能脱机"},
+	"offline_magstripe":   {"Swiped cards not accepted offline", "脱机不接受刷卡"},
+	"offline_floor_limit": {"Amount over the offline limit", "超出脱机限额"},
+	"offline_cvm":         {"PIN cannot be checked offline", "脱机无法验证密码"},
+	"velocity_count":      {"Too many transactions for this card", "此卡交易次数超限"},
+	"velocity_amount":     {"Card's daily amount reached", "此卡交易金额超限"},
+	"offline_count":       {"Too many offline sales waiting", "脱机交易笔数超限"},
+	"offline_amount":      {"Offline total reached", "脱机交易金额超限"},
+	"offline_age":         {"Offline sales waiting too long", "脱机交易未及时上送"},
+}
+
+// RiskText is the customer's words for a risk rule code; an unknown code
+// gets a generic text.
+func RiskText(code string) (en, zh string, known bool) {
+	t, ok := riskText[code]
+	if !ok {
+		return "Refused by the terminal's risk rules", "交易被风控拒绝", false
+	}
+	return t[0], t[1], true
 }
 
 // FailureText is the customer's words (English, Chinese) for a failure
@@ -146,6 +200,9 @@ func Render(s State) Screen {
 			sc.Tone = ToneBusy
 			sc.Lines = append(sc.Lines, "Card could not be read / 读卡失败")
 		}
+	case PhasePIN:
+		sc = Screen{Tone: ToneNeutral, Title: "Please enter your PIN", TitleZH: "请输入密码",
+			Lines: []string{amount, pinStars(s.PINDigits), "Press Enter when done / 输入完毕请按确认键"}}
 	case PhaseProcessing:
 		sc = Screen{Tone: ToneBusy, Title: "Processing, please wait", TitleZH: "处理中，请稍候",
 			Lines: []string{amount, s.MaskedPAN}}
@@ -164,6 +221,9 @@ func Render(s State) Screen {
 			Lines: []string{amount, "No answer from the bank; the payment is being cancelled", "银行无应答，交易正在撤销"}}
 	case PhaseFailed:
 		en, zh, _ := FailureText(s.Failure)
+		if s.Failure == "risk_refused" {
+			en, zh, _ = RiskText(s.RiskRule)
+		}
 		sc = Screen{Tone: ToneError, Title: "Not completed", TitleZH: "交易未完成",
 			Lines: []string{amount, en + " / " + zh}}
 	default:

@@ -522,3 +522,75 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestRiskAndOnlinePIN: a swiped sale over the no-CVM limit asks for the
+// PIN on the PIN pad (typed with posctl sim keys), its encrypted block
+// reaches the host; a sale over the risk rules' limit is refused naming
+// the rule, with nothing sent.
+func TestRiskAndOnlinePIN(t *testing.T) {
+	dir := t.TempDir()
+	hostAddr, apiAddr := freePort(t), freePort(t)
+	e := &env{t: t, api: apiAddr, journal: filepath.Join(dir, "journal.jsonl"), dataDir: filepath.Join(dir, "data")}
+	start(t, "acquirer-sim", []string{"-listen", hostAddr, "-journal", e.journal},
+		func(s string) bool { return strings.Contains(s, "listening on") })
+	cfg := writeConfig(t, dir, map[string]any{
+		"data_dir": e.dataDir,
+		"api":      map[string]any{"listen": apiAddr},
+		"host":     map[string]any{"addr": hostAddr, "response_timeout": "2s"},
+		"risk":     map[string]any{"max_amount": map[string]any{"swipe": 3000_00}},
+	})
+	posd := start(t, "posd", []string{"-config", cfg}, posdReady)
+	defer posd.stop(t)
+
+	type res struct {
+		v    txnView
+		code int
+	}
+	done := make(chan res, 1)
+	go func() { v, code := e.sale("1500.00", "visa-classic"); done <- res{v, code} }()
+	waitFor(t, 20*time.Second, func() bool { return e.display().Phase == "pin" })
+	if out, code := e.posctl("sim", "keys", "12"); code != 0 {
+		t.Fatalf("keys: %s", out)
+	}
+	waitFor(t, 20*time.Second, func() bool {
+		d := e.display()
+		return d.Phase == "pin" && strings.Contains(strings.Join(d.Lines, "|"), "**")
+	})
+	if out, code := e.posctl("sim", "keys", "34E"); code != 0 {
+		t.Fatalf("keys: %s", out)
+	}
+	r := <-done
+	if r.v.State != "approved" || r.code != 0 {
+		t.Fatalf("PIN sale: %+v exit %d", r.v, r.code)
+	}
+	out, _ := e.posctl("txn", "show", r.v.ID)
+	if !strings.Contains(out, `"cvm": "online_pin"`) {
+		t.Errorf("record does not say a PIN was entered: %s", out)
+	}
+	_, raw := e.journalLines()
+	if !strings.Contains(raw, `"pin_present":true`) {
+		t.Errorf("the host saw no PIN block:\n%s", raw)
+	}
+	assertNoCardData(t, "journal", []byte(raw))
+	if strings.Contains(raw, `"1234"`) || strings.Contains(posd.stderr.String(), "1234E") {
+		t.Error("the PIN appears in the journal or the log")
+	}
+
+	before, _ := e.journalLines()
+	v, code := e.sale("3000.01", "visa-classic")
+	if v.State != "failed" || v.Failure != "risk_refused" || code != 3 {
+		t.Fatalf("over the swipe limit: %+v", v)
+	}
+	out, _ = e.posctl("txn", "show", v.ID)
+	if !strings.Contains(out, `"risk_rule": "max_amount_swipe"`) {
+		t.Errorf("record does not name the rule: %s", out)
+	}
+	if after, _ := e.journalLines(); len(after) != len(before) {
+		t.Error("a refused sale reached the host")
+	}
+	if d := e.display(); d.Phase != "failed" || !strings.Contains(strings.Join(d.Lines, "|"), "limit for swiped cards") {
+		t.Errorf("display after the refusal: %+v", d)
+	}
+	log := posd.stderr.String()
+	assertNoCardData(t, "posd log", []byte(log))
+}

@@ -94,6 +94,8 @@ type txnView struct {
 	AuthCode     string `json:"auth_code,omitempty"`
 	RRN          string `json:"rrn,omitempty"`
 	Failure      string `json:"failure,omitempty"`
+	RiskRule     string `json:"risk_rule,omitempty"`
+	CVM          string `json:"cvm,omitempty"`
 	Error        string `json:"error,omitempty"`
 	Reversal     string `json:"reversal_reason,omitempty"`
 	Created      string `json:"created"`
@@ -104,7 +106,7 @@ func view(t store.Txn) txnView {
 	v := txnView{
 		ID: t.ID, Kind: t.Kind, State: string(t.State), Currency: t.Currency,
 		MaskedPAN: t.MaskedPAN, ResponseCode: t.ResponseCode, AuthCode: t.AuthCode, RRN: t.RRN,
-		Failure: t.Failure, Error: t.Error, Reversal: t.Reason,
+		Failure: t.Failure, RiskRule: t.RiskRule, CVM: t.CVM, Error: t.Error, Reversal: t.Reason,
 		Created: t.Created.Format(time.RFC3339), Updated: t.Updated.Format(time.RFC3339),
 	}
 	if c, err := money.Lookup(t.Currency); err == nil {

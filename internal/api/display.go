@@ -32,6 +32,8 @@ func displayState(ev txn.Event, merchant string, now time.Time) ui.State {
 		s.Phase = ui.PhaseCard
 	case ev.Phase == txn.PhaseRetryCard:
 		s.Phase, s.Retry = ui.PhaseCard, true
+	case ev.Phase == txn.PhasePIN:
+		s.Phase, s.PINDigits = ui.PhasePIN, ev.PINDigits
 	case ev.Phase == txn.PhaseProcessing:
 		s.Phase = ui.PhaseProcessing
 	case t.State == store.StateApproved:
@@ -41,7 +43,7 @@ func displayState(ev txn.Event, merchant string, now time.Time) ui.State {
 	case t.State == store.StateReversalPending, t.State == store.StateReversed:
 		s.Phase = ui.PhaseUnknown
 	default:
-		s.Phase, s.Failure = ui.PhaseFailed, t.Failure
+		s.Phase, s.Failure, s.RiskRule = ui.PhaseFailed, t.Failure, t.RiskRule
 	}
 	return s
 }

@@ -4,16 +4,23 @@ import (
 	"testing"
 	"time"
 
+	"posd/terminal/risk"
 	"posd/terminal/store"
 	"posd/terminal/txn"
 	"posd/ui"
 )
 
-// Every failure code of the engine has the customer's words in ui.
+// Every failure code of the engine, and every risk rule, has the
+// customer's words in ui.
 func TestEveryFailureHasDisplayText(t *testing.T) {
 	for _, f := range txn.Failures {
 		if _, _, known := ui.FailureText(string(f)); !known {
 			t.Errorf("no display text for failure %q", f)
+		}
+	}
+	for _, c := range risk.Codes {
+		if _, _, known := ui.RiskText(string(c)); !known {
+			t.Errorf("no display text for risk rule %q", c)
 		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"posd/board"
 	"posd/terminal/host"
 	"posd/terminal/money"
+	"posd/terminal/risk"
 	"posd/terminal/wiresec"
 )
 
@@ -72,6 +73,10 @@ type Config struct {
 	// MSR, when set, replaces the stripe reader of a hardware board's
 	// profile (kind evdev or serial, device or port, format).
 	MSR *board.MSR `json:"msr"`
+	// Risk are the risk rules (terminal/risk), over the terminal's
+	// defaults (DefaultRiskRules); the acquirer's arrive with its
+	// parameters later.
+	Risk json.RawMessage `json:"risk,omitempty"`
 
 	settings Settings
 }
@@ -235,6 +240,7 @@ type Settings struct {
 	ResponseTimeout time.Duration
 	ReversalRetry   time.Duration
 	ShutdownTimeout time.Duration
+	Risk            risk.Rules
 }
 
 // Settings returns the typed values of a validated configuration (Parse,
@@ -343,8 +349,60 @@ func (c *Config) Validate() error {
 	if _, err := hex.DecodeString(c.Sim.TestIKSN); err != nil {
 		return fmt.Errorf("config: sim.test_iksn is not hex")
 	}
+	if s.Risk, err = riskRules(c.Risk); err != nil {
+		return fmt.Errorf("config: risk: %w", err)
+	}
 	c.settings = s
 	return nil
+}
+
+// DefaultRiskRules are terminal/risk's defaults with two changes for a
+// terminal that has not had the acquirer's parameters yet: swiped sales up
+// to 1000.00 need no PIN (as contactless ones), and a card may make up to
+// 100 sales a day on this terminal.
+func DefaultRiskRules() risk.Rules {
+	r := risk.DefaultRules()
+	r.CVM.NoCVMLimit.Swipe = 1000_00
+	r.Velocity.MaxCount = 100
+	return r
+}
+
+// riskRules reads the risk key over DefaultRiskRules.
+func riskRules(raw json.RawMessage) (risk.Rules, error) {
+	def, err := json.Marshal(DefaultRiskRules())
+	if err != nil {
+		return risk.Rules{}, err
+	}
+	if len(raw) == 0 {
+		return risk.ParseRules(def)
+	}
+	// Overlay the file's keys on the defaults, then let risk check all.
+	var base, over map[string]any
+	if err := json.Unmarshal(def, &base); err != nil {
+		return risk.Rules{}, err
+	}
+	if err := json.Unmarshal(raw, &over); err != nil {
+		return risk.Rules{}, err
+	}
+	merged, err := json.Marshal(overlay(base, over))
+	if err != nil {
+		return risk.Rules{}, err
+	}
+	return risk.ParseRules(merged)
+}
+
+// overlay sets every key of over in base, recursing into objects.
+func overlay(base, over map[string]any) map[string]any {
+	for k, v := range over {
+		if bo, ok := base[k].(map[string]any); ok {
+			if vo, ok := v.(map[string]any); ok {
+				base[k] = overlay(bo, vo)
+				continue
+			}
+		}
+		base[k] = v
+	}
+	return base
 }
 
 // Published test key material (ANSI X9.24-1:2009 annex A.4 and the

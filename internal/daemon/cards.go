@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"posd/board/entry"
+	"posd/terminal/risk"
 	"posd/terminal/txn"
 )
 
@@ -57,6 +58,7 @@ func (c cardReader) ReadCard(ctx context.Context) (*txn.Card, error) {
 		Expiry:      sw.Track2.Expiry,
 		ServiceCode: sw.Track2.ServiceCode,
 		EntryMode:   posEntryMagstripe,
+		Mode:        risk.EntrySwipe,
 		Wipe:        sw.Wipe,
 	}, nil
 }

@@ -7,6 +7,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,6 +25,8 @@ import (
 	"posd/internal/sdnotify"
 	"posd/terminal/dukptkeys"
 	"posd/terminal/host"
+	"posd/terminal/pin"
+	"posd/terminal/risk"
 	"posd/terminal/store"
 	"posd/terminal/txn"
 )
@@ -41,8 +44,10 @@ type Daemon struct {
 	Sim      *sim.Board // nil unless the board is simulated
 	Host     *host.Client
 	Engine   *txn.Engine
+	Risk     *risk.Engine
 
 	kek          *keystore.StaticKEK
+	ks           *keystore.Store
 	started      time.Time
 	cancel       context.CancelFunc
 	watchdogDone chan struct{}
@@ -87,8 +92,19 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 	if err != nil {
 		return nil, err
 	}
+	if err := d.openRisk(); err != nil {
+		return nil, err
+	}
+	var pinPad txn.PINPad
+	if keys := d.PINPad(); keys != nil {
+		entry, err := pin.New(&pin.Opts{Logger: log.With("part", "pin")})
+		if err != nil {
+			return nil, err
+		}
+		pinPad = pinReader{entry: entry, keys: keys}
+	}
 	d.Engine, err = txn.New(txn.Opts{
-		Store: d.DB, Host: d.Host, Keys: d.Keys, Reader: d.cardReader(),
+		Store: d.DB, Host: d.Host, Keys: d.Keys, Reader: d.cardReader(), Risk: d.Risk, PIN: pinPad,
 		Logger:        log.With("part", "txn"),
 		CardTimeout:   set.CardTimeout,
 		HostTimeout:   set.ConnectTimeout + set.ResponseTimeout + 2*time.Second,
@@ -116,6 +132,31 @@ func (d *Daemon) cardReader() cardReader {
 		dev.MSR = m
 	}
 	return cardReader{r: entry.New(dev, &entry.Opts{Logger: d.Log.With("part", "entry")}), modes: []entry.Mode{entry.Swipe}}
+}
+
+// riskKeyName is the key store secret of the keyed hashes of PANs.
+const riskKeyName = "risk.hashkey"
+
+// openRisk starts the risk rules with the terminal's secret hash key,
+// made once (32 random bytes, wrapped under the KEK like every key).
+func (d *Daemon) openRisk() error {
+	var key []byte
+	err := d.ks.UseSecret(riskKeyName, func(b []byte) error { key = append([]byte(nil), b...); return nil })
+	if errors.Is(err, keystore.ErrNotFound) {
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return fmt.Errorf("risk hash key: %w", err)
+		}
+		err = d.ks.PutSecret(riskKeyName, key)
+	}
+	if err != nil {
+		return fmt.Errorf("risk hash key: %w", err)
+	}
+	defer clear(key)
+	d.Risk, err = risk.New(d.Settings.Risk, risk.Opts{DB: d.DB.Bolt(), HashKey: key, Logger: d.Log.With("part", "risk"),
+		// Offline approvals come with store-and-forward; none is pending.
+		Offline: risk.OfflineLedgerFunc(func(context.Context) (risk.OfflineSummary, error) { return risk.OfflineSummary{}, nil })})
+	return err
 }
 
 // openBoard opens the hardware board of the profile, or the simulated one.
@@ -152,6 +193,7 @@ func (d *Daemon) openKeys() error {
 	if err != nil {
 		return err
 	}
+	d.ks = ks
 	d.Keys = dukptkeys.New(ks, set.Mode, cfg.DUKPT.Slot, func(err error) bool { return errors.Is(err, keystore.ErrNotFound) })
 	d.Keys.SetMark(&dukptkeys.FileMark{Path: filepath.Join(cfg.DataDir, "dukpt-mark.json")})
 	switch err := d.Keys.Check(); {

@@ -53,3 +53,14 @@ func (d *Daemon) PINPad() pin.Keys {
 	}
 	return pinPad{d.Board.Devices.Keypad}
 }
+
+// pinReader is the engine's PIN pad: a PIN entry over the board's keypad.
+type pinReader struct {
+	entry *pin.Entry
+	keys  pin.Keys
+}
+
+// ReadPIN implements txn.PINPad.
+func (p pinReader) ReadPIN(ctx context.Context, progress func(int), build func([]byte) ([]byte, error)) ([]byte, error) {
+	return p.entry.Read(ctx, p.keys, func(pr pin.Progress) { progress(pr.Digits) }, pin.Builder(build))
+}

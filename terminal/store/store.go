@@ -118,8 +118,10 @@ type Txn struct {
 	ResponseCode string    `json:"response_code,omitempty"`
 	AuthCode     string    `json:"auth_code,omitempty"`
 	RRN          string    `json:"rrn,omitempty"`
-	Failure      string    `json:"failure,omitempty"` // why it failed, a code of terminal/txn
-	Error        string    `json:"error,omitempty"`   // the failure's detail, for the engineer
+	Failure      string    `json:"failure,omitempty"`   // why it failed, a code of terminal/txn
+	RiskRule     string    `json:"risk_rule,omitempty"` // the risk rule that refused it (terminal/risk code)
+	CVM          string    `json:"cvm,omitempty"`       // the cardholder verification done: none, online_pin, ...
+	Error        string    `json:"error,omitempty"`     // the failure's detail, for the engineer
 	Reason       string    `json:"reversal_reason,omitempty"`
 	Attempts     int       `json:"reversal_attempts,omitempty"`
 	ReversalSTAN uint32    `json:"reversal_stan,omitempty"` // allocated once, reused by every retry

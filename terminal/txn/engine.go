@@ -34,6 +34,7 @@ import (
 
 	"posd/conn/clock"
 	"posd/terminal/host"
+	"posd/terminal/risk"
 	"posd/terminal/store"
 	"posd/terminal/wiresec"
 )
@@ -45,7 +46,9 @@ type Card struct {
 	Expiry      string // YYMM
 	ServiceCode string
 	EntryMode   string // ISO 8583 DE22
-	Wipe        func()
+	// Mode is how the card was presented, for the risk rules.
+	Mode risk.EntryMode
+	Wipe func()
 }
 
 // CardReader is what the engine needs of the card entry devices.
@@ -70,12 +73,32 @@ type Keys interface {
 	Next() (*wiresec.Session, error)
 }
 
+// Risk is the terminal's risk rules (terminal/risk): checked before every
+// authorization, told of every approval.
+type Risk interface {
+	Check(ctx context.Context, t risk.Txn) risk.Decision
+	Record(ctx context.Context, t risk.Txn, approved bool) error
+}
+
+// PINPad reads the customer's PIN: the digits go to build (which makes the
+// encrypted PIN block) and are wiped; progress gets the digit count for
+// the display, never a digit. Errors: pin.ErrCancelled, pin.ErrTimeout,
+// pin.ErrStopped (the context ended), others for a broken keypad.
+type PINPad interface {
+	ReadPIN(ctx context.Context, progress func(digits int), build func(digits []byte) ([]byte, error)) ([]byte, error)
+}
+
 // Opts configure the engine. Store, Host, Keys and Reader are required.
 type Opts struct {
 	Store  *store.DB
 	Host   Host
 	Keys   Keys
 	Reader CardReader
+	// Risk checks each sale before authorization; nil: no rules (tests).
+	Risk Risk
+	// PIN reads online PINs when the rules or the card ask for one; nil:
+	// a sale that needs a PIN fails (FailPINUnavailable).
+	PIN    PINPad
 	Logger *slog.Logger
 	// Clock is the engine's time (expiry checks, DE7, backoff); nil is
 	// the wall clock.
@@ -110,6 +133,7 @@ const (
 	PhaseIdle       Phase = "idle"         // no sale in progress
 	PhaseWaitCard   Phase = "waiting_card" // a sale waits for a card
 	PhaseRetryCard  Phase = "retry_card"   // the last card was unreadable: present it again
+	PhasePIN        Phase = "pin"          // the customer enters the PIN (Event.PINDigits so far)
 	PhaseProcessing Phase = "processing"   // card read, the host is being asked
 	PhaseDone       Phase = "done"         // the sale has its outcome (Txn says which)
 )
@@ -120,6 +144,9 @@ type Event struct {
 	Seq   uint64
 	Phase Phase
 	Txn   store.Txn
+	// PINDigits is how many digits the customer has entered (PhasePIN):
+	// the display shows one '*' each.
+	PINDigits int
 	// Time is when the engine published the event.
 	Time time.Time
 }
@@ -130,14 +157,14 @@ type Engine struct {
 	log   *slog.Logger
 	clock clock.Clock
 
-	mu       sync.Mutex
-	active   string             // id of the sale in progress
-	cancel   context.CancelFunc // cancels it
-	cardRead bool               // the active sale has its card
-	changed  chan struct{}      // closed and replaced on every event
-	last     Event
-	subs     map[chan Event]struct{}
-	rng      *mrand.Rand
+	mu      sync.Mutex
+	active  string             // id of the sale in progress
+	cancel  context.CancelFunc // cancels it
+	sending bool               // the active sale committed its request: no cancel from here
+	changed chan struct{}      // closed and replaced on every event
+	last    Event
+	subs    map[chan Event]struct{}
+	rng     *mrand.Rand
 
 	kick chan struct{} // wakes the outbox loop
 	ctx  context.Context
@@ -267,7 +294,7 @@ func (e *Engine) Halt() {
 func (e *Engine) Shutdown(ctx context.Context) error {
 	e.mu.Lock()
 	e.stop()
-	if e.cancel != nil && !e.cardRead {
+	if e.cancel != nil && !e.sending {
 		e.cancel()
 	}
 	e.mu.Unlock()
@@ -326,10 +353,20 @@ func (e *Engine) Subscribe() (<-chan Event, func()) {
 	}
 }
 
-// publish records ev as the latest event and hands it to subscribers.
-// Caller holds e.mu.
+// publishPIN publishes the PIN entry's progress. Caller holds e.mu.
+func (e *Engine) publishPIN(t store.Txn, digits int) {
+	e.publishEvent(Event{Phase: PhasePIN, Txn: t, PINDigits: digits})
+}
+
+// publishLocked records an event as the latest and hands it to
+// subscribers. Caller holds e.mu.
 func (e *Engine) publishLocked(phase Phase, t store.Txn) {
-	e.last = Event{Seq: e.last.Seq + 1, Phase: phase, Txn: t, Time: e.clock.Now()}
+	e.publishEvent(Event{Phase: phase, Txn: t})
+}
+
+func (e *Engine) publishEvent(ev Event) {
+	ev.Seq, ev.Time = e.last.Seq+1, e.clock.Now()
+	e.last = ev
 	for ch := range e.subs {
 		for {
 			select {
@@ -374,7 +411,7 @@ func (e *Engine) StartSale(amount int64, currency string) (store.Txn, error) {
 	}
 	e.o.Reader.Flush()
 	ctx, cancel := context.WithCancel(e.ctx)
-	e.active, e.cancel, e.cardRead = t.ID, cancel, false
+	e.active, e.cancel, e.sending = t.ID, cancel, false
 	e.publishLocked(PhaseWaitCard, t)
 	s := &sale{rec: t}
 	e.wg.Add(1)
@@ -386,8 +423,9 @@ func (e *Engine) StartSale(amount int64, currency string) (store.Txn, error) {
 	return t, nil
 }
 
-// Cancel stops the sale id while it still waits for a card. Once a card
-// was read the sale runs to its outcome (a request may be on the wire).
+// Cancel stops the sale id while it waits for a card or a PIN. Once its
+// request is committed the sale runs to its outcome (it may be on the
+// wire).
 func (e *Engine) Cancel(id string) error {
 	if _, err := e.o.Store.Get(id); err != nil {
 		return err
@@ -397,8 +435,8 @@ func (e *Engine) Cancel(id string) error {
 	if e.active != id || e.cancel == nil {
 		return fmt.Errorf("%w: %s is not in progress", store.ErrState, id)
 	}
-	if e.cardRead {
-		return fmt.Errorf("%w: %s: the card was read, the sale can no longer be cancelled", store.ErrState, id)
+	if e.sending {
+		return fmt.Errorf("%w: %s: the request is on its way to the host, the sale can no longer be cancelled", store.ErrState, id)
 	}
 	e.cancel()
 	return nil

@@ -10,6 +10,7 @@ import (
 
 	"posd/crypto/dukpt"
 	"posd/terminal/host"
+	"posd/terminal/risk"
 	"posd/terminal/store"
 	"posd/terminal/wiresec"
 )
@@ -37,7 +38,7 @@ func (r *fakeReader) ReadCard(ctx context.Context) (*Card, error) {
 
 func card(expiry string) *Card {
 	return &Card{PAN: "4761739001010010", Track2: []byte("4761739001010010=" + expiry + "1010000000000000"),
-		Expiry: expiry, EntryMode: "901", Wipe: func() {}}
+		Expiry: expiry, EntryMode: "901", Mode: risk.EntrySwipe, Wipe: func() {}}
 }
 
 type fakeHost struct {
@@ -69,8 +70,11 @@ type testKeys struct {
 	o  dukpt.Originator
 }
 
+// testBDK is the published AES DUKPT test BDK (X9.24-3 supplement).
+var testBDK = []byte{0xFE, 0xDC, 0xBA, 0x98, 0x76, 0x54, 0x32, 0x10, 0xF1, 0xF1, 0xF1, 0xF1, 0xF1, 0xF1, 0xF1, 0xF1}
+
 func newKeys(t *testing.T) *testKeys {
-	bdk := []byte{0xFE, 0xDC, 0xBA, 0x98, 0x76, 0x54, 0x32, 0x10, 0xF1, 0xF1, 0xF1, 0xF1, 0xF1, 0xF1, 0xF1, 0xF1}
+	bdk := testBDK
 	iksn := []byte{0x12, 0x34, 0x56, 0x78, 0x90, 0x12, 0x34, 0x56, 0, 0, 0, 0}
 	ik, err := dukpt.AESDeriveIK(bdk, iksn)
 	if err != nil {

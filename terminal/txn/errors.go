@@ -29,6 +29,11 @@ var (
 	// ErrKeys: no transaction key could be produced (not provisioned,
 	// state lost, exhausted): the terminal must be serviced.
 	ErrKeys = errors.New("txn: transaction key unavailable")
+	// ErrRisk: a risk rule refused the sale.
+	ErrRisk = errors.New("txn: refused by the risk rules")
+	// ErrPIN: a PIN was needed and could not be read (no PIN pad, keypad
+	// failure).
+	ErrPIN = errors.New("txn: PIN entry unavailable")
 	// ErrHalted: the engine is shutting down.
 	ErrHalted = errors.New("txn: engine halted")
 	// ErrShutdown: the sale ended because the terminal was shutting down

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"posd/terminal/host"
+	"posd/terminal/pin"
 )
 
 // Failure is why a transaction ended failed, as a code the display, the
@@ -23,12 +24,16 @@ const (
 	FailShutdown        Failure = "shutdown"         // the terminal shut down while the sale waited for a card
 	FailInterrupted     Failure = "interrupted"      // the terminal restarted before a card was read
 	FailInternal        Failure = "internal_error"   // the terminal could not record the sale
+	FailRisk            Failure = "risk_refused"     // a risk rule refused the sale (the record's risk_rule names it)
+	FailPINCancelled    Failure = "pin_cancelled"    // the customer cancelled on the PIN pad
+	FailPINTimeout      Failure = "pin_timeout"      // no PIN entered in time
+	FailPINUnavailable  Failure = "pin_unavailable"  // a PIN was needed and the PIN pad failed or is missing
 )
 
 // Failures lists every code, for the tables that must cover them all
 // (display texts).
 var Failures = []Failure{FailNoCard, FailCancelled, FailCardRead, FailCardExpired, FailHostUnreachable,
-	FailKeys, FailShutdown, FailInterrupted, FailInternal}
+	FailKeys, FailShutdown, FailInterrupted, FailInternal, FailRisk, FailPINCancelled, FailPINTimeout, FailPINUnavailable}
 
 // failureOf classifies an error of a sale, once, with errors.Is.
 func failureOf(err error) Failure {
@@ -47,6 +52,14 @@ func failureOf(err error) Failure {
 		return FailHostUnreachable
 	case errors.Is(err, ErrKeys):
 		return FailKeys
+	case errors.Is(err, ErrRisk):
+		return FailRisk
+	case errors.Is(err, pin.ErrCancelled):
+		return FailPINCancelled
+	case errors.Is(err, pin.ErrTimeout):
+		return FailPINTimeout
+	case errors.Is(err, ErrPIN):
+		return FailPINUnavailable
 	}
 	return FailInternal
 }

@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"posd/terminal/host"
+	"posd/terminal/pin"
 	"posd/terminal/redact"
+	"posd/terminal/risk"
 	"posd/terminal/store"
 	"posd/terminal/wiresec"
 )
@@ -23,6 +25,14 @@ type sale struct {
 	// given at the card timeout.
 	unreadable int
 	sentAt     time.Time
+	// decision is the risk rules' verdict (its Card, the keyed hash, goes
+	// to Risk.Record after an approval).
+	decision risk.Decision
+	// pinBlock is the encrypted PIN block, when a PIN was entered.
+	pinBlock []byte
+	cvm      risk.CVM
+	// mode is how the card was presented (kept after the card is wiped).
+	mode risk.EntryMode
 }
 
 func (s *sale) wipe() {
@@ -30,6 +40,8 @@ func (s *sale) wipe() {
 		s.card.Wipe()
 	}
 	s.card = nil
+	clear(s.pinBlock)
+	s.pinBlock = nil
 	if s.sess != nil {
 		s.sess.Wipe()
 		s.sess = nil
@@ -127,14 +139,11 @@ func (e *Engine) stepCreated(ctx context.Context, s *sale) error {
 		cardCtx, cancel := context.WithTimeout(ctx, deadline.Sub(e.clock.Now()))
 		card, err := e.o.Reader.ReadCard(cardCtx)
 		cancel()
-		e.mu.Lock()
 		if err == nil && ctx.Err() != nil {
 			// Cancelled as the card arrived: drop it.
 			card.Wipe()
 			err = ctx.Err()
 		}
-		e.cardRead = err == nil
-		e.mu.Unlock()
 		switch {
 		case err == nil:
 			s.card = card
@@ -165,6 +174,7 @@ func (e *Engine) stepCreated(ctx context.Context, s *sale) error {
 		}
 	}
 	masked := redact.MaskPAN(s.card.PAN)
+	s.mode = s.card.Mode
 	if expired(s.card.Expiry, e.clock.Now()) {
 		e.log.Info("card expired", "id", s.rec.ID, "pan", masked)
 		err := e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
@@ -173,20 +183,42 @@ func (e *Engine) stepCreated(ctx context.Context, s *sale) error {
 		})
 		return err
 	}
+	if done, err := e.checkRisk(ctx, s, masked); done || err != nil {
+		return err
+	}
 	sess, err := e.o.Keys.Next()
 	if err != nil {
 		e.fail(s, FailKeys, fmt.Errorf("%w: %w", ErrKeys, err))
 		return nil
 	}
 	s.sess = sess
+	s.cvm = risk.CVMNone
+	if s.decision.CVM == risk.CVMOnlinePIN {
+		if done := e.readPIN(ctx, s); done {
+			return nil
+		}
+	}
 	s.sentAt = e.clock.Now()
+	e.mu.Lock()
+	if ctx.Err() != nil {
+		// Cancelled while the PIN was being entered, or by a shutdown.
+		e.mu.Unlock()
+		if e.ctx.Err() != nil {
+			e.fail(s, FailShutdown, ErrShutdown)
+		} else {
+			e.fail(s, FailCancelled, ErrCancelled)
+		}
+		return nil
+	}
+	e.sending = true
+	e.mu.Unlock()
 	return e.commit(s, PhaseProcessing, func(tx *store.Tx, r *store.Txn) error {
 		stan, err := tx.NextSTAN()
 		if err != nil {
 			return err
 		}
 		r.State, r.STAN, r.KSN = store.StateAuthSent, stan, hex.EncodeToString(sess.KSN())
-		r.MaskedPAN, r.EntryMode, r.SentAt = masked, s.card.EntryMode, s.sentAt.UTC()
+		r.MaskedPAN, r.EntryMode, r.SentAt, r.CVM = masked, s.card.EntryMode, s.sentAt.UTC(), string(s.cvm)
 		return nil
 	})
 }
@@ -198,17 +230,21 @@ func (e *Engine) stepAuthSent(_ context.Context, s *sale) error {
 	hctx, cancel := context.WithTimeout(e.hostCtx, e.o.HostTimeout)
 	res, err := e.o.Host.Purchase(hctx, host.Purchase{
 		STAN: s.rec.STAN, Amount: s.rec.Amount, Currency: s.rec.Currency, EntryMode: s.card.EntryMode,
-		Track2: s.card.Track2, Time: s.sentAt,
+		Track2: s.card.Track2, PINBlock: s.pinBlock, Time: s.sentAt,
 	}, s.sess)
 	cancel()
 	s.wipe()
 	switch {
 	case err == nil && res.Approved():
 		e.log.Info("sale approved", "id", s.rec.ID, "stan", s.rec.STAN, "pan", s.rec.MaskedPAN)
-		return e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
+		if err := e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
 			r.State, r.ResponseCode, r.AuthCode, r.RRN = store.StateApproved, res.ResponseCode, res.AuthCode, res.RRN
 			return nil
-		})
+		}); err != nil {
+			return err
+		}
+		e.recordRisk(s, true)
+		return nil
 	case err == nil:
 		e.log.Info("sale declined", "id", s.rec.ID, "stan", s.rec.STAN, "rc", res.ResponseCode)
 		return e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
@@ -235,6 +271,73 @@ func (e *Engine) stepAuthSent(_ context.Context, s *sale) error {
 		e.wake()
 		return nil
 	}
+}
+
+// checkRisk runs the risk rules on the card read. A refusal ends the sale
+// (done) with FailRisk and the rule's code in the record.
+func (e *Engine) checkRisk(ctx context.Context, s *sale, masked string) (done bool, err error) {
+	if e.o.Risk == nil {
+		s.decision = risk.Decision{Allow: true, CVM: risk.CVMNone}
+		return false, nil
+	}
+	pan := []byte(s.card.PAN)
+	s.decision = e.o.Risk.Check(ctx, risk.Txn{Type: risk.TypeSale, Amount: s.rec.Amount, Currency: s.rec.Currency,
+		Entry: s.card.Mode, PAN: pan, Online: true})
+	clear(pan)
+	if s.decision.Allow {
+		return false, nil
+	}
+	e.log.Info("sale refused by a risk rule", "id", s.rec.ID, "rule", s.decision.Rule, "reason", s.decision.Reason)
+	return true, e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
+		r.MaskedPAN, r.State, r.Failure = masked, store.StateFailed, string(FailRisk)
+		r.RiskRule, r.Error = string(s.decision.Rule), fmt.Errorf("%w: %s", ErrRisk, s.decision.Reason).Error()
+		return nil
+	})
+}
+
+// recordRisk tells the risk rules of an approval (velocity); a failure is
+// logged, the approval stands.
+func (e *Engine) recordRisk(s *sale, approved bool) {
+	if e.o.Risk == nil || s.decision.Card.IsZero() {
+		return
+	}
+	err := e.o.Risk.Record(context.Background(), risk.Txn{Type: risk.TypeSale, Amount: s.rec.Amount, Currency: s.rec.Currency,
+		Entry: s.mode, Card: s.decision.Card, Online: true}, approved)
+	if err != nil {
+		e.log.Error("recording the sale for the risk rules", "id", s.rec.ID, "err", err)
+	}
+}
+
+// readPIN asks the customer for the PIN, building the encrypted block
+// under the sale's session. It ends the sale (done) when no PIN comes.
+func (e *Engine) readPIN(ctx context.Context, s *sale) (done bool) {
+	if e.o.PIN == nil {
+		e.fail(s, FailPINUnavailable, fmt.Errorf("%w: no PIN pad", ErrPIN))
+		return true
+	}
+	e.mu.Lock()
+	e.publishPIN(s.rec, 0)
+	e.mu.Unlock()
+	pan := s.card.PAN
+	block, err := e.o.PIN.ReadPIN(ctx, func(n int) {
+		e.mu.Lock()
+		e.publishPIN(s.rec, n)
+		e.mu.Unlock()
+	}, func(digits []byte) ([]byte, error) { return s.sess.EncryptPINDigits(digits, pan) })
+	switch {
+	case err == nil:
+		s.pinBlock, s.cvm = block, risk.CVMOnlinePIN
+		return false
+	case e.ctx.Err() != nil:
+		e.fail(s, FailShutdown, ErrShutdown)
+	case ctx.Err() != nil:
+		e.fail(s, FailCancelled, ErrCancelled)
+	case errors.Is(err, pin.ErrCancelled), errors.Is(err, pin.ErrTimeout):
+		e.fail(s, failureOf(err), err)
+	default:
+		e.fail(s, FailPINUnavailable, fmt.Errorf("%w: %w", ErrPIN, err))
+	}
+	return true
 }
 
 // expired reports whether a YYMM expiry is before now's month.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"posd/terminal/host"
+	"posd/terminal/pin"
 	"posd/terminal/store"
 	"posd/terminal/wiresec"
 )
@@ -72,7 +73,8 @@ func TestFailureCodes(t *testing.T) {
 func errorOf(f Failure) error {
 	return map[Failure]error{FailNoCard: ErrNoCard, FailCancelled: ErrCancelled, FailCardRead: ErrCardRead,
 		FailCardExpired: ErrCardExpired, FailHostUnreachable: host.ErrUnreachable, FailKeys: ErrKeys,
-		FailShutdown: ErrShutdown, FailInternal: errors.New("disk")}[f]
+		FailShutdown: ErrShutdown, FailInternal: errors.New("disk"), FailRisk: ErrRisk, FailPINCancelled: pin.ErrCancelled,
+		FailPINTimeout: pin.ErrTimeout, FailPINUnavailable: ErrPIN}[f]
 }
 
 type brokenKeys struct{}

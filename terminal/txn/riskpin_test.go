@@ -1,0 +1,183 @@
+package txn
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"posd/terminal/host"
+	"posd/terminal/pin"
+	"posd/terminal/risk"
+	"posd/terminal/store"
+	"posd/terminal/wiresec"
+)
+
+// fakeRisk answers a fixed decision and counts approvals recorded.
+type fakeRisk struct {
+	mu       sync.Mutex
+	decision risk.Decision
+	checked  []risk.Txn
+	recorded int
+}
+
+func (f *fakeRisk) Check(_ context.Context, t risk.Txn) risk.Decision {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(t.PAN) == 0 {
+		return risk.Decision{Rule: risk.RuleInvalid}
+	}
+	c := t
+	c.PAN = nil // the engine wipes its copy after Check
+	f.checked = append(f.checked, c)
+	d := f.decision
+	d.Card = risk.CardID{1}
+	return d
+}
+
+func (f *fakeRisk) Record(_ context.Context, t risk.Txn, approved bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if approved && !t.Card.IsZero() {
+		f.recorded++
+	}
+	return nil
+}
+
+// fakePIN types digits (or fails with err) when asked.
+type fakePIN struct {
+	digits string
+	err    error
+	block  chan struct{} // when set, waits for the context
+	asked  int
+}
+
+func (f *fakePIN) ReadPIN(ctx context.Context, progress func(int), build func([]byte) ([]byte, error)) ([]byte, error) {
+	f.asked++
+	if f.block != nil {
+		close(f.block)
+		<-ctx.Done()
+		return nil, pin.ErrStopped
+	}
+	if f.err != nil {
+		return nil, f.err
+	}
+	d := []byte(f.digits)
+	for i := range d {
+		progress(i + 1)
+	}
+	defer clear(d)
+	return build(d)
+}
+
+func TestRiskRefusalNamesTheRule(t *testing.T) {
+	h := approveAll()
+	r := &fakeRisk{decision: risk.Decision{Rule: risk.RuleVelocityCount, Reason: "11 sales in 24h"}}
+	e, rd, _ := setupWith(t, h, func(o *Opts) { o.Risk = r })
+	tx, _ := e.StartSale(100, "156")
+	rd.cards <- card("3012")
+	got := wait(t, e, tx.ID)
+	if got.State != store.StateFailed || Failure(got.Failure) != FailRisk || got.RiskRule != string(risk.RuleVelocityCount) || got.STAN != 0 {
+		t.Fatalf("refused sale: %+v", got)
+	}
+	if got.MaskedPAN != "476173******0010" {
+		t.Fatalf("masked PAN %q", got.MaskedPAN)
+	}
+}
+
+func TestOnlinePINGoesIntoTheRequest(t *testing.T) {
+	var gotBlock []byte
+	var ksn []byte
+	h := &fakeHost{}
+	h.purchase = func(p host.Purchase) (host.Result, error) {
+		gotBlock = append([]byte(nil), p.PINBlock...)
+		return host.Result{ResponseCode: "00", AuthCode: "P1N0K1"}, nil
+	}
+	r := &fakeRisk{decision: risk.Decision{Allow: true, CVM: risk.CVMOnlinePIN}}
+	pad := &fakePIN{digits: "1234"}
+	var keys *recKeys
+	e, rd, _ := setupWith(t, h, func(o *Opts) { o.Risk, o.PIN = r, pad; keys = &recKeys{k: o.Keys}; o.Keys = keys })
+	events, stop := e.Subscribe()
+	defer stop()
+	tx, _ := e.StartSale(150000, "156")
+	rd.cards <- card("3012")
+	ev := waitPhase(t, events, PhasePIN)
+	if ev.PINDigits != 0 {
+		t.Fatalf("first PIN prompt with %d digits", ev.PINDigits)
+	}
+	got := wait(t, e, tx.ID)
+	if got.State != store.StateApproved || got.CVM != string(risk.CVMOnlinePIN) || pad.asked != 1 {
+		t.Fatalf("PIN sale: %+v asked %d", got, pad.asked)
+	}
+	ksn = keys.last
+	// The host opens the block with the same transaction key.
+	hostSess, err := wiresec.ForHost(wiresec.ModeAES, testBDK, ksn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := hostSess.DecryptPIN(gotBlock, "4761739001010010")
+	if err != nil || p != "1234" {
+		t.Fatalf("PIN block opens to %q, %v", p, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.recorded != 1 || len(r.checked) != 1 || r.checked[0].Entry != risk.EntrySwipe {
+		t.Fatalf("risk saw %+v, recorded %d", r.checked, r.recorded)
+	}
+}
+
+// recKeys remembers the last KSN handed out.
+type recKeys struct {
+	k    Keys
+	last []byte
+}
+
+func (r *recKeys) Next() (*wiresec.Session, error) {
+	s, err := r.k.Next()
+	if err == nil {
+		r.last = s.KSN()
+	}
+	return s, err
+}
+
+func TestPINFailures(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		pad  PINPad
+		want Failure
+	}{
+		{"cancel on the PIN pad", &fakePIN{err: pin.ErrCancelled}, FailPINCancelled},
+		{"timeout", &fakePIN{err: pin.ErrTimeout}, FailPINTimeout},
+		{"keypad broken", &fakePIN{err: errors.New("keypad halted")}, FailPINUnavailable},
+		{"no PIN pad", nil, FailPINUnavailable},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := approveAll()
+			r := &fakeRisk{decision: risk.Decision{Allow: true, CVM: risk.CVMOnlinePIN}}
+			e, rd, _ := setupWith(t, h, func(o *Opts) { o.Risk, o.PIN = r, c.pad })
+			tx, _ := e.StartSale(150000, "156")
+			rd.cards <- card("3012")
+			if got := wait(t, e, tx.ID); got.State != store.StateFailed || Failure(got.Failure) != c.want || got.STAN != 0 {
+				t.Fatalf("%+v, want %s", got, c.want)
+			}
+		})
+	}
+	// The cashier cancels while the customer is at the PIN pad.
+	pad := &fakePIN{block: make(chan struct{})}
+	r := &fakeRisk{decision: risk.Decision{Allow: true, CVM: risk.CVMOnlinePIN}}
+	e, rd, _ := setupWith(t, approveAll(), func(o *Opts) { o.Risk, o.PIN = r, pad })
+	tx, _ := e.StartSale(150000, "156")
+	rd.cards <- card("3012")
+	select {
+	case <-pad.block:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no PIN entry")
+	}
+	if err := e.Cancel(tx.ID); err != nil {
+		t.Fatalf("cancel during PIN entry: %v", err)
+	}
+	if got := wait(t, e, tx.ID); Failure(got.Failure) != FailCancelled {
+		t.Fatalf("cancelled at the PIN pad: %+v", got)
+	}
+}
