@@ -140,7 +140,7 @@ type gateOpener struct {
 func (g *gateOpener) open(s source, o Opts, mc *matCount) (capture, error) {
 	<-g.release
 	op := newFakeOpener(0)
-	return &closeNotifier{fakeCapture: &fakeCapture{op: op, mc: mc, left: -1, w: 8, h: 8}, g: g}, nil
+	return &closeNotifier{fakeCapture: &fakeCapture{op: op, quit: op.quit, mc: mc, left: -1, w: 8, h: 8}, g: g}, nil
 }
 
 type closeNotifier struct {
@@ -190,15 +190,32 @@ func TestShutdownLeavesAStuckReaderBehind(t *testing.T) {
 	if d.Info().Kind != KindGStreamer {
 		t.Fatalf("Info = %+v", d.Info())
 	}
+	<-op.reading // the reader is inside a read that nothing ends
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // the board's shutdown deadline has passed
 	if err := d.Shutdown(ctx); !errors.Is(err, ErrStuck) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("Shutdown = %v, want ErrStuck", err)
 	}
-	if _, err := d.Next(context.Background()); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Next after Shutdown = %v, want ErrClosed", err)
+	// Halted, not closed; not started again while the old reader is
+	// still inside the native call.
+	if _, err := d.Next(context.Background()); !errors.Is(err, ErrHalted) {
+		t.Fatalf("Next after Shutdown = %v, want ErrHalted", err)
+	}
+	if err := d.Start(); !errors.Is(err, ErrStuck) {
+		t.Fatalf("Start with the reader stuck = %v, want ErrStuck", err)
+	}
+	if n := op.Opens(); n != 1 {
+		t.Fatalf("opens = %d: Start opened the source beside the stuck reader", n)
+	}
+	again, cancel2 := context.WithCancel(context.Background())
+	cancel2()
+	if err := d.Shutdown(again); !errors.Is(err, ErrStuck) {
+		t.Fatalf("second Shutdown = %v, want ErrStuck again", err)
 	}
 	close(op.quit) // the native read returns at last
-	<-d.done
+	<-readerDone(d)
+	if n := d.OpenMats(); n != 0 {
+		t.Fatalf("%d native matrices open once the stuck reader ended", n)
+	}
 	halt(t, d, 0x7fffffff)
 }
