@@ -33,6 +33,9 @@ type Dev struct {
 	// previous one has ended and drained it.
 	ch  chan result
 	ctl sync.Mutex // serializes Start, Halt, Shutdown and Close
+	// abandoned is closed once an opening that Start gave up waiting for
+	// has returned from OpenCV and been released; nil if none (d.ctl).
+	abandoned chan struct{}
 
 	mu     sync.Mutex
 	cur    *reader // the running reader, or the last one; set by New
@@ -140,7 +143,8 @@ func (d *Dev) launch(c capture) {
 // reached its appsink (gst_element_get_state with GST_CLOCK_TIME_NONE): a
 // camera that never produces would block New, and the daemon's start,
 // forever. So a pipeline gets NoFrameTimeout; after that the opening fails
-// and is left to finish (and be released) on its own.
+// and is left to finish (and be released) on its own; d.abandoned says
+// when it has. The caller holds d.ctl or is New.
 func (d *Dev) openFirst() (capture, error) {
 	if d.src.kind != KindGStreamer {
 		return d.open(d.src, d.opts, &d.mats)
@@ -153,8 +157,10 @@ func (d *Dev) openFirst() (capture, error) {
 		mu        sync.Mutex
 		abandoned bool
 		res       = make(chan opened, 1)
+		ended     = make(chan struct{})
 	)
 	go func() {
+		defer close(ended)
 		c, err := d.open(d.src, d.opts, &d.mats)
 		mu.Lock()
 		defer mu.Unlock()
@@ -179,6 +185,7 @@ func (d *Dev) openFirst() (capture, error) {
 	default:
 	}
 	abandoned = true
+	d.abandoned = ended
 	d.log.Warn("camera pipeline did not start", "timeout", d.opts.NoFrameTimeout)
 	return nil, &DeviceError{Src: d.src.raw, Op: "open", Err: fmt.Errorf(
 		"%w: %w: the pipeline delivered no frame within %v (OpenCV waits for one before it returns)",
@@ -462,8 +469,9 @@ func (d *Dev) stop(ctx context.Context, closing bool) error {
 // closed. Start on a running Dev does nothing. Errors: those of New's
 // opening (*DeviceError, ErrDecode, *UnsupportedError; the Dev stays as it
 // was and Start may be called again); ErrStuck while a reader left behind
-// by Shutdown is still inside OpenCV (the source is not opened twice);
-// ErrClosed after Close. Counters, frame numbers and OpenMats
+// by Shutdown, or a pipeline opening an earlier Start gave up on after
+// Opts.NoFrameTimeout, is still inside OpenCV (the source is not opened
+// twice); ErrClosed after Close. Counters, frame numbers and OpenMats
 // carry on from before.
 func (d *Dev) Start() error {
 	d.ctl.Lock()
@@ -481,6 +489,14 @@ func (d *Dev) Start() error {
 			return nil // running
 		}
 		return fmt.Errorf("camera %s: start: %w: the halted reader has not returned from OpenCV yet", d.src.raw, ErrStuck)
+	}
+	if d.abandoned != nil {
+		select {
+		case <-d.abandoned:
+			d.abandoned = nil
+		default:
+			return fmt.Errorf("camera %s: start: %w: the pipeline an earlier Start gave up on has not returned from OpenCV yet", d.src.raw, ErrStuck)
+		}
 	}
 	d.drain()
 	c, err := d.openFirst()

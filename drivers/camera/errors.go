@@ -63,8 +63,9 @@ var (
 	// GStreamer backend waits without a timeout for a pipeline's first
 	// frame when opening and for each sample when reading). The reader
 	// releases the capture and ends by itself if that call ever returns.
-	// Start returns it too while such a reader has not returned yet (the
-	// source is not opened twice): call Start again later.
+	// Start returns it too while such a reader, or a pipeline opening an
+	// earlier Start gave up on, has not returned yet (the source is not
+	// opened twice): call Start again later.
 	ErrStuck = errors.New("camera: reader stuck in a native call")
 
 	// ErrHalted: the Dev was halted (Halt or Shutdown) and not started
