@@ -52,8 +52,9 @@ func (b *Board) AddCamera(src string, opts *camera.Opts) {
 	}, func() error { return stopCamera(d) })
 }
 
-// stopCamera halts the camera, leaving a reader stuck in OpenCV behind
-// after cameraStopWait rather than holding up the daemon's shutdown.
+// stopCamera halts the camera (the capture is released; camera.Dev.Start
+// would reopen it), leaving a reader stuck in OpenCV behind after
+// cameraStopWait rather than holding up the daemon's shutdown.
 func stopCamera(d *camera.Dev) error {
 	ctx, cancel := context.WithTimeout(context.Background(), cameraStopWait)
 	defer cancel()
@@ -62,7 +63,8 @@ func stopCamera(d *camera.Dev) error {
 
 // CameraVideo returns the board's camera as the application consumes it
 // (the neutral posd/conn/video contract), or nil when the board has no
-// working camera. Closing it stops the camera, as the board's Halt does.
+// working camera. Closing it stops the camera for good (camera.Dev.Close);
+// the board's Halt halts it.
 func (d *Devices) CameraVideo() video.Source {
 	if d.Camera == nil {
 		return nil

@@ -40,7 +40,7 @@ func benchNext(b *testing.B, ext string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer d.Halt()
+	defer d.Close()
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

@@ -154,7 +154,7 @@ func TestBackoff(t *testing.T) {
 }
 
 func TestIsFatal(t *testing.T) {
-	for _, err := range []error{ErrClosed, ErrEndOfStream, fmt.Errorf("x: %w", ErrGaveUp), &UnsupportedError{Src: "0"}} {
+	for _, err := range []error{ErrClosed, ErrHalted, ErrEndOfStream, fmt.Errorf("x: %w", ErrGaveUp), &UnsupportedError{Src: "0"}} {
 		if !IsFatal(err) {
 			t.Errorf("IsFatal(%v) = false", err)
 		}

@@ -14,6 +14,8 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"periph.io/x/conn/v3"
+
 	"posd/conn/clock"
 )
 
@@ -26,18 +28,22 @@ type Dev struct {
 	clock clock.Clock
 	mats  matCount
 
-	ch     chan result   // frames and per-frame errors, capacity 1
-	done   chan struct{} // closed when the reader has ended
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	halt   sync.Once
+	// ch holds frames and per-frame errors, capacity 1. Readers use it
+	// one after the other: Start launches a reader only once the
+	// previous one has ended and drained it.
+	ch  chan result
+	ctl sync.Mutex // serializes Start, Halt, Shutdown and Close
+	// abandoned is closed once an opening that Start gave up waiting for
+	// has returned from OpenCV and been released; nil if none (d.ctl).
+	abandoned chan struct{}
 
-	mu    sync.Mutex
-	info  Info
-	stats Stats
-	final error // why the reader ended; set before done is closed
-	// since is when the camera was first opened or, once it has
+	mu     sync.Mutex
+	cur    *reader // the running reader, or the last one; set by New
+	halted bool    // Halt, Shutdown or Close was called, Start not since
+	closed bool    // Close was called: for good
+	info   Info
+	stats  Stats
+	// since is when the camera was last opened by New or Start or, once it has
 	// delivered, its last frame: the start of the current silence.
 	since time.Time
 	// frameSig is closed at the next frame read; nil while nobody waits.
@@ -47,6 +53,15 @@ type Dev struct {
 	streak int    // reader only: reconnect attempts since the last frame
 }
 
+// reader is one run of the reader goroutine, from New or Start until it
+// ends by itself or is halted.
+type reader struct {
+	ctx    context.Context // cancelled by Halt, Shutdown and Close
+	cancel context.CancelFunc
+	done   chan struct{} // closed once the capture is released
+	final  error         // why it ended (Dev.mu); set before done is closed
+}
+
 // live reports whether a kind is a camera (frames come at the camera's
 // pace, the newest wins, failures are reconnected) rather than a file.
 func live(kind string) bool { return kind == KindV4L2 || kind == KindGStreamer }
@@ -54,9 +69,13 @@ func live(kind string) bool { return kind == KindV4L2 || kind == KindGStreamer }
 type result struct {
 	f   *Frame
 	err error
+	r   *reader // the reader that queued it
 }
 
-var _ Source = (*Dev)(nil)
+var (
+	_ Source        = (*Dev)(nil)
+	_ conn.Resource = (*Dev)(nil)
+)
 
 // New opens src and starts reading it. src is a V4L2 device index ("0") or
 // path ("/dev/video0", or a symlink to one, optionally with the "v4l2:"
@@ -67,7 +86,8 @@ var _ Source = (*Dev)(nil)
 // (*DeviceError, *UnsupportedError, ErrBadSource, ErrBadOpts, ErrDecode)
 // is for the board to report. A GStreamer pipeline that has not started
 // within Opts.NoFrameTimeout fails with ErrOpen and ErrNoFrame. New does
-// not wait for a camera's first frame: Check does. Call Halt when done.
+// not wait for a camera's first frame: Check does. Halt pauses the Dev
+// (Start resumes it); call Close when done with it.
 func New(src string, opts *Opts) (*Dev, error) {
 	return newDev(src, opts, openCapture)
 }
@@ -92,28 +112,39 @@ func newDev(src string, opts *Opts, open openFunc) (*Dev, error) {
 		log:   o.Logger.With("camera", src),
 		clock: o.Clock,
 		ch:    make(chan result, 1),
-		done:  make(chan struct{}),
 	}
 	c, err := d.openFirst()
 	if err != nil {
 		return nil, err
 	}
-	d.setInfo(c.info())
-	d.stats.Connected = true
-	d.since = d.clock.Now()
-	d.ctx, d.cancel = context.WithCancel(context.Background())
-	d.log.Info("camera opened", "info", d.info.String())
-	d.wg.Add(1)
-	go d.run(c)
+	d.launch(c)
+	d.log.Info("camera opened", "info", d.Info().String())
 	return d, nil
 }
 
-// openFirst opens the source for New. OpenCV's GStreamer backend starts
-// a pipeline and waits, without a timeout, until a first frame has reached
-// its appsink (gst_element_get_state with GST_CLOCK_TIME_NONE): a camera
-// that never produces would block New, and the daemon's start, forever.
-// So a pipeline gets NoFrameTimeout; after that New fails and the opening
-// is left to finish (and be released) on its own.
+// launch starts a reader on the freshly opened capture c. The previous
+// reader, if any, has ended.
+func (d *Dev) launch(c capture) {
+	d.setInfo(c.info())
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &reader{ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	d.streak = 0 // an opening like New's, not a reconnection
+	now := d.clock.Now()
+	d.mu.Lock()
+	d.cur, d.halted = r, false
+	d.stats.Connected = true
+	d.since = now
+	d.mu.Unlock()
+	go d.run(r, c)
+}
+
+// openFirst opens the source for New and Start. OpenCV's GStreamer backend
+// starts a pipeline and waits, without a timeout, until a first frame has
+// reached its appsink (gst_element_get_state with GST_CLOCK_TIME_NONE): a
+// camera that never produces would block New, and the daemon's start,
+// forever. So a pipeline gets NoFrameTimeout; after that the opening fails
+// and is left to finish (and be released) on its own; d.abandoned says
+// when it has. The caller holds d.ctl or is New.
 func (d *Dev) openFirst() (capture, error) {
 	if d.src.kind != KindGStreamer {
 		return d.open(d.src, d.opts, &d.mats)
@@ -126,8 +157,10 @@ func (d *Dev) openFirst() (capture, error) {
 		mu        sync.Mutex
 		abandoned bool
 		res       = make(chan opened, 1)
+		ended     = make(chan struct{})
 	)
 	go func() {
+		defer close(ended)
 		c, err := d.open(d.src, d.opts, &d.mats)
 		mu.Lock()
 		defer mu.Unlock()
@@ -152,6 +185,7 @@ func (d *Dev) openFirst() (capture, error) {
 	default:
 	}
 	abandoned = true
+	d.abandoned = ended
 	d.log.Warn("camera pipeline did not start", "timeout", d.opts.NoFrameTimeout)
 	return nil, &DeviceError{Src: d.src.raw, Op: "open", Err: fmt.Errorf(
 		"%w: %w: the pipeline delivered no frame within %v (OpenCV waits for one before it returns)",
@@ -192,7 +226,9 @@ func (d *Dev) Info() Info {
 	return d.info
 }
 
-// Stats returns counters since New, and whether a camera has stalled.
+// Stats returns counters since New (Halt and Start do not reset them), and
+// whether a running camera has stalled. A halted Dev is not Connected and
+// not Stalled.
 func (d *Dev) Stats() Stats {
 	now := d.clock.Now()
 	d.mu.Lock()
@@ -204,9 +240,10 @@ func (d *Dev) Stats() Stats {
 
 // silenceLocked returns how long a camera has gone without a frame and
 // whether that exceeds NoFrameTimeout. Files and images never stall: they
-// are read when the consumer asks. Caller holds d.mu.
+// are read when the consumer asks; nor does a halted camera: it is not
+// asked to deliver. Caller holds d.mu.
 func (d *Dev) silenceLocked(now time.Time) (time.Duration, bool) {
-	if !live(d.src.kind) {
+	if !live(d.src.kind) || d.halted {
 		return 0, false
 	}
 	idle := now.Sub(d.since)
@@ -227,18 +264,23 @@ func (d *Dev) noFrameError(idle time.Duration, lastErr string) error {
 // for one if the camera was opened less than that ago), and a *DeviceError
 // wrapping ErrNoFrame once the camera has gone that long without one, open
 // or not. For a file or image source it waits for the first frame read.
-// It returns the Dev's final error if the reader has ended, ErrClosed after
-// Halt, and ctx's error if ctx ends first. Time is the Dev's clock.
+// It returns the Dev's final error if the reader has ended by itself,
+// ErrHalted after Halt (until Start), ErrClosed after Close, and ctx's
+// error if ctx ends first. Time is the Dev's clock.
 func (d *Dev) Check(ctx context.Context) error {
 	for {
-		if d.ctx.Err() != nil {
-			return ErrClosed
+		r, err := d.current()
+		if err != nil {
+			return err
 		}
 		select {
-		case <-d.done:
+		case <-r.done:
+			if r.ctx.Err() != nil {
+				return d.haltedErr()
+			}
 			d.mu.Lock()
 			defer d.mu.Unlock()
-			return d.final
+			return r.final
 		default:
 		}
 		now := d.clock.Now()
@@ -263,8 +305,8 @@ func (d *Dev) Check(ctx context.Context) error {
 		select {
 		case <-sig:
 		case <-timeout:
-		case <-d.done:
-		case <-d.ctx.Done():
+		case <-r.done:
+		case <-r.ctx.Done():
 		case <-ctx.Done():
 			return fmt.Errorf("camera %s: check: %w", d.src.raw, ctx.Err())
 		}
@@ -277,28 +319,68 @@ func (d *Dev) OpenMats() int { return int(d.mats.n.Load()) }
 
 func (d *Dev) String() string { return "camera(" + d.Info().String() + ")" }
 
-// Next returns the next frame. Errors: ErrDecode for one bad image (call
-// again); ErrEndOfStream, ErrGaveUp or ErrClosed when no frame will come;
-// the error of ctx when it ends first, mentioning the device error if the
-// device is down meanwhile.
-func (d *Dev) Next(ctx context.Context) (*Frame, error) {
-	if d.ctx.Err() != nil {
+// current returns the reader Next and Check wait on, or ErrHalted or
+// ErrClosed.
+func (d *Dev) current() (*reader, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch {
+	case d.closed:
 		return nil, ErrClosed
+	case d.halted:
+		return nil, ErrHalted
+	}
+	return d.cur, nil
+}
+
+// haltedErr is what a Next or Check interrupted by Halt or Close returns.
+func (d *Dev) haltedErr() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return ErrClosed
+	}
+	return ErrHalted
+}
+
+// take hands a queued result over, unless its reader has been halted:
+// Halt closes what was queued, including a frame it races Next for.
+func (d *Dev) take(res result) (*Frame, error) {
+	if res.r.ctx.Err() != nil {
+		_ = res.f.Close()
+		return nil, d.haltedErr()
+	}
+	return res.f, res.err
+}
+
+// Next returns the next frame. Errors: ErrDecode for one bad image (call
+// again); ErrEndOfStream or ErrGaveUp when no frame will come until Start;
+// ErrHalted after Halt and until Start, also to a Next waiting when Halt
+// begins; ErrClosed after Close; the error of ctx when it ends first,
+// mentioning the device error if the device is down meanwhile. Next never
+// restarts a halted Dev: only Start does.
+func (d *Dev) Next(ctx context.Context) (*Frame, error) {
+	r, err := d.current()
+	if err != nil {
+		return nil, err
 	}
 	select {
-	case r := <-d.ch:
-		return r.f, r.err
-	case <-d.done:
+	case res := <-d.ch:
+		return d.take(res)
+	case <-r.done:
 		select {
-		case r := <-d.ch:
-			return r.f, r.err
+		case res := <-d.ch:
+			return d.take(res)
 		default:
+		}
+		if r.ctx.Err() != nil {
+			return nil, d.haltedErr()
 		}
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		return nil, d.final
-	case <-d.ctx.Done():
-		return nil, ErrClosed
+		return nil, r.final
+	case <-r.ctx.Done():
+		return nil, d.haltedErr()
 	case <-ctx.Done():
 		st := d.Stats()
 		switch {
@@ -315,30 +397,115 @@ func (d *Dev) Next(ctx context.Context) (*Frame, error) {
 	}
 }
 
-// Halt stops the reader, waits for it, closes the capture and every frame
-// still queued. Frames already returned by Next stay the caller's to close.
-// An OpenCV open or read in progress is waited for, however long it takes
-// (OpenCV cannot interrupt it); Shutdown bounds that wait.
+// Halt stops the Dev's activity; the Dev stays usable. It stops the reader,
+// waits for it, releases the capture (a camera is closed: its LED goes
+// off and another process may open it) and closes every frame still
+// queued. Frames already returned by Next stay the caller's to close.
+// Afterwards Next and Check return ErrHalted, Info, Stats and OpenMats
+// keep working, and Start opens the source again. Halt on a halted Dev
+// returns nil. An OpenCV open or read in progress is waited for, however
+// long it takes (OpenCV cannot interrupt it); Shutdown bounds that wait.
 func (d *Dev) Halt() error { return d.Shutdown(context.Background()) }
 
 // Shutdown is Halt, but gives up waiting when ctx ends: it then returns
 // ErrStuck (with ctx's error) and leaves the reader to release the capture
-// and end by itself once the native call returns. Calling it again waits
-// again.
+// and end by itself once the native call returns. The Dev is halted all
+// the same: Next returns ErrHalted, and Start fails with ErrStuck until
+// that reader has ended. Calling Shutdown or Halt again waits again.
 func (d *Dev) Shutdown(ctx context.Context) error {
-	d.cancel()
+	d.ctl.Lock()
+	defer d.ctl.Unlock()
+	return d.stop(ctx, false)
+}
+
+// Close stops the Dev for good, as Source and io.Closer mean: it halts it
+// (waiting, like Halt, for an OpenCV call in progress) and makes Next,
+// Check and Start return ErrClosed from then on. Closing again, or after
+// Halt, is fine.
+func (d *Dev) Close() error {
+	d.ctl.Lock()
+	defer d.ctl.Unlock()
+	return d.stop(context.Background(), true)
+}
+
+// stop halts the current reader, and closes the Dev if closing. The
+// caller holds d.ctl.
+func (d *Dev) stop(ctx context.Context, closing bool) error {
+	d.mu.Lock()
+	r := d.cur
+	was := d.halted && (d.closed || !closing)
+	d.halted = true
+	if closing {
+		d.closed = true
+	}
+	// Cancelled under d.mu: whoever sees the Dev halted sees the reader
+	// told to stop.
+	r.cancel()
+	d.mu.Unlock()
 	select {
-	case <-d.done:
+	case <-r.done:
 	case <-ctx.Done():
 		err := fmt.Errorf("camera %s: halt: %w: %w", d.src.raw, ErrStuck, ctx.Err())
 		d.log.Warn("camera reader left behind", "err", err)
 		return err
 	}
-	d.wg.Wait()
-	d.halt.Do(func() {
-		d.drain()
-		d.log.Info("camera halted")
-	})
+	// The reader drained the queue if it saw the cancellation; not if it
+	// had ended by itself before.
+	d.drain()
+	if !was {
+		if closing {
+			d.log.Info("camera closed")
+		} else {
+			d.log.Info("camera halted")
+		}
+	}
+	return nil
+}
+
+// Start opens the source again after Halt or Shutdown and delivers frames
+// again: a camera is reopened, a file or image sequence starts over from
+// its first frame. It also restarts a Dev whose reader has ended by
+// itself (ErrEndOfStream, ErrGaveUp); frames that reader left queued are
+// closed. Start on a running Dev does nothing. Errors: those of New's
+// opening (*DeviceError, ErrDecode, *UnsupportedError; the Dev stays as it
+// was and Start may be called again); ErrStuck while a reader left behind
+// by Shutdown, or a pipeline opening an earlier Start gave up on after
+// Opts.NoFrameTimeout, is still inside OpenCV (the source is not opened
+// twice); ErrClosed after Close. Counters, frame numbers and OpenMats
+// carry on from before.
+func (d *Dev) Start() error {
+	d.ctl.Lock()
+	defer d.ctl.Unlock()
+	d.mu.Lock()
+	r, halted, closed := d.cur, d.halted, d.closed
+	d.mu.Unlock()
+	if closed {
+		return fmt.Errorf("camera %s: start: %w", d.src.raw, ErrClosed)
+	}
+	select {
+	case <-r.done:
+	default:
+		if !halted {
+			return nil // running
+		}
+		return fmt.Errorf("camera %s: start: %w: the halted reader has not returned from OpenCV yet", d.src.raw, ErrStuck)
+	}
+	if d.abandoned != nil {
+		select {
+		case <-d.abandoned:
+			d.abandoned = nil
+		default:
+			return fmt.Errorf("camera %s: start: %w: the pipeline an earlier Start gave up on has not returned from OpenCV yet", d.src.raw, ErrStuck)
+		}
+	}
+	d.drain()
+	c, err := d.openFirst()
+	if err != nil {
+		d.log.Warn("camera start failed", "err", err)
+		return err
+	}
+	d.launch(c)
+	d.log.Info("camera started", "info", d.Info().String())
 	return nil
 }
 
@@ -353,9 +520,6 @@ func (d *Dev) drain() {
 		}
 	}
 }
-
-// Close is Halt, to satisfy Source and io.Closer.
-func (d *Dev) Close() error { return d.Halt() }
 
 // SelfTest first runs Check (so a camera that has gone NoFrameTimeout
 // without a frame fails at once with ErrNoFrame, and one just opened gets
@@ -402,10 +566,9 @@ func (d *Dev) SelfTest(ctx context.Context, n int) (SelfTestResult, error) {
 	return res, nil
 }
 
-// run is the reader goroutine; it owns the capture c.
-func (d *Dev) run(c capture) {
-	defer d.wg.Done()
-	defer close(d.done)
+// run is the reader goroutine r; it owns the capture c.
+func (d *Dev) run(r *reader, c capture) {
+	defer close(r.done)
 	defer func() {
 		if c != nil {
 			_ = c.close()
@@ -413,18 +576,19 @@ func (d *Dev) run(c capture) {
 		d.mu.Lock()
 		d.stats.Connected = false
 		d.mu.Unlock()
-		if d.ctx.Err() != nil {
-			// Halted: a Shutdown that stopped waiting for this reader
-			// has drained the queue already; drain what came after.
+		if r.ctx.Err() != nil {
+			// Halted: nobody may take what this reader queued (a
+			// Shutdown that stopped waiting for it has drained the
+			// queue already; drain what came after).
 			d.drain()
 		}
 	}()
-	ctx := d.ctx
+	ctx := r.ctx
 	var due time.Time
 	fresh := 0 // frames read since open or rewind
 	for {
 		if ctx.Err() != nil {
-			d.finish(ErrClosed)
+			d.finish(r, ErrHalted)
 			return
 		}
 		m, err := c.read()
@@ -435,14 +599,14 @@ func (d *Dev) run(c capture) {
 			f, err := d.frame(m)
 			if !d.pace(ctx, &due) {
 				_ = f.Close()
-				d.finish(ErrClosed)
+				d.finish(r, ErrHalted)
 				return
 			}
 			if f != nil {
 				f.Time = d.clock.Now()
 			}
-			if !d.deliver(ctx, result{f: f, err: err}) {
-				d.finish(ErrClosed)
+			if !d.deliver(ctx, result{f: f, err: err, r: r}) {
+				d.finish(r, ErrHalted)
 				return
 			}
 			continue
@@ -451,12 +615,12 @@ func (d *Dev) run(c capture) {
 		switch {
 		case errors.Is(err, io.EOF):
 			if !d.opts.Loop || fresh == 0 {
-				d.finish(ErrEndOfStream)
+				d.finish(r, ErrEndOfStream)
 				return
 			}
 			if err := c.rewind(); err != nil {
 				d.noteError(err)
-				d.finish(err)
+				d.finish(r, err)
 				return
 			}
 			fresh = 0
@@ -465,19 +629,19 @@ func (d *Dev) run(c capture) {
 			d.mu.Unlock()
 		case errors.Is(err, ErrDecode):
 			d.log.Warn("camera image skipped", "err", err)
-			if !d.deliver(ctx, result{err: err}) {
-				d.finish(ErrClosed)
+			if !d.deliver(ctx, result{err: err, r: r}) {
+				d.finish(r, ErrHalted)
 				return
 			}
 		case live(d.src.kind):
 			d.log.Warn("camera device failed, reconnecting", "err", err)
 			_ = c.close()
-			c = d.reconnect(ctx, err)
+			c = d.reconnect(r, err)
 			if c == nil {
 				return // reconnect called finish
 			}
 		default:
-			d.finish(err)
+			d.finish(r, err)
 			return
 		}
 	}
@@ -551,7 +715,8 @@ func (d *Dev) frame(m gocv.Mat) (*Frame, error) {
 }
 
 // deliver queues r. Devices keep only the newest frame; files wait for the
-// consumer. It returns false (and closes r's frame) if ctx ended.
+// consumer. It returns false (and closes r's frame) if ctx ended, or may
+// queue r all the same: the reader drains the queue when it ends halted.
 func (d *Dev) deliver(ctx context.Context, r result) bool {
 	if r.f != nil {
 		d.mu.Lock()
@@ -583,12 +748,13 @@ func (d *Dev) deliver(ctx context.Context, r result) bool {
 }
 
 // reconnect reopens a failed camera with exponential backoff. It returns
-// nil after calling finish when ctx ends or MaxReconnects is exhausted.
+// nil after calling finish when r is halted or MaxReconnects is exhausted.
 // Attempts are counted from the last frame (d.streak), not from this
 // failure: a camera that reopens fine but fails its first read each time
 // (a CSI camera behind OpenCV's V4L2 backend) backs off further and is
 // given up like one that does not reopen at all.
-func (d *Dev) reconnect(ctx context.Context, cause error) capture {
+func (d *Dev) reconnect(r *reader, cause error) capture {
+	ctx := r.ctx
 	d.mu.Lock()
 	d.stats.Connected = false
 	d.mu.Unlock()
@@ -597,14 +763,14 @@ func (d *Dev) reconnect(ctx context.Context, cause error) capture {
 		if limit := d.opts.MaxReconnects; limit > 0 && d.streak >= limit {
 			err := fmt.Errorf("%w after %d reconnects without a frame: %w", ErrGaveUp, d.streak, last)
 			d.log.Error("camera unavailable", "err", err)
-			d.finish(err)
+			d.finish(r, err)
 			return nil
 		}
 		wait := backoff(d.streak, d.opts.ReconnectMin, d.opts.ReconnectMax)
 		select {
 		case <-d.clock.After(wait):
 		case <-ctx.Done():
-			d.finish(ErrClosed)
+			d.finish(r, ErrHalted)
 			return nil
 		}
 		d.streak++
@@ -647,8 +813,9 @@ func (d *Dev) noteError(err error) {
 	d.mu.Unlock()
 }
 
-func (d *Dev) finish(err error) {
+// finish records why reader r ends.
+func (d *Dev) finish(r *reader, err error) {
 	d.mu.Lock()
-	d.final = err
+	r.final = err
 	d.mu.Unlock()
 }

@@ -111,7 +111,15 @@ func checkColour(t *testing.T, f *Frame, i, tol int) {
 	}
 }
 
-// halt halts d and checks that nothing of it is left behind.
+// readerDone returns the channel closed when d's current reader ends.
+func readerDone(d *Dev) <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cur.done
+}
+
+// halt halts d, checks that it is halted and not closed, closes it and
+// checks that nothing of it is left behind.
 func halt(t *testing.T, d *Dev, goroutinesBefore int) {
 	t.Helper()
 	if err := d.Halt(); err != nil {
@@ -121,15 +129,39 @@ func halt(t *testing.T, d *Dev, goroutinesBefore int) {
 		t.Fatal(err)
 	}
 	select {
-	case <-d.done:
+	case <-readerDone(d):
 	default:
 		t.Fatal("reader still running after Halt")
 	}
 	if n := d.OpenMats(); n != 0 {
 		t.Fatalf("%d native matrices still open after Halt", n)
 	}
+	if _, err := d.Next(context.Background()); !errors.Is(err, ErrHalted) || errors.Is(err, ErrClosed) || !IsFatal(err) {
+		t.Fatalf("Next after Halt: %v, want ErrHalted", err)
+	}
+	if err := d.Check(context.Background()); !errors.Is(err, ErrHalted) {
+		t.Fatalf("Check after Halt: %v, want ErrHalted", err)
+	}
+	if st := d.Stats(); st.Connected || st.Stalled {
+		t.Fatalf("stats after Halt = %+v, want neither connected nor stalled", st)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil { // idempotent
+		t.Fatal(err)
+	}
+	if err := d.Halt(); err != nil { // Halt after Close does nothing
+		t.Fatal(err)
+	}
+	if n := d.OpenMats(); n != 0 {
+		t.Fatalf("%d native matrices still open after Close", n)
+	}
 	if _, err := d.Next(context.Background()); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Next after Halt: %v, want ErrClosed", err)
+		t.Fatalf("Next after Close: %v, want ErrClosed", err)
+	}
+	if err := d.Start(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Start after Close: %v, want ErrClosed", err)
 	}
 	// The reader has returned (done is closed); give the runtime a chance
 	// to retire it before counting.
@@ -515,11 +547,13 @@ func TestVideoLoopAndResize(t *testing.T) {
 }
 
 // fakeOpener stands in for a V4L2 device. Each read waits for a token on
-// tok (or returns a read error once quit is closed); the first capture fails
-// after failAfter frames; opens listed in failOpens fail.
+// tok (or returns a read error once the quit of its opening is closed);
+// the first capture fails after failAfter frames; opens listed in
+// failOpens fail.
 type fakeOpener struct {
 	mu        sync.Mutex
 	opens     int          // open attempts so far
+	live      int          // captures opened and not released
 	failOpens map[int]bool // 1-based attempt numbers that fail
 	failAll   bool         // every open after the first fails
 	deadReads bool         // every capture fails its first read
@@ -527,11 +561,12 @@ type fakeOpener struct {
 	failAfter int          // frames the first capture gives before failing
 	open      openFunc
 	tok       chan struct{}
-	quit      chan struct{}
+	quit      chan struct{} // for captures opened from now on (see renew)
+	reading   chan struct{} // a read has begun waiting (capacity 1, lossy)
 }
 
 func newFakeOpener(failAfter int, failOpens ...int) *fakeOpener {
-	op := &fakeOpener{failOpens: map[int]bool{}, failAfter: failAfter, tok: make(chan struct{}), quit: make(chan struct{})}
+	op := &fakeOpener{failOpens: map[int]bool{}, failAfter: failAfter, tok: make(chan struct{}), quit: make(chan struct{}), reading: make(chan struct{}, 1)}
 	for _, n := range failOpens {
 		op.failOpens[n] = true
 	}
@@ -549,9 +584,28 @@ func newFakeOpener(failAfter int, failOpens ...int) *fakeOpener {
 		if op.deadReads {
 			left = 0
 		}
-		return &fakeCapture{op: op, mc: mc, left: left, w: 32, h: 24}, nil
+		op.live++
+		return &fakeCapture{op: op, quit: op.quit, mc: mc, left: left, w: 32, h: 24}, nil
 	}
 	return op
+}
+
+// release ends the read d's halted reader is blocked in, as a native read
+// that returns at last. The reader may have seen the halt before it began
+// another read: then there is nothing to release.
+func (op *fakeOpener) release(d *Dev) {
+	select {
+	case op.tok <- struct{}{}:
+	case <-readerDone(d):
+	}
+}
+
+// renew gives the captures opened from now on a new quit channel: after
+// close(op.quit), the device works again for the next opening.
+func (op *fakeOpener) renew() {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	op.quit = make(chan struct{})
 }
 
 func (op *fakeOpener) Opens() int {
@@ -560,8 +614,16 @@ func (op *fakeOpener) Opens() int {
 	return op.opens
 }
 
+// Live returns how many captures are open (opened, not yet released).
+func (op *fakeOpener) Live() int {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	return op.live
+}
+
 type fakeCapture struct {
 	op   *fakeOpener
+	quit chan struct{} // the opener's quit when this capture was opened
 	mc   *matCount
 	left int // frames before a read error; -1 = unlimited
 	w, h int
@@ -574,8 +636,12 @@ func (c *fakeCapture) read() (gocv.Mat, error) {
 		return gocv.Mat{}, &DeviceError{Src: "0", Op: "read", Err: ErrRead}
 	}
 	select {
+	case c.op.reading <- struct{}{}:
+	default:
+	}
+	select {
 	case <-c.op.tok:
-	case <-c.op.quit:
+	case <-c.quit:
 		return gocv.Mat{}, &DeviceError{Src: "0", Op: "read", Err: ErrRead}
 	}
 	if c.left > 0 {
@@ -592,7 +658,12 @@ func (c *fakeCapture) read() (gocv.Mat, error) {
 
 func (c *fakeCapture) rewind() error { return nil }
 func (c *fakeCapture) info() Info    { return Info{Width: c.w, Height: c.h, FPS: 30} }
-func (c *fakeCapture) close() error  { return nil }
+func (c *fakeCapture) close() error {
+	c.op.mu.Lock()
+	defer c.op.mu.Unlock()
+	c.op.live--
+	return nil
+}
 
 func TestDeviceReconnectsWithBackoff(t *testing.T) {
 	g0 := runtime.NumGoroutine()

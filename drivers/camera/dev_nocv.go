@@ -5,6 +5,8 @@ package camera
 import (
 	"context"
 	"fmt"
+
+	"periph.io/x/conn/v3"
 )
 
 // Dev is a camera. This build has no OpenCV: New always fails with
@@ -13,6 +15,11 @@ import (
 type Dev struct {
 	src string
 }
+
+var (
+	_ Source        = (*Dev)(nil)
+	_ conn.Resource = (*Dev)(nil)
+)
 
 // New reports ErrUnsupported: this build has no camera support.
 func New(src string, opts *Opts) (*Dev, error) {
@@ -49,6 +56,9 @@ func (d *Dev) Check(ctx context.Context) error { return d.unsupported() }
 
 // Halt does nothing.
 func (d *Dev) Halt() error { return nil }
+
+// Start reports ErrUnsupported.
+func (d *Dev) Start() error { return d.unsupported() }
 
 // Shutdown does nothing.
 func (d *Dev) Shutdown(ctx context.Context) error { return nil }

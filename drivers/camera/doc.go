@@ -67,12 +67,38 @@
 // NoFrameTimeout to start, and [Dev.Shutdown] bounds the wait for a reader
 // stuck in such a call (ErrStuck); the reader then finishes by itself.
 //
+// # Halt, Start and Close
+//
+// Halt means what it means for every driver of posd: stop the activity,
+// the device stays usable. [Dev.Halt] stops the reader goroutine, waits
+// for it, releases the capture (a camera is closed, its LED goes off and
+// another process may open it) and closes the frames still queued; frames
+// Next returned before stay the caller's, and [Dev.OpenMats] counts them
+// until they are closed. A halted Dev keeps answering Info, Stats and
+// OpenMats; Next and Check return ErrHalted, also to a call waiting when
+// Halt begins. [Dev.Start] opens the source again, as New did (a camera
+// reopened, a file or image sequence from its first frame), and Next
+// delivers again. Next never restarts a halted Dev by itself: whoever
+// halted the camera decides when it comes back. Start also restarts a
+// Dev whose reader ended by itself (ErrEndOfStream, ErrGaveUp). Halt and
+// Start may be repeated; Stats counters and frame numbers carry on.
+// [Dev.Shutdown] is Halt with a bound on the wait for OpenCV. Start opens
+// a pipeline within NoFrameTimeout, as New does. While a reader left
+// behind by Shutdown, or an opening Start gave up on, has not returned
+// from OpenCV, Start fails with ErrStuck instead of opening the source a
+// second time.
+//
+// [Dev.Close] is final, as the [Source] and video.Source contracts (and
+// io.Closer) mean: it halts the Dev and from then on Next, Check and
+// Start return ErrClosed. Close after Halt, or twice, is fine.
+//
 // # Build tags
 //
 // The OpenCV code is built unless the nocv tag is set. With -tags nocv (and
 // CGO_ENABLED=0) the package is pure Go: New returns an error matching
 // [ErrUnsupported], while [Frame], [NewFrameBGR], [Source] and [Info] remain
-// usable by code and tests that never touch OpenCV.
+// usable by code and tests that never touch OpenCV. Dev is a
+// periph.io/x/conn/v3 conn.Resource (String, Halt) in both builds.
 //
 // # Documents followed
 //
@@ -96,6 +122,7 @@
 //     opencv/opencv#22820, opencv/opencv-python#738, emgucv/emgucv#931.
 //   - gocv v0.31.0 API documentation (Mat ownership: every Mat must be closed;
 //     VideoCapture.Read returns false at end of stream or on device error).
-//   - posd design notes and contribution rules (layers, Halt waits for its
-//     goroutines, clocks injected, errors in errors.go).
+//   - posd design notes and contribution rules (layers, Halt stops the
+//     activity and waits for its goroutines while the device stays usable,
+//     clocks injected, errors in errors.go).
 package camera

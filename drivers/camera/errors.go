@@ -9,8 +9,9 @@ import (
 // Errors returned by this package. Callers compare with errors.Is; every
 // error that carries more detail wraps one of these.
 //
-// Fatal (the Dev will deliver no more frames; see [IsFatal]):
-// ErrClosed, ErrEndOfStream, ErrGaveUp, ErrUnsupported.
+// Fatal (the Dev delivers no more frames: stop calling Next; see
+// [IsFatal]): for good, ErrClosed and ErrUnsupported; until [Dev.Start],
+// ErrHalted, ErrEndOfStream and ErrGaveUp.
 // Transient (call Next again): ErrDecode, ErrNoFrame (the camera may
 // recover), and context errors from the caller's own context.
 var (
@@ -62,9 +63,18 @@ var (
 	// GStreamer backend waits without a timeout for a pipeline's first
 	// frame when opening and for each sample when reading). The reader
 	// releases the capture and ends by itself if that call ever returns.
+	// Start returns it too while such a reader, or a pipeline opening an
+	// earlier Start gave up on, has not returned yet (the source is not
+	// opened twice): call Start again later.
 	ErrStuck = errors.New("camera: reader stuck in a native call")
 
-	// ErrClosed: the Dev was halted.
+	// ErrHalted: the Dev was halted (Halt or Shutdown) and not started
+	// again. Next and Check return it, at once or, if they were waiting,
+	// as soon as Halt begins; Dev.Start makes the Dev deliver again.
+	ErrHalted = errors.New("camera: halted")
+
+	// ErrClosed: the Dev was closed (Close): it will never deliver again,
+	// and Start fails with it too.
 	ErrClosed = errors.New("camera: closed")
 
 	// ErrFrameClosed: a Frame was used after Close.
@@ -101,8 +111,11 @@ func (e *DeviceError) Error() string {
 
 func (e *DeviceError) Unwrap() error { return e.Err }
 
-// IsFatal reports whether err means the source will deliver no more frames.
+// IsFatal reports whether err means the source will deliver no more frames
+// without help: calling Next again is pointless. After ErrHalted,
+// ErrEndOfStream or ErrGaveUp, Dev.Start reopens the source; after
+// ErrClosed or ErrUnsupported nothing does.
 func IsFatal(err error) bool {
-	return errors.Is(err, ErrClosed) || errors.Is(err, ErrEndOfStream) ||
+	return errors.Is(err, ErrClosed) || errors.Is(err, ErrHalted) || errors.Is(err, ErrEndOfStream) ||
 		errors.Is(err, ErrGaveUp) || errors.Is(err, ErrUnsupported)
 }

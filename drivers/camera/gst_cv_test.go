@@ -112,3 +112,40 @@ func TestGStreamerRejectsPipelineWithoutAppsink(t *testing.T) {
 		t.Fatalf("New = %v, want ErrBadSource", err)
 	}
 }
+
+// Halt closes a running pipeline (the camera is released) and Start
+// builds it again.
+func TestGStreamerHaltAndStart(t *testing.T) {
+	src := testPipeline(t, 32, 24, 30, "")
+	d := openPipeline(t, src, nil)
+	ctx := context.Background()
+	f, err := d.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := d.Halt(); err != nil {
+		t.Fatal(err)
+	}
+	if st := d.Stats(); st.Connected {
+		t.Fatalf("stats after Halt = %+v, want disconnected", st)
+	}
+	if _, err := d.Next(ctx); !errors.Is(err, ErrHalted) {
+		t.Fatalf("Next after Halt = %v, want ErrHalted", err)
+	}
+	if err := d.Start(); err != nil {
+		t.Fatalf("Start = %v", err)
+	}
+	f, err = d.Next(ctx)
+	if err != nil {
+		t.Fatalf("Next after Start = %v", err)
+	}
+	if r, g, b := centre(t, f); f.Width != 32 || f.Height != 24 || !near(r, 0x20, 4) || !near(g, 0x40, 4) || !near(b, 0x80, 4) {
+		t.Fatalf("frame after Start: %v showing R%d G%d B%d", f, r, g, b)
+	}
+	f.Close()
+	if _, err := d.SelfTest(ctx, 2); err != nil {
+		t.Fatalf("SelfTest after Start = %v", err)
+	}
+	halt(t, d, 0x7fffffff)
+}

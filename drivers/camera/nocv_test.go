@@ -24,4 +24,13 @@ func TestNewUnsupported(t *testing.T) {
 	if _, err := nd.Next(context.Background()); !errors.Is(err, ErrUnsupported) {
 		t.Fatalf("Next = %v", err)
 	}
+	if err := nd.Start(); !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("Start = %v", err)
+	}
+	if err := nd.Halt(); err != nil {
+		t.Fatalf("Halt = %v", err)
+	}
+	if err := nd.Close(); err != nil {
+		t.Fatalf("Close = %v", err)
+	}
 }

@@ -140,7 +140,7 @@ type gateOpener struct {
 func (g *gateOpener) open(s source, o Opts, mc *matCount) (capture, error) {
 	<-g.release
 	op := newFakeOpener(0)
-	return &closeNotifier{fakeCapture: &fakeCapture{op: op, mc: mc, left: -1, w: 8, h: 8}, g: g}, nil
+	return &closeNotifier{fakeCapture: &fakeCapture{op: op, quit: op.quit, mc: mc, left: -1, w: 8, h: 8}, g: g}, nil
 }
 
 type closeNotifier struct {
@@ -190,15 +190,115 @@ func TestShutdownLeavesAStuckReaderBehind(t *testing.T) {
 	if d.Info().Kind != KindGStreamer {
 		t.Fatalf("Info = %+v", d.Info())
 	}
+	<-op.reading // the reader is inside a read that nothing ends
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // the board's shutdown deadline has passed
 	if err := d.Shutdown(ctx); !errors.Is(err, ErrStuck) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("Shutdown = %v, want ErrStuck", err)
 	}
-	if _, err := d.Next(context.Background()); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Next after Shutdown = %v, want ErrClosed", err)
+	// Halted, not closed; not started again while the old reader is
+	// still inside the native call.
+	if _, err := d.Next(context.Background()); !errors.Is(err, ErrHalted) {
+		t.Fatalf("Next after Shutdown = %v, want ErrHalted", err)
+	}
+	if err := d.Start(); !errors.Is(err, ErrStuck) {
+		t.Fatalf("Start with the reader stuck = %v, want ErrStuck", err)
+	}
+	if n := op.Opens(); n != 1 {
+		t.Fatalf("opens = %d: Start opened the source beside the stuck reader", n)
+	}
+	again, cancel2 := context.WithCancel(context.Background())
+	cancel2()
+	if err := d.Shutdown(again); !errors.Is(err, ErrStuck) {
+		t.Fatalf("second Shutdown = %v, want ErrStuck again", err)
 	}
 	close(op.quit) // the native read returns at last
-	<-d.done
+	<-readerDone(d)
+	if n := d.OpenMats(); n != 0 {
+		t.Fatalf("%d native matrices open once the stuck reader ended", n)
+	}
+	halt(t, d, 0x7fffffff)
+}
+
+// A pipeline that does not start again within NoFrameTimeout fails Start
+// as it fails New, and is not opened a second time while that opening is
+// still inside OpenCV.
+func TestStartGivesUpOnAPipelineAndDoesNotOpenItTwice(t *testing.T) {
+	op := newFakeOpener(0)
+	gate := make(chan struct{})
+	inside := make(chan struct{}) // the hanging opening has begun
+	var (
+		mu    sync.Mutex
+		calls int
+	)
+	open := func(s source, o Opts, mc *matCount) (capture, error) {
+		mu.Lock()
+		calls++
+		n := calls
+		mu.Unlock()
+		if n == 2 { // the first Start: the pipeline hangs in OpenCV
+			close(inside)
+			<-gate
+		}
+		return op.open(s, o, mc)
+	}
+	opens := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return calls
+	}
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	d, err := newDev("gst:libcamerasrc ! appsink", &Opts{NoFrameTimeout: 2 * time.Second, Clock: clk}, open)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	halted := make(chan error, 1)
+	go func() { halted <- d.Halt() }()
+	if _, err := d.Next(ctx); !errors.Is(err, ErrHalted) {
+		t.Fatalf("Next during Halt = %v, want ErrHalted", err)
+	}
+	op.release(d) // the read in progress returns
+	if err := <-halted; err != nil {
+		t.Fatal(err)
+	}
+
+	// New's NoFrameTimeout timer, never fired, is still pending.
+	pending := clk.Waiters()
+	started := make(chan error, 1)
+	go func() { started <- d.Start() }()
+	<-inside
+	if err := clk.BlockUntil(ctx, pending+1); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Second)
+	err = <-started
+	if !errors.Is(err, ErrOpen) || !errors.Is(err, ErrNoFrame) {
+		t.Fatalf("Start = %v, want ErrOpen and ErrNoFrame", err)
+	}
+	if err := d.Start(); !errors.Is(err, ErrStuck) {
+		t.Fatalf("Start with the opening still in OpenCV = %v, want ErrStuck", err)
+	}
+	if n := opens(); n != 2 {
+		t.Fatalf("%d openings, want 2: the pipeline was opened beside the hung one", n)
+	}
+	if _, err := d.Next(ctx); !errors.Is(err, ErrHalted) {
+		t.Fatalf("Next = %v, want ErrHalted", err)
+	}
+	close(gate) // OpenCV returns at last; the late capture is released
+	<-d.abandoned
+	if n := op.Live(); n != 0 {
+		t.Fatalf("%d captures open: the abandoned one was not released", n)
+	}
+	if err := d.Start(); err != nil {
+		t.Fatalf("Start once the opening has returned = %v", err)
+	}
+	op.tok <- struct{}{}
+	f, err := d.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	close(op.quit)
 	halt(t, d, 0x7fffffff)
 }
