@@ -365,6 +365,13 @@ func (s *Store) Import(name string, kbpkName string, block string) error {
 // PutSecret stores opaque data (at most MaxSecret bytes, e.g. DUKPT
 // originator state) as name, wrapped under the KEK.
 func (s *Store) PutSecret(name string, data []byte) error {
+	return s.db.Update(func(tx *bbolt.Tx) error { return s.PutSecretTx(tx, name, data) })
+}
+
+// PutSecretTx is PutSecret inside the caller's bbolt transaction (of the
+// same database), so the secret is committed together with the caller's
+// other writes.
+func (s *Store) PutSecretTx(tx *bbolt.Tx, name string, data []byte) error {
 	if err := checkName(name); err != nil {
 		return err
 	}
@@ -377,7 +384,7 @@ func (s *Store) PutSecret(name string, data []byte) error {
 	if err != nil {
 		return fmt.Errorf("keystore: put secret %q: %w", name, err)
 	}
-	if err := s.putBlock(name, block); err != nil {
+	if err := tx.Bucket([]byte(BucketKeys)).Put([]byte(name), []byte(block)); err != nil {
 		return fmt.Errorf("keystore: put secret %q: %w", name, err)
 	}
 	return nil

@@ -242,7 +242,7 @@ func (a *api) listTxns(w http.ResponseWriter, r *http.Request) {
 		}
 		states = append(states, st)
 	}
-	list, err := a.d.DB.List(limit, states...)
+	list, err := a.d.Engine.List(limit, states...)
 	if err != nil {
 		fail(w, http.StatusInternalServerError, err)
 		return
@@ -285,7 +285,7 @@ func (a *api) getTxn(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	} else {
-		t, err = a.d.DB.Get(id)
+		t, err = a.d.Engine.Get(id)
 	}
 	switch {
 	case store.IsNotFound(err):

@@ -13,6 +13,8 @@ import (
 
 	"posd/crypto/dukpt"
 	"posd/terminal/wiresec"
+
+	"go.etcd.io/bbolt"
 )
 
 // Errors of the key source. All of them mean the terminal cannot
@@ -51,6 +53,11 @@ type Source struct {
 	// reserved is the counter the mark covers for base (0: not known yet).
 	base     string
 	reserved uint32
+	// cur is the originator, loaded from the key store on first use and
+	// kept: it is always at or ahead of the stored state (Prepare advances
+	// it before its state is committed), so two sessions never share a
+	// KSN; the mark covers what the stored state may lag behind.
+	cur dukpt.Originator
 }
 
 // New returns the source for the key slot named slot (e.g. "dukpt.0").
@@ -88,7 +95,11 @@ func (s *Source) Load(ik, iksn []byte) error {
 	if err != nil {
 		return err
 	}
-	defer o.Wipe()
+	defer func() {
+		if o != nil {
+			o.Wipe()
+		}
+	}()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.mark != nil {
@@ -108,7 +119,14 @@ func (s *Source) Load(ik, iksn []byte) error {
 		}
 		s.base, s.reserved = base, c
 	}
-	return s.save(o)
+	if err := s.save(o); err != nil {
+		return err
+	}
+	if s.cur != nil {
+		s.cur.Wipe()
+	}
+	s.cur, o = o, nil
+	return nil
 }
 
 // LoadFromBDK derives the initial key from a BDK and loads it. Only test
@@ -140,28 +158,44 @@ func (s *Source) save(o dukpt.Originator) error {
 }
 
 func (s *Source) with(fn func(dukpt.Originator) error) error {
-	err := s.secrets.UseSecret(s.name, func(st []byte) error {
-		o, err := dukpt.UnmarshalOriginator(st)
+	if s.cur == nil {
+		err := s.secrets.UseSecret(s.name, func(st []byte) error {
+			o, err := dukpt.UnmarshalOriginator(st)
+			if err != nil {
+				return err
+			}
+			s.cur = o
+			return nil
+		})
+		if err != nil && s.missing != nil && s.missing(err) {
+			if s.mark != nil {
+				used, merr := s.mark.Load(s.slot)
+				if merr != nil {
+					return merr
+				}
+				for base, c := range used {
+					return fmt.Errorf("%w: KSNs of base %s were used up to counter %d but the slot holds no state; "+
+						"a key custodian must load a new initial key (with a new KSN)", ErrStateLost, base, c)
+				}
+			}
+			return fmt.Errorf("%w: %w", ErrNotProvisioned, err)
+		}
 		if err != nil {
 			return err
 		}
-		defer o.Wipe()
-		return fn(o)
-	})
-	if err != nil && s.missing != nil && s.missing(err) {
-		if s.mark != nil {
-			used, merr := s.mark.Load(s.slot)
-			if merr != nil {
-				return merr
-			}
-			for base, c := range used {
-				return fmt.Errorf("%w: KSNs of base %s were used up to counter %d but the slot holds no state; "+
-					"a key custodian must load a new initial key (with a new KSN)", ErrStateLost, base, c)
-			}
-		}
-		return fmt.Errorf("%w: %w", ErrNotProvisioned, err)
 	}
-	return err
+	return fn(s.cur)
+}
+
+// Wipe forgets the originator held in memory (it is loaded again on the
+// next use).
+func (s *Source) Wipe() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur != nil {
+		s.cur.Wipe()
+		s.cur = nil
+	}
 }
 
 // Check reconciles the stored state with the KSN mark at start-up. With no
@@ -238,6 +272,11 @@ func (s *Source) Park() error {
 			// the mark, which must then stay where it is.
 			return nil
 		}
+		// The state in memory may be ahead of the stored one (a prepared
+		// session whose sale never committed): store it first.
+		if err := s.save(o); err != nil {
+			return err
+		}
 		if err := s.mark.Save(s.slot, base, c); err != nil {
 			return err
 		}
@@ -261,6 +300,22 @@ func (s *Source) KSN() (string, error) {
 // Next advances to the next KSN, persists the state, and returns the
 // session for that KSN. The caller must Wipe the session.
 func (s *Source) Next() (*wiresec.Session, error) {
+	sess, err := s.advance()
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.save(s.cur); err != nil {
+		sess.Wipe()
+		return nil, err
+	}
+	return sess, nil
+}
+
+// advance moves the originator in memory to the next KSN, the mark on disk
+// covering it first, and returns that KSN's session.
+func (s *Source) advance() (*wiresec.Session, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var sess *wiresec.Session
@@ -292,9 +347,6 @@ func (s *Source) Next() (*wiresec.Session, error) {
 				s.base, s.reserved = base, c+Reserve
 			}
 		}
-		if err := s.save(o); err != nil {
-			return err
-		}
 		sess, err = wiresec.ForTerminal(s.mode, ksn, key)
 		return err
 	})
@@ -302,4 +354,50 @@ func (s *Source) Next() (*wiresec.Session, error) {
 		return nil, err
 	}
 	return sess, nil
+}
+
+// TxSecrets is the part of the key store that writes inside the caller's
+// bbolt transaction (keystore.Store.PutSecretTx).
+type TxSecrets interface {
+	PutSecretTx(tx *bbolt.Tx, name string, data []byte) error
+}
+
+// Pending is a session whose originator state is not stored yet: the
+// caller stores it with Save inside the transaction that commits the
+// record using the KSN, so the sale needs one commit, not two. Until then
+// the KSN is covered by the mark (written before Prepare returns); a crash
+// before Save makes the next start skip it, never reuse it.
+type Pending struct {
+	src  *Source
+	Sess *wiresec.Session
+}
+
+// Prepare advances to the next KSN (the mark first covers it on disk) and
+// returns its session, leaving the state to be stored with Pending.Save.
+func (s *Source) Prepare() (*Pending, error) {
+	if _, ok := s.secrets.(TxSecrets); !ok {
+		return nil, fmt.Errorf("dukptkeys: the key store cannot write in a transaction")
+	}
+	sess, err := s.advance()
+	if err != nil {
+		return nil, err
+	}
+	return &Pending{src: s, Sess: sess}, nil
+}
+
+// Save stores the originator state (at or ahead of this session's KSN) in
+// tx. The caller wipes the session when done with it.
+func (p *Pending) Save(tx *bbolt.Tx) error {
+	s := p.src
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur == nil {
+		return fmt.Errorf("%w: the state was wiped", ErrNotProvisioned)
+	}
+	st, err := s.cur.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	defer clear(st)
+	return s.secrets.(TxSecrets).PutSecretTx(tx, s.name, st)
 }

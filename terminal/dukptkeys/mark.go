@@ -30,7 +30,7 @@ type Mark interface {
 // durable write of the mark covers Reserve transactions. After a crash the
 // originator skips what was reserved (DUKPT allows skipping KSNs, never
 // reusing one).
-const Reserve = 10
+const Reserve = 50
 
 // FileMark is a Mark in a small JSON file (mode 0600), replaced durably on
 // every Save.

@@ -461,6 +461,16 @@ func (e *Engine) refused(d Decision, t Txn) Decision {
 // number per call; Prune does the rest). Declines keep nothing. Record
 // never keeps t.PAN; see Txn.
 func (e *Engine) Record(ctx context.Context, t Txn, approved bool) error {
+	return e.record(ctx, t, approved, func(fn func(*bolt.Tx) error) error { return e.db.Update(fn) })
+}
+
+// RecordTx is Record inside the caller's transaction of the same bbolt
+// database, so the approval and its velocity entry commit together.
+func (e *Engine) RecordTx(ctx context.Context, tx *bolt.Tx, t Txn, approved bool) error {
+	return e.record(ctx, t, approved, func(fn func(*bolt.Tx) error) error { return fn(tx) })
+}
+
+func (e *Engine) record(ctx context.Context, t Txn, approved bool, in func(func(*bolt.Tx) error) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -474,7 +484,7 @@ func (e *Engine) Record(ctx context.Context, t Txn, approved bool) error {
 	}
 	now := e.clock.Now()
 	cutoff := now.Add(-time.Duration(r.Velocity.Window))
-	return storageErr(e.db.Update(func(tx *bolt.Tx) error {
+	return storageErr(in(func(tx *bolt.Tx) error {
 		if _, _, err := pruneVelocity(tx, cutoff, pruneOnRecord); err != nil {
 			return err
 		}

@@ -631,3 +631,39 @@ func TestSchema(t *testing.T) {
 		t.Errorf("error %v", d.Err)
 	}
 }
+
+// RecordTx writes in the caller's transaction: nothing when it rolls back.
+func TestRecordTxFollowsTheTransaction(t *testing.T) {
+	f := newFixture(t, DefaultRules())
+	e, db := f.e, f.bolt()
+	card, err := e.Card([]byte("4761739001010010"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	txn := Txn{Type: TypeSale, Amount: 100, Currency: "CNY", Entry: EntrySwipe, Card: card, Online: true}
+	boom := errors.New("boom")
+	if err := db.Update(func(tx *bolt.Tx) error {
+		if err := e.RecordTx(context.Background(), tx, txn, true); err != nil {
+			return err
+		}
+		return boom
+	}); err != boom {
+		t.Fatal(err)
+	}
+	if n := countVelocity(t, db); n != 0 {
+		t.Fatalf("a rolled back RecordTx left %d entries", n)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error { return e.RecordTx(context.Background(), tx, txn, true) }); err != nil {
+		t.Fatal(err)
+	}
+	if n := countVelocity(t, db); n != 1 {
+		t.Fatalf("%d entries after a committed RecordTx", n)
+	}
+}
+
+func countVelocity(t *testing.T, db *bolt.DB) int {
+	t.Helper()
+	n := 0
+	db.View(func(tx *bolt.Tx) error { n = tx.Bucket(bucketVelocity).Stats().KeyN; return nil })
+	return n
+}

@@ -200,3 +200,36 @@ func TestOutboxAndPurge(t *testing.T) {
 		t.Fatal("job not deleted")
 	}
 }
+
+func TestReserveAndInsert(t *testing.T) {
+	d := open(t, filepath.Join(t.TempDir(), "posd.db"))
+	defer d.Close()
+	var first uint64
+	if err := d.Do(func(tx *Tx) error { var err error; first, err = tx.ReserveIDs(10); return err }); err != nil || first != 1 {
+		t.Fatalf("reserve: %d %v", first, err)
+	}
+	// Create after a reservation does not reuse a reserved id.
+	x := Txn{Kind: "purchase", Amount: 1}
+	d.Create(&x)
+	if x.ID != "11" {
+		t.Fatalf("created id %s inside the reservation", x.ID)
+	}
+	r := Txn{ID: "3", Kind: "purchase", Amount: 5, State: StateAuthSent, STAN: 9}
+	if err := d.Do(func(tx *Tx) error { return tx.Insert(&r) }); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := d.Get("3"); got.State != StateAuthSent || got.STAN != 9 || d.Count(StateAuthSent) != 1 {
+		t.Fatalf("inserted: %+v", got)
+	}
+	for _, bad := range []Txn{
+		{ID: "3", State: StateAuthSent},  // exists
+		{ID: "12", State: StateAuthSent}, // not reserved
+		{ID: "4", State: StateReversed},  // created -> reversed is no transition
+		{ID: "x", State: StateAuthSent},  // not an id
+	} {
+		b := bad
+		if err := d.Do(func(tx *Tx) error { return tx.Insert(&b) }); err == nil {
+			t.Errorf("inserted %+v", bad)
+		}
+	}
+}

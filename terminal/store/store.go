@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -136,7 +137,12 @@ type DB struct {
 	bolt     *bolt.DB
 	now      func() time.Time
 	instance string
+	commits  atomic.Uint64
 }
+
+// Commits counts the write transactions Do committed (each one fsync of
+// the file): the cost a sale's benchmark and tests watch.
+func (d *DB) Commits() uint64 { return d.commits.Load() }
 
 func (d *DB) init() error {
 	return d.bolt.Update(func(tx *bolt.Tx) error {

@@ -21,9 +21,13 @@ type Tx struct {
 
 // Do runs fn in one read-write transaction.
 func (d *DB) Do(fn func(*Tx) error) error {
-	return d.bolt.Update(func(btx *bolt.Tx) error {
+	err := d.bolt.Update(func(btx *bolt.Tx) error {
 		return fn(&Tx{tx: btx, now: d.now().UTC()})
 	})
+	if err == nil {
+		d.commits.Add(1)
+	}
+	return err
 }
 
 // View runs fn in a read-only transaction; fn must not write.
@@ -31,6 +35,51 @@ func (d *DB) View(fn func(*Tx) error) error {
 	return d.bolt.View(func(btx *bolt.Tx) error {
 		return fn(&Tx{tx: btx, now: d.now().UTC()})
 	})
+}
+
+// Bolt is the underlying bbolt transaction, for the other parts that keep
+// their buckets in the same file (key store, risk rules) and write in the
+// same commit.
+func (t *Tx) Bolt() *bolt.Tx { return t.tx }
+
+// ReserveIDs takes the next n record ids for the caller to assign later
+// (Insert): it returns the first; the ids first..first+n-1 are never
+// handed out again, whether they are used or not.
+func (t *Tx) ReserveIDs(n uint64) (first uint64, err error) {
+	b := t.tx.Bucket(bucketTxns)
+	seq := b.Sequence()
+	if err := b.SetSequence(seq + n); err != nil {
+		return 0, err
+	}
+	return seq + 1, nil
+}
+
+// Insert stores a record the caller built with a reserved id (its first
+// write: the state model is checked from created, the creation time is
+// the caller's).
+func (t *Tx) Insert(r *Txn) error {
+	seq, err := parseID(r.ID)
+	if err != nil {
+		return err
+	}
+	b := t.tx.Bucket(bucketTxns)
+	if b.Get(key(seq)) != nil {
+		return fmt.Errorf("%w: id %s exists", ErrState, r.ID)
+	}
+	if seq > b.Sequence() {
+		return fmt.Errorf("%w: id %s was not reserved", ErrState, r.ID)
+	}
+	if !StateCreated.CanMove(r.State) {
+		return fmt.Errorf("%w: created -> %s", ErrState, r.State)
+	}
+	r.Updated = t.now
+	if r.Created.IsZero() {
+		r.Created = t.now
+	}
+	if err := put(b, seq, r); err != nil {
+		return err
+	}
+	return t.index(seq, "", r.State)
 }
 
 // NextCounter increments the named counter and returns the new value.

@@ -29,6 +29,8 @@ import (
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
+	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -159,6 +161,8 @@ type Engine struct {
 
 	mu      sync.Mutex
 	active  string             // id of the sale in progress
+	sale    *sale              // the sale in progress (its record may not be stored yet)
+	ids     idBlock            // record ids reserved for sales
 	cancel  context.CancelFunc // cancels it
 	sending bool               // the active sale committed its request: no cancel from here
 	changed chan struct{}      // closed and replaced on every event
@@ -405,15 +409,19 @@ func (e *Engine) StartSale(amount int64, currency string) (store.Txn, error) {
 	if e.active != "" {
 		return store.Txn{}, ErrBusy
 	}
-	t := store.Txn{Kind: "purchase", Amount: amount, Currency: currency}
-	if err := e.o.Store.Create(&t); err != nil {
+	id, err := e.newIDLocked()
+	if err != nil {
 		return store.Txn{}, err
 	}
+	now := e.clock.Now().UTC()
+	t := store.Txn{ID: id, Kind: "purchase", State: store.StateCreated, Amount: amount, Currency: currency,
+		Created: now, Updated: now}
 	e.o.Reader.Flush()
 	ctx, cancel := context.WithCancel(e.ctx)
 	e.active, e.cancel, e.sending = t.ID, cancel, false
 	e.publishLocked(PhaseWaitCard, t)
 	s := &sale{rec: t}
+	e.sale = s
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
@@ -423,11 +431,72 @@ func (e *Engine) StartSale(amount int64, currency string) (store.Txn, error) {
 	return t, nil
 }
 
+// idBlock is a run of reserved record ids.
+type idBlock struct{ next, end uint64 }
+
+// idReserve is how many record ids one commit reserves: a crash skips up to
+// that many ids (never reuses one).
+const idReserve = 1000
+
+// newIDLocked hands out the next reserved record id, reserving a new block
+// when the last one is used up. Caller holds e.mu.
+func (e *Engine) newIDLocked() (string, error) {
+	if e.ids.next >= e.ids.end {
+		var first uint64
+		err := e.o.Store.Do(func(tx *store.Tx) error {
+			var err error
+			first, err = tx.ReserveIDs(idReserve)
+			return err
+		})
+		if err != nil {
+			return "", err
+		}
+		e.ids = idBlock{next: first, end: first + idReserve}
+	}
+	id := e.ids.next
+	e.ids.next++
+	return strconv.FormatUint(id, 10), nil
+}
+
+// Get returns the record id: the sale in progress from memory (it may not
+// be stored yet), any other from the store.
+func (e *Engine) Get(id string) (store.Txn, error) {
+	e.mu.Lock()
+	if e.sale != nil && e.sale.rec.ID == id && !e.sale.stored {
+		t := e.sale.rec
+		e.mu.Unlock()
+		return t, nil
+	}
+	e.mu.Unlock()
+	return e.o.Store.Get(id)
+}
+
+// List returns up to limit records, newest first, optionally only those in
+// states, with the sale in progress when it is not stored yet.
+func (e *Engine) List(limit int, states ...store.State) ([]store.Txn, error) {
+	e.mu.Lock()
+	var cur *store.Txn
+	if e.sale != nil && !e.sale.stored && (len(states) == 0 || slices.Contains(states, e.sale.rec.State)) {
+		t := e.sale.rec
+		cur = &t
+	}
+	e.mu.Unlock()
+	list, err := e.o.Store.List(limit, states...)
+	if err != nil || cur == nil {
+		return list, err
+	}
+	list = append([]store.Txn{*cur}, list...)
+	if limit > 0 && len(list) > limit {
+		list = list[:limit]
+	}
+	return list, nil
+}
+
 // Cancel stops the sale id while it waits for a card or a PIN. Once its
 // request is committed the sale runs to its outcome (it may be on the
 // wire).
 func (e *Engine) Cancel(id string) error {
-	if _, err := e.o.Store.Get(id); err != nil {
+	if _, err := e.Get(id); err != nil {
 		return err
 	}
 	e.mu.Lock()
@@ -449,7 +518,7 @@ func (e *Engine) Wait(ctx context.Context, id string) (store.Txn, error) {
 		e.mu.Lock()
 		ch := e.changed
 		e.mu.Unlock()
-		t, err := e.o.Store.Get(id)
+		t, err := e.Get(id)
 		if err != nil || t.State.Final() || t.State == store.StateReversalPending {
 			return t, err
 		}

@@ -120,6 +120,9 @@ func TestOnlinePINGoesIntoTheRequest(t *testing.T) {
 	if err != nil || p != "1234" {
 		t.Fatalf("PIN block opens to %q, %v", p, err)
 	}
+	// Rules that cannot write in the engine's transaction are told right
+	// after the approval's commit.
+	waitUntil(t, func() bool { r.mu.Lock(); defer r.mu.Unlock(); return r.recorded == 1 })
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.recorded != 1 || len(r.checked) != 1 || r.checked[0].Entry != risk.EntrySwipe {

@@ -7,20 +7,30 @@ import (
 	"fmt"
 	"time"
 
+	"posd/terminal/dukptkeys"
 	"posd/terminal/host"
 	"posd/terminal/pin"
 	"posd/terminal/redact"
 	"posd/terminal/risk"
 	"posd/terminal/store"
 	"posd/terminal/wiresec"
+
+	"go.etcd.io/bbolt"
 )
 
 // sale is one sale in progress: its record as last committed, and what
 // lives only in memory (the card, the session) until the sale ends.
 type sale struct {
-	rec  store.Txn
-	card *Card
-	sess *wiresec.Session
+	rec store.Txn
+	// stored: rec is on disk. A sale lives in memory until its first
+	// commit (the request, or its end): a crash before that loses a sale
+	// nothing was sent for, and saves a commit on every sale.
+	stored bool
+	// pending is the DUKPT session whose state is stored with the
+	// request's commit.
+	pending *dukptkeys.Pending
+	card    *Card
+	sess    *wiresec.Session
 	// unreadable counts cards presented but unreadable, for the reason
 	// given at the card timeout.
 	unreadable int
@@ -63,7 +73,7 @@ func (e *Engine) steps() map[store.State]step {
 // reversal_pending, which the outbox takes over).
 func (e *Engine) runSale(ctx context.Context, s *sale) {
 	defer s.wipe()
-	defer e.release(s.rec.ID)
+	defer e.release(s)
 	steps := e.steps()
 	for {
 		fn, ok := steps[s.rec.State]
@@ -84,11 +94,14 @@ func (e *Engine) runSale(ctx context.Context, s *sale) {
 }
 
 // release frees the terminal for the next sale.
-func (e *Engine) release(id string) {
+func (e *Engine) release(s *sale) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.active == id {
+	if e.active == s.rec.ID {
 		e.active, e.cancel = "", nil
+	}
+	if e.sale == s {
+		e.sale = nil
 	}
 }
 
@@ -97,6 +110,15 @@ func (e *Engine) release(id string) {
 func (e *Engine) commit(s *sale, phase Phase, fn func(tx *store.Tx, r *store.Txn) error) error {
 	var out store.Txn
 	err := e.o.Store.Do(func(tx *store.Tx) error {
+		if !s.stored {
+			// The sale's first write: the record goes to disk in the
+			// state this step reached (until now it lived in memory).
+			out = s.rec
+			if err := fn(tx, &out); err != nil {
+				return err
+			}
+			return tx.Insert(&out)
+		}
 		var err error
 		out, err = tx.Update(s.rec.ID, func(r *store.Txn) error { return fn(tx, r) })
 		return err
@@ -104,8 +126,8 @@ func (e *Engine) commit(s *sale, phase Phase, fn func(tx *store.Tx, r *store.Txn
 	if err != nil {
 		return err
 	}
-	s.rec = out
 	e.mu.Lock()
+	s.rec, s.stored = out, true
 	if phase == PhaseDone {
 		// Whoever sees the outcome may start the next sale at once.
 		if e.active == out.ID {
@@ -186,7 +208,7 @@ func (e *Engine) stepCreated(ctx context.Context, s *sale) error {
 	if done, err := e.checkRisk(ctx, s, masked); done || err != nil {
 		return err
 	}
-	sess, err := e.o.Keys.Next()
+	sess, err := e.session(s)
 	if err != nil {
 		e.fail(s, FailKeys, fmt.Errorf("%w: %w", ErrKeys, err))
 		return nil
@@ -213,6 +235,12 @@ func (e *Engine) stepCreated(ctx context.Context, s *sale) error {
 	e.sending = true
 	e.mu.Unlock()
 	return e.commit(s, PhaseProcessing, func(tx *store.Tx, r *store.Txn) error {
+		if s.pending != nil {
+			// The DUKPT state of this KSN commits with the request.
+			if err := s.pending.Save(tx.Bolt()); err != nil {
+				return err
+			}
+		}
 		stan, err := tx.NextSTAN()
 		if err != nil {
 			return err
@@ -237,13 +265,19 @@ func (e *Engine) stepAuthSent(_ context.Context, s *sale) error {
 	switch {
 	case err == nil && res.Approved():
 		e.log.Info("sale approved", "id", s.rec.ID, "stan", s.rec.STAN, "pan", s.rec.MaskedPAN)
-		if err := e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
+		recorded := false
+		if err := e.commit(s, PhaseDone, func(tx *store.Tx, r *store.Txn) error {
 			r.State, r.ResponseCode, r.AuthCode, r.RRN = store.StateApproved, res.ResponseCode, res.AuthCode, res.RRN
+			// The velocity entry commits with the approval when the
+			// rules can write in the same transaction.
+			recorded = e.recordRiskTx(tx, s)
 			return nil
 		}); err != nil {
 			return err
 		}
-		e.recordRisk(s, true)
+		if !recorded {
+			e.recordRisk(s, true)
+		}
 		return nil
 	case err == nil:
 		e.log.Info("sale declined", "id", s.rec.ID, "stan", s.rec.STAN, "rc", res.ResponseCode)
@@ -306,6 +340,48 @@ func (e *Engine) recordRisk(s *sale, approved bool) {
 	if err != nil {
 		e.log.Error("recording the sale for the risk rules", "id", s.rec.ID, "err", err)
 	}
+}
+
+// RiskTx is implemented by risk rules that can record an approval inside
+// the engine's own transaction (terminal/risk.Engine).
+type RiskTx interface {
+	RecordTx(ctx context.Context, tx *bbolt.Tx, t risk.Txn, approved bool) error
+}
+
+// recordRiskTx records the approval in tx; false when the rules cannot
+// (the caller records it on its own) or it failed (logged: the approval
+// stands).
+func (e *Engine) recordRiskTx(tx *store.Tx, s *sale) bool {
+	rt, ok := e.o.Risk.(RiskTx)
+	if !ok || s.decision.Card.IsZero() {
+		return !ok && s.decision.Card.IsZero()
+	}
+	err := rt.RecordTx(context.Background(), tx.Bolt(), risk.Txn{Type: risk.TypeSale, Amount: s.rec.Amount,
+		Currency: s.rec.Currency, Entry: s.mode, Card: s.decision.Card, Online: true}, true)
+	if err != nil {
+		e.log.Error("recording the sale for the risk rules", "id", s.rec.ID, "err", err)
+	}
+	return true
+}
+
+// KeyPreparer is implemented by key sources whose state can be stored in
+// the engine's transaction (terminal/dukptkeys.Source).
+type KeyPreparer interface {
+	Prepare() (*dukptkeys.Pending, error)
+}
+
+// session takes the sale's DUKPT session: prepared (its state stored with
+// the request's commit) when the key source can, else stored at once.
+func (e *Engine) session(s *sale) (*wiresec.Session, error) {
+	if kp, ok := e.o.Keys.(KeyPreparer); ok {
+		p, err := kp.Prepare()
+		if err != nil {
+			return nil, err
+		}
+		s.pending = p
+		return p.Sess, nil
+	}
+	return e.o.Keys.Next()
 }
 
 // readPIN asks the customer for the PIN, building the encrypted block
