@@ -464,3 +464,53 @@ func normalIssuer(d IssuerData) IssuerData {
 	}
 	return d
 }
+
+// TestCUPPurchasePINAndICCBytes checks a cup 0200 with an AES online PIN
+// and ICC data byte for byte: DE52 after its BCD LL, DE53 stating format 4
+// under AES, DE55 after its BCD LLL, the KSN of both in DE57.
+func TestCUPPurchasePINAndICCBytes(t *testing.T) {
+	req := Request{
+		Kind: KindPurchase, STAN: 42, Time: testTime, TerminalID: "T0000001", MerchantID: "M00000000000001",
+		Amount: 1234, Currency: "156", EntryMode: "051", Batch: 1, Mode: wiresec.ModeAES,
+		KSN: testhex.Must("123456789012345600000001"), Track2Enc: testhex.Must("0102030405060708"),
+		PINBlock: testhex.Must("00112233445566778899AABBCCDDEEFF"),
+		ICC:      testhex.Must("9F2608A1A2A3A4A5A6A7A8 9F3602001C"),
+	}
+	m, err := CUP.EncodeRequest(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := CUP.Seal(m, fixedMAC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Join([]string{
+		"0200",
+		"3020048000C09A95", // bitmap: 3 4 | 11 | 22 | 25 | - | 41 42 | 49 52 53 55 | 57 60 62 64
+		"000000", "000000001234", "000042",
+		"0510", // DE22 "051" left-aligned
+		"00",
+		"5430303030303031", "4D30303030303030303030303030" + "31", "313536",
+		"16" + "00112233445566778899AABBCCDDEEFF",   // DE52 LL "16" BCD + format 4 block
+		"4810000000000000",                          // DE53: format 4 ("4"), AES ("8"), track encrypted ("1")
+		"0016" + "9F2608A1A2A3A4A5A6A7A89F3602001C", // DE55 LLL "016" BCD
+		"0012" + "123456789012345600000001",         // DE57: the KSN of the MAC, data and PIN keys
+		"0011" + "220000010000",                     // DE60
+		"0008" + "0102030405060708",                 // DE62
+		"A1A2A3A4A5A6A7A8",                          // DE64
+	}, "")
+	if got := strings.ToUpper(hex.EncodeToString(raw)); got != want {
+		t.Fatalf("cup 0200\n got %s\nwant %s", got, want)
+	}
+	dm, err := CUP.Decode(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := CUP.DecodeRequest(dm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.PINBlock, req.PINBlock) || !bytes.Equal(got.ICC, req.ICC) || got.Mode != wiresec.ModeAES {
+		t.Fatalf("decoded %+v", got)
+	}
+}
