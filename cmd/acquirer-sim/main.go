@@ -5,13 +5,16 @@
 //
 //	acquirer-sim [-listen 127.0.0.1:8583] [-dialect ascii87|cup]
 //	             [-mode aes|tdes] [-bdk HEX] [-tpdu HEX] [-journal PATH]
-//	             [-log-level info]
+//	             [-script-card NAME] [-log-level info]
 //
 // -dialect selects the ISO 8583 dialect (default ascii87; cup is the China
 // UnionPay-style one with BCD fields, TPDU and message header); posd must
 // use the same (host.dialect). Without -tpdu the dialect's default TPDU is
 // expected (none for ascii87). Without -bdk it uses the published TEST BDK
-// of the mode. It prints
+// of the mode. As the issuer it checks ARQCs and online PINs against the
+// deck's cards and issuer keys (board/sim/deck) and sends an issuer script
+// to the deck card -script-card names (default
+// acquirer.DefaultScriptCard). It prints
 // "listening on HOST:PORT" on stderr once it accepts connections, and shuts
 // down cleanly on SIGTERM or SIGINT (listener and connections closed,
 // journal synced and closed).
@@ -50,6 +53,7 @@ func run() error {
 		acquirer.TestBDKAES+" for aes, "+acquirer.TestBDKTDES+" for tdes)")
 	tpduHex := flag.String("tpdu", "", "TPDU the terminals send, 10 hex digits starting with 60 (default: the dialect's, off for ascii87)")
 	journalPath := flag.String("journal", "", "append a JSON line per message to this file (default none)")
+	scriptCard := flag.String("script-card", acquirer.DefaultScriptCard, "deck card that gets the issuer script (a name no card has: none)")
 	level := flag.String("log-level", "info", "log level: debug, info, warn, error")
 	flag.Parse()
 
@@ -66,7 +70,7 @@ func run() error {
 	if _, err := host.LookupDialect(*dialect); err != nil {
 		return fmt.Errorf("-dialect: %w", err)
 	}
-	opts := acquirer.Opts{Dialect: *dialect, Mode: m, Logger: log}
+	opts := acquirer.Opts{Dialect: *dialect, Mode: m, Logger: log, ScriptCard: *scriptCard}
 	if *bdkHex != "" {
 		if opts.BDK, err = hex.DecodeString(strings.TrimSpace(*bdkHex)); err != nil {
 			return errors.New("-bdk: not hexadecimal")

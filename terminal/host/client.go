@@ -65,10 +65,19 @@ type Result struct {
 	ResponseCode string // DE39
 	AuthCode     string // DE38, empty when absent
 	RRN          string // DE37, empty when absent
+	// ICC is DE55 of the answer to a purchase as received (MAC verified,
+	// well formed); nil when absent. Issuer is what it says for the card.
+	ICC    []byte
+	Issuer IssuerData
 }
 
 // Approved reports whether the response code is "00".
 func (r Result) Approved() bool { return r.ResponseCode == "00" }
+
+// ARC is the authorisation response code for the card (tag 8A of the
+// second GENERATE AC): DE39 as its two ASCII characters, in both dialects
+// ("00" is 30 30).
+func (r Result) ARC() []byte { return []byte(r.ResponseCode) }
 
 // Purchase is a financial request for a sale (0200).
 type Purchase struct {
@@ -77,8 +86,15 @@ type Purchase struct {
 	Currency  string // ISO 4217 numeric, e.g. "156"
 	EntryMode string // DE22, 3 digits; empty sends "000"
 	Track2    []byte // clear track 2 as ASCII, "PAN=YYMM..." ('D' separator and start sentinel ';' accepted; for EMV tag 57 send its hex digits); encrypted before it is sent, at most 40 bytes
-	PINBlock  []byte // encrypted PIN block (wiresec.Session.EncryptPIN), optional
-	ICC       []byte // DE55, optional
+	// PINBlock is the encrypted PIN block (DE52) of an online PIN, made
+	// by the same wiresec.Session as the request (EncryptPIN: format 0
+	// under TDES, format 4 under AES, under the PIN key of the session's
+	// KSN); optional.
+	PINBlock []byte
+	// ICC is DE55, BER-TLV: the data of the card's ARQC (see ParseICC);
+	// optional. It must not hold clear card data (ClearCardTags): a chip
+	// card's track 2 equivalent data (tag 57) goes in Track2.
+	ICC []byte
 	// Batch is the batch number (cup: DE60.2); 0 until batches are kept.
 	Batch uint32
 	Time  time.Time
@@ -339,7 +355,14 @@ func (d *Dialect) checkResponse(m *iso8583.Message, want expect, s *wiresec.Sess
 	if want.hasAmount && resp.HasAmount && resp.Amount != want.amount {
 		return Result{}, fmt.Errorf("%w: amount does not match", ErrBadResponse)
 	}
-	return Result{ResponseCode: resp.ResponseCode, AuthCode: resp.AuthCode, RRN: resp.RRN}, nil
+	res := Result{ResponseCode: resp.ResponseCode, AuthCode: resp.AuthCode, RRN: resp.RRN}
+	if len(resp.ICC) > 0 {
+		if res.Issuer, err = ParseIssuerData(resp.ICC); err != nil {
+			return Result{}, fmt.Errorf("%w: %w", ErrBadResponse, err)
+		}
+		res.ICC = resp.ICC
+	}
+	return res, nil
 }
 
 // parseResponse runs raw bytes of a response through the whole receive

@@ -155,6 +155,9 @@ type Response struct {
 	ResponseCode string // DE39
 	AuthCode     string // DE38, empty when absent
 	RRN          string // DE37, empty when absent
+	// ICC is DE55 of a purchase response: the issuer's data for the card
+	// (see ParseIssuerData); nil when absent.
+	ICC []byte
 	// Time is the host's time of the answer (encoded only).
 	Time time.Time
 }

@@ -37,12 +37,21 @@ import (
 //	41   ans8 fixed      terminal id (card acceptor terminal identification)
 //	42   ans15 fixed     merchant id (card acceptor identification code)
 //	49   n3 fixed        currency code, ISO 4217 numeric
-//	52   b..16 LLVAR     PIN block, encrypted: 8 bytes ISO 9564 format 0 under
-//	                     TDES DUKPT, 16 bytes format 4 under AES DUKPT. (1987
-//	                     defines b64 fixed; the variable length carries the AES
-//	                     block.)
+//	52   b..16 LLVAR     PIN block (0200, optional: online PIN), encrypted under
+//	                     the PIN key of the KSN in DE53 (the one transaction key
+//	                     also gives the message's MAC and data keys): 8 bytes
+//	                     ISO 9564 format 0 under the TDES DUKPT PIN variant, 16
+//	                     bytes format 4 under the AES DUKPT PIN encryption key
+//	                     (usage PIN). Its length must match the mode DE53's
+//	                     length tells. (1987 defines b64 fixed; the variable
+//	                     length carries the AES block.)
 //	53   b..12 LLVAR     DUKPT KSN of the transaction keys: 10 bytes TDES, 12 bytes AES
-//	55   b..255 LLLVAR   ICC (EMV) data, BER-TLV
+//	55   b..255 LLLVAR   ICC (EMV) data, BER-TLV (see ParseICC): in a 0200 the
+//	                     card's and terminal's data of the ARQC, never clear card
+//	                     data (ClearCardTags); in a 0210 (R, optional) the
+//	                     issuer's answer for the card: 91 issuer authentication
+//	                     data, 71/72 issuer scripts (ParseIssuerData). The ARC
+//	                     for the card (8A) is DE39 as two ASCII characters.
 //	60   ans..60 LLLVAR  private: reversal reason text (0400/0401 only; the
 //	                     ReversalReason text, e.g. "no response")
 //	62   b..64 LLLVAR    private: track 2 equivalent data, encrypted (see
@@ -191,6 +200,7 @@ type a87PurchaseResponse struct {
 	TerminalID     string `index:"41"`
 	MerchantID     string `index:"42"`
 	Currency       string `index:"49"`
+	ICC            []byte `index:"55"`
 }
 
 // a87ReversalRequest is a 0400 or its repeat 0401.
@@ -383,6 +393,9 @@ func (ascii87Codec) encodeResponse(req *Request, resp *Response) (*iso8583.Messa
 	if mti == "" {
 		return nil, fmt.Errorf("%w: request MTI %q", ErrInvalidRequest, req.MTI)
 	}
+	if err := responseICC(req.Kind, resp.ICC); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
+	}
 	stan, err := fmtNum(int64(req.STAN), 6, "STAN")
 	if err != nil {
 		return nil, err
@@ -399,6 +412,7 @@ func (ascii87Codec) encodeResponse(req *Request, resp *Response) (*iso8583.Messa
 			MTI: mti, ProcessingCode: "000000", Amount: amount, Transmission: de7, STAN: stan,
 			LocalTime: de12, LocalDate: de13, RRN: resp.RRN, AuthCode: resp.AuthCode,
 			ResponseCode: resp.ResponseCode, TerminalID: req.TerminalID, MerchantID: req.MerchantID, Currency: cur,
+			ICC: resp.ICC,
 		}
 	case KindReversal:
 		amount, cur, _, err := financialFields(req)
@@ -430,7 +444,10 @@ func (ascii87Codec) decodeResponse(m *iso8583.Message, mti string) (Response, er
 		if err := unmarshal(m, &v); err != nil {
 			return r, err
 		}
-		r = Response{Kind: KindPurchase, TerminalID: v.TerminalID, ResponseCode: v.ResponseCode, AuthCode: v.AuthCode, RRN: v.RRN}
+		r = Response{Kind: KindPurchase, TerminalID: v.TerminalID, ResponseCode: v.ResponseCode, AuthCode: v.AuthCode, RRN: v.RRN, ICC: v.ICC}
+		if err := responseICC(r.Kind, r.ICC); err != nil {
+			return r, fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
 		stan, amount = v.STAN, v.Amount
 	case MTIReversalResponse:
 		var v a87ReversalResponse

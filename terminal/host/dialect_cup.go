@@ -48,15 +48,25 @@ import (
 //	41   ans8             terminal id
 //	42   ans15            merchant id
 //	49   an3              currency code, ISO 4217 numeric ("156")
-//	52   b..16 LLVAR      PIN block, encrypted (posd: CUP has b64 fixed; the
-//	                      variable length carries the 16-byte AES block)
+//	52   b..16 LLVAR      PIN block (0200, optional: online PIN), encrypted under
+//	                      the PIN key of the KSN in DE57 (the transaction key that
+//	                      also gives the MAC and data keys): 8 bytes format 0
+//	                      under the TDES DUKPT PIN variant, 16 bytes format 4
+//	                      under the AES DUKPT PIN encryption key; 53.1 states
+//	                      which (posd: CUP has b64 fixed; the variable length
+//	                      carries the 16-byte AES block)
 //	53   n16              security control information: 53.1 PIN block format
 //	                      ("1" ISO 9564 format 0, i.e. ANSI X9.8 with PAN, under
 //	                      TDES; "4" ISO 9564 format 4 under AES, posd), 53.2
 //	                      algorithm ("6" double-length TDES; "8" AES-128, posd),
 //	                      53.3 track data encrypted ("1") or absent ("0"), then
 //	                      13 zeros
-//	55   b..255 LLLVAR    ICC (EMV) data, BER-TLV
+//	55   b..255 LLLVAR    ICC (EMV) data, BER-TLV (see ParseICC): in a 0200
+//	                      (and a 0400 that resends it) the data of the ARQC, never
+//	                      clear card data (ClearCardTags); in a 0210 (R,
+//	                      optional) 91 issuer authentication data and 71/72
+//	                      issuer scripts (ParseIssuerData); the ARC for the card
+//	                      (8A) is DE39 as two ASCII characters
 //	57   b..12 LLLVAR     posd: DUKPT KSN of the message's keys
 //	60   n..017 LLLVAR    reserved, left-aligned: 60.1 n2 transaction type
 //	                      ("22" purchase, "00" network management), 60.2 n6
@@ -212,6 +222,7 @@ type cupPurchaseResponse struct {
 	TerminalID     string `index:"41"`
 	MerchantID     string `index:"42"`
 	Currency       string `index:"49"`
+	ICC            []byte `index:"55"`
 	Reserved60     string `index:"60"`
 }
 
@@ -548,6 +559,9 @@ func (cupCodec) encodeResponse(req *Request, resp *Response) (*iso8583.Message, 
 	if mti == "" {
 		return nil, fmt.Errorf("%w: request MTI %q", ErrInvalidRequest, req.MTI)
 	}
+	if err := responseICC(req.Kind, resp.ICC); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
+	}
 	// A 0400's DE11 is the original's STAN (req.STAN as decoded).
 	stan, err := fmtNum(int64(req.STAN), 6, "STAN")
 	if err != nil {
@@ -572,7 +586,7 @@ func (cupCodec) encodeResponse(req *Request, resp *Response) (*iso8583.Message, 
 			v = &cupPurchaseResponse{
 				MTI: mti, ProcessingCode: "000000", Amount: amount, STAN: stan, LocalTime: de12, LocalDate: de13,
 				Condition: "00", RRN: resp.RRN, AuthCode: resp.AuthCode, ResponseCode: resp.ResponseCode,
-				TerminalID: req.TerminalID, MerchantID: req.MerchantID, Currency: cur, Reserved60: f60,
+				TerminalID: req.TerminalID, MerchantID: req.MerchantID, Currency: cur, ICC: resp.ICC, Reserved60: f60,
 			}
 		} else {
 			v = &cupReversalResponse{
@@ -605,7 +619,10 @@ func (cupCodec) decodeResponse(m *iso8583.Message, mti string) (Response, error)
 		if err := unmarshal(m, &v); err != nil {
 			return r, err
 		}
-		r = Response{Kind: KindPurchase, TerminalID: v.TerminalID, ResponseCode: v.ResponseCode, AuthCode: v.AuthCode, RRN: v.RRN}
+		r = Response{Kind: KindPurchase, TerminalID: v.TerminalID, ResponseCode: v.ResponseCode, AuthCode: v.AuthCode, RRN: v.RRN, ICC: v.ICC}
+		if err := responseICC(r.Kind, r.ICC); err != nil {
+			return r, fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
 		stan, amount = v.STAN, v.Amount
 	case CUPMTIReversalResponse:
 		var v cupReversalResponse

@@ -182,7 +182,7 @@ func TestRoundTrips(t *testing.T) {
 			// The answer.
 			resp := Response{ResponseCode: "00", Time: testTime}
 			if req.Kind == KindPurchase {
-				resp.AuthCode, resp.RRN = "A1B2C3", "503141000001"
+				resp.AuthCode, resp.RRN, resp.ICC = "A1B2C3", "503141000001", testIssuerICC
 			}
 			rm, err := d.EncodeResponse(got, resp)
 			if err != nil {
@@ -201,7 +201,7 @@ func TestRoundTrips(t *testing.T) {
 				t.Fatalf("%s: response: %v", name, err)
 			}
 			if r.MTI != ResponseMTI(got.MTI) || r.Kind != req.Kind || r.STAN != got.STAN || r.TerminalID != req.TerminalID ||
-				r.ResponseCode != "00" || r.AuthCode != resp.AuthCode || r.RRN != resp.RRN {
+				r.ResponseCode != "00" || r.AuthCode != resp.AuthCode || r.RRN != resp.RRN || !bytes.Equal(r.ICC, resp.ICC) {
 				t.Errorf("%s: response %+v", name, r)
 			}
 			if financial := req.Kind == KindPurchase || req.Kind == KindReversal; financial != r.HasAmount || (financial && r.Amount != req.Amount) {
@@ -338,6 +338,13 @@ func fuzzDecode(f *testing.F, d *Dialect) {
 	good := sealedResponse(f, d, hst, 42, "T0000001", "00")
 	f.Add(good)
 	f.Add(good[:len(good)-3])
+	// A response with issuer data for the card.
+	req := purchaseRequest(42, hst.KSN())
+	req.MTI = MTIPurchase
+	if m, err := d.EncodeResponse(req, Response{ResponseCode: "00", Time: testTime, ICC: testIssuerICC}); err == nil {
+		raw, _ := d.Seal(m, hst.MACResponse)
+		f.Add(raw)
+	}
 	for _, req := range roundTripRequests(term.KSN()) {
 		m, err := d.EncodeRequest(req)
 		if err != nil {

@@ -17,6 +17,12 @@
 // (China UnionPay style: BCD, TPDU and message header). The acquirer
 // simulator speaks both from the same definitions.
 //
+// A purchase may carry an online PIN block (DE52, under the PIN key of the
+// message's own DUKPT KSN) and the card's ICC data (DE55, BER-TLV, never
+// clear card data); its answer may carry the issuer's data for the card
+// (DE55: issuer authentication data 91, issuer scripts 71/72; see icc.go),
+// with DE39 as the card's ARC.
+//
 // The MAC of a response is verified before anything else in it is read
 // (the link reads only MTI, DE11 and DE41 to route it). Logs carry MTI,
 // STAN and response code only; error texts never carry card data.

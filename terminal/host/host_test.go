@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -288,7 +289,7 @@ func TestResponsePath(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if wantRes := (Result{ResponseCode: "00", AuthCode: "A1B2C3", RRN: "503141000001"}); res != wantRes {
+			if wantRes := (Result{ResponseCode: "00", AuthCode: "A1B2C3", RRN: "503141000001"}); !reflect.DeepEqual(res, wantRes) {
 				t.Fatalf("result %+v", res)
 			}
 			// Every single-bit change is caught (MAC or decode).

@@ -57,10 +57,32 @@ func financialFields(r *Request) (amount, currency, entry string, err error) {
 	if !isDigits(entry, 3) {
 		return "", "", "", fmt.Errorf("%w: entry mode must be 3 digits", ErrInvalidRequest)
 	}
+	if err := checkCardFields(r); err != nil {
+		return "", "", "", fmt.Errorf("%w: %w", ErrInvalidRequest, err)
+	}
 	return amount, r.Currency, entry, nil
 }
 
-// decodeFinancial reads DE11 and DE4 of a financial request.
+// checkCardFields checks DE52 and DE55 of a financial request: a PIN block
+// as long as the DUKPT mode of the request's KSN makes it (8 bytes TDES
+// format 0, 16 bytes AES format 4; it is encrypted under the PIN key of
+// that same KSN), and ICC data that is well-formed BER-TLV without clear
+// card data. Its errors carry no class.
+func checkCardFields(r *Request) error {
+	if len(r.PINBlock) > 0 {
+		mode := r.Mode
+		if mode == "" {
+			mode = modeOfKSN(r.KSN)
+		}
+		if len(r.PINBlock) != mode.PINBlockLen() {
+			return fmt.Errorf("PIN block of %d bytes does not fit the DUKPT mode of the KSN", len(r.PINBlock))
+		}
+	}
+	return checkRequestICC(r.ICC)
+}
+
+// decodeFinancial reads DE11 and DE4 of a financial request and checks its
+// PIN block and ICC data (checkCardFields).
 func decodeFinancial(r *Request, stan, amount string) error {
 	s, err := parseNum(stan, 6, "STAN")
 	if err != nil {
@@ -70,7 +92,24 @@ func decodeFinancial(r *Request, stan, amount string) error {
 	if r.Amount, err = ParseAmount(amount); err != nil {
 		return err
 	}
+	if err := checkCardFields(r); err != nil {
+		return fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
 	return nil
+}
+
+// responseICC checks the DE55 of a response to a request of kind k: only
+// a purchase response carries one, and it must read as IssuerData. Its
+// errors carry no class.
+func responseICC(k Kind, icc []byte) error {
+	if len(icc) == 0 {
+		return nil
+	}
+	if k != KindPurchase {
+		return fmt.Errorf("ICC data in a %s response", k)
+	}
+	_, err := parseIssuerData(icc)
+	return err
 }
 
 // decodeResponseNumbers reads DE11 and, when present, DE4 of a response and

@@ -13,12 +13,26 @@
 //
 //	request MAC missing, KSN unusable or MAC wrong  "A0" (MAC failure), journal mac_ok=false
 //	track 2 missing, not decryptable or without PAN "30" (format error)
+//	DE55 or DE52 present, PAN not a card of the     "14" invalid card number
+//	deck (Opts.Cards)
+//	DE55's 5F34 not two BCD digits                  "30" (format error)
+//	ARQC (DE55) does not verify under the issuer's  "Q1" card authentication failed, journal
+//	keys, or 9F27 is not an ARQC, or 9F10 is not of      arqc_ok=false; no DE55 in the answer
+//	the scheme's cryptogram version, or 9F02/5F2A
+//	differ from DE4/DE49 (see issuer.go)
+//	PIN (DE52) wrong for the 3rd time in a row, or  "75" PIN tries exceeded, journal pin_ok=false
+//	the card's PIN is blocked at the issuer
+//	PIN wrong, not opening, or none on file         "55" incorrect PIN, journal pin_ok=false
 //	amount (minor units) ending in 51               "51" insufficient funds
 //	amount ending in 05                             "05" do not honour
 //	amount ending in 91                             no response at all (journal direction "drop")
 //	amount ending in 96                             "96" system malfunction
 //	anything else                                   "00" with a 6-character auth code (DE38)
 //	                                                and a 12-character RRN (DE37)
+//
+// After a good ARQC every answer (the declines above it excepted) carries
+// DE55 with the ARPC of its response code, and for the script card the
+// issuer script (issuer.go).
 //
 // A reversal (ascii87 0400 or its repeat 0401, cup 0400) is answered with
 // a 0410 "00" ("A0" when its MAC fails). The simulator undoes an original
@@ -48,6 +62,7 @@ import (
 	"github.com/moov-io/iso8583"
 	connection "github.com/moov-io/iso8583-connection"
 
+	"posd/board/sim/deck"
 	"posd/terminal/host"
 	"posd/terminal/wiresec"
 )
@@ -101,6 +116,13 @@ type Opts struct {
 	Now func() time.Time
 	// Rand supplies auth codes; nil means crypto/rand.
 	Rand io.Reader
+	// Issuers are the issuers' keys by scheme; nil means deck.Issuers.
+	Issuers map[string]deck.Issuer
+	// Cards finds the card of a PAN; nil means deck.ByPAN.
+	Cards func(pan string) (deck.Card, bool)
+	// ScriptCard names the card that gets the issuer script; "" means
+	// DefaultScriptCard (a name no card has sends none).
+	ScriptCard string
 }
 
 // DefaultOpts is the configuration New uses for a nil *Opts.
@@ -128,6 +150,12 @@ type Server struct {
 	// reversed holds the response code given to every original reversed
 	// so far, by terminal id and the original as the dialect names it.
 	reversed map[string]string
+	// pinTries counts wrong PINs in a row by SHA-256 of the PAN.
+	pinTries map[[32]byte]int
+
+	issuers    map[string]deck.Issuer
+	cards      func(pan string) (deck.Card, bool)
+	scriptCard string
 }
 
 // New checks opts and returns a server that is not listening yet.
@@ -160,18 +188,22 @@ func New(opts *Opts) (*Server, error) {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	s := &Server{
-		d:        d,
-		reversed: map[string]string{},
-		mode:     mode,
-		bdk:      append([]byte(nil), bdk...),
-		framer:   tf.Peer(),
-		jr:       &journal{w: o.Journal},
-		log:      o.Logger,
-		now:      o.Now,
-		rnd:      o.Rand,
-		lns:      map[net.Listener]struct{}{},
-		conns:    map[*connection.Connection]struct{}{},
-		done:     make(chan struct{}),
+		d:          d,
+		reversed:   map[string]string{},
+		pinTries:   map[[32]byte]int{},
+		issuers:    o.Issuers,
+		cards:      o.Cards,
+		scriptCard: o.ScriptCard,
+		mode:       mode,
+		bdk:        append([]byte(nil), bdk...),
+		framer:     tf.Peer(),
+		jr:         &journal{w: o.Journal},
+		log:        o.Logger,
+		now:        o.Now,
+		rnd:        o.Rand,
+		lns:        map[net.Listener]struct{}{},
+		conns:      map[*connection.Connection]struct{}{},
+		done:       make(chan struct{}),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -181,6 +213,15 @@ func New(opts *Opts) (*Server, error) {
 	}
 	if s.rnd == nil {
 		s.rnd = rand.Reader
+	}
+	if s.issuers == nil {
+		s.issuers = deck.Issuers
+	}
+	if s.cards == nil {
+		s.cards = deck.ByPAN
+	}
+	if s.scriptCard == "" {
+		s.scriptCard = DefaultScriptCard
 	}
 	return s, nil
 }
@@ -402,21 +443,21 @@ func (s *Server) reject(m *iso8583.Message, in Entry, err error) (Entry, *iso858
 	return in, resp, out
 }
 
-func (s *Server) answer(req host.Request, rc string, in Entry) (*iso8583.Message, Entry, error) {
-	resp := host.Response{ResponseCode: rc, Time: s.now()}
+func (s *Server) answer(req host.Request, rc string, icc []byte, in Entry) (*iso8583.Message, Entry, error) {
+	resp := host.Response{ResponseCode: rc, Time: s.now(), ICC: icc}
 	if req.Kind == host.KindPurchase && rc == RCApproved {
 		resp.RRN, resp.AuthCode = s.rrn(), s.authCode()
 	}
 	m, err := s.d.EncodeResponse(req, resp)
 	out := in
 	out.Time, out.Direction, out.MTI, out.ResponseCode, out.Note = s.now(), "out", host.ResponseMTI(req.MTI), rc, ""
-	out.PINPresent, out.PINOK = false, nil
+	out.PINPresent, out.PINOK, out.ARQCOK = false, nil, nil
 	return m, out, err
 }
 
 func (s *Server) network(req host.Request, in Entry) (Entry, *iso8583.Message, Entry) {
 	in.Note = "network " + string(req.Kind)
-	resp, out, err := s.answer(req, RCApproved, in)
+	resp, out, err := s.answer(req, RCApproved, nil, in)
 	if err != nil {
 		s.log.Error("cannot answer", "mti", in.MTI, "err", err)
 		return in, nil, Entry{}
@@ -475,6 +516,8 @@ func (s *Server) purchase(m *iso8583.Message, req host.Request, in Entry) (Entry
 		defer sess.Wipe()
 	}
 	rc := ""
+	var c *chip
+	defer func() { c.wipe() }()
 	switch {
 	case !macOK:
 		rc = RCMACFailure
@@ -491,11 +534,8 @@ func (s *Server) purchase(m *iso8583.Message, req host.Request, in Entry) (Entry
 			break
 		}
 		in.MaskedPAN = MaskPAN(pan)
-		if len(req.PINBlock) > 0 {
-			in.PINPresent = true
-			pin, err := sess.DecryptPIN(req.PINBlock, pan)
-			ok := err == nil && pin != ""
-			in.PINOK = &ok
+		if rc, c = s.issue(sess, req, pan, &in); rc != "" {
+			break
 		}
 		switch req.Amount % 100 {
 		case 51:
@@ -516,11 +556,21 @@ func (s *Server) purchase(m *iso8583.Message, req host.Request, in Entry) (Entry
 		drop.Time, drop.Direction, drop.Note = s.now(), "drop", "no response sent (magic amount 91)"
 		return in, nil, drop
 	}
-	resp, out, err := s.answer(req, rc, in)
+	var icc []byte
+	script := false
+	if c != nil {
+		var err error
+		if icc, script, err = s.issuerData(c, rc); err != nil {
+			s.log.Error("cannot build issuer data", "mti", in.MTI, "stan", in.STAN, "err", err)
+			icc, script = nil, false
+		}
+	}
+	resp, out, err := s.answer(req, rc, icc, in)
 	if err != nil {
 		s.log.Error("cannot answer", "mti", in.MTI, "stan", in.STAN, "err", err)
 		return in, nil, Entry{}
 	}
+	out.IssuerData, out.IssuerScript = len(icc) > 0, script
 	return in, s.seal(resp, sess, &out), out
 }
 
@@ -555,7 +605,7 @@ func (s *Server) reversal(m *iso8583.Message, req host.Request, in Entry) (Entry
 			in.Note += "; original already reversed"
 		}
 	}
-	resp, out, err := s.answer(req, rc, in)
+	resp, out, err := s.answer(req, rc, nil, in)
 	if err != nil {
 		s.log.Error("cannot answer", "mti", in.MTI, "stan", in.STAN, "err", err)
 		return in, nil, Entry{}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"posd/board/sim/deck"
 	"posd/cmd/acquirer-sim/acquirer"
 	"posd/crypto/dukpt"
 	"posd/terminal/host"
@@ -59,17 +60,38 @@ func (s *syncBuffer) entries(t *testing.T) []acquirer.Entry {
 	return out
 }
 
+// withCards makes the server look cards up with find.
+func withCards(find func(string) (deck.Card, bool)) func(*acquirer.Opts) {
+	return func(o *acquirer.Opts) { o.Cards = find }
+}
+
+// withPIN is the deck's lookup with pin on file for the card of pan.
+func withPIN(pan, pin string) func(string) (deck.Card, bool) {
+	return func(p string) (deck.Card, bool) {
+		c, ok := deck.ByPAN(p)
+		if p == pan {
+			c.PIN = pin
+		}
+		return c, ok
+	}
+}
+
 type rig struct {
 	addr    string
 	journal *syncBuffer
 	stop    func()
 }
 
-// startServer runs the simulator in-process on a free loopback port.
-func startServer(t *testing.T, dialect string, mode wiresec.Mode, tpdu []byte) *rig {
+// startServer runs the simulator in-process on a free loopback port; opts
+// adjust its options.
+func startServer(t *testing.T, dialect string, mode wiresec.Mode, tpdu []byte, opts ...func(*acquirer.Opts)) *rig {
 	t.Helper()
 	j := &syncBuffer{}
-	srv, err := acquirer.New(&acquirer.Opts{Dialect: dialect, Mode: mode, TPDU: tpdu, Journal: j})
+	o := acquirer.Opts{Dialect: dialect, Mode: mode, TPDU: tpdu, Journal: j}
+	for _, f := range opts {
+		f(&o)
+	}
+	srv, err := acquirer.New(&o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +206,8 @@ func TestEndToEnd(t *testing.T) {
 }
 
 func endToEnd(t *testing.T, dialect string, mode wiresec.Mode, tpdu []byte) {
-	r := startServer(t, dialect, mode, tpdu)
+	// The deck's card of the test PAN, with a PIN on file.
+	r := startServer(t, dialect, mode, tpdu, withCards(withPIN(testPAN, "1234")))
 	c := newClient(t, dialect, r.addr, tpdu)
 	tm := newTerminal(t, mode)
 	ctx := context.Background()

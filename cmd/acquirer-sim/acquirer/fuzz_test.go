@@ -6,7 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"posd/board/sim/deck"
 	"posd/crypto/dukpt"
+	"posd/crypto/emv"
+	"posd/internal/testhex"
 	"posd/terminal/host"
 	"posd/terminal/wiresec"
 )
@@ -50,6 +53,46 @@ func fuzzRequest(f *testing.F, dialect string) {
 			f.Add(raw)
 		}
 	}
+	// Chip purchases of the deck's visa-classic (PSN 00): a good ARQC with
+	// and without an online PIN, and a bad one.
+	iss := deck.Issuers["visa"]
+	mk, _ := emv.DeriveICCMasterKey(iss.IMKAC, "4761739001010010", "00", iss.MKOption)
+	data := testhex.Must("000000001000 000000000000 0156 0000008000 0156 250314 00 01020304 3800 0001 03A00000")
+	arqc, err := emv.GenerateAC(mk, data, iss.Padding)
+	if err != nil {
+		f.Fatal(err)
+	}
+	icc := append(append(testhex.Must("9F2608"), arqc...), testhex.Must(
+		"9F2701 80 9F1007 06010A03A00000 9F3704 01020304 9F3602 0001 9505 0000008000 9A03 250314 9C01 00"+
+			"9F0206 000000001000 5F2A02 0156 8202 3800 9F1A02 0156 9F0306 000000000000 5F3401 00")...)
+	pb, _ := term.EncryptPIN("1234", "4761739001010010")
+	bad := bytes.Clone(icc)
+	bad[3] ^= 1 // the ARQC's first byte
+	for _, chip := range []struct {
+		icc, pin []byte
+		rc       string
+	}{{icc, nil, RCApproved}, {icc, pb, RCIncorrectPIN}, {bad, nil, RCCardAuthFailed}} {
+		req := base
+		req.Kind, req.Amount, req.ICC, req.PINBlock = host.KindPurchase, 1000, chip.icc, chip.pin
+		m, err := s.d.EncodeRequest(req)
+		if err != nil {
+			f.Fatal(err)
+		}
+		raw, err := s.d.Seal(m, term.MACRequest)
+		if err != nil {
+			f.Fatal(err)
+		}
+		// The seed reaches the issuer's decision it is meant for (deck's
+		// visa-classic has no PIN on file).
+		dm, err := s.d.Decode(raw)
+		if err != nil {
+			f.Fatal(err)
+		}
+		if _, resp, out := s.process(dm); resp == nil || out.ResponseCode != chip.rc || out.IssuerData != (chip.rc != RCCardAuthFailed) {
+			f.Fatalf("chip seed answered %+v", out)
+		}
+		f.Add(raw)
+	}
 	f.Add([]byte("0800"))
 	f.Add([]byte{0x04, 0x00})
 	f.Fuzz(func(t *testing.T, raw []byte) {
@@ -69,6 +112,10 @@ func fuzzRequest(f *testing.F, dialect string) {
 		if resp != nil {
 			if _, err := resp.Pack(); err != nil {
 				t.Fatalf("response does not pack: %v", err)
+			}
+			// Issuer data goes only with a verified ARQC.
+			if icc, _ := resp.GetBytes(host.DEICC); len(icc) > 0 && (in.ARQCOK == nil || !*in.ARQCOK) {
+				t.Fatal("issuer data without a verified ARQC")
 			}
 		}
 	})

@@ -38,10 +38,21 @@ type Entry struct {
 	// answer: the original was not undone a second time.
 	Duplicate  bool `json:"duplicate"`
 	PINPresent bool `json:"pin_present,omitempty"`
-	// PINOK is set when a PIN block was present: whether it opened as a
-	// well-formed PIN block under the transaction's PIN key.
-	PINOK *bool  `json:"pin_ok,omitempty"`
-	Note  string `json:"note,omitempty"`
+	// PINOK is set when a PIN block was present: whether it opened under
+	// the transaction's PIN key and matched the card's PIN. The PIN
+	// itself is never journaled.
+	PINOK *bool `json:"pin_ok,omitempty"`
+	// ARQCOK is set when ICC data (DE55) was present: whether the ARQC
+	// verified under the issuer's keys for this transaction.
+	ARQCOK *bool `json:"arqc_ok,omitempty"`
+	// Scheme is the card's scheme as the deck knows it (when the issuer
+	// looked the card up).
+	Scheme string `json:"scheme,omitempty"`
+	// IssuerData marks an answer carrying DE55 for the card (ARPC), and
+	// IssuerScript one whose DE55 holds the issuer script.
+	IssuerData   bool   `json:"issuer_data,omitempty"`
+	IssuerScript bool   `json:"issuer_script,omitempty"`
+	Note         string `json:"note,omitempty"`
 }
 
 // journal writes entries as JSON lines, one Write per line, so a reader

@@ -1,0 +1,317 @@
+package acquirer
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
+
+	"posd/board/sim/deck"
+	"posd/crypto/emv"
+	"posd/crypto/mac"
+	"posd/terminal/host"
+	"posd/terminal/wiresec"
+)
+
+// The simulated issuer. A purchase whose DE55 or DE52 is present is
+// checked against the deck's card of the PAN the terminal sent (the
+// decrypted DE62) and the deck's issuer of its scheme (deck.Issuers):
+//
+//   - ARQC (DE55): the ICC master key from the issuer's IMK-AC, the PAN and
+//     the PAN sequence number of 5F34 ("00" when absent); the session key
+//     by the issuer's method from the ATC (9F36) and, for the Mastercard
+//     method, the unpredictable number (9F37); the cryptogram over
+//     ACInput with the issuer's padding, compared with 9F26. 9F27, when
+//     present, must say ARQC; 9F02 must equal DE4 and 5F2A DE49, or the
+//     cryptogram does not vouch for this transaction.
+//   - PIN (DE52): opened with the PIN key of the request's own KSN
+//     (wiresec) and compared with the card's PIN. Three wrong PINs in a
+//     row block the card's PIN at the issuer until acquirer-sim restarts;
+//     a right PIN before that resets the count.
+//
+// After a good ARQC the answer's DE55 carries the issuer authentication
+// data (91) for the response code sent, whatever it is: ARPC method 1 is
+// ARPC (8) || ARC (2, DE39 in ASCII), method 2 is ARPC (4) || CSU (4) with
+// CSU 00 80 00 00 on approval (issuer approves) and 00 00 00 00 otherwise.
+// The ARPC key is the AC session key for the common session key method and
+// the ICC master key for the others (Visa CVN 10, M/Chip CVN 16). The card
+// named by Opts.ScriptCard also gets issuer script 72 (issuerScript).
+
+// Response codes of the simulated issuer.
+const (
+	RCInvalidCard      = "14" // the card is not in the deck
+	RCIncorrectPIN     = "55"
+	RCPINTriesExceeded = "75"
+	// RCCardAuthFailed: the ARQC does not verify, or does not vouch for
+	// this transaction (card authentication failed).
+	RCCardAuthFailed = "Q1"
+)
+
+// MaxPINTries is the number of wrong PINs in a row after which the issuer
+// answers RCPINTriesExceeded.
+const MaxPINTries = 3
+
+// DefaultScriptCard is the deck card that gets the issuer script.
+const DefaultScriptCard = "mastercard-chip-script"
+
+// The issuer script (template 72) sent to the script card: one PUT DATA
+// of the lower consecutive offline limit (9F14) with secure messaging
+// (EMV book 2 9.2, format 2):
+//
+//	72 17
+//	   9F18 04 00 00 00 01                      script identifier
+//	   86 0E 84 DA 9F 14 09 05 <MAC, 8 bytes>   CLA 84, INS DA, P1P2 9F14,
+//	                                            Lc 09, data 05, MAC
+//
+// MAC: ISO/IEC 9797-1 MAC algorithm 3 (single DES, final triple DES),
+// padding method 2, 8 bytes, over 84 DA 9F 14 09 || ATC (9F36) || ARQC
+// (9F26) || 05, under SK-SMI = the EMV common session key derivation
+// (book 2 A1.3.1) of MK-SMI with R = the ARQC, MK-SMI being derived from
+// the issuer's IMKSMI like MK-AC (same PAN, PSN and option).
+var (
+	scriptID     = []byte{0x00, 0x00, 0x00, 0x01}
+	scriptHeader = []byte{0x84, 0xDA, 0x9F, 0x14, 0x09}
+	scriptData   = []byte{0x05}
+)
+
+// chip is what a verified ARQC leaves for the answer.
+type chip struct {
+	iss       deck.Issuer
+	card      deck.Card
+	pan, psn  string
+	mk, sk    []byte
+	arqc, atc []byte
+}
+
+func (c *chip) wipe() {
+	if c != nil {
+		clear(c.mk)
+		clear(c.sk)
+	}
+}
+
+func note(in *Entry, s string) {
+	if in.Note != "" {
+		in.Note += "; "
+	}
+	in.Note += s
+}
+
+// issue runs the issuer's checks of a purchase (none when it carries
+// neither DE55 nor DE52). It returns the response code of a decline ("" to
+// go on) and, when the ARQC verified, what the answer's DE55 needs.
+func (s *Server) issue(sess *wiresec.Session, req host.Request, pan string, in *Entry) (string, *chip) {
+	if len(req.ICC) == 0 && len(req.PINBlock) == 0 {
+		return "", nil
+	}
+	if len(req.ICC) > 0 {
+		f := false
+		in.ARQCOK = &f
+	}
+	if len(req.PINBlock) > 0 {
+		f := false
+		in.PINPresent, in.PINOK = true, &f
+	}
+	card, ok := s.cards(pan)
+	if !ok {
+		note(in, "card not on file")
+		return RCInvalidCard, nil
+	}
+	in.Scheme = card.Scheme
+	var c *chip
+	if len(req.ICC) > 0 {
+		var rc string
+		if rc, c = s.checkARQC(req, pan, card, in); rc != "" {
+			return rc, nil
+		}
+	}
+	if len(req.PINBlock) > 0 {
+		if rc := s.checkPIN(sess, req.PINBlock, pan, card, in); rc != "" {
+			return rc, c
+		}
+	}
+	return "", c
+}
+
+// checkARQC verifies the ARQC of DE55.
+func (s *Server) checkARQC(req host.Request, pan string, card deck.Card, in *Entry) (string, *chip) {
+	tlvs, err := host.ParseICC(req.ICC)
+	if err != nil {
+		note(in, "ICC data malformed")
+		return RCFormatError, nil
+	}
+	v, err := host.ICCValues(tlvs)
+	if err != nil {
+		note(in, "ICC data malformed")
+		return RCFormatError, nil
+	}
+	psn := "00"
+	if p, ok := v["5F34"]; ok {
+		if len(p) != 1 || p[0]>>4 > 9 || p[0]&0x0F > 9 {
+			note(in, "PAN sequence number (5F34) malformed")
+			return RCFormatError, nil
+		}
+		psn = fmt.Sprintf("%02X", p[0])
+	}
+	iss, ok := s.issuers[card.Scheme]
+	if !ok {
+		note(in, "no issuer keys for the card's scheme")
+		return RCCardAuthFailed, nil
+	}
+	arqc := v["9F26"]
+	if len(arqc) != emv.ACLen {
+		note(in, "no ARQC (9F26)")
+		return RCCardAuthFailed, nil
+	}
+	if cid, ok := v["9F27"]; ok && (len(cid) != 1 || cid[0]&0xC0 != 0x80) {
+		note(in, "the cryptogram is not an ARQC (9F27)")
+		return RCCardAuthFailed, nil
+	}
+	data, err := ACInput(card.Scheme, v)
+	if err != nil {
+		note(in, err.Error())
+		return RCCardAuthFailed, nil
+	}
+	if hex.EncodeToString(v["9F02"]) != fmt.Sprintf("%012d", req.Amount) {
+		note(in, "amount in DE55 (9F02) differs from DE4")
+		return RCCardAuthFailed, nil
+	}
+	if hex.EncodeToString(v["5F2A"]) != "0"+req.Currency {
+		note(in, "currency in DE55 (5F2A) differs from DE49")
+		return RCCardAuthFailed, nil
+	}
+	c := &chip{iss: iss, card: card, pan: pan, psn: psn, arqc: bytes.Clone(arqc), atc: bytes.Clone(v["9F36"])}
+	if c.mk, err = emv.DeriveICCMasterKey(iss.IMKAC, pan, psn, iss.MKOption); err != nil {
+		note(in, "ICC master key not derivable")
+		return RCCardAuthFailed, nil
+	}
+	var un []byte
+	if iss.SKD == emv.SKDMastercard {
+		un = v["9F37"]
+	}
+	if c.sk, err = emv.DeriveSessionKey(iss.SKD, c.mk, c.atc, un); err != nil {
+		c.wipe()
+		note(in, "session key not derivable")
+		return RCCardAuthFailed, nil
+	}
+	if err := emv.VerifyAC(c.sk, data, iss.Padding, arqc); err != nil {
+		c.wipe()
+		note(in, "ARQC does not verify")
+		return RCCardAuthFailed, nil
+	}
+	*in.ARQCOK = true
+	return "", c
+}
+
+// checkPIN opens the PIN block with the request's PIN key and compares it
+// with the card's PIN.
+func (s *Server) checkPIN(sess *wiresec.Session, block []byte, pan string, card deck.Card, in *Entry) string {
+	key := sha256.Sum256([]byte(pan))
+	s.mu.Lock()
+	tries := s.pinTries[key]
+	s.mu.Unlock()
+	if tries >= MaxPINTries {
+		note(in, "PIN tries exceeded")
+		return RCPINTriesExceeded
+	}
+	if card.PIN == "" {
+		note(in, "no PIN on file")
+		return RCIncorrectPIN
+	}
+	pin, err := sess.DecryptPIN(block, pan)
+	if err != nil {
+		note(in, "PIN block does not open")
+		return RCIncorrectPIN
+	}
+	if subtle.ConstantTimeCompare([]byte(pin), []byte(card.PIN)) != 1 {
+		s.mu.Lock()
+		s.pinTries[key]++
+		tries = s.pinTries[key]
+		s.mu.Unlock()
+		if tries >= MaxPINTries {
+			note(in, "wrong PIN, tries exhausted")
+			return RCPINTriesExceeded
+		}
+		note(in, "wrong PIN")
+		return RCIncorrectPIN
+	}
+	s.mu.Lock()
+	delete(s.pinTries, key)
+	s.mu.Unlock()
+	*in.PINOK = true
+	return ""
+}
+
+// issuerData builds the DE55 of the answer with response code rc; script
+// reports whether it holds the issuer script.
+func (s *Server) issuerData(c *chip, rc string) (icc []byte, script bool, err error) {
+	key := c.sk
+	if c.iss.SKD == emv.SKDNone || c.iss.SKD == emv.SKDMastercard {
+		key = c.mk
+	}
+	var d host.IssuerData
+	switch c.iss.ARPCMethod {
+	case 1:
+		a, err := emv.ARPCMethod1(key, c.arqc, []byte(rc))
+		if err != nil {
+			return nil, false, fmt.Errorf("ARPC: %w", err)
+		}
+		d.AuthData = append(a, rc...)
+	case 2:
+		csu := []byte{0, 0, 0, 0}
+		if rc == RCApproved {
+			csu[1] = 0x80
+		}
+		a, err := emv.ARPCMethod2(key, c.arqc, csu, nil)
+		if err != nil {
+			return nil, false, fmt.Errorf("ARPC: %w", err)
+		}
+		d.AuthData = append(a, csu...)
+	default:
+		return nil, false, fmt.Errorf("ARPC method %d of the %s issuer unknown", c.iss.ARPCMethod, c.iss.Scheme)
+	}
+	if c.card.Name == s.scriptCard {
+		sc, err := issuerScript(c)
+		if err != nil {
+			return nil, false, err
+		}
+		d.Scripts = append(d.Scripts, sc)
+		script = true
+	}
+	icc, err = d.Encode()
+	return icc, script, err
+}
+
+// issuerScript is the script of the script card (see scriptHeader).
+func issuerScript(c *chip) (host.Script, error) {
+	m, err := scriptMAC(c, scriptHeader, scriptData)
+	if err != nil {
+		return host.Script{}, err
+	}
+	cmd := append(append(bytes.Clone(scriptHeader), scriptData...), m...)
+	return host.Script{After: true, ID: bytes.Clone(scriptID), Commands: [][]byte{cmd}}, nil
+}
+
+// scriptMAC is the 8-byte secure messaging MAC of a script command with
+// header (CLA INS P1 P2 Lc, Lc counting the MAC) and plaintext data, for
+// the card and transaction of c.
+func scriptMAC(c *chip, header, data []byte) ([]byte, error) {
+	mk, err := emv.DeriveICCMasterKey(c.iss.IMKSMI, c.pan, c.psn, c.iss.MKOption)
+	if err != nil {
+		return nil, fmt.Errorf("MK-SMI: %w", err)
+	}
+	defer clear(mk)
+	sk, err := emv.CommonSessionKey(mk, c.arqc)
+	if err != nil {
+		return nil, fmt.Errorf("SK-SMI: %w", err)
+	}
+	defer clear(sk)
+	in := make([]byte, 0, len(header)+len(c.atc)+len(c.arqc)+len(data))
+	in = append(append(append(append(in, header...), c.atc...), c.arqc...), data...)
+	m, err := mac.ISO9797Alg3(sk, in, mac.Padding2)
+	if err != nil {
+		return nil, fmt.Errorf("script MAC: %w", err)
+	}
+	return m, nil
+}
