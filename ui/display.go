@@ -120,6 +120,8 @@ var declineText = map[string][2]string{
 	"91": {"Issuer unavailable", "发卡行不可用"},
 	"96": {"System malfunction", "系统故障"},
 	"A0": {"Security check failed", "安全校验失败"},
+	"Q1": {"Card authentication failed", "卡片认证失败"},
+	"75": {"PIN tries exceeded", "密码错误次数超限"},
 }
 
 // failureText says why a sale did not complete, by failure code, for the

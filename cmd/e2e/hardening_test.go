@@ -576,6 +576,24 @@ func TestRiskAndOnlinePIN(t *testing.T) {
 		t.Error("the PIN appears in the journal or the log")
 	}
 
+	// The wrong PIN: the issuer declines with 55.
+	go func() { v, code := e.sale("1600.00", "visa-classic"); done <- res{v, code} }()
+	waitFor(t, 20*time.Second, func() bool { return e.display().Phase == "pin" })
+	if out, code := e.posctl("sim", "keys", "9999E"); code != 0 {
+		t.Fatalf("keys: %s", out)
+	}
+	r = <-done
+	if r.v.State != "declined" || r.v.ResponseCode != "55" || r.code != 3 {
+		t.Fatalf("wrong PIN: %+v exit %d", r.v, r.code)
+	}
+	if d := e.display(); !strings.Contains(strings.Join(d.Lines, "|"), "Incorrect PIN") {
+		t.Errorf("display after a wrong PIN: %+v", d)
+	}
+	_, raw = e.journalLines()
+	if !strings.Contains(raw, `"pin_ok":false`) || !strings.Contains(raw, `"pin_ok":true`) {
+		t.Errorf("the issuer's PIN checks are not journaled:\n%s", raw)
+	}
+
 	before, _ := e.journalLines()
 	v, code := e.sale("3000.01", "visa-classic")
 	if v.State != "failed" || v.Failure != "risk_refused" || code != 3 {

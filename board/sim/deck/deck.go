@@ -45,6 +45,7 @@ var Cards = []Card{
 		PAN:     "4761739001010010",
 		Track1:  "B4761739001010010^VISA/TEST CARD^3012101000000000000000000000000",
 		Track2:  "4761739001010010=30121010000000000000",
+		PIN:     "1234",
 	},
 	{
 		Name:    "unionpay-debit",
@@ -54,6 +55,7 @@ var Cards = []Card{
 		PAN:     "6212345678901234569",
 		Track2:  "6212345678901234569=3112101000001234",
 		Reader:  "magtek",
+		PIN:     "2580",
 	},
 	{
 		Name:    "mastercard-credit",
@@ -64,6 +66,7 @@ var Cards = []Card{
 		Track1:  "B5413330089010012^MC/TEST CARD^2912101000000000000000000000000",
 		Track2:  "5413330089010012=29121010000000000000",
 		Reader:  "idtech",
+		PIN:     "4321",
 	},
 	{
 		Name:      "visa-worn-track1",
@@ -75,6 +78,7 @@ var Cards = []Card{
 		Track2:    "4761739001010119=30121010000000000000",
 		BadTracks: []int{1},
 		Reader:    "magtek",
+		PIN:       "1234",
 	},
 	{
 		Name:    "expired-visa",
@@ -83,6 +87,7 @@ var Cards = []Card{
 		Scheme:  "visa",
 		PAN:     "4000000000000002",
 		Track2:  "4000000000000002=20121010000000000000",
+		PIN:     "1234",
 	},
 	{
 		Name:    "damaged-stripe",
