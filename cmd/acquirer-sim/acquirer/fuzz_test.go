@@ -65,7 +65,7 @@ func fuzzRequest(f *testing.F, dialect string) {
 	icc := append(append(testhex.Must("9F2608"), arqc...), testhex.Must(
 		"9F2701 80 9F1007 06010A03A00000 9F3704 01020304 9F3602 0001 9505 0000008000 9A03 250314 9C01 00"+
 			"9F0206 000000001000 5F2A02 0156 8202 3800 9F1A02 0156 9F0306 000000000000 5F3401 00")...)
-	pb, _ := term.EncryptPIN("1234", "4761739001010010")
+	pb, _ := term.EncryptPIN("9999", "4761739001010010") // not the card's PIN
 	bad := bytes.Clone(icc)
 	bad[3] ^= 1 // the ARQC's first byte
 	for _, chip := range []struct {
@@ -82,8 +82,8 @@ func fuzzRequest(f *testing.F, dialect string) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		// The seed reaches the issuer's decision it is meant for (deck's
-		// visa-classic has no PIN on file).
+		// The seed reaches the issuer's decision it is meant for (9999 is
+		// not visa-classic's PIN).
 		dm, err := s.d.Decode(raw)
 		if err != nil {
 			f.Fatal(err)
