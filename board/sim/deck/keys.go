@@ -152,3 +152,13 @@ func CAPKs() []emv.CAPK {
 	}
 	return out
 }
+
+// EncodeCAPKs is CAPKs as a CA public key parameter file (see
+// emv.ParseCAPKFile).
+func EncodeCAPKs() ([]byte, error) {
+	keys := CAPKs()
+	if keys == nil {
+		return nil, fmt.Errorf("deck: the simulated CA keys cannot be made")
+	}
+	return emv.EncodeCAPKFile(keys)
+}
