@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,7 +23,9 @@ func TestSimBoard(t *testing.T) {
 	before := runtime.NumGoroutine()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	b, err := Open(ctx, Opts{DataDir: t.TempDir()})
+	var logs lockedBuffer
+	lg := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	b, err := Open(ctx, Opts{DataDir: t.TempDir(), Logger: lg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,6 +103,14 @@ func TestSimBoard(t *testing.T) {
 
 	if err := b.Halt(); err != nil {
 		t.Fatalf("Halt: %v", err)
+	}
+	// Nothing the simulators and drivers logged carries card data.
+	for _, c := range deck.Cards {
+		for _, secret := range []string{c.PAN, c.Track2} {
+			if secret != "" && strings.Contains(logs.String(), secret) {
+				t.Fatalf("%s: card data in the logs", c.Name)
+			}
+		}
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
@@ -234,4 +246,22 @@ func chipCards(ctx context.Context, t *testing.T, b *Board) {
 		b.RemoveCard()
 		nfc.Release(ctx)
 	}
+}
+
+// lockedBuffer collects log lines written from several goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

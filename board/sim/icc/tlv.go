@@ -91,9 +91,3 @@ func SplitDOL(entries []DOLEntry, values []byte) (map[string][]byte, bool) {
 	}
 	return m, true
 }
-
-// tagBytes is the binary form of a hex tag.
-func tagBytes(tag string) []byte {
-	b, _ := hex.DecodeString(tag)
-	return b
-}
