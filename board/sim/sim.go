@@ -15,6 +15,7 @@ import (
 
 	"posd/board"
 	"posd/board/sim/deck"
+	"posd/board/sim/icc"
 	"posd/drivers/alpar/alparsim"
 	"posd/drivers/keypad/keypadsim"
 	"posd/drivers/msr"
@@ -53,6 +54,14 @@ type Board struct {
 	// typing serialises the fingers on the simulated keypad: Keys and
 	// the keypad's self-test.
 	typing sync.Mutex
+
+	// The deck's chip cards, made on first presentation and kept for the
+	// board's life (ATC, PIN try counter, blocked state persist across
+	// presentations), and the current presentations.
+	chipMu   sync.Mutex
+	chips    map[string]*icc.Card
+	tapped   *icc.Port
+	inserted *icc.Port
 }
 
 // Open builds the simulated board.
@@ -183,6 +192,116 @@ func (b *Board) RemoveInserted() {
 	defer b.mu.Unlock()
 	if b.contactSim != nil {
 		b.contactSim.Remove()
+	}
+}
+
+// chip returns the board's software card of a deck card.
+func (b *Board) chip(name string) (*icc.Card, error) {
+	b.chipMu.Lock()
+	defer b.chipMu.Unlock()
+	if c, ok := b.chips[name]; ok {
+		return c, nil
+	}
+	c, err := deck.NewICC(name)
+	if err != nil {
+		return nil, err
+	}
+	if b.chips == nil {
+		b.chips = map[string]*icc.Card{}
+	}
+	b.chips[name] = c
+	return c, nil
+}
+
+// presentable finds a chip card that supports mode ("tap" or "insert").
+func presentable(name, mode string) (deck.Card, error) {
+	c, ok := deck.Lookup(name)
+	if !ok {
+		return c, fmt.Errorf("%w: %q", ErrUnknownCard, name)
+	}
+	iface := c.Chip != nil && ((mode == "tap" && c.Chip.Contactless) || (mode == "insert" && c.Chip.Contact))
+	if !has(c.Entry, mode) || !iface {
+		return c, fmt.Errorf("%w: %s cannot be %s", ErrEntryMode, name, map[string]string{"tap": "tapped", "insert": "inserted"}[mode])
+	}
+	return c, nil
+}
+
+// Tap holds the named deck card in the contactless field (an ISO
+// 14443-4 type A card with the card's UID) until RemoveCard or another
+// Tap. The card is the same software card on every presentation, so its
+// ATC and PIN try counter go on from where they were.
+func (b *Board) Tap(name string) error {
+	if _, err := presentable(name, "tap"); err != nil {
+		return err
+	}
+	card, err := b.chip(name)
+	if err != nil {
+		return fmt.Errorf("sim: %w", err)
+	}
+	port := card.Present(icc.Contactless)
+	b.chipMu.Lock()
+	old := b.tapped
+	b.tapped = port
+	b.chipMu.Unlock()
+	if old != nil {
+		old.Remove()
+	}
+	return b.TapICC(port, deck.UID(name))
+}
+
+// Insert puts the named deck card in the contact slot (T=0, the deck's
+// ATR) until RemoveCard or another Insert; the reader sees the
+// insertion and powers it up.
+func (b *Board) Insert(name string) error {
+	if _, err := presentable(name, "insert"); err != nil {
+		return err
+	}
+	card, err := b.chip(name)
+	if err != nil {
+		return fmt.Errorf("sim: %w", err)
+	}
+	port := card.Present(icc.Contact)
+	b.chipMu.Lock()
+	old := b.inserted
+	b.inserted = port
+	b.chipMu.Unlock()
+	if old != nil {
+		old.Remove()
+	}
+	return b.InsertICC(port, deck.ATR)
+}
+
+// RemoveCard takes the tapped and the inserted card away. It takes effect
+// between two APDUs: a command the card is processing is answered, the
+// next one finds the card gone (mute, then absent from the field or the
+// slot).
+func (b *Board) RemoveCard() {
+	b.chipMu.Lock()
+	tapped, inserted := b.tapped, b.inserted
+	b.tapped, b.inserted = nil, nil
+	b.chipMu.Unlock()
+	if tapped != nil {
+		tapped.Remove()
+		b.RemoveTap()
+	}
+	if inserted != nil {
+		inserted.Remove()
+		b.RemoveInserted()
+	}
+}
+
+// RemoveCardWhen arms the presented cards (tapped and inserted) to be
+// taken away right after they answer a command for which trigger returns
+// true, e.g. icc.AfterGenerateAC(1) for "the card is pulled after the
+// ARQC": the card answers that command, and no other. Each presentation
+// needs its own trigger (they count the commands they see).
+func (b *Board) RemoveCardWhen(trigger func() func(cmd, resp []byte) bool) {
+	b.chipMu.Lock()
+	defer b.chipMu.Unlock()
+	for _, p := range []*icc.Port{b.tapped, b.inserted} {
+		if p != nil {
+			p.RemoveWhen(trigger(), b.RemoveCard)
+		}
 	}
 }
 

@@ -43,6 +43,9 @@ const usage = `usage: posctl [--api URL] [--data-dir DIR] COMMAND
   sim cards
   sim swipe --card NAME
   sim keys KEYS       type on the PIN pad: 0-9, E enter, C clear, X cancel
+  sim tap --card NAME     hold a chip card in the contactless field
+  sim insert --card NAME  put a chip card in the contact slot
+  sim remove              take the tapped and inserted cards away
   keys ...            offline DUKPT / TR-31 / KCV / EMV key tools (posctl keys help)
   help                this text
 
@@ -173,6 +176,9 @@ var usages = map[string]string{
 	"sim cards":  "posctl sim cards",
 	"sim swipe":  "posctl sim swipe --card NAME (see posctl sim cards)",
 	"sim keys":   "posctl sim keys KEYS (0-9 digits, E enter, C clear, X cancel; e.g. 1234E)",
+	"sim tap":    "posctl sim tap --card NAME (see posctl sim cards)",
+	"sim insert": "posctl sim insert --card NAME (see posctl sim cards)",
+	"sim remove": "posctl sim remove",
 }
 
 func usageErr(cmd string) error {
@@ -229,14 +235,19 @@ func (c *cli) dispatch(args []string) (int, error) {
 			return 1, usageErr("sim cards")
 		}
 		return c.show("GET", "/v1/sim/cards", nil)
-	case cmd == "sim" && sub == "swipe":
-		fs := flag.NewFlagSet("sim swipe", flag.ContinueOnError)
+	case cmd == "sim" && (sub == "swipe" || sub == "tap" || sub == "insert"):
+		fs := flag.NewFlagSet("sim "+sub, flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
 		card := fs.String("card", "", "")
 		if err := fs.Parse(rest[1:]); err != nil || *card == "" || fs.NArg() > 0 {
-			return 1, usageErr("sim swipe")
+			return 1, usageErr("sim " + sub)
 		}
-		return c.show("POST", "/v1/sim/swipe", map[string]string{"card": *card})
+		return c.show("POST", "/v1/sim/"+sub, map[string]string{"card": *card})
+	case cmd == "sim" && sub == "remove":
+		if len(rest) != 1 {
+			return 1, usageErr("sim remove")
+		}
+		return c.show("POST", "/v1/sim/remove", struct{}{})
 	case cmd == "sim" && sub == "keys":
 		if len(rest) != 2 {
 			return 1, usageErr("sim keys")
@@ -246,7 +257,7 @@ func (c *cli) dispatch(args []string) (int, error) {
 		if sub != "" {
 			return 1, fmt.Errorf("unknown command %q; run posctl help", cmd+" "+sub)
 		}
-		return 1, fmt.Errorf("usage: posctl %s %s", cmd, map[string]string{"txn": "list|show ID|cancel ID", "sim": "cards|swipe --card NAME|keys KEYS"}[cmd])
+		return 1, fmt.Errorf("usage: posctl %s %s", cmd, map[string]string{"txn": "list|show ID|cancel ID", "sim": "cards|swipe|tap|insert --card NAME|remove|keys KEYS"}[cmd])
 	case usages[cmd] != "":
 		return 1, usageErr(cmd)
 	}

@@ -52,6 +52,10 @@ func TestMalformedCommandsSayTheirUsage(t *testing.T) {
 		"status now":           "usage: posctl status",
 		"host":                 "usage: posctl host test",
 		"sim cards everything": "usage: posctl sim cards",
+		"sim tap":              "usage: posctl sim tap --card NAME",
+		"sim insert --card":    "usage: posctl sim insert --card NAME",
+		"sim insert x":         "usage: posctl sim insert --card NAME",
+		"sim remove now":       "usage: posctl sim remove",
 	} {
 		_, errb, code := runCLI(t, strings.Fields(args)...)
 		if code != 1 || !strings.Contains(errb, want) {

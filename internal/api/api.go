@@ -52,6 +52,9 @@ func (a *api) routes() http.Handler {
 		{"GET", "/v1/sim/cards", http.HandlerFunc(a.simCards)},
 		{"POST", "/v1/sim/swipe", http.HandlerFunc(a.simSwipe)},
 		{"POST", "/v1/sim/keys", http.HandlerFunc(a.simKeys)},
+		{"POST", "/v1/sim/tap", http.HandlerFunc(a.simTap)},
+		{"POST", "/v1/sim/insert", http.HandlerFunc(a.simInsert)},
+		{"POST", "/v1/sim/remove", http.HandlerFunc(a.simRemove)},
 		// The customer display (local kiosk page).
 		{"GET", "/{$}", kh},
 		{"GET", "/display.json", kh},
@@ -350,6 +353,23 @@ type swipeRequest struct {
 }
 
 func (a *api) simSwipe(w http.ResponseWriter, r *http.Request) {
+	a.simPresent(w, r, "swiped", func(b *sim.Board, name string) error { return b.Swipe(name) })
+}
+
+// simTap holds a deck card in the contactless field until
+// /v1/sim/remove.
+func (a *api) simTap(w http.ResponseWriter, r *http.Request) {
+	a.simPresent(w, r, "tapped", func(b *sim.Board, name string) error { return b.Tap(name) })
+}
+
+// simInsert puts a deck card in the contact slot until /v1/sim/remove.
+func (a *api) simInsert(w http.ResponseWriter, r *http.Request) {
+	a.simPresent(w, r, "inserted", func(b *sim.Board, name string) error { return b.Insert(name) })
+}
+
+// simPresent presents a deck card one way: 400 for an unknown card or
+// one that cannot be presented that way.
+func (a *api) simPresent(w http.ResponseWriter, r *http.Request, done string, present func(*sim.Board, string) error) {
 	if a.d.Sim == nil {
 		fail(w, http.StatusNotFound, errors.New("not the simulated board"))
 		return
@@ -358,14 +378,14 @@ func (a *api) simSwipe(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	err := a.d.Sim.Swipe(req.Card)
+	err := present(a.d.Sim, req.Card)
 	switch {
 	case errors.Is(err, sim.ErrUnknownCard), errors.Is(err, sim.ErrEntryMode):
 		fail(w, http.StatusBadRequest, err)
 	case err != nil:
 		fail(w, http.StatusInternalServerError, err)
 	default:
-		writeJSON(w, http.StatusOK, map[string]string{"swiped": req.Card})
+		writeJSON(w, http.StatusOK, map[string]string{done: req.Card})
 	}
 }
 
@@ -403,4 +423,18 @@ func (a *api) simKeys(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, http.StatusOK, map[string]int{"typed": len(req.Keys)})
 	}
+}
+
+// simRemove takes the tapped and inserted cards away (body {}).
+func (a *api) simRemove(w http.ResponseWriter, r *http.Request) {
+	if a.d.Sim == nil {
+		fail(w, http.StatusNotFound, errors.New("not the simulated board"))
+		return
+	}
+	var req struct{}
+	if !decode(w, r, &req) {
+		return
+	}
+	a.d.Sim.RemoveCard()
+	writeJSON(w, http.StatusOK, map[string]bool{"removed": true})
 }

@@ -3,13 +3,22 @@
 // accounts. Outcomes at the acquirer simulator depend on the amount (see
 // the magic amounts of the design notes), not on the card, except where a
 // card's Purpose says otherwise.
+//
+// Chip cards (Card.Chip) are software EMV cards (package icc) made by
+// NewICC with real RSA keys and a certificate chain under a simulated CA
+// per scheme (CAPKs), and application cryptograms under the ICC master
+// keys the simulated issuers (Issuers) derive from their issuer master
+// keys: an issuer that knows Issuers and the card's PAN, PAN sequence
+// number and ATC verifies them (ACInput).
 package deck
+
+import "posd/board/sim/icc"
 
 // Card is one virtual card.
 type Card struct {
 	Name    string   `json:"name"`
 	Purpose string   `json:"purpose"`
-	Entry   []string `json:"entry_modes"` // "swipe", later "tap", "insert"
+	Entry   []string `json:"entry_modes"` // "swipe", "insert", "tap"
 	Scheme  string   `json:"scheme"`
 	// PAN of the card; the simulator's API and console never show it.
 	PAN string `json:"-"`
@@ -33,6 +42,10 @@ type Card struct {
 	// PSN is the PAN sequence number (tag 5F34) of a chip card, two
 	// digits; empty for stripe-only cards.
 	PSN string `json:"-"`
+	// Chip is the EMV chip of a card that can be inserted or tapped; nil
+	// for stripe-only cards. Never shown (keys and card data follow from
+	// it).
+	Chip *Chip `json:"-"`
 }
 
 // Cards is the deck.
@@ -96,6 +109,139 @@ var Cards = []Card{
 		Scheme:  "visa",
 		PAN:     "4111111111111111",
 		Raw:     ";41111111111111113012101?",
+	},
+
+	// Chip cards. Every one also has a track 2 (and its equivalent, tag
+	// 57, on the chip) with service code 201: an IC card, so a terminal
+	// asks for the chip when one is swiped. PINs are in Card.PIN.
+	{
+		Name: "visa-credit",
+		Purpose: "Visa credit, contact VSDC (DDA, online, signature or no CVM, issuer authentication required) and contactless qVSDC " +
+			"(fDDA, always online); stripe too",
+		Entry:  []string{"swipe", "insert", "tap"},
+		Scheme: "visa",
+		PAN:    "4761730000000011",
+		Track1: "B4761730000000011^VISA/CREDIT^3012201000000000000000000000000",
+		Track2: "4761730000000011=30122010000000000000",
+		PIN:    "1234",
+		PSN:    "01",
+		Chip: &Chip{Contact: true, Contactless: true,
+			ContactCVM:     icc.CVMList(0, 0, [2]byte{icc.CVMSignature | icc.CVMApplyNext, icc.CondSupported}, [2]byte{icc.CVMNoCVM, icc.CondSupported}),
+			ContactlessCVM: icc.CVMList(0, 0, [2]byte{icc.CVMSignature | icc.CVMApplyNext, icc.CondSupported}, [2]byte{icc.CVMNoCVM, icc.CondSupported}),
+			Risk:           icc.Risk{DeclineIfIssuerAuthFails: true}},
+	},
+	{
+		Name: "mastercard-debit",
+		Purpose: "Mastercard debit, contact M/Chip and contactless kernel 2, CDA on both, always online; contact CVM: offline enciphered PIN, " +
+			"else online PIN, else signature; contactless: online PIN when the reader supports it (above its CVM limit), else no CVM",
+		Entry:  []string{"swipe", "insert", "tap"},
+		Scheme: "mastercard",
+		PAN:    "5413330000000019",
+		Track1: "B5413330000000019^MC/DEBIT^3012201000000000000000000000000",
+		Track2: "5413330000000019=30122010000000000000",
+		PIN:    "4321",
+		PSN:    "00",
+		Chip: &Chip{Contact: true, Contactless: true,
+			ContactCVM: icc.CVMList(0, 0, [2]byte{icc.CVMOfflineEncPIN | icc.CVMApplyNext, icc.CondSupported},
+				[2]byte{icc.CVMOnlinePIN | icc.CVMApplyNext, icc.CondSupported}, [2]byte{icc.CVMSignature, icc.CondSupported}),
+			ContactlessCVM: icc.CVMList(0, 0, [2]byte{icc.CVMOnlinePIN | icc.CVMApplyNext, icc.CondSupported}, [2]byte{icc.CVMNoCVM, icc.CondSupported})},
+	},
+	{
+		Name: "unionpay-ic-debit",
+		Purpose: "UnionPay debit, 19-digit PAN (ICC master key option B), contact PBOC (DDA, online PIN) and contactless qPBOC " +
+			"(fDDA, always online, online PIN above the reader's CVM limit)",
+		Entry:  []string{"swipe", "insert", "tap"},
+		Scheme: "unionpay",
+		PAN:    "6212340000000000012",
+		Track2: "6212340000000000012=3012201000001234",
+		PIN:    "123456",
+		PSN:    "01",
+		Chip: &Chip{Contact: true, Contactless: true,
+			ContactCVM:     icc.CVMList(0, 0, [2]byte{icc.CVMOnlinePIN | icc.CVMApplyNext, icc.CondSupported}, [2]byte{icc.CVMSignature, icc.CondSupported}),
+			ContactlessCVM: icc.CVMList(0, 0, [2]byte{icc.CVMOnlinePIN | icc.CVMApplyNext, icc.CondSupported}, [2]byte{icc.CVMNoCVM, icc.CondSupported}),
+			Risk:           icc.Risk{OnlinePINAboveCVMLimit: true}},
+	},
+	{
+		Name:    "visa-online-pin",
+		Purpose: "Visa, contact only: the CVM list asks for online PIN, always (a terminal without it fails the CVM)",
+		Entry:   []string{"swipe", "insert"},
+		Scheme:  "visa",
+		PAN:     "4761730000000029",
+		Track1:  "B4761730000000029^VISA/ONLINE PIN^3012201000000000000000000000000",
+		Track2:  "4761730000000029=30122010000000000000",
+		PIN:     "2468",
+		PSN:     "01",
+		Chip: &Chip{Contact: true,
+			ContactCVM: icc.CVMList(0, 0, [2]byte{icc.CVMOnlinePIN, icc.CondAlways})},
+	},
+	{
+		Name: "visa-offline",
+		Purpose: "Visa, contact only, approves offline (TC) at or below 500.00 CNY when the terminal asks (below its floor limit), " +
+			"at most 5 times in a row; no CVM up to 200.00, signature above",
+		Entry:  []string{"insert"},
+		Scheme: "visa",
+		PAN:    "4761730000000037",
+		Track2: "4761730000000037=30122010000000000000",
+		PIN:    "1357",
+		PSN:    "01",
+		Chip: &Chip{Contact: true,
+			ContactCVM: icc.CVMList(20000, 0, [2]byte{icc.CVMNoCVM | icc.CVMApplyNext, icc.CondUnderX}, [2]byte{icc.CVMSignature, icc.CondSupported}),
+			Risk:       icc.Risk{OfflineLimit: 50000, MaxConsecutiveOffline: 5}},
+	},
+	{
+		Name: "visa-tampered-oda",
+		Purpose: "Visa, contact and contactless, its ICC public key certificate altered after signing: DDA/fDDA fail " +
+			"(ICC certificate cannot be recovered), the terminal goes online (IAC-online has DDA failed)",
+		Entry:  []string{"insert", "tap"},
+		Scheme: "visa",
+		PAN:    "4761730000000045",
+		Track2: "4761730000000045=30122010000000000000",
+		PIN:    "1111",
+		PSN:    "01",
+		Chip: &Chip{Contact: true, Contactless: true, TamperODA: true,
+			ContactCVM:     icc.CVMList(0, 0, [2]byte{icc.CVMSignature | icc.CVMApplyNext, icc.CondSupported}, [2]byte{icc.CVMNoCVM, icc.CondSupported}),
+			ContactlessCVM: icc.CVMList(0, 0, [2]byte{icc.CVMNoCVM, icc.CondSupported})},
+	},
+	{
+		Name: "visa-expired-chip",
+		Purpose: "Visa chip card expired 06/22 (application expiration date 220630, ICC certificate 06/22); its IAC-denial lists " +
+			"'expired application': declined offline, nothing sent",
+		Entry:  []string{"insert"},
+		Scheme: "visa",
+		PAN:    "4761730000000052",
+		Track2: "4761730000000052=22062010000000000000",
+		PIN:    "2222",
+		PSN:    "01",
+		Chip: &Chip{Contact: true, IACDenial: "0050000000",
+			ContactCVM: icc.CVMList(0, 0, [2]byte{icc.CVMSignature | icc.CVMApplyNext, icc.CondSupported}, [2]byte{icc.CVMNoCVM, icc.CondSupported})},
+	},
+	{
+		Name: "mastercard-blocked",
+		Purpose: "Mastercard with its application blocked (as after an APPLICATION BLOCK script): SELECT answers 6283, " +
+			"GET PROCESSING OPTIONS 6985; no application to choose",
+		Entry:  []string{"insert", "tap"},
+		Scheme: "mastercard",
+		PAN:    "5413330000000027",
+		Track2: "5413330000000027=30122010000000000000",
+		PIN:    "3333",
+		PSN:    "00",
+		Chip: &Chip{Contact: true, Contactless: true, Blocked: true,
+			ContactCVM:     icc.CVMList(0, 0, [2]byte{icc.CVMOnlinePIN, icc.CondSupported}),
+			ContactlessCVM: icc.CVMList(0, 0, [2]byte{icc.CVMNoCVM, icc.CondSupported})},
+	},
+	{
+		Name: "visa-contactless-cvm",
+		Purpose: "Visa contactless only (qVSDC, fDDA): approves offline (TC) below the reader's CVM limit when the reader allows, " +
+			"up to 1000.00 and 10 in a row; above the CVM limit it asks for online PIN and goes online (ARQC)",
+		Entry:  []string{"tap"},
+		Scheme: "visa",
+		PAN:    "4761730000000060",
+		Track2: "4761730000000060=30122010000000000000",
+		PIN:    "8642",
+		PSN:    "01",
+		Chip: &Chip{Contactless: true,
+			ContactlessCVM: icc.CVMList(0, 0, [2]byte{icc.CVMNoCVM, icc.CondSupported}),
+			Risk:           icc.Risk{ContactlessOfflineLimit: 100000, MaxConsecutiveOffline: 10, OnlinePINAboveCVMLimit: true}},
 	},
 }
 

@@ -9,7 +9,6 @@ import (
 
 	"posd/board/sim/deck"
 	"posd/crypto/emv"
-	"posd/crypto/mac"
 	"posd/terminal/host"
 	"posd/terminal/wiresec"
 )
@@ -53,26 +52,25 @@ const (
 const MaxPINTries = 3
 
 // DefaultScriptCard is the deck card that gets the issuer script.
-const DefaultScriptCard = "mastercard-chip-script"
+const DefaultScriptCard = "mastercard-debit"
 
 // The issuer script (template 72) sent to the script card: one PUT DATA
 // of the lower consecutive offline limit (9F14) with secure messaging
-// (EMV book 2 9.2, format 2):
+// (EMV book 2 9.2), built by the deck's issuer (deck.Issuer.ScriptCommand,
+// the same code the simulated card verifies with):
 //
-//	72 17
-//	   9F18 04 00 00 00 01                      script identifier
-//	   86 0E 84 DA 9F 14 09 05 <MAC, 8 bytes>   CLA 84, INS DA, P1P2 9F14,
-//	                                            Lc 09, data 05, MAC
+//	72 xx
+//	   9F18 04 00 00 00 01                  script identifier
+//	   86 0A 84 DA 9F 14 05 05 <MAC, 4>     CLA 84, INS DA, P1P2 9F14,
+//	                                        Lc 05, data 05, MAC
 //
-// MAC: ISO/IEC 9797-1 MAC algorithm 3 (single DES, final triple DES),
-// padding method 2, 8 bytes, over 84 DA 9F 14 09 || ATC (9F36) || ARQC
-// (9F26) || 05, under SK-SMI = the EMV common session key derivation
-// (book 2 A1.3.1) of MK-SMI with R = the ARQC, MK-SMI being derived from
-// the issuer's IMKSMI like MK-AC (same PAN, PSN and option).
+// MAC: ISO/IEC 9797-1 MAC algorithm 3, padding method 2, over the command
+// header, the ATC (9F36), the ARQC (9F26) and the data, under the EMV
+// common session key of MK-SMI (from the issuer's IMKSMI like MK-AC) with
+// R = the ARQC (see icc.ScriptMAC).
 var (
-	scriptID     = []byte{0x00, 0x00, 0x00, 0x01}
-	scriptHeader = []byte{0x84, 0xDA, 0x9F, 0x14, 0x09}
-	scriptData   = []byte{0x05}
+	scriptID   = []byte{0x00, 0x00, 0x00, 0x01}
+	scriptData = []byte{0x05}
 )
 
 // chip is what a verified ARQC leaves for the answer.
@@ -168,7 +166,7 @@ func (s *Server) checkARQC(req host.Request, pan string, card deck.Card, in *Ent
 		note(in, "the cryptogram is not an ARQC (9F27)")
 		return RCCardAuthFailed, nil
 	}
-	data, err := ACInput(card.Scheme, v)
+	data, err := deck.ACInput(card.Scheme, v)
 	if err != nil {
 		note(in, err.Error())
 		return RCCardAuthFailed, nil
@@ -283,35 +281,11 @@ func (s *Server) issuerData(c *chip, rc string) (icc []byte, script bool, err er
 	return icc, script, err
 }
 
-// issuerScript is the script of the script card (see scriptHeader).
+// issuerScript is the script of the script card (see scriptID).
 func issuerScript(c *chip) (host.Script, error) {
-	m, err := scriptMAC(c, scriptHeader, scriptData)
+	cmd, err := c.iss.ScriptCommand(c.pan, c.psn, c.atc, c.arqc, 0x84, 0xDA, 0x9F, 0x14, scriptData)
 	if err != nil {
-		return host.Script{}, err
+		return host.Script{}, fmt.Errorf("issuer script: %w", err)
 	}
-	cmd := append(append(bytes.Clone(scriptHeader), scriptData...), m...)
 	return host.Script{After: true, ID: bytes.Clone(scriptID), Commands: [][]byte{cmd}}, nil
-}
-
-// scriptMAC is the 8-byte secure messaging MAC of a script command with
-// header (CLA INS P1 P2 Lc, Lc counting the MAC) and plaintext data, for
-// the card and transaction of c.
-func scriptMAC(c *chip, header, data []byte) ([]byte, error) {
-	mk, err := emv.DeriveICCMasterKey(c.iss.IMKSMI, c.pan, c.psn, c.iss.MKOption)
-	if err != nil {
-		return nil, fmt.Errorf("MK-SMI: %w", err)
-	}
-	defer clear(mk)
-	sk, err := emv.CommonSessionKey(mk, c.arqc)
-	if err != nil {
-		return nil, fmt.Errorf("SK-SMI: %w", err)
-	}
-	defer clear(sk)
-	in := make([]byte, 0, len(header)+len(c.atc)+len(c.arqc)+len(data))
-	in = append(append(append(append(in, header...), c.atc...), c.arqc...), data...)
-	m, err := mac.ISO9797Alg3(sk, in, mac.Padding2)
-	if err != nil {
-		return nil, fmt.Errorf("script MAC: %w", err)
-	}
-	return m, nil
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"posd/board/sim/deck"
+	"posd/board/sim/icc"
 	"posd/crypto/emv"
 	"posd/internal/testhex"
 )
@@ -31,14 +32,18 @@ func TestARPCAndScriptMACKnownAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := &Server{scriptCard: DefaultScriptCard}
-	icc, script, err := s.issuerData(c, "\x00\x10") // the example's ARC 0010
+	de55, script, err := s.issuerData(c, "\x00\x10") // the example's ARC 0010
 	if err != nil || script {
 		t.Fatalf("%v %v", err, script)
 	}
-	if want := testhex.Must("910A 73F6BBF389A6586C 0010"); !bytes.Equal(icc, want) {
-		t.Fatalf("issuer data % X, want % X", icc, want)
+	if want := testhex.Must("910A 73F6BBF389A6586C 0010"); !bytes.Equal(de55, want) {
+		t.Fatalf("issuer data % X, want % X", de55, want)
 	}
-	m, err := scriptMAC(c, testhex.Must("8424000008"), nil) // PIN unblock
+	mkSMI, err := emv.DeriveICCMasterKey(iss.IMKSMI, c.pan, c.psn, iss.MKOption)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := icc.ScriptMAC(mkSMI, c.atc, c.arqc, 0x84, 0x24, 0x00, 0x00, nil) // PIN unblock
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,17 +53,17 @@ func TestARPCAndScriptMACKnownAnswers(t *testing.T) {
 
 	// The script card gets the documented PUT DATA.
 	c.card.Name = DefaultScriptCard
-	icc, script, err = s.issuerData(c, "00")
+	de55, script, err = s.issuerData(c, "00")
 	if err != nil || !script {
 		t.Fatalf("%v %v", err, script)
 	}
-	m, err = scriptMAC(c, testhex.Must("84DA9F1409"), []byte{0x05})
+	m, err = icc.ScriptMAC(mkSMI, c.atc, c.arqc, 0x84, 0xDA, 0x9F, 0x14, []byte{0x05})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := "7217 9F1804 00000001 860E 84DA9F1409 05"
-	if !bytes.HasSuffix(icc, append(testhex.Must(strings.ReplaceAll(want, " ", "")), m...)) {
-		t.Fatalf("script card's DE55 % X", icc)
+	if !bytes.HasSuffix(de55, append(testhex.Must(strings.ReplaceAll(want, " ", "")), m...)) {
+		t.Fatalf("script card's DE55 % X", de55)
 	}
 
 	// An issuer of an unknown ARPC method answers nothing.

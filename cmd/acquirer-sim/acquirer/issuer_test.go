@@ -57,9 +57,9 @@ func findChip(pan string) (deck.Card, bool) {
 // verification results its cryptogram covers (written out here from the
 // schemes' layouts, not taken from the simulator).
 var iads = map[string]struct{ iad, cvr string }{
-	"visa":       {"06010A03A00000", "03A00000"},                           // len 06, DKI 01, CVN 0A, CVR
-	"mastercard": {"0110A04000000000" + "1234", "A04000000000"},            // DKI 01, CVN 10, CVR (6), DAC
-	"unionpay":   {"070101" + "03A00000" + "010A010000000000", "03A00000"}, // len 07, DKI 01, CVN 01, CVR
+	"visa":       {"06010A03A00000", "03A00000"},                                     // len 06, DKI 01, CVN 0A, CVR
+	"mastercard": {"0110A04000000000" + "1234" + "0000000000000000", "A04000000000"}, // DKI 01, CVN 10, CVR (6), DAC, counters (18 bytes in all)
+	"unionpay":   {"070101" + "03A00000" + "010A010000000000", "03A00000"},           // len 07, DKI 01, CVN 01, CVR
 }
 
 // cvrAt is where a byte of the CVR sits in each scheme's 9F10.
