@@ -163,6 +163,7 @@ type txnView struct {
 	State        string `json:"state"`
 	Amount       string `json:"amount"`
 	MaskedPAN    string `json:"masked_pan"`
+	STAN         string `json:"stan"`
 	ResponseCode string `json:"response_code"`
 	AuthCode     string `json:"auth_code"`
 	Failure      string `json:"failure"`
