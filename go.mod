@@ -17,6 +17,7 @@ require (
 
 require (
 	github.com/jonboulle/clockwork v0.4.0 // indirect
+	github.com/moov-io/bertlv v0.1.0 // indirect
 	github.com/yerden/go-util v1.1.4 // indirect
 	golang.org/x/text v0.41.0 // indirect
 )
