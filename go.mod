@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	github.com/creack/pty v1.1.24
 	github.com/google/go-tpm v0.9.8
+	github.com/moov-io/bertlv v0.1.0
 	github.com/moov-io/iso8583 v0.26.1
 	github.com/moov-io/iso8583-connection v0.9.0
 	github.com/tarm/serial v0.0.0-20180830185346-98f6abe2eb07
@@ -17,7 +18,6 @@ require (
 
 require (
 	github.com/jonboulle/clockwork v0.4.0 // indirect
-	github.com/moov-io/bertlv v0.1.0 // indirect
 	github.com/yerden/go-util v1.1.4 // indirect
 	golang.org/x/text v0.41.0 // indirect
 )
