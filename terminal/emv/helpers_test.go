@@ -103,3 +103,7 @@ func getPKI(t testing.TB) *testPKI {
 	})
 	return &pki
 }
+
+func containsFold(s, sub string) bool {
+	return strings.Contains(strings.ToUpper(s), strings.ToUpper(sub))
+}

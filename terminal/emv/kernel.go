@@ -3,6 +3,7 @@ package emv
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"log/slog"
 
@@ -12,7 +13,7 @@ import (
 
 // Kernel runs transactions with one configuration. It holds no
 // transaction state: one Kernel may run transactions one after the other
-// or concurrently on different readers.
+// or at the same time on different readers.
 type Kernel struct {
 	cfg   *Config
 	clock clock.Clock
@@ -33,8 +34,34 @@ func New(cfg Config, o Opts) *Kernel {
 	return k
 }
 
-// Start runs the card from application selection to the first GENERATE
-// AC (contact) or through the whole contactless kernel.
+// Start runs the card: for Contact, application selection through the
+// first GENERATE AC; for Contactless, the entry point and the whole
+// kernel. The Session's Outcome is one of OutcomeApprovedOffline,
+// OutcomeDeclinedOffline, OutcomeOnlineRequest (then Complete),
+// OutcomeTryAnotherInterface or OutcomeEndApplication; the error is nil
+// except for OutcomeEndApplication, whose error says why (errors.go).
+// The Session is nil only when t or iface is invalid (ErrParams). ui may
+// be nil: the first application is taken and PIN entry is bypassed.
 func (k *Kernel) Start(ctx context.Context, card apdu.Transceiver, iface Interface, t Txn, ui UI) (*Session, error) {
-	return nil, ErrState
+	return k.start(ctx, card, iface, t, ui, nil)
+}
+
+func (k *Kernel) start(ctx context.Context, card apdu.Transceiver, iface Interface, t Txn, ui UI, over map[tag][]byte) (*Session, error) {
+	if iface != Contact && iface != Contactless {
+		return nil, fmt.Errorf("%w: interface %d", ErrParams, iface)
+	}
+	if card == nil {
+		return nil, fmt.Errorf("%w: no card", ErrParams)
+	}
+	st := k.newState(ctx, card, iface, t, ui, over)
+	if err := st.initTerminal(); err != nil {
+		return nil, err
+	}
+	var err error
+	if iface == Contact {
+		err = st.runContact()
+	} else {
+		err = st.runContactless()
+	}
+	return &Session{st: st}, st.finish(err)
 }
