@@ -12,5 +12,3 @@ type traceSink interface {
 const tagTxnFlags tag = 0xDF7F03
 
 func (st *txnState) recordHost(HostResponse) {}
-
-func (st *txnState) runContactless() error { return ErrNoApplication }

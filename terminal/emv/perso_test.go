@@ -23,8 +23,13 @@ func testConfig(t testing.TB) Config {
 	if err != nil {
 		t.Fatalf("LoadParams: %v", err)
 	}
-	if err := cfg.AddCAPKs(getPKI(t).ca.CAPK()); err != nil {
-		t.Fatalf("AddCAPKs: %v", err)
+	for _, rid := range [][5]byte{{0xA0, 0, 0, 0, 0x03}, {0xA0, 0, 0, 0, 0x04}, {0xA0, 0, 0, 0x03, 0x33}} {
+		k := getPKI(t).ca.CAPK()
+		k.RID = rid
+		k.Checksum = k.ComputeChecksum()
+		if err := cfg.AddCAPKs(k); err != nil {
+			t.Fatalf("AddCAPKs: %v", err)
+		}
 	}
 	return cfg
 }
@@ -102,25 +107,26 @@ var (
 
 // cardOpts vary a personalised contact card.
 type cardOpts struct {
-	aid       string
-	label     string
-	oda       string // none, sda, dda, cda
-	aip       []byte // overrides the one of oda
-	pan       string
-	certPAN   string // PAN in the ICC certificate
-	issuerID  string // PAN prefix of the issuer certificate
-	issuerExp cemv.MonthYear
-	iccExp    cemv.MonthYear
-	capkIndex byte
-	drop      []tag // objects left out of the records
-	rec1Extra [][]byte
-	rec2Extra [][]byte
-	cvmList   []byte
-	tamper    string // ssad, icccert, issuercert
-	tagList   bool   // 9F4A = 82
-	cdol2     []byte
-	pinKey    bool // a separate PIN encipherment key (9F2D)
-	oddRecord bool // the ODA record is not a 70 template (SFI 11)
+	aid        string
+	label      string
+	oda        string // none, sda, dda, cda
+	aip        []byte // overrides the one of oda
+	pan        string
+	certPAN    string // PAN in the ICC certificate
+	issuerID   string // PAN prefix of the issuer certificate
+	issuerExp  cemv.MonthYear
+	iccExp     cemv.MonthYear
+	capkIndex  byte
+	drop       []tag // objects left out of the records
+	rec1Extra  [][]byte
+	rec2Extra  [][]byte
+	cvmList    []byte
+	tamper     string // ssad, icccert, issuercert
+	tagList    bool   // 9F4A = 82
+	cdol2      []byte
+	pinKey     bool // a separate PIN encipherment key (9F2D)
+	oddRecord  bool // the ODA record is in SFI 11 (signed whole)
+	appVersion []byte
 }
 
 const (
@@ -162,6 +168,9 @@ func newContactCard(t testing.TB, o cardOpts) (*testCard, *testApp) {
 		// X = Y = 0: offline plaintext PIN, else signature, else no CVM.
 		o.cvmList = h("00000000 00000000 4103 5E03 1F03")
 	}
+	if o.appVersion == nil {
+		o.appVersion = h("0096")
+	}
 	if o.cdol2 == nil {
 		o.cdol2 = h(cdol2Hex)
 	}
@@ -187,7 +196,7 @@ func newContactCard(t testing.TB, o cardOpts) (*testCard, *testApp) {
 	panField := bcdPAN(o.pan)
 	rec1 := [][]byte{
 		obj("5A", panField), obj("5F24", h("291231")), obj("5F25", h("200101")), obj("5F34", h("01")),
-		obj("5F28", h("0156")), obj("9F07", h("FF00")), obj("9F08", h("0096")),
+		obj("5F28", h("0156")), obj("9F07", h("FF00")), obj("9F08", o.appVersion),
 		obj("8C", h(cdol1Hex)), obj("8D", o.cdol2), obj("8E", o.cvmList),
 		obj("9F0D", h("0000000000")), obj("9F0E", h("0000000000")), obj("9F0F", h("0000000000")),
 		obj("57", h(testTrack2)),
