@@ -167,6 +167,7 @@ func (st *txnState) readRecords(seen map[tag]bool) error {
 			}
 			if forODA {
 				if e.sfi <= 10 {
+					data = trimPad(data)
 					h, n, err := tlvHeader(data)
 					if err != nil {
 						st.staticBad = true
@@ -462,36 +463,9 @@ func (st *txnState) generateAC(want CryptogramType, second bool) error {
 	if sw != 0x9000 {
 		return statusErr(name, sw)
 	}
-	objs, err := parseTLV(resp)
-	if err != nil || len(objs) != 1 {
-		return fmt.Errorf("%w: %s response", ErrFormat, name)
-	}
-	var raw [][]byte
-	ac := map[tag][]byte{}
-	switch o := objs[0]; o.tag {
-	case 0x80:
-		if len(o.value) < 11 || len(o.value) > 43 {
-			return fmt.Errorf("%w: %s format 1 of %d bytes", ErrFormat, name, len(o.value))
-		}
-		ac[0x9F27] = o.value[:1]
-		ac[0x9F36] = o.value[1:3]
-		ac[0x9F26] = o.value[3:11]
-		if len(o.value) > 11 {
-			ac[0x9F10] = o.value[11:]
-		}
-	case 0x77:
-		if err := storeNew(ac, map[tag]bool{}, o.children); err != nil {
-			return err
-		}
-		h, n, err := tlvHeader(resp)
-		if err != nil {
-			return fmt.Errorf("%w: %s: %w", ErrFormat, name, err)
-		}
-		if raw, err = rawObjects(resp[h : h+n]); err != nil {
-			return fmt.Errorf("%w: %s: %w", ErrFormat, name, err)
-		}
-	default:
-		return fmt.Errorf("%w: %s template %v", ErrFormat, name, o.tag)
+	ac, raw, err := parseACResponse(resp)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	if len(ac[0x9F27]) != 1 || len(ac[0x9F36]) != 2 {
 		return fmt.Errorf("%w: %s without CID or ATC", ErrDataMissing, name)
@@ -537,6 +511,45 @@ func allowedCryptogram(want, got CryptogramType, second bool) bool {
 		return !second && (want == ARQC || want == TC)
 	}
 	return false
+}
+
+// parseACResponse reads a GENERATE AC response: format 1 (80: CID, ATC,
+// AC, issuer application data) or format 2 (77: data objects, also
+// returned as received for the CDA hash).
+func parseACResponse(resp []byte) (map[tag][]byte, [][]byte, error) {
+	objs, err := parseTLV(resp)
+	if err != nil || len(objs) != 1 {
+		return nil, nil, fmt.Errorf("%w: response is not one template", ErrFormat)
+	}
+	ac := map[tag][]byte{}
+	switch o := objs[0]; o.tag {
+	case 0x80:
+		if len(o.value) < 11 || len(o.value) > 43 {
+			return nil, nil, fmt.Errorf("%w: format 1 of %d bytes", ErrFormat, len(o.value))
+		}
+		ac[0x9F27] = o.value[:1]
+		ac[0x9F36] = o.value[1:3]
+		ac[0x9F26] = o.value[3:11]
+		if len(o.value) > 11 {
+			ac[0x9F10] = o.value[11:]
+		}
+		return ac, nil, nil
+	case 0x77:
+		if err := storeNew(ac, map[tag]bool{}, o.children); err != nil {
+			return nil, nil, err
+		}
+		resp = trimPad(resp)
+		h, n, err := tlvHeader(resp)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %w", ErrFormat, err)
+		}
+		raw, err := rawObjects(resp[h : h+n])
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %w", ErrFormat, err)
+		}
+		return ac, raw, nil
+	}
+	return nil, nil, fmt.Errorf("%w: template %v", ErrFormat, objs[0].tag)
 }
 
 // errCDAFailed is returned inside the kernel when the CDA signature of a

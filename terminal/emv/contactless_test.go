@@ -179,7 +179,9 @@ func TestKernel3(t *testing.T) {
 		{name: "above the CVM limit, card did CDCVM", card: quick(quickOpts{ctq: h("0080"), cid: 0x80}), txn: tap(150000),
 			outcome: OutcomeOnlineRequest, method: CVMCDCVM, cvm: "3F0002"},
 		{name: "above the CVM limit, offline with signature", card: quick(quickOpts{ctq: h("4000"), cid: 0x40}), txn: tap(150000),
-			cfg: func(c *Config) { c.AIDs[0].Limits["156"] = Limits{FloorLimit: 500000, RandomThreshold: NoLimit, CLTransactionLimit: 500000, CLTransactionLimitCDCVM: 500000, CLFloorLimit: 500000, CLCVMLimit: 100000} },
+			cfg: func(c *Config) {
+				c.AIDs[0].Limits["156"] = Limits{FloorLimit: 500000, RandomThreshold: NoLimit, CLTransactionLimit: 500000, CLTransactionLimitCDCVM: 500000, CLFloorLimit: 500000, CLCVMLimit: 100000}
+			},
 			outcome: OutcomeApprovedOffline, method: CVMSignature, cvm: "1E0000"},
 		{name: "above the CVM limit, offline without a CVM", card: quick(quickOpts{ctq: h("0000"), cid: 0x40}), txn: tap(150000),
 			cfg: func(c *Config) {

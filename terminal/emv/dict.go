@@ -160,8 +160,8 @@ var dictionary = map[tag]element{
 
 // posd's proprietary tags in trace files (see the README).
 const (
-	tagRandomDraw   tag = 0xDF7F01 // the random selection draw, 1 byte 1-99
-	tagHostDecision tag = 0xDF7F02 // 00 no response, 01 approved, 02 declined
+	tagRandomDraw   tag = 0xDFE001 // the random selection draw, 1 byte 1-99
+	tagHostDecision tag = 0xDFE002 // 00 no response, 01 approved, 02 declined
 )
 
 // sensitive reports whether a tag's value must never be logged. Unknown

@@ -191,3 +191,11 @@ func rawObjects(b []byte) ([][]byte, error) {
 	}
 	return out, nil
 }
+
+// trimPad drops the 00 bytes that may precede a data object.
+func trimPad(b []byte) []byte {
+	for len(b) > 0 && b[0] == 0x00 {
+		b = b[1:]
+	}
+	return b
+}
