@@ -194,15 +194,15 @@ func TestParseTraceErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, bad := range map[string]string{
-		"interface":    strings.Replace(good, `"contact"`, `"nfc"`, 1),
-		"tag":          strings.Replace(good, `"9F02"`, `"9F"`, 1),
-		"value":        strings.Replace(good, `"000000001000"`, `"0000"`, 1),
-		"hex":          strings.Replace(good, `"000000001000"`, `"zz"`, 1),
-		"command":      strings.Replace(good, `"00A40400"`, `"00A4"`, 1),
-		"response":     strings.Replace(good, `"9000"`, `"90"`, 1),
-		"unknown":      strings.Replace(good, `"exchanges"`, `"x": 1, "exchanges"`, 1),
-		"ca key":       strings.Replace(good, `"ca_keys": []`, `"ca_keys": [{"rid": "A000000003", "index": "01", "modulus": "00", "exponent": "03"}]`, 1),
-		"trailing":     good + "{}",
+		"interface":     strings.Replace(good, `"contact"`, `"nfc"`, 1),
+		"tag":           strings.Replace(good, `"9F02"`, `"9F"`, 1),
+		"value":         strings.Replace(good, `"000000001000"`, `"0000"`, 1),
+		"hex":           strings.Replace(good, `"000000001000"`, `"zz"`, 1),
+		"command":       strings.Replace(good, `"00A40400"`, `"00A4"`, 1),
+		"response":      strings.Replace(good, `"9000"`, `"90"`, 1),
+		"unknown":       strings.Replace(good, `"exchanges"`, `"x": 1, "exchanges"`, 1),
+		"ca key":        strings.Replace(good, `"ca_keys": []`, `"ca_keys": [{"rid": "A000000003", "index": "01", "modulus": "00", "exponent": "03"}]`, 1),
+		"trailing":      good + "{}",
 		"not an object": `[]`,
 	} {
 		if _, err := ParseTrace([]byte(bad)); !errors.Is(err, ErrTrace) {
