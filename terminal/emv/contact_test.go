@@ -104,6 +104,30 @@ func TestContactOnlineApproved(t *testing.T) {
 	}
 }
 
+// TestLogsCarryNoCardData checks that the debug logs the card-data
+// checks read are there at all: APDUs, the records' objects, the outcome.
+func TestLogsCarryNoCardData(t *testing.T) {
+	card, _ := newContactCard(t, cardOpts{oda: "cda"})
+	logs := &logBuf{}
+	s, err := run(t, testConfig(t), card, &testUI{pins: [][]byte{rightPIN}}, purchase(60000), logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Complete(context.Background(), approved); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	for _, want := range []string{"emv: apdu", "cmd=VERIFY", "00200080+9 bytes", "5A=<8 bytes>", "57=<17 bytes>", "5F24=<3 bytes>", "emv: outcome", "emv: complete"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the logs lack %q", want)
+		}
+	}
+	noCardData(t, out, nil)
+	if !containsFold("x"+testPAN, testPAN) {
+		t.Fatal("the check itself is broken")
+	}
+}
+
 func TestCardRemoved(t *testing.T) {
 	for _, at := range []string{"SELECT", "READ RECORD", "GPO", "GET DATA", "VERIFY", "GENERATE AC"} {
 		t.Run(at, func(t *testing.T) {

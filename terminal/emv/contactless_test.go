@@ -152,6 +152,17 @@ func TestKernel3(t *testing.T) {
 				if s.Summary().TSI != "8000" {
 					t.Errorf("TSI %s", s.Summary().TSI)
 				}
+				cd := s.Card()
+				if cd.PAN != testPAN || cd.ServiceCode != "201" || cd.Expiry != "291231" || len(cd.Track2Equivalent) != 17 {
+					t.Errorf("card data %+v", cd)
+				}
+				s.Wipe()
+				if cd := s.Card(); cd.PAN != "" || cd.Track2Equivalent != nil {
+					t.Errorf("after Wipe: %+v", cd)
+				}
+				if s.Outcome() != OutcomeApprovedOffline || s.Summary().AID == "" {
+					t.Errorf("Wipe lost the outcome or summary")
+				}
 			}},
 		{name: "fDDA version 01", card: quick(quickOpts{cad: true}), outcome: OutcomeApprovedOffline},
 		{name: "above the floor limit: online, no CVM", card: quick(quickOpts{}), txn: tap(60000), outcome: OutcomeOnlineRequest,

@@ -23,6 +23,14 @@ func testConfig(t testing.TB) Config {
 	if err != nil {
 		t.Fatalf("LoadParams: %v", err)
 	}
+	addTestCA(t, &cfg)
+	return cfg
+}
+
+// addTestCA adds the test CA's key under the Visa, Mastercard and
+// UnionPay RIDs.
+func addTestCA(t testing.TB, cfg *Config) {
+	t.Helper()
 	for _, rid := range [][5]byte{{0xA0, 0, 0, 0, 0x03}, {0xA0, 0, 0, 0, 0x04}, {0xA0, 0, 0, 0x03, 0x33}} {
 		k := getPKI(t).ca.CAPK()
 		k.RID = rid
@@ -31,7 +39,6 @@ func testConfig(t testing.TB) Config {
 			t.Fatalf("AddCAPKs: %v", err)
 		}
 	}
-	return cfg
 }
 
 // logBuf collects log output for the no-card-data checks.

@@ -351,7 +351,8 @@ func Replay(ctx context.Context, cfg Config, t *Trace, o Opts) ReplayResult {
 		return res
 	}
 	c := cfg.clone()
-	if err := c.AddCAPKs(keys...); err != nil {
+	c.capks = cemv.NewCAPKStore() // the trace's keys stay out of the caller's store
+	if err := c.AddCAPKs(append(cfg.CAPKs(), keys...)...); err != nil {
 		res.Error = err.Error()
 		return res
 	}

@@ -113,9 +113,7 @@ func TestTraces(t *testing.T) {
 
 func simConfigWithTestCA(t testing.TB) Config {
 	cfg := simConfig(t)
-	if err := cfg.AddCAPKs(getPKI(t).ca.CAPK()); err != nil {
-		t.Fatal(err)
-	}
+	addTestCA(t, &cfg)
 	return cfg
 }
 
