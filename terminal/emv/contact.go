@@ -153,34 +153,46 @@ func (st *txnState) readRecords(seen map[tag]bool) error {
 			if sw != 0x9000 {
 				return statusErr(fmt.Sprintf("READ RECORD %d/%d", e.sfi, rec), sw)
 			}
-			forODA := rec < int(e.first)+int(e.oda)
-			objs, perr := parseTLV(data)
-			isTemplate := perr == nil && len(objs) == 1 && objs[0].tag == 0x70
-			if e.sfi <= 10 && !isTemplate {
-				return fmt.Errorf("%w: record %d of SFI %d is not a 70 template", ErrFormat, rec, e.sfi)
+			objs, static, err := parseRecord(e.sfi, data)
+			if err != nil {
+				return fmt.Errorf("record %d of SFI %d: %w", rec, e.sfi, err)
 			}
-			if isTemplate {
-				if err := storeNew(st.icc, seen, objs[0].children); err != nil {
+			if objs != nil {
+				if err := storeNew(st.icc, seen, objs); err != nil {
 					return err
 				}
-				st.log.LogAttrs(st.ctx, slog.LevelDebug, "emv: record", slog.Int("sfi", int(e.sfi)), slog.Int("rec", rec), logObjects("data", objs[0].children))
+				st.log.LogAttrs(st.ctx, slog.LevelDebug, "emv: record", slog.Int("sfi", int(e.sfi)), slog.Int("rec", rec), logObjects("data", objs))
 			}
-			if forODA {
-				if e.sfi <= 10 {
-					data = trimPad(data)
-					h, n, err := tlvHeader(data)
-					if err != nil {
-						st.staticBad = true
-						continue
-					}
-					st.static = append(st.static, data[h:h+n]...)
-				} else {
-					st.static = append(st.static, data...)
-				}
+			if rec < int(e.first)+int(e.oda) {
+				st.static = append(st.static, static...)
 			}
 		}
 	}
 	return nil
+}
+
+// parseRecord reads a READ RECORD response: the data objects of its 70
+// template (nil for a proprietary record of SFI 11 to 30) and the part of
+// it signed for offline data authentication: the template's value for
+// SFIs 1 to 10, which must be a 70 template, the whole record above.
+func parseRecord(sfi byte, data []byte) ([]tlvObject, []byte, error) {
+	objs, perr := parseTLV(data)
+	isTemplate := perr == nil && len(objs) == 1 && objs[0].tag == 0x70
+	if sfi > 10 {
+		if isTemplate {
+			return objs[0].children, data, nil
+		}
+		return nil, data, nil
+	}
+	if !isTemplate {
+		return nil, nil, fmt.Errorf("%w: not a 70 template", ErrFormat)
+	}
+	data = trimPad(data)
+	h, n, err := tlvHeader(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrFormat, err)
+	}
+	return objs[0].children, data[h : h+n], nil
 }
 
 // restrictions is processing restrictions (book 3 section 10.4).

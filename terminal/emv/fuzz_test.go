@@ -88,6 +88,22 @@ func FuzzGPOResponse(f *testing.F) {
 	})
 }
 
+// FuzzRecord: READ RECORD responses of SFIs 1-10 and 11-30.
+func FuzzRecord(f *testing.F) {
+	f.Add(byte(1), h("70135A0847617390010101195F24032912315F340101"))
+	f.Add(byte(11), h("70035A0147"))
+	f.Add(byte(2), h("00007003500141"))
+	f.Fuzz(func(t *testing.T, sfi byte, b []byte) {
+		objs, static, err := parseRecord(sfi%31, b)
+		if err != nil {
+			return
+		}
+		if sfi%31 > 10 && !bytes.Equal(static, b) || sfi%31 <= 10 && objs == nil {
+			t.Fatalf("SFI %d: static %X objects %v", sfi%31, static, objs)
+		}
+	})
+}
+
 // FuzzACResponse: GENERATE AC responses (formats 1 and 2).
 func FuzzACResponse(f *testing.F) {
 	f.Add(h("80128000101122334455667788060110A00000"))

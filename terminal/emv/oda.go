@@ -158,9 +158,6 @@ func (st *txnState) recoverIssuer() (*cemv.IssuerPublicKey, error) {
 // marks, then the AIP when the tag list (9F4A) names it; a tag list
 // naming anything else fails (book 3 section 10.3).
 func (st *txnState) staticData() ([]byte, error) {
-	if st.staticBad {
-		return nil, fmt.Errorf("%w: a record for ODA is not a 70 template", errODA)
-	}
 	out := bytes.Clone(st.static)
 	if tl := st.icc[0x9F4A]; tl != nil {
 		if !bytes.Equal(tl, []byte{0x82}) {

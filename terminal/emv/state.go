@@ -52,7 +52,6 @@ type txnState struct {
 
 	pdolData, cdol1Data, cdol2Data []byte
 	static                         []byte // static data to be authenticated
-	staticBad                      bool   // a record signed for ODA is not a 70 template
 	issuerKey                      *cemv.IssuerPublicKey
 	iccKey                         *cemv.ICCPublicKey
 	cda                            bool // CDA selected and the keys recovered

@@ -59,7 +59,6 @@ type TSI [2]byte
 func (v *TVR) set(b bit)      { v[b>>8] |= byte(b) }
 func (v *TVR) has(b bit) bool { return v[b>>8]&byte(b) != 0 }
 func (v *TSI) set(b bit)      { v[b>>8] |= byte(b) }
-func (v *TSI) has(b bit) bool { return v[b>>8]&byte(b) != 0 }
 
 // String returns the TVR in upper-case hex.
 func (v TVR) String() string { return strings.ToUpper(hex.EncodeToString(v[:])) }
