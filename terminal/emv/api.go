@@ -333,7 +333,9 @@ type Opts struct {
 	// wall clock.
 	Clock clock.Clock
 	// Rand gives unpredictable numbers, random transaction selection and
-	// the random padding of enciphered PINs; nil is crypto/rand.
+	// the random padding of enciphered PINs; nil is crypto/rand. The kernel
+	// serialises its reads, so a source that is not safe for concurrent use
+	// may be given.
 	Rand io.Reader
 	// Logger receives debug lines with card data masked or dropped; nil
 	// discards.

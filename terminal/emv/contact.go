@@ -66,7 +66,7 @@ func (st *txnState) gpo() error {
 			return fmt.Errorf("%w: PDOL: %w", ErrFormat, err)
 		}
 	}
-	st.pdolData = buildDOL(pdol, st.value)
+	st.pdolData = st.dolData(pdol)
 	data := append([]byte{0x83, byte(len(st.pdolData))}, st.pdolData...)
 	if len(st.pdolData) > 0x7F {
 		data = append([]byte{0x83, 0x81, byte(len(st.pdolData))}, st.pdolData...)
@@ -457,7 +457,7 @@ func (st *txnState) generateAC(want CryptogramType, second bool) error {
 		return fmt.Errorf("%w: %v: %w", ErrFormat, dolTag, err)
 	}
 	st.tcHash(cdol)
-	data := buildDOL(cdol, st.value)
+	data := st.dolData(cdol)
 	if second {
 		st.cdol2Data = data
 	} else {

@@ -128,6 +128,23 @@ func TestLogsCarryNoCardData(t *testing.T) {
 	}
 }
 
+// TestSensitiveDOL: a CDOL naming the PAN puts it in GENERATE AC; the log
+// shows that command as its header and length.
+func TestSensitiveDOL(t *testing.T) {
+	card, a := newContactCard(t, cardOpts{oda: "none"})
+	a.cdol1 = append(h(cdol1Hex), 0x5A, 0x08)
+	a.records[[2]byte{1, 1}] = replaceObj(a.records[[2]byte{1, 1}], "8C", h(cdol1Hex), a.cdol1)
+	logs := &logBuf{}
+	s, err := run(t, testConfig(t), card, &testUI{pins: [][]byte{rightPIN}}, purchase(1000), logs)
+	if err != nil || s.Outcome() == OutcomeEndApplication {
+		t.Fatalf("%v %v", s.Outcome(), err)
+	}
+	if !strings.Contains(logs.String(), "80AE8000+51 bytes") || !containsFold(card.cmds[len(card.cmds)-1], testPAN) {
+		t.Fatalf("the GENERATE AC was not sent with the PAN or not logged: %v\n%s", card.cmds, logs.String())
+	}
+	noCardData(t, logs.String(), err)
+}
+
 func TestCardRemoved(t *testing.T) {
 	for _, at := range []string{"SELECT", "READ RECORD", "GPO", "GET DATA", "VERIFY", "GENERATE AC"} {
 		t.Run(at, func(t *testing.T) {
@@ -145,5 +162,29 @@ func TestCardRemoved(t *testing.T) {
 				t.Errorf("error carries the PAN: %v", err)
 			}
 		})
+	}
+}
+
+// TestConcurrentTransactions runs one Kernel on two cards at once (run
+// with -race).
+func TestConcurrentTransactions(t *testing.T) {
+	k := testKernel(t, testConfig(t), nil)
+	done := make(chan error, 2)
+	for i := 0; i < 2; i++ {
+		card, _ := newContactCard(t, cardOpts{oda: "dda"})
+		go func() {
+			txn := purchase(1000)
+			txn.Date = testDate
+			s, err := k.Start(context.Background(), card, Contact, txn, &testUI{pins: [][]byte{rightPIN}})
+			if err == nil && s.Outcome() != OutcomeApprovedOffline {
+				err = errors.New(s.Outcome().String())
+			}
+			done <- err
+		}()
+	}
+	for i := 0; i < 2; i++ {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
 	}
 }

@@ -257,7 +257,7 @@ func (st *txnState) kernelQuick() error {
 		return nil
 	}
 	st.setTerm(0x9F66, st.ttq())
-	st.pdolData = buildDOL(pdol, st.value)
+	st.pdolData = st.dolData(pdol)
 	data := append([]byte{0x83, byte(len(st.pdolData))}, st.pdolData...)
 	resp, sw, err := st.exchange("GET PROCESSING OPTIONS", command(0x80, 0xA8, 0x00, 0x00, data, case2or4), case2or4)
 	if err != nil {
@@ -473,7 +473,7 @@ func (st *txnState) kernel2() error {
 			return fmt.Errorf("%w: PDOL: %w", ErrFormat, err)
 		}
 	}
-	st.pdolData = buildDOL(pdol, st.value)
+	st.pdolData = st.dolData(pdol)
 	data := append([]byte{0x83, byte(len(st.pdolData))}, st.pdolData...)
 	resp, sw, err := st.exchange("GET PROCESSING OPTIONS", command(0x80, 0xA8, 0x00, 0x00, data, case2or4), case2or4)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 
 	"posd/conn/apdu"
 	"posd/conn/clock"
@@ -24,14 +25,28 @@ type Kernel struct {
 // New returns a kernel for cfg. Zero Opts fields take the wall clock,
 // crypto/rand and a discarding logger.
 func New(cfg Config, o Opts) *Kernel {
-	k := &Kernel{cfg: cfg.clone(), clock: clock.Or(o.Clock), rand: o.Rand, log: o.Logger}
-	if k.rand == nil {
-		k.rand = rand.Reader
+	k := &Kernel{cfg: cfg.clone(), clock: clock.Or(o.Clock), rand: rand.Reader, log: o.Logger}
+	if o.Rand != nil {
+		k.rand = &lockedReader{r: o.Rand}
 	}
 	if k.log == nil {
 		k.log = slog.New(slog.DiscardHandler)
 	}
 	return k
+}
+
+// lockedReader serialises reads of a random source that may not be safe
+// for concurrent use (a seeded math/rand/v2 generator in tests), since
+// one Kernel may run transactions at the same time.
+type lockedReader struct {
+	mu sync.Mutex
+	r  io.Reader
+}
+
+func (l *lockedReader) Read(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.r.Read(p)
 }
 
 // Start runs the card: for Contact, application selection through the

@@ -207,7 +207,7 @@ func (st *txnState) dda() error {
 	if err != nil || !dolHas(ddol, 0x9F37) {
 		return fmt.Errorf("%w: DDOL without the unpredictable number", errODA)
 	}
-	data := buildDOL(ddol, st.value)
+	data := st.dolData(ddol)
 	resp, sw, err := st.exchange("INTERNAL AUTHENTICATE", command(0x00, 0x88, 0x00, 0x00, data, case2or4), case2or4)
 	if err != nil {
 		return err

@@ -59,13 +59,14 @@ type txnState struct {
 	// contactless pre-processing of the selected combination
 	clOnlineRequired, clCVMRequired bool
 
-	cid     byte
-	crypto  CryptogramType
-	outcome Outcome
-	reason  Reason
-	stage   stage
-	scripts []byte // 9F5B
-	drawn   bool   // a random selection number was drawn
+	cid      byte
+	crypto   CryptogramType
+	outcome  Outcome
+	reason   Reason
+	stage    stage
+	scripts  []byte // 9F5B
+	drawn    bool   // a random selection number was drawn
+	hideNext bool   // the next command carries DOL data naming a sensitive object
 }
 
 // newState prepares a transaction; over may be nil.
@@ -227,6 +228,18 @@ func (st *txnState) value(t tag) ([]byte, bool) {
 	}
 	v, ok := st.icc[t]
 	return v, ok
+}
+
+// dolData builds a DOL's data; when the DOL names a data object that is
+// sensitive (or unknown), the command that carries it is logged as its
+// header and length only.
+func (st *txnState) dolData(entries []dolEntry) []byte {
+	for _, e := range entries {
+		if sensitive(e.tag) {
+			st.hideNext = true
+		}
+	}
+	return buildDOL(entries, st.value)
 }
 
 // aip returns the application interchange profile (zeros when absent).

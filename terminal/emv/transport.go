@@ -127,7 +127,12 @@ func (st *txnState) transmit(name string, c []byte) ([]byte, error) {
 	if len(r) < 2 {
 		return nil, fmt.Errorf("%w: %s: response of %d bytes", ErrFormat, name, len(r))
 	}
-	st.log.LogAttrs(st.ctx, slog.LevelDebug, "emv: apdu", slog.String("cmd", name), slog.String("c", safeAPDU(c)),
+	shown := safeAPDU(c)
+	if st.hideNext && len(c) > 4 {
+		shown = fmt.Sprintf("%X+%d bytes", c[:4], len(c)-4)
+	}
+	st.hideNext = false
+	st.log.LogAttrs(st.ctx, slog.LevelDebug, "emv: apdu", slog.String("cmd", name), slog.String("c", shown),
 		slog.String("sw", fmt.Sprintf("%04X", swOf(r))), slog.Int("len", len(r)-2))
 	return r, nil
 }
