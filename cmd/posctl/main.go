@@ -1,10 +1,11 @@
 // Command posctl is the operator's tool: the cashier/ECR side of a sale,
 // the field engineer's view of transactions and devices, the simulator
-// controls, and offline key tools for key custodians (posctl keys).
+// controls, offline key tools for key custodians (posctl keys) and the
+// offline replay of recorded EMV card exchanges (posctl emv).
 //
-// Every command except keys talks to posd's local API with its per-boot
-// token (found in posd's data directory: --data-dir, POSD_DATA_DIR,
-// /var/lib/posd or ./run/data) and prints JSON on stdout. Errors are one
+// Every command except keys and emv talks to posd's local API with its
+// per-boot token (found in posd's data directory: --data-dir,
+// POSD_DATA_DIR, /var/lib/posd or ./run/data) and prints JSON on stdout. Errors are one
 // line on stderr with exit status 1; a sale that ends without approval
 // exits with status 3.
 package main
@@ -27,6 +28,7 @@ import (
 	"syscall"
 	"time"
 
+	"posd/cmd/posctl/emvcmd"
 	"posd/cmd/posctl/keyscmd"
 )
 
@@ -47,6 +49,8 @@ const usage = `usage: posctl [--api URL] [--data-dir DIR] COMMAND
   sim insert --card NAME  put a chip card in the contact slot
   sim remove              take the tapped and inserted cards away
   keys ...            offline DUKPT / TR-31 / KCV / EMV key tools (posctl keys help)
+  emv replay --trace FILE [--params FILE] [--capk FILE]
+                      offline: run the EMV kernel against a recorded card exchange (posctl emv help)
   help                this text
 
 posd's API needs its per-boot token, which posd writes to api-token.json in
@@ -81,6 +85,9 @@ type cli struct {
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "keys" {
 		return keyscmd.Run(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "emv" {
+		return emvcmd.Run(args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("posctl", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)

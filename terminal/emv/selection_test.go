@@ -1,0 +1,136 @@
+package emv
+
+import (
+	"context"
+	"errors"
+	"testing"
+)
+
+// twoApps adds a second Visa application (a debit AID matched by partial
+// selection) to the card.
+func twoApps(p1, p2 []byte) func(c *testCard, a *testApp) {
+	return func(c *testCard, a *testApp) {
+		b := *a
+		b.aid = h("A000000003101002")
+		b.label = "VISA DEBIT"
+		a.priority, b.priority = p1, p2
+		c.apps = append(c.apps, &b)
+	}
+}
+
+func TestSelection(t *testing.T) {
+	runCases(t, []contactCase{
+		{name: "PSE, one application", outcome: OutcomeApprovedOffline,
+			check: func(t *testing.T, _ *Session, c *testCard, ui *testUI) {
+				if c.cmds[0] != "00A404000E315041592E5359532E444446303100" || len(ui.offered) != 0 {
+					t.Errorf("first command %s, offered %v", c.cmds[0], ui.offered)
+				}
+			}},
+		{name: "list of AIDs when there is no PSE", mod: func(c *testCard, _ *testApp) { c.pse = false }, outcome: OutcomeApprovedOffline,
+			check: func(t *testing.T, _ *Session, c *testCard, _ *testUI) {
+				if c.cmds[1] != "00A4040007A000000003101000" || c.cmds[2] != "00A4040207A000000003101000" {
+					t.Errorf("commands %v", c.cmds[:4])
+				}
+			}},
+		{name: "PSE, cardholder picks by priority order", mod: twoApps([]byte{0x02}, []byte{0x01}), ui: &testUI{pick: 1, pins: [][]byte{rightPIN}},
+			outcome: OutcomeApprovedOffline,
+			check: func(t *testing.T, s *Session, _ *testCard, ui *testUI) {
+				if len(ui.offered) != 1 || len(ui.offered[0]) != 2 || ui.offered[0][0].Label != "VISA DEBIT" {
+					t.Fatalf("offered %+v", ui.offered)
+				}
+				if s.Summary().AID != "A0000000031010" {
+					t.Errorf("selected %s", s.Summary().AID)
+				}
+			}},
+		{name: "list of AIDs, partial selection finds both", mod: func(c *testCard, a *testApp) {
+			twoApps(nil, nil)(c, a)
+			c.pse = false
+		}, ui: &testUI{pick: 1, pins: [][]byte{rightPIN}}, outcome: OutcomeApprovedOffline,
+			check: func(t *testing.T, s *Session, _ *testCard, ui *testUI) {
+				if len(ui.offered) != 1 || len(ui.offered[0]) != 2 || s.Summary().AID != "A000000003101002" {
+					t.Errorf("offered %+v, selected %s", ui.offered, s.Summary().AID)
+				}
+			}},
+		{name: "confirmation of the only application", mod: func(_ *testCard, a *testApp) { a.priority = []byte{0x81} },
+			outcome: OutcomeApprovedOffline,
+			check: func(t *testing.T, _ *Session, _ *testCard, ui *testUI) {
+				if len(ui.offered) != 1 || !ui.offered[0][0].ConfirmationRequired {
+					t.Errorf("offered %+v", ui.offered)
+				}
+			}},
+		{name: "no cardholder selection: highest priority", mod: twoApps([]byte{0x02}, []byte{0x01}),
+			cfg: func(c *Config) { c.Terminal.CardholderSelection = false }, outcome: OutcomeApprovedOffline,
+			check: func(t *testing.T, s *Session, _ *testCard, ui *testUI) {
+				if len(ui.offered) != 0 || s.Summary().AID != "A000000003101002" {
+					t.Errorf("offered %v, selected %s", ui.offered, s.Summary().AID)
+				}
+			}},
+		{name: "no cardholder selection: confirmation needed is left out", mod: twoApps([]byte{0x81}, []byte{0x02}),
+			cfg: func(c *Config) { c.Terminal.CardholderSelection = false }, outcome: OutcomeApprovedOffline,
+			check: func(t *testing.T, s *Session, _ *testCard, _ *testUI) {
+				if s.Summary().AID != "A000000003101002" {
+					t.Errorf("selected %s", s.Summary().AID)
+				}
+			}},
+		{name: "GPO 6985: the next application", mod: func(c *testCard, a *testApp) {
+			twoApps([]byte{0x01}, []byte{0x02})(c, a)
+			a.gpoSW = 0x6985
+		}, cfg: func(c *Config) { c.Terminal.CardholderSelection = false }, outcome: OutcomeApprovedOffline,
+			check: func(t *testing.T, s *Session, _ *testCard, ui *testUI) {
+				if s.Summary().AID != "A000000003101002" || !ui.saw(MsgTryAgain) {
+					t.Errorf("selected %s, messages %v", s.Summary().AID, ui.messages)
+				}
+			}},
+		{name: "GPO 6985 on the only application", mod: func(_ *testCard, a *testApp) { a.gpoSW = 0x6985 },
+			outcome: OutcomeEndApplication, err: ErrNoApplication},
+		{name: "final SELECT fails: the next one", mod: func(c *testCard, a *testApp) {
+			twoApps([]byte{0x01}, []byte{0x02})(c, a)
+			a.blocked = true
+		}, cfg: func(c *Config) { c.Terminal.CardholderSelection = false }, outcome: OutcomeApprovedOffline,
+			check: func(t *testing.T, s *Session, _ *testCard, _ *testUI) {
+				if s.Summary().AID != "A000000003101002" {
+					t.Errorf("selected %s", s.Summary().AID)
+				}
+			}},
+		{name: "exact match only without partial selection", mod: func(c *testCard, a *testApp) {
+			c.pse = false
+			a.aid = h("A000000004101001")
+		}, outcome: OutcomeEndApplication, err: ErrNoApplication},
+		{name: "T=0: 61xx and 6Cxx", mod: func(c *testCard, _ *testApp) { c.t0 = true }, outcome: OutcomeApprovedOffline,
+			check: func(t *testing.T, _ *Session, c *testCard, _ *testUI) {
+				if c.counts["GET RESPONSE"] == 0 {
+					t.Errorf("no GET RESPONSE: %v", c.cmds)
+				}
+				var le6C bool
+				for _, x := range c.cmds {
+					if len(x) == 10 && x[:4] == "00B2" && x[8:] != "00" {
+						le6C = true
+					}
+				}
+				if !le6C {
+					t.Errorf("no READ RECORD resent with the Le of 6Cxx: %v", c.cmds)
+				}
+			}},
+		{name: "T=0 with CDA and scripts", opts: cardOpts{oda: "cda"}, mod: func(c *testCard, _ *testApp) { c.t0 = true }, outcome: OutcomeApprovedOffline},
+	})
+}
+
+func TestGetResponseLoopBounded(t *testing.T) {
+	card := &loopCard{}
+	k := testKernel(t, testConfig(t), nil)
+	s, err := k.Start(context.Background(), card, Contact, purchase(1000), nil)
+	if !errors.Is(err, ErrFormat) || s.Outcome() != OutcomeEndApplication {
+		t.Fatalf("a card answering 61xx forever: %v %v", s.Outcome(), err)
+	}
+	if card.n > maxGetResponse+1 {
+		t.Errorf("%d exchanges", card.n)
+	}
+}
+
+// loopCard answers every command with 6101 and one byte.
+type loopCard struct{ n int }
+
+func (c *loopCard) Transmit(context.Context, []byte) ([]byte, error) {
+	c.n++
+	return []byte{0x00, 0x61, 0x01}, nil
+}

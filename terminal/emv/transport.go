@@ -1,0 +1,140 @@
+package emv
+
+import (
+	"fmt"
+	"log/slog"
+)
+
+// maxGetResponse bounds the GET RESPONSE and 6Cxx rounds of one command,
+// so that a card answering 61xx forever cannot hold the kernel.
+const maxGetResponse = 16
+
+// cmdCase tells the transport whether a command expects response data
+// (ISO 7816-4 cases 2 and 4), which decides the T=0 warning handling.
+type cmdCase int
+
+const (
+	case1or3 cmdCase = iota // no response data (VERIFY, EXTERNAL AUTHENTICATE)
+	case2or4                // response data expected (SELECT, READ RECORD, GPO, GENERATE AC...)
+)
+
+// command builds a C-APDU: header, Lc and data when data is not nil, and
+// Le = 00 when the command expects data.
+func command(cla, ins, p1, p2 byte, data []byte, c cmdCase) []byte {
+	out := make([]byte, 0, 6+len(data))
+	out = append(out, cla, ins, p1, p2)
+	if data != nil {
+		out = append(out, byte(len(data)))
+		out = append(out, data...)
+	}
+	if c == case2or4 {
+		out = append(out, 0x00)
+	}
+	return out
+}
+
+// exchange sends a command and returns the response data and status
+// word, following the T=0 procedure of book 1 section 9.3.1 (the contact
+// reader hands back the card's procedure status words): 61xx → GET
+// RESPONSE with Le = xx, concatenating the data; 6Cxx → the same command
+// again with Le = xx; a 62xx/63xx warning without data to a case 4
+// command → GET RESPONSE, keeping the warning. A transport error is
+// ErrCardRemoved (or ErrCancelled when the context ended).
+func (st *txnState) exchange(name string, c []byte, cc cmdCase) ([]byte, uint16, error) {
+	r, err := st.transmit(name, c)
+	if err != nil {
+		return nil, 0, err
+	}
+	var data []byte
+	for round := 0; ; round++ {
+		sw := swOf(r)
+		data = append(data, r[:len(r)-2]...)
+		sw1 := byte(sw >> 8)
+		if round >= maxGetResponse {
+			return nil, 0, fmt.Errorf("%w: %s: too many GET RESPONSE rounds", ErrFormat, name)
+		}
+		switch {
+		case sw1 == 0x61:
+			if r, err = st.transmit(name+"/GET RESPONSE", []byte{0x00, 0xC0, 0x00, 0x00, byte(sw)}); err != nil {
+				return nil, 0, err
+			}
+			continue
+		case sw1 == 0x6C && len(data) == 0:
+			again := append([]byte(nil), c...)
+			if cc == case2or4 {
+				again[len(again)-1] = byte(sw)
+			} else {
+				again = append(again, byte(sw))
+			}
+			c = again
+			if r, err = st.transmit(name, c); err != nil {
+				return nil, 0, err
+			}
+			continue
+		case (sw1 == 0x62 || sw1 == 0x63) && len(data) == 0 && cc == case2or4 && st.iface == Contact:
+			extra, err := st.warningData(name)
+			if err != nil {
+				return nil, 0, err
+			}
+			return extra, sw, nil
+		}
+		return data, sw, nil
+	}
+}
+
+// warningData fetches the data a T=0 card holds back after a warning.
+func (st *txnState) warningData(name string) ([]byte, error) {
+	le := byte(0)
+	for round := 0; round < maxGetResponse; round++ {
+		r, err := st.transmit(name+"/GET RESPONSE", []byte{0x00, 0xC0, 0x00, 0x00, le})
+		if err != nil {
+			return nil, err
+		}
+		sw := swOf(r)
+		switch byte(sw >> 8) {
+		case 0x6C:
+			le = byte(sw)
+			continue
+		case 0x61:
+			// More data: take what came and ask for the rest.
+			rest, err := st.warningData(name)
+			if err != nil {
+				return nil, err
+			}
+			return append(append([]byte(nil), r[:len(r)-2]...), rest...), nil
+		}
+		if sw == 0x9000 {
+			return append([]byte(nil), r[:len(r)-2]...), nil
+		}
+		return nil, nil
+	}
+	return nil, fmt.Errorf("%w: %s: too many GET RESPONSE rounds", ErrFormat, name)
+}
+
+// transmit is one exchange with the card, logged without card data.
+func (st *txnState) transmit(name string, c []byte) ([]byte, error) {
+	if err := st.ctx.Err(); err != nil {
+		return nil, cancelled(name, err)
+	}
+	r, err := st.card.Transmit(st.ctx, c)
+	if err != nil {
+		if st.ctx.Err() != nil {
+			return nil, cancelled(name, st.ctx.Err())
+		}
+		st.log.LogAttrs(st.ctx, slog.LevelDebug, "emv: transport failed", slog.String("cmd", name))
+		return nil, removed(name, err)
+	}
+	if len(r) < 2 {
+		return nil, fmt.Errorf("%w: %s: response of %d bytes", ErrFormat, name, len(r))
+	}
+	shown := safeAPDU(c)
+	if st.hideNext && len(c) > 4 {
+		shown = fmt.Sprintf("%X+%d bytes", c[:4], len(c)-4)
+	}
+	st.hideNext = false
+	st.log.LogAttrs(st.ctx, slog.LevelDebug, "emv: apdu", slog.String("cmd", name), slog.String("c", shown),
+		slog.String("sw", fmt.Sprintf("%04X", swOf(r))), slog.Int("len", len(r)-2))
+	return r, nil
+}
+
+func swOf(r []byte) uint16 { return uint16(r[len(r)-2])<<8 | uint16(r[len(r)-1]) }
