@@ -48,6 +48,7 @@ const (
 	StateCreated         State = "created"          // sale started, waiting for a card
 	StateAuthSent        State = "auth_sent"        // request committed and being sent
 	StateApproved        State = "approved"         // host approved
+	StateOfflineApproved State = "offline_approved" // approved by the chip offline (TC); an advice forwards it
 	StateDeclined        State = "declined"         // host declined
 	StateFailed          State = "failed"           // ended before anything reached the host
 	StateReversalPending State = "reversal_pending" // outcome unknown: a reversal must be acknowledged
@@ -57,14 +58,15 @@ const (
 // Final reports whether no further transition is expected.
 func (s State) Final() bool {
 	switch s {
-	case StateApproved, StateDeclined, StateFailed, StateReversed:
+	case StateApproved, StateOfflineApproved, StateDeclined, StateFailed, StateReversed:
 		return true
 	}
 	return false
 }
 
 // states lists every state, in the order of a sale.
-var states = []State{StateCreated, StateAuthSent, StateApproved, StateDeclined, StateFailed, StateReversalPending, StateReversed}
+var states = []State{StateCreated, StateAuthSent, StateApproved, StateOfflineApproved, StateDeclined, StateFailed,
+	StateReversalPending, StateReversed}
 
 // Known reports whether s is a state of the model.
 func (s State) Known() bool {
@@ -86,7 +88,7 @@ func StateNames() []string {
 }
 
 var transitions = map[State][]State{
-	StateCreated:         {StateAuthSent, StateFailed},
+	StateCreated:         {StateAuthSent, StateFailed, StateOfflineApproved, StateDeclined},
 	StateAuthSent:        {StateApproved, StateDeclined, StateReversalPending, StateFailed},
 	StateApproved:        {StateReversalPending},
 	StateReversalPending: {StateReversed},
@@ -130,6 +132,22 @@ type Txn struct {
 	Created      time.Time `json:"created"`
 	Updated      time.Time `json:"updated"`
 	SentAt       time.Time `json:"sent_at,omitzero"`
+	// Chip is what the EMV kernel decided, for a card inserted or tapped:
+	// nothing sensitive.
+	Chip *Chip `json:"chip,omitempty"`
+}
+
+// Chip is the EMV summary a chip sale keeps (no PAN, no track data).
+type Chip struct {
+	Interface  string `json:"interface"` // contact, contactless
+	AID        string `json:"aid"`
+	Label      string `json:"label,omitempty"`
+	TVR        string `json:"tvr"`
+	TSI        string `json:"tsi,omitempty"`
+	Cryptogram string `json:"cryptogram_type,omitempty"` // AAC, TC, ARQC
+	CVMResults string `json:"cvm_results,omitempty"`
+	ATC        uint16 `json:"atc,omitempty"`
+	Kernel     int    `json:"kernel,omitempty"`
 }
 
 // DB is the terminal's database.

@@ -304,6 +304,9 @@ type JobKind string
 const (
 	// JobReversal: the reversal of TxnID must be acknowledged by the host.
 	JobReversal JobKind = "reversal"
+	// JobAdvice: an offline approval (TxnID) must be forwarded to the
+	// host as an advice.
+	JobAdvice JobKind = "advice"
 )
 
 // Job is durable work for the host: it stays in the outbox until it is
