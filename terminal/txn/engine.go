@@ -50,7 +50,25 @@ type Card struct {
 	EntryMode   string // ISO 8583 DE22
 	// Mode is how the card was presented, for the risk rules.
 	Mode risk.EntryMode
+	// Chip is set for a card inserted or tapped: the EMV kernel reads
+	// its data (PAN and the rest above are then empty until it has).
+	Chip *Chip
 	Wipe func()
+}
+
+// Release wipes the card's data and lets a chip card go.
+func (c *Card) Release() {
+	if c == nil {
+		return
+	}
+	if c.Chip != nil && c.Chip.Release != nil {
+		c.Chip.Release(context.Background())
+		c.Chip.Release = nil
+	}
+	if c.Wipe != nil {
+		c.Wipe()
+		c.Wipe = nil
+	}
 }
 
 // CardReader is what the engine needs of the card entry devices.
@@ -100,7 +118,13 @@ type Opts struct {
 	Risk Risk
 	// PIN reads online PINs when the rules or the card ask for one; nil:
 	// a sale that needs a PIN fails (FailPINUnavailable).
-	PIN    PINPad
+	PIN PINPad
+	// Kernel runs chip cards (inserted or tapped); nil: they are refused.
+	Kernel Kernel
+	// Modes are the entry modes the card reader takes (the display asks
+	// for those); the sale narrows them (insert or swipe after a
+	// contactless card asked for another interface).
+	Modes  []risk.EntryMode
 	Logger *slog.Logger
 	// Clock is the engine's time (expiry checks, DE7, backoff); nil is
 	// the wall clock.
@@ -136,6 +160,7 @@ const (
 	PhaseWaitCard   Phase = "waiting_card" // a sale waits for a card
 	PhaseRetryCard  Phase = "retry_card"   // the last card was unreadable: present it again
 	PhasePIN        Phase = "pin"          // the customer enters the PIN (Event.PINDigits so far)
+	PhaseMessage    Phase = "message"      // the chip asks the customer something (Event.Message)
 	PhaseProcessing Phase = "processing"   // card read, the host is being asked
 	PhaseDone       Phase = "done"         // the sale has its outcome (Txn says which)
 )
@@ -149,6 +174,15 @@ type Event struct {
 	// PINDigits is how many digits the customer has entered (PhasePIN):
 	// the display shows one '*' each.
 	PINDigits int
+	// PINLastTry: the card allows one more offline PIN try.
+	PINLastTry bool
+	// Message is the chip's prompt (PhaseMessage): "remove card", "see
+	// phone", "incorrect PIN", ...
+	Message string
+	// Prompt says how to present the card again (PhaseRetryCard):
+	// "insert" (a chip card was swiped), "insert_or_swipe" (a contactless
+	// card asked for another interface), "" (the card was unreadable).
+	Prompt string
 	// Time is when the engine published the event.
 	Time time.Time
 }

@@ -34,6 +34,12 @@ var (
 	// ErrPIN: a PIN was needed and could not be read (no PIN pad, keypad
 	// failure).
 	ErrPIN = errors.New("txn: PIN entry unavailable")
+	// ErrCardRemoved: a chip card left the slot or the field before the
+	// terminal was done with it.
+	ErrCardRemoved = errors.New("txn: card removed")
+	// ErrCardNotAccepted: the chip has no application the terminal takes,
+	// or it is blocked.
+	ErrCardNotAccepted = errors.New("txn: card not accepted")
 	// ErrHalted: the engine is shutting down.
 	ErrHalted = errors.New("txn: engine halted")
 	// ErrShutdown: the sale ended because the terminal was shutting down

@@ -15,25 +15,28 @@ type Failure string
 
 // Failure codes.
 const (
-	FailNoCard          Failure = "no_card"          // no card presented before the card timeout
-	FailCancelled       Failure = "cancelled"        // the cashier cancelled while the sale waited for a card
-	FailCardRead        Failure = "card_read_error"  // the card (or the reader) could not be read
-	FailCardExpired     Failure = "card_expired"     // the card's expiry date has passed
-	FailHostUnreachable Failure = "host_unreachable" // no connection to the acquirer; nothing was sent
-	FailKeys            Failure = "keys_unavailable" // no DUKPT key: the terminal needs service
-	FailShutdown        Failure = "shutdown"         // the terminal shut down while the sale waited for a card
-	FailInterrupted     Failure = "interrupted"      // the terminal restarted before a card was read
-	FailInternal        Failure = "internal_error"   // the terminal could not record the sale
-	FailRisk            Failure = "risk_refused"     // a risk rule refused the sale (the record's risk_rule names it)
-	FailPINCancelled    Failure = "pin_cancelled"    // the customer cancelled on the PIN pad
-	FailPINTimeout      Failure = "pin_timeout"      // no PIN entered in time
-	FailPINUnavailable  Failure = "pin_unavailable"  // a PIN was needed and the PIN pad failed or is missing
+	FailNoCard          Failure = "no_card"           // no card presented before the card timeout
+	FailCancelled       Failure = "cancelled"         // the cashier cancelled while the sale waited for a card
+	FailCardRead        Failure = "card_read_error"   // the card (or the reader) could not be read
+	FailCardExpired     Failure = "card_expired"      // the card's expiry date has passed
+	FailHostUnreachable Failure = "host_unreachable"  // no connection to the acquirer; nothing was sent
+	FailKeys            Failure = "keys_unavailable"  // no DUKPT key: the terminal needs service
+	FailShutdown        Failure = "shutdown"          // the terminal shut down while the sale waited for a card
+	FailInterrupted     Failure = "interrupted"       // the terminal restarted before a card was read
+	FailInternal        Failure = "internal_error"    // the terminal could not record the sale
+	FailRisk            Failure = "risk_refused"      // a risk rule refused the sale (the record's risk_rule names it)
+	FailPINCancelled    Failure = "pin_cancelled"     // the customer cancelled on the PIN pad
+	FailPINTimeout      Failure = "pin_timeout"       // no PIN entered in time
+	FailPINUnavailable  Failure = "pin_unavailable"   // a PIN was needed and the PIN pad failed or is missing
+	FailCardRemoved     Failure = "card_removed"      // the chip card left before the terminal was done with it
+	FailCardNotAccepted Failure = "card_not_accepted" // the chip has no application this terminal takes, or it is blocked
 )
 
 // Failures lists every code, for the tables that must cover them all
 // (display texts).
 var Failures = []Failure{FailNoCard, FailCancelled, FailCardRead, FailCardExpired, FailHostUnreachable,
-	FailKeys, FailShutdown, FailInterrupted, FailInternal, FailRisk, FailPINCancelled, FailPINTimeout, FailPINUnavailable}
+	FailKeys, FailShutdown, FailInterrupted, FailInternal, FailRisk, FailPINCancelled, FailPINTimeout, FailPINUnavailable,
+	FailCardRemoved, FailCardNotAccepted}
 
 // failureOf classifies an error of a sale, once, with errors.Is.
 func failureOf(err error) Failure {
@@ -60,6 +63,10 @@ func failureOf(err error) Failure {
 		return FailPINTimeout
 	case errors.Is(err, ErrPIN):
 		return FailPINUnavailable
+	case errors.Is(err, ErrCardRemoved):
+		return FailCardRemoved
+	case errors.Is(err, ErrCardNotAccepted):
+		return FailCardNotAccepted
 	}
 	return FailInternal
 }

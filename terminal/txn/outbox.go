@@ -120,6 +120,10 @@ func (e *Engine) work(ctx context.Context, all bool) int {
 			continue
 		}
 		switch j.Kind {
+		case store.JobAdvice:
+			// Offline approvals wait here for the advice sender of
+			// store-and-forward; they are not reversals.
+			continue
 		case store.JobReversal:
 			if err := e.reverse(ctx, j); err != nil {
 				left++

@@ -5,9 +5,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"posd/terminal/dukptkeys"
+	"posd/terminal/emv"
 	"posd/terminal/host"
 	"posd/terminal/pin"
 	"posd/terminal/redact"
@@ -43,9 +45,21 @@ type sale struct {
 	cvm      risk.CVM
 	// mode is how the card was presented (kept after the card is wiped).
 	mode risk.EntryMode
+	// The chip's side: the kernel's session (wiped with the sale), the
+	// record's summary, the DE55 of the request, and whether the chip
+	// failed (the stripe is then accepted: fallback).
+	emv          *emv.Session
+	chip         *store.Chip
+	icc          []byte
+	chipFailed   bool
+	chipReleased bool
 }
 
 func (s *sale) wipe() {
+	s.releaseChip()
+	if s.emv != nil {
+		s.emv.Wipe()
+	}
 	if s.card != nil && s.card.Wipe != nil {
 		s.card.Wipe()
 	}
@@ -157,18 +171,11 @@ func (e *Engine) fail(s *sale, f Failure, cause error) {
 // never in a lost or doubled sale.
 func (e *Engine) stepCreated(ctx context.Context, s *sale) error {
 	deadline := e.clock.Now().Add(e.o.CardTimeout)
-	for s.card == nil {
-		cardCtx, cancel := context.WithTimeout(ctx, deadline.Sub(e.clock.Now()))
-		card, err := e.o.Reader.ReadCard(cardCtx)
-		cancel()
-		if err == nil && ctx.Err() != nil {
-			// Cancelled as the card arrived: drop it.
-			card.Wipe()
-			err = ctx.Err()
-		}
+	modes := e.o.Modes
+	for {
+		card, err := e.readCard(ctx, deadline, modes)
 		switch {
 		case err == nil:
-			s.card = card
 		case e.ctx.Err() != nil:
 			e.fail(s, FailShutdown, ErrShutdown)
 			return nil
@@ -180,11 +187,10 @@ func (e *Engine) stepCreated(ctx context.Context, s *sale) error {
 			// timeout.
 			s.unreadable++
 			e.log.Info("card unreadable, asking again", "id", s.rec.ID, "err", err)
-			e.mu.Lock()
-			e.publishLocked(PhaseRetryCard, s.rec)
-			e.mu.Unlock()
+			e.publishRetry(s, "")
+			continue
 		case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, ErrUnreadable):
-			if s.unreadable > 0 || errors.Is(err, ErrUnreadable) {
+			if s.unreadable > 0 || s.chipFailed || errors.Is(err, ErrUnreadable) {
 				e.fail(s, FailCardRead, fmt.Errorf("%w: no readable card before the card timeout", ErrCardRead))
 			} else {
 				e.fail(s, FailNoCard, ErrNoCard)
@@ -194,9 +200,98 @@ func (e *Engine) stepCreated(ctx context.Context, s *sale) error {
 			e.fail(s, FailCardRead, fmt.Errorf("%w: %w", ErrCardRead, err))
 			return nil
 		}
+		s.card = card
+		s.mode = card.Mode
+		if card.Chip != nil {
+			out, err := e.runChip(ctx, s)
+			switch out {
+			case chipOtherMedium:
+				// A contactless card asked for another interface.
+				modes = without(e.o.Modes, risk.EntryTap)
+				s.wipeCard()
+				e.publishRetry(s, "insert_or_swipe")
+				continue
+			case chipReadAgainAll:
+				s.wipeCard()
+				e.publishRetry(s, "")
+				continue
+			}
+			return err
+		}
+		if chipOnStripe(card.ServiceCode) && slices.Contains(modes, risk.EntryInsert) && !s.chipFailed {
+			// A chip card swiped: the chip goes first (fallback to the
+			// stripe only after the chip failed).
+			e.log.Info("chip card swiped, asking for the chip", "id", s.rec.ID)
+			s.wipeCard()
+			e.publishRetry(s, "insert")
+			continue
+		}
+		if s.chipFailed {
+			card.EntryMode = entryModeFallback
+		}
+		return e.swiped(ctx, s)
 	}
+}
+
+// readCard waits for a card in modes until deadline; a card that arrives
+// as the sale is cancelled is dropped.
+func (e *Engine) readCard(ctx context.Context, deadline time.Time, modes []risk.EntryMode) (*Card, error) {
+	cardCtx, cancel := context.WithTimeout(ctx, deadline.Sub(e.clock.Now()))
+	defer cancel()
+	var (
+		card *Card
+		err  error
+	)
+	if mr, ok := e.o.Reader.(ModalReader); ok && len(modes) > 0 {
+		card, err = mr.ReadCardIn(cardCtx, modes)
+	} else {
+		card, err = e.o.Reader.ReadCard(cardCtx)
+	}
+	if err == nil && ctx.Err() != nil {
+		card.Release()
+		return nil, ctx.Err()
+	}
+	return card, err
+}
+
+// publishRetry asks for the card again; hint says how ("insert",
+// "insert_or_swipe"; "" after an unreadable card).
+func (e *Engine) publishRetry(s *sale, hint string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.publishEvent(Event{Phase: PhaseRetryCard, Txn: s.rec, Prompt: hint})
+}
+
+// chipOnStripe: the service code says the card has a chip (2xx, 6xx).
+func chipOnStripe(sc string) bool { return len(sc) == 3 && (sc[0] == '2' || sc[0] == '6') }
+
+func without(modes []risk.EntryMode, m risk.EntryMode) []risk.EntryMode {
+	var out []risk.EntryMode
+	for _, x := range modes {
+		if x != m {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// wipeCard forgets a card the sale does not use.
+func (s *sale) wipeCard() {
+	s.releaseChip()
+	if s.emv != nil {
+		s.emv.Wipe()
+		s.emv = nil
+	}
+	if s.card != nil {
+		s.card.Release()
+	}
+	s.card, s.chip, s.chipReleased = nil, nil, false
+}
+
+// swiped runs a swiped card: expiry, risk rules, PIN when they ask for
+// one, then the request's commit.
+func (e *Engine) swiped(ctx context.Context, s *sale) error {
 	masked := redact.MaskPAN(s.card.PAN)
-	s.mode = s.card.Mode
 	if expired(s.card.Expiry, e.clock.Now()) {
 		e.log.Info("card expired", "id", s.rec.ID, "pan", masked)
 		err := e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
@@ -220,11 +315,19 @@ func (e *Engine) stepCreated(ctx context.Context, s *sale) error {
 			return nil
 		}
 	}
+	return e.commitRequest(ctx, s, masked)
+}
+
+// commitRequest commits auth_sent (record, STAN, the session's DUKPT
+// state): from then on a crash ends in a reversal, never in a lost or
+// doubled sale.
+func (e *Engine) commitRequest(ctx context.Context, s *sale, masked string) error {
 	s.sentAt = e.clock.Now()
 	e.mu.Lock()
 	if ctx.Err() != nil {
 		// Cancelled while the PIN was being entered, or by a shutdown.
 		e.mu.Unlock()
+		s.releaseChip()
 		if e.ctx.Err() != nil {
 			e.fail(s, FailShutdown, ErrShutdown)
 		} else {
@@ -234,6 +337,7 @@ func (e *Engine) stepCreated(ctx context.Context, s *sale) error {
 	}
 	e.sending = true
 	e.mu.Unlock()
+	sess := s.sess
 	return e.commit(s, PhaseProcessing, func(tx *store.Tx, r *store.Txn) error {
 		if s.pending != nil {
 			// The DUKPT state of this KSN commits with the request.
@@ -247,6 +351,9 @@ func (e *Engine) stepCreated(ctx context.Context, s *sale) error {
 		}
 		r.State, r.STAN, r.KSN = store.StateAuthSent, stan, hex.EncodeToString(sess.KSN())
 		r.MaskedPAN, r.EntryMode, r.SentAt, r.CVM = masked, s.card.EntryMode, s.sentAt.UTC(), string(s.cvm)
+		if s.chip != nil {
+			r.Chip = s.chip
+		}
 		return nil
 	})
 }
@@ -258,16 +365,19 @@ func (e *Engine) stepAuthSent(_ context.Context, s *sale) error {
 	hctx, cancel := context.WithTimeout(e.hostCtx, e.o.HostTimeout)
 	res, err := e.o.Host.Purchase(hctx, host.Purchase{
 		STAN: s.rec.STAN, Amount: s.rec.Amount, Currency: s.rec.Currency, EntryMode: s.card.EntryMode,
-		Track2: s.card.Track2, PINBlock: s.pinBlock, Time: s.sentAt,
+		Track2: s.card.Track2, PINBlock: s.pinBlock, ICC: s.icc, Time: s.sentAt,
 	}, s.sess)
 	cancel()
+	answered := err == nil
+	cardApproved, cardErr := e.completeChip(s, res, answered)
 	s.wipe()
 	switch {
-	case err == nil && res.Approved():
+	case err == nil && res.Approved() && cardApproved:
 		e.log.Info("sale approved", "id", s.rec.ID, "stan", s.rec.STAN, "pan", s.rec.MaskedPAN)
 		recorded := false
 		if err := e.commit(s, PhaseDone, func(tx *store.Tx, r *store.Txn) error {
 			r.State, r.ResponseCode, r.AuthCode, r.RRN = store.StateApproved, res.ResponseCode, res.AuthCode, res.RRN
+			r.Chip = s.chip
 			// The velocity entry commits with the approval when the
 			// rules can write in the same transaction.
 			recorded = e.recordRiskTx(tx, s)
@@ -279,17 +389,35 @@ func (e *Engine) stepAuthSent(_ context.Context, s *sale) error {
 			e.recordRisk(s, true)
 		}
 		return nil
+	case err == nil && res.Approved():
+		// The host approved, the card did not (an AAC at the second
+		// GENERATE AC, or the card left before it): undo the approval.
+		reason := host.ReasonOther
+		why := "the card declined after the host approved"
+		if errors.Is(cardErr, emv.ErrCardRemoved) {
+			reason, why = host.ReasonCardRemoved, "the card was removed after the host approved"
+		}
+		e.log.Warn("host approved, card did not: reversal queued", "id", s.rec.ID, "stan", s.rec.STAN, "err", cardErr)
+		if cerr := e.commit(s, PhaseDone, func(tx *store.Tx, r *store.Txn) error {
+			r.State, r.ResponseCode, r.AuthCode, r.RRN = store.StateReversalPending, res.ResponseCode, res.AuthCode, res.RRN
+			r.Error, r.Reason, r.Chip = why, string(reason), s.chip
+			return tx.Enqueue(&store.Job{Kind: store.JobReversal, TxnID: r.ID})
+		}); cerr != nil {
+			return cerr
+		}
+		e.wake()
+		return nil
 	case err == nil:
 		e.log.Info("sale declined", "id", s.rec.ID, "stan", s.rec.STAN, "rc", res.ResponseCode)
 		return e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
-			r.State, r.ResponseCode, r.RRN = store.StateDeclined, res.ResponseCode, res.RRN
+			r.State, r.ResponseCode, r.RRN, r.Chip = store.StateDeclined, res.ResponseCode, res.RRN, s.chip
 			return nil
 		})
 	case errors.Is(err, host.ErrUnreachable):
 		// Nothing reached the host: no reversal needed.
 		e.log.Info("sale failed: host unreachable", "id", s.rec.ID, "err", err)
 		return e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
-			r.State, r.Failure, r.Error = store.StateFailed, string(FailHostUnreachable), err.Error()
+			r.State, r.Failure, r.Error, r.Chip = store.StateFailed, string(FailHostUnreachable), err.Error(), s.chip
 			return nil
 		})
 	default:
@@ -297,7 +425,7 @@ func (e *Engine) stepAuthSent(_ context.Context, s *sale) error {
 		// host may have approved; reverse.
 		e.log.Warn("sale outcome unknown, reversal queued", "id", s.rec.ID, "stan", s.rec.STAN, "err", err)
 		if cerr := e.commit(s, PhaseDone, func(tx *store.Tx, r *store.Txn) error {
-			r.State, r.Error, r.Reason = store.StateReversalPending, err.Error(), string(reversalReason(err))
+			r.State, r.Error, r.Reason, r.Chip = store.StateReversalPending, err.Error(), string(reversalReason(err)), s.chip
 			return tx.Enqueue(&store.Job{Kind: store.JobReversal, TxnID: r.ID})
 		}); cerr != nil {
 			return cerr

@@ -74,7 +74,8 @@ func errorOf(f Failure) error {
 	return map[Failure]error{FailNoCard: ErrNoCard, FailCancelled: ErrCancelled, FailCardRead: ErrCardRead,
 		FailCardExpired: ErrCardExpired, FailHostUnreachable: host.ErrUnreachable, FailKeys: ErrKeys,
 		FailShutdown: ErrShutdown, FailInternal: errors.New("disk"), FailRisk: ErrRisk, FailPINCancelled: pin.ErrCancelled,
-		FailPINTimeout: pin.ErrTimeout, FailPINUnavailable: ErrPIN}[f]
+		FailPINTimeout: pin.ErrTimeout, FailPINUnavailable: ErrPIN, FailCardRemoved: ErrCardRemoved,
+		FailCardNotAccepted: ErrCardNotAccepted}[f]
 }
 
 type brokenKeys struct{}

@@ -1,0 +1,272 @@
+package txn
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+
+	"posd/conn/apdu"
+	"posd/crypto/pinblock"
+	"posd/terminal/emv"
+	"posd/terminal/host"
+	"posd/terminal/redact"
+	"posd/terminal/risk"
+	"posd/terminal/store"
+)
+
+// Chip is a card activated in the contact slot or in the contactless
+// field: the EMV kernel talks to it.
+type Chip struct {
+	Card      apdu.Transceiver
+	Interface emv.Interface
+	// Release lets the card go (contactless: deselect; contact: power
+	// off). The sale calls it once, when it is done with the card.
+	Release func(ctx context.Context) error
+}
+
+// Kernel is the EMV kernel (terminal/emv) as the sale runs it.
+type Kernel interface {
+	Start(ctx context.Context, card apdu.Transceiver, iface emv.Interface, t emv.Txn, ui emv.UI) (*emv.Session, error)
+}
+
+// ModalReader is a CardReader that watches only the entry modes it is
+// given (after a contactless card asked for another interface, the sale
+// asks for insert or swipe only).
+type ModalReader interface {
+	ReadCardIn(ctx context.Context, modes []risk.EntryMode) (*Card, error)
+}
+
+// DE22 of chip entries (ISO 8583:1987): 05 integrated circuit, 07
+// contactless chip, 80 magnetic stripe after a failed chip read
+// (fallback); 1: the terminal accepts PINs.
+const (
+	entryModeChip        = "051"
+	entryModeContactless = "071"
+	entryModeFallback    = "801"
+)
+
+// chipOutcome is what runChip tells stepCreated.
+type chipOutcome int
+
+const (
+	chipDone         chipOutcome = iota // the sale moved on (committed, or ended)
+	chipOtherMedium                     // ask for another interface (insert or swipe)
+	chipReadAgainAll                    // the chip failed: ask again, the stripe allowed (fallback)
+)
+
+// chipUI is the kernel's cardholder side: the display through events, the
+// PIN pad for offline PINs.
+type chipUI struct {
+	e *Engine
+	s *sale
+}
+
+// Select takes the application of highest priority: the kernel orders the
+// candidates, and the customer display has no way to choose yet.
+func (u chipUI) Select(ctx context.Context, c []emv.Candidate) (int, error) {
+	if len(c) == 0 {
+		return 0, emv.ErrNoApplication
+	}
+	u.e.log.Info("chip application selected", "id", u.s.rec.ID, "aid", c[0].AIDHex(), "candidates", len(c))
+	return 0, nil
+}
+
+// Message shows the kernel's prompt on the customer display.
+func (u chipUI) Message(ctx context.Context, m emv.Message) {
+	u.e.mu.Lock()
+	defer u.e.mu.Unlock()
+	u.e.publishEvent(Event{Phase: PhaseMessage, Txn: u.s.rec, Message: m.String()})
+}
+
+// OfflinePIN reads the PIN for the card to verify (EMV book 3 6.5.12
+// format 2 block; the kernel wipes it after VERIFY).
+func (u chipUI) OfflinePIN(ctx context.Context, r emv.OfflinePINRequest) ([]byte, error) {
+	if u.e.o.PIN == nil {
+		return nil, fmt.Errorf("%w: no PIN pad", ErrPIN)
+	}
+	u.e.mu.Lock()
+	u.e.publishEvent(Event{Phase: PhasePIN, Txn: u.s.rec, PINLastTry: r.LastTry})
+	u.e.mu.Unlock()
+	return u.e.o.PIN.ReadPIN(ctx, func(n int) {
+		u.e.mu.Lock()
+		u.e.publishEvent(Event{Phase: PhasePIN, Txn: u.s.rec, PINDigits: n, PINLastTry: r.LastTry})
+		u.e.mu.Unlock()
+	}, pinblock.EncodeFormat2Digits)
+}
+
+// runChip runs the EMV kernel on the card of s, up to the request's
+// commit (online), or to the sale's end (offline outcomes, failures).
+func (e *Engine) runChip(ctx context.Context, s *sale) (chipOutcome, error) {
+	chip := s.card.Chip
+	if e.o.Kernel == nil {
+		s.releaseChip()
+		e.fail(s, FailCardRead, fmt.Errorf("%w: chip cards are not accepted (no EMV kernel)", ErrCardRead))
+		return chipDone, nil
+	}
+	// The DUKPT session first: a PIN entered for the card goes into a
+	// block under its key.
+	sess, err := e.session(s)
+	if err != nil {
+		s.releaseChip()
+		e.fail(s, FailKeys, fmt.Errorf("%w: %w", ErrKeys, err))
+		return chipDone, nil
+	}
+	s.sess = sess
+	es, err := e.o.Kernel.Start(ctx, chip.Card, chip.Interface, emv.Txn{
+		Amount: s.rec.Amount, Currency: s.rec.Currency, Type: emv.TypePurchase, Date: e.clock.Now(),
+		HostReachable: true,
+	}, chipUI{e: e, s: s})
+	if es != nil {
+		s.emv = es
+		sum := es.Summary()
+		s.chip = chipRecord(sum)
+	}
+	if err != nil || es.Outcome() == emv.OutcomeEndApplication || es.Outcome() == emv.OutcomeTryAnotherInterface {
+		return e.chipEnded(ctx, s, es, err)
+	}
+	cd := es.Card()
+	s.card.PAN, s.card.ServiceCode = cd.PAN, cd.ServiceCode
+	masked := redact.MaskPAN(cd.PAN)
+	s.card.EntryMode = entryModeChip
+	if chip.Interface == emv.Contactless {
+		s.card.EntryMode = entryModeContactless
+	}
+	if done, err := e.checkRisk(ctx, s, masked); done || err != nil {
+		s.releaseChip()
+		return chipDone, err
+	}
+	switch es.Outcome() {
+	case emv.OutcomeApprovedOffline:
+		e.log.Info("chip approved offline", "id", s.rec.ID, "pan", masked)
+		s.releaseChip()
+		err := e.commit(s, PhaseDone, func(tx *store.Tx, r *store.Txn) error {
+			if s.pending != nil {
+				if err := s.pending.Save(tx.Bolt()); err != nil {
+					return err
+				}
+			}
+			r.State, r.ResponseCode, r.MaskedPAN, r.EntryMode = store.StateOfflineApproved, "Y1", masked, s.card.EntryMode
+			r.Chip, r.CVM = s.chip, chipCVM(es)
+			// The advice that forwards it to the host.
+			return tx.Enqueue(&store.Job{Kind: store.JobAdvice, TxnID: r.ID})
+		})
+		return chipDone, err
+	case emv.OutcomeDeclinedOffline:
+		e.log.Info("chip declined offline", "id", s.rec.ID, "pan", masked)
+		s.releaseChip()
+		err := e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
+			r.State, r.ResponseCode, r.MaskedPAN, r.EntryMode = store.StateDeclined, "Z1", masked, s.card.EntryMode
+			r.Chip, r.CVM = s.chip, chipCVM(es)
+			return nil
+		})
+		return chipDone, err
+	}
+	// Online request: the online PIN when the card's CVM list chose it
+	// (the kernel left its capture to the sale).
+	s.cvm = risk.CVMNone
+	if es.CVM().Method == emv.CVMOnlinePIN {
+		if done := e.readPIN(ctx, s); done {
+			s.releaseChip()
+			return chipDone, nil
+		}
+	}
+	s.icc = es.OnlineData()
+	s.card.Track2 = []byte(strings.ToUpper(hex.EncodeToString(cd.Track2Equivalent)))
+	return chipDone, e.commitRequest(ctx, s, masked)
+}
+
+// chipEnded ends a kernel run that did not reach a decision: another
+// interface, a fallback to the stripe, or a failure with its code.
+func (e *Engine) chipEnded(ctx context.Context, s *sale, es *emv.Session, err error) (chipOutcome, error) {
+	s.releaseChip()
+	var reason emv.Reason
+	if es != nil {
+		reason = es.Reason()
+	}
+	switch {
+	case es != nil && (es.Outcome() == emv.OutcomeTryAnotherInterface || reason == emv.ReasonOverLimit || reason == emv.ReasonInterface):
+		return chipOtherMedium, nil
+	case e.ctx.Err() != nil:
+		e.fail(s, FailShutdown, ErrShutdown)
+	case ctx.Err() != nil:
+		e.fail(s, FailCancelled, ErrCancelled)
+	case errors.Is(err, emv.ErrCardRemoved) || reason == emv.ReasonCardRemoved:
+		e.fail(s, FailCardRemoved, fmt.Errorf("%w: %w", ErrCardRemoved, orErr(err, reason)))
+	case errors.Is(err, emv.ErrCancelled) || reason == emv.ReasonCancelled:
+		e.fail(s, FailPINCancelled, orErr(err, reason))
+	case reason == emv.ReasonCardBlocked || reason == emv.ReasonAppBlocked || reason == emv.ReasonNoApplication ||
+		reason == emv.ReasonServiceNotAllowed || errors.Is(err, emv.ErrAppBlocked) || errors.Is(err, emv.ErrCardBlocked) ||
+		errors.Is(err, emv.ErrNoApplication):
+		e.fail(s, FailCardNotAccepted, fmt.Errorf("%w: %w", ErrCardNotAccepted, orErr(err, reason)))
+	default:
+		// The chip could not be read: ask again, the stripe allowed
+		// (fallback).
+		s.chipFailed = true
+		e.log.Info("chip read failed, asking again", "id", s.rec.ID, "err", orErr(err, reason))
+		return chipReadAgainAll, nil
+	}
+	return chipDone, nil
+}
+
+func orErr(err error, r emv.Reason) error {
+	if err != nil {
+		return err
+	}
+	return errors.New(r.String())
+}
+
+// completeChip gives the kernel the host's answer (second GENERATE AC,
+// issuer scripts, for a card in the slot) and says whether the card
+// approved too. With no usable answer the kernel runs "unable to go
+// online"; its decision does not matter, the request is reversed.
+func (e *Engine) completeChip(s *sale, res host.Result, answered bool) (approved bool, err error) {
+	if s.emv == nil {
+		return answered && res.Approved(), nil
+	}
+	hr := emv.HostResponse{Responded: answered}
+	if answered {
+		hr.Approved = res.Approved()
+		copy(hr.ARC[:], res.ARC())
+		hr.IssuerAuthData = res.Issuer.AuthData
+		for _, sc := range res.Issuer.Scripts {
+			b, err := host.IssuerData{Scripts: []host.Script{sc}}.Encode()
+			if err != nil {
+				continue
+			}
+			if sc.After {
+				hr.Scripts72 = append(hr.Scripts72, b)
+			} else {
+				hr.Scripts71 = append(hr.Scripts71, b)
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(e.hostCtx, e.o.HostTimeout)
+	defer cancel()
+	out, err := s.emv.Complete(ctx, hr)
+	s.chip = chipRecord(s.emv.Summary())
+	if s.card.Chip != nil && s.card.Chip.Interface == emv.Contact {
+		chipUI{e: e, s: s}.Message(ctx, emv.MsgRemoveCard)
+	}
+	s.releaseChip()
+	return out == emv.OutcomeApproved, err
+}
+
+func chipRecord(sum emv.Summary) *store.Chip {
+	return &store.Chip{Interface: sum.Interface, AID: sum.AID, Label: sum.Label, TVR: sum.TVR, TSI: sum.TSI,
+		Cryptogram: sum.Cryptogram, CVMResults: sum.CVMResults, ATC: sum.ATC, Kernel: sum.Kernel}
+}
+
+func chipCVM(es *emv.Session) string { return es.CVM().Method.String() }
+
+// releaseChip lets the card go, once.
+func (s *sale) releaseChip() {
+	if s.card == nil || s.card.Chip == nil || s.chipReleased {
+		return
+	}
+	s.chipReleased = true
+	if s.card.Chip.Release != nil {
+		s.card.Chip.Release(context.Background())
+	}
+}
