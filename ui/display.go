@@ -16,6 +16,7 @@ const (
 	PhaseIdle       Phase = "idle"        // no sale: welcome screen
 	PhaseCard       Phase = "card"        // waiting for a card
 	PhasePIN        Phase = "pin"         // the customer enters the PIN
+	PhaseMessage    Phase = "message"     // the chip asks the customer something (Message)
 	PhaseProcessing Phase = "processing"  // card read, waiting for the host
 	PhaseApproved   Phase = "approved"    // approved
 	PhaseDeclined   Phase = "declined"    // declined by the host
@@ -39,6 +40,15 @@ type State struct {
 	Retry bool
 	// PINDigits is how many digits were entered (PhasePIN): one '*' each.
 	PINDigits int
+	// PINLastTry: the card allows one more offline PIN try.
+	PINLastTry bool
+	// Message is the chip's prompt (PhaseMessage): "remove card", "see
+	// phone", "incorrect PIN", "PIN OK", ...
+	Message string
+	// Hint says why the card is asked for again (PhaseCard): "chip" (a
+	// chip card was swiped), "other_interface" (a contactless card asked
+	// for another interface).
+	Hint string
 	// RiskRule is the code of the risk rule that refused a sale
 	// (Failure "risk_refused"); RiskText words it.
 	RiskRule string
@@ -71,6 +81,32 @@ func cardPrompt(entry []string) (en, zh string) {
 		en = strings.Join(ens[:len(ens)-1], ", ") + " or " + ens[len(ens)-1]
 	}
 	return "Please " + en + " your card", "请" + strings.Join(zhs, "、")
+}
+
+// chipMessages words the EMV kernel's prompts (terminal/emv Message names).
+var chipMessages = map[string][2]string{
+	"remove card":        {"Please remove your card", "请取卡"},
+	"see phone":          {"Please see your phone", "请查看手机"},
+	"insert or swipe":    {"Please insert or swipe your card", "请插卡或刷卡"},
+	"PIN OK":             {"PIN OK", "密码正确"},
+	"incorrect PIN":      {"Incorrect PIN, try again", "密码错误，请重试"},
+	"last PIN try":       {"Last PIN try", "最后一次输入机会"},
+	"PIN blocked":        {"PIN blocked", "密码已锁定"},
+	"processing":         {"Processing, do not remove the card", "处理中，请勿取卡"},
+	"approved":           {"Approved", "交易成功"},
+	"declined":           {"Declined", "交易失败"},
+	"not accepted":       {"Card not accepted", "不支持此卡"},
+	"try again":          {"Please try again", "请重试"},
+	"present card again": {"Please present your card again", "请重新出示卡片"},
+	"signature required": {"Signature required", "请签名"},
+}
+
+// messageText is a chip prompt in English and Chinese.
+func messageText(m string) (en, zh string) {
+	if t, ok := chipMessages[m]; ok {
+		return t[0], t[1]
+	}
+	return "Please wait", "请稍候"
 }
 
 // pinStars is one '*' per digit entered, and a placeholder before the
@@ -127,19 +163,21 @@ var declineText = map[string][2]string{
 // failureText says why a sale did not complete, by failure code, for the
 // customer. The engineer's detail stays in the record.
 var failureText = map[string][2]string{
-	"no_card":          {"No card presented", "未检测到卡"},
-	"cancelled":        {"Cancelled", "交易已取消"},
-	"card_read_error":  {"Card could not be read", "读卡失败"},
-	"card_expired":     {"Card expired", "卡已过期"},
-	"host_unreachable": {"Bank not reachable", "无法连接银行"},
-	"keys_unavailable": {"Terminal needs service", "终端需要维护"},
-	"shutdown":         {"Terminal shutting down", "终端正在关机"},
-	"interrupted":      {"Terminal restarted", "终端已重启"},
-	"internal_error":   {"Terminal error", "终端故障"},
-	"risk_refused":     {"Refused by the terminal's risk rules", "交易被风控拒绝"},
-	"pin_cancelled":    {"PIN entry cancelled", "密码输入已取消"},
-	"pin_timeout":      {"No PIN entered", "未输入密码"},
-	"pin_unavailable":  {"PIN pad not available", "密码键盘不可用"},
+	"no_card":           {"No card presented", "未检测到卡"},
+	"cancelled":         {"Cancelled", "交易已取消"},
+	"card_read_error":   {"Card could not be read", "读卡失败"},
+	"card_expired":      {"Card expired", "卡已过期"},
+	"host_unreachable":  {"Bank not reachable", "无法连接银行"},
+	"keys_unavailable":  {"Terminal needs service", "终端需要维护"},
+	"shutdown":          {"Terminal shutting down", "终端正在关机"},
+	"interrupted":       {"Terminal restarted", "终端已重启"},
+	"internal_error":    {"Terminal error", "终端故障"},
+	"risk_refused":      {"Refused by the terminal's risk rules", "交易被风控拒绝"},
+	"pin_cancelled":     {"PIN entry cancelled", "密码输入已取消"},
+	"pin_timeout":       {"No PIN entered", "未输入密码"},
+	"pin_unavailable":   {"PIN pad not available", "密码键盘不可用"},
+	"card_removed":      {"Card removed too soon", "卡片过早移开"},
+	"card_not_accepted": {"Card not accepted", "不支持此卡"},
 }
 
 // riskText says which risk rule refused a sale (terminal/risk's codes).
@@ -198,13 +236,26 @@ func Render(s State) Screen {
 			en, zh = retryPrompt(s.Entry)
 		}
 		sc = Screen{Tone: ToneNeutral, Title: en, TitleZH: zh, Lines: []string{amount}}
-		if s.Retry {
+		switch {
+		case s.Retry:
 			sc.Tone = ToneBusy
 			sc.Lines = append(sc.Lines, "Card could not be read / 读卡失败")
+		case s.Hint == "chip":
+			sc.Tone = ToneBusy
+			sc.Lines = append(sc.Lines, "This card has a chip: please insert it / 此卡为芯片卡，请插卡")
+		case s.Hint == "other_interface":
+			sc.Tone = ToneBusy
+			sc.Lines = append(sc.Lines, "Please use another way to pay with this card / 请换用其他方式读卡")
 		}
 	case PhasePIN:
 		sc = Screen{Tone: ToneNeutral, Title: "Please enter your PIN", TitleZH: "请输入密码",
 			Lines: []string{amount, pinStars(s.PINDigits), "Press Enter when done / 输入完毕请按确认键"}}
+		if s.PINLastTry {
+			sc.Lines = append(sc.Lines, "Last PIN try / 最后一次输入机会")
+		}
+	case PhaseMessage:
+		en, zh := messageText(s.Message)
+		sc = Screen{Tone: ToneBusy, Title: en, TitleZH: zh, Lines: []string{amount}}
 	case PhaseProcessing:
 		sc = Screen{Tone: ToneBusy, Title: "Processing, please wait", TitleZH: "处理中，请稍候",
 			Lines: []string{amount, s.MaskedPAN}}

@@ -34,7 +34,7 @@ type api struct {
 
 func (a *api) routes() http.Handler {
 	kh := kiosk.Handler(func() ui.Screen {
-		return ui.Render(displayState(a.d.Engine.Last(), a.d.Config.Terminal.MerchantID, time.Now()))
+		return ui.Render(displayState(a.d.Engine.Last(), a.d.Config.Terminal.MerchantID, a.d.Modes, time.Now()))
 	})
 	routes := []struct {
 		method, path string

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"posd/terminal/money"
+	"posd/terminal/risk"
 	"posd/terminal/store"
 	"posd/terminal/txn"
 	"posd/ui"
@@ -15,10 +16,13 @@ const displayHold = 30 * time.Second
 
 // displayState builds the display model's input from the engine's latest
 // event: ui sees states, never the engine, and nothing reads the database.
-func displayState(ev txn.Event, merchant string, now time.Time) ui.State {
-	// The sale engine takes magnetic stripes today; the prompt asks for
-	// nothing else.
-	s := ui.State{Phase: ui.PhaseIdle, Merchant: merchant, Entry: []string{"swipe"}}
+func displayState(ev txn.Event, merchant string, modes []risk.EntryMode, now time.Time) ui.State {
+	// The prompt asks for the cards the board can read.
+	var entry []string
+	for _, m := range modes {
+		entry = append(entry, string(m))
+	}
+	s := ui.State{Phase: ui.PhaseIdle, Merchant: merchant, Entry: entry}
 	t := ev.Txn
 	if ev.Phase == txn.PhaseIdle || (ev.Phase == txn.PhaseDone && now.Sub(ev.Time) > displayHold) {
 		return s
@@ -30,13 +34,19 @@ func displayState(ev txn.Event, merchant string, now time.Time) ui.State {
 	switch {
 	case ev.Phase == txn.PhaseWaitCard:
 		s.Phase = ui.PhaseCard
+	case ev.Phase == txn.PhaseRetryCard && ev.Prompt == "insert":
+		s.Phase, s.Entry, s.Hint = ui.PhaseCard, []string{"insert"}, "chip"
+	case ev.Phase == txn.PhaseRetryCard && ev.Prompt == "insert_or_swipe":
+		s.Phase, s.Entry, s.Hint = ui.PhaseCard, without(entry, "tap"), "other_interface"
 	case ev.Phase == txn.PhaseRetryCard:
 		s.Phase, s.Retry = ui.PhaseCard, true
+	case ev.Phase == txn.PhaseMessage:
+		s.Phase, s.Message = ui.PhaseMessage, ev.Message
 	case ev.Phase == txn.PhasePIN:
-		s.Phase, s.PINDigits = ui.PhasePIN, ev.PINDigits
+		s.Phase, s.PINDigits, s.PINLastTry = ui.PhasePIN, ev.PINDigits, ev.PINLastTry
 	case ev.Phase == txn.PhaseProcessing:
 		s.Phase = ui.PhaseProcessing
-	case t.State == store.StateApproved:
+	case t.State == store.StateApproved, t.State == store.StateOfflineApproved:
 		s.Phase = ui.PhaseApproved
 	case t.State == store.StateDeclined:
 		s.Phase = ui.PhaseDeclined
@@ -46,4 +56,14 @@ func displayState(ev txn.Event, merchant string, now time.Time) ui.State {
 		s.Phase, s.Failure, s.RiskRule = ui.PhaseFailed, t.Failure, t.RiskRule
 	}
 	return s
+}
+
+func without(list []string, x string) []string {
+	var out []string
+	for _, v := range list {
+		if v != x {
+			out = append(out, v)
+		}
+	}
+	return out
 }

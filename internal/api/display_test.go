@@ -48,7 +48,7 @@ func TestDisplayFollowsEvents(t *testing.T) {
 	} {
 		r := rec
 		r.State, r.Failure = c.state, c.fail
-		s := displayState(txn.Event{Phase: c.phase, Txn: r, Time: c.at}, "M", now)
+		s := displayState(txn.Event{Phase: c.phase, Txn: r, Time: c.at}, "M", []risk.EntryMode{risk.EntrySwipe}, now)
 		if s.Phase != c.want || s.Retry != c.retry || (c.want == ui.PhaseFailed && s.Failure != c.fail) {
 			t.Errorf("%s/%s: %+v", c.phase, c.state, s)
 		}

@@ -73,6 +73,9 @@ type Config struct {
 	// MSR, when set, replaces the stripe reader of a hardware board's
 	// profile (kind evdev or serial, device or port, format).
 	MSR *board.MSR `json:"msr"`
+	// EMVParams is the EMV kernel's parameter file (terminal/emv); empty:
+	// the test parameters shipped with posd (test CA keys only).
+	EMVParams string `json:"emv_params,omitempty"`
 	// Risk are the risk rules (terminal/risk), over the terminal's
 	// defaults (DefaultRiskRules); the acquirer's arrive with its
 	// parameters later.

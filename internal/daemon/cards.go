@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"posd/board/entry"
+	"posd/terminal/emv"
 	"posd/terminal/risk"
 	"posd/terminal/txn"
 )
@@ -14,36 +15,54 @@ import (
 // (90) on a terminal with PIN entry capability (1).
 const posEntryMagstripe = "901"
 
-var (
-	errNoTrack2 = errors.New("the stripe has no track 2")
-	// errChipNotYet: tap and insert need the EMV kernel, which the sale
-	// does not run yet; the daemon only asks for swipes until it does.
-	errChipNotYet = errors.New("chip and contactless cards are not accepted yet")
-)
+var errNoTrack2 = errors.New("the stripe has no track 2")
 
-// cardReader adapts the board's card entry to the engine's CardReader:
-// the modes it watches, and a swipe turned into the engine's Card.
+// cardReader adapts the board's card entry to the engine's CardReader: a
+// swipe becomes the engine's Card, a tapped or inserted card an activated
+// chip for the EMV kernel.
 type cardReader struct {
-	r     *entry.Reader
-	modes []entry.Mode
+	r *entry.Reader
 }
 
 func (c cardReader) Flush() { c.r.Flush() }
 
-// ReadCard waits for a card in c's modes. An unreadable swipe (no usable
-// track 2) or an unusable card is an error matching txn.ErrUnreadable, on
-// which the sale asks for the card again; the readers keep reading.
+// ReadCard waits for a card in every mode the board reads.
 func (c cardReader) ReadCard(ctx context.Context) (*txn.Card, error) {
-	p, err := c.r.Read(ctx, c.modes...)
+	return c.ReadCardIn(ctx, nil)
+}
+
+// modes are the entry modes of the board, as the engine names them.
+func (c cardReader) modes() []risk.EntryMode {
+	var out []risk.EntryMode
+	for _, m := range c.r.Modes() {
+		out = append(out, risk.EntryMode(m))
+	}
+	return out
+}
+
+// ReadCardIn waits for a card in modes (nil: all). An unreadable swipe (no
+// usable track 2) or an unusable card is an error matching
+// txn.ErrUnreadable, on which the sale asks for the card again; the
+// readers keep reading.
+func (c cardReader) ReadCardIn(ctx context.Context, modes []risk.EntryMode) (*txn.Card, error) {
+	var em []entry.Mode
+	for _, m := range modes {
+		em = append(em, entry.Mode(m))
+	}
+	p, err := c.r.Read(ctx, em...)
 	switch {
 	case errors.Is(err, entry.ErrUnreadable), errors.Is(err, entry.ErrUnsupportedCard):
 		return nil, fmt.Errorf("%w: %w", txn.ErrUnreadable, err)
 	case err != nil:
 		return nil, err
 	}
-	if p.Mode != entry.Swipe {
-		p.Release(ctx)
-		return nil, fmt.Errorf("%w: %w", txn.ErrUnreadable, errChipNotYet)
+	switch p.Mode {
+	case entry.Tap, entry.Insert:
+		iface, mode := emv.Contact, risk.EntryInsert
+		if p.Mode == entry.Tap {
+			iface, mode = emv.Contactless, risk.EntryTap
+		}
+		return &txn.Card{Mode: mode, Chip: &txn.Chip{Card: p.Card, Interface: iface, Release: p.Release}}, nil
 	}
 	sw := p.Swipe
 	if sw.Track2 == nil {

@@ -36,7 +36,7 @@ func TestMSRReaderUnreadable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Halt()
-	r := cardReader{r: entry.New(entry.Devices{MSR: d}, nil), modes: []entry.Mode{entry.Swipe}}
+	r := cardReader{r: entry.New(entry.Devices{MSR: d}, nil)}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	const t2 = "4761739001010010=29121010000000000000"

@@ -20,10 +20,12 @@ import (
 	"posd/board/entry"
 	"posd/board/kek"
 	"posd/board/sim"
+	"posd/board/sim/deck"
 	"posd/crypto/keystore"
 	"posd/internal/config"
 	"posd/internal/sdnotify"
 	"posd/terminal/dukptkeys"
+	"posd/terminal/emv"
 	"posd/terminal/host"
 	"posd/terminal/pin"
 	"posd/terminal/risk"
@@ -45,6 +47,8 @@ type Daemon struct {
 	Host     *host.Client
 	Engine   *txn.Engine
 	Risk     *risk.Engine
+	// Modes are the card entry modes the board reads (tap, insert, swipe).
+	Modes []risk.EntryMode
 
 	kek          *keystore.StaticKEK
 	ks           *keystore.Store
@@ -103,8 +107,15 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 		}
 		pinPad = pinReader{entry: entry, keys: keys}
 	}
+	kernel, err := d.openKernel()
+	if err != nil {
+		return nil, err
+	}
+	reader := d.cardReader()
+	d.Modes = reader.modes()
 	d.Engine, err = txn.New(txn.Opts{
-		Store: d.DB, Host: d.Host, Keys: d.Keys, Reader: d.cardReader(), Risk: d.Risk, PIN: pinPad,
+		Store: d.DB, Host: d.Host, Keys: d.Keys, Reader: reader, Risk: d.Risk, PIN: pinPad,
+		Kernel: kernel, Modes: d.Modes,
 		Logger:        log.With("part", "txn"),
 		CardTimeout:   set.CardTimeout,
 		HostTimeout:   set.ConnectTimeout + set.ResponseTimeout + 2*time.Second,
@@ -124,14 +135,44 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 	return d, nil
 }
 
-// cardReader is the board's card entry as the engine reads it: swipes
-// only until the sale runs the EMV kernel.
+// cardReader is the board's card entry as the engine reads it: every
+// reader the board has.
 func (d *Daemon) cardReader() cardReader {
 	dev := entry.Devices{}
 	if m := d.Board.Devices.MSR; m != nil {
 		dev.MSR = m
 	}
-	return cardReader{r: entry.New(dev, &entry.Opts{Logger: d.Log.With("part", "entry")}), modes: []entry.Mode{entry.Swipe}}
+	if n := d.Board.Devices.NFC; n != nil {
+		dev.NFC = n
+	}
+	if c := d.Board.Devices.Contact; c != nil {
+		dev.Contact = c
+	}
+	return cardReader{r: entry.New(dev, &entry.Opts{Logger: d.Log.With("part", "entry")})}
+}
+
+// openKernel loads the EMV parameters (the shipped test parameters unless
+// emv_params names a file) and, on the sim board, adds the simulated
+// certification authority's keys its cards are signed under.
+func (d *Daemon) openKernel() (*emv.Kernel, error) {
+	var (
+		cfg emv.Config
+		err error
+	)
+	if path := d.Config.EMVParams; path != "" {
+		cfg, err = emv.LoadParamsFile(path)
+	} else {
+		cfg, err = emv.LoadParams(emv.SimParams())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("EMV parameters: %w", err)
+	}
+	if d.Sim != nil {
+		if err := cfg.AddCAPKs(deck.CAPKs()...); err != nil {
+			return nil, fmt.Errorf("EMV parameters: the simulated CA keys: %w", err)
+		}
+	}
+	return emv.New(cfg, emv.Opts{Logger: d.Log.With("part", "emv")}), nil
 }
 
 // riskKeyName is the key store secret of the keyed hashes of PANs.
