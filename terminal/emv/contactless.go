@@ -258,6 +258,7 @@ func (st *txnState) kernelQuick() error {
 	}
 	st.setTerm(0x9F66, st.ttq())
 	st.pdolData = st.dolData(pdol)
+	st.cardTVR = bytes.Clone(st.tvr[:])
 	data := append([]byte{0x83, byte(len(st.pdolData))}, st.pdolData...)
 	resp, sw, err := st.exchange("GET PROCESSING OPTIONS", command(0x80, 0xA8, 0x00, 0x00, data, case2or4), case2or4)
 	if err != nil {

@@ -1,6 +1,7 @@
 package emv
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"testing"
@@ -174,6 +175,15 @@ func TestKernel3(t *testing.T) {
 				objs, _ := parseTLV(s.OnlineData())
 				if _, ok := find(objs, 0x9F66); !ok {
 					t.Errorf("DE55 without the TTQ")
+				}
+				// The issuer checks the ARQC over the TVR the card had in
+				// the PDOL, not the one the kernel went on to fill in.
+				tvr, _ := find(objs, 0x95)
+				if sent := dolField(t, h(quickPDOL), s.st.pdolData, 0x95); !bytes.Equal(tvr.value, sent) {
+					t.Errorf("DE55 TVR %X, the card's cryptogram covers %X", tvr.value, sent)
+				}
+				if s.Summary().TVR != "8000000000" {
+					t.Errorf("the record's TVR %s lost the terminal's own findings", s.Summary().TVR)
 				}
 				out, err := s.Complete(context.Background(), HostResponse{Responded: true, Approved: true})
 				if err != nil || out != OutcomeApproved || c.counts["GENERATE AC"] != 0 {

@@ -134,6 +134,9 @@
 //     supports), else signature; an offline approval needing a CVM the
 //     reader cannot do is declined.
 //   - A TC on an expired application is declined offline.
+//   - The online data (DE55) carries the TVR as the PDOL sent it, which
+//     the card's cryptogram covers; the TVR bits the kernel sets after the
+//     GPO (ODA not performed, CVM) stay in Summary and the record.
 //   - GPO 6984: try another interface; 6985: select next; 6986: "see
 //     phone" and end application.
 //

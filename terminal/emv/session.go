@@ -35,6 +35,8 @@ var deTags = []tag{0x9F26, 0x9F27, 0x9F10, 0x9F37, 0x9F36, 0x95, 0x9A, 0x9C, 0x9
 // 9F26 9F27 9F10 9F37 9F36 95 9A 9C 9F02 5F2A 82 9F1A 9F03 9F33 9F34 9F35
 // 84 9F09 9F41 5F34, then 9F66 9F6C 9F6E 9F7C 9F5B when the transaction
 // has them, each as BER-TLV. Objects the transaction lacks are left out.
+// For kernels 3 and 7, 95 is the TVR the card received in the PDOL (its
+// cryptogram covers it); Summary has the terminal's final TVR.
 // After Complete it carries the final cryptogram (for the advice or the
 // reversal).
 func (s *Session) OnlineData() []byte {
@@ -47,6 +49,9 @@ func (s *Session) OnlineData() []byte {
 		}
 		if t == 0x9F66 && st.kernel != 3 && st.kernel != 7 {
 			continue
+		}
+		if t == 0x95 && st.cardTVR != nil {
+			v = st.cardTVR
 		}
 		out = append(out, encodeTLV(t, v)...)
 	}

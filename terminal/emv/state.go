@@ -51,6 +51,10 @@ type txnState struct {
 	cvm CVMResult
 
 	pdolData, cdol1Data, cdol2Data []byte
+	// cardTVR is the TVR a quick kernel (3, 7) sent in the PDOL: the
+	// card's cryptogram covers it, so the online data carries it while
+	// the record keeps the terminal's own TVR.
+	cardTVR []byte
 	static                         []byte // static data to be authenticated
 	issuerKey                      *cemv.IssuerPublicKey
 	iccKey                         *cemv.ICCPublicKey
