@@ -230,43 +230,46 @@ func presentable(name, mode string) (deck.Card, error) {
 // 14443-4 type A card with the card's UID) until RemoveCard or another
 // Tap. The card is the same software card on every presentation, so its
 // ATC and PIN try counter go on from where they were.
-func (b *Board) Tap(name string) error {
-	if _, err := presentable(name, "tap"); err != nil {
-		return err
-	}
-	card, err := b.chip(name)
-	if err != nil {
-		return fmt.Errorf("sim: %w", err)
-	}
-	port := card.Present(icc.Contactless)
-	b.chipMu.Lock()
-	old := b.tapped
-	b.tapped = port
-	b.chipMu.Unlock()
-	if old != nil {
-		old.Remove()
-	}
-	return b.TapICC(port, deck.UID(name))
-}
+func (b *Board) Tap(name string) error { return b.Present(name, "tap", nil) }
 
 // Insert puts the named deck card in the contact slot (T=0, the deck's
 // ATR) until RemoveCard or another Insert; the reader sees the
 // insertion and powers it up.
-func (b *Board) Insert(name string) error {
-	if _, err := presentable(name, "insert"); err != nil {
+func (b *Board) Insert(name string) error { return b.Present(name, "insert", nil) }
+
+// Present taps ("tap") or inserts ("insert") the named deck card. With
+// pull non-nil the card is armed, before the reader can see it, to leave
+// right after it answers a command for which pull returns true (e.g.
+// icc.AfterGenerateAC(1): the cardholder pulls the card after the ARQC).
+func (b *Board) Present(name, mode string, pull func(cmd, resp []byte) bool) error {
+	if _, err := presentable(name, mode); err != nil {
 		return err
 	}
 	card, err := b.chip(name)
 	if err != nil {
 		return fmt.Errorf("sim: %w", err)
 	}
-	port := card.Present(icc.Contact)
+	iface := icc.Contact
+	if mode == "tap" {
+		iface = icc.Contactless
+	}
+	port := card.Present(iface)
+	if pull != nil {
+		port.RemoveWhen(pull, b.RemoveCard)
+	}
 	b.chipMu.Lock()
-	old := b.inserted
-	b.inserted = port
+	slot := &b.inserted
+	if mode == "tap" {
+		slot = &b.tapped
+	}
+	old := *slot
+	*slot = port
 	b.chipMu.Unlock()
 	if old != nil {
 		old.Remove()
+	}
+	if mode == "tap" {
+		return b.TapICC(port, deck.UID(name))
 	}
 	return b.InsertICC(port, deck.ATR)
 }

@@ -45,8 +45,11 @@ const usage = `usage: posctl [--api URL] [--data-dir DIR] COMMAND
   sim cards
   sim swipe --card NAME
   sim keys KEYS       type on the PIN pad: 0-9, E enter, C clear, X cancel
-  sim tap --card NAME     hold a chip card in the contactless field
-  sim insert --card NAME  put a chip card in the contact slot
+  sim tap --card NAME [--pull-after gpo|first-ac|second-ac]
+                      hold a chip card in the contactless field
+  sim insert --card NAME [--pull-after gpo|first-ac|second-ac]
+                      put a chip card in the contact slot; --pull-after:
+                      the card is pulled out right after that step
   sim remove              take the tapped and inserted cards away
   keys ...            offline DUKPT / TR-31 / KCV / EMV key tools (posctl keys help)
   emv replay --trace FILE [--params FILE] [--capk FILE]
@@ -183,8 +186,8 @@ var usages = map[string]string{
 	"sim cards":  "posctl sim cards",
 	"sim swipe":  "posctl sim swipe --card NAME (see posctl sim cards)",
 	"sim keys":   "posctl sim keys KEYS (0-9 digits, E enter, C clear, X cancel; e.g. 1234E)",
-	"sim tap":    "posctl sim tap --card NAME (see posctl sim cards)",
-	"sim insert": "posctl sim insert --card NAME (see posctl sim cards)",
+	"sim tap":    "posctl sim tap --card NAME [--pull-after gpo|first-ac|second-ac] (see posctl sim cards)",
+	"sim insert": "posctl sim insert --card NAME [--pull-after gpo|first-ac|second-ac] (see posctl sim cards)",
 	"sim remove": "posctl sim remove",
 }
 
@@ -246,10 +249,18 @@ func (c *cli) dispatch(args []string) (int, error) {
 		fs := flag.NewFlagSet("sim "+sub, flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
 		card := fs.String("card", "", "")
+		pull := ""
+		if sub != "swipe" {
+			fs.StringVar(&pull, "pull-after", "", "")
+		}
 		if err := fs.Parse(rest[1:]); err != nil || *card == "" || fs.NArg() > 0 {
 			return 1, usageErr("sim " + sub)
 		}
-		return c.show("POST", "/v1/sim/"+sub, map[string]string{"card": *card})
+		req := map[string]string{"card": *card}
+		if pull != "" {
+			req["pull_after"] = strings.ReplaceAll(pull, "-", "_")
+		}
+		return c.show("POST", "/v1/sim/"+sub, req)
 	case cmd == "sim" && sub == "remove":
 		if len(rest) != 1 {
 			return 1, usageErr("sim remove")

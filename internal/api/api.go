@@ -13,6 +13,7 @@ import (
 
 	"posd/board/sim"
 	"posd/board/sim/deck"
+	"posd/board/sim/icc"
 	"posd/internal/daemon"
 	"posd/terminal/money"
 	"posd/terminal/store"
@@ -348,37 +349,63 @@ func (a *api) simCards(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, deck.Cards)
 }
 
-type swipeRequest struct {
-	Card string `json:"card"`
+// presentRequest presents a deck card. PullAfter (tap and insert only)
+// arms the card to be pulled out right after a step of the transaction:
+// "gpo" (the quick contactless kernels' cryptogram), "first_ac" (the
+// first GENERATE AC: after the ARQC) or "second_ac".
+type presentRequest struct {
+	Card      string `json:"card"`
+	PullAfter string `json:"pull_after,omitempty"`
+}
+
+// pullTriggers are the card's commands a pull can follow.
+var pullTriggers = map[string]func() func(cmd, resp []byte) bool{
+	"gpo":       func() func(cmd, resp []byte) bool { return icc.AfterCommand(0xA8, 1) },
+	"first_ac":  func() func(cmd, resp []byte) bool { return icc.AfterGenerateAC(1) },
+	"second_ac": func() func(cmd, resp []byte) bool { return icc.AfterGenerateAC(2) },
 }
 
 func (a *api) simSwipe(w http.ResponseWriter, r *http.Request) {
-	a.simPresent(w, r, "swiped", func(b *sim.Board, name string) error { return b.Swipe(name) })
+	a.simPresent(w, r, "swiped", "swipe")
 }
 
 // simTap holds a deck card in the contactless field until
 // /v1/sim/remove.
 func (a *api) simTap(w http.ResponseWriter, r *http.Request) {
-	a.simPresent(w, r, "tapped", func(b *sim.Board, name string) error { return b.Tap(name) })
+	a.simPresent(w, r, "tapped", "tap")
 }
 
 // simInsert puts a deck card in the contact slot until /v1/sim/remove.
 func (a *api) simInsert(w http.ResponseWriter, r *http.Request) {
-	a.simPresent(w, r, "inserted", func(b *sim.Board, name string) error { return b.Insert(name) })
+	a.simPresent(w, r, "inserted", "insert")
 }
 
-// simPresent presents a deck card one way: 400 for an unknown card or
-// one that cannot be presented that way.
-func (a *api) simPresent(w http.ResponseWriter, r *http.Request, done string, present func(*sim.Board, string) error) {
+// simPresent presents a deck card one way: 400 for an unknown card, one
+// that cannot be presented that way or an unknown pull_after.
+func (a *api) simPresent(w http.ResponseWriter, r *http.Request, done, mode string) {
 	if a.d.Sim == nil {
 		fail(w, http.StatusNotFound, errors.New("not the simulated board"))
 		return
 	}
-	var req swipeRequest
+	var req presentRequest
 	if !decode(w, r, &req) {
 		return
 	}
-	err := present(a.d.Sim, req.Card)
+	var pull func(cmd, resp []byte) bool
+	if req.PullAfter != "" {
+		trigger, ok := pullTriggers[req.PullAfter]
+		if !ok || mode == "swipe" {
+			fail(w, http.StatusBadRequest, fmt.Errorf("pull_after %q: want gpo, first_ac or second_ac, for a tapped or inserted card", req.PullAfter))
+			return
+		}
+		pull = trigger()
+	}
+	var err error
+	if mode == "swipe" {
+		err = a.d.Sim.Swipe(req.Card)
+	} else {
+		err = a.d.Sim.Present(req.Card, mode, pull)
+	}
 	switch {
 	case errors.Is(err, sim.ErrUnknownCard), errors.Is(err, sim.ErrEntryMode):
 		fail(w, http.StatusBadRequest, err)

@@ -248,7 +248,7 @@ func FuzzDecodeBody(f *testing.F) {
 				}
 			}
 		}
-		var w swipeRequest
+		var w presentRequest
 		decodeBody(strings.NewReader(string(b)), &w)
 		var k keysRequest
 		decodeBody(strings.NewReader(string(b)), &k)
