@@ -171,7 +171,7 @@ type txnView struct {
 }
 
 // sale runs `posctl sale --wait` and, once the sale waits for a card,
-// `posctl sim swipe`.
+// presents the cards (see presentArgs) one after the other.
 func (e *env) sale(amount string, cards ...string) (txnView, int) {
 	e.t.Helper()
 	type res struct {
@@ -220,8 +220,8 @@ func (e *env) sale(amount string, cards ...string) (txnView, int) {
 				time.Sleep(50 * time.Millisecond)
 			}
 		}
-		if out, code := e.posctl("sim", "swipe", "--card", card); code != 0 {
-			e.t.Fatalf("swipe: %d %s", code, out)
+		if out, code := e.posctl(presentArgs(card)...); code != 0 {
+			e.t.Fatalf("present %s: %d %s", card, code, out)
 		}
 	}
 	r := <-ch
@@ -230,6 +230,21 @@ func (e *env) sale(amount string, cards ...string) (txnView, int) {
 		e.t.Fatalf("sale output %q: %v", r.out, err)
 	}
 	return v, r.code
+}
+
+// presentArgs are posctl's arguments presenting card: "NAME" swipes it,
+// "tap:NAME" and "insert:NAME" present the chip, "insert:NAME:first-ac"
+// pulls the card out after that step.
+func presentArgs(card string) []string {
+	f := strings.Split(card, ":")
+	if len(f) == 1 {
+		return []string{"sim", "swipe", "--card", card}
+	}
+	args := []string{"sim", f[0], "--card", f[1]}
+	if len(f) > 2 {
+		args = append(args, "--pull-after", f[2])
+	}
+	return args
 }
 
 type screen struct {

@@ -289,7 +289,7 @@ type txnView struct {
 
 func final(state string) bool {
 	switch state {
-	case "approved", "declined", "failed", "reversed", "reversal_pending":
+	case "approved", "offline_approved", "declined", "failed", "reversed", "reversal_pending":
 		return true
 	}
 	return false
@@ -337,7 +337,7 @@ func (c *cli) sale(args []string) (int, error) {
 	if err := c.print(raw); err != nil {
 		return 1, err
 	}
-	if t.State != "approved" {
+	if t.State != "approved" && t.State != "offline_approved" {
 		return exitNotApproved, nil
 	}
 	return 0, nil

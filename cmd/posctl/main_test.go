@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"posd/terminal/store"
 	"strings"
 	"sync"
 	"testing"
@@ -146,5 +147,16 @@ func TestTokenDiscovery(t *testing.T) {
 	t.Setenv("POSD_DATA_DIR", t.TempDir())
 	if _, errb, code := runCLI(t, "txn", "show", "7"); code != 1 || !strings.Contains(errb, "--data-dir") {
 		t.Fatalf("no token: exit %d %s", code, errb)
+	}
+}
+
+// posctl sale --wait stops waiting at every state the store calls final,
+// and only there.
+func TestSaleWaitEndsAtEveryFinalState(t *testing.T) {
+	for _, name := range store.StateNames() {
+		s := store.State(name)
+		if final(name) != (s.Final() || s == store.StateReversalPending) {
+			t.Errorf("state %s: posctl final %v, store final %v", name, final(name), s.Final())
+		}
 	}
 }
