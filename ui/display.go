@@ -36,6 +36,9 @@ type State struct {
 	// Failure is the failure code of a PhaseFailed sale (terminal/txn's
 	// codes: "no_card", "host_unreachable", ...); FailureText words it.
 	Failure string
+	// Reversal is why a PhaseUnknown sale is being reversed (terminal/host's
+	// reversal reasons: "no response", "card removed", "other", ...).
+	Reversal string
 	// Retry: PhaseCard after an unreadable card: ask for it again.
 	Retry bool
 	// PINDigits is how many digits were entered (PhasePIN): one '*' each.
@@ -67,7 +70,7 @@ func cardPrompt(entry []string) (en, zh string) {
 		has = map[string]bool{"tap": true, "insert": true, "swipe": true}
 	}
 	var ens, zhs []string
-	for _, m := range []struct{ mode, en, zh string }{{"tap", "tap", "挥卡"}, {"insert", "insert", "插卡"}, {"swipe", "swipe", "刷卡"}} {
+	for _, m := range []struct{ mode, en, zh string }{{"insert", "insert", "插卡"}, {"tap", "tap", "挥卡"}, {"swipe", "swipe", "刷卡"}} {
 		if has[m.mode] {
 			ens, zhs = append(ens, m.en), append(zhs, m.zh)
 		}
@@ -81,6 +84,17 @@ func cardPrompt(entry []string) (en, zh string) {
 		en = strings.Join(ens[:len(ens)-1], ", ") + " or " + ens[len(ens)-1]
 	}
 	return "Please " + en + " your card", "请" + strings.Join(zhs, "、")
+}
+
+// reversalText words why a sale is being reversed, by reversal reason.
+var reversalText = map[string][2]string{
+	"":                          {"No answer from the bank", "银行无应答"},
+	"card removed":              {"Card removed too early", "卡片过早拔出"},
+	"other":                     {"The card refused the payment", "卡片拒绝交易"},
+	"response MAC failed":       {"The bank's answer could not be verified", "银行应答校验失败"},
+	"bad response":              {"The bank's answer could not be read", "银行应答无法识别"},
+	"cancelled at the terminal": {"Cancelled at the terminal", "收银员已取消"},
+	"cancelled by the customer": {"Cancelled by the customer", "客户已取消"},
 }
 
 // chipMessages words the EMV kernel's prompts (terminal/emv Message names).
@@ -270,8 +284,12 @@ func Render(s State) Screen {
 		sc = Screen{Tone: ToneError, Title: "Declined", TitleZH: "交易失败",
 			Lines: []string{amount, why[0] + " / " + why[1], "Code " + s.ResponseCode}}
 	case PhaseUnknown:
+		why, ok := reversalText[s.Reversal]
+		if !ok {
+			why = reversalText[""]
+		}
 		sc = Screen{Tone: ToneError, Title: "Not completed", TitleZH: "交易未完成",
-			Lines: []string{amount, "No answer from the bank; the payment is being cancelled", "银行无应答，交易正在撤销"}}
+			Lines: []string{amount, why[0] + "; the payment is being cancelled", why[1] + "，交易正在撤销"}}
 	case PhaseFailed:
 		en, zh, _ := FailureText(s.Failure)
 		if s.Failure == "risk_refused" {

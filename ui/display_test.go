@@ -64,12 +64,28 @@ func TestCardPrompt(t *testing.T) {
 	}{
 		{[]string{"swipe"}, "Please swipe your card", "请刷卡"},
 		{[]string{"swipe", "tap"}, "Please tap or swipe your card", "请挥卡、刷卡"},
-		{nil, "Please tap, insert or swipe your card", "请挥卡、插卡、刷卡"},
+		{nil, "Please insert, tap or swipe your card", "请插卡、挥卡、刷卡"},
 		{[]string{"qr"}, "Please present your card", "请出示银行卡"},
 	} {
 		en, zh := cardPrompt(c.entry)
 		if en != c.en || zh != c.zh {
 			t.Errorf("cardPrompt(%v) = %q %q", c.entry, en, zh)
+		}
+	}
+}
+
+// A sale being reversed says why: the bank did not answer, the card was
+// pulled out too early, the card refused after the bank approved.
+func TestReversalReasons(t *testing.T) {
+	for reason, want := range map[string]string{
+		"":             "No answer from the bank",
+		"no response":  "No answer from the bank",
+		"card removed": "Card removed too early",
+		"other":        "The card refused the payment",
+	} {
+		sc := Render(State{Phase: PhaseUnknown, Reversal: reason, Amount: "1.00", Currency: "CNY"})
+		if all := strings.Join(sc.Lines, "|"); !strings.Contains(all, want) || !strings.Contains(all, "cancelled") {
+			t.Errorf("reversal %q: %+v", reason, sc)
 		}
 	}
 }

@@ -9,11 +9,13 @@
 package entry
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"posd/conn/apdu"
@@ -111,6 +113,27 @@ type Reader struct {
 	o   Opts
 	clk clock.Clock
 	log *slog.Logger
+	// used: the card in the contact slot was read for a transaction and
+	// has not been taken out since; it is not read again.
+	used atomic.Bool
+	// tapped is the UID of the last card read in the field until a poll
+	// finds the field empty (the card removal of EMV Book A): that card
+	// is not read again while it stays.
+	tappedMu sync.Mutex
+	tapped   []byte
+}
+
+// tapSeen reports whether t is the last card read, still in the field.
+func (r *Reader) tapSeen(t *pn532.Target) bool {
+	r.tappedMu.Lock()
+	defer r.tappedMu.Unlock()
+	return r.tapped != nil && bytes.Equal(r.tapped, t.UID)
+}
+
+func (r *Reader) setTapped(uid []byte) {
+	r.tappedMu.Lock()
+	r.tapped = bytes.Clone(uid)
+	r.tappedMu.Unlock()
 }
 
 // New returns a Reader over d.
@@ -258,10 +281,16 @@ func (r *Reader) swipe(ctx context.Context) (*Presented, error) {
 // tap polls the field until an ISO 14443-4 card answers.
 func (r *Reader) tap(ctx context.Context) (*Presented, error) {
 	for {
+		empty := true
 		for _, typ := range []pn532.TargetType{pn532.TypeA, pn532.TypeB} {
 			t, err := r.d.NFC.ListTarget(ctx, typ)
 			switch {
+			case err == nil && r.tapSeen(t):
+				// The last transaction's card, not taken away yet.
+				empty = false
+				r.d.NFC.Release(ctx)
 			case err == nil && t.ISO14443_4():
+				r.setTapped(t.UID)
 				nfc := r.d.NFC
 				return &Presented{Mode: Tap, Card: nfc, ATR: t.ATS,
 					release: func(ctx context.Context) error { return nfc.Release(ctx) }}, nil
@@ -274,6 +303,12 @@ func (r *Reader) tap(ctx context.Context) (*Presented, error) {
 			default:
 				return nil, err
 			}
+			if !empty {
+				break
+			}
+		}
+		if empty {
+			r.setTapped(nil)
 		}
 		if err := clock.Sleep(ctx, r.clk, r.o.PollInterval); err != nil {
 			return nil, err
@@ -288,17 +323,31 @@ func (r *Reader) insert(ctx context.Context) (*Presented, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !present {
+		r.used.Store(false)
+	} else if r.used.Load() {
+		// The last transaction's card is still in the slot: it is not
+		// a new presentation. Wait for it to go.
+		r.log.Debug("entry: the used card is still inserted, waiting for its removal")
+		present = false
+	}
 	for !present {
 		select {
 		case ev, ok := <-c.Events():
 			if !ok {
 				return nil, alpar.ErrHalted
 			}
-			present = ev.Kind == alpar.CardInserted
+			switch ev.Kind {
+			case alpar.CardRemoved:
+				r.used.Store(false)
+			case alpar.CardInserted:
+				present = !r.used.Load()
+			}
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 	}
+	r.used.Store(true)
 	atr, err := c.PowerUp(ctx)
 	if err != nil {
 		if ctx.Err() != nil {

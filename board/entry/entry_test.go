@@ -92,6 +92,79 @@ func TestFirstCardWins(t *testing.T) {
 	b.RemoveInserted()
 }
 
+// A card left in the slot after its transaction is not read again: the
+// next read waits for it to be taken out and a card inserted. A card
+// inserted before the sale (never used) is read at once.
+func TestUsedCardMustBeRemoved(t *testing.T) {
+	b, r := openBoard(t)
+	atr := []byte{0x3B, 0x02, 0x14, 0x50}
+	first := &icc{}
+	b.InsertICC(first, atr)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p, err := r.Read(ctx, entry.Insert)
+	if err != nil || p.Mode != entry.Insert {
+		t.Fatalf("card inserted before the read: %+v %v", p, err)
+	}
+	p.Release(ctx)
+
+	// Still in the slot: the next read does not take it.
+	short, cancelShort := context.WithTimeout(ctx, 600*time.Millisecond)
+	p, err = r.Read(short, entry.Insert)
+	cancelShort()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("the used card was read again: %+v %v", p, err)
+	}
+	// Out and in again: read.
+	second := &icc{}
+	p, err = read(t, r, func() { b.RemoveInserted(); time.Sleep(50 * time.Millisecond); b.InsertICC(second, atr) })
+	if err != nil || p.Mode != entry.Insert {
+		t.Fatalf("after removal and insertion: %+v %v", p, err)
+	}
+	if resp, err := p.Card.Transmit(ctx, selectPPSE); err != nil || apdu.SW(resp) != 0x9000 {
+		t.Fatalf("APDU: %X %v", resp, err)
+	}
+	second.mu.Lock()
+	n := second.n
+	second.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("the new card saw %d commands", n)
+	}
+	p.Release(ctx)
+}
+
+// A tapped card still in the field after its transaction is not read
+// again until the field was seen empty; then the same card tapped again
+// is a new presentation.
+func TestUsedTapMustLeaveTheField(t *testing.T) {
+	b, r := openBoard(t)
+	uid := []byte{1, 2, 3, 4}
+	b.TapICC(&icc{}, uid)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p, err := r.Read(ctx, entry.Tap)
+	if err != nil || p.Mode != entry.Tap {
+		t.Fatalf("tap: %+v %v", p, err)
+	}
+	p.Release(ctx)
+
+	short, cancelShort := context.WithTimeout(ctx, 600*time.Millisecond)
+	p, err = r.Read(short, entry.Tap)
+	cancelShort()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("the card left in the field was read again: %+v %v", p, err)
+	}
+	again := &icc{}
+	p, err = read(t, r, func() { b.RemoveTap(); time.Sleep(200 * time.Millisecond); b.TapICC(again, uid) })
+	if err != nil || p.Mode != entry.Tap {
+		t.Fatalf("tapped again after leaving the field: %+v %v", p, err)
+	}
+	if resp, err := p.Card.Transmit(ctx, selectPPSE); err != nil || apdu.SW(resp) != 0x9000 {
+		t.Fatalf("APDU: %X %v", resp, err)
+	}
+	p.Release(ctx)
+}
+
 // Only the modes asked for are watched: a tap while only a swipe is
 // wanted is not taken.
 func TestOnlyTheModesAskedFor(t *testing.T) {

@@ -62,6 +62,7 @@ type Board struct {
 	chips    map[string]*icc.Card
 	tapped   *icc.Port
 	inserted *icc.Port
+	taps     int // presentations in the field so far (each gets its own UID)
 }
 
 // Open builds the simulated board.
@@ -269,7 +270,11 @@ func (b *Board) Present(name, mode string, pull func(cmd, resp []byte) bool) err
 		old.Remove()
 	}
 	if mode == "tap" {
-		return b.TapICC(port, deck.UID(name))
+		b.chipMu.Lock()
+		b.taps++
+		n := b.taps
+		b.chipMu.Unlock()
+		return b.TapICC(port, deck.UID(name, n))
 	}
 	return b.InsertICC(port, deck.ATR)
 }

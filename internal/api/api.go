@@ -102,8 +102,13 @@ type txnView struct {
 	CVM          string `json:"cvm,omitempty"`
 	Error        string `json:"error,omitempty"`
 	Reversal     string `json:"reversal_reason,omitempty"`
-	Created      string `json:"created"`
-	Updated      string `json:"updated"`
+	// EntryMode is the POS entry mode sent (DE22: 901 swipe, 051 chip,
+	// 071 contactless, 801 fallback).
+	EntryMode string `json:"entry_mode,omitempty"`
+	// Chip is the EMV kernel's summary of a chip sale (nothing sensitive).
+	Chip    *store.Chip `json:"chip,omitempty"`
+	Created string      `json:"created"`
+	Updated string      `json:"updated"`
 }
 
 func view(t store.Txn) txnView {
@@ -111,6 +116,7 @@ func view(t store.Txn) txnView {
 		ID: t.ID, Kind: t.Kind, State: string(t.State), Currency: t.Currency,
 		MaskedPAN: t.MaskedPAN, ResponseCode: t.ResponseCode, AuthCode: t.AuthCode, RRN: t.RRN,
 		Failure: t.Failure, RiskRule: t.RiskRule, CVM: t.CVM, Error: t.Error, Reversal: t.Reason,
+		EntryMode: t.EntryMode, Chip: t.Chip,
 		Created: t.Created.Format(time.RFC3339), Updated: t.Updated.Format(time.RFC3339),
 	}
 	if c, err := money.Lookup(t.Currency); err == nil {

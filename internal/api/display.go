@@ -51,7 +51,7 @@ func displayState(ev txn.Event, merchant string, modes []risk.EntryMode, now tim
 	case t.State == store.StateDeclined:
 		s.Phase = ui.PhaseDeclined
 	case t.State == store.StateReversalPending, t.State == store.StateReversed:
-		s.Phase = ui.PhaseUnknown
+		s.Phase, s.Reversal = ui.PhaseUnknown, t.Reason
 	default:
 		s.Phase, s.Failure, s.RiskRule = ui.PhaseFailed, t.Failure, t.RiskRule
 	}

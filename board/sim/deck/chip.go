@@ -59,10 +59,12 @@ var cny = []byte{0x01, 0x56}
 // EMV book 1 section 8.3.
 var ATR = []byte{0x3B, 0x60, 0x00, 0x00}
 
-// UID is the contactless identifier of a deck card (random-UID style:
-// 08 then three bytes), the same in every process.
-func UID(name string) []byte {
-	h := sha256.Sum256([]byte("posd simulated UID " + name))
+// UID is the contactless identifier of a deck card on its n-th
+// presentation: a random UID (08 then three bytes), new each time the
+// card enters the field as most payment cards do, and the same in every
+// process.
+func UID(name string, n int) []byte {
+	h := sha256.Sum256([]byte(fmt.Sprintf("posd simulated UID %s %d", name, n)))
 	return []byte{0x08, h[0], h[1], h[2]}
 }
 
