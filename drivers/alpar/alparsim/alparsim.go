@@ -119,10 +119,14 @@ func (s *Sim) LineTime(n int) time.Duration {
 }
 
 // Insert puts c in the slot and, when a host is connected, sends the
-// unsolicited insertion frame 60 00 01 A0 01 C0.
+// unsolicited insertion frame 60 00 01 A0 01 C0. With a card already in
+// the slot it is a swap: the extraction frame comes first.
 func (s *Sim) Insert(c Card) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.card != nil {
+		s.sendLocked(alpar.Frame{Cmd: alpar.CmdCardEvent, Payload: []byte{0x00}})
+	}
 	s.card = c
 	s.powered = false
 	s.sendLocked(alpar.Frame{Cmd: alpar.CmdCardEvent, Payload: []byte{0x01}})

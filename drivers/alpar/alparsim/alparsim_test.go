@@ -159,3 +159,26 @@ func TestGetCardParams(t *testing.T) {
 		}
 	}
 }
+
+// Inserting a card while another is in the slot is a swap: the host sees
+// the extraction frame before the new insertion, so it never mistakes the
+// second card for the first one still sitting there.
+func TestInsertOverACardIsASwap(t *testing.T) {
+	sim, host := serve(t, &alparsim.Opts{})
+	// One exchange first: the simulator is then serving this link.
+	go func() { _, _ = host.Write(checkPres) }()
+	if got := readN(t, host, len(absent)); !bytes.Equal(got, absent) {
+		t.Fatalf("answer % X", got)
+	}
+	go sim.Insert(card{})
+	if got := readN(t, host, len(inserted)); !bytes.Equal(got, inserted) {
+		t.Fatalf("insertion frame % X", got)
+	}
+	extracted := []byte{0x60, 0x00, 0x01, 0xA0, 0x00, 0xC1}
+	// A simulator that sends only the insertion fails the read, not the run.
+	_ = host.SetReadDeadline(time.Now().Add(5 * time.Second))
+	go sim.Insert(card{})
+	if got := readN(t, host, 2*len(inserted)); !bytes.Equal(got, append(slices.Clone(extracted), inserted...)) {
+		t.Fatalf("swap frames % X", got)
+	}
+}
