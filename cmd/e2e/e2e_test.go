@@ -210,10 +210,10 @@ func (e *env) sale(amount string, cards ...string) (txnView, int) {
 	}
 	for i, card := range cards {
 		if i > 0 {
-			// The previous card was unreadable: wait for the display to
-			// ask for it again before the next swipe.
+			// The previous card was unreadable, or a chip card was
+			// swiped: wait for the display to ask for a card again.
 			deadline := time.Now().Add(20 * time.Second)
-			for d := e.display(); !strings.Contains(d.Title, "again"); d = e.display() {
+			for d := e.display(); !strings.Contains(d.Title, "again") && !strings.Contains(strings.Join(d.Lines, "|"), "please insert it"); d = e.display() {
 				if time.Now().After(deadline) {
 					e.t.Fatalf("display never asked for the card again: %+v", d)
 				}
