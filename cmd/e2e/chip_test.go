@@ -313,16 +313,7 @@ func withEMVParams(t *testing.T, cfg string, edit func(aid map[string]any)) {
 	if err := os.WriteFile(pf, pb, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var c map[string]any
-	b, err := os.ReadFile(cfg)
-	if err != nil || json.Unmarshal(b, &c) != nil {
-		t.Fatalf("config %s: %v", cfg, err)
-	}
-	c["emv_params"] = pf
-	b, _ = json.Marshal(c)
-	if err := os.WriteFile(cfg, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	editConfig(t, cfg, func(c map[string]any) { c["emv_params"] = pf })
 }
 
 // TestChipCardRemovedAfterARQC: the card is pulled out right after the

@@ -65,7 +65,7 @@ func testKillNine(t *testing.T, dialect string, seed uint64) {
 		}
 		time.Sleep(time.Duration(rng.IntN(40)) * time.Millisecond)
 		posd.cmd.Process.Signal(syscall.SIGKILL)
-		<-posd.done
+		<-posd.exited
 	}
 	// A last start recovers what the last kill left and sends pending
 	// reversals.

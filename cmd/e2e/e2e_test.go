@@ -65,18 +65,31 @@ func freePort(t *testing.T) string {
 type proc struct {
 	cmd    *exec.Cmd
 	stderr *bytes.Buffer
-	done   chan error
+	exited chan struct{} // closed once the process is gone and err is set
+	err    error         // how it ended
 }
 
 func (p *proc) stop(t *testing.T) error {
 	t.Helper()
+	select {
+	case <-p.exited:
+		return p.err // stopped already (a deferred stop after a failure)
+	default:
+	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case err := <-p.done:
-		return err
+	case <-p.exited:
+		return p.err
 	case <-time.After(20 * time.Second):
-		p.cmd.Process.Kill()
-		t.Fatalf("%s did not stop on SIGTERM", p.cmd.Path)
+		// A Go program dumps its goroutines on SIGQUIT: show where it hangs.
+		p.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-p.exited:
+		case <-time.After(5 * time.Second):
+			p.cmd.Process.Kill()
+			<-p.exited
+		}
+		t.Fatalf("%s did not stop on SIGTERM:\n%s", p.cmd.Path, p.stderr)
 		return nil
 	}
 }
@@ -92,7 +105,7 @@ func start(t *testing.T, name string, args []string, ready func(stderr string) b
 		t.Fatal(err)
 	}
 	pw.Close()
-	p := &proc{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
+	p := &proc{cmd: cmd, stderr: &bytes.Buffer{}, exited: make(chan struct{})}
 	lines := make(chan string, 1024)
 	go func() {
 		sc := bufio.NewScanner(pr)
@@ -118,14 +131,14 @@ func start(t *testing.T, name string, args []string, ready func(stderr string) b
 	go func() {
 		err := cmd.Wait()
 		<-collected
-		p.stderr = &buf
-		p.done <- err
+		p.stderr, p.err = &buf, err
+		close(p.exited)
 	}()
 	t.Cleanup(func() { cmd.Process.Kill() })
 	select {
 	case <-readyCh:
-	case err := <-p.done:
-		t.Fatalf("%s exited early: %v\n%s", name, err, p.stderr)
+	case <-p.exited:
+		t.Fatalf("%s exited early: %v\n%s", name, p.err, p.stderr)
 	case <-time.After(30 * time.Second):
 		t.Fatalf("%s not ready", name)
 	}

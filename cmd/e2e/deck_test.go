@@ -1,0 +1,186 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"posd/board/sim/deck"
+	"posd/crypto/pinblock"
+)
+
+// TestWholeDeckLeavesNoCardData: every card of the simulated deck through
+// every entry mode it offers (swipe, insert, tap), with posd logging at
+// debug level, and a cardholder who types the card's PIN whenever the PIN
+// pad asks. Afterwards no PAN, track, chip track 2 equivalent or PIN is in
+// posd's log, acquirer-sim's log, the journal, posd.db or anything posctl
+// printed.
+func TestWholeDeckLeavesNoCardData(t *testing.T) {
+	e, acq, cfg := newEnv(t, nil, nil)
+	editConfig(t, cfg, func(c map[string]any) {
+		c["log_level"], c["log_format"] = "debug", "json"
+	})
+	posd := start(t, "posd", []string{"-config", cfg}, posdReady)
+	defer posd.stop(t)
+
+	var printed bytes.Buffer
+	out, code := e.posctl("sim", "cards")
+	printed.WriteString(out)
+	var cards []struct {
+		Name       string   `json:"name"`
+		EntryModes []string `json:"entry_modes"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &cards) != nil || len(cards) != len(deck.Cards) {
+		t.Fatalf("sim cards: %d %s", code, out)
+	}
+
+	// The cardholder: types the PIN of the card in hand when asked.
+	var pin atomic.Value
+	pin.Store("")
+	stop := make(chan struct{})
+	var typist sync.WaitGroup
+	typist.Add(1)
+	go func() {
+		defer typist.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			if displayPhase(e.api) != "pin" {
+				continue
+			}
+			cmd := exec.Command(filepath.Join(binDir, "posctl"), "--api", "http://"+e.api, "sim", "keys", pin.Load().(string)+"E")
+			cmd.Env = append(os.Environ(), "POSD_DATA_DIR="+e.dataDir)
+			_ = cmd.Run()
+			for deadline := time.Now().Add(5 * time.Second); displayPhase(e.api) == "pin" && time.Now().Before(deadline); {
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	}()
+
+	covered := map[string]bool{}
+	for _, c := range cards {
+		card, ok := deck.Lookup(c.Name)
+		if !ok {
+			t.Fatalf("posctl lists %q, the deck does not", c.Name)
+		}
+		pin.Store(card.PIN)
+		for _, mode := range c.EntryModes {
+			present := []string{c.Name}
+			switch {
+			case mode != "swipe":
+				present = []string{mode + ":" + c.Name}
+			case slices.Contains(c.EntryModes, "insert"):
+				// A swiped chip card: the terminal asks for the chip.
+				present = append(present, "insert:"+c.Name)
+			}
+			if c.Name == "damaged-stripe" {
+				// Unreadable: the cashier takes another card.
+				present = append(present, "visa-classic")
+			}
+			// 12.30, not 12.34: an amount must not spell a PIN.
+			v, code := e.sale("12.30", present...)
+			if v.ID == "" || code != 0 && code != 3 {
+				t.Errorf("%s by %s: %+v exit %d", c.Name, mode, v, code)
+			}
+			b, _ := json.Marshal(v)
+			printed.Write(b)
+			out, _ := e.posctl("txn", "show", v.ID)
+			printed.WriteString(out)
+			covered[c.Name+" "+mode] = true
+			t.Logf("%s by %s: %s %s", c.Name, mode, v.State, v.Failure)
+		}
+	}
+	close(stop)
+	typist.Wait()
+	for _, c := range deck.Cards {
+		for _, mode := range c.Entry {
+			if !covered[c.Name+" "+mode] {
+				t.Errorf("%s by %s was never tried", c.Name, mode)
+			}
+		}
+	}
+	out, _ = e.posctl("txn", "list")
+	printed.WriteString(out)
+
+	if err := posd.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	acq.stop(t)
+	_, journal := e.journalLines()
+	db, err := os.ReadFile(filepath.Join(e.dataDir, "posd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, data := range map[string][]byte{
+		"journal": []byte(journal), "posd log": []byte(posd.stderr.String()),
+		"acquirer-sim log": []byte(acq.stderr.String()), "posd.db": db, "posctl output": printed.Bytes(),
+	} {
+		assertNoChipData(t, what, data)
+		assertNoPIN(t, what, data)
+	}
+}
+
+// displayPhase is the customer display's phase, "" when it cannot be read.
+func displayPhase(api string) string {
+	resp, err := http.Get("http://" + api + "/display.json")
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	var s screen
+	if json.NewDecoder(resp.Body).Decode(&s) != nil {
+		return ""
+	}
+	return s.Phase
+}
+
+// assertNoPIN: no deck PIN as a word of its own ("PIN 1234"), nor as the
+// format 2 block an offline PIN VERIFY carries, raw or in hex.
+func assertNoPIN(t *testing.T, what string, data []byte) {
+	t.Helper()
+	for _, c := range deck.Cards {
+		if c.PIN == "" {
+			continue
+		}
+		word := regexp.MustCompile(`(^|[^0-9A-Za-z])` + c.PIN + `([^0-9A-Za-z]|$)`)
+		if loc := word.FindIndex(data); loc != nil {
+			t.Errorf("%s contains %s's PIN: ...%q...", what, c.Name, data[max(0, loc[0]-40):min(len(data), loc[1]+40)])
+		}
+		block, err := pinblock.EncodeFormat2Digits([]byte(c.PIN))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(data, block) || bytes.Contains(bytes.ToUpper(data), []byte(strings.ToUpper(hex.EncodeToString(block)))) {
+			t.Errorf("%s contains %s's PIN block", what, c.Name)
+		}
+	}
+}
+
+// editConfig rewrites posd's config file through edit.
+func editConfig(t *testing.T, cfg string, edit func(c map[string]any)) {
+	t.Helper()
+	var c map[string]any
+	b, err := os.ReadFile(cfg)
+	if err != nil || json.Unmarshal(b, &c) != nil {
+		t.Fatalf("config %s: %v", cfg, err)
+	}
+	edit(c)
+	b, _ = json.Marshal(c)
+	if err := os.WriteFile(cfg, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
