@@ -132,6 +132,11 @@ type Txn struct {
 	Created      time.Time `json:"created"`
 	Updated      time.Time `json:"updated"`
 	SentAt       time.Time `json:"sent_at,omitzero"`
+	// AdviceSent is when the host acknowledged the advice of an offline
+	// approval; AdviceCode is the host's answer when it refused it for
+	// good (the advice is then dropped and the record says why).
+	AdviceSent time.Time `json:"advice_sent,omitzero"`
+	AdviceCode string    `json:"advice_code,omitempty"`
 	// Chip is what the EMV kernel decided, for a card inserted or tapped:
 	// nothing sensitive.
 	Chip *Chip `json:"chip,omitempty"`

@@ -319,6 +319,9 @@ type Job struct {
 	NextAt    time.Time `json:"next_at,omitzero"`
 	LastError string    `json:"last_error,omitempty"`
 	Created   time.Time `json:"created"`
+	// Data is what the job needs to run that the record does not keep,
+	// sealed by the engine (an advice's card data); it goes with the job.
+	Data []byte `json:"data,omitempty"`
 }
 
 // Enqueue adds j to the outbox and sets its Seq.

@@ -116,7 +116,7 @@ func (e *Engine) runChip(ctx context.Context, s *sale) (chipOutcome, error) {
 	s.sess = sess
 	es, err := e.o.Kernel.Start(ctx, chip.Card, chip.Interface, emv.Txn{
 		Amount: s.rec.Amount, Currency: s.rec.Currency, Type: emv.TypePurchase, Date: e.clock.Now(),
-		HostReachable: true,
+		HostReachable: true, ForceOnline: !e.offlineAllowed(ctx, s),
 	}, chipUI{e: e, s: s})
 	if es != nil {
 		s.emv = es
@@ -141,17 +141,34 @@ func (e *Engine) runChip(ctx context.Context, s *sale) (chipOutcome, error) {
 	case emv.OutcomeApprovedOffline:
 		e.log.Info("chip approved offline", "id", s.rec.ID, "pan", masked)
 		s.releaseChip()
+		// The advice's card data, sealed: the track 2 equivalent as an
+		// online request would carry it, and the TC's chip data.
+		t2 := []byte(strings.ToUpper(hex.EncodeToString(cd.Track2Equivalent)))
+		sealed, serr := e.sealAdvice(s.rec.ID, t2, es.OnlineData())
+		clear(t2)
+		if serr != nil {
+			e.fail(s, FailKeys, fmt.Errorf("%w: sealing the offline approval: %w", ErrKeys, serr))
+			return chipDone, nil
+		}
 		err := e.commit(s, PhaseDone, func(tx *store.Tx, r *store.Txn) error {
 			if s.pending != nil {
 				if err := s.pending.Save(tx.Bolt()); err != nil {
 					return err
 				}
 			}
-			r.State, r.ResponseCode, r.MaskedPAN, r.EntryMode = store.StateOfflineApproved, "Y1", masked, s.card.EntryMode
-			r.Chip, r.CVM = s.chip, chipCVM(es)
+			// The advice's STAN, once: every attempt is the same advice.
+			stan, err := tx.NextSTAN()
+			if err != nil {
+				return err
+			}
+			r.State, r.ResponseCode, r.MaskedPAN, r.EntryMode = store.StateOfflineApproved, host.OfflineApproved, masked, s.card.EntryMode
+			r.Chip, r.CVM, r.STAN = s.chip, chipCVM(es), stan
 			// The advice that forwards it to the host.
-			return tx.Enqueue(&store.Job{Kind: store.JobAdvice, TxnID: r.ID})
+			return tx.Enqueue(&store.Job{Kind: store.JobAdvice, TxnID: r.ID, Data: sealed})
 		})
+		if err == nil {
+			e.wake()
+		}
 		return chipDone, err
 	case emv.OutcomeDeclinedOffline:
 		e.log.Info("chip declined offline", "id", s.rec.ID, "pan", masked)
@@ -208,6 +225,27 @@ func (e *Engine) chipEnded(ctx context.Context, s *sale, es *emv.Session, err er
 		return chipReadAgainAll, nil
 	}
 	return chipDone, nil
+}
+
+// offlineAllowed says whether the card may approve this sale offline: a
+// sealer keeps its advice's card data, and the risk rules' offline limits
+// (floor limit, count, amount and age of the approvals still waiting to
+// be forwarded) leave room for it. When they do not, the kernel is told
+// to go online, and the rule is kept: should the host be unreachable, it
+// is the sale's reason.
+func (e *Engine) offlineAllowed(ctx context.Context, s *sale) bool {
+	if e.o.Sealer == nil {
+		return false
+	}
+	if e.o.Risk == nil {
+		return true
+	}
+	d := e.o.Risk.Check(ctx, risk.Txn{Type: risk.TypeSale, Amount: s.rec.Amount, Currency: s.rec.Currency,
+		Entry: s.card.Mode, Online: false})
+	if !d.Allow {
+		s.offlineRefusal = &d
+	}
+	return d.Allow
 }
 
 func orErr(err error, r emv.Reason) error {

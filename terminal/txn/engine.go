@@ -85,6 +85,7 @@ type CardReader interface {
 type Host interface {
 	Purchase(ctx context.Context, p host.Purchase, s *wiresec.Session) (host.Result, error)
 	Reverse(ctx context.Context, r host.Reversal, s *wiresec.Session) (host.Result, error)
+	Advice(ctx context.Context, a host.Advice, s *wiresec.Session) (host.Result, error)
 }
 
 // Keys yields one session (one DUKPT transaction key) per message; the
@@ -144,6 +145,12 @@ type Opts struct {
 	// MaxRetry caps the pause between attempts (default 10 minutes, at
 	// least ReversalRetry).
 	MaxRetry time.Duration
+	// Sealer seals the card data an offline approval keeps for its advice;
+	// nil: no offline approvals (chip cards are sent online).
+	Sealer Sealer
+	// AdviceRate caps the advices sent per second (0: no cap); the
+	// retries of advices back off like reversals', with full jitter.
+	AdviceRate float64
 	// MaxAmount bounds a sale in minor units (0: no limit).
 	MaxAmount int64
 	// Currencies accepted (ISO 4217 numeric); empty: any.
@@ -203,6 +210,8 @@ type Engine struct {
 	last    Event
 	subs    map[chan Event]struct{}
 	rng     *mrand.Rand
+	// nextAdvice is when the next advice may leave (Opts.AdviceRate).
+	nextAdvice time.Time
 
 	kick chan struct{} // wakes the outbox loop
 	ctx  context.Context
@@ -225,6 +234,9 @@ type Engine struct {
 type pass struct {
 	done chan struct{}
 	left int
+	// joined: a caller found it running (it may have read the outbox
+	// before that caller's change).
+	joined bool
 }
 
 // New checks opts, recovers records left by a crash (created -> failed;

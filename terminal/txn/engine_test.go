@@ -1,6 +1,7 @@
 package txn
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"path/filepath"
@@ -46,6 +47,23 @@ type fakeHost struct {
 	purchase  func(host.Purchase) (host.Result, error)
 	reversals []host.Reversal
 	revErr    error
+	// advice answers advices (nil: "00"); advices are those sent.
+	advice  func(host.Advice) (host.Result, error)
+	advices []host.Advice
+}
+
+func (h *fakeHost) Advice(ctx context.Context, a host.Advice, s *wiresec.Session) (host.Result, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(s.KSN()) == 0 {
+		return host.Result{}, errors.New("no KSN")
+	}
+	a.Track2 = bytes.Clone(a.Track2) // the engine wipes its copy
+	h.advices = append(h.advices, a)
+	if h.advice != nil {
+		return h.advice(a)
+	}
+	return host.Result{ResponseCode: host.AdviceAccepted}, nil
 }
 
 func (h *fakeHost) Purchase(ctx context.Context, p host.Purchase, s *wiresec.Session) (host.Result, error) {

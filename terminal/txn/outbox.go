@@ -83,6 +83,7 @@ func (e *Engine) startPass(all bool) *pass {
 	e.passMu.Lock()
 	defer e.passMu.Unlock()
 	if e.pass != nil {
+		e.pass.joined = true
 		return e.pass
 	}
 	if e.ctx.Err() != nil {
@@ -111,20 +112,32 @@ func (e *Engine) work(ctx context.Context, all bool) int {
 		return -1
 	}
 	left := 0
+	// Advices go in the order the cards approved: once one is held back
+	// (host busy, unreachable), the others wait for a later pass.
+	holdAdvices := false
 	for _, j := range jobs {
 		if ctx.Err() != nil {
 			return -1
 		}
-		if !all && j.NextAt.After(e.clock.Now()) {
-			left++
-			continue
-		}
+		due := all || !j.NextAt.After(e.clock.Now())
 		switch j.Kind {
 		case store.JobAdvice:
-			// Offline approvals wait here for the advice sender of
-			// store-and-forward; they are not reversals.
-			continue
+			if !due || holdAdvices {
+				holdAdvices = true
+				continue
+			}
+			if err := e.pace(ctx); err != nil {
+				return -1
+			}
+			if err := e.advise(ctx, j); err != nil {
+				holdAdvices = true
+				e.log.Warn("advice not acknowledged", "id", j.TxnID, "attempt", j.Attempts+1, "err", err)
+			}
 		case store.JobReversal:
+			if !due {
+				left++
+				continue
+			}
 			if err := e.reverse(ctx, j); err != nil {
 				left++
 				e.log.Warn("reversal not acknowledged", "id", j.TxnID, "attempt", j.Attempts+1, "err", err)

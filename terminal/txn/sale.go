@@ -53,6 +53,9 @@ type sale struct {
 	icc          []byte
 	chipFailed   bool
 	chipReleased bool
+	// offlineRefusal is the offline rule that kept the card from
+	// approving offline (the kernel was told to go online).
+	offlineRefusal *risk.Decision
 }
 
 func (s *sale) wipe() {
@@ -411,6 +414,16 @@ func (e *Engine) stepAuthSent(_ context.Context, s *sale) error {
 		e.log.Info("sale declined", "id", s.rec.ID, "stan", s.rec.STAN, "rc", res.ResponseCode)
 		return e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
 			r.State, r.ResponseCode, r.RRN, r.Chip = store.StateDeclined, res.ResponseCode, res.RRN, s.chip
+			return nil
+		})
+	case errors.Is(err, host.ErrUnreachable) && s.offlineRefusal != nil:
+		// Nothing reached the host, and the offline limits kept the card
+		// from approving offline: that rule is the reason.
+		d := s.offlineRefusal
+		e.log.Info("sale failed: host unreachable, offline limit", "id", s.rec.ID, "rule", d.Rule, "err", err)
+		return e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
+			r.State, r.Failure, r.RiskRule, r.Chip = store.StateFailed, string(FailRisk), string(d.Rule), s.chip
+			r.Error = fmt.Errorf("%w: host unreachable and %s", ErrRisk, d.Reason).Error()
 			return nil
 		})
 	case errors.Is(err, host.ErrUnreachable):

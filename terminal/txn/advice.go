@@ -1,0 +1,249 @@
+package txn
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"posd/terminal/host"
+	"posd/terminal/risk"
+	"posd/terminal/store"
+)
+
+// Sealer encrypts what an offline approval keeps until its advice is
+// acknowledged (the card's track 2 equivalent and the TC's chip data),
+// bound to the transaction (ad). crypto/sealbox under a key wrapped by
+// the device KEK is the daemon's; without one the engine approves
+// nothing offline (the kernel is told to go online).
+type Sealer interface {
+	Seal(plain, ad []byte) ([]byte, error)
+	Open(sealed, ad []byte) ([]byte, error)
+}
+
+// advicePayload is an advice's card data, sealed in its outbox job and
+// erased with it once the host has it.
+type advicePayload struct {
+	Track2 []byte `json:"t2"`
+	ICC    []byte `json:"icc"`
+}
+
+func adviceAD(id string) []byte { return []byte("posd advice " + id) }
+
+// sealAdvice seals the card data of offline approval id.
+func (e *Engine) sealAdvice(id string, track2, icc []byte) ([]byte, error) {
+	plain, err := json.Marshal(advicePayload{Track2: track2, ICC: icc})
+	if err != nil {
+		return nil, err
+	}
+	defer clear(plain)
+	return e.o.Sealer.Seal(plain, adviceAD(id))
+}
+
+// errAdviceHeld: the host is busy or the advice failed; the pass leaves
+// the advices after it for later so they reach the host in order.
+var errAdviceHeld = errors.New("advice held back")
+
+// advise sends one attempt of job j's advice. As for reversals the attempt
+// is committed before it is sent (attempts, next try with exponential
+// backoff and full jitter); the STAN was allocated when the card
+// approved, so every attempt is the same advice and the host
+// deduplicates it by terminal id and transaction id. On the host's
+// acknowledgement the record says when, and the job goes with its sealed
+// data, in one commit.
+func (e *Engine) advise(ctx context.Context, j store.Job) error {
+	var t store.Txn
+	err := e.o.Store.Do(func(tx *store.Tx) error {
+		var err error
+		t, err = tx.Get(j.TxnID)
+		if store.IsNotFound(err) || (err == nil && (t.State != store.StateOfflineApproved || !t.AdviceSent.IsZero())) {
+			return tx.DeleteJob(j.Seq)
+		}
+		if err != nil {
+			return err
+		}
+		j.Attempts++
+		j.NextAt = e.clock.Now().Add(e.fullJitter(j.Attempts))
+		return tx.PutJob(&j)
+	})
+	if err != nil || t.State != store.StateOfflineApproved || !t.AdviceSent.IsZero() {
+		return err
+	}
+	if e.o.Sealer == nil {
+		return fmt.Errorf("%w: no sealer to open the advice's card data", ErrKeys)
+	}
+	plain, err := e.o.Sealer.Open(j.Data, adviceAD(t.ID))
+	if err != nil {
+		e.log.Error("advice data does not open; it stays queued for an engineer", "id", t.ID, "err", err)
+		e.noteJob(j, "card data does not open")
+		return err
+	}
+	var p advicePayload
+	err = json.Unmarshal(plain, &p)
+	clear(plain)
+	defer clear(p.Track2)
+	if err != nil {
+		e.noteJob(j, "card data unreadable")
+		return fmt.Errorf("advice %s: %w", t.ID, err)
+	}
+	sess, err := e.o.Keys.Next()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrKeys, err)
+	}
+	defer sess.Wipe()
+	hctx, cancel := context.WithTimeout(ctx, e.o.HostTimeout)
+	defer cancel()
+	res, err := e.o.Host.Advice(hctx, host.Advice{
+		STAN: t.STAN, Ref: t.ID, Time: t.Created, Amount: t.Amount, Currency: t.Currency,
+		EntryMode: t.EntryMode, Track2: p.Track2, ICC: p.ICC, ResponseCode: t.ResponseCode,
+	}, sess)
+	if err != nil {
+		e.noteJob(j, err.Error())
+		return err
+	}
+	switch res.ResponseCode {
+	case host.AdviceAccepted:
+	case host.AdviceBusy:
+		e.noteJob(j, "host busy")
+		return fmt.Errorf("%w: host busy (%s)", errAdviceHeld, res.ResponseCode)
+	default:
+		// The host refuses this advice for good (a cryptogram that does
+		// not verify, an unknown card): retrying cannot change that. The
+		// record keeps the answer for the engineer and the dispute; the
+		// card data goes.
+		e.log.Warn("advice refused by the host", "id", t.ID, "stan", t.STAN, "rc", res.ResponseCode)
+	}
+	err = e.o.Store.Do(func(tx *store.Tx) error {
+		var err error
+		t, err = tx.Update(t.ID, func(r *store.Txn) error {
+			r.AdviceSent = e.clock.Now()
+			if res.ResponseCode != host.AdviceAccepted {
+				r.AdviceCode = res.ResponseCode
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.DeleteJob(j.Seq)
+	})
+	if err != nil {
+		return err
+	}
+	e.publish(PhaseDone, t)
+	e.log.Info("advice acknowledged", "id", t.ID, "stan", t.STAN, "rc", res.ResponseCode)
+	return nil
+}
+
+// noteJob records why the last attempt of j failed (best effort).
+func (e *Engine) noteJob(j store.Job, why string) {
+	j.LastError = why
+	if err := e.o.Store.Do(func(tx *store.Tx) error { return tx.PutJob(&j) }); err != nil {
+		e.log.Error("recording an advice attempt", "seq", j.Seq, "err", err)
+	}
+}
+
+// fullJitter is the pause after attempt n (1-based) of an advice: a
+// uniformly random time up to ReversalRetry doubled per attempt (capped at
+// MaxRetry). Full jitter spreads a fleet that lost its host together over
+// the whole window, so it does not come back in waves.
+func (e *Engine) fullJitter(n int) time.Duration {
+	d := e.o.ReversalRetry
+	for i := 1; i < n && d < e.o.MaxRetry; i++ {
+		d *= 2
+	}
+	d = min(d, e.o.MaxRetry)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return time.Duration(e.rng.Int64N(int64(d) + 1))
+}
+
+// pace waits until the next advice may leave under Opts.AdviceRate.
+func (e *Engine) pace(ctx context.Context) error {
+	if e.o.AdviceRate <= 0 {
+		return nil
+	}
+	gap := time.Duration(float64(time.Second) / e.o.AdviceRate)
+	now := e.clock.Now()
+	e.mu.Lock()
+	at := e.nextAdvice
+	if at.Before(now) {
+		e.nextAdvice = now.Add(gap)
+	} else {
+		e.nextAdvice = at.Add(gap)
+	}
+	e.mu.Unlock()
+	if wait := at.Sub(now); wait > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-e.clock.After(wait):
+		}
+	}
+	return nil
+}
+
+// Sync forwards the stored advices now (a pass over the whole outbox
+// that starts after the call) and returns how many are still waiting, -1 when
+// ctx ended first or the outbox could not be read.
+func (e *Engine) Sync(ctx context.Context) int {
+	// A pass under way may have read the outbox before the caller's last
+	// approval: after it, one more that starts now.
+	for range 2 {
+		p := e.startPass(true)
+		if p == nil {
+			return -1
+		}
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			return -1
+		}
+		if !p.joined {
+			break
+		}
+	}
+	s, err := OfflineLedger{Store: e.o.Store}.OfflinePending(ctx)
+	if err != nil {
+		return -1
+	}
+	return s.Count
+}
+
+// OfflineLedger reads the offline approvals waiting for their advice to
+// be acknowledged, for the risk rules' offline limits and the status.
+type OfflineLedger struct{ Store *store.DB }
+
+// OfflinePending implements risk.OfflineLedger.
+func (l OfflineLedger) OfflinePending(context.Context) (risk.OfflineSummary, error) {
+	var s risk.OfflineSummary
+	err := l.Store.View(func(tx *store.Tx) error {
+		jobs, err := tx.Jobs()
+		if err != nil {
+			return err
+		}
+		for _, j := range jobs {
+			if j.Kind != store.JobAdvice {
+				continue
+			}
+			t, err := tx.Get(j.TxnID)
+			if store.IsNotFound(err) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if t.State != store.StateOfflineApproved || !t.AdviceSent.IsZero() {
+				continue
+			}
+			s.Count++
+			s.Amount += t.Amount
+			if s.Oldest.IsZero() || t.Created.Before(s.Oldest) {
+				s.Oldest = t.Created
+			}
+		}
+		return nil
+	})
+	return s, err
+}

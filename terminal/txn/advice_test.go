@@ -1,0 +1,212 @@
+package txn
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"posd/crypto/sealbox"
+	"posd/terminal/host"
+	"posd/terminal/store"
+)
+
+// adviceRig is an engine with a sealer and offline approvals made the way
+// the chip path makes them: record, STAN and sealed card data in one
+// commit with the advice job.
+type adviceRig struct {
+	e   *Engine
+	db  *store.DB
+	box *sealbox.Box
+}
+
+func newAdviceRig(t *testing.T, h *fakeHost, rate float64) *adviceRig {
+	t.Helper()
+	db, err := store.Open(filepath.Join(t.TempDir(), "posd.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	box, err := sealbox.New(bytes.Repeat([]byte{7}, sealbox.KeySize), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(Opts{Store: db, Host: h, Keys: newKeys(t), Reader: newReader(), CardTimeout: time.Second,
+		HostTimeout: time.Second, ReversalRetry: time.Hour, MaxRetry: time.Hour, Sealer: box, AdviceRate: rate,
+		Currencies: []string{"156"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Halt(); db.Close() })
+	return &adviceRig{e: e, db: db, box: box}
+}
+
+// approveOffline stores an offline approval of amount as runChip does.
+func (r *adviceRig) approveOffline(t *testing.T, amount int64, track2 string) string {
+	t.Helper()
+	var id string
+	err := r.db.Do(func(tx *store.Tx) error {
+		first, err := tx.ReserveIDs(1)
+		if err != nil {
+			return err
+		}
+		id = strconv.FormatUint(first, 10)
+		sealed, err := r.e.sealAdvice(id, []byte(track2), []byte{0x9F, 0x27, 0x01, 0x40})
+		if err != nil {
+			return err
+		}
+		stan, err := tx.NextSTAN()
+		if err != nil {
+			return err
+		}
+		rec := store.Txn{ID: id, Kind: "purchase", State: store.StateOfflineApproved, Amount: amount, Currency: "156",
+			STAN: stan, MaskedPAN: "476173******0029", EntryMode: "051", ResponseCode: host.OfflineApproved}
+		if err := tx.Insert(&rec); err != nil {
+			return err
+		}
+		return tx.Enqueue(&store.Job{Kind: store.JobAdvice, TxnID: id, Data: sealed})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// Advices leave in the order the cards approved, each once, with the
+// card data the sealed job kept; once acknowledged the record says when
+// and the job, its sealed data with it, is gone.
+func TestAdvicesForwardedInOrderOnce(t *testing.T) {
+	h := &fakeHost{}
+	r := newAdviceRig(t, h, 0)
+	var ids []string
+	for i := range 3 {
+		ids = append(ids, r.approveOffline(t, int64(100+i), "4761730000000029D30122011000000000000"))
+	}
+	if left := r.e.Sync(context.Background()); left != 0 {
+		t.Fatalf("%d advices left", left)
+	}
+	if len(h.advices) != 3 {
+		t.Fatalf("%d advices sent", len(h.advices))
+	}
+	for i, a := range h.advices {
+		rec, _ := r.db.Get(ids[i])
+		if a.Ref != ids[i] || a.STAN != rec.STAN || a.Amount != int64(100+i) || string(a.Track2) != "4761730000000029D30122011000000000000" ||
+			a.ResponseCode != "Y1" || !bytes.Equal(a.ICC, []byte{0x9F, 0x27, 0x01, 0x40}) {
+			t.Errorf("advice %d: %+v", i, a)
+		}
+		if rec.AdviceSent.IsZero() || rec.State != store.StateOfflineApproved {
+			t.Errorf("record %s after its advice: %+v", ids[i], rec)
+		}
+	}
+	if jobs, _ := r.db.Jobs(); len(jobs) != 0 {
+		t.Fatalf("jobs left: %+v", jobs)
+	}
+	// Another pass sends nothing again.
+	r.e.Sync(context.Background())
+	if len(h.advices) != 3 {
+		t.Fatalf("%d advices after a second pass", len(h.advices))
+	}
+}
+
+// A busy host holds the advice and every one after it; the attempt was
+// committed with a backoff, and a later pass sends them in order.
+func TestAdviceBusyHoldsTheRest(t *testing.T) {
+	var mu sync.Mutex
+	busy := true
+	h := &fakeHost{advice: func(host.Advice) (host.Result, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if busy {
+			return host.Result{ResponseCode: host.AdviceBusy}, nil
+		}
+		return host.Result{ResponseCode: host.AdviceAccepted}, nil
+	}}
+	r := newAdviceRig(t, h, 0)
+	a, b := r.approveOffline(t, 100, "4761730000000029D3012"), r.approveOffline(t, 200, "4761730000000029D3012")
+	if left := r.e.Sync(context.Background()); left != 2 {
+		t.Fatalf("%d left after a busy host", left)
+	}
+	if len(h.advices) != 1 || h.advices[0].Ref != a {
+		t.Fatalf("sent while busy: %+v", h.advices)
+	}
+	jobs, _ := r.db.Jobs()
+	if len(jobs) != 2 || jobs[0].Attempts != 1 || !jobs[0].NextAt.After(time.Now()) || jobs[0].LastError != "host busy" {
+		t.Fatalf("jobs after busy: %+v", jobs)
+	}
+	mu.Lock()
+	busy = false
+	mu.Unlock()
+	if left := r.e.Sync(context.Background()); left != 0 {
+		t.Fatalf("%d left", left)
+	}
+	if len(h.advices) != 3 || h.advices[1].Ref != a || h.advices[2].Ref != b || h.advices[1].STAN != h.advices[0].STAN {
+		t.Fatalf("advices: %+v", h.advices)
+	}
+}
+
+// A refusal for good (not busy) drops the advice and keeps the code.
+func TestAdviceRefused(t *testing.T) {
+	h := &fakeHost{advice: func(host.Advice) (host.Result, error) { return host.Result{ResponseCode: "Q1"}, nil }}
+	r := newAdviceRig(t, h, 0)
+	id := r.approveOffline(t, 100, "4761730000000029D3012")
+	if left := r.e.Sync(context.Background()); left != 0 {
+		t.Fatalf("%d left", left)
+	}
+	if rec, _ := r.db.Get(id); rec.AdviceCode != "Q1" || rec.AdviceSent.IsZero() {
+		t.Fatalf("record %+v", rec)
+	}
+}
+
+// Sealed data that does not open (another key, a damaged page) is never
+// sent; the advice stays queued and says why.
+func TestAdviceDataDoesNotOpen(t *testing.T) {
+	h := &fakeHost{}
+	r := newAdviceRig(t, h, 0)
+	id := r.approveOffline(t, 100, "4761730000000029D3012")
+	err := r.db.Do(func(tx *store.Tx) error {
+		jobs, _ := tx.Jobs()
+		jobs[0].Data[len(jobs[0].Data)-1] ^= 1
+		return tx.PutJob(&jobs[0])
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left := r.e.Sync(context.Background()); left != 1 || len(h.advices) != 0 {
+		t.Fatalf("left %d, sent %d", left, len(h.advices))
+	}
+	if jobs, _ := r.db.Jobs(); len(jobs) != 1 || jobs[0].TxnID != id || jobs[0].LastError == "" {
+		t.Fatalf("jobs %+v", jobs)
+	}
+}
+
+// The rate cap spaces advices: 5 at 20 per second take at least 200 ms
+// (four gaps of 50 ms). (A lower bound, not a timing target.)
+func TestAdviceRate(t *testing.T) {
+	h := &fakeHost{}
+	r := newAdviceRig(t, h, 20)
+	for range 5 {
+		r.approveOffline(t, 100, "4761730000000029D3012")
+	}
+	start := time.Now()
+	if left := r.e.Sync(context.Background()); left != 0 {
+		t.Fatalf("%d left", left)
+	}
+	if d := time.Since(start); d < 200*time.Millisecond {
+		t.Fatalf("5 advices at 20/s took %v", d)
+	}
+}
+
+// The offline ledger counts what waits: count, sum, oldest.
+func TestOfflineLedger(t *testing.T) {
+	h := &fakeHost{advice: func(host.Advice) (host.Result, error) { return host.Result{}, host.ErrUnreachable }}
+	r := newAdviceRig(t, h, 0)
+	r.approveOffline(t, 100, "4761730000000029D3012")
+	r.approveOffline(t, 250, "4761730000000029D3012")
+	r.e.Sync(context.Background())
+	s, err := OfflineLedger{Store: r.db}.OfflinePending(context.Background())
+	if err != nil || s.Count != 2 || s.Amount != 350 || s.Oldest.IsZero() {
+		t.Fatalf("%+v %v", s, err)
+	}
+}
