@@ -54,11 +54,11 @@ type txnState struct {
 	// cardTVR is the TVR a quick kernel (3, 7) sent in the PDOL: the
 	// card's cryptogram covers it, so the online data carries it while
 	// the record keeps the terminal's own TVR.
-	cardTVR []byte
-	static                         []byte // static data to be authenticated
-	issuerKey                      *cemv.IssuerPublicKey
-	iccKey                         *cemv.ICCPublicKey
-	cda                            bool // CDA selected and the keys recovered
+	cardTVR   []byte
+	static    []byte // static data to be authenticated
+	issuerKey *cemv.IssuerPublicKey
+	iccKey    *cemv.ICCPublicKey
+	cda       bool // CDA selected and the keys recovered
 
 	// contactless pre-processing of the selected combination
 	clOnlineRequired, clCVMRequired bool
