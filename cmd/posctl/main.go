@@ -39,6 +39,7 @@ const usage = `usage: posctl [--api URL] [--data-dir DIR] COMMAND
   txn show ID
   txn cancel ID
   reversals send
+  sync                forward the offline approvals' advices now
   host test           0800 echo to the acquirer
   status
   devices [selftest]
@@ -217,6 +218,8 @@ func (c *cli) dispatch(args []string) (int, error) {
 		return c.show("POST", "/v1/host/echo", struct{}{})
 	case cmd == "reversals" && sub == "send" && len(rest) == 1:
 		return c.show("POST", "/v1/reversals/send", struct{}{})
+	case cmd == "sync" && len(rest) == 0:
+		return c.show("POST", "/v1/sync", struct{}{})
 	case cmd == "txn" && sub == "list":
 		fs := flag.NewFlagSet("txn list", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)

@@ -47,6 +47,7 @@ func (a *api) routes() http.Handler {
 		{"GET", "/v1/txns/{id}", http.HandlerFunc(a.getTxn)},
 		{"POST", "/v1/txns/{id}/cancel", http.HandlerFunc(a.cancelTxn)},
 		{"POST", "/v1/reversals/send", http.HandlerFunc(a.sendReversals)},
+		{"POST", "/v1/sync", http.HandlerFunc(a.sync)},
 		{"POST", "/v1/host/echo", http.HandlerFunc(a.hostEcho)},
 		{"GET", "/v1/devices", http.HandlerFunc(a.getDevices)},
 		{"POST", "/v1/devices/selftest", http.HandlerFunc(a.selfTest)},
@@ -327,6 +328,21 @@ func (a *api) sendReversals(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]int{"pending": left})
+}
+
+// sync forwards the offline approvals' advices now (posctl sync) and
+// answers what still waits.
+func (a *api) sync(w http.ResponseWriter, r *http.Request) {
+	if !decode(w, r, &struct{}{}) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
+	defer cancel()
+	if a.d.Engine.Sync(ctx) < 0 {
+		fail(w, http.StatusServiceUnavailable, errors.New("the forwarding pass did not finish (shutting down, or the records could not be read)"))
+		return
+	}
+	writeJSON(w, http.StatusOK, a.d.Offline())
 }
 
 // hostEcho is the field engineer's link test (posctl host test).

@@ -132,6 +132,8 @@ func TestAPIErrorsAreJSONAndSayWhy(t *testing.T) {
 		{call{"POST", "/v1/sales", `{"amount":"12.345"}`, nil}, 400, "amount"},
 		{call{"POST", "/v1/sales", `{"amount":"1.00","currency":"XYZ"}`, nil}, 400, "currency"},
 		{call{"POST", "/v1/txns/999/cancel", `{}`, nil}, 404, "not found"},
+		{call{"POST", "/v1/sync", `{"now":true}`, nil}, 400, "unknown field"},
+		{call{"GET", "/v1/sync", ``, nil}, 405, ""},
 		{call{"POST", "/v1/txns/abc/cancel", `{}`, nil}, 404, "not found"},
 		{call{"GET", "/v1/txns?state=bogus", "", nil}, 400, "unknown state"},
 		{call{"GET", "/v1/txns?limit=0", "", nil}, 400, "limit"},
@@ -292,4 +294,21 @@ func FuzzAPIRequests(f *testing.F) {
 			t.Fatalf("%s %q: %d, content type %q", path, body, w.Code, ct)
 		}
 	})
+}
+
+// posctl sync and the status report what waits to be forwarded.
+func TestSyncAndOfflineStatus(t *testing.T) {
+	_, h := newTestAPI(t)
+	for _, c := range []struct {
+		call
+		want string
+	}{
+		{call{"POST", "/v1/sync", `{}`, nil}, `{"count":0,"amount":0}`},
+		{call{"GET", "/v1/status", "", nil}, `"offline":{"count":0,"amount":0}`},
+	} {
+		code, _, body := do(h, c.call)
+		if code != 200 || !strings.Contains(body, c.want) {
+			t.Errorf("%s %s: %d %s, want %s", c.method, c.path, code, body, c.want)
+		}
+	}
 }

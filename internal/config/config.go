@@ -107,6 +107,9 @@ type HostConfig struct {
 	ConnectTimeout  Duration `json:"connect_timeout"`
 	ResponseTimeout Duration `json:"response_timeout"`
 	ReversalRetry   Duration `json:"reversal_retry"`
+	// AdviceRate caps the advices of offline approvals sent per second
+	// (0: no cap).
+	AdviceRate float64 `json:"advice_rate"`
 }
 
 // DUKPTConfig selects the key management of the link.
@@ -242,6 +245,7 @@ type Settings struct {
 	ConnectTimeout  time.Duration
 	ResponseTimeout time.Duration
 	ReversalRetry   time.Duration
+	AdviceRate      float64
 	ShutdownTimeout time.Duration
 	Risk            risk.Rules
 }
@@ -324,6 +328,10 @@ func (c *Config) Validate() error {
 	s.CardTimeout, s.ConnectTimeout = time.Duration(c.Terminal.CardTimeout), time.Duration(c.Host.ConnectTimeout)
 	s.ResponseTimeout, s.ReversalRetry = time.Duration(c.Host.ResponseTimeout), time.Duration(c.Host.ReversalRetry)
 	s.ShutdownTimeout = time.Duration(c.ShutdownTimeout)
+	if c.Host.AdviceRate < 0 || c.Host.AdviceRate > 1000 || c.Host.AdviceRate != c.Host.AdviceRate {
+		return fmt.Errorf("config: host.advice_rate must be between 0 (no cap) and 1000 advices a second, got %v", c.Host.AdviceRate)
+	}
+	s.AdviceRate = c.Host.AdviceRate
 	if c.Terminal.MaxAmount != "" {
 		if s.MaxAmount, err = cur.Parse(c.Terminal.MaxAmount); err != nil {
 			return fmt.Errorf("config: terminal.max_amount: %w", err)

@@ -19,6 +19,7 @@ import (
 	"posd/board"
 	"posd/board/entry"
 	"posd/board/kek"
+	"posd/crypto/sealbox"
 	"posd/board/sim"
 	"posd/board/sim/deck"
 	"posd/crypto/keystore"
@@ -51,6 +52,7 @@ type Daemon struct {
 	Modes []risk.EntryMode
 
 	kek          *keystore.StaticKEK
+	sealer       *sealbox.Box // offline approvals' card data
 	ks           *keystore.Store
 	started      time.Time
 	cancel       context.CancelFunc
@@ -120,6 +122,7 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 		CardTimeout:   set.CardTimeout,
 		HostTimeout:   set.ConnectTimeout + set.ResponseTimeout + 2*time.Second,
 		ReversalRetry: set.ReversalRetry,
+		Sealer:        d.sealer, AdviceRate: set.AdviceRate,
 		MaxAmount:     set.MaxAmount, Currencies: set.Currencies,
 	})
 	if err != nil {
@@ -195,9 +198,38 @@ func (d *Daemon) openRisk() error {
 	}
 	defer clear(key)
 	d.Risk, err = risk.New(d.Settings.Risk, risk.Opts{DB: d.DB.Bolt(), HashKey: key, Logger: d.Log.With("part", "risk"),
-		// Offline approvals come with store-and-forward; none is pending.
-		Offline: risk.OfflineLedgerFunc(func(context.Context) (risk.OfflineSummary, error) { return risk.OfflineSummary{}, nil })})
-	return err
+		Offline: txn.OfflineLedger{Store: d.DB}})
+	if err != nil {
+		return err
+	}
+	return d.openSealer()
+}
+
+// adviceKeyName is the key store secret that seals the card data of
+// offline approvals until their advice is acknowledged.
+const adviceKeyName = "advice.sealkey"
+
+// openSealer loads (or makes, once) the key that seals offline
+// approvals' card data: 32 random bytes, wrapped under the device KEK.
+func (d *Daemon) openSealer() error {
+	var key []byte
+	err := d.ks.UseSecret(adviceKeyName, func(b []byte) error { key = append([]byte(nil), b...); return nil })
+	if errors.Is(err, keystore.ErrNotFound) {
+		key = make([]byte, sealbox.KeySize)
+		if _, err := rand.Read(key); err != nil {
+			return fmt.Errorf("advice seal key: %w", err)
+		}
+		err = d.ks.PutSecret(adviceKeyName, key)
+	}
+	if err != nil {
+		return fmt.Errorf("advice seal key: %w", err)
+	}
+	defer clear(key)
+	d.sealer, err = sealbox.New(key, nil)
+	if err != nil {
+		return fmt.Errorf("advice seal key: %w", err)
+	}
+	return nil
 }
 
 // openBoard opens the hardware board of the profile, or the simulated one.
@@ -315,7 +347,33 @@ type Status struct {
 	KeyError         string `json:"key_error,omitempty"`
 	ActiveSale       string `json:"active_sale"`
 	PendingReversals int    `json:"pending_reversals"`
-	Uptime           string `json:"uptime"`
+	// Offline is what the card approved offline and the host does not
+	// have yet.
+	Offline OfflineStatus `json:"offline"`
+	Uptime  string        `json:"uptime"`
+}
+
+// OfflineStatus sums the offline approvals waiting for their advice.
+type OfflineStatus struct {
+	Count int `json:"count"`
+	// Amount is their sum in minor units of the terminal's currency.
+	Amount int64 `json:"amount"`
+	// OldestAge is how long the oldest has waited ("" when none).
+	OldestAge string `json:"oldest_age,omitempty"`
+	Error     string `json:"error,omitempty"`
+}
+
+// Offline reads the offline approvals waiting to be forwarded.
+func (d *Daemon) Offline() OfflineStatus {
+	s, err := txn.OfflineLedger{Store: d.DB}.OfflinePending(context.Background())
+	if err != nil {
+		return OfflineStatus{Error: err.Error()}
+	}
+	o := OfflineStatus{Count: s.Count, Amount: s.Amount}
+	if s.Count > 0 {
+		o.OldestAge = time.Since(s.Oldest).Round(time.Second).String()
+	}
+	return o
 }
 
 // Status reports the terminal's state; it reads counts, never records.
@@ -324,8 +382,8 @@ func (d *Daemon) Status() Status {
 		Version: d.Version, Board: d.Settings.Profile.Name, TerminalID: d.Config.Terminal.ID,
 		MerchantID: d.Config.Terminal.MerchantID, Host: d.Config.Host.Addr, Dialect: d.Settings.Dialect.Name,
 		DUKPTMode: string(d.Settings.Mode), ActiveSale: d.Engine.Active(),
-		PendingReversals: d.DB.Count(store.StateReversalPending),
-		Uptime:           time.Since(d.started).Round(time.Second).String(),
+		PendingReversals: d.DB.Count(store.StateReversalPending), Offline: d.Offline(),
+		Uptime: time.Since(d.started).Round(time.Second).String(),
 	}
 	if ksn, err := d.Keys.KSN(); err == nil {
 		st.KSN = ksn
