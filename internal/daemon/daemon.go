@@ -19,10 +19,10 @@ import (
 	"posd/board"
 	"posd/board/entry"
 	"posd/board/kek"
-	"posd/crypto/sealbox"
 	"posd/board/sim"
 	"posd/board/sim/deck"
 	"posd/crypto/keystore"
+	"posd/crypto/sealbox"
 	"posd/internal/config"
 	"posd/internal/sdnotify"
 	"posd/terminal/dukptkeys"
@@ -123,7 +123,7 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 		HostTimeout:   set.ConnectTimeout + set.ResponseTimeout + 2*time.Second,
 		ReversalRetry: set.ReversalRetry,
 		Sealer:        d.sealer, AdviceRate: set.AdviceRate,
-		MaxAmount:     set.MaxAmount, Currencies: set.Currencies,
+		MaxAmount: set.MaxAmount, Currencies: set.Currencies,
 	})
 	if err != nil {
 		return nil, err
