@@ -60,7 +60,7 @@ type Client struct {
 	mid   string
 }
 
-// Result is what the acquirer answered to a purchase or reversal.
+// Result is what the acquirer answered to a purchase, reversal or advice.
 type Result struct {
 	ResponseCode string // DE39
 	AuthCode     string // DE38, empty when absent
@@ -297,8 +297,11 @@ func (c *Client) exchange(ctx context.Context, m *iso8583.Message, req *Request,
 		}
 	}
 	want := expect{mti: ResponseMTI(mti), stan: stan, tid: c.tid}
-	if req.Kind == KindPurchase || req.Kind == KindReversal {
+	if req.Kind == KindPurchase || req.Kind == KindReversal || req.Kind == KindAdvice {
 		want.amount, want.hasAmount = req.Amount, true
+	}
+	if req.Kind == KindAdvice {
+		want.ref = req.Ref
 	}
 	resp, err := c.link.RoundTrip(ctx, m)
 	if err != nil {
@@ -319,6 +322,8 @@ type expect struct {
 	mti, stan, tid string
 	amount         int64
 	hasAmount      bool // amount is checked when the response carries one
+	// ref is the Ref of an advice, checked when the answer carries DE37.
+	ref string
 }
 
 // checkResponse verifies the MAC of a response (when s is given) before it
@@ -354,6 +359,9 @@ func (d *Dialect) checkResponse(m *iso8583.Message, want expect, s *wiresec.Sess
 	}
 	if want.hasAmount && resp.HasAmount && resp.Amount != want.amount {
 		return Result{}, fmt.Errorf("%w: amount does not match", ErrBadResponse)
+	}
+	if want.ref != "" && resp.Ref != "" && resp.Ref != want.ref {
+		return Result{}, fmt.Errorf("%w: ref does not match", ErrBadResponse)
 	}
 	res := Result{ResponseCode: resp.ResponseCode, AuthCode: resp.AuthCode, RRN: resp.RRN}
 	if len(resp.ICC) > 0 {

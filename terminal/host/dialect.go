@@ -53,8 +53,9 @@ type Framing struct {
 // Kind is what a message does, whatever MTI a dialect gives it.
 type Kind string
 
-// Message kinds. Advices (0220), settlement (0500), refunds and voids come
-// next; a dialect answers ErrUnsupported for kinds it does not map.
+// Message kinds (KindAdvice, the 0220, is in advice.go). Settlement
+// (0500), refunds and voids come next; a dialect answers ErrUnsupported for
+// kinds it does not map.
 const (
 	KindPurchase Kind = "purchase"
 	KindReversal Kind = "reversal"
@@ -127,6 +128,16 @@ type Request struct {
 	PINBlock  []byte
 	ICC       []byte
 
+	// Ref is the terminal's reference of the transaction (DE37 of an
+	// advice): 1 to MaxRef digits or letters. On the wire it is
+	// left-justified and space-padded to 12 characters, the ISO 8583 rule
+	// for fixed an fields, in both dialects; decoders give it back without
+	// the padding.
+	Ref string
+	// ResponseCode is DE39 of an advice: the terminal's decision,
+	// OfflineApproved ("Y1"). Two digits or letters.
+	ResponseCode string
+
 	// Reversal: the original request and why it is reversed.
 	OrigSTAN uint32
 	OrigTime time.Time
@@ -154,7 +165,11 @@ type Response struct {
 	HasAmount    bool
 	ResponseCode string // DE39
 	AuthCode     string // DE38, empty when absent
-	RRN          string // DE37, empty when absent
+	RRN          string // DE37, empty when absent (purchase answers)
+	// Ref is DE37 of an advice's answer: the advice's Ref echoed, without
+	// its padding (decoded only; EncodeResponse echoes the request's).
+	// Empty when absent.
+	Ref string
 	// ICC is DE55 of a purchase response: the issuer's data for the card
 	// (see ParseIssuerData); nil when absent.
 	ICC []byte

@@ -21,9 +21,12 @@ import (
 // Data elements (M = mandatory in requests, C = conditional, R = response):
 //
 //	DE   format          use
-//	0    n4              MTI: 0200/0210 purchase, 0400/0401/0410 reversal, 0800/0810 network management
+//	0    n4              MTI: 0200/0210 purchase, 0220/0230 advice (an offline
+//	                     approval forwarded), 0400/0401/0410 reversal, 0800/0810
+//	                     network management
 //	1    b64 (+b64)      bitmap; the secondary bitmap appears when a field above 64 is present
-//	3    n6 fixed        processing code, "000000" goods and services
+//	3    n6 fixed        processing code, "000000" goods and services (purchase,
+//	                     its advice and its reversal)
 //	4    n12 fixed       amount in minor units, zero padded
 //	7    n10 fixed       transmission date and time MMDDhhmmss, UTC
 //	11   n6 fixed        STAN
@@ -31,13 +34,20 @@ import (
 //	13   n4 fixed        local transaction date MMDD
 //	22   n3 fixed        POS entry mode (in a 0400: the original's)
 //	25   n2 fixed        POS condition code, "00" normal presentment
-//	37   an12 fixed      retrieval reference number (R, approvals)
+//	37   an12 fixed      in a 0210 (R, approvals): retrieval reference number; in
+//	                     a 0220 (M) the terminal's reference of the transaction
+//	                     (Request.Ref, 1 to 12 digits or letters), left-justified
+//	                     and space-padded, echoed in the 0230: the host
+//	                     deduplicates advices by DE41 + DE37
 //	38   an6 fixed       authorization code (R, approvals)
-//	39   an2 fixed       response code (R); absent from requests
+//	39   an2 fixed       response code (R); in a 0220 (M) the terminal's
+//	                     decision, "Y1" offline approved; absent from other
+//	                     requests. An advice is answered "00" (the host has it,
+//	                     also when it is a repeat) or "91" (busy: try later)
 //	41   ans8 fixed      terminal id (card acceptor terminal identification)
 //	42   ans15 fixed     merchant id (card acceptor identification code)
 //	49   n3 fixed        currency code, ISO 4217 numeric
-//	52   b..16 LLVAR     PIN block (0200, optional: online PIN), encrypted under
+//	52   b..16 LLVAR     PIN block (0200, optional: online PIN; never in a 0220), encrypted under
 //	                     the PIN key of the KSN in DE53 (the one transaction key
 //	                     also gives the message's MAC and data keys): 8 bytes
 //	                     ISO 9564 format 0 under the TDES DUKPT PIN variant, 16
@@ -47,15 +57,17 @@ import (
 //	                     length carries the AES block.)
 //	53   b..12 LLVAR     DUKPT KSN of the transaction keys: 10 bytes TDES, 12 bytes AES
 //	55   b..255 LLLVAR   ICC (EMV) data, BER-TLV (see ParseICC): in a 0200 the
-//	                     card's and terminal's data of the ARQC, never clear card
-//	                     data (ClearCardTags); in a 0210 (R, optional) the
+//	                     card's and terminal's data of the ARQC, in a 0220 those
+//	                     of the card's TC, never clear card data
+//	                     (ClearCardTags); in a 0210 (R, optional) the
 //	                     issuer's answer for the card: 91 issuer authentication
 //	                     data, 71/72 issuer scripts (ParseIssuerData). The ARC
 //	                     for the card (8A) is DE39 as two ASCII characters.
 //	60   ans..60 LLLVAR  private: reversal reason text (0400/0401 only; the
 //	                     ReversalReason text, e.g. "no response")
 //	62   b..64 LLLVAR    private: track 2 equivalent data, encrypted (see
-//	                     terminal/wiresec); the clear track never travels
+//	                     terminal/wiresec), in a 0200 and a 0220; the clear track
+//	                     never travels
 //	64   b64 fixed       MAC when the message has only the primary bitmap
 //	70   n3 fixed        network management code: 001 sign-on, 002 sign-off, 301 echo
 //	90   n42 fixed       original data elements of a reversal: original MTI
@@ -69,13 +81,22 @@ import (
 //
 // MAC: the MAC is always the last field of the message: DE64 when only the
 // primary bitmap is present, DE128 when the secondary bitmap is present
-// (sign-on and echo are not MACed; 0200/0210 use DE64; 0400/0410 use DE128
+// (sign-on and echo are not MACed; 0200/0210 and 0220/0230 use DE64;
+// 0400/0410 use DE128
 // because DE90 forces the secondary bitmap). The MACed bytes are the packed
 // ISO message exactly as sent, from the first MTI byte up to and excluding
 // the 8 MAC bytes: MTI, bitmap(s) with the MAC bit already set, and every
 // field before the MAC. The sender packs the message with 8 zero bytes in
 // the MAC field, computes the MAC over all but the last 8 bytes and
 // replaces them.
+//
+// An advice (0220) carries the fields of the purchase the card approved
+// offline (DE3 "000000", DE4, DE7/12/13 of the approval, DE22, DE25,
+// DE41/42/49, the KSN of its own DUKPT key in DE53, DE55, DE62) without a
+// PIN block, plus DE37 and DE39. Every attempt at one advice has the same
+// DE11 and DE37 (and a fresh KSN and MAC); there is no repeat MTI. The
+// 0230 echoes DE3, DE4, DE11, DE37, DE41, DE42 and DE49 and carries DE7
+// and DE39.
 //
 // Framing: a 2-byte big-endian length header, then the optional TPDU (5
 // bytes: 0x60, 2-byte destination, 2-byte source; responses swap the
@@ -149,6 +170,8 @@ var ascii87Spec = &iso8583.MessageSpec{
 const (
 	MTIPurchase         = "0200"
 	MTIPurchaseResponse = "0210"
+	MTIAdvice           = "0220"
+	MTIAdviceResponse   = "0230"
 	MTIReversal         = "0400"
 	MTIReversalRepeat   = "0401"
 	MTIReversalResponse = "0410"
@@ -201,6 +224,41 @@ type a87PurchaseResponse struct {
 	MerchantID     string `index:"42"`
 	Currency       string `index:"49"`
 	ICC            []byte `index:"55"`
+}
+
+// a87AdviceRequest is a 0220.
+type a87AdviceRequest struct {
+	MTI            string `index:"0"`
+	ProcessingCode string `index:"3"`
+	Amount         string `index:"4"`
+	Transmission   string `index:"7"`
+	STAN           string `index:"11"`
+	LocalTime      string `index:"12"`
+	LocalDate      string `index:"13"`
+	EntryMode      string `index:"22"`
+	Condition      string `index:"25"`
+	Ref            string `index:"37"`
+	ResponseCode   string `index:"39"`
+	TerminalID     string `index:"41"`
+	MerchantID     string `index:"42"`
+	Currency       string `index:"49"`
+	KSN            []byte `index:"53"`
+	ICC            []byte `index:"55"`
+	Track2Enc      []byte `index:"62"`
+}
+
+// a87AdviceResponse is a 0230.
+type a87AdviceResponse struct {
+	MTI            string `index:"0"`
+	ProcessingCode string `index:"3"`
+	Amount         string `index:"4"`
+	Transmission   string `index:"7"`
+	STAN           string `index:"11"`
+	Ref            string `index:"37"`
+	ResponseCode   string `index:"39"`
+	TerminalID     string `index:"41"`
+	MerchantID     string `index:"42"`
+	Currency       string `index:"49"`
 }
 
 // a87ReversalRequest is a 0400 or its repeat 0401.
@@ -289,6 +347,21 @@ func (ascii87Codec) encodeRequest(r *Request) (*iso8583.Message, error) {
 			TerminalID: r.TerminalID, MerchantID: r.MerchantID, Currency: cur,
 			PINBlock: r.PINBlock, KSN: r.KSN, ICC: r.ICC, Track2Enc: r.Track2Enc,
 		}
+	case KindAdvice:
+		amount, cur, entry, err := financialFields(r)
+		if err != nil {
+			return nil, err
+		}
+		ref, rc, err := adviceFields(r)
+		if err != nil {
+			return nil, err
+		}
+		v = &a87AdviceRequest{
+			MTI: MTIAdvice, ProcessingCode: "000000", Amount: amount, Transmission: de7,
+			STAN: stan, LocalTime: de12, LocalDate: de13, EntryMode: entry, Condition: "00",
+			Ref: ref, ResponseCode: rc, TerminalID: r.TerminalID, MerchantID: r.MerchantID,
+			Currency: cur, KSN: r.KSN, ICC: r.ICC, Track2Enc: r.Track2Enc,
+		}
 	case KindReversal:
 		amount, cur, entry, err := financialFields(r)
 		if err != nil {
@@ -341,6 +414,19 @@ func (ascii87Codec) decodeRequest(m *iso8583.Message, mti string) (Request, erro
 			PINBlock: v.PINBlock, ICC: v.ICC,
 		}
 		return r, decodeFinancial(&r, v.STAN, v.Amount)
+	case MTIAdvice:
+		var v a87AdviceRequest
+		if err := unmarshal(m, &v); err != nil {
+			return r, err
+		}
+		r = Request{
+			Kind: KindAdvice, TerminalID: v.TerminalID, MerchantID: v.MerchantID, Currency: v.Currency,
+			EntryMode: v.EntryMode, KSN: v.KSN, Mode: modeOfKSN(v.KSN), Track2Enc: v.Track2Enc, ICC: v.ICC,
+		}
+		if err := decodeFinancial(&r, v.STAN, v.Amount); err != nil {
+			return r, err
+		}
+		return r, decodeAdvice(&r, m, v.Ref, v.ResponseCode)
 	case MTIReversal, MTIReversalRepeat:
 		var v a87ReversalRequest
 		if err := unmarshal(m, &v); err != nil {
@@ -414,6 +500,20 @@ func (ascii87Codec) encodeResponse(req *Request, resp *Response) (*iso8583.Messa
 			ResponseCode: resp.ResponseCode, TerminalID: req.TerminalID, MerchantID: req.MerchantID, Currency: cur,
 			ICC: resp.ICC,
 		}
+	case KindAdvice:
+		amount, cur, _, err := financialFields(req)
+		if err != nil {
+			return nil, err
+		}
+		ref, err := fmtRef(req.Ref)
+		if err != nil {
+			return nil, err
+		}
+		v = &a87AdviceResponse{
+			MTI: mti, ProcessingCode: "000000", Amount: amount, Transmission: de7, STAN: stan,
+			Ref: ref, ResponseCode: resp.ResponseCode, TerminalID: req.TerminalID,
+			MerchantID: req.MerchantID, Currency: cur,
+		}
 	case KindReversal:
 		amount, cur, _, err := financialFields(req)
 		if err != nil {
@@ -447,6 +547,16 @@ func (ascii87Codec) decodeResponse(m *iso8583.Message, mti string) (Response, er
 		r = Response{Kind: KindPurchase, TerminalID: v.TerminalID, ResponseCode: v.ResponseCode, AuthCode: v.AuthCode, RRN: v.RRN, ICC: v.ICC}
 		if err := responseICC(r.Kind, r.ICC); err != nil {
 			return r, fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
+		stan, amount = v.STAN, v.Amount
+	case MTIAdviceResponse:
+		var v a87AdviceResponse
+		if err := unmarshal(m, &v); err != nil {
+			return r, err
+		}
+		r = Response{Kind: KindAdvice, TerminalID: v.TerminalID, ResponseCode: v.ResponseCode}
+		if err := decodeAdviceRef(&r, v.Ref); err != nil {
+			return r, err
 		}
 		stan, amount = v.STAN, v.Amount
 	case MTIReversalResponse:

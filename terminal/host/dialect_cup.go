@@ -30,25 +30,36 @@ import (
 // Data elements (R = response only):
 //
 //	DE   format           use
-//	0    n4 BCD           MTI: 0200/0210 purchase, 0400/0410 reversal,
-//	                      0800/0810 sign-on, 0820/0830 echo test and sign-off
+//	0    n4 BCD           MTI: 0200/0210 purchase, 0220/0230 advice (an offline
+//	                      approval forwarded: CUP's offline settlement),
+//	                      0400/0410 reversal, 0800/0810 sign-on, 0820/0830 echo
+//	                      test and sign-off
 //	1    b64              bitmap, primary only (no field above 64)
-//	3    n6               processing code, "000000" purchase (and its reversal)
+//	3    n6               processing code, "000000" purchase (and its advice and
+//	                      reversal)
 //	4    n12              amount in minor units
-//	11   n6               STAN; in a 0400 the STAN of the original
+//	11   n6               STAN; in a 0400 the STAN of the original; in a 0220 the
+//	                      advice's own, the same for every attempt
 //	12   n6               local time hhmmss (R)
 //	13   n4               local date MMDD (R)
 //	22   n3 left-aligned  POS entry mode ("021" is 02 10); in a 0400 the original's
 //	25   n2               POS condition code, "00"
-//	37   an12             retrieval reference number (R, approvals)
+//	37   an12             in a 0210 (R, approvals) retrieval reference number; in
+//	                      a 0220 the terminal's reference of the transaction
+//	                      (Request.Ref, 1 to 12 digits or letters), space-padded
+//	                      on the right, echoed in the 0230: the host
+//	                      deduplicates advices by DE41 + DE37
 //	38   an6              authorization code (R, approvals)
 //	39   an2              response code (R); in a 0400 the reversal reason:
 //	                      "98" no response within the time limit, "A0" the
-//	                      response MAC failed, "06" any other reason
+//	                      response MAC failed, "06" any other reason; in a 0220
+//	                      the terminal's decision, "Y1" offline approved (posd).
+//	                      An advice is answered "00" (the host has it, also when
+//	                      it is a repeat) or "91" (busy: try later)
 //	41   ans8             terminal id
 //	42   ans15            merchant id
 //	49   an3              currency code, ISO 4217 numeric ("156")
-//	52   b..16 LLVAR      PIN block (0200, optional: online PIN), encrypted under
+//	52   b..16 LLVAR      PIN block (0200, optional: online PIN; never in a 0220), encrypted under
 //	                      the PIN key of the KSN in DE57 (the transaction key that
 //	                      also gives the MAC and data keys): 8 bytes format 0
 //	                      under the TDES DUKPT PIN variant, 16 bytes format 4
@@ -62,21 +73,23 @@ import (
 //	                      53.3 track data encrypted ("1") or absent ("0"), then
 //	                      13 zeros
 //	55   b..255 LLLVAR    ICC (EMV) data, BER-TLV (see ParseICC): in a 0200
-//	                      (and a 0400 that resends it) the data of the ARQC, never
-//	                      clear card data (ClearCardTags); in a 0210 (R,
+//	                      (and a 0400 that resends it) the data of the ARQC, in a
+//	                      0220 that of the card's TC, never clear card data
+//	                      (ClearCardTags); in a 0210 (R,
 //	                      optional) 91 issuer authentication data and 71/72
 //	                      issuer scripts (ParseIssuerData); the ARC for the card
 //	                      (8A) is DE39 as two ASCII characters
 //	57   b..12 LLLVAR     posd: DUKPT KSN of the message's keys
 //	60   n..017 LLLVAR    reserved, left-aligned: 60.1 n2 transaction type
-//	                      ("22" purchase, "00" network management), 60.2 n6
+//	                      ("22" purchase, "30" offline settlement: the advice,
+//	                      "00" network management), 60.2 n6
 //	                      batch number, 60.3 n3 network management code
 //	                      ("000" financial, "003" sign-on, "002" sign-off,
 //	                      "301" echo test)
 //	61   n..029 LLLVAR    original message, left-aligned (0400): 61.1 original
 //	                      batch n6, 61.2 original STAN n6, 61.3 original date
 //	                      MMDD n4
-//	62   b..64 LLLVAR     posd: in a 0200 the encrypted track 2 (the clear track
+//	62   b..64 LLLVAR     posd: in a 0200 and a 0220 the encrypted track 2 (the clear track
 //	                      never travels); in a 0400 the KSN of the original, the
 //	                      reference to the card data the host received with it
 //	64   b64              MAC (financial messages; network management is not
@@ -102,6 +115,14 @@ import (
 // a repeat by the original it names and must not undo the original twice.
 // Only the DUKPT KSN (DE57) and the MAC differ between attempts: a DUKPT
 // key serves one message. Track and PIN data are never resent.
+//
+// An advice (0220, 60.1 "30") carries the fields of the purchase the card
+// approved offline (DE3 "000000", DE4, DE22, DE25, DE41/42/49, DE53, its
+// own KSN in DE57, DE55, DE60 with the batch, the encrypted track in DE62)
+// without a PIN block, plus DE37 and DE39. Every attempt is the same 0220
+// with the same DE11 and DE37; only the KSN and the MAC differ. The 0230
+// echoes DE3, DE4, DE11, DE25, DE37, DE41, DE42, DE49 and DE60 and
+// carries DE12, DE13 and DE39.
 var CUP = register(&Dialect{
 	Name: "cup",
 	Spec: cupSpec,
@@ -167,6 +188,8 @@ var cupSpec = &iso8583.MessageSpec{
 const (
 	CUPMTIPurchase         = "0200"
 	CUPMTIPurchaseResponse = "0210"
+	CUPMTIAdvice           = "0220"
+	CUPMTIAdviceResponse   = "0230"
 	CUPMTIReversal         = "0400"
 	CUPMTIReversalResponse = "0410"
 	CUPMTISignOn           = "0800"
@@ -175,6 +198,7 @@ const (
 	CUPMTIManagementResp   = "0830"
 
 	CUPTxnPurchase = "22"
+	CUPTxnAdvice   = "30" // offline settlement
 	CUPTxnNetwork  = "00"
 
 	CUPNetFinancial = "000"
@@ -223,6 +247,43 @@ type cupPurchaseResponse struct {
 	MerchantID     string `index:"42"`
 	Currency       string `index:"49"`
 	ICC            []byte `index:"55"`
+	Reserved60     string `index:"60"`
+}
+
+// cupAdviceRequest is a 0220.
+type cupAdviceRequest struct {
+	MTI            string `index:"0"`
+	ProcessingCode string `index:"3"`
+	Amount         string `index:"4"`
+	STAN           string `index:"11"`
+	EntryMode      string `index:"22"`
+	Condition      string `index:"25"`
+	Ref            string `index:"37"`
+	ResponseCode   string `index:"39"`
+	TerminalID     string `index:"41"`
+	MerchantID     string `index:"42"`
+	Currency       string `index:"49"`
+	Security       string `index:"53"`
+	ICC            []byte `index:"55"`
+	KSN            []byte `index:"57"`
+	Reserved60     string `index:"60"`
+	Track2Enc      []byte `index:"62"`
+}
+
+// cupAdviceResponse is a 0230.
+type cupAdviceResponse struct {
+	MTI            string `index:"0"`
+	ProcessingCode string `index:"3"`
+	Amount         string `index:"4"`
+	STAN           string `index:"11"`
+	LocalTime      string `index:"12"`
+	LocalDate      string `index:"13"`
+	Condition      string `index:"25"`
+	Ref            string `index:"37"`
+	ResponseCode   string `index:"39"`
+	TerminalID     string `index:"41"`
+	MerchantID     string `index:"42"`
+	Currency       string `index:"49"`
 	Reserved60     string `index:"60"`
 }
 
@@ -412,6 +473,33 @@ func (cupCodec) encodeRequest(r *Request) (*iso8583.Message, error) {
 			Currency: cur, PINBlock: r.PINBlock, Security: sec, ICC: r.ICC, KSN: r.KSN,
 			Reserved60: f60, Track2Enc: r.Track2Enc,
 		}
+	case KindAdvice:
+		amount, cur, entry, err := financialFields(r)
+		if err != nil {
+			return nil, err
+		}
+		ref, rc, err := adviceFields(r)
+		if err != nil {
+			return nil, err
+		}
+		stan, err := fmtNum(int64(r.STAN), 6, "STAN")
+		if err != nil {
+			return nil, err
+		}
+		sec, err := cupSecurity(cupMode(r), len(r.Track2Enc) > 0)
+		if err != nil {
+			return nil, err
+		}
+		f60, err := cupField60{TxnType: CUPTxnAdvice, Batch: r.Batch, NetCode: CUPNetFinancial}.format()
+		if err != nil {
+			return nil, err
+		}
+		v = &cupAdviceRequest{
+			MTI: CUPMTIAdvice, ProcessingCode: "000000", Amount: amount, STAN: stan,
+			EntryMode: entry, Condition: "00", Ref: ref, ResponseCode: rc, TerminalID: r.TerminalID,
+			MerchantID: r.MerchantID, Currency: cur, Security: sec, ICC: r.ICC, KSN: r.KSN,
+			Reserved60: f60, Track2Enc: r.Track2Enc,
+		}
 	case KindReversal:
 		amount, cur, entry, err := financialFields(r)
 		if err != nil {
@@ -484,7 +572,23 @@ func (cupCodec) decodeRequest(m *iso8583.Message, mti string) (Request, error) {
 		if err := decodeFinancial(&r, v.STAN, v.Amount); err != nil {
 			return r, err
 		}
-		return r, cupDecodeCommon(&r, v.Security, v.Reserved60)
+		return r, cupDecodeCommon(&r, v.Security, v.Reserved60, CUPTxnPurchase)
+	case CUPMTIAdvice:
+		var v cupAdviceRequest
+		if err := unmarshal(m, &v); err != nil {
+			return r, err
+		}
+		r = Request{
+			Kind: KindAdvice, TerminalID: v.TerminalID, MerchantID: v.MerchantID, Currency: v.Currency,
+			EntryMode: v.EntryMode, KSN: v.KSN, Track2Enc: v.Track2Enc, ICC: v.ICC,
+		}
+		if err := decodeFinancial(&r, v.STAN, v.Amount); err != nil {
+			return r, err
+		}
+		if err := cupDecodeCommon(&r, v.Security, v.Reserved60, CUPTxnAdvice); err != nil {
+			return r, err
+		}
+		return r, decodeAdvice(&r, m, v.Ref, v.ResponseCode)
 	case CUPMTIReversal:
 		var v cupReversalRequest
 		if err := unmarshal(m, &v); err != nil {
@@ -498,7 +602,7 @@ func (cupCodec) decodeRequest(m *iso8583.Message, mti string) (Request, error) {
 		if err := decodeFinancial(&r, v.STAN, v.Amount); err != nil {
 			return r, err
 		}
-		if err := cupDecodeCommon(&r, v.Security, v.Reserved60); err != nil {
+		if err := cupDecodeCommon(&r, v.Security, v.Reserved60, CUPTxnPurchase); err != nil {
 			return r, err
 		}
 		r.OrigSTAN = r.STAN
@@ -533,8 +637,9 @@ func (cupCodec) decodeRequest(m *iso8583.Message, mti string) (Request, error) {
 	return r, fmt.Errorf("%w: MTI %s", ErrUnsupported, mti)
 }
 
-// cupDecodeCommon reads DE53 and DE60 of a financial request.
-func cupDecodeCommon(r *Request, security, reserved60 string) error {
+// cupDecodeCommon reads DE53 and DE60 of a financial request whose 60.1
+// must be txnType.
+func cupDecodeCommon(r *Request, security, reserved60, txnType string) error {
 	mode, err := parseCUPSecurity(security)
 	if err != nil {
 		return err
@@ -547,7 +652,7 @@ func cupDecodeCommon(r *Request, security, reserved60 string) error {
 	if err != nil {
 		return err
 	}
-	if f60.TxnType != CUPTxnPurchase {
+	if f60.TxnType != txnType {
 		return fmt.Errorf("%w: transaction type %q", ErrUnsupported, f60.TxnType)
 	}
 	r.Batch = f60.Batch
@@ -595,6 +700,24 @@ func (cupCodec) encodeResponse(req *Request, resp *Response) (*iso8583.Message, 
 				MerchantID: req.MerchantID, Currency: cur, Reserved60: f60,
 			}
 		}
+	case KindAdvice:
+		amount, cur, _, err := financialFields(req)
+		if err != nil {
+			return nil, err
+		}
+		ref, err := fmtRef(req.Ref)
+		if err != nil {
+			return nil, err
+		}
+		f60, err := cupField60{TxnType: CUPTxnAdvice, Batch: req.Batch, NetCode: CUPNetFinancial}.format()
+		if err != nil {
+			return nil, err
+		}
+		v = &cupAdviceResponse{
+			MTI: mti, ProcessingCode: "000000", Amount: amount, STAN: stan, LocalTime: de12, LocalDate: de13,
+			Condition: "00", Ref: ref, ResponseCode: resp.ResponseCode, TerminalID: req.TerminalID,
+			MerchantID: req.MerchantID, Currency: cur, Reserved60: f60,
+		}
 	case KindSignOn, KindSignOff, KindEcho:
 		f60, err := cupField60{TxnType: CUPTxnNetwork, Batch: req.Batch, NetCode: cupNet[req.Kind].code}.format()
 		if err != nil {
@@ -622,6 +745,16 @@ func (cupCodec) decodeResponse(m *iso8583.Message, mti string) (Response, error)
 		r = Response{Kind: KindPurchase, TerminalID: v.TerminalID, ResponseCode: v.ResponseCode, AuthCode: v.AuthCode, RRN: v.RRN, ICC: v.ICC}
 		if err := responseICC(r.Kind, r.ICC); err != nil {
 			return r, fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
+		stan, amount = v.STAN, v.Amount
+	case CUPMTIAdviceResponse:
+		var v cupAdviceResponse
+		if err := unmarshal(m, &v); err != nil {
+			return r, err
+		}
+		r = Response{Kind: KindAdvice, TerminalID: v.TerminalID, ResponseCode: v.ResponseCode}
+		if err := decodeAdviceRef(&r, v.Ref); err != nil {
+			return r, err
 		}
 		stan, amount = v.STAN, v.Amount
 	case CUPMTIReversalResponse:

@@ -127,7 +127,7 @@ func roundTripRequests(ksn []byte) []Request {
 	rep := rev
 	rep.Repeat = true
 	return []Request{
-		pur, rev, rep,
+		pur, rev, rep, adviceRequest(44, ksn),
 		{Kind: KindSignOn, STAN: 1, Time: testTime, TerminalID: "T0000001", MerchantID: "M00000000000001", Batch: 7},
 		{Kind: KindSignOff, STAN: 2, Time: testTime, TerminalID: "T0000001", MerchantID: "M00000000000001", Batch: 7},
 		{Kind: KindEcho, STAN: 3, Time: testTime, TerminalID: "T0000001", MerchantID: "M00000000000001", Batch: 7},
@@ -204,8 +204,11 @@ func TestRoundTrips(t *testing.T) {
 				r.ResponseCode != "00" || r.AuthCode != resp.AuthCode || r.RRN != resp.RRN || !bytes.Equal(r.ICC, resp.ICC) {
 				t.Errorf("%s: response %+v", name, r)
 			}
-			if financial := req.Kind == KindPurchase || req.Kind == KindReversal; financial != r.HasAmount || (financial && r.Amount != req.Amount) {
+			if financial := req.Kind != KindSignOn && req.Kind != KindSignOff && req.Kind != KindEcho; financial != r.HasAmount || (financial && r.Amount != req.Amount) {
 				t.Errorf("%s: response amount %+v", name, r)
+			}
+			if r.Ref != req.Ref {
+				t.Errorf("%s: response ref %q, want %q", name, r.Ref, req.Ref)
 			}
 		}
 	}
@@ -216,13 +219,13 @@ func wantDecoded(d *Dialect, req Request, mti string) Request {
 	w := req
 	w.MTI = mti
 	w.Time, w.OrigTime = time.Time{}, time.Time{}
-	if w.Kind == KindPurchase || w.Kind == KindReversal {
+	if w.Kind == KindPurchase || w.Kind == KindReversal || w.Kind == KindAdvice {
 		w.Mode = modeOfKSN(w.KSN)
 	}
 	switch d {
 	case ASCII87:
 		w.Batch = 0 // not sent
-		if w.Kind != KindPurchase && w.Kind != KindReversal {
+		if w.Kind != KindPurchase && w.Kind != KindReversal && w.Kind != KindAdvice {
 			w.MerchantID = "" // network management carries no DE42
 		}
 		if w.Kind == KindReversal {
@@ -345,6 +348,24 @@ func fuzzDecode(f *testing.F, d *Dialect) {
 		raw, _ := d.Seal(m, hst.MACResponse)
 		f.Add(raw)
 	}
+	// An advice (0220, also among roundTripRequests below) and its 0230,
+	// accepted and busy.
+	adv := adviceRequest(44, term.KSN())
+	if m, err := d.EncodeRequest(adv); err == nil {
+		raw, _ := d.Seal(m, term.MACRequest)
+		f.Add(raw)
+	} else {
+		f.Fatal(err)
+	}
+	adv.MTI = MTIAdvice
+	for _, rc := range []string{AdviceAccepted, AdviceBusy} {
+		m, err := d.EncodeResponse(adv, Response{ResponseCode: rc, Time: testTime})
+		if err != nil {
+			f.Fatal(err)
+		}
+		raw, _ := d.Seal(m, hst.MACResponse)
+		f.Add(raw)
+	}
 	for _, req := range roundTripRequests(term.KSN()) {
 		m, err := d.EncodeRequest(req)
 		if err != nil {
@@ -418,12 +439,31 @@ func fuzzFrame(f *testing.F, d *Dialect) {
 	}
 	var buf bytes.Buffer
 	_ = tf.Peer().WriteFrame(&buf, good)
-	f.Add(buf.Bytes())
+	f.Add(bytes.Clone(buf.Bytes()))
 	m, _ := d.EncodeRequest(purchaseRequest(1, term.KSN()))
 	raw, _ := d.Seal(m, term.MACRequest)
 	buf.Reset()
 	_ = tf.WriteFrame(&buf, raw)
-	f.Add(buf.Bytes())
+	f.Add(bytes.Clone(buf.Bytes()))
+	// An advice and its answer, framed by their senders.
+	adv := adviceRequest(2, term.KSN())
+	m, err = d.EncodeRequest(adv)
+	if err != nil {
+		f.Fatal(err)
+	}
+	raw, _ = d.Seal(m, term.MACRequest)
+	buf.Reset()
+	_ = tf.WriteFrame(&buf, raw)
+	f.Add(bytes.Clone(buf.Bytes()))
+	adv.MTI = MTIAdvice
+	m, err = d.EncodeResponse(adv, Response{ResponseCode: AdviceAccepted, Time: testTime})
+	if err != nil {
+		f.Fatal(err)
+	}
+	raw, _ = d.Seal(m, hst.MACResponse)
+	buf.Reset()
+	_ = tf.Peer().WriteFrame(&buf, raw)
+	f.Add(bytes.Clone(buf.Bytes()))
 	f.Add([]byte{0, 0, 0, 1, '0'})
 	framers := []*Framer{tf, tf.Peer()}
 	if !d.Framing.TPDURequired {

@@ -11,7 +11,7 @@
 //     framing, how each message maps, what a repeated reversal looks like),
 //     typed message structs per dialect packed with iso8583.Message.Marshal
 //     and read with Unmarshal, and the Client posd uses for sign-on, echo,
-//     purchase and reversal.
+//     purchase, reversal and advice.
 //
 // The dialects are ASCII87 (ISO 8583:1987 in ASCII, the default) and CUP
 // (China UnionPay style: BCD, TPDU and message header). The acquirer
@@ -21,7 +21,10 @@
 // message's own DUKPT KSN) and the card's ICC data (DE55, BER-TLV, never
 // clear card data); its answer may carry the issuer's data for the card
 // (DE55: issuer authentication data 91, issuer scripts 71/72; see icc.go),
-// with DE39 as the card's ARC.
+// with DE39 as the card's ARC. A sale the card approved offline is
+// forwarded later as an advice (0220, Client.Advice): the purchase's card
+// fields with the TC's ICC data, the terminal's reference in DE37 (the
+// host deduplicates by terminal id and it) and "Y1" in DE39.
 //
 // The MAC of a response is verified before anything else in it is read
 // (the link reads only MTI, DE11 and DE41 to route it). Logs carry MTI,

@@ -65,6 +65,15 @@ func purchaseRequest(stan uint32, ksn []byte) Request {
 	}
 }
 
+// adviceRequest is a neutral 0220 of the test terminal: a chip sale of
+// 10.00 approved offline, with the data of its TC.
+func adviceRequest(stan uint32, ksn []byte) Request {
+	r := purchaseRequest(stan, ksn)
+	r.Kind, r.EntryMode, r.Ref, r.ResponseCode = KindAdvice, "051", "R0000042", OfflineApproved
+	r.ICC = testhex.Must("9F2608B1B2B3B4B5B6B7B8" + "9F270140")
+	return r
+}
+
 // sealedResponse builds the answer to a purchase of 10.00 with STAN stan
 // from terminal tid, MACed by hst.
 func sealedResponse(t testing.TB, d *Dialect, hst *wiresec.Session, stan uint32, tid, rc string) []byte {

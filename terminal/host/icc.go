@@ -13,7 +13,8 @@ import (
 //
 // Requests (0200, and the cup 0400 when the terminal includes it) carry
 // the card's and the terminal's data objects of the online authorisation
-// as the kernel collected them: the ARQC (9F26), its cryptogram
+// as the kernel collected them (an advice, 0220, those of the offline
+// approval: the TC in 9F26): the ARQC (9F26), its cryptogram
 // information data (9F27), the issuer application data (9F10), the
 // unpredictable number (9F37), the ATC (9F36), the TVR (95), the
 // transaction date (9A) and type (9C), the amounts (9F02, 9F03), the

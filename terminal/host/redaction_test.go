@@ -245,3 +245,106 @@ func clientPaths(t *testing.T, d *Dialect, logger *slog.Logger, collect func(str
 	_, err = c2.Purchase(ctx, p(7), term)
 	collect(d.Name+" client unreachable", err, ErrUnreachable)
 }
+
+// TestAdviceCarriesNoCardData: an advice on the wire holds the track only
+// encrypted, and no error of the advice's paths (input, encoding,
+// decoding, answers) nor the client's log shows the test card's PAN or
+// track, even when the card data is passed where it does not belong.
+func TestAdviceCarriesNoCardData(t *testing.T) {
+	var errs []error
+	collect := func(what string, err error, class error) {
+		t.Helper()
+		if err == nil {
+			t.Errorf("%s: no error", what)
+			return
+		}
+		if class != nil && !errors.Is(err, class) {
+			t.Errorf("%s: %v does not match %v", what, err, class)
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", what, err))
+	}
+	logs := &syncBuf{}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	for _, d := range testDialects {
+		h := &adviceHost{t: t, d: d}
+		addr := fakeHost(t, d, h.reply)
+		c, err := New(&Opts{Addr: addr, Dialect: d.Name, TerminalID: "T0000001", ResponseTimeout: 5 * time.Second, Logger: logger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		send := func(a Advice, n int) (Result, error) {
+			term, _ := sessions(t, n)
+			return c.Advice(ctx, a, term)
+		}
+		if res, err := send(testAdvice(1), 1); err != nil || !res.Approved() {
+			t.Fatalf("%s: advice: %+v %v", d, res, err)
+		}
+		_, err = send(testAdvice(3), 2)
+		collect(d.Name+" answer for another ref", err, ErrBadResponse)
+		_, err = send(testAdvice(5), 3)
+		collect(d.Name+" answer under a wrong key", err, ErrBadMAC)
+
+		// Card data where it does not belong.
+		for name, f := range map[string]func(*Advice){
+			"pan as ref":      func(a *Advice) { a.Ref = testPAN },
+			"track as ref":    func(a *Advice) { a.Ref = testTrack2 },
+			"pan as currency": func(a *Advice) { a.Currency = testPAN },
+			"pan as entry":    func(a *Advice) { a.EntryMode = testPAN },
+			"track as rc":     func(a *Advice) { a.ResponseCode = testTrack2 },
+			"long track":      func(a *Advice) { a.Track2 = []byte(testTrack2 + testTrack2) },
+			"pan in ICC":      func(a *Advice) { a.ICC = testhex.Must("5A08" + testPAN) },
+			"track in ICC": func(a *Advice) {
+				a.ICC = append(testhex.Must("5713"), testhex.Must(strings.Replace(testTrack2, "=", "D", 1)+"F")...)
+			},
+			"ICC with the pan": func(a *Advice) { a.ICC = bytes.Repeat([]byte(testPAN), 20) },
+		} {
+			a := testAdvice(4)
+			f(&a)
+			_, err := send(a, 4)
+			collect(d.Name+" "+name, err, ErrInvalidRequest)
+		}
+		term, _ := sessions(t, 5)
+		_, err = c.Advice(ctx, testAdvice(6), nil)
+		collect(d.Name+" no session", err, ErrInvalidRequest)
+		// The dialect: a request that holds the track in DE37 as it is read.
+		req := adviceRequest(1, term.KSN())
+		m, err := d.EncodeRequest(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = m.Field(DERRN, testPAN[:12])
+		_ = m.Field(DEResponseCode, "=2")
+		_, err = d.DecodeRequest(m)
+		collect(d.Name+" request with card data in DE39", err, ErrMalformed)
+		_ = m.Field(DERRN, "=25122011143")
+		_ = m.Field(DEResponseCode, "Y1")
+		_, err = d.DecodeRequest(m)
+		collect(d.Name+" request with card data in DE37", err, ErrMalformed)
+		_ = c.Close()
+
+		// On the wire: the advices the host read hold neither the PAN nor
+		// the track, in any encoding.
+		h.mu.Lock()
+		raws := h.raw
+		h.mu.Unlock()
+		if len(raws) != 3 {
+			t.Fatalf("%s: host read %d advices, want 3", d, len(raws))
+		}
+		for _, raw := range raws {
+			for _, form := range [][]byte{[]byte(testPAN), testhex.Must(testPAN), []byte(testTrack2), []byte(testPAN[:8])} {
+				if bytes.Contains(raw, form) {
+					t.Fatalf("%s: card data on the wire", d)
+				}
+			}
+		}
+	}
+	for _, err := range errs {
+		assertClean(t, "error", err.Error())
+		assertClean(t, "error", fmt.Sprintf("%+v", err))
+	}
+	assertClean(t, "log", logs.String())
+	if !strings.Contains(logs.String(), "acquirer") {
+		t.Error("nothing logged: the log check proves nothing")
+	}
+}
