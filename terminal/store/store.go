@@ -89,7 +89,7 @@ func StateNames() []string {
 
 var transitions = map[State][]State{
 	StateCreated:         {StateAuthSent, StateFailed, StateOfflineApproved, StateDeclined},
-	StateAuthSent:        {StateApproved, StateDeclined, StateReversalPending, StateFailed},
+	StateAuthSent:        {StateApproved, StateDeclined, StateReversalPending, StateFailed, StateOfflineApproved},
 	StateApproved:        {StateReversalPending},
 	StateReversalPending: {StateReversed},
 }

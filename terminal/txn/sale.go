@@ -1,6 +1,7 @@
 package txn
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -373,8 +374,37 @@ func (e *Engine) stepAuthSent(_ context.Context, s *sale) error {
 	cancel()
 	answered := err == nil
 	cardApproved, cardErr := e.completeChip(s, res, answered)
+	// Nothing reached the host and the card approved anyway ("unable to
+	// go online", its TC): within the offline limits that is an offline
+	// approval, its advice sealed before the card data is wiped.
+	var advice []byte
+	if errors.Is(err, host.ErrUnreachable) && cardApproved && cardErr == nil && e.offlineFallback(s) {
+		t2 := bytes.Clone(s.card.Track2)
+		advice, err = e.sealAdvice(s.rec.ID, t2, s.emv.OnlineData())
+		clear(t2)
+		if err != nil {
+			err = fmt.Errorf("%w: sealing the offline approval: %w", ErrKeys, err)
+		}
+	}
 	s.wipe()
 	switch {
+	case advice != nil:
+		e.log.Info("host unreachable, chip approved offline", "id", s.rec.ID, "stan", s.rec.STAN, "pan", s.rec.MaskedPAN)
+		if err := e.commit(s, PhaseDone, func(tx *store.Tx, r *store.Txn) error {
+			r.State, r.ResponseCode, r.Chip = store.StateOfflineApproved, offlineUnableOnline, s.chip
+			// The request's STAN never reached the host: the advice uses it.
+			return tx.Enqueue(&store.Job{Kind: store.JobAdvice, TxnID: r.ID, Data: advice})
+		}); err != nil {
+			return err
+		}
+		e.wake()
+		return nil
+	case errors.Is(err, ErrKeys):
+		e.log.Error("offline approval not kept", "id", s.rec.ID, "err", err)
+		return e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
+			r.State, r.Failure, r.Error, r.Chip = store.StateFailed, string(FailKeys), err.Error(), s.chip
+			return nil
+		})
 	case err == nil && res.Approved() && cardApproved:
 		e.log.Info("sale approved", "id", s.rec.ID, "stan", s.rec.STAN, "pan", s.rec.MaskedPAN)
 		recorded := false
@@ -446,6 +476,21 @@ func (e *Engine) stepAuthSent(_ context.Context, s *sale) error {
 		e.wake()
 		return nil
 	}
+}
+
+// offlineUnableOnline is DE39 of an offline approval the card gave
+// because the host could not be reached (EMV Y3; Y1 is below the floor
+// limit).
+const offlineUnableOnline = "Y3"
+
+// offlineFallback says whether a chip sale whose request could not reach
+// the host may stand on the card's offline approval: a contact card (a
+// tapped one has left the field), no online PIN (nobody verified it), a
+// sealer for the advice, and the offline limits left room before the
+// kernel started.
+func (e *Engine) offlineFallback(s *sale) bool {
+	return s.emv != nil && s.card != nil && s.card.Chip != nil && s.card.Chip.Interface == emv.Contact &&
+		len(s.pinBlock) == 0 && e.o.Sealer != nil && s.offlineRefusal == nil
 }
 
 // checkRisk runs the risk rules on the card read. A refusal ends the sale
