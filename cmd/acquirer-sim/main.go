@@ -5,7 +5,7 @@
 //
 //	acquirer-sim [-listen 127.0.0.1:8583] [-dialect ascii87|cup]
 //	             [-mode aes|tdes] [-bdk HEX] [-tpdu HEX] [-journal PATH]
-//	             [-script-card NAME] [-log-level info]
+//	             [-script-card NAME] [-advice-rate N] [-log-level info]
 //
 // -dialect selects the ISO 8583 dialect (default ascii87; cup is the China
 // UnionPay-style one with BCD fields, TPDU and message header); posd must
@@ -14,7 +14,13 @@
 // of the mode. As the issuer it checks ARQCs and online PINs against the
 // deck's cards and issuer keys (board/sim/deck) and sends an issuer script
 // to the deck card -script-card names (default
-// acquirer.DefaultScriptCard). It prints
+// acquirer.DefaultScriptCard). It receives advices (0220: sales approved
+// offline): checks their TC, answers a repeat (same terminal id and ref)
+// "00" again without counting it twice, and answers "91" (busy) to those
+// over -advice-rate a second (bursts of as many; default 0, no limit).
+// When the -journal file exists at start, the advices it shows accepted
+// (kind "advice", direction "in", response_code "00") are read back first,
+// so a restarted simulator still knows their repeats. It prints
 // "listening on HOST:PORT" on stderr once it accepts connections, and shuts
 // down cleanly on SIGTERM or SIGINT (listener and connections closed,
 // journal synced and closed).
@@ -54,6 +60,7 @@ func run() error {
 	tpduHex := flag.String("tpdu", "", "TPDU the terminals send, 10 hex digits starting with 60 (default: the dialect's, off for ascii87)")
 	journalPath := flag.String("journal", "", "append a JSON line per message to this file (default none)")
 	scriptCard := flag.String("script-card", acquirer.DefaultScriptCard, "deck card that gets the issuer script (a name no card has: none)")
+	adviceRate := flag.Float64("advice-rate", 0, "advices accepted per second, in bursts of as many; over it they are answered 91 (0: no limit)")
 	level := flag.String("log-level", "info", "log level: debug, info, warn, error")
 	flag.Parse()
 
@@ -70,7 +77,10 @@ func run() error {
 	if _, err := host.LookupDialect(*dialect); err != nil {
 		return fmt.Errorf("-dialect: %w", err)
 	}
-	opts := acquirer.Opts{Dialect: *dialect, Mode: m, Logger: log, ScriptCard: *scriptCard}
+	if *adviceRate < 0 {
+		return errors.New("-advice-rate: must be 0 (no limit) or more")
+	}
+	opts := acquirer.Opts{Dialect: *dialect, Mode: m, Logger: log, ScriptCard: *scriptCard, AdviceRate: *adviceRate}
 	if *bdkHex != "" {
 		if opts.BDK, err = hex.DecodeString(strings.TrimSpace(*bdkHex)); err != nil {
 			return errors.New("-bdk: not hexadecimal")
@@ -85,6 +95,15 @@ func run() error {
 	}
 	var jf *os.File
 	if *journalPath != "" {
+		// What an earlier run journaled: the advices it accepted.
+		hf, err := os.Open(*journalPath)
+		switch {
+		case err == nil:
+			defer hf.Close()
+			opts.History = hf
+		case !errors.Is(err, os.ErrNotExist):
+			return fmt.Errorf("-journal: %w", err)
+		}
 		jf, err = os.OpenFile(*journalPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 		if err != nil {
 			return fmt.Errorf("-journal: %w", err)

@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"posd/cmd/acquirer-sim/acquirer"
+	"posd/crypto/dukpt"
 	"posd/terminal/host"
+	"posd/terminal/wiresec"
 )
 
 // The test binary doubles as the command when this variable is set.
@@ -94,11 +96,114 @@ func commandServes(t *testing.T, dialect string) {
 }
 
 func TestCommandRejectsBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-mode", "des"}, {"-bdk", "zz"}, {"-tpdu", "6100010000"}, {"-dialect", "iso93"}} {
+	for _, args := range [][]string{{"-mode", "des"}, {"-bdk", "zz"}, {"-tpdu", "6100010000"}, {"-dialect", "iso93"}, {"-advice-rate", "-1"}} {
 		cmd := exec.Command(os.Args[0], append([]string{"-test.run=^$", "-listen", "127.0.0.1:0"}, args...)...)
 		cmd.Env = append(os.Environ(), "ACQUIRER_SIM_AS_MAIN=1")
 		if err := cmd.Run(); err == nil {
 			t.Errorf("%v: exit status 0", args)
 		}
+	}
+}
+
+// startCommand runs the command with args and returns the address it
+// listens on; stop sends SIGTERM and waits for a clean exit.
+func startCommand(t *testing.T, args ...string) (addr string, stop func()) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"-test.run=^$", "-listen", "127.0.0.1:0", "-log-level", "warn"}, args...)...)
+	cmd.Env = append(os.Environ(), "ACQUIRER_SIM_AS_MAIN=1")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	sc := bufio.NewScanner(stderr)
+	for addr == "" && sc.Scan() {
+		if a, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
+			addr = a
+		}
+	}
+	if addr == "" {
+		t.Fatal("no listening line on stderr")
+	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	return addr, func() {
+		t.Helper()
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+	}
+}
+
+// TestCommandKeepsAdvicesAcrossRestarts: the command reads back the
+// advices its -journal shows accepted, so the same advice sent to a
+// restarted acquirer-sim is journaled as a duplicate.
+func TestCommandKeepsAdvicesAcrossRestarts(t *testing.T) {
+	journal := filepath.Join(t.TempDir(), "journal.jsonl")
+	bdk := acquirer.DefaultBDK(wiresec.ModeTDES)
+	iksn := []byte{0xFF, 0xFF, 0x98, 0x76, 0x54, 0x32, 0x10, 0xE0, 0x00, 0x00}
+	ik, err := dukpt.TDESDeriveIK(bdk, iksn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := dukpt.NewTDESOriginator(ik, iksn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Wipe()
+	advice := host.Advice{STAN: 7, Ref: "CMD7", Amount: 4200, Currency: "156", EntryMode: "021",
+		Track2: []byte("4761739001010010=25122011143804400000")}
+	for run := range 2 {
+		addr, stop := startCommand(t, "-mode", "tdes", "-journal", journal, "-advice-rate", "5")
+		c, err := host.New(&host.Opts{Addr: addr, TerminalID: "T0000009", ResponseTimeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ksn, key, err := o.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := wiresec.ForTerminal(wiresec.ModeTDES, ksn, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := c.Advice(context.Background(), advice, s)
+		s.Wipe()
+		if err != nil || res.ResponseCode != host.AdviceAccepted {
+			t.Fatalf("run %d: %+v %v", run+1, res, err)
+		}
+		_ = c.Close()
+		stop()
+	}
+	data, err := os.ReadFile(journal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dups []bool
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var e acquirer.Entry
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatal(err)
+		}
+		if e.Kind == "advice" && e.Direction == "in" {
+			if e.Ref != "CMD7" || e.ResponseCode != "00" || e.TerminalID != "T0000009" || e.MaskedPAN != "476173******0010" {
+				t.Fatalf("journal line %s", line)
+			}
+			dups = append(dups, e.Duplicate)
+		}
+	}
+	if len(dups) != 2 || dups[0] || !dups[1] {
+		t.Fatalf("advice lines duplicate=%v, want [false true]", dups)
+	}
+	if strings.Contains(string(data), "4761739001010010") {
+		t.Fatal("journal holds the PAN")
 	}
 }

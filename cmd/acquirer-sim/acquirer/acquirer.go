@@ -34,16 +34,21 @@
 // DE55 with the ARPC of its response code, and for the script card the
 // issuer script (issuer.go).
 //
+// An advice (0220, a sale the card approved offline) is answered with a
+// 0230: "00" once the simulator has it (a repeat of one it has, by
+// terminal id and ref, again "00", journaled duplicate=true), "91" over
+// the rate limit, "Q1" when its TC does not verify; see advice.go.
+//
 // A reversal (ascii87 0400 or its repeat 0401, cup 0400) is answered with
 // a 0410 "00" ("A0" when its MAC fails). The simulator undoes an original
 // once: a reversal naming an original it has already reversed (a repeat,
 // or a duplicate after a lost answer) is answered with the same response
 // code again and journaled with duplicate=true. Sign-on, sign-off and echo
 // (ascii87 0800, cup 0800/0820) are answered "00". Requests of other types
-// get their response MTI with "12". Responses to purchases and reversals
-// are MACed under the response MAC key of the request's KSN whenever that
-// KSN is usable, even when the request MAC failed, so the terminal can tell
-// a genuine "A0" from a forged one.
+// get their response MTI with "12". Responses to purchases, advices and
+// reversals are MACed under the response MAC key of the request's KSN
+// whenever that KSN is usable, even when the request MAC failed, so the
+// terminal can tell a genuine "A0" from a forged one.
 package acquirer
 
 import (
@@ -54,6 +59,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"strings"
 	"sync"
@@ -123,6 +129,16 @@ type Opts struct {
 	// ScriptCard names the card that gets the issuer script; "" means
 	// DefaultScriptCard (a name no card has sends none).
 	ScriptCard string
+	// AdviceRate limits the advices accepted to this many a second, with
+	// bursts of as many (at least 1): a token bucket on the clock Now.
+	// Advices over it are answered "91" (host.AdviceBusy). 0 means no
+	// limit; negative is an error.
+	AdviceRate float64
+	// History is a journal written before (JSONL, as Journal writes it),
+	// read once by New: the advices it shows accepted are known, so a
+	// restarted simulator still answers their repeats as duplicates. nil
+	// means none.
+	History io.Reader
 }
 
 // DefaultOpts is the configuration New uses for a nil *Opts.
@@ -152,6 +168,10 @@ type Server struct {
 	reversed map[string]string
 	// pinTries counts wrong PINs in a row by SHA-256 of the PAN.
 	pinTries map[[32]byte]int
+	// advices are the advices accepted, by adviceKey.
+	advices map[string]adviceRecord
+	// adviceRate is the rate limit of advices.
+	adviceRate bucket
 
 	issuers    map[string]deck.Issuer
 	cards      func(pan string) (deck.Card, bool)
@@ -182,6 +202,16 @@ func New(opts *Opts) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
+	if o.AdviceRate < 0 || math.IsNaN(o.AdviceRate) || math.IsInf(o.AdviceRate, 0) {
+		return nil, fmt.Errorf("%w: advice rate must be 0 (no limit) or more", ErrConfig)
+	}
+	advices := map[string]adviceRecord{}
+	skipped := 0
+	if o.History != nil {
+		if skipped, err = loadAdvices(o.History, advices); err != nil {
+			return nil, fmt.Errorf("%w: reading the journal: %w", ErrConfig, err)
+		}
+	}
 	// The server's framer is the terminal's peer.
 	tf, err := d.NewFramer(o.TPDU)
 	if err != nil {
@@ -191,6 +221,8 @@ func New(opts *Opts) (*Server, error) {
 		d:          d,
 		reversed:   map[string]string{},
 		pinTries:   map[[32]byte]int{},
+		advices:    advices,
+		adviceRate: newBucket(o.AdviceRate),
 		issuers:    o.Issuers,
 		cards:      o.Cards,
 		scriptCard: o.ScriptCard,
@@ -222,6 +254,9 @@ func New(opts *Opts) (*Server, error) {
 	}
 	if s.scriptCard == "" {
 		s.scriptCard = DefaultScriptCard
+	}
+	if o.History != nil {
+		s.log.Info("advices known from the journal", "advices", len(advices), "unreadable_lines", skipped)
 	}
 	return s, nil
 }
@@ -414,6 +449,8 @@ func (s *Server) process(m *iso8583.Message) (in Entry, resp *iso8583.Message, o
 		return s.network(req, in)
 	case host.KindPurchase:
 		return s.purchase(m, req, in)
+	case host.KindAdvice:
+		return s.advice(m, req, in)
 	case host.KindReversal:
 		return s.reversal(m, req, in)
 	}
@@ -451,7 +488,7 @@ func (s *Server) answer(req host.Request, rc string, icc []byte, in Entry) (*iso
 	m, err := s.d.EncodeResponse(req, resp)
 	out := in
 	out.Time, out.Direction, out.MTI, out.ResponseCode, out.Note = s.now(), "out", host.ResponseMTI(req.MTI), rc, ""
-	out.PINPresent, out.PINOK, out.ARQCOK = false, nil, nil
+	out.PINPresent, out.PINOK, out.ARQCOK, out.TCOK = false, nil, nil, nil
 	return m, out, err
 }
 

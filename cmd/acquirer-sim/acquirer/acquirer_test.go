@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"strings"
 	"sync"
@@ -79,6 +80,7 @@ func withPIN(pan, pin string) func(string) (deck.Card, bool) {
 type rig struct {
 	addr    string
 	journal *syncBuffer
+	srv     *acquirer.Server
 	stop    func()
 }
 
@@ -115,7 +117,7 @@ func startServer(t *testing.T, dialect string, mode wiresec.Mode, tpdu []byte, o
 		})
 	}
 	t.Cleanup(stop)
-	return &rig{addr: ln.Addr().String(), journal: j, stop: stop}
+	return &rig{addr: ln.Addr().String(), journal: j, srv: srv, stop: stop}
 }
 
 // terminal is the DUKPT side of the test terminal.
@@ -558,6 +560,11 @@ func TestConfigErrors(t *testing.T) {
 	}
 	if _, err := acquirer.New(&acquirer.Opts{Dialect: "iso93"}); !errors.Is(err, acquirer.ErrConfig) {
 		t.Errorf("unknown dialect: %v", err)
+	}
+	for _, rate := range []float64{-1, math.NaN(), math.Inf(1)} {
+		if _, err := acquirer.New(&acquirer.Opts{AdviceRate: rate}); !errors.Is(err, acquirer.ErrConfig) {
+			t.Errorf("advice rate %v: %v", rate, err)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package acquirer
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -93,6 +94,39 @@ func fuzzRequest(f *testing.F, dialect string) {
 		}
 		f.Add(raw)
 	}
+	// Advices of the same sale approved offline: its cryptogram as a TC
+	// (9F27 40), a TC that does not verify, and a swipe without DE55.
+	tc := bytes.Clone(icc)
+	if tc[13] != 0x01 || tc[14] != 0x80 {
+		f.Fatal("9F27 not where expected in the seed")
+	}
+	tc[14] = 0x40
+	badTC := bytes.Clone(tc)
+	badTC[3] ^= 1
+	for i, adv := range []struct {
+		icc []byte
+		rc  string
+	}{{tc, RCApproved}, {badTC, RCCardAuthFailed}, {nil, RCApproved}} {
+		req := base
+		req.Kind, req.Amount, req.ICC = host.KindAdvice, 1000, adv.icc
+		req.Ref, req.ResponseCode = fmt.Sprintf("F%d", i), host.OfflineApproved
+		m, err := s.d.EncodeRequest(req)
+		if err != nil {
+			f.Fatal(err)
+		}
+		raw, err := s.d.Seal(m, term.MACRequest)
+		if err != nil {
+			f.Fatal(err)
+		}
+		dm, err := s.d.Decode(raw)
+		if err != nil {
+			f.Fatal(err)
+		}
+		if in, resp, out := s.process(dm); resp == nil || out.ResponseCode != adv.rc || (adv.icc != nil) != (in.TCOK != nil) {
+			f.Fatalf("advice seed answered %+v", out)
+		}
+		f.Add(raw)
+	}
 	f.Add([]byte("0800"))
 	f.Add([]byte{0x04, 0x00})
 	f.Fuzz(func(t *testing.T, raw []byte) {
@@ -112,6 +146,12 @@ func fuzzRequest(f *testing.F, dialect string) {
 		if resp != nil {
 			if _, err := resp.Pack(); err != nil {
 				t.Fatalf("response does not pack: %v", err)
+			}
+			// An advice is accepted only with its MAC verified, and with a
+			// verified TC when it carries DE55.
+			if in.Kind == string(host.KindAdvice) && out.ResponseCode == RCApproved &&
+				(in.MACOK == nil || !*in.MACOK || (in.TCOK != nil && !*in.TCOK)) {
+				t.Fatal("advice accepted unverified")
 			}
 			// Issuer data goes only with a verified ARQC.
 			if icc, _ := resp.GetBytes(host.DEICC); len(icc) > 0 && (in.ARQCOK == nil || !*in.ARQCOK) {

@@ -24,6 +24,10 @@ import (
 //     ACInput with the issuer's padding, compared with 9F26. 9F27, when
 //     present, must say ARQC; 9F02 must equal DE4 and 5F2A DE49, or the
 //     cryptogram does not vouch for this transaction.
+//   - TC (DE55 of an advice, 0220): the card's offline approval, verified
+//     exactly like an ARQC (the same keys, session key, ACInput and
+//     checks of 9F02 and 5F2A), but 9F27 must be present and say TC. The
+//     answer (0230) carries no issuer data.
 //   - PIN (DE52): opened with the PIN key of the request's own KSN
 //     (wiresec) and compared with the card's PIN. Three wrong PINs in a
 //     row block the card's PIN at the issuer until acquirer-sim restarts;
@@ -132,8 +136,38 @@ func (s *Server) issue(sess *wiresec.Session, req host.Request, pan string, in *
 	return "", c
 }
 
-// checkARQC verifies the ARQC of DE55.
+// checkARQC verifies the ARQC of DE55 and journals arqc_ok.
 func (s *Server) checkARQC(req host.Request, pan string, card deck.Card, in *Entry) (string, *chip) {
+	rc, c := s.verifyAC(req, pan, card, in, acARQC)
+	if rc == "" {
+		*in.ARQCOK = true
+	}
+	return rc, c
+}
+
+// An acType is the cryptogram a message must carry: its name in notes
+// (bare and with its article), its cryptogram information data (9F27 bits
+// 8-7) and whether 9F27 must be present to say so.
+type acType struct {
+	name, aName string
+	cid         byte
+	needsCID    bool
+}
+
+var (
+	// acARQC: a purchase's cryptogram; 9F27, when present, says ARQC.
+	acARQC = acType{name: "ARQC", aName: "an ARQC", cid: 0x80}
+	// acTC: an advice's cryptogram, the card's offline approval; 9F27
+	// must say TC.
+	acTC = acType{name: "TC", aName: "a TC", cid: 0x40, needsCID: true}
+)
+
+// verifyAC verifies the application cryptogram of DE55 (9F26) of type
+// want: the same issuer keys, session key and input (deck.ACInput) for an
+// ARQC and a TC. It returns the response code of a failure ("" when the
+// cryptogram verified) and, on success, the keys the answer's issuer data
+// needs (the caller wipes them).
+func (s *Server) verifyAC(req host.Request, pan string, card deck.Card, in *Entry, want acType) (string, *chip) {
 	tlvs, err := host.ParseICC(req.ICC)
 	if err != nil {
 		note(in, "ICC data malformed")
@@ -159,11 +193,16 @@ func (s *Server) checkARQC(req host.Request, pan string, card deck.Card, in *Ent
 	}
 	arqc := v["9F26"]
 	if len(arqc) != emv.ACLen {
-		note(in, "no ARQC (9F26)")
+		note(in, "no "+want.name+" (9F26)")
 		return RCCardAuthFailed, nil
 	}
-	if cid, ok := v["9F27"]; ok && (len(cid) != 1 || cid[0]&0xC0 != 0x80) {
-		note(in, "the cryptogram is not an ARQC (9F27)")
+	cid, ok := v["9F27"]
+	if !ok && want.needsCID {
+		note(in, "no cryptogram information data (9F27)")
+		return RCCardAuthFailed, nil
+	}
+	if ok && (len(cid) != 1 || cid[0]&0xC0 != want.cid) {
+		note(in, "the cryptogram is not "+want.aName+" (9F27)")
 		return RCCardAuthFailed, nil
 	}
 	data, err := deck.ACInput(card.Scheme, v)
@@ -195,10 +234,9 @@ func (s *Server) checkARQC(req host.Request, pan string, card deck.Card, in *Ent
 	}
 	if err := emv.VerifyAC(c.sk, data, iss.Padding, arqc); err != nil {
 		c.wipe()
-		note(in, "ARQC does not verify")
+		note(in, want.name+" does not verify")
 		return RCCardAuthFailed, nil
 	}
-	*in.ARQCOK = true
 	return "", c
 }
 

@@ -12,6 +12,11 @@ import (
 // "out"; a request deliberately left unanswered (magic amount 91) gets a
 // line with direction "drop". The journal never holds a full PAN or track:
 // masked_pan keeps the first 6 and last 4 digits, the rest are '*'.
+//
+// An advice's "in" line also carries the response code decided for it:
+// the lines of kind "advice", direction "in" and response_code "00" are
+// the advices the simulator has, from which a restarted simulator
+// rebuilds its deduplication (Opts.History).
 type Entry struct {
 	Time      time.Time `json:"time"`
 	Direction string    `json:"direction"` // "in", "out", "drop"
@@ -19,8 +24,8 @@ type Entry struct {
 	Dialect string `json:"dialect"`
 	MTI     string `json:"mti"`
 	// Kind is what the message does, whatever its MTI in the dialect
-	// ("purchase", "reversal", "sign_on", "sign_off", "echo"); empty for
-	// messages the dialect does not map.
+	// ("purchase", "advice", "reversal", "sign_on", "sign_off", "echo");
+	// empty for messages the dialect does not map.
 	Kind         string `json:"kind,omitempty"`
 	STAN         string `json:"stan"`
 	TerminalID   string `json:"terminal_id"`
@@ -28,23 +33,36 @@ type Entry struct {
 	Amount       int64  `json:"amount"`
 	Currency     string `json:"currency,omitempty"`
 	ResponseCode string `json:"response_code"`
-	// MACOK is set for MACed message types (0200, 0400 and their
+	// MACOK is set for MACed message types (0200, 0220, 0400 and their
 	// responses): whether the request MAC verified. Absent for 0800.
 	MACOK    *bool  `json:"mac_ok,omitempty"`
 	KSN      string `json:"ksn,omitempty"` // hex; KSNs are not secret
 	OrigSTAN string `json:"orig_stan,omitempty"`
+	// Ref is DE37 of an advice: the terminal's reference of the
+	// transaction (with the terminal id, what advices are deduplicated
+	// by).
+	Ref string `json:"ref,omitempty"`
 	// Duplicate marks a reversal of an original already reversed (a
 	// repeat, or the same reversal again after a lost answer) and its
-	// answer: the original was not undone a second time.
-	Duplicate  bool `json:"duplicate"`
+	// answer: the original was not undone a second time. On an advice:
+	// the host already had it (same terminal id and ref); it is answered
+	// "00" again and its amount is not counted a second time.
+	Duplicate bool `json:"duplicate"`
+	// Busy marks an advice refused by the rate limit (Opts.AdviceRate)
+	// and its answer "91".
+	Busy       bool `json:"busy,omitempty"`
 	PINPresent bool `json:"pin_present,omitempty"`
 	// PINOK is set when a PIN block was present: whether it opened under
 	// the transaction's PIN key and matched the card's PIN. The PIN
 	// itself is never journaled.
 	PINOK *bool `json:"pin_ok,omitempty"`
-	// ARQCOK is set when ICC data (DE55) was present: whether the ARQC
-	// verified under the issuer's keys for this transaction.
+	// ARQCOK is set when ICC data (DE55) was present in a purchase:
+	// whether the ARQC verified under the issuer's keys for this
+	// transaction.
 	ARQCOK *bool `json:"arqc_ok,omitempty"`
+	// TCOK is set when an advice carried ICC data (DE55): whether its TC
+	// verified under the issuer's keys for this transaction.
+	TCOK *bool `json:"tc_ok,omitempty"`
 	// Scheme is the card's scheme as the deck knows it (when the issuer
 	// looked the card up).
 	Scheme string `json:"scheme,omitempty"`
