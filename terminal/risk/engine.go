@@ -269,23 +269,8 @@ func (e *Engine) Check(ctx context.Context, t Txn) Decision {
 		return refuse(maxAmountRule(t.Entry), "amount %s above the %s limit %s %s", amt(t.Amount), t.Entry, amt(limit), r.cur.Alpha)
 	}
 	if !t.Online {
-		switch {
-		case !r.Offline.Enabled:
-			return refuse(RuleOfflineDisabled, "host unreachable and offline approvals are disabled")
-		case e.offline == nil:
-			return refuse(RuleOfflineDisabled, "host unreachable and this terminal keeps no offline ledger")
-		case t.Type != TypeSale:
-			return refuse(RuleOfflineType, "host unreachable: only sales are approved offline, not %s", t.Type)
-		case !t.Entry.card():
-			return refuse(RuleOfflineEntryMode, "host unreachable: %s payments need their platform online", t.Entry)
-		case t.Entry == EntrySwipe && !r.Offline.Magstripe:
-			return refuse(RuleOfflineMagstripe, "host unreachable and swiped cards are not approved offline")
-		case t.Amount > r.Offline.FloorLimit:
-			return refuse(RuleOfflineFloorLimit, "host unreachable and amount %s above the floor limit %s",
-				amt(t.Amount), amt(r.Offline.FloorLimit))
-		case r.cvm(t) == CVMOnlinePIN:
-			return refuse(RuleOfflineCVM, "host unreachable and a %s of %s needs an online PIN (no-CVM limit %s)",
-				t.Entry, amt(t.Amount), amt(r.CVM.NoCVMLimit.Of(t.Entry)))
+		if d, ok := e.offlineStatic(r, t, refuse); !ok {
+			return d
 		}
 	}
 	if r.Velocity.Enabled && hasCard && t.Type.debit() {
@@ -310,28 +295,93 @@ func (e *Engine) Check(ctx context.Context, t Txn) Decision {
 		}
 	}
 	if !t.Online {
-		s, err := e.offline.OfflinePending(ctx)
-		if err == nil && (s.Count < 0 || s.Amount < 0 || (s.Count > 0 && s.Oldest.IsZero())) {
-			err = fmt.Errorf("%w: inconsistent summary (count %d, amount %d, oldest set %t)", ErrOffline, s.Count, s.Amount, !s.Oldest.IsZero())
-		} else if err != nil {
-			err = fmt.Errorf("%w: %w", ErrOffline, err)
-		}
-		if err != nil {
-			return e.refused(Decision{Rule: RuleUnavailable, Reason: "offline ledger unreadable", Card: card, Err: err}, t)
-		}
-		o := r.Offline
-		if s.Count+1 > o.MaxCount {
-			return refuse(RuleOfflineCount, "%d offline approvals waiting to be forwarded; at most %d", s.Count, o.MaxCount)
-		}
-		if total := addSat(s.Amount, t.Amount); total > o.MaxAmount {
-			return refuse(RuleOfflineAmount, "offline approvals waiting would total %s; at most %s", amt(total), amt(o.MaxAmount))
-		}
-		if age := now.Sub(s.Oldest); s.Count > 0 && age > time.Duration(o.MaxAge) {
-			return refuse(RuleOfflineAge, "oldest offline approval waiting for %s; at most %s",
-				age.Truncate(time.Second), time.Duration(o.MaxAge))
+		if d, ok := e.offlineLedger(ctx, r, t, card, now, refuse); !ok {
+			return d
 		}
 	}
 	return Decision{Allow: true, CVM: r.cvm(t), Card: card}
+}
+
+// refuser makes a refusal of rule code.
+type refuser func(code Code, format string, a ...any) Decision
+
+// offlineStatic runs the offline rules that need no state: enabled, type,
+// entry mode, magstripe, floor limit, CVM.
+func (e *Engine) offlineStatic(r *compiled, t Txn, refuse refuser) (Decision, bool) {
+	amt := r.cur.Format
+	switch {
+	case !r.Offline.Enabled:
+		return refuse(RuleOfflineDisabled, "host unreachable and offline approvals are disabled"), false
+	case e.offline == nil:
+		return refuse(RuleOfflineDisabled, "host unreachable and this terminal keeps no offline ledger"), false
+	case t.Type != TypeSale:
+		return refuse(RuleOfflineType, "host unreachable: only sales are approved offline, not %s", t.Type), false
+	case !t.Entry.card():
+		return refuse(RuleOfflineEntryMode, "host unreachable: %s payments need their platform online", t.Entry), false
+	case t.Entry == EntrySwipe && !r.Offline.Magstripe:
+		return refuse(RuleOfflineMagstripe, "host unreachable and swiped cards are not approved offline"), false
+	case t.Amount > r.Offline.FloorLimit:
+		return refuse(RuleOfflineFloorLimit, "host unreachable and amount %s above the floor limit %s",
+			amt(t.Amount), amt(r.Offline.FloorLimit)), false
+	case r.cvm(t) == CVMOnlinePIN:
+		return refuse(RuleOfflineCVM, "host unreachable and a %s of %s needs an online PIN (no-CVM limit %s)",
+			t.Entry, amt(t.Amount), amt(r.CVM.NoCVMLimit.Of(t.Entry))), false
+	}
+	return Decision{}, true
+}
+
+// offlineLedger runs the offline rules on what waits to be forwarded:
+// count, amount and age.
+func (e *Engine) offlineLedger(ctx context.Context, r *compiled, t Txn, card CardID, now time.Time, refuse refuser) (Decision, bool) {
+	amt := r.cur.Format
+	s, err := e.offline.OfflinePending(ctx)
+	if err == nil && (s.Count < 0 || s.Amount < 0 || (s.Count > 0 && s.Oldest.IsZero())) {
+		err = fmt.Errorf("%w: inconsistent summary (count %d, amount %d, oldest set %t)", ErrOffline, s.Count, s.Amount, !s.Oldest.IsZero())
+	} else if err != nil {
+		err = fmt.Errorf("%w: %w", ErrOffline, err)
+	}
+	if err != nil {
+		return e.refused(Decision{Rule: RuleUnavailable, Reason: "offline ledger unreadable", Card: card, Err: err}, t), false
+	}
+	o := r.Offline
+	if s.Count+1 > o.MaxCount {
+		return refuse(RuleOfflineCount, "%d offline approvals waiting to be forwarded; at most %d", s.Count, o.MaxCount), false
+	}
+	if total := addSat(s.Amount, t.Amount); total > o.MaxAmount {
+		return refuse(RuleOfflineAmount, "offline approvals waiting would total %s; at most %s", amt(total), amt(o.MaxAmount)), false
+	}
+	if age := now.Sub(s.Oldest); s.Count > 0 && age > time.Duration(o.MaxAge) {
+		return refuse(RuleOfflineAge, "oldest offline approval waiting for %s; at most %s",
+			age.Truncate(time.Second), time.Duration(o.MaxAge)), false
+	}
+	return Decision{}, true
+}
+
+// CheckOffline judges, before the card is read, whether t may be approved
+// offline should it come to that: the offline rules alone (enabled, type,
+// entry mode, magstripe, floor limit, CVM, then the count, amount and age
+// of what waits to be forwarded). The sale asks it before the chip kernel
+// runs, to tell the kernel to go online when the answer is no; Check with
+// the card still judges the sale. A refusal is logged like Check's.
+func (e *Engine) CheckOffline(ctx context.Context, t Txn) Decision {
+	r := e.rules.Load()
+	t.Online, t.PAN = false, nil
+	if err := ctx.Err(); err != nil {
+		return e.refused(Decision{Rule: RuleUnavailable, Reason: "check abandoned", Err: err}, t)
+	}
+	refuse := func(code Code, format string, a ...any) Decision {
+		return e.refused(Decision{Rule: code, Reason: fmt.Sprintf(format, a...)}, t)
+	}
+	if !t.Type.Known() || !t.Entry.Known() || t.Amount < 1 || t.Amount > MaxMinor {
+		return refuse(RuleInvalid, "invalid transaction")
+	}
+	if d, ok := e.offlineStatic(r, t, refuse); !ok {
+		return d
+	}
+	if d, ok := e.offlineLedger(ctx, r, t, CardID{}, e.clock.Now(), refuse); !ok {
+		return d
+	}
+	return Decision{Allow: true, CVM: r.cvm(t)}
 }
 
 // start validates t and computes its card id. When !ok, d is the refusal.

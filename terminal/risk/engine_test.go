@@ -667,3 +667,25 @@ func countVelocity(t *testing.T, db *bolt.DB) int {
 	db.View(func(tx *bolt.Tx) error { n = tx.Bucket(bucketVelocity).Stats().KeyN; return nil })
 	return n
 }
+
+// CheckOffline runs the offline rules before the card is read (no PAN):
+// the state-free ones and the ledger's, nothing that needs the card.
+func TestCheckOfflineWithoutCard(t *testing.T) {
+	f := newFixture(t, DefaultRules())
+	ctx := context.Background()
+	f.ledger.set(OfflineSummary{}, nil)
+	wantAllow(t, "insert within limits", f.e.CheckOffline(ctx, sale(100, EntryInsert, "")), CVMOfflinePIN)
+	wantRefuse(t, "swipe", f.e.CheckOffline(ctx, sale(100, EntrySwipe, "")), RuleOfflineMagstripe)
+	wantRefuse(t, "over the floor", f.e.CheckOffline(ctx, sale(500_01, EntryInsert, "")), RuleOfflineFloorLimit)
+	f.ledger.set(OfflineSummary{Count: 10, Amount: 1000, Oldest: t0}, nil)
+	wantRefuse(t, "count", f.e.CheckOffline(ctx, sale(100, EntryInsert, "")), RuleOfflineCount)
+	f.ledger.set(OfflineSummary{Count: 1, Amount: 2000_00, Oldest: t0}, nil)
+	wantRefuse(t, "amount", f.e.CheckOffline(ctx, sale(100, EntryInsert, "")), RuleOfflineAmount)
+	f.ledger.set(OfflineSummary{}, errors.New("unreadable"))
+	wantRefuse(t, "ledger", f.e.CheckOffline(ctx, sale(100, EntryInsert, "")), RuleUnavailable)
+	wantRefuse(t, "invalid", f.e.CheckOffline(ctx, sale(0, EntryInsert, "")), RuleInvalid)
+	// The hotlist and velocity need the card: Check's, not this.
+	f.ledger.set(OfflineSummary{}, nil)
+	f.loadHotlist(1, panA)
+	wantAllow(t, "hotlist not consulted", f.e.CheckOffline(ctx, sale(100, EntryInsert, panA)), CVMOfflinePIN)
+}

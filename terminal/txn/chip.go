@@ -227,6 +227,12 @@ func (e *Engine) chipEnded(ctx context.Context, s *sale, es *emv.Session, err er
 	return chipDone, nil
 }
 
+// OfflineChecker is implemented by risk rules that judge, before the card
+// is read, whether a sale could be approved offline (terminal/risk.Engine).
+type OfflineChecker interface {
+	CheckOffline(ctx context.Context, t risk.Txn) risk.Decision
+}
+
 // offlineAllowed says whether the card may approve this sale offline: a
 // sealer keeps its advice's card data, and the risk rules' offline limits
 // (floor limit, count, amount and age of the approvals still waiting to
@@ -240,7 +246,11 @@ func (e *Engine) offlineAllowed(ctx context.Context, s *sale) bool {
 	if e.o.Risk == nil {
 		return true
 	}
-	d := e.o.Risk.Check(ctx, risk.Txn{Type: risk.TypeSale, Amount: s.rec.Amount, Currency: s.rec.Currency,
+	oc, ok := e.o.Risk.(OfflineChecker)
+	if !ok {
+		return false // rules that cannot judge offline approvals allow none
+	}
+	d := oc.CheckOffline(ctx, risk.Txn{Type: risk.TypeSale, Amount: s.rec.Amount, Currency: s.rec.Currency,
 		Entry: s.card.Mode, Online: false})
 	if !d.Allow {
 		s.offlineRefusal = &d
