@@ -107,9 +107,13 @@ type txnView struct {
 	// 071 contactless, 801 fallback).
 	EntryMode string `json:"entry_mode,omitempty"`
 	// Chip is the EMV kernel's summary of a chip sale (nothing sensitive).
-	Chip    *store.Chip `json:"chip,omitempty"`
-	Created string      `json:"created"`
-	Updated string      `json:"updated"`
+	Chip *store.Chip `json:"chip,omitempty"`
+	// AdviceSent: when the host acknowledged an offline approval's
+	// advice; AdviceCode: its answer when it refused the advice.
+	AdviceSent string `json:"advice_sent,omitempty"`
+	AdviceCode string `json:"advice_code,omitempty"`
+	Created    string `json:"created"`
+	Updated    string `json:"updated"`
 }
 
 func view(t store.Txn) txnView {
@@ -127,6 +131,9 @@ func view(t store.Txn) txnView {
 	}
 	if t.STAN != 0 {
 		v.STAN = fmt.Sprintf("%06d", t.STAN)
+	}
+	if !t.AdviceSent.IsZero() {
+		v.AdviceSent, v.AdviceCode = t.AdviceSent.Format(time.RFC3339), t.AdviceCode
 	}
 	return v
 }
