@@ -8,7 +8,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.7.0
 FUZZTIME ?= 10s
 RUN_DIR ?= run
 
-.PHONY: all deps build run test test-nocv check lint fmt-check vet staticcheck tidy-check layers bench cross arm64-cv fuzz clean
+.PHONY: all deps build run test test-nocv check lint fmt-check vet staticcheck tidy-check layers bench fleet cross arm64-cv fuzz clean
 
 all: build
 
@@ -61,6 +61,12 @@ layers:
 
 bench: deps
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+# The fleet simulation at full size: FLEET terminals (make test runs 200)
+# lose the host for an hour and come back; see TestFleetDoesNotStampede.
+FLEET ?= 2000
+fleet: deps
+	$(GO) test -count=1 -run TestFleetDoesNotStampede -v -timeout 30m ./terminal/txn -args -fleet=$(FLEET)
 
 # Pure-Go builds for the ARM boards: no cgo, no OpenCV. 32-bit ARM needs a
 # one-line fix in a dependency; see scripts/gomod-arm32.sh.

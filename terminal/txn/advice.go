@@ -99,12 +99,20 @@ func (e *Engine) advise(ctx context.Context, j store.Job) error {
 		EntryMode: t.EntryMode, Track2: p.Track2, ICC: p.ICC, ResponseCode: t.ResponseCode,
 	}, sess)
 	if err != nil {
+		e.hostRefused(&j, false)
 		e.noteJob(j, err.Error())
 		return err
 	}
+	e.mu.Lock()
+	e.hostSilent = 0
+	if res.ResponseCode != host.AdviceBusy {
+		e.hostBusy = max(0, e.hostBusy-1)
+	}
+	e.mu.Unlock()
 	switch res.ResponseCode {
 	case host.AdviceAccepted:
 	case host.AdviceBusy:
+		e.hostRefused(&j, true)
 		e.noteJob(j, "host busy")
 		return fmt.Errorf("%w: host busy (%s)", errAdviceHeld, res.ResponseCode)
 	default:
@@ -136,6 +144,30 @@ func (e *Engine) advise(ctx context.Context, j store.Job) error {
 	return nil
 }
 
+// hostRefused sets j's next try after the host did not take it. Two
+// runs set the pace, not the job's own attempts alone: the host's
+// silence (unreachable, no answer: the outage; the job's attempts count
+// too) and its busy answers (congestion). The first answer after an
+// outage ends the outage's run, so an advice refused busy right after the
+// host came back waits seconds to minutes, not the ten minutes the outage
+// had grown to; and the advice behind one just accepted starts from the
+// terminal's busy run, not from nothing. A success takes one off the
+// busy run.
+func (e *Engine) hostRefused(j *store.Job, busy bool) {
+	e.mu.Lock()
+	var n int
+	if busy {
+		e.hostSilent = 0
+		e.hostBusy++
+		n = e.hostBusy
+	} else {
+		e.hostSilent++
+		n = max(j.Attempts, e.hostSilent)
+	}
+	e.mu.Unlock()
+	j.NextAt = e.clock.Now().Add(e.fullJitter(n))
+}
+
 // noteJob records why the last attempt of j failed (best effort).
 func (e *Engine) noteJob(j store.Job, why string) {
 	j.LastError = why
@@ -145,18 +177,27 @@ func (e *Engine) noteJob(j store.Job, why string) {
 }
 
 // fullJitter is the pause after attempt n (1-based) of an advice: a
-// uniformly random time up to ReversalRetry doubled per attempt (capped at
-// MaxRetry). Full jitter spreads a fleet that lost its host together over
-// the whole window, so it does not come back in waves.
+// uniformly random time within a window of ReversalRetry doubled per
+// attempt. Full jitter spreads a fleet that lost its host together over
+// the whole window, so it does not come back in waves. Once the window
+// reaches MaxRetry it is aligned on the clock (the next whole multiple of
+// MaxRetry since the epoch, then uniform within it): every terminal then
+// tries once per aligned window, so however long the outage, the host sees
+// an even stream rather than the crowd of retries that unaligned windows
+// pile up right after it comes back.
 func (e *Engine) fullJitter(n int) time.Duration {
 	d := e.o.ReversalRetry
 	for i := 1; i < n && d < e.o.MaxRetry; i++ {
 		d *= 2
 	}
-	d = min(d, e.o.MaxRetry)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return time.Duration(e.rng.Int64N(int64(d) + 1))
+	if d < e.o.MaxRetry {
+		return time.Duration(e.rng.Int64N(int64(d) + 1))
+	}
+	d = e.o.MaxRetry
+	now := e.clock.Now()
+	return now.Truncate(d).Add(d).Sub(now) + time.Duration(e.rng.Int64N(int64(d)))
 }
 
 // pace waits until the next advice may leave under Opts.AdviceRate.

@@ -3,6 +3,7 @@ package txn
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -18,11 +19,16 @@ import (
 // the chip path makes them: record, STAN and sealed card data in one
 // commit with the advice job.
 type adviceRig struct {
-	e   *Engine
-	db  *store.DB
-	box *sealbox.Box
+	t    *testing.T
+	e    *Engine
+	db   *store.DB
+	box  *sealbox.Box
+	h    *fakeHost
+	rate float64
 }
 
+// newAdviceRig opens the database; start starts the engine, whose first
+// pass then finds what the test stored before.
 func newAdviceRig(t *testing.T, h *fakeHost, rate float64) *adviceRig {
 	t.Helper()
 	db, err := store.Open(filepath.Join(t.TempDir(), "posd.db"), nil)
@@ -33,14 +39,21 @@ func newAdviceRig(t *testing.T, h *fakeHost, rate float64) *adviceRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := New(Opts{Store: db, Host: h, Keys: newKeys(t), Reader: newReader(), CardTimeout: time.Second,
-		HostTimeout: time.Second, ReversalRetry: time.Hour, MaxRetry: time.Hour, Sealer: box, AdviceRate: rate,
+	t.Cleanup(func() { db.Close() })
+	return &adviceRig{t: t, db: db, box: box, h: h, rate: rate}
+}
+
+func (r *adviceRig) start() *Engine {
+	r.t.Helper()
+	e, err := New(Opts{Store: r.db, Host: r.h, Keys: newKeys(r.t), Reader: newReader(), CardTimeout: time.Second,
+		HostTimeout: time.Second, ReversalRetry: time.Hour, MaxRetry: time.Hour, Sealer: r.box, AdviceRate: r.rate,
 		Currencies: []string{"156"}})
 	if err != nil {
-		t.Fatal(err)
+		r.t.Fatal(err)
 	}
-	t.Cleanup(func() { e.Halt(); db.Close() })
-	return &adviceRig{e: e, db: db, box: box}
+	r.t.Cleanup(e.Halt)
+	r.e = e
+	return e
 }
 
 // approveOffline stores an offline approval of amount as runChip does.
@@ -53,7 +66,8 @@ func (r *adviceRig) approveOffline(t *testing.T, amount int64, track2 string) st
 			return err
 		}
 		id = strconv.FormatUint(first, 10)
-		sealed, err := r.e.sealAdvice(id, []byte(track2), []byte{0x9F, 0x27, 0x01, 0x40})
+		plain, _ := json.Marshal(advicePayload{Track2: []byte(track2), ICC: []byte{0x9F, 0x27, 0x01, 0x40}})
+		sealed, err := r.box.Seal(plain, adviceAD(id))
 		if err != nil {
 			return err
 		}
@@ -84,6 +98,7 @@ func TestAdvicesForwardedInOrderOnce(t *testing.T) {
 	for i := range 3 {
 		ids = append(ids, r.approveOffline(t, int64(100+i), "4761730000000029D30122011000000000000"))
 	}
+	r.start()
 	if left := r.e.Sync(context.Background()); left != 0 {
 		t.Fatalf("%d advices left", left)
 	}
@@ -125,14 +140,18 @@ func TestAdviceBusyHoldsTheRest(t *testing.T) {
 	}}
 	r := newAdviceRig(t, h, 0)
 	a, b := r.approveOffline(t, 100, "4761730000000029D3012"), r.approveOffline(t, 200, "4761730000000029D3012")
+	r.start()
 	if left := r.e.Sync(context.Background()); left != 2 {
 		t.Fatalf("%d left after a busy host", left)
 	}
-	if len(h.advices) != 1 || h.advices[0].Ref != a {
-		t.Fatalf("sent while busy: %+v", h.advices)
+	sentBusy := len(h.advices)
+	for _, x := range h.advices {
+		if x.Ref != a {
+			t.Fatalf("advice %s sent while the one before it was held: %+v", x.Ref, h.advices)
+		}
 	}
 	jobs, _ := r.db.Jobs()
-	if len(jobs) != 2 || jobs[0].Attempts != 1 || !jobs[0].NextAt.After(time.Now()) || jobs[0].LastError != "host busy" {
+	if len(jobs) != 2 || jobs[0].Attempts != sentBusy || !jobs[0].NextAt.After(time.Now()) || jobs[0].LastError != "host busy" {
 		t.Fatalf("jobs after busy: %+v", jobs)
 	}
 	mu.Lock()
@@ -141,7 +160,7 @@ func TestAdviceBusyHoldsTheRest(t *testing.T) {
 	if left := r.e.Sync(context.Background()); left != 0 {
 		t.Fatalf("%d left", left)
 	}
-	if len(h.advices) != 3 || h.advices[1].Ref != a || h.advices[2].Ref != b || h.advices[1].STAN != h.advices[0].STAN {
+	if len(h.advices) != sentBusy+2 || h.advices[sentBusy].Ref != a || h.advices[sentBusy+1].Ref != b || h.advices[sentBusy].STAN != h.advices[0].STAN {
 		t.Fatalf("advices: %+v", h.advices)
 	}
 }
@@ -151,6 +170,7 @@ func TestAdviceRefused(t *testing.T) {
 	h := &fakeHost{advice: func(host.Advice) (host.Result, error) { return host.Result{ResponseCode: "Q1"}, nil }}
 	r := newAdviceRig(t, h, 0)
 	id := r.approveOffline(t, 100, "4761730000000029D3012")
+	r.start()
 	if left := r.e.Sync(context.Background()); left != 0 {
 		t.Fatalf("%d left", left)
 	}
@@ -173,6 +193,7 @@ func TestAdviceDataDoesNotOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r.start()
 	if left := r.e.Sync(context.Background()); left != 1 || len(h.advices) != 0 {
 		t.Fatalf("left %d, sent %d", left, len(h.advices))
 	}
@@ -190,6 +211,7 @@ func TestAdviceRate(t *testing.T) {
 		r.approveOffline(t, 100, "4761730000000029D3012")
 	}
 	start := time.Now()
+	r.start()
 	if left := r.e.Sync(context.Background()); left != 0 {
 		t.Fatalf("%d left", left)
 	}
@@ -204,9 +226,28 @@ func TestOfflineLedger(t *testing.T) {
 	r := newAdviceRig(t, h, 0)
 	r.approveOffline(t, 100, "4761730000000029D3012")
 	r.approveOffline(t, 250, "4761730000000029D3012")
+	r.start()
 	r.e.Sync(context.Background())
 	s, err := OfflineLedger{Store: r.db}.OfflinePending(context.Background())
 	if err != nil || s.Count != 2 || s.Amount != 350 || s.Oldest.IsZero() {
 		t.Fatalf("%+v %v", s, err)
+	}
+}
+
+// While the first advice waits for its retry, the advices behind it (never
+// tried, so due at once) must not wake the outbox: they go after the
+// first. Counting them made the outbox loop spin without pause as long as
+// the host was away.
+func TestUntilDueWaitsForTheFirstAdvice(t *testing.T) {
+	h := &fakeHost{advice: func(host.Advice) (host.Result, error) { return host.Result{}, host.ErrUnreachable }}
+	r := newAdviceRig(t, h, 0)
+	r.approveOffline(t, 100, "4761730000000029D3012")
+	r.approveOffline(t, 200, "4761730000000029D3012")
+	r.start()
+	if left := r.e.Sync(context.Background()); left != 2 {
+		t.Fatalf("%d left", left)
+	}
+	if d := r.e.untilDue(); d <= 0 {
+		t.Fatalf("the outbox would run again in %v with the host away", d)
 	}
 }

@@ -212,6 +212,9 @@ type Engine struct {
 	rng     *mrand.Rand
 	// nextAdvice is when the next advice may leave (Opts.AdviceRate).
 	nextAdvice time.Time
+	// hostSilent and hostBusy are the runs of advices the host did not
+	// answer and answered busy (see hostRefused).
+	hostSilent, hostBusy int
 
 	kick chan struct{} // wakes the outbox loop
 	ctx  context.Context

@@ -46,7 +46,15 @@ func (e *Engine) untilDue() time.Duration {
 	}
 	wait := time.Minute
 	now := e.clock.Now()
+	advice := false
 	for _, j := range jobs {
+		if j.Kind == store.JobAdvice {
+			// Advices go in order: only the first one's time counts.
+			if advice {
+				continue
+			}
+			advice = true
+		}
 		wait = min(wait, j.NextAt.Sub(now))
 	}
 	return max(wait, 0)
