@@ -181,6 +181,7 @@ var usages = map[string]string{
 	"txn show":   "posctl txn show ID",
 	"txn cancel": "posctl txn cancel ID",
 	"reversals":  "posctl reversals send",
+	"sync":       "posctl sync",
 	"host":       "posctl host test",
 	"status":     "posctl status",
 	"devices":    "posctl devices [selftest]",

@@ -51,6 +51,7 @@ func TestMalformedCommandsSayTheirUsage(t *testing.T) {
 		"frobnicate":           `unknown command "frobnicate"`,
 		"reversals":            "usage: posctl reversals send",
 		"status now":           "usage: posctl status",
+		"sync now":             "usage: posctl sync",
 		"host":                 "usage: posctl host test",
 		"sim cards everything": "usage: posctl sim cards",
 		"sim tap":              "usage: posctl sim tap --card NAME",
