@@ -77,8 +77,10 @@ func TestNoCardDataAtRest(t *testing.T) {
 
 // TestRecordSurvivesKill kills a process that is recording approvals with
 // SIGKILL at a random point, and checks that every approval it reported as
-// recorded is counted after the restart (at most one more: the one being
-// committed when it died), and that the database opens cleanly.
+// recorded is counted after the restart, and that the database opens
+// cleanly. The child does not wait for the parent: between the line the
+// parent reads and the signal it may record more (under load, several),
+// so more than reported is no fault; fewer is.
 func TestRecordSurvivesKill(t *testing.T) {
 	if path := os.Getenv("RISK_CRASH_CHILD"); path != "" {
 		db, err := store.Open(path, nil)
@@ -135,7 +137,7 @@ func TestRecordSurvivesKill(t *testing.T) {
 			return err
 		})
 		db.Close()
-		if err != nil || n < total || n > total+1 {
+		if err != nil || n < total {
 			t.Fatalf("round %d: %d recorded, %d reported (%v)", round, n, total, err)
 		}
 		total = n
