@@ -30,6 +30,11 @@
 //	anything else                                   "00" with a 6-character auth code (DE38)
 //	                                                and a 12-character RRN (DE37)
 //
+// An approval ("00" above) of an amount ending in 92, 93, 94, 95, 97 or 98
+// goes out with a fault: cut short and the connection closed, random
+// bytes in its place, a wrong MAC, too late, twice, or slow but in time
+// (see fault.go; journal field fault).
+//
 // After a good ARQC every answer (the declines above it excepted) carries
 // DE55 with the ARPC of its response code, and for the script card the
 // issuer script (issuer.go).
@@ -134,6 +139,14 @@ type Opts struct {
 	// Advices over it are answered "91" (host.AdviceBusy). 0 means no
 	// limit; negative is an error.
 	AdviceRate float64
+	// LateDelay is how long the late answer (FaultLate, amounts ending in
+	// 95) waits: longer than the terminal's response timeout. 0 means
+	// DefaultLateDelay; negative is an error.
+	LateDelay time.Duration
+	// SlowDelay is how long the slow answer (FaultSlow, amounts ending in
+	// 98) waits: shorter than the terminal's response timeout. 0 means
+	// DefaultSlowDelay; negative is an error.
+	SlowDelay time.Duration
 	// History is a journal written before (JSONL, as Journal writes it),
 	// read once by New: the advices it shows accepted are known, so a
 	// restarted simulator still answers their repeats as duplicates. nil
@@ -176,6 +189,8 @@ type Server struct {
 	issuers    map[string]deck.Issuer
 	cards      func(pan string) (deck.Card, bool)
 	scriptCard string
+
+	lateDelay, slowDelay time.Duration
 }
 
 // New checks opts and returns a server that is not listening yet.
@@ -205,6 +220,15 @@ func New(opts *Opts) (*Server, error) {
 	if o.AdviceRate < 0 || math.IsNaN(o.AdviceRate) || math.IsInf(o.AdviceRate, 0) {
 		return nil, fmt.Errorf("%w: advice rate must be 0 (no limit) or more", ErrConfig)
 	}
+	if o.LateDelay < 0 || o.SlowDelay < 0 {
+		return nil, fmt.Errorf("%w: late and slow delays must be 0 (the default) or more", ErrConfig)
+	}
+	if o.LateDelay == 0 {
+		o.LateDelay = DefaultLateDelay
+	}
+	if o.SlowDelay == 0 {
+		o.SlowDelay = DefaultSlowDelay
+	}
 	advices := map[string]adviceRecord{}
 	skipped := 0
 	if o.History != nil {
@@ -226,6 +250,8 @@ func New(opts *Opts) (*Server, error) {
 		issuers:    o.Issuers,
 		cards:      o.Cards,
 		scriptCard: o.ScriptCard,
+		lateDelay:  o.LateDelay,
+		slowDelay:  o.SlowDelay,
 		mode:       mode,
 		bdk:        append([]byte(nil), bdk...),
 		framer:     tf.Peer(),
@@ -402,6 +428,10 @@ func (s *Server) handle(c *connection.Connection, m *iso8583.Message) {
 		}
 		return
 	}
+	if out.Fault != "" {
+		s.deliverFault(c, resp, out)
+		return
+	}
 	if err := c.Reply(resp); err != nil {
 		s.log.Warn("reply failed", "mti", out.MTI, "stan", out.STAN, "err", err)
 		return
@@ -414,7 +444,7 @@ func (s *Server) record(e Entry) {
 		s.log.Error("journal write failed", "err", err)
 	}
 	s.log.Info("message", "direction", e.Direction, "mti", e.MTI, "stan", e.STAN,
-		"terminal_id", e.TerminalID, "response_code", e.ResponseCode, "duplicate", e.Duplicate)
+		"terminal_id", e.TerminalID, "response_code", e.ResponseCode, "duplicate", e.Duplicate, "fault", e.Fault)
 }
 
 func str(m *iso8583.Message, id int) string {
@@ -585,6 +615,9 @@ func (s *Server) purchase(m *iso8583.Message, req host.Request, in Entry) (Entry
 			rc = RCSystemFailure
 		default:
 			rc = RCApproved
+			if in.Fault = faultOf(req.Amount); in.Fault != "" {
+				note(&in, fmt.Sprintf("magic amount %02d: fault %s", req.Amount%100, in.Fault))
+			}
 		}
 	}
 	if rc == "" {

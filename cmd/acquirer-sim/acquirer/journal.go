@@ -9,8 +9,10 @@ import (
 
 // Entry is one line of the JSONL journal. Every request seen gets a line
 // with direction "in"; every response sent gets a line with direction
-// "out"; a request deliberately left unanswered (magic amount 91) gets a
-// line with direction "drop". The journal never holds a full PAN or track:
+// "out"; a request deliberately left unanswered (magic amount 91), or
+// whose answer with a fault could not go out (Fault: a late answer at
+// shutdown, a connection the terminal closed), gets a line with direction
+// "drop". The journal never holds a full PAN or track:
 // masked_pan keeps the first 6 and last 4 digits, the rest are '*'.
 //
 // An advice's "in" line also carries the response code decided for it:
@@ -50,8 +52,13 @@ type Entry struct {
 	Duplicate bool `json:"duplicate"`
 	// Busy marks an advice refused by the rate limit (Opts.AdviceRate)
 	// and its answer "91".
-	Busy       bool `json:"busy,omitempty"`
-	PINPresent bool `json:"pin_present,omitempty"`
+	Busy bool `json:"busy,omitempty"`
+	// Fault is the fault a purchase's approval goes out with (magic
+	// amounts, see fault.go): "reset", "garbage", "bad_mac", "late",
+	// "duplicate" or "slow", on its "in" line and on its "out" (or
+	// "drop") line, whose response_code is the one the host decided.
+	Fault      string `json:"fault,omitempty"`
+	PINPresent bool   `json:"pin_present,omitempty"`
 	// PINOK is set when a PIN block was present: whether it opened under
 	// the transaction's PIN key and matched the card's PIN. The PIN
 	// itself is never journaled.
