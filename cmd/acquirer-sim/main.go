@@ -5,7 +5,8 @@
 //
 //	acquirer-sim [-listen 127.0.0.1:8583] [-dialect ascii87|cup]
 //	             [-mode aes|tdes] [-bdk HEX] [-tpdu HEX] [-journal PATH]
-//	             [-script-card NAME] [-advice-rate N] [-log-level info]
+//	             [-script-card NAME] [-advice-rate N] [-late-delay 15s]
+//	             [-slow-delay 1s] [-log-level info]
 //
 // -dialect selects the ISO 8583 dialect (default ascii87; cup is the China
 // UnionPay-style one with BCD fields, TPDU and message header); posd must
@@ -20,7 +21,11 @@
 // over -advice-rate a second (bursts of as many; default 0, no limit).
 // When the -journal file exists at start, the advices it shows accepted
 // (kind "advice", direction "in", response_code "00") are read back first,
-// so a restarted simulator still knows their repeats. It prints
+// so a restarted simulator still knows their repeats. Approved purchases
+// of amounts ending in 92 to 98 (96 excepted) go out with a fault (see
+// package acquirer): the late one (95) after -late-delay (default 15s,
+// longer than the terminal's response timeout), the slow one (98) after
+// -slow-delay (default 1s). It prints
 // "listening on HOST:PORT" on stderr once it accepts connections, and shuts
 // down cleanly on SIGTERM or SIGINT (listener and connections closed,
 // journal synced and closed).
@@ -61,6 +66,8 @@ func run() error {
 	journalPath := flag.String("journal", "", "append a JSON line per message to this file (default none)")
 	scriptCard := flag.String("script-card", acquirer.DefaultScriptCard, "deck card that gets the issuer script (a name no card has: none)")
 	adviceRate := flag.Float64("advice-rate", 0, "advices accepted per second, in bursts of as many; over it they are answered 91 (0: no limit)")
+	lateDelay := flag.Duration("late-delay", acquirer.DefaultLateDelay, "delay of the late approval (amounts ending in 95): longer than the terminal's response timeout")
+	slowDelay := flag.Duration("slow-delay", acquirer.DefaultSlowDelay, "delay of the slow approval (amounts ending in 98): shorter than the terminal's response timeout")
 	level := flag.String("log-level", "info", "log level: debug, info, warn, error")
 	flag.Parse()
 
@@ -80,7 +87,14 @@ func run() error {
 	if *adviceRate < 0 {
 		return errors.New("-advice-rate: must be 0 (no limit) or more")
 	}
-	opts := acquirer.Opts{Dialect: *dialect, Mode: m, Logger: log, ScriptCard: *scriptCard, AdviceRate: *adviceRate}
+	if *lateDelay <= 0 {
+		return errors.New("-late-delay: must be more than 0")
+	}
+	if *slowDelay <= 0 {
+		return errors.New("-slow-delay: must be more than 0")
+	}
+	opts := acquirer.Opts{Dialect: *dialect, Mode: m, Logger: log, ScriptCard: *scriptCard, AdviceRate: *adviceRate,
+		LateDelay: *lateDelay, SlowDelay: *slowDelay}
 	if *bdkHex != "" {
 		if opts.BDK, err = hex.DecodeString(strings.TrimSpace(*bdkHex)); err != nil {
 			return errors.New("-bdk: not hexadecimal")

@@ -96,7 +96,8 @@ func commandServes(t *testing.T, dialect string) {
 }
 
 func TestCommandRejectsBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-mode", "des"}, {"-bdk", "zz"}, {"-tpdu", "6100010000"}, {"-dialect", "iso93"}, {"-advice-rate", "-1"}} {
+	for _, args := range [][]string{{"-mode", "des"}, {"-bdk", "zz"}, {"-tpdu", "6100010000"}, {"-dialect", "iso93"}, {"-advice-rate", "-1"},
+		{"-late-delay", "0s"}, {"-late-delay", "-1s"}, {"-slow-delay", "0s"}, {"-slow-delay", "soon"}} {
 		cmd := exec.Command(os.Args[0], append([]string{"-test.run=^$", "-listen", "127.0.0.1:0"}, args...)...)
 		cmd.Env = append(os.Environ(), "ACQUIRER_SIM_AS_MAIN=1")
 		if err := cmd.Run(); err == nil {
@@ -205,5 +206,52 @@ func TestCommandKeepsAdvicesAcrossRestarts(t *testing.T) {
 	}
 	if strings.Contains(string(data), "4761739001010010") {
 		t.Fatal("journal holds the PAN")
+	}
+}
+
+// TestCommandFaultDelays: -late-delay and -slow-delay reach the server
+// (here both shorter than the client's timeout, so both answers are
+// seen; with the defaults, 15s and 1s, the bounds would not hold).
+func TestCommandFaultDelays(t *testing.T) {
+	addr, stop := startCommand(t, "-late-delay", "300ms", "-slow-delay", "100ms")
+	defer stop()
+	c, err := host.New(&host.Opts{Addr: addr, TerminalID: "T0000009", ResponseTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	iksn := []byte{0x12, 0x34, 0x56, 0x78, 0x90, 0x12, 0x34, 0x56, 0, 0, 0, 0}
+	ik, err := dukpt.AESDeriveIK(acquirer.DefaultBDK(wiresec.ModeAES), iksn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := dukpt.NewAESOriginator(ik, iksn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Wipe()
+	for i, tc := range []struct {
+		amount   int64
+		min, max time.Duration
+	}{{1098, 100 * time.Millisecond, 900 * time.Millisecond}, {1095, 300 * time.Millisecond, 5 * time.Second}} {
+		ksn, key, err := o.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := wiresec.ForTerminal(wiresec.ModeAES, ksn, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		res, err := c.Purchase(context.Background(), host.Purchase{STAN: uint32(i + 1), Amount: tc.amount, Currency: "156",
+			EntryMode: "901", Track2: []byte("4761739001010010=25122011143804400000")}, s)
+		el := time.Since(start)
+		s.Wipe()
+		if err != nil || !res.Approved() {
+			t.Fatalf("amount %d: %+v %v", tc.amount, res, err)
+		}
+		if el < tc.min || el >= tc.max {
+			t.Fatalf("amount %d answered after %v, want from %v to %v", tc.amount, el, tc.min, tc.max)
+		}
 	}
 }
