@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -429,6 +430,9 @@ func TestIssuerScript(t *testing.T) {
 					out = append(out, e)
 				}
 			}
+			// An answer is journaled once written, so the next request's
+			// answer can be journaled first: order them by STAN.
+			slices.SortFunc(out, func(a, b acquirer.Entry) int { return strings.Compare(a.STAN, b.STAN) })
 			if len(out) != 2 || !out[0].IssuerScript || !out[0].IssuerData || out[1].IssuerScript || out[1].IssuerData {
 				t.Fatalf("journal out lines %+v", out)
 			}
