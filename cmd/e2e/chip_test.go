@@ -31,12 +31,18 @@ type chipView struct {
 
 func (e *env) show(id string) chipView {
 	e.t.Helper()
-	out, code := e.posctl("txn", "show", id)
 	var v chipView
-	if code != 0 || json.Unmarshal([]byte(out), &v) != nil {
+	e.showInto(id, &v)
+	return v
+}
+
+// showInto reads posctl txn show ID into v.
+func (e *env) showInto(id string, v any) {
+	e.t.Helper()
+	out, code := e.posctl("txn", "show", id)
+	if code != 0 || json.Unmarshal([]byte(out), v) != nil {
 		e.t.Fatalf("txn show %s: %d %s", id, code, out)
 	}
-	return v
 }
 
 // lastPurchase is the journal's last purchase request.

@@ -36,11 +36,8 @@ func (e *env) offlineStatus() offlineStatus {
 
 func (e *env) offlineShow(id string) offlineView {
 	e.t.Helper()
-	out, code := e.posctl("txn", "show", id)
 	var v offlineView
-	if code != 0 || json.Unmarshal([]byte(out), &v) != nil {
-		e.t.Fatalf("txn show %s: %d %s", id, code, out)
-	}
+	e.showInto(id, &v)
 	return v
 }
 
