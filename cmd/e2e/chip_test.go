@@ -191,8 +191,8 @@ func testChipSales(t *testing.T, dialect string) {
 	acq.stop(t)
 	_, journal := e.journalLines()
 	assertNoChipData(t, "journal", []byte(journal))
-	assertNoChipData(t, "posd log", []byte(posd.stderr.String()))
-	assertNoChipData(t, "acquirer-sim log", []byte(acq.stderr.String()))
+	assertNoChipData(t, "posd log", posd.stderr.Bytes())
+	assertNoChipData(t, "acquirer-sim log", acq.stderr.Bytes())
 	db, err := os.ReadFile(filepath.Join(e.dataDir, "posd.db"))
 	if err != nil {
 		t.Fatal(err)

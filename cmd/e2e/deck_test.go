@@ -126,8 +126,8 @@ func TestWholeDeckLeavesNoCardData(t *testing.T) {
 		t.Fatal(err)
 	}
 	for what, data := range map[string][]byte{
-		"journal": []byte(journal), "posd log": []byte(posd.stderr.String()),
-		"acquirer-sim log": []byte(acq.stderr.String()), "posd.db": db, "posctl output": printed.Bytes(),
+		"journal": []byte(journal), "posd log": posd.stderr.Bytes(),
+		"acquirer-sim log": acq.stderr.Bytes(), "posd.db": db, "posctl output": printed.Bytes(),
 	} {
 		assertNoChipData(t, what, data)
 		assertNoPIN(t, what, data)
