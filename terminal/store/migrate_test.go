@@ -233,3 +233,40 @@ func TestReserveAndInsert(t *testing.T) {
 		}
 	}
 }
+
+// An offline approval is final, but while its advice waits in the outbox
+// the record is what the advice is built from: Purge keeps every record
+// an outbox job names.
+func TestPurgeKeepsRecordsWithJobs(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+	d, err := Open(filepath.Join(t.TempDir(), "posd.db"), &Opts{Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var waiting, sent Txn
+	err = d.Do(func(tx *Tx) error {
+		waiting = Txn{Kind: "purchase", Amount: 1, State: StateOfflineApproved}
+		sent = Txn{Kind: "purchase", Amount: 2, State: StateOfflineApproved}
+		if err := tx.Create(&waiting); err != nil {
+			return err
+		}
+		if err := tx.Create(&sent); err != nil {
+			return err
+		}
+		return tx.Enqueue(&Job{Kind: JobAdvice, TxnID: waiting.ID})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(100 * 24 * time.Hour)
+	if n, err := d.Purge(clk.Now(), 0); err != nil || n != 1 {
+		t.Fatalf("purged %d %v", n, err)
+	}
+	if _, err := d.Get(waiting.ID); err != nil {
+		t.Fatalf("the offline approval whose advice waits was purged: %v", err)
+	}
+	if _, err := d.Get(sent.ID); !IsNotFound(err) {
+		t.Fatal("the forwarded one was kept")
+	}
+}

@@ -266,8 +266,18 @@ func seqOf(k, pre []byte) (uint64, bool) {
 
 // Purge deletes up to max records (max <= 0: no bound) in a final state
 // created before before, oldest first, with their index entries, and
-// returns how many it deleted. Records not final are never purged.
+// returns how many it deleted. Records not final are never purged, nor
+// those an outbox job still names (an offline approval whose advice
+// waits is final, and its advice is built from it).
 func (t *Tx) Purge(before time.Time, max int) (int, error) {
+	jobs, err := t.Jobs()
+	if err != nil {
+		return 0, err
+	}
+	busy := make(map[string]bool, len(jobs))
+	for _, j := range jobs {
+		busy[j.TxnID] = true
+	}
 	b := t.tx.Bucket(bucketTxns)
 	c := b.Cursor()
 	n := 0
@@ -279,7 +289,7 @@ func (t *Tx) Purge(before time.Time, max int) (int, error) {
 		if !r.Created.Before(before) {
 			break
 		}
-		if !r.State.Final() {
+		if !r.State.Final() || busy[r.ID] {
 			continue
 		}
 		seq := binary.BigEndian.Uint64(k)
