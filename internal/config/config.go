@@ -70,6 +70,9 @@ type Config struct {
 	// ShutdownTimeout bounds a shutdown on SIGTERM: an exchange with the
 	// host under way may finish within it.
 	ShutdownTimeout Duration `json:"shutdown_timeout"`
+	// Retention is how long final records are kept; older ones are
+	// purged (hourly), except those an outbox job still needs.
+	Retention Duration `json:"retention"`
 	// MSR, when set, replaces the stripe reader of a hardware board's
 	// profile (kind evdev or serial, device or port, format).
 	MSR *board.MSR `json:"msr"`
@@ -163,6 +166,7 @@ func Default() Config {
 		Sim:             SimConfig{TestKeys: true},
 		Watchdog:        WatchdogConfig{Enabled: true},
 		ShutdownTimeout: Duration(15 * time.Second),
+		Retention:       Duration(90 * 24 * time.Hour),
 	}
 }
 
@@ -247,6 +251,7 @@ type Settings struct {
 	ReversalRetry   time.Duration
 	AdviceRate      float64
 	ShutdownTimeout time.Duration
+	Retention       time.Duration
 	Risk            risk.Rules
 }
 
@@ -319,7 +324,7 @@ func (c *Config) Validate() error {
 	for key, d := range map[string]Duration{
 		"terminal.card_timeout": c.Terminal.CardTimeout, "host.connect_timeout": c.Host.ConnectTimeout,
 		"host.response_timeout": c.Host.ResponseTimeout, "host.reversal_retry": c.Host.ReversalRetry,
-		"shutdown_timeout": c.ShutdownTimeout,
+		"shutdown_timeout": c.ShutdownTimeout, "retention": c.Retention,
 	} {
 		if d <= 0 {
 			return fmt.Errorf("config: %s must be a positive duration, got %s", key, time.Duration(d))
@@ -327,7 +332,10 @@ func (c *Config) Validate() error {
 	}
 	s.CardTimeout, s.ConnectTimeout = time.Duration(c.Terminal.CardTimeout), time.Duration(c.Host.ConnectTimeout)
 	s.ResponseTimeout, s.ReversalRetry = time.Duration(c.Host.ResponseTimeout), time.Duration(c.Host.ReversalRetry)
-	s.ShutdownTimeout = time.Duration(c.ShutdownTimeout)
+	s.ShutdownTimeout, s.Retention = time.Duration(c.ShutdownTimeout), time.Duration(c.Retention)
+	if s.Retention < 24*time.Hour {
+		return fmt.Errorf("config: retention must be at least 24h, got %s", s.Retention)
+	}
 	if c.Host.AdviceRate < 0 || c.Host.AdviceRate > 1000 || c.Host.AdviceRate != c.Host.AdviceRate {
 		return fmt.Errorf("config: host.advice_rate must be between 0 (no cap) and 1000 advices a second, got %v", c.Host.AdviceRate)
 	}

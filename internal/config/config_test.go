@@ -58,6 +58,8 @@ func TestConfigRoughEdges(t *testing.T) {
 		`{"host":{"connect_timeout":"-1s"}}`:   "host.connect_timeout must be a positive duration",
 		`{"shutdown_timeout":"0s"}`:            "shutdown_timeout must be a positive duration",
 		`{"host":{"advice_rate":-1}}`:          "host.advice_rate must be between 0",
+		`{"retention":"1h"}`:                   "retention must be at least 24h",
+		`{"retention":"0s"}`:                   "retention must be a positive duration",
 		`{"host":{"advice_rate":1e9}}`:         "host.advice_rate must be between 0",
 		`{"host":{"advice_rate":"fast"}}`:      "host.advice_rate",
 		`{"host":{"response_timeout":"soon"}}`: "host.response_timeout",

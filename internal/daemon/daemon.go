@@ -22,6 +22,7 @@ import (
 	"posd/board/sim"
 	"posd/board/sim/deck"
 	"posd/crypto/keystore"
+	"posd/conn/clock"
 	"posd/crypto/sealbox"
 	"posd/internal/config"
 	"posd/internal/sdnotify"
@@ -57,6 +58,7 @@ type Daemon struct {
 	started      time.Time
 	cancel       context.CancelFunc
 	watchdogDone chan struct{}
+	purgeDone    chan struct{}
 	stopOnce     sync.Once
 	stopErr      error
 }
@@ -128,6 +130,11 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 	if err != nil {
 		return nil, err
 	}
+	d.purgeDone = make(chan struct{})
+	go func() {
+		defer close(d.purgeDone)
+		purgeLoop(ctx, d.DB, clock.Real, set.Retention, log.With("part", "retention"))
+	}()
 	if every := sdnotify.WatchdogInterval(); every > 0 && cfg.Watchdog.Enabled {
 		d.watchdogDone = make(chan struct{})
 		go func() {
@@ -453,6 +460,9 @@ func (d *Daemon) Close(ctx context.Context) error {
 	d.cancel()
 	if d.watchdogDone != nil {
 		<-d.watchdogDone
+	}
+	if d.purgeDone != nil {
+		<-d.purgeDone
 	}
 	if d.Keys != nil && d.Engine != nil {
 		if err := d.Keys.Park(); err != nil && !errors.Is(err, dukptkeys.ErrNotProvisioned) && !errors.Is(err, dukptkeys.ErrStateLost) {
