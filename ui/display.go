@@ -58,6 +58,9 @@ type State struct {
 	// Entry lists how the terminal takes a card now: "tap", "insert",
 	// "swipe" (the prompt asks for those only); empty means all three.
 	Entry []string
+	// RemoveCard: the sale's card was inserted; the outcome's screen
+	// reminds the customer to take it.
+	RemoveCard bool
 }
 
 // cardPrompt asks for the card the way the terminal can read it.
@@ -302,6 +305,13 @@ func Render(s State) Screen {
 		sc = Screen{Tone: ToneNeutral, Title: "Welcome", TitleZH: "欢迎光临", Lines: []string{s.Merchant}}
 	}
 	sc.Phase = s.Phase
+	switch s.Phase {
+	case PhaseApproved, PhaseDeclined, PhaseUnknown, PhaseFailed:
+		if s.RemoveCard {
+			rc := chipMessages["remove card"]
+			sc.Lines = append(sc.Lines, rc[0]+" / "+rc[1])
+		}
+	}
 	out := sc.Lines[:0]
 	for _, l := range sc.Lines {
 		if strings.TrimSpace(l) != "" {

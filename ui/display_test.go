@@ -89,3 +89,20 @@ func TestReversalReasons(t *testing.T) {
 		}
 	}
 }
+
+// A sale paid with an inserted card ends with a reminder to take it, on
+// every outcome; other sales do not.
+func TestRemoveCardReminder(t *testing.T) {
+	for _, p := range []Phase{PhaseApproved, PhaseDeclined, PhaseUnknown, PhaseFailed} {
+		sc := Render(State{Phase: p, Amount: "1.00", Currency: "CNY", RemoveCard: true})
+		if !strings.Contains(strings.Join(sc.Lines, "|"), "Please remove your card / 请取卡") {
+			t.Errorf("%s with the card inserted: %+v", p, sc)
+		}
+		if sc := Render(State{Phase: p, Amount: "1.00", Currency: "CNY"}); strings.Contains(strings.Join(sc.Lines, "|"), "remove") {
+			t.Errorf("%s without an inserted card: %+v", p, sc)
+		}
+	}
+	if sc := Render(State{Phase: PhaseCard, RemoveCard: true}); strings.Contains(strings.Join(sc.Lines, "|"), "remove") {
+		t.Errorf("a reminder before the outcome: %+v", sc)
+	}
+}

@@ -31,6 +31,7 @@ func displayState(ev txn.Event, merchant string, modes []risk.EntryMode, now tim
 		s.Amount, s.Currency = c.Format(t.Amount), c.Alpha
 	}
 	s.MaskedPAN, s.ResponseCode, s.AuthCode = t.MaskedPAN, t.ResponseCode, t.AuthCode
+	s.RemoveCard = ev.Phase == txn.PhaseDone && t.EntryMode == "051"
 	switch {
 	case ev.Phase == txn.PhaseWaitCard:
 		s.Phase = ui.PhaseCard
