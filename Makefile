@@ -8,7 +8,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.7.0
 FUZZTIME ?= 10s
 RUN_DIR ?= run
 
-.PHONY: all deps build run test test-nocv check lint fmt-check vet staticcheck tidy-check layers bench fleet cross arm64-cv fuzz clean
+.PHONY: all deps build run test test-nocv check lint fmt-check vet staticcheck tidy-check layers bench crash fleet cross arm64-cv fuzz clean
 
 all: build
 
@@ -61,6 +61,12 @@ layers:
 
 bench: deps
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+# The crash test at full size: CRASH_SALES sales with posd killed at
+# random points (make test runs 200); see TestKillNineMixed.
+CRASH_SALES ?= 1000
+crash: deps
+	POSD_CRASH_SALES=$(CRASH_SALES) $(GO) test -count=1 -run 'TestKillNine' -v -timeout 60m ./cmd/e2e
 
 # The fleet simulation at full size: FLEET terminals (make test runs 200)
 # lose the host for an hour and come back; see TestFleetDoesNotStampede.
