@@ -78,12 +78,6 @@ func (c *Client) Advice(ctx context.Context, a Advice, s *wiresec.Session) (Resu
 	if !validRef(a.Ref) {
 		return Result{}, fmt.Errorf("%w: ref must be 1 to %d digits or letters", ErrInvalidRequest, MaxRef)
 	}
-	if len(a.Track2) == 0 || len(a.Track2) > 40 {
-		return Result{}, fmt.Errorf("%w: track 2 of %d bytes", ErrInvalidRequest, len(a.Track2))
-	}
-	if len(a.ICC) > MaxICC {
-		return Result{}, fmt.Errorf("%w: ICC data of %d bytes", ErrInvalidRequest, len(a.ICC))
-	}
 	rc := a.ResponseCode
 	if rc == "" {
 		rc = OfflineApproved
@@ -92,26 +86,11 @@ func (c *Client) Advice(ctx context.Context, a Advice, s *wiresec.Session) (Resu
 	if t.IsZero() {
 		t = c.clock.Now()
 	}
-	req := Request{
+	return c.sendWithTrack(ctx, Request{
 		Kind: KindAdvice, STAN: a.STAN, Time: t, TerminalID: c.tid, MerchantID: c.mid,
 		Amount: a.Amount, Currency: a.Currency, EntryMode: a.EntryMode, Batch: a.Batch,
 		Mode: s.Mode(), KSN: s.KSN(), ICC: a.ICC, Ref: a.Ref, ResponseCode: rc,
-	}
-	// Check the request encodes before the track is encrypted into it.
-	if _, err := c.d.EncodeRequest(req); err != nil {
-		return Result{}, err
-	}
-	enc, err := s.EncryptRequestData(a.Track2)
-	if err != nil {
-		return Result{}, fmt.Errorf("%w: %w", ErrInvalidRequest, safe(err, "encrypting track"))
-	}
-	req.Track2Enc = enc
-	m, err := c.d.EncodeRequest(req)
-	if err != nil {
-		return Result{}, err
-	}
-	res, _, err := c.exchange(ctx, m, &req, s)
-	return res, err
+	}, a.Track2, s)
 }
 
 // validRef reports whether ref is 1 to MaxRef digits or letters.

@@ -225,29 +225,35 @@ func (c *Client) Purchase(ctx context.Context, p Purchase, s *wiresec.Session) (
 	if s == nil {
 		return Result{}, fmt.Errorf("%w: no wire security session", ErrInvalidRequest)
 	}
-	if len(p.Track2) == 0 || len(p.Track2) > 40 {
-		return Result{}, fmt.Errorf("%w: track 2 of %d bytes", ErrInvalidRequest, len(p.Track2))
-	}
 	if len(p.PINBlock) != 0 && len(p.PINBlock) != s.Mode().PINBlockLen() {
 		return Result{}, fmt.Errorf("%w: PIN block of %d bytes", ErrInvalidRequest, len(p.PINBlock))
-	}
-	if len(p.ICC) > MaxICC {
-		return Result{}, fmt.Errorf("%w: ICC data of %d bytes", ErrInvalidRequest, len(p.ICC))
 	}
 	t := p.Time
 	if t.IsZero() {
 		t = c.clock.Now()
 	}
-	req := Request{
+	return c.sendWithTrack(ctx, Request{
 		Kind: KindPurchase, STAN: p.STAN, Time: t, TerminalID: c.tid, MerchantID: c.mid,
 		Amount: p.Amount, Currency: p.Currency, EntryMode: p.EntryMode, Batch: p.Batch,
 		Mode: s.Mode(), KSN: s.KSN(), PINBlock: p.PINBlock, ICC: p.ICC,
+	}, p.Track2, s)
+}
+
+// sendWithTrack checks the card data of a financial request (a purchase or
+// an advice), encrypts track2 into it under the session's data key, and
+// exchanges it.
+func (c *Client) sendWithTrack(ctx context.Context, req Request, track2 []byte, s *wiresec.Session) (Result, error) {
+	if len(track2) == 0 || len(track2) > 40 {
+		return Result{}, fmt.Errorf("%w: track 2 of %d bytes", ErrInvalidRequest, len(track2))
+	}
+	if len(req.ICC) > MaxICC {
+		return Result{}, fmt.Errorf("%w: ICC data of %d bytes", ErrInvalidRequest, len(req.ICC))
 	}
 	// Check the request encodes before the track is encrypted into it.
 	if _, err := c.d.EncodeRequest(req); err != nil {
 		return Result{}, err
 	}
-	enc, err := s.EncryptRequestData(p.Track2)
+	enc, err := s.EncryptRequestData(track2)
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ErrInvalidRequest, safe(err, "encrypting track"))
 	}
