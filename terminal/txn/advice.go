@@ -186,16 +186,12 @@ func (e *Engine) noteJob(j store.Job, why string) {
 // an even stream rather than the crowd of retries that unaligned windows
 // pile up right after it comes back.
 func (e *Engine) fullJitter(n int) time.Duration {
-	d := e.o.ReversalRetry
-	for i := 1; i < n && d < e.o.MaxRetry; i++ {
-		d *= 2
-	}
+	d := e.retryWindow(n)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if d < e.o.MaxRetry {
 		return time.Duration(e.rng.Int64N(int64(d) + 1))
 	}
-	d = e.o.MaxRetry
 	now := e.clock.Now()
 	return now.Truncate(d).Add(d).Sub(now) + time.Duration(e.rng.Int64N(int64(d)))
 }

@@ -161,15 +161,21 @@ func (e *Engine) work(ctx context.Context, all bool) int {
 // per attempt up to MaxRetry, the upper half jittered so a fleet that lost
 // its host together does not come back in step.
 func (e *Engine) backoff(n int) time.Duration {
-	d := e.o.ReversalRetry
-	for i := 1; i < n && d < e.o.MaxRetry; i++ {
-		d *= 2
-	}
-	d = min(d, e.o.MaxRetry)
+	d := e.retryWindow(n)
 	e.mu.Lock()
 	j := time.Duration(e.rng.Int64N(int64(d/2) + 1))
 	e.mu.Unlock()
 	return d/2 + j
+}
+
+// retryWindow is the window after attempt n (1-based): ReversalRetry
+// doubled per attempt, at most MaxRetry.
+func (e *Engine) retryWindow(n int) time.Duration {
+	d := e.o.ReversalRetry
+	for i := 1; i < n && d < e.o.MaxRetry; i++ {
+		d *= 2
+	}
+	return min(d, e.o.MaxRetry)
 }
 
 // reverse sends one attempt of job j's reversal. Before it is sent, the
