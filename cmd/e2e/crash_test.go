@@ -23,6 +23,16 @@ func TestKillNineDuringSales(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test")
 	}
+	seed := crashSeed(t)
+	for i, d := range dialects {
+		t.Run(d, func(t *testing.T) { testKillNine(t, d, seed+uint64(i)) })
+	}
+}
+
+// crashSeed is the seed of a crash test's random kills, logged;
+// POSD_CRASH_SEED replays one.
+func crashSeed(t *testing.T) uint64 {
+	t.Helper()
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("POSD_CRASH_SEED"); s != "" {
 		n, err := strconv.ParseUint(s, 10, 64)
@@ -32,9 +42,7 @@ func TestKillNineDuringSales(t *testing.T) {
 		seed = n
 	}
 	t.Logf("seed %d (POSD_CRASH_SEED=%d replays it)", seed, seed)
-	for i, d := range dialects {
-		t.Run(d, func(t *testing.T) { testKillNine(t, d, seed+uint64(i)) })
-	}
+	return seed
 }
 
 func testKillNine(t *testing.T, dialect string, seed uint64) {

@@ -44,16 +44,7 @@ func TestKillNineMixed(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test")
 	}
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("POSD_CRASH_SEED"); s != "" {
-		n, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("POSD_CRASH_SEED: %v", err)
-		}
-		seed = n
-	}
-	t.Logf("seed %d (POSD_CRASH_SEED=%d replays it)", seed, seed)
-	rng := rand.New(rand.NewPCG(seed, 11))
+	rng := rand.New(rand.NewPCG(crashSeed(t), 11))
 	e, _, cfg := newEnv(t, nil, map[string]any{"reversal_retry": "200ms"})
 	withEMVParams(t, cfg, func(aid map[string]any) { delete(aid, "random_selection") })
 	posd := start(t, "posd", []string{"-config", cfg}, posdReady)
