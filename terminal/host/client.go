@@ -65,6 +65,11 @@ type Result struct {
 	ResponseCode string // DE39
 	AuthCode     string // DE38, empty when absent
 	RRN          string // DE37, empty when absent
+	// Balance is the available balance of a balance inquiry's answer
+	// (DE54), in minor units of BalanceCurrency, when HasBalance.
+	Balance         int64
+	BalanceCurrency string
+	HasBalance      bool
 	// ICC is DE55 of the answer to a purchase as received (MAC verified,
 	// well formed); nil when absent. Issuer is what it says for the card.
 	ICC    []byte
@@ -79,8 +84,16 @@ func (r Result) Approved() bool { return r.ResponseCode == "00" }
 // ("00" is 30 30).
 func (r Result) ARC() []byte { return []byte(r.ResponseCode) }
 
-// Purchase is a financial request for a sale (0200).
+// Purchase is a card-present financial request: a sale (0200), or with
+// Kind set a refund, a pre-authorization or a balance inquiry (see
+// kinds.go for how each dialect sends them).
 type Purchase struct {
+	// Kind is KindPurchase (also when empty), KindRefund, KindPreauth or
+	// KindBalance.
+	Kind Kind
+	// Orig names the sale a refund gives money back for, when the
+	// cashier knows it (optional; zero for the other kinds).
+	Orig Original
 	STAN      uint32
 	Amount    int64  // minor units
 	Currency  string // ISO 4217 numeric, e.g. "156"
@@ -108,6 +121,9 @@ type Reversal struct {
 	// STAN is the reversal's own STAN (ascii87 DE11). The cup dialect
 	// resends the original's STAN (OrigSTAN) instead.
 	STAN uint32
+	// OrigKind is the kind of the original: KindPurchase (also when
+	// empty), KindRefund, KindPreauth, KindCompletion or KindVoid.
+	OrigKind Kind
 	// OrigSTAN, OrigTime (Purchase.Time of the original), OrigEntryMode
 	// (its DE22) and Amount/Currency (its DE4/DE49) name the original.
 	OrigSTAN      uint32

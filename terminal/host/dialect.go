@@ -150,6 +150,18 @@ type Request struct {
 	// OrigRef is the original as the wire identifies it (decoded only):
 	// equal for every attempt at reversing one original.
 	OrigRef string
+	// OrigKind is the kind of the original of a reversal, void,
+	// completion, refund or upload (KindPurchase when empty).
+	OrigKind Kind
+	// OrigRRN and OrigAuthCode are the host's answer to the original
+	// (void, completion, refund when known, upload).
+	OrigRRN      string
+	OrigAuthCode string
+
+	// Totals are a settlement's (KindSettlement), in Currency;
+	// AfterUpload marks the one sent after a batch upload.
+	Totals      Totals
+	AfterUpload bool
 }
 
 // Response is a response in dialect-neutral form.
@@ -173,6 +185,10 @@ type Response struct {
 	// ICC is DE55 of a purchase response: the issuer's data for the card
 	// (see ParseIssuerData); nil when absent.
 	ICC []byte
+	// Balance is DE54 of a balance inquiry's answer, when HasBalance.
+	Balance         int64
+	BalanceCurrency string
+	HasBalance      bool
 	// Time is the host's time of the answer (encoded only).
 	Time time.Time
 }
