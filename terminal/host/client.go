@@ -93,7 +93,7 @@ type Purchase struct {
 	Kind Kind
 	// Orig names the sale a refund gives money back for, when the
 	// cashier knows it (optional; zero for the other kinds).
-	Orig Original
+	Orig      Original
 	STAN      uint32
 	Amount    int64  // minor units
 	Currency  string // ISO 4217 numeric, e.g. "156"
