@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 // crash leaves the file at its old schema or fully at the new one.
 var migrations = []func(tx *bolt.Tx) error{
 	migrate1to2,
+	migrate2to3,
 }
 
 // migrate creates a fresh layout, or brings an older one to SchemaVersion.
@@ -25,6 +27,9 @@ func migrate(tx *bolt.Tx, meta *bolt.Bucket) error {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
+		}
+		if err := tx.Bucket(bucketCounters).Put(keyBatch, binary.BigEndian.AppendUint64(nil, 1)); err != nil {
+			return err
 		}
 		return meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion)))
 	}
@@ -76,4 +81,36 @@ func migrate1to2(tx *bolt.Tx) error {
 		}
 		return nil
 	})
+}
+
+// migrate2to3 opens batch 1 and puts every financial record of schema 2
+// that reached the host (it has a STAN) in it, so the first batch close
+// settles what was sold before batches were kept.
+func migrate2to3(tx *bolt.Tx) error {
+	counters := tx.Bucket(bucketCounters)
+	if counters.Get(keyBatch) == nil {
+		if err := counters.Put(keyBatch, binary.BigEndian.AppendUint64(nil, 1)); err != nil {
+			return err
+		}
+	}
+	txns := tx.Bucket(bucketTxns)
+	c := txns.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		var r Txn
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("record %x: %w", k, err)
+		}
+		if r.Batch != 0 || r.STAN == 0 {
+			continue
+		}
+		r.Batch = 1
+		nv, err := json.Marshal(&r)
+		if err != nil {
+			return err
+		}
+		if err := txns.Put(k, nv); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -8,9 +8,10 @@
 // Records never hold track data, PINs or PIN blocks: only what the terminal
 // may keep after authorization (masked PAN, amounts, codes, the KSN).
 //
-// Layout (schema 2): txns (id -> JSON record), by_state (state 0x00 id ->
+// Layout (schema 3): txns (id -> JSON record), by_state (state 0x00 id ->
 // empty, an index), state_counts (state -> count), outbox (seq -> JSON job:
-// work that must reach the host, such as reversals), counters, meta.
+// work that must reach the host, such as reversals), counters (stan,
+// invoice, batch: the open batch's number), meta.
 // Migrations from older schemas run in one bbolt transaction at Open.
 package store
 
@@ -27,7 +28,7 @@ import (
 )
 
 // SchemaVersion is the layout this package reads and writes.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 var (
 	bucketMeta     = []byte("meta")
@@ -110,7 +111,7 @@ func (s State) CanMove(next State) bool {
 // Txn is one transaction record.
 type Txn struct {
 	ID           string    `json:"id"`
-	Kind         string    `json:"kind"` // "purchase"
+	Kind         string    `json:"kind"` // purchase, refund, void, preauth, completion, balance, settlement (terminal/host kinds)
 	State        State     `json:"state"`
 	Amount       int64     `json:"amount"`   // minor units
 	Currency     string    `json:"currency"` // ISO 4217 numeric
@@ -140,6 +141,50 @@ type Txn struct {
 	// Chip is what the EMV kernel decided, for a card inserted or tapped:
 	// nothing sensitive.
 	Chip *Chip `json:"chip,omitempty"`
+
+	// Batch is the batch the transaction belongs to (assigned with its
+	// STAN when the request is committed; 0 for one that never reached
+	// that point); Invoice its invoice number, from the same commit.
+	Batch   uint32 `json:"batch,omitempty"`
+	Invoice uint32 `json:"invoice,omitempty"`
+	// OrigID is the record a void, a completion or a refund refers to.
+	OrigID string `json:"orig_id,omitempty"`
+	// VoidedBy is the approved void of this record; CompletedBy the
+	// approved completion of this pre-authorization.
+	VoidedBy    string `json:"voided_by,omitempty"`
+	CompletedBy string `json:"completed_by,omitempty"`
+	// Balance is the available balance a balance inquiry's answer gave,
+	// in minor units of BalanceCurrency.
+	Balance         *int64 `json:"balance,omitempty"`
+	BalanceCurrency string `json:"balance_currency,omitempty"`
+	// Totals are a settlement's: per currency, the totals sent to the
+	// host and, per scheme and kind, what they are made of. Uploaded
+	// counts the transactions a batch upload sent.
+	Totals   []Totals `json:"totals,omitempty"`
+	Uploaded int      `json:"uploaded,omitempty"`
+}
+
+// Totals are a batch's figures in one currency: debits (sales,
+// completions, offline approvals) and credits (refunds), voided ones
+// left out, with the lines they are made of.
+type Totals struct {
+	Currency     string      `json:"currency"`
+	DebitCount   int         `json:"debit_count"`
+	DebitAmount  int64       `json:"debit_amount"`
+	CreditCount  int         `json:"credit_count"`
+	CreditAmount int64       `json:"credit_amount"`
+	Lines        []TotalLine `json:"lines,omitempty"`
+	// ResponseCode is the host's answer to these totals (00 balanced, 95
+	// out of balance), then to the settlement after the upload.
+	ResponseCode string `json:"response_code,omitempty"`
+}
+
+// TotalLine is the count and amount of one scheme and kind in a batch.
+type TotalLine struct {
+	Scheme string `json:"scheme"`
+	Kind   string `json:"kind"`
+	Count  int    `json:"count"`
+	Amount int64  `json:"amount"`
 }
 
 // Chip is the EMV summary a chip sale keeps (no PAN, no track data).

@@ -103,6 +103,49 @@ func (t *Tx) NextSTAN() (uint32, error) {
 	return uint32((n-1)%999999 + 1), nil
 }
 
+// keyBatch is the counter holding the open batch's number.
+var keyBatch = []byte("batch")
+
+// OpenBatch returns the number of the batch new transactions go into.
+func (t *Tx) OpenBatch() uint32 {
+	if v := t.tx.Bucket(bucketCounters).Get(keyBatch); len(v) == 8 {
+		return uint32(binary.BigEndian.Uint64(v))
+	}
+	return 1
+}
+
+// CloseBatch closes the open batch: later transactions go into the next
+// one (1 to 999999, then 1 again). It returns the new open batch.
+func (t *Tx) CloseBatch() (uint32, error) {
+	n := t.OpenBatch()%999999 + 1
+	return n, t.tx.Bucket(bucketCounters).Put(keyBatch, binary.BigEndian.AppendUint64(nil, uint64(n)))
+}
+
+// NextInvoice returns the next invoice number, 1 to 999999, then 1 again.
+func (t *Tx) NextInvoice() (uint32, error) {
+	n, err := t.NextCounter("invoice")
+	if err != nil {
+		return 0, err
+	}
+	return uint32((n-1)%999999 + 1), nil
+}
+
+// Batch returns every record of batch n, oldest first.
+func (t *Tx) Batch(n uint32) ([]Txn, error) {
+	var out []Txn
+	err := t.tx.Bucket(bucketTxns).ForEach(func(k, v []byte) error {
+		var r Txn
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("store: record %x: %w", k, err)
+		}
+		if r.Batch == n {
+			out = append(out, r)
+		}
+		return nil
+	})
+	return out, err
+}
+
 // Create assigns r an id, sets its timestamps and stores it.
 func (t *Tx) Create(r *Txn) error {
 	b := t.tx.Bucket(bucketTxns)
@@ -268,8 +311,10 @@ func seqOf(k, pre []byte) (uint64, bool) {
 // created before before, oldest first, with their index entries, and
 // returns how many it deleted. Records not final are never purged, nor
 // those an outbox job still names (an offline approval whose advice
-// waits is final, and its advice is built from it).
+// waits is final, and its advice is built from it), nor those of the
+// open batch (its close needs them).
 func (t *Tx) Purge(before time.Time, max int) (int, error) {
+	open := t.OpenBatch()
 	jobs, err := t.Jobs()
 	if err != nil {
 		return 0, err
@@ -289,7 +334,7 @@ func (t *Tx) Purge(before time.Time, max int) (int, error) {
 		if !r.Created.Before(before) {
 			break
 		}
-		if !r.State.Final() || busy[r.ID] {
+		if !r.State.Final() || busy[r.ID] || (r.Batch != 0 && r.Batch == open) {
 			continue
 		}
 		seq := binary.BigEndian.Uint64(k)
@@ -432,6 +477,12 @@ func (d *DB) Count(s State) (n int) {
 func (d *DB) Jobs() (out []Job, err error) {
 	err = d.View(func(t *Tx) error { out, err = t.Jobs(); return err })
 	return out, err
+}
+
+// OpenBatch returns the open batch's number (see Tx.OpenBatch).
+func (d *DB) OpenBatch() (n uint32) {
+	d.View(func(t *Tx) error { n = t.OpenBatch(); return nil })
+	return n
 }
 
 // Purge deletes final records created before before (see Tx.Purge).

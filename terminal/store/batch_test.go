@@ -1,0 +1,116 @@
+package store
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"posd/conn/clock"
+)
+
+// testdata/schema2.db was written by the schema-2 store (before batches
+// were kept): an approved sale (STAN 1), a declined one (2), a failed one
+// (no STAN), an offline approval (3) with its advice job and a
+// reversal_pending sale (4) with its reversal job; the STAN counter at 4.
+func TestMigrateFromSchema2(t *testing.T) {
+	raw, err := os.ReadFile("testdata/schema2.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "posd.db")
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := open(t, path)
+	defer d.Close()
+	if b := d.OpenBatch(); b != 1 {
+		t.Fatalf("open batch %d after migration, want 1", b)
+	}
+	want := map[string]uint32{"1": 1, "2": 1, "3": 0, "4": 1, "5": 1}
+	for id, batch := range want {
+		r, err := d.Get(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Batch != batch {
+			t.Errorf("record %s (%s, STAN %d) in batch %d, want %d", id, r.State, r.STAN, r.Batch, batch)
+		}
+	}
+	if r, _ := d.Get("1"); r.AuthCode != "AB12CD" || r.State != StateApproved || r.MaskedPAN != "476173******0010" {
+		t.Errorf("approved record lost fields: %+v", r)
+	}
+	jobs, err := d.Jobs()
+	if err != nil || len(jobs) != 2 || jobs[0].Kind != JobAdvice || string(jobs[0].Data) != "sealed" || jobs[1].Kind != JobReversal {
+		t.Fatalf("outbox after migration: %+v %v", jobs, err)
+	}
+	if stan, _ := d.NextSTAN(); stan != 5 {
+		t.Errorf("next STAN %d, want 5", stan)
+	}
+	var batch []Txn
+	d.View(func(tx *Tx) error { batch, err = tx.Batch(1); return err })
+	if err != nil || len(batch) != 4 {
+		t.Fatalf("batch 1 holds %d records: %v", len(batch), err)
+	}
+}
+
+func TestBatchCounters(t *testing.T) {
+	d := open(t, filepath.Join(t.TempDir(), "posd.db"))
+	defer d.Close()
+	if b := d.OpenBatch(); b != 1 {
+		t.Fatalf("a new database opens batch %d", b)
+	}
+	var next uint32
+	if err := d.Do(func(tx *Tx) error { var err error; next, err = tx.CloseBatch(); return err }); err != nil || next != 2 {
+		t.Fatalf("close: %d %v", next, err)
+	}
+	if b := d.OpenBatch(); b != 2 {
+		t.Fatalf("open batch %d after a close", b)
+	}
+	// The numbers wrap like a STAN's, never to 0.
+	d.Do(func(tx *Tx) error {
+		return tx.tx.Bucket(bucketCounters).Put(keyBatch, key(999999))
+	})
+	d.Do(func(tx *Tx) error { next, _ = tx.CloseBatch(); return nil })
+	if next != 1 {
+		t.Fatalf("batch after 999999: %d", next)
+	}
+	for want := uint32(1); want <= 3; want++ {
+		var inv uint32
+		d.Do(func(tx *Tx) error { var err error; inv, err = tx.NextInvoice(); return err })
+		if inv != want {
+			t.Fatalf("invoice %d, want %d", inv, want)
+		}
+	}
+}
+
+func TestPurgeKeepsTheOpenBatch(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+	d, err := Open(filepath.Join(t.TempDir(), "posd.db"), &Opts{Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	closed := Txn{Kind: "purchase", Amount: 1, State: StateApproved, Batch: 1, STAN: 1}
+	open := Txn{Kind: "purchase", Amount: 2, State: StateApproved, Batch: 2, STAN: 2}
+	failed := Txn{Kind: "purchase", Amount: 3, State: StateFailed}
+	err = d.Do(func(tx *Tx) error {
+		for _, r := range []*Txn{&closed, &open, &failed} {
+			if err := tx.Create(r); err != nil {
+				return err
+			}
+		}
+		_, err := tx.CloseBatch()
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(100 * 24 * time.Hour)
+	if n, err := d.Purge(clk.Now(), 0); err != nil || n != 2 {
+		t.Fatalf("purged %d %v, want the closed batch's record and the failed one", n, err)
+	}
+	if _, err := d.Get(open.ID); err != nil {
+		t.Fatalf("a record of the open batch was purged: %v", err)
+	}
+}
