@@ -438,7 +438,9 @@ func (e *Engine) validate(r *compiled, t Txn) (CardID, error) {
 		return card, fmt.Errorf("%w: type %s", ErrTxn, shown(string(t.Type)))
 	case !t.Entry.Known():
 		return card, fmt.Errorf("%w: entry mode %s", ErrTxn, shown(string(t.Entry)))
-	case t.Amount < 1 || t.Amount > MaxMinor:
+	case t.Type == TypeBalance && t.Amount != 0:
+		return card, fmt.Errorf("%w: a balance inquiry has no amount", ErrTxn)
+	case t.Type != TypeBalance && (t.Amount < 1 || t.Amount > MaxMinor):
 		return card, fmt.Errorf("%w: amount %d minor units, want 1 to %d", ErrTxn, t.Amount, MaxMinor)
 	}
 	if t.Currency != r.cur.Alpha && t.Currency != r.cur.Numeric {
@@ -470,6 +472,8 @@ func (e *Engine) validate(r *compiled, t Txn) (CardID, error) {
 // verified offline (CVMOnlinePIN, which the offline rules refuse).
 func (r *compiled) cvm(t Txn) CVM {
 	switch {
+	case t.Type == TypeBalance && t.Entry.card():
+		return CVMOnlinePIN
 	case !t.Type.debit() || t.Entry == EntryQR:
 		return CVMNone
 	case t.Entry == EntryFace:

@@ -248,6 +248,8 @@ func TestCVMTiers(t *testing.T) {
 		{sale(100001, EntrySwipe, panA).as(TypeCompletion), CVMNone},
 		{sale(100001, EntryInsert, panA).as(TypeVoid), CVMNone},
 		{sale(1, EntryFace, "").as(TypeRefund), CVMNone},
+		{sale(0, EntryTap, panA).as(TypeBalance), CVMOnlinePIN},
+		{sale(0, EntrySwipe, panA).as(TypeBalance), CVMOnlinePIN},
 	} {
 		wantAllow(t, fmt.Sprintf("%s %s %d", c.txn.Type, c.txn.Entry, c.txn.Amount), f.check(c.txn), c.cvm)
 	}
@@ -264,6 +266,7 @@ func TestInvalidTransactions(t *testing.T) {
 		{"no type", sale(100, EntryTap, panA).as(""), RuleInvalid},
 		{"unknown entry", sale(100, "manual", panA), RuleInvalid},
 		{"zero amount", sale(0, EntryTap, panA), RuleInvalid},
+		{"balance inquiry with an amount", Txn{Type: TypeBalance, Amount: 100, Currency: "CNY", Entry: EntryTap, PAN: []byte(panA), Online: true}, RuleInvalid},
 		{"negative amount", sale(-100, EntryTap, panA), RuleInvalid},
 		{"amount of 13 digits", sale(MaxMinor+1, EntryTap, panA), RuleInvalid},
 		{"card mode, no PAN", sale(100, EntryInsert, ""), RuleInvalid},

@@ -163,8 +163,14 @@ func sale(amount int64, entry EntryMode, pan string) Txn {
 	return t
 }
 
-func (t Txn) as(typ TxnType) Txn { t.Type = typ; return t }
-func (t Txn) offline() Txn       { t.Online = false; return t }
+func (t Txn) as(typ TxnType) Txn {
+	t.Type = typ
+	if typ == TypeBalance {
+		t.Amount = 0 // a balance inquiry has no amount
+	}
+	return t
+}
+func (t Txn) offline() Txn { t.Online = false; return t }
 
 // wantAllow fails unless d allows with cvm.
 func wantAllow(t testing.TB, what string, d Decision, cvm CVM) {

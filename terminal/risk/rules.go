@@ -50,15 +50,18 @@ const (
 	TypePreauth    TxnType = "preauth"
 	TypeCompletion TxnType = "preauth_completion"
 	TypeVoid       TxnType = "void"
+	// TypeBalance is a balance inquiry: no amount, no money moves, always
+	// an online PIN (it shows the account's balance).
+	TypeBalance TxnType = "balance"
 )
 
 // TxnTypes lists every transaction type.
-var TxnTypes = []TxnType{TypeSale, TypeRefund, TypePreauth, TypeCompletion, TypeVoid}
+var TxnTypes = []TxnType{TypeSale, TypeRefund, TypePreauth, TypeCompletion, TypeVoid, TypeBalance}
 
 // Known reports whether t is one of TxnTypes.
 func (t TxnType) Known() bool {
 	switch t {
-	case TypeSale, TypeRefund, TypePreauth, TypeCompletion, TypeVoid:
+	case TypeSale, TypeRefund, TypePreauth, TypeCompletion, TypeVoid, TypeBalance:
 		return true
 	}
 	return false
