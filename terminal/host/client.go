@@ -237,9 +237,32 @@ func (c *Client) network(ctx context.Context, stan uint32, kind Kind) error {
 // a Result with its response code and a nil error. Errors: ErrInvalidRequest
 // and ErrUnreachable (nothing sent); ErrNoResponse, ErrBadMAC and
 // ErrBadResponse (the caller must reverse).
+//
+// With p.Kind set it sends a refund (KindRefund; p.Orig, when not zero,
+// names the sale or completion refunded), a pre-authorization
+// (KindPreauth) or a balance inquiry (KindBalance: Amount must be 0; the
+// answer's available balance is in Result.Balance, BalanceCurrency and
+// HasBalance). Each is card present like a sale: the same card fields, a
+// MAC, and an answer that must echo the STAN, the terminal id and (but
+// for a balance inquiry) the amount. Any other kind, or an Orig on
+// anything but a refund, is ErrInvalidRequest.
 func (c *Client) Purchase(ctx context.Context, p Purchase, s *wiresec.Session) (Result, error) {
 	if s == nil {
 		return Result{}, fmt.Errorf("%w: no wire security session", ErrInvalidRequest)
+	}
+	kind := orKind(p.Kind)
+	if !cardPresent(kind) {
+		return Result{}, fmt.Errorf("%w: %q is not a card-present request", ErrInvalidRequest, p.Kind)
+	}
+	var origKind Kind
+	if !p.Orig.IsZero() {
+		if kind != KindRefund {
+			return Result{}, fmt.Errorf("%w: only a refund names an original", ErrInvalidRequest)
+		}
+		var err error
+		if origKind, err = refundOrig(p.Orig.Kind); err != nil {
+			return Result{}, err
+		}
 	}
 	if len(p.PINBlock) != 0 && len(p.PINBlock) != s.Mode().PINBlockLen() {
 		return Result{}, fmt.Errorf("%w: PIN block of %d bytes", ErrInvalidRequest, len(p.PINBlock))
@@ -249,9 +272,11 @@ func (c *Client) Purchase(ctx context.Context, p Purchase, s *wiresec.Session) (
 		t = c.clock.Now()
 	}
 	return c.sendWithTrack(ctx, Request{
-		Kind: KindPurchase, STAN: p.STAN, Time: t, TerminalID: c.tid, MerchantID: c.mid,
+		Kind: kind, STAN: p.STAN, Time: t, TerminalID: c.tid, MerchantID: c.mid,
 		Amount: p.Amount, Currency: p.Currency, EntryMode: p.EntryMode, Batch: p.Batch,
 		Mode: s.Mode(), KSN: s.KSN(), PINBlock: p.PINBlock, ICC: p.ICC,
+		OrigKind: origKind, OrigSTAN: p.Orig.STAN, OrigTime: p.Orig.Time, OrigRRN: p.Orig.RRN,
+		OrigAuthCode: p.Orig.AuthCode, OrigBatch: p.Orig.Batch,
 	}, p.Track2, s)
 }
 
@@ -294,8 +319,12 @@ func (c *Client) Reverse(ctx context.Context, r Reversal, s *wiresec.Session) (R
 	if len(r.OrigKSN) > MaxTrack2Enc {
 		return Result{}, fmt.Errorf("%w: original KSN of %d bytes", ErrInvalidRequest, len(r.OrigKSN))
 	}
+	orig, err := reversalOrig(r.OrigKind)
+	if err != nil {
+		return Result{}, err
+	}
 	req := Request{
-		Kind: KindReversal, Repeat: r.Repeat, STAN: r.STAN, Time: c.clock.Now(),
+		Kind: KindReversal, Repeat: r.Repeat, STAN: r.STAN, Time: c.clock.Now(), OrigKind: orig,
 		TerminalID: c.tid, MerchantID: c.mid, Amount: r.Amount, Currency: r.Currency,
 		EntryMode: r.OrigEntryMode, Batch: r.Batch, Mode: s.Mode(), KSN: s.KSN(),
 		OrigSTAN: r.OrigSTAN, OrigTime: r.OrigTime, OrigKSN: r.OrigKSN, Reason: r.Reason,
@@ -318,11 +347,11 @@ func (c *Client) exchange(ctx context.Context, m *iso8583.Message, req *Request,
 			return Result{}, mti, err
 		}
 	}
-	want := expect{mti: ResponseMTI(mti), stan: stan, tid: c.tid}
-	if req.Kind == KindPurchase || req.Kind == KindReversal || req.Kind == KindAdvice {
+	want := expect{mti: ResponseMTI(mti), stan: stan, tid: c.tid, kind: req.Kind}
+	if hasAmount(req.Kind) {
 		want.amount, want.hasAmount = req.Amount, true
 	}
-	if req.Kind == KindAdvice {
+	if req.Kind == KindAdvice || req.Kind == KindBatchUpload {
 		want.ref = req.Ref
 	}
 	resp, err := c.link.RoundTrip(ctx, m)
@@ -344,8 +373,12 @@ type expect struct {
 	mti, stan, tid string
 	amount         int64
 	hasAmount      bool // amount is checked when the response carries one
-	// ref is the Ref of an advice, checked when the answer carries DE37.
+	// ref is the Ref of an advice (or upload), checked when the answer
+	// carries it.
 	ref string
+	// kind is the request's kind, checked when the answer tells its own
+	// (empty: not checked).
+	kind Kind
 }
 
 // checkResponse verifies the MAC of a response (when s is given) before it
@@ -385,7 +418,13 @@ func (d *Dialect) checkResponse(m *iso8583.Message, want expect, s *wiresec.Sess
 	if want.ref != "" && resp.Ref != "" && resp.Ref != want.ref {
 		return Result{}, fmt.Errorf("%w: ref does not match", ErrBadResponse)
 	}
-	res := Result{ResponseCode: resp.ResponseCode, AuthCode: resp.AuthCode, RRN: resp.RRN}
+	if want.kind != "" && resp.Kind != "" && resp.Kind != want.kind {
+		return Result{}, fmt.Errorf("%w: a %s answered with a %s", ErrBadResponse, want.kind, resp.Kind)
+	}
+	res := Result{
+		ResponseCode: resp.ResponseCode, AuthCode: resp.AuthCode, RRN: resp.RRN,
+		Balance: resp.Balance, BalanceCurrency: resp.BalanceCurrency, HasBalance: resp.HasBalance,
+	}
 	if len(resp.ICC) > 0 {
 		if res.Issuer, err = ParseIssuerData(resp.ICC); err != nil {
 			return Result{}, fmt.Errorf("%w: %w", ErrBadResponse, err)

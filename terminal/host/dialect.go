@@ -53,9 +53,10 @@ type Framing struct {
 // Kind is what a message does, whatever MTI a dialect gives it.
 type Kind string
 
-// Message kinds (KindAdvice, the 0220, is in advice.go). Settlement
-// (0500), refunds and voids come next; a dialect answers ErrUnsupported for
-// kinds it does not map.
+// Message kinds (KindAdvice, the 0220, is in advice.go; refunds, voids,
+// pre-authorizations, completions, balance inquiries and the batch close
+// are in kinds.go). A dialect answers ErrUnsupported for kinds it does not
+// map.
 const (
 	KindPurchase Kind = "purchase"
 	KindReversal Kind = "reversal"
@@ -154,9 +155,14 @@ type Request struct {
 	// completion, refund or upload (KindPurchase when empty).
 	OrigKind Kind
 	// OrigRRN and OrigAuthCode are the host's answer to the original
-	// (void, completion, refund when known, upload).
+	// (void, completion, refund when known, upload): 1 to 12 and 1 to 6
+	// digits or letters, space-padded on the wire (fixed an fields),
+	// given back without the padding; empty when not sent.
 	OrigRRN      string
 	OrigAuthCode string
+	// OrigBatch is the original's batch number (cup 61.1 of a void,
+	// completion, refund or upload; ascii87 does not send it).
+	OrigBatch uint32
 
 	// Totals are a settlement's (KindSettlement), in Currency;
 	// AfterUpload marks the one sent after a batch upload.
@@ -452,23 +458,32 @@ const (
 	DEResponseCode   = 39
 	DETerminalID     = 41
 	DEMerchantID     = 42
+	DEAdditional48   = 48
 	DECurrency       = 49
 	DEPINBlock       = 52
 	DESecurity       = 53
+	DEBalance        = 54 // additional amounts
 	DEICC            = 55
 	DEPrivateKSN     = 57
 	DEReserved60     = 60
 	DEOriginalInfo   = 61
 	DEPrivate62      = 62
+	DEPrivate63      = 63
 	DEMAC            = 64
 	DENetworkCode    = 70
+	DECreditsCount   = 74
+	DEDebitsCount    = 76
+	DECreditsAmount  = 86
+	DEDebitsAmount   = 88
 	DEOriginalData   = 90
 	DEMAC2           = 128
 
 	// Names of the ASCII87 dialect's uses.
 	DEKSN            = DESecurity
 	DEReversalReason = DEReserved60
+	DEBatchNumber    = DEReserved60 // 0500/0510, 0320/0330
 	DETrack2Enc      = DEPrivate62
+	DEUploadRef      = DEPrivate63 // 0320/0330
 )
 
 // Field sizes.

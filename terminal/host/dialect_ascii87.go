@@ -21,33 +21,51 @@ import (
 // Data elements (M = mandatory in requests, C = conditional, R = response):
 //
 //	DE   format          use
-//	0    n4              MTI: 0200/0210 purchase, 0220/0230 advice (an offline
-//	                     approval forwarded), 0400/0401/0410 reversal, 0800/0810
-//	                     network management
+//	0    n4              MTI: 0200/0210 purchase, refund and void, 0100/0110
+//	                     pre-authorization and balance inquiry, 0220/0230 advice
+//	                     (an offline approval forwarded) and completion,
+//	                     0400/0401/0410 reversal, 0500/0510 settlement, 0320/0330
+//	                     batch upload, 0800/0810 network management
 //	1    b64 (+b64)      bitmap; the secondary bitmap appears when a field above 64 is present
-//	3    n6 fixed        processing code, "000000" goods and services (purchase,
-//	                     its advice and its reversal)
-//	4    n12 fixed       amount in minor units, zero padded
+//	3    n6 fixed        processing code (with DE25, what a 0200, 0100 or 0220 is;
+//	                     see "Kinds" below): "000000" goods and services, "200000"
+//	                     refund, "020000" void of a sale or completion, "220000"
+//	                     void of a refund, "310000" balance inquiry, "920000"
+//	                     settlement, "960000" settlement after a batch upload; in
+//	                     a 0400 and a 0320 the original's
+//	4    n12 fixed       amount in minor units, zero padded (absent from a
+//	                     balance inquiry and a settlement); a void's is the
+//	                     original's, a completion's the final amount
 //	7    n10 fixed       transmission date and time MMDDhhmmss, UTC
 //	11   n6 fixed        STAN
 //	12   n6 fixed        local transaction time hhmmss
 //	13   n4 fixed        local transaction date MMDD
-//	22   n3 fixed        POS entry mode (in a 0400: the original's)
-//	25   n2 fixed        POS condition code, "00" normal presentment
-//	37   an12 fixed      in a 0210 (R, approvals): retrieval reference number; in
-//	                     a 0220 (M) the terminal's reference of the transaction
+//	22   n3 fixed        POS entry mode (in a 0400, a void, a completion and a
+//	                     0320: the original's)
+//	25   n2 fixed        POS condition code, "00" normal presentment, "06"
+//	                     pre-authorization (a 0100 pre-authorization, a 0220
+//	                     completion, and their 0400 and 0320)
+//	37   an12 fixed      in a 0210/0110 (R, approvals): retrieval reference number; in
+//	                     a 0220 advice (M) the terminal's reference of the transaction
 //	                     (Request.Ref, 1 to 12 digits or letters), left-justified
 //	                     and space-padded, echoed in the 0230: the host
-//	                     deduplicates advices by DE41 + DE37
-//	38   an6 fixed       authorization code (R, approvals)
+//	                     deduplicates advices by DE41 + DE37; in a void, a
+//	                     completion, a refund naming its sale and a 0320 (C) the
+//	                     original's RRN (Request.OrigRRN), left-justified and
+//	                     space-padded
+//	38   an6 fixed       authorization code (R, approvals); in a void, a refund
+//	                     naming its sale and a 0320 (C), and a completion (M),
+//	                     the original's (Request.OrigAuthCode), space-padded
 //	39   an2 fixed       response code (R); in a 0220 (M) the terminal's
 //	                     decision, "Y1" offline approved; absent from other
 //	                     requests. An advice is answered "00" (the host has it,
-//	                     also when it is a repeat) or "91" (busy: try later)
+//	                     also when it is a repeat) or "91" (busy: try later); a
+//	                     settlement "00" (balanced, the batch is closed) or "95"
+//	                     (out of balance: upload the batch, then settle again)
 //	41   ans8 fixed      terminal id (card acceptor terminal identification)
 //	42   ans15 fixed     merchant id (card acceptor identification code)
-//	49   n3 fixed        currency code, ISO 4217 numeric
-//	52   b..16 LLVAR     PIN block (0200, optional: online PIN; never in a 0220), encrypted under
+//	49   n3 fixed        currency code, ISO 4217 numeric (of the totals in a 0500)
+//	52   b..16 LLVAR     PIN block (0200/0100, optional: online PIN; never in a 0220), encrypted under
 //	                     the PIN key of the KSN in DE53 (the one transaction key
 //	                     also gives the message's MAC and data keys): 8 bytes
 //	                     ISO 9564 format 0 under the TDES DUKPT PIN variant, 16
@@ -56,34 +74,94 @@ import (
 //	                     length tells. (1987 defines b64 fixed; the variable
 //	                     length carries the AES block.)
 //	53   b..12 LLVAR     DUKPT KSN of the transaction keys: 10 bytes TDES, 12 bytes AES
-//	55   b..255 LLLVAR   ICC (EMV) data, BER-TLV (see ParseICC): in a 0200 the
+//	                     (every MACed request)
+//	54   an..120 LLLVAR  additional amounts (R, a balance inquiry's 0110): 20
+//	                     characters an entry: account type n2, amount type n2
+//	                     ("02" available balance, the one read), currency n3,
+//	                     "C" (credit) or "D" (debit: negative), amount n12
+//	55   b..255 LLLVAR   ICC (EMV) data, BER-TLV (see ParseICC): in a 0200/0100 the
 //	                     card's and terminal's data of the ARQC, in a 0220 those
 //	                     of the card's TC, never clear card data
-//	                     (ClearCardTags); in a 0210 (R, optional) the
+//	                     (ClearCardTags); in a 0210/0110 (R, optional) the
 //	                     issuer's answer for the card: 91 issuer authentication
 //	                     data, 71/72 issuer scripts (ParseIssuerData). The ARC
 //	                     for the card (8A) is DE39 as two ASCII characters.
-//	60   ans..60 LLLVAR  private: reversal reason text (0400/0401 only; the
-//	                     ReversalReason text, e.g. "no response")
+//	60   ans..60 LLLVAR  private: reversal reason text (0400/0401; the
+//	                     ReversalReason text, e.g. "no response"); batch number
+//	                     n6 (0500/0510 and 0320)
 //	62   b..64 LLLVAR    private: track 2 equivalent data, encrypted (see
-//	                     terminal/wiresec), in a 0200 and a 0220; the clear track
-//	                     never travels
+//	                     terminal/wiresec), in a 0200/0100 of a card and a 0220
+//	                     advice; the clear track never travels
+//	63   ans..12 LLLVAR  private: the terminal's reference of an uploaded
+//	                     transaction (0320, echoed in the 0330: UploadItem.Ref,
+//	                     1 to 12 digits or letters, no padding)
 //	64   b64 fixed       MAC when the message has only the primary bitmap
 //	70   n3 fixed        network management code: 001 sign-on, 002 sign-off, 301 echo
-//	90   n42 fixed       original data elements of a reversal: original MTI
-//	                     (4) + original STAN (6) + original DE7 (10) +
-//	                     acquiring institution id (11, zeros) + forwarding
-//	                     institution id (11, zeros)
+//	74   n10 fixed       credits, number (0500): refunds
+//	76   n10 fixed       debits, number (0500): sales, completions, offline approvals
+//	86   n16 fixed       credits, amount (0500)
+//	88   n16 fixed       debits, amount (0500)
+//	90   n42 fixed       original data elements of a reversal, a void, a
+//	                     completion, a refund naming its sale and a 0320: original
+//	                     MTI (4) + original STAN (6) + original DE7 (10, zeros
+//	                     when unknown) + acquiring institution id (11, zeros) +
+//	                     forwarding institution id (11, zeros)
 //	128  b64 fixed       MAC when the message has a secondary bitmap
+//
+// Kinds: what each request is on the wire (MTI, DE3, DE25; DE90's
+// original MTI where one is named), and what tells it apart when read:
+//
+//	kind               MTI   DE3     DE25  original (DE90 MTI)
+//	purchase           0200  000000  00    -
+//	refund             0200  200000  00    optional: 0200 sale, 0220 completion
+//	void               0200  020000  00    0200 sale, 0220 completion
+//	void of a refund   0200  220000  00    0200 refund
+//	pre-authorization  0100  000000  06    -
+//	balance inquiry    0100  310000  00    -
+//	completion         0220  000000  06    0100 pre-authorization
+//	advice             0220  000000  00    -
+//	reversal           0400  the original's DE3 and DE25; DE90 its MTI
+//	settlement         0500  920000 (first), 960000 (after upload); no DE25
+//	batch upload       0320  the original's DE3 and DE25; DE90 its MTI
+//
+// So a 0220 is a completion when DE25 is "06" and an advice otherwise;
+// a 0400's original is the kind whose DE3 and MTI it names (a reversal of
+// a void always sends "020000"; "220000" is read as a void too); a
+// 0320's original is the kind whose MTI, DE3 and DE25 it names (a sale
+// 0200, an offline approval 0220 with "00", a completion 0220 with
+// "06", a refund 0200 with "200000"). Every field a request of a kind
+// may carry is listed above; a request carrying another (a PIN block or a
+// track in a void, say) does not decode.
+//
+// A refund, a pre-authorization and a balance inquiry carry the card like
+// a purchase (DE22, DE52, DE53, DE55, DE62; a balance inquiry no DE4); a
+// refund may name its sale (DE37, DE38, DE90). A void and a completion
+// read no card: DE4, DE22 (the original's), DE37/DE38/DE90 of the
+// original, the KSN in DE53, the MAC. A settlement carries DE3, DE7,
+// DE11-13, DE41, DE42, DE49, DE53, DE60 (batch) and the totals in
+// DE74/76/86/88 (counts of 10 digits, amounts of 16, not negative); it is
+// answered with a 0510 echoing DE3, DE11, DE41, DE42, DE49 and DE60 and
+// carrying DE7 and DE39. A
+// batch upload carries one transaction of the batch: its DE3, DE4, DE22,
+// DE25, DE37, DE38 (when it has them), DE49, DE60 (batch), DE63 (the
+// terminal's reference) and DE90, the KSN in DE53, no card data; the 0330
+// echoes DE3, DE4, DE11, DE25, DE41, DE42, DE49 and DE63 and carries DE7
+// and DE39. Answers to
+// refunds, voids, pre-authorizations, completions and balance inquiries
+// echo DE3, DE4 (but a balance inquiry's), DE11, DE25, DE41, DE42 and
+// DE49 and carry DE7, DE12, DE13, DE37, DE38, DE39 (and DE54, DE55).
 //
 // DE2 (PAN), DE35 (track 2) and DE45 (track 1) are deliberately not defined:
 // a message carrying any of them fails to unpack, and none can be packed.
 //
 // MAC: the MAC is always the last field of the message: DE64 when only the
 // primary bitmap is present, DE128 when the secondary bitmap is present
-// (sign-on and echo are not MACed; 0200/0210 and 0220/0230 use DE64;
-// 0400/0410 use DE128
-// because DE90 forces the secondary bitmap). The MACed bytes are the packed
+// (sign-on and echo are not MACed; a purchase, a pre-authorization, a
+// balance inquiry, a refund that names no sale, an advice and their
+// answers use DE64; reversals, voids, completions, refunds naming their
+// sale, settlements and batch uploads use DE128 because DE90 or DE74-88
+// force the secondary bitmap; their answers use DE64 unless they carry a
+// field above 64). The MACed bytes are the packed
 // ISO message exactly as sent, from the first MTI byte up to and excluding
 // the 8 MAC bytes: MTI, bitmap(s) with the MAC bit already set, and every
 // field before the MAC. The sender packs the message with 8 zero bytes in
@@ -153,16 +231,26 @@ var ascii87Spec = &iso8583.MessageSpec{
 		DEICC: field.NewBinary(&field.Spec{
 			Length: MaxICC, Description: "ICC Data", Enc: encoding.Binary, Pref: prefix.ASCII.LLL,
 		}),
+		DEBalance: field.NewString(&field.Spec{
+			Length: maxBalanceLen, Description: "Additional Amounts", Enc: encoding.ASCII, Pref: prefix.ASCII.LLL,
+		}),
 		DEReversalReason: field.NewString(&field.Spec{
-			Length: MaxReason, Description: "Private: Reversal Reason", Enc: encoding.ASCII, Pref: prefix.ASCII.LLL,
+			Length: MaxReason, Description: "Private: Reversal Reason / Batch Number", Enc: encoding.ASCII, Pref: prefix.ASCII.LLL,
 		}),
 		DETrack2Enc: field.NewBinary(&field.Spec{
 			Length: MaxTrack2Enc, Description: "Private: Encrypted Track 2 Data", Enc: encoding.Binary, Pref: prefix.ASCII.LLL,
 		}),
-		DEMAC:          a87Binary(MACLen, "Message Authentication Code"),
-		DENetworkCode:  a87Text(3, "Network Management Information Code"),
-		DEOriginalData: a87Text(42, "Original Data Elements"),
-		DEMAC2:         a87Binary(MACLen, "Message Authentication Code (secondary)"),
+		DEUploadRef: field.NewString(&field.Spec{
+			Length: MaxRef, Description: "Private: Terminal's Reference of an Uploaded Transaction", Enc: encoding.ASCII, Pref: prefix.ASCII.LLL,
+		}),
+		DEMAC:           a87Binary(MACLen, "Message Authentication Code"),
+		DENetworkCode:   a87Text(3, "Network Management Information Code"),
+		DECreditsCount:  a87Text(10, "Credits, Number"),
+		DEDebitsCount:   a87Text(10, "Debits, Number"),
+		DECreditsAmount: a87Text(16, "Credits, Amount"),
+		DEDebitsAmount:  a87Text(16, "Debits, Amount"),
+		DEOriginalData:  a87Text(42, "Original Data Elements"),
+		DEMAC2:          a87Binary(MACLen, "Message Authentication Code (secondary)"),
 	},
 }
 
@@ -367,13 +455,14 @@ func (ascii87Codec) encodeRequest(r *Request) (*iso8583.Message, error) {
 		if err != nil {
 			return nil, err
 		}
-		orig, err := fmtNum(int64(r.OrigSTAN), 6, "original STAN")
+		origKind, err := reversalOrig(r.OrigKind)
 		if err != nil {
 			return nil, err
 		}
-		origDE7 := "0000000000"
-		if !r.OrigTime.IsZero() {
-			origDE7 = r.OrigTime.UTC().Format("0102150405")
+		codes := a87Kinds[origKind]
+		origData, err := a87OrigData(codes.mti, r.OrigSTAN, r.OrigTime)
+		if err != nil {
+			return nil, err
 		}
 		if !r.Reason.valid() {
 			return nil, fmt.Errorf("%w: reason must be printable ASCII up to %d characters", ErrInvalidRequest, MaxReason)
@@ -383,25 +472,36 @@ func (ascii87Codec) encodeRequest(r *Request) (*iso8583.Message, error) {
 			mti = MTIReversalRepeat
 		}
 		v = &a87ReversalRequest{
-			MTI: mti, ProcessingCode: "000000", Amount: amount, Transmission: de7,
-			STAN: stan, LocalTime: de12, LocalDate: de13, EntryMode: entry, Condition: "00",
+			MTI: mti, ProcessingCode: codes.proc, Amount: amount, Transmission: de7,
+			STAN: stan, LocalTime: de12, LocalDate: de13, EntryMode: entry, Condition: codes.cond,
 			TerminalID: r.TerminalID, MerchantID: r.MerchantID, Currency: cur, KSN: r.KSN,
-			Reason:       string(r.Reason),
-			OriginalData: MTIPurchase + orig + origDE7 + "00000000000" + "00000000000",
+			Reason: string(r.Reason), OriginalData: origData,
 		}
 	case KindSignOn, KindSignOff, KindEcho:
 		v = &a87NetworkRequest{
 			MTI: MTINetwork, Transmission: de7, STAN: stan, LocalTime: de12, LocalDate: de13,
 			TerminalID: r.TerminalID, NetworkCode: a87NetCodes[r.Kind],
 		}
+	case KindRefund, KindPreauth, KindBalance, KindVoid, KindCompletion, KindSettlement, KindBatchUpload:
+		return ascii87Codec{}.encodeKind(r, stan, de7, de12, de13)
 	default:
 		return nil, fmt.Errorf("%w: %q", ErrUnsupported, r.Kind)
 	}
 	return marshal(ascii87Spec, v)
 }
 
-func (ascii87Codec) decodeRequest(m *iso8583.Message, mti string) (Request, error) {
+func (c ascii87Codec) decodeRequest(m *iso8583.Message, mti string) (Request, error) {
 	var r Request
+	switch mti {
+	case MTIPurchase, MTIAuthorization, MTIAdvice, MTISettlement, MTIBatchUpload:
+		kind, err := a87RequestKind(m, mti)
+		if err != nil {
+			return r, err
+		}
+		if kind != KindPurchase && kind != KindAdvice {
+			return c.decodeKind(m, kind)
+		}
+	}
 	switch mti {
 	case MTIPurchase:
 		var v a87PurchaseRequest
@@ -440,15 +540,19 @@ func (ascii87Codec) decodeRequest(m *iso8583.Message, mti string) (Request, erro
 		if err := decodeFinancial(&r, v.STAN, v.Amount); err != nil {
 			return r, err
 		}
-		if len(v.OriginalData) < 20 {
-			return r, fmt.Errorf("%w: original data elements missing", ErrMalformed)
-		}
-		orig, err := parseNum(v.OriginalData[4:10], 6, "original STAN")
+		origMTI, orig, err := parseA87OrigData(v.OriginalData)
 		if err != nil {
 			return r, err
 		}
 		r.OrigSTAN = uint32(orig)
 		r.OrigRef = v.OriginalData
+		proc := v.ProcessingCode
+		if proc == "" {
+			proc = ProcGoods
+		}
+		if r.OrigKind = a87FindKind(a87ReversalOrigs, origMTI, proc, ""); r.OrigKind == "" {
+			return r, fmt.Errorf("%w: reversal of a %s with processing code %q", ErrUnsupported, origMTI, proc)
+		}
 		return r, nil
 	case MTINetwork:
 		var v a87NetworkRequest
@@ -520,7 +624,7 @@ func (ascii87Codec) encodeResponse(req *Request, resp *Response) (*iso8583.Messa
 			return nil, err
 		}
 		v = &a87ReversalResponse{
-			MTI: mti, ProcessingCode: "000000", Amount: amount, Transmission: de7, STAN: stan,
+			MTI: mti, ProcessingCode: a87Kinds[orKind(req.OrigKind)].proc, Amount: amount, Transmission: de7, STAN: stan,
 			ResponseCode: resp.ResponseCode, TerminalID: req.TerminalID, MerchantID: req.MerchantID,
 			Currency: cur, OriginalData: req.OrigRef,
 		}
@@ -529,15 +633,31 @@ func (ascii87Codec) encodeResponse(req *Request, resp *Response) (*iso8583.Messa
 			MTI: mti, Transmission: de7, STAN: stan, ResponseCode: resp.ResponseCode,
 			TerminalID: req.TerminalID, NetworkCode: a87NetCodes[req.Kind],
 		}
+	case KindRefund, KindPreauth, KindBalance, KindVoid, KindCompletion, KindSettlement, KindBatchUpload:
+		return ascii87Codec{}.encodeKindResponse(req, resp, mti, stan, de7, de12, de13)
 	default:
 		return nil, fmt.Errorf("%w: %q", ErrUnsupported, req.Kind)
 	}
 	return marshal(ascii87Spec, v)
 }
 
-func (ascii87Codec) decodeResponse(m *iso8583.Message, mti string) (Response, error) {
+func (c ascii87Codec) decodeResponse(m *iso8583.Message, mti string) (Response, error) {
 	var r Response
 	var stan, amount string
+	switch mti {
+	case MTIPurchaseResponse, MTIAuthorizationResponse, MTIAdviceResponse, MTISettlementResponse, MTIBatchUploadResponse:
+		kind, err := a87ResponseKind(m, mti)
+		if err != nil {
+			return r, err
+		}
+		if kind != KindPurchase && kind != KindAdvice {
+			r, stan, amount, err := c.decodeKindResponse(m, kind)
+			if err != nil {
+				return r, err
+			}
+			return r, decodeResponseNumbers(&r, stan, amount)
+		}
+	}
 	switch mti {
 	case MTIPurchaseResponse:
 		var v a87PurchaseResponse

@@ -501,6 +501,9 @@ func (cupCodec) encodeRequest(r *Request) (*iso8583.Message, error) {
 			Reserved60: f60, Track2Enc: r.Track2Enc,
 		}
 	case KindReversal:
+		if orKind(r.OrigKind) != KindPurchase {
+			return nil, fmt.Errorf("%w: reversal of a %s", ErrUnsupported, r.OrigKind)
+		}
 		amount, cur, entry, err := financialFields(r)
 		if err != nil {
 			return nil, err

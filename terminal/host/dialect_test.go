@@ -229,6 +229,7 @@ func wantDecoded(d *Dialect, req Request, mti string) Request {
 			w.MerchantID = "" // network management carries no DE42
 		}
 		if w.Kind == KindReversal {
+			w.OrigKind = orKind(w.OrigKind) // decoded explicitly
 			w.ReasonCode = string(w.Reason)
 			w.OrigKSN = nil // not sent
 			w.OrigRef = "0200" + "000042" + "0314150926" + strings.Repeat("0", 22)
@@ -291,25 +292,25 @@ func TestDecodeRequestErrors(t *testing.T) {
 	// known; a reject answers them.
 	for _, d := range testDialects {
 		m := iso8583.NewMessage(d.Spec)
-		m.MTI("0100")
+		m.MTI("0600")
 		_ = m.Field(DESTAN, "000009")
 		_ = m.Field(DETerminalID, "T0000001")
 		req, err := d.DecodeRequest(m)
-		if !errors.Is(err, ErrUnsupported) || req.MTI != "0100" {
-			t.Errorf("%s: 0100: %+v %v", d, req, err)
+		if !errors.Is(err, ErrUnsupported) || req.MTI != "0600" {
+			t.Errorf("%s: 0600: %+v %v", d, req, err)
 		}
 		rej, err := d.EncodeReject(m, "12")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if mti, _ := rej.GetMTI(); mti != "0110" {
+		if mti, _ := rej.GetMTI(); mti != "0610" {
 			t.Errorf("%s: reject MTI %s", d, mti)
 		}
 		if k1, _ := d.MatchKey(m); func() string { k2, _ := d.MatchKey(rej); return k2 }() != k1 {
 			t.Errorf("%s: reject does not match its request", d)
 		}
-		if _, err := d.EncodeRequest(Request{Kind: "refund"}); !errors.Is(err, ErrUnsupported) {
-			t.Errorf("%s: refund: %v", d, err)
+		if _, err := d.EncodeRequest(Request{Kind: "chargeback"}); !errors.Is(err, ErrUnsupported) {
+			t.Errorf("%s: chargeback: %v", d, err)
 		}
 	}
 	// ascii87: a non-digit amount is malformed.

@@ -42,9 +42,14 @@ func unmarshal(m *iso8583.Message, v any) error {
 }
 
 // financialFields formats and checks DE4, DE49 and DE22 of a financial
-// request.
+// request. A balance inquiry has no amount: DE4 stays empty (absent) and
+// Amount must be 0.
 func financialFields(r *Request) (amount, currency, entry string, err error) {
-	if amount, err = fmtNum(r.Amount, 12, "amount"); err != nil {
+	if r.Kind == KindBalance {
+		if r.Amount != 0 {
+			return "", "", "", fmt.Errorf("%w: a balance inquiry has no amount", ErrInvalidRequest)
+		}
+	} else if amount, err = fmtNum(r.Amount, 12, "amount"); err != nil {
 		return "", "", "", err
 	}
 	if !isDigits(r.Currency, 3) {
@@ -89,7 +94,11 @@ func decodeFinancial(r *Request, stan, amount string) error {
 		return err
 	}
 	r.STAN = uint32(s)
-	if r.Amount, err = ParseAmount(amount); err != nil {
+	if r.Kind == KindBalance {
+		if amount != "" {
+			return fmt.Errorf("%w: amount in a balance inquiry", ErrMalformed)
+		}
+	} else if r.Amount, err = ParseAmount(amount); err != nil {
 		return err
 	}
 	if err := checkCardFields(r); err != nil {
@@ -99,13 +108,14 @@ func decodeFinancial(r *Request, stan, amount string) error {
 }
 
 // responseICC checks the DE55 of a response to a request of kind k: only
-// a purchase response carries one, and it must read as IssuerData. Its
-// errors carry no class.
+// the answer to a card-present request (a purchase, refund,
+// pre-authorization or balance inquiry) carries one, and it must read as
+// IssuerData. Its errors carry no class.
 func responseICC(k Kind, icc []byte) error {
 	if len(icc) == 0 {
 		return nil
 	}
-	if k != KindPurchase {
+	if !cardPresent(k) {
 		return fmt.Errorf("ICC data in a %s response", k)
 	}
 	_, err := parseIssuerData(icc)
