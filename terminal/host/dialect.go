@@ -168,6 +168,12 @@ type Request struct {
 	// AfterUpload marks the one sent after a batch upload.
 	Totals      Totals
 	AfterUpload bool
+	// UploadCount is how many transactions were uploaded before a
+	// settlement with AfterUpload: cup sends it (DE48 of the 0320 that
+	// ends the upload) instead of the totals, and its decoder gives it
+	// back with Totals zero. Client.Settle sets it to the totals' debit
+	// and credit counts added up; ascii87 does not send it.
+	UploadCount int
 }
 
 // Response is a response in dialect-neutral form.

@@ -30,35 +30,59 @@ import (
 // Data elements (R = response only):
 //
 //	DE   format           use
-//	0    n4 BCD           MTI: 0200/0210 purchase, 0220/0230 advice (an offline
-//	                      approval forwarded: CUP's offline settlement),
-//	                      0400/0410 reversal, 0800/0810 sign-on, 0820/0830 echo
-//	                      test and sign-off
+//	0    n4 BCD           MTI: 0200/0210 purchase, void, completion and balance
+//	                      inquiry, 0220/0230 advice (an offline approval
+//	                      forwarded: CUP's offline settlement) and refund,
+//	                      0100/0110 pre-authorization, 0400/0410 reversal,
+//	                      0500/0510 settlement, 0320/0330 batch upload (and its
+//	                      end), 0800/0810 sign-on, 0820/0830 echo test and sign-off
 //	1    b64              bitmap, primary only (no field above 64)
-//	3    n6               processing code, "000000" purchase (and its advice and
-//	                      reversal)
-//	4    n12              amount in minor units
+//	3    n6               processing code: "000000" purchase, advice and
+//	                      completion, "200000" refund and void, "030000"
+//	                      pre-authorization, "310000" balance inquiry, "220000"
+//	                      void of a refund (posd); in a 0400 and a 0320 the
+//	                      original's; absent from a settlement
+//	4    n12              amount in minor units (absent from a balance inquiry
+//	                      and a settlement; a void's is the original's, a
+//	                      completion's the final amount)
 //	11   n6               STAN; in a 0400 the STAN of the original; in a 0220 the
 //	                      advice's own, the same for every attempt
 //	12   n6               local time hhmmss (R)
 //	13   n4               local date MMDD (R)
-//	22   n3 left-aligned  POS entry mode ("021" is 02 10); in a 0400 the original's
-//	25   n2               POS condition code, "00"
-//	37   an12             in a 0210 (R, approvals) retrieval reference number; in
-//	                      a 0220 the terminal's reference of the transaction
+//	22   n3 left-aligned  POS entry mode ("021" is 02 10); in a 0400, a void, a
+//	                      completion and a 0320 the original's
+//	25   n2               POS condition code, "00"; "06" pre-authorization, its
+//	                      completion and the void of a completion
+//	37   an12             in a 0210/0230/0110 (R, approvals) retrieval reference number; in
+//	                      a 0220 advice the terminal's reference of the transaction
 //	                      (Request.Ref, 1 to 12 digits or letters), space-padded
 //	                      on the right, echoed in the 0230: the host
-//	                      deduplicates advices by DE41 + DE37
-//	38   an6              authorization code (R, approvals)
+//	                      deduplicates advices by DE41 + DE37; in a void, a
+//	                      completion, a refund naming its sale and a 0320 (C) the
+//	                      original's RRN, space-padded
+//	38   an6              authorization code (R, approvals); in a void, a refund
+//	                      naming its sale and a 0320 (C), and a completion (M),
+//	                      the original's, space-padded
 //	39   an2              response code (R); in a 0400 the reversal reason:
 //	                      "98" no response within the time limit, "A0" the
 //	                      response MAC failed, "06" any other reason; in a 0220
 //	                      the terminal's decision, "Y1" offline approved (posd).
 //	                      An advice is answered "00" (the host has it, also when
-//	                      it is a repeat) or "91" (busy: try later)
+//	                      it is a repeat) or "91" (busy: try later). In a 0510
+//	                      "00" (or absent) means processed: DE48's reconciliation
+//	                      code then says balanced or not (see below)
 //	41   ans8             terminal id
 //	42   ans15            merchant id
-//	49   an3              currency code, ISO 4217 numeric ("156")
+//	48   n..322 LLLVAR    additional data, left-aligned: in a 0500/0510 the
+//	                      totals, 62 digits: domestic cards debits amount n12,
+//	                      debits count n3, credits amount n12, credits count n3,
+//	                      reconciliation code n1 ("0" in the 0500; in the 0510
+//	                      "1" balanced, "2" out of balance, "3" reconcile
+//	                      error), then the same 31 digits for foreign cards
+//	                      (posd: always zeros, its totals are the domestic
+//	                      group's); in the 0320 that ends a batch upload (and its
+//	                      0330) n4, the number of transactions uploaded
+//	49   an3              currency code, ISO 4217 numeric ("156"; in a 0500 the totals')
 //	52   b..16 LLVAR      PIN block (0200, optional: online PIN; never in a 0220), encrypted under
 //	                      the PIN key of the KSN in DE57 (the transaction key that
 //	                      also gives the MAC and data keys): 8 bytes format 0
@@ -71,7 +95,11 @@ import (
 //	                      TDES; "4" ISO 9564 format 4 under AES, posd), 53.2
 //	                      algorithm ("6" double-length TDES; "8" AES-128, posd),
 //	                      53.3 track data encrypted ("1") or absent ("0"), then
-//	                      13 zeros
+//	                      13 zeros (every MACed request)
+//	54   an..120 LLLVAR   additional amounts (R, a balance inquiry's 0210): 20
+//	                      characters an entry: account type n2, amount type n2
+//	                      ("02" available balance, the one read), currency n3,
+//	                      "C" or "D" (negative), amount n12
 //	55   b..255 LLLVAR    ICC (EMV) data, BER-TLV (see ParseICC): in a 0200
 //	                      (and a 0400 that resends it) the data of the ARQC, in a
 //	                      0220 that of the card's TC, never clear card data
@@ -81,19 +109,29 @@ import (
 //	                      (8A) is DE39 as two ASCII characters
 //	57   b..12 LLLVAR     posd: DUKPT KSN of the message's keys
 //	60   n..017 LLLVAR    reserved, left-aligned: 60.1 n2 transaction type
-//	                      ("22" purchase, "30" offline settlement: the advice,
-//	                      "00" network management), 60.2 n6
+//	                      ("01" balance inquiry, "10" pre-authorization, "20"
+//	                      completion, "21" void of a completion, "22" purchase,
+//	                      "23" void, "25" refund, "30" offline settlement: the
+//	                      advice, "00" network management and settlement; in a
+//	                      0400 and (posd) a 0320 the original's), 60.2 n6
 //	                      batch number, 60.3 n3 network management code
 //	                      ("000" financial, "003" sign-on, "002" sign-off,
-//	                      "301" echo test)
-//	61   n..029 LLLVAR    original message, left-aligned (0400): 61.1 original
-//	                      batch n6, 61.2 original STAN n6, 61.3 original date
-//	                      MMDD n4
+//	                      "301" echo test, "201" settlement and batch upload,
+//	                      "202" end of a batch upload after an out-of-balance
+//	                      answer)
+//	61   n..029 LLLVAR    original message, left-aligned (0400, void, completion,
+//	                      refund naming its sale, 0320): 61.1 original batch n6,
+//	                      61.2 original STAN n6, 61.3 original date MMDD n4
+//	                      ("0000" unknown); in a refund (posd) 61.4 n2 the
+//	                      original's 60.1 ("22" sale, "20" completion)
 //	62   b..64 LLLVAR     posd: in a 0200 and a 0220 the encrypted track 2 (the clear track
 //	                      never travels); in a 0400 the KSN of the original, the
 //	                      reference to the card data the host received with it
-//	64   b64              MAC (financial messages; network management is not
-//	                      MACed)
+//	63   ans..12 LLLVAR   posd: the terminal's reference of an uploaded
+//	                      transaction (0320, echoed in the 0330; UploadItem.Ref,
+//	                      no padding)
+//	64   b64              MAC (financial messages, settlements and batch
+//	                      uploads; network management is not MACed)
 //
 // DE2, DE35, DE36 and DE45 (PAN and tracks) are deliberately not defined.
 // The MAC covers the ISO message from the MTI to the byte before the MAC,
@@ -115,6 +153,46 @@ import (
 // a repeat by the original it names and must not undo the original twice.
 // Only the DUKPT KSN (DE57) and the MAC differ between attempts: a DUKPT
 // key serves one message. Track and PIN data are never resent.
+//
+// Kinds: what each request is on the wire, and what tells it apart when
+// read (the MTI and 60.1, for a 0320 60.3; a void of a refund by DE3):
+//
+//	kind                MTI   DE3     DE25  60.1  60.3  original
+//	purchase            0200  000000  00    22    000   -
+//	balance inquiry     0200  310000  00    01    000   -
+//	void                0200  200000  00    23    000   DE37, DE38, DE61
+//	void of completion  0200  200000  06    21    000   DE37, DE38, DE61
+//	void of a refund    0200  220000  00    23    000   DE37, DE38, DE61 (posd)
+//	completion          0200  000000  06    20    000   DE37, DE38 (M), DE61
+//	pre-authorization   0100  030000  06    10    000   -
+//	refund              0220  200000  00    25    000   optional DE37, DE38, DE61
+//	advice              0220  000000  00    30    000   -
+//	reversal            0400  the original's DE3, DE25 and 60.1
+//	settlement          0500  -       -     00    201   - (totals in DE48)
+//	settlement after    0320  -       -     00    202   - (upload count in DE48)
+//	  a batch upload
+//	batch upload        0320  the original's DE3, DE25 and 60.1 (posd), 60.3 201
+//
+// A refund, a pre-authorization and a balance inquiry carry the card like
+// a purchase (DE22, DE52, DE53, DE55, DE57, DE62). A void and a
+// completion read no card: DE4, DE22, DE37/DE38/DE61 of the original,
+// DE53 (no track), the KSN in DE57 and the MAC; so does a batch upload,
+// with DE63. A settlement carries DE11, DE41, DE42, DE48, DE49, DE53,
+// DE57, DE60 and the MAC, and is answered with DE39 and DE48 echoing the
+// totals with the reconciliation code: posd reads DE39 "00" (or absent)
+// with code "1" as SettlementBalanced ("00") and with "2" or "3" as
+// SettlementOutOfBalance ("95"); any other DE39 is the answer as it is.
+// Out of balance, the terminal uploads the batch (one 0320 per
+// transaction, 60.3 "201", no card data: CUP's own upload carries card
+// numbers in DE48, posd never does) and then settles again with
+// AfterUpload: CUP ends an upload with a 0320 of 60.3 "202" whose DE48 is
+// the number of transactions uploaded (Request.UploadCount); its totals
+// do not travel. That 0330's DE39 "00" is SettlementBalanced. Counts are
+// at most 3 digits, amounts 12 (CUP's DE48); more is ErrInvalidRequest.
+// Every field a request of a kind may carry is listed above; a request
+// carrying another (a PIN block or a track in a void, say) does not
+// decode. A reversal names its original's kind by 60.1 (a reversal of a
+// void sends "23").
 //
 // An advice (0220, 60.1 "30") carries the fields of the purchase the card
 // approved offline (DE3 "000000", DE4, DE22, DE25, DE41/42/49, DE53, its
@@ -150,6 +228,10 @@ func cupVarBinary(max int, pref prefix.Prefixer, desc string) field.Field {
 	return field.NewBinary(&field.Spec{Length: max, Description: desc, Enc: encoding.Binary, Pref: pref})
 }
 
+func cupVarText(max int, desc string) field.Field {
+	return field.NewString(&field.Spec{Length: max, Description: desc, Enc: encoding.ASCII, Pref: prefix.BCD.LLL})
+}
+
 func cupVarDigits(max int, desc string) field.Field {
 	return field.NewString(&field.Spec{Length: max, Description: desc, Enc: encoding.LBCD, Pref: prefix.BCD.LLL})
 }
@@ -171,14 +253,17 @@ var cupSpec = &iso8583.MessageSpec{
 		DEResponseCode:   cupText(2, "Response Code"),
 		DETerminalID:     cupText(8, "Card Acceptor Terminal Identification"),
 		DEMerchantID:     cupText(15, "Card Acceptor Identification Code"),
+		DEAdditional48:   cupVarDigits(322, "Additional Data - Private: Settlement Totals, Upload Count"),
 		DECurrency:       cupText(3, "Currency Code, Transaction"),
 		DEPINBlock:       cupVarBinary(MaxPINBlock, prefix.BCD.LL, "PIN Data (encrypted)"),
 		DESecurity:       cupBCD(16, "Security Related Control Information"),
+		DEBalance:        cupVarText(maxBalanceLen, "Additional Amounts (Balance)"),
 		DEICC:            cupVarBinary(MaxICC, prefix.BCD.LLL, "ICC Data"),
 		DEPrivateKSN:     cupVarBinary(MaxKSN, prefix.BCD.LLL, "Private: DUKPT KSN"),
 		DEReserved60:     cupVarDigits(17, "Reserved Private: Transaction Type, Batch, Network Code"),
 		DEOriginalInfo:   cupVarDigits(29, "Original Message"),
 		DEPrivate62:      cupVarBinary(MaxTrack2Enc, prefix.BCD.LLL, "Private: Encrypted Track 2 / Original KSN"),
+		DEPrivate63:      cupVarText(MaxRef, "Private: Terminal's Reference of an Uploaded Transaction"),
 		DEMAC:            cupVarBinary(MACLen, prefix.Binary.Fixed, "Message Authentication Code"),
 	},
 }
@@ -501,9 +586,11 @@ func (cupCodec) encodeRequest(r *Request) (*iso8583.Message, error) {
 			Reserved60: f60, Track2Enc: r.Track2Enc,
 		}
 	case KindReversal:
-		if orKind(r.OrigKind) != KindPurchase {
-			return nil, fmt.Errorf("%w: reversal of a %s", ErrUnsupported, r.OrigKind)
+		origKind, err := reversalOrig(r.OrigKind)
+		if err != nil {
+			return nil, err
 		}
+		codes := cupKinds[origKind]
 		amount, cur, entry, err := financialFields(r)
 		if err != nil {
 			return nil, err
@@ -520,7 +607,7 @@ func (cupCodec) encodeRequest(r *Request) (*iso8583.Message, error) {
 		if err != nil {
 			return nil, err
 		}
-		f60, err := cupField60{TxnType: CUPTxnPurchase, Batch: r.Batch, NetCode: CUPNetFinancial}.format()
+		f60, err := cupField60{TxnType: codes.txn, Batch: r.Batch, NetCode: CUPNetFinancial}.format()
 		if err != nil {
 			return nil, err
 		}
@@ -529,8 +616,8 @@ func (cupCodec) encodeRequest(r *Request) (*iso8583.Message, error) {
 			date = r.OrigTime.Format("0102")
 		}
 		v = &cupReversalRequest{
-			MTI: CUPMTIReversal, ProcessingCode: "000000", Amount: amount, STAN: stan,
-			EntryMode: entry, Condition: "00", Reason: cupReasonCode(r.Reason),
+			MTI: CUPMTIReversal, ProcessingCode: codes.proc, Amount: amount, STAN: stan,
+			EntryMode: entry, Condition: codes.cond, Reason: cupReasonCode(r.Reason),
 			TerminalID: r.TerminalID, MerchantID: r.MerchantID, Currency: cur, Security: sec,
 			ICC: r.ICC, KSN: r.KSN, Reserved60: f60, Original: f60[2:8] + stan + date, OrigKSN: r.OrigKSN,
 		}
@@ -545,6 +632,8 @@ func (cupCodec) encodeRequest(r *Request) (*iso8583.Message, error) {
 			return nil, err
 		}
 		v = &cupNetworkRequest{MTI: net.mti, STAN: stan, TerminalID: r.TerminalID, MerchantID: r.MerchantID, Reserved60: f60}
+	case KindRefund, KindPreauth, KindBalance, KindVoid, KindCompletion, KindSettlement, KindBatchUpload:
+		return cupCodec{}.encodeKind(r)
 	default:
 		return nil, fmt.Errorf("%w: %q", ErrUnsupported, r.Kind)
 	}
@@ -560,8 +649,18 @@ func cupMode(r *Request) wiresec.Mode {
 	return modeOfKSN(r.KSN)
 }
 
-func (cupCodec) decodeRequest(m *iso8583.Message, mti string) (Request, error) {
+func (c cupCodec) decodeRequest(m *iso8583.Message, mti string) (Request, error) {
 	var r Request
+	switch mti {
+	case CUPMTIPurchase, CUPMTIAdvice, CUPMTIAuthorization, CUPMTISettlement, CUPMTIBatchUpload:
+		kind, f60, err := cupRequestKind(m, mti)
+		if err != nil {
+			return r, err
+		}
+		if kind != KindPurchase && kind != KindAdvice {
+			return c.decodeKind(m, kind, f60)
+		}
+	}
 	switch mti {
 	case CUPMTIPurchase:
 		var v cupPurchaseRequest
@@ -605,7 +704,14 @@ func (cupCodec) decodeRequest(m *iso8583.Message, mti string) (Request, error) {
 		if err := decodeFinancial(&r, v.STAN, v.Amount); err != nil {
 			return r, err
 		}
-		if err := cupDecodeCommon(&r, v.Security, v.Reserved60, CUPTxnPurchase); err != nil {
+		f60, err := parseCUPField60(v.Reserved60)
+		if err != nil {
+			return r, err
+		}
+		if r.OrigKind = cupTxnKind(cupReversalOrigs, f60.TxnType); r.OrigKind == "" {
+			return r, fmt.Errorf("%w: reversal of transaction type %q", ErrUnsupported, f60.TxnType)
+		}
+		if err := cupDecodeCommon(&r, v.Security, v.Reserved60, f60.TxnType); err != nil {
 			return r, err
 		}
 		r.OrigSTAN = r.STAN
@@ -686,7 +792,11 @@ func (cupCodec) encodeResponse(req *Request, resp *Response) (*iso8583.Message, 
 		if err != nil {
 			return nil, err
 		}
-		f60, err := cupField60{TxnType: CUPTxnPurchase, Batch: req.Batch, NetCode: CUPNetFinancial}.format()
+		codes := cupKinds[KindPurchase]
+		if req.Kind == KindReversal {
+			codes = cupKinds[orKind(req.OrigKind)]
+		}
+		f60, err := cupField60{TxnType: codes.txn, Batch: req.Batch, NetCode: CUPNetFinancial}.format()
 		if err != nil {
 			return nil, err
 		}
@@ -698,8 +808,8 @@ func (cupCodec) encodeResponse(req *Request, resp *Response) (*iso8583.Message, 
 			}
 		} else {
 			v = &cupReversalResponse{
-				MTI: mti, ProcessingCode: "000000", Amount: amount, STAN: stan, LocalTime: de12, LocalDate: de13,
-				Condition: "00", ResponseCode: resp.ResponseCode, TerminalID: req.TerminalID,
+				MTI: mti, ProcessingCode: codes.proc, Amount: amount, STAN: stan, LocalTime: de12, LocalDate: de13,
+				Condition: codes.cond, ResponseCode: resp.ResponseCode, TerminalID: req.TerminalID,
 				MerchantID: req.MerchantID, Currency: cur, Reserved60: f60,
 			}
 		}
@@ -730,15 +840,31 @@ func (cupCodec) encodeResponse(req *Request, resp *Response) (*iso8583.Message, 
 			MTI: mti, STAN: stan, LocalTime: de12, LocalDate: de13, ResponseCode: resp.ResponseCode,
 			TerminalID: req.TerminalID, MerchantID: req.MerchantID, Reserved60: f60,
 		}
+	case KindRefund, KindPreauth, KindBalance, KindVoid, KindCompletion, KindSettlement, KindBatchUpload:
+		return cupCodec{}.encodeKindResponse(req, resp, mti, stan, de12, de13)
 	default:
 		return nil, fmt.Errorf("%w: %q", ErrUnsupported, req.Kind)
 	}
 	return marshal(cupSpec, v)
 }
 
-func (cupCodec) decodeResponse(m *iso8583.Message, mti string) (Response, error) {
+func (c cupCodec) decodeResponse(m *iso8583.Message, mti string) (Response, error) {
 	var r Response
 	var stan, amount string
+	switch mti {
+	case CUPMTIPurchaseResponse, CUPMTIAdviceResponse, CUPMTIAuthorizationResp, CUPMTISettlementResponse, CUPMTIBatchUploadResp:
+		kind, f60, err := cupResponseKind(m, mti)
+		if err != nil {
+			return r, err
+		}
+		if kind != KindPurchase && kind != KindAdvice {
+			r, stan, amount, err := c.decodeKindResponse(m, kind, f60)
+			if err != nil {
+				return r, err
+			}
+			return r, decodeResponseNumbers(&r, stan, amount)
+		}
+	}
 	switch mti {
 	case CUPMTIPurchaseResponse:
 		var v cupPurchaseResponse

@@ -222,6 +222,9 @@ func wantDecoded(d *Dialect, req Request, mti string) Request {
 	if w.Kind == KindPurchase || w.Kind == KindReversal || w.Kind == KindAdvice {
 		w.Mode = modeOfKSN(w.KSN)
 	}
+	if w.Kind == KindReversal {
+		w.OrigKind = orKind(w.OrigKind) // decoded explicitly
+	}
 	switch d {
 	case ASCII87:
 		w.Batch = 0 // not sent
@@ -229,7 +232,6 @@ func wantDecoded(d *Dialect, req Request, mti string) Request {
 			w.MerchantID = "" // network management carries no DE42
 		}
 		if w.Kind == KindReversal {
-			w.OrigKind = orKind(w.OrigKind) // decoded explicitly
 			w.ReasonCode = string(w.Reason)
 			w.OrigKSN = nil // not sent
 			w.OrigRef = "0200" + "000042" + "0314150926" + strings.Repeat("0", 22)

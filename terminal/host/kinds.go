@@ -186,6 +186,9 @@ func (c *Client) Settle(ctx context.Context, st Settlement, s *wiresec.Session) 
 		Currency: st.Currency, Batch: st.Batch, Mode: s.Mode(), KSN: s.KSN(),
 		Totals: st.Totals, AfterUpload: st.AfterUpload,
 	}
+	if st.AfterUpload {
+		req.UploadCount = st.Totals.DebitCount + st.Totals.CreditCount
+	}
 	m, err := c.d.EncodeRequest(req)
 	if err != nil {
 		return Result{}, err

@@ -13,7 +13,7 @@ import (
 var testOrigTime = time.Date(2025, 3, 13, 9, 30, 0, 0, time.UTC)
 
 // kindDialects are the dialects that map the kinds of kinds.go.
-var kindDialects = []*Dialect{ASCII87}
+var kindDialects = testDialects
 
 // kindRequests are requests of every kind of kinds.go (and the reversal
 // of every kind that is reversed), with every field the contract names
@@ -42,7 +42,7 @@ func kindRequests(ksn []byte) []Request {
 	settle.Amount, settle.EntryMode = 0, ""
 	settle.Totals = Totals{DebitCount: 12, DebitAmount: 123456, CreditCount: 2, CreditAmount: 2500}
 	after := settle
-	after.STAN, after.AfterUpload = 71, true
+	after.STAN, after.AfterUpload, after.UploadCount = 71, true, 14
 	upload := func(kind Kind, stan uint32, rrn, auth string) Request {
 		r := orig(base(KindBatchUpload, stan), kind, rrn, auth)
 		r.Ref = "R" + fmtSTAN(stan)
@@ -90,9 +90,24 @@ func wantKindDecoded(d *Dialect, req Request, mti string) Request {
 		if w.Kind != KindSettlement && w.Kind != KindBatchUpload {
 			w.Batch = 0 // only the batch close sends it
 		}
-		w.OrigBatch = 0 // not sent
+		w.OrigBatch, w.UploadCount = 0, 0 // not sent
 		if hasOrig {
 			w.OrigRef, _ = a87OrigData(a87Kinds[w.OrigKind].mti, req.OrigSTAN, req.OrigTime)
+		}
+	case CUP:
+		if hasOrig && w.Kind != KindReversal {
+			w.OrigRef = "000006" + "000041" + "0313"
+			if w.Kind == KindRefund {
+				w.OrigRef += cupKinds[w.OrigKind].txn
+			}
+		}
+		if w.Kind == KindReversal {
+			w.STAN = w.OrigSTAN // the original resent
+			w.ReasonCode = CUPReasonNoResponse
+			w.OrigRef = "000041/" + "000007" + "000041" + "0313"
+		}
+		if w.Kind == KindSettlement && w.AfterUpload {
+			w.Totals = Totals{} // only the count travels
 		}
 	}
 	return w
