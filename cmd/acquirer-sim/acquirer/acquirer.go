@@ -149,8 +149,10 @@ type Opts struct {
 	SlowDelay time.Duration
 	// History is a journal written before (JSONL, as Journal writes it),
 	// read once by New: the advices it shows accepted are known, so a
-	// restarted simulator still answers their repeats as duplicates. nil
-	// means none.
+	// restarted simulator still answers their repeats as duplicates; the
+	// reversals it shows done are not done again; the ledger (approvals,
+	// voids, completions, reversals, closed batches, uploads) is rebuilt
+	// from its "in" lines (ledger.go). nil means none.
 	History io.Reader
 }
 
@@ -169,6 +171,8 @@ type Server struct {
 	now    func() time.Time
 	rnd    io.Reader
 
+	// order is held from a request's decision to its "in" line.
+	order  sync.Mutex
 	mu     sync.Mutex
 	closed bool
 	lns    map[net.Listener]struct{}
@@ -183,6 +187,12 @@ type Server struct {
 	pinTries map[[32]byte]int
 	// advices are the advices accepted, by adviceKey.
 	advices map[string]adviceRecord
+	// ledger is what the host approved, per terminal (ledger.go).
+	ledger *ledger
+	// faults are the faults armed by the control endpoint (control.go),
+	// oldest first; faultSeq numbers them.
+	faults   []*ArmedFault
+	faultSeq int
 	// adviceRate is the rate limit of advices.
 	adviceRate bucket
 
@@ -229,13 +239,6 @@ func New(opts *Opts) (*Server, error) {
 	if o.SlowDelay == 0 {
 		o.SlowDelay = DefaultSlowDelay
 	}
-	advices := map[string]adviceRecord{}
-	skipped := 0
-	if o.History != nil {
-		if skipped, err = loadAdvices(o.History, advices); err != nil {
-			return nil, fmt.Errorf("%w: reading the journal: %w", ErrConfig, err)
-		}
-	}
 	// The server's framer is the terminal's peer.
 	tf, err := d.NewFramer(o.TPDU)
 	if err != nil {
@@ -245,7 +248,8 @@ func New(opts *Opts) (*Server, error) {
 		d:          d,
 		reversed:   map[string]string{},
 		pinTries:   map[[32]byte]int{},
-		advices:    advices,
+		advices:    map[string]adviceRecord{},
+		ledger:     newLedger(),
 		adviceRate: newBucket(o.AdviceRate),
 		issuers:    o.Issuers,
 		cards:      o.Cards,
@@ -282,7 +286,12 @@ func New(opts *Opts) (*Server, error) {
 		s.scriptCard = DefaultScriptCard
 	}
 	if o.History != nil {
-		s.log.Info("advices known from the journal", "advices", len(advices), "unreadable_lines", skipped)
+		st, err := s.loadHistory(o.History)
+		if err != nil {
+			return nil, fmt.Errorf("%w: reading the journal: %w", ErrConfig, err)
+		}
+		s.log.Info("rebuilt from the journal", "advices", len(s.advices), "ledger_lines", st.applied,
+			"unreadable_lines", st.skipped, "inconsistent_lines", st.inconsistent)
 	}
 	return s, nil
 }
@@ -420,8 +429,20 @@ func (s *Server) handle(c *connection.Connection, m *iso8583.Message) {
 		return
 	}
 	defer s.wg.Done()
+	// Decisions and their "in" lines keep one order, the one a restarted
+	// simulator replays the journal in (loadHistory).
+	s.order.Lock()
 	in, resp, out := s.process(m)
+	var delay time.Duration
+	if resp != nil && out.ResponseCode == RCApproved && out.Fault == "" {
+		if f, ok := s.takeFault(in.Kind); ok {
+			in.Fault, out.Fault, delay = f.Fault, f.Fault, f.delay
+			note(&in, "fault "+f.Fault+" armed by the control endpoint")
+			note(&out, "fault "+f.Fault+" armed by the control endpoint")
+		}
+	}
 	s.record(in)
+	s.order.Unlock()
 	if resp == nil {
 		if out.Direction != "" {
 			s.record(out)
@@ -429,7 +450,7 @@ func (s *Server) handle(c *connection.Connection, m *iso8583.Message) {
 		return
 	}
 	if out.Fault != "" {
-		s.deliverFault(c, resp, out)
+		s.deliverFault(c, resp, out, delay)
 		return
 	}
 	if err := c.Reply(resp); err != nil {
@@ -455,6 +476,12 @@ func str(m *iso8583.Message, id int) string {
 	return v
 }
 
+// networkKind reports whether k is a network management message (no MAC,
+// no money).
+func networkKind(k host.Kind) bool {
+	return k == host.KindSignOn || k == host.KindSignOff || k == host.KindEcho
+}
+
 // process decides on one inbound message. It returns the journal entry of
 // the request, the response (nil for none) and the journal entry of the
 // response (or of the drop).
@@ -474,17 +501,66 @@ func (s *Server) process(m *iso8583.Message) (in Entry, resp *iso8583.Message, o
 	if err != nil {
 		return s.reject(m, in, err)
 	}
+	if !s.handles(req.Kind) {
+		return s.reject(m, in, fmt.Errorf("%w: %s", host.ErrUnsupported, req.Kind))
+	}
+	var sess *wiresec.Session
+	macOK := false
+	if !networkKind(req.Kind) {
+		sess, macOK = s.security(m, req, &in)
+		if sess != nil {
+			defer sess.Wipe()
+		}
+	}
+	in, r, out := s.decide(req, sess, macOK, in)
+	if r == nil {
+		return in, nil, out
+	}
+	msg, err := s.d.EncodeResponse(req, *r)
+	if err != nil {
+		s.log.Error("cannot answer", "mti", in.MTI, "stan", in.STAN, "err", err)
+		return in, nil, Entry{}
+	}
+	if networkKind(req.Kind) {
+		return in, msg, out
+	}
+	return in, s.seal(msg, sess, &out), out
+}
+
+// handles reports whether decide knows kind.
+func (s *Server) handles(k host.Kind) bool {
+	switch k {
+	case host.KindSignOn, host.KindSignOff, host.KindEcho, host.KindPurchase, host.KindRefund, host.KindPreauth,
+		host.KindBalance, host.KindAdvice, host.KindReversal, host.KindVoid, host.KindCompletion,
+		host.KindSettlement, host.KindBatchUpload:
+		return true
+	}
+	return false
+}
+
+// decide decides on a request in neutral form whose MAC was checked
+// (macOK; sess is the session of its KSN, nil when unusable). It returns
+// the journal entry of the request, the answer (nil for none) and the
+// journal entry of the answer (or of the drop).
+func (s *Server) decide(req host.Request, sess *wiresec.Session, macOK bool, in Entry) (Entry, *host.Response, Entry) {
 	switch req.Kind {
 	case host.KindSignOn, host.KindSignOff, host.KindEcho:
-		return s.network(req, in)
-	case host.KindPurchase:
-		return s.purchase(m, req, in)
+		in.Note = "network " + string(req.Kind)
+		resp, out := s.reply(req, RCApproved, in)
+		return in, resp, out
+	case host.KindPurchase, host.KindRefund, host.KindPreauth, host.KindBalance:
+		return s.cardPresent(req, sess, macOK, in)
 	case host.KindAdvice:
-		return s.advice(m, req, in)
+		return s.advice(req, sess, macOK, in)
 	case host.KindReversal:
-		return s.reversal(m, req, in)
+		return s.reversal(req, macOK, in)
+	case host.KindVoid, host.KindCompletion:
+		return s.followUp(req, sess, macOK, in)
+	case host.KindSettlement, host.KindBatchUpload:
+		return s.batchClose(req, macOK, in)
 	}
-	return s.reject(m, in, fmt.Errorf("%w: %s", host.ErrUnsupported, req.Kind))
+	in.Note = "unsupported message type"
+	return in, nil, Entry{}
 }
 
 // reject answers a request the dialect does not map ("12") or whose fields
@@ -510,26 +586,14 @@ func (s *Server) reject(m *iso8583.Message, in Entry, err error) (Entry, *iso858
 	return in, resp, out
 }
 
-func (s *Server) answer(req host.Request, rc string, icc []byte, in Entry) (*iso8583.Message, Entry, error) {
-	resp := host.Response{ResponseCode: rc, Time: s.now(), ICC: icc}
-	if req.Kind == host.KindPurchase && rc == RCApproved {
-		resp.RRN, resp.AuthCode = s.rrn(), s.authCode()
-	}
-	m, err := s.d.EncodeResponse(req, resp)
+// reply is the answer with response code rc to req (with the RRN and auth
+// code in carries), and its journal line, made from in.
+func (s *Server) reply(req host.Request, rc string, in Entry) (*host.Response, Entry) {
+	resp := &host.Response{ResponseCode: rc, Time: s.now(), RRN: in.RRN, AuthCode: in.AuthCode}
 	out := in
 	out.Time, out.Direction, out.MTI, out.ResponseCode, out.Note = s.now(), "out", host.ResponseMTI(req.MTI), rc, ""
 	out.PINPresent, out.PINOK, out.ARQCOK, out.TCOK = false, nil, nil, nil
-	return m, out, err
-}
-
-func (s *Server) network(req host.Request, in Entry) (Entry, *iso8583.Message, Entry) {
-	in.Note = "network " + string(req.Kind)
-	resp, out, err := s.answer(req, RCApproved, nil, in)
-	if err != nil {
-		s.log.Error("cannot answer", "mti", in.MTI, "err", err)
-		return in, nil, Entry{}
-	}
-	return in, resp, out
+	return resp, out
 }
 
 // security derives the session of the request's KSN and checks its MAC.
@@ -577,32 +641,54 @@ func panFromTrack2(t []byte) (string, bool) {
 	return string(t[:i]), true
 }
 
-func (s *Server) purchase(m *iso8583.Message, req host.Request, in Entry) (Entry, *iso8583.Message, Entry) {
-	sess, macOK := s.security(m, req, &in)
-	if sess != nil {
-		defer sess.Wipe()
+// readCard decrypts the track of a request and returns its PAN, or the
+// response code of a failure ("30"). The journal gets the masked PAN.
+func (s *Server) readCard(sess *wiresec.Session, req host.Request, in *Entry) (string, string) {
+	track, err := sess.DecryptRequestData(req.Track2Enc)
+	if err != nil {
+		note(in, "track 2 missing or not decryptable")
+		return "", RCFormatError
 	}
+	pan, ok := panFromTrack2(track)
+	clear(track)
+	if !ok {
+		note(in, "track 2 has no PAN")
+		return "", RCFormatError
+	}
+	in.MaskedPAN = MaskPAN(pan)
+	return pan, ""
+}
+
+// cardPresent decides on a purchase, refund, pre-authorization or balance
+// inquiry: MAC, card, issuer, magic amounts, then the ledger.
+func (s *Server) cardPresent(req host.Request, sess *wiresec.Session, macOK bool, in Entry) (Entry, *host.Response, Entry) {
+	origFields(req, &in)
 	rc := ""
 	var c *chip
 	defer func() { c.wipe() }()
+	var balance int64
+	hasBalance := false
 	switch {
 	case !macOK:
 		rc = RCMACFailure
 	default:
-		track, err := sess.DecryptRequestData(req.Track2Enc)
-		if err != nil {
-			rc, in.Note = RCFormatError, "track 2 missing or not decryptable"
+		pan, frc := s.readCard(sess, req, &in)
+		if frc != "" {
+			rc = frc
 			break
 		}
-		pan, ok := panFromTrack2(track)
-		clear(track)
-		if !ok {
-			rc, in.Note = RCFormatError, "track 2 has no PAN"
-			break
-		}
-		in.MaskedPAN = MaskPAN(pan)
 		if rc, c = s.issue(sess, req, pan, &in); rc != "" {
 			break
+		}
+		if req.Kind == host.KindBalance {
+			card, ok := s.cards(pan)
+			if !ok {
+				note(&in, "card not on file")
+				rc = RCInvalidCard
+				break
+			}
+			in.Scheme = card.Scheme
+			balance, hasBalance = BalanceOf(card), true
 		}
 		switch req.Amount % 100 {
 		case 51:
@@ -614,18 +700,21 @@ func (s *Server) purchase(m *iso8583.Message, req host.Request, in Entry) (Entry
 		case 96:
 			rc = RCSystemFailure
 		default:
-			rc = RCApproved
-			if in.Fault = faultOf(req.Amount); in.Fault != "" {
+			rc = s.approve(req, &in)
+			if in.Fault = faultOf(req.Amount); rc == RCApproved && in.Fault != "" {
 				note(&in, fmt.Sprintf("magic amount %02d: fault %s", req.Amount%100, in.Fault))
+			} else {
+				in.Fault = ""
 			}
 		}
 	}
 	if rc == "" {
-		in.Note = "magic amount 91: no response"
+		note(&in, "magic amount 91: no response")
 		drop := in
 		drop.Time, drop.Direction, drop.Note = s.now(), "drop", "no response sent (magic amount 91)"
 		return in, nil, drop
 	}
+	in.ResponseCode = rc
 	var icc []byte
 	script := false
 	if c != nil {
@@ -635,21 +724,44 @@ func (s *Server) purchase(m *iso8583.Message, req host.Request, in Entry) (Entry
 			icc, script = nil, false
 		}
 	}
-	resp, out, err := s.answer(req, rc, icc, in)
-	if err != nil {
-		s.log.Error("cannot answer", "mti", in.MTI, "stan", in.STAN, "err", err)
-		return in, nil, Entry{}
-	}
+	resp, out := s.reply(req, rc, in)
+	resp.ICC = icc
 	out.IssuerData, out.IssuerScript = len(icc) > 0, script
-	return in, s.seal(resp, sess, &out), out
+	if hasBalance && rc == RCApproved {
+		resp.Balance, resp.BalanceCurrency, resp.HasBalance = balance, req.Currency, true
+		out.Balance = true
+	}
+	return in, resp, out
 }
 
-func (s *Server) reversal(m *iso8583.Message, req host.Request, in Entry) (Entry, *iso8583.Message, Entry) {
-	sess, macOK := s.security(m, req, &in)
-	if sess != nil {
-		defer sess.Wipe()
+// approve gives an approved card-present request its RRN and auth code
+// and, but for a balance inquiry, puts it in the ledger, whose rules may
+// still decline it.
+func (s *Server) approve(req host.Request, in *Entry) string {
+	in.RRN, in.AuthCode = s.rrn(), s.authCode()
+	if req.Kind == host.KindBalance {
+		return RCApproved
 	}
+	res := s.ledger.do(lreqOf(req, in))
+	s.applyResult(res, in)
+	return res.rc
+}
+
+// applyResult journals the ledger's decision on in.
+func (s *Server) applyResult(res lresult, in *Entry) {
+	if res.note != "" {
+		note(in, res.note)
+	}
+	in.Duplicate, in.OrigState = res.dup, res.origState
+	in.RRN, in.AuthCode = res.rrn, res.auth
+	if res.rc != RCApproved {
+		in.RRN, in.AuthCode = "", ""
+	}
+}
+
+func (s *Server) reversal(req host.Request, macOK bool, in Entry) (Entry, *host.Response, Entry) {
 	in.OrigSTAN = fmt.Sprintf("%06d", req.OrigSTAN)
+	in.OrigKind, in.OrigRef, in.Batch = string(req.OrigKind), req.OrigRef, req.Batch
 	rc := RCApproved
 	if !macOK {
 		rc = RCMACFailure
@@ -673,14 +785,17 @@ func (s *Server) reversal(m *iso8583.Message, req host.Request, in Entry) (Entry
 		}
 		if in.Duplicate {
 			in.Note += "; original already reversed"
+		} else {
+			res := s.ledger.do(lreqOf(req, &in))
+			in.OrigState = res.origState
+			if res.note != "" {
+				note(&in, res.note)
+			}
 		}
 	}
-	resp, out, err := s.answer(req, rc, nil, in)
-	if err != nil {
-		s.log.Error("cannot answer", "mti", in.MTI, "stan", in.STAN, "err", err)
-		return in, nil, Entry{}
-	}
-	return in, s.seal(resp, sess, &out), out
+	in.ResponseCode = rc
+	resp, out := s.reply(req, rc, in)
+	return in, resp, out
 }
 
 // seal MACs a response under the session's response key; without a session

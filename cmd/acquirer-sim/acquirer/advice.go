@@ -1,17 +1,12 @@
 package acquirer
 
 import (
-	"bufio"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"math"
 	"time"
 
-	"github.com/moov-io/iso8583"
-
 	"posd/terminal/host"
+	"posd/terminal/wiresec"
 )
 
 // Advices (0220, answered 0230): sales the card approved offline,
@@ -37,7 +32,9 @@ import (
 // Deduplication: the set of advices accepted ("00") is kept in memory and
 // rebuilt at start from Opts.History, a journal written before (the
 // command passes its -journal file): the lines of kind "advice",
-// direction "in" and response_code "00". Every advice whose MAC verifies
+// direction "in" and response_code "00". An advice accepted for the
+// first time also goes in the ledger (ledger.go), as a debit of its
+// batch (Request.Batch). Every advice whose MAC verifies
 // and whose track reads takes a token of the rate limit, repeats included.
 
 // adviceKey identifies an advice: terminal id (as journaled, without its
@@ -95,57 +92,18 @@ func (s *Server) AdviceTotal(currency string) (count int, amount int64) {
 	return count, amount
 }
 
-// loadAdvices rebuilds the set of advices accepted from a journal. Lines
-// that are not JSON (a line cut short by a crash) are skipped and counted.
-func loadAdvices(r io.Reader, into map[string]adviceRecord) (skipped int, err error) {
-	br := bufio.NewReader(r)
-	for {
-		line, err := br.ReadBytes('\n')
-		if len(line) > 0 {
-			var e Entry
-			if json.Unmarshal(line, &e) != nil {
-				skipped++
-			} else if e.Kind == string(host.KindAdvice) && e.Direction == "in" && e.ResponseCode == host.AdviceAccepted && e.Ref != "" {
-				k := adviceKey(e.TerminalID, e.Ref)
-				if _, ok := into[k]; !ok {
-					into[k] = adviceRecord{amount: e.Amount, currency: e.Currency}
-				}
-			}
-		}
-		if errors.Is(err, io.EOF) {
-			return skipped, nil
-		}
-		if err != nil {
-			return skipped, err
-		}
-	}
-}
-
-func (s *Server) advice(m *iso8583.Message, req host.Request, in Entry) (Entry, *iso8583.Message, Entry) {
-	sess, macOK := s.security(m, req, &in)
-	if sess != nil {
-		defer sess.Wipe()
-	}
-	in.Ref = req.Ref
+func (s *Server) advice(req host.Request, sess *wiresec.Session, macOK bool, in Entry) (Entry, *host.Response, Entry) {
+	in.Ref, in.Batch = req.Ref, req.Batch
 	rc := ""
 	switch {
 	case !macOK:
 		rc = RCMACFailure
 	default:
-		track, err := sess.DecryptRequestData(req.Track2Enc)
-		if err != nil {
-			rc = RCFormatError
-			note(&in, "track 2 missing or not decryptable")
+		pan, frc := s.readCard(sess, req, &in)
+		if frc != "" {
+			rc = frc
 			break
 		}
-		pan, ok := panFromTrack2(track)
-		clear(track)
-		if !ok {
-			rc = RCFormatError
-			note(&in, "track 2 has no PAN")
-			break
-		}
-		in.MaskedPAN = MaskPAN(pan)
 		if !s.takeAdviceToken() {
 			rc, in.Busy = host.AdviceBusy, true
 			note(&in, "rate limit: busy")
@@ -155,15 +113,16 @@ func (s *Server) advice(m *iso8583.Message, req host.Request, in Entry) (Entry, 
 			break
 		}
 		rc = host.AdviceAccepted
-		s.keepAdvice(req, &in)
+		if s.keepAdvice(req, &in) {
+			res := s.ledger.do(lreqOf(req, &in))
+			if res.note != "" {
+				note(&in, res.note)
+			}
+		}
 	}
 	in.ResponseCode = rc
-	resp, out, err := s.answer(req, rc, nil, in)
-	if err != nil {
-		s.log.Error("cannot answer", "mti", in.MTI, "stan", in.STAN, "err", err)
-		return in, nil, Entry{}
-	}
-	return in, s.seal(resp, sess, &out), out
+	resp, out := s.reply(req, rc, in)
+	return in, resp, out
 }
 
 // takeAdviceToken applies the rate limit.
@@ -197,8 +156,9 @@ func (s *Server) checkTC(req host.Request, pan string, in *Entry) string {
 	return ""
 }
 
-// keepAdvice adds an accepted advice to the set, or marks it a duplicate.
-func (s *Server) keepAdvice(req host.Request, in *Entry) {
+// keepAdvice adds an accepted advice to the set, or marks it a
+// duplicate; true when it is new.
+func (s *Server) keepAdvice(req host.Request, in *Entry) bool {
 	k := adviceKey(in.TerminalID, req.Ref)
 	s.mu.Lock()
 	first, dup := s.advices[k]
@@ -209,10 +169,11 @@ func (s *Server) keepAdvice(req host.Request, in *Entry) {
 	in.Duplicate = dup
 	if !dup {
 		note(in, "advice "+req.ResponseCode)
-		return
+		return true
 	}
 	note(in, "advice already had")
 	if first.amount != req.Amount || first.currency != req.Currency {
 		note(in, fmt.Sprintf("amount or currency differ from the first (%d %s)", first.amount, first.currency))
 	}
+	return false
 }

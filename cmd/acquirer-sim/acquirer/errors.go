@@ -10,4 +10,7 @@ var (
 	ErrConfig = errors.New("acquirer: bad configuration")
 	// ErrClosed: Serve was called on a closed server.
 	ErrClosed = errors.New("acquirer: server closed")
+	// ErrControl: a request to the control endpoint is malformed
+	// (ParseFaultSpec); the endpoint answers it 400.
+	ErrControl = errors.New("acquirer: bad control request")
 )

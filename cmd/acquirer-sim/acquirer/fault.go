@@ -12,11 +12,13 @@ import (
 	"posd/terminal/host"
 )
 
-// Faults injected by magic amount, so the terminal's recovery from a
-// misbehaving host can be exercised. A fault applies only to a purchase
-// (0200) the host approves: one whose MAC verified and that passed the
-// issuer's checks (a request the rules above reject is answered as
-// always). Its amount's last two digits (minor units) choose it:
+// Faults injected by magic amount or armed by the control endpoint
+// (control.go), so the terminal's recovery from a misbehaving host can be
+// exercised. A magic amount's fault applies only to a card-present
+// request (purchase, refund, pre-authorization, balance inquiry) the host
+// approves: one whose MAC verified, that passed the issuer's checks and
+// the ledger's rules (a request the rules reject is answered as always).
+// Its amount's last two digits (minor units) choose it:
 //
 //	92  FaultReset      the first half of the framed answer (length header
 //	                    included), then the connection is closed
@@ -32,14 +34,28 @@ import (
 //	97  FaultDuplicate  the approval twice, the same bytes
 //	98  FaultSlow       the approval, after Opts.SlowDelay (default 1s)
 //
+// The control endpoint arms any of these, and two more, for the next
+// approved answers ("00") of a kind, whatever the amount:
+//
+//	FaultDrop   no answer at all (the request journaled with fault "drop",
+//	            then a line with direction "drop"); the host's decision
+//	            stands (an approval is in the ledger: the terminal reverses)
+//	FaultDelay  the answer after the armed delay
+//
+// (armed, late and slow wait the armed delay when one is given). A
+// request whose magic amount already brings a fault does not use up an
+// armed one.
+//
 // The journal's "in" and "out" lines of such a request carry the fault
 // and the response code the host decided ("00"), whatever reached the
 // wire. An answer that cannot go out (a late one when the server closes
 // or the terminal closed the connection first, or any whose write fails)
-// is journaled with direction "drop" instead of "out". Delays end at Close, so a pending
-// answer never holds up a shutdown, and each request waits in its own
-// goroutine, so nobody else's answers wait for it. Reversals and advices
-// are answered normally whatever their amount.
+// is journaled with direction "drop" instead of "out". Delays end at
+// Close, so a pending answer never holds up a shutdown, and each request
+// waits in its own goroutine, so nobody else's answers wait for it.
+// Reversals, advices, voids, completions, settlements and uploads are
+// answered normally whatever their amount (unless a fault is armed for
+// them).
 const (
 	FaultReset     = "reset"
 	FaultGarbage   = "garbage"
@@ -47,6 +63,8 @@ const (
 	FaultLate      = "late"
 	FaultDuplicate = "duplicate"
 	FaultSlow      = "slow"
+	FaultDrop      = "drop"
+	FaultDelay     = "delay"
 )
 
 // Default delays of the late and slow answers.
@@ -76,13 +94,22 @@ func faultOf(amount int64) string {
 }
 
 // deliverFault sends resp, the sealed answer journaled as out, the way
-// out.Fault says, and journals what happened.
-func (s *Server) deliverFault(c *connection.Connection, resp *iso8583.Message, out Entry) {
+// out.Fault says, and journals what happened. delay, when more than 0,
+// replaces the late and slow delays (an armed fault's).
+func (s *Server) deliverFault(c *connection.Connection, resp *iso8583.Message, out Entry, delay time.Duration) {
 	switch out.Fault {
-	case FaultLate, FaultSlow:
+	case FaultDrop:
+		out.Time, out.Direction = s.now(), "drop"
+		note(&out, "no answer sent (fault drop)")
+		s.record(out)
+		return
+	case FaultLate, FaultSlow, FaultDelay:
 		d := s.slowDelay
 		if out.Fault == FaultLate {
 			d = s.lateDelay
+		}
+		if delay > 0 {
+			d = delay
 		}
 		if why := s.wait(c, d); why != "" {
 			s.dropFault(out, why)

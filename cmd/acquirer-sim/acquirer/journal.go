@@ -5,6 +5,8 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"posd/terminal/host"
 )
 
 // Entry is one line of the JSONL journal. Every request seen gets a line
@@ -15,10 +17,13 @@ import (
 // "drop". The journal never holds a full PAN or track:
 // masked_pan keeps the first 6 and last 4 digits, the rest are '*'.
 //
-// An advice's "in" line also carries the response code decided for it:
-// the lines of kind "advice", direction "in" and response_code "00" are
-// the advices the simulator has, from which a restarted simulator
-// rebuilds its deduplication (Opts.History).
+// The "in" line of a financial request (every kind but sign-on, sign-off
+// and echo) also carries the response code decided for it, with the RRN
+// and auth code of an approval: the lines of kind "advice", direction
+// "in" and response_code "00" are the advices the simulator has, and the
+// "in" lines in order are what a restarted simulator rebuilds its
+// deduplication and its ledger from (Opts.History, ledger.go). A request
+// left unanswered by magic amount 91 has no response code there.
 type Entry struct {
 	Time      time.Time `json:"time"`
 	Direction string    `json:"direction"` // "in", "out", "drop"
@@ -53,10 +58,11 @@ type Entry struct {
 	// Busy marks an advice refused by the rate limit (Opts.AdviceRate)
 	// and its answer "91".
 	Busy bool `json:"busy,omitempty"`
-	// Fault is the fault a purchase's approval goes out with (magic
-	// amounts, see fault.go): "reset", "garbage", "bad_mac", "late",
-	// "duplicate" or "slow", on its "in" line and on its "out" (or
-	// "drop") line, whose response_code is the one the host decided.
+	// Fault is the fault an approval goes out with (a purchase's magic
+	// amount, or one armed by the control endpoint; see fault.go):
+	// "drop", "delay", "reset", "garbage", "bad_mac", "late", "duplicate"
+	// or "slow", on its "in" line and on its "out" (or "drop") line,
+	// whose response_code is the one the host decided.
 	Fault      string `json:"fault,omitempty"`
 	PINPresent bool   `json:"pin_present,omitempty"`
 	// PINOK is set when a PIN block was present: whether it opened under
@@ -75,9 +81,75 @@ type Entry struct {
 	Scheme string `json:"scheme,omitempty"`
 	// IssuerData marks an answer carrying DE55 for the card (ARPC), and
 	// IssuerScript one whose DE55 holds the issuer script.
-	IssuerData   bool   `json:"issuer_data,omitempty"`
-	IssuerScript bool   `json:"issuer_script,omitempty"`
-	Note         string `json:"note,omitempty"`
+	IssuerData   bool `json:"issuer_data,omitempty"`
+	IssuerScript bool `json:"issuer_script,omitempty"`
+
+	// The ledger's fields (see ledger.go). Batch is the request's batch
+	// number (0: none on the wire). RRN and AuthCode are the host's
+	// answer to an approved financial request (on its "in" line too, the
+	// host's decision, from which a restarted simulator rebuilds its
+	// ledger). OrigKind, OrigRRN and OrigAuthCode name the original of a
+	// reversal, void, completion, refund or batch upload as the request
+	// does, with OrigBatch (cup) and OrigSTAN; OrigRef is a reversal's
+	// original as the wire identifies it
+	// (what reversals are deduplicated by). OrigState is the state the
+	// original is left in by this message ("approved", "voided",
+	// "reversed", "completed"; empty when none was found or touched).
+	Batch        uint32 `json:"batch,omitempty"`
+	RRN          string `json:"rrn,omitempty"`
+	AuthCode     string `json:"auth_code,omitempty"`
+	OrigKind     string `json:"orig_kind,omitempty"`
+	OrigRRN      string `json:"orig_rrn,omitempty"`
+	OrigAuthCode string `json:"orig_auth_code,omitempty"`
+	OrigBatch    uint32 `json:"orig_batch,omitempty"`
+	OrigRef      string `json:"orig_ref,omitempty"`
+	OrigState    string `json:"orig_state,omitempty"`
+	// Voided marks a void that left its original voided (the first one,
+	// and a repeat answered as a duplicate).
+	Voided bool `json:"voided,omitempty"`
+	// Totals are a settlement's: the host's (its ledger) and the
+	// terminal's (the request's). AfterUpload marks a settlement after a
+	// batch upload, UploadCount the number of items the terminal says it
+	// uploaded (cup sends it instead of totals). Uploads counts the batch
+	// upload items the host has of the batch (on settlements and
+	// uploads).
+	Totals      *SettlementTotals `json:"totals,omitempty"`
+	AfterUpload bool              `json:"after_upload,omitempty"`
+	UploadCount int               `json:"upload_count,omitempty"`
+	Uploads     int               `json:"uploads,omitempty"`
+	// Settled marks a settlement that closed its batch (or found it
+	// closed by the same totals: a repeat, with duplicate=true).
+	Settled bool `json:"settled,omitempty"`
+	// Balance marks an answer carrying an available balance (never its
+	// amount: the journal says only that there was one).
+	Balance bool   `json:"balance,omitempty"`
+	Note    string `json:"note,omitempty"`
+}
+
+// Totals are counts and amounts of a batch in one currency, as journaled
+// and as the control endpoint shows them (host.Totals with JSON names).
+type Totals struct {
+	DebitCount   int   `json:"debit_count"`
+	DebitAmount  int64 `json:"debit_amount"`
+	CreditCount  int   `json:"credit_count"`
+	CreditAmount int64 `json:"credit_amount"`
+}
+
+func totalsOf(t host.Totals) *Totals {
+	return &Totals{DebitCount: t.DebitCount, DebitAmount: t.DebitAmount, CreditCount: t.CreditCount, CreditAmount: t.CreditAmount}
+}
+
+func (t *Totals) host() host.Totals {
+	if t == nil {
+		return host.Totals{}
+	}
+	return host.Totals{DebitCount: t.DebitCount, DebitAmount: t.DebitAmount, CreditCount: t.CreditCount, CreditAmount: t.CreditAmount}
+}
+
+// SettlementTotals are the two sides of a settlement.
+type SettlementTotals struct {
+	Host     *Totals `json:"host,omitempty"`
+	Terminal *Totals `json:"terminal,omitempty"`
 }
 
 // journal writes entries as JSON lines, one Write per line, so a reader
