@@ -296,7 +296,8 @@ func TestIssuerARQC(t *testing.T) {
 }
 
 // public are the journal fields whose digits are not secret.
-var public = map[string]bool{"ksn": true, "time": true, "masked_pan": true, "stan": true, "orig_stan": true}
+var public = map[string]bool{"ksn": true, "time": true, "masked_pan": true, "stan": true, "orig_stan": true,
+	"rrn": true, "auth_code": true, "orig_rrn": true, "orig_auth_code": true, "orig_ref": true}
 
 // checkNoCardData: the journal holds no full PAN or track, and none of its
 // other values holds a PIN tried.
