@@ -195,6 +195,9 @@ var failureText = map[string][2]string{
 	"pin_unavailable":   {"PIN pad not available", "密码键盘不可用"},
 	"card_removed":      {"Card removed too soon", "卡片过早移开"},
 	"card_not_accepted": {"Card not accepted", "不支持此卡"},
+	"original_unusable": {"Original transaction changed, not sent", "原交易已变更，未发送"},
+	"no_response":       {"No answer from the bank", "银行无应答"},
+	"settlement_failed": {"Settlement not accepted", "结算未被接受"},
 }
 
 // riskText says which risk rule refused a sale (terminal/risk's codes).

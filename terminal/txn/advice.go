@@ -96,7 +96,7 @@ func (e *Engine) advise(ctx context.Context, j store.Job) error {
 	defer cancel()
 	res, err := e.o.Host.Advice(hctx, host.Advice{
 		STAN: t.STAN, Ref: t.ID, Time: t.Created, Amount: t.Amount, Currency: t.Currency,
-		EntryMode: t.EntryMode, Track2: p.Track2, ICC: p.ICC, ResponseCode: t.ResponseCode,
+		EntryMode: t.EntryMode, Track2: p.Track2, ICC: p.ICC, ResponseCode: t.ResponseCode, Batch: t.Batch,
 	}, sess)
 	if err != nil {
 		e.hostRefused(&j, false)

@@ -114,9 +114,11 @@ func (e *Engine) runChip(ctx context.Context, s *sale) (chipOutcome, error) {
 		return chipDone, nil
 	}
 	s.sess = sess
+	kind := host.Kind(s.rec.Kind)
 	es, err := e.o.Kernel.Start(ctx, chip.Card, chip.Interface, emv.Txn{
-		Amount: s.rec.Amount, Currency: s.rec.Currency, Type: emv.TypePurchase, Date: e.clock.Now(),
-		HostReachable: true, ForceOnline: !e.offlineAllowed(ctx, s),
+		Amount: s.rec.Amount, Currency: s.rec.Currency, Type: emvType(kind), Date: e.clock.Now(),
+		// Only a sale may be approved by the card offline.
+		HostReachable: true, ForceOnline: kind != host.KindPurchase || !e.offlineAllowed(ctx, s),
 	}, chipUI{e: e, s: s})
 	if es != nil {
 		s.emv = es
@@ -161,8 +163,11 @@ func (e *Engine) runChip(ctx context.Context, s *sale) (chipOutcome, error) {
 			if err != nil {
 				return err
 			}
+			if r.Invoice, err = tx.NextInvoice(); err != nil {
+				return err
+			}
 			r.State, r.ResponseCode, r.MaskedPAN, r.EntryMode = store.StateOfflineApproved, host.OfflineApproved, masked, s.card.EntryMode
-			r.Chip, r.CVM, r.STAN = s.chip, chipCVM(es), stan
+			r.Chip, r.CVM, r.STAN, r.Batch = s.chip, chipCVM(es), stan, tx.OpenBatch()
 			// The advice that forwards it to the host.
 			return tx.Enqueue(&store.Job{Kind: store.JobAdvice, TxnID: r.ID, Data: sealed})
 		})
@@ -317,4 +322,16 @@ func (s *sale) releaseChip() {
 	if s.card.Chip.Release != nil {
 		s.card.Chip.Release(context.Background())
 	}
+}
+
+// emvType is the EMV transaction type (9C) of kind: a pre-authorization
+// is a purchase to the card.
+func emvType(k host.Kind) byte {
+	switch k {
+	case host.KindRefund:
+		return emv.TypeRefund
+	case host.KindBalance:
+		return emv.TypeBalance
+	}
+	return emv.TypePurchase
 }

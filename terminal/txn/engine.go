@@ -86,6 +86,9 @@ type Host interface {
 	Purchase(ctx context.Context, p host.Purchase, s *wiresec.Session) (host.Result, error)
 	Reverse(ctx context.Context, r host.Reversal, s *wiresec.Session) (host.Result, error)
 	Advice(ctx context.Context, a host.Advice, s *wiresec.Session) (host.Result, error)
+	FollowUp(ctx context.Context, r host.Reference, s *wiresec.Session) (host.Result, error)
+	Settle(ctx context.Context, st host.Settlement, s *wiresec.Session) (host.Result, error)
+	Upload(ctx context.Context, u host.UploadItem, s *wiresec.Session) (host.Result, error)
 }
 
 // Keys yields one session (one DUKPT transaction key) per message; the
@@ -310,6 +313,14 @@ func (e *Engine) recover() error {
 				})
 				return err
 			case store.StateAuthSent:
+				if !movesMoney(host.Kind(t.Kind)) {
+					// A balance inquiry or a settlement: nothing to undo.
+					_, err := tx.Update(t.ID, func(r *store.Txn) error {
+						r.State, r.Failure, r.Error = store.StateFailed, string(FailInterrupted), "interrupted while the request was in flight; nothing to reverse"
+						return nil
+					})
+					return err
+				}
 				if _, err := tx.Update(t.ID, func(r *store.Txn) error {
 					r.State, r.Reason = store.StateReversalPending, string(host.ReasonNoResponse)
 					r.Error = "interrupted while the request was in flight"
@@ -441,14 +452,18 @@ func (e *Engine) publishEvent(ev Event) {
 // StartSale records a new sale and starts waiting for a card. It returns at
 // once with the record in state created.
 func (e *Engine) StartSale(amount int64, currency string) (store.Txn, error) {
-	if amount <= 0 {
-		return store.Txn{}, fmt.Errorf("%w: must be greater than zero", ErrAmount)
-	}
-	if e.o.MaxAmount > 0 && amount > e.o.MaxAmount {
-		return store.Txn{}, fmt.Errorf("%w: over the terminal's limit", ErrAmount)
-	}
-	if len(e.o.Currencies) > 0 && !contains(e.o.Currencies, currency) {
-		return store.Txn{}, ErrCurrency
+	return e.Start(Request{Kind: host.KindPurchase, Amount: amount, Currency: currency})
+}
+
+// Start records a new transaction of any kind (see Request and kinds.go)
+// and runs it: a card-present one starts waiting for a card, a void or a
+// completion goes to the host at once. It returns with the record in state
+// created; ErrKind, ErrAmount, ErrCurrency and ErrOriginal say what the
+// cashier asked wrong, ErrBusy that another one runs.
+func (e *Engine) Start(req Request) (store.Txn, error) {
+	req, orig, err := e.checkRequest(req)
+	if err != nil {
+		return store.Txn{}, err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -463,13 +478,17 @@ func (e *Engine) StartSale(amount int64, currency string) (store.Txn, error) {
 		return store.Txn{}, err
 	}
 	now := e.clock.Now().UTC()
-	t := store.Txn{ID: id, Kind: "purchase", State: store.StateCreated, Amount: amount, Currency: currency,
-		Created: now, Updated: now}
-	e.o.Reader.Flush()
+	t := store.Txn{ID: id, Kind: string(req.Kind), State: store.StateCreated, Amount: req.Amount, Currency: req.Currency,
+		OrigID: req.OrigID, Created: now, Updated: now}
 	ctx, cancel := context.WithCancel(e.ctx)
 	e.active, e.cancel, e.sending = t.ID, cancel, false
-	e.publishLocked(PhaseWaitCard, t)
-	s := &sale{rec: t}
+	phase := PhaseProcessing
+	if needsCard(req.Kind) {
+		e.o.Reader.Flush()
+		phase = PhaseWaitCard
+	}
+	e.publishLocked(phase, t)
+	s := &sale{rec: t, orig: orig}
 	e.sale = s
 	e.wg.Add(1)
 	go func() {
@@ -543,7 +562,9 @@ func (e *Engine) List(limit int, states ...store.State) ([]store.Txn, error) {
 
 // Cancel stops the sale id while it waits for a card or a PIN. Once its
 // request is committed the sale runs to its outcome (it may be on the
-// wire).
+// wire), and an approval is then reversed ("cancelled at the terminal"):
+// the cashier's cancel before the transaction completed undoes it at the
+// host, exactly once, through the outbox.
 func (e *Engine) Cancel(id string) error {
 	if _, err := e.Get(id); err != nil {
 		return err
@@ -554,7 +575,11 @@ func (e *Engine) Cancel(id string) error {
 		return fmt.Errorf("%w: %s is not in progress", store.ErrState, id)
 	}
 	if e.sending {
-		return fmt.Errorf("%w: %s: the request is on its way to the host, the sale can no longer be cancelled", store.ErrState, id)
+		if e.sale != nil && e.sale.rec.ID == id {
+			e.sale.cancelled = true
+			return nil
+		}
+		return fmt.Errorf("%w: %s is completing; void it once it is approved", store.ErrState, id)
 	}
 	e.cancel()
 	return nil

@@ -50,6 +50,50 @@ type fakeHost struct {
 	// advice answers advices (nil: "00"); advices are those sent.
 	advice  func(host.Advice) (host.Result, error)
 	advices []host.Advice
+	// followUp answers voids and completions (nil: "00"); followUps are
+	// those sent. settle answers settlements (nil: "00"); uploads are the
+	// batch upload's items.
+	followUp    func(host.Reference) (host.Result, error)
+	followUps   []host.Reference
+	settle      func(host.Settlement) (host.Result, error)
+	settlements []host.Settlement
+	uploads     []host.UploadItem
+}
+
+func (h *fakeHost) FollowUp(ctx context.Context, r host.Reference, s *wiresec.Session) (host.Result, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(s.KSN()) == 0 {
+		return host.Result{}, errors.New("no KSN")
+	}
+	h.followUps = append(h.followUps, r)
+	if h.followUp != nil {
+		return h.followUp(r)
+	}
+	return host.Result{ResponseCode: "00", AuthCode: "F00001", RRN: "000000009999"}, nil
+}
+
+func (h *fakeHost) Settle(ctx context.Context, st host.Settlement, s *wiresec.Session) (host.Result, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(s.KSN()) == 0 {
+		return host.Result{}, errors.New("no KSN")
+	}
+	h.settlements = append(h.settlements, st)
+	if h.settle != nil {
+		return h.settle(st)
+	}
+	return host.Result{ResponseCode: host.SettlementBalanced}, nil
+}
+
+func (h *fakeHost) Upload(ctx context.Context, u host.UploadItem, s *wiresec.Session) (host.Result, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(s.KSN()) == 0 {
+		return host.Result{}, errors.New("no KSN")
+	}
+	h.uploads = append(h.uploads, u)
+	return host.Result{ResponseCode: "00"}, nil
 }
 
 func (h *fakeHost) Advice(ctx context.Context, a host.Advice, s *wiresec.Session) (host.Result, error) {
@@ -324,24 +368,37 @@ func TestExpired(t *testing.T) {
 	}
 }
 
-func TestNoCancelOnceTheCardIsRead(t *testing.T) {
+// The cashier cancels while the request is at the host: the sale runs to
+// its answer, and an approval is reversed (cancelled at the terminal),
+// once, through the outbox.
+func TestCancelAfterTheRequestLeftReversesTheApproval(t *testing.T) {
 	release := make(chan struct{})
 	inHost := make(chan struct{})
 	h := &fakeHost{purchase: func(host.Purchase) (host.Result, error) {
 		close(inHost)
 		<-release
-		return host.Result{ResponseCode: "00"}, nil
+		return host.Result{ResponseCode: "00", AuthCode: "A1"}, nil
 	}}
 	e, r, _, _ := setup(t, h)
 	tx, _ := e.StartSale(100, "156")
 	r.cards <- card("3012")
 	<-inHost
-	if err := e.Cancel(tx.ID); !errors.Is(err, store.ErrState) {
+	err := e.Cancel(tx.ID)
+	close(release)
+	if err != nil {
 		t.Fatalf("cancel with the request in flight: %v", err)
 	}
-	close(release)
-	if got := wait(t, e, tx.ID); got.State != store.StateApproved {
-		t.Fatalf("sale after refused cancel: %+v", got)
+	got := wait(t, e, tx.ID)
+	if got.State != store.StateReversalPending || got.Reason != string(host.ReasonTerminalCancel) || got.AuthCode != "A1" {
+		t.Fatalf("approved sale cancelled by the cashier: %+v", got)
+	}
+	e.SendReversals(context.Background())
+	got, _ = e.Get(tx.ID)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if got.State != store.StateReversed || len(h.reversals) != 1 || h.reversals[0].Reason != host.ReasonTerminalCancel ||
+		h.reversals[0].OrigSTAN != got.STAN {
+		t.Fatalf("after the outbox: %+v, reversals %+v", got, h.reversals)
 	}
 	if err := e.Cancel(tx.ID); !errors.Is(err, store.ErrState) {
 		t.Fatalf("cancel of a finished sale: %v", err)

@@ -45,4 +45,20 @@ var (
 	// ErrShutdown: the sale ended because the terminal was shutting down
 	// while it waited for a card.
 	ErrShutdown = errors.New("txn: sale ended by shutdown")
+	// ErrKind: the cashier asked for a transaction type the terminal does
+	// not run.
+	ErrKind = errors.New("txn: unknown transaction type")
+	// ErrOriginal: the original a void, completion or refund names does
+	// not exist or cannot be used (not approved, voided, completed, of
+	// another batch or kind); the text says which.
+	ErrOriginal = errors.New("txn: original transaction not usable")
+	// ErrNoResponse: a balance inquiry's answer was lost (nothing to
+	// reverse: it moves no money).
+	ErrNoResponse = errors.New("txn: no usable answer from the host")
+	// ErrPending: a batch cannot close while reversals or advices of it
+	// wait to reach the host; the text says how many.
+	ErrPending = errors.New("txn: transactions still waiting for the host")
+	// ErrSettlement: the host did not accept the batch's totals, even
+	// after the batch upload.
+	ErrSettlement = errors.New("txn: settlement not accepted")
 )

@@ -30,13 +30,16 @@ const (
 	FailPINUnavailable  Failure = "pin_unavailable"   // a PIN was needed and the PIN pad failed or is missing
 	FailCardRemoved     Failure = "card_removed"      // the chip card left before the terminal was done with it
 	FailCardNotAccepted Failure = "card_not_accepted" // the chip has no application this terminal takes, or it is blocked
+	FailOriginal        Failure = "original_unusable" // the void's or completion's original changed before the request left
+	FailNoResponse      Failure = "no_response"       // a balance inquiry got no usable answer (nothing to reverse)
+	FailSettlement      Failure = "settlement_failed" // the host did not take the batch's totals; the batch stays open
 )
 
 // Failures lists every code, for the tables that must cover them all
 // (display texts).
 var Failures = []Failure{FailNoCard, FailCancelled, FailCardRead, FailCardExpired, FailHostUnreachable,
 	FailKeys, FailShutdown, FailInterrupted, FailInternal, FailRisk, FailPINCancelled, FailPINTimeout, FailPINUnavailable,
-	FailCardRemoved, FailCardNotAccepted}
+	FailCardRemoved, FailCardNotAccepted, FailOriginal, FailNoResponse, FailSettlement}
 
 // failureOf classifies an error of a sale, once, with errors.Is.
 func failureOf(err error) Failure {
@@ -67,6 +70,12 @@ func failureOf(err error) Failure {
 		return FailCardRemoved
 	case errors.Is(err, ErrCardNotAccepted):
 		return FailCardNotAccepted
+	case errors.Is(err, ErrOriginal):
+		return FailOriginal
+	case errors.Is(err, ErrNoResponse):
+		return FailNoResponse
+	case errors.Is(err, ErrSettlement), errors.Is(err, ErrPending):
+		return FailSettlement
 	}
 	return FailInternal
 }

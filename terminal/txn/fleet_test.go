@@ -46,6 +46,18 @@ func (h *fleetHost) Reverse(context.Context, host.Reversal, *wiresec.Session) (h
 	return host.Result{}, host.ErrUnreachable
 }
 
+func (h *fleetHost) FollowUp(context.Context, host.Reference, *wiresec.Session) (host.Result, error) {
+	return host.Result{}, host.ErrUnreachable
+}
+
+func (h *fleetHost) Settle(context.Context, host.Settlement, *wiresec.Session) (host.Result, error) {
+	return host.Result{}, host.ErrUnreachable
+}
+
+func (h *fleetHost) Upload(context.Context, host.UploadItem, *wiresec.Session) (host.Result, error) {
+	return host.Result{}, host.ErrUnreachable
+}
+
 func (h *fleetHost) Advice(_ context.Context, a host.Advice, _ *wiresec.Session) (host.Result, error) {
 	now := h.clk.Now()
 	if now.Before(h.up) {

@@ -230,7 +230,8 @@ func (e *Engine) reverse(ctx context.Context, j store.Job) error {
 	defer cancel()
 	origKSN, _ := hex.DecodeString(t.KSN)
 	res, err := e.o.Host.Reverse(hctx, host.Reversal{
-		STAN: t.ReversalSTAN, OrigSTAN: t.STAN, OrigTime: t.SentAt, OrigEntryMode: t.EntryMode, OrigKSN: origKSN,
+		STAN: t.ReversalSTAN, OrigKind: host.Kind(t.Kind), Batch: t.Batch,
+		OrigSTAN: t.STAN, OrigTime: t.SentAt, OrigEntryMode: t.EntryMode, OrigKSN: origKSN,
 		Amount: t.Amount, Currency: t.Currency, Reason: host.ReversalReason(t.Reason),
 		// A repeat only once an attempt may have reached the host.
 		Repeat: t.ReversalSent,

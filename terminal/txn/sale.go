@@ -57,6 +57,11 @@ type sale struct {
 	// offlineRefusal is the offline rule that kept the card from
 	// approving offline (the kernel was told to go online).
 	offlineRefusal *risk.Decision
+	// orig is the record a void, completion or refund refers to.
+	orig *store.Txn
+	// cancelled: the cashier cancelled after the request left; an
+	// approval is then reversed (cancelled at the terminal).
+	cancelled bool
 }
 
 func (s *sale) wipe() {
@@ -174,6 +179,9 @@ func (e *Engine) fail(s *sale, f Failure, cause error) {
 // STAN and commits auth_sent: from then on a crash ends in a reversal,
 // never in a lost or doubled sale.
 func (e *Engine) stepCreated(ctx context.Context, s *sale) error {
+	if !needsCard(host.Kind(s.rec.Kind)) {
+		return e.stepReference(ctx, s)
+	}
 	deadline := e.clock.Now().Add(e.o.CardTimeout)
 	modes := e.o.Modes
 	for {
@@ -342,7 +350,25 @@ func (e *Engine) commitRequest(ctx context.Context, s *sale, masked string) erro
 	e.sending = true
 	e.mu.Unlock()
 	sess := s.sess
-	return e.commit(s, PhaseProcessing, func(tx *store.Tx, r *store.Txn) error {
+	entry := ""
+	if s.card != nil {
+		entry = s.card.EntryMode
+	} else if s.orig != nil {
+		entry = s.orig.EntryMode
+	}
+	err := e.commit(s, PhaseProcessing, func(tx *store.Tx, r *store.Txn) error {
+		if s.orig != nil && !needsCard(host.Kind(r.Kind)) {
+			// The original again, in the commit that sends the request:
+			// nothing voided or completed it since the cashier asked.
+			o, err := tx.Get(s.orig.ID)
+			if err != nil {
+				return fmt.Errorf("%w: %w", ErrOriginal, err)
+			}
+			if err := usableOriginal(tx, host.Kind(r.Kind), o); err != nil {
+				return err
+			}
+			s.orig = &o
+		}
 		if s.pending != nil {
 			// The DUKPT state of this KSN commits with the request.
 			if err := s.pending.Save(tx.Bolt()); err != nil {
@@ -353,27 +379,56 @@ func (e *Engine) commitRequest(ctx context.Context, s *sale, masked string) erro
 		if err != nil {
 			return err
 		}
-		r.State, r.STAN, r.KSN = store.StateAuthSent, stan, hex.EncodeToString(sess.KSN())
-		r.MaskedPAN, r.EntryMode, r.SentAt, r.CVM = masked, s.card.EntryMode, s.sentAt.UTC(), string(s.cvm)
+		if r.Invoice, err = tx.NextInvoice(); err != nil {
+			return err
+		}
+		r.State, r.STAN, r.KSN, r.Batch = store.StateAuthSent, stan, hex.EncodeToString(sess.KSN()), tx.OpenBatch()
+		r.MaskedPAN, r.EntryMode, r.SentAt, r.CVM = masked, entry, s.sentAt.UTC(), string(s.cvm)
 		if s.chip != nil {
 			r.Chip = s.chip
 		}
 		return nil
 	})
+	if errors.Is(err, ErrOriginal) {
+		e.fail(s, FailOriginal, err)
+		return nil
+	}
+	return err
 }
 
 // stepAuthSent sends the request committed by stepCreated and commits its
 // outcome: approved, declined, failed when nothing left, or
 // reversal_pending with its outbox job when the outcome is unknown.
 func (e *Engine) stepAuthSent(_ context.Context, s *sale) error {
+	kind := host.Kind(s.rec.Kind)
 	hctx, cancel := context.WithTimeout(e.hostCtx, e.o.HostTimeout)
-	res, err := e.o.Host.Purchase(hctx, host.Purchase{
-		STAN: s.rec.STAN, Amount: s.rec.Amount, Currency: s.rec.Currency, EntryMode: s.card.EntryMode,
-		Track2: s.card.Track2, PINBlock: s.pinBlock, ICC: s.icc, Time: s.sentAt,
-	}, s.sess)
+	var (
+		res host.Result
+		err error
+	)
+	if needsCard(kind) {
+		res, err = e.o.Host.Purchase(hctx, host.Purchase{
+			Kind: kind, Orig: original(s.orig), Batch: s.rec.Batch,
+			STAN: s.rec.STAN, Amount: s.rec.Amount, Currency: s.rec.Currency, EntryMode: s.card.EntryMode,
+			Track2: s.card.Track2, PINBlock: s.pinBlock, ICC: s.icc, Time: s.sentAt,
+		}, s.sess)
+	} else {
+		res, err = e.o.Host.FollowUp(hctx, host.Reference{
+			Kind: kind, STAN: s.rec.STAN, Time: s.sentAt, Amount: s.rec.Amount, Currency: s.rec.Currency,
+			EntryMode: s.rec.EntryMode, Batch: s.rec.Batch, Orig: original(s.orig),
+		}, s.sess)
+	}
 	cancel()
 	answered := err == nil
 	cardApproved, cardErr := e.completeChip(s, res, answered)
+	if kind == host.KindBalance {
+		// The balance is shown whatever the card says after it: no
+		// money moved.
+		cardApproved, cardErr = true, nil
+	}
+	e.mu.Lock()
+	cancelled := s.cancelled
+	e.mu.Unlock()
 	// Nothing reached the host and the card approved anyway ("unable to
 	// go online", its TC): within the offline limits that is an offline
 	// approval, its advice sealed before the card data is wiped.
@@ -405,12 +460,21 @@ func (e *Engine) stepAuthSent(_ context.Context, s *sale) error {
 			r.State, r.Failure, r.Error, r.Chip = store.StateFailed, string(FailKeys), err.Error(), s.chip
 			return nil
 		})
-	case err == nil && res.Approved() && cardApproved:
-		e.log.Info("sale approved", "id", s.rec.ID, "stan", s.rec.STAN, "pan", s.rec.MaskedPAN)
+	case err == nil && res.Approved() && cardApproved && !(cancelled && movesMoney(kind)):
+		e.log.Info("transaction approved", "id", s.rec.ID, "kind", kind, "stan", s.rec.STAN, "pan", s.rec.MaskedPAN)
 		recorded := false
 		if err := e.commit(s, PhaseDone, func(tx *store.Tx, r *store.Txn) error {
 			r.State, r.ResponseCode, r.AuthCode, r.RRN = store.StateApproved, res.ResponseCode, res.AuthCode, res.RRN
 			r.Chip = s.chip
+			if res.HasBalance {
+				b := res.Balance
+				r.Balance, r.BalanceCurrency = &b, res.BalanceCurrency
+			}
+			// A void or completion marks its original in the same
+			// commit.
+			if err := markOriginal(tx, r); err != nil {
+				return err
+			}
 			// The velocity entry commits with the approval when the
 			// rules can write in the same transaction.
 			recorded = e.recordRiskTx(tx, s)
@@ -424,10 +488,14 @@ func (e *Engine) stepAuthSent(_ context.Context, s *sale) error {
 		return nil
 	case err == nil && res.Approved():
 		// The host approved, the card did not (an AAC at the second
-		// GENERATE AC, or the card left before it): undo the approval.
+		// GENERATE AC, or the card left before it), or the cashier
+		// cancelled while the request was out: undo the approval.
 		reason := host.ReasonOther
 		why := "the card declined after the host approved"
-		if errors.Is(cardErr, emv.ErrCardRemoved) {
+		switch {
+		case cancelled:
+			reason, why = host.ReasonTerminalCancel, "the cashier cancelled before the transaction completed"
+		case errors.Is(cardErr, emv.ErrCardRemoved):
 			reason, why = host.ReasonCardRemoved, "the card was removed after the host approved"
 		}
 		e.log.Warn("host approved, card did not: reversal queued", "id", s.rec.ID, "stan", s.rec.STAN, "err", cardErr)
@@ -463,6 +531,14 @@ func (e *Engine) stepAuthSent(_ context.Context, s *sale) error {
 			r.State, r.Failure, r.Error, r.Chip = store.StateFailed, string(FailHostUnreachable), err.Error(), s.chip
 			return nil
 		})
+	case !movesMoney(kind):
+		// A balance inquiry without a usable answer: nothing to undo.
+		e.log.Info("balance inquiry without an answer", "id", s.rec.ID, "stan", s.rec.STAN, "err", err)
+		return e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
+			r.State, r.Failure, r.Chip = store.StateFailed, string(FailNoResponse), s.chip
+			r.Error = fmt.Errorf("%w: %w", ErrNoResponse, err).Error()
+			return nil
+		})
 	default:
 		// Sent, outcome unknown (no response, bad MAC, bad response): the
 		// host may have approved; reverse.
@@ -489,7 +565,8 @@ const offlineUnableOnline = "Y3"
 // sealer for the advice, and the offline limits left room before the
 // kernel started.
 func (e *Engine) offlineFallback(s *sale) bool {
-	return s.emv != nil && s.card != nil && s.card.Chip != nil && s.card.Chip.Interface == emv.Contact &&
+	return host.Kind(s.rec.Kind) == host.KindPurchase &&
+		s.emv != nil && s.card != nil && s.card.Chip != nil && s.card.Chip.Interface == emv.Contact &&
 		len(s.pinBlock) == 0 && e.o.Sealer != nil && s.offlineRefusal == nil
 }
 
@@ -501,7 +578,7 @@ func (e *Engine) checkRisk(ctx context.Context, s *sale, masked string) (done bo
 		return false, nil
 	}
 	pan := []byte(s.card.PAN)
-	s.decision = e.o.Risk.Check(ctx, risk.Txn{Type: risk.TypeSale, Amount: s.rec.Amount, Currency: s.rec.Currency,
+	s.decision = e.o.Risk.Check(ctx, risk.Txn{Type: riskType(host.Kind(s.rec.Kind)), Amount: s.rec.Amount, Currency: s.rec.Currency,
 		Entry: s.card.Mode, PAN: pan, Online: true})
 	clear(pan)
 	if s.decision.Allow {
@@ -521,7 +598,7 @@ func (e *Engine) recordRisk(s *sale, approved bool) {
 	if e.o.Risk == nil || s.decision.Card.IsZero() {
 		return
 	}
-	err := e.o.Risk.Record(context.Background(), risk.Txn{Type: risk.TypeSale, Amount: s.rec.Amount, Currency: s.rec.Currency,
+	err := e.o.Risk.Record(context.Background(), risk.Txn{Type: riskType(host.Kind(s.rec.Kind)), Amount: s.rec.Amount, Currency: s.rec.Currency,
 		Entry: s.mode, Card: s.decision.Card, Online: true}, approved)
 	if err != nil {
 		e.log.Error("recording the sale for the risk rules", "id", s.rec.ID, "err", err)
@@ -542,7 +619,7 @@ func (e *Engine) recordRiskTx(tx *store.Tx, s *sale) bool {
 	if !ok || s.decision.Card.IsZero() {
 		return !ok && s.decision.Card.IsZero()
 	}
-	err := rt.RecordTx(context.Background(), tx.Bolt(), risk.Txn{Type: risk.TypeSale, Amount: s.rec.Amount,
+	err := rt.RecordTx(context.Background(), tx.Bolt(), risk.Txn{Type: riskType(host.Kind(s.rec.Kind)), Amount: s.rec.Amount,
 		Currency: s.rec.Currency, Entry: s.mode, Card: s.decision.Card, Online: true}, true)
 	if err != nil {
 		e.log.Error("recording the sale for the risk rules", "id", s.rec.ID, "err", err)

@@ -75,7 +75,8 @@ func errorOf(f Failure) error {
 		FailCardExpired: ErrCardExpired, FailHostUnreachable: host.ErrUnreachable, FailKeys: ErrKeys,
 		FailShutdown: ErrShutdown, FailInternal: errors.New("disk"), FailRisk: ErrRisk, FailPINCancelled: pin.ErrCancelled,
 		FailPINTimeout: pin.ErrTimeout, FailPINUnavailable: ErrPIN, FailCardRemoved: ErrCardRemoved,
-		FailCardNotAccepted: ErrCardNotAccepted}[f]
+		FailCardNotAccepted: ErrCardNotAccepted, FailOriginal: ErrOriginal, FailNoResponse: ErrNoResponse,
+		FailSettlement: ErrSettlement}[f]
 }
 
 type brokenKeys struct{}

@@ -1,0 +1,221 @@
+package txn
+
+import (
+	"context"
+	"fmt"
+
+	"posd/terminal/host"
+	"posd/terminal/risk"
+	"posd/terminal/store"
+)
+
+// The transaction types, as the record's Kind and the host's message kind:
+// one state machine (created -> auth_sent -> approved | declined | failed |
+// reversal_pending -> reversed) runs them all. What differs is what each
+// reads and sends:
+//
+//	kind        card   amount                    host message        approval also
+//	purchase    yes    > 0                       Purchase            velocity recorded
+//	refund      yes    > 0 (<= the original's)   Purchase (refund)   -
+//	preauth     yes    > 0                       Purchase (preauth)  velocity recorded
+//	balance     yes    0                         Purchase (balance)  Balance kept; no reversal
+//	void        no     the original's            FollowUp (void)     original VoidedBy
+//	completion  no     <= the pre-authorization  FollowUp            original CompletedBy
+//
+// A void takes a sale, refund or completion of the open batch that is
+// approved and not voided; a completion an approved pre-authorization not
+// completed nor voided. The original is checked when the cashier asks and
+// again in the commit that sends the request, and it is marked in the
+// commit that records the approval, so a crash never leaves it half
+// voided. A balance inquiry moves no money: when its answer is lost it
+// fails, nothing is reversed.
+//
+// Only sales are approved offline (the risk rules' offline_type rule); the
+// others force the chip online. The risk rules check every kind that reads
+// a card (hotlist, limits, velocity of sales and pre-authorizations, PIN
+// tiers; a balance inquiry always asks for the PIN); a void or completion
+// has no card of its own: its original was checked when it was approved,
+// and its amount is bounded by the original's.
+
+// Request is what the cashier asks for.
+type Request struct {
+	// Kind is host.KindPurchase (also when empty), KindRefund,
+	// KindPreauth, KindBalance, KindVoid or KindCompletion.
+	Kind     host.Kind
+	Amount   int64 // minor units; 0 for a balance inquiry and for a void (the original's)
+	Currency string
+	// OrigID is the record a void or a completion refers to (required),
+	// or the sale a refund gives money back for (optional).
+	OrigID string
+}
+
+// Kinds lists the transaction types the cashier can start.
+var Kinds = []host.Kind{host.KindPurchase, host.KindRefund, host.KindPreauth, host.KindBalance, host.KindVoid, host.KindCompletion}
+
+// needsCard reports whether kind reads a card.
+func needsCard(k host.Kind) bool { return k != host.KindVoid && k != host.KindCompletion }
+
+// movesMoney reports whether an unknown outcome of kind must be reversed.
+func movesMoney(k host.Kind) bool { return k != host.KindBalance && k != host.KindSettlement }
+
+// riskType is the risk rules' name of kind.
+func riskType(k host.Kind) risk.TxnType {
+	switch k {
+	case host.KindRefund:
+		return risk.TypeRefund
+	case host.KindPreauth:
+		return risk.TypePreauth
+	case host.KindBalance:
+		return risk.TypeBalance
+	case host.KindVoid:
+		return risk.TypeVoid
+	case host.KindCompletion:
+		return risk.TypeCompletion
+	}
+	return risk.TypeSale
+}
+
+// checkRequest checks what the cashier asked for, before anything is
+// recorded, and returns the request completed (a void's amount and
+// currency are its original's) with the original when it has one.
+func (e *Engine) checkRequest(req Request) (Request, *store.Txn, error) {
+	if req.Kind == "" {
+		req.Kind = host.KindPurchase
+	}
+	known := false
+	for _, k := range Kinds {
+		known = known || k == req.Kind
+	}
+	if !known {
+		return req, nil, fmt.Errorf("%w: %q", ErrKind, req.Kind)
+	}
+	if req.OrigID != "" && (req.Kind == host.KindPurchase || req.Kind == host.KindPreauth || req.Kind == host.KindBalance) {
+		return req, nil, fmt.Errorf("%w: a %s refers to no original", ErrOriginal, req.Kind)
+	}
+	var orig *store.Txn
+	if req.OrigID != "" || !needsCard(req.Kind) {
+		if req.OrigID == "" {
+			return req, nil, fmt.Errorf("%w: a %s needs the id of the original", ErrOriginal, req.Kind)
+		}
+		var o store.Txn
+		err := e.o.Store.View(func(tx *store.Tx) error {
+			var err error
+			if o, err = tx.Get(req.OrigID); err != nil {
+				return err
+			}
+			return usableOriginal(tx, req.Kind, o)
+		})
+		if store.IsNotFound(err) {
+			return req, nil, fmt.Errorf("%w: no transaction %s", ErrOriginal, req.OrigID)
+		}
+		if err != nil {
+			return req, nil, err
+		}
+		orig = &o
+		if req.Currency == "" {
+			req.Currency = o.Currency
+		}
+		if req.Currency != o.Currency {
+			return req, nil, fmt.Errorf("%w: the original is in %s", ErrCurrency, o.Currency)
+		}
+	}
+	switch req.Kind {
+	case host.KindBalance:
+		if req.Amount != 0 {
+			return req, nil, fmt.Errorf("%w: a balance inquiry has no amount", ErrAmount)
+		}
+	case host.KindVoid:
+		if req.Amount == 0 {
+			req.Amount = orig.Amount
+		}
+		if req.Amount != orig.Amount {
+			return req, nil, fmt.Errorf("%w: a void is for the original's whole amount", ErrAmount)
+		}
+	default:
+		if req.Amount <= 0 {
+			return req, nil, fmt.Errorf("%w: must be greater than zero", ErrAmount)
+		}
+		if e.o.MaxAmount > 0 && req.Amount > e.o.MaxAmount {
+			return req, nil, fmt.Errorf("%w: over the terminal's limit", ErrAmount)
+		}
+		if orig != nil && req.Amount > orig.Amount {
+			return req, nil, fmt.Errorf("%w: more than the original's amount", ErrAmount)
+		}
+	}
+	if len(e.o.Currencies) > 0 && !contains(e.o.Currencies, req.Currency) {
+		return req, nil, ErrCurrency
+	}
+	return req, orig, nil
+}
+
+// usableOriginal says whether o can be the original of a kind (see the
+// table above); its errors wrap ErrOriginal.
+func usableOriginal(tx *store.Tx, kind host.Kind, o store.Txn) error {
+	ok := o.State == store.StateApproved || (kind == host.KindRefund && o.State == store.StateOfflineApproved)
+	if !ok {
+		return fmt.Errorf("%w: transaction %s is %s, not approved", ErrOriginal, o.ID, o.State)
+	}
+	if o.VoidedBy != "" {
+		return fmt.Errorf("%w: transaction %s was voided by %s", ErrOriginal, o.ID, o.VoidedBy)
+	}
+	k := host.Kind(o.Kind)
+	switch kind {
+	case host.KindVoid:
+		if k != host.KindPurchase && k != host.KindRefund && k != host.KindCompletion {
+			return fmt.Errorf("%w: a %s cannot be voided", ErrOriginal, k)
+		}
+		if o.Batch != tx.OpenBatch() {
+			return fmt.Errorf("%w: transaction %s is in batch %d, closed; refund it instead", ErrOriginal, o.ID, o.Batch)
+		}
+	case host.KindCompletion:
+		if k != host.KindPreauth {
+			return fmt.Errorf("%w: only a pre-authorization is completed, %s is a %s", ErrOriginal, o.ID, k)
+		}
+		if o.CompletedBy != "" {
+			return fmt.Errorf("%w: pre-authorization %s was completed by %s", ErrOriginal, o.ID, o.CompletedBy)
+		}
+	case host.KindRefund:
+		if k != host.KindPurchase && k != host.KindCompletion {
+			return fmt.Errorf("%w: a %s is not refunded", ErrOriginal, k)
+		}
+	}
+	return nil
+}
+
+// original is what the host is told of s's original.
+func original(o *store.Txn) host.Original {
+	if o == nil {
+		return host.Original{}
+	}
+	return host.Original{Kind: host.Kind(o.Kind), STAN: o.STAN, Time: o.SentAt, RRN: o.RRN, AuthCode: o.AuthCode, Batch: o.Batch}
+}
+
+// stepReference runs a void or a completion: no card; the session and the
+// request's commit, which checks the original again.
+func (e *Engine) stepReference(ctx context.Context, s *sale) error {
+	sess, err := e.session(s)
+	if err != nil {
+		e.fail(s, FailKeys, fmt.Errorf("%w: %w", ErrKeys, err))
+		return nil
+	}
+	s.sess = sess
+	// The risk rules judged the card when the original was approved; a
+	// void is for its amount, a completion for at most it.
+	return e.commitRequest(ctx, s, s.orig.MaskedPAN)
+}
+
+// markOriginal marks the original of an approved void or completion, in
+// the approval's commit.
+func markOriginal(tx *store.Tx, r *store.Txn) error {
+	var mark func(o *store.Txn)
+	switch host.Kind(r.Kind) {
+	case host.KindVoid:
+		mark = func(o *store.Txn) { o.VoidedBy = r.ID }
+	case host.KindCompletion:
+		mark = func(o *store.Txn) { o.CompletedBy = r.ID }
+	default:
+		return nil
+	}
+	_, err := tx.Update(r.OrigID, func(o *store.Txn) error { mark(o); return nil })
+	return err
+}

@@ -1,0 +1,221 @@
+package txn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"posd/terminal/host"
+	"posd/terminal/store"
+)
+
+// kindHost approves every card-present request with a fresh RRN and auth
+// code, remembering each kind it was sent, and answers a balance inquiry
+// with a balance.
+func kindHost() *fakeHost {
+	var mu sync.Mutex
+	n := 0
+	h := &fakeHost{}
+	h.purchase = func(p host.Purchase) (host.Result, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		res := host.Result{ResponseCode: "00", AuthCode: fmt.Sprintf("A%05d", n), RRN: fmt.Sprintf("%012d", n)}
+		if p.Kind == host.KindBalance {
+			res.Balance, res.BalanceCurrency, res.HasBalance = 123456, "156", true
+		}
+		return res, nil
+	}
+	return h
+}
+
+// run starts req, presents a card when it needs one, and waits for its
+// outcome.
+func run(t *testing.T, e *Engine, r *fakeReader, req Request) store.Txn {
+	t.Helper()
+	tx, err := e.Start(req)
+	if err != nil {
+		t.Fatalf("%s: %v", req.Kind, err)
+	}
+	if needsCard(req.Kind) || req.Kind == "" {
+		r.cards <- card("3012")
+	}
+	return wait(t, e, tx.ID)
+}
+
+func TestEveryKindEndToEnd(t *testing.T) {
+	h := kindHost()
+	e, r, db, _ := setup(t, h)
+	sale := run(t, e, r, Request{Amount: 5000, Currency: "156"})
+	refund := run(t, e, r, Request{Kind: host.KindRefund, Amount: 1200, Currency: "156", OrigID: sale.ID})
+	pre := run(t, e, r, Request{Kind: host.KindPreauth, Amount: 8000, Currency: "156"})
+	comp := run(t, e, r, Request{Kind: host.KindCompletion, Amount: 7500, OrigID: pre.ID})
+	bal := run(t, e, r, Request{Kind: host.KindBalance, Currency: "156"})
+	void := run(t, e, r, Request{Kind: host.KindVoid, OrigID: sale.ID})
+	for _, x := range []store.Txn{sale, refund, pre, comp, bal, void} {
+		if x.State != store.StateApproved || x.Batch != 1 || x.Invoice == 0 || x.STAN == 0 {
+			t.Fatalf("%s: %+v", x.Kind, x)
+		}
+	}
+	if refund.Kind != "refund" || pre.Kind != "preauth" || comp.Kind != "completion" || bal.Kind != "balance" || void.Kind != "void" {
+		t.Fatalf("kinds: %s %s %s %s %s", refund.Kind, pre.Kind, comp.Kind, bal.Kind, void.Kind)
+	}
+	// Invoice numbers and STANs never repeat.
+	seen := map[uint32]bool{}
+	for _, x := range []store.Txn{sale, refund, pre, comp, bal, void} {
+		if seen[x.Invoice] {
+			t.Fatalf("invoice %d twice", x.Invoice)
+		}
+		seen[x.Invoice] = true
+	}
+	if bal.Balance == nil || *bal.Balance != 123456 || bal.BalanceCurrency != "156" {
+		t.Fatalf("balance not kept: %+v", bal)
+	}
+	if comp.Amount != 7500 || comp.OrigID != pre.ID || void.Amount != sale.Amount || void.OrigID != sale.ID {
+		t.Fatalf("references: completion %+v void %+v", comp, void)
+	}
+	// The originals are marked in the approval's commit.
+	gs, _ := db.Get(sale.ID)
+	gp, _ := db.Get(pre.ID)
+	if gs.VoidedBy != void.ID || gp.CompletedBy != comp.ID {
+		t.Fatalf("originals: sale voided by %q, preauth completed by %q", gs.VoidedBy, gp.CompletedBy)
+	}
+	// What the host was told of the originals.
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.followUps) != 2 {
+		t.Fatalf("follow-ups %+v", h.followUps)
+	}
+	c, v := h.followUps[0], h.followUps[1]
+	if c.Kind != host.KindCompletion || c.Orig.Kind != host.KindPreauth || c.Orig.AuthCode != pre.AuthCode || c.Orig.STAN != pre.STAN || c.Amount != 7500 {
+		t.Errorf("completion sent as %+v", c)
+	}
+	if v.Kind != host.KindVoid || v.Orig.Kind != host.KindPurchase || v.Orig.RRN != sale.RRN || v.Orig.STAN != sale.STAN || v.Amount != 5000 {
+		t.Errorf("void sent as %+v", v)
+	}
+}
+
+func TestOriginalsAreChecked(t *testing.T) {
+	h := kindHost()
+	e, r, _, _ := setup(t, h)
+	sale := run(t, e, r, Request{Amount: 5000, Currency: "156"})
+	pre := run(t, e, r, Request{Kind: host.KindPreauth, Amount: 8000, Currency: "156"})
+	approve := h.purchase
+	h.purchase = func(host.Purchase) (host.Result, error) { return host.Result{ResponseCode: "51"}, nil }
+	declined := run(t, e, r, Request{Amount: 700, Currency: "156"})
+	h.purchase = approve
+	for _, c := range []struct {
+		what string
+		req  Request
+		want error
+	}{
+		{"unknown kind", Request{Kind: "cashback", Amount: 1, Currency: "156"}, ErrKind},
+		{"void without original", Request{Kind: host.KindVoid}, ErrOriginal},
+		{"void of nothing", Request{Kind: host.KindVoid, OrigID: "999"}, ErrOriginal},
+		{"void of a malformed id", Request{Kind: host.KindVoid, OrigID: "x'; drop"}, ErrOriginal},
+		{"void of a decline", Request{Kind: host.KindVoid, OrigID: declined.ID}, ErrOriginal},
+		{"void of a preauth", Request{Kind: host.KindVoid, OrigID: pre.ID}, ErrOriginal},
+		{"void for another amount", Request{Kind: host.KindVoid, OrigID: sale.ID, Amount: 1}, ErrAmount},
+		{"completion of a sale", Request{Kind: host.KindCompletion, OrigID: sale.ID, Amount: 100}, ErrOriginal},
+		{"completion over the preauth", Request{Kind: host.KindCompletion, OrigID: pre.ID, Amount: 8001}, ErrAmount},
+		{"completion of nothing", Request{Kind: host.KindCompletion, Amount: 100}, ErrOriginal},
+		{"refund over the sale", Request{Kind: host.KindRefund, OrigID: sale.ID, Amount: 5001}, ErrAmount},
+		{"refund of a preauth", Request{Kind: host.KindRefund, OrigID: pre.ID, Amount: 1}, ErrOriginal},
+		{"refund of nothing", Request{Kind: host.KindRefund, OrigID: "12345", Amount: 1}, ErrOriginal},
+		{"refund of zero", Request{Kind: host.KindRefund, Amount: 0, Currency: "156"}, ErrAmount},
+		{"sale with an original", Request{Amount: 1, Currency: "156", OrigID: sale.ID}, ErrOriginal},
+		{"balance with an amount", Request{Kind: host.KindBalance, Amount: 100, Currency: "156"}, ErrAmount},
+		{"refund in another currency", Request{Kind: host.KindRefund, Amount: 1, Currency: "840"}, ErrCurrency},
+		{"void in another currency", Request{Kind: host.KindVoid, OrigID: sale.ID, Currency: "840"}, ErrCurrency},
+		{"preauth over the terminal's limit", Request{Kind: host.KindPreauth, Amount: 100001, Currency: "156"}, ErrAmount},
+	} {
+		if _, err := e.Start(c.req); !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", c.what, err, c.want)
+		}
+	}
+	if e.Active() != "" {
+		t.Fatal("a refused request left a transaction running")
+	}
+	// A void once, then never again.
+	run(t, e, r, Request{Kind: host.KindVoid, OrigID: sale.ID})
+	if _, err := e.Start(Request{Kind: host.KindVoid, OrigID: sale.ID}); !errors.Is(err, ErrOriginal) {
+		t.Fatalf("second void: %v", err)
+	}
+	// A sale of a closed batch is refunded, not voided.
+	other := run(t, e, r, Request{Amount: 300, Currency: "156"})
+	if _, err := e.CloseBatch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Start(Request{Kind: host.KindVoid, OrigID: other.ID}); !errors.Is(err, ErrOriginal) {
+		t.Fatalf("void of a closed batch's sale: %v", err)
+	}
+	if got := run(t, e, r, Request{Kind: host.KindRefund, OrigID: other.ID, Amount: 300}); got.State != store.StateApproved || got.Batch != 2 {
+		t.Fatalf("refund of a closed batch's sale: %+v", got)
+	}
+}
+
+// The original changed between the cashier's request and its commit: the
+// void is not sent.
+func TestVoidRechecksTheOriginalInItsCommit(t *testing.T) {
+	h := kindHost()
+	e, r, db, _ := setup(t, h)
+	sold := run(t, e, r, Request{Amount: 5000, Currency: "156"})
+	req, orig, err := e.checkRequest(Request{Kind: host.KindVoid, OrigID: sold.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Meanwhile another void was approved.
+	if _, err := db.Update(sold.ID, func(r *store.Txn) error { r.VoidedBy = "77"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	e.mu.Lock()
+	id, _ := e.newIDLocked()
+	e.mu.Unlock()
+	x := &sale{rec: store.Txn{ID: id, Kind: string(req.Kind), State: store.StateCreated, Amount: req.Amount, Currency: req.Currency, OrigID: req.OrigID}, orig: orig}
+	e.runSale(context.Background(), x)
+	got, _ := db.Get(id)
+	if got.State != store.StateFailed || Failure(got.Failure) != FailOriginal || got.STAN != 0 {
+		t.Fatalf("void of a voided sale: %+v", got)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.followUps) != 0 {
+		t.Fatalf("sent: %+v", h.followUps)
+	}
+}
+
+// Unknown outcomes: a void is reversed (as a void), a balance inquiry is
+// not (it moved no money).
+func TestUnknownOutcomes(t *testing.T) {
+	h := kindHost()
+	e, r, _, _ := setup(t, h)
+	sale := run(t, e, r, Request{Amount: 5000, Currency: "156"})
+	h.followUp = func(host.Reference) (host.Result, error) { return host.Result{}, host.ErrNoResponse }
+	void := run(t, e, r, Request{Kind: host.KindVoid, OrigID: sale.ID})
+	if void.State != store.StateReversalPending {
+		t.Fatalf("void without an answer: %+v", void)
+	}
+	e.SendReversals(context.Background())
+	h.mu.Lock()
+	revs := append([]host.Reversal(nil), h.reversals...)
+	h.mu.Unlock()
+	if len(revs) != 1 || revs[0].OrigKind != host.KindVoid || revs[0].OrigSTAN != void.STAN || revs[0].Batch != 1 {
+		t.Fatalf("reversals %+v", revs)
+	}
+	if got, _ := e.Get(sale.ID); got.VoidedBy != "" {
+		t.Fatalf("the sale was marked voided by a void whose outcome is unknown: %+v", got)
+	}
+	h.purchase = func(p host.Purchase) (host.Result, error) { return host.Result{}, host.ErrBadMAC }
+	bal := run(t, e, r, Request{Kind: host.KindBalance, Currency: "156"})
+	if bal.State != store.StateFailed || Failure(bal.Failure) != FailNoResponse {
+		t.Fatalf("balance without an answer: %+v", bal)
+	}
+	e.SendReversals(context.Background())
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.reversals) != 1 {
+		t.Fatalf("a balance inquiry was reversed: %+v", h.reversals)
+	}
+}

@@ -1,0 +1,332 @@
+package txn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"posd/terminal/host"
+	"posd/terminal/store"
+)
+
+// KindSettlement is the record kind of a batch close.
+const KindSettlement = string(host.KindSettlement)
+
+// CloseBatch closes the open batch with the host: every reversal and
+// advice must have reached the host first (ErrPending otherwise: sync,
+// then close again); the batch's totals per currency go in a 0500; when
+// the host's totals differ ("95"), every counted transaction of the batch
+// goes in a batch upload (0320), then the 0500 again. When the host takes
+// them, the settlement's record is approved and the next batch opens in
+// the same commit. When it does not (or cannot be reached), the record is
+// failed (settlement_failed) and the batch stays open: the cashier closes
+// again later. No transaction runs meanwhile (ErrBusy for the cashier).
+//
+// The record (kind settlement) keeps the totals sent, per currency, with
+// their lines per scheme and kind, and the host's answers; a crash while
+// it is auth_sent ends it failed at the next start (a settlement moves no
+// money: nothing is reversed).
+func (e *Engine) CloseBatch(ctx context.Context) (store.Txn, error) {
+	e.mu.Lock()
+	if e.ctx.Err() != nil {
+		e.mu.Unlock()
+		return store.Txn{}, ErrHalted
+	}
+	if e.active != "" {
+		e.mu.Unlock()
+		return store.Txn{}, ErrBusy
+	}
+	id, err := e.newIDLocked()
+	if err != nil {
+		e.mu.Unlock()
+		return store.Txn{}, err
+	}
+	e.active, e.cancel, e.sending = id, nil, true
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		if e.active == id {
+			e.active = ""
+		}
+		e.mu.Unlock()
+	}()
+	// What waits for the host first: the host's totals need it.
+	e.Sync(ctx)
+	jobs, err := e.o.Store.Jobs()
+	if err != nil {
+		return store.Txn{}, err
+	}
+	if len(jobs) > 0 {
+		var rev, adv int
+		for _, j := range jobs {
+			if j.Kind == store.JobAdvice {
+				adv++
+			} else {
+				rev++
+			}
+		}
+		return store.Txn{}, fmt.Errorf("%w: %d reversals and %d advices not yet acknowledged; sync, then close again", ErrPending, rev, adv)
+	}
+	var (
+		rec   store.Txn
+		items []store.Txn
+	)
+	err = e.o.Store.Do(func(tx *store.Tx) error {
+		batch := tx.OpenBatch()
+		recs, err := tx.Batch(batch)
+		if err != nil {
+			return err
+		}
+		items = counted(recs)
+		stan, err := tx.NextSTAN()
+		if err != nil {
+			return err
+		}
+		now := e.clock.Now().UTC()
+		rec = store.Txn{ID: id, Kind: KindSettlement, State: store.StateAuthSent, Batch: batch, STAN: stan,
+			Totals: batchTotals(items), Created: now, SentAt: now}
+		if len(rec.Totals) == 0 && len(e.o.Currencies) > 0 {
+			// An empty batch is settled too: zero totals.
+			rec.Totals = []store.Totals{{Currency: e.o.Currencies[0]}}
+		}
+		for _, t := range rec.Totals {
+			if rec.Currency == "" {
+				rec.Currency = t.Currency
+			}
+		}
+		return tx.Insert(&rec)
+	})
+	if err != nil {
+		return store.Txn{}, err
+	}
+	e.publish(PhaseProcessing, rec)
+	e.log.Info("closing batch", "id", rec.ID, "batch", rec.Batch, "currencies", len(rec.Totals), "transactions", len(items))
+	for i := range rec.Totals {
+		if err := e.settleCurrency(ctx, &rec, i, items); err != nil {
+			return e.settlementFailed(rec, err)
+		}
+	}
+	err = e.o.Store.Do(func(tx *store.Tx) error {
+		var err error
+		rec, err = tx.Update(rec.ID, func(r *store.Txn) error {
+			r.State, r.ResponseCode, r.Totals, r.Uploaded = store.StateApproved, host.SettlementBalanced, rec.Totals, rec.Uploaded
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		_, err = tx.CloseBatch()
+		return err
+	})
+	if err != nil {
+		return rec, err
+	}
+	e.publish(PhaseDone, rec)
+	e.log.Info("batch closed", "id", rec.ID, "batch", rec.Batch, "uploaded", rec.Uploaded)
+	return rec, nil
+}
+
+// settleCurrency settles the totals rec.Totals[i] (one currency), with a
+// batch upload of that currency's items when the host's totals differ.
+func (e *Engine) settleCurrency(ctx context.Context, rec *store.Txn, i int, items []store.Txn) error {
+	tot := &rec.Totals[i]
+	st := host.Settlement{STAN: rec.STAN, Time: rec.SentAt, Batch: rec.Batch, Currency: tot.Currency,
+		Totals: host.Totals{DebitCount: tot.DebitCount, DebitAmount: tot.DebitAmount, CreditCount: tot.CreditCount, CreditAmount: tot.CreditAmount}}
+	if i > 0 {
+		stan, err := e.o.Store.NextSTAN()
+		if err != nil {
+			return err
+		}
+		st.STAN = stan
+	}
+	res, err := e.settle(ctx, st)
+	if err != nil {
+		return err
+	}
+	tot.ResponseCode = res.ResponseCode
+	if res.ResponseCode == host.SettlementBalanced {
+		return nil
+	}
+	if res.ResponseCode != host.SettlementOutOfBalance {
+		return fmt.Errorf("%w: the host answered %q", ErrSettlement, res.ResponseCode)
+	}
+	// Out of balance: upload the currency's transactions, then settle
+	// again. Their STANs (and the second settlement's) in one commit.
+	var mine []store.Txn
+	for _, t := range items {
+		if t.Currency == tot.Currency {
+			mine = append(mine, t)
+		}
+	}
+	stans := make([]uint32, len(mine)+1)
+	err = e.o.Store.Do(func(tx *store.Tx) error {
+		for k := range stans {
+			var err error
+			if stans[k], err = tx.NextSTAN(); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Update(rec.ID, func(r *store.Txn) error { r.Uploaded += len(mine); r.Totals = rec.Totals; return nil })
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	rec.Uploaded += len(mine)
+	e.log.Info("batch out of balance, uploading", "id", rec.ID, "batch", rec.Batch, "currency", tot.Currency, "transactions", len(mine))
+	for k, t := range mine {
+		if err := e.upload(ctx, stans[k], rec.Batch, t); err != nil {
+			return err
+		}
+	}
+	st.STAN, st.AfterUpload = stans[len(mine)], true
+	if res, err = e.settle(ctx, st); err != nil {
+		return err
+	}
+	tot.ResponseCode = res.ResponseCode
+	if res.ResponseCode != host.SettlementBalanced {
+		return fmt.Errorf("%w: after the batch upload the host answered %q", ErrSettlement, res.ResponseCode)
+	}
+	return nil
+}
+
+func (e *Engine) settle(ctx context.Context, st host.Settlement) (host.Result, error) {
+	sess, err := e.o.Keys.Next()
+	if err != nil {
+		return host.Result{}, fmt.Errorf("%w: %w", ErrKeys, err)
+	}
+	defer sess.Wipe()
+	hctx, cancel := context.WithTimeout(ctx, e.o.HostTimeout)
+	defer cancel()
+	return e.o.Host.Settle(hctx, st, sess)
+}
+
+func (e *Engine) upload(ctx context.Context, stan uint32, batch uint32, t store.Txn) error {
+	sess, err := e.o.Keys.Next()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrKeys, err)
+	}
+	defer sess.Wipe()
+	hctx, cancel := context.WithTimeout(ctx, e.o.HostTimeout)
+	defer cancel()
+	sent := t.SentAt
+	if sent.IsZero() {
+		sent = t.Created // an offline approval: when the card approved
+	}
+	res, err := e.o.Host.Upload(hctx, host.UploadItem{STAN: stan, Time: e.clock.Now(), Batch: batch, Amount: t.Amount,
+		Currency: t.Currency, EntryMode: t.EntryMode, Ref: t.ID,
+		Orig: host.Original{Kind: host.Kind(t.Kind), STAN: t.STAN, Time: sent, RRN: t.RRN, AuthCode: t.AuthCode, Batch: t.Batch}}, sess)
+	if err != nil {
+		return fmt.Errorf("uploading %s: %w", t.ID, err)
+	}
+	if res.ResponseCode != "00" {
+		return fmt.Errorf("%w: the host answered %q to the upload of %s", ErrSettlement, res.ResponseCode, t.ID)
+	}
+	return nil
+}
+
+// settlementFailed ends the settlement's record failed; the batch stays
+// open.
+func (e *Engine) settlementFailed(rec store.Txn, cause error) (store.Txn, error) {
+	e.log.Warn("batch close failed; the batch stays open", "id", rec.ID, "batch", rec.Batch, "err", cause)
+	out, err := e.o.Store.Update(rec.ID, func(r *store.Txn) error {
+		r.State, r.Failure, r.Error, r.Totals, r.Uploaded = store.StateFailed, string(FailSettlement), cause.Error(), rec.Totals, rec.Uploaded
+		return nil
+	})
+	if err != nil {
+		return rec, errors.Join(cause, err)
+	}
+	e.publish(PhaseDone, out)
+	if !errors.Is(cause, ErrSettlement) {
+		cause = fmt.Errorf("%w: %w", ErrSettlement, cause)
+	}
+	return out, cause
+}
+
+// counted returns the records of a batch its totals count: approved
+// sales, completions and refunds not voided, and offline approvals the
+// host acknowledged.
+func counted(recs []store.Txn) []store.Txn {
+	var out []store.Txn
+	for _, r := range recs {
+		switch host.Kind(r.Kind) {
+		case host.KindPurchase, host.KindCompletion, host.KindRefund:
+		default:
+			continue
+		}
+		switch {
+		case r.State == store.StateApproved && r.VoidedBy == "":
+		case r.State == store.StateOfflineApproved && !r.AdviceSent.IsZero() && r.VoidedBy == "":
+		default:
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// batchTotals adds up counted records per currency (in the order they
+// first appear), with lines per scheme and kind.
+func batchTotals(items []store.Txn) []store.Totals {
+	var out []store.Totals
+	for _, r := range items {
+		i := slices.IndexFunc(out, func(t store.Totals) bool { return t.Currency == r.Currency })
+		if i < 0 {
+			out = append(out, store.Totals{Currency: r.Currency})
+			i = len(out) - 1
+		}
+		t := &out[i]
+		if host.Kind(r.Kind) == host.KindRefund {
+			t.CreditCount++
+			t.CreditAmount += r.Amount
+		} else {
+			t.DebitCount++
+			t.DebitAmount += r.Amount
+		}
+		scheme := SchemeOf(r)
+		j := slices.IndexFunc(t.Lines, func(l store.TotalLine) bool { return l.Scheme == scheme && l.Kind == r.Kind })
+		if j < 0 {
+			t.Lines = append(t.Lines, store.TotalLine{Scheme: scheme, Kind: r.Kind})
+			j = len(t.Lines) - 1
+		}
+		t.Lines[j].Count++
+		t.Lines[j].Amount += r.Amount
+	}
+	return out
+}
+
+// SchemeOf names the card scheme of a record: from the chip's AID (its
+// registered application provider id) or else the masked PAN's first
+// digits.
+func SchemeOf(r store.Txn) string {
+	if r.Chip != nil && len(r.Chip.AID) >= 10 {
+		switch strings.ToUpper(r.Chip.AID[:10]) {
+		case "A000000003":
+			return "visa"
+		case "A000000004":
+			return "mastercard"
+		case "A000000333":
+			return "unionpay"
+		case "A000000025":
+			return "amex"
+		case "A000000065":
+			return "jcb"
+		}
+	}
+	p := r.MaskedPAN
+	switch {
+	case strings.HasPrefix(p, "62"):
+		return "unionpay"
+	case strings.HasPrefix(p, "4"):
+		return "visa"
+	case len(p) >= 2 && (p[0] == '5' && p[1] >= '1' && p[1] <= '5' || p[0] == '2' && p[1] >= '2' && p[1] <= '7'):
+		return "mastercard"
+	case strings.HasPrefix(p, "34"), strings.HasPrefix(p, "37"):
+		return "amex"
+	case strings.HasPrefix(p, "35"):
+		return "jcb"
+	}
+	return "other"
+}

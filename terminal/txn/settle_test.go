@@ -1,0 +1,200 @@
+package txn
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"posd/terminal/host"
+	"posd/terminal/store"
+)
+
+// batchOf sells, refunds, voids and completes in the open batch and
+// returns what its totals must be.
+func batchOf(t *testing.T, e *Engine, r *fakeReader) host.Totals {
+	t.Helper()
+	s1 := run(t, e, r, Request{Amount: 5000, Currency: "156"})
+	run(t, e, r, Request{Amount: 2500, Currency: "156"})
+	run(t, e, r, Request{Kind: host.KindRefund, Amount: 700, Currency: "156"})
+	pre := run(t, e, r, Request{Kind: host.KindPreauth, Amount: 9000, Currency: "156"})
+	run(t, e, r, Request{Kind: host.KindCompletion, Amount: 8000, OrigID: pre.ID})
+	run(t, e, r, Request{Kind: host.KindBalance, Currency: "156"})
+	run(t, e, r, Request{Kind: host.KindVoid, OrigID: s1.ID})
+	// Debits: the second sale and the completion; credits: the refund.
+	// The voided sale, its void, the preauth and the balance inquiry do
+	// not count.
+	return host.Totals{DebitCount: 2, DebitAmount: 10500, CreditCount: 1, CreditAmount: 700}
+}
+
+func TestCloseBatchBalanced(t *testing.T) {
+	h := kindHost()
+	e, r, db, _ := setup(t, h)
+	want := batchOf(t, e, r)
+	rec, err := e.CloseBatch(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.State != store.StateApproved || rec.Kind != KindSettlement || rec.Batch != 1 || rec.ResponseCode != "00" || rec.Uploaded != 0 {
+		t.Fatalf("settlement record %+v", rec)
+	}
+	h.mu.Lock()
+	if len(h.settlements) != 1 || h.settlements[0].Totals != want || h.settlements[0].Batch != 1 ||
+		h.settlements[0].Currency != "156" || h.settlements[0].AfterUpload || h.settlements[0].STAN != rec.STAN {
+		t.Fatalf("settlements sent %+v, want totals %+v", h.settlements, want)
+	}
+	h.mu.Unlock()
+	tot := rec.Totals[0]
+	if tot.DebitCount != 2 || tot.DebitAmount != 10500 || tot.CreditCount != 1 || tot.CreditAmount != 700 || tot.ResponseCode != "00" {
+		t.Fatalf("record totals %+v", tot)
+	}
+	lines := map[string]int64{}
+	for _, l := range tot.Lines {
+		lines[l.Scheme+"/"+l.Kind] += l.Amount
+	}
+	if lines["visa/purchase"] != 2500 || lines["visa/completion"] != 8000 || lines["visa/refund"] != 700 || len(lines) != 3 {
+		t.Fatalf("lines %+v", tot.Lines)
+	}
+	if b := db.OpenBatch(); b != 2 {
+		t.Fatalf("open batch %d after the close", b)
+	}
+	next := run(t, e, r, Request{Amount: 100, Currency: "156"})
+	if next.Batch != 2 {
+		t.Fatalf("the next sale went into batch %d", next.Batch)
+	}
+}
+
+func TestCloseBatchOutOfBalanceUploads(t *testing.T) {
+	h := kindHost()
+	e, r, db, _ := setup(t, h)
+	want := batchOf(t, e, r)
+	h.settle = func(st host.Settlement) (host.Result, error) {
+		if st.AfterUpload {
+			return host.Result{ResponseCode: host.SettlementBalanced}, nil
+		}
+		return host.Result{ResponseCode: host.SettlementOutOfBalance}, nil
+	}
+	rec, err := e.CloseBatch(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if rec.State != store.StateApproved || rec.Uploaded != 3 || len(h.uploads) != 3 || len(h.settlements) != 2 {
+		t.Fatalf("record %+v, uploads %d, settlements %d", rec, len(h.uploads), len(h.settlements))
+	}
+	if !h.settlements[1].AfterUpload || h.settlements[1].Totals != want || h.settlements[1].STAN == h.settlements[0].STAN {
+		t.Fatalf("second settlement %+v", h.settlements[1])
+	}
+	var sum int64
+	stans := map[uint32]bool{rec.STAN: true}
+	for _, u := range h.uploads {
+		o, err := db.Get(u.Ref)
+		if err != nil || o.Amount != u.Amount || o.STAN != u.Orig.STAN || string(u.Orig.Kind) != o.Kind || u.Batch != 1 {
+			t.Fatalf("upload %+v of record %+v: %v", u, o, err)
+		}
+		if stans[u.STAN] {
+			t.Fatalf("STAN %d reused", u.STAN)
+		}
+		stans[u.STAN] = true
+		sum += u.Amount
+	}
+	if sum != want.DebitAmount+want.CreditAmount {
+		t.Fatalf("uploaded %d in all", sum)
+	}
+	if db.OpenBatch() != 2 {
+		t.Fatal("batch not closed after the upload")
+	}
+}
+
+func TestCloseBatchFailuresKeepItOpen(t *testing.T) {
+	h := kindHost()
+	e, r, db, _ := setup(t, h)
+	batchOf(t, e, r)
+	for _, c := range []struct {
+		what   string
+		settle func(host.Settlement) (host.Result, error)
+	}{
+		{"unreachable", func(host.Settlement) (host.Result, error) { return host.Result{}, host.ErrUnreachable }},
+		{"no response", func(host.Settlement) (host.Result, error) { return host.Result{}, host.ErrNoResponse }},
+		{"still out of balance", func(host.Settlement) (host.Result, error) { return host.Result{ResponseCode: "95"}, nil }},
+		{"refused", func(host.Settlement) (host.Result, error) { return host.Result{ResponseCode: "96"}, nil }},
+	} {
+		h.settle = c.settle
+		rec, err := e.CloseBatch(context.Background())
+		if !errors.Is(err, ErrSettlement) || rec.State != store.StateFailed || Failure(rec.Failure) != FailSettlement {
+			t.Fatalf("%s: %+v %v", c.what, rec, err)
+		}
+		if db.OpenBatch() != 1 {
+			t.Fatalf("%s: the batch closed", c.what)
+		}
+	}
+	h.settle = nil
+	if rec, err := e.CloseBatch(context.Background()); err != nil || rec.State != store.StateApproved || db.OpenBatch() != 2 {
+		t.Fatalf("closing again: %+v %v", rec, err)
+	}
+}
+
+func TestCloseBatchWaitsForTheOutbox(t *testing.T) {
+	h := kindHost()
+	e, r, db, _ := setup(t, h)
+	h.purchase = func(host.Purchase) (host.Result, error) { return host.Result{}, host.ErrNoResponse }
+	h.revErr = host.ErrUnreachable
+	run(t, e, r, Request{Amount: 100, Currency: "156"})
+	if _, err := e.CloseBatch(context.Background()); !errors.Is(err, ErrPending) {
+		t.Fatalf("close with a reversal waiting: %v", err)
+	}
+	if db.OpenBatch() != 1 || e.Active() != "" {
+		t.Fatal("a refused close changed the batch or kept the terminal busy")
+	}
+	h.mu.Lock()
+	h.revErr = nil
+	h.mu.Unlock()
+	rec, err := e.CloseBatch(context.Background())
+	if err != nil || len(rec.Totals) != 1 || rec.Totals[0].DebitCount != 0 || rec.Totals[0].CreditCount != 0 {
+		t.Fatalf("close once the reversal went: %+v %v", rec, err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.settlements) != 1 || h.settlements[0].Totals != (host.Totals{}) || h.settlements[0].Currency != "156" {
+		t.Fatalf("an empty batch settles with zero totals: %+v", h.settlements)
+	}
+}
+
+// A settlement or a balance inquiry in flight at a crash ends failed at
+// the next start: nothing is reversed.
+func TestRecoveryReversesOnlyWhatMovedMoney(t *testing.T) {
+	db := openDB(t)
+	var ids []string
+	err := db.Do(func(tx *store.Tx) error {
+		for _, k := range []string{KindSettlement, "balance", "refund"} {
+			r := store.Txn{Kind: k, State: store.StateAuthSent, STAN: 7, Currency: "156", Amount: 1}
+			if err := tx.Create(&r); err != nil {
+				return err
+			}
+			ids = append(ids, r.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := kindHost()
+	e, err := New(Opts{Store: db, Host: h, Keys: newKeys(t), Reader: newReader(), ReversalRetry: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Halt()
+	for i, want := range []store.State{store.StateFailed, store.StateFailed, store.StateReversalPending} {
+		got, _ := db.Get(ids[i])
+		if got.State != want && !(want == store.StateReversalPending && got.State == store.StateReversed) {
+			t.Errorf("%s after the restart: %s, want %s", got.Kind, got.State, want)
+		}
+	}
+	jobs, _ := db.Jobs()
+	for _, j := range jobs {
+		if j.TxnID != ids[2] {
+			t.Errorf("job for %s", j.TxnID)
+		}
+	}
+}
