@@ -35,6 +35,18 @@ import (
 const usage = `usage: posctl [--api URL] [--data-dir DIR] COMMAND
 
   sale --amount 12.34 [--currency CNY] [--wait] [--timeout 2m]
+  refund --amount 12.34 [--orig ID] [--currency CNY] [--wait] [--timeout 2m]
+                      money back to a card (--orig: the sale refunded)
+  void ID [--wait] [--timeout 2m]
+                      cancel an approved sale, refund or completion of the open batch
+  preauth --amount 12.34 [--currency CNY] [--wait] [--timeout 2m]
+                      reserve an amount on a card
+  complete ID --amount 12.34 [--wait] [--timeout 2m]
+                      turn pre-authorization ID into a debit of at most its amount
+  balance [--currency CNY] [--wait] [--timeout 2m]
+                      the card's available balance (PIN required)
+  batch               the open batch and its totals so far
+  batch close         settle the open batch with the acquirer
   txn list [--limit N] [--state STATE]
   txn show ID
   txn cancel ID
@@ -177,6 +189,12 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 // commands and their usage lines, for the errors of a malformed call.
 var usages = map[string]string{
 	"sale":       "posctl sale --amount 12.34 [--currency CNY] [--wait] [--timeout 2m]",
+	"refund":     "posctl refund --amount 12.34 [--orig ID] [--currency CNY] [--wait] [--timeout 2m]",
+	"void":       "posctl void ID [--wait] [--timeout 2m]",
+	"preauth":    "posctl preauth --amount 12.34 [--currency CNY] [--wait] [--timeout 2m]",
+	"complete":   "posctl complete ID --amount 12.34 [--wait] [--timeout 2m]",
+	"balance":    "posctl balance [--currency CNY] [--wait] [--timeout 2m]",
+	"batch":      "posctl batch [close]",
 	"txn list":   "posctl txn list [--limit N] [--state STATE]",
 	"txn show":   "posctl txn show ID",
 	"txn cancel": "posctl txn cancel ID",
@@ -207,8 +225,12 @@ func (c *cli) dispatch(args []string) (int, error) {
 		sub = rest[0]
 	}
 	switch {
-	case cmd == "sale":
-		return c.sale(rest)
+	case cmd == "sale" || cmd == "refund" || cmd == "void" || cmd == "preauth" || cmd == "complete" || cmd == "balance":
+		return c.start(cmd, rest)
+	case cmd == "batch" && len(rest) == 0:
+		return c.show("GET", "/v1/batch", nil)
+	case cmd == "batch" && sub == "close" && len(rest) == 1:
+		return c.show("POST", "/v1/batch/close", struct{}{})
 	case cmd == "status" && len(rest) == 0:
 		return c.show("GET", "/v1/status", nil)
 	case cmd == "devices" && len(rest) == 0:
@@ -299,18 +321,49 @@ func final(state string) bool {
 	return false
 }
 
-func (c *cli) sale(args []string) (int, error) {
-	fs := flag.NewFlagSet("sale", flag.ContinueOnError)
+// verbKinds are the API's transaction types of posctl's verbs.
+var verbKinds = map[string]string{"sale": "purchase", "refund": "refund", "void": "void", "preauth": "preauth",
+	"complete": "completion", "balance": "balance"}
+
+// start runs the verb cmd (sale, refund, void, preauth, complete,
+// balance): void and complete take the original's id first.
+func (c *cli) start(cmd string, args []string) (int, error) {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	amount := fs.String("amount", "", "")
-	currency := fs.String("currency", "", "")
+	req := map[string]string{"type": verbKinds[cmd]}
+	if cmd == "void" || cmd == "complete" {
+		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+			return 1, usageErr(cmd)
+		}
+		req["orig_id"], args = args[0], args[1:]
+	}
+	var amount, currency, orig *string
+	if cmd != "void" && cmd != "balance" {
+		amount = fs.String("amount", "", "")
+	}
+	if cmd != "void" && cmd != "complete" {
+		currency = fs.String("currency", "", "")
+	}
+	if cmd == "refund" {
+		orig = fs.String("orig", "", "")
+	}
 	wait := fs.Bool("wait", false, "")
 	timeout := fs.Duration("timeout", 2*time.Minute, "")
-	if err := fs.Parse(args); err != nil || *amount == "" || fs.NArg() > 0 {
-		return 1, errors.New("usage: posctl sale --amount 12.34 [--currency CNY] [--wait] [--timeout 2m]")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 || (amount != nil && *amount == "") || *timeout <= 0 {
+		return 1, usageErr(cmd)
+	}
+	for k, v := range map[string]*string{"amount": amount, "currency": currency, "orig_id": orig} {
+		if v != nil && *v != "" {
+			req[k] = *v
+		}
+	}
+	path := "/v1/txns"
+	if cmd == "sale" {
+		path = "/v1/sales"
+		delete(req, "type")
 	}
 	var t txnView
-	raw, err := c.call("POST", "/v1/sales", map[string]string{"amount": *amount, "currency": *currency}, &t)
+	raw, err := c.call("POST", path, req, &t)
 	if err != nil {
 		return 1, err
 	}

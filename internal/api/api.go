@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"posd/board/sim/deck"
 	"posd/board/sim/icc"
 	"posd/internal/daemon"
+	"posd/terminal/host"
 	"posd/terminal/money"
 	"posd/terminal/store"
 	"posd/terminal/txn"
@@ -43,6 +45,9 @@ func (a *api) routes() http.Handler {
 	}{
 		{"GET", "/v1/status", http.HandlerFunc(a.getStatus)},
 		{"POST", "/v1/sales", http.HandlerFunc(a.postSale)},
+		{"POST", "/v1/txns", http.HandlerFunc(a.postTxn)},
+		{"GET", "/v1/batch", http.HandlerFunc(a.getBatch)},
+		{"POST", "/v1/batch/close", http.HandlerFunc(a.closeBatch)},
 		{"GET", "/v1/txns", http.HandlerFunc(a.listTxns)},
 		{"GET", "/v1/txns/{id}", http.HandlerFunc(a.getTxn)},
 		{"POST", "/v1/txns/{id}/cancel", http.HandlerFunc(a.cancelTxn)},
@@ -112,8 +117,58 @@ type txnView struct {
 	// advice; AdviceCode: its answer when it refused the advice.
 	AdviceSent string `json:"advice_sent,omitempty"`
 	AdviceCode string `json:"advice_code,omitempty"`
-	Created    string `json:"created"`
-	Updated    string `json:"updated"`
+	// Batch and Invoice are the batch and invoice numbers; OrigID the
+	// record a void, completion or refund refers to; VoidedBy and
+	// CompletedBy the void or completion that took this one.
+	Batch       uint32 `json:"batch,omitempty"`
+	Invoice     uint32 `json:"invoice,omitempty"`
+	OrigID      string `json:"orig_id,omitempty"`
+	VoidedBy    string `json:"voided_by,omitempty"`
+	CompletedBy string `json:"completed_by,omitempty"`
+	// Balance is a balance inquiry's answer ("1234.56 CNY").
+	Balance string `json:"balance,omitempty"`
+	// Totals are a settlement's, per currency; Uploaded the transactions
+	// its batch upload sent.
+	Totals   []totalsView `json:"totals,omitempty"`
+	Uploaded int          `json:"uploaded,omitempty"`
+	Created  string       `json:"created"`
+	Updated  string       `json:"updated"`
+}
+
+// totalsView is a batch's totals in one currency, amounts formatted.
+type totalsView struct {
+	Currency     string     `json:"currency"`
+	DebitCount   int        `json:"debit_count"`
+	DebitAmount  string     `json:"debit_amount"`
+	CreditCount  int        `json:"credit_count"`
+	CreditAmount string     `json:"credit_amount"`
+	Lines        []lineView `json:"lines,omitempty"`
+	ResponseCode string     `json:"response_code,omitempty"`
+}
+
+type lineView struct {
+	Scheme string `json:"scheme"`
+	Kind   string `json:"kind"`
+	Count  int    `json:"count"`
+	Amount string `json:"amount"`
+}
+
+func viewTotals(list []store.Totals) []totalsView {
+	out := make([]totalsView, 0, len(list))
+	for _, t := range list {
+		f := func(n int64) string { return strconv.FormatInt(n, 10) }
+		cur := t.Currency
+		if c, err := money.Lookup(t.Currency); err == nil {
+			f, cur = c.Format, c.Alpha
+		}
+		v := totalsView{Currency: cur, DebitCount: t.DebitCount, DebitAmount: f(t.DebitAmount), CreditCount: t.CreditCount,
+			CreditAmount: f(t.CreditAmount), ResponseCode: t.ResponseCode}
+		for _, l := range t.Lines {
+			v.Lines = append(v.Lines, lineView{Scheme: l.Scheme, Kind: l.Kind, Count: l.Count, Amount: f(l.Amount)})
+		}
+		out = append(out, v)
+	}
+	return out
 }
 
 func view(t store.Txn) txnView {
@@ -135,6 +190,18 @@ func view(t store.Txn) txnView {
 	if !t.AdviceSent.IsZero() {
 		v.AdviceSent, v.AdviceCode = t.AdviceSent.Format(time.RFC3339), t.AdviceCode
 	}
+	v.Batch, v.Invoice, v.OrigID, v.VoidedBy, v.CompletedBy = t.Batch, t.Invoice, t.OrigID, t.VoidedBy, t.CompletedBy
+	if t.Balance != nil {
+		if c, err := money.Lookup(t.BalanceCurrency); err == nil {
+			v.Balance = c.Format(*t.Balance) + " " + c.Alpha
+		} else {
+			v.Balance = strconv.FormatInt(*t.Balance, 10)
+		}
+	}
+	if len(t.Totals) > 0 {
+		v.Totals = viewTotals(t.Totals)
+	}
+	v.Uploaded = t.Uploaded
 	return v
 }
 
@@ -198,9 +265,50 @@ type saleRequest struct {
 	Currency string `json:"currency"`
 }
 
+// txnRequest starts any kind of transaction (POST /v1/txns): type is
+// purchase (the default), refund, preauth, balance, void or completion;
+// amount is empty for a balance inquiry and may be for a void (the
+// original's); orig_id names the original of a void or completion
+// (required) or of a refund (optional).
+type txnRequest struct {
+	Type     string `json:"type"`
+	Amount   string `json:"amount"`
+	Currency string `json:"currency"`
+	OrigID   string `json:"orig_id"`
+}
+
 func (a *api) postSale(w http.ResponseWriter, r *http.Request) {
 	var req saleRequest
 	if !decode(w, r, &req) {
+		return
+	}
+	a.start(w, txnRequest{Amount: req.Amount, Currency: req.Currency})
+}
+
+func (a *api) postTxn(w http.ResponseWriter, r *http.Request) {
+	var req txnRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	a.start(w, req)
+}
+
+// start checks req and starts it.
+func (a *api) start(w http.ResponseWriter, req txnRequest) {
+	kind := host.Kind(req.Type)
+	if req.Type == "" {
+		kind = host.KindPurchase
+	}
+	if !slices.Contains(txn.Kinds, kind) {
+		names := make([]string, len(txn.Kinds))
+		for i, k := range txn.Kinds {
+			names[i] = string(k)
+		}
+		fail(w, http.StatusBadRequest, fmt.Errorf("unknown type %q (known: %s)", shorten(req.Type), strings.Join(names, ", ")))
+		return
+	}
+	if len(req.OrigID) > 20 {
+		fail(w, http.StatusBadRequest, errors.New("orig_id is too long to be a transaction id"))
 		return
 	}
 	cur := a.d.Settings.Currency
@@ -212,32 +320,95 @@ func (a *api) postSale(w http.ResponseWriter, r *http.Request) {
 		}
 		cur = c
 	}
-	amount, err := cur.Parse(req.Amount)
-	if err != nil {
-		fail(w, http.StatusBadRequest, fmt.Errorf("amount: %w", err))
+	var amount int64
+	switch {
+	case kind == host.KindBalance && req.Amount != "":
+		fail(w, http.StatusBadRequest, errors.New("a balance inquiry has no amount"))
 		return
+	case req.Amount == "" && (kind == host.KindBalance || kind == host.KindVoid):
+		// None, or the original's.
+	default:
+		var err error
+		amount, err = cur.Parse(req.Amount)
+		if err != nil {
+			fail(w, http.StatusBadRequest, fmt.Errorf("amount: %w", err))
+			return
+		}
+		if amount <= 0 {
+			fail(w, http.StatusBadRequest, errors.New("amount must be greater than zero"))
+			return
+		}
 	}
-	if amount <= 0 {
-		fail(w, http.StatusBadRequest, errors.New("amount must be greater than zero"))
-		return
+	currency := cur.Numeric
+	if req.Currency == "" && !slices.Contains([]host.Kind{host.KindPurchase, host.KindRefund, host.KindPreauth, host.KindBalance}, kind) {
+		currency = "" // the original's
 	}
 	if limit := a.d.Settings.MaxAmount; limit > 0 && cur.Numeric == a.d.Settings.Currency.Numeric && amount > limit {
 		fail(w, http.StatusBadRequest, fmt.Errorf("amount %s %s is over the terminal's limit of %s %s",
 			cur.Format(amount), cur.Alpha, cur.Format(limit), cur.Alpha))
 		return
 	}
-	t, err := a.d.Engine.StartSale(amount, cur.Numeric)
+	t, err := a.d.Engine.Start(txn.Request{Kind: kind, Amount: amount, Currency: currency, OrigID: req.OrigID})
 	switch {
 	case errors.Is(err, txn.ErrBusy):
 		fail(w, http.StatusConflict, err)
 	case errors.Is(err, txn.ErrHalted):
 		fail(w, http.StatusServiceUnavailable, errors.New("posd is shutting down"))
-	case errors.Is(err, txn.ErrAmount), errors.Is(err, txn.ErrCurrency):
+	case errors.Is(err, txn.ErrOriginal) && store.IsNotFound(err):
+		fail(w, http.StatusNotFound, err)
+	case errors.Is(err, txn.ErrAmount), errors.Is(err, txn.ErrCurrency), errors.Is(err, txn.ErrKind), errors.Is(err, txn.ErrOriginal):
 		fail(w, http.StatusBadRequest, err)
 	case err != nil:
 		fail(w, http.StatusInternalServerError, err)
 	default:
 		writeJSON(w, http.StatusCreated, view(t))
+	}
+}
+
+// shorten keeps an echoed input short.
+func shorten(s string) string {
+	if len(s) > 24 {
+		return s[:24] + "..."
+	}
+	return s
+}
+
+// getBatch shows the open batch and its totals so far.
+func (a *api) getBatch(w http.ResponseWriter, r *http.Request) {
+	n, totals, err := a.d.Engine.OpenBatch()
+	if err != nil {
+		fail(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Open   uint32       `json:"open"`
+		Totals []totalsView `json:"totals"`
+	}{n, viewTotals(totals)})
+}
+
+// closeBatch settles the open batch with the host (posctl batch close).
+func (a *api) closeBatch(w http.ResponseWriter, r *http.Request) {
+	if !decode(w, r, &struct{}{}) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Minute)
+	defer cancel()
+	t, err := a.d.Engine.CloseBatch(ctx)
+	switch {
+	case errors.Is(err, txn.ErrBusy), errors.Is(err, txn.ErrPending):
+		fail(w, http.StatusConflict, err)
+	case errors.Is(err, txn.ErrHalted):
+		fail(w, http.StatusServiceUnavailable, errors.New("posd is shutting down"))
+	case errors.Is(err, txn.ErrSettlement):
+		v := view(t)
+		writeJSON(w, http.StatusBadGateway, struct {
+			Error string   `json:"error"`
+			Txn   *txnView `json:"txn"`
+		}{err.Error(), &v})
+	case err != nil:
+		fail(w, http.StatusInternalServerError, err)
+	default:
+		writeJSON(w, http.StatusOK, view(t))
 	}
 }
 

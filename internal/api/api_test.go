@@ -146,6 +146,24 @@ func TestAPIErrorsAreJSONAndSayWhy(t *testing.T) {
 		{call{"POST", "/v1/sales", `{"amount":"1.00"}`, map[string]string{"Origin": "http://evil.example"}}, 403, "cross-origin"},
 		{call{"POST", "/v1/sales", `{"amount":"1.00"}`, map[string]string{"Sec-Fetch-Site": "cross-site"}}, 403, "cross-site"},
 		{call{"OPTIONS", "/v1/sales", "", nil}, 405, "OPTIONS"},
+		{call{"POST", "/v1/txns", `{"type":"cashback","amount":"1.00"}`, nil}, 400, "unknown type"},
+		{call{"POST", "/v1/txns", `{"type":"refund"}`, nil}, 400, "amount"},
+		{call{"POST", "/v1/txns", `{"type":"refund","amount":"-1.00"}`, nil}, 400, "amount"},
+		{call{"POST", "/v1/txns", `{"type":"refund","amount":"50000.01"}`, nil}, 400, "limit"},
+		{call{"POST", "/v1/txns", `{"type":"refund","amount":"1.00","orig_id":"77"}`, nil}, 404, "not found"},
+		{call{"POST", "/v1/txns", `{"type":"void"}`, nil}, 400, "id of the original"},
+		{call{"POST", "/v1/txns", `{"type":"void","orig_id":"77"}`, nil}, 404, "not found"},
+		{call{"POST", "/v1/txns", `{"type":"void","orig_id":"abc"}`, nil}, 404, "not found"},
+		{call{"POST", "/v1/txns", `{"type":"void","orig_id":"` + strings.Repeat("9", 40) + `"}`, nil}, 400, "too long"},
+		{call{"POST", "/v1/txns", `{"type":"completion","amount":"1.00"}`, nil}, 400, "id of the original"},
+		{call{"POST", "/v1/txns", `{"type":"balance","amount":"1.00"}`, nil}, 400, "no amount"},
+		{call{"POST", "/v1/txns", `{"type":"purchase","amount":"1.00","orig_id":"1"}`, nil}, 400, "no original"},
+		{call{"POST", "/v1/txns", `{"type":"refund","amount":"1.00","currency":"XYZ"}`, nil}, 400, "currency"},
+		{call{"POST", "/v1/txns", `{"type":"refund","amount":"1.00","when":"now"}`, nil}, 400, "unknown field"},
+		{call{"POST", "/v1/txns", `{"type":1}`, nil}, 400, "bad request body"},
+		{call{"POST", "/v1/batch/close", `{"force":true}`, nil}, 400, "unknown field"},
+		{call{"GET", "/v1/batch/close", ``, nil}, 405, ""},
+		{call{"POST", "/v1/batch", `{}`, nil}, 405, ""},
 	} {
 		code, hdr, body := do(h, c.call)
 		if code != c.code {
@@ -264,6 +282,9 @@ func FuzzAPIRequests(f *testing.F) {
 	f.Add("/v1/sim/swipe", "application/json", []byte(`{"card":"x"}`))
 	f.Add("/v1/sim/keys", "application/json", []byte(`{"keys":"1234E"}`))
 	f.Add("/v1/txns/1/cancel", "text/plain", []byte(`{}`))
+	f.Add("/v1/txns", "application/json", []byte(`{"type":"void","orig_id":"1"}`))
+	f.Add("/v1/txns", "application/json", []byte(`{"type":"refund","amount":"1.00","orig_id":"1"}`))
+	f.Add("/v1/batch/close", "application/json", []byte(`{}`))
 	a, h := newTestAPI(f)
 	f.Fuzz(func(t *testing.T, path, ct string, body []byte) {
 		if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \r\n\t#?%") {

@@ -354,6 +354,8 @@ type Status struct {
 	KeyError         string `json:"key_error,omitempty"`
 	ActiveSale       string `json:"active_sale"`
 	PendingReversals int    `json:"pending_reversals"`
+	// OpenBatch is the number of the batch new transactions go into.
+	OpenBatch uint32 `json:"open_batch"`
 	// Offline is what the card approved offline and the host does not
 	// have yet.
 	Offline OfflineStatus `json:"offline"`
@@ -389,7 +391,7 @@ func (d *Daemon) Status() Status {
 		Version: d.Version, Board: d.Settings.Profile.Name, TerminalID: d.Config.Terminal.ID,
 		MerchantID: d.Config.Terminal.MerchantID, Host: d.Config.Host.Addr, Dialect: d.Settings.Dialect.Name,
 		DUKPTMode: string(d.Settings.Mode), ActiveSale: d.Engine.Active(),
-		PendingReversals: d.DB.Count(store.StateReversalPending), Offline: d.Offline(),
+		PendingReversals: d.DB.Count(store.StateReversalPending), Offline: d.Offline(), OpenBatch: d.DB.OpenBatch(),
 		Uptime: time.Since(d.started).Round(time.Second).String(),
 	}
 	if ksn, err := d.Keys.KSN(); err == nil {

@@ -106,7 +106,7 @@ func (e *Engine) checkRequest(req Request) (Request, *store.Txn, error) {
 			return usableOriginal(tx, req.Kind, o)
 		})
 		if store.IsNotFound(err) {
-			return req, nil, fmt.Errorf("%w: no transaction %s", ErrOriginal, req.OrigID)
+			return req, nil, fmt.Errorf("%w: %w", ErrOriginal, err)
 		}
 		if err != nil {
 			return req, nil, err

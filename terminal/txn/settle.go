@@ -128,6 +128,21 @@ func (e *Engine) CloseBatch(ctx context.Context) (store.Txn, error) {
 	return rec, nil
 }
 
+// OpenBatch returns the open batch's number and its totals so far.
+func (e *Engine) OpenBatch() (uint32, []store.Totals, error) {
+	var (
+		n    uint32
+		recs []store.Txn
+	)
+	err := e.o.Store.View(func(tx *store.Tx) error {
+		var err error
+		n = tx.OpenBatch()
+		recs, err = tx.Batch(n)
+		return err
+	})
+	return n, batchTotals(counted(recs)), err
+}
+
 // settleCurrency settles the totals rec.Totals[i] (one currency), with a
 // batch upload of that currency's items when the host's totals differ.
 func (e *Engine) settleCurrency(ctx context.Context, rec *store.Txn, i int, items []store.Txn) error {
