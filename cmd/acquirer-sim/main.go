@@ -6,7 +6,7 @@
 //	acquirer-sim [-listen 127.0.0.1:8583] [-dialect ascii87|cup]
 //	             [-mode aes|tdes] [-bdk HEX] [-tpdu HEX] [-journal PATH]
 //	             [-script-card NAME] [-advice-rate N] [-late-delay 15s]
-//	             [-slow-delay 1s] [-log-level info]
+//	             [-slow-delay 1s] [-control 127.0.0.1:8584] [-log-level info]
 //
 // -dialect selects the ISO 8583 dialect (default ascii87; cup is the China
 // UnionPay-style one with BCD fields, TPDU and message header); posd must
@@ -25,10 +25,19 @@
 // of amounts ending in 92 to 98 (96 excepted) go out with a fault (see
 // package acquirer): the late one (95) after -late-delay (default 15s,
 // longer than the terminal's response timeout), the slow one (98) after
-// -slow-delay (default 1s). It prints
-// "listening on HOST:PORT" on stderr once it accepts connections, and shuts
-// down cleanly on SIGTERM or SIGINT (listener and connections closed,
-// journal synced and closed).
+// -slow-delay (default 1s). The -journal file also rebuilds, at start, the
+// ledger of what the host approved (voids, completions, settled batches,
+// reversals done; see package acquirer).
+//
+// -control ADDR (off by default; a loopback address only) serves the
+// control endpoint over HTTP: POST/GET/DELETE /v1/faults arm, list and
+// clear faults for the next approved answers of a kind (drop, delay,
+// reset, garbage, bad_mac, duplicate, late, slow), GET
+// /v1/batches?terminal=TID and /v1/ledger?terminal=TID show the host's
+// ledger (acquirer.ControlHandler). It prints "control on HOST:PORT" on
+// stderr, then "listening on HOST:PORT" once it accepts connections, and
+// shuts down cleanly on SIGTERM or SIGINT (control endpoint, listener and
+// connections closed, journal synced and closed).
 package main
 
 import (
@@ -39,10 +48,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"posd/cmd/acquirer-sim/acquirer"
 	"posd/terminal/host"
@@ -68,6 +79,7 @@ func run() error {
 	adviceRate := flag.Float64("advice-rate", 0, "advices accepted per second, in bursts of as many; over it they are answered 91 (0: no limit)")
 	lateDelay := flag.Duration("late-delay", acquirer.DefaultLateDelay, "delay of the late approval (amounts ending in 95): longer than the terminal's response timeout")
 	slowDelay := flag.Duration("slow-delay", acquirer.DefaultSlowDelay, "delay of the slow approval (amounts ending in 98): shorter than the terminal's response timeout")
+	control := flag.String("control", "", "serve the control endpoint (faults, batches) over HTTP on this loopback address (default off)")
 	level := flag.String("log-level", "info", "log level: debug, info, warn, error")
 	flag.Parse()
 
@@ -92,6 +104,11 @@ func run() error {
 	}
 	if *slowDelay <= 0 {
 		return errors.New("-slow-delay: must be more than 0")
+	}
+	if *control != "" {
+		if err := loopbackAddr(*control); err != nil {
+			return fmt.Errorf("-control: %w", err)
+		}
 	}
 	opts := acquirer.Opts{Dialect: *dialect, Mode: m, Logger: log, ScriptCard: *scriptCard, AdviceRate: *adviceRate,
 		LateDelay: *lateDelay, SlowDelay: *slowDelay}
@@ -128,8 +145,24 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	var ctl *http.Server
+	ctlDone := make(chan error, 1)
+	if *control != "" {
+		cln, err := net.Listen("tcp", *control)
+		if err != nil {
+			_ = srv.Close()
+			return fmt.Errorf("-control: %w", err)
+		}
+		ctl = &http.Server{Handler: srv.ControlHandler(), ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		go func() { ctlDone <- ctl.Serve(cln) }()
+		fmt.Fprintf(os.Stderr, "control on %s\n", cln.Addr())
+	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
+		if ctl != nil {
+			_ = ctl.Close()
+		}
+		_ = srv.Close()
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "listening on %s\n", ln.Addr())
@@ -137,6 +170,16 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	serveErr := srv.Serve(ctx, ln)
+	if ctl != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := ctl.Shutdown(sctx); err != nil {
+			_ = ctl.Close()
+		}
+		cancel()
+		if err := <-ctlDone; !errors.Is(err, http.ErrServerClosed) {
+			serveErr = errors.Join(serveErr, fmt.Errorf("control: %w", err))
+		}
+	}
 	closeErr := srv.Close()
 	if jf != nil {
 		if err := jf.Sync(); err != nil && closeErr == nil {
@@ -148,4 +191,20 @@ func run() error {
 	}
 	log.Info("acquirer-sim stopped")
 	return errors.Join(serveErr, closeErr)
+}
+
+// loopbackAddr checks addr is host:port with a loopback host (localhost or
+// a loopback IP): the control endpoint is not for the network.
+func loopbackAddr(addr string) error {
+	h, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if h == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(h); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("%q is not a loopback address", h)
 }

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -97,7 +99,8 @@ func commandServes(t *testing.T, dialect string) {
 
 func TestCommandRejectsBadFlags(t *testing.T) {
 	for _, args := range [][]string{{"-mode", "des"}, {"-bdk", "zz"}, {"-tpdu", "6100010000"}, {"-dialect", "iso93"}, {"-advice-rate", "-1"},
-		{"-late-delay", "0s"}, {"-late-delay", "-1s"}, {"-slow-delay", "0s"}, {"-slow-delay", "soon"}} {
+		{"-late-delay", "0s"}, {"-late-delay", "-1s"}, {"-slow-delay", "0s"}, {"-slow-delay", "soon"},
+		{"-control", "0.0.0.0:0"}, {"-control", "192.0.2.1:8584"}, {"-control", "8584"}} {
 		cmd := exec.Command(os.Args[0], append([]string{"-test.run=^$", "-listen", "127.0.0.1:0"}, args...)...)
 		cmd.Env = append(os.Environ(), "ACQUIRER_SIM_AS_MAIN=1")
 		if err := cmd.Run(); err == nil {
@@ -109,6 +112,14 @@ func TestCommandRejectsBadFlags(t *testing.T) {
 // startCommand runs the command with args and returns the address it
 // listens on; stop sends SIGTERM and waits for a clean exit.
 func startCommand(t *testing.T, args ...string) (addr string, stop func()) {
+	t.Helper()
+	addr, _, stop = startCommandControl(t, args...)
+	return addr, stop
+}
+
+// startCommandControl is startCommand that also returns the address of
+// the control endpoint ("" when it has none).
+func startCommandControl(t *testing.T, args ...string) (addr, control string, stop func()) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], append([]string{"-test.run=^$", "-listen", "127.0.0.1:0", "-log-level", "warn"}, args...)...)
 	cmd.Env = append(os.Environ(), "ACQUIRER_SIM_AS_MAIN=1")
@@ -125,6 +136,9 @@ func startCommand(t *testing.T, args ...string) (addr string, stop func()) {
 		if a, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
 			addr = a
 		}
+		if a, ok := strings.CutPrefix(sc.Text(), "control on "); ok {
+			control = a
+		}
 	}
 	if addr == "" {
 		t.Fatal("no listening line on stderr")
@@ -133,7 +147,7 @@ func startCommand(t *testing.T, args ...string) (addr string, stop func()) {
 		for sc.Scan() {
 		}
 	}()
-	return addr, func() {
+	return addr, control, func() {
 		t.Helper()
 		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
@@ -254,4 +268,63 @@ func TestCommandFaultDelays(t *testing.T) {
 			t.Fatalf("amount %d answered after %v, want from %v to %v", tc.amount, el, tc.min, tc.max)
 		}
 	}
+}
+
+// TestCommandControlEndpoint: -control serves the control endpoint on
+// loopback: a fault armed there drops the next purchase's answer.
+func TestCommandControlEndpoint(t *testing.T) {
+	addr, control, stop := startCommandControl(t, "-control", "127.0.0.1:0")
+	if control == "" {
+		t.Fatal("no control line on stderr")
+	}
+	resp, err := http.Post("http://"+control+"/v1/faults", "application/json",
+		strings.NewReader(`{"fault":"drop","kind":"purchase","count":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("arming: %s", resp.Status)
+	}
+	c, err := host.New(&host.Opts{Addr: addr, TerminalID: "T0000009", ResponseTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	iksn := []byte{0x12, 0x34, 0x56, 0x78, 0x90, 0x12, 0x34, 0x56, 0, 0, 0, 0}
+	ik, err := dukpt.AESDeriveIK(acquirer.DefaultBDK(wiresec.ModeAES), iksn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := dukpt.NewAESOriginator(ik, iksn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Wipe()
+	ksn, key, err := o.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := wiresec.ForTerminal(wiresec.ModeAES, ksn, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Wipe()
+	p := host.Purchase{STAN: 1, Amount: 100, Currency: "156", Track2: []byte("4761739001010010=25122011143804400000")}
+	if _, err := c.Purchase(context.Background(), p, s); !errors.Is(err, host.ErrNoResponse) {
+		t.Fatalf("purchase with a drop armed: %v", err)
+	}
+	resp, err = http.Get("http://" + control + "/v1/faults")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var armed struct {
+		Faults []acquirer.ArmedFault `json:"faults"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&armed)
+	_ = resp.Body.Close()
+	if err != nil || len(armed.Faults) != 0 {
+		t.Fatalf("armed after the drop: %+v %v", armed, err)
+	}
+	stop()
 }

@@ -2,14 +2,17 @@
 // speaks one dialect of terminal/host (ascii87 or cup, the same definitions
 // the terminal uses), derives the DUKPT keys of every request from a BDK,
 // checks MACs, decrypts the card data and answers by the magic amounts of
-// the design notes. It keeps a JSONL journal of every message.
+// the design notes. It keeps a JSONL journal of every message and a ledger
+// per terminal of what it approved (ledger.go), against which voids,
+// completions, reversals and settlements are decided (kinds.go).
 //
 // Frames that do not decode with the dialect's spec are dropped unanswered
 // and journaled with the note "malformed message dropped". Requests that
 // decode but whose fields do not read are answered "30" (format error),
 // unMACed.
 //
-// Answers to a purchase (0200; the first rule that matches wins):
+// Answers to a purchase (0200), and to a refund, pre-authorization or
+// balance inquiry (kinds.go; the first rule that matches wins):
 //
 //	request MAC missing, KSN unusable or MAC wrong  "A0" (MAC failure), journal mac_ok=false
 //	track 2 missing, not decryptable or without PAN "30" (format error)
@@ -27,13 +30,17 @@
 //	amount ending in 05                             "05" do not honour
 //	amount ending in 91                             no response at all (journal direction "drop")
 //	amount ending in 96                             "96" system malfunction
+//	the ledger's rules (ledger.go)                  "77" batch settled, "13" refund over its
+//	                                                sale, "25" its sale not found
 //	anything else                                   "00" with a 6-character auth code (DE38)
 //	                                                and a 12-character RRN (DE37)
 //
 // An approval ("00" above) of an amount ending in 92, 93, 94, 95, 97 or 98
 // goes out with a fault: cut short and the connection closed, random
 // bytes in its place, a wrong MAC, too late, twice, or slow but in time
-// (see fault.go; journal field fault).
+// (see fault.go; journal field fault). The control endpoint (control.go,
+// Server.ControlHandler) arms the same faults, and "drop" and "delay",
+// for the next approved answers of any kind.
 //
 // After a good ARQC every answer (the declines above it excepted) carries
 // DE55 with the ARPC of its response code, and for the script card the
@@ -44,16 +51,17 @@
 // terminal id and ref, again "00", journaled duplicate=true), "91" over
 // the rate limit, "Q1" when its TC does not verify; see advice.go.
 //
-// A reversal (ascii87 0400 or its repeat 0401, cup 0400) is answered with
-// a 0410 "00" ("A0" when its MAC fails). The simulator undoes an original
-// once: a reversal naming an original it has already reversed (a repeat,
-// or a duplicate after a lost answer) is answered with the same response
-// code again and journaled with duplicate=true. Sign-on, sign-off and echo
-// (ascii87 0800, cup 0800/0820) are answered "00". Requests of other types
-// get their response MTI with "12". Responses to purchases, advices and
-// reversals are MACed under the response MAC key of the request's KSN
-// whenever that KSN is usable, even when the request MAC failed, so the
-// terminal can tell a genuine "A0" from a forged one.
+// A reversal (ascii87 0400 or its repeat 0401, cup 0400) of any kind is
+// answered with a 0410 "00" ("A0" when its MAC fails). The simulator
+// undoes an original once, in the ledger: a reversal naming an original
+// it has already reversed (a repeat, or a duplicate after a lost answer,
+// also across a restart with Opts.History) is answered with the same
+// response code again and journaled with duplicate=true. Sign-on,
+// sign-off and echo (ascii87 0800, cup 0800/0820) are answered "00".
+// Requests of other types get their response MTI with "12". Answers to
+// every MACed request are MACed under the response MAC key of the
+// request's KSN whenever that KSN is usable, even when the request MAC
+// failed, so the terminal can tell a genuine "A0" from a forged one.
 package acquirer
 
 import (

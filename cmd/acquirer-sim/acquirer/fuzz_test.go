@@ -54,6 +54,28 @@ func fuzzRequest(f *testing.F, dialect string) {
 			f.Add(raw)
 		}
 	}
+	// The kinds beyond the sale, each as the dialect sends it.
+	for _, req := range []host.Request{
+		{Kind: host.KindRefund, Amount: 500, Track2Enc: ct, OrigKind: host.KindPurchase, OrigSTAN: 1, OrigRRN: "503315000001", OrigAuthCode: "A1B2C3", Batch: 1},
+		{Kind: host.KindPreauth, Amount: 900, Track2Enc: ct, Batch: 1},
+		{Kind: host.KindBalance, Track2Enc: ct, Batch: 1},
+		{Kind: host.KindVoid, Amount: 1000, OrigKind: host.KindPurchase, OrigSTAN: 1, OrigRRN: "503315000001", OrigAuthCode: "A1B2C3", Batch: 1},
+		{Kind: host.KindCompletion, Amount: 800, OrigKind: host.KindPreauth, OrigSTAN: 2, OrigRRN: "503315000002", OrigAuthCode: "D4E5F6", Batch: 1},
+		{Kind: host.KindSettlement, Batch: 1, Totals: host.Totals{DebitCount: 1, DebitAmount: 1000}},
+		{Kind: host.KindBatchUpload, Amount: 1000, OrigKind: host.KindPurchase, OrigSTAN: 1, OrigRRN: "503315000001", Ref: "U1", Batch: 1},
+	} {
+		req.STAN, req.TerminalID, req.MerchantID, req.Currency, req.Mode, req.KSN =
+			3, base.TerminalID, base.MerchantID, base.Currency, base.Mode, base.KSN
+		m, err := s.d.EncodeRequest(req)
+		if err != nil {
+			f.Fatalf("%s: %v", req.Kind, err)
+		}
+		raw, err := s.d.Seal(m, term.MACRequest)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(raw)
+	}
 	// Chip purchases of the deck's visa-classic (PSN 00): a good ARQC with
 	// and without an online PIN, and a bad one.
 	iss := deck.Issuers["visa"]
@@ -152,6 +174,10 @@ func fuzzRequest(f *testing.F, dialect string) {
 			if in.Kind == string(host.KindAdvice) && out.ResponseCode == RCApproved &&
 				(in.MACOK == nil || !*in.MACOK || (in.TCOK != nil && !*in.TCOK)) {
 				t.Fatal("advice accepted unverified")
+			}
+			// Nothing is approved, voided, completed or settled unverified.
+			if out.ResponseCode == RCApproved && in.MACOK != nil && !*in.MACOK {
+				t.Fatalf("%s approved with a bad MAC", in.Kind)
 			}
 			// Issuer data goes only with a verified ARQC.
 			if icc, _ := resp.GetBytes(host.DEICC); len(icc) > 0 && (in.ARQCOK == nil || !*in.ARQCOK) {
