@@ -187,13 +187,20 @@ type txnView struct {
 // presents the cards (see presentArgs) one after the other.
 func (e *env) sale(amount string, cards ...string) (txnView, int) {
 	e.t.Helper()
+	return e.run([]string{"sale", "--amount", amount}, cards...)
+}
+
+// run runs the posctl verb of args (sale, refund, preauth, balance) with
+// --wait and presents cards like sale.
+func (e *env) run(args []string, cards ...string) (txnView, int) {
+	e.t.Helper()
 	type res struct {
 		out  string
 		code int
 	}
 	ch := make(chan res, 1)
 	go func() {
-		cmd := exec.Command(filepath.Join(binDir, "posctl"), "--api", "http://"+e.api, "sale", "--amount", amount, "--wait", "--timeout", "60s")
+		cmd := exec.Command(filepath.Join(binDir, "posctl"), append(append([]string{"--api", "http://" + e.api}, args...), "--wait", "--timeout", "60s")...)
 		cmd.Env = append(os.Environ(), "POSD_DATA_DIR="+e.dataDir)
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
