@@ -60,7 +60,8 @@ type Client struct {
 	mid   string
 }
 
-// Result is what the acquirer answered to a purchase, reversal or advice.
+// Result is what the acquirer answered to a purchase (of any kind), a
+// reversal, an advice, a follow-up, a settlement or a batch upload.
 type Result struct {
 	ResponseCode string // DE39
 	AuthCode     string // DE38, empty when absent
@@ -113,7 +114,10 @@ type Purchase struct {
 	Time  time.Time
 }
 
-// Reversal reverses an earlier purchase (0400). The caller allocates STAN
+// Reversal reverses an earlier purchase, refund, pre-authorization,
+// completion or void (0400; OrigKind says which: ascii87 sends the
+// original's DE3, DE25 and MTI in DE90, cup its DE3, DE25 and 60.1; a
+// balance inquiry and an advice are not reversed). The caller allocates STAN
 // once per reversal, keeps it, and sends every attempt with the same STAN
 // and Repeat set from the second attempt on; each dialect decides what a
 // repeat looks like (see ASCII87 and CUP).

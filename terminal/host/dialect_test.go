@@ -380,6 +380,11 @@ func fuzzDecode(f *testing.F, d *Dialect) {
 		}
 		f.Add(raw)
 	}
+	// The kinds of kinds.go: every request and its answers (a balance
+	// inquiry's with DE54, a settlement's balanced and out of balance).
+	for _, raw := range kindSeeds(f, d, term, hst) {
+		f.Add(raw)
+	}
 	f.Add([]byte("0810"))
 	f.Add([]byte{0x08, 0x10, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF})
 	f.Add([]byte{})
@@ -428,6 +433,49 @@ func fuzzDecode(f *testing.F, d *Dialect) {
 	})
 }
 
+// kindSeeds are the sealed requests of kindRequests and their sealed
+// answers, in d.
+func kindSeeds(f *testing.F, d *Dialect, term, hst *wiresec.Session) [][]byte {
+	var out [][]byte
+	for _, req := range kindRequests(term.KSN()) {
+		m, err := d.EncodeRequest(req)
+		if err != nil {
+			f.Fatal(err)
+		}
+		raw, err := d.Seal(m, term.MACRequest)
+		if err != nil {
+			f.Fatal(err)
+		}
+		out = append(out, raw)
+		dm, _ := d.Decode(raw)
+		got, err := d.DecodeRequest(dm)
+		if err != nil {
+			f.Fatal(err)
+		}
+		resps := []Response{{ResponseCode: "00", RRN: "503141000009", AuthCode: "H00001", Time: testTime}}
+		switch req.Kind {
+		case KindBalance:
+			resps[0].Balance, resps[0].BalanceCurrency, resps[0].HasBalance, resps[0].ICC = -42, "156", true, testIssuerICC
+		case KindSettlement:
+			resps = []Response{{ResponseCode: SettlementBalanced}, {ResponseCode: SettlementOutOfBalance}, {ResponseCode: "96"}}
+		case KindBatchUpload, KindReversal:
+			resps[0].RRN, resps[0].AuthCode = "", ""
+		}
+		for _, resp := range resps {
+			rm, err := d.EncodeResponse(got, resp)
+			if err != nil {
+				f.Fatal(err)
+			}
+			raw, err := d.Seal(rm, hst.MACResponse)
+			if err != nil {
+				f.Fatal(err)
+			}
+			out = append(out, raw)
+		}
+	}
+	return out
+}
+
 func FuzzDecodeASCII87(f *testing.F) { fuzzDecode(f, ASCII87) }
 func FuzzDecodeCUP(f *testing.F)     { fuzzDecode(f, CUP) }
 
@@ -467,6 +515,15 @@ func fuzzFrame(f *testing.F, d *Dialect) {
 	buf.Reset()
 	_ = tf.Peer().WriteFrame(&buf, raw)
 	f.Add(bytes.Clone(buf.Bytes()))
+	// A void, a settlement and the answer to a balance inquiry, framed.
+	for i, raw := range kindSeeds(f, d, term, hst) {
+		if i%7 != 0 {
+			continue
+		}
+		buf.Reset()
+		_ = tf.WriteFrame(&buf, raw)
+		f.Add(bytes.Clone(buf.Bytes()))
+	}
 	f.Add([]byte{0, 0, 0, 1, '0'})
 	framers := []*Framer{tf, tf.Peer()}
 	if !d.Framing.TPDURequired {

@@ -11,7 +11,9 @@
 //     framing, how each message maps, what a repeated reversal looks like),
 //     typed message structs per dialect packed with iso8583.Message.Marshal
 //     and read with Unmarshal, and the Client posd uses for sign-on, echo,
-//     purchase, reversal and advice.
+//     purchase, reversal and advice, refund, pre-authorization and balance
+//     inquiry (Purchase with Purchase.Kind), void and completion
+//     (FollowUp), and the batch close (Settle, Upload).
 //
 // The dialects are ASCII87 (ISO 8583:1987 in ASCII, the default) and CUP
 // (China UnionPay style: BCD, TPDU and message header). The acquirer
@@ -25,6 +27,16 @@
 // forwarded later as an advice (0220, Client.Advice): the purchase's card
 // fields with the TC's ICC data, the terminal's reference in DE37 (the
 // host deduplicates by terminal id and it) and "Y1" in DE39.
+//
+// A refund, a pre-authorization and a balance inquiry read the card like
+// a purchase (a balance inquiry's answer carries the available balance in
+// DE54). A void and a completion refer to an earlier approval (its RRN,
+// authorization code and original data elements) and carry no card data;
+// neither do a settlement (the batch's totals, answered "00" balanced or
+// "95" out of balance) and a batch upload (one transaction of the batch,
+// by the terminal's reference). A reversal says what kind it reverses.
+// Each dialect's doc comment has the table of what tells the kinds apart
+// on its wire; a decoder accepts only the fields a kind defines.
 //
 // The MAC of a response is verified before anything else in it is read
 // (the link reads only MTI, DE11 and DE41 to route it). Logs carry MTI,

@@ -2,11 +2,17 @@ package host
 
 import (
 	"bytes"
+	"encoding/hex"
+	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/moov-io/iso8583"
+
 	"posd/internal/testhex"
+	"posd/terminal/wiresec"
 )
 
 // testOrigTime is when the originals of the follow-ups were sent.
@@ -194,6 +200,323 @@ func TestKindRoundTrips(t *testing.T) {
 			if r.Ref != req.Ref {
 				t.Errorf("%s: response ref %q, want %q", name, r.Ref, req.Ref)
 			}
+		}
+	}
+}
+
+// TestKindWireCodes checks what tells each kind apart on the wire against
+// the tables in the dialects' doc comments, written out here again.
+func TestKindWireCodes(t *testing.T) {
+	term, _ := sessions(t, 1)
+	// By STAN of kindRequests: MTI, DE3, DE25, then (cup) 60.1 and 60.3.
+	want := map[string]map[uint32]string{
+		"ascii87": {
+			50: "0200 200000 00", 51: "0200 200000 00", 59: "0200 200000 00",
+			52: "0100 000000 06", 53: "0100 310000 00",
+			54: "0200 020000 00", 55: "0200 220000 00", 56: "0200 020000 00",
+			57: "0220 000000 06",
+			70: "0500 920000 ", 71: "0500 960000 ",
+			60: "0320 000000 00", 61: "0320 000000 00", 62: "0320 200000 00", 63: "0320 000000 06",
+			80: "0400 200000 00", 81: "0400 000000 06", 82: "0400 000000 06", 83: "0400 020000 00",
+		},
+		"cup": {
+			50: "0220 200000 00 25 000", 51: "0220 200000 00 25 000", 59: "0220 200000 00 25 000",
+			52: "0100 030000 06 10 000", 53: "0200 310000 00 01 000",
+			54: "0200 200000 00 23 000", 55: "0200 220000 00 23 000", 56: "0200 200000 06 21 000",
+			57: "0200 000000 06 20 000",
+			70: "0500   00 201", 71: "0320   00 202",
+			60: "0320 000000 00 22 201", 61: "0320 000000 00 30 201", 62: "0320 200000 00 25 201", 63: "0320 000000 06 20 201",
+			80: "0400 200000 00 25 000", 81: "0400 030000 06 10 000", 82: "0400 000000 06 20 000", 83: "0400 200000 00 23 000",
+		},
+	}
+	// DE90's original MTI (ascii87) by STAN.
+	origMTI := map[uint32]string{
+		51: "0200", 59: "0220", 54: "0200", 55: "0200", 56: "0220", 57: "0100",
+		60: "0200", 61: "0220", 62: "0200", 63: "0220", 80: "0200", 81: "0100", 82: "0220", 83: "0200",
+	}
+	for _, d := range kindDialects {
+		for _, req := range kindRequests(term.KSN()) {
+			m, err := d.EncodeRequest(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mti, _ := m.GetMTI()
+			proc, _ := m.GetString(DEProcessingCode)
+			cond, _ := m.GetString(DECondition)
+			got := mti + " " + proc + " " + cond
+			if d == CUP {
+				de60, _ := m.GetString(DEReserved60)
+				got += " " + de60[:2] + " " + de60[8:11]
+			}
+			if w := want[d.Name][req.STAN]; got != w {
+				t.Errorf("%s %s (STAN %d): %q, want %q", d, req.Kind, req.STAN, got, w)
+			}
+			de90, _ := m.GetString(DEOriginalData)
+			if d == ASCII87 && (len(de90) >= 4) != (origMTI[req.STAN] != "") || len(de90) >= 4 && de90[:4] != origMTI[req.STAN] {
+				t.Errorf("%s %s (STAN %d): DE90 %q, want original MTI %q", d, req.Kind, req.STAN, de90, origMTI[req.STAN])
+			}
+		}
+	}
+}
+
+// TestASCII87VoidBytes checks a void byte for byte against the field table
+// in ASCII87's doc comment: no card data, the original in DE37, DE38 and
+// DE90, the MAC in DE128.
+func TestASCII87VoidBytes(t *testing.T) {
+	req := Request{
+		Kind: KindVoid, STAN: 44, Time: testTime, TerminalID: "T0000001", MerchantID: "M00000000000001",
+		Amount: 1234, Currency: "156", EntryMode: "051", Mode: wiresec.ModeTDES,
+		KSN: testhex.Must("FFFF9876543210E00002"), OrigKind: KindPurchase, OrigSTAN: 42, OrigTime: testTime,
+		OrigRRN: "503141000001", OrigAuthCode: "A1B2C3",
+	}
+	m, err := ASCII87.EncodeRequest(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := ASCII87.Seal(m, fixedMAC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Join([]string{
+		asciiHex("0200"),
+		"B23804800CC08800",                      // primary bitmap: 1 3 4 7 | 11 12 13 | 22 | 25 | 37 38 | 41 42 | 49 53
+		"0000004000000001",                      // secondary bitmap: 90 | 128
+		asciiHex("020000"),                      // DE3 void of a sale
+		asciiHex("000000001234"),                // DE4 the original's amount
+		asciiHex("0314150926"),                  // DE7
+		asciiHex("000044"),                      // DE11 the void's own STAN
+		asciiHex("150926"),                      // DE12
+		asciiHex("0314"),                        // DE13
+		asciiHex("051"),                         // DE22 the original's
+		asciiHex("00"),                          // DE25
+		asciiHex("503141000001"),                // DE37 the original's RRN
+		asciiHex("A1B2C3"),                      // DE38 the original's authorization code
+		asciiHex("T0000001"),                    // DE41
+		asciiHex("M00000000000001"),             // DE42
+		asciiHex("156"),                         // DE49
+		asciiHex("10") + "FFFF9876543210E00002", // DE53
+		asciiHex("0200" + "000042" + "0314150926" + strings.Repeat("0", 22)), // DE90
+		"A1A2A3A4A5A6A7A8", // DE128
+	}, "")
+	if got := strings.ToUpper(hex.EncodeToString(raw)); got != want {
+		t.Fatalf("ascii87 void\n got %s\nwant %s", got, want)
+	}
+}
+
+// TestASCII87SettlementBytes checks a 0500 byte for byte: the totals in
+// DE74/76/86/88, the batch in DE60.
+func TestASCII87SettlementBytes(t *testing.T) {
+	req := Request{
+		Kind: KindSettlement, STAN: 45, Time: testTime, TerminalID: "T0000001", MerchantID: "M00000000000001",
+		Currency: "156", Batch: 3, Mode: wiresec.ModeTDES, KSN: testhex.Must("FFFF9876543210E00002"),
+		Totals: Totals{DebitCount: 12, DebitAmount: 123456, CreditCount: 2, CreditAmount: 2500},
+	}
+	m, err := ASCII87.EncodeRequest(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := ASCII87.Seal(m, fixedMAC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Join([]string{
+		asciiHex("0500"),
+		"A238000000C08810",                      // primary: 1 3 7 | 11 12 13 | 41 42 | 49 53 | 60
+		"0050050000000001",                      // secondary: 74 76 | 86 88 | 128
+		asciiHex("920000"),                      // DE3 settlement, first
+		asciiHex("0314150926"),                  // DE7
+		asciiHex("000045"),                      // DE11
+		asciiHex("150926"),                      // DE12
+		asciiHex("0314"),                        // DE13
+		asciiHex("T0000001"),                    // DE41
+		asciiHex("M00000000000001"),             // DE42
+		asciiHex("156"),                         // DE49
+		asciiHex("10") + "FFFF9876543210E00002", // DE53
+		asciiHex("006" + "000003"),              // DE60 batch
+		asciiHex("0000000002"),                  // DE74 credits count
+		asciiHex("0000000012"),                  // DE76 debits count
+		asciiHex("0000000000002500"),            // DE86 credits amount
+		asciiHex("0000000000123456"),            // DE88 debits amount
+		"A1A2A3A4A5A6A7A8",                      // DE128
+	}, "")
+	if got := strings.ToUpper(hex.EncodeToString(raw)); got != want {
+		t.Fatalf("ascii87 0500\n got %s\nwant %s", got, want)
+	}
+}
+
+// TestCUPSettlementBytes checks a cup 0500 byte for byte against CUP's doc
+// comment: the totals in DE48, 60.3 "201".
+func TestCUPSettlementBytes(t *testing.T) {
+	req := Request{
+		Kind: KindSettlement, STAN: 45, Time: testTime, TerminalID: "T0000001", MerchantID: "M00000000000001",
+		Currency: "156", Batch: 3, Mode: wiresec.ModeTDES, KSN: testhex.Must("FFFF9876543210E00002"),
+		Totals: Totals{DebitCount: 12, DebitAmount: 123456, CreditCount: 2, CreditAmount: 2500},
+	}
+	m, err := CUP.EncodeRequest(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := CUP.Seal(m, fixedMAC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Join([]string{
+		"0500",
+		"0020000000C18891",          // bitmap: 11 | 41 42 48 | 49 53 | 57 60 64
+		"000045",                    // DE11
+		asciiHex("T0000001"),        // DE41
+		asciiHex("M00000000000001"), // DE42
+		"0062" + "000000123456" + "012" + "000000002500" + "002" + "0" + strings.Repeat("0", 31), // DE48
+		asciiHex("156"),                 // DE49
+		"1600000000000000",              // DE53: TDES, no track
+		"0010" + "FFFF9876543210E00002", // DE57
+		"0011" + "000000032010",         // DE60: "00", batch 000003, "201", left-aligned
+		"A1A2A3A4A5A6A7A8",              // DE64
+	}, "")
+	if got := strings.ToUpper(hex.EncodeToString(raw)); got != want {
+		t.Fatalf("cup 0500\n got %s\nwant %s", got, want)
+	}
+}
+
+// TestCUPSettlementAnswer: a 0510 as a CUP host sends it (DE39 absent or
+// "00", the reconciliation code in DE48) reads as SettlementBalanced or
+// SettlementOutOfBalance; a refusal stays what it is; a missing or
+// malformed DE48 is a bad response.
+func TestCUPSettlementAnswer(t *testing.T) {
+	term, hst := sessions(t, 1)
+	want := expect{mti: CUPMTISettlementResponse, stan: "000045", tid: "T0000001", kind: KindSettlement}
+	answer := func(de39, de48 string) []byte {
+		m := iso8583.NewMessage(CUP.Spec)
+		m.MTI(CUPMTISettlementResponse)
+		for id, v := range map[int]string{
+			DESTAN: "000045", DETerminalID: "T0000001", DEMerchantID: "M00000000000001", DECurrency: "156",
+			DEReserved60: "00000003201", DEResponseCode: de39, DEAdditional48: de48,
+		} {
+			if v == "" {
+				continue
+			}
+			if err := m.Field(id, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		raw, err := CUP.Seal(m, hst.MACResponse)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	totals := "000000123456" + "012" + "000000002500" + "002"
+	foreign := strings.Repeat("0", 30)
+	for _, c := range []struct{ de39, code, want string }{
+		{"", "1", SettlementBalanced}, {"00", "1", SettlementBalanced},
+		{"", "2", SettlementOutOfBalance}, {"00", "2", SettlementOutOfBalance}, {"00", "3", SettlementOutOfBalance},
+		{"96", "0", "96"},
+	} {
+		res, err := CUP.parseResponse(answer(c.de39, totals+c.code+foreign+"1"), want, term)
+		if err != nil || res.ResponseCode != c.want {
+			t.Errorf("DE39 %q, code %s: %+v %v, want %s", c.de39, c.code, res, err, c.want)
+		}
+	}
+	for name, de48 := range map[string]string{
+		"no DE48": "", "no code": totals + "0" + foreign + "0", "short": totals, "foreign totals": totals + "1" + "1" + foreign[1:] + "1",
+	} {
+		if _, err := CUP.parseResponse(answer("00", de48), want, term); !errors.Is(err, ErrBadResponse) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// TestParseBalance: DE54 entries, signs, several amounts, and what is
+// malformed.
+func TestParseBalance(t *testing.T) {
+	for in, want := range map[string]struct {
+		amount int64
+		cur    string
+		ok     bool
+	}{
+		"":                     {0, "", false},
+		"1002156C000000012345": {12345, "156", true},
+		"0002840D000000000100": {-100, "840", true},
+		"1001156C000000099999": {0, "", false}, // ledger balance only
+		"1001156C000000099999" + "1002156C000000000001": {1, "156", true},
+		"1002156C000000000007" + "1002978C000000000009": {7, "156", true}, // the first available one
+	} {
+		a, c, ok, err := parseBalance(in)
+		if err != nil || a != want.amount || c != want.cur || ok != want.ok {
+			t.Errorf("%q: %d %q %v %v", in, a, c, ok, err)
+		}
+	}
+	for _, in := range []string{
+		"1002156C00000001234", "1002156X000000012345", "10021 6C000000012345", "1002156C00000001234A",
+		"1002156C000000012345" + "1002156C", strings.Repeat("1002156C000000012345", 7),
+	} {
+		if _, _, _, err := parseBalance(in); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%q: %v", in, err)
+		}
+	}
+	for _, c := range []struct {
+		amount int64
+		cur    string
+	}{{1, "15"}, {1e12, "156"}, {-1e12, "156"}} {
+		if _, err := fmtBalance(c.amount, c.cur); !errors.Is(err, ErrInvalidRequest) {
+			t.Errorf("fmtBalance(%d, %q): %v", c.amount, c.cur, err)
+		}
+	}
+}
+
+// FuzzParseBalance: DE54 from the wire never panics, and what it accepts
+// formats back to an entry of its own.
+func FuzzParseBalance(f *testing.F) {
+	f.Add("1002156C000000012345")
+	f.Add("0002840D000000000100" + "1001156C000000099999")
+	f.Add("")
+	f.Add("1002156C00000001234")
+	f.Fuzz(func(t *testing.T, s string) {
+		a, c, ok, err := parseBalance(s)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		if !ok {
+			return
+		}
+		e, err := fmtBalance(a, c)
+		if err != nil {
+			t.Fatalf("accepted balance does not format: %v", err)
+		}
+		if a2, c2, ok2, err := parseBalance(e); err != nil || !ok2 || a2 != a || c2 != c {
+			t.Fatalf("balance does not read back")
+		}
+	})
+}
+
+// TestMatchKeyKinds: the answers of the new MTIs are routed to their
+// requests and to nothing else.
+func TestMatchKeyKinds(t *testing.T) {
+	for _, d := range testDialects {
+		key := func(mti string) string {
+			m := iso8583.NewMessage(d.Spec)
+			m.MTI(mti)
+			_ = m.Field(DESTAN, "000042")
+			_ = m.Field(DETerminalID, "T0000001")
+			k, err := d.MatchKey(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return k
+		}
+		for req, resp := range map[string]string{"0100": "0110", "0320": "0330", "0500": "0510"} {
+			if key(req) != key(resp) {
+				t.Errorf("%s: %s does not match %s", d, resp, req)
+			}
+			if ResponseMTI(req) != resp {
+				t.Errorf("ResponseMTI(%s) = %s", req, ResponseMTI(req))
+			}
+		}
+		if key("0330") == key("0230") || key("0110") == key("0210") || key("0510") == key("0410") {
+			t.Errorf("%s: answers of different classes match", d)
 		}
 	}
 }

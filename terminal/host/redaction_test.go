@@ -16,6 +16,8 @@ import (
 
 	"github.com/moov-io/iso8583"
 	isoerrors "github.com/moov-io/iso8583/errors"
+
+	"posd/terminal/wiresec"
 )
 
 // syncBuf is a log sink the link's goroutines may write to.
@@ -336,6 +338,187 @@ func TestAdviceCarriesNoCardData(t *testing.T) {
 				if bytes.Contains(raw, form) {
 					t.Fatalf("%s: card data on the wire", d)
 				}
+			}
+		}
+	}
+	for _, err := range errs {
+		assertClean(t, "error", err.Error())
+		assertClean(t, "error", fmt.Sprintf("%+v", err))
+	}
+	assertClean(t, "log", logs.String())
+	if !strings.Contains(logs.String(), "acquirer") {
+		t.Error("nothing logged: the log check proves nothing")
+	}
+}
+
+// TestKindsCarryNoCardData: the messages of kinds.go on the wire hold the
+// track only encrypted (refund, pre-authorization, balance inquiry) or no
+// card data at all (void, completion, settlement, batch upload, their
+// reversals), and no error of their paths (input, encoding, decoding,
+// answers) nor the client's log shows the test card's PAN or track, even
+// when card data is passed where it does not belong.
+func TestKindsCarryNoCardData(t *testing.T) {
+	var errs []error
+	collect := func(what string, err error, class error) {
+		t.Helper()
+		if err == nil {
+			t.Errorf("%s: no error", what)
+			return
+		}
+		if class != nil && !errors.Is(err, class) {
+			t.Errorf("%s: %v does not match %v", what, err, class)
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", what, err))
+	}
+	logs := &syncBuf{}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	for _, d := range testDialects {
+		h := &kindHost{t: t, d: d}
+		c, err := New(&Opts{Addr: fakeHost(t, d, h.reply), Dialect: d.Name, TerminalID: "T0000001", ResponseTimeout: 5 * time.Second, Logger: logger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		n := 0
+		sess := func() *wiresec.Session {
+			n++
+			term, _ := sessions(t, n)
+			return term
+		}
+		bal := testCard(KindBalance, 5)
+		bal.Amount = 0
+		// Every kind once, approved.
+		for what, call := range map[string]func() (Result, error){
+			"refund":     func() (Result, error) { return c.Purchase(ctx, testCard(KindRefund, 1), sess()) },
+			"preauth":    func() (Result, error) { return c.Purchase(ctx, testCard(KindPreauth, 2), sess()) },
+			"balance":    func() (Result, error) { return c.Purchase(ctx, bal, sess()) },
+			"void":       func() (Result, error) { return c.FollowUp(ctx, testReference(KindVoid, 3, ""), sess()) },
+			"completion": func() (Result, error) { return c.FollowUp(ctx, testReference(KindCompletion, 4, ""), sess()) },
+			"settlement": func() (Result, error) { return c.Settle(ctx, testSettlement(6, false), sess()) },
+			"upload":     func() (Result, error) { return c.Upload(ctx, testUpload(7, ""), sess()) },
+			"reversal": func() (Result, error) {
+				return c.Reverse(ctx, Reversal{STAN: 8, OrigKind: KindVoid, OrigSTAN: 8, Amount: 1000, Currency: "156", Reason: ReasonNoResponse}, sess())
+			},
+		} {
+			if res, err := call(); err != nil || !res.Approved() {
+				t.Fatalf("%s %s: %+v %v", d, what, res, err)
+			}
+		}
+		// Answers that are refused.
+		_, err = c.FollowUp(ctx, testReference(KindVoid, 101, ""), sess())
+		collect(d.Name+" void, other amount", err, ErrBadResponse)
+		_, err = c.Upload(ctx, testUpload(102, ""), sess())
+		collect(d.Name+" upload under a wrong key", err, ErrBadMAC)
+		bal.STAN = 104
+		_, err = c.Purchase(ctx, bal, sess())
+		collect(d.Name+" balance, malformed DE54", err, ErrBadResponse)
+
+		// Card data where it does not belong.
+		for name, call := range map[string]func() (Result, error){
+			"pan as refund's RRN": func() (Result, error) {
+				p := testCard(KindRefund, 9)
+				p.Orig = Original{STAN: 1, RRN: testPAN}
+				return c.Purchase(ctx, p, sess())
+			},
+			"track as refund's auth code": func() (Result, error) {
+				p := testCard(KindRefund, 9)
+				p.Orig = Original{STAN: 1, AuthCode: testTrack2}
+				return c.Purchase(ctx, p, sess())
+			},
+			"pan as preauth currency": func() (Result, error) {
+				p := testCard(KindPreauth, 9)
+				p.Currency = testPAN
+				return c.Purchase(ctx, p, sess())
+			},
+			"long track in a balance inquiry": func() (Result, error) {
+				p := testCard(KindBalance, 9)
+				p.Amount, p.Track2 = 0, []byte(testTrack2+testTrack2)
+				return c.Purchase(ctx, p, sess())
+			},
+			"pan in a refund's ICC": func() (Result, error) {
+				p := testCard(KindRefund, 9)
+				p.ICC = testhex.Must("5A08" + testPAN)
+				return c.Purchase(ctx, p, sess())
+			},
+			"pan as void's RRN": func() (Result, error) {
+				r := testReference(KindVoid, 9, "")
+				r.Orig.RRN = testPAN
+				return c.FollowUp(ctx, r, sess())
+			},
+			"track as completion's auth code": func() (Result, error) {
+				r := testReference(KindCompletion, 9, "")
+				r.Orig.AuthCode = testTrack2
+				return c.FollowUp(ctx, r, sess())
+			},
+			"pan as void's entry mode": func() (Result, error) {
+				r := testReference(KindVoid, 9, "")
+				r.EntryMode = testPAN
+				return c.FollowUp(ctx, r, sess())
+			},
+			"pan as settlement currency": func() (Result, error) {
+				s := testSettlement(9, false)
+				s.Currency = testPAN
+				return c.Settle(ctx, s, sess())
+			},
+			"track as upload ref": func() (Result, error) {
+				u := testUpload(9, "")
+				u.Ref = testTrack2
+				return c.Upload(ctx, u, sess())
+			},
+			"pan as upload ref": func() (Result, error) {
+				u := testUpload(9, "")
+				u.Ref = testPAN
+				return c.Upload(ctx, u, sess())
+			},
+			"pan as upload's RRN": func() (Result, error) {
+				u := testUpload(9, "")
+				u.Orig.RRN = testPAN
+				return c.Upload(ctx, u, sess())
+			},
+		} {
+			_, err := call()
+			collect(d.Name+" "+name, err, ErrInvalidRequest)
+		}
+		// The dialect: follow-ups carrying the track, card data in DE37.
+		term, _ := sessions(t, 50)
+		for _, req := range kindRequests(term.KSN()) {
+			if cardPresent(req.Kind) || req.Kind == KindReversal || req.Kind == KindSettlement {
+				continue
+			}
+			req.Track2Enc = []byte(testTrack2)
+			_, err := d.EncodeRequest(req)
+			collect(d.Name+" encode "+string(req.Kind)+" with a track", err, ErrInvalidRequest)
+			req.Track2Enc = nil
+			m, err := d.EncodeRequest(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = m.BinaryField(DETrack2Enc, []byte(testTrack2))
+			_, err = d.DecodeRequest(m)
+			collect(d.Name+" decode "+string(req.Kind)+" with a track", err, ErrMalformed)
+			m.UnsetField(DETrack2Enc)
+			_ = m.Field(DERRN, "=25122011143")
+			_, err = d.DecodeRequest(m)
+			collect(d.Name+" decode "+string(req.Kind)+" with card data in DE37", err, ErrMalformed)
+		}
+		_ = c.Close()
+
+		// On the wire: nothing the host read holds the PAN or the track,
+		// in any encoding; what reads no card carries no card field.
+		h.mu.Lock()
+		raws, seen := h.raw, h.seen
+		h.mu.Unlock()
+		if len(raws) < 10 {
+			t.Fatalf("%s: host read %d messages", d, len(raws))
+		}
+		for i, raw := range raws {
+			for _, form := range [][]byte{[]byte(testPAN), testhex.Must(testPAN), []byte(testTrack2), []byte(testPAN[:8]), testhex.Must(testPAN[:8])} {
+				if bytes.Contains(raw, form) {
+					t.Fatalf("%s: card data on the wire (%s)", d, seen[i].Kind)
+				}
+			}
+			if r := seen[i]; !cardPresent(r.Kind) && (len(r.Track2Enc) > 0 || len(r.PINBlock) > 0 || len(r.ICC) > 0) {
+				t.Fatalf("%s: card fields in a %s", d, r.Kind)
 			}
 		}
 	}
