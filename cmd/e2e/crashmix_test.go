@@ -53,17 +53,44 @@ func TestKillNineMixed(t *testing.T) {
 	cards := []string{"visa-classic", "insert:visa-credit", "tap:mastercard-debit", "insert:visa-offline"}
 	n := crashMixSales(t)
 	kills := 0
+	// Approved sales that may be voided, approved pre-authorizations that
+	// may be completed (id -> amount in minor units).
+	voidable, completable := []string{}, map[string]int{}
+	kinds := map[string]int{}
 	for i := range n {
 		amount := fmt.Sprintf("%d.%02d", 1+i%9, 10+i%40) // never a magic ending
-		out, code := e.posctl("sale", "--amount", amount)
+		minor := (1+i%9)*100 + 10 + i%40
+		args := []string{"sale", "--amount", amount}
+		needsCard := true
+		switch i % 8 {
+		case 3:
+			args[0] = "refund"
+		case 5:
+			args[0] = "preauth"
+		case 6:
+			if len(voidable) > 0 {
+				args, needsCard = []string{"void", voidable[0]}, false
+				voidable = voidable[1:]
+			}
+		case 7:
+			for id, amt := range completable {
+				args, needsCard = []string{"complete", id, "--amount", fmt.Sprintf("%d.%02d", (amt-1)/100, (amt-1)%100)}, false
+				delete(completable, id)
+				break
+			}
+		}
+		kinds[args[0]]++
+		out, code := e.posctl(args...)
 		if code != 0 {
-			t.Fatalf("sale %d: %s", i, out)
+			t.Fatalf("%s %d: %s", args[0], i, out)
 		}
 		var v txnView
 		json.Unmarshal([]byte(out), &v)
 		card := cards[i%len(cards)]
-		if out, code := e.posctl(presentArgs(card)...); code != 0 {
-			t.Fatalf("sale %d: present %s: %s", i, card, out)
+		if needsCard {
+			if out, code := e.posctl(presentArgs(card)...); code != 0 {
+				t.Fatalf("%s %d: present %s: %s", args[0], i, card, out)
+			}
 		}
 		if rng.IntN(8) == 0 {
 			time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
@@ -74,17 +101,27 @@ func TestKillNineMixed(t *testing.T) {
 			continue
 		}
 		// Let it end before the next one.
+		var x txnView
 		waitFor(t, 30*time.Second, func() bool {
 			out, _ := e.posctl("txn", "show", v.ID)
-			var x txnView
 			return json.Unmarshal([]byte(out), &x) == nil && ended(x.State)
 		})
+		if x.State == "approved" {
+			switch args[0] {
+			case "sale":
+				voidable = append(voidable, v.ID)
+			case "preauth":
+				completable[v.ID] = minor
+			}
+		}
 	}
 	// Forward what waits, then wait for every record to settle.
 	var list []offlineView
+	var listRaw string
 	waitFor(t, 60*time.Second, func() bool {
 		e.posctl("sync")
 		out, _ := e.posctl("txn", "list", "--limit", "1000")
+		listRaw = out
 		list = nil
 		if json.Unmarshal([]byte(out), &list) != nil {
 			return false
@@ -100,7 +137,7 @@ func TestKillNineMixed(t *testing.T) {
 	for _, x := range list {
 		states[x.State]++
 	}
-	t.Logf("%d sales, %d kills: %d records %v", n, kills, len(list), states)
+	t.Logf("%d transactions %v, %d kills: %d records %v", n, kinds, kills, len(list), states)
 	if kills == 0 || states["offline_approved"] == 0 || states["approved"] == 0 {
 		t.Errorf("the run did not exercise kills, offline and online approvals")
 	}
@@ -118,7 +155,7 @@ func TestKillNineMixed(t *testing.T) {
 			t.Fatalf("journal: %v", err)
 		}
 		switch {
-		case j.Direction == "out" && j.Kind == "purchase" && j.ResponseCode == "00":
+		case j.Direction == "out" && moneyKinds[j.Kind] && j.ResponseCode == "00":
 			hostApproved[j.STAN] = true
 		case j.Direction == "in" && j.Kind == "reversal":
 			if prev, ok := reversedOrig[j.OrigSTAN]; ok && prev != j.STAN {
@@ -182,7 +219,53 @@ func TestKillNineMixed(t *testing.T) {
 			t.Errorf("an advice %s reached the host for no offline approval", ref)
 		}
 	}
+	// A void or completion and its original agree: the original names the
+	// approved one that took it, and only that one.
+	var links []struct {
+		ID          string `json:"id"`
+		Kind        string `json:"kind"`
+		State       string `json:"state"`
+		OrigID      string `json:"orig_id"`
+		VoidedBy    string `json:"voided_by"`
+		CompletedBy string `json:"completed_by"`
+	}
+	json.Unmarshal([]byte(listRaw), &links)
+	byID := map[string]int{}
+	for i, l := range links {
+		byID[l.ID] = i
+	}
+	for _, l := range links {
+		o, ok := byID[l.OrigID]
+		if !ok || (l.Kind != "void" && l.Kind != "completion") {
+			continue
+		}
+		took := links[o].VoidedBy
+		if l.Kind == "completion" {
+			took = links[o].CompletedBy
+		}
+		if (l.State == "approved") != (took == l.ID) {
+			t.Errorf("%s %s is %s, its original %s names %q", l.Kind, l.ID, l.State, l.OrigID, took)
+		}
+	}
+	// The batch closes, and the host's totals are the terminal's.
+	out, code := e.posctl("batch", "close")
+	if code != 0 || !strings.Contains(out, `"state": "approved"`) {
+		t.Fatalf("batch close after the run: exit %d %s", code, out)
+	}
+	settled := false
+	for _, m := range e.rawJournal() {
+		if m["kind"] == "settlement" && m["direction"] == "in" && m["settled"] == true {
+			settled = true
+		}
+	}
+	if !settled {
+		t.Error("the host did not close the batch")
+	}
 }
+
+// moneyKinds are the kinds of the host's journal whose approval moves or
+// reserves money.
+var moneyKinds = map[string]bool{"purchase": true, "refund": true, "preauth": true, "completion": true, "void": true}
 
 // ended: the sale has its outcome (a reversal may still be on its way).
 func ended(state string) bool {
