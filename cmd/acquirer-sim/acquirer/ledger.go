@@ -406,7 +406,9 @@ func (l *ledger) reverse(r lreq) lresult {
 	}
 	o := l.find(r.tid, func(e *ledgerEntry) bool { return e.kind == kind && e.stan == r.origSTAN && e.state != StateReversed })
 	if o == nil {
-		return lresult{rc: RCApproved, note: "original not in the ledger (never approved, or reversed before)"}
+		// Never approved (or reversed before): nothing to undo; the
+		// journal's orig_state stays empty (and its note as it was).
+		return lresult{rc: RCApproved}
 	}
 	if o.kind != host.KindPreauth && l.isClosed(r.tid, o.batch) {
 		return lresult{rc: RCApproved, origState: o.state, note: fmt.Sprintf("original's batch %d already settled: not undone", o.batch)}

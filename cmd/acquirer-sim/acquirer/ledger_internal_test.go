@@ -206,7 +206,8 @@ func completion(stan uint32, amount int64, preauth *host.Response) host.Request 
 
 func reversal(kind host.Kind, origSTAN uint32, amount int64) host.Request {
 	return host.Request{Kind: host.KindReversal, STAN: origSTAN + 500, Amount: amount, Batch: 1, OrigKind: kind,
-		OrigSTAN: origSTAN, OrigRef: fmt.Sprintf("%s/%06d", kind, origSTAN), Reason: host.ReasonNoResponse}
+		OrigSTAN: origSTAN, OrigRef: fmt.Sprintf("%s/%06d", kind, origSTAN), Reason: host.ReasonNoResponse,
+		ReasonCode: string(host.ReasonNoResponse)}
 }
 
 func settlement(stan uint32, batch uint32, t Totals, afterUpload bool) host.Request {
@@ -426,7 +427,7 @@ func TestLedgerReversals(t *testing.T) {
 
 	// A reversal of something the host never approved: "00", nothing undone.
 	_, in := r.rc(RCApproved, reversal(host.KindPurchase, 99, 100), nil)
-	if in.OrigState != "" || !strings.Contains(in.Note, "not in the ledger") {
+	if in.OrigState != "" || in.Note != "reversal: "+string(host.ReasonNoResponse) {
 		t.Fatalf("reversal of an unknown original journaled %+v", in)
 	}
 	// debits: refund-free sale 3 voided; completions 10 (2500, its
