@@ -308,7 +308,7 @@ func TestChipTamperedODA(t *testing.T) {
 
 // withEMVParams points posd's config at a copy of the simulated board's
 // EMV parameters changed by edit (called for each AID).
-func withEMVParams(t *testing.T, cfg string, edit func(aid map[string]any)) {
+func withEMVParams(t testing.TB, cfg string, edit func(aid map[string]any)) {
 	t.Helper()
 	var params map[string]any
 	if err := json.Unmarshal(emv.SimParams(), &params); err != nil {

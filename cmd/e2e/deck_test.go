@@ -171,7 +171,7 @@ func assertNoPIN(t *testing.T, what string, data []byte) {
 }
 
 // editConfig rewrites posd's config file through edit.
-func editConfig(t *testing.T, cfg string, edit func(c map[string]any)) {
+func editConfig(t testing.TB, cfg string, edit func(c map[string]any)) {
 	t.Helper()
 	var c map[string]any
 	b, err := os.ReadFile(cfg)

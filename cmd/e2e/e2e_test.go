@@ -52,7 +52,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -69,7 +69,7 @@ type proc struct {
 	err    error         // how it ended
 }
 
-func (p *proc) stop(t *testing.T) error {
+func (p *proc) stop(t testing.TB) error {
 	t.Helper()
 	select {
 	case <-p.exited:
@@ -95,7 +95,7 @@ func (p *proc) stop(t *testing.T) error {
 }
 
 // start runs a binary, collecting stderr, and waits until ready() holds.
-func start(t *testing.T, name string, args []string, ready func(stderr string) bool) *proc {
+func start(t testing.TB, name string, args []string, ready func(stderr string) bool) *proc {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, name), args...)
 	pr, pw, _ := os.Pipe()
@@ -146,7 +146,7 @@ func start(t *testing.T, name string, args []string, ready func(stderr string) b
 }
 
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	api     string
 	journal string
 	dataDir string
@@ -338,7 +338,7 @@ func (e *env) journalLines() ([]journalLine, string) {
 	return out, string(raw)
 }
 
-func writeConfig(t *testing.T, dir string, cfg map[string]any) string {
+func writeConfig(t testing.TB, dir string, cfg map[string]any) string {
 	t.Helper()
 	b, _ := json.Marshal(cfg)
 	p := filepath.Join(dir, "posd.json")

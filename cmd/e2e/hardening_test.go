@@ -22,7 +22,7 @@ import (
 
 // newEnv starts acquirer-sim (extra flags in acqArgs) and writes a posd
 // config for a fresh data directory; posd itself is started by the caller.
-func newEnv(t *testing.T, acqArgs []string, hostCfg map[string]any) (*env, *proc, string) {
+func newEnv(t testing.TB, acqArgs []string, hostCfg map[string]any) (*env, *proc, string) {
 	t.Helper()
 	dir := t.TempDir()
 	hostAddr, apiAddr := freePort(t), freePort(t)
