@@ -46,7 +46,10 @@ import (
 //
 // Unknown paths: 404; other methods: 405; unknown query parameters: 400;
 // a Host header that is not a loopback name or address (DNS rebinding):
-// 421.
+// 421. A fault is used up by an answer whose response code is "00" and
+// that no magic amount gives a fault already (declines, "A0", "30" pass
+// untouched); bad_mac armed for an unMACed answer (sign-on, echo) sends
+// it unchanged. The state is in memory: a restart disarms everything.
 
 // Limits of an armed fault.
 const (
