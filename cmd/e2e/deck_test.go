@@ -72,6 +72,7 @@ func TestWholeDeckLeavesNoCardData(t *testing.T) {
 	}()
 
 	covered := map[string]bool{}
+	refunds := 0
 	for _, c := range cards {
 		card, ok := deck.Lookup(c.Name)
 		if !ok {
@@ -102,7 +103,34 @@ func TestWholeDeckLeavesNoCardData(t *testing.T) {
 			printed.WriteString(out)
 			covered[c.Name+" "+mode] = true
 			t.Logf("%s by %s: %s %s", c.Name, mode, v.State, v.Failure)
+			if v.State != "approved" && v.State != "offline_approved" {
+				continue
+			}
+			// The refund path: the same card, money back for the sale.
+			r, code := e.run([]string{"refund", "--amount", "2.30", "--orig", v.ID}, present...)
+			if r.ID == "" || code != 0 && code != 3 {
+				t.Errorf("refund to %s by %s: %+v exit %d", c.Name, mode, r, code)
+			}
+			b, _ = json.Marshal(r)
+			printed.Write(b)
+			t.Logf("refund to %s by %s: %s %s", c.Name, mode, r.State, r.Failure)
+			if r.State == "approved" {
+				refunds++
+			}
 		}
+	}
+	// The reversal path, once per entry mode: the host does not answer
+	// (magic amount 91), the sale is reversed.
+	for _, present := range []string{"visa-classic", "insert:visa-credit", "tap:mastercard-debit"} {
+		pin.Store("")
+		v, _ := e.sale("12.91", present)
+		waitFor(t, 30*time.Second, func() bool {
+			out, _ := e.posctl("txn", "show", v.ID)
+			json.Unmarshal([]byte(out), &v)
+			return v.State == "reversed"
+		})
+		out, _ := e.posctl("txn", "show", v.ID)
+		printed.WriteString(out)
 	}
 	close(stop)
 	typist.Wait()
@@ -113,8 +141,18 @@ func TestWholeDeckLeavesNoCardData(t *testing.T) {
 			}
 		}
 	}
-	out, _ = e.posctl("txn", "list")
+	if refunds < 10 {
+		t.Errorf("only %d refunds approved", refunds)
+	}
+	out, _ = e.posctl("txn", "list", "--limit", "1000")
 	printed.WriteString(out)
+	out, _ = e.posctl("batch")
+	printed.WriteString(out)
+	out, _ = e.posctl("batch", "close")
+	printed.WriteString(out)
+	if !strings.Contains(out, `"approved"`) {
+		t.Errorf("batch close: %s", out)
+	}
 
 	if err := posd.stop(t); err != nil {
 		t.Fatal(err)
