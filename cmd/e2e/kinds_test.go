@@ -166,7 +166,7 @@ func testEveryKind(t *testing.T, dialect string) {
 	if code != 1 || !strings.Contains(out, "closed") {
 		t.Errorf("void of a closed batch's sale: exit %d %s", code, out)
 	}
-	assertNoCardData(t, "posd's log", []byte(posd.stderr.String()))
+	assertNoCardData(t, "posd's log", posd.stderr.Bytes())
 	_, journal := e.journalLines()
 	assertNoCardData(t, "the host's journal", []byte(journal))
 }
