@@ -386,3 +386,26 @@ func TestChipOfflineApproval(t *testing.T) {
 		t.Errorf("record above the floor limit: %+v", cv.Chip)
 	}
 }
+
+// TestOfflineApprovalsCountForVelocity: a card the chip approved offline
+// has made a sale on this terminal; the velocity rule counts it like an
+// online one (with at most one sale per card, the next one is refused).
+func TestOfflineApprovalsCountForVelocity(t *testing.T) {
+	e, _, cfg := newEnv(t, nil, nil)
+	withEMVParams(t, cfg, func(aid map[string]any) { delete(aid, "random_selection") })
+	editConfig(t, cfg, func(c map[string]any) {
+		c["risk"] = map[string]any{"velocity": map[string]any{"max_count": 1}}
+	})
+	posd := start(t, "posd", []string{"-config", cfg}, posdReady)
+	defer posd.stop(t)
+	v, code := e.sale("12.34", "insert:visa-offline")
+	if v.State != "offline_approved" || code != 0 {
+		t.Fatalf("offline approval: %+v exit %d", v, code)
+	}
+	v, _ = e.sale("600.00", "insert:visa-offline")
+	var ov offlineView
+	e.showInto(v.ID, &ov)
+	if ov.State != "failed" || ov.RiskRule != "velocity_count" {
+		t.Fatalf("the same card's next sale: %+v (risk rule %q)", ov.chipView, ov.RiskRule)
+	}
+}

@@ -152,6 +152,7 @@ func (e *Engine) runChip(ctx context.Context, s *sale) (chipOutcome, error) {
 			e.fail(s, FailKeys, fmt.Errorf("%w: sealing the offline approval: %w", ErrKeys, serr))
 			return chipDone, nil
 		}
+		recorded := false
 		err := e.commit(s, PhaseDone, func(tx *store.Tx, r *store.Txn) error {
 			if s.pending != nil {
 				if err := s.pending.Save(tx.Bolt()); err != nil {
@@ -168,10 +169,15 @@ func (e *Engine) runChip(ctx context.Context, s *sale) (chipOutcome, error) {
 			}
 			r.State, r.ResponseCode, r.MaskedPAN, r.EntryMode = store.StateOfflineApproved, host.OfflineApproved, masked, s.card.EntryMode
 			r.Chip, r.CVM, r.STAN, r.Batch = s.chip, chipCVM(es), stan, tx.OpenBatch()
+			// The velocity entry: an offline sale is a sale of the card.
+			recorded = e.recordRiskTx(tx, s)
 			// The advice that forwards it to the host.
 			return tx.Enqueue(&store.Job{Kind: store.JobAdvice, TxnID: r.ID, Data: sealed})
 		})
 		if err == nil {
+			if !recorded {
+				e.recordRisk(s, true)
+			}
 			e.wake()
 		}
 		return chipDone, err

@@ -445,12 +445,17 @@ func (e *Engine) stepAuthSent(_ context.Context, s *sale) error {
 	switch {
 	case advice != nil:
 		e.log.Info("host unreachable, chip approved offline", "id", s.rec.ID, "stan", s.rec.STAN, "pan", s.rec.MaskedPAN)
+		recorded := false
 		if err := e.commit(s, PhaseDone, func(tx *store.Tx, r *store.Txn) error {
 			r.State, r.ResponseCode, r.Chip = store.StateOfflineApproved, offlineUnableOnline, s.chip
+			recorded = e.recordRiskTx(tx, s)
 			// The request's STAN never reached the host: the advice uses it.
 			return tx.Enqueue(&store.Job{Kind: store.JobAdvice, TxnID: r.ID, Data: advice})
 		}); err != nil {
 			return err
+		}
+		if !recorded {
+			e.recordRisk(s, true)
 		}
 		e.wake()
 		return nil
