@@ -593,8 +593,19 @@ func (e *Engine) Wait(ctx context.Context, id string) (store.Txn, error) {
 		ch := e.changed
 		e.mu.Unlock()
 		t, err := e.Get(id)
-		if err != nil || t.State.Final() || t.State == store.StateReversalPending {
+		if err != nil {
 			return t, err
+		}
+		if t.State.Final() || t.State == store.StateReversalPending {
+			// The outcome may be on disk a moment before the engine
+			// publishes it and frees the terminal: wait for that too, so
+			// whoever sees the outcome can start the next one.
+			e.mu.Lock()
+			freed := e.active != id
+			e.mu.Unlock()
+			if freed {
+				return t, nil
+			}
 		}
 		select {
 		case <-ch:
