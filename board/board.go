@@ -49,6 +49,8 @@ type Profile struct {
 	Contact *Serial `json:"contact,omitempty"`
 	// Keypad: the PIN pad matrix.
 	Keypad *Keypad `json:"keypad,omitempty"`
+	// Console: the debug UART the service console runs on (115200 8N1).
+	Console *Serial `json:"console,omitempty"`
 	// Camera: the camera source for camera.New: "gst:" and a GStreamer
 	// pipeline (a libcamera CSI camera), or a V4L2 device ("v4l2:" and a
 	// /dev/videoN path or index, or the bare path or index: a USB camera).
@@ -110,6 +112,10 @@ var Profiles = map[string]Profile{
 		MSR:         &MSR{Kind: MSRKindEvdev, Device: DefaultMSRDevice},
 		NFC:         &NFC{Interface: "i2c", I2CBus: "3", I2CAddr: 0x24, Reset: "GPIO20", Req: "GPIO16"},
 		Contact:     &Serial{Port: "/dev/ttyAMA1", Baud: 38400},
+		// The PL011 on GPIO14/15 (enable_uart=1 below); the kernel's
+		// serial console must be off it (no "console=serial0,115200" in
+		// cmdline.txt, serial-getty@ttyAMA0 disabled).
+		Console: &Serial{Port: "/dev/serial0", Baud: 115200},
 		Keypad: &Keypad{
 			Rows: []string{"GPIO5", "GPIO6", "GPIO26", "GPIO19"},
 			Cols: []string{"GPIO17", "GPIO27", "GPIO22", "GPIO21"},
@@ -264,6 +270,19 @@ type Devices struct {
 	Contact *alpar.Dev
 	Keypad  *keypad.Dev
 	Camera  camera.Source
+	// Console is the field engineer's service console line.
+	Console *Console
+}
+
+// Console is the line the service console runs on: the board's debug UART
+// (115200 8N1), or on the simulated board the master side of a
+// pseudo-terminal whose slave the engineer's terminal program opens.
+type Console struct {
+	RW io.ReadWriter
+	// Where the engineer attaches: the UART or the pseudo-terminal's
+	// slave device.
+	Where string
+	Baud  int
 }
 
 // Board is an opened board.
@@ -388,6 +407,9 @@ func Open(ctx context.Context, p Profile, log *slog.Logger) (*Board, error) {
 		b.AddMSR(*p.MSR, log)
 	}
 	openPeriph(ctx, b, p)
+	if p.Console != nil {
+		b.AddConsole(*p.Console)
+	}
 	if p.Camera != "" {
 		o := camera.DefaultOpts
 		o.Logger = log

@@ -249,3 +249,45 @@ func (b *Board) AddKeypad(pins keypad.Pins, where string, layout keypad.Layout, 
 	}
 	b.Add(st, fn, d.Halt)
 }
+
+// AddConsole opens the service console's UART. The port's read timeouts
+// (which tarm/serial reports as io.EOF) are hidden from the console: its
+// reads wait until bytes come or the board halts.
+func (b *Board) AddConsole(s Serial) {
+	st := Status{Name: "console", Driver: "uart", Where: s.Port}
+	port, err := OpenSerial(s)
+	if err != nil {
+		st.Error = err.Error()
+		b.Add(st, nil, nil)
+		return
+	}
+	st.OK, st.Detail = true, fmt.Sprintf("service console, %d 8N1", s.Baud)
+	cp := &consolePort{port: port}
+	b.Devices.Console = &Console{RW: cp, Where: s.Port, Baud: s.Baud}
+	b.Add(st, nil, cp.Close)
+}
+
+// consolePort waits through a UART's read timeouts until it is closed.
+type consolePort struct {
+	port   io.ReadWriteCloser
+	closed atomic.Bool
+}
+
+func (c *consolePort) Read(p []byte) (int, error) {
+	for {
+		n, err := c.port.Read(p)
+		if c.closed.Load() {
+			return 0, io.ErrClosedPipe
+		}
+		if n > 0 || !errors.Is(err, io.EOF) {
+			return n, err
+		}
+	}
+}
+
+func (c *consolePort) Write(p []byte) (int, error) { return c.port.Write(p) }
+
+func (c *consolePort) Close() error {
+	c.closed.Store(true)
+	return c.port.Close()
+}

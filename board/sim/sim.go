@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"posd/drivers/ptysim"
 	"sync"
 
 	"posd/board"
@@ -76,7 +77,22 @@ func Open(ctx context.Context, o Opts) (*Board, error) {
 	b.openContact(ctx, o)
 	b.openKeypad(o)
 	b.openCamera(o)
+	b.openConsole()
 	return b, nil
+}
+
+// openConsole gives the service console a pseudo-terminal: posd serves
+// its master side, the engineer's terminal program opens the slave
+// (picocom -b 115200 /dev/pts/N), as it would the debug UART.
+func (b *Board) openConsole() {
+	p, err := ptysim.Open()
+	if err != nil {
+		b.Add(boardStatus("console", "pty", "", err), nil, nil)
+		return
+	}
+	b.Devices.Console = &board.Console{RW: p.Master, Where: p.SlavePath, Baud: 115200}
+	b.Add(board.Status{Name: "console", Driver: "pty", Where: p.SlavePath, OK: true,
+		Detail: "service console (attach: picocom -b 115200 " + p.SlavePath + ")"}, nil, p.Close)
 }
 
 func boardStatus(name, driver, where string, err error) board.Status {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -264,4 +266,39 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// The service console's pseudo-terminal carries bytes both ways between
+// its slave (the engineer's terminal program) and posd's side.
+func TestSimConsoleLine(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := Open(ctx, Opts{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Halt()
+	c := b.Devices.Console
+	if c == nil || !strings.HasPrefix(c.Where, "/dev/") || c.Baud != 115200 {
+		t.Fatalf("console line: %+v", c)
+	}
+	slave, err := os.OpenFile(c.Where, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slave.Close()
+	if _, err := slave.Write([]byte("help\r")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 5)
+	if _, err := io.ReadFull(c.RW, got); err != nil || string(got) != "help\r" {
+		t.Fatalf("posd's side read %q %v", got, err)
+	}
+	if _, err := c.RW.Write([]byte("posd> ")); err != nil {
+		t.Fatal(err)
+	}
+	back := make([]byte, 6)
+	if _, err := io.ReadFull(slave, back); err != nil || string(back) != "posd> " {
+		t.Fatalf("the terminal read %q %v", back, err)
+	}
 }
