@@ -5,6 +5,8 @@ package config
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -83,8 +85,26 @@ type Config struct {
 	// defaults (DefaultRiskRules); the acquirer's arrive with its
 	// parameters later.
 	Risk json.RawMessage `json:"risk,omitempty"`
+	// Console is the field engineer's service console.
+	Console ConsoleConfig `json:"console"`
 
 	settings Settings
+}
+
+// ConsoleConfig is the service console on the board's debug UART (a
+// pseudo-terminal on the sim board).
+type ConsoleConfig struct {
+	// AuthorityKey is the acquirer's engineer authority, pinned: the
+	// Ed25519 public key (32 bytes, hex or base64) that signs login
+	// tokens. Empty: the console serves, but nobody can log in.
+	AuthorityKey string `json:"authority_key"`
+	// Groups are the fleet groups this terminal belongs to: a token for
+	// "group:NAME" logs in on every terminal of the group.
+	Groups []string `json:"groups"`
+	// IdleTimeout logs an idle session out.
+	IdleTimeout Duration `json:"idle_timeout"`
+	// Disabled: no console at all (the port stays closed).
+	Disabled bool `json:"disabled"`
 }
 
 // APIConfig is the local HTTP+JSON API for the ECR/cashier and simulator.
@@ -167,6 +187,7 @@ func Default() Config {
 		Watchdog:        WatchdogConfig{Enabled: true},
 		ShutdownTimeout: Duration(15 * time.Second),
 		Retention:       Duration(90 * 24 * time.Hour),
+		Console:         ConsoleConfig{IdleTimeout: Duration(5 * time.Minute)},
 	}
 }
 
@@ -253,6 +274,10 @@ type Settings struct {
 	ShutdownTimeout time.Duration
 	Retention       time.Duration
 	Risk            risk.Rules
+	// ConsoleKey is the pinned engineer authority (nil: none);
+	// ConsoleIdle the console's idle timeout.
+	ConsoleKey  ed25519.PublicKey
+	ConsoleIdle time.Duration
 }
 
 // Settings returns the typed values of a validated configuration (Parse,
@@ -371,6 +396,19 @@ func (c *Config) Validate() error {
 	if s.Risk, err = riskRules(c.Risk); err != nil {
 		return fmt.Errorf("config: risk: %w", err)
 	}
+	if c.Console.AuthorityKey != "" {
+		if s.ConsoleKey, err = parseEd25519Public(c.Console.AuthorityKey); err != nil {
+			return fmt.Errorf("config: console.authority_key: %w", err)
+		}
+	}
+	for _, g := range c.Console.Groups {
+		if g == "" || len(g) > 32 || strings.ContainsAny(g, " \t:") {
+			return fmt.Errorf("config: console.groups: %q is not a group name (1-32 characters, no spaces or colons)", g)
+		}
+	}
+	if s.ConsoleIdle = time.Duration(c.Console.IdleTimeout); s.ConsoleIdle < 10*time.Second || s.ConsoleIdle > 24*time.Hour {
+		return fmt.Errorf("config: console.idle_timeout must be from 10s to 24h")
+	}
 	c.settings = s
 	return nil
 }
@@ -449,3 +487,15 @@ func (c *Config) SimTestKey(mode wiresec.Mode) (bdk, iksn []byte) {
 
 // JSON is the effective configuration, indented (posd -print-config).
 func (c Config) JSON() ([]byte, error) { return json.MarshalIndent(c, "", "  ") }
+
+// parseEd25519Public reads a 32-byte Ed25519 public key written in hex or
+// base64.
+func parseEd25519Public(v string) (ed25519.PublicKey, error) {
+	v = strings.TrimSpace(v)
+	for _, dec := range []func(string) ([]byte, error){hex.DecodeString, base64.StdEncoding.DecodeString, base64.RawURLEncoding.DecodeString} {
+		if b, err := dec(v); err == nil && len(b) == ed25519.PublicKeySize {
+			return ed25519.PublicKey(b), nil
+		}
+	}
+	return nil, errors.New("not an Ed25519 public key (32 bytes in hex or base64)")
+}

@@ -66,6 +66,10 @@ func TestConfigRoughEdges(t *testing.T) {
 		`{"terminal":{"card_timeout":60}}`:     "terminal.card_timeout",
 		`{"board":"sim"} {"board":"rpi4"}`:     "trailing data",
 		`{"board":"sim"}x`:                     "trailing data",
+		`{"console":{"authority_key":"abcd"}}`: "console.authority_key: not an Ed25519 public key",
+		`{"console":{"groups":["a b"]}}`:       "console.groups",
+		`{"console":{"groups":[""]}}`:          "console.groups",
+		`{"console":{"idle_timeout":"1s"}}`:    "console.idle_timeout must be from 10s to 24h",
 	} {
 		_, err := Parse([]byte(bad))
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -132,5 +136,21 @@ func TestConfigMSR(t *testing.T) {
 		if _, err := Parse([]byte(bad)); err == nil {
 			t.Errorf("accepted %s", bad)
 		}
+	}
+}
+
+func TestConsoleAuthorityKey(t *testing.T) {
+	key := strings.Repeat("ab", 32)
+	for _, v := range []string{key, strings.ToUpper(key), "q6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s=", " " + key + "\n"} {
+		c, err := Parse([]byte(`{"console":{"authority_key":"` + strings.ReplaceAll(v, "\n", "\\n") + `","groups":["north-1"]}}`))
+		if err != nil {
+			t.Fatalf("%q: %v", v, err)
+		}
+		if k := c.Settings().ConsoleKey; len(k) != 32 || k[0] != 0xab || k[31] != 0xab {
+			t.Fatalf("%q read as %x", v, k)
+		}
+	}
+	if c, err := Parse([]byte(`{}`)); err != nil || c.Settings().ConsoleKey != nil || c.Settings().ConsoleIdle != 5*time.Minute {
+		t.Fatalf("defaults: %+v %v", c.Settings().ConsoleIdle, err)
 	}
 }
