@@ -1,0 +1,38 @@
+package keyload
+
+import "errors"
+
+// Errors returned by this package, wrapped with %w; decide with errors.Is.
+// Messages name lengths, header fields and entry names, never key bytes,
+// components or key blocks. Errors of the key store, the TR-31 package and
+// the DUKPT source (e.g. dukptkeys.ErrKSNReuse) are wrapped too.
+var (
+	// ErrComponent: a KBPK component is not hex of a length the algorithm
+	// allows, the two components differ in length, are equal, one is all
+	// zeros, or their XOR is a weak key (TDES with equal halves).
+	ErrComponent = errors.New("keyload: unusable key component")
+
+	// ErrAlgorithm: the algorithm is neither 'T' (TDES) nor 'A' (AES).
+	ErrAlgorithm = errors.New("keyload: unknown key algorithm")
+
+	// ErrNoKBPK: no key block protection key is stored (load one from two
+	// components first), or the Loader has no key store.
+	ErrNoKBPK = errors.New("keyload: no KBPK loaded")
+
+	// ErrBlock: the key block does not unwrap under the stored KBPK (wraps
+	// the tr31 error: tr31.ErrMAC for a block made under another KBPK or
+	// altered), or its version does not fit the KBPK's algorithm.
+	ErrBlock = errors.New("keyload: key block refused")
+
+	// ErrUsage: the key block holds a key this loader does not install
+	// (only B1, the DUKPT initial key, with mode of use X or N), or a key
+	// whose algorithm or length does not fit the terminal's DUKPT mode.
+	ErrUsage = errors.New("keyload: key usage not accepted")
+
+	// ErrKSN: a B1 key block without a usable initial KSN: KS (TDES DUKPT,
+	// the initial key serial number) or IK (AES DUKPT, the initial key ID).
+	ErrKSN = errors.New("keyload: key block has no usable initial KSN")
+
+	// ErrNoDUKPT: the Loader has no DUKPT source.
+	ErrNoDUKPT = errors.New("keyload: no DUKPT slot")
+)

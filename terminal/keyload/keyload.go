@@ -1,0 +1,387 @@
+// Package keyload installs keys on the terminal under dual control: two key
+// custodians each enter one component of the key block protection key
+// (KBPK), which is stored in the key store; DUKPT initial keys then arrive
+// as TR-31 key blocks under that KBPK and are loaded into the terminal's
+// DUKPT slot. Only key check values and KSNs ever leave the package.
+//
+// KBPK algorithms (tr31 algorithm codes): 'T' TDES, 16 bytes (double
+// length) or 24 (triple), unwrapping key blocks of version B or C; 'A' AES,
+// 16, 24 or 32 bytes, unwrapping version D. Version A (deprecated key
+// variant binding) is refused. The usual choice follows the DUKPT mode
+// (DefaultAlgorithm): a TDES KBPK for TDES DUKPT, AES for AES DUKPT; an AES
+// KBPK may also carry a TDES initial key.
+//
+// DUKPT initial keys are TR-31 key usage B1, mode of use X (key derivation)
+// or N, with the initial KSN in an optional block (ANSI X9.143):
+//
+//	TDES DUKPT  algorithm T, 16 bytes; "KS" = the initial key serial number,
+//	            20 hex digits (10 bytes, counter zero); 16 hex digits (the
+//	            legacy 8-byte form) are padded with a zero counter.
+//	AES DUKPT   algorithm A; "IK" = the initial key ID, 16 hex digits
+//	            (8 bytes: BDK ID and derivation ID); the initial KSN is the
+//	            ID followed by a zero 32-bit counter.
+package keyload
+
+import (
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+
+	"posd/crypto/dukpt"
+	"posd/crypto/keystore"
+	"posd/crypto/tr31"
+	"posd/terminal/dukptkeys"
+	"posd/terminal/wiresec"
+)
+
+// KBPKName is the key store entry of the key block protection key.
+const KBPKName = "kbpk.0"
+
+// The key usage of a DUKPT initial key.
+const UsageDUKPTInitialKey = "B1"
+
+// kbpkHeader describes the stored KBPK: a TR-31 key block protection key
+// (K1) that may only unwrap (mode D), never exported, for storage.
+func kbpkHeader(alg byte) tr31.Header {
+	return tr31.Header{Version: tr31.VersionD, KeyUsage: "K1", Algorithm: alg, ModeOfUse: 'D',
+		Exportability: 'N', KeyContext: tr31.ContextStorage}
+}
+
+// Loader installs keys into the terminal's key store and DUKPT slot.
+type Loader struct {
+	Keys  *keystore.Store   // where the KBPK lives (KBPKName)
+	DUKPT *dukptkeys.Source // the terminal's DUKPT slot
+}
+
+// DefaultAlgorithm is the KBPK algorithm that goes with the DUKPT slot's
+// mode: 'T' for TDES DUKPT, 'A' for AES DUKPT (and when there is no slot).
+func (l *Loader) DefaultAlgorithm() byte {
+	if l != nil && l.DUKPT != nil && l.DUKPT.Mode() == wiresec.ModeTDES {
+		return 'T'
+	}
+	return 'A'
+}
+
+// checkLen reports whether n bytes is a KBPK length of alg.
+func checkLen(alg byte, n int) error {
+	switch alg {
+	case 'T':
+		if n == 16 || n == 24 {
+			return nil
+		}
+		return fmt.Errorf("%w: a TDES component is 16 or 24 bytes (32 or 48 hex digits), not %d", ErrComponent, n)
+	case 'A':
+		if n == 16 || n == 24 || n == 32 {
+			return nil
+		}
+		return fmt.Errorf("%w: an AES component is 16, 24 or 32 bytes (32, 48 or 64 hex digits), not %d", ErrComponent, n)
+	}
+	return fmt.Errorf("%w: %q (want T or A)", ErrAlgorithm, alg)
+}
+
+func allZero(b []byte) bool {
+	var acc byte
+	for _, c := range b {
+		acc |= c
+	}
+	return acc == 0
+}
+
+// ParseComponent reads a component as a custodian types it: hex digits in
+// either case, optionally grouped with spaces or '-'. The caller wipes the
+// result. Errors never quote the text.
+func ParseComponent(text string) ([]byte, error) {
+	if len(text) > 256 {
+		return nil, fmt.Errorf("%w: too long", ErrComponent)
+	}
+	digits := make([]byte, 0, 64)
+	defer clear(digits)
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		switch {
+		case c == ' ' || c == '-' || c == '\t' || c == '\r' || c == '\n':
+		case ('0' <= c && c <= '9') || ('a' <= c && c <= 'f') || ('A' <= c && c <= 'F'):
+			digits = append(digits, c)
+		default:
+			return nil, fmt.Errorf("%w: not hex", ErrComponent)
+		}
+	}
+	if len(digits) == 0 || len(digits)%2 != 0 {
+		return nil, fmt.Errorf("%w: an even number of hex digits is needed, got %d", ErrComponent, len(digits))
+	}
+	out := make([]byte, len(digits)/2)
+	if _, err := hex.Decode(out, digits); err != nil {
+		clear(out)
+		return nil, fmt.Errorf("%w: not hex", ErrComponent)
+	}
+	return out, nil
+}
+
+// ComponentKCV checks one KBPK component for algorithm alg ('T' or 'A', see
+// the package comment for lengths) and returns its key check value, 6
+// upper-case hex digits as keystore.KCV computes them (TDES: E(key, 0^8);
+// AES: CMAC(key, 0^16); first 3 bytes), for the custodian to compare with
+// the component's form. An all-zero component is refused. The caller wipes
+// the component.
+func ComponentKCV(alg byte, component []byte) (string, error) {
+	if err := checkLen(alg, len(component)); err != nil {
+		return "", err
+	}
+	if allZero(component) {
+		return "", fmt.Errorf("%w: all zeros", ErrComponent)
+	}
+	kcv, err := keystore.KCV(alg, component)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrComponent, err)
+	}
+	return kcv, nil
+}
+
+// combine XORs two checked components into the KBPK; the caller wipes it.
+func combine(alg byte, a, b []byte) ([]byte, error) {
+	if _, err := ComponentKCV(alg, a); err != nil {
+		return nil, fmt.Errorf("first component: %w", err)
+	}
+	if _, err := ComponentKCV(alg, b); err != nil {
+		return nil, fmt.Errorf("second component: %w", err)
+	}
+	if len(a) != len(b) {
+		return nil, fmt.Errorf("%w: the components differ in length (%d and %d bytes)", ErrComponent, len(a), len(b))
+	}
+	if subtle.ConstantTimeCompare(a, b) == 1 {
+		return nil, fmt.Errorf("%w: the two components are the same", ErrComponent)
+	}
+	k := make([]byte, len(a))
+	subtle.XORBytes(k, a, b)
+	if alg == 'T' && weakTDES(k) {
+		clear(k)
+		return nil, fmt.Errorf("%w: the combined TDES key has equal parts (single DES)", ErrComponent)
+	}
+	return k, nil
+}
+
+// weakTDES reports a TDES key whose 8-byte parts are equal ignoring the
+// parity bits (K1 = K2, or K2 = K3 for triple length), which is single DES.
+func weakTDES(k []byte) bool {
+	eq := func(x, y []byte) bool {
+		for i := range x {
+			if x[i]&0xFE != y[i]&0xFE {
+				return false
+			}
+		}
+		return true
+	}
+	if eq(k[0:8], k[8:16]) {
+		return true
+	}
+	return len(k) == 24 && eq(k[8:16], k[16:24])
+}
+
+// LoadKBPK XORs the two components a and b (same length, different, neither
+// all zeros; see ComponentKCV) into the key block protection key, stores it
+// in the key store as KBPKName (usage K1, unwrap only, not exportable),
+// replacing any earlier one, and returns its KCV. The caller wipes a and b.
+func (l *Loader) LoadKBPK(alg byte, a, b []byte) (kcv string, err error) {
+	if l == nil || l.Keys == nil {
+		return "", fmt.Errorf("%w: no key store", ErrNoKBPK)
+	}
+	k, err := combine(alg, a, b)
+	if err != nil {
+		return "", err
+	}
+	defer clear(k)
+	kcv, err = keystore.KCV(alg, k)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrComponent, err)
+	}
+	if err := l.Keys.Put(KBPKName, kbpkHeader(alg), k); err != nil {
+		return "", fmt.Errorf("keyload: storing the KBPK: %w", err)
+	}
+	return kcv, nil
+}
+
+// Loaded says what LoadBlock installed; it never holds key bytes.
+type Loaded struct {
+	Usage string // TR-31 key usage, "B1"
+	KCV   string // 6 hex digits of the loaded key (keystore.KCV)
+	KSN   string // the initial KSN, upper-case hex (20 digits TDES, 24 AES)
+}
+
+// LoadBlock unwraps a TR-31 key block under the stored KBPK and installs the
+// key it holds. Only DUKPT initial keys (usage B1) are installed, into the
+// DUKPT slot with the initial KSN of the block's KS (TDES) or IK (AES)
+// optional block; the key's algorithm must fit the slot's mode. Surrounding
+// white space of block is ignored. Errors: ErrNoKBPK, ErrBlock (wrapping
+// tr31.ErrMAC for a block under another KBPK), ErrUsage, ErrKSN, and the
+// DUKPT source's (dukptkeys.ErrKSNReuse when that initial KSN was already
+// used here).
+func (l *Loader) LoadBlock(block string) (Loaded, error) {
+	if l == nil || l.Keys == nil {
+		return Loaded{}, fmt.Errorf("%w: no key store", ErrNoKBPK)
+	}
+	if l.DUKPT == nil {
+		return Loaded{}, ErrNoDUKPT
+	}
+	block = strings.TrimSpace(block)
+	if len(block) > tr31.MaxLength {
+		return Loaded{}, fmt.Errorf("%w: longer than %d characters", ErrBlock, tr31.MaxLength)
+	}
+	kh, err := l.Keys.Header(KBPKName)
+	if errors.Is(err, keystore.ErrNotFound) {
+		return Loaded{}, fmt.Errorf("%w: %w", ErrNoKBPK, err)
+	}
+	if err != nil {
+		return Loaded{}, fmt.Errorf("keyload: reading the KBPK: %w", err)
+	}
+	h, err := tr31.ParseHeader(block)
+	if err != nil {
+		return Loaded{}, fmt.Errorf("%w: %w", ErrBlock, err)
+	}
+	switch {
+	case h.Version == tr31.VersionA:
+		return Loaded{}, fmt.Errorf("%w: version A (key variant binding) is deprecated; ask for version B, C or D", ErrBlock)
+	case kh.Algorithm == 'T' && h.Version == tr31.VersionD:
+		return Loaded{}, fmt.Errorf("%w: version D needs an AES KBPK; the stored KBPK is TDES", ErrBlock)
+	case kh.Algorithm == 'A' && h.Version != tr31.VersionD:
+		return Loaded{}, fmt.Errorf("%w: version %c needs a TDES KBPK; the stored KBPK is AES", ErrBlock, h.Version)
+	}
+	if h.KeyUsage != UsageDUKPTInitialKey {
+		return Loaded{}, fmt.Errorf("%w: key usage %s; this loader installs DUKPT initial keys (B1) only", ErrUsage, h.KeyUsage)
+	}
+	if h.ModeOfUse != 'X' && h.ModeOfUse != 'N' {
+		return Loaded{}, fmt.Errorf("%w: mode of use %c for a DUKPT initial key (want X or N)", ErrUsage, h.ModeOfUse)
+	}
+	mode := l.DUKPT.Mode()
+	iksn, err := initialKSN(mode, h)
+	if err != nil {
+		return Loaded{}, err
+	}
+	var out Loaded
+	err = l.Keys.Use(KBPKName, func(kbpk []byte) error {
+		h, key, err := tr31.Unwrap(kbpk, block)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrBlock, err)
+		}
+		defer clear(key)
+		if err := fitsMode(mode, h.Algorithm, len(key)); err != nil {
+			return err
+		}
+		kcv, err := keystore.KCV(h.Algorithm, key)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrUsage, err)
+		}
+		if err := l.DUKPT.Load(key, iksn); err != nil {
+			return fmt.Errorf("keyload: loading the DUKPT slot: %w", err)
+		}
+		out = Loaded{Usage: h.KeyUsage, KCV: kcv, KSN: strings.ToUpper(hex.EncodeToString(iksn))}
+		return nil
+	})
+	if err != nil {
+		return Loaded{}, err
+	}
+	return out, nil
+}
+
+// initialKSN reads the initial KSN of a B1 block for the DUKPT mode.
+func initialKSN(mode wiresec.Mode, h tr31.Header) ([]byte, error) {
+	switch mode {
+	case wiresec.ModeTDES:
+		ks, ok := h.Block("KS")
+		if !ok {
+			return nil, fmt.Errorf("%w: a TDES DUKPT initial key needs a KS optional block", ErrKSN)
+		}
+		b, err := hex.DecodeString(ks)
+		if err != nil || (len(b) != dukpt.TDESKSNLen && len(b) != 8) {
+			return nil, fmt.Errorf("%w: KS must be 20 (or 16) hex digits", ErrKSN)
+		}
+		iksn := make([]byte, dukpt.TDESKSNLen)
+		copy(iksn, b)
+		if c, err := dukpt.KSNCounter(iksn); err != nil || c != 0 {
+			return nil, fmt.Errorf("%w: KS has a non-zero transaction counter", ErrKSN)
+		}
+		return iksn, nil
+	case wiresec.ModeAES:
+		ik, ok := h.Block("IK")
+		if !ok {
+			return nil, fmt.Errorf("%w: an AES DUKPT initial key needs an IK optional block", ErrKSN)
+		}
+		b, err := hex.DecodeString(ik)
+		if err != nil || len(b) != dukpt.AESIKIDLen {
+			return nil, fmt.Errorf("%w: IK must be %d hex digits", ErrKSN, 2*dukpt.AESIKIDLen)
+		}
+		return append(b, 0, 0, 0, 0), nil
+	}
+	return nil, fmt.Errorf("%w: unknown DUKPT mode %q", ErrUsage, mode)
+}
+
+// fitsMode checks the unwrapped key's algorithm and length against the
+// DUKPT mode.
+func fitsMode(mode wiresec.Mode, alg byte, n int) error {
+	switch {
+	case mode == wiresec.ModeTDES && alg == 'T' && n == dukpt.TDESKeyLen:
+		return nil
+	case mode == wiresec.ModeAES && alg == 'A' && (n == 16 || n == 24 || n == 32):
+		return nil
+	}
+	return fmt.Errorf("%w: a %d-byte key of algorithm %c does not fit %s DUKPT", ErrUsage, n, alg, mode)
+}
+
+// KeyInfo describes one key the terminal holds; never the key itself.
+type KeyInfo struct {
+	Name      string // key store entry, or "dukpt" for the DUKPT slot
+	Usage     string // TR-31 key usage, e.g. "K1", "B1"
+	Algorithm string // "TDES", "AES", "DES", "HMAC" or the TR-31 code
+	KCV       string // 6 hex digits; empty when unknown (the DUKPT slot keeps no initial key)
+	KSN       string // the DUKPT slot's current KSN; empty for other keys
+}
+
+func algName(a byte) string {
+	switch a {
+	case 'T':
+		return "TDES"
+	case 'A':
+		return "AES"
+	case 'D':
+		return "DES"
+	case 'H':
+		return "HMAC"
+	}
+	return string(rune(a))
+}
+
+// KCVs lists the keys the terminal holds: every key (not secrets) of the key
+// store with its KCV, then the DUKPT slot with its current KSN when one is
+// loaded (the slot keeps only derived registers, so no KCV).
+func (l *Loader) KCVs() ([]KeyInfo, error) {
+	if l == nil || l.Keys == nil {
+		return nil, fmt.Errorf("%w: no key store", ErrNoKBPK)
+	}
+	entries, err := l.Keys.List()
+	if err != nil {
+		return nil, fmt.Errorf("keyload: listing keys: %w", err)
+	}
+	var out []KeyInfo
+	for _, e := range entries {
+		if e.Secret {
+			continue
+		}
+		out = append(out, KeyInfo{Name: e.Name, Usage: e.Usage, Algorithm: algName(e.Algorithm), KCV: e.KCV})
+	}
+	if l.DUKPT != nil {
+		ksn, err := l.DUKPT.KSN()
+		switch {
+		case err == nil:
+			alg := "AES"
+			if l.DUKPT.Mode() == wiresec.ModeTDES {
+				alg = "TDES"
+			}
+			out = append(out, KeyInfo{Name: "dukpt", Usage: UsageDUKPTInitialKey, Algorithm: alg, KSN: ksn})
+		case errors.Is(err, dukptkeys.ErrNotProvisioned):
+		default:
+			return out, fmt.Errorf("keyload: reading the DUKPT slot: %w", err)
+		}
+	}
+	return out, nil
+}
