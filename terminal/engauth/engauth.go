@@ -97,10 +97,17 @@ func validTerminalID(s string) bool {
 	return validID(s) && !strings.HasPrefix(s, GroupPrefix)
 }
 
+// ValidGroup reports whether name is a fleet group name: 1..MaxIDLen
+// printable ASCII characters without spaces or colons (as the terminal's
+// parameters require).
+func ValidGroup(name string) bool {
+	return validID(name) && !strings.Contains(name, ":")
+}
+
 // validTarget: a terminal id or "group:NAME".
 func validTarget(s string) bool {
 	if name, ok := strings.CutPrefix(s, GroupPrefix); ok {
-		return validID(name)
+		return ValidGroup(name)
 	}
 	return validTerminalID(s)
 }
@@ -170,7 +177,7 @@ func (c Challenge) equal(o Challenge) bool {
 type Claims struct {
 	Engineer  string    // engineer id, 1-32 printable, no spaces
 	Role      Role      // see Role.Valid; Parse returns unknown roles as read, Verify refuses them
-	Terminal  string    // a terminal id, or "group:NAME" for a fleet group
+	Terminal  string    // a terminal id, or "group:NAME" for a fleet group (see ValidGroup)
 	Expiry    time.Time // whole seconds, UTC
 	Challenge Challenge // the challenge it answers
 }
