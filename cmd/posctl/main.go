@@ -3,7 +3,7 @@
 // controls, offline key tools for key custodians (posctl keys) and the
 // offline replay of recorded EMV card exchanges (posctl emv).
 //
-// Every command except keys and emv talks to posd's local API with its
+// Every command except keys, emv and engineer talks to posd's local API with its
 // per-boot token (found in posd's data directory: --data-dir,
 // POSD_DATA_DIR, /var/lib/posd or ./run/data) and prints JSON on stdout. Errors are one
 // line on stderr with exit status 1; a sale that ends without approval
@@ -67,6 +67,9 @@ const usage = `usage: posctl [--api URL] [--data-dir DIR] COMMAND
   keys ...            offline DUKPT / TR-31 / KCV / EMV key tools (posctl keys help)
   emv replay --trace FILE [--params FILE] [--capk FILE]
                       offline: run the EMV kernel against a recorded card exchange (posctl emv help)
+  engineer keygen --out FILE
+  engineer token --key FILE --challenge TEXT --role ROLE --id NAME --ttl 8h [--terminal TID|--group NAME]
+                      offline: the engineer authority's key and console login tokens (posctl engineer help)
   help                this text
 
 posd's API needs its per-boot token, which posd writes to api-token.json in
@@ -104,6 +107,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if len(args) > 0 && args[0] == "emv" {
 		return emvcmd.Run(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "engineer" {
+		return runEngineer(args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("posctl", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
