@@ -1,0 +1,100 @@
+package console
+
+import (
+	"strings"
+	"testing"
+)
+
+// feedAll runs s through an editor in mode and returns the lines (or
+// "<abandon>", "<too long>") and the echo.
+func feedAll(e *editor, mode echoMode, s string) (events []string, echo string) {
+	e.start(mode)
+	var out []byte
+	for i := 0; i < len(s); i++ {
+		var ev lineEvent
+		out, ev = e.feed(s[i], out)
+		switch ev {
+		case evLine:
+			events = append(events, string(e.take()))
+		case evAbandon:
+			events = append(events, "<abandon>")
+		case evTooLong:
+			events = append(events, "<too long>")
+		}
+	}
+	return events, string(out)
+}
+
+func TestEditor(t *testing.T) {
+	cases := []struct {
+		name, in   string
+		mode       echoMode
+		lines      []string
+		echo       string
+		pendingBuf string
+	}{
+		{"CR", "ab\r", echoOn, []string{"ab"}, "ab\r\n", ""},
+		{"LF", "ab\n", echoOn, []string{"ab"}, "ab\r\n", ""},
+		{"CRLF is one end", "ab\r\ncd\r\n", echoOn, []string{"ab", "cd"}, "ab\r\ncd\r\n", ""},
+		{"CR CR is two", "a\r\r", echoOn, []string{"a", ""}, "a\r\n\r\n", ""},
+		{"LF CR is two", "a\n\r", echoOn, []string{"a", ""}, "a\r\n\r\n", ""},
+		{"backspace", "ax\by\x7f\x7f\x7fz\r", echoOn, []string{"z"}, "ax\b \by\b \b\b \bz\r\n", ""},
+		{"Ctrl-U", "abc\x15d\r", echoOn, []string{"d"}, "abc\b \b\b \b\b \bd\r\n", ""},
+		{"Ctrl-C", "abc\x03d\r", echoOn, []string{"<abandon>", "d"}, "abc^C\r\nd\r\n", ""},
+		{"controls and high bytes dropped", "a\x00\x01\t\x7e\x80\xff\x1a\r", echoOn, []string{"a~"}, "a~\r\n", ""},
+		{"arrow keys dropped", "a\x1b[Ab\x1bOBc\x1b[1;5Cd\x1bxe\r", echoOn, []string{"abcde"}, "abcde\r\n", ""},
+		{"ESC then CR ends the line", "a\x1b\r", echoOn, []string{"a"}, "a\r\n", ""},
+		{"CSI cut by CR", "a\x1b[12\r", echoOn, []string{"a"}, "a\r\n", ""},
+		{"secret", "s3cr\x7fet\r", echoStar, []string{"s3cet"}, "****\b \b**\r\n", ""},
+		{"secret Ctrl-U", "se\x15x\r", echoStar, []string{"x"}, "**\b \b\b \b*\r\n", ""},
+		{"unfinished", "abc", echoOn, nil, "abc", "abc"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var e editor
+			lines, echo := feedAll(&e, tc.mode, tc.in)
+			if strings.Join(lines, "|") != strings.Join(tc.lines, "|") {
+				t.Errorf("lines %q, want %q", lines, tc.lines)
+			}
+			if echo != tc.echo {
+				t.Errorf("echo %q, want %q", echo, tc.echo)
+			}
+			if string(e.buf) != tc.pendingBuf {
+				t.Errorf("left %q, want %q", e.buf, tc.pendingBuf)
+			}
+		})
+	}
+}
+
+func TestEditorLongLine(t *testing.T) {
+	var e editor
+	long := strings.Repeat("x", MaxLine)
+	lines, echo := feedAll(&e, echoOn, long+"\r")
+	if len(lines) != 1 || lines[0] != long || echo != long+"\r\n" {
+		t.Fatalf("a line of exactly MaxLine: %d lines", len(lines))
+	}
+	lines, echo = feedAll(&e, echoOn, long+"yz\x7f\rok\r")
+	if strings.Join(lines, "|") != "<too long>|ok" || echo != long+"\r\nok\r\n" {
+		t.Fatalf("lines %q, echo ...%q", lines, echo[len(echo)-12:])
+	}
+	// Ctrl-U forgives an overlong line and erases what was echoed.
+	lines, echo = feedAll(&e, echoOn, long+"more\x15ok\r")
+	if strings.Join(lines, "|") != "ok" || !strings.HasSuffix(echo, strings.Repeat("\b \b", MaxLine)+"ok\r\n") {
+		t.Fatalf("lines %q", lines)
+	}
+}
+
+func TestEditorWipes(t *testing.T) {
+	var e editor
+	e.start(echoStar)
+	for _, b := range []byte("secret") {
+		e.feed(b, nil)
+	}
+	buf := e.buf[:cap(e.buf)]
+	e.start(echoOn)
+	for _, b := range buf {
+		if b != 0 {
+			t.Fatalf("a new line left the old one in memory: %q", buf[:8])
+		}
+	}
+}
