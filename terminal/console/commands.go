@@ -1,0 +1,495 @@
+package console
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"posd/terminal/engauth"
+)
+
+// roleSet is the roles allowed to run a command.
+type roleSet uint8
+
+const (
+	rEngineer roleSet = 1 << iota
+	rCustodian
+	rAdmin
+)
+
+func roleBit(r engauth.Role) roleSet {
+	switch r {
+	case engauth.RoleEngineer:
+		return rEngineer
+	case engauth.RoleCustodian:
+		return rCustodian
+	case engauth.RoleAdmin:
+		return rAdmin
+	}
+	return 0
+}
+
+func (rs roleSet) has(r engauth.Role) bool { return rs&roleBit(r) != 0 }
+
+func (rs roleSet) String() string {
+	if rs == 0 {
+		return "anyone"
+	}
+	var n []string
+	for _, r := range []engauth.Role{engauth.RoleEngineer, engauth.RoleCustodian, engauth.RoleAdmin} {
+		if rs.has(r) {
+			n = append(n, string(r))
+		}
+	}
+	return strings.Join(n, ",")
+}
+
+const (
+	diagnostics = rEngineer | rAdmin // admin ⊇ engineer
+	keyRoles    = rCustodian         // keys: custodians only, never admin
+	statusRoles = rEngineer | rCustodian | rAdmin
+
+	// maxCount bounds "log N" and "txns N".
+	maxCount = 500
+)
+
+// command is one console command.
+type command struct {
+	name    string // one or two words
+	args    string // usage of the arguments
+	summary string
+	roles   roleSet // 0: anyone, logged in or not (and then not a role check)
+	maxArgs int
+	count   int // > 0: takes an optional count 1..maxCount, this the default
+	run     func(s *session, p parsed)
+}
+
+// parsed is a command line understood.
+type parsed struct {
+	cmd  *command
+	args []string
+	n    int // the count, for commands that take one
+}
+
+var (
+	commands []*command
+	byName   map[string]*command
+	// groups are the first words of two-word commands.
+	groups map[string][]string
+)
+
+func init() {
+	commands = []*command{
+		{name: "help", args: "[COMMAND]", summary: "list the commands, or explain one", maxArgs: 2, run: (*session).cmdHelp},
+		{name: "login", summary: "log in: prints a challenge, reads the token for it (not echoed)", run: (*session).cmdLogin},
+		{name: "logout", summary: "log out", run: (*session).cmdLogout},
+		{name: "whoami", summary: "who is logged in, with which role, until when", run: (*session).cmdWhoami},
+		{name: "status", summary: "terminal status", roles: statusRoles, run: textCmd("status", Terminal.Status)},
+		{name: "devices", summary: "readers, PIN pad, camera and their state", roles: diagnostics, run: textCmd("devices", Terminal.Devices)},
+		{name: "selftest", summary: "run the self test", roles: diagnostics, run: textCmd("selftest", Terminal.SelfTest)},
+		{name: "log", args: "[N]", summary: fmt.Sprintf("the last N log lines (default 20, at most %d)", maxCount), roles: diagnostics, maxArgs: 1, count: 20, run: (*session).cmdLog},
+		{name: "txns", args: "[N]", summary: fmt.Sprintf("the last N transactions, masked (default 10, at most %d)", maxCount), roles: diagnostics, maxArgs: 1, count: 10, run: (*session).cmdTxns},
+		{name: "host test", summary: "test the connection to the acquirer host", roles: diagnostics, run: textCmd("host test", Terminal.HostTest)},
+		{name: "sync", summary: "forward stored offline transactions now", roles: diagnostics, run: textCmd("sync", Terminal.Sync)},
+		{name: "params", summary: "network and parameters", roles: diagnostics, run: textCmd("params", Terminal.Params)},
+		{name: "restart", summary: "restart the daemon (asks to type RESTART)", roles: diagnostics, run: (*session).cmdRestart},
+		{name: "kcv", summary: "key check values of the loaded keys", roles: keyRoles, run: textCmd("kcv", Terminal.KeyCheckValues)},
+		{name: "kbpk component", summary: "enter a KBPK component (dual control: two different custodians)", roles: keyRoles, run: (*session).cmdKBPKComponent},
+		{name: "kbpk cancel", summary: "wipe a held first KBPK component", roles: keyRoles, run: (*session).cmdKBPKCancel},
+		{name: "key load", summary: "load a TR-31 key block under the KBPK (not echoed)", roles: keyRoles, run: (*session).cmdKeyLoad},
+		{name: "factory-reset", summary: "erase the terminal (asks for the terminal id)", roles: rAdmin, run: (*session).cmdFactoryReset},
+	}
+	byName = make(map[string]*command, len(commands))
+	groups = make(map[string][]string)
+	for _, c := range commands {
+		byName[c.name] = c
+		if first, second, ok := strings.Cut(c.name, " "); ok {
+			groups[first] = append(groups[first], second)
+		}
+	}
+}
+
+var (
+	errEmpty   = errors.New("empty line")
+	errUnknown = errors.New("unknown command")
+)
+
+// usageError: a known command (or the first word of two-word ones) used
+// with the wrong arguments.
+type usageError struct {
+	cmd   *command
+	group string
+}
+
+func (e *usageError) Error() string {
+	if e.cmd == nil {
+		var alts []string
+		for _, s := range groups[e.group] {
+			alts = append(alts, e.group+" "+s)
+		}
+		return "usage: " + strings.Join(alts, " | ")
+	}
+	return "usage: " + strings.TrimSpace(e.cmd.name+" "+e.cmd.args)
+}
+
+// parseCommand understands a command line: words separated by spaces,
+// command words in any case. A known command with wrong arguments comes
+// back with its cmd set and a *usageError.
+func parseCommand(line string) (parsed, error) {
+	f := strings.Fields(line)
+	if len(f) == 0 {
+		return parsed{}, errEmpty
+	}
+	first := strings.ToLower(f[0])
+	var p parsed
+	if len(f) >= 2 {
+		if c := byName[first+" "+strings.ToLower(f[1])]; c != nil {
+			p.cmd, p.args = c, f[2:]
+		}
+	}
+	if p.cmd == nil {
+		if c := byName[first]; c != nil {
+			p.cmd, p.args = c, f[1:]
+		}
+	}
+	if p.cmd == nil {
+		if _, ok := groups[first]; ok {
+			return parsed{}, &usageError{group: first}
+		}
+		return parsed{}, errUnknown
+	}
+	if len(p.args) > p.cmd.maxArgs {
+		return p, &usageError{cmd: p.cmd}
+	}
+	if p.cmd.count > 0 {
+		p.n = p.cmd.count
+		if len(p.args) == 1 {
+			n, err := strconv.Atoi(p.args[0])
+			if err != nil || n < 1 || n > maxCount {
+				return p, &usageError{cmd: p.cmd}
+			}
+			p.n = n
+		}
+	}
+	return p, nil
+}
+
+// exec runs one command line.
+func (s *session) exec(line string) {
+	if s.claims != nil && !s.now().Before(s.claims.Expiry) {
+		s.println("login expired: logged out")
+		s.logout("expired")
+	}
+	p, err := parseCommand(line)
+	if errors.Is(err, errEmpty) {
+		return
+	}
+	if p.cmd == nil {
+		// The words are not echoed back nor audited: they could be a
+		// secret pasted at the wrong prompt.
+		if s.claims != nil {
+			_ = s.auditf("command", "unknown")
+		}
+		var ue *usageError
+		if errors.As(err, &ue) {
+			s.println(ue.Error())
+			return
+		}
+		s.println("unknown command: type help")
+		return
+	}
+	c := p.cmd
+	if c.roles != 0 {
+		if s.claims == nil {
+			s.printf("%s: not logged in (type login)", c.name)
+			return
+		}
+		if !c.roles.has(s.claims.Role) {
+			_ = s.auditf("refused", "%s: not allowed for %s", c.name, s.claims.Role)
+			s.printf("%s: not allowed for %s", c.name, s.claims.Role)
+			return
+		}
+	}
+	if s.claims != nil {
+		detail := c.name
+		if err != nil {
+			detail += ": usage error"
+		}
+		// Fail closed, except for logout: giving up a login never waits
+		// for the audit log.
+		if aerr := s.auditf("command", "%s", detail); aerr != nil && c.name != "logout" {
+			s.println("audit log unavailable: command refused")
+			return
+		}
+	}
+	if err != nil {
+		s.println(err.Error())
+		return
+	}
+	c.run(s, p)
+}
+
+// textCmd runs a Terminal query and prints its text.
+func textCmd(name string, f func(Terminal, context.Context) (string, error)) func(*session, parsed) {
+	return func(s *session, _ parsed) {
+		out, err := f(s.c.term, s.ctx)
+		if err != nil {
+			s.printf("%s failed: %v", name, err)
+			return
+		}
+		s.println(out)
+	}
+}
+
+func (s *session) cmdHelp(p parsed) {
+	if len(p.args) > 0 {
+		name := strings.ToLower(strings.Join(p.args, " "))
+		c := byName[name]
+		if c == nil {
+			if _, ok := groups[name]; ok {
+				s.println((&usageError{group: name}).Error())
+				return
+			}
+			s.println("no such command: type help")
+			return
+		}
+		s.printf("usage: %s", strings.TrimSpace(c.name+" "+c.args))
+		s.printf("  %s", c.summary)
+		s.printf("  roles: %s", c.roles)
+		if c.name == "kbpk component" {
+			s.printf("  the first custodian enters component 1 and confirms its KCV; it is held in memory for %s;", ComponentHold)
+			s.println("  a different custodian then logs in and enters component 2; the KBPK is loaded from both.")
+		}
+		return
+	}
+	var b strings.Builder
+	b.WriteString("commands (roles that may run them):\n")
+	for _, c := range commands {
+		mark := " "
+		if s.claims != nil && (c.roles == 0 || c.roles.has(s.claims.Role)) {
+			mark = "*"
+		}
+		fmt.Fprintf(&b, "%s %-16s %-24s %s\n", mark, strings.TrimSpace(c.name+" "+c.args), c.roles, c.summary)
+	}
+	if s.claims != nil {
+		b.WriteString("* = allowed for you\n")
+	}
+	b.WriteString("help COMMAND explains one")
+	s.println(b.String())
+}
+
+// reason classes of a refused token, for the screen and the audit log.
+func reasonClass(err error) (short, long string) {
+	switch {
+	case errors.Is(err, engauth.ErrMalformed):
+		return "malformed", "not a token"
+	case errors.Is(err, engauth.ErrSignature):
+		return "signature", "signature does not verify"
+	case errors.Is(err, engauth.ErrExpired):
+		return "expired", "token expired (or valid for too long)"
+	case errors.Is(err, engauth.ErrTerminal):
+		return "terminal", "token is for another terminal"
+	case errors.Is(err, engauth.ErrChallenge):
+		return "challenge", "token answers another challenge (each token is valid once)"
+	case errors.Is(err, engauth.ErrRole):
+		return "role", "unknown role"
+	}
+	return "other", "refused"
+}
+
+func (s *session) cmdLogin(parsed) {
+	if s.claims != nil {
+		s.printf("already logged in as %s: logout first", s.claims.Engineer)
+		return
+	}
+	if s.c.ver == nil {
+		s.println("login unavailable: no engineer authority key is provisioned on this terminal")
+		return
+	}
+	now := s.now()
+	left, err := s.c.lockedFor(now)
+	if err != nil {
+		s.println("login unavailable: the console cannot read its lockout state")
+		return
+	}
+	if left > 0 {
+		s.printf("login locked after repeated failures: try again in %s", roundUp(left))
+		return
+	}
+	ch, err := engauth.NewChallenge(s.c.tid, s.c.rnd)
+	if err != nil {
+		s.println("login unavailable: no random source")
+		return
+	}
+	// The challenge line is the console's own (terminal id and a fresh
+	// nonce): it skips the hex rule of the output guard, not the rest.
+	s.write(append(printable("challenge: "+ch.String()), '\r', '\n'))
+	s.println("paste the token for this challenge (shown as *)")
+	raw, st := s.readLine("token: ", echoStar)
+	if st != stLine {
+		if st == stAbandon {
+			s.println("login abandoned")
+		}
+		return
+	}
+	token := strings.TrimSpace(string(raw))
+	clear(raw)
+	if token == "" {
+		s.println("login abandoned")
+		return
+	}
+	claims, err := s.c.ver.Verify(token, ch)
+	if err == nil && (!claims.Role.Valid() || claims.Challenge != ch || !s.now().Before(claims.Expiry)) {
+		err = engauth.ErrChallenge // never expected: Verify checks all of these
+	}
+	if err != nil {
+		short, long := reasonClass(err)
+		claimed := ""
+		if c, perr := engauth.Parse(token); perr == nil {
+			claimed = "; claimed engineer " + c.Engineer
+		}
+		n, lock, ferr := s.c.failedLogin(s.now())
+		_ = s.c.audit("", "", "login_failed", fmt.Sprintf("%s%s; failure %d in a row", short, claimed, n))
+		s.c.log.Warn("console login failed", "reason", short, "failures", n)
+		s.printf("login failed: %s", long)
+		switch {
+		case ferr != nil:
+			s.println("(the console could not record the failure)")
+		case lock > 0:
+			s.printf("%d failed logins in a row: login locked for %s", n, roundUp(lock))
+		}
+		return
+	}
+	s.claims = &claims
+	if err := s.auditf("login", "until %s", claims.Expiry.UTC().Format(time.RFC3339)); err != nil {
+		s.claims = nil
+		s.println("login refused: the audit log is unavailable")
+		return
+	}
+	if err := s.c.loginSucceeded(); err != nil {
+		s.c.log.Warn("console: could not clear the login failures", "err", err)
+	}
+	s.lastActive = s.now()
+	s.c.log.Info("console login", "engineer", claims.Engineer, "role", string(claims.Role))
+	s.printf("logged in as %s (%s) until %s; idle logout after %s",
+		claims.Engineer, claims.Role, claims.Expiry.UTC().Format(time.RFC3339), s.c.idle)
+}
+
+// roundUp shows a wait in whole seconds, never less than one.
+func roundUp(d time.Duration) time.Duration {
+	r := d.Truncate(time.Second)
+	if r < d || r == 0 {
+		r += time.Second
+	}
+	return r
+}
+
+func (s *session) cmdLogout(parsed) {
+	if s.claims == nil {
+		s.println("not logged in")
+		return
+	}
+	eng := s.claims.Engineer
+	s.logout("command")
+	s.println("logged out")
+	if who, until, ok := s.c.heldBy(); ok && who == eng {
+		s.printf("your KBPK component 1 stays held until %s for a different custodian", until.UTC().Format(time.RFC3339))
+	}
+}
+
+func (s *session) cmdWhoami(parsed) {
+	if s.claims == nil {
+		s.println("not logged in")
+		return
+	}
+	s.printf("%s (%s) on terminal %s; login valid until %s; idle logout after %s",
+		s.claims.Engineer, s.claims.Role, s.c.tid, s.claims.Expiry.UTC().Format(time.RFC3339), s.c.idle)
+	if who, until, ok := s.c.heldBy(); ok && s.claims.Role == engauth.RoleCustodian {
+		s.printf("KBPK component 1 held (entered by %s) until %s", who, until.UTC().Format(time.RFC3339))
+	}
+}
+
+func (s *session) cmdLog(p parsed) {
+	lines := s.c.term.LogTail(p.n)
+	if len(lines) == 0 {
+		s.println("no log lines")
+		return
+	}
+	s.println(strings.Join(lines, "\n"))
+}
+
+func (s *session) cmdTxns(p parsed) {
+	out, err := s.c.term.Txns(s.ctx, p.n)
+	if err != nil {
+		s.printf("txns failed: %v", err)
+		return
+	}
+	s.println(out)
+}
+
+func (s *session) cmdRestart(parsed) {
+	ok, st := s.confirm("type RESTART to confirm: ", "RESTART")
+	if st != stLine || !ok {
+		if st != stClosed {
+			s.println("restart cancelled")
+		}
+		return
+	}
+	if err := s.auditf("restart", "requested"); err != nil {
+		s.println("audit log unavailable: restart refused")
+		return
+	}
+	if err := s.c.term.Restart(s.ctx); err != nil {
+		_ = s.auditf("restart", "failed")
+		s.printf("restart failed: %v", err)
+		return
+	}
+	s.println("restarting")
+}
+
+func (s *session) cmdFactoryReset(parsed) {
+	s.println("factory reset erases this terminal's keys, parameters and data")
+	ok, st := s.confirm("type the terminal id to confirm: ", s.c.tid)
+	if st != stLine || !ok {
+		if st != stClosed {
+			_ = s.auditf("factory_reset", "cancelled")
+			s.println("factory reset cancelled")
+		}
+		return
+	}
+	l, st := s.readLine("also abandon unsettled transactions (they will never reach the acquirer)? yes/no: ", echoOn)
+	if st != stLine {
+		if st != stClosed {
+			_ = s.auditf("factory_reset", "cancelled")
+			s.println("factory reset cancelled")
+		}
+		return
+	}
+	var abandon bool
+	switch strings.ToLower(strings.TrimSpace(string(l))) {
+	case "yes":
+		abandon = true
+	case "no":
+	default:
+		_ = s.auditf("factory_reset", "cancelled")
+		s.println("answer yes or no: factory reset cancelled")
+		return
+	}
+	if err := s.auditf("factory_reset", "requested, abandon unsettled=%t", abandon); err != nil {
+		s.println("audit log unavailable: factory reset refused")
+		return
+	}
+	out, err := s.c.term.FactoryReset(s.ctx, abandon)
+	if err != nil {
+		_ = s.auditf("factory_reset", "failed")
+		s.printf("factory reset failed: %v", err)
+		return
+	}
+	_ = s.auditf("factory_reset", "done")
+	s.println(out)
+	s.logout("factory reset")
+	s.println("logged out")
+}

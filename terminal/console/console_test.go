@@ -1,0 +1,880 @@
+package console
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"posd/terminal/engauth"
+)
+
+func TestLoginStatusLogout(t *testing.T) {
+	r := newRig(t)
+	p := r.serve()
+	out := p.cmd("status", "posd> ")
+	if !strings.Contains(out, "status: not logged in") || slices.Contains(r.term.callList(), "status") {
+		t.Fatalf("status before login: %q, calls %v", out, r.term.callList())
+	}
+	r.login(p, "eve01", engauth.RoleEngineer)
+	out = p.cmd("whoami", prompt("eve01", engauth.RoleEngineer))
+	if !strings.Contains(out, "eve01 (engineer) on terminal T0001") {
+		t.Fatalf("whoami: %q", out)
+	}
+	out = p.cmd("status", prompt("eve01", engauth.RoleEngineer))
+	if !strings.Contains(out, "last card 476173******0010\r\n") {
+		t.Fatalf("status not masked as expected: %q", out)
+	}
+	out = p.cmd("txns 3", prompt("eve01", engauth.RoleEngineer))
+	if !strings.Contains(out, "approved 476173******0010") || !slices.Contains(r.term.callList(), "txns 3") {
+		t.Fatalf("txns: %q %v", out, r.term.callList())
+	}
+	out = p.cmd("log", prompt("eve01", engauth.RoleEngineer))
+	if !strings.Contains(out, "declined card 4761 73** **** 0010") || !slices.Contains(r.term.callList(), "log 20") {
+		t.Fatalf("log: %q", out)
+	}
+	out = p.cmd("devices", prompt("eve01", engauth.RoleEngineer))
+	if !strings.Contains(out, "pn532 ok\r\n"+withheld+"\r\nalpar ok\r\n") {
+		t.Fatalf("devices: %q", out)
+	}
+	p.logout()
+	for _, want := range []string{
+		"console_start  : ",
+		"login eve01 engineer: until 2026-03-04T11:00:00Z",
+		"command eve01 engineer: status",
+		"command eve01 engineer: txns",
+		"logout eve01 engineer: command",
+	} {
+		if !r.hasEvent(want) {
+			t.Errorf("no audit entry %q in %q", want, r.events())
+		}
+	}
+	p.stop()
+	if !r.hasEvent("console_stop  : shutdown") {
+		t.Errorf("no console_stop in %q", r.events())
+	}
+}
+
+func TestLoginRefusals(t *testing.T) {
+	_, otherPriv, err := engauth.GenerateKey(bytes.NewReader(bytes.Repeat([]byte{9}, 64)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		tok  func(r *rig, ch engauth.Challenge) string
+		want string
+		ev   string
+	}{
+		{"expired", func(r *rig, ch engauth.Challenge) string {
+			return r.token("eve01", engauth.RoleEngineer, ch, func(c *engauth.Claims) { c.Expiry = r.clk.Now().Add(-time.Second) })
+		}, "token expired", "expired"},
+		{"other terminal", func(r *rig, ch engauth.Challenge) string {
+			return r.token("eve01", engauth.RoleEngineer, ch, func(c *engauth.Claims) { c.Terminal = "T0002" })
+		}, "token is for another terminal", "terminal"},
+		{"other key", func(r *rig, ch engauth.Challenge) string {
+			return r.sign(otherPriv, engauth.Claims{Engineer: "eve01", Role: engauth.RoleEngineer, Terminal: tid, Expiry: r.clk.Now().Add(time.Hour), Challenge: ch})
+		}, "signature does not verify", "signature"},
+		{"garbage", func(r *rig, ch engauth.Challenge) string { return "not-a-token" }, "not a token", "malformed"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t)
+			p := r.serve()
+			ch := p.challenge()
+			p.send(tc.tok(r, ch) + "\r")
+			out := p.expect("posd> ")
+			if !strings.Contains(out, "login failed: "+tc.want) || strings.Contains(out, "logged in as") {
+				t.Fatalf("console said %q", out)
+			}
+			if out := p.cmd("whoami", "posd> "); !strings.Contains(out, "not logged in") {
+				t.Fatalf("whoami after a refused token: %q", out)
+			}
+			if !r.hasEvent("login_failed  : " + tc.ev) {
+				t.Fatalf("audit %q", r.events())
+			}
+		})
+	}
+}
+
+func TestTokenValidOnce(t *testing.T) {
+	r := newRig(t)
+	p := r.serve()
+	ch := p.challenge()
+	tok := r.token("eve01", engauth.RoleEngineer, ch, nil)
+	p.send(tok + "\r")
+	p.expect("logged in as eve01")
+	p.expect(prompt("eve01", engauth.RoleEngineer))
+	p.logout()
+	// The same token again: the new challenge has a new nonce.
+	ch2 := p.challenge()
+	if ch2 == ch {
+		t.Fatal("the challenge was not renewed")
+	}
+	p.send(tok + "\r")
+	out := p.expect("posd> ")
+	if !strings.Contains(out, "login failed: token answers another challenge") {
+		t.Fatalf("replayed token: %q", out)
+	}
+	// A token for an abandoned challenge is no good either.
+	ch3 := p.challenge()
+	p.send("\x03")
+	p.expect("login abandoned")
+	p.expect("posd> ")
+	p.challenge()
+	p.send(r.token("eve01", engauth.RoleEngineer, ch3, nil) + "\r")
+	out = p.expect("posd> ")
+	if !strings.Contains(out, "login failed: token answers another challenge") {
+		t.Fatalf("token of an abandoned challenge: %q", out)
+	}
+}
+
+func TestTokenNotEchoed(t *testing.T) {
+	r := newRig(t)
+	p := r.serve()
+	ch := p.challenge()
+	tok := r.token("eve01", engauth.RoleEngineer, ch, nil)
+	// Typed with a typo and a backspace: stars, "\b \b", stars.
+	p.send(tok[:5] + "x\x7f" + tok[5:] + "\r")
+	out := p.expect("logged in as eve01")
+	want := "*****" + "*" + "\b \b" + strings.Repeat("*", len(tok)-5) + "\r\n"
+	if !strings.HasPrefix(out, want) {
+		t.Fatalf("echo of the token: %q", out)
+	}
+}
+
+func TestLockoutSurvivesRestart(t *testing.T) {
+	r := newRig(t)
+	p := r.serve()
+	fail := func() string {
+		t.Helper()
+		p.challenge()
+		p.send("not-a-token\r")
+		return p.expect("posd> ")
+	}
+	fail()
+	fail()
+	if out := fail(); !strings.Contains(out, "3 failed logins in a row: login locked for 30s") {
+		t.Fatalf("third failure: %q", out)
+	}
+	out := p.cmd("login", "posd> ")
+	if !strings.Contains(out, "login locked after repeated failures: try again in 30s") || strings.Contains(out, "challenge:") {
+		t.Fatalf("login while locked: %q", out)
+	}
+	r.clk.Advance(10 * time.Second)
+	if out := p.cmd("login", "posd> "); !strings.Contains(out, "try again in 20s") {
+		t.Fatalf("login while locked: %q", out)
+	}
+	// Restart: a new Console over the same database.
+	p.stop()
+	r.c = r.newConsole()
+	p = r.serve()
+	if out := p.cmd("login", "posd> "); !strings.Contains(out, "try again in 20s") {
+		t.Fatalf("login after a restart: %q", out)
+	}
+	r.clk.Advance(20 * time.Second)
+	if out := fail(); !strings.Contains(out, "4 failed logins in a row: login locked for 1m0s") {
+		t.Fatalf("fourth failure: %q", out)
+	}
+	r.clk.Advance(59 * time.Second)
+	if out := p.cmd("login", "posd> "); !strings.Contains(out, "try again in 1s") {
+		t.Fatalf("login while locked: %q", out)
+	}
+	r.clk.Advance(time.Second)
+	r.login(p, "eve01", engauth.RoleEngineer)
+	p.logout()
+	// The success reset the count: two failures do not lock.
+	fail()
+	if out := fail(); strings.Contains(out, "locked") {
+		t.Fatalf("second failure after a success: %q", out)
+	}
+	r.login(p, "eve01", engauth.RoleEngineer)
+}
+
+func TestLockScheduleAndClockSetBack(t *testing.T) {
+	want := []time.Duration{0, 0, 0, 30 * time.Second, time.Minute, 2 * time.Minute, 4 * time.Minute,
+		8 * time.Minute, 16 * time.Minute, 32 * time.Minute, time.Hour, time.Hour}
+	for n, w := range want {
+		if got := lockDelay(n); got != w {
+			t.Errorf("lockDelay(%d) = %s, want %s", n, got, w)
+		}
+	}
+	if got := lockDelay(1000); got != MaxLock {
+		t.Errorf("lockDelay(1000) = %s", got)
+	}
+	r := newRig(t)
+	for range 3 {
+		if _, _, err := r.c.failedLogin(t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The clock goes back a year (a board without a battery): the lock
+	// still lasts its 30 s from now, not a year.
+	back := t0.AddDate(-1, 0, 0)
+	if left, err := r.c.lockedFor(back); err != nil || left != 30*time.Second {
+		t.Fatalf("locked for %s, %v", left, err)
+	}
+	if left, err := r.c.lockedFor(back.Add(30 * time.Second)); err != nil || left != 0 {
+		t.Fatalf("locked for %s, %v", left, err)
+	}
+}
+
+func TestIdleTimeout(t *testing.T) {
+	r := newRig(t)
+	p := r.serve()
+	r.login(p, "eve01", engauth.RoleEngineer)
+	r.clk.Advance(4 * time.Minute)
+	// Still logged in; typing keeps the session alive.
+	if out := p.cmd("whoami", prompt("eve01", engauth.RoleEngineer)); !strings.Contains(out, "eve01 (engineer)") {
+		t.Fatalf("whoami: %q", out)
+	}
+	r.clk.Advance(4 * time.Minute)
+	if out := p.cmd("whoami", prompt("eve01", engauth.RoleEngineer)); !strings.Contains(out, "eve01 (engineer)") {
+		t.Fatalf("whoami after 4 minutes of idle: %q", out)
+	}
+	r.clk.Advance(5 * time.Minute)
+	p.expect("idle for 5m0s: logged out")
+	p.expect("posd> ")
+	if out := p.cmd("status", "posd> "); !strings.Contains(out, "not logged in") {
+		t.Fatalf("status after the idle logout: %q", out)
+	}
+	if !r.hasEvent("logout eve01 engineer: idle") {
+		t.Fatalf("audit %q", r.events())
+	}
+}
+
+func TestIdleTimeoutWhileConfirming(t *testing.T) {
+	r := newRig(t)
+	p := r.serve()
+	r.login(p, "eve01", engauth.RoleEngineer)
+	p.send("restart\r")
+	p.expect("type RESTART to confirm: ")
+	r.clk.Advance(5 * time.Minute)
+	p.expect("idle for 5m0s: logged out")
+	p.expect("posd> ")
+	// What was meant for the confirmation is now a command line.
+	p.send("RESTART\r")
+	p.expect("restart: not logged in")
+	if r.term.restarts != 0 {
+		t.Fatal("restarted after the idle logout")
+	}
+}
+
+func TestLoginExpiry(t *testing.T) {
+	r := newRig(t)
+	r.idle = time.Hour
+	r.c = r.newConsole()
+	p := r.serve()
+	ch := p.challenge()
+	p.send(r.token("eve01", engauth.RoleEngineer, ch, func(c *engauth.Claims) { c.Expiry = t0.Add(10 * time.Minute) }) + "\r")
+	p.expect(prompt("eve01", engauth.RoleEngineer))
+	r.clk.Advance(10 * time.Minute)
+	p.expect("login expired: logged out")
+	p.expect("posd> ")
+	if !r.hasEvent("logout eve01 engineer: expired") {
+		t.Fatalf("audit %q", r.events())
+	}
+}
+
+// roleCases: each command, its line, and what the console shows when it
+// runs (interactive ones are then abandoned with Ctrl-C).
+var roleCases = []struct {
+	line, shows, abandon string
+	roles                roleSet
+}{
+	{"status", "terminal ready", "", statusRoles},
+	{"devices", "pn532 ok", "", diagnostics},
+	{"selftest", "selftest passed", "", diagnostics},
+	{"log 5", "log line one", "", diagnostics},
+	{"txns", "0001 sale", "", diagnostics},
+	{"host test", "host reachable", "", diagnostics},
+	{"sync", "sync done", "", diagnostics},
+	{"params", "params version 7", "", diagnostics},
+	{"restart", "type RESTART to confirm: ", "restart cancelled", diagnostics},
+	{"kcv", "KBPK KCV 3B5B6F", "", rCustodian},
+	{"kbpk component", "KBPK component 1 of 2", "component entry abandoned", rCustodian},
+	{"kbpk cancel", "no KBPK component held", "", rCustodian},
+	{"key load", "paste the TR-31 key block", "key load abandoned", rCustodian},
+	{"factory-reset", "type the terminal id to confirm: ", "factory reset cancelled", rAdmin},
+}
+
+func TestRoles(t *testing.T) {
+	for _, role := range []engauth.Role{engauth.RoleEngineer, engauth.RoleCustodian, engauth.RoleAdmin} {
+		t.Run(string(role), func(t *testing.T) {
+			r := newRig(t)
+			p := r.serve()
+			r.login(p, "eng-"+string(role), role)
+			pr := prompt("eng-"+string(role), role)
+			refused := 0
+			for _, rc := range roleCases {
+				before := len(r.term.callList())
+				p.send(rc.line + "\r")
+				if rc.roles.has(role) {
+					p.expect(rc.shows)
+					if rc.abandon != "" {
+						p.send("\x03")
+						p.expect(rc.abandon)
+					}
+					p.expect(pr)
+					continue
+				}
+				refused++
+				out := p.expect(pr)
+				if !strings.Contains(out, "not allowed for "+string(role)) {
+					t.Errorf("%s as %s: %q", rc.line, role, out)
+				}
+				if after := r.term.callList(); len(after) != before {
+					t.Errorf("%s as %s reached the terminal: %v", rc.line, role, after[before:])
+				}
+			}
+			n := 0
+			for _, e := range r.events() {
+				if strings.HasPrefix(e, "refused eng-"+string(role)+" "+string(role)+": ") {
+					n++
+				}
+			}
+			if n != refused || refused == 0 {
+				t.Errorf("%d refusals audited, %d made", n, refused)
+			}
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	r := newRig(t)
+	p := r.serve()
+	out := p.cmd("help", "posd> ")
+	for _, c := range commands {
+		if !strings.Contains(out, c.name) {
+			t.Errorf("help does not list %q", c.name)
+		}
+	}
+	if out := p.cmd("help kbpk component", "posd> "); !strings.Contains(out, "roles: custodian") || !strings.Contains(out, "different custodian") {
+		t.Errorf("help kbpk component: %q", out)
+	}
+	if out := p.cmd("help kbpk", "posd> "); !strings.Contains(out, "usage: kbpk component | kbpk cancel") {
+		t.Errorf("help kbpk: %q", out)
+	}
+	if out := p.cmd("help nothing", "posd> "); !strings.Contains(out, "no such command") {
+		t.Errorf("help nothing: %q", out)
+	}
+	if out := p.cmd("frobnicate s3cr3t", "posd> "); !strings.Contains(out, "unknown command") ||
+		strings.Count(out, "s3cr3t") != 1 { // the echo only
+		t.Errorf("unknown command: %q", out)
+	}
+	r.login(p, "eve01", engauth.RoleEngineer)
+	if out := p.cmd("log 0", prompt("eve01", engauth.RoleEngineer)); !strings.Contains(out, "usage: log [N]") {
+		t.Errorf("log 0: %q", out)
+	}
+}
+
+// component1 and component2 are a KBPK's two components as the custodians
+// type them (spaced, mixed case).
+const (
+	component1 = "0f1e2d3c 4b5a6978 8796a5b4 c3d2e1f0"
+	component2 = "1122334455667788 99AABBCCDDEEFF00"
+)
+
+func compBytes(t *testing.T, s string) []byte {
+	k, problem := parseComponent([]byte(s))
+	if problem != "" {
+		t.Fatal(problem)
+	}
+	return k
+}
+
+// enterComponent runs kbpk component as the logged-in custodian.
+func enterComponent(p *port, idx string, comp string, pr string) string {
+	p.t.Helper()
+	p.send("kbpk component\r")
+	p.expect("KBPK component " + idx + " of 2")
+	p.expect("component: ")
+	p.send(comp + "\r")
+	out := p.expect("y/n: ")
+	p.send("y\r")
+	return out + p.expect(pr)
+}
+
+func (r *rig) componentSecrets() {
+	for _, c := range []string{component1, component2} {
+		r.secret(strings.ReplaceAll(c, " ", ""))
+		for _, g := range strings.Fields(c) {
+			r.secret(g)
+		}
+	}
+}
+
+func TestDualControl(t *testing.T) {
+	r := newRig(t)
+	r.componentSecrets()
+	p := r.serve()
+	alice, bob := prompt("alice", engauth.RoleCustodian), prompt("bob", engauth.RoleCustodian)
+
+	r.login(p, "alice", engauth.RoleCustodian)
+	out := enterComponent(p, "1", component1, alice)
+	if !strings.Contains(out, "component 1 KCV: "+fakeKCV(compBytes(t, component1))) {
+		t.Fatalf("component 1: %q", out)
+	}
+	if !strings.Contains(out, strings.Repeat("*", len(component1))+"\r\n") {
+		t.Fatalf("component 1 not echoed as stars: %q", out)
+	}
+	r.c.mu.Lock()
+	held := r.c.held.key
+	r.c.mu.Unlock()
+	p.send("logout\r")
+	if out := p.expect("posd> "); !strings.Contains(out, "your KBPK component 1 stays held") {
+		t.Fatalf("logout: %q", out)
+	}
+
+	// The same custodian cannot enter component 2.
+	r.login(p, "alice", engauth.RoleCustodian)
+	out = p.cmd("kbpk component", alice)
+	if !strings.Contains(out, "must be entered by a different custodian") || strings.Contains(out, "component: ") {
+		t.Fatalf("component 2 by alice: %q", out)
+	}
+	p.logout()
+
+	// A second custodian: a wrong length first, then the real one.
+	r.login(p, "bob", engauth.RoleCustodian)
+	p.send("kbpk component\r")
+	p.expect("component 1 was entered by alice")
+	p.expect("component: ")
+	p.send(strings.Repeat("AB", 24) + "\r")
+	if out := p.expect(bob); !strings.Contains(out, "component 2 must be as long as component 1 (32 hex digits)") {
+		t.Fatalf("short component 2: %q", out)
+	}
+	out = enterComponent(p, "2", component2, bob)
+	if !strings.Contains(out, "component 2 KCV: "+fakeKCV(compBytes(t, component2))) ||
+		!strings.Contains(out, "KBPK loaded, KCV C0FFEE") {
+		t.Fatalf("component 2: %q", out)
+	}
+	if strings.Contains(out, fakeKCV(compBytes(t, component1))) {
+		t.Fatalf("component 1's KCV shown to the second custodian: %q", out)
+	}
+	r.term.mu.Lock()
+	a, b := r.term.kbpkA, r.term.kbpkB
+	r.term.mu.Unlock()
+	if !bytes.Equal(a, compBytes(t, component1)) || !bytes.Equal(b, compBytes(t, component2)) {
+		t.Fatalf("LoadKBPK got %x, %x", a, b)
+	}
+	if !bytes.Equal(held, make([]byte, len(held))) {
+		t.Fatal("component 1 not wiped after the load")
+	}
+	if _, _, ok := r.c.heldBy(); ok {
+		t.Fatal("a component is still held")
+	}
+	for _, want := range []string{
+		"kbpk_component alice custodian: component 1 confirmed, KCV",
+		"refused alice custodian: kbpk component",
+		"kbpk_load bob custodian: components of alice and bob",
+		"kbpk_load bob custodian: loaded, KCV C0FFEE",
+	} {
+		if !r.hasEvent(want) {
+			t.Errorf("no audit entry %q in %q", want, r.events())
+		}
+	}
+}
+
+func TestDualControlFailedLoadWipesBoth(t *testing.T) {
+	r := newRig(t)
+	r.componentSecrets()
+	r.term.kbpkErr = errors.New("keystore: full")
+	p := r.serve()
+	r.login(p, "alice", engauth.RoleCustodian)
+	enterComponent(p, "1", component1, prompt("alice", engauth.RoleCustodian))
+	p.logout()
+	r.login(p, "bob", engauth.RoleCustodian)
+	out := enterComponent(p, "2", component2, prompt("bob", engauth.RoleCustodian))
+	if !strings.Contains(out, "KBPK load failed: keystore: full") || !strings.Contains(out, "both components wiped") {
+		t.Fatalf("failed load: %q", out)
+	}
+	if _, _, ok := r.c.heldBy(); ok {
+		t.Fatal("component 1 still held after a failed load")
+	}
+}
+
+func TestDualControlHoldExpires(t *testing.T) {
+	r := newRig(t)
+	r.componentSecrets()
+	p := r.serve()
+	r.login(p, "alice", engauth.RoleCustodian)
+	enterComponent(p, "1", component1, prompt("alice", engauth.RoleCustodian))
+	r.c.mu.Lock()
+	held := r.c.held.key
+	r.c.mu.Unlock()
+	p.logout()
+	r.clk.Advance(ComponentHold)
+	p.expect("KBPK component 1 (entered by alice) was not completed within 15m0s: wiped")
+	if !bytes.Equal(held, make([]byte, len(held))) {
+		t.Fatal("component 1 not wiped at expiry")
+	}
+	r.login(p, "bob", engauth.RoleCustodian)
+	p.send("kbpk component\r")
+	p.expect("KBPK component 1 of 2")
+	p.send("\x03")
+	p.expect("component entry abandoned")
+	if !r.hasEvent("kbpk_component alice custodian: component 1 expired: wiped") {
+		t.Fatalf("audit %q", r.events())
+	}
+}
+
+func TestKBPKComponentRefusals(t *testing.T) {
+	r := newRig(t)
+	r.componentSecrets()
+	p := r.serve()
+	pr := prompt("alice", engauth.RoleCustodian)
+	r.login(p, "alice", engauth.RoleCustodian)
+	for _, bad := range []string{"0f1e2d3c4b5a6978", "0f1e2d3c4b5a6978 8796a5b4c3d2e1fZ"} {
+		p.send("kbpk component\r")
+		p.expect("component: ")
+		p.send(bad + "\r")
+		if out := p.expect(pr); !strings.Contains(out, "nothing kept") || strings.Contains(out, bad) {
+			t.Fatalf("bad component: %q", out)
+		}
+	}
+	// Not confirmed: wiped, nothing held.
+	p.send("kbpk component\r")
+	p.expect("component: ")
+	p.send(component1 + "\r")
+	p.expect("y/n: ")
+	p.send("n\r")
+	if out := p.expect(pr); !strings.Contains(out, "component 1 wiped") {
+		t.Fatalf("not confirmed: %q", out)
+	}
+	if _, _, ok := r.c.heldBy(); ok {
+		t.Fatal("an unconfirmed component is held")
+	}
+	// Held, then cancelled.
+	enterComponent(p, "1", component1, pr)
+	if out := p.cmd("kbpk cancel", pr); !strings.Contains(out, "KBPK component 1 (entered by alice) wiped") {
+		t.Fatalf("cancel: %q", out)
+	}
+	if _, _, ok := r.c.heldBy(); ok {
+		t.Fatal("held after cancel")
+	}
+}
+
+func TestKeyLoad(t *testing.T) {
+	r := newRig(t)
+	block := "D0112B0AX00N0000" + strings.Repeat("A1B2", 12)
+	r.secret(block)
+	p := r.serve()
+	pr := prompt("carol", engauth.RoleCustodian)
+	r.login(p, "carol", engauth.RoleCustodian)
+	p.send("key load\r")
+	p.expect("key block: ")
+	p.send(block + "\r")
+	out := p.expect(pr)
+	if !strings.Contains(out, strings.Repeat("*", len(block))) || !strings.Contains(out, "KCV 1A2B3C, KSN FFFF9876543210E00000") {
+		t.Fatalf("key load: %q", out)
+	}
+	r.term.mu.Lock()
+	got := r.term.blocks
+	r.term.mu.Unlock()
+	if len(got) != 1 || got[0] != block {
+		t.Fatalf("LoadKey got %q", got)
+	}
+	if out := p.cmd("kcv", pr); !strings.Contains(out, "KBPK KCV 3B5B6F\r\nBDK KCV 08D7B4") {
+		t.Fatalf("kcv: %q", out)
+	}
+}
+
+func TestFactoryReset(t *testing.T) {
+	r := newRig(t)
+	p := r.serve()
+	pr := prompt("adam", engauth.RoleAdmin)
+	r.login(p, "adam", engauth.RoleAdmin)
+	// Wrong terminal id.
+	p.send("factory-reset\r")
+	p.expect("type the terminal id to confirm: ")
+	p.send("T0002\r")
+	if out := p.expect(pr); !strings.Contains(out, "factory reset cancelled") {
+		t.Fatalf("wrong id: %q", out)
+	}
+	// Neither yes nor no.
+	p.send("factory-reset\r")
+	p.expect("confirm: ")
+	p.send(tid + "\r")
+	p.expect("yes/no: ")
+	p.send("y\r")
+	if out := p.expect(pr); !strings.Contains(out, "answer yes or no: factory reset cancelled") {
+		t.Fatalf("answer y: %q", out)
+	}
+	if n := len(r.term.resets); n != 0 {
+		t.Fatalf("%d resets after cancellations", n)
+	}
+	// Keep the unsettled transactions.
+	p.send("factory-reset\r")
+	p.expect("confirm: ")
+	p.send(tid + "\r")
+	p.expect("yes/no: ")
+	p.send("no\r")
+	p.expect("factory reset done")
+	p.expect("posd> ") // logged out
+	r.login(p, "adam", engauth.RoleAdmin)
+	p.send("factory-reset\r")
+	p.expect("confirm: ")
+	p.send(tid + "\r")
+	p.expect("yes/no: ")
+	p.send("YES\r")
+	p.expect("factory reset done")
+	p.expect("posd> ")
+	r.term.mu.Lock()
+	got := r.term.resets
+	r.term.mu.Unlock()
+	if !slices.Equal(got, []bool{false, true}) {
+		t.Fatalf("FactoryReset calls %v", got)
+	}
+	if !r.hasEvent("factory_reset adam admin: requested, abandon unsettled=true") {
+		t.Fatalf("audit %q", r.events())
+	}
+}
+
+func TestRestart(t *testing.T) {
+	r := newRig(t)
+	p := r.serve()
+	pr := prompt("eve01", engauth.RoleEngineer)
+	r.login(p, "eve01", engauth.RoleEngineer)
+	p.send("restart\r")
+	p.expect("confirm: ")
+	p.send("restart\r")
+	p.expect("restart cancelled")
+	p.expect(pr)
+	p.send("restart\r")
+	p.expect("confirm: ")
+	p.send("RESTART\r")
+	p.expect("restarting")
+	p.expect(pr)
+	if r.term.restarts != 1 {
+		t.Fatalf("%d restarts", r.term.restarts)
+	}
+}
+
+func TestLineEditingThroughTheConsole(t *testing.T) {
+	r := newRig(t)
+	p := r.serve()
+	// Backspace (both codes), Ctrl-U, an arrow key, a byte >= 0x80.
+	out := p.cmd("whx\bo\x1b[Dam\xffiq\x7f", "posd> ")
+	if !strings.Contains(out, "not logged in") {
+		t.Fatalf("edited line: %q", out)
+	}
+	if !strings.HasPrefix(out, "whx\b \bo"+"am"+"iq\b \b\r\n") {
+		t.Fatalf("echo: %q", out)
+	}
+	out = p.cmd("rubbish\x15whoami", "posd> ")
+	if !strings.Contains(out, strings.Repeat("\b \b", 7)) || !strings.Contains(out, "not logged in") {
+		t.Fatalf("Ctrl-U: %q", out)
+	}
+	// Ctrl-C abandons the line: nothing runs.
+	p.send("status\x03")
+	if out := p.expect("posd> "); out != "status^C\r\nposd> " {
+		t.Fatalf("Ctrl-C: %q", out)
+	}
+	// CRLF is one line end, LF alone and CR alone are one each.
+	p.send("whoami\r\nwhoami\nwhoami\r")
+	p.send("help login\r")
+	out = p.expect("roles: anyone")
+	if n := strings.Count(out, "not logged in"); n != 3 {
+		t.Fatalf("%d answers to three lines: %q", n, out)
+	}
+	if strings.Contains(out, "posd> posd> ") {
+		t.Fatalf("CRLF made an empty line: %q", out)
+	}
+}
+
+func TestLongLineAndGarbage(t *testing.T) {
+	r := newRig(t)
+	p := r.serve()
+	p.send(strings.Repeat("A", 5000) + "\r")
+	out := p.expect("posd> ")
+	if !strings.Contains(out, "line too long (more than 1024 bytes): ignored") {
+		t.Fatalf("long line: %q", out[len(out)-200:])
+	}
+	if n := strings.Count(out, "A"); n != MaxLine {
+		t.Fatalf("%d bytes of the long line echoed, want %d", n, MaxLine)
+	}
+	// A floating line: random bytes, control characters, escapes.
+	garbage := make([]byte, 1<<16)
+	if _, err := r.rnd.Read(garbage); err != nil {
+		t.Fatal(err)
+	}
+	p.send(string(garbage))
+	p.send("\x03\r\nwhoami\r")
+	p.expect("not logged in\r\nposd> ")
+	r.login(p, "eve01", engauth.RoleEngineer)
+	if out := p.cmd("whoami", prompt("eve01", engauth.RoleEngineer)); !strings.Contains(out, "eve01 (engineer)") {
+		t.Fatalf("after garbage: %q", out)
+	}
+	for _, c := range p.transcript() {
+		if c >= 0x80 || (c < 0x20 && c != '\r' && c != '\n' && c != '\b') {
+			t.Fatalf("the console wrote byte %#x", c)
+		}
+	}
+}
+
+func TestAuditFailsClosed(t *testing.T) {
+	r := newRig(t)
+	p := r.serve()
+	pr := prompt("eve01", engauth.RoleEngineer)
+	r.login(p, "eve01", engauth.RoleEngineer)
+	if err := r.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if out := p.cmd("status", pr); !strings.Contains(out, "audit log unavailable: command refused") {
+		t.Fatalf("status without an audit log: %q", out)
+	}
+	if slices.Contains(r.term.callList(), "status") {
+		t.Fatal("status ran without an audit entry")
+	}
+	p.logout()
+	if out := p.cmd("login", "posd> "); !strings.Contains(out, "login unavailable") {
+		t.Fatalf("login without the lockout state: %q", out)
+	}
+	p.stop()
+	// Reopen for the rig's final scan.
+	db, err := bolt.Open(r.path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.db = db
+	r.c = r.newConsole()
+}
+
+func TestServeEndsWhenThePortFails(t *testing.T) {
+	r := newRig(t)
+	srv, cli := net.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- r.c.Serve(context.Background(), srv) }()
+	buf := make([]byte, 64)
+	if _, err := cli.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	// Another Serve on the same port is refused.
+	if err := r.c.Serve(context.Background(), srv); !errors.Is(err, ErrBusy) {
+		t.Fatalf("second Serve on the port: %v", err)
+	}
+	_ = cli.Close()
+	if err := <-done; !errors.Is(err, ErrIO) {
+		t.Fatalf("Serve returned %v, want ErrIO", err)
+	}
+	if !r.hasEvent("console_stop  : port failed") {
+		t.Fatalf("audit %q", r.events())
+	}
+}
+
+func TestNoVerifierNoLogin(t *testing.T) {
+	r := newRig(t)
+	c, err := New(Opts{Terminal: r.term, TerminalID: tid, DB: r.db, Clock: r.clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := r.serveOn(c)
+	if out := p.cmd("login", "posd> "); !strings.Contains(out, "login unavailable: no engineer authority key") || strings.Contains(out, "challenge") {
+		t.Fatalf("login without a verifier: %q", out)
+	}
+}
+
+// noDeadlines is a port like the board's UART: no deadlines, a Read that
+// returns only when bytes come or the port is closed.
+type noDeadlines struct {
+	io.Reader
+	io.Writer
+}
+
+func TestServeOnAPortWithoutDeadlines(t *testing.T) {
+	r := newRig(t)
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.c.Serve(ctx, &noDeadlines{inR, outW}) }()
+	go func() { _, _ = io.Copy(io.Discard, outR) }()
+	if _, err := inW.Write([]byte("whoami\r")); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Serve returned %v", err)
+	}
+	// The board closes the port at halt: the reader goroutine ends.
+	_ = inW.Close()
+	_ = outR.Close()
+}
+
+func TestLogoutOnShutdown(t *testing.T) {
+	r := newRig(t)
+	p := r.serve()
+	r.login(p, "eve01", engauth.RoleEngineer)
+	p.stop()
+	if !r.hasEvent("logout eve01 engineer: shutdown") {
+		t.Fatalf("audit %q", r.events())
+	}
+}
+
+func TestNewRefusesBadOptions(t *testing.T) {
+	r := newRig(t)
+	v := &engauth.Verifier{Key: r.pub, Terminal: tid}
+	for name, o := range map[string]Opts{
+		"no terminal":   {Verifier: v, TerminalID: tid, DB: r.db},
+		"no db":         {Terminal: r.term, Verifier: v, TerminalID: tid},
+		"other id":      {Terminal: r.term, Verifier: v, TerminalID: "T0002", DB: r.db},
+		"bad id":        {Terminal: r.term, Verifier: &engauth.Verifier{Key: r.pub, Terminal: "T 1"}, TerminalID: "T 1", DB: r.db},
+		"negative idle": {Terminal: r.term, Verifier: v, TerminalID: tid, DB: r.db, IdleTimeout: -time.Second},
+	} {
+		if _, err := New(o); !errors.Is(err, ErrConfig) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if err := r.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketLockout).Put(keySchema, []byte("2"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(Opts{Terminal: r.term, Verifier: v, TerminalID: tid, DB: r.db}); !errors.Is(err, ErrSchema) {
+		t.Fatalf("schema 2: %v", err)
+	}
+	if err := r.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketLockout).Put(keySchema, []byte("1"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAuditKeepsTheNewest(t *testing.T) {
+	r := newRig(t)
+	if err := r.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(r.path, 0o600, &bolt.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.db = db
+	r.c = r.newConsole()
+	for i := range MaxAudit + 5 {
+		if err := r.c.audit("eve01", "engineer", "command", "n"+string(rune('a'+i%26))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	es, err := r.c.Audit(MaxAudit + 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es) != MaxAudit || es[0].Seq != 6 || es[len(es)-1].Seq != MaxAudit+5 {
+		t.Fatalf("%d entries, %d..%d", len(es), es[0].Seq, es[len(es)-1].Seq)
+	}
+	last, err := r.c.Audit(2)
+	if err != nil || len(last) != 2 || last[1].Seq != MaxAudit+5 || !last[1].Time.Equal(t0) {
+		t.Fatalf("Audit(2) = %+v, %v", last, err)
+	}
+	if none, err := r.c.Audit(0); err != nil || len(none) != 0 {
+		t.Fatalf("Audit(0) = %v, %v", none, err)
+	}
+}

@@ -1,0 +1,90 @@
+// Package console is the field engineer's service console on the board's
+// debug UART (115200 8N1, opened by the board; a pseudo-terminal on the
+// simulated board). That port is the first thing an attacker with a
+// screwdriver reaches: nothing works before a login, every login is bound
+// to this terminal, one engineer, one role, an expiry and a fresh challenge,
+// and the console never shows card data or keys.
+//
+// # Login
+//
+// login prints "challenge: posd-login TERMINAL NONCE" and "token: ". The
+// engineer obtains from the acquirer's engineer authority an Ed25519-signed
+// token for that line (package engauth) and pastes it; it is echoed as one
+// '*' per character. The challenge is fresh for every attempt and forgotten
+// after it, so a token is valid once. The prompt then reads
+// "posd(ENGINEER:ROLE)> ". A session is logged out by logout, after
+// IdleTimeout without a keystroke (default 5 minutes), or when the token's
+// expiry passes.
+//
+// Failed logins lock the console (all engineers: before verification the
+// console cannot tell who is typing): LockAfter (3) failures in a row lock
+// it for FirstLock (30 s), each further failure doubles the lock, up to
+// MaxLock (1 h): 30 s, 1 min, 2 min, ... 32 min, 1 h, 1 h. While locked,
+// login only says how long to wait and verifies nothing. A successful login
+// resets the count. The state is in bbolt, so a restart does not unlock; a
+// clock set back never makes a lock longer than its own delay.
+//
+// # Roles and commands
+//
+// Anyone: help [COMMAND], login, logout, whoami.
+//
+//	engineer   status, devices, selftest, log [N], txns [N], host test,
+//	           sync, params, restart (type RESTART to confirm)
+//	admin      everything an engineer may, and factory-reset (type the
+//	           terminal id, then answer whether unsettled transactions are
+//	           abandoned: yes or no)
+//	custodian  status, kcv, kbpk component, kbpk cancel, key load
+//
+// Admin includes engineer; neither includes custodian: keys are handled by
+// custodians only, and a custodian cannot change or erase the terminal.
+// A command of another role answers "not allowed for ROLE" and is audited.
+//
+// # Dual control of the KBPK
+//
+//  1. Custodian A logs in, runs kbpk component and types component 1 in
+//     hex (32, 48 or 64 digits, spaces allowed; echoed as '*'). The console
+//     shows its KCV and asks y/n; on y the component is held in memory only
+//     (never on disk) for ComponentHold (15 min), across A's logout.
+//  2. Custodian B (a different engineer id; A is refused) logs in, runs
+//     kbpk component and types component 2 (same length); its KCV is shown
+//     and confirmed. Terminal.LoadKBPK gets both; the KBPK's KCV is shown.
+//  3. Both components are wiped after the load (whether it worked or not),
+//     on kbpk cancel, and when ComponentHold passes. Components are never
+//     printed; only one KCV is shown at a time.
+//
+// key load reads a TR-31 block (echoed as '*') and loads it under the KBPK.
+//
+// # What the console never prints
+//
+// Tokens, key components and key blocks are echoed as '*'; a line that
+// does not parse is never repeated. Every other line it writes passes an
+// output guard: non-ASCII and control characters become '?'; a line with
+// 32 or more hex digits in one run, or in runs joined by single ' ', ':' or
+// '-', is withheld whole (no exception is needed: KCVs have 6-10 hex
+// digits and KSNs 20-24; the login challenge, made by the console itself,
+// is the one line that skips this rule); digit runs of more than 19 are
+// masked whole, and 13 to 19 digits (in one run or in groups joined by
+// single ' ' or '-') that pass the Luhn check keep only their first 6 and
+// last 4. What the engineer types at the command prompt is echoed as
+// typed.
+//
+// # Line discipline
+//
+// CR, LF and CRLF end a line; 0x08 and 0x7F erase (echo "\b \b"); Ctrl-U
+// erases the line; Ctrl-C abandons it (and the login or confirmation it
+// answers); ESC sequences (arrow keys), other control bytes and bytes of
+// 0x80 and above are dropped without echo. A line longer than MaxLine
+// (1024) bytes is discarded to its end and refused. Output lines end CRLF.
+//
+// # Audit log
+//
+// Audit (posctl audit, GET /v1/audit) reads the newest entries of the
+// bbolt bucket console_audit (at most MaxAudit kept). Events:
+// console_start and console_stop (Serve on a port), login (verified
+// engineer and role), login_failed (the reason class and the claimed,
+// unverified engineer id; never the token), logout (command, idle, expired,
+// shutdown, port failed, factory reset), command (the command's name only,
+// never its arguments; "unknown" for a line that is none), refused,
+// kbpk_component, kbpk_load, key_load, restart, factory_reset. The console
+// fails closed: no login and no command when its entry cannot be written.
+package console

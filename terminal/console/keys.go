@@ -1,0 +1,240 @@
+package console
+
+import (
+	"encoding/hex"
+	"strings"
+	"time"
+)
+
+// Dual control of the KBPK: component 1 is held here, in memory only,
+// between the first custodian's confirmation and the second custodian's
+// component (or ComponentHold, or kbpk cancel).
+type heldComponent struct {
+	key      []byte
+	engineer string
+	at       time.Time
+}
+
+// heldUntil returns when the held component is wiped, if one is held.
+func (c *Console) heldUntil() (time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.held == nil {
+		return time.Time{}, false
+	}
+	return c.held.at.Add(ComponentHold), true
+}
+
+// heldBy returns who entered the held component and until when it is kept.
+func (c *Console) heldBy() (string, time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.held == nil {
+		return "", time.Time{}, false
+	}
+	return c.held.engineer, c.held.at.Add(ComponentHold), true
+}
+
+// expireHeld wipes a held component older than ComponentHold; it returns
+// who had entered it when it did.
+func (c *Console) expireHeld(now time.Time) (string, bool) {
+	c.mu.Lock()
+	h := c.held
+	if h == nil || now.Before(h.at.Add(ComponentHold)) {
+		c.mu.Unlock()
+		return "", false
+	}
+	c.held = nil
+	clear(h.key)
+	c.mu.Unlock()
+	_ = c.audit(h.engineer, "custodian", "kbpk_component", "component 1 expired: wiped")
+	return h.engineer, true
+}
+
+// takeHeld removes h if it is still the held component.
+func (c *Console) takeHeld(h *heldComponent) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.held != h {
+		return false
+	}
+	c.held = nil
+	return true
+}
+
+// parseComponent decodes a component typed in hex (spaces allowed between
+// digits): 32, 48 or 64 hex digits. Errors never quote the input.
+func parseComponent(raw []byte) ([]byte, string) {
+	digits := make([]byte, 0, len(raw))
+	defer func() { clear(digits[:cap(digits)]) }()
+	for _, b := range raw {
+		if b == ' ' {
+			continue
+		}
+		if !isHex(b) {
+			return nil, "a component is hex digits (0-9, A-F) only"
+		}
+		digits = append(digits, b)
+	}
+	switch len(digits) {
+	case 32, 48, 64:
+	default:
+		return nil, "a component is 32, 48 or 64 hex digits"
+	}
+	k := make([]byte, len(digits)/2)
+	if _, err := hex.Decode(k, digits); err != nil {
+		clear(k)
+		return nil, "a component is hex digits (0-9, A-F) only"
+	}
+	return k, ""
+}
+
+// readComponent reads, checks and confirms one component; nil when the
+// custodian did not confirm it (the reason already shown).
+func (s *session) readComponent(idx, wantLen int) []byte {
+	s.printf("KBPK component %d of 2: type it in hex (32, 48 or 64 digits, spaces allowed); it is shown as *", idx)
+	raw, st := s.readLine("component: ", echoStar)
+	if st != stLine {
+		clear(raw)
+		if st == stAbandon {
+			s.println("component entry abandoned")
+		}
+		return nil
+	}
+	comp, problem := parseComponent(raw)
+	clear(raw)
+	if problem != "" {
+		s.println(problem + ": nothing kept")
+		return nil
+	}
+	if wantLen > 0 && len(comp) != wantLen {
+		clear(comp)
+		s.printf("component 2 must be as long as component 1 (%d hex digits): nothing kept", 2*wantLen)
+		return nil
+	}
+	kcv, err := s.c.term.ComponentKCV(comp)
+	if err != nil {
+		clear(comp)
+		s.printf("component refused: %v", err)
+		return nil
+	}
+	s.printf("component %d KCV: %s", idx, kcv)
+	l, st := s.readLine("does it match the KCV on your form? y/n: ", echoOn)
+	ok := st == stLine && isYes(l)
+	if !ok {
+		clear(comp)
+		if st != stClosed {
+			_ = s.auditf("kbpk_component", "component %d not confirmed: wiped", idx)
+			s.printf("component %d wiped", idx)
+		}
+		return nil
+	}
+	if err := s.auditf("kbpk_component", "component %d confirmed, KCV %s", idx, kcv); err != nil {
+		clear(comp)
+		s.println("audit log unavailable: component wiped")
+		return nil
+	}
+	return comp
+}
+
+func (s *session) cmdKBPKComponent(parsed) {
+	s.c.expireHeld(s.now())
+	s.c.mu.Lock()
+	h := s.c.held
+	s.c.mu.Unlock()
+	me := s.claims.Engineer
+	if h != nil && h.engineer == me {
+		_ = s.auditf("refused", "kbpk component: component 2 by the custodian of component 1")
+		s.println("component 2 must be entered by a different custodian: log out and let the second custodian log in")
+		return
+	}
+	if h == nil {
+		comp := s.readComponent(1, 0)
+		if comp == nil {
+			return
+		}
+		s.c.mu.Lock()
+		if s.c.held != nil {
+			s.c.mu.Unlock()
+			clear(comp)
+			s.println("another component 1 was entered meanwhile: yours is wiped")
+			return
+		}
+		h = &heldComponent{key: comp, engineer: me, at: s.now()}
+		s.c.held = h
+		s.c.mu.Unlock()
+		_ = s.auditf("kbpk_component", "component 1 held for %s", ComponentHold)
+		s.printf("component 1 held in memory until %s; a different custodian must now log in and run kbpk component",
+			h.at.Add(ComponentHold).UTC().Format(time.RFC3339))
+		return
+	}
+	s.printf("component 1 was entered by %s", h.engineer)
+	comp := s.readComponent(2, len(h.key))
+	if comp == nil {
+		return
+	}
+	defer clear(comp)
+	if !s.c.takeHeld(h) {
+		s.println("component 1 expired or was cancelled meanwhile: both wiped, start again with component 1")
+		return
+	}
+	defer clear(h.key)
+	if err := s.auditf("kbpk_load", "components of %s and %s", h.engineer, me); err != nil {
+		s.println("audit log unavailable: KBPK not loaded, both components wiped")
+		return
+	}
+	kcv, err := s.c.term.LoadKBPK(s.ctx, h.key, comp)
+	if err != nil {
+		_ = s.auditf("kbpk_load", "failed")
+		s.printf("KBPK load failed: %v", err)
+		s.println("both components wiped: start again with component 1")
+		return
+	}
+	_ = s.auditf("kbpk_load", "loaded, KCV %s", kcv)
+	s.printf("KBPK loaded, KCV %s; both components wiped", kcv)
+}
+
+func (s *session) cmdKBPKCancel(parsed) {
+	s.c.mu.Lock()
+	h := s.c.held
+	s.c.held = nil
+	s.c.mu.Unlock()
+	if h == nil {
+		s.println("no KBPK component held")
+		return
+	}
+	clear(h.key)
+	_ = s.auditf("kbpk_component", "component 1 of %s cancelled: wiped", h.engineer)
+	s.printf("KBPK component 1 (entered by %s) wiped", h.engineer)
+}
+
+func (s *session) cmdKeyLoad(parsed) {
+	s.println("paste the TR-31 key block (shown as *)")
+	raw, st := s.readLine("key block: ", echoStar)
+	if st != stLine {
+		if st == stAbandon {
+			s.println("key load abandoned")
+		}
+		return
+	}
+	block := strings.TrimSpace(string(raw))
+	clear(raw)
+	if len(block) < 16 || strings.ContainsRune(block, ' ') {
+		s.println("not a TR-31 key block: nothing loaded")
+		return
+	}
+	out, err := s.c.term.LoadKey(s.ctx, block)
+	if err != nil {
+		_ = s.auditf("key_load", "failed")
+		s.printf("key load failed: %v", err)
+		return
+	}
+	_ = s.auditf("key_load", "%s", out)
+	s.println(out)
+}
+
+// isYes: "y" or "yes", in any case.
+func isYes(l []byte) bool {
+	a := strings.ToLower(strings.TrimSpace(string(l)))
+	return a == "y" || a == "yes"
+}

@@ -1,0 +1,279 @@
+package console
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// SchemaVersion is the layout of this package's buckets in the terminal's
+// bbolt file. Schema 1:
+//
+//	console_lockout  "schema_version" -> "1" (for both buckets);
+//	                 "state" -> JSON {"failures":N,"until":UNIX_NANO,"delay":NANOS}
+//	                 (absent: no failure since the last successful login)
+//	console_audit    seq (8, big endian, the bucket sequence) -> JSON
+//	                 {"t":UNIX_NANO,"eng":..,"role":..,"ev":..,"d":..}
+//
+// The audit bucket keeps the newest MaxAudit entries; older ones are
+// deleted as new ones arrive.
+const SchemaVersion = 1
+
+// MaxAudit is how many audit entries the console keeps: an attacker typing
+// at the port cannot fill the flash.
+const MaxAudit = 10000
+
+// The lockout schedule: LockAfter failed logins in a row lock the console
+// for FirstLock, each further failure doubles it, up to MaxLock.
+const (
+	LockAfter = 3
+	FirstLock = 30 * time.Second
+	MaxLock   = time.Hour
+)
+
+// maxDetail bounds an audit entry's detail.
+const maxDetail = 256
+
+var (
+	bucketAudit   = []byte("console_audit")
+	bucketLockout = []byte("console_lockout")
+	keySchema     = []byte("schema_version")
+	keyLockState  = []byte("state")
+)
+
+// AuditEntry is one line of the console's audit log. Detail never holds a
+// token, a key component, a key block or card data.
+type AuditEntry struct {
+	Seq      uint64
+	Time     time.Time
+	Engineer string // the verified engineer id; "" before a login
+	Role     string
+	Event    string // see the package documentation
+	Detail   string
+}
+
+type storedEntry struct {
+	T    int64  `json:"t"`
+	Eng  string `json:"eng"`
+	Role string `json:"role"`
+	Ev   string `json:"ev"`
+	D    string `json:"d"`
+}
+
+type lockState struct {
+	Failures int   `json:"failures"`
+	Until    int64 `json:"until"`
+	Delay    int64 `json:"delay"`
+}
+
+// lockDelay is how long the console locks after the n-th failure in a row.
+func lockDelay(n int) time.Duration {
+	if n < LockAfter {
+		return 0
+	}
+	d := FirstLock
+	for i := LockAfter; i < n; i++ {
+		d *= 2
+		if d >= MaxLock {
+			return MaxLock
+		}
+	}
+	return d
+}
+
+func initStorage(db *bolt.DB) error {
+	err := db.Update(func(tx *bolt.Tx) error {
+		lb, err := tx.CreateBucketIfNotExists(bucketLockout)
+		if err != nil {
+			return err
+		}
+		if v := lb.Get(keySchema); v != nil {
+			n, err := strconv.Atoi(string(v))
+			if err != nil || n < 1 || n > SchemaVersion {
+				return fmt.Errorf("%w: buckets have schema %q, this build reads 1 to %d", ErrSchema, v, SchemaVersion)
+			}
+		} else if err := lb.Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucketIfNotExists(bucketAudit); err != nil {
+			return err
+		}
+		_, err = readLock(lb)
+		return err
+	})
+	return storageErr(err)
+}
+
+// storageErr marks bbolt's own errors as ErrStorage; this package's typed
+// errors pass through.
+func storageErr(err error) error {
+	if err == nil || errors.Is(err, ErrSchema) || errors.Is(err, ErrDamaged) || errors.Is(err, ErrStorage) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrStorage, err)
+}
+
+func readLock(b *bolt.Bucket) (lockState, error) {
+	var st lockState
+	v := b.Get(keyLockState)
+	if v == nil {
+		return st, nil
+	}
+	if err := json.Unmarshal(v, &st); err != nil || st.Failures < 0 || st.Delay < 0 {
+		return lockState{}, fmt.Errorf("%w: lockout state", ErrDamaged)
+	}
+	return st, nil
+}
+
+func writeLock(b *bolt.Bucket, st lockState) error {
+	v, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	return b.Put(keyLockState, v)
+}
+
+// lockedFor returns how long logins stay locked at now (0: not locked).
+// A lock never lasts longer than its delay from now: a clock set back (a
+// board without a battery-backed clock) cannot lock the console for years.
+func (c *Console) lockedFor(now time.Time) (time.Duration, error) {
+	var left time.Duration
+	err := c.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketLockout)
+		if b == nil {
+			return fmt.Errorf("%w: bucket %s missing", ErrDamaged, bucketLockout)
+		}
+		st, err := readLock(b)
+		if err != nil || st.Delay == 0 {
+			return err
+		}
+		left = time.Unix(0, st.Until).Sub(now)
+		if d := time.Duration(st.Delay); left > d {
+			left = d
+			st.Until = now.Add(d).UnixNano()
+			return writeLock(b, st)
+		}
+		return nil
+	})
+	if left < 0 {
+		left = 0
+	}
+	return left, storageErr(err)
+}
+
+// failedLogin counts one more failure in a row and returns the count and
+// the lock it starts (0: none).
+func (c *Console) failedLogin(now time.Time) (int, time.Duration, error) {
+	var st lockState
+	err := c.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketLockout)
+		if b == nil {
+			return fmt.Errorf("%w: bucket %s missing", ErrDamaged, bucketLockout)
+		}
+		var err error
+		if st, err = readLock(b); err != nil {
+			// A damaged state must not unlock: start over from the lock.
+			st = lockState{Failures: LockAfter - 1}
+		}
+		st.Failures++
+		d := lockDelay(st.Failures)
+		st.Delay = int64(d)
+		st.Until = now.Add(d).UnixNano()
+		return writeLock(b, st)
+	})
+	return st.Failures, time.Duration(st.Delay), storageErr(err)
+}
+
+// loginSucceeded clears the failures.
+func (c *Console) loginSucceeded() error {
+	err := c.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketLockout)
+		if b == nil {
+			return fmt.Errorf("%w: bucket %s missing", ErrDamaged, bucketLockout)
+		}
+		return b.Delete(keyLockState)
+	})
+	return storageErr(err)
+}
+
+// audit appends an entry (committed, fsynced) and drops the one MaxAudit
+// entries older.
+func (c *Console) audit(engineer, role, event, detail string) error {
+	detail = guardLine(detail)
+	if len(detail) > maxDetail {
+		detail = detail[:maxDetail]
+	}
+	v, err := json.Marshal(storedEntry{
+		T: c.clk.Now().UnixNano(), Eng: guardLine(engineer), Role: guardLine(role), Ev: event, D: detail,
+	})
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrStorage, err)
+	}
+	err = c.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketAudit)
+		if b == nil {
+			return fmt.Errorf("%w: bucket %s missing", ErrDamaged, bucketAudit)
+		}
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		if err := b.Put(seqKey(seq), v); err != nil {
+			return err
+		}
+		if seq > MaxAudit {
+			return b.Delete(seqKey(seq - MaxAudit))
+		}
+		return nil
+	})
+	if err != nil {
+		c.log.Error("console audit failed", "event", event, "err", err)
+	}
+	return storageErr(err)
+}
+
+func seqKey(seq uint64) []byte {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], seq)
+	return k[:]
+}
+
+// Audit returns the newest n audit entries, oldest first (as a log tail
+// reads). n <= 0 returns none; n is capped at MaxAudit.
+func (c *Console) Audit(n int) ([]AuditEntry, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	n = min(n, MaxAudit)
+	var out []AuditEntry
+	err := c.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketAudit)
+		if b == nil {
+			return fmt.Errorf("%w: bucket %s missing", ErrDamaged, bucketAudit)
+		}
+		cur := b.Cursor()
+		for k, v := cur.Last(); k != nil && len(out) < n; k, v = cur.Prev() {
+			var se storedEntry
+			if len(k) != 8 || json.Unmarshal(v, &se) != nil {
+				return fmt.Errorf("%w: audit entry", ErrDamaged)
+			}
+			out = append(out, AuditEntry{
+				Seq: binary.BigEndian.Uint64(k), Time: time.Unix(0, se.T).UTC(),
+				Engineer: se.Eng, Role: se.Role, Event: se.Ev, Detail: se.D,
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, storageErr(err)
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out, nil
+}
