@@ -31,7 +31,12 @@ import (
 var version = "dev"
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	err := run(os.Args[1:], os.Stdout, os.Stderr)
+	if errors.Is(err, daemon.ErrRestart) {
+		// The console asked for a restart: systemd starts posd again.
+		os.Exit(daemon.ExitRestart)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "posd:", err)
 		os.Exit(1)
 	}
@@ -87,8 +92,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 		"dialect", st.Dialect, "terminal_id", st.TerminalID, "dukpt_mode", st.DUKPTMode)
 	sdnotify.Notify("READY=1")
 
-	<-ctx.Done()
-	log.Info("shutting down", "timeout", cfg.Settings().ShutdownTimeout)
+	restart := false
+	select {
+	case <-ctx.Done():
+	case <-d.RestartRequested():
+		restart = true
+	}
+	log.Info("shutting down", "timeout", cfg.Settings().ShutdownTimeout, "restart", restart)
 	sdnotify.Notify("STOPPING=1")
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.Settings().ShutdownTimeout)
 	defer cancel()
@@ -98,6 +108,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log.Info("stopped cleanly")
+	if restart {
+		return daemon.ErrRestart
+	}
 	return nil
 }
 

@@ -26,6 +26,7 @@ import (
 	"posd/crypto/sealbox"
 	"posd/internal/config"
 	"posd/internal/sdnotify"
+	"posd/terminal/console"
 	"posd/terminal/dukptkeys"
 	"posd/terminal/emv"
 	"posd/terminal/host"
@@ -51,6 +52,15 @@ type Daemon struct {
 	Risk     *risk.Engine
 	// Modes are the card entry modes the board reads (tap, insert, swipe).
 	Modes []risk.EntryMode
+	// Console is the service console (nil when the board has no console
+	// line or it is disabled).
+	Console *console.Console
+
+	consoleWhere string
+	consoleDone  chan struct{}
+	restart      chan struct{}
+	restartOnce  sync.Once
+	tail         *logTail
 
 	kek          *keystore.StaticKEK
 	sealer       *sealbox.Box // offline approvals' card data
@@ -71,7 +81,10 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 	}
 	ctx, cancel := context.WithCancel(parent)
 	set := cfg.Settings()
-	d := &Daemon{Config: cfg, Settings: set, Version: version, Log: log, started: time.Now(), cancel: cancel}
+	tail := newLogTail(500)
+	log = withTail(log, tail)
+	d := &Daemon{Config: cfg, Settings: set, Version: version, Log: log, started: time.Now(), cancel: cancel,
+		tail: tail, restart: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			sctx, scancel := context.WithTimeout(context.Background(), set.ShutdownTimeout)
@@ -81,6 +94,11 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 	}()
 	if err := prepareDataDir(cfg.DataDir, log); err != nil {
 		return nil, err
+	}
+	if reset, err := eraseIfReset(cfg.DataDir); err != nil {
+		return nil, err
+	} else if reset {
+		log.Warn("factory reset: database, keys and parameters erased")
 	}
 	if d.DB, err = store.Open(filepath.Join(cfg.DataDir, "posd.db"), nil); err != nil {
 		return nil, err
@@ -141,6 +159,9 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 			defer close(d.watchdogDone)
 			sdnotify.Watchdog(ctx, every, d.Healthy)
 		}()
+	}
+	if err := d.openConsole(ctx); err != nil {
+		return nil, err
 	}
 	return d, nil
 }
@@ -356,6 +377,10 @@ type Status struct {
 	PendingReversals int    `json:"pending_reversals"`
 	// OpenBatch is the number of the batch new transactions go into.
 	OpenBatch uint32 `json:"open_batch"`
+	// Console is where the field engineer attaches the service console
+	// (the debug UART; on the sim board a pseudo-terminal), empty when
+	// there is none.
+	Console string `json:"console,omitempty"`
 	// Offline is what the card approved offline and the host does not
 	// have yet.
 	Offline OfflineStatus `json:"offline"`
@@ -392,6 +417,7 @@ func (d *Daemon) Status() Status {
 		MerchantID: d.Config.Terminal.MerchantID, Host: d.Config.Host.Addr, Dialect: d.Settings.Dialect.Name,
 		DUKPTMode: string(d.Settings.Mode), ActiveSale: d.Engine.Active(),
 		PendingReversals: d.DB.Count(store.StateReversalPending), Offline: d.Offline(), OpenBatch: d.DB.OpenBatch(),
+		Console: d.consoleWhere,
 		Uptime: time.Since(d.started).Round(time.Second).String(),
 	}
 	if ksn, err := d.Keys.KSN(); err == nil {
@@ -460,6 +486,9 @@ func (d *Daemon) Close(ctx context.Context) error {
 		errs = append(errs, d.Board.Halt())
 	}
 	d.cancel()
+	if d.consoleDone != nil {
+		<-d.consoleDone
+	}
 	if d.watchdogDone != nil {
 		<-d.watchdogDone
 	}

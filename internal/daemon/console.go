@@ -1,0 +1,242 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"posd/terminal/console"
+	"posd/terminal/engauth"
+	"posd/terminal/keyload"
+	"posd/terminal/money"
+	"posd/terminal/wiresec"
+)
+
+// resetMarker is the file a factory reset leaves in the data directory:
+// the next start erases the database (keys, records, parameters) and the
+// KEK file before opening anything. The DUKPT mark file stays, so no KSN
+// is ever used twice.
+const resetMarker = "factory-reset"
+
+// ExitRestart is the exit status of posd after a restart the console
+// asked for (systemd's Restart=on-failure starts it again).
+const ExitRestart = 75
+
+// ErrRestart is returned by Wait-ers of RestartRequested: the daemon asks
+// to be started again.
+var ErrRestart = errors.New("daemon: restart requested")
+
+// openConsole serves the service console on the board's console line.
+func (d *Daemon) openConsole(ctx context.Context) error {
+	line := d.Board.Devices.Console
+	if d.Config.Console.Disabled || line == nil {
+		return nil
+	}
+	var v *engauth.Verifier
+	if d.Settings.ConsoleKey != nil {
+		v = &engauth.Verifier{Key: d.Settings.ConsoleKey, Terminal: d.Config.Terminal.ID, Groups: d.Config.Console.Groups}
+	}
+	c, err := console.New(console.Opts{
+		Terminal: consoleTerminal{d}, Verifier: v, TerminalID: d.Config.Terminal.ID, DB: d.DB.Bolt(),
+		IdleTimeout: d.Settings.ConsoleIdle, Logger: d.Log.With("part", "console"),
+	})
+	if err != nil {
+		return err
+	}
+	d.Console, d.consoleWhere = c, line.Where
+	d.consoleDone = make(chan struct{})
+	go func() {
+		defer close(d.consoleDone)
+		if err := c.Serve(ctx, line.RW); err != nil && ctx.Err() == nil {
+			d.Log.Warn("service console stopped", "err", err)
+		}
+	}()
+	d.Log.Info("service console", "where", line.Where, "baud", line.Baud, "login", v != nil)
+	return nil
+}
+
+// RestartRequested is closed when the console asked for a restart.
+func (d *Daemon) RestartRequested() <-chan struct{} { return d.restart }
+
+// eraseIfReset carries out a factory reset left by the console: the
+// database and the KEK file go before anything opens them.
+func eraseIfReset(dataDir string) (bool, error) {
+	marker := filepath.Join(dataDir, resetMarker)
+	if _, err := os.Stat(marker); errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	for _, name := range []string{"posd.db", "posd.db.instance", "kek.key"} {
+		if err := os.Remove(filepath.Join(dataDir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return false, fmt.Errorf("factory reset: %w", err)
+		}
+	}
+	return true, os.Remove(marker)
+}
+
+// consoleTerminal is what the console drives of the daemon. Its texts
+// carry no card data: masked PANs at most, KCVs for keys.
+type consoleTerminal struct{ d *Daemon }
+
+func pretty(v any) (string, error) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	return string(b), err
+}
+
+func (c consoleTerminal) Status(context.Context) (string, error) { return pretty(c.d.Status()) }
+
+func (c consoleTerminal) Devices(context.Context) (string, error) { return pretty(c.d.Board.Status()) }
+
+func (c consoleTerminal) SelfTest(ctx context.Context) (string, error) {
+	var b strings.Builder
+	for _, s := range c.d.Board.SelfTest(ctx) {
+		state := "ok"
+		if !s.OK {
+			state = "FAIL " + s.Error
+		}
+		fmt.Fprintf(&b, "%-12s %-10s %s %s\n", s.Name, s.Driver, state, s.Detail)
+	}
+	return strings.TrimRight(b.String(), "\n"), nil
+}
+
+func (c consoleTerminal) LogTail(n int) []string { return c.d.tail.Tail(n) }
+
+func (c consoleTerminal) Txns(_ context.Context, n int) (string, error) {
+	list, err := c.d.Engine.List(n)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for _, t := range list {
+		amount := fmt.Sprint(t.Amount)
+		if cur, err := money.Lookup(t.Currency); err == nil {
+			amount = cur.Format(t.Amount) + " " + cur.Alpha
+		}
+		fmt.Fprintf(&b, "%-6s %-10s %-16s %14s %-19s %s %s\n", t.ID, t.Kind, t.State, amount, t.MaskedPAN,
+			t.Created.Format(time.RFC3339), t.ResponseCode)
+	}
+	return strings.TrimRight(b.String(), "\n"), nil
+}
+
+func (c consoleTerminal) HostTest(ctx context.Context) (string, error) {
+	r, err := c.d.Echo(ctx)
+	if err != nil {
+		return "", err
+	}
+	return pretty(r)
+}
+
+func (c consoleTerminal) Sync(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if c.d.Engine.Sync(ctx) < 0 {
+		return "", errors.New("the forwarding pass did not finish")
+	}
+	return pretty(c.d.Offline())
+}
+
+func (c consoleTerminal) Params(context.Context) (string, error) {
+	cfg, set := c.d.Config, c.d.Settings
+	return pretty(map[string]any{
+		"terminal_id": cfg.Terminal.ID, "merchant_id": cfg.Terminal.MerchantID, "board": set.Profile.Name,
+		"host": cfg.Host.Addr, "dialect": set.Dialect.Name, "connect_timeout": set.ConnectTimeout.String(),
+		"response_timeout": set.ResponseTimeout.String(), "currency": set.Currency.Alpha, "max_amount": cfg.Terminal.MaxAmount,
+		"dukpt_mode": string(set.Mode), "risk": set.Risk, "console_groups": cfg.Console.Groups,
+		"emv_params": orDefault(cfg.EMVParams, "built-in test parameters"), "retention": set.Retention.String(),
+	})
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func (c consoleTerminal) Restart(context.Context) error {
+	c.d.requestRestart()
+	return nil
+}
+
+// restartGrace lets the console print its answer before the restart
+// closes its line.
+const restartGrace = time.Second
+
+// requestRestart asks cmd/posd for a restart, after restartGrace.
+func (d *Daemon) requestRestart() {
+	time.AfterFunc(restartGrace, func() { d.restartOnce.Do(func() { close(d.restart) }) })
+}
+
+func (c consoleTerminal) loader() *keyload.Loader {
+	return &keyload.Loader{Keys: c.d.ks, DUKPT: c.d.Keys}
+}
+
+// kbpkAlg is the algorithm of the KBPK a custodian loads: AES under AES
+// DUKPT, TDES under TDES DUKPT.
+func (c consoleTerminal) kbpkAlg() byte {
+	if c.d.Settings.Mode == wiresec.ModeTDES {
+		return 'T'
+	}
+	return 'A'
+}
+
+func (c consoleTerminal) KeyCheckValues(context.Context) (string, error) {
+	list, err := c.loader().KCVs()
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for _, k := range list {
+		fmt.Fprintf(&b, "%-16s %-4s KCV %s\n", k.Name, k.Algorithm, k.KCV)
+	}
+	return strings.TrimRight(b.String(), "\n"), nil
+}
+
+func (c consoleTerminal) ComponentKCV(component []byte) (string, error) {
+	return keyload.ComponentKCV(c.kbpkAlg(), component)
+}
+
+func (c consoleTerminal) LoadKBPK(_ context.Context, a, b []byte) (string, error) {
+	return c.loader().LoadKBPK(c.kbpkAlg(), a, b)
+}
+
+func (c consoleTerminal) LoadKey(_ context.Context, block string) (string, error) {
+	l, err := c.loader().LoadBlock(block)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("loaded: usage %s, KCV %s, initial KSN %s", l.Usage, l.KCV, l.KSN), nil
+}
+
+// FactoryReset erases keys, records and parameters at the next start:
+// refused while transactions are not settled (the open batch holds
+// counted ones, or reversals/advices wait for the host) unless abandon.
+func (c consoleTerminal) FactoryReset(_ context.Context, abandon bool) (string, error) {
+	d := c.d
+	if !abandon {
+		_, totals, err := d.Engine.OpenBatch()
+		if err != nil {
+			return "", err
+		}
+		counted := 0
+		for _, t := range totals {
+			counted += t.DebitCount + t.CreditCount
+		}
+		jobs, err := d.DB.Jobs()
+		if err != nil {
+			return "", err
+		}
+		if counted > 0 || len(jobs) > 0 || d.Engine.Active() != "" {
+			return "", fmt.Errorf("%d transactions of the open batch are not settled and %d wait for the host: close the batch first, or abandon them", counted, len(jobs))
+		}
+	}
+	if err := os.WriteFile(filepath.Join(d.Config.DataDir, resetMarker), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	d.requestRestart()
+	return "factory reset: keys, transactions and parameters are erased as posd restarts", nil
+}
