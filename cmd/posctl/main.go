@@ -47,6 +47,7 @@ const usage = `usage: posctl [--api URL] [--data-dir DIR] COMMAND
                       the card's available balance (PIN required)
   batch               the open batch and its totals so far
   batch close         settle the open batch with the acquirer
+  audit [--limit N]   the service console's audit log, newest first
   txn list [--limit N] [--state STATE]
   txn show ID
   txn cancel ID
@@ -201,6 +202,7 @@ var usages = map[string]string{
 	"complete":   "posctl complete ID --amount 12.34 [--wait] [--timeout 2m]",
 	"balance":    "posctl balance [--currency CNY] [--wait] [--timeout 2m]",
 	"batch":      "posctl batch [close]",
+	"audit":      "posctl audit [--limit N]",
 	"txn list":   "posctl txn list [--limit N] [--state STATE]",
 	"txn show":   "posctl txn show ID",
 	"txn cancel": "posctl txn cancel ID",
@@ -233,6 +235,14 @@ func (c *cli) dispatch(args []string) (int, error) {
 	switch {
 	case cmd == "sale" || cmd == "refund" || cmd == "void" || cmd == "preauth" || cmd == "complete" || cmd == "balance":
 		return c.start(cmd, rest)
+	case cmd == "audit":
+		fs := flag.NewFlagSet("audit", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		limit := fs.Int("limit", 50, "")
+		if err := fs.Parse(rest); err != nil || fs.NArg() > 0 {
+			return 1, usageErr("audit")
+		}
+		return c.show("GET", "/v1/audit?limit="+fmt.Sprint(*limit), nil)
 	case cmd == "batch" && len(rest) == 0:
 		return c.show("GET", "/v1/batch", nil)
 	case cmd == "batch" && sub == "close" && len(rest) == 1:

@@ -47,6 +47,7 @@ func (a *api) routes() http.Handler {
 		{"POST", "/v1/sales", http.HandlerFunc(a.postSale)},
 		{"POST", "/v1/txns", http.HandlerFunc(a.postTxn)},
 		{"GET", "/v1/batch", http.HandlerFunc(a.getBatch)},
+		{"GET", "/v1/audit", http.HandlerFunc(a.getAudit)},
 		{"POST", "/v1/batch/close", http.HandlerFunc(a.closeBatch)},
 		{"GET", "/v1/txns", http.HandlerFunc(a.listTxns)},
 		{"GET", "/v1/txns/{id}", http.HandlerFunc(a.getTxn)},
@@ -371,6 +372,45 @@ func shorten(s string) string {
 		return s[:24] + "..."
 	}
 	return s
+}
+
+// auditView is one entry of the service console's audit log.
+type auditView struct {
+	Seq      uint64 `json:"seq"`
+	Time     string `json:"time"`
+	Engineer string `json:"engineer,omitempty"`
+	Role     string `json:"role,omitempty"`
+	Event    string `json:"event"`
+	Detail   string `json:"detail,omitempty"`
+}
+
+// getAudit shows the newest entries of the service console's audit log
+// (posctl audit): who, when, what, never a secret.
+func (a *api) getAudit(w http.ResponseWriter, r *http.Request) {
+	limit := 50
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxList {
+			fail(w, http.StatusBadRequest, fmt.Errorf("limit must be a number from 1 to %d", maxList))
+			return
+		}
+		limit = n
+	}
+	if a.d.Console == nil {
+		fail(w, http.StatusNotFound, errors.New("this terminal has no service console"))
+		return
+	}
+	list, err := a.d.Console.Audit(limit)
+	if err != nil {
+		fail(w, http.StatusInternalServerError, err)
+		return
+	}
+	out := make([]auditView, 0, len(list))
+	for _, e := range list {
+		out = append(out, auditView{Seq: e.Seq, Time: e.Time.UTC().Format(time.RFC3339), Engineer: e.Engineer, Role: e.Role,
+			Event: e.Event, Detail: e.Detail})
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // getBatch shows the open batch and its totals so far.

@@ -164,6 +164,9 @@ func TestAPIErrorsAreJSONAndSayWhy(t *testing.T) {
 		{call{"POST", "/v1/batch/close", `{"force":true}`, nil}, 400, "unknown field"},
 		{call{"GET", "/v1/batch/close", ``, nil}, 405, ""},
 		{call{"POST", "/v1/batch", `{}`, nil}, 405, ""},
+		{call{"GET", "/v1/audit?limit=0", ``, nil}, 400, "limit"},
+		{call{"GET", "/v1/audit?limit=x", ``, nil}, 400, "limit"},
+		{call{"GET", "/v1/audit", ``, nil}, 404, "no service console"},
 	} {
 		code, hdr, body := do(h, c.call)
 		if code != c.code {
