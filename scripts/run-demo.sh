@@ -14,12 +14,17 @@ api=${POSD_DEMO_API:-127.0.0.1:7070}
 hostaddr=${POSD_DEMO_HOST:-127.0.0.1:8583}
 bin=${POSD_BIN:-bin}
 
+# The demo's engineer authority: its key signs the service console's login
+# tokens, its public key is pinned in posd's configuration.
+authority=$("$bin/posctl" engineer keygen --out "$dir/engineer.key")
+
 cat > "$dir/posd.json" <<JSON
 {
   "board": "sim",
   "data_dir": "$dir/data",
   "api": {"listen": "$api"},
-  "host": {"addr": "$hostaddr"}
+  "host": {"addr": "$hostaddr"},
+  "console": {"authority_key": "$authority"}
 }
 JSON
 
@@ -58,6 +63,8 @@ waitfor acquirer-sim "${pids[0]}" "$dir/acquirer-sim.log" "listening on"
 pids+=($!)
 waitfor posd "${pids[1]}" "$dir/posd.log" "posd ready"
 
+console=$(sed -n 's/.*msg="service console" where=\([^ ]*\).*/\1/p' "$dir/posd.log" | head -1)
+
 datadir_hint=""
 if [ "$dir" != run ]; then
 	datadir_hint="
@@ -77,6 +84,10 @@ posd (sim board) and acquirer-sim are running. In another shell:
   bin/posctl devices selftest
 $datadir_hint
 Customer display: http://$api/ (open it in a browser)
+Service console (the field engineer's debug UART): picocom -b 115200 ${console:-"(none)"}
+  (or: screen ${console:-/dev/pts/N} 115200). Type login; sign the challenge it prints with
+  bin/posctl engineer token --key $dir/engineer.key --challenge "posd-login ..." --role engineer --id you --ttl 1h
+  and paste the token (roles: engineer, custodian, admin).
 Amounts ending in .51 / .05 are declined, .91 times out (reversal), .96 is a
 host malfunction. Journal of the acquirer: $dir/journal.jsonl
 Press Ctrl-C to stop.

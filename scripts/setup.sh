@@ -5,7 +5,8 @@
 # font for the customer display's Chinese lines (fonts-wqy-microhei, named by
 # ui/kiosk/page.html), Chromium for the display's rendering test, the swtpm
 # TPM 2.0 simulator (swtpm, swtpm-tools) that the TPM-sealed KEK test of
-# board/ starts, and a Go toolchain as recent as go.mod asks for. Idempotent: when
+# board/ starts, picocom and tmux (the service console's test drives it with
+# a real terminal program), and a Go toolchain as recent as go.mod asks for. Idempotent: when
 # everything is present it only checks and returns.
 #
 #   scripts/setup.sh          check and install what is missing
@@ -13,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(gcc g++ make pkg-config git ca-certificates libopencv-dev gstreamer1.0-plugins-base fontconfig fonts-wqy-microhei chromium swtpm swtpm-tools)
+pkgs=(gcc g++ make pkg-config git ca-certificates libopencv-dev gstreamer1.0-plugins-base fontconfig fonts-wqy-microhei chromium swtpm swtpm-tools picocom tmux)
 
 missing=()
 for p in "${pkgs[@]}"; do
