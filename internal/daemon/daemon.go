@@ -418,7 +418,7 @@ func (d *Daemon) Status() Status {
 		DUKPTMode: string(d.Settings.Mode), ActiveSale: d.Engine.Active(),
 		PendingReversals: d.DB.Count(store.StateReversalPending), Offline: d.Offline(), OpenBatch: d.DB.OpenBatch(),
 		Console: d.consoleWhere,
-		Uptime: time.Since(d.started).Round(time.Second).String(),
+		Uptime:  time.Since(d.started).Round(time.Second).String(),
 	}
 	if ksn, err := d.Keys.KSN(); err == nil {
 		st.KSN = ksn
