@@ -1,0 +1,27 @@
+// Package wallet pays with the customer's wallet payment code (WeChat Pay,
+// Alipay, UnionPay QR) through one interface, Client, over the platforms,
+// and resolves payments whose outcome is unknown.
+//
+// A Pay answered "user_paying" (the customer still confirms on the phone)
+// or not answered at all (OutcomeUnknown(err)) is handed to a Resolver: it
+// queries the platform on a bounded schedule — a first wait of
+// ResolverOpts.First (2 s), then doubling, each wait drawn with full
+// jitter above a floor, all within ResolverOpts.Total (60 s) — and cancels
+// the payment when the schedule ends unresolved. Every query of one
+// terminal takes a token of one shared Limiter (a token bucket of
+// LimiterOpts.Rate queries a second), and a "too frequent" answer doubles
+// the next wait: a fleet of terminals never queries a platform in step
+// (see the storm test in cmd/acquirer-sim/wallet).
+//
+// HTTPClient speaks the small HTTP+JSON protocol of the wallet platform
+// simulator (cmd/acquirer-sim/wallet documents it): POST
+// {base}/{platform}/{pay|query|cancel|refund}, a JSON body, every request
+// signed with HMAC-SHA256 under the terminal's key and every answer signed
+// back, bound to its request.
+//
+// The payment code is sent once, in the pay request; it is never kept,
+// logged or put in an error text.
+//
+// Time comes from a conn/clock Clock and randomness from a *rand.Rand in
+// the options, so tests run the schedule on clock.Fake.
+package wallet

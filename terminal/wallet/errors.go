@@ -1,0 +1,72 @@
+package wallet
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors of the package. Callers decide on them with errors.Is:
+//
+//   - ErrInvalidRequest: the caller's input is not valid (platform, order
+//     id, amount, currency, code, refund id); nothing was sent.
+//   - ErrUnreachable: no answer came (connection refused or cut, timeout):
+//     the request may or may not have reached the platform. After a Pay
+//     the outcome is unknown: resolve it.
+//   - ErrBadResponse: an answer came but it is not a valid, correctly
+//     signed answer to the request; nothing in it is trusted. After a Pay
+//     the outcome is unknown: resolve it.
+//   - ErrTooFrequent: the platform refused the request as too frequent
+//     (its per-terminal rate limit); try later, more slowly.
+//   - ErrNotFound: the platform has no order of that id (a query or
+//     cancel of a pay it never received).
+//   - ErrRejected: the platform refused the request (bad signature, an
+//     order id reused for another payment, a refund over the paid
+//     amount...); see *RejectedError for its code. Not transient.
+//   - ErrUnresolved: a Resolver could neither learn the outcome nor
+//     cancel the payment within its schedule; the payment stays unknown
+//     and must be kept (and cancelled later) by the caller.
+//
+// OutcomeUnknown tells the errors after which a payment's outcome is
+// unknown. No error text carries a payment code.
+var (
+	ErrInvalidRequest = errors.New("wallet: invalid request")
+	ErrUnreachable    = errors.New("wallet: platform unreachable")
+	ErrBadResponse    = errors.New("wallet: bad response from platform")
+	ErrTooFrequent    = errors.New("wallet: platform answered too frequent")
+	ErrNotFound       = errors.New("wallet: order not found at platform")
+	ErrRejected       = errors.New("wallet: request rejected by platform")
+	ErrUnresolved     = errors.New("wallet: payment outcome unresolved")
+)
+
+// RejectedError is a refusal by the platform with its code (one of the
+// Code* constants) and reason. It matches ErrRejected (ErrNotFound for
+// CodeNotFound, ErrTooFrequent for CodeTooFrequent) with errors.Is.
+type RejectedError struct {
+	Op     string
+	Code   string
+	Reason string
+}
+
+func (e *RejectedError) Error() string {
+	if e.Reason == "" {
+		return fmt.Sprintf("wallet: %s rejected by platform: %s", e.Op, e.Code)
+	}
+	return fmt.Sprintf("wallet: %s rejected by platform: %s (%s)", e.Op, e.Code, e.Reason)
+}
+
+// Is matches the sentinel of the code.
+func (e *RejectedError) Is(target error) bool {
+	switch e.Code {
+	case CodeNotFound:
+		return target == ErrNotFound
+	case CodeTooFrequent:
+		return target == ErrTooFrequent
+	}
+	return target == ErrRejected
+}
+
+// OutcomeUnknown reports whether err, returned by Pay (or Cancel), leaves
+// the payment's outcome unknown: the platform may have taken it.
+func OutcomeUnknown(err error) bool {
+	return errors.Is(err, ErrUnreachable) || errors.Is(err, ErrBadResponse) || errors.Is(err, ErrUnresolved)
+}

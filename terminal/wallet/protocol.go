@@ -1,0 +1,124 @@
+package wallet
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// The wire protocol (shared with the simulator, cmd/acquirer-sim/wallet,
+// whose package doc describes it in full).
+const (
+	OpPay    = "pay"
+	OpQuery  = "query"
+	OpCancel = "cancel"
+	OpRefund = "refund"
+
+	// Headers of a request; HeaderSignature also signs the answer.
+	HeaderTerminal  = "X-Wallet-Terminal"
+	HeaderTimestamp = "X-Wallet-Timestamp" // unix seconds
+	HeaderSignature = "X-Wallet-Signature" // lowercase hex HMAC-SHA256
+
+	// MaxBody bounds a request or response body.
+	MaxBody = 4096
+)
+
+// Codes of refusals in Response.Code.
+const (
+	CodeTooFrequent    = "too_frequent"
+	CodeBadSignature   = "bad_signature"
+	CodeBadRequest     = "bad_request"
+	CodeNotFound       = "not_found"
+	CodeOrderMismatch  = "order_mismatch"
+	CodeNotPaid        = "not_paid"
+	CodeRefundExceeds  = "refund_exceeds"
+	CodeRefundMismatch = "refund_mismatch"
+)
+
+// Request is the JSON body of every request; fields an operation does not
+// use are empty.
+type Request struct {
+	OrderID  string `json:"order_id"`
+	Amount   int64  `json:"amount,omitempty"`
+	Currency string `json:"currency,omitempty"`
+	Code     string `json:"code,omitempty"` // pay only
+	RefundID string `json:"refund_id,omitempty"`
+}
+
+// Response is the JSON body of every answer. Code is empty on success
+// and names the refusal otherwise (then Status may be empty).
+type Response struct {
+	OrderID       string `json:"order_id"`
+	Status        Status `json:"status,omitempty"`
+	PlatformTxnID string `json:"platform_txn_id,omitempty"`
+	Reason        string `json:"reason,omitempty"`
+	Code          string `json:"code,omitempty"`
+}
+
+// Path is the request path of an operation: /{platform}/{op}.
+func Path(p Platform, op string) string { return "/" + string(p) + "/" + op }
+
+// SignRequest is the request signature: hex HMAC-SHA256 under key of
+// "POST\n" path "\n" terminal "\n" timestamp "\n" body.
+func SignRequest(key []byte, path, terminal, timestamp string, body []byte) string {
+	m := hmac.New(sha256.New, key)
+	fmt.Fprintf(m, "POST\n%s\n%s\n%s\n", path, terminal, timestamp)
+	m.Write(body)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// SignResponse is the answer's signature, bound to its request: hex
+// HMAC-SHA256 under key of "RESP\n" path "\n" request signature "\n" body.
+func SignResponse(key []byte, path, requestSig string, body []byte) string {
+	m := hmac.New(sha256.New, key)
+	fmt.Fprintf(m, "RESP\n%s\n%s\n", path, requestSig)
+	m.Write(body)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// VerifySignature compares a received hex signature with the expected
+// one in constant time.
+func VerifySignature(got, want string) bool {
+	return hmac.Equal([]byte(got), []byte(want))
+}
+
+// Timestamp formats t for HeaderTimestamp.
+func Timestamp(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }
+
+// DecodeResponse reads an answer's body to op on order orderID, its
+// signature already checked: it returns the result, or the refusal as a
+// *RejectedError, or ErrBadResponse when the body is not a valid answer
+// to the request.
+func DecodeResponse(op, orderID string, httpStatus int, body []byte) (Result, error) {
+	if len(body) > MaxBody {
+		return Result{}, fmt.Errorf("%w: %s answer of %d bytes", ErrBadResponse, op, len(body))
+	}
+	var r Response
+	if err := json.Unmarshal(body, &r); err != nil {
+		return Result{}, fmt.Errorf("%w: %s answer is not JSON", ErrBadResponse, op)
+	}
+	if r.OrderID != orderID {
+		return Result{}, fmt.Errorf("%w: %s answer names another order", ErrBadResponse, op)
+	}
+	if len(r.Reason) > 256 || len(r.PlatformTxnID) > 64 || len(r.Code) > 32 {
+		return Result{}, fmt.Errorf("%w: %s answer fields too long", ErrBadResponse, op)
+	}
+	if r.Code != "" {
+		if httpStatus == http.StatusOK {
+			return Result{}, fmt.Errorf("%w: %s answer has code with status 200", ErrBadResponse, op)
+		}
+		return Result{Status: r.Status, Reason: r.Reason}, &RejectedError{Op: op, Code: r.Code, Reason: r.Reason}
+	}
+	if httpStatus != http.StatusOK {
+		return Result{}, fmt.Errorf("%w: %s answer HTTP %d without a code", ErrBadResponse, op, httpStatus)
+	}
+	if !r.Status.Valid() {
+		return Result{}, fmt.Errorf("%w: %s answer has no valid status", ErrBadResponse, op)
+	}
+	return Result{Status: r.Status, PlatformTxnID: r.PlatformTxnID, Reason: r.Reason}, nil
+}
