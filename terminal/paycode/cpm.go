@@ -393,9 +393,7 @@ func bcdDigits(b []byte) string {
 // digits, F padding to a whole byte.
 func track2PAN(b []byte) (string, bool) {
 	s := strings.ToUpper(hex.EncodeToString(b))
-	if strings.HasSuffix(s, "F") {
-		s = s[:len(s)-1]
-	}
+	s = strings.TrimSuffix(s, "F")
 	pan, rest, ok := strings.Cut(s, "D")
 	if !ok || len(pan) < 12 || len(pan) > 19 || len(rest) < 7 {
 		return "", false
