@@ -1,0 +1,518 @@
+// Package wallet is the wallet platforms simulator of acquirer-sim
+// (WeChat Pay, Alipay, UnionPay QR behind one gateway): an http.Handler
+// speaking the protocol of posd/terminal/wallet, on loopback only.
+//
+// # Protocol
+//
+// Every call is POST {base}/{platform}/{op}, platform one of wechat,
+// alipay, unionpay and op one of pay, query, cancel, refund, with a JSON
+// body (at most 4096 bytes) and three headers:
+//
+//	X-Wallet-Terminal   the terminal id (1-32 letters and digits)
+//	X-Wallet-Timestamp  unix seconds; refused when more than 5 minutes off
+//	X-Wallet-Signature  hex HMAC-SHA256 under the terminal's key of
+//	                    "POST\n" path "\n" terminal "\n" timestamp "\n" body
+//
+// The terminal's key is HMAC-SHA256(master key, terminal id)
+// (TerminalKey; the master key defaults to the published TestMasterKey).
+// Bodies:
+//
+//	pay     {"order_id","amount","currency","code"}   order id 1-32 alnum, amount > 0, code 10-32 digits
+//	query   {"order_id"}
+//	cancel  {"order_id"}
+//	refund  {"order_id","refund_id","amount"}
+//
+// Every answer is {"order_id","status","platform_txn_id","reason","code"}
+// signed in X-Wallet-Signature: hex HMAC-SHA256 of "RESP\n" path "\n"
+// request signature "\n" body, which binds it to its request. Status is
+// one of success, failed, user_paying, closed, refunded, unknown; code is
+// empty (HTTP 200) or names a refusal:
+//
+//	too_frequent     429  over the terminal's query limit (Opts.QueryRate, burst Opts.QueryBurst)
+//	bad_signature    401  signature, terminal or timestamp wrong (unsigned: the key is unknown)
+//	bad_request      400  body, path or fields not valid
+//	not_found        404  query or refund of an order the platform never had
+//	order_mismatch   409  pay of an order id already used for another amount, currency or platform
+//	not_paid         409  refund of an order not paid
+//	refund_exceeds   409  refunds over the paid amount
+//	refund_mismatch  409  refund id reused for another amount
+//
+// # Magic amounts (last two digits of the amount in fen)
+//
+//	61  user_paying; the Opts.PayAfter-th query after it (default 2) finds it paid (success)
+//	62  user_paying for ever; cancel closes it
+//	63  failed, reason "insufficient balance"
+//	64  paid, but the pay gets no answer (the connection is closed): the terminal queries
+//	    and finds success
+//	else success
+//
+// Pay is idempotent by terminal id + order id: a repeat answers the
+// order's state and never pays again (Totals.PaidTwice counts the
+// impossible). Cancel closes an unpaid order (closed), reverses a paid one
+// (refunded) and remembers an order id it never had as closed, so a late
+// pay of it is refused rather than paid. Refund gives back at most the
+// paid amount, idempotent by refund id; the order is refunded once fully
+// given back. Only queries count against the rate limit.
+//
+// Every call gets a JSON line in the journal (Entry): terminal,
+// platform, op, order id, status, code, too_frequent, and the payment
+// code masked (first 2 and last 4 digits), never in full.
+package wallet
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"posd/conn/clock"
+	tw "posd/terminal/wallet"
+)
+
+// TestMasterKey is the published master key of the simulator. It
+// protects nothing.
+const TestMasterKey = "posd wallet simulator test master key"
+
+// Defaults of Opts.
+const (
+	DefaultPayAfter   = 2
+	DefaultQueryRate  = 1.0
+	DefaultQueryBurst = 3
+	maxSkew           = 5 * time.Minute
+)
+
+// TerminalKey is a terminal's signing key under master.
+func TerminalKey(master []byte, terminalID string) []byte {
+	m := hmac.New(sha256.New, master)
+	m.Write([]byte(terminalID))
+	return m.Sum(nil)
+}
+
+// Opts configures a Sim.
+type Opts struct {
+	MasterKey  []byte  // nil: TestMasterKey
+	PayAfter   int     // queries before a magic-61 order is paid (default 2)
+	QueryRate  float64 // queries a second per terminal (default 1; < 0: no limit)
+	QueryBurst int     // saved queries per terminal (default 3)
+	Journal    io.Writer
+	Clock      clock.Clock
+	Logger     *slog.Logger
+}
+
+// Totals are the simulator's counters.
+type Totals struct {
+	Calls, BadSignature, BadRequest int
+	Pays, PayRepeats, Paid         int // pay calls, repeats among them, orders that became paid
+	PaidTwice                      int // paid transitions of an order already paid: must stay 0
+	Queries, TooFrequent           int
+	Cancels, Reversed, Closed      int
+	Refunds, RefundRepeats         int
+	RefundedAmount                 int64
+}
+
+type order struct {
+	platform tw.Platform
+	amount   int64
+	currency string
+	status   tw.Status
+	txnID    string
+	reason   string
+	queries  int
+	paid     bool
+	refunded int64
+	refunds  map[string]int64
+}
+
+// Sim is the simulator; its ServeHTTP is safe for concurrent use.
+type Sim struct {
+	o   Opts
+	clk clock.Clock
+	log *slog.Logger
+
+	mu     sync.Mutex
+	orders map[string]*order // terminal|order id
+	limits map[string]*bucket
+	seq    int
+	totals Totals
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// New returns a simulator.
+func New(o Opts) *Sim {
+	if o.MasterKey == nil {
+		o.MasterKey = []byte(TestMasterKey)
+	}
+	if o.PayAfter <= 0 {
+		o.PayAfter = DefaultPayAfter
+	}
+	if o.QueryRate == 0 {
+		o.QueryRate = DefaultQueryRate
+	}
+	if o.QueryBurst <= 0 {
+		o.QueryBurst = DefaultQueryBurst
+	}
+	s := &Sim{o: o, clk: clock.Or(o.Clock), log: o.Logger, orders: map[string]*order{}, limits: map[string]*bucket{}}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	return s
+}
+
+// Totals returns the counters.
+func (s *Sim) Totals() Totals {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.totals
+}
+
+// Entry is a journal line.
+type Entry struct {
+	Time        time.Time `json:"time"`
+	Terminal    string    `json:"terminal"`
+	Platform    string    `json:"platform"`
+	Op          string    `json:"op"`
+	OrderID     string    `json:"order_id,omitempty"`
+	RefundID    string    `json:"refund_id,omitempty"`
+	Amount      int64     `json:"amount,omitempty"`
+	Status      string    `json:"status,omitempty"`
+	Code        string    `json:"code,omitempty"`
+	TooFrequent bool      `json:"too_frequent"`
+	Duplicate   bool      `json:"duplicate,omitempty"`
+	MaskedCode  string    `json:"masked_code,omitempty"`
+	NoAnswer    bool      `json:"no_answer,omitempty"`
+}
+
+// call is a decoded request.
+type call struct {
+	platform tw.Platform
+	op       string
+	terminal string
+	sig      string
+	key      []byte
+	req      tw.Request
+}
+
+// refusal is a decoding failure: its code and HTTP status.
+type refusal struct {
+	status int
+	code   string
+	reason string
+	signed bool // the key is known: the answer can be signed
+}
+
+// decode checks and reads a request; the body is at most tw.MaxBody.
+func (s *Sim) decode(method, path string, h http.Header, body []byte) (call, *refusal) {
+	var c call
+	bad := func(reason string) (call, *refusal) {
+		return c, &refusal{status: http.StatusBadRequest, code: tw.CodeBadRequest, reason: reason, signed: c.key != nil}
+	}
+	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	if len(parts) == 2 {
+		c.platform, c.op = tw.Platform(parts[0]), parts[1]
+	}
+	c.terminal = h.Get(tw.HeaderTerminal)
+	c.sig = h.Get(tw.HeaderSignature)
+	if !tw.ValidID(c.terminal) {
+		return c, &refusal{status: http.StatusUnauthorized, code: tw.CodeBadSignature, reason: "terminal id"}
+	}
+	key := TerminalKey(s.o.MasterKey, c.terminal)
+	ts := h.Get(tw.HeaderTimestamp)
+	if !tw.VerifySignature(c.sig, tw.SignRequest(key, path, c.terminal, ts, body)) {
+		return c, &refusal{status: http.StatusUnauthorized, code: tw.CodeBadSignature, reason: "signature"}
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || sec < 0 || sec > 1<<40 {
+		return c, &refusal{status: http.StatusUnauthorized, code: tw.CodeBadSignature, reason: "timestamp"}
+	}
+	if d := s.clk.Now().Sub(time.Unix(sec, 0)); d > maxSkew || d < -maxSkew {
+		return c, &refusal{status: http.StatusUnauthorized, code: tw.CodeBadSignature, reason: "timestamp too far off"}
+	}
+	c.key = key
+	if method != http.MethodPost {
+		return bad("method")
+	}
+	if !c.platform.Valid() {
+		return bad("platform")
+	}
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&c.req); err != nil {
+		return bad("body")
+	}
+	if d.More() {
+		return bad("body")
+	}
+	r := c.req
+	if !tw.ValidID(r.OrderID) {
+		return bad("order id")
+	}
+	switch c.op {
+	case tw.OpPay:
+		if err := (tw.Order{ID: r.OrderID, Amount: r.Amount, Currency: r.Currency, Code: r.Code}).Validate(); err != nil || r.RefundID != "" {
+			return bad("pay fields")
+		}
+	case tw.OpQuery, tw.OpCancel:
+		if r.Amount != 0 || r.Currency != "" || r.Code != "" || r.RefundID != "" {
+			return bad("fields")
+		}
+	case tw.OpRefund:
+		if !tw.ValidID(r.RefundID) || r.Amount <= 0 || r.Code != "" || r.Currency != "" {
+			return bad("refund fields")
+		}
+	default:
+		return bad("op")
+	}
+	return c, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Sim) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, hr.Body, tw.MaxBody))
+	c, ref := s.decode(hr.Method, hr.URL.Path, hr.Header, body)
+	if err != nil && ref == nil {
+		ref = &refusal{status: http.StatusBadRequest, code: tw.CodeBadRequest, reason: "body", signed: c.key != nil}
+	}
+	e := Entry{Time: s.clk.Now(), Terminal: c.terminal, Platform: string(c.platform), Op: c.op, OrderID: c.req.OrderID}
+	if c.op == tw.OpPay && c.req.Code != "" {
+		e.MaskedCode = tw.MaskCode(c.req.Code)
+	}
+	if !tw.ValidID(e.OrderID) {
+		e.OrderID = ""
+	}
+	if !tw.ValidID(e.Terminal) {
+		e.Terminal = ""
+	}
+	if !c.platform.Valid() {
+		e.Platform = ""
+	}
+	if len(e.Op) > 16 {
+		e.Op = ""
+	}
+	s.mu.Lock()
+	s.totals.Calls++
+	var resp tw.Response
+	status := http.StatusOK
+	noAnswer := false
+	if ref != nil {
+		if ref.code == tw.CodeBadSignature {
+			s.totals.BadSignature++
+		} else {
+			s.totals.BadRequest++
+		}
+		resp = tw.Response{OrderID: c.req.OrderID, Code: ref.code, Reason: ref.reason}
+		status = ref.status
+		if !ref.signed {
+			c.key = nil
+		}
+	} else {
+		resp, status, noAnswer = s.do(c, &e)
+	}
+	s.mu.Unlock()
+	e.Status, e.Code, e.NoAnswer = string(resp.Status), resp.Code, noAnswer
+	e.TooFrequent = resp.Code == tw.CodeTooFrequent
+	e.Amount = c.req.Amount
+	e.RefundID = c.req.RefundID
+	if !tw.ValidID(e.RefundID) {
+		e.RefundID = ""
+	}
+	s.journal(e)
+	if noAnswer {
+		s.hangUp(w, hr)
+		return
+	}
+	rb, _ := json.Marshal(resp)
+	if c.key != nil {
+		w.Header().Set(tw.HeaderSignature, tw.SignResponse(c.key, hr.URL.Path, c.sig, rb))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(rb)
+}
+
+// hangUp closes the connection without an answer (or, where it cannot,
+// holds the answer back until the caller gives up).
+func (s *Sim) hangUp(w http.ResponseWriter, hr *http.Request) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			_ = conn.Close()
+			return
+		}
+	}
+	<-hr.Context().Done()
+}
+
+func (s *Sim) journal(e Entry) {
+	if s.o.Journal == nil {
+		return
+	}
+	b, _ := json.Marshal(e)
+	b = append(b, '\n')
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.o.Journal.Write(b); err != nil {
+		s.log.Warn("wallet journal", "err", err)
+	}
+}
+
+// allow takes a query token of the terminal; s.mu is held.
+func (s *Sim) allow(tid string) bool {
+	if s.o.QueryRate < 0 {
+		return true
+	}
+	now := s.clk.Now()
+	b := s.limits[tid]
+	if b == nil {
+		b = &bucket{tokens: float64(s.o.QueryBurst), last: now}
+		s.limits[tid] = b
+	}
+	if now.After(b.last) {
+		b.tokens = min(float64(s.o.QueryBurst), b.tokens+now.Sub(b.last).Seconds()*s.o.QueryRate)
+		b.last = now
+	}
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+func (s *Sim) txnID(p tw.Platform) string {
+	s.seq++
+	return fmt.Sprintf("%s%012d", strings.ToUpper(string(p[:2])), s.seq)
+}
+
+// pay marks o paid; s.mu is held.
+func (s *Sim) pay(o *order, p tw.Platform) {
+	if o.paid {
+		s.totals.PaidTwice++
+		return
+	}
+	o.paid = true
+	o.status = tw.StatusSuccess
+	o.txnID = s.txnID(p)
+	s.totals.Paid++
+}
+
+func answer(id string, o *order) tw.Response {
+	return tw.Response{OrderID: id, Status: o.status, PlatformTxnID: o.txnID, Reason: o.reason}
+}
+
+// do runs a decoded call; s.mu is held. It returns the answer, its HTTP
+// status and whether to leave it unanswered.
+func (s *Sim) do(c call, e *Entry) (tw.Response, int, bool) {
+	r := c.req
+	key := c.terminal + "|" + r.OrderID
+	o := s.orders[key]
+	refuse := func(st int, code, reason string) (tw.Response, int, bool) {
+		return tw.Response{OrderID: r.OrderID, Code: code, Reason: reason}, st, false
+	}
+	switch c.op {
+	case tw.OpPay:
+		s.totals.Pays++
+		if o != nil {
+			if o.platform != c.platform || o.amount != r.Amount && o.amount != 0 || o.currency != r.Currency && o.currency != "" {
+				return refuse(http.StatusConflict, tw.CodeOrderMismatch, "order id used for another payment")
+			}
+			s.totals.PayRepeats++
+			e.Duplicate = true
+			return answer(r.OrderID, o), http.StatusOK, false
+		}
+		o = &order{platform: c.platform, amount: r.Amount, currency: r.Currency}
+		s.orders[key] = o
+		switch r.Amount % 100 {
+		case 61, 62:
+			o.status = tw.StatusUserPaying
+		case 63:
+			o.status, o.reason = tw.StatusFailed, "insufficient balance"
+		case 64:
+			s.pay(o, c.platform)
+			return answer(r.OrderID, o), http.StatusOK, true
+		default:
+			s.pay(o, c.platform)
+		}
+		return answer(r.OrderID, o), http.StatusOK, false
+	case tw.OpQuery:
+		s.totals.Queries++
+		if !s.allow(c.terminal) {
+			s.totals.TooFrequent++
+			return refuse(http.StatusTooManyRequests, tw.CodeTooFrequent, "query rate limit")
+		}
+		if o == nil || o.platform != c.platform {
+			return refuse(http.StatusNotFound, tw.CodeNotFound, "")
+		}
+		if o.status == tw.StatusUserPaying {
+			o.queries++
+			if o.amount%100 == 61 && o.queries >= s.o.PayAfter {
+				s.pay(o, c.platform)
+			}
+		}
+		return answer(r.OrderID, o), http.StatusOK, false
+	case tw.OpCancel:
+		s.totals.Cancels++
+		if o == nil {
+			// Remember it closed: a late pay of it is never paid.
+			o = &order{platform: c.platform, status: tw.StatusClosed, reason: "cancelled before pay"}
+			s.orders[key] = o
+			s.totals.Closed++
+			return answer(r.OrderID, o), http.StatusOK, false
+		}
+		if o.platform != c.platform {
+			return refuse(http.StatusNotFound, tw.CodeNotFound, "")
+		}
+		switch o.status {
+		case tw.StatusUserPaying, tw.StatusFailed:
+			o.status, o.reason = tw.StatusClosed, "cancelled"
+			s.totals.Closed++
+		case tw.StatusSuccess:
+			o.status, o.reason = tw.StatusRefunded, "reversed"
+			o.refunded = o.amount
+			s.totals.Reversed++
+			s.totals.RefundedAmount += o.amount
+		default:
+			e.Duplicate = true
+		}
+		return answer(r.OrderID, o), http.StatusOK, false
+	case tw.OpRefund:
+		s.totals.Refunds++
+		if o == nil || o.platform != c.platform {
+			return refuse(http.StatusNotFound, tw.CodeNotFound, "")
+		}
+		if amt, ok := o.refunds[r.RefundID]; ok {
+			if amt != r.Amount {
+				return refuse(http.StatusConflict, tw.CodeRefundMismatch, "refund id used for another amount")
+			}
+			s.totals.RefundRepeats++
+			e.Duplicate = true
+			return tw.Response{OrderID: r.OrderID, Status: tw.StatusRefunded, PlatformTxnID: o.txnID + "R" + r.RefundID}, http.StatusOK, false
+		}
+		if !o.paid || o.status != tw.StatusSuccess {
+			return refuse(http.StatusConflict, tw.CodeNotPaid, "order not paid")
+		}
+		if r.Amount > o.amount-o.refunded {
+			return refuse(http.StatusConflict, tw.CodeRefundExceeds, "refunds over the paid amount")
+		}
+		if o.refunds == nil {
+			o.refunds = map[string]int64{}
+		}
+		o.refunds[r.RefundID] = r.Amount
+		o.refunded += r.Amount
+		s.totals.RefundedAmount += r.Amount
+		if o.refunded == o.amount {
+			o.status, o.reason = tw.StatusRefunded, "refunded"
+		}
+		return tw.Response{OrderID: r.OrderID, Status: tw.StatusRefunded, PlatformTxnID: o.txnID + "R" + r.RefundID}, http.StatusOK, false
+	}
+	return refuse(http.StatusBadRequest, tw.CodeBadRequest, "op")
+}
