@@ -110,12 +110,12 @@ type Opts struct {
 // Totals are the simulator's counters.
 type Totals struct {
 	Calls, BadSignature, BadRequest int
-	Pays, PayRepeats, Paid         int // pay calls, repeats among them, orders that became paid
-	PaidTwice                      int // paid transitions of an order already paid: must stay 0
-	Queries, TooFrequent           int
-	Cancels, Reversed, Closed      int
-	Refunds, RefundRepeats         int
-	RefundedAmount                 int64
+	Pays, PayRepeats, Paid          int // pay calls, repeats among them, orders that became paid
+	PaidTwice                       int // paid transitions of an order already paid: must stay 0
+	Queries, TooFrequent            int
+	Cancels, Reversed, Closed       int
+	Refunds, RefundRepeats          int
+	RefundedAmount                  int64
 }
 
 type order struct {
