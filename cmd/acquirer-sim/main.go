@@ -38,6 +38,13 @@
 // stderr, then "listening on HOST:PORT" once it accepts connections, and
 // shuts down cleanly on SIGTERM or SIGINT (control endpoint, listener and
 // connections closed, journal synced and closed).
+//
+// -wallet ADDR (off by default; a loopback address only) serves the wallet
+// platforms simulator (package wallet: its protocol and magic amounts) over
+// HTTP, with -wallet-pay-after queries before an amount ending 61 is paid
+// and -wallet-query-rate queries a second per terminal, a JSON line per
+// call appended to -wallet-journal PATH (default none). It prints
+// "wallet on HOST:PORT".
 package main
 
 import (
@@ -56,6 +63,7 @@ import (
 	"time"
 
 	"posd/cmd/acquirer-sim/acquirer"
+	"posd/cmd/acquirer-sim/wallet"
 	"posd/terminal/host"
 	"posd/terminal/wiresec"
 )
@@ -80,6 +88,10 @@ func run() error {
 	lateDelay := flag.Duration("late-delay", acquirer.DefaultLateDelay, "delay of the late approval (amounts ending in 95): longer than the terminal's response timeout")
 	slowDelay := flag.Duration("slow-delay", acquirer.DefaultSlowDelay, "delay of the slow approval (amounts ending in 98): shorter than the terminal's response timeout")
 	control := flag.String("control", "", "serve the control endpoint (faults, batches) over HTTP on this loopback address (default off)")
+	walletAddr := flag.String("wallet", "", "serve the wallet platforms simulator over HTTP on this loopback address (default off)")
+	walletPayAfter := flag.Int("wallet-pay-after", wallet.DefaultPayAfter, "queries before a wallet payment of an amount ending 61 is paid")
+	walletRate := flag.Float64("wallet-query-rate", wallet.DefaultQueryRate, "wallet queries a second per terminal before too_frequent")
+	walletJournal := flag.String("wallet-journal", "", "append a JSON line per wallet call to this file (default none)")
 	level := flag.String("log-level", "info", "log level: debug, info, warn, error")
 	flag.Parse()
 
@@ -109,6 +121,29 @@ func run() error {
 		if err := loopbackAddr(*control); err != nil {
 			return fmt.Errorf("-control: %w", err)
 		}
+	}
+	if *walletAddr != "" {
+		if err := loopbackAddr(*walletAddr); err != nil {
+			return fmt.Errorf("-wallet: %w", err)
+		}
+		wln, err := net.Listen("tcp", *walletAddr)
+		if err != nil {
+			return fmt.Errorf("-wallet: %w", err)
+		}
+		wo := wallet.Opts{PayAfter: *walletPayAfter, QueryRate: *walletRate, Logger: log}
+		if *walletJournal != "" {
+			wj, err := os.OpenFile(*walletJournal, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+			if err != nil {
+				return fmt.Errorf("-wallet-journal: %w", err)
+			}
+			defer wj.Close()
+			wo.Journal = wj
+		}
+		ws := &http.Server{Handler: wallet.New(wo),
+			ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		go func() { _ = ws.Serve(wln) }()
+		defer ws.Close()
+		fmt.Fprintf(os.Stderr, "wallet on %s\n", wln.Addr())
 	}
 	opts := acquirer.Opts{Dialect: *dialect, Mode: m, Logger: log, ScriptCard: *scriptCard, AdviceRate: *adviceRate,
 		LateDelay: *lateDelay, SlowDelay: *slowDelay}
