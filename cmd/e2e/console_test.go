@@ -452,20 +452,36 @@ func TestConsoleWithPicocom(t *testing.T) {
 	defer exec.Command("tmux", "-L", sock, "kill-server").Run()
 	screen := func(want string) string {
 		t.Helper()
-		var s string
-		waitFor(t, 20*time.Second, func() bool {
-			s = tmux("capture-pane", "-p", "-J", "-S", "-200", "-t", "console")
-			return strings.Contains(s, want)
-		})
-		return s
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			s := tmux("capture-pane", "-p", "-J", "-S", "-200", "-t", "console")
+			if strings.Contains(s, want) {
+				return s
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("picocom's screen never showed %q:\n%s", want, s)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	// picocom takes a moment to open the line: until it has, keys typed
+	// into tmux are lost. Press Enter until the prompt answers. (tmux
+	// trims the spaces that end a line of its capture.)
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(tmux("capture-pane", "-p", "-t", "console"), "posd>") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no prompt through picocom:\n%s", tmux("capture-pane", "-p", "-t", "console"))
+		}
+		tmux("send-keys", "-t", "console", "Enter")
+		time.Sleep(500 * time.Millisecond)
 	}
 	tmux("send-keys", "-t", "console", "help", "Enter")
 	s := screen("logout")
-	if !strings.Contains(s, "posd> ") || !strings.Contains(s, "login") {
+	if !strings.Contains(s, "posd>") || !strings.Contains(s, "login") {
 		t.Fatalf("help on picocom's screen:\n%s", s)
 	}
 	tmux("send-keys", "-t", "console", "login", "Enter")
-	s = screen("token: ")
+	s = screen("token:")
 	ch := challengeRE.FindString(s)
 	if ch == "" {
 		t.Fatalf("no challenge on the screen:\n%s", s)
@@ -476,7 +492,7 @@ func TestConsoleWithPicocom(t *testing.T) {
 	}
 	tmux("send-keys", "-t", "console", "-l", strings.TrimSpace(tok))
 	tmux("send-keys", "-t", "console", "Enter")
-	screen("posd(eve:engineer)> ")
+	screen("posd(eve:engineer)>")
 	tmux("send-keys", "-t", "console", "selftest", "Enter")
 	s = screen("keypad")
 	if !strings.Contains(s, "ok") || strings.Contains(s, strings.TrimSpace(tok)[:40]) {
