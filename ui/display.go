@@ -65,6 +65,9 @@ type State struct {
 
 // cardPrompt asks for the card the way the terminal can read it.
 func cardPrompt(entry []string) (en, zh string) {
+	if len(entry) == 1 && entry[0] == "qr" {
+		return "Please show your payment code", "请出示付款码"
+	}
 	has := map[string]bool{}
 	for _, e := range entry {
 		has[e] = true
@@ -198,6 +201,8 @@ var failureText = map[string][2]string{
 	"original_unusable": {"Original transaction changed, not sent", "原交易已变更，未发送"},
 	"no_response":       {"No answer from the bank", "银行无应答"},
 	"settlement_failed": {"Settlement not accepted", "结算未被接受"},
+	"not_payment_code":  {"Not a payment code", "不是付款码"},
+	"wallet_failed":     {"Payment not completed", "支付未完成"},
 }
 
 // riskText says which risk rule refused a sale (terminal/risk's codes).

@@ -65,7 +65,8 @@ func TestCardPrompt(t *testing.T) {
 		{[]string{"swipe"}, "Please swipe your card", "请刷卡"},
 		{[]string{"swipe", "tap"}, "Please tap or swipe your card", "请挥卡、刷卡"},
 		{nil, "Please insert, tap or swipe your card", "请插卡、挥卡、刷卡"},
-		{[]string{"qr"}, "Please present your card", "请出示银行卡"},
+		{[]string{"qr"}, "Please show your payment code", "请出示付款码"},
+		{[]string{"face"}, "Please present your card", "请出示银行卡"},
 	} {
 		en, zh := cardPrompt(c.entry)
 		if en != c.en || zh != c.zh {

@@ -33,6 +33,8 @@ func displayState(ev txn.Event, merchant string, modes []risk.EntryMode, now tim
 	s.MaskedPAN, s.ResponseCode, s.AuthCode = t.MaskedPAN, t.ResponseCode, t.AuthCode
 	s.RemoveCard = ev.Phase == txn.PhaseDone && t.EntryMode == "051"
 	switch {
+	case ev.Phase == txn.PhaseWaitCard && ev.Prompt == "code":
+		s.Phase, s.Entry = ui.PhaseCard, []string{"qr"}
 	case ev.Phase == txn.PhaseWaitCard:
 		s.Phase = ui.PhaseCard
 	case ev.Phase == txn.PhaseRetryCard && ev.Prompt == "insert":

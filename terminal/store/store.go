@@ -162,6 +162,20 @@ type Txn struct {
 	// counts the transactions a batch upload sent.
 	Totals   []Totals `json:"totals,omitempty"`
 	Uploaded int      `json:"uploaded,omitempty"`
+	// Wallet is a wallet payment's: the platform, the terminal's order
+	// number, the platform's transaction id and the payment code masked
+	// (the code itself is never kept).
+	Wallet *Wallet `json:"wallet,omitempty"`
+}
+
+// Wallet is what a wallet-code payment keeps.
+type Wallet struct {
+	Platform      string `json:"platform"`
+	OrderID       string `json:"order_id"`
+	PlatformTxnID string `json:"platform_txn_id,omitempty"`
+	MaskedCode    string `json:"masked_code"`
+	// RefundID is a wallet refund's own id at the platform.
+	RefundID string `json:"refund_id,omitempty"`
 }
 
 // Totals are a batch's figures in one currency: debits (sales,

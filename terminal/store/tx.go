@@ -362,6 +362,9 @@ const (
 	// JobAdvice: an offline approval (TxnID) must be forwarded to the
 	// host as an advice.
 	JobAdvice JobKind = "advice"
+	// JobWalletCancel: the wallet payment TxnID's outcome is unknown; it
+	// must be cancelled (reversed) at its platform.
+	JobWalletCancel JobKind = "wallet_cancel"
 )
 
 // Job is durable work for the host: it stays in the outbox until it is

@@ -158,6 +158,11 @@ type Opts struct {
 	MaxAmount int64
 	// Currencies accepted (ISO 4217 numeric); empty: any.
 	Currencies []string
+	// Codes reads wallet payment codes and Wallet pays with them (sales
+	// with Request.Method MethodQR, refunds of those sales); nil: no
+	// wallet payments.
+	Codes  CodeReader
+	Wallet Wallets
 }
 
 // Phase is what the engine is doing for the customer, as the display
@@ -313,7 +318,22 @@ func (e *Engine) recover() error {
 				})
 				return err
 			case store.StateAuthSent:
-				if !movesMoney(host.Kind(t.Kind)) {
+				if t.Wallet != nil && t.Wallet.RefundID == "" {
+					// A wallet payment in flight: cancel it at its
+					// platform (a paid order is refunded).
+					if _, err := tx.Update(t.ID, func(r *store.Txn) error {
+						r.State, r.Reason = store.StateReversalPending, string(host.ReasonNoResponse)
+						r.Error = "interrupted while the payment was in flight"
+						return nil
+					}); err != nil {
+						return err
+					}
+					if queued[t.ID] {
+						return nil
+					}
+					return tx.Enqueue(&store.Job{Kind: store.JobWalletCancel, TxnID: t.ID})
+				}
+				if !movesMoney(host.Kind(t.Kind)) || t.Wallet != nil {
 					// A balance inquiry or a settlement: nothing to undo.
 					_, err := tx.Update(t.ID, func(r *store.Txn) error {
 						r.State, r.Failure, r.Error = store.StateFailed, string(FailInterrupted), "interrupted while the request was in flight; nothing to reverse"
@@ -465,6 +485,12 @@ func (e *Engine) Start(req Request) (store.Txn, error) {
 	if err != nil {
 		return store.Txn{}, err
 	}
+	if req.Method != "" && req.Method != MethodQR {
+		return store.Txn{}, fmt.Errorf("%w: method %q", ErrKind, req.Method)
+	}
+	if req.Method == MethodQR && (req.Kind != host.KindPurchase || e.o.Codes == nil || e.o.Wallet == nil) {
+		return store.Txn{}, fmt.Errorf("%w: wallet codes pay sales only, on a terminal with a code reader and wallet platforms", ErrKind)
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.ctx.Err() != nil {
@@ -482,13 +508,17 @@ func (e *Engine) Start(req Request) (store.Txn, error) {
 		OrigID: req.OrigID, Created: now, Updated: now}
 	ctx, cancel := context.WithCancel(e.ctx)
 	e.active, e.cancel, e.sending = t.ID, cancel, false
-	phase := PhaseProcessing
-	if needsCard(req.Kind) {
+	s := &sale{rec: t, orig: orig, method: req.Method}
+	ev := Event{Phase: PhaseProcessing, Txn: t}
+	switch {
+	case req.Method == MethodQR:
+		e.o.Codes.FlushCodes()
+		ev.Phase, ev.Prompt = PhaseWaitCard, "code"
+	case needsCard(req.Kind) && (orig == nil || orig.Wallet == nil):
 		e.o.Reader.Flush()
-		phase = PhaseWaitCard
+		ev.Phase = PhaseWaitCard
 	}
-	e.publishLocked(phase, t)
-	s := &sale{rec: t, orig: orig}
+	e.publishEvent(ev)
 	e.sale = s
 	e.wg.Add(1)
 	go func() {

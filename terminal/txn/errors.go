@@ -61,4 +61,10 @@ var (
 	// ErrSettlement: the host did not accept the batch's totals, even
 	// after the batch upload.
 	ErrSettlement = errors.New("txn: settlement not accepted")
+	// ErrNotPaymentCode: the code shown is not a wallet payment code the
+	// terminal takes; nothing was sent.
+	ErrNotPaymentCode = errors.New("txn: not a payment code")
+	// ErrWallet: the wallet platform did not take the payment (failed,
+	// closed, refused).
+	ErrWallet = errors.New("txn: wallet payment not completed")
 )

@@ -33,13 +33,15 @@ const (
 	FailOriginal        Failure = "original_unusable" // the void's or completion's original changed before the request left
 	FailNoResponse      Failure = "no_response"       // a balance inquiry got no usable answer (nothing to reverse)
 	FailSettlement      Failure = "settlement_failed" // the host did not take the batch's totals; the batch stays open
+	FailNotPaymentCode  Failure = "not_payment_code"  // the code shown is no wallet payment code; nothing was sent
+	FailWallet          Failure = "wallet_failed"     // the wallet platform did not take the payment (or the refund)
 )
 
 // Failures lists every code, for the tables that must cover them all
 // (display texts).
 var Failures = []Failure{FailNoCard, FailCancelled, FailCardRead, FailCardExpired, FailHostUnreachable,
 	FailKeys, FailShutdown, FailInterrupted, FailInternal, FailRisk, FailPINCancelled, FailPINTimeout, FailPINUnavailable,
-	FailCardRemoved, FailCardNotAccepted, FailOriginal, FailNoResponse, FailSettlement}
+	FailCardRemoved, FailCardNotAccepted, FailOriginal, FailNoResponse, FailSettlement, FailNotPaymentCode, FailWallet}
 
 // failureOf classifies an error of a sale, once, with errors.Is.
 func failureOf(err error) Failure {
@@ -76,6 +78,10 @@ func failureOf(err error) Failure {
 		return FailNoResponse
 	case errors.Is(err, ErrSettlement), errors.Is(err, ErrPending):
 		return FailSettlement
+	case errors.Is(err, ErrNotPaymentCode):
+		return FailNotPaymentCode
+	case errors.Is(err, ErrWallet):
+		return FailWallet
 	}
 	return FailInternal
 }

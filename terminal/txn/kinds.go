@@ -45,8 +45,12 @@ type Request struct {
 	Amount   int64 // minor units; 0 for a balance inquiry and for a void (the original's)
 	Currency string
 	// OrigID is the record a void or a completion refers to (required),
-	// or the sale a refund gives money back for (optional).
+	// or the sale a refund gives money back for (optional; required to
+	// refund a wallet payment, which goes back through its platform).
 	OrigID string
+	// Method is how a sale is paid: "" a card, MethodQR the customer's
+	// wallet payment code.
+	Method string
 }
 
 // Kinds lists the transaction types the cashier can start.
@@ -159,6 +163,9 @@ func usableOriginal(tx *store.Tx, kind host.Kind, o store.Txn) error {
 		return fmt.Errorf("%w: transaction %s was voided by %s", ErrOriginal, o.ID, o.VoidedBy)
 	}
 	k := host.Kind(o.Kind)
+	if o.Wallet != nil && kind != host.KindRefund {
+		return fmt.Errorf("%w: transaction %s is a wallet payment: refund it", ErrOriginal, o.ID)
+	}
 	switch kind {
 	case host.KindVoid:
 		if k != host.KindPurchase && k != host.KindRefund && k != host.KindCompletion {

@@ -62,6 +62,8 @@ type sale struct {
 	// cancelled: the cashier cancelled after the request left; an
 	// approval is then reversed (cancelled at the terminal).
 	cancelled bool
+	// method is Request.Method.
+	method string
 }
 
 func (s *sale) wipe() {
@@ -179,7 +181,12 @@ func (e *Engine) fail(s *sale, f Failure, cause error) {
 // STAN and commits auth_sent: from then on a crash ends in a reversal,
 // never in a lost or doubled sale.
 func (e *Engine) stepCreated(ctx context.Context, s *sale) error {
-	if !needsCard(host.Kind(s.rec.Kind)) {
+	switch {
+	case s.method == MethodQR:
+		return e.stepWallet(ctx, s)
+	case s.orig != nil && s.orig.Wallet != nil:
+		return e.stepWalletRefund(s)
+	case !needsCard(host.Kind(s.rec.Kind)):
 		return e.stepReference(ctx, s)
 	}
 	deadline := e.clock.Now().Add(e.o.CardTimeout)

@@ -271,6 +271,9 @@ func counted(recs []store.Txn) []store.Txn {
 		default:
 			continue
 		}
+		if r.Wallet != nil {
+			continue // settled by its wallet platform, not the acquirer
+		}
 		switch {
 		case r.State == store.StateApproved && r.VoidedBy == "":
 		case r.State == store.StateOfflineApproved && !r.AdviceSent.IsZero() && r.VoidedBy == "":

@@ -76,7 +76,7 @@ func errorOf(f Failure) error {
 		FailShutdown: ErrShutdown, FailInternal: errors.New("disk"), FailRisk: ErrRisk, FailPINCancelled: pin.ErrCancelled,
 		FailPINTimeout: pin.ErrTimeout, FailPINUnavailable: ErrPIN, FailCardRemoved: ErrCardRemoved,
 		FailCardNotAccepted: ErrCardNotAccepted, FailOriginal: ErrOriginal, FailNoResponse: ErrNoResponse,
-		FailSettlement: ErrSettlement}[f]
+		FailSettlement: ErrSettlement, FailNotPaymentCode: ErrNotPaymentCode, FailWallet: ErrWallet}[f]
 }
 
 type brokenKeys struct{}

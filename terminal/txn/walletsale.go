@@ -1,0 +1,277 @@
+package txn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"posd/terminal/host"
+	"posd/terminal/paycode"
+	"posd/terminal/risk"
+	"posd/terminal/store"
+	"posd/terminal/wallet"
+)
+
+// MethodQR is Request.Method of a sale paid with the customer's wallet
+// payment code (WeChat Pay, Alipay, UnionPay QR), scanned instead of a
+// card read.
+const MethodQR = "qr"
+
+// CodeReader reads the payment code the customer shows (a barcode
+// scanner, or the camera). The code is a bearer token: whoever reads it
+// forgets it once it is sent.
+type CodeReader interface {
+	// FlushCodes discards codes shown before the sale started.
+	FlushCodes()
+	ReadCode(ctx context.Context) (string, error)
+}
+
+// Wallets is the wallet platforms (terminal/wallet): pay, resolve an
+// unknown outcome on its bounded schedule (then cancel), cancel, refund.
+type Wallets interface {
+	Pay(ctx context.Context, p wallet.Platform, o wallet.Order) (wallet.Result, error)
+	Resolve(ctx context.Context, p wallet.Platform, orderID string) (wallet.Result, error)
+	Cancel(ctx context.Context, p wallet.Platform, orderID string) (wallet.Result, error)
+	Refund(ctx context.Context, p wallet.Platform, orderID, refundID string, amount int64) (wallet.Result, error)
+}
+
+// orderID is the platform's order number of record id: unique per
+// terminal, the platforms deduplicate pay by terminal id + order id.
+func orderID(id string) string { return "P" + id }
+
+// stepWallet runs a wallet-code sale: the code, the risk rules (entry
+// qr), the order committed (auth_sent, with the platform and the masked
+// code: never the code) before the pay leaves, then its outcome. A pay
+// the customer still confirms, or whose answer is lost, is resolved on
+// the platform's bounded schedule, and cancelled when it stays unknown;
+// a cancel that cannot get through leaves the record reversal_pending
+// with a wallet_cancel job, like a reversal.
+func (e *Engine) stepWallet(ctx context.Context, s *sale) error {
+	if e.o.Codes == nil || e.o.Wallet == nil {
+		e.fail(s, FailCardRead, fmt.Errorf("%w: this terminal takes no wallet codes", ErrCardRead))
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, e.o.CardTimeout)
+	text, err := e.o.Codes.ReadCode(cctx)
+	cancel()
+	switch {
+	case err == nil:
+	case e.ctx.Err() != nil:
+		e.fail(s, FailShutdown, ErrShutdown)
+		return nil
+	case ctx.Err() != nil:
+		e.fail(s, FailCancelled, ErrCancelled)
+		return nil
+	case errors.Is(err, context.DeadlineExceeded):
+		e.fail(s, FailNoCard, fmt.Errorf("%w: no payment code shown", ErrNoCard))
+		return nil
+	default:
+		e.fail(s, FailCardRead, fmt.Errorf("%w: %w", ErrCardRead, err))
+		return nil
+	}
+	code := paycode.Classify(text)
+	var platform wallet.Platform
+	switch code.Kind {
+	case paycode.KindWeChat:
+		platform = wallet.WeChat
+	case paycode.KindAlipay:
+		platform = wallet.Alipay
+	case paycode.KindUnionPay:
+		platform = wallet.UnionPay
+	}
+	if platform == "" {
+		why := code.Reason
+		if code.Kind == paycode.KindEMVCPM {
+			why = "an EMV consumer-presented code: present the card instead (the terminal does not take EMV QR codes yet)"
+		}
+		e.log.Info("not a payment code", "id", s.rec.ID, "kind", code.Kind)
+		e.fail(s, FailNotPaymentCode, fmt.Errorf("%w: %s", ErrNotPaymentCode, why))
+		return nil
+	}
+	s.mode = risk.EntryQR
+	if e.o.Risk != nil {
+		s.decision = e.o.Risk.Check(ctx, risk.Txn{Type: risk.TypeSale, Amount: s.rec.Amount, Currency: s.rec.Currency,
+			Entry: risk.EntryQR, Online: true})
+		if !s.decision.Allow {
+			return e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
+				r.MaskedPAN, r.State, r.Failure = code.Masked, store.StateFailed, string(FailRisk)
+				r.RiskRule, r.Error = string(s.decision.Rule), fmt.Errorf("%w: %s", ErrRisk, s.decision.Reason).Error()
+				return nil
+			})
+		}
+	}
+	e.mu.Lock()
+	if ctx.Err() != nil {
+		e.mu.Unlock()
+		e.fail(s, FailCancelled, ErrCancelled)
+		return nil
+	}
+	e.sending = true
+	e.mu.Unlock()
+	s.sentAt = e.clock.Now()
+	oid := orderID(s.rec.ID)
+	if err := e.commit(s, PhaseProcessing, func(tx *store.Tx, r *store.Txn) error {
+		inv, err := tx.NextInvoice()
+		if err != nil {
+			return err
+		}
+		r.State, r.Invoice, r.Batch, r.SentAt = store.StateAuthSent, inv, tx.OpenBatch(), s.sentAt.UTC()
+		r.MaskedPAN, r.EntryMode = code.Masked, string(risk.EntryQR)
+		r.Wallet = &store.Wallet{Platform: string(platform), OrderID: oid, MaskedCode: code.Masked}
+		return nil
+	}); err != nil {
+		return err
+	}
+	hctx, hcancel := context.WithTimeout(e.hostCtx, e.o.HostTimeout)
+	res, err := e.o.Wallet.Pay(hctx, platform, wallet.Order{ID: oid, Amount: s.rec.Amount, Currency: s.rec.Currency, Code: text})
+	hcancel()
+	text = ""
+	if res.Status == wallet.StatusUserPaying || (err != nil && wallet.OutcomeUnknown(err)) {
+		e.mu.Lock()
+		e.publishEvent(Event{Phase: PhaseMessage, Txn: s.rec, Message: "see phone"})
+		e.mu.Unlock()
+		res, err = e.o.Wallet.Resolve(e.hostCtx, platform, oid)
+	}
+	return e.walletOutcome(s, res, err)
+}
+
+// walletOutcome commits a wallet payment's outcome.
+func (e *Engine) walletOutcome(s *sale, res wallet.Result, err error) error {
+	switch {
+	case err != nil && !wallet.OutcomeUnknown(err) && !errors.Is(err, wallet.ErrUnresolved):
+		// Refused before anything was paid (a bad request, a rejected
+		// signature): nothing to cancel.
+		e.log.Warn("wallet payment refused", "id", s.rec.ID, "err", err)
+		return e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
+			r.State, r.Failure, r.Error = store.StateFailed, string(FailWallet), fmt.Errorf("%w: %w", ErrWallet, err).Error()
+			return nil
+		})
+	case err == nil && res.Status == wallet.StatusSuccess:
+		e.log.Info("wallet payment approved", "id", s.rec.ID, "platform", s.rec.Wallet.Platform)
+		return e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
+			r.State, r.ResponseCode, r.Wallet.PlatformTxnID = store.StateApproved, "00", res.PlatformTxnID
+			return nil
+		})
+	case err == nil && (res.Status == wallet.StatusFailed || res.Status == wallet.StatusClosed):
+		e.log.Info("wallet payment not made", "id", s.rec.ID, "status", res.Status)
+		return e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
+			r.State, r.Failure = store.StateFailed, string(FailWallet)
+			r.Error = fmt.Errorf("%w: %s %s", ErrWallet, res.Status, res.Reason).Error()
+			return nil
+		})
+	default:
+		// Unknown even after the schedule and its cancel: cancel until
+		// the platform acknowledges (a paid order is then refunded).
+		why := "the payment's outcome stayed unknown"
+		if err != nil {
+			why = err.Error()
+		}
+		e.log.Warn("wallet payment unknown, cancel queued", "id", s.rec.ID, "err", why)
+		if cerr := e.commit(s, PhaseDone, func(tx *store.Tx, r *store.Txn) error {
+			r.State, r.Reason, r.Error = store.StateReversalPending, string(host.ReasonNoResponse), why
+			return tx.Enqueue(&store.Job{Kind: store.JobWalletCancel, TxnID: r.ID})
+		}); cerr != nil {
+			return cerr
+		}
+		e.wake()
+		return nil
+	}
+}
+
+// walletCancel sends one attempt of job j's cancel; the platform's
+// closed or refunded ends the record reversed and the job.
+func (e *Engine) walletCancel(ctx context.Context, j store.Job) error {
+	var t store.Txn
+	err := e.o.Store.Do(func(tx *store.Tx) error {
+		var err error
+		t, err = tx.Get(j.TxnID)
+		if store.IsNotFound(err) || (err == nil && (t.State != store.StateReversalPending || t.Wallet == nil)) {
+			return tx.DeleteJob(j.Seq)
+		}
+		if err != nil {
+			return err
+		}
+		j.Attempts++
+		j.NextAt = e.clock.Now().Add(e.backoff(j.Attempts))
+		return tx.PutJob(&j)
+	})
+	if err != nil || t.State != store.StateReversalPending || t.Wallet == nil {
+		return err
+	}
+	if e.o.Wallet == nil {
+		return errors.New("no wallet platforms configured")
+	}
+	hctx, cancel := context.WithTimeout(ctx, e.o.HostTimeout)
+	defer cancel()
+	res, err := e.o.Wallet.Cancel(hctx, wallet.Platform(t.Wallet.Platform), t.Wallet.OrderID)
+	if err != nil {
+		return err
+	}
+	if res.Status != wallet.StatusClosed && res.Status != wallet.StatusRefunded {
+		return fmt.Errorf("cancel answered %s", res.Status)
+	}
+	err = e.o.Store.Do(func(tx *store.Tx) error {
+		var err error
+		if t, err = tx.Update(t.ID, func(r *store.Txn) error { r.State = store.StateReversed; return nil }); err != nil {
+			return err
+		}
+		return tx.DeleteJob(j.Seq)
+	})
+	if err == nil {
+		e.publish(PhaseDone, t)
+		e.log.Info("wallet payment cancelled", "id", t.ID, "status", res.Status)
+	}
+	return err
+}
+
+// stepWalletRefund refunds a wallet sale at its platform (no code is
+// read: the order number names it). The refund id is the record's, so
+// a repeat is never a second refund.
+func (e *Engine) stepWalletRefund(s *sale) error {
+	e.mu.Lock()
+	e.sending = true
+	e.mu.Unlock()
+	o := s.orig.Wallet
+	rid := "R" + s.rec.ID
+	s.sentAt = e.clock.Now()
+	if err := e.commit(s, PhaseProcessing, func(tx *store.Tx, r *store.Txn) error {
+		inv, err := tx.NextInvoice()
+		if err != nil {
+			return err
+		}
+		r.State, r.Invoice, r.Batch, r.SentAt = store.StateAuthSent, inv, tx.OpenBatch(), s.sentAt.UTC()
+		r.MaskedPAN, r.EntryMode = s.orig.MaskedPAN, string(risk.EntryQR)
+		r.Wallet = &store.Wallet{Platform: o.Platform, OrderID: o.OrderID, MaskedCode: o.MaskedCode, RefundID: rid}
+		return nil
+	}); err != nil {
+		return err
+	}
+	var (
+		res wallet.Result
+		err error
+	)
+	// Refunds are idempotent by refund id: an unanswered one is asked
+	// again, a few times.
+	for range 3 {
+		hctx, cancel := context.WithTimeout(e.hostCtx, e.o.HostTimeout)
+		res, err = e.o.Wallet.Refund(hctx, wallet.Platform(o.Platform), o.OrderID, rid, s.rec.Amount)
+		cancel()
+		if err == nil || !wallet.OutcomeUnknown(err) {
+			break
+		}
+	}
+	if err == nil && (res.Status == wallet.StatusRefunded || res.Status == wallet.StatusSuccess) {
+		return e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
+			r.State, r.ResponseCode, r.Wallet.PlatformTxnID = store.StateApproved, "00", res.PlatformTxnID
+			return nil
+		})
+	}
+	why := fmt.Sprint(res.Status, " ", res.Reason)
+	if err != nil {
+		why = err.Error()
+	}
+	return e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
+		r.State, r.Failure, r.Error = store.StateFailed, string(FailWallet), fmt.Errorf("%w: refund: %s", ErrWallet, why).Error()
+		return nil
+	})
+}

@@ -1,0 +1,185 @@
+package txn
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"posd/terminal/host"
+	"posd/terminal/store"
+	"posd/terminal/wallet"
+)
+
+type fakeCodes struct{ codes chan string }
+
+func (f *fakeCodes) FlushCodes() {}
+func (f *fakeCodes) ReadCode(ctx context.Context) (string, error) {
+	select {
+	case c := <-f.codes:
+		return c, nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// fakeWallets answers pay with payAs, resolves with resolveAs, cancels
+// with cancelAs; it keeps what it was asked.
+type fakeWallets struct {
+	mu                        sync.Mutex
+	payAs, resolveAs          wallet.Result
+	payErr, resolveErr        error
+	cancelErr                 error
+	paid, resolved, cancelled []string
+	codes                     []string
+	refunds                   []string
+}
+
+func (f *fakeWallets) Pay(_ context.Context, p wallet.Platform, o wallet.Order) (wallet.Result, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.paid, f.codes = append(f.paid, string(p)+" "+o.ID), append(f.codes, o.Code)
+	return f.payAs, f.payErr
+}
+
+func (f *fakeWallets) Resolve(_ context.Context, p wallet.Platform, id string) (wallet.Result, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.resolved = append(f.resolved, id)
+	return f.resolveAs, f.resolveErr
+}
+
+func (f *fakeWallets) Cancel(_ context.Context, p wallet.Platform, id string) (wallet.Result, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cancelled = append(f.cancelled, id)
+	if f.cancelErr != nil {
+		return wallet.Result{}, f.cancelErr
+	}
+	return wallet.Result{Status: wallet.StatusClosed}, nil
+}
+
+func (f *fakeWallets) Refund(_ context.Context, p wallet.Platform, id, rid string, amount int64) (wallet.Result, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.refunds = append(f.refunds, id+" "+rid)
+	return wallet.Result{Status: wallet.StatusRefunded, PlatformTxnID: "RF1"}, nil
+}
+
+const wechatCode = "134567890123456789" // 18 digits, prefix 13
+
+func walletEngine(t *testing.T, w *fakeWallets) (*Engine, *fakeCodes, *store.DB) {
+	codes := &fakeCodes{codes: make(chan string, 2)}
+	e, _, db := setupWith(t, approveAll(), func(o *Opts) { o.Codes, o.Wallet = codes, w })
+	return e, codes, db
+}
+
+func payByCode(t *testing.T, e *Engine, codes *fakeCodes, code string) store.Txn {
+	t.Helper()
+	tx, err := e.Start(Request{Amount: 1200, Currency: "156", Method: MethodQR})
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes.codes <- code
+	return wait(t, e, tx.ID)
+}
+
+func TestWalletSale(t *testing.T) {
+	w := &fakeWallets{payAs: wallet.Result{Status: wallet.StatusSuccess, PlatformTxnID: "WX42"}}
+	e, codes, _ := walletEngine(t, w)
+	got := payByCode(t, e, codes, wechatCode)
+	if got.State != store.StateApproved || got.Wallet == nil || got.Wallet.Platform != "wechat" || got.Wallet.PlatformTxnID != "WX42" ||
+		got.Wallet.OrderID != "P"+got.ID || got.EntryMode != "qr" || got.Invoice == 0 {
+		t.Fatalf("wallet sale: %+v %+v", got, got.Wallet)
+	}
+	if got.Wallet.MaskedCode == wechatCode || got.MaskedPAN == wechatCode || len(got.Wallet.MaskedCode) == 0 {
+		t.Fatalf("the record keeps the code: %+v", got.Wallet)
+	}
+	// Not counted in the acquirer's batch; voided no, refunded yes.
+	if _, tot, _ := e.OpenBatch(); len(tot) != 0 {
+		t.Fatalf("a wallet sale in the acquirer's totals: %+v", tot)
+	}
+	if _, err := e.Start(Request{Kind: host.KindVoid, OrigID: got.ID}); !errors.Is(err, ErrOriginal) {
+		t.Fatalf("void of a wallet sale: %v", err)
+	}
+	tx, err := e.Start(Request{Kind: host.KindRefund, OrigID: got.ID, Amount: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := wait(t, e, tx.ID)
+	if r.State != store.StateApproved || r.Wallet == nil || r.Wallet.RefundID != "R"+r.ID || len(w.refunds) != 1 {
+		t.Fatalf("wallet refund: %+v %v", r, w.refunds)
+	}
+	// Not a payment code: nothing sent.
+	bad := payByCode(t, e, codes, "https://example.com/pay?x=1")
+	if bad.State != store.StateFailed || Failure(bad.Failure) != FailNotPaymentCode || len(w.paid) != 1 {
+		t.Fatalf("a URL: %+v, paid %v", bad, w.paid)
+	}
+}
+
+func TestWalletUnknownOutcomes(t *testing.T) {
+	// The customer confirms on the phone: resolved to success.
+	w := &fakeWallets{payAs: wallet.Result{Status: wallet.StatusUserPaying}, resolveAs: wallet.Result{Status: wallet.StatusSuccess, PlatformTxnID: "AL7"}}
+	e, codes, _ := walletEngine(t, w)
+	if got := payByCode(t, e, codes, "281234567890123456"); got.State != store.StateApproved || got.Wallet.Platform != "alipay" || len(w.resolved) != 1 {
+		t.Fatalf("user paying, then paid: %+v", got)
+	}
+	// Never confirmed: the resolver cancelled it.
+	w.resolveAs = wallet.Result{Status: wallet.StatusClosed}
+	if got := payByCode(t, e, codes, "281234567890123456"); got.State != store.StateFailed || Failure(got.Failure) != FailWallet {
+		t.Fatalf("closed: %+v", got)
+	}
+	// No answer, and the resolver's cancel did not get through either:
+	// cancelled from the outbox until acknowledged.
+	w.payErr, w.resolveErr, w.cancelErr = wallet.ErrUnreachable, wallet.ErrUnresolved, wallet.ErrUnreachable
+	got := payByCode(t, e, codes, wechatCode)
+	if got.State != store.StateReversalPending {
+		t.Fatalf("unresolved: %+v", got)
+	}
+	e.SendReversals(context.Background())
+	if g, _ := e.Get(got.ID); g.State != store.StateReversalPending {
+		t.Fatalf("cancel failed but: %+v", g)
+	}
+	w.mu.Lock()
+	w.cancelErr = nil
+	w.mu.Unlock()
+	e.SendReversals(context.Background())
+	if g, _ := e.Get(got.ID); g.State != store.StateReversed || len(w.cancelled) != 2 {
+		t.Fatalf("after the cancel: %+v %v", g, w.cancelled)
+	}
+	// A pay the platform refused outright: failed, nothing to cancel.
+	w.payErr, w.resolveErr = &wallet.RejectedError{Code: "bad_request"}, nil
+	if got := payByCode(t, e, codes, wechatCode); got.State != store.StateFailed || len(w.cancelled) != 2 {
+		t.Fatalf("refused: %+v", got)
+	}
+	for _, c := range w.codes {
+		if c != wechatCode && c != "281234567890123456" {
+			t.Fatalf("pay got %q", c)
+		}
+	}
+}
+
+// A wallet payment in flight at a crash is cancelled at its platform.
+func TestWalletRecovery(t *testing.T) {
+	db := openDB(t)
+	var id string
+	db.Do(func(tx *store.Tx) error {
+		r := store.Txn{Kind: "purchase", State: store.StateAuthSent, Amount: 1, Currency: "156",
+			Wallet: &store.Wallet{Platform: "unionpay", OrderID: "P9", MaskedCode: "621234*5678"}}
+		err := tx.Create(&r)
+		id = r.ID
+		return err
+	})
+	w := &fakeWallets{}
+	e, err := New(Opts{Store: db, Host: approveAll(), Keys: newKeys(t), Reader: newReader(), Wallet: w, Codes: &fakeCodes{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Halt()
+	e.SendReversals(context.Background())
+	got, _ := db.Get(id)
+	jobs, _ := db.Jobs()
+	if got.State != store.StateReversed || len(w.cancelled) != 1 || w.cancelled[0] != "P9" || len(jobs) != 0 {
+		t.Fatalf("after recovery: %+v cancels %v jobs %+v", got, w.cancelled, jobs)
+	}
+}
