@@ -6,6 +6,8 @@ package config
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -14,6 +16,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -87,9 +90,35 @@ type Config struct {
 	Risk json.RawMessage `json:"risk,omitempty"`
 	// Console is the field engineer's service console.
 	Console ConsoleConfig `json:"console"`
+	// Wallet is the wallet platforms (WeChat Pay, Alipay, UnionPay QR).
+	Wallet WalletConfig `json:"wallet"`
 
 	settings Settings
 }
+
+// WalletConfig is the wallet platforms' gateway and how unknown payments
+// are resolved.
+type WalletConfig struct {
+	// URL is the gateway (http://127.0.0.1:8585 for acquirer-sim's
+	// -wallet); empty: no wallet payments.
+	URL string `json:"url"`
+	// Key is the terminal's request signing key (hex); empty on the sim
+	// board: derived from the wallet simulator's published test master
+	// key (SimWalletMasterKey), as the simulator does.
+	Key string `json:"key"`
+	// QueryFirst is the first wait before querying an unknown payment,
+	// doubling with jitter; QueryTotal bounds the queries, then the
+	// payment is cancelled; QueryRate caps the terminal's queries a
+	// second.
+	QueryFirst Duration `json:"query_first"`
+	QueryTotal Duration `json:"query_total"`
+	QueryRate  float64  `json:"query_rate"`
+}
+
+// SimWalletMasterKey is the wallet simulator's published test master key
+// (cmd/acquirer-sim/wallet.TestMasterKey): the sim board derives its
+// signing key from it. It protects nothing.
+const SimWalletMasterKey = "posd wallet simulator test master key"
 
 // ConsoleConfig is the service console on the board's debug UART (a
 // pseudo-terminal on the sim board).
@@ -188,6 +217,7 @@ func Default() Config {
 		ShutdownTimeout: Duration(15 * time.Second),
 		Retention:       Duration(90 * 24 * time.Hour),
 		Console:         ConsoleConfig{IdleTimeout: Duration(5 * time.Minute)},
+		Wallet:          WalletConfig{QueryFirst: Duration(2 * time.Second), QueryTotal: Duration(60 * time.Second), QueryRate: 0.5},
 	}
 }
 
@@ -278,6 +308,8 @@ type Settings struct {
 	// ConsoleIdle the console's idle timeout.
 	ConsoleKey  ed25519.PublicKey
 	ConsoleIdle time.Duration
+	// WalletKey is the wallet gateway's signing key (nil: no wallet).
+	WalletKey []byte
 }
 
 // Settings returns the typed values of a validated configuration (Parse,
@@ -409,6 +441,9 @@ func (c *Config) Validate() error {
 	if s.ConsoleIdle = time.Duration(c.Console.IdleTimeout); s.ConsoleIdle < 10*time.Second || s.ConsoleIdle > 24*time.Hour {
 		return fmt.Errorf("config: console.idle_timeout must be from 10s to 24h")
 	}
+	if err := c.validateWallet(&s); err != nil {
+		return err
+	}
 	c.settings = s
 	return nil
 }
@@ -498,4 +533,35 @@ func parseEd25519Public(v string) (ed25519.PublicKey, error) {
 		}
 	}
 	return nil, errors.New("not an Ed25519 public key (32 bytes in hex or base64)")
+}
+
+// validateWallet checks the wallet keys and derives the sim board's key.
+func (c *Config) validateWallet(s *Settings) error {
+	w := c.Wallet
+	if w.URL == "" {
+		return nil
+	}
+	u, err := url.Parse(w.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("config: wallet.url must be an http(s) URL")
+	}
+	switch {
+	case w.Key != "":
+		if s.WalletKey, err = hex.DecodeString(w.Key); err != nil || len(s.WalletKey) < 16 {
+			return fmt.Errorf("config: wallet.key must be at least 16 bytes of hex")
+		}
+	case c.Board == "sim":
+		m := hmac.New(sha256.New, []byte(SimWalletMasterKey))
+		m.Write([]byte(c.Terminal.ID))
+		s.WalletKey = m.Sum(nil)
+	default:
+		return fmt.Errorf("config: wallet.key is required with wallet.url on a real board")
+	}
+	if w.QueryFirst <= 0 || w.QueryTotal < w.QueryFirst || time.Duration(w.QueryTotal) > 10*time.Minute {
+		return fmt.Errorf("config: wallet.query_first must be positive and wallet.query_total from it to 10m")
+	}
+	if w.QueryRate <= 0 || w.QueryRate > 100 {
+		return fmt.Errorf("config: wallet.query_rate must be between 0 and 100 queries a second")
+	}
+	return nil
 }

@@ -1,6 +1,9 @@
 package config
 
 import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
 	"strings"
 	"testing"
 	"time"
@@ -52,24 +55,28 @@ func TestConfigOverridesAndRejects(t *testing.T) {
 
 func TestConfigRoughEdges(t *testing.T) {
 	for bad, want := range map[string]string{
-		`{"terminal":{"currency":"USD"}}`:      "terminal.currency USD is not in terminal.currencies",
-		`{"terminal":{"card_timeout":"0s"}}`:   "terminal.card_timeout must be a positive duration",
-		`{"host":{"reversal_retry":"0"}}`:      "host.reversal_retry must be a positive duration",
-		`{"host":{"connect_timeout":"-1s"}}`:   "host.connect_timeout must be a positive duration",
-		`{"shutdown_timeout":"0s"}`:            "shutdown_timeout must be a positive duration",
-		`{"host":{"advice_rate":-1}}`:          "host.advice_rate must be between 0",
-		`{"retention":"1h"}`:                   "retention must be at least 24h",
-		`{"retention":"0s"}`:                   "retention must be a positive duration",
-		`{"host":{"advice_rate":1e9}}`:         "host.advice_rate must be between 0",
-		`{"host":{"advice_rate":"fast"}}`:      "host.advice_rate",
-		`{"host":{"response_timeout":"soon"}}`: "host.response_timeout",
-		`{"terminal":{"card_timeout":60}}`:     "terminal.card_timeout",
-		`{"board":"sim"} {"board":"rpi4"}`:     "trailing data",
-		`{"board":"sim"}x`:                     "trailing data",
-		`{"console":{"authority_key":"abcd"}}`: "console.authority_key: not an Ed25519 public key",
-		`{"console":{"groups":["a b"]}}`:       "console.groups",
-		`{"console":{"groups":[""]}}`:          "console.groups",
-		`{"console":{"idle_timeout":"1s"}}`:    "console.idle_timeout must be from 10s to 24h",
+		`{"terminal":{"currency":"USD"}}`:                            "terminal.currency USD is not in terminal.currencies",
+		`{"terminal":{"card_timeout":"0s"}}`:                         "terminal.card_timeout must be a positive duration",
+		`{"host":{"reversal_retry":"0"}}`:                            "host.reversal_retry must be a positive duration",
+		`{"host":{"connect_timeout":"-1s"}}`:                         "host.connect_timeout must be a positive duration",
+		`{"shutdown_timeout":"0s"}`:                                  "shutdown_timeout must be a positive duration",
+		`{"host":{"advice_rate":-1}}`:                                "host.advice_rate must be between 0",
+		`{"retention":"1h"}`:                                         "retention must be at least 24h",
+		`{"retention":"0s"}`:                                         "retention must be a positive duration",
+		`{"host":{"advice_rate":1e9}}`:                               "host.advice_rate must be between 0",
+		`{"host":{"advice_rate":"fast"}}`:                            "host.advice_rate",
+		`{"host":{"response_timeout":"soon"}}`:                       "host.response_timeout",
+		`{"terminal":{"card_timeout":60}}`:                           "terminal.card_timeout",
+		`{"board":"sim"} {"board":"rpi4"}`:                           "trailing data",
+		`{"board":"sim"}x`:                                           "trailing data",
+		`{"console":{"authority_key":"abcd"}}`:                       "console.authority_key: not an Ed25519 public key",
+		`{"console":{"groups":["a b"]}}`:                             "console.groups",
+		`{"console":{"groups":[""]}}`:                                "console.groups",
+		`{"console":{"idle_timeout":"1s"}}`:                          "console.idle_timeout must be from 10s to 24h",
+		`{"wallet":{"url":"ftp://x"}}`:                               "wallet.url",
+		`{"wallet":{"url":"http://127.0.0.1:1","key":"zz"}}`:         "wallet.key",
+		`{"wallet":{"url":"http://127.0.0.1:1","query_total":"1s"}}`: "wallet.query_total",
+		`{"wallet":{"url":"http://127.0.0.1:1","query_rate":0}}`:     "wallet.query_rate",
 	} {
 		_, err := Parse([]byte(bad))
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -152,5 +159,22 @@ func TestConsoleAuthorityKey(t *testing.T) {
 	}
 	if c, err := Parse([]byte(`{}`)); err != nil || c.Settings().ConsoleKey != nil || c.Settings().ConsoleIdle != 5*time.Minute {
 		t.Fatalf("defaults: %+v %v", c.Settings().ConsoleIdle, err)
+	}
+}
+
+// The sim board signs its wallet requests with the key the wallet
+// simulator derives for its terminal id.
+func TestSimWalletKey(t *testing.T) {
+	c, err := Parse([]byte(`{"terminal":{"id":"POS00042"},"wallet":{"url":"http://127.0.0.1:8585"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := hmac.New(sha256.New, []byte(SimWalletMasterKey))
+	m.Write([]byte("POS00042"))
+	if got := c.Settings().WalletKey; !bytes.Equal(got, m.Sum(nil)) {
+		t.Fatalf("key %x", got)
+	}
+	if c, _ := Parse([]byte(`{}`)); c.Settings().WalletKey != nil {
+		t.Fatal("a wallet key without a wallet")
 	}
 }
