@@ -34,7 +34,8 @@ import (
 
 const usage = `usage: posctl [--api URL] [--data-dir DIR] COMMAND
 
-  sale --amount 12.34 [--currency CNY] [--wait] [--timeout 2m]
+  sale --amount 12.34 [--currency CNY] [--method qr] [--wait] [--timeout 2m]
+                      --method qr: the customer pays with a wallet payment code
   refund --amount 12.34 [--orig ID] [--currency CNY] [--wait] [--timeout 2m]
                       money back to a card (--orig: the sale refunded)
   void ID [--wait] [--timeout 2m]
@@ -195,7 +196,7 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // commands and their usage lines, for the errors of a malformed call.
 var usages = map[string]string{
-	"sale":       "posctl sale --amount 12.34 [--currency CNY] [--wait] [--timeout 2m]",
+	"sale":       "posctl sale --amount 12.34 [--currency CNY] [--method qr] [--wait] [--timeout 2m]",
 	"refund":     "posctl refund --amount 12.34 [--orig ID] [--currency CNY] [--wait] [--timeout 2m]",
 	"void":       "posctl void ID [--wait] [--timeout 2m]",
 	"preauth":    "posctl preauth --amount 12.34 [--currency CNY] [--wait] [--timeout 2m]",
@@ -363,12 +364,16 @@ func (c *cli) start(cmd string, args []string) (int, error) {
 	if cmd == "refund" {
 		orig = fs.String("orig", "", "")
 	}
+	var method *string
+	if cmd == "sale" {
+		method = fs.String("method", "", "")
+	}
 	wait := fs.Bool("wait", false, "")
 	timeout := fs.Duration("timeout", 2*time.Minute, "")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 || (amount != nil && *amount == "") || *timeout <= 0 {
 		return 1, usageErr(cmd)
 	}
-	for k, v := range map[string]*string{"amount": amount, "currency": currency, "orig_id": orig} {
+	for k, v := range map[string]*string{"amount": amount, "currency": currency, "orig_id": orig, "method": method} {
 		if v != nil && *v != "" {
 			req[k] = *v
 		}

@@ -264,6 +264,9 @@ func (a *api) getStatus(w http.ResponseWriter, r *http.Request) {
 type saleRequest struct {
 	Amount   string `json:"amount"`
 	Currency string `json:"currency"`
+	// Method is how the customer pays: "" a card, "qr" a wallet
+	// payment code shown to the scanner.
+	Method string `json:"method"`
 }
 
 // txnRequest starts any kind of transaction (POST /v1/txns): type is
@@ -276,6 +279,7 @@ type txnRequest struct {
 	Amount   string `json:"amount"`
 	Currency string `json:"currency"`
 	OrigID   string `json:"orig_id"`
+	Method   string `json:"method"`
 }
 
 func (a *api) postSale(w http.ResponseWriter, r *http.Request) {
@@ -283,7 +287,7 @@ func (a *api) postSale(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	a.start(w, txnRequest{Amount: req.Amount, Currency: req.Currency})
+	a.start(w, txnRequest{Amount: req.Amount, Currency: req.Currency, Method: req.Method})
 }
 
 func (a *api) postTxn(w http.ResponseWriter, r *http.Request) {
@@ -349,7 +353,11 @@ func (a *api) start(w http.ResponseWriter, req txnRequest) {
 			cur.Format(amount), cur.Alpha, cur.Format(limit), cur.Alpha))
 		return
 	}
-	t, err := a.d.Engine.Start(txn.Request{Kind: kind, Amount: amount, Currency: currency, OrigID: req.OrigID})
+	if req.Method != "" && req.Method != txn.MethodQR {
+		fail(w, http.StatusBadRequest, fmt.Errorf("unknown method %q (known: qr; none for a card)", shorten(req.Method)))
+		return
+	}
+	t, err := a.d.Engine.Start(txn.Request{Kind: kind, Amount: amount, Currency: currency, OrigID: req.OrigID, Method: req.Method})
 	switch {
 	case errors.Is(err, txn.ErrBusy):
 		fail(w, http.StatusConflict, err)

@@ -165,6 +165,9 @@ func TestAPIErrorsAreJSONAndSayWhy(t *testing.T) {
 		{call{"GET", "/v1/batch/close", ``, nil}, 405, ""},
 		{call{"POST", "/v1/batch", `{}`, nil}, 405, ""},
 		{call{"GET", "/v1/audit?limit=0", ``, nil}, 400, "limit"},
+		{call{"POST", "/v1/sales", `{"amount":"1.00","method":"cash"}`, nil}, 400, "unknown method"},
+		{call{"POST", "/v1/sales", `{"amount":"1.00","method":"qr"}`, nil}, 400, "wallet codes"},
+		{call{"POST", "/v1/txns", `{"type":"refund","amount":"1.00","method":"qr"}`, nil}, 400, "wallet codes"},
 		{call{"GET", "/v1/audit?limit=x", ``, nil}, 400, "limit"},
 		{call{"GET", "/v1/audit", ``, nil}, 404, "no service console"},
 	} {
