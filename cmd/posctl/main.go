@@ -66,6 +66,7 @@ const usage = `usage: posctl [--api URL] [--data-dir DIR] COMMAND
                       put a chip card in the contact slot; --pull-after:
                       the card is pulled out right after that step
   sim remove              take the tapped and inserted cards away
+  sim qr --code TEXT      hold a payment code in front of the scanner (a sale with --method qr)
   keys ...            offline DUKPT / TR-31 / KCV / EMV key tools (posctl keys help)
   emv replay --trace FILE [--params FILE] [--capk FILE]
                       offline: run the EMV kernel against a recorded card exchange (posctl emv help)
@@ -218,6 +219,7 @@ var usages = map[string]string{
 	"sim tap":    "posctl sim tap --card NAME [--pull-after gpo|first-ac|second-ac] (see posctl sim cards)",
 	"sim insert": "posctl sim insert --card NAME [--pull-after gpo|first-ac|second-ac] (see posctl sim cards)",
 	"sim remove": "posctl sim remove",
+	"sim qr":     "posctl sim qr --code TEXT",
 }
 
 func usageErr(cmd string) error {
@@ -304,6 +306,14 @@ func (c *cli) dispatch(args []string) (int, error) {
 			req["pull_after"] = strings.ReplaceAll(pull, "-", "_")
 		}
 		return c.show("POST", "/v1/sim/"+sub, req)
+	case cmd == "sim" && sub == "qr":
+		fs := flag.NewFlagSet("sim qr", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		code := fs.String("code", "", "")
+		if err := fs.Parse(rest[1:]); err != nil || *code == "" || fs.NArg() > 0 {
+			return 1, usageErr("sim qr")
+		}
+		return c.show("POST", "/v1/sim/qr", map[string]string{"code": *code})
 	case cmd == "sim" && sub == "remove":
 		if len(rest) != 1 {
 			return 1, usageErr("sim remove")

@@ -63,6 +63,7 @@ func (a *api) routes() http.Handler {
 		{"POST", "/v1/sim/tap", http.HandlerFunc(a.simTap)},
 		{"POST", "/v1/sim/insert", http.HandlerFunc(a.simInsert)},
 		{"POST", "/v1/sim/remove", http.HandlerFunc(a.simRemove)},
+		{"POST", "/v1/sim/qr", http.HandlerFunc(a.simQR)},
 		// The customer display (local kiosk page).
 		{"GET", "/{$}", kh},
 		{"GET", "/display.json", kh},
@@ -132,8 +133,11 @@ type txnView struct {
 	// its batch upload sent.
 	Totals   []totalsView `json:"totals,omitempty"`
 	Uploaded int          `json:"uploaded,omitempty"`
-	Created  string       `json:"created"`
-	Updated  string       `json:"updated"`
+	// Wallet is a wallet payment's platform, order number, platform
+	// transaction id and masked code.
+	Wallet  *store.Wallet `json:"wallet,omitempty"`
+	Created string        `json:"created"`
+	Updated string        `json:"updated"`
 }
 
 // totalsView is a batch's totals in one currency, amounts formatted.
@@ -202,7 +206,7 @@ func view(t store.Txn) txnView {
 	if len(t.Totals) > 0 {
 		v.Totals = viewTotals(t.Totals)
 	}
-	v.Uploaded = t.Uploaded
+	v.Uploaded, v.Wallet = t.Uploaded, t.Wallet
 	return v
 }
 
@@ -611,6 +615,31 @@ var pullTriggers = map[string]func() func(cmd, resp []byte) bool{
 	"gpo":       func() func(cmd, resp []byte) bool { return icc.AfterCommand(0xA8, 1) },
 	"first_ac":  func() func(cmd, resp []byte) bool { return icc.AfterGenerateAC(1) },
 	"second_ac": func() func(cmd, resp []byte) bool { return icc.AfterGenerateAC(2) },
+}
+
+// simQR holds the customer's payment code in front of the sim board's
+// scanner. The code is never logged nor repeated in the answer.
+func (a *api) simQR(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Code string `json:"code"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	if req.Code == "" || len(req.Code) > 512 {
+		fail(w, http.StatusBadRequest, errors.New("code must be 1 to 512 characters"))
+		return
+	}
+	switch err := a.d.ShowCode(req.Code); {
+	case errors.Is(err, daemon.ErrNotSim):
+		fail(w, http.StatusNotFound, errors.New("no simulated scanner: the board is not simulated or no wallet platforms are configured"))
+	case errors.Is(err, daemon.ErrCodeWaiting):
+		fail(w, http.StatusConflict, err)
+	case err != nil:
+		fail(w, http.StatusInternalServerError, err)
+	default:
+		writeJSON(w, http.StatusOK, map[string]any{"shown": len(req.Code)})
+	}
 }
 
 func (a *api) simSwipe(w http.ResponseWriter, r *http.Request) {

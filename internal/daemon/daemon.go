@@ -56,6 +56,7 @@ type Daemon struct {
 	// line or it is disabled).
 	Console *console.Console
 
+	simCodes     *simCodes
 	consoleWhere string
 	consoleDone  chan struct{}
 	restart      chan struct{}
@@ -135,6 +136,15 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 	}
 	reader := d.cardReader()
 	d.Modes = reader.modes()
+	wallets, err := d.openWallet()
+	if err != nil {
+		return nil, err
+	}
+	var codes txn.CodeReader
+	if d.Sim != nil && wallets != nil {
+		d.simCodes = newSimCodes()
+		codes = d.simCodes
+	}
 	d.Engine, err = txn.New(txn.Opts{
 		Store: d.DB, Host: d.Host, Keys: d.Keys, Reader: reader, Risk: d.Risk, PIN: pinPad,
 		Kernel: kernel, Modes: d.Modes,
@@ -144,6 +154,7 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 		ReversalRetry: set.ReversalRetry,
 		Sealer:        d.sealer, AdviceRate: set.AdviceRate,
 		MaxAmount: set.MaxAmount, Currencies: set.Currencies,
+		Codes: codes, Wallet: wallets,
 	})
 	if err != nil {
 		return nil, err
