@@ -256,6 +256,9 @@ func (e *env) run(args []string, cards ...string) (txnView, int) {
 // "tap:NAME" and "insert:NAME" present the chip, "insert:NAME:first-ac"
 // pulls the card out after that step.
 func presentArgs(card string) []string {
+	if code, ok := strings.CutPrefix(card, "qr:"); ok {
+		return []string{"sim", "qr", "--code", code}
+	}
 	f := strings.Split(card, ":")
 	if len(f) == 1 {
 		return []string{"sim", "swipe", "--card", card}
