@@ -193,14 +193,11 @@ func (e *Engine) stepCreated(ctx context.Context, s *sale) error {
 	modes := e.o.Modes
 	for {
 		card, err := e.readCard(ctx, deadline, modes)
+		if err != nil && e.endIfStopped(ctx, s) {
+			return nil
+		}
 		switch {
 		case err == nil:
-		case e.ctx.Err() != nil:
-			e.fail(s, FailShutdown, ErrShutdown)
-			return nil
-		case ctx.Err() != nil:
-			e.fail(s, FailCancelled, ErrCancelled)
-			return nil
 		case errors.Is(err, ErrUnreadable) && e.clock.Now().Before(deadline):
 			// Ask for the card again; the sale goes on until the card
 			// timeout.
@@ -347,11 +344,7 @@ func (e *Engine) commitRequest(ctx context.Context, s *sale, masked string) erro
 		// Cancelled while the PIN was being entered, or by a shutdown.
 		e.mu.Unlock()
 		s.releaseChip()
-		if e.ctx.Err() != nil {
-			e.fail(s, FailShutdown, ErrShutdown)
-		} else {
-			e.fail(s, FailCancelled, ErrCancelled)
-		}
+		e.endIfStopped(ctx, s)
 		return nil
 	}
 	e.sending = true
@@ -687,6 +680,20 @@ func (e *Engine) readPIN(ctx context.Context, s *sale) (done bool) {
 		e.fail(s, failureOf(err), err)
 	default:
 		e.fail(s, FailPINUnavailable, fmt.Errorf("%w: %w", ErrPIN, err))
+	}
+	return true
+}
+
+// endIfStopped ends s failed when the terminal is shutting down or the
+// cashier cancelled it (ctx), and says whether it did.
+func (e *Engine) endIfStopped(ctx context.Context, s *sale) bool {
+	switch {
+	case e.ctx.Err() != nil:
+		e.fail(s, FailShutdown, ErrShutdown)
+	case ctx.Err() != nil:
+		e.fail(s, FailCancelled, ErrCancelled)
+	default:
+		return false
 	}
 	return true
 }

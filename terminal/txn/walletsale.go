@@ -54,14 +54,11 @@ func (e *Engine) stepWallet(ctx context.Context, s *sale) error {
 	cctx, cancel := context.WithTimeout(ctx, e.o.CardTimeout)
 	text, err := e.o.Codes.ReadCode(cctx)
 	cancel()
+	if err != nil && e.endIfStopped(ctx, s) {
+		return nil
+	}
 	switch {
 	case err == nil:
-	case e.ctx.Err() != nil:
-		e.fail(s, FailShutdown, ErrShutdown)
-		return nil
-	case ctx.Err() != nil:
-		e.fail(s, FailCancelled, ErrCancelled)
-		return nil
 	case errors.Is(err, context.DeadlineExceeded):
 		e.fail(s, FailNoCard, fmt.Errorf("%w: no payment code shown", ErrNoCard))
 		return nil
@@ -103,7 +100,7 @@ func (e *Engine) stepWallet(ctx context.Context, s *sale) error {
 	e.mu.Lock()
 	if ctx.Err() != nil {
 		e.mu.Unlock()
-		e.fail(s, FailCancelled, ErrCancelled)
+		e.endIfStopped(ctx, s)
 		return nil
 	}
 	e.sending = true
