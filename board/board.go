@@ -24,6 +24,7 @@ import (
 	"posd/board/kek"
 	"posd/conn/clock"
 	"posd/drivers/alpar"
+	"posd/drivers/barcode"
 	"posd/drivers/camera"
 	"posd/drivers/keypad"
 	"posd/drivers/msr"
@@ -51,6 +52,13 @@ type Profile struct {
 	Keypad *Keypad `json:"keypad,omitempty"`
 	// Console: the debug UART the service console runs on (115200 8N1).
 	Console *Serial `json:"console,omitempty"`
+	// Scanner: the serial 2D barcode scanner that reads wallet payment
+	// codes, when the board has one: its UART, or the virtual COM port of
+	// a USB scanner in CDC mode, e.g. {"port": "/dev/ttyACM0", "baud":
+	// 9600}. The scanner may end symbols with CR, LF or CR LF and may
+	// send AIM identifiers (package barcode). Nil: no scanner (the camera
+	// reads codes).
+	Scanner *Serial `json:"scanner,omitempty"`
 	// Camera: the camera source for camera.New: "gst:" and a GStreamer
 	// pipeline (a libcamera CSI camera), or a V4L2 device ("v4l2:" and a
 	// /dev/videoN path or index, or the bare path or index: a USB camera).
@@ -222,6 +230,9 @@ func (p Profile) CheckPins() error {
 	if p.Contact != nil {
 		need = append(need, p.Contact.Port)
 	}
+	if p.Scanner != nil {
+		need = append(need, p.Scanner.Port)
+	}
 	for _, dev := range need {
 		if strings.HasPrefix(dev, "/dev/ttyUSB") || strings.HasPrefix(dev, "/dev/ttyACM") {
 			continue // USB, no overlay
@@ -270,6 +281,8 @@ type Devices struct {
 	Contact *alpar.Dev
 	Keypad  *keypad.Dev
 	Camera  camera.Source
+	// Scanner reads wallet payment codes (nil when the board has none).
+	Scanner *barcode.Dev
 	// Console is the field engineer's service console line.
 	Console *Console
 }
@@ -407,6 +420,9 @@ func Open(ctx context.Context, p Profile, log *slog.Logger) (*Board, error) {
 		b.AddMSR(*p.MSR, log)
 	}
 	openPeriph(ctx, b, p)
+	if p.Scanner != nil {
+		b.AddScanner(*p.Scanner)
+	}
 	if p.Console != nil {
 		b.AddConsole(*p.Console)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"posd/conn/clock"
 	"posd/drivers/alpar"
+	"posd/drivers/barcode"
 	"posd/drivers/keypad"
 	"posd/drivers/pn532"
 )
@@ -196,6 +197,48 @@ func (b *Board) addContact(port io.ReadWriteCloser, st Status, baud int, log *sl
 	b.Devices.Contact = d
 	st.OK, st.Detail = true, detail
 	b.Add(st, test, func() error { return errors.Join(d.Halt(), port.Close()) })
+}
+
+// AddScanner opens a serial barcode scanner on its UART (or a USB
+// scanner's CDC-ACM port) and records it, with barcode.DefaultOpts (any
+// suffix, AIM identifiers stripped). A real scanner cannot be made to read
+// a symbol, so it has no self-test: its status says whether the port
+// opened.
+func (b *Board) AddScanner(s Serial) { b.AddScannerWith(s, nil, nil) }
+
+// AddScannerWith is AddScanner with driver options (nil: DefaultOpts with
+// the board's logger) and a self-test, when not nil, that makes the
+// scanner read a symbol (the simulated board shows it one). The test must
+// keep its symbol from any sale (barcode.Dev.Intercept, then Flush).
+func (b *Board) AddScannerWith(s Serial, opts *barcode.Opts, test func(context.Context, *barcode.Dev) (string, error)) {
+	st := Status{Name: "scanner", Driver: "barcode", Where: s.Port}
+	port, err := OpenSerial(s)
+	if err != nil {
+		st.Error = err.Error()
+		b.Add(st, nil, nil)
+		return
+	}
+	o := barcode.DefaultOpts
+	if opts != nil {
+		o = *opts
+	}
+	if o.Logger == nil {
+		o.Logger = b.log.With("device", "scanner")
+	}
+	d, err := barcode.New(port, &o)
+	if err != nil {
+		port.Close()
+		st.Error = err.Error()
+		b.Add(st, nil, nil)
+		return
+	}
+	b.Devices.Scanner = d
+	st.OK, st.Detail = true, fmt.Sprintf("%d baud, %s", s.Baud, d)
+	var fn func(context.Context) (string, error)
+	if test != nil {
+		fn = func(ctx context.Context) (string, error) { return test(ctx, d) }
+	}
+	b.Add(st, fn, func() error { return errors.Join(d.Halt(), port.Close()) })
 }
 
 // keypadStallTimeout bounds the wait for a fresh scan in the keypad's

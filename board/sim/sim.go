@@ -18,6 +18,7 @@ import (
 	"posd/board/sim/deck"
 	"posd/board/sim/icc"
 	"posd/drivers/alpar/alparsim"
+	"posd/drivers/barcode/barcodesim"
 	"posd/drivers/keypad/keypadsim"
 	"posd/drivers/msr"
 	"posd/drivers/msr/msrsim"
@@ -52,6 +53,10 @@ type Board struct {
 	nfcSim     *pn532sim.Sim
 	contactSim *alparsim.Sim
 	keypadSim  *keypadsim.Sim
+	scannerSim *barcodesim.Sim
+	// showing serialises what is held under the simulated scanner:
+	// ShowCode and the scanner's self-test.
+	showing sync.Mutex
 	// typing serialises the fingers on the simulated keypad: Keys and
 	// the keypad's self-test.
 	typing sync.Mutex
@@ -76,6 +81,7 @@ func Open(ctx context.Context, o Opts) (*Board, error) {
 	b.openNFC(o)
 	b.openContact(ctx, o)
 	b.openKeypad(o)
+	b.openScanner(ctx, o)
 	b.openCamera(o)
 	b.openConsole()
 	return b, nil
