@@ -23,7 +23,6 @@ const code = "134567890123456789"
 // what arrived since the last read, and then (0, io.EOF) after a short
 // wait, as a port with a read timeout does (tarm/serial).
 type scriptPort struct {
-	mu     sync.Mutex
 	chunks chan []byte
 }
 
