@@ -299,14 +299,33 @@ func (s *Source) KSN() (string, error) {
 
 // Next advances to the next KSN, persists the state, and returns the
 // session for that KSN. The caller must Wipe the session.
+//
+// The state is copied under the source's lock and stored after it is
+// released: a transaction that stores a prepared state (Pending.Save)
+// holds the database and then takes the source's lock, so Next must never
+// hold the source while it waits for the database. A copy stored after a
+// newer one only puts the stored state behind; the mark, written before
+// any KSN is used, keeps every used KSN from coming back (Check and
+// reconcile skip past it), and Park stores the newest at shutdown.
 func (s *Source) Next() (*wiresec.Session, error) {
 	sess, err := s.advance()
 	if err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.save(s.cur); err != nil {
+	if s.cur == nil {
+		s.mu.Unlock()
+		sess.Wipe()
+		return nil, fmt.Errorf("%w: the state was wiped", ErrNotProvisioned)
+	}
+	st, err := s.cur.MarshalBinary()
+	s.mu.Unlock()
+	if err != nil {
+		sess.Wipe()
+		return nil, err
+	}
+	defer clear(st)
+	if err := s.secrets.PutSecret(s.name, st); err != nil {
 		sess.Wipe()
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"go.etcd.io/bbolt"
 
@@ -96,4 +97,60 @@ func TestPrepareNeedsATransactionalStore(t *testing.T) {
 	if _, err := src.Prepare(); err == nil {
 		t.Fatal("Prepare on a store that cannot write in a transaction")
 	}
+}
+
+// A sale storing its prepared state inside its transaction while an
+// advice takes the next session (Next stores at once) must not deadlock:
+// Next never holds the source's lock while it waits for the database.
+// (posd hung this way in CI: the sale's commit waited for the source,
+// the advice held the source and waited for the database.)
+func TestNextWhileAPreparedStateIsSaved(t *testing.T) {
+	dir := t.TempDir()
+	m := modes[1]
+	// The database is closed only when nothing deadlocked (a close would
+	// wait for the stuck transaction).
+	db, ks := openKS(t, filepath.Join(dir, "k.db"))
+	src := New(ks, m.mode, "dukpt.0", func(err error) bool { return errors.Is(err, keystore.ErrNotFound) })
+	src.SetMark(&FileMark{Path: filepath.Join(dir, "mark.json")})
+	if err := src.LoadFromBDK(testhex.Bytes(t, m.bdk), testhex.Bytes(t, m.iksn)); err != nil {
+		t.Fatal(err)
+	}
+	p, err := src.Prepare()
+	if err != nil {
+		t.Fatal(err)
+	}
+	entered, nextStarted := make(chan struct{}), make(chan struct{})
+	saved := make(chan error, 1)
+	go func() {
+		saved <- db.Update(func(tx *bbolt.Tx) error {
+			close(entered)
+			<-nextStarted
+			// Give Next the time to reach the database while this
+			// transaction holds it.
+			time.Sleep(100 * time.Millisecond)
+			return p.Save(tx)
+		})
+	}()
+	<-entered
+	next := make(chan error, 1)
+	go func() {
+		close(nextStarted)
+		sess, err := src.Next()
+		if err == nil {
+			sess.Wipe()
+		}
+		next <- err
+	}()
+	for _, ch := range []chan error{saved, next} {
+		select {
+		case err := <-ch:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("deadlock: the prepared state's save and Next wait for each other")
+		}
+	}
+	p.Sess.Wipe()
+	db.Close()
 }
