@@ -632,9 +632,7 @@ func (a *api) simQR(w http.ResponseWriter, r *http.Request) {
 	}
 	switch err := a.d.ShowCode(req.Code); {
 	case errors.Is(err, daemon.ErrNotSim):
-		fail(w, http.StatusNotFound, errors.New("no simulated scanner: the board is not simulated or no wallet platforms are configured"))
-	case errors.Is(err, daemon.ErrCodeWaiting):
-		fail(w, http.StatusConflict, err)
+		fail(w, http.StatusNotFound, errors.New("no simulated scanner: the board is not simulated"))
 	case err != nil:
 		fail(w, http.StatusInternalServerError, err)
 	default:

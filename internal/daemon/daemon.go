@@ -56,7 +56,6 @@ type Daemon struct {
 	// line or it is disabled).
 	Console *console.Console
 
-	simCodes     *simCodes
 	consoleWhere string
 	consoleDone  chan struct{}
 	restart      chan struct{}
@@ -141,9 +140,8 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 		return nil, err
 	}
 	var codes txn.CodeReader
-	if d.Sim != nil && wallets != nil {
-		d.simCodes = newSimCodes()
-		codes = d.simCodes
+	if sc := d.Board.Devices.Scanner; sc != nil && wallets != nil {
+		codes = scannerCodes{sc}
 	}
 	d.Engine, err = txn.New(txn.Opts{
 		Store: d.DB, Host: d.Host, Keys: d.Keys, Reader: reader, Risk: d.Risk, PIN: pinPad,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"posd/drivers/barcode"
 	"posd/terminal/txn"
 	"posd/terminal/wallet"
 )
@@ -43,49 +44,37 @@ func (d *Daemon) openWallet() (txn.Wallets, error) {
 	return walletPlatforms{HTTPClient: c, r: r}, nil
 }
 
-// simCodes is the sim board's payment code reader: the simulated
-// customer's code (posctl sim qr) arrives as the scanner would decode
-// it. It holds one code at a time.
-type simCodes struct{ ch chan string }
+// scannerCodes reads payment codes from the board's barcode scanner.
+// A garbled or over-long scan is asked for again (the reader keeps
+// reading) until ctx ends.
+type scannerCodes struct{ dev *barcode.Dev }
 
-func newSimCodes() *simCodes { return &simCodes{ch: make(chan string, 1)} }
+func (s scannerCodes) FlushCodes() { s.dev.Flush() }
 
-func (s *simCodes) FlushCodes() {
+func (s scannerCodes) ReadCode(ctx context.Context) (string, error) {
 	for {
-		select {
-		case <-s.ch:
-		default:
-			return
+		sc, err := s.dev.Read(ctx)
+		if errors.Is(err, barcode.ErrGarbled) || errors.Is(err, barcode.ErrTooLong) {
+			continue
 		}
-	}
-}
-
-func (s *simCodes) ReadCode(ctx context.Context) (string, error) {
-	select {
-	case c := <-s.ch:
-		return c, nil
-	case <-ctx.Done():
-		return "", ctx.Err()
+		if err != nil {
+			return "", err
+		}
+		return sc.Text, nil
 	}
 }
 
 // Errors of ShowCode.
 var (
-	// ErrCodeWaiting: a code shown to the sim board was not read yet.
-	ErrCodeWaiting = errors.New("daemon: a code is already in front of the scanner")
 	// ErrNotSim: the board is not simulated.
 	ErrNotSim = errors.New("daemon: not the simulated board")
 )
 
-// ShowCode holds a payment code in front of the sim board's scanner.
+// ShowCode holds a payment code under the sim board's scanner: the
+// scanner simulator sends it over its line, the real driver reads it.
 func (d *Daemon) ShowCode(code string) error {
-	if d.simCodes == nil {
+	if d.Sim == nil || d.Board.Devices.Scanner == nil {
 		return ErrNotSim
 	}
-	select {
-	case d.simCodes.ch <- code:
-		return nil
-	default:
-		return ErrCodeWaiting
-	}
+	return d.Sim.ShowCode(code)
 }
