@@ -362,6 +362,11 @@ func (s *Store) Import(name string, kbpkName string, block string) error {
 	})
 }
 
+// Update runs fn in one read-write transaction of the store's database:
+// a caller that must take its own locks after the database's (the DUKPT
+// source) writes with PutSecretTx inside it.
+func (s *Store) Update(fn func(tx *bbolt.Tx) error) error { return s.db.Update(fn) }
+
 // PutSecret stores opaque data (at most MaxSecret bytes, e.g. DUKPT
 // originator state) as name, wrapped under the KEK.
 func (s *Store) PutSecret(name string, data []byte) error {

@@ -100,8 +100,58 @@ func (s *Source) Load(ik, iksn []byte) error {
 			o.Wipe()
 		}
 	}()
+	if u, ok := s.secrets.(Updater); ok {
+		// The database first, then the source (the order of Next and
+		// Pending.Save): the new state is stored and takes the old one's
+		// place in one step no other write can come between.
+		var old dukpt.Originator
+		swapped := false
+		err := u.Update(func(tx *bbolt.Tx) error {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if err := s.markLoad(o); err != nil {
+				return err
+			}
+			st, err := o.MarshalBinary()
+			if err != nil {
+				return err
+			}
+			defer clear(st)
+			if err := u.PutSecretTx(tx, s.name, st); err != nil {
+				return err
+			}
+			old, s.cur, o, swapped = s.cur, o, nil, true
+			return nil
+		})
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		switch {
+		case err != nil && swapped:
+			// Not committed: the old state stays.
+			o, s.cur = s.cur, old
+		case old != nil:
+			old.Wipe()
+		}
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.markLoad(o); err != nil {
+		return err
+	}
+	if err := s.save(o); err != nil {
+		return err
+	}
+	if s.cur != nil {
+		s.cur.Wipe()
+	}
+	s.cur, o = o, nil
+	return nil
+}
+
+// markLoad records a newly loaded originator's KSN base in the mark,
+// refusing a base already used. Caller holds s.mu.
+func (s *Source) markLoad(o dukpt.Originator) error {
 	if s.mark != nil {
 		base, c, err := ksnBase(o.KSN())
 		if err != nil {
@@ -119,13 +169,6 @@ func (s *Source) Load(ik, iksn []byte) error {
 		}
 		s.base, s.reserved = base, c
 	}
-	if err := s.save(o); err != nil {
-		return err
-	}
-	if s.cur != nil {
-		s.cur.Wipe()
-	}
-	s.cur, o = o, nil
 	return nil
 }
 
@@ -300,36 +343,59 @@ func (s *Source) KSN() (string, error) {
 // Next advances to the next KSN, persists the state, and returns the
 // session for that KSN. The caller must Wipe the session.
 //
-// The state is copied under the source's lock and stored after it is
-// released: a transaction that stores a prepared state (Pending.Save)
-// holds the database and then takes the source's lock, so Next must never
-// hold the source while it waits for the database. A copy stored after a
-// newer one only puts the stored state behind; the mark, written before
-// any KSN is used, keeps every used KSN from coming back (Check and
-// reconcile skip past it), and Park stores the newest at shutdown.
+// A transaction that stores a prepared state (Pending.Save) holds the
+// database and then takes the source's lock, so Next never holds the
+// source while it waits for the database: see storeCurrent.
 func (s *Source) Next() (*wiresec.Session, error) {
 	sess, err := s.advance()
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	if s.cur == nil {
-		s.mu.Unlock()
-		sess.Wipe()
-		return nil, fmt.Errorf("%w: the state was wiped", ErrNotProvisioned)
-	}
-	st, err := s.cur.MarshalBinary()
-	s.mu.Unlock()
-	if err != nil {
-		sess.Wipe()
-		return nil, err
-	}
-	defer clear(st)
-	if err := s.secrets.PutSecret(s.name, st); err != nil {
+	if err := s.storeCurrent(); err != nil {
 		sess.Wipe()
 		return nil, err
 	}
 	return sess, nil
+}
+
+// Updater is a key store whose database transactions the source can run
+// (keystore.Store).
+type Updater interface {
+	TxSecrets
+	Update(fn func(tx *bbolt.Tx) error) error
+}
+
+// storeCurrent stores the originator's current state. With an Updater the
+// database is taken first and the source's lock inside it, the order
+// Pending.Save takes, so every write stores the newest state. Otherwise a
+// copy made under the lock is stored after it: a copy stored behind a
+// newer one only puts the stored state behind, which the mark covers (it
+// is written before any KSN is used; Check skips past it).
+func (s *Source) storeCurrent() error {
+	snapshot := func() ([]byte, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.cur == nil {
+			return nil, fmt.Errorf("%w: the state was wiped", ErrNotProvisioned)
+		}
+		return s.cur.MarshalBinary()
+	}
+	if u, ok := s.secrets.(Updater); ok {
+		return u.Update(func(tx *bbolt.Tx) error {
+			st, err := snapshot()
+			if err != nil {
+				return err
+			}
+			defer clear(st)
+			return u.PutSecretTx(tx, s.name, st)
+		})
+	}
+	st, err := snapshot()
+	if err != nil {
+		return err
+	}
+	defer clear(st)
+	return s.secrets.PutSecret(s.name, st)
 }
 
 // advance moves the originator in memory to the next KSN, the mark on disk

@@ -154,3 +154,54 @@ func TestNextWhileAPreparedStateIsSaved(t *testing.T) {
 	p.Sess.Wipe()
 	db.Close()
 }
+
+// The same with a key load (the console's custodian) instead of Next.
+func TestLoadWhileAPreparedStateIsSaved(t *testing.T) {
+	dir := t.TempDir()
+	m := modes[1]
+	// The database is closed only when nothing deadlocked (a close would
+	// wait for the stuck transaction).
+	db, ks := openKS(t, filepath.Join(dir, "k.db"))
+	src := New(ks, m.mode, "dukpt.0", func(err error) bool { return errors.Is(err, keystore.ErrNotFound) })
+	src.SetMark(&FileMark{Path: filepath.Join(dir, "mark.json")})
+	if err := src.LoadFromBDK(testhex.Bytes(t, m.bdk), testhex.Bytes(t, m.iksn)); err != nil {
+		t.Fatal(err)
+	}
+	p, err := src.Prepare()
+	if err != nil {
+		t.Fatal(err)
+	}
+	entered, nextStarted := make(chan struct{}), make(chan struct{})
+	saved := make(chan error, 1)
+	go func() {
+		saved <- db.Update(func(tx *bbolt.Tx) error {
+			close(entered)
+			<-nextStarted
+			// Give Next the time to reach the database while this
+			// transaction holds it.
+			time.Sleep(100 * time.Millisecond)
+			return p.Save(tx)
+		})
+	}()
+	<-entered
+	next := make(chan error, 1)
+	go func() {
+		close(nextStarted)
+		// A custodian loads a new initial key meanwhile.
+		iksn := testhex.Bytes(t, m.iksn)
+		iksn[0] ^= 0x80
+		next <- src.LoadFromBDK(testhex.Bytes(t, m.bdk), iksn)
+	}()
+	for _, ch := range []chan error{saved, next} {
+		select {
+		case err := <-ch:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("deadlock: the prepared state's save and Load wait for each other")
+		}
+	}
+	p.Sess.Wipe()
+	db.Close()
+}
