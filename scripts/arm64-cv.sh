@@ -139,6 +139,8 @@ trap cleanup EXIT
 $GO build -o "$work/" ./cmd/posctl
 port=$((20000 + RANDOM % 20000))
 api=http://127.0.0.1:$port
+# posctl finds posd's per-boot API token in posd's data directory.
+export POSD_DATA_DIR="$work/data"
 cat >"$work/posd.json" <<JSON
 {"board": "sim", "data_dir": "$work/data", "api": {"listen": "127.0.0.1:$port"}, "host": {"addr": "127.0.0.1:9"}}
 JSON
