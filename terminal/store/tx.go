@@ -130,6 +130,17 @@ func (t *Tx) NextInvoice() (uint32, error) {
 	return uint32((n-1)%999999 + 1), nil
 }
 
+// AssignNumbers gives r, in the commit that sends its request, its
+// invoice number and the open batch.
+func (t *Tx) AssignNumbers(r *Txn) error {
+	inv, err := t.NextInvoice()
+	if err != nil {
+		return err
+	}
+	r.Invoice, r.Batch = inv, t.OpenBatch()
+	return nil
+}
+
 // Batch returns every record of batch n, oldest first.
 func (t *Tx) Batch(n uint32) ([]Txn, error) {
 	var out []Txn

@@ -164,11 +164,11 @@ func (e *Engine) runChip(ctx context.Context, s *sale) (chipOutcome, error) {
 			if err != nil {
 				return err
 			}
-			if r.Invoice, err = tx.NextInvoice(); err != nil {
+			if err := tx.AssignNumbers(r); err != nil {
 				return err
 			}
 			r.State, r.ResponseCode, r.MaskedPAN, r.EntryMode = store.StateOfflineApproved, host.OfflineApproved, masked, s.card.EntryMode
-			r.Chip, r.CVM, r.STAN, r.Batch = s.chip, chipCVM(es), stan, tx.OpenBatch()
+			r.Chip, r.CVM, r.STAN = s.chip, chipCVM(es), stan
 			// The velocity entry: an offline sale is a sale of the card.
 			recorded = e.recordRiskTx(tx, s)
 			// The advice that forwards it to the host.

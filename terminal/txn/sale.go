@@ -379,10 +379,10 @@ func (e *Engine) commitRequest(ctx context.Context, s *sale, masked string) erro
 		if err != nil {
 			return err
 		}
-		if r.Invoice, err = tx.NextInvoice(); err != nil {
+		if err := tx.AssignNumbers(r); err != nil {
 			return err
 		}
-		r.State, r.STAN, r.KSN, r.Batch = store.StateAuthSent, stan, hex.EncodeToString(sess.KSN()), tx.OpenBatch()
+		r.State, r.STAN, r.KSN = store.StateAuthSent, stan, hex.EncodeToString(sess.KSN())
 		r.MaskedPAN, r.EntryMode, r.SentAt, r.CVM = masked, entry, s.sentAt.UTC(), string(s.cvm)
 		if s.chip != nil {
 			r.Chip = s.chip

@@ -108,11 +108,10 @@ func (e *Engine) stepWallet(ctx context.Context, s *sale) error {
 	s.sentAt = e.clock.Now()
 	oid := orderID(s.rec.ID)
 	if err := e.commit(s, PhaseProcessing, func(tx *store.Tx, r *store.Txn) error {
-		inv, err := tx.NextInvoice()
-		if err != nil {
+		if err := tx.AssignNumbers(r); err != nil {
 			return err
 		}
-		r.State, r.Invoice, r.Batch, r.SentAt = store.StateAuthSent, inv, tx.OpenBatch(), s.sentAt.UTC()
+		r.State, r.SentAt = store.StateAuthSent, s.sentAt.UTC()
 		r.MaskedPAN, r.EntryMode = code.Masked, string(risk.EntryQR)
 		r.Wallet = &store.Wallet{Platform: string(platform), OrderID: oid, MaskedCode: code.Masked}
 		return nil
@@ -122,7 +121,6 @@ func (e *Engine) stepWallet(ctx context.Context, s *sale) error {
 	hctx, hcancel := context.WithTimeout(e.hostCtx, e.o.HostTimeout)
 	res, err := e.o.Wallet.Pay(hctx, platform, wallet.Order{ID: oid, Amount: s.rec.Amount, Currency: s.rec.Currency, Code: text})
 	hcancel()
-	text = ""
 	if res.Status == wallet.StatusUserPaying || (err != nil && wallet.OutcomeUnknown(err)) {
 		e.mu.Lock()
 		e.publishEvent(Event{Phase: PhaseMessage, Txn: s.rec, Message: "see phone"})
@@ -232,11 +230,10 @@ func (e *Engine) stepWalletRefund(s *sale) error {
 	rid := "R" + s.rec.ID
 	s.sentAt = e.clock.Now()
 	if err := e.commit(s, PhaseProcessing, func(tx *store.Tx, r *store.Txn) error {
-		inv, err := tx.NextInvoice()
-		if err != nil {
+		if err := tx.AssignNumbers(r); err != nil {
 			return err
 		}
-		r.State, r.Invoice, r.Batch, r.SentAt = store.StateAuthSent, inv, tx.OpenBatch(), s.sentAt.UTC()
+		r.State, r.SentAt = store.StateAuthSent, s.sentAt.UTC()
 		r.MaskedPAN, r.EntryMode = s.orig.MaskedPAN, string(risk.EntryQR)
 		r.Wallet = &store.Wallet{Platform: o.Platform, OrderID: o.OrderID, MaskedCode: o.MaskedCode, RefundID: rid}
 		return nil
