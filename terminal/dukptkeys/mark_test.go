@@ -11,11 +11,13 @@ import (
 	"posd/terminal/wiresec"
 )
 
-var modes = []struct {
+type modeCase struct {
 	mode      wiresec.Mode
 	bdk, iksn string
 	other     string // another initial KSN (new device id)
-}{
+}
+
+var modes = []modeCase{
 	{wiresec.ModeTDES, "0123456789ABCDEFFEDCBA9876543210", "FFFF9876543210E00000", "FFFF9876543211E00000"},
 	{wiresec.ModeAES, "FEDCBA9876543210F1F1F1F1F1F1F1F1", "123456789012345600000000", "123456789012345700000000"},
 }

@@ -99,64 +99,29 @@ func TestPrepareNeedsATransactionalStore(t *testing.T) {
 	}
 }
 
-// A sale storing its prepared state inside its transaction while an
-// advice takes the next session (Next stores at once) must not deadlock:
-// Next never holds the source's lock while it waits for the database.
-// (posd hung this way in CI: the sale's commit waited for the source,
-// the advice held the source and waited for the database.)
+// A sale storing its prepared state inside its transaction while another
+// write of the source runs must not deadlock: the source is never held
+// while it waits for the database. (posd hung this way in CI: the sale's
+// commit waited for the source, the advice held the source in Next and
+// waited for the database.)
 func TestNextWhileAPreparedStateIsSaved(t *testing.T) {
-	dir := t.TempDir()
-	m := modes[1]
-	// The database is closed only when nothing deadlocked (a close would
-	// wait for the stuck transaction).
-	db, ks := openKS(t, filepath.Join(dir, "k.db"))
-	src := New(ks, m.mode, "dukpt.0", func(err error) bool { return errors.Is(err, keystore.ErrNotFound) })
-	src.SetMark(&FileMark{Path: filepath.Join(dir, "mark.json")})
-	if err := src.LoadFromBDK(testhex.Bytes(t, m.bdk), testhex.Bytes(t, m.iksn)); err != nil {
-		t.Fatal(err)
-	}
-	p, err := src.Prepare()
-	if err != nil {
-		t.Fatal(err)
-	}
-	entered, nextStarted := make(chan struct{}), make(chan struct{})
-	saved := make(chan error, 1)
-	go func() {
-		saved <- db.Update(func(tx *bbolt.Tx) error {
-			close(entered)
-			<-nextStarted
-			// Give Next the time to reach the database while this
-			// transaction holds it.
-			time.Sleep(100 * time.Millisecond)
-			return p.Save(tx)
-		})
-	}()
-	<-entered
-	next := make(chan error, 1)
-	go func() {
-		close(nextStarted)
+	testWhileAPreparedStateIsSaved(t, "Next", func(src *Source, m modeCase) error {
 		sess, err := src.Next()
 		if err == nil {
 			sess.Wipe()
 		}
-		next <- err
-	}()
-	for _, ch := range []chan error{saved, next} {
-		select {
-		case err := <-ch:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Fatal("deadlock: the prepared state's save and Next wait for each other")
-		}
-	}
-	p.Sess.Wipe()
-	db.Close()
+		return err
+	})
 }
 
-// The same with a key load (the console's custodian) instead of Next.
+// The same with a custodian's key load instead of Next.
 func TestLoadWhileAPreparedStateIsSaved(t *testing.T) {
+	testWhileAPreparedStateIsSaved(t, "Load", func(src *Source, m modeCase) error {
+		return src.LoadFromBDK(testhex.Bytes(t, m.bdk), testhex.Bytes(t, m.other))
+	})
+}
+
+func testWhileAPreparedStateIsSaved(t *testing.T, what string, write func(*Source, modeCase) error) {
 	dir := t.TempDir()
 	m := modes[1]
 	// The database is closed only when nothing deadlocked (a close would
@@ -171,35 +136,31 @@ func TestLoadWhileAPreparedStateIsSaved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	entered, nextStarted := make(chan struct{}), make(chan struct{})
-	saved := make(chan error, 1)
+	entered, otherStarted := make(chan struct{}), make(chan struct{})
+	saved, other := make(chan error, 1), make(chan error, 1)
 	go func() {
 		saved <- db.Update(func(tx *bbolt.Tx) error {
 			close(entered)
-			<-nextStarted
-			// Give Next the time to reach the database while this
-			// transaction holds it.
+			<-otherStarted
+			// Give the other write the time to reach the database while
+			// this transaction holds it.
 			time.Sleep(100 * time.Millisecond)
 			return p.Save(tx)
 		})
 	}()
 	<-entered
-	next := make(chan error, 1)
 	go func() {
-		close(nextStarted)
-		// A custodian loads a new initial key meanwhile.
-		iksn := testhex.Bytes(t, m.iksn)
-		iksn[0] ^= 0x80
-		next <- src.LoadFromBDK(testhex.Bytes(t, m.bdk), iksn)
+		close(otherStarted)
+		other <- write(src, m)
 	}()
-	for _, ch := range []chan error{saved, next} {
+	for _, ch := range []chan error{saved, other} {
 		select {
 		case err := <-ch:
 			if err != nil {
 				t.Fatal(err)
 			}
 		case <-time.After(20 * time.Second):
-			t.Fatal("deadlock: the prepared state's save and Load wait for each other")
+			t.Fatalf("deadlock: the prepared state's save and %s wait for each other", what)
 		}
 	}
 	p.Sess.Wipe()
