@@ -74,6 +74,14 @@ func (c *HTTPClient) Pay(ctx context.Context, p Platform, o Order) (Result, erro
 	return c.call(ctx, p, OpPay, Request{OrderID: o.ID, Amount: o.Amount, Currency: o.Currency, Code: o.Code})
 }
 
+// Precreate implements Client.
+func (c *HTTPClient) Precreate(ctx context.Context, p Platform, o Order) (Result, error) {
+	if err := o.ValidatePrecreate(); err != nil {
+		return Result{}, err
+	}
+	return c.call(ctx, p, OpPrecreate, Request{OrderID: o.ID, Amount: o.Amount, Currency: o.Currency})
+}
+
 // Query implements Client.
 func (c *HTTPClient) Query(ctx context.Context, p Platform, orderID string) (Result, error) {
 	return c.call(ctx, p, OpQuery, Request{OrderID: orderID})

@@ -13,11 +13,20 @@
 // the next wait: a fleet of terminals never queries a platform in step
 // (see the storm test in cmd/acquirer-sim/wallet).
 //
+// A merchant-presented payment goes the other way: Precreate registers
+// the order (no payment code) and the terminal shows a dynamic EMV
+// merchant-presented QR code for it (terminal/paycode BuildMPM: bill
+// number 62/01 the order id, terminal label 62/07 the terminal id); the
+// payer's phone scans it and pays through its platform, and the terminal
+// learns the outcome by querying — the order answers user_paying until
+// the payer has paid — and cancels it (closed; refunded when it was paid
+// meanwhile) when the customer walks away.
+//
 // HTTPClient speaks the small HTTP+JSON protocol of the wallet platform
 // simulator (cmd/acquirer-sim/wallet documents it): POST
-// {base}/{platform}/{pay|query|cancel|refund}, a JSON body, every request
-// signed with HMAC-SHA256 under the terminal's key and every answer signed
-// back, bound to its request.
+// {base}/{platform}/{pay|precreate|query|cancel|refund}, a JSON body,
+// every request signed with HMAC-SHA256 under the terminal's key and
+// every answer signed back, bound to its request.
 //
 // The payment code is sent once, in the pay request; it is never kept,
 // logged or put in an error text.

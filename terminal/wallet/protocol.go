@@ -14,10 +14,11 @@ import (
 // The wire protocol (shared with the simulator, cmd/acquirer-sim/wallet,
 // whose package doc describes it in full).
 const (
-	OpPay    = "pay"
-	OpQuery  = "query"
-	OpCancel = "cancel"
-	OpRefund = "refund"
+	OpPay       = "pay"
+	OpPrecreate = "precreate" // an order the payer pays by scanning the merchant's code
+	OpQuery     = "query"
+	OpCancel    = "cancel"
+	OpRefund    = "refund"
 
 	// Headers of a request; HeaderSignature also signs the answer.
 	HeaderTerminal  = "X-Wallet-Terminal"
@@ -46,7 +47,7 @@ type Request struct {
 	OrderID  string `json:"order_id"`
 	Amount   int64  `json:"amount,omitempty"`
 	Currency string `json:"currency,omitempty"`
-	Code     string `json:"code,omitempty"` // pay only
+	Code     string `json:"code,omitempty"` // pay only (never precreate)
 	RefundID string `json:"refund_id,omitempty"`
 }
 

@@ -22,6 +22,9 @@ type fakeClient struct {
 }
 
 func (f *fakeClient) Pay(context.Context, Platform, Order) (Result, error) { return Result{}, nil }
+func (f *fakeClient) Precreate(context.Context, Platform, Order) (Result, error) {
+	return Result{Status: StatusUserPaying}, nil
+}
 func (f *fakeClient) Refund(context.Context, Platform, string, string, int64) (Result, error) {
 	return Result{}, nil
 }

@@ -54,7 +54,8 @@ type Order struct {
 	Amount   int64  // minor units (fen), more than 0
 	Currency string // ISO 4217, three letters or digits ("CNY" or "156")
 	// Code is the customer's payment code (digits) as scanned. It is
-	// sent once and never kept, logged or put in an error.
+	// sent once and never kept, logged or put in an error. Empty for
+	// Precreate: the payer scans the merchant's code instead.
 	Code string
 }
 
@@ -70,6 +71,14 @@ type Client interface {
 	// Pay takes the payment. It is idempotent by o.ID: a repeat (after
 	// an unknown outcome) never pays twice and answers the order's state.
 	Pay(ctx context.Context, p Platform, o Order) (Result, error)
+	// Precreate registers an order that a payer will pay by scanning
+	// the merchant-presented code (o.Code empty, see ValidatePrecreate).
+	// It is idempotent by o.ID: a repeat answers the order's state. The
+	// answer is StatusUserPaying while the order waits for the payer, or
+	// a final status when it already finished. Query, Cancel and Refund
+	// work on a precreated order as on a paid-by-code one: Cancel closes
+	// it while unpaid and reverses it (refunded) once paid.
+	Precreate(ctx context.Context, p Platform, o Order) (Result, error)
 	// Query asks for an order's state.
 	Query(ctx context.Context, p Platform, orderID string) (Result, error)
 	// Cancel cancels an unfinished or unknown payment (closed), or
@@ -128,9 +137,33 @@ func MaskCode(code string) string {
 	return string(b)
 }
 
-// Validate checks an order before it is sent; the error never quotes the
-// code.
+// Validate checks an order before it is sent to Pay; the error never
+// quotes the code.
 func (o Order) Validate() error {
+	if err := o.validateOrder(); err != nil {
+		return err
+	}
+	if !ValidCode(o.Code) {
+		return fmt.Errorf("%w: payment code must be 10 to 32 digits", ErrInvalidRequest)
+	}
+	return nil
+}
+
+// ValidatePrecreate checks an order before it is sent to Precreate: as
+// Validate, but the payment code must be empty (the payer scans the
+// merchant's code). The error never quotes the code.
+func (o Order) ValidatePrecreate() error {
+	if err := o.validateOrder(); err != nil {
+		return err
+	}
+	if o.Code != "" {
+		return fmt.Errorf("%w: a precreated order carries no payment code", ErrInvalidRequest)
+	}
+	return nil
+}
+
+// validateOrder checks the id, amount and currency.
+func (o Order) validateOrder() error {
 	switch {
 	case !ValidID(o.ID):
 		return fmt.Errorf("%w: order id must be 1 to 32 letters and digits", ErrInvalidRequest)
@@ -138,8 +171,6 @@ func (o Order) Validate() error {
 		return fmt.Errorf("%w: amount must be more than 0", ErrInvalidRequest)
 	case !ValidCurrency(o.Currency):
 		return fmt.Errorf("%w: currency must be 3 letters or digits", ErrInvalidRequest)
-	case !ValidCode(o.Code):
-		return fmt.Errorf("%w: payment code must be 10 to 32 digits", ErrInvalidRequest)
 	}
 	return nil
 }
