@@ -36,8 +36,10 @@ import (
 
 	"posd/conn/clock"
 	"posd/terminal/host"
+	"posd/terminal/paycode"
 	"posd/terminal/risk"
 	"posd/terminal/store"
+	"posd/terminal/wallet"
 	"posd/terminal/wiresec"
 )
 
@@ -163,6 +165,10 @@ type Opts struct {
 	// wallet payments.
 	Codes  CodeReader
 	Wallet Wallets
+	// Merchant is the merchant in the codes the customer display shows
+	// (MethodMPM sales), with its account at each platform; nil: no
+	// merchant-presented codes.
+	Merchant *paycode.Merchant
 }
 
 // Phase is what the engine is doing for the customer, as the display
@@ -177,6 +183,7 @@ const (
 	PhasePIN        Phase = "pin"          // the customer enters the PIN (Event.PINDigits so far)
 	PhaseMessage    Phase = "message"      // the chip asks the customer something (Event.Message)
 	PhaseProcessing Phase = "processing"   // card read, the host is being asked
+	PhaseShowCode   Phase = "show_code"    // the display shows the merchant code (Event.Code) for the customer to scan
 	PhaseDone       Phase = "done"         // the sale has its outcome (Txn says which)
 )
 
@@ -198,6 +205,10 @@ type Event struct {
 	// "insert" (a chip card was swiped), "insert_or_swipe" (a contactless
 	// card asked for another interface), "" (the card was unreadable).
 	Prompt string
+	// Code is the merchant-presented payload the display shows as a QR
+	// code (PhaseShowCode). It names the merchant, the amount and the
+	// order: no customer data.
+	Code string
 	// Time is when the engine published the event.
 	Time time.Time
 }
@@ -485,11 +496,19 @@ func (e *Engine) Start(req Request) (store.Txn, error) {
 	if err != nil {
 		return store.Txn{}, err
 	}
-	if req.Method != "" && req.Method != MethodQR {
+	if req.Method != "" && req.Method != MethodQR && req.Method != MethodMPM {
 		return store.Txn{}, fmt.Errorf("%w: method %q", ErrKind, req.Method)
 	}
-	if req.Method == MethodQR && (req.Kind != host.KindPurchase || e.o.Codes == nil || e.o.Wallet == nil) {
-		return store.Txn{}, fmt.Errorf("%w: wallet codes pay sales only, on a terminal with a code reader and wallet platforms", ErrKind)
+	if req.Method == MethodMPM {
+		if req.Kind != host.KindPurchase || e.o.Wallet == nil || e.o.Merchant == nil {
+			return store.Txn{}, fmt.Errorf("%w: merchant codes pay sales only, on a terminal with wallet platforms and a merchant", ErrKind)
+		}
+		if _, ok := e.mpmMerchant(wallet.Platform(req.Platform)); !ok {
+			return store.Txn{}, fmt.Errorf("%w: no merchant account at platform %q", ErrKind, req.Platform)
+		}
+	}
+	if req.Method == MethodQR && (req.Kind != host.KindPurchase || e.o.Codes == nil) {
+		return store.Txn{}, fmt.Errorf("%w: payment codes pay sales only, on a terminal with a code reader", ErrKind)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -508,7 +527,7 @@ func (e *Engine) Start(req Request) (store.Txn, error) {
 		OrigID: req.OrigID, Created: now, Updated: now}
 	ctx, cancel := context.WithCancel(e.ctx)
 	e.active, e.cancel, e.sending = t.ID, cancel, false
-	s := &sale{rec: t, orig: orig, method: req.Method}
+	s := &sale{rec: t, orig: orig, method: req.Method, platform: req.Platform}
 	ev := Event{Phase: PhaseProcessing, Txn: t}
 	switch {
 	case req.Method == MethodQR:
@@ -607,6 +626,9 @@ func (e *Engine) Cancel(id string) error {
 	if e.sending {
 		if e.sale != nil && e.sale.rec.ID == id {
 			e.sale.cancelled = true
+			if e.sale.onCancel != nil {
+				e.sale.onCancel()
+			}
 			return nil
 		}
 		return fmt.Errorf("%w: %s is completing; void it once it is approved", store.ErrState, id)

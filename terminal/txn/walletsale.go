@@ -30,6 +30,9 @@ type CodeReader interface {
 // unknown outcome on its bounded schedule (then cancel), cancel, refund.
 type Wallets interface {
 	Pay(ctx context.Context, p wallet.Platform, o wallet.Order) (wallet.Result, error)
+	// Precreate opens an order the customer pays by scanning the
+	// merchant's code (o.Code empty).
+	Precreate(ctx context.Context, p wallet.Platform, o wallet.Order) (wallet.Result, error)
 	Resolve(ctx context.Context, p wallet.Platform, orderID string) (wallet.Result, error)
 	Cancel(ctx context.Context, p wallet.Platform, orderID string) (wallet.Result, error)
 	Refund(ctx context.Context, p wallet.Platform, orderID, refundID string, amount int64) (wallet.Result, error)
@@ -47,8 +50,8 @@ func orderID(id string) string { return "P" + id }
 // a cancel that cannot get through leaves the record reversal_pending
 // with a wallet_cancel job, like a reversal.
 func (e *Engine) stepWallet(ctx context.Context, s *sale) error {
-	if e.o.Codes == nil || e.o.Wallet == nil {
-		e.fail(s, FailCardRead, fmt.Errorf("%w: this terminal takes no wallet codes", ErrCardRead))
+	if e.o.Codes == nil {
+		e.fail(s, FailCardRead, fmt.Errorf("%w: this terminal takes no payment codes", ErrCardRead))
 		return nil
 	}
 	cctx, cancel := context.WithTimeout(ctx, e.o.CardTimeout)
@@ -76,13 +79,16 @@ func (e *Engine) stepWallet(ctx context.Context, s *sale) error {
 	case paycode.KindUnionPay:
 		platform = wallet.UnionPay
 	}
-	if platform == "" {
-		why := code.Reason
-		if code.Kind == paycode.KindEMVCPM {
-			why = "an EMV consumer-presented code: present the card instead (the terminal does not take EMV QR codes yet)"
-		}
+	switch {
+	case code.Kind == paycode.KindEMVCPM:
+		return e.stepCPM(ctx, s, text)
+	case platform == "":
 		e.log.Info("not a payment code", "id", s.rec.ID, "kind", code.Kind)
-		e.fail(s, FailNotPaymentCode, fmt.Errorf("%w: %s", ErrNotPaymentCode, why))
+		e.fail(s, FailNotPaymentCode, fmt.Errorf("%w: %s", ErrNotPaymentCode, code.Reason))
+		return nil
+	case e.o.Wallet == nil:
+		e.log.Info("wallet code on a terminal without wallet platforms", "id", s.rec.ID, "kind", code.Kind)
+		e.fail(s, FailNotPaymentCode, fmt.Errorf("%w: this terminal takes no %s codes", ErrNotPaymentCode, platform))
 		return nil
 	}
 	s.mode = risk.EntryQR
