@@ -176,6 +176,9 @@ type Wallet struct {
 	MaskedCode    string `json:"masked_code"`
 	// RefundID is a wallet refund's own id at the platform.
 	RefundID string `json:"refund_id,omitempty"`
+	// MerchantPresented: the customer scanned the terminal's code (no
+	// code of the customer's was read; MaskedCode is empty).
+	MerchantPresented bool `json:"merchant_presented,omitempty"`
 }
 
 // Totals are a batch's figures in one currency: debits (sales,

@@ -49,8 +49,12 @@ type Request struct {
 	// refund a wallet payment, which goes back through its platform).
 	OrigID string
 	// Method is how a sale is paid: "" a card, MethodQR the customer's
-	// wallet payment code.
+	// payment code, MethodMPM the terminal's code scanned by the
+	// customer's wallet app.
 	Method string
+	// Platform is the wallet platform whose code a MethodMPM sale shows
+	// ("unionpay", "wechat", "alipay").
+	Platform string
 }
 
 // Kinds lists the transaction types the cashier can start.

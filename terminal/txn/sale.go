@@ -62,8 +62,12 @@ type sale struct {
 	// cancelled: the cashier cancelled after the request left; an
 	// approval is then reversed (cancelled at the terminal).
 	cancelled bool
-	// method is Request.Method.
-	method string
+	// method is Request.Method, platform Request.Platform.
+	method, platform string
+	// onCancel, when set, is called (under the engine's lock) when the
+	// cashier cancels after the request left: a merchant-presented sale
+	// stops waiting for the customer.
+	onCancel func()
 }
 
 func (s *sale) wipe() {
@@ -184,6 +188,8 @@ func (e *Engine) stepCreated(ctx context.Context, s *sale) error {
 	switch {
 	case s.method == MethodQR:
 		return e.stepWallet(ctx, s)
+	case s.method == MethodMPM:
+		return e.stepMPM(ctx, s)
 	case s.orig != nil && s.orig.Wallet != nil:
 		return e.stepWalletRefund(s)
 	case !needsCard(host.Kind(s.rec.Kind)):

@@ -33,6 +33,11 @@ type fakeWallets struct {
 	paid, resolved, cancelled []string
 	codes                     []string
 	refunds                   []string
+	precreateAs               wallet.Result
+	precreateErr              error
+	precreated                []string
+	// resolveWait, when set, makes Resolve wait for it or for ctx.
+	resolveWait chan struct{}
 }
 
 func (f *fakeWallets) Pay(_ context.Context, p wallet.Platform, o wallet.Order) (wallet.Result, error) {
@@ -42,10 +47,30 @@ func (f *fakeWallets) Pay(_ context.Context, p wallet.Platform, o wallet.Order) 
 	return f.payAs, f.payErr
 }
 
-func (f *fakeWallets) Resolve(_ context.Context, p wallet.Platform, id string) (wallet.Result, error) {
+func (f *fakeWallets) Precreate(_ context.Context, p wallet.Platform, o wallet.Order) (wallet.Result, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.precreated = append(f.precreated, string(p)+" "+o.ID)
+	if f.precreateAs.Status == "" && f.precreateErr == nil {
+		return wallet.Result{Status: wallet.StatusUserPaying}, nil
+	}
+	return f.precreateAs, f.precreateErr
+}
+
+func (f *fakeWallets) Resolve(ctx context.Context, p wallet.Platform, id string) (wallet.Result, error) {
+	f.mu.Lock()
 	f.resolved = append(f.resolved, id)
+	wait := f.resolveWait
+	f.mu.Unlock()
+	if wait != nil {
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return wallet.Result{Status: wallet.StatusUnknown}, ctx.Err()
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	return f.resolveAs, f.resolveErr
 }
 
