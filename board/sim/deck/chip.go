@@ -50,6 +50,9 @@ const (
 	iacDefault = "FC70ACF800"
 )
 
+// pinTryLimit is the PIN try limit of the deck's chips.
+const pinTryLimit = 3
+
 // the application currency and issuer country: China.
 var cny = []byte{0x01, 0x56}
 
@@ -314,7 +317,7 @@ func profile(c Card) (*icc.Profile, error) {
 			f.Data["9F46"][len(f.Data["9F46"])/2] ^= 0x01
 		}
 	}
-	return &icc.Profile{Apps: []*icc.App{app}, PSE: true, PIN: c.PIN, PINTryLimit: 3}, nil
+	return &icc.Profile{Apps: []*icc.App{app}, PSE: true, PIN: c.PIN, PINTryLimit: pinTryLimit}, nil
 }
 
 func remTags(rem []byte) []string {
