@@ -193,6 +193,9 @@ type Server struct {
 	reversed map[string]string
 	// pinTries counts wrong PINs in a row by SHA-256 of the PAN.
 	pinTries map[[32]byte]int
+	// qrATCs are the ATCs of QR cryptograms seen, by SHA-256 of the card's
+	// PAN and PSN (issuer.go).
+	qrATCs map[[32]byte]*atcRing
 	// advices are the advices accepted, by adviceKey.
 	advices map[string]adviceRecord
 	// ledger is what the host approved, per terminal (ledger.go).
@@ -256,6 +259,7 @@ func New(opts *Opts) (*Server, error) {
 		d:          d,
 		reversed:   map[string]string{},
 		pinTries:   map[[32]byte]int{},
+		qrATCs:     map[[32]byte]*atcRing{},
 		advices:    map[string]adviceRecord{},
 		ledger:     newLedger(),
 		adviceRate: newBucket(o.AdviceRate),

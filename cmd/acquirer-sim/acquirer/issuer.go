@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"strings"
 
 	"posd/board/sim/deck"
 	"posd/crypto/emv"
@@ -33,13 +35,26 @@ import (
 //     row block the card's PIN at the issuer until acquirer-sim restarts;
 //     a right PIN before that resets the count.
 //
+// A consumer-presented QR payment (EMV QRCPS: DE22 starting with "03",
+// the code made by the customer's phone, deck.CPM) is an ARQC checked as
+// above but for two rules. The phone made the cryptogram before the
+// amount was known, so 9F02 must be zero or equal DE4. And the same code
+// must not pay twice (a screenshot shown again): the issuer remembers,
+// per card (PAN and PSN), the ATCs of the last QRATCMemory QR cryptograms
+// that verified, whatever the answer (approved or declined), and refuses
+// an ATC it remembers (RCCardAuthFailed, "cryptogram replayed"). A void
+// or completion that resends its original's QR data is not a replay. The
+// memory lives as long as the process (a restart forgets it).
+//
 // After a good ARQC the answer's DE55 carries the issuer authentication
 // data (91) for the response code sent, whatever it is: ARPC method 1 is
 // ARPC (8) || ARC (2, DE39 in ASCII), method 2 is ARPC (4) || CSU (4) with
 // CSU 00 80 00 00 on approval (issuer approves) and 00 00 00 00 otherwise.
 // The ARPC key is the AC session key for the common session key method and
 // the ICC master key for the others (Visa CVN 10, M/Chip CVN 16). The card
-// named by Opts.ScriptCard also gets issuer script 72 (issuerScript).
+// named by Opts.ScriptCard also gets issuer script 72 (issuerScript),
+// but not for a QR payment: no card is there to run it. A QR payment's
+// answer still carries the ARPC (91) like a chip's; no card receives it.
 
 // Response codes of the simulated issuer.
 const (
@@ -50,6 +65,10 @@ const (
 	// this transaction (card authentication failed).
 	RCCardAuthFailed = "Q1"
 )
+
+// QRATCMemory is how many ATCs of QR cryptograms the issuer remembers
+// per card.
+const QRATCMemory = 256
 
 // MaxPINTries is the number of wrong PINs in a row after which the issuer
 // answers RCPINTriesExceeded.
@@ -84,6 +103,56 @@ type chip struct {
 	pan, psn  string
 	mk, sk    []byte
 	arqc, atc []byte
+	// qr: a consumer-presented QR payment's cryptogram.
+	qr bool
+}
+
+// isQR tells whether a request is a consumer-presented QR payment
+// (DE22 "03x").
+func isQR(req host.Request) bool { return strings.HasPrefix(req.EntryMode, "03") }
+
+// atcRing is the ATCs of one card's QR cryptograms, the last
+// QRATCMemory of them.
+type atcRing struct {
+	seen  map[uint16]struct{}
+	order []uint16
+	next  int // the oldest, once order is full
+}
+
+// add remembers atc; false when it already was.
+func (r *atcRing) add(atc uint16) bool {
+	if _, ok := r.seen[atc]; ok {
+		return false
+	}
+	if len(r.order) < QRATCMemory {
+		r.order = append(r.order, atc)
+	} else {
+		delete(r.seen, r.order[r.next])
+		r.order[r.next] = atc
+		r.next = (r.next + 1) % QRATCMemory
+	}
+	r.seen[atc] = struct{}{}
+	return true
+}
+
+// qrKey is how the issuer's memory of QR ATCs names a card: no PAN is
+// kept.
+func qrKey(pan, psn string) [32]byte {
+	return sha256.Sum256([]byte("acquirer-sim QR ATC\x00" + pan + "\x00" + psn))
+}
+
+// firstQRUse records the ATC of a QR cryptogram of the card (pan, psn);
+// false when the issuer saw it already.
+func (s *Server) firstQRUse(pan, psn string, atc []byte) bool {
+	key := qrKey(pan, psn)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.qrATCs[key]
+	if r == nil {
+		r = &atcRing{seen: map[uint16]struct{}{}}
+		s.qrATCs[key] = r
+	}
+	return r.add(binary.BigEndian.Uint16(atc))
 }
 
 func (c *chip) wipe() {
@@ -136,13 +205,20 @@ func (s *Server) issue(sess *wiresec.Session, req host.Request, pan string, in *
 	return "", c
 }
 
-// checkARQC verifies the ARQC of DE55 and journals arqc_ok.
+// checkARQC verifies the ARQC of DE55, refuses a QR cryptogram used
+// before, and journals arqc_ok.
 func (s *Server) checkARQC(req host.Request, pan string, card deck.Card, in *Entry) (string, *chip) {
 	rc, c := s.verifyAC(req, pan, card, in, acARQC)
-	if rc == "" {
-		*in.ARQCOK = true
+	if rc != "" {
+		return rc, nil
 	}
-	return rc, c
+	if c.qr && req.Kind != host.KindVoid && req.Kind != host.KindCompletion && !s.firstQRUse(pan, c.psn, c.atc) {
+		c.wipe()
+		note(in, "cryptogram replayed")
+		return RCCardAuthFailed, nil
+	}
+	*in.ARQCOK = true
+	return "", c
 }
 
 // An acType is the cryptogram a message must carry: its name in notes
@@ -210,7 +286,15 @@ func (s *Server) verifyAC(req host.Request, pan string, card deck.Card, in *Entr
 		note(in, err.Error())
 		return RCCardAuthFailed, nil
 	}
-	if hex.EncodeToString(v["9F02"]) != fmt.Sprintf("%012d", req.Amount) {
+	qr := isQR(req) && want == acARQC
+	switch amount := hex.EncodeToString(v["9F02"]); {
+	case amount == fmt.Sprintf("%012d", req.Amount):
+	case qr && amount == "000000000000":
+		// The phone made the cryptogram before the amount was known.
+	case qr:
+		note(in, "amount in DE55 (9F02) neither zero nor DE4")
+		return RCCardAuthFailed, nil
+	default:
 		note(in, "amount in DE55 (9F02) differs from DE4")
 		return RCCardAuthFailed, nil
 	}
@@ -218,7 +302,7 @@ func (s *Server) verifyAC(req host.Request, pan string, card deck.Card, in *Entr
 		note(in, "currency in DE55 (5F2A) differs from DE49")
 		return RCCardAuthFailed, nil
 	}
-	c := &chip{iss: iss, card: card, pan: pan, psn: psn, arqc: bytes.Clone(arqc), atc: bytes.Clone(v["9F36"])}
+	c := &chip{iss: iss, card: card, pan: pan, psn: psn, arqc: bytes.Clone(arqc), atc: bytes.Clone(v["9F36"]), qr: qr}
 	if c.mk, err = emv.DeriveICCMasterKey(iss.IMKAC, pan, psn, iss.MKOption); err != nil {
 		note(in, "ICC master key not derivable")
 		return RCCardAuthFailed, nil
@@ -307,7 +391,7 @@ func (s *Server) issuerData(c *chip, rc string) (icc []byte, script bool, err er
 	default:
 		return nil, false, fmt.Errorf("ARPC method %d of the %s issuer unknown", c.iss.ARPCMethod, c.iss.Scheme)
 	}
-	if c.card.Name == s.scriptCard {
+	if c.card.Name == s.scriptCard && !c.qr {
 		sc, err := issuerScript(c)
 		if err != nil {
 			return nil, false, err
