@@ -2,9 +2,13 @@ package wallet_test
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,4 +60,79 @@ func FuzzWalletRequest(f *testing.F) {
 			t.Fatal("journal holds a full code")
 		}
 	})
+}
+
+// FuzzPhonePay: whatever body the phone sends, the simulator answers
+// JSON — 200 only for a paid order, a code otherwise — never panics,
+// never pays an order twice or one it did not precreate, and neither
+// the journal nor the reason quotes the payload.
+func FuzzPhonePay(f *testing.F) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	j := &lastLine{}
+	sim := wallet.New(wallet.Opts{Clock: clk, Journal: j})
+	c, err := tw.NewHTTPClient(tw.Opts{BaseURL: "http://sim", TerminalID: "TF", Clock: clk,
+		Key: wallet.TerminalKey([]byte(wallet.TestMasterKey), "TF"), HTTP: &http.Client{Transport: memTransport{sim}}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	for i, p := range []tw.Platform{tw.WeChat, tw.Alipay, tw.UnionPay} {
+		if _, err := c.Precreate(context.Background(), p, tw.Order{ID: "F" + strconv.Itoa(i), Amount: 1200, Currency: "CNY"}); err != nil {
+			f.Fatal(err)
+		}
+	}
+	body := func(p tw.Platform, payload string) []byte {
+		b, _ := json.Marshal(map[string]string{"platform": string(p), "payload": payload})
+		return b
+	}
+	good := mpm(f, "TF", "F0", 1200, "CNY")
+	f.Add(body(tw.WeChat, good))
+	f.Add(body(tw.Alipay, mpm(f, "TF", "F1", 1200, "CNY")))
+	f.Add(body(tw.UnionPay, mpm(f, "TF", "F2", 1201, "CNY")))
+	f.Add(body(tw.WeChat, mpm(f, "TF", "F0", 1200, "CNY", allAccounts[0])))
+	f.Add(body(tw.WeChat, good[:len(good)-4]+"0000"))
+	f.Add(body(tw.WeChat, "134567890123456789"))
+	f.Add([]byte(`{"platform":"wechat","payload":"x","extra":1}`))
+	f.Add([]byte(`{`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := httptest.NewRequest(http.MethodPost, "http://sim"+wallet.PhonePath, bytes.NewReader(b))
+		w := httptest.NewRecorder()
+		sim.ServeHTTP(w, r)
+		var resp tw.Response
+		if err := json.Unmarshal(w.Body.Bytes(), &resp); err != nil {
+			t.Fatalf("HTTP %d answer is not JSON: %q", w.Code, w.Body.String())
+		}
+		if (w.Code == http.StatusOK) != (resp.Code == "") || w.Code == http.StatusOK && resp.Status != tw.StatusSuccess {
+			t.Fatalf("HTTP %d answer %+v", w.Code, resp)
+		}
+		tot := sim.Totals()
+		if tot.PaidTwice != 0 || tot.Paid > 3 {
+			t.Fatalf("totals %+v", tot)
+		}
+		var req struct{ Payload string }
+		if json.Unmarshal(b, &req) == nil && len(req.Payload) >= 40 {
+			if strings.Contains(j.String(), req.Payload) || strings.Contains(resp.Reason, req.Payload) {
+				t.Fatal("the payload is quoted")
+			}
+		}
+	})
+}
+
+// lastLine keeps the journal's last line only: a fuzz target checks each
+// call's line without the journal growing with every input.
+type lastLine struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (l *lastLine) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b = append(l.b[:0], p...)
+	return len(p), nil
+}
+
+func (l *lastLine) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.b)
 }

@@ -4,9 +4,10 @@
 //
 // # Protocol
 //
-// Every call is POST {base}/{platform}/{op}, platform one of wechat,
-// alipay, unionpay and op one of pay, query, cancel, refund, with a JSON
-// body (at most 4096 bytes) and three headers:
+// Every call of a terminal is POST {base}/{platform}/{op}, platform one
+// of wechat, alipay, unionpay and op one of pay, precreate, query,
+// cancel, refund, with a JSON body (at most 4096 bytes) and three
+// headers:
 //
 //	X-Wallet-Terminal   the terminal id (1-32 letters and digits)
 //	X-Wallet-Timestamp  unix seconds; refused when more than 5 minutes off
@@ -17,10 +18,11 @@
 // (TerminalKey; the master key defaults to the published TestMasterKey).
 // Bodies:
 //
-//	pay     {"order_id","amount","currency","code"}   order id 1-32 alnum, amount > 0, code 10-32 digits
-//	query   {"order_id"}
-//	cancel  {"order_id"}
-//	refund  {"order_id","refund_id","amount"}
+//	pay        {"order_id","amount","currency","code"}   order id 1-32 alnum, amount > 0, code 10-32 digits
+//	precreate  {"order_id","amount","currency"}          no code: the payer scans the terminal's code
+//	query      {"order_id"}
+//	cancel     {"order_id"}
+//	refund     {"order_id","refund_id","amount"}
 //
 // Every answer is {"order_id","status","platform_txn_id","reason","code"}
 // signed in X-Wallet-Signature: hex HMAC-SHA256 of "RESP\n" path "\n"
@@ -32,7 +34,8 @@
 //	bad_signature    401  signature, terminal or timestamp wrong (unsigned: the key is unknown)
 //	bad_request      400  body, path or fields not valid
 //	not_found        404  query or refund of an order the platform never had
-//	order_mismatch   409  pay of an order id already used for another amount, currency or platform
+//	order_mismatch   409  pay or precreate of an order id already used for another amount, currency,
+//	                      platform or kind (paid by code / precreated)
 //	not_paid         409  refund of an order not paid
 //	refund_exceeds   409  refunds over the paid amount
 //	refund_mismatch  409  refund id reused for another amount
@@ -53,6 +56,43 @@
 // pay of it is refused rather than paid. Refund gives back at most the
 // paid amount, idempotent by refund id; the order is refunded once fully
 // given back. Only queries count against the rate limit.
+//
+// # Merchant-presented payments
+//
+// Precreate registers an order the payer pays by scanning the terminal's
+// dynamic EMV merchant-presented code (terminal/paycode BuildMPM): the
+// order answers user_paying — to the precreate and to every query —
+// until the simulated customer's phone pays it; magic amounts do not
+// apply. A repeat precreate answers the order's state (idempotent by
+// terminal id + order id). Cancel closes a waiting order (closed) and
+// reverses a paid one (refunded); refunds work as for pay.
+//
+// The phone is the one unsigned endpoint, POST {base}/phone/pay
+// (PhonePath; PhonePay calls it from Go):
+//
+//	{"platform":"wechat|alipay|unionpay","payload":"<the code as scanned>"}
+//
+// The payload must parse as a merchant-presented code (paycode.ParseMPM,
+// CRC checked) holding a merchant account template whose GUI is the
+// platform's (paycode.GUIWeChat, GUIAlipay, GUIUnionPay; with
+// Opts.Merchants set for the platform, one whose merchant id is that
+// too). The order is the one precreated on that platform by the terminal
+// of the terminal label (62/07) with the bill number (62/01) as its order
+// id; the payload's amount (54) and currency (53) must be the order's.
+// The answer is the unsigned {"order_id","status","platform_txn_id",
+// "reason","code"}: HTTP 200 and success with the platform's transaction
+// id when paid — a second pay of a paid order answers the same, never
+// paying twice — or a refusal:
+//
+//	bad_request     400  body, platform or payload not valid (not an MPM, CRC wrong), no template of the platform
+//	not_found       404  no order precreated on the platform by that terminal with that bill number
+//	order_mismatch  409  amount, currency or merchant id not the order's
+//	order_closed    409  the terminal cancelled the order: the payer is not charged
+//	order_refunded  409  the order was paid and then given back
+//
+// (order_ and the status, for any other final status). A phone pay is
+// journaled as op phone_pay with the platform, terminal label, bill
+// number, amount, status and code: fields, never the payload.
 //
 // Every call gets a JSON line in the journal (Entry): terminal,
 // platform, op, order id, status, code, too_frequent, and the payment
@@ -102,23 +142,38 @@ type Opts struct {
 	PayAfter   int     // queries before a magic-61 order is paid (default 2)
 	QueryRate  float64 // queries a second per terminal (default 1; < 0: no limit)
 	QueryBurst int     // saved queries per terminal (default 3)
-	Journal    io.Writer
-	Clock      clock.Clock
-	Logger     *slog.Logger
+	// Merchants is each platform's merchant id of the merchant the
+	// simulated terminals sell for; a phone pay of a code whose template
+	// of that platform names another is refused order_mismatch. A
+	// platform not in it accepts any merchant id.
+	Merchants map[tw.Platform]string
+	Journal   io.Writer
+	Clock     clock.Clock
+	Logger    *slog.Logger
 }
 
 // Totals are the simulator's counters.
 type Totals struct {
 	Calls, BadSignature, BadRequest int
-	Pays, PayRepeats, Paid          int // pay calls, repeats among them, orders that became paid
+	Pays, PayRepeats, Paid          int // pay calls, repeats among them, orders that became paid (by code or phone)
 	PaidTwice                       int // paid transitions of an order already paid: must stay 0
+	Precreates, PrecreateRepeats    int // precreate calls, repeats among them
+	PhonePays, PhonePayRepeats      int // phone pay calls, pays of an order already paid among them
 	Queries, TooFrequent            int
 	Cancels, Reversed, Closed       int
 	Refunds, RefundRepeats          int
 	RefundedAmount                  int64
 }
 
+// Kinds of orders: paid by the customer's code, or precreated for the
+// payer to scan the merchant's code ("": known only from a cancel).
+const (
+	kindPay       = "pay"
+	kindPrecreate = "precreate"
+)
+
 type order struct {
+	kind     string
 	platform tw.Platform
 	amount   int64
 	currency string
@@ -263,6 +318,10 @@ func (s *Sim) decode(method, path string, h http.Header, body []byte) (call, *re
 		if err := (tw.Order{ID: r.OrderID, Amount: r.Amount, Currency: r.Currency, Code: r.Code}).Validate(); err != nil || r.RefundID != "" {
 			return bad("pay fields")
 		}
+	case tw.OpPrecreate:
+		if err := (tw.Order{ID: r.OrderID, Amount: r.Amount, Currency: r.Currency, Code: r.Code}).ValidatePrecreate(); err != nil || r.RefundID != "" {
+			return bad("precreate fields")
+		}
 	case tw.OpQuery, tw.OpCancel:
 		if r.Amount != 0 || r.Currency != "" || r.Code != "" || r.RefundID != "" {
 			return bad("fields")
@@ -279,6 +338,10 @@ func (s *Sim) decode(method, path string, h http.Header, body []byte) (call, *re
 
 // ServeHTTP implements http.Handler.
 func (s *Sim) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
+	if hr.URL.Path == PhonePath {
+		s.servePhone(w, hr)
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, hr.Body, tw.MaxBody))
 	c, ref := s.decode(hr.Method, hr.URL.Path, hr.Header, body)
 	if err != nil && ref == nil {
@@ -405,6 +468,12 @@ func (s *Sim) pay(o *order, p tw.Platform) {
 	s.totals.Paid++
 }
 
+// same reports whether a repeat of r on platform p is the order's
+// (an order known only from a cancel has no amount or currency yet).
+func (o *order) same(p tw.Platform, r tw.Request) bool {
+	return o.platform == p && (o.amount == r.Amount || o.amount == 0) && (o.currency == r.Currency || o.currency == "")
+}
+
 func answer(id string, o *order) tw.Response {
 	return tw.Response{OrderID: id, Status: o.status, PlatformTxnID: o.txnID, Reason: o.reason}
 }
@@ -422,14 +491,14 @@ func (s *Sim) do(c call, e *Entry) (tw.Response, int, bool) {
 	case tw.OpPay:
 		s.totals.Pays++
 		if o != nil {
-			if o.platform != c.platform || o.amount != r.Amount && o.amount != 0 || o.currency != r.Currency && o.currency != "" {
+			if o.kind == kindPrecreate || !o.same(c.platform, r) {
 				return refuse(http.StatusConflict, tw.CodeOrderMismatch, "order id used for another payment")
 			}
 			s.totals.PayRepeats++
 			e.Duplicate = true
 			return answer(r.OrderID, o), http.StatusOK, false
 		}
-		o = &order{platform: c.platform, amount: r.Amount, currency: r.Currency}
+		o = &order{kind: kindPay, platform: c.platform, amount: r.Amount, currency: r.Currency}
 		s.orders[key] = o
 		switch r.Amount % 100 {
 		case 61, 62:
@@ -443,6 +512,20 @@ func (s *Sim) do(c call, e *Entry) (tw.Response, int, bool) {
 			s.pay(o, c.platform)
 		}
 		return answer(r.OrderID, o), http.StatusOK, false
+	case tw.OpPrecreate:
+		s.totals.Precreates++
+		if o != nil {
+			if o.kind == kindPay || !o.same(c.platform, r) {
+				return refuse(http.StatusConflict, tw.CodeOrderMismatch, "order id used for another payment")
+			}
+			s.totals.PrecreateRepeats++
+			e.Duplicate = true
+			return answer(r.OrderID, o), http.StatusOK, false
+		}
+		// It waits for the payer's phone (servePhone).
+		o = &order{kind: kindPrecreate, platform: c.platform, amount: r.Amount, currency: r.Currency, status: tw.StatusUserPaying}
+		s.orders[key] = o
+		return answer(r.OrderID, o), http.StatusOK, false
 	case tw.OpQuery:
 		s.totals.Queries++
 		if !s.allow(c.terminal) {
@@ -454,7 +537,7 @@ func (s *Sim) do(c call, e *Entry) (tw.Response, int, bool) {
 		}
 		if o.status == tw.StatusUserPaying {
 			o.queries++
-			if o.amount%100 == 61 && o.queries >= s.o.PayAfter {
+			if o.kind == kindPay && o.amount%100 == 61 && o.queries >= s.o.PayAfter {
 				s.pay(o, c.platform)
 			}
 		}
