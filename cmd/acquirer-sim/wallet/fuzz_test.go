@@ -27,7 +27,7 @@ func FuzzWalletRequest(f *testing.F) {
 	f.Add("/wechat/cancel", []byte(`{"order_id":"A1"}`), false)
 	f.Add("/x/y/z", []byte(`{`), true)
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	j := &syncBuf{}
+	j := &lastLine{}
 	sim := wallet.New(wallet.Opts{Clock: clk, Journal: j})
 	key := wallet.TerminalKey([]byte(wallet.TestMasterKey), "TF")
 	f.Fuzz(func(t *testing.T, path string, body []byte, sign bool) {
