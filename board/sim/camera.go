@@ -7,6 +7,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"time"
 
 	"posd/drivers/camera"
 )
@@ -67,4 +68,8 @@ func (b *Board) openCamera(o Opts) {
 	co.Loop = true
 	co.Logger = o.Logger
 	b.AddCamera(dir, &co)
+	if b.Devices.Camera != nil {
+		b.held = &held{now: time.Now}
+		b.Devices.Camera = heldSource{Source: b.Devices.Camera, h: b.held}
+	}
 }

@@ -69,6 +69,13 @@ type Board struct {
 	tapped   *icc.Port
 	inserted *icc.Port
 	taps     int // presentations in the field so far (each gets its own UID)
+	// phoneATC is the transaction counter of each card's phone (the
+	// consumer-presented codes of PhoneCPM).
+	phoneATC map[string]uint16
+
+	// held is what is held in front of the simulated camera (nil: no
+	// camera).
+	held *held
 }
 
 // Open builds the simulated board.
