@@ -18,6 +18,7 @@ const (
 	PhasePIN        Phase = "pin"         // the customer enters the PIN
 	PhaseMessage    Phase = "message"     // the chip asks the customer something (Message)
 	PhaseProcessing Phase = "processing"  // card read, waiting for the host
+	PhaseShowCode   Phase = "show_code"   // the customer scans the merchant code (Code)
 	PhaseApproved   Phase = "approved"    // approved
 	PhaseDeclined   Phase = "declined"    // declined by the host
 	PhaseFailed     Phase = "failed"      // the sale could not be completed
@@ -61,6 +62,9 @@ type State struct {
 	// RemoveCard: the sale's card was inserted; the outcome's screen
 	// reminds the customer to take it.
 	RemoveCard bool
+	// Code is the merchant-presented payload (PhaseShowCode) the screen
+	// shows as a QR code; Platform is the wallet it is for.
+	Code, Platform string
 }
 
 // cardPrompt asks for the card the way the terminal can read it.
@@ -121,6 +125,13 @@ var chipMessages = map[string][2]string{
 	"signature required": {"Signature required", "请签名"},
 }
 
+// walletNames names the wallet platforms on the screen.
+var walletNames = map[string][2]string{
+	"unionpay": {"UnionPay QuickPass", "云闪付"},
+	"wechat":   {"WeChat Pay", "微信支付"},
+	"alipay":   {"Alipay", "支付宝"},
+}
+
 // messageText is a chip prompt in English and Chinese.
 func messageText(m string) (en, zh string) {
 	if t, ok := chipMessages[m]; ok {
@@ -163,6 +174,9 @@ type Screen struct {
 	Title   string   `json:"title"`
 	TitleZH string   `json:"title_zh"`
 	Lines   []string `json:"lines"`
+	// Code is a payload to draw as a QR code under the lines (a
+	// merchant-presented code), empty for none.
+	Code string `json:"code,omitempty"`
 }
 
 // declineText says why the host declined, by ISO 8583 response code.
@@ -281,6 +295,13 @@ func Render(s State) Screen {
 	case PhaseMessage:
 		en, zh := messageText(s.Message)
 		sc = Screen{Tone: ToneBusy, Title: en, TitleZH: zh, Lines: []string{amount}}
+	case PhaseShowCode:
+		en, zh := "your wallet app", "手机钱包"
+		if w, ok := walletNames[s.Platform]; ok {
+			en, zh = w[0], w[1]
+		}
+		sc = Screen{Tone: ToneNeutral, Title: "Scan to pay with " + en, TitleZH: "请使用" + zh + "扫码支付",
+			Lines: []string{amount}, Code: s.Code}
 	case PhaseProcessing:
 		sc = Screen{Tone: ToneBusy, Title: "Processing, please wait", TitleZH: "处理中，请稍候",
 			Lines: []string{amount, s.MaskedPAN}}

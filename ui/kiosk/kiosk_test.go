@@ -47,3 +47,31 @@ func TestPageAndJSON(t *testing.T) {
 		t.Errorf("unknown path: %d", resp.StatusCode)
 	}
 }
+
+func TestMerchantCodePicture(t *testing.T) {
+	var sc ui.Screen
+	srv := httptest.NewServer(Handler(func() ui.Screen { return sc }))
+	defer srv.Close()
+	if resp, _ := srv.Client().Get(srv.URL + "/display/qr.png"); resp.StatusCode != 404 {
+		t.Fatalf("no code shown: %d", resp.StatusCode)
+	}
+	sc = ui.Render(ui.State{Phase: ui.PhaseShowCode, Amount: "23.72", Currency: "CNY", Platform: "wechat", Code: "000201010212"})
+	if sc.Code == "" || !strings.Contains(sc.Title, "WeChat Pay") {
+		t.Fatalf("screen: %+v", sc)
+	}
+	resp, err := srv.Client().Get(srv.URL + "/display/qr.png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/png" || !strings.HasPrefix(string(b), "\x89PNG") {
+		t.Fatalf("qr.png: %d %q %d bytes", resp.StatusCode, resp.Header.Get("Content-Type"), len(b))
+	}
+	resp, _ = srv.Client().Get(srv.URL + "/")
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), `src="display/qr.png"`) {
+		t.Fatal("page does not show the code")
+	}
+}
