@@ -25,6 +25,7 @@ import (
 	"posd/board"
 	"posd/terminal/host"
 	"posd/terminal/money"
+	"posd/terminal/paycode"
 	"posd/terminal/risk"
 	"posd/terminal/wiresec"
 )
@@ -113,6 +114,24 @@ type WalletConfig struct {
 	QueryFirst Duration `json:"query_first"`
 	QueryTotal Duration `json:"query_total"`
 	QueryRate  float64  `json:"query_rate"`
+	// MPM is the merchant in the codes the customer display shows.
+	MPM MPMConfig `json:"mpm"`
+}
+
+// MPMConfig is the merchant in a merchant-presented code (EMV QRCPS):
+// name, city, country and MCC as the customer's app shows them, and the
+// merchant's id at each wallet platform.
+type MPMConfig struct {
+	Name    string `json:"name"`    // 1-25 ASCII characters; default: the merchant id
+	City    string `json:"city"`    // 1-15; default "SHANGHAI"
+	Country string `json:"country"` // ISO 3166-1 alpha-2; default "CN"
+	MCC     string `json:"mcc"`     // 4 digits; default "5411"
+	// Accounts maps a platform (unionpay, wechat, alipay) to the
+	// merchant's id there; empty: the merchant id at all three.
+	Accounts map[string]string `json:"accounts"`
+	// Platform is the wallet whose code a sale shows when the cashier
+	// names none (default unionpay).
+	Platform string `json:"platform"`
 }
 
 // SimWalletMasterKey is the wallet simulator's published test master key
@@ -217,7 +236,8 @@ func Default() Config {
 		ShutdownTimeout: Duration(15 * time.Second),
 		Retention:       Duration(90 * 24 * time.Hour),
 		Console:         ConsoleConfig{IdleTimeout: Duration(5 * time.Minute)},
-		Wallet:          WalletConfig{QueryFirst: Duration(2 * time.Second), QueryTotal: Duration(60 * time.Second), QueryRate: 0.5},
+		Wallet: WalletConfig{QueryFirst: Duration(2 * time.Second), QueryTotal: Duration(60 * time.Second), QueryRate: 0.5,
+			MPM: MPMConfig{City: "SHANGHAI", Country: "CN", MCC: "5411", Platform: "unionpay"}},
 	}
 }
 
@@ -310,6 +330,9 @@ type Settings struct {
 	ConsoleIdle time.Duration
 	// WalletKey is the wallet gateway's signing key (nil: no wallet).
 	WalletKey []byte
+	// Merchant is the merchant of the codes the customer display shows
+	// (nil: no wallet).
+	Merchant *paycode.Merchant
 }
 
 // Settings returns the typed values of a validated configuration (Parse,
@@ -563,5 +586,42 @@ func (c *Config) validateWallet(s *Settings) error {
 	if w.QueryRate <= 0 || w.QueryRate > 100 {
 		return fmt.Errorf("config: wallet.query_rate must be between 0 and 100 queries a second")
 	}
+	return c.mpmMerchant(s)
+}
+
+// mpmMerchant builds the merchant of merchant-presented codes from
+// wallet.mpm and checks it by writing a code with it.
+func (c *Config) mpmMerchant(s *Settings) error {
+	m := c.Wallet.MPM
+	guis := map[string]string{"unionpay": paycode.GUIUnionPay, "wechat": paycode.GUIWeChat, "alipay": paycode.GUIAlipay}
+	if _, ok := guis[m.Platform]; !ok {
+		return fmt.Errorf("config: wallet.mpm.platform must be unionpay, wechat or alipay")
+	}
+	name := m.Name
+	if name == "" {
+		name = c.Terminal.MerchantID
+	}
+	mer := paycode.Merchant{Name: name, City: m.City, Country: m.Country, MCC: m.MCC, Terminal: c.Terminal.ID}
+	accounts := m.Accounts
+	if len(accounts) == 0 {
+		accounts = map[string]string{"unionpay": c.Terminal.MerchantID, "wechat": c.Terminal.MerchantID, "alipay": c.Terminal.MerchantID}
+	}
+	for _, p := range []string{"unionpay", "wechat", "alipay"} {
+		if id, ok := accounts[p]; ok {
+			mer.Accounts = append(mer.Accounts, paycode.Account{GUI: guis[p], MerchantID: id})
+		}
+	}
+	for p := range accounts {
+		if _, ok := guis[p]; !ok {
+			return fmt.Errorf("config: wallet.mpm.accounts: unknown platform %q", p)
+		}
+	}
+	if _, ok := accounts[m.Platform]; !ok {
+		return fmt.Errorf("config: wallet.mpm.platform %s has no account in wallet.mpm.accounts", m.Platform)
+	}
+	if _, err := paycode.BuildMPM(mer, 1, "156", "P1"); err != nil {
+		return fmt.Errorf("config: wallet.mpm: %w", err)
+	}
+	s.Merchant = &mer
 	return nil
 }
