@@ -55,28 +55,33 @@ func TestConfigOverridesAndRejects(t *testing.T) {
 
 func TestConfigRoughEdges(t *testing.T) {
 	for bad, want := range map[string]string{
-		`{"terminal":{"currency":"USD"}}`:                            "terminal.currency USD is not in terminal.currencies",
-		`{"terminal":{"card_timeout":"0s"}}`:                         "terminal.card_timeout must be a positive duration",
-		`{"host":{"reversal_retry":"0"}}`:                            "host.reversal_retry must be a positive duration",
-		`{"host":{"connect_timeout":"-1s"}}`:                         "host.connect_timeout must be a positive duration",
-		`{"shutdown_timeout":"0s"}`:                                  "shutdown_timeout must be a positive duration",
-		`{"host":{"advice_rate":-1}}`:                                "host.advice_rate must be between 0",
-		`{"retention":"1h"}`:                                         "retention must be at least 24h",
-		`{"retention":"0s"}`:                                         "retention must be a positive duration",
-		`{"host":{"advice_rate":1e9}}`:                               "host.advice_rate must be between 0",
-		`{"host":{"advice_rate":"fast"}}`:                            "host.advice_rate",
-		`{"host":{"response_timeout":"soon"}}`:                       "host.response_timeout",
-		`{"terminal":{"card_timeout":60}}`:                           "terminal.card_timeout",
-		`{"board":"sim"} {"board":"rpi4"}`:                           "trailing data",
-		`{"board":"sim"}x`:                                           "trailing data",
-		`{"console":{"authority_key":"abcd"}}`:                       "console.authority_key: not an Ed25519 public key",
-		`{"console":{"groups":["a b"]}}`:                             "console.groups",
-		`{"console":{"groups":[""]}}`:                                "console.groups",
-		`{"console":{"idle_timeout":"1s"}}`:                          "console.idle_timeout must be from 10s to 24h",
-		`{"wallet":{"url":"ftp://x"}}`:                               "wallet.url",
-		`{"wallet":{"url":"http://127.0.0.1:1","key":"zz"}}`:         "wallet.key",
-		`{"wallet":{"url":"http://127.0.0.1:1","query_total":"1s"}}`: "wallet.query_total",
-		`{"wallet":{"url":"http://127.0.0.1:1","query_rate":0}}`:     "wallet.query_rate",
+		`{"terminal":{"currency":"USD"}}`:                                                           "terminal.currency USD is not in terminal.currencies",
+		`{"terminal":{"card_timeout":"0s"}}`:                                                        "terminal.card_timeout must be a positive duration",
+		`{"host":{"reversal_retry":"0"}}`:                                                           "host.reversal_retry must be a positive duration",
+		`{"host":{"connect_timeout":"-1s"}}`:                                                        "host.connect_timeout must be a positive duration",
+		`{"shutdown_timeout":"0s"}`:                                                                 "shutdown_timeout must be a positive duration",
+		`{"host":{"advice_rate":-1}}`:                                                               "host.advice_rate must be between 0",
+		`{"retention":"1h"}`:                                                                        "retention must be at least 24h",
+		`{"retention":"0s"}`:                                                                        "retention must be a positive duration",
+		`{"host":{"advice_rate":1e9}}`:                                                              "host.advice_rate must be between 0",
+		`{"host":{"advice_rate":"fast"}}`:                                                           "host.advice_rate",
+		`{"host":{"response_timeout":"soon"}}`:                                                      "host.response_timeout",
+		`{"terminal":{"card_timeout":60}}`:                                                          "terminal.card_timeout",
+		`{"board":"sim"} {"board":"rpi4"}`:                                                          "trailing data",
+		`{"board":"sim"}x`:                                                                          "trailing data",
+		`{"console":{"authority_key":"abcd"}}`:                                                      "console.authority_key: not an Ed25519 public key",
+		`{"console":{"groups":["a b"]}}`:                                                            "console.groups",
+		`{"console":{"groups":[""]}}`:                                                               "console.groups",
+		`{"console":{"idle_timeout":"1s"}}`:                                                         "console.idle_timeout must be from 10s to 24h",
+		`{"wallet":{"url":"ftp://x"}}`:                                                              "wallet.url",
+		`{"wallet":{"url":"http://127.0.0.1:1","key":"zz"}}`:                                        "wallet.key",
+		`{"wallet":{"url":"http://127.0.0.1:1","query_total":"1s"}}`:                                "wallet.query_total",
+		`{"wallet":{"url":"http://127.0.0.1:1","query_rate":0}}`:                                    "wallet.query_rate",
+		`{"wallet":{"url":"http://127.0.0.1:1","mpm":{"platform":"paypal"}}}`:                       "wallet.mpm.platform",
+		`{"wallet":{"url":"http://127.0.0.1:1","mpm":{"accounts":{"paypal":"X"}}}}`:                 "wallet.mpm.accounts",
+		`{"wallet":{"url":"http://127.0.0.1:1","mpm":{"accounts":{"wechat":"X"}}}}`:                 "wallet.mpm.platform",
+		`{"wallet":{"url":"http://127.0.0.1:1","mpm":{"country":"China"}}}`:                         "wallet.mpm",
+		`{"wallet":{"url":"http://127.0.0.1:1","mpm":{"name":"A NAME MUCH LONGER THAN 25 CHARS"}}}`: "wallet.mpm",
 	} {
 		_, err := Parse([]byte(bad))
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -174,7 +179,13 @@ func TestSimWalletKey(t *testing.T) {
 	if got := c.Settings().WalletKey; !bytes.Equal(got, m.Sum(nil)) {
 		t.Fatalf("key %x", got)
 	}
-	if c, _ := Parse([]byte(`{}`)); c.Settings().WalletKey != nil {
-		t.Fatal("a wallet key without a wallet")
+	if c, _ := Parse([]byte(`{}`)); c.Settings().WalletKey != nil || c.Settings().Merchant != nil {
+		t.Fatal("a wallet key or merchant without a wallet")
+	}
+	// The merchant of the codes the display shows: the merchant id at
+	// every platform by default.
+	mer := c.Settings().Merchant
+	if mer == nil || len(mer.Accounts) != 3 || mer.Terminal != "POS00042" || mer.Country != "CN" || mer.Accounts[0].MerchantID != c.Terminal.MerchantID {
+		t.Fatalf("merchant %+v", mer)
 	}
 }
