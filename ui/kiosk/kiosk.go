@@ -41,12 +41,12 @@ func Handler(screen func() ui.Screen) http.Handler {
 		// the picture again when the code changes.
 		code := screen().Code
 		if code == "" {
-			http.NotFound(w, r)
+			jsonError(w, http.StatusNotFound, "no merchant code is shown")
 			return
 		}
 		b, err := ui.QRPNG(code, qrSize)
 		if err != nil {
-			http.Error(w, "code cannot be drawn", http.StatusInternalServerError)
+			jsonError(w, http.StatusInternalServerError, "the merchant code cannot be drawn")
 			return
 		}
 		w.Header().Set("Content-Type", "image/png")
@@ -59,4 +59,11 @@ func Handler(screen func() ui.Screen) http.Handler {
 		json.NewEncoder(w).Encode(screen())
 	})
 	return m
+}
+
+// jsonError answers an error as the daemon's API does: {"error": "..."}.
+func jsonError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }
