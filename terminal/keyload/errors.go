@@ -35,4 +35,19 @@ var (
 
 	// ErrNoDUKPT: the Loader has no DUKPT source.
 	ErrNoDUKPT = errors.New("keyload: no DUKPT slot")
+
+	// ErrKeyToken: a TR-34 key token (remote key loading) is refused.
+	// Wraps the crypto/tr34 error that says why (tr34.ErrSigner for a
+	// token from an unknown host, tr34.ErrRecipient for one made for
+	// another device, tr34.ErrNonce for another exchange's, ...), or the
+	// nonce store's (devid.ErrNonceUnknown for a replayed token), or says
+	// the key is not a KBPK this loader installs (usage K0 or K1, mode of
+	// use B or D, algorithm A or T, not weak).
+	ErrKeyToken = errors.New("keyload: key token refused")
+
+	// ErrRemote: the remote key loading exchange failed before a token
+	// could be checked: the key distribution host did not answer, refused
+	// (the status and its short reason are in the message), or answered
+	// with something that is not a keys response.
+	ErrRemote = errors.New("keyload: remote key loading failed")
 )

@@ -20,6 +20,12 @@
 //	AES DUKPT   algorithm A; "IK" = the initial key ID, 16 hex digits
 //	            (8 bytes: BDK ID and derivation ID); the initial KSN is the
 //	            ID followed by a zero 32-bit counter.
+//
+// The KBPK may also arrive without custodians, by remote key loading in
+// the manner of ANSI X9 TR-34 (remote.go): LoadKeyToken opens a key token
+// from the acquirer's key distribution host with the terminal's device
+// identity and stores its key as LoadKBPK does; LoadRemote runs the whole
+// exchange over HTTP, KBPK and DUKPT initial key.
 package keyload
 
 import (
@@ -192,9 +198,24 @@ func (l *Loader) LoadKBPK(alg byte, a, b []byte) (kcv string, err error) {
 		return "", err
 	}
 	defer clear(k)
-	kcv, err = keystore.KCV(alg, k)
+	return l.storeKBPK(alg, k, ErrComponent)
+}
+
+// storeKBPK stores k as the KBPK (KBPKName, usage K1, unwrap only, not
+// exportable), replacing any earlier one, and returns its KCV: the one
+// way a KBPK is installed, from custodian components (LoadKBPK) or a
+// remote key token (LoadKeyToken). bad is the error class of an unusable
+// key. The caller wipes k.
+func (l *Loader) storeKBPK(alg byte, k []byte, bad error) (string, error) {
+	if err := checkLen(alg, len(k)); err != nil {
+		return "", fmt.Errorf("%w: %v", bad, err)
+	}
+	if allZero(k) || (alg == 'T' && weakTDES(k)) {
+		return "", fmt.Errorf("%w: a weak key (all zeros, or TDES with equal parts)", bad)
+	}
+	kcv, err := keystore.KCV(alg, k)
 	if err != nil {
-		return "", fmt.Errorf("%w: %w", ErrComponent, err)
+		return "", fmt.Errorf("%w: %w", bad, err)
 	}
 	if err := l.Keys.Put(KBPKName, kbpkHeader(alg), k); err != nil {
 		return "", fmt.Errorf("keyload: storing the KBPK: %w", err)
