@@ -37,6 +37,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -341,9 +342,7 @@ type txn struct {
 func (t *txn) event(e Event) {
 	t.st.Seq++
 	e.Seq, e.At = t.st.Seq, t.now
-	if len(e.Reason) > maxReason {
-		e.Reason = e.Reason[:maxReason]
-	}
+	e.Reason = cleanText(e.Reason, maxReason)
 	t.evs = append(t.evs, e)
 }
 
@@ -400,6 +399,22 @@ func (m *Manager) update(fn func(t *txn) error) error {
 		m.log.Info("slot event", "kind", e.Kind, "slot", e.Slot, "version", e.Version, "from", e.From, "boot", e.Boot, "reason", e.Reason)
 	}
 	return nil
+}
+
+// cleanText makes s printable UTF-8 of at most max bytes, as decodeEvent
+// wants it: reasons come from callers and wrapped errors.
+func cleanText(s string, max int) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "?"))
+	for len(s) > max {
+		_, n := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-n]
+	}
+	return s
 }
 
 func seqKey(n uint64) []byte {

@@ -767,3 +767,25 @@ func TestHistoryIsBounded(t *testing.T) {
 		t.Fatalf("last 2 %+v", evs)
 	}
 }
+
+func TestReasonsAreKeptReadable(t *testing.T) {
+	ctx := context.Background()
+	m, _, _ := newDir(t, Options{})
+	provision(t, m, "1")
+	install(t, m, "2")
+	if err := m.TryNext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	booted(t, m)
+	reason := "echo failed:\n\x00" + strings.Repeat("失败", 200) + "\xff"
+	if err := m.Rollback(ctx, reason); err != nil {
+		t.Fatal(err)
+	}
+	s := status(t, m)
+	if r := s.Last.Reason; len(r) > maxReason || !strings.HasPrefix(r, "echo failed:  失败") || strings.ContainsAny(r, "\n\x00") {
+		t.Fatalf("reason %q", r)
+	}
+	if _, err := m.History(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+}
