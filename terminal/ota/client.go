@@ -1,0 +1,444 @@
+package ota
+
+import (
+	"bytes"
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+	"github.com/theupdateframework/go-tuf/v2/metadata/config"
+	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
+
+	"posd/conn/clock"
+)
+
+// Defaults of Opts.
+const (
+	DefaultMaxMetadata  = 1 << 20   // bytes, any metadata file
+	DefaultMaxTarget    = 256 << 20 // bytes, any target
+	DefaultFetchTimeout = 10 * time.Minute
+	// maxTimestamp bounds timestamp.json below MaxMetadata: it is tiny,
+	// and fetched at every Check.
+	maxTimestamp = 16 << 10
+)
+
+// TerminalHeader is the request header that names the terminal to the TMS.
+const TerminalHeader = "X-Terminal-ID"
+
+// Kinds of targets (their custom "kind").
+const (
+	KindParams   = "params"
+	KindFirmware = "firmware"
+)
+
+// Opts configures a Client.
+type Opts struct {
+	// BaseURL is the TMS repository of the terminal's group: metadata
+	// under BaseURL/metadata/, targets under BaseURL/targets/.
+	BaseURL string
+	// TerminalID is sent in the X-Terminal-ID header of every request.
+	TerminalID string
+	// Root is the pinned root.json the terminal ships with. A newer root
+	// learned by a Check (and kept in Dir) takes over from it.
+	Root []byte
+	// Dir holds the trusted metadata and the downloads (see the package
+	// documentation); created if missing.
+	Dir string
+	// MaxMetadata bounds every metadata file (0: DefaultMaxMetadata).
+	MaxMetadata int64
+	// MaxTarget bounds every target, whatever its signed length says (0:
+	// DefaultMaxTarget).
+	MaxTarget int64
+	// FetchTimeout bounds one Check or one Fetch, wall-clock (0:
+	// DefaultFetchTimeout).
+	FetchTimeout time.Duration
+	HTTP         *http.Client // nil: a client of its own, no timeout but FetchTimeout
+	// Clock is the time metadata expiry is judged by, and Poll's schedule
+	// (nil: clock.Real).
+	Clock clock.Clock
+	// Rand draws Poll's jitter (nil: seeded from crypto/rand).
+	Rand   *rand.Rand
+	Logger *slog.Logger // nil: discard
+}
+
+// Target is one file the repository offers, as its signed targets
+// metadata describes it.
+type Target struct {
+	Name    string // "params/emv-7.json", "firmware/posd-12.img"
+	Length  int64  // bytes
+	SHA256  string // lower-case hex
+	Kind    string // custom "kind": KindParams, KindFirmware ("" when absent)
+	Version int    // custom "version" (0 when absent)
+}
+
+// Client checks and fetches updates from one TUF repository. Check and
+// Fetch are safe for concurrent use; they run one at a time.
+type Client struct {
+	o          Opts
+	clk        clock.Clock
+	log        *slog.Logger
+	http       *http.Client
+	metaURL    string
+	targetsURL string
+	metaDir    string
+	targetsDir string
+	partialDir string
+	// pinnedVersion is the version of the pinned root.
+	pinnedVersion int64
+
+	rndMu sync.Mutex
+	rnd   *rand.Rand
+
+	mu  sync.Mutex // serializes Check and Fetch; guards up and cfg
+	up  *updater.Updater
+	cfg *config.UpdaterConfig
+}
+
+// New checks o and returns a client; it creates Dir. Nothing is fetched.
+func New(o Opts) (*Client, error) {
+	u, err := url.Parse(o.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%w: BaseURL %q is not an http(s) URL", ErrConfig, o.BaseURL)
+	}
+	if strings.ContainsAny(o.TerminalID, "\r\n") {
+		return nil, fmt.Errorf("%w: TerminalID has a line break", ErrConfig)
+	}
+	if o.Dir == "" {
+		return nil, fmt.Errorf("%w: no Dir", ErrConfig)
+	}
+	pinned, err := verifiedRoot(o.Root)
+	if err != nil {
+		return nil, fmt.Errorf("%w: pinned root: %w", ErrConfig, err)
+	}
+	if o.MaxMetadata <= 0 {
+		o.MaxMetadata = DefaultMaxMetadata
+	}
+	if o.MaxTarget <= 0 {
+		o.MaxTarget = DefaultMaxTarget
+	}
+	if o.FetchTimeout <= 0 {
+		o.FetchTimeout = DefaultFetchTimeout
+	}
+	base := strings.TrimRight(o.BaseURL, "/")
+	c := &Client{o: o, clk: clock.Or(o.Clock), log: o.Logger, http: o.HTTP, rnd: o.Rand,
+		metaURL: base + "/metadata", targetsURL: base + "/targets",
+		metaDir: filepath.Join(o.Dir, "metadata"), targetsDir: filepath.Join(o.Dir, "targets"),
+		partialDir: filepath.Join(o.Dir, "partial"), pinnedVersion: pinned.Signed.Version}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.http == nil {
+		c.http = &http.Client{}
+	}
+	if c.rnd == nil {
+		var seed [32]byte
+		if _, err := crand.Read(seed[:]); err != nil {
+			return nil, fmt.Errorf("ota: seeding the jitter: %w", err)
+		}
+		c.rnd = rand.New(rand.NewChaCha8(seed))
+	}
+	for _, d := range []string{c.metaDir, c.targetsDir, c.partialDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("ota: %w", err)
+		}
+	}
+	return c, nil
+}
+
+// verifiedRoot parses a root.json and checks it is signed by a threshold
+// of its own root keys.
+func verifiedRoot(b []byte) (*metadata.Metadata[metadata.RootType], error) {
+	if len(b) == 0 {
+		return nil, fmt.Errorf("empty root")
+	}
+	r, err := metadata.Root().FromBytes(b)
+	if err != nil {
+		return nil, err
+	}
+	if r.Signed.Type != metadata.ROOT {
+		return nil, fmt.Errorf("not a root: %q", r.Signed.Type)
+	}
+	if err := r.VerifyDelegate(metadata.ROOT, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// trustedRoot is the root a Check starts from: the newer of the pinned
+// root and the root go-tuf kept in Dir (verified when it was learned, and
+// verified again by go-tuf as it starts from it; refresh falls back to the
+// pinned root if that fails).
+func (c *Client) trustedRoot() []byte {
+	b, err := os.ReadFile(filepath.Join(c.metaDir, "root.json"))
+	if err != nil || int64(len(b)) > c.o.MaxMetadata {
+		return c.o.Root
+	}
+	var v struct {
+		Signed struct {
+			Version int64 `json:"version"`
+		} `json:"signed"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil || v.Signed.Version <= c.pinnedVersion {
+		return c.o.Root
+	}
+	return b
+}
+
+// scrubLocal removes kept metadata files that no longer parse (go-tuf
+// would stop at them, and they protect nothing) and tells whether it
+// removed any.
+func (c *Client) scrubLocal() bool {
+	removed := false
+	for _, role := range []string{metadata.TIMESTAMP, metadata.SNAPSHOT, metadata.TARGETS} {
+		p := filepath.Join(c.metaDir, role+".json")
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		switch role {
+		case metadata.TIMESTAMP:
+			_, err = metadata.Timestamp().FromBytes(b)
+		case metadata.SNAPSHOT:
+			_, err = metadata.Snapshot().FromBytes(b)
+		default:
+			_, err = metadata.Targets().FromBytes(b)
+		}
+		if err != nil || int64(len(b)) > c.o.MaxMetadata {
+			c.log.Warn("ota: removing kept metadata that does not parse", "file", role+".json", "err", err)
+			removed = os.Remove(p) == nil || removed
+		}
+	}
+	return removed
+}
+
+// Check refreshes the trusted metadata from the repository (go-tuf's
+// client workflow: root chain, timestamp, snapshot, targets, with
+// signature, threshold, expiry, rollback and mix-and-match checks) and
+// returns every target the repository offers, sorted by name. On an error
+// nothing is returned, and Fetch refreshes again before downloading.
+func (c *Client) Check(ctx context.Context) ([]Target, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.refresh(ctx)
+}
+
+func (c *Client) refresh(ctx context.Context) ([]Target, error) {
+	c.up, c.cfg = nil, nil
+	ctx, cancel := context.WithTimeoutCause(ctx, c.o.FetchTimeout, ErrTimeout)
+	defer cancel()
+	ts, err := c.refreshOnce(ctx)
+	if errors.Is(err, ErrMalformed) && c.scrubLocal() {
+		// A kept file that no longer parses stops go-tuf for good: without
+		// it, the refresh starts over from the network.
+		ts, err = c.refreshOnce(ctx)
+	}
+	return ts, err
+}
+
+func (c *Client) refreshOnce(ctx context.Context) ([]Target, error) {
+	root := c.trustedRoot()
+	up, f, cfg, err := c.updater(ctx, root)
+	if err != nil && !bytes.Equal(root, c.o.Root) {
+		c.log.Warn("ota: kept root.json unusable; starting from the pinned root", "err", err)
+		up, f, cfg, err = c.updater(ctx, c.o.Root)
+	}
+	if err != nil {
+		return nil, classify("root.json", false, err)
+	}
+	// go-tuf judges expiry at a reference time; posd's clock decides it.
+	up.UnsafeSetRefTime(c.clk.Now().UTC())
+	if err := safely(up.Refresh); err != nil {
+		err = classify(f.last, false, err)
+		c.log.Warn("ota: check failed", "err", err)
+		return nil, err
+	}
+	var ts []Target
+	for name, tf := range up.GetTopLevelTargets() {
+		t, ok := c.target(name, tf)
+		if ok {
+			ts = append(ts, t)
+		}
+	}
+	sort.Slice(ts, func(i, j int) bool { return ts[i].Name < ts[j].Name })
+	c.up, c.cfg = up, cfg
+	c.prune(ts)
+	tm := up.GetTrustedMetadataSet()
+	c.log.Info("ota: checked", "root", tm.Root.Signed.Version, "timestamp", tm.Timestamp.Signed.Version,
+		"snapshot", tm.Snapshot.Signed.Version, "targets", tm.Targets[metadata.TARGETS].Signed.Version, "offered", len(ts))
+	return ts, nil
+}
+
+// updater is a go-tuf updater starting from root, downloading through a
+// fetcher of ctx.
+func (c *Client) updater(ctx context.Context, root []byte) (*updater.Updater, *fetcher, *config.UpdaterConfig, error) {
+	cfg, err := config.New(c.metaURL, root)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	cfg.LocalMetadataDir = c.metaDir
+	cfg.LocalTargetsDir = c.targetsDir
+	cfg.RemoteTargetsURL = c.targetsURL
+	cfg.RootMaxLength = c.o.MaxMetadata
+	cfg.TimestampMaxLength = min(maxTimestamp, c.o.MaxMetadata)
+	cfg.SnapshotMaxLength = c.o.MaxMetadata
+	cfg.TargetsMaxLength = c.o.MaxMetadata
+	cfg.PrefixTargetsWithHash = true
+	f := &fetcher{c: c, ctx: ctx}
+	cfg.Fetcher = f
+	up, err := updater.New(cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return up, f, cfg, nil
+}
+
+// target describes a signed target file; ok is false (and the target
+// left out) when it has no sha256.
+func (c *Client) target(name string, tf *metadata.TargetFiles) (Target, bool) {
+	sum, ok := tf.Hashes["sha256"]
+	if !ok || len(sum) != 32 {
+		c.log.Warn("ota: target without a sha256 left out", "target", name)
+		return Target{}, false
+	}
+	t := Target{Name: name, Length: tf.Length, SHA256: hex.EncodeToString(sum)}
+	if tf.Custom != nil {
+		var cu struct {
+			Kind    string `json:"kind"`
+			Version int    `json:"version"`
+		}
+		if err := json.Unmarshal(*tf.Custom, &cu); err != nil || cu.Version < 0 {
+			c.log.Warn("ota: target custom metadata not understood", "target", name, "err", err)
+		} else {
+			t.Kind, t.Version = cu.Kind, cu.Version
+		}
+	}
+	return t, true
+}
+
+// partialName names the partial download of a target by what it must be.
+func partialName(sum string, length int64) string {
+	return sum + "-" + strconv.FormatInt(length, 10)
+}
+
+// prune removes kept target copies and partial downloads of targets no
+// longer offered.
+func (c *Client) prune(ts []Target) {
+	keepT, keepP := map[string]bool{}, map[string]bool{}
+	for _, t := range ts {
+		keepT[url.PathEscape(t.Name)] = true
+		keepP[partialName(t.SHA256, t.Length)] = true
+	}
+	for dir, keep := range map[string]map[string]bool{c.targetsDir: keepT, c.partialDir: keepP} {
+		es, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range es {
+			if !keep[e.Name()] {
+				os.Remove(filepath.Join(dir, e.Name()))
+			}
+		}
+	}
+}
+
+// Fetch downloads target t (as the last Check returned it; without a
+// successful Check since the last failure, it checks first) and returns
+// its bytes once go-tuf verified them against the signed length and
+// hashes. A verified copy is kept in Dir, so fetching the same target
+// again does not download it again. An interrupted download resumes at
+// the next Fetch of the same target. It fails with ErrNotFound when t is
+// not offered as it was described, ErrTooLarge when it is larger than
+// MaxTarget (nothing is downloaded), and never returns unverified bytes.
+func (c *Client) Fetch(ctx context.Context, t Target) ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.up == nil {
+		if _, err := c.refresh(ctx); err != nil {
+			return nil, err
+		}
+	}
+	tf := c.up.GetTopLevelTargets()[t.Name]
+	if tf == nil || tf.Length != t.Length || hex.EncodeToString(tf.Hashes["sha256"]) != t.SHA256 || t.SHA256 == "" {
+		return nil, fmt.Errorf("%w: target %s is not offered as described: check again", ErrNotFound, t.Name)
+	}
+	if tf.Length > c.o.MaxTarget || tf.Length < 0 {
+		return nil, &RefusedError{File: t.Name, Reason: ErrTooLarge,
+			Err: fmt.Errorf("signed length %d, MaxTarget %d", tf.Length, c.o.MaxTarget)}
+	}
+	keep := filepath.Join(c.targetsDir, url.PathEscape(t.Name))
+	if st, err := os.Stat(keep); err == nil && st.Size() == tf.Length {
+		if _, data, err := c.up.FindCachedTarget(tf, keep); err == nil && data != nil {
+			c.log.Debug("ota: target already fetched", "target", t.Name)
+			return data, nil
+		}
+	}
+	fctx, cancel := context.WithTimeoutCause(ctx, c.o.FetchTimeout, ErrTimeout)
+	defer cancel()
+	partial := filepath.Join(c.partialDir, partialName(t.SHA256, t.Length))
+	f := &fetcher{c: c, ctx: fctx, partial: partial, name: t.Name}
+	c.cfg.Fetcher = f
+	var data []byte
+	err := safely(func() error {
+		var err error
+		_, data, err = c.up.DownloadTarget(tf, keep, "")
+		return err
+	})
+	c.cfg.Fetcher = nil
+	if err != nil {
+		err = classify(t.Name, true, err)
+		if Refused(err) {
+			// What was downloaded is not the target: start over next time.
+			os.Remove(partial)
+			os.Remove(keep)
+		}
+		c.log.Warn("ota: fetch failed", "target", t.Name, "err", err)
+		return nil, err
+	}
+	os.Remove(partial)
+	c.log.Info("ota: fetched", "target", t.Name, "bytes", len(data))
+	return data, nil
+}
+
+// safely runs a step of go-tuf: a panic in it (a bug on some input) is
+// a refusal of that input, not a crash of posd.
+func safely(fn func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: the verifier failed on this input: %v", ErrMalformed, p)
+		}
+	}()
+	return fn()
+}
+
+// Newer picks, among targets of the given kind, the one with the highest
+// version above running (ties: the first name). Versions only go up: a
+// target at or below running is never picked. Targets without a kind are
+// never picked.
+func Newer(targets []Target, kind string, running int) (Target, bool) {
+	var best Target
+	found := false
+	for _, t := range targets {
+		if t.Kind == "" || t.Kind != kind || t.Version <= running {
+			continue
+		}
+		if !found || t.Version > best.Version || t.Version == best.Version && t.Name < best.Name {
+			best, found = t, true
+		}
+	}
+	return best, found
+}

@@ -1,0 +1,69 @@
+// Package ota is the terminal's side of over-the-air provisioning: it
+// learns, with The Update Framework (go-tuf v2), which parameter bundles
+// and firmware images the acquirer's TMS offers the terminal's group,
+// downloads them bounded in size and time, resumably, and hands them over
+// only after go-tuf verified them against the signed metadata.
+//
+// # Trust
+//
+// The terminal ships with a pinned root.json (Opts.Root). Check runs go-tuf's
+// full client workflow: the chain of root versions (each signed by a
+// threshold of the previous root's keys and of its own), then timestamp,
+// snapshot and targets, each checked against the root's keys and
+// thresholds, against expiry (by Opts.Clock), against the versions already
+// trusted (rollback) and against the version, length and hashes its
+// signed parent names (mix-and-match). Fetch downloads a target only as
+// long as the targets metadata says, and go-tuf checks its length and
+// hashes before Fetch returns a byte of it. Refusals are typed (see
+// errors.go): a *RefusedError names the file and the reason.
+//
+// # Files in Opts.Dir
+//
+//	metadata/{root,timestamp,snapshot,targets}.json   go-tuf's trusted metadata
+//	targets/<escaped target name>                     verified copies of fetched targets
+//	partial/<sha256>-<length>                          downloads in progress
+//
+// The trusted metadata is go-tuf's own file store (its updater's
+// LocalMetadataDir): go-tuf reads it back at every Check (that is how
+// rollback and freeze protection survive a reboot) and writes each file
+// atomically (a temporary file renamed over the old one) only after it
+// verified it. It is not in the bbolt database on purpose: the updater owns
+// the load-verify-persist sequence of the TUF workflow, and moving the
+// files into bbolt would mean forking that logic or disabling the cache
+// (and with it rollback protection across restarts); the set needs no
+// cross-file transaction, because every Check verifies each file against
+// the others and a set torn by a crash is simply refreshed from the
+// network; and the metadata, like the downloads beside it (firmware images
+// of tens of megabytes), is not transaction data, which bbolt's single
+// memory-mapped file, which never shrinks, is kept for. A kept file that
+// no longer parses is removed (it protects nothing) and the Check retried.
+//
+// # Downloads
+//
+// Fetch returns the verified bytes, not a path: go-tuf verifies a target
+// in memory anyway, and handing over exactly the bytes it verified leaves
+// no window in which a file could change between verification and use.
+// The caller (the parameter loader, the A/B installer) writes them where
+// they belong. A download in progress is kept in partial/, named by the
+// target's sha256 and length; after an interruption (connection cut,
+// FetchTimeout, power loss) the next Fetch of the same target continues it
+// with an HTTP Range request. A partial file that fails verification is
+// deleted, so the next Fetch starts over. FetchTimeout bounds one Check or
+// one Fetch as a whole (wall-clock, like every network timeout in posd);
+// a large image on a slow link completes over several resumed Fetches.
+// Downloads are bounded by MaxMetadata for every metadata file and, for a
+// target, by its signed length (and never more than MaxTarget): a server
+// sending more is cut off and refused (ErrTooLarge).
+//
+// # Versions and polling
+//
+// The client never decides what to install: Newer picks, among the targets
+// of one kind, the newest whose version is above the one the caller runs
+// (versions only go up). Poll runs a check at jittered times so that a
+// fleet never polls in step: see Poll.
+//
+// # Parameter bundles
+//
+// ParseBundle reads a parameter bundle, a JSON document with a strict
+// schema, keeping each section as raw JSON for the daemon to apply.
+package ota

@@ -1,0 +1,259 @@
+package ota
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+)
+
+// fetcher is go-tuf's download hook (config.UpdaterConfig.Fetcher) for one
+// Check or one Fetch: requests carry the Check's context and the terminal
+// id, every body is read through a bound, and a target (partial set)
+// downloads into a partial file that a later Fetch resumes with a Range
+// request. go-tuf verifies what it returns.
+type fetcher struct {
+	c       *Client
+	ctx     context.Context
+	partial string // target mode: the partial download file
+	name    string // target mode: the target's name
+	last    string // the file downloaded last (metadata name or target name)
+}
+
+// DownloadFile implements go-tuf's fetcher.Fetcher. The timeout argument is
+// unused (go-tuf deprecated it): the context bounds the download.
+func (f *fetcher) DownloadFile(u string, maxLength int64, _ time.Duration) ([]byte, error) {
+	if f.partial != "" {
+		f.last = f.name
+		return f.target(u, maxLength)
+	}
+	f.last = path.Base(u)
+	limit := f.c.o.MaxMetadata
+	if maxLength > 0 && maxLength < limit {
+		limit = maxLength
+	}
+	resp, err := f.get(u, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, statusError(resp, u)
+	}
+	if resp.ContentLength > limit {
+		return nil, tooLarge(f.last, resp.ContentLength, limit)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, f.transport(err)
+	}
+	if int64(len(data)) > limit {
+		return nil, tooLarge(f.last, int64(len(data)), limit)
+	}
+	return data, nil
+}
+
+// tooLarge is the error of a download beyond its bound; it carries go-tuf's
+// own type too.
+func tooLarge(file string, n, limit int64) error {
+	return fmt.Errorf("%w: %w", ErrTooLarge, &metadata.ErrDownloadLengthMismatch{
+		Msg: fmt.Sprintf("%s: more than %d bytes (at least %d)", file, limit, n)})
+}
+
+// statusError is the error of an HTTP status other than success. go-tuf
+// finds its own type in it (a 404 ends the walk of the root chain).
+func statusError(resp *http.Response, u string) error {
+	he := &metadata.ErrDownloadHTTP{StatusCode: resp.StatusCode, URL: u}
+	if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone {
+		return fmt.Errorf("%w: %w", ErrNotFound, he)
+	}
+	return fmt.Errorf("%w: %w", ErrUnreachable, he)
+}
+
+// get sends a GET of u, for the bytes from offset from on when from > 0.
+func (f *fetcher) get(u string, from int64) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(f.ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if f.c.o.TerminalID != "" {
+		req.Header.Set(TerminalHeader, f.c.o.TerminalID)
+	}
+	req.Header.Set("User-Agent", "posd-ota")
+	if from > 0 {
+		req.Header.Set("Range", "bytes="+strconv.FormatInt(from, 10)+"-")
+	}
+	resp, err := f.c.http.Do(req)
+	if err != nil {
+		return nil, f.transport(err)
+	}
+	return resp, nil
+}
+
+// transport wraps an error of the connection: a timeout, a cancel, or an
+// unreachable (or vanished) repository.
+func (f *fetcher) transport(err error) error {
+	if cause := context.Cause(f.ctx); cause != nil {
+		if errors.Is(cause, ErrTimeout) {
+			return fmt.Errorf("%w after %v: %s", ErrTimeout, f.c.o.FetchTimeout, f.last)
+		}
+		return fmt.Errorf("ota: %s: %w", f.last, cause)
+	}
+	return fmt.Errorf("%w: %s: %w", ErrUnreachable, f.last, err)
+}
+
+// target downloads a target of exactly length bytes into the partial
+// file, continuing what is there, and returns the whole file.
+func (f *fetcher) target(u string, length int64) ([]byte, error) {
+	if length < 0 || length > f.c.o.MaxTarget {
+		return nil, tooLarge(f.name, length, f.c.o.MaxTarget)
+	}
+	file, err := os.OpenFile(f.partial, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("ota: partial download: %w", err)
+	}
+	defer file.Close()
+	st, err := file.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("ota: partial download: %w", err)
+	}
+	have := st.Size()
+	restart := func() error {
+		have = 0
+		if err := file.Truncate(0); err != nil {
+			return fmt.Errorf("ota: partial download: %w", err)
+		}
+		return nil
+	}
+	if have > length {
+		if err := restart(); err != nil {
+			return nil, err
+		}
+	}
+	for attempt := 0; have < length || length == 0 && attempt == 0; attempt++ {
+		if attempt == 2 {
+			return nil, fmt.Errorf("%w: %s: no usable answer to a range request", ErrUnreachable, f.name)
+		}
+		if have > 0 {
+			f.c.log.Info("ota: resuming download", "target", f.name, "from", have, "of", length)
+		}
+		resp, err := f.get(u, have)
+		if err != nil {
+			return nil, err
+		}
+		again, err := f.body(resp, file, &have, length, restart)
+		resp.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		if !again {
+			break
+		}
+	}
+	if err := file.Sync(); err != nil {
+		return nil, fmt.Errorf("ota: partial download: %w", err)
+	}
+	data := make([]byte, length)
+	if _, err := file.ReadAt(data, 0); err != nil && !(err == io.EOF && length == 0) {
+		return nil, fmt.Errorf("ota: partial download: %w", err)
+	}
+	return data, nil
+}
+
+// body appends one response to the partial file. again asks for another
+// request (from the start, the server having answered the range request
+// with something else).
+func (f *fetcher) body(resp *http.Response, file *os.File, have *int64, length int64, restart func() error) (again bool, err error) {
+	switch resp.StatusCode {
+	case http.StatusOK:
+		if *have > 0 {
+			// The whole file again: the server ignored the range.
+			if err := restart(); err != nil {
+				return false, err
+			}
+		}
+	case http.StatusPartialContent:
+		start, total, ok := contentRange(resp.Header.Get("Content-Range"))
+		if !ok || start != *have || total >= 0 && total != length {
+			f.c.log.Warn("ota: unusable range answer; starting over", "target", f.name,
+				"content-range", resp.Header.Get("Content-Range"))
+			return true, restart()
+		}
+	case http.StatusRequestedRangeNotSatisfiable:
+		return true, restart()
+	default:
+		return false, statusError(resp, resp.Request.URL.String())
+	}
+	rest := length - *have
+	if resp.ContentLength > rest {
+		err := tooLarge(f.name, *have+resp.ContentLength, length)
+		if rerr := restart(); rerr != nil {
+			return false, errors.Join(err, rerr)
+		}
+		return false, err
+	}
+	if _, err := file.Seek(*have, io.SeekStart); err != nil {
+		return false, fmt.Errorf("ota: partial download: %w", err)
+	}
+	n, cerr := io.Copy(file, io.LimitReader(resp.Body, rest+1))
+	*have += n
+	if *have > length {
+		err := tooLarge(f.name, *have, length)
+		if rerr := restart(); rerr != nil {
+			return false, errors.Join(err, rerr)
+		}
+		return false, err
+	}
+	if cerr != nil {
+		var pe *os.PathError
+		if errors.As(cerr, &pe) {
+			return false, fmt.Errorf("ota: partial download: %w", cerr)
+		}
+		// Keep what arrived, durably: the next Fetch resumes after it.
+		file.Sync()
+		return false, f.transport(cerr)
+	}
+	if *have < length {
+		file.Sync()
+		return false, fmt.Errorf("%w: %s: the answer ended at %d of %d bytes", ErrUnreachable, f.name, *have, length)
+	}
+	return false, nil
+}
+
+// contentRange reads "bytes start-end/total" (total -1 for "*").
+func contentRange(s string) (start, total int64, ok bool) {
+	s, found := strings.CutPrefix(s, "bytes ")
+	if !found {
+		return 0, 0, false
+	}
+	rng, tot, found := strings.Cut(s, "/")
+	if !found {
+		return 0, 0, false
+	}
+	a, b, found := strings.Cut(rng, "-")
+	if !found {
+		return 0, 0, false
+	}
+	start, err1 := strconv.ParseInt(a, 10, 64)
+	end, err2 := strconv.ParseInt(b, 10, 64)
+	if err1 != nil || err2 != nil || start < 0 || end < start {
+		return 0, 0, false
+	}
+	total = -1
+	if tot != "*" {
+		t, err := strconv.ParseInt(tot, 10, 64)
+		if err != nil || t <= end {
+			return 0, 0, false
+		}
+		total = t
+	}
+	return start, total, true
+}
