@@ -61,8 +61,9 @@ const (
 
 var roles = []string{Root, Targets, Snapshot, Timestamp}
 
-// Default expiry of each role's metadata, from the moment it is signed.
-var DefaultExpiry = map[string]time.Duration{
+// defaultExpiry of each role's metadata, from the moment it is signed
+// (see Opts.Expiry).
+var defaultExpiry = map[string]time.Duration{
 	Root:      365 * 24 * time.Hour,
 	Targets:   90 * 24 * time.Hour,
 	Snapshot:  7 * 24 * time.Hour,
@@ -70,7 +71,7 @@ var DefaultExpiry = map[string]time.Duration{
 }
 
 // Opts configures a repository. The zero value is one key and threshold 1
-// per role, DefaultExpiry, the real clock.
+// per role, the default expiry, the real clock.
 type Opts struct {
 	// Threshold is the number of signatures root requires of each role
 	// (missing or < 1: 1).
@@ -79,7 +80,8 @@ type Opts struct {
 	// threshold: the threshold). With more keys than the threshold, tests
 	// can sign with fewer (SignOnly).
 	Keys map[string]int
-	// Expiry overrides DefaultExpiry per role; SetExpiry changes it later.
+	// Expiry overrides the default expiry per role (root 365 days,
+	// targets 90, snapshot 7, timestamp 1); SetExpiry changes it later.
 	Expiry map[string]time.Duration
 	// OmitMetaHashes: the timestamp names the snapshot and the snapshot
 	// names targets by version only (TUF allows it), not by length and
@@ -149,7 +151,7 @@ func New(dir string, o Opts) (*Repo, error) {
 	}
 	r.srv.init()
 	for _, role := range roles {
-		r.expiry[role] = DefaultExpiry[role]
+		r.expiry[role] = defaultExpiry[role]
 		if d, ok := o.Expiry[role]; ok {
 			r.expiry[role] = d
 		}
