@@ -17,8 +17,8 @@ type preproc struct {
 func (st *txnState) preprocess() map[int]preproc {
 	out := map[int]preproc{}
 	amount := st.txn.Amount
-	for i := range st.k.cfg.AIDs {
-		a := &st.k.cfg.AIDs[i]
+	for i := range st.cfg.AIDs {
+		a := &st.cfg.AIDs[i]
 		if !a.Contactless {
 			continue
 		}
@@ -220,8 +220,8 @@ func (st *txnState) readPPSE(pre map[int]preproc) (overLimit bool, err error) {
 // matchAIDContactless matches a directory entry: the ADF name equal to or
 // beginning with a reader AID of the same kernel (Book B 3.3.2.5).
 func (st *txnState) matchAIDContactless(adf []byte, kernel int) int {
-	for i := range st.k.cfg.AIDs {
-		a := &st.k.cfg.AIDs[i]
+	for i := range st.cfg.AIDs {
+		a := &st.cfg.AIDs[i]
 		if a.Contactless && a.Kernel == kernel && bytes.HasPrefix(adf, a.AID) {
 			return i
 		}

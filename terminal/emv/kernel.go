@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"posd/conn/apdu"
 	"posd/conn/clock"
@@ -16,7 +17,9 @@ import (
 // transaction state: one Kernel may run transactions one after the other
 // or at the same time on different readers.
 type Kernel struct {
-	cfg   *Config
+	// cfg is the configuration; a transaction keeps the one it started
+	// with (SetConfig swaps it for the next ones).
+	cfg   atomic.Pointer[Config]
 	clock clock.Clock
 	rand  io.Reader
 	log   *slog.Logger
@@ -25,7 +28,8 @@ type Kernel struct {
 // New returns a kernel for cfg. Zero Opts fields take the wall clock,
 // crypto/rand and a discarding logger.
 func New(cfg Config, o Opts) *Kernel {
-	k := &Kernel{cfg: cfg.clone(), clock: clock.Or(o.Clock), rand: rand.Reader, log: o.Logger}
+	k := &Kernel{clock: clock.Or(o.Clock), rand: rand.Reader, log: o.Logger}
+	k.cfg.Store(cfg.clone())
 	if o.Rand != nil {
 		k.rand = &lockedReader{r: o.Rand}
 	}
@@ -34,6 +38,11 @@ func New(cfg Config, o Opts) *Kernel {
 	}
 	return k
 }
+
+// SetConfig puts a new configuration (the acquirer's parameters, AIDs
+// and CA keys) in use for the transactions that start from now on; those
+// under way finish with the one they started with.
+func (k *Kernel) SetConfig(cfg Config) { k.cfg.Store(cfg.clone()) }
 
 // lockedReader serialises reads of a random source that may not be safe
 // for concurrent use (a seeded math/rand/v2 generator in tests), since

@@ -130,7 +130,7 @@ func (st *txnState) recoverIssuer() (*cemv.IssuerPublicKey, error) {
 	if len(rid) < 5 {
 		return nil, fmt.Errorf("%w: no RID", errODA)
 	}
-	capk, err := st.k.cfg.capks.Lookup(rid[:5], idx[0])
+	capk, err := st.cfg.capks.Lookup(rid[:5], idx[0])
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errODA, err)
 	}

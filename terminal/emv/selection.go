@@ -100,8 +100,8 @@ func printableString(b []byte) string {
 // matches on the interface (exactly, or by prefix when partial selection
 // is allowed), or -1.
 func (st *txnState) matchAID(adf []byte, kernel int) int {
-	for i := range st.k.cfg.AIDs {
-		a := &st.k.cfg.AIDs[i]
+	for i := range st.cfg.AIDs {
+		a := &st.cfg.AIDs[i]
 		if st.iface == Contact && !a.Contact || st.iface == Contactless && (!a.Contactless || a.Kernel != kernel) {
 			continue
 		}
@@ -124,7 +124,7 @@ func (st *txnState) addCandidate(c candidate) {
 }
 
 func (st *txnState) sortCandidates() {
-	aids := st.k.cfg.AIDs
+	aids := st.cfg.AIDs
 	sort.SliceStable(st.cands, func(i, j int) bool {
 		a, b := &st.cands[i], &st.cands[j]
 		if a.rank() != b.rank() {
@@ -151,7 +151,7 @@ func (st *txnState) removeCandidate(c *candidate) {
 // 12.3: the PSE directory when the terminal and the card support it, else
 // the list of AIDs. It returns the number of blocked applications seen.
 func (st *txnState) buildContactCandidates() (blocked int, err error) {
-	if st.k.cfg.Terminal.PSE {
+	if st.cfg.Terminal.PSE {
 		if err := st.readPSE(); err != nil {
 			return 0, err
 		}
@@ -159,8 +159,8 @@ func (st *txnState) buildContactCandidates() (blocked int, err error) {
 			return 0, nil
 		}
 	}
-	for i := range st.k.cfg.AIDs {
-		a := &st.k.cfg.AIDs[i]
+	for i := range st.cfg.AIDs {
+		a := &st.cfg.AIDs[i]
 		if !a.Contact {
 			continue
 		}
@@ -263,7 +263,7 @@ func (st *txnState) readPSE() error {
 // candidates until one answers SELECT with a usable FCI.
 func (st *txnState) chooseContact(blocked int) error {
 	for {
-		if !st.k.cfg.Terminal.CardholderSelection {
+		if !st.cfg.Terminal.CardholderSelection {
 			kept := st.cands[:0]
 			for _, c := range st.cands {
 				if c.priority&0x80 == 0 {
@@ -280,7 +280,7 @@ func (st *txnState) chooseContact(blocked int) error {
 		}
 		st.sortCandidates()
 		pick := 0
-		if st.k.cfg.Terminal.CardholderSelection && (len(st.cands) > 1 || st.cands[0].priority&0x80 != 0) {
+		if st.cfg.Terminal.CardholderSelection && (len(st.cands) > 1 || st.cands[0].priority&0x80 != 0) {
 			list := make([]Candidate, len(st.cands))
 			for i, c := range st.cands {
 				list[i] = Candidate{AID: bytes.Clone(c.adf), Label: c.label, Priority: int(c.priority & 0x0F), ConfirmationRequired: c.priority&0x80 != 0}
@@ -331,7 +331,7 @@ func (st *txnState) selected(c *candidate, f *fci) {
 	if st.icc[0x4F] == nil {
 		st.icc[0x4F] = bytes.Clone(c.adf)
 	}
-	st.useAID(&st.k.cfg.AIDs[c.aidIndex])
+	st.useAID(&st.cfg.AIDs[c.aidIndex])
 	st.log.LogAttrs(st.ctx, slog.LevelDebug, "emv: selected", slog.String("aid", fmt.Sprintf("%X", c.adf)), logObjects("fci", f.objs))
 }
 

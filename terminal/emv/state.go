@@ -24,6 +24,7 @@ const (
 // txnState is one transaction's state.
 type txnState struct {
 	k     *Kernel
+	cfg   *Config // the kernel's configuration when the transaction started
 	ctx   context.Context
 	card  apdu.Transceiver
 	sink  traceSink // the card when it is a *Recorder
@@ -78,7 +79,7 @@ func (k *Kernel) newState(ctx context.Context, card apdu.Transceiver, iface Inte
 	if ui == nil {
 		ui = nopUI{}
 	}
-	st := &txnState{k: k, ctx: ctx, card: card, iface: iface, txn: t, ui: ui, log: k.log, rand: k.rand,
+	st := &txnState{k: k, cfg: k.cfg.Load(), ctx: ctx, card: card, iface: iface, txn: t, ui: ui, log: k.log, rand: k.rand,
 		over: over, term: map[tag][]byte{}, icc: map[tag][]byte{}}
 	if s, ok := card.(traceSink); ok {
 		st.sink = s
@@ -108,7 +109,7 @@ func (st *txnState) setTerm(t tag, v []byte) {
 // initTerminal fills the terminal data that does not depend on the
 // application.
 func (st *txnState) initTerminal() error {
-	cfg := st.k.cfg
+	cfg := st.cfg
 	t := &st.txn
 	if t.Currency == "" {
 		t.Currency = cfg.Terminal.DefaultCurrency
