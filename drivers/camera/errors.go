@@ -83,6 +83,14 @@ var (
 	// ErrFrameFormat: pixel data does not match the frame size (NewFrameBGR)
 	// or a native frame has an unexpected layout.
 	ErrFrameFormat = errors.New("camera: bad frame format")
+
+	// ErrQRClosed: a QRDetector was used after Close.
+	ErrQRClosed = errors.New("camera: QR detector closed")
+
+	// ErrQRDetect: OpenCV failed while creating a QRDetector or searching
+	// one picture (it threw). Transient for a search: the next frame is
+	// searched afresh.
+	ErrQRDetect = errors.New("camera: QR detection failed")
 )
 
 // UnsupportedError says why a source cannot be used by this build.
