@@ -1,0 +1,6 @@
+//go:build !nocv && race
+
+package camera
+
+// qrRace tells the QR tests that the race detector is on.
+const qrRace = true
