@@ -480,6 +480,19 @@ func (e *Engine) publishEvent(ev Event) {
 	e.changed = make(chan struct{})
 }
 
+// WhenIdle runs fn between transactions: while none is in progress, and
+// keeping the next from starting until fn returns (fn must be quick: new
+// parameters put in use). It returns ErrBusy without running fn when a
+// transaction is in progress; the caller tries again later.
+func (e *Engine) WhenIdle(fn func() error) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.active != "" {
+		return ErrBusy
+	}
+	return fn()
+}
+
 // StartSale records a new sale and starts waiting for a card. It returns at
 // once with the record in state created.
 func (e *Engine) StartSale(amount int64, currency string) (store.Txn, error) {
