@@ -31,7 +31,8 @@ import (
 //   - ErrHash: a target whose bytes do not match its signed length and
 //     hashes (an arbitrary target).
 //   - ErrTooLarge: a download larger than allowed (endless data): metadata
-//     beyond MaxMetadata, a target beyond its signed length or MaxTarget.
+//     beyond MaxMetadata or the length its signed parent names, a target
+//     beyond its signed length or MaxTarget. The read stops at the bound.
 //   - ErrMalformed: metadata that does not parse as what it should be.
 //
 // Transient conditions: try later (Poll does).

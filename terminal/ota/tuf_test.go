@@ -209,19 +209,23 @@ func TestMixAndMatch(t *testing.T) {
 			name = "by version"
 		}
 		t.Run(name, func(t *testing.T) {
-			e := newEnv(t, repo.Opts{OmitMetaHashes: omit})
+			// A clock on whole seconds: every version has the same length
+			// (a longer file would be refused as too large, before its
+			// hash is checked).
+			clk := clock.NewFake(time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC))
+			e := newEnv(t, repo.Opts{OmitMetaHashes: omit, Clock: clk})
 			e.add("firmware/posd-2.img", []byte("image two"), KindFirmware, 2)
 			e.publish() // 2
 			e.add("firmware/posd-3.img", []byte("image three"), KindFirmware, 3)
 			e.publish() // 3
-			c := e.client("T1")
+			c := e.client("T1", func(o *Opts) { o.Clock = clk })
 			e.repo.Tamper("/metadata/3.targets.json", e.file("/metadata/2.targets.json"))
 			ts, err := c.Check(context.Background())
 			refused(t, ts, err, ErrMixAndMatch, "3.targets.json")
 			e.repo.Restore("/metadata/3.targets.json")
 
 			// (c trusts snapshot 3 now: a terminal that does not yet.)
-			c2 := e.client("T2")
+			c2 := e.client("T2", func(o *Opts) { o.Clock = clk })
 			e.repo.Tamper("/metadata/3.snapshot.json", e.file("/metadata/2.snapshot.json"))
 			ts, err = c2.Check(context.Background())
 			refused(t, ts, err, ErrMixAndMatch, "3.snapshot.json")
