@@ -16,7 +16,7 @@ deps:
 	@scripts/setup.sh
 
 build: deps
-	$(GO) build -o bin/ ./cmd/posd ./cmd/posctl ./cmd/acquirer-sim
+	$(GO) build -o bin/ ./cmd/posd ./cmd/posctl ./cmd/acquirer-sim ./cmd/tms-sim ./cmd/posd-supervisor
 
 # The demo: acquirer simulator + posd on the simulated board, on loopback,
 # with a fresh data dir under $(RUN_DIR). Ctrl-C stops both.

@@ -12,6 +12,7 @@ rm -rf "$dir"
 (umask 077 && mkdir -p "$dir/data")
 api=${POSD_DEMO_API:-127.0.0.1:7070}
 hostaddr=${POSD_DEMO_HOST:-127.0.0.1:8583}
+walletaddr=${POSD_DEMO_WALLET:-127.0.0.1:8585}
 bin=${POSD_BIN:-bin}
 
 # The demo's engineer authority: its key signs the service console's login
@@ -24,6 +25,7 @@ cat > "$dir/posd.json" <<JSON
   "data_dir": "$dir/data",
   "api": {"listen": "$api"},
   "host": {"addr": "$hostaddr"},
+  "wallet": {"url": "http://$walletaddr"},
   "console": {"authority_key": "$authority"}
 }
 JSON
@@ -55,7 +57,7 @@ waitfor() {
 	exit 1
 }
 
-"$bin/acquirer-sim" -listen "$hostaddr" -journal "$dir/journal.jsonl" 2> >(tee "$dir/acquirer-sim.log" | sed 's/^/[acquirer-sim] /' >&2) &
+"$bin/acquirer-sim" -listen "$hostaddr" -journal "$dir/journal.jsonl" -wallet "$walletaddr" -wallet-journal "$dir/wallet.jsonl" 2> >(tee "$dir/acquirer-sim.log" | sed 's/^/[acquirer-sim] /' >&2) &
 pids+=($!)
 waitfor acquirer-sim "${pids[0]}" "$dir/acquirer-sim.log" "listening on"
 
@@ -80,6 +82,11 @@ posd (sim board) and acquirer-sim are running. In another shell:
   bin/posctl sim cards                                    # the virtual card deck
   bin/posctl sale --amount 12.34 --wait &                 # start a sale and wait for the result
   bin/posctl sim swipe --card visa-classic                # the customer swipes
+  bin/posctl sale --amount 8.88 --method qr --wait &      # the customer shows a payment code
+  bin/posctl sim qr --code 134567890123456789             #   a WeChat Pay code, to the camera
+  bin/posctl sim qr --card unionpay-ic-debit              #   or a phone's EMV QR code for a card
+  bin/posctl sale --amount 23.72 --method mpm --wait &    # the display shows the merchant's code
+  bin/posctl sim phone --platform unionpay                #   the customer's phone scans and pays
   bin/posctl txn list
   bin/posctl devices selftest
 $datadir_hint
@@ -89,7 +96,9 @@ Service console (the field engineer's debug UART): picocom -b 115200 ${console:-
   bin/posctl engineer token --key $dir/engineer.key --challenge "posd-login ..." --role engineer --id you --ttl 1h
   and paste the token (roles: engineer, custodian, admin).
 Amounts ending in .51 / .05 are declined, .91 times out (reversal), .96 is a
-host malfunction. Journal of the acquirer: $dir/journal.jsonl
+host malfunction. Journal of the acquirer: $dir/journal.jsonl; of the wallet
+platforms: $dir/wallet.jsonl (wallet codes: amounts ending in .61 make the
+customer confirm on the phone, .62 never confirms, .63 fails).
 Press Ctrl-C to stop.
 
 TXT

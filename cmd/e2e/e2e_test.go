@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 	}
 	// The binaries are built with the tags this test was built with, so
 	// `go test -tags nocv ./cmd/e2e` runs the pure-Go daemon.
-	cmd := exec.Command(gobin, "build", "-tags", buildTags, "-o", dir+"/", "posd/cmd/posd", "posd/cmd/posctl", "posd/cmd/acquirer-sim")
+	cmd := exec.Command(gobin, "build", "-tags", buildTags, "-o", dir+"/", "posd/cmd/posd", "posd/cmd/posctl", "posd/cmd/acquirer-sim", "posd/cmd/tms-sim")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building binaries:", err)
@@ -252,12 +252,21 @@ func (e *env) run(args []string, cards ...string) (txnView, int) {
 	return v, r.code
 }
 
-// presentArgs are posctl's arguments presenting card: "NAME" swipes it,
+// presentArgs are posctl's arguments presenting card: "qr:CODE" shows a
+// payment code (to the camera when posd reads it), "scan:CODE" under the
+// scanner, "cpm:NAME" the EMV code a phone makes for deck card NAME;
+// "NAME" swipes it,
 // "tap:NAME" and "insert:NAME" present the chip, "insert:NAME:first-ac"
 // pulls the card out after that step.
 func presentArgs(card string) []string {
 	if code, ok := strings.CutPrefix(card, "qr:"); ok {
 		return []string{"sim", "qr", "--code", code}
+	}
+	if code, ok := strings.CutPrefix(card, "scan:"); ok {
+		return []string{"sim", "qr", "--code", code, "--to", "scanner"}
+	}
+	if name, ok := strings.CutPrefix(card, "cpm:"); ok {
+		return []string{"sim", "qr", "--card", name}
 	}
 	f := strings.Split(card, ":")
 	if len(f) == 1 {

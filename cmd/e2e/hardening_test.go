@@ -457,7 +457,7 @@ func TestRunDemo(t *testing.T) {
 	script := filepath.Join(repo, "scripts", "run-demo.sh")
 	demo := func(hostAddr, apiAddr, dir string) *exec.Cmd {
 		cmd := exec.Command(script, dir)
-		cmd.Env = append(os.Environ(), "POSD_DEMO_API="+apiAddr, "POSD_DEMO_HOST="+hostAddr, "POSD_BIN="+binDir)
+		cmd.Env = append(os.Environ(), "POSD_DEMO_API="+apiAddr, "POSD_DEMO_HOST="+hostAddr, "POSD_DEMO_WALLET="+freePort(t), "POSD_BIN="+binDir)
 		return cmd
 	}
 	// The acquirer's port is taken: the demo fails and says so.
@@ -492,6 +492,10 @@ func TestRunDemo(t *testing.T) {
 	e := &env{t: t, api: apiAddr, dataDir: filepath.Join(dir, "data")}
 	if out, code := e.posctl("status"); code != 0 || !strings.Contains(out, "terminal_id") {
 		t.Fatalf("posctl against the demo: %d %s", code, out)
+	}
+	// The demo takes wallet codes: its acquirer-sim runs the platforms.
+	if v, code := e.run([]string{"sale", "--amount", "3.00", "--method", "qr"}, "qr:134567890123456789"); v.State != "approved" || code != 0 {
+		t.Fatalf("wallet sale in the demo: %+v %d\n%s", v, code, buf.String())
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)

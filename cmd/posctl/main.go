@@ -34,8 +34,10 @@ import (
 
 const usage = `usage: posctl [--api URL] [--data-dir DIR] COMMAND
 
-  sale --amount 12.34 [--currency CNY] [--method qr] [--wait] [--timeout 2m]
-                      --method qr: the customer pays with a wallet payment code
+  sale --amount 12.34 [--currency CNY] [--method qr|mpm [--platform P]] [--wait] [--timeout 2m]
+                      --method qr: the customer shows a payment code (wallet or EMV);
+                      --method mpm: the display shows the merchant's code for the
+                      wallet app of --platform (unionpay, wechat, alipay) to scan
   refund --amount 12.34 [--orig ID] [--currency CNY] [--wait] [--timeout 2m]
                       money back to a card (--orig: the sale refunded)
   void ID [--wait] [--timeout 2m]
@@ -66,7 +68,17 @@ const usage = `usage: posctl [--api URL] [--data-dir DIR] COMMAND
                       put a chip card in the contact slot; --pull-after:
                       the card is pulled out right after that step
   sim remove              take the tapped and inserted cards away
-  sim qr --code TEXT      hold a payment code in front of the scanner (a sale with --method qr)
+  sim qr --code TEXT | --card NAME | --image FILE [--to camera|scanner]
+                      show a payment code (a sale with --method qr): a code, or the
+                      EMV code a phone makes for deck card NAME, drawn as a QR code
+                      to the camera (the default when posd reads the camera) or under
+                      the scanner; or a picture of one (PNG, JPEG) to the camera
+  sim phone [--platform unionpay|wechat|alipay] [--wallet URL]
+                      the customer's phone scans the merchant code on the display
+                      (a sale with --method mpm) and pays it at its platform
+  qr decode --image FILE
+                      offline: read the QR code in a picture: its kind (wechat, alipay,
+                      unionpay, emv-cpm, unknown), masked, and an EMV code's data objects
   keys ...            offline DUKPT / TR-31 / KCV / EMV key tools (posctl keys help)
   emv replay --trace FILE [--params FILE] [--capk FILE]
                       offline: run the EMV kernel against a recorded card exchange (posctl emv help)
@@ -197,7 +209,8 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // commands and their usage lines, for the errors of a malformed call.
 var usages = map[string]string{
-	"sale":       "posctl sale --amount 12.34 [--currency CNY] [--method qr] [--wait] [--timeout 2m]",
+	"sale":       "posctl sale --amount 12.34 [--currency CNY] [--method qr|mpm [--platform P]] [--wait] [--timeout 2m]",
+	"qr":         "posctl qr decode --image FILE",
 	"refund":     "posctl refund --amount 12.34 [--orig ID] [--currency CNY] [--wait] [--timeout 2m]",
 	"void":       "posctl void ID [--wait] [--timeout 2m]",
 	"preauth":    "posctl preauth --amount 12.34 [--currency CNY] [--wait] [--timeout 2m]",
@@ -219,7 +232,8 @@ var usages = map[string]string{
 	"sim tap":    "posctl sim tap --card NAME [--pull-after gpo|first-ac|second-ac] (see posctl sim cards)",
 	"sim insert": "posctl sim insert --card NAME [--pull-after gpo|first-ac|second-ac] (see posctl sim cards)",
 	"sim remove": "posctl sim remove",
-	"sim qr":     "posctl sim qr --code TEXT",
+	"sim qr":     "posctl sim qr --code TEXT | --card NAME | --image FILE [--to camera|scanner]",
+	"sim phone":  "posctl sim phone [--platform unionpay|wechat|alipay] [--wallet URL]",
 }
 
 func usageErr(cmd string) error {
@@ -238,6 +252,10 @@ func (c *cli) dispatch(args []string) (int, error) {
 	switch {
 	case cmd == "sale" || cmd == "refund" || cmd == "void" || cmd == "preauth" || cmd == "complete" || cmd == "balance":
 		return c.start(cmd, rest)
+	case cmd == "qr" && sub == "decode":
+		return c.qrDecode(rest[1:])
+	case cmd == "qr":
+		return 1, usageErr("qr")
 	case cmd == "audit":
 		fs := flag.NewFlagSet("audit", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
@@ -307,13 +325,9 @@ func (c *cli) dispatch(args []string) (int, error) {
 		}
 		return c.show("POST", "/v1/sim/"+sub, req)
 	case cmd == "sim" && sub == "qr":
-		fs := flag.NewFlagSet("sim qr", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		code := fs.String("code", "", "")
-		if err := fs.Parse(rest[1:]); err != nil || *code == "" || fs.NArg() > 0 {
-			return 1, usageErr("sim qr")
-		}
-		return c.show("POST", "/v1/sim/qr", map[string]string{"code": *code})
+		return c.simQR(rest[1:])
+	case cmd == "sim" && sub == "phone":
+		return c.simPhone(rest[1:])
 	case cmd == "sim" && sub == "remove":
 		if len(rest) != 1 {
 			return 1, usageErr("sim remove")
@@ -328,7 +342,7 @@ func (c *cli) dispatch(args []string) (int, error) {
 		if sub != "" {
 			return 1, fmt.Errorf("unknown command %q; run posctl help", cmd+" "+sub)
 		}
-		return 1, fmt.Errorf("usage: posctl %s %s", cmd, map[string]string{"txn": "list|show ID|cancel ID", "sim": "cards|swipe|tap|insert --card NAME|remove|keys KEYS"}[cmd])
+		return 1, fmt.Errorf("usage: posctl %s %s", cmd, map[string]string{"txn": "list|show ID|cancel ID", "sim": "cards|swipe|tap|insert --card NAME|remove|keys KEYS|qr|phone"}[cmd])
 	case usages[cmd] != "":
 		return 1, usageErr(cmd)
 	}
@@ -374,16 +388,17 @@ func (c *cli) start(cmd string, args []string) (int, error) {
 	if cmd == "refund" {
 		orig = fs.String("orig", "", "")
 	}
-	var method *string
+	var method, platform *string
 	if cmd == "sale" {
 		method = fs.String("method", "", "")
+		platform = fs.String("platform", "", "")
 	}
 	wait := fs.Bool("wait", false, "")
 	timeout := fs.Duration("timeout", 2*time.Minute, "")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 || (amount != nil && *amount == "") || *timeout <= 0 {
 		return 1, usageErr(cmd)
 	}
-	for k, v := range map[string]*string{"amount": amount, "currency": currency, "orig_id": orig, "method": method} {
+	for k, v := range map[string]*string{"amount": amount, "currency": currency, "orig_id": orig, "method": method, "platform": platform} {
 		if v != nil && *v != "" {
 			req[k] = *v
 		}

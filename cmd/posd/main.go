@@ -92,11 +92,30 @@ func run(args []string, stdout, stderr io.Writer) error {
 		"dialect", st.Dialect, "terminal_id", st.TerminalID, "dukpt_mode", st.DUKPTMode)
 	sdnotify.Notify("READY=1")
 
+	// A trial firmware (under posd-supervisor) commits itself once it is
+	// healthy; an unhealthy one stops, and the supervisor counts the boot.
+	health := make(chan error, 1)
+	go func() { health <- d.CheckTrial(ctx) }()
 	restart := false
+	var unhealthy error
 	select {
 	case <-ctx.Done():
 	case <-d.RestartRequested():
 		restart = true
+	case err := <-health:
+		if errors.Is(err, daemon.ErrUnhealthy) {
+			unhealthy = err
+			log.Error("the new firmware is not healthy: stopping without committing it", "err", err)
+			break
+		}
+		if err != nil && ctx.Err() == nil {
+			log.Error("firmware health check", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-d.RestartRequested():
+			restart = true
+		}
 	}
 	log.Info("shutting down", "timeout", cfg.Settings().ShutdownTimeout, "restart", restart)
 	sdnotify.Notify("STOPPING=1")
@@ -108,6 +127,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log.Info("stopped cleanly")
+	if unhealthy != nil {
+		return unhealthy
+	}
 	if restart {
 		return daemon.ErrRestart
 	}

@@ -67,6 +67,7 @@ func (a *api) routes() http.Handler {
 		// The customer display (local kiosk page).
 		{"GET", "/{$}", kh},
 		{"GET", "/display.json", kh},
+		{"GET", "/display/qr.png", kh},
 	}
 	m := http.NewServeMux()
 	allowed := map[string][]string{}
@@ -268,9 +269,12 @@ func (a *api) getStatus(w http.ResponseWriter, r *http.Request) {
 type saleRequest struct {
 	Amount   string `json:"amount"`
 	Currency string `json:"currency"`
-	// Method is how the customer pays: "" a card, "qr" a wallet
-	// payment code shown to the scanner.
-	Method string `json:"method"`
+	// Method is how the customer pays: "" a card, "qr" a payment code
+	// the customer shows (wallet or EMV), "mpm" the terminal's code the
+	// customer scans with the wallet app of Platform (unionpay, wechat,
+	// alipay; default: the configured one).
+	Method   string `json:"method"`
+	Platform string `json:"platform"`
 }
 
 // txnRequest starts any kind of transaction (POST /v1/txns): type is
@@ -284,6 +288,7 @@ type txnRequest struct {
 	Currency string `json:"currency"`
 	OrigID   string `json:"orig_id"`
 	Method   string `json:"method"`
+	Platform string `json:"platform"`
 }
 
 func (a *api) postSale(w http.ResponseWriter, r *http.Request) {
@@ -291,7 +296,7 @@ func (a *api) postSale(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	a.start(w, txnRequest{Amount: req.Amount, Currency: req.Currency, Method: req.Method})
+	a.start(w, txnRequest{Amount: req.Amount, Currency: req.Currency, Method: req.Method, Platform: req.Platform})
 }
 
 func (a *api) postTxn(w http.ResponseWriter, r *http.Request) {
@@ -357,11 +362,19 @@ func (a *api) start(w http.ResponseWriter, req txnRequest) {
 			cur.Format(amount), cur.Alpha, cur.Format(limit), cur.Alpha))
 		return
 	}
-	if req.Method != "" && req.Method != txn.MethodQR {
-		fail(w, http.StatusBadRequest, fmt.Errorf("unknown method %q (known: qr; none for a card)", shorten(req.Method)))
+	if req.Method != "" && req.Method != txn.MethodQR && req.Method != txn.MethodMPM {
+		fail(w, http.StatusBadRequest, fmt.Errorf("unknown method %q (known: qr, mpm; none for a card)", shorten(req.Method)))
 		return
 	}
-	t, err := a.d.Engine.Start(txn.Request{Kind: kind, Amount: amount, Currency: currency, OrigID: req.OrigID, Method: req.Method})
+	platform := req.Platform
+	if req.Method == txn.MethodMPM && platform == "" {
+		platform = a.d.Config.Wallet.MPM.Platform
+	}
+	if req.Method != txn.MethodMPM && platform != "" {
+		fail(w, http.StatusBadRequest, errors.New("platform is for method mpm only"))
+		return
+	}
+	t, err := a.d.Engine.Start(txn.Request{Kind: kind, Amount: amount, Currency: currency, OrigID: req.OrigID, Method: req.Method, Platform: platform})
 	switch {
 	case errors.Is(err, txn.ErrBusy):
 		fail(w, http.StatusConflict, err)
@@ -617,26 +630,75 @@ var pullTriggers = map[string]func() func(cmd, resp []byte) bool{
 	"second_ac": func() func(cmd, resp []byte) bool { return icc.AfterGenerateAC(2) },
 }
 
-// simQR holds the customer's payment code in front of the sim board's
-// scanner. The code is never logged nor repeated in the answer.
+// maxPicture bounds a picture shown to the simulated camera.
+const maxPicture = 4 << 20
+
+// simQR shows the customer's payment code on the sim board: a code (to
+// the camera, drawn as a QR code, or under the scanner: "to"), or a
+// picture of one (base64 PNG or JPEG, to the camera). The code is never
+// logged nor repeated in the answer.
 func (a *api) simQR(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Code string `json:"code"`
+		Code  string `json:"code"`
+		Image []byte `json:"image"`
+		To    string `json:"to"`
+		// Card: the customer's phone shows the EMV consumer-presented
+		// code of this deck card (a fresh cryptogram each time).
+		Card string `json:"card"`
 	}
-	if !decode(w, r, &req) {
+	if err := decodeBody(http.MaxBytesReader(w, r.Body, maxPicture*4/3+1024), &req); err != nil {
+		fail(w, http.StatusBadRequest, err)
 		return
 	}
-	if req.Code == "" || len(req.Code) > 512 {
+	var (
+		where string
+		err   error
+	)
+	if req.Card != "" {
+		if req.Code != "" || len(req.Image) > 0 {
+			fail(w, http.StatusBadRequest, errors.New("give a code, an image or a card (one of them)"))
+			return
+		}
+		if a.d.Sim == nil {
+			fail(w, http.StatusNotFound, errors.New("no simulated phone: the board is not simulated"))
+			return
+		}
+		cpm, err := a.d.Sim.PhoneCPM(req.Card)
+		if err != nil {
+			fail(w, http.StatusBadRequest, err)
+			return
+		}
+		req.Code = cpm
+	}
+	switch {
+	case (req.Code == "") == (len(req.Image) == 0):
+		fail(w, http.StatusBadRequest, errors.New("give a code, an image or a card (one of them)"))
+		return
+	case req.To != daemon.ShowAuto && req.To != daemon.ShowCamera && req.To != daemon.ShowScanner:
+		fail(w, http.StatusBadRequest, errors.New("to must be camera or scanner"))
+		return
+	case req.Code != "" && len(req.Code) > 512:
 		fail(w, http.StatusBadRequest, errors.New("code must be 1 to 512 characters"))
 		return
+	case req.Code != "":
+		where, err = a.d.ShowCode(req.Code, req.To)
+	case req.To == daemon.ShowScanner:
+		fail(w, http.StatusBadRequest, errors.New("a picture is shown to the camera"))
+		return
+	default:
+		where, err = daemon.ShowCamera, a.d.ShowPicture(req.Image)
 	}
-	switch err := a.d.ShowCode(req.Code); {
+	switch {
 	case errors.Is(err, daemon.ErrNotSim):
-		fail(w, http.StatusNotFound, errors.New("no simulated scanner: the board is not simulated"))
+		fail(w, http.StatusNotFound, errors.New("no simulated code reader: the board is not simulated"))
+	case errors.Is(err, daemon.ErrNoReader):
+		fail(w, http.StatusNotFound, err)
+	case errors.Is(err, sim.ErrImage):
+		fail(w, http.StatusBadRequest, err)
 	case err != nil:
 		fail(w, http.StatusInternalServerError, err)
 	default:
-		writeJSON(w, http.StatusOK, map[string]any{"shown": len(req.Code)})
+		writeJSON(w, http.StatusOK, map[string]any{"shown_to": where})
 	}
 }
 

@@ -47,6 +47,11 @@ func displayState(ev txn.Event, merchant string, modes []risk.EntryMode, now tim
 		s.Phase, s.Message = ui.PhaseMessage, ev.Message
 	case ev.Phase == txn.PhasePIN:
 		s.Phase, s.PINDigits, s.PINLastTry = ui.PhasePIN, ev.PINDigits, ev.PINLastTry
+	case ev.Phase == txn.PhaseShowCode:
+		s.Phase, s.Code = ui.PhaseShowCode, ev.Code
+		if t.Wallet != nil {
+			s.Platform = t.Wallet.Platform
+		}
 	case ev.Phase == txn.PhaseProcessing:
 		s.Phase = ui.PhaseProcessing
 	case t.State == store.StateApproved, t.State == store.StateOfflineApproved:

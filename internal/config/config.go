@@ -8,6 +8,7 @@ import (
 	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -71,8 +72,14 @@ type Config struct {
 	Terminal  TerminalConfig `json:"terminal"`
 	Host      HostConfig     `json:"host"`
 	DUKPT     DUKPTConfig    `json:"dukpt"`
-	Sim       SimConfig      `json:"sim"`
-	Watchdog  WatchdogConfig `json:"watchdog"`
+	// RemoteKeys is remote key loading from the acquirer's key
+	// distribution host (TR-34).
+	RemoteKeys RemoteKeysConfig `json:"remote_keys"`
+	// OTA is parameters and firmware over the air from the acquirer's
+	// terminal management system (TUF repositories).
+	OTA      OTAConfig      `json:"ota"`
+	Sim      SimConfig      `json:"sim"`
+	Watchdog WatchdogConfig `json:"watchdog"`
 	// ShutdownTimeout bounds a shutdown on SIGTERM: an exchange with the
 	// host under way may finish within it.
 	ShutdownTimeout Duration `json:"shutdown_timeout"`
@@ -187,6 +194,39 @@ type HostConfig struct {
 type DUKPTConfig struct {
 	Mode string `json:"mode"`
 	Slot string `json:"slot"`
+}
+
+// OTAConfig is the terminal's update repository: The Update Framework
+// metadata signed by the acquirer, whose root the terminal pins.
+type OTAConfig struct {
+	// URL is the repository of the terminal's group (metadata/ and
+	// targets/ under it); empty: no updates over the air.
+	URL string `json:"url"`
+	// Root is the pinned root.json file (required with url).
+	Root string `json:"root"`
+	// Interval is the mean time between two checks (each drawn with
+	// jitter, so a fleet never polls in step); default 6h.
+	Interval Duration `json:"interval"`
+	// ReportURL, when set, is told what the terminal applied
+	// (tms-sim's /v1/report).
+	ReportURL string `json:"report_url"`
+}
+
+// RemoteKeysConfig is remote key loading: when the DUKPT slot is empty,
+// the terminal proves who it is to the acquirer's key distribution host
+// (KDH) with its device certificate and a fresh random number, and
+// receives its key block protection key in a TR-34 token and its DUKPT
+// initial key as a TR-31 block under it.
+type RemoteKeysConfig struct {
+	// URL is the KDH (tms-sim serves one); empty: no remote key loading.
+	URL string `json:"url"`
+	// KDHCA is the PEM file of the KDH's CA certificates, pinned: a
+	// token signed under any other CA is refused.
+	KDHCA string `json:"kdh_ca"`
+	// FactoryURL: on the sim board, where the device key is certified
+	// at first start (tms-sim's test manufacturer CA); a real board
+	// carries its certificate from the factory.
+	FactoryURL string `json:"factory_url"`
 }
 
 // SimConfig is honoured on the sim board only.
@@ -330,6 +370,13 @@ type Settings struct {
 	ConsoleIdle time.Duration
 	// WalletKey is the wallet gateway's signing key (nil: no wallet).
 	WalletKey []byte
+	// OTARoot is the pinned TUF root (nil: no updates over the air);
+	// OTAInterval the mean time between checks.
+	OTARoot     []byte
+	OTAInterval time.Duration
+	// KDHRoots are the pinned KDH CA certificates of remote key loading
+	// (nil: none).
+	KDHRoots *x509.CertPool
 	// Merchant is the merchant of the codes the customer display shows
 	// (nil: no wallet).
 	Merchant *paycode.Merchant
@@ -467,6 +514,12 @@ func (c *Config) Validate() error {
 	if err := c.validateWallet(&s); err != nil {
 		return err
 	}
+	if err := c.validateRemoteKeys(&s); err != nil {
+		return err
+	}
+	if err := c.validateOTA(&s); err != nil {
+		return err
+	}
 	c.settings = s
 	return nil
 }
@@ -556,6 +609,79 @@ func parseEd25519Public(v string) (ed25519.PublicKey, error) {
 		}
 	}
 	return nil, errors.New("not an Ed25519 public key (32 bytes in hex or base64)")
+}
+
+// validateOTA reads the pinned root of the update repository.
+func (c *Config) validateOTA(s *Settings) error {
+	o := c.OTA
+	if o.URL == "" {
+		if o.Root != "" || o.ReportURL != "" {
+			return fmt.Errorf("config: ota.root and ota.report_url need ota.url")
+		}
+		return nil
+	}
+	for what, v := range map[string]string{"url": o.URL, "report_url": o.ReportURL} {
+		if v == "" && what == "report_url" {
+			continue
+		}
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("config: ota.%s must be an http(s) URL", what)
+		}
+	}
+	if o.Root == "" {
+		return fmt.Errorf("config: ota.root (the pinned root.json) is required with ota.url")
+	}
+	b, err := os.ReadFile(o.Root)
+	if err != nil {
+		return fmt.Errorf("config: ota.root: %w", err)
+	}
+	if len(b) == 0 || len(b) > 1<<20 {
+		return fmt.Errorf("config: ota.root: %s is empty or larger than 1 MiB", o.Root)
+	}
+	s.OTARoot = b
+	s.OTAInterval = time.Duration(o.Interval)
+	if s.OTAInterval == 0 {
+		s.OTAInterval = 6 * time.Hour
+	}
+	if s.OTAInterval < time.Second || s.OTAInterval > 7*24*time.Hour {
+		return fmt.Errorf("config: ota.interval must be from 1s to 168h")
+	}
+	return nil
+}
+
+// validateRemoteKeys reads the pinned KDH CA of remote key loading.
+func (c *Config) validateRemoteKeys(s *Settings) error {
+	r := c.RemoteKeys
+	if r.URL == "" {
+		if r.KDHCA != "" || r.FactoryURL != "" {
+			return fmt.Errorf("config: remote_keys.kdh_ca and .factory_url need remote_keys.url")
+		}
+		return nil
+	}
+	for what, v := range map[string]string{"url": r.URL, "factory_url": r.FactoryURL} {
+		if v == "" && what == "factory_url" {
+			continue
+		}
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("config: remote_keys.%s must be an http(s) URL", what)
+		}
+	}
+	if r.FactoryURL != "" && c.Board != "sim" {
+		return fmt.Errorf("config: remote_keys.factory_url is for the sim board only (a real board's certificate comes from its factory)")
+	}
+	if r.KDHCA == "" {
+		return fmt.Errorf("config: remote_keys.kdh_ca (the KDH CA certificate, PEM) is required with remote_keys.url")
+	}
+	b, err := os.ReadFile(r.KDHCA)
+	if err != nil {
+		return fmt.Errorf("config: remote_keys.kdh_ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return fmt.Errorf("config: remote_keys.kdh_ca: no PEM certificate in %s", r.KDHCA)
+	}
+	s.KDHRoots = pool
+	return nil
 }
 
 // validateWallet checks the wallet keys and derives the sim board's key.

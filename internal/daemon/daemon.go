@@ -24,6 +24,7 @@ import (
 	"posd/conn/clock"
 	"posd/crypto/keystore"
 	"posd/crypto/sealbox"
+	"posd/drivers/camera"
 	"posd/internal/config"
 	"posd/internal/sdnotify"
 	"posd/terminal/console"
@@ -56,6 +57,11 @@ type Daemon struct {
 	// line or it is disabled).
 	Console *console.Console
 
+	// qr decodes the camera's frames for payment codes (nil: no camera,
+	// or the nocv build).
+	qr          *camera.QRDetector
+	codeReaders []string
+
 	consoleWhere string
 	consoleDone  chan struct{}
 	restart      chan struct{}
@@ -69,6 +75,8 @@ type Daemon struct {
 	cancel       context.CancelFunc
 	watchdogDone chan struct{}
 	purgeDone    chan struct{}
+	rklDone      chan struct{} // remote key loading retries
+	fw           *firmware     // A/B slots (nil: not under posd-supervisor)
 	stopOnce     sync.Once
 	stopErr      error
 }
@@ -103,7 +111,10 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 	if d.DB, err = store.Open(filepath.Join(cfg.DataDir, "posd.db"), nil); err != nil {
 		return nil, err
 	}
-	if err := d.openKeys(); err != nil {
+	if err := d.openKeys(ctx); err != nil {
+		return nil, err
+	}
+	if err := d.openSlots(); err != nil {
 		return nil, err
 	}
 	if err := d.openBoard(ctx); err != nil {
@@ -139,10 +150,7 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 	if err != nil {
 		return nil, err
 	}
-	var codes txn.CodeReader
-	if sc := d.Board.Devices.Scanner; sc != nil && wallets != nil {
-		codes = scannerCodes{sc}
-	}
+	codes := d.openCodes()
 	d.Engine, err = txn.New(txn.Opts{
 		Store: d.DB, Host: d.Host, Keys: d.Keys, Reader: reader, Risk: d.Risk, PIN: pinPad,
 		Kernel: kernel, Modes: d.Modes,
@@ -152,7 +160,7 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 		ReversalRetry: set.ReversalRetry,
 		Sealer:        d.sealer, AdviceRate: set.AdviceRate,
 		MaxAmount: set.MaxAmount, Currencies: set.Currencies,
-		Codes: codes, Wallet: wallets,
+		Codes: codes, Wallet: wallets, Merchant: set.Merchant,
 	})
 	if err != nil {
 		return nil, err
@@ -292,7 +300,7 @@ func (d *Daemon) openBoard(ctx context.Context) error {
 // with its KSN high-water mark (kept outside the database, so losing the
 // database can never rewind the KSN), and provisions the sim board's TEST
 // key into an empty slot.
-func (d *Daemon) openKeys() error {
+func (d *Daemon) openKeys(ctx context.Context) error {
 	cfg, set, log := d.Config, d.Settings, d.Log
 	devKEK, err := d.deviceKEK()
 	if err != nil {
@@ -308,6 +316,15 @@ func (d *Daemon) openKeys() error {
 	d.Keys.SetMark(&dukptkeys.FileMark{Path: filepath.Join(cfg.DataDir, "dukpt-mark.json")})
 	switch err := d.Keys.Check(); {
 	case err == nil:
+	case errors.Is(err, dukptkeys.ErrNotProvisioned) && cfg.RemoteKeys.URL != "":
+		if err := d.loadRemoteKeys(ctx); err != nil {
+			log.Error("remote key loading failed: sales fail until it succeeds; retrying in the background", "err", err)
+			d.rklDone = make(chan struct{})
+			go func() {
+				defer close(d.rklDone)
+				d.retryRemoteKeys(ctx)
+			}()
+		}
 	case errors.Is(err, dukptkeys.ErrNotProvisioned) && set.Profile.Name == "sim" && cfg.Sim.TestKeys:
 		bdk, iksn := cfg.SimTestKey(set.Mode)
 		err := d.Keys.LoadFromBDK(bdk, iksn)
@@ -390,6 +407,14 @@ type Status struct {
 	// (the debug UART; on the sim board a pseudo-terminal), empty when
 	// there is none.
 	Console string `json:"console,omitempty"`
+	// Wallet is the wallet platforms' gateway (empty: none), and
+	// CodeReaders what reads the customers' payment codes ("scanner",
+	// "camera").
+	Wallet      string   `json:"wallet,omitempty"`
+	CodeReaders []string `json:"code_readers,omitempty"`
+	// Firmware is the A/B slot state under posd-supervisor: the running
+	// slot, whether it is a trial, and the slots' versions.
+	Firmware *FirmwareView `json:"firmware,omitempty"`
 	// Offline is what the card approved offline and the host does not
 	// have yet.
 	Offline OfflineStatus `json:"offline"`
@@ -426,8 +451,16 @@ func (d *Daemon) Status() Status {
 		MerchantID: d.Config.Terminal.MerchantID, Host: d.Config.Host.Addr, Dialect: d.Settings.Dialect.Name,
 		DUKPTMode: string(d.Settings.Mode), ActiveSale: d.Engine.Active(),
 		PendingReversals: d.DB.Count(store.StateReversalPending), Offline: d.Offline(), OpenBatch: d.DB.OpenBatch(),
-		Console: d.consoleWhere,
-		Uptime:  time.Since(d.started).Round(time.Second).String(),
+		Console: d.consoleWhere, Wallet: d.Config.Wallet.URL, CodeReaders: d.codeReaders,
+		Uptime: time.Since(d.started).Round(time.Second).String(),
+	}
+	if d.fw != nil {
+		st.Firmware = &FirmwareView{Slot: d.fw.slot, Trial: d.fw.trial}
+		if s, err := d.fw.m.Status(context.Background()); err == nil {
+			st.Firmware.Slots = &s
+		} else {
+			st.Firmware.Error = err.Error()
+		}
 	}
 	if ksn, err := d.Keys.KSN(); err == nil {
 		st.KSN = ksn
@@ -494,6 +527,9 @@ func (d *Daemon) Close(ctx context.Context) error {
 	if d.Board != nil {
 		errs = append(errs, d.Board.Halt())
 	}
+	if d.qr != nil {
+		errs = append(errs, d.qr.Close())
+	}
 	d.cancel()
 	if d.consoleDone != nil {
 		<-d.consoleDone
@@ -503,6 +539,9 @@ func (d *Daemon) Close(ctx context.Context) error {
 	}
 	if d.purgeDone != nil {
 		<-d.purgeDone
+	}
+	if d.rklDone != nil {
+		<-d.rklDone
 	}
 	if d.Keys != nil && d.Engine != nil {
 		if err := d.Keys.Park(); err != nil && !errors.Is(err, dukptkeys.ErrNotProvisioned) && !errors.Is(err, dukptkeys.ErrStateLost) {

@@ -70,11 +70,48 @@ var (
 	ErrNotSim = errors.New("daemon: not the simulated board")
 )
 
-// ShowCode holds a payment code under the sim board's scanner: the
-// scanner simulator sends it over its line, the real driver reads it.
-func (d *Daemon) ShowCode(code string) error {
-	if d.Sim == nil || d.Board.Devices.Scanner == nil {
+// Where a simulated code is shown (ShowCode).
+const (
+	ShowAuto    = ""        // the camera when posd reads codes from it, else the scanner
+	ShowCamera  = "camera"  // drawn as a QR code in front of the camera
+	ShowScanner = "scanner" // under the barcode scanner
+)
+
+// ErrNoReader: the sim board has no such code reader (the scanner, or
+// the camera: a build without OpenCV reads no codes from it).
+var ErrNoReader = errors.New("daemon: the simulated board has no such code reader")
+
+// ShowCode shows a payment code on the sim board: under the scanner
+// (the scanner simulator sends it over its line, the real driver reads
+// it), or drawn as a QR code in front of the camera (the QR detector
+// reads it from the frames).
+func (d *Daemon) ShowCode(code, where string) (string, error) {
+	if d.Sim == nil {
+		return "", ErrNotSim
+	}
+	if where == ShowAuto {
+		where = ShowScanner
+		if d.qr != nil {
+			where = ShowCamera
+		}
+	}
+	switch {
+	case where == ShowCamera && d.qr != nil:
+		return where, d.Sim.ShowCodeToCamera(code, 0)
+	case where == ShowScanner && d.Board.Devices.Scanner != nil:
+		return where, d.Sim.ShowCode(code)
+	}
+	return "", ErrNoReader
+}
+
+// ShowPicture holds a picture (PNG or JPEG: a screenshot or photo of a
+// code) in front of the sim board's camera.
+func (d *Daemon) ShowPicture(pic []byte) error {
+	if d.Sim == nil {
 		return ErrNotSim
 	}
-	return d.Sim.ShowCode(code)
+	if d.qr == nil {
+		return ErrNoReader
+	}
+	return d.Sim.ShowImage(pic, 0)
 }

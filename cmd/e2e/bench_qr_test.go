@@ -1,0 +1,104 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// BenchmarkCodeInViewToRequest measures, with real processes, the time
+// from a wallet payment code shown to the terminal (held in front of the
+// simulated camera, which delivers 15 frames a second through OpenCV's
+// QR detector, or under the serial scanner) to the pay request arriving
+// at the wallet platform (its journal's timestamp; same machine clock).
+func BenchmarkCodeInViewToRequest(b *testing.B) {
+	for _, to := range []string{"camera", "scanner"} {
+		b.Run(to, func(b *testing.B) {
+			dir := b.TempDir()
+			walletAddr := freePort(b)
+			journal := filepath.Join(dir, "wallet.jsonl")
+			e, _, cfg := newEnv(b, []string{"-wallet", walletAddr, "-wallet-journal", journal}, nil)
+			editConfig(b, cfg, func(c map[string]any) {
+				c["wallet"] = map[string]any{"url": "http://" + walletAddr}
+			})
+			posd := start(b, "posd", []string{"-config", cfg}, posdReady)
+			defer posd.stop(b)
+			if to == "camera" && !hasQRDecoder(e.codeReaders()) {
+				b.Skip("this build reads no codes from the camera")
+			}
+			token := e.apiToken()
+			call := func(method, path, body string, v any) {
+				req, _ := http.NewRequest(method, "http://"+e.api+path, strings.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+token)
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer resp.Body.Close()
+				if resp.StatusCode/100 != 2 {
+					b.Fatalf("%s %s: %s", method, path, resp.Status)
+				}
+				if v != nil {
+					json.NewDecoder(resp.Body).Decode(v)
+				}
+			}
+			var lat []time.Duration
+			for b.Loop() {
+				var v txnView
+				call("POST", "/v1/sales", `{"amount":"3.00","method":"qr"}`, &v)
+				shown := time.Now()
+				call("POST", "/v1/sim/qr", `{"code":"134567890123456789","to":"`+to+`"}`, nil)
+				call("GET", "/v1/txns/"+v.ID+"?wait=30s", "", &v)
+				if v.State != "approved" {
+					b.Fatalf("sale %s: %+v", v.ID, v)
+				}
+				at := payTime(b, journal, "P"+v.ID)
+				lat = append(lat, at.Sub(shown))
+				if to == "camera" {
+					// Let the code leave the view: the camera reads a
+					// code again only after a frame without it.
+					call("POST", "/v1/sim/qr", `{"image":"`+blankPNG+`","to":"camera"}`, nil)
+				}
+			}
+			slices.Sort(lat)
+			pct := func(p float64) float64 {
+				return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))]) / float64(time.Millisecond)
+			}
+			b.ReportMetric(pct(0.50), "p50-ms")
+			b.ReportMetric(pct(0.99), "p99-ms")
+		})
+	}
+}
+
+// blankPNG is a 1x1 white PNG (base64): a picture without a code.
+const blankPNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4//8/AAX+Av4N70a4AAAAAElFTkSuQmCC"
+
+// payTime is the wallet journal's time of the pay of order id.
+func payTime(b *testing.B, journal, order string) time.Time {
+	b.Helper()
+	f, err := os.Open(journal)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var l struct {
+			Time    time.Time `json:"time"`
+			Op      string    `json:"op"`
+			OrderID string    `json:"order_id"`
+		}
+		if json.Unmarshal(sc.Bytes(), &l) == nil && l.Op == "pay" && l.OrderID == order {
+			return l.Time
+		}
+	}
+	b.Fatalf("no pay of %s in the wallet journal", order)
+	return time.Time{}
+}

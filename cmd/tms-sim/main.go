@@ -1,0 +1,101 @@
+// Command tms-sim is the acquirer's terminal management system on
+// loopback, for the sim board and the tests: the key distribution host of
+// remote key loading (package kdh: TR-34 key tokens, TR-31 DUKPT initial
+// keys, and a test factory that certifies device keys) and the update
+// repositories (package repo) terminals poll for parameters and firmware.
+// Everything it signs and wraps uses published TEST keys: it protects
+// nothing.
+//
+// Usage:
+//
+//	tms-sim -listen 127.0.0.1:8590 [-journal FILE] [-kdh-ca-out FILE]
+//
+// It prints "tms-sim listening on ADDR" once it serves.
+package main
+
+import (
+	"context"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"posd/cmd/tms-sim/kdh"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "tms-sim:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	listen := flag.String("listen", "127.0.0.1:8590", "loopback address to serve on")
+	journal := flag.String("journal", "", "append a JSON line per request to this file (default none)")
+	caOut := flag.String("kdh-ca-out", "", "write the KDH CA certificate (PEM) that terminals pin to this file")
+	level := flag.String("log-level", "info", "log level: debug, info, warn, error")
+	flag.Parse()
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(*level)); err != nil {
+		return fmt.Errorf("-log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
+	if h, _, err := net.SplitHostPort(*listen); err != nil || !net.ParseIP(h).IsLoopback() {
+		return errors.New("-listen: must be a loopback address (tms-sim holds test keys only)")
+	}
+	pki, err := kdh.TestPKI()
+	if err != nil {
+		return err
+	}
+	if *caOut != "" {
+		b := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: pki.KDHCA.Raw})
+		if err := os.WriteFile(*caOut, b, 0o644); err != nil {
+			return fmt.Errorf("-kdh-ca-out: %w", err)
+		}
+	}
+	ko := kdh.Opts{PKI: pki, Factory: true, Logger: log.With("part", "kdh")}
+	if *journal != "" {
+		f, err := os.OpenFile(*journal, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
+			return fmt.Errorf("-journal: %w", err)
+		}
+		defer f.Close()
+		ko.Journal = f
+	}
+	keys, err := kdh.New(ko)
+	if err != nil {
+		return err
+	}
+	defer keys.Close()
+	log.Warn("serving TEST keys only: the published test PKI and TEST BDKs; never use them with real cards")
+	mux := http.NewServeMux()
+	mux.Handle("/v1/rkl/", keys)
+	mux.Handle(kdh.FactoryPath, keys)
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	fmt.Fprintf(os.Stderr, "tms-sim listening on %s\n", ln.Addr())
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	select {
+	case s := <-sig:
+		log.Info("stopping", "signal", s.String())
+	case err := <-done:
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return srv.Shutdown(ctx)
+}

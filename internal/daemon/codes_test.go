@@ -1,0 +1,114 @@
+//go:build !nocv
+
+package daemon
+
+import (
+	"context"
+	"errors"
+	"image"
+	"image/draw"
+	"log/slog"
+	"testing"
+	"time"
+
+	"posd/drivers/camera"
+
+	qrcode "github.com/skip2/go-qrcode"
+)
+
+// frames is a camera that plays pictures, then blocks until ctx ends.
+type frames struct{ imgs []image.Image }
+
+func (f *frames) Next(ctx context.Context) (*camera.Frame, error) {
+	if len(f.imgs) == 0 {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	img := f.imgs[0]
+	f.imgs = f.imgs[1:]
+	r := img.Bounds()
+	rgba := image.NewRGBA(r)
+	draw.Draw(rgba, r, img, r.Min, draw.Src)
+	bgr := make([]byte, 0, r.Dx()*r.Dy()*3)
+	for i := 0; i < len(rgba.Pix); i += 4 {
+		bgr = append(bgr, rgba.Pix[i+2], rgba.Pix[i+1], rgba.Pix[i])
+	}
+	return camera.NewFrameBGR(r.Dx(), r.Dy(), bgr)
+}
+func (f *frames) Info() camera.Info { return camera.Info{} }
+func (f *frames) Close() error      { return nil }
+
+func TestCameraCodesOnceWhileInView(t *testing.T) {
+	det, err := camera.NewQRDetector()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer det.Close()
+	q, err := qrcode.New("134567890123456789", qrcode.Medium)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := q.Image(200)
+	blank := image.NewGray(image.Rect(0, 0, 200, 200))
+	for i := range blank.Pix {
+		blank.Pix[i] = 0xff
+	}
+	src := &frames{}
+	c := &cameraCodes{src: src, det: det, log: slog.New(slog.DiscardHandler)}
+	read := func() string {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		s, err := c.ReadCode(ctx)
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatal(err)
+		}
+		return s
+	}
+	src.imgs = []image.Image{blank, code}
+	if got := read(); got != "134567890123456789" {
+		t.Fatalf("first read %q", got)
+	}
+	// Still in view, with a few frames that miss it: not read again.
+	src.imgs = []image.Image{code, blank, blank, code, code}
+	if got := read(); got != "" {
+		t.Fatalf("read again while in view: %q", got)
+	}
+	// Gone for goneFrames frames, then shown again: a new presentation.
+	src.imgs = []image.Image{blank, blank, blank, blank, blank, code}
+	if got := read(); got != "134567890123456789" {
+		t.Fatalf("shown again: %q", got)
+	}
+}
+
+type fixedCodes struct {
+	text  string
+	err   error
+	delay time.Duration
+}
+
+func (f fixedCodes) FlushCodes() {}
+func (f fixedCodes) ReadCode(ctx context.Context) (string, error) {
+	select {
+	case <-time.After(f.delay):
+		return f.text, f.err
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+func TestAnyCodes(t *testing.T) {
+	ctx := context.Background()
+	a := anyCodes{fixedCodes{text: "slow", delay: time.Hour}, fixedCodes{text: "fast", delay: time.Millisecond}}
+	if got, err := a.ReadCode(ctx); got != "fast" || err != nil {
+		t.Fatalf("first code: %q %v", got, err)
+	}
+	broken := errors.New("camera gone")
+	a = anyCodes{fixedCodes{err: broken}, fixedCodes{text: "scan", delay: 20 * time.Millisecond}}
+	if got, err := a.ReadCode(ctx); got != "scan" || err != nil {
+		t.Fatalf("one reader failed: %q %v", got, err)
+	}
+	a = anyCodes{fixedCodes{err: broken}, fixedCodes{err: errors.New("scanner gone")}}
+	if _, err := a.ReadCode(ctx); !errors.Is(err, broken) {
+		t.Fatalf("all failed: %v", err)
+	}
+}
