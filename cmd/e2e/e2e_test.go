@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 	}
 	// The binaries are built with the tags this test was built with, so
 	// `go test -tags nocv ./cmd/e2e` runs the pure-Go daemon.
-	cmd := exec.Command(gobin, "build", "-tags", buildTags, "-o", dir+"/", "posd/cmd/posd", "posd/cmd/posctl", "posd/cmd/acquirer-sim", "posd/cmd/tms-sim")
+	cmd := exec.Command(gobin, "build", "-tags", buildTags, "-o", dir+"/", "posd/cmd/posd", "posd/cmd/posctl", "posd/cmd/acquirer-sim", "posd/cmd/tms-sim", "posd/cmd/posd-supervisor")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building binaries:", err)

@@ -51,6 +51,10 @@ const usage = `usage: posctl [--api URL] [--data-dir DIR] COMMAND
   batch               the open batch and its totals so far
   batch close         settle the open batch with the acquirer
   audit [--limit N]   the service console's audit log, newest first
+  ota status          updates over the air: the parameter set and firmware in use, the last check
+  ota check           check the update repository now
+  ota history [--limit N]
+                      what was checked, applied, installed or refused, newest first
   txn list [--limit N] [--state STATE]
   txn show ID
   txn cancel ID
@@ -211,6 +215,7 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 var usages = map[string]string{
 	"sale":       "posctl sale --amount 12.34 [--currency CNY] [--method qr|mpm [--platform P]] [--wait] [--timeout 2m]",
 	"qr":         "posctl qr decode --image FILE",
+	"ota":        "posctl ota status|check|history [--limit N]",
 	"refund":     "posctl refund --amount 12.34 [--orig ID] [--currency CNY] [--wait] [--timeout 2m]",
 	"void":       "posctl void ID [--wait] [--timeout 2m]",
 	"preauth":    "posctl preauth --amount 12.34 [--currency CNY] [--wait] [--timeout 2m]",
@@ -252,6 +257,20 @@ func (c *cli) dispatch(args []string) (int, error) {
 	switch {
 	case cmd == "sale" || cmd == "refund" || cmd == "void" || cmd == "preauth" || cmd == "complete" || cmd == "balance":
 		return c.start(cmd, rest)
+	case cmd == "ota" && sub == "status" && len(rest) == 1:
+		return c.show("GET", "/v1/ota", nil)
+	case cmd == "ota" && sub == "check" && len(rest) == 1:
+		return c.show("POST", "/v1/ota/check", struct{}{})
+	case cmd == "ota" && sub == "history":
+		fs := flag.NewFlagSet("ota history", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		limit := fs.Int("limit", 50, "")
+		if err := fs.Parse(rest[1:]); err != nil || fs.NArg() > 0 {
+			return 1, usageErr("ota")
+		}
+		return c.show("GET", "/v1/ota/history?limit="+fmt.Sprint(*limit), nil)
+	case cmd == "ota":
+		return 1, usageErr("ota")
 	case cmd == "qr" && sub == "decode":
 		return c.qrDecode(rest[1:])
 	case cmd == "qr":

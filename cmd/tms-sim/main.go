@@ -9,6 +9,16 @@
 // Usage:
 //
 //	tms-sim -listen 127.0.0.1:8590 [-journal FILE] [-kdh-ca-out FILE]
+//	        [-repo DIR -root-out FILE] [-params FILE]... [-firmware FILE -firmware-version N]
+//
+// The update repository (one terminal group) is created afresh in -repo
+// with new keys at each start; -root-out writes the root.json terminals
+// pin. It is served under /repo/ (ota.url: http://ADDR/repo); terminals
+// report what they applied to POST /v1/report, journaled with every
+// fetch. POST /v1/admin/publish (loopback, for tests and the demo)
+// publishes a target at run time:
+//
+//	{"name": "params/p-3.json", "kind": "params", "version": 3, "data": "<base64>"}
 //
 // It prints "tms-sim listening on ADDR" once it serves.
 package main
@@ -39,8 +49,14 @@ func main() {
 
 func run() error {
 	listen := flag.String("listen", "127.0.0.1:8590", "loopback address to serve on")
-	journal := flag.String("journal", "", "append a JSON line per request to this file (default none)")
+	journalPath := flag.String("journal", "", "append a JSON line per request to this file (default none)")
 	caOut := flag.String("kdh-ca-out", "", "write the KDH CA certificate (PEM) that terminals pin to this file")
+	repoDir := flag.String("repo", "", "create the update repository in this (empty) directory")
+	rootOut := flag.String("root-out", "", "write the repository's root.json, which terminals pin, to this file")
+	var params multiFlag
+	flag.Var(&params, "params", "publish this parameter bundle (its version field numbers it); repeatable")
+	firmware := flag.String("firmware", "", "publish this firmware image (a posd binary on the sim board)")
+	fwVersion := flag.Int("firmware-version", 0, "the version of -firmware")
 	level := flag.String("log-level", "info", "log level: debug, info, warn, error")
 	flag.Parse()
 	var lv slog.Level
@@ -62,13 +78,13 @@ func run() error {
 		}
 	}
 	ko := kdh.Opts{PKI: pki, Factory: true, Logger: log.With("part", "kdh")}
-	if *journal != "" {
-		f, err := os.OpenFile(*journal, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if *journalPath != "" {
+		f, err := os.OpenFile(*journalPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 		if err != nil {
 			return fmt.Errorf("-journal: %w", err)
 		}
 		defer f.Close()
-		ko.Journal = f
+		ko.Journal = &journal{w: f}
 	}
 	keys, err := kdh.New(ko)
 	if err != nil {
@@ -79,6 +95,16 @@ func run() error {
 	mux := http.NewServeMux()
 	mux.Handle("/v1/rkl/", keys)
 	mux.Handle(kdh.FactoryPath, keys)
+	jw, _ := ko.Journal.(*journal)
+	if *repoDir != "" {
+		r, err := openRepo(*repoDir, *rootOut, params, *firmware, *fwVersion, jw, log)
+		if err != nil {
+			return err
+		}
+		mux.Handle("/repo/", http.StripPrefix("/repo", r.Handler()))
+		mux.Handle("POST /v1/admin/publish", publishHandler(r, log))
+		mux.Handle("POST /v1/report", reportHandler(jw, log))
+	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err

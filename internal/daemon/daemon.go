@@ -77,6 +77,7 @@ type Daemon struct {
 	purgeDone    chan struct{}
 	rklDone      chan struct{} // remote key loading retries
 	fw           *firmware     // A/B slots (nil: not under posd-supervisor)
+	ota          *otaPart      // update repository (nil: none)
 	stopOnce     sync.Once
 	stopErr      error
 }
@@ -178,6 +179,9 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 		}()
 	}
 	if err := d.openConsole(ctx); err != nil {
+		return nil, err
+	}
+	if err := d.openOTA(ctx, kernel); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -415,6 +419,9 @@ type Status struct {
 	// Firmware is the A/B slot state under posd-supervisor: the running
 	// slot, whether it is a trial, and the slots' versions.
 	Firmware *FirmwareView `json:"firmware,omitempty"`
+	// Params is the parameter set received over the air that is in use
+	// (nil: none yet, the configuration's).
+	Params *ParamsSet `json:"params,omitempty"`
 	// Offline is what the card approved offline and the host does not
 	// have yet.
 	Offline OfflineStatus `json:"offline"`
@@ -453,6 +460,9 @@ func (d *Daemon) Status() Status {
 		PendingReversals: d.DB.Count(store.StateReversalPending), Offline: d.Offline(), OpenBatch: d.DB.OpenBatch(),
 		Console: d.consoleWhere, Wallet: d.Config.Wallet.URL, CodeReaders: d.codeReaders,
 		Uptime: time.Since(d.started).Round(time.Second).String(),
+	}
+	if p := d.Params(); p.Version > 0 {
+		st.Params = &p
 	}
 	if d.fw != nil {
 		st.Firmware = &FirmwareView{Slot: d.fw.slot, Trial: d.fw.trial}
@@ -542,6 +552,9 @@ func (d *Daemon) Close(ctx context.Context) error {
 	}
 	if d.rklDone != nil {
 		<-d.rklDone
+	}
+	if d.ota != nil {
+		<-d.ota.done
 	}
 	if d.Keys != nil && d.Engine != nil {
 		if err := d.Keys.Park(); err != nil && !errors.Is(err, dukptkeys.ErrNotProvisioned) && !errors.Is(err, dukptkeys.ErrStateLost) {

@@ -1,0 +1,250 @@
+package e2e
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// tmsEnv is a tms-sim process with an update repository.
+type tmsEnv struct {
+	addr, root, journal string
+	p                   *proc
+}
+
+func startTMS(t *testing.T, dir string, args ...string) *tmsEnv {
+	t.Helper()
+	m := &tmsEnv{addr: freePort(t), root: filepath.Join(dir, "root.json"), journal: filepath.Join(dir, "tms.jsonl")}
+	m.p = start(t, "tms-sim", append([]string{"-listen", m.addr, "-journal", m.journal, "-repo", filepath.Join(dir, "repo"),
+		"-root-out", m.root}, args...), func(s string) bool { return strings.Contains(s, "tms-sim listening on") })
+	return m
+}
+
+// publish publishes a target at run time.
+func (m *tmsEnv) publish(t *testing.T, name, kind string, version int, data []byte) {
+	t.Helper()
+	body := fmt.Sprintf(`{"name":%q,"kind":%q,"version":%d,"data":%q}`, name, kind, version, base64.StdEncoding.EncodeToString(data))
+	resp, err := http.Post("http://"+m.addr+"/v1/admin/publish", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("publish %s: %s", name, resp.Status)
+	}
+}
+
+func (m *tmsEnv) otaConfig(c map[string]any) {
+	c["ota"] = map[string]any{"url": "http://" + m.addr + "/repo", "root": m.root, "interval": "1h",
+		"report_url": "http://" + m.addr + "/v1/report"}
+}
+
+type otaStatusView struct {
+	Params *struct {
+		Version int `json:"version"`
+	} `json:"params"`
+	LastError string `json:"last_error"`
+}
+
+// waitParams asks for a check and waits for parameter set version.
+func (e *env) waitParams(t *testing.T, version int) {
+	t.Helper()
+	e.posctl("ota", "check")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, _ := e.posctl("ota", "status")
+		var st otaStatusView
+		json.Unmarshal([]byte(out), &st)
+		if st.Params != nil && st.Params.Version == version {
+			return
+		}
+		if time.Now().After(deadline) {
+			hist, _ := e.posctl("ota", "history")
+			t.Fatalf("parameter set %d never in use: %s\n%s", version, out, hist)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestOTAParameters: a parameter bundle published on tms-sim is fetched
+// (TUF-verified), applied between transactions and in use; a bundle this
+// firmware cannot apply and a tampered one are refused whole, the
+// parameter set staying where it was.
+func TestOTAParameters(t *testing.T) {
+	dir := t.TempDir()
+	bundle := func(v int, sections string) []byte {
+		return []byte(fmt.Sprintf(`{"version":%d,"created":"2026-11-28T00:00:00Z","sections":%s}`, v, sections))
+	}
+	p1 := filepath.Join(dir, "p1.json")
+	os.WriteFile(p1, bundle(1, `{"risk":{"max_amount":{"swipe":5000}}}`), 0o644)
+	tms := startTMS(t, dir, "-params", p1)
+	defer tms.p.stop(t)
+	e, acq, cfg := newEnv(t, nil, nil)
+	defer acq.stop(t)
+	editConfig(t, cfg, tms.otaConfig)
+	posd := start(t, "posd", []string{"-config", cfg}, posdReady)
+	defer posd.stop(t)
+
+	e.waitParams(t, 1)
+	// The new rule is in use: a swiped sale over 50.00 is refused.
+	if v, _ := e.run([]string{"sale", "--amount", "60.00"}, "visa-classic"); v.State != "failed" || v.Failure != "risk_refused" {
+		t.Fatalf("sale over the new swipe limit: %+v", v)
+	}
+	if v, _ := e.run([]string{"sale", "--amount", "40.00"}, "visa-classic"); v.State != "approved" {
+		t.Fatalf("sale under the new swipe limit: %+v", v)
+	}
+	if out, _ := e.posctl("status"); !strings.Contains(out, `"params"`) {
+		t.Fatalf("posctl status does not show the parameter set: %s", out)
+	}
+	// A bundle with a section this firmware does not apply: refused whole.
+	tms.publish(t, "params/params-2.json", "params", 2, bundle(2, `{"risk":{"max_amount":{"swipe":100000}},"host":{"addr":"10.0.0.1:1"}}`))
+	e.posctl("ota", "check")
+	waitHistory(t, e, "refused", "params-2")
+	// The set in use is still 1, and its rule still holds.
+	if out, _ := e.posctl("ota", "status"); !strings.Contains(out, `"version": 1`) {
+		t.Fatalf("after a refused bundle: %s", out)
+	}
+	// Version 3 applies.
+	tms.publish(t, "params/params-3.json", "params", 3, bundle(3, `{"risk":{"max_amount":{"swipe":100000}}}`))
+	e.waitParams(t, 3)
+	if v, _ := e.run([]string{"sale", "--amount", "60.00"}, "visa-classic"); v.State != "approved" {
+		t.Fatalf("sale after version 3: %+v", v)
+	}
+	tms.p.stop(t)
+	journal, _ := os.ReadFile(tms.journal)
+	for _, want := range []string{`"op":"fetch"`, `"op":"report"`, `"result":"applied"`, `"result":"refused"`} {
+		if !strings.Contains(string(journal), want) {
+			t.Errorf("tms journal lacks %s", want)
+		}
+	}
+}
+
+func waitHistory(t *testing.T, e *env, result, target string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, _ := e.posctl("ota", "history")
+		var h []struct {
+			Result string `json:"result"`
+			Target string `json:"target"`
+		}
+		json.Unmarshal([]byte(out), &h)
+		for _, ev := range h {
+			if ev.Result == result && strings.Contains(ev.Target, target) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s %s in the history: %s", result, target, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+type fwStatus struct {
+	Firmware *struct {
+		Slot  string `json:"running_slot"`
+		Trial bool   `json:"trial"`
+		Slots *struct {
+			Committed        string `json:"committed"`
+			CommittedVersion string `json:"committed_version"`
+		} `json:"slots"`
+	} `json:"firmware"`
+}
+
+// waitFirmware waits until posd runs committed slot at version (it may
+// restart in between: posctl errors are retried).
+func (e *env) waitFirmware(t *testing.T, slot, version string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		out, code := e.posctl("status")
+		var st fwStatus
+		if code == 0 && json.Unmarshal([]byte(out), &st) == nil && st.Firmware != nil && st.Firmware.Slots != nil &&
+			st.Firmware.Slot == slot && !st.Firmware.Trial && st.Firmware.Slots.Committed == slot && st.Firmware.Slots.CommittedVersion == version {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("posd never ran committed slot %s version %s: %s", slot, version, out)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// TestOTAFirmwareAB: posd runs under posd-supervisor from slot a; a newer
+// firmware published on tms-sim is installed into slot b, tried, found
+// healthy (devices and host) and committed; a broken one is tried,
+// fails its boots and is rolled back by itself, and is not installed
+// again.
+func TestOTAFirmwareAB(t *testing.T) {
+	dir := t.TempDir()
+	tms := startTMS(t, dir)
+	defer tms.p.stop(t)
+	e, acq, cfg := newEnv(t, nil, nil)
+	defer acq.stop(t)
+	editConfig(t, cfg, tms.otaConfig)
+	root := filepath.Join(dir, "ab")
+	sup := start(t, "posd-supervisor", []string{"-root", root, "-seed", filepath.Join(binDir, "posd"), "-seed-version", "1",
+		"-trial-boots", "2", "-health", "90s", "-restart-delay", "200ms", "--", "-config", cfg}, posdReady)
+	defer sup.stop(t)
+	e.waitFirmware(t, "a", "1", 30*time.Second)
+
+	// A good update: the same posd, published as version 2.
+	good, err := os.ReadFile(filepath.Join(binDir, "posd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tms.publish(t, "firmware/posd-2", "firmware", 2, good)
+	e.posctl("ota", "check")
+	e.waitFirmware(t, "b", "2", 120*time.Second)
+	if v, code := e.run([]string{"sale", "--amount", "12.34"}, "visa-classic"); v.State != "approved" || code != 0 {
+		t.Fatalf("sale on the new firmware: %+v", v)
+	}
+
+	// A broken update: it starts and exits at once. Two failed trial
+	// boots, then the supervisor runs slot b again by itself.
+	tms.publish(t, "firmware/posd-3", "firmware", 3, []byte("#!/bin/sh\necho broken firmware >&2\nexit 1\n"))
+	e.posctl("ota", "check")
+	deadline := time.Now().Add(150 * time.Second)
+	for {
+		out, code := e.posctl("status")
+		var st struct {
+			Firmware *struct {
+				Slot  string `json:"running_slot"`
+				Slots *struct {
+					Last *struct {
+						Kind string `json:"kind"`
+						From string `json:"from"`
+					} `json:"last"`
+				} `json:"slots"`
+			} `json:"firmware"`
+		}
+		if code == 0 && json.Unmarshal([]byte(out), &st) == nil && st.Firmware != nil && st.Firmware.Slot == "b" &&
+			st.Firmware.Slots != nil && st.Firmware.Slots.Last != nil && st.Firmware.Slots.Last.Kind == "rollback" && st.Firmware.Slots.Last.From == "3" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no rollback from version 3: %s", out)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	e.waitFirmware(t, "b", "2", 60*time.Second)
+	// Asked again, the terminal does not install the version it rolled
+	// back.
+	e.posctl("ota", "check")
+	time.Sleep(8 * time.Second)
+	e.waitFirmware(t, "b", "2", 10*time.Second)
+	hist, _ := e.posctl("ota", "history")
+	if strings.Count(hist, `"firmware/posd-3"`) != 1 {
+		t.Fatalf("firmware 3 installed again after its rollback: %s", hist)
+	}
+	if v, code := e.run([]string{"sale", "--amount", "2.34"}, "visa-classic"); v.State != "approved" || code != 0 {
+		t.Fatalf("sale after the rollback: %+v", v)
+	}
+}

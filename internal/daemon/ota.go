@@ -1,0 +1,432 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"posd/board/sim/deck"
+	"posd/terminal/emv"
+	"posd/terminal/ota"
+	"posd/terminal/risk"
+	"posd/terminal/slots"
+	"posd/terminal/txn"
+
+	"go.etcd.io/bbolt"
+)
+
+// The bbolt bucket of over-the-air updates: the running parameter set and
+// the history of what was checked, applied and refused.
+var (
+	otaBucket     = []byte("ota")
+	otaHistory    = []byte("ota_history")
+	otaParamsKey  = []byte("params")
+	otaSchemaKey  = []byte("schema")
+	otaSchema     = []byte{1}
+	maxOTAHistory = 200
+)
+
+// idleRetry is how long an update waits for the sale in progress before
+// trying again to put itself in use.
+const idleRetry = 2 * time.Second
+
+// ParamsSet is the parameter set in use (from a bundle over the air).
+type ParamsSet struct {
+	Version int       `json:"version"`
+	Target  string    `json:"target,omitempty"`
+	SHA256  string    `json:"sha256,omitempty"`
+	Applied time.Time `json:"applied"`
+}
+
+// OTAEvent is one line of the update history.
+type OTAEvent struct {
+	Seq     uint64    `json:"seq"`
+	At      time.Time `json:"at"`
+	Kind    string    `json:"kind"`   // check, params, firmware
+	Result  string    `json:"result"` // ok, applied, installed, refused, failed, nothing
+	Target  string    `json:"target,omitempty"`
+	Version int       `json:"version,omitempty"`
+	Detail  string    `json:"detail,omitempty"`
+}
+
+// OTAStatus is what posctl ota status shows.
+type OTAStatus struct {
+	URL       string     `json:"url"`
+	Params    *ParamsSet `json:"params,omitempty"`
+	Firmware  string     `json:"firmware_version"`
+	LastCheck time.Time  `json:"last_check,omitzero"`
+	LastError string     `json:"last_error,omitempty"`
+	Interval  string     `json:"interval"`
+}
+
+// otaPart is the daemon's update client and its loop.
+type otaPart struct {
+	c    *ota.Client
+	hint chan struct{}
+	done chan struct{}
+	k    *emv.Kernel
+
+	mu        sync.Mutex
+	lastCheck time.Time
+	lastErr   string
+}
+
+// ErrNoOTA: the terminal has no update repository (ota.url).
+var ErrNoOTA = errors.New("daemon: no update repository configured (ota.url)")
+
+// openOTA starts checking the update repository at jittered times.
+func (d *Daemon) openOTA(ctx context.Context, k *emv.Kernel) error {
+	if d.Settings.OTARoot == nil {
+		return nil
+	}
+	if err := d.DB.Bolt().Update(func(tx *bbolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(otaBucket)
+		if err != nil {
+			return err
+		}
+		if s := b.Get(otaSchemaKey); s != nil && !bytes.Equal(s, otaSchema) {
+			return fmt.Errorf("update state schema %v, this posd knows %v", s, otaSchema)
+		}
+		if err := b.Put(otaSchemaKey, otaSchema); err != nil {
+			return err
+		}
+		_, err = tx.CreateBucketIfNotExists(otaHistory)
+		return err
+	}); err != nil {
+		return fmt.Errorf("ota: %w", err)
+	}
+	c, err := ota.New(ota.Opts{BaseURL: d.Config.OTA.URL, TerminalID: d.Config.Terminal.ID, Root: d.Settings.OTARoot,
+		Dir: filepath.Join(d.Config.DataDir, "ota"), Logger: d.Log.With("part", "ota")})
+	if err != nil {
+		return fmt.Errorf("ota: %w", err)
+	}
+	d.ota = &otaPart{c: c, hint: make(chan struct{}, 1), done: make(chan struct{}), k: k}
+	go func() {
+		defer close(d.ota.done)
+		_ = c.Poll(ctx, d.Settings.OTAInterval, d.ota.hint, d.otaRound)
+	}()
+	return nil
+}
+
+// CheckUpdates asks for a check now (it runs within a few seconds, with
+// jitter).
+func (d *Daemon) CheckUpdates() error {
+	if d.ota == nil {
+		return ErrNoOTA
+	}
+	select {
+	case d.ota.hint <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// otaRound is one check: the newest parameter bundle above the running
+// one is applied between transactions; a newer firmware is installed
+// into the inactive slot and tried at the next start.
+func (d *Daemon) otaRound(ctx context.Context) error {
+	targets, err := d.ota.c.Check(ctx)
+	d.ota.mu.Lock()
+	d.ota.lastCheck = time.Now().UTC()
+	d.ota.lastErr = ""
+	if err != nil {
+		d.ota.lastErr = err.Error()
+	}
+	d.ota.mu.Unlock()
+	if err != nil {
+		if ota.Refused(err) {
+			d.otaEvent(OTAEvent{Kind: "check", Result: "refused", Detail: err.Error()})
+		}
+		d.Log.Warn("update check failed", "err", err)
+		return err
+	}
+	var errs []error
+	cur := d.Params()
+	if t, ok := ota.Newer(targets, ota.KindParams, cur.Version); ok {
+		errs = append(errs, d.applyParams(ctx, t))
+	}
+	if d.fw != nil {
+		if t, ok := ota.Newer(targets, ota.KindFirmware, d.firmwareVersion()); ok {
+			errs = append(errs, d.installFirmware(ctx, t))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// applyParams fetches a bundle, checks every section, then puts them in
+// use together between two transactions, with the version on disk in the
+// same step. A bundle with a section this firmware cannot apply is
+// refused whole: nothing of it is used.
+func (d *Daemon) applyParams(ctx context.Context, t ota.Target) error {
+	refuse := func(err error) error {
+		d.otaEvent(OTAEvent{Kind: "params", Result: "refused", Target: t.Name, Version: t.Version, Detail: err.Error()})
+		d.report(ctx, t, "refused", err.Error())
+		return err
+	}
+	b, err := d.ota.c.Fetch(ctx, t)
+	if err != nil {
+		if ota.Refused(err) {
+			return refuse(err)
+		}
+		return err
+	}
+	bundle, err := ota.ParseBundle(b)
+	if err != nil {
+		return refuse(err)
+	}
+	if bundle.Version != t.Version {
+		return refuse(fmt.Errorf("bundle version %d, its target says %d", bundle.Version, t.Version))
+	}
+	s := bundle.Sections
+	if s.Hotlist != nil || s.Host != nil || s.Limits != nil {
+		return refuse(errors.New("the bundle has hotlist, host or limits sections, which this firmware does not apply over the air (limits are risk rules; hotlists are per terminal)"))
+	}
+	var emvCfg *emv.Config
+	if s.EMV != nil {
+		cfg, err := emv.LoadParams(s.EMV)
+		if err != nil {
+			return refuse(fmt.Errorf("emv section: %w", err))
+		}
+		if d.Sim != nil {
+			if err := cfg.AddCAPKs(deck.CAPKs()...); err != nil {
+				return refuse(fmt.Errorf("emv section: the simulated CA keys: %w", err))
+			}
+		}
+		emvCfg = &cfg
+	}
+	var rules *risk.Rules
+	if s.Risk != nil {
+		r := d.Risk.Rules()
+		dec := json.NewDecoder(bytes.NewReader(s.Risk))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&r); err != nil {
+			return refuse(fmt.Errorf("risk section: %w", err))
+		}
+		if err := r.Validate(); err != nil {
+			return refuse(fmt.Errorf("risk section: %w", err))
+		}
+		rules = &r
+	}
+	set := ParamsSet{Version: bundle.Version, Target: t.Name, SHA256: t.SHA256, Applied: time.Now().UTC()}
+	for {
+		err = d.Engine.WhenIdle(func() error {
+			raw, err := json.Marshal(set)
+			if err != nil {
+				return err
+			}
+			if err := d.DB.Bolt().Update(func(tx *bbolt.Tx) error { return tx.Bucket(otaBucket).Put(otaParamsKey, raw) }); err != nil {
+				return err
+			}
+			if rules != nil {
+				if err := d.Risk.SetRules(*rules); err != nil {
+					return err
+				}
+			}
+			if emvCfg != nil {
+				d.ota.k.SetConfig(*emvCfg)
+			}
+			return nil
+		})
+		if !errors.Is(err, txn.ErrBusy) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(idleRetry):
+		}
+	}
+	if err != nil {
+		d.otaEvent(OTAEvent{Kind: "params", Result: "failed", Target: t.Name, Version: t.Version, Detail: err.Error()})
+		return err
+	}
+	d.Log.Info("parameters applied", "version", set.Version, "target", t.Name)
+	d.otaEvent(OTAEvent{Kind: "params", Result: "applied", Target: t.Name, Version: t.Version})
+	d.report(ctx, t, "applied", "")
+	return nil
+}
+
+// installFirmware writes a newer firmware into the inactive slot, marks
+// it for a trial and restarts posd between two transactions; the trial
+// commits itself once healthy (CheckTrial) or the supervisor rolls back.
+func (d *Daemon) installFirmware(ctx context.Context, t ota.Target) error {
+	if d.rolledBack(ctx, strconv.Itoa(t.Version)) {
+		// Installed before and rolled back: not again, until the
+		// repository offers a newer one.
+		d.Log.Info("firmware rolled back before; not installed again", "version", t.Version)
+		return nil
+	}
+	b, err := d.ota.c.Fetch(ctx, t)
+	if err != nil {
+		if ota.Refused(err) {
+			d.otaEvent(OTAEvent{Kind: "firmware", Result: "refused", Target: t.Name, Version: t.Version, Detail: err.Error()})
+			d.report(ctx, t, "refused", err.Error())
+		}
+		return err
+	}
+	img := slots.Image{Version: strconv.Itoa(t.Version), SHA256: t.SHA256, Size: t.Length}
+	slot, err := d.fw.m.Install(ctx, img, bytes.NewReader(b))
+	if err == nil {
+		err = d.fw.m.TryNext(ctx)
+	}
+	if err != nil {
+		d.otaEvent(OTAEvent{Kind: "firmware", Result: "failed", Target: t.Name, Version: t.Version, Detail: err.Error()})
+		d.report(ctx, t, "failed", err.Error())
+		return err
+	}
+	d.Log.Info("firmware installed; restarting into it between transactions", "version", t.Version, "slot", slot)
+	d.otaEvent(OTAEvent{Kind: "firmware", Result: "installed", Target: t.Name, Version: t.Version, Detail: "slot " + slot})
+	d.report(ctx, t, "installed", "slot "+slot)
+	for {
+		err := d.Engine.WhenIdle(func() error { d.requestRestart(); return nil })
+		if !errors.Is(err, txn.ErrBusy) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(idleRetry):
+		}
+	}
+}
+
+// rolledBack reports whether firmware version was rolled back on this
+// terminal (the slots' history).
+func (d *Daemon) rolledBack(ctx context.Context, version string) bool {
+	hist, err := d.fw.m.History(ctx, 200)
+	if err != nil {
+		return false
+	}
+	for _, e := range hist {
+		if e.Kind == slots.EventRollback && e.From == version {
+			return true
+		}
+	}
+	return false
+}
+
+// firmwareVersion is the running firmware's version as the repository
+// numbers it (0 for a slot seeded by hand).
+func (d *Daemon) firmwareVersion() int {
+	v, err := strconv.Atoi(os.Getenv("POSD_SLOT_VERSION"))
+	if err != nil {
+		return 0
+	}
+	return v
+}
+
+// Params is the parameter set in use (version 0: none over the air yet).
+func (d *Daemon) Params() ParamsSet {
+	var p ParamsSet
+	_ = d.DB.Bolt().View(func(tx *bbolt.Tx) error {
+		if b := tx.Bucket(otaBucket); b != nil {
+			if raw := b.Get(otaParamsKey); raw != nil {
+				return json.Unmarshal(raw, &p)
+			}
+		}
+		return nil
+	})
+	return p
+}
+
+// OTAStatus says what the terminal runs and when it last checked.
+func (d *Daemon) OTAStatus() (OTAStatus, error) {
+	if d.ota == nil {
+		return OTAStatus{}, ErrNoOTA
+	}
+	st := OTAStatus{URL: d.Config.OTA.URL, Firmware: d.Version, Interval: d.Settings.OTAInterval.String()}
+	if d.fw != nil {
+		st.Firmware = strconv.Itoa(d.firmwareVersion())
+	}
+	if p := d.Params(); p.Version > 0 {
+		st.Params = &p
+	}
+	d.ota.mu.Lock()
+	st.LastCheck, st.LastError = d.ota.lastCheck, d.ota.lastErr
+	d.ota.mu.Unlock()
+	return st, nil
+}
+
+// OTAHistory is the update history, newest first.
+func (d *Daemon) OTAHistory(limit int) ([]OTAEvent, error) {
+	if d.ota == nil {
+		return nil, ErrNoOTA
+	}
+	var out []OTAEvent
+	err := d.DB.Bolt().View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(otaHistory).Cursor()
+		for k, v := c.Last(); k != nil && len(out) < limit; k, v = c.Prev() {
+			var e OTAEvent
+			if err := json.Unmarshal(v, &e); err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// otaEvent appends to the history (the oldest go beyond maxOTAHistory).
+func (d *Daemon) otaEvent(e OTAEvent) {
+	e.At = time.Now().UTC()
+	err := d.DB.Bolt().Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(otaHistory)
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		e.Seq = seq
+		raw, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		if err := b.Put(binary.BigEndian.AppendUint64(nil, seq), raw); err != nil {
+			return err
+		}
+		for b.Stats().KeyN > maxOTAHistory {
+			k, _ := b.Cursor().First()
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		d.Log.Error("recording an update event", "err", err)
+	}
+}
+
+// report tells the TMS what the terminal did with a target (best effort:
+// the TMS also sees every fetch).
+func (d *Daemon) report(ctx context.Context, t ota.Target, result, detail string) {
+	u := d.Config.OTA.ReportURL
+	if u == "" {
+		return
+	}
+	body, _ := json.Marshal(map[string]any{"terminal_id": d.Config.Terminal.ID, "target": t.Name, "version": t.Version,
+		"result": result, "detail": detail})
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(ota.TerminalHeader, d.Config.Terminal.ID)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		d.Log.Warn("update report not delivered", "err", err)
+		return
+	}
+	resp.Body.Close()
+}
