@@ -150,6 +150,29 @@ func (c consoleTerminal) Params(context.Context) (string, error) {
 	})
 }
 
+func (c consoleTerminal) OTA(_ context.Context, what string) (string, error) {
+	switch what {
+	case "status":
+		st, err := c.d.OTAStatus()
+		if err != nil {
+			return "", err
+		}
+		return pretty(st)
+	case "history":
+		h, err := c.d.OTAHistory(20)
+		if err != nil {
+			return "", err
+		}
+		return pretty(h)
+	case "check":
+		if err := c.d.CheckUpdates(); err != nil {
+			return "", err
+		}
+		return "check requested; see ota status in a few seconds", nil
+	}
+	return "", fmt.Errorf("unknown OTA view %q", what)
+}
+
 func orDefault(s, def string) string {
 	if s == "" {
 		return def

@@ -95,6 +95,9 @@ func init() {
 		{name: "host test", summary: "test the connection to the acquirer host", roles: diagnostics, run: textCmd("host test", Terminal.HostTest)},
 		{name: "sync", summary: "forward stored offline transactions now", roles: diagnostics, run: textCmd("sync", Terminal.Sync)},
 		{name: "params", summary: "network and parameters", roles: diagnostics, run: textCmd("params", Terminal.Params)},
+		{name: "ota status", summary: "updates over the air: parameter set, firmware, last check", roles: diagnostics, run: otaCmd("status")},
+		{name: "ota history", summary: "updates checked, applied, installed or refused, newest first", roles: diagnostics, run: otaCmd("history")},
+		{name: "ota check", summary: "check the update repository now", roles: diagnostics, run: otaCmd("check")},
 		{name: "restart", summary: "restart the daemon (asks to type RESTART)", roles: diagnostics, run: (*session).cmdRestart},
 		{name: "kcv", summary: "key check values of the loaded keys", roles: keyRoles, run: textCmd("kcv", Terminal.KeyCheckValues)},
 		{name: "kbpk component", summary: "enter a KBPK component (dual control: two different custodians)", roles: keyRoles, run: (*session).cmdKBPKComponent},
@@ -233,6 +236,11 @@ func (s *session) exec(line string) {
 }
 
 // textCmd runs a Terminal query and prints its text.
+// otaCmd runs one of the OTA views.
+func otaCmd(what string) func(*session, parsed) {
+	return textCmd("ota "+what, func(t Terminal, ctx context.Context) (string, error) { return t.OTA(ctx, what) })
+}
+
 func textCmd(name string, f func(Terminal, context.Context) (string, error)) func(*session, parsed) {
 	return func(s *session, _ parsed) {
 		out, err := f(s.c.term, s.ctx)

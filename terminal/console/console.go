@@ -33,6 +33,10 @@ type Terminal interface {
 	Sync(ctx context.Context) (string, error)
 	// Params is the network and parameter view.
 	Params(ctx context.Context) (string, error)
+	// OTA is the over-the-air update view: what "status" (parameter set,
+	// firmware, last check), "history" (newest first) and "check" (ask
+	// for a check now) show.
+	OTA(ctx context.Context, what string) (string, error)
 	Restart(ctx context.Context) error
 	KeyCheckValues(ctx context.Context) (string, error)
 	// ComponentKCV returns the KCV of a KBPK component (raw bytes).

@@ -93,6 +93,11 @@ func (f *fakeTerm) Sync(context.Context) (string, error) {
 	return "sync done: 0 forwarded", nil
 }
 
+func (f *fakeTerm) OTA(_ context.Context, what string) (string, error) {
+	f.called("ota " + what)
+	return "ota " + what + ": params version 7", nil
+}
+
 func (f *fakeTerm) Params(context.Context) (string, error) {
 	f.called("params")
 	return "network dhcp; params version 7", nil
