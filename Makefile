@@ -8,7 +8,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.7.0
 FUZZTIME ?= 10s
 RUN_DIR ?= run
 
-.PHONY: all deps build run test test-nocv check lint fmt-check vet staticcheck tidy-check layers bench crash fleet cross arm64-cv fuzz clean
+.PHONY: all deps build run test test-nocv check lint fmt-check vet staticcheck tidy-check layers bench crash fleet slots-soak cross arm64-cv fuzz clean
 
 all: build
 
@@ -67,6 +67,12 @@ bench: deps
 CRASH_SALES ?= 1000
 crash: deps
 	POSD_CRASH_SALES=$(CRASH_SALES) $(GO) test -count=1 -run 'TestKillNine' -v -timeout 60m ./cmd/e2e
+
+# The A/B firmware kill tests at full size: SLOTS_KILLS SIGKILLs of an
+# install and of the supervisor's switch (make test runs 50 each).
+SLOTS_KILLS ?= 500
+slots-soak: deps
+	POSD_SLOTS_KILLS=$(SLOTS_KILLS) $(GO) test -count=1 -run Kill -v -timeout 60m ./terminal/slots ./cmd/posd-supervisor
 
 # The fleet simulation at full size: FLEET terminals (make test runs 200)
 # lose the host for an hour and come back; see TestFleetDoesNotStampede.
