@@ -3,11 +3,9 @@ package e2e
 import (
 	"bufio"
 	"encoding/json"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 )
@@ -32,23 +30,7 @@ func BenchmarkCodeInViewToRequest(b *testing.B) {
 			if to == "camera" && !hasQRDecoder(e.codeReaders()) {
 				b.Skip("this build reads no codes from the camera")
 			}
-			token := e.apiToken()
-			call := func(method, path, body string, v any) {
-				req, _ := http.NewRequest(method, "http://"+e.api+path, strings.NewReader(body))
-				req.Header.Set("Authorization", "Bearer "+token)
-				req.Header.Set("Content-Type", "application/json")
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer resp.Body.Close()
-				if resp.StatusCode/100 != 2 {
-					b.Fatalf("%s %s: %s", method, path, resp.Status)
-				}
-				if v != nil {
-					json.NewDecoder(resp.Body).Decode(v)
-				}
-			}
+			call := e.apiCaller(b)
 			var lat []time.Duration
 			for b.Loop() {
 				var v txnView

@@ -26,23 +26,7 @@ func BenchmarkSaleEndToEnd(b *testing.B) {
 			withEMVParams(b, cfg, func(aid map[string]any) { delete(aid, "random_selection") })
 			posd := start(b, "posd", []string{"-config", cfg}, posdReady)
 			defer posd.stop(b)
-			token := e.apiToken()
-			call := func(method, path, body string, v any) {
-				req, _ := http.NewRequest(method, "http://"+e.api+path, strings.NewReader(body))
-				req.Header.Set("Authorization", "Bearer "+token)
-				req.Header.Set("Content-Type", "application/json")
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer resp.Body.Close()
-				if resp.StatusCode/100 != 2 {
-					b.Fatalf("%s %s: %s", method, path, resp.Status)
-				}
-				if v != nil {
-					json.NewDecoder(resp.Body).Decode(v)
-				}
-			}
+			call := e.apiCaller(b)
 			f := strings.Split(card, ":")
 			present, name := "/v1/sim/swipe", f[0]
 			if len(f) == 2 {
@@ -73,5 +57,27 @@ func BenchmarkSaleEndToEnd(b *testing.B) {
 			b.ReportMetric(pct(0.50), "p50-ms")
 			b.ReportMetric(pct(0.99), "p99-ms")
 		})
+	}
+}
+
+// apiCaller returns a function that calls posd's API with its token and
+// decodes the answer into v (when not nil); a failure ends the benchmark.
+func (e *env) apiCaller(b *testing.B) func(method, path, body string, v any) {
+	token := e.apiToken()
+	return func(method, path, body string, v any) {
+		req, _ := http.NewRequest(method, "http://"+e.api+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			b.Fatalf("%s %s: %s", method, path, resp.Status)
+		}
+		if v != nil {
+			json.NewDecoder(resp.Body).Decode(v)
+		}
 	}
 }

@@ -63,17 +63,8 @@ func (e *Engine) stepMPM(ctx context.Context, s *sale) error {
 		e.fail(s, FailWallet, fmt.Errorf("%w: %w", ErrWallet, err))
 		return nil
 	}
-	s.mode = risk.EntryQR
-	if e.o.Risk != nil {
-		s.decision = e.o.Risk.Check(ctx, risk.Txn{Type: risk.TypeSale, Amount: s.rec.Amount, Currency: s.rec.Currency,
-			Entry: risk.EntryQR, Online: true})
-		if !s.decision.Allow {
-			return e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
-				r.State, r.Failure = store.StateFailed, string(FailRisk)
-				r.RiskRule, r.Error = string(s.decision.Rule), fmt.Errorf("%w: %s", ErrRisk, s.decision.Reason).Error()
-				return nil
-			})
-		}
+	if done, err := e.walletRisk(ctx, s, ""); done || err != nil {
+		return err
 	}
 	// The wait for the customer ends at the cashier's cancel too.
 	wctx, stop := context.WithCancel(e.hostCtx)

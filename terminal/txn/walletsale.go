@@ -91,17 +91,8 @@ func (e *Engine) stepWallet(ctx context.Context, s *sale) error {
 		e.fail(s, FailNotPaymentCode, fmt.Errorf("%w: this terminal takes no %s codes", ErrNotPaymentCode, platform))
 		return nil
 	}
-	s.mode = risk.EntryQR
-	if e.o.Risk != nil {
-		s.decision = e.o.Risk.Check(ctx, risk.Txn{Type: risk.TypeSale, Amount: s.rec.Amount, Currency: s.rec.Currency,
-			Entry: risk.EntryQR, Online: true})
-		if !s.decision.Allow {
-			return e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
-				r.MaskedPAN, r.State, r.Failure = code.Masked, store.StateFailed, string(FailRisk)
-				r.RiskRule, r.Error = string(s.decision.Rule), fmt.Errorf("%w: %s", ErrRisk, s.decision.Reason).Error()
-				return nil
-			})
-		}
+	if done, err := e.walletRisk(ctx, s, code.Masked); done || err != nil {
+		return err
 	}
 	e.mu.Lock()
 	if ctx.Err() != nil {
@@ -134,6 +125,25 @@ func (e *Engine) stepWallet(ctx context.Context, s *sale) error {
 		res, err = e.o.Wallet.Resolve(e.hostCtx, platform, oid)
 	}
 	return e.walletOutcome(s, res, err)
+}
+
+// walletRisk runs the risk rules on a wallet sale (entry qr, no card):
+// done when they refused it (the record then says why).
+func (e *Engine) walletRisk(ctx context.Context, s *sale, masked string) (done bool, err error) {
+	s.mode = risk.EntryQR
+	if e.o.Risk == nil {
+		return false, nil
+	}
+	s.decision = e.o.Risk.Check(ctx, risk.Txn{Type: risk.TypeSale, Amount: s.rec.Amount, Currency: s.rec.Currency,
+		Entry: risk.EntryQR, Online: true})
+	if s.decision.Allow {
+		return false, nil
+	}
+	return true, e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
+		r.MaskedPAN, r.State, r.Failure = masked, store.StateFailed, string(FailRisk)
+		r.RiskRule, r.Error = string(s.decision.Rule), fmt.Errorf("%w: %s", ErrRisk, s.decision.Reason).Error()
+		return nil
+	})
 }
 
 // walletOutcome commits a wallet payment's outcome.
