@@ -26,15 +26,18 @@ run: build
 # All tests, with the race detector, including the end-to-end tests that run
 # acquirer-sim, posd and posctl as separate processes. -count=1: the
 # end-to-end tests build and run the binaries, which go test's result cache
-# cannot see, so a cached pass could hide a broken daemon.
+# cannot see, so a cached pass could hide a broken daemon. -timeout: the
+# end-to-end package runs about 40 tests against real processes, several
+# minutes under the race detector on two cores (go test's default bound
+# is 10 minutes per package).
 test: deps
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
 
 # The pure-Go build (-tags nocv, no cgo, as make cross ships it) passes the
 # same tests, the end-to-end ones included; without cgo there is no race
 # detector.
 test-nocv: deps
-	CGO_ENABLED=0 $(GO) test -tags nocv -count=1 ./...
+	CGO_ENABLED=0 $(GO) test -tags nocv -count=1 -timeout 30m ./...
 
 check: lint test test-nocv cross
 
