@@ -161,7 +161,7 @@ func TestQRCodesEndToEnd(t *testing.T) {
 		if err := qrcode.WriteFile(c.text, qrcode.Medium, 300, file); err != nil {
 			t.Fatal(err)
 		}
-		out, code := runToExit(t, "posctl", "qr", "decode", "--image", file)
+		out, code := e.posctl("qr", "decode", "--image", file)
 		printed.WriteString(out)
 		if !hasQRDecoder(readers) {
 			if code == 0 || !strings.Contains(out, "without OpenCV") {

@@ -81,8 +81,9 @@ const usage = `usage: posctl [--api URL] [--data-dir DIR] COMMAND
                       the customer's phone scans the merchant code on the display
                       (a sale with --method mpm) and pays it at its platform
   qr decode --image FILE
-                      offline: read the QR code in a picture: its kind (wechat, alipay,
-                      unionpay, emv-cpm, unknown), masked, and an EMV code's data objects
+                      read the QR code in a picture (with posd's QR detector): its kind
+                      (wechat, alipay, unionpay, emv-cpm, unknown), masked, and an EMV
+                      code's data objects, card data masked
   keys ...            offline DUKPT / TR-31 / KCV / EMV key tools (posctl keys help)
   emv replay --trace FILE [--params FILE] [--capk FILE]
                       offline: run the EMV kernel against a recorded card exchange (posctl emv help)

@@ -1,47 +1,23 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"image"
-	_ "image/jpeg" // photos of codes
-	_ "image/png"  // screenshots of codes
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	walletsim "posd/cmd/acquirer-sim/wallet"
-	"posd/drivers/camera"
-	"posd/terminal/paycode"
 	"posd/terminal/wallet"
 )
 
 // maxPicture bounds a picture file posctl reads (posd takes up to 4 MiB).
 const maxPicture = 4 << 20
-
-// qrDecodeView is what posctl qr decode prints: the code's kind, the
-// code masked, and for an EMV consumer-presented code its data objects
-// with the card data masked. Never the code itself.
-type qrDecodeView struct {
-	Kind   paycode.Kind `json:"kind"`
-	Masked string       `json:"masked"`
-	Reason string       `json:"reason,omitempty"`
-	// CPM is the decoded EMV consumer-presented payload (sensitive
-	// values masked by its own JSON form).
-	CPM *paycode.CPM `json:"emv_cpm,omitempty"`
-	// MPM is a merchant-presented payload (nothing secret in it).
-	MPM *paycode.MPM `json:"emv_mpm,omitempty"`
-	// Codes is how many QR codes the picture holds (the first is shown).
-	Codes int `json:"codes_in_image"`
-}
-
-// errNoDecoder: this posctl was built without OpenCV.
-var errNoDecoder = errors.New("this posctl was built without OpenCV: it cannot read QR codes from pictures")
 
 // readPicture reads a picture file of at most maxPicture bytes.
 func readPicture(path string) ([]byte, error) {
@@ -60,26 +36,10 @@ func readPicture(path string) ([]byte, error) {
 	return b, nil
 }
 
-// decodePicture returns the QR codes in a PNG or JPEG picture, read by
-// the camera's QR detector (a build without OpenCV has none).
-func decodePicture(pic []byte) ([]string, error) {
-	img, _, err := image.Decode(bytes.NewReader(pic))
-	if err != nil {
-		return nil, fmt.Errorf("not a PNG or JPEG picture: %w", err)
-	}
-	det, err := camera.NewQRDetector()
-	var ue *camera.UnsupportedError
-	if errors.As(err, &ue) {
-		return nil, errNoDecoder
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer det.Close()
-	return det.DecodeImage(img)
-}
-
-// qrDecode is posctl qr decode --image FILE.
+// qrDecode is posctl qr decode --image FILE: posd's QR detector reads the
+// picture (posctl itself links no OpenCV, so it starts in milliseconds)
+// and answers the first code's kind, masked, and an EMV code's data
+// objects with the card data masked.
 func (c *cli) qrDecode(args []string) (int, error) {
 	fs := flag.NewFlagSet("qr decode", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -91,37 +51,7 @@ func (c *cli) qrDecode(args []string) (int, error) {
 	if err != nil {
 		return 1, err
 	}
-	codes, err := decodePicture(pic)
-	if err != nil {
-		return 1, err
-	}
-	if len(codes) == 0 {
-		return 1, fmt.Errorf("no QR code found in %s", *file)
-	}
-	v := qrDecodeView{Codes: len(codes)}
-	code := paycode.Classify(codes[0])
-	v.Kind, v.Masked, v.Reason = code.Kind, code.Masked, code.Reason
-	switch code.Kind {
-	case paycode.KindEMVCPM:
-		cpm, err := paycode.ParseCPM(codes[0])
-		if err != nil {
-			v.Reason = err.Error()
-		} else {
-			defer cpm.Wipe()
-			v.CPM = cpm
-		}
-	case paycode.KindUnknown:
-		if m, err := paycode.ParseMPM(codes[0]); err == nil {
-			v.MPM = &m
-			v.Reason = "a merchant-presented code: the customer scans it, the terminal does not"
-		}
-	}
-	clear(codes)
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return 1, err
-	}
-	return 0, c.print(raw)
+	return c.show("POST", "/v1/qr/decode", map[string]any{"image": pic})
 }
 
 // simQR is posctl sim qr: a code or a picture shown to the sim board.
@@ -210,24 +140,26 @@ func (c *cli) simPhone(args []string) (int, error) {
 		return 1, errors.New("the customer display shows no merchant code (start a sale with --method mpm)")
 	}
 	v := phoneView{Platform: wallet.Platform(*platform), ReadFrom: "display picture"}
-	payload := ""
 	pic, err := c.getPlain("/display/qr.png", nil)
 	if err != nil {
 		return 1, err
 	}
-	codes, err := decodePicture(pic)
-	switch {
-	case err == nil && len(codes) > 0:
-		payload = codes[0]
-	case err == nil:
-		return 1, errors.New("the phone could not read the code on the customer display")
-	case !errors.Is(err, errNoDecoder):
-		return 1, fmt.Errorf("the code on the customer display: %w", err)
-	default:
-		// Without OpenCV posctl cannot read pictures: the phone takes
-		// the code the page draws.
-		payload, v.ReadFrom = screen.Code, "display text (posctl without OpenCV)"
+	// The phone's camera is posd's QR detector, reading the display's
+	// picture; a posd without OpenCV has none: the phone then takes the
+	// code the page draws.
+	var dec struct {
+		Payload string `json:"mpm_payload"`
 	}
+	_, err = c.call("POST", "/v1/qr/decode", map[string]any{"image": pic}, &dec)
+	switch {
+	case err != nil && strings.Contains(err.Error(), "without OpenCV"):
+		dec.Payload, v.ReadFrom = screen.Code, "display text (posd without OpenCV)"
+	case err != nil:
+		return 1, fmt.Errorf("the code on the customer display: %w", err)
+	case dec.Payload == "":
+		return 1, errors.New("the phone could not read a merchant code on the customer display")
+	}
+	payload := dec.Payload
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	resp, err := walletsim.PhonePay(ctx, *walletURL, wallet.Platform(*platform), payload, &http.Client{Timeout: 10 * time.Second})

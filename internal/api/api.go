@@ -67,6 +67,7 @@ func (a *api) routes() http.Handler {
 		{"POST", "/v1/sim/insert", http.HandlerFunc(a.simInsert)},
 		{"POST", "/v1/sim/remove", http.HandlerFunc(a.simRemove)},
 		{"POST", "/v1/sim/qr", http.HandlerFunc(a.simQR)},
+		{"POST", "/v1/qr/decode", http.HandlerFunc(a.qrDecode)},
 		// The customer display (local kiosk page).
 		{"GET", "/{$}", kh},
 		{"GET", "/display.json", kh},

@@ -30,6 +30,7 @@ var (
 	otaBucket     = []byte("ota")
 	otaHistory    = []byte("ota_history")
 	otaParamsKey  = []byte("params")
+	otaHealthyKey = []byte("healthy_devices")
 	otaSchemaKey  = []byte("schema")
 	otaSchema     = []byte{1}
 	maxOTAHistory = 200
@@ -273,6 +274,17 @@ func (d *Daemon) installFirmware(ctx context.Context, t ota.Target) error {
 		}
 		return err
 	}
+	// The devices that work now: the trial must drive them too.
+	healthy := []string{}
+	for _, st := range d.Board.SelfTest(ctx) {
+		if st.OK {
+			healthy = append(healthy, st.Name)
+		}
+	}
+	raw, _ := json.Marshal(healthy)
+	if err := d.DB.Bolt().Update(func(tx *bbolt.Tx) error { return tx.Bucket(otaBucket).Put(otaHealthyKey, raw) }); err != nil {
+		return fmt.Errorf("recording the healthy devices: %w", err)
+	}
 	img := slots.Image{Version: strconv.Itoa(t.Version), SHA256: t.SHA256, Size: t.Length}
 	slot, err := d.fw.m.Install(ctx, img, bytes.NewReader(b))
 	if err == nil {
@@ -322,6 +334,28 @@ func (d *Daemon) firmwareVersion() int {
 		return 0
 	}
 	return v
+}
+
+// healthyBefore is the set of devices that passed their self-test before
+// the firmware update (nil when not recorded).
+func (d *Daemon) healthyBefore() map[string]bool {
+	var names []string
+	_ = d.DB.Bolt().View(func(tx *bbolt.Tx) error {
+		if b := tx.Bucket(otaBucket); b != nil {
+			if raw := b.Get(otaHealthyKey); raw != nil {
+				return json.Unmarshal(raw, &names)
+			}
+		}
+		return nil
+	})
+	if names == nil {
+		return nil
+	}
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
 }
 
 // Params is the parameter set in use (version 0: none over the air yet).

@@ -1,8 +1,13 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"image"
+	_ "image/jpeg" // photos of codes
+	_ "image/png"  // screenshots of codes
 	"time"
 
 	"posd/drivers/barcode"
@@ -103,6 +108,22 @@ func (d *Daemon) ShowCode(code, where string) (string, error) {
 	}
 	return "", ErrNoReader
 }
+
+// DecodePicture returns the QR codes in a picture (PNG or JPEG), read by
+// the camera's QR detector; ErrNoReader when this build has none.
+func (d *Daemon) DecodePicture(pic []byte) ([]string, error) {
+	if d.qr == nil {
+		return nil, ErrNoReader
+	}
+	img, _, err := image.Decode(bytes.NewReader(pic))
+	if err != nil {
+		return nil, fmt.Errorf("%w: not a PNG or JPEG picture", ErrPicture)
+	}
+	return d.qr.DecodeImage(img)
+}
+
+// ErrPicture: the bytes are not a picture.
+var ErrPicture = errors.New("daemon: bad picture")
 
 // ShowPicture holds a picture (PNG or JPEG: a screenshot or photo of a
 // code) in front of the sim board's camera.
