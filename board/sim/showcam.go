@@ -110,16 +110,18 @@ func (b *Board) hold(img image.Image, d time.Duration) error {
 	return nil
 }
 
-// ShowCodeToCamera holds text, drawn as a QR code as a wallet app draws
-// it (about 4 pixels a module in the frame), in front of the simulated
-// camera for d.
+// ShowCodeToCamera holds text, drawn as a QR code as a phone held up to
+// the camera shows it (the code about 300 pixels high in the frame: 5 to
+// 8 pixels a module, which the detector reads in one frame), in front of
+// the simulated camera for d.
 func (b *Board) ShowCodeToCamera(text string, d time.Duration) error {
 	q, err := qrcode.New(text, qrcode.Medium)
 	if err != nil {
 		return ErrImage
 	}
-	n := len(q.Bitmap())
-	return b.hold(q.Image(n*4), d)
+	n := len(q.Bitmap()) // modules, quiet zone included
+	px := min(8, max(4, 320/n))
+	return b.hold(q.Image(n*px), d)
 }
 
 // ShowImage holds a picture (PNG or JPEG bytes: a photo or screenshot of
