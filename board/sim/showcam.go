@@ -111,16 +111,17 @@ func (b *Board) hold(img image.Image, d time.Duration) error {
 }
 
 // ShowCodeToCamera holds text, drawn as a QR code as a phone held up to
-// the camera shows it (the code about 300 pixels high in the frame: 5 to
-// 8 pixels a module, which the detector reads in one frame), in front of
-// the simulated camera for d.
+// the camera shows it (the code up to 440 pixels high in the frame: 6 to
+// 8 pixels a module for a wallet or EMV code, which the detector reads in
+// one frame; at 4 pixels some random EMV codes were not read at all), in
+// front of the simulated camera for d.
 func (b *Board) ShowCodeToCamera(text string, d time.Duration) error {
 	q, err := qrcode.New(text, qrcode.Medium)
 	if err != nil {
 		return ErrImage
 	}
 	n := len(q.Bitmap()) // modules, quiet zone included
-	px := min(8, max(4, 320/n))
+	px := min(8, max(4, 440/n))
 	return b.hold(q.Image(n*px), d)
 }
 
