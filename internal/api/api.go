@@ -416,14 +416,9 @@ type auditView struct {
 // getAudit shows the newest entries of the service console's audit log
 // (posctl audit): who, when, what, never a secret.
 func (a *api) getAudit(w http.ResponseWriter, r *http.Request) {
-	limit := 50
-	if s := r.URL.Query().Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > maxList {
-			fail(w, http.StatusBadRequest, fmt.Errorf("limit must be a number from 1 to %d", maxList))
-			return
-		}
-		limit = n
+	limit, ok := queryLimit(w, r, 50)
+	if !ok {
+		return
 	}
 	if a.d.Console == nil {
 		fail(w, http.StatusNotFound, errors.New("this terminal has no service console"))
@@ -481,15 +476,25 @@ func (a *api) closeBatch(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// queryLimit reads the "limit" query parameter (def when absent, 1 to
+// maxList); false when it answered a bad one.
+func queryLimit(w http.ResponseWriter, r *http.Request, def int) (int, bool) {
+	s := r.URL.Query().Get("limit")
+	if s == "" {
+		return def, true
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > maxList {
+		fail(w, http.StatusBadRequest, fmt.Errorf("limit must be a number from 1 to %d", maxList))
+		return 0, false
+	}
+	return n, true
+}
+
 func (a *api) listTxns(w http.ResponseWriter, r *http.Request) {
-	limit := 50
-	if s := r.URL.Query().Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > maxList {
-			fail(w, http.StatusBadRequest, fmt.Errorf("limit must be a number from 1 to %d", maxList))
-			return
-		}
-		limit = n
+	limit, ok := queryLimit(w, r, 50)
+	if !ok {
+		return
 	}
 	var states []store.State
 	if s := r.URL.Query().Get("state"); s != "" {

@@ -2,9 +2,7 @@ package api
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
-	"strconv"
 
 	"posd/internal/daemon"
 )
@@ -36,14 +34,9 @@ func (a *api) checkOTA(w http.ResponseWriter, r *http.Request) {
 
 // getOTAHistory is the update history, newest first (posctl ota history).
 func (a *api) getOTAHistory(w http.ResponseWriter, r *http.Request) {
-	limit := 50
-	if s := r.URL.Query().Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > maxList {
-			fail(w, http.StatusBadRequest, fmt.Errorf("limit must be a number from 1 to %d", maxList))
-			return
-		}
-		limit = n
+	limit, ok := queryLimit(w, r, 50)
+	if !ok {
+		return
 	}
 	list, err := a.d.OTAHistory(limit)
 	switch {
