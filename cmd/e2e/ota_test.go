@@ -89,7 +89,7 @@ func TestOTAParameters(t *testing.T) {
 	defer acq.stop(t)
 	editConfig(t, cfg, tms.otaConfig)
 	posd := start(t, "posd", []string{"-config", cfg}, posdReady)
-	defer posd.stop(t)
+	defer func() { posd.stop(t) }()
 
 	e.waitParams(t, 1)
 	// The new rule is in use: a swiped sale over 50.00 is refused.
@@ -101,6 +101,14 @@ func TestOTAParameters(t *testing.T) {
 	}
 	if out, _ := e.posctl("status"); !strings.Contains(out, `"params"`) {
 		t.Fatalf("posctl status does not show the parameter set: %s", out)
+	}
+	// A restart keeps the parameter set in use, not only its number.
+	if err := posd.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	posd = start(t, "posd", []string{"-config", cfg}, posdReady)
+	if v, _ := e.run([]string{"sale", "--amount", "60.00"}, "visa-classic"); v.State != "failed" || v.Failure != "risk_refused" {
+		t.Fatalf("after a restart, a sale over the bundle's swipe limit: %+v", v)
 	}
 	// A bundle with a section this firmware does not apply: refused whole.
 	tms.publish(t, "params/params-2.json", "params", 2, bundle(2, `{"risk":{"max_amount":{"swipe":100000}},"host":{"addr":"10.0.0.1:1"}}`))

@@ -31,6 +31,7 @@ var (
 	otaHistory    = []byte("ota_history")
 	otaParamsKey  = []byte("params")
 	otaHealthyKey = []byte("healthy_devices")
+	otaBundleKey  = []byte("params_bundle")
 	otaSchemaKey  = []byte("schema")
 	otaSchema     = []byte{1}
 	maxOTAHistory = 200
@@ -111,6 +112,20 @@ func (d *Daemon) openOTA(ctx context.Context, k *emv.Kernel) error {
 		return fmt.Errorf("ota: %w", err)
 	}
 	d.ota = &otaPart{c: c, hint: make(chan struct{}, 1), done: make(chan struct{}), k: k}
+	// The parameter set received before this start goes back in use.
+	var stored []byte
+	_ = d.DB.Bolt().View(func(tx *bbolt.Tx) error {
+		stored = bytes.Clone(tx.Bucket(otaBucket).Get(otaBundleKey))
+		return nil
+	})
+	if stored != nil {
+		use, version, err := d.prepareParams(stored)
+		if err != nil {
+			return fmt.Errorf("ota: the stored parameter bundle: %w", err)
+		}
+		use()
+		d.Log.Info("parameters received over the air in use", "version", version)
+	}
 	go func() {
 		defer close(d.ota.done)
 		_ = c.Poll(ctx, d.Settings.OTAInterval, d.ota.hint, d.otaRound)
@@ -180,72 +195,33 @@ func (d *Daemon) applyParams(ctx context.Context, t ota.Target) error {
 		}
 		return err
 	}
-	bundle, err := ota.ParseBundle(b)
+	use, version, err := d.prepareParams(b)
 	if err != nil {
 		return refuse(err)
 	}
-	if bundle.Version != t.Version {
-		return refuse(fmt.Errorf("bundle version %d, its target says %d", bundle.Version, t.Version))
+	if version != t.Version {
+		return refuse(fmt.Errorf("bundle version %d, its target says %d", version, t.Version))
 	}
-	s := bundle.Sections
-	if s.Hotlist != nil || s.Host != nil || s.Limits != nil {
-		return refuse(errors.New("the bundle has hotlist, host or limits sections, which this firmware does not apply over the air (limits are risk rules; hotlists are per terminal)"))
+	set := ParamsSet{Version: version, Target: t.Name, SHA256: t.SHA256, Applied: time.Now().UTC()}
+	raw, err := json.Marshal(set)
+	if err != nil {
+		return err
 	}
-	var emvCfg *emv.Config
-	if s.EMV != nil {
-		cfg, err := emv.LoadParams(s.EMV)
-		if err != nil {
-			return refuse(fmt.Errorf("emv section: %w", err))
-		}
-		if d.Sim != nil {
-			if err := cfg.AddCAPKs(deck.CAPKs()...); err != nil {
-				return refuse(fmt.Errorf("emv section: the simulated CA keys: %w", err))
-			}
-		}
-		emvCfg = &cfg
-	}
-	var rules *risk.Rules
-	if s.Risk != nil {
-		r := d.Risk.Rules()
-		dec := json.NewDecoder(bytes.NewReader(s.Risk))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&r); err != nil {
-			return refuse(fmt.Errorf("risk section: %w", err))
-		}
-		if err := r.Validate(); err != nil {
-			return refuse(fmt.Errorf("risk section: %w", err))
-		}
-		rules = &r
-	}
-	set := ParamsSet{Version: bundle.Version, Target: t.Name, SHA256: t.SHA256, Applied: time.Now().UTC()}
-	for {
-		err = d.Engine.WhenIdle(func() error {
-			raw, err := json.Marshal(set)
-			if err != nil {
+	err = d.whenIdle(ctx, func() error {
+		// The bundle is kept with its version: a restart puts it in use
+		// again (openOTA) instead of the configuration's parameters.
+		if err := d.DB.Bolt().Update(func(tx *bbolt.Tx) error {
+			b2 := tx.Bucket(otaBucket)
+			if err := b2.Put(otaBundleKey, b); err != nil {
 				return err
 			}
-			if err := d.DB.Bolt().Update(func(tx *bbolt.Tx) error { return tx.Bucket(otaBucket).Put(otaParamsKey, raw) }); err != nil {
-				return err
-			}
-			if rules != nil {
-				if err := d.Risk.SetRules(*rules); err != nil {
-					return err
-				}
-			}
-			if emvCfg != nil {
-				d.ota.k.SetConfig(*emvCfg)
-			}
-			return nil
-		})
-		if !errors.Is(err, txn.ErrBusy) {
-			break
+			return b2.Put(otaParamsKey, raw)
+		}); err != nil {
+			return err
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(idleRetry):
-		}
-	}
+		use()
+		return nil
+	})
 	if err != nil {
 		d.otaEvent(OTAEvent{Kind: "params", Result: "failed", Target: t.Name, Version: t.Version, Detail: err.Error()})
 		return err
@@ -254,6 +230,55 @@ func (d *Daemon) applyParams(ctx context.Context, t ota.Target) error {
 	d.otaEvent(OTAEvent{Kind: "params", Result: "applied", Target: t.Name, Version: t.Version})
 	d.report(ctx, t, "applied", "")
 	return nil
+}
+
+// prepareParams checks a bundle whole and returns what puts it in use
+// (it cannot fail) and its version. A bundle with a section this
+// firmware cannot apply is refused.
+func (d *Daemon) prepareParams(b []byte) (use func(), version int, err error) {
+	bundle, err := ota.ParseBundle(b)
+	if err != nil {
+		return nil, 0, err
+	}
+	s := bundle.Sections
+	if s.Hotlist != nil || s.Host != nil || s.Limits != nil {
+		return nil, 0, errors.New("the bundle has hotlist, host or limits sections, which this firmware does not apply over the air (limits are risk rules; hotlists are per terminal)")
+	}
+	var emvCfg *emv.Config
+	if s.EMV != nil {
+		cfg, err := emv.LoadParams(s.EMV)
+		if err != nil {
+			return nil, 0, fmt.Errorf("emv section: %w", err)
+		}
+		if d.Sim != nil {
+			if err := cfg.AddCAPKs(deck.CAPKs()...); err != nil {
+				return nil, 0, fmt.Errorf("emv section: the simulated CA keys: %w", err)
+			}
+		}
+		emvCfg = &cfg
+	}
+	var rules *risk.Rules
+	if s.Risk != nil {
+		r := d.Settings.Risk // over the configuration's rules, not a previous bundle's
+		dec := json.NewDecoder(bytes.NewReader(s.Risk))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&r); err != nil {
+			return nil, 0, fmt.Errorf("risk section: %w", err)
+		}
+		if err := r.Validate(); err != nil {
+			return nil, 0, fmt.Errorf("risk section: %w", err)
+		}
+		rules = &r
+	}
+	return func() {
+		if rules != nil {
+			// Validated above: SetRules compiles what Validate passed.
+			_ = d.Risk.SetRules(*rules)
+		}
+		if emvCfg != nil {
+			d.ota.k.SetConfig(*emvCfg)
+		}
+	}, bundle.Version, nil
 }
 
 // installFirmware writes a newer firmware into the inactive slot, marks
@@ -298,8 +323,14 @@ func (d *Daemon) installFirmware(ctx context.Context, t ota.Target) error {
 	d.Log.Info("firmware installed; restarting into it between transactions", "version", t.Version, "slot", slot)
 	d.otaEvent(OTAEvent{Kind: "firmware", Result: "installed", Target: t.Name, Version: t.Version, Detail: "slot " + slot})
 	d.report(ctx, t, "installed", "slot "+slot)
+	return d.whenIdle(ctx, func() error { d.requestRestart(); return nil })
+}
+
+// whenIdle runs fn between two transactions, waiting for the one in
+// progress (trying again every idleRetry) until ctx ends.
+func (d *Daemon) whenIdle(ctx context.Context, fn func() error) error {
 	for {
-		err := d.Engine.WhenIdle(func() error { d.requestRestart(); return nil })
+		err := d.Engine.WhenIdle(fn)
 		if !errors.Is(err, txn.ErrBusy) {
 			return err
 		}
