@@ -132,10 +132,15 @@ func (r *Resolver) Resolve(ctx context.Context, p Platform, orderID string) (Res
 	deadline := r.clk.Now().Add(r.o.Total)
 	k := 0
 	queries := 0
-	for {
+	for last := false; !last; {
 		d := r.wait(k)
-		if r.clk.Now().Add(d).After(deadline) {
-			break
+		if left := deadline.Sub(r.clk.Now()); d >= left {
+			// The last query goes out at the end of Total, not early:
+			// the customer may still be confirming on the phone.
+			if left < r.o.Floor {
+				break
+			}
+			d, last = left, true
 		}
 		if err := clock.Sleep(ctx, r.clk, d); err != nil {
 			return Result{Status: StatusUnknown}, err

@@ -200,3 +200,24 @@ func TestLimiterSharedRate(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The schedule uses all of Total: when the next drawn wait would run past
+// it, the last query is sent at the end of Total instead of cancelling
+// early (a customer still confirming on the phone has until then).
+func TestResolverQueriesUntilTotal(t *testing.T) {
+	for seed := range uint64(40) {
+		f := &fakeClient{}
+		clk, rv := newRig(t, f, seed)
+		start := clk.Now()
+		if _, err := drive(t, clk, rv); err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		last := f.queries[len(f.queries)-1].Sub(start)
+		if last < DefaultTotal-time.Second || last > DefaultTotal+200*time.Millisecond {
+			t.Fatalf("seed %d: last query at %v of a %v schedule", seed, last, DefaultTotal)
+		}
+		if c := f.cancels[0].Sub(start); c < last {
+			t.Fatalf("seed %d: cancel at %v before the last query %v", seed, c, last)
+		}
+	}
+}
