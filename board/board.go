@@ -23,6 +23,7 @@ import (
 
 	"posd/board/kek"
 	"posd/conn/clock"
+	"posd/conn/video"
 	"posd/drivers/alpar"
 	"posd/drivers/barcode"
 	"posd/drivers/camera"
@@ -281,6 +282,10 @@ type Devices struct {
 	Contact *alpar.Dev
 	Keypad  *keypad.Dev
 	Camera  camera.Source
+	// IRCamera is a near-infrared camera beside Camera, seeing the same
+	// scene (nil when the board has none): face liveness checks that it
+	// shows a face where the colour camera does.
+	IRCamera video.Source
 	// Scanner reads wallet payment codes (nil when the board has none).
 	Scanner *barcode.Dev
 	// Console is the field engineer's service console line.
@@ -311,6 +316,8 @@ type Board struct {
 	selftest map[string]func(ctx context.Context) (string, error)
 	halts    []func() error
 	log      *slog.Logger
+	// camGate opens the camera on demand (nil: no camera).
+	camGate *gatedCamera
 }
 
 // New returns an empty board for profile name; board/sim and Open fill it.
@@ -341,6 +348,14 @@ func (b *Board) Add(s Status, test func(context.Context) (string, error), halt f
 }
 
 // setStatus changes the recorded status of the named device.
+// OnHalt adds a function Halt runs (in reverse order of addition, with
+// the devices' halts) for what is no device: a simulator's files.
+func (b *Board) OnHalt(halt func() error) {
+	b.mu.Lock()
+	b.halts = append(b.halts, halt)
+	b.mu.Unlock()
+}
+
 func (b *Board) setStatus(name string, f func(*Status)) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

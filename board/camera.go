@@ -40,16 +40,27 @@ func (b *Board) AddCamera(src string, opts *camera.Opts) {
 		_ = stopCamera(d)
 		return
 	}
-	b.Devices.Camera = d
+	// Checked: from now on the camera is open only while something
+	// reads frames (a QR sale, face pay after consent, a self-test).
+	g := newGatedCamera(d, CameraIdleOff)
+	g.idleOff()
+	b.mu.Lock()
+	b.camGate = g
+	b.mu.Unlock()
+	b.Devices.Camera = g
 	info := d.Info()
 	st.OK, st.Detail = true, fmt.Sprintf("%dx%d @ %.1f fps (%s)", info.Width, info.Height, info.FPS, info.Kind)
 	b.Add(st, func(ctx context.Context) (string, error) {
+		if err := g.acquire(); err != nil {
+			return "", err
+		}
+		defer g.release()
 		r, err := d.SelfTest(ctx, 5)
 		if err != nil {
 			return "", err
 		}
 		return fmt.Sprintf("%dx%d @ %.1f fps measured over %d frames (%s)", r.Width, r.Height, r.FPS, r.Frames, r.Info.Kind), nil
-	}, func() error { return stopCamera(d) })
+	}, g.halt)
 }
 
 // stopCamera halts the camera (the capture is released; camera.Dev.Start

@@ -70,3 +70,41 @@ func TestSilentCameraReportedFailed(t *testing.T) {
 		t.Fatal("a silent camera has a driver")
 	}
 }
+
+// The camera is open only while frames are asked for: halted once
+// checked at start, opened by Next, halted again CameraIdleOff after the
+// last frame. A face-pay terminal's camera is not left running.
+func TestCameraOpensOnDemand(t *testing.T) {
+	b := New("test", nil)
+	src := camera.SchemeGStreamer + strings.Replace(camera.LibcameraPipeline(64, 48, 30), "libcamerasrc", "videotestsrc", 1)
+	b.AddCamera(src, nil)
+	defer b.Halt()
+	st, ok := b.CameraState()
+	if !ok || st.On || st.Frames != 0 {
+		t.Fatalf("after start: %+v %v, want off with no frame delivered", st, ok)
+	}
+	f, err := b.Devices.Camera.Next(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if st, _ = b.CameraState(); !st.On || st.Frames != 1 || st.Starts != 1 {
+		t.Fatalf("after a frame: %+v", st)
+	}
+	deadline := time.Now().Add(CameraIdleOff + 5*time.Second)
+	for st.On && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		st, _ = b.CameraState()
+	}
+	if st.On {
+		t.Fatalf("still on %v after the last frame", CameraIdleOff+5*time.Second)
+	}
+	f, err = b.Devices.Camera.Next(context.Background())
+	if err != nil {
+		t.Fatalf("reopening: %v", err)
+	}
+	f.Close()
+	if st, _ = b.CameraState(); !st.On || st.Starts != 2 {
+		t.Fatalf("after reopening: %+v", st)
+	}
+}
