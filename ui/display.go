@@ -13,16 +13,19 @@ type Phase string
 
 // Phases of a sale.
 const (
-	PhaseIdle       Phase = "idle"        // no sale: welcome screen
-	PhaseCard       Phase = "card"        // waiting for a card
-	PhasePIN        Phase = "pin"         // the customer enters the PIN
-	PhaseMessage    Phase = "message"     // the chip asks the customer something (Message)
-	PhaseProcessing Phase = "processing"  // card read, waiting for the host
-	PhaseShowCode   Phase = "show_code"   // the customer scans the merchant code (Code)
-	PhaseApproved   Phase = "approved"    // approved
-	PhaseDeclined   Phase = "declined"    // declined by the host
-	PhaseFailed     Phase = "failed"      // the sale could not be completed
-	PhaseUnknown    Phase = "unconfirmed" // outcome unknown, being reversed
+	PhaseIdle        Phase = "idle"         // no sale: welcome screen
+	PhaseCard        Phase = "card"         // waiting for a card
+	PhasePIN         Phase = "pin"          // the customer enters the PIN
+	PhaseMessage     Phase = "message"      // the chip asks the customer something (Message)
+	PhaseProcessing  Phase = "processing"   // card read, waiting for the host
+	PhaseShowCode    Phase = "show_code"    // the customer scans the merchant code (Code)
+	PhaseFaceConsent Phase = "face_consent" // face pay: consent on the keypad (Enter), amount shown; the camera is off
+	PhaseFaceCheck   Phase = "face_check"   // face pay: look at the camera and do the challenge (Challenge)
+	PhasePassword    Phase = "password"     // face pay: the payment password of the account found (Message: masked account)
+	PhaseApproved    Phase = "approved"     // approved
+	PhaseDeclined    Phase = "declined"     // declined by the host
+	PhaseFailed      Phase = "failed"       // the sale could not be completed
+	PhaseUnknown     Phase = "unconfirmed"  // outcome unknown, being reversed
 )
 
 // State is the input of the display model.
@@ -65,6 +68,30 @@ type State struct {
 	// Code is the merchant-presented payload (PhaseShowCode) the screen
 	// shows as a QR code; Platform is the wallet it is for.
 	Code, Platform string
+	// FaceChoice: the terminal takes face pay; a card sale waiting for a
+	// card offers "pay by face" on the display.
+	FaceChoice bool
+	// Challenge is the liveness challenge (PhaseFaceCheck): "blink",
+	// "left", "right", "closer"; Message then holds a hint ("one face
+	// only please").
+	Challenge string
+}
+
+// challengeText is what the customer is asked to do during the liveness
+// check, by challenge. "left" and "right" are the customer's own.
+var challengeText = map[string][2]string{
+	"blink":  {"Please blink", "请眨眨眼"},
+	"left":   {"Please turn your head to your left", "请向左转头"},
+	"right":  {"Please turn your head to your right", "请向右转头"},
+	"closer": {"Please come closer to the camera", "请靠近摄像头"},
+}
+
+// faceHints words the liveness check's hints.
+var faceHints = map[string][2]string{
+	"one face only please": {"Only the payer in front of the camera, please", "请确保镜头前只有付款人"},
+	"move closer":          {"Please move closer", "请靠近一些"},
+	"hold still":           {"Please hold still", "请保持不动"},
+	"no face":              {"Please look at the camera", "请正对摄像头"},
 }
 
 // cardPrompt asks for the card the way the terminal can read it.
@@ -177,6 +204,15 @@ type Screen struct {
 	// Code is a payload to draw as a QR code under the lines (a
 	// merchant-presented code), empty for none.
 	Code string `json:"code,omitempty"`
+	// Choices are what the customer may choose on a touch screen instead
+	// ("face": pay by face), empty for none.
+	Choices []Choice `json:"choices,omitempty"`
+}
+
+// Choice is a button on the customer display.
+type Choice struct {
+	ID    string `json:"id"`
+	Label string `json:"label"`
 }
 
 // declineText says why the host declined, by ISO 8583 response code.
@@ -217,6 +253,12 @@ var failureText = map[string][2]string{
 	"settlement_failed": {"Settlement not accepted", "结算未被接受"},
 	"not_payment_code":  {"Not a payment code", "不是付款码"},
 	"wallet_failed":     {"Payment not completed", "支付未完成"},
+	"face_unavailable":  {"Face pay not available: please pay by card or code", "刷脸支付不可用，请使用银行卡或付款码"},
+	"face_no_consent":   {"Face pay not started: no consent given", "未同意刷脸支付"},
+	"face_spoof":        {"Face not accepted: please pay by card or code", "人脸校验未通过，请使用银行卡或付款码"},
+	"face_retry":        {"Face not recognised: only the payer, facing the camera", "未能识别，请确保仅付款人正对镜头"},
+	"face_no_match":     {"No face pay account found", "未找到刷脸支付账户"},
+	"face_platform":     {"Face pay service not reachable", "刷脸支付服务不可用"},
 }
 
 // riskText says which risk rule refused a sale (terminal/risk's codes).
@@ -275,6 +317,9 @@ func Render(s State) Screen {
 			en, zh = retryPrompt(s.Entry)
 		}
 		sc = Screen{Tone: ToneNeutral, Title: en, TitleZH: zh, Lines: []string{amount}}
+		if s.FaceChoice && !s.Retry && (len(s.Entry) != 1 || s.Entry[0] != "qr") {
+			sc.Choices = []Choice{{ID: "face", Label: "Pay by face / 刷脸支付"}}
+		}
 		switch {
 		case s.Retry:
 			sc.Tone = ToneBusy
@@ -295,6 +340,21 @@ func Render(s State) Screen {
 	case PhaseMessage:
 		en, zh := messageText(s.Message)
 		sc = Screen{Tone: ToneBusy, Title: en, TitleZH: zh, Lines: []string{amount}}
+	case PhaseFaceConsent:
+		sc = Screen{Tone: ToneNeutral, Title: "Pay " + amount + " by face? Press Enter to agree", TitleZH: "是否同意刷脸支付 " + amount + "？请按确认键",
+			Lines: []string{amount, "The camera turns on only after you agree / 同意后才会开启摄像头", "Cancel to pay another way / 按取消键选择其他支付方式"}}
+	case PhaseFaceCheck:
+		t, ok := challengeText[s.Challenge]
+		if !ok {
+			t = [2]string{"Please look at the camera", "请正对摄像头"}
+		}
+		sc = Screen{Tone: ToneBusy, Title: t[0], TitleZH: t[1], Lines: []string{amount}}
+		if h, ok := faceHints[s.Message]; ok {
+			sc.Lines = append(sc.Lines, h[0]+" / "+h[1])
+		}
+	case PhasePassword:
+		sc = Screen{Tone: ToneNeutral, Title: "Enter the payment password of " + s.Message, TitleZH: "请输入 " + s.Message + " 的支付密码",
+			Lines: []string{amount, pinStars(s.PINDigits), "6 digits, then Enter / 输入6位密码后按确认键"}}
 	case PhaseShowCode:
 		en, zh := "your wallet app", "手机钱包"
 		if w, ok := walletNames[s.Platform]; ok {

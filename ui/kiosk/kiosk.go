@@ -9,6 +9,8 @@ import (
 	"embed"
 	"encoding/json"
 	"html/template"
+	"io"
+	"mime"
 	"net/http"
 
 	"posd/ui"
@@ -59,6 +61,32 @@ func Handler(screen func() ui.Screen) http.Handler {
 		json.NewEncoder(w).Encode(screen())
 	})
 	return m
+}
+
+// ChooseHandler serves POST /display/choose, the customer's touch on a
+// choice of the screen ({"choice": "face"}), handed to choose. It takes
+// JSON only: a page of another origin cannot send that without a
+// preflight, which the daemon never allows.
+func ChooseHandler(choose func(choice string) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+			jsonError(w, http.StatusUnsupportedMediaType, "a choice is sent as application/json")
+			return
+		}
+		var req struct {
+			Choice string `json:"choice"`
+		}
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1024)).Decode(&req); err != nil || req.Choice == "" {
+			jsonError(w, http.StatusBadRequest, `the body is {"choice": ID}`)
+			return
+		}
+		if err := choose(req.Choice); err != nil {
+			jsonError(w, http.StatusConflict, err.Error())
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]string{"chosen": req.Choice})
+	})
 }
 
 // jsonError answers an error as the daemon's API does: {"error": "..."}.

@@ -2,6 +2,7 @@ package kiosk
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http/httptest"
 	"strings"
@@ -73,5 +74,47 @@ func TestMerchantCodePicture(t *testing.T) {
 	resp.Body.Close()
 	if !strings.Contains(string(page), `src="display/qr.png"`) {
 		t.Fatal("page does not show the code")
+	}
+}
+
+// A card sale on a face-pay terminal offers "pay by face"; the customer's
+// touch reaches the daemon as JSON only.
+func TestFaceChoice(t *testing.T) {
+	sc := ui.Render(ui.State{Phase: ui.PhaseCard, Amount: "88.00", Currency: "CNY", FaceChoice: true})
+	if len(sc.Choices) != 1 || sc.Choices[0].ID != "face" {
+		t.Fatalf("choices = %+v", sc.Choices)
+	}
+	if sc := ui.Render(ui.State{Phase: ui.PhaseCard, Amount: "88.00", Currency: "CNY"}); len(sc.Choices) != 0 {
+		t.Fatalf("choices without face pay = %+v", sc.Choices)
+	}
+	var chosen []string
+	srv := httptest.NewServer(ChooseHandler(func(c string) error {
+		chosen = append(chosen, c)
+		if c != "face" {
+			return errors.New("unknown choice")
+		}
+		return nil
+	}))
+	defer srv.Close()
+	for _, tc := range []struct {
+		ctype, body string
+		status      int
+	}{
+		{"text/plain", `{"choice":"face"}`, 415},
+		{"application/json", `{}`, 400},
+		{"application/json", `{"choice":"cash"}`, 409},
+		{"application/json", `{"choice":"face"}`, 200},
+	} {
+		resp, err := srv.Client().Post(srv.URL, tc.ctype, strings.NewReader(tc.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s %s: %d, want %d", tc.ctype, tc.body, resp.StatusCode, tc.status)
+		}
+	}
+	if len(chosen) != 2 || chosen[1] != "face" {
+		t.Fatalf("chosen = %v", chosen)
 	}
 }
