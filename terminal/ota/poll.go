@@ -13,10 +13,40 @@ const (
 	// PollSpread is the jitter of the regular wait: every·(1 ± PollSpread),
 	// uniformly.
 	PollSpread = 0.25
-	// HintJitter bounds the wait before a hinted run: uniformly within
-	// [0, HintJitter) (and within [0, every) when every is shorter).
+	// HintJitter bounds the wait before a run asked for on the terminal
+	// (posctl ota check, the console): uniformly within [0, HintJitter)
+	// (and within [0, every) when every is shorter).
 	HintJitter = 5 * time.Second
+	// DefaultHostHintJitter bounds the wait before a run the acquirer's
+	// host hinted at (PollOpts.HostHintJitter): a host that hints its whole
+	// fleet at once sees their checks spread over this long.
+	DefaultHostHintJitter = 30 * time.Second
+	// DefaultHintCooldown: a host hint within this long after a run ended
+	// (PollOpts.HintCooldown) brings no run of its own.
+	DefaultHintCooldown = time.Minute
 )
+
+// PollOpts is Poll's schedule and what brings a run forward.
+type PollOpts struct {
+	// Every is the regular period (required, above 0).
+	Every time.Duration
+	// Now asks for a run soon, on the terminal's own initiative (posctl
+	// ota check): within [0, min(HintJitter, Every)). Send without
+	// blocking on a channel of capacity 1; nil: none.
+	Now <-chan struct{}
+	// HostHint is the acquirer's host saying an update is waiting: a run
+	// comes uniformly within [0, min(HostHintJitter, Every)), unless a run
+	// is already due that soon or one ended less than HintCooldown ago
+	// (then the hint is dropped: the run that just happened, or the one
+	// about to, sees the update). Send without blocking on a channel of
+	// capacity 1; nil: none.
+	HostHint <-chan struct{}
+	// HostHintJitter bounds the wait before a hinted run (0:
+	// DefaultHostHintJitter).
+	HostHintJitter time.Duration
+	// HintCooldown (0: DefaultHintCooldown; negative: none).
+	HintCooldown time.Duration
+}
 
 // Poll runs fn, one run at a time, until ctx ends, at jittered times so
 // that a fleet of terminals never polls its TMS in step:
@@ -25,34 +55,82 @@ const (
 //     (terminals that boot together spread over a whole period);
 //   - each next run comes every·(1 ± PollSpread) after the previous run
 //     ended, uniformly (their phases drift apart further with each poll);
-//   - a hint (the host said an update is waiting) brings the next run
-//     forward to uniformly within [0, HintJitter) — hints arriving while
-//     that wait or a run is under way are coalesced into at most one more
-//     run (send hints without blocking on a channel of capacity 1).
+//   - a hint brings the next run forward to uniformly within [0,
+//     HintJitter) — hints arriving while that wait or a run is under way
+//     are coalesced into at most one more run (send hints without blocking
+//     on a channel of capacity 1).
 //
 // An error of fn is logged and does not change the schedule. Poll returns
 // ctx's error once ctx ends (after the run under way, which gets ctx,
-// returns). Waits are on Opts.Clock, draws from Opts.Rand.
+// returns). Waits are on Opts.Clock, draws from Opts.Rand. Poll is
+// PollWith with hint as PollOpts.Now.
 func (c *Client) Poll(ctx context.Context, every time.Duration, hint <-chan struct{}, fn func(context.Context) error) error {
+	return c.PollWith(ctx, PollOpts{Every: every, Now: hint}, fn)
+}
+
+// PollWith is Poll with host hints (PollOpts.HostHint): a hinted run is
+// jittered over a longer bound than a run asked for on the terminal, and
+// hints coalesce over a cooldown, so a host that hints every terminal of
+// a fleet within a second makes them check their TMS spread over
+// HostHintJitter, once each, however often it repeats the hint.
+func (c *Client) PollWith(ctx context.Context, o PollOpts, fn func(context.Context) error) error {
+	every := o.Every
 	if every <= 0 {
 		return fmt.Errorf("%w: poll period %v", ErrConfig, every)
 	}
+	jitter := o.HostHintJitter
+	if jitter <= 0 {
+		jitter = DefaultHostHintJitter
+	}
+	cooldown := o.HintCooldown
+	if cooldown == 0 {
+		cooldown = DefaultHintCooldown
+	}
+	now, hint := o.Now, o.HostHint
+	var lastEnd time.Time // zero until a run ended
 	wait := c.uniform(every)
 	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-c.clk.After(wait):
-		case _, ok := <-hint:
-			if !ok {
-				// A closed hint channel hints no more.
-				hint = nil
-				continue
-			}
-			d := c.uniform(min(HintJitter, every))
-			c.log.Debug("ota: hinted; polling soon", "in", d)
-			if err := clock.Sleep(ctx, c.clk, d); err != nil {
-				return err
+		due := c.clk.Now().Add(wait)
+		timer := c.clk.After(wait)
+	waiting:
+		for {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-timer:
+				break waiting
+			case _, ok := <-now:
+				if !ok {
+					// A closed channel asks no more.
+					now = nil
+					continue
+				}
+				d := c.uniform(min(HintJitter, every))
+				c.log.Debug("ota: check asked for; polling soon", "in", d)
+				if err := clock.Sleep(ctx, c.clk, d); err != nil {
+					return err
+				}
+				break waiting
+			case _, ok := <-hint:
+				if !ok {
+					hint = nil
+					continue
+				}
+				at := c.clk.Now()
+				if !lastEnd.IsZero() && cooldown > 0 && at.Sub(lastEnd) < cooldown {
+					c.log.Debug("ota: host hint dropped: checked recently", "ago", at.Sub(lastEnd))
+					continue
+				}
+				d := c.uniform(min(jitter, every))
+				if !due.After(at.Add(d)) {
+					c.log.Debug("ota: host hint dropped: a check is due sooner", "in", due.Sub(at))
+					continue
+				}
+				c.log.Info("ota: the host says an update is waiting; checking soon", "in", d)
+				if err := clock.Sleep(ctx, c.clk, d); err != nil {
+					return err
+				}
+				break waiting
 			}
 		}
 		if err := fn(ctx); err != nil {
@@ -61,6 +139,7 @@ func (c *Client) Poll(ctx context.Context, every time.Duration, hint <-chan stru
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		lastEnd = c.clk.Now()
 		wait = c.spread(every)
 	}
 }
