@@ -1,0 +1,250 @@
+package facepay
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+const testAccount = "6230580000001234"
+
+// stub answers every path with a fixed status and body and keeps the last
+// request.
+type stub struct {
+	status int
+	body   string
+	path   string
+	req    []byte
+}
+
+func (s *stub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.path = r.URL.Path
+	s.req, _ = io.ReadAll(r.Body)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(s.status)
+	_, _ = io.WriteString(w, s.body)
+}
+
+func newClient(t *testing.T, h http.Handler, log *slog.Logger) *HTTPClient {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	c, err := NewHTTP(HTTPOpts{BaseURL: srv.URL + "/", TerminalID: "T0000009", Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func identifyReq() IdentifyRequest {
+	return IdentifyRequest{OrderID: "F1", Amount: 8800, Currency: "156", Sealed: bytes.Repeat([]byte{0xA5}, 100),
+		Liveness: map[string]float64{"blink": 0.9}, Challenge: "blink", ConsentAt: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
+}
+
+func TestIdentify(t *testing.T) {
+	var logs bytes.Buffer
+	s := &stub{status: 200, body: `{"order_id":"F1","session":"S1","account":"` + testAccount + `","masked":"6230****1234"}`}
+	c := newClient(t, s, slog.New(slog.NewTextHandler(&logs, nil)))
+	cand, err := c.Identify(context.Background(), identifyReq())
+	if err != nil || cand.Session != "S1" || cand.Account != testAccount || cand.Masked != "6230****1234" {
+		t.Fatalf("%#v %v", cand, err)
+	}
+	if s.path != PathIdentify {
+		t.Fatal(s.path)
+	}
+	var body IdentifyBody
+	if err := DecodeStrict(s.req, MaxRequestBody, &body); err != nil {
+		t.Fatal(err)
+	}
+	if body.TerminalID != "T0000009" || body.OrderID != "F1" || body.Amount != 8800 || !bytes.Equal(body.Sealed, identifyReq().Sealed) ||
+		!body.ConsentAt.Equal(identifyReq().ConsentAt) || body.Liveness["blink"] != 0.9 {
+		t.Fatalf("sent %+v", body)
+	}
+	j, _ := json.Marshal(cand)
+	slog.New(slog.NewJSONHandler(&logs, nil)).Info("x", "cand", cand)
+	for _, out := range []string{cand.String(), fmt.Sprint(cand), fmt.Sprintf("%+v", cand), fmt.Sprintf("%#v", cand),
+		fmt.Sprintf("%v", &cand), string(j), logs.String()} {
+		if strings.Contains(out, testAccount) || strings.Contains(out, "0000001") {
+			t.Errorf("account printed: %s", out)
+		}
+	}
+	if !strings.Contains(cand.String(), "6230****1234") {
+		t.Error(cand.String())
+	}
+}
+
+func TestIdentifyRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		body   string
+		want   error
+	}{
+		{404, `{"code":"no_match"}`, ErrNoMatch},
+		{403, `{"code":"over_limit","reason":"over 1000.00"}`, ErrOverLimit},
+		{403, `{"order_id":"F1","code":"locked"}`, ErrLocked},
+		{400, `{"code":"bad_envelope"}`, ErrRejected},
+		{409, `{"code":"order_mismatch"}`, ErrRejected},
+		{500, `oops`, ErrUnavailable},
+		{503, ``, ErrUnavailable},
+		{200, `{"order_id":"F2","session":"S1","account":"` + testAccount + `","masked":"x"}`, ErrBadResponse},
+		{200, `{"order_id":"F1","session":"S1","account":"12AB","masked":"x"}`, ErrBadResponse},
+		{200, `{"order_id":"F1","session":"S1","account":"` + testAccount + `","masked":"x","extra":1}`, ErrBadResponse},
+		{200, `{"order_id":"F1","session":"S1","account":"` + testAccount + `","masked":"x"} {}`, ErrBadResponse},
+		{200, `{"order_id":"F1","code":"no_match"}`, ErrBadResponse},
+		{404, `{"order_id":"F1"}`, ErrBadResponse},
+		{302, `{}`, ErrBadResponse},
+		{200, `{"order_id":"F1","session":"S1","account":"` + testAccount + `","masked":"` + strings.Repeat("x", 5000) + `"}`, ErrBadResponse},
+	} {
+		c := newClient(t, &stub{status: tc.status, body: tc.body}, nil)
+		_, err := c.Identify(context.Background(), identifyReq())
+		if !errors.Is(err, tc.want) {
+			t.Errorf("%d %s: %v, want %v", tc.status, tc.body, err, tc.want)
+		}
+		if errors.Is(err, ErrBadResponse) && !errors.Is(err, ErrUnavailable) {
+			t.Errorf("bad response is not unavailable: %v", err)
+		}
+		if err != nil && strings.Contains(err.Error(), testAccount) {
+			t.Errorf("error quotes the account: %v", err)
+		}
+	}
+}
+
+func TestUnreachable(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close()
+	c, err := NewHTTP(HTTPOpts{BaseURL: url, TerminalID: "T1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Identify(context.Background(), identifyReq()); !errors.Is(err, ErrUnavailable) {
+		t.Fatal(err)
+	}
+	if _, err := c.Confirm(context.Background(), confirmReq()); !errors.Is(err, ErrUnavailable) {
+		t.Fatal(err)
+	}
+}
+
+func confirmReq() ConfirmRequest {
+	return ConfirmRequest{Session: "S1", OrderID: "F1", PINBlock: make([]byte, 16), KSN: make([]byte, 12)}
+}
+
+func TestConfirm(t *testing.T) {
+	s := &stub{status: 200, body: `{"order_id":"F1","status":"approved","platform_txn_id":"FP000000000001"}`}
+	c := newClient(t, s, nil)
+	res, err := c.Confirm(context.Background(), confirmReq())
+	if err != nil || res.Status != StatusApproved || res.PlatformTxnID != "FP000000000001" {
+		t.Fatalf("%+v %v", res, err)
+	}
+	var body ConfirmBody
+	if err := DecodeStrict(s.req, MaxRequestBody, &body); err != nil || body.PINBlock != strings.Repeat("0", 32) || body.KSN != strings.Repeat("0", 24) ||
+		body.Session != "S1" || body.TerminalID != "T0000009" {
+		t.Fatalf("sent %s %v", s.req, err)
+	}
+
+	s.body = `{"order_id":"F1","status":"declined","reason":"wrong_password","tries_left":2}`
+	res, err = c.Confirm(context.Background(), confirmReq())
+	var de *DeclinedError
+	if !errors.Is(err, ErrWrongPassword) || !errors.As(err, &de) || de.TriesLeft != 2 || res.Status != StatusDeclined || res.TriesLeft != 2 {
+		t.Fatalf("wrong password: %+v %v", res, err)
+	}
+	s.body = `{"order_id":"F1","status":"declined","reason":"locked","tries_left":0}`
+	if res, err = c.Confirm(context.Background(), confirmReq()); !errors.Is(err, ErrLocked) || errors.Is(err, ErrWrongPassword) || res.Status != StatusDeclined {
+		t.Fatalf("locked: %+v %v", res, err)
+	}
+	for _, bad := range []string{
+		`{"order_id":"F1","status":"approved"}`,
+		`{"order_id":"F2","status":"approved","platform_txn_id":"X"}`,
+		`{"order_id":"F1","status":"declined","reason":"wrong_password"}`,
+		`{"order_id":"F1","status":"declined","reason":"wrong_password","tries_left":0}`,
+		`{"order_id":"F1","status":"declined","reason":"other","tries_left":1}`,
+		`{"order_id":"F1","status":"paid","platform_txn_id":"X"}`,
+		`{"order_id":"F1","status":"approved","platform_txn_id":"X","account":"` + testAccount + `"}`,
+	} {
+		s.body = bad
+		if _, err := c.Confirm(context.Background(), confirmReq()); !errors.Is(err, ErrUnavailable) || !errors.Is(err, ErrBadResponse) {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+	s.status, s.body = 404, `{"order_id":"F1","code":"no_session"}`
+	if _, err := c.Confirm(context.Background(), confirmReq()); !errors.Is(err, ErrRejected) {
+		t.Fatal(err)
+	}
+}
+
+func TestCancelAndReverse(t *testing.T) {
+	s := &stub{status: 200, body: `{"session":"S1","status":"cancelled"}`}
+	c := newClient(t, s, nil)
+	if err := c.Cancel(context.Background(), "S1"); err != nil || s.path != PathCancel {
+		t.Fatal(err, s.path)
+	}
+	if err := c.Cancel(context.Background(), "S-1"); !errors.Is(err, ErrInvalidRequest) {
+		t.Fatal(err)
+	}
+	s.body = `{"order_id":"F1","status":"reversed","platform_txn_id":"FP1"}`
+	if res, err := c.Reverse(context.Background(), "F1"); err != nil || res.Status != StatusReversed || s.path != PathReverse {
+		t.Fatal(res, err)
+	}
+	s.body = `{"order_id":"F1","status":"approved"}`
+	if _, err := c.Reverse(context.Background(), "F1"); !errors.Is(err, ErrBadResponse) {
+		t.Fatal(err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	c, err := NewHTTP(HTTPOpts{BaseURL: "http://127.0.0.1:1", TerminalID: "T1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mod := range []func(*IdentifyRequest){
+		func(r *IdentifyRequest) { r.OrderID = "" },
+		func(r *IdentifyRequest) { r.OrderID = "F|1" },
+		func(r *IdentifyRequest) { r.Amount = 0 },
+		func(r *IdentifyRequest) { r.Currency = "1560" },
+		func(r *IdentifyRequest) { r.Currency = "cny" },
+		func(r *IdentifyRequest) { r.Sealed = nil },
+		func(r *IdentifyRequest) { r.Sealed = make([]byte, MaxSealed+1) },
+		func(r *IdentifyRequest) { r.ConsentAt = time.Time{} },
+		func(r *IdentifyRequest) { r.Liveness = map[string]float64{"x": 1 / zero()} },
+		func(r *IdentifyRequest) { r.Liveness = map[string]float64{"a b": 1} },
+	} {
+		r := identifyReq()
+		mod(&r)
+		if _, err := c.Identify(context.Background(), r); !errors.Is(err, ErrInvalidRequest) {
+			t.Errorf("%+v: %v", r, err)
+		}
+	}
+	for _, mod := range []func(*ConfirmRequest){
+		func(r *ConfirmRequest) { r.Session = "" },
+		func(r *ConfirmRequest) { r.PINBlock = make([]byte, 9) },
+		func(r *ConfirmRequest) { r.KSN = make([]byte, 11) },
+	} {
+		r := confirmReq()
+		mod(&r)
+		if _, err := c.Confirm(context.Background(), r); !errors.Is(err, ErrInvalidRequest) {
+			t.Errorf("%+v: %v", r, err)
+		}
+	}
+	for _, o := range []HTTPOpts{{BaseURL: "ftp://x", TerminalID: "T1"}, {BaseURL: "http://x", TerminalID: ""}, {BaseURL: "http://x", TerminalID: "T 1"}} {
+		if _, err := NewHTTP(o); !errors.Is(err, ErrInvalidRequest) {
+			t.Errorf("%+v: %v", o, err)
+		}
+	}
+}
+
+func zero() float64 { return 0 }
+
+func TestAAD(t *testing.T) {
+	if got := string(AAD("T0000009", "F0000000001", 8800, "156")); got != "T0000009|F0000000001|8800|156" {
+		t.Fatal(got)
+	}
+}

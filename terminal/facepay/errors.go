@@ -1,0 +1,96 @@
+package facepay
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors of the package. The sale decides on them with errors.Is:
+//
+//   - ErrInvalidRequest: the caller's input is not valid (ids, amount,
+//     currency, envelope size, PIN block or KSN length); nothing was sent.
+//   - ErrNoMatch: no enrolled face matched the crop: refuse face pay,
+//     offer a card.
+//   - ErrWrongPassword: the payment password was wrong; the answer is a
+//     declined Result whose TriesLeft says how many tries remain
+//     (returned as *DeclinedError with the Result).
+//   - ErrLocked: too many wrong passwords: the account takes no face
+//     payment for a while (declined, or refused at identify).
+//   - ErrOverLimit: the amount is over the platform's face-pay limit.
+//   - ErrUnavailable: no valid answer came (connection refused or cut,
+//     timeout, HTTP 5xx, an answer that does not parse). Transient. After
+//     a Confirm the outcome is unknown: the order may be paid; reverse it
+//     (Reverse) until acknowledged.
+//   - ErrBadResponse: the answer came but is not a valid answer to the
+//     request; it also matches ErrUnavailable (nothing in it is trusted,
+//     the outcome is unknown).
+//   - ErrRejected: the platform refused the request (HTTP 4xx: bad
+//     request, bad envelope, unknown or expired session, an order id
+//     reused); see *RejectedError for its code. Not transient.
+//
+// No error text carries the account number, the crop, the envelope, the
+// PIN block or the password.
+var (
+	ErrInvalidRequest = errors.New("facepay: invalid request")
+	ErrNoMatch        = errors.New("facepay: no enrolled face matched")
+	ErrWrongPassword  = errors.New("facepay: wrong payment password")
+	ErrLocked         = errors.New("facepay: account locked after wrong passwords")
+	ErrOverLimit      = errors.New("facepay: amount over the face-pay limit")
+	ErrUnavailable    = errors.New("facepay: platform unavailable")
+	ErrBadResponse    = errors.New("facepay: bad response from platform")
+	ErrRejected       = errors.New("facepay: request rejected by platform")
+)
+
+// RejectedError is a refusal by the platform (HTTP 4xx) with its code
+// (one of the Code* constants) and reason. It matches the sentinel of its
+// code with errors.Is: ErrNoMatch, ErrOverLimit, ErrLocked, and
+// ErrRejected for every other code.
+type RejectedError struct {
+	Op     string
+	Status int // HTTP status
+	Code   string
+	Reason string
+}
+
+func (e *RejectedError) Error() string {
+	if e.Reason == "" {
+		return fmt.Sprintf("facepay: %s refused by platform: %s", e.Op, e.Code)
+	}
+	return fmt.Sprintf("facepay: %s refused by platform: %s (%s)", e.Op, e.Code, e.Reason)
+}
+
+// Is matches the sentinel of the code.
+func (e *RejectedError) Is(target error) bool {
+	switch e.Code {
+	case CodeNoMatch:
+		return target == ErrNoMatch
+	case CodeOverLimit:
+		return target == ErrOverLimit
+	case CodeLocked:
+		return target == ErrLocked
+	}
+	return target == ErrRejected
+}
+
+// DeclinedError is a declined confirmation: the password was wrong
+// (ErrWrongPassword; TriesLeft more tries) or the account is now locked
+// (ErrLocked). Confirm returns it together with the declined Result.
+type DeclinedError struct {
+	Reason    string // ReasonWrongPassword or ReasonLocked
+	TriesLeft int
+}
+
+func (e *DeclinedError) Error() string {
+	if e.Reason == ReasonLocked {
+		return "facepay: declined: account locked after wrong passwords"
+	}
+	return fmt.Sprintf("facepay: declined: wrong payment password, %d tries left", e.TriesLeft)
+}
+
+// Is matches ErrLocked or ErrWrongPassword.
+func (e *DeclinedError) Is(target error) bool {
+	if e.Reason == ReasonLocked {
+		return target == ErrLocked
+	}
+	return target == ErrWrongPassword
+}
