@@ -23,15 +23,20 @@ type Bundle struct {
 	Version  int
 	Created  time.Time
 	Sections Sections
+	// Host, Hotlist and Limits are the sections of those names as read
+	// (ParseHost, ParseHotlist, ParseLimits); nil when absent.
+	Host    *HostParams
+	Hotlist *HotlistParams
+	Limits  *Limits
 }
 
 // Sections of a bundle: objects, but the hotlist, an array.
 type Sections struct {
 	EMV     json.RawMessage `json:"emv,omitempty"`     // AIDs, CA keys, kernel settings
 	Risk    json.RawMessage `json:"risk,omitempty"`    // risk rules
-	Hotlist json.RawMessage `json:"hotlist,omitempty"` // blocked cards
-	Host    json.RawMessage `json:"host,omitempty"`    // host addresses
-	Limits  json.RawMessage `json:"limits,omitempty"`  // floor and transaction limits
+	Hotlist json.RawMessage `json:"hotlist,omitempty"` // blocked card ranges (HotlistParams)
+	Host    json.RawMessage `json:"host,omitempty"`    // the acquirer host's address (HostParams)
+	Limits  json.RawMessage `json:"limits,omitempty"`  // amount and count limits (Limits)
 }
 
 // bundleKeys are the exact member names allowed at the top level and in
@@ -49,8 +54,10 @@ var (
 // strictly: at most MaxBundle bytes, one JSON object and nothing after it,
 // no member unknown or duplicated (at any depth), no name in another case,
 // nesting at most 32 deep, version ≥ 1, created an RFC 3339 time, at least
-// one section, each of its kind (hotlist an array, the others objects).
-// Errors match ErrBadBundle (ErrTooLarge too when it is too large).
+// one section, each of its kind (hotlist an array, the others objects),
+// and the host, hotlist and limits sections as ParseHost, ParseHotlist and
+// ParseLimits read them. Errors match ErrBadBundle (ErrTooLarge too when
+// it is too large) and name the section that does not read.
 func ParseBundle(b []byte) (*Bundle, error) {
 	if len(b) > MaxBundle {
 		return nil, fmt.Errorf("%w: %w: %d bytes, at most %d", ErrBadBundle, ErrTooLarge, len(b), MaxBundle)
@@ -104,7 +111,23 @@ func ParseBundle(b []byte) (*Bundle, error) {
 	if n == 0 {
 		return nil, fmt.Errorf("%w: no section", ErrBadBundle)
 	}
-	return &Bundle{Version: *w.Version, Created: created, Sections: s}, nil
+	out := &Bundle{Version: *w.Version, Created: created, Sections: s}
+	if s.Host != nil {
+		if out.Host, err = ParseHost(s.Host); err != nil {
+			return nil, fmt.Errorf("%w: host section: %w", ErrBadBundle, err)
+		}
+	}
+	if s.Hotlist != nil {
+		if out.Hotlist, err = ParseHotlist(s.Hotlist); err != nil {
+			return nil, fmt.Errorf("%w: hotlist section: %w", ErrBadBundle, err)
+		}
+	}
+	if s.Limits != nil {
+		if out.Limits, err = ParseLimits(s.Limits); err != nil {
+			return nil, fmt.Errorf("%w: limits section: %w", ErrBadBundle, err)
+		}
+	}
+	return out, nil
 }
 
 // checkMembers walks the JSON tokens of b: one value and nothing after it,

@@ -204,9 +204,9 @@ func bundleJSON(version int) []byte {
 	return fmt.Appendf(nil, `{"version": %d, "created": "2026-03-01T10:00:00Z", "sections": {
   "emv": {"aids": ["A0000000031010"]},
   "risk": {"velocity": 5},
-  "hotlist": ["4761730000000011"],
-  "host": {"primary": "10.0.0.1:5000"},
-  "limits": {"floor": 5000}}}`, version)
+  "hotlist": ["47617300"],
+  "host": {"addr": "10.0.0.1:5000"},
+  "limits": {"offline": {"floor_limit": 5000}}}}`, version)
 }
 
 // httpStall announces all of data, sends its first n bytes and then
