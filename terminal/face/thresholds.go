@@ -1,0 +1,99 @@
+package face
+
+// Thresholds are every number the decision compares a signal with. They
+// come from the terminal's configuration file (face.thresholds, by these
+// JSON names, unmarshalled over DefaultThresholds). Distances are in
+// pixels of a 640-pixel-wide picture (the pipeline scales them to the
+// frame's width); counts are frames.
+type Thresholds struct {
+	// Quality gate of the best frame.
+	//
+	// MinFaceFrac: the face box's height over the picture's height.
+	MinFaceFrac float64 `json:"min_face_frac"`
+	// MinSharpness: variance of the Laplacian over the face (8-bit
+	// grey), below it the face is blurred (motion, focus).
+	MinSharpness float64 `json:"min_sharpness"`
+	// MinExposure, MaxExposure bound the face's mean grey (0-255).
+	MinExposure float64 `json:"min_exposure"`
+	MaxExposure float64 `json:"max_exposure"`
+	// MaxPose: the horizontal offset of the eyes' midpoint from the face
+	// box's centre, over the box's width, for the best frame (0 frontal).
+	MaxPose float64 `json:"max_pose"`
+
+	// TwoFaceLooks: full-picture detections that must see two or more
+	// faces before the attempt is refused ("two faces in view").
+	TwoFaceLooks int `json:"two_face_looks"`
+	// MinFrames: no decision but a refusal before this many frames.
+	MinFrames int `json:"min_frames"`
+
+	// Challenge.
+	//
+	// BlinkDrop: the eyes' openness (see the "eyes" signal) must drop
+	// by this share of its open level, then come back, for a blink.
+	BlinkDrop float64 `json:"blink_drop"`
+	// BlinkMaxFrames: the longest closed run that is still a blink.
+	BlinkMaxFrames int `json:"blink_max_frames"`
+	// Turn: the head's turn for left/right, as the shift of the inner
+	// face's features relative to the head box, over the box's width.
+	Turn float64 `json:"turn"`
+	// CloserGrowth: the face's height must grow by this share.
+	CloserGrowth float64 `json:"closer_growth"`
+
+	// Parallax.
+	//
+	// MinMotion: the median track displacement (pixels) needed before
+	// the single-homography test says anything.
+	MinMotion float64 `json:"min_motion_px"`
+	// Reproj: RANSAC's reprojection threshold (pixels).
+	Reproj float64 `json:"reproj_px"`
+	// Flat: at or below this share of tracks unexplained by the one
+	// homography, the motion is flat (a photo or a screen).
+	Flat float64 `json:"flat"`
+
+	// Screen cues.
+	//
+	// Moire: the face patch's spectral peak ratio (see the "moire"
+	// signal) above which a screen's pixel grid is seen.
+	Moire float64 `json:"moire"`
+	// MoireLooks: patches looked at before the moiré signal counts.
+	MoireLooks int `json:"moire_looks"`
+	// Border: the share of looks with straight edges around the face
+	// above which a frame (bezel, paper edge) is seen.
+	Border float64 `json:"border"`
+	// BorderLooks: looks before the border signal counts.
+	BorderLooks int `json:"border_looks"`
+
+	// IR.
+	//
+	// IRShare: the share of IR looks that must find a face where the
+	// RGB face is.
+	IRShare float64 `json:"ir_share"`
+	// IRLooks: IR looks before the IR signal counts.
+	IRLooks int `json:"ir_looks"`
+}
+
+// DefaultThresholds are the thresholds measured on the simulated scenes
+// (cmd/faceclips' evaluation) with a margin; a real camera's should be
+// measured the same way on recorded clips (posctl face check).
+var DefaultThresholds = Thresholds{
+	MinFaceFrac:    0.18,
+	MinSharpness:   20,
+	MinExposure:    40,
+	MaxExposure:    220,
+	MaxPose:        0.2,
+	TwoFaceLooks:   2,
+	MinFrames:      6,
+	BlinkDrop:      0.3,
+	BlinkMaxFrames: 12,
+	Turn:           0.08,
+	CloserGrowth:   0.25,
+	MinMotion:      6,
+	Reproj:         2,
+	Flat:           0.15,
+	Moire:          6,
+	MoireLooks:     6,
+	Border:         0.5,
+	BorderLooks:    4,
+	IRShare:        0.5,
+	IRLooks:        4,
+}
