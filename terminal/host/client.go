@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/moov-io/iso8583"
@@ -58,6 +59,35 @@ type Client struct {
 	clock clock.Clock
 	tid   string
 	mid   string
+
+	hintMu sync.Mutex
+	onHint func()
+}
+
+// OnHint sets fn to be called whenever an answer from the host (of any
+// kind, checked like every answer: MAC first where there is one) says an
+// update waits (Result.UpdateWaiting); nil stops the calls. fn runs on
+// the requester's goroutine before the request returns: it must not
+// block (send on a buffered channel without waiting, say). The client
+// knows nothing of updates: what a hint leads to is the caller's.
+func (c *Client) OnHint(fn func()) {
+	c.hintMu.Lock()
+	c.onHint = fn
+	c.hintMu.Unlock()
+}
+
+// Addr is the acquirer's address the next connection goes to.
+func (c *Client) Addr() string { return c.link.Addr() }
+
+// SetAddr makes the next connection go to addr (host:port): an exchange
+// under way finishes on the connection it started on, and the next one
+// dials addr (the connection to the old address is closed then, between
+// two exchanges).
+func (c *Client) SetAddr(addr string) error {
+	if err := c.link.SetAddr(addr); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidRequest, err)
+	}
+	return nil
 }
 
 // Result is what the acquirer answered to a purchase (of any kind), a
@@ -75,6 +105,9 @@ type Result struct {
 	// well formed); nil when absent. Issuer is what it says for the card.
 	ICC    []byte
 	Issuer IssuerData
+	// UpdateWaiting: the answer said an update waits at the terminal
+	// management system (DE62 notice DF01; see notice.go).
+	UpdateWaiting bool
 }
 
 // Approved reports whether the response code is "00".
@@ -369,6 +402,15 @@ func (c *Client) exchange(ctx context.Context, m *iso8583.Message, req *Request,
 		return Result{}, mti, err
 	}
 	c.log.Info("acquirer response", "mti", want.mti, "stan", stan, "response_code", res.ResponseCode)
+	if res.UpdateWaiting {
+		c.hintMu.Lock()
+		fn := c.onHint
+		c.hintMu.Unlock()
+		c.log.Debug("the acquirer says an update waits", "mti", want.mti, "stan", stan)
+		if fn != nil {
+			fn()
+		}
+	}
 	return res, mti, nil
 }
 
@@ -428,6 +470,7 @@ func (d *Dialect) checkResponse(m *iso8583.Message, want expect, s *wiresec.Sess
 	res := Result{
 		ResponseCode: resp.ResponseCode, AuthCode: resp.AuthCode, RRN: resp.RRN,
 		Balance: resp.Balance, BalanceCurrency: resp.BalanceCurrency, HasBalance: resp.HasBalance,
+		UpdateWaiting: resp.UpdateWaiting,
 	}
 	if len(resp.ICC) > 0 {
 		if res.Issuer, err = ParseIssuerData(resp.ICC); err != nil {

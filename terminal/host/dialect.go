@@ -203,6 +203,9 @@ type Response struct {
 	HasBalance      bool
 	// Time is the host's time of the answer (encoded only).
 	Time time.Time
+	// UpdateWaiting is the notice "an update waits at the TMS" (DE62 of
+	// any response; see notice.go).
+	UpdateWaiting bool
 }
 
 // codec is how a dialect maps neutral messages onto its typed message
@@ -274,7 +277,19 @@ func (d *Dialect) DecodeRequest(m *iso8583.Message) (Request, error) {
 
 // EncodeResponse builds the answer to req (without its MAC; see Seal).
 func (d *Dialect) EncodeResponse(req Request, resp Response) (*iso8583.Message, error) {
-	return d.codec.encodeResponse(&req, &resp)
+	m, err := d.codec.encodeResponse(&req, &resp)
+	if err != nil {
+		return nil, err
+	}
+	if n := (Notices{UpdateWaiting: resp.UpdateWaiting}).encode(); n != nil {
+		if err := m.BinaryField(DENotices, n); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, safe(err, "setting the notices"))
+		}
+		if _, err := m.Pack(); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, safe(err, "message with notices does not pack"))
+		}
+	}
+	return m, nil
 }
 
 // DecodeResponse reads a response message. Call it only after the MAC
@@ -287,7 +302,17 @@ func (d *Dialect) DecodeResponse(m *iso8583.Message) (Response, error) {
 	}
 	r, err := d.codec.decodeResponse(m, mti)
 	r.MTI = mti
-	return r, err
+	if err != nil {
+		return r, err
+	}
+	if raw, _ := m.GetBytes(DENotices); len(raw) > 0 {
+		n, err := ParseNotices(raw)
+		if err != nil {
+			return r, err
+		}
+		r.UpdateWaiting = n.UpdateWaiting
+	}
+	return r, nil
 }
 
 // EncodeReject answers a request that could not be decoded or is not
@@ -490,6 +515,10 @@ const (
 	DEBatchNumber    = DEReserved60 // 0500/0510, 0320/0330
 	DETrack2Enc      = DEPrivate62
 	DEUploadRef      = DEPrivate63 // 0320/0330
+
+	// DENotices is DE62 of a response in every dialect: the host's
+	// notices (notice.go).
+	DENotices = DEPrivate62
 )
 
 // Field sizes.

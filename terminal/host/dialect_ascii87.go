@@ -91,7 +91,9 @@ import (
 //	                     n6 (0500/0510 and 0320)
 //	62   b..64 LLLVAR    private: track 2 equivalent data, encrypted (see
 //	                     terminal/wiresec), in a 0200/0100 of a card and a 0220
-//	                     advice; the clear track never travels
+//	                     advice; the clear track never travels; in any response
+//	                     (R, optional) the host's notices, e.g. DF01 01 01 "an
+//	                     update waits at the TMS" (notice.go)
 //	63   ans..12 LLLVAR  private: the terminal's reference of an uploaded
 //	                     transaction (0320, echoed in the 0330: UploadItem.Ref,
 //	                     1 to 12 digits or letters, no padding)

@@ -71,10 +71,13 @@ type Link struct {
 	// turn lets one request at a time onto the link (see RoundTrip).
 	turn chan struct{}
 
-	mu     sync.Mutex
-	conn   *connection.Connection
-	closed bool
-	wg     sync.WaitGroup
+	mu   sync.Mutex
+	conn *connection.Connection
+	addr string // where the next connection goes (SetAddr)
+	// connAddr is where conn goes.
+	connAddr string
+	closed   bool
+	wg       sync.WaitGroup
 }
 
 // New checks opts and returns a link. It does not connect yet.
@@ -88,7 +91,7 @@ func New(o Opts) (*Link, error) {
 	if o.ResponseTimeout <= 0 {
 		o.ResponseTimeout = 30 * time.Second
 	}
-	l := &Link{o: o, log: o.Logger, clock: clock.Or(o.Clock), turn: make(chan struct{}, 1)}
+	l := &Link{o: o, log: o.Logger, clock: clock.Or(o.Clock), turn: make(chan struct{}, 1), addr: o.Addr}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
@@ -122,6 +125,30 @@ func (l *Link) Close() error {
 	return err
 }
 
+// Addr is the address the next connection goes to.
+func (l *Link) Addr() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.addr
+}
+
+// SetAddr makes the next connection go to addr. The connection to the old
+// address, if any, is closed when the next request has its turn (never
+// under a request in flight: requests take turns), and that request
+// dials addr.
+func (l *Link) SetAddr(addr string) error {
+	if addr == "" {
+		return fmt.Errorf("%w: no address", ErrInvalidRequest)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if addr != l.addr {
+		l.log.Info("acquirer address changed; the next connection goes there", "addr", addr)
+		l.addr = addr
+	}
+	return nil
+}
+
 // Connected reports whether the link holds a connection that has not
 // failed (tests and diagnostics).
 func (l *Link) Connected() bool {
@@ -146,6 +173,18 @@ func (l *Link) acquire(ctx context.Context) (*connection.Connection, error) {
 	if l.closed {
 		return nil, ErrClosed
 	}
+	if l.conn != nil && l.connAddr != l.addr {
+		// The address changed since this connection was made. acquire
+		// runs in a request's turn, so nothing else is on it: close it
+		// (in the background, counted) and dial the new address.
+		old := l.conn
+		l.conn = nil
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			_ = old.Close()
+		}()
+	}
 	if l.conn != nil {
 		select {
 		case <-l.conn.Done():
@@ -158,7 +197,8 @@ func (l *Link) acquire(ctx context.Context) (*connection.Connection, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
-	nc, err := l.o.Dial(ctx, l.o.Addr)
+	addr := l.addr
+	nc, err := l.o.Dial(ctx, addr)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
@@ -174,8 +214,8 @@ func (l *Link) acquire(ctx context.Context) (*connection.Connection, error) {
 		_ = nc.Close()
 		return nil, fmt.Errorf("%w: %w", ErrUnreachable, connErr(err))
 	}
-	l.log.Info("connected to acquirer", "addr", l.o.Addr)
-	l.conn = conn
+	l.log.Info("connected to acquirer", "addr", addr)
+	l.conn, l.connAddr = conn, addr
 	l.wg.Add(1)
 	return conn, nil
 }
