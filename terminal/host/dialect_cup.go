@@ -126,7 +126,9 @@ import (
 //	                      original's 60.1 ("22" sale, "20" completion)
 //	62   b..64 LLLVAR     posd: in a 0200 and a 0220 the encrypted track 2 (the clear track
 //	                      never travels); in a 0400 the KSN of the original, the
-//	                      reference to the card data the host received with it
+//	                      reference to the card data the host received with it;
+//	                      in any response (R, optional) the host's notices, e.g.
+//	                      DF01 01 01 "an update waits at the TMS" (notice.go)
 //	63   ans..12 LLLVAR   posd: the terminal's reference of an uploaded
 //	                      transaction (0320, echoed in the 0330; UploadItem.Ref,
 //	                      no padding)

@@ -38,6 +38,12 @@
 // Each dialect's doc comment has the table of what tells the kinds apart
 // on its wire; a decoder accepts only the fields a kind defines.
 //
+// Any response may carry the host's notices in DE62, in both dialects
+// (notice.go): DF01 tells the terminal an update waits at its terminal
+// management system (Result.UpdateWaiting; Client.OnHint calls back on
+// it, the client knowing nothing of updates). Client.SetAddr moves the
+// next connection to another host address, between two exchanges.
+//
 // The MAC of a response is verified before anything else in it is read
 // (the link reads only MTI, DE11 and DE41 to route it). Logs carry MTI,
 // STAN and response code only; error texts never carry card data.
