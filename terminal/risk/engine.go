@@ -116,6 +116,7 @@ type Engine struct {
 
 	rules   atomic.Pointer[compiled]
 	hotlist atomic.Pointer[Hotlist]
+	ranges  atomic.Pointer[rangeSet] // card ranges on the hotlist (ranges.go)
 
 	hlMu  sync.Mutex // serializes hotlist updates
 	floor uint64     // the stored hotlist's version, even when unusable
@@ -263,6 +264,9 @@ func (e *Engine) Check(ctx context.Context, t Txn) Decision {
 		}
 		if hasCard && hl.Contains(card) {
 			return refuse(RuleHotlist, "card is on the hotlist (version %d)", hl.version)
+		}
+		if e.ranges.Load().contains(t.PAN) {
+			return refuse(RuleHotlist, "card's range is on the hotlist")
 		}
 	}
 	if limit := r.MaxAmount.Of(t.Entry); limit > 0 && t.Type != TypeVoid && t.Amount > limit {
