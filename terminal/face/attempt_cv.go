@@ -31,6 +31,13 @@ const (
 	minTracks   = 8
 )
 
+// The eye band: from eyeTop to eyeBottom percent of the face box's
+// height; defaultEyes: where the eyes are in it before the eye cascade
+// found them.
+const eyeTop, eyeBottom = 18, 58
+
+var defaultEyes = [2][4]float64{{0.15, 0.3, 0.45, 0.75}, {0.55, 0.3, 0.85, 0.75}}
+
 // track is one feature followed from the anchor frame, in trackW
 // coordinates.
 type track struct {
@@ -69,12 +76,16 @@ type Attempt struct {
 	lastFaces int
 	tracks    []track
 	anchored  bool
+	anchorBox image.Rectangle // the face at the anchor frame, trackW coordinates
 
 	heights []float64 // face heights at detections (closer)
 	open    []float64 // eyes' openness per face frame (blink)
 	closedN int       // length of the current closed run
 	sawOpen bool      // open frames before the closed run
-	yaw0    []float64 // first turn readings
+	// eyeWin: each eye's window (left, right of the picture) as
+	// fractions of the eye band (x0, y0, x1, y1).
+	eyeWin [2][4]float64
+	eyePx  []byte // the windows' pixels (wiped after each frame)
 	bestQ   float64
 	hasBest bool
 	blurred bool // the last face frame was blurred
@@ -85,6 +96,7 @@ type Attempt struct {
 func (c *Checker) Begin(ch Challenge, withIR bool) *Attempt {
 	a := &Attempt{c: c, th: c.o.Thresholds, fps: c.o.FPS, maxN: c.o.MaxFrames, ch: ch, withIR: withIR}
 	a.ev.parallax = -1
+	a.eyeWin = defaultEyes
 	for _, m := range a.mats() {
 		*m = c.newMat()
 	}
@@ -396,6 +408,7 @@ func (a *Attempt) seed() {
 		return !image.Pt(int(x), int(y)).In(inner)
 	}, false)
 	a.anchored = len(a.tracks) >= minTracks
+	a.anchorBox = fb
 }
 
 // corners adds up to n good features to track within r (trackW
@@ -542,13 +555,13 @@ func (a *Attempt) keepCrop(frame gocv.Mat) {
 }
 
 // lookEyes runs the eye cascade on the face's upper half and records the
-// eyes' openness: how dark the darkest part of the eye band is against
-// the band (open eyes: dark pupils and lashes; closed: lids of skin).
-// It returns the eyes' midpoint across the face box (0..1) and how many
-// eyes it found.
+// eyes' openness in the two eye windows: where the cascade last found
+// each eye (the middle of its box: the brows stay out), or where eyes
+// usually are in a face box before it found them. It returns the eyes'
+// midpoint across the face box (0..1) and how many eyes it found.
 func (a *Attempt) lookEyes() (mid float64, n int) {
 	b := a.box
-	band := image.Rect(b.Min.X, b.Min.Y+b.Dy()*18/100, b.Max.X, b.Min.Y+b.Dy()*55/100).Intersect(image.Rect(0, 0, a.w, a.h))
+	band := image.Rect(b.Min.X, b.Min.Y+b.Dy()*eyeTop/100, b.Max.X, b.Min.Y+b.Dy()*eyeBottom/100).Intersect(image.Rect(0, 0, a.w, a.h))
 	if band.Dx() < 20 || band.Dy() < 8 {
 		return 0.5, 0
 	}
@@ -558,25 +571,49 @@ func (a *Attempt) lookEyes() (mid float64, n int) {
 	eh := max(int(math.Round(float64(band.Dy())*eyeW/float64(band.Dx()))), 1)
 	gocv.Resize(roi, &a.eyes, image.Pt(eyeW, eh), 0, 0, gocv.InterpolationArea)
 	rects := a.c.eye.DetectMultiScaleWithParams(a.eyes, 1.1, 3, 0, image.Pt(14, 14), image.Pt(eyeW/2, eyeW/2))
-	n = min(len(rects), 2)
-	if n > 0 {
-		var xs []float64
-		for _, r := range rects {
-			xs = append(xs, float64(r.Min.X+r.Max.X)/2/eyeW)
+	var found [2]bool
+	var xs []float64
+	for _, r := range rects {
+		cx := float64(r.Min.X+r.Max.X) / 2 / eyeW
+		side := 0
+		if cx >= 0.5 {
+			side = 1
 		}
-		slices.Sort(xs)
-		if len(xs) >= 2 {
-			mid = (xs[0] + xs[len(xs)-1]) / 2
-		} else {
-			mid = xs[0]
+		if found[side] {
+			continue
 		}
-	} else {
-		mid = 0.5
+		found[side] = true
+		xs = append(xs, cx)
+		a.eyeWin[side] = [4]float64{float64(r.Min.X) / eyeW, float64(r.Min.Y) / float64(eh),
+			float64(r.Max.X) / eyeW, float64(r.Max.Y) / float64(eh)}
+	}
+	n = len(xs)
+	mid = 0.5
+	switch n {
+	case 1:
+		mid = xs[0]
+	case 2:
+		mid = (xs[0] + xs[1]) / 2
 	}
 	px, err := a.eyes.DataPtrUint8()
-	if err == nil && len(px) > 0 {
-		a.blink(openness(px))
+	if err != nil || len(px) != eyeW*eh {
+		return mid, n
 	}
+	var o float64
+	for _, w := range a.eyeWin {
+		// The middle of the window: 60 % of its width, 40 % of its height.
+		x0, x1 := w[0]+0.2*(w[2]-w[0]), w[2]-0.2*(w[2]-w[0])
+		y0, y1 := w[1]+0.3*(w[3]-w[1]), w[3]-0.3*(w[3]-w[1])
+		r := image.Rect(int(x0*eyeW), int(y0*float64(eh)), int(math.Ceil(x1*eyeW)), int(math.Ceil(y1*float64(eh)))).
+			Intersect(image.Rect(0, 0, eyeW, eh))
+		a.eyePx = a.eyePx[:0]
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			a.eyePx = append(a.eyePx, px[y*eyeW+r.Min.X:y*eyeW+r.Max.X]...)
+		}
+		o += openness(a.eyePx) / 2
+	}
+	clear(a.eyePx)
+	a.blink(o)
 	return mid, n
 }
 
@@ -625,8 +662,51 @@ func (a *Attempt) closer() {
 }
 
 // turn follows the head's turn for left and right: the inner face's
-// tracks against the face box's ... TODO
-func (a *Attempt) turn() {}
+// features (eyes, nose, mouth: tracks near the face's middle) move
+// sideways relative to the head's sides (tracks at the face's edges and
+// beside it) when the head turns; when the whole head moves sideways,
+// both move alike. The turn is that relative shift over the face's width,
+// positive towards the picture's right: the customer's own left.
+func (a *Attempt) turn() {
+	if (a.ch != Left && a.ch != Right) || a.ev.chDone || !a.anchored {
+		return
+	}
+	ab := a.anchorBox
+	cx, cy := float32(ab.Min.X+ab.Max.X)/2, float32(ab.Min.Y+ab.Max.Y)/2
+	bw, bh := float32(ab.Dx()), float32(ab.Dy())
+	var inner, sides []float64
+	for _, t := range a.tracks {
+		dx := float64(t.x - t.x0)
+		switch ox, oy := abs32(t.x0-cx)/bw, abs32(t.y0-cy)/bh; {
+		case t.face && ox < 0.25 && oy < 0.35:
+			inner = append(inner, dx)
+		case ox > 0.4 && oy < 0.6:
+			sides = append(sides, dx)
+		}
+	}
+	if len(inner) < 3 || len(sides) < 3 {
+		return
+	}
+	turn := (median(inner) - median(sides)) / float64(bw)
+	if a.ch == Right {
+		turn = -turn
+	}
+	if turn <= -a.th.Turn {
+		a.ev.wrongTurn = true
+	}
+	if turn >= a.th.Turn {
+		a.ev.chDone = true
+		return
+	}
+	a.ev.chProgress = math.Max(a.ev.chProgress, math.Max(0, turn/a.th.Turn))
+}
+
+func abs32(x float32) float32 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
 
 // moire measures the spectral peaks of a full-resolution patch of the
 // face: a screen's pixel grid beating with the camera's makes strong

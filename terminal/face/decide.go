@@ -134,9 +134,6 @@ func decide(ev *evidence, th Thresholds, ch Challenge, withIR, final bool) (r Re
 	if withIR && ev.irLooks >= max(th.IRLooks, 1) && share(ev.irHits, ev.irLooks) < th.IRShare {
 		cues = append(cues, ReasonNoIRFace)
 	}
-	if ev.wrongTurn && (ch == Left || ch == Right) {
-		cues = append(cues, ReasonWrongTurn)
-	}
 	if len(cues) > 0 && (ev.frames >= th.MinFrames || final) {
 		r.Decision, r.Reasons = Spoof, cues
 		return r, true
@@ -148,7 +145,11 @@ func decide(ev *evidence, th Thresholds, ch Challenge, withIR, final bool) (r Re
 		missing = append(missing, q)
 	}
 	if !ev.chDone {
-		missing = append(missing, challengeReason(ch))
+		if ev.wrongTurn && (ch == Left || ch == Right) {
+			missing = append(missing, ReasonWrongTurn)
+		} else {
+			missing = append(missing, challengeReason(ch))
+		}
 	}
 	if needsMotion(ch) && ev.parallax < 0 {
 		missing = append(missing, ReasonTooShort)

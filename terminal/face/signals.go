@@ -9,8 +9,10 @@ import (
 // moiré.
 const moireN = 64
 
-// openness of the eyes from the eye band's pixels: the band's mean over
-// the mean of its darkest 5 %, minus one.
+// openness of the eyes from the eye band's pixels: how much darker the
+// band's darkest 2 % (pupils, irises, lashes of open eyes) is than the
+// band's mean, in [0,1]. Closed lids are skin: the darkest part is much
+// lighter.
 func openness(px []byte) float64 {
 	var hist [256]int
 	sum := 0
@@ -18,7 +20,10 @@ func openness(px []byte) float64 {
 		hist[p]++
 		sum += int(p)
 	}
-	want := max(len(px)/20, 1)
+	if sum == 0 {
+		return 0
+	}
+	want := max(len(px)/50, 1)
 	got, dark := 0, 0
 	for v := 0; v < 256 && got < want; v++ {
 		k := min(hist[v], want-got)
@@ -26,8 +31,7 @@ func openness(px []byte) float64 {
 		dark += k * v
 	}
 	mean := float64(sum) / float64(len(px))
-	d := float64(dark)/float64(got) + 1
-	return mean/d - 1
+	return math.Max(0, 1-float64(dark)/float64(got)/mean)
 }
 
 // hann is the Hann window over moireN samples.
