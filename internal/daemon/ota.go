@@ -17,7 +17,6 @@ import (
 	"posd/board/sim/deck"
 	"posd/terminal/emv"
 	"posd/terminal/ota"
-	"posd/terminal/risk"
 	"posd/terminal/slots"
 	"posd/terminal/txn"
 
@@ -74,8 +73,10 @@ type OTAStatus struct {
 type otaPart struct {
 	c    *ota.Client
 	hint chan struct{}
-	done chan struct{}
-	k    *emv.Kernel
+	// hostHint is the acquirer's "an update waits" (host.Client.OnHint).
+	hostHint chan struct{}
+	done     chan struct{}
+	k        *emv.Kernel
 
 	mu        sync.Mutex
 	lastCheck time.Time
@@ -111,7 +112,7 @@ func (d *Daemon) openOTA(ctx context.Context, k *emv.Kernel) error {
 	if err != nil {
 		return fmt.Errorf("ota: %w", err)
 	}
-	d.ota = &otaPart{c: c, hint: make(chan struct{}, 1), done: make(chan struct{}), k: k}
+	d.ota = &otaPart{c: c, hint: make(chan struct{}, 1), hostHint: make(chan struct{}, 1), done: make(chan struct{}), k: k}
 	// The parameter set received before this start goes back in use.
 	var stored []byte
 	_ = d.DB.Bolt().View(func(tx *bbolt.Tx) error {
@@ -126,9 +127,13 @@ func (d *Daemon) openOTA(ctx context.Context, k *emv.Kernel) error {
 		use()
 		d.Log.Info("parameters received over the air in use", "version", version)
 	}
+	// The acquirer's answers may say an update waits: check soon, with
+	// jitter, at most once a minute for it.
+	d.Host.OnHint(d.ota.hintToOTA)
 	go func() {
 		defer close(d.ota.done)
-		_ = c.Poll(ctx, d.Settings.OTAInterval, d.ota.hint, d.otaRound)
+		_ = c.PollWith(ctx, ota.PollOpts{Every: d.Settings.OTAInterval, Now: d.ota.hint, HostHint: d.ota.hostHint,
+			HostHintJitter: ota.DefaultHostHintJitter, HintCooldown: ota.DefaultHintCooldown}, d.otaRound)
 	}()
 	return nil
 }
@@ -233,17 +238,21 @@ func (d *Daemon) applyParams(ctx context.Context, t ota.Target) error {
 }
 
 // prepareParams checks a bundle whole and returns what puts it in use
-// (it cannot fail) and its version. A bundle with a section this
-// firmware cannot apply is refused.
+// (it cannot fail) and its version. A bundle with a section that does not
+// check is refused whole.
+//
+// The bundle is the acquirer's whole parameter set over the
+// configuration: risk rules are the configuration's with the bundle's
+// risk section, then its limits section, over them; the card ranges on
+// the hotlist are the bundle's (none without a hotlist section); the
+// acquirer's address is the bundle's host section (the configuration's
+// host.addr without one), taken from the next connection on.
 func (d *Daemon) prepareParams(b []byte) (use func(), version int, err error) {
 	bundle, err := ota.ParseBundle(b)
 	if err != nil {
 		return nil, 0, err
 	}
 	s := bundle.Sections
-	if s.Hotlist != nil || s.Host != nil || s.Limits != nil {
-		return nil, 0, errors.New("the bundle has hotlist, host or limits sections, which this firmware does not apply over the air (limits are risk rules; hotlists are per terminal)")
-	}
 	var emvCfg *emv.Config
 	if s.EMV != nil {
 		cfg, err := emv.LoadParams(s.EMV)
@@ -257,24 +266,38 @@ func (d *Daemon) prepareParams(b []byte) (use func(), version int, err error) {
 		}
 		emvCfg = &cfg
 	}
-	var rules *risk.Rules
+	rules := d.Settings.Risk // over the configuration's rules, not a previous bundle's
 	if s.Risk != nil {
-		r := d.Settings.Risk // over the configuration's rules, not a previous bundle's
 		dec := json.NewDecoder(bytes.NewReader(s.Risk))
 		dec.DisallowUnknownFields()
-		if err := dec.Decode(&r); err != nil {
+		if err := dec.Decode(&rules); err != nil {
 			return nil, 0, fmt.Errorf("risk section: %w", err)
 		}
-		if err := r.Validate(); err != nil {
+		if err := rules.Validate(); err != nil {
 			return nil, 0, fmt.Errorf("risk section: %w", err)
 		}
-		rules = &r
+	}
+	if bundle.Limits != nil {
+		if err := mergeLimits(&rules, bundle.Limits); err != nil {
+			return nil, 0, fmt.Errorf("limits section: %w", err)
+		}
+		if err := rules.Validate(); err != nil {
+			return nil, 0, fmt.Errorf("limits section: %w", err)
+		}
+	}
+	var ranges []string
+	if bundle.Hotlist != nil {
+		ranges = bundle.Hotlist.Prefixes
+	}
+	addr := d.Config.Host.Addr
+	if bundle.Host != nil {
+		addr = bundle.Host.Addr
 	}
 	return func() {
-		if rules != nil {
-			// Validated above: SetRules compiles what Validate passed.
-			_ = d.Risk.SetRules(*rules)
-		}
+		// Each was checked above: none of these fails on what passed.
+		_ = d.Risk.SetRules(rules)
+		_ = d.Risk.SetBlockedRanges(ranges)
+		_ = d.Host.SetAddr(addr)
 		if emvCfg != nil {
 			d.ota.k.SetConfig(*emvCfg)
 		}
