@@ -20,6 +20,11 @@
 //
 //	{"name": "params/p-3.json", "kind": "params", "version": 3, "data": "<base64>"}
 //
+// A -params file is checked as terminals check a bundle (terminal/ota
+// ParseBundle: every section, the hotlist's BIN prefixes, the host's
+// host:port, the limits' keys and ranges) and refused at start if it does
+// not read; the admin endpoint publishes whatever it is given.
+//
 // It prints "tms-sim listening on ADDR" once it serves.
 package main
 

@@ -13,7 +13,23 @@ import (
 	"time"
 
 	"posd/cmd/tms-sim/repo"
+	"posd/terminal/ota"
 )
+
+// sectionNames lists the sections a bundle has.
+func sectionNames(b *ota.Bundle) []string {
+	var out []string
+	s := b.Sections
+	for _, x := range []struct {
+		name string
+		raw  []byte
+	}{{"emv", s.EMV}, {"risk", s.Risk}, {"hotlist", s.Hotlist}, {"host", s.Host}, {"limits", s.Limits}} {
+		if x.raw != nil {
+			out = append(out, x.name)
+		}
+	}
+	return out
+}
 
 // multiFlag is a repeatable string flag.
 type multiFlag []string
@@ -68,15 +84,18 @@ func openRepo(dir, rootOut string, params []string, firmware string, fwVersion i
 		if err != nil {
 			return nil, fmt.Errorf("-params: %w", err)
 		}
-		var v struct {
-			Version int `json:"version"`
+		// Checked as terminals will check it (every section, hotlist, host
+		// and limits included): a bundle they would refuse is not
+		// published from the command line. POST /v1/admin/publish takes
+		// any bytes, for tests of the refusals.
+		bundle, err := ota.ParseBundle(b)
+		if err != nil {
+			return nil, fmt.Errorf("-params %s: %w", p, err)
 		}
-		if err := json.Unmarshal(b, &v); err != nil || v.Version < 1 {
-			return nil, fmt.Errorf("-params %s: no version of 1 or more", p)
-		}
-		if err := r.AddTarget(fmt.Sprintf("params/params-%d.json", v.Version), b, map[string]any{"kind": "params", "version": v.Version}); err != nil {
+		if err := r.AddTarget(fmt.Sprintf("params/params-%d.json", bundle.Version), b, map[string]any{"kind": "params", "version": bundle.Version}); err != nil {
 			return nil, err
 		}
+		log.Info("parameter bundle", "version", bundle.Version, "sections", sectionNames(bundle))
 	}
 	if firmware != "" {
 		b, err := os.ReadFile(firmware)
