@@ -24,7 +24,9 @@ const (
 	trackW      = 320
 	eyeW        = 100
 	cropSide    = 160
-	detectEvery = 3 // frames between full-picture detections
+	detectEvery = 6 // frames between full-picture detections
+	refineEvery = 2 // frames between detections around the tracked face
+	roiFace     = 40 // the face's size for a detection around it
 	borderEvery = 3 // frames between border looks
 	irEvery     = 2 // frames between IR looks
 	maxTracks   = 40
@@ -36,7 +38,7 @@ const (
 // found them.
 const eyeTop, eyeBottom = 18, 58
 
-var defaultEyes = [2][4]float64{{0.15, 0.3, 0.45, 0.75}, {0.55, 0.3, 0.85, 0.75}}
+var defaultEyes = [2][4]float64{{0.15, 0.42, 0.45, 0.78}, {0.55, 0.42, 0.85, 0.78}}
 
 // track is one feature followed from the anchor frame, in trackW
 // coordinates.
@@ -86,6 +88,11 @@ type Attempt struct {
 	// fractions of the eye band (x0, y0, x1, y1).
 	eyeWin [2][4]float64
 	eyePx  []byte // the windows' pixels (wiped after each frame)
+	// eyeSeen: the eye cascade found that eye at least once.
+	eyeSeen [2]bool
+	// eyeBox is the face box smoothed over frames: the eye band is cut
+	// from it, so the box's jitter does not look like a blink.
+	eyeBox [4]float64
 	bestQ   float64
 	hasBest bool
 	blurred bool // the last face frame was blurred
@@ -181,8 +188,11 @@ func (a *Attempt) Add(rgb video.Frame, ir video.Frame) (Progress, error) {
 	gocv.Resize(a.gray, &a.small, image.Pt(a.sw, a.sh), 0, 0, gocv.InterpolationArea)
 
 	a.follow()
-	if a.ev.frames == 1 || (a.ev.frames-1)%detectEvery == 0 || a.box.Empty() || a.faceTracks() < minTracks/2 {
+	switch {
+	case a.ev.frames == 1 || (a.ev.frames-1)%detectEvery == 0 || a.box.Empty() || a.faceTracks() < minTracks/2:
 		a.detect()
+	case (a.ev.frames-1)%refineEvery == 0:
+		a.refine()
 	}
 	if !a.box.Empty() && a.lastFaces == 1 {
 		a.ev.faceFrames++
@@ -360,7 +370,7 @@ func (a *Attempt) follow() {
 func (a *Attempt) detect() {
 	dh := max(int(math.Round(float64(a.sh)*detW/trackW)), 1)
 	gocv.Resize(a.small, &a.det, image.Pt(detW, dh), 0, 0, gocv.InterpolationArea)
-	rects := a.c.face.DetectMultiScaleWithParams(a.det, 1.15, 4, 0, image.Pt(24, 24), image.Point{})
+	rects := a.c.face.DetectMultiScaleWithParams(a.det, 1.2, 3, 0, image.Pt(24, 24), image.Point{})
 	a.ev.looks++
 	a.lastFaces = len(rects)
 	a.ev.facesMax = max(a.ev.facesMax, len(rects))
@@ -384,6 +394,40 @@ func (a *Attempt) detect() {
 		a.heights = append(a.heights, float64(a.box.Dy()))
 		a.closer()
 	}
+}
+
+// refine detects the face again around its tracked box only, scaled so
+// the face is about roiFace pixels: the box's size and place are kept
+// exact between full-picture detections at a fraction of their cost. No
+// face there keeps the tracked box (the next full detection decides).
+func (a *Attempt) refine() {
+	fb := a.toSmall(a.box)
+	area := grow(fb, 0.8).Intersect(image.Rect(0, 0, a.sw, a.sh))
+	if fb.Dx() < 8 || area.Dx() < 24 || area.Dy() < 24 {
+		return
+	}
+	k := math.Min(1, roiFace/float64(fb.Dx()))
+	c := a.c
+	roi := c.adopt(a.small.Region(area))
+	defer c.closeMat(&roi)
+	gocv.Resize(roi, &a.det, image.Pt(max(int(float64(area.Dx())*k), 24), max(int(float64(area.Dy())*k), 24)), 0, 0, gocv.InterpolationArea)
+	rects := a.c.face.DetectMultiScaleWithParams(a.det, 1.1, 3, 0, image.Pt(24, 24), image.Point{})
+	if len(rects) == 0 {
+		return
+	}
+	best := rects[0]
+	for _, r := range rects[1:] {
+		if r.Dx()*r.Dy() > best.Dx()*best.Dy() {
+			best = r
+		}
+	}
+	// Back to full resolution: ROI scale k, then trackW to full.
+	f := 1 / k / a.scale
+	ox, oy := float64(area.Min.X)/a.scale, float64(area.Min.Y)/a.scale
+	a.box = image.Rect(int(ox+float64(best.Min.X)*f), int(oy+float64(best.Min.Y)*f),
+		int(ox+float64(best.Max.X)*f), int(oy+float64(best.Max.Y)*f)).Intersect(image.Rect(0, 0, a.w, a.h))
+	a.heights = append(a.heights, float64(a.box.Dy()))
+	a.closer()
 }
 
 // toSmall maps a full-resolution rectangle to trackW coordinates, clamped.
@@ -560,7 +604,14 @@ func (a *Attempt) keepCrop(frame gocv.Mat) {
 // usually are in a face box before it found them. It returns the eyes'
 // midpoint across the face box (0..1) and how many eyes it found.
 func (a *Attempt) lookEyes() (mid float64, n int) {
-	b := a.box
+	nb := [4]float64{float64(a.box.Min.X), float64(a.box.Min.Y), float64(a.box.Max.X), float64(a.box.Max.Y)}
+	if a.eyeBox == ([4]float64{}) || math.Abs(nb[0]-a.eyeBox[0]) > float64(a.box.Dx())/4 {
+		a.eyeBox = nb // first face, or it moved far: start afresh
+	}
+	for i := range nb {
+		a.eyeBox[i] = 0.7*a.eyeBox[i] + 0.3*nb[i]
+	}
+	b := image.Rect(int(a.eyeBox[0]), int(a.eyeBox[1]), int(a.eyeBox[2]), int(a.eyeBox[3]))
 	band := image.Rect(b.Min.X, b.Min.Y+b.Dy()*eyeTop/100, b.Max.X, b.Min.Y+b.Dy()*eyeBottom/100).Intersect(image.Rect(0, 0, a.w, a.h))
 	if band.Dx() < 20 || band.Dy() < 8 {
 		return 0.5, 0
@@ -583,6 +634,7 @@ func (a *Attempt) lookEyes() (mid float64, n int) {
 			continue
 		}
 		found[side] = true
+		a.eyeSeen[side] = true
 		xs = append(xs, cx)
 		a.eyeWin[side] = [4]float64{float64(r.Min.X) / eyeW, float64(r.Min.Y) / float64(eh),
 			float64(r.Max.X) / eyeW, float64(r.Max.Y) / float64(eh)}
@@ -600,10 +652,14 @@ func (a *Attempt) lookEyes() (mid float64, n int) {
 		return mid, n
 	}
 	var o float64
-	for _, w := range a.eyeWin {
-		// The middle of the window: 60 % of its width, 40 % of its height.
-		x0, x1 := w[0]+0.2*(w[2]-w[0]), w[2]-0.2*(w[2]-w[0])
-		y0, y1 := w[1]+0.3*(w[3]-w[1]), w[3]-0.3*(w[3]-w[1])
+	for i, w := range a.eyeWin {
+		x0, x1, y0, y1 := w[0], w[2], w[1], w[3]
+		if a.eyeSeen[i] {
+			// The middle of the cascade's box: 60 % of its width, 40 %
+			// of its height (the brows are in its top).
+			x0, x1 = w[0]+0.2*(w[2]-w[0]), w[2]-0.2*(w[2]-w[0])
+			y0, y1 = w[1]+0.3*(w[3]-w[1]), w[3]-0.3*(w[3]-w[1])
+		}
 		r := image.Rect(int(x0*eyeW), int(y0*float64(eh)), int(math.Ceil(x1*eyeW)), int(math.Ceil(y1*float64(eh)))).
 			Intersect(image.Rect(0, 0, eyeW, eh))
 		a.eyePx = a.eyePx[:0]
