@@ -166,6 +166,26 @@ type Txn struct {
 	// number, the platform's transaction id and the payment code masked
 	// (the code itself is never kept).
 	Wallet *Wallet `json:"wallet,omitempty"`
+	// Face is a face payment's: the consent, the liveness decision and
+	// the platform's answer. Never an image, a template or the account.
+	Face *Face `json:"face,omitempty"`
+}
+
+// Face is what a face payment keeps: when the customer consented, the
+// liveness check's challenge, decision, scores and reasons, and the
+// platform's answer (the account masked). No image, no face template.
+type Face struct {
+	ConsentAt     time.Time          `json:"consent_at"`
+	Challenge     string             `json:"challenge,omitempty"`
+	Decision      string             `json:"decision,omitempty"`
+	Scores        map[string]float64 `json:"scores,omitempty"`
+	Reasons       []string           `json:"reasons,omitempty"`
+	Frames        int                `json:"frames,omitempty"`
+	VideoMS       int64              `json:"video_ms,omitempty"`
+	OrderID       string             `json:"order_id,omitempty"`
+	MaskedAccount string             `json:"masked_account,omitempty"`
+	Status        string             `json:"status,omitempty"`
+	PlatformTxnID string             `json:"platform_txn_id,omitempty"`
 }
 
 // Wallet is what a wallet-code payment keeps.

@@ -376,6 +376,9 @@ const (
 	// JobWalletCancel: the wallet payment TxnID's outcome is unknown; it
 	// must be cancelled (reversed) at its platform.
 	JobWalletCancel JobKind = "wallet_cancel"
+	// JobFaceCancel: the face payment TxnID's outcome at the face-pay
+	// platform is unknown; it must be cancelled (reversed) there.
+	JobFaceCancel JobKind = "face_cancel"
 )
 
 // Job is durable work for the host: it stays in the outbox until it is

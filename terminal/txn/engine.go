@@ -169,6 +169,9 @@ type Opts struct {
 	// (MethodMPM sales), with its account at each platform; nil: no
 	// merchant-presented codes.
 	Merchant *paycode.Merchant
+	// Face is face pay (sales with Request.Method MethodFace); nil: no
+	// face pay on this terminal.
+	Face *FacePay
 }
 
 // Phase is what the engine is doing for the customer, as the display
@@ -177,14 +180,16 @@ type Phase string
 
 // Phases.
 const (
-	PhaseIdle       Phase = "idle"         // no sale in progress
-	PhaseWaitCard   Phase = "waiting_card" // a sale waits for a card
-	PhaseRetryCard  Phase = "retry_card"   // the last card was unreadable: present it again
-	PhasePIN        Phase = "pin"          // the customer enters the PIN (Event.PINDigits so far)
-	PhaseMessage    Phase = "message"      // the chip asks the customer something (Event.Message)
-	PhaseProcessing Phase = "processing"   // card read, the host is being asked
-	PhaseShowCode   Phase = "show_code"    // the display shows the merchant code (Event.Code) for the customer to scan
-	PhaseDone       Phase = "done"         // the sale has its outcome (Txn says which)
+	PhaseIdle        Phase = "idle"         // no sale in progress
+	PhaseWaitCard    Phase = "waiting_card" // a sale waits for a card
+	PhaseRetryCard   Phase = "retry_card"   // the last card was unreadable: present it again
+	PhasePIN         Phase = "pin"          // the customer enters the PIN (Event.PINDigits so far)
+	PhaseMessage     Phase = "message"      // the chip asks the customer something (Event.Message)
+	PhaseProcessing  Phase = "processing"   // card read, the host is being asked
+	PhaseShowCode    Phase = "show_code"    // the display shows the merchant code (Event.Code) for the customer to scan
+	PhaseFaceConsent Phase = "face_consent" // face pay: the customer is asked to consent on the keypad (Enter), amount shown
+	PhaseFaceCheck   Phase = "face_check"   // face pay: the camera looks; Event.Challenge says what to do, Event.Message hints
+	PhaseDone        Phase = "done"         // the sale has its outcome (Txn says which)
 )
 
 // Event is one change the engine made: the record as committed and what
@@ -209,6 +214,9 @@ type Event struct {
 	// code (PhaseShowCode). It names the merchant, the amount and the
 	// order: no customer data.
 	Code string
+	// Challenge is the liveness challenge the customer is asked to do
+	// (PhaseFaceCheck): "blink", "left", "right", "closer".
+	Challenge string
 	// Time is when the engine published the event.
 	Time time.Time
 }
@@ -329,6 +337,21 @@ func (e *Engine) recover() error {
 				})
 				return err
 			case store.StateAuthSent:
+				if t.Face != nil {
+					// A face payment in flight: reverse it at its
+					// platform (an order never confirmed is closed).
+					if _, err := tx.Update(t.ID, func(r *store.Txn) error {
+						r.State, r.Reason = store.StateReversalPending, string(host.ReasonNoResponse)
+						r.Error = "interrupted while the face payment was in flight"
+						return nil
+					}); err != nil {
+						return err
+					}
+					if queued[t.ID] {
+						return nil
+					}
+					return tx.Enqueue(&store.Job{Kind: store.JobFaceCancel, TxnID: t.ID})
+				}
 				if t.Wallet != nil && t.Wallet.RefundID == "" {
 					// A wallet payment in flight: cancel it at its
 					// platform (a paid order is refunded).
@@ -509,7 +532,7 @@ func (e *Engine) Start(req Request) (store.Txn, error) {
 	if err != nil {
 		return store.Txn{}, err
 	}
-	if req.Method != "" && req.Method != MethodQR && req.Method != MethodMPM {
+	if req.Method != "" && req.Method != MethodQR && req.Method != MethodMPM && req.Method != MethodFace {
 		return store.Txn{}, fmt.Errorf("%w: method %q", ErrKind, req.Method)
 	}
 	if req.Method == MethodMPM {
@@ -519,6 +542,9 @@ func (e *Engine) Start(req Request) (store.Txn, error) {
 		if _, ok := e.mpmMerchant(wallet.Platform(req.Platform)); !ok {
 			return store.Txn{}, fmt.Errorf("%w: no merchant account at platform %q", ErrKind, req.Platform)
 		}
+	}
+	if req.Method == MethodFace && req.Kind != host.KindPurchase {
+		return store.Txn{}, fmt.Errorf("%w: face pay pays sales only", ErrKind)
 	}
 	if req.Method == MethodQR && (req.Kind != host.KindPurchase || e.o.Codes == nil) {
 		return store.Txn{}, fmt.Errorf("%w: payment codes pay sales only, on a terminal with a code reader", ErrKind)

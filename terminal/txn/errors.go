@@ -67,4 +67,16 @@ var (
 	// ErrWallet: the wallet platform did not take the payment (failed,
 	// closed, refused).
 	ErrWallet = errors.New("txn: wallet payment not completed")
+	// ErrFace: face pay could not run (no camera, no platform, a device
+	// or platform failure, no enrolled face matched); pay by card or code.
+	ErrFace = errors.New("txn: face pay unavailable")
+	// ErrFaceConsent: the customer did not consent to face pay (Cancel on
+	// the keypad, or no Enter in time); no frame was read.
+	ErrFaceConsent = errors.New("txn: no consent to face pay")
+	// ErrFaceLiveness: the liveness check did not find a live face alone
+	// in view (a spoof, two faces, not enough evidence).
+	ErrFaceLiveness = errors.New("txn: face not accepted")
+	// ErrFaceDeclined: the face-pay platform declined (wrong payment
+	// password, account locked, refused).
+	ErrFaceDeclined = errors.New("txn: face payment declined")
 )

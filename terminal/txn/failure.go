@@ -35,6 +35,12 @@ const (
 	FailSettlement      Failure = "settlement_failed" // the host did not take the batch's totals; the batch stays open
 	FailNotPaymentCode  Failure = "not_payment_code"  // the code shown is no wallet payment code; nothing was sent
 	FailWallet          Failure = "wallet_failed"     // the wallet platform did not take the payment (or the refund)
+	FailFaceUnavailable Failure = "face_unavailable"  // face pay could not run: no camera, keypad or platform key, or a device failed
+	FailFaceNoConsent   Failure = "face_no_consent"   // the customer did not consent (Cancel, or no Enter in time); no frame was read
+	FailFaceSpoof       Failure = "face_spoof"        // the liveness check saw a presentation attack (reasons in the record)
+	FailFaceRetry       Failure = "face_retry"        // not one live face in view with enough evidence (two faces, poor quality, no challenge done)
+	FailFaceNoMatch     Failure = "face_no_match"     // the face-pay platform matched no enrolled account
+	FailFacePlatform    Failure = "face_platform"     // the face-pay platform refused or could not be reached before the password
 )
 
 // Failures lists every code, for the tables that must cover them all

@@ -159,6 +159,15 @@ func (e *Engine) work(ctx context.Context, all bool) int {
 				left++
 				e.log.Warn("wallet cancel not acknowledged", "id", j.TxnID, "attempt", j.Attempts+1, "err", err)
 			}
+		case store.JobFaceCancel:
+			if !due {
+				left++
+				continue
+			}
+			if err := e.faceCancel(ctx, j); err != nil {
+				left++
+				e.log.Warn("face payment reversal not acknowledged", "id", j.TxnID, "attempt", j.Attempts+1, "err", err)
+			}
 		default:
 			e.log.Error("outbox job of unknown kind left in place", "kind", j.Kind, "seq", j.Seq)
 		}

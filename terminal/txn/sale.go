@@ -68,6 +68,10 @@ type sale struct {
 	// cashier cancels after the request left: a merchant-presented sale
 	// stops waiting for the customer.
 	onCancel func()
+	// stopCardWait ends the wait for a card when the customer chooses
+	// face pay on the display instead (faceChosen).
+	stopCardWait func()
+	faceChosen   bool
 }
 
 func (s *sale) wipe() {
@@ -190,6 +194,8 @@ func (e *Engine) stepCreated(ctx context.Context, s *sale) error {
 		return e.stepWallet(ctx, s)
 	case s.method == MethodMPM:
 		return e.stepMPM(ctx, s)
+	case s.method == MethodFace:
+		return e.stepFace(ctx, s)
 	case s.orig != nil && s.orig.Wallet != nil:
 		return e.stepWalletRefund(s)
 	case !needsCard(host.Kind(s.rec.Kind)):
@@ -197,10 +203,28 @@ func (e *Engine) stepCreated(ctx context.Context, s *sale) error {
 	}
 	deadline := e.clock.Now().Add(e.o.CardTimeout)
 	modes := e.o.Modes
+	waitCtx, stopWait := context.WithCancel(ctx)
+	defer stopWait()
+	e.mu.Lock()
+	s.stopCardWait = stopWait
+	if s.faceChosen {
+		stopWait()
+	}
+	e.mu.Unlock()
 	for {
-		card, err := e.readCard(ctx, deadline, modes)
+		card, err := e.readCard(waitCtx, deadline, modes)
 		if err != nil && e.endIfStopped(ctx, s) {
 			return nil
+		}
+		e.mu.Lock()
+		chosen := s.faceChosen && s.card == nil && err != nil
+		if chosen {
+			s.method, s.stopCardWait = MethodFace, nil
+		}
+		e.mu.Unlock()
+		if chosen {
+			e.log.Info("customer chose face pay", "id", s.rec.ID)
+			return e.stepFace(ctx, s)
 		}
 		switch {
 		case err == nil:

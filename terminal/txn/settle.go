@@ -271,8 +271,8 @@ func counted(recs []store.Txn) []store.Txn {
 		default:
 			continue
 		}
-		if r.Wallet != nil {
-			continue // settled by its wallet platform, not the acquirer
+		if r.Wallet != nil || r.Face != nil {
+			continue // settled by its wallet or face-pay platform, not the acquirer
 		}
 		switch {
 		case r.State == store.StateApproved && r.VoidedBy == "":

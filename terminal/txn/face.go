@@ -1,0 +1,408 @@
+package txn
+
+import (
+	"context"
+	"crypto/ecdh"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"posd/crypto/faceseal"
+	"posd/terminal/facepay"
+	"posd/terminal/host"
+	"posd/terminal/pin"
+	"posd/terminal/risk"
+	"posd/terminal/store"
+)
+
+// MethodFace is Request.Method of a sale paid by face: the customer
+// consents on the keypad, the camera checks liveness on the device, the
+// face-pay platform finds the customer's account from the encrypted face
+// crop, and the customer confirms with the account's payment password on
+// the PIN pad. Face is never the only factor.
+const MethodFace = "face"
+
+// PasswordDigits is the length of a face-pay payment password.
+const PasswordDigits = 6
+
+// Consent waits for the customer's consent on the keypad: Enter gives
+// it, Cancel refuses it. Nothing else is read while it waits: the camera
+// stays closed.
+type Consent interface {
+	WaitConsent(ctx context.Context) (bool, error)
+}
+
+// Liveness looks at the customer: it opens the camera (never before it is
+// called), runs one liveness attempt with a challenge it draws at random,
+// tells show what to display, and closes the camera. On a live decision
+// it returns the best face crop as JPEG bytes the caller wipes; no frame
+// outlives the call.
+type Liveness interface {
+	// Ready says why no check can run (no camera, no OpenCV), nil when
+	// one can: asked before the customer is asked to consent.
+	Ready() error
+	Check(ctx context.Context, show func(FacePrompt)) (FaceCheck, []byte, error)
+}
+
+// FacePrompt is what the customer display shows during the liveness
+// check: the challenge, and a hint ("one face only please").
+type FacePrompt struct {
+	Challenge string
+	Hint      string
+}
+
+// FaceCheck is a liveness attempt's decision: "live", "spoof" or
+// "retry", with every signal's score and the reasons of a refusal.
+type FaceCheck struct {
+	Decision  string
+	Challenge string
+	Scores    map[string]float64
+	Reasons   []string
+	Frames    int
+	Video     time.Duration
+}
+
+// FacePay is what face pay needs besides the engine's keys and risk
+// rules. All of it is required for MethodFace sales.
+type FacePay struct {
+	Consent  Consent
+	Liveness Liveness
+	// Password reads the 6-digit payment password on the PIN pad (a PIN
+	// entry of exactly PasswordDigits digits).
+	Password PINPad
+	Platform facepay.Client
+	// PlatformKey is the face-pay platform's pinned public key: the crop
+	// is sealed to it (crypto/faceseal) before it leaves.
+	PlatformKey *ecdh.PublicKey
+	// TerminalID goes into the sealed crop's associated data.
+	TerminalID string
+	// Rand seals (nil: crypto/rand).
+	Rand io.Reader
+	// ConsentTimeout bounds the wait for the customer's Enter (default
+	// 30 s).
+	ConsentTimeout time.Duration
+}
+
+// faceSealAAD binds a sealed crop to its terminal, order and amount; the
+// platform opens it with the same bytes (terminal/facepay.AAD).
+func faceSealAAD(terminal, order string, amount int64, currency string) []byte {
+	return facepay.AAD(terminal, order, amount, currency)
+}
+
+// stepFace runs a face-pay sale: the risk rules (entry face: the face-pay
+// limit is max_amount.face), consent on the keypad (no frame is read
+// before it), the liveness check, the crop sealed for the platform, the
+// order committed (auth_sent) before it leaves, the platform's candidate
+// account, the payment password, the platform's answer.
+func (e *Engine) stepFace(ctx context.Context, s *sale) error {
+	fp := e.o.Face
+	if fp == nil {
+		e.fail(s, FailFaceUnavailable, fmt.Errorf("%w: this terminal has no face pay", ErrFace))
+		return nil
+	}
+	s.mode = risk.EntryFace
+	if e.o.Risk != nil {
+		s.decision = e.o.Risk.Check(ctx, risk.Txn{Type: risk.TypeSale, Amount: s.rec.Amount, Currency: s.rec.Currency,
+			Entry: risk.EntryFace, Online: true})
+		if !s.decision.Allow {
+			return e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
+				r.State, r.Failure, r.EntryMode = store.StateFailed, string(FailRisk), string(risk.EntryFace)
+				r.RiskRule, r.Error = string(s.decision.Rule), fmt.Errorf("%w: %s", ErrRisk, s.decision.Reason).Error()
+				return nil
+			})
+		}
+	}
+
+	if err := fp.Liveness.Ready(); err != nil {
+		e.fail(s, FailFaceUnavailable, fmt.Errorf("%w: %w", ErrFace, err))
+		return nil
+	}
+	// Consent first: the camera is not touched before the customer's Enter.
+	e.mu.Lock()
+	e.publishEvent(Event{Phase: PhaseFaceConsent, Txn: s.rec})
+	e.mu.Unlock()
+	ct := fp.ConsentTimeout
+	if ct <= 0 {
+		ct = 30 * time.Second
+	}
+	cctx, ccancel := context.WithTimeout(ctx, ct)
+	ok, err := fp.Consent.WaitConsent(cctx)
+	ccancel()
+	if err != nil && e.endIfStopped(ctx, s) {
+		return nil
+	}
+	switch {
+	case err == nil && !ok:
+		e.fail(s, FailFaceNoConsent, fmt.Errorf("%w: the customer declined", ErrFaceConsent))
+		return nil
+	case errors.Is(err, context.DeadlineExceeded):
+		e.fail(s, FailFaceNoConsent, fmt.Errorf("%w: no consent within %v", ErrFaceConsent, ct))
+		return nil
+	case err != nil:
+		e.fail(s, FailFaceUnavailable, fmt.Errorf("%w: keypad: %w", ErrFace, err))
+		return nil
+	}
+	consentAt := e.clock.Now().UTC()
+	face := &store.Face{ConsentAt: consentAt}
+
+	check, crop, err := fp.Liveness.Check(ctx, func(p FacePrompt) {
+		e.mu.Lock()
+		e.publishEvent(Event{Phase: PhaseFaceCheck, Txn: s.rec, Challenge: p.Challenge, Message: p.Hint})
+		e.mu.Unlock()
+	})
+	defer clear(crop)
+	if err != nil {
+		clear(crop)
+		if e.endIfStopped(ctx, s) {
+			return nil
+		}
+		e.fail(s, FailFaceUnavailable, fmt.Errorf("%w: %w", ErrFace, err))
+		return nil
+	}
+	face.Challenge, face.Decision, face.Scores, face.Reasons = check.Challenge, check.Decision, check.Scores, check.Reasons
+	face.Frames, face.VideoMS = check.Frames, check.Video.Milliseconds()
+	if check.Decision != "live" || len(crop) == 0 {
+		clear(crop)
+		f := FailFaceSpoof
+		if check.Decision != "spoof" {
+			f = FailFaceRetry
+		}
+		e.log.Info("face not accepted", "id", s.rec.ID, "decision", check.Decision, "reasons", check.Reasons)
+		return e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
+			r.State, r.Failure, r.EntryMode, r.Face = store.StateFailed, string(f), string(risk.EntryFace), snapFace(face)
+			r.Error = fmt.Errorf("%w: %s %v", ErrFaceLiveness, check.Decision, check.Reasons).Error()
+			return nil
+		})
+	}
+
+	oid := orderID(s.rec.ID)
+	face.OrderID = oid
+	sealed, err := faceseal.Seal(fp.PlatformKey, crop, faceSealAAD(fp.TerminalID, oid, s.rec.Amount, s.rec.Currency), fp.Rand)
+	clear(crop)
+	if err != nil {
+		e.fail(s, FailFaceUnavailable, fmt.Errorf("%w: sealing the crop: %w", ErrFace, err))
+		return nil
+	}
+	// The DUKPT session of the payment password: taken (and its state
+	// stored) with the request's commit, as a card sale's.
+	sess, err := e.session(s)
+	if err != nil {
+		e.fail(s, FailKeys, fmt.Errorf("%w: %w", ErrKeys, err))
+		return nil
+	}
+	s.sess = sess
+	e.mu.Lock()
+	if ctx.Err() != nil {
+		e.mu.Unlock()
+		e.endIfStopped(ctx, s)
+		return nil
+	}
+	e.sending = true
+	e.mu.Unlock()
+	s.sentAt = e.clock.Now()
+	if err := e.commit(s, PhaseProcessing, func(tx *store.Tx, r *store.Txn) error {
+		if err := tx.AssignNumbers(r); err != nil {
+			return err
+		}
+		r.State, r.SentAt, r.EntryMode, r.Face = store.StateAuthSent, s.sentAt.UTC(), string(risk.EntryFace), snapFace(face)
+		r.KSN = fmt.Sprintf("%X", sess.KSN())
+		return nil
+	}); err != nil {
+		return err
+	}
+	hctx, hcancel := context.WithTimeout(e.hostCtx, e.o.HostTimeout)
+	cand, err := fp.Platform.Identify(hctx, facepay.IdentifyRequest{OrderID: oid, Amount: s.rec.Amount, Currency: s.rec.Currency,
+		Sealed: sealed, Liveness: check.Scores, Challenge: check.Challenge, ConsentAt: consentAt})
+	hcancel()
+	clear(sealed)
+	if err != nil {
+		return e.faceEnd(s, face, facepay.Result{}, err, false)
+	}
+	face.MaskedAccount = cand.Masked
+	account := cand.Account
+	cand.Account = ""
+
+	// The second factor: the account's payment password, enciphered
+	// under the session's DUKPT PIN key, bound to the candidate account.
+	e.mu.Lock()
+	e.publishEvent(Event{Phase: PhasePIN, Txn: s.rec, Prompt: "password", Message: cand.Masked})
+	e.mu.Unlock()
+	block, err := fp.Password.ReadPIN(ctx, func(n int) {
+		e.mu.Lock()
+		e.publishEvent(Event{Phase: PhasePIN, Txn: s.rec, Prompt: "password", Message: cand.Masked, PINDigits: n})
+		e.mu.Unlock()
+	}, func(digits []byte) ([]byte, error) {
+		if len(digits) != PasswordDigits {
+			return nil, fmt.Errorf("a payment password has %d digits", PasswordDigits)
+		}
+		return sess.EncryptPINDigits(digits, account)
+	})
+	account = ""
+	if err != nil {
+		hctx, hcancel := context.WithTimeout(e.hostCtx, e.o.HostTimeout)
+		cerr := fp.Platform.Cancel(hctx, cand.Session)
+		hcancel()
+		if cerr != nil {
+			e.log.Warn("face-pay session not cancelled at the platform", "id", s.rec.ID, "err", cerr)
+		}
+		f, cause := FailPINUnavailable, fmt.Errorf("%w: %w", ErrPIN, err)
+		switch {
+		case e.ctx.Err() != nil:
+			f, cause = FailShutdown, ErrShutdown
+		case ctx.Err() != nil:
+			f, cause = FailCancelled, ErrCancelled
+		case errors.Is(err, pin.ErrCancelled), errors.Is(err, pin.ErrTimeout):
+			f, cause = failureOf(err), err
+		}
+		return e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
+			r.State, r.Failure, r.Error, r.Face = store.StateFailed, string(f), cause.Error(), snapFace(face)
+			return nil
+		})
+	}
+	s.cvm = risk.CVMPaymentPassword
+	e.mu.Lock()
+	e.publishEvent(Event{Phase: PhaseProcessing, Txn: s.rec})
+	e.mu.Unlock()
+	hctx, hcancel = context.WithTimeout(e.hostCtx, e.o.HostTimeout)
+	res, err := fp.Platform.Confirm(hctx, facepay.ConfirmRequest{Session: cand.Session, OrderID: oid, PINBlock: block, KSN: sess.KSN()})
+	hcancel()
+	clear(block)
+	return e.faceEnd(s, face, res, err, true)
+}
+
+// faceEnd commits the platform's answer. Only an approval moves money:
+// every refusal (no match, wrong password, over the limit, a platform
+// that cannot be reached before the password) ends the sale failed or
+// declined. A confirmation whose answer was lost (confirmed, and the
+// platform unreachable) may have paid: the order is reversed at the
+// platform by the outbox (face_cancel), like a card reversal.
+func (e *Engine) faceEnd(s *sale, face *store.Face, res facepay.Result, err error, confirmed bool) error {
+	face.Status, face.PlatformTxnID = res.Status, res.PlatformTxnID
+	switch {
+	case err == nil && res.Status == facepay.StatusApproved:
+		e.log.Info("face payment approved", "id", s.rec.ID)
+		if e.o.Risk != nil {
+			if rerr := e.o.Risk.Record(e.ctx, risk.Txn{Type: risk.TypeSale, Amount: s.rec.Amount, Currency: s.rec.Currency,
+				Entry: risk.EntryFace, Online: true}, true); rerr != nil {
+				e.log.Warn("risk record", "id", s.rec.ID, "err", rerr)
+			}
+		}
+		return e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
+			r.State, r.ResponseCode, r.CVM, r.Face = store.StateApproved, "00", string(risk.CVMPaymentPassword), snapFace(face)
+			return nil
+		})
+	case err == nil || errors.Is(err, facepay.ErrWrongPassword) || errors.Is(err, facepay.ErrLocked):
+		why := res.Reason
+		if err != nil {
+			why = err.Error()
+			face.Status = "declined"
+		}
+		e.log.Info("face payment declined", "id", s.rec.ID, "reason", why)
+		return e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
+			r.State, r.ResponseCode, r.CVM, r.Face = store.StateDeclined, "55", string(risk.CVMPaymentPassword), snapFace(face)
+			r.Error = fmt.Errorf("%w: %s", ErrFaceDeclined, why).Error()
+			return nil
+		})
+	case confirmed && errors.Is(err, facepay.ErrUnavailable):
+		e.log.Warn("face payment outcome unknown, reversal queued", "id", s.rec.ID, "err", err)
+		if cerr := e.commit(s, PhaseDone, func(tx *store.Tx, r *store.Txn) error {
+			r.State, r.Reason, r.Face = store.StateReversalPending, string(host.ReasonNoResponse), snapFace(face)
+			r.Error = fmt.Errorf("%w: %w", ErrFace, err).Error()
+			return tx.Enqueue(&store.Job{Kind: store.JobFaceCancel, TxnID: r.ID})
+		}); cerr != nil {
+			return cerr
+		}
+		e.wake()
+		return nil
+	default:
+		f := FailFacePlatform
+		if errors.Is(err, facepay.ErrNoMatch) {
+			f = FailFaceNoMatch
+		}
+		e.log.Info("face payment refused", "id", s.rec.ID, "failure", f, "err", err)
+		return e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
+			r.State, r.Failure, r.Face = store.StateFailed, string(f), snapFace(face)
+			r.Error = fmt.Errorf("%w: %w", ErrFace, err).Error()
+			return nil
+		})
+	}
+}
+
+// ChooseFace switches sale id, a purchase waiting for a card, to face
+// pay: the customer chose "pay by face" on the display. ErrKind when the
+// terminal has no face pay or the sale is not a card purchase waiting for
+// a card.
+func (e *Engine) ChooseFace(id string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.sale
+	switch {
+	case e.o.Face == nil:
+		return fmt.Errorf("%w: this terminal has no face pay", ErrKind)
+	case e.active != id || s == nil || s.rec.ID != id:
+		return fmt.Errorf("%w: %s is not in progress", store.ErrState, id)
+	case s.method != "" || s.rec.Kind != string(host.KindPurchase) || s.orig != nil || e.sending || s.card != nil:
+		return fmt.Errorf("%w: only a card sale still waiting for a card can switch to face pay", ErrKind)
+	}
+	s.faceChosen = true
+	if s.stopCardWait != nil {
+		s.stopCardWait()
+	}
+	return nil
+}
+
+// faceCancel sends one attempt of job j's reversal of a face payment at
+// its platform (the order is cancelled, or refunded when it was paid);
+// the platform's acknowledgement ends the record reversed and the job.
+func (e *Engine) faceCancel(ctx context.Context, j store.Job) error {
+	var t store.Txn
+	err := e.o.Store.Do(func(tx *store.Tx) error {
+		var err error
+		t, err = tx.Get(j.TxnID)
+		if store.IsNotFound(err) || (err == nil && (t.State != store.StateReversalPending || t.Face == nil)) {
+			return tx.DeleteJob(j.Seq)
+		}
+		if err != nil {
+			return err
+		}
+		j.Attempts++
+		j.NextAt = e.clock.Now().Add(e.backoff(j.Attempts))
+		return tx.PutJob(&j)
+	})
+	if err != nil || t.State != store.StateReversalPending || t.Face == nil {
+		return err
+	}
+	if e.o.Face == nil {
+		return errors.New("no face-pay platform configured")
+	}
+	hctx, cancel := context.WithTimeout(ctx, e.o.HostTimeout)
+	defer cancel()
+	res, err := e.o.Face.Platform.Reverse(hctx, t.Face.OrderID)
+	if err != nil {
+		return err
+	}
+	err = e.o.Store.Do(func(tx *store.Tx) error {
+		var err error
+		if t, err = tx.Update(t.ID, func(r *store.Txn) error {
+			r.State = store.StateReversed
+			r.Face.Status = res.Status
+			return nil
+		}); err != nil {
+			return err
+		}
+		return tx.DeleteJob(j.Seq)
+	})
+	if err == nil {
+		e.publish(PhaseDone, t)
+		e.log.Info("face payment reversed at the platform", "id", t.ID, "status", res.Status)
+	}
+	return err
+}
+
+// snapFace copies the face record for a commit: the sale goes on
+// filling its own.
+func snapFace(f *store.Face) *store.Face {
+	c := *f
+	return &c
+}

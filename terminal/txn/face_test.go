@@ -1,0 +1,320 @@
+package txn
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdh"
+	"encoding/json"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"posd/crypto/faceseal"
+	"posd/terminal/facepay"
+	"posd/terminal/risk"
+	"posd/terminal/store"
+	"posd/terminal/wiresec"
+)
+
+type fakeConsent struct {
+	mu     sync.Mutex
+	answer bool
+	err    error
+	asked  int
+	gate   chan struct{} // nil: answer at once
+}
+
+func (f *fakeConsent) WaitConsent(ctx context.Context) (bool, error) {
+	f.mu.Lock()
+	f.asked++
+	g := f.gate
+	f.mu.Unlock()
+	if g != nil {
+		select {
+		case <-g:
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	}
+	return f.answer, f.err
+}
+
+type fakeLiveness struct {
+	mu       sync.Mutex
+	check    FaceCheck
+	crop     []byte
+	ready    error
+	calls    int
+	lastCrop []byte // the slice handed out, to see it wiped
+}
+
+func (f *fakeLiveness) Ready() error { return f.ready }
+
+func (f *fakeLiveness) Check(ctx context.Context, show func(FacePrompt)) (FaceCheck, []byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	show(FacePrompt{Challenge: f.check.Challenge})
+	if f.crop == nil {
+		return f.check, nil, nil
+	}
+	c := bytes.Clone(f.crop)
+	f.lastCrop = c
+	return f.check, c, nil
+}
+
+// typedPassword is a PIN pad where the customer types digits.
+type typedPassword struct{ digits string }
+
+func (p typedPassword) ReadPIN(ctx context.Context, progress func(int), build func([]byte) ([]byte, error)) ([]byte, error) {
+	for i := range p.digits {
+		progress(i + 1)
+	}
+	return build([]byte(p.digits))
+}
+
+// fakePlatform opens the sealed crop and checks the password like the
+// platform does: the PIN block under the test BDK, bound to the account.
+type fakePlatform struct {
+	mu       sync.Mutex
+	key      *ecdh.PrivateKey
+	password string
+	opened   [][]byte
+	confirm  error // forced error of Confirm
+	reversed []string
+	cancels  int
+	identify error
+}
+
+const faceAccount = "6230580000000012"
+
+func (p *fakePlatform) Identify(_ context.Context, r facepay.IdentifyRequest) (facepay.Candidate, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.identify != nil {
+		return facepay.Candidate{}, p.identify
+	}
+	plain, err := faceseal.Open(p.key, r.Sealed, facepay.AAD("T0000001", r.OrderID, r.Amount, r.Currency))
+	if err != nil {
+		return facepay.Candidate{}, err
+	}
+	p.opened = append(p.opened, plain)
+	return facepay.Candidate{Session: "S1", Account: faceAccount, Masked: "6230****0012"}, nil
+}
+
+func (p *fakePlatform) Confirm(_ context.Context, r facepay.ConfirmRequest) (facepay.Result, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.confirm != nil {
+		return facepay.Result{}, p.confirm
+	}
+	s, err := wiresec.ForHost(wiresec.ModeAES, testBDK, r.KSN)
+	if err != nil {
+		return facepay.Result{}, err
+	}
+	pw, err := s.DecryptPIN(r.PINBlock, faceAccount)
+	if err != nil {
+		return facepay.Result{}, err
+	}
+	if pw != p.password {
+		return facepay.Result{Status: facepay.StatusDeclined, Reason: facepay.ReasonWrongPassword, TriesLeft: 2},
+			&facepay.DeclinedError{Reason: facepay.ReasonWrongPassword, TriesLeft: 2}
+	}
+	return facepay.Result{Status: facepay.StatusApproved, PlatformTxnID: "FP1"}, nil
+}
+
+func (p *fakePlatform) Cancel(context.Context, string) error {
+	p.mu.Lock()
+	p.cancels++
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *fakePlatform) Reverse(_ context.Context, order string) (facepay.Result, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.reversed = append(p.reversed, order)
+	return facepay.Result{Status: facepay.StatusReversed}, nil
+}
+
+type faceRig struct {
+	e        *Engine
+	db       *store.DB
+	consent  *fakeConsent
+	live     *fakeLiveness
+	platform *fakePlatform
+}
+
+var liveCheck = FaceCheck{Decision: "live", Challenge: "blink", Scores: map[string]float64{"challenge": 1, "parallax": 0.8}, Frames: 30}
+
+func faceSetup(t *testing.T, password string, mod func(*faceRig)) *faceRig {
+	t.Helper()
+	priv, err := ecdh.X25519().GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &faceRig{consent: &fakeConsent{answer: true},
+		live:     &fakeLiveness{check: liveCheck, crop: []byte("\xff\xd8\xff face crop jpeg")},
+		platform: &fakePlatform{key: priv, password: "135790"}}
+	if mod != nil {
+		mod(r)
+	}
+	r.e, _, r.db = setupWith(t, approveAll(), func(o *Opts) {
+		re, err := risk.New(risk.DefaultRules(), risk.Opts{DB: o.Store.Bolt(), HashKey: bytes.Repeat([]byte{7}, 32)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Risk = re
+		o.Face = &FacePay{Consent: r.consent, Liveness: r.live, Password: typedPassword{password}, Platform: r.platform,
+			PlatformKey: priv.PublicKey(), TerminalID: "T0000001", ConsentTimeout: time.Second}
+	})
+	return r
+}
+
+func TestFaceSaleApproved(t *testing.T) {
+	r := faceSetup(t, "135790", nil)
+	events, stop := r.e.Subscribe()
+	defer stop()
+	tx, err := r.e.Start(Request{Amount: 8800, Currency: "156", Method: MethodFace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := wait(t, r.e, tx.ID)
+	if got.State != store.StateApproved || got.Face == nil || got.Face.Decision != "live" || got.Face.ConsentAt.IsZero() ||
+		got.Face.MaskedAccount != "6230****0012" || got.Face.PlatformTxnID != "FP1" || got.CVM != string(risk.CVMPaymentPassword) ||
+		got.EntryMode != string(risk.EntryFace) || got.KSN == "" {
+		t.Fatalf("face sale: %+v %+v", got, got.Face)
+	}
+	// The platform got the crop, sealed; the terminal's copy was wiped.
+	if len(r.platform.opened) != 1 || string(r.platform.opened[0]) != "\xff\xd8\xff face crop jpeg" {
+		t.Fatalf("platform opened %q", r.platform.opened)
+	}
+	if !bytes.Equal(r.live.lastCrop, make([]byte, len(r.live.lastCrop))) {
+		t.Fatalf("the crop was not wiped: %q", r.live.lastCrop)
+	}
+	// The record has no image, no account number.
+	raw, _ := json.Marshal(got)
+	if bytes.Contains(raw, []byte("crop")) || bytes.Contains(raw, []byte(faceAccount)) {
+		t.Fatalf("record keeps face data: %s", raw)
+	}
+	// The display went consent → challenge → password, one '*' a digit.
+	var phases []Phase
+	digits := 0
+	for done := false; !done; {
+		select {
+		case ev := <-events:
+			if len(phases) == 0 || phases[len(phases)-1] != ev.Phase {
+				phases = append(phases, ev.Phase)
+			}
+			if ev.Phase == PhasePIN && ev.Prompt == "password" {
+				digits = max(digits, ev.PINDigits)
+			}
+			done = ev.Phase == PhaseDone
+		case <-time.After(5 * time.Second):
+			t.Fatalf("events: %v", phases)
+		}
+	}
+	want := []Phase{PhaseFaceConsent, PhaseFaceCheck, PhaseProcessing, PhasePIN, PhaseProcessing, PhaseDone}
+	if len(phases) < len(want) || digits != PasswordDigits {
+		t.Fatalf("phases %v (want %v), digits %d", phases, want, digits)
+	}
+}
+
+func TestFaceSaleWrongPasswordDeclined(t *testing.T) {
+	r := faceSetup(t, "000000", nil)
+	tx, _ := r.e.Start(Request{Amount: 2000, Currency: "156", Method: MethodFace})
+	if got := wait(t, r.e, tx.ID); got.State != store.StateDeclined || got.Face == nil || got.Face.Status != "declined" {
+		t.Fatalf("wrong password: %+v %+v", got, got.Face)
+	}
+}
+
+// No consent, no look: the liveness check (the camera) is never asked.
+func TestFaceSaleNoConsentReadsNoFrame(t *testing.T) {
+	for _, c := range []*fakeConsent{{answer: false}, {answer: true, gate: make(chan struct{})}} {
+		r := faceSetup(t, "135790", func(r *faceRig) { r.consent = c })
+		tx, _ := r.e.Start(Request{Amount: 1200, Currency: "156", Method: MethodFace})
+		got := wait(t, r.e, tx.ID)
+		if got.State != store.StateFailed || Failure(got.Failure) != FailFaceNoConsent || r.live.calls != 0 || len(r.platform.opened) != 0 {
+			t.Fatalf("no consent: %+v, liveness called %d times", got, r.live.calls)
+		}
+	}
+}
+
+func TestFaceSaleRefusals(t *testing.T) {
+	// Over the face-pay limit (risk rule max_amount.face, 1000.00): not
+	// even the consent is asked.
+	r := faceSetup(t, "135790", nil)
+	tx, _ := r.e.Start(Request{Amount: 120000, Currency: "156", Method: MethodFace})
+	if got := wait(t, r.e, tx.ID); got.State != store.StateFailed || got.RiskRule != string(risk.RuleMaxAmountFace) || r.consent.asked != 0 {
+		t.Fatalf("over the limit: %+v (consent asked %d)", got, r.consent.asked)
+	}
+	// A spoof: refused with its reasons, nothing sent.
+	r = faceSetup(t, "135790", func(r *faceRig) {
+		r.live.check = FaceCheck{Decision: "spoof", Challenge: "left", Reasons: []string{"flat motion (single homography)"}}
+		r.live.crop = nil
+	})
+	tx, _ = r.e.Start(Request{Amount: 100, Currency: "156", Method: MethodFace})
+	got := wait(t, r.e, tx.ID)
+	if got.State != store.StateFailed || Failure(got.Failure) != FailFaceSpoof || len(got.Face.Reasons) != 1 || len(r.platform.opened) != 0 {
+		t.Fatalf("spoof: %+v %+v", got, got.Face)
+	}
+	// No camera: refused before the consent.
+	r = faceSetup(t, "135790", func(r *faceRig) { r.live.ready = errors.New("no camera") })
+	tx, _ = r.e.Start(Request{Amount: 100, Currency: "156", Method: MethodFace})
+	if got := wait(t, r.e, tx.ID); Failure(got.Failure) != FailFaceUnavailable || r.consent.asked != 0 {
+		t.Fatalf("no camera: %+v", got)
+	}
+	// No match at the platform.
+	r = faceSetup(t, "135790", func(r *faceRig) { r.platform.identify = facepay.ErrNoMatch })
+	tx, _ = r.e.Start(Request{Amount: 100, Currency: "156", Method: MethodFace})
+	if got := wait(t, r.e, tx.ID); Failure(got.Failure) != FailFaceNoMatch {
+		t.Fatalf("no match: %+v", got)
+	}
+}
+
+// A confirmation whose answer is lost may have paid: the order is
+// reversed at the platform until it acknowledges.
+func TestFaceConfirmUnknownIsReversed(t *testing.T) {
+	r := faceSetup(t, "135790", func(r *faceRig) { r.platform.confirm = facepay.ErrUnavailable })
+	tx, _ := r.e.Start(Request{Amount: 3000, Currency: "156", Method: MethodFace})
+	got := wait(t, r.e, tx.ID)
+	if got.State != store.StateReversalPending {
+		t.Fatalf("lost confirm: %+v", got)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, _ = r.e.Get(tx.ID)
+		if got.State == store.StateReversed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never reversed: %+v", got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r.platform.mu.Lock()
+	defer r.platform.mu.Unlock()
+	if len(r.platform.reversed) == 0 || r.platform.reversed[0] != "P"+tx.ID {
+		t.Fatalf("reversed %v", r.platform.reversed)
+	}
+}
+
+// The customer chooses face pay on the display while the card sale waits
+// for a card: the same sale goes on as face pay.
+func TestChooseFaceDuringCardWait(t *testing.T) {
+	r := faceSetup(t, "135790", nil)
+	events, stop := r.e.Subscribe()
+	defer stop()
+	tx, _ := r.e.StartSale(4200, "156")
+	waitPhase(t, events, PhaseWaitCard)
+	if err := r.e.ChooseFace(tx.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := wait(t, r.e, tx.ID); got.State != store.StateApproved || got.Face == nil {
+		t.Fatalf("chosen face: %+v", got)
+	}
+	if err := r.e.ChooseFace(tx.ID); err == nil {
+		t.Fatal("a finished sale switched to face pay")
+	}
+}
