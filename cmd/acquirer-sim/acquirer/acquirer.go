@@ -198,6 +198,10 @@ type Server struct {
 	qrATCs map[[32]byte]*atcRing
 	// advices are the advices accepted, by adviceKey.
 	advices map[string]adviceRecord
+	// hintAll and hintTIDs are the terminals told an update waits, until
+	// the control endpoint clears them (control.go).
+	hintAll  bool
+	hintTIDs map[string]bool
 	// ledger is what the host approved, per terminal (ledger.go).
 	ledger *ledger
 	// faults are the faults armed by the control endpoint (control.go),
@@ -527,6 +531,10 @@ func (s *Server) process(m *iso8583.Message) (in Entry, resp *iso8583.Message, o
 	in, r, out := s.decide(req, sess, macOK, in)
 	if r == nil {
 		return in, nil, out
+	}
+	if s.hinting(req.TerminalID) {
+		// The terminal's TMS has an update for it (control.go, /v1/hints).
+		r.UpdateWaiting, out.UpdateHint = true, true
 	}
 	msg, err := s.d.EncodeResponse(req, *r)
 	if err != nil {

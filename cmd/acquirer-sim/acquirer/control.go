@@ -43,6 +43,9 @@ import (
 //	                    ledger totals per batch and currency (ledger.go)
 //	GET    /v1/ledger?terminal=TID
 //	                    {"terminal": TID, "entries": [LedgerEntry]}
+//	POST   /v1/hints    {"all": true} or {"terminals": [TID, ...]}: answers
+//	                    to these terminals say an update waits at their
+//	                    TMS, until DELETE /v1/hints (GET: who); hints.go
 //
 // Unknown paths: 404; other methods: 405; unknown query parameters: 400;
 // a Host header that is not a loopback name or address (DNS rebinding):
@@ -246,8 +249,10 @@ func (c control) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		allowed = []string{http.MethodGet, http.MethodPost, http.MethodDelete}
 	case "/v1/batches", "/v1/ledger":
 		allowed = []string{http.MethodGet}
+	case "/v1/hints":
+		allowed = []string{http.MethodGet, http.MethodPost, http.MethodDelete}
 	default:
-		writeError(w, http.StatusNotFound, "no such path: the control endpoint has /v1/faults, /v1/batches and /v1/ledger")
+		writeError(w, http.StatusNotFound, "no such path: the control endpoint has /v1/faults, /v1/hints, /v1/batches and /v1/ledger")
 		return
 	}
 	ok := false
@@ -259,12 +264,15 @@ func (c control) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "method "+clip(r.Method)+" not allowed on "+r.URL.Path)
 		return
 	}
-	q, err := parseQuery(r.URL.RawQuery, r.URL.Path != "/v1/faults")
+	withTerminal := r.URL.Path == "/v1/batches" || r.URL.Path == "/v1/ledger"
+	q, err := parseQuery(r.URL.RawQuery, withTerminal)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	switch {
+	case r.URL.Path == "/v1/hints":
+		c.hints(w, r)
 	case r.URL.Path != "/v1/faults":
 		c.ledgerView(w, r.URL.Path, q)
 	case r.Method == http.MethodGet:

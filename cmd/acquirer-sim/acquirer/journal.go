@@ -63,8 +63,11 @@ type Entry struct {
 	// "drop", "delay", "reset", "garbage", "bad_mac", "late", "duplicate"
 	// or "slow", on its "in" line and on its "out" (or "drop") line,
 	// whose response_code is the one the host decided.
-	Fault      string `json:"fault,omitempty"`
-	PINPresent bool   `json:"pin_present,omitempty"`
+	Fault string `json:"fault,omitempty"`
+	// UpdateHint marks an answer that told the terminal an update waits
+	// at its TMS (DE62 notice; the control endpoint's /v1/hints).
+	UpdateHint bool `json:"update_hint,omitempty"`
+	PINPresent bool `json:"pin_present,omitempty"`
 	// PINOK is set when a PIN block was present: whether it opened under
 	// the transaction's PIN key and matched the card's PIN. The PIN
 	// itself is never journaled.
