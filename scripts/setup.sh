@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing posd needs on Debian 12 (and Raspberry
-# Pi OS): the C toolchain and OpenCV 4.6 for the camera (cgo), GStreamer's base
+# Pi OS): the C toolchain and OpenCV 4.6 for the camera (cgo) with its Haar
+# cascades for face detection (opencv-data), GStreamer's base
 # plugins (videoconvert, appsink) for camera pipelines, pkg-config, a CJK
 # font for the customer display's Chinese lines (fonts-wqy-microhei, named by
 # ui/kiosk/page.html), Chromium for the display's rendering test, the swtpm
@@ -14,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(gcc g++ make pkg-config git ca-certificates libopencv-dev gstreamer1.0-plugins-base fontconfig fonts-wqy-microhei chromium swtpm swtpm-tools picocom tmux)
+pkgs=(gcc g++ make pkg-config git ca-certificates libopencv-dev opencv-data gstreamer1.0-plugins-base fontconfig fonts-wqy-microhei chromium swtpm swtpm-tools picocom tmux)
 
 missing=()
 for p in "${pkgs[@]}"; do
