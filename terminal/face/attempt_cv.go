@@ -24,11 +24,11 @@ const (
 	trackW      = 320
 	eyeW        = 100
 	cropSide    = 160
-	detectEvery = 6 // frames between full-picture detections
-	refineEvery = 2 // frames between detections around the tracked face
+	detectEvery = 6  // frames between full-picture detections
+	refineEvery = 2  // frames between detections around the tracked face
 	roiFace     = 40 // the face's size for a detection around it
-	borderEvery = 3 // frames between border looks
-	irEvery     = 2 // frames between IR looks
+	borderEvery = 3  // frames between border looks
+	irEvery     = 2  // frames between IR looks
 	maxTracks   = 40
 	minTracks   = 8
 )
@@ -92,7 +92,7 @@ type Attempt struct {
 	eyeSeen [2]bool
 	// eyeBox is the face box smoothed over frames: the eye band is cut
 	// from it, so the box's jitter does not look like a blink.
-	eyeBox [4]float64
+	eyeBox  [4]float64
 	bestQ   float64
 	hasBest bool
 	blurred bool // the last face frame was blurred
