@@ -110,10 +110,14 @@ func TestOTAParameters(t *testing.T) {
 	if v, _ := e.run([]string{"sale", "--amount", "60.00"}, "visa-classic"); v.State != "failed" || v.Failure != "risk_refused" {
 		t.Fatalf("after a restart, a sale over the bundle's swipe limit: %+v", v)
 	}
-	// A bundle with a section this firmware does not apply: refused whole.
-	tms.publish(t, "params/params-2.json", "params", 2, bundle(2, `{"risk":{"max_amount":{"swipe":100000}},"host":{"addr":"10.0.0.1:1"}}`))
+	// A bundle with a section that does not check (a host address
+	// without a port): refused whole, the reason in the history.
+	tms.publish(t, "params/params-2.json", "params", 2, bundle(2, `{"risk":{"max_amount":{"swipe":100000}},"host":{"addr":"10.0.0.1"}}`))
 	e.posctl("ota", "check")
 	waitHistory(t, e, "refused", "params-2")
+	if hist, _ := e.posctl("ota", "history"); !strings.Contains(hist, "host section") {
+		t.Fatalf("the refusal does not say why: %s", hist)
+	}
 	// The set in use is still 1, and its rule still holds.
 	if out, _ := e.posctl("ota", "status"); !strings.Contains(out, `"version": 1`) {
 		t.Fatalf("after a refused bundle: %s", out)
@@ -130,6 +134,77 @@ func TestOTAParameters(t *testing.T) {
 		if !strings.Contains(string(journal), want) {
 			t.Errorf("tms journal lacks %s", want)
 		}
+	}
+}
+
+// TestOTABundleSections: a bundle with a hotlist, limits and a host
+// section is applied whole between transactions: a swiped sale over the
+// new limit is refused by the rule, a card in a hotlisted range is refused,
+// and the next sale goes to the new host address (a second acquirer-sim);
+// a restart keeps all three; a bundle whose hotlist carries a card number
+// is refused whole.
+func TestOTABundleSections(t *testing.T) {
+	dir := t.TempDir()
+	e, acq, cfg := newEnv(t, nil, nil)
+	defer acq.stop(t)
+	addrB, journalB := freePort(t), filepath.Join(dir, "b.jsonl")
+	acqB := start(t, "acquirer-sim", []string{"-listen", addrB, "-journal", journalB},
+		func(s string) bool { return strings.Contains(s, "listening on") })
+	defer acqB.stop(t)
+	p1 := filepath.Join(dir, "p1.json")
+	os.WriteFile(p1, fmt.Appendf(nil, `{"version":1,"created":"2026-11-28T00:00:00Z","sections":{
+		"hotlist":["54133300"],
+		"host":{"addr":%q},
+		"limits":{"max_amount":{"swipe":5000}}}}`, addrB), 0o644)
+	tms := startTMS(t, dir, "-params", p1)
+	defer tms.p.stop(t)
+	editConfig(t, cfg, tms.otaConfig)
+	posd := start(t, "posd", []string{"-config", cfg}, posdReady)
+	defer func() { posd.stop(t) }()
+	if v, _ := e.run([]string{"sale", "--amount", "1.00"}, "visa-classic"); v.State != "approved" {
+		t.Fatalf("sale before the bundle: %+v", v)
+	}
+	e.waitParams(t, 1)
+	checks := func(when string) {
+		t.Helper()
+		if v, _ := e.run([]string{"sale", "--amount", "60.00"}, "visa-classic"); v.State != "failed" || v.Failure != "risk_refused" {
+			t.Fatalf("%s: a swiped sale over the bundle's limit: %+v", when, v)
+		}
+		if v, _ := e.run([]string{"sale", "--amount", "10.00"}, "mastercard-credit"); v.State != "failed" || v.Failure != "risk_refused" {
+			t.Fatalf("%s: a card in a hotlisted range: %+v", when, v)
+		}
+		v, _ := e.run([]string{"sale", "--amount", "12.34"}, "visa-classic")
+		if v.State != "approved" {
+			t.Fatalf("%s: a sale within the limits: %+v", when, v)
+		}
+		// It went to the new host address.
+		jb, _ := os.ReadFile(journalB)
+		if !strings.Contains(string(jb), `"stan":"`+v.STAN+`"`) {
+			t.Fatalf("%s: sale %s is not in the new host's journal:\n%s", when, v.STAN, jb)
+		}
+		ja, _ := os.ReadFile(e.journal)
+		if strings.Contains(string(ja), `"stan":"`+v.STAN+`"`) {
+			t.Fatalf("%s: sale %s went to the old host", when, v.STAN)
+		}
+	}
+	checks("applied")
+	if err := posd.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	posd = start(t, "posd", []string{"-config", cfg}, posdReady)
+	checks("after a restart")
+
+	// A hotlist entry that is a card number: the bundle is refused whole,
+	// and the card number is nowhere in the history.
+	tms.publish(t, "params/params-2.json", "params", 2, []byte(`{"version":2,"created":"2026-11-28T00:00:00Z","sections":{"hotlist":["4761739001010010"],"limits":{"max_amount":{"swipe":100000}}}}`))
+	e.posctl("ota", "check")
+	waitHistory(t, e, "refused", "params-2")
+	hist, _ := e.posctl("ota", "history")
+	if !strings.Contains(hist, "hotlist section") || strings.Contains(hist, "4761739001010010") {
+		t.Fatalf("refusal of a hotlist with a card number: %s", hist)
+	}
+	if v, _ := e.run([]string{"sale", "--amount", "60.00"}, "visa-classic"); v.State != "failed" || v.Failure != "risk_refused" {
+		t.Fatalf("after the refused bundle, the limit of the set in use: %+v", v)
 	}
 }
 
