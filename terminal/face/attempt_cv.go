@@ -30,6 +30,7 @@ const (
 	borderEvery = 3  // frames between border looks
 	irEvery     = 2  // frames between IR looks
 	maxTracks   = 40
+	ringGrow    = 0.5 // the ring reaches out half the face's size
 	minTracks   = 8
 )
 
@@ -446,18 +447,26 @@ func (a *Attempt) seed() {
 		return
 	}
 	a.tracks = a.tracks[:0]
-	a.corners(grow(fb, -0.1).Intersect(image.Rect(0, 0, a.sw, a.sh)), maxTracks, func(x, y float32) bool { return true }, true)
-	inner := grow(fb, 0.1)
-	a.corners(grow(fb, 0.8).Intersect(image.Rect(0, 0, a.sw, a.sh)), maxTracks, func(x, y float32) bool {
-		return !image.Pt(int(x), int(y)).In(inner)
-	}, false)
+	all := image.Rect(0, 0, a.sw, a.sh)
+	a.corners(grow(fb, -0.1).Intersect(all), maxTracks, true)
+	// The ring: four strips around the face (so that the face's strong
+	// corners do not crowd out the ring's), a quarter of the tracks each.
+	in, out := grow(fb, 0.1), grow(fb, ringGrow)
+	for _, r := range []image.Rectangle{
+		image.Rect(out.Min.X, out.Min.Y, out.Max.X, in.Min.Y), // above
+		image.Rect(out.Min.X, in.Max.Y, out.Max.X, out.Max.Y), // below
+		image.Rect(out.Min.X, in.Min.Y, in.Min.X, in.Max.Y),   // left
+		image.Rect(in.Max.X, in.Min.Y, out.Max.X, in.Max.Y),   // right
+	} {
+		a.corners(r.Intersect(all), maxTracks/4, false)
+	}
 	a.anchored = len(a.tracks) >= minTracks
 	a.anchorBox = fb
 }
 
 // corners adds up to n good features to track within r (trackW
-// coordinates) that keep accepts.
-func (a *Attempt) corners(r image.Rectangle, n int, keep func(x, y float32) bool, face bool) {
+// coordinates).
+func (a *Attempt) corners(r image.Rectangle, n int, face bool) {
 	if r.Dx() < 8 || r.Dy() < 8 {
 		return
 	}
@@ -466,19 +475,14 @@ func (a *Attempt) corners(r image.Rectangle, n int, keep func(x, y float32) bool
 	defer c.closeMat(&roi)
 	pts := c.newMat()
 	defer c.closeMat(&pts)
-	gocv.GoodFeaturesToTrack(roi, &pts, 2*n, 0.01, 3)
+	gocv.GoodFeaturesToTrack(roi, &pts, n, 0.01, 3)
 	v, err := pts.DataPtrFloat32()
 	if err != nil {
 		return
 	}
-	added := 0
-	for i := 0; i+1 < len(v) && added < n; i += 2 {
+	for i := 0; i+1 < len(v); i += 2 {
 		x, y := v[i]+float32(r.Min.X), v[i+1]+float32(r.Min.Y)
-		if !keep(x, y) {
-			continue
-		}
 		a.tracks = append(a.tracks, track{x0: x, y0: y, x: x, y: y, face: face})
-		added++
 	}
 }
 
@@ -838,9 +842,11 @@ func (a *Attempt) border() {
 			if overlap(min(y1, y2), max(y1, y2), f.Min.Y, f.Max.Y) < f.Dy()/2 {
 				continue
 			}
-			if x < f.Min.X-f.Dx()/10 {
+			// The face box may reach past a face that fills a phone's
+			// screen: edges a little inside it count.
+			if x < f.Min.X+f.Dx()/20 {
 				left = true
-			} else if x > f.Max.X+f.Dx()/10 {
+			} else if x > f.Max.X-f.Dx()/20 {
 				right = true
 			}
 		case dy*6 < dx: // horizontal
@@ -848,9 +854,9 @@ func (a *Attempt) border() {
 			if overlap(min(x1, x2), max(x1, x2), f.Min.X, f.Max.X) < f.Dx()/2 {
 				continue
 			}
-			if y < f.Min.Y-f.Dy()/10 {
+			if y < f.Min.Y+f.Dy()/20 {
 				top = true
-			} else if y > f.Max.Y+f.Dy()/10 {
+			} else if y > f.Max.Y-f.Dy()/20 {
 				bottom = true
 			}
 		}

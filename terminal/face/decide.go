@@ -122,7 +122,10 @@ func decide(ev *evidence, th Thresholds, ch Challenge, withIR, final bool) (r Re
 
 	// Attack cues, each only once it has enough looks behind it.
 	var cues []string
-	if ev.parallax >= 0 && ev.parallax <= th.Flat {
+	// Flat motion is a cue when the challenge moved the head (or none
+	// was asked): a customer asked to blink may sway with the shoulders
+	// and hair in the ring, which moves nearly flat too.
+	if ev.parallax >= 0 && ev.parallax <= th.Flat && (needsMotion(ch) || ch == None) {
 		cues = append(cues, ReasonFlat)
 	}
 	if len(ev.moire) >= max(th.MoireLooks, 1) && median(ev.moire) > th.Moire {
