@@ -501,7 +501,11 @@ func (a *Attempt) parallax() {
 	for i, t := range a.tracks {
 		d[i] = math.Hypot(float64(t.x-t.x0), float64(t.y-t.y0)) / a.scale / a.px
 	}
-	motion := median(d)
+	// The motion: the displacement three tracks in four stay under (a
+	// head turning moves its inner features only; a median would
+	// wait for the ring too).
+	slices.Sort(d)
+	motion := d[len(d)*3/4]
 	if motion < a.th.MinMotion || motion <= a.ev.motion {
 		return
 	}

@@ -56,9 +56,20 @@ func (p *picture) ellipse(cx, cy, rx, ry, v float64, skin bool) {
 
 // face draws a cartoon face of height fh centred at (cx, cy); eyesOpen
 // false draws closed lids.
-func (p *picture) face(cx, cy, fh float64, eyesOpen bool) {
+func (p *picture) face(cx, cy, fh float64, eyesOpen bool) { p.turnedFace(cx, cy, fh, eyesOpen, 0) }
+
+// turnedFace draws a face whose head is turned: its features moved by
+// turn of the face's width towards the picture's right (the person's own
+// left), its outline in place, ears drawn at the sides.
+func (p *picture) turnedFace(cx, cy, fh float64, eyesOpen bool, turn float64) {
 	fw := fh * 0.78
+	for _, s := range []float64{-1, 1} { // ears and hair: the head's sides
+		p.ellipse(cx+s*fw*0.5, cy-fh*0.02, fw*0.07, fh*0.12, 150, true)
+		p.ellipse(cx+s*fw*0.5, cy-fh*0.02, fw*0.03, fh*0.05, 110, true)
+	}
+	p.ellipse(cx, cy-fh*0.42, fw*0.42, fh*0.12, 45, false) // hair
 	p.ellipse(cx, cy, fw/2, fh/2, 200, true)
+	cx += turn * fw
 	ey := cy - fh*0.1
 	for _, s := range []float64{-1, 1} {
 		ex := cx + s*fw*0.21

@@ -137,8 +137,8 @@ const (
 //	             with RANSAC does NOT explain: near 0 for a flat photo or
 //	             screen moved about, higher for a head in front of a
 //	             background. -1 when there was too little motion to tell.
-//	"motion"     median track displacement in pixels (640-pixel-wide
-//	             scale) between those frames.
+//	"motion"     the track displacement three tracks in four stay under,
+//	             in pixels of a 640-wide picture, between those frames.
 //	"moire"      median over frames of the face patch's spectral peak
 //	             energy at high frequencies relative to its mid band (see
 //	             Thresholds.Moire).

@@ -148,3 +148,35 @@ func TestIR(t *testing.T) {
 		t.Errorf("no face in IR: %s %v", spoof.Decision, spoof.Reasons)
 	}
 }
+
+// turnClip is a drawn head turning to the person's own left (dir 1) or
+// right (dir -1) by up to 15 % of the face's width, drifting sideways a
+// little as people do.
+func turnClip(n int, dir float64) []*video.BytesFrame {
+	var out []*video.BytesFrame
+	for i := 0; i < n; i++ {
+		k := min(1, float64(i)/float64(n/2))
+		p := newPicture(640, 480, 5)
+		p.turnedFace(320+4*k, 240, 210, true, dir*0.15*k)
+		out = append(out, p.frame())
+	}
+	return out
+}
+
+func TestTurns(t *testing.T) {
+	c := newChecker(t)
+	for _, tc := range []struct {
+		ch   Challenge
+		dir  float64
+		want Decision
+	}{{Left, 1, Live}, {Right, -1, Live}, {Left, -1, Retry}, {Right, 1, Retry}} {
+		r := play(t, c, tc.ch, turnClip(40, tc.dir), nil)
+		t.Logf("%s turning %+.0f: %s %v %v", tc.ch, tc.dir, r.Decision, r.Reasons, r.Scores)
+		if r.Decision != tc.want {
+			t.Errorf("%s, head turning %+.0f: %s %v", tc.ch, tc.dir, r.Decision, r.Reasons)
+		}
+		if tc.want == Retry && !slices.Contains(r.Reasons, ReasonWrongTurn) {
+			t.Errorf("%s the wrong way: reasons %v", tc.ch, r.Reasons)
+		}
+	}
+}

@@ -41,7 +41,7 @@ type Thresholds struct {
 
 	// Parallax.
 	//
-	// MinMotion: the median track displacement (pixels) needed before
+	// MinMotion: the track displacement (pixels; 75th percentile) needed before
 	// the single-homography test says anything.
 	MinMotion float64 `json:"min_motion_px"`
 	// Reproj: RANSAC's reprojection threshold (pixels).
