@@ -41,6 +41,48 @@
 // (Retry with "two faces in view"; the sale flow then refuses the face
 // payment: a bystander must not pay for the payer).
 //
+// # Decisions
+//
+// Live needs: the challenge seen done; the best frame through the quality
+// gate; for the challenges that move the head (left, right, closer) a
+// parallax measurement that is not flat; enough moiré and border looks
+// (and IR looks with an IR camera) without a cue. Spoof: any attack cue
+// once MinFrames frames were seen (flat motion counts for the challenges
+// that move the head only: a customer asked to blink may sway, hair and
+// shoulders moving along). Retry: a second face, or MaxFrames reached (or
+// the clip ended) without the evidence for Live; the reasons say what was
+// missing ("no blink", "face too small", ...). A live decision comes as
+// soon as the evidence is there: about half a second to a second of
+// video for a cooperative customer.
+//
+// # What this cannot stop
+//
+// An RGB-only terminal sees pictures, not depth or skin. It does not stop:
+//
+//   - a good 3D mask (silicone, resin) worn by a person: it is a head in
+//     front of a background (parallax), it can turn and come closer, a
+//     mask with eye holes blinks with its wearer's eyes;
+//   - a high-quality replay on a bezel-less display held close enough
+//     that the screen fills the ring around the face, whose pixel grid is
+//     too fine or too blurred for moiré at that distance, answering the
+//     challenge (a video of the customer doing all four, cut live): the
+//     blink challenge rests on moiré and the border alone;
+//   - a deepfake or a recording injected into the camera's feed (a
+//     compromised board, a USB camera emulator): every frame is what the
+//     attacker wants. Only a camera that signs its frames, or the secure
+//     element attesting the pipeline, could;
+//   - a printed photo with cut-out eyes over a live person's eyes, for
+//     blink, when it is held still (no motion, no parallax to measure).
+//
+// The IR path adds what a near-infrared camera sees: a screen shows
+// nothing in near infrared (its light is visible only), and a print or
+// a mask's material reflects it unlike skin; the IR picture must show a
+// face where the colour one does. It stops screens whatever their size
+// and quality, and most prints; it does not stop a good mask (a 3D
+// structured-light or time-of-flight camera would) nor an injected feed.
+// That is why face pay is never the only factor (the payment password on
+// the PIN pad) and has its own amount limit.
+//
 // A nocv build (CGO_ENABLED=0 -tags nocv) has the types but no pipeline:
 // New fails with ErrUnavailable and face pay is off; card payments work.
 //
