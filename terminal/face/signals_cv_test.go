@@ -52,6 +52,7 @@ func play(t *testing.T, c *Checker, ch Challenge, frames []*video.BytesFrame, ir
 }
 
 func TestParallaxPhotoAgainstHead(t *testing.T) {
+	t.Parallel()
 	c := newChecker(t)
 	live := play(t, c, Closer, photoClip(40, false), nil)
 	flat := play(t, c, Closer, photoClip(40, true), nil)
@@ -104,6 +105,7 @@ func screenClip(n int, grid, bezel bool) []*video.BytesFrame {
 }
 
 func TestScreenCues(t *testing.T) {
+	t.Parallel()
 	c := newChecker(t)
 	plain := play(t, c, Blink, screenClip(40, false, false), nil)
 	moire := play(t, c, Blink, screenClip(40, true, false), nil)
@@ -123,6 +125,7 @@ func TestScreenCues(t *testing.T) {
 }
 
 func TestIR(t *testing.T) {
+	t.Parallel()
 	c := newChecker(t)
 	rgb := drawnClip(40, 200, true, false)
 	// A real face shows in near infrared (greyer, but a face); a screen
@@ -164,6 +167,7 @@ func turnClip(n int, dir float64) []*video.BytesFrame {
 }
 
 func TestTurns(t *testing.T) {
+	t.Parallel()
 	c := newChecker(t)
 	for _, tc := range []struct {
 		ch   Challenge
