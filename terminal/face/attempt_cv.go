@@ -549,11 +549,11 @@ func (a *Attempt) measure(frame gocv.Mat) {
 	if eyes == 2 {
 		q.pose = math.Abs(eyesMid - 0.5)
 	}
-	q.score = qualityScore(q, a.th)
+	score := qualityScore(q, a.th)
 	a.blurred = q.sharp < a.th.MinSharpness
-	if q.score > a.bestQ || !a.ev.best.ok {
-		if q.score > a.bestQ {
-			a.bestQ = q.score
+	if score > a.bestQ || !a.ev.best.ok {
+		if score > a.bestQ {
+			a.bestQ = score
 		}
 		a.ev.best = q
 		a.keepCrop(frame)

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"gocv.io/x/gocv"
 
@@ -154,4 +156,16 @@ func (c *Checker) CheckClip(ctx context.Context, rgb, ir video.Source, ch Challe
 	}
 	a.finish()
 	return a.Result(), nil
+}
+
+// matCount counts the native matrices of one Checker (its Attempts'
+// included).
+type matCount struct{ n atomic.Int64 }
+
+func (c *matCount) inc() { c.n.Add(1); openMats.Add(1) }
+func (c *matCount) dec() { c.n.Add(-1); openMats.Add(-1) }
+
+// videoTime is the video time of n frames at fps.
+func videoTime(n int, fps float64) time.Duration {
+	return time.Duration(float64(n) / fps * float64(time.Second))
 }

@@ -10,7 +10,7 @@ import (
 )
 
 // Checker of a pure Go build: New always fails with ErrUnavailable.
-type Checker struct{ mats matCount }
+type Checker struct{}
 
 // New fails: this build has no OpenCV.
 func New(o Opts) (*Checker, error) {

@@ -41,7 +41,6 @@ type quality struct {
 	sharp    float64
 	exposure float64
 	pose     float64
-	score    float64
 }
 
 // qualityScore rates a frame's face in [0,1]: 0 when it fails the gate,

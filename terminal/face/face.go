@@ -228,8 +228,3 @@ func (o Opts) withDefaults() Opts {
 	}
 	return o
 }
-
-// videoTime is the video time of n frames at fps.
-func videoTime(n int, fps float64) time.Duration {
-	return time.Duration(float64(n) / fps * float64(time.Second))
-}

@@ -7,15 +7,7 @@ import "sync/atomic"
 var openMats atomic.Int64
 
 // OpenMats returns how many native matrices (OpenCV cv::Mat) this package
-// holds open now, over all Checkers and Attempts: the cascades' working
-// matrices of an open Checker and the frames, tracks and crop of an open
-// Attempt. After every Attempt and Checker is closed it is 0. A nocv
-// build has none.
+// holds open now, over all Attempts: an open Attempt's working copies of
+// the picture, its crop, and the matrices of a frame being looked at.
+// Once every Attempt is closed it is 0. A nocv build has none.
 func OpenMats() int { return int(openMats.Load()) }
-
-// matCount counts the native matrices of one Checker (its Attempts'
-// included).
-type matCount struct{ n atomic.Int64 }
-
-func (c *matCount) inc() { c.n.Add(1); openMats.Add(1) }
-func (c *matCount) dec() { c.n.Add(-1); openMats.Add(-1) }
