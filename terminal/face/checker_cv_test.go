@@ -229,3 +229,35 @@ func TestCheckClipEndsOnItsOwn(t *testing.T) {
 		t.Errorf("cancelled: %v", err)
 	}
 }
+
+// FuzzAdd feeds arbitrary pixels (and sizes) to an attempt: whatever a
+// camera delivers, Add returns a progress or ErrFrame, never panics, and
+// the matrices are freed.
+func FuzzAdd(f *testing.F) {
+	f.Add(uint16(64), uint16(48), []byte{0, 255, 128})
+	f.Add(uint16(160), uint16(120), []byte("face"))
+	f.Add(uint16(0), uint16(0), []byte{})
+	c, err := New(Opts{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer c.Close()
+	f.Fuzz(func(t *testing.T, w, h uint16, seed []byte) {
+		w, h = w%400, h%300
+		px := make([]byte, int(w)*int(h)*3)
+		for i := range px {
+			if len(seed) > 0 {
+				px[i] = seed[i%len(seed)] + byte(i/len(seed))
+			}
+		}
+		fr := &video.BytesFrame{W: int(w), H: int(h), Pixels: px}
+		a := c.Begin(Blink, true)
+		defer a.Close()
+		for i := 0; i < 3; i++ {
+			if _, err := a.Add(fr, fr); err != nil && !errors.Is(err, ErrFrame) {
+				t.Fatal(err)
+			}
+		}
+		_ = a.Result()
+	})
+}
