@@ -39,6 +39,10 @@ const (
 // found them.
 const eyeTop, eyeBottom = 18, 58
 
+// minBlinkDrop is the least drop of openness (share of the eye window)
+// that can be a blink.
+const minBlinkDrop = 0.06
+
 var defaultEyes = [2][4]float64{{0.15, 0.42, 0.45, 0.78}, {0.55, 0.42, 0.85, 0.78}}
 
 // track is one feature followed from the anchor frame, in trackW
@@ -84,7 +88,7 @@ type Attempt struct {
 	heights []float64 // face heights at detections (closer)
 	open    []float64 // eyes' openness per face frame (blink)
 	closedN int       // length of the current closed run
-	sawOpen bool      // open frames before the closed run
+	level   float64   // the open level before the closed run
 	// eyeWin: each eye's window (left, right of the picture) as
 	// fractions of the eye band (x0, y0, x1, y1).
 	eyeWin [2][4]float64
@@ -642,10 +646,18 @@ func (a *Attempt) lookEyes() (mid float64, n int) {
 			continue
 		}
 		found[side] = true
-		a.eyeSeen[side] = true
 		xs = append(xs, cx)
-		a.eyeWin[side] = [4]float64{float64(r.Min.X) / eyeW, float64(r.Min.Y) / float64(eh),
+		a.eyeSeen[side] = true
+		// The window follows the cascade slowly: its boxes jitter by a
+		// few pixels from frame to frame, which must not read as a blink.
+		nw := [4]float64{float64(r.Min.X) / eyeW, float64(r.Min.Y) / float64(eh),
 			float64(r.Max.X) / eyeW, float64(r.Max.Y) / float64(eh)}
+		if !a.eyeSeen[side] {
+			a.eyeWin[side] = nw
+		}
+		for k := range nw {
+			a.eyeWin[side][k] = 0.85*a.eyeWin[side][k] + 0.15*nw[k]
+		}
 	}
 	n = len(xs)
 	mid = 0.5
@@ -655,25 +667,31 @@ func (a *Attempt) lookEyes() (mid float64, n int) {
 	case 2:
 		mid = (xs[0] + xs[1]) / 2
 	}
-	px, err := a.eyes.DataPtrUint8()
-	if err != nil || len(px) != eyeW*eh {
-		return mid, n
-	}
+	// Openness is read at full resolution: an eye is only some 20
+	// pixels wide in the cascade's copy.
 	var o float64
 	for i, w := range a.eyeWin {
 		x0, x1, y0, y1 := w[0], w[2], w[1], w[3]
 		if a.eyeSeen[i] {
-			// The middle of the cascade's box: 60 % of its width, 40 %
-			// of its height (the brows are in its top).
+			// The middle of the cascade's box: 60 % of its width, half
+			// its height (the brows are in its top).
 			x0, x1 = w[0]+0.2*(w[2]-w[0]), w[2]-0.2*(w[2]-w[0])
-			y0, y1 = w[1]+0.3*(w[3]-w[1]), w[3]-0.3*(w[3]-w[1])
+			y0, y1 = w[1]+0.25*(w[3]-w[1]), w[3]-0.25*(w[3]-w[1])
 		}
-		r := image.Rect(int(x0*eyeW), int(y0*float64(eh)), int(math.Ceil(x1*eyeW)), int(math.Ceil(y1*float64(eh)))).
-			Intersect(image.Rect(0, 0, eyeW, eh))
-		a.eyePx = a.eyePx[:0]
-		for y := r.Min.Y; y < r.Max.Y; y++ {
-			a.eyePx = append(a.eyePx, px[y*eyeW+r.Min.X:y*eyeW+r.Max.X]...)
+		fx, fy := float64(band.Dx()), float64(band.Dy())
+		r := image.Rect(band.Min.X+int(x0*fx), band.Min.Y+int(y0*fy), band.Min.X+int(math.Ceil(x1*fx)),
+			band.Min.Y+int(math.Ceil(y1*fy))).Intersect(image.Rect(0, 0, a.w, a.h))
+		if r.Dx() < 2 || r.Dy() < 2 {
+			continue
 		}
+		win := c.adopt(a.gray.Region(r))
+		win.CopyTo(&a.work)
+		c.closeMat(&win)
+		px, err := a.work.DataPtrUint8()
+		if err != nil {
+			continue
+		}
+		a.eyePx = append(a.eyePx[:0], px...)
 		o += openness(a.eyePx) / 2
 	}
 	clear(a.eyePx)
@@ -682,28 +700,35 @@ func (a *Attempt) lookEyes() (mid float64, n int) {
 }
 
 // blink follows the eyes' openness: open frames, then a short run of
-// closed ones (openness down by BlinkDrop of the open level), then open
-// again.
+// closed ones (openness down by BlinkDrop from the open level of the
+// frames just before), then open again. The level is local: the
+// windows settle and the light changes over an attempt.
 func (a *Attempt) blink(o float64) {
 	a.open = append(a.open, o)
 	if a.ch != Blink || a.ev.chDone {
 		return
 	}
-	level := median(a.open)
-	closed := o < level*(1-a.th.BlinkDrop)
-	switch {
-	case closed && a.sawOpen:
+	if a.closedN == 0 {
+		// The open level: the best of the last frames before a closing.
+		recent := a.open[max(0, len(a.open)-7) : len(a.open)-1]
+		if len(recent) < 3 {
+			return
+		}
+		a.level = slices.Max(recent)
+	}
+	// Closed: down by BlinkDrop of the level, and by an absolute
+	// minimum of the window (noise on a small or poorly placed window
+	// is a large share of a small level).
+	switch closed := o < a.level*(1-a.th.BlinkDrop) && a.level-o >= minBlinkDrop; {
+	case closed:
 		a.closedN++
 		a.ev.chProgress = 0.5
-	case closed:
-	case a.closedN > 0 && a.closedN <= a.th.BlinkMaxFrames:
+		if a.closedN > a.th.BlinkMaxFrames {
+			// Eyes shut too long (or lost): not a blink; start again.
+			a.closedN, a.ev.chProgress = 0, 0
+		}
+	case a.closedN > 0 && o >= a.level*(1-a.th.BlinkDrop/2):
 		a.ev.chDone = true
-	default:
-		a.closedN = 0
-		a.sawOpen = true
-	}
-	if a.closedN > a.th.BlinkMaxFrames {
-		a.closedN, a.sawOpen, a.ev.chProgress = 0, false, 0
 	}
 }
 

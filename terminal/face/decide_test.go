@@ -71,21 +71,21 @@ func TestDecide(t *testing.T) {
 }
 
 func TestOpenness(t *testing.T) {
-	open := make([]byte, 400)
-	for i := range open {
-		open[i] = 180
+	fill := func(parts ...[2]int) []byte { // {value, count}
+		var px []byte
+		for _, p := range parts {
+			for range p[1] {
+				px = append(px, byte(p[0]))
+			}
+		}
+		return px
 	}
-	for i := 0; i < 30; i++ {
-		open[i] = 20 // pupils
-	}
-	closed := make([]byte, 400)
-	for i := range closed {
-		closed[i] = 170
-	}
-	for i := 0; i < 30; i++ {
-		closed[i] = 120 // lids
-	}
-	if o, c := openness(open), openness(closed); !(o > 2*c) {
+	open := fill([2]int{180, 200}, [2]int{235, 100}, [2]int{120, 60}, [2]int{20, 40}) // skin, sclera, a light iris, pupil
+	closed := fill([2]int{175, 360}, [2]int{60, 40})                                  // lid, lashes
+	if o, c := openness(open), openness(closed); !(o > 2*c) || c > 0.15 {
 		t.Errorf("open %.2f closed %.2f", o, c)
+	}
+	if openness(nil) != 0 {
+		t.Error("empty window")
 	}
 }

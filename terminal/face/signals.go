@@ -1,28 +1,38 @@
 package face
 
-import "math"
-
-// openness of the eyes from the eye band's pixels: how much darker the
-// band's darkest 2 % (pupils, irises, lashes of open eyes) is than the
-// band's mean, in [0,1]. Closed lids are skin: the darkest part is much
-// lighter.
+// openness of the eyes from an eye window's pixels: the share of them
+// far (a fifth or more) from the window's median, darker or lighter. An
+// open eye shows its sclera, iris and pupil, which differ from the skin
+// around, whatever the iris's colour; a closed one shows a lid of skin
+// with a thin line of lashes.
 func openness(px []byte) float64 {
-	var hist [256]int
-	sum := 0
-	for _, p := range px {
-		hist[p]++
-		sum += int(p)
-	}
-	if sum == 0 {
+	if len(px) == 0 {
 		return 0
 	}
-	want := max(len(px)/50, 1)
-	got, dark := 0, 0
-	for v := 0; v < 256 && got < want; v++ {
-		k := min(hist[v], want-got)
-		got += k
-		dark += k * v
+	var hist [256]int
+	for _, p := range px {
+		hist[p]++
 	}
-	mean := float64(sum) / float64(len(px))
-	return math.Max(0, 1-float64(dark)/float64(got)/mean)
+	med, seen := 0, 0
+	for v := 0; v < 256; v++ {
+		seen += hist[v]
+		if 2*seen >= len(px) {
+			med = v
+			break
+		}
+	}
+	far := 0
+	for v := 0; v < 256; v++ {
+		if 5*abs(v-med) >= med {
+			far += hist[v]
+		}
+	}
+	return float64(far) / float64(len(px))
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
 }

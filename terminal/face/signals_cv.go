@@ -52,13 +52,6 @@ func peakRatio(s []float32, n int) float64 {
 	return peak / med
 }
 
-func abs(x int) int {
-	if x < 0 {
-		return -x
-	}
-	return x
-}
-
 func overlap(a0, a1, b0, b1 int) int { return max(0, min(a1, b1)-max(a0, b0)) }
 
 // grow returns r grown by f of its size on every side (f 0.5: twice as

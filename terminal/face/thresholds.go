@@ -90,7 +90,7 @@ var DefaultThresholds = Thresholds{
 	MinMotion:      6,
 	Reproj:         3,
 	Flat:           0.15,
-	Moire:          6,
+	Moire:          12,
 	MoireLooks:     6,
 	Border:         0.5,
 	BorderLooks:    4,
