@@ -1,0 +1,247 @@
+package facescene
+
+import (
+	"bytes"
+	"errors"
+	"math"
+	"math/cmplx"
+	"testing"
+)
+
+func mustClip(t testing.TB, s Scene) *Clip {
+	t.Helper()
+	c, err := New(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestDeterministic(t *testing.T) {
+	for _, s := range []Scene{{Subject: "alice", Action: Blink, Seed: 3}, {Subject: "bob", Attack: Print, Seed: 4},
+		{Subject: "chen", Attack: Screen, Action: Left, Seed: 5}, {Subject: "dana", Second: "emil", Seed: 6}} {
+		a, b := mustClip(t, s).FrameBGR(17, nil), mustClip(t, s).FrameBGR(17, nil)
+		if !bytes.Equal(a, b) {
+			t.Fatalf("%+v: two renders of frame 17 differ", s)
+		}
+		s2 := s
+		s2.Seed++
+		if bytes.Equal(a, mustClip(t, s2).FrameBGR(17, nil)) {
+			t.Fatalf("%+v: another seed draws the same frame", s)
+		}
+		ir1, ir2 := mustClip(t, s).IRFrameGray(17, nil), mustClip(t, s).IRFrameGray(17, nil)
+		if !bytes.Equal(ir1, ir2) {
+			t.Fatalf("%+v: IR frames differ", s)
+		}
+	}
+}
+
+func TestBadScenes(t *testing.T) {
+	for _, s := range []Scene{{Subject: "nobody"}, {Subject: "alice", Attack: "mask"}, {Subject: "alice", Action: "dance"},
+		{Subject: "alice", Second: "nobody"}, {Subject: "alice", W: 10, H: 10}} {
+		if _, err := New(s); !errors.Is(err, ErrScene) {
+			t.Errorf("%+v: %v", s, err)
+		}
+	}
+	if _, err := Portrait("nobody", 1); !errors.Is(err, ErrScene) {
+		t.Errorf("portrait of nobody: %v", err)
+	}
+}
+
+// luma is the mean brightness of a box of a BGR frame.
+func luma(f []byte, w int, x0, y0, x1, y1 int) float64 {
+	s, n := 0.0, 0
+	for y := y0; y < y1; y++ {
+		for x := x0; x < x1; x++ {
+			o := (y*w + x) * 3
+			s += (float64(f[o]) + float64(f[o+1]) + float64(f[o+2])) / 3
+			n++
+		}
+	}
+	return s / float64(n)
+}
+
+// The face box sits on the head, and a blink closes the eyes: the eye
+// region loses its white sclera.
+func TestBlinkClosesTheEyes(t *testing.T) {
+	c := mustClip(t, Scene{Subject: "alice", Action: Blink, Seed: 9})
+	p := c.poseAt(0, Blink)
+	fb := c.FaceBox(0)
+	if !fb.Overlaps(headBox(p, c.subj.aspect)) || fb.Dy() < 80 || fb.Dx() < 60 {
+		t.Fatalf("face box %v", fb)
+	}
+	// The pupil at the eye's centre is dark; the closed lid is skin.
+	eye := func(i int) float64 {
+		p := c.poseAt(i, Blink)
+		rx := p.ry * c.subj.aspect
+		sinR, cosR := math.Sincos(p.roll)
+		hx, hy := c.subj.eyeX*rx, c.subj.eyeY*p.ry
+		x := int(p.cx + hx*cosR - hy*sinR + math.Sin(p.yaw)*rx)
+		y := int(p.cy + hx*sinR + hy*cosR)
+		return luma(c.FrameBGR(i, nil), W, x-1, y-1, x+2, y+2)
+	}
+	open, shut := eye(10), eye(22)
+	if p := c.poseAt(22, Blink); p.eyeOpen > 0.01 {
+		t.Fatalf("eyes at frame 22: %v", p.eyeOpen)
+	}
+	if !(open < 70 && shut > open+50) {
+		t.Fatalf("eye centre: open %.1f, shut %.1f", open, shut)
+	}
+}
+
+// Turning moves the nose across the head's outline (the parallax of a
+// real head): a subject's left is the image's right.
+func TestTurnMovesTheNose(t *testing.T) {
+	nose := func(a Action) float64 {
+		c := mustClip(t, Scene{Subject: "bob", Action: a, Seed: 1})
+		p := c.poseAt(28, a)
+		// The nose tip's image position: local (0, 0.2, ~1) rotated.
+		return math.Sin(p.yaw)*p.ry*c.subj.aspect + p.cx - c.base.cx
+	}
+	l, r, s := nose(Left), nose(Right), nose(Still)
+	if !(l > s+20 && r < s-20) {
+		t.Fatalf("nose offsets: left %.1f right %.1f still %.1f", l, r, s)
+	}
+}
+
+// A print moves as a flat plane: its corners follow one homography, and
+// it never blinks (the photo's eyes are always open).
+func TestPrintIsAPlane(t *testing.T) {
+	c := mustClip(t, Scene{Subject: "chen", Attack: Print, Seed: 2})
+	for i := 0; i < c.Len(); i += 7 {
+		h := c.homography(i)
+		inv, ok := invert3(h)
+		if !ok {
+			t.Fatalf("frame %d: singular", i)
+		}
+		for _, q := range [][2]float64{{0, 0}, {240, 0}, {240, 300}, {0, 300}, {120, 150}} {
+			x, y := apply(h, q[0], q[1])
+			bx, by := apply(inv, x, y)
+			if math.Abs(bx-q[0]) > 1e-6 || math.Abs(by-q[1]) > 1e-6 {
+				t.Fatalf("frame %d: %v → (%v, %v) → (%v, %v)", i, q, x, y, bx, by)
+			}
+		}
+	}
+	a, b := c.FaceBox(0), c.FaceBox(30)
+	if a == b {
+		t.Fatal("the print does not move")
+	}
+}
+
+// The screen shows the pixel grid's moiré: a strong periodic
+// high-frequency component that a live face has not.
+func TestScreenHasMoire(t *testing.T) {
+	hf := func(s Scene) float64 {
+		c := mustClip(t, s)
+		f := c.FrameBGR(5, nil)
+		fb := c.FaceBox(5)
+		cx, cy := fb.Min.X+fb.Dx()/2, fb.Min.Y+fb.Dy()/2
+		// Spectrum of a 64-pixel line through the face's cheek.
+		const n = 64
+		var row [n]complex128
+		for k := 0; k < n; k++ {
+			o := (cy*W + cx - n/2 + k) * 3
+			row[k] = complex(float64(f[o+1]), 0)
+		}
+		lo, hi := 0.0, 0.0
+		for fq := 1; fq < n/2; fq++ {
+			var sum complex128
+			for k := 0; k < n; k++ {
+				sum += row[k] * cmplx.Exp(complex(0, -2*math.Pi*float64(fq*k)/n))
+			}
+			if fq >= n/5 {
+				hi += cmplx.Abs(sum)
+			} else {
+				lo += cmplx.Abs(sum)
+			}
+		}
+		return hi / (lo + 1)
+	}
+	live, screen := hf(Scene{Subject: "dana", Seed: 3}), hf(Scene{Subject: "dana", Attack: Screen, Seed: 3})
+	if !(screen > 2*live) {
+		t.Fatalf("high-frequency share: screen %.3f, live %.3f", screen, live)
+	}
+}
+
+// In the near infrared a live face shows, a screen is black, a print is
+// flat paper.
+func TestIR(t *testing.T) {
+	spread := func(s Scene) (mean, sd float64) {
+		c := mustClip(t, s)
+		g := c.IRFrameGray(10, nil)
+		fb := c.FaceBox(10)
+		var sum, sq float64
+		n := 0
+		for y := fb.Min.Y + fb.Dy()/4; y < fb.Max.Y-fb.Dy()/4; y++ {
+			for x := fb.Min.X + fb.Dx()/4; x < fb.Max.X-fb.Dx()/4; x++ {
+				v := float64(g[y*W+x])
+				sum += v
+				sq += v * v
+				n++
+			}
+		}
+		mean = sum / float64(n)
+		return mean, math.Sqrt(sq/float64(n) - mean*mean)
+	}
+	lm, lsd := spread(Scene{Subject: "alice", Seed: 4})
+	sm, _ := spread(Scene{Subject: "alice", Attack: Screen, Seed: 4})
+	_, psd := spread(Scene{Subject: "alice", Attack: Print, Seed: 4})
+	if lm < 100 || sm > 30 || lsd < 2*psd {
+		t.Fatalf("IR: live mean %.0f sd %.1f, screen mean %.0f, print sd %.1f", lm, lsd, sm, psd)
+	}
+}
+
+func TestClipSet(t *testing.T) {
+	set := ClipSet(40, 40, 1)
+	if len(set) != 80 {
+		t.Fatalf("%d clips", len(set))
+	}
+	kinds := map[Attack]int{}
+	same, ids := 0, map[string]bool{}
+	for _, l := range set {
+		kinds[l.Scene.Attack]++
+		if ids[l.ID] {
+			t.Fatalf("duplicate id %s", l.ID)
+		}
+		ids[l.ID] = true
+		if l.Scene.Attack == None && l.Scene.Action != l.Challenge {
+			t.Fatalf("live clip not doing its challenge: %+v", l)
+		}
+		if l.Scene.Attack == Screen && l.Scene.Action == l.Challenge {
+			same++
+		}
+		if _, err := New(l.Scene); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if kinds[None] != 40 || kinds[Print] != 20 || kinds[Screen] != 20 || same != 10 {
+		t.Fatalf("kinds %v, screens replaying the challenge %d", kinds, same)
+	}
+	again := ClipSet(40, 40, 1)
+	for i := range set {
+		if set[i] != again[i] {
+			t.Fatal("ClipSet is not deterministic")
+		}
+	}
+}
+
+func TestPortrait(t *testing.T) {
+	img, err := Portrait("emil", 1)
+	if err != nil || img.Bounds().Dx() != 200 || img.Bounds().Dy() != 200 {
+		t.Fatalf("%v %v", img.Bounds(), err)
+	}
+}
+
+func BenchmarkFrameBGR(b *testing.B) {
+	for _, s := range []Scene{{Subject: "alice", Attack: None, Action: Left, Seed: 1}, {Subject: "bob", Attack: Print, Seed: 2},
+		{Subject: "chen", Attack: Screen, Action: Blink, Seed: 3}} {
+		b.Run(string(s.Attack)+string(s.Action), func(b *testing.B) {
+			c := mustClip(b, s)
+			buf := make([]byte, W*H*3)
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				buf = c.FrameBGR(i%c.Len(), buf)
+			}
+		})
+	}
+}
