@@ -377,12 +377,8 @@ func (a *Attempt) detect() {
 	gocv.Resize(a.small, &a.det, image.Pt(detW, dh), 0, 0, gocv.InterpolationArea)
 	rects := a.c.face.DetectMultiScaleWithParams(a.det, 1.2, 3, 0, image.Pt(24, 24), image.Point{})
 	a.ev.looks++
-	a.lastFaces = len(rects)
-	a.ev.facesMax = max(a.ev.facesMax, len(rects))
-	if len(rects) >= 2 {
-		a.ev.multiLook++
-	}
 	if len(rects) == 0 {
+		a.lastFaces = 0
 		a.box = image.Rectangle{}
 		return
 	}
@@ -393,9 +389,27 @@ func (a *Attempt) detect() {
 			best = r
 		}
 	}
+	// Other faces: a person beside the payer, at least half the payer's
+	// size (a face on a poster far behind, or the cascade's stray
+	// window on the payer's own turned head, is not a bystander).
+	faces := 1
+	for _, r := range rects {
+		if r == best || r.Dy()*2 < best.Dy() {
+			continue
+		}
+		if ctr := image.Pt((r.Min.X+r.Max.X)/2, (r.Min.Y+r.Max.Y)/2); ctr.In(best) {
+			continue
+		}
+		faces++
+	}
+	a.lastFaces = faces
+	a.ev.facesMax = max(a.ev.facesMax, faces)
+	if faces >= 2 {
+		a.ev.multiLook++
+	}
 	a.box = image.Rect(int(float64(best.Min.X)*k), int(float64(best.Min.Y)*k),
 		int(float64(best.Max.X)*k), int(float64(best.Max.Y)*k)).Intersect(image.Rect(0, 0, a.w, a.h))
-	if len(rects) == 1 {
+	if faces == 1 {
 		a.heights = append(a.heights, float64(a.box.Dy()))
 		a.closer()
 	}
@@ -763,7 +777,7 @@ func (a *Attempt) turn() {
 	ab := a.anchorBox
 	cx, cy := float32(ab.Min.X+ab.Max.X)/2, float32(ab.Min.Y+ab.Max.Y)/2
 	bw, bh := float32(ab.Dx()), float32(ab.Dy())
-	var inner, sides []float64
+	var inner, sides, rest []float64
 	for _, t := range a.tracks {
 		dx := float64(t.x - t.x0)
 		switch ox, oy := abs32(t.x0-cx)/bw, abs32(t.y0-cy)/bh; {
@@ -771,7 +785,14 @@ func (a *Attempt) turn() {
 			inner = append(inner, dx)
 		case ox > 0.4 && oy < 0.6:
 			sides = append(sides, dx)
+		default:
+			rest = append(rest, dx)
 		}
+	}
+	if len(sides) < 3 {
+		// A plain wall beside the head: the rest of the ring (hair above,
+		// shoulders below) is the reference.
+		sides = append(sides, rest...)
 	}
 	if len(inner) < 3 || len(sides) < 3 {
 		return

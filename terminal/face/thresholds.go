@@ -87,7 +87,7 @@ var DefaultThresholds = Thresholds{
 	BlinkMaxFrames: 12,
 	Turn:           0.08,
 	CloserGrowth:   0.25,
-	MinMotion:      6,
+	MinMotion:      10,
 	Reproj:         3,
 	Flat:           0.15,
 	Moire:          12,
