@@ -33,12 +33,11 @@ import (
 // 20 screen); under the race detector or -short it runs 12 and 12 (the
 // rates' resolution is then 1/12, and they are logged as such).
 //
-// The set (clipSet): live clips go through the subjects and the four
-// challenges, each subject doing what it is asked; attacks alternate print
-// and screen over the subjects and the challenges, the screen replaying a
-// video of the victim doing exactly the challenge asked (the strongest
-// replay). A few clips with a bystander in view are checked apart: none
-// may be accepted.
+// The set is facescene.ClipSet's: live clips (every subject in turn doing
+// the challenge asked) and attacks (half prints, half screens, half of
+// the screens replaying the victim doing exactly the challenge asked). A
+// few clips with a bystander in view are checked apart: none may be
+// accepted.
 const maxRate = 0.05
 
 type tally struct {
@@ -152,7 +151,10 @@ func setSize(t *testing.T) (live, attacks int) {
 
 func TestLivenessISO30107(t *testing.T) {
 	nLive, nAttack := setSize(t)
-	set := clipSet(nLive, nAttack, 30107)
+	var set []labelled
+	for _, l := range facescene.ClipSet(nLive, nAttack, 30107) {
+		set = append(set, labelled{scene: l.Scene, challenge: face.Challenge(l.Challenge)})
+	}
 	bystanders := len(set)
 	set = append(set, bystanderSet(4, 30107)...)
 
@@ -280,29 +282,6 @@ type labelled struct {
 }
 
 var challenges = [...]face.Challenge{face.Blink, face.Left, face.Right, face.Closer}
-
-// clipSet is live clips (every subject doing every challenge in turn, as
-// asked) and attack clips (print and screen alternating over the subjects
-// and challenges; the screen replays the victim doing the challenge).
-func clipSet(live, attacks int, seed uint64) []labelled {
-	subj := facescene.Subjects()
-	var set []labelled
-	for i := 0; i < live; i++ {
-		ch := challenges[i%len(challenges)]
-		set = append(set, labelled{scene: facescene.Scene{Subject: subj[(i/len(challenges))%len(subj)].Name,
-			Attack: facescene.None, Action: facescene.Action(ch), Seed: seed + uint64(i), W: 640, H: 480}, challenge: ch})
-	}
-	for i := 0; i < attacks; i++ {
-		ch := challenges[(i/2)%len(challenges)]
-		att := facescene.Print
-		if i%2 == 1 {
-			att = facescene.Screen
-		}
-		set = append(set, labelled{scene: facescene.Scene{Subject: subj[(i/2)%len(subj)].Name, Attack: att,
-			Action: facescene.Action(ch), Seed: seed + 1000 + uint64(i), W: 640, H: 480}, challenge: ch})
-	}
-	return set
-}
 
 // bystanderSet is n live clips with a second person in view.
 func bystanderSet(n int, seed uint64) []labelled {
