@@ -45,6 +45,19 @@
 // and -wallet-query-rate queries a second per terminal, a JSON line per
 // call appended to -wallet-journal PATH (default none). It prints
 // "wallet on HOST:PORT".
+//
+// -face ADDR (off by default; a loopback address only) serves the face-pay
+// platform simulator (package facepay: its protocol, enrolled customers
+// and payment passwords) over HTTP. Its X25519 private key is read from
+// -face-key FILE (PEM PKCS #8), created there (mode 0600) when the file
+// does not exist; without -face-key a new key lives only as long as the
+// process. -face-pub-out FILE writes the public key (PEM "PUBLIC KEY")
+// there for the terminal's parameters (face.platform_key_file); GET
+// /face/v1/key serves it too. Payment passwords are PIN blocks under
+// the DUKPT keys of -mode and -bdk, as the ISO host's. -face-limit is the
+// face-pay limit in minor units (default 100000: 1000.00), -face-journal
+// PATH appends a JSON line per call (default none). It prints "face on
+// HOST:PORT".
 package main
 
 import (
@@ -63,6 +76,7 @@ import (
 	"time"
 
 	"posd/cmd/acquirer-sim/acquirer"
+	"posd/cmd/acquirer-sim/facepay"
 	"posd/cmd/acquirer-sim/wallet"
 	"posd/terminal/host"
 	"posd/terminal/wiresec"
@@ -92,6 +106,11 @@ func run() error {
 	walletPayAfter := flag.Int("wallet-pay-after", wallet.DefaultPayAfter, "queries before a wallet payment of an amount ending 61 is paid")
 	walletRate := flag.Float64("wallet-query-rate", wallet.DefaultQueryRate, "wallet queries a second per terminal before too_frequent")
 	walletJournal := flag.String("wallet-journal", "", "append a JSON line per wallet call to this file (default none)")
+	faceAddr := flag.String("face", "", "serve the face-pay platform simulator over HTTP on this loopback address (default off)")
+	faceKey := flag.String("face-key", "", "the face-pay platform's X25519 private key, PEM PKCS #8 (created, mode 0600, when missing; default: a new key for this run)")
+	facePubOut := flag.String("face-pub-out", "", "write the face-pay platform's public key (PEM) to this file for the terminal's parameters")
+	faceJournal := flag.String("face-journal", "", "append a JSON line per face-pay call to this file (default none)")
+	faceLimit := flag.Int64("face-limit", facepay.DefaultLimit, "face-pay limit in minor units: identify over it answers over_limit")
 	level := flag.String("log-level", "info", "log level: debug, info, warn, error")
 	flag.Parse()
 
@@ -145,6 +164,12 @@ func run() error {
 		defer ws.Close()
 		fmt.Fprintf(os.Stderr, "wallet on %s\n", wln.Addr())
 	}
+	if *faceAddr == "" && (*faceKey != "" || *facePubOut != "" || *faceJournal != "") {
+		return errors.New("-face-key, -face-pub-out and -face-journal need -face")
+	}
+	if *faceLimit <= 0 {
+		return errors.New("-face-limit: must be more than 0")
+	}
 	opts := acquirer.Opts{Dialect: *dialect, Mode: m, Logger: log, ScriptCard: *scriptCard, AdviceRate: *adviceRate,
 		LateDelay: *lateDelay, SlowDelay: *slowDelay}
 	if *bdkHex != "" {
@@ -175,6 +200,18 @@ func run() error {
 			return fmt.Errorf("-journal: %w", err)
 		}
 		opts.Journal = jf
+	}
+	if *faceAddr != "" {
+		bdk := opts.BDK
+		if bdk == nil {
+			bdk = acquirer.DefaultBDK(m)
+		}
+		fs, err := startFace(faceConfig{addr: *faceAddr, keyFile: *faceKey, pubOut: *facePubOut, journal: *faceJournal,
+			limit: *faceLimit, mode: m, bdk: bdk}, log)
+		if err != nil {
+			return err
+		}
+		defer fs.close()
 	}
 	srv, err := acquirer.New(&opts)
 	if err != nil {
@@ -242,4 +279,75 @@ func loopbackAddr(addr string) error {
 		return nil
 	}
 	return fmt.Errorf("%q is not a loopback address", h)
+}
+
+// faceConfig is what the -face flags ask for.
+type faceConfig struct {
+	addr, keyFile, pubOut, journal string
+	limit                          int64
+	mode                           wiresec.Mode
+	bdk                            []byte
+}
+
+// faceServer is the running face-pay platform.
+type faceServer struct {
+	srv     *http.Server
+	journal *os.File
+}
+
+// startFace serves the face-pay platform on cfg.addr (loopback only).
+func startFace(cfg faceConfig, log *slog.Logger) (*faceServer, error) {
+	if err := loopbackAddr(cfg.addr); err != nil {
+		return nil, fmt.Errorf("-face: %w", err)
+	}
+	key, created, err := facepay.LoadOrCreateKey(cfg.keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("-face-key: %w", err)
+	}
+	if created && cfg.keyFile != "" {
+		log.Info("face-pay platform key created", "file", cfg.keyFile)
+	}
+	fo := facepay.Opts{Key: key, Mode: cfg.mode, BDK: cfg.bdk, Limit: cfg.limit, Logger: log.With("part", "facepay")}
+	fs := &faceServer{}
+	if cfg.journal != "" {
+		if fs.journal, err = os.OpenFile(cfg.journal, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600); err != nil {
+			return nil, fmt.Errorf("-face-journal: %w", err)
+		}
+		fo.Journal = fs.journal
+	}
+	p, err := facepay.New(fo)
+	if err != nil {
+		fs.close()
+		return nil, fmt.Errorf("-face: %w", err)
+	}
+	if cfg.pubOut != "" {
+		if err := facepay.WriteFileAtomic(cfg.pubOut, p.PublicKeyPEM(), 0o644); err != nil {
+			fs.close()
+			return nil, fmt.Errorf("-face-pub-out: %w", err)
+		}
+	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		fs.close()
+		return nil, fmt.Errorf("-face: %w", err)
+	}
+	fs.srv = &http.Server{Handler: p, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go func() { _ = fs.srv.Serve(ln) }()
+	fmt.Fprintf(os.Stderr, "face on %s\n", ln.Addr())
+	return fs, nil
+}
+
+// close stops the platform and syncs its journal.
+func (f *faceServer) close() {
+	if f.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := f.srv.Shutdown(ctx); err != nil {
+			_ = f.srv.Close()
+		}
+		cancel()
+	}
+	if f.journal != nil {
+		_ = f.journal.Sync()
+		_ = f.journal.Close()
+	}
 }

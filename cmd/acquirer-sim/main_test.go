@@ -2,9 +2,13 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"image"
+	"image/jpeg"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,8 +18,12 @@ import (
 	"testing"
 	"time"
 
+	"posd/board/sim/facescene"
 	"posd/cmd/acquirer-sim/acquirer"
+	simfacepay "posd/cmd/acquirer-sim/facepay"
 	"posd/crypto/dukpt"
+	"posd/crypto/faceseal"
+	"posd/terminal/facepay"
 	"posd/terminal/host"
 	"posd/terminal/wiresec"
 )
@@ -327,4 +335,188 @@ func TestCommandControlEndpoint(t *testing.T) {
 		t.Fatalf("armed after the drop: %+v %v", armed, err)
 	}
 	stop()
+}
+
+// TestCommandFacePlatform: -face serves the face-pay platform on
+// loopback with the key of -face-key (created 0600 when missing, the same
+// after a restart), its public key written to -face-pub-out and served at
+// /face/v1/key, and a face payment of an enrolled customer goes through,
+// journaled to -face-journal.
+func TestCommandFacePlatform(t *testing.T) {
+	dir := t.TempDir()
+	keyFile, pubFile, journal := filepath.Join(dir, "face-key.pem"), filepath.Join(dir, "face-pub.pem"), filepath.Join(dir, "face.jsonl")
+	var pems [][]byte
+	for run := range 2 {
+		cmd := exec.Command(os.Args[0], "-test.run=^$", "-listen", "127.0.0.1:0", "-log-level", "warn", "-mode", "tdes",
+			"-face", "127.0.0.1:0", "-face-key", keyFile, "-face-pub-out", pubFile, "-face-journal", journal, "-face-limit", "50000")
+		cmd.Env = append(os.Environ(), "ACQUIRER_SIM_AS_MAIN=1")
+		stderr, err := cmd.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill() })
+		sc := bufio.NewScanner(stderr)
+		face, listening := "", false
+		for !listening && sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), "face on "); ok {
+				face = a
+			}
+			listening = strings.HasPrefix(sc.Text(), "listening on ")
+		}
+		if face == "" || !listening {
+			t.Fatalf("run %d: no face or listening line on stderr", run+1)
+		}
+		go func() {
+			for sc.Scan() {
+			}
+		}()
+		st, err := os.Stat(keyFile)
+		if err != nil || st.Mode().Perm() != 0o600 {
+			t.Fatalf("key file: %v %v", st, err)
+		}
+		pem, err := os.ReadFile(pubFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pems = append(pems, pem)
+		resp, err := http.Get("http://" + face + facepay.PathKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		served, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if !bytes.Equal(served, pem) {
+			t.Fatalf("served key %q, -face-pub-out %q", served, pem)
+		}
+		if run == 0 {
+			facePayThrough(t, "http://"+face, pem)
+		}
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+	}
+	if !bytes.Equal(pems[0], pems[1]) {
+		t.Fatal("the platform key changed across a restart")
+	}
+	j, err := os.ReadFile(journal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ops []string
+	for _, line := range strings.Split(strings.TrimSpace(string(j)), "\n") {
+		var e simfacepay.Entry
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatal(err)
+		}
+		ops = append(ops, e.Op+":"+e.Status+e.Code)
+		if e.Op == "identify" && e.Code == "" && (e.SealedEntropy == nil || *e.SealedEntropy < 7.5 || e.JPEGInBody == nil || *e.JPEGInBody) {
+			t.Fatalf("identify line %s", line)
+		}
+	}
+	if strings.Join(ops, " ") != "identify:over_limit identify: confirm:approved" {
+		t.Fatalf("journal ops %v", ops)
+	}
+	if bytes.Contains(j, []byte(simfacepay.IdentityOf("alice").Account)) || bytes.Contains(j, []byte{0xFF, 0xD8, 0xFF}) {
+		t.Fatal("journal holds the account or a picture")
+	}
+}
+
+// facePayThrough pays 88.00 by alice's face at the platform at base, whose
+// pinned key is pem: over the -face-limit first, then approved with her
+// payment password under the TDES test BDK.
+func facePayThrough(t *testing.T, base string, pem []byte) {
+	t.Helper()
+	pub, err := faceseal.ParsePublicKey(pem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := facepay.NewHTTP(facepay.HTTPOpts{BaseURL: base, TerminalID: "T0000009"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := facescene.New(facescene.Scene{Subject: "alice", Seed: 42})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bgr := make([]byte, facescene.W*facescene.H*3)
+	sc.FrameBGR(2, bgr)
+	img := image.NewRGBA(image.Rect(0, 0, facescene.W, facescene.H))
+	for i := 0; i < facescene.W*facescene.H; i++ {
+		img.Pix[4*i], img.Pix[4*i+1], img.Pix[4*i+2], img.Pix[4*i+3] = bgr[3*i+2], bgr[3*i+1], bgr[3*i], 255
+	}
+	var jb bytes.Buffer
+	if err := jpeg.Encode(&jb, simfacepay.CutCrop(img, sc.FaceBox(2), 1.2, image.Point{}, 160), &jpeg.Options{Quality: 90}); err != nil {
+		t.Fatal(err)
+	}
+	identify := func(order string, amount int64) (facepay.Candidate, error) {
+		env, err := faceseal.Seal(pub, jb.Bytes(), facepay.AAD("T0000009", order, amount, "156"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Identify(context.Background(), facepay.IdentifyRequest{OrderID: order, Amount: amount, Currency: "156",
+			Sealed: env, ConsentAt: time.Now()})
+	}
+	if _, err := identify("F1", 50001); !errors.Is(err, facepay.ErrOverLimit) {
+		t.Fatalf("over -face-limit: %v", err)
+	}
+	cand, err := identify("F2", 8800)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bdk := acquirer.DefaultBDK(wiresec.ModeTDES)
+	iksn := []byte{0xFF, 0xFF, 0x98, 0x76, 0x54, 0x32, 0x10, 0xE0, 0x00, 0x00}
+	ik, err := dukpt.TDESDeriveIK(bdk, iksn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := dukpt.NewTDESOriginator(ik, iksn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Wipe()
+	ksn, key, err := o.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := wiresec.ForTerminal(wiresec.ModeTDES, ksn, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Wipe()
+	block, err := s.EncryptPINDigits([]byte(simfacepay.Password("alice")), cand.Account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Confirm(context.Background(), facepay.ConfirmRequest{Session: cand.Session, OrderID: "F2", PINBlock: block, KSN: ksn})
+	if err != nil || res.Status != facepay.StatusApproved {
+		t.Fatalf("confirm: %+v %v", res, err)
+	}
+}
+
+func TestCommandRejectsBadFaceFlags(t *testing.T) {
+	dir := t.TempDir()
+	loose := filepath.Join(dir, "loose.pem")
+	if err := os.WriteFile(loose, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	garbage := filepath.Join(dir, "garbage.pem")
+	if err := os.WriteFile(garbage, []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"-face", "0.0.0.0:0"}, {"-face", "192.0.2.1:8586"}, {"-face-key", filepath.Join(dir, "k.pem")},
+		{"-face-pub-out", filepath.Join(dir, "p.pem")}, {"-face", "127.0.0.1:0", "-face-limit", "0"},
+		{"-face", "127.0.0.1:0", "-face-key", loose}, {"-face", "127.0.0.1:0", "-face-key", garbage},
+		{"-face", "127.0.0.1:0", "-face-pub-out", filepath.Join(dir, "no", "such", "dir.pem")}} {
+		cmd := exec.Command(os.Args[0], append([]string{"-test.run=^$", "-listen", "127.0.0.1:0"}, args...)...)
+		cmd.Env = append(os.Environ(), "ACQUIRER_SIM_AS_MAIN=1")
+		if err := cmd.Run(); err == nil {
+			t.Errorf("%v: exit status 0", args)
+		}
+	}
 }

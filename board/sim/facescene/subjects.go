@@ -43,10 +43,10 @@ var subjects = []Subject{
 	{Name: "fatima", Enrolled: true, skin: [3]float64{0.72, 0.52, 0.38}, hair: [3]float64{0.30, 0.12, 0.10}, iris: [3]float64{0.25, 0.16, 0.09},
 		lips: [3]float64{0.62, 0.30, 0.30}, aspect: 0.78, eyeX: 0.35, eyeY: -0.12, eyeW: 0.16, browW: 0.045, noseW: 0.10, mouthW: 0.25, mouthY: 0.49,
 		hairTop: -0.50, long: true, shirt: [3]float64{0.45, 0.20, 0.55}},
-	{Name: "mallory", skin: [3]float64{0.86, 0.68, 0.56}, hair: [3]float64{0.40, 0.40, 0.42}, iris: [3]float64{0.30, 0.30, 0.35},
+	{Name: "mallory", skin: [3]float64{0.78, 0.52, 0.50}, hair: [3]float64{0.62, 0.62, 0.64}, iris: [3]float64{0.30, 0.30, 0.35},
 		lips: [3]float64{0.70, 0.40, 0.40}, aspect: 0.82, eyeX: 0.31, eyeY: -0.09, eyeW: 0.12, browW: 0.05, noseW: 0.12, mouthW: 0.30, mouthY: 0.54,
 		hairTop: -0.75, shirt: [3]float64{0.25, 0.25, 0.25}},
-	{Name: "oscar", skin: [3]float64{0.65, 0.47, 0.33}, hair: [3]float64{0.20, 0.14, 0.10}, iris: [3]float64{0.22, 0.15, 0.10},
+	{Name: "oscar", skin: [3]float64{0.82, 0.70, 0.46}, hair: [3]float64{0.48, 0.30, 0.16}, iris: [3]float64{0.22, 0.15, 0.10},
 		lips: [3]float64{0.55, 0.32, 0.30}, aspect: 0.75, eyeX: 0.38, eyeY: -0.15, eyeW: 0.14, browW: 0.06, noseW: 0.11, mouthW: 0.23, mouthY: 0.47,
 		hairTop: -0.50, shirt: [3]float64{0.60, 0.45, 0.30}},
 }

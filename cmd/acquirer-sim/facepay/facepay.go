@@ -1,0 +1,761 @@
+// Package facepay is the face-pay platform simulator of acquirer-sim: an
+// http.Handler speaking the protocol of posd/terminal/facepay, on
+// loopback only. It holds the platform's X25519 key (the terminals pin
+// its public key), a gallery of enrolled customers (the deck's face
+// subjects, board/sim/facescene), and checks payment passwords sent as
+// DUKPT PIN blocks with the ISO host's BDK.
+//
+// # Protocol
+//
+// Every call is POST {base}/face/v1/{identify|confirm|cancel|reverse}
+// with a JSON body (at most 128 KiB; unknown fields refused); GET
+// {base}/face/v1/key serves the platform's public key as PEM "PUBLIC
+// KEY" for the terminal's parameters. Every answer is a JSON object
+// {"order_id","session","account","masked","status","reason",
+// "platform_txn_id","tries_left","code"} of which each operation fills
+// its own fields; code is empty with HTTP 200 and names a refusal
+// otherwise.
+//
+//	identify  {"terminal_id","order_id","amount","currency","sealed","liveness","challenge","consent_at"}
+//	          -> {"order_id","session","account","masked"}
+//	confirm   {"terminal_id","session","order_id","pin_block","ksn"}
+//	          -> {"order_id","status":"approved","platform_txn_id"}
+//	           | {"order_id","status":"declined","reason":"wrong_password"|"locked","tries_left"}
+//	cancel    {"terminal_id","session"} -> {"session","status":"cancelled"}
+//	reverse   {"terminal_id","order_id"} -> {"order_id","status":"reversed"|"cancelled","platform_txn_id"}
+//
+// terminal_id and order_id are 1-32 letters and digits, amount is in
+// minor units, currency ISO 4217 (3 digits or letters), consent_at an
+// RFC 3339 time (required: no consent, no identification). sealed is the
+// base64 of a crypto/faceseal envelope of the JPEG face crop, sealed to
+// the platform's key with the associated data
+//
+//	terminal_id "|" order_id "|" amount (decimal) "|" currency     e.g. T0000009|F00000001|8800|156
+//
+// (terminal/facepay.AAD): a crop sealed for another terminal, order or
+// amount does not open. The crop is opened in memory, decoded, matched
+// and wiped at once; it is never stored. pin_block is the hex of the
+// payment password's PIN block bound to the candidate's account number
+// as the PAN — ISO 9564 format 0 under the TDES DUKPT PIN variant, or
+// format 4 under the AES DUKPT PIN key (Opts.Mode), of the KSN ksn (hex)
+// derived from Opts.BDK (the ISO host's BDK).
+//
+// Refusals:
+//
+//	bad_request     400  body, method or fields not valid; a picture in the clear in the body
+//	bad_envelope    400  sealed is not an envelope, or does not open (tampered, wrong key, other aad)
+//	over_limit      403  amount over Opts.Limit (default 100000: 1000.00 CNY); checked before the crop is opened
+//	locked          403  identify: the matched account is locked
+//	no_match        404  no enrolled face within the matcher's threshold
+//	no_session      404  confirm or cancel of a session unknown, expired (5 minutes), ended, or another terminal's
+//	order_mismatch  409  identify of an order id already paid, reversed or cancelled; confirm naming another order
+//
+// A wrong password declines the confirm (wrong_password, tries_left);
+// the third wrong one in a row locks the account (declined, locked,
+// tries_left 0) for Opts.LockFor (default 15 minutes); a right one
+// approves it and resets the count. Confirm is idempotent by terminal id
+// + order id: a repeat of an approved order answers the same approval and
+// never pays twice (Totals.ApprovedTwice counts the impossible). Reverse
+// gives back an approved order (reversed) and closes any other (cancelled),
+// remembering an order id it never had as cancelled.
+//
+// # Enrolled customers
+//
+// Every enrolled subject of board/sim/facescene has an account (Identities):
+//
+//	name     account            masked             password
+//	alice    6230580000001001   6230 **** 1001     135790
+//	bob      6230580000001002   6230 **** 1002     246802
+//	chen     6230580000001003   6230 **** 1003     314159
+//	dana     6230580000001004   6230 **** 1004     271828
+//	eve      6230580000001005   6230 **** 1005     161803
+//	farid    6230580000001006   6230 **** 1006     112358
+//	grace    6230580000001007   6230 **** 1007     987650
+//	hiro     6230580000001008   6230 **** 1008     424242
+//
+// An enrolled subject missing from the table gets 62305800000019NN and
+// the password of Password(name) (the table's, else derived from the
+// name). The unenrolled subjects (mallory, oscar) are strangers: their
+// faces answer no_match.
+//
+// # Journal
+//
+// Every call gets a JSON line (Entry): time, op, terminal, order,
+// session, amount, currency, status, code, reason; for identify the
+// masked account matched, the match distance, and proof that only
+// ciphertext arrived — sealed_bytes, sealed_sha256, sealed_entropy (bits
+// per byte of the envelope, about 8 for ciphertext) and jpeg_in_body (a
+// JPEG or PNG signature anywhere in the raw body, or a picture's base64
+// at the start of sealed). Never the picture, the account number, the
+// PIN block or the password.
+package facepay
+
+import (
+	"bytes"
+	"crypto/ecdh"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	"image/jpeg"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"posd/conn/clock"
+	"posd/crypto/faceseal"
+	fp "posd/terminal/facepay"
+	"posd/terminal/wiresec"
+)
+
+// Defaults of Opts.
+const (
+	DefaultLimit      = 100000 // 1000.00 in minor units
+	DefaultTries      = 3
+	DefaultLockFor    = 15 * time.Minute
+	DefaultSessionTTL = 5 * time.Minute
+	// MaxCropSide bounds the width and height of a decoded crop.
+	MaxCropSide = 1024
+)
+
+// Opts configures a Platform.
+type Opts struct {
+	// Key is the platform's private key (required): crops are sealed to
+	// its public key.
+	Key *ecdh.PrivateKey
+	// Mode and BDK decrypt the payment passwords' PIN blocks: the ISO
+	// host's DUKPT mode and base derivation key.
+	Mode wiresec.Mode
+	BDK  []byte
+	// Limit is the face-pay limit in minor units (0: DefaultLimit).
+	Limit int64
+	// Tries are the wrong passwords in a row that lock an account (0:
+	// DefaultTries), for LockFor (0: DefaultLockFor).
+	Tries   int
+	LockFor time.Duration
+	// SessionTTL is how long a candidate waits for its confirm (0:
+	// DefaultSessionTTL).
+	SessionTTL time.Duration
+	// Gallery is the enrolled faces (nil: DefaultGallery, the enrolled
+	// subjects of board/sim/facescene).
+	Gallery *Gallery
+	Journal io.Writer
+	Logger  *slog.Logger
+	Clock   clock.Clock
+	// Rand draws session ids (nil: crypto/rand).
+	Rand io.Reader
+}
+
+// Totals are the platform's counters.
+type Totals struct {
+	Calls, BadRequest, BadEnvelope, OverLimit int
+	Identifies, Matches, NoMatch              int
+	Confirms, Approved, ConfirmRepeats        int
+	WrongPassword, Locked                     int
+	ApprovedTwice                             int // approvals of an order already approved: must stay 0
+	Cancels, Reverses, Reversed               int
+}
+
+// Order states.
+const (
+	stateOpen      = "open" // identified, waiting for the password
+	stateApproved  = fp.StatusApproved
+	stateCancelled = fp.StatusCancelled
+	stateReversed  = fp.StatusReversed
+)
+
+type order struct {
+	terminal, id string
+	amount       int64
+	currency     string
+	state        string
+	session      string
+	ident        *Identity
+	expires      time.Time
+	txnID        string
+}
+
+type account struct {
+	wrong       int
+	lockedUntil time.Time
+}
+
+// Platform is the simulator; its ServeHTTP is safe for concurrent use.
+type Platform struct {
+	o      Opts
+	clk    clock.Clock
+	log    *slog.Logger
+	pubPEM []byte
+
+	jmu sync.Mutex // the journal
+
+	mu       sync.Mutex
+	orders   map[string]*order // terminal|order id
+	sessions map[string]*order
+	accounts map[string]*account // by identity name
+	seq      int
+	totals   Totals
+}
+
+// New returns a platform.
+func New(o Opts) (*Platform, error) {
+	if o.Key == nil {
+		return nil, errors.New("facepay: no platform key")
+	}
+	pem, err := faceseal.MarshalPublicKey(o.Key.PublicKey())
+	if err != nil {
+		return nil, err
+	}
+	if o.Mode.KSNLen() == 0 {
+		return nil, fmt.Errorf("facepay: DUKPT mode %q", o.Mode)
+	}
+	if len(o.BDK) == 0 {
+		return nil, errors.New("facepay: no BDK")
+	}
+	if o.Limit <= 0 {
+		o.Limit = DefaultLimit
+	}
+	if o.Tries <= 0 {
+		o.Tries = DefaultTries
+	}
+	if o.LockFor <= 0 {
+		o.LockFor = DefaultLockFor
+	}
+	if o.SessionTTL <= 0 {
+		o.SessionTTL = DefaultSessionTTL
+	}
+	if o.Gallery == nil {
+		if o.Gallery, err = DefaultGallery(); err != nil {
+			return nil, err
+		}
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	p := &Platform{o: o, clk: clock.Or(o.Clock), log: o.Logger, pubPEM: pem,
+		orders: map[string]*order{}, sessions: map[string]*order{}, accounts: map[string]*account{}}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	return p, nil
+}
+
+// PublicKeyPEM is the platform's public key as the terminals pin it.
+func (p *Platform) PublicKeyPEM() []byte { return bytes.Clone(p.pubPEM) }
+
+// Totals returns the counters.
+func (p *Platform) Totals() Totals {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.totals
+}
+
+// Entry is a journal line.
+type Entry struct {
+	Time          time.Time `json:"time"`
+	Op            string    `json:"op"`
+	Terminal      string    `json:"terminal,omitempty"`
+	OrderID       string    `json:"order_id,omitempty"`
+	Session       string    `json:"session,omitempty"`
+	Amount        int64     `json:"amount,omitempty"`
+	Currency      string    `json:"currency,omitempty"`
+	Status        string    `json:"status,omitempty"`
+	Code          string    `json:"code,omitempty"`
+	Reason        string    `json:"reason,omitempty"`
+	TriesLeft     *int      `json:"tries_left,omitempty"`
+	PlatformTxnID string    `json:"platform_txn_id,omitempty"`
+	Duplicate     bool      `json:"duplicate,omitempty"`
+	// identify only
+	SealedBytes   *int     `json:"sealed_bytes,omitempty"`
+	SealedSHA256  string   `json:"sealed_sha256,omitempty"`
+	SealedEntropy *float64 `json:"sealed_entropy,omitempty"`
+	JPEGInBody    *bool    `json:"jpeg_in_body,omitempty"`
+	Masked        string   `json:"masked,omitempty"`
+	Distance      *float64 `json:"distance,omitempty"`
+	Challenge     string   `json:"challenge,omitempty"`
+}
+
+func (p *Platform) journal(e *Entry) {
+	if p.o.Journal == nil {
+		return
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		p.log.Warn("face-pay journal", "err", err)
+		return
+	}
+	b = append(b, '\n')
+	p.jmu.Lock()
+	defer p.jmu.Unlock()
+	if _, err := p.o.Journal.Write(b); err != nil {
+		p.log.Warn("face-pay journal", "err", err)
+	}
+}
+
+// refusal is an answer with a code.
+type refusal struct {
+	status int
+	code   string
+	reason string
+}
+
+func (r *refusal) Error() string { return r.code + ": " + r.reason }
+
+func badRequest(reason string) *refusal {
+	return &refusal{status: http.StatusBadRequest, code: fp.CodeBadRequest, reason: reason}
+}
+
+// ServeHTTP implements http.Handler.
+func (p *Platform) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
+	if hr.URL.Path == fp.PathKey {
+		if hr.Method != http.MethodGet && hr.Method != http.MethodHead {
+			p.answer(w, http.StatusMethodNotAllowed, fp.Answer{Code: fp.CodeBadRequest, Reason: "method"})
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-pem-file")
+		_, _ = w.Write(p.pubPEM)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, hr.Body, fp.MaxRequestBody))
+	defer clear(body)
+	e := &Entry{Time: p.clk.Now().UTC(), Op: strings.TrimPrefix(hr.URL.Path, "/face/v1/")}
+	var (
+		a      fp.Answer
+		status = http.StatusOK
+		ref    *refusal
+	)
+	switch {
+	case err != nil:
+		ref = badRequest("body over the limit")
+	case hr.Method != http.MethodPost:
+		ref = badRequest("method")
+	default:
+		switch hr.URL.Path {
+		case fp.PathIdentify:
+			a, ref = p.identify(body, e)
+		case fp.PathConfirm:
+			a, ref = p.confirm(body, e)
+		case fp.PathCancel:
+			a, ref = p.cancel(body, e)
+		case fp.PathReverse:
+			a, ref = p.reverse(body, e)
+		default:
+			ref = &refusal{status: http.StatusNotFound, code: fp.CodeBadRequest, reason: "no such operation"}
+		}
+	}
+	if len(e.Op) > 16 || !fp.ValidID(e.Op) {
+		e.Op = "unknown"
+	}
+	p.mu.Lock()
+	p.totals.Calls++
+	if ref != nil {
+		switch ref.code {
+		case fp.CodeBadRequest:
+			p.totals.BadRequest++
+		case fp.CodeBadEnvelope:
+			p.totals.BadEnvelope++
+		case fp.CodeOverLimit:
+			p.totals.OverLimit++
+		}
+	}
+	p.mu.Unlock()
+	if ref != nil {
+		status = ref.status
+		a = fp.Answer{OrderID: a.OrderID, Session: a.Session, Code: ref.code, Reason: ref.reason}
+		e.Code, e.Reason = ref.code, ref.reason
+	} else {
+		e.Status, e.Reason, e.PlatformTxnID, e.TriesLeft = a.Status, a.Reason, a.PlatformTxnID, a.TriesLeft
+	}
+	p.journal(e)
+	p.answer(w, status, a)
+}
+
+func (p *Platform) answer(w http.ResponseWriter, status int, a fp.Answer) {
+	b, _ := json.Marshal(a)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// imageSignatures are the starts of pictures: JPEG (SOI + marker), PNG,
+// and the JFIF/Exif tags.
+var imageSignatures = [][]byte{{0xFF, 0xD8, 0xFF}, []byte("\x89PNG"), []byte("JFIF"), []byte("Exif\x00")}
+
+// pictureIn reports whether raw holds a JPEG or PNG signature.
+func pictureIn(raw []byte) bool {
+	for _, s := range imageSignatures {
+		if bytes.Contains(raw, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// base64Pictures are the base64 forms of a JPEG's and a PNG's first bytes.
+var base64Pictures = []string{"/9j/", "iVBORw0KGgo"}
+
+// sealedIsPicture reports whether the sealed field, as sent (base64) or
+// decoded, starts like a picture rather than an envelope.
+func sealedIsPicture(raw, sealed []byte) bool {
+	if i := bytes.Index(raw, []byte(`"sealed"`)); i >= 0 {
+		rest := bytes.TrimLeft(raw[i+len(`"sealed"`):], " \t\r\n:")
+		rest = bytes.TrimPrefix(rest, []byte(`"`))
+		for _, s := range base64Pictures {
+			if bytes.HasPrefix(rest, []byte(s)) {
+				return true
+			}
+		}
+	}
+	for _, s := range imageSignatures[:2] {
+		if bytes.HasPrefix(sealed, s) || len(sealed) > faceseal.HeaderLen && bytes.HasPrefix(sealed[faceseal.HeaderLen:], s) {
+			return true
+		}
+	}
+	return false
+}
+
+// Entropy is the Shannon entropy of b's byte histogram in bits per byte:
+// about 8 for ciphertext of a few kilobytes, lower for text and most
+// uncompressed data.
+func Entropy(b []byte) float64 {
+	if len(b) == 0 {
+		return 0
+	}
+	var n [256]int
+	for _, c := range b {
+		n[c]++
+	}
+	h := 0.0
+	for _, c := range n {
+		if c > 0 {
+			q := float64(c) / float64(len(b))
+			h -= q * math.Log2(q)
+		}
+	}
+	return h
+}
+
+func (p *Platform) identify(raw []byte, e *Entry) (fp.Answer, *refusal) {
+	jpegIn := pictureIn(raw)
+	e.JPEGInBody = &jpegIn
+	var r fp.IdentifyBody
+	err := fp.DecodeStrict(raw, fp.MaxRequestBody, &r)
+	defer func() { clear(r.Sealed) }()
+	e.Terminal, e.OrderID, e.Amount, e.Currency = safeID(r.TerminalID), safeID(r.OrderID), r.Amount, safeCurrency(r.Currency)
+	if err == nil {
+		n, sum, ent := len(r.Sealed), sha256.Sum256(r.Sealed), math.Round(Entropy(r.Sealed)*1000)/1000
+		e.SealedBytes, e.SealedSHA256, e.SealedEntropy = &n, hex.EncodeToString(sum[:]), &ent
+		if sealedIsPicture(raw, r.Sealed) {
+			jpegIn = true
+		}
+	}
+	a := fp.Answer{OrderID: e.OrderID}
+	switch {
+	case err != nil:
+		return a, badRequest("body: " + err.Error())
+	case jpegIn:
+		p.log.Warn("face-pay identify with a picture in the clear refused", "terminal", e.Terminal, "order", e.OrderID)
+		return a, badRequest("a picture in the clear: only a sealed crop is accepted")
+	case !fp.ValidID(r.TerminalID) || !fp.ValidID(r.OrderID):
+		return a, badRequest("terminal or order id")
+	case r.Amount <= 0 || !fp.ValidCurrency(r.Currency):
+		return a, badRequest("amount or currency")
+	case r.ConsentAt.IsZero():
+		return a, badRequest("no consent time")
+	case len(r.Sealed) == 0 || len(r.Sealed) > fp.MaxSealed:
+		return a, &refusal{status: http.StatusBadRequest, code: fp.CodeBadEnvelope, reason: "sealed crop size"}
+	case !fp.ValidLiveness(r.Liveness) || len(r.Challenge) > 16 || !fp.ValidID(r.Challenge) && r.Challenge != "":
+		return a, badRequest("liveness or challenge")
+	}
+	e.Challenge = r.Challenge
+	p.mu.Lock()
+	p.totals.Identifies++
+	if o := p.orders[r.TerminalID+"|"+r.OrderID]; o != nil && o.state != stateOpen {
+		p.mu.Unlock()
+		return a, &refusal{status: http.StatusConflict, code: fp.CodeOrderMismatch, reason: "order " + o.state}
+	}
+	p.mu.Unlock()
+	if r.Amount > p.o.Limit {
+		return a, &refusal{status: http.StatusForbidden, code: fp.CodeOverLimit,
+			reason: fmt.Sprintf("over the face-pay limit of %d", p.o.Limit)}
+	}
+
+	// Open, decode, match, wipe: the crop lives only in this block.
+	crop, err := faceseal.Open(p.o.Key, r.Sealed, fp.AAD(r.TerminalID, r.OrderID, r.Amount, r.Currency))
+	if err != nil {
+		return a, &refusal{status: http.StatusBadRequest, code: fp.CodeBadEnvelope, reason: "the sealed crop does not open"}
+	}
+	ident, dist, merr := p.match(crop)
+	clear(crop)
+	if merr != nil {
+		return a, merr
+	}
+	d := math.Round(dist*10000) / 10000
+	e.Distance = &d
+	now := p.clk.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if ident == nil {
+		p.totals.NoMatch++
+		return a, &refusal{status: http.StatusNotFound, code: fp.CodeNoMatch, reason: "no enrolled face matched"}
+	}
+	p.totals.Matches++
+	e.Masked = ident.Masked
+	if acc := p.accounts[ident.Name]; acc != nil && now.Before(acc.lockedUntil) {
+		return a, &refusal{status: http.StatusForbidden, code: fp.CodeLocked, reason: "account locked after wrong passwords"}
+	}
+	key := r.TerminalID + "|" + r.OrderID
+	o := p.orders[key]
+	if o != nil && o.state != stateOpen { // decided meanwhile
+		return a, &refusal{status: http.StatusConflict, code: fp.CodeOrderMismatch, reason: "order " + o.state}
+	}
+	if o != nil {
+		delete(p.sessions, o.session) // a new identification replaces the open one
+	}
+	sess, err := p.newSession()
+	if err != nil {
+		return a, &refusal{status: http.StatusServiceUnavailable, code: fp.CodeBadRequest, reason: "no session id"}
+	}
+	o = &order{terminal: r.TerminalID, id: r.OrderID, amount: r.Amount, currency: r.Currency, state: stateOpen,
+		session: sess, ident: ident, expires: now.Add(p.o.SessionTTL)}
+	p.orders[key] = o
+	p.sessions[sess] = o
+	e.Session = sess
+	return fp.Answer{OrderID: r.OrderID, Session: sess, Account: ident.Account, Masked: ident.Masked}, nil
+}
+
+// match decodes the crop and finds its enrolled identity (nil: none);
+// the decoded pixels are wiped.
+func (p *Platform) match(crop []byte) (*Identity, float64, *refusal) {
+	cfg, err := jpeg.DecodeConfig(bytes.NewReader(crop))
+	if err != nil {
+		return nil, 0, badRequest("the crop is not a JPEG")
+	}
+	if cfg.Width < 32 || cfg.Height < 32 || cfg.Width > MaxCropSide || cfg.Height > MaxCropSide {
+		return nil, 0, badRequest(fmt.Sprintf("crop of %dx%d", cfg.Width, cfg.Height))
+	}
+	img, err := jpeg.Decode(bytes.NewReader(crop))
+	if err != nil {
+		return nil, 0, badRequest("the crop is not a JPEG")
+	}
+	defer wipeImage(img)
+	id, dist := p.o.Gallery.Match(img)
+	return id, dist, nil
+}
+
+// wipeImage zeroes a decoded picture's pixels.
+func wipeImage(img image.Image) {
+	switch m := img.(type) {
+	case *image.YCbCr:
+		clear(m.Y)
+		clear(m.Cb)
+		clear(m.Cr)
+	case *image.Gray:
+		clear(m.Pix)
+	case *image.RGBA:
+		clear(m.Pix)
+	case *image.NRGBA:
+		clear(m.Pix)
+	case *image.CMYK:
+		clear(m.Pix)
+	}
+}
+
+// newSession draws a session id; p.mu is held.
+func (p *Platform) newSession() (string, error) {
+	var b [12]byte
+	if _, err := io.ReadFull(p.o.Rand, b[:]); err != nil {
+		return "", err
+	}
+	return "FS" + strings.ToUpper(hex.EncodeToString(b[:])), nil
+}
+
+func (p *Platform) confirm(raw []byte, e *Entry) (fp.Answer, *refusal) {
+	var r fp.ConfirmBody
+	err := fp.DecodeStrict(raw, fp.MaxRequestBody, &r)
+	e.Terminal, e.OrderID, e.Session = safeID(r.TerminalID), safeID(r.OrderID), safeSession(r.Session)
+	a := fp.Answer{OrderID: e.OrderID}
+	if err != nil {
+		return a, badRequest("body: " + err.Error())
+	}
+	if !fp.ValidID(r.TerminalID) || !fp.ValidID(r.OrderID) || !fp.ValidSession(r.Session) {
+		return a, badRequest("terminal, order or session id")
+	}
+	block, err1 := hex.DecodeString(r.PINBlock)
+	ksn, err2 := hex.DecodeString(r.KSN)
+	defer clear(block)
+	if err1 != nil || err2 != nil || len(block) != p.o.Mode.PINBlockLen() || len(ksn) != p.o.Mode.KSNLen() {
+		return a, badRequest(fmt.Sprintf("PIN block or KSN not hex of the %s mode's lengths", p.o.Mode))
+	}
+	now := p.clk.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.totals.Confirms++
+	if o := p.orders[r.TerminalID+"|"+r.OrderID]; o != nil && o.state == stateApproved && o.session == r.Session {
+		// A repeat of an approved confirm: the same answer, paid once.
+		p.totals.ConfirmRepeats++
+		e.Duplicate, e.Amount = true, o.amount
+		return fp.Answer{OrderID: o.id, Status: fp.StatusApproved, PlatformTxnID: o.txnID}, nil
+	}
+	o := p.sessions[r.Session]
+	if o == nil || o.terminal != r.TerminalID || o.state != stateOpen || !now.Before(o.expires) {
+		return a, &refusal{status: http.StatusNotFound, code: fp.CodeNoSession, reason: "no open session of that id"}
+	}
+	if o.id != r.OrderID {
+		return a, &refusal{status: http.StatusConflict, code: fp.CodeOrderMismatch, reason: "the session is another order's"}
+	}
+	e.Amount, e.Currency, e.Masked = o.amount, o.currency, o.ident.Masked
+	acc := p.accounts[o.ident.Name]
+	if acc == nil {
+		acc = &account{}
+		p.accounts[o.ident.Name] = acc
+	}
+	declined := func(reason string, left int) (fp.Answer, *refusal) {
+		return fp.Answer{OrderID: o.id, Status: fp.StatusDeclined, Reason: reason, TriesLeft: &left}, nil
+	}
+	if now.Before(acc.lockedUntil) {
+		p.closeSession(o, stateCancelled)
+		p.totals.Locked++
+		return declined(fp.ReasonLocked, 0)
+	}
+	if !p.passwordOK(o.ident, block, ksn) {
+		acc.wrong++
+		p.totals.WrongPassword++
+		if acc.wrong >= p.o.Tries {
+			acc.wrong, acc.lockedUntil = 0, now.Add(p.o.LockFor)
+			p.closeSession(o, stateCancelled)
+			p.totals.Locked++
+			p.log.Info("face-pay account locked", "masked", o.ident.Masked, "for", p.o.LockFor)
+			return declined(fp.ReasonLocked, 0)
+		}
+		return declined(fp.ReasonWrongPassword, p.o.Tries-acc.wrong)
+	}
+	acc.wrong = 0
+	if o.txnID != "" {
+		p.totals.ApprovedTwice++
+	}
+	p.seq++
+	o.txnID = fmt.Sprintf("FP%012d", p.seq)
+	p.closeSession(o, stateApproved)
+	p.totals.Approved++
+	return fp.Answer{OrderID: o.id, Status: fp.StatusApproved, PlatformTxnID: o.txnID}, nil
+}
+
+// passwordOK decrypts the PIN block under the DUKPT key of ksn, bound to
+// the identity's account, and compares it with the password. A block
+// that does not decrypt to a PIN (another account, damaged) is a wrong
+// password.
+func (p *Platform) passwordOK(id *Identity, block, ksn []byte) bool {
+	s, err := wiresec.ForHost(p.o.Mode, p.o.BDK, ksn)
+	if err != nil {
+		return false
+	}
+	defer s.Wipe()
+	pin, err := s.DecryptPIN(block, id.Account)
+	if err != nil {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(pin), []byte(id.Password)) == 1
+}
+
+// closeSession ends o's session in state; p.mu is held.
+func (p *Platform) closeSession(o *order, state string) {
+	delete(p.sessions, o.session)
+	o.state = state
+}
+
+func (p *Platform) cancel(raw []byte, e *Entry) (fp.Answer, *refusal) {
+	var r fp.CancelBody
+	err := fp.DecodeStrict(raw, fp.MaxRequestBody, &r)
+	e.Terminal, e.Session = safeID(r.TerminalID), safeSession(r.Session)
+	a := fp.Answer{Session: e.Session}
+	if err != nil {
+		return a, badRequest("body: " + err.Error())
+	}
+	if !fp.ValidID(r.TerminalID) || !fp.ValidSession(r.Session) {
+		return a, badRequest("terminal or session id")
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.totals.Cancels++
+	o := p.sessions[r.Session]
+	if o == nil {
+		// Already cancelled: the same answer again.
+		for _, c := range p.orders {
+			if c.session == r.Session && c.terminal == r.TerminalID && c.state == stateCancelled {
+				e.OrderID, e.Duplicate = c.id, true
+				return fp.Answer{Session: r.Session, Status: fp.StatusCancelled}, nil
+			}
+		}
+		return a, &refusal{status: http.StatusNotFound, code: fp.CodeNoSession, reason: "no open session of that id"}
+	}
+	if o.terminal != r.TerminalID {
+		return a, &refusal{status: http.StatusNotFound, code: fp.CodeNoSession, reason: "no open session of that id"}
+	}
+	e.OrderID, e.Amount = o.id, o.amount
+	p.closeSession(o, stateCancelled)
+	return fp.Answer{Session: r.Session, Status: fp.StatusCancelled}, nil
+}
+
+func (p *Platform) reverse(raw []byte, e *Entry) (fp.Answer, *refusal) {
+	var r fp.ReverseBody
+	err := fp.DecodeStrict(raw, fp.MaxRequestBody, &r)
+	e.Terminal, e.OrderID = safeID(r.TerminalID), safeID(r.OrderID)
+	a := fp.Answer{OrderID: e.OrderID}
+	if err != nil {
+		return a, badRequest("body: " + err.Error())
+	}
+	if !fp.ValidID(r.TerminalID) || !fp.ValidID(r.OrderID) {
+		return a, badRequest("terminal or order id")
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.totals.Reverses++
+	key := r.TerminalID + "|" + r.OrderID
+	o := p.orders[key]
+	switch {
+	case o == nil:
+		// Remember it: a late identify of it is refused.
+		o = &order{terminal: r.TerminalID, id: r.OrderID, state: stateCancelled}
+		p.orders[key] = o
+	case o.state == stateApproved:
+		o.state = stateReversed
+		p.totals.Reversed++
+	case o.state == stateOpen:
+		p.closeSession(o, stateCancelled)
+	default:
+		e.Duplicate = true
+	}
+	e.Amount = o.amount
+	return fp.Answer{OrderID: o.id, Status: o.state, PlatformTxnID: o.txnID}, nil
+}
+
+// safeID is s when it is a valid id (journaled), else "".
+func safeID(s string) string {
+	if fp.ValidID(s) {
+		return s
+	}
+	return ""
+}
+
+func safeSession(s string) string {
+	if fp.ValidSession(s) {
+		return s
+	}
+	return ""
+}
+
+func safeCurrency(s string) string {
+	if fp.ValidCurrency(s) {
+		return s
+	}
+	return ""
+}
