@@ -635,7 +635,7 @@ func (a *Attempt) lookEyes() (mid float64, n int) {
 		a.eyeBox = nb // first face, or it moved far: start afresh
 	}
 	for i := range nb {
-		a.eyeBox[i] = 0.7*a.eyeBox[i] + 0.3*nb[i]
+		a.eyeBox[i] = 0.85*a.eyeBox[i] + 0.15*nb[i]
 	}
 	b := image.Rect(int(a.eyeBox[0]), int(a.eyeBox[1]), int(a.eyeBox[2]), int(a.eyeBox[3]))
 	band := image.Rect(b.Min.X, b.Min.Y+b.Dy()*eyeTop/100, b.Max.X, b.Min.Y+b.Dy()*eyeBottom/100).Intersect(image.Rect(0, 0, a.w, a.h))

@@ -183,7 +183,8 @@ type Progress struct {
 // DefaultThresholds, 30 frames a second, 4 s of video at most.
 type Opts struct {
 	// CascadeDir holds OpenCV's Haar cascades
-	// (haarcascade_frontalface_default.xml, haarcascade_eye.xml);
+	// (FaceCascade and EyeCascade: haarcascade_frontalface_alt2.xml,
+	// haarcascade_eye.xml);
 	// default /usr/share/opencv4/haarcascades (Debian's opencv-data).
 	CascadeDir string
 	// Thresholds decide; the zero value means DefaultThresholds. A
@@ -205,7 +206,7 @@ const DefaultCascadeDir = "/usr/share/opencv4/haarcascades"
 
 // The cascade files the pipeline loads from Opts.CascadeDir.
 const (
-	FaceCascade = "haarcascade_frontalface_default.xml"
+	FaceCascade = "haarcascade_frontalface_alt2.xml"
 	EyeCascade  = "haarcascade_eye.xml"
 )
 
