@@ -12,8 +12,8 @@ import (
 )
 
 // TestMatcher measures the matcher on what terminals send: crops cut from
-// facescene clip frames at the face box (widened 15-25 %, shifted a few
-// pixels, 160x160, JPEG quality 90), of seeds the gallery was not
+// facescene clip frames at the face box (widened 45-65 % and shifted a
+// few pixels up, as a terminal's crop of its detector's box is, 160x160, JPEG quality 90), of seeds the gallery was not
 // enrolled from. Every enrolled subject must be identified in at least
 // 98 % of its crops, and the unenrolled ones rejected in at least 95 %.
 func TestMatcher(t *testing.T) {
@@ -24,8 +24,8 @@ func TestMatcher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	shifts := []image.Point{{0, 0}, {5, -3}, {-4, 4}, {3, 6}, {-6, -2}}
-	grows := []float64{1.15, 1.2, 1.25}
+	shifts := []image.Point{{0, -8}, {5, -11}, {-4, -4}, {3, -2}, {-6, -10}}
+	grows := []float64{1.45, 1.55, 1.65}
 	frames := []int{0, 7, 14}
 	var (
 		right, wrong, missed, total int

@@ -111,7 +111,7 @@ func newRig(t *testing.T, mode wiresec.Mode) *rig {
 // widened by 20 %, resized to 160x160, JPEG quality 90.
 func cropJPEG(t testing.TB, name string, seed uint64, frame int, shift image.Point) []byte {
 	t.Helper()
-	img := testCrop(t, name, seed, frame, shift, 1.2)
+	img := testCrop(t, name, seed, frame, shift.Add(image.Pt(0, -8)), 1.55)
 	var b bytes.Buffer
 	if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 90}); err != nil {
 		t.Fatal(err)
