@@ -28,9 +28,10 @@ const PasswordDigits = 6
 
 // Consent waits for the customer's consent on the keypad: Enter gives
 // it, Cancel refuses it. Nothing else is read while it waits: the camera
-// stays closed.
+// stays closed. It discards keys pressed before, then calls asked (the
+// display then asks), then waits.
 type Consent interface {
-	WaitConsent(ctx context.Context) (bool, error)
+	WaitConsent(ctx context.Context, asked func()) (bool, error)
 }
 
 // Liveness looks at the customer: it opens the camera (never before it is
@@ -119,15 +120,16 @@ func (e *Engine) stepFace(ctx context.Context, s *sale) error {
 		return nil
 	}
 	// Consent first: the camera is not touched before the customer's Enter.
-	e.mu.Lock()
-	e.publishEvent(Event{Phase: PhaseFaceConsent, Txn: s.rec})
-	e.mu.Unlock()
 	ct := fp.ConsentTimeout
 	if ct <= 0 {
 		ct = 30 * time.Second
 	}
 	cctx, ccancel := context.WithTimeout(ctx, ct)
-	ok, err := fp.Consent.WaitConsent(cctx)
+	ok, err := fp.Consent.WaitConsent(cctx, func() {
+		e.mu.Lock()
+		e.publishEvent(Event{Phase: PhaseFaceConsent, Txn: s.rec})
+		e.mu.Unlock()
+	})
 	ccancel()
 	if err != nil && e.endIfStopped(ctx, s) {
 		return nil

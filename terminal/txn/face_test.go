@@ -25,7 +25,8 @@ type fakeConsent struct {
 	gate   chan struct{} // nil: answer at once
 }
 
-func (f *fakeConsent) WaitConsent(ctx context.Context) (bool, error) {
+func (f *fakeConsent) WaitConsent(ctx context.Context, asked func()) (bool, error) {
+	asked()
 	f.mu.Lock()
 	f.asked++
 	g := f.gate
