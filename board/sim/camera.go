@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"posd/board"
 	"posd/drivers/camera"
 )
 
@@ -59,7 +60,15 @@ func writeFrames(dir string, w, h int) (string, error) {
 
 func (b *Board) openCamera(o Opts) {
 	w, h := camera.DefaultOpts.Width, camera.DefaultOpts.Height
-	dir, err := writeFrames(filepath.Join(o.DataDir, "sim-camera"), w, h)
+	// The scene's pictures live outside the data directory: nothing that
+	// looks like a camera picture is ever kept there.
+	tmp, err := os.MkdirTemp("", "posd-sim-camera-")
+	if err != nil {
+		b.Add(boardStatus("camera", "camera", "", err), nil, nil)
+		return
+	}
+	b.OnHalt(func() error { return os.RemoveAll(tmp) })
+	dir, err := writeFrames(tmp, w, h)
 	if err != nil {
 		b.Add(boardStatus("camera", "camera", dir, err), nil, nil)
 		return
@@ -70,6 +79,13 @@ func (b *Board) openCamera(o Opts) {
 	b.AddCamera(dir, &co)
 	if b.Devices.Camera != nil {
 		b.held = &held{now: time.Now}
-		b.Devices.Camera = heldSource{Source: b.Devices.Camera, h: b.held}
+		b.stage = &faceStage{now: time.Now, w: w, h: h}
+		b.Devices.Camera = heldSource{Source: b.Devices.Camera, h: b.held, stage: b.stage}
+		if o.IRCamera {
+			irs := &irSource{s: b.stage, closed: make(chan struct{})}
+			b.Devices.IRCamera = irs
+			b.Add(board.Status{Name: "ir-camera", Driver: "camera", Where: "sim", OK: true,
+				Detail: fmt.Sprintf("%dx%d near-infrared (simulated)", w, h)}, nil, irs.Close)
+		}
 	}
 }

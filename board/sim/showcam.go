@@ -42,7 +42,8 @@ type held struct {
 // picture pasted over it while one is held.
 type heldSource struct {
 	camera.Source
-	h *held
+	h     *held
+	stage *faceStage
 }
 
 func (s heldSource) Next(ctx context.Context) (*camera.Frame, error) {
@@ -56,7 +57,7 @@ func (s heldSource) Next(ctx context.Context) (*camera.Frame, error) {
 		s.h.img, img = nil, nil
 	}
 	s.h.mu.Unlock()
-	if img == nil {
+	if img == nil && (s.stage == nil || !s.stage.playing()) {
 		return f, nil
 	}
 	defer f.Close()
@@ -65,7 +66,13 @@ func (s heldSource) Next(ctx context.Context) (*camera.Frame, error) {
 	if err != nil {
 		return nil, err
 	}
-	paste(bgr, w, hgt, img)
+	if s.stage != nil {
+		s.stage.frame(bgr, w, hgt)
+	}
+	if img != nil {
+		paste(bgr, w, hgt, img)
+	}
+	defer clear(bgr)
 	return camera.NewFrameBGR(w, hgt, bgr)
 }
 

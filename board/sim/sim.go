@@ -41,6 +41,12 @@ type Opts struct {
 	// cards that do not name one (deck.Card.Reader); the zero value sends
 	// the tracks on one line. The driver reads every format (auto).
 	MSRFormat msr.Format
+	// IRCamera gives the board a near-infrared camera beside the colour
+	// one (face liveness then checks the IR picture too).
+	IRCamera bool
+	// NoCamera leaves the camera out (a board whose camera is missing or
+	// broken: face pay then fails clearly, cards still work).
+	NoCamera bool
 }
 
 // Board is the simulated board.
@@ -76,6 +82,8 @@ type Board struct {
 	// held is what is held in front of the simulated camera (nil: no
 	// camera).
 	held *held
+	// stage plays face scenes on the simulated cameras (nil: no camera).
+	stage *faceStage
 }
 
 // Open builds the simulated board.
@@ -89,7 +97,11 @@ func Open(ctx context.Context, o Opts) (*Board, error) {
 	b.openContact(ctx, o)
 	b.openKeypad(o)
 	b.openScanner(ctx, o)
-	b.openCamera(o)
+	if !o.NoCamera {
+		b.openCamera(o)
+	} else {
+		b.Add(boardStatus("camera", "camera", "sim", errors.New("no camera on this board (sim no_camera)")), nil, nil)
+	}
 	b.openConsole()
 	return b, nil
 }
