@@ -34,10 +34,12 @@ import (
 
 const usage = `usage: posctl [--api URL] [--data-dir DIR] COMMAND
 
-  sale --amount 12.34 [--currency CNY] [--method qr|mpm [--platform P]] [--wait] [--timeout 2m]
+  sale --amount 12.34 [--currency CNY] [--method qr|mpm|face [--platform P]] [--wait] [--timeout 2m]
                       --method qr: the customer shows a payment code (wallet or EMV);
                       --method mpm: the display shows the merchant's code for the
-                      wallet app of --platform (unionpay, wechat, alipay) to scan
+                      wallet app of --platform (unionpay, wechat, alipay) to scan;
+                      --method face: face pay (consent on the keypad, liveness on the
+                      camera, then the account's 6-digit payment password)
   refund --amount 12.34 [--orig ID] [--currency CNY] [--wait] [--timeout 2m]
                       money back to a card (--orig: the sale refunded)
   void ID [--wait] [--timeout 2m]
@@ -80,6 +82,15 @@ const usage = `usage: posctl [--api URL] [--data-dir DIR] COMMAND
   sim phone [--platform unionpay|wechat|alipay] [--wallet URL]
                       the customer's phone scans the merchant code on the display
                       (a sale with --method mpm) and pays it at its platform
+  sim face --subject NAME [--attack none|print|screen] [--action A] [--second NAME]
+                      who stands in front of the camera for face pay (a sale with
+                      --method face): a deck subject in person (doing what the display
+                      asks), a printed photo of them, or a phone screen replaying a
+                      video of them (--action: what it recorded); --second: a bystander
+  face check --clip VIDEO|DIR [--challenge blink|left|right|closer|none]
+                      run posd's face detection and liveness on a recorded clip (a video
+                      file, or a directory of PNG/JPEG frames, ir* files the IR camera's):
+                      one JSON object with decision, scores, reasons, frames, ms
   qr decode --image FILE
                       read the QR code in a picture (with posd's QR detector): its kind
                       (wechat, alipay, unionpay, emv-cpm, unknown), masked, and an EMV
@@ -214,8 +225,9 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // commands and their usage lines, for the errors of a malformed call.
 var usages = map[string]string{
-	"sale":       "posctl sale --amount 12.34 [--currency CNY] [--method qr|mpm [--platform P]] [--wait] [--timeout 2m]",
+	"sale":       "posctl sale --amount 12.34 [--currency CNY] [--method qr|mpm|face [--platform P]] [--wait] [--timeout 2m]",
 	"qr":         "posctl qr decode --image FILE",
+	"face check": "posctl face check --clip VIDEO|DIR [--challenge blink|left|right|closer|none]",
 	"ota":        "posctl ota status|check|history [--limit N]",
 	"refund":     "posctl refund --amount 12.34 [--orig ID] [--currency CNY] [--wait] [--timeout 2m]",
 	"void":       "posctl void ID [--wait] [--timeout 2m]",
@@ -240,6 +252,7 @@ var usages = map[string]string{
 	"sim remove": "posctl sim remove",
 	"sim qr":     "posctl sim qr --code TEXT | --card NAME | --image FILE [--to camera|scanner]",
 	"sim phone":  "posctl sim phone [--platform unionpay|wechat|alipay] [--wallet URL]",
+	"sim face":   "posctl sim face --subject NAME [--attack none|print|screen] [--action blink|left|right|closer|none] [--second NAME]",
 }
 
 func usageErr(cmd string) error {
@@ -276,6 +289,10 @@ func (c *cli) dispatch(args []string) (int, error) {
 		return c.qrDecode(rest[1:])
 	case cmd == "qr":
 		return 1, usageErr("qr")
+	case cmd == "face" && sub == "check":
+		return c.faceCheck(rest[1:])
+	case cmd == "face":
+		return 1, usageErr("face check")
 	case cmd == "audit":
 		fs := flag.NewFlagSet("audit", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
@@ -346,6 +363,8 @@ func (c *cli) dispatch(args []string) (int, error) {
 		return c.show("POST", "/v1/sim/"+sub, req)
 	case cmd == "sim" && sub == "qr":
 		return c.simQR(rest[1:])
+	case cmd == "sim" && sub == "face":
+		return c.simFace(rest[1:])
 	case cmd == "sim" && sub == "phone":
 		return c.simPhone(rest[1:])
 	case cmd == "sim" && sub == "remove":
@@ -362,7 +381,7 @@ func (c *cli) dispatch(args []string) (int, error) {
 		if sub != "" {
 			return 1, fmt.Errorf("unknown command %q; run posctl help", cmd+" "+sub)
 		}
-		return 1, fmt.Errorf("usage: posctl %s %s", cmd, map[string]string{"txn": "list|show ID|cancel ID", "sim": "cards|swipe|tap|insert --card NAME|remove|keys KEYS|qr|phone"}[cmd])
+		return 1, fmt.Errorf("usage: posctl %s %s", cmd, map[string]string{"txn": "list|show ID|cancel ID", "sim": "cards|swipe|tap|insert --card NAME|remove|keys KEYS|qr|phone|face"}[cmd])
 	case usages[cmd] != "":
 		return 1, usageErr(cmd)
 	}

@@ -37,7 +37,9 @@ type api struct {
 
 func (a *api) routes() http.Handler {
 	kh := kiosk.Handler(func() ui.Screen {
-		return ui.Render(displayState(a.d.Engine.Last(), a.d.Config.Terminal.MerchantID, a.d.Modes, time.Now()))
+		s := displayState(a.d.Engine.Last(), a.d.Config.Terminal.MerchantID, a.d.Modes, time.Now())
+		s.FaceChoice = a.d.FaceEnabled()
+		return ui.Render(s)
 	})
 	routes := []struct {
 		method, path string
@@ -68,10 +70,13 @@ func (a *api) routes() http.Handler {
 		{"POST", "/v1/sim/remove", http.HandlerFunc(a.simRemove)},
 		{"POST", "/v1/sim/qr", http.HandlerFunc(a.simQR)},
 		{"POST", "/v1/qr/decode", http.HandlerFunc(a.qrDecode)},
+		{"POST", "/v1/sim/face", http.HandlerFunc(a.simFace)},
+		{"POST", "/v1/face/check", http.HandlerFunc(a.faceCheck)},
 		// The customer display (local kiosk page).
 		{"GET", "/{$}", kh},
 		{"GET", "/display.json", kh},
 		{"GET", "/display/qr.png", kh},
+		{"POST", "/display/choose", kiosk.ChooseHandler(a.choose)},
 	}
 	m := http.NewServeMux()
 	allowed := map[string][]string{}
@@ -140,9 +145,12 @@ type txnView struct {
 	Uploaded int          `json:"uploaded,omitempty"`
 	// Wallet is a wallet payment's platform, order number, platform
 	// transaction id and masked code.
-	Wallet  *store.Wallet `json:"wallet,omitempty"`
-	Created string        `json:"created"`
-	Updated string        `json:"updated"`
+	Wallet *store.Wallet `json:"wallet,omitempty"`
+	// Face is a face payment's consent time, liveness decision and
+	// scores, and the platform's answer (the account masked).
+	Face    *store.Face `json:"face,omitempty"`
+	Created string      `json:"created"`
+	Updated string      `json:"updated"`
 }
 
 // totalsView is a batch's totals in one currency, amounts formatted.
@@ -211,7 +219,7 @@ func view(t store.Txn) txnView {
 	if len(t.Totals) > 0 {
 		v.Totals = viewTotals(t.Totals)
 	}
-	v.Uploaded, v.Wallet = t.Uploaded, t.Wallet
+	v.Uploaded, v.Wallet, v.Face = t.Uploaded, t.Wallet, t.Face
 	return v
 }
 
@@ -366,8 +374,8 @@ func (a *api) start(w http.ResponseWriter, req txnRequest) {
 			cur.Format(amount), cur.Alpha, cur.Format(limit), cur.Alpha))
 		return
 	}
-	if req.Method != "" && req.Method != txn.MethodQR && req.Method != txn.MethodMPM {
-		fail(w, http.StatusBadRequest, fmt.Errorf("unknown method %q (known: qr, mpm; none for a card)", shorten(req.Method)))
+	if req.Method != "" && req.Method != txn.MethodQR && req.Method != txn.MethodMPM && req.Method != txn.MethodFace {
+		fail(w, http.StatusBadRequest, fmt.Errorf("unknown method %q (known: qr, mpm, face; none for a card)", shorten(req.Method)))
 		return
 	}
 	platform := req.Platform

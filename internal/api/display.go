@@ -45,6 +45,12 @@ func displayState(ev txn.Event, merchant string, modes []risk.EntryMode, now tim
 		s.Phase, s.Retry = ui.PhaseCard, true
 	case ev.Phase == txn.PhaseMessage:
 		s.Phase, s.Message = ui.PhaseMessage, ev.Message
+	case ev.Phase == txn.PhasePIN && ev.Prompt == "password":
+		s.Phase, s.PINDigits, s.Message = ui.PhasePassword, ev.PINDigits, ev.Message
+	case ev.Phase == txn.PhaseFaceConsent:
+		s.Phase = ui.PhaseFaceConsent
+	case ev.Phase == txn.PhaseFaceCheck:
+		s.Phase, s.Challenge, s.Message = ui.PhaseFaceCheck, ev.Challenge, ev.Message
 	case ev.Phase == txn.PhasePIN:
 		s.Phase, s.PINDigits, s.PINLastTry = ui.PhasePIN, ev.PINDigits, ev.PINLastTry
 	case ev.Phase == txn.PhaseShowCode:

@@ -5,6 +5,7 @@ package config
 
 import (
 	"bytes"
+	"crypto/ecdh"
 	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -24,6 +25,7 @@ import (
 	"time"
 
 	"posd/board"
+	"posd/crypto/faceseal"
 	"posd/terminal/host"
 	"posd/terminal/money"
 	"posd/terminal/paycode"
@@ -100,8 +102,32 @@ type Config struct {
 	Console ConsoleConfig `json:"console"`
 	// Wallet is the wallet platforms (WeChat Pay, Alipay, UnionPay QR).
 	Wallet WalletConfig `json:"wallet"`
+	// Face is face pay: the face-pay platform, its pinned key, the
+	// liveness check's cascades and thresholds. Its per-transaction limit
+	// is the risk rules' max_amount.face (default 1000.00).
+	Face FaceConfig `json:"face"`
 
 	settings Settings
+}
+
+// FaceConfig is face pay.
+type FaceConfig struct {
+	// URL is the face-pay platform (http://127.0.0.1:8586 for
+	// acquirer-sim's -face); empty: no face pay.
+	URL string `json:"url"`
+	// PlatformKey is the platform's X25519 public key (PEM) the face crop
+	// is sealed to, pinned in the terminal's parameters;
+	// PlatformKeyFile names a file holding it instead.
+	PlatformKey     string `json:"platform_key"`
+	PlatformKeyFile string `json:"platform_key_file"`
+	// Cascades is the directory of OpenCV's Haar cascades (Debian's
+	// opencv-data: /usr/share/opencv4/haarcascades).
+	Cascades string `json:"cascades"`
+	// ConsentTimeout bounds the wait for the customer's Enter.
+	ConsentTimeout Duration `json:"consent_timeout"`
+	// Thresholds are the liveness decision's thresholds over the
+	// defaults (terminal/face.Thresholds, by their JSON names).
+	Thresholds json.RawMessage `json:"thresholds,omitempty"`
 }
 
 // WalletConfig is the wallet platforms' gateway and how unknown payments
@@ -239,6 +265,12 @@ type SimConfig struct {
 	TestKeys bool   `json:"test_keys"`
 	TestBDK  string `json:"test_bdk"`
 	TestIKSN string `json:"test_iksn"`
+	// IRCamera gives the simulated board a near-infrared camera beside
+	// the colour one (face liveness then checks it too).
+	IRCamera bool `json:"ir_camera"`
+	// NoCamera leaves the simulated camera out (a board whose camera is
+	// missing).
+	NoCamera bool `json:"no_camera"`
 }
 
 // WatchdogConfig: with systemd, posd pings the watchdog when NOTIFY_SOCKET
@@ -278,6 +310,7 @@ func Default() Config {
 		Console:         ConsoleConfig{IdleTimeout: Duration(5 * time.Minute)},
 		Wallet: WalletConfig{QueryFirst: Duration(2 * time.Second), QueryTotal: Duration(60 * time.Second), QueryRate: 0.5,
 			MPM: MPMConfig{City: "SHANGHAI", Country: "CN", MCC: "5411", Platform: "unionpay"}},
+		Face: FaceConfig{Cascades: "/usr/share/opencv4/haarcascades", ConsentTimeout: Duration(30 * time.Second)},
 	}
 }
 
@@ -370,6 +403,11 @@ type Settings struct {
 	ConsoleIdle time.Duration
 	// WalletKey is the wallet gateway's signing key (nil: no wallet).
 	WalletKey []byte
+	// FaceKey is the face-pay platform's pinned public key (nil: no face
+	// pay).
+	FaceKey *ecdh.PublicKey
+	// FaceConsentTimeout bounds the wait for the customer's consent.
+	FaceConsentTimeout time.Duration
 	// OTARoot is the pinned TUF root (nil: no updates over the air);
 	// OTAInterval the mean time between checks.
 	OTARoot     []byte
@@ -512,6 +550,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: console.idle_timeout must be from 10s to 24h")
 	}
 	if err := c.validateWallet(&s); err != nil {
+		return err
+	}
+	if err := c.validateFace(&s); err != nil {
 		return err
 	}
 	if err := c.validateRemoteKeys(&s); err != nil {
@@ -749,5 +790,39 @@ func (c *Config) mpmMerchant(s *Settings) error {
 		return fmt.Errorf("config: wallet.mpm: %w", err)
 	}
 	s.Merchant = &mer
+	return nil
+}
+
+// validateFace checks face pay's platform and pinned key.
+func (c *Config) validateFace(s *Settings) error {
+	f := c.Face
+	if f.URL == "" {
+		return nil
+	}
+	u, err := url.Parse(f.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("config: face.url must be an http(s) URL")
+	}
+	pem := []byte(f.PlatformKey)
+	switch {
+	case f.PlatformKey != "" && f.PlatformKeyFile != "":
+		return fmt.Errorf("config: face.platform_key and face.platform_key_file are exclusive")
+	case f.PlatformKeyFile != "":
+		if pem, err = os.ReadFile(f.PlatformKeyFile); err != nil {
+			return fmt.Errorf("config: face.platform_key_file: %w", err)
+		}
+	case f.PlatformKey == "":
+		return fmt.Errorf("config: face.url needs the platform's pinned key (face.platform_key or face.platform_key_file)")
+	}
+	s.FaceConsentTimeout = time.Duration(f.ConsentTimeout)
+	if s.FaceKey, err = faceseal.ParsePublicKey(pem); err != nil {
+		return fmt.Errorf("config: face platform key: %w", err)
+	}
+	if f.ConsentTimeout <= 0 || time.Duration(f.ConsentTimeout) > 5*time.Minute {
+		return fmt.Errorf("config: face.consent_timeout must be positive and at most 5m")
+	}
+	if f.Cascades == "" {
+		return fmt.Errorf("config: face.cascades must name OpenCV's cascade directory")
+	}
 	return nil
 }

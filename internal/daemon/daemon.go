@@ -61,6 +61,7 @@ type Daemon struct {
 	// or the nocv build).
 	qr          *camera.QRDetector
 	codeReaders []string
+	face        *faceParts
 
 	consoleWhere string
 	consoleDone  chan struct{}
@@ -152,6 +153,10 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 		return nil, err
 	}
 	codes := d.openCodes()
+	facePay, err := d.openFace(d.PINPad())
+	if err != nil {
+		return nil, err
+	}
 	d.Engine, err = txn.New(txn.Opts{
 		Store: d.DB, Host: d.Host, Keys: d.Keys, Reader: reader, Risk: d.Risk, PIN: pinPad,
 		Kernel: kernel, Modes: d.Modes,
@@ -162,6 +167,7 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 		Sealer:        d.sealer, AdviceRate: set.AdviceRate,
 		MaxAmount: set.MaxAmount, Currencies: set.Currencies,
 		Codes: codes, Wallet: wallets, Merchant: set.Merchant,
+		Face: facePay,
 	})
 	if err != nil {
 		return nil, err
@@ -285,7 +291,7 @@ func (d *Daemon) openSealer() error {
 func (d *Daemon) openBoard(ctx context.Context) error {
 	blog := d.Log.With("part", "board")
 	if d.Settings.Profile.Name == "sim" {
-		sb, err := sim.Open(ctx, sim.Opts{DataDir: d.Config.DataDir, Logger: blog})
+		sb, err := sim.Open(ctx, sim.Opts{DataDir: d.Config.DataDir, Logger: blog, IRCamera: d.Config.Sim.IRCamera, NoCamera: d.Config.Sim.NoCamera})
 		if err != nil {
 			return err
 		}
@@ -416,6 +422,8 @@ type Status struct {
 	// "camera").
 	Wallet      string   `json:"wallet,omitempty"`
 	CodeReaders []string `json:"code_readers,omitempty"`
+	// Face is face pay: on or why not, and the frames it has read.
+	Face *FaceStatus `json:"face,omitempty"`
 	// Firmware is the A/B slot state under posd-supervisor: the running
 	// slot, whether it is a trial, and the slots' versions.
 	Firmware *FirmwareView `json:"firmware,omitempty"`
@@ -455,10 +463,11 @@ func (d *Daemon) Offline() OfflineStatus {
 func (d *Daemon) Status() Status {
 	st := Status{
 		Version: d.Version, Board: d.Settings.Profile.Name, TerminalID: d.Config.Terminal.ID,
-		MerchantID: d.Config.Terminal.MerchantID, Host: d.Config.Host.Addr, Dialect: d.Settings.Dialect.Name,
+		MerchantID: d.Config.Terminal.MerchantID, Host: d.Host.Addr(), Dialect: d.Settings.Dialect.Name,
 		DUKPTMode: string(d.Settings.Mode), ActiveSale: d.Engine.Active(),
 		PendingReversals: d.DB.Count(store.StateReversalPending), Offline: d.Offline(), OpenBatch: d.DB.OpenBatch(),
 		Console: d.consoleWhere, Wallet: d.Config.Wallet.URL, CodeReaders: d.codeReaders,
+		Face:   d.faceStatus(),
 		Uptime: time.Since(d.started).Round(time.Second).String(),
 	}
 	if p := d.Params(); p.Version > 0 {
@@ -540,6 +549,7 @@ func (d *Daemon) Close(ctx context.Context) error {
 	if d.qr != nil {
 		errs = append(errs, d.qr.Close())
 	}
+	d.closeFace()
 	d.cancel()
 	if d.consoleDone != nil {
 		<-d.consoleDone

@@ -1,0 +1,355 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	facepaysim "posd/cmd/acquirer-sim/facepay"
+)
+
+// faceView is a face sale as posctl prints it.
+type faceView struct {
+	ID       string `json:"id"`
+	State    string `json:"state"`
+	Failure  string `json:"failure"`
+	RiskRule string `json:"risk_rule"`
+	CVM      string `json:"cvm"`
+	Error    string `json:"error"`
+	Face     *struct {
+		ConsentAt     string             `json:"consent_at"`
+		Challenge     string             `json:"challenge"`
+		Decision      string             `json:"decision"`
+		Scores        map[string]float64 `json:"scores"`
+		Reasons       []string           `json:"reasons"`
+		MaskedAccount string             `json:"masked_account"`
+		Status        string             `json:"status"`
+		PlatformTxnID string             `json:"platform_txn_id"`
+	} `json:"face"`
+}
+
+// faceStatus is face pay's part of posctl status.
+type faceStatus struct {
+	Face struct {
+		Enabled    bool   `json:"enabled"`
+		Why        string `json:"why"`
+		FramesRead int64  `json:"frames_read"`
+		Camera     *struct {
+			On     bool  `json:"on"`
+			Frames int64 `json:"frames_delivered"`
+		} `json:"camera"`
+	} `json:"face"`
+}
+
+func (e *env) faceStatus() faceStatus {
+	e.t.Helper()
+	out, code := e.posctl("status")
+	var st faceStatus
+	if err := json.Unmarshal([]byte(out), &st); err != nil || code != 0 {
+		e.t.Fatalf("status: %d %s", code, out)
+	}
+	return st
+}
+
+// waitPhase waits until the customer display shows phase (or a final
+// screen, returned as it is).
+func (e *env) waitPhase(phase string) screen {
+	e.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		d := e.display()
+		switch d.Phase {
+		case phase, "approved", "declined", "failed", "unconfirmed":
+			return d
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("display never showed %s: %+v", phase, d)
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
+}
+
+// faceScene is who stands in front of the camera: posctl sim face's
+// arguments.
+type faceScene []string
+
+// faceSale runs `posctl sale --method face --wait`: the scene goes in
+// front of the camera, the customer consents with keys (E: consent, X:
+// decline, "": nothing) and, when the display asks for it, types the
+// payment password. It returns the sale and posctl's exit status.
+func (e *env) faceSale(amount string, scene faceScene, consent, password string) (faceView, int, string) {
+	e.t.Helper()
+	type res struct {
+		out  string
+		code int
+	}
+	ch := make(chan res, 1)
+	go func() {
+		cmd := exec.Command(filepath.Join(binDir, "posctl"), "--api", "http://"+e.api, "sale", "--amount", amount, "--method", "face", "--wait", "--timeout", "90s")
+		cmd.Env = append(os.Environ(), "POSD_DATA_DIR="+e.dataDir)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		ch <- res{out.String(), code}
+	}()
+	var printed strings.Builder
+	// The sale is open (the display no longer shows the last one's
+	// outcome), or already over (refused at once).
+	var early *res
+	for deadline := time.Now().Add(20 * time.Second); early == nil; {
+		var st struct {
+			Active string `json:"active_sale"`
+		}
+		out, _ := e.posctl("status")
+		json.Unmarshal([]byte(out), &st)
+		if st.Active != "" {
+			break
+		}
+		select {
+		case r := <-ch:
+			early = &r
+		default:
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("face sale never became active: %s", out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if early != nil {
+		ch <- *early
+	} else if d := e.waitPhase("face_consent"); d.Phase == "face_consent" {
+		if scene != nil {
+			out, code := e.posctl(append([]string{"sim", "face"}, scene...)...)
+			printed.WriteString(out)
+			if code != 0 {
+				e.t.Fatalf("sim face %v: %d %s", scene, code, out)
+			}
+		}
+		if consent != "" {
+			if out, code := e.posctl("sim", "keys", consent); code != 0 {
+				e.t.Fatalf("sim keys: %d %s", code, out)
+			}
+		}
+		if password != "" {
+			if d := e.waitPhase("password"); d.Phase == "password" {
+				if out, code := e.posctl("sim", "keys", password+"E"); code != 0 {
+					e.t.Fatalf("sim keys: %d %s", code, out)
+				}
+			}
+		}
+	}
+	r := <-ch
+	printed.WriteString(r.out)
+	var v faceView
+	if err := json.Unmarshal([]byte(r.out), &v); err != nil {
+		e.t.Fatalf("face sale output %q: %v", r.out, err)
+	}
+	return v, r.code, printed.String()
+}
+
+// faceEnv starts acquirer-sim with the face-pay platform and a posd
+// that pins its key.
+func faceEnv(t *testing.T, posdCfg func(c map[string]any)) (*env, *proc, *proc, string) {
+	dir := t.TempDir()
+	faceAddr := freePort(t)
+	pub := filepath.Join(dir, "face-platform.pem")
+	journal := filepath.Join(dir, "face.jsonl")
+	e, acq, cfg := newEnv(t, []string{"-face", faceAddr, "-face-key", filepath.Join(dir, "face-platform-key.pem"),
+		"-face-pub-out", pub, "-face-journal", journal}, nil)
+	editConfig(t, cfg, func(c map[string]any) {
+		c["face"] = map[string]any{"url": "http://" + faceAddr, "platform_key_file": pub, "consent_timeout": "20s"}
+		if posdCfg != nil {
+			posdCfg(c)
+		}
+	})
+	posd := start(t, "posd", []string{"-config", cfg}, posdReady)
+	return e, acq, posd, journal
+}
+
+// TestFacePayEndToEnd: face sales with real processes. Consent first (no
+// frame is read before it), liveness on the simulated camera, the crop
+// sealed to the platform, the payment password; refusals of attacks, of
+// two faces, over the limit; and no picture anywhere afterwards.
+func TestFacePayEndToEnd(t *testing.T) {
+	if buildTags == "nocv" {
+		t.Skip("face pay needs OpenCV (this is the nocv build)")
+	}
+	e, acq, posd, journal := faceEnv(t, nil)
+	defer acq.stop(t)
+	var printed strings.Builder
+	alice := faceScene{"--subject", "alice"}
+
+	// No consent: nothing looks at the customer.
+	before := e.faceStatus()
+	if !before.Face.Enabled || before.Face.Camera == nil || before.Face.Camera.On {
+		t.Fatalf("face pay before any sale: %+v", before.Face)
+	}
+	v, _, out := e.faceSale("12.00", alice, "X", "")
+	printed.WriteString(out)
+	after := e.faceStatus()
+	if v.State != "failed" || v.Failure != "face_no_consent" {
+		t.Fatalf("declined consent: %+v", v)
+	}
+	if after.Face.FramesRead != before.Face.FramesRead || after.Face.Camera.Frames != before.Face.Camera.Frames || after.Face.Camera.On {
+		t.Fatalf("frames were read without consent: before %+v after %+v", before.Face.Camera, after.Face.Camera)
+	}
+
+	// The right password: approved, the record keeps the consent, the
+	// liveness decision and the platform's answer.
+	v, code, out := e.faceSale("88.00", alice, "E", facePassword("alice"))
+	printed.WriteString(out)
+	if v.State != "approved" || code != 0 || v.Face == nil || v.Face.Decision != "live" || v.Face.ConsentAt == "" ||
+		v.Face.MaskedAccount == "" || v.Face.PlatformTxnID == "" || v.CVM != "payment_password" {
+		t.Fatalf("face sale: exit %d %+v %+v", code, v, v.Face)
+	}
+	if st := e.faceStatus(); st.Face.FramesRead <= after.Face.FramesRead {
+		t.Fatalf("a face sale read no frame: %+v", st.Face)
+	}
+
+	// The wrong password: declined.
+	v, _, out = e.faceSale("20.00", faceScene{"--subject", "bob"}, "E", "000000")
+	printed.WriteString(out)
+	if v.State != "declined" {
+		t.Fatalf("wrong password: %+v", v)
+	}
+
+	// Attacks and a bystander: refused before anything leaves.
+	for _, tc := range []struct {
+		scene faceScene
+		want  string
+	}{
+		{faceScene{"--subject", "alice", "--attack", "print"}, "print"},
+		{faceScene{"--subject", "alice", "--attack", "screen"}, "screen"},
+		{faceScene{"--subject", "alice", "--second", "chen"}, "two faces"},
+	} {
+		v, _, out = e.faceSale("30.00", tc.scene, "E", "")
+		printed.WriteString(out)
+		if v.State != "failed" || (v.Failure != "face_spoof" && v.Failure != "face_retry") || v.Face == nil || v.Face.Decision == "live" {
+			t.Fatalf("%s: %+v %+v", tc.want, v, v.Face)
+		}
+		if tc.want == "two faces" && !strings.Contains(strings.Join(v.Face.Reasons, ","), "two faces") {
+			t.Fatalf("two faces: reasons %v", v.Face.Reasons)
+		}
+		if v.Face.PlatformTxnID != "" || v.Face.MaskedAccount != "" {
+			t.Fatalf("%s reached the platform: %+v", tc.want, v.Face)
+		}
+	}
+
+	// Over the face-pay limit (1000.00): refused before the consent.
+	framesBefore := e.faceStatus().Face.FramesRead
+	v, _, out = e.faceSale("1200.00", nil, "", "")
+	printed.WriteString(out)
+	if v.State != "failed" || v.Failure != "risk_refused" || v.RiskRule != "max_amount_face" {
+		t.Fatalf("over the limit: %+v", v)
+	}
+	if e.faceStatus().Face.FramesRead != framesBefore {
+		t.Fatal("frames read for a sale over the limit")
+	}
+
+	// The customer chooses face pay on the display during a card sale.
+	// (the display's button; see TestFaceChosenOnTheDisplay in api.)
+
+	posd.stop(t)
+	acq.stop(t)
+	j, _ := os.ReadFile(journal)
+	checkFaceJournal(t, j)
+	privacyScan(t, map[string][]byte{"posd's log": posd.stderr.Bytes(), "acquirer-sim's log": acq.stderr.Bytes(),
+		"the face-pay journal": j, "posctl's output": []byte(printed.String())}, e.dataDir)
+}
+
+// checkFaceJournal: the platform received only ciphertext.
+func checkFaceJournal(t *testing.T, j []byte) {
+	t.Helper()
+	identifies := 0
+	for _, line := range bytes.Split(bytes.TrimSpace(j), []byte("\n")) {
+		var l map[string]any
+		if err := json.Unmarshal(line, &l); err != nil {
+			t.Fatalf("journal line %q: %v", line, err)
+		}
+		if l["op"] != "identify" {
+			continue
+		}
+		identifies++
+		if ent, _ := l["sealed_entropy"].(float64); ent < 7.5 {
+			t.Fatalf("identify with low-entropy sealed data: %s", line)
+		}
+		if l["jpeg_in_body"] != false {
+			t.Fatalf("identify body held a picture: %s", line)
+		}
+	}
+	if identifies < 2 {
+		t.Fatalf("%d identify lines in the face-pay journal", identifies)
+	}
+}
+
+// privacyScan: no picture (file, JPEG or PNG signature) in the data
+// directory, the database, the logs, the journal or posctl's output.
+func privacyScan(t *testing.T, texts map[string][]byte, dataDir string) {
+	t.Helper()
+	sigs := map[string][]byte{"JPEG": {0xFF, 0xD8, 0xFF}, "PNG": []byte("\x89PNG"), "JFIF": []byte("JFIF")}
+	check := func(what string, b []byte) {
+		for name, sig := range sigs {
+			if bytes.Contains(b, sig) {
+				t.Errorf("%s holds a %s signature", what, name)
+			}
+		}
+	}
+	for what, b := range texts {
+		check(what, b)
+	}
+	files := 0
+	err := filepath.WalkDir(dataDir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		files++
+		switch strings.ToLower(filepath.Ext(path)) {
+		case ".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".raw", ".yuv":
+			t.Errorf("picture file in the data directory: %s", path)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		check(path, b)
+		return nil
+	})
+	if err != nil || files == 0 {
+		t.Fatalf("scanning %s: %d files, %v", dataDir, files, err)
+	}
+}
+
+// TestFacePayWithoutCamera: a terminal whose camera is missing refuses
+// face pay clearly and still takes cards.
+func TestFacePayWithoutCamera(t *testing.T) {
+	e, acq, posd, _ := faceEnv(t, func(c map[string]any) {
+		c["sim"] = map[string]any{"test_keys": true, "no_camera": true}
+	})
+	defer acq.stop(t)
+	defer posd.stop(t)
+	st := e.faceStatus()
+	if st.Face.Enabled || st.Face.Why == "" {
+		t.Fatalf("face pay without a camera: %+v", st.Face)
+	}
+	v, _, _ := e.faceSale("10.00", nil, "E", "")
+	if v.State != "failed" || v.Failure != "face_unavailable" || !strings.Contains(v.Error, "camera") {
+		t.Fatalf("face sale without a camera: %+v", v)
+	}
+	if c, code := e.sale("10.00", "visa-classic"); c.State != "approved" || code != 0 {
+		t.Fatalf("card sale without a camera: %+v %d", c, code)
+	}
+}
+
+// facePassword is the payment password of a test identity at
+// acquirer-sim's face-pay platform.
+func facePassword(name string) string { return facepaysim.Password(name) }
