@@ -13,6 +13,7 @@ rm -rf "$dir"
 api=${POSD_DEMO_API:-127.0.0.1:7070}
 hostaddr=${POSD_DEMO_HOST:-127.0.0.1:8583}
 walletaddr=${POSD_DEMO_WALLET:-127.0.0.1:8585}
+faceaddr=${POSD_DEMO_FACE:-127.0.0.1:8586}
 bin=${POSD_BIN:-bin}
 
 # The demo's engineer authority: its key signs the service console's login
@@ -26,6 +27,7 @@ cat > "$dir/posd.json" <<JSON
   "api": {"listen": "$api"},
   "host": {"addr": "$hostaddr"},
   "wallet": {"url": "http://$walletaddr"},
+  "face": {"url": "http://$faceaddr", "platform_key_file": "$dir/face-platform.pem"},
   "console": {"authority_key": "$authority"}
 }
 JSON
@@ -57,7 +59,8 @@ waitfor() {
 	exit 1
 }
 
-"$bin/acquirer-sim" -listen "$hostaddr" -journal "$dir/journal.jsonl" -wallet "$walletaddr" -wallet-journal "$dir/wallet.jsonl" 2> >(tee "$dir/acquirer-sim.log" | sed 's/^/[acquirer-sim] /' >&2) &
+"$bin/acquirer-sim" -listen "$hostaddr" -journal "$dir/journal.jsonl" -wallet "$walletaddr" -wallet-journal "$dir/wallet.jsonl" \
+	-face "$faceaddr" -face-key "$dir/face-platform-key.pem" -face-pub-out "$dir/face-platform.pem" -face-journal "$dir/face.jsonl" 2> >(tee "$dir/acquirer-sim.log" | sed 's/^/[acquirer-sim] /' >&2) &
 pids+=($!)
 waitfor acquirer-sim "${pids[0]}" "$dir/acquirer-sim.log" "listening on"
 
@@ -87,6 +90,10 @@ posd (sim board) and acquirer-sim are running. In another shell:
   bin/posctl sim qr --card unionpay-ic-debit              #   or a phone's EMV QR code for a card
   bin/posctl sale --amount 23.72 --method mpm --wait &    # the display shows the merchant's code
   bin/posctl sim phone --platform unionpay                #   the customer's phone scans and pays
+  bin/posctl sale --amount 88.00 --method face --wait &   # face pay (the display asks for consent)
+  bin/posctl sim face --subject alice                     #   alice steps in front of the camera
+  bin/posctl sim keys E                                   #   consents on the keypad (Enter)
+  bin/posctl sim keys 135790E                             #   her payment password, when asked
   bin/posctl txn list
   bin/posctl devices selftest
 $datadir_hint
@@ -98,7 +105,9 @@ Service console (the field engineer's debug UART): picocom -b 115200 ${console:-
 Amounts ending in .51 / .05 are declined, .91 times out (reversal), .96 is a
 host malfunction. Journal of the acquirer: $dir/journal.jsonl; of the wallet
 platforms: $dir/wallet.jsonl (wallet codes: amounts ending in .61 make the
-customer confirm on the phone, .62 never confirms, .63 fails).
+customer confirm on the phone, .62 never confirms, .63 fails); of the face-pay
+platform: $dir/face.jsonl (subjects: posctl sim face --subject alice|bob|chen|dana|
+emil|fatima, strangers mallory|oscar; --attack print|screen; --second NAME).
 Press Ctrl-C to stop.
 
 TXT

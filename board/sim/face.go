@@ -74,6 +74,9 @@ func (b *Board) ShowFace(sc FaceScene, d time.Duration) error {
 	if d <= 0 {
 		d = DefaultShowFor
 	}
+	// The customer steps in front of the camera: a phone held up before
+	// is gone.
+	b.HideFromCamera()
 	s := b.stage
 	s.mu.Lock()
 	defer s.mu.Unlock()

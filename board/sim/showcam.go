@@ -109,6 +109,8 @@ func (b *Board) hold(img image.Image, d time.Duration) error {
 	if d <= 0 {
 		d = DefaultShowFor
 	}
+	// A code is held up: a face scene is gone.
+	b.HideFace()
 	rgba := image.NewRGBA(image.Rect(0, 0, r.Dx(), r.Dy()))
 	draw.Draw(rgba, rgba.Bounds(), img, r.Min, draw.Src)
 	b.held.mu.Lock()

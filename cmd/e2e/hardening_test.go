@@ -457,7 +457,8 @@ func TestRunDemo(t *testing.T) {
 	script := filepath.Join(repo, "scripts", "run-demo.sh")
 	demo := func(hostAddr, apiAddr, dir string) *exec.Cmd {
 		cmd := exec.Command(script, dir)
-		cmd.Env = append(os.Environ(), "POSD_DEMO_API="+apiAddr, "POSD_DEMO_HOST="+hostAddr, "POSD_DEMO_WALLET="+freePort(t), "POSD_BIN="+binDir)
+		cmd.Env = append(os.Environ(), "POSD_DEMO_API="+apiAddr, "POSD_DEMO_HOST="+hostAddr, "POSD_DEMO_WALLET="+freePort(t),
+			"POSD_DEMO_FACE="+freePort(t), "POSD_BIN="+binDir)
 		return cmd
 	}
 	// The acquirer's port is taken: the demo fails and says so.
@@ -496,6 +497,13 @@ func TestRunDemo(t *testing.T) {
 	// The demo takes wallet codes: its acquirer-sim runs the platforms.
 	if v, code := e.run([]string{"sale", "--amount", "3.00", "--method", "qr"}, "qr:134567890123456789"); v.State != "approved" || code != 0 {
 		t.Fatalf("wallet sale in the demo: %+v %d\n%s", v, code, buf.String())
+	}
+	// And face pay: its acquirer-sim runs the face-pay platform, posd
+	// pins its key.
+	if buildTags != "nocv" {
+		if v, code, _ := e.faceSale("88.00", faceScene{"--subject", "alice"}, "E", facePassword("alice")); v.State != "approved" || code != 0 {
+			t.Fatalf("face sale in the demo: %+v %d\n%s", v, code, buf.String())
+		}
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
