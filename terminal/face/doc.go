@@ -13,10 +13,12 @@
 //	crop, err := a.BestCrop()                 // Live only: 160x160 JPEG; caller wipes it
 //
 // The pipeline, per frame: a grey copy, a 320-pixel-wide copy for
-// tracking and a 224-pixel-wide one for Haar face detection (every third
-// frame, or when the face is lost; in between the face box follows its
-// tracked features); the eye cascade on the face's upper half only; the
-// quality gate (face size, Laplacian-variance sharpness, exposure, pose)
+// tracking and a 224-pixel-wide one for Haar face detection (the alt2
+// frontal cascade over the whole picture every sixth frame or when the
+// face is lost, and every second frame around the tracked face only; in
+// between the face box follows its tracked features); the eye cascade on
+// the face's upper half only; the quality gate (face size,
+// Laplacian-variance sharpness, exposure, pose)
 // and best-frame selection. Liveness signals, each scored in
 // Result.Scores:
 //
