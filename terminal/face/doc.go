@@ -22,8 +22,9 @@
 // and best-frame selection. Liveness signals, each scored in
 // Result.Scores:
 //
-//   - the challenge: a blink (the eye band's darkest part lightening for
-//     a few frames, then darkening again); a turn (the inner face's
+//   - the challenge: a blink (in each eye's window, where the eye cascade
+//     found it, the share of sclera, iris and pupil dropping for a few
+//     frames as the lid covers them, then coming back); a turn (the inner face's
 //     features moving sideways relative to the head); closer (the face's
 //     height growing by Thresholds.CloserGrowth);
 //   - parallax: features tracked (goodFeaturesToTrack, pyramidal
