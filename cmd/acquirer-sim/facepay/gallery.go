@@ -16,6 +16,11 @@ var (
 	enrolFrames = []int{0, 12, 24}
 )
 
+// enrolTurns are frames of a turning take the gallery also enrols (a
+// customer's best frame may be a little turned): each seed's subject
+// turning left and right, at a quarter and half of the turn.
+var enrolTurns = []int{12, 15}
+
 // buildDefaultGallery enrols every enrolled facescene subject from crops
 // of its scenes.
 func buildDefaultGallery() (*Gallery, error) {
@@ -28,12 +33,19 @@ func buildDefaultGallery() (*Gallery, error) {
 			continue
 		}
 		id := IdentityOf(s.Name)
-		for _, seed := range enrolSeeds {
-			c, err := facescene.New(facescene.Scene{Subject: s.Name, Seed: seed})
+		for k, seed := range enrolSeeds {
+			act, frames := facescene.Still, enrolFrames
+			if k >= 2 {
+				act, frames = facescene.Left, enrolTurns
+				if k == 3 {
+					act = facescene.Right
+				}
+			}
+			c, err := facescene.New(facescene.Scene{Subject: s.Name, Action: act, Seed: seed})
 			if err != nil {
 				return nil, fmt.Errorf("facepay: scene of %s: %w", s.Name, err)
 			}
-			for _, f := range enrolFrames {
+			for _, f := range frames {
 				c.FrameBGR(f, bgr)
 				for i := 0; i < w*h; i++ {
 					img.Pix[4*i], img.Pix[4*i+1], img.Pix[4*i+2], img.Pix[4*i+3] = bgr[3*i+2], bgr[3*i+1], bgr[3*i], 255
