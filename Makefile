@@ -8,7 +8,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.7.0
 FUZZTIME ?= 10s
 RUN_DIR ?= run
 
-.PHONY: all deps build run test test-nocv check lint fmt-check vet staticcheck tidy-check layers bench crash fleet slots-soak cross arm64-cv fuzz clean
+.PHONY: all deps build run test test-nocv check lint fmt-check vet staticcheck tidy-check layers bench crash fleet slots-soak face-soak cross arm64-cv fuzz clean
 
 all: build
 
@@ -76,6 +76,13 @@ crash: deps
 SLOTS_KILLS ?= 500
 slots-soak: deps
 	POSD_SLOTS_KILLS=$(SLOTS_KILLS) $(GO) test -count=1 -run Kill -v -timeout 60m ./terminal/slots ./cmd/posd-supervisor
+
+# Face sales at full size: FACE_SALES whole face sales in process (make
+# test runs 15), then no OpenCV matrix may be left open; see
+# TestFaceSalesLeakNothing.
+FACE_SALES ?= 100
+face-soak: deps
+	POSD_FACE_SALES=$(FACE_SALES) $(GO) test -count=1 -run TestFaceSalesLeakNothing -v -timeout 30m ./internal/daemon
 
 # The fleet simulation at full size: FLEET terminals (make test runs 200)
 # lose the host for an hour and come back; see TestFleetDoesNotStampede.

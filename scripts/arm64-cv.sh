@@ -31,7 +31,7 @@ cd "$(dirname "$0")/.."
 
 # What the build and checks depend on beyond the pure-Go code that
 # `make cross` already builds for arm64 (used by .ci/run).
-inputs=(drivers/camera board cmd/posd cmd/posctl conn go.mod go.sum Makefile scripts/arm64-cv.sh scripts/setup.sh)
+inputs=(drivers/camera terminal/face board cmd/posd cmd/posctl conn go.mod go.sum Makefile scripts/arm64-cv.sh scripts/setup.sh)
 if [ "${1:-}" = "--inputs" ]; then
 	printf '%s\n' "${inputs[@]}"
 	exit 0

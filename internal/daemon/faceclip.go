@@ -40,6 +40,14 @@ func (p *pictures) Next(ctx context.Context) (video.Frame, error) {
 	}
 	i := p.next
 	p.next++
+	// The size first: a small file may declare a huge picture.
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(p.pics[i]))
+	if err != nil {
+		return nil, fmt.Errorf("%w: frame %d is not a PNG or JPEG picture", ErrClip, i)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width > 4096 || cfg.Height > 4096 {
+		return nil, fmt.Errorf("%w: frame %d is %dx%d", ErrClip, i, cfg.Width, cfg.Height)
+	}
 	img, _, err := image.Decode(bytes.NewReader(p.pics[i]))
 	if err != nil {
 		return nil, fmt.Errorf("%w: frame %d is not a PNG or JPEG picture", ErrClip, i)
