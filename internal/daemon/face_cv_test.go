@@ -5,11 +5,11 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
