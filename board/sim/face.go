@@ -177,7 +177,6 @@ func (s *faceStage) irFrame(gray []byte) {
 // scene the RGB camera sees, one frame per RGB frame.
 type irSource struct {
 	s      *faceStage
-	period time.Duration
 	closed chan struct{}
 	once   sync.Once
 }

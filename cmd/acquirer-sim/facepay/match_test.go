@@ -30,7 +30,7 @@ func TestMatcher(t *testing.T) {
 	var (
 		right, wrong, missed, total int
 		rejected, strangers         int
-		genuine, impostor, stranger []float64
+		genuine, stranger           []float64
 	)
 	for _, s := range facescene.Subjects() {
 		for seed := uint64(1); seed <= 6; seed++ {
@@ -68,7 +68,6 @@ func TestMatcher(t *testing.T) {
 				default:
 					total++
 					wrong++
-					impostor = append(impostor, d)
 					t.Logf("%s seed %d frame %d taken for %s at %.3f", s.Name, seed, frame, id.Name, d)
 				}
 			}
