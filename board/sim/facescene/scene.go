@@ -281,7 +281,32 @@ func (c *Clip) FaceBox(i int) image.Rectangle {
 	if c.Scene.Attack == Print || c.Scene.Attack == Screen {
 		return c.planeFaceBox(i)
 	}
-	return headBox(c.poseAt(i, c.Scene.Action), c.subj.aspect)
+	return headBox(c.poseAt(max(i, 0), c.Scene.Action), c.subj.aspect)
+}
+
+// Yaw is the payer's head turn in frame i, in degrees: positive turns
+// the nose towards the image's right (the subject's own left). A print's
+// is the photo's (0: it is frontal), a screen's the replayed subject's.
+func (c *Clip) Yaw(i int) float64 {
+	switch c.Scene.Attack {
+	case Print:
+		return 0
+	case Screen:
+		return c.replay.Yaw(i)
+	}
+	return c.poseAt(max(i, 0), c.Scene.Action).yaw * 180 / math.Pi
+}
+
+// EyeOpen is how open the payer's eyes are in frame i: 1 open, 0 shut.
+// A print's are always open.
+func (c *Clip) EyeOpen(i int) float64 {
+	switch c.Scene.Attack {
+	case Print:
+		return 1
+	case Screen:
+		return c.replay.EyeOpen(i)
+	}
+	return c.poseAt(max(i, 0), c.Scene.Action).eyeOpen
 }
 
 func headBox(p pose, aspect float64) image.Rectangle {
@@ -322,18 +347,23 @@ func drawRoom(w, h int, rnd *rand.Rand) (rgb, ir []byte) {
 	for l := 0; l < 6; l++ {
 		rs = append(rs, rect{px + 6, py + 8 + l*9, px + w/7 - 6 - rnd.IntN(20), py + 12 + l*9, [3]float64{0.15, 0.15, 0.2}})
 	}
+	put := func(x, y int, c [3]float64) {
+		o := (y*w + x) * 3
+		rgb[o], rgb[o+1], rgb[o+2] = clamp8(c[2]), clamp8(c[1]), clamp8(c[0])
+		ir[y*w+x] = clamp8(0.3 * (c[0] + c[1] + c[2]) / 3)
+	}
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
 			g := 0.8 + 0.25*float64(y)/float64(h) - 0.1*float64(x)/float64(w)
-			c := [3]float64{wall[0] * g, wall[1] * g, wall[2] * g}
-			for _, r := range rs {
-				if x >= r.x0 && x < r.x1 && y >= r.y0 && y < r.y1 {
-					c = r.c
-				}
+			put(x, y, [3]float64{wall[0] * g, wall[1] * g, wall[2] * g})
+		}
+	}
+	// Later rectangles over earlier ones.
+	for _, r := range rs {
+		for y := max(r.y0, 0); y < min(r.y1, h); y++ {
+			for x := max(r.x0, 0); x < min(r.x1, w); x++ {
+				put(x, y, r.c)
 			}
-			o := (y*w + x) * 3
-			rgb[o], rgb[o+1], rgb[o+2] = clamp8(c[2]), clamp8(c[1]), clamp8(c[0])
-			ir[y*w+x] = clamp8(0.3 * (c[0] + c[1] + c[2]) / 3)
 		}
 	}
 	return rgb, ir
