@@ -451,7 +451,7 @@ func facePayThrough(t *testing.T, base string, pem []byte) {
 		img.Pix[4*i], img.Pix[4*i+1], img.Pix[4*i+2], img.Pix[4*i+3] = bgr[3*i+2], bgr[3*i+1], bgr[3*i], 255
 	}
 	var jb bytes.Buffer
-	if err := jpeg.Encode(&jb, simfacepay.CutCrop(img, sc.FaceBox(2), 1.2, image.Point{}, 160), &jpeg.Options{Quality: 90}); err != nil {
+	if err := jpeg.Encode(&jb, simfacepay.CutCrop(img, sc.FaceBox(2), 1.55, image.Pt(0, -8), 160), &jpeg.Options{Quality: 90}); err != nil {
 		t.Fatal(err)
 	}
 	identify := func(order string, amount int64) (facepay.Candidate, error) {
