@@ -3,7 +3,11 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"image"
+	"image/png"
 	"io/fs"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"posd/board/sim/facescene"
 	facepaysim "posd/cmd/acquirer-sim/facepay"
 )
 
@@ -256,8 +261,35 @@ func TestFacePayEndToEnd(t *testing.T) {
 		t.Fatal("frames read for a sale over the limit")
 	}
 
-	// The customer chooses face pay on the display during a card sale.
-	// (the display's button; see TestFaceChosenOnTheDisplay in api.)
+	// The customer touches "Pay by face" on the display while a card
+	// sale waits for a card: the same sale goes on as face pay.
+	printed.WriteString(e.faceChosenOnTheDisplay())
+
+	// posctl face check: posd's pipeline on recorded clips.
+	for _, tc := range []struct {
+		scene     facescene.Scene
+		challenge string
+		live      bool
+	}{
+		{facescene.Scene{Subject: "chen", Action: facescene.Blink, Seed: 41}, "blink", true},
+		{facescene.Scene{Subject: "chen", Attack: facescene.Print, Seed: 42}, "left", false},
+	} {
+		dir := writeClip(t, tc.scene)
+		out, code := e.posctl("face", "check", "--clip", dir, "--challenge", tc.challenge)
+		printed.WriteString(out)
+		var r struct {
+			Decision string             `json:"decision"`
+			Scores   map[string]float64 `json:"scores"`
+			Frames   int                `json:"frames"`
+			MS       int64              `json:"ms"`
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil || code != 0 || (r.Decision == "live") != tc.live || r.Frames == 0 || len(r.Scores) == 0 {
+			t.Fatalf("face check of %+v: exit %d %s", tc.scene, code, out)
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	posd.stop(t)
 	acq.stop(t)
@@ -342,7 +374,9 @@ func TestFacePayWithoutCamera(t *testing.T) {
 		t.Fatalf("face pay without a camera: %+v", st.Face)
 	}
 	v, _, _ := e.faceSale("10.00", nil, "E", "")
-	if v.State != "failed" || v.Failure != "face_unavailable" || !strings.Contains(v.Error, "camera") {
+	// The nocv build has no camera at all, and says first that it has no
+	// OpenCV.
+	if v.State != "failed" || v.Failure != "face_unavailable" || !strings.Contains(v.Error, "camera") && !strings.Contains(v.Error, "OpenCV") {
 		t.Fatalf("face sale without a camera: %+v", v)
 	}
 	if c, code := e.sale("10.00", "visa-classic"); c.State != "approved" || code != 0 {
@@ -353,3 +387,131 @@ func TestFacePayWithoutCamera(t *testing.T) {
 // facePassword is the payment password of a test identity at
 // acquirer-sim's face-pay platform.
 func facePassword(name string) string { return facepaysim.Password(name) }
+
+// writeClip writes a generated clip as PNG frames into a new directory
+// (outside posd's data directory), for posctl face check.
+func writeClip(t *testing.T, sc facescene.Scene) string {
+	t.Helper()
+	c, err := facescene.New(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	var bgr []byte
+	for i := 0; i < c.Len(); i++ {
+		bgr = c.FrameBGR(i, bgr)
+		img := image.NewRGBA(image.Rect(0, 0, facescene.W, facescene.H))
+		for k := 0; k < facescene.W*facescene.H; k++ {
+			img.Pix[4*k], img.Pix[4*k+1], img.Pix[4*k+2], img.Pix[4*k+3] = bgr[3*k+2], bgr[3*k+1], bgr[3*k], 255
+		}
+		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("frame%03d.png", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = (&png.Encoder{CompressionLevel: png.BestSpeed}).Encode(f, img)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// faceChosenOnTheDisplay: a card sale; the customer touches "Pay by face"
+// on the kiosk page; the same sale ends approved by face.
+func (e *env) faceChosenOnTheDisplay() string {
+	e.t.Helper()
+	type res struct {
+		out  string
+		code int
+	}
+	ch := make(chan res, 1)
+	go func() {
+		cmd := exec.Command(filepath.Join(binDir, "posctl"), "--api", "http://"+e.api, "sale", "--amount", "15.00", "--wait", "--timeout", "90s")
+		cmd.Env = append(os.Environ(), "POSD_DATA_DIR="+e.dataDir)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		ch <- res{out.String(), code}
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var d struct {
+			Phase   string `json:"phase"`
+			Choices []struct {
+				ID string `json:"id"`
+			} `json:"choices"`
+		}
+		resp, err := http.Get("http://" + e.api + "/display.json")
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		json.NewDecoder(resp.Body).Decode(&d)
+		resp.Body.Close()
+		if d.Phase == "card" && len(d.Choices) == 1 && d.Choices[0].ID == "face" {
+			break
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("the card screen never offered face pay: %+v", d)
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
+	resp, err := http.Post("http://"+e.api+"/display/choose", "application/json", strings.NewReader(`{"choice":"face"}`))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		e.t.Fatalf("choosing face pay: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if d := e.waitPhase("face_consent"); d.Phase != "face_consent" {
+		e.t.Fatalf("after choosing face pay: %+v", d)
+	}
+	if out, code := e.posctl("sim", "face", "--subject", "dana"); code != 0 {
+		e.t.Fatalf("sim face: %d %s", code, out)
+	}
+	e.posctl("sim", "keys", "E")
+	if d := e.waitPhase("password"); d.Phase != "password" {
+		e.t.Fatalf("no password asked: %+v", d)
+	}
+	e.posctl("sim", "keys", facePassword("dana")+"E")
+	r := <-ch
+	var v faceView
+	if err := json.Unmarshal([]byte(r.out), &v); err != nil || v.State != "approved" || r.code != 0 || v.Face == nil {
+		e.t.Fatalf("card sale paid by face: exit %d %s", r.code, r.out)
+	}
+	return r.out
+}
+
+// TestFacePayNocv: the pure-Go build says face pay is unavailable and
+// why, and has no pipeline for posctl face check.
+func TestFacePayNocv(t *testing.T) {
+	if buildTags != "nocv" {
+		t.Skip("the nocv build's behaviour")
+	}
+	e, acq, posd, _ := faceEnv(t, nil)
+	defer acq.stop(t)
+	defer posd.stop(t)
+	st := e.faceStatus()
+	if st.Face.Enabled || !strings.Contains(st.Face.Why, "OpenCV") {
+		t.Fatalf("face pay in the nocv build: %+v", st.Face)
+	}
+	dir := t.TempDir()
+	f, err := os.Create(filepath.Join(dir, "frame000.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	png.Encode(f, image.NewRGBA(image.Rect(0, 0, 8, 8)))
+	f.Close()
+	out, code := e.posctl("face", "check", "--clip", dir)
+	if code == 0 || !strings.Contains(out, "OpenCV") {
+		t.Fatalf("face check in the nocv build: exit %d %s", code, out)
+	}
+	v, _, _ := e.faceSale("10.00", nil, "", "")
+	if v.State != "failed" || v.Failure != "face_unavailable" {
+		t.Fatalf("face sale in the nocv build: %+v", v)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -70,18 +71,20 @@ func (d *Daemon) openFace(pad pin.Keys) (*txn.FacePay, error) {
 		}
 	}
 	cam := d.Board.Devices.CameraVideo()
+	c, err := face.New(face.Opts{CascadeDir: cfg.Cascades, Thresholds: th, Logger: d.Log.With("part", "face")})
 	switch {
-	case pad == nil:
-		d.face.why = "no keypad for the consent and the payment password"
+	case err != nil:
+		// The nocv build, or OpenCV's cascades missing.
+		d.face.why = strings.TrimPrefix(err.Error(), face.ErrUnavailable.Error()+": ")
 	case cam == nil:
 		d.face.why = "no camera"
-	default:
-		c, err := face.New(face.Opts{CascadeDir: cfg.Cascades, Thresholds: th, Logger: d.Log.With("part", "face")})
-		if err != nil {
-			d.face.why = err.Error()
-			break
-		}
+	case pad == nil:
+		d.face.why = "no keypad for the consent and the payment password"
+	}
+	if err == nil && d.face.why == "" {
 		d.face.checker = c
+	} else if err == nil {
+		c.Close()
 	}
 	if d.face.why != "" {
 		d.Log.Warn("face pay unavailable", "why", d.face.why)
@@ -170,14 +173,14 @@ type faceLiveness struct {
 
 func (l *faceLiveness) Ready() error {
 	if l.parts.checker == nil {
-		return fmt.Errorf("face pay unavailable: %s", l.parts.why)
+		return errors.New(l.parts.why)
 	}
 	return nil
 }
 
 func (l *faceLiveness) Check(ctx context.Context, show func(txn.FacePrompt)) (txn.FaceCheck, []byte, error) {
 	if l.parts.checker == nil {
-		return txn.FaceCheck{}, nil, fmt.Errorf("face pay unavailable: %s", l.parts.why)
+		return txn.FaceCheck{}, nil, errors.New(l.parts.why)
 	}
 	l.parts.mu.Lock()
 	defer l.parts.mu.Unlock()
@@ -280,25 +283,19 @@ type Clip struct {
 // check` asks: the field engineer's and the evaluator's tool. The
 // pictures are decoded in memory and wiped after use.
 func (d *Daemon) CheckClip(ctx context.Context, clip Clip, challenge string) (face.Result, error) {
-	if d.face == nil || d.face.checker == nil {
-		why := "not configured"
-		if d.face != nil {
-			why = d.face.why
-		}
-		if d.face != nil && d.face.why == "not configured" {
-			// Face pay is off, but the pipeline can still look at a clip.
-			c, err := face.New(face.Opts{CascadeDir: d.Config.Face.Cascades, Logger: d.Log.With("part", "face")})
-			if err != nil {
-				return face.Result{}, fmt.Errorf("%w: %w", ErrFaceUnavailable, err)
-			}
-			defer c.Close()
-			return d.checkClipWith(ctx, c, clip, challenge)
-		}
-		return face.Result{}, fmt.Errorf("%w: %s", ErrFaceUnavailable, why)
+	if d.face != nil && d.face.checker != nil {
+		d.face.mu.Lock()
+		defer d.face.mu.Unlock()
+		return d.checkClipWith(ctx, d.face.checker, clip, challenge)
 	}
-	d.face.mu.Lock()
-	defer d.face.mu.Unlock()
-	return d.checkClipWith(ctx, d.face.checker, clip, challenge)
+	// Face pay is off here (not configured, no camera): the pipeline can
+	// still look at a clip, unless this build has no OpenCV.
+	c, err := face.New(face.Opts{CascadeDir: d.Config.Face.Cascades, Logger: d.Log.With("part", "face")})
+	if err != nil {
+		return face.Result{}, fmt.Errorf("%w: %w", ErrFaceUnavailable, err)
+	}
+	defer c.Close()
+	return d.checkClipWith(ctx, c, clip, challenge)
 }
 
 func (d *Daemon) checkClipWith(ctx context.Context, c *face.Checker, clip Clip, challenge string) (face.Result, error) {
