@@ -83,7 +83,8 @@ func (s *Subject) color(m int, shade float64, ir bool) [3]float64 {
 	case matPupil:
 		c = [3]float64{0.03, 0.03, 0.03}
 	case matBrow:
-		c = [3]float64{s.hair[0] * 0.6, s.hair[1] * 0.6, s.hair[2] * 0.6}
+		// Brows are darker than the hair, even a grey-haired subject's.
+		c = [3]float64{min(0.28, s.hair[0]*0.5), min(0.26, s.hair[1]*0.5), min(0.24, s.hair[2]*0.5)}
 	case matLips:
 		c = s.lips
 	case matDark:
@@ -176,8 +177,11 @@ func (s *Subject) surface(lx, ly, lz float64, L [3]float64, open float64) (int, 
 			return s.eye(lx-ex, ly-ey, dv, open)
 		}
 		// The socket around the eye is in shadow.
-		if su, sv := du/1.55, (ly-ey+0.01)/(s.eyeW*1.05); su*su+sv*sv < 1 {
-			shade = math.Min(shade, 0.72+0.2*(su*su+sv*sv))
+		// The socket around the eye is in shadow, deepest under the brow.
+		// The brow ridge shades it the more, the higher the light.
+		if su, sv := du/1.6, (ly-ey+0.02)/(s.eyeW*1.2); su*su+sv*sv < 1 {
+			deep := 0.6 - 0.35*math.Max(0, -L[1])
+			shade = math.Min(shade, deep+(1-deep)*(su*su+sv*sv))
 		}
 	}
 	// Nose: a lit ridge, its shadow on the side away from the light, the

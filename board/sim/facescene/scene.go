@@ -153,7 +153,7 @@ func (c *Clip) Len() int { return TakeFrames }
 // randomLight draws a key light from the front, above, a little to a side.
 func randomLight(rnd *rand.Rand) light {
 	x := (rnd.Float64() - 0.5) * 0.9
-	y := -0.2 - 0.4*rnd.Float64()
+	y := -0.12 - 0.33*rnd.Float64()
 	z := 1.0
 	n := math.Sqrt(x*x + y*y + z*z)
 	return light{dir: [3]float64{x / n, y / n, z / n}, gain: 0.88 + 0.22*rnd.Float64()}
