@@ -109,12 +109,12 @@ func heapMB() float64 {
 	return float64(m.HeapAlloc) / (1 << 20)
 }
 
-// TestFaceSalesLeakNothing: after many face sales (POSD_FACE_SALES, 15
+// TestFaceSalesLeakNothing: after many face sales (POSD_FACE_SALES, 8
 // by default, about 3 s each; make face-soak runs 100) no OpenCV matrix
 // is left open, in the camera driver or the liveness pipeline, and the
 // Go heap has not grown with them.
 func TestFaceSalesLeakNothing(t *testing.T) {
-	n := 15
+	n := 8
 	if v, err := strconv.Atoi(os.Getenv("POSD_FACE_SALES")); err == nil && v >= 6 {
 		n = v
 	}
