@@ -107,6 +107,9 @@ func drawHead(c *canvas, s *Subject, p pose, lt light, clip [4]int) {
 	y0 := max(clip[1], int(p.cy-ry*1.15))
 	y1 := min(clip[3], int(p.cy+ry*2.6)+1)
 	L := lt.dir
+	// The nose stands off the face: seen turned, its tip moves across
+	// the head by its height times tan(yaw) more than the skin under it.
+	noseShift := math.Tan(max(-1, min(1, p.yaw)))
 	for y := y0; y < y1; y++ {
 		for x := x0; x < x1; x++ {
 			// Into the head's frame: undo the roll.
@@ -127,7 +130,7 @@ func drawHead(c *canvas, s *Subject, p pose, lt light, clip [4]int) {
 				lx := u*cosY - z*sinY
 				lz := u*sinY + z*cosY
 				ly := v
-				m, shade = s.surface(lx, ly, lz, L, p.eyeOpen)
+				m, shade = s.surface(lx, ly, lz, L, p.eyeOpen, noseShift)
 				n := lt.gain * (0.38 + 0.72*math.Max(0, u*L[0]+v*L[1]+z*L[2]))
 				shade *= n
 				ok = true
@@ -154,7 +157,7 @@ func drawHead(c *canvas, s *Subject, p pose, lt light, clip [4]int) {
 
 // surface is the material and its local shading factor at the head's
 // surface point (lx, ly, lz) (unit sphere, z towards the face's front).
-func (s *Subject) surface(lx, ly, lz float64, L [3]float64, open float64) (int, float64) {
+func (s *Subject) surface(lx, ly, lz float64, L [3]float64, open, noseShift float64) (int, float64) {
 	// Hair: above the hair line, and all round the back and sides.
 	if ly < s.hairTop+0.22*lx*lx || lz < 0.12 && ly < 0.25 || s.long && lz < 0.32 && ly < 0.7 {
 		return matHair, 1
@@ -185,18 +188,22 @@ func (s *Subject) surface(lx, ly, lz float64, L [3]float64, open float64) (int, 
 		}
 	}
 	// Nose: a lit ridge, its shadow on the side away from the light, the
-	// nostrils.
-	if ly > s.eyeY && ly < 0.3 {
-		if math.Abs(lx) < s.noseW*0.35 {
+	// nostrils; drawn where they stand off the face (its height grows
+	// from the bridge to the tip), so a turn moves them farther than the
+	// cheeks around them.
+	if ly > s.eyeY && ly < 0.33 {
+		t := (ly - s.eyeY) / (0.3 - s.eyeY)
+		a := lx - (0.03+0.17*t*t)*noseShift
+		if math.Abs(a) < s.noseW*0.35 {
 			shade *= 1.12
-		} else if lx*L[0] < 0 && math.Abs(lx) < s.noseW && ly > 0.05 {
+		} else if a*L[0] < 0 && math.Abs(a) < s.noseW*(0.6+0.4*t) && ly > 0.05 {
 			shade *= 0.82
 		}
-	}
-	for _, side := range [2]float64{-1, 1} {
-		nx, ny := (lx-side*s.noseW*0.5)/0.04, (ly-0.29)/0.025
-		if nx*nx+ny*ny < 1 {
-			return matDark, 1
+		for _, side := range [2]float64{-1, 1} {
+			nx, ny := (a-side*s.noseW*0.5)/0.04, (ly-0.29)/0.025
+			if nx*nx+ny*ny < 1 {
+				return matDark, 1
+			}
 		}
 	}
 	// Mouth.

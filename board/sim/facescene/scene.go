@@ -182,9 +182,10 @@ func (c *Clip) poseAt(i int, act Action) pose {
 	p.yaw = 0.05 * math.Sin(2*math.Pi*t/80+c.phase[3])
 	switch act {
 	case Blink:
-		// Two blinks, each closed for about 100 ms.
+		// Two blinks: the lids shut for three frames (100 ms), closing
+		// and opening over two more on each side (about 230 ms in all).
 		for _, at := range [2]float64{22, 44} {
-			p.eyeOpen = math.Min(p.eyeOpen, math.Min(1, math.Abs(take-at)/3.5))
+			p.eyeOpen = math.Min(p.eyeOpen, max(0, min(1, (math.Abs(take-at)-1)/2.5)))
 		}
 	case Left, Right:
 		turn := 0.46 * (ramp(take, 8, 22) - ramp(take, 36, 52))

@@ -90,17 +90,49 @@ func TestBlinkClosesTheEyes(t *testing.T) {
 }
 
 // Turning moves the nose across the head's outline (the parallax of a
-// real head): a subject's left is the image's right.
+// real head): measured on the pixels of the row through the nostrils,
+// the nostrils' offset from the outline's centre, in half-widths, grows
+// past sin(yaw) (where a mark painted on the skin would be: the nose
+// stands off the face). A subject's left is the image's right.
 func TestTurnMovesTheNose(t *testing.T) {
-	nose := func(a Action) float64 {
+	offset := func(a Action, i int) (rel, want float64) {
 		c := mustClip(t, Scene{Subject: "bob", Action: a, Seed: 1})
-		p := c.poseAt(28, a)
-		// The nose tip's image position: local (0, 0.2, ~1) rotated.
-		return math.Sin(p.yaw)*p.ry*c.subj.aspect + p.cx - c.base.cx
+		p := c.poseAt(i, a)
+		p.roll = 0
+		cv := &canvas{pix: bytes.Repeat([]byte{255}, W*H*3), w: W, h: H}
+		drawHead(cv, &c.subj, p, c.lt, [4]int{0, 0, W, H})
+		y := int(p.cy + 0.29*p.ry)
+		sum := func(x int) int {
+			o := (y*W + x) * 3
+			return int(cv.pix[o]) + int(cv.pix[o+1]) + int(cv.pix[o+2])
+		}
+		left, right := W, 0
+		for x := 0; x < W; x++ {
+			if sum(x) < 3*255 {
+				left, right = min(left, x), max(right, x)
+			}
+		}
+		mid, half := float64(left+right)/2, float64(right-left)/2
+		// The nostrils: the darkest pixels inside the outline (not its
+		// shaded rim).
+		dark, nd := 0.0, 0
+		for x := int(mid - 0.8*half); x <= int(mid+0.8*half); x++ {
+			if sum(x) < 120 {
+				dark += float64(x)
+				nd++
+			}
+		}
+		if nd == 0 || right <= left {
+			t.Fatalf("%s frame %d: no nostrils or no head in row %d", a, i, y)
+		}
+		return (dark/float64(nd) - mid) / half, math.Sin(p.yaw)
 	}
-	l, r, s := nose(Left), nose(Right), nose(Still)
-	if !(l > s+20 && r < s-20) {
-		t.Fatalf("nose offsets: left %.1f right %.1f still %.1f", l, r, s)
+	s, _ := offset(Still, 0)
+	l, sl := offset(Left, 28)
+	r, sr := offset(Right, 28)
+	t.Logf("nostrils: still %.2f, left %.2f (skin %.2f), right %.2f (skin %.2f)", s, l, sl, r, sr)
+	if math.Abs(s) > 0.1 || l < 0.3 || r > -0.3 || l < 1.1*sl || r > 1.1*sr {
+		t.Fatalf("nostrils' offset in half-widths: still %.2f, left %.2f (skin %.2f), right %.2f (skin %.2f)", s, l, sl, r, sr)
 	}
 }
 
@@ -239,6 +271,7 @@ func BenchmarkFrameBGR(b *testing.B) {
 			c := mustClip(b, s)
 			buf := make([]byte, W*H*3)
 			b.ReportAllocs()
+			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				buf = c.FrameBGR(i%c.Len(), buf)
 			}
