@@ -10,10 +10,13 @@
 //   - A live subject: a shaded 3D head (an ellipsoid with Lambert shading
 //     from a light drawn per seed) whose features sit on its surface, so
 //     that turning it moves the nose and eyes across the head's outline
-//     while the room behind stays put: the parallax a flat picture has
-//     not. Eyes have sclera, iris, pupil and lids that close for a blink;
-//     the head sways a little; exposure and sensor noise vary.
-//   - Actions: blink (one blink in the middle of the take), left and right
+//     (the nose, standing off the face, farther than the eyes) while the
+//     room behind stays put: the parallax a flat picture has not. Eye
+//     sockets are shaded by the brow, the more the higher the light. Eyes
+//     have sclera, iris, pupil and lids that close for a blink; the head
+//     sways a little; exposure and sensor noise vary.
+//   - Actions: blink (two blinks in the middle of the take, the lids shut
+//     for 100 ms of about 230), left and right
 //     (the subject turns to their own left or right, about 30 degrees,
 //     and back; on the non-mirrored camera the customer's left is the
 //     image's right, so "left" moves the nose towards the image's right

@@ -223,8 +223,8 @@ func (s *Subject) surface(lx, ly, lz float64, L [3]float64, open, noseShift floa
 func (s *Subject) eye(x, y, dv, open float64) (int, float64) {
 	a := math.Abs(dv)
 	switch {
-	case a > open+0.12:
-		return matSkin, 0.8 // the lid
+	case a > open+0.16:
+		return matSkin, 0.7 // the lid, in the socket's shadow
 	case a > open:
 		return matDark, 1 // the lashes' line
 	}

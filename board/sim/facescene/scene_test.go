@@ -136,27 +136,71 @@ func TestTurnMovesTheNose(t *testing.T) {
 	}
 }
 
-// A print moves as a flat plane: its corners follow one homography, and
-// it never blinks (the photo's eyes are always open).
+// A print moves as a flat plane: in every frame the photo's pixels are
+// where one homography puts them (the frame matches the photo sampled
+// through it), its white border stands out against the room just
+// outside the paper's edge, the plane moves and tilts between frames,
+// and the photo never blinks.
 func TestPrintIsAPlane(t *testing.T) {
 	c := mustClip(t, Scene{Subject: "chen", Attack: Print, Seed: 2})
+	var f []byte
 	for i := 0; i < c.Len(); i += 7 {
+		f = c.FrameBGR(i, f)
 		h := c.homography(i)
-		inv, ok := invert3(h)
-		if !ok {
-			t.Fatalf("frame %d: singular", i)
-		}
-		for _, q := range [][2]float64{{0, 0}, {240, 0}, {240, 300}, {0, 300}, {120, 150}} {
-			x, y := apply(h, q[0], q[1])
-			bx, by := apply(inv, x, y)
-			if math.Abs(bx-q[0]) > 1e-6 || math.Abs(by-q[1]) > 1e-6 {
-				t.Fatalf("frame %d: %v → (%v, %v) → (%v, %v)", i, q, x, y, bx, by)
+		var diff float64
+		n := 0
+		for ty := 20.0; ty < float64(c.texH)-20; ty += 9 {
+			for tx := 20.0; tx < float64(c.texW)-20; tx += 9 {
+				x, y := apply(h, tx, ty)
+				xi, yi := int(x), int(y)
+				if xi < 0 || yi < 0 || xi >= W || yi >= H {
+					continue
+				}
+				fx, fy := float64(xi)+0.5, float64(yi)+0.5
+				inv, _ := invert3(h)
+				sx, sy := apply(inv, fx, fy)
+				want := bilinear(c.tex.pix, c.texW, c.texH, sx, sy)
+				o := (yi*W + xi) * 3
+				diff += math.Abs(float64(f[o+2])-255*want[0]) + math.Abs(float64(f[o+1])-255*want[1]) + math.Abs(float64(f[o])-255*want[2])
+				n += 3
 			}
 		}
+		if n < 300 || diff/float64(n) > 6 {
+			t.Fatalf("frame %d: %d samples, mean difference from the homography's photo %.1f", i, n, diff/float64(n))
+		}
+		// The paper's edge: inside, its white border; outside, the room.
+		in, out := 0.0, 0.0
+		at := func(tx, ty float64) float64 {
+			x, y := apply(h, tx, ty)
+			xi, yi := max(0, min(W-1, int(x))), max(0, min(H-1, int(y)))
+			return luma(f, W, xi, yi, xi+1, yi+1)
+		}
+		for k := 0.2; k < 0.75; k += 0.1 {
+			ty, tx := k*float64(c.texH), k*float64(c.texW)
+			in += at(2, ty) + at(tx, 2)    // the left and top borders
+			out += at(-8, ty) + at(tx, -8) // the room beside them
+		}
+		if in/12 < 200 || in-out < 12*25 {
+			t.Fatalf("frame %d: paper border %.0f, room outside %.0f", i, in/12, out/12)
+		}
+		if c.EyeOpen(i) != 1 {
+			t.Fatalf("frame %d: the photo blinks", i)
+		}
 	}
-	a, b := c.FaceBox(0), c.FaceBox(30)
-	if a == b {
+	if a, b := c.FaceBox(0), c.FaceBox(30); a == b {
 		t.Fatal("the print does not move")
+	}
+	if h0, h1 := c.homography(0), c.homography(20); math.Abs(h0[6]-h1[6]) < 1e-6 {
+		t.Fatal("the print does not tilt")
+	}
+}
+
+// Closer: the face grows by more than a third over the take.
+func TestCloserGrows(t *testing.T) {
+	c := mustClip(t, Scene{Subject: "oscar", Action: Closer, Seed: 8})
+	a, b := c.FaceBox(0), c.FaceBox(c.Len()-1)
+	if g := float64(b.Dy()) / float64(a.Dy()); g < 1.35 || b.Max.Y > H+H/4 {
+		t.Fatalf("face box %v → %v: grows %.2f", a, b, g)
 	}
 }
 
