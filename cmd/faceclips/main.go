@@ -35,7 +35,7 @@ type label struct {
 	Attack    string `json:"attack"`
 	Action    string `json:"action"`
 	Challenge string `json:"challenge"`
-	Second    string `json:"second,omitempty"`
+	Second    string `json:"second"` // "" when no one else is in view
 	Seed      uint64 `json:"seed"`
 	Frames    int    `json:"frames"`
 }

@@ -26,6 +26,16 @@ func TestWritesTheSet(t *testing.T) {
 	if err := json.Unmarshal(raw, &labels); err != nil || len(labels) != 4 {
 		t.Fatalf("labels %s: %v", raw, err)
 	}
+	// Every line has every field, empty or not.
+	var lines []map[string]any
+	if err := json.Unmarshal(raw, &lines); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"id", "subject", "enrolled", "attack", "action", "challenge", "second", "seed", "frames"} {
+		if _, ok := lines[0][k]; !ok {
+			t.Fatalf("labels.json has no %q: %s", k, raw)
+		}
+	}
 	for _, l := range labels {
 		for _, f := range []string{"frame000.png", "frame002.png", "ir002.png"} {
 			x, err := os.ReadFile(filepath.Join(a, l.ID, f))
