@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"posd/cmd/acquirer-sim/acquirer"
 	"posd/terminal/host"
@@ -92,7 +93,15 @@ func TestControlHints(t *testing.T) {
 			if code, _ := cc.do(http.MethodPut, "/v1/hints", "application/json", `{"all":true}`); code != http.StatusMethodNotAllowed {
 				t.Errorf("PUT: %d", code)
 			}
-			if n := strings.Count(r.journal.String(), `"update_hint":true`); n != 4 {
+			// The answer's journal line is written once it has gone out:
+			// the client may have it a moment before.
+			n := 0
+			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				if n = strings.Count(r.journal.String(), `"update_hint":true`); n >= 4 || time.Now().After(deadline) {
+					break
+				}
+			}
+			if n != 4 {
 				t.Fatalf("%d journal lines with update_hint, want 4:\n%s", n, r.journal.String())
 			}
 		})
