@@ -67,8 +67,46 @@ func (c *Clip) prepareScreen(rnd *rand.Rand) error {
 // as large as a live one's (faceRy is its half-height in the picture).
 func (c *Clip) randomMotion(rnd *rand.Rand, faceRy float64) planeMotion {
 	scale := c.base.ry * (0.9 + 0.25*rnd.Float64()) / faceRy
-	return planeMotion{cx: c.base.cx, cy: c.base.cy + c.base.ry*0.12, size: float64(c.texH) * scale,
+	m := planeMotion{cx: c.base.cx, cy: c.base.cy + c.base.ry*0.12, size: float64(c.texH) * scale,
 		tiltAmp: 0.2 + 0.3*rnd.Float64(), swing: 6 + 14*rnd.Float64(), speed: 0.08 + 0.06*rnd.Float64(), phase: rnd.Float64() * 6.28}
+	// The holder's skin, anyone's.
+	t := rnd.Float64()
+	m.hand = [3]float64{0.95 - 0.3*t, 0.78 - 0.32*t, 0.66 - 0.32*t}
+	return m
+}
+
+// drawThumbs draws the holder's thumbs over the picture's lower
+// corners: rounded, shaded, bright in the near infrared like any skin,
+// moving with the plane (they grip it).
+func (c *Clip) drawThumbs(cv *canvas, hm, inv [9]float64) {
+	ax, ay := 0.065*float64(c.texW), 0.075*float64(c.texH)
+	for _, fx := range [2]float64{0.14, 0.86} {
+		tcx, tcy := fx*float64(c.texW), float64(c.texH)+0.2*ay
+		x0, y0, x1, y1 := cv.w, cv.h, 0, 0
+		for _, q := range [4][2]float64{{tcx - ax, tcy - ay}, {tcx + ax, tcy - ay}, {tcx + ax, tcy + ay}, {tcx - ax, tcy + ay}} {
+			x, y := apply(hm, q[0], q[1])
+			x0, y0 = min(x0, int(x)), min(y0, int(y))
+			x1, y1 = max(x1, int(x)+1), max(y1, int(y)+1)
+		}
+		x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, cv.w), min(y1, cv.h)
+		for y := y0; y < y1; y++ {
+			for x := x0; x < x1; x++ {
+				tx, ty := apply(inv, float64(x)+0.5, float64(y)+0.5)
+				u, v := (tx-tcx)/ax, (ty-tcy)/ay
+				d := u*u + v*v
+				if d >= 1 {
+					continue
+				}
+				shade := c.lt.gain * (0.62 + 0.38*math.Sqrt(1-d))
+				if cv.ir {
+					cv.set(x, y, [3]float64{0.8 * shade})
+					continue
+				}
+				h := c.plane.hand
+				cv.set(x, y, [3]float64{h[0] * shade, h[1] * shade, h[2] * shade})
+			}
+		}
+	}
 }
 
 // homography of frame i: the picture's pixel (tx, ty) → the frame's.
@@ -126,6 +164,7 @@ func (c *Clip) drawPlane(cv *canvas, i int) {
 			}
 		}
 	}
+	c.drawThumbs(cv, hm, inv)
 }
 
 // printTexel samples the photo (bilinear). In the near infrared the ink

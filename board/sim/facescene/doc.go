@@ -22,7 +22,8 @@
 //     image's right, so "left" moves the nose towards the image's right
 //     edge), closer (the face grows by about 45 %), none (sway only).
 //   - A printed photo: a frontal portrait on paper with a white border,
-//     held in front of the room, moved and tilted as a flat plane (a
+//     held in front of the room by two thumbs over its lower corners,
+//     moved and tilted as a flat plane (a
 //     homography, with the perspective of a tilt that mimics a turn);
 //     it never blinks; lower contrast and gamut, paper grain.
 //   - A phone screen replaying a video of the subject (who may do the

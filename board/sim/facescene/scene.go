@@ -87,6 +87,7 @@ type planeMotion struct {
 	tiltAmp, swing float64 // tilt about the vertical axis (radians), sideways swing (pixels)
 	speed          float64 // radians a frame
 	phase          float64
+	hand           [3]float64 // the holder's skin
 }
 
 // New prepares a scene's clip.
