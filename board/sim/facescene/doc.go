@@ -20,16 +20,16 @@
 //     (the subject turns to their own left or right, about 30 degrees,
 //     and back; on the non-mirrored camera the customer's left is the
 //     image's right, so "left" moves the nose towards the image's right
-//     edge), closer (the face grows by about 45 %), none (sway only).
+//     edge), closer (the face grows by about 40 %), none (sway only).
 //   - A printed photo: a frontal portrait on paper with a white border,
 //     held in front of the room by two thumbs over its lower corners,
-//     moved and tilted as a flat plane (a
-//     homography, with the perspective of a tilt that mimics a turn);
-//     it never blinks; lower contrast and gamut, paper grain.
+//     moved and tilted as a flat plane (a homography, with the
+//     perspective of a tilt that mimics a turn); it never blinks; lower
+//     contrast and gamut, paper grain.
 //   - A phone screen replaying a video of the subject (who may do the
 //     challenge: an attacker who recorded the victim): a dark bezel, a
 //     bright display with the pixel grid's moiré and a slight glare, the
-//     device moved as a flat plane.
+//     device held by two thumbs and moved as a flat plane.
 //   - A second person in view: a second, smaller head at the side.
 //   - The near-infrared view of the same moment (IRFrameGray): skin is
 //     bright, eyes and hair dark; a screen is black (LCDs emit no near
