@@ -204,7 +204,10 @@ func (c *Clip) screenTexel(tx, ty float64, ir bool, x, y int) [3]float64 {
 	if dy-float64(py) > 0.78 {
 		row = 0.7
 	}
-	glare := 0.1 * math.Max(0, 1-math.Abs(dx/screenW+dy/screenH-0.9)*4)
+	glare := 0.0
+	if g := 1 - math.Abs(dx/screenW+dy/screenH-0.9)*4; g > 0 {
+		glare = 0.1 * g
+	}
 	k := 1.12 * row
 	return [3]float64{r*w[0]*k + glare, g*w[1]*k + glare, b*w[2]*k*1.08 + glare}
 }

@@ -67,10 +67,11 @@ type Clip struct {
 	lt           light
 	room         []byte // the room behind, BGR
 	roomIR       []byte // and in the near infrared
-	noise        []int8
-	noiseAmp     float64
-	base         pose
-	phase        [4]float64
+	// The sensor's noise, already scaled to the clip's level: colour and
+	// (stronger) near-infrared.
+	noise, noiseIR []int8
+	base           pose
+	phase          [4]float64
 	// attacks: the flat instrument's picture, its size and how it moves.
 	tex       *canvas // print: the photo; screen: nil (the replay is drawn each frame)
 	texW      int
@@ -123,11 +124,16 @@ func New(s Scene) (*Clip, error) {
 	rnd := rand.New(rand.NewPCG(s.Seed, 0x5ce4e))
 	c.lt = randomLight(rnd)
 	c.room, c.roomIR = drawRoom(s.W, s.H, rnd)
-	c.noise = make([]int8, 1<<16)
-	for i := range c.noise {
-		c.noise[i] = int8(max(-60, min(60, rnd.NormFloat64()*16)))
+	raw := make([]int8, 1<<16)
+	for i := range raw {
+		raw[i] = int8(max(-60, min(60, rnd.NormFloat64()*16)))
 	}
-	c.noiseAmp = 0.12 + 0.16*rnd.Float64() // sigma 2 to 4.5 levels
+	amp := 0.12 + 0.16*rnd.Float64() // sigma 2 to 4.5 levels
+	c.noise, c.noiseIR = make([]int8, len(raw)), make([]int8, len(raw))
+	k, kIR := int(amp*256), int(amp*1.5*256)
+	for i, n := range raw {
+		c.noise[i], c.noiseIR[i] = int8(int(n)*k>>8), int8(int(n)*kIR>>8)
+	}
 	fh := float64(s.H)
 	c.base = pose{cx: float64(s.W)/2 + (rnd.Float64()-0.5)*0.1*float64(s.W), cy: fh * (0.43 + 0.04*rnd.Float64()),
 		ry: fh * (0.22 + 0.04*rnd.Float64()), eyeOpen: 1}
@@ -258,22 +264,15 @@ func (c *Clip) draw(cv *canvas, i int) {
 
 // addNoise adds the sensor's noise, from a table at an offset per frame.
 func (c *Clip) addNoise(cv *canvas, i int) {
-	off := (i * 7919) & (len(c.noise) - 1)
-	amp := c.noiseAmp
+	tab := c.noise
 	if cv.ir {
-		amp *= 1.5
+		tab = c.noiseIR
 	}
-	k := int(amp * 256)
-	mask := len(c.noise) - 1
+	mask := len(tab) - 1
+	off := (i * 7919) & mask
 	for j, v := range cv.pix {
-		n := int(c.noise[(j+off)&mask]) * k >> 8
-		x := int(v) + n
-		if x < 0 {
-			x = 0
-		} else if x > 255 {
-			x = 255
-		}
-		cv.pix[j] = byte(x)
+		x := int(v) + int(tab[(j+off)&mask])
+		cv.pix[j] = byte(max(0, min(255, x)))
 	}
 }
 
