@@ -151,10 +151,18 @@ func (c *Clip) drawPlane(cv *canvas, i int) {
 		x1, y1 = max(x1, int(x)+1), max(y1, int(y)+1)
 	}
 	x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, cv.w), min(y1, cv.h)
+	tw, th := float64(c.texW), float64(c.texH)
 	for y := y0; y < y1; y++ {
-		for x := x0; x < x1; x++ {
-			tx, ty := apply(inv, float64(x)+0.5, float64(y)+0.5)
-			if tx < 0 || ty < 0 || tx >= float64(c.texW) || ty >= float64(c.texH) {
+		// Along a row the homography's numerators and denominator grow
+		// by a constant each pixel.
+		fx, fy := float64(x0)+0.5, float64(y)+0.5
+		nx := inv[0]*fx + inv[1]*fy + inv[2]
+		ny := inv[3]*fx + inv[4]*fy + inv[5]
+		nw := inv[6]*fx + inv[7]*fy + inv[8]
+		for x := x0; x < x1; x, nx, ny, nw = x+1, nx+inv[0], ny+inv[3], nw+inv[6] {
+			r := 1 / nw
+			tx, ty := nx*r, ny*r
+			if tx < 0 || ty < 0 || tx >= tw || ty >= th {
 				continue
 			}
 			if c.replay != nil {
