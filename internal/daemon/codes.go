@@ -37,9 +37,11 @@ func (d *Daemon) openCodes() txn.CodeReader {
 }
 
 // goneFrames is how many frames in a row must miss the code read last
-// before it counts as gone from the view: the detector can miss a code
-// that is still there in a single frame.
-const goneFrames = 5
+// before it counts as gone from the view (half a second at 30 fps): the
+// detector can miss a code that is still there in a frame, and under load
+// in several in a row (5 let a code still held up be read again for the
+// next sale, once in CI).
+const goneFrames = 15
 
 // cameraCodes reads payment codes from the camera: every frame goes
 // through the QR detector until one holds a code. A code still in view

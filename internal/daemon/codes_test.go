@@ -74,7 +74,11 @@ func TestCameraCodesOnceWhileInView(t *testing.T) {
 		t.Fatalf("read again while in view: %q", got)
 	}
 	// Gone for goneFrames frames, then shown again: a new presentation.
-	src.imgs = []image.Image{blank, blank, blank, blank, blank, code}
+	src.imgs = nil
+	for range goneFrames {
+		src.imgs = append(src.imgs, blank)
+	}
+	src.imgs = append(src.imgs, code)
 	if got := read(); got != "134567890123456789" {
 		t.Fatalf("shown again: %q", got)
 	}
