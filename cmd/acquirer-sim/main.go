@@ -78,6 +78,7 @@ import (
 	"posd/cmd/acquirer-sim/acquirer"
 	"posd/cmd/acquirer-sim/facepay"
 	"posd/cmd/acquirer-sim/wallet"
+	"posd/terminal/durable"
 	"posd/terminal/host"
 	"posd/terminal/wiresec"
 )
@@ -321,7 +322,7 @@ func startFace(cfg faceConfig, log *slog.Logger) (*faceServer, error) {
 		return nil, fmt.Errorf("-face: %w", err)
 	}
 	if cfg.pubOut != "" {
-		if err := facepay.WriteFileAtomic(cfg.pubOut, p.PublicKeyPEM(), 0o644); err != nil {
+		if err := durable.WriteFile(cfg.pubOut, p.PublicKeyPEM(), 0o644); err != nil {
 			fs.close()
 			return nil, fmt.Errorf("-face-pub-out: %w", err)
 		}

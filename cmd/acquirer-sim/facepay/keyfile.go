@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	"posd/crypto/faceseal"
 )
@@ -68,31 +67,4 @@ func LoadOrCreateKey(path string) (key *ecdh.PrivateKey, created bool, err error
 		return nil, false, err
 	}
 	return k, true, nil
-}
-
-// WriteFileAtomic writes data to path through a temporary file in the
-// same directory and a rename, so a reader never sees half a file.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(perm)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-	}
-	return err
 }
