@@ -358,21 +358,8 @@ func (e *Engine) ChooseFace(id string) error {
 // its platform (the order is cancelled, or refunded when it was paid);
 // the platform's acknowledgement ends the record reversed and the job.
 func (e *Engine) faceCancel(ctx context.Context, j store.Job) error {
-	var t store.Txn
-	err := e.o.Store.Do(func(tx *store.Tx) error {
-		var err error
-		t, err = tx.Get(j.TxnID)
-		if store.IsNotFound(err) || (err == nil && (t.State != store.StateReversalPending || t.Face == nil)) {
-			return tx.DeleteJob(j.Seq)
-		}
-		if err != nil {
-			return err
-		}
-		j.Attempts++
-		j.NextAt = e.clock.Now().Add(e.backoff(j.Attempts))
-		return tx.PutJob(&j)
-	})
-	if err != nil || t.State != store.StateReversalPending || t.Face == nil {
+	t, ok, err := e.takeCancelJob(&j, func(t store.Txn) bool { return t.Face != nil })
+	if !ok {
 		return err
 	}
 	if e.o.Face == nil {

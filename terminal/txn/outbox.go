@@ -294,3 +294,24 @@ func (e *Engine) publish(phase Phase, t store.Txn) {
 	}
 	e.publishLocked(phase, t)
 }
+
+// takeCancelJob counts an attempt of j, a platform cancel of a record
+// still reversal_pending (of the platform's kind: mine) and schedules the
+// next; a job whose record is gone, done or not the platform's is
+// dropped (ok false).
+func (e *Engine) takeCancelJob(j *store.Job, mine func(store.Txn) bool) (t store.Txn, ok bool, err error) {
+	err = e.o.Store.Do(func(tx *store.Tx) error {
+		var err error
+		t, err = tx.Get(j.TxnID)
+		if store.IsNotFound(err) || (err == nil && (t.State != store.StateReversalPending || !mine(t))) {
+			return tx.DeleteJob(j.Seq)
+		}
+		if err != nil {
+			return err
+		}
+		j.Attempts++
+		j.NextAt = e.clock.Now().Add(e.backoff(j.Attempts))
+		return tx.PutJob(j)
+	})
+	return t, err == nil && t.State == store.StateReversalPending && mine(t), err
+}

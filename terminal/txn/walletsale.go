@@ -192,21 +192,8 @@ func (e *Engine) walletOutcome(s *sale, res wallet.Result, err error) error {
 // walletCancel sends one attempt of job j's cancel; the platform's
 // closed or refunded ends the record reversed and the job.
 func (e *Engine) walletCancel(ctx context.Context, j store.Job) error {
-	var t store.Txn
-	err := e.o.Store.Do(func(tx *store.Tx) error {
-		var err error
-		t, err = tx.Get(j.TxnID)
-		if store.IsNotFound(err) || (err == nil && (t.State != store.StateReversalPending || t.Wallet == nil)) {
-			return tx.DeleteJob(j.Seq)
-		}
-		if err != nil {
-			return err
-		}
-		j.Attempts++
-		j.NextAt = e.clock.Now().Add(e.backoff(j.Attempts))
-		return tx.PutJob(&j)
-	})
-	if err != nil || t.State != store.StateReversalPending || t.Wallet == nil {
+	t, ok, err := e.takeCancelJob(&j, func(t store.Txn) bool { return t.Wallet != nil })
+	if !ok {
 		return err
 	}
 	if e.o.Wallet == nil {
