@@ -328,7 +328,7 @@ func checkFaceJournal(t *testing.T, j []byte) {
 // directory, the database, the logs, the journal or posctl's output.
 func privacyScan(t *testing.T, texts map[string][]byte, dataDir string) {
 	t.Helper()
-	sigs := map[string][]byte{"JPEG": {0xFF, 0xD8, 0xFF}, "PNG": []byte("\x89PNG"), "JFIF": []byte("JFIF")}
+	sigs := map[string][]byte{"JPEG": {0xFF, 0xD8, 0xFF}, "PNG": []byte("\x89PNG"), "JFIF": []byte("JFIF\x00")}
 	check := func(what string, b []byte) {
 		for name, sig := range sigs {
 			if bytes.Contains(b, sig) {

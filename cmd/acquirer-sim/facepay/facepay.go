@@ -384,21 +384,31 @@ func (p *Platform) answer(w http.ResponseWriter, status int, a fp.Answer) {
 }
 
 // imageSignatures are the starts of pictures: JPEG (SOI + marker), PNG,
-// and the JFIF/Exif tags.
-var imageSignatures = [][]byte{{0xFF, 0xD8, 0xFF}, []byte("\x89PNG"), []byte("JFIF"), []byte("Exif\x00")}
+// and the JFIF/Exif identifiers with their NUL. Each holds a byte that
+// base64 text never does, so ciphertext in base64 cannot spell one.
+var imageSignatures = [][]byte{{0xFF, 0xD8, 0xFF}, []byte("\x89PNG"), []byte("JFIF\x00"), []byte("Exif\x00")}
 
-// pictureIn reports whether raw holds a JPEG or PNG signature.
+// base64Pictures are the base64 forms of a JPEG's and a PNG's first bytes.
+var base64Pictures = []string{"/9j/", "iVBORw0KGgo"}
+
+// pictureIn reports whether raw holds a picture: its binary signature
+// anywhere, or its base64 form at the start of a JSON string or after a
+// data URL's comma. A base64 picture is looked for only where a value
+// starts: four letters in the middle of ciphertext spell "JFIF" about
+// once in 16 million positions, and that is not a picture.
 func pictureIn(raw []byte) bool {
 	for _, s := range imageSignatures {
 		if bytes.Contains(raw, s) {
 			return true
 		}
 	}
+	for _, s := range base64Pictures {
+		if bytes.Contains(raw, []byte(`"`+s)) || bytes.Contains(raw, []byte(`,`+s)) {
+			return true
+		}
+	}
 	return false
 }
-
-// base64Pictures are the base64 forms of a JPEG's and a PNG's first bytes.
-var base64Pictures = []string{"/9j/", "iVBORw0KGgo"}
 
 // sealedIsPicture reports whether the sealed field, as sent (base64) or
 // decoded, starts like a picture rather than an envelope.
@@ -757,3 +767,7 @@ func safeCurrency(s string) string {
 	}
 	return ""
 }
+
+// PictureInBody reports whether an identify body carries a picture in
+// the clear (see pictureIn).
+func PictureInBody(raw []byte) bool { return pictureIn(raw) }
