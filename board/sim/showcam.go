@@ -97,13 +97,16 @@ func paste(bgr []byte, w, h int, img *image.RGBA) {
 	}
 }
 
+// maxHeld is the largest side of a picture held up to the camera.
+const maxHeld = 4096
+
 // hold puts img in front of the camera for d (DefaultShowFor when 0).
 func (b *Board) hold(img image.Image, d time.Duration) error {
 	if b.held == nil {
 		return ErrNoCamera
 	}
 	r := img.Bounds()
-	if r.Dx() <= 0 || r.Dy() <= 0 || r.Dx() > 4096 || r.Dy() > 4096 {
+	if r.Dx() <= 0 || r.Dy() <= 0 || r.Dx() > maxHeld || r.Dy() > maxHeld {
 		return ErrImage
 	}
 	if d <= 0 {
@@ -136,7 +139,13 @@ func (b *Board) ShowCodeToCamera(text string, d time.Duration) error {
 
 // ShowImage holds a picture (PNG or JPEG bytes: a photo or screenshot of
 // a code) in front of the simulated camera for d.
+// Its size is read from its header first: a picture larger than hold
+// takes is refused before any pixel buffer is made for it.
 func (b *Board) ShowImage(pic []byte, d time.Duration) error {
+	c, _, err := image.DecodeConfig(bytes.NewReader(pic))
+	if err != nil || c.Width <= 0 || c.Height <= 0 || c.Width > maxHeld || c.Height > maxHeld {
+		return ErrImage
+	}
 	img, _, err := image.Decode(bytes.NewReader(pic))
 	if err != nil {
 		return ErrImage

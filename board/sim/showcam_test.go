@@ -1,9 +1,12 @@
 package sim
 
 import (
+	"bytes"
 	"context"
 	"image"
 	"image/color"
+	"image/png"
+	"runtime"
 	"testing"
 	"time"
 
@@ -88,5 +91,27 @@ func TestPhoneCPMFreshEachTime(t *testing.T) {
 	}
 	if _, err := b.PhoneCPM("no-such-card"); err == nil {
 		t.Fatal("a code for an unknown card")
+	}
+}
+
+// TestShowImageChecksSizeFirst: a picture whose header claims 8000x8000
+// pixels is refused before a pixel buffer is made for it (a few bytes
+// sent to the sim must not make it allocate 256 MB).
+func TestShowImageChecksSizeFirst(t *testing.T) {
+	var b bytes.Buffer
+	if err := png.Encode(&b, image.NewGray(image.Rect(0, 0, 8000, 8000))); err != nil {
+		t.Fatal(err)
+	}
+	pic := b.Bytes()[:200] // header and the start of the data only
+	bd := &Board{held: &held{now: time.Now}}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	if err := bd.ShowImage(pic, 0); err != ErrImage {
+		t.Fatalf("8000x8000 picture: %v", err)
+	}
+	runtime.ReadMemStats(&after)
+	if grown := after.TotalAlloc - before.TotalAlloc; grown > 1<<20 {
+		t.Fatalf("refusing an 8000x8000 picture allocated %d bytes", grown)
 	}
 }
