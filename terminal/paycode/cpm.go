@@ -388,24 +388,40 @@ func bcdDigits(b []byte) string {
 	return s
 }
 
-// track2PAN returns the PAN of a track 2 equivalent: digits, separator
-// D, expiry YYMM and service code (7 digits at least), discretionary
-// digits, F padding to a whole byte.
-func track2PAN(b []byte) (string, bool) {
+// Track2Equivalent is a track 2 equivalent data object (57) in its
+// parts, as the online request carries it. Its strings hold clear card
+// data: never logged, dropped once sent.
+type Track2Equivalent struct {
+	Digits      string // PAN, D, expiry, service code, discretionary data; F padding dropped
+	PAN         string
+	Expiry      string // YYMM
+	ServiceCode string
+}
+
+// ParseTrack2Equivalent splits a track 2 equivalent: digits, separator D,
+// expiry YYMM and service code (7 digits at least), discretionary digits,
+// F padding to a whole byte. False when b is not one.
+func ParseTrack2Equivalent(b []byte) (Track2Equivalent, bool) {
 	s := strings.ToUpper(hex.EncodeToString(b))
 	s = strings.TrimSuffix(s, "F")
 	pan, rest, ok := strings.Cut(s, "D")
 	if !ok || len(pan) < 12 || len(pan) > 19 || len(rest) < 7 {
-		return "", false
+		return Track2Equivalent{}, false
 	}
 	for _, part := range []string{pan, rest} {
 		for i := 0; i < len(part); i++ {
 			if part[i] < '0' || part[i] > '9' {
-				return "", false
+				return Track2Equivalent{}, false
 			}
 		}
 	}
-	return pan, true
+	return Track2Equivalent{Digits: s, PAN: pan, Expiry: rest[:4], ServiceCode: rest[4:7]}, true
+}
+
+// track2PAN returns the PAN of a track 2 equivalent.
+func track2PAN(b []byte) (string, bool) {
+	t, ok := ParseTrack2Equivalent(b)
+	return t.PAN, ok
 }
 
 // get returns the value of tag from the first application template,

@@ -2,9 +2,7 @@ package txn
 
 import (
 	"context"
-	"encoding/hex"
 	"fmt"
-	"strings"
 
 	"posd/terminal/paycode"
 	"posd/terminal/risk"
@@ -65,14 +63,12 @@ func (e *Engine) stepCPM(ctx context.Context, s *sale, text string) error {
 // card the online request carries, as a chip read does; false when the
 // data is not a track 2 equivalent.
 func cpmCard(t2 []byte) (*Card, bool) {
-	digits := strings.ToUpper(hex.EncodeToString(t2))
-	digits = strings.TrimSuffix(digits, "F")
-	pan, rest, ok := strings.Cut(digits, "D")
-	if !ok || len(pan) < 12 || len(pan) > 19 || len(rest) < 7 {
+	t, ok := paycode.ParseTrack2Equivalent(t2)
+	if !ok {
 		return nil, false
 	}
-	track := []byte(digits)
-	c := &Card{PAN: pan, Track2: track, Expiry: rest[:4], ServiceCode: rest[4:7], EntryMode: entryModeQR, Mode: risk.EntryQR}
+	track := []byte(t.Digits)
+	c := &Card{PAN: t.PAN, Track2: track, Expiry: t.Expiry, ServiceCode: t.ServiceCode, EntryMode: entryModeQR, Mode: risk.EntryQR}
 	c.Wipe = func() { clear(track); c.PAN = "" }
 	return c, true
 }

@@ -81,6 +81,14 @@ func TestCPMSaleGoesOnline(t *testing.T) {
 	if exp.State != store.StateFailed || Failure(exp.Failure) != FailCardExpired || len(sent) != 1 {
 		t.Fatalf("expired CPM: %+v, sent %d", exp, len(sent))
 	}
+	// Track 2 data that is not digits (a nibble A, B, C or E in the PAN
+	// or the expiry): not a payment code, nothing sent.
+	for _, t2 := range []string{"6212345678901A34D3012201123456789F", "6212345678901234D30B2201123456789F"} {
+		junk := payByCode(t, e, codes, testCPM(t, t2))
+		if junk.State != store.StateFailed || Failure(junk.Failure) != FailNotPaymentCode || len(sent) != 1 {
+			t.Fatalf("CPM with track 2 %s: %+v, sent %d", t2, junk, len(sent))
+		}
+	}
 	// A CPM without a track 2 equivalent: not a payment code, nothing sent.
 	b, _ := bertlv.Encode([]bertlv.TLV{bertlv.NewTag("85", []byte("CPV01")), bertlv.NewComposite("61", bertlv.NewTag("4F", []byte{0xA0, 0, 0, 3, 0x33}))})
 	bad := payByCode(t, e, codes, base64.StdEncoding.EncodeToString(b))
