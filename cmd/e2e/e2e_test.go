@@ -171,6 +171,33 @@ func (e *env) posctl(args ...string) (string, int) {
 	return out.String(), code
 }
 
+// posctlRun is what a posctl run printed (stdout and stderr) and its
+// exit status.
+type posctlRun struct {
+	out  string
+	code int
+}
+
+// posctlAsync runs posctl with args in the background (a sale that waits
+// for its outcome while the test presents a card); its result arrives on
+// the channel.
+func (e *env) posctlAsync(args ...string) chan posctlRun {
+	ch := make(chan posctlRun, 1)
+	go func() {
+		cmd := exec.Command(filepath.Join(binDir, "posctl"), append([]string{"--api", "http://" + e.api}, args...)...)
+		cmd.Env = append(os.Environ(), "POSD_DATA_DIR="+e.dataDir)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		ch <- posctlRun{out.String(), code}
+	}()
+	return ch
+}
+
 type txnView struct {
 	ID           string `json:"id"`
 	State        string `json:"state"`
@@ -194,23 +221,7 @@ func (e *env) sale(amount string, cards ...string) (txnView, int) {
 // --wait and presents cards like sale.
 func (e *env) run(args []string, cards ...string) (txnView, int) {
 	e.t.Helper()
-	type res struct {
-		out  string
-		code int
-	}
-	ch := make(chan res, 1)
-	go func() {
-		cmd := exec.Command(filepath.Join(binDir, "posctl"), append(append([]string{"--api", "http://" + e.api}, args...), "--wait", "--timeout", "60s")...)
-		cmd.Env = append(os.Environ(), "POSD_DATA_DIR="+e.dataDir)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
-		ch <- res{out.String(), code}
-	}()
+	ch := e.posctlAsync(append(args, "--wait", "--timeout", "60s")...)
 	// Wait until posd has the sale open, then swipe.
 	deadline := time.Now().Add(20 * time.Second)
 	for {

@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -90,27 +89,11 @@ type faceScene []string
 // payment password. It returns the sale and posctl's exit status.
 func (e *env) faceSale(amount string, scene faceScene, consent, password string) (faceView, int, string) {
 	e.t.Helper()
-	type res struct {
-		out  string
-		code int
-	}
-	ch := make(chan res, 1)
-	go func() {
-		cmd := exec.Command(filepath.Join(binDir, "posctl"), "--api", "http://"+e.api, "sale", "--amount", amount, "--method", "face", "--wait", "--timeout", "90s")
-		cmd.Env = append(os.Environ(), "POSD_DATA_DIR="+e.dataDir)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
-		ch <- res{out.String(), code}
-	}()
+	ch := e.posctlAsync("sale", "--amount", amount, "--method", "face", "--wait", "--timeout", "90s")
 	var printed strings.Builder
 	// The sale is open (the display no longer shows the last one's
 	// outcome), or already over (refused at once).
-	var early *res
+	var early *posctlRun
 	for deadline := time.Now().Add(20 * time.Second); early == nil; {
 		var st struct {
 			Active string `json:"active_sale"`
@@ -423,23 +406,7 @@ func writeClip(t *testing.T, sc facescene.Scene) string {
 // on the kiosk page; the same sale ends approved by face.
 func (e *env) faceChosenOnTheDisplay() string {
 	e.t.Helper()
-	type res struct {
-		out  string
-		code int
-	}
-	ch := make(chan res, 1)
-	go func() {
-		cmd := exec.Command(filepath.Join(binDir, "posctl"), "--api", "http://"+e.api, "sale", "--amount", "15.00", "--wait", "--timeout", "90s")
-		cmd.Env = append(os.Environ(), "POSD_DATA_DIR="+e.dataDir)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
-		ch <- res{out.String(), code}
-	}()
+	ch := e.posctlAsync("sale", "--amount", "15.00", "--wait", "--timeout", "90s")
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var d struct {
