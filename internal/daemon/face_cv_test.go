@@ -139,7 +139,12 @@ func TestFaceSalesLeakNothing(t *testing.T) {
 			h5 = heapMB()
 		}
 	}
-	if approved < n*9/10 {
+	// The liveness check's BPCER is measured on the clip set
+	// (cmd/faceclips); here refusals only must not be the rule, so that
+	// the sales went through the whole pipeline. At the about 2 %
+	// refusals seen, two of 8 happen once in a hundred runs: the bound
+	// is half.
+	if approved < (n+1)/2 {
 		t.Fatalf("%d of %d live customers' face sales approved", approved, n)
 	}
 	grown := heapMB() - h5
