@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,6 +31,37 @@ func sendHint(t *testing.T, hint chan<- struct{}) {
 	}
 }
 
+// logNotes is a slog handler that passes each record's message on.
+type logNotes chan string
+
+func (l logNotes) Enabled(context.Context, slog.Level) bool { return true }
+func (l logNotes) Handle(_ context.Context, r slog.Record) error {
+	select {
+	case l <- r.Message:
+	default:
+	}
+	return nil
+}
+func (l logNotes) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l logNotes) WithGroup(string) slog.Handler      { return l }
+
+// dropHint sends a hint that must be dropped and waits for the poller to
+// say it dropped it: the poller reads the clock after it took the hint,
+// so a test that moves the clock on at once could have it judge the hint
+// later than it was sent (seen under load, 8 runs in 300).
+func dropHint(t *testing.T, hint chan<- struct{}, notes logNotes) {
+	t.Helper()
+	sendHint(t, hint)
+	select {
+	case m := <-notes:
+		if !strings.HasPrefix(m, "ota: host hint dropped") {
+			t.Fatalf("after a hint: %q, want it dropped", m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the poller took a hint and said nothing")
+	}
+}
+
 // TestPollHostHint: a host hint brings one run within the hint jitter
 // (not at once: the draws are spread over it); hints while that run is
 // pending, and within the cooldown after a run, bring none; a hint after
@@ -36,7 +69,8 @@ func sendHint(t *testing.T, hint chan<- struct{}) {
 func TestPollHostHint(t *testing.T) {
 	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	clk := clock.NewFake(t0)
-	c := pollClient(t, clk, 11)
+	notes := make(logNotes, 16)
+	c := pollClient(t, clk, 11, slog.New(notes))
 	const every = 10 * time.Hour
 	const jitter = 30 * time.Second
 	runs := make(chan time.Time, 16)
@@ -69,6 +103,9 @@ func TestPollHostHint(t *testing.T) {
 	// within the jitter.
 	hinted := clk.Now()
 	sendHint(t, hint)
+	if m := <-notes; !strings.HasPrefix(m, "ota: the host says an update is waiting") {
+		t.Fatalf("after the first hint: %q", m)
+	}
 	if err := clk.BlockUntil(bctx, 2); err != nil {
 		t.Fatal(err)
 	}
@@ -87,10 +124,10 @@ func TestPollHostHint(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 5 {
-		sendHint(t, hint)
+		dropHint(t, hint, notes)
 		clk.Advance(10 * time.Second)
 	}
-	sendHint(t, hint)
+	dropHint(t, hint, notes)
 	noRun("hints within the cooldown")
 	if w := clk.Waiters(); w != 2 {
 		t.Fatalf("%d timers pending after dropped hints, want 2", w)
@@ -99,6 +136,9 @@ func TestPollHostHint(t *testing.T) {
 	clk.Advance(20 * time.Second)
 	hinted = clk.Now()
 	sendHint(t, hint)
+	if m := <-notes; !strings.HasPrefix(m, "ota: the host says an update is waiting") {
+		t.Fatalf("after the cooldown the hint: %q", m)
+	}
 	if err := clk.BlockUntil(bctx, 3); err != nil {
 		t.Fatal(err)
 	}
@@ -119,13 +159,14 @@ func TestPollHostHint(t *testing.T) {
 func TestPollHostHintDueSooner(t *testing.T) {
 	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	clk := clock.NewFake(t0)
-	c := pollClient(t, clk, 5)
+	notes := make(logNotes, 16)
+	c := pollClient(t, clk, 2, slog.New(notes))
 	runs := make(chan time.Time, 16)
 	hint := make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	const every = 2 * time.Second // the first run within 2 s: sooner than any 30 s jitter draw is unlikely to beat
+	const every = 2 * time.Second
 	go func() {
 		done <- c.PollWith(ctx, PollOpts{Every: every, HostHint: hint, HostHintJitter: time.Hour}, func(context.Context) error {
 			runs <- clk.Now()
@@ -137,12 +178,35 @@ func TestPollHostHintDueSooner(t *testing.T) {
 	if err := clk.BlockUntil(bctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	// The jitter is bounded by every: the hinted run comes within 2 s, or
-	// the hint is dropped for the regular run due sooner.
+	// The jitter is bounded by every; seed 2 draws the first regular run
+	// (0.38 s) sooner than the hinted one would be (1.98 s): the hint is
+	// dropped (judged before the clock moves on) and the regular run
+	// comes.
 	sendHint(t, hint)
-	at := advanceUntilFired(t, clk, 1, every)
-	if got := <-runs; got.Sub(t0) > every || !got.Equal(at) {
-		t.Fatalf("run at %v", got.Sub(t0))
+	select {
+	case m := <-notes:
+		if !strings.HasPrefix(m, "ota: host hint dropped: a check is due sooner") {
+			t.Fatalf("after the hint: %q", m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the poller took a hint and said nothing")
+	}
+	// One second on, the regular run (due at 0.38 s) has come, and only
+	// it: the poller re-arms at once, so the run itself is waited for,
+	// not a count of timers.
+	clk.Advance(time.Second)
+	select {
+	case got := <-runs:
+		if !got.Equal(t0.Add(time.Second)) {
+			t.Fatalf("run at %v", got.Sub(t0))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no regular run after the dropped hint")
+	}
+	select {
+	case got := <-runs:
+		t.Fatalf("a second run at %v", got.Sub(t0))
+	default:
 	}
 	close(hint)
 	cancel()

@@ -3,6 +3,7 @@ package ota
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"sync/atomic"
 	"testing"
@@ -13,12 +14,15 @@ import (
 )
 
 // pollClient is a client for schedule tests (Poll needs no server).
-func pollClient(t *testing.T, clk clock.Clock, seed uint64) *Client {
+func pollClient(t *testing.T, clk clock.Clock, seed uint64, log ...*slog.Logger) *Client {
 	t.Helper()
 	e := newEnv(t, repo.Opts{})
 	return e.client("T1", func(o *Opts) {
 		o.Clock = clk
 		o.Rand = rand.New(rand.NewPCG(seed, seed))
+		if len(log) > 0 {
+			o.Logger = log[0]
+		}
 	})
 }
 
