@@ -45,22 +45,27 @@ func (l logNotes) Handle(_ context.Context, r slog.Record) error {
 func (l logNotes) WithAttrs([]slog.Attr) slog.Handler { return l }
 func (l logNotes) WithGroup(string) slog.Handler      { return l }
 
-// dropHint sends a hint that must be dropped and waits for the poller to
-// say it dropped it: the poller reads the clock after it took the hint,
-// so a test that moves the clock on at once could have it judge the hint
-// later than it was sent (seen under load, 8 runs in 300).
-func dropHint(t *testing.T, hint chan<- struct{}, notes logNotes) {
+// hintSays sends a hint and waits for the poller's log line on it,
+// which must start with want: the poller reads the clock after it took
+// the hint, so a test that moved the clock on at once could have it judge
+// the hint later than it was sent (seen under load, 8 runs in 300).
+func hintSays(t *testing.T, hint chan<- struct{}, notes logNotes, want string) {
 	t.Helper()
 	sendHint(t, hint)
 	select {
 	case m := <-notes:
-		if !strings.HasPrefix(m, "ota: host hint dropped") {
-			t.Fatalf("after a hint: %q, want it dropped", m)
+		if !strings.HasPrefix(m, want) {
+			t.Fatalf("after a hint: %q, want %q", m, want)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the poller took a hint and said nothing")
 	}
 }
+
+const (
+	saysDropped = "ota: host hint dropped"
+	saysSoon    = "ota: the host says an update is waiting"
+)
 
 // TestPollHostHint: a host hint brings one run within the hint jitter
 // (not at once: the draws are spread over it); hints while that run is
@@ -102,10 +107,7 @@ func TestPollHostHint(t *testing.T) {
 	// The first regular run is hours away (seed 11); a hint brings one
 	// within the jitter.
 	hinted := clk.Now()
-	sendHint(t, hint)
-	if m := <-notes; !strings.HasPrefix(m, "ota: the host says an update is waiting") {
-		t.Fatalf("after the first hint: %q", m)
-	}
+	hintSays(t, hint, notes, saysSoon)
 	if err := clk.BlockUntil(bctx, 2); err != nil {
 		t.Fatal(err)
 	}
@@ -124,10 +126,10 @@ func TestPollHostHint(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 5 {
-		dropHint(t, hint, notes)
+		hintSays(t, hint, notes, saysDropped)
 		clk.Advance(10 * time.Second)
 	}
-	dropHint(t, hint, notes)
+	hintSays(t, hint, notes, saysDropped)
 	noRun("hints within the cooldown")
 	if w := clk.Waiters(); w != 2 {
 		t.Fatalf("%d timers pending after dropped hints, want 2", w)
@@ -135,10 +137,7 @@ func TestPollHostHint(t *testing.T) {
 	// After the cooldown a hint brings one run again.
 	clk.Advance(20 * time.Second)
 	hinted = clk.Now()
-	sendHint(t, hint)
-	if m := <-notes; !strings.HasPrefix(m, "ota: the host says an update is waiting") {
-		t.Fatalf("after the cooldown the hint: %q", m)
-	}
+	hintSays(t, hint, notes, saysSoon)
 	if err := clk.BlockUntil(bctx, 3); err != nil {
 		t.Fatal(err)
 	}
@@ -182,15 +181,7 @@ func TestPollHostHintDueSooner(t *testing.T) {
 	// (0.38 s) sooner than the hinted one would be (1.98 s): the hint is
 	// dropped (judged before the clock moves on) and the regular run
 	// comes.
-	sendHint(t, hint)
-	select {
-	case m := <-notes:
-		if !strings.HasPrefix(m, "ota: host hint dropped: a check is due sooner") {
-			t.Fatalf("after the hint: %q", m)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the poller took a hint and said nothing")
-	}
+	hintSays(t, hint, notes, saysDropped+": a check is due sooner")
 	// One second on, the regular run (due at 0.38 s) has come, and only
 	// it: the poller re-arms at once, so the run itself is waited for,
 	// not a count of timers.
