@@ -410,18 +410,10 @@ func pictureIn(raw []byte) bool {
 	return false
 }
 
-// sealedIsPicture reports whether the sealed field, as sent (base64) or
-// decoded, starts like a picture rather than an envelope.
-func sealedIsPicture(raw, sealed []byte) bool {
-	if i := bytes.Index(raw, []byte(`"sealed"`)); i >= 0 {
-		rest := bytes.TrimLeft(raw[i+len(`"sealed"`):], " \t\r\n:")
-		rest = bytes.TrimPrefix(rest, []byte(`"`))
-		for _, s := range base64Pictures {
-			if bytes.HasPrefix(rest, []byte(s)) {
-				return true
-			}
-		}
-	}
+// sealedIsPicture reports whether the decoded sealed field starts like a
+// picture rather than an envelope, or holds one right after an envelope's
+// header. (Its base64 form in the body is pictureIn's.)
+func sealedIsPicture(sealed []byte) bool {
 	for _, s := range imageSignatures[:2] {
 		if bytes.HasPrefix(sealed, s) || len(sealed) > faceseal.HeaderLen && bytes.HasPrefix(sealed[faceseal.HeaderLen:], s) {
 			return true
@@ -461,7 +453,7 @@ func (p *Platform) identify(raw []byte, e *Entry) (fp.Answer, *refusal) {
 	if err == nil {
 		n, sum, ent := len(r.Sealed), sha256.Sum256(r.Sealed), math.Round(Entropy(r.Sealed)*1000)/1000
 		e.SealedBytes, e.SealedSHA256, e.SealedEntropy = &n, hex.EncodeToString(sum[:]), &ent
-		if sealedIsPicture(raw, r.Sealed) {
+		if sealedIsPicture(r.Sealed) {
 			jpegIn = true
 		}
 	}
@@ -767,7 +759,3 @@ func safeCurrency(s string) string {
 	}
 	return ""
 }
-
-// PictureInBody reports whether an identify body carries a picture in
-// the clear (see pictureIn).
-func PictureInBody(raw []byte) bool { return pictureIn(raw) }

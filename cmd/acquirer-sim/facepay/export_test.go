@@ -1,0 +1,4 @@
+package facepay
+
+// PictureInBody is pictureIn, for the tests of package facepay_test.
+var PictureInBody = pictureIn
