@@ -364,6 +364,11 @@ func (d *Dev) Next(ctx context.Context) (*Frame, error) {
 	if err != nil {
 		return nil, err
 	}
+	// An ended context wins over a queued frame (select would pick
+	// either): a caller that has given up gets no more frames.
+	if ctx.Err() != nil {
+		return nil, d.ended(ctx)
+	}
 	select {
 	case res := <-d.ch:
 		return d.take(res)
@@ -382,19 +387,25 @@ func (d *Dev) Next(ctx context.Context) (*Frame, error) {
 	case <-r.ctx.Done():
 		return nil, d.haltedErr()
 	case <-ctx.Done():
-		st := d.Stats()
-		switch {
-		case st.Stalled:
-			var since string
-			if !st.LastFrame.IsZero() {
-				since = " since " + st.LastFrame.Format(time.RFC3339)
-			}
-			return nil, fmt.Errorf("camera %s: next: %w (%w%s)", d.src.raw, ctx.Err(), ErrNoFrame, since)
-		case !st.Connected && st.LastError != "":
-			return nil, fmt.Errorf("camera %s: next: %w (device down: %s)", d.src.raw, ctx.Err(), st.LastError)
-		}
-		return nil, fmt.Errorf("camera %s: next: %w", d.src.raw, ctx.Err())
+		return nil, d.ended(ctx)
 	}
+}
+
+// ended is Next's error when ctx ended first: the context's error, and
+// what the device was doing meanwhile.
+func (d *Dev) ended(ctx context.Context) error {
+	st := d.Stats()
+	switch {
+	case st.Stalled:
+		var since string
+		if !st.LastFrame.IsZero() {
+			since = " since " + st.LastFrame.Format(time.RFC3339)
+		}
+		return fmt.Errorf("camera %s: next: %w (%w%s)", d.src.raw, ctx.Err(), ErrNoFrame, since)
+	case !st.Connected && st.LastError != "":
+		return fmt.Errorf("camera %s: next: %w (device down: %s)", d.src.raw, ctx.Err(), st.LastError)
+	}
+	return fmt.Errorf("camera %s: next: %w", d.src.raw, ctx.Err())
 }
 
 // Halt stops the Dev's activity; the Dev stays usable. It stops the reader,

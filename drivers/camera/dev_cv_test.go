@@ -442,6 +442,35 @@ func TestNextHonoursContext(t *testing.T) {
 	halt(t, d, 0x7fffffff)
 }
 
+// TestNextCancelledWithFrameQueued: a frame waiting in the queue does
+// not win over a context that has ended (select would pick either): a
+// caller whose context ended gets no more frames.
+func TestNextCancelledWithFrameQueued(t *testing.T) {
+	dir := t.TempDir()
+	writePNGs(t, dir, 3, 16, 16)
+	d, err := New(dir, &Opts{Loop: true, Unpaced: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for i := 0; i < 50; i++ {
+		// A frame taken with a live context: the reader queues the next.
+		f, err := d.Next(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		if f, err := d.Next(ctx); err == nil {
+			f.Close()
+			t.Fatalf("try %d: a frame for a cancelled context", i)
+		} else if !errors.Is(err, context.Canceled) {
+			t.Fatalf("try %d: %v", i, err)
+		}
+	}
+	halt(t, d, 0x7fffffff)
+}
+
 func TestBadSources(t *testing.T) {
 	dir := t.TempDir()
 	bogus := filepath.Join(dir, "bogus.avi")

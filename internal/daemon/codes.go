@@ -62,6 +62,9 @@ func (c *cameraCodes) FlushCodes() {}
 
 func (c *cameraCodes) ReadCode(ctx context.Context) (string, error) {
 	for {
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
 		f, err := c.src.Next(ctx)
 		if err != nil {
 			return "", err
@@ -73,6 +76,14 @@ func (c *cameraCodes) ReadCode(ctx context.Context) (string, error) {
 			continue
 		}
 		c.mu.Lock()
+		if err := ctx.Err(); err != nil {
+			// The sale this reader was for has ended (or another
+			// reader won): a frame it still got is not its to read.
+			// Claiming a code here would mark it read for nobody, and
+			// the next sale's reader would never take it.
+			c.mu.Unlock()
+			return "", err
+		}
 		seen := false
 		for _, t := range texts {
 			if t == c.last {

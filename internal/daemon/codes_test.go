@@ -84,6 +84,58 @@ func TestCameraCodesOnceWhileInView(t *testing.T) {
 	}
 }
 
+// TestCameraCodesCancelledReaderTakesNothing: a reader whose sale has
+// ended (anyCodes cancels the losers and does not wait for them) must
+// not claim a code from a frame it still got: the camera can hand out a
+// queued frame after the context ended. It did, once in CI: the
+// previous sale's camera reader, still running, took the next sale's
+// EMV code and marked it read, so the next sale's reader never took it
+// ("no payment code shown").
+func TestCameraCodesCancelledReaderTakesNothing(t *testing.T) {
+	det, err := camera.NewQRDetector()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer det.Close()
+	q, err := qrcode.New("hQVDUFYwMWEWTwegAAAAAwEBUAhVTklPTlBBWQ", qrcode.Medium)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &frames{}
+	c := &cameraCodes{src: src, det: det, log: slog.New(slog.DiscardHandler)}
+	// Ended before it asked for a frame, and ended while it waited for
+	// one (the frame still came).
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	src.imgs = []image.Image{q.Image(200)}
+	if got, err := c.ReadCode(ended); got != "" || !errors.Is(err, context.Canceled) {
+		t.Fatalf("a cancelled reader read %q (%v)", got, err)
+	}
+	ending, cancel := context.WithCancel(context.Background())
+	c.src = endingSource{src, cancel}
+	if got, err := c.ReadCode(ending); got != "" || !errors.Is(err, context.Canceled) {
+		t.Fatalf("a reader cancelled during Next read %q (%v)", got, err)
+	}
+	c.src = src
+	src.imgs = []image.Image{q.Image(200)}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if got, err := c.ReadCode(ctx); got != "hQVDUFYwMWEWTwegAAAAAwEBUAhVTklPTlBBWQ" || err != nil {
+		t.Fatalf("the live reader: %q %v", got, err)
+	}
+}
+
+// endingSource ends the reader's context while it hands out a frame.
+type endingSource struct {
+	*frames
+	cancel context.CancelFunc
+}
+
+func (e endingSource) Next(ctx context.Context) (*camera.Frame, error) {
+	e.cancel()
+	return e.frames.Next(ctx)
+}
+
 type fixedCodes struct {
 	text  string
 	err   error
