@@ -92,6 +92,7 @@ var faceHints = map[string][2]string{
 	"move closer":          {"Please move closer", "请靠近一些"},
 	"hold still":           {"Please hold still", "请保持不动"},
 	"no face":              {"Please look at the camera", "请正对摄像头"},
+	"try again":            {"Not recognised yet: once more, please", "未识别成功，请再试一次"},
 }
 
 // cardPrompt asks for the card the way the terminal can read it.

@@ -107,3 +107,15 @@ func TestRemoveCardReminder(t *testing.T) {
 		t.Errorf("a reminder before the outcome: %+v", sc)
 	}
 }
+
+// The liveness check's prompts: the challenge as the title, a hint below
+// it (a second check in the same sale says "once more").
+func TestFaceCheckHints(t *testing.T) {
+	for hint, want := range map[string]string{"": "", "one face only please": "Only the payer", "try again": "once more, please"} {
+		sc := Render(State{Phase: PhaseFaceCheck, Challenge: "left", Message: hint, Amount: "8.00", Currency: "CNY"})
+		all := strings.Join(sc.Lines, "|")
+		if sc.Title != "Please turn your head to your left" || !strings.Contains(all, want) || (want == "" && len(sc.Lines) != 1) {
+			t.Errorf("hint %q: %+v", hint, sc)
+		}
+	}
+}

@@ -125,6 +125,10 @@ type FaceConfig struct {
 	Cascades string `json:"cascades"`
 	// ConsentTimeout bounds the wait for the customer's Enter.
 	ConsentTimeout Duration `json:"consent_timeout"`
+	// Attempts is how many liveness checks one sale may run when a check
+	// finds too little to decide (1 to 5, default 2); a spoof is never
+	// checked again.
+	Attempts int `json:"attempts"`
 	// Thresholds are the liveness decision's thresholds over the
 	// defaults (terminal/face.Thresholds, by their JSON names).
 	Thresholds json.RawMessage `json:"thresholds,omitempty"`
@@ -310,7 +314,7 @@ func Default() Config {
 		Console:         ConsoleConfig{IdleTimeout: Duration(5 * time.Minute)},
 		Wallet: WalletConfig{QueryFirst: Duration(2 * time.Second), QueryTotal: Duration(60 * time.Second), QueryRate: 0.5,
 			MPM: MPMConfig{City: "SHANGHAI", Country: "CN", MCC: "5411", Platform: "unionpay"}},
-		Face: FaceConfig{Cascades: "/usr/share/opencv4/haarcascades", ConsentTimeout: Duration(30 * time.Second)},
+		Face: FaceConfig{Cascades: "/usr/share/opencv4/haarcascades", ConsentTimeout: Duration(30 * time.Second), Attempts: 2},
 	}
 }
 
@@ -408,6 +412,8 @@ type Settings struct {
 	FaceKey *ecdh.PublicKey
 	// FaceConsentTimeout bounds the wait for the customer's consent.
 	FaceConsentTimeout time.Duration
+	// FaceAttempts is how many liveness checks a face sale may run.
+	FaceAttempts int
 	// OTARoot is the pinned TUF root (nil: no updates over the air);
 	// OTAInterval the mean time between checks.
 	OTARoot     []byte
@@ -824,5 +830,9 @@ func (c *Config) validateFace(s *Settings) error {
 	if f.Cascades == "" {
 		return fmt.Errorf("config: face.cascades must name OpenCV's cascade directory")
 	}
+	if f.Attempts < 1 || f.Attempts > 5 {
+		return fmt.Errorf("config: face.attempts must be 1 to 5")
+	}
+	s.FaceAttempts = f.Attempts
 	return nil
 }

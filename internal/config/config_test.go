@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
+	"posd/crypto/faceseal"
 	"posd/terminal/wiresec"
 )
 
@@ -187,5 +189,37 @@ func TestSimWalletKey(t *testing.T) {
 	mer := c.Settings().Merchant
 	if mer == nil || len(mer.Accounts) != 3 || mer.Terminal != "POS00042" || mer.Country != "CN" || mer.Accounts[0].MerchantID != c.Terminal.MerchantID {
 		t.Fatalf("merchant %+v", mer)
+	}
+}
+
+// face.attempts: how many liveness checks a face sale may run, 1 to 5
+// (default 2).
+func TestFaceAttempts(t *testing.T) {
+	k, err := faceseal.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem, err := faceseal.MarshalPublicKey(k.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	face := func(extra string) []byte {
+		key, _ := json.Marshal(string(pem))
+		return []byte(`{"face":{"url":"http://127.0.0.1:8586","platform_key":` + string(key) + extra + `}}`)
+	}
+	c, err := Parse(face(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Settings().FaceAttempts != 2 {
+		t.Fatalf("default attempts %d", c.Settings().FaceAttempts)
+	}
+	if c, err = Parse(face(`,"attempts":4`)); err != nil || c.Settings().FaceAttempts != 4 {
+		t.Fatalf("attempts 4: %v", err)
+	}
+	for _, bad := range []string{`,"attempts":0`, `,"attempts":6`, `,"attempts":-1`} {
+		if _, err := Parse(face(bad)); err == nil || !strings.Contains(err.Error(), "face.attempts") {
+			t.Errorf("%s: %v", bad, err)
+		}
 	}
 }

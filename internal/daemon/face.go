@@ -101,6 +101,7 @@ func (d *Daemon) openFace(pad pin.Keys) (*txn.FacePay, error) {
 		PlatformKey:    set.FaceKey,
 		TerminalID:     d.Config.Terminal.ID,
 		ConsentTimeout: set.FaceConsentTimeout,
+		Attempts:       set.FaceAttempts,
 	}
 	if pad != nil {
 		fp.Password = pinReader{entry: passEntry, keys: pad}

@@ -175,9 +175,12 @@ type Txn struct {
 // liveness check's challenge, decision, scores and reasons, and the
 // platform's answer (the account masked). No image, no face template.
 type Face struct {
-	ConsentAt     time.Time          `json:"consent_at"`
-	Challenge     string             `json:"challenge,omitempty"`
-	Decision      string             `json:"decision,omitempty"`
+	ConsentAt time.Time `json:"consent_at"`
+	Challenge string    `json:"challenge,omitempty"`
+	Decision  string    `json:"decision,omitempty"`
+	// Attempts is how many liveness checks the sale ran (the last one's
+	// decision and scores are kept).
+	Attempts      int                `json:"attempts,omitempty"`
 	Scores        map[string]float64 `json:"scores,omitempty"`
 	Reasons       []string           `json:"reasons,omitempty"`
 	Frames        int                `json:"frames,omitempty"`

@@ -83,7 +83,21 @@ type FacePay struct {
 	// ConsentTimeout bounds the wait for the customer's Enter (default
 	// 30 s).
 	ConsentTimeout time.Duration
+	// Attempts is how many liveness checks one sale may run when a check
+	// ends "retry" (no face long enough, a second face in view, the
+	// challenge not done in time): the customer is asked to try again
+	// with a new challenge. A "spoof" is never retried. 0:
+	// DefaultFaceAttempts.
+	Attempts int
 }
+
+// DefaultFaceAttempts is FacePay.Attempts when not set: one more try
+// after a check that found too little.
+const DefaultFaceAttempts = 2
+
+// FaceHintTryAgain is the hint of a liveness check that follows one
+// which ended "retry" (FacePrompt.Hint, Event.Message).
+const FaceHintTryAgain = "try again"
 
 // faceSealAAD binds a sealed crop to its terminal, order and amount; the
 // platform opens it with the same bytes (terminal/facepay.AAD).
@@ -148,11 +162,7 @@ func (e *Engine) stepFace(ctx context.Context, s *sale) error {
 	consentAt := e.clock.Now().UTC()
 	face := &store.Face{ConsentAt: consentAt}
 
-	check, crop, err := fp.Liveness.Check(ctx, func(p FacePrompt) {
-		e.mu.Lock()
-		e.publishEvent(Event{Phase: PhaseFaceCheck, Txn: s.rec, Challenge: p.Challenge, Message: p.Hint})
-		e.mu.Unlock()
-	})
+	check, crop, err := e.faceChecks(ctx, s, face)
 	defer clear(crop)
 	if err != nil {
 		clear(crop)
@@ -162,8 +172,6 @@ func (e *Engine) stepFace(ctx context.Context, s *sale) error {
 		e.fail(s, FailFaceUnavailable, fmt.Errorf("%w: %w", ErrFace, err))
 		return nil
 	}
-	face.Challenge, face.Decision, face.Scores, face.Reasons = check.Challenge, check.Decision, check.Scores, check.Reasons
-	face.Frames, face.VideoMS = check.Frames, check.Video.Milliseconds()
 	if check.Decision != "live" || len(crop) == 0 {
 		clear(crop)
 		f := FailFaceSpoof
@@ -387,6 +395,43 @@ func (e *Engine) faceCancel(ctx context.Context, j store.Job) error {
 		e.log.Info("face payment reversed at the platform", "id", t.ID, "status", res.Status)
 	}
 	return err
+}
+
+// faceChecks runs the liveness check, again with a new challenge while
+// one ends "retry" and attempts are left (FacePay.Attempts); a "live" or
+// "spoof" ends it at once. face keeps the last check's decision and
+// scores and how many checks ran. The crop is the caller's to wipe.
+func (e *Engine) faceChecks(ctx context.Context, s *sale, face *store.Face) (FaceCheck, []byte, error) {
+	fp := e.o.Face
+	attempts := fp.Attempts
+	if attempts <= 0 {
+		attempts = DefaultFaceAttempts
+	}
+	for n := 1; ; n++ {
+		again := n > 1
+		check, crop, err := fp.Liveness.Check(ctx, func(p FacePrompt) {
+			if again && p.Hint == "" {
+				p.Hint = FaceHintTryAgain
+			}
+			e.mu.Lock()
+			e.publishEvent(Event{Phase: PhaseFaceCheck, Txn: s.rec, Challenge: p.Challenge, Message: p.Hint})
+			e.mu.Unlock()
+		})
+		if err != nil {
+			return check, crop, err
+		}
+		face.Attempts = n
+		face.Challenge, face.Decision, face.Scores, face.Reasons = check.Challenge, check.Decision, check.Scores, check.Reasons
+		face.Frames, face.VideoMS = check.Frames, check.Video.Milliseconds()
+		if check.Decision != "retry" || n >= attempts {
+			return check, crop, nil
+		}
+		clear(crop)
+		e.log.Info("face check found too little, trying again", "id", s.rec.ID, "attempt", n, "reasons", check.Reasons)
+		if err := ctx.Err(); err != nil {
+			return check, nil, err
+		}
+	}
 }
 
 // snapFace copies the face record for a commit: the sale goes on

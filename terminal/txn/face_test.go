@@ -6,6 +6,7 @@ import (
 	"crypto/ecdh"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -44,6 +45,7 @@ func (f *fakeConsent) WaitConsent(ctx context.Context, asked func()) (bool, erro
 type fakeLiveness struct {
 	mu       sync.Mutex
 	check    FaceCheck
+	seq      []FaceCheck // decided first, one a call, before check
 	crop     []byte
 	ready    error
 	calls    int
@@ -56,13 +58,17 @@ func (f *fakeLiveness) Check(ctx context.Context, show func(FacePrompt)) (FaceCh
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
-	show(FacePrompt{Challenge: f.check.Challenge})
-	if f.crop == nil {
-		return f.check, nil, nil
+	check := f.check
+	if len(f.seq) > 0 {
+		check, f.seq = f.seq[0], f.seq[1:]
+	}
+	show(FacePrompt{Challenge: check.Challenge})
+	if f.crop == nil || check.Decision != "live" {
+		return check, nil, nil
 	}
 	c := bytes.Clone(f.crop)
 	f.lastCrop = c
-	return f.check, c, nil
+	return check, c, nil
 }
 
 // typedPassword is a PIN pad where the customer types digits.
@@ -271,6 +277,64 @@ func TestFaceSaleRefusals(t *testing.T) {
 	tx, _ = r.e.Start(Request{Amount: 100, Currency: "156", Method: MethodFace})
 	if got := wait(t, r.e, tx.ID); Failure(got.Failure) != FailFaceNoMatch {
 		t.Fatalf("no match: %+v", got)
+	}
+}
+
+// A check that found too little ("retry": the customer looked away, a
+// second face passed by) is run again with a new challenge and a "try
+// again" on the display, up to FacePay.Attempts; a spoof never is.
+func TestFaceCheckRetriedInSale(t *testing.T) {
+	retry := FaceCheck{Decision: "retry", Challenge: "left", Reasons: []string{"challenge not done"}}
+	spoof := FaceCheck{Decision: "spoof", Challenge: "closer", Reasons: []string{"flat motion (single homography)"}}
+	for _, c := range []struct {
+		name     string
+		seq      []FaceCheck
+		attempts int
+		state    store.State
+		failure  Failure
+		calls    int
+	}{
+		{"retry then live", []FaceCheck{retry, liveCheck}, 0, store.StateApproved, "", 2},
+		{"retry twice", []FaceCheck{retry, retry, liveCheck}, 0, store.StateFailed, FailFaceRetry, 2},
+		{"three attempts", []FaceCheck{retry, retry, liveCheck}, 3, store.StateApproved, "", 3},
+		{"one attempt", []FaceCheck{retry, liveCheck}, 1, store.StateFailed, FailFaceRetry, 1},
+		{"spoof not retried", []FaceCheck{spoof, liveCheck}, 0, store.StateFailed, FailFaceSpoof, 1},
+		{"retry then spoof", []FaceCheck{retry, spoof, liveCheck}, 3, store.StateFailed, FailFaceSpoof, 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := faceSetup(t, "135790", func(r *faceRig) { r.live.seq = c.seq })
+			r.e.o.Face.Attempts = c.attempts
+			events, stop := r.e.Subscribe()
+			defer stop()
+			tx, err := r.e.Start(Request{Amount: 3300, Currency: "156", Method: MethodFace})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := wait(t, r.e, tx.ID)
+			if got.State != c.state || Failure(got.Failure) != c.failure || r.live.calls != c.calls ||
+				got.Face == nil || got.Face.Attempts != c.calls || got.Face.Decision != c.seq[c.calls-1].Decision {
+				t.Fatalf("%+v %+v, %d checks", got, got.Face, r.live.calls)
+			}
+			var hints []string
+			for done := false; !done; {
+				select {
+				case ev := <-events:
+					if ev.Phase == PhaseFaceCheck {
+						hints = append(hints, ev.Message)
+					}
+					done = ev.Phase == PhaseDone
+				case <-time.After(5 * time.Second):
+					t.Fatalf("hints so far %q", hints)
+				}
+			}
+			want := []string{""}
+			for range c.calls - 1 {
+				want = append(want, FaceHintTryAgain)
+			}
+			if strings.Join(hints, "|") != strings.Join(want, "|") {
+				t.Fatalf("hints %q, want %q", hints, want)
+			}
+		})
 	}
 }
 
