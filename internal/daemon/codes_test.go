@@ -38,16 +38,23 @@ func (f *frames) Next(ctx context.Context) (*camera.Frame, error) {
 func (f *frames) Info() camera.Info { return camera.Info{} }
 func (f *frames) Close() error      { return nil }
 
-func TestCameraCodesOnceWhileInView(t *testing.T) {
+// codeRig is a QR detector (closed with the test) and text as a code.
+func codeRig(t *testing.T, text string) (*camera.QRDetector, *qrcode.QRCode) {
+	t.Helper()
 	det, err := camera.NewQRDetector()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer det.Close()
-	q, err := qrcode.New("134567890123456789", qrcode.Medium)
+	t.Cleanup(func() { det.Close() })
+	q, err := qrcode.New(text, qrcode.Medium)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return det, q
+}
+
+func TestCameraCodesOnceWhileInView(t *testing.T) {
+	det, q := codeRig(t, "134567890123456789")
 	code := q.Image(200)
 	blank := image.NewGray(image.Rect(0, 0, 200, 200))
 	for i := range blank.Pix {
@@ -92,15 +99,7 @@ func TestCameraCodesOnceWhileInView(t *testing.T) {
 // EMV code and marked it read, so the next sale's reader never took it
 // ("no payment code shown").
 func TestCameraCodesCancelledReaderTakesNothing(t *testing.T) {
-	det, err := camera.NewQRDetector()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer det.Close()
-	q, err := qrcode.New("hQVDUFYwMWEWTwegAAAAAwEBUAhVTklPTlBBWQ", qrcode.Medium)
-	if err != nil {
-		t.Fatal(err)
-	}
+	det, q := codeRig(t, "hQVDUFYwMWEWTwegAAAAAwEBUAhVTklPTlBBWQ")
 	src := &frames{}
 	c := &cameraCodes{src: src, det: det, log: slog.New(slog.DiscardHandler)}
 	// Ended before it asked for a frame, and ended while it waited for
