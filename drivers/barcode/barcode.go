@@ -140,6 +140,11 @@ func (d *Dev) Read(ctx context.Context) (Scan, error) {
 	d.mu.Lock()
 	running := d.ctx
 	d.mu.Unlock()
+	// An ended context wins over a waiting scan (select would pick
+	// either): the scan stays for the next Read.
+	if err := ctx.Err(); err != nil {
+		return Scan{}, err
+	}
 	select {
 	case <-ctx.Done():
 		return Scan{}, ctx.Err()

@@ -310,3 +310,27 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// TestReadCancelledTakesNothing: a Read whose context has ended returns
+// its error and leaves a waiting scan for the next Read (select would
+// pick either): a code reader that lost the race to another reader must
+// not eat the next customer's code.
+func TestReadCancelledTakesNothing(t *testing.T) {
+	port := newScriptPort()
+	d := newDev(t, port, nil)
+	port.push("C01\rC02\r")
+	if sc, err := d.Read(ctx(t)); err != nil || sc.Text != "C01" {
+		t.Fatalf("first: %v, %v", sc, err)
+	}
+	time.Sleep(20 * time.Millisecond) // C02 is waiting to be taken
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	for i := 0; i < 20; i++ {
+		if sc, err := d.Read(ended); !errors.Is(err, context.Canceled) {
+			t.Fatalf("try %d: a cancelled Read got %q, %v", i, sc.Text, err)
+		}
+	}
+	if sc, err := d.Read(ctx(t)); err != nil || sc.Text != "C02" {
+		t.Fatalf("the waiting scan: %q, %v", sc.Text, err)
+	}
+}
