@@ -148,6 +148,11 @@ func (d *Dev) Read(ctx context.Context) (*Swipe, error) {
 	d.mu.Lock()
 	running := d.ctx
 	d.mu.Unlock()
+	// An ended context wins over a waiting swipe (select would pick
+	// either): the swipe stays for the next Read.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	select {
 	case <-ctx.Done():
 		return nil, ctx.Err()

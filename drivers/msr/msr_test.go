@@ -402,3 +402,29 @@ func TestSwipeGapFakeClock(t *testing.T) {
 		t.Fatalf("after the gap: %v, %v", sw, err)
 	}
 }
+
+// TestReadCancelledTakesNothing: a Read whose context has ended leaves a
+// waiting swipe for the next Read (select would pick either): the reader
+// that lost the card wait to another interface must not eat a swipe.
+func TestReadCancelledTakesNothing(t *testing.T) {
+	port := newChanPort()
+	d := newDev(t, port, nil)
+	sim := msrsim.New(port, nil)
+	if err := sim.Swipe(msrsim.Tracks{T2: t2}); err != nil {
+		t.Fatal(err)
+	}
+	// Let the swipe arrive and wait to be read (past the swipe gap).
+	time.Sleep(200 * time.Millisecond)
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	for i := 0; i < 20; i++ {
+		if sw, err := d.Read(ended); !errors.Is(err, context.Canceled) {
+			t.Fatalf("try %d: a cancelled Read got %v, %v", i, sw, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if sw, err := d.Read(ctx); err != nil || sw.Track2 == nil {
+		t.Fatalf("the waiting swipe: %v", err)
+	}
+}
