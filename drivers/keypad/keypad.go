@@ -287,10 +287,15 @@ func (d *Dev) Halt() error {
 }
 
 // Next returns the oldest queued key event, waiting for one until ctx
-// ends. It fails with ErrHalted once the Dev is halted; events queued
+// ends (an ended ctx returns its error even with keys queued). It fails with ErrHalted once the Dev is halted; events queued
 // before Halt are gone by then.
 func (d *Dev) Next(ctx context.Context) (Event, error) {
 	for {
+		// An ended context wins over a queued key: the keys stay for the
+		// next reader (a cancelled prompt does not swallow them).
+		if err := ctx.Err(); err != nil {
+			return Event{}, err
+		}
 		d.mu.Lock()
 		if d.n > 0 {
 			ev := d.q[d.head]

@@ -88,3 +88,22 @@ func TestCheckScanningWhileIdle(t *testing.T) {
 		}
 	}
 }
+
+// A Next whose context has ended returns its error and leaves the queued
+// keys for the next reader: a prompt that was cancelled does not swallow
+// what the customer typed for the next one.
+func TestNextCancelledTakesNothing(t *testing.T) {
+	sim, d := start(t, keypad.LayoutPINPad, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := sim.Type(ctx, "7"); err != nil {
+		t.Fatal(err)
+	}
+	ended, stop := context.WithCancel(context.Background())
+	stop()
+	if ev, err := d.Next(ended); err == nil {
+		t.Fatalf("a cancelled Next got %+v", ev)
+	}
+	expect(t, d, '7', true)
+	expect(t, d, '7', false)
+}
