@@ -287,8 +287,9 @@ func (d *Dev) Halt() error {
 }
 
 // Next returns the oldest queued key event, waiting for one until ctx
-// ends (an ended ctx returns its error even with keys queued). It fails with ErrHalted once the Dev is halted; events queued
-// before Halt are gone by then.
+// ends (an ended ctx returns its error even with keys queued). It fails
+// with ErrHalted once the Dev is halted; events queued before Halt are
+// gone by then.
 func (d *Dev) Next(ctx context.Context) (Event, error) {
 	for {
 		// An ended context wins over a queued key: the keys stay for the

@@ -30,6 +30,7 @@ import (
 	"posd/terminal/money"
 	"posd/terminal/paycode"
 	"posd/terminal/risk"
+	"posd/terminal/txn"
 	"posd/terminal/wiresec"
 )
 
@@ -314,7 +315,7 @@ func Default() Config {
 		Console:         ConsoleConfig{IdleTimeout: Duration(5 * time.Minute)},
 		Wallet: WalletConfig{QueryFirst: Duration(2 * time.Second), QueryTotal: Duration(60 * time.Second), QueryRate: 0.5,
 			MPM: MPMConfig{City: "SHANGHAI", Country: "CN", MCC: "5411", Platform: "unionpay"}},
-		Face: FaceConfig{Cascades: "/usr/share/opencv4/haarcascades", ConsentTimeout: Duration(30 * time.Second), Attempts: 2},
+		Face: FaceConfig{Cascades: "/usr/share/opencv4/haarcascades", ConsentTimeout: Duration(30 * time.Second), Attempts: txn.DefaultFaceAttempts},
 	}
 }
 

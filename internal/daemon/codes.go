@@ -62,9 +62,6 @@ func (c *cameraCodes) FlushCodes() {}
 
 func (c *cameraCodes) ReadCode(ctx context.Context) (string, error) {
 	for {
-		if err := ctx.Err(); err != nil {
-			return "", err
-		}
 		f, err := c.src.Next(ctx)
 		if err != nil {
 			return "", err
