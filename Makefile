@@ -8,7 +8,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.7.0
 FUZZTIME ?= 10s
 RUN_DIR ?= run
 
-.PHONY: all deps build run test test-nocv check lint fmt-check vet staticcheck tidy-check layers bench crash fleet slots-soak face-soak cross arm64-cv fuzz clean
+.PHONY: all deps build run test test-nocv check lint fmt-check vet staticcheck tidy-check layers bench crash fleet slots-soak face-soak face-eval cross arm64-cv fuzz clean
 
 all: build
 
@@ -90,6 +90,13 @@ slots-soak: deps
 FACE_SALES ?= 100
 face-soak: deps
 	POSD_FACE_SALES=$(FACE_SALES) $(GO) test -count=1 -run TestFaceSalesLeakNothing -v -timeout 30m ./internal/daemon
+
+# The liveness evaluation on a larger generated set: FACE_CLIPS live and
+# FACE_CLIPS attack clips (make test runs 40 and 40); see
+# TestLivenessISO30107.
+FACE_CLIPS ?= 500
+face-eval: deps
+	POSD_FACE_CLIPS=$(FACE_CLIPS) $(GO) test -count=1 -run TestLivenessISO30107 -v -timeout 60m ./cmd/faceclips
 
 # The fleet simulation at full size: FLEET terminals (make test runs 200)
 # lose the host for an hour and come back; see TestFleetDoesNotStampede.

@@ -5,8 +5,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -33,6 +35,8 @@ import (
 // 20 screen) and 4 bystander clips; under the race detector or -short it
 // runs 12, 12 and 2 (the rates' resolution is then 1/12 for live clips
 // and 1/6 per attack type), about a minute on two cores under -race.
+// make face-eval runs POSD_FACE_CLIPS live and as many attack clips
+// (FACE_CLIPS, 500 by default).
 //
 // The set is facescene.ClipSet's: live clips (every subject in turn doing
 // the challenge asked) and attacks (half prints, half screens, half of
@@ -143,6 +147,11 @@ func finalResult(a *face.Attempt, done bool) face.Result {
 }
 
 func setSize(t *testing.T) (live, attacks int) {
+	// make face-eval: a larger set, N live and N attack clips.
+	if n, err := strconv.Atoi(os.Getenv("POSD_FACE_CLIPS")); err == nil && n >= 40 {
+		t.Logf("larger set: %d live, %d attacks", n, n)
+		return n, n
+	}
 	if raceOn() || testing.Short() {
 		t.Logf("smaller set (race detector or -short): 12 live, 12 attacks")
 		return 12, 12
@@ -358,4 +367,71 @@ func clipFrame(c *facescene.Clip, i int, ir bool, buf *[]byte) (*video.BytesFram
 	}
 	clear(g)
 	return video.NewBytesFrame(w, h, *buf)
+}
+
+// TestSlowStartCloserIsLive: live clips whose first measurable motion
+// (just over MinMotion, the head only beginning to come closer) fitted
+// one homography nearly as well as a photo: 10 % of the tracks left
+// unexplained. A sweep of 1000 live clips (seeds 1-250, every
+// challenge) found these two refused as spoofs ("flat motion") when
+// Flat was 0.15; no other live clip of the sweep measured below 0.15,
+// while the prints that only the flat cue stops measured 0.075 and less
+// (TestNearlyFlatPrintsRefused).
+func TestSlowStartCloserIsLive(t *testing.T) {
+	plain, err := face.New(face.Opts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	withIR, err := face.New(face.Opts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer withIR.Close()
+	for _, c := range []struct {
+		subject string
+		seed    uint64
+	}{{"bob", 65}, {"chen", 146}} {
+		l := labelled{scene: facescene.Scene{Subject: c.subject, Attack: facescene.None, Action: facescene.Action(face.Closer),
+			Seed: c.seed, W: 640, H: 480}, challenge: face.Closer}
+		o := runBoth(plain, withIR, l)
+		if o.err != nil {
+			t.Fatal(o.err)
+		}
+		for _, r := range []face.Result{o.rgb, o.both} {
+			if r.Decision != face.Live {
+				t.Errorf("%s seed %d (IR %v): %s %v %s", c.subject, c.seed, r.IR, r.Decision, r.Reasons, scoreLine(r))
+			}
+		}
+	}
+}
+
+// TestNearlyFlatPrintsRefused: the prints of a 600-attack sweep that
+// nothing but the flat cue refuses (no frame around them seen in time):
+// their flattest measurement left 1.8 % and 7.5 % of the tracks
+// unexplained. Flat must stay above that.
+func TestNearlyFlatPrintsRefused(t *testing.T) {
+	c, err := face.New(face.Opts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	want := map[string]bool{"attack-172-emil-print-left": true, "attack-572-emil-print-right": true}
+	for _, l := range facescene.ClipSet(0, 600, 424242) {
+		if !want[l.ID] {
+			continue
+		}
+		delete(want, l.ID)
+		o := runBoth(c, c, labelled{scene: l.Scene, challenge: face.Challenge(l.Challenge)})
+		if o.err != nil {
+			t.Fatal(o.err)
+		}
+		if o.rgb.Decision == face.Live {
+			t.Errorf("%s accepted: %s", l.ID, scoreLine(o.rgb))
+		}
+		t.Logf("%s: %s %v", l.ID, o.rgb.Decision, o.rgb.Reasons)
+	}
+	if len(want) != 0 {
+		t.Fatalf("the clip set no longer has %v", want)
+	}
 }

@@ -32,6 +32,7 @@ func TestDecide(t *testing.T) {
 		{"second face", Blink, false, false, func(e *evidence) { e.multiLook = 2 }, Retry, true, []string{ReasonTwoFaces}},
 		{"one stray second face", Blink, false, false, func(e *evidence) { e.multiLook = 1 }, Live, true, []string{}},
 		{"flat", Closer, false, false, func(e *evidence) { e.parallax = 0.05 }, Spoof, true, []string{ReasonFlat}},
+		{"nearly flat (a head beginning to move)", Closer, false, false, func(e *evidence) { e.parallax = 0.1 }, Live, true, []string{}},
 		{"moire and border", Blink, false, false, func(e *evidence) {
 			e.moire = []float64{20, 30, 25, 22, 21, 40}
 			e.borderHits = 9

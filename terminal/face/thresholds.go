@@ -89,7 +89,7 @@ var DefaultThresholds = Thresholds{
 	CloserGrowth:   0.25,
 	MinMotion:      10,
 	Reproj:         3,
-	Flat:           0.15,
+	Flat:           0.09,
 	Moire:          12,
 	MoireLooks:     6,
 	Border:         0.5,
