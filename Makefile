@@ -8,7 +8,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.7.0
 FUZZTIME ?= 10s
 RUN_DIR ?= run
 
-.PHONY: all deps build run test test-nocv check lint fmt-check vet staticcheck tidy-check layers bench crash fleet slots-soak face-soak face-eval cross arm64-cv fuzz clean
+.PHONY: all deps build run test test-nocv check lint fmt-check vet staticcheck tidy-check layers bench crash fleet slots-soak face-soak face-eval store-damage cross arm64-cv fuzz clean
 
 all: build
 
@@ -90,6 +90,13 @@ slots-soak: deps
 FACE_SALES ?= 100
 face-soak: deps
 	POSD_FACE_SALES=$(FACE_SALES) $(GO) test -count=1 -run TestFaceSalesLeakNothing -v -timeout 30m ./internal/daemon
+
+# Damaged databases at full size: STORE_DAMAGE copies of a database with
+# one byte changed, each opened as posd opens it (make test runs 60); see
+# TestOneByteDamageNeverCrashes.
+STORE_DAMAGE ?= 2000
+store-damage: deps
+	POSD_STORE_DAMAGE=$(STORE_DAMAGE) $(GO) test -count=1 -run TestOneByteDamageNeverCrashes -v -timeout 60m ./terminal/store
 
 # The liveness evaluation on a larger generated set: FACE_CLIPS live and
 # FACE_CLIPS attack clips (make test runs 40 and 40); see

@@ -4,6 +4,7 @@
 // API that posctl and the ECR use.
 //
 //	posd [-config FILE] [-data-dir DIR] [-print-config]
+//	posd -check-db FILE
 //
 // This file only wires: flags and configuration (internal/config), the
 // daemon (internal/daemon), the local API (internal/api), systemd
@@ -26,15 +27,26 @@ import (
 	"posd/internal/daemon"
 	"posd/internal/sdnotify"
 	"posd/terminal/redact"
+	"posd/terminal/store"
 )
 
 var version = "dev"
+
+// exitStatus ends posd with its code, the message already printed
+// (posd -check-db).
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 func main() {
 	err := run(os.Args[1:], os.Stdout, os.Stderr)
 	if errors.Is(err, daemon.ErrRestart) {
 		// The console asked for a restart: systemd starts posd again.
 		os.Exit(daemon.ExitRestart)
+	}
+	var code exitStatus
+	if errors.As(err, &code) {
+		os.Exit(int(code))
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "posd:", err)
@@ -48,15 +60,24 @@ func run(args []string, stdout, stderr io.Writer) error {
 	cfgPath := fs.String("config", "", "config file (JSON); defaults apply to missing keys")
 	dataDir := fs.String("data-dir", "", "data directory (overrides data_dir)")
 	printCfg := fs.Bool("print-config", false, "print the effective configuration and exit")
+	checkDB := fs.String("check-db", "", "check a database file (posd.db, not in use) and exit: 0 whole, 1 damaged, 3 in use")
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 		fs.SetOutput(stdout)
-		fmt.Fprintln(stdout, "usage: posd [-config FILE] [-data-dir DIR] [-print-config]")
+		fmt.Fprintln(stdout, "usage: posd [-config FILE] [-data-dir DIR] [-print-config]\n       posd -check-db FILE")
 		fs.PrintDefaults()
 		return nil
 	} else if err != nil {
 		return fmt.Errorf("%w (posd -h for help)", err)
 	} else if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (posd -h for help)", fs.Arg(0))
+	}
+	if *checkDB != "" {
+		// Also how posd checks its own database before opening it: in a
+		// child process, which a damaged file may crash or hang.
+		if code := store.CheckMain(*checkDB, stderr); code != store.ExitCheckOK {
+			return exitStatus(code)
+		}
+		return nil
 	}
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
@@ -77,7 +98,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	d, err := daemon.Open(ctx, cfg, version, log)
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("posd's own path, to check the database: %w", err)
+	}
+	d, err := daemon.Open(ctx, cfg, version, log, daemon.WithDBCheck(store.CheckInChild([]string{exe, "-check-db"}, 0)))
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,10 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"posd/terminal/store"
 	"strings"
 	"testing"
 )
@@ -24,5 +28,29 @@ func TestHelpAndFlags(t *testing.T) {
 	if err := run([]string{"-print-config", "-data-dir", "/tmp/x"}, &out, &errb); err != nil ||
 		!strings.Contains(out.String(), `"data_dir": "/tmp/x"`) || !strings.Contains(out.String(), `"shutdown_timeout": "15s"`) {
 		t.Errorf("print-config: %v %s", err, out.String())
+	}
+}
+
+// TestCheckDB: posd -check-db, the check posd runs on its database in a
+// child process before opening it: 0 for a whole file, 1 and why for a
+// damaged one, nothing else printed.
+func TestCheckDB(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "posd.db")
+	d, err := store.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	var out, errb bytes.Buffer
+	if err := run([]string{"-check-db", path}, &out, &errb); err != nil || out.Len() != 0 || errb.Len() != 0 {
+		t.Errorf("whole file: %v %q %q", err, out.String(), errb.String())
+	}
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	var code exitStatus
+	if err := run([]string{"-check-db", path}, &out, &errb); !errors.As(err, &code) || code != store.ExitCheckDamaged ||
+		!strings.Contains(errb.String(), "empty") {
+		t.Errorf("empty file: %v %q", err, errb.String())
 	}
 }

@@ -83,9 +83,28 @@ type Daemon struct {
 	stopErr      error
 }
 
+// Option changes how Open starts posd.
+type Option func(*options)
+
+type options struct {
+	checkDB func(path string) error
+}
+
+// WithDBCheck checks posd.db with check before opening it (store.Opts.Check);
+// posd passes store.CheckInChild, running its own -check-db. Without it
+// the check runs in this process, where a file damaged in some ways can
+// still crash or hang it.
+func WithDBCheck(check func(path string) error) Option {
+	return func(o *options) { o.checkDB = check }
+}
+
 // Open starts every part. On an error the parts already started are
 // stopped again, and nothing claims a clean stop.
-func Open(parent context.Context, cfg config.Config, version string, log *slog.Logger) (_ *Daemon, err error) {
+func Open(parent context.Context, cfg config.Config, version string, log *slog.Logger, opts ...Option) (_ *Daemon, err error) {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -110,7 +129,7 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 	} else if reset {
 		log.Warn("factory reset: database, keys and parameters erased")
 	}
-	if d.DB, err = store.Open(filepath.Join(cfg.DataDir, "posd.db"), nil); err != nil {
+	if d.DB, err = store.Open(filepath.Join(cfg.DataDir, "posd.db"), &store.Opts{Timeout: 2 * time.Second, Check: o.checkDB}); err != nil {
 		return nil, err
 	}
 	if err := d.openKeys(ctx); err != nil {

@@ -20,4 +20,7 @@ var (
 	// ErrForeign: the database file is not the one this data directory
 	// created. Fatal.
 	ErrForeign = errors.New("store: database from another data directory")
+	// ErrInUse: another process holds the database file's lock (Check,
+	// Open's check). Fatal: a second posd must not share the file.
+	ErrInUse = errors.New("store: database in use by another process")
 )

@@ -67,7 +67,7 @@ func migrate1to2(tx *bolt.Tx) error {
 	return txns.ForEach(func(k, v []byte) error {
 		var r Txn
 		if err := json.Unmarshal(v, &r); err != nil {
-			return fmt.Errorf("record %x: %w", k, err)
+			return fmt.Errorf("record %.8x: %w", k, err)
 		}
 		seq, err := parseID(r.ID)
 		if err != nil {
@@ -98,7 +98,7 @@ func migrate2to3(tx *bolt.Tx) error {
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		var r Txn
 		if err := json.Unmarshal(v, &r); err != nil {
-			return fmt.Errorf("record %x: %w", k, err)
+			return fmt.Errorf("record %.8x: %w", k, err)
 		}
 		if r.Batch != 0 || r.STAN == 0 {
 			continue

@@ -29,6 +29,13 @@ type Opts struct {
 	Clock clock.Clock
 	// Rand makes the database's instance id; nil is crypto/rand.
 	Rand io.Reader
+	// Check checks an existing file before Open uses it (nil: Check,
+	// in this process). bbolt's consistency check runs in a goroutine of
+	// its own, where a panic or a memory fault, which some damaged files
+	// cause, cannot be recovered and ends the process; some damaged files
+	// make it loop. A daemon passes CheckInChild, so that such a file is
+	// refused (ErrDamaged) and not fatal.
+	Check func(path string) error
 }
 
 // MarkerSuffix names the marker kept next to the database file: it says
@@ -86,7 +93,11 @@ func Open(path string, opts *Opts) (*DB, error) {
 	case fi.Size() == 0:
 		return nil, damaged(path, errors.New("the file is empty"))
 	default:
-		if err := checkFile(path, fi.Size(), o.Timeout); err != nil {
+		check := o.Check
+		if check == nil {
+			check = func(path string) error { return Check(path, o.Timeout) }
+		}
+		if err := check(path); err != nil {
 			return nil, err
 		}
 	}
@@ -107,8 +118,13 @@ func Open(path string, opts *Opts) (*DB, error) {
 		return nil, fmt.Errorf("store: instance id: %w", err)
 	}
 	d.instance = hex.EncodeToString(id)
-	if err := d.init(); err != nil {
+	// init reads and writes pages the check passed; a fault or a bbolt
+	// panic here still refuses the file rather than ending posd.
+	if _, err := protect(func() (struct{}, error) { return struct{}{}, d.init() }); err != nil {
 		b.Close()
+		if errors.Is(err, ErrDamaged) {
+			return nil, damaged(path, cause(err))
+		}
 		return nil, err
 	}
 	switch {
@@ -153,18 +169,38 @@ func protect[T any](fn func() (T, error)) (v T, err error) {
 	return fn()
 }
 
-// checkFile opens path read-only and checks it: the pages its meta page
-// counts must be in the file, every bucket, key and value must be
-// readable, and bbolt's own consistency check must pass.
-func checkFile(path string, size int64, timeout time.Duration) error {
+// Check opens the database file at path read-only and checks it: the
+// pages its meta page counts must be in the file, every bucket, key and
+// value must be readable, and bbolt's own consistency check must pass.
+// A damaged file is ErrDamaged, with how to recover; a file another
+// process holds is ErrInUse after timeout. Check runs bbolt's check in
+// this process: see Opts.Check and CheckInChild.
+func Check(path string, timeout time.Duration) error {
+	err := checkFile(path, timeout)
+	if err == nil || errors.Is(err, ErrInUse) {
+		return err
+	}
+	return damaged(path, cause(err))
+}
+
+// checkFile is Check's work; a damaged file's error is the cause alone.
+func checkFile(path string, timeout time.Duration) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	size := fi.Size()
+	if size == 0 {
+		return fmt.Errorf("%w: the file is empty", ErrDamaged)
+	}
 	b, err := protect(func() (*bolt.DB, error) {
 		return bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, PreLoadFreelist: true, Timeout: timeout})
 	})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
-			return fmt.Errorf("store: %s is in use by another process: %w", path, err)
+			return fmt.Errorf("%w: %s: %w", ErrInUse, path, err)
 		}
-		return damaged(path, cause(err))
+		return fmt.Errorf("%w: %w", ErrDamaged, err)
 	}
 	defer b.Close()
 	_, err = protect(func() (struct{}, error) {
@@ -175,6 +211,22 @@ func checkFile(path string, size int64, timeout time.Duration) error {
 			var sum byte
 			if err := tx.ForEach(func(_ []byte, bk *bolt.Bucket) error { return walk(bk, &sum) }); err != nil {
 				return err
+			}
+			// bbolt keeps no checksum of values: a changed byte in a
+			// record passes its check, but not the record's decoding.
+			if txns := tx.Bucket(bucketTxns); txns != nil {
+				if err := txns.ForEach(func(k, v []byte) error {
+					var r Txn
+					if len(k) != 8 || v == nil {
+						return fmt.Errorf("record key %.8x... is not a record id", k)
+					}
+					if err := json.Unmarshal(v, &r); err != nil {
+						return fmt.Errorf("record %.8x: %w", k, err)
+					}
+					return nil
+				}); err != nil {
+					return err
+				}
 			}
 			// Drain the channel: Check's goroutine sends every error it
 			// finds and must finish before the transaction ends.
@@ -187,10 +239,10 @@ func checkFile(path string, size int64, timeout time.Duration) error {
 			return first
 		})
 	})
-	if err != nil {
-		return damaged(path, cause(err))
+	if err != nil && !errors.Is(err, ErrDamaged) {
+		err = fmt.Errorf("%w: %w", ErrDamaged, err)
 	}
-	return nil
+	return err
 }
 
 // cause strips ErrDamaged's own text from err for the message.
@@ -211,6 +263,9 @@ func walk(bk *bolt.Bucket, sum *byte) error {
 				return walk(child, sum)
 			}
 			return nil
+		}
+		for _, c := range k {
+			*sum ^= c
 		}
 		for _, c := range v {
 			*sum ^= c

@@ -147,7 +147,7 @@ func (t *Tx) Batch(n uint32) ([]Txn, error) {
 	err := t.tx.Bucket(bucketTxns).ForEach(func(k, v []byte) error {
 		var r Txn
 		if err := json.Unmarshal(v, &r); err != nil {
-			return fmt.Errorf("store: record %x: %w", k, err)
+			return fmt.Errorf("store: record %.8x: %w", k, err)
 		}
 		if r.Batch == n {
 			out = append(out, r)
@@ -267,7 +267,7 @@ func (t *Tx) List(limit int, states ...State) ([]Txn, error) {
 		for k, v := c.Last(); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Prev() {
 			var r Txn
 			if err := json.Unmarshal(v, &r); err != nil {
-				return nil, fmt.Errorf("store: record %x: %w", k, err)
+				return nil, fmt.Errorf("store: record %.8x: %w", k, err)
 			}
 			out = append(out, r)
 		}
@@ -340,7 +340,7 @@ func (t *Tx) Purge(before time.Time, max int) (int, error) {
 	for k, v := c.First(); k != nil && (max <= 0 || n < max); k, v = c.Next() {
 		var r Txn
 		if err := json.Unmarshal(v, &r); err != nil {
-			return n, fmt.Errorf("store: record %x: %w", k, err)
+			return n, fmt.Errorf("store: record %.8x: %w", k, err)
 		}
 		if !r.Created.Before(before) {
 			break
