@@ -84,7 +84,8 @@ type Config struct {
 	Sim      SimConfig      `json:"sim"`
 	Watchdog WatchdogConfig `json:"watchdog"`
 	// ShutdownTimeout bounds a shutdown on SIGTERM: an exchange with the
-	// host under way may finish within it.
+	// host under way may finish within it, so it must be longer than
+	// host.connect_timeout + host.response_timeout.
 	ShutdownTimeout Duration `json:"shutdown_timeout"`
 	// Retention is how long final records are kept; older ones are
 	// purged (hourly), except those an outbox job still needs.
@@ -505,6 +506,10 @@ func (c *Config) Validate() error {
 	s.CardTimeout, s.ConnectTimeout = time.Duration(c.Terminal.CardTimeout), time.Duration(c.Host.ConnectTimeout)
 	s.ResponseTimeout, s.ReversalRetry = time.Duration(c.Host.ResponseTimeout), time.Duration(c.Host.ReversalRetry)
 	s.ShutdownTimeout, s.Retention = time.Duration(c.ShutdownTimeout), time.Duration(c.Retention)
+	if exch := s.ConnectTimeout + s.ResponseTimeout; s.ShutdownTimeout <= exch {
+		return fmt.Errorf("config: shutdown_timeout (%s) must be longer than host.connect_timeout + host.response_timeout (%s): "+
+			"an exchange with the host under way when posd is stopped must be able to finish", s.ShutdownTimeout, exch)
+	}
 	if s.Retention < 24*time.Hour {
 		return fmt.Errorf("config: retention must be at least 24h, got %s", s.Retention)
 	}

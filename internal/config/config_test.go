@@ -62,6 +62,8 @@ func TestConfigRoughEdges(t *testing.T) {
 		`{"host":{"reversal_retry":"0"}}`:                                                           "host.reversal_retry must be a positive duration",
 		`{"host":{"connect_timeout":"-1s"}}`:                                                        "host.connect_timeout must be a positive duration",
 		`{"shutdown_timeout":"0s"}`:                                                                 "shutdown_timeout must be a positive duration",
+		`{"shutdown_timeout":"3s","host":{"response_timeout":"10s"}}`:                               "shutdown_timeout (3s) must be longer than host.connect_timeout + host.response_timeout (13s)",
+		`{"host":{"response_timeout":"20s"}}`:                                                       "must be longer than host.connect_timeout + host.response_timeout (23s)",
 		`{"host":{"advice_rate":-1}}`:                                                               "host.advice_rate must be between 0",
 		`{"retention":"1h"}`:                                                                        "retention must be at least 24h",
 		`{"retention":"0s"}`:                                                                        "retention must be a positive duration",

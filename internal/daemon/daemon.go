@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"posd/board"
@@ -81,6 +82,7 @@ type Daemon struct {
 	ota          *otaPart      // update repository (nil: none)
 	stopOnce     sync.Once
 	stopErr      error
+	stopTold     atomic.Bool // StopSales returned stopErr to a caller
 }
 
 // Option changes how Open starts posd.
@@ -551,14 +553,22 @@ func (d *Daemon) StopSales(ctx context.Context) error {
 			}
 		}
 	})
+	d.stopTold.Store(true)
 	return d.stopErr
 }
 
 // Close stops the sale engine (if StopSales did not), the host link, the
 // board and the watchdog, lowers the KSN mark to the key in use, and closes
 // the database: in that order, so nothing writes to a closed database.
+//
+// The sale engine's error is Close's only when StopSales had not already
+// returned it: a shutdown reports it once.
 func (d *Daemon) Close(ctx context.Context) error {
-	errs := []error{d.StopSales(ctx)}
+	told := d.stopTold.Load()
+	var errs []error
+	if err := d.StopSales(ctx); !told {
+		errs = append(errs, err)
+	}
 	if d.Host != nil {
 		errs = append(errs, closeWithin(ctx, d.Host.Close, d.Log))
 	}

@@ -3,9 +3,11 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,5 +81,23 @@ func TestCloseWithinGivesUp(t *testing.T) {
 	want := errors.New("closed with an error")
 	if err := closeWithin(context.Background(), func() error { return want }, slog.New(slog.DiscardHandler)); err != want {
 		t.Fatalf("closeWithin error: %v", err)
+	}
+}
+
+// TestShutdownReportsEngineErrorOnce: posd stops with StopSales (through
+// the API server's shutdown) and then Close; an engine that did not stop
+// in time is reported once, not by both.
+func TestShutdownReportsEngineErrorOnce(t *testing.T) {
+	d := &Daemon{Log: slog.New(slog.DiscardHandler), cancel: func() {}}
+	d.stopOnce.Do(func() { d.stopErr = fmt.Errorf("sale engine: %w", context.DeadlineExceeded) })
+	err := errors.Join(d.StopSales(context.Background()), d.Close(context.Background()))
+	if n := strings.Count(fmt.Sprint(err), "sale engine"); n != 1 {
+		t.Errorf("engine error reported %d times: %v", n, err)
+	}
+	// Close alone (a failed start) still reports it.
+	d2 := &Daemon{Log: slog.New(slog.DiscardHandler), cancel: func() {}}
+	d2.stopOnce.Do(func() { d2.stopErr = errors.New("sale engine: stuck") })
+	if err := d2.Close(context.Background()); err == nil || !strings.Contains(err.Error(), "stuck") {
+		t.Errorf("Close alone: %v", err)
 	}
 }
