@@ -47,7 +47,8 @@ const (
 // (display texts).
 var Failures = []Failure{FailNoCard, FailCancelled, FailCardRead, FailCardExpired, FailHostUnreachable,
 	FailKeys, FailShutdown, FailInterrupted, FailInternal, FailRisk, FailPINCancelled, FailPINTimeout, FailPINUnavailable,
-	FailCardRemoved, FailCardNotAccepted, FailOriginal, FailNoResponse, FailSettlement, FailNotPaymentCode, FailWallet}
+	FailCardRemoved, FailCardNotAccepted, FailOriginal, FailNoResponse, FailSettlement, FailNotPaymentCode, FailWallet,
+	FailFaceUnavailable, FailFaceNoConsent, FailFaceSpoof, FailFaceRetry, FailFaceNoMatch, FailFacePlatform}
 
 // failureOf classifies an error of a sale, once, with errors.Is.
 func failureOf(err error) Failure {
