@@ -226,20 +226,9 @@ func (e *Engine) pace(ctx context.Context) error {
 // ctx ended first or the outbox could not be read.
 func (e *Engine) Sync(ctx context.Context) int {
 	// A pass under way may have read the outbox before the caller's last
-	// approval: after it, one more that starts now.
-	for range 2 {
-		p := e.startPass(true)
-		if p == nil {
-			return -1
-		}
-		select {
-		case <-p.done:
-		case <-ctx.Done():
-			return -1
-		}
-		if !p.joined {
-			break
-		}
+	// approval, or be the retry loop's over the due jobs only.
+	if e.freshPass(ctx) == nil {
+		return -1
 	}
 	s, err := OfflineLedger{Store: e.o.Store}.OfflinePending(ctx)
 	if err != nil {

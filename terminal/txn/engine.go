@@ -257,16 +257,16 @@ type Engine struct {
 	// the API, a restart. Callers that arrive while a pass runs wait for
 	// it instead of starting their own, so a reversal is never on the
 	// wire twice at once.
-	passMu sync.Mutex
-	pass   *pass
+	passMu  sync.Mutex
+	pass    *pass
+	passSeq uint64 // passes started
 }
 
 type pass struct {
 	done chan struct{}
 	left int
-	// joined: a caller found it running (it may have read the outbox
-	// before that caller's change).
-	joined bool
+	seq  uint64 // passes started before it, plus one
+	all  bool   // over every job, due or not
 }
 
 // New checks opts, recovers records left by a crash (created -> failed;

@@ -93,6 +93,40 @@ func TestOneReversalInFlightPerOriginal(t *testing.T) {
 	}
 }
 
+// TestSendReversalsAfterARunningPass: a reversal queued while a pass is at
+// the host (that pass read the outbox before it) is sent by SendReversals,
+// which must not just join the running pass.
+func TestSendReversalsAfterARunningPass(t *testing.T) {
+	h := &slowHost{gate: make(chan struct{})}
+	db := openDB(t)
+	a := pendingReversal(t, db)
+	e, err := New(Opts{Store: db, Host: h, Keys: newKeys(t), Reader: newReader(), ReversalRetry: time.Hour, HostTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Halt()
+	waitUntil(t, func() bool { h.mu2.Lock(); defer h.mu2.Unlock(); return len(h.calls) == 1 })
+	b := pendingReversal(t, db)
+	// Queued as a sale that timed out queues it.
+	if err := db.Do(func(tx *store.Tx) error { return tx.Enqueue(&store.Job{Kind: store.JobReversal, TxnID: b.ID}) }); err != nil {
+		t.Fatal(err)
+	}
+	left := make(chan int, 1)
+	go func() { left <- e.SendReversals(context.Background()) }()
+	time.Sleep(50 * time.Millisecond) // SendReversals finds the pass running
+	close(h.gate)
+	if n := <-left; n != 0 {
+		t.Errorf("SendReversals: %d reversals left", n)
+	}
+	for _, x := range []store.Txn{a, b} {
+		if got, _ := db.Get(x.ID); got.State != store.StateReversed {
+			h.mu2.Lock()
+			t.Errorf("record %s: %s (%d reversals sent)", x.ID, got.State, len(h.calls))
+			h.mu2.Unlock()
+		}
+	}
+}
+
 // TestReversalRetriesKeepTheirSTAN: every attempt of one reversal carries
 // the STAN allocated for it the first time, across restarts too.
 func TestReversalRetriesKeepTheirSTAN(t *testing.T) {

@@ -61,19 +61,40 @@ func (e *Engine) untilDue() time.Duration {
 }
 
 // SendReversals makes sure a pass over every queued reversal runs now,
-// whether due or not: it starts one, or joins the pass already running, and
-// waits for it (or for ctx). It returns how many reversals are still
-// pending, -1 when ctx ended first or the outbox could not be read.
+// whether due or not, and waits for it (or for ctx). It returns how many
+// reversals are still pending, -1 when ctx ended first or the outbox could
+// not be read.
 func (e *Engine) SendReversals(ctx context.Context) int {
-	p := e.startPass(true)
+	p := e.freshPass(ctx)
 	if p == nil {
 		return -1
 	}
-	select {
-	case <-p.done:
-		return p.left
-	case <-ctx.Done():
-		return -1
+	return p.left
+}
+
+// freshPass waits for a pass over every job, due or not, that read the
+// outbox after the call: one it starts, or one another caller started
+// since. A pass already under way when it is called (the retry loop's,
+// over the due jobs only, or one that read the outbox before the
+// caller's change) is waited for, then another runs. It returns nil when
+// ctx or the engine ended first.
+func (e *Engine) freshPass(ctx context.Context) *pass {
+	e.passMu.Lock()
+	floor := e.passSeq
+	e.passMu.Unlock()
+	for {
+		p := e.startPass(true)
+		if p == nil {
+			return nil
+		}
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			return nil
+		}
+		if p.all && p.seq > floor {
+			return p
+		}
 	}
 }
 
@@ -91,13 +112,13 @@ func (e *Engine) startPass(all bool) *pass {
 	e.passMu.Lock()
 	defer e.passMu.Unlock()
 	if e.pass != nil {
-		e.pass.joined = true
 		return e.pass
 	}
 	if e.ctx.Err() != nil {
 		return nil
 	}
-	p := &pass{done: make(chan struct{})}
+	e.passSeq++
+	p := &pass{done: make(chan struct{}), seq: e.passSeq, all: all}
 	e.pass = p
 	e.wg.Add(1)
 	go func() {
