@@ -570,6 +570,15 @@ func (c *cli) print(raw []byte) error {
 
 // call does one API request and decodes the answer into v when v is not
 // nil; API errors come back as their one-line message.
+// apiError is posd's refusal of a call: its HTTP status, for the callers
+// that decide on it, and its message.
+type apiError struct {
+	Status int
+	Msg    string
+}
+
+func (e *apiError) Error() string { return e.Msg }
+
 func (c *cli) call(method, path string, body, v any) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
@@ -610,9 +619,9 @@ func (c *cli) callCtx(ctx context.Context, method, path string, body, v any) ([]
 			Error string `json:"error"`
 		}
 		if json.Unmarshal(raw, &e) == nil && e.Error != "" {
-			return nil, errors.New(e.Error)
+			return nil, &apiError{Status: resp.StatusCode, Msg: e.Error}
 		}
-		return nil, fmt.Errorf("%s %s: %s", method, path, resp.Status)
+		return nil, &apiError{Status: resp.StatusCode, Msg: fmt.Sprintf("%s %s: %s", method, path, resp.Status)}
 	}
 	if v != nil {
 		if err := json.Unmarshal(raw, v); err != nil {

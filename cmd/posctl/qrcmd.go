@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	walletsim "posd/cmd/acquirer-sim/wallet"
@@ -151,8 +150,9 @@ func (c *cli) simPhone(args []string) (int, error) {
 		Payload string `json:"mpm_payload"`
 	}
 	_, err = c.call("POST", "/v1/qr/decode", map[string]any{"image": pic}, &dec)
+	var refused *apiError
 	switch {
-	case err != nil && strings.Contains(err.Error(), "without OpenCV"):
+	case errors.As(err, &refused) && refused.Status == http.StatusNotImplemented:
 		dec.Payload, v.ReadFrom = screen.Code, "display text (posd without OpenCV)"
 	case err != nil:
 		return 1, fmt.Errorf("the code on the customer display: %w", err)
