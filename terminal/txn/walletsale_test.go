@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"posd/terminal/host"
 	"posd/terminal/store"
@@ -214,5 +215,39 @@ func TestWalletRecovery(t *testing.T) {
 	jobs, _ := db.Jobs()
 	if got.State != store.StateReversed || len(w.cancelled) != 1 || w.cancelled[0] != "P9" || len(jobs) != 0 {
 		t.Fatalf("after recovery: %+v cancels %v jobs %+v", got, w.cancelled, jobs)
+	}
+}
+
+// TestWalletShutdownWhileCustomerConfirms: posd stops (systemd, an OTA
+// switch) while the customer is still confirming on the phone: the query
+// schedule is cut short, the payment may still be made, so the record
+// must wait for a cancel at the platform, not end failed with nothing
+// queued.
+func TestWalletShutdownWhileCustomerConfirms(t *testing.T) {
+	w := &fakeWallets{payAs: wallet.Result{Status: wallet.StatusUserPaying}, resolveWait: make(chan struct{})}
+	e, codes, db := walletEngine(t, w)
+	tx, err := e.Start(Request{Amount: 1200, Currency: "156", Method: MethodQR})
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes.codes <- wechatCode
+	waitUntil(t, func() bool { w.mu.Lock(); defer w.mu.Unlock(); return len(w.resolved) > 0 })
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	e.Shutdown(ctx)
+	got, err := db.Get(tx.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := db.Jobs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	queued := false
+	for _, j := range jobs {
+		queued = queued || (j.Kind == store.JobWalletCancel && j.TxnID == tx.ID)
+	}
+	if got.State != store.StateReversalPending || !queued {
+		t.Fatalf("after the shutdown: state %s failure %q error %q, cancel queued %v", got.State, got.Failure, got.Error, queued)
 	}
 }

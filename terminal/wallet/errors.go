@@ -1,6 +1,7 @@
 package wallet
 
 import (
+	"context"
 	"errors"
 	"fmt"
 )
@@ -66,7 +67,11 @@ func (e *RejectedError) Is(target error) bool {
 }
 
 // OutcomeUnknown reports whether err, returned by Pay (or Cancel), leaves
-// the payment's outcome unknown: the platform may have taken it.
+// the payment's outcome unknown: the platform may have taken it. A call
+// cut short by its context (posd stopping while the customer confirms on
+// the phone) is unknown too: the order may have reached the platform, and
+// the customer may still pay it.
 func OutcomeUnknown(err error) bool {
-	return errors.Is(err, ErrUnreachable) || errors.Is(err, ErrBadResponse) || errors.Is(err, ErrUnresolved)
+	return errors.Is(err, ErrUnreachable) || errors.Is(err, ErrBadResponse) || errors.Is(err, ErrUnresolved) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
