@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -64,11 +63,9 @@ func (d *Daemon) openFace(pad pin.Keys) (*txn.FacePay, error) {
 	if err != nil {
 		return nil, err
 	}
-	th := face.DefaultThresholds
-	if len(cfg.Thresholds) > 0 {
-		if err := json.Unmarshal(cfg.Thresholds, &th); err != nil {
-			return nil, fmt.Errorf("config: face.thresholds: %w", err)
-		}
+	th, err := face.ParseThresholds(cfg.Thresholds)
+	if err != nil {
+		return nil, fmt.Errorf("config: face.thresholds: %w", err)
 	}
 	cam := d.Board.Devices.CameraVideo()
 	c, err := face.New(face.Opts{CascadeDir: cfg.Cascades, Thresholds: th, Logger: d.Log.With("part", "face")})

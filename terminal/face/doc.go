@@ -41,8 +41,9 @@
 //     face where the colour picture does.
 //
 // Exactly one face may be in view: a second face refuses the attempt
-// (Retry with "two faces in view"; the sale flow then refuses the face
-// payment: a bystander must not pay for the payer).
+// (Retry with "two faces in view"; the sale flow may run another check,
+// up to face.attempts, and no check that saw two faces ever pays: a
+// bystander must not pay for the payer).
 //
 // # Decisions
 //

@@ -20,6 +20,9 @@ import "errors"
 //   - ErrNotLive: BestCrop was asked of an attempt whose decision is not
 //     Live (no crop leaves the pipeline for a spoof or a retry).
 //   - ErrEncode: OpenCV failed to encode the crop.
+//   - ErrThresholds: face.thresholds names an unknown key or a value out
+//     of its range (ParseThresholds); the message names the key. Fatal at
+//     start: a typo must not silently weaken the liveness check.
 var (
 	ErrUnavailable = errors.New("face pay unavailable")
 	ErrChallenge   = errors.New("face: unknown challenge")
@@ -28,4 +31,5 @@ var (
 	ErrClosed      = errors.New("face: closed")
 	ErrNotLive     = errors.New("face: no crop: the decision is not live")
 	ErrEncode      = errors.New("face: crop encoding failed")
+	ErrThresholds  = errors.New("face: bad thresholds")
 )

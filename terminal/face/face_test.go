@@ -141,3 +141,34 @@ func TestOptsDefaults(t *testing.T) {
 		t.Errorf("%+v", o)
 	}
 }
+
+// TestParseThresholds: keys over the defaults; an unknown key or a value
+// out of range is refused, naming the key (a typo must not weaken the
+// check silently).
+func TestParseThresholds(t *testing.T) {
+	if err := DefaultThresholds.Validate(); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	th, err := ParseThresholds([]byte(`{"moire": 9.5, "min_frames": 8}`))
+	if err != nil || th.Moire != 9.5 || th.MinFrames != 8 || th.Flat != DefaultThresholds.Flat {
+		t.Errorf("%+v %v", th, err)
+	}
+	if th, err := ParseThresholds(nil); err != nil || th != DefaultThresholds {
+		t.Errorf("empty: %v", err)
+	}
+	for in, key := range map[string]string{
+		`{"flatt": 0.2}`:                             "flatt",
+		`{"border": 1.5}`:                            "border",
+		`{"min_face_frac": 0}`:                       "min_face_frac",
+		`{"min_frames": 0}`:                          "min_frames",
+		`{"min_exposure": 200, "max_exposure": 100}`: "min_exposure",
+		`{"ir_share": -0.1}`:                         "ir_share",
+		`{"moire": 9} {}`:                            "trailing",
+		`[1]`:                                        "cannot unmarshal",
+	} {
+		_, err := ParseThresholds([]byte(in))
+		if !errors.Is(err, ErrThresholds) || !strings.Contains(err.Error(), key) {
+			t.Errorf("%s: %v", in, err)
+		}
+	}
+}

@@ -1,5 +1,11 @@
 package face
 
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+)
+
 // Thresholds are every number the decision compares a signal with. They
 // come from the terminal's configuration file (face.thresholds, by these
 // JSON names, unmarshalled over DefaultThresholds). Distances are in
@@ -96,4 +102,68 @@ var DefaultThresholds = Thresholds{
 	BorderLooks:    4,
 	IRShare:        0.5,
 	IRLooks:        4,
+}
+
+// ParseThresholds reads face.thresholds: a JSON object over
+// DefaultThresholds (keys not given keep their defaults). An unknown key
+// or a value out of its range is ErrThresholds naming the key: a typo
+// ("moire": 120, "flatt": 0.2) must not silently weaken the check.
+func ParseThresholds(raw []byte) (Thresholds, error) {
+	th := DefaultThresholds
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return th, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&th); err != nil {
+		return Thresholds{}, fmt.Errorf("%w: %w", ErrThresholds, err)
+	}
+	if dec.More() {
+		return Thresholds{}, fmt.Errorf("%w: trailing data after the object", ErrThresholds)
+	}
+	return th, th.Validate()
+}
+
+// Validate checks every threshold against its range.
+func (th Thresholds) Validate() error {
+	for _, f := range []struct {
+		key     string
+		v       float64
+		lo, hi  float64
+		exclude bool // lo itself is out of range
+	}{
+		{"min_face_frac", th.MinFaceFrac, 0, 1, true},
+		{"min_sharpness", th.MinSharpness, 0, 1e6, false},
+		{"min_exposure", th.MinExposure, 0, 255, false},
+		{"max_exposure", th.MaxExposure, 0, 255, true},
+		{"max_pose", th.MaxPose, 0, 0.5, true},
+		{"blink_drop", th.BlinkDrop, 0, 1, true},
+		{"turn", th.Turn, 0, 1, true},
+		{"closer_growth", th.CloserGrowth, 0, 2, true},
+		{"min_motion_px", th.MinMotion, 0, 640, true},
+		{"reproj_px", th.Reproj, 0, 100, true},
+		{"flat", th.Flat, 0, 1, false},
+		{"moire", th.Moire, 0, 1e3, true},
+		{"border", th.Border, 0, 1, false},
+		{"ir_share", th.IRShare, 0, 1, true},
+	} {
+		if f.v != f.v || f.v < f.lo || f.v > f.hi || (f.exclude && f.v == f.lo) {
+			return fmt.Errorf("%w: %s %g is out of range (%g to %g)", ErrThresholds, f.key, f.v, f.lo, f.hi)
+		}
+	}
+	if th.MinExposure >= th.MaxExposure {
+		return fmt.Errorf("%w: min_exposure %g is not below max_exposure %g", ErrThresholds, th.MinExposure, th.MaxExposure)
+	}
+	for _, c := range []struct {
+		key string
+		v   int
+	}{
+		{"two_face_looks", th.TwoFaceLooks}, {"min_frames", th.MinFrames}, {"blink_max_frames", th.BlinkMaxFrames},
+		{"moire_looks", th.MoireLooks}, {"border_looks", th.BorderLooks}, {"ir_looks", th.IRLooks},
+	} {
+		if c.v < 1 || c.v > 120 {
+			return fmt.Errorf("%w: %s %d is out of range (1 to 120)", ErrThresholds, c.key, c.v)
+		}
+	}
+	return nil
 }

@@ -447,7 +447,7 @@ func TestPrune(t *testing.T) {
 func onlyOffline() Rules {
 	r := DefaultRules()
 	r.Hotlist.Enabled, r.Velocity.Enabled = false, false
-	r.MaxAmount = ModeAmounts{}
+	r.MaxAmount = ModeAmounts{Face: DefaultRules().MaxAmount.Face}
 	r.Offline = OfflineRules{Enabled: true, FloorLimit: 50000, MaxCount: 3, MaxAmount: 100000, MaxAge: Duration(24 * time.Hour)}
 	return r
 }

@@ -192,7 +192,7 @@ func wantRefuse(t testing.TB, what string, d Decision, code Code) {
 func onlyVelocity(window time.Duration, count int, amount int64) Rules {
 	r := DefaultRules()
 	r.Hotlist.Enabled = false
-	r.MaxAmount = ModeAmounts{}
+	r.MaxAmount = ModeAmounts{Face: DefaultRules().MaxAmount.Face} // face pay always has one
 	r.Velocity = VelocityRules{Enabled: true, Window: Duration(window), MaxCount: count, MaxAmount: amount}
 	return r
 }

@@ -289,6 +289,11 @@ func (r *Rules) Validate() error {
 			return bad(a.key, "%d is not an amount in minor units (0 to %d)", a.v, MaxMinor)
 		}
 	}
+	// The other modes' 0 means no limit; face pay always has one (the
+	// market's rules: a per-transaction limit, 1000.00 CNY by default).
+	if r.MaxAmount.Face == 0 {
+		return bad("max_amount.face", "face pay must have a limit (0 would mean none)")
+	}
 	counts := []struct {
 		key string
 		v   int

@@ -90,6 +90,7 @@ func TestParseRulesRefuses(t *testing.T) {
 		{`{"velocity": {"max_amount": 1000000000000}}`, "velocity.max_amount"},
 		{`{"cvm": {"no_cvm_limit": {"tap": -5}}}`, "cvm.no_cvm_limit.tap"},
 		{`{"max_amount": {"face": -1}}`, "max_amount.face"},
+		{`{"max_amount": {"face": 0}}`, "max_amount.face"}, // face pay always has a limit
 		{`{"max_amount": {"qr": 1000000000000}}`, "max_amount.qr"},
 		{`{"offline": {"max_count": 0}}`, "offline.max_count"},
 		{`{"offline": {"max_amount": 0}}`, "offline.max_amount"},
