@@ -198,11 +198,13 @@ const (
 	ReasonInterface                // the card asked for another interface
 	ReasonExpired                  // contactless: expired application on an offline approval
 	ReasonCDAFailed                // CDA signature of a GENERATE AC failed
+	ReasonUnexpectedTC             // contactless: the card approved offline (TC) when the reader required online
 )
 
 var reasonNames = [...]string{"", "card_removed", "card_blocked", "application_blocked",
 	"no_application", "card_error", "cancelled", "service_not_allowed", "over_limit",
-	"see_phone", "oda_failed", "cvm_failed", "try_another_interface", "expired", "cda_failed"}
+	"see_phone", "oda_failed", "cvm_failed", "try_another_interface", "expired", "cda_failed",
+	"tc_when_online_required"}
 
 // String is the reason's code as posctl prints it.
 func (r Reason) String() string {

@@ -324,7 +324,15 @@ func (st *txnState) kernelQuick() error {
 		st.outcome = OutcomeOnlineRequest
 		return st.quickCVMOnline()
 	}
-	// TC: an offline approval, if fDDA holds and the CVM allows.
+	// TC: an offline approval, if the reader allowed one (a card may
+	// lower what the reader asked for, never raise it: a refund, a
+	// merchant-forced online or an amount above the floor limit asked for
+	// an online cryptogram), fDDA holds and the CVM allows.
+	if st.clOnlineRequired {
+		st.outcome, st.reason = OutcomeDeclinedOffline, ReasonUnexpectedTC
+		st.quickCVM()
+		return nil
+	}
 	if expired {
 		st.outcome, st.reason = OutcomeDeclinedOffline, ReasonExpired
 		st.quickCVM()

@@ -273,3 +273,21 @@ func TestKernel2(t *testing.T) {
 			outcome: OutcomeDeclinedOffline},
 	})
 }
+
+// TestTCWhenOnlineRequired: the reader asked for an online cryptogram (a
+// merchant-forced online, a refund, an amount above the contactless floor
+// limit) and the card answers a TC anyway: a card may lower what the
+// reader asked for, never raise it, so the tap is declined, never
+// approved offline.
+func TestTCWhenOnlineRequired(t *testing.T) {
+	forced := tap(1000)
+	forced.ForceOnline = true
+	refund := tap(1000)
+	refund.Type, refund.ForceOnline = TypeRefund, true
+	runCL(t, []clCase{
+		{name: "forced online", card: quick(quickOpts{cid: 0x40}), txn: forced, outcome: OutcomeDeclinedOffline, reason: ReasonUnexpectedTC},
+		{name: "refund", card: quick(quickOpts{cid: 0x40}), txn: refund, outcome: OutcomeDeclinedOffline, reason: ReasonUnexpectedTC},
+		{name: "above the floor limit", card: quick(quickOpts{cid: 0x40}), txn: tap(60000), outcome: OutcomeDeclinedOffline, reason: ReasonUnexpectedTC},
+		{name: "below it, offline allowed", card: quick(quickOpts{cid: 0x40}), txn: tap(1000), outcome: OutcomeApprovedOffline},
+	})
+}

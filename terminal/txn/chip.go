@@ -115,10 +115,12 @@ func (e *Engine) runChip(ctx context.Context, s *sale) (chipOutcome, error) {
 	}
 	s.sess = sess
 	kind := host.Kind(s.rec.Kind)
+	// Only a sale may be approved by the card offline, within the
+	// offline rules.
+	forceOnline := kind != host.KindPurchase || !e.offlineAllowed(ctx, s)
 	es, err := e.o.Kernel.Start(ctx, chip.Card, chip.Interface, emv.Txn{
 		Amount: s.rec.Amount, Currency: s.rec.Currency, Type: emvType(kind), Date: e.clock.Now(),
-		// Only a sale may be approved by the card offline.
-		HostReachable: true, ForceOnline: kind != host.KindPurchase || !e.offlineAllowed(ctx, s),
+		HostReachable: true, ForceOnline: forceOnline,
 	}, chipUI{e: e, s: s})
 	if es != nil {
 		s.emv = es
@@ -139,7 +141,14 @@ func (e *Engine) runChip(ctx context.Context, s *sale) (chipOutcome, error) {
 		s.releaseChip()
 		return chipDone, err
 	}
-	switch es.Outcome() {
+	outcome := es.Outcome()
+	if outcome == emv.OutcomeApprovedOffline && forceOnline {
+		// The kernels refuse a card's offline approval the reader did
+		// not allow; should one still come, it is not the terminal's.
+		e.log.Warn("chip approved offline what the terminal sent online: declined", "id", s.rec.ID, "pan", masked)
+		outcome = emv.OutcomeDeclinedOffline
+	}
+	switch outcome {
 	case emv.OutcomeApprovedOffline:
 		e.log.Info("chip approved offline", "id", s.rec.ID, "pan", masked)
 		s.releaseChip()
