@@ -79,6 +79,23 @@ func cvmCode(results string) byte {
 	return b[0] & 0x3F
 }
 
+// cvmName is the record's cvm for the CVM results' method: what the
+// card verified, not "none" when it asked for a signature or checked a
+// PIN itself.
+func cvmName(results string) string {
+	switch cvmCode(results) {
+	case 0x01:
+		return "offline_plain_pin"
+	case 0x02:
+		return "online_pin"
+	case 0x04:
+		return "offline_enciphered_pin"
+	case 0x1E:
+		return "signature"
+	}
+	return "none"
+}
+
 // TestChipSalesEndToEnd: real posd and acquirer-sim processes, each
 // dialect: an inserted and a tapped card approved after the issuer
 // verified their ARQC; the display asks for insert, tap or swipe and says
@@ -143,6 +160,9 @@ func testChipSales(t *testing.T, dialect string) {
 	if v.EntryMode != "051" || v.Chip == nil || v.Chip.Interface != "contact" || v.Chip.AID != "A0000000031010" ||
 		v.Chip.Label == "" || v.Chip.Cryptogram != "TC" || len(v.Chip.TVR) != 10 || v.Chip.TSI == "" || v.Chip.CVMResults == "" {
 		t.Errorf("record of an inserted sale: %+v %+v", v, v.Chip)
+	}
+	if want := cvmName(v.Chip.CVMResults); v.CVM != want {
+		t.Errorf("inserted sale's cvm %q, its CVM results %s say %s", v.CVM, v.Chip.CVMResults, want)
 	}
 	if _, raw := e.lastPurchase(); raw["arqc_ok"] != true {
 		t.Errorf("the issuer did not verify the ARQC: %v", raw)

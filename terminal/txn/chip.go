@@ -202,7 +202,12 @@ func (e *Engine) runChip(ctx context.Context, s *sale) (chipOutcome, error) {
 	}
 	// Online request: the online PIN when the card's CVM list chose it
 	// (the kernel left its capture to the sale).
+	// The record says what the card verified (signature, offline PIN,
+	// a phone's CDCVM), as offline outcomes' records do.
 	s.cvm = risk.CVMNone
+	if m := es.CVM().Method; m != emv.CVMNone && m != emv.CVMOnlinePIN {
+		s.cvm = risk.CVM(m.String())
+	}
 	if es.CVM().Method == emv.CVMOnlinePIN {
 		if done := e.readPIN(ctx, s); done {
 			s.releaseChip()
