@@ -85,9 +85,10 @@ func TestQRCodesEndToEnd(t *testing.T) {
 
 	// A wallet code to the default reader (the camera in a build with
 	// OpenCV), and under the scanner.
-	const wechat = "134567890123456789"
-	for _, how := range []string{"qr:", "scan:"} {
-		v, exit := e.run([]string{"sale", "--amount", "3.00", "--method", "qr"}, how+wechat)
+	// (A code pays once: each customer shows their own.)
+	const wechat, wechat2 = "134567890123456789", "134567890123456788"
+	for how, code := range map[string]string{"qr:": wechat, "scan:": wechat2} {
+		v, exit := e.run([]string{"sale", "--amount", "3.00", "--method", "qr"}, how+code)
 		printed.WriteString(e.txnJSON(v.ID))
 		if v.State != "approved" || exit != 0 {
 			t.Fatalf("%s wechat code: %+v exit %d", how, v, exit)
@@ -195,7 +196,7 @@ func TestQRCodesEndToEnd(t *testing.T) {
 	journal, _ := os.ReadFile(walletJournal)
 	_, hostJournal := e.journalLines()
 	db, _ := os.ReadFile(filepath.Join(e.dataDir, "posd.db"))
-	secrets := []string{wechat, card.PAN, cpm}
+	secrets := []string{wechat, wechat2, card.PAN, cpm}
 	if uc, ok := deck.Lookup("unionpay-ic-debit"); ok {
 		secrets = append(secrets, uc.PAN)
 	}

@@ -39,6 +39,9 @@ const (
 	CodeNotPaid        = "not_paid"
 	CodeRefundExceeds  = "refund_exceeds"
 	CodeRefundMismatch = "refund_mismatch"
+	// CodeCodeUsed: the customer's payment code already paid another
+	// order (a code is a one-time bearer token).
+	CodeCodeUsed = "code_used"
 )
 
 // Request is the JSON body of every request; fields an operation does not

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -34,6 +35,9 @@ func (s *syncBuf) String() string {
 }
 
 const code = "134567890123456789"
+
+// codeN is a WeChat payment code of its own: a code pays once.
+func codeN(n int) string { return fmt.Sprintf("13%016d", n) }
 
 func rig(t *testing.T, o wallet.Opts) (*wallet.Sim, *httptest.Server, *syncBuf) {
 	t.Helper()
@@ -93,16 +97,16 @@ func TestClientAgainstSimulator(t *testing.T) {
 		t.Fatalf("fully refunded order is %s", r.Status)
 	}
 	// Magic amounts.
-	if r, _ := c.Pay(ctx, tw.Alipay, tw.Order{ID: "B63", Amount: 1063, Currency: "CNY", Code: code}); r.Status != tw.StatusFailed || r.Reason == "" {
+	if r, _ := c.Pay(ctx, tw.Alipay, tw.Order{ID: "B63", Amount: 1063, Currency: "CNY", Code: codeN(63)}); r.Status != tw.StatusFailed || r.Reason == "" {
 		t.Fatalf("63: %+v", r)
 	}
-	if r, _ := c.Pay(ctx, tw.Alipay, tw.Order{ID: "B62", Amount: 1062, Currency: "CNY", Code: code}); r.Status != tw.StatusUserPaying {
+	if r, _ := c.Pay(ctx, tw.Alipay, tw.Order{ID: "B62", Amount: 1062, Currency: "CNY", Code: codeN(62)}); r.Status != tw.StatusUserPaying {
 		t.Fatalf("62: %+v", r)
 	}
 	if r, err := c.Cancel(ctx, tw.Alipay, "B62"); err != nil || r.Status != tw.StatusClosed {
 		t.Fatalf("cancel 62: %+v %v", r, err)
 	}
-	if r, _ := c.Pay(ctx, tw.UnionPay, tw.Order{ID: "C61", Amount: 1061, Currency: "CNY", Code: code}); r.Status != tw.StatusUserPaying {
+	if r, _ := c.Pay(ctx, tw.UnionPay, tw.Order{ID: "C61", Amount: 1061, Currency: "CNY", Code: codeN(61)}); r.Status != tw.StatusUserPaying {
 		t.Fatalf("61: %+v", r)
 	}
 	if r, _ := c.Query(ctx, tw.UnionPay, "C61"); r.Status != tw.StatusUserPaying {
@@ -111,7 +115,7 @@ func TestClientAgainstSimulator(t *testing.T) {
 	if r, _ := c.Query(ctx, tw.UnionPay, "C61"); r.Status != tw.StatusSuccess {
 		t.Fatalf("61 second query: %+v", r)
 	}
-	_, err = c.Pay(ctx, tw.UnionPay, tw.Order{ID: "D64", Amount: 1064, Currency: "CNY", Code: code})
+	_, err = c.Pay(ctx, tw.UnionPay, tw.Order{ID: "D64", Amount: 1064, Currency: "CNY", Code: codeN(64)})
 	if !errors.Is(err, tw.ErrUnreachable) || !tw.OutcomeUnknown(err) {
 		t.Fatalf("64: %v", err)
 	}
@@ -125,7 +129,7 @@ func TestClientAgainstSimulator(t *testing.T) {
 	if r, _ := c.Cancel(ctx, tw.WeChat, "E1"); r.Status != tw.StatusClosed {
 		t.Fatalf("cancel unknown: %+v", r)
 	}
-	if r, _ := c.Pay(ctx, tw.WeChat, tw.Order{ID: "E1", Amount: 500, Currency: "CNY", Code: code}); r.Status != tw.StatusClosed {
+	if r, _ := c.Pay(ctx, tw.WeChat, tw.Order{ID: "E1", Amount: 500, Currency: "CNY", Code: codeN(1)}); r.Status != tw.StatusClosed {
 		t.Fatalf("late pay after cancel: %+v", r)
 	}
 	tot := sim.Totals()
@@ -188,5 +192,34 @@ func TestClientRefusesUnsignedAnswer(t *testing.T) {
 	_, err := c.Pay(context.Background(), tw.WeChat, tw.Order{ID: "F1", Amount: 100, Currency: "CNY", Code: code})
 	if !errors.Is(err, tw.ErrBadResponse) || !tw.OutcomeUnknown(err) {
 		t.Fatalf("unsigned answer: %v", err)
+	}
+}
+
+// TestCodePaysOnce: a customer's payment code is a one-time bearer token:
+// a pay of another order with it (on this terminal or another) is
+// refused, a repeat of the same order's pay is not.
+func TestCodePaysOnce(t *testing.T) {
+	sim, srv, _ := rig(t, wallet.Opts{QueryRate: -1})
+	ctx := context.Background()
+	c1 := client(t, srv.URL, "T001", wallet.TerminalKey([]byte(wallet.TestMasterKey), "T001"), nil)
+	c2 := client(t, srv.URL, "T002", wallet.TerminalKey([]byte(wallet.TestMasterKey), "T002"), nil)
+	if r, err := c1.Pay(ctx, tw.WeChat, tw.Order{ID: "P1", Amount: 1000, Currency: "CNY", Code: code}); err != nil || r.Status != tw.StatusSuccess {
+		t.Fatalf("first pay: %+v %v", r, err)
+	}
+	if r, err := c1.Pay(ctx, tw.WeChat, tw.Order{ID: "P1", Amount: 1000, Currency: "CNY", Code: code}); err != nil || r.Status != tw.StatusSuccess {
+		t.Fatalf("the same order's pay again: %+v %v", r, err)
+	}
+	for _, c := range []struct {
+		cl *tw.HTTPClient
+		id string
+	}{{c1, "P2"}, {c2, "P1"}} {
+		r, err := c.cl.Pay(ctx, tw.WeChat, tw.Order{ID: c.id, Amount: 5000, Currency: "CNY", Code: code})
+		var rej *tw.RejectedError
+		if !errors.As(err, &rej) || rej.Code != tw.CodeCodeUsed || r.Status == tw.StatusSuccess {
+			t.Errorf("a used code paid order %s: %+v %v", c.id, r, err)
+		}
+	}
+	if n := sim.Totals().CodesReused; n != 2 {
+		t.Errorf("codes reused: %d", n)
 	}
 }

@@ -104,7 +104,7 @@ func runStorm(t *testing.T, n int, window, bucket time.Duration, together bool, 
 					amount, want = 2061, tw.StatusSuccess
 				}
 				id := fmt.Sprintf("O%d", k)
-				r, err := c.Pay(ctx, tw.WeChat, tw.Order{ID: id, Amount: amount, Currency: "CNY", Code: "134567890123456789"})
+				r, err := c.Pay(ctx, tw.WeChat, tw.Order{ID: id, Amount: amount, Currency: "CNY", Code: fmt.Sprintf("13%04d%012d", i, k)})
 				if err != nil || r.Status != tw.StatusUserPaying {
 					t.Errorf("%s pay %s: %+v %v", tid, id, r, err)
 					return

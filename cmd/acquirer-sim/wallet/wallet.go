@@ -39,6 +39,7 @@
 //	not_paid         409  refund of an order not paid
 //	refund_exceeds   409  refunds over the paid amount
 //	refund_mismatch  409  refund id reused for another amount
+//	code_used        409  the payment code already paid another order
 //
 // # Magic amounts (last two digits of the amount in fen)
 //
@@ -55,7 +56,9 @@
 // (refunded) and remembers an order id it never had as closed, so a late
 // pay of it is refused rather than paid. Refund gives back at most the
 // paid amount, idempotent by refund id; the order is refunded once fully
-// given back. Only queries count against the rate limit.
+// given back. Only queries count against the rate limit. A payment code
+// pays one order (any terminal): the simulator keeps the SHA-256 of every
+// code that made an order, never the code.
 //
 // # Merchant-presented payments
 //
@@ -156,6 +159,7 @@ type Opts struct {
 type Totals struct {
 	Calls, BadSignature, BadRequest int
 	Pays, PayRepeats, Paid          int // pay calls, repeats among them, orders that became paid (by code or phone)
+	CodesReused                     int // pays refused: the code had paid another order
 	PaidTwice                       int // paid transitions of an order already paid: must stay 0
 	Precreates, PrecreateRepeats    int // precreate calls, repeats among them
 	PhonePays, PhonePayRepeats      int // phone pay calls, pays of an order already paid among them
@@ -194,6 +198,9 @@ type Sim struct {
 
 	mu     sync.Mutex
 	orders map[string]*order // terminal|order id
+	// used: the payment codes that paid an order (their SHA-256, never
+	// the code), and which: a code pays once, as on the real platforms.
+	used   map[[32]byte]string
 	limits map[string]*bucket
 	seq    int
 	totals Totals
@@ -218,7 +225,8 @@ func New(o Opts) *Sim {
 	if o.QueryBurst <= 0 {
 		o.QueryBurst = DefaultQueryBurst
 	}
-	s := &Sim{o: o, clk: clock.Or(o.Clock), log: o.Logger, orders: map[string]*order{}, limits: map[string]*bucket{}}
+	s := &Sim{o: o, clk: clock.Or(o.Clock), log: o.Logger, orders: map[string]*order{}, limits: map[string]*bucket{},
+		used: map[[32]byte]string{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -498,6 +506,12 @@ func (s *Sim) do(c call, e *Entry) (tw.Response, int, bool) {
 			e.Duplicate = true
 			return answer(r.OrderID, o), http.StatusOK, false
 		}
+		h := sha256.Sum256([]byte(r.Code))
+		if by, ok := s.used[h]; ok && by != key {
+			s.totals.CodesReused++
+			return refuse(http.StatusConflict, tw.CodeCodeUsed, "payment code already used")
+		}
+		s.used[h] = key
 		o = &order{kind: kindPay, platform: c.platform, amount: r.Amount, currency: r.Currency}
 		s.orders[key] = o
 		switch r.Amount % 100 {
