@@ -283,6 +283,56 @@ func TestChipOnlinePIN(t *testing.T) {
 	}
 }
 
+// TestChipPINFromRiskRules: the risk rules ask for a PIN (a sale over the
+// no-CVM limit, any balance inquiry) and the chip's own CVM list chose a
+// signature or none: the stricter wins, posd reads an online PIN. Before,
+// an inserted card over the limit was approved on a signature and a
+// balance inquiry by insert or tap showed the balance with no PIN.
+func TestChipPINFromRiskRules(t *testing.T) {
+	e, _, cfg := newEnv(t, nil, nil)
+	posd := start(t, "posd", []string{"-config", cfg}, posdReady)
+	defer posd.stop(t)
+	type res struct {
+		v    txnView
+		code int
+	}
+	done := make(chan res, 1)
+	for _, c := range []struct {
+		args      []string
+		card, pin string
+	}{
+		{[]string{"sale", "--amount", "1500.00"}, "insert:visa-credit", "1234"},
+		{[]string{"balance"}, "insert:visa-credit", "1234"},
+		// (A zero amount is kernel 2's only: Visa's is refused a tap.)
+		{[]string{"balance"}, "tap:mastercard-debit", "4321"},
+	} {
+		go func() { v, code := e.run(c.args, c.card); done <- res{v, code} }()
+		asked := false
+		deadline := time.Now().Add(20 * time.Second)
+		for !asked && time.Now().Before(deadline) {
+			select {
+			case r := <-done:
+				t.Fatalf("%v %s ended without a PIN: %+v exit %d", c.args, c.card, r.v, r.code)
+			case <-time.After(20 * time.Millisecond):
+				asked = e.display().Phase == "pin"
+			}
+		}
+		if !asked {
+			t.Fatalf("%v %s: no PIN prompt", c.args, c.card)
+		}
+		if out, code := e.posctl("sim", "keys", c.pin+"E"); code != 0 {
+			t.Fatalf("keys: %s", out)
+		}
+		r := <-done
+		if r.v.State != "approved" || r.code != 0 {
+			t.Fatalf("%v %s: %+v exit %d", c.args, c.card, r.v, r.code)
+		}
+		if v := e.show(r.v.ID); v.CVM != "online_pin" {
+			t.Errorf("%v %s: cvm %q", c.args, c.card, v.CVM)
+		}
+	}
+}
+
 // TestChipTamperedODA: the card whose ICC certificate was altered fails
 // DDA and the terminal's decision follows its action codes: with the
 // shipped parameters (TAC-online has "DDA failed") it goes online and the

@@ -578,12 +578,13 @@ func (c *Config) Validate() error {
 }
 
 // DefaultRiskRules are terminal/risk's defaults with two changes for a
-// terminal that has not had the acquirer's parameters yet: swiped sales up
-// to 1000.00 need no PIN (as contactless ones), and a card may make up to
-// 100 sales a day on this terminal.
+// terminal that has not had the acquirer's parameters yet: swiped and
+// inserted sales up to 1000.00 need no PIN from the rules (as contactless
+// ones; a chip card's own CVM list may still ask for one), and a card may
+// make up to 100 sales a day on this terminal.
 func DefaultRiskRules() risk.Rules {
 	r := risk.DefaultRules()
-	r.CVM.NoCVMLimit.Swipe = 1000_00
+	r.CVM.NoCVMLimit.Swipe, r.CVM.NoCVMLimit.Insert = 1000_00, 1000_00
 	r.Velocity.MaxCount = 100
 	return r
 }

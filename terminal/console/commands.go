@@ -51,6 +51,9 @@ const (
 	diagnostics = rEngineer | rAdmin // admin ⊇ engineer
 	keyRoles    = rCustodian         // keys: custodians only, never admin
 	statusRoles = rEngineer | rCustodian | rAdmin
+	// auditRoles read who did what: the terminal's administrators and
+	// its key custodians (who check each other's dual control).
+	auditRoles = rCustodian | rAdmin
 
 	// maxCount bounds "log N" and "txns N".
 	maxCount = 500
@@ -103,6 +106,8 @@ func init() {
 		{name: "kbpk component", summary: "enter a KBPK component (dual control: two different custodians)", roles: keyRoles, run: (*session).cmdKBPKComponent},
 		{name: "kbpk cancel", summary: "wipe a held first KBPK component", roles: keyRoles, run: (*session).cmdKBPKCancel},
 		{name: "key load", summary: "load a TR-31 key block under the KBPK (not echoed)", roles: keyRoles, run: (*session).cmdKeyLoad},
+		{name: "audit", args: "[N]", summary: fmt.Sprintf("the console's last N audit entries: sessions, commands, refusals (default 20, at most %d)", maxCount),
+			roles: auditRoles, maxArgs: 1, count: 20, run: (*session).cmdAudit},
 		{name: "factory-reset", summary: "erase the terminal (asks for the terminal id)", roles: rAdmin, run: (*session).cmdFactoryReset},
 	}
 	byName = make(map[string]*command, len(commands))
@@ -427,6 +432,38 @@ func (s *session) cmdLog(p parsed) {
 		return
 	}
 	s.println(strings.Join(lines, "\n"))
+}
+
+// cmdAudit prints the newest audit entries, oldest first: when, who
+// (engineer and role), what. Entries never hold a secret; the output
+// guard still applies.
+func (s *session) cmdAudit(p parsed) {
+	entries, err := s.c.Audit(p.n)
+	if err != nil {
+		s.printf("audit failed: %v", err)
+		return
+	}
+	if len(entries) == 0 {
+		s.println("no audit entries")
+		return
+	}
+	var b strings.Builder
+	for _, e := range entries {
+		who := e.Engineer
+		if who == "" {
+			who = "-"
+		}
+		role := e.Role
+		if role == "" {
+			role = "-"
+		}
+		fmt.Fprintf(&b, "%s %s %s %s", e.Time.UTC().Format(time.RFC3339), who, role, e.Event)
+		if e.Detail != "" {
+			fmt.Fprintf(&b, ": %s", e.Detail)
+		}
+		b.WriteByte('\n')
+	}
+	s.println(b.String())
 }
 
 func (s *session) cmdTxns(p parsed) {

@@ -305,6 +305,7 @@ var roleCases = []struct {
 	{"kbpk component", "KBPK component 1 of 2", "component entry abandoned", rCustodian},
 	{"kbpk cancel", "no KBPK component held", "", rCustodian},
 	{"key load", "paste the TR-31 key block", "key load abandoned", rCustodian},
+	{"audit 3", "command: audit", "", auditRoles},
 	{"factory-reset", "type the terminal id to confirm: ", "factory reset cancelled", rAdmin},
 }
 

@@ -201,14 +201,18 @@ func (e *Engine) runChip(ctx context.Context, s *sale) (chipOutcome, error) {
 		return chipDone, err
 	}
 	// Online request: the online PIN when the card's CVM list chose it
-	// (the kernel left its capture to the sale).
-	// The record says what the card verified (signature, offline PIN,
-	// a phone's CDCVM), as offline outcomes' records do.
+	// (the kernel left its capture to the sale), or when the risk rules
+	// want one (over the no-CVM limit, a balance inquiry) and the card
+	// verified no PIN itself: the stricter of the two wins. The record
+	// says what was verified (signature, offline PIN, a phone's CDCVM),
+	// as offline outcomes' records do.
 	s.cvm = risk.CVMNone
-	if m := es.CVM().Method; m != emv.CVMNone && m != emv.CVMOnlinePIN {
+	m := es.CVM().Method
+	if m != emv.CVMNone && m != emv.CVMOnlinePIN {
 		s.cvm = risk.CVM(m.String())
 	}
-	if es.CVM().Method == emv.CVMOnlinePIN {
+	pinDone := m == emv.CVMOfflinePlainPIN || m == emv.CVMOfflineEncPIN || m == emv.CVMCDCVM
+	if m == emv.CVMOnlinePIN || (!pinDone && s.decision.CVM == risk.CVMOnlinePIN) {
 		if done := e.readPIN(ctx, s); done {
 			s.releaseChip()
 			return chipDone, nil
