@@ -30,10 +30,12 @@ const (
 //  2. a line holding 32 or more hex digits in one run, or in runs joined by
 //     single ' ', ':' or '-' (key components are often written in groups),
 //     is withheld whole;
-//  3. a run of more than 19 digits (track data) is masked whole; 13 to 19
-//     digits, in one run or in runs joined by single ' ' or '-'
-//     ("4111 1111 1111 1111"), that pass the Luhn check keep their first 6
-//     and last 4 digits only.
+//  3. a line with stripe data (a card number followed by track 2's '=' or
+//     track 1's '^') is withheld whole;
+//  4. a run of more than 19 digits (track data) is masked whole; 13 to 19
+//     digits, in one run or in runs joined by one or two of ' ', '-', '.'
+//     ("4111 1111 1111 1111", "4111.1111.1111.1111"), that pass the Luhn
+//     check keep their first 6 and last 4 digits only.
 //
 // The hex check comes first: masking digits would split a key's hex run and
 // let the rest of it through.
@@ -44,7 +46,7 @@ func guardLine(s string) string {
 		cut = true
 	}
 	b := printable(s)
-	if hasLongHex(b) {
+	if hasLongHex(b) || hasTrack(b) {
 		return withheld
 	}
 	maskPANs(b)
@@ -111,6 +113,34 @@ func joined(b []byte, r, next span, seps string) bool {
 	return next.start == r.end+1 && strings.IndexByte(seps, b[r.end]) >= 0
 }
 
+// joinedLoose reports whether runs r and next are separated by one or two
+// separator bytes from seps ("4761  7390", "4761 - 7390" is not).
+func joinedLoose(b []byte, r, next span, seps string) bool {
+	gap := next.start - r.end
+	if gap < 1 || gap > 2 {
+		return false
+	}
+	for p := r.end; p < next.start; p++ {
+		if strings.IndexByte(seps, b[p]) < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// hasTrack reports whether b holds magnetic stripe data: a card number
+// (12 to 19 digits) followed by track 2's '=' separator or track 1's '^'.
+// Masking the number would leave the expiry, service code and
+// discretionary data (and track 1's name) in clear: the line is withheld.
+func hasTrack(b []byte) bool {
+	for _, r := range runs(b, isDigit) {
+		if n := r.end - r.start; n >= 12 && n <= 19 && r.end < len(b) && (b[r.end] == '=' || b[r.end] == '^') {
+			return true
+		}
+	}
+	return false
+}
+
 // hasLongHex reports whether b holds minHexRun hex digits in one run or in
 // runs joined by single ' ', ':' or '-'.
 func hasLongHex(b []byte) bool {
@@ -154,7 +184,7 @@ func maskOnePAN(b []byte) bool {
 	for i := range rs {
 		n, best := 0, -1
 		for j := i; j < len(rs); j++ {
-			if j > i && !joined(b, rs[j-1], rs[j], " -") {
+			if j > i && !joinedLoose(b, rs[j-1], rs[j], " -.") {
 				break
 			}
 			l := rs[j].end - rs[j].start

@@ -28,6 +28,12 @@ func TestGuardLine(t *testing.T) {
 		{"esc \x1b[2J bell \a tab\tend", "esc ?[2J bell ? tab end"},
 		{"caf\u00e9 \uff14\uff17\uff16", "caf? ???"},
 		{"bad utf8 \xff\xfe", "bad utf8 ??"},
+		// Stripe data: masking the number would leave the rest in clear.
+		{"track2 4761739001010010=2512201114380", withheld},
+		{"track1 %B4761739001010010^DOE/JOHN^2512201114380?", withheld},
+		{"pan 4761.7390.0101.0010", "pan 4761.73**.****.0010"},
+		{"pan 4761  7390  0101  0010", "pan 4761  73**  ****  0010"},
+		{"amount 1500.00 at 10.0.0.5", "amount 1500.00 at 10.0.0.5"},
 	}
 	for _, tc := range cases {
 		if got := guardLine(tc.in); got != tc.want {
