@@ -117,6 +117,13 @@ type FaceConfig struct {
 	// URL is the face-pay platform (http://127.0.0.1:8586 for
 	// acquirer-sim's -face); empty: no face pay.
 	URL string `json:"url"`
+	// Key is the terminal's key of the face-pay link (hex, at least 16
+	// bytes): it signs every request and checks every answer
+	// (terminal/linksig, as the wallet link's). Empty on the sim board:
+	// derived from the face-pay simulator's published test master key
+	// (SimFaceMasterKey), as the simulator does; required on a real
+	// board.
+	Key string `json:"key"`
 	// PlatformKey is the platform's X25519 public key (PEM) the face crop
 	// is sealed to, pinned in the terminal's parameters;
 	// PlatformKeyFile names a file holding it instead.
@@ -177,6 +184,11 @@ type MPMConfig struct {
 // (cmd/acquirer-sim/wallet.TestMasterKey): the sim board derives its
 // signing key from it. It protects nothing.
 const SimWalletMasterKey = "posd wallet simulator test master key"
+
+// SimFaceMasterKey is the face-pay simulator's published test master key
+// (cmd/acquirer-sim/facepay.TestMasterKey): the sim board derives its
+// face-pay link key from it. It protects nothing.
+const SimFaceMasterKey = "posd face-pay simulator test master key"
 
 // ConsoleConfig is the service console on the board's debug UART (a
 // pseudo-terminal on the sim board).
@@ -412,6 +424,8 @@ type Settings struct {
 	// FaceKey is the face-pay platform's pinned public key (nil: no face
 	// pay).
 	FaceKey *ecdh.PublicKey
+	// FaceLinkKey is the face-pay link's signing key (nil: no face pay).
+	FaceLinkKey []byte
 	// FaceConsentTimeout bounds the wait for the customer's consent.
 	FaceConsentTimeout time.Duration
 	// FaceAttempts is how many liveness checks a face sale may run.
@@ -815,6 +829,19 @@ func (c *Config) validateFace(s *Settings) error {
 	u, err := url.Parse(f.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("config: face.url must be an http(s) URL")
+	}
+	switch {
+	case f.Key != "":
+		if s.FaceLinkKey, err = hex.DecodeString(f.Key); err != nil || len(s.FaceLinkKey) < 16 {
+			s.FaceLinkKey = nil
+			return fmt.Errorf("config: face.key must be at least 16 bytes of hex")
+		}
+	case c.Board == "sim":
+		m := hmac.New(sha256.New, []byte(SimFaceMasterKey))
+		m.Write([]byte(c.Terminal.ID))
+		s.FaceLinkKey = m.Sum(nil)
+	default:
+		return fmt.Errorf("config: face.key is required with face.url on a real board")
 	}
 	pem := []byte(f.PlatformKey)
 	switch {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -223,5 +224,47 @@ func TestFaceAttempts(t *testing.T) {
 		if _, err := Parse(face(bad)); err == nil || !strings.Contains(err.Error(), "face.attempts") {
 			t.Errorf("%s: %v", bad, err)
 		}
+	}
+}
+
+// The face-pay link is signed like the wallet's: face.key on a real
+// board, on the sim board a key derived as the simulator derives it.
+func TestFaceLinkKey(t *testing.T) {
+	k, err := faceseal.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem, err := faceseal.MarshalPublicKey(k.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := json.Marshal(string(pem))
+	face := func(board, extra string) []byte {
+		return []byte(`{"board":"` + board + `","terminal":{"id":"POS00042"},"face":{"url":"http://127.0.0.1:8586","platform_key":` +
+			string(key) + extra + `}}`)
+	}
+	c, err := Parse(face("sim", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := hmac.New(sha256.New, []byte(SimFaceMasterKey))
+	m.Write([]byte("POS00042"))
+	if got := c.Settings().FaceLinkKey; !bytes.Equal(got, m.Sum(nil)) {
+		t.Fatalf("sim face link key %x", got)
+	}
+	if c, err := Parse(face("sim", `,"key":"00112233445566778899aabbccddeeff"`)); err != nil ||
+		hex.EncodeToString(c.Settings().FaceLinkKey) != "00112233445566778899aabbccddeeff" {
+		t.Fatalf("face.key: %v", err)
+	}
+	for _, bad := range []string{`,"key":"zz"`, `,"key":"00112233"`} {
+		if _, err := Parse(face("sim", bad)); err == nil || !strings.Contains(err.Error(), "face.key") || strings.Contains(err.Error(), "0011") {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+	if _, err := Parse(face("rpi4", "")); err == nil || !strings.Contains(err.Error(), "face.key is required") {
+		t.Fatalf("real board without face.key: %v", err)
+	}
+	if c, _ := Parse([]byte(`{}`)); c.Settings().FaceLinkKey != nil {
+		t.Fatal("a face link key without face pay")
 	}
 }
