@@ -436,7 +436,8 @@ func facePayThrough(t *testing.T, base string, pem []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := facepay.NewHTTP(facepay.HTTPOpts{BaseURL: base, TerminalID: "T0000009"})
+	c, err := facepay.NewHTTP(facepay.HTTPOpts{BaseURL: base, TerminalID: "T0000009",
+		Key: simfacepay.TerminalKey([]byte(simfacepay.TestMasterKey), "T0000009")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -489,11 +490,12 @@ func facePayThrough(t *testing.T, base string, pem []byte) {
 		t.Fatal(err)
 	}
 	defer s.Wipe()
-	block, err := s.EncryptPINDigits([]byte(simfacepay.Password("alice")), cand.Account)
+	block, err := s.EncryptPINDigits([]byte(simfacepay.Password("alice")), facepay.PasswordBinding("T0000009", cand.Session, "F2", 8800, "156"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := c.Confirm(context.Background(), facepay.ConfirmRequest{Session: cand.Session, OrderID: "F2", PINBlock: block, KSN: ksn})
+	res, err := c.Confirm(context.Background(), facepay.ConfirmRequest{Session: cand.Session, OrderID: "F2", Amount: 8800, Currency: "156",
+		PINBlock: block, KSN: ksn})
 	if err != nil || res.Status != facepay.StatusApproved {
 		t.Fatalf("confirm: %+v %v", res, err)
 	}

@@ -58,7 +58,9 @@ func (d *Daemon) openFace(pad pin.Keys) (*txn.FacePay, error) {
 		d.face.why = "not configured"
 		return nil, nil
 	}
-	platform, err := facepay.NewHTTP(facepay.HTTPOpts{BaseURL: cfg.URL, TerminalID: d.Config.Terminal.ID,
+	// The link to the platform is signed both ways with the terminal's
+	// key (face.key; the sim board derives it as the simulator does).
+	platform, err := facepay.NewHTTP(facepay.HTTPOpts{BaseURL: cfg.URL, TerminalID: d.Config.Terminal.ID, Key: set.FaceLinkKey,
 		Logger: d.Log.With("part", "facepay")})
 	if err != nil {
 		return nil, err

@@ -12,6 +12,9 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"posd/conn/clock"
+	"posd/terminal/linksig"
 )
 
 // HTTPOpts configures an HTTPClient.
@@ -21,9 +24,14 @@ type HTTPOpts struct {
 	// TerminalID identifies the terminal (1-32 letters and digits); it
 	// is in every request and in the sealed crop's associated data.
 	TerminalID string
+	// Key is the terminal's HMAC-SHA256 key of the link (at least 16
+	// bytes): it signs every request and checks every answer
+	// (terminal/linksig). Provisioned like the wallet link's key.
+	Key []byte
 	// HTTP is the HTTP client (its Timeout bounds a request; nil: a
 	// client with a 15 s timeout). The caller's context bounds it too.
 	HTTP   *http.Client
+	Clock  clock.Clock  // the requests' timestamps; nil: clock.Real
 	Logger *slog.Logger // nil: discard
 }
 
@@ -34,7 +42,9 @@ const defaultHTTPTimeout = 15 * time.Second
 type HTTPClient struct {
 	base string
 	tid  string
+	key  []byte
 	http *http.Client
+	clk  clock.Clock
 	log  *slog.Logger
 }
 
@@ -48,7 +58,11 @@ func NewHTTP(o HTTPOpts) (*HTTPClient, error) {
 	if !ValidID(o.TerminalID) {
 		return nil, fmt.Errorf("%w: terminal id must be 1 to 32 letters and digits", ErrInvalidRequest)
 	}
-	c := &HTTPClient{base: strings.TrimRight(o.BaseURL, "/"), tid: o.TerminalID, http: o.HTTP, log: o.Logger}
+	if len(o.Key) < linksig.MinKeyLen {
+		return nil, fmt.Errorf("%w: signing key shorter than %d bytes", ErrInvalidRequest, linksig.MinKeyLen)
+	}
+	c := &HTTPClient{base: strings.TrimRight(o.BaseURL, "/"), tid: o.TerminalID, key: bytes.Clone(o.Key),
+		http: o.HTTP, clk: clock.Or(o.Clock), log: o.Logger}
 	if c.http == nil {
 		c.http = &http.Client{Timeout: defaultHTTPTimeout}
 	}
@@ -75,7 +89,6 @@ func (c *HTTPClient) Identify(ctx context.Context, r IdentifyRequest) (Candidate
 		return Candidate{}, err
 	}
 	cand, err := DecodeIdentify(r.OrderID, status, rb)
-	clear(rb) // it held the account number
 	if err != nil {
 		log.Info("face-pay identify not done", "err", err)
 		return Candidate{}, err
@@ -89,7 +102,7 @@ func (c *HTTPClient) Confirm(ctx context.Context, r ConfirmRequest) (Result, err
 	if err := r.Validate(); err != nil {
 		return Result{}, err
 	}
-	body := ConfirmBody{TerminalID: c.tid, Session: r.Session, OrderID: r.OrderID,
+	body := ConfirmBody{TerminalID: c.tid, Session: r.Session, OrderID: r.OrderID, Amount: r.Amount, Currency: r.Currency,
 		PINBlock: strings.ToUpper(hex.EncodeToString(r.PINBlock)), KSN: strings.ToUpper(hex.EncodeToString(r.KSN))}
 	log := c.log.With("op", "confirm", "order", r.OrderID, "session", r.Session)
 	status, rb, err := c.post(ctx, PathConfirm, body, log)
@@ -142,9 +155,10 @@ func (c *HTTPClient) Reverse(ctx context.Context, orderID string) (Result, error
 	return res, nil
 }
 
-// post sends body as JSON to path and returns the answer's HTTP status
-// and body (at most MaxResponseBody+1 bytes, so an oversized one is
-// refused by the decoder).
+// post sends body as JSON to path, signed, and returns the answer's
+// HTTP status and body (at most MaxResponseBody+1 bytes, so an oversized
+// one is refused by the decoder) once its signature verifies
+// (VerifyAnswer).
 func (c *HTTPClient) post(ctx context.Context, path string, body any, log *slog.Logger) (int, []byte, error) {
 	b, err := json.Marshal(body)
 	if err != nil {
@@ -156,6 +170,7 @@ func (c *HTTPClient) post(ctx context.Context, path string, body any, log *slog.
 		return 0, nil, fmt.Errorf("%w: %s request", ErrInvalidRequest, path)
 	}
 	hr.Header.Set("Content-Type", "application/json")
+	sig := SigHeaders.SignHTTP(hr, c.key, path, c.tid, c.clk.Now(), b)
 	resp, err := c.http.Do(hr)
 	if err != nil {
 		// The *url.Error names the URL only; never the body.
@@ -167,6 +182,14 @@ func (c *HTTPClient) post(ctx context.Context, path string, body any, log *slog.
 	if err != nil {
 		log.Warn("face-pay answer cut short", "err", err)
 		return 0, nil, fmt.Errorf("%w: %s answer: %w", ErrUnavailable, path, err)
+	}
+	if err := VerifyAnswer(c.key, path, sig, resp.StatusCode, resp.Header.Get(HeaderSignature), rb); err != nil {
+		if errors.Is(err, ErrRejected) {
+			log.Warn("face-pay platform refused our signature")
+		} else {
+			log.Warn("face-pay answer signature does not verify: not trusted", "http_status", resp.StatusCode)
+		}
+		return 0, nil, err
 	}
 	return resp.StatusCode, rb, nil
 }

@@ -13,22 +13,36 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"posd/terminal/linksig"
 )
 
 const testAccount = "6230580000001234"
 
-// stub answers every path with a fixed status and body and keeps the last
-// request.
+var testKey = []byte("face-pay link key of T0000009..")
+
+// stub answers every path with a fixed status and body, signed under
+// testKey and bound to the request (unless unsigned), and keeps the last
+// request and whether its signature verified.
 type stub struct {
-	status int
-	body   string
-	path   string
-	req    []byte
+	status   int
+	body     string
+	unsigned bool
+	path     string
+	req      []byte
+	signedOK error
+	terminal string
 }
 
 func (s *stub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.path = r.URL.Path
 	s.req, _ = io.ReadAll(r.Body)
+	s.terminal = r.Header.Get(HeaderTerminal)
+	sig := r.Header.Get(HeaderSignature)
+	s.signedOK = linksig.VerifyRequest(testKey, r.URL.Path, s.terminal, r.Header.Get(HeaderTimestamp), sig, s.req, time.Now(), linksig.Window)
+	if !s.unsigned {
+		w.Header().Set(HeaderSignature, linksig.SignResponse(testKey, r.URL.Path, sig, []byte(s.body)))
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(s.status)
 	_, _ = io.WriteString(w, s.body)
@@ -38,7 +52,7 @@ func newClient(t *testing.T, h http.Handler, log *slog.Logger) *HTTPClient {
 	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	c, err := NewHTTP(HTTPOpts{BaseURL: srv.URL + "/", TerminalID: "T0000009", Logger: log})
+	c, err := NewHTTP(HTTPOpts{BaseURL: srv.URL + "/", TerminalID: "T0000009", Key: testKey, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,14 +66,14 @@ func identifyReq() IdentifyRequest {
 
 func TestIdentify(t *testing.T) {
 	var logs bytes.Buffer
-	s := &stub{status: 200, body: `{"order_id":"F1","session":"S1","account":"` + testAccount + `","masked":"6230****1234"}`}
+	s := &stub{status: 200, body: `{"order_id":"F1","session":"S1","masked":"6230****1234"}`}
 	c := newClient(t, s, slog.New(slog.NewTextHandler(&logs, nil)))
 	cand, err := c.Identify(context.Background(), identifyReq())
-	if err != nil || cand.Session != "S1" || cand.Account != testAccount || cand.Masked != "6230****1234" {
+	if err != nil || cand.Session != "S1" || cand.Masked != "6230****1234" {
 		t.Fatalf("%#v %v", cand, err)
 	}
-	if s.path != PathIdentify {
-		t.Fatal(s.path)
+	if s.path != PathIdentify || s.signedOK != nil || s.terminal != "T0000009" {
+		t.Fatal(s.path, s.signedOK, s.terminal)
 	}
 	var body IdentifyBody
 	if err := DecodeStrict(s.req, MaxRequestBody, &body); err != nil {
@@ -95,14 +109,22 @@ func TestIdentifyRefusals(t *testing.T) {
 		{409, `{"code":"order_mismatch"}`, ErrRejected},
 		{500, `oops`, ErrUnavailable},
 		{503, ``, ErrUnavailable},
-		{200, `{"order_id":"F2","session":"S1","account":"` + testAccount + `","masked":"x"}`, ErrBadResponse},
-		{200, `{"order_id":"F1","session":"S1","account":"12AB","masked":"x"}`, ErrBadResponse},
-		{200, `{"order_id":"F1","session":"S1","account":"` + testAccount + `","masked":"x","extra":1}`, ErrBadResponse},
-		{200, `{"order_id":"F1","session":"S1","account":"` + testAccount + `","masked":"x"} {}`, ErrBadResponse},
+		{401, `{"code":"bad_signature"}`, ErrRejected},
+		{409, `{"code":"ksn_reused"}`, ErrRejected},
+		{200, `{"order_id":"F2","session":"S1","masked":"6230****1234"}`, ErrBadResponse},
+		{200, `{"order_id":"F1","session":"S1","masked":"6230****1234","extra":1}`, ErrBadResponse},
+		{200, `{"order_id":"F1","session":"S1","masked":"6230****1234"} {}`, ErrBadResponse},
 		{200, `{"order_id":"F1","code":"no_match"}`, ErrBadResponse},
 		{404, `{"order_id":"F1"}`, ErrBadResponse},
 		{302, `{}`, ErrBadResponse},
-		{200, `{"order_id":"F1","session":"S1","account":"` + testAccount + `","masked":"` + strings.Repeat("x", 5000) + `"}`, ErrBadResponse},
+		{200, `{"order_id":"F1","session":"S1","masked":"6230****1234` + strings.Repeat("x", 5000) + `"}`, ErrBadResponse},
+		// The account number is not the terminal's business: an answer
+		// with one is refused, however it is spelt.
+		{200, `{"order_id":"F1","session":"S1","account":"` + testAccount + `","masked":"6230****1234"}`, ErrBadResponse},
+		{200, `{"order_id":"F1","session":"S1","masked":"` + testAccount + `"}`, ErrBadResponse},
+		{200, `{"order_id":"F1","session":"S1","masked":"6230 5800 **** 1234 5"}`, ErrBadResponse},
+		{200, `{"order_id":"F1","session":"S1","masked":"no stars"}`, ErrBadResponse},
+		{200, `{"order_id":"F1","session":"S1"}`, ErrBadResponse},
 	} {
 		c := newClient(t, &stub{status: tc.status, body: tc.body}, nil)
 		_, err := c.Identify(context.Background(), identifyReq())
@@ -122,7 +144,7 @@ func TestUnreachable(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	url := srv.URL
 	srv.Close()
-	c, err := NewHTTP(HTTPOpts{BaseURL: url, TerminalID: "T1"})
+	c, err := NewHTTP(HTTPOpts{BaseURL: url, TerminalID: "T1", Key: testKey})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +157,7 @@ func TestUnreachable(t *testing.T) {
 }
 
 func confirmReq() ConfirmRequest {
-	return ConfirmRequest{Session: "S1", OrderID: "F1", PINBlock: make([]byte, 16), KSN: make([]byte, 12)}
+	return ConfirmRequest{Session: "S1", OrderID: "F1", Amount: 8800, Currency: "156", PINBlock: make([]byte, 16), KSN: make([]byte, 12)}
 }
 
 func TestConfirm(t *testing.T) {
@@ -147,7 +169,7 @@ func TestConfirm(t *testing.T) {
 	}
 	var body ConfirmBody
 	if err := DecodeStrict(s.req, MaxRequestBody, &body); err != nil || body.PINBlock != strings.Repeat("0", 32) || body.KSN != strings.Repeat("0", 24) ||
-		body.Session != "S1" || body.TerminalID != "T0000009" {
+		body.Session != "S1" || body.TerminalID != "T0000009" || body.Amount != 8800 || body.Currency != "156" || s.signedOK != nil {
 		t.Fatalf("sent %s %v", s.req, err)
 	}
 
@@ -169,6 +191,7 @@ func TestConfirm(t *testing.T) {
 		`{"order_id":"F1","status":"declined","reason":"other","tries_left":1}`,
 		`{"order_id":"F1","status":"paid","platform_txn_id":"X"}`,
 		`{"order_id":"F1","status":"approved","platform_txn_id":"X","account":"` + testAccount + `"}`,
+		`{"order_id":"F1","status":"approved","platform_txn_id":"X","masked":"6230****1234"}`,
 	} {
 		s.body = bad
 		if _, err := c.Confirm(context.Background(), confirmReq()); !errors.Is(err, ErrUnavailable) || !errors.Is(err, ErrBadResponse) {
@@ -201,7 +224,7 @@ func TestCancelAndReverse(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	c, err := NewHTTP(HTTPOpts{BaseURL: "http://127.0.0.1:1", TerminalID: "T1"})
+	c, err := NewHTTP(HTTPOpts{BaseURL: "http://127.0.0.1:1", TerminalID: "T1", Key: testKey})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,6 +250,8 @@ func TestValidate(t *testing.T) {
 		func(r *ConfirmRequest) { r.Session = "" },
 		func(r *ConfirmRequest) { r.PINBlock = make([]byte, 9) },
 		func(r *ConfirmRequest) { r.KSN = make([]byte, 11) },
+		func(r *ConfirmRequest) { r.Amount = 0 },
+		func(r *ConfirmRequest) { r.Currency = "" },
 	} {
 		r := confirmReq()
 		mod(&r)
@@ -234,7 +259,8 @@ func TestValidate(t *testing.T) {
 			t.Errorf("%+v: %v", r, err)
 		}
 	}
-	for _, o := range []HTTPOpts{{BaseURL: "ftp://x", TerminalID: "T1"}, {BaseURL: "http://x", TerminalID: ""}, {BaseURL: "http://x", TerminalID: "T 1"}} {
+	for _, o := range []HTTPOpts{{BaseURL: "ftp://x", TerminalID: "T1", Key: testKey}, {BaseURL: "http://x", TerminalID: "", Key: testKey},
+		{BaseURL: "http://x", TerminalID: "T 1", Key: testKey}, {BaseURL: "http://x", TerminalID: "T1"}, {BaseURL: "http://x", TerminalID: "T1", Key: testKey[:15]}} {
 		if _, err := NewHTTP(o); !errors.Is(err, ErrInvalidRequest) {
 			t.Errorf("%+v: %v", o, err)
 		}
@@ -246,5 +272,77 @@ func zero() float64 { return 0 }
 func TestAAD(t *testing.T) {
 	if got := string(AAD("T0000009", "F0000000001", 8800, "156")); got != "T0000009|F0000000001|8800|156" {
 		t.Fatal(got)
+	}
+}
+
+// Port of the audit's probe: anything answering at face.url (a man in
+// the middle, a stray server) approves nothing. An answer must be signed
+// under the terminal's key and bound to its own request.
+func TestForgedAnswersRefused(t *testing.T) {
+	approved := `{"order_id":"F1","status":"approved","platform_txn_id":"FORGED"}`
+	var lastSig string
+	replay := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Signed with the right key, but for the request before this one.
+		prev := lastSig
+		lastSig = r.Header.Get(HeaderSignature)
+		if prev == "" {
+			prev = lastSig
+		}
+		w.Header().Set(HeaderSignature, linksig.SignResponse(testKey, r.URL.Path, prev, []byte(approved)))
+		_, _ = io.WriteString(w, approved)
+	})
+	for name, h := range map[string]http.Handler{
+		"unsigned": &stub{status: 200, body: approved, unsigned: true},
+		"other key": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set(HeaderSignature, linksig.SignResponse([]byte("not the terminal's key, at all!!"), r.URL.Path, r.Header.Get(HeaderSignature), []byte(approved)))
+			_, _ = io.WriteString(w, approved)
+		}),
+		"request echoed": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set(HeaderSignature, r.Header.Get(HeaderSignature))
+			_, _ = io.WriteString(w, approved)
+		}),
+		"unsigned 401 to a confirm": &stub{status: 401, body: `{"order_id":"F1","code":"bad_signature"}`, unsigned: true},
+	} {
+		c := newClient(t, h, nil)
+		res, err := c.Confirm(context.Background(), confirmReq())
+		if !errors.Is(err, ErrBadSignature) || !errors.Is(err, ErrBadResponse) || !errors.Is(err, ErrUnavailable) || res.Status == StatusApproved {
+			t.Errorf("%s: %+v %v", name, res, err)
+		}
+	}
+	c := newClient(t, replay, nil)
+	if res, err := c.Confirm(context.Background(), confirmReq()); err != nil || res.Status != StatusApproved {
+		t.Fatalf("first answer (bound to its request): %+v %v", res, err)
+	}
+	next := confirmReq()
+	next.KSN[11] = 1
+	if res, err := c.Confirm(context.Background(), next); !errors.Is(err, ErrBadSignature) || res.Status == StatusApproved {
+		t.Fatalf("an answer bound to the request before: %+v %v", res, err)
+	}
+	// The one thing taken unsigned: the platform's refusal of our
+	// signature, to an identify (nothing is paid by it).
+	c = newClient(t, &stub{status: 401, body: `{"code":"bad_signature"}`, unsigned: true}, nil)
+	_, err := c.Identify(context.Background(), identifyReq())
+	var re *RejectedError
+	if !errors.As(err, &re) || re.Code != CodeBadSignature || !errors.Is(err, ErrRejected) {
+		t.Fatalf("unsigned bad_signature to an identify: %v", err)
+	}
+	// But not a candidate.
+	c = newClient(t, &stub{status: 200, body: `{"order_id":"F1","session":"S1","masked":"6230****1234"}`, unsigned: true}, nil)
+	if _, err := c.Identify(context.Background(), identifyReq()); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("unsigned candidate: %v", err)
+	}
+}
+
+func TestPasswordBinding(t *testing.T) {
+	b := PasswordBinding("T0000009", "S1", "F1", 8800, "156")
+	if len(b) != 19 || strings.Trim(b, "0123456789") != "" || b != PasswordBinding("T0000009", "S1", "F1", 8800, "156") {
+		t.Fatal(b)
+	}
+	for _, o := range []string{PasswordBinding("T0000008", "S1", "F1", 8800, "156"), PasswordBinding("T0000009", "S2", "F1", 8800, "156"),
+		PasswordBinding("T0000009", "S1", "F2", 8800, "156"), PasswordBinding("T0000009", "S1", "F1", 8801, "156"),
+		PasswordBinding("T0000009", "S1", "F1", 8800, "840")} {
+		if o == b || o[6:18] == b[6:18] { // format 0 uses 12 digits before the last
+			t.Fatalf("binding %s for other fields, %s", o, b)
+		}
 	}
 }

@@ -24,12 +24,18 @@ import (
 //   - ErrBadResponse: the answer came but is not a valid answer to the
 //     request; it also matches ErrUnavailable (nothing in it is trusted,
 //     the outcome is unknown).
+//   - ErrBadSignature: the answer is not signed by the platform under
+//     the terminal's key for this very request (unsigned, forged, or an
+//     answer to another request); it also matches ErrBadResponse and
+//     ErrUnavailable. Never an approval.
 //   - ErrRejected: the platform refused the request (HTTP 4xx: bad
-//     request, bad envelope, unknown or expired session, an order id
-//     reused); see *RejectedError for its code. Not transient.
+//     request, our signature or timestamp refused (bad_signature), bad
+//     envelope, unknown, expired or used session, an order id reused, a
+//     KSN seen before (ksn_reused)); see *RejectedError for its code.
+//     Not transient.
 //
-// No error text carries the account number, the crop, the envelope, the
-// PIN block or the password.
+// No error text carries an account number, the crop, the envelope, the
+// PIN block, the password or a key.
 var (
 	ErrInvalidRequest = errors.New("facepay: invalid request")
 	ErrNoMatch        = errors.New("facepay: no enrolled face matched")
@@ -38,6 +44,7 @@ var (
 	ErrOverLimit      = errors.New("facepay: amount over the face-pay limit")
 	ErrUnavailable    = errors.New("facepay: platform unavailable")
 	ErrBadResponse    = errors.New("facepay: bad response from platform")
+	ErrBadSignature   = errors.New("facepay: answer signature does not verify")
 	ErrRejected       = errors.New("facepay: request rejected by platform")
 )
 

@@ -6,25 +6,32 @@
 // data binding it to the sale (AAD: terminal id "|" order id "|" amount
 // "|" currency), and sends the envelope with the amount (Identify). The
 // platform opens it, matches the face against its enrolled customers and
-// answers a Candidate: a session, the account number the payment
-// password's PIN block is bound to, and a masked form for the display.
-// The customer types the 6-digit payment password on the PIN pad; it is
-// enciphered like an online PIN (terminal/wiresec EncryptPINDigits: ISO
-// 9564 format 0 under TDES DUKPT, format 4 under AES DUKPT) with the
-// account number as the PAN, and sent with the KSN (Confirm). The
-// platform answers approved, or declined (wrong password, TriesLeft; or
-// locked). Cancel ends a session the customer gave up before the
-// password; Reverse takes back an order whose Confirm got no answer.
+// answers a Candidate: a session and the account masked for the display
+// (never the account number). The customer types the 6-digit payment
+// password on the PIN pad; it is enciphered like an online PIN
+// (terminal/wiresec EncryptPINDigits: ISO 9564 format 0 under TDES
+// DUKPT, format 4 under AES DUKPT) bound to PasswordBinding of the
+// terminal, session, order and amount in the PAN's place, and sent with
+// the KSN, the order and the amount (Confirm). The platform answers
+// approved, or declined (wrong password, TriesLeft; or locked); a
+// session takes one confirm, and a KSN the platform has seen before is
+// refused, so a recorded PIN block pays nothing again. Cancel ends a
+// session the customer gave up (or that was declined); Reverse takes
+// back an order whose Confirm got no answer.
 //
 // HTTPClient speaks the platform's HTTP+JSON protocol (the simulator,
 // cmd/acquirer-sim/facepay, documents it): POST {base}/face/v1/identify,
-// confirm, cancel, reverse. Answers are parsed strictly (size limits,
-// unknown fields refused, every field checked).
+// confirm, cancel, reverse. Every request is signed with the terminal's
+// HMAC key and a timestamp (terminal/linksig, the wallet link's scheme:
+// HeaderTerminal, HeaderTimestamp, HeaderSignature); every answer must be
+// signed by the platform under the same key and bound to its request's
+// signature, or nothing in it is trusted (ErrBadSignature). Answers are
+// then parsed strictly (size limits, unknown fields refused, every field
+// checked).
 //
 // The face crop never reaches this package in the clear: only its
-// envelope. The account number (Candidate.Account) is used to build the
-// PIN block and then dropped; Candidate's String, GoString and LogValue
-// never print it, and it is never logged nor put in an error text.
+// envelope. No account number reaches it at all: an answer carrying one
+// is refused, and a masked account must show at most 10 digits.
 package facepay
 
 import (
@@ -44,8 +51,9 @@ type Client interface {
 	// Result, or a declined one with ErrWrongPassword (TriesLeft) or
 	// ErrLocked; ErrUnavailable leaves the outcome unknown (Reverse).
 	Confirm(ctx context.Context, r ConfirmRequest) (Result, error)
-	// Cancel ends a session before the password: the customer or the
-	// cashier gave up.
+	// Cancel ends a session the sale will not confirm (again): the
+	// customer or the cashier gave up before the password, or the
+	// password was declined.
 	Cancel(ctx context.Context, session string) error
 	// Reverse takes back the order: reversed when it was approved,
 	// cancelled when it was not (or never reached the platform). Safe to
@@ -90,40 +98,41 @@ func (r IdentifyRequest) Validate() error {
 	return nil
 }
 
-// Candidate is the platform's answer to an identify.
+// Candidate is the platform's answer to an identify: a session handle
+// and the account masked for the display, never the account number.
 type Candidate struct {
 	// Session names the identification in Confirm and Cancel.
 	Session string
-	// Account is the account number (digits) the payment password's
-	// PIN block binds to. Never stored, logged or shown: String,
-	// GoString, LogValue and JSON leave it out.
-	Account string `json:"-"`
-	// Masked is what the display shows, e.g. "6230****0012".
+	// Masked is what the display shows, e.g. "6230 **** 0012" (at most
+	// 10 digits: ValidMasked).
 	Masked string
 }
 
-// String implements fmt.Stringer without the account number.
+// String implements fmt.Stringer.
 func (c Candidate) String() string {
 	return fmt.Sprintf("candidate{session %s, account %s}", c.Session, c.Masked)
 }
 
-// GoString implements fmt.GoStringer (%#v) without the account number.
+// GoString implements fmt.GoStringer (%#v).
 func (c Candidate) GoString() string {
 	return fmt.Sprintf("facepay.Candidate{Session:%q, Masked:%q}", c.Session, c.Masked)
 }
 
-// LogValue implements slog.LogValuer without the account number.
+// LogValue implements slog.LogValuer.
 func (c Candidate) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("session", c.Session), slog.String("masked", c.Masked))
 }
 
-// ConfirmRequest is a confirm: the session and the encrypted payment
-// password.
+// ConfirmRequest is a confirm: the session, its order and amount, and
+// the encrypted payment password.
 type ConfirmRequest struct {
-	Session string
-	OrderID string
-	// PINBlock is the encrypted PIN block of the password bound to the
-	// candidate's account (8 bytes format 0, 16 bytes format 4).
+	Session  string
+	OrderID  string
+	Amount   int64  // minor units: the identify's
+	Currency string // the identify's
+	// PINBlock is the encrypted PIN block of the password bound to
+	// PasswordBinding(terminal id, Session, OrderID, Amount, Currency)
+	// (8 bytes format 0, 16 bytes format 4).
 	PINBlock []byte
 	// KSN is the DUKPT key serial number of the PIN block's key (10
 	// bytes TDES, 12 bytes AES).
@@ -137,6 +146,10 @@ func (r ConfirmRequest) Validate() error {
 		return fmt.Errorf("%w: session must be 1 to 64 letters and digits", ErrInvalidRequest)
 	case !ValidID(r.OrderID):
 		return fmt.Errorf("%w: order id must be 1 to 32 letters and digits", ErrInvalidRequest)
+	case r.Amount <= 0:
+		return fmt.Errorf("%w: amount must be more than 0", ErrInvalidRequest)
+	case !ValidCurrency(r.Currency):
+		return fmt.Errorf("%w: currency must be 3 digits or 3 letters", ErrInvalidRequest)
 	case len(r.PINBlock) != 8 && len(r.PINBlock) != 16:
 		return fmt.Errorf("%w: PIN block of %d bytes", ErrInvalidRequest, len(r.PINBlock))
 	case len(r.KSN) != 10 && len(r.KSN) != 12:

@@ -2,14 +2,19 @@ package facepay
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
+
+	"posd/terminal/linksig"
 )
 
 // The wire protocol, shared with the platform simulator
@@ -21,6 +26,12 @@ const (
 	PathReverse  = "/face/v1/reverse"
 	PathKey      = "/face/v1/key" // GET: the platform's public key, PEM
 
+	// Headers of a request (terminal/linksig); HeaderSignature also
+	// signs the answer, bound to the request's signature.
+	HeaderTerminal  = "X-Face-Terminal"
+	HeaderTimestamp = "X-Face-Timestamp" // unix seconds
+	HeaderSignature = "X-Face-Signature" // lowercase hex HMAC-SHA256
+
 	// MaxRequestBody bounds a request body (an identify carries the
 	// envelope in base64: a 160x160 JPEG is a few kilobytes).
 	MaxRequestBody = 128 << 10
@@ -31,6 +42,9 @@ const (
 	// MaxLiveness bounds the liveness scores sent with an identify.
 	MaxLiveness = 32
 )
+
+// SigHeaders are the link's signature headers.
+var SigHeaders = linksig.Headers{Terminal: HeaderTerminal, Timestamp: HeaderTimestamp, Signature: HeaderSignature}
 
 // The Result statuses.
 const (
@@ -49,12 +63,14 @@ const (
 // Codes of refusals (an answer's "code", HTTP 4xx).
 const (
 	CodeBadRequest    = "bad_request"    // 400 body or fields not valid
+	CodeBadSignature  = "bad_signature"  // 401 request signature, terminal or timestamp wrong (answered unsigned)
 	CodeBadEnvelope   = "bad_envelope"   // 400 the sealed crop does not open, or is not an envelope
 	CodeNoMatch       = "no_match"       // 404 no enrolled face matched
 	CodeOverLimit     = "over_limit"     // 403 amount over the face-pay limit
 	CodeLocked        = "locked"         // 403 the candidate account is locked
 	CodeNoSession     = "no_session"     // 404 confirm or cancel of a session unknown, expired or ended
 	CodeOrderMismatch = "order_mismatch" // 409 the order id was used for another session or amount
+	CodeKSNReused     = "ksn_reused"     // 409 confirm with a KSN the platform has seen from the terminal: a replayed PIN block
 )
 
 // IdentifyBody is the JSON body of an identify.
@@ -69,11 +85,15 @@ type IdentifyBody struct {
 	ConsentAt  time.Time          `json:"consent_at"`
 }
 
-// ConfirmBody is the JSON body of a confirm.
+// ConfirmBody is the JSON body of a confirm: the session, its order and
+// amount (the platform refuses a confirm that does not name its
+// session's), the PIN block bound to them (PasswordBinding) and its KSN.
 type ConfirmBody struct {
 	TerminalID string `json:"terminal_id"`
 	Session    string `json:"session"`
 	OrderID    string `json:"order_id"`
+	Amount     int64  `json:"amount"`
+	Currency   string `json:"currency"`
 	PINBlock   string `json:"pin_block"` // uppercase hex, 16 (format 0) or 32 (format 4) digits
 	KSN        string `json:"ksn"`       // uppercase hex, 20 (TDES) or 24 (AES) digits
 }
@@ -96,8 +116,7 @@ type ReverseBody struct {
 type Answer struct {
 	OrderID       string `json:"order_id,omitempty"`
 	Session       string `json:"session,omitempty"`
-	Account       string `json:"account,omitempty"` // identify: the candidate's account number
-	Masked        string `json:"masked,omitempty"`  // identify: what the display shows
+	Masked        string `json:"masked,omitempty"` // identify: the candidate's account, masked, for the display
 	Status        string `json:"status,omitempty"`
 	Reason        string `json:"reason,omitempty"`
 	PlatformTxnID string `json:"platform_txn_id,omitempty"`
@@ -118,6 +137,23 @@ func AAD(terminal, order string, amount int64, currency string) []byte {
 	b = strconv.AppendInt(b, amount, 10)
 	b = append(b, '|')
 	return append(b, currency...)
+}
+
+// PasswordBinding is what the payment password's PIN block is bound to
+// in place of a card number (ISO 9564's PAN field): 19 decimal digits of
+// SHA-256 over the terminal id, order id, amount, currency (AAD's bytes)
+// and the session. The platform computes the same from its session, so a
+// PIN block made for one session, order or amount does not decrypt to
+// the password in any other; and the account number never has to reach
+// the terminal.
+func PasswordBinding(terminal, session, order string, amount int64, currency string) string {
+	h := sha256.New()
+	h.Write([]byte("posd face-pay password binding\x00"))
+	h.Write(AAD(terminal, order, amount, currency))
+	h.Write([]byte{'|'})
+	h.Write([]byte(session))
+	sum := h.Sum(nil)
+	return fmt.Sprintf("%019d", binary.BigEndian.Uint64(sum[:8])%1e19)
 }
 
 // ValidID reports whether s is 1 to 32 ASCII letters and digits (terminal
@@ -158,18 +194,20 @@ func ValidCurrency(s string) bool {
 	return digits == 3 || upper == 3
 }
 
-// ValidAccount reports whether s can be an account number a PIN block
-// binds to: 12 to 19 digits.
-func ValidAccount(s string) bool {
-	if len(s) < 12 || len(s) > 19 {
+// ValidMasked reports whether s can be a masked account the display
+// shows: printable text of 1 to 32 bytes with a '*' and at most 10
+// digits (first 6, last 4), so never a whole account number.
+func ValidMasked(s string) bool {
+	if s == "" || !validText(s, 32) || !strings.Contains(s, "*") {
 		return false
 	}
+	digits := 0
 	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
+		if s[i] >= '0' && s[i] <= '9' {
+			digits++
 		}
 	}
-	return true
+	return digits <= 10
 }
 
 // validText: printable UTF-8 of at most n bytes, no control characters.
@@ -236,7 +274,7 @@ func decodeAnswer(op string, httpStatus int, body []byte) (Answer, error) {
 	if err := DecodeStrict(body, MaxResponseBody, &a); err != nil {
 		return bad(err.Error())
 	}
-	if !validText(a.Reason, 128) || !validText(a.Masked, 32) || len(a.Code) > 32 || !validText(a.Code, 32) ||
+	if !validText(a.Reason, 128) || a.Masked != "" && !ValidMasked(a.Masked) || len(a.Code) > 32 || !validText(a.Code, 32) ||
 		len(a.Status) > 16 || len(a.PlatformTxnID) > 64 || !validText(a.PlatformTxnID, 64) {
 		return bad("fields too long or not text")
 	}
@@ -261,10 +299,10 @@ func DecodeIdentify(orderID string, httpStatus int, body []byte) (Candidate, err
 	if a.OrderID != orderID {
 		return Candidate{}, fmt.Errorf("%w (%w): identify answer names another order", ErrUnavailable, ErrBadResponse)
 	}
-	if !ValidSession(a.Session) || !ValidAccount(a.Account) || a.Masked == "" || a.Status != "" || a.TriesLeft != nil || a.PlatformTxnID != "" {
+	if !ValidSession(a.Session) || !ValidMasked(a.Masked) || a.Status != "" || a.TriesLeft != nil || a.PlatformTxnID != "" {
 		return Candidate{}, fmt.Errorf("%w (%w): identify answer is not a candidate", ErrUnavailable, ErrBadResponse)
 	}
-	return Candidate{Session: a.Session, Account: a.Account, Masked: a.Masked}, nil
+	return Candidate{Session: a.Session, Masked: a.Masked}, nil
 }
 
 // DecodeConfirm reads the answer to a confirm of orderID: an approved
@@ -274,7 +312,7 @@ func DecodeConfirm(orderID string, httpStatus int, body []byte) (Result, error) 
 	if err != nil {
 		return Result{}, err
 	}
-	if a.OrderID != orderID || a.Account != "" || a.Masked != "" {
+	if a.OrderID != orderID || a.Masked != "" {
 		return Result{}, fmt.Errorf("%w (%w): confirm answer names another order or an account", ErrUnavailable, ErrBadResponse)
 	}
 	r := Result{Status: a.Status, Reason: a.Reason, PlatformTxnID: a.PlatformTxnID}
@@ -306,7 +344,7 @@ func DecodeReverse(orderID string, httpStatus int, body []byte) (Result, error) 
 	if err != nil {
 		return Result{}, err
 	}
-	if a.OrderID != orderID || a.Account != "" || a.Masked != "" || a.Session != "" || a.TriesLeft != nil ||
+	if a.OrderID != orderID || a.Masked != "" || a.Session != "" || a.TriesLeft != nil ||
 		(a.Status != StatusReversed && a.Status != StatusCancelled) {
 		return Result{}, fmt.Errorf("%w (%w): reverse answer is not a valid outcome", ErrUnavailable, ErrBadResponse)
 	}
@@ -319,8 +357,46 @@ func DecodeCancel(session string, httpStatus int, body []byte) error {
 	if err != nil {
 		return err
 	}
-	if a.Session != session || a.Status != StatusCancelled || a.Account != "" {
+	if a.Session != session || a.Status != StatusCancelled || a.Masked != "" {
 		return fmt.Errorf("%w (%w): cancel answer is not a valid outcome", ErrUnavailable, ErrBadResponse)
 	}
 	return nil
+}
+
+// VerifyAnswer checks an answer's signature sig, as the terminal
+// receives it, under key and bound to its request's signature requestSig
+// on path. An answer that does not verify is ErrBadSignature (which
+// matches ErrBadResponse and ErrUnavailable: nothing in it is trusted),
+// with one exception: the platform cannot sign its refusal of a request
+// it could not authenticate, so an unsigned HTTP 401 bad_signature to an
+// identify, cancel or reverse is taken as that refusal (*RejectedError),
+// which approves nothing. To a confirm it is not: a confirm's answer
+// that does not verify leaves the outcome unknown.
+func VerifyAnswer(key []byte, path, requestSig string, httpStatus int, sig string, body []byte) error {
+	if linksig.VerifyResponse(key, path, requestSig, sig, body) == nil {
+		return nil
+	}
+	op := opOf(path)
+	if httpStatus == http.StatusUnauthorized && path != PathConfirm {
+		var a Answer
+		if DecodeStrict(body, MaxResponseBody, &a) == nil && a.Code == CodeBadSignature {
+			return &RejectedError{Op: op, Status: httpStatus, Code: CodeBadSignature, Reason: "the platform did not accept our signature"}
+		}
+	}
+	return fmt.Errorf("%w (%w, %w): %s answer", ErrUnavailable, ErrBadResponse, ErrBadSignature, op)
+}
+
+// opOf names the operation of a path for errors.
+func opOf(path string) string {
+	switch path {
+	case PathIdentify:
+		return "identify"
+	case PathConfirm:
+		return "confirm"
+	case PathCancel:
+		return "cancel"
+	case PathReverse:
+		return "reverse"
+	}
+	return "unknown"
 }

@@ -230,11 +230,13 @@ func (e *Engine) stepFace(ctx context.Context, s *sale) error {
 		return e.faceEnd(s, face, facepay.Result{}, err, false)
 	}
 	face.MaskedAccount = cand.Masked
-	account := cand.Account
-	cand.Account = ""
+	// The password's PIN block is bound to this session, order and
+	// amount in the PAN's place: the platform never tells the terminal
+	// the account number, and the block is no password anywhere else.
+	binding := facepay.PasswordBinding(fp.TerminalID, cand.Session, oid, s.rec.Amount, s.rec.Currency)
 
 	// The second factor: the account's payment password, enciphered
-	// under the session's DUKPT PIN key, bound to the candidate account.
+	// under the session's DUKPT PIN key.
 	e.mu.Lock()
 	e.publishEvent(Event{Phase: PhasePIN, Txn: s.rec, Prompt: "password", Message: cand.Masked})
 	e.mu.Unlock()
@@ -246,16 +248,10 @@ func (e *Engine) stepFace(ctx context.Context, s *sale) error {
 		if len(digits) != PasswordDigits {
 			return nil, fmt.Errorf("a payment password has %d digits", PasswordDigits)
 		}
-		return sess.EncryptPINDigits(digits, account)
+		return sess.EncryptPINDigits(digits, binding)
 	})
-	account = ""
 	if err != nil {
-		hctx, hcancel := context.WithTimeout(e.hostCtx, e.o.HostTimeout)
-		cerr := fp.Platform.Cancel(hctx, cand.Session)
-		hcancel()
-		if cerr != nil {
-			e.log.Warn("face-pay session not cancelled at the platform", "id", s.rec.ID, "err", cerr)
-		}
+		e.cancelFaceSession(s, cand.Session, "no password")
 		f, cause := FailPINUnavailable, fmt.Errorf("%w: %w", ErrPIN, err)
 		switch {
 		case e.ctx.Err() != nil:
@@ -275,10 +271,25 @@ func (e *Engine) stepFace(ctx context.Context, s *sale) error {
 	e.publishEvent(Event{Phase: PhaseProcessing, Txn: s.rec})
 	e.mu.Unlock()
 	hctx, hcancel = context.WithTimeout(e.hostCtx, e.o.HostTimeout)
-	res, err := fp.Platform.Confirm(hctx, facepay.ConfirmRequest{Session: cand.Session, OrderID: oid, PINBlock: block, KSN: sess.KSN()})
+	res, err := fp.Platform.Confirm(hctx, facepay.ConfirmRequest{Session: cand.Session, OrderID: oid, Amount: s.rec.Amount,
+		Currency: s.rec.Currency, PINBlock: block, KSN: sess.KSN()})
 	hcancel()
 	clear(block)
 	return e.faceEnd(s, face, res, err, true)
+}
+
+// cancelFaceSession ends a face-pay session the sale will not confirm
+// (again) at the platform: best effort, logged; a session left open
+// expires there anyway.
+func (e *Engine) cancelFaceSession(s *sale, session, why string) {
+	hctx, hcancel := context.WithTimeout(e.hostCtx, e.o.HostTimeout)
+	err := e.o.Face.Platform.Cancel(hctx, session)
+	hcancel()
+	if err != nil {
+		e.log.Warn("face-pay session not cancelled at the platform", "id", s.rec.ID, "why", why, "err", err)
+		return
+	}
+	e.log.Info("face-pay session cancelled at the platform", "id", s.rec.ID, "why", why)
 }
 
 // faceEnd commits the platform's answer. Only an approval moves money:

@@ -6,6 +6,10 @@ import (
 	"crypto/ecdh"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +17,7 @@ import (
 
 	"posd/crypto/faceseal"
 	"posd/terminal/facepay"
+	"posd/terminal/linksig"
 	"posd/terminal/risk"
 	"posd/terminal/store"
 	"posd/terminal/wiresec"
@@ -92,6 +97,7 @@ type fakePlatform struct {
 	reversed []string
 	cancels  int
 	identify error
+	amount   int64 // the identify's
 }
 
 const faceAccount = "6230580000000012"
@@ -107,7 +113,8 @@ func (p *fakePlatform) Identify(_ context.Context, r facepay.IdentifyRequest) (f
 		return facepay.Candidate{}, err
 	}
 	p.opened = append(p.opened, plain)
-	return facepay.Candidate{Session: "S1", Account: faceAccount, Masked: "6230****0012"}, nil
+	p.amount = r.Amount
+	return facepay.Candidate{Session: "S1", Masked: "6230****0012"}, nil
 }
 
 func (p *fakePlatform) Confirm(_ context.Context, r facepay.ConfirmRequest) (facepay.Result, error) {
@@ -120,7 +127,11 @@ func (p *fakePlatform) Confirm(_ context.Context, r facepay.ConfirmRequest) (fac
 	if err != nil {
 		return facepay.Result{}, err
 	}
-	pw, err := s.DecryptPIN(r.PINBlock, faceAccount)
+	if r.Amount != p.amount || r.Currency != "156" {
+		return facepay.Result{}, &facepay.RejectedError{Op: "confirm", Status: 409, Code: facepay.CodeOrderMismatch}
+	}
+	// The block is bound to the session, order and amount.
+	pw, err := s.DecryptPIN(r.PINBlock, facepay.PasswordBinding("T0000001", r.Session, r.OrderID, r.Amount, r.Currency))
 	if err != nil {
 		return facepay.Result{}, err
 	}
@@ -381,5 +392,59 @@ func TestChooseFaceDuringCardWait(t *testing.T) {
 	}
 	if err := r.e.ChooseFace(tx.ID); err == nil {
 		t.Fatal("a finished sale switched to face pay")
+	}
+}
+
+// Whatever answers at the platform's address without the terminal's key
+// (a man in the middle, a stray server) approves no face sale: an
+// unsigned candidate fails the sale face_platform before the password,
+// and an unsigned approval of the confirm is no approval (the outcome
+// is unknown: the order is reversed at the platform).
+func TestFaceSaleForgedAnswers(t *testing.T) {
+	key := []byte("T0000001's face-pay link key....")
+	candidate := `{"order_id":"%s","session":"S1","masked":"6230****0012"}`
+	approved := `{"order_id":"%s","status":"approved","platform_txn_id":"FORGED"}`
+	for _, c := range []struct {
+		name      string
+		signIdent bool // the identify's answer is genuine (signed)
+		state     store.State
+		failure   Failure
+	}{
+		{"forged candidate", false, store.StateFailed, FailFacePlatform},
+		{"forged approval", true, store.StateReversalPending, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				var b struct {
+					OrderID string `json:"order_id"`
+				}
+				body, _ := io.ReadAll(r.Body)
+				_ = json.Unmarshal(body, &b)
+				var ans string
+				switch r.URL.Path {
+				case facepay.PathIdentify:
+					ans = fmt.Sprintf(candidate, b.OrderID)
+					if c.signIdent {
+						w.Header().Set(facepay.HeaderSignature, linksig.SignResponse(key, r.URL.Path, r.Header.Get(facepay.HeaderSignature), []byte(ans)))
+					}
+				default:
+					ans = fmt.Sprintf(approved, b.OrderID) // never signed
+				}
+				_, _ = io.WriteString(w, ans)
+			}))
+			defer srv.Close()
+			client, err := facepay.NewHTTP(facepay.HTTPOpts{BaseURL: srv.URL, TerminalID: "T0000001", Key: key})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := faceSetup(t, "135790", nil)
+			r.e.o.Face.Platform = client
+			tx, _ := r.e.Start(Request{Amount: 2000, Currency: "156", Method: MethodFace})
+			got := wait(t, r.e, tx.ID)
+			if got.State != c.state || Failure(got.Failure) != c.failure || got.Face == nil || got.Face.PlatformTxnID == "FORGED" ||
+				!strings.Contains(got.Error, "signature") {
+				t.Fatalf("%+v %+v", got, got.Face)
+			}
+		})
 	}
 }

@@ -8,17 +8,31 @@
 // # Protocol
 //
 // Every call is POST {base}/face/v1/{identify|confirm|cancel|reverse}
-// with a JSON body (at most 128 KiB; unknown fields refused); GET
+// with a JSON body (at most 128 KiB; unknown fields refused) and three
+// headers (terminal/linksig, the wallet link's scheme):
+//
+//	X-Face-Terminal   the terminal id (1-32 letters and digits); the body's terminal_id must be the same
+//	X-Face-Timestamp  unix seconds; refused when more than 5 minutes off
+//	X-Face-Signature  hex HMAC-SHA256 under the terminal's key of
+//	                  "POST\n" path "\n" terminal "\n" timestamp "\n" body
+//
+// The terminal's key is HMAC-SHA256(master key, terminal id)
+// (TerminalKey; the master key defaults to the published TestMasterKey).
+// A request that does not verify is refused bad_signature (401), the
+// only answer not signed (the platform cannot know the key of a request
+// it could not authenticate); every other answer is signed in
+// X-Face-Signature: hex HMAC-SHA256 of "RESP\n" path "\n" request
+// signature "\n" body, which binds it to its request. GET
 // {base}/face/v1/key serves the platform's public key as PEM "PUBLIC
-// KEY" for the terminal's parameters. Every answer is a JSON object
-// {"order_id","session","account","masked","status","reason",
-// "platform_txn_id","tries_left","code"} of which each operation fills
-// its own fields; code is empty with HTTP 200 and names a refusal
-// otherwise.
+// KEY" for the terminal's parameters (public: no signature). Every
+// answer is a JSON object {"order_id","session","masked","status",
+// "reason","platform_txn_id","tries_left","code"} of which each
+// operation fills its own fields; code is empty with HTTP 200 and names
+// a refusal otherwise.
 //
 //	identify  {"terminal_id","order_id","amount","currency","sealed","liveness","challenge","consent_at"}
-//	          -> {"order_id","session","account","masked"}
-//	confirm   {"terminal_id","session","order_id","pin_block","ksn"}
+//	          -> {"order_id","session","masked"}
+//	confirm   {"terminal_id","session","order_id","amount","currency","pin_block","ksn"}
 //	          -> {"order_id","status":"approved","platform_txn_id"}
 //	           | {"order_id","status":"declined","reason":"wrong_password"|"locked","tries_left"}
 //	cancel    {"terminal_id","session"} -> {"session","status":"cancelled"}
@@ -34,30 +48,42 @@
 //
 // (terminal/facepay.AAD): a crop sealed for another terminal, order or
 // amount does not open. The crop is opened in memory, decoded, matched
-// and wiped at once; it is never stored. pin_block is the hex of the
-// payment password's PIN block bound to the candidate's account number
-// as the PAN — ISO 9564 format 0 under the TDES DUKPT PIN variant, or
-// format 4 under the AES DUKPT PIN key (Opts.Mode), of the KSN ksn (hex)
-// derived from Opts.BDK (the ISO host's BDK).
+// and wiped at once; it is never stored. identify answers the account
+// masked (first 4, last 4), never its number: the terminal does not need
+// it. pin_block is the hex of the payment password's PIN block bound, in
+// the PAN's place, to terminal/facepay.PasswordBinding of the terminal,
+// session, order, amount and currency — ISO 9564 format 0 under the TDES
+// DUKPT PIN variant, or format 4 under the AES DUKPT PIN key (Opts.Mode),
+// of the KSN ksn (hex) derived from Opts.BDK (the ISO host's BDK). A PIN
+// block made for another session, order or amount does not decrypt to
+// the password.
 //
 // Refusals:
 //
-//	bad_request     400  body, method or fields not valid; a picture in the clear in the body
+//	bad_request     400  body, method or fields not valid; a picture in the clear in the body; terminal_id not the signer's
+//	bad_signature   401  signature, terminal id or timestamp wrong (unsigned answer)
 //	bad_envelope    400  sealed is not an envelope, or does not open (tampered, wrong key, other aad)
 //	over_limit      403  amount over Opts.Limit (default 100000: 1000.00 CNY); checked before the crop is opened
 //	locked          403  identify: the matched account is locked
 //	no_match        404  no enrolled face within the matcher's threshold
 //	no_session      404  confirm or cancel of a session unknown, expired (5 minutes), ended, or another terminal's
-//	order_mismatch  409  identify of an order id already paid, reversed or cancelled; confirm naming another order
+//	order_mismatch  409  identify of an order id already paid, reversed or cancelled; confirm naming another
+//	                     order, amount or currency than its session's
+//	ksn_reused      409  confirm with a KSN the platform has already had from that terminal: a replayed PIN block
 //
-// A wrong password declines the confirm (wrong_password, tries_left);
-// the third wrong one in a row locks the account (declined, locked,
-// tries_left 0) for Opts.LockFor (default 15 minutes); a right one
-// approves it and resets the count. Confirm is idempotent by terminal id
-// + order id: a repeat of an approved order answers the same approval and
-// never pays twice (Totals.ApprovedTwice counts the impossible). Reverse
-// gives back an approved order (reversed) and closes any other (cancelled),
-// remembering an order id it never had as cancelled.
+// A session takes one confirm: the first confirm naming it with its order
+// ends it, whatever its outcome. A wrong password declines the confirm
+// (wrong_password, tries_left); the third wrong one in a row, over
+// sessions, locks the account (declined, locked, tries_left 0) for
+// Opts.LockFor (default 15 minutes); a right one approves it and resets
+// the count. Every KSN of a confirm is spent: the platform remembers it
+// per terminal and refuses it again. Confirm is idempotent by terminal id
+// + order id: a repeat of an approved order's confirm answers the same
+// approval and never pays twice (Totals.ApprovedTwice counts the
+// impossible). Reverse, only from the terminal that made the sale (the
+// order is the signing terminal's), gives back an approved order
+// (reversed) and closes any other (cancelled), remembering an order id it
+// never had as cancelled.
 //
 // # Enrolled customers
 //
@@ -111,8 +137,19 @@ import (
 	"posd/conn/clock"
 	"posd/crypto/faceseal"
 	fp "posd/terminal/facepay"
+	"posd/terminal/linksig"
 	"posd/terminal/wiresec"
 )
+
+// TestMasterKey is the published master key the simulator derives the
+// terminals' link keys from (TerminalKey). It protects nothing.
+const TestMasterKey = "posd face-pay simulator test master key"
+
+// TerminalKey is a terminal's signing key under master: what the
+// terminal is provisioned with (face.key; the sim board derives it).
+func TerminalKey(master []byte, terminalID string) []byte {
+	return linksig.TerminalKey(master, terminalID)
+}
 
 // Defaults of Opts.
 const (
@@ -145,9 +182,12 @@ type Opts struct {
 	// Gallery is the enrolled faces (nil: DefaultGallery, the enrolled
 	// subjects of board/sim/facescene).
 	Gallery *Gallery
-	Journal io.Writer
-	Logger  *slog.Logger
-	Clock   clock.Clock
+	// MasterKey derives the terminals' signing keys (nil:
+	// TestMasterKey).
+	MasterKey []byte
+	Journal   io.Writer
+	Logger    *slog.Logger
+	Clock     clock.Clock
 	// Rand draws session ids (nil: crypto/rand).
 	Rand io.Reader
 }
@@ -155,6 +195,7 @@ type Opts struct {
 // Totals are the platform's counters.
 type Totals struct {
 	Calls, BadRequest, BadEnvelope, OverLimit int
+	BadSignature, KSNReused                   int
 	Identifies, Matches, NoMatch              int
 	Confirms, Approved, ConfirmRepeats        int
 	WrongPassword, Locked                     int
@@ -199,6 +240,7 @@ type Platform struct {
 	orders   map[string]*order // terminal|order id
 	sessions map[string]*order
 	accounts map[string]*account // by identity name
+	ksns     map[string]bool     // terminal|KSN of every confirm: spent
 	seq      int
 	totals   Totals
 }
@@ -238,8 +280,11 @@ func New(o Opts) (*Platform, error) {
 	if o.Rand == nil {
 		o.Rand = rand.Reader
 	}
+	if o.MasterKey == nil {
+		o.MasterKey = []byte(TestMasterKey)
+	}
 	p := &Platform{o: o, clk: clock.Or(o.Clock), log: o.Logger, pubPEM: pem,
-		orders: map[string]*order{}, sessions: map[string]*order{}, accounts: map[string]*account{}}
+		orders: map[string]*order{}, sessions: map[string]*order{}, accounts: map[string]*account{}, ksns: map[string]bool{}}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -315,7 +360,7 @@ func badRequest(reason string) *refusal {
 func (p *Platform) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	if hr.URL.Path == fp.PathKey {
 		if hr.Method != http.MethodGet && hr.Method != http.MethodHead {
-			p.answer(w, http.StatusMethodNotAllowed, fp.Answer{Code: fp.CodeBadRequest, Reason: "method"})
+			p.answer(w, http.StatusMethodNotAllowed, fp.Answer{Code: fp.CodeBadRequest, Reason: "method"}, nil)
 			return
 		}
 		w.Header().Set("Content-Type", "application/x-pem-file")
@@ -329,6 +374,8 @@ func (p *Platform) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		a      fp.Answer
 		status = http.StatusOK
 		ref    *refusal
+		key    []byte // the signer's: the answer is signed with it
+		reqSig string
 	)
 	switch {
 	case err != nil:
@@ -336,15 +383,23 @@ func (p *Platform) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	case hr.Method != http.MethodPost:
 		ref = badRequest("method")
 	default:
+		var terminal string
+		terminal, reqSig, ref = p.authenticate(hr, body)
+		if ref != nil {
+			e.Terminal = safeID(terminal)
+			break
+		}
+		key = TerminalKey(p.o.MasterKey, terminal)
+		defer clear(key)
 		switch hr.URL.Path {
 		case fp.PathIdentify:
-			a, ref = p.identify(body, e)
+			a, ref = p.identify(terminal, body, e)
 		case fp.PathConfirm:
-			a, ref = p.confirm(body, e)
+			a, ref = p.confirm(terminal, body, e)
 		case fp.PathCancel:
-			a, ref = p.cancel(body, e)
+			a, ref = p.cancel(terminal, body, e)
 		case fp.PathReverse:
-			a, ref = p.reverse(body, e)
+			a, ref = p.reverse(terminal, body, e)
 		default:
 			ref = &refusal{status: http.StatusNotFound, code: fp.CodeBadRequest, reason: "no such operation"}
 		}
@@ -362,6 +417,10 @@ func (p *Platform) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 			p.totals.BadEnvelope++
 		case fp.CodeOverLimit:
 			p.totals.OverLimit++
+		case fp.CodeBadSignature:
+			p.totals.BadSignature++
+		case fp.CodeKSNReused:
+			p.totals.KSNReused++
 		}
 	}
 	p.mu.Unlock()
@@ -373,11 +432,45 @@ func (p *Platform) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		e.Status, e.Reason, e.PlatformTxnID, e.TriesLeft = a.Status, a.Reason, a.PlatformTxnID, a.TriesLeft
 	}
 	p.journal(e)
-	p.answer(w, status, a)
+	p.answer(w, status, a, func(b []byte) {
+		if key != nil {
+			w.Header().Set(fp.HeaderSignature, linksig.SignResponse(key, hr.URL.Path, reqSig, b))
+		}
+	})
 }
 
-func (p *Platform) answer(w http.ResponseWriter, status int, a fp.Answer) {
+// authenticate checks a request's signature headers: the terminal id,
+// the signature under its key, the timestamp within linksig.Window. It
+// returns the terminal and the request's signature (the answer's is
+// bound to it), or the bad_signature refusal.
+func (p *Platform) authenticate(hr *http.Request, body []byte) (string, string, *refusal) {
+	terminal, sig := hr.Header.Get(fp.HeaderTerminal), hr.Header.Get(fp.HeaderSignature)
+	bad := func(reason string) (string, string, *refusal) {
+		return terminal, "", &refusal{status: http.StatusUnauthorized, code: fp.CodeBadSignature, reason: reason}
+	}
+	if !fp.ValidID(terminal) {
+		return bad("terminal id")
+	}
+	key := TerminalKey(p.o.MasterKey, terminal)
+	defer clear(key)
+	err := linksig.VerifyRequest(key, hr.URL.Path, terminal, hr.Header.Get(fp.HeaderTimestamp), sig, body, p.clk.Now(), linksig.Window)
+	switch {
+	case errors.Is(err, linksig.ErrBadSignature):
+		return bad("signature")
+	case errors.Is(err, linksig.ErrStale):
+		return bad("timestamp too far off")
+	case err != nil:
+		return bad("timestamp")
+	}
+	return terminal, sig, nil
+}
+
+// answer writes a as JSON; sign sets the signature header of its bytes.
+func (p *Platform) answer(w http.ResponseWriter, status int, a fp.Answer, sign func([]byte)) {
 	b, _ := json.Marshal(a)
+	if sign != nil {
+		sign(b)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
@@ -443,7 +536,7 @@ func Entropy(b []byte) float64 {
 	return h
 }
 
-func (p *Platform) identify(raw []byte, e *Entry) (fp.Answer, *refusal) {
+func (p *Platform) identify(terminal string, raw []byte, e *Entry) (fp.Answer, *refusal) {
 	jpegIn := pictureIn(raw)
 	e.JPEGInBody = &jpegIn
 	var r fp.IdentifyBody
@@ -466,6 +559,8 @@ func (p *Platform) identify(raw []byte, e *Entry) (fp.Answer, *refusal) {
 		return a, badRequest("a picture in the clear: only a sealed crop is accepted")
 	case !fp.ValidID(r.TerminalID) || !fp.ValidID(r.OrderID):
 		return a, badRequest("terminal or order id")
+	case r.TerminalID != terminal:
+		return a, badRequest("terminal_id is not the signing terminal")
 	case r.Amount <= 0 || !fp.ValidCurrency(r.Currency):
 		return a, badRequest("amount or currency")
 	case r.ConsentAt.IsZero():
@@ -529,7 +624,9 @@ func (p *Platform) identify(raw []byte, e *Entry) (fp.Answer, *refusal) {
 	p.orders[key] = o
 	p.sessions[sess] = o
 	e.Session = sess
-	return fp.Answer{OrderID: r.OrderID, Session: sess, Account: ident.Account, Masked: ident.Masked}, nil
+	// The masked account for the display and the session handle: the
+	// account number stays here.
+	return fp.Answer{OrderID: r.OrderID, Session: sess, Masked: ident.Masked}, nil
 }
 
 // match decodes the crop and finds its enrolled identity (nil: none);
@@ -578,7 +675,7 @@ func (p *Platform) newSession() (string, error) {
 	return "FS" + strings.ToUpper(hex.EncodeToString(b[:])), nil
 }
 
-func (p *Platform) confirm(raw []byte, e *Entry) (fp.Answer, *refusal) {
+func (p *Platform) confirm(terminal string, raw []byte, e *Entry) (fp.Answer, *refusal) {
 	var r fp.ConfirmBody
 	err := fp.DecodeStrict(raw, fp.MaxRequestBody, &r)
 	e.Terminal, e.OrderID, e.Session = safeID(r.TerminalID), safeID(r.OrderID), safeSession(r.Session)
@@ -588,6 +685,12 @@ func (p *Platform) confirm(raw []byte, e *Entry) (fp.Answer, *refusal) {
 	}
 	if !fp.ValidID(r.TerminalID) || !fp.ValidID(r.OrderID) || !fp.ValidSession(r.Session) {
 		return a, badRequest("terminal, order or session id")
+	}
+	if r.TerminalID != terminal {
+		return a, badRequest("terminal_id is not the signing terminal")
+	}
+	if r.Amount <= 0 || !fp.ValidCurrency(r.Currency) {
+		return a, badRequest("amount or currency")
 	}
 	block, err1 := hex.DecodeString(r.PINBlock)
 	ksn, err2 := hex.DecodeString(r.KSN)
@@ -599,12 +702,19 @@ func (p *Platform) confirm(raw []byte, e *Entry) (fp.Answer, *refusal) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.totals.Confirms++
-	if o := p.orders[r.TerminalID+"|"+r.OrderID]; o != nil && o.state == stateApproved && o.session == r.Session {
-		// A repeat of an approved confirm: the same answer, paid once.
+	if o := p.orders[r.TerminalID+"|"+r.OrderID]; o != nil && o.state == stateApproved && o.session == r.Session &&
+		o.amount == r.Amount && o.currency == r.Currency {
+		// A repeat of an approved confirm: the same answer, paid once;
+		// no PIN block is looked at.
 		p.totals.ConfirmRepeats++
 		e.Duplicate, e.Amount = true, o.amount
 		return fp.Answer{OrderID: o.id, Status: fp.StatusApproved, PlatformTxnID: o.txnID}, nil
 	}
+	// Every KSN is spent by the confirm that brings it: a PIN block
+	// recorded off the wire pays nothing again.
+	spent := r.TerminalID + "|" + hex.EncodeToString(ksn)
+	replayed := p.ksns[spent]
+	p.ksns[spent] = true
 	o := p.sessions[r.Session]
 	if o == nil || o.terminal != r.TerminalID || o.state != stateOpen || !now.Before(o.expires) {
 		return a, &refusal{status: http.StatusNotFound, code: fp.CodeNoSession, reason: "no open session of that id"}
@@ -612,7 +722,17 @@ func (p *Platform) confirm(raw []byte, e *Entry) (fp.Answer, *refusal) {
 	if o.id != r.OrderID {
 		return a, &refusal{status: http.StatusConflict, code: fp.CodeOrderMismatch, reason: "the session is another order's"}
 	}
+	// The session takes this one confirm, whatever comes of it.
 	e.Amount, e.Currency, e.Masked = o.amount, o.currency, o.ident.Masked
+	if o.amount != r.Amount || o.currency != r.Currency {
+		p.closeSession(o, stateCancelled)
+		return a, &refusal{status: http.StatusConflict, code: fp.CodeOrderMismatch, reason: "amount or currency not the session's"}
+	}
+	if replayed {
+		p.closeSession(o, stateCancelled)
+		p.log.Warn("face-pay confirm with a spent KSN refused", "terminal", r.TerminalID, "order", o.id)
+		return a, &refusal{status: http.StatusConflict, code: fp.CodeKSNReused, reason: "KSN already used"}
+	}
 	acc := p.accounts[o.ident.Name]
 	if acc == nil {
 		acc = &account{}
@@ -626,12 +746,12 @@ func (p *Platform) confirm(raw []byte, e *Entry) (fp.Answer, *refusal) {
 		p.totals.Locked++
 		return declined(fp.ReasonLocked, 0)
 	}
-	if !p.passwordOK(o.ident, block, ksn) {
+	if !p.passwordOK(o, block, ksn) {
 		acc.wrong++
 		p.totals.WrongPassword++
+		p.closeSession(o, stateCancelled)
 		if acc.wrong >= p.o.Tries {
 			acc.wrong, acc.lockedUntil = 0, now.Add(p.o.LockFor)
-			p.closeSession(o, stateCancelled)
 			p.totals.Locked++
 			p.log.Info("face-pay account locked", "masked", o.ident.Masked, "for", p.o.LockFor)
 			return declined(fp.ReasonLocked, 0)
@@ -650,20 +770,21 @@ func (p *Platform) confirm(raw []byte, e *Entry) (fp.Answer, *refusal) {
 }
 
 // passwordOK decrypts the PIN block under the DUKPT key of ksn, bound to
-// the identity's account, and compares it with the password. A block
-// that does not decrypt to a PIN (another account, damaged) is a wrong
-// password.
-func (p *Platform) passwordOK(id *Identity, block, ksn []byte) bool {
+// the session's PasswordBinding (terminal, session, order, amount), and
+// compares it with the identity's password. A block that does not
+// decrypt to a PIN (another session, order or amount; damaged) is a
+// wrong password.
+func (p *Platform) passwordOK(o *order, block, ksn []byte) bool {
 	s, err := wiresec.ForHost(p.o.Mode, p.o.BDK, ksn)
 	if err != nil {
 		return false
 	}
 	defer s.Wipe()
-	pin, err := s.DecryptPIN(block, id.Account)
+	pin, err := s.DecryptPIN(block, fp.PasswordBinding(o.terminal, o.session, o.id, o.amount, o.currency))
 	if err != nil {
 		return false
 	}
-	return subtle.ConstantTimeCompare([]byte(pin), []byte(id.Password)) == 1
+	return subtle.ConstantTimeCompare([]byte(pin), []byte(o.ident.Password)) == 1
 }
 
 // closeSession ends o's session in state; p.mu is held.
@@ -672,7 +793,7 @@ func (p *Platform) closeSession(o *order, state string) {
 	o.state = state
 }
 
-func (p *Platform) cancel(raw []byte, e *Entry) (fp.Answer, *refusal) {
+func (p *Platform) cancel(terminal string, raw []byte, e *Entry) (fp.Answer, *refusal) {
 	var r fp.CancelBody
 	err := fp.DecodeStrict(raw, fp.MaxRequestBody, &r)
 	e.Terminal, e.Session = safeID(r.TerminalID), safeSession(r.Session)
@@ -682,6 +803,9 @@ func (p *Platform) cancel(raw []byte, e *Entry) (fp.Answer, *refusal) {
 	}
 	if !fp.ValidID(r.TerminalID) || !fp.ValidSession(r.Session) {
 		return a, badRequest("terminal or session id")
+	}
+	if r.TerminalID != terminal {
+		return a, badRequest("terminal_id is not the signing terminal")
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -705,7 +829,9 @@ func (p *Platform) cancel(raw []byte, e *Entry) (fp.Answer, *refusal) {
 	return fp.Answer{Session: r.Session, Status: fp.StatusCancelled}, nil
 }
 
-func (p *Platform) reverse(raw []byte, e *Entry) (fp.Answer, *refusal) {
+// reverse is only ever the signing terminal's: the order is looked up
+// under its id, so no other terminal reaches it.
+func (p *Platform) reverse(terminal string, raw []byte, e *Entry) (fp.Answer, *refusal) {
 	var r fp.ReverseBody
 	err := fp.DecodeStrict(raw, fp.MaxRequestBody, &r)
 	e.Terminal, e.OrderID = safeID(r.TerminalID), safeID(r.OrderID)
@@ -715,6 +841,9 @@ func (p *Platform) reverse(raw []byte, e *Entry) (fp.Answer, *refusal) {
 	}
 	if !fp.ValidID(r.TerminalID) || !fp.ValidID(r.OrderID) {
 		return a, badRequest("terminal or order id")
+	}
+	if r.TerminalID != terminal {
+		return a, badRequest("terminal_id is not the signing terminal")
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image"
 	"image/jpeg"
 	"io"
@@ -60,7 +61,8 @@ type rig struct {
 	orig    interface {
 		Next() ([]byte, []byte, error)
 	}
-	tid string
+	tid     string
+	amounts map[string]int64 // order id -> the amount of its identify
 }
 
 func newRig(t *testing.T, mode wiresec.Mode) *rig {
@@ -69,7 +71,8 @@ func newRig(t *testing.T, mode wiresec.Mode) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rig{t: t, key: key, journal: &syncBuf{}, clk: clock.NewFake(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)), mode: mode, tid: "T0000009"}
+	r := &rig{t: t, key: key, journal: &syncBuf{}, clk: clock.NewFake(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)), mode: mode, tid: "T0000009",
+		amounts: map[string]int64{}}
 	bdk := acquirer.DefaultBDK(mode)
 	r.p, err = facepay.New(facepay.Opts{Key: key, Mode: mode, BDK: bdk, Journal: r.journal, Clock: r.clk})
 	if err != nil {
@@ -78,9 +81,7 @@ func newRig(t *testing.T, mode wiresec.Mode) *rig {
 	srv := httptest.NewServer(r.p)
 	t.Cleanup(srv.Close)
 	r.url = srv.URL
-	if r.c, err = fp.NewHTTP(fp.HTTPOpts{BaseURL: srv.URL, TerminalID: r.tid}); err != nil {
-		t.Fatal(err)
-	}
+	r.c = r.client(r.tid)
 	switch mode {
 	case wiresec.ModeAES:
 		iksn := []byte{0x12, 0x34, 0x56, 0x78, 0x90, 0x12, 0x34, 0x56, 0, 0, 0, 0}
@@ -110,6 +111,17 @@ func newRig(t *testing.T, mode wiresec.Mode) *rig {
 	return r
 }
 
+// client is terminal tid's client of the platform, with the key the
+// platform derives for it and the platform's clock.
+func (r *rig) client(tid string) *fp.HTTPClient {
+	r.t.Helper()
+	c, err := fp.NewHTTP(fp.HTTPOpts{BaseURL: r.url, TerminalID: tid, Key: facepay.TerminalKey([]byte(facepay.TestMasterKey), tid), Clock: r.clk})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return c
+}
+
 // cropJPEG is what a terminal sends: a face box of a facescene frame,
 // widened by 20 %, resized to 160x160, JPEG quality 90.
 func cropJPEG(t testing.TB, name string, seed uint64, frame int, shift image.Point) []byte {
@@ -134,11 +146,25 @@ func (r *rig) seal(crop []byte, order string, amount int64) []byte {
 func (r *rig) identify(name, order string, amount int64) (fp.Candidate, error) {
 	r.t.Helper()
 	env := r.seal(cropJPEG(r.t, name, 7, 3, image.Point{}), order, amount)
+	r.amounts[order] = amount
 	return r.c.Identify(context.Background(), fp.IdentifyRequest{OrderID: order, Amount: amount, Currency: "156", Sealed: env,
 		Liveness: map[string]float64{"blink": 0.93}, Challenge: "blink", ConsentAt: r.clk.Now()})
 }
 
 func (r *rig) confirm(c fp.Candidate, order, password string) (fp.Result, error) {
+	r.t.Helper()
+	amount, ok := r.amounts[order]
+	if !ok {
+		amount = 8800
+	}
+	block, ksn := r.pinBlock(c.Session, order, amount, password)
+	return r.c.Confirm(context.Background(), fp.ConfirmRequest{Session: c.Session, OrderID: order, Amount: amount, Currency: "156",
+		PINBlock: block, KSN: ksn})
+}
+
+// pinBlock enciphers password as the terminal does, under the next
+// DUKPT key, bound to the session, order and amount.
+func (r *rig) pinBlock(session, order string, amount int64, password string) (block, ksn []byte) {
 	r.t.Helper()
 	ksn, key, err := r.orig.Next()
 	if err != nil {
@@ -150,11 +176,11 @@ func (r *rig) confirm(c fp.Candidate, order, password string) (fp.Result, error)
 		r.t.Fatal(err)
 	}
 	defer s.Wipe()
-	block, err := s.EncryptPINDigits([]byte(password), c.Account)
+	block, err = s.EncryptPINDigits([]byte(password), fp.PasswordBinding(r.tid, session, order, amount, "156"))
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	return r.c.Confirm(context.Background(), fp.ConfirmRequest{Session: c.Session, OrderID: order, PINBlock: block, KSN: ksn})
+	return block, ksn
 }
 
 func TestApproved(t *testing.T) {
@@ -166,7 +192,7 @@ func TestApproved(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := facepay.IdentityOf("alice")
-			if c.Account != want.Account || c.Masked != want.Masked || c.Session == "" {
+			if c.Masked != want.Masked || c.Session == "" {
 				t.Fatalf("candidate %#v", c)
 			}
 			res, err := r.confirm(c, "F1", facepay.Password("alice"))
@@ -202,24 +228,35 @@ func TestApproved(t *testing.T) {
 
 func TestWrongPasswordThenLocked(t *testing.T) {
 	r := newRig(t, wiresec.ModeAES)
-	c, err := r.identify("bob", "F2", 2000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for want := 2; want >= 1; want-- {
-		res, err := r.confirm(c, "F2", "000000")
+	// A session takes one confirm; the wrong passwords count over
+	// sessions, per account.
+	for i, want := range []int{2, 1} {
+		order := fmt.Sprintf("F2%d", i)
+		c, err := r.identify("bob", order, 2000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := r.confirm(c, order, "000000")
 		var de *fp.DeclinedError
 		if !errors.Is(err, fp.ErrWrongPassword) || !errors.As(err, &de) || res.Status != fp.StatusDeclined || res.TriesLeft != want {
 			t.Fatalf("wrong password: %+v %v", res, err)
 		}
+		// The session is over: not even the right password now.
+		if _, err := r.confirm(c, order, facepay.Password("bob")); rejectedCode(t, err) != fp.CodeNoSession {
+			t.Fatalf("second confirm of a session: %v", err)
+		}
 	}
-	res, err := r.confirm(c, "F2", "999999")
+	c, err := r.identify("bob", "F29", 2000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.confirm(c, "F29", "999999")
 	if !errors.Is(err, fp.ErrLocked) || res.Status != fp.StatusDeclined || res.TriesLeft != 0 {
 		t.Fatalf("third wrong password: %+v %v", res, err)
 	}
 	// The session is over, and the account stays locked even with the
 	// right password in a new session.
-	if _, err := r.confirm(c, "F2", facepay.Password("bob")); !errors.Is(err, fp.ErrRejected) {
+	if _, err := r.confirm(c, "F29", facepay.Password("bob")); !errors.Is(err, fp.ErrRejected) {
 		t.Fatalf("confirm after the lock: %v", err)
 	}
 	if _, err := r.identify("bob", "F3", 2000); !errors.Is(err, fp.ErrLocked) {
@@ -359,7 +396,7 @@ func TestCancelReverseAndRefusals(t *testing.T) {
 	if _, err := r.confirm(c, "C4", facepay.Password("chen")); rejectedCode(t, err) != fp.CodeOrderMismatch {
 		t.Fatalf("confirm of another order: %v", err)
 	}
-	other, _ := fp.NewHTTP(fp.HTTPOpts{BaseURL: r.url, TerminalID: "T0000010"})
+	other := r.client("T0000010")
 	if err := other.Cancel(context.Background(), c.Session); rejectedCode(t, err) != fp.CodeNoSession {
 		t.Fatalf("cancel by another terminal: %v", err)
 	}
@@ -433,7 +470,7 @@ func checkJournal(t *testing.T, j []byte) {
 		if l["op"] == "" || l["time"] == nil {
 			t.Fatalf("journal line %v", l)
 		}
-		if l["op"] != "identify" || l["code"] == fp.CodeBadRequest {
+		if l["op"] != "identify" || l["code"] == fp.CodeBadRequest || l["code"] == fp.CodeBadSignature {
 			continue
 		}
 		identifies++
@@ -478,6 +515,7 @@ func TestCiphertextSpellingJFIF(t *testing.T) {
 	if err != nil {
 		t.Fatalf("an envelope whose base64 spells JFIF: %v", err)
 	}
+	r.amounts["J1"] = 1500
 	if _, err := r.confirm(c, "J1", "135790"); err != nil {
 		t.Fatal(err)
 	}
