@@ -275,6 +275,12 @@ func (e *Engine) stepFace(ctx context.Context, s *sale) error {
 		Currency: s.rec.Currency, PINBlock: block, KSN: sess.KSN()})
 	hcancel()
 	clear(block)
+	if err != nil && !errors.Is(err, facepay.ErrUnavailable) {
+		// Declined (a wrong password, the account locked) or refused:
+		// this sale confirms nothing more, so the session is ended at
+		// the platform too. (An unknown outcome is reversed instead.)
+		e.cancelFaceSession(s, cand.Session, "declined")
+	}
 	return e.faceEnd(s, face, res, err, true)
 }
 

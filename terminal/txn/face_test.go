@@ -247,6 +247,40 @@ func TestFaceSaleWrongPasswordDeclined(t *testing.T) {
 	}
 }
 
+// After a declined password the sale is over: the terminal ends the
+// platform's session too, rather than leave it open for another confirm.
+func TestFaceSaleDeclinedCancelsSession(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		password string
+		confirm  error
+	}{
+		{"wrong password", "000000", nil},
+		{"locked", "135790", &facepay.DeclinedError{Reason: facepay.ReasonLocked}},
+		{"refused", "135790", &facepay.RejectedError{Op: "confirm", Status: 409, Code: facepay.CodeKSNReused}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := faceSetup(t, c.password, func(r *faceRig) { r.platform.confirm = c.confirm })
+			tx, _ := r.e.Start(Request{Amount: 2000, Currency: "156", Method: MethodFace})
+			got := wait(t, r.e, tx.ID)
+			if got.State == store.StateApproved {
+				t.Fatalf("approved: %+v", got)
+			}
+			r.platform.mu.Lock()
+			defer r.platform.mu.Unlock()
+			if r.platform.cancels != 1 {
+				t.Fatalf("%s: the platform session was cancelled %d times, want 1 (%+v)", c.name, r.platform.cancels, got)
+			}
+		})
+	}
+	// An approval leaves the (ended) session alone.
+	r := faceSetup(t, "135790", nil)
+	tx, _ := r.e.Start(Request{Amount: 2000, Currency: "156", Method: MethodFace})
+	if got := wait(t, r.e, tx.ID); got.State != store.StateApproved || r.platform.cancels != 0 {
+		t.Fatalf("approved sale: %+v, %d cancels", got, r.platform.cancels)
+	}
+}
+
 // No consent, no look: the liveness check (the camera) is never asked.
 func TestFaceSaleNoConsentReadsNoFrame(t *testing.T) {
 	for _, c := range []*fakeConsent{{answer: false}, {answer: true, gate: make(chan struct{})}} {
