@@ -1,14 +1,12 @@
 package wallet
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
+
+	"posd/terminal/linksig"
 )
 
 // The wire protocol (shared with the simulator, cmd/acquirer-sim/wallet,
@@ -68,31 +66,24 @@ type Response struct {
 func Path(p Platform, op string) string { return "/" + string(p) + "/" + op }
 
 // SignRequest is the request signature: hex HMAC-SHA256 under key of
-// "POST\n" path "\n" terminal "\n" timestamp "\n" body.
+// "POST\n" path "\n" terminal "\n" timestamp "\n" body
+// (terminal/linksig, shared with the face-pay link).
 func SignRequest(key []byte, path, terminal, timestamp string, body []byte) string {
-	m := hmac.New(sha256.New, key)
-	fmt.Fprintf(m, "POST\n%s\n%s\n%s\n", path, terminal, timestamp)
-	m.Write(body)
-	return hex.EncodeToString(m.Sum(nil))
+	return linksig.SignRequest(key, path, terminal, timestamp, body)
 }
 
 // SignResponse is the answer's signature, bound to its request: hex
 // HMAC-SHA256 under key of "RESP\n" path "\n" request signature "\n" body.
 func SignResponse(key []byte, path, requestSig string, body []byte) string {
-	m := hmac.New(sha256.New, key)
-	fmt.Fprintf(m, "RESP\n%s\n%s\n", path, requestSig)
-	m.Write(body)
-	return hex.EncodeToString(m.Sum(nil))
+	return linksig.SignResponse(key, path, requestSig, body)
 }
 
 // VerifySignature compares a received hex signature with the expected
 // one in constant time.
-func VerifySignature(got, want string) bool {
-	return hmac.Equal([]byte(got), []byte(want))
-}
+func VerifySignature(got, want string) bool { return linksig.Equal(got, want) }
 
 // Timestamp formats t for HeaderTimestamp.
-func Timestamp(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }
+func Timestamp(t time.Time) string { return linksig.Timestamp(t) }
 
 // DecodeResponse reads an answer's body to op on order orderID, its
 // signature already checked: it returns the result, or the refusal as a

@@ -104,8 +104,6 @@ package wallet
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -117,6 +115,7 @@ import (
 	"time"
 
 	"posd/conn/clock"
+	"posd/terminal/linksig"
 	tw "posd/terminal/wallet"
 )
 
@@ -134,9 +133,7 @@ const (
 
 // TerminalKey is a terminal's signing key under master.
 func TerminalKey(master []byte, terminalID string) []byte {
-	m := hmac.New(sha256.New, master)
-	m.Write([]byte(terminalID))
-	return m.Sum(nil)
+	return linksig.TerminalKey(master, terminalID)
 }
 
 // Opts configures a Sim.
