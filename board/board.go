@@ -71,7 +71,22 @@ type Profile struct {
 	Reserved []Reserved `json:"reserved,omitempty"`
 	// KEK: where the device key-encryption key comes from (package kek).
 	KEK kek.Spec `json:"kek"`
+	// Updater names the firmware updater that writes and boots the A/B
+	// slots: UpdaterRAUC (RAUC over D-Bus, OpenUpdater) on real boards,
+	// UpdaterDir on the simulated board (directory slots that
+	// posd-supervisor runs posd from, named by POSD_SLOTS_DIR).
+	Updater string `json:"updater,omitempty"`
+	// Slots are the two A/B slot names as the updater knows them (RAUC's
+	// slot names, e.g. "rootfs.0" and "rootfs.1"; the class is the part
+	// before the dot). Empty for UpdaterDir ("a" and "b").
+	Slots [2]string `json:"slots,omitzero"`
 }
+
+// Firmware updaters of Profile.Updater.
+const (
+	UpdaterDir  = "dir"
+	UpdaterRAUC = "rauc"
+)
 
 // Overlay is one config.txt line and what it does to the header.
 type Overlay struct {
@@ -114,6 +129,7 @@ var Profiles = map[string]Profile{
 		Name:        "sim",
 		Description: "simulated board: every chip is a byte-level simulator (default)",
 		KEK:         kek.Spec{Source: kek.SourceFile},
+		Updater:     UpdaterDir,
 	},
 	"rpi4": {
 		Name:        "rpi4",
@@ -133,6 +149,10 @@ var Profiles = map[string]Profile{
 		Overlays: rpi4Overlays,
 		Reserved: rpi4Reserved,
 		KEK:      kek.Spec{Source: kek.SourceTPM, Device: "/dev/tpmrm0", FallbackFile: true},
+		// RAUC with its boot loader's A/B rootfs pair (system.conf:
+		// [slot.rootfs.0] and [slot.rootfs.1], bootname A and B).
+		Updater: UpdaterRAUC,
+		Slots:   [2]string{"rootfs.0", "rootfs.1"},
 	},
 }
 
