@@ -3,21 +3,11 @@ package board
 import (
 	"context"
 	"errors"
-	"sync/atomic"
+	"strings"
 	"testing"
-
-	"github.com/godbus/dbus/v5"
 
 	"posd/board/rauc/rauctest"
 )
-
-// fakeLogin1 is systemd-logind's manager on the fake RAUC's connection.
-type fakeLogin1 struct{ reboots atomic.Int32 }
-
-func (f *fakeLogin1) Reboot(interactive bool) *dbus.Error {
-	f.reboots.Add(1)
-	return nil
-}
 
 func TestUpdaterOverRAUC(t *testing.T) {
 	ctx := context.Background()
@@ -29,11 +19,7 @@ func TestUpdaterOverRAUC(t *testing.T) {
 		t.Fatalf("rpi4 updater %q %q", p.Updater, p.Slots)
 	}
 	client, server := rauctest.Pipe(t)
-	rauctest.NewService(t, server)
-	login := &fakeLogin1{}
-	if err := server.Export(login, login1Path, "org.freedesktop.login1.Manager"); err != nil {
-		t.Fatal(err)
-	}
+	svc := rauctest.NewService(t, server)
 	u, err := NewUpdater(client, p, UpdaterOptions{Spool: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -41,8 +27,14 @@ func TestUpdaterOverRAUC(t *testing.T) {
 	if booted, primary, err := u.BootState(ctx); err != nil || booted != "rootfs.0" || primary != "rootfs.0" {
 		t.Fatalf("boot state %q %q %v", booted, primary, err)
 	}
-	if err := u.Reboot(ctx); err != nil || login.reboots.Load() != 1 {
-		t.Fatalf("reboot: %v, %d calls", err, login.reboots.Load())
+	if err := u.Install(ctx, "rootfs.1", strings.NewReader("2026.02 bundle")); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.MarkActive(ctx, "rootfs.1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Reboot(ctx); err != nil || svc.Reboots() != 1 || svc.Booted() != "rootfs.1" {
+		t.Fatalf("reboot: %v, %d calls, booted %s", err, svc.Reboots(), svc.Booted())
 	}
 }
 

@@ -3,7 +3,8 @@
 // daemon), with two rootfs slots and an appfs slot, and behaves like RAUC
 // where the backend depends on it: it installs into the inactive rootfs
 // slot, activates it (activate-installed), emits Completed, answers Mark,
-// GetSlotStatus, GetPrimary and the Operation/LastError properties.
+// GetSlotStatus, GetPrimary and the Operation/LastError properties; and
+// systemd-logind's Reboot, which starts the primary slot.
 package rauctest
 
 import (
@@ -128,6 +129,7 @@ type Service struct {
 	skipInstall bool          // the next installation "succeeds" without touching a slot
 	busy        bool          // methods refuse, like RAUC while it installs
 	delay       time.Duration // before Completed
+	reboots     int           // login1 Reboot calls
 }
 
 func NewService(t testing.TB, server *dbus.Conn) *Service {
@@ -146,6 +148,9 @@ func NewService(t testing.TB, server *dbus.Conn) *Service {
 		t.Fatal(err)
 	}
 	if err := server.Export(busStub{f}, "/org/freedesktop/DBus", "org.freedesktop.DBus"); err != nil {
+		t.Fatal(err)
+	}
+	if err := server.Export(login1{f}, "/org/freedesktop/login1", "org.freedesktop.login1.Manager"); err != nil {
 		t.Fatal(err)
 	}
 	props, err := prop.Export(server, objectPath, prop.Map{iface: {
@@ -306,6 +311,25 @@ func (f *Service) Reboot() {
 	defer f.mu.Unlock()
 	f.booted = f.primary
 	f.setStates()
+}
+
+// login1 is systemd-logind's manager on the same connection: its Reboot
+// is the boot loader starting the primary slot (Service.Reboot).
+type login1 struct{ f *Service }
+
+func (l login1) Reboot(interactive bool) *dbus.Error {
+	l.f.mu.Lock()
+	l.f.reboots++
+	l.f.mu.Unlock()
+	l.f.Reboot()
+	return nil
+}
+
+// Reboots is the number of reboots asked of systemd-logind.
+func (f *Service) Reboots() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reboots
 }
 
 // Booted and Primary are the boot loader's state.
