@@ -117,8 +117,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		"dialect", st.Dialect, "terminal_id", st.TerminalID, "dukpt_mode", st.DUKPTMode)
 	sdnotify.Notify("READY=1")
 
-	// A trial firmware (under posd-supervisor) commits itself once it is
-	// healthy; an unhealthy one stops, and the supervisor counts the boot.
+	// A trial firmware commits itself once it is healthy; an unhealthy one
+	// rolls itself back (on a board with an updater the board reboots
+	// into the committed slot) and stops; under posd-supervisor the
+	// committed slot starts next.
 	health := make(chan error, 1)
 	go func() { health <- d.CheckTrial(ctx) }()
 	restart := false
@@ -130,7 +132,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	case err := <-health:
 		if errors.Is(err, daemon.ErrUnhealthy) {
 			unhealthy = err
-			log.Error("the new firmware is not healthy: stopping without committing it", "err", err)
+			log.Error("the new firmware is not healthy: rolled back, stopping", "err", err)
 			break
 		}
 		if err != nil && ctx.Err() == nil {

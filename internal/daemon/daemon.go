@@ -78,18 +78,23 @@ type Daemon struct {
 	watchdogDone chan struct{}
 	purgeDone    chan struct{}
 	rklDone      chan struct{} // remote key loading retries
-	fw           *firmware     // A/B slots (nil: not under posd-supervisor)
-	ota          *otaPart      // update repository (nil: none)
-	stopOnce     sync.Once
-	stopErr      error
-	stopTold     atomic.Bool // StopSales returned stopErr to a caller
+	fw           *firmware     // A/B slots (nil: no updater, not under posd-supervisor)
+	// healthTries and healthPause bound a trial's health check.
+	healthTries int
+	healthPause time.Duration
+	ota         *otaPart // update repository (nil: none)
+	stopOnce    sync.Once
+	stopErr     error
+	stopTold    atomic.Bool // StopSales returned stopErr to a caller
 }
 
 // Option changes how Open starts posd.
 type Option func(*options)
 
 type options struct {
-	checkDB func(path string) error
+	checkDB   func(path string) error
+	updater   FirmwareUpdater
+	slotNames [2]string
 }
 
 // WithDBCheck checks posd.db with check before opening it (store.Opts.Check);
@@ -115,7 +120,7 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 	tail := newLogTail(500)
 	log = withTail(log, tail)
 	d := &Daemon{Config: cfg, Settings: set, Version: version, Log: log, started: time.Now(), cancel: cancel,
-		tail: tail, restart: make(chan struct{})}
+		tail: tail, restart: make(chan struct{}), healthTries: defaultHealthTries, healthPause: defaultHealthPause}
 	defer func() {
 		if err != nil {
 			sctx, scancel := context.WithTimeout(context.Background(), set.ShutdownTimeout)
@@ -137,7 +142,7 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 	if err := d.openKeys(ctx); err != nil {
 		return nil, err
 	}
-	if err := d.openSlots(); err != nil {
+	if err := d.openSlots(ctx, o); err != nil {
 		return nil, err
 	}
 	if err := d.openBoard(ctx); err != nil {
@@ -495,7 +500,7 @@ func (d *Daemon) Status() Status {
 		st.Params = &p
 	}
 	if d.fw != nil {
-		st.Firmware = &FirmwareView{Slot: d.fw.slot, Trial: d.fw.trial}
+		st.Firmware = &FirmwareView{Updater: d.fw.kind, Slot: d.fw.slot, Trial: d.fw.trial}
 		if s, err := d.fw.m.Status(context.Background()); err == nil {
 			st.Firmware.Slots = &s
 		} else {
@@ -594,6 +599,9 @@ func (d *Daemon) Close(ctx context.Context) error {
 	}
 	if d.ota != nil {
 		<-d.ota.done
+	}
+	if d.fw != nil && d.fw.close != nil {
+		errs = append(errs, d.fw.close())
 	}
 	if d.Keys != nil && d.Engine != nil {
 		if err := d.Keys.Park(); err != nil && !errors.Is(err, dukptkeys.ErrNotProvisioned) && !errors.Is(err, dukptkeys.ErrStateLost) {

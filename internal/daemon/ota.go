@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -305,8 +304,10 @@ func (d *Daemon) prepareParams(b []byte) (use func(), version int, err error) {
 }
 
 // installFirmware writes a newer firmware into the inactive slot, marks
-// it for a trial and restarts posd between two transactions; the trial
-// commits itself once healthy (CheckTrial) or the supervisor rolls back.
+// it for a trial and starts it between two transactions (a reboot on
+// boards with an updater, a restart under posd-supervisor); the trial
+// commits itself once healthy, or rolls itself back (CheckTrial), or the
+// boot loader or the supervisor rolls it back after its last boot.
 func (d *Daemon) installFirmware(ctx context.Context, t ota.Target) error {
 	if d.rolledBack(ctx, strconv.Itoa(t.Version)) {
 		// Installed before and rolled back: not again, until the
@@ -334,18 +335,41 @@ func (d *Daemon) installFirmware(ctx context.Context, t ota.Target) error {
 		return fmt.Errorf("recording the healthy devices: %w", err)
 	}
 	img := slots.Image{Version: strconv.Itoa(t.Version), SHA256: t.SHA256, Size: t.Length}
-	slot, err := d.fw.m.Install(ctx, img, bytes.NewReader(b))
-	if err == nil {
-		err = d.fw.m.TryNext(ctx)
-	}
+	slot, err := d.installImage(ctx, img, b)
 	if err != nil {
 		d.otaEvent(OTAEvent{Kind: "firmware", Result: "failed", Target: t.Name, Version: t.Version, Detail: err.Error()})
 		d.report(ctx, t, "failed", err.Error())
 		return err
 	}
-	d.Log.Info("firmware installed; restarting into it between transactions", "version", t.Version, "slot", slot)
 	d.otaEvent(OTAEvent{Kind: "firmware", Result: "installed", Target: t.Name, Version: t.Version, Detail: "slot " + slot})
 	d.report(ctx, t, "installed", "slot "+slot)
+	return d.startTrial(ctx)
+}
+
+// installImage writes a checked firmware image (a RAUC bundle on boards
+// with an updater, the posd executable on the simulated board) into the
+// inactive slot and marks it for a trial; it returns the slot.
+func (d *Daemon) installImage(ctx context.Context, img slots.Image, b []byte) (string, error) {
+	slot, err := d.fw.m.Install(ctx, img, bytes.NewReader(b))
+	if err != nil {
+		return "", fmt.Errorf("firmware %s: %w", img.Version, err)
+	}
+	if err := d.fw.m.TryNext(ctx); err != nil {
+		return "", fmt.Errorf("firmware %s: trial of slot %s: %w", img.Version, slot, err)
+	}
+	d.Log.Info("firmware installed", "version", img.Version, "slot", slot)
+	return slot, nil
+}
+
+// startTrial starts the installed trial between two transactions: the
+// board's updater reboots into it (the boot loader starts the slot marked
+// active); under posd-supervisor posd restarts and the supervisor starts
+// it.
+func (d *Daemon) startTrial(ctx context.Context) error {
+	if d.fw.u != nil {
+		return d.rebootWhenIdle(ctx)
+	}
+	d.Log.Info("restarting into the new firmware between transactions")
 	return d.whenIdle(ctx, func() error { d.requestRestart(); return nil })
 }
 
@@ -383,11 +407,10 @@ func (d *Daemon) rolledBack(ctx context.Context, version string) bool {
 // firmwareVersion is the running firmware's version as the repository
 // numbers it (0 for a slot seeded by hand).
 func (d *Daemon) firmwareVersion() int {
-	v, err := strconv.Atoi(os.Getenv("POSD_SLOT_VERSION"))
-	if err != nil {
+	if d.fw == nil {
 		return 0
 	}
-	return v
+	return atoiOr0(d.fw.version)
 }
 
 // healthyBefore is the set of devices that passed their self-test before
