@@ -7,8 +7,6 @@ import (
 	"bytes"
 	"crypto/ecdh"
 	"crypto/ed25519"
-	"crypto/hmac"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -27,6 +25,7 @@ import (
 	"posd/board"
 	"posd/crypto/faceseal"
 	"posd/terminal/host"
+	"posd/terminal/linksig"
 	"posd/terminal/money"
 	"posd/terminal/paycode"
 	"posd/terminal/risk"
@@ -762,17 +761,8 @@ func (c *Config) validateWallet(s *Settings) error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("config: wallet.url must be an http(s) URL")
 	}
-	switch {
-	case w.Key != "":
-		if s.WalletKey, err = hex.DecodeString(w.Key); err != nil || len(s.WalletKey) < 16 {
-			return fmt.Errorf("config: wallet.key must be at least 16 bytes of hex")
-		}
-	case c.Board == "sim":
-		m := hmac.New(sha256.New, []byte(SimWalletMasterKey))
-		m.Write([]byte(c.Terminal.ID))
-		s.WalletKey = m.Sum(nil)
-	default:
-		return fmt.Errorf("config: wallet.key is required with wallet.url on a real board")
+	if s.WalletKey, err = c.linkKey("wallet", w.Key, SimWalletMasterKey); err != nil {
+		return err
 	}
 	if w.QueryFirst <= 0 || w.QueryTotal < w.QueryFirst || time.Duration(w.QueryTotal) > 10*time.Minute {
 		return fmt.Errorf("config: wallet.query_first must be positive and wallet.query_total from it to 10m")
@@ -820,6 +810,24 @@ func (c *Config) mpmMerchant(s *Settings) error {
 	return nil
 }
 
+// linkKey is the terminal's key of a signed platform link (section
+// "wallet" or "face"): the configured hex key (at least 16 bytes), or on
+// the sim board the simulator's, derived from its published test master
+// key and the terminal id; a real board must be given one.
+func (c *Config) linkKey(section, hexKey, simMaster string) ([]byte, error) {
+	switch {
+	case hexKey != "":
+		k, err := hex.DecodeString(hexKey)
+		if err != nil || len(k) < 16 {
+			return nil, fmt.Errorf("config: %s.key must be at least 16 bytes of hex", section)
+		}
+		return k, nil
+	case c.Board == "sim":
+		return linksig.TerminalKey([]byte(simMaster), c.Terminal.ID), nil
+	}
+	return nil, fmt.Errorf("config: %s.key is required with %s.url on a real board", section, section)
+}
+
 // validateFace checks face pay's platform and pinned key.
 func (c *Config) validateFace(s *Settings) error {
 	f := c.Face
@@ -830,18 +838,8 @@ func (c *Config) validateFace(s *Settings) error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("config: face.url must be an http(s) URL")
 	}
-	switch {
-	case f.Key != "":
-		if s.FaceLinkKey, err = hex.DecodeString(f.Key); err != nil || len(s.FaceLinkKey) < 16 {
-			s.FaceLinkKey = nil
-			return fmt.Errorf("config: face.key must be at least 16 bytes of hex")
-		}
-	case c.Board == "sim":
-		m := hmac.New(sha256.New, []byte(SimFaceMasterKey))
-		m.Write([]byte(c.Terminal.ID))
-		s.FaceLinkKey = m.Sum(nil)
-	default:
-		return fmt.Errorf("config: face.key is required with face.url on a real board")
+	if s.FaceLinkKey, err = c.linkKey("face", f.Key, SimFaceMasterKey); err != nil {
+		return err
 	}
 	pem := []byte(f.PlatformKey)
 	switch {
