@@ -323,16 +323,8 @@ func (d *Daemon) installFirmware(ctx context.Context, t ota.Target) error {
 		}
 		return err
 	}
-	// The devices that work now: the trial must drive them too.
-	healthy := []string{}
-	for _, st := range d.Board.SelfTest(ctx) {
-		if st.OK {
-			healthy = append(healthy, st.Name)
-		}
-	}
-	raw, _ := json.Marshal(healthy)
-	if err := d.DB.Bolt().Update(func(tx *bbolt.Tx) error { return tx.Bucket(otaBucket).Put(otaHealthyKey, raw) }); err != nil {
-		return fmt.Errorf("recording the healthy devices: %w", err)
+	if err := d.recordHealthy(ctx); err != nil {
+		return err
 	}
 	img := slots.Image{Version: strconv.Itoa(t.Version), SHA256: t.SHA256, Size: t.Length}
 	slot, err := d.installImage(ctx, img, b)
@@ -344,6 +336,28 @@ func (d *Daemon) installFirmware(ctx context.Context, t ota.Target) error {
 	d.otaEvent(OTAEvent{Kind: "firmware", Result: "installed", Target: t.Name, Version: t.Version, Detail: "slot " + slot})
 	d.report(ctx, t, "installed", "slot "+slot)
 	return d.startTrial(ctx)
+}
+
+// recordHealthy records the devices that work now: the trial must drive
+// them too (a device this build or board cannot drive is not asked of it).
+func (d *Daemon) recordHealthy(ctx context.Context) error {
+	healthy := []string{}
+	for _, st := range d.Board.SelfTest(ctx) {
+		if st.OK {
+			healthy = append(healthy, st.Name)
+		}
+	}
+	raw, _ := json.Marshal(healthy)
+	if err := d.DB.Bolt().Update(func(tx *bbolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(otaBucket)
+		if err != nil {
+			return err
+		}
+		return b.Put(otaHealthyKey, raw)
+	}); err != nil {
+		return fmt.Errorf("recording the healthy devices: %w", err)
+	}
+	return nil
 }
 
 // installImage writes a checked firmware image (a RAUC bundle on boards

@@ -130,6 +130,9 @@ func tryFirmware(t *testing.T, d *Daemon, version string) string {
 	t.Helper()
 	ctx := context.Background()
 	img, b := fwImage(version)
+	if err := d.recordHealthy(ctx); err != nil {
+		t.Fatal(err)
+	}
 	slot, err := d.installImage(ctx, img, b)
 	if err != nil {
 		t.Fatal(err)
