@@ -147,6 +147,12 @@ func TestKillNineMixed(t *testing.T) {
 	if kills == 0 || states["offline_approved"] == 0 || states["approved"] == 0 {
 		t.Errorf("the run did not exercise kills, offline and online approvals")
 	}
+	// Every advice acknowledged: no key of their card data is left,
+	// including those of approvals a kill kept from being committed and
+	// of advices acknowledged just before one (erased as posd started).
+	if n := adviceKeysUsed(t, e.dataDir); n != 0 {
+		t.Errorf("%d advice keys kept with no advice waiting", n)
+	}
 
 	_, raw := e.journalLines()
 	hostApproved, reversedOrig := map[string]bool{}, map[string]string{}

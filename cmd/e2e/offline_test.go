@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -94,6 +95,10 @@ func TestOfflineStoreAndForward(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertNoChipData(t, "posd.db with advices waiting", db)
+	// Each waiting advice's card data has its own key in the slot file.
+	if n := adviceKeysUsed(t, e.dataDir); n != 3 {
+		t.Fatalf("%d advice keys kept with 3 advices waiting", n)
+	}
 
 	// Host still down: sync forwards nothing and says so.
 	out, code := e.posctl("sync")
@@ -154,4 +159,33 @@ func TestOfflineStoreAndForward(t *testing.T) {
 	}
 	db, _ = os.ReadFile(filepath.Join(e.dataDir, "posd.db"))
 	assertNoChipData(t, "posd.db after forwarding", db)
+	// The host has every advice: their keys are erased, so the copies of
+	// the sealed card data bbolt left in freed pages are noise.
+	if n := adviceKeysUsed(t, e.dataDir); n != 0 {
+		t.Errorf("%d advice keys kept after every advice was acknowledged", n)
+	}
+}
+
+// adviceKeysUsed counts the used slots of the data directory's advice key
+// file (terminal/shred's layout: a 16-byte header, then 80-byte slots whose
+// first byte is 1 when used) and checks that a free slot is all zeros.
+func adviceKeysUsed(t *testing.T, dataDir string) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dataDir, "advice-keys.slots"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 16 || string(b[:8]) != "posdshr1" || (len(b)-16)%80 != 0 {
+		t.Fatalf("advice key file of %d bytes", len(b))
+	}
+	n := 0
+	for off := 16; off < len(b); off += 80 {
+		slot := b[off : off+80]
+		if slot[0] == 1 {
+			n++
+		} else if !bytes.Equal(slot, make([]byte, 80)) {
+			t.Fatalf("free slot at %d not zeroed: %x", off, slot)
+		}
+	}
+	return n
 }

@@ -34,6 +34,7 @@ import (
 	"posd/terminal/host"
 	"posd/terminal/pin"
 	"posd/terminal/risk"
+	"posd/terminal/shred"
 	"posd/terminal/store"
 	"posd/terminal/txn"
 )
@@ -71,7 +72,7 @@ type Daemon struct {
 	tail         *logTail
 
 	kek          *keystore.StaticKEK
-	sealer       *sealbox.Box // offline approvals' card data
+	sealer       *shred.Ring // offline approvals' card data
 	ks           *keystore.Store
 	started      time.Time
 	cancel       context.CancelFunc
@@ -290,8 +291,14 @@ func (d *Daemon) openRisk() error {
 // offline approvals until their advice is acknowledged.
 const adviceKeyName = "advice.sealkey"
 
-// openSealer loads (or makes, once) the key that seals offline
-// approvals' card data: 32 random bytes, wrapped under the device KEK.
+// adviceSlotsFile keeps the per-record keys of offline approvals' card
+// data (terminal/shred), next to the database.
+const adviceSlotsFile = "advice-keys.slots"
+
+// openSealer loads (or makes, once) the key that wraps the keys of
+// offline approvals' card data (32 random bytes, wrapped under the device
+// KEK) and opens their slot file: each approval's card data is sealed
+// under its own key, erased once the host has its advice.
 func (d *Daemon) openSealer() error {
 	var key []byte
 	err := d.ks.UseSecret(adviceKeyName, func(b []byte) error { key = append([]byte(nil), b...); return nil })
@@ -306,9 +313,13 @@ func (d *Daemon) openSealer() error {
 		return fmt.Errorf("advice seal key: %w", err)
 	}
 	defer clear(key)
-	d.sealer, err = sealbox.New(key, nil)
+	wrap, err := sealbox.New(key, nil)
 	if err != nil {
 		return fmt.Errorf("advice seal key: %w", err)
+	}
+	d.sealer, err = shred.Open(filepath.Join(d.Config.DataDir, adviceSlotsFile), wrap, nil)
+	if err != nil {
+		return fmt.Errorf("advice key slots: %w", err)
 	}
 	return nil
 }
@@ -610,6 +621,9 @@ func (d *Daemon) Close(ctx context.Context) error {
 	}
 	if d.DB != nil {
 		errs = append(errs, d.DB.Close())
+	}
+	if d.sealer != nil {
+		errs = append(errs, d.sealer.Close())
 	}
 	if d.kek != nil {
 		d.kek.Wipe()

@@ -14,12 +14,35 @@ import (
 
 // Sealer encrypts what an offline approval keeps until its advice is
 // acknowledged (the card's track 2 equivalent and the TC's chip data),
-// bound to the transaction (ad). crypto/sealbox under a key wrapped by
-// the device KEK is the daemon's; without one the engine approves
-// nothing offline (the kernel is told to go online).
+// bound to the transaction (ad), and erases it for good once the host
+// has it. terminal/shred (a key per record, in a slot file overwritten in
+// place, wrapped under a key the device KEK wraps) is the daemon's:
+// bbolt leaves old copies of a deleted job in freed pages, so deleting
+// the job alone does not erase its card data; erasing its key does.
+// Without a Sealer the engine approves nothing offline (the kernel is
+// told to go online).
 type Sealer interface {
 	Seal(plain, ad []byte) ([]byte, error)
 	Open(sealed, ad []byte) ([]byte, error)
+	// Erase makes sealed unopenable for good; the engine calls it once
+	// the job that held it is deleted.
+	Erase(sealed []byte) error
+	// Keep erases every record but live (the sealed data of the jobs
+	// still queued) and says how many: those of approvals whose commit a
+	// crash prevented, or whose erase it interrupted. The engine calls
+	// it as it starts.
+	Keep(live [][]byte) (int, error)
+}
+
+// eraseAdvice erases the sealed card data of a job that is gone (best
+// effort: a failure is logged, and the next start's Keep erases it).
+func (e *Engine) eraseAdvice(id string, sealed []byte) {
+	if len(sealed) == 0 || e.o.Sealer == nil {
+		return
+	}
+	if err := e.o.Sealer.Erase(sealed); err != nil {
+		e.log.Error("erasing an advice's card data; retried at the next start", "id", id, "err", err)
+	}
 }
 
 // advicePayload is an advice's card data, sealed in its outbox job and
@@ -67,8 +90,12 @@ func (e *Engine) advise(ctx context.Context, j store.Job) error {
 		j.NextAt = e.clock.Now().Add(e.fullJitter(j.Attempts))
 		return tx.PutJob(&j)
 	})
-	if err != nil || t.State != store.StateOfflineApproved || !t.AdviceSent.IsZero() {
+	if err != nil {
 		return err
+	}
+	if t.State != store.StateOfflineApproved || !t.AdviceSent.IsZero() {
+		e.eraseAdvice(j.TxnID, j.Data)
+		return nil
 	}
 	if e.o.Sealer == nil {
 		return fmt.Errorf("%w: no sealer to open the advice's card data", ErrKeys)
@@ -139,6 +166,7 @@ func (e *Engine) advise(ctx context.Context, j store.Job) error {
 	if err != nil {
 		return err
 	}
+	e.eraseAdvice(t.ID, j.Data)
 	e.publish(PhaseDone, t)
 	e.log.Info("advice acknowledged", "id", t.ID, "stan", t.STAN, "rc", res.ResponseCode)
 	return nil

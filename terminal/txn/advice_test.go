@@ -3,7 +3,10 @@ package txn
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -12,6 +15,7 @@ import (
 
 	"posd/crypto/sealbox"
 	"posd/terminal/host"
+	"posd/terminal/shred"
 	"posd/terminal/store"
 )
 
@@ -22,7 +26,7 @@ type adviceRig struct {
 	t    *testing.T
 	e    *Engine
 	db   *store.DB
-	box  *sealbox.Box
+	box  *shred.Ring
 	h    *fakeHost
 	rate float64
 }
@@ -31,16 +35,29 @@ type adviceRig struct {
 // pass then finds what the test stored before.
 func newAdviceRig(t *testing.T, h *fakeHost, rate float64) *adviceRig {
 	t.Helper()
-	db, err := store.Open(filepath.Join(t.TempDir(), "posd.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	box, err := sealbox.New(bytes.Repeat([]byte{7}, sealbox.KeySize), nil)
+	dir := t.TempDir()
+	db, err := store.Open(filepath.Join(dir, "posd.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return &adviceRig{t: t, db: db, box: box, h: h, rate: rate}
+	return &adviceRig{t: t, db: db, box: newRing(t, filepath.Join(dir, "advice.slots"), 0), h: h, rate: rate}
+}
+
+// newRing opens a slot file of n slots (the default when 0) for sealing
+// advices' card data.
+func newRing(t testing.TB, path string, n int) *shred.Ring {
+	t.Helper()
+	wrap, err := sealbox.New(bytes.Repeat([]byte{7}, sealbox.KeySize), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := shred.Open(path, wrap, &shred.Opts{Slots: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
 }
 
 func (r *adviceRig) start() *Engine {
@@ -249,5 +266,134 @@ func TestUntilDueWaitsForTheFirstAdvice(t *testing.T) {
 	}
 	if d := r.e.untilDue(); d <= 0 {
 		t.Fatalf("the outbox would run again in %v with the host away", d)
+	}
+}
+
+// sealedInFile finds every advice job's sealed card data in the raw
+// bytes of the database file: the live jobs and the copies bbolt left in
+// freed pages when the jobs were rewritten or deleted.
+func sealedInFile(t *testing.T, path string) [][]byte {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	const field = `"data":"`
+	for rest := raw; ; {
+		i := bytes.Index(rest, []byte(field))
+		if i < 0 {
+			return out
+		}
+		rest = rest[i+len(field):]
+		j := bytes.IndexByte(rest, '"')
+		if j < 0 {
+			return out
+		}
+		if b, err := base64.StdEncoding.DecodeString(string(rest[:j])); err == nil {
+			out = append(out, b)
+		}
+	}
+}
+
+// Once the host has an advice, its card data is gone for good: bbolt
+// keeps old copies of the job in freed pages, and none of them opens
+// with the terminal's keys any more.
+func TestAcknowledgedAdviceDataUnrecoverable(t *testing.T) {
+	var mu sync.Mutex
+	busy := true
+	h := &fakeHost{advice: func(host.Advice) (host.Result, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if busy {
+			return host.Result{ResponseCode: host.AdviceBusy}, nil
+		}
+		return host.Result{ResponseCode: host.AdviceAccepted}, nil
+	}}
+	r := newAdviceRig(t, h, 0)
+	var ids []string
+	for i := range 3 {
+		ids = append(ids, r.approveOffline(t, int64(100+i), "4761730000000029D30122011000000000000"))
+	}
+	// A busy answer first: the job is rewritten (attempts, last error),
+	// leaving a copy behind.
+	r.start()
+	r.e.Sync(context.Background())
+	mu.Lock()
+	busy = false
+	mu.Unlock()
+	if left := r.e.Sync(context.Background()); left != 0 {
+		t.Fatalf("%d left", left)
+	}
+	found := sealedInFile(t, r.db.Path())
+	if len(found) == 0 {
+		t.Fatal("no copy of the sealed card data in the file: the premise of this test no longer holds")
+	}
+	for _, b := range found {
+		for _, id := range ids {
+			if plain, err := r.box.Open(b, adviceAD(id)); err == nil {
+				t.Fatalf("a freed copy of advice %s's card data still opens: %d bytes", id, len(plain))
+			}
+		}
+	}
+}
+
+// The engine starts by erasing the card data no queued advice holds (an
+// approval a crash kept from being committed after its data was sealed)
+// and keeps that of the advices still queued.
+func TestStartErasesUncommittedCardData(t *testing.T) {
+	h := &fakeHost{}
+	r := newAdviceRig(t, h, 0)
+	queued := r.approveOffline(t, 100, "4761730000000029D3012")
+	orphan, err := r.box.Seal([]byte(`{"t2":"NDc2MTczMDAwMDAwMDAyOUQzMDEy"}`), adviceAD("99"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.box.Used() != 2 {
+		t.Fatalf("%d keys before the start", r.box.Used())
+	}
+	r.start()
+	if r.box.Used() != 1 {
+		t.Fatalf("%d keys after the start, want the queued advice's only", r.box.Used())
+	}
+	if _, err := r.box.Open(orphan, adviceAD("99")); !errors.Is(err, shred.ErrErased) {
+		t.Fatalf("the uncommitted approval's data: %v", err)
+	}
+	if left := r.e.Sync(context.Background()); left != 0 || len(h.advices) != 1 || h.advices[0].Ref != queued {
+		t.Fatalf("left %d, sent %+v", left, h.advices)
+	}
+	if r.box.Used() != 0 {
+		t.Fatalf("%d keys after the advice", r.box.Used())
+	}
+}
+
+// With every key slot taken the engine keeps nothing more offline: the
+// card is sent online.
+func TestNoOfflineWithoutRoomForTheCardData(t *testing.T) {
+	dir := t.TempDir()
+	ring := newRing(t, filepath.Join(dir, "full.slots"), 1)
+	if _, err := ring.Seal([]byte("x"), nil); err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(filepath.Join(dir, "posd.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	e, err := New(Opts{Store: db, Host: &fakeHost{}, Keys: newKeys(t), Reader: newReader(), CardTimeout: time.Second,
+		HostTimeout: time.Second, Sealer: ring, Currencies: []string{"156"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Halt)
+	// The start erased the slot no queued advice names: room again.
+	if !e.canSeal() {
+		t.Fatal("no room after the start erased the stray key")
+	}
+	if _, err := ring.Seal([]byte("y"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if e.canSeal() || e.offlineAllowed(context.Background(), &sale{}) {
+		t.Fatal("offline allowed with every key slot taken")
 	}
 }

@@ -262,6 +262,16 @@ type OfflineChecker interface {
 	CheckOffline(ctx context.Context, t risk.Txn) risk.Decision
 }
 
+// canSeal says whether an offline approval's card data can be kept for
+// its advice: there is a sealer, and it has room.
+func (e *Engine) canSeal() bool {
+	if e.o.Sealer == nil {
+		return false
+	}
+	f, ok := e.o.Sealer.(interface{ Full() bool })
+	return !ok || !f.Full()
+}
+
 // offlineAllowed says whether the card may approve this sale offline: a
 // sealer keeps its advice's card data, and the risk rules' offline limits
 // (floor limit, count, amount and age of the approvals still waiting to
@@ -269,7 +279,7 @@ type OfflineChecker interface {
 // to go online, and the rule is kept: should the host be unreachable, it
 // is the sale's reason.
 func (e *Engine) offlineAllowed(ctx context.Context, s *sale) bool {
-	if e.o.Sealer == nil {
+	if !e.canSeal() {
 		return false
 	}
 	if e.o.Risk == nil {

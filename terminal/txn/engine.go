@@ -324,8 +324,22 @@ func (e *Engine) recover() error {
 		return err
 	}
 	queued := map[string]bool{}
+	var live [][]byte
 	for _, j := range jobs {
 		queued[j.TxnID] = true
+		if j.Kind == store.JobAdvice && len(j.Data) > 0 {
+			live = append(live, j.Data)
+		}
+	}
+	if e.o.Sealer != nil {
+		// Card data sealed for an approval a crash kept from being
+		// committed, or left by an advice acknowledged just before one.
+		switch n, err := e.o.Sealer.Keep(live); {
+		case err != nil:
+			e.log.Error("erasing the card data of advices no longer queued", "err", err)
+		case n > 0:
+			e.log.Info("erased the card data of advices no longer queued", "count", n)
+		}
 	}
 	for _, t := range left {
 		err := e.o.Store.Do(func(tx *store.Tx) error {

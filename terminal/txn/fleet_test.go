@@ -1,7 +1,6 @@
 package txn
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	"posd/conn/clock"
-	"posd/crypto/sealbox"
 	"posd/terminal/host"
 	"posd/terminal/store"
 	"posd/terminal/wiresec"
@@ -96,10 +94,6 @@ func runFleet(t *testing.T, n, per int, outage, horizon time.Duration, rate floa
 	start := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
 	clk := clock.NewFake(start)
 	h := &fleetHost{clk: clk, up: start.Add(outage), rate: rate, last: start.Add(outage), requests: map[int64]int{}, accepted: map[string]int{}}
-	box, err := sealbox.New(bytes.Repeat([]byte{9}, sealbox.KeySize), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	var engines []*Engine
 	for i := range n {
@@ -108,6 +102,7 @@ func runFleet(t *testing.T, n, per int, outage, horizon time.Duration, rate floa
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Close() })
+		box := newRing(t, filepath.Join(dir, fmt.Sprintf("t%d.slots", i)), per)
 		err = db.Do(func(tx *store.Tx) error {
 			first, err := tx.ReserveIDs(uint64(per))
 			if err != nil {

@@ -602,7 +602,7 @@ const offlineUnableOnline = "Y3"
 func (e *Engine) offlineFallback(s *sale) bool {
 	return host.Kind(s.rec.Kind) == host.KindPurchase &&
 		s.emv != nil && s.card != nil && s.card.Chip != nil && s.card.Chip.Interface == emv.Contact &&
-		len(s.pinBlock) == 0 && e.o.Sealer != nil && s.offlineRefusal == nil
+		len(s.pinBlock) == 0 && e.canSeal() && s.offlineRefusal == nil
 }
 
 // checkRisk runs the risk rules on the card read. A refusal ends the sale

@@ -16,6 +16,7 @@ import (
 	"posd/crypto/dukpt"
 	"posd/crypto/sealbox"
 	"posd/terminal/host"
+	"posd/terminal/shred"
 	"posd/terminal/store"
 	"posd/terminal/txn"
 	"posd/terminal/wiresec"
@@ -96,7 +97,11 @@ func BenchmarkAdviceDrain(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		box, _ := sealbox.New(bytes.Repeat([]byte{5}, sealbox.KeySize), nil)
+		wrap, _ := sealbox.New(bytes.Repeat([]byte{5}, sealbox.KeySize), nil)
+		box, err := shred.Open(filepath.Join(dir, "advice.slots"), wrap, &shred.Opts{Slots: n})
+		if err != nil {
+			b.Fatal(err)
+		}
 		err = db.Do(func(tx *store.Tx) error {
 			first, err := tx.ReserveIDs(n)
 			if err != nil {
@@ -158,6 +163,7 @@ func BenchmarkAdviceDrain(b *testing.B) {
 		e.Halt()
 		hc.Close()
 		db.Close()
+		box.Close()
 		cancel()
 		srv.Close()
 		b.StartTimer()
