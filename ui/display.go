@@ -6,7 +6,10 @@
 // engine, the board or the keys.
 package ui
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // Phase is where the sale stands, as the customer sees it.
 type Phase string
@@ -16,6 +19,7 @@ const (
 	PhaseIdle        Phase = "idle"         // no sale: welcome screen
 	PhaseCard        Phase = "card"         // waiting for a card
 	PhasePIN         Phase = "pin"          // the customer enters the PIN
+	PhaseSelectApp   Phase = "select_app"   // the customer chooses the chip's application on the keypad (Apps), or confirms the only one
 	PhaseMessage     Phase = "message"      // the chip asks the customer something (Message)
 	PhaseProcessing  Phase = "processing"   // card read, waiting for the host
 	PhaseShowCode    Phase = "show_code"    // the customer scans the merchant code (Code)
@@ -71,6 +75,9 @@ type State struct {
 	// FaceChoice: the terminal takes face pay; a card sale waiting for a
 	// card offers "pay by face" on the display.
 	FaceChoice bool
+	// Apps are the chip applications to choose among (PhaseSelectApp),
+	// by their labels; one: the customer confirms it or refuses.
+	Apps []string
 	// Challenge is the liveness challenge (PhaseFaceCheck): "blink",
 	// "left", "right", "closer"; Message then holds a hint ("one face
 	// only please").
@@ -338,6 +345,17 @@ func Render(s State) Screen {
 		if s.PINLastTry {
 			sc.Lines = append(sc.Lines, "Last PIN try / 最后一次输入机会")
 		}
+	case PhaseSelectApp:
+		if len(s.Apps) == 1 {
+			sc = Screen{Tone: ToneNeutral, Title: "Pay with " + s.Apps[0] + "? Press Enter", TitleZH: "是否使用 " + s.Apps[0] + " 支付？请按确认键",
+				Lines: []string{amount, "Cancel if not / 否则请按取消键"}}
+			break
+		}
+		sc = Screen{Tone: ToneNeutral, Title: "Choose how to pay with this card", TitleZH: "请选择卡片支付应用", Lines: []string{amount}}
+		for i, a := range s.Apps {
+			sc.Lines = append(sc.Lines, strconv.Itoa(i+1)+"  "+a)
+		}
+		sc.Lines = append(sc.Lines, "Press its number / 请按对应数字键")
 	case PhaseMessage:
 		en, zh := messageText(s.Message)
 		sc = Screen{Tone: ToneBusy, Title: en, TitleZH: zh, Lines: []string{amount}}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -477,5 +478,65 @@ func TestOfflineApprovalsCountForVelocity(t *testing.T) {
 	e.showInto(v.ID, &ov)
 	if ov.State != "failed" || ov.RiskRule != "velocity_count" {
 		t.Fatalf("the same card's next sale: %+v (risk rule %q)", ov.chipView, ov.RiskRule)
+	}
+}
+
+// TestChipApplicationChoice: a chip with two applications lists both on
+// the customer display and the customer's key picks one (the sale runs on
+// it: the record's AID, the host's cryptogram); a chip whose application
+// asks for confirmation is asked about, Cancel refuses the card and Enter
+// pays. Before, the terminal took the first application without asking,
+// even one that needed the cardholder's confirmation.
+func TestChipApplicationChoice(t *testing.T) {
+	e, _, cfg := newEnv(t, nil, nil)
+	posd := start(t, "posd", []string{"-config", cfg}, posdReady)
+	defer posd.stop(t)
+	type res struct {
+		v    txnView
+		code int
+	}
+	done := make(chan res, 1)
+	for _, c := range []struct {
+		card, keys string
+		apps       []string
+		state, aid string
+		code       int
+	}{
+		{"unionpay-dual", "2", []string{"1  UnionPay Debit", "2  UnionPay Credit"}, "approved", "A000000333010102", 0},
+		{"unionpay-dual", "1", []string{"1  UnionPay Debit", "2  UnionPay Credit"}, "approved", "A000000333010101", 0},
+		{"visa-confirm", "X", nil, "failed", "", 3},
+		{"visa-confirm", "E", nil, "approved", "A0000000031010", 0},
+	} {
+		go func() { v, code := e.sale("12.30", "insert:"+c.card); done <- res{v, code} }()
+		var sc screen
+		waitFor(t, 20*time.Second, func() bool { sc = e.display(); return sc.Phase == "select_app" })
+		for _, want := range c.apps {
+			if !slices.Contains(sc.Lines, want) {
+				t.Errorf("%s: the display lists %q, not %q", c.card, sc.Lines, want)
+			}
+		}
+		if c.apps == nil && !strings.Contains(sc.Title, "VISA CREDIT") {
+			t.Errorf("%s: the display asks %q", c.card, sc.Title)
+		}
+		if out, code := e.posctl("sim", "keys", c.keys); code != 0 {
+			t.Fatalf("keys: %s", out)
+		}
+		r := <-done
+		if r.v.State != c.state || r.code != c.code {
+			t.Fatalf("%s, key %s: %+v exit %d", c.card, c.keys, r.v, r.code)
+		}
+		v := e.show(r.v.ID)
+		if c.aid == "" {
+			if v.Failure != "card_not_accepted" {
+				t.Errorf("%s refused: %+v", c.card, v)
+			}
+			continue
+		}
+		if v.Chip == nil || v.Chip.AID != c.aid {
+			t.Errorf("%s, key %s: the sale ran on %+v, want %s", c.card, c.keys, v.Chip, c.aid)
+		}
+		if _, raw := e.lastPurchase(); raw["arqc_ok"] != true {
+			t.Errorf("%s, key %s: host side %v", c.card, c.keys, raw)
+		}
 	}
 }

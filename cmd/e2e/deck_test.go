@@ -45,7 +45,8 @@ func TestWholeDeckLeavesNoCardData(t *testing.T) {
 		t.Fatalf("sim cards: %d %s", code, out)
 	}
 
-	// The cardholder: types the PIN of the card in hand when asked.
+	// The cardholder: types the PIN of the card in hand when asked, and
+	// takes the first application when the chip offers a choice.
 	var pin atomic.Value
 	pin.Store("")
 	stop := make(chan struct{})
@@ -59,13 +60,19 @@ func TestWholeDeckLeavesNoCardData(t *testing.T) {
 				return
 			case <-time.After(50 * time.Millisecond):
 			}
-			if displayPhase(e.api) != "pin" {
+			// A chip with a choice of applications: the first (Enter).
+			phase, keys := displayPhase(e.api), "E"
+			switch phase {
+			case "pin":
+				keys = pin.Load().(string) + "E"
+			case "select_app":
+			default:
 				continue
 			}
-			cmd := exec.Command(filepath.Join(binDir, "posctl"), "--api", "http://"+e.api, "sim", "keys", pin.Load().(string)+"E")
+			cmd := exec.Command(filepath.Join(binDir, "posctl"), "--api", "http://"+e.api, "sim", "keys", keys)
 			cmd.Env = append(os.Environ(), "POSD_DATA_DIR="+e.dataDir)
 			_ = cmd.Run()
-			for deadline := time.Now().Add(5 * time.Second); displayPhase(e.api) == "pin" && time.Now().Before(deadline); {
+			for deadline := time.Now().Add(5 * time.Second); displayPhase(e.api) == phase && time.Now().Before(deadline); {
 				time.Sleep(20 * time.Millisecond)
 			}
 		}

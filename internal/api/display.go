@@ -47,6 +47,8 @@ func displayState(ev txn.Event, merchant string, modes []risk.EntryMode, now tim
 		s.Phase, s.Message = ui.PhaseMessage, ev.Message
 	case ev.Phase == txn.PhasePIN && ev.Prompt == "password":
 		s.Phase, s.PINDigits, s.Message = ui.PhasePassword, ev.PINDigits, ev.Message
+	case ev.Phase == txn.PhaseSelectApp:
+		s.Phase, s.Apps = ui.PhaseSelectApp, ev.Apps
 	case ev.Phase == txn.PhaseFaceConsent:
 		s.Phase = ui.PhaseFaceConsent
 	case ev.Phase == txn.PhaseFaceCheck:

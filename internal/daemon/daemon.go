@@ -194,7 +194,7 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 		Sealer:        d.sealer, AdviceRate: set.AdviceRate,
 		MaxAmount: set.MaxAmount, Currencies: set.Currencies,
 		Codes: codes, Wallet: wallets, Merchant: set.Merchant,
-		Face: facePay,
+		Face: facePay, Apps: d.apps(),
 	})
 	if err != nil {
 		return nil, err

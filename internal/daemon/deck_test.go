@@ -38,14 +38,21 @@ func (c constRand) Read(p []byte) (int, error) {
 // PINs of pins, one per offline PIN request (the card's own PIN when pins
 // is empty).
 type deckUI struct {
-	mu   sync.Mutex
-	pin  string
-	pins []string
-	asks []emv.OfflinePINRequest
-	msgs []emv.Message
+	mu    sync.Mutex
+	pin   string
+	pins  []string
+	pick  int // the application the cardholder takes
+	asks  []emv.OfflinePINRequest
+	msgs  []emv.Message
+	cands []emv.Candidate // those offered at the selection
 }
 
-func (u *deckUI) Select(_ context.Context, c []emv.Candidate) (int, error) { return 0, nil }
+func (u *deckUI) Select(_ context.Context, c []emv.Candidate) (int, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.cands = c
+	return u.pick, nil
+}
 func (u *deckUI) Message(_ context.Context, m emv.Message) {
 	u.mu.Lock()
 	u.msgs = append(u.msgs, m)
@@ -112,6 +119,9 @@ type deckCase struct {
 	pins   []string // offline PINs typed (the card's PIN if empty)
 	host   string   // "00", "05" or "" (no answer); unused offline
 	pull   bool     // the card leaves right after the (first) cryptogram
+	pick   int      // the application the cardholder chooses
+	apps   []string // the applications offered (AID, "+" when it asks for confirmation); nil: not checked
+	aid    string   // the application the sale runs on; "": not checked
 
 	start   emv.Outcome // after Start
 	final   emv.Outcome // after Complete (online requests only)
@@ -209,6 +219,15 @@ var deckCases = []deckCase{
 	{card: "visa-contactless-cvm", mode: entry.Tap, amount: 1500_00, rand: 0x62, host: "00",
 		start: emv.OutcomeOnlineRequest, final: emv.OutcomeApproved, cvm: emv.CVMOnlinePIN},
 
+	// Two applications: the cardholder's choice is the one that runs.
+	{card: "unionpay-dual", mode: entry.Insert, amount: 1230, rand: 0x62, host: "00", pick: 1,
+		apps: []string{"A000000333010101", "A000000333010102"}, aid: "A000000333010102",
+		start: emv.OutcomeOnlineRequest, final: emv.OutcomeApproved, cvm: emv.CVMNone},
+	// One application that asks for the cardholder's confirmation.
+	{card: "visa-confirm", mode: entry.Insert, amount: 1230, rand: 0x62, host: "00",
+		apps: []string{"A0000000031010+"}, aid: "A0000000031010",
+		start: emv.OutcomeOnlineRequest, final: emv.OutcomeApproved, cvm: emv.CVMNone},
+
 	// The card pulled out right after the ARQC: the second GENERATE AC
 	// cannot run, the transaction ends with the card removed.
 	{card: "visa-credit", mode: entry.Insert, amount: 1234, rand: 0x62, host: "00", pull: true,
@@ -303,13 +322,25 @@ func runDeckCase(t *testing.T, b *sim.Board, reader cardReader, c deckCase) {
 		t.Fatal(err)
 	}
 	defer got.Chip.Release(context.Background())
-	ui := &deckUI{pin: card.PIN, pins: c.pins}
+	ui := &deckUI{pin: card.PIN, pins: c.pins, pick: c.pick}
 	k := simKernel(t, c.rand)
 	s, err := k.Start(ctx, got.Chip.Card, got.Chip.Interface, emv.Txn{Amount: c.amount, Currency: "156", HostReachable: true}, ui)
 	if s == nil {
 		t.Fatalf("Start: %v", err)
 	}
 	defer s.Wipe()
+	if c.apps != nil {
+		var offered []string
+		for _, x := range ui.cands {
+			offered = append(offered, x.AIDHex()+map[bool]string{true: "+"}[x.ConfirmationRequired])
+		}
+		if !slices.Equal(offered, c.apps) {
+			t.Errorf("applications offered %v, want %v", offered, c.apps)
+		}
+	}
+	if c.aid != "" && s.Summary().AID != c.aid {
+		t.Errorf("the sale runs on %s, want %s", s.Summary().AID, c.aid)
+	}
 	if s.Outcome() != c.start || s.Reason() != c.reason && c.final == emv.OutcomeNone {
 		t.Fatalf("Start: outcome %s reason %s (%v), want %s %s; summary %+v", s.Outcome(), s.Reason(), err, c.start, c.reason, s.Summary())
 	}

@@ -5,6 +5,7 @@ import (
 
 	"posd/drivers/keypad"
 	"posd/terminal/pin"
+	"posd/terminal/txn"
 )
 
 // pinPad adapts the board's keypad driver to the PIN entry's pin.Keys:
@@ -63,4 +64,41 @@ type pinReader struct {
 // ReadPIN implements txn.PINPad.
 func (p pinReader) ReadPIN(ctx context.Context, progress func(int), build func([]byte) ([]byte, error)) ([]byte, error) {
 	return p.entry.Read(ctx, p.keys, func(pr pin.Progress) { progress(pr.Digits) }, pin.Builder(build))
+}
+
+// appChooser is the keypad as the customer chooses a chip application
+// (txn.AppChooser): 1 to n picks one, Enter the first, Cancel refuses;
+// other keys are ignored.
+type appChooser struct{ keys pin.Keys }
+
+// ChooseApp implements txn.AppChooser.
+func (a appChooser) ChooseApp(ctx context.Context, n int, asked func()) (int, bool, error) {
+	a.keys.Flush()
+	asked()
+	for {
+		ev, err := a.keys.Next(ctx)
+		if err != nil {
+			return 0, false, err
+		}
+		switch {
+		case !ev.Down:
+		case ev.Key == pin.KeyEnter:
+			return 0, true, nil
+		case ev.Key == pin.KeyCancel:
+			return 0, false, nil
+		case ev.Key.IsDigit() && ev.Key != '0' && int(ev.Key-'0') <= n:
+			return int(ev.Key - '1'), true, nil
+		}
+	}
+}
+
+// apps is the engine's application chooser: the board's keypad, or nil
+// when it has none (the engine then takes the first application that
+// needs no confirmation).
+func (d *Daemon) apps() txn.AppChooser {
+	keys := d.PINPad()
+	if keys == nil {
+		return nil
+	}
+	return appChooser{keys}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"posd/conn/apdu"
 	"posd/crypto/pinblock"
@@ -63,14 +64,72 @@ type chipUI struct {
 	s *sale
 }
 
-// Select takes the application of highest priority: the kernel orders the
-// candidates, and the customer display has no way to choose yet.
+// appChoiceTimeout bounds the customer's choice of an application.
+const appChoiceTimeout = 30 * time.Second
+
+// Select lets the customer choose among the card's applications, or
+// confirm the only one that asks for it (EMV book 1 section 12.4): the
+// display lists them in the kernel's order (priority first) and the
+// keypad takes the choice. Without a keypad chooser the terminal cannot
+// ask: it takes the first application that does not require the
+// cardholder's confirmation, and refuses the card when each one does.
 func (u chipUI) Select(ctx context.Context, c []emv.Candidate) (int, error) {
 	if len(c) == 0 {
 		return 0, emv.ErrNoApplication
 	}
-	u.e.log.Info("chip application selected", "id", u.s.rec.ID, "aid", c[0].AIDHex(), "candidates", len(c))
-	return 0, nil
+	if u.e.o.Apps == nil {
+		for i, x := range c {
+			if !x.ConfirmationRequired {
+				u.e.log.Info("chip application selected", "id", u.s.rec.ID, "aid", x.AIDHex(), "candidates", len(c))
+				return i, nil
+			}
+		}
+		return 0, fmt.Errorf("%w: every application needs the cardholder's confirmation and there is no keypad to ask", errNoAppChosen)
+	}
+	labels := make([]string, len(c))
+	for i, x := range c {
+		labels[i] = appLabel(x)
+	}
+	cctx, cancel := context.WithTimeout(ctx, appChoiceTimeout)
+	defer cancel()
+	i, ok, err := u.e.o.Apps.ChooseApp(cctx, len(c), func() {
+		u.e.mu.Lock()
+		defer u.e.mu.Unlock()
+		u.e.publishEvent(Event{Phase: PhaseSelectApp, Txn: u.s.rec, Apps: labels})
+	})
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return 0, ctx.Err()
+	case errors.Is(err, context.DeadlineExceeded):
+		return 0, fmt.Errorf("%w: no choice within %v", errNoAppChosen, appChoiceTimeout)
+	case err != nil:
+		return 0, fmt.Errorf("%w: keypad: %w", errNoAppChosen, err)
+	case !ok:
+		return 0, fmt.Errorf("%w: the customer refused", errNoAppChosen)
+	case i < 0 || i >= len(c):
+		return 0, fmt.Errorf("%w: choice %d of %d", errNoAppChosen, i, len(c))
+	}
+	u.e.log.Info("chip application chosen by the customer", "id", u.s.rec.ID, "aid", c[i].AIDHex(), "candidates", len(c))
+	return i, nil
+}
+
+// errNoAppChosen: the customer chose no application (refused, timed out,
+// or could not be asked): the card is not accepted.
+var errNoAppChosen = errors.New("no chip application chosen")
+
+// appLabel is how the display names an application: its label from the
+// card (printable ASCII only, at most 16 characters), else its AID.
+func appLabel(c emv.Candidate) string {
+	b := make([]byte, 0, len(c.Label))
+	for _, r := range c.Label {
+		if r >= 0x20 && r < 0x7f {
+			b = append(b, byte(r))
+		}
+	}
+	if l := strings.TrimSpace(string(b)); l != "" {
+		return l[:min(len(l), 16)]
+	}
+	return c.AIDHex()
 }
 
 // Message shows the kernel's prompt on the customer display.
@@ -240,6 +299,8 @@ func (e *Engine) chipEnded(ctx context.Context, s *sale, es *emv.Session, err er
 		e.fail(s, FailCancelled, ErrCancelled)
 	case errors.Is(err, emv.ErrCardRemoved) || reason == emv.ReasonCardRemoved:
 		e.fail(s, FailCardRemoved, fmt.Errorf("%w: %w", ErrCardRemoved, orErr(err, reason)))
+	case errors.Is(err, errNoAppChosen):
+		e.fail(s, FailCardNotAccepted, fmt.Errorf("%w: %w", ErrCardNotAccepted, err))
 	case errors.Is(err, emv.ErrCancelled) || reason == emv.ReasonCancelled:
 		e.fail(s, FailPINCancelled, orErr(err, reason))
 	case reason == emv.ReasonCardBlocked || reason == emv.ReasonAppBlocked || reason == emv.ReasonNoApplication ||

@@ -172,6 +172,21 @@ type Opts struct {
 	// Face is face pay (sales with Request.Method MethodFace); nil: no
 	// face pay on this terminal.
 	Face *FacePay
+	// Apps lets the customer choose a chip card's application on the
+	// keypad (EMV book 1 section 12.4); nil: the terminal takes the
+	// first application the card lets it use without the cardholder's
+	// confirmation.
+	Apps AppChooser
+}
+
+// AppChooser is the keypad as the customer chooses a chip application:
+// ChooseApp calls asked once it listens (the display then shows the
+// list), and returns the index of the application taken among n: the key
+// 1 to n picks one, Enter takes the first (it confirms the only one);
+// ok is false when the customer refused (Cancel). Errors: the context's
+// (no choice in time), others for a broken keypad.
+type AppChooser interface {
+	ChooseApp(ctx context.Context, n int, asked func()) (index int, ok bool, err error)
 }
 
 // Phase is what the engine is doing for the customer, as the display
@@ -184,6 +199,7 @@ const (
 	PhaseWaitCard    Phase = "waiting_card" // a sale waits for a card
 	PhaseRetryCard   Phase = "retry_card"   // the last card was unreadable: present it again
 	PhasePIN         Phase = "pin"          // the customer enters the PIN (Event.PINDigits so far)
+	PhaseSelectApp   Phase = "select_app"   // the customer chooses the chip's application on the keypad (Event.Apps), or confirms the only one
 	PhaseMessage     Phase = "message"      // the chip asks the customer something (Event.Message)
 	PhaseProcessing  Phase = "processing"   // card read, the host is being asked
 	PhaseShowCode    Phase = "show_code"    // the display shows the merchant code (Event.Code) for the customer to scan
@@ -214,6 +230,11 @@ type Event struct {
 	// code (PhaseShowCode). It names the merchant, the amount and the
 	// order: no customer data.
 	Code string
+	// Apps are the chip applications the customer chooses among
+	// (PhaseSelectApp), by their labels, in the kernel's order: the key
+	// 1 takes the first. One application: the customer confirms it
+	// (Enter) or refuses it (Cancel).
+	Apps []string
 	// Challenge is the liveness challenge the customer is asked to do
 	// (PhaseFaceCheck): "blink", "left", "right", "closer".
 	Challenge string

@@ -29,7 +29,7 @@ const (
 	FailPINTimeout      Failure = "pin_timeout"       // no PIN entered in time
 	FailPINUnavailable  Failure = "pin_unavailable"   // a PIN was needed and the PIN pad failed or is missing
 	FailCardRemoved     Failure = "card_removed"      // the chip card left before the terminal was done with it
-	FailCardNotAccepted Failure = "card_not_accepted" // the chip has no application this terminal takes, or it is blocked
+	FailCardNotAccepted Failure = "card_not_accepted" // the chip has no application this terminal takes, it is blocked, or the customer chose none
 	FailOriginal        Failure = "original_unusable" // the void's or completion's original changed before the request left
 	FailNoResponse      Failure = "no_response"       // a balance inquiry got no usable answer (nothing to reverse)
 	FailSettlement      Failure = "settlement_failed" // the host did not take the batch's totals; the batch stays open

@@ -41,6 +41,21 @@ type Chip struct {
 	// TamperODA: the ICC public key certificate is altered after it was
 	// signed, so that the terminal cannot recover it.
 	TamperODA bool
+	// Priority is the application priority indicator (87) of the
+	// scheme's application: 0x01 when zero; bit 8 set asks for the
+	// cardholder's confirmation.
+	Priority byte
+	// More are further applications on the same chip (a debit and a
+	// credit application, as UnionPay cards carry): the same data, keys
+	// and files under another AID, label and priority.
+	More []MoreApp
+}
+
+// MoreApp is a further application of a deck chip.
+type MoreApp struct {
+	AID      []byte
+	Label    string
+	Priority byte
 }
 
 // The issuer action codes a scheme's cards usually carry.
@@ -256,8 +271,12 @@ func profile(c Card) (*icc.Profile, error) {
 			{Tags: append(remTags(keys.issuerRem), "9F46", "9F47", "9F48")},
 		}
 	}
+	prio := ch.Priority
+	if prio == 0 {
+		prio = 0x01
+	}
 	app := &icc.App{
-		AID: sa.aid, Label: sa.label, PreferredName: sa.preferred, Priority: 0x01,
+		AID: sa.aid, Label: sa.label, PreferredName: sa.preferred, Priority: prio,
 		CVN: sa.cvn, MKAC: mkAC, MKSMI: mkSMI, ARPCMethod: is.ARPCMethod, ICCKey: iccK,
 		Data: data, Risk: ch.Risk, Blocked: ch.Blocked,
 	}
@@ -317,7 +336,13 @@ func profile(c Card) (*icc.Profile, error) {
 			f.Data["9F46"][len(f.Data["9F46"])/2] ^= 0x01
 		}
 	}
-	return &icc.Profile{Apps: []*icc.App{app}, PSE: true, PIN: c.PIN, PINTryLimit: pinTryLimit}, nil
+	apps := []*icc.App{app}
+	for _, m := range ch.More {
+		more := *app
+		more.AID, more.Label, more.PreferredName, more.Priority = m.AID, m.Label, strings.ToUpper(m.Label), m.Priority
+		apps = append(apps, &more)
+	}
+	return &icc.Profile{Apps: apps, PSE: true, PIN: c.PIN, PINTryLimit: pinTryLimit}, nil
 }
 
 func remTags(rem []byte) []string {

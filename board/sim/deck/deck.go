@@ -243,6 +243,33 @@ var Cards = []Card{
 			ContactlessCVM: icc.CVMList(0, 0, [2]byte{icc.CVMNoCVM, icc.CondSupported}),
 			Risk:           icc.Risk{ContactlessOfflineLimit: 100000, MaxConsecutiveOffline: 10, OnlinePINAboveCVMLimit: true}},
 	},
+	{
+		Name: "unionpay-dual",
+		Purpose: "UnionPay chip with two applications, contact only: debit (priority 1) and credit (priority 2); " +
+			"the customer chooses one on the keypad (1 debit, 2 credit); no CVM",
+		Entry:  []string{"insert"},
+		Scheme: "unionpay",
+		PAN:    "6212340000000000020",
+		Track2: "6212340000000000020=3012201000001234",
+		PIN:    "975310",
+		PSN:    "01",
+		Chip: &Chip{Contact: true,
+			ContactCVM: icc.CVMList(0, 0, [2]byte{icc.CVMNoCVM, icc.CondSupported}),
+			More:       []MoreApp{{AID: []byte{0xA0, 0, 0, 0x03, 0x33, 0x01, 0x01, 0x02}, Label: "UnionPay Credit", Priority: 0x02}}},
+	},
+	{
+		Name: "visa-confirm",
+		Purpose: "Visa chip, contact only, whose one application asks for the cardholder's confirmation: " +
+			"the display asks, Enter pays, Cancel refuses the card; no CVM",
+		Entry:  []string{"insert"},
+		Scheme: "visa",
+		PAN:    "4761730000000078",
+		Track2: "4761730000000078=30122010000000000000",
+		PIN:    "3197",
+		PSN:    "01",
+		Chip: &Chip{Contact: true, Priority: 0x81,
+			ContactCVM: icc.CVMList(0, 0, [2]byte{icc.CVMNoCVM, icc.CondSupported})},
+	},
 }
 
 // Lookup finds a card by name.
