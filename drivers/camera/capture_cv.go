@@ -144,7 +144,7 @@ func openImages(s source, _ Opts, mc *matCount) (*imgCapture, error) {
 		return nil, err
 	}
 	c.inf = Info{Width: m.Cols(), Height: m.Rows(), Device: s.raw, Kind: KindImages}
-	c.mc.closeMat(&m)
+	c.mc.wipeCloseMat(&m)
 	c.i = 0
 	return c, nil
 }

@@ -696,12 +696,12 @@ func (d *Dev) frame(m gocv.Mat) (*Frame, error) {
 		}
 		dst := d.mats.newMat()
 		gocv.CvtColor(m, &dst, conv)
-		d.mats.closeMat(&m)
+		d.mats.wipeCloseMat(&m)
 		m = dst
 	}
 	if m.Type() != gocv.MatTypeCV8UC3 {
 		err := fmt.Errorf("%w: %d channels, type %v", ErrFrameFormat, m.Channels(), m.Type())
-		d.mats.closeMat(&m)
+		d.mats.wipeCloseMat(&m)
 		return nil, err
 	}
 	if w, h := d.opts.Width, d.opts.Height; !live(d.src.kind) && w > 0 && (m.Cols() != w || m.Rows() != h) {
@@ -711,7 +711,7 @@ func (d *Dev) frame(m gocv.Mat) (*Frame, error) {
 		}
 		dst := d.mats.newMat()
 		gocv.Resize(m, &dst, image.Pt(w, h), 0, 0, interp)
-		d.mats.closeMat(&m)
+		d.mats.wipeCloseMat(&m)
 		m = dst
 	}
 	d.seq++

@@ -925,3 +925,33 @@ func TestMissingDeviceFailsNew(t *testing.T) {
 		t.Fatal("failed New leaked a matrix")
 	}
 }
+
+// wipeMat, which releasing a frame runs before freeing its native
+// matrix, leaves no pixel of the picture.
+func TestWipeMatZeroesThePicture(t *testing.T) {
+	bgr := make([]byte, 4*3*3)
+	for i := range bgr {
+		bgr[i] = byte(i + 1)
+	}
+	f, err := NewFrameBGR(4, 3, bgr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := f.Mat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wipeMat(&m)
+	got, err := f.BGR()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range got {
+		if b != 0 {
+			t.Fatalf("byte %d is %d after the wipe", i, b)
+		}
+	}
+	var empty gocv.Mat
+	wipeMat(&empty) // a matrix never allocated: nothing to do, no crash
+}

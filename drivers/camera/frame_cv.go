@@ -22,7 +22,19 @@ func pixelsFromBGR(width, height int, bgr []byte) (pixels, error) {
 	return pixels{mat: tmp.Clone()}, nil
 }
 
-func (p *pixels) release() { _ = p.mat.Close() }
+// release wipes the pixels (a face is personal data: freed native memory
+// is not cleared by the allocator) and frees them.
+func (p *pixels) release() {
+	wipeMat(&p.mat)
+	_ = p.mat.Close()
+}
+
+// wipeMat overwrites a matrix's pixels with zeros.
+func wipeMat(m *gocv.Mat) {
+	if m.Ptr() != nil && !m.Empty() {
+		m.SetTo(gocv.NewScalar(0, 0, 0, 0))
+	}
+}
 
 func (p *pixels) copyBGR(dst []byte) error {
 	if p.mat.Type() != gocv.MatTypeCV8UC3 || p.mat.Cols()*p.mat.Rows()*3 != len(dst) {
@@ -31,7 +43,7 @@ func (p *pixels) copyBGR(dst []byte) error {
 	src := p.mat
 	if !src.IsContinuous() {
 		src = p.mat.Clone()
-		defer src.Close()
+		defer func() { wipeMat(&src); _ = src.Close() }()
 	}
 	data, err := src.DataPtrUint8()
 	if err != nil {
@@ -46,7 +58,7 @@ func (p *pixels) copyRGBA(dst []byte) error {
 		return fmt.Errorf("%w: native matrix %dx%d type %v", ErrFrameFormat, p.mat.Cols(), p.mat.Rows(), p.mat.Type())
 	}
 	rgba := gocv.NewMat()
-	defer rgba.Close()
+	defer func() { wipeMat(&rgba); _ = rgba.Close() }()
 	gocv.CvtColor(p.mat, &rgba, gocv.ColorBGRToRGBA)
 	data, err := rgba.DataPtrUint8()
 	if err != nil {
@@ -76,3 +88,6 @@ func (c *matCount) newMat() gocv.Mat { c.inc(); return gocv.NewMat() }
 func (c *matCount) adopt(m gocv.Mat) gocv.Mat { c.inc(); return m }
 
 func (c *matCount) closeMat(m *gocv.Mat) { _ = m.Close(); c.dec() }
+
+// wipeCloseMat wipes a matrix that held a picture, then closes it.
+func (c *matCount) wipeCloseMat(m *gocv.Mat) { wipeMat(m); c.closeMat(m) }

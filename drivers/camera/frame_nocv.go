@@ -11,7 +11,8 @@ func pixelsFromBGR(_, _ int, bgr []byte) (pixels, error) {
 	return pixels{bgr: append([]byte(nil), bgr...)}, nil
 }
 
-func (p *pixels) release() { p.bgr = nil }
+// release wipes the pixels (a face is personal data) and drops them.
+func (p *pixels) release() { clear(p.bgr); p.bgr = nil }
 
 func (p *pixels) copyBGR(dst []byte) error {
 	if len(dst) != len(p.bgr) {

@@ -34,3 +34,21 @@ func TestNewUnsupported(t *testing.T) {
 		t.Fatalf("Close = %v", err)
 	}
 }
+
+// Close wipes the frame's pixels before it lets them go: a face is
+// personal data.
+func TestFrameCloseWipesPixels(t *testing.T) {
+	f, err := NewFrameBGR(2, 1, []byte{1, 2, 3, 4, 5, 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	px := f.px.bgr
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range px {
+		if b != 0 {
+			t.Fatalf("byte %d is %d after Close", i, b)
+		}
+	}
+}
