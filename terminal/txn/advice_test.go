@@ -142,12 +142,11 @@ func TestAdvicesForwardedInOrderOnce(t *testing.T) {
 	}
 }
 
-// A busy host holds the advice and every one after it; the attempt was
-// committed with a backoff, and a later pass sends them in order.
-func TestAdviceBusyHoldsTheRest(t *testing.T) {
+// busyHost answers advices busy until free is called, then accepts them.
+func busyHost() (h *fakeHost, free func()) {
 	var mu sync.Mutex
 	busy := true
-	h := &fakeHost{advice: func(host.Advice) (host.Result, error) {
+	h = &fakeHost{advice: func(host.Advice) (host.Result, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if busy {
@@ -155,6 +154,13 @@ func TestAdviceBusyHoldsTheRest(t *testing.T) {
 		}
 		return host.Result{ResponseCode: host.AdviceAccepted}, nil
 	}}
+	return h, func() { mu.Lock(); busy = false; mu.Unlock() }
+}
+
+// A busy host holds the advice and every one after it; the attempt was
+// committed with a backoff, and a later pass sends them in order.
+func TestAdviceBusyHoldsTheRest(t *testing.T) {
+	h, free := busyHost()
 	r := newAdviceRig(t, h, 0)
 	a, b := r.approveOffline(t, 100, "4761730000000029D3012"), r.approveOffline(t, 200, "4761730000000029D3012")
 	r.start()
@@ -171,9 +177,7 @@ func TestAdviceBusyHoldsTheRest(t *testing.T) {
 	if len(jobs) != 2 || jobs[0].Attempts != sentBusy || !jobs[0].NextAt.After(time.Now()) || jobs[0].LastError != "host busy" {
 		t.Fatalf("jobs after busy: %+v", jobs)
 	}
-	mu.Lock()
-	busy = false
-	mu.Unlock()
+	free()
 	if left := r.e.Sync(context.Background()); left != 0 {
 		t.Fatalf("%d left", left)
 	}
@@ -300,16 +304,7 @@ func sealedInFile(t *testing.T, path string) [][]byte {
 // keeps old copies of the job in freed pages, and none of them opens
 // with the terminal's keys any more.
 func TestAcknowledgedAdviceDataUnrecoverable(t *testing.T) {
-	var mu sync.Mutex
-	busy := true
-	h := &fakeHost{advice: func(host.Advice) (host.Result, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if busy {
-			return host.Result{ResponseCode: host.AdviceBusy}, nil
-		}
-		return host.Result{ResponseCode: host.AdviceAccepted}, nil
-	}}
+	h, free := busyHost()
 	r := newAdviceRig(t, h, 0)
 	var ids []string
 	for i := range 3 {
@@ -319,9 +314,7 @@ func TestAcknowledgedAdviceDataUnrecoverable(t *testing.T) {
 	// leaving a copy behind.
 	r.start()
 	r.e.Sync(context.Background())
-	mu.Lock()
-	busy = false
-	mu.Unlock()
+	free()
 	if left := r.e.Sync(context.Background()); left != 0 {
 		t.Fatalf("%d left", left)
 	}
