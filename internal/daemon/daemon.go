@@ -137,13 +137,18 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 	} else if reset {
 		log.Warn("factory reset: database, keys and parameters erased")
 	}
-	if d.DB, err = store.Open(filepath.Join(cfg.DataDir, "posd.db"), &store.Opts{Timeout: 2 * time.Second, Check: o.checkDB}); err != nil {
+	// The firmware slots first: a trial firmware must leave the database
+	// usable by the firmware it would be rolled back to (a migration that
+	// would not is refused, the trial fails to start, and the supervisor
+	// or the boot loader rolls it back).
+	if err := d.openSlots(ctx, o); err != nil {
+		return nil, err
+	}
+	trial := d.fw != nil && d.fw.trial
+	if d.DB, err = store.Open(filepath.Join(cfg.DataDir, "posd.db"), &store.Opts{Timeout: 2 * time.Second, Check: o.checkDB, KeepReadable: trial}); err != nil {
 		return nil, err
 	}
 	if err := d.openKeys(ctx); err != nil {
-		return nil, err
-	}
-	if err := d.openSlots(ctx, o); err != nil {
 		return nil, err
 	}
 	if err := d.openBoard(ctx); err != nil {

@@ -6,8 +6,13 @@ var (
 	// ErrNotFound: no transaction has that id.
 	ErrNotFound = errors.New("store: not found")
 	// ErrSchema: the database file was written by a newer (or unknown)
-	// schema version; posd refuses to touch it.
+	// schema version that this build cannot use (its compat version is
+	// newer than this build); posd refuses to touch it.
 	ErrSchema = errors.New("store: unsupported schema version")
+	// ErrTrialMigration: a trial firmware (Opts.KeepReadable) would have
+	// to migrate the file beyond what the firmware it replaces can read.
+	// The file is untouched. Fatal for the trial: it is rolled back.
+	ErrTrialMigration = errors.New("store: migration refused on a trial boot")
 	// ErrState: a state transition the transaction model forbids.
 	ErrState = errors.New("store: invalid state transition")
 	// ErrDamaged: the database file (or its marker) is empty, truncated or

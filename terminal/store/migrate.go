@@ -9,17 +9,42 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
+// A migration brings a database from one schema to the next. Compat is
+// the oldest schema whose builds can still read and write the file once
+// it has run: a migration that only adds (a bucket, a record field older
+// builds ignore) keeps the compat of the file; one that changes what
+// older builds read raises it to its own schema.
+type migration struct {
+	run    func(tx *bolt.Tx) error
+	compat int
+}
+
 // migrations[i] brings a database from schema i+1 to schema i+2. They run
 // in order, in the one bbolt transaction that opens the database, so a
 // crash leaves the file at its old schema or fully at the new one.
-var migrations = []func(tx *bolt.Tx) error{
-	migrate1to2,
-	migrate2to3,
+var migrations = []migration{
+	{migrate1to2, 2},
+	{migrate2to3, 3},
 }
 
+// CompatVersion is the oldest schema whose builds can read and write a
+// file this build wrote (see migration.compat).
+const CompatVersion = 3
+
 // migrate creates a fresh layout, or brings an older one to SchemaVersion.
-// A newer schema is refused: this build cannot know what it means.
-func migrate(tx *bolt.Tx, meta *bolt.Bucket) error {
+func migrate(tx *bolt.Tx, meta *bolt.Bucket, keepReadable bool) error {
+	return migrateTo(tx, meta, SchemaVersion, CompatVersion, migrations, keepReadable)
+}
+
+// migrateTo creates a fresh layout at schema cur (compat compat), or
+// brings an older one to cur with list. A file of a newer schema is used
+// as it is when its compat says this build can (a firmware rolled back
+// after a newer one added to the layout); otherwise it is refused, as is
+// an unknown schema: this build cannot know what it means. keepReadable
+// refuses a migration that would leave the file unusable to the build
+// that wrote it (a trial firmware, whose predecessor runs again should
+// the trial be rolled back): ErrTrialMigration, the file untouched.
+func migrateTo(tx *bolt.Tx, meta *bolt.Bucket, cur, compat int, list []migration, keepReadable bool) error {
 	v := meta.Get(keySchema)
 	if v == nil {
 		// A fresh file: the current layout directly.
@@ -31,19 +56,46 @@ func migrate(tx *bolt.Tx, meta *bolt.Bucket) error {
 		if err := tx.Bucket(bucketCounters).Put(keyBatch, binary.BigEndian.AppendUint64(nil, 1)); err != nil {
 			return err
 		}
-		return meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion)))
+		if err := meta.Put(keyCompat, []byte(strconv.Itoa(compat))); err != nil {
+			return err
+		}
+		return meta.Put(keySchema, []byte(strconv.Itoa(cur)))
 	}
 	n, err := strconv.Atoi(string(v))
-	if err != nil || n < 1 || n > SchemaVersion {
-		return fmt.Errorf("%w: file has %q, this build reads 1 to %d", ErrSchema, v, SchemaVersion)
+	if err != nil || n < 1 {
+		return fmt.Errorf("%w: file has %q, this build reads 1 to %d", ErrSchema, v, cur)
 	}
-	for ; n < SchemaVersion; n++ {
-		if err := migrations[n-1](tx); err != nil {
+	// A file without a compat was written by a build that knew its own
+	// schema only.
+	fileCompat := n
+	if c := meta.Get(keyCompat); c != nil {
+		if fileCompat, err = strconv.Atoi(string(c)); err != nil || fileCompat < 1 || fileCompat > n {
+			return fmt.Errorf("%w: file has schema %d and compat %q", ErrSchema, n, c)
+		}
+	}
+	if n > cur {
+		if fileCompat > cur {
+			return fmt.Errorf("%w: file has schema %d, readable from schema %d on; this build is schema %d", ErrSchema, n, fileCompat, cur)
+		}
+		return nil // newer, but made to be read by this build: left as it is
+	}
+	newCompat := fileCompat
+	for _, m := range list[n-1 : cur-1] {
+		newCompat = max(newCompat, m.compat)
+	}
+	if keepReadable && newCompat > n {
+		return fmt.Errorf("%w: schema %d to %d makes the file unreadable to schema %d builds", ErrTrialMigration, n, cur, n)
+	}
+	for ; n < cur; n++ {
+		if err := list[n-1].run(tx); err != nil {
 			return fmt.Errorf("store: migrating schema %d to %d: %w", n, n+1, err)
 		}
 		if err := meta.Put(keySchema, []byte(strconv.Itoa(n+1))); err != nil {
 			return err
 		}
+	}
+	if c := meta.Get(keyCompat); c == nil || string(c) != strconv.Itoa(newCompat) {
+		return meta.Put(keyCompat, []byte(strconv.Itoa(newCompat)))
 	}
 	return nil
 }

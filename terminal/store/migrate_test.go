@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"posd/conn/clock"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -87,7 +89,10 @@ func TestNewerSchemaRefused(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "posd.db")
 	open(t, path).Close()
 	b, _ := bolt.Open(path, 0o600, nil)
-	b.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keySchema, []byte("99")) })
+	b.Update(func(tx *bolt.Tx) error {
+		tx.Bucket(bucketMeta).Put(keyCompat, []byte("99"))
+		return tx.Bucket(bucketMeta).Put(keySchema, []byte("99"))
+	})
 	b.Close()
 	if _, err := Open(path, nil); !errors.Is(err, ErrSchema) {
 		t.Fatalf("schema 99: %v", err)
@@ -268,5 +273,93 @@ func TestPurgeKeepsRecordsWithJobs(t *testing.T) {
 	}
 	if _, err := d.Get(sent.ID); !IsNotFound(err) {
 		t.Fatal("the forwarded one was kept")
+	}
+}
+
+// The rollback of a trial firmware must find a database its predecessor
+// can use. A migration that only adds keeps the file's compat, so the
+// older build still opens it; one that changes what older builds read is
+// refused on a trial boot (the file untouched, the trial fails and is
+// rolled back) and runs on a committed one.
+func TestMigrationKeepsTheFileReadableOnATrial(t *testing.T) {
+	added := []byte("added_in_4")
+	additive := append(slices.Clone(migrations), migration{compat: CompatVersion, run: func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucket(added)
+		return err
+	}})
+	breaking := append(slices.Clone(migrations), migration{compat: SchemaVersion + 1, run: func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucket(added)
+		return err
+	}})
+	next := SchemaVersion + 1
+	run := func(d *DB, list []migration, compat int, keep bool) error {
+		return d.bolt.Update(func(tx *bolt.Tx) error {
+			return migrateTo(tx, tx.Bucket(bucketMeta), next, compat, list, keep)
+		})
+	}
+	meta := func(d *DB) (schema, compat string, hasAdded bool) {
+		d.bolt.View(func(tx *bolt.Tx) error {
+			m := tx.Bucket(bucketMeta)
+			schema, compat, hasAdded = string(m.Get(keySchema)), string(m.Get(keyCompat)), tx.Bucket(added) != nil
+			return nil
+		})
+		return
+	}
+	cur := strconv.Itoa(SchemaVersion)
+
+	// Additive, on a trial: migrated, compat unchanged; this build (the
+	// predecessor) then opens the newer file.
+	path := filepath.Join(t.TempDir(), "posd.db")
+	d := open(t, path)
+	if err := run(d, additive, CompatVersion, true); err != nil {
+		t.Fatalf("additive migration on a trial: %v", err)
+	}
+	if s, c, ok := meta(d); s != strconv.Itoa(next) || c != strconv.Itoa(CompatVersion) || !ok {
+		t.Fatalf("after the additive migration: schema %s compat %s added %t", s, c, ok)
+	}
+	d.Close()
+	d, err := Open(path, &Opts{KeepReadable: true})
+	if err != nil {
+		t.Fatalf("the predecessor opening the migrated file: %v", err)
+	}
+	d.Close()
+
+	// Breaking, on a trial: refused, nothing changed.
+	path = filepath.Join(t.TempDir(), "posd.db")
+	d = open(t, path)
+	if err := run(d, breaking, next, true); !errors.Is(err, ErrTrialMigration) {
+		t.Fatalf("breaking migration on a trial: %v", err)
+	}
+	if s, c, ok := meta(d); s != cur || c != strconv.Itoa(CompatVersion) || ok {
+		t.Fatalf("after the refused migration: schema %s compat %s added %t", s, c, ok)
+	}
+	// On a committed boot it runs, and the predecessor refuses the file.
+	if err := run(d, breaking, next, false); err != nil {
+		t.Fatalf("breaking migration, committed: %v", err)
+	}
+	if s, c, ok := meta(d); s != strconv.Itoa(next) || c != strconv.Itoa(next) || !ok {
+		t.Fatalf("after the breaking migration: schema %s compat %s added %t", s, c, ok)
+	}
+	d.Close()
+	if _, err := Open(path, nil); !errors.Is(err, ErrSchema) {
+		t.Fatalf("the predecessor opening a file it cannot read: %v", err)
+	}
+}
+
+// Every migration's compat lies between its predecessors' and its own
+// schema, and CompatVersion is where the list ends.
+func TestMigrationCompats(t *testing.T) {
+	if len(migrations)+1 != SchemaVersion {
+		t.Fatalf("%d migrations for schema %d", len(migrations), SchemaVersion)
+	}
+	c := 1
+	for i, m := range migrations {
+		if m.compat < c || m.compat > i+2 {
+			t.Errorf("migration %d to %d: compat %d", i+1, i+2, m.compat)
+		}
+		c = max(c, m.compat)
+	}
+	if c != CompatVersion {
+		t.Errorf("the migrations end at compat %d, CompatVersion is %d", c, CompatVersion)
 	}
 }

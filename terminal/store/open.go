@@ -36,6 +36,11 @@ type Opts struct {
 	// make it loop. A daemon passes CheckInChild, so that such a file is
 	// refused (ErrDamaged) and not fatal.
 	Check func(path string) error
+	// KeepReadable: this is a trial firmware, and the firmware it would
+	// be rolled back to must still be able to use the file. A migration
+	// that would prevent it is refused (ErrTrialMigration, the file
+	// untouched): the trial then fails to start and is rolled back.
+	KeepReadable bool
 }
 
 // MarkerSuffix names the marker kept next to the database file: it says
@@ -120,7 +125,7 @@ func Open(path string, opts *Opts) (*DB, error) {
 	d.instance = hex.EncodeToString(id)
 	// init reads and writes pages the check passed; a fault or a bbolt
 	// panic here still refuses the file rather than ending posd.
-	if _, err := protect(func() (struct{}, error) { return struct{}{}, d.init() }); err != nil {
+	if _, err := protect(func() (struct{}, error) { return struct{}{}, d.init(o.KeepReadable) }); err != nil {
 		b.Close()
 		if errors.Is(err, ErrDamaged) {
 			return nil, damaged(path, cause(err))

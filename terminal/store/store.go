@@ -38,6 +38,7 @@ var (
 	bucketCounts   = []byte("state_counts")
 	bucketOutbox   = []byte("outbox")
 	keySchema      = []byte("schema_version")
+	keyCompat      = []byte("compat_version")
 	keyInstance    = []byte("instance")
 )
 
@@ -252,7 +253,7 @@ type DB struct {
 // the file): the cost a sale's benchmark and tests watch.
 func (d *DB) Commits() uint64 { return d.commits.Load() }
 
-func (d *DB) init() error {
+func (d *DB) init(keepReadable bool) error {
 	return d.bolt.Update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
@@ -263,7 +264,7 @@ func (d *DB) init() error {
 		} else if err := meta.Put(keyInstance, []byte(d.instance)); err != nil {
 			return err
 		}
-		return migrate(tx, meta)
+		return migrate(tx, meta, keepReadable)
 	})
 }
 

@@ -83,13 +83,51 @@ func TestSTANWraps(t *testing.T) {
 	}
 }
 
+// A newer file is used as it is when its compat version says this build
+// can (a firmware rolled back after a newer one only added to the
+// layout), and refused otherwise, or when it says nothing of its compat.
 func TestSchemaVersionChecked(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "posd.db")
-	d := open(t, path)
-	d.bolt.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keySchema, []byte("99")) })
-	d.Close()
-	if _, err := Open(path, nil); !errors.Is(err, ErrSchema) {
-		t.Fatalf("newer schema: %v", err)
+	for _, c := range []struct {
+		schema, compat string // "" compat: no key (a build before compat versions)
+		ok             bool
+	}{
+		{"99", "", false},
+		{"99", "99", false},
+		{"99", strconv.Itoa(SchemaVersion + 1), false},
+		{"99", strconv.Itoa(SchemaVersion), true},
+		{"99", "1", true},
+		{"99", "x", false},
+		{"3", "4", false}, // compat beyond the schema: nonsense
+		{"0", "", false},
+	} {
+		path := filepath.Join(t.TempDir(), "posd.db")
+		d := open(t, path)
+		d.bolt.Update(func(tx *bolt.Tx) error {
+			m := tx.Bucket(bucketMeta)
+			if c.compat == "" {
+				m.Delete(keyCompat)
+			} else {
+				m.Put(keyCompat, []byte(c.compat))
+			}
+			return m.Put(keySchema, []byte(c.schema))
+		})
+		d.Close()
+		d, err := Open(path, nil)
+		if c.ok != (err == nil) || !c.ok && !errors.Is(err, ErrSchema) {
+			t.Errorf("schema %s compat %q: %v", c.schema, c.compat, err)
+		}
+		if err != nil {
+			continue
+		}
+		// Used as it is: this build does not rewrite what it cannot know.
+		d.bolt.View(func(tx *bolt.Tx) error {
+			m := tx.Bucket(bucketMeta)
+			if string(m.Get(keySchema)) != c.schema || string(m.Get(keyCompat)) != c.compat {
+				t.Errorf("schema %s compat %q rewritten: %s %s", c.schema, c.compat, m.Get(keySchema), m.Get(keyCompat))
+			}
+			return nil
+		})
+		d.Close()
 	}
 }
 
