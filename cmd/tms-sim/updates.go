@@ -151,8 +151,13 @@ func publishHandler(r *repo.Repo, log *slog.Logger) http.Handler {
 	})
 }
 
-// reportHandler journals what a terminal did with a target.
+// reportHandler journals what a terminal did with a target. A report with
+// an id (a firmware rollback, sent until the TMS takes it) is journaled
+// once: a repeat of an id the terminal already reported (its answer was
+// lost) is answered as taken and not journaled again.
 func reportHandler(jw *journal, log *slog.Logger) http.Handler {
+	var mu sync.Mutex
+	seen := map[string]bool{}
 	return http.HandlerFunc(func(w http.ResponseWriter, q *http.Request) {
 		var rep struct {
 			TerminalID string `json:"terminal_id"`
@@ -160,16 +165,37 @@ func reportHandler(jw *journal, log *slog.Logger) http.Handler {
 			Version    int    `json:"version"`
 			Result     string `json:"result"`
 			Detail     string `json:"detail"`
+			ID         string `json:"id"`
+			Decision   string `json:"decision"`
 		}
 		dec := json.NewDecoder(http.MaxBytesReader(w, q.Body, 8192))
 		dec.DisallowUnknownFields()
-		if err := dec.Decode(&rep); err != nil || rep.TerminalID == "" || rep.Target == "" {
+		if err := dec.Decode(&rep); err != nil || rep.TerminalID == "" || rep.Target == "" || len(rep.ID) > 128 {
 			httpError(w, http.StatusBadRequest, "bad report")
 			return
 		}
-		jw.line(map[string]any{"time": time.Now().UTC(), "op": "report", "terminal_id": rep.TerminalID, "target": rep.Target,
-			"version": rep.Version, "result": rep.Result, "detail": rep.Detail})
-		log.Info("terminal report", "terminal", rep.TerminalID, "target", rep.Target, "result", rep.Result)
+		if rep.ID != "" {
+			key := rep.TerminalID + "\x00" + rep.ID
+			mu.Lock()
+			dup := seen[key]
+			seen[key] = true
+			mu.Unlock()
+			if dup {
+				log.Info("terminal report repeated", "terminal", rep.TerminalID, "id", rep.ID)
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+		}
+		line := map[string]any{"time": time.Now().UTC(), "op": "report", "terminal_id": rep.TerminalID, "target": rep.Target,
+			"version": rep.Version, "result": rep.Result, "detail": rep.Detail}
+		if rep.ID != "" {
+			line["id"] = rep.ID
+		}
+		if rep.Decision != "" {
+			line["decision"] = rep.Decision
+		}
+		jw.line(line)
+		log.Info("terminal report", "terminal", rep.TerminalID, "target", rep.Target, "result", rep.Result, "decision", rep.Decision)
 		w.WriteHeader(http.StatusNoContent)
 	})
 }

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,5 +38,35 @@ func TestParamsChecked(t *testing.T) {
 		} else if strings.Contains(err.Error(), "4761739001010010") {
 			t.Errorf("%s: the error shows the card number: %v", name, err)
 		}
+	}
+}
+
+// A firmware rollback report carries an id and the terminal's decision;
+// a repeat of the same id (the terminal never saw the answer) is taken
+// but journaled once.
+func TestRollbackReportOnce(t *testing.T) {
+	var buf bytes.Buffer
+	h := reportHandler(&journal{w: &buf}, slog.New(slog.DiscardHandler))
+	post := func(body string) int {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/v1/report", strings.NewReader(body)))
+		return w.Code
+	}
+	rb := `{"terminal_id":"T1","target":"firmware/posd-3","version":3,"result":"rolled_back","detail":"blocked (firmware fault): x","id":"00000000000000000007-1","decision":"blocked"}`
+	for range 2 {
+		if code := post(rb); code != http.StatusNoContent {
+			t.Fatalf("report answered %d", code)
+		}
+	}
+	// Another terminal's rollback with the same id is its own.
+	if code := post(strings.Replace(rb, `"T1"`, `"T2"`, 1)); code != http.StatusNoContent {
+		t.Fatalf("report answered %d", code)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], `"decision":"blocked"`) || !strings.Contains(lines[0], `"result":"rolled_back"`) {
+		t.Fatalf("journal:\n%s", buf.String())
+	}
+	if code := post(`{"terminal_id":"T1","target":"x","result":"ok","surprise":1}`); code != http.StatusBadRequest {
+		t.Fatalf("unknown field answered %d", code)
 	}
 }
