@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -129,10 +128,21 @@ func (d *Daemon) openOTA(ctx context.Context, k *emv.Kernel) error {
 	// The acquirer's answers may say an update waits: check soon, with
 	// jitter, at most once a minute for it.
 	d.Host.OnHint(d.ota.hintToOTA)
-	go func() {
-		defer close(d.ota.done)
+	var wg sync.WaitGroup
+	wg.Go(func() {
 		_ = c.PollWith(ctx, ota.PollOpts{Every: d.Settings.OTAInterval, Now: d.ota.hint, HostHint: d.ota.hostHint,
 			HostHintJitter: ota.DefaultHostHintJitter, HintCooldown: ota.DefaultHintCooldown}, d.otaRound)
+	})
+	if d.fw != nil && d.Config.OTA.ReportURL != "" {
+		// Firmware rollbacks reach the TMS, those of earlier starts (the
+		// supervisor's, the boot loader's, a trial's the TMS did not
+		// take) included.
+		clk, poke := d.fw.clock(), d.fw.poke
+		wg.Go(func() { d.reportRollbacksLoop(ctx, clk, poke) })
+	}
+	go func() {
+		wg.Wait()
+		close(d.ota.done)
 	}()
 	return nil
 }
@@ -308,12 +318,24 @@ func (d *Daemon) prepareParams(b []byte) (use func(), version int, err error) {
 // boards with an updater, a restart under posd-supervisor); the trial
 // commits itself once healthy, or rolls itself back (CheckTrial), or the
 // boot loader or the supervisor rolls it back after its last boot.
+//
+// A version rolled back before is installed again only when all its
+// rollbacks were host-link failures, fewer than the bound, its back-off
+// is over and the acquirer answers the committed firmware (mayInstall,
+// fwrollback.go); otherwise it waits, or stays blocked until the
+// repository offers a newer one.
 func (d *Daemon) installFirmware(ctx context.Context, t ota.Target) error {
-	if d.rolledBack(ctx, strconv.Itoa(t.Version)) {
-		// Installed before and rolled back: not again, until the
-		// repository offers a newer one.
-		d.Log.Info("firmware rolled back before; not installed again", "version", t.Version)
+	version := strconv.Itoa(t.Version)
+	ok, why := d.mayInstall(ctx, version)
+	if !ok {
+		d.Log.Info("firmware not installed", "version", t.Version, "why", why)
 		return nil
+	}
+	if why != "" {
+		d.Log.Warn("firmware rolled back before on host-link failures: installing it again", "version", t.Version, "why", why)
+	}
+	if err := d.recordTarget(version, t.Name); err != nil {
+		return err
 	}
 	b, err := d.ota.c.Fetch(ctx, t)
 	if err != nil {
@@ -401,21 +423,6 @@ func (d *Daemon) whenIdle(ctx context.Context, fn func() error) error {
 		case <-time.After(idleRetry):
 		}
 	}
-}
-
-// rolledBack reports whether firmware version was rolled back on this
-// terminal (the slots' history).
-func (d *Daemon) rolledBack(ctx context.Context, version string) bool {
-	hist, err := d.fw.m.History(ctx, 200)
-	if err != nil {
-		return false
-	}
-	for _, e := range hist {
-		if e.Kind == slots.EventRollback && e.From == version {
-			return true
-		}
-	}
-	return false
 }
 
 // firmwareVersion is the running firmware's version as the repository
@@ -534,24 +541,12 @@ func (d *Daemon) otaEvent(e OTAEvent) {
 // report tells the TMS what the terminal did with a target (best effort:
 // the TMS also sees every fetch).
 func (d *Daemon) report(ctx context.Context, t ota.Target, result, detail string) {
-	u := d.Config.OTA.ReportURL
-	if u == "" {
+	if d.Config.OTA.ReportURL == "" {
 		return
 	}
-	body, _ := json.Marshal(map[string]any{"terminal_id": d.Config.Terminal.ID, "target": t.Name, "version": t.Version,
-		"result": result, "detail": detail})
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
-	if err != nil {
-		return
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(ota.TerminalHeader, d.Config.Terminal.ID)
-	resp, err := http.DefaultClient.Do(req)
+	err := d.postReport(ctx, otaReport{TerminalID: d.Config.Terminal.ID, Target: t.Name, Version: t.Version,
+		Result: result, Detail: detail})
 	if err != nil {
 		d.Log.Warn("update report not delivered", "err", err)
-		return
 	}
-	resp.Body.Close()
 }

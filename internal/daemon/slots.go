@@ -7,9 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"posd/board"
+	"posd/conn/clock"
 	"posd/terminal/slots"
 )
 
@@ -59,6 +61,27 @@ type firmware struct {
 	reboot string
 	// close releases the updater posd opened itself (nil otherwise).
 	close func() error
+
+	// clk tells the time of the host-link retry rule (nil: the wall
+	// clock); hostRollbacks and hostBackoff are that rule (0: the
+	// defaults, see fwrollback.go).
+	clk           clock.Clock
+	hostRollbacks int
+	hostBackoff   time.Duration
+	// reportMu makes one sender of rollback reports at a time; poke wakes
+	// the report loop.
+	reportMu sync.Mutex
+	poke     chan struct{}
+}
+
+func (fw *firmware) clock() clock.Clock { return clock.Or(fw.clk) }
+
+// pokeReports has the report loop send what is pending.
+func (fw *firmware) pokeReports() {
+	select {
+	case fw.poke <- struct{}{}:
+	default:
+	}
 }
 
 // openSlots opens the A/B slot state: the one posd-supervisor named, or
@@ -70,7 +93,8 @@ func (d *Daemon) openSlots(ctx context.Context, o options) error {
 		if err != nil {
 			return fmt.Errorf("firmware slots: %w", err)
 		}
-		d.fw = &firmware{kind: board.UpdaterDir, m: m, slot: os.Getenv(envSlot), version: os.Getenv(slots.EnvVersion), trial: os.Getenv(envTrial) == "1"}
+		d.fw = &firmware{kind: board.UpdaterDir, m: m, slot: os.Getenv(envSlot), version: os.Getenv(slots.EnvVersion), trial: os.Getenv(envTrial) == "1",
+			poke: make(chan struct{}, 1)}
 		return nil
 	}
 	u, names, kind, closeFn := o.updater, o.slotNames, "option", func() error { return nil }
@@ -104,7 +128,7 @@ func (d *Daemon) openSlots(ctx context.Context, o options) error {
 		d.Log.Error("firmware slots: boot state unknown: no firmware updates", "err", err)
 		return closeFn()
 	}
-	d.fw = &firmware{kind: kind, m: m, slot: b.Slot, version: b.Version, trial: b.Trial, u: u, close: closeFn}
+	d.fw = &firmware{kind: kind, m: m, slot: b.Slot, version: b.Version, trial: b.Trial, u: u, close: closeFn, poke: make(chan struct{}, 1)}
 	if b.RolledBack {
 		d.Log.Warn("firmware trial rolled back at boot", "slot", b.Slot, "version", b.Version, "reason", b.Reason)
 	}
@@ -152,6 +176,12 @@ var ErrUnhealthy = errors.New("daemon: the new firmware failed its health check"
 // ErrUnhealthy returned: posd then exits, and under posd-supervisor the
 // committed slot starts next. On a committed slot nothing is checked; a
 // board that booted another slot than it should is rebooted.
+//
+// The rollback's reason says whether only the host echo failed (every
+// device passed on every try: a host-link failure, which may be a shop's
+// outage and lets the version be tried again later, within a bound) or a
+// device did (the firmware's fault: the version is blocked); see
+// fwrollback.go for the rule. The rollback is reported to the TMS.
 func (d *Daemon) CheckTrial(ctx context.Context) error {
 	if d.fw == nil {
 		return nil
@@ -163,7 +193,7 @@ func (d *Daemon) CheckTrial(ctx context.Context) error {
 	if !d.fw.trial {
 		return nil
 	}
-	var why error
+	var why, deviceFault error
 	for try := range d.healthTries {
 		if try > 0 {
 			select {
@@ -175,12 +205,21 @@ func (d *Daemon) CheckTrial(ctx context.Context) error {
 		if why = d.health(ctx); why == nil {
 			break
 		}
+		var he *healthError
+		if deviceFault == nil && (!errors.As(why, &he) || !he.host) {
+			deviceFault = why
+		}
 		d.Log.Warn("trial firmware not healthy yet", "try", try+1, "err", why)
 	}
 	if why != nil {
 		if ctx.Err() != nil {
 			// Stopped while checking: not the firmware's fault.
 			return ctx.Err()
+		}
+		if deviceFault != nil {
+			// A device failed on some try: the firmware's fault, even
+			// when the last try failed on the host only.
+			why = deviceFault
 		}
 		err := fmt.Errorf("%w: %w", ErrUnhealthy, why)
 		d.rollbackTrial(ctx, err)
@@ -196,11 +235,13 @@ func (d *Daemon) CheckTrial(ctx context.Context) error {
 }
 
 // rollbackTrial ends the unhealthy trial: the slot state records the
-// rollback with its reason (slots history), the update history gets a
-// "rolled_back" event, and a board with an updater reboots into the
-// committed slot.
+// rollback with its reason (slots history; healthReason tells a host-link
+// failure from a firmware fault), the update history gets a "rolled_back"
+// event, the TMS the report (when it does not take it now, the report
+// loop or the committed firmware sends it later), and a board with an
+// updater reboots into the committed slot.
 func (d *Daemon) rollbackTrial(ctx context.Context, cause error) {
-	reason := "health check failed: " + cause.Error()
+	reason := healthReason(cause)
 	d.Log.Error("trial firmware unhealthy: rolling back", "slot", d.fw.slot, "version", d.fw.version, "err", cause)
 	detail := "slot " + d.fw.slot + ": " + reason
 	err := d.fw.m.Rollback(ctx, reason)
@@ -216,6 +257,13 @@ func (d *Daemon) rollbackTrial(ctx context.Context, cause error) {
 	}
 	d.fw.trial = false
 	d.firmwareEvent(OTAEvent{Kind: "firmware", Result: "rolled_back", Version: atoiOr0(d.fw.version), Detail: detail})
+	// posd exits or reboots next: try the report now, briefly.
+	rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	if err := d.sendRollbackReports(rctx); err != nil {
+		d.Log.Warn("rollback not reported yet: the committed firmware reports it", "err", err)
+		d.fw.pokeReports()
+	}
+	cancel()
 	if d.fw.u != nil {
 		if err := d.rebootWhenIdle(ctx); err != nil {
 			d.Log.Error("rebooting into the committed firmware", "err", err)
@@ -254,16 +302,18 @@ func atoiOr0(s string) int {
 // under the firmware that installed this one (all of them when that is
 // not known), then the host link. A device the board or the build never
 // had (the nocv build's camera) does not fail a trial; one the old
-// firmware drove and the new one cannot does.
+// firmware drove and the new one cannot does. A failure is a
+// *healthError, host set when the devices passed and only the echo
+// failed.
 func (d *Daemon) health(ctx context.Context) error {
 	need := d.healthyBefore()
 	for _, st := range d.Board.SelfTest(ctx) {
 		if !st.OK && (need == nil || need[st.Name]) {
-			return fmt.Errorf("device %s: %s", st.Name, st.Error)
+			return &healthError{err: fmt.Errorf("device %s: %s", st.Name, st.Error)}
 		}
 	}
 	if _, err := d.Echo(ctx); err != nil {
-		return fmt.Errorf("host echo: %w", err)
+		return &healthError{host: true, err: fmt.Errorf("host echo: %w", err)}
 	}
 	return nil
 }

@@ -190,9 +190,13 @@ func TestUnhealthyTrialRollsBack(t *testing.T) {
 	if fw := d.Status().Firmware; fw.Trial {
 		t.Fatal("still on trial after the rollback")
 	}
-	// Rolled back: OTA does not install version 2 again.
-	if !d.rolledBack(ctx, "2") {
-		t.Fatal("version 2 not remembered as rolled back")
+	// Rolled back on the host echo alone (no acquirer): remembered as a
+	// host-link failure, tried again later, not blocked.
+	if !strings.HasPrefix(st.Last.Reason, hostLinkReason) {
+		t.Fatalf("reason %q does not say host link only", st.Last.Reason)
+	}
+	if v := d.firmwareVerdict(ctx, "2"); v.Blocked || v.HostFailures != 1 || v.RetryAfter.IsZero() {
+		t.Fatalf("version 2 after a host-link rollback: %+v", v)
 	}
 }
 

@@ -1,0 +1,348 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"posd/cmd/tms-sim/repo"
+	"posd/conn/clock"
+	"posd/internal/config"
+)
+
+// fakeTMS is the acquirer's terminal management system as far as reports
+// go: it records what terminals report, or answers 503 while down.
+type fakeTMS struct {
+	mu       sync.Mutex
+	down     bool
+	attempts int
+	reports  []tmsReport
+}
+
+type tmsReport struct {
+	TerminalID string `json:"terminal_id"`
+	Target     string `json:"target"`
+	Version    int    `json:"version"`
+	Result     string `json:"result"`
+	Detail     string `json:"detail"`
+	ID         string `json:"id"`
+	Decision   string `json:"decision"`
+}
+
+func (f *fakeTMS) ServeHTTP(w http.ResponseWriter, q *http.Request) {
+	if q.URL.Path != "/v1/report" {
+		http.NotFound(w, q)
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.attempts++
+	if f.down {
+		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+		return
+	}
+	var r tmsReport
+	if err := json.NewDecoder(q.Body).Decode(&r); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	f.reports = append(f.reports, r)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (f *fakeTMS) setDown(down bool) {
+	f.mu.Lock()
+	f.down = down
+	f.mu.Unlock()
+}
+
+// rollbacks are the "rolled_back" reports received so far.
+func (f *fakeTMS) rollbacks() []tmsReport {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []tmsReport
+	for _, r := range f.reports {
+		if r.Result == "rolled_back" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// waitRollbacks waits until the TMS holds n rollback reports.
+func (f *fakeTMS) waitRollbacks(t *testing.T, n int) []tmsReport {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got := f.rollbacks()
+		if len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the TMS got %d rollback reports, want %d: %+v", len(got), n, got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// startTMS runs a fake TMS and writes a pinned update root for it.
+func startTMS(t *testing.T) (*fakeTMS, string, string) {
+	t.Helper()
+	f := &fakeTMS{}
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	r, err := repo.New(filepath.Join(t.TempDir(), "repo"), repo.Opts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(t.TempDir(), "root.json")
+	if err := os.WriteFile(root, r.RootJSON(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return f, srv.URL, root
+}
+
+// openFWReport is openFW with an update repository and a TMS to report to.
+func openFWReport(t *testing.T, dir, hostAddr, tmsURL, root string, u FirmwareUpdater, names [2]string) *Daemon {
+	t.Helper()
+	cfg, err := config.Parse([]byte(`{"data_dir":"` + dir + `","host":{"addr":"` + hostAddr + `"},` +
+		`"terminal":{"id":"T0000042"},` +
+		`"ota":{"url":"` + tmsURL + `/repo","root":"` + root + `","interval":"1h","report_url":"` + tmsURL + `/v1/report"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Open(context.Background(), cfg, "1", nil, WithFirmwareUpdater(u, names))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.healthTries, d.healthPause = 1, time.Millisecond
+	return d
+}
+
+// A trial rolled back by its own health check while the TMS is down is
+// reported by the committed firmware that boots next, once: not again at
+// the following starts. (Before, no rollback ever reached the TMS.)
+func TestRollbackReportedOnceAfterTMSOutage(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "data")
+	u := newFakeUpdater()
+	names := [2]string{"a", "b"}
+	tms, tmsURL, root := startTMS(t)
+
+	d := openFWReport(t, dir, "127.0.0.1:1", tmsURL, root, u, names)
+	tryFirmware(t, d, "2")
+	closeFW(t, d)
+
+	tms.setDown(true)
+	d = openFWReport(t, dir, "127.0.0.1:1", tmsURL, root, u, names) // the trial; no acquirer
+	if err := d.CheckTrial(ctx); !errors.Is(err, ErrUnhealthy) {
+		t.Fatalf("CheckTrial: %v", err)
+	}
+	closeFW(t, d)
+	if got := tms.rollbacks(); len(got) != 0 {
+		t.Fatalf("reports while the TMS was down: %+v", got)
+	}
+
+	// The committed firmware boots; the TMS is back.
+	tms.setDown(false)
+	d = openFWReport(t, dir, "127.0.0.1:1", tmsURL, root, u, names)
+	if st := d.Status().Firmware; st.Slot != "a" || st.Trial {
+		t.Fatalf("after the rollback: %+v", st)
+	}
+	got := tms.waitRollbacks(t, 1)
+	r := got[0]
+	if r.Version != 2 || r.TerminalID != "T0000042" || r.ID == "" || !strings.Contains(r.Detail, "host") {
+		t.Fatalf("rollback report %+v", r)
+	}
+	closeFW(t, d)
+
+	// Started again: nothing more to report.
+	d = openFWReport(t, dir, "127.0.0.1:1", tmsURL, root, u, names)
+	if err := d.sendRollbackReports(ctx); err != nil {
+		t.Fatal(err)
+	}
+	closeFW(t, d)
+	if got := tms.rollbacks(); len(got) != 1 {
+		t.Fatalf("the rollback was reported %d times: %+v", len(got), got)
+	}
+}
+
+// A trial that crashed before its health check (the boot loader fell back
+// to the committed slot) is reported by the committed firmware, from the
+// slots' history, with the reason, the card number in it masked; the
+// version is blocked: a crash is the firmware's fault.
+func TestBootLoaderRollbackReported(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "data")
+	u := newFakeUpdater()
+	names := [2]string{"a", "b"}
+	tms, tmsURL, root := startTMS(t)
+	acq := startAcquirer(t)
+
+	d := openFWReport(t, dir, acq, tmsURL, root, u, names)
+	tryFirmware(t, d, "2")
+	closeFW(t, d)
+
+	// The trial boots and dies before it checks its health.
+	d = openFWReport(t, dir, acq, tmsURL, root, u, names)
+	if st := d.Status().Firmware; st.Slot != "b" || !st.Trial {
+		t.Fatalf("trial boot: %+v", st)
+	}
+	closeFW(t, d)
+	// The boot loader gives up on b and starts a.
+	u.mu.Lock()
+	u.booted, u.primary = "a", "a"
+	u.mu.Unlock()
+
+	d = openFWReport(t, dir, acq, tmsURL, root, u, names)
+	defer closeFW(t, d)
+	r := tms.waitRollbacks(t, 1)[0]
+	if r.Version != 2 || !strings.Contains(r.Detail, "boot loader") || r.Decision != "blocked" {
+		t.Fatalf("rollback report %+v", r)
+	}
+	if v := d.firmwareVerdict(ctx, "2"); !v.Blocked {
+		t.Fatalf("version 2 after a crash: %+v", v)
+	}
+
+	// A rollback whose reason carries a card number (a driver's error,
+	// say): the TMS never sees the number.
+	tryFirmware(t, d, "3")
+	if err := d.fw.m.Rollback(ctx, "posd-supervisor: trial exited: card 4761739001010010 read failed"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.sendRollbackReports(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := tms.rollbacks()
+	if len(got) != 2 || got[1].Version != 3 || strings.Contains(got[1].Detail, "4761739001010010") ||
+		!strings.Contains(got[1].Detail, "476173******0010") {
+		t.Fatalf("reports %+v", got)
+	}
+}
+
+// failHostTrial installs version 2, boots it where the acquirer does not
+// answer (its health check fails on the echo alone: a host outage) and
+// boots the committed firmware again, talking to hostAddr.
+func failHostTrial(t *testing.T, dir, hostAddr, tmsURL, root string, u FirmwareUpdater, names [2]string, d *Daemon) *Daemon {
+	t.Helper()
+	tryFirmware(t, d, "2")
+	closeFW(t, d)
+	d = openFWReport(t, dir, "127.0.0.1:1", tmsURL, root, u, names)
+	if st := d.Status().Firmware; st.Slot != "b" || !st.Trial {
+		t.Fatalf("trial boot: %+v", st)
+	}
+	if err := d.CheckTrial(context.Background()); !errors.Is(err, ErrUnhealthy) {
+		t.Fatalf("CheckTrial: %v", err)
+	}
+	closeFW(t, d)
+	return openFWReport(t, dir, hostAddr, tmsURL, root, u, names)
+}
+
+// A trial that failed its health check only because the acquirer did not
+// answer (a shop's network down) is not blocked: the version is tried
+// again after a back-off (1 h, then 4 h), and only once the committed
+// firmware reaches the acquirer itself; the third such rollback blocks it
+// and the TMS is told. (Before, one outage blocked the version for good.)
+func TestHostOutageTrialRetried(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "data")
+	u := newFakeUpdater()
+	names := [2]string{"a", "b"}
+	tms, tmsURL, root := startTMS(t)
+	acq := startAcquirer(t)
+
+	d := openFWReport(t, dir, acq, tmsURL, root, u, names)
+	d = failHostTrial(t, dir, acq, tmsURL, root, u, names, d)
+	fake := clock.NewFake(time.Now())
+	d.fw.clk = fake
+	if r := tms.waitRollbacks(t, 1)[0]; r.Version != 2 || r.Decision != "retry" || !strings.Contains(r.Detail, "host link") {
+		t.Fatalf("first report %+v", r)
+	}
+	v := d.firmwareVerdict(ctx, "2")
+	if v.Blocked || v.HostFailures != 1 || v.RetryAfter.Before(fake.Now().Add(59*time.Minute)) {
+		t.Fatalf("after one host outage: %+v", v)
+	}
+	if ok, why := d.mayInstall(ctx, "2"); ok {
+		t.Fatal("version 2 tried again at once")
+	} else if !strings.Contains(why, "after") {
+		t.Fatalf("why not: %q", why)
+	}
+	fake.Advance(61 * time.Minute)
+	if ok, why := d.mayInstall(ctx, "2"); !ok {
+		t.Fatalf("version 2 not tried again after the back-off: %s", why)
+	}
+	closeFW(t, d)
+
+	// The committed firmware cannot reach the acquirer either: the outage
+	// goes on, the version waits (and no attempt is spent).
+	d = openFWReport(t, dir, "127.0.0.1:1", tmsURL, root, u, names)
+	d.fw.clk = fake
+	if ok, why := d.mayInstall(ctx, "2"); ok || !strings.Contains(why, "committed firmware") {
+		t.Fatalf("tried during the outage: %v %q", ok, why)
+	}
+	closeFW(t, d)
+
+	// Second outage: 4 h of back-off.
+	d = openFWReport(t, dir, acq, tmsURL, root, u, names)
+	d = failHostTrial(t, dir, acq, tmsURL, root, u, names, d)
+	d.fw.clk = fake
+	if r := tms.waitRollbacks(t, 2)[1]; r.Decision != "retry" {
+		t.Fatalf("second report %+v", r)
+	}
+	fake.Advance(61 * time.Minute)
+	if ok, _ := d.mayInstall(ctx, "2"); ok {
+		t.Fatal("the second back-off is not longer than the first")
+	}
+	fake.Advance(3 * time.Hour)
+	if ok, why := d.mayInstall(ctx, "2"); !ok {
+		t.Fatalf("version 2 not tried after the second back-off: %s", why)
+	}
+
+	// Third: the firmware may well be what cannot reach the host: blocked,
+	// and the TMS told.
+	d = failHostTrial(t, dir, acq, tmsURL, root, u, names, d)
+	defer closeFW(t, d)
+	d.fw.clk = fake
+	if r := tms.waitRollbacks(t, 3)[2]; r.Decision != "blocked" || !strings.Contains(r.Detail, "3") {
+		t.Fatalf("third report %+v", r)
+	}
+	fake.Advance(1000 * time.Hour)
+	if v := d.firmwareVerdict(ctx, "2"); !v.Blocked {
+		t.Fatalf("after three host-link rollbacks: %+v", v)
+	}
+	if ok, _ := d.mayInstall(ctx, "2"); ok {
+		t.Fatal("a blocked version may be installed")
+	}
+	if got := tms.rollbacks(); len(got) != 3 {
+		t.Fatalf("reports %+v", got)
+	}
+}
+
+// A trial whose devices fail their self-test is the firmware's fault; one
+// where only the host echo failed is not.
+func TestHealthFailureClass(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		host bool
+	}{
+		{&healthError{host: true, err: errors.New("host echo: connection refused")}, true},
+		{&healthError{err: errors.New("device nfc: no answer")}, false},
+		{errors.New("something else"), false},
+	} {
+		reason := healthReason(c.err)
+		if got := hostOnly(reason); got != c.host {
+			t.Errorf("%v: reason %q host-only %v, want %v", c.err, reason, got, c.host)
+		}
+		if !strings.HasPrefix(reason, "health check failed") {
+			t.Errorf("reason %q", reason)
+		}
+	}
+}
