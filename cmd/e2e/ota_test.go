@@ -263,8 +263,8 @@ func (e *env) waitFirmware(t *testing.T, slot, version string, within time.Durat
 // TestOTAFirmwareAB: posd runs under posd-supervisor from slot a; a newer
 // firmware published on tms-sim is installed into slot b, tried, found
 // healthy (devices and host) and committed; a broken one is tried,
-// fails its boots and is rolled back by itself, and is not installed
-// again.
+// fails its boots and is rolled back by itself, is not installed
+// again, and the TMS is told once.
 func TestOTAFirmwareAB(t *testing.T) {
 	dir := t.TempDir()
 	tms := startTMS(t, dir)
@@ -329,5 +329,25 @@ func TestOTAFirmwareAB(t *testing.T) {
 	}
 	if v, code := e.run([]string{"sale", "--amount", "2.34"}, "visa-classic"); v.State != "approved" || code != 0 {
 		t.Fatalf("sale after the rollback: %+v", v)
+	}
+	// The TMS learns of the supervisor's rollback from the committed
+	// firmware, once, with the version blocked (a crash is the firmware's
+	// fault).
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		journal, _ := os.ReadFile(tms.journal)
+		var rolled []string
+		for _, l := range strings.Split(string(journal), "\n") {
+			if strings.Contains(l, `"result":"rolled_back"`) {
+				rolled = append(rolled, l)
+			}
+		}
+		if len(rolled) == 1 && strings.Contains(rolled[0], `"version":3`) && strings.Contains(rolled[0], `"decision":"blocked"`) {
+			break
+		}
+		if len(rolled) > 1 || time.Now().After(deadline) {
+			t.Fatalf("rollback reports at the TMS: %q", rolled)
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
 }
