@@ -32,6 +32,7 @@ const (
 const (
 	schemaVersion = "1"
 	metaSchema    = "schema"
+	metaCompat    = "compat" // the oldest schema that can use the keys; absent: the schema
 	metaKEKCheck  = "kek_check"
 
 	// MaxName is the longest entry name.
@@ -116,8 +117,10 @@ func Open(db *bbolt.DB, kek KEK, opts *Opts) (*Store, error) {
 			if err := meta.Put([]byte(metaSchema), []byte(schemaVersion)); err != nil {
 				return err
 			}
-		case string(v) != schemaVersion:
-			return fmt.Errorf("%w: %q", ErrSchema, v)
+		case string(v) != schemaVersion && string(meta.Get([]byte(metaCompat))) != schemaVersion:
+			// Another schema, unless a newer one that says this build
+			// can use it (a firmware rolled back after a newer one).
+			return fmt.Errorf("%w: %q (compat %q)", ErrSchema, v, meta.Get([]byte(metaCompat)))
 		}
 		switch v := meta.Get([]byte(metaKEKCheck)); {
 		case v == nil:

@@ -360,6 +360,14 @@ func TestSchemaVersion(t *testing.T) {
 	if _, err := Open(db, kek, nil); !errors.Is(err, ErrSchema) {
 		t.Errorf("future schema: %v", err)
 	}
+	// A newer schema that says this build can use it (a firmware rolled
+	// back after a newer one).
+	db.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket([]byte(BucketMeta)).Put([]byte(metaCompat), []byte(schemaVersion))
+	})
+	if _, err := Open(db, kek, nil); err != nil {
+		t.Errorf("future schema, compat %s: %v", schemaVersion, err)
+	}
 }
 
 func TestKEKFile(t *testing.T) {

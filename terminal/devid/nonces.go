@@ -17,6 +17,7 @@ import (
 const (
 	BucketNonces = "devid_nonces"
 	metaSchema   = "\x00schema" // in BucketNonces; no nonce has this length
+	metaCompat   = "\x00compat" // the oldest schema that can use the bucket; absent: the schema
 	nonceSchema  = "1"
 )
 
@@ -68,7 +69,9 @@ func OpenNonces(db *bbolt.DB, o *NonceOpts) (*Nonces, error) {
 		switch v := b.Get([]byte(metaSchema)); {
 		case v == nil:
 			return b.Put([]byte(metaSchema), []byte(nonceSchema))
-		case string(v) != nonceSchema:
+		case string(v) != nonceSchema && string(b.Get([]byte(metaCompat))) != nonceSchema:
+			// Another schema, unless a newer one that says this build
+			// can use it (a firmware rolled back after a newer one).
 			return fmt.Errorf("%w: schema %q", ErrNonceStore, v)
 		}
 		return nil
@@ -99,7 +102,7 @@ func (n *Nonces) Issue() ([]byte, error) {
 		var live []entry
 		var stale [][]byte
 		err := b.ForEach(func(k, v []byte) error {
-			if string(k) == metaSchema {
+			if string(k) == metaSchema || string(k) == metaCompat {
 				return nil
 			}
 			e := expiry(v)

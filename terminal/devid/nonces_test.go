@@ -95,6 +95,23 @@ func TestNonces(t *testing.T) {
 	if _, err := OpenNonces(db, nil); !errors.Is(err, ErrNonceStore) {
 		t.Fatalf("schema 9: %v", err)
 	}
+	// A newer schema that says this build can use it (a firmware rolled
+	// back after a newer one): used, and its compat key is no nonce.
+	if err := db.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket([]byte(BucketNonces)).Put([]byte(metaCompat), []byte(nonceSchema))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	n3, err := OpenNonces(db, nil)
+	if err != nil {
+		t.Fatalf("schema 9, compat %s: %v", nonceSchema, err)
+	}
+	if _, err := n3.Issue(); err != nil {
+		t.Fatal(err)
+	}
+	if err := n3.Consume([]byte("\x00compat")); !errors.Is(err, ErrNonceUnknown) {
+		t.Fatalf("the compat key consumed as a nonce: %v", err)
+	}
 }
 
 func TestNonceRandomFails(t *testing.T) {

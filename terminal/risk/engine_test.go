@@ -1,6 +1,7 @@
 package risk
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -611,11 +612,18 @@ func TestSchema(t *testing.T) {
 		{keySchema, []byte("x"), ErrSchema},
 		{keySchema, []byte("0"), ErrSchema},
 		{keyHotlist, []byte("RHL1 short"), ErrDamaged},
+		// A newer schema used as it is when it says this build can.
+		{keyCompat, []byte("1"), nil},
+		{keyCompat, []byte("2"), ErrSchema},
 	} {
 		f.bolt().Update(func(tx *bolt.Tx) error {
 			m := tx.Bucket(bucketMeta)
 			m.Put(keySchema, []byte("1"))
 			m.Delete(keyHotlist)
+			m.Delete(keyCompat)
+			if bytes.Equal(c.key, keyCompat) {
+				m.Put(keySchema, []byte("2"))
+			}
 			return m.Put(c.key, c.val)
 		})
 		if _, err := New(DefaultRules(), f.opts()); !errors.Is(err, c.want) {

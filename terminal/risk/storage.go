@@ -31,6 +31,7 @@ var (
 	bucketVelocity     = []byte("risk_velocity")
 	bucketVelocityTime = []byte("risk_velocity_time")
 	keySchema          = []byte("schema_version")
+	keyCompat          = []byte("compat_version") // the oldest schema that can use the buckets; absent: the schema
 	keyHotlist         = []byte("hotlist")
 )
 
@@ -49,9 +50,13 @@ func initStorage(db *bolt.DB) (*Hotlist, error) {
 			return err
 		}
 		if v := meta.Get(keySchema); v != nil {
+			// A newer schema is used as it is when its compat version
+			// says this build can (a firmware rolled back after a newer
+			// one only added to the layout).
 			n, err := strconv.Atoi(string(v))
-			if err != nil || n < 1 || n > SchemaVersion {
-				return fmt.Errorf("%w: buckets have schema %q, this build reads 1 to %d", ErrSchema, v, SchemaVersion)
+			c, cerr := strconv.Atoi(string(meta.Get(keyCompat)))
+			if err != nil || n < 1 || n > SchemaVersion && (cerr != nil || c < 1 || c > SchemaVersion) {
+				return fmt.Errorf("%w: buckets have schema %q (compat %q), this build reads 1 to %d", ErrSchema, v, meta.Get(keyCompat), SchemaVersion)
 			}
 		} else if err := meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
 			return err

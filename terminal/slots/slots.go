@@ -148,6 +148,7 @@ var (
 	bucketState   = []byte("state")
 	bucketHistory = []byte("history")
 	keySchema     = []byte("schema")
+	keyCompat     = []byte("compat") // the oldest schema that can use the file; absent: the schema
 	keyState      = []byte("state")
 )
 
@@ -306,8 +307,10 @@ func (m *Manager) load(tx *bolt.Tx) (*state, error) {
 	if err != nil || n < 1 {
 		return nil, fmt.Errorf("%w: schema %q", ErrDamaged, v)
 	}
-	if n > SchemaVersion {
-		return nil, fmt.Errorf("%w: file has %d, this build reads %d", ErrSchema, n, SchemaVersion)
+	if c, err := strconv.Atoi(string(meta.Get(keyCompat))); n > SchemaVersion && (err != nil || c < 1 || c > SchemaVersion) {
+		// A newer file is used as it is only when its compat version
+		// says this build can: both firmwares share the state file.
+		return nil, fmt.Errorf("%w: file has %d (compat %q), this build reads %d", ErrSchema, n, meta.Get(keyCompat), SchemaVersion)
 	}
 	return decodeState(tx.Bucket(bucketState).Get(keyState), m.o.Slots[:])
 }

@@ -698,6 +698,21 @@ func TestStateFileChecks(t *testing.T) {
 	if _, err := Open(path, Options{Updater: up}); !errors.Is(err, ErrSchema) {
 		t.Fatalf("newer schema: %v", err)
 	}
+	// Newer, but usable by this build by its own word: both firmwares
+	// share the state file.
+	db, _ = bolt.Open(path, 0o600, nil)
+	db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyCompat, []byte("1")) })
+	db.Close()
+	m, err := Open(path, Options{Updater: up})
+	if err == nil {
+		_, err = m.Status(context.Background())
+	}
+	if err != nil {
+		t.Fatalf("newer schema, compat 1: %v", err)
+	}
+	db, _ = bolt.Open(path, 0o600, nil)
+	db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Delete(keyCompat) })
+	db.Close()
 	db, _ = bolt.Open(path, 0o600, nil)
 	db.Update(func(tx *bolt.Tx) error {
 		tx.Bucket(bucketMeta).Put(keySchema, []byte("1"))
