@@ -338,7 +338,7 @@ func (s *session) cmdLogin(parsed) {
 		return
 	}
 	// The challenge line is the console's own (terminal id and a fresh
-	// nonce): it skips the hex rule of the output guard, not the rest.
+	// nonce): it skips the hex rules of the output guard, not the rest.
 	s.write(append(printable("challenge: "+ch.String()), '\r', '\n'))
 	s.println("paste the token for this challenge (shown as *)")
 	raw, st := s.readLine("token: ", echoStar)

@@ -14,10 +14,15 @@ const (
 	// maxOutLine bounds one output line before it is guarded; the rest is
 	// cut (with any digits or hex at the cut) and marked.
 	maxOutLine = 4096
-	// minHexRun is the shortest hex run taken for key material: 32 hex
-	// digits are a double-length TDES or an AES-128 key. KCVs (6-10 hex
-	// digits) and KSNs (20-24) stay below it.
+	// minHexRun hex digits in one group are withheld whatever they are:
+	// 32 are a double-length TDES or an AES-128 key.
 	minHexRun = 32
+	// minKeyRun is the shortest stretch of hex digits taken for key
+	// material on its own: 16 are an ISO 9564 PIN block, a single-length
+	// DES key (or half of a longer one), a retail MAC or an EMV
+	// cryptogram (ARQC, TC). KCVs (6-10 hex digits) stay below it; KSNs
+	// (20 or 24) are let through by shape (see guardLine).
+	minKeyRun = 16
 	// withheld replaces a line that looks like key material.
 	withheld  = "[line withheld: it looks like key material]"
 	truncated = " [truncated]"
@@ -27,18 +32,46 @@ const (
 //
 //  1. non-printable or non-ASCII characters become '?' (no terminal
 //     escape sequences, no look-alike digits); a tab becomes a space;
-//  2. a line holding 32 or more hex digits in one run, or in runs joined by
-//     single ' ', ':' or '-' (key components are often written in groups),
-//     is withheld whole;
-//  3. a line with stripe data (a card number followed by track 2's '=' or
+//  2. a line holding 32 or more hex digits in one group is withheld whole;
+//     a group is a run of hex digits, or runs joined by single ' ', ':'
+//     or '-' (key components are often written in groups);
+//  3. a line holding a stretch of 16 or more hex digits is withheld whole
+//     (a PIN block, a single DES key, a MAC, an ARQC or TC). A stretch is
+//     a group split at, and without, two kinds of runs:
+//     a KSN, a run of exactly 20 or 24 hex digits (TDES, AES DUKPT) not
+//     glued to a letter g-z; written in groups or glued to a word, it is
+//     not taken for one;
+//     a word's hex head or tail, a run of the letters a-f only glued to a
+//     letter g-z (the "ca" and "d" of "card", the "C" of "KCV"): text
+//     that does not join the number next to it. A word made of a-f only
+//     ("added", "decade") is not glued and counts as hex.
+//     So "1234 5678 9ABC DEF0", "12:34:...:F0", "0x0123456789ABCDEF" and
+//     runs of 18 or 23 hex digits are withheld; KSNs, KCVs, TVRs, RFC 3339
+//     times and "KSN <20 hex> at 10:00" are shown; a KSN does not excuse
+//     the rest of its line ("MAC <16 hex> KSN <20 hex>" is withheld).
+//     Stretches of decimal digits only are the exception when they are
+//     card numbers: a Luhn-valid stretch of 16 to 19 digits keeps its
+//     first 6 and last 4 digits (also when ':' joins its groups, which
+//     rule 5 does not join), a single run of more than 19 is masked whole
+//     by rule 5. Any other (a 16-digit number failing Luhn, "1234 5678
+//     9012 3456") is withheld as a PIN block or a key made of digits.
+//     Why not withhold Luhn-valid ones too: first 6 and last 4 is how
+//     PCI DSS allows a PAN to be shown and what an auditor expects of a
+//     card number on a service port; a random 16-hex PIN block or key is
+//     all decimal and Luhn-valid once in about 18,000, and only then would
+//     10 of its digits show; withholding them would hide every line with
+//     a 16-digit PAN instead of masking it;
+//  4. a line with stripe data (a card number followed by track 2's '=' or
 //     track 1's '^') is withheld whole;
-//  4. a run of more than 19 digits (track data) is masked whole; 13 to 19
+//  5. a run of more than 19 digits (track data) is masked whole; 13 to 19
 //     digits, in one run or in runs joined by one or two of ' ', '-', '.'
 //     ("4111 1111 1111 1111", "4111.1111.1111.1111"), that pass the Luhn
 //     check keep their first 6 and last 4 digits only.
 //
-// The hex check comes first: masking digits would split a key's hex run and
-// let the rest of it through.
+// The hex checks come first: masking digits would split a key's hex run
+// and let the rest of it through. Rule 3 is checked again on the masked
+// line (masking never joins runs, but it can cut a KSN-shaped run down to
+// a piece that is no longer one).
 func guardLine(s string) string {
 	cut := false
 	if len(s) > maxOutLine {
@@ -46,10 +79,13 @@ func guardLine(s string) string {
 		cut = true
 	}
 	b := printable(s)
-	if hasLongHex(b) || hasTrack(b) {
+	if hasLongHex(b) || hasTrack(b) || hasKeyRun(b) {
 		return withheld
 	}
 	maskPANs(b)
+	if hasKeyRun(b) {
+		return withheld
+	}
 	if cut {
 		return string(b) + truncated
 	}
@@ -157,6 +193,98 @@ func hasLongHex(b []byte) bool {
 		}
 	}
 	return false
+}
+
+// isWordLetter reports whether c is a letter that is not a hex digit.
+func isWordLetter(c byte) bool { return (c >= 'g' && c <= 'z') || (c >= 'G' && c <= 'Z') }
+
+// A hex run's part in rule 3 of guardLine.
+const (
+	runHex  = iota // counts
+	runKSN         // a KSN: shown, splits the group
+	runWord        // a word's hex head or tail: not digits, splits the group
+)
+
+// runClass classifies the hex run r of b for rule 3 (see guardLine).
+func runClass(b []byte, r span) int {
+	glued := (r.start > 0 && isWordLetter(b[r.start-1])) || (r.end < len(b) && isWordLetter(b[r.end]))
+	if !glued {
+		if n := r.end - r.start; n == 20 || n == 24 {
+			return runKSN
+		}
+		return runHex
+	}
+	for _, c := range b[r.start:r.end] {
+		if isDigit(c) {
+			return runHex
+		}
+	}
+	return runWord
+}
+
+// hasKeyRun reports whether b holds a stretch of minKeyRun hex digits that
+// is not a card number (rule 3 of guardLine); it masks, in place, the card
+// numbers that rule lets through (Luhn-valid stretches of 16 to 19
+// decimal digits; longer single runs are left to maskPANs).
+func hasKeyRun(b []byte) bool {
+	rs := runs(b, isHex)
+	for i := 0; i < len(rs); {
+		if runClass(b, rs[i]) != runHex {
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(rs) && joined(b, rs[j-1], rs[j], " :-") && runClass(b, rs[j]) == runHex {
+			j++
+		}
+		if !keyFree(b, rs[i:j]) {
+			return true
+		}
+		i = j
+	}
+	return false
+}
+
+// keyFree reports whether the stretch st may be shown: it is shorter than
+// minKeyRun, or it is a card number (then masked here, or by maskPANs when
+// it is one run of more than 19 digits).
+func keyFree(b []byte, st []span) bool {
+	n := 0
+	for _, r := range st {
+		n += r.end - r.start
+	}
+	if n < minKeyRun {
+		return true
+	}
+	var digits [19]byte
+	k := 0
+	for _, r := range st {
+		for _, c := range b[r.start:r.end] {
+			if !isDigit(c) {
+				return false
+			}
+			if k < len(digits) {
+				digits[k] = c
+			}
+			k++
+		}
+	}
+	switch {
+	case len(st) == 1 && n > 19:
+		return true // track data: maskPANs masks it whole
+	case n > 19 || !luhn(digits[:n]):
+		return false
+	}
+	k = 0
+	for _, r := range st {
+		for p := r.start; p < r.end; p++ {
+			if k >= 6 && k < n-4 {
+				b[p] = '*'
+			}
+			k++
+		}
+	}
+	return true
 }
 
 // maskPANs masks card numbers in b in place (see guardLine).

@@ -31,6 +31,9 @@ const (
 	testPAN = "4761739001010010"
 	// leakedKey is a key the fake daemon leaks on purpose in devices.
 	leakedKey = "0123456789ABCDEF FEDCBA9876543210"
+	// leakedPINBlock is a PIN block the fake daemon leaks on purpose in
+	// selftest.
+	leakedPINBlock = "0412AC89ABCDEF67"
 )
 
 // fakeTerm is the daemon. Its texts are deliberately dirty (a full PAN, a
@@ -70,7 +73,7 @@ func (f *fakeTerm) Devices(context.Context) (string, error) {
 
 func (f *fakeTerm) SelfTest(context.Context) (string, error) {
 	f.called("selftest")
-	return "selftest passed", nil
+	return "selftest passed\npinpad ok, last PIN block " + leakedPINBlock, nil
 }
 
 func (f *fakeTerm) LogTail(n int) []string {
@@ -203,7 +206,7 @@ func newRig(t *testing.T) *rig {
 	}
 	t.Cleanup(func() { _ = r.db.Close() })
 	t.Cleanup(r.scan)
-	r.secrets = append(r.secrets, testPAN, strings.ReplaceAll(leakedKey, " ", ""), leakedKey[:16], leakedKey[17:])
+	r.secrets = append(r.secrets, testPAN, strings.ReplaceAll(leakedKey, " ", ""), leakedKey[:16], leakedKey[17:], leakedPINBlock)
 	r.c = r.newConsole()
 	return r
 }
