@@ -135,13 +135,50 @@ var (
 	digitChain = regexp.MustCompile(`[0-9]+(?:[ -][0-9]+)*`)
 	digitRun   = regexp.MustCompile(`[0-9]+`)
 	hexChain   = regexp.MustCompile(`[0-9A-Fa-f]+(?:[ :-][0-9A-Fa-f]+)*`)
+	hexRun     = regexp.MustCompile(`[0-9A-Fa-f]+`)
+	hexLetters = regexp.MustCompile(`^[A-Fa-f]+$`)
 )
+
+// keyStretch returns the first stretch of 16 or more hex digits in out, as
+// guardLine's rule 3 defines it: a group of hex runs joined by single ' ',
+// ':' or '-', split at KSNs (20 or 24 hex digits not glued to a letter
+// g-z) and at a word's hex head or tail (a-f only, glued to such a letter).
+func keyStretch(out string) string {
+	glued := func(i int) bool {
+		return i >= 0 && i < len(out) && strings.IndexByte("ghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXYZ", out[i]) >= 0
+	}
+	for _, g := range hexChain.FindAllStringIndex(out, -1) {
+		n, from := 0, -1
+		for _, r := range hexRun.FindAllStringIndex(out[g[0]:g[1]], -1) {
+			start, end := g[0]+r[0], g[0]+r[1]
+			run := out[start:end]
+			stuck := glued(start-1) || glued(end)
+			if (!stuck && (len(run) == 20 || len(run) == 24)) || (stuck && hexLetters.MatchString(run)) {
+				n, from = 0, -1
+				continue
+			}
+			if from < 0 {
+				from = start
+			}
+			if n += len(run); n >= 16 {
+				return out[from:end]
+			}
+		}
+	}
+	return ""
+}
 
 // FuzzGuard: whatever the daemon hands over, the guarded line is printable
 // ASCII, has no Luhn-valid 13-19 digit number (in one run or in groups),
-// no run of more than 19 digits, and no 32 hex digits in one run or group.
+// no run of more than 19 digits, no 32 hex digits in one run or group,
+// and no stretch of 16 hex digits (a PIN block, a DES key, a MAC, an
+// ARQC) that is not a KSN.
 func FuzzGuard(f *testing.F) {
 	f.Add("card 4761739001010010")
+	f.Add("PIN block 0412AC89ABCDEF67")
+	f.Add("1234 5678 9ABC DEF0 KSN FFFF9876543210E00000 at 10:00")
+	f.Add("4761:7390:0101:0010 pinblock 0412345678901234")
+	f.Add("0123456789 4761739001010010ABCD")
 	f.Add("4761 7390 0101 0010 4761 7390 0101 0010")
 	f.Add("0123 4567 89AB CDEF 0123 4567 89AB CDE")
 	f.Add("KSN FFFF9876543210E00000 KCV 1A2B3C")
@@ -167,6 +204,9 @@ func FuzzGuard(f *testing.F) {
 				t.Fatalf("%d hex digits in %q", n, out)
 			}
 		}
+		if st := keyStretch(out); st != "" {
+			t.Fatalf("key-sized hex %q in %q", st, out)
+		}
 		for _, ch := range digitChain.FindAllString(out, -1) {
 			rs := digitRun.FindAllString(ch, -1)
 			for i := range rs {
@@ -186,4 +226,26 @@ func FuzzGuard(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestKeyStretch: FuzzGuard's rule-3 check finds what it must, so the
+// property can fail.
+func TestKeyStretch(t *testing.T) {
+	for in, want := range map[string]string{
+		"PIN block 0412AC89ABCDEF67":             "0412AC89ABCDEF67",
+		"x 1234 5678 9ABC DEF0 y":                "1234 5678 9ABC DEF0",
+		"12:34:56:78:9A:BC:DE:F0":                "12:34:56:78:9A:BC:DE:F0",
+		"0123456789ABCDEF01234":                  "0123456789ABCDEF01234",
+		"ABCD 1234567890ABCDEF":                  "ABCD 1234567890ABCDEF",
+		"KSN FFFF9876543210E00000 at 10:00":      "",
+		"KSN FFFF9876543210E00000 0123456789ABC": "",
+		"card 476173******0010 ok":               "",
+		"0123456789 FFFF476173******0010":        "0123456789 FFFF476173",
+		"0123456789ABCDE":                        "",
+		"1234 5678 9012 3456":                    "1234 5678 9012 3456",
+	} {
+		if got := keyStretch(in); got != want {
+			t.Errorf("keyStretch(%q) = %q, want %q", in, got, want)
+		}
+	}
 }
