@@ -311,6 +311,9 @@ func TestServiceConsole(t *testing.T) {
 	}
 	if out := c.cmd("kcv"); !strings.Contains(strings.ToUpper(out), strings.ToUpper(hex.EncodeToString(kcv))) {
 		t.Errorf("kcv after the load: %q", out)
+	} else if !regexp.MustCompile(`dukpt +AES +KSN ` + ikid + `[0-9A-F]{8}\b`).MatchString(out) {
+		// The DUKPT slot keeps no initial key to check: its KSN names it.
+		t.Errorf("kcv shows no KSN for the DUKPT key: %q", out)
 	}
 	c.cmd("logout")
 	// The next sale uses the new key.

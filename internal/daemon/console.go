@@ -214,6 +214,12 @@ func (c consoleTerminal) KeyCheckValues(context.Context) (string, error) {
 	}
 	var b strings.Builder
 	for _, k := range list {
+		if k.KCV == "" && k.KSN != "" {
+			// The DUKPT slot keeps no initial key to check: its KSN
+			// names the key in use.
+			fmt.Fprintf(&b, "%-16s %-4s KSN %s\n", k.Name, k.Algorithm, k.KSN)
+			continue
+		}
 		fmt.Fprintf(&b, "%-16s %-4s KCV %s\n", k.Name, k.Algorithm, k.KCV)
 	}
 	return strings.TrimRight(b.String(), "\n"), nil
