@@ -10,20 +10,12 @@ import (
 	"strings"
 	"time"
 
-	"posd/board/kek"
 	"posd/terminal/console"
 	"posd/terminal/engauth"
 	"posd/terminal/keyload"
 	"posd/terminal/money"
-	"posd/terminal/store"
 	"posd/terminal/wiresec"
 )
-
-// resetMarker is the file a factory reset leaves in the data directory:
-// the next start erases the database (keys, records, parameters) and the
-// KEK file before opening anything. The DUKPT mark file stays, so no KSN
-// is ever used twice.
-const resetMarker = "factory-reset"
 
 // ExitRestart is the exit status of posd after a restart the console
 // asked for (systemd's Restart=on-failure starts it again).
@@ -64,27 +56,6 @@ func (d *Daemon) openConsole(ctx context.Context) error {
 
 // RestartRequested is closed when the console asked for a restart.
 func (d *Daemon) RestartRequested() <-chan struct{} { return d.restart }
-
-// resetErases are the files a factory reset removes from the data
-// directory: the database and its marker, and the device KEK as the board
-// keeps it (the file, or the TPM-sealed blob; kek.key is where builds
-// before board/kek kept the file).
-var resetErases = []string{"posd.db", "posd.db" + store.MarkerSuffix, kek.FileName, kek.SealedName, "kek.key"}
-
-// eraseIfReset carries out a factory reset left by the console: the
-// database and the KEK file go before anything opens them.
-func eraseIfReset(dataDir string) (bool, error) {
-	marker := filepath.Join(dataDir, resetMarker)
-	if _, err := os.Stat(marker); errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
-	for _, name := range resetErases {
-		if err := os.Remove(filepath.Join(dataDir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return false, fmt.Errorf("factory reset: %w", err)
-		}
-	}
-	return true, os.Remove(marker)
-}
 
 // consoleTerminal is what the console drives of the daemon. Its texts
 // carry no card data: masked PANs at most, KCVs for keys.

@@ -132,7 +132,7 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 	if err := prepareDataDir(cfg.DataDir, log); err != nil {
 		return nil, err
 	}
-	if reset, err := eraseIfReset(cfg.DataDir); err != nil {
+	if reset, err := eraseIfReset(cfg.DataDir, o.checkDB); err != nil {
 		return nil, err
 	} else if reset {
 		log.Warn("factory reset: database, keys and parameters erased")
@@ -146,6 +146,9 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 	}
 	trial := d.fw != nil && d.fw.trial
 	if d.DB, err = store.Open(filepath.Join(cfg.DataDir, "posd.db"), &store.Opts{Timeout: 2 * time.Second, Check: o.checkDB, KeepReadable: trial}); err != nil {
+		return nil, err
+	}
+	if err := importResetAudit(d.DB.Bolt(), cfg.DataDir, log); err != nil {
 		return nil, err
 	}
 	if err := d.openKeys(ctx); err != nil {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -206,5 +208,252 @@ func TestFactoryResetErasesKeys(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(r.dir, resetMarker)); !os.IsNotExist(err) {
 		t.Errorf("the reset marker is still there: %v", err)
+	}
+}
+
+// auditAfter starts the daemon again and returns the console's audit log
+// as an auditor reads it.
+func (r *consoleRig) auditAfter(opts ...Option) (*Daemon, string) {
+	r.t.Helper()
+	d := r.open(opts...)
+	c := attach(r.t, d)
+	defer c.close()
+	r.login(c, "fay", engauth.RoleAdmin)
+	return d, c.cmd("audit 200")
+}
+
+// TestFactoryResetKeepsAudit: the audit trail survives the factory reset
+// it records: who logged in and who asked for the reset are still listed
+// after the restart that erased keys and records, followed by the entry
+// saying when the reset was carried out and what it erased.
+func TestFactoryResetKeepsAudit(t *testing.T) {
+	r := newConsoleRig(t)
+	r.requestReset()
+	d, out := r.auditAfter()
+	defer closeDaemon(t, d)
+	wantInOrder(t, out,
+		"erin engineer login",
+		"erin engineer command: status",
+		"dave admin login",
+		"dave admin factory_reset: requested, abandon unsettled=false",
+		"dave admin factory_reset: done",
+		"- - factory_reset: carried out at start: erased posd.db, posd.db.instance, kek; requested ",
+		"audit entries of before kept",
+		"fay admin login")
+	if n := strings.Count(out, "factory_reset: done"); n != 1 {
+		t.Errorf("the reset's request is listed %d times:\n%s", n, out)
+	}
+	if _, err := os.Stat(filepath.Join(r.dir, resetAuditFile)); !os.IsNotExist(err) {
+		t.Errorf("the saved trail is still there after its import: %v", err)
+	}
+}
+
+// keptTrail checks an audit log after one factory reset requested by
+// requestReset: the entries of before, each once, then the reset.
+func keptTrail(t *testing.T, out string) {
+	t.Helper()
+	wantInOrder(t, out,
+		"erin engineer login",
+		"dave admin factory_reset: requested, abandon unsettled=false",
+		"dave admin factory_reset: done",
+		"- - factory_reset: carried out at start: erased posd.db, posd.db.instance, kek; requested ",
+		"audit entries of before kept",
+		"fay admin login")
+	for _, e := range []string{"erin engineer login", "factory_reset: done", "carried out at start"} {
+		if n := strings.Count(out, e); n != 1 {
+			t.Errorf("%q is listed %d times:\n%s", e, n, out)
+		}
+	}
+}
+
+// crashOpen starts the daemon with a crash simulated at step of the
+// factory reset.
+func (r *consoleRig) crashOpen(step string, opts ...Option) {
+	r.t.Helper()
+	crashAt = step
+	defer func() { crashAt = "" }()
+	if _, err := Open(context.Background(), r.cfg, "test", nil, opts...); !errors.Is(err, errCrashed) {
+		r.t.Fatalf("start with a crash after %s: %v", step, err)
+	}
+}
+
+func exists(t *testing.T, path string) bool {
+	t.Helper()
+	_, err := os.Stat(path)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return err == nil
+}
+
+// TestFactoryResetCrashes: posd dies at each step of the reset at start;
+// the next start finishes it, with the old keys and records gone and the
+// audit trail kept exactly once.
+func TestFactoryResetCrashes(t *testing.T) {
+	for _, steps := range [][]string{
+		{"saved"}, {"erased"}, {"unmarked"}, {"imported"},
+		{"saved", "saved", "erased", "unmarked", "imported"}, // every step, one start each
+	} {
+		t.Run(strings.Join(steps, ","), func(t *testing.T) {
+			r := newConsoleRig(t)
+			id := r.requestReset()
+			kekBefore, err := os.ReadFile(filepath.Join(r.dir, kek.FileName))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, step := range steps {
+				r.crashOpen(step)
+				db := exists(t, filepath.Join(r.dir, "posd.db"))
+				marker := exists(t, filepath.Join(r.dir, resetMarker))
+				saved := exists(t, filepath.Join(r.dir, resetAuditFile))
+				switch step {
+				case "saved":
+					if !db || !marker || !saved {
+						t.Fatalf("after saving: posd.db %v, marker %v, saved trail %v", db, marker, saved)
+					}
+				case "erased":
+					if db || exists(t, filepath.Join(r.dir, kek.FileName)) || !marker || !saved {
+						t.Fatalf("after erasing: posd.db %v, marker %v, saved trail %v", db, marker, saved)
+					}
+				case "unmarked":
+					if db || marker || !saved {
+						t.Fatalf("after the marker: posd.db %v, marker %v, saved trail %v", db, marker, saved)
+					}
+				case "imported":
+					if !db || marker || !saved {
+						t.Fatalf("after the import: posd.db %v, marker %v, saved trail %v", db, marker, saved)
+					}
+				}
+			}
+			d, out := r.auditAfter()
+			defer closeDaemon(t, d)
+			keptTrail(t, out)
+			if _, err := d.DB.Get(id); err == nil {
+				t.Errorf("record %s survived the factory reset", id)
+			}
+			if after, _ := os.ReadFile(filepath.Join(r.dir, kek.FileName)); bytes.Equal(after, kekBefore) {
+				t.Error("the KEK survived the factory reset")
+			}
+			if exists(t, filepath.Join(r.dir, resetAuditFile)) {
+				t.Error("the saved trail is still there after its import")
+			}
+		})
+	}
+}
+
+// TestFactoryResetDamagedDB: a posd.db that fails its check, or whose
+// check crashes (as a damaged file can crash bbolt's check in the child
+// process posd runs it in), is erased all the same; the new audit trail
+// says the old one is lost. A posd.db another process holds is not
+// touched.
+func TestFactoryResetDamagedDB(t *testing.T) {
+	t.Run("garbage", func(t *testing.T) {
+		r := newConsoleRig(t)
+		r.requestReset()
+		if err := os.WriteFile(filepath.Join(r.dir, "posd.db"), bytes.Repeat([]byte{0xAB}, 64<<10), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		d, out := r.auditAfter()
+		defer closeDaemon(t, d)
+		wantInOrder(t, out, "- - factory_reset: carried out at start: erased posd.db, posd.db.instance, kek; requested ",
+			"; the audit trail of before the reset is lost: posd.db failed its check", "fay admin login")
+		if strings.Contains(out, "erin") || strings.Contains(out, "dave") {
+			t.Errorf("entries of a damaged database:\n%s", out)
+		}
+	})
+	t.Run("check crashes", func(t *testing.T) {
+		r := newConsoleRig(t)
+		r.requestReset()
+		var checked []string
+		crash := store.CheckInChild([]string{"/bin/sh", "-c", "kill -SEGV $$", "sh"}, 0)
+		d, out := r.auditAfter(WithDBCheck(func(path string) error {
+			checked = append(checked, path)
+			return crash(path)
+		}))
+		defer closeDaemon(t, d)
+		if len(checked) != 1 || checked[0] != filepath.Join(r.dir, "posd.db") {
+			t.Errorf("checked: %q", checked)
+		}
+		wantInOrder(t, out, "; the audit trail of before the reset is lost: posd.db failed its check", "fay admin login")
+	})
+	t.Run("in use", func(t *testing.T) {
+		r := newConsoleRig(t)
+		r.requestReset()
+		inUse := func(string) error { return fmt.Errorf("%w: held by process 42", store.ErrInUse) }
+		if _, err := Open(context.Background(), r.cfg, "test", nil, WithDBCheck(inUse)); !errors.Is(err, store.ErrInUse) {
+			t.Fatalf("reset of a database in use: %v", err)
+		}
+		for _, name := range []string{"posd.db", kek.FileName, resetMarker} {
+			if !exists(t, filepath.Join(r.dir, name)) {
+				t.Errorf("%s erased while posd.db is in use", name)
+			}
+		}
+		d, out := r.auditAfter()
+		defer closeDaemon(t, d)
+		keptTrail(t, out)
+	})
+}
+
+// TestFactoryResetSavedTrailUnreadable: a saved trail that does not
+// decode is moved aside, and the new trail says the old one is lost,
+// once.
+func TestFactoryResetSavedTrailUnreadable(t *testing.T) {
+	r := newConsoleRig(t)
+	r.requestReset()
+	r.crashOpen("unmarked")
+	side := filepath.Join(r.dir, resetAuditFile)
+	if err := os.WriteFile(side, []byte(`{"v":1,"id":"x","entries":[{`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, out := r.auditAfter()
+	wantInOrder(t, out, "- - factory_reset: carried out at start; the audit trail of before the reset is lost: its saved copy was unreadable",
+		"fay admin login")
+	closeDaemon(t, d)
+	if exists(t, side) || !exists(t, side+".damaged") {
+		t.Error("the unreadable trail was not moved aside")
+	}
+	d, out = r.auditAfter()
+	defer closeDaemon(t, d)
+	if n := strings.Count(out, "its saved copy was unreadable"); n != 1 {
+		t.Errorf("the loss is listed %d times:\n%s", n, out)
+	}
+}
+
+// TestFactoryResetStaleSavedTrail: a saved trail left behind after its
+// import (its removal failed) is not taken for the next reset's: that
+// reset saves its own, and both resets' entries are listed once each.
+func TestFactoryResetStaleSavedTrail(t *testing.T) {
+	r := newConsoleRig(t)
+	r.requestReset()
+	r.crashOpen("imported")
+	side := filepath.Join(r.dir, resetAuditFile)
+	stale, err := os.ReadFile(side)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // the marker holds the request's time, in seconds
+	r.requestReset()        // imports nothing again, removes the file; a second reset
+	if err := os.WriteFile(side, stale, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, out := r.auditAfter()
+	defer closeDaemon(t, d)
+	for _, e := range []string{"erin engineer login", "factory_reset: done", "carried out at start"} {
+		if n := strings.Count(out, e); n != 2 {
+			t.Errorf("%q is listed %d times, want 2:\n%s", e, n, out)
+		}
+	}
+}
+
+// wantInOrder checks that out holds each of wants, in that order.
+func wantInOrder(t *testing.T, out string, wants ...string) {
+	t.Helper()
+	rest := out
+	for _, w := range wants {
+		i := strings.Index(rest, w)
+		if i < 0 {
+			t.Fatalf("audit log lacks %q (after the entries before it):\n%s", w, out)
+		}
+		rest = rest[i+len(w):]
 	}
 }

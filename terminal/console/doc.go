@@ -87,4 +87,11 @@
 // never its arguments; "unknown" for a line that is none), refused,
 // kbpk_component, kbpk_load, key_load, restart, factory_reset. The console
 // fails closed: no login and no command when its entry cannot be written.
+//
+// The audit log outlives a factory reset: the start that erases the
+// database reads the log out of it first (ReadAuditFile) and brings it
+// into the new one (ImportAudit) with their sequence numbers, followed by
+// a factory_reset entry (no engineer) saying when the reset was carried
+// out, what it erased, and how many entries were kept or why they were
+// lost.
 package console

@@ -1,10 +1,13 @@
 package console
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime/debug"
+	"slices"
 	"strconv"
 	"time"
 
@@ -16,12 +19,16 @@ import (
 //
 //	console_lockout  "schema_version" -> "1" (for both buckets);
 //	                 "state" -> JSON {"failures":N,"until":UNIX_NANO,"delay":NANOS}
-//	                 (absent: no failure since the last successful login)
+//	                 (absent: no failure since the last successful login);
+//	                 "audit_import" -> the id of the last audit trail
+//	                 ImportAudit brought in (absent: none)
 //	console_audit    seq (8, big endian, the bucket sequence) -> JSON
 //	                 {"t":UNIX_NANO,"eng":..,"role":..,"ev":..,"d":..}
 //
 // The audit bucket keeps the newest MaxAudit entries; older ones are
-// deleted as new ones arrive.
+// deleted as new ones arrive. Its keys are the entries' sequence numbers,
+// which ImportAudit keeps across a factory reset, so the numbering goes on
+// where the erased database left it.
 const SchemaVersion = 1
 
 // MaxAudit is how many audit entries the console keeps: an attacker typing
@@ -44,6 +51,7 @@ var (
 	bucketLockout = []byte("console_lockout")
 	keySchema     = []byte("schema_version")
 	keyLockState  = []byte("state")
+	keyImport     = []byte("audit_import")
 )
 
 // AuditEntry is one line of the console's audit log. Detail never holds a
@@ -88,25 +96,34 @@ func lockDelay(n int) time.Duration {
 
 func initStorage(db *bolt.DB) error {
 	err := db.Update(func(tx *bolt.Tx) error {
-		lb, err := tx.CreateBucketIfNotExists(bucketLockout)
+		lb, _, err := initBuckets(tx)
 		if err != nil {
-			return err
-		}
-		if v := lb.Get(keySchema); v != nil {
-			n, err := strconv.Atoi(string(v))
-			if err != nil || n < 1 || n > SchemaVersion {
-				return fmt.Errorf("%w: buckets have schema %q, this build reads 1 to %d", ErrSchema, v, SchemaVersion)
-			}
-		} else if err := lb.Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
-			return err
-		}
-		if _, err := tx.CreateBucketIfNotExists(bucketAudit); err != nil {
 			return err
 		}
 		_, err = readLock(lb)
 		return err
 	})
 	return storageErr(err)
+}
+
+// initBuckets creates the buckets (schema SchemaVersion) or checks the
+// schema of those there, and returns the lockout and the audit bucket.
+func initBuckets(tx *bolt.Tx) (lb, ab *bolt.Bucket, err error) {
+	if lb, err = tx.CreateBucketIfNotExists(bucketLockout); err != nil {
+		return nil, nil, err
+	}
+	if v := lb.Get(keySchema); v != nil {
+		n, err := strconv.Atoi(string(v))
+		if err != nil || n < 1 || n > SchemaVersion {
+			return nil, nil, fmt.Errorf("%w: buckets have schema %q, this build reads 1 to %d", ErrSchema, v, SchemaVersion)
+		}
+	} else if err := lb.Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
+		return nil, nil, err
+	}
+	if ab, err = tx.CreateBucketIfNotExists(bucketAudit); err != nil {
+		return nil, nil, err
+	}
+	return lb, ab, nil
 }
 
 // storageErr marks bbolt's own errors as ErrStorage; this package's typed
@@ -204,13 +221,7 @@ func (c *Console) loginSucceeded() error {
 // audit appends an entry (committed, fsynced) and drops the one MaxAudit
 // entries older.
 func (c *Console) audit(engineer, role, event, detail string) error {
-	detail = guardLine(detail)
-	if len(detail) > maxDetail {
-		detail = detail[:maxDetail]
-	}
-	v, err := json.Marshal(storedEntry{
-		T: c.clk.Now().UnixNano(), Eng: guardLine(engineer), Role: guardLine(role), Ev: event, D: detail,
-	})
+	v, err := encodeEntry(AuditEntry{Time: c.clk.Now(), Engineer: engineer, Role: role, Event: event, Detail: detail})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrStorage, err)
 	}
@@ -237,6 +248,19 @@ func (c *Console) audit(engineer, role, event, detail string) error {
 	return storageErr(err)
 }
 
+// encodeEntry is e as the audit bucket stores it (its Seq is the key):
+// engineer, role and detail through the output guard, the detail cut to
+// maxDetail.
+func encodeEntry(e AuditEntry) ([]byte, error) {
+	detail := guardLine(e.Detail)
+	if len(detail) > maxDetail {
+		detail = detail[:maxDetail]
+	}
+	return json.Marshal(storedEntry{
+		T: e.Time.UnixNano(), Eng: guardLine(e.Engineer), Role: guardLine(e.Role), Ev: guardLine(e.Event), D: detail,
+	})
+}
+
 func seqKey(seq uint64) []byte {
 	var k [8]byte
 	binary.BigEndian.PutUint64(k[:], seq)
@@ -258,14 +282,11 @@ func (c *Console) Audit(n int) ([]AuditEntry, error) {
 		}
 		cur := b.Cursor()
 		for k, v := cur.Last(); k != nil && len(out) < n; k, v = cur.Prev() {
-			var se storedEntry
-			if len(k) != 8 || json.Unmarshal(v, &se) != nil {
+			e, ok := decodeEntry(k, v)
+			if !ok {
 				return fmt.Errorf("%w: audit entry", ErrDamaged)
 			}
-			out = append(out, AuditEntry{
-				Seq: binary.BigEndian.Uint64(k), Time: time.Unix(0, se.T).UTC(),
-				Engineer: se.Eng, Role: se.Role, Event: se.Ev, Detail: se.D,
-			})
+			out = append(out, e)
 		}
 		return nil
 	})
@@ -276,4 +297,140 @@ func (c *Console) Audit(n int) ([]AuditEntry, error) {
 		out[i], out[j] = out[j], out[i]
 	}
 	return out, nil
+}
+
+// decodeEntry is the entry stored under key k.
+func decodeEntry(k, v []byte) (AuditEntry, bool) {
+	var se storedEntry
+	if len(k) != 8 || json.Unmarshal(v, &se) != nil {
+		return AuditEntry{}, false
+	}
+	return AuditEntry{
+		Seq: binary.BigEndian.Uint64(k), Time: time.Unix(0, se.T).UTC(),
+		Engineer: se.Eng, Role: se.Role, Event: se.Ev, Detail: se.D,
+	}, true
+}
+
+// ReadAuditFile reads the audit log out of the bbolt file at path, a
+// terminal database about to be erased by a factory reset: all its
+// entries (at most MaxAudit, the newest), oldest first, and how many
+// could not be decoded (left out). A file without the audit bucket has no
+// entries.
+//
+// The caller must have checked the file (terminal/store's check, run in a
+// child process by posd) and hold it closed: ReadAuditFile opens it
+// read-only in this process. A memory fault or a bbolt panic while it
+// reads (a file damaged after its check) is ErrDamaged, not the end of
+// the process.
+func ReadAuditFile(path string, timeout time.Duration) (entries []AuditEntry, unreadable int, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			entries, unreadable = nil, 0
+			err = fmt.Errorf("%w: reading the audit log of %s failed: %v", ErrDamaged, path, r)
+		}
+	}()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: timeout})
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %w", ErrStorage, err)
+	}
+	defer db.Close()
+	err = db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketAudit)
+		if b == nil {
+			return nil
+		}
+		cur := b.Cursor()
+		for k, v := cur.Last(); k != nil && len(entries)+unreadable < MaxAudit; k, v = cur.Prev() {
+			if e, ok := decodeEntry(k, v); ok {
+				entries = append(entries, e)
+			} else {
+				unreadable++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, storageErr(err)
+	}
+	slices.Reverse(entries)
+	return entries, unreadable, nil
+}
+
+// ImportAudit brings an audit trail that ReadAuditFile read out of an
+// erased database into db, then appends note (an entry of the caller's,
+// such as the factory reset carried out), in one transaction. id names
+// the trail: when db has already imported a trail of that id, nothing
+// changes and ImportAudit returns false, so an import repeated after a
+// crash does not list the entries twice (id "" always imports).
+//
+// The entries keep their sequence numbers when they all come after db's
+// own (the fresh database of a reset), and are numbered after db's
+// entries otherwise; only the newest MaxAudit entries stay, as for
+// entries the console writes. Their texts pass the same output guard.
+func ImportAudit(db *bolt.DB, id string, entries []AuditEntry, note AuditEntry) (bool, error) {
+	entries = slices.Clone(entries)
+	slices.SortStableFunc(entries, func(a, b AuditEntry) int { return cmp.Compare(a.Seq, b.Seq) })
+	if len(entries) > MaxAudit {
+		entries = entries[len(entries)-MaxAudit:]
+	}
+	imported := false
+	err := db.Update(func(tx *bolt.Tx) error {
+		lb, ab, err := initBuckets(tx)
+		if err != nil {
+			return err
+		}
+		if id != "" && string(lb.Get(keyImport)) == id {
+			return nil
+		}
+		seq := ab.Sequence()
+		keep := len(entries) > 0 && entries[0].Seq > seq
+		for i := 1; keep && i < len(entries); i++ {
+			keep = entries[i].Seq > entries[i-1].Seq
+		}
+		for _, e := range entries {
+			if keep {
+				seq = e.Seq
+			} else {
+				seq++
+			}
+			v, err := encodeEntry(e)
+			if err != nil {
+				return err
+			}
+			if err := ab.Put(seqKey(seq), v); err != nil {
+				return err
+			}
+		}
+		seq++
+		v, err := encodeEntry(note)
+		if err != nil {
+			return err
+		}
+		if err := ab.Put(seqKey(seq), v); err != nil {
+			return err
+		}
+		if err := ab.SetSequence(seq); err != nil {
+			return err
+		}
+		// Keep the newest MaxAudit, as audit does.
+		var old [][]byte
+		cur := ab.Cursor()
+		for k, _ := cur.First(); len(k) == 8 && seq > MaxAudit && binary.BigEndian.Uint64(k) <= seq-MaxAudit; k, _ = cur.Next() {
+			old = append(old, slices.Clone(k))
+		}
+		for _, k := range old {
+			if err := ab.Delete(k); err != nil {
+				return err
+			}
+		}
+		if id != "" {
+			if err := lb.Put(keyImport, []byte(id)); err != nil {
+				return err
+			}
+		}
+		imported = true
+		return nil
+	})
+	return imported, storageErr(err)
 }
