@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"posd/terminal/console"
+	"posd/terminal/durable"
 	"posd/terminal/engauth"
 	"posd/terminal/keyload"
 	"posd/terminal/money"
@@ -242,8 +242,11 @@ func (c consoleTerminal) FactoryReset(_ context.Context, abandon bool) (string, 
 			return "", fmt.Errorf("%d transactions of the open batch are not settled and %d wait for the host: close the batch first, or abandon them", counted, len(jobs))
 		}
 	}
-	if err := os.WriteFile(filepath.Join(d.Config.DataDir, resetMarker), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o600); err != nil {
-		return "", err
+	// Durable: the console audits the reset as done once this returns. The
+	// time, to the nanosecond, also tells this reset's saved audit trail
+	// from an earlier one's (see eraseIfReset).
+	if err := durable.WriteFile(filepath.Join(d.Config.DataDir, resetMarker), []byte(time.Now().UTC().Format(time.RFC3339Nano)+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("factory reset marker: %w", err)
 	}
 	d.requestRestart()
 	return "factory reset: keys, transactions and parameters are erased as posd restarts", nil

@@ -274,8 +274,8 @@ func importResetAudit(db *bolt.DB, dataDir string, log *slog.Logger) error {
 		entries = append(entries, console.AuditEntry{Seq: e.Seq, Time: time.Unix(0, e.T), Engineer: e.Eng, Role: e.Role, Event: e.Ev, Detail: e.D})
 	}
 	requested := strings.TrimSpace(sa.Marker)
-	if len(requested) > 40 {
-		requested = requested[:40]
+	if len(requested) > 48 {
+		requested = requested[:48]
 	}
 	detail := fmt.Sprintf("carried out at start: erased %s; requested %s", orDefault(strings.Join(sa.Erased, ", "), "nothing (no files)"), orDefault(requested, "(no time)"))
 	switch {

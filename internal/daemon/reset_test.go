@@ -431,8 +431,7 @@ func TestFactoryResetStaleSavedTrail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second) // the marker holds the request's time, in seconds
-	r.requestReset()        // imports nothing again, removes the file; a second reset
+	r.requestReset() // imports nothing again, removes the file; a second reset
 	if err := os.WriteFile(side, stale, 0o600); err != nil {
 		t.Fatal(err)
 	}
