@@ -19,6 +19,7 @@ import (
 	"posd/board/kek"
 	"posd/terminal/console"
 	"posd/terminal/durable"
+	"posd/terminal/shred"
 	"posd/terminal/store"
 )
 
@@ -139,6 +140,12 @@ func eraseIfReset(dataDir string, check func(path string) error) (bool, error) {
 	}
 	if err := crashPoint("saved"); err != nil {
 		return false, err
+	}
+	// The keys of offline approvals' card data are overwritten in place
+	// before they go: copies of the sealed data may outlive posd.db's
+	// removal in the file system's free blocks.
+	if err := shred.Wipe(filepath.Join(dataDir, adviceSlotsFile)); err != nil {
+		return false, fmt.Errorf("factory reset: %w", err)
 	}
 	for _, name := range resetErases {
 		if err := os.Remove(filepath.Join(dataDir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -190,7 +190,8 @@ func (r *consoleRig) requestReset() string {
 }
 
 // TestFactoryResetErasesKeys: after the restart a factory reset asks
-// for, the records and the device KEK are gone.
+// for, the records and the device KEK are gone, and the keys of offline
+// approvals' card data are overwritten.
 func TestFactoryResetErasesKeys(t *testing.T) {
 	r := newConsoleRig(t)
 	id := r.requestReset()
@@ -198,10 +199,19 @@ func TestFactoryResetErasesKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A second name for the advice key slots' file: what the reset leaves
+	// in its blocks, not only whether the name is gone.
+	slots := filepath.Join(r.dir, adviceSlotsFile)
+	if err := os.Link(slots, slots+".seen"); err != nil {
+		t.Fatal(err)
+	}
 	d := r.open()
 	defer closeDaemon(t, d)
 	if _, err := d.DB.Get(id); err == nil {
 		t.Errorf("record %s survived the factory reset", id)
+	}
+	if old, err := os.ReadFile(slots + ".seen"); err != nil || len(old) == 0 || !bytes.Equal(old, make([]byte, len(old))) {
+		t.Errorf("the advice key slots were not overwritten by the factory reset (%d bytes, %v)", len(old), err)
 	}
 	if after, err := os.ReadFile(filepath.Join(r.dir, kek.FileName)); err != nil || bytes.Equal(after, kekBefore) {
 		t.Errorf("the KEK survived the factory reset (%v)", err)
