@@ -844,6 +844,20 @@ func TestNewRefusesBadOptions(t *testing.T) {
 	if _, err := New(Opts{Terminal: r.term, Verifier: v, TerminalID: tid, DB: r.db}); !errors.Is(err, ErrSchema) {
 		t.Fatalf("schema 2: %v", err)
 	}
+	// Newer, but usable by this build by its own word.
+	if err := r.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketLockout).Put(keyCompat, []byte("1"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(Opts{Terminal: r.term, Verifier: v, TerminalID: tid, DB: r.db}); err != nil {
+		t.Fatalf("schema 2, compat 1: %v", err)
+	}
+	if err := r.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketLockout).Delete(keyCompat)
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if err := r.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketLockout).Put(keySchema, []byte("1"))
 	}); err != nil {

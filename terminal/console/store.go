@@ -50,6 +50,7 @@ var (
 	bucketAudit   = []byte("console_audit")
 	bucketLockout = []byte("console_lockout")
 	keySchema     = []byte("schema_version")
+	keyCompat     = []byte("compat_version") // the oldest schema that can use the buckets; absent: the schema
 	keyLockState  = []byte("state")
 	keyImport     = []byte("audit_import")
 )
@@ -113,9 +114,13 @@ func initBuckets(tx *bolt.Tx) (lb, ab *bolt.Bucket, err error) {
 		return nil, nil, err
 	}
 	if v := lb.Get(keySchema); v != nil {
+		// A newer schema is used as it is when its compat version says
+		// this build can (a firmware rolled back after a newer one only
+		// added to the layout).
 		n, err := strconv.Atoi(string(v))
-		if err != nil || n < 1 || n > SchemaVersion {
-			return nil, nil, fmt.Errorf("%w: buckets have schema %q, this build reads 1 to %d", ErrSchema, v, SchemaVersion)
+		c, cerr := strconv.Atoi(string(lb.Get(keyCompat)))
+		if err != nil || n < 1 || n > SchemaVersion && (cerr != nil || c < 1 || c > SchemaVersion) {
+			return nil, nil, fmt.Errorf("%w: buckets have schema %q (compat %q), this build reads 1 to %d", ErrSchema, v, lb.Get(keyCompat), SchemaVersion)
 		}
 	} else if err := lb.Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
 		return nil, nil, err
