@@ -75,6 +75,10 @@ type State struct {
 	// FaceChoice: the terminal takes face pay; a card sale waiting for a
 	// card offers "pay by face" on the display.
 	FaceChoice bool
+	// Signature: the approved sale's cardholder verification is a
+	// signature (the card's CVM list chose it): the customer signs the
+	// receipt.
+	Signature bool
 	// Apps are the chip applications to choose among (PhaseSelectApp),
 	// by their labels; one: the customer confirms it or refuses.
 	Apps []string
@@ -387,6 +391,9 @@ func Render(s State) Screen {
 	case PhaseApproved:
 		sc = Screen{Tone: ToneOK, Title: "Approved", TitleZH: "交易成功",
 			Lines: []string{amount, s.MaskedPAN, "Auth code " + s.AuthCode}}
+		if s.Signature {
+			sc.Lines = append(sc.Lines, "Please sign the receipt / 请在签购单上签名")
+		}
 	case PhaseDeclined:
 		why, ok := declineText[s.ResponseCode]
 		if !ok {

@@ -119,3 +119,17 @@ func TestFaceCheckHints(t *testing.T) {
 		}
 	}
 }
+
+// An approval the card verified by signature asks for it on the receipt;
+// others do not.
+func TestSignatureLine(t *testing.T) {
+	sc := Render(State{Phase: PhaseApproved, Amount: "1.00", Currency: "CNY", Signature: true})
+	if !strings.Contains(strings.Join(sc.Lines, "|"), "Please sign the receipt / 请在签购单上签名") {
+		t.Errorf("approved by signature: %+v", sc)
+	}
+	for _, s := range []State{{Phase: PhaseApproved}, {Phase: PhaseDeclined, Signature: true}} {
+		if sc := Render(s); strings.Contains(strings.Join(sc.Lines, "|"), "sign") {
+			t.Errorf("%+v asks for a signature: %+v", s, sc)
+		}
+	}
+}

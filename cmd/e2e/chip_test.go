@@ -165,6 +165,10 @@ func testChipSales(t *testing.T, dialect string) {
 	if want := cvmName(v.Chip.CVMResults); v.CVM != want {
 		t.Errorf("inserted sale's cvm %q, its CVM results %s say %s", v.CVM, v.Chip.CVMResults, want)
 	}
+	// The card chose a signature: the outcome's screen asks for it.
+	if signed := strings.Contains(strings.Join(d.Lines, "|"), "Please sign the receipt"); signed != (v.CVM == "signature") {
+		t.Errorf("cvm %s, the outcome's screen: %+v", v.CVM, d)
+	}
 	if _, raw := e.lastPurchase(); raw["arqc_ok"] != true {
 		t.Errorf("the issuer did not verify the ARQC: %v", raw)
 	}

@@ -63,7 +63,7 @@ func displayState(ev txn.Event, merchant string, modes []risk.EntryMode, now tim
 	case ev.Phase == txn.PhaseProcessing:
 		s.Phase = ui.PhaseProcessing
 	case t.State == store.StateApproved, t.State == store.StateOfflineApproved:
-		s.Phase = ui.PhaseApproved
+		s.Phase, s.Signature = ui.PhaseApproved, t.CVM == "signature"
 	case t.State == store.StateDeclined:
 		s.Phase = ui.PhaseDeclined
 	case t.State == store.StateReversalPending, t.State == store.StateReversed:
