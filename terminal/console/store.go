@@ -12,6 +12,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"posd/terminal/schemaver"
 )
 
 // SchemaVersion is the layout of this package's buckets in the terminal's
@@ -118,9 +120,11 @@ func initBuckets(tx *bolt.Tx) (lb, ab *bolt.Bucket, err error) {
 		// this build can (a firmware rolled back after a newer one only
 		// added to the layout).
 		n, err := strconv.Atoi(string(v))
-		c, cerr := strconv.Atoi(string(lb.Get(keyCompat)))
-		if err != nil || n < 1 || n > SchemaVersion && (cerr != nil || c < 1 || c > SchemaVersion) {
-			return nil, nil, fmt.Errorf("%w: buckets have schema %q (compat %q), this build reads 1 to %d", ErrSchema, v, lb.Get(keyCompat), SchemaVersion)
+		if err != nil || n < 1 {
+			return nil, nil, fmt.Errorf("%w: buckets have schema %q, this build reads 1 to %d", ErrSchema, v, SchemaVersion)
+		}
+		if _, err := schemaver.Compat(n, lb.Get(keyCompat), SchemaVersion); err != nil {
+			return nil, nil, fmt.Errorf("%w: buckets: %w", ErrSchema, err)
 		}
 	} else if err := lb.Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
 		return nil, nil, err

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"posd/terminal/schemaver"
 )
 
 // SchemaVersion is the layout of this package's buckets in the terminal's
@@ -54,9 +56,11 @@ func initStorage(db *bolt.DB) (*Hotlist, error) {
 			// says this build can (a firmware rolled back after a newer
 			// one only added to the layout).
 			n, err := strconv.Atoi(string(v))
-			c, cerr := strconv.Atoi(string(meta.Get(keyCompat)))
-			if err != nil || n < 1 || n > SchemaVersion && (cerr != nil || c < 1 || c > SchemaVersion) {
-				return fmt.Errorf("%w: buckets have schema %q (compat %q), this build reads 1 to %d", ErrSchema, v, meta.Get(keyCompat), SchemaVersion)
+			if err != nil || n < 1 {
+				return fmt.Errorf("%w: buckets have schema %q, this build reads 1 to %d", ErrSchema, v, SchemaVersion)
+			}
+			if _, err := schemaver.Compat(n, meta.Get(keyCompat), SchemaVersion); err != nil {
+				return fmt.Errorf("%w: buckets: %w", ErrSchema, err)
 			}
 		} else if err := meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
 			return err

@@ -44,6 +44,7 @@ import (
 
 	"posd/conn/clock"
 	"posd/terminal/durable"
+	"posd/terminal/schemaver"
 )
 
 // Updater is the backend that writes and boots slots (RAUC-like
@@ -307,10 +308,10 @@ func (m *Manager) load(tx *bolt.Tx) (*state, error) {
 	if err != nil || n < 1 {
 		return nil, fmt.Errorf("%w: schema %q", ErrDamaged, v)
 	}
-	if c, err := strconv.Atoi(string(meta.Get(keyCompat))); n > SchemaVersion && (err != nil || c < 1 || c > SchemaVersion) {
-		// A newer file is used as it is only when its compat version
-		// says this build can: both firmwares share the state file.
-		return nil, fmt.Errorf("%w: file has %d (compat %q), this build reads %d", ErrSchema, n, meta.Get(keyCompat), SchemaVersion)
+	// A newer file is used as it is only when its compat version says
+	// this build can: both firmwares share the state file.
+	if _, err := schemaver.Compat(n, meta.Get(keyCompat), SchemaVersion); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSchema, err)
 	}
 	return decodeState(tx.Bucket(bucketState).Get(keyState), m.o.Slots[:])
 }

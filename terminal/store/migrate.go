@@ -7,6 +7,8 @@ import (
 	"strconv"
 
 	bolt "go.etcd.io/bbolt"
+
+	"posd/terminal/schemaver"
 )
 
 // A migration brings a database from one schema to the next. Compat is
@@ -65,18 +67,11 @@ func migrateTo(tx *bolt.Tx, meta *bolt.Bucket, cur, compat int, list []migration
 	if err != nil || n < 1 {
 		return fmt.Errorf("%w: file has %q, this build reads 1 to %d", ErrSchema, v, cur)
 	}
-	// A file without a compat was written by a build that knew its own
-	// schema only.
-	fileCompat := n
-	if c := meta.Get(keyCompat); c != nil {
-		if fileCompat, err = strconv.Atoi(string(c)); err != nil || fileCompat < 1 || fileCompat > n {
-			return fmt.Errorf("%w: file has schema %d and compat %q", ErrSchema, n, c)
-		}
+	fileCompat, err := schemaver.Compat(n, meta.Get(keyCompat), cur)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrSchema, err)
 	}
 	if n > cur {
-		if fileCompat > cur {
-			return fmt.Errorf("%w: file has schema %d, readable from schema %d on; this build is schema %d", ErrSchema, n, fileCompat, cur)
-		}
 		return nil // newer, but made to be read by this build: left as it is
 	}
 	newCompat := fileCompat
