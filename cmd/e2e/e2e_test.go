@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -47,6 +48,10 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
+	if suiteDialect != "" && !slices.Contains(dialects, suiteDialect) {
+		fmt.Fprintf(os.Stderr, "POSD_E2E_DIALECT=%q: want one of %v\n", suiteDialect, dialects)
+		os.Exit(1)
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -97,7 +102,7 @@ func (p *proc) stop(t testing.TB) error {
 // start runs a binary, collecting stderr, and waits until ready() holds.
 func start(t testing.TB, name string, args []string, ready func(stderr string) bool) *proc {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, name), args...)
+	cmd := exec.Command(filepath.Join(binDir, name), withSuiteDialect(name, args)...)
 	pr, pw, _ := os.Pipe()
 	cmd.Stderr = pw
 	cmd.Stdout = pw
@@ -150,6 +155,9 @@ type env struct {
 	api     string
 	journal string
 	dataDir string
+	// dialect, when set, is the one every dialect-tagged journal line
+	// must carry (newEnv sets it: the test's choice or suiteDialect).
+	dialect string
 }
 
 func (e *env) posctl(args ...string) (string, int) {
@@ -332,6 +340,21 @@ type journalLine struct {
 // sides: ISO 8583:1987 ASCII and the China UnionPay-style one.
 var dialects = []string{"ascii87", "cup"}
 
+// suiteDialect is the host dialect of every test that does not loop over
+// dialects itself: POSD_E2E_DIALECT, or "" for the default (ascii87).
+// make e2e-cup runs the whole suite with the UnionPay-style one; a test
+// that names a dialect keeps it.
+var suiteDialect = os.Getenv("POSD_E2E_DIALECT")
+
+// withSuiteDialect adds -dialect to acquirer-sim's arguments when the
+// suite runs in another dialect and the test did not choose one.
+func withSuiteDialect(name string, args []string) []string {
+	if name != "acquirer-sim" || suiteDialect == "" || slices.Contains(args, "-dialect") {
+		return args
+	}
+	return append(args[:len(args):len(args)], "-dialect", suiteDialect)
+}
+
 // count tallies journal lines by "direction kind".
 func count(lines []journalLine) map[string]int {
 	m := map[string]int{}
@@ -356,6 +379,9 @@ func (e *env) journalLines() ([]journalLine, string) {
 		if err := json.Unmarshal([]byte(l), &j); err != nil {
 			e.t.Fatalf("journal line %q: %v", l, err)
 		}
+		if e.dialect != "" && j.Dialect != "" && j.Dialect != e.dialect {
+			e.t.Fatalf("journal line in dialect %q, the test runs %q: %+v", j.Dialect, e.dialect, j)
+		}
 		out = append(out, j)
 	}
 	return out, string(raw)
@@ -363,6 +389,11 @@ func (e *env) journalLines() ([]journalLine, string) {
 
 func writeConfig(t testing.TB, dir string, cfg map[string]any) string {
 	t.Helper()
+	if h, ok := cfg["host"].(map[string]any); ok && suiteDialect != "" {
+		if _, set := h["dialect"]; !set {
+			h["dialect"] = suiteDialect
+		}
+	}
 	b, _ := json.Marshal(cfg)
 	p := filepath.Join(dir, "posd.json")
 	if err := os.WriteFile(p, b, 0o600); err != nil {

@@ -39,6 +39,10 @@ func newEnv(t testing.TB, acqArgs []string, hostCfg map[string]any) (*env, *proc
 		"api":      map[string]any{"listen": apiAddr},
 		"host":     h,
 	})
+	e.dialect = suiteDialect
+	if d, ok := hostCfg["dialect"].(string); ok {
+		e.dialect = d
+	}
 	return e, acq, cfg
 }
 
