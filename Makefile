@@ -8,7 +8,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.7.0
 FUZZTIME ?= 10s
 RUN_DIR ?= run
 
-.PHONY: all deps build run test test-nocv check lint fmt-check vet staticcheck tidy-check layers bench crash fleet slots-soak face-soak face-eval store-damage cross arm64-cv fuzz clean
+.PHONY: all deps build run test test-nocv check lint fmt-check vet staticcheck tidy-check layers bench crash fleet slots-soak face-soak face-eval store-damage e2e-cup cross arm64-cv fuzz clean
 
 all: build
 
@@ -110,6 +110,15 @@ face-eval: deps
 FLEET ?= 2000
 fleet: deps
 	$(GO) test -count=1 -run TestFleetDoesNotStampede -v -timeout 30m ./terminal/txn -args -fleet=$(FLEET)
+
+# The whole end-to-end suite with the China UnionPay-style host dialect
+# (BCD fields, TPDU + header, DE53/DE60, 0400 with DE39 and the original
+# STAN) on both sides. make test runs the transaction tests in both
+# dialects and the others (face, QR, console, OTA...) in the default one;
+# this runs every one of them in cup. E2E_RUN=PATTERN narrows it.
+E2E_RUN ?= .
+e2e-cup: deps
+	POSD_E2E_DIALECT=cup $(GO) test -count=1 -timeout 40m -run '$(E2E_RUN)' ./cmd/e2e
 
 # Pure-Go builds for the ARM boards: no cgo, no OpenCV. 32-bit ARM needs a
 # one-line fix in a dependency; see scripts/gomod-arm32.sh.
