@@ -20,6 +20,8 @@ import (
 // kernel used, the CA keys it looked up and every APDU exchange, in the
 // JSON of the README ("posctl emv replay").
 type Trace struct {
+	// Comment says where a trace came from (free text, ignored by Replay).
+	Comment   string            `json:"comment,omitempty"`
 	Interface string            `json:"interface"`
 	Terminal  map[string]string `json:"terminal"`
 	CAKeys    []TraceCAKey      `json:"ca_keys"`
