@@ -232,6 +232,11 @@ func (st *txnState) matchAIDContactless(adf []byte, kernel int) int {
 // ttq builds the terminal transaction qualifiers of this transaction.
 func (st *txnState) ttq() []byte {
 	t := st.aid.TTQ
+	// Byte 1 bit 1, "ODA for online authorizations supported": the
+	// kernel does no ODA on an online transaction, so it never claims
+	// to (a capture's own TTQ still replays as recorded: setTerm's
+	// overrides come after this).
+	t[0] &^= 0x01
 	t[1] &^= 0xC0
 	if st.clOnlineRequired {
 		t[1] |= 0x80

@@ -190,6 +190,16 @@ func TestKernel3(t *testing.T) {
 					t.Errorf("Complete %v %v", out, err)
 				}
 			}},
+		{name: "configured TTQ claims ODA for online: not advertised", card: quick(quickOpts{}), txn: tap(60000), outcome: OutcomeOnlineRequest,
+			method: CVMNone, cvm: "1F0002",
+			cfg:    func(c *Config) { c.AIDs[0].TTQ[0] |= 0x01 },
+			check: func(t *testing.T, s *Session, _ *testCard, _ *testUI) {
+				// The kernel does no ODA on an online qVSDC/qPBOC
+				// transaction, so it must not tell the card it does.
+				if sent := dolField(t, h(quickPDOL), s.st.pdolData, 0x9F66); sent[0]&0x01 != 0 {
+					t.Errorf("GPO TTQ %X says ODA for online authorizations", sent)
+				}
+			}},
 		{name: "above the CVM limit: online PIN", card: quick(quickOpts{ctq: h("8000")}), txn: tap(150000), outcome: OutcomeOnlineRequest,
 			method: CVMOnlinePIN, cvm: "020000",
 			check: func(t *testing.T, s *Session, _ *testCard, ui *testUI) {

@@ -127,6 +127,10 @@
 //   - fDDA signs the unpredictable number, and for version 01 (9F69
 //     starting with 01) also the amount, the currency and 9F69; the card
 //     authentication related data is not checked further.
+//   - No ODA on an online transaction: an ARQC goes online with "ODA not
+//     performed" in the TVR, and the TTQ never claims "ODA for online
+//     authorizations supported" (byte 1 bit 1), whatever the parameters
+//     say (a capture replayed with its own 9F66 keeps it).
 //   - Below the CVM required limit no CVM is done whatever the CTQ asks
 //     (the small-amount no-CVM rule); above it: CDCVM when the CTQ says
 //     the device did it, else online PIN for an ARQC when the reader
