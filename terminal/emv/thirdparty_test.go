@@ -24,8 +24,9 @@ type thirdPartyCase struct {
 // The provenance of each trace is its "comment". Both are qVSDC taps the
 // card answered with an ARQC: posd goes online without fDDA (TVR byte 1
 // bit 8, offline data authentication not performed; TSI empty), as it
-// does for every online qVSDC cryptogram, even though both recorded
-// TTQs claim "ODA for online authorizations" (byte 1 bit 1). The card's
+// does for every online qVSDC cryptogram, even though the sniffed
+// terminal's TTQ (33804000) claims "ODA for online authorizations" (byte
+// 1 bit 1; posd's own TTQ never does). The card's
 // CTQ asks for no CVM (CVM results 1F0002).
 var thirdPartyCases = []thirdPartyCase{
 	{file: "visa_applepay_qvsdc_online_sniff.json", outcome: "online_request", cryptogram: "ARQC",
