@@ -192,7 +192,7 @@ func TestKernel3(t *testing.T) {
 			}},
 		{name: "configured TTQ claims ODA for online: not advertised", card: quick(quickOpts{}), txn: tap(60000), outcome: OutcomeOnlineRequest,
 			method: CVMNone, cvm: "1F0002",
-			cfg:    func(c *Config) { c.AIDs[0].TTQ[0] |= 0x01 },
+			cfg: func(c *Config) { c.AIDs[0].TTQ[0] |= 0x01 },
 			check: func(t *testing.T, s *Session, _ *testCard, _ *testUI) {
 				// The kernel does no ODA on an online qVSDC/qPBOC
 				// transaction, so it must not tell the card it does.
