@@ -522,6 +522,9 @@ func TestChipApplicationChoice(t *testing.T) {
 		if c.apps == nil && !strings.Contains(sc.Title, "VISA CREDIT") {
 			t.Errorf("%s: the display asks %q", c.card, sc.Title)
 		}
+		if out, _ := e.posctl("status"); !strings.Contains(out, `"active_phase": "select_app"`) {
+			t.Errorf("%s: posctl status while the customer chooses: %s", c.card, out)
+		}
 		if out, code := e.posctl("sim", "keys", c.keys); code != 0 {
 			t.Fatalf("keys: %s", out)
 		}

@@ -445,16 +445,21 @@ func prepareDataDir(dir string, log *slog.Logger) error {
 // Status is the terminal's state as the field engineer and the cashier's
 // tools see it (GET /v1/status, posctl status, the console).
 type Status struct {
-	Version          string `json:"version"`
-	Board            string `json:"board"`
-	TerminalID       string `json:"terminal_id"`
-	MerchantID       string `json:"merchant_id"`
-	Host             string `json:"host"`
-	Dialect          string `json:"dialect"`
-	DUKPTMode        string `json:"dukpt_mode"`
-	KSN              string `json:"ksn,omitempty"`
-	KeyError         string `json:"key_error,omitempty"`
-	ActiveSale       string `json:"active_sale"`
+	Version    string `json:"version"`
+	Board      string `json:"board"`
+	TerminalID string `json:"terminal_id"`
+	MerchantID string `json:"merchant_id"`
+	Host       string `json:"host"`
+	Dialect    string `json:"dialect"`
+	DUKPTMode  string `json:"dukpt_mode"`
+	KSN        string `json:"ksn,omitempty"`
+	KeyError   string `json:"key_error,omitempty"`
+	ActiveSale string `json:"active_sale"`
+	// ActivePhase is what the active sale waits for or does, as the
+	// customer display shows it (txn.Phase: "waiting_card", "pin",
+	// "select_app", "processing"...), so the cashier's tools can tell a
+	// sale waiting on the customer from one waiting on the host.
+	ActivePhase      string `json:"active_phase,omitempty"`
 	PendingReversals int    `json:"pending_reversals"`
 	// OpenBatch is the number of the batch new transactions go into.
 	OpenBatch uint32 `json:"open_batch"`
@@ -514,6 +519,9 @@ func (d *Daemon) Status() Status {
 		Console: d.consoleWhere, Wallet: d.Config.Wallet.URL, CodeReaders: d.codeReaders,
 		Face:   d.faceStatus(),
 		Uptime: time.Since(d.started).Round(time.Second).String(),
+	}
+	if ev := d.Engine.Last(); st.ActiveSale != "" && ev.Txn.ID == st.ActiveSale {
+		st.ActivePhase = string(ev.Phase)
 	}
 	if p := d.Params(); p.Version > 0 {
 		st.Params = &p
