@@ -32,14 +32,22 @@ type consoleRig struct {
 	cfg  config.Config
 }
 
+// newConsoleRig makes a rig whose acquirer does not answer.
 func newConsoleRig(t *testing.T) *consoleRig {
+	t.Helper()
+	return newConsoleRigWith(t, `"host":{"addr":"127.0.0.1:1"}`)
+}
+
+// newConsoleRigWith makes a rig with more configuration: members of the
+// top-level JSON object, e.g. `"host":{"addr":"..."},"ota":{...}`.
+func newConsoleRigWith(t *testing.T, members string) *consoleRig {
 	t.Helper()
 	pub, priv, err := engauth.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "data")
-	cfg, err := config.Parse([]byte(`{"data_dir":"` + dir + `","host":{"addr":"127.0.0.1:1"},` +
+	cfg, err := config.Parse([]byte(`{"data_dir":"` + dir + `",` + members + `,` +
 		`"console":{"authority_key":"` + hex.EncodeToString(pub) + `"}}`))
 	if err != nil {
 		t.Fatal(err)
