@@ -1,0 +1,277 @@
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"posd/cmd/acquirer-sim/acquirer"
+	"posd/cmd/tms-sim/repo"
+	"posd/crypto/dukpt"
+	"posd/crypto/tr31"
+	"posd/terminal/engauth"
+	"posd/terminal/slots"
+	"posd/terminal/store"
+	"posd/terminal/wiresec"
+)
+
+// withheldLine is what the console's output guard prints instead of a
+// line that looks like key material (terminal/console/guard.go).
+const withheldLine = "[line withheld: it looks like key material]"
+
+// consoleUpdated opens a terminal serving the console that has received
+// a parameter bundle and a firmware over the air, booted the firmware on
+// trial and committed it: status and ota status then carry the bundle's
+// and the slots' SHA-256 digests, returned in hex. It holds one approved
+// sale.
+func consoleUpdated(t *testing.T) (r *consoleRig, d *Daemon, paramsSum, firmwareSum string) {
+	t.Helper()
+	ctx := context.Background()
+	acq := startAcquirer(t)
+	rp, err := repo.New(filepath.Join(t.TempDir(), "repo"), repo.Opts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(rp.Handler())
+	t.Cleanup(srv.Close)
+	root := filepath.Join(t.TempDir(), "root.json")
+	if err := os.WriteFile(root, rp.RootJSON(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bundle := []byte(`{"version": 2, "created": "2026-03-01T10:00:00Z", "sections": {"limits": {"offline": {"floor_limit": 5000}}}}`)
+	if err := rp.AddTarget("params/params-2.json", bundle, map[string]any{"kind": "params", "version": 2}); err != nil {
+		t.Fatal(err)
+	}
+	image := []byte("firmware 2")
+	if err := rp.AddTarget("firmware/posd-2", image, map[string]any{"kind": "firmware", "version": 2}); err != nil {
+		t.Fatal(err)
+	}
+	ps, fs := sha256.Sum256(bundle), sha256.Sum256(image)
+	paramsSum, firmwareSum = hex.EncodeToString(ps[:]), hex.EncodeToString(fs[:])
+	if err := rp.Publish(); err != nil {
+		t.Fatal(err)
+	}
+	r = newConsoleRigWith(t, `"host":{"addr":"`+acq+`"},"ota":{"url":"`+srv.URL+`","root":"`+root+`","interval":"1h"}`)
+	u := newFakeUpdater()
+	open := func() *Daemon {
+		d := r.open(WithFirmwareUpdater(u, [2]string{"a", "b"}))
+		d.healthTries, d.healthPause = 1, time.Millisecond
+		return d
+	}
+
+	d = open()
+	if err := d.otaRound(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if p := d.Params(); p.Version != 2 || p.SHA256 != paramsSum {
+		t.Fatalf("parameters after the update: %+v", p)
+	}
+	if got := u.take(); !strings.HasSuffix(got, "reboot") {
+		t.Fatalf("firmware update at the updater: %q", got)
+	}
+	closeDaemon(t, d)
+
+	d = open() // the trial boot
+	if err := d.CheckTrial(ctx); err != nil {
+		t.Fatalf("CheckTrial: %v", err)
+	}
+	st, err := d.fw.m.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Committed != "b" || st.CommittedVersion != "2" {
+		t.Fatalf("slots after the trial: %+v", st)
+	}
+	x := store.Txn{Kind: "purchase", Amount: 1200, Currency: "156", State: store.StateApproved,
+		MaskedPAN: "476173******0010", ResponseCode: "00"}
+	if err := d.DB.Create(&x); err != nil {
+		t.Fatal(err)
+	}
+	return r, d, paramsSum, firmwareSum
+}
+
+// helpCommands are the commands help lists: all of them, or only those
+// it marks as allowed ("*") for the session.
+func helpCommands(t *testing.T, help string, allowedOnly bool) []string {
+	t.Helper()
+	isRoles := func(w string) bool {
+		for _, r := range strings.Split(w, ",") {
+			if r != "anyone" && !engauth.Role(r).Valid() {
+				return false
+			}
+		}
+		return true
+	}
+	var out []string
+	for _, l := range strings.Split(strings.ReplaceAll(help, "\r", ""), "\n") {
+		allowed := strings.HasPrefix(l, "* ")
+		if !allowed && !strings.HasPrefix(l, "  ") || allowedOnly && !allowed {
+			continue
+		}
+		f := strings.Fields(l[2:])
+		i := slices.IndexFunc(f, isRoles)
+		if i < 1 {
+			continue
+		}
+		var name []string
+		for _, w := range f[:i] {
+			if !strings.HasPrefix(w, "[") {
+				name = append(name, w)
+			}
+		}
+		out = append(out, strings.Join(name, " "))
+	}
+	if len(out) == 0 {
+		t.Fatalf("help lists no command: %q", help)
+	}
+	return out
+}
+
+// TestConsoleWithholdsNoLineOfItsOwn runs every command of every role on a
+// terminal updated over the air, and checks that the output guard
+// withholds none of the lines: the daemon prints no key material, so a
+// withheld line is one the field engineer loses for nothing (a digest of
+// a firmware image or parameter bundle looks like a key to the guard).
+func TestConsoleWithholdsNoLineOfItsOwn(t *testing.T) {
+	r, d, paramsSum, firmwareSum := consoleUpdated(t)
+	defer closeDaemon(t, d)
+	c := attach(t, d)
+	defer c.close()
+
+	// talk types line, then answers each prompt of a dialog (pairs of
+	// the prompt's end and the answer), and returns what the console
+	// printed up to the next command prompt.
+	var ran []string
+	talk := func(who, line string, dialog ...string) string {
+		t.Helper()
+		ran = append(ran, who+" "+line)
+		c.send(line + "\r")
+		c.expect(line + "\r\n") // the echo: what came before is the last command's
+		var out strings.Builder
+		for i := 0; i+1 < len(dialog); i += 2 {
+			out.WriteString(c.expect(dialog[i]))
+			c.send(dialog[i+1] + "\r")
+		}
+		out.WriteString(c.expect("> "))
+		s := out.String()
+		if strings.Contains(s, withheldLine) {
+			t.Errorf("%s: %s: the console withheld a line:\n%s", who, line, s)
+		}
+		return s
+	}
+	// covered checks that the session ran every command help allows it.
+	covered := func(who string, lines ...string) {
+		t.Helper()
+		for _, cmd := range helpCommands(t, talk(who, "help"), true) {
+			if !slices.ContainsFunc(lines, func(l string) bool { return l == cmd || strings.HasPrefix(l, cmd+" ") }) {
+				t.Errorf("%s may run %q: the test does not", who, cmd)
+			}
+		}
+	}
+
+	// Before a login.
+	for _, l := range []string{"whoami", "logout"} {
+		talk("anyone", l)
+	}
+	all := helpCommands(t, talk("anyone", "help"), false)
+	if len(all) < 20 {
+		t.Fatalf("help lists %d commands: %q", len(all), all)
+	}
+	for _, cmd := range all {
+		talk("anyone", "help "+cmd)
+	}
+
+	diagnostics := []string{"status", "devices", "selftest", "log", "log 500", "txns", "txns 500", "host test", "sync",
+		"params", "ota status", "ota history", "ota check", "whoami"}
+
+	r.login(c, "alice", engauth.RoleEngineer)
+	for _, l := range diagnostics {
+		out := talk("engineer", l)
+		// The digests show as their first 12 hex digits, which the field
+		// engineer compares with the TMS.
+		switch l {
+		case "status":
+			for _, sum := range []string{paramsSum, firmwareSum} {
+				if want := `"sha256": "` + sum[:12] + `..."`; !strings.Contains(out, want) {
+					t.Errorf("status shows no %s: %q", want, out)
+				}
+			}
+		case "ota status":
+			if want := `"sha256": "` + paramsSum[:12] + `..."`; !strings.Contains(out, want) {
+				t.Errorf("ota status shows no %s: %q", want, out)
+			}
+		}
+	}
+	talk("engineer", "restart", "confirm: ", "no")
+	covered("engineer", slices.Concat(diagnostics, []string{"help", "login", "logout", "restart"})...)
+	talk("engineer", "logout")
+
+	// Two custodians load a KBPK and a DUKPT initial key under it.
+	compA, compB := make([]byte, 32), make([]byte, 32)
+	rand.Read(compA)
+	rand.Read(compB)
+	r.login(c, "bob", engauth.RoleCustodian)
+	for _, l := range []string{"status", "kcv", "audit", "audit 500", "kbpk cancel"} {
+		talk("custodian", l)
+	}
+	talk("custodian", "kbpk component", "component: ", hex.EncodeToString(compA), "y/n: ", "y")
+	talk("custodian", "whoami")
+	talk("custodian", "logout")
+	r.login(c, "carol", engauth.RoleCustodian)
+	if out := talk("custodian", "kbpk component", "component: ", hex.EncodeToString(compB), "y/n: ", "y"); !strings.Contains(out, "KBPK loaded") {
+		t.Fatalf("KBPK load: %q", out)
+	}
+	kbpk := make([]byte, 32)
+	for i := range kbpk {
+		kbpk[i] = compA[i] ^ compB[i]
+	}
+	ikid := "ABCDEF0123456789"
+	iksn, _ := hex.DecodeString(ikid + "00000000")
+	ik, err := dukpt.AESDeriveIK(acquirer.DefaultBDK(wiresec.ModeAES), iksn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := tr31.Wrap(kbpk, tr31.Header{Version: tr31.VersionD, KeyUsage: "B1", Algorithm: 'A', ModeOfUse: 'X', Exportability: 'N',
+		Blocks: []tr31.OptBlock{{ID: "IK", Data: ikid}}}, ik, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := talk("custodian", "key load", "key block: ", block); !strings.Contains(out, "loaded") {
+		t.Fatalf("key load: %q", out)
+	}
+	talk("custodian", "kcv")
+	talk("custodian", "kbpk component", "component: ", hex.EncodeToString(compA), "y/n: ", "n")
+	talk("custodian", "kbpk component", "component: ", hex.EncodeToString(compA), "y/n: ", "y")
+	talk("custodian", "kbpk cancel")
+	covered("custodian", "help", "login", "logout", "whoami", "status", "kcv", "audit", "kbpk component", "kbpk cancel", "key load")
+	talk("custodian", "logout")
+
+	r.login(c, "dave", engauth.RoleAdmin)
+	for _, l := range slices.Concat(diagnostics, []string{"audit", "audit 500"}) {
+		talk("admin", l)
+	}
+	covered("admin", slices.Concat(diagnostics, []string{"help", "login", "logout", "audit", "restart", "factory-reset"})...)
+	// Last: both end the terminal's life as this test knows it.
+	talk("admin", "restart", "confirm: ", "RESTART")
+	talk("admin", "factory-reset", "confirm: ", r.cfg.Terminal.ID, "yes/no: ", "no")
+	if len(ran) < 50 {
+		t.Fatalf("only %d commands ran", len(ran))
+	}
+	// The local API (posctl status, posctl ota status) keeps them whole.
+	st := d.Status()
+	if st.Params == nil || st.Params.SHA256 != paramsSum || st.Firmware == nil || st.Firmware.Slots == nil ||
+		!slices.ContainsFunc(st.Firmware.Slots.Slots, func(s slots.SlotInfo) bool { return s.SHA256 == firmwareSum }) {
+		t.Errorf("status for the API: params %+v firmware %+v", st.Params, st.Firmware)
+	}
+	if ost, err := d.OTAStatus(); err != nil || ost.Params == nil || ost.Params.SHA256 != paramsSum {
+		t.Errorf("ota status for the API: %+v, %v", ost, err)
+	}
+}
