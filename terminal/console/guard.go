@@ -63,7 +63,8 @@ const (
 //     a 16-digit PAN instead of masking it;
 //  4. a line with stripe data (a card number followed by track 2's '=' or
 //     track 1's '^') is withheld whole;
-//  5. a run of more than 19 digits (track data) is masked whole; 13 to 19
+//  5. a run of more than 19 digits (track data) is masked whole, but for
+//     a KSN-shaped run (rule 3) on a line with the word "KSN"; 13 to 19
 //     digits, in one run or in runs joined by one or two of ' ', '-', '.'
 //     ("4111 1111 1111 1111", "4111.1111.1111.1111"), that pass the Luhn
 //     check keep their first 6 and last 4 digits only.
@@ -289,7 +290,11 @@ func keyFree(b []byte, st []span) bool {
 
 // maskPANs masks card numbers in b in place (see guardLine).
 func maskPANs(b []byte) {
+	named := namesKSN(b)
 	for _, r := range runs(b, isDigit) {
+		if named && isDecimalKSN(b, r) {
+			continue
+		}
 		if r.end-r.start > 19 {
 			for i := r.start; i < r.end; i++ {
 				b[i] = '*'
@@ -301,6 +306,28 @@ func maskPANs(b []byte) {
 	// this ends).
 	for maskOnePAN(b) {
 	}
+}
+
+// namesKSN reports whether b has the word "ksn" (any case, not inside a
+// longer word): a line that says it shows a KSN.
+func namesKSN(b []byte) bool {
+	for _, r := range runs(b, func(c byte) bool { return isWordLetter(c) || isHex(c) }) {
+		if strings.EqualFold(string(b[r.start:r.end]), "ksn") {
+			return true
+		}
+	}
+	return false
+}
+
+// isDecimalKSN reports whether the digit run r of b is a whole KSN-shaped
+// run (rule 3: exactly 20 or 24, a hex run of its own, not glued to a
+// word): of decimal digits only it would otherwise be masked as track
+// data.
+func isDecimalKSN(b []byte, r span) bool {
+	if (r.start > 0 && isHex(b[r.start-1])) || (r.end < len(b) && isHex(b[r.end])) {
+		return false
+	}
+	return runClass(b, r) == runKSN
 }
 
 // maskOnePAN masks the first Luhn-valid chain of 13 to 19 digits (the

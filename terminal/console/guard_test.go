@@ -79,6 +79,15 @@ func TestGuardLine16Hex(t *testing.T) {
 		{`  "ksn": "FFFF9876543210E00000",`, `  "ksn": "FFFF9876543210E00000",`},
 		{"loaded: usage B1, KCV 1A2B3C, initial KSN ABCDEF012345678900000000", "loaded: usage B1, KCV 1A2B3C, initial KSN ABCDEF012345678900000000"},
 		{"KSN FFFF9876543210E00000 at 2026-03-04", "KSN FFFF9876543210E00000 at 2026-03-04"},
+		// A KSN of decimal digits only (the simulated board's test KSN is
+		// one) is a KSN when its line says so; unnamed, or of another
+		// length, a long run of digits is still masked as track data.
+		{"DUKPT AES KSN 123456789012345600000001", "DUKPT AES KSN 123456789012345600000001"},
+		{`  "ksn": "12345678901234560001",`, `  "ksn": "12345678901234560001",`},
+		{"track 123456789012345600000001", "track ************************"},
+		{"KSN 1234567890123456000000012", "KSN *************************"},
+		{"KSN 123456789012345600000001 card 4761739001010010", "KSN 123456789012345600000001 card 476173******0010"},
+		{"ksnx 123456789012345600000001", "ksnx ************************"},
 		{"KCV 1A2B3C4D5E TVR 0000008000 TSI E800", "KCV 1A2B3C4D5E TVR 0000008000 TSI E800"},
 		{"0123456789ABCDE", "0123456789ABCDE"}, // 15
 		{"aid=A0000000031010 candidates=2", "aid=A0000000031010 candidates=2"},
