@@ -3,7 +3,6 @@ package slots
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -145,7 +144,7 @@ func (d *DirUpdater) Verify(ctx context.Context, slot, sha256Hex string, size in
 	var got [32]byte
 	h.Sum(got[:0])
 	if got != want {
-		return fmt.Errorf("%w: %s hashes to %s", ErrSlotDamaged, f.Name(), hex.EncodeToString(got[:]))
+		return fmt.Errorf("%w: %s hashes to %s, want %s", ErrSlotDamaged, f.Name(), shortSum(got), shortSum(want))
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -337,6 +338,8 @@ func TestInterruptedInstallLeavesActiveAlone(t *testing.T) {
 			if s.Active != "a" || slotState(s, "b") != SlotBad || s.Last.Kind != EventInstallFailed || s.Last.Reason == "" {
 				t.Fatalf("status %+v last %+v", s, s.Last)
 			}
+			noLongHex(t, err.Error())
+			noLongHex(t, s.Last.Reason)
 			if _, err := os.Stat(d.Path("b")); err == nil {
 				t.Fatal("an interrupted install left an executable in slot b")
 			}
@@ -672,10 +675,22 @@ func TestDamagedSlots(t *testing.T) {
 	if s.Committed != "a" || slotState(s, "b") != SlotBad {
 		t.Fatalf("status %+v", s)
 	}
-	// Nothing good left: fatal.
-	os.WriteFile(d.Path("a"), []byte("junk"), 0o755)
-	if _, err := m.Booted(ctx); !errors.Is(err, ErrSlotDamaged) {
+	// Nothing good left: fatal. The error names the digest it found by
+	// its head only (it reaches the console, which withholds a line with
+	// 16 hex digits in a row).
+	os.WriteFile(d.Path("a"), bytes.Repeat([]byte{'j'}, len(v1)), 0o755)
+	_, err := m.Booted(ctx)
+	if !errors.Is(err, ErrSlotDamaged) || !strings.Contains(err.Error(), "hashes to") {
 		t.Fatalf("Booted with no good slot: %v", err)
+	}
+	noLongHex(t, err.Error())
+}
+
+// noLongHex fails when s holds 16 hex digits in a row.
+func noLongHex(t *testing.T, s string) {
+	t.Helper()
+	if m := regexp.MustCompile(`[0-9a-fA-F]{16}`).FindString(s); m != "" {
+		t.Errorf("%q holds a 16-hex run %s", s, m)
 	}
 }
 
