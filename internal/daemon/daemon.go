@@ -96,6 +96,7 @@ type options struct {
 	checkDB   func(path string) error
 	updater   FirmwareUpdater
 	slotNames [2]string
+	reset     resetHooks // tests only: see the steps of a factory reset
 }
 
 // WithDBCheck checks posd.db with check before opening it (store.Opts.Check);
@@ -132,7 +133,7 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 	if err := prepareDataDir(cfg.DataDir, log); err != nil {
 		return nil, err
 	}
-	if reset, err := eraseIfReset(cfg.DataDir, o.checkDB); err != nil {
+	if reset, err := eraseIfReset(cfg.DataDir, o.checkDB, o.reset); err != nil {
 		return nil, err
 	} else if reset {
 		log.Warn("factory reset: database, keys and parameters erased")
@@ -145,10 +146,7 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 		return nil, err
 	}
 	trial := d.fw != nil && d.fw.trial
-	if d.DB, err = store.Open(filepath.Join(cfg.DataDir, "posd.db"), &store.Opts{Timeout: 2 * time.Second, Check: o.checkDB, KeepReadable: trial}); err != nil {
-		return nil, err
-	}
-	if err := importResetAudit(d.DB.Bolt(), cfg.DataDir, log); err != nil {
+	if d.DB, err = openDB(cfg.DataDir, o, trial, log); err != nil {
 		return nil, err
 	}
 	if err := d.openKeys(ctx); err != nil {
@@ -226,6 +224,20 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 		return nil, err
 	}
 	return d, nil
+}
+
+// openDB opens posd.db and brings into it the console's audit trail a
+// factory reset (eraseIfReset) saved aside. trial: a trial firmware runs
+// (store.Opts.KeepReadable).
+func openDB(dataDir string, o options, trial bool, log *slog.Logger) (*store.DB, error) {
+	db, err := store.Open(filepath.Join(dataDir, "posd.db"), &store.Opts{Timeout: 2 * time.Second, Check: o.checkDB, KeepReadable: trial})
+	if err != nil {
+		return nil, err
+	}
+	if err := importResetAudit(db.Bolt(), dataDir, log, o.reset); err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	return db, nil
 }
 
 // cardReader is the board's card entry as the engine reads it: every

@@ -97,20 +97,22 @@ type savedEntry struct {
 	D    string `json:"d,omitempty"`
 }
 
-// errCrashed is what a simulated crash (crashAt) returns.
-var errCrashed = errors.New("simulated crash")
+// resetHooks is carried from Open's options into a factory reset. Its
+// step, when set, is called as each step completes (the crash test stops
+// posd there and kills it): "saved" (trail saved, nothing erased),
+// "wiped" (advice key slots overwritten and removed), "erased" (files
+// removed, marker still there), "unmarked" (marker removed, new database
+// not opened), "opened" (new database open, trail not imported),
+// "imported" (trail imported, its file still there), "done" (its file
+// removed).
+type resetHooks struct {
+	step func(name string)
+}
 
-// crashAt, set by tests only, stops a factory reset at the named step as
-// if posd died there: "saved" (trail saved, nothing erased), "erased"
-// (files removed, marker still there), "unmarked" (marker removed, new
-// database not opened), "imported" (trail imported, its file still there).
-var crashAt string
-
-func crashPoint(step string) error {
-	if crashAt == step {
-		return fmt.Errorf("factory reset: %w after %s", errCrashed, step)
+func (h resetHooks) done(name string) {
+	if h.step != nil {
+		h.step(name)
 	}
-	return nil
 }
 
 // eraseIfReset carries out a factory reset left by the console: the
@@ -121,7 +123,7 @@ func crashPoint(step string) error {
 // cannot be read, is erased all the same (the terminal must be
 // recoverable) and the new trail says the old one is lost. It reports
 // whether it erased.
-func eraseIfReset(dataDir string, check func(path string) error) (bool, error) {
+func eraseIfReset(dataDir string, check func(path string) error, hooks resetHooks) (bool, error) {
 	marker := filepath.Join(dataDir, resetMarker)
 	stamp, err := os.ReadFile(marker)
 	if errors.Is(err, os.ErrNotExist) {
@@ -138,15 +140,14 @@ func eraseIfReset(dataDir string, check func(path string) error) (bool, error) {
 			return false, err
 		}
 	}
-	if err := crashPoint("saved"); err != nil {
-		return false, err
-	}
+	hooks.done("saved")
 	// The keys of offline approvals' card data are overwritten in place
 	// before they go: copies of the sealed data may outlive posd.db's
 	// removal in the file system's free blocks.
 	if err := shred.Wipe(filepath.Join(dataDir, adviceSlotsFile)); err != nil {
 		return false, fmt.Errorf("factory reset: %w", err)
 	}
+	hooks.done("wiped")
 	for _, name := range resetErases {
 		if err := os.Remove(filepath.Join(dataDir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return false, fmt.Errorf("factory reset: %w", err)
@@ -158,9 +159,7 @@ func eraseIfReset(dataDir string, check func(path string) error) (bool, error) {
 	if err := durable.SyncDir(dataDir); err != nil {
 		return false, fmt.Errorf("factory reset: %w", err)
 	}
-	if err := crashPoint("erased"); err != nil {
-		return false, err
-	}
+	hooks.done("erased")
 	if err := os.Remove(marker); err != nil {
 		return false, fmt.Errorf("factory reset: %w", err)
 	}
@@ -169,7 +168,8 @@ func eraseIfReset(dataDir string, check func(path string) error) (bool, error) {
 	if err := durable.SyncDir(dataDir); err != nil {
 		return false, fmt.Errorf("factory reset: %w", err)
 	}
-	return true, crashPoint("unmarked")
+	hooks.done("unmarked")
+	return true, nil
 }
 
 // saveResetAudit reads the audit trail out of posd.db, once check passed
@@ -252,12 +252,13 @@ func readResetAudit(path string) (resetAudit, error) {
 // the saved copy. An unreadable copy is kept aside (resetAuditFile +
 // ".damaged") and the new trail says the old one is lost: the terminal
 // starts.
-func importResetAudit(db *bolt.DB, dataDir string, log *slog.Logger) error {
+func importResetAudit(db *bolt.DB, dataDir string, log *slog.Logger, hooks resetHooks) error {
 	side := filepath.Join(dataDir, resetAuditFile)
 	sa, err := readResetAudit(side)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
+	hooks.done("opened")
 	if err != nil {
 		log.Error("factory reset: the saved audit trail is unreadable; the audit trail of before the reset is lost", "err", err)
 		// Named by its content: recorded once even if posd dies before
@@ -271,10 +272,15 @@ func importResetAudit(db *bolt.DB, dataDir string, log *slog.Logger) error {
 		if _, err := console.ImportAudit(db, id, nil, note); err != nil {
 			return fmt.Errorf("factory reset: recording the lost audit trail: %w", err)
 		}
+		hooks.done("imported")
 		if err := os.Rename(side, side+".damaged"); err != nil {
 			return fmt.Errorf("factory reset: %w", err)
 		}
-		return durable.SyncDir(dataDir)
+		if err := durable.SyncDir(dataDir); err != nil {
+			return fmt.Errorf("factory reset: %w", err)
+		}
+		hooks.done("done")
+		return nil
 	}
 	entries := make([]console.AuditEntry, 0, len(sa.Entries))
 	for _, e := range sa.Entries {
@@ -304,9 +310,7 @@ func importResetAudit(db *bolt.DB, dataDir string, log *slog.Logger) error {
 			log.Info("factory reset: audit trail kept", "entries", len(entries), "unreadable", sa.Unreadable)
 		}
 	}
-	if err := crashPoint("imported"); err != nil {
-		return err
-	}
+	hooks.done("imported")
 	// A copy left behind is harmless: the next start imports nothing from
 	// it (the database has its id), and a later reset does not take it for
 	// its own (another marker).
@@ -317,6 +321,7 @@ func importResetAudit(db *bolt.DB, dataDir string, log *slog.Logger) error {
 	if err := durable.SyncDir(dataDir); err != nil {
 		log.Warn("factory reset: syncing the data directory", "err", err)
 	}
+	hooks.done("done")
 	return nil
 }
 

@@ -26,10 +26,14 @@ import (
 // on the sim board's pseudo-terminal, with an engineer authority to sign
 // logins.
 type consoleRig struct {
-	t    *testing.T
-	dir  string
-	priv ed25519.PrivateKey
-	cfg  config.Config
+	t       *testing.T
+	dir     string
+	members string // configuration besides data_dir and console
+	pub     ed25519.PublicKey
+	priv    ed25519.PrivateKey
+	cfg     config.Config
+	// raw is cfg as JSON (what a child posd is started with).
+	raw string
 }
 
 // newConsoleRig makes a rig whose acquirer does not answer.
@@ -46,13 +50,36 @@ func newConsoleRigWith(t *testing.T, members string) *consoleRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(t.TempDir(), "data")
-	cfg, err := config.Parse([]byte(`{"data_dir":"` + dir + `",` + members + `,` +
-		`"console":{"authority_key":"` + hex.EncodeToString(pub) + `"}}`))
+	return rigAt(t, filepath.Join(t.TempDir(), "data"), members, pub, priv)
+}
+
+// rigAt is a rig on data directory dir with configuration members (see
+// newConsoleRigWith) and the engineer authority pub.
+func rigAt(t *testing.T, dir, members string, pub ed25519.PublicKey, priv ed25519.PrivateKey) *consoleRig {
+	t.Helper()
+	raw := `{"data_dir":"` + dir + `",` + members + `,` +
+		`"console":{"authority_key":"` + hex.EncodeToString(pub) + `"}}`
+	cfg, err := config.Parse([]byte(raw))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &consoleRig{t: t, dir: dir, priv: priv, cfg: cfg}
+	return &consoleRig{t: t, dir: dir, members: members, pub: pub, priv: priv, cfg: cfg, raw: raw}
+}
+
+// at is a rig for t on data directory dir, with r's configuration and
+// engineer authority.
+func (r *consoleRig) at(t *testing.T, dir string) *consoleRig {
+	t.Helper()
+	return rigAt(t, dir, r.members, r.pub, r.priv)
+}
+
+// clone is a rig on a copy of r's data directory (posd not running on
+// it), for t.
+func (r *consoleRig) clone(t *testing.T) *consoleRig {
+	t.Helper()
+	c := r.at(t, filepath.Join(t.TempDir(), "data"))
+	copyDir(t, r.dir, c.dir)
+	return c
 }
 
 // open starts the daemon on the rig's data directory.
@@ -267,35 +294,27 @@ func TestFactoryResetKeepsAudit(t *testing.T) {
 }
 
 // keptTrail checks an audit log after one factory reset requested by
-// requestReset: the entries of before, each once, then the reset.
-func keptTrail(t *testing.T, out string) {
+// requestReset: the entries of before, each once, then the reset, then
+// the entries then (logged after it).
+func keptTrail(t testing.TB, out string, then ...string) {
 	t.Helper()
-	wantInOrder(t, out,
+	wantInOrder(t, out, append([]string{
 		"erin engineer login",
 		"dave admin factory_reset: requested, abandon unsettled=false",
 		"dave admin factory_reset: done",
 		"- - factory_reset: carried out at start: erased posd.db, posd.db.instance, kek; requested ",
-		"audit entries of before kept",
-		"fay admin login")
+		"audit entries of before kept"}, then...)...)
 	for _, e := range []string{"erin engineer login", "factory_reset: done", "carried out at start"} {
 		if n := strings.Count(out, e); n != 1 {
 			t.Errorf("%q is listed %d times:\n%s", e, n, out)
 		}
 	}
-}
-
-// crashOpen starts the daemon with a crash simulated at step of the
-// factory reset.
-func (r *consoleRig) crashOpen(step string, opts ...Option) {
-	r.t.Helper()
-	crashAt = step
-	defer func() { crashAt = "" }()
-	if _, err := Open(context.Background(), r.cfg, "test", nil, opts...); !errors.Is(err, errCrashed) {
-		r.t.Fatalf("start with a crash after %s: %v", step, err)
+	if strings.Contains(out, "is lost") {
+		t.Errorf("the audit trail of before the reset is lost:\n%s", out)
 	}
 }
 
-func exists(t *testing.T, path string) bool {
+func exists(t testing.TB, path string) bool {
 	t.Helper()
 	_, err := os.Stat(path)
 	if err != nil && !os.IsNotExist(err) {
@@ -304,48 +323,56 @@ func exists(t *testing.T, path string) bool {
 	return err == nil
 }
 
-// TestFactoryResetCrashes: posd dies at each step of the reset at start;
-// the next start finishes it, with the old keys and records gone and the
-// audit trail kept exactly once.
+// TestFactoryResetCrashes: posd is killed (SIGKILL, in a child process)
+// after each step of the reset at start; the next start finishes it, with
+// the old keys and records gone and the audit trail kept exactly once.
 func TestFactoryResetCrashes(t *testing.T) {
+	base := newConsoleRig(t)
+	id := base.requestReset()
+	kekBefore, err := os.ReadFile(filepath.Join(base.dir, kek.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, steps := range [][]string{
-		{"saved"}, {"erased"}, {"unmarked"}, {"imported"},
-		{"saved", "saved", "erased", "unmarked", "imported"}, // every step, one start each
+		{"saved"}, {"wiped"}, {"erased"}, {"unmarked"}, {"opened"}, {"imported"},
+		// every step, one start each
+		{"saved", "saved", "wiped", "erased", "unmarked", "opened", "imported"},
 	} {
 		t.Run(strings.Join(steps, ","), func(t *testing.T) {
-			r := newConsoleRig(t)
-			id := r.requestReset()
-			kekBefore, err := os.ReadFile(filepath.Join(r.dir, kek.FileName))
-			if err != nil {
-				t.Fatal(err)
-			}
+			r := base.clone(t)
 			for _, step := range steps {
-				r.crashOpen(step)
+				r.killAt(step)
 				db := exists(t, filepath.Join(r.dir, "posd.db"))
 				marker := exists(t, filepath.Join(r.dir, resetMarker))
 				saved := exists(t, filepath.Join(r.dir, resetAuditFile))
+				keys := exists(t, filepath.Join(r.dir, kek.FileName))
+				slots := exists(t, filepath.Join(r.dir, adviceSlotsFile))
 				switch step {
 				case "saved":
-					if !db || !marker || !saved {
-						t.Fatalf("after saving: posd.db %v, marker %v, saved trail %v", db, marker, saved)
+					if !db || !marker || !saved || !keys || !slots {
+						t.Fatalf("after saving: posd.db %v, marker %v, saved trail %v, KEK %v, slots %v", db, marker, saved, keys, slots)
+					}
+				case "wiped":
+					if !db || !marker || !saved || !keys || slots {
+						t.Fatalf("after wiping: posd.db %v, marker %v, saved trail %v, KEK %v, slots %v", db, marker, saved, keys, slots)
 					}
 				case "erased":
-					if db || exists(t, filepath.Join(r.dir, kek.FileName)) || !marker || !saved {
-						t.Fatalf("after erasing: posd.db %v, marker %v, saved trail %v", db, marker, saved)
+					if db || keys || slots || !marker || !saved {
+						t.Fatalf("after erasing: posd.db %v, marker %v, saved trail %v, KEK %v, slots %v", db, marker, saved, keys, slots)
 					}
 				case "unmarked":
 					if db || marker || !saved {
 						t.Fatalf("after the marker: posd.db %v, marker %v, saved trail %v", db, marker, saved)
 					}
-				case "imported":
-					if !db || marker || !saved {
-						t.Fatalf("after the import: posd.db %v, marker %v, saved trail %v", db, marker, saved)
+				case "opened", "imported":
+					if !db || marker || !saved || keys {
+						t.Fatalf("after the step %s: posd.db %v, marker %v, saved trail %v, KEK %v", step, db, marker, saved, keys)
 					}
 				}
 			}
 			d, out := r.auditAfter()
 			defer closeDaemon(t, d)
-			keptTrail(t, out)
+			keptTrail(t, out, "fay admin login")
 			if _, err := d.DB.Get(id); err == nil {
 				t.Errorf("record %s survived the factory reset", id)
 			}
@@ -408,7 +435,7 @@ func TestFactoryResetDamagedDB(t *testing.T) {
 		}
 		d, out := r.auditAfter()
 		defer closeDaemon(t, d)
-		keptTrail(t, out)
+		keptTrail(t, out, "fay admin login")
 	})
 }
 
@@ -418,7 +445,7 @@ func TestFactoryResetDamagedDB(t *testing.T) {
 func TestFactoryResetSavedTrailUnreadable(t *testing.T) {
 	r := newConsoleRig(t)
 	r.requestReset()
-	r.crashOpen("unmarked")
+	r.killAt("unmarked")
 	side := filepath.Join(r.dir, resetAuditFile)
 	if err := os.WriteFile(side, []byte(`{"v":1,"id":"x","entries":[{`), 0o600); err != nil {
 		t.Fatal(err)
@@ -443,7 +470,7 @@ func TestFactoryResetSavedTrailUnreadable(t *testing.T) {
 func TestFactoryResetStaleSavedTrail(t *testing.T) {
 	r := newConsoleRig(t)
 	r.requestReset()
-	r.crashOpen("imported")
+	r.killAt("imported")
 	side := filepath.Join(r.dir, resetAuditFile)
 	stale, err := os.ReadFile(side)
 	if err != nil {
@@ -463,7 +490,7 @@ func TestFactoryResetStaleSavedTrail(t *testing.T) {
 }
 
 // wantInOrder checks that out holds each of wants, in that order.
-func wantInOrder(t *testing.T, out string, wants ...string) {
+func wantInOrder(t testing.TB, out string, wants ...string) {
 	t.Helper()
 	rest := out
 	for _, w := range wants {
