@@ -133,9 +133,11 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 	if err := prepareDataDir(cfg.DataDir, log); err != nil {
 		return nil, err
 	}
-	if reset, err := eraseIfReset(cfg.DataDir, o.checkDB, o.reset); err != nil {
+	reset, err := eraseIfReset(cfg.DataDir, o.checkDB, o.reset)
+	if err != nil {
 		return nil, err
-	} else if reset {
+	}
+	if reset {
 		log.Warn("factory reset: database, keys and parameters erased")
 	}
 	// The firmware slots first: a trial firmware must leave the database
@@ -146,7 +148,7 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 		return nil, err
 	}
 	trial := d.fw != nil && d.fw.trial
-	if d.DB, err = openDB(cfg.DataDir, o, trial, log); err != nil {
+	if d.DB, err = openDB(cfg.DataDir, o, trial, reset, log); err != nil {
 		return nil, err
 	}
 	if err := d.openKeys(ctx); err != nil {
@@ -227,14 +229,20 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 }
 
 // openDB opens posd.db and brings into it the console's audit trail a
-// factory reset (eraseIfReset) saved aside. trial: a trial firmware runs
+// factory reset saved aside; reset: eraseIfReset erased the old one, and
+// the reset is completed (finishReset). trial: a trial firmware runs
 // (store.Opts.KeepReadable).
-func openDB(dataDir string, o options, trial bool, log *slog.Logger) (*store.DB, error) {
+func openDB(dataDir string, o options, trial, reset bool, log *slog.Logger) (*store.DB, error) {
 	db, err := store.Open(filepath.Join(dataDir, "posd.db"), &store.Opts{Timeout: 2 * time.Second, Check: o.checkDB, KeepReadable: trial})
 	if err != nil {
 		return nil, err
 	}
-	if err := importResetAudit(db.Bolt(), dataDir, log, o.reset); err != nil {
+	if reset {
+		err = finishReset(db.Bolt(), dataDir, log, o.reset)
+	} else {
+		err = importResetAudit(db.Bolt(), dataDir, log, o.reset)
+	}
+	if err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
 	return db, nil

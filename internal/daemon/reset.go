@@ -24,25 +24,29 @@ import (
 )
 
 // A factory reset, as the next start carries it out (eraseIfReset, then
-// importResetAudit once the new database is open):
+// finishReset once the new database is open):
 //
 //  1. the console's audit trail is read out of posd.db and saved, durably,
 //     in resetAuditFile (or, when posd.db cannot be read safely, the reason
 //     it is lost);
-//  2. posd.db, its marker and the KEK are removed, the directory synced;
-//  3. the marker resetMarker is removed, the directory synced;
-//  4. the new, empty posd.db is opened and the saved trail imported into it
-//     with an entry saying the reset was carried out, in one transaction
-//     that also records the trail's id;
-//  5. resetAuditFile is removed (a copy left behind imports nothing
+//  2. the advice key slots are overwritten; posd.db, its marker and the
+//     KEK are removed, the directory synced;
+//  3. the new, empty posd.db is made (store.Open);
+//  4. the marker resetMarker is removed, the directory synced;
+//  5. the saved trail is imported into the new database with an entry
+//     saying the reset was carried out, in one transaction that also
+//     records the trail's id;
+//  6. resetAuditFile is removed (a copy left behind imports nothing
 //     again, and a later reset, with another marker, replaces it).
 //
-// posd may die at any point. Until step 3 the marker is there, so the next
-// start erases again (it keeps a saved trail that belongs to this marker,
-// the old posd.db may be half gone); nothing opens the old database or
-// KEK after step 1. After step 3 the saved trail waits for step 4, which
-// changes nothing when the database already has that id, so the trail is
-// neither lost nor listed twice.
+// posd may die at any point. Until step 4 the marker is there, so the next
+// start erases again (it keeps a saved trail that belongs to this marker;
+// the old posd.db may be half gone, the new one half made: a database
+// file cut short while bbolt made it would fail its check, and the
+// terminal would not start); nothing opens the old database or KEK after
+// step 1. After step 4 the saved trail waits for step 5, which changes
+// nothing when the database already has that id, so the trail is neither
+// lost nor listed twice.
 
 // resetMarker is the file a factory reset leaves in the data directory:
 // the next start erases the database (keys, records, parameters) and the
@@ -101,8 +105,8 @@ type savedEntry struct {
 // step, when set, is called as each step completes (the crash test stops
 // posd there and kills it): "saved" (trail saved, nothing erased),
 // "wiped" (advice key slots overwritten and removed), "erased" (files
-// removed, marker still there), "unmarked" (marker removed, new database
-// not opened), "opened" (new database open, trail not imported),
+// removed, marker still there), "opened" (new database made, marker
+// still there), "unmarked" (marker removed, trail not imported),
 // "imported" (trail imported, its file still there), "done" (its file
 // removed).
 type resetHooks struct {
@@ -117,7 +121,8 @@ func (h resetHooks) done(name string) {
 
 // eraseIfReset carries out a factory reset left by the console: the
 // database and the KEK go before anything opens them, after the console's
-// audit trail is saved aside. check is the check posd.db gets before it is
+// audit trail is saved aside; finishReset completes it once the new
+// database is made. check is the check posd.db gets before it is
 // opened (store.Opts.Check; nil: in this process): the trail is read only
 // from a file that passed it. A database that fails it, or whose trail
 // cannot be read, is erased all the same (the terminal must be
@@ -153,23 +158,31 @@ func eraseIfReset(dataDir string, check func(path string) error, hooks resetHook
 			return false, fmt.Errorf("factory reset: %w", err)
 		}
 	}
-	// The removals are on disk before the marker goes: a power cut must
-	// not bring back the old database or KEK without the marker that
-	// erases them.
+	// The removals are on disk before the marker goes (finishReset): a
+	// power cut must not bring back the old database or KEK without the
+	// marker that erases them.
 	if err := durable.SyncDir(dataDir); err != nil {
 		return false, fmt.Errorf("factory reset: %w", err)
 	}
 	hooks.done("erased")
-	if err := os.Remove(marker); err != nil {
-		return false, fmt.Errorf("factory reset: %w", err)
+	return true, nil
+}
+
+// finishReset completes a factory reset eraseIfReset carried out, once
+// the new database db is open: the marker goes, then the saved audit
+// trail is imported (importResetAudit).
+func finishReset(db *bolt.DB, dataDir string, log *slog.Logger, hooks resetHooks) error {
+	hooks.done("opened")
+	if err := os.Remove(filepath.Join(dataDir, resetMarker)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("factory reset: %w", err)
 	}
-	// And the marker's removal is on disk before the new database is
-	// made: a marker come back would erase it.
+	// The marker's removal is on disk before anything is written to the
+	// new database: a marker come back would erase it.
 	if err := durable.SyncDir(dataDir); err != nil {
-		return false, fmt.Errorf("factory reset: %w", err)
+		return fmt.Errorf("factory reset: %w", err)
 	}
 	hooks.done("unmarked")
-	return true, nil
+	return importResetAudit(db, dataDir, log, hooks)
 }
 
 // saveResetAudit reads the audit trail out of posd.db, once check passed
@@ -258,7 +271,6 @@ func importResetAudit(db *bolt.DB, dataDir string, log *slog.Logger, hooks reset
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	hooks.done("opened")
 	if err != nil {
 		log.Error("factory reset: the saved audit trail is unreadable; the audit trail of before the reset is lost", "err", err)
 		// Named by its content: recorded once even if posd dies before

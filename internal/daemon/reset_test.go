@@ -334,9 +334,9 @@ func TestFactoryResetCrashes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, steps := range [][]string{
-		{"saved"}, {"wiped"}, {"erased"}, {"unmarked"}, {"opened"}, {"imported"},
+		{"saved"}, {"wiped"}, {"erased"}, {"opened"}, {"unmarked"}, {"imported"},
 		// every step, one start each
-		{"saved", "saved", "wiped", "erased", "unmarked", "opened", "imported"},
+		{"saved", "saved", "wiped", "erased", "opened", "opened", "unmarked", "imported"},
 	} {
 		t.Run(strings.Join(steps, ","), func(t *testing.T) {
 			r := base.clone(t)
@@ -360,11 +360,11 @@ func TestFactoryResetCrashes(t *testing.T) {
 					if db || keys || slots || !marker || !saved {
 						t.Fatalf("after erasing: posd.db %v, marker %v, saved trail %v, KEK %v, slots %v", db, marker, saved, keys, slots)
 					}
-				case "unmarked":
-					if db || marker || !saved {
-						t.Fatalf("after the marker: posd.db %v, marker %v, saved trail %v", db, marker, saved)
+				case "opened":
+					if !db || !marker || !saved || keys {
+						t.Fatalf("after the new database: posd.db %v, marker %v, saved trail %v, KEK %v", db, marker, saved, keys)
 					}
-				case "opened", "imported":
+				case "unmarked", "imported":
 					if !db || marker || !saved || keys {
 						t.Fatalf("after the step %s: posd.db %v, marker %v, saved trail %v, KEK %v", step, db, marker, saved, keys)
 					}
@@ -384,6 +384,22 @@ func TestFactoryResetCrashes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestFactoryResetNewDatabaseCutShort: posd died while bbolt made the
+// new posd.db (the file is there, empty: what TestFactoryResetKills's
+// kills left); the marker is still there, so the next start makes it
+// again instead of refusing a damaged database.
+func TestFactoryResetNewDatabaseCutShort(t *testing.T) {
+	r := newConsoleRig(t)
+	r.requestReset()
+	r.killAt("erased")
+	if err := os.WriteFile(filepath.Join(r.dir, "posd.db"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, out := r.auditAfter()
+	defer closeDaemon(t, d)
+	keptTrail(t, out, "fay admin login")
 }
 
 // TestFactoryResetDamagedDB: a posd.db that fails its check, or whose
