@@ -6,14 +6,23 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"posd/internal/config"
+	"posd/terminal/console"
+	"posd/terminal/store"
 )
 
 // The factory reset's crash tests kill posd for real: the test binary is
@@ -120,7 +129,7 @@ func (p *resetProc) waitFor(line string) {
 		select {
 		case l, ok := <-p.lines:
 			if !ok {
-				p.kill()
+				p.end()
 				p.t.Fatalf("the child ended before saying %q; it said %q: %s", line, p.said, p.stderr.String())
 			}
 			p.said = append(p.said, l)
@@ -128,12 +137,33 @@ func (p *resetProc) waitFor(line string) {
 				return
 			}
 			if l == "started" {
-				p.kill()
+				p.end()
 				p.t.Fatalf("the child started without saying %q; it said %q", line, p.said)
 			}
 		case <-timeout:
-			p.kill()
+			p.end()
 			p.t.Fatalf("the child never said %q; it said %q: %s", line, p.said, p.stderr.String())
+		}
+	}
+}
+
+// end SIGKILLs the child (if it still runs), waits for it and for the
+// rest of what it said, and reports whether the SIGKILL ended it.
+func (p *resetProc) end() (killed bool, err error) {
+	p.cmd.Process.Kill()
+	err = p.cmd.Wait()
+	p.stdin.Close()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case l, ok := <-p.lines:
+			if !ok {
+				ws, sig := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
+				return sig && ws.Signaled() && ws.Signal() == syscall.SIGKILL, err
+			}
+			p.said = append(p.said, l)
+		case <-timeout:
+			return false, fmt.Errorf("its stdout is still open after it ended: %w", err)
 		}
 	}
 }
@@ -142,13 +172,7 @@ func (p *resetProc) waitFor(line string) {
 // kill landed ("ready", "step NAME" or "started").
 func (p *resetProc) kill() string {
 	p.t.Helper()
-	p.cmd.Process.Kill()
-	err := p.cmd.Wait()
-	p.stdin.Close()
-	for l := range p.lines {
-		p.said = append(p.said, l)
-	}
-	if ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL || p.stderr.Len() > 0 {
+	if killed, err := p.end(); !killed || p.stderr.Len() > 0 {
 		p.t.Fatalf("the child was not killed but ended (%v) having said %q: %s", err, p.said, p.stderr.String())
 	}
 	return p.said[len(p.said)-1]
@@ -209,4 +233,253 @@ func copyDir(t testing.TB, src, dst string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// resetKills is the number of random kills: POSD_RESET_KILLS, default 50.
+func resetKills(t testing.TB) int {
+	n := 50
+	if v := os.Getenv("POSD_RESET_KILLS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1 {
+			t.Fatalf("POSD_RESET_KILLS=%q", v)
+		}
+	}
+	return n
+}
+
+// resetSeed seeds the random kills: POSD_RESET_SEED, or the time.
+func resetSeed(t testing.TB) uint64 {
+	if v := os.Getenv("POSD_RESET_SEED"); v != "" {
+		s, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("POSD_RESET_SEED=%q", v)
+		}
+		return s
+	}
+	return uint64(time.Now().UnixNano())
+}
+
+// resetBefore is what a data directory held before its factory reset.
+type resetBefore struct {
+	record string            // a record's id in posd.db
+	erased map[string][]byte // the files the reset erases, by name
+}
+
+// TestFactoryResetKills: posd is SIGKILLed at random points of the
+// factory reset it carries out at start, sometimes again and again in
+// the same reset. After each kill the data directory (a copy of it, with
+// its hard links, so that further kills can land in the same reset) is
+// opened as posd opens it: the reset completes, the console's audit
+// trail of before it is there exactly once and not lost, the erased
+// files' old contents are gone (the advice key slots overwritten), the
+// record of before is gone and the new database takes records; and posd
+// starts on it and its console lists the trail. The delays are drawn
+// from POSD_RESET_SEED (logged; the same delays for the same number of
+// CPUs), the kills' timing is not replayed; POSD_RESET_KILLS sets the
+// number of kills (50). The kills run in parallel, one chain of resets
+// per CPU (up to 4): most of a kill's time is the child's start (with
+// gocv, loading OpenCV's shared libraries).
+func TestFactoryResetKills(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test")
+	}
+	kills := resetKills(t)
+	seed := resetSeed(t)
+	t.Logf("seed %d (POSD_RESET_SEED=%d draws the same delays)", seed, seed)
+
+	base := newConsoleRig(t)
+	var before resetBefore
+	before.record = base.requestReset()
+	before.erased = map[string][]byte{}
+	for _, name := range resetErases {
+		if b, err := os.ReadFile(filepath.Join(base.dir, name)); err == nil {
+			before.erased[name] = b
+		}
+	}
+	// A second name for the advice key slots' file: what the reset
+	// leaves in its blocks, not only whether the name is gone.
+	slots := filepath.Join(base.dir, adviceSlotsFile)
+	if err := os.Link(slots, slots+".seen"); err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	var (
+		mu     sync.Mutex
+		dirs   int
+		landed = map[string]int{}
+	)
+	fresh := func(t *testing.T) *consoleRig {
+		mu.Lock()
+		dirs++
+		dir := filepath.Join(work, strconv.Itoa(dirs), "data")
+		mu.Unlock()
+		r := base.at(t, dir)
+		copyDir(t, base.dir, r.dir)
+		return r
+	}
+	check := func(t *testing.T, r *consoleRig, at string) {
+		t.Helper()
+		mu.Lock()
+		landed[at]++
+		mu.Unlock()
+		dir := filepath.Join(r.dir+"-check", "data")
+		copyDir(t, r.dir, dir)
+		defer os.RemoveAll(filepath.Dir(dir))
+		checkAfterKill(t, dir, before, at)
+	}
+
+	// How long the reset takes from "ready" to its last step (the
+	// median of three).
+	var spans []time.Duration
+	for range 3 {
+		r := fresh(t)
+		p := startReset(t, r.raw, "done")
+		start := time.Now()
+		p.waitFor("step done")
+		spans = append(spans, time.Since(start))
+		check(t, r, p.kill())
+	}
+	slices.Sort(spans)
+	span := spans[1]
+	t.Logf("a reset takes %v", span)
+
+	workers := min(runtime.GOMAXPROCS(0), 4)
+	last := make([]string, workers)
+	t.Run("kills", func(t *testing.T) {
+		for w := range workers {
+			n := kills / workers
+			if w < kills%workers {
+				n++
+			}
+			rng := rand.New(rand.NewPCG(seed, uint64(w)))
+			t.Run(strconv.Itoa(w), func(t *testing.T) {
+				t.Parallel()
+				for i := 0; i < n; {
+					r := fresh(t)
+					last[w] = r.dir
+					for {
+						p := startReset(t, r.raw, "")
+						time.Sleep(time.Duration(rng.Int64N(int64(span))))
+						at := p.kill()
+						i++
+						check(t, r, at)
+						// Again in the same directory, unless the reset
+						// completed; or, at random, in a new one.
+						if i >= n || at == "started" || at == "step done" || rng.IntN(2) == 0 {
+							break
+						}
+					}
+				}
+			})
+		}
+	})
+	var where []string
+	for at, n := range landed {
+		where = append(where, fmt.Sprintf("%s %d", at, n))
+	}
+	slices.Sort(where)
+	t.Logf("%d kills in %d resets, %d at a time; the kills came after: %s", kills+len(spans), dirs, workers, strings.Join(where, ", "))
+	if t.Failed() {
+		return
+	}
+
+	// posd starts where the last kill left the reset, and its console
+	// lists the trail.
+	r := base.at(t, last[0])
+	d, out := r.auditAfter()
+	defer closeDaemon(t, d)
+	keptTrail(t, out, "fay admin login")
+}
+
+// checkAfterKill opens the data directory dir, left by a posd killed
+// after it said landed, as posd opens it, and checks what must hold after
+// a factory reset: see TestFactoryResetKills.
+func checkAfterKill(tt testing.TB, dir string, before resetBefore, landed string) {
+	tt.Helper()
+	t := labelled{tt, fmt.Sprintf("killed after %q: ", landed)}
+	log := slog.New(slog.DiscardHandler)
+	if err := prepareDataDir(dir, log); err != nil {
+		t.Fatalf("%v", err)
+	}
+	reset, err := eraseIfReset(dir, nil, resetHooks{})
+	if err != nil {
+		t.Fatalf("the reset: %v", err)
+	}
+	db, err := openDB(dir, options{}, false, reset, log)
+	if err != nil {
+		t.Fatalf("opening posd.db: %v", err)
+	}
+	if _, err := db.Get(before.record); err == nil {
+		t.Errorf("record %s survived the factory reset", before.record)
+	}
+	x := store.Txn{Kind: "purchase", Amount: 2, Currency: "156", State: store.StateFailed}
+	if err := db.Create(&x); err != nil {
+		t.Errorf("a record after the reset: %v", err)
+	} else if _, err := db.Get(x.ID); err != nil {
+		t.Errorf("the record after the reset: %v", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	entries, unreadable, err := console.ReadAuditFile(filepath.Join(dir, "posd.db"), 2*time.Second)
+	if err != nil || unreadable > 0 {
+		t.Fatalf("the audit log: %v (%d unreadable)", err, unreadable)
+	}
+	keptTrail(t, auditText(entries))
+	for _, name := range []string{resetMarker, resetAuditFile} {
+		if exists(t, filepath.Join(dir, name)) {
+			t.Errorf("%s is still there after the reset", name)
+		}
+	}
+	for name, old := range before.erased {
+		if b, err := os.ReadFile(filepath.Join(dir, name)); err == nil && bytes.Equal(b, old) {
+			t.Errorf("%s survived the factory reset", name)
+		}
+	}
+	slots := filepath.Join(dir, adviceSlotsFile)
+	old, err := os.ReadFile(slots + ".seen")
+	if err != nil || len(old) == 0 || !bytes.Equal(old, make([]byte, len(old))) {
+		t.Errorf("the advice key slots were not overwritten (%d bytes, %v)", len(old), err)
+	}
+	if fi, err := os.Stat(slots); err == nil {
+		if seen, err := os.Stat(slots + ".seen"); err == nil && os.SameFile(fi, seen) {
+			t.Errorf("the advice key slots' file survived the factory reset")
+		}
+	}
+}
+
+// labelled says what its messages are about.
+type labelled struct {
+	testing.TB
+	label string
+}
+
+func (l labelled) Errorf(format string, args ...any) {
+	l.TB.Helper()
+	l.TB.Errorf(l.label+format, args...)
+}
+
+func (l labelled) Fatalf(format string, args ...any) {
+	l.TB.Helper()
+	l.TB.Fatalf(l.label+format, args...)
+}
+
+// auditText is the audit log as the console's audit command lists it.
+func auditText(entries []console.AuditEntry) string {
+	var b strings.Builder
+	for _, e := range entries {
+		fmt.Fprintf(&b, "%s %s %s %s", e.Time.UTC().Format(time.RFC3339), orDash(e.Engineer), orDash(e.Role), e.Event)
+		if e.Detail != "" {
+			fmt.Fprintf(&b, ": %s", e.Detail)
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

@@ -326,6 +326,7 @@ func exists(t testing.TB, path string) bool {
 // TestFactoryResetCrashes: posd is killed (SIGKILL, in a child process)
 // after each step of the reset at start; the next start finishes it, with
 // the old keys and records gone and the audit trail kept exactly once.
+// TestFactoryResetKills kills it at random points.
 func TestFactoryResetCrashes(t *testing.T) {
 	base := newConsoleRig(t)
 	id := base.requestReset()
