@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
@@ -79,7 +80,10 @@ type Daemon struct {
 	watchdogDone chan struct{}
 	purgeDone    chan struct{}
 	rklDone      chan struct{} // remote key loading retries
-	fw           *firmware     // A/B slots (nil: no updater, not under posd-supervisor)
+	// rklRand draws the jitter of remote key loading's retries (seeded
+	// from crypto/rand when they start).
+	rklRand *mrand.Rand
+	fw      *firmware // A/B slots (nil: no updater, not under posd-supervisor)
 	// healthTries and healthPause bound a trial's health check.
 	healthTries int
 	healthPause time.Duration
@@ -394,10 +398,15 @@ func (d *Daemon) openKeys(ctx context.Context) error {
 	case errors.Is(err, dukptkeys.ErrNotProvisioned) && cfg.RemoteKeys.URL != "":
 		if err := d.loadRemoteKeys(ctx); err != nil {
 			log.Error("remote key loading failed: sales fail until it succeeds; retrying in the background", "err", err)
+			rnd, err := newJitter()
+			if err != nil {
+				return fmt.Errorf("remote key loading: %w", err)
+			}
+			d.rklRand = rnd
 			d.rklDone = make(chan struct{})
 			go func() {
 				defer close(d.rklDone)
-				d.retryRemoteKeys(ctx)
+				d.retryRemoteKeys(ctx, clock.Real, d.rklRand)
 			}()
 		}
 	case errors.Is(err, dukptkeys.ErrNotProvisioned) && set.Profile.Name == "sim" && cfg.Sim.TestKeys:

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"posd/conn/clock"
 	"posd/terminal/devid"
 	"posd/terminal/dukptkeys"
 	"posd/terminal/keyload"
@@ -47,18 +48,17 @@ func (d *Daemon) loadRemoteKeys(ctx context.Context) error {
 }
 
 // retryRemoteKeys tries remote key loading again, backing off with
-// jitter (30 s doubling to an hour), until the slot holds a key or ctx
-// ends: a terminal that started while its KDH was away gets its keys
-// when it comes back.
-func (d *Daemon) retryRemoteKeys(ctx context.Context) {
+// jitter (30 s doubling to an hour; each wait between half the step and
+// the step, drawn from rnd), until the slot holds a key or ctx ends: a
+// terminal that started while its KDH was away gets its keys when it
+// comes back. clk times the waits.
+func (d *Daemon) retryRemoteKeys(ctx context.Context, clk clock.Clock, rnd *rand.Rand) {
 	wait := 30 * time.Second
 	for {
-		t := time.NewTimer(wait/2 + rand.N(wait/2))
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return
-		case <-t.C:
+		case <-clk.After(wait/2 + time.Duration(rnd.Int64N(int64(wait/2)))):
 		}
 		if err := d.Keys.Check(); !errors.Is(err, dukptkeys.ErrNotProvisioned) {
 			return
