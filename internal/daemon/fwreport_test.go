@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -172,6 +173,44 @@ func TestRollbackReportedOnceAfterTMSOutage(t *testing.T) {
 	closeFW(t, d)
 	if got := tms.rollbacks(); len(got) != 1 {
 		t.Fatalf("the rollback was reported %d times: %+v", len(got), got)
+	}
+}
+
+// While the TMS does not take a rollback report, the report loop tries
+// again after the waits its generator draws: the same seed, the same
+// waits.
+func TestRollbackReportRetryJitter(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "data")
+	u := newFakeUpdater()
+	names := [2]string{"a", "b"}
+	tms, tmsURL, root := startTMS(t)
+	d := openFWReport(t, dir, "127.0.0.1:1", tmsURL, root, u, names)
+	tryFirmware(t, d, "2")
+	closeFW(t, d)
+	tms.setDown(true)
+	d = openFWReport(t, dir, "127.0.0.1:1", tmsURL, root, u, names) // the trial; no acquirer
+	if err := d.CheckTrial(ctx); !errors.Is(err, ErrUnhealthy) {
+		t.Fatalf("CheckTrial: %v", err)
+	}
+	closeFW(t, d)
+
+	// The committed firmware has a rollback to report; its own loop
+	// waits on the wall clock, this one on a fake.
+	d = openFWReport(t, dir, "127.0.0.1:1", tmsURL, root, u, names)
+	defer closeFW(t, d)
+	fake := clock.NewFake(time.Now())
+	seed := [32]byte{'f', 'w'}
+	lctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		d.reportRollbacksLoop(lctx, fake, rand.New(rand.NewChaCha8(seed)), nil)
+	}()
+	defer func() { cancel(); <-done }()
+	stepJitter(t, fake, rand.New(rand.NewChaCha8(seed)), 8, reportRetryMin, reportRetryMax, true)
+	if got := tms.rollbacks(); len(got) != 0 {
+		t.Fatalf("reports while the TMS was down: %+v", got)
 	}
 }
 

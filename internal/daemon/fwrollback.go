@@ -423,8 +423,9 @@ func (d *Daemon) sendRollbackReports(ctx context.Context) error {
 
 // reportRollbacksLoop sends the rollback reports at start, at each poke,
 // and after a jittered, doubling back-off while the TMS does not take
-// them.
-func (d *Daemon) reportRollbacksLoop(ctx context.Context, clk clock.Clock, poke <-chan struct{}) {
+// them: each wait between half the step and the step, drawn from rnd,
+// timed by clk.
+func (d *Daemon) reportRollbacksLoop(ctx context.Context, clk clock.Clock, rnd *rand.Rand, poke <-chan struct{}) {
 	wait := reportRetryMin
 	for {
 		var retry <-chan time.Time
@@ -432,7 +433,7 @@ func (d *Daemon) reportRollbacksLoop(ctx context.Context, clk clock.Clock, poke 
 			if ctx.Err() != nil {
 				return
 			}
-			in := wait/2 + rand.N(wait/2+1)
+			in := wait/2 + time.Duration(rnd.Int64N(int64(wait/2+1)))
 			d.Log.Warn("firmware rollback not reported; trying again", "in", in, "err", err)
 			retry = clk.After(in)
 			wait = min(2*wait, reportRetryMax)

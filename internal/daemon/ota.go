@@ -137,8 +137,8 @@ func (d *Daemon) openOTA(ctx context.Context, k *emv.Kernel) error {
 		// Firmware rollbacks reach the TMS, those of earlier starts (the
 		// supervisor's, the boot loader's, a trial's the TMS did not
 		// take) included.
-		clk, poke := d.fw.clock(), d.fw.poke
-		wg.Go(func() { d.reportRollbacksLoop(ctx, clk, poke) })
+		clk, rnd, poke := d.fw.clock(), d.fw.rnd, d.fw.poke
+		wg.Go(func() { d.reportRollbacksLoop(ctx, clk, rnd, poke) })
 	}
 	go func() {
 		wg.Wait()

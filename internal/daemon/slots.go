@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -72,6 +73,9 @@ type firmware struct {
 	// the report loop.
 	reportMu sync.Mutex
 	poke     chan struct{}
+	// rnd draws the jitter of the report loop's retries (seeded from
+	// crypto/rand).
+	rnd *rand.Rand
 }
 
 func (fw *firmware) clock() clock.Clock { return clock.Or(fw.clk) }
@@ -88,13 +92,17 @@ func (fw *firmware) pokeReports() {
 // over the firmware updater of the board (or WithFirmwareUpdater). Nil
 // when there is neither.
 func (d *Daemon) openSlots(ctx context.Context, o options) error {
+	rnd, err := newJitter()
+	if err != nil {
+		return fmt.Errorf("firmware slots: %w", err)
+	}
 	if dir := os.Getenv(envSlotsDir); dir != "" {
 		m, err := slots.OpenDir(dir, slots.Options{Logger: d.Log.With("part", "slots")})
 		if err != nil {
 			return fmt.Errorf("firmware slots: %w", err)
 		}
 		d.fw = &firmware{kind: board.UpdaterDir, m: m, slot: os.Getenv(envSlot), version: os.Getenv(slots.EnvVersion), trial: os.Getenv(envTrial) == "1",
-			poke: make(chan struct{}, 1)}
+			poke: make(chan struct{}, 1), rnd: rnd}
 		return nil
 	}
 	u, names, kind, closeFn := o.updater, o.slotNames, "option", func() error { return nil }
@@ -128,7 +136,7 @@ func (d *Daemon) openSlots(ctx context.Context, o options) error {
 		d.Log.Error("firmware slots: boot state unknown: no firmware updates", "err", err)
 		return closeFn()
 	}
-	d.fw = &firmware{kind: kind, m: m, slot: b.Slot, version: b.Version, trial: b.Trial, u: u, close: closeFn, poke: make(chan struct{}, 1)}
+	d.fw = &firmware{kind: kind, m: m, slot: b.Slot, version: b.Version, trial: b.Trial, u: u, close: closeFn, poke: make(chan struct{}, 1), rnd: rnd}
 	if b.RolledBack {
 		d.Log.Warn("firmware trial rolled back at boot", "slot", b.Slot, "version", b.Version, "reason", b.Reason)
 	}
