@@ -8,7 +8,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.7.0
 FUZZTIME ?= 10s
 RUN_DIR ?= run
 
-.PHONY: all deps build run test test-nocv check lint fmt-check vet staticcheck tidy-check layers bench crash fleet slots-soak face-soak face-eval store-damage e2e-cup cross arm64-cv fuzz clean
+.PHONY: all deps build run test test-nocv check lint fmt-check vet staticcheck tidy-check layers bench crash fleet slots-soak reset-soak face-soak face-eval store-damage e2e-cup cross arm64-cv fuzz clean
 
 all: build
 
@@ -83,6 +83,13 @@ crash: deps
 SLOTS_KILLS ?= 500
 slots-soak: deps
 	POSD_SLOTS_KILLS=$(SLOTS_KILLS) $(GO) test -count=1 -run Kill -v -timeout 60m ./terminal/slots ./cmd/posd-supervisor
+
+# The factory reset's kill test at full size: RESET_KILLS SIGKILLs of
+# posd at random points of a reset (make test runs 30); see
+# TestFactoryResetKills.
+RESET_KILLS ?= 500
+reset-soak: deps
+	POSD_RESET_KILLS=$(RESET_KILLS) $(GO) test -count=1 -run TestFactoryResetKills -v -timeout 60m ./internal/daemon
 
 # Face sales at full size: FACE_SALES whole face sales in process (make
 # test runs 8), then no OpenCV matrix may be left open; see
