@@ -57,7 +57,9 @@ type marker struct {
 // whole. What it does depends on what it finds:
 //
 //   - neither the file nor its marker (path + MarkerSuffix): a fresh data
-//     directory; the database is created, then the marker.
+//     directory; the database is created whole at path + ".new" and
+//     renamed into place (a creation cut short leaves no posd.db), then
+//     the marker is written.
 //   - the marker but no file: ErrMissing. The database vanished; posd must
 //     not start again from nothing (ids, STANs and pending reversals would
 //     be lost).
@@ -90,7 +92,13 @@ func Open(path string, opts *Opts) (*DB, error) {
 			"counters and keys are lost, and the DUKPT key must be loaded again), remove %s",
 			ErrMissing, path, mk.Created.Format(time.RFC3339), mk.Instance, filepath.Base(path)+MarkerSuffix)
 	case errors.Is(err, fs.ErrNotExist):
-		// Fresh data directory.
+		// Fresh data directory: the database is made whole aside and
+		// renamed into place, so that a start cut short (power lost on
+		// the production line) leaves no half-made posd.db that the next
+		// start would have to refuse as damaged.
+		if err := create(path, o); err != nil {
+			return nil, err
+		}
 	case err != nil:
 		return nil, fmt.Errorf("store: %w", err)
 	case !fi.Mode().IsRegular():
@@ -145,6 +153,45 @@ func Open(path string, opts *Opts) (*DB, error) {
 			ErrForeign, path, d.instance, mk.Instance)
 	}
 	return d, nil
+}
+
+// newSuffix names the database being made in a fresh data directory
+// (Open), before it is renamed into place; one left by a start cut short
+// is removed by the next.
+const newSuffix = ".new"
+
+// create makes a new, initialised database at path through path+newSuffix.
+func create(path string, o Opts) error {
+	tmp := path + newSuffix
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("store: %w", err)
+	}
+	b, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: o.Timeout})
+	if err != nil {
+		return fmt.Errorf("store: create: %w", err)
+	}
+	d := &DB{bolt: b, now: o.Clock.Now}
+	id := make([]byte, 16)
+	if _, err := io.ReadFull(o.Rand, id); err != nil {
+		b.Close()
+		return fmt.Errorf("store: instance id: %w", err)
+	}
+	d.instance = hex.EncodeToString(id)
+	err = d.init(o.KeepReadable)
+	if cerr := b.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err == nil {
+		err = durable.SyncDir(filepath.Dir(path))
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("store: create: %w", err)
+	}
+	return nil
 }
 
 func damaged(path string, cause error) error {

@@ -4,10 +4,15 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	mrand "math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // filled creates a database with enough records to use several pages and
@@ -163,4 +168,69 @@ func TestOpenWritesMarkerForOlderDatabases(t *testing.T) {
 	if _, err := os.Stat(path + MarkerSuffix); err != nil {
 		t.Fatalf("no marker written for an existing database: %v", err)
 	}
+}
+
+// TestFirstOpenSurvivesKill kills, with SIGKILL at random points, a
+// process that creates databases in fresh data directories one after the
+// other, and then opens each of them: a terminal whose very first start
+// was cut short (power lost on the production line) must start the next
+// time, not find a half-made posd.db and refuse it as damaged.
+func TestFirstOpenSurvivesKill(t *testing.T) {
+	if dir := os.Getenv("STORE_FIRST_OPEN_CHILD"); dir != "" {
+		for i := 0; ; i++ {
+			sub := filepath.Join(dir, strconv.Itoa(i))
+			if err := os.Mkdir(sub, 0o700); err != nil {
+				os.Exit(3)
+			}
+			d, err := Open(filepath.Join(sub, "posd.db"), nil)
+			if err != nil {
+				os.Exit(4)
+			}
+			d.Close()
+		}
+	}
+	if testing.Short() {
+		t.Skip("kill test")
+	}
+	rounds := 40
+	if v := os.Getenv("POSD_STORE_FIRST_OPEN_KILLS"); v != "" {
+		rounds, _ = strconv.Atoi(v)
+	}
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := mrand.New(mrand.NewPCG(seed, 7))
+	dirs := 0
+	for round := 0; round < rounds; round++ {
+		dir := filepath.Join(t.TempDir(), "r")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(os.Args[0], "-test.run=^TestFirstOpenSurvivesKill$")
+		cmd.Env = append(os.Environ(), "STORE_FIRST_OPEN_CHILD="+dir)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(5+rng.IntN(60)) * time.Millisecond)
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+		subs, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range subs {
+			if !s.IsDir() {
+				continue
+			}
+			dirs++
+			d, err := Open(filepath.Join(dir, s.Name(), "posd.db"), nil)
+			if err != nil {
+				t.Fatalf("round %d, data dir %s after the kill: %v", round, s.Name(), err)
+			}
+			if _, err := d.NextSTAN(); err != nil {
+				t.Fatalf("round %d, data dir %s: %v", round, s.Name(), err)
+			}
+			d.Close()
+		}
+	}
+	t.Logf("%d kills, %d data dirs opened again", rounds, dirs)
 }
