@@ -31,6 +31,7 @@ import (
 	"posd/internal/sdnotify"
 	"posd/terminal/console"
 	"posd/terminal/dukptkeys"
+	"posd/terminal/durable"
 	"posd/terminal/emv"
 	"posd/terminal/host"
 	"posd/terminal/pin"
@@ -154,6 +155,14 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 	trial := d.fw != nil && d.fw.trial
 	if d.DB, err = openDB(cfg.DataDir, o, trial, reset, log); err != nil {
 		return nil, err
+	}
+	// posd holds the database's lock now: nothing else writes the data
+	// dir, so the temporary files of writes a crash cut short can go (a
+	// copy of the console's audit trail, a marker, a key mark...).
+	if removed, err := durable.RemoveStale(cfg.DataDir); err != nil {
+		log.Warn("data dir: temporary files of interrupted writes not removed", "err", err)
+	} else if len(removed) > 0 {
+		log.Info("data dir: removed temporary files of interrupted writes", "files", removed)
 	}
 	if err := d.openKeys(ctx); err != nil {
 		return nil, err

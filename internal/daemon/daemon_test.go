@@ -52,8 +52,25 @@ func TestOpenStatusClose(t *testing.T) {
 	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Fatalf("data dir: %v %v", fi, err)
 	}
+	// Temporary files of writes a kill cut short (the reset's copy of the
+	// console's audit trail, a marker) go at the next start; the files
+	// they were for stay.
+	leftovers := []string{".console-audit.reset.4193375", ".posd.db.instance.77012"}
+	for _, l := range leftovers {
+		if err := os.WriteFile(filepath.Join(dir, l), []byte("half"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// Reopen: the record left created is recovered as failed.
 	d = openTest(t, dir)
+	for _, l := range leftovers {
+		if _, err := os.Stat(filepath.Join(dir, l)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s left in the data dir: %v", l, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "posd.db.instance")); err != nil {
+		t.Errorf("the marker: %v", err)
+	}
 	defer d.Close(context.Background())
 	if got, _ := d.DB.Get(x.ID); got.State != store.StateFailed || got.Failure != "interrupted" {
 		t.Fatalf("recovered record: %+v", got)
