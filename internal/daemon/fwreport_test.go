@@ -128,33 +128,49 @@ func openFWReport(t *testing.T, dir, hostAddr, tmsURL, root string, u FirmwareUp
 	return d
 }
 
+// fwOutage is a terminal whose trial of firmware 2 its own health check
+// rolled back (no acquirer) while the TMS was down.
+type fwOutage struct {
+	dir, tmsURL, root string
+	u                 *fakeUpdater
+	names             [2]string
+	tms               *fakeTMS
+}
+
+func rolledBackDuringTMSOutage(t *testing.T) fwOutage {
+	t.Helper()
+	f := fwOutage{dir: filepath.Join(t.TempDir(), "data"), u: newFakeUpdater(), names: [2]string{"a", "b"}}
+	f.tms, f.tmsURL, f.root = startTMS(t)
+	d := f.open(t)
+	tryFirmware(t, d, "2")
+	closeFW(t, d)
+	f.tms.setDown(true)
+	d = f.open(t) // the trial; no acquirer
+	if err := d.CheckTrial(context.Background()); !errors.Is(err, ErrUnhealthy) {
+		t.Fatalf("CheckTrial: %v", err)
+	}
+	closeFW(t, d)
+	if got := f.tms.rollbacks(); len(got) != 0 {
+		t.Fatalf("reports while the TMS was down: %+v", got)
+	}
+	return f
+}
+
+func (f fwOutage) open(t *testing.T) *Daemon {
+	return openFWReport(t, f.dir, "127.0.0.1:1", f.tmsURL, f.root, f.u, f.names)
+}
+
 // A trial rolled back by its own health check while the TMS is down is
 // reported by the committed firmware that boots next, once: not again at
 // the following starts. (Before, no rollback ever reached the TMS.)
 func TestRollbackReportedOnceAfterTMSOutage(t *testing.T) {
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "data")
-	u := newFakeUpdater()
-	names := [2]string{"a", "b"}
-	tms, tmsURL, root := startTMS(t)
-
-	d := openFWReport(t, dir, "127.0.0.1:1", tmsURL, root, u, names)
-	tryFirmware(t, d, "2")
-	closeFW(t, d)
-
-	tms.setDown(true)
-	d = openFWReport(t, dir, "127.0.0.1:1", tmsURL, root, u, names) // the trial; no acquirer
-	if err := d.CheckTrial(ctx); !errors.Is(err, ErrUnhealthy) {
-		t.Fatalf("CheckTrial: %v", err)
-	}
-	closeFW(t, d)
-	if got := tms.rollbacks(); len(got) != 0 {
-		t.Fatalf("reports while the TMS was down: %+v", got)
-	}
+	f := rolledBackDuringTMSOutage(t)
+	tms := f.tms
 
 	// The committed firmware boots; the TMS is back.
 	tms.setDown(false)
-	d = openFWReport(t, dir, "127.0.0.1:1", tmsURL, root, u, names)
+	d := f.open(t)
 	if st := d.Status().Firmware; st.Slot != "a" || st.Trial {
 		t.Fatalf("after the rollback: %+v", st)
 	}
@@ -166,7 +182,7 @@ func TestRollbackReportedOnceAfterTMSOutage(t *testing.T) {
 	closeFW(t, d)
 
 	// Started again: nothing more to report.
-	d = openFWReport(t, dir, "127.0.0.1:1", tmsURL, root, u, names)
+	d = f.open(t)
 	if err := d.sendRollbackReports(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -181,23 +197,12 @@ func TestRollbackReportedOnceAfterTMSOutage(t *testing.T) {
 // waits.
 func TestRollbackReportRetryJitter(t *testing.T) {
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "data")
-	u := newFakeUpdater()
-	names := [2]string{"a", "b"}
-	tms, tmsURL, root := startTMS(t)
-	d := openFWReport(t, dir, "127.0.0.1:1", tmsURL, root, u, names)
-	tryFirmware(t, d, "2")
-	closeFW(t, d)
-	tms.setDown(true)
-	d = openFWReport(t, dir, "127.0.0.1:1", tmsURL, root, u, names) // the trial; no acquirer
-	if err := d.CheckTrial(ctx); !errors.Is(err, ErrUnhealthy) {
-		t.Fatalf("CheckTrial: %v", err)
-	}
-	closeFW(t, d)
+	f := rolledBackDuringTMSOutage(t)
+	tms := f.tms
 
 	// The committed firmware has a rollback to report; its own loop
 	// waits on the wall clock, this one on a fake.
-	d = openFWReport(t, dir, "127.0.0.1:1", tmsURL, root, u, names)
+	d := f.open(t)
 	defer closeFW(t, d)
 	fake := clock.NewFake(time.Now())
 	seed := [32]byte{'f', 'w'}
