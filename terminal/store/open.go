@@ -124,13 +124,11 @@ func Open(path string, opts *Opts) (*DB, error) {
 		}
 		return nil, fmt.Errorf("store: open: %w", err)
 	}
-	d := &DB{bolt: b, now: o.Clock.Now}
-	id := make([]byte, 16)
-	if _, err := io.ReadFull(o.Rand, id); err != nil {
+	d, err := handle(b, o)
+	if err != nil {
 		b.Close()
-		return nil, fmt.Errorf("store: instance id: %w", err)
+		return nil, err
 	}
-	d.instance = hex.EncodeToString(id)
 	// init reads and writes pages the check passed; a fault or a bbolt
 	// panic here still refuses the file rather than ending posd.
 	if _, err := protect(func() (struct{}, error) { return struct{}{}, d.init(o.KeepReadable) }); err != nil {
@@ -170,13 +168,11 @@ func create(path string, o Opts) error {
 	if err != nil {
 		return fmt.Errorf("store: create: %w", err)
 	}
-	d := &DB{bolt: b, now: o.Clock.Now}
-	id := make([]byte, 16)
-	if _, err := io.ReadFull(o.Rand, id); err != nil {
+	d, err := handle(b, o)
+	if err != nil {
 		b.Close()
-		return fmt.Errorf("store: instance id: %w", err)
+		return err
 	}
-	d.instance = hex.EncodeToString(id)
 	err = d.init(o.KeepReadable)
 	if cerr := b.Close(); err == nil {
 		err = cerr
@@ -192,6 +188,16 @@ func create(path string, o Opts) error {
 		return fmt.Errorf("store: create: %w", err)
 	}
 	return nil
+}
+
+// handle is the DB over b, with a new random instance id that init keeps
+// only for a database that has none yet.
+func handle(b *bolt.DB, o Opts) (*DB, error) {
+	id := make([]byte, 16)
+	if _, err := io.ReadFull(o.Rand, id); err != nil {
+		return nil, fmt.Errorf("store: instance id: %w", err)
+	}
+	return &DB{bolt: b, now: o.Clock.Now, instance: hex.EncodeToString(id)}, nil
 }
 
 func damaged(path string, cause error) error {
