@@ -15,6 +15,7 @@ import (
 	"posd/terminal/engauth"
 	"posd/terminal/keyload"
 	"posd/terminal/money"
+	"posd/terminal/slots"
 	"posd/terminal/wiresec"
 )
 
@@ -71,26 +72,7 @@ func (c consoleTerminal) Status(context.Context) (string, error) {
 	return pretty(consoleStatus(c.d.Status()))
 }
 
-// digestShown is how many hex digits of a SHA-256 digest (a firmware
-// image's, a parameter bundle's) the console shows: enough for a field
-// engineer to compare with the TMS, as git shortens commit ids, and
-// fewer than the 16 from which the console's output guard takes a run
-// of hex digits for key material and withholds its whole line.
-const digestShown = 12
-
-// shortDigest is a hex digest as the console shows it: its first
-// digestShown digits and "..." (ASCII: the console prints no other).
-// The JSON key next to it ("sha256") says what it is; a label glued to
-// the digits ("sha256:...") would join them into a run the guard
-// withholds.
-func shortDigest(h string) string {
-	if len(h) <= digestShown {
-		return h
-	}
-	return h[:digestShown] + "..."
-}
-
-// consoleStatus is st with its digests shortened (shortDigest); the local
+// consoleStatus is st with its digests shortened (slots.ShortDigest); the local
 // API (posctl status) keeps them whole.
 func consoleStatus(st Status) Status {
 	st.Params = consoleParams(st.Params)
@@ -100,7 +82,7 @@ func consoleStatus(st Status) Status {
 			ss := *fw.Slots
 			ss.Slots = slices.Clone(ss.Slots)
 			for i := range ss.Slots {
-				ss.Slots[i].SHA256 = shortDigest(ss.Slots[i].SHA256)
+				ss.Slots[i].SHA256 = slots.ShortDigest(ss.Slots[i].SHA256)
 			}
 			fw.Slots = &ss
 		}
@@ -109,13 +91,13 @@ func consoleStatus(st Status) Status {
 	return st
 }
 
-// consoleParams is p with its bundle's digest shortened (shortDigest).
+// consoleParams is p with its bundle's digest shortened (slots.ShortDigest).
 func consoleParams(p *ParamsSet) *ParamsSet {
 	if p == nil {
 		return nil
 	}
 	q := *p
-	q.SHA256 = shortDigest(q.SHA256)
+	q.SHA256 = slots.ShortDigest(q.SHA256)
 	return &q
 }
 

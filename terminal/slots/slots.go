@@ -988,10 +988,19 @@ func jsonEvent(e Event) ([]byte, error) {
 	return b, nil
 }
 
-// shortSum is a SHA-256 digest as error texts and the slot history show
-// it: its first 12 hex digits, enough to tell images apart and to find
-// them at the TMS, and short of the 16 in a row the service console
-// withholds as key material.
-func shortSum(sum [32]byte) string {
-	return hex.EncodeToString(sum[:6]) + "..."
+// ShortDigest is a hex SHA-256 digest (an image's, a parameter bundle's)
+// as error texts, the slot history and the service console show it: its
+// first 12 hex digits and "...", enough to tell images apart and to find
+// them at the TMS (as git shortens commit ids), and short of the 16 in a
+// row the console withholds as key material. A shorter h is returned as
+// it is.
+func ShortDigest(h string) string {
+	const shown = 12
+	if len(h) <= shown {
+		return h
+	}
+	return h[:shown] + "..."
 }
+
+// shortSum is ShortDigest of sum.
+func shortSum(sum [32]byte) string { return ShortDigest(hex.EncodeToString(sum[:])) }
