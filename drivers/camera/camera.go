@@ -51,11 +51,41 @@ const (
 // instead of stalling the camera (OpenCV's GStreamer backend does not
 // drop by itself and gives the appsink a queue of one buffer).
 func LibcameraPipeline(width, height, fps int) string {
+	return libcameraPipeline("libcamerasrc", width, height, fps)
+}
+
+// LibcameraNamedPipeline is LibcameraPipeline for one camera of several:
+// libcamerasrc's camera-name property picks the camera whose libcamera id
+// is name (libcamerasrc looks it up with CameraManager::get; without the
+// property it takes the first camera libcamera lists, whichever that is).
+// On a Raspberry Pi the id is the sensor's device-tree path, as
+// `rpicam-hello --list-cameras` shows it in parentheses, e.g.
+// "/base/soc/i2c0mux/i2c@1/imx219@10". The name is double-quoted for
+// GStreamer's pipeline parser (an id has '/' and '@'); a '"' or '\' in it
+// is escaped with a backslash.
+func LibcameraNamedPipeline(name string, width, height, fps int) string {
+	q := strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(name)
+	return libcameraPipeline(`libcamerasrc camera-name="`+q+`"`, width, height, fps)
+}
+
+func libcameraPipeline(src string, width, height, fps int) string {
 	caps := fmt.Sprintf("video/x-raw,width=%d,height=%d", width, height)
 	if fps > 0 {
 		caps += fmt.Sprintf(",framerate=%d/1", fps)
 	}
-	return "libcamerasrc ! " + caps + " ! videoconvert ! video/x-raw,format=BGR ! appsink drop=true"
+	return src + " ! " + caps + " ! videoconvert ! video/x-raw,format=BGR ! appsink drop=true"
+}
+
+// CheckSource reports whether New would accept src as a source string,
+// without opening anything: a "gst:" pipeline must end in an appsink, a
+// V4L2 source must name a /dev/videoN device (a symlink to one, such as a
+// udev /dev/v4l/by-id name, counts only where it exists), a file source
+// must exist. The error wraps ErrBadSource. It does not depend on the
+// build: a nocv build checks the same way, though its New then reports
+// ErrUnsupported.
+func CheckSource(src string) error {
+	_, err := parseSource(src)
+	return err
 }
 
 // Source is what the rest of the daemon consumes. *Dev implements it; tests

@@ -69,6 +69,8 @@ func TestParseSource(t *testing.T) {
 		{src: "gst:videotestsrc ! appsinkx", err: ErrBadSource},
 		{src: "gst:  ", err: ErrBadSource},
 		{src: "gst:" + LibcameraPipeline(640, 480, 15), kind: KindGStreamer, path: LibcameraPipeline(640, 480, 15)},
+		{src: "gst:" + LibcameraNamedPipeline("/base/soc/i2c0mux/i2c@0/imx219@10", 640, 480, 15), kind: KindGStreamer,
+			path: LibcameraNamedPipeline("/base/soc/i2c0mux/i2c@0/imx219@10", 640, 480, 15)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.src, func(t *testing.T) {
@@ -99,6 +101,37 @@ func TestLibcameraPipeline(t *testing.T) {
 	} {
 		if got := LibcameraPipeline(tc.w, tc.h, tc.fps); got != tc.want {
 			t.Errorf("LibcameraPipeline(%d, %d, %d) = %q, want %q", tc.w, tc.h, tc.fps, got, tc.want)
+		}
+	}
+}
+
+// A named libcamera camera: the id double-quoted for GStreamer's parser,
+// which takes a quote or backslash in it only escaped.
+func TestLibcameraNamedPipeline(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		want string
+	}{
+		{"/base/soc/i2c0mux/i2c@1/imx219@10", `libcamerasrc camera-name="/base/soc/i2c0mux/i2c@1/imx219@10" ! video/x-raw,width=640,height=480,framerate=15/1 ! videoconvert ! video/x-raw,format=BGR ! appsink drop=true`},
+		{`odd"name\`, `libcamerasrc camera-name="odd\"name\\" ! video/x-raw,width=640,height=480,framerate=15/1 ! videoconvert ! video/x-raw,format=BGR ! appsink drop=true`},
+	} {
+		if got := LibcameraNamedPipeline(tc.name, 640, 480, 15); got != tc.want {
+			t.Errorf("LibcameraNamedPipeline(%q) = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// CheckSource is parseSource's verdict, in every build.
+func TestCheckSource(t *testing.T) {
+	for _, src := range []string{"0", "/dev/video2", "v4l2:/dev/video1", "gst:" + LibcameraPipeline(640, 480, 15),
+		"gst:" + LibcameraNamedPipeline("/base/soc/i2c0mux/i2c@0/imx219@10", 640, 480, 15)} {
+		if err := CheckSource(src); err != nil {
+			t.Errorf("CheckSource(%q) = %v", src, err)
+		}
+	}
+	for _, src := range []string{"", "gst:videotestsrc ! fakesink", "v4l2:", "/dev/ttyS0", "/nonexistent/video0"} {
+		if err := CheckSource(src); !errors.Is(err, ErrBadSource) {
+			t.Errorf("CheckSource(%q) = %v, want ErrBadSource", src, err)
 		}
 	}
 }

@@ -149,3 +149,23 @@ func TestGStreamerHaltAndStart(t *testing.T) {
 	}
 	halt(t, d, 0x7fffffff)
 }
+
+// A named camera's pipeline opens as written: the quoted id, with its
+// '/' and '@', gets through OpenCV to GStreamer's parser. videotestsrc's
+// name property (every element has one) stands in for libcamerasrc's
+// camera-name.
+func TestGStreamerNamedPipelineParses(t *testing.T) {
+	if !HasGStreamer() {
+		t.Fatal("this OpenCV has no GStreamer backend")
+	}
+	p := LibcameraNamedPipeline("/base/soc/i2c0mux/i2c@0/imx219@10", 32, 24, 30)
+	named := strings.Replace(p, "libcamerasrc camera-name=", "videotestsrc name=", 1)
+	if named == p {
+		t.Fatalf("pipeline %q does not name a libcamerasrc camera", p)
+	}
+	d := openPipeline(t, SchemeGStreamer+named, nil)
+	if err := d.Check(context.Background()); err != nil {
+		t.Fatalf("Check = %v", err)
+	}
+	halt(t, d, 0x7fffffff)
+}
