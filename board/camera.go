@@ -22,12 +22,27 @@ const cameraStopWait = 3 * time.Second
 // opening: one that opens but stays silent is reported failed, like one
 // that does not open, and released.
 func (b *Board) AddCamera(src string, opts *camera.Opts) {
-	st := Status{Name: "camera", Driver: "camera", Where: src}
+	g := b.addGatedCamera("camera", src, opts)
+	if g == nil {
+		return
+	}
+	b.mu.Lock()
+	b.camGate = g
+	b.mu.Unlock()
+	b.Devices.Camera = g
+}
+
+// addGatedCamera opens the camera src, checks that it delivers and records
+// it under name, behind the on-demand gate that keeps it halted while
+// nothing reads frames; it returns the gate, or nil when the camera failed
+// (recorded with its error and released).
+func (b *Board) addGatedCamera(name, src string, opts *camera.Opts) *gatedCamera {
+	st := Status{Name: name, Driver: "camera", Where: src}
 	d, err := camera.New(src, opts)
 	if err != nil {
 		st.Error = err.Error()
 		b.Add(st, nil, nil)
-		return
+		return nil
 	}
 	// Check is bounded by NoFrameTimeout for a camera; the deadline here
 	// only guards a file source that never yields its first image.
@@ -38,16 +53,12 @@ func (b *Board) AddCamera(src string, opts *camera.Opts) {
 		st.Error = err.Error()
 		b.Add(st, nil, nil)
 		_ = stopCamera(d)
-		return
+		return nil
 	}
 	// Checked: from now on the camera is open only while something
 	// reads frames (a QR sale, face pay after consent, a self-test).
 	g := newGatedCamera(d, CameraIdleOff)
 	g.idleOff()
-	b.mu.Lock()
-	b.camGate = g
-	b.mu.Unlock()
-	b.Devices.Camera = g
 	info := d.Info()
 	st.OK, st.Detail = true, fmt.Sprintf("%dx%d @ %.1f fps (%s)", info.Width, info.Height, info.FPS, info.Kind)
 	b.Add(st, func(ctx context.Context) (string, error) {
@@ -61,6 +72,7 @@ func (b *Board) AddCamera(src string, opts *camera.Opts) {
 		}
 		return fmt.Sprintf("%dx%d @ %.1f fps measured over %d frames (%s)", r.Width, r.Height, r.FPS, r.Frames, r.Info.Kind), nil
 	}, g.halt)
+	return g
 }
 
 // stopCamera halts the camera (the capture is released; camera.Dev.Start
