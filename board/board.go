@@ -64,6 +64,13 @@ type Profile struct {
 	// pipeline (a libcamera CSI camera), or a V4L2 device ("v4l2:" and a
 	// /dev/videoN path or index, or the bare path or index: a USB camera).
 	Camera string `json:"camera,omitempty"`
+	// IRCamera: a near-infrared camera beside Camera, seeing the same
+	// scene, when the board has one (face liveness checks that it shows a
+	// face where the colour camera does: a phone screen or a print does
+	// not show one in the IR picture). Same syntax as Camera; it must be
+	// another device than Camera. Opened, checked and gated like Camera
+	// and reported as "ir-camera".
+	IRCamera string `json:"ir_camera,omitempty"`
 	// Overlays are the firmware configuration lines (Raspberry Pi
 	// config.txt) the profile needs, with the header pins they take.
 	Overlays []Overlay `json:"overlays,omitempty"`
@@ -286,7 +293,7 @@ func Lookup(name string) (Profile, error) {
 
 // Status is one device as the field engineer sees it.
 type Status struct {
-	Name   string `json:"name"`   // "msr", "nfc", "contact", "keypad", "camera"
+	Name   string `json:"name"`   // "msr", "nfc", "contact", "keypad", "camera", "ir-camera"
 	Driver string `json:"driver"` // "msr", "pn532", "alpar", "keypad", "camera"
 	Where  string `json:"where"`  // port, bus address, device
 	OK     bool   `json:"ok"`
@@ -336,8 +343,10 @@ type Board struct {
 	selftest map[string]func(ctx context.Context) (string, error)
 	halts    []func() error
 	log      *slog.Logger
-	// camGate opens the camera on demand (nil: no camera).
+	// camGate and irGate open the colour and the IR camera on demand
+	// (nil: no such camera).
 	camGate *gatedCamera
+	irGate  *gatedCamera
 }
 
 // New returns an empty board for profile name; board/sim and Open fill it.
@@ -461,10 +470,20 @@ func Open(ctx context.Context, p Profile, log *slog.Logger) (*Board, error) {
 	if p.Console != nil {
 		b.AddConsole(*p.Console)
 	}
+	o := camera.DefaultOpts
+	o.Logger = log
 	if p.Camera != "" {
-		o := camera.DefaultOpts
-		o.Logger = log
 		b.AddCamera(p.Camera, &o)
+	}
+	switch {
+	case p.IRCamera == "":
+	case p.IRCamera == p.Camera:
+		// The colour picture would pass for the IR one: a face on a
+		// phone screen would then show in "IR".
+		b.Add(Status{Name: "ir-camera", Driver: "camera", Where: p.IRCamera,
+			Error: "board: the IR camera's source is the colour camera's"}, nil, nil)
+	default:
+		b.AddIRCamera(p.IRCamera, &o)
 	}
 	return b, nil
 }

@@ -32,6 +32,22 @@ func (b *Board) AddCamera(src string, opts *camera.Opts) {
 	b.Devices.Camera = g
 }
 
+// AddIRCamera opens the near-infrared camera beside the colour one, from
+// the same kind of source as AddCamera, with the same checks and the same
+// on-demand gate, and records it as "ir-camera". A camera that fails is
+// reported with its error and left out (Devices.IRCamera stays nil); the
+// board starts without it.
+func (b *Board) AddIRCamera(src string, opts *camera.Opts) {
+	g := b.addGatedCamera("ir-camera", src, opts)
+	if g == nil {
+		return
+	}
+	b.mu.Lock()
+	b.irGate = g
+	b.mu.Unlock()
+	b.Devices.IRCamera = camera.Video(g)
+}
+
 // addGatedCamera opens the camera src, checks that it delivers and records
 // it under name, behind the on-demand gate that keeps it halted while
 // nothing reads frames; it returns the gate, or nil when the camera failed

@@ -4,6 +4,7 @@ package board
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -106,5 +107,101 @@ func TestCameraOpensOnDemand(t *testing.T) {
 	f.Close()
 	if st, _ = b.CameraState(); !st.On || st.Starts != 2 {
 		t.Fatalf("after reopening: %+v", st)
+	}
+}
+
+// A profile's IR camera is opened like its colour camera: checked at
+// start, reported as "ir-camera", self-tested, handed to the application
+// as Devices.IRCamera and open only while read, through a gate of its own
+// (reading it does not open the colour camera). videotestsrc stands in
+// for libcamerasrc, its name property for camera-name, so the pipeline has
+// the shape of a named CSI camera's.
+func TestIRCameraOnTheBoard(t *testing.T) {
+	rgb := camera.SchemeGStreamer + strings.Replace(camera.LibcameraPipeline(64, 48, 30), "libcamerasrc", "videotestsrc", 1)
+	named := camera.LibcameraNamedPipeline("/base/soc/i2c0mux/i2c@0/imx219@10", 32, 24, 30)
+	ir := camera.SchemeGStreamer + strings.Replace(named, "libcamerasrc camera-name=", "videotestsrc name=", 1)
+	b, err := Open(context.Background(), Profile{Name: "test", Camera: rgb, IRCamera: ir}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Halt()
+	got := map[string]Status{}
+	for _, s := range b.Status() {
+		got[s.Name] = s
+	}
+	if s := got["camera"]; !s.OK || !strings.Contains(s.Detail, "64x48") {
+		t.Fatalf("camera: %+v", s)
+	}
+	if s := got["ir-camera"]; !s.OK || s.Where != ir || !strings.Contains(s.Detail, "32x24") || !strings.Contains(s.Detail, "gstreamer") {
+		t.Fatalf("ir-camera: %+v", s)
+	}
+	for _, s := range b.SelfTest(context.Background()) {
+		if (s.Name == "camera" || s.Name == "ir-camera") && !s.OK {
+			t.Fatalf("self test: %+v", s)
+		}
+	}
+	v := b.Devices.IRCamera
+	if v == nil {
+		t.Fatal("no IR video source")
+	}
+	// Settle after the self tests, which opened both cameras.
+	waitOff := func(state func() (CameraState, bool), what string) {
+		t.Helper()
+		deadline := time.Now().Add(CameraIdleOff + 5*time.Second)
+		for {
+			st, _ := state()
+			if !st.On {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s still on %v after the last frame", what, CameraIdleOff+5*time.Second)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitOff(b.CameraState, "camera")
+	waitOff(b.IRCameraState, "IR camera")
+	irBefore, _ := b.IRCameraState()
+	rgbBefore, _ := b.CameraState()
+	f, err := v.Next(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w, h := f.Size(); w != 32 || h != 24 {
+		t.Fatalf("IR frame %dx%d", w, h)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st, ok := b.IRCameraState(); !ok || !st.On || st.Frames != irBefore.Frames+1 || st.Starts != irBefore.Starts+1 {
+		t.Fatalf("IR camera after a frame: %+v %v (before %+v)", st, ok, irBefore)
+	}
+	if st, _ := b.CameraState(); st != rgbBefore {
+		t.Fatalf("reading the IR camera changed the colour camera: %+v, was %+v", st, rgbBefore)
+	}
+	waitOff(b.IRCameraState, "IR camera")
+	if err := b.Halt(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Next(context.Background()); !errors.Is(err, camera.ErrClosed) {
+		t.Fatalf("IR camera after Halt: %v, want ErrClosed", err)
+	}
+}
+
+// An IR camera that opens but delivers nothing is reported failed and left
+// out, as a colour one is; the colour camera is not affected.
+func TestSilentIRCameraReportedFailed(t *testing.T) {
+	b := New("test", nil)
+	o := camera.DefaultOpts
+	o.NoFrameTimeout = 200 * time.Millisecond
+	b.AddCamera(camera.SchemeGStreamer+strings.Replace(camera.LibcameraPipeline(64, 48, 30), "libcamerasrc", "videotestsrc", 1), &o)
+	b.AddIRCamera(camera.SchemeGStreamer+"videotestsrc is-live=true ! valve drop=true ! videoconvert ! video/x-raw,format=BGR ! appsink", &o)
+	defer b.Halt()
+	st := b.Status()
+	if len(st) != 2 || !st[0].OK || st[1].Name != "ir-camera" || st[1].OK || !strings.Contains(st[1].Error, "no frame") {
+		t.Fatalf("status = %+v, want the camera OK and the IR camera failed with no frame", st)
+	}
+	if b.Devices.IRCamera != nil || b.Devices.Camera == nil {
+		t.Fatal("want a colour camera and no IR camera")
 	}
 }

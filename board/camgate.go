@@ -132,6 +132,19 @@ func (b *Board) CameraState() (CameraState, bool) {
 	b.mu.Lock()
 	g := b.camGate
 	b.mu.Unlock()
+	return g.state()
+}
+
+// IRCameraState reports the IR camera's gate (false, zero when the board
+// has no IR camera opened by AddIRCamera).
+func (b *Board) IRCameraState() (CameraState, bool) {
+	b.mu.Lock()
+	g := b.irGate
+	b.mu.Unlock()
+	return g.state()
+}
+
+func (g *gatedCamera) state() (CameraState, bool) {
 	if g == nil {
 		return CameraState{}, false
 	}
