@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -138,29 +139,32 @@ var Profiles = map[string]Profile{
 		KEK:         kek.Spec{Source: kek.SourceFile},
 		Updater:     UpdaterDir,
 	},
-	"rpi4": {
-		Name:        "rpi4",
-		Description: "Raspberry Pi 4: PN532 HAT on I2C-3 at 0x24, TDA8029 on ttyAMA1, USB keyboard-wedge stripe reader, 4x4 keypad on GPIO, CSI camera through libcamera",
-		MSR:         &MSR{Kind: MSRKindEvdev, Device: DefaultMSRDevice},
-		NFC:         &NFC{Interface: "i2c", I2CBus: "3", I2CAddr: 0x24, Reset: "GPIO20", Req: "GPIO16"},
-		Contact:     &Serial{Port: "/dev/ttyAMA1", Baud: 38400},
-		// The PL011 on GPIO14/15 (enable_uart=1 below); the kernel's
-		// serial console must be off it (no "console=serial0,115200" in
-		// cmdline.txt, serial-getty@ttyAMA0 disabled).
-		Console: &Serial{Port: "/dev/serial0", Baud: 115200},
-		Keypad: &Keypad{
-			Rows: []string{"GPIO5", "GPIO6", "GPIO26", "GPIO19"},
-			Cols: []string{"GPIO17", "GPIO27", "GPIO22", "GPIO21"},
-		},
-		Camera:   camera.SchemeGStreamer + camera.LibcameraPipeline(640, 480, 15),
-		Overlays: rpi4Overlays,
-		Reserved: rpi4Reserved,
-		KEK:      kek.Spec{Source: kek.SourceTPM, Device: "/dev/tpmrm0", FallbackFile: true},
-		// RAUC with its boot loader's A/B rootfs pair (system.conf:
-		// [slot.rootfs.0] and [slot.rootfs.1], bootname A and B).
-		Updater: UpdaterRAUC,
-		Slots:   [2]string{"rootfs.0", "rootfs.1"},
+	"rpi4":   rpi4Profile,
+	"cm4-ir": cm4IR(rpi4Profile),
+}
+
+var rpi4Profile = Profile{
+	Name:        "rpi4",
+	Description: "Raspberry Pi 4: PN532 HAT on I2C-3 at 0x24, TDA8029 on ttyAMA1, USB keyboard-wedge stripe reader, 4x4 keypad on GPIO, CSI camera through libcamera",
+	MSR:         &MSR{Kind: MSRKindEvdev, Device: DefaultMSRDevice},
+	NFC:         &NFC{Interface: "i2c", I2CBus: "3", I2CAddr: 0x24, Reset: "GPIO20", Req: "GPIO16"},
+	Contact:     &Serial{Port: "/dev/ttyAMA1", Baud: 38400},
+	// The PL011 on GPIO14/15 (enable_uart=1 below); the kernel's
+	// serial console must be off it (no "console=serial0,115200" in
+	// cmdline.txt, serial-getty@ttyAMA0 disabled).
+	Console: &Serial{Port: "/dev/serial0", Baud: 115200},
+	Keypad: &Keypad{
+		Rows: []string{"GPIO5", "GPIO6", "GPIO26", "GPIO19"},
+		Cols: []string{"GPIO17", "GPIO27", "GPIO22", "GPIO21"},
 	},
+	Camera:   camera.SchemeGStreamer + camera.LibcameraPipeline(640, 480, 15),
+	Overlays: rpi4Overlays,
+	Reserved: rpi4Reserved,
+	KEK:      kek.Spec{Source: kek.SourceTPM, Device: "/dev/tpmrm0", FallbackFile: true},
+	// RAUC with its boot loader's A/B rootfs pair (system.conf:
+	// [slot.rootfs.0] and [slot.rootfs.1], bootname A and B).
+	Updater: UpdaterRAUC,
+	Slots:   [2]string{"rootfs.0", "rootfs.1"},
 }
 
 // rpi4Overlays: the PN532 HAT (Waveshare PN532 NFC HAT, I2C mode: jumpers
@@ -179,9 +183,90 @@ var rpi4Overlays = []Overlay{
 }
 
 // rpi4Reserved: pins kept free although nothing of the profile drives them.
-var rpi4Reserved = []Reserved{
-	{Pins: []int{0, 1}, Why: "HAT ID EEPROM (ID_SD, ID_SC)"},
-	{Pins: []int{4, 8, 9, 10, 11}, Why: "PN532 HAT in SPI mode: SPI0 CE0/MISO/MOSI/SCLK, NSS driven from BCM4 in the vendor's example (cs=4)"},
+var rpi4Reserved = []Reserved{reservedHATID, reservedPN532SPI}
+
+var (
+	reservedHATID    = Reserved{Pins: []int{0, 1}, Why: "HAT ID EEPROM (ID_SD, ID_SC)"}
+	reservedPN532SPI = Reserved{Pins: []int{4, 8, 9, 10, 11}, Why: "PN532 HAT in SPI mode: SPI0 CE0/MISO/MOSI/SCLK, NSS driven from BCM4 in the vendor's example (cs=4)"}
+)
+
+// The libcamera ids of the cm4-ir profile's cameras: a Raspberry Pi
+// camera's id is its sensor's device-tree path, as `rpicam-hello
+// --list-cameras` prints it. On the CM4 the camera I2C is i2c0mux
+// (bcm2711-rpi-cm4.dts includes bcm283x-rpi-i2c0mux_0_44.dtsi): channel 1
+// on GPIO44/45 is CAM1's (i2c_csi_dsi), channel 0 on GPIO0/1 CAM0's
+// (i2c_csi_dsi0: &i2c0); an IMX219 answers at 0x10.
+const (
+	cm4CAM1IMX219 = "/base/soc/i2c0mux/i2c@1/imx219@10"
+	cm4CAM0IMX219 = "/base/soc/i2c0mux/i2c@0/imx219@10"
+)
+
+// cm4IR is a face-pay board with a colour and an IR camera: a Raspberry
+// Pi Compute Module 4 on the Compute Module 4 IO Board. Its 40-pin header
+// carries the BCM2711's GPIO0-27 as a Pi 4's does, so base's devices (the
+// rpi4 profile's) keep their wiring and overlays; unlike a Pi 4 it has two
+// CSI-2 camera connectors, and both cameras can run at once:
+//
+//   - colour camera: Camera Module 2 (IMX219) on CAM1;
+//   - IR camera: Camera Module 2 NoIR (an IMX219 without the IR-cut
+//     filter) on CAM0, behind an 850 nm long-pass filter and lit by
+//     850 nm LEDs, so that it sees the lit face and not a phone screen's
+//     visible light. Same sensor and lens as the colour camera and
+//     mounted beside it: both frame the scene at the same scale, which
+//     the liveness check's IR look assumes (it maps the colour picture's
+//     face box onto the IR picture by scale alone). posd does not switch
+//     the illuminator. Both cameras get libcamera's imx219 tuning (it is
+//     chosen by sensor); the NoIR module's only tints the IR picture,
+//     which the IR look reads in grey.
+//
+// What the profile relies on:
+//   - libcamerasrc's camera-name property picks a camera by its libcamera
+//     id (CameraManager::get in libcamera's gstlibcamerasrc.cpp), and the
+//     libcamerasrc elements of one process share one CameraManager
+//     (gst_libcamera_get_camera_manager, gstlibcamera-utils.cpp): both
+//     pipelines run inside posd.
+//   - The IO board wires CAM1's I2C to GPIO44/45; CAM0's needs the two J6
+//     jumpers, which put it on GPIO0/1 (Raspberry Pi's Compute Module
+//     camera guide).
+//   - config.txt declares the sensors: camera_auto_detect=0 and one
+//     dtoverlay per camera, ",cam0" for the second connector (Raspberry
+//     Pi's camera configuration guide: auto-detection finds every camera
+//     module only on the single-board computers, not on a Compute Module).
+//   - The CM4 leaves its USB 2.0 host off unless config.txt turns it on
+//     (dtoverlay=dwc2,dr_mode=host); the keyboard-wedge stripe reader is a
+//     USB device.
+func cm4IR(base Profile) Profile {
+	p := base
+	p.Name = "cm4-ir"
+	p.Description = "Raspberry Pi Compute Module 4 on its IO board: the rpi4 devices on the same header pins, " +
+		"colour CSI camera on CAM1 and IR camera (NoIR module, 850 nm filter and illuminator) on CAM0, both through libcamera"
+	p.MSR, p.NFC, p.Contact, p.Console, p.Keypad = clone(base.MSR), clone(base.NFC), clone(base.Contact), clone(base.Console), clone(base.Keypad)
+	p.Camera = camera.SchemeGStreamer + camera.LibcameraNamedPipeline(cm4CAM1IMX219, 640, 480, 15)
+	p.IRCamera = camera.SchemeGStreamer + camera.LibcameraNamedPipeline(cm4CAM0IMX219, 640, 480, 15)
+	p.Overlays = slices.Concat(base.Overlays, []Overlay{
+		{Line: "dtoverlay=dwc2,dr_mode=host",
+			Why: "USB 2.0 host for the keyboard-wedge stripe reader: the CM4 leaves it off by default"},
+		{Line: "camera_auto_detect=0",
+			Why: "the two sensors are declared below: the firmware's camera auto-detection is for the single-board computers' connectors, not a Compute Module's"},
+		{Line: "dtoverlay=imx219",
+			Why: "colour camera, Camera Module 2 on CAM1 (libcamera id " + cm4CAM1IMX219 + "); its I2C is on GPIO44/45, off the header"},
+		{Line: "dtoverlay=imx219,cam0", Pins: []int{0, 1},
+			Why: "IR camera, Camera Module 2 NoIR on CAM0 (libcamera id " + cm4CAM0IMX219 + "); its I2C is GPIO0/1 through the IO board's J6 jumpers, " +
+				"shared with the HAT ID EEPROM (0x50; the sensor is at 0x10)"},
+	})
+	// GPIO0/1 are the CAM0 overlay's now.
+	p.Reserved = []Reserved{reservedPN532SPI}
+	return p
+}
+
+// clone copies what v points to (nil stays nil), so that a derived
+// profile shares no device setting with its base.
+func clone[T any](v *T) *T {
+	if v == nil {
+		return nil
+	}
+	c := *v
+	return &c
 }
 
 // CheckPins reports the first header pin the profile uses twice (devices,
