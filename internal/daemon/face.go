@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -44,13 +45,17 @@ type FaceStatus struct {
 	// frames are read: never before the customer's consent) and the
 	// frames it delivered since the start.
 	Camera *board.CameraState `json:"camera,omitempty"`
+	// IRCamera is the same for a board profile's IR camera (the sim
+	// board's simulated one has no gate and is left out).
+	IRCamera *board.CameraState `json:"ir_camera_state,omitempty"`
 }
 
 // openFace prepares face pay when the configuration names a platform:
-// the pinned platform key, the keypad, the camera and the liveness
-// checker (OpenCV's cascades; the nocv build has none and says so). A
-// terminal whose face pay cannot run still starts: face sales fail
-// clearly and card payments work.
+// the pinned platform key, the keypad, the camera (and the IR camera,
+// when the board's profile names one) and the liveness checker (OpenCV's
+// cascades; the nocv build has none and says so). A terminal whose face
+// pay cannot run still starts: face sales fail clearly and card payments
+// work.
 func (d *Daemon) openFace(pad pin.Keys) (*txn.FacePay, error) {
 	cfg, set := d.Config.Face, d.Settings
 	d.face = &faceParts{}
@@ -71,12 +76,16 @@ func (d *Daemon) openFace(pad pin.Keys) (*txn.FacePay, error) {
 	}
 	cam := d.Board.Devices.CameraVideo()
 	c, err := face.New(face.Opts{CascadeDir: cfg.Cascades, Thresholds: th, Logger: d.Log.With("part", "face")})
-	switch {
+	switch irErr := d.irCameraFailed(); {
 	case err != nil:
 		// The nocv build, or OpenCV's cascades missing.
 		d.face.why = strings.TrimPrefix(err.Error(), face.ErrUnavailable.Error()+": ")
 	case cam == nil:
 		d.face.why = "no camera"
+	case irErr != "":
+		// Without it the liveness check would lose its IR look and
+		// judge a phone screen or a print on the colour camera alone.
+		d.face.why = "IR camera unavailable: " + irErr
 	case pad == nil:
 		d.face.why = "no keypad for the consent and the payment password"
 	}
@@ -125,6 +134,9 @@ func (d *Daemon) faceStatus() *FaceStatus {
 		Attempts: d.face.attempts.Load(), IR: d.irCamera() != nil}
 	if cs, ok := d.Board.CameraState(); ok {
 		st.Camera = &cs
+	}
+	if cs, ok := d.Board.IRCameraState(); ok {
+		st.IRCamera = &cs
 	}
 	return st
 }
@@ -245,6 +257,20 @@ func (d *Daemon) irCamera() video.Source {
 		return nil
 	}
 	return d.Board.Devices.IRCamera
+}
+
+// irCameraFailed is the error of an IR camera the board's profile names
+// but that did not start ("" when it works or the board has none).
+func (d *Daemon) irCameraFailed() string {
+	if d.Board == nil || d.Board.Devices.IRCamera != nil {
+		return ""
+	}
+	for _, s := range d.Board.Status() {
+		if s.Name == "ir-camera" && !s.OK {
+			return cmp.Or(s.Error, "failed")
+		}
+	}
+	return ""
 }
 
 // simFace is the simulated customer in front of the sim board's camera
