@@ -114,3 +114,33 @@ func TestPurgeKeepsTheOpenBatch(t *testing.T) {
 		t.Fatalf("a record of the open batch was purged: %v", err)
 	}
 }
+
+// testdata/schema3.db was written by the schema-3 store (before refunds
+// were summed on their sale): sale 1 (10.00) with an approved refund of
+// 6.00, a refund of 3.00 voided by 4 and a declined one of 0.50; a
+// completion 7 (15.00) of pre-authorization 6 with a refund of 1.00; a
+// wallet sale 9 (8.88) with a wallet refund of 0.88 and a reversed one.
+func TestMigrateFromSchema3(t *testing.T) {
+	raw, err := os.ReadFile("testdata/schema3.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "posd.db")
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := open(t, path)
+	defer d.Close()
+	for id, want := range map[string]int64{"1": 600, "6": 0, "7": 100, "9": 88, "2": 0, "3": 0} {
+		r, err := d.Get(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Refunded != want {
+			t.Errorf("record %s (%s %d) refunded %d, want %d", id, r.Kind, r.Amount, r.Refunded, want)
+		}
+	}
+	if all, err := d.List(0); err != nil || len(all) != 11 {
+		t.Fatalf("%d records after migration: %v", len(all), err)
+	}
+}

@@ -27,6 +27,7 @@ type migration struct {
 var migrations = []migration{
 	{migrate1to2, 2},
 	{migrate2to3, 3},
+	{migrate3to4, 3},
 }
 
 // CompatVersion is the oldest schema whose builds can read and write a
@@ -156,6 +157,48 @@ func migrate2to3(tx *bolt.Tx) error {
 			return err
 		}
 		if err := txns.Put(k, nv); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// kindRefund is terminal/host's KindRefund as records spell it.
+const kindRefund = "refund"
+
+// migrate3to4 sums every sale's approved refunds that were not voided
+// into its Refunded. It only adds a field older builds ignore: the file
+// stays readable to schema 3 builds (a refund one of them approves is not
+// added, and the host still refuses refunds past the sale).
+func migrate3to4(tx *bolt.Tx) error {
+	txns := tx.Bucket(bucketTxns)
+	refunded := map[string]int64{}
+	if err := txns.ForEach(func(k, v []byte) error {
+		var r Txn
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("record %.8x: %w", k, err)
+		}
+		if r.Kind == kindRefund && r.State == StateApproved && r.VoidedBy == "" && r.OrigID != "" {
+			refunded[r.OrigID] += r.Amount
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for id, n := range refunded {
+		seq, err := parseID(id)
+		if err != nil {
+			return err
+		}
+		r, err := get(txns, seq)
+		if IsNotFound(err) {
+			continue // the sale was purged; its refunds stay checked by the host
+		}
+		if err != nil {
+			return err
+		}
+		r.Refunded = n
+		if err := put(txns, seq, &r); err != nil {
 			return err
 		}
 	}

@@ -28,7 +28,7 @@ import (
 )
 
 // SchemaVersion is the layout this package reads and writes.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 var (
 	bucketMeta     = []byte("meta")
@@ -154,6 +154,11 @@ type Txn struct {
 	// approved completion of this pre-authorization.
 	VoidedBy    string `json:"voided_by,omitempty"`
 	CompletedBy string `json:"completed_by,omitempty"`
+	// Refunded is what the approved refunds of this sale or completion
+	// add up to (a voided refund no longer counts), kept in the commits
+	// that approve a refund or void one: the terminal refunds no more
+	// than was paid, and voids no sale that was partly refunded.
+	Refunded int64 `json:"refunded,omitempty"`
 	// Balance is the available balance a balance inquiry's answer gave,
 	// in minor units of BalanceCurrency.
 	Balance         *int64 `json:"balance,omitempty"`
