@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"posd/terminal/host"
+	"posd/terminal/money"
 	"posd/terminal/risk"
 	"posd/terminal/store"
 )
@@ -149,6 +150,10 @@ func (e *Engine) checkRequest(req Request) (Request, *store.Txn, error) {
 		if orig != nil && req.Amount > orig.Amount {
 			return req, nil, fmt.Errorf("%w: more than the original's amount", ErrAmount)
 		}
+		if orig != nil && req.Kind == host.KindRefund && req.Amount > orig.Amount-orig.Refunded {
+			return req, nil, fmt.Errorf("%w: %s of %s left to refund of transaction %s", ErrAmount,
+				formatAmount(orig.Amount-orig.Refunded, orig.Currency), formatAmount(orig.Amount, orig.Currency), orig.ID)
+		}
 	}
 	if len(e.o.Currencies) > 0 && !contains(e.o.Currencies, req.Currency) {
 		return req, nil, ErrCurrency
@@ -174,6 +179,12 @@ func usableOriginal(tx *store.Tx, kind host.Kind, o store.Txn) error {
 	case host.KindVoid:
 		if k != host.KindPurchase && k != host.KindRefund && k != host.KindCompletion {
 			return fmt.Errorf("%w: a %s cannot be voided", ErrOriginal, k)
+		}
+		if o.Refunded > 0 {
+			// Voided whole, the sale would come back on top of its
+			// refunds.
+			return fmt.Errorf("%w: transaction %s was refunded %s: void its refunds first, or refund the rest",
+				ErrOriginal, o.ID, formatAmount(o.Refunded, o.Currency))
 		}
 		if o.Batch != tx.OpenBatch() {
 			return fmt.Errorf("%w: transaction %s is in batch %d, closed; refund it instead", ErrOriginal, o.ID, o.Batch)
@@ -215,18 +226,51 @@ func (e *Engine) stepReference(ctx context.Context, s *sale) error {
 	return e.commitRequest(ctx, s, s.orig.MaskedPAN)
 }
 
-// markOriginal marks the original of an approved void or completion, in
-// the approval's commit.
+// markOriginal marks the original of an approved void, completion or
+// refund, in the approval's commit: a void or completion names itself on
+// its original, a refund adds its amount to its sale's Refunded, and the
+// void of a refund takes the refund's amount off its sale's.
 func markOriginal(tx *store.Tx, r *store.Txn) error {
+	if r.OrigID == "" {
+		return nil // a refund that names no sale
+	}
 	var mark func(o *store.Txn)
 	switch host.Kind(r.Kind) {
 	case host.KindVoid:
 		mark = func(o *store.Txn) { o.VoidedBy = r.ID }
 	case host.KindCompletion:
 		mark = func(o *store.Txn) { o.CompletedBy = r.ID }
+	case host.KindRefund:
+		return refundedBy(tx, r.OrigID, r.Amount)
 	default:
 		return nil
 	}
-	_, err := tx.Update(r.OrigID, func(o *store.Txn) error { mark(o); return nil })
+	o, err := tx.Update(r.OrigID, func(o *store.Txn) error { mark(o); return nil })
+	if err != nil || host.Kind(r.Kind) != host.KindVoid || host.Kind(o.Kind) != host.KindRefund || o.OrigID == "" {
+		return err
+	}
+	return refundedBy(tx, o.OrigID, -o.Amount)
+}
+
+// refundedBy adds delta to the Refunded of sale id. A sale already purged
+// is left alone (the host still refuses refunds past it).
+func refundedBy(tx *store.Tx, id string, delta int64) error {
+	_, err := tx.Update(id, func(o *store.Txn) error {
+		o.Refunded = max(o.Refunded+delta, 0)
+		return nil
+	})
+	if store.IsNotFound(err) {
+		return nil
+	}
 	return err
+}
+
+// formatAmount writes minor units of a currency (ISO 4217 numeric) in
+// its major unit, for a message to the cashier.
+func formatAmount(minor int64, currency string) string {
+	c, err := money.Lookup(currency)
+	if err != nil {
+		return fmt.Sprint(minor)
+	}
+	return c.Format(minor)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -49,7 +50,7 @@ func TestEveryKindEndToEnd(t *testing.T) {
 	h := kindHost()
 	e, r, db, _ := setup(t, h)
 	sale := run(t, e, r, Request{Amount: 5000, Currency: "156"})
-	refund := run(t, e, r, Request{Kind: host.KindRefund, Amount: 1200, Currency: "156", OrigID: sale.ID})
+	refund := run(t, e, r, Request{Kind: host.KindRefund, Amount: 1200, Currency: "156"})
 	pre := run(t, e, r, Request{Kind: host.KindPreauth, Amount: 8000, Currency: "156"})
 	comp := run(t, e, r, Request{Kind: host.KindCompletion, Amount: 7500, OrigID: pre.ID})
 	bal := run(t, e, r, Request{Kind: host.KindBalance, Currency: "156"})
@@ -217,5 +218,63 @@ func TestUnknownOutcomes(t *testing.T) {
 	defer h.mu.Unlock()
 	if len(h.reversals) != 1 {
 		t.Fatalf("a balance inquiry was reversed: %+v", h.reversals)
+	}
+}
+
+// The refunds of a sale never add up to more than the sale, and a sale
+// that was partly refunded is not voided whole (the customer would get
+// the refund and the whole sale back): both are refused before a card is
+// asked for. Voiding a refund gives its amount back to refund.
+func TestRefundsNeverExceedTheSale(t *testing.T) {
+	h := kindHost()
+	e, r, db, _ := setup(t, h)
+	sale := run(t, e, r, Request{Amount: 5000, Currency: "156"})
+	first := run(t, e, r, Request{Kind: host.KindRefund, Amount: 3000, OrigID: sale.ID})
+	if first.State != store.StateApproved {
+		t.Fatalf("first refund %s", first.State)
+	}
+	refused := func(what string, req Request, want error, text string) {
+		t.Helper()
+		_, err := e.Start(req)
+		if !errors.Is(err, want) || !strings.Contains(fmt.Sprint(err), text) {
+			t.Fatalf("%s: %v, want %v saying %q", what, err, want, text)
+		}
+		if e.Active() != "" {
+			t.Fatalf("%s: a refused request left a transaction running", what)
+		}
+	}
+	refused("refund past the sale", Request{Kind: host.KindRefund, Amount: 2001, OrigID: sale.ID}, ErrAmount, "20.00 of 50.00 left to refund")
+	refused("void of a refunded sale", Request{Kind: host.KindVoid, OrigID: sale.ID}, ErrOriginal, "refunded 30.00")
+	if got := run(t, e, r, Request{Kind: host.KindRefund, Amount: 2000, OrigID: sale.ID}); got.State != store.StateApproved {
+		t.Fatalf("refund of the rest: %s", got.State)
+	}
+	refused("refund of a fully refunded sale", Request{Kind: host.KindRefund, Amount: 1, OrigID: sale.ID}, ErrAmount, "0.00 of 50.00 left")
+	if gs, _ := db.Get(sale.ID); gs.Refunded != 5000 {
+		t.Fatalf("sale refunded %d, want 5000", gs.Refunded)
+	}
+	// The first refund voided: its 30.00 can be refunded again.
+	if v := run(t, e, r, Request{Kind: host.KindVoid, OrigID: first.ID}); v.State != store.StateApproved {
+		t.Fatalf("void of the refund: %s", v.State)
+	}
+	if gs, _ := db.Get(sale.ID); gs.Refunded != 2000 {
+		t.Fatalf("sale refunded %d after its refund was voided, want 2000", gs.Refunded)
+	}
+	refused("refund past the sale after a void", Request{Kind: host.KindRefund, Amount: 3001, OrigID: sale.ID}, ErrAmount, "30.00 of 50.00 left")
+	if got := run(t, e, r, Request{Kind: host.KindRefund, Amount: 3000, OrigID: sale.ID}); got.State != store.StateApproved {
+		t.Fatalf("refund after the void: %s", got.State)
+	}
+	// A declined refund counts for nothing.
+	other := run(t, e, r, Request{Amount: 700, Currency: "156"})
+	approve := h.purchase
+	h.purchase = func(host.Purchase) (host.Result, error) { return host.Result{ResponseCode: "05"}, nil }
+	if got := run(t, e, r, Request{Kind: host.KindRefund, Amount: 700, OrigID: other.ID}); got.State != store.StateDeclined {
+		t.Fatalf("declined refund: %s", got.State)
+	}
+	h.purchase = approve
+	if gs, _ := db.Get(other.ID); gs.Refunded != 0 {
+		t.Fatalf("a declined refund counted: %d", gs.Refunded)
+	}
+	if got := run(t, e, r, Request{Kind: host.KindVoid, OrigID: other.ID}); got.State != store.StateApproved {
+		t.Fatalf("void of a sale whose only refund was declined: %s", got.State)
 	}
 }

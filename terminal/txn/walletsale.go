@@ -159,10 +159,7 @@ func (e *Engine) walletOutcome(s *sale, res wallet.Result, err error) error {
 		})
 	case err == nil && res.Status == wallet.StatusSuccess:
 		e.log.Info("wallet payment approved", "id", s.rec.ID, "platform", s.rec.Wallet.Platform)
-		return e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
-			r.State, r.ResponseCode, r.Wallet.PlatformTxnID = store.StateApproved, "00", res.PlatformTxnID
-			return nil
-		})
+		return e.walletApproved(s, res)
 	case err == nil && (res.Status == wallet.StatusFailed || res.Status == wallet.StatusClosed):
 		e.log.Info("wallet payment not made", "id", s.rec.ID, "status", res.Status)
 		return e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
@@ -222,6 +219,16 @@ func (e *Engine) walletCancel(ctx context.Context, j store.Job) error {
 	return err
 }
 
+// walletApproved commits a wallet payment or refund its platform
+// approved; a refund adds itself to its sale's Refunded in the same
+// commit.
+func (e *Engine) walletApproved(s *sale, res wallet.Result) error {
+	return e.commit(s, PhaseDone, func(tx *store.Tx, r *store.Txn) error {
+		r.State, r.ResponseCode, r.Wallet.PlatformTxnID = store.StateApproved, "00", res.PlatformTxnID
+		return markOriginal(tx, r)
+	})
+}
+
 // stepWalletRefund refunds a wallet sale at its platform (no code is
 // read: the order number names it). The refund id is the record's, so
 // a repeat is never a second refund.
@@ -258,10 +265,7 @@ func (e *Engine) stepWalletRefund(s *sale) error {
 		}
 	}
 	if err == nil && (res.Status == wallet.StatusRefunded || res.Status == wallet.StatusSuccess) {
-		return e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
-			r.State, r.ResponseCode, r.Wallet.PlatformTxnID = store.StateApproved, "00", res.PlatformTxnID
-			return nil
-		})
+		return e.walletApproved(s, res)
 	}
 	why := fmt.Sprint(res.Status, " ", res.Reason)
 	if err != nil {

@@ -136,6 +136,10 @@ func TestWalletSale(t *testing.T) {
 	if r.State != store.StateApproved || r.Wallet == nil || r.Wallet.RefundID != "R"+r.ID || len(w.refunds) != 1 {
 		t.Fatalf("wallet refund: %+v %v", r, w.refunds)
 	}
+	// 7.00 of the 12.00 are left to refund, no more.
+	if _, err := e.Start(Request{Kind: host.KindRefund, OrigID: got.ID, Amount: 701}); !errors.Is(err, ErrAmount) || len(w.refunds) != 1 {
+		t.Fatalf("wallet refund past the sale: %v (refunds %v)", err, w.refunds)
+	}
 	// Not a payment code: nothing sent.
 	bad := payByCode(t, e, codes, "https://example.com/pay?x=1")
 	if bad.State != store.StateFailed || Failure(bad.Failure) != FailNotPaymentCode || len(w.paid) != 1 {
