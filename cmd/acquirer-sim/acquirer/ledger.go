@@ -357,6 +357,10 @@ func (l *ledger) void(r lreq) lresult {
 		}
 		return res
 	}
+	if done := l.refunded(r.tid, o); done > 0 {
+		// Voided whole, the sale would come back on top of its refunds.
+		return lresult{rc: RCInvalidTxn, note: fmt.Sprintf("the sale has approved refunds of %d: void them first", done), origState: o.state}
+	}
 	v := l.add(r.tid, r, o)
 	o.state, o.by = StateVoided, v
 	if p := o.orig; o.kind == host.KindCompletion && p != nil && p.by == o {

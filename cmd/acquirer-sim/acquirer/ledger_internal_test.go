@@ -279,6 +279,10 @@ func TestLedgerVoids(t *testing.T) {
 		t.Fatal("the refund is not voided")
 	}
 	r.rc(RCApproved, refund(12, 700, s2), swipe) // the voided refund gave nothing back
+	// A refunded sale voided whole would be paid back twice.
+	if _, in := r.rc(RCInvalidTxn, void(18, 700, host.KindPurchase, 2, s2), nil); in.Voided || !strings.Contains(in.Note, "refunds") {
+		t.Fatalf("void of a refunded sale journaled %+v", in)
+	}
 	p, _ := r.rc(RCApproved, host.Request{Kind: host.KindPreauth, STAN: 13, Amount: 9000, Batch: 1}, swipe)
 	r.rc(RCInvalidTxn, void(14, 9000, "", 13, p), nil) // a pre-authorization is not voided
 	c, _ := r.rc(RCApproved, completion(15, 8000, p), nil)
@@ -392,16 +396,18 @@ func TestLedgerReversals(t *testing.T) {
 	f, _ := r.rc(RCApproved, refund(4, 2000, s3), swipe)
 	undo(host.KindRefund, 4, 2000, StateReversed)
 	r.rc(RCApproved, refund(5, 2000, s3), swipe) // the reversed refund gave nothing back
+	r.rc(RCInvalidTxn, void(21, 2000, host.KindPurchase, 3, s3), nil) // refunded: not voided
 
-	v, _ := r.rc(RCApproved, void(6, 2000, host.KindPurchase, 3, s3), nil)
+	s20, _ := r.rc(RCApproved, sale(20, 2000), swipe)
+	v, _ := r.rc(RCApproved, void(6, 2000, host.KindPurchase, 20, s20), nil)
 	undo(host.KindVoid, 6, 2000, StateReversed)
-	if r.state(s3.RRN) != StateApproved || r.state(v.RRN) != StateReversed {
+	if r.state(s20.RRN) != StateApproved || r.state(v.RRN) != StateReversed {
 		t.Fatal("the reversed void did not re-open the sale")
 	}
 	// Voided again, the first void's reversal repeated: nothing re-opens.
-	r.rc(RCApproved, void(7, 2000, host.KindPurchase, 3, s3), nil)
+	r.rc(RCApproved, void(7, 2000, host.KindPurchase, 20, s20), nil)
 	r.rc(RCApproved, reversal(host.KindVoid, 6, 2000), nil)
-	if r.state(s3.RRN) != StateVoided {
+	if r.state(s20.RRN) != StateVoided {
 		t.Fatal("a repeated reversal undid a second void")
 	}
 
@@ -430,9 +436,10 @@ func TestLedgerReversals(t *testing.T) {
 	if in.OrigState != "" || in.Note != "reversal: "+string(host.ReasonNoResponse) {
 		t.Fatalf("reversal of an unknown original journaled %+v", in)
 	}
-	// debits: refund-free sale 3 voided; completions 10 (2500, its
-	// pre-authorization reversed since: the completion stands) and 13.
-	if got, want := r.totals(1), (Totals{DebitCount: 2, DebitAmount: 2500 + 800, CreditCount: 1, CreditAmount: 2000}); got != want {
+	// debits: sale 3 (its refund 5 the credit; sale 20 voided);
+	// completions 10 (2500, its pre-authorization reversed since: the
+	// completion stands) and 13.
+	if got, want := r.totals(1), (Totals{DebitCount: 3, DebitAmount: 2000 + 2500 + 800, CreditCount: 1, CreditAmount: 2000}); got != want {
 		t.Fatalf("totals %+v, want %+v (ledger %+v)", got, want, r.s.Ledger(ledgerTID))
 	}
 	_ = f
