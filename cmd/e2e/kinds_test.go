@@ -60,6 +60,16 @@ func testEveryKind(t *testing.T, dialect string) {
 	approved("sale", sale, code)
 	refund, code := e.run([]string{"refund", "--amount", "5.00", "--orig", sale.ID}, "visa-classic")
 	approved("refund", refund, code)
+	// No more than the rest refunded, and the refunded sale not voided:
+	// refused before a card is asked for.
+	for args, want := range map[string]string{
+		"refund --amount 7.01 --orig " + sale.ID: "7.00 of 12.00 left to refund",
+		"void " + sale.ID:                        "was refunded 5.00",
+	} {
+		if out, code := e.posctl(strings.Fields(args)...); code != 1 || !strings.Contains(out, want) {
+			t.Fatalf("posctl %s: exit %d %s, want %q", args, code, out, want)
+		}
+	}
 	pre, code := e.run([]string{"preauth", "--amount", "30.00"}, "mastercard-credit")
 	approved("preauth", pre, code)
 	out, code := e.posctl("complete", pre.ID, "--amount", "28.00", "--wait")
@@ -161,8 +171,8 @@ func testEveryKind(t *testing.T, dialect string) {
 	if !strings.Contains(out, `"open_batch": 2`) {
 		t.Errorf("status after the close: %s", out)
 	}
-	// A sale of the closed batch is refunded, not voided.
-	out, code = e.posctl("void", sale.ID)
+	// A completion of the closed batch is refunded, not voided.
+	out, code = e.posctl("void", comp.ID)
 	if code != 1 || !strings.Contains(out, "closed") {
 		t.Errorf("void of a closed batch's sale: exit %d %s", code, out)
 	}
