@@ -60,7 +60,8 @@
 //
 // Refusals:
 //
-//	bad_request     400  body, method or fields not valid; a picture in the clear in the body; terminal_id not the signer's
+//	bad_request     400  body, method or fields not valid (a KSN that is no DUKPT transaction KSN: counter zero or
+//	                     too many one-bits); a picture in the clear in the body; terminal_id not the signer's
 //	bad_signature   401  signature, terminal id or timestamp wrong (unsigned answer)
 //	bad_envelope    400  sealed is not an envelope, or does not open (tampered, wrong key, other aad)
 //	over_limit      403  amount over Opts.Limit (default 100000: 1000.00 CNY); checked before the crop is opened
@@ -135,6 +136,7 @@ import (
 	"time"
 
 	"posd/conn/clock"
+	"posd/crypto/dukpt"
 	"posd/crypto/faceseal"
 	fp "posd/terminal/facepay"
 	"posd/terminal/linksig"
@@ -697,6 +699,12 @@ func (p *Platform) confirm(terminal string, raw []byte, e *Entry) (fp.Answer, *r
 	defer clear(block)
 	if err1 != nil || err2 != nil || len(block) != p.o.Mode.PINBlockLen() || len(ksn) != p.o.Mode.KSNLen() {
 		return a, badRequest(fmt.Sprintf("PIN block or KSN not hex of the %s mode's lengths", p.o.Mode))
+	}
+	if c, err := dukpt.KSNCounter(ksn); err != nil || c == 0 || dukpt.ValidateKSN(ksn) != nil {
+		// An initial KSN, or a counter with more one-bits than DUKPT
+		// allows: no device enciphers a PIN under it, so it is no
+		// password attempt and spends neither the session nor a try.
+		return a, badRequest("KSN is not a DUKPT transaction KSN")
 	}
 	now := p.clk.Now()
 	p.mu.Lock()
