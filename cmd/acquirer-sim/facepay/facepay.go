@@ -70,15 +70,27 @@
 //	no_session      404  confirm or cancel of a session unknown, expired (5 minutes), ended, or another terminal's
 //	order_mismatch  409  identify of an order id already paid, reversed or cancelled; confirm naming another
 //	                     order, amount or currency than its session's
-//	ksn_reused      409  confirm with a KSN the platform has already had from that terminal: a replayed PIN block
+//	ksn_reused      409  confirm with a KSN the platform has already had from that terminal (a replayed PIN
+//	                     block; reason "KSN already used"), or one KSNWindow or more counters below the highest
+//	                     it has had of the KSN's device (reason "KSN older than the replay window")
 //
 // A session takes one confirm: the first confirm naming it with its order
 // ends it, whatever its outcome. A wrong password declines the confirm
 // (wrong_password, tries_left); the third wrong one in a row, over
 // sessions, locks the account (declined, locked, tries_left 0) for
 // Opts.LockFor (default 15 minutes); a right one approves it and resets
-// the count. Every KSN of a confirm is spent: the platform remembers it
-// per terminal and refuses it again. Confirm is idempotent by terminal id
+// the count. Every KSN of a confirm is spent, and refused when it comes
+// again. The platform does not keep every KSN: a KSN is its device's
+// initial KSN and a transaction counter that only goes up, so it keeps,
+// per terminal and device, the highest counter spent and which of the
+// KSNWindow (64) counters up to it were spent, in a 64-bit mask — an
+// anti-replay window as IPsec keeps (RFC 4303 3.4.3). A counter within
+// the window is accepted once, in any order; one further below is
+// refused as too old, spent or not (a terminal spends its counters in
+// order). A terminal has windows for at most KSNDevices (4) devices,
+// the least recently used giving way to a new one (a key custodian
+// loaded a new initial key): about 300 bytes a terminal, whatever the
+// number of its confirms. Confirm is idempotent by terminal id
 // + order id: a repeat of an approved order's confirm answers the same
 // approval and never pays twice (Totals.ApprovedTwice counts the
 // impossible). Reverse, only from the terminal that made the sale (the
@@ -198,6 +210,7 @@ type Opts struct {
 type Totals struct {
 	Calls, BadRequest, BadEnvelope, OverLimit int
 	BadSignature, KSNReused                   int
+	KSNTooOld                                 int // of KSNReused: older than the replay window
 	Identifies, Matches, NoMatch              int
 	Confirms, Approved, ConfirmRepeats        int
 	WrongPassword, Locked                     int
@@ -242,9 +255,13 @@ type Platform struct {
 	orders   map[string]*order // terminal|order id
 	sessions map[string]*order
 	accounts map[string]*account // by identity name
-	ksns     map[string]bool     // terminal|KSN of every confirm: spent
-	seq      int
-	totals   Totals
+	// ksns are the terminals' windows of spent KSNs (ksnwindow.go), at
+	// most KSNDevices a terminal; ksnSpends counts the spends (which
+	// window is the least recently used).
+	ksns      map[string][]ksnWindow
+	ksnSpends uint64
+	seq       int
+	totals    Totals
 }
 
 // New returns a platform.
@@ -286,7 +303,7 @@ func New(o Opts) (*Platform, error) {
 		o.MasterKey = []byte(TestMasterKey)
 	}
 	p := &Platform{o: o, clk: clock.Or(o.Clock), log: o.Logger, pubPEM: pem,
-		orders: map[string]*order{}, sessions: map[string]*order{}, accounts: map[string]*account{}, ksns: map[string]bool{}}
+		orders: map[string]*order{}, sessions: map[string]*order{}, accounts: map[string]*account{}, ksns: map[string][]ksnWindow{}}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -700,7 +717,8 @@ func (p *Platform) confirm(terminal string, raw []byte, e *Entry) (fp.Answer, *r
 	if err1 != nil || err2 != nil || len(block) != p.o.Mode.PINBlockLen() || len(ksn) != p.o.Mode.KSNLen() {
 		return a, badRequest(fmt.Sprintf("PIN block or KSN not hex of the %s mode's lengths", p.o.Mode))
 	}
-	if c, err := dukpt.KSNCounter(ksn); err != nil || c == 0 || dukpt.ValidateKSN(ksn) != nil {
+	device, counter, err := ksnDevice(ksn)
+	if err != nil || counter == 0 || dukpt.ValidateKSN(ksn) != nil {
 		// An initial KSN, or a counter with more one-bits than DUKPT
 		// allows: no device enciphers a PIN under it, so it is no
 		// password attempt and spends neither the session nor a try.
@@ -720,9 +738,7 @@ func (p *Platform) confirm(terminal string, raw []byte, e *Entry) (fp.Answer, *r
 	}
 	// Every KSN is spent by the confirm that brings it: a PIN block
 	// recorded off the wire pays nothing again.
-	spent := r.TerminalID + "|" + hex.EncodeToString(ksn)
-	replayed := p.ksns[spent]
-	p.ksns[spent] = true
+	verdict := p.spendKSN(r.TerminalID, device, counter)
 	o := p.sessions[r.Session]
 	if o == nil || o.terminal != r.TerminalID || o.state != stateOpen || !now.Before(o.expires) {
 		return a, &refusal{status: http.StatusNotFound, code: fp.CodeNoSession, reason: "no open session of that id"}
@@ -736,10 +752,15 @@ func (p *Platform) confirm(terminal string, raw []byte, e *Entry) (fp.Answer, *r
 		p.closeSession(o, stateCancelled)
 		return a, &refusal{status: http.StatusConflict, code: fp.CodeOrderMismatch, reason: "amount or currency not the session's"}
 	}
-	if replayed {
+	if verdict != ksnFresh {
 		p.closeSession(o, stateCancelled)
-		p.log.Warn("face-pay confirm with a spent KSN refused", "terminal", r.TerminalID, "order", o.id)
-		return a, &refusal{status: http.StatusConflict, code: fp.CodeKSNReused, reason: "KSN already used"}
+		reason := "KSN already used"
+		if verdict == ksnTooOld {
+			reason = "KSN older than the replay window"
+			p.totals.KSNTooOld++
+		}
+		p.log.Warn("face-pay confirm with a spent KSN refused", "terminal", r.TerminalID, "order", o.id, "why", reason)
+		return a, &refusal{status: http.StatusConflict, code: fp.CodeKSNReused, reason: reason}
 	}
 	acc := p.accounts[o.ident.Name]
 	if acc == nil {
