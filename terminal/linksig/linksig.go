@@ -19,6 +19,11 @@
 // refuses an answer whose signature does not verify (VerifyResponse).
 // Signatures are lowercase hex; they are compared in constant time.
 //
+// A request verifies again and again until its timestamp is Window off:
+// a platform executes each one once and answers a verbatim repeat (a
+// retry within the same second, or a copy replayed off the wire) with the
+// first answer, kept in a bounded Answers.
+//
 // Every protocol names its own three headers (Headers). Keys are never
 // printed.
 package linksig
