@@ -98,6 +98,24 @@
 // (reversed) and closes any other (cancelled), remembering an order id it
 // never had as cancelled.
 //
+// A signed request is executed once. Its signature is good for as long
+// as its timestamp is within 5 minutes, so the same bytes may come
+// again: the terminal's retry within the same second (it signs every
+// attempt anew, but the timestamp is in seconds), or a copy replayed off
+// the wire. A verbatim repeat — the same terminal and request signature,
+// hence the same path, timestamp and body — is answered with the first
+// copy's answer and signature and not executed again (journal: repeat;
+// Totals.Repeats): a replayed identify neither runs the match again nor
+// replaces the session the terminal holds, a replayed confirm is the
+// first one's answer. Refusing a repeat instead would refuse the
+// terminal's own retries. The answers are kept until their requests are
+// stale, at most 256 a terminal and 16384 in all (terminal/linksig
+// Answers: about 10 MiB at most for these answers); the oldest give way
+// first. A repeat of one that gave way is executed again, and then, as
+// before, idempotency is the protection: confirm by order id and a KSN
+// spent once, cancel and reverse by their session or order (an identify
+// opens a new session, in the place of the open one).
+//
 // # Enrolled customers
 //
 // Every enrolled subject of board/sim/facescene has an account (Identities):
@@ -215,6 +233,7 @@ type Totals struct {
 	Confirms, Approved, ConfirmRepeats        int
 	WrongPassword, Locked                     int
 	ApprovedTwice                             int // approvals of an order already approved: must stay 0
+	Repeats                                   int // verbatim repeats answered from memory, not executed
 	Cancels, Reverses, Reversed               int
 }
 
@@ -250,6 +269,10 @@ type Platform struct {
 	pubPEM []byte
 
 	jmu sync.Mutex // the journal
+
+	// answers are the answers to the signed requests of the last
+	// linksig.Window: a verbatim repeat is answered, not executed.
+	answers *linksig.Answers
 
 	mu       sync.Mutex
 	orders   map[string]*order // terminal|order id
@@ -302,7 +325,7 @@ func New(o Opts) (*Platform, error) {
 	if o.MasterKey == nil {
 		o.MasterKey = []byte(TestMasterKey)
 	}
-	p := &Platform{o: o, clk: clock.Or(o.Clock), log: o.Logger, pubPEM: pem,
+	p := &Platform{o: o, clk: clock.Or(o.Clock), log: o.Logger, pubPEM: pem, answers: linksig.NewAnswers(linksig.Window, 0, 0),
 		orders: map[string]*order{}, sessions: map[string]*order{}, accounts: map[string]*account{}, ksns: map[string][]ksnWindow{}}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -335,6 +358,7 @@ type Entry struct {
 	TriesLeft     *int      `json:"tries_left,omitempty"`
 	PlatformTxnID string    `json:"platform_txn_id,omitempty"`
 	Duplicate     bool      `json:"duplicate,omitempty"`
+	Repeat        bool      `json:"repeat,omitempty"` // a verbatim repeat, answered from memory
 	// identify only
 	SealedBytes   *int     `json:"sealed_bytes,omitempty"`
 	SealedSHA256  string   `json:"sealed_sha256,omitempty"`
@@ -379,7 +403,8 @@ func badRequest(reason string) *refusal {
 func (p *Platform) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	if hr.URL.Path == fp.PathKey {
 		if hr.Method != http.MethodGet && hr.Method != http.MethodHead {
-			p.answer(w, http.StatusMethodNotAllowed, fp.Answer{Code: fp.CodeBadRequest, Reason: "method"}, nil)
+			b, _ := json.Marshal(fp.Answer{Code: fp.CodeBadRequest, Reason: "method"})
+			p.write(w, http.StatusMethodNotAllowed, b, "")
 			return
 		}
 		w.Header().Set("Content-Type", "application/x-pem-file")
@@ -389,43 +414,62 @@ func (p *Platform) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, hr.Body, fp.MaxRequestBody))
 	defer clear(body)
 	e := &Entry{Time: p.clk.Now().UTC(), Op: strings.TrimPrefix(hr.URL.Path, "/face/v1/")}
-	var (
-		a      fp.Answer
-		status = http.StatusOK
-		ref    *refusal
-		key    []byte // the signer's: the answer is signed with it
-		reqSig string
-	)
+	if len(e.Op) > 16 || !fp.ValidID(e.Op) {
+		e.Op = "unknown"
+	}
+	var ref *refusal
 	switch {
 	case err != nil:
 		ref = badRequest("body over the limit")
 	case hr.Method != http.MethodPost:
 		ref = badRequest("method")
 	default:
-		var terminal string
-		terminal, reqSig, ref = p.authenticate(hr, body)
-		if ref != nil {
-			e.Terminal = safeID(terminal)
+		terminal, reqSig, ts, aref := p.authenticate(hr, body)
+		if aref != nil {
+			e.Terminal, ref = safeID(terminal), aref
 			break
 		}
-		key = TerminalKey(p.o.MasterKey, terminal)
+		key := TerminalKey(p.o.MasterKey, terminal)
 		defer clear(key)
-		switch hr.URL.Path {
-		case fp.PathIdentify:
-			a, ref = p.identify(terminal, body, e)
-		case fp.PathConfirm:
-			a, ref = p.confirm(terminal, body, e)
-		case fp.PathCancel:
-			a, ref = p.cancel(terminal, body, e)
-		case fp.PathReverse:
-			a, ref = p.reverse(terminal, body, e)
-		default:
-			ref = &refusal{status: http.StatusNotFound, code: fp.CodeBadRequest, reason: "no such operation"}
+		// Executed once: a verbatim repeat gets the first answer.
+		ans, repeat, err := p.answers.Do(hr.Context(), terminal, reqSig, ts, p.clk.Now(), func() (linksig.Answer, bool) {
+			a, ref := p.execute(terminal, hr.URL.Path, body, e)
+			status, b := p.finish(e, a, ref)
+			return linksig.Answer{Status: status, Body: b}, true
+		})
+		if err != nil {
+			return // gone while the first copy was executed
 		}
+		if repeat {
+			p.repeated(e, terminal, ans)
+		}
+		p.write(w, ans.Status, ans.Body, linksig.SignResponse(key, hr.URL.Path, reqSig, ans.Body))
+		return
 	}
-	if len(e.Op) > 16 || !fp.ValidID(e.Op) {
-		e.Op = "unknown"
+	// Not authenticated: the answer cannot be signed.
+	status, b := p.finish(e, fp.Answer{}, ref)
+	p.write(w, status, b, "")
+}
+
+// execute runs an authenticated request of terminal.
+func (p *Platform) execute(terminal, path string, body []byte, e *Entry) (fp.Answer, *refusal) {
+	switch path {
+	case fp.PathIdentify:
+		return p.identify(terminal, body, e)
+	case fp.PathConfirm:
+		return p.confirm(terminal, body, e)
+	case fp.PathCancel:
+		return p.cancel(terminal, body, e)
+	case fp.PathReverse:
+		return p.reverse(terminal, body, e)
 	}
+	return fp.Answer{}, &refusal{status: http.StatusNotFound, code: fp.CodeBadRequest, reason: "no such operation"}
+}
+
+// finish counts and journals a call's answer a, or its refusal ref,
+// and returns its HTTP status and body.
+func (p *Platform) finish(e *Entry, a fp.Answer, ref *refusal) (int, []byte) {
+	status := http.StatusOK
 	p.mu.Lock()
 	p.totals.Calls++
 	if ref != nil {
@@ -451,28 +495,40 @@ func (p *Platform) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		e.Status, e.Reason, e.PlatformTxnID, e.TriesLeft = a.Status, a.Reason, a.PlatformTxnID, a.TriesLeft
 	}
 	p.journal(e)
-	p.answer(w, status, a, func(b []byte) {
-		if key != nil {
-			w.Header().Set(fp.HeaderSignature, linksig.SignResponse(key, hr.URL.Path, reqSig, b))
-		}
-	})
+	b, _ := json.Marshal(a)
+	return status, b
+}
+
+// repeated counts and journals a verbatim repeat of terminal's request,
+// answered ans from memory.
+func (p *Platform) repeated(e *Entry, terminal string, ans linksig.Answer) {
+	var a fp.Answer
+	_ = json.Unmarshal(ans.Body, &a)
+	e.Terminal, e.OrderID, e.Session, e.Masked, e.Repeat = terminal, safeID(a.OrderID), safeSession(a.Session), a.Masked, true
+	e.Status, e.Code, e.Reason, e.PlatformTxnID, e.TriesLeft = a.Status, a.Code, a.Reason, a.PlatformTxnID, a.TriesLeft
+	p.mu.Lock()
+	p.totals.Calls++
+	p.totals.Repeats++
+	p.mu.Unlock()
+	p.journal(e)
 }
 
 // authenticate checks a request's signature headers: the terminal id,
 // the signature under its key, the timestamp within linksig.Window. It
-// returns the terminal and the request's signature (the answer's is
-// bound to it), or the bad_signature refusal.
-func (p *Platform) authenticate(hr *http.Request, body []byte) (string, string, *refusal) {
-	terminal, sig := hr.Header.Get(fp.HeaderTerminal), hr.Header.Get(fp.HeaderSignature)
-	bad := func(reason string) (string, string, *refusal) {
-		return terminal, "", &refusal{status: http.StatusUnauthorized, code: fp.CodeBadSignature, reason: reason}
+// returns the terminal, the request's signature (the answer's is bound
+// to it) and its timestamp, or the bad_signature refusal.
+func (p *Platform) authenticate(hr *http.Request, body []byte) (string, string, time.Time, *refusal) {
+	terminal, sig, ts := hr.Header.Get(fp.HeaderTerminal), hr.Header.Get(fp.HeaderSignature), hr.Header.Get(fp.HeaderTimestamp)
+	bad := func(reason string) (string, string, time.Time, *refusal) {
+		return terminal, "", time.Time{}, &refusal{status: http.StatusUnauthorized, code: fp.CodeBadSignature, reason: reason}
 	}
 	if !fp.ValidID(terminal) {
 		return bad("terminal id")
 	}
 	key := TerminalKey(p.o.MasterKey, terminal)
 	defer clear(key)
-	err := linksig.VerifyRequest(key, hr.URL.Path, terminal, hr.Header.Get(fp.HeaderTimestamp), sig, body, p.clk.Now(), linksig.Window)
+	now := p.clk.Now()
+	err := linksig.VerifyRequest(key, hr.URL.Path, terminal, ts, sig, body, now, linksig.Window)
 	switch {
 	case errors.Is(err, linksig.ErrBadSignature):
 		return bad("signature")
@@ -481,14 +537,18 @@ func (p *Platform) authenticate(hr *http.Request, body []byte) (string, string, 
 	case err != nil:
 		return bad("timestamp")
 	}
-	return terminal, sig, nil
+	t, err := linksig.ParseTimestamp(ts, now, linksig.Window)
+	if err != nil {
+		return bad("timestamp")
+	}
+	return terminal, sig, t, nil
 }
 
-// answer writes a as JSON; sign sets the signature header of its bytes.
-func (p *Platform) answer(w http.ResponseWriter, status int, a fp.Answer, sign func([]byte)) {
-	b, _ := json.Marshal(a)
-	if sign != nil {
-		sign(b)
+// write sends an answer's body with its status and, unless empty, its
+// signature.
+func (p *Platform) write(w http.ResponseWriter, status int, b []byte, sig string) {
+	if sig != "" {
+		w.Header().Set(fp.HeaderSignature, sig)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
