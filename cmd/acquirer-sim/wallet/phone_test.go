@@ -10,8 +10,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"posd/cmd/acquirer-sim/wallet"
+	"posd/conn/clock"
 	"posd/terminal/paycode"
 	tw "posd/terminal/wallet"
 )
@@ -220,11 +222,14 @@ func TestPhonePayRefusals(t *testing.T) {
 // payment; a precreated order is not paid by queries (magic amounts are
 // for pay only).
 func TestPrecreateIdempotent(t *testing.T) {
-	sim, srv, _ := rig(t, wallet.Opts{QueryRate: -1})
-	c := client(t, srv.URL, "T014", wallet.TerminalKey([]byte(wallet.TestMasterKey), "T014"), nil)
+	// The repeats go out a second apart: new requests, executed.
+	clk := clock.NewFake(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))
+	sim, srv, _ := rig(t, wallet.Opts{QueryRate: -1, Clock: clk})
+	c := client(t, srv.URL, "T014", wallet.TerminalKey([]byte(wallet.TestMasterKey), "T014"), clk)
 	ctx := context.Background()
 	o := tw.Order{ID: "P1", Amount: 2061, Currency: "CNY"}
 	for i := range 2 {
+		clk.Advance(time.Second)
 		if r, err := c.Precreate(ctx, tw.UnionPay, o); err != nil || r.Status != tw.StatusUserPaying {
 			t.Fatalf("precreate %d: %+v %v", i, r, err)
 		}
@@ -259,11 +264,12 @@ func TestPrecreateIdempotent(t *testing.T) {
 	}
 	// Once paid, a repeat answers success with the same transaction.
 	q, _ := c.Query(ctx, tw.UnionPay, "P1")
+	clk.Advance(time.Second)
 	if r, err := c.Precreate(ctx, tw.UnionPay, o); err != nil || r != q || r.Status != tw.StatusSuccess {
 		t.Fatalf("precreate of a paid order: %+v %v, query %+v", r, err, q)
 	}
 	tot := sim.Totals()
-	if tot.Precreates != 6 || tot.PrecreateRepeats != 2 || tot.Paid != 2 || tot.PaidTwice != 0 {
+	if tot.Precreates != 6 || tot.PrecreateRepeats != 2 || tot.Paid != 2 || tot.PaidTwice != 0 || tot.Repeats != 0 {
 		t.Fatalf("totals %+v", tot)
 	}
 }
@@ -321,10 +327,11 @@ func (m tamper) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // request under another key, and the client refuses an answer whose
 // signature does not verify.
 func TestPrecreateSignatures(t *testing.T) {
-	sim, srv, _ := rig(t, wallet.Opts{QueryRate: -1})
+	clk := clock.NewFake(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))
+	sim, srv, _ := rig(t, wallet.Opts{QueryRate: -1, Clock: clk})
 	ctx := context.Background()
 	o := tw.Order{ID: "S1", Amount: 300, Currency: "CNY"}
-	bad := client(t, srv.URL, "T016", bytes.Repeat([]byte{9}, 32), nil)
+	bad := client(t, srv.URL, "T016", bytes.Repeat([]byte{9}, 32), clk)
 	var rj *tw.RejectedError
 	if _, err := bad.Precreate(ctx, tw.Alipay, o); !errors.As(err, &rj) || rj.Code != tw.CodeBadSignature {
 		t.Fatalf("precreate under a wrong key: %v", err)
@@ -335,14 +342,21 @@ func TestPrecreateSignatures(t *testing.T) {
 	tsrv := httptest.NewServer(tamper{sim})
 	defer tsrv.Close()
 	key := wallet.TerminalKey([]byte(wallet.TestMasterKey), "T016")
-	if _, err := client(t, tsrv.URL, "T016", key, nil).Precreate(ctx, tw.Alipay, o); !errors.Is(err, tw.ErrBadResponse) || !tw.OutcomeUnknown(err) {
+	if _, err := client(t, tsrv.URL, "T016", key, clk).Precreate(ctx, tw.Alipay, o); !errors.Is(err, tw.ErrBadResponse) || !tw.OutcomeUnknown(err) {
 		t.Fatalf("tampered answer: %v", err)
 	}
-	// The precreate did arrive: the repeat through the right path answers it.
-	if r, err := client(t, srv.URL, "T016", key, nil).Precreate(ctx, tw.Alipay, o); err != nil || r.Status != tw.StatusUserPaying {
+	// The precreate did arrive: the repeat through the right path, the
+	// same bytes in the same second, gets its answer, from memory.
+	if r, err := client(t, srv.URL, "T016", key, clk).Precreate(ctx, tw.Alipay, o); err != nil || r.Status != tw.StatusUserPaying {
 		t.Fatalf("repeat: %+v %v", r, err)
 	}
-	if tot := sim.Totals(); tot.Precreates != 2 || tot.PrecreateRepeats != 1 || tot.BadSignature != 1 {
+	// A second later it is a new request, executed: idempotent by the
+	// order id.
+	clk.Advance(time.Second)
+	if r, err := client(t, srv.URL, "T016", key, clk).Precreate(ctx, tw.Alipay, o); err != nil || r.Status != tw.StatusUserPaying {
+		t.Fatalf("repeat a second later: %+v %v", r, err)
+	}
+	if tot := sim.Totals(); tot.Precreates != 2 || tot.PrecreateRepeats != 1 || tot.Repeats != 1 || tot.BadSignature != 1 {
 		t.Fatalf("totals %+v", tot)
 	}
 }

@@ -59,14 +59,19 @@ func client(t *testing.T, url, tid string, key []byte, clk clock.Clock) *tw.HTTP
 }
 
 func TestClientAgainstSimulator(t *testing.T) {
-	sim, srv, j := rig(t, wallet.Opts{QueryRate: -1})
-	c := client(t, srv.URL, "T001", wallet.TerminalKey([]byte(wallet.TestMasterKey), "T001"), nil)
+	// The repeats below go out a second apart: new requests (another
+	// timestamp), which the simulator executes (TestVerbatimRepeat has
+	// the same bytes again).
+	clk := clock.NewFake(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))
+	sim, srv, j := rig(t, wallet.Opts{QueryRate: -1, Clock: clk})
+	c := client(t, srv.URL, "T001", wallet.TerminalKey([]byte(wallet.TestMasterKey), "T001"), clk)
 	ctx := context.Background()
 
 	r, err := c.Pay(ctx, tw.WeChat, tw.Order{ID: "A1", Amount: 1000, Currency: "CNY", Code: code})
 	if err != nil || r.Status != tw.StatusSuccess || r.PlatformTxnID == "" {
 		t.Fatalf("pay: %+v %v", r, err)
 	}
+	clk.Advance(time.Second)
 	r2, err := c.Pay(ctx, tw.WeChat, tw.Order{ID: "A1", Amount: 1000, Currency: "CNY", Code: code})
 	if err != nil || r2 != r {
 		t.Fatalf("repeat pay: %+v %v, first %+v", r2, err, r)
@@ -84,6 +89,7 @@ func TestClientAgainstSimulator(t *testing.T) {
 	if r, err := c.Refund(ctx, tw.WeChat, "A1", "R1", 400); err != nil || r.Status != tw.StatusRefunded {
 		t.Fatalf("refund: %+v %v", r, err)
 	}
+	clk.Advance(time.Second)
 	if _, err := c.Refund(ctx, tw.WeChat, "A1", "R1", 400); err != nil {
 		t.Fatalf("repeat refund: %v", err)
 	}
@@ -133,7 +139,7 @@ func TestClientAgainstSimulator(t *testing.T) {
 		t.Fatalf("late pay after cancel: %+v", r)
 	}
 	tot := sim.Totals()
-	if tot.PaidTwice != 0 || tot.Paid != 3 || tot.PayRepeats != 2 || tot.Reversed != 1 {
+	if tot.PaidTwice != 0 || tot.Paid != 3 || tot.PayRepeats != 2 || tot.RefundRepeats != 1 || tot.Reversed != 1 || tot.Repeats != 0 {
 		t.Fatalf("totals %+v", tot)
 	}
 	if strings.Contains(j.String(), code) || !strings.Contains(j.String(), tw.MaskCode(code)) {

@@ -60,6 +60,26 @@
 // pays one order (any terminal): the simulator keeps the SHA-256 of every
 // code that made an order, never the code.
 //
+// A signed pay, precreate, cancel or refund is executed once. Its
+// signature is good for as long as its timestamp is within 5 minutes, so
+// the same bytes may come again: the terminal's retry within the same
+// second (it signs every attempt anew, but the timestamp is in seconds,
+// and the resolver's cancels are half a second apart at the least), or a
+// copy replayed off the wire. A verbatim repeat — the same terminal and
+// request signature, hence the same path, timestamp and body — gets the
+// first copy's answer and signature and is not executed again (journal:
+// repeat; Totals.Repeats); refusing it would refuse the terminal's own
+// retries. A pay left unanswered (64) is not remembered: its repeat is
+// executed. A query is executed every time, a verbatim repeat too: it
+// reads the order's state now, and two of the resolver's queries may
+// share a second and must see a payment made between them (a replayed
+// query takes a token of the terminal's limit, as any query does). The
+// answers are kept until their requests are stale, at most 256 a
+// terminal and 16384 in all (terminal/linksig Answers: about 10 MiB at
+// most for these answers); the oldest give way first, and a repeat of
+// one that did is executed again, where idempotency by order id and
+// refund id protects as before.
+//
 // # Merchant-presented payments
 //
 // Precreate registers an order the payer pays by scanning the terminal's
@@ -165,6 +185,7 @@ type Totals struct {
 	Cancels, Reversed, Closed       int
 	Refunds, RefundRepeats          int
 	RefundedAmount                  int64
+	Repeats                         int // verbatim repeats of a signed request answered from memory, not executed
 }
 
 // Kinds of orders: paid by the customer's code, or precreated for the
@@ -202,6 +223,10 @@ type Sim struct {
 	limits map[string]*bucket
 	seq    int
 	totals Totals
+
+	// answers are the answers to the signed requests of the last 5
+	// minutes: a verbatim repeat is answered, not executed.
+	answers *linksig.Answers
 }
 
 type bucket struct {
@@ -224,7 +249,7 @@ func New(o Opts) *Sim {
 		o.QueryBurst = DefaultQueryBurst
 	}
 	s := &Sim{o: o, clk: clock.Or(o.Clock), log: o.Logger, orders: map[string]*order{}, limits: map[string]*bucket{},
-		used: map[[32]byte]string{}}
+		used: map[[32]byte]string{}, answers: linksig.NewAnswers(maxSkew, 0, 0)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -253,6 +278,7 @@ type Entry struct {
 	Duplicate   bool      `json:"duplicate,omitempty"`
 	MaskedCode  string    `json:"masked_code,omitempty"`
 	NoAnswer    bool      `json:"no_answer,omitempty"`
+	Repeat      bool      `json:"repeat,omitempty"` // a verbatim repeat, answered from memory
 }
 
 // call is a decoded request.
@@ -261,7 +287,8 @@ type call struct {
 	op       string
 	terminal string
 	sig      string
-	key      []byte
+	ts       time.Time // the request's timestamp
+	key      []byte    // set once the signature and timestamp verified
 	req      tw.Request
 }
 
@@ -300,7 +327,7 @@ func (s *Sim) decode(method, path string, h http.Header, body []byte) (call, *re
 	if d := s.clk.Now().Sub(time.Unix(sec, 0)); d > maxSkew || d < -maxSkew {
 		return c, &refusal{status: http.StatusUnauthorized, code: tw.CodeBadSignature, reason: "timestamp too far off"}
 	}
-	c.key = key
+	c.key, c.ts = key, time.Unix(sec, 0)
 	if method != http.MethodPost {
 		return bad("method")
 	}
@@ -353,7 +380,45 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	if err != nil && ref == nil {
 		ref = &refusal{status: http.StatusBadRequest, code: tw.CodeBadRequest, reason: "body", signed: c.key != nil}
 	}
-	e := Entry{Time: s.clk.Now(), Terminal: c.terminal, Platform: string(c.platform), Op: c.op, OrderID: c.req.OrderID}
+	e := entry(s.clk.Now(), c)
+	if c.key == nil || c.op == tw.OpQuery {
+		// Not kept: a request not authenticated (answered unsigned),
+		// and a query, which reads the order's state now, every time.
+		resp, status, _ := s.execute(c, ref, &e)
+		rb, _ := json.Marshal(resp)
+		sig := ""
+		if c.key != nil {
+			sig = tw.SignResponse(c.key, hr.URL.Path, c.sig, rb)
+		}
+		write(w, status, rb, sig)
+		return
+	}
+	// Executed once: a verbatim repeat gets the first answer.
+	noAnswer := false
+	ans, repeat, err := s.answers.Do(hr.Context(), c.terminal, c.sig, c.ts, s.clk.Now(), func() (linksig.Answer, bool) {
+		resp, status, hang := s.execute(c, ref, &e)
+		noAnswer = hang
+		rb, _ := json.Marshal(resp)
+		return linksig.Answer{Status: status, Body: rb}, !hang
+	})
+	if err != nil {
+		return // gone while the first copy was executed
+	}
+	if repeat {
+		s.repeated(e, ans)
+	}
+	if noAnswer {
+		s.hangUp(w, hr)
+		return
+	}
+	write(w, ans.Status, ans.Body, tw.SignResponse(c.key, hr.URL.Path, c.sig, ans.Body))
+}
+
+// entry is the journal line of call c at now, its fields from the
+// request: those not valid are left out.
+func entry(now time.Time, c call) Entry {
+	e := Entry{Time: now, Terminal: c.terminal, Platform: string(c.platform), Op: c.op, OrderID: c.req.OrderID,
+		Amount: c.req.Amount, RefundID: c.req.RefundID}
 	if c.op == tw.OpPay && c.req.Code != "" {
 		e.MaskedCode = tw.MaskCode(c.req.Code)
 	}
@@ -369,6 +434,16 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	if len(e.Op) > 16 {
 		e.Op = ""
 	}
+	if !tw.ValidID(e.RefundID) {
+		e.RefundID = ""
+	}
+	return e
+}
+
+// execute answers c, or its refusal ref, counts and journals it. It
+// returns the answer, its HTTP status and whether to leave it
+// unanswered.
+func (s *Sim) execute(c call, ref *refusal, e *Entry) (tw.Response, int, bool) {
 	s.mu.Lock()
 	s.totals.Calls++
 	var resp tw.Response
@@ -382,32 +457,39 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		}
 		resp = tw.Response{OrderID: c.req.OrderID, Code: ref.code, Reason: ref.reason}
 		status = ref.status
-		if !ref.signed {
-			c.key = nil
-		}
 	} else {
-		resp, status, noAnswer = s.do(c, &e)
+		resp, status, noAnswer = s.do(c, e)
 	}
 	s.mu.Unlock()
 	e.Status, e.Code, e.NoAnswer = string(resp.Status), resp.Code, noAnswer
 	e.TooFrequent = resp.Code == tw.CodeTooFrequent
-	e.Amount = c.req.Amount
-	e.RefundID = c.req.RefundID
-	if !tw.ValidID(e.RefundID) {
-		e.RefundID = ""
-	}
+	s.journal(*e)
+	return resp, status, noAnswer
+}
+
+// repeated counts and journals a verbatim repeat answered ans from
+// memory.
+func (s *Sim) repeated(e Entry, ans linksig.Answer) {
+	var resp tw.Response
+	_ = json.Unmarshal(ans.Body, &resp)
+	e.Status, e.Code, e.Repeat = string(resp.Status), resp.Code, true
+	e.TooFrequent = resp.Code == tw.CodeTooFrequent
+	s.mu.Lock()
+	s.totals.Calls++
+	s.totals.Repeats++
+	s.mu.Unlock()
 	s.journal(e)
-	if noAnswer {
-		s.hangUp(w, hr)
-		return
-	}
-	rb, _ := json.Marshal(resp)
-	if c.key != nil {
-		w.Header().Set(tw.HeaderSignature, tw.SignResponse(c.key, hr.URL.Path, c.sig, rb))
+}
+
+// write sends an answer's body with its status and, unless empty, its
+// signature.
+func write(w http.ResponseWriter, status int, b []byte, sig string) {
+	if sig != "" {
+		w.Header().Set(tw.HeaderSignature, sig)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_, _ = w.Write(rb)
+	_, _ = w.Write(b)
 }
 
 // hangUp closes the connection without an answer (or, where it cannot,
