@@ -1,6 +1,7 @@
 package dukpt
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
@@ -132,6 +133,23 @@ func KSNCounter(ksn []byte) (uint32, error) {
 		return aesCounter(ksn), nil
 	}
 	return 0, fmt.Errorf("%w: %d bytes", ErrKSNLength, len(ksn))
+}
+
+// SplitKSN splits a 10- or 12-byte KSN into its base — a new slice, the
+// KSN with its transaction counter cleared, which names the device and
+// its initial key — and the counter.
+func SplitKSN(ksn []byte) (base []byte, counter uint32, err error) {
+	c, err := KSNCounter(ksn)
+	if err != nil {
+		return nil, 0, err
+	}
+	base = bytes.Clone(ksn)
+	if len(base) == TDESKSNLen {
+		tdesSetCounter(base, 0)
+	} else {
+		aesSetCounter(base, 0)
+	}
+	return base, c, nil
 }
 
 // ParseKSN decodes a KSN written in hexadecimal (20 digits for TDES, 24 for

@@ -137,3 +137,28 @@ func TestKSNCounter(t *testing.T) {
 		t.Errorf("short: %v", err)
 	}
 }
+
+func TestSplitKSN(t *testing.T) {
+	for _, c := range []struct {
+		ksn, base string
+		counter   uint32
+	}{
+		// X9.24-1's TDES test KSNs: the counter is the low 21 bits.
+		{"FFFF9876543210EFF801", "FFFF9876543210E00000", 0x0FF801},
+		{"FFFF9876543210E00008", "FFFF9876543210E00000", 8},
+		// AES: the last 4 bytes.
+		{"1234567890123456FFFE2000", "123456789012345600000000", 0xFFFE2000},
+	} {
+		ksn := testhex.Bytes(t, c.ksn)
+		base, n, err := SplitKSN(ksn)
+		if err != nil || !bytes.Equal(base, testhex.Bytes(t, c.base)) || n != c.counter {
+			t.Errorf("%s: base %X counter %X %v, want %s %X", c.ksn, base, n, err, c.base, c.counter)
+		}
+		if !bytes.Equal(ksn, testhex.Bytes(t, c.ksn)) {
+			t.Errorf("%s: the KSN was changed", c.ksn)
+		}
+	}
+	if _, _, err := SplitKSN(make([]byte, 11)); !errors.Is(err, ErrKSNLength) {
+		t.Errorf("11 bytes: %v", err)
+	}
+}

@@ -103,17 +103,9 @@ func (f *FileMark) Save(slot, base string, counter uint32) error {
 // hex) and counter: 21 bits of a 10-byte TDES KSN, 32 bits of a 12-byte
 // AES KSN.
 func ksnBase(ksn []byte) (string, uint32, error) {
-	c, err := dukpt.KSNCounter(ksn)
+	b, c, err := dukpt.SplitKSN(ksn)
 	if err != nil {
 		return "", 0, err
-	}
-	b := append([]byte(nil), ksn...)
-	switch len(b) {
-	case 10:
-		b[7] &= 0xE0
-		b[8], b[9] = 0, 0
-	case 12:
-		clear(b[8:])
 	}
 	return strings.ToUpper(hex.EncodeToString(b)), c, nil
 }

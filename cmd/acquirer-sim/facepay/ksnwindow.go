@@ -1,7 +1,6 @@
 package facepay
 
 import (
-	"bytes"
 	"encoding/hex"
 	"math/bits"
 
@@ -72,20 +71,10 @@ func (w *ksnWindow) spend(c uint32) ksnVerdict {
 }
 
 // ksnDevice splits a transaction KSN into its device, the initial KSN
-// (the KSN with its counter cleared), and its counter, which
-// dukpt.KSNCounter reads for either layout. Both layouts keep the counter
-// in the low-order bits, so the KSN less its counter, as a big-endian
-// number, is the initial KSN: no byte borrows.
+// (the KSN with its counter cleared), and its counter.
 func ksnDevice(ksn []byte) (string, uint32, error) {
-	c, err := dukpt.KSNCounter(ksn)
-	if err != nil {
-		return "", 0, err
-	}
-	dev := bytes.Clone(ksn)
-	for i, v := len(dev)-1, c; v != 0; i, v = i-1, v>>8 {
-		dev[i] -= byte(v)
-	}
-	return string(dev), c, nil
+	dev, c, err := dukpt.SplitKSN(ksn)
+	return string(dev), c, err
 }
 
 // spendKSN judges counter c of device under terminal's windows and
