@@ -395,7 +395,7 @@ func TestLedgerReversals(t *testing.T) {
 	s3, _ := r.rc(RCApproved, sale(3, 2000), swipe)
 	f, _ := r.rc(RCApproved, refund(4, 2000, s3), swipe)
 	undo(host.KindRefund, 4, 2000, StateReversed)
-	r.rc(RCApproved, refund(5, 2000, s3), swipe) // the reversed refund gave nothing back
+	r.rc(RCApproved, refund(5, 2000, s3), swipe)                      // the reversed refund gave nothing back
 	r.rc(RCInvalidTxn, void(21, 2000, host.KindPurchase, 3, s3), nil) // refunded: not voided
 
 	s20, _ := r.rc(RCApproved, sale(20, 2000), swipe)
