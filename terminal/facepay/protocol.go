@@ -70,7 +70,7 @@ const (
 	CodeLocked        = "locked"         // 403 the candidate account is locked
 	CodeNoSession     = "no_session"     // 404 confirm or cancel of a session unknown, expired or ended
 	CodeOrderMismatch = "order_mismatch" // 409 the order id was used for another session or amount
-	CodeKSNReused     = "ksn_reused"     // 409 confirm with a KSN the platform has seen from the terminal: a replayed PIN block
+	CodeKSNReused     = "ksn_reused"     // 409 confirm with a KSN the platform has seen from the terminal (a replayed PIN block), or one older than its replay window
 )
 
 // IdentifyBody is the JSON body of an identify.
