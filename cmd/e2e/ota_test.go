@@ -294,29 +294,7 @@ func TestOTAFirmwareAB(t *testing.T) {
 	// boots, then the supervisor runs slot b again by itself.
 	tms.publish(t, "firmware/posd-3", "firmware", 3, []byte("#!/bin/sh\necho broken firmware >&2\nexit 1\n"))
 	e.posctl("ota", "check")
-	deadline := time.Now().Add(150 * time.Second)
-	for {
-		out, code := e.posctl("status")
-		var st struct {
-			Firmware *struct {
-				Slot  string `json:"running_slot"`
-				Slots *struct {
-					Last *struct {
-						Kind string `json:"kind"`
-						From string `json:"from"`
-					} `json:"last"`
-				} `json:"slots"`
-			} `json:"firmware"`
-		}
-		if code == 0 && json.Unmarshal([]byte(out), &st) == nil && st.Firmware != nil && st.Firmware.Slot == "b" &&
-			st.Firmware.Slots != nil && st.Firmware.Slots.Last != nil && st.Firmware.Slots.Last.Kind == "rollback" && st.Firmware.Slots.Last.From == "3" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no rollback from version 3: %s", out)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+	e.waitRollback(t, "b", "3", 150*time.Second)
 	e.waitFirmware(t, "b", "2", 60*time.Second)
 	// Asked again, the terminal does not install the version it rolled
 	// back.
@@ -333,20 +311,77 @@ func TestOTAFirmwareAB(t *testing.T) {
 	// The TMS learns of the supervisor's rollback from the committed
 	// firmware, once, with the version blocked (a crash is the firmware's
 	// fault).
-	deadline = time.Now().Add(30 * time.Second)
+	if rolled := tms.waitRollbackReports(t, 1, 30*time.Second); len(rolled) != 1 || rolled[0].Version != 3 || rolled[0].Decision != "blocked" {
+		t.Fatalf("rollback reports at the TMS: %+v", rolled)
+	}
+}
+
+// slotEvent is the last event of the slots' history, as posctl status
+// shows it.
+type slotEvent struct {
+	Kind   string `json:"kind"`
+	From   string `json:"from"`
+	Reason string `json:"reason"`
+}
+
+// waitRollback waits until posd runs slot after the rollback of version
+// from (posd may restart in between: posctl errors are retried) and
+// returns the rollback.
+func (e *env) waitRollback(t *testing.T, slot, from string, within time.Duration) slotEvent {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	for {
-		journal, _ := os.ReadFile(tms.journal)
-		var rolled []string
+		out, code := e.posctl("status")
+		var st struct {
+			Firmware *struct {
+				Slot  string `json:"running_slot"`
+				Slots *struct {
+					Last *slotEvent `json:"last"`
+				} `json:"slots"`
+			} `json:"firmware"`
+		}
+		if code == 0 && json.Unmarshal([]byte(out), &st) == nil && st.Firmware != nil && st.Firmware.Slot == slot &&
+			st.Firmware.Slots != nil && st.Firmware.Slots.Last != nil && st.Firmware.Slots.Last.Kind == "rollback" && st.Firmware.Slots.Last.From == from {
+			return *st.Firmware.Slots.Last
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no rollback from version %s: %s", from, out)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// rollbackReport is a firmware rollback as the TMS journals it.
+type rollbackReport struct {
+	Target   string `json:"target"`
+	Version  int    `json:"version"`
+	Detail   string `json:"detail"`
+	Decision string `json:"decision"`
+}
+
+// waitRollbackReports waits until the TMS has journaled at least n
+// firmware rollback reports and returns them all, oldest first.
+func (m *tmsEnv) waitRollbackReports(t *testing.T, n int, within time.Duration) []rollbackReport {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		journal, _ := os.ReadFile(m.journal)
+		var rolled []rollbackReport
 		for _, l := range strings.Split(string(journal), "\n") {
-			if strings.Contains(l, `"result":"rolled_back"`) {
-				rolled = append(rolled, l)
+			var r struct {
+				rollbackReport
+				Op     string `json:"op"`
+				Result string `json:"result"`
+			}
+			if json.Unmarshal([]byte(l), &r) == nil && r.Op == "report" && r.Result == "rolled_back" {
+				rolled = append(rolled, r.rollbackReport)
 			}
 		}
-		if len(rolled) == 1 && strings.Contains(rolled[0], `"version":3`) && strings.Contains(rolled[0], `"decision":"blocked"`) {
-			break
+		if len(rolled) >= n {
+			return rolled
 		}
-		if len(rolled) > 1 || time.Now().After(deadline) {
-			t.Fatalf("rollback reports at the TMS: %q", rolled)
+		if time.Now().After(deadline) {
+			t.Fatalf("%d rollback reports at the TMS, want %d: %+v", len(rolled), n, rolled)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
