@@ -24,6 +24,10 @@ import (
 
 var binDir string
 
+// goBin is the go command that built the binaries (firmware builds of
+// other flavours use it too).
+var goBin string
+
 // buildTags are the build tags of this test binary (see tags_*_test.go).
 var buildTags = ""
 
@@ -47,7 +51,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "building binaries:", err)
 		os.Exit(1)
 	}
-	binDir = dir
+	binDir, goBin = dir, gobin
 	if suiteDialect != "" && !slices.Contains(dialects, suiteDialect) {
 		fmt.Fprintf(os.Stderr, "POSD_E2E_DIALECT=%q: want one of %v\n", suiteDialect, dialects)
 		os.Exit(1)

@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -237,6 +241,7 @@ type fwStatus struct {
 		Slots *struct {
 			Committed        string `json:"committed"`
 			CommittedVersion string `json:"committed_version"`
+			ActiveVersion    string `json:"active_version"`
 		} `json:"slots"`
 	} `json:"firmware"`
 }
@@ -260,12 +265,84 @@ func (e *env) waitFirmware(t *testing.T, slot, version string, within time.Durat
 	}
 }
 
+// waitTrial waits until posd runs version on trial from slot.
+func (e *env) waitTrial(t *testing.T, slot, version string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		out, code := e.posctl("status")
+		var st fwStatus
+		if code == 0 && json.Unmarshal([]byte(out), &st) == nil && st.Firmware != nil && st.Firmware.Slots != nil &&
+			st.Firmware.Slot == slot && st.Firmware.Trial && st.Firmware.Slots.ActiveVersion == version {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("posd never ran version %s on trial from slot %s: %s", version, slot, out)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// on is e for a subtest: its failures are t's.
+func (e *env) on(t testing.TB) *env {
+	c := *e
+	c.t = t
+	return &c
+}
+
+// buildNoCV starts building posd as make cross ships it (-tags nocv, no
+// cgo): a firmware without the camera driver. It returns what waits for
+// the build and gives the executable.
+func buildNoCV(t *testing.T) func(t *testing.T) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, goBin, "build", "-tags", "nocv", "-o", dir+"/", "posd/cmd/posd")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	var err error
+	done := make(chan struct{})
+	go func() {
+		err = cmd.Wait()
+		close(done)
+	}()
+	// Before the directory goes: a test that ends early stops the build.
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return func(t *testing.T) []byte {
+		t.Helper()
+		<-done
+		if err != nil {
+			t.Fatalf("building posd -tags nocv: %v\n%s", err, out.String())
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "posd"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+}
+
 // TestOTAFirmwareAB: posd runs under posd-supervisor from slot a; a newer
 // firmware published on tms-sim is installed into slot b, tried, found
 // healthy (devices and host) and committed; a broken one is tried,
 // fails its boots and is rolled back by itself, is not installed
-// again, and the TMS is told once.
+// again, and the TMS is told once. Then ("device lost") a firmware that
+// boots, answers and reaches the acquirer but cannot drive the camera
+// the committed one drove fails its health check and rolls itself back.
 func TestOTAFirmwareAB(t *testing.T) {
+	// The firmware that lost the camera is built while the rest runs.
+	var noCV func(t *testing.T) []byte
+	if buildTags != "nocv" {
+		noCV = buildNoCV(t)
+	}
 	dir := t.TempDir()
 	tms := startTMS(t, dir)
 	defer tms.p.stop(t)
@@ -314,6 +391,57 @@ func TestOTAFirmwareAB(t *testing.T) {
 	if rolled := tms.waitRollbackReports(t, 1, 30*time.Second); len(rolled) != 1 || rolled[0].Version != 3 || rolled[0].Decision != "blocked" {
 		t.Fatalf("rollback reports at the TMS: %+v", rolled)
 	}
+
+	// A firmware that lost a device: version 4 is posd without the
+	// camera driver (the nocv build). Version 2 recorded the devices that
+	// worked before installing it, the camera among them; the trial
+	// boots, answers and reaches the acquirer, but its health check fails
+	// on the camera, and it rolls itself back.
+	t.Run("device lost", func(t *testing.T) {
+		if noCV == nil {
+			t.Skip("this run's posd is the nocv build: it has no camera to lose, and no other build drops a device " +
+				"(the cgo run, make test, runs this)")
+		}
+		e := e.on(t)
+		tms.publish(t, "firmware/posd-4", "firmware", 4, noCV(t))
+		e.posctl("ota", "check")
+		e.waitTrial(t, "a", "4", 120*time.Second)
+		if out, code := e.posctl("host", "test"); code != 0 {
+			t.Fatalf("the trial does not reach the acquirer: %s", out)
+		}
+		ev := e.waitRollback(t, "b", "4", 120*time.Second)
+		// posd's own rollback, on the device (not the supervisor's, not a
+		// host-link failure).
+		if !strings.HasPrefix(ev.Reason, "health check failed: device camera: ") {
+			t.Fatalf("rollback reason %q does not name the camera", ev.Reason)
+		}
+		e.waitFirmware(t, "b", "2", 60*time.Second)
+		if out, _ := e.posctl("ota", "status"); !strings.Contains(out, `"firmware_version": "2"`) {
+			t.Fatalf("ota status after the rollback: %s", out)
+		}
+		out, _ := e.posctl("ota", "history")
+		var hist []otaEventView
+		json.Unmarshal([]byte(out), &hist)
+		if !slices.ContainsFunc(hist, func(ev otaEventView) bool {
+			return ev.Kind == "firmware" && ev.Result == "rolled_back" && ev.Version == 4 && strings.Contains(ev.Detail, "device camera")
+		}) {
+			t.Fatalf("ota history lacks version 4's rollback naming the camera: %s", out)
+		}
+		// The TMS keeps one report of it, the version blocked (a lost
+		// device is the firmware's fault).
+		rolled := tms.waitRollbackReports(t, 2, 30*time.Second)
+		if r := rolled[len(rolled)-1]; len(rolled) != 2 || r.Version != 4 || r.Decision != "blocked" || !strings.Contains(r.Detail, "device camera") {
+			t.Fatalf("rollback reports at the TMS: %+v", rolled)
+		}
+	})
+}
+
+// otaEventView is a line of posctl ota history.
+type otaEventView struct {
+	Kind    string `json:"kind"`
+	Result  string `json:"result"`
+	Version int    `json:"version"`
+	Detail  string `json:"detail"`
 }
 
 // slotEvent is the last event of the slots' history, as posctl status
@@ -326,7 +454,7 @@ type slotEvent struct {
 
 // waitRollback waits until posd runs slot after the rollback of version
 // from (posd may restart in between: posctl errors are retried) and
-// returns the rollback.
+// returns the rollback. Version from committed fails at once.
 func (e *env) waitRollback(t *testing.T, slot, from string, within time.Duration) slotEvent {
 	t.Helper()
 	deadline := time.Now().Add(within)
@@ -336,13 +464,18 @@ func (e *env) waitRollback(t *testing.T, slot, from string, within time.Duration
 			Firmware *struct {
 				Slot  string `json:"running_slot"`
 				Slots *struct {
-					Last *slotEvent `json:"last"`
+					CommittedVersion string     `json:"committed_version"`
+					Last             *slotEvent `json:"last"`
 				} `json:"slots"`
 			} `json:"firmware"`
 		}
-		if code == 0 && json.Unmarshal([]byte(out), &st) == nil && st.Firmware != nil && st.Firmware.Slot == slot &&
-			st.Firmware.Slots != nil && st.Firmware.Slots.Last != nil && st.Firmware.Slots.Last.Kind == "rollback" && st.Firmware.Slots.Last.From == from {
-			return *st.Firmware.Slots.Last
+		if code == 0 && json.Unmarshal([]byte(out), &st) == nil && st.Firmware != nil && st.Firmware.Slots != nil {
+			if st.Firmware.Slots.CommittedVersion == from {
+				t.Fatalf("version %s committed instead of rolled back: %s", from, out)
+			}
+			if last := st.Firmware.Slots.Last; st.Firmware.Slot == slot && last != nil && last.Kind == "rollback" && last.From == from {
+				return *last
+			}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no rollback from version %s: %s", from, out)
