@@ -17,6 +17,7 @@ import (
 	"posd/cmd/tms-sim/repo"
 	"posd/conn/clock"
 	"posd/internal/config"
+	"posd/terminal/slots"
 )
 
 // fakeTMS is the acquirer's terminal management system as far as reports
@@ -114,7 +115,14 @@ func startTMS(t *testing.T) (*fakeTMS, string, string) {
 // openFWReport is openFW with an update repository and a TMS to report to.
 func openFWReport(t *testing.T, dir, hostAddr, tmsURL, root string, u FirmwareUpdater, names [2]string) *Daemon {
 	t.Helper()
-	cfg, err := config.Parse([]byte(`{"data_dir":"` + dir + `","host":{"addr":"` + hostAddr + `"},` +
+	return openFWReportWith(t, "", dir, hostAddr, tmsURL, root, u, names)
+}
+
+// openFWReportWith is openFWReport with more configuration: extra is
+// members of the configuration's object, each followed by a comma.
+func openFWReportWith(t *testing.T, extra, dir, hostAddr, tmsURL, root string, u FirmwareUpdater, names [2]string) *Daemon {
+	t.Helper()
+	cfg, err := config.Parse([]byte(`{` + extra + `"data_dir":"` + dir + `","host":{"addr":"` + hostAddr + `"},` +
 		`"terminal":{"id":"T0000042"},` +
 		`"ota":{"url":"` + tmsURL + `/repo","root":"` + root + `","interval":"1h","report_url":"` + tmsURL + `/v1/report"}}`))
 	if err != nil {
@@ -288,6 +296,52 @@ func failHostTrial(t *testing.T, dir, hostAddr, tmsURL, root string, u FirmwareU
 	}
 	closeFW(t, d)
 	return openFWReport(t, dir, hostAddr, tmsURL, root, u, names)
+}
+
+// A trial that cannot drive a device the committed firmware drove (the
+// camera, gone on the trial boot) is rolled back on that device although
+// the acquirer answers: the reason names the device, the version is
+// blocked (the firmware's fault) and the TMS is told so.
+func TestTrialLosingADeviceBlocked(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "data")
+	u, names := newFakeUpdater(), [2]string{"a", "b"}
+	tms, tmsURL, root := startTMS(t)
+	acq := startAcquirer(t)
+
+	d := openFWReport(t, dir, acq, tmsURL, root, u, names)
+	tryFirmware(t, d, "2")
+	camera := d.healthyBefore()["camera"]
+	closeFW(t, d)
+	if !camera {
+		t.Skip("the camera did not work before the update (the nocv build has none): no device to lose")
+	}
+	d = openFWReportWith(t, `"sim":{"no_camera":true},`, dir, acq, tmsURL, root, u, names)
+	defer closeFW(t, d)
+	if st := d.Status().Firmware; st.Slot != "b" || !st.Trial {
+		t.Fatalf("trial boot: %+v", st)
+	}
+	u.take()
+	if err := d.CheckTrial(ctx); !errors.Is(err, ErrUnhealthy) {
+		t.Fatalf("CheckTrial: %v", err)
+	}
+	if got := u.take(); got != "bad b, active a, reboot" {
+		t.Fatalf("rollback at the updater: %q", got)
+	}
+	st, err := d.fw.m.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Last == nil || st.Last.Kind != slots.EventRollback || st.Last.From != "2" ||
+		!strings.HasPrefix(st.Last.Reason, healthReasonPrefix+"device camera: ") {
+		t.Fatalf("last slot event %+v", st.Last)
+	}
+	if v := d.firmwareVerdict(ctx, "2"); !v.Blocked {
+		t.Fatalf("version 2 after losing the camera: %+v", v)
+	}
+	if r := tms.waitRollbacks(t, 1)[0]; r.Version != 2 || r.Decision != "blocked" || !strings.Contains(r.Detail, "device camera") {
+		t.Fatalf("report %+v", r)
+	}
 }
 
 // A trial that failed its health check only because the acquirer did not
