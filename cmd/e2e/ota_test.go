@@ -250,34 +250,32 @@ type fwStatus struct {
 // restart in between: posctl errors are retried).
 func (e *env) waitFirmware(t *testing.T, slot, version string, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		out, code := e.posctl("status")
-		var st fwStatus
-		if code == 0 && json.Unmarshal([]byte(out), &st) == nil && st.Firmware != nil && st.Firmware.Slots != nil &&
-			st.Firmware.Slot == slot && !st.Firmware.Trial && st.Firmware.Slots.Committed == slot && st.Firmware.Slots.CommittedVersion == version {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("posd never ran committed slot %s version %s: %s", slot, version, out)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+	e.waitSlots(t, fmt.Sprintf("committed slot %s version %s", slot, version), within, func(st fwStatus) bool {
+		return st.Firmware.Slot == slot && !st.Firmware.Trial && st.Firmware.Slots.Committed == slot && st.Firmware.Slots.CommittedVersion == version
+	})
 }
 
 // waitTrial waits until posd runs version on trial from slot.
 func (e *env) waitTrial(t *testing.T, slot, version string, within time.Duration) {
 	t.Helper()
+	e.waitSlots(t, fmt.Sprintf("version %s on trial from slot %s", version, slot), within, func(st fwStatus) bool {
+		return st.Firmware.Slot == slot && st.Firmware.Trial && st.Firmware.Slots.ActiveVersion == version
+	})
+}
+
+// waitSlots waits until posctl status shows the firmware slots and ok
+// holds for them.
+func (e *env) waitSlots(t *testing.T, what string, within time.Duration, ok func(fwStatus) bool) {
+	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
 		out, code := e.posctl("status")
 		var st fwStatus
-		if code == 0 && json.Unmarshal([]byte(out), &st) == nil && st.Firmware != nil && st.Firmware.Slots != nil &&
-			st.Firmware.Slot == slot && st.Firmware.Trial && st.Firmware.Slots.ActiveVersion == version {
+		if code == 0 && json.Unmarshal([]byte(out), &st) == nil && st.Firmware != nil && st.Firmware.Slots != nil && ok(st) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("posd never ran version %s on trial from slot %s: %s", version, slot, out)
+			t.Fatalf("posd never ran %s: %s", what, out)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -14,14 +13,7 @@ import (
 // (no STAN), an offline approval (3) with its advice job and a
 // reversal_pending sale (4) with its reversal job; the STAN counter at 4.
 func TestMigrateFromSchema2(t *testing.T) {
-	raw, err := os.ReadFile("testdata/schema2.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "posd.db")
-	if err := os.WriteFile(path, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := copyFixture(t, "schema2.db")
 	d := open(t, path)
 	defer d.Close()
 	if b := d.OpenBatch(); b != 1 {
@@ -121,14 +113,7 @@ func TestPurgeKeepsTheOpenBatch(t *testing.T) {
 // completion 7 (15.00) of pre-authorization 6 with a refund of 1.00; a
 // wallet sale 9 (8.88) with a wallet refund of 0.88 and a reversed one.
 func TestMigrateFromSchema3(t *testing.T) {
-	raw, err := os.ReadFile("testdata/schema3.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "posd.db")
-	if err := os.WriteFile(path, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := copyFixture(t, "schema3.db")
 	d := open(t, path)
 	defer d.Close()
 	for id, want := range map[string]int64{"1": 600, "6": 0, "7": 100, "9": 88, "2": 0, "3": 0} {

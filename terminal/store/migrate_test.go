@@ -14,12 +14,11 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// testdata/schema1.db was written by the schema-1 store (the code before
-// migrations): nine records, one of each kind of outcome, two of them
-// reversal_pending... see the fixture's list in TestMigrateFromSchema1.
-func copyFixture(t *testing.T) string {
+// copyFixture copies testdata/NAME, a database an older schema wrote,
+// to a temporary posd.db and returns its path.
+func copyFixture(t *testing.T, name string) string {
 	t.Helper()
-	raw, err := os.ReadFile("testdata/schema1.db")
+	raw, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,8 +29,11 @@ func copyFixture(t *testing.T) string {
 	return p
 }
 
+// testdata/schema1.db was written by the schema-1 store (the code before
+// migrations): nine records, one of each kind of outcome, two of them
+// reversal_pending... see the fixture's list below.
 func TestMigrateFromSchema1(t *testing.T) {
-	path := copyFixture(t)
+	path := copyFixture(t, "schema1.db")
 	d := open(t, path)
 	defer d.Close()
 	want := []struct {
