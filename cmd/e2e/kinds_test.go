@@ -17,6 +17,7 @@ type kindView struct {
 	OrigID      string `json:"orig_id"`
 	VoidedBy    string `json:"voided_by"`
 	CompletedBy string `json:"completed_by"`
+	Refunded    string `json:"refunded"`
 	Balance     string `json:"balance"`
 	Totals      []struct {
 		Currency     string `json:"currency"`
@@ -60,6 +61,9 @@ func testEveryKind(t *testing.T, dialect string) {
 	approved("sale", sale, code)
 	refund, code := e.run([]string{"refund", "--amount", "5.00", "--orig", sale.ID}, "visa-classic")
 	approved("refund", refund, code)
+	if v := e.kindShow(sale.ID); v.Refunded != "5.00" {
+		t.Fatalf("refunded sale shows refunded %q, want 5.00", v.Refunded)
+	}
 	// No more than the rest refunded, and the refunded sale not voided:
 	// refused before a card is asked for.
 	for args, want := range map[string]string{

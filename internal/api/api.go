@@ -137,6 +137,9 @@ type txnView struct {
 	OrigID      string `json:"orig_id,omitempty"`
 	VoidedBy    string `json:"voided_by,omitempty"`
 	CompletedBy string `json:"completed_by,omitempty"`
+	// Refunded is what the approved refunds of a sale or completion add
+	// up to (voided ones not counted).
+	Refunded string `json:"refunded,omitempty"`
 	// Balance is a balance inquiry's answer ("1234.56 CNY").
 	Balance string `json:"balance,omitempty"`
 	// Totals are a settlement's, per currency; Uploaded the transactions
@@ -197,10 +200,13 @@ func view(t store.Txn) txnView {
 		EntryMode: t.EntryMode, Chip: t.Chip,
 		Created: t.Created.Format(time.RFC3339), Updated: t.Updated.Format(time.RFC3339),
 	}
+	format := func(n int64) string { return strconv.FormatInt(n, 10) }
 	if c, err := money.Lookup(t.Currency); err == nil {
-		v.Currency, v.Amount = c.Alpha, c.Format(t.Amount)
-	} else {
-		v.Amount = strconv.FormatInt(t.Amount, 10)
+		v.Currency, format = c.Alpha, c.Format
+	}
+	v.Amount = format(t.Amount)
+	if t.Refunded != 0 {
+		v.Refunded = format(t.Refunded)
 	}
 	if t.STAN != 0 {
 		v.STAN = fmt.Sprintf("%06d", t.STAN)
