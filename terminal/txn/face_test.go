@@ -17,6 +17,7 @@ import (
 
 	"posd/crypto/faceseal"
 	"posd/terminal/facepay"
+	"posd/terminal/host"
 	"posd/terminal/linksig"
 	"posd/terminal/risk"
 	"posd/terminal/store"
@@ -215,6 +216,14 @@ func TestFaceSaleApproved(t *testing.T) {
 	raw, _ := json.Marshal(got)
 	if bytes.Contains(raw, []byte("crop")) || bytes.Contains(raw, []byte(faceAccount)) {
 		t.Fatalf("record keeps face data: %s", raw)
+	}
+	// The face-pay platform took the money: the acquirer has nothing to
+	// void, and a card refund would pay the money out to whatever card
+	// is presented.
+	for _, k := range []host.Kind{host.KindRefund, host.KindVoid} {
+		if _, err := r.e.Start(Request{Kind: k, OrigID: got.ID, Amount: 1000}); !errors.Is(err, ErrOriginal) || !strings.Contains(err.Error(), "face") {
+			t.Fatalf("%s of a face sale: %v", k, err)
+		}
 	}
 	// The display went consent → challenge → password, one '*' a digit.
 	var phases []Phase

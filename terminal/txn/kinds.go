@@ -175,6 +175,12 @@ func usableOriginal(tx *store.Tx, kind host.Kind, o store.Txn) error {
 	if o.Wallet != nil && kind != host.KindRefund {
 		return fmt.Errorf("%w: transaction %s is a wallet payment: refund it", ErrOriginal, o.ID)
 	}
+	if o.Face != nil {
+		// The face-pay platform took the money, not the acquirer: a void
+		// would name a sale the acquirer never had, a card refund would
+		// pay it out to whatever card is presented.
+		return fmt.Errorf("%w: transaction %s was paid by face: the face-pay platform refunds it", ErrOriginal, o.ID)
+	}
 	switch kind {
 	case host.KindVoid:
 		if k != host.KindPurchase && k != host.KindRefund && k != host.KindCompletion {
