@@ -26,10 +26,7 @@ func TestMissingHardwareReported(t *testing.T) {
 		t.Fatalf("Open: %v", err)
 	}
 	defer b.Halt()
-	got := map[string]Status{}
-	for _, s := range b.Status() {
-		got[s.Name] = s
-	}
+	got := statusByName(b)
 	for _, name := range []string{"msr", "nfc", "contact", "keypad", "camera", "ir-camera"} {
 		s, ok := got[name]
 		if !ok {
@@ -65,10 +62,7 @@ func TestIRCameraMustNotBeTheColourCamera(t *testing.T) {
 		t.Fatalf("Open: %v", err)
 	}
 	defer b.Halt()
-	got := map[string]Status{}
-	for _, s := range b.Status() {
-		got[s.Name] = s
-	}
+	got := statusByName(b)
 	if s, ok := got["camera"]; !ok || s.OK {
 		t.Errorf("camera: %+v, want tried and failed", s)
 	}
@@ -90,4 +84,13 @@ func TestLookup(t *testing.T) {
 	if _, err := Open(context.Background(), Profiles["sim"], nil); err == nil {
 		t.Fatal("the sim profile opened as hardware")
 	}
+}
+
+// statusByName is b's device list by device name.
+func statusByName(b *Board) map[string]Status {
+	got := map[string]Status{}
+	for _, s := range b.Status() {
+		got[s.Name] = s
+	}
+	return got
 }

@@ -125,10 +125,7 @@ func TestIRCameraOnTheBoard(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Halt()
-	got := map[string]Status{}
-	for _, s := range b.Status() {
-		got[s.Name] = s
-	}
+	got := statusByName(b)
 	if s := got["camera"]; !s.OK || !strings.Contains(s.Detail, "64x48") {
 		t.Fatalf("camera: %+v", s)
 	}
