@@ -3,6 +3,8 @@ package facepay
 import (
 	"encoding/hex"
 	"testing"
+
+	"posd/internal/testhex"
 )
 
 func TestKSNWindowSpend(t *testing.T) {
@@ -39,22 +41,13 @@ func TestKSNDevice(t *testing.T) {
 		{"123456789012345600000001", "123456789012345600000000", 1},
 		{"1234567890123456FFABCDEF", "123456789012345600000000", 0xFFABCDEF},
 	} {
-		ksn, _ := hex.DecodeString(s.ksn)
+		ksn := testhex.Bytes(t, s.ksn)
 		dev, c, err := ksnDevice(ksn)
-		if err != nil || hex.EncodeToString([]byte(dev)) != hex.EncodeToString(mustHex(t, s.device)) || c != s.counter {
+		if err != nil || hex.EncodeToString([]byte(dev)) != hex.EncodeToString(testhex.Bytes(t, s.device)) || c != s.counter {
 			t.Fatalf("%s: device %X counter %X %v", s.ksn, dev, c, err)
 		}
 	}
 	if _, _, err := ksnDevice(make([]byte, 11)); err == nil {
 		t.Fatal("an 11-byte KSN has a device")
 	}
-}
-
-func mustHex(t *testing.T, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
