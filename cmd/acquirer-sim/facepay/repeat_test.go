@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"testing"
 	"time"
@@ -14,24 +13,12 @@ import (
 	"posd/terminal/wiresec"
 )
 
-// postSigned sends body to path with headers and returns the answer's
-// status, body and signature header.
+// postSigned sends body to path with headers, as post does, and returns
+// the answer's status, body and signature header.
 func postSigned(t *testing.T, url, path string, headers map[string]string, body []byte) (int, []byte, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url+path, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b, resp.Header.Get(fp.HeaderSignature)
+	status, b, h := postHeaders(t, url, path, headers, body)
+	return status, b, h.Get(fp.HeaderSignature)
 }
 
 // A verbatim repeat of a signed request — a copy replayed off the wire

@@ -31,6 +31,13 @@ import (
 // returns the answer's status and body.
 func post(t *testing.T, url, path string, headers map[string]string, body []byte) (int, []byte) {
 	t.Helper()
+	status, b, _ := postHeaders(t, url, path, headers, body)
+	return status, b
+}
+
+// postHeaders is post that also returns the answer's headers.
+func postHeaders(t *testing.T, url, path string, headers map[string]string, body []byte) (int, []byte, http.Header) {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, url+path, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +52,7 @@ func post(t *testing.T, url, path string, headers map[string]string, body []byte
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	return resp.StatusCode, b, resp.Header
 }
 
 // attackerIdentify is the attacker's identify: a photo of name (a crop
