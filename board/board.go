@@ -72,6 +72,12 @@ type Profile struct {
 	// another device than Camera. Opened, checked and gated like Camera
 	// and reported as "ir-camera".
 	IRCamera string `json:"ir_camera,omitempty"`
+	// IRLight: the GPIO (GPIOn) that switches the IR camera's 850 nm
+	// illuminator (high: on; the LEDs through a logic-level MOSFET, not
+	// from the pin). posd lights it only while the IR camera is open (a
+	// face check, a self-test) and turns it off when the camera halts.
+	// Empty: the illuminator is not switched by posd.
+	IRLight string `json:"ir_light,omitempty"`
 	// Overlays are the firmware configuration lines (Raspberry Pi
 	// config.txt) the profile needs, with the header pins they take.
 	Overlays []Overlay `json:"overlays,omitempty"`
@@ -243,6 +249,9 @@ func cm4IR(base Profile) Profile {
 	p.MSR, p.NFC, p.Contact, p.Console, p.Keypad = clone(base.MSR), clone(base.NFC), clone(base.Contact), clone(base.Console), clone(base.Keypad)
 	p.Camera = camera.SchemeGStreamer + camera.LibcameraNamedPipeline(cm4CAM1IMX219, 640, 480, 15)
 	p.IRCamera = camera.SchemeGStreamer + camera.LibcameraNamedPipeline(cm4CAM0IMX219, 640, 480, 15)
+	// GPIO18 (header pin 12) is free on rpi4's map; it drives the gate of
+	// the illuminator's MOSFET.
+	p.IRLight = "GPIO18"
 	p.Overlays = slices.Concat(base.Overlays, []Overlay{
 		{Line: "dtoverlay=dwc2,dr_mode=host",
 			Why: "USB 2.0 host for the keyboard-wedge stripe reader: the CM4 leaves it off by default"},
@@ -323,6 +332,9 @@ func (p Profile) CheckPins() error {
 				return err
 			}
 		}
+	}
+	if err := named(p.IRLight, "IR illuminator"); err != nil {
+		return err
 	}
 	var need []string
 	if n := p.NFC; n != nil {
@@ -569,6 +581,9 @@ func Open(ctx context.Context, p Profile, log *slog.Logger) (*Board, error) {
 			Error: "board: the IR camera's source is the colour camera's"}, nil, nil)
 	default:
 		b.AddIRCamera(p.IRCamera, &o)
+	}
+	if p.IRLight != "" {
+		openIRLight(b, p.IRLight)
 	}
 	return b, nil
 }

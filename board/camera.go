@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"periph.io/x/conn/v3/gpio"
+
 	"posd/conn/video"
 	"posd/drivers/camera"
 )
@@ -109,4 +111,32 @@ func (d *Devices) CameraVideo() video.Source {
 		return nil
 	}
 	return camera.Video(d.Camera)
+}
+
+// AddIRLight gives the IR camera its illuminator, the GPIO pin named name
+// (high: lit): lit while the IR camera is open (on demand, for a face
+// check or a self-test), off as soon as it halts (idle, the board's Halt)
+// and off now. Recorded as "ir-light"; a board without a working IR
+// camera leaves the light off and reports it unused.
+func (b *Board) AddIRLight(name string, pin gpio.PinOut) {
+	st := Status{Name: "ir-light", Driver: "gpio", Where: name}
+	b.mu.Lock()
+	g := b.irGate
+	b.mu.Unlock()
+	if g == nil {
+		if err := pin.Out(gpio.Low); err != nil {
+			st.Error = fmt.Sprintf("switching the IR illuminator off: %v", err)
+		} else {
+			st.Error = "no IR camera to light: the illuminator stays off"
+		}
+		b.Add(st, nil, nil)
+		return
+	}
+	if err := g.setLight(pin); err != nil {
+		st.Error = fmt.Sprintf("switching the IR illuminator: %v", err)
+		b.Add(st, nil, nil)
+		return
+	}
+	st.OK, st.Detail = true, "lit while the IR camera is open"
+	b.Add(st, nil, nil)
 }

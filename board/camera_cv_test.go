@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/gpio/gpiotest"
+
 	"posd/drivers/camera"
 )
 
@@ -200,5 +203,103 @@ func TestSilentIRCameraReportedFailed(t *testing.T) {
 	}
 	if b.Devices.IRCamera != nil || b.Devices.Camera == nil {
 		t.Fatal("want a colour camera and no IR camera")
+	}
+}
+
+// failingLight is an illuminator whose driver cannot be switched on.
+type failingLight struct{ gpiotest.Pin }
+
+func (p *failingLight) Out(l gpio.Level) error {
+	if l == gpio.High {
+		return errors.New("gpio: write failed")
+	}
+	return p.Pin.Out(l)
+}
+
+// The IR camera's illuminator is lit exactly while the IR camera is open:
+// off at start, on for a frame or a self-test, off again when the camera
+// halts for idleness and at the board's Halt. A light that cannot be
+// switched on fails the read instead of handing out unlit frames.
+func TestIRLightFollowsTheIRCamera(t *testing.T) {
+	ir := camera.SchemeGStreamer + strings.Replace(camera.LibcameraPipeline(32, 24, 30), "libcamerasrc", "videotestsrc", 1)
+	b := New("test", nil)
+	b.AddIRCamera(ir, nil)
+	defer b.Halt()
+	light := &gpiotest.Pin{N: "GPIO18", Num: 18, L: gpio.High}
+	b.AddIRLight("GPIO18", light)
+	if s := statusByName(b)["ir-light"]; !s.OK || s.Where != "GPIO18" {
+		t.Fatalf("ir-light status: %+v", s)
+	}
+	lit := func() bool { return light.Read() == gpio.High }
+	if lit() {
+		t.Fatal("the illuminator is lit while the IR camera is halted")
+	}
+	if st, _ := b.IRCameraState(); st.LightOn == nil || *st.LightOn {
+		t.Fatalf("state at start: %+v", st)
+	}
+	f, err := b.Devices.IRCamera.Next(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if !lit() {
+		t.Fatal("the illuminator is off while the IR camera delivers")
+	}
+	if st, _ := b.IRCameraState(); !st.On || st.LightOn == nil || !*st.LightOn {
+		t.Fatalf("state after a frame: %+v", st)
+	}
+	waitDark := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(CameraIdleOff + 5*time.Second)
+		for lit() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the illuminator still lit %v after the last frame", what, CameraIdleOff+5*time.Second)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if st, _ := b.IRCameraState(); st.On {
+			t.Fatalf("%s: light off but camera on: %+v", what, st)
+		}
+	}
+	waitDark("idle")
+	for _, s := range b.SelfTest(context.Background()) {
+		if s.Name == "ir-camera" && !s.OK {
+			t.Fatalf("self test: %+v", s)
+		}
+	}
+	if !lit() {
+		t.Fatal("the self-test's frames were taken unlit (the light is off right after it)")
+	}
+	if err := b.Halt(); err != nil {
+		t.Fatal(err)
+	}
+	if lit() {
+		t.Fatal("the illuminator is lit after the board halted")
+	}
+
+	// A driver that cannot switch the light on: no unlit frame.
+	b2 := New("test", nil)
+	b2.AddIRCamera(ir, nil)
+	defer b2.Halt()
+	bad := &failingLight{gpiotest.Pin{N: "GPIO18"}}
+	b2.AddIRLight("GPIO18", bad)
+	if _, err := b2.Devices.IRCamera.Next(context.Background()); err == nil || !strings.Contains(err.Error(), "illuminator") {
+		t.Fatalf("read with a light that fails: %v, want the illuminator's error", err)
+	}
+	if st, _ := b2.IRCameraState(); st.On {
+		t.Fatalf("the IR camera runs without its light: %+v", st)
+	}
+}
+
+// A light without an IR camera is driven off and reported unused.
+func TestIRLightWithoutIRCamera(t *testing.T) {
+	b := New("test", nil)
+	light := &gpiotest.Pin{N: "GPIO18", L: gpio.High}
+	b.AddIRLight("GPIO18", light)
+	if light.Read() != gpio.Low {
+		t.Fatal("the illuminator is left lit")
+	}
+	if s := statusByName(b)["ir-light"]; s.OK || !strings.Contains(s.Error, "no IR camera") {
+		t.Fatalf("ir-light status: %+v", s)
 	}
 }

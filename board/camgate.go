@@ -2,9 +2,12 @@ package board
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"periph.io/x/conn/v3/gpio"
 
 	"posd/drivers/camera"
 )
@@ -26,8 +29,12 @@ type gatedCamera struct {
 	users   int // Next calls and self-tests in progress
 	timer   *time.Timer
 	closed  bool
-	frames  atomic.Int64
-	starts  atomic.Int64
+	// light is the IR illuminator (nil: none): high exactly while the
+	// camera runs.
+	light  gpio.PinOut
+	lit    bool
+	frames atomic.Int64
+	starts atomic.Int64
 }
 
 func newGatedCamera(d *camera.Dev, idle time.Duration) *gatedCamera {
@@ -46,7 +53,14 @@ func (g *gatedCamera) acquire() error {
 		g.timer = nil
 	}
 	if !g.running {
+		if g.light != nil {
+			if err := g.light.Out(gpio.High); err != nil {
+				return fmt.Errorf("board: switching the IR illuminator on: %w", err)
+			}
+			g.lit = true
+		}
 		if err := g.d.Start(); err != nil {
+			g.lightOff()
 			return err
 		}
 		g.running = true
@@ -77,6 +91,28 @@ func (g *gatedCamera) idleOff() {
 	defer cancel()
 	_ = g.d.Shutdown(ctx)
 	g.running = false
+	g.lightOff()
+}
+
+// lightOff turns the illuminator off (g.mu held). A pin that cannot be
+// driven is left as it is: there is nothing better to do with it.
+func (g *gatedCamera) lightOff() {
+	if g.light != nil && g.light.Out(gpio.Low) == nil {
+		g.lit = false
+	}
+}
+
+// setLight gives the gate its illuminator, switched off now (the camera
+// is halted once checked) and on while the camera runs.
+func (g *gatedCamera) setLight(p gpio.PinOut) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	on := g.running && !g.closed
+	if err := p.Out(gpio.Level(on)); err != nil {
+		return err
+	}
+	g.light, g.lit = p, on
+	return nil
 }
 
 // Next implements camera.Source.
@@ -115,7 +151,11 @@ func (g *gatedCamera) halt() error {
 	}
 	g.running = false
 	g.mu.Unlock()
-	return stopCamera(g.d)
+	err := stopCamera(g.d)
+	g.mu.Lock()
+	g.lightOff()
+	g.mu.Unlock()
+	return err
 }
 
 // CameraState is whether the camera is open now, how many frames it has
@@ -124,6 +164,9 @@ type CameraState struct {
 	On     bool  `json:"on"`
 	Frames int64 `json:"frames_delivered"`
 	Starts int64 `json:"opened_on_demand"`
+	// LightOn is whether the camera's illuminator is lit (nil: the
+	// camera has none that posd switches).
+	LightOn *bool `json:"light_on,omitempty"`
 }
 
 // CameraState reports the camera's gate (false, zero when the board has
@@ -150,6 +193,11 @@ func (g *gatedCamera) state() (CameraState, bool) {
 	}
 	g.mu.Lock()
 	on := g.running
+	var lit *bool
+	if g.light != nil {
+		l := g.lit
+		lit = &l
+	}
 	g.mu.Unlock()
-	return CameraState{On: on, Frames: g.frames.Load(), Starts: g.starts.Load()}, true
+	return CameraState{On: on, Frames: g.frames.Load(), Starts: g.starts.Load(), LightOn: lit}, true
 }

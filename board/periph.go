@@ -129,3 +129,14 @@ func openKeypad(b *Board, k Keypad) {
 	}
 	b.AddKeypad(keypad.Pins{Rows: rows, Cols: cols}, where, layout, nil, b.log.With("device", "keypad"))
 }
+
+// openIRLight finds the IR illuminator's GPIO (after openPeriph: periph's
+// host drivers registered the SoC's pins) and gives it to the IR camera.
+func openIRLight(b *Board, name string) {
+	p := gpioreg.ByName(name)
+	if p == nil {
+		b.Add(Status{Name: "ir-light", Driver: "gpio", Where: name, Error: "no such GPIO: " + name}, nil, nil)
+		return
+	}
+	b.AddIRLight(name, p)
+}

@@ -52,6 +52,9 @@ func TestProfilePinConflicts(t *testing.T) {
 			n.I2CBus = "1"
 			p.NFC = &n
 		}, "/dev/i2c-1"},
+		{"the IR illuminator on a keypad column", func(p *Profile) {
+			p.IRLight = "GPIO21"
+		}, "IR illuminator"},
 		{"a pin not named GPIOn", func(p *Profile) {
 			p.Keypad = &Keypad{Rows: []string{"P1_29"}}
 		}, "GPIOn"},
