@@ -5,6 +5,8 @@
 //
 //   - conn/apdu: exchange of ISO 7816-4 APDUs with a card (PN532, TDA8029).
 //   - conn/video: a source of camera frames.
+//   - conn/printer: a receipt printer (documents of text lines, paper and
+//     cover state).
 //   - conn/clock: the time source every driver and terminal part takes as a
 //     field, so tests control it.
 //

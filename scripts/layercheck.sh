@@ -2,7 +2,7 @@
 # Import-layer check of the design notes: arrows point one way.
 #   cmd -> internal (config, daemon, api: the wiring) -> board -> drivers;
 #   internal -> terminal -> crypto;  ui <-> terminal via events.
-#   conn/ (neutral contracts: apdu, video, clock) is imported by drivers,
+#   conn/ (neutral contracts: apdu, video, printer, clock) is imported by drivers,
 #   board and terminal alike and imports the standard library only.
 # Only board/ opens hardware (periph host, serial ports); drivers import the
 # standard library and periph conn (gocv for the camera only); terminal/ never
