@@ -308,6 +308,16 @@ func RiskText(code string) (en, zh string, known bool) {
 	return t[0], t[1], true
 }
 
+// DeclineText is the customer's words (English, Chinese) for a host's
+// response code; an unknown code gets a generic text.
+func DeclineText(code string) (en, zh string, known bool) {
+	t, ok := declineText[code]
+	if !ok {
+		return "Declined by the bank", "银行拒绝交易", false
+	}
+	return t[0], t[1], true
+}
+
 // FailureText is the customer's words (English, Chinese) for a failure
 // code; an unknown code gets a generic text.
 func FailureText(code string) (en, zh string, known bool) {

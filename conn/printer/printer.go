@@ -8,6 +8,7 @@ package printer
 import (
 	"context"
 	"errors"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -141,4 +142,84 @@ func wide(r rune) bool {
 		return true
 	}
 	return false
+}
+
+// Wrap breaks text into pieces of at most cols columns (Width), at the
+// last space that fits when there is one, never inside a character; a
+// character wider than cols gets a piece of its own. Empty text is one
+// empty piece.
+func Wrap(text string, cols int) []string {
+	if cols < 2 {
+		cols = 2
+	}
+	var out []string
+	for {
+		if Width(text) <= cols {
+			return append(out, text)
+		}
+		w, cut, space := 0, 0, -1
+		for i := 0; i < len(text); {
+			r, n := utf8.DecodeRuneInString(text[i:])
+			rw := RuneWidth(r)
+			if w+rw > cols {
+				break
+			}
+			w += rw
+			if r == ' ' {
+				space = i
+			}
+			i += n
+			cut = i
+		}
+		if cut == 0 { // the first character alone is wider than cols
+			_, n := utf8.DecodeRuneInString(text)
+			cut = n
+		}
+		if space > 0 && cut < len(text) && text[cut] != ' ' {
+			out = append(out, text[:space])
+			text = text[space+1:]
+			continue
+		}
+		out = append(out, text[:cut])
+		text = strings.TrimPrefix(text[cut:], " ")
+	}
+}
+
+// Preview renders doc as plain text, one line of at most cols columns a
+// printed line (a Large line at half the columns, its characters
+// doubled by spaces), aligned as the printer aligns: what the paper will
+// show, for a screen or a test.
+func Preview(doc Doc, cols int) string {
+	var sb strings.Builder
+	for _, l := range doc.Lines {
+		width := cols
+		if l.Large {
+			width = cols / 2
+		}
+		for _, piece := range Wrap(l.Text, width) {
+			if l.Large {
+				var d strings.Builder
+				for _, r := range piece {
+					d.WriteRune(r)
+					if RuneWidth(r) == 1 {
+						d.WriteByte(' ')
+					} else {
+						d.WriteString("  ")
+					}
+				}
+				piece = strings.TrimRight(d.String(), " ")
+			}
+			pad := cols - Width(piece)
+			switch {
+			case pad <= 0:
+			case l.Align == Center:
+				piece = strings.Repeat(" ", pad/2) + piece
+			case l.Align == Right:
+				piece = strings.Repeat(" ", pad) + piece
+			}
+			sb.WriteString(strings.TrimRight(piece, " "))
+			sb.WriteByte('\n')
+		}
+	}
+	return sb.String()
 }

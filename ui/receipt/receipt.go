@@ -1,0 +1,457 @@
+// Package receipt lays out the paper a payment terminal prints: the
+// transaction slip (签购单) in a merchant and a cardholder copy, and the
+// settlement report of a closed batch. Each line is bilingual where the
+// customer reads it (Chinese, then English), as the terminal's market
+// prints them.
+//
+// What a slip carries (UnionPay's slip and the card schemes' receipt
+// rules, EMV Book 4's receipt data): the merchant's name and number, the
+// terminal id, the card number masked (first 6, last 4) with how it was
+// read, the transaction type, batch and voucher (invoice) numbers, the
+// authorization code and the host's reference number, date and time, the
+// amount, for a chip card its AID, application label, TVR and TSI (never
+// a cryptogram: it is not the customer's to keep), the original voucher
+// of a void, completion or refund, and the cardholder verification: "PIN
+// verified", or on the merchant copy a signature line when the card asked
+// for a signature. A reprint says so on every copy. A slip never carries a
+// full card number, a track, a PIN, a key, a payment code or a face.
+package receipt
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"posd/conn/printer"
+	"posd/terminal/money"
+	"posd/terminal/store"
+	"posd/terminal/txn"
+	"posd/ui"
+)
+
+// Copy is which copy of a slip.
+type Copy string
+
+// Copies of a slip.
+const (
+	Merchant   Copy = "merchant"   // kept by the merchant; the signature line
+	Cardholder Copy = "cardholder" // handed to the customer
+)
+
+// ParseCopy reads a copy's name ("merchant", "cardholder"; "customer" is
+// the cardholder's).
+func ParseCopy(s string) (Copy, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "merchant":
+		return Merchant, nil
+	case "cardholder", "customer":
+		return Cardholder, nil
+	}
+	return "", fmt.Errorf("receipt: unknown copy %q (merchant or cardholder)", s)
+}
+
+// Header is who prints: the merchant and the terminal.
+type Header struct {
+	MerchantName string // as the customer knows the shop
+	MerchantID   string // the acquirer's merchant number (DE42)
+	TerminalID   string // DE41
+	// Location prints dates and times (nil: time.Local, the device's
+	// zone).
+	Location *time.Location
+}
+
+// Opts says how a slip is printed.
+type Opts struct {
+	Copy Copy
+	// Reprint: the slip was printed before; every copy says
+	// "DUPLICATE".
+	Reprint bool
+	// Original is the record a void, completion or refund refers to
+	// (nil: unknown, its voucher number is not printed).
+	Original *store.Txn
+}
+
+// ErrNotPrintable: the record has no slip (still running, a settlement:
+// see Settlement).
+var ErrNotPrintable = fmt.Errorf("receipt: no slip for this record")
+
+// Slip lays out the slip of r for a printer of cols columns. Records
+// still running (created, auth_sent) have none.
+func Slip(h Header, r store.Txn, o Opts, cols int) (printer.Doc, error) {
+	if r.Kind == "settlement" {
+		return printer.Doc{}, fmt.Errorf("%w: a settlement prints its report", ErrNotPrintable)
+	}
+	if r.State == store.StateCreated || r.State == store.StateAuthSent {
+		return printer.Doc{}, fmt.Errorf("%w: transaction %s is still %s", ErrNotPrintable, r.ID, r.State)
+	}
+	if o.Copy == "" {
+		o.Copy = Cardholder
+	}
+	b := newBuilder(cols, h.Location)
+	b.header(h)
+	switch o.Copy {
+	case Merchant:
+		b.center("商户存根 MERCHANT COPY", true)
+	default:
+		b.center("持卡人存根 CARDHOLDER COPY", true)
+	}
+	if o.Reprint {
+		b.center("*** 重打印 DUPLICATE ***", true)
+	}
+	b.rule()
+
+	b.label("卡号 CARD NO.")
+	card := r.MaskedPAN
+	switch {
+	case r.Wallet != nil && r.Wallet.MerchantPresented:
+		card = ""
+	case r.Face != nil:
+		card = r.Face.MaskedAccount
+	}
+	if how := entryText(r); card != "" || how != "" {
+		b.pair(card, how)
+	}
+	if r.Wallet != nil {
+		b.pair("支付平台 WALLET", strings.ToUpper(r.Wallet.Platform))
+	}
+	if r.Face != nil {
+		b.pair("支付方式 PAID BY", "刷脸 FACE")
+	}
+	if s := scheme(r); s != "" {
+		b.pair("卡组织 SCHEME", s)
+	}
+	b.label("交易类型 TRANS TYPE")
+	b.line(printer.Line{Text: kindText(r.Kind), Bold: true, Large: true})
+	b.pair("批次号 BATCH", fmt.Sprintf("%06d", r.Batch))
+	b.pair("凭证号 VOUCHER", fmt.Sprintf("%06d", r.Invoice))
+	if r.AuthCode != "" {
+		b.pair("授权码 AUTH CODE", r.AuthCode)
+	}
+	if r.RRN != "" {
+		b.pair("参考号 REF NO.", r.RRN)
+	}
+	if r.Wallet != nil && r.Wallet.OrderID != "" {
+		b.label("订单号 ORDER NO.")
+		b.right(r.Wallet.OrderID)
+	}
+	if id := platformTxn(r); id != "" {
+		b.label("平台交易号 PLATFORM TXN")
+		b.right(id)
+	}
+	if o.Original != nil && o.Original.Invoice != 0 {
+		b.pair("原凭证号 ORIG VOUCHER", fmt.Sprintf("%06d", o.Original.Invoice))
+	}
+	b.pair("日期时间 DATE/TIME", b.when(r))
+	b.rule()
+	cur, err := money.Lookup(r.Currency)
+	if err != nil && r.Kind != "balance" {
+		return printer.Doc{}, fmt.Errorf("receipt: transaction %s: %w", r.ID, err)
+	}
+	if r.Kind == "balance" {
+		if r.Balance != nil {
+			bc, err := money.Lookup(r.BalanceCurrency)
+			if err != nil {
+				return printer.Doc{}, fmt.Errorf("receipt: transaction %s: %w", r.ID, err)
+			}
+			b.label("可用余额 BALANCE")
+			b.line(printer.Line{Text: bc.Alpha + " " + bc.Format(*r.Balance), Align: printer.Right, Bold: true, Large: true})
+		}
+	} else {
+		b.label("金额 AMOUNT")
+		amt := cur.Format(r.Amount)
+		if credit(r, o.Original) {
+			amt = "-" + amt
+		}
+		b.line(printer.Line{Text: cur.Alpha + " " + amt, Align: printer.Right, Bold: true, Large: true})
+	}
+	b.rule()
+	b.outcome(r)
+	if c := r.Chip; c != nil {
+		b.pair("AID", c.AID)
+		if c.Label != "" {
+			b.pair("APP", ascii(c.Label))
+		}
+		b.pair("TVR", c.TVR)
+		if c.TSI != "" {
+			b.pair("TSI", c.TSI)
+		}
+	}
+	if approved(r) {
+		b.rule()
+		b.cvm(r, o.Copy)
+	}
+	if o.Reprint {
+		b.center("*** 重打印 DUPLICATE ***", false)
+	}
+	return b.doc(), nil
+}
+
+// Settlement lays out the report of a settlement record: its batch, the
+// totals per currency, scheme and kind, and the host's answer.
+func Settlement(h Header, r store.Txn, cols int) (printer.Doc, error) {
+	if r.Kind != "settlement" {
+		return printer.Doc{}, fmt.Errorf("%w: transaction %s is a %s, not a settlement", ErrNotPrintable, r.ID, r.Kind)
+	}
+	b := newBuilder(cols, h.Location)
+	b.header(h)
+	b.center("结算单 SETTLEMENT", true)
+	b.rule()
+	b.pair("批次号 BATCH", fmt.Sprintf("%06d", r.Batch))
+	b.pair("日期时间 DATE/TIME", b.when(r))
+	for _, t := range r.Totals {
+		cur, err := money.Lookup(t.Currency)
+		if err != nil {
+			return printer.Doc{}, fmt.Errorf("receipt: settlement %s: %w", r.ID, err)
+		}
+		b.rule()
+		b.line(printer.Line{Text: "币种 CURRENCY " + cur.Alpha, Bold: true})
+		for _, l := range t.Lines {
+			b.pair(strings.ToUpper(l.Scheme)+" "+kindText(l.Kind), fmt.Sprintf("%d  %s", l.Count, cur.Format(l.Amount)))
+		}
+		b.pair("借记 DEBITS", fmt.Sprintf("%d  %s", t.DebitCount, cur.Format(t.DebitAmount)))
+		b.pair("贷记 CREDITS", fmt.Sprintf("%d  %s", t.CreditCount, cur.Format(t.CreditAmount)))
+		if t.ResponseCode != "" {
+			b.pair("对账 BALANCED", balanced(t.ResponseCode))
+		}
+	}
+	b.rule()
+	b.outcome(r)
+	return b.doc(), nil
+}
+
+func balanced(code string) string {
+	switch code {
+	case "00":
+		return "平 YES"
+	case "95":
+		return "不平 NO (95)"
+	}
+	return code
+}
+
+// builder collects the lines of one document.
+type builder struct {
+	cols  int
+	loc   *time.Location
+	lines []printer.Line
+}
+
+func newBuilder(cols int, loc *time.Location) *builder {
+	if cols < 16 {
+		cols = 16
+	}
+	if loc == nil {
+		loc = time.Local
+	}
+	return &builder{cols: cols, loc: loc}
+}
+
+func (b *builder) doc() printer.Doc { return printer.Doc{Lines: b.lines} }
+
+func (b *builder) line(l printer.Line) {
+	l.Text = clean(l.Text)
+	b.lines = append(b.lines, l)
+}
+
+func (b *builder) center(s string, bold bool) {
+	b.line(printer.Line{Text: s, Align: printer.Center, Bold: bold})
+}
+
+func (b *builder) label(s string) { b.line(printer.Line{Text: s}) }
+
+func (b *builder) right(s string) { b.line(printer.Line{Text: s, Align: printer.Right}) }
+
+func (b *builder) rule() { b.line(printer.Line{Text: strings.Repeat("-", b.cols)}) }
+
+// pair prints a label and its value on one line when they fit, the value
+// flush right; otherwise the value on a line of its own, right-aligned.
+func (b *builder) pair(label, value string) {
+	label, value = clean(label), clean(value)
+	gap := b.cols - printer.Width(label) - printer.Width(value)
+	if gap >= 1 {
+		b.line(printer.Line{Text: label + strings.Repeat(" ", gap) + value})
+		return
+	}
+	b.label(label)
+	b.right(value)
+}
+
+func (b *builder) header(h Header) {
+	if h.MerchantName != "" {
+		b.line(printer.Line{Text: h.MerchantName, Align: printer.Center, Bold: true, Large: true})
+	}
+	b.center("签购单 POS SALES SLIP", false)
+	b.rule()
+	b.pair("商户编号 MERCHANT NO.", h.MerchantID)
+	b.pair("终端编号 TERMINAL NO.", h.TerminalID)
+}
+
+func (b *builder) when(r store.Txn) string {
+	t := r.SentAt
+	if t.IsZero() {
+		t = r.Created
+	}
+	return t.In(b.loc).Format("2006/01/02 15:04:05")
+}
+
+// outcome prints what became of the transaction.
+func (b *builder) outcome(r store.Txn) {
+	switch {
+	case r.State == store.StateOfflineApproved:
+		b.line(printer.Line{Text: "脱机批准 APPROVED OFFLINE", Bold: true})
+	case approved(r) && r.VoidedBy != "":
+		b.line(printer.Line{Text: "已撤销 VOIDED", Bold: true})
+	case approved(r):
+		b.line(printer.Line{Text: "交易成功 APPROVED", Bold: true})
+	case r.State == store.StateDeclined:
+		b.line(printer.Line{Text: "交易失败 DECLINED " + r.ResponseCode, Bold: true})
+		en, zh, _ := ui.DeclineText(r.ResponseCode)
+		b.label(zh)
+		b.label(en)
+	case r.State == store.StateReversalPending, r.State == store.StateReversed:
+		b.line(printer.Line{Text: "交易已冲正 REVERSED: NOT CHARGED", Bold: true})
+	default:
+		b.line(printer.Line{Text: "交易未完成 NOT COMPLETED", Bold: true})
+		en, zh, _ := ui.FailureText(r.Failure)
+		if r.RiskRule != "" {
+			en, zh, _ = ui.RiskText(r.RiskRule)
+		}
+		b.label(zh)
+		b.label(en)
+	}
+}
+
+// cvm prints how the cardholder was verified, and on the merchant copy
+// the signature line a signature CVM needs.
+func (b *builder) cvm(r store.Txn, c Copy) {
+	switch r.CVM {
+	case "online_pin", "offline_pin", "offline_plain_pin", "offline_enciphered_pin":
+		b.label("密码已验证 PIN VERIFIED")
+		b.label("免签名")
+		b.label("NO SIGNATURE REQUIRED")
+	case "payment_password":
+		b.label("刷脸+支付密码已验证")
+		b.label("FACE + PAYMENT PASSWORD VERIFIED")
+	case "cdcvm":
+		b.label("设备验证 VERIFIED ON DEVICE")
+		b.label("免签名")
+		b.label("NO SIGNATURE REQUIRED")
+	case "signature":
+		if c == Merchant {
+			b.label("持卡人签名 CARDHOLDER SIGNATURE")
+			b.label("")
+			b.label("")
+			b.label(strings.Repeat("_", b.cols))
+			b.label("本人确认以上交易，同意将其记入本卡账户")
+			b.label("I ACKNOWLEDGE SATISFACTORY RECEIPT OF RELATIVE GOODS/SERVICES")
+		} else {
+			b.label("持卡人已签名")
+			b.label("SIGNED ON MERCHANT COPY")
+		}
+	default:
+		b.label("免密免签")
+		b.label("NO PIN OR SIGNATURE REQUIRED")
+	}
+}
+
+func approved(r store.Txn) bool {
+	return r.State == store.StateApproved || r.State == store.StateOfflineApproved
+}
+
+// credit reports whether r gives money back: a refund, or a void of a
+// sale or a completion.
+func credit(r store.Txn, orig *store.Txn) bool {
+	switch r.Kind {
+	case "refund":
+		return true
+	case "void":
+		return orig == nil || orig.Kind != "refund"
+	}
+	return false
+}
+
+func kindText(k string) string {
+	switch k {
+	case "", "purchase":
+		return "消费 SALE"
+	case "refund":
+		return "退货 REFUND"
+	case "void":
+		return "撤销 VOID"
+	case "preauth":
+		return "预授权 PRE-AUTH"
+	case "completion":
+		return "预授权完成 AUTH COMPLETE"
+	case "balance":
+		return "余额查询 BALANCE"
+	}
+	return strings.ToUpper(k)
+}
+
+// entryText says how the card was read (the letter UnionPay's slips put
+// after the card number, spelled out).
+func entryText(r store.Txn) string {
+	switch r.EntryMode {
+	case "901", "021", "902":
+		return "刷卡 SWIPE"
+	case "051", "052":
+		return "插卡 CHIP"
+	case "071", "072", "911":
+		return "挥卡 TAP"
+	case "801":
+		return "降级刷卡 FALLBACK"
+	case "031", "qr":
+		return "扫码 QR"
+	case "face":
+		return "刷脸 FACE"
+	}
+	return ""
+}
+
+func scheme(r store.Txn) string {
+	if r.Wallet != nil || r.Face != nil || r.MaskedPAN == "" {
+		return ""
+	}
+	switch s := txn.SchemeOf(r); s {
+	case "unionpay":
+		return "银联 UNIONPAY"
+	case "other":
+		return ""
+	default:
+		return strings.ToUpper(s)
+	}
+}
+
+func platformTxn(r store.Txn) string {
+	switch {
+	case r.Wallet != nil && r.Wallet.RefundID != "":
+		return r.Wallet.RefundID
+	case r.Wallet != nil:
+		return r.Wallet.PlatformTxnID
+	case r.Face != nil:
+		return r.Face.PlatformTxnID
+	}
+	return ""
+}
+
+// clean drops control characters: nothing on a slip can carry a printer
+// command, whatever a merchant name or a card's label holds.
+func clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// ascii keeps the printable ASCII of a card's application label (EMV: its
+// 'ans' characters); anything else is '?'.
+func ascii(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e {
+			return '?'
+		}
+		return r
+	}, s)
+}

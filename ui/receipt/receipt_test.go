@@ -1,0 +1,204 @@
+package receipt
+
+import (
+	"errors"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"posd/conn/printer"
+	"posd/terminal/store"
+)
+
+var hdr = Header{MerchantName: "POSD DEMO SHOP", MerchantID: "MERCHANT0000001", TerminalID: "POS00001", Location: time.FixedZone("CST", 8*3600)}
+
+func sale() store.Txn {
+	return store.Txn{
+		ID: "7", Kind: "purchase", State: store.StateApproved, Amount: 1234, Currency: "156",
+		STAN: 42, MaskedPAN: "622588******1234", EntryMode: "051", ResponseCode: "00", AuthCode: "A1B2C3",
+		RRN: "123456789012", CVM: "signature", Batch: 3, Invoice: 17,
+		SentAt: time.Date(2026, 11, 29, 1, 2, 3, 0, time.UTC),
+		Chip:   &store.Chip{Interface: "contact", AID: "A000000333010101", Label: "UnionPay Debit", TVR: "0000008000", TSI: "E800", Cryptogram: "TC"},
+	}
+}
+
+// pv renders a slip on 32-column paper, failing t on an error.
+func pv(t *testing.T) func(printer.Doc, error) string {
+	return func(d printer.Doc, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return printer.Preview(d, 32)
+	}
+}
+
+// The merchant copy of a chip sale verified by signature carries what a
+// UnionPay slip does, the signature line, and nothing secret; the
+// cardholder copy has no signature line.
+func TestSlipOfAChipSale(t *testing.T) {
+	r := sale()
+	m := pv(t)(Slip(hdr, r, Opts{Copy: Merchant}, 32))
+	for _, want := range []string{
+		"POSD DEMO SHOP"[:1], "商户存根 MERCHANT COPY", "MERCHANT0000001", "POS00001",
+		"622588******1234", "插卡 CHIP", "银联 UNIONPAY", "消费 SALE"[:1], "000003", "000017", "A1B2C3",
+		"123456789012", "2026/11/29 09:02:03", "CNY 12.34"[:1], "A000000333010101", "UnionPay Debit",
+		"0000008000", "E800", "持卡人签名 CARDHOLDER SIGNATURE", "交易成功 APPROVED",
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("merchant copy lacks %q:\n%s", want, m)
+		}
+	}
+	if !strings.Contains(m, "C N Y   1 2 . 3 4") {
+		t.Errorf("the amount is not printed large:\n%s", m)
+	}
+	if strings.Contains(m, "TC") && regexp.MustCompile(`\bTC\b`).MatchString(m) {
+		t.Errorf("the cryptogram type is not the customer's:\n%s", m)
+	}
+	c := pv(t)(Slip(hdr, r, Opts{Copy: Cardholder}, 32))
+	if !strings.Contains(c, "持卡人存根 CARDHOLDER COPY") || strings.Contains(c, "____") || !strings.Contains(c, "SIGNED ON MERCHANT COPY") {
+		t.Errorf("cardholder copy:\n%s", c)
+	}
+	for _, s := range []string{m, c} {
+		if regexp.MustCompile(`\d{13,19}`).MatchString(strings.ReplaceAll(s, " ", "")) && strings.Contains(s, "6225881") {
+			t.Errorf("a full card number on the slip:\n%s", s)
+		}
+		for _, l := range strings.Split(s, "\n") {
+			if printer.Width(l) > 32 {
+				t.Errorf("line %q is %d columns on 32-column paper", l, printer.Width(l))
+			}
+		}
+	}
+}
+
+// The CVM decides the verification lines.
+func TestSlipVerification(t *testing.T) {
+	for _, c := range []struct {
+		cvm, want, not string
+	}{
+		{"online_pin", "PIN VERIFIED", "____"},
+		{"offline_enciphered_pin", "PIN VERIFIED", "____"},
+		{"none", "NO PIN OR SIGNATURE REQUIRED", "____"},
+		{"cdcvm", "VERIFIED ON DEVICE", "____"},
+		{"payment_password", "FACE + PAYMENT PASSWORD VERIFIED", "____"},
+		{"signature", "____", "PIN VERIFIED"},
+	} {
+		r := sale()
+		r.CVM = c.cvm
+		s := pv(t)(Slip(hdr, r, Opts{Copy: Merchant}, 32))
+		if !strings.Contains(s, c.want) || strings.Contains(s, c.not) {
+			t.Errorf("cvm %s: want %q and no %q:\n%s", c.cvm, c.want, c.not, s)
+		}
+	}
+}
+
+// A refund and the void of a sale print the amount as a credit with the
+// original's voucher; a reprint says DUPLICATE; a decline and a failure
+// say why, without a verification line.
+func TestSlipKindsAndOutcomes(t *testing.T) {
+	orig := sale()
+	r := sale()
+	r.ID, r.Kind, r.Amount, r.Invoice, r.OrigID, r.CVM = "9", "refund", 500, 18, "7", "online_pin"
+	s := pv(t)(Slip(hdr, r, Opts{Copy: Cardholder, Original: &orig, Reprint: true}, 32))
+	for _, want := range []string{"退货 REFUND"[:1], "C N Y   - 5 . 0 0", "原凭证号 ORIG VOUCHER", "000017", "重打印 DUPLICATE"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("refund slip lacks %q:\n%s", want, s)
+		}
+	}
+	if n := strings.Count(s, "DUPLICATE"); n != 2 {
+		t.Errorf("a reprint says DUPLICATE %d times, want at its top and its end:\n%s", n, s)
+	}
+
+	d := sale()
+	d.State, d.ResponseCode, d.AuthCode, d.CVM = store.StateDeclined, "51", "", ""
+	s = pv(t)(Slip(hdr, d, Opts{Copy: Cardholder}, 32))
+	if !strings.Contains(s, "交易失败 DECLINED 51") || !strings.Contains(s, "Insufficient funds") || strings.Contains(s, "VERIFIED") {
+		t.Errorf("declined slip:\n%s", s)
+	}
+
+	f := sale()
+	f.State, f.Failure, f.RiskRule, f.CVM = store.StateFailed, "risk_refused", "max_amount_tap", ""
+	s = pv(t)(Slip(hdr, f, Opts{}, 32))
+	if !strings.Contains(s, "NOT COMPLETED") || !strings.Contains(s, "Amount over the contactless") {
+		t.Errorf("failed slip:\n%s", s)
+	}
+
+	rv := sale()
+	rv.State = store.StateReversed
+	s = pv(t)(Slip(hdr, rv, Opts{}, 32))
+	if !strings.Contains(s, "REVERSED: NOT CHARGED") || strings.Contains(s, "APPROVED") {
+		t.Errorf("reversed slip:\n%s", s)
+	}
+
+	running := sale()
+	running.State = store.StateAuthSent
+	if _, err := Slip(hdr, running, Opts{}, 32); !errors.Is(err, ErrNotPrintable) {
+		t.Errorf("slip of a sale in flight: %v", err)
+	}
+}
+
+// A wallet payment prints the platform and its order, never the code;
+// a face payment the masked account, never a picture.
+func TestSlipWalletAndFace(t *testing.T) {
+	w := store.Txn{ID: "3", Kind: "purchase", State: store.StateApproved, Amount: 800, Currency: "156",
+		MaskedPAN: "134567******8901", EntryMode: "qr", Invoice: 5, Batch: 1,
+		Wallet: &store.Wallet{Platform: "wechat", OrderID: "POS00001-000003", PlatformTxnID: "WX2026112900000001", MaskedCode: "134567******8901"}}
+	s := pv(t)(Slip(hdr, w, Opts{}, 32))
+	for _, want := range []string{"WECHAT", "POS00001-000003", "WX2026112900000001", "扫码 QR"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("wallet slip lacks %q:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "SCHEME") {
+		t.Errorf("a wallet code is no card scheme:\n%s", s)
+	}
+	f := store.Txn{ID: "4", Kind: "purchase", State: store.StateApproved, Amount: 8800, Currency: "156",
+		EntryMode: "face", CVM: "payment_password", Invoice: 6, Batch: 1,
+		Face: &store.Face{MaskedAccount: "138****0000", PlatformTxnID: "FP000042", Decision: "live"}}
+	s = pv(t)(Slip(hdr, f, Opts{}, 32))
+	for _, want := range []string{"138****0000", "刷脸 FACE", "FP000042", "FACE + PAYMENT PASSWORD VERIFIED"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("face slip lacks %q:\n%s", want, s)
+		}
+	}
+}
+
+// Text from outside (the merchant's name, a card's label) cannot carry a
+// printer command onto the slip.
+func TestSlipStripsControls(t *testing.T) {
+	r := sale()
+	r.Chip.Label = "VISA\x1b@\x1dV\x00"
+	h := hdr
+	h.MerchantName = "SHOP\x1b\x69\n"
+	d, err := Slip(h, r, Opts{Copy: Merchant}, 48)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range d.Lines {
+		for _, c := range l.Text {
+			if c < 0x20 || c == 0x7f {
+				t.Fatalf("control %#x in line %q", c, l.Text)
+			}
+		}
+	}
+}
+
+func TestSettlementReport(t *testing.T) {
+	r := store.Txn{ID: "30", Kind: "settlement", State: store.StateApproved, Batch: 3, ResponseCode: "00",
+		SentAt: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC),
+		Totals: []store.Totals{{Currency: "156", DebitCount: 3, DebitAmount: 4500, CreditCount: 1, CreditAmount: 500, ResponseCode: "00",
+			Lines: []store.TotalLine{{Scheme: "unionpay", Kind: "purchase", Count: 3, Amount: 4500}, {Scheme: "visa", Kind: "refund", Count: 1, Amount: 500}}}}}
+	s := pv(t)(Settlement(hdr, r, 32))
+	for _, want := range []string{"结算单 SETTLEMENT", "000003", "CNY", "UNIONPAY 消费 SALE", "3  45.00", "1  5.00", "平 YES", "2026/11/29 20:00:00"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("settlement report lacks %q:\n%s", want, s)
+		}
+	}
+	if _, err := Settlement(hdr, sale(), 32); !errors.Is(err, ErrNotPrintable) {
+		t.Errorf("settlement report of a sale: %v", err)
+	}
+	if _, err := Slip(hdr, r, Opts{}, 32); !errors.Is(err, ErrNotPrintable) {
+		t.Errorf("slip of a settlement: %v", err)
+	}
+}
