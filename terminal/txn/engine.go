@@ -240,6 +240,12 @@ type Event struct {
 	Challenge string
 	// Time is when the engine published the event.
 	Time time.Time
+	// Ended: the event is the outcome of a transaction the cashier ran
+	// (a sale, refund, void... ending, a batch closing), published once:
+	// its slip or report prints on it. A change the outbox makes in the
+	// background (a reversal or an advice acknowledged) is PhaseDone
+	// without Ended.
+	Ended bool
 }
 
 // Engine runs sales one at a time and works the outbox in the background.

@@ -404,3 +404,48 @@ func TestCancelAfterTheRequestLeftReversesTheApproval(t *testing.T) {
 		t.Fatalf("cancel of a finished sale: %v", err)
 	}
 }
+
+// Each transaction the cashier runs ends with exactly one Ended event (its
+// slip prints on it); the outbox's later changes to it (its reversal
+// acknowledged) are PhaseDone events without Ended.
+func TestEndedOncePerTransaction(t *testing.T) {
+	h := &fakeHost{purchase: func(p host.Purchase) (host.Result, error) {
+		if p.Amount == 1091 {
+			return host.Result{}, host.ErrNoResponse
+		}
+		return host.Result{ResponseCode: "00", AuthCode: "ABC123", RRN: "000000000001"}, nil
+	}}
+	e, r, db, _ := setup(t, h)
+	events, stop := e.Subscribe()
+	defer stop()
+	ok, _ := e.StartSale(1234, "156")
+	r.cards <- card("3012")
+	wait(t, e, ok.ID)
+	rev, _ := e.StartSale(1091, "156")
+	r.cards <- card("3012")
+	wait(t, e, rev.ID)
+	deadline := time.After(10 * time.Second)
+	ended := map[string]int{}
+	var background []store.State
+	for done := false; !done; {
+		select {
+		case ev := <-events:
+			switch {
+			case ev.Ended:
+				if ev.Phase != PhaseDone {
+					t.Fatalf("Ended on phase %s", ev.Phase)
+				}
+				ended[ev.Txn.ID]++
+			case ev.Phase == PhaseDone:
+				background = append(background, ev.Txn.State)
+				done = ev.Txn.ID == rev.ID && ev.Txn.State == store.StateReversed
+			}
+		case <-deadline:
+			got, _ := db.Get(rev.ID)
+			t.Fatalf("no reversal acknowledged: %+v (ended %v, background %v)", got, ended, background)
+		}
+	}
+	if ended[ok.ID] != 1 || ended[rev.ID] != 1 || len(ended) != 2 {
+		t.Fatalf("Ended events per id: %v, want one for %s and one for %s", ended, ok.ID, rev.ID)
+	}
+}

@@ -316,6 +316,14 @@ func (e *Engine) publish(phase Phase, t store.Txn) {
 	e.publishLocked(phase, t)
 }
 
+// publishEnded publishes the outcome of a transaction run outside a sale
+// (a batch closing): PhaseDone, Ended.
+func (e *Engine) publishEnded(t store.Txn) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.publishEvent(Event{Phase: PhaseDone, Txn: t, Ended: true})
+}
+
 // takeCancelJob counts an attempt of j, a platform cancel of a record
 // still reversal_pending (of the platform's kind: mine) and schedules the
 // next; a job whose record is gone, done or not the platform's is

@@ -161,13 +161,14 @@ func (e *Engine) commit(s *sale, phase Phase, fn func(tx *store.Tx, r *store.Txn
 	}
 	e.mu.Lock()
 	s.rec, s.stored = out, true
+	ended := false
 	if phase == PhaseDone {
 		// Whoever sees the outcome may start the next sale at once.
 		if e.active == out.ID {
-			e.active, e.cancel = "", nil
+			e.active, e.cancel, ended = "", nil, true
 		}
 	}
-	e.publishLocked(phase, out)
+	e.publishEvent(Event{Phase: phase, Txn: out, Ended: ended})
 	e.mu.Unlock()
 	return nil
 }

@@ -123,7 +123,7 @@ func (e *Engine) CloseBatch(ctx context.Context) (store.Txn, error) {
 	if err != nil {
 		return rec, err
 	}
-	e.publish(PhaseDone, rec)
+	e.publishEnded(rec)
 	e.log.Info("batch closed", "id", rec.ID, "batch", rec.Batch, "uploaded", rec.Uploaded)
 	return rec, nil
 }
@@ -253,7 +253,7 @@ func (e *Engine) settlementFailed(rec store.Txn, cause error) (store.Txn, error)
 	if err != nil {
 		return rec, errors.Join(cause, err)
 	}
-	e.publish(PhaseDone, out)
+	e.publishEnded(out)
 	if !errors.Is(cause, ErrSettlement) {
 		cause = fmt.Errorf("%w: %w", ErrSettlement, cause)
 	}
