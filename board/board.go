@@ -24,6 +24,7 @@ import (
 
 	"posd/board/kek"
 	"posd/conn/clock"
+	"posd/conn/printer"
 	"posd/conn/video"
 	"posd/drivers/alpar"
 	"posd/drivers/barcode"
@@ -412,6 +413,9 @@ type Devices struct {
 	IRCamera video.Source
 	// Scanner reads wallet payment codes (nil when the board has none).
 	Scanner *barcode.Dev
+	// Printer prints receipts (nil when the board has none, or it did
+	// not answer at start).
+	Printer printer.Printer
 	// Console is the field engineer's service console line.
 	Console *Console
 }

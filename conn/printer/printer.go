@@ -27,18 +27,31 @@ const (
 // characters; a driver prints the characters its printer has (CJK on a
 // Chinese printer) and wraps a line longer than the paper at Columns.
 type Line struct {
-	Text  string
-	Align Align
-	Bold  bool
+	Text  string `json:"text"`
+	Align Align  `json:"align,omitempty"`
+	Bold  bool   `json:"bold,omitempty"`
 	// Large prints the line at double width and height (a large line
 	// holds half as many columns).
-	Large bool
+	Large bool `json:"large,omitempty"`
+}
+
+// MarshalText names the alignment ("left", "center", "right").
+func (a Align) MarshalText() ([]byte, error) {
+	switch a {
+	case Left:
+		return []byte("left"), nil
+	case Center:
+		return []byte("center"), nil
+	case Right:
+		return []byte("right"), nil
+	}
+	return nil, errors.New("printer: unknown alignment")
 }
 
 // Doc is one document (a receipt copy): its lines, then the paper is fed
 // past the cutter and cut.
 type Doc struct {
-	Lines []Line
+	Lines []Line `json:"lines"`
 }
 
 // Status is what the printer reports about itself.

@@ -31,6 +31,7 @@ import (
 	"posd/terminal/risk"
 	"posd/terminal/txn"
 	"posd/terminal/wiresec"
+	"posd/ui/receipt"
 )
 
 // Duration is a time.Duration written as "10s", "1m30s" in the config file.
@@ -107,6 +108,9 @@ type Config struct {
 	// liveness check's cascades and thresholds. Its per-transaction limit
 	// is the risk rules' max_amount.face (default 1000.00).
 	Face FaceConfig `json:"face"`
+	// Receipt is the paper the terminal's printer gives: the slips of
+	// transactions, the settlement report.
+	Receipt ReceiptConfig `json:"receipt"`
 
 	settings Settings
 }
@@ -272,6 +276,21 @@ type RemoteKeysConfig struct {
 	FactoryURL string `json:"factory_url"`
 }
 
+// ReceiptConfig says what prints by itself (any slip reprints on request:
+// posctl receipt print).
+type ReceiptConfig struct {
+	// MerchantName heads every slip (empty: wallet.mpm.name, else the
+	// merchant id).
+	MerchantName string `json:"merchant_name"`
+	// Copies print by themselves when a transaction is approved, in this
+	// order: "merchant" (with the signature line when the card asked for
+	// one), "cardholder". [] prints none.
+	Copies []string `json:"copies"`
+	// Declined: a declined or failed transaction prints a cardholder copy
+	// saying why.
+	Declined bool `json:"declined"`
+}
+
 // SimConfig is honoured on the sim board only.
 type SimConfig struct {
 	// TestKeys: when the DUKPT slot is empty, load it with the initial
@@ -325,6 +344,7 @@ func Default() Config {
 		ShutdownTimeout: Duration(15 * time.Second),
 		Retention:       Duration(90 * 24 * time.Hour),
 		Console:         ConsoleConfig{IdleTimeout: Duration(5 * time.Minute)},
+		Receipt:         ReceiptConfig{Copies: []string{"merchant", "cardholder"}},
 		Wallet: WalletConfig{QueryFirst: Duration(2 * time.Second), QueryTotal: Duration(60 * time.Second), QueryRate: 0.5,
 			MPM: MPMConfig{City: "SHANGHAI", Country: "CN", MCC: "5411", Platform: "unionpay"}},
 		Face: FaceConfig{Cascades: "/usr/share/opencv4/haarcascades", ConsentTimeout: Duration(30 * time.Second), Attempts: txn.DefaultFaceAttempts},
@@ -439,6 +459,10 @@ type Settings struct {
 	// Merchant is the merchant of the codes the customer display shows
 	// (nil: no wallet).
 	Merchant *paycode.Merchant
+	// Receipt heads the slips; ReceiptCopies print by themselves on an
+	// approval, in order.
+	Receipt       receipt.Header
+	ReceiptCopies []receipt.Copy
 }
 
 // Settings returns the typed values of a validated configuration (Parse,
@@ -575,6 +599,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: console.idle_timeout must be from 10s to 24h")
 	}
 	if err := c.validateWallet(&s); err != nil {
+		return err
+	}
+	if err := c.receipt(&s); err != nil {
 		return err
 	}
 	if err := c.validateFace(&s); err != nil {
@@ -771,6 +798,34 @@ func (c *Config) validateWallet(s *Settings) error {
 		return fmt.Errorf("config: wallet.query_rate must be between 0 and 100 queries a second")
 	}
 	return c.mpmMerchant(s)
+}
+
+// receipt checks the receipt keys.
+func (c *Config) receipt(s *Settings) error {
+	name := c.Receipt.MerchantName
+	if name == "" {
+		name = c.Wallet.MPM.Name
+	}
+	if name == "" {
+		name = c.Terminal.MerchantID
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("config: receipt.merchant_name has a control character")
+		}
+	}
+	s.Receipt = receipt.Header{MerchantName: name, MerchantID: c.Terminal.MerchantID, TerminalID: c.Terminal.ID}
+	s.ReceiptCopies = nil
+	seen := map[receipt.Copy]bool{}
+	for _, v := range c.Receipt.Copies {
+		cp, err := receipt.ParseCopy(v)
+		if err != nil || seen[cp] {
+			return fmt.Errorf("config: receipt.copies: %q is not merchant or cardholder, each at most once", v)
+		}
+		seen[cp] = true
+		s.ReceiptCopies = append(s.ReceiptCopies, cp)
+	}
+	return nil
 }
 
 // mpmMerchant builds the merchant of merchant-presented codes from

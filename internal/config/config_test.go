@@ -78,6 +78,9 @@ func TestConfigRoughEdges(t *testing.T) {
 		`{"console":{"groups":["a b"]}}`:                                                            "console.groups",
 		`{"console":{"groups":[""]}}`:                                                               "console.groups",
 		`{"console":{"idle_timeout":"1s"}}`:                                                         "console.idle_timeout must be from 10s to 24h",
+		`{"receipt":{"copies":["merchant","merchant"]}}`:                                            "receipt.copies",
+		`{"receipt":{"copies":["shop"]}}`:                                                           "receipt.copies",
+		`{"receipt":{"merchant_name":"SHOP\u001b@"}}`:                                               "receipt.merchant_name has a control character",
 		`{"wallet":{"url":"ftp://x"}}`:                                                              "wallet.url",
 		`{"wallet":{"url":"http://127.0.0.1:1","key":"zz"}}`:                                        "wallet.key",
 		`{"wallet":{"url":"http://127.0.0.1:1","query_total":"1s"}}`:                                "wallet.query_total",
@@ -92,6 +95,13 @@ func TestConfigRoughEdges(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v (want %q)", bad, err, want)
 		}
+	}
+	c, err := Parse([]byte(`{"receipt":{"copies":["customer"]}}`))
+	if err != nil || len(c.Settings().ReceiptCopies) != 1 || c.Settings().ReceiptCopies[0] != "cardholder" || c.Settings().Receipt.MerchantName != "MERCHANT0000001" {
+		t.Errorf("receipt copies [customer]: %+v %v", c.Settings().ReceiptCopies, err)
+	}
+	if c, err = Parse([]byte(`{"receipt":{"copies":[]}}`)); err != nil || len(c.Settings().ReceiptCopies) != 0 {
+		t.Errorf("receipt copies []: %+v %v", c.Settings().ReceiptCopies, err)
 	}
 	if _, err := Parse([]byte(`{"terminal":{"currency":"USD","currencies":["CNY","USD"]}}`)); err != nil {
 		t.Errorf("USD among the currencies: %v", err)

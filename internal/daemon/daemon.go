@@ -89,9 +89,13 @@ type Daemon struct {
 	healthTries int
 	healthPause time.Duration
 	ota         *otaPart // update repository (nil: none)
-	stopOnce    sync.Once
-	stopErr     error
-	stopTold    atomic.Bool // StopSales returned stopErr to a caller
+	// receipts prints slips and reports (nil: the board has no printer);
+	// receiptsStop ends its printing.
+	receipts     *receipts
+	receiptsStop context.CancelFunc
+	stopOnce     sync.Once
+	stopErr      error
+	stopTold     atomic.Bool // StopSales returned stopErr to a caller
 }
 
 // Option changes how Open starts posd.
@@ -220,6 +224,7 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 	if err != nil {
 		return nil, err
 	}
+	d.openReceipts(ctx)
 	d.purgeDone = make(chan struct{})
 	go func() {
 		defer close(d.purgeDone)
@@ -521,7 +526,10 @@ type Status struct {
 	// Offline is what the card approved offline and the host does not
 	// have yet.
 	Offline OfflineStatus `json:"offline"`
-	Uptime  string        `json:"uptime"`
+	// Printer is the receipt printer as the last documents left it (nil:
+	// none): what did not print and why (GET /v1/printer asks it).
+	Printer *PrinterStatus `json:"printer,omitempty"`
+	Uptime  string         `json:"uptime"`
 }
 
 // OfflineStatus sums the offline approvals waiting for their advice.
@@ -563,6 +571,10 @@ func (d *Daemon) Status() Status {
 	}
 	if p := d.Params(); p.Version > 0 {
 		st.Params = &p
+	}
+	if d.receipts != nil {
+		p := d.receipts.cached()
+		st.Printer = &p
 	}
 	if d.fw != nil {
 		st.Firmware = &FirmwareView{Updater: d.fw.kind, Slot: d.fw.slot, Trial: d.fw.trial}
@@ -639,6 +651,7 @@ func (d *Daemon) Close(ctx context.Context) error {
 	if err := d.StopSales(ctx); !told {
 		errs = append(errs, err)
 	}
+	d.closeReceipts(ctx)
 	if d.Host != nil {
 		errs = append(errs, closeWithin(ctx, d.Host.Close, d.Log))
 	}
