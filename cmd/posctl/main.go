@@ -53,6 +53,11 @@ const usage = `usage: posctl [--api URL] [--data-dir DIR] COMMAND
   batch               the open batch and its totals so far
   batch close         settle the open batch with the acquirer
   audit [--limit N]   the service console's audit log, newest first
+  receipt ID [--copy merchant|cardholder] [--columns N] [--json]
+                      a transaction's slip (a settlement's report) as the paper shows it
+  receipt print ID [--copy merchant|cardholder|both]
+                      print it again, marked DUPLICATE (a slip that did not print)
+  printer             the receipt printer: paper, cover, what did not print
   ota status          updates over the air: the parameter set and firmware in use, the last check
   ota check           check the update repository now
   ota history [--limit N]
@@ -236,6 +241,8 @@ var usages = map[string]string{
 	"balance":    "posctl balance [--currency CNY] [--wait] [--timeout 2m]",
 	"batch":      "posctl batch [close]",
 	"audit":      "posctl audit [--limit N]",
+	"receipt":    "posctl receipt ID [--copy merchant|cardholder] [--columns N] [--json] | posctl receipt print ID [--copy merchant|cardholder|both]",
+	"printer":    "posctl printer",
 	"txn list":   "posctl txn list [--limit N] [--state STATE]",
 	"txn show":   "posctl txn show ID",
 	"txn cancel": "posctl txn cancel ID",
@@ -301,6 +308,10 @@ func (c *cli) dispatch(args []string) (int, error) {
 			return 1, usageErr("audit")
 		}
 		return c.show("GET", "/v1/audit?limit="+fmt.Sprint(*limit), nil)
+	case cmd == "receipt":
+		return c.receipt(rest)
+	case cmd == "printer" && len(rest) == 0:
+		return c.show("GET", "/v1/printer", nil)
 	case cmd == "batch" && len(rest) == 0:
 		return c.show("GET", "/v1/batch", nil)
 	case cmd == "batch" && sub == "close" && len(rest) == 1:
