@@ -16,6 +16,7 @@ require (
 	go.etcd.io/bbolt v1.4.3
 	gocv.io/x/gocv v0.31.0
 	golang.org/x/sys v0.49.0
+	golang.org/x/text v0.41.0
 	periph.io/x/conn/v3 v3.7.2
 	periph.io/x/host/v3 v3.8.5
 )
@@ -30,7 +31,6 @@ require (
 	github.com/yerden/go-util v1.1.4 // indirect
 	golang.org/x/crypto v0.50.0 // indirect
 	golang.org/x/term v0.42.0 // indirect
-	golang.org/x/text v0.41.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20250825161204-c5933d9347a5 // indirect
 	google.golang.org/protobuf v1.36.11 // indirect
 )
