@@ -1,0 +1,422 @@
+package escpos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"periph.io/x/conn/v3"
+
+	"posd/conn/clock"
+	"posd/conn/printer"
+)
+
+// Opts configures a printer.
+type Opts struct {
+	// Columns is how many normal-size characters (Font A, 12 dots) a
+	// line holds: 32 on 58 mm paper (384 dots), 48 on 80 mm (576 dots).
+	// Zero means DefaultOpts.Columns.
+	Columns int
+	// Chinese: the printer has a Chinese font; characters with a two-
+	// byte GB18030 code are sent in Chinese (Kanji) mode. Without it,
+	// every character outside printable ASCII prints as '?'.
+	Chinese bool
+	// GB2312: the Chinese font holds GB2312 only (older Sprt models):
+	// the GBK extension characters print as '?' too.
+	GB2312 bool
+	// StatusTimeout bounds the wait for each DLE EOT answer.
+	StatusTimeout time.Duration
+	// PrintTimeout bounds the wait for the printer to take and print a
+	// document: XOFF pauses and the confirmation after the cut.
+	PrintTimeout time.Duration
+	// PollInterval is how often the status is asked while the driver
+	// waits on the printer (XOFF, the confirmation), so that a printer
+	// stopped by its paper or cover is reported without waiting out
+	// PrintTimeout.
+	PollInterval time.Duration
+	// Clock times the waits; nil is the wall clock.
+	Clock clock.Clock
+	// Logger receives events (never the receipt's text); nil discards.
+	Logger *slog.Logger
+}
+
+// DefaultOpts are for a 58 mm printer without a Chinese font. 32 columns
+// is the safe default: on 80 mm paper it only leaves a margin, whereas 48
+// columns on a 58 mm printer would make it wrap every long line where it
+// likes and push right-aligned amounts onto the next line.
+var DefaultOpts = Opts{
+	Columns:       32,
+	StatusTimeout: 500 * time.Millisecond,
+	PrintTimeout:  30 * time.Second,
+	PollInterval:  500 * time.Millisecond,
+}
+
+// Dev is an ESC/POS receipt printer on a serial port. A goroutine reads
+// the port: it follows XON/XOFF and hands the status answers to the
+// caller waiting for them.
+type Dev struct {
+	port io.ReadWriter
+	opts Opts
+	clk  clock.Clock
+	log  *slog.Logger
+	cs   *charset
+
+	ctx    context.Context // the reader's; done once halted
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the reader returned
+
+	answers chan byte // DLE EOT answers
+	syncs   chan byte // GS r answers
+
+	mu sync.Mutex // one exchange with the printer at a time
+
+	fcMu   sync.Mutex
+	resume chan struct{} // closed while writing is allowed (XON)
+
+	rdMu  sync.Mutex // the reader's parsing state
+	asb   int        // ASB bytes still to skip
+	noise int        // bytes that were nothing the printer sends
+}
+
+var (
+	_ conn.Resource   = (*Dev)(nil)
+	_ printer.Printer = (*Dev)(nil)
+)
+
+// New starts reading port. The port stays open after Halt: board/ owns
+// it, with a read timeout (a read that times out returns nothing or
+// io.EOF), which bounds how long Halt waits.
+func New(port io.ReadWriter, opts *Opts) (*Dev, error) {
+	if port == nil {
+		return nil, errors.New("escpos: nil port")
+	}
+	o := DefaultOpts
+	if opts != nil {
+		o = *opts
+	}
+	if o.Columns == 0 {
+		o.Columns = DefaultOpts.Columns
+	}
+	if o.Columns < 4 || o.Columns > 255 {
+		return nil, errors.New("escpos: columns out of range: " + strconv.Itoa(o.Columns))
+	}
+	if o.StatusTimeout <= 0 {
+		o.StatusTimeout = DefaultOpts.StatusTimeout
+	}
+	if o.PrintTimeout <= 0 {
+		o.PrintTimeout = DefaultOpts.PrintTimeout
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = DefaultOpts.PollInterval
+	}
+	lg := o.Logger
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	d := &Dev{
+		port:    port,
+		opts:    o,
+		clk:     clock.Or(o.Clock),
+		log:     lg,
+		cs:      newCharset(o.Chinese, o.GB2312),
+		done:    make(chan struct{}),
+		answers: make(chan byte, 16),
+		syncs:   make(chan byte, 16),
+		resume:  make(chan struct{}),
+	}
+	close(d.resume)
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+	go d.run()
+	return d, nil
+}
+
+func (d *Dev) String() string {
+	s := "escpos(" + strconv.Itoa(d.opts.Columns) + " columns"
+	switch {
+	case d.opts.Chinese && d.opts.GB2312:
+		s += ", GB2312"
+	case d.opts.Chinese:
+		s += ", GBK"
+	}
+	return s + ")"
+}
+
+// Columns implements printer.Printer.
+func (d *Dev) Columns() int { return d.opts.Columns }
+
+// Halt stops the reader and waits for it (the port's read timeout bounds
+// that). Print and Status return ErrHalted afterwards, and a Print in
+// progress stops at its next wait.
+func (d *Dev) Halt() error {
+	d.cancel()
+	<-d.done
+	return nil
+}
+
+// Status implements printer.Printer: DLE EOT 1 to 4.
+func (d *Dev) Status(ctx context.Context) (printer.Status, error) {
+	det, err := d.Detail(ctx)
+	if err != nil {
+		return printer.Status{}, err
+	}
+	return det.Status(), nil
+}
+
+// Detail asks DLE EOT 1 to 4 and returns every bit the answers carry.
+func (d *Dev) Detail(ctx context.Context) (Detail, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.detail(ctx)
+}
+
+func (d *Dev) detail(ctx context.Context) (Detail, error) {
+	if d.ctx.Err() != nil {
+		return Detail{}, ErrHalted
+	}
+	// Answers that came too late for an earlier query are not this
+	// one's.
+	for len(d.answers) > 0 {
+		<-d.answers
+	}
+	var raw [4]byte
+	for i := range raw {
+		n := byte(i + 1)
+		// Real-time commands are taken even while the printer is
+		// off-line or its buffer full (DLE EOT, "executed even when"):
+		// no wait for XON here.
+		if err := d.write([]byte{0x10, 0x04, n}); err != nil {
+			return Detail{}, err
+		}
+		select {
+		case raw[i] = <-d.answers:
+		case <-d.clk.After(d.opts.StatusTimeout):
+			d.log.Warn("printer did not answer", "query", n)
+			return Detail{}, fmt.Errorf("escpos: DLE EOT %d: %w", n, printer.ErrNoAnswer)
+		case <-ctx.Done():
+			return Detail{}, ctx.Err()
+		case <-d.ctx.Done():
+			return Detail{}, ErrHalted
+		}
+	}
+	det, err := ParseStatus(raw)
+	if err != nil { // cannot happen: the reader checked the fixed bits
+		return Detail{}, err
+	}
+	if det.Offline || det.NearEnd {
+		d.log.Info("printer status", "detail", fmt.Sprintf("%+v", det))
+	}
+	return det, nil
+}
+
+// Print implements printer.Printer. It asks the status first and sends
+// nothing to a printer that cannot print. It then sends the document
+// (ESC @, each line with its alignment, emphasis and size, wrapped to
+// Columns, the cut) a line at a time, pausing while the printer says
+// XOFF, and GS r 1, which the printer answers only once everything
+// before it is printed; then it asks the status again. Paper that ran
+// out, a cover opened or a fault on the way is the state's error: the
+// receipt is incomplete.
+func (d *Dev) Print(ctx context.Context, doc printer.Doc) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	det, err := d.detail(ctx)
+	if err != nil {
+		return err
+	}
+	if err := det.Status().Err(); err != nil {
+		return fmt.Errorf("escpos: not printed: %w", err)
+	}
+	chunks := render(doc, d.opts.Columns, d.cs)
+	deadline := d.clk.After(d.opts.PrintTimeout)
+	for len(d.syncs) > 0 {
+		<-d.syncs
+	}
+	n := 0
+	for _, c := range chunks {
+		if err := d.waitXON(ctx, deadline); err != nil {
+			return err
+		}
+		if err := d.write(c); err != nil {
+			return err
+		}
+		n += len(c)
+	}
+	d.log.Info("document sent", "lines", len(chunks)-2, "bytes", n)
+	if err := d.waitPrinted(ctx, deadline); err != nil {
+		return err
+	}
+	det, err = d.detail(ctx)
+	if err != nil {
+		return err
+	}
+	if err := det.Status().Err(); err != nil {
+		return fmt.Errorf("escpos: incomplete: %w", err)
+	}
+	return nil
+}
+
+// waitXON returns once writing is allowed. While it waits it asks the
+// status every PollInterval: a printer that went off-line (paper out,
+// cover open, an error) sends XOFF and stays so until someone acts.
+func (d *Dev) waitXON(ctx context.Context, deadline <-chan time.Time) error {
+	for {
+		d.fcMu.Lock()
+		resume := d.resume
+		d.fcMu.Unlock()
+		select {
+		case <-resume:
+			return nil
+		default:
+		}
+		select {
+		case <-resume:
+			return nil
+		case <-d.clk.After(d.opts.PollInterval):
+			if err := d.stopped(ctx, "paused by XOFF"); err != nil {
+				return err
+			}
+		case <-deadline:
+			return d.timedOut(ctx, "paused by XOFF")
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-d.ctx.Done():
+			return ErrHalted
+		}
+	}
+}
+
+// waitPrinted waits for the answer to GS r 1, asking the status every
+// PollInterval meanwhile: a printer that stopped on the way does not
+// answer until it is put right.
+func (d *Dev) waitPrinted(ctx context.Context, deadline <-chan time.Time) error {
+	for {
+		select {
+		case <-d.syncs:
+			return nil
+		case <-d.clk.After(d.opts.PollInterval):
+			if err := d.stopped(ctx, "printing"); err != nil {
+				return err
+			}
+		case <-deadline:
+			return d.timedOut(ctx, "print not confirmed")
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-d.ctx.Done():
+			return ErrHalted
+		}
+	}
+}
+
+// stopped returns the error of a printer that cannot go on, nil for one
+// that can.
+func (d *Dev) stopped(ctx context.Context, what string) error {
+	det, err := d.detail(ctx)
+	if err != nil {
+		return err
+	}
+	if err := det.Status().Err(); err != nil {
+		d.log.Warn("printer stopped in a document", "while", what, "err", err)
+		return fmt.Errorf("escpos: incomplete: %w", err)
+	}
+	return nil
+}
+
+// timedOut is PrintTimeout's error: the state's if the printer stopped,
+// ErrNoAnswer for a printer that says it is ready but never finished.
+func (d *Dev) timedOut(ctx context.Context, what string) error {
+	if err := d.stopped(ctx, what); err != nil {
+		return err
+	}
+	return fmt.Errorf("escpos: %s for %v: %w", what, d.opts.PrintTimeout, printer.ErrNoAnswer)
+}
+
+func (d *Dev) write(b []byte) error {
+	if _, err := d.port.Write(b); err != nil {
+		d.log.Warn("printer port write failed", "err", err)
+		return &PortError{Err: err}
+	}
+	return nil
+}
+
+// run reads the port until Halt and sorts what the printer sends.
+func (d *Dev) run() {
+	defer close(d.done)
+	buf := make([]byte, 64)
+	for d.ctx.Err() == nil {
+		n, err := d.port.Read(buf)
+		for _, b := range buf[:n] {
+			d.take(b)
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			d.log.Warn("printer port read failed", "err", err)
+			clock.Sleep(d.ctx, d.clk, d.opts.PollInterval)
+		}
+		// (0, nil) and (0, io.EOF) are the port's read timeout: it
+		// blocked for a while, read again.
+	}
+}
+
+// take sorts one byte from the printer by its fixed bits (see status.go).
+func (d *Dev) take(b byte) {
+	d.rdMu.Lock()
+	defer d.rdMu.Unlock()
+	switch {
+	case b == xon:
+		d.flow(true)
+	case b == xoff:
+		d.flow(false)
+	case d.asb > 0:
+		// Automatic status back (GS a, enabled by some printers' memory
+		// switches): its three further bytes, XON/XOFF excepted.
+		d.asb--
+	case b&statusMask == statusFixed:
+		offer(d.answers, b)
+	case b&statusMask == asbFixed:
+		d.asb = 3
+	case b&gsrMask == 0:
+		offer(d.syncs, b)
+	default:
+		d.noise++
+		if d.noise&(d.noise-1) == 0 { // 1, 2, 4, 8...: a bad link is not a log flood
+			d.log.Warn("printer sent bytes that mean nothing", "count", d.noise)
+		}
+	}
+}
+
+// offer queues b, dropping the oldest byte when ch is full.
+func offer(ch chan byte, b byte) {
+	for {
+		select {
+		case ch <- b:
+			return
+		default:
+		}
+		select {
+		case <-ch:
+		default:
+		}
+	}
+}
+
+// flow records XON (on) or XOFF.
+func (d *Dev) flow(on bool) {
+	d.fcMu.Lock()
+	defer d.fcMu.Unlock()
+	select {
+	case <-d.resume: // writing allowed
+		if !on {
+			d.resume = make(chan struct{})
+			d.log.Debug("printer sent XOFF")
+		}
+	default:
+		if on {
+			close(d.resume)
+			d.log.Debug("printer sent XON")
+		}
+	}
+}
