@@ -11,6 +11,10 @@
 // (DefaultAlgorithm): a TDES KBPK for TDES DUKPT, AES for AES DUKPT; an AES
 // KBPK may also carry a TDES initial key.
 //
+// The KBPK must be at least as strong as the key it carries (double-length
+// TDES 80 bits, triple-length 112, AES its size): an AES initial key under
+// a TDES KBPK, or AES-256 under AES-128, is refused.
+//
 // DUKPT initial keys are TR-31 key usage B1, mode of use X (key derivation)
 // or N, with the initial KSN in an optional block (ANSI X9.143):
 //
@@ -289,6 +293,9 @@ func (l *Loader) LoadBlock(block string) (Loaded, error) {
 		if err := fitsMode(mode, h.Algorithm, len(key)); err != nil {
 			return err
 		}
+		if err := strongEnough(kh.Algorithm, len(kbpk), h.Algorithm, len(key)); err != nil {
+			return err
+		}
 		kcv, err := keystore.KCV(h.Algorithm, key)
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrUsage, err)
@@ -347,6 +354,35 @@ func fitsMode(mode wiresec.Mode, alg byte, n int) error {
 		return nil
 	}
 	return fmt.Errorf("%w: a %d-byte key of algorithm %c does not fit %s DUKPT", ErrUsage, n, alg, mode)
+}
+
+// strength is the security strength in bits of a key (NIST SP 800-57
+// part 1, table 2): double-length TDES 80, triple-length 112, AES its
+// size; 0 for anything else.
+func strength(alg byte, n int) int {
+	switch {
+	case alg == 'T' && n == 16:
+		return 80
+	case alg == 'T' && n == 24:
+		return 112
+	case alg == 'A' && (n == 16 || n == 24 || n == 32):
+		return 8 * n
+	}
+	return 0
+}
+
+// strongEnough refuses a key carried under a weaker KBPK: a key-encrypting
+// key must be of equal or greater strength than the keys it protects
+// (ANSI X9.24, PCI PIN Security Requirements), or the key is only as safe
+// as its KBPK. An AES initial key under a TDES KBPK, or AES-256 under
+// AES-128, is refused; a TDES key under any AES KBPK is not.
+func strongEnough(kbpkAlg byte, kbpkLen int, keyAlg byte, keyLen int) error {
+	k, c := strength(kbpkAlg, kbpkLen), strength(keyAlg, keyLen)
+	if k == 0 || c == 0 || k < c {
+		return fmt.Errorf("%w: the KBPK (%s, %d bits) is weaker than the %s key it carries (%d bits); "+
+			"load a KBPK at least as strong", ErrUsage, algName(kbpkAlg), k, algName(keyAlg), c)
+	}
+	return nil
 }
 
 // KeyInfo describes one key the terminal holds; never the key itself.

@@ -405,3 +405,60 @@ func TestReloadSameKSN(t *testing.T) {
 		t.Fatalf("new KSN: %+v, %v", got, err)
 	}
 }
+
+// A key block protection key must be at least as strong as the key it
+// carries (X9.24 / PCI PIN: a key-encrypting key of equal or greater
+// strength; NIST SP 800-57 strengths: double-length TDES 80 bits,
+// triple-length 112, AES its key size). An AES DUKPT initial key under a
+// TDES KBPK, or an AES-256 one under an AES-128 KBPK, would be only as
+// safe as the weaker KBPK: such blocks are refused and nothing is loaded.
+// Equal or stronger KBPKs (TestLoadDUKPTFromBlock) still load.
+func TestLoadBlockRefusesKeyStrongerThanKBPK(t *testing.T) {
+	random := func(n int) []byte {
+		b := make([]byte, n)
+		if _, err := rand.Read(b); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	ik := tr31.OptBlock{ID: "IK", Data: aesIKID}
+	cases := []struct {
+		name     string
+		kbpkAlg  byte
+		kbpkLen  int
+		version  byte
+		keyLen   int
+		strength string
+	}{
+		{"AES-256 key under an AES-128 KBPK", 'A', 16, tr31.VersionD, 32, "128 < 256"},
+		{"AES-192 key under an AES-128 KBPK", 'A', 16, tr31.VersionD, 24, "128 < 192"},
+		{"AES-256 key under an AES-192 KBPK", 'A', 24, tr31.VersionD, 32, "192 < 256"},
+		{"AES-128 key under a double-length TDES KBPK", 'T', 16, tr31.VersionB, 16, "80 < 128"},
+		{"AES-128 key under a triple-length TDES KBPK", 'T', 24, tr31.VersionB, 16, "112 < 128"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			l := newLoader(t, wiresec.ModeAES)
+			a, b := random(c.kbpkLen), random(c.kbpkLen)
+			if _, err := l.LoadKBPK(c.kbpkAlg, a, b); err != nil {
+				t.Fatal(err)
+			}
+			key := random(c.keyLen)
+			block, err := tr31.Wrap(xor(a, b), b1Header(c.version, 'A', ik), key, rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := l.LoadBlock(block)
+			if err == nil {
+				t.Fatalf("loaded (%+v): a %d-byte AES key under a %d-byte %c KBPK (strength %s)", got, c.keyLen, c.kbpkLen, c.kbpkAlg, c.strength)
+			}
+			if !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), "weaker") {
+				t.Fatalf("LoadBlock: %v; want ErrUsage naming the weaker KBPK", err)
+			}
+			noSecrets(t, err.Error(), secretsIn(a, b, xor(a, b), key))
+			if _, err := l.DUKPT.KSN(); !errors.Is(err, dukptkeys.ErrNotProvisioned) {
+				t.Fatalf("slot after the refusal: %v", err)
+			}
+		})
+	}
+}
