@@ -73,6 +73,10 @@ type Daemon struct {
 	restartOnce  sync.Once
 	tail         *logTail
 
+	// pinLimit is the PIN pad's rate limit, shared by the card PIN and
+	// the face-pay password entries (terminal/pin Limiter).
+	pinLimit *pin.Limiter
+
 	kek          *keystore.StaticKEK
 	sealer       *shred.Ring // offline approvals' card data
 	ks           *keystore.Store
@@ -131,7 +135,8 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 	tail := newLogTail(500)
 	log = withTail(log, tail)
 	d := &Daemon{Config: cfg, Settings: set, Version: version, Log: log, started: time.Now(), cancel: cancel,
-		tail: tail, restart: make(chan struct{}), healthTries: defaultHealthTries, healthPause: defaultHealthPause}
+		tail: tail, restart: make(chan struct{}), healthTries: defaultHealthTries, healthPause: defaultHealthPause,
+		pinLimit: pin.DefaultLimiter(nil)}
 	defer func() {
 		if err != nil {
 			sctx, scancel := context.WithTimeout(context.Background(), set.ShutdownTimeout)
@@ -188,7 +193,7 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 	}
 	var pinPad txn.PINPad
 	if keys := d.PINPad(); keys != nil {
-		entry, err := pin.New(&pin.Opts{Logger: log.With("part", "pin")})
+		entry, err := pin.New(&pin.Opts{Limiter: d.pinLimit, Logger: log.With("part", "pin")})
 		if err != nil {
 			return nil, err
 		}

@@ -97,7 +97,7 @@ func (d *Daemon) openFace(pad pin.Keys) (*txn.FacePay, error) {
 	if d.face.why != "" {
 		d.Log.Warn("face pay unavailable", "why", d.face.why)
 	}
-	passEntry, err := pin.New(&pin.Opts{Min: txn.PasswordDigits, Max: txn.PasswordDigits, Logger: d.Log.With("part", "password")})
+	passEntry, err := pin.New(&pin.Opts{Min: txn.PasswordDigits, Max: txn.PasswordDigits, Limiter: d.pinLimit, Logger: d.Log.With("part", "password")})
 	if err != nil {
 		return nil, err
 	}

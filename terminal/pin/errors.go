@@ -23,6 +23,10 @@ var (
 	// ErrBuild: the Builder refused the accepted digits (its error is
 	// wrapped).
 	ErrBuild = errors.New("pin: PIN block could not be built")
+	// ErrRateLimited: the PIN pad accepted its maximum of PINs in the
+	// window (Opts.Limiter; 120 an hour by default): no prompt is shown
+	// and no Builder runs until the oldest leaves the window.
+	ErrRateLimited = errors.New("pin: too many PIN entries; PIN entry is paused")
 	// ErrStopped: the caller's context ended the entry (its error is
 	// wrapped: context.Canceled or context.DeadlineExceeded).
 	ErrStopped = errors.New("pin: PIN entry stopped")

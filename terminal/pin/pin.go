@@ -29,6 +29,10 @@ type Opts struct {
 	AllowBypass bool
 	// Clock times the entry; nil means clock.Real.
 	Clock clock.Clock
+	// Limiter bounds the PINs accepted in a sliding window; share one
+	// between the Entries of one PIN pad. nil means a Limiter of the
+	// Entry's own, DefaultMaxPerWindow per DefaultWindow on Clock.
+	Limiter *Limiter
 	// Logger receives how entries end (never a digit or a PIN length);
 	// nil discards.
 	Logger *slog.Logger
@@ -134,6 +138,9 @@ func New(opts *Opts) (*Entry, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if o.Limiter == nil {
+		o.Limiter = DefaultLimiter(o.Clock)
+	}
 	return &Entry{opts: o, clk: clock.Or(o.Clock), log: log}, nil
 }
 
@@ -172,6 +179,11 @@ func (e *Entry) Read(ctx context.Context, keys Keys, prompt func(Progress), buil
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrStopped, context.Cause(ctx))
+	}
+	if err := e.opts.Limiter.check(); err != nil {
+		prompt(Progress{State: StateFailed})
+		e.log.Warn("PIN entry refused", "why", "rate limit")
+		return nil, err
 	}
 
 	flushed := keys.Flush()
@@ -249,6 +261,9 @@ func (e *Entry) Read(ctx context.Context, keys Keys, prompt func(Progress), buil
 			case n < e.opts.Min:
 				show(StateTooShort)
 			default:
+				if err := e.opts.Limiter.take(); err != nil {
+					return end(StateFailed, err)
+				}
 				out, err := build(e.buf[:n:n])
 				e.wipe()
 				if err != nil {
