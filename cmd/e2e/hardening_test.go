@@ -679,3 +679,48 @@ func TestRiskAndOnlinePIN(t *testing.T) {
 	log := posd.stderr.String()
 	assertNoCardData(t, "posd log", []byte(log))
 }
+
+// TestPosdMemoryNotDumpable: posd holds the device KEK, the DUKPT
+// registers and clear card data in its memory, so it makes itself
+// non-dumpable (no core file, no ptrace or /proc/PID/mem from another
+// process of its user) and gives itself and its children (posd
+// -check-db) a core size limit of zero.
+func TestPosdMemoryNotDumpable(t *testing.T) {
+	_, _, cfg := newEnv(t, nil, nil)
+	posd := start(t, "posd", []string{"-config", cfg}, posdReady)
+	defer posd.stop(t)
+	pid := posd.cmd.Process.Pid
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dumpable := ""
+	for _, l := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(l, "Dumpable:"); ok {
+			dumpable = strings.TrimSpace(v)
+		}
+	}
+	if dumpable == "" {
+		// (gVisor, for one, does not show it; internal/procsec's test
+		// checks it with PR_GET_DUMPABLE.)
+		t.Log("this kernel does not show Dumpable in /proc/PID/status")
+	} else if dumpable != "0" {
+		t.Errorf("posd is dumpable (Dumpable: %s): a core file or another process of its user can read its keys", dumpable)
+	}
+	limits, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := false
+	for _, l := range strings.Split(string(limits), "\n") {
+		if f := strings.Fields(l); strings.HasPrefix(l, "Max core file size") && len(f) >= 6 {
+			seen = true
+			if f[4] != "0" || f[5] != "0" {
+				t.Errorf("posd's core size limit: soft %s, hard %s; want 0 and 0", f[4], f[5])
+			}
+		}
+	}
+	if !seen {
+		t.Errorf("no core size limit in /proc/%d/limits:\n%s", pid, limits)
+	}
+}

@@ -25,6 +25,7 @@ import (
 	"posd/internal/api"
 	"posd/internal/config"
 	"posd/internal/daemon"
+	"posd/internal/procsec"
 	"posd/internal/sdnotify"
 	"posd/terminal/redact"
 	"posd/terminal/store"
@@ -95,6 +96,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	// Before any key or card is in memory: no core file, no ptrace by
+	// another process of posd's user.
+	if err := procsec.NoCoreDumps(); err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
