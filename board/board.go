@@ -62,6 +62,9 @@ type Profile struct {
 	// send AIM identifiers (package barcode). Nil: no scanner (the camera
 	// reads codes).
 	Scanner *Serial `json:"scanner,omitempty"`
+	// Printer: the ESC/POS receipt printer, when the board has one (nil:
+	// none; the configuration's printer key names one).
+	Printer *Printer `json:"printer,omitempty"`
 	// Camera: the camera source for camera.New: "gst:" and a GStreamer
 	// pipeline (a libcamera CSI camera), or a V4L2 device ("v4l2:" and a
 	// /dev/videoN path or index, or the bare path or index: a USB camera).
@@ -570,6 +573,9 @@ func Open(ctx context.Context, p Profile, log *slog.Logger) (*Board, error) {
 	}
 	if p.Console != nil {
 		b.AddConsole(*p.Console)
+	}
+	if p.Printer != nil {
+		b.AddPrinter(*p.Printer)
 	}
 	o := camera.DefaultOpts
 	o.Logger = log

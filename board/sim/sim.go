@@ -19,6 +19,7 @@ import (
 	"posd/board/sim/icc"
 	"posd/drivers/alpar/alparsim"
 	"posd/drivers/barcode/barcodesim"
+	"posd/drivers/escpos/escpossim"
 	"posd/drivers/keypad/keypadsim"
 	"posd/drivers/msr"
 	"posd/drivers/msr/msrsim"
@@ -60,6 +61,7 @@ type Board struct {
 	contactSim *alparsim.Sim
 	keypadSim  *keypadsim.Sim
 	scannerSim *barcodesim.Sim
+	printerSim *escpossim.Sim
 	// showing serialises what is held under the simulated scanner:
 	// ShowCode and the scanner's self-test.
 	showing sync.Mutex
@@ -97,6 +99,7 @@ func Open(ctx context.Context, o Opts) (*Board, error) {
 	b.openContact(ctx, o)
 	b.openKeypad(o)
 	b.openScanner(ctx, o)
+	b.openPrinter(ctx, o)
 	if !o.NoCamera {
 		b.openCamera(o)
 	} else {

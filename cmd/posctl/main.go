@@ -79,6 +79,8 @@ const usage = `usage: posctl [--api URL] [--data-dir DIR] COMMAND
                       put a chip card in the contact slot; --pull-after:
                       the card is pulled out right after that step
   sim remove              take the tapped and inserted cards away
+  sim printer [--paper out|low|full] [--cover open|closed]
+                      the simulated receipt printer: what it printed, its paper and cover
   sim qr --code TEXT | --card NAME | --image FILE [--to camera|scanner]
                       show a payment code (a sale with --method qr): a code, or the
                       EMV code a phone makes for deck card NAME, drawn as a QR code
@@ -230,36 +232,37 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // commands and their usage lines, for the errors of a malformed call.
 var usages = map[string]string{
-	"sale":       "posctl sale --amount 12.34 [--currency CNY] [--method qr|mpm|face [--platform P]] [--wait] [--timeout 2m]",
-	"qr":         "posctl qr decode --image FILE",
-	"face check": "posctl face check --clip VIDEO|DIR [--challenge blink|left|right|closer|none]",
-	"ota":        "posctl ota status|check|history [--limit N]",
-	"refund":     "posctl refund --amount 12.34 [--orig ID] [--currency CNY] [--wait] [--timeout 2m]",
-	"void":       "posctl void ID [--wait] [--timeout 2m]",
-	"preauth":    "posctl preauth --amount 12.34 [--currency CNY] [--wait] [--timeout 2m]",
-	"complete":   "posctl complete ID --amount 12.34 [--wait] [--timeout 2m]",
-	"balance":    "posctl balance [--currency CNY] [--wait] [--timeout 2m]",
-	"batch":      "posctl batch [close]",
-	"audit":      "posctl audit [--limit N]",
-	"receipt":    "posctl receipt ID [--copy merchant|cardholder] [--columns N] [--json] | posctl receipt print ID [--copy merchant|cardholder|both]",
-	"printer":    "posctl printer",
-	"txn list":   "posctl txn list [--limit N] [--state STATE]",
-	"txn show":   "posctl txn show ID",
-	"txn cancel": "posctl txn cancel ID",
-	"reversals":  "posctl reversals send",
-	"sync":       "posctl sync",
-	"host":       "posctl host test",
-	"status":     "posctl status",
-	"devices":    "posctl devices [selftest]",
-	"sim cards":  "posctl sim cards",
-	"sim swipe":  "posctl sim swipe --card NAME (see posctl sim cards)",
-	"sim keys":   "posctl sim keys KEYS (0-9 digits, E enter, C clear, X cancel; e.g. 1234E)",
-	"sim tap":    "posctl sim tap --card NAME [--pull-after gpo|first-ac|second-ac] (see posctl sim cards)",
-	"sim insert": "posctl sim insert --card NAME [--pull-after gpo|first-ac|second-ac] (see posctl sim cards)",
-	"sim remove": "posctl sim remove",
-	"sim qr":     "posctl sim qr --code TEXT | --card NAME | --image FILE [--to camera|scanner]",
-	"sim phone":  "posctl sim phone [--platform unionpay|wechat|alipay] [--wallet URL]",
-	"sim face":   "posctl sim face --subject NAME [--attack none|print|screen] [--action blink|left|right|closer|none] [--second NAME]",
+	"sale":        "posctl sale --amount 12.34 [--currency CNY] [--method qr|mpm|face [--platform P]] [--wait] [--timeout 2m]",
+	"qr":          "posctl qr decode --image FILE",
+	"face check":  "posctl face check --clip VIDEO|DIR [--challenge blink|left|right|closer|none]",
+	"ota":         "posctl ota status|check|history [--limit N]",
+	"refund":      "posctl refund --amount 12.34 [--orig ID] [--currency CNY] [--wait] [--timeout 2m]",
+	"void":        "posctl void ID [--wait] [--timeout 2m]",
+	"preauth":     "posctl preauth --amount 12.34 [--currency CNY] [--wait] [--timeout 2m]",
+	"complete":    "posctl complete ID --amount 12.34 [--wait] [--timeout 2m]",
+	"balance":     "posctl balance [--currency CNY] [--wait] [--timeout 2m]",
+	"batch":       "posctl batch [close]",
+	"audit":       "posctl audit [--limit N]",
+	"receipt":     "posctl receipt ID [--copy merchant|cardholder] [--columns N] [--json] | posctl receipt print ID [--copy merchant|cardholder|both]",
+	"printer":     "posctl printer",
+	"txn list":    "posctl txn list [--limit N] [--state STATE]",
+	"txn show":    "posctl txn show ID",
+	"txn cancel":  "posctl txn cancel ID",
+	"reversals":   "posctl reversals send",
+	"sync":        "posctl sync",
+	"host":        "posctl host test",
+	"status":      "posctl status",
+	"devices":     "posctl devices [selftest]",
+	"sim cards":   "posctl sim cards",
+	"sim swipe":   "posctl sim swipe --card NAME (see posctl sim cards)",
+	"sim keys":    "posctl sim keys KEYS (0-9 digits, E enter, C clear, X cancel; e.g. 1234E)",
+	"sim tap":     "posctl sim tap --card NAME [--pull-after gpo|first-ac|second-ac] (see posctl sim cards)",
+	"sim insert":  "posctl sim insert --card NAME [--pull-after gpo|first-ac|second-ac] (see posctl sim cards)",
+	"sim remove":  "posctl sim remove",
+	"sim printer": "posctl sim printer [--paper out|low|full] [--cover open|closed]",
+	"sim qr":      "posctl sim qr --code TEXT | --card NAME | --image FILE [--to camera|scanner]",
+	"sim phone":   "posctl sim phone [--platform unionpay|wechat|alipay] [--wallet URL]",
+	"sim face":    "posctl sim face --subject NAME [--attack none|print|screen] [--action blink|left|right|closer|none] [--second NAME]",
 }
 
 func usageErr(cmd string) error {
@@ -378,6 +381,18 @@ func (c *cli) dispatch(args []string) (int, error) {
 		return c.simFace(rest[1:])
 	case cmd == "sim" && sub == "phone":
 		return c.simPhone(rest[1:])
+	case cmd == "sim" && sub == "printer":
+		fs := flag.NewFlagSet("sim printer", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		paper := fs.String("paper", "", "")
+		cover := fs.String("cover", "", "")
+		if err := fs.Parse(rest[1:]); err != nil || fs.NArg() > 0 {
+			return 1, usageErr("sim printer")
+		}
+		if *paper == "" && *cover == "" {
+			return c.show("GET", "/v1/sim/printer", nil)
+		}
+		return c.show("POST", "/v1/sim/printer", map[string]string{"paper": *paper, "cover": *cover})
 	case cmd == "sim" && sub == "remove":
 		if len(rest) != 1 {
 			return 1, usageErr("sim remove")
@@ -392,7 +407,7 @@ func (c *cli) dispatch(args []string) (int, error) {
 		if sub != "" {
 			return 1, fmt.Errorf("unknown command %q; run posctl help", cmd+" "+sub)
 		}
-		return 1, fmt.Errorf("usage: posctl %s %s", cmd, map[string]string{"txn": "list|show ID|cancel ID", "sim": "cards|swipe|tap|insert --card NAME|remove|keys KEYS|qr|phone|face"}[cmd])
+		return 1, fmt.Errorf("usage: posctl %s %s", cmd, map[string]string{"txn": "list|show ID|cancel ID", "sim": "cards|swipe|tap|insert --card NAME|remove|keys KEYS|qr|phone|face|printer"}[cmd])
 	case usages[cmd] != "":
 		return 1, usageErr(cmd)
 	}

@@ -71,6 +71,8 @@ func (a *api) routes() http.Handler {
 		{"POST", "/v1/sim/tap", http.HandlerFunc(a.simTap)},
 		{"POST", "/v1/sim/insert", http.HandlerFunc(a.simInsert)},
 		{"POST", "/v1/sim/remove", http.HandlerFunc(a.simRemove)},
+		{"GET", "/v1/sim/printer", http.HandlerFunc(a.simPrinter)},
+		{"POST", "/v1/sim/printer", http.HandlerFunc(a.setSimPrinter)},
 		{"POST", "/v1/sim/qr", http.HandlerFunc(a.simQR)},
 		{"POST", "/v1/qr/decode", http.HandlerFunc(a.qrDecode)},
 		{"POST", "/v1/sim/face", http.HandlerFunc(a.simFace)},

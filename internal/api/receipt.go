@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"posd/board/sim"
 	"posd/conn/printer"
 	"posd/internal/daemon"
 	"posd/terminal/store"
@@ -107,4 +108,43 @@ func (a *api) getPrinter(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, st)
+}
+
+// simPrinter shows the simulated printer's paper: every document it cut,
+// as printed, and its state.
+func (a *api) simPrinter(w http.ResponseWriter, r *http.Request) {
+	if a.d.Sim == nil {
+		fail(w, http.StatusNotFound, errors.New("not the simulated board"))
+		return
+	}
+	p, err := a.d.Sim.PrinterPaper()
+	if err != nil {
+		fail(w, http.StatusNotFound, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+// setSimPrinter changes the simulated printer's paper and cover:
+// {"paper": "out"|"low"|"full", "cover": "open"|"closed"}.
+func (a *api) setSimPrinter(w http.ResponseWriter, r *http.Request) {
+	if a.d.Sim == nil {
+		fail(w, http.StatusNotFound, errors.New("not the simulated board"))
+		return
+	}
+	var req struct {
+		Paper string `json:"paper"`
+		Cover string `json:"cover"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	if err := a.d.Sim.SetPrinter(req.Paper, req.Cover); errors.Is(err, sim.ErrNoPrinter) {
+		fail(w, http.StatusNotFound, err)
+		return
+	} else if err != nil {
+		fail(w, http.StatusBadRequest, err)
+		return
+	}
+	a.simPrinter(w, r)
 }

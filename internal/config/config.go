@@ -93,6 +93,9 @@ type Config struct {
 	// MSR, when set, replaces the stripe reader of a hardware board's
 	// profile (kind evdev or serial, device or port, format).
 	MSR *board.MSR `json:"msr"`
+	// Printer, when set, gives a hardware board's profile its receipt
+	// printer (an ESC/POS printer on a UART or USB-serial port).
+	Printer *board.Printer `json:"printer"`
 	// EMVParams is the EMV kernel's parameter file (terminal/emv); empty:
 	// the test parameters shipped with posd (test CA keys only).
 	EMVParams string `json:"emv_params,omitempty"`
@@ -478,6 +481,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MSR != nil {
 		p.MSR = c.MSR
+	}
+	if c.Printer != nil {
+		if err := c.Printer.Validate(); err != nil {
+			return fmt.Errorf("config: printer: %w", err)
+		}
+		p.Printer = c.Printer
 	}
 	s.Profile = p
 	if c.DataDir == "" {

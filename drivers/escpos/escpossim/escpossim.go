@@ -246,12 +246,14 @@ func (s *Sim) PaperLeft() int {
 	return s.left
 }
 
-// LoadPaper puts in a new roll of lines (zero: Opts.PaperLines). What
-// was printed and not cut is torn off as a document of its own.
+// LoadPaper puts in a new roll of lines (zero: Opts.PaperLines; less
+// than zero: none, the roll is taken out). What was printed and not cut
+// is torn off as a document of its own.
 func (s *Sim) LoadPaper(lines int) {
-	if lines <= 0 {
+	if lines == 0 {
 		lines = s.opts.PaperLines
 	}
+	lines = max(lines, 0)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.paper) > 0 {
