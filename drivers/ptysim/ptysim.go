@@ -6,9 +6,13 @@
 package ptysim
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
+	"sync"
 
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
@@ -107,4 +111,35 @@ func MakeRaw(f *os.File) error {
 		return fmt.Errorf("ptysim: raw mode: %w", serr)
 	}
 	return nil
+}
+
+// Serve opens a pseudo-terminal and runs serve on its master side until
+// ctx is done (which closes the master, ending serve's read); wg counts
+// the two goroutines it starts. link, when not nil, gets the master
+// before Serve returns, so what the simulator sends right after reaches
+// the port. A serve that ends on its own with an error is logged as
+// who's. It returns the slave's path, which board/ opens as the chip's
+// serial port.
+func Serve(ctx context.Context, wg *sync.WaitGroup, log *slog.Logger, who string, link func(io.Writer), serve func(context.Context, io.ReadWriter) error) (string, error) {
+	p, err := Open()
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", who, err)
+	}
+	if link != nil {
+		link(p.Master)
+	}
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		<-ctx.Done()
+		p.Master.Close()
+	}()
+	go func() {
+		defer wg.Done()
+		defer p.Close()
+		if err := serve(ctx, p.Master); err != nil && ctx.Err() == nil && log != nil {
+			log.Warn(who+" pty link ended", "err", err)
+		}
+	}()
+	return p.SlavePath, nil
 }

@@ -320,23 +320,5 @@ func (s *Sim) handle(f alpar.Frame) {
 // serves the simulator on the master side until ctx is done. It returns
 // the slave's path, which the board opens as if it were the chip's UART.
 func (s *Sim) ServePTY(ctx context.Context) (string, error) {
-	p, err := ptysim.Open()
-	if err != nil {
-		return "", fmt.Errorf("alparsim: %w", err)
-	}
-	s.wg.Add(2)
-	go func() {
-		defer s.wg.Done()
-		<-ctx.Done()
-		// Closing the master ends Serve's read.
-		p.Master.Close()
-	}()
-	go func() {
-		defer s.wg.Done()
-		defer p.Close()
-		if err := s.Serve(ctx, p.Master); err != nil && ctx.Err() == nil {
-			s.log.Warn("pty link ended", "err", err)
-		}
-	}()
-	return p.SlavePath, nil
+	return ptysim.Serve(ctx, &s.wg, s.log, "alparsim", nil, s.Serve)
 }

@@ -120,30 +120,13 @@ func (s *Sim) Serve(ctx context.Context, rw io.ReadWriter) error {
 // side until ctx is done. It returns the slave's path, which the board
 // opens as if it were the scanner's serial port.
 func (s *Sim) ServePTY(ctx context.Context) (string, error) {
-	p, err := ptysim.Open()
-	if err != nil {
-		return "", fmt.Errorf("barcodesim: %w", err)
-	}
 	// The link is set before ServePTY returns, so a Scan right after
 	// it reaches the port.
-	s.mu.Lock()
-	s.w = p.Master
-	s.mu.Unlock()
-	s.wg.Add(2)
-	go func() {
-		defer s.wg.Done()
-		<-ctx.Done()
-		// Closing the master ends Serve's read.
-		p.Master.Close()
-	}()
-	go func() {
-		defer s.wg.Done()
-		defer p.Close()
-		if err := s.Serve(ctx, p.Master); err != nil && ctx.Err() == nil {
-			s.log.Warn("barcodesim pty link ended", "err", err)
-		}
-	}()
-	return p.SlavePath, nil
+	return ptysim.Serve(ctx, &s.wg, s.log, "barcodesim", func(w io.Writer) {
+		s.mu.Lock()
+		s.w = w
+		s.mu.Unlock()
+	}, s.Serve)
 }
 
 // Wait blocks until every goroutine started by ServePTY has ended (their

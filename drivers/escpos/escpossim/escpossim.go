@@ -482,27 +482,11 @@ func (s *Sim) Serve(ctx context.Context, rw io.ReadWriter) error {
 // side until ctx is done. It returns the slave's path, which the board
 // opens as the printer's serial port.
 func (s *Sim) ServePTY(ctx context.Context) (string, error) {
-	p, err := ptysim.Open()
-	if err != nil {
-		return "", fmt.Errorf("escpossim: %w", err)
-	}
-	s.mu.Lock()
-	s.out = p.Master
-	s.mu.Unlock()
-	s.wg.Add(2)
-	go func() {
-		defer s.wg.Done()
-		<-ctx.Done()
-		p.Master.Close()
-	}()
-	go func() {
-		defer s.wg.Done()
-		defer p.Close()
-		if err := s.Serve(ctx, p.Master); err != nil && ctx.Err() == nil {
-			s.log.Warn("escpossim pty link ended", "err", err)
-		}
-	}()
-	return p.SlavePath, nil
+	return ptysim.Serve(ctx, &s.wg, s.log, "escpossim", func(w io.Writer) {
+		s.mu.Lock()
+		s.out = w
+		s.mu.Unlock()
+	}, s.Serve)
 }
 
 // Wait blocks until the goroutines of ServePTY have ended.
