@@ -46,6 +46,7 @@ func (d *Daemon) openConsole(ctx context.Context) error {
 	}
 	d.Console, d.consoleWhere = c, line.Where
 	d.consoleDone = make(chan struct{})
+	ctx, d.consoleStop = context.WithCancel(ctx)
 	go func() {
 		defer close(d.consoleDone)
 		if err := c.Serve(ctx, line.RW); err != nil && ctx.Err() == nil {

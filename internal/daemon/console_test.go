@@ -1,15 +1,18 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -279,4 +282,69 @@ func TestConsoleWithholdsNoLineOfItsOwn(t *testing.T) {
 	if ost, err := d.OTAStatus(); err != nil || ost.Params == nil || ost.Params.SHA256 != paramsSum {
 		t.Errorf("ota status for the API: %+v, %v", ost, err)
 	}
+}
+
+// TestConsoleRestartEndsSessionAsShutdown: the restart an engineer asks
+// for on the console stops the console before the board closes its line,
+// so the audit log says the session ended because posd stopped, not that
+// the port failed (which on site means a broken cable or UART), and
+// posd's log has no warning about it.
+func TestConsoleRestartEndsSessionAsShutdown(t *testing.T) {
+	r := newConsoleRig(t)
+	var logBuf syncBuffer
+	d, err := Open(context.Background(), r.cfg, "test", slog.New(slog.NewTextHandler(&logBuf, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := attach(t, d)
+	defer c.close()
+	r.login(c, "erin", engauth.RoleEngineer)
+	c.send("restart\r")
+	c.expect("confirm: ")
+	c.send("RESTART\r")
+	c.expect("restarting")
+	select {
+	case <-d.RestartRequested():
+	case <-time.After(20 * time.Second):
+		t.Fatal("no restart requested")
+	}
+	// cmd/posd then closes the daemon; its signal context has not ended.
+	closeDaemon(t, d)
+	if s := logBuf.String(); strings.Contains(s, "service console stopped") {
+		t.Errorf("posd's log warns about the console on a restart:\n%s", s)
+	}
+
+	d = r.open()
+	defer closeDaemon(t, d)
+	entries, err := d.Console.Audit(20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ends []string
+	for _, e := range entries {
+		if e.Event == "logout" || e.Event == "console_stop" {
+			ends = append(ends, e.Event+": "+e.Detail)
+		}
+	}
+	if want := []string{"logout: shutdown", "console_stop: shutdown"}; !slices.Equal(ends, want) {
+		t.Errorf("the restart's session ended in the audit log as %q, want %q", ends, want)
+	}
+}
+
+// syncBuffer is a bytes.Buffer a logger and a test may share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

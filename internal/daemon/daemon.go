@@ -69,6 +69,7 @@ type Daemon struct {
 
 	consoleWhere string
 	consoleDone  chan struct{}
+	consoleStop  context.CancelFunc // ends the console's Serve (Close, before the board closes its line)
 	restart      chan struct{}
 	restartOnce  sync.Once
 	tail         *logTail
@@ -645,7 +646,7 @@ func (d *Daemon) StopSales(ctx context.Context) error {
 }
 
 // Close stops the sale engine (if StopSales did not), the host link, the
-// board and the watchdog, lowers the KSN mark to the key in use, and closes
+// service console, the board and the watchdog, lowers the KSN mark to the key in use, and closes
 // the database: in that order, so nothing writes to a closed database.
 //
 // The sale engine's error is Close's only when StopSales had not already
@@ -660,6 +661,12 @@ func (d *Daemon) Close(ctx context.Context) error {
 	if d.Host != nil {
 		errs = append(errs, closeWithin(ctx, d.Host.Close, d.Log))
 	}
+	// The console goes before the board closes its line: its session
+	// then ends as a shutdown, not as a failed port.
+	if d.consoleStop != nil {
+		d.consoleStop()
+		<-d.consoleDone
+	}
 	if d.Board != nil {
 		errs = append(errs, d.Board.Halt())
 	}
@@ -668,9 +675,6 @@ func (d *Daemon) Close(ctx context.Context) error {
 	}
 	d.closeFace()
 	d.cancel()
-	if d.consoleDone != nil {
-		<-d.consoleDone
-	}
 	if d.watchdogDone != nil {
 		<-d.watchdogDone
 	}
