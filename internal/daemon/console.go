@@ -195,7 +195,20 @@ func orDefault(s, def string) string {
 }
 
 func (c consoleTerminal) Restart(context.Context) error {
+	if err := c.d.saleInProgress(); err != nil {
+		return err
+	}
 	c.d.requestRestart()
+	return nil
+}
+
+// saleInProgress refuses a restart or a factory reset while a transaction
+// runs: the customer may be at the PIN pad, and stopping posd would end
+// the sale (or, during its exchange with the host, leave it to a reversal).
+func (d *Daemon) saleInProgress() error {
+	if id := d.Engine.Active(); id != "" {
+		return fmt.Errorf("transaction %s is in progress: try again once it has ended (posctl txn show %s)", id, id)
+	}
 	return nil
 }
 
@@ -256,10 +269,13 @@ func (c consoleTerminal) LoadKey(_ context.Context, block string) (string, error
 }
 
 // FactoryReset erases keys, records and parameters at the next start:
-// refused while transactions are not settled (the open batch holds
+// refused while a transaction runs, and while transactions are not settled (the open batch holds
 // counted ones, or reversals/advices wait for the host) unless abandon.
 func (c consoleTerminal) FactoryReset(_ context.Context, abandon bool) (string, error) {
 	d := c.d
+	if err := d.saleInProgress(); err != nil {
+		return "", err
+	}
 	if !abandon {
 		_, totals, err := d.Engine.OpenBatch()
 		if err != nil {
@@ -273,7 +289,7 @@ func (c consoleTerminal) FactoryReset(_ context.Context, abandon bool) (string, 
 		if err != nil {
 			return "", err
 		}
-		if counted > 0 || len(jobs) > 0 || d.Engine.Active() != "" {
+		if counted > 0 || len(jobs) > 0 {
 			return "", fmt.Errorf("%d transactions of the open batch are not settled and %d wait for the host: close the batch first, or abandon them", counted, len(jobs))
 		}
 	}

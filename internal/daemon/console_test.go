@@ -348,3 +348,70 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestConsoleRestartAndResetWaitForTheSale: while a sale runs (the
+// customer may be at the PIN pad), restart and factory-reset are refused
+// with the sale named, as a terminal's maintenance menu does, instead of
+// ending the customer's sale; once it has ended, restart goes ahead.
+func TestConsoleRestartAndResetWaitForTheSale(t *testing.T) {
+	r := newConsoleRig(t)
+	d := r.open()
+	defer closeDaemon(t, d)
+	tx, err := d.Engine.StartSale(100, "156")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := attach(t, d)
+	defer c.close()
+	r.login(c, "dave", engauth.RoleAdmin)
+
+	c.send("restart\r")
+	c.expect("confirm: ")
+	c.send("RESTART\r")
+	out := c.expect("> ")
+	if !strings.Contains(out, "transaction "+tx.ID+" is in progress") || strings.Contains(out, "restarting") {
+		t.Errorf("restart during sale %s: %q", tx.ID, out)
+	}
+	for _, abandon := range []string{"no", "yes"} {
+		c.send("factory-reset\r")
+		c.expect("confirm: ")
+		c.send(r.cfg.Terminal.ID + "\r")
+		c.expect("yes/no: ")
+		c.send(abandon + "\r")
+		out = c.expect("> ")
+		if !strings.Contains(out, "transaction "+tx.ID+" is in progress") || strings.Contains(out, "restarts") {
+			t.Errorf("factory reset (abandon %s) during sale %s: %q", abandon, tx.ID, out)
+		}
+	}
+	select {
+	case <-d.RestartRequested():
+		t.Fatal("a restart was requested during the sale")
+	case <-time.After(2 * restartGrace):
+	}
+	if got := d.Engine.Active(); got != tx.ID {
+		t.Fatalf("the sale in progress is %q, want %s", got, tx.ID)
+	}
+	if _, err := os.Stat(filepath.Join(r.dir, resetMarker)); !os.IsNotExist(err) {
+		t.Fatalf("factory reset marked during the sale: %v", err)
+	}
+
+	if err := d.Engine.Cancel(tx.ID); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for d.Engine.Active() != "" {
+		if time.Now().After(deadline) {
+			t.Fatal("the cancelled sale never ended")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.send("restart\r")
+	c.expect("confirm: ")
+	c.send("RESTART\r")
+	c.expect("restarting")
+	select {
+	case <-d.RestartRequested():
+	case <-time.After(20 * time.Second):
+		t.Fatal("no restart once the sale had ended")
+	}
+}
