@@ -123,6 +123,9 @@ func (c consoleTerminal) Txns(_ context.Context, n int) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if len(list) == 0 {
+		return "no transactions", nil
+	}
 	var b strings.Builder
 	for _, t := range list {
 		amount := fmt.Sprint(t.Amount)

@@ -415,3 +415,19 @@ func TestConsoleRestartAndResetWaitForTheSale(t *testing.T) {
 		t.Fatal("no restart once the sale had ended")
 	}
 }
+
+// TestConsoleTxnsOnAnEmptyTerminal: txns on a terminal without records
+// says so, instead of printing an empty line the engineer cannot tell
+// from a failed query.
+func TestConsoleTxnsOnAnEmptyTerminal(t *testing.T) {
+	r := newConsoleRig(t)
+	d := r.open()
+	defer closeDaemon(t, d)
+	c := attach(t, d)
+	defer c.close()
+	r.login(c, "erin", engauth.RoleEngineer)
+	out := c.cmd("txns")
+	if !strings.Contains(out, "txns\r\nno transactions\r\n") {
+		t.Errorf("txns on an empty terminal: %q", out)
+	}
+}
