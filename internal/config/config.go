@@ -368,7 +368,7 @@ func Parse(b []byte) (Config, error) {
 		case errors.As(err, &de):
 			return c, fmt.Errorf("config: %s: %w", durationKey(b, de.raw), de)
 		}
-		return c, fmt.Errorf("config: %w", err)
+		return c, decodeError(b, err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return c, fmt.Errorf("config: trailing data after the JSON object")
@@ -592,6 +592,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: sim.test_iksn is not hex")
 	}
 	if s.Risk, err = riskRules(c.Risk); err != nil {
+		if kerr, ok := riskError(c.Risk, err); ok {
+			return kerr
+		}
 		return fmt.Errorf("config: risk: %w", err)
 	}
 	if c.Console.AuthorityKey != "" {

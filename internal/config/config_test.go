@@ -278,3 +278,54 @@ func TestFaceLinkKey(t *testing.T) {
 		t.Fatal("a face link key without face pay")
 	}
 }
+
+// TestConfigFileMistakes: the mistakes made by hand in a config file on
+// site are reported with the dotted key, or the line and column, the
+// engineer must fix, in words rather than Go's type names.
+func TestConfigFileMistakes(t *testing.T) {
+	for _, tc := range []struct {
+		file    string
+		want    []string
+		notWant []string
+	}{
+		{`{"bord":"sim"}`, []string{`unknown key "bord"`, `did you mean "board"?`}, nil},
+		{`{"host":{"adr":"10.0.0.5:5000"}}`, []string{`unknown key "host.adr"`, `did you mean "host.addr"?`}, nil},
+		{`{"wallet":{"mpm":{"ctiy":"BEIJING"}}}`, []string{`unknown key "wallet.mpm.ctiy"`, `"wallet.mpm.city"`}, nil},
+		{`{"msr":{"kind":"serial","prt":"/dev/ttyUSB0"}}`, []string{`unknown key "msr.prt"`, `"msr.port"`}, nil},
+		{`{"host":{"xyzzy":1}}`, []string{`unknown key "host.xyzzy"`, "host takes addr, dialect, tpdu"}, []string{"did you mean"}},
+		{"{\n  \"board\": \"sim\",\n  \"host\": {\n    \"addr\": \"127.0.0.1:8583\"\n  }\n  \"api\": {}\n}", []string{"line 6, column 3"}, nil},
+		{`{"board":"sim",}`, []string{"line 1, column 16"}, nil},
+		{"{\"board\": \"sim\"\n", []string{"ends before the JSON object is closed"}, nil},
+		{"", []string{"the file is empty"}, []string{"EOF"}},
+		{" \n\t", []string{"the file is empty"}, []string{"EOF"}},
+		{`{"terminal":{"id":12345678}}`, []string{"terminal.id", "a number", "a string in quotes"}, []string{"Go struct", "unmarshal"}},
+		{`{"watchdog":{"enabled":"yes"}}`, []string{"watchdog.enabled", "true or false"}, []string{"Go struct", "unmarshal"}},
+		{`{"terminal":{"currencies":"CNY"}}`, []string{"terminal.currencies", "a list"}, []string{"Go struct", "unmarshal"}},
+		{`{"host":"127.0.0.1:8583"}`, []string{"config: host: a string", "an object"}, []string{"Go struct", "unmarshal", "config.HostConfig"}},
+		{`{"host":{"advice_rate":"fast"}}`, []string{"host.advice_rate", "a number"}, []string{"Go struct", "unmarshal"}},
+		{`[]`, []string{"one JSON object"}, []string{"Go value", "unmarshal"}},
+		{`{"risk":{"max_amont":{"swipe":1}}}`, []string{`unknown key "risk.max_amont"`, `did you mean "risk.max_amount"?`}, nil},
+		{`{"risk":{"offline":{"floor":1}}}`, []string{`unknown key "risk.offline.floor"`, "risk.offline takes enabled, floor_limit"}, nil},
+		{`{"risk":{"max_amount":{"swipe":"1"}}}`, []string{"risk.max_amount.swipe: a string, where a number is expected"}, []string{"Go struct", "unmarshal"}},
+	} {
+		_, err := Parse([]byte(tc.file))
+		if err == nil {
+			t.Errorf("%q accepted", tc.file)
+			continue
+		}
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "config: ") {
+			t.Errorf("%q: %q has no config: prefix", tc.file, msg)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(msg, w) {
+				t.Errorf("%q: %q does not say %q", tc.file, msg, w)
+			}
+		}
+		for _, w := range tc.notWant {
+			if strings.Contains(msg, w) {
+				t.Errorf("%q: %q says %q", tc.file, msg, w)
+			}
+		}
+	}
+}
