@@ -155,15 +155,22 @@ func (c consoleTerminal) Sync(ctx context.Context) (string, error) {
 	return pretty(c.d.Offline())
 }
 
+// Params shows the parameters in use: the host address and risk rules of
+// the acquirer's bundle when one is in use (params names it), else the
+// configuration's.
 func (c consoleTerminal) Params(context.Context) (string, error) {
 	cfg, set := c.d.Config, c.d.Settings
-	return pretty(map[string]any{
+	v := map[string]any{
 		"terminal_id": cfg.Terminal.ID, "merchant_id": cfg.Terminal.MerchantID, "board": set.Profile.Name,
-		"host": cfg.Host.Addr, "dialect": set.Dialect.Name, "connect_timeout": set.ConnectTimeout.String(),
+		"host": c.d.Host.Addr(), "dialect": set.Dialect.Name, "connect_timeout": set.ConnectTimeout.String(),
 		"response_timeout": set.ResponseTimeout.String(), "currency": set.Currency.Alpha, "max_amount": cfg.Terminal.MaxAmount,
-		"dukpt_mode": string(set.Mode), "risk": set.Risk, "console_groups": cfg.Console.Groups,
+		"dukpt_mode": string(set.Mode), "risk": c.d.Risk.Rules(), "console_groups": cfg.Console.Groups,
 		"emv_params": orDefault(cfg.EMVParams, "built-in test parameters"), "retention": set.Retention.String(),
-	})
+	}
+	if p := c.d.Params(); p.Version > 0 {
+		v["params"] = consoleParams(&p)
+	}
+	return pretty(v)
 }
 
 func (c consoleTerminal) OTA(_ context.Context, what string) (string, error) {

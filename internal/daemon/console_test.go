@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -429,5 +430,45 @@ func TestConsoleTxnsOnAnEmptyTerminal(t *testing.T) {
 	out := c.cmd("txns")
 	if !strings.Contains(out, "txns\r\nno transactions\r\n") {
 		t.Errorf("txns on an empty terminal: %q", out)
+	}
+}
+
+// TestConsoleParamsShowsTheParametersInUse: once the acquirer's bundle is
+// in use, params shows its values (here its offline floor limit, 5000
+// over the configuration's 50000) and which bundle it is, as status
+// does: not the configuration file's, which the bundle overrides.
+func TestConsoleParamsShowsTheParametersInUse(t *testing.T) {
+	_, d, paramsSum, _ := consoleUpdated(t)
+	defer closeDaemon(t, d)
+	if cfg := d.Settings.Risk.Offline.FloorLimit; cfg == 5000 {
+		t.Fatalf("the configuration's floor limit is already the bundle's (%d)", cfg)
+	}
+	out, err := consoleTerminal{d}.Params(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Host   string `json:"host"`
+		Params *struct {
+			Version int    `json:"version"`
+			SHA256  string `json:"sha256"`
+		} `json:"params"`
+		Risk struct {
+			Offline struct {
+				FloorLimit int64 `json:"floor_limit"`
+			} `json:"offline"`
+		} `json:"risk"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("params: %v\n%s", err, out)
+	}
+	if got.Risk.Offline.FloorLimit != 5000 {
+		t.Errorf("params shows the offline floor limit %d, the bundle's in use is 5000:\n%s", got.Risk.Offline.FloorLimit, out)
+	}
+	if got.Params == nil || got.Params.Version != 2 || got.Params.SHA256 != paramsSum[:12]+"..." {
+		t.Errorf("params does not name the bundle in use (version 2, %s...):\n%s", paramsSum[:12], out)
+	}
+	if got.Host != d.Host.Addr() {
+		t.Errorf("params shows host %q, the one in use is %q", got.Host, d.Host.Addr())
 	}
 }

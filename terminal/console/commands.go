@@ -97,7 +97,7 @@ func init() {
 		{name: "txns", args: "[N]", summary: fmt.Sprintf("the last N transactions, masked (default 10, at most %d)", maxCount), roles: diagnostics, maxArgs: 1, count: 10, run: (*session).cmdTxns},
 		{name: "host test", summary: "test the connection to the acquirer host", roles: diagnostics, run: textCmd("host test", Terminal.HostTest)},
 		{name: "sync", summary: "forward stored offline transactions now", roles: diagnostics, run: textCmd("sync", Terminal.Sync)},
-		{name: "params", summary: "network and parameters", roles: diagnostics, run: textCmd("params", Terminal.Params)},
+		{name: "params", summary: "network and parameters in use", roles: diagnostics, run: textCmd("params", Terminal.Params)},
 		{name: "ota status", summary: "updates over the air: parameter set, firmware, last check", roles: diagnostics, run: otaCmd("status")},
 		{name: "ota history", summary: "updates checked, applied, installed or refused, newest first", roles: diagnostics, run: otaCmd("history")},
 		{name: "ota check", summary: "check the update repository now", roles: diagnostics, run: otaCmd("check")},
