@@ -472,3 +472,31 @@ func TestConsoleParamsShowsTheParametersInUse(t *testing.T) {
 		t.Errorf("params shows host %q, the one in use is %q", got.Host, d.Host.Addr())
 	}
 }
+
+// TestStatusNamesFailedDevices: status (posctl status, the console's
+// status) says which device is missing or failed and why, from the start
+// or the last self test, so an engineer sees it without reading the
+// device list.
+func TestStatusNamesFailedDevices(t *testing.T) {
+	r := newConsoleRigWith(t, `"host":{"addr":"127.0.0.1:1"},"sim":{"no_camera":true}`)
+	d := r.open()
+	defer closeDaemon(t, d)
+	st := d.Status()
+	if want := "camera: no camera on this board"; len(st.DeviceFaults) != 1 || !strings.HasPrefix(st.DeviceFaults[0], want) {
+		t.Errorf("status device faults %q, want one starting %q", st.DeviceFaults, want)
+	}
+	out, err := consoleTerminal{d}.Status(context.Background())
+	if err != nil || !strings.Contains(out, `"device_faults": [`) {
+		t.Errorf("console status (%v) shows no device faults:\n%s", err, out)
+	}
+
+	whole := newConsoleRig(t)
+	d2 := whole.open()
+	defer closeDaemon(t, d2)
+	if st := d2.Status(); len(st.DeviceFaults) != 0 {
+		t.Errorf("a board with every device lists faults %q", st.DeviceFaults)
+	}
+	if b, _ := json.Marshal(d2.Status()); strings.Contains(string(b), "device_faults") {
+		t.Errorf("status of a whole board: %s", b)
+	}
+}

@@ -529,6 +529,9 @@ type Status struct {
 	// Params is the parameter set received over the air that is in use
 	// (nil: none yet, the configuration's).
 	Params *ParamsSet `json:"params,omitempty"`
+	// DeviceFaults are the devices missing or failed at start or at the
+	// last self test, "NAME: why" each (empty: every device works).
+	DeviceFaults []string `json:"device_faults,omitempty"`
 	// Offline is what the card approved offline and the host does not
 	// have yet.
 	Offline OfflineStatus `json:"offline"`
@@ -571,6 +574,11 @@ func (d *Daemon) Status() Status {
 		Console: d.consoleWhere, Wallet: d.Config.Wallet.URL, CodeReaders: d.codeReaders,
 		Face:   d.faceStatus(),
 		Uptime: time.Since(d.started).Round(time.Second).String(),
+	}
+	for _, ds := range d.Board.Status() {
+		if !ds.OK {
+			st.DeviceFaults = append(st.DeviceFaults, ds.Name+": "+orDefault(ds.Error, "failed"))
+		}
 	}
 	if ev := d.Engine.Last(); st.ActiveSale != "" && ev.Txn.ID == st.ActiveSale {
 		st.ActivePhase = string(ev.Phase)
