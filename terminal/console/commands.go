@@ -363,6 +363,15 @@ func (s *session) cmdLogin(parsed) {
 		claimed := ""
 		if c, perr := engauth.Parse(token); perr == nil {
 			claimed = "; claimed engineer " + c.Engineer
+			if errors.Is(err, engauth.ErrTerminal) {
+				// Signed by the authority (checked before the terminal):
+				// what it names tells the engineer which token to ask for.
+				groups := "none"
+				if len(s.c.ver.Groups) > 0 {
+					groups = strings.Join(s.c.ver.Groups, ", ")
+				}
+				long = fmt.Sprintf("%s: it names %s; this terminal is %s (groups: %s)", long, c.Terminal, s.c.tid, groups)
+			}
 		}
 		n, lock, ferr := s.c.failedLogin(s.now())
 		_ = s.c.audit("", "", "login_failed", fmt.Sprintf("%s%s; failure %d in a row", short, claimed, n))

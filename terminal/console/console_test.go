@@ -896,3 +896,24 @@ func TestAuditKeepsTheNewest(t *testing.T) {
 		t.Fatalf("Audit(0) = %v, %v", none, err)
 	}
 }
+
+// TestLoginRefusalNamesTheTarget: a token refused for naming another
+// terminal or a group this terminal is not in says what it names and what
+// this terminal is (its id and console.groups), so the engineer can have
+// the right token made instead of calling the help desk about the
+// console.
+func TestLoginRefusalNamesTheTarget(t *testing.T) {
+	for _, tc := range []struct{ target, want string }{
+		{"T0002", "token is for another terminal: it names T0002; this terminal is " + tid + " (groups: none)"},
+		{"group:north", "token is for another terminal: it names group:north; this terminal is " + tid + " (groups: none)"},
+	} {
+		r := newRig(t)
+		p := r.serve()
+		ch := p.challenge()
+		p.send(r.token("eve01", engauth.RoleEngineer, ch, func(c *engauth.Claims) { c.Terminal = tc.target }) + "\r")
+		if out := p.expect("posd> "); !strings.Contains(out, "login failed: "+tc.want+"\r\n") {
+			t.Errorf("token for %s: %q", tc.target, out)
+		}
+		p.stop()
+	}
+}
