@@ -313,6 +313,9 @@ func reasonClass(err error) (short, long string) {
 	return "other", "refused"
 }
 
+// ChallengeLifetime is how long a login challenge may wait for its token.
+const ChallengeLifetime = 5 * time.Minute
+
 func (s *session) cmdLogin(parsed) {
 	if s.claims != nil {
 		s.printf("already logged in as %s: logout first", s.claims.Engineer)
@@ -352,6 +355,13 @@ func (s *session) cmdLogin(parsed) {
 	clear(raw)
 	if token == "" {
 		s.println("login abandoned")
+		return
+	}
+	if age := s.now().Sub(now); age > ChallengeLifetime || age < 0 {
+		// A challenge is an answer expected now, not whenever a token
+		// turns up for a prompt left open at an unattended terminal.
+		_ = s.c.audit("", "", "login_failed", "challenge expired (token not checked)")
+		s.printf("login failed: the challenge is more than %s old: type login for a new one", ChallengeLifetime)
 		return
 	}
 	claims, err := s.c.ver.Verify(token, ch)

@@ -917,3 +917,25 @@ func TestLoginRefusalNamesTheTarget(t *testing.T) {
 		p.stop()
 	}
 }
+
+// A challenge waits ChallengeLifetime for its token: one pasted later,
+// signed and unexpired though it is, does not log in, and the refusal is
+// audited without counting towards the lockout.
+func TestChallengeExpires(t *testing.T) {
+	r := newRig(t)
+	p := r.serve()
+	for i := 0; i < 3; i++ { // as many as would lock the console
+		ch := p.challenge()
+		r.clk.Advance(ChallengeLifetime + time.Second)
+		p.send(r.token("eve01", engauth.RoleEngineer, ch, nil) + "\r")
+		out := p.expect("posd> ")
+		if !strings.Contains(out, "login failed: the challenge is more than 5m0s old") || strings.Contains(out, "logged in as") {
+			t.Fatalf("token for an expired challenge: %q", out)
+		}
+	}
+	if !r.hasEvent("login_failed") {
+		t.Fatalf("audit %q", r.events())
+	}
+	// Not locked: a token for a fresh challenge logs in.
+	r.login(p, "eve01", engauth.RoleEngineer)
+}
