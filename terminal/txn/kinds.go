@@ -234,8 +234,9 @@ func (e *Engine) stepReference(ctx context.Context, s *sale) error {
 
 // markOriginal marks the original of an approved void, completion or
 // refund, in the approval's commit: a void or completion names itself on
-// its original, a refund adds its amount to its sale's Refunded, and the
-// void of a refund takes the refund's amount off its sale's.
+// its original, a refund adds its amount to its sale's Refunded, the
+// void of a refund takes the refund's amount off its sale's, and the void
+// of a completion re-opens its pre-authorization.
 func markOriginal(tx *store.Tx, r *store.Txn) error {
 	if r.OrigID == "" {
 		return nil // a refund that names no sale
@@ -252,10 +253,33 @@ func markOriginal(tx *store.Tx, r *store.Txn) error {
 		return nil
 	}
 	o, err := tx.Update(r.OrigID, func(o *store.Txn) error { mark(o); return nil })
-	if err != nil || host.Kind(r.Kind) != host.KindVoid || host.Kind(o.Kind) != host.KindRefund || o.OrigID == "" {
+	if err != nil || host.Kind(r.Kind) != host.KindVoid || o.OrigID == "" {
 		return err
 	}
-	return refundedBy(tx, o.OrigID, -o.Amount)
+	switch host.Kind(o.Kind) {
+	case host.KindRefund:
+		return refundedBy(tx, o.OrigID, -o.Amount)
+	case host.KindCompletion:
+		// A voided completion releases its pre-authorization, as the host
+		// re-opens it: the hold can be completed again.
+		return reopened(tx, o.OrigID, o.ID)
+	}
+	return nil
+}
+
+// reopened clears the CompletedBy of pre-authorization id when completion
+// names it. A pre-authorization already purged is left alone.
+func reopened(tx *store.Tx, id, completion string) error {
+	_, err := tx.Update(id, func(o *store.Txn) error {
+		if o.CompletedBy == completion {
+			o.CompletedBy = ""
+		}
+		return nil
+	})
+	if store.IsNotFound(err) {
+		return nil
+	}
+	return err
 }
 
 // refundedBy adds delta to the Refunded of sale id. A sale already purged

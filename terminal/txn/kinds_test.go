@@ -278,3 +278,32 @@ func TestRefundsNeverExceedTheSale(t *testing.T) {
 		t.Fatalf("void of a sale whose only refund was declined: %s", got.State)
 	}
 }
+
+// A voided completion releases its pre-authorization, as the host does
+// (acquirer-sim re-opens it): the hold can be completed again, and only
+// once.
+func TestVoidedCompletionReopensThePreauth(t *testing.T) {
+	h := kindHost()
+	e, r, db, _ := setup(t, h)
+	pre := run(t, e, r, Request{Kind: host.KindPreauth, Amount: 10000, Currency: "156"})
+	comp := run(t, e, r, Request{Kind: host.KindCompletion, Amount: 8000, OrigID: pre.ID})
+	if comp.State != store.StateApproved {
+		t.Fatalf("completion: %s", comp.State)
+	}
+	if v := run(t, e, r, Request{Kind: host.KindVoid, OrigID: comp.ID}); v.State != store.StateApproved {
+		t.Fatalf("void of the completion: %s", v.State)
+	}
+	if gp, _ := db.Get(pre.ID); gp.CompletedBy != "" {
+		t.Fatalf("pre-authorization still completed by %q after its completion was voided", gp.CompletedBy)
+	}
+	again := run(t, e, r, Request{Kind: host.KindCompletion, Amount: 10000, OrigID: pre.ID})
+	if again.State != store.StateApproved {
+		t.Fatalf("completion after the void: %s %s", again.State, again.Error)
+	}
+	if gp, _ := db.Get(pre.ID); gp.CompletedBy != again.ID {
+		t.Fatalf("pre-authorization completed by %q, want %q", gp.CompletedBy, again.ID)
+	}
+	if _, err := e.Start(Request{Kind: host.KindCompletion, Amount: 100, OrigID: pre.ID}); !errors.Is(err, ErrOriginal) {
+		t.Fatalf("third completion: %v", err)
+	}
+}
