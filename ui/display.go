@@ -261,6 +261,7 @@ var failureText = map[string][2]string{
 	"card_removed":      {"Card removed too soon", "卡片过早移开"},
 	"card_not_accepted": {"Card not accepted", "不支持此卡"},
 	"original_unusable": {"Original transaction changed, not sent", "原交易已变更，未发送"},
+	"wrong_card":        {"Not the card of the original payment", "非原交易卡"},
 	"no_response":       {"No answer from the bank", "银行无应答"},
 	"settlement_failed": {"Settlement not accepted", "结算未被接受"},
 	"not_payment_code":  {"Not a payment code", "不是付款码"},

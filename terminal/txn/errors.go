@@ -52,6 +52,9 @@ var (
 	// not exist or cannot be used (not approved, voided, completed, of
 	// another batch or kind); the text says which.
 	ErrOriginal = errors.New("txn: original transaction not usable")
+	// ErrWrongCard: the card presented for a refund is not the one that
+	// paid its sale (masked PANs differ); the refund is not sent.
+	ErrWrongCard = errors.New("txn: not the card of the original transaction")
 	// ErrNoResponse: a balance inquiry's answer was lost (nothing to
 	// reverse: it moves no money).
 	ErrNoResponse = errors.New("txn: no usable answer from the host")

@@ -31,6 +31,7 @@ const (
 	FailCardRemoved     Failure = "card_removed"      // the chip card left before the terminal was done with it
 	FailCardNotAccepted Failure = "card_not_accepted" // the chip has no application this terminal takes, it is blocked, or the customer chose none
 	FailOriginal        Failure = "original_unusable" // the void's or completion's original changed before the request left
+	FailWrongCard       Failure = "wrong_card"        // a refund's card is not the one that paid its sale; nothing was sent
 	FailNoResponse      Failure = "no_response"       // a balance inquiry got no usable answer (nothing to reverse)
 	FailSettlement      Failure = "settlement_failed" // the host did not take the batch's totals; the batch stays open
 	FailNotPaymentCode  Failure = "not_payment_code"  // the code shown is no wallet payment code; nothing was sent
@@ -47,7 +48,7 @@ const (
 // (display texts).
 var Failures = []Failure{FailNoCard, FailCancelled, FailCardRead, FailCardExpired, FailHostUnreachable,
 	FailKeys, FailShutdown, FailInterrupted, FailInternal, FailRisk, FailPINCancelled, FailPINTimeout, FailPINUnavailable,
-	FailCardRemoved, FailCardNotAccepted, FailOriginal, FailNoResponse, FailSettlement, FailNotPaymentCode, FailWallet,
+	FailCardRemoved, FailCardNotAccepted, FailOriginal, FailWrongCard, FailNoResponse, FailSettlement, FailNotPaymentCode, FailWallet,
 	FailFaceUnavailable, FailFaceNoConsent, FailFaceSpoof, FailFaceRetry, FailFaceNoMatch, FailFacePlatform}
 
 // failureOf classifies an error of a sale, once, with errors.Is.
@@ -81,6 +82,8 @@ func failureOf(err error) Failure {
 		return FailCardNotAccepted
 	case errors.Is(err, ErrOriginal):
 		return FailOriginal
+	case errors.Is(err, ErrWrongCard):
+		return FailWrongCard
 	case errors.Is(err, ErrNoResponse):
 		return FailNoResponse
 	case errors.Is(err, ErrSettlement), errors.Is(err, ErrPending):

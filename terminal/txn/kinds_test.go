@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"posd/terminal/host"
+	"posd/terminal/risk"
 	"posd/terminal/store"
 )
 
@@ -305,5 +307,51 @@ func TestVoidedCompletionReopensThePreauth(t *testing.T) {
 	}
 	if _, err := e.Start(Request{Kind: host.KindCompletion, Amount: 100, OrigID: pre.ID}); !errors.Is(err, ErrOriginal) {
 		t.Fatalf("third completion: %v", err)
+	}
+}
+
+// A refund of a card sale goes back to the card that paid: another card
+// presented for it is refused before anything is sent (the money would
+// go to whoever holds that card), the card that paid is refunded.
+func TestRefundGoesBackToTheCardThatPaid(t *testing.T) {
+	h := kindHost()
+	var (
+		mu   sync.Mutex
+		sent []host.Kind
+	)
+	approve := h.purchase
+	h.purchase = func(p host.Purchase) (host.Result, error) {
+		mu.Lock()
+		sent = append(sent, p.Kind)
+		mu.Unlock()
+		return approve(p)
+	}
+	e, r, db, _ := setup(t, h)
+	sale := run(t, e, r, Request{Amount: 5000, Currency: "156"})
+	tx, err := e.Start(Request{Kind: host.KindRefund, Amount: 5000, OrigID: sale.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.cards <- &Card{PAN: "5413330089600010", Track2: []byte("5413330089600010=30121010000000000000"),
+		Expiry: "3012", EntryMode: "901", Mode: risk.EntrySwipe, Wipe: func() {}}
+	got := wait(t, e, tx.ID)
+	if got.State != store.StateFailed || got.Failure != "wrong_card" || got.STAN != 0 {
+		t.Fatalf("refund of %s to another card: state %s failure %q stan %d (%s)", sale.MaskedPAN, got.State, got.Failure, got.STAN, got.Error)
+	}
+	mu.Lock()
+	refunds := slices.Contains(sent, host.KindRefund)
+	mu.Unlock()
+	if refunds {
+		t.Fatalf("a refund to another card reached the host: %v", sent)
+	}
+	if gs, _ := db.Get(sale.ID); gs.Refunded != 0 {
+		t.Fatalf("sale refunded %d by a refused refund", gs.Refunded)
+	}
+	if ok := run(t, e, r, Request{Kind: host.KindRefund, Amount: 5000, OrigID: sale.ID}); ok.State != store.StateApproved {
+		t.Fatalf("refund to the card that paid: %s %s", ok.State, ok.Error)
+	}
+	// A refund naming no sale takes any card.
+	if ok := run(t, e, r, Request{Kind: host.KindRefund, Amount: 100, Currency: "156"}); ok.State != store.StateApproved {
+		t.Fatalf("unreferenced refund: %s %s", ok.State, ok.Error)
 	}
 }

@@ -609,6 +609,9 @@ func (e *Engine) offlineFallback(s *sale) bool {
 // checkRisk runs the risk rules on the card read. A refusal ends the sale
 // (done) with FailRisk and the rule's code in the record.
 func (e *Engine) checkRisk(ctx context.Context, s *sale, masked string) (done bool, err error) {
+	if done, err := e.checkRefundCard(s, masked); done || err != nil {
+		return done, err
+	}
 	if e.o.Risk == nil {
 		s.decision = risk.Decision{Allow: true, CVM: risk.CVMNone}
 		return false, nil
@@ -624,6 +627,23 @@ func (e *Engine) checkRisk(ctx context.Context, s *sale, masked string) (done bo
 	return true, e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
 		r.MaskedPAN, r.State, r.Failure = masked, store.StateFailed, string(FailRisk)
 		r.RiskRule, r.Error = string(s.decision.Rule), fmt.Errorf("%w: %s", ErrRisk, s.decision.Reason).Error()
+		return nil
+	})
+}
+
+// checkRefundCard ends a refund of a card sale (done, FailWrongCard)
+// when the card read is not the one that paid: the money goes back where
+// it came from, never to whichever card the cashier presents. The cards
+// are compared by their masked PANs (first 6, last 4 and length), all the
+// terminal keeps of the sale's card; the host holds the full number.
+func (e *Engine) checkRefundCard(s *sale, masked string) (done bool, err error) {
+	if host.Kind(s.rec.Kind) != host.KindRefund || s.orig == nil || s.orig.MaskedPAN == "" || masked == s.orig.MaskedPAN {
+		return false, nil
+	}
+	e.log.Info("refund refused: not the card that paid", "id", s.rec.ID, "orig", s.orig.ID, "pan", masked, "orig_pan", s.orig.MaskedPAN)
+	return true, e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
+		r.MaskedPAN, r.State, r.Failure = masked, store.StateFailed, string(FailWrongCard)
+		r.Error = fmt.Errorf("%w: transaction %s was paid with %s", ErrWrongCard, s.orig.ID, s.orig.MaskedPAN).Error()
 		return nil
 	})
 }

@@ -79,7 +79,7 @@ func errorOf(f Failure) error {
 		FailCardExpired: ErrCardExpired, FailHostUnreachable: host.ErrUnreachable, FailKeys: ErrKeys,
 		FailShutdown: ErrShutdown, FailInternal: errors.New("disk"), FailRisk: ErrRisk, FailPINCancelled: pin.ErrCancelled,
 		FailPINTimeout: pin.ErrTimeout, FailPINUnavailable: ErrPIN, FailCardRemoved: ErrCardRemoved,
-		FailCardNotAccepted: ErrCardNotAccepted, FailOriginal: ErrOriginal, FailNoResponse: ErrNoResponse,
+		FailCardNotAccepted: ErrCardNotAccepted, FailOriginal: ErrOriginal, FailWrongCard: ErrWrongCard, FailNoResponse: ErrNoResponse,
 		FailSettlement: ErrSettlement, FailNotPaymentCode: ErrNotPaymentCode, FailWallet: ErrWallet}[f]
 }
 
