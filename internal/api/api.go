@@ -30,9 +30,13 @@ type api struct {
 	d *daemon.Daemon
 	// token is the per-boot credential of /v1/ requests.
 	token string
-	// stopping is closed when the daemon starts shutting down: long polls
-	// answer at once.
+	// stopping is closed when the daemon starts shutting down: new
+	// transactions are refused.
 	stopping <-chan struct{}
+	// salesStopped is closed once the engine has ended the sale waiting
+	// for a card: long polls answer then, with that outcome. Nil: they
+	// answer when stopping is closed.
+	salesStopped <-chan struct{}
 }
 
 func (a *api) routes() http.Handler {
@@ -549,9 +553,16 @@ func (a *api) getTxn(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), d)
+		stopped := a.salesStopped
+		if stopped == nil {
+			stopped = a.stopping
+		}
 		go func() {
+			// At shutdown the engine ends a sale waiting for a card
+			// (failed, shutdown): the cashier is told that, not the state
+			// the sale had when the shutdown began.
 			select {
-			case <-a.stopping:
+			case <-stopped:
 				cancel()
 			case <-ctx.Done():
 			}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -342,5 +343,66 @@ func TestSyncAndOfflineStatus(t *testing.T) {
 		if code != 200 || !strings.Contains(body, c.want) {
 			t.Errorf("%s %s: %d %s, want %s", c.method, c.path, code, body, c.want)
 		}
+	}
+}
+
+// TestAPIWaitGetsTheShutdownOutcome: at SIGTERM a sale waiting for a card
+// ends failed (shutdown), and the cashier waiting on it is told that
+// outcome, not the state it had when the shutdown began.
+func TestAPIWaitGetsTheShutdownOutcome(t *testing.T) {
+	a, _ := newTestAPI(t)
+	a.d.Config.API.Listen = "127.0.0.1:0"
+	a.d.Config.DataDir = t.TempDir()
+	srv, err := Start(a.d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + srv.Addr()
+	raw, err := os.ReadFile(filepath.Join(a.d.Config.DataDir, TokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct{ Token string }
+	json.Unmarshal(raw, &tok)
+	get := func(path string) (int, string) {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok.Token)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	tx, err := a.d.Engine.Start(txn.Request{Amount: 1234, Currency: "156"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type answer struct {
+		code int
+		body string
+	}
+	done := make(chan answer, 1)
+	go func() {
+		code, body := get("/v1/txns/" + tx.ID + "?wait=1m")
+		done <- answer{code, body}
+	}()
+	time.Sleep(200 * time.Millisecond) // the client is inside its long poll
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx, a.d.StopSales); err != nil {
+		t.Fatal(err)
+	}
+	var got answer
+	select {
+	case got = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("long poll still waiting after the shutdown")
+	}
+	var v txnView
+	json.Unmarshal([]byte(got.body), &v)
+	if got.code != 200 || v.State != "failed" || v.Failure != "shutdown" {
+		t.Fatalf("the waiting cashier was told %d %s; the sale is failed (shutdown)", got.code, got.body)
 	}
 }

@@ -16,12 +16,15 @@ import (
 
 // Server serves the local API over a Daemon on its loopback address.
 type Server struct {
-	srv       *http.Server
-	ln        net.Listener
-	done      chan struct{}
-	stopping  chan struct{}
-	tokenPath string
-	log       *slog.Logger
+	srv      *http.Server
+	ln       net.Listener
+	done     chan struct{}
+	stopping chan struct{}
+	// salesStopped is closed once the engine has ended the sale that
+	// waited for a card (or the shutdown's time ran out).
+	salesStopped chan struct{}
+	tokenPath    string
+	log          *slog.Logger
 }
 
 // Start listens on the configured address, writes the per-boot token (and
@@ -35,13 +38,13 @@ func Start(d *daemon.Daemon) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}
-	s := &Server{ln: ln, done: make(chan struct{}), stopping: make(chan struct{}), log: d.Log,
-		tokenPath: filepath.Join(d.Config.DataDir, TokenFile)}
+	s := &Server{ln: ln, done: make(chan struct{}), stopping: make(chan struct{}), salesStopped: make(chan struct{}),
+		log: d.Log, tokenPath: filepath.Join(d.Config.DataDir, TokenFile)}
 	if err := writeToken(s.tokenPath, "http://"+ln.Addr().String(), token); err != nil {
 		ln.Close()
 		return nil, err
 	}
-	a := &api{d: d, token: token, stopping: s.stopping}
+	a := &api{d: d, token: token, stopping: s.stopping, salesStopped: s.salesStopped}
 	s.srv = &http.Server{Handler: a.routes(), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		defer close(s.done)
@@ -57,9 +60,10 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Shutdown stops accepting requests at once, then runs stopSales (the
 // engine: a sale waiting for a card ends and its waiters get the record)
-// while the requests in flight finish; long polls answer at once (503 for
-// a transaction that is not final). The token file goes last. Every step is
-// bounded by ctx.
+// while the requests in flight finish; long polls answer once stopSales
+// has returned, with the record as the engine left it (503 for a
+// transaction that is still not final). The token file goes last. Every
+// step is bounded by ctx.
 func (s *Server) Shutdown(ctx context.Context, stopSales func(context.Context) error) error {
 	close(s.stopping)
 	srvDone := make(chan error, 1)
@@ -68,6 +72,7 @@ func (s *Server) Shutdown(ctx context.Context, stopSales func(context.Context) e
 	if stopSales != nil {
 		errs = append(errs, stopSales(ctx))
 	}
+	close(s.salesStopped)
 	if err := <-srvDone; err != nil {
 		errs = append(errs, fmt.Errorf("api: %w", err))
 	}
