@@ -34,7 +34,14 @@ const (
 
 // State is the input of the display model.
 type State struct {
-	Phase        Phase
+	Phase Phase
+	// Kind is the transaction type (terminal/host kinds: "purchase" or
+	// empty, "refund", "void", "preauth", "completion", "balance"): the
+	// screen says what the customer is doing, and only a sale offers face
+	// pay.
+	Kind string
+	// Balance is a balance inquiry's answer, formatted ("CNY 1234.56").
+	Balance      string
 	Merchant     string
 	Amount       string // formatted, e.g. "12.34"
 	Currency     string // alphabetic, e.g. "CNY"
@@ -329,9 +336,36 @@ func FailureText(code string) (en, zh string, known bool) {
 	return t[0], t[1], true
 }
 
+// kindText names the transaction types other than a sale, and
+// kindApproved titles their approval.
+var (
+	kindText = map[string][2]string{
+		"refund":     {"Refund", "退货"},
+		"void":       {"Void", "撤销"},
+		"preauth":    {"Pre-authorization", "预授权"},
+		"completion": {"Pre-authorization completion", "预授权完成"},
+		"balance":    {"Balance inquiry", "余额查询"},
+	}
+	kindApproved = map[string][2]string{
+		"refund":     {"Refund approved", "退货成功"},
+		"void":       {"Void approved", "撤销成功"},
+		"preauth":    {"Pre-authorization approved", "预授权成功"},
+		"completion": {"Completion approved", "预授权完成成功"},
+	}
+)
+
 // Render is the display model: the screen for s.
 func Render(s State) Screen {
 	amount := strings.TrimSpace(s.Currency + " " + s.Amount)
+	kind, other := kindText[s.Kind]
+	if s.Kind == "balance" {
+		// No amount: the customer asks what is on the card.
+		amount, other = kind[0]+" / "+kind[1], false
+	}
+	if s.Kind != "" && s.Kind != "purchase" {
+		// Face pay pays a sale; it neither refunds nor holds.
+		s.FaceChoice = false
+	}
 	var sc Screen
 	switch s.Phase {
 	case PhaseCard:
@@ -400,8 +434,16 @@ func Render(s State) Screen {
 		sc = Screen{Tone: ToneBusy, Title: "Processing, please wait", TitleZH: "处理中，请稍候",
 			Lines: []string{amount, s.MaskedPAN}}
 	case PhaseApproved:
-		sc = Screen{Tone: ToneOK, Title: "Approved", TitleZH: "交易成功",
-			Lines: []string{amount, s.MaskedPAN, "Auth code " + s.AuthCode}}
+		sc = Screen{Tone: ToneOK, Title: "Approved", TitleZH: "交易成功", Lines: []string{amount, s.MaskedPAN}}
+		if t, ok := kindApproved[s.Kind]; ok {
+			sc.Title, sc.TitleZH = t[0], t[1]
+		}
+		if s.Kind == "balance" {
+			sc.Title, sc.TitleZH, sc.Lines = "Balance", "余额", []string{s.Balance, s.MaskedPAN}
+		}
+		if s.AuthCode != "" {
+			sc.Lines = append(sc.Lines, "Auth code "+s.AuthCode)
+		}
 		if s.Signature {
 			sc.Lines = append(sc.Lines, "Please sign the receipt / 请在签购单上签名")
 		}
@@ -431,6 +473,11 @@ func Render(s State) Screen {
 		sc = Screen{Tone: ToneNeutral, Title: "Welcome", TitleZH: "欢迎光临", Lines: []string{s.Merchant}}
 	}
 	sc.Phase = s.Phase
+	if other && s.Phase != PhaseIdle && len(sc.Lines) > 0 && sc.Lines[0] == amount {
+		// The amount of a refund, void or pre-authorization says what it
+		// is: not a charge.
+		sc.Lines = append([]string{amount, kind[0] + " / " + kind[1]}, sc.Lines[1:]...)
+	}
 	switch s.Phase {
 	case PhaseApproved, PhaseDeclined, PhaseUnknown, PhaseFailed:
 		if s.RemoveCard {

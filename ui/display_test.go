@@ -133,3 +133,49 @@ func TestSignatureLine(t *testing.T) {
 		}
 	}
 }
+
+// What the cashier started is on the screen: a refund, a void or a
+// pre-authorization is not shown as a charge ("Approved CNY 80.00"), a
+// balance inquiry shows the balance and no amount, and only a sale offers
+// to pay by face.
+func TestTransactionKindOnScreen(t *testing.T) {
+	all := func(sc Screen) string { return sc.Title + "|" + sc.TitleZH + "|" + strings.Join(sc.Lines, "|") }
+	base := State{Amount: "80.00", Currency: "CNY", MaskedPAN: "476173******0011", AuthCode: "A1B2C3", FaceChoice: true}
+	for kind, want := range map[string][2]string{
+		"":           {"Approved", "交易成功"},
+		"purchase":   {"Approved", "交易成功"},
+		"refund":     {"Refund approved", "退货成功"},
+		"void":       {"Void approved", "撤销成功"},
+		"preauth":    {"Pre-authorization approved", "预授权成功"},
+		"completion": {"Completion approved", "预授权完成成功"},
+	} {
+		s := base
+		s.Phase, s.Kind = PhaseApproved, kind
+		if sc := Render(s); sc.Title != want[0] || sc.TitleZH != want[1] || !strings.Contains(all(sc), "CNY 80.00") {
+			t.Errorf("%q approved: %s", kind, all(sc))
+		}
+		s.Phase = PhaseCard
+		sc := Render(s)
+		if face := len(sc.Choices) > 0; face != (kind == "" || kind == "purchase") {
+			t.Errorf("%q waiting for a card offers face pay: %v", kind, face)
+		}
+		if kind == "refund" && !strings.Contains(all(sc), "Refund / 退货") {
+			t.Errorf("refund waiting for a card: %s", all(sc))
+		}
+	}
+	s := base
+	s.Kind, s.Amount, s.Phase = "balance", "0.00", PhaseCard
+	if sc := Render(s); strings.Contains(all(sc), "0.00") || !strings.Contains(all(sc), "Balance inquiry / 余额查询") {
+		t.Errorf("balance inquiry waiting for a card: %s", all(sc))
+	}
+	s.Phase, s.Balance = PhaseApproved, "CNY 36441.84"
+	if sc := Render(s); sc.Title != "Balance" || sc.TitleZH != "余额" || !strings.Contains(all(sc), "CNY 36441.84") || strings.Contains(all(sc), "0.00") {
+		t.Errorf("balance inquiry answered: %s", all(sc))
+	}
+	// A payment with no auth code (wallet, face) shows no empty "Auth code".
+	s = base
+	s.Phase, s.AuthCode = PhaseApproved, ""
+	if sc := Render(s); strings.Contains(all(sc), "Auth code") {
+		t.Errorf("approved without an auth code: %s", all(sc))
+	}
+}

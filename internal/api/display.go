@@ -30,7 +30,12 @@ func displayState(ev txn.Event, merchant string, modes []risk.EntryMode, now tim
 	if c, err := money.Lookup(t.Currency); err == nil {
 		s.Amount, s.Currency = c.Format(t.Amount), c.Alpha
 	}
-	s.MaskedPAN, s.ResponseCode, s.AuthCode = t.MaskedPAN, t.ResponseCode, t.AuthCode
+	s.MaskedPAN, s.ResponseCode, s.AuthCode, s.Kind = t.MaskedPAN, t.ResponseCode, t.AuthCode, t.Kind
+	if t.Balance != nil {
+		if c, err := money.Lookup(t.BalanceCurrency); err == nil {
+			s.Balance = c.Alpha + " " + c.Format(*t.Balance)
+		}
+	}
 	s.RemoveCard = ev.Phase == txn.PhaseDone && t.EntryMode == "051"
 	switch {
 	case ev.Phase == txn.PhaseWaitCard && ev.Prompt == "code":

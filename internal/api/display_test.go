@@ -1,6 +1,7 @@
 package api
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -55,5 +56,26 @@ func TestDisplayFollowsEvents(t *testing.T) {
 		if c.want != ui.PhaseIdle && (s.Amount != "12.34" || s.Currency != "CNY") {
 			t.Errorf("%s: amount %q %q", c.phase, s.Amount, s.Currency)
 		}
+	}
+}
+
+// The display is told what kind of transaction runs, and a balance
+// inquiry's answer.
+func TestDisplayKnowsTheKindAndTheBalance(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	bal := int64(3644184)
+	rec := store.Txn{ID: "9", Kind: "balance", Amount: 0, Currency: "156", State: store.StateApproved,
+		Balance: &bal, BalanceCurrency: "156", MaskedPAN: "621234*********0012"}
+	s := displayState(txn.Event{Phase: txn.PhaseDone, Txn: rec, Time: now}, "M", nil, now)
+	if s.Kind != "balance" || s.Balance != "CNY 36441.84" {
+		t.Fatalf("balance inquiry on the display: kind %q balance %q", s.Kind, s.Balance)
+	}
+	sc := ui.Render(s)
+	if sc.Title != "Balance" || !strings.Contains(strings.Join(sc.Lines, "|"), "CNY 36441.84") {
+		t.Fatalf("balance screen: %+v", sc)
+	}
+	rec = store.Txn{ID: "8", Kind: "refund", Amount: 200, Currency: "156", State: store.StateApproved}
+	if s := displayState(txn.Event{Phase: txn.PhaseDone, Txn: rec, Time: now}, "M", nil, now); s.Kind != "refund" {
+		t.Fatalf("refund on the display: kind %q", s.Kind)
 	}
 }
