@@ -12,6 +12,7 @@ import (
 	"posd/crypto/pinblock"
 	"posd/terminal/emv"
 	"posd/terminal/host"
+	"posd/terminal/pin"
 	"posd/terminal/redact"
 	"posd/terminal/risk"
 	"posd/terminal/store"
@@ -301,6 +302,9 @@ func (e *Engine) chipEnded(ctx context.Context, s *sale, es *emv.Session, err er
 		e.fail(s, FailCardRemoved, fmt.Errorf("%w: %w", ErrCardRemoved, orErr(err, reason)))
 	case errors.Is(err, errNoAppChosen):
 		e.fail(s, FailCardNotAccepted, fmt.Errorf("%w: %w", ErrCardNotAccepted, err))
+	case errors.Is(err, emv.ErrCancelled) && errors.Is(err, pin.ErrTimeout):
+		// The customer entered no PIN in time: not a Cancel.
+		e.fail(s, FailPINTimeout, err)
 	case errors.Is(err, emv.ErrCancelled) || reason == emv.ReasonCancelled:
 		e.fail(s, FailPINCancelled, orErr(err, reason))
 	case reason == emv.ReasonCardBlocked || reason == emv.ReasonAppBlocked || reason == emv.ReasonNoApplication ||

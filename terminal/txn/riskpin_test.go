@@ -3,10 +3,13 @@ package txn
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
+	"posd/conn/apdu"
+	"posd/terminal/emv"
 	"posd/terminal/host"
 	"posd/terminal/pin"
 	"posd/terminal/risk"
@@ -182,5 +185,39 @@ func TestPINFailures(t *testing.T) {
 	}
 	if got := wait(t, e, tx.ID); Failure(got.Failure) != FailCancelled {
 		t.Fatalf("cancelled at the PIN pad: %+v", got)
+	}
+}
+
+// errKernel is an EMV kernel whose run ends with err.
+type errKernel struct{ err error }
+
+func (k errKernel) Start(context.Context, apdu.Transceiver, emv.Interface, emv.Txn, emv.UI) (*emv.Session, error) {
+	return nil, k.err
+}
+
+// The chip's offline PIN entry that timed out is a timeout ("No PIN
+// entered"), not the customer's Cancel: the record and the display say
+// what happened.
+func TestChipPINTimeoutIsNotACancel(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		err  error
+		want Failure
+	}{
+		{"timeout", fmt.Errorf("%w: offline PIN: %w", emv.ErrCancelled, pin.ErrTimeout), FailPINTimeout},
+		{"cancel", fmt.Errorf("%w: offline PIN: %w", emv.ErrCancelled, pin.ErrCancelled), FailPINCancelled},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e, rd, _ := setupWith(t, approveAll(), func(o *Opts) { o.Kernel = errKernel{c.err} })
+			tx, err := e.StartSale(2000, "156")
+			if err != nil {
+				t.Fatal(err)
+			}
+			rd.cards <- &Card{Mode: risk.EntryInsert, Wipe: func() {},
+				Chip: &Chip{Interface: emv.Contact, Release: func(context.Context) error { return nil }}}
+			if got := wait(t, e, tx.ID); got.State != store.StateFailed || Failure(got.Failure) != c.want {
+				t.Fatalf("state %s failure %q, want %s", got.State, got.Failure, c.want)
+			}
+		})
 	}
 }
