@@ -65,7 +65,8 @@ type State struct {
 	Message string
 	// Hint says why the card is asked for again (PhaseCard): "chip" (a
 	// chip card was swiped), "other_interface" (a contactless card asked
-	// for another interface).
+	// for another interface), "tap_again" (a contactless card left the
+	// field too early).
 	Hint string
 	// RiskRule is the code of the risk rule that refused a sale
 	// (Failure "risk_refused"); RiskText words it.
@@ -384,6 +385,10 @@ func Render(s State) Screen {
 		case s.Hint == "chip":
 			sc.Tone = ToneBusy
 			sc.Lines = append(sc.Lines, "This card has a chip: please insert it / 此卡为芯片卡，请插卡")
+		case s.Hint == "tap_again":
+			sc.Tone = ToneBusy
+			sc.Title, sc.TitleZH = retryPrompt(s.Entry)
+			sc.Lines = append(sc.Lines, "Card moved away too soon: hold it until it beeps / 卡片过早移开，请保持至提示音")
 		case s.Hint == "other_interface":
 			sc.Tone = ToneBusy
 			sc.Lines = append(sc.Lines, "Please use another way to pay with this card / 请换用其他方式读卡")

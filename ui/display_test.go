@@ -179,3 +179,12 @@ func TestTransactionKindOnScreen(t *testing.T) {
 		t.Errorf("approved without an auth code: %s", all(sc))
 	}
 }
+
+// A contactless card that left the field too early is asked for again.
+func TestTapAgainPrompt(t *testing.T) {
+	sc := Render(State{Phase: PhaseCard, Hint: "tap_again", Amount: "17.00", Currency: "CNY"})
+	all := sc.Title + "|" + sc.TitleZH + "|" + strings.Join(sc.Lines, "|")
+	if sc.Title != "Please insert, tap or swipe your card again" || sc.TitleZH != "请重新插卡、挥卡、刷卡" || !strings.Contains(all, "too soon") || sc.Tone != ToneBusy {
+		t.Fatalf("tap again: %s", all)
+	}
+}

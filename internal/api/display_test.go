@@ -79,3 +79,13 @@ func TestDisplayKnowsTheKindAndTheBalance(t *testing.T) {
 		t.Fatalf("refund on the display: kind %q", s.Kind)
 	}
 }
+
+// A torn tap asks for the card again, not as an unreadable one.
+func TestDisplayTapAgain(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	rec := store.Txn{ID: "1", Kind: "purchase", Amount: 1700, Currency: "156", State: store.StateCreated}
+	s := displayState(txn.Event{Phase: txn.PhaseRetryCard, Prompt: "tap_again", Txn: rec, Time: now}, "M", nil, now)
+	if s.Phase != ui.PhaseCard || s.Hint != "tap_again" || s.Retry {
+		t.Fatalf("torn tap on the display: %+v", s)
+	}
+}

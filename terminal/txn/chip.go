@@ -56,6 +56,7 @@ const (
 	chipDone         chipOutcome = iota // the sale moved on (committed, or ended)
 	chipOtherMedium                     // ask for another interface (insert or swipe)
 	chipReadAgainAll                    // the chip failed: ask again, the stripe allowed (fallback)
+	chipTapAgain                        // a contactless card left the field too early: present it again
 )
 
 // chipUI is the kernel's cardholder side: the display through events, the
@@ -286,6 +287,7 @@ func (e *Engine) runChip(ctx context.Context, s *sale) (chipOutcome, error) {
 // chipEnded ends a kernel run that did not reach a decision: another
 // interface, a fallback to the stripe, or a failure with its code.
 func (e *Engine) chipEnded(ctx context.Context, s *sale, es *emv.Session, err error) (chipOutcome, error) {
+	contactless := s.card != nil && s.card.Chip != nil && s.card.Chip.Interface == emv.Contactless
 	s.releaseChip()
 	var reason emv.Reason
 	if es != nil {
@@ -298,6 +300,14 @@ func (e *Engine) chipEnded(ctx context.Context, s *sale, es *emv.Session, err er
 		e.fail(s, FailShutdown, ErrShutdown)
 	case ctx.Err() != nil:
 		e.fail(s, FailCancelled, ErrCancelled)
+	case (errors.Is(err, emv.ErrCardRemoved) || reason == emv.ReasonCardRemoved) && contactless:
+		// Torn: the card left the field before the kernel's outcome, and
+		// nothing was sent. A reader asks for it again (EMV Book A's Try
+		// Again, "present card again"); the card timeout still bounds the
+		// sale.
+		s.torn = true
+		e.log.Info("contactless card left the field too early, asking again", "id", s.rec.ID, "err", orErr(err, reason))
+		return chipTapAgain, nil
 	case errors.Is(err, emv.ErrCardRemoved) || reason == emv.ReasonCardRemoved:
 		e.fail(s, FailCardRemoved, fmt.Errorf("%w: %w", ErrCardRemoved, orErr(err, reason)))
 	case errors.Is(err, errNoAppChosen):

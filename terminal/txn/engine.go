@@ -224,7 +224,8 @@ type Event struct {
 	Message string
 	// Prompt says how to present the card again (PhaseRetryCard):
 	// "insert" (a chip card was swiped), "insert_or_swipe" (a contactless
-	// card asked for another interface), "" (the card was unreadable).
+	// card asked for another interface), "tap_again" (a contactless card
+	// left the field too early), "" (the card was unreadable).
 	Prompt string
 	// Code is the merchant-presented payload the display shows as a QR
 	// code (PhaseShowCode). It names the merchant, the amount and the

@@ -221,3 +221,43 @@ func TestChipPINTimeoutIsNotACancel(t *testing.T) {
 		})
 	}
 }
+
+// A contactless card that leaves the field before the kernel is done
+// (nothing was sent) is asked for again, as a reader does ("present card
+// again", EMV Book A's Try Again): the sale goes on with the next card.
+// An inserted card pulled out ends the sale (card_removed).
+func TestTornTapIsAskedAgain(t *testing.T) {
+	removed := fmt.Errorf("%w: READ RECORD: transport: target timeout", emv.ErrCardRemoved)
+	chipCard := func(iface emv.Interface, mode risk.EntryMode) *Card {
+		return &Card{Mode: mode, Wipe: func() {}, Chip: &Chip{Interface: iface, Release: func(context.Context) error { return nil }}}
+	}
+	e, rd, _ := setupWith(t, approveAll(), func(o *Opts) { o.Kernel = errKernel{removed} })
+	events, stop := e.Subscribe()
+	defer stop()
+	tx, err := e.StartSale(1700, "156")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd.cards <- chipCard(emv.Contactless, risk.EntryTap)
+	if ev := waitPhase(t, events, PhaseRetryCard); ev.Prompt != "tap_again" {
+		t.Fatalf("after a torn tap the display is asked %q", ev.Prompt)
+	}
+	rd.cards <- card("3012")
+	if got := wait(t, e, tx.ID); got.State != store.StateApproved {
+		t.Fatalf("the card presented again: %s %s %s", got.State, got.Failure, got.Error)
+	}
+	// Pulled from the field and never presented again: card removed.
+	e, rd, _ = setupWith(t, approveAll(), func(o *Opts) { o.Kernel = errKernel{removed}; o.CardTimeout = 300 * time.Millisecond })
+	tx, _ = e.StartSale(1700, "156")
+	rd.cards <- chipCard(emv.Contactless, risk.EntryTap)
+	if got := wait(t, e, tx.ID); got.State != store.StateFailed || Failure(got.Failure) != FailCardRemoved {
+		t.Fatalf("torn tap, no card again: %s %s", got.State, got.Failure)
+	}
+	// An inserted card pulled out ends the sale.
+	e, rd, _ = setupWith(t, approveAll(), func(o *Opts) { o.Kernel = errKernel{removed} })
+	tx, _ = e.StartSale(1700, "156")
+	rd.cards <- chipCard(emv.Contact, risk.EntryInsert)
+	if got := wait(t, e, tx.ID); got.State != store.StateFailed || Failure(got.Failure) != FailCardRemoved {
+		t.Fatalf("inserted card pulled out: %s %s", got.State, got.Failure)
+	}
+}

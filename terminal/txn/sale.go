@@ -54,6 +54,9 @@ type sale struct {
 	icc          []byte
 	chipFailed   bool
 	chipReleased bool
+	// torn: a contactless card left the field before the kernel was
+	// done; it was asked for again.
+	torn bool
 	// offlineRefusal is the offline rule that kept the card from
 	// approving offline (the kernel was told to go online).
 	offlineRefusal *risk.Decision
@@ -237,9 +240,12 @@ func (e *Engine) stepCreated(ctx context.Context, s *sale) error {
 			e.publishRetry(s, "")
 			continue
 		case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, ErrUnreadable):
-			if s.unreadable > 0 || s.chipFailed || errors.Is(err, ErrUnreadable) {
+			switch {
+			case s.torn && s.unreadable == 0 && !s.chipFailed && !errors.Is(err, ErrUnreadable):
+				e.fail(s, FailCardRemoved, fmt.Errorf("%w: the contactless card left the field too early and was not presented again", ErrCardRemoved))
+			case s.unreadable > 0 || s.chipFailed || errors.Is(err, ErrUnreadable):
 				e.fail(s, FailCardRead, fmt.Errorf("%w: no readable card before the card timeout", ErrCardRead))
-			} else {
+			default:
 				e.fail(s, FailNoCard, ErrNoCard)
 			}
 			return nil
@@ -261,6 +267,10 @@ func (e *Engine) stepCreated(ctx context.Context, s *sale) error {
 			case chipReadAgainAll:
 				s.wipeCard()
 				e.publishRetry(s, "")
+				continue
+			case chipTapAgain:
+				s.wipeCard()
+				e.publishRetry(s, "tap_again")
 				continue
 			}
 			return err
@@ -302,7 +312,8 @@ func (e *Engine) readCard(ctx context.Context, deadline time.Time, modes []risk.
 }
 
 // publishRetry asks for the card again; hint says how ("insert",
-// "insert_or_swipe"; "" after an unreadable card).
+// "insert_or_swipe", "tap_again" after a contactless card left the field
+// too early; "" after an unreadable card).
 func (e *Engine) publishRetry(s *sale, hint string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
