@@ -109,20 +109,21 @@ func (e *Engine) stepMPM(ctx context.Context, s *sale) error {
 	cancelled := s.cancelled
 	e.mu.Unlock()
 	if cancelled && errors.Is(err, context.Canceled) && e.hostCtx.Err() == nil {
-		return e.cancelMPM(s, p, oid)
+		return e.cancelOrder(s, p, oid)
 	}
 	return e.walletOutcome(s, res, err)
 }
 
-// cancelMPM closes the order of a merchant-presented sale the cashier
-// cancelled; when the platform cannot say (or the customer paid in the
-// same moment) the wallet cancel job takes over, refunding what was paid.
-func (e *Engine) cancelMPM(s *sale, p wallet.Platform, oid string) error {
+// cancelOrder closes the order of a wallet sale (merchant-presented, or
+// a customer's code still being confirmed) the cashier cancelled; when
+// the platform cannot say (or the customer paid in the same moment) the
+// wallet cancel job takes over, refunding what was paid.
+func (e *Engine) cancelOrder(s *sale, p wallet.Platform, oid string) error {
 	hctx, cancel := context.WithTimeout(e.hostCtx, e.o.HostTimeout)
 	res, err := e.o.Wallet.Cancel(hctx, p, oid)
 	cancel()
 	if err == nil && res.Status == wallet.StatusClosed {
-		e.log.Info("merchant code cancelled", "id", s.rec.ID)
+		e.log.Info("wallet order cancelled by the cashier", "id", s.rec.ID)
 		return e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
 			r.State, r.Failure, r.Error = store.StateFailed, string(FailCancelled), ErrCancelled.Error()
 			return nil
@@ -132,7 +133,7 @@ func (e *Engine) cancelMPM(s *sale, p wallet.Platform, oid string) error {
 	if err == nil {
 		why = fmt.Sprintf("the cashier cancelled; the platform answered %s", res.Status)
 	}
-	e.log.Warn("merchant code cancelled, order not closed: cancel queued", "id", s.rec.ID, "err", err)
+	e.log.Warn("wallet order cancelled by the cashier, not closed: cancel queued", "id", s.rec.ID, "err", err)
 	if cerr := e.commit(s, PhaseDone, func(tx *store.Tx, r *store.Txn) error {
 		r.State, r.Reason, r.Error = store.StateReversalPending, string(host.ReasonTerminalCancel), why
 		return tx.Enqueue(&store.Job{Kind: store.JobWalletCancel, TxnID: r.ID})

@@ -94,6 +94,10 @@ func (e *Engine) stepWallet(ctx context.Context, s *sale) error {
 	if done, err := e.walletRisk(ctx, s, code.Masked); done || err != nil {
 		return err
 	}
+	// The wait for the customer's confirmation ends at the cashier's
+	// cancel too.
+	wctx, stop := context.WithCancel(e.hostCtx)
+	defer stop()
 	e.mu.Lock()
 	if ctx.Err() != nil {
 		e.mu.Unlock()
@@ -101,6 +105,7 @@ func (e *Engine) stepWallet(ctx context.Context, s *sale) error {
 		return nil
 	}
 	e.sending = true
+	s.onCancel = stop
 	e.mu.Unlock()
 	s.sentAt = e.clock.Now()
 	oid := orderID(s.rec.ID)
@@ -122,7 +127,30 @@ func (e *Engine) stepWallet(ctx context.Context, s *sale) error {
 		e.mu.Lock()
 		e.publishEvent(Event{Phase: PhaseMessage, Txn: s.rec, Message: "see phone"})
 		e.mu.Unlock()
-		res, err = e.o.Wallet.Resolve(e.hostCtx, platform, oid)
+		res, err = e.o.Wallet.Resolve(wctx, platform, oid)
+	}
+	e.mu.Lock()
+	cancelled := s.cancelled
+	e.mu.Unlock()
+	switch {
+	case cancelled && errors.Is(err, context.Canceled) && e.hostCtx.Err() == nil:
+		// The cashier cancelled while the customer was confirming: close
+		// the order now rather than after the query schedule.
+		return e.cancelOrder(s, platform, oid)
+	case cancelled && err == nil && res.Status == wallet.StatusSuccess:
+		// Paid as the cashier cancelled: undone at the platform, as a
+		// card approval the cashier cancelled is reversed.
+		e.log.Warn("wallet payment made as the cashier cancelled: cancel queued", "id", s.rec.ID)
+		if cerr := e.commit(s, PhaseDone, func(tx *store.Tx, r *store.Txn) error {
+			r.State, r.Reason, r.ResponseCode = store.StateReversalPending, string(host.ReasonTerminalCancel), "00"
+			r.Wallet.PlatformTxnID = res.PlatformTxnID
+			r.Error = "the cashier cancelled before the payment completed"
+			return tx.Enqueue(&store.Job{Kind: store.JobWalletCancel, TxnID: r.ID})
+		}); cerr != nil {
+			return cerr
+		}
+		e.wake()
+		return nil
 	}
 	return e.walletOutcome(s, res, err)
 }

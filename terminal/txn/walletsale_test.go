@@ -255,3 +255,46 @@ func TestWalletShutdownWhileCustomerConfirms(t *testing.T) {
 		t.Fatalf("after the shutdown: state %s failure %q error %q, cancel queued %v", got.State, got.Failure, got.Error, queued)
 	}
 }
+
+// TestWalletCancelledWhileCustomerConfirms: the customer's code was read
+// and the platform waits for the customer to confirm on the phone; the
+// cashier cancels. The order is cancelled at the platform at once (not
+// after the minute of queries), and a payment the customer confirmed in
+// the same moment is not kept as an approval but cancelled (refunded).
+func TestWalletCancelledWhileCustomerConfirms(t *testing.T) {
+	w := &fakeWallets{payAs: wallet.Result{Status: wallet.StatusUserPaying}, resolveWait: make(chan struct{})}
+	e, codes, _ := walletEngine(t, w)
+	tx, err := e.Start(Request{Amount: 1200, Currency: "156", Method: MethodQR})
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes.codes <- wechatCode
+	waitUntil(t, func() bool { w.mu.Lock(); defer w.mu.Unlock(); return len(w.resolved) > 0 })
+	if err := e.Cancel(tx.ID); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	got, _ := e.Wait(ctx, tx.ID)
+	w.mu.Lock()
+	cancels := len(w.cancelled)
+	w.mu.Unlock()
+	if got.State != store.StateFailed || Failure(got.Failure) != FailCancelled || cancels != 1 {
+		t.Fatalf("cancelled while the customer confirms: state %s failure %q, cancels at the platform %d", got.State, got.Failure, cancels)
+	}
+	// The customer confirmed just as the cashier cancelled: the payment
+	// is cancelled at the platform, never shown approved.
+	w2 := &fakeWallets{payAs: wallet.Result{Status: wallet.StatusUserPaying}, resolveWait: make(chan struct{}),
+		resolveAs: wallet.Result{Status: wallet.StatusSuccess, PlatformTxnID: "WX43"}, cancelErr: errors.New("link down")}
+	e2, codes2, _ := walletEngine(t, w2)
+	tx2, _ := e2.Start(Request{Amount: 1200, Currency: "156", Method: MethodQR})
+	codes2.codes <- wechatCode
+	waitUntil(t, func() bool { w2.mu.Lock(); defer w2.mu.Unlock(); return len(w2.resolved) > 0 })
+	e2.mu.Lock()
+	e2.sale.cancelled = true // the cashier's cancel, as the answer arrives
+	e2.mu.Unlock()
+	close(w2.resolveWait)
+	if got := wait(t, e2, tx2.ID); got.State != store.StateReversalPending && got.State != store.StateReversed {
+		t.Fatalf("paid as the cashier cancelled: %s", got.State)
+	}
+}
