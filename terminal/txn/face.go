@@ -237,10 +237,18 @@ func (e *Engine) stepFace(ctx context.Context, s *sale) error {
 
 	// The second factor: the account's payment password, enciphered
 	// under the session's DUKPT PIN key.
+	// The cashier's cancel stops the PIN pad: the request has left, so
+	// the sale's own context is no longer cancelled (Engine.Cancel).
+	pctx, pstop := context.WithCancel(ctx)
+	defer pstop()
 	e.mu.Lock()
+	s.onCancel = pstop
+	if s.cancelled {
+		pstop()
+	}
 	e.publishEvent(Event{Phase: PhasePIN, Txn: s.rec, Prompt: "password", Message: cand.Masked})
 	e.mu.Unlock()
-	block, err := fp.Password.ReadPIN(ctx, func(n int) {
+	block, err := fp.Password.ReadPIN(pctx, func(n int) {
 		e.mu.Lock()
 		e.publishEvent(Event{Phase: PhasePIN, Txn: s.rec, Prompt: "password", Message: cand.Masked, PINDigits: n})
 		e.mu.Unlock()
@@ -250,13 +258,24 @@ func (e *Engine) stepFace(ctx context.Context, s *sale) error {
 		}
 		return sess.EncryptPINDigits(digits, binding)
 	})
+	e.mu.Lock()
+	// From here a cancel is too late to stop the confirmation: an
+	// approval is then reversed at the platform.
+	s.onCancel = nil
+	cancelled := s.cancelled
+	e.mu.Unlock()
+	if err == nil && cancelled {
+		// Typed as the cashier cancelled: nothing is confirmed.
+		clear(block)
+		err = ErrCancelled
+	}
 	if err != nil {
 		e.cancelFaceSession(s, cand.Session, "no password")
 		f, cause := FailPINUnavailable, fmt.Errorf("%w: %w", ErrPIN, err)
 		switch {
 		case e.ctx.Err() != nil:
 			f, cause = FailShutdown, ErrShutdown
-		case ctx.Err() != nil:
+		case ctx.Err() != nil || cancelled:
 			f, cause = FailCancelled, ErrCancelled
 		case errors.Is(err, pin.ErrCancelled), errors.Is(err, pin.ErrTimeout):
 			f, cause = failureOf(err), err

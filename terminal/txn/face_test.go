@@ -491,3 +491,62 @@ func TestFaceSaleForgedAnswers(t *testing.T) {
 		})
 	}
 }
+
+// waitingPassword is a PIN pad where the customer types the password
+// only once typed is closed (nil: never).
+type waitingPassword struct {
+	digits string
+	typed  chan struct{}
+}
+
+func (p waitingPassword) ReadPIN(ctx context.Context, progress func(int), build func([]byte) ([]byte, error)) ([]byte, error) {
+	select {
+	case <-ctx.Done():
+		return nil, fmt.Errorf("pin: %w", ctx.Err())
+	case <-p.typed:
+	}
+	return typedPassword{p.digits}.ReadPIN(ctx, progress, build)
+}
+
+// TestFaceCancelledAtThePassword: the cashier cancels while the customer
+// is asked for the payment password. The PIN pad stops, the platform's
+// session is ended and the sale is cancelled at once (not after the PIN
+// pad's timeout); a password typed as the cashier cancelled confirms
+// nothing.
+func TestFaceCancelledAtThePassword(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		typedAfter bool // the customer types just after the cancel
+	}{{"waiting", false}, {"typed as cancelled", true}} {
+		t.Run(c.name, func(t *testing.T) {
+			pad := waitingPassword{digits: "135790", typed: make(chan struct{})}
+			r := faceSetup(t, "135790", nil)
+			r.e.o.Face.Password = pad
+			events, stop := r.e.Subscribe()
+			defer stop()
+			tx, err := r.e.Start(Request{Amount: 2000, Currency: "156", Method: MethodFace})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for ev := waitPhase(t, events, PhasePIN); ev.Prompt != "password"; ev = waitPhase(t, events, PhasePIN) {
+			}
+			if c.typedAfter {
+				r.e.mu.Lock()
+				r.e.sale.cancelled = true // the cancel arrives as the customer presses Enter
+				r.e.mu.Unlock()
+				close(pad.typed)
+			} else if err := r.e.Cancel(tx.ID); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			got, _ := r.e.Wait(ctx, tx.ID)
+			r.platform.mu.Lock()
+			cancels := r.platform.cancels
+			r.platform.mu.Unlock()
+			if got.State != store.StateFailed || Failure(got.Failure) != FailCancelled || cancels != 1 {
+				t.Fatalf("cancelled at the password: state %s failure %q, sessions cancelled %d", got.State, got.Failure, cancels)
+			}
+		})
+	}
+}
