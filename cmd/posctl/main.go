@@ -550,6 +550,15 @@ func (c *cli) abandon(id, why string) (int, error) {
 		return 1, fmt.Errorf("sale %s: %s; cancelled: %w", id, why, err)
 	}
 	c.print(raw)
+	switch {
+	case !final(t.State):
+		// The card was read and the request is out: the cancel reverses
+		// an approval once the outcome is in, it cannot stop it now.
+		return 1, fmt.Errorf("sale %s: %s; cancel asked, but it is still %s: follow it with posctl txn show %s", id, why, t.State, id)
+	case t.State == "approved" || t.State == "offline_approved":
+		fmt.Fprintf(c.stderr, "posctl: sale %s: %s; it completed before the cancel\n", id, why)
+		return 0, nil
+	}
 	fmt.Fprintf(c.stderr, "posctl: sale %s: %s; cancelled\n", id, why)
 	return exitNotApproved, nil
 }

@@ -71,6 +71,8 @@ type fakePosd struct {
 	mu        sync.Mutex
 	cancelled bool
 	auth      []string
+	// after is the sale's state once cancelled ("": failed).
+	after string
 }
 
 func (f *fakePosd) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -81,6 +83,9 @@ func (f *fakePosd) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	state := "created"
 	if f.cancelled {
 		state = "failed"
+		if f.after != "" {
+			state = f.after
+		}
 	}
 	switch {
 	case r.Method == "POST" && r.URL.Path == "/v1/sales":
@@ -158,6 +163,30 @@ func TestSaleWaitEndsAtEveryFinalState(t *testing.T) {
 		s := store.State(name)
 		if final(name) != (s.Final() || s == store.StateReversalPending) {
 			t.Errorf("state %s: posctl final %v, store final %v", name, final(name), s.Final())
+		}
+	}
+}
+
+// The cashier gave up waiting, but the card had been read and the request
+// was out: the cancel cannot stop it, and posctl must not say
+// "cancelled" of a transaction still running (or one that completed).
+func TestSaleTimeoutSaysWhatTheCancelDid(t *testing.T) {
+	for _, c := range []struct {
+		after string
+		code  int
+		say   string
+	}{
+		{"auth_sent", 1, "still auth_sent"},
+		{"approved", 0, "completed before the cancel"},
+		{"reversal_pending", exitNotApproved, "cancelled"},
+	} {
+		f := &fakePosd{after: c.after}
+		srv := httptest.NewServer(f)
+		dir := withToken(t, srv.URL)
+		out, errb, code := runCLI(t, "--data-dir", dir, "sale", "--amount", "1.00", "--wait", "--timeout", "1s")
+		srv.Close()
+		if code != c.code || !strings.Contains(errb, c.say) || !strings.Contains(out, `"`+c.after+`"`) {
+			t.Errorf("cancel left the sale %s: exit %d out %q err %q (want exit %d saying %q)", c.after, code, out, errb, c.code, c.say)
 		}
 	}
 }
