@@ -52,8 +52,10 @@ type State struct {
 	// codes: "no_card", "host_unreachable", ...); FailureText words it.
 	Failure string
 	// Reversal is why a PhaseUnknown sale is being reversed (terminal/host's
-	// reversal reasons: "no response", "card removed", "other", ...).
+	// reversal reasons: "no response", "card removed", "other", ...);
+	// Reversed: the host has acknowledged the reversal.
 	Reversal string
+	Reversed bool
 	// Retry: PhaseCard after an unreadable card: ask for it again.
 	Retry bool
 	// PINDigits is how many digits were entered (PhasePIN): one '*' each.
@@ -466,6 +468,9 @@ func Render(s State) Screen {
 		}
 		sc = Screen{Tone: ToneError, Title: "Not completed", TitleZH: "交易未完成",
 			Lines: []string{amount, why[0] + "; the payment is being cancelled", why[1] + "，交易正在撤销"}}
+		if s.Reversed {
+			sc.Lines = []string{amount, why[0] + "; the payment was cancelled", why[1] + "，交易已撤销"}
+		}
 	case PhaseFailed:
 		en, zh, _ := FailureText(s.Failure)
 		if s.Failure == "risk_refused" {

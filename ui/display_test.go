@@ -188,3 +188,13 @@ func TestTapAgainPrompt(t *testing.T) {
 		t.Fatalf("tap again: %s", all)
 	}
 }
+
+// Once the host acknowledged the reversal, the screen says the payment
+// was cancelled, not that it is being cancelled.
+func TestReversedSaysCancelled(t *testing.T) {
+	sc := Render(State{Phase: PhaseUnknown, Reversal: "no response", Reversed: true, Amount: "4.91", Currency: "CNY"})
+	all := strings.Join(sc.Lines, "|")
+	if !strings.Contains(all, "the payment was cancelled") || !strings.Contains(all, "交易已撤销") || strings.Contains(all, "being cancelled") {
+		t.Fatalf("reversed: %+v", sc)
+	}
+}

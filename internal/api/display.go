@@ -74,7 +74,7 @@ func displayState(ev txn.Event, merchant string, modes []risk.EntryMode, now tim
 	case t.State == store.StateDeclined:
 		s.Phase = ui.PhaseDeclined
 	case t.State == store.StateReversalPending, t.State == store.StateReversed:
-		s.Phase, s.Reversal = ui.PhaseUnknown, t.Reason
+		s.Phase, s.Reversal, s.Reversed = ui.PhaseUnknown, t.Reason, t.State == store.StateReversed
 	default:
 		s.Phase, s.Failure, s.RiskRule = ui.PhaseFailed, t.Failure, t.RiskRule
 	}
