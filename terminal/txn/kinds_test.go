@@ -350,6 +350,17 @@ func TestRefundGoesBackToTheCardThatPaid(t *testing.T) {
 	if ok := run(t, e, r, Request{Kind: host.KindRefund, Amount: 5000, OrigID: sale.ID}); ok.State != store.StateApproved {
 		t.Fatalf("refund to the card that paid: %s %s", ok.State, ok.Error)
 	}
+	// A sale paid with a phone's EMV code carries the wallet's token
+	// number: its refund is not compared with it.
+	var qrSale store.Txn
+	db.Do(func(tx *store.Tx) error {
+		qrSale = store.Txn{Kind: "purchase", State: store.StateApproved, Amount: 800, Currency: "156",
+			MaskedPAN: "621234*********9999", EntryMode: entryModeQR, Batch: tx.OpenBatch()}
+		return tx.Create(&qrSale)
+	})
+	if ok := run(t, e, r, Request{Kind: host.KindRefund, Amount: 800, OrigID: qrSale.ID}); ok.State != store.StateApproved {
+		t.Fatalf("refund of a phone code's sale: %s %s %s", ok.State, ok.Failure, ok.Error)
+	}
 	// A refund naming no sale takes any card.
 	if ok := run(t, e, r, Request{Kind: host.KindRefund, Amount: 100, Currency: "156"}); ok.State != store.StateApproved {
 		t.Fatalf("unreferenced refund: %s %s", ok.State, ok.Error)

@@ -646,9 +646,12 @@ func (e *Engine) checkRisk(ctx context.Context, s *sale, masked string) (done bo
 // when the card read is not the one that paid: the money goes back where
 // it came from, never to whichever card the cashier presents. The cards
 // are compared by their masked PANs (first 6, last 4 and length), all the
-// terminal keeps of the sale's card; the host holds the full number.
+// terminal keeps of the sale's card; the host holds the full number. A
+// sale paid with a phone's EMV payment code is not compared: its code
+// carries the wallet's token number, which is not the card's.
 func (e *Engine) checkRefundCard(s *sale, masked string) (done bool, err error) {
-	if host.Kind(s.rec.Kind) != host.KindRefund || s.orig == nil || s.orig.MaskedPAN == "" || masked == s.orig.MaskedPAN {
+	if host.Kind(s.rec.Kind) != host.KindRefund || s.orig == nil || s.orig.MaskedPAN == "" || masked == s.orig.MaskedPAN ||
+		s.orig.EntryMode == entryModeQR {
 		return false, nil
 	}
 	e.log.Info("refund refused: not the card that paid", "id", s.rec.ID, "orig", s.orig.ID, "pan", masked, "orig_pan", s.orig.MaskedPAN)
