@@ -288,6 +288,37 @@ func TestChipOnlinePIN(t *testing.T) {
 	}
 }
 
+// TestChipCardPulledDuringOnlinePIN: the customer takes the card out of
+// the slot while typing the PIN. Nothing is sent for a card that has
+// left: the sale fails card_removed, the host never sees a purchase it
+// would then have to have reversed.
+func TestChipCardPulledDuringOnlinePIN(t *testing.T) {
+	e, _, cfg := newEnv(t, nil, nil)
+	posd := start(t, "posd", []string{"-config", cfg}, posdReady)
+	defer posd.stop(t)
+	type res struct {
+		v    txnView
+		code int
+	}
+	done := make(chan res, 1)
+	go func() { v, code := e.sale("88.00", "insert:unionpay-ic-debit"); done <- res{v, code} }()
+	waitFor(t, 20*time.Second, func() bool { return e.display().Phase == "pin" })
+	if out, code := e.posctl("sim", "remove"); code != 0 {
+		t.Fatalf("remove: %s", out)
+	}
+	if out, code := e.posctl("sim", "keys", "123456E"); code != 0 {
+		t.Fatalf("keys: %s", out)
+	}
+	r := <-done
+	if r.v.State != "failed" || r.v.Failure != "card_removed" || r.code != 3 {
+		t.Fatalf("card pulled during the PIN: %+v exit %d", r.v, r.code)
+	}
+	lines, _ := e.journalLines()
+	if n := count(lines)["in purchase"]; n != 0 {
+		t.Fatalf("the host got %d purchase(s) for a card that had left", n)
+	}
+}
+
 // TestChipPINFromRiskRules: the risk rules ask for a PIN (a sale over the
 // no-CVM limit, any balance inquiry) and the chip's own CVM list chose a
 // signature or none: the stricter wins, posd reads an online PIN. Before,

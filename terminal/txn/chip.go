@@ -273,15 +273,42 @@ func (e *Engine) runChip(ctx context.Context, s *sale) (chipOutcome, error) {
 		s.cvm = risk.CVM(m.String())
 	}
 	pinDone := m == emv.CVMOfflinePlainPIN || m == emv.CVMOfflineEncPIN || m == emv.CVMCDCVM
+	pinRead := false
 	if m == emv.CVMOnlinePIN || (!pinDone && s.decision.CVM == risk.CVMOnlinePIN) {
 		if done := e.readPIN(ctx, s); done {
 			s.releaseChip()
 			return chipDone, nil
 		}
+		pinRead = true
+	}
+	if pinRead && cardLeft(ctx, chip) {
+		// Pulled out of the slot while the PIN was typed: nothing is sent
+		// for a card that cannot finish the transaction; the host would
+		// approve, then have to take the approval back.
+		e.log.Info("chip card removed before the request, nothing sent", "id", s.rec.ID, "pan", masked)
+		s.releaseChip()
+		e.fail(s, FailCardRemoved, fmt.Errorf("%w: the card left the slot before the request was sent", ErrCardRemoved))
+		return chipDone, nil
 	}
 	s.icc = es.OnlineData()
 	s.card.Track2 = []byte(strings.ToUpper(hex.EncodeToString(cd.Track2Equivalent)))
 	return chipDone, e.commitRequest(ctx, s, masked)
+}
+
+// cardLeft says whether an inserted card is known to have left the slot:
+// the reader tells without disturbing the card (apdu.Presence). A tapped
+// card may leave the field once the kernel is done, and a reader that
+// cannot tell, or fails to, says nothing.
+func cardLeft(ctx context.Context, c *Chip) bool {
+	if c == nil || c.Interface != emv.Contact {
+		return false
+	}
+	p, ok := c.Card.(apdu.Presence)
+	if !ok {
+		return false
+	}
+	present, err := p.CardPresent(ctx)
+	return err == nil && !present
 }
 
 // chipEnded ends a kernel run that did not reach a decision: another
