@@ -137,6 +137,14 @@ func TestReceipts(t *testing.T) {
 			t.Errorf("reprinted slip:\n%s", d)
 		}
 	}
+	// "Reprint the last one": the newest slip, the 8.00 sale's.
+	if out, code := e.posctl("receipt", "print", "last"); code != 0 {
+		t.Fatalf("reprint last: %d %s", code, out)
+	}
+	docs = e.waitPaper(7)
+	if !strings.Contains(docs[6], "DUPLICATE") || !strings.Contains(docs[6], "8 . 0 0") || !strings.Contains(docs[6], "CARDHOLDER COPY") {
+		t.Errorf("reprint of the last slip:\n%s", docs[6])
+	}
 	out, _ = e.posctl("status")
 	st.Printer.Unprinted, st.Printer.Error = nil, ""
 	json.Unmarshal([]byte(out), &st)
@@ -147,9 +155,9 @@ func TestReceipts(t *testing.T) {
 	if out, code := e.posctl("batch", "close"); code != 0 {
 		t.Fatalf("batch close: %s", out)
 	}
-	docs = e.waitPaper(7)
-	if !strings.Contains(docs[6], "SETTLEMENT") || !strings.Contains(docs[6], "40.34") {
-		t.Errorf("settlement report:\n%s", docs[6])
+	docs = e.waitPaper(8)
+	if !strings.Contains(docs[7], "SETTLEMENT") || !strings.Contains(docs[7], "40.34") {
+		t.Errorf("settlement report:\n%s", docs[7])
 	}
 	for i, d := range docs {
 		assertNoCardData(t, "printed document "+string(rune('0'+i)), []byte(d))

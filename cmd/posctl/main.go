@@ -53,9 +53,10 @@ const usage = `usage: posctl [--api URL] [--data-dir DIR] COMMAND
   batch               the open batch and its totals so far
   batch close         settle the open batch with the acquirer
   audit [--limit N]   the service console's audit log, newest first
-  receipt ID [--copy merchant|cardholder] [--columns N] [--json]
-                      a transaction's slip (a settlement's report) as the paper shows it
-  receipt print ID [--copy merchant|cardholder|both]
+  receipt ID|last [--copy merchant|cardholder] [--columns N] [--json]
+                      a transaction's slip (a settlement's report) as the paper shows it;
+                      last: the newest transaction's
+  receipt print ID|last [--copy merchant|cardholder|both]
                       print it again, marked DUPLICATE (a slip that did not print)
   printer             the receipt printer: paper, cover, what did not print
   ota status          updates over the air: the parameter set and firmware in use, the last check

@@ -44,7 +44,7 @@ func (a *api) getReceipt(w http.ResponseWriter, r *http.Request) {
 		cols = n
 	}
 	id := r.PathValue("id")
-	doc, cols, err := a.d.Receipt(id, c, cols)
+	doc, cols, t, err := a.d.Receipt(id, c, cols)
 	switch {
 	case store.IsNotFound(err):
 		fail(w, http.StatusNotFound, err)
@@ -56,8 +56,8 @@ func (a *api) getReceipt(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusInternalServerError, err)
 		return
 	}
-	v := receiptView{ID: id, Columns: cols, Text: printer.Preview(doc, cols), Lines: doc.Lines}
-	if t, _ := a.d.Engine.Get(id); t.Kind != "settlement" {
+	v := receiptView{ID: t.ID, Columns: cols, Text: printer.Preview(doc, cols), Lines: doc.Lines}
+	if t.Kind != "settlement" {
 		v.Copy = string(c)
 	}
 	writeJSON(w, http.StatusOK, v)

@@ -280,12 +280,13 @@ func (d *Daemon) closeReceipts(ctx context.Context) {
 }
 
 // Receipt lays out the slip (or a settlement's report) of transaction id
-// as the printer would print it, for a screen: cols columns (0: the
-// printer's, else 32, 58 mm paper).
-func (d *Daemon) Receipt(id string, c receipt.Copy, cols int) (printer.Doc, int, error) {
-	t, err := d.Engine.Get(id)
+// (LastReceipt: the newest with a slip) as the printer would print it,
+// for a screen: cols columns (0: the printer's, else 32, 58 mm paper). It
+// returns the record too.
+func (d *Daemon) Receipt(id string, c receipt.Copy, cols int) (printer.Doc, int, store.Txn, error) {
+	t, err := d.receiptTxn(id)
 	if err != nil {
-		return printer.Doc{}, 0, err
+		return printer.Doc{}, 0, t, err
 	}
 	if cols <= 0 {
 		cols = 32
@@ -295,7 +296,7 @@ func (d *Daemon) Receipt(id string, c receipt.Copy, cols int) (printer.Doc, int,
 	}
 	if t.Kind == "settlement" {
 		doc, err := receipt.Settlement(d.Settings.Receipt, t, cols)
-		return doc, cols, err
+		return doc, cols, t, err
 	}
 	o := receipt.Opts{Copy: c}
 	if t.OrigID != "" {
@@ -304,7 +305,29 @@ func (d *Daemon) Receipt(id string, c receipt.Copy, cols int) (printer.Doc, int,
 		}
 	}
 	doc, err := receipt.Slip(d.Settings.Receipt, t, o, cols)
-	return doc, cols, err
+	return doc, cols, t, err
+}
+
+// LastReceipt names the newest transaction that has a slip (the cashier's
+// "reprint the last one"), for Receipt and PrintReceipt.
+const LastReceipt = "last"
+
+// receiptTxn is transaction id, or for LastReceipt the newest one that
+// ended with a slip (not a settlement, not one still running).
+func (d *Daemon) receiptTxn(id string) (store.Txn, error) {
+	if id != LastReceipt {
+		return d.Engine.Get(id)
+	}
+	list, err := d.Engine.List(50)
+	if err != nil {
+		return store.Txn{}, err
+	}
+	for _, t := range list {
+		if t.Kind != "settlement" && (t.State.Final() || t.State == store.StateReversalPending) {
+			return t, nil
+		}
+	}
+	return store.Txn{}, fmt.Errorf("%w: no transaction with a slip yet", store.ErrNotFound)
 }
 
 // PrintReceipt reprints transaction id's copies (a settlement: its
@@ -313,12 +336,12 @@ func (d *Daemon) PrintReceipt(ctx context.Context, id string, copies []receipt.C
 	if d.receipts == nil {
 		return ErrNoPrinter
 	}
-	t, err := d.Engine.Get(id)
+	t, err := d.receiptTxn(id)
 	if err != nil {
 		return err
 	}
 	if err := d.receipts.Reprint(ctx, t, copies); err != nil {
-		return fmt.Errorf("transaction %s: %w", id, err)
+		return fmt.Errorf("transaction %s: %w", t.ID, err)
 	}
 	return nil
 }
