@@ -575,8 +575,20 @@ func testSkeleton(t *testing.T, dialect string) {
 	if d := time.Since(t0); d > 30*time.Second {
 		t.Errorf("host down took %s", d)
 	}
-	if out, code := e.posctl("status"); code != 0 {
+	out, code = e.posctl("status")
+	if code != 0 {
 		t.Fatalf("posd gone after host failure: %s", out)
+	}
+	// The engineer sees the link's state without a host test.
+	var hs struct {
+		HostLink struct {
+			LastAnswer string `json:"last_answer"`
+			Failure    string `json:"failure"`
+			Failures   int    `json:"failures_in_a_row"`
+		} `json:"host_link"`
+	}
+	if err := json.Unmarshal([]byte(out), &hs); err != nil || hs.HostLink.Failure != "unreachable" || hs.HostLink.Failures < 1 || hs.HostLink.LastAnswer == "" {
+		t.Errorf("status host_link with the host down: %+v %v", hs.HostLink, err)
 	}
 	out, _ = e.posctl("txn", "list")
 	var list []txnView

@@ -499,11 +499,14 @@ type Status struct {
 	TerminalID string `json:"terminal_id"`
 	MerchantID string `json:"merchant_id"`
 	Host       string `json:"host"`
-	Dialect    string `json:"dialect"`
-	DUKPTMode  string `json:"dukpt_mode"`
-	KSN        string `json:"ksn,omitempty"`
-	KeyError   string `json:"key_error,omitempty"`
-	ActiveSale string `json:"active_sale"`
+	// HostLink is what the exchanges with the host have shown: its last
+	// answer, and the failures since (their class and count).
+	HostLink   host.LinkState `json:"host_link"`
+	Dialect    string         `json:"dialect"`
+	DUKPTMode  string         `json:"dukpt_mode"`
+	KSN        string         `json:"ksn,omitempty"`
+	KeyError   string         `json:"key_error,omitempty"`
+	ActiveSale string         `json:"active_sale"`
 	// ActivePhase is what the active sale waits for or does, as the
 	// customer display shows it (txn.Phase: "waiting_card", "pin",
 	// "select_app", "processing"...), so the cashier's tools can tell a
@@ -568,7 +571,7 @@ func (d *Daemon) Offline() OfflineStatus {
 func (d *Daemon) Status() Status {
 	st := Status{
 		Version: d.Version, Board: d.Settings.Profile.Name, TerminalID: d.Config.Terminal.ID,
-		MerchantID: d.Config.Terminal.MerchantID, Host: d.Host.Addr(), Dialect: d.Settings.Dialect.Name,
+		MerchantID: d.Config.Terminal.MerchantID, Host: d.Host.Addr(), HostLink: d.Host.LinkState(), Dialect: d.Settings.Dialect.Name,
 		DUKPTMode: string(d.Settings.Mode), ActiveSale: d.Engine.Active(),
 		PendingReversals: d.DB.Count(store.StateReversalPending), Offline: d.Offline(), OpenBatch: d.DB.OpenBatch(),
 		Console: d.consoleWhere, Wallet: d.Config.Wallet.URL, CodeReaders: d.codeReaders,

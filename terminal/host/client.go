@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -62,6 +63,56 @@ type Client struct {
 
 	hintMu sync.Mutex
 	onHint func()
+
+	stateMu sync.Mutex
+	state   LinkState
+}
+
+// LinkState is what the exchanges with the host have shown so far: when
+// an answer last came back and passed its checks, and when, why and how
+// many times in a row exchanges failed since. The field engineer reads
+// it in posctl status before any host test.
+type LinkState struct {
+	LastAnswer time.Time `json:"last_answer,omitzero"`
+	// LastFailure and Failure are the last failed exchange's time and
+	// class ("unreachable", "no response", "bad MAC", "bad response",
+	// "closed", "other"); Failures counts them since the last answer.
+	LastFailure time.Time `json:"last_failure,omitzero"`
+	Failure     string    `json:"failure,omitempty"`
+	Failures    int       `json:"failures_in_a_row"`
+}
+
+// LinkState reports the link as the last exchanges left it.
+func (c *Client) LinkState() LinkState {
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	return c.state
+}
+
+// record notes an exchange's outcome in the link state.
+func (c *Client) record(err error) {
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	now := c.clock.Now()
+	if err == nil {
+		c.state.LastAnswer, c.state.Failures = now, 0
+		return
+	}
+	class := "other"
+	switch {
+	case errors.Is(err, ErrUnreachable):
+		class = "unreachable"
+	case errors.Is(err, ErrNoResponse):
+		class = "no response"
+	case errors.Is(err, ErrBadMAC):
+		class = "bad MAC"
+	case errors.Is(err, ErrBadResponse):
+		class = "bad response"
+	case errors.Is(err, ErrClosed):
+		class = "closed"
+	}
+	c.state.LastFailure, c.state.Failure = now, class
+	c.state.Failures++
 }
 
 // OnHint sets fn to be called whenever an answer from the host (of any
@@ -394,9 +445,13 @@ func (c *Client) exchange(ctx context.Context, m *iso8583.Message, req *Request,
 	resp, err := c.link.RoundTrip(ctx, m)
 	if err != nil {
 		c.log.Warn("acquirer exchange failed", "mti", mti, "stan", stan, "err", err)
+		if !errors.Is(ctx.Err(), context.Canceled) { // the caller gave up: says nothing of the link
+			c.record(err)
+		}
 		return Result{}, mti, err
 	}
 	res, err := c.d.checkResponse(resp, want, s)
+	c.record(err)
 	if err != nil {
 		c.log.Warn("acquirer response rejected", "mti", mti, "stan", stan, "err", err)
 		return Result{}, mti, err

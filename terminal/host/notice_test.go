@@ -277,3 +277,69 @@ func TestSetAddr(t *testing.T) {
 		t.Fatalf("SetAddr empty: %v", err)
 	}
 }
+
+// LinkState tells when the host last answered and why the exchanges
+// since failed, and how many in a row; an answer clears the count.
+func TestLinkState(t *testing.T) {
+	d, _ := LookupDialect(DefaultDialect)
+	var mu sync.Mutex
+	answer := true
+	addr := fakeHost(t, d, func(m *iso8583.Message) []byte {
+		mu.Lock()
+		defer mu.Unlock()
+		if !answer {
+			return nil
+		}
+		req, err := d.DecodeRequest(m)
+		if err != nil {
+			return nil
+		}
+		r, _ := d.EncodeResponse(req, Response{ResponseCode: "00"})
+		raw, _ := r.Pack()
+		return raw
+	})
+	c, err := New(&Opts{Addr: addr, Dialect: d.Name, TerminalID: "T0000001", ResponseTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	if st := c.LinkState(); !st.LastAnswer.IsZero() || st.Failures != 0 {
+		t.Fatalf("before any exchange: %+v", st)
+	}
+	if err := c.Echo(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	st := c.LinkState()
+	if st.LastAnswer.IsZero() || st.Failures != 0 || st.Failure != "" {
+		t.Fatalf("after an answer: %+v", st)
+	}
+	mu.Lock()
+	answer = false
+	mu.Unlock()
+	for stan := uint32(2); stan < 4; stan++ {
+		if err := c.Echo(ctx, stan); !errors.Is(err, ErrNoResponse) {
+			t.Fatalf("echo %d: %v", stan, err)
+		}
+	}
+	st = c.LinkState()
+	if st.Failures != 2 || st.Failure != "no response" || st.LastFailure.Before(st.LastAnswer) {
+		t.Fatalf("after two silences: %+v", st)
+	}
+	// A caller that gives up says nothing of the link.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	c.Echo(cctx, 4)
+	if got := c.LinkState(); got.Failures != 2 {
+		t.Fatalf("a cancelled exchange counted: %+v", got)
+	}
+	mu.Lock()
+	answer = true
+	mu.Unlock()
+	if err := c.Echo(ctx, 5); err != nil {
+		t.Fatal(err)
+	}
+	if st = c.LinkState(); st.Failures != 0 || st.Failure != "no response" {
+		t.Fatalf("after the host came back: %+v", st)
+	}
+}
