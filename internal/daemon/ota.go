@@ -63,8 +63,13 @@ type OTAStatus struct {
 	Params    *ParamsSet `json:"params,omitempty"`
 	Firmware  string     `json:"firmware_version"`
 	LastCheck time.Time  `json:"last_check,omitzero"`
-	LastError string     `json:"last_error,omitempty"`
-	Interval  string     `json:"interval"`
+	// NextCheck is when the next check is due (a hint or posctl ota
+	// check brings it forward).
+	NextCheck time.Time `json:"next_check,omitzero"`
+	// Checked is false until the first check of this start ended.
+	Checked   bool   `json:"checked"`
+	LastError string `json:"last_error,omitempty"`
+	Interval  string `json:"interval"`
 }
 
 // otaPart is the daemon's update client and its loop.
@@ -78,6 +83,7 @@ type otaPart struct {
 
 	mu        sync.Mutex
 	lastCheck time.Time
+	nextCheck time.Time
 	lastErr   string
 }
 
@@ -131,7 +137,8 @@ func (d *Daemon) openOTA(ctx context.Context, k *emv.Kernel) error {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		_ = c.PollWith(ctx, ota.PollOpts{Every: d.Settings.OTAInterval, Now: d.ota.hint, HostHint: d.ota.hostHint,
-			HostHintJitter: ota.DefaultHostHintJitter, HintCooldown: ota.DefaultHintCooldown}, d.otaRound)
+			HostHintJitter: ota.DefaultHostHintJitter, HintCooldown: ota.DefaultHintCooldown,
+			Due: func(t time.Time) { d.ota.mu.Lock(); d.ota.nextCheck = t.UTC(); d.ota.mu.Unlock() }}, d.otaRound)
 	})
 	if d.fw != nil && d.Config.OTA.ReportURL != "" {
 		// Firmware rollbacks reach the TMS, those of earlier starts (the
@@ -483,7 +490,8 @@ func (d *Daemon) OTAStatus() (OTAStatus, error) {
 		st.Params = &p
 	}
 	d.ota.mu.Lock()
-	st.LastCheck, st.LastError = d.ota.lastCheck, d.ota.lastErr
+	st.LastCheck, st.LastError, st.NextCheck = d.ota.lastCheck, d.ota.lastErr, d.ota.nextCheck
+	st.Checked = !st.LastCheck.IsZero()
 	d.ota.mu.Unlock()
 	return st, nil
 }

@@ -46,6 +46,9 @@ type PollOpts struct {
 	HostHintJitter time.Duration
 	// HintCooldown (0: DefaultHintCooldown; negative: none).
 	HintCooldown time.Duration
+	// Due, when not nil, is told when the next run is due each time that
+	// changes (status: "next check at").
+	Due func(time.Time)
 }
 
 // Poll runs fn, one run at a time, until ctx ends, at jittered times so
@@ -89,8 +92,14 @@ func (c *Client) PollWith(ctx context.Context, o PollOpts, fn func(context.Conte
 	now, hint := o.Now, o.HostHint
 	var lastEnd time.Time // zero until a run ended
 	wait := c.uniform(every)
+	tell := func(t time.Time) {
+		if o.Due != nil {
+			o.Due(t)
+		}
+	}
 	for {
 		due := c.clk.Now().Add(wait)
+		tell(due)
 		timer := c.clk.After(wait)
 	waiting:
 		for {
@@ -106,6 +115,7 @@ func (c *Client) PollWith(ctx context.Context, o PollOpts, fn func(context.Conte
 					continue
 				}
 				d := c.uniform(min(HintJitter, every))
+				tell(c.clk.Now().Add(d))
 				c.log.Debug("ota: check asked for; polling soon", "in", d)
 				if err := clock.Sleep(ctx, c.clk, d); err != nil {
 					return err
@@ -126,6 +136,7 @@ func (c *Client) PollWith(ctx context.Context, o PollOpts, fn func(context.Conte
 					c.log.Debug("ota: host hint dropped: a check is due sooner", "in", due.Sub(at))
 					continue
 				}
+				tell(at.Add(d))
 				c.log.Info("ota: the host says an update is waiting; checking soon", "in", d)
 				if err := clock.Sleep(ctx, c.clk, d); err != nil {
 					return err

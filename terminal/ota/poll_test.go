@@ -197,3 +197,51 @@ func TestNewer(t *testing.T) {
 		t.Error("Newer of nothing")
 	}
 }
+
+// TestPollDue: Due is told when each run is due, and the run comes then;
+// a hint brings the due time forward and says so.
+func TestPollDue(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	clk := clock.NewFake(t0)
+	c := pollClient(t, clk, 11)
+	const every = time.Minute
+	dues := make(chan time.Time, 16)
+	runs := make(chan time.Time, 16)
+	hint := make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.PollWith(ctx, PollOpts{Every: every, Now: hint, Due: func(t time.Time) { dues <- t }},
+		func(context.Context) error { runs <- clk.Now(); return nil })
+	recv := func(ch chan time.Time, what string) time.Time {
+		t.Helper()
+		select {
+		case v := <-ch:
+			return v
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no %s", what)
+		}
+		return time.Time{}
+	}
+	due := recv(dues, "due time")
+	if due.Before(t0) || due.Sub(t0) >= every {
+		t.Fatalf("first run due at %v", due.Sub(t0))
+	}
+	fired := advanceUntilFired(t, clk, 1, every)
+	if at := recv(runs, "run"); !at.Equal(fired) || at.Before(due) || at.Sub(due) > time.Second {
+		t.Fatalf("run at %v, due %v", at.Sub(t0), due.Sub(t0))
+	}
+	next := recv(dues, "next due time")
+	if gap := next.Sub(fired); gap < every*3/4 || gap > every*5/4 {
+		t.Fatalf("next due %v after the run", gap)
+	}
+	ctxb, cancelb := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancelb()
+	if err := clk.BlockUntil(ctxb, 1); err != nil {
+		t.Fatal(err)
+	}
+	asked := clk.Now()
+	hint <- struct{}{}
+	if d := recv(dues, "due time of the asked check"); d.Before(asked) || d.Sub(asked) > HintJitter || !d.Before(next) {
+		t.Fatalf("asked check due %v after the ask (regular one due %v after)", d.Sub(asked), next.Sub(asked))
+	}
+}
