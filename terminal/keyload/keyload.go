@@ -283,9 +283,19 @@ func (l *Loader) LoadBlock(block string) (Loaded, error) {
 	if err != nil {
 		return Loaded{}, err
 	}
+	kbpkKCV := "unknown"
+	if e, err := l.Keys.Info(KBPKName); err == nil && e.KCV != "" {
+		kbpkKCV = e.KCV
+	}
 	var out Loaded
 	err = l.Keys.Use(KBPKName, func(kbpk []byte) error {
 		h, key, err := tr31.Unwrap(kbpk, block)
+		if errors.Is(err, tr31.ErrMAC) {
+			// What the custodian can act on: which KBPK the block
+			// should have been made under.
+			return fmt.Errorf("%w: %w: the block was not made under this terminal's KBPK (KCV %s), or it was altered on the way",
+				ErrBlock, err, kbpkKCV)
+		}
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrBlock, err)
 		}

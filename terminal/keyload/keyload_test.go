@@ -360,6 +360,13 @@ func TestLoadBlockRefusals(t *testing.T) {
 				t.Fatalf("result with an error: %+v", got)
 			}
 			noSecrets(t, err.Error(), secrets)
+			if errors.Is(err, tr31.ErrMAC) {
+				// The custodian is told which KBPK the block needs.
+				e, _ := c.l.Keys.Info(KBPKName)
+				if e.KCV == "" || !strings.Contains(err.Error(), "this terminal's KBPK (KCV "+e.KCV+")") {
+					t.Fatalf("a block under another KBPK: %v; want it to name the KBPK's KCV %q", err, e.KCV)
+				}
+			}
 			if len(c.block) > 40 {
 				p := c.block[len(c.block)-40:]
 				if strings.Contains(err.Error(), p) {
