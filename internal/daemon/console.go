@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"posd/crypto/keystore"
 	"posd/terminal/console"
 	"posd/terminal/durable"
 	"posd/terminal/engauth"
@@ -264,6 +265,17 @@ func (c consoleTerminal) KeyCheckValues(context.Context) (string, error) {
 
 func (c consoleTerminal) ComponentKCV(component []byte) (string, error) {
 	return keyload.ComponentKCV(c.kbpkAlg(), component)
+}
+
+func (c consoleTerminal) KBPKCheckValue(context.Context) (string, error) {
+	e, err := c.d.ks.Info(keyload.KBPKName)
+	if errors.Is(err, keystore.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return e.KCV, nil
 }
 
 func (c consoleTerminal) LoadKBPK(_ context.Context, a, b []byte) (string, error) {

@@ -39,6 +39,9 @@ type Terminal interface {
 	OTA(ctx context.Context, what string) (string, error)
 	Restart(ctx context.Context) error
 	KeyCheckValues(ctx context.Context) (string, error)
+	// KBPKCheckValue is the KCV of the KBPK stored now ("" when there is
+	// none).
+	KBPKCheckValue(ctx context.Context) (string, error)
 	// ComponentKCV returns the KCV of a KBPK component (raw bytes).
 	ComponentKCV(component []byte) (string, error)
 	// LoadKBPK combines two components into the KBPK, stores it and

@@ -939,3 +939,34 @@ func TestChallengeExpires(t *testing.T) {
 	// Not locked: a token for a fresh challenge logs in.
 	r.login(p, "eve01", engauth.RoleEngineer)
 }
+
+// A KBPK already stored is not replaced unknowingly: component 1 is asked
+// for after a warning naming the stored KBPK's KCV, and the load says and
+// audits which KBPK it replaced.
+func TestKBPKReplacementWarns(t *testing.T) {
+	r := newRig(t)
+	r.componentSecrets()
+	r.term.mu.Lock()
+	r.term.kbpk = "0DDBA1"
+	r.term.mu.Unlock()
+	p := r.serve()
+	alice, bob := prompt("alice", engauth.RoleCustodian), prompt("bob", engauth.RoleCustodian)
+	r.login(p, "alice", engauth.RoleCustodian)
+	p.send("kbpk component\r")
+	if out := p.expect("KBPK component 1 of 2"); !strings.Contains(out, "a KBPK is stored (KCV 0DDBA1): these two components replace it") {
+		t.Fatalf("no warning before component 1: %q", out)
+	}
+	p.expect("component: ")
+	p.send(component1 + "\r")
+	p.expect("y/n: ")
+	p.send("y\r")
+	p.expect(alice)
+	p.logout()
+	r.login(p, "bob", engauth.RoleCustodian)
+	if out := enterComponent(p, "2", component2, bob); !strings.Contains(out, "KBPK loaded, KCV C0FFEE (replacing KCV 0DDBA1)") {
+		t.Fatalf("component 2: %q", out)
+	}
+	if !r.hasEvent("kbpk_load bob custodian: loaded, KCV C0FFEE, replacing KCV 0DDBA1") {
+		t.Fatalf("audit %q", r.events())
+	}
+}

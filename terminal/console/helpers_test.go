@@ -47,6 +47,13 @@ type fakeTerm struct {
 	resets   []bool
 	blocks   []string
 	kbpkErr  error
+	kbpk     string // KCV of the stored KBPK ("" none)
+}
+
+func (f *fakeTerm) KBPKCheckValue(context.Context) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.kbpk, nil
 }
 
 func (f *fakeTerm) called(name string) {
@@ -138,6 +145,7 @@ func (f *fakeTerm) LoadKBPK(_ context.Context, a, b []byte) (string, error) {
 	if f.kbpkErr != nil {
 		return "", f.kbpkErr
 	}
+	f.kbpk = "C0FFEE"
 	return "C0FFEE", nil
 }
 

@@ -149,6 +149,15 @@ func (s *session) cmdKBPKComponent(parsed) {
 		return
 	}
 	if h == nil {
+		// Replacing a KBPK is allowed (a new key form from the
+		// acquirer), but never unknowingly: key blocks made under the
+		// old one will not load any more.
+		if kcv, err := s.c.term.KBPKCheckValue(s.ctx); err != nil {
+			s.printf("cannot read the stored KBPK: %v", err)
+			return
+		} else if kcv != "" {
+			s.printf("a KBPK is stored (KCV %s): these two components replace it, and key blocks made under it will no longer load", kcv)
+		}
 		comp := s.readComponent(1, 0)
 		if comp == nil {
 			return
@@ -183,11 +192,17 @@ func (s *session) cmdKBPKComponent(parsed) {
 		s.println("audit log unavailable: KBPK not loaded, both components wiped")
 		return
 	}
+	old, _ := s.c.term.KBPKCheckValue(s.ctx) // for the record: the load replaces it
 	kcv, err := s.c.term.LoadKBPK(s.ctx, h.key, comp)
 	if err != nil {
 		_ = s.auditf("kbpk_load", "failed")
 		s.printf("KBPK load failed: %v", err)
 		s.println("both components wiped: start again with component 1")
+		return
+	}
+	if old != "" {
+		_ = s.auditf("kbpk_load", "loaded, KCV %s, replacing KCV %s", kcv, old)
+		s.printf("KBPK loaded, KCV %s (replacing KCV %s); both components wiped", kcv, old)
 		return
 	}
 	_ = s.auditf("kbpk_load", "loaded, KCV %s", kcv)
