@@ -22,14 +22,15 @@ import (
 //
 //	DE   format          use
 //	0    n4              MTI: 0200/0210 purchase, refund and void, 0100/0110
-//	                     pre-authorization and balance inquiry, 0220/0230 advice
+//	                     pre-authorization, its void and balance inquiry, 0220/0230 advice
 //	                     (an offline approval forwarded) and completion,
 //	                     0400/0401/0410 reversal, 0500/0510 settlement, 0320/0330
 //	                     batch upload, 0800/0810 network management
 //	1    b64 (+b64)      bitmap; the secondary bitmap appears when a field above 64 is present
 //	3    n6 fixed        processing code (with DE25, what a 0200, 0100 or 0220 is;
 //	                     see "Kinds" below): "000000" goods and services, "200000"
-//	                     refund, "020000" void of a sale or completion, "220000"
+//	                     refund, "020000" void of a sale, completion or
+//	                     pre-authorization, "220000"
 //	                     void of a refund, "310000" balance inquiry, "920000"
 //	                     settlement, "960000" settlement after a batch upload; in
 //	                     a 0400 and a 0320 the original's
@@ -43,8 +44,8 @@ import (
 //	22   n3 fixed        POS entry mode (in a 0400, a void, a completion and a
 //	                     0320: the original's)
 //	25   n2 fixed        POS condition code, "00" normal presentment, "06"
-//	                     pre-authorization (a 0100 pre-authorization, a 0220
-//	                     completion, and their 0400 and 0320)
+//	                     pre-authorization (a 0100 pre-authorization and its
+//	                     void, a 0220 completion, and their 0400 and 0320)
 //	37   an12 fixed      in a 0210/0110 (R, approvals): retrieval reference number; in
 //	                     a 0220 advice (M) the terminal's reference of the transaction
 //	                     (Request.Ref, 1 to 12 digits or letters), left-justified
@@ -118,6 +119,8 @@ import (
 //	refund             0200  200000  00    optional: 0200 sale, 0220 completion
 //	void               0200  020000  00    0200 sale, 0220 completion
 //	void of a refund   0200  220000  00    0200 refund
+//	void of a pre-     0100  020000  06    0100 pre-authorization
+//	  authorization
 //	pre-authorization  0100  000000  06    -
 //	balance inquiry    0100  310000  00    -
 //	completion         0220  000000  06    0100 pre-authorization
@@ -126,9 +129,12 @@ import (
 //	settlement         0500  920000 (first), 960000 (after upload); no DE25
 //	batch upload       0320  the original's DE3 and DE25; DE90 its MTI
 //
-// So a 0220 is a completion when DE25 is "06" and an advice otherwise;
+// So a 0220 is a completion when DE25 is "06" and an advice otherwise; a
+// 0100 is a void (of a pre-authorization: its cancellation, the hold
+// released, no money moved) when DE3 is "020000";
 // a 0400's original is the kind whose DE3 and MTI it names (a reversal of
-// a void always sends "020000"; "220000" is read as a void too); a
+// a void always sends "020000" and DE90 MTI "0200", whatever it voided:
+// the host finds the void by its STAN; "220000" is read as a void too); a
 // 0320's original is the kind whose MTI, DE3 and DE25 it names (a sale
 // 0200, an offline approval 0220 with "00", a completion 0220 with
 // "06", a refund 0200 with "200000"). Every field a request of a kind

@@ -18,7 +18,7 @@ const (
 	MTISettlementResponse    = "0510"
 
 	ProcGoods                 = "000000" // goods and services: sale, pre-authorization, completion, advice
-	ProcVoid                  = "020000" // void of a sale or completion
+	ProcVoid                  = "020000" // void of a sale, completion or pre-authorization
 	ProcRefund                = "200000" // returns
 	ProcVoidRefund            = "220000" // void of a refund
 	ProcBalance               = "310000" // balance inquiry
@@ -40,6 +40,27 @@ var a87Kinds = map[Kind]a87Codes{
 	KindBalance:    {MTIAuthorization, ProcBalance, CondNormal},
 	KindCompletion: {MTIAdvice, ProcGoods, CondPreauth},
 	KindAdvice:     {MTIAdvice, ProcGoods, CondNormal},
+}
+
+// a87VoidCodes gives a void's codes by what it voids. The void of a
+// refund says so by its DE3 (a void of a credit). The cancellation of a
+// pre-authorization stays in the authorization class: ISO 8583:1987
+// keeps 01xx for messages that move no money and 02xx for financial
+// ones, and releasing a hold moves none. So it is a 0100 like the
+// pre-authorization, with DE25 "06" (pre-authorization) like it and its
+// completion, and the void's DE3 "020000" (what the 1987 processing
+// codes call a void of goods and services, as the void of a sale); DE90
+// names the original 0100. The same layout CUP gives its 预授权撤销
+// (0100, DE3 20, DE25 06).
+func a87VoidCodes(orig Kind) a87Codes {
+	c := a87Kinds[KindVoid]
+	switch orig {
+	case KindRefund:
+		c.proc = ProcVoidRefund
+	case KindPreauth:
+		c.mti, c.cond = MTIAuthorization, CondPreauth
+	}
+	return c
 }
 
 // a87FindKind finds among kinds the one sent as (mti, proc) and, when
@@ -190,8 +211,8 @@ func a87Wire(r *Request) (codes a87Codes, orig Kind, err error) {
 			return codes, "", err
 		}
 		codes = a87Kinds[r.Kind]
-		if orig == KindRefund {
-			codes.proc = ProcVoidRefund
+		if r.Kind == KindVoid {
+			codes = a87VoidCodes(orig)
 		}
 		return codes, orig, nil
 	case KindSettlement:
@@ -310,9 +331,12 @@ func (ascii87Codec) decodeKind(m *iso8583.Message, kind Kind) (Request, error) {
 		case KindRefund:
 			r.OrigKind = a87FindKind(a87RefundOrigs, mti, ProcGoods, "")
 		case KindVoid:
-			if v.ProcessingCode == ProcVoidRefund {
+			switch {
+			case v.ProcessingCode == ProcVoidRefund:
 				r.OrigKind = a87FindKind([]Kind{KindRefund}, mti, ProcRefund, "")
-			} else {
+			case v.MTI == MTIAuthorization:
+				r.OrigKind = a87FindKind([]Kind{KindPreauth}, mti, ProcGoods, "")
+			default:
 				r.OrigKind = a87FindKind(a87VoidOrigs, mti, ProcGoods, "")
 			}
 		case KindCompletion:
@@ -332,8 +356,12 @@ func (ascii87Codec) decodeKind(m *iso8583.Message, kind Kind) (Request, error) {
 	if r.Kind == KindRefund && v.OriginalData == "" && (r.OrigRRN != "" || r.OrigAuthCode != "") {
 		return r, fmt.Errorf("%w: RRN or authorization code without the original data elements", ErrMalformed)
 	}
-	if kind != KindBatchUpload && v.Condition != a87Kinds[kind].cond {
-		return r, fmt.Errorf("%w: POS condition code of a %s", ErrMalformed, kind)
+	want := a87Kinds[kind]
+	if kind == KindVoid {
+		want = a87VoidCodes(r.OrigKind)
+	}
+	if kind != KindBatchUpload && (v.Condition != want.cond || v.MTI != want.mti) {
+		return r, fmt.Errorf("%w: MTI or POS condition code of a %s", ErrMalformed, kind)
 	}
 	if kind == KindBatchUpload {
 		if !validRef(v.Ref) {
@@ -435,6 +463,8 @@ func a87RequestKind(m *iso8583.Message, mti string) (Kind, error) {
 			return KindPreauth, nil
 		case ProcBalance:
 			return KindBalance, nil
+		case ProcVoid:
+			return KindVoid, nil // of a pre-authorization
 		}
 	case MTIAdvice:
 		if cond == CondPreauth {
@@ -476,6 +506,8 @@ func a87ResponseKind(m *iso8583.Message, mti string) (Kind, error) {
 			return KindPreauth, nil
 		case ProcBalance:
 			return KindBalance, nil
+		case ProcVoid:
+			return KindVoid, nil // of a pre-authorization
 		}
 	case MTIAdviceResponse:
 		if cond == CondPreauth {

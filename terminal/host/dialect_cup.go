@@ -33,12 +33,13 @@ import (
 //	0    n4 BCD           MTI: 0200/0210 purchase, void, completion and balance
 //	                      inquiry, 0220/0230 advice (an offline approval
 //	                      forwarded: CUP's offline settlement) and refund,
-//	                      0100/0110 pre-authorization, 0400/0410 reversal,
+//	                      0100/0110 pre-authorization and its void, 0400/0410 reversal,
 //	                      0500/0510 settlement, 0320/0330 batch upload (and its
 //	                      end), 0800/0810 sign-on, 0820/0830 echo test and sign-off
 //	1    b64              bitmap, primary only (no field above 64)
 //	3    n6               processing code: "000000" purchase, advice and
-//	                      completion, "200000" refund and void, "030000"
+//	                      completion, "200000" refund and void (also of a
+//	                      pre-authorization), "030000"
 //	                      pre-authorization, "310000" balance inquiry, "220000"
 //	                      void of a refund (posd); in a 0400 and a 0320 the
 //	                      original's; absent from a settlement
@@ -52,7 +53,7 @@ import (
 //	22   n3 left-aligned  POS entry mode ("021" is 02 10); in a 0400, a void, a
 //	                      completion and a 0320 the original's
 //	25   n2               POS condition code, "00"; "06" pre-authorization, its
-//	                      completion and the void of a completion
+//	                      void, its completion and the void of a completion
 //	37   an12             in a 0210/0230/0110 (R, approvals) retrieval reference number; in
 //	                      a 0220 advice the terminal's reference of the transaction
 //	                      (Request.Ref, 1 to 12 digits or letters), space-padded
@@ -109,7 +110,8 @@ import (
 //	                      (8A) is DE39 as two ASCII characters
 //	57   b..12 LLLVAR     posd: DUKPT KSN of the message's keys
 //	60   n..017 LLLVAR    reserved, left-aligned: 60.1 n2 transaction type
-//	                      ("01" balance inquiry, "10" pre-authorization, "20"
+//	                      ("01" balance inquiry, "10" pre-authorization, "11"
+//	                      void of a pre-authorization, "20"
 //	                      completion, "21" void of a completion, "22" purchase,
 //	                      "23" void, "25" refund, "30" offline settlement: the
 //	                      advice, "00" network management and settlement; in a
@@ -165,6 +167,8 @@ import (
 //	void                0200  200000  00    23    000   DE37, DE38, DE61
 //	void of completion  0200  200000  06    21    000   DE37, DE38, DE61
 //	void of a refund    0200  220000  00    23    000   DE37, DE38, DE61 (posd)
+//	void of a pre-      0100  200000  06    11    000   DE37, DE38, DE61
+//	  authorization
 //	completion          0200  000000  06    20    000   DE37, DE38 (M), DE61
 //	pre-authorization   0100  030000  06    10    000   -
 //	refund              0220  200000  00    25    000   optional DE37, DE38, DE61
@@ -194,7 +198,8 @@ import (
 // Every field a request of a kind may carry is listed above; a request
 // carrying another (a PIN block or a track in a void, say) does not
 // decode. A reversal names its original's kind by 60.1 (a reversal of a
-// void sends "23").
+// void sends "23", with the void's 0200 DE3 and DE25, whatever it voided:
+// the host finds the void by its STAN).
 //
 // An advice (0220, 60.1 "30") carries the fields of the purchase the card
 // approved offline (DE3 "000000", DE4, DE22, DE25, DE41/42/49, DE53, its

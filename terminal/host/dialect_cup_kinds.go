@@ -20,6 +20,7 @@ const (
 
 	CUPTxnBalance        = "01"
 	CUPTxnPreauth        = "10"
+	CUPTxnPreauthVoid    = "11" // 预授权撤销: the cancellation of a pre-authorization
 	CUPTxnCompletion     = "20"
 	CUPTxnCompletionVoid = "21"
 	CUPTxnVoid           = "23"
@@ -54,12 +55,16 @@ var cupKinds = map[Kind]cupCodes{
 	KindAdvice:     {CUPMTIAdvice, ProcGoods, CondNormal, CUPTxnAdvice},
 }
 
-// cupVoidCodes gives a void's codes by what it voids.
+// cupVoidCodes gives a void's codes by what it voids. CUP's cancellation
+// of a pre-authorization is an authorization-class message like the
+// pre-authorization (0100), with the void's DE3, DE25 "06" and 60.1 "11".
 func cupVoidCodes(orig Kind) cupCodes {
 	c := cupKinds[KindVoid]
 	switch orig {
 	case KindCompletion:
 		c.cond, c.txn = CondPreauth, CUPTxnCompletionVoid
+	case KindPreauth:
+		c.mti, c.cond, c.txn = CUPMTIAuthorization, CondPreauth, CUPTxnPreauthVoid
 	case KindRefund:
 		c.proc = CUPProcVoidRefund
 	}
@@ -78,6 +83,15 @@ func cupTxnKind(kinds []Kind, txn string) Kind {
 		}
 	}
 	return ""
+}
+
+// cupAuthorizationKind gives the kind of a 0100 (or 0110) by its 60.1: a
+// pre-authorization or its cancellation, a void.
+func cupAuthorizationKind(txn string) Kind {
+	if txn == CUPTxnPreauthVoid {
+		return KindVoid
+	}
+	return cupTxnKind([]Kind{KindPreauth}, txn)
 }
 
 var (
@@ -360,6 +374,8 @@ func (cupCodec) decodeKind(m *iso8583.Message, kind Kind, f60 cupField60) (Reque
 				r.OrigKind = KindRefund
 			case f60.TxnType == CUPTxnCompletionVoid:
 				r.OrigKind = KindCompletion
+			case f60.TxnType == CUPTxnPreauthVoid:
+				r.OrigKind = KindPreauth
 			default:
 				r.OrigKind = KindPurchase
 			}
@@ -387,8 +403,8 @@ func (cupCodec) decodeKind(m *iso8583.Message, kind Kind, f60 cupField60) (Reque
 	case KindBatchUpload:
 		want = cupKinds[r.OrigKind]
 	}
-	if v.ProcessingCode != want.proc || v.Condition != want.cond {
-		return r, fmt.Errorf("%w: processing or POS condition code of a %s", ErrMalformed, kind)
+	if v.ProcessingCode != want.proc || v.Condition != want.cond || (kind == KindVoid && v.MTI != want.mti) {
+		return r, fmt.Errorf("%w: MTI, processing or POS condition code of a %s", ErrMalformed, kind)
 	}
 	if kind == KindBatchUpload {
 		if !validRef(v.Ref) {
@@ -526,7 +542,7 @@ func cupRequestKind(m *iso8583.Message, mti string) (Kind, cupField60, error) {
 			kind = KindAdvice // reported by the advice's decoding
 		}
 	case CUPMTIAuthorization:
-		kind = cupTxnKind([]Kind{KindPreauth}, f60.TxnType)
+		kind = cupAuthorizationKind(f60.TxnType)
 	case CUPMTISettlement:
 		if f60.TxnType == CUPTxnNetwork && f60.NetCode == CUPNetSettlement {
 			kind = KindSettlement
@@ -569,7 +585,7 @@ func cupResponseKind(m *iso8583.Message, mti string) (Kind, cupField60, error) {
 	case CUPMTIAdviceResponse:
 		kind = cupTxnKind([]Kind{KindAdvice, KindRefund}, f60.TxnType)
 	case CUPMTIAuthorizationResp:
-		kind = cupTxnKind([]Kind{KindPreauth}, f60.TxnType)
+		kind = cupAuthorizationKind(f60.TxnType)
 	case CUPMTISettlementResponse:
 		if f60.NetCode == CUPNetSettlement {
 			kind = KindSettlement

@@ -19,7 +19,8 @@ const (
 	// KindRefund gives money back to a card (credit).
 	KindRefund Kind = "refund"
 	// KindVoid cancels an approved sale, refund or completion of the
-	// open batch.
+	// open batch, or releases the hold of an approved pre-authorization
+	// not completed (its cancellation: no money moves).
 	KindVoid Kind = "void"
 	// KindPreauth reserves an amount on the card (no money moves).
 	KindPreauth Kind = "preauth"
@@ -63,8 +64,8 @@ func (o Original) IsZero() bool {
 }
 
 // Reference is a request that refers to an earlier approval instead of
-// reading a card: a void (of a sale, refund or completion) or the
-// completion of a pre-authorization.
+// reading a card: a void (of a sale, refund, completion or
+// pre-authorization) or the completion of a pre-authorization.
 type Reference struct {
 	Kind     Kind   // KindVoid or KindCompletion
 	STAN     uint32 // the request's own STAN
@@ -128,7 +129,9 @@ const (
 //
 // A void (KindVoid) cancels an approved sale, refund or completion
 // (Orig.Kind: KindPurchase or empty, KindRefund, KindCompletion) for
-// Amount, the original's amount; a completion (KindCompletion) turns the
+// Amount, the original's amount, or cancels a pre-authorization
+// (Orig.Kind KindPreauth: the host releases the hold, no money moves);
+// a completion (KindCompletion) turns the
 // pre-authorization Orig (Orig.Kind KindPreauth or empty) into a debit of
 // Amount and needs Orig.AuthCode. Neither reads a card: no track, PIN
 // block or ICC data travel, only the session's KSN and a MAC. Orig.STAN
@@ -264,10 +267,10 @@ func followUpOrig(k, orig Kind) (Kind, error) {
 	switch k {
 	case KindVoid:
 		switch orig = orKind(orig); orig {
-		case KindPurchase, KindRefund, KindCompletion:
+		case KindPurchase, KindRefund, KindCompletion, KindPreauth:
 			return orig, nil
 		}
-		return "", fmt.Errorf("%w: a void cancels a sale, refund or completion, not a %s", ErrInvalidRequest, orig)
+		return "", fmt.Errorf("%w: a void cancels a sale, refund, completion or pre-authorization, not a %s", ErrInvalidRequest, orig)
 	case KindCompletion:
 		if orig == "" || orig == KindPreauth {
 			return KindPreauth, nil

@@ -230,6 +230,7 @@ func TestClientKinds(t *testing.T) {
 			}
 			ok(c.FollowUp(ctx, testReference(KindCompletion, 14, KindPreauth), sess()))
 			ok(c.FollowUp(ctx, testReference(KindCompletion, 15, ""), sess()))
+			ok(c.FollowUp(ctx, testReference(KindVoid, 16, KindPreauth), sess()))
 
 			// The batch close.
 			if res, err := c.Settle(ctx, testSettlement(20, false), sess()); err != nil || res.ResponseCode != SettlementBalanced {
@@ -312,6 +313,7 @@ func checkSeen(t *testing.T, d *Dialect, seen []Request) {
 		4: {KindPreauth, "", "0100"}, 5: {KindBalance, "", "0100"},
 		10: {KindVoid, KindPurchase, "0200"}, 11: {KindVoid, KindPurchase, "0200"}, 12: {KindVoid, KindRefund, "0200"},
 		13: {KindVoid, KindCompletion, "0200"}, 14: {KindCompletion, KindPreauth, "0220"}, 15: {KindCompletion, KindPreauth, "0220"},
+		16: {KindVoid, KindPreauth, "0100"},
 		20: {KindSettlement, "", "0500"}, 21: {KindBatchUpload, KindPurchase, "0320"}, 22: {KindBatchUpload, KindAdvice, "0320"},
 		23: {KindBatchUpload, KindRefund, "0320"}, 24: {KindBatchUpload, KindCompletion, "0320"}, 25: {KindSettlement, "", "0500"},
 		30: {KindReversal, KindRefund, "0400"}, 31: {KindReversal, KindPreauth, "0400"}, 32: {KindReversal, KindCompletion, "0400"},
@@ -418,7 +420,7 @@ func TestClientKindsInvalid(t *testing.T) {
 			refs := map[string]func(*Reference){
 				"refund as follow-up":      func(r *Reference) { r.Kind = KindRefund },
 				"unknown kind":             func(r *Reference) { r.Kind = "" },
-				"void of a preauth":        func(r *Reference) { r.Orig.Kind = KindPreauth },
+				"void of a void":           func(r *Reference) { r.Orig.Kind = KindVoid },
 				"void of a balance":        func(r *Reference) { r.Orig.Kind = KindBalance },
 				"completion of a sale":     func(r *Reference) { r.Kind, r.Orig.Kind = KindCompletion, KindPurchase },
 				"completion without auth":  func(r *Reference) { r.Kind, r.Orig.Kind, r.Orig.AuthCode = KindCompletion, KindPreauth, "" },

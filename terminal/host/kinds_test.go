@@ -68,6 +68,7 @@ func kindRequests(ksn []byte) []Request {
 		orig(base(KindVoid, 54), KindPurchase, "503141000001", "A1B2C3"),
 		orig(base(KindVoid, 55), KindRefund, "503141000002", ""),
 		orig(base(KindVoid, 56), KindCompletion, "503141000003", "Z9"),
+		orig(base(KindVoid, 58), KindPreauth, "503141000004", "P00001"),
 		orig(base(KindCompletion, 57), KindPreauth, "503141000004", "P00001"),
 		settle, after,
 		upload(KindPurchase, 60, "503141000001", "A1B2C3"),
@@ -214,7 +215,7 @@ func TestKindWireCodes(t *testing.T) {
 			50: "0200 200000 00", 51: "0200 200000 00", 59: "0200 200000 00",
 			52: "0100 000000 06", 53: "0100 310000 00",
 			54: "0200 020000 00", 55: "0200 220000 00", 56: "0200 020000 00",
-			57: "0220 000000 06",
+			57: "0220 000000 06", 58: "0100 020000 06",
 			70: "0500 920000 ", 71: "0500 960000 ",
 			60: "0320 000000 00", 61: "0320 000000 00", 62: "0320 200000 00", 63: "0320 000000 06",
 			80: "0400 200000 00", 81: "0400 000000 06", 82: "0400 000000 06", 83: "0400 020000 00",
@@ -223,7 +224,7 @@ func TestKindWireCodes(t *testing.T) {
 			50: "0220 200000 00 25 000", 51: "0220 200000 00 25 000", 59: "0220 200000 00 25 000",
 			52: "0100 030000 06 10 000", 53: "0200 310000 00 01 000",
 			54: "0200 200000 00 23 000", 55: "0200 220000 00 23 000", 56: "0200 200000 06 21 000",
-			57: "0200 000000 06 20 000",
+			57: "0200 000000 06 20 000", 58: "0100 200000 06 11 000",
 			70: "0500   00 201", 71: "0320   00 202",
 			60: "0320 000000 00 22 201", 61: "0320 000000 00 30 201", 62: "0320 200000 00 25 201", 63: "0320 000000 06 20 201",
 			80: "0400 200000 00 25 000", 81: "0400 030000 06 10 000", 82: "0400 000000 06 20 000", 83: "0400 200000 00 23 000",
@@ -231,7 +232,7 @@ func TestKindWireCodes(t *testing.T) {
 	}
 	// DE90's original MTI (ascii87) by STAN.
 	origMTI := map[uint32]string{
-		51: "0200", 59: "0220", 54: "0200", 55: "0200", 56: "0220", 57: "0100",
+		51: "0200", 59: "0220", 54: "0200", 55: "0200", 56: "0220", 57: "0100", 58: "0100",
 		60: "0200", 61: "0220", 62: "0200", 63: "0220", 80: "0200", 81: "0100", 82: "0220", 83: "0200",
 	}
 	for _, d := range kindDialects {
@@ -254,6 +255,45 @@ func TestKindWireCodes(t *testing.T) {
 			de90, _ := m.GetString(DEOriginalData)
 			if d == ASCII87 && (len(de90) >= 4) != (origMTI[req.STAN] != "") || len(de90) >= 4 && de90[:4] != origMTI[req.STAN] {
 				t.Errorf("%s %s (STAN %d): DE90 %q, want original MTI %q", d, req.Kind, req.STAN, de90, origMTI[req.STAN])
+			}
+		}
+	}
+}
+
+// TestPreauthVoidIsToldApart: the cancellation of a pre-authorization is
+// read only with its own codes; the same message under another MTI, DE25
+// or 60.1 is refused, not read as another void.
+func TestPreauthVoidIsToldApart(t *testing.T) {
+	term, _ := sessions(t, 1)
+	var void Request
+	for _, r := range kindRequests(term.KSN()) {
+		if r.Kind == KindVoid && r.OrigKind == KindPreauth {
+			void = r
+		}
+	}
+	for _, d := range kindDialects {
+		edits := map[string]func(*iso8583.Message){
+			"as a 0200":    func(m *iso8583.Message) { m.MTI("0200") },
+			"DE25 00":      func(m *iso8583.Message) { _ = m.Field(DECondition, CondNormal) },
+			"as a 0100 00": func(m *iso8583.Message) { _ = m.Field(DEProcessingCode, ProcGoods) },
+		}
+		if d == CUP {
+			edits["60.1 23"] = func(m *iso8583.Message) {
+				s, _ := m.GetString(DEReserved60)
+				_ = m.Field(DEReserved60, CUPTxnVoid+s[2:])
+			}
+		}
+		for name, edit := range edits {
+			m, err := d.EncodeRequest(void)
+			if err != nil {
+				t.Fatal(err)
+			}
+			edit(m)
+			got, err := d.DecodeRequest(m)
+			if err == nil && got.Kind == KindVoid && got.OrigKind == KindPreauth {
+				t.Errorf("%s %s: still read as the void of a pre-authorization", d, name)
+			} else if err == nil && got.Kind == KindVoid {
+				t.Errorf("%s %s: read as a void of a %s", d, name, got.OrigKind)
 			}
 		}
 	}
