@@ -20,7 +20,8 @@ import (
 // state:
 //
 //	approved   as answered
-//	voided     a void of it was approved
+//	voided     a void of it was approved (of a pre-authorization: its
+//	           cancellation, the hold released)
 //	reversed   a reversal of it came (the first one: repeats change nothing)
 //	completed  a pre-authorization a completion was approved for
 //
@@ -46,23 +47,32 @@ import (
 //	the given OrigRRN, OrigAuthCode, OrigSTAN,
 //	OrigBatch and OrigKind (a purchase names
 //	advices too)
-//	  a pre-authorization                       "12" (a pre-authorization is cancelled
-//	                                                 by reversal, not by a void)
+//	  a pre-authorization (its cancellation):
+//	    the void does not name a preauth        "12"
+//	    reversed                                "25"
+//	    completed                               "12" (void its completion first)
+//	    already cancelled                       "12" (a cancellation has no repeat:
+//	                                                 the terminal reverses a lost one)
+//	    amount or currency not the original's   "13"
+//	    otherwise                               "00": pre-authorization voided, its
+//	                                                 hold released (no money in the totals)
 //	  amount or currency not the original's     "13"
 //	  already voided                            "00" again, duplicate=true (the first
 //	                                                 void's RRN and auth code), nothing undone
 //	  otherwise                                 "00": original voided; a voided
 //	                                                 completion re-opens its pre-authorization
-//	completion: an open pre-authorization of    "25" (none named, not found, voided,
+//	completion: an open pre-authorization of    "25" (none named, not found,
 //	the terminal (any batch) by OrigAuthCode         reversed)
 //	(else OrigRRN), and OrigSTAN when given
+//	  cancelled (voided)                        "12"
 //	  amount 0, over the pre-authorized one,    "13"
 //	  another currency
 //	  already completed                         "00" again, duplicate=true (the first
 //	                                                 completion's RRN and auth code)
 //	  otherwise                                 "00": pre-authorization completed
 //	reversal (by OrigKind, OrigSTAN; the        "00" (as ever): the original reversed once;
-//	latest such entry not reversed yet)              a reversed void re-opens its original, a
+//	latest such entry not reversed yet)              a reversed void re-opens its original (a
+//	                                                 cancelled pre-authorization holds again), a
 //	                                                 reversed completion its pre-authorization;
 //	                                                 an original in a settled batch (a
 //	                                                 pre-authorization excepted) is not undone
@@ -345,7 +355,7 @@ func (l *ledger) void(r lreq) lresult {
 	case o == nil:
 		return lresult{rc: RCNotFound, note: "original not in the ledger's open batch"}
 	case o.kind == host.KindPreauth:
-		return lresult{rc: RCInvalidTxn, note: "a pre-authorization is cancelled by reversal, not voided", origState: o.state}
+		return l.cancel(r, o)
 	case o.state == StateReversed:
 		return lresult{rc: RCNotFound, note: "original reversed", origState: o.state}
 	case o.amount != r.amount || o.currency != r.currency:
@@ -369,6 +379,29 @@ func (l *ledger) void(r lreq) lresult {
 	return lresult{rc: RCApproved, rrn: r.rrn, auth: r.auth, origState: o.state}
 }
 
+// cancel decides on the void of pre-authorization o (its cancellation):
+// the hold is released, no money moves. Only a void that names a
+// pre-authorization cancels one; a completed one is not (its completion
+// is voided first), nor one already cancelled: a cancellation has no
+// repeat, the terminal reverses it when its answer is lost.
+func (l *ledger) cancel(r lreq, o *ledgerEntry) lresult {
+	switch {
+	case r.origKind != host.KindPreauth:
+		return lresult{rc: RCInvalidTxn, note: "a pre-authorization is cancelled by a void that names it as one", origState: o.state}
+	case o.state == StateReversed:
+		return lresult{rc: RCNotFound, note: "pre-authorization reversed", origState: o.state}
+	case o.state == StateCompleted:
+		return lresult{rc: RCInvalidTxn, note: "pre-authorization completed: void its completion first", origState: o.state}
+	case o.state == StateVoided:
+		return lresult{rc: RCInvalidTxn, note: "pre-authorization already cancelled", origState: o.state}
+	case o.amount != r.amount || o.currency != r.currency:
+		return lresult{rc: RCInvalidAmount, note: fmt.Sprintf("amount or currency not the pre-authorization's (%d %s)", o.amount, o.currency), origState: o.state}
+	}
+	v := l.add(r.tid, r, o)
+	o.state, o.by = StateVoided, v
+	return lresult{rc: RCApproved, rrn: r.rrn, auth: r.auth, origState: o.state}
+}
+
 func (l *ledger) complete(r lreq) lresult {
 	if l.isClosed(r.tid, r.batch) {
 		return closedResult(r.batch)
@@ -384,8 +417,10 @@ func (l *ledger) complete(r lreq) lresult {
 	switch {
 	case p == nil:
 		return lresult{rc: RCNotFound, note: "pre-authorization not in the ledger"}
-	case p.state == StateReversed || p.state == StateVoided:
+	case p.state == StateReversed:
 		return lresult{rc: RCNotFound, note: "pre-authorization " + p.state, origState: p.state}
+	case p.state == StateVoided:
+		return lresult{rc: RCInvalidTxn, note: "pre-authorization cancelled: its hold was released", origState: p.state}
 	case r.amount <= 0 || r.amount > p.amount || r.currency != p.currency:
 		return lresult{rc: RCInvalidAmount, note: fmt.Sprintf("amount not within the pre-authorized %d %s", p.amount, p.currency), origState: p.state}
 	case p.state == StateCompleted:

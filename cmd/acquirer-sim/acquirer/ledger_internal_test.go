@@ -332,6 +332,53 @@ func TestLedgerPreauthCompletion(t *testing.T) {
 	r.rc(RCApproved, completion(10, 951, p2), nil)
 }
 
+// The cancellation of a pre-authorization (a void naming it) releases
+// the hold: no money in the totals, a completion afterwards and a second
+// cancellation are refused "12"; a completed one is cancelled only after
+// its completion is voided; a reversed cancellation holds again.
+func TestLedgerPreauthCancellation(t *testing.T) {
+	r := newLedgerRig(t, "")
+	r.rc(RCApproved, sale(1, 700), swipe)
+	p, _ := r.rc(RCApproved, host.Request{Kind: host.KindPreauth, STAN: 2, Amount: 9000, Batch: 1}, swipe)
+	c, _ := r.rc(RCApproved, completion(3, 8000, p), nil)
+	if _, in := r.rc(RCInvalidTxn, void(4, 9000, host.KindPreauth, 2, p), nil); in.Voided || !strings.Contains(in.Note, "completion first") {
+		t.Fatalf("cancellation of a completed pre-authorization journaled %+v", in)
+	}
+	r.rc(RCApproved, void(5, 8000, host.KindCompletion, 3, c), nil)
+	r.rc(RCInvalidAmount, void(6, 8999, host.KindPreauth, 2, p), nil)
+	r.rc(RCInvalidTxn, void(7, 9000, "", 2, p), nil) // not named as a pre-authorization
+	if r.state(p.RRN) != StateApproved {
+		t.Fatalf("pre-authorization %s after refused cancellations", r.state(p.RRN))
+	}
+	v, in := r.rc(RCApproved, void(8, 9000, host.KindPreauth, 2, p), nil)
+	if !in.Voided || in.Duplicate || in.OrigState != StateVoided || in.OrigKind != string(host.KindPreauth) || in.OrigRRN != p.RRN {
+		t.Fatalf("cancellation journaled %+v", in)
+	}
+	if r.state(p.RRN) != StateVoided || r.state(v.RRN) != StateApproved {
+		t.Fatalf("ledger after the cancellation: preauth %s, void %s", r.state(p.RRN), r.state(v.RRN))
+	}
+	if _, in := r.rc(RCInvalidTxn, void(9, 9000, host.KindPreauth, 2, p), nil); in.Voided || in.Duplicate {
+		t.Fatalf("second cancellation journaled %+v", in)
+	}
+	r.rc(RCInvalidTxn, completion(10, 100, p), nil)
+	// No money moved: the sale alone (the voided completion is out).
+	if got, want := r.totals(1), (Totals{DebitCount: 1, DebitAmount: 700}); got != want {
+		t.Fatalf("totals %+v, want %+v", got, want)
+	}
+	// Rebuilt from the journal, the same ledger.
+	sameLedger(t, newLedgerRig(t, r.jr.String()), r)
+	// A reversed cancellation: the hold is back and can be completed.
+	r.rc(RCApproved, reversal(host.KindVoid, 8, 9000), nil)
+	if r.state(p.RRN) != StateApproved {
+		t.Fatalf("pre-authorization %s after its cancellation was reversed", r.state(p.RRN))
+	}
+	r.rc(RCApproved, completion(11, 9000, p), nil)
+	if got, want := r.totals(1), (Totals{DebitCount: 2, DebitAmount: 700 + 9000}); got != want {
+		t.Fatalf("totals %+v, want %+v", got, want)
+	}
+	r.rc(RCApproved, settlement(12, 1, Totals{DebitCount: 2, DebitAmount: 9700}, false), nil)
+}
+
 func TestLedgerBalance(t *testing.T) {
 	visa, ok := deck.ByPAN("4761739001010010")
 	if !ok {
