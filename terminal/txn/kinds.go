@@ -24,8 +24,12 @@ import (
 //	completion  no     <= the pre-authorization  FollowUp            original CompletedBy
 //
 // A void takes a sale, refund or completion of the open batch that is
-// approved and not voided; a completion an approved pre-authorization not
-// completed nor voided. The original is checked when the cashier asks and
+// approved and not voided, or cancels a pre-authorization of the open
+// batch that is approved, not completed (its completion is voided first)
+// and not voided: the host releases the hold, no money moves (the
+// pre-authorization was never in the totals, nor is its cancellation),
+// and the cancellation itself is not voided. A completion takes an
+// approved pre-authorization not completed nor voided. The original is checked when the cashier asks and
 // again in the commit that sends the request, and it is marked in the
 // commit that records the approval, so a crash never leaves it half
 // voided. A balance inquiry moves no money: when its answer is lost it
@@ -183,7 +187,24 @@ func usableOriginal(tx *store.Tx, kind host.Kind, o store.Txn) error {
 	}
 	switch kind {
 	case host.KindVoid:
-		if k != host.KindPurchase && k != host.KindRefund && k != host.KindCompletion {
+		switch k {
+		case host.KindPurchase, host.KindRefund, host.KindCompletion:
+		case host.KindPreauth:
+			if o.CompletedBy != "" {
+				return fmt.Errorf("%w: pre-authorization %s was completed by %s: void its completion first",
+					ErrOriginal, o.ID, o.CompletedBy)
+			}
+			if o.Batch != tx.OpenBatch() {
+				return fmt.Errorf("%w: pre-authorization %s is in batch %d, closed", ErrOriginal, o.ID, o.Batch)
+			}
+			return nil
+		case host.KindVoid:
+			if p, err := tx.Get(o.OrigID); err == nil && host.Kind(p.Kind) == host.KindPreauth {
+				return fmt.Errorf("%w: transaction %s cancelled pre-authorization %s: a cancellation cannot be voided",
+					ErrOriginal, o.ID, p.ID)
+			}
+			return fmt.Errorf("%w: a %s cannot be voided", ErrOriginal, k)
+		default:
 			return fmt.Errorf("%w: a %s cannot be voided", ErrOriginal, k)
 		}
 		if o.Refunded > 0 {
@@ -234,7 +255,8 @@ func (e *Engine) stepReference(ctx context.Context, s *sale) error {
 
 // markOriginal marks the original of an approved void, completion or
 // refund, in the approval's commit: a void or completion names itself on
-// its original, a refund adds its amount to its sale's Refunded, the
+// its original (a cancelled pre-authorization's VoidedBy: it can no
+// longer be completed), a refund adds its amount to its sale's Refunded, the
 // void of a refund takes the refund's amount off its sale's, and the void
 // of a completion re-opens its pre-authorization.
 func markOriginal(tx *store.Tx, r *store.Txn) error {

@@ -119,7 +119,7 @@ func TestOriginalsAreChecked(t *testing.T) {
 		{"void of nothing", Request{Kind: host.KindVoid, OrigID: "999"}, ErrOriginal},
 		{"void of a malformed id", Request{Kind: host.KindVoid, OrigID: "x'; drop"}, ErrOriginal},
 		{"void of a decline", Request{Kind: host.KindVoid, OrigID: declined.ID}, ErrOriginal},
-		{"void of a preauth", Request{Kind: host.KindVoid, OrigID: pre.ID}, ErrOriginal},
+		{"void of a preauth for another amount", Request{Kind: host.KindVoid, OrigID: pre.ID, Amount: 7999}, ErrAmount},
 		{"void for another amount", Request{Kind: host.KindVoid, OrigID: sale.ID, Amount: 1}, ErrAmount},
 		{"completion of a sale", Request{Kind: host.KindCompletion, OrigID: sale.ID, Amount: 100}, ErrOriginal},
 		{"completion over the preauth", Request{Kind: host.KindCompletion, OrigID: pre.ID, Amount: 8001}, ErrAmount},
@@ -307,6 +307,74 @@ func TestVoidedCompletionReopensThePreauth(t *testing.T) {
 	}
 	if _, err := e.Start(Request{Kind: host.KindCompletion, Amount: 100, OrigID: pre.ID}); !errors.Is(err, ErrOriginal) {
 		t.Fatalf("third completion: %v", err)
+	}
+}
+
+// The cancellation of a pre-authorization is a void of it: approved, the
+// pre-authorization is voided in the same commit and can no longer be
+// completed nor cancelled again, and the cancellation is not voided. A
+// completed pre-authorization is cancelled only once its completion is
+// voided. An unknown outcome is reversed as a void and leaves the hold.
+func TestPreauthCancellation(t *testing.T) {
+	h := kindHost()
+	e, r, db, _ := setup(t, h)
+	refused := func(what string, req Request, want string) {
+		t.Helper()
+		_, err := e.Start(req)
+		if !errors.Is(err, ErrOriginal) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("%s: %v, want %v saying %q", what, err, ErrOriginal, want)
+		}
+	}
+	pre := run(t, e, r, Request{Kind: host.KindPreauth, Amount: 8000, Currency: "156"})
+	void := run(t, e, r, Request{Kind: host.KindVoid, OrigID: pre.ID})
+	if void.State != store.StateApproved || void.Amount != 8000 || void.Currency != "156" || void.OrigID != pre.ID {
+		t.Fatalf("cancellation: %+v", void)
+	}
+	if gp, _ := db.Get(pre.ID); gp.VoidedBy != void.ID || gp.State != store.StateApproved {
+		t.Fatalf("pre-authorization after its cancellation: state %s voided by %q", gp.State, gp.VoidedBy)
+	}
+	h.mu.Lock()
+	v := h.followUps[len(h.followUps)-1]
+	h.mu.Unlock()
+	if v.Kind != host.KindVoid || v.Orig.Kind != host.KindPreauth || v.Orig.AuthCode != pre.AuthCode || v.Orig.RRN != pre.RRN ||
+		v.Orig.STAN != pre.STAN || v.Amount != 8000 {
+		t.Fatalf("cancellation sent as %+v", v)
+	}
+	refused("completion of a cancelled pre-authorization", Request{Kind: host.KindCompletion, Amount: 100, OrigID: pre.ID}, "voided by "+void.ID)
+	refused("second cancellation", Request{Kind: host.KindVoid, OrigID: pre.ID}, "voided by "+void.ID)
+	refused("void of the cancellation", Request{Kind: host.KindVoid, OrigID: void.ID}, "a cancellation cannot be voided")
+
+	// Completed: its completion is voided first.
+	held := run(t, e, r, Request{Kind: host.KindPreauth, Amount: 5000, Currency: "156"})
+	comp := run(t, e, r, Request{Kind: host.KindCompletion, Amount: 4000, OrigID: held.ID})
+	refused("cancellation of a completed pre-authorization", Request{Kind: host.KindVoid, OrigID: held.ID}, "void its completion first")
+	if got := run(t, e, r, Request{Kind: host.KindVoid, OrigID: comp.ID}); got.State != store.StateApproved {
+		t.Fatalf("void of the completion: %s", got.State)
+	}
+	if got := run(t, e, r, Request{Kind: host.KindVoid, OrigID: held.ID}); got.State != store.StateApproved {
+		t.Fatalf("cancellation after the completion's void: %s %s", got.State, got.Error)
+	}
+
+	// No answer: reversed as a void, the hold stays.
+	kept := run(t, e, r, Request{Kind: host.KindPreauth, Amount: 3000, Currency: "156"})
+	h.followUp = func(host.Reference) (host.Result, error) { return host.Result{}, host.ErrNoResponse }
+	lost := run(t, e, r, Request{Kind: host.KindVoid, OrigID: kept.ID})
+	if lost.State != store.StateReversalPending {
+		t.Fatalf("cancellation without an answer: %+v", lost)
+	}
+	h.followUp = nil
+	e.SendReversals(context.Background())
+	h.mu.Lock()
+	revs := append([]host.Reversal(nil), h.reversals...)
+	h.mu.Unlock()
+	if len(revs) != 1 || revs[0].OrigKind != host.KindVoid || revs[0].OrigSTAN != lost.STAN || revs[0].Amount != 3000 {
+		t.Fatalf("reversals %+v", revs)
+	}
+	if gk, _ := db.Get(kept.ID); gk.VoidedBy != "" {
+		t.Fatalf("pre-authorization voided by %q, a cancellation whose outcome is unknown", gk.VoidedBy)
+	}
+	if got := run(t, e, r, Request{Kind: host.KindCompletion, Amount: 3000, OrigID: kept.ID}); got.State != store.StateApproved {
+		t.Fatalf("completion of the pre-authorization still held: %s %s", got.State, got.Error)
 	}
 }
 
