@@ -40,6 +40,10 @@ type State struct {
 	// screen says what the customer is doing, and only a sale offers face
 	// pay.
 	Kind string
+	// OrigKind is the kind of the record a void refers to, when known: the
+	// void of a "preauth" is its cancellation (the hold released, no
+	// money moves) and says so.
+	OrigKind string
 	// Balance is a balance inquiry's answer, formatted ("CNY 1234.56").
 	Balance      string
 	Merchant     string
@@ -343,22 +347,31 @@ func FailureText(code string) (en, zh string, known bool) {
 // kindApproved titles their approval.
 var (
 	kindText = map[string][2]string{
-		"refund":     {"Refund", "退货"},
-		"void":       {"Void", "撤销"},
-		"preauth":    {"Pre-authorization", "预授权"},
-		"completion": {"Pre-authorization completion", "预授权完成"},
-		"balance":    {"Balance inquiry", "余额查询"},
+		"refund":        {"Refund", "退货"},
+		"void":          {"Void", "撤销"},
+		kindPreauthVoid: {"Pre-authorization void", "预授权撤销"},
+		"preauth":       {"Pre-authorization", "预授权"},
+		"completion":    {"Pre-authorization completion", "预授权完成"},
+		"balance":       {"Balance inquiry", "余额查询"},
 	}
 	kindApproved = map[string][2]string{
-		"refund":     {"Refund approved", "退货成功"},
-		"void":       {"Void approved", "撤销成功"},
-		"preauth":    {"Pre-authorization approved", "预授权成功"},
-		"completion": {"Completion approved", "预授权完成成功"},
+		"refund":        {"Refund approved", "退货成功"},
+		"void":          {"Void approved", "撤销成功"},
+		kindPreauthVoid: {"Pre-authorization released", "预授权撤销成功"},
+		"preauth":       {"Pre-authorization approved", "预授权成功"},
+		"completion":    {"Completion approved", "预授权完成成功"},
 	}
 )
 
+// kindPreauthVoid is how the display model names the void of a
+// pre-authorization among the kinds.
+const kindPreauthVoid = "preauth_void"
+
 // Render is the display model: the screen for s.
 func Render(s State) Screen {
+	if s.Kind == "void" && s.OrigKind == "preauth" {
+		s.Kind = kindPreauthVoid
+	}
 	amount := strings.TrimSpace(s.Currency + " " + s.Amount)
 	kind, other := kindText[s.Kind]
 	if s.Kind == "balance" {

@@ -163,7 +163,18 @@ func TestTransactionKindOnScreen(t *testing.T) {
 			t.Errorf("refund waiting for a card: %s", all(sc))
 		}
 	}
+	// The void of a pre-authorization is its cancellation.
 	s := base
+	s.Phase, s.Kind, s.OrigKind = PhaseApproved, "void", "preauth"
+	if sc := Render(s); sc.Title != "Pre-authorization released" || sc.TitleZH != "预授权撤销成功" ||
+		!strings.Contains(all(sc), "Pre-authorization void / 预授权撤销") || !strings.Contains(all(sc), "|CNY 80.00|") {
+		t.Errorf("preauth void approved: %s", all(sc))
+	}
+	s.OrigKind = "purchase"
+	if sc := Render(s); sc.Title != "Void approved" {
+		t.Errorf("sale void approved: %s", all(sc))
+	}
+	s = base
 	s.Kind, s.Amount, s.Phase = "balance", "0.00", PhaseCard
 	if sc := Render(s); strings.Contains(all(sc), "0.00") || !strings.Contains(all(sc), "Balance inquiry / 余额查询") {
 		t.Errorf("balance inquiry waiting for a card: %s", all(sc))

@@ -30,7 +30,7 @@ func displayState(ev txn.Event, merchant string, modes []risk.EntryMode, now tim
 	if c, err := money.Lookup(t.Currency); err == nil {
 		s.Amount, s.Currency = c.Format(t.Amount), c.Alpha
 	}
-	s.MaskedPAN, s.ResponseCode, s.AuthCode, s.Kind = t.MaskedPAN, t.ResponseCode, t.AuthCode, t.Kind
+	s.MaskedPAN, s.ResponseCode, s.AuthCode, s.Kind, s.OrigKind = t.MaskedPAN, t.ResponseCode, t.AuthCode, t.Kind, ev.OrigKind
 	if t.Balance != nil {
 		if c, err := money.Lookup(t.BalanceCurrency); err == nil {
 			s.Balance = c.Alpha + " " + c.Format(*t.Balance)

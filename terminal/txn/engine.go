@@ -239,6 +239,11 @@ type Event struct {
 	// Challenge is the liveness challenge the customer is asked to do
 	// (PhaseFaceCheck): "blink", "left", "right", "closer".
 	Challenge string
+	// OrigKind is the kind of the record the event's void or completion
+	// refers to (the void of a "preauth" is its cancellation), as long as
+	// the engine knows it: the transaction's events, and the later ones
+	// of the same record while it is the latest.
+	OrigKind string
 	// Time is when the engine published the event.
 	Time time.Time
 	// Ended: the event is the outcome of a transaction the cashier ran
@@ -526,6 +531,14 @@ func (e *Engine) publishLocked(phase Phase, t store.Txn) {
 
 func (e *Engine) publishEvent(ev Event) {
 	ev.Seq, ev.Time = e.last.Seq+1, e.clock.Now()
+	if ev.OrigKind == "" && ev.Txn.OrigID != "" {
+		switch {
+		case e.sale != nil && e.sale.rec.ID == ev.Txn.ID && e.sale.orig != nil:
+			ev.OrigKind = e.sale.orig.Kind
+		case e.last.Txn.ID == ev.Txn.ID:
+			ev.OrigKind = e.last.OrigKind
+		}
+	}
 	e.last = ev
 	for ch := range e.subs {
 		for {

@@ -330,6 +330,9 @@ func TestPreauthCancellation(t *testing.T) {
 	if void.State != store.StateApproved || void.Amount != 8000 || void.Currency != "156" || void.OrigID != pre.ID {
 		t.Fatalf("cancellation: %+v", void)
 	}
+	if ev := e.Last(); ev.Txn.ID != void.ID || ev.OrigKind != string(host.KindPreauth) {
+		t.Fatalf("the cancellation's last event names its original a %q (txn %s)", ev.OrigKind, ev.Txn.ID)
+	}
 	if gp, _ := db.Get(pre.ID); gp.VoidedBy != void.ID || gp.State != store.StateApproved {
 		t.Fatalf("pre-authorization after its cancellation: state %s voided by %q", gp.State, gp.VoidedBy)
 	}

@@ -121,7 +121,7 @@ func Slip(h Header, r store.Txn, o Opts, cols int) (printer.Doc, error) {
 		b.pair("卡组织 SCHEME", s)
 	}
 	b.label("交易类型 TRANS TYPE")
-	b.line(printer.Line{Text: kindText(r.Kind), Bold: true, Large: true})
+	b.line(printer.Line{Text: txnText(r, o.Original), Bold: true, Large: true})
 	b.pair("批次号 BATCH", fmt.Sprintf("%06d", r.Batch))
 	b.pair("凭证号 VOUCHER", fmt.Sprintf("%06d", r.Invoice))
 	if r.AuthCode != "" {
@@ -359,15 +359,26 @@ func approved(r store.Txn) bool {
 }
 
 // credit reports whether r gives money back: a refund, or a void of a
-// sale or a completion.
+// sale or a completion. The void of a pre-authorization (its
+// cancellation) moves no money, nor does the void of a refund (the
+// refund's credit is taken back).
 func credit(r store.Txn, orig *store.Txn) bool {
 	switch r.Kind {
 	case "refund":
 		return true
 	case "void":
-		return orig == nil || orig.Kind != "refund"
+		return orig == nil || (orig.Kind != "refund" && orig.Kind != "preauth")
 	}
 	return false
+}
+
+// txnText names r's type on its slip: kindText, but the void of a
+// pre-authorization is its cancellation.
+func txnText(r store.Txn, orig *store.Txn) string {
+	if r.Kind == "void" && orig != nil && orig.Kind == "preauth" {
+		return "预授权撤销 PRE-AUTH VOID"
+	}
+	return kindText(r.Kind)
 }
 
 func kindText(k string) string {

@@ -138,6 +138,30 @@ func TestSlipKindsAndOutcomes(t *testing.T) {
 	}
 }
 
+// The void of a pre-authorization is its cancellation: it says so and,
+// as no money moves, its amount is not a credit; the void of a sale is.
+func TestSlipOfAPreauthVoid(t *testing.T) {
+	pre := sale()
+	pre.Kind, pre.Amount, pre.CVM = "preauth", 80000, "online_pin"
+	v := sale()
+	v.ID, v.Kind, v.Amount, v.Invoice, v.OrigID, v.CVM, v.Chip = "9", "void", 80000, 18, "7", "", nil
+	s := pv(t)(Slip(hdr, v, Opts{Copy: Merchant, Original: &pre}, 32))
+	amount := regexp.MustCompile(`C N Y +-? ?8 0 0 \. 0 0`).FindString(s)
+	if amount == "" || strings.Contains(amount, "-") || strings.Contains(s, "撤销 VOID\n") {
+		t.Errorf("preauth void slip (amount %q):\n%s", amount, s)
+	}
+	if txnText(v, &pre) != "预授权撤销 PRE-AUTH VOID" || !strings.Contains(strings.ReplaceAll(s, " ", ""), "PRE-AUTHVOID") {
+		t.Errorf("preauth void slip does not say what it is:\n%s", s)
+	}
+	// The void of a sale gives the money back.
+	sold := sale()
+	s = pv(t)(Slip(hdr, v, Opts{Copy: Merchant, Original: &sold}, 32))
+	if amount := regexp.MustCompile(`C N Y +-? ?8 0 0 \. 0 0`).FindString(s); !strings.Contains(amount, "-") ||
+		strings.Contains(strings.ReplaceAll(s, " ", ""), "PRE-AUTHVOID") {
+		t.Errorf("sale void slip (amount %q):\n%s", amount, s)
+	}
+}
+
 // A wallet payment prints the platform and its order, never the code;
 // a face payment the masked account, never a picture.
 func TestSlipWalletAndFace(t *testing.T) {
