@@ -86,6 +86,25 @@ func testEveryKind(t *testing.T, dialect string) {
 	var void txnView
 	json.Unmarshal([]byte(out), &void)
 	approved("void "+out, void, code)
+	// A hold released: the void of a pre-authorization (its cancellation)
+	// moves no money; the pre-authorization is completed no more, and a
+	// completed one is cancelled only once its completion is voided.
+	hold, code := e.run([]string{"preauth", "--amount", "20.00"}, "unionpay-debit")
+	approved("second preauth", hold, code)
+	out, code = e.posctl("void", hold.ID, "--wait")
+	var cancel txnView
+	json.Unmarshal([]byte(out), &cancel)
+	approved("cancellation "+out, cancel, code)
+	for args, want := range map[string]string{
+		"complete " + hold.ID + " --amount 10.00": "voided by " + cancel.ID,
+		"void " + hold.ID:                         "voided by " + cancel.ID,
+		"void " + cancel.ID:                       "a cancellation cannot be voided",
+		"void " + pre.ID:                          "void its completion first",
+	} {
+		if out, code := e.posctl(strings.Fields(args)...); code != 1 || !strings.Contains(out, want) {
+			t.Fatalf("posctl %s: exit %d %s, want %q", args, code, out, want)
+		}
+	}
 
 	// The balance inquiry asks for the PIN.
 	type res struct {
@@ -111,8 +130,11 @@ func testEveryKind(t *testing.T, dialect string) {
 	if v := e.kindShow(pre.ID); v.CompletedBy != comp.ID {
 		t.Errorf("completed preauth: %+v", v)
 	}
+	if v := e.kindShow(hold.ID); v.VoidedBy != cancel.ID || v.CompletedBy != "" {
+		t.Errorf("cancelled preauth: %+v", v)
+	}
 	invoices := map[uint32]bool{}
-	for _, id := range []string{sale.ID, refund.ID, pre.ID, comp.ID, other.ID, void.ID, r.v.ID} {
+	for _, id := range []string{sale.ID, refund.ID, pre.ID, comp.ID, other.ID, void.ID, r.v.ID, hold.ID, cancel.ID} {
 		v := e.kindShow(id)
 		if v.Batch != 1 || v.Invoice == 0 || invoices[v.Invoice] {
 			t.Errorf("record %s: batch %d invoice %d", id, v.Batch, v.Invoice)
@@ -121,20 +143,21 @@ func testEveryKind(t *testing.T, dialect string) {
 	}
 
 	// What the host did with each.
-	var voided, completed bool
+	var voided, completed, released bool
 	for _, m := range e.rawJournal() {
 		if m["direction"] != "in" {
 			continue
 		}
 		switch m["kind"] {
 		case "void":
-			voided = voided || (m["response_code"] == "00" && m["orig_state"] == "voided")
+			voided = voided || (m["response_code"] == "00" && m["orig_state"] == "voided" && m["orig_kind"] != "preauth")
+			released = released || (m["response_code"] == "00" && m["orig_state"] == "voided" && m["orig_kind"] == "preauth")
 		case "completion":
 			completed = completed || (m["response_code"] == "00" && m["orig_state"] == "completed")
 		}
 	}
-	if !voided || !completed {
-		t.Errorf("the host's journal: void applied %v, completion applied %v", voided, completed)
+	if !voided || !completed || !released {
+		t.Errorf("the host's journal: void applied %v, completion applied %v, pre-authorization released %v", voided, completed, released)
 	}
 
 	// The open batch's totals, then its close.
