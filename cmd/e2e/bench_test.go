@@ -24,6 +24,9 @@ func BenchmarkSaleEndToEnd(b *testing.B) {
 		b.Run(strings.ReplaceAll(card, ":", "-"), func(b *testing.B) {
 			e, _, cfg := newEnv(b, nil, nil)
 			withEMVParams(b, cfg, func(aid map[string]any) { delete(aid, "random_selection") })
+			// One card pays every sale: the per-card velocity rule (100
+			// a day by default) would refuse the 101st.
+			editConfig(b, cfg, func(c map[string]any) { c["risk"] = map[string]any{"velocity": map[string]any{"enabled": false}} })
 			posd := start(b, "posd", []string{"-config", cfg}, posdReady)
 			defer posd.stop(b)
 			call := e.apiCaller(b)
