@@ -129,14 +129,10 @@ func testChipSales(t *testing.T, dialect string) {
 	assertNoCardData(t, "posctl sim cards", []byte(out))
 
 	// Inserted: the display asks for insert, tap or swipe, then "remove card".
-	type res struct {
-		v    txnView
-		code int
-	}
-	done := make(chan res, 1)
-	go func() { v, code := e.sale("12.34", "insert:visa-credit"); done <- res{v, code} }()
+	done := make(chan runResult, 1)
+	go func() { v, code := e.sale("12.34", "insert:visa-credit"); done <- runResult{v, code} }()
 	var prompts []string
-	var r res
+	var r runResult
 	for r.v.ID == "" {
 		select {
 		case r = <-done:
@@ -257,16 +253,12 @@ func TestChipOnlinePIN(t *testing.T) {
 	posd := start(t, "posd", []string{"-config", cfg}, posdReady)
 	defer posd.stop(t)
 
-	type res struct {
-		v    txnView
-		code int
-	}
-	done := make(chan res, 1)
+	done := make(chan runResult, 1)
 	for _, c := range []struct {
 		pin, state, rc string
 		code           int
 	}{{"123456", "approved", "00", 0}, {"654321", "declined", "55", 3}} {
-		go func() { v, code := e.sale("88.00", "insert:unionpay-ic-debit"); done <- res{v, code} }()
+		go func() { v, code := e.sale("88.00", "insert:unionpay-ic-debit"); done <- runResult{v, code} }()
 		waitFor(t, 20*time.Second, func() bool { return e.display().Phase == "pin" })
 		if out, code := e.posctl("sim", "keys", c.pin+"E"); code != 0 {
 			t.Fatalf("keys: %s", out)
@@ -296,12 +288,8 @@ func TestChipCardPulledDuringOnlinePIN(t *testing.T) {
 	e, _, cfg := newEnv(t, nil, nil)
 	posd := start(t, "posd", []string{"-config", cfg}, posdReady)
 	defer posd.stop(t)
-	type res struct {
-		v    txnView
-		code int
-	}
-	done := make(chan res, 1)
-	go func() { v, code := e.sale("88.00", "insert:unionpay-ic-debit"); done <- res{v, code} }()
+	done := make(chan runResult, 1)
+	go func() { v, code := e.sale("88.00", "insert:unionpay-ic-debit"); done <- runResult{v, code} }()
 	waitFor(t, 20*time.Second, func() bool { return e.display().Phase == "pin" })
 	if out, code := e.posctl("sim", "remove"); code != 0 {
 		t.Fatalf("remove: %s", out)
@@ -328,11 +316,7 @@ func TestChipPINFromRiskRules(t *testing.T) {
 	e, _, cfg := newEnv(t, nil, nil)
 	posd := start(t, "posd", []string{"-config", cfg}, posdReady)
 	defer posd.stop(t)
-	type res struct {
-		v    txnView
-		code int
-	}
-	done := make(chan res, 1)
+	done := make(chan runResult, 1)
 	for _, c := range []struct {
 		args      []string
 		card, pin string
@@ -342,7 +326,7 @@ func TestChipPINFromRiskRules(t *testing.T) {
 		// (A zero amount is kernel 2's only: Visa's is refused a tap.)
 		{[]string{"balance"}, "tap:mastercard-debit", "4321"},
 	} {
-		go func() { v, code := e.run(c.args, c.card); done <- res{v, code} }()
+		go func() { v, code := e.run(c.args, c.card); done <- runResult{v, code} }()
 		asked := false
 		deadline := time.Now().Add(20 * time.Second)
 		for !asked && time.Now().Before(deadline) {
@@ -526,11 +510,7 @@ func TestChipApplicationChoice(t *testing.T) {
 	e, _, cfg := newEnv(t, nil, nil)
 	posd := start(t, "posd", []string{"-config", cfg}, posdReady)
 	defer posd.stop(t)
-	type res struct {
-		v    txnView
-		code int
-	}
-	done := make(chan res, 1)
+	done := make(chan runResult, 1)
 	for _, c := range []struct {
 		card, keys string
 		apps       []string
@@ -542,7 +522,7 @@ func TestChipApplicationChoice(t *testing.T) {
 		{"visa-confirm", "X", nil, "failed", "", 3},
 		{"visa-confirm", "E", nil, "approved", "A0000000031010", 0},
 	} {
-		go func() { v, code := e.sale("12.30", "insert:"+c.card); done <- res{v, code} }()
+		go func() { v, code := e.sale("12.30", "insert:"+c.card); done <- runResult{v, code} }()
 		var sc screen
 		waitFor(t, 20*time.Second, func() bool { sc = e.display(); return sc.Phase == "select_app" })
 		for _, want := range c.apps {

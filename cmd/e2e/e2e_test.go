@@ -222,6 +222,13 @@ type txnView struct {
 	Error        string `json:"error"`
 }
 
+// runResult is a transaction run in the background: its record and
+// posctl's exit status.
+type runResult struct {
+	v    txnView
+	code int
+}
+
 // sale runs `posctl sale --wait` and, once the sale waits for a card,
 // presents the cards (see presentArgs) one after the other.
 func (e *env) sale(amount string, cards ...string) (txnView, int) {

@@ -407,12 +407,8 @@ func testConcurrentReversalTriggers(t *testing.T, dialect string) {
 
 	// The 0200 goes out and is never answered (magic amount 91); the host
 	// then goes away, so the reversal cannot be delivered yet.
-	type res struct {
-		v    txnView
-		code int
-	}
-	done := make(chan res, 1)
-	go func() { v, code := e.sale("40.91", "visa-classic"); done <- res{v, code} }()
+	done := make(chan runResult, 1)
+	go func() { v, code := e.sale("40.91", "visa-classic"); done <- runResult{v, code} }()
 	waitFor(t, 20*time.Second, func() bool {
 		lines, _ := e.journalLines()
 		return len(lines) >= 2 // 0200 in, drop
@@ -609,12 +605,8 @@ func TestRiskAndOnlinePIN(t *testing.T) {
 	posd := start(t, "posd", []string{"-config", cfg}, posdReady)
 	defer posd.stop(t)
 
-	type res struct {
-		v    txnView
-		code int
-	}
-	done := make(chan res, 1)
-	go func() { v, code := e.sale("1500.00", "visa-classic"); done <- res{v, code} }()
+	done := make(chan runResult, 1)
+	go func() { v, code := e.sale("1500.00", "visa-classic"); done <- runResult{v, code} }()
 	waitFor(t, 20*time.Second, func() bool { return e.display().Phase == "pin" })
 	if out, code := e.posctl("sim", "keys", "12"); code != 0 {
 		t.Fatalf("keys: %s", out)
@@ -644,7 +636,7 @@ func TestRiskAndOnlinePIN(t *testing.T) {
 	}
 
 	// The wrong PIN: the issuer declines with 55.
-	go func() { v, code := e.sale("1600.00", "visa-classic"); done <- res{v, code} }()
+	go func() { v, code := e.sale("1600.00", "visa-classic"); done <- runResult{v, code} }()
 	waitFor(t, 20*time.Second, func() bool { return e.display().Phase == "pin" })
 	if out, code := e.posctl("sim", "keys", "9999E"); code != 0 {
 		t.Fatalf("keys: %s", out)

@@ -107,12 +107,8 @@ func testEveryKind(t *testing.T, dialect string) {
 	}
 
 	// The balance inquiry asks for the PIN.
-	type res struct {
-		v    txnView
-		code int
-	}
-	done := make(chan res, 1)
-	go func() { v, code := e.run([]string{"balance"}, "visa-classic"); done <- res{v, code} }()
+	done := make(chan runResult, 1)
+	go func() { v, code := e.run([]string{"balance"}, "visa-classic"); done <- runResult{v, code} }()
 	waitFor(t, 20*time.Second, func() bool { return e.display().Phase == "pin" })
 	if out, code := e.posctl("sim", "keys", "1234E"); code != 0 {
 		t.Fatalf("keys: %s", out)
