@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -52,18 +51,9 @@ func (e *env) waitPaper(n int) []string {
 // says DUPLICATE; the batch close prints its report; nothing printed or
 // shown carries card data.
 func TestReceipts(t *testing.T) {
-	dir := t.TempDir()
-	hostAddr, apiAddr := freePort(t), freePort(t)
-	e := &env{t: t, api: apiAddr, journal: filepath.Join(dir, "journal.jsonl"), dataDir: filepath.Join(dir, "data")}
-	start(t, "acquirer-sim", []string{"-listen", hostAddr, "-journal", e.journal},
-		func(s string) bool { return strings.Contains(s, "listening on") })
-	cfg := writeConfig(t, dir, map[string]any{
-		"data_dir": e.dataDir,
-		"api":      map[string]any{"listen": apiAddr},
-		"host":     map[string]any{"addr": hostAddr},
-		"receipt":  map[string]any{"merchant_name": "POSD TEST SHOP"},
-	})
-	start(t, "posd", []string{"-config", cfg}, func(s string) bool { return strings.Contains(s, "posd ready") })
+	e, _, cfg := newEnv(t, nil, nil)
+	editConfig(t, cfg, func(c map[string]any) { c["receipt"] = map[string]any{"merchant_name": "POSD TEST SHOP"} })
+	start(t, "posd", []string{"-config", cfg}, posdReady)
 
 	v, _ := e.sale("12.34", "visa-classic")
 	if v.State != "approved" {

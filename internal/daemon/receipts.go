@@ -115,20 +115,14 @@ func (r *receipts) wants(t store.Txn) bool {
 	return false
 }
 
-// auto prints t's documents as it ended.
+// auto prints t's documents as it ended: the copies of receipt.copies
+// for an approval, the cardholder's for a decline, a settlement's report.
 func (r *receipts) auto(ctx context.Context, t store.Txn) {
-	var docs []printer.Doc
-	var err error
-	switch {
-	case t.Kind == "settlement":
-		var d printer.Doc
-		d, err = receipt.Settlement(r.hdr, t, r.p.Columns())
-		docs = append(docs, d)
-	case t.State == store.StateApproved || t.State == store.StateOfflineApproved:
-		docs, err = r.slips(t, r.copies, false)
-	default:
-		docs, err = r.slips(t, []receipt.Copy{receipt.Cardholder}, false)
+	copies := r.copies
+	if t.State != store.StateApproved && t.State != store.StateOfflineApproved {
+		copies = []receipt.Copy{receipt.Cardholder}
 	}
+	docs, err := layout(r.hdr, t, copies, false, r.p.Columns(), r.get)
 	if err == nil {
 		err = r.print(ctx, docs)
 	}
@@ -137,18 +131,24 @@ func (r *receipts) auto(ctx context.Context, t store.Txn) {
 	}
 }
 
-// slips lays out the copies of t.
-func (r *receipts) slips(t store.Txn, copies []receipt.Copy, reprint bool) ([]printer.Doc, error) {
+// layout is t's documents for a printer of cols columns: a settlement's
+// report, or the slip's copies (get finds the original of a refund, void
+// or completion).
+func layout(h receipt.Header, t store.Txn, copies []receipt.Copy, reprint bool, cols int, get func(string) (store.Txn, error)) ([]printer.Doc, error) {
+	if t.Kind == "settlement" {
+		d, err := receipt.Settlement(h, t, cols)
+		return []printer.Doc{d}, err
+	}
 	o := receipt.Opts{Reprint: reprint}
 	if t.OrigID != "" {
-		if orig, err := r.get(t.OrigID); err == nil {
+		if orig, err := get(t.OrigID); err == nil {
 			o.Original = &orig
 		}
 	}
 	var docs []printer.Doc
 	for _, c := range copies {
 		o.Copy = c
-		d, err := receipt.Slip(r.hdr, t, o, r.p.Columns())
+		d, err := receipt.Slip(h, t, o, cols)
 		if err != nil {
 			return nil, err
 		}
@@ -201,15 +201,7 @@ func (r *receipts) failed(id string, err error) {
 // the report (a settlement), marked DUPLICATE, and forgets that it did
 // not print.
 func (r *receipts) Reprint(ctx context.Context, t store.Txn, copies []receipt.Copy) error {
-	var docs []printer.Doc
-	var err error
-	if t.Kind == "settlement" {
-		var d printer.Doc
-		d, err = receipt.Settlement(r.hdr, t, r.p.Columns())
-		docs = append(docs, d)
-	} else {
-		docs, err = r.slips(t, copies, true)
-	}
+	docs, err := layout(r.hdr, t, copies, true, r.p.Columns(), r.get)
 	if err != nil {
 		return err
 	}
@@ -294,18 +286,11 @@ func (d *Daemon) Receipt(id string, c receipt.Copy, cols int) (printer.Doc, int,
 			cols = d.receipts.p.Columns()
 		}
 	}
-	if t.Kind == "settlement" {
-		doc, err := receipt.Settlement(d.Settings.Receipt, t, cols)
-		return doc, cols, t, err
+	docs, err := layout(d.Settings.Receipt, t, []receipt.Copy{c}, false, cols, d.Engine.Get)
+	if err != nil {
+		return printer.Doc{}, cols, t, err
 	}
-	o := receipt.Opts{Copy: c}
-	if t.OrigID != "" {
-		if orig, err := d.Engine.Get(t.OrigID); err == nil {
-			o.Original = &orig
-		}
-	}
-	doc, err := receipt.Slip(d.Settings.Receipt, t, o, cols)
-	return doc, cols, t, err
+	return docs[0], cols, t, nil
 }
 
 // LastReceipt names the newest transaction that has a slip (the cashier's
