@@ -2,6 +2,7 @@ package txn
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -125,5 +126,23 @@ func TestMPMRefused(t *testing.T) {
 	}
 	if got := wait(t, e3, tx.ID); got.State != store.StateFailed || Failure(got.Failure) != FailWallet || len(w3.resolved) != 0 {
 		t.Fatalf("refused precreate: %+v resolved %v", got, w3.resolved)
+	}
+}
+
+// The customer pays just after the terminal's last query: the closing
+// cancel finds the order paid and the platform refunds it. The sale has
+// failed and says so; nothing is left to cancel.
+func TestMPMPaidAfterTheLastQuery(t *testing.T) {
+	w := &fakeWallets{resolveAs: wallet.Result{Status: wallet.StatusRefunded, Reason: "reversed"}}
+	m := testMerchant
+	e, _, db := setupWith(t, approveAll(), func(o *Opts) { o.Wallet, o.Merchant = w, &m })
+	tx, err := e.Start(Request{Amount: 2372, Currency: "156", Method: MethodMPM, Platform: "unionpay"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := wait(t, e, tx.ID)
+	jobs, _ := db.Jobs()
+	if got.State != store.StateFailed || Failure(got.Failure) != FailWallet || !strings.Contains(got.Error, "refunded") || len(jobs) != 0 {
+		t.Fatalf("paid after the last query: %+v jobs %+v", got, jobs)
 	}
 }

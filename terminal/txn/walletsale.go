@@ -195,6 +195,15 @@ func (e *Engine) walletOutcome(s *sale, res wallet.Result, err error) error {
 			r.Error = fmt.Errorf("%w: %s %s", ErrWallet, res.Status, res.Reason).Error()
 			return nil
 		})
+	case err == nil && res.Status == wallet.StatusRefunded:
+		// The customer paid after the last query; the closing cancel
+		// found the order paid and the platform gave the money back.
+		e.log.Info("wallet payment refunded by its closing cancel", "id", s.rec.ID)
+		return e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
+			r.State, r.Failure = store.StateFailed, string(FailWallet)
+			r.Error = fmt.Errorf("%w: paid after the terminal stopped waiting; the platform refunded it", ErrWallet).Error()
+			return nil
+		})
 	default:
 		// Unknown even after the schedule and its cancel: cancel until
 		// the platform acknowledges (a paid order is then refunded).
