@@ -69,12 +69,21 @@ func TestQRCodesEndToEnd(t *testing.T) {
 	walletAddr := freePort(t)
 	walletJournal := filepath.Join(dir, "wallet.jsonl")
 	e, acq, cfg := newEnv(t, []string{"-wallet", walletAddr, "-wallet-journal", walletJournal}, nil)
+	t.Cleanup(func() {
+		if t.Failed() {
+			journal, _ := os.ReadFile(walletJournal)
+			t.Logf("wallet platform's journal:\n%s", journal)
+		}
+	})
 	editConfig(t, cfg, func(c map[string]any) {
 		// The merchant-presented sales wait for this test to see the
 		// code and run the phone within query_total: 4 s was too short
 		// on a loaded machine (the phone paid after the terminal had
-		// given up and queued the order's cancel).
-		c["wallet"] = map[string]any{"url": "http://" + walletAddr, "query_first": "200ms", "query_total": "10s", "query_rate": 5,
+		// given up and queued the order's cancel). The terminal's query
+		// rate is the platform's (one a second): faster, the platform
+		// answers too_frequent and the backoff can leave the last
+		// queries of the window unanswered.
+		c["wallet"] = map[string]any{"url": "http://" + walletAddr, "query_first": "200ms", "query_total": "10s", "query_rate": 1,
 			"mpm": map[string]any{"name": "POSD DEMO", "accounts": map[string]string{"unionpay": "UP0001", "wechat": "WX0001", "alipay": "AL0001"}}}
 	})
 	posd := start(t, "posd", []string{"-config", cfg}, posdReady)
@@ -119,7 +128,9 @@ func TestQRCodesEndToEnd(t *testing.T) {
 		if !strings.HasPrefix(shown.Code, "000201010212") {
 			t.Fatalf("shown code: %+v", shown)
 		}
+		began := time.Now()
 		out, code := e.posctl("sim", "phone", "--platform", platform)
+		t.Logf("%s phone paid in %v", platform, time.Since(began).Round(time.Millisecond))
 		printed.WriteString(out)
 		if code != 0 || !strings.Contains(out, `"success"`) {
 			t.Fatalf("%s phone: exit %d %s", platform, code, out)
