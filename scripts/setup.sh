@@ -7,7 +7,9 @@
 # ui/kiosk/page.html), Chromium for the display's rendering test, the swtpm
 # TPM 2.0 simulator (swtpm, swtpm-tools) that the TPM-sealed KEK test of
 # board/ starts, picocom and tmux (the service console's test drives it with
-# a real terminal program), and a Go toolchain as recent as go.mod asks for. Idempotent: when
+# a real terminal program), systemd and dbus-daemon (the service unit and
+# posd's D-Bus policy are checked by systemd's parsers and a bus daemon),
+# and a Go toolchain as recent as go.mod asks for. Idempotent: when
 # everything is present it only checks and returns.
 #
 #   scripts/setup.sh          check and install what is missing
@@ -15,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(gcc g++ make pkg-config git ca-certificates libopencv-dev opencv-data gstreamer1.0-plugins-base fontconfig fonts-wqy-microhei chromium swtpm swtpm-tools picocom tmux)
+pkgs=(gcc g++ make pkg-config git ca-certificates libopencv-dev opencv-data gstreamer1.0-plugins-base fontconfig fonts-wqy-microhei chromium swtpm swtpm-tools picocom tmux systemd dbus-daemon)
 
 missing=()
 for p in "${pkgs[@]}"; do
