@@ -14,7 +14,8 @@ import (
 // A migration brings a database from one schema to the next. Compat is
 // the oldest schema whose builds can still read and write the file once
 // it has run: a migration that only adds (a bucket, a record field older
-// builds ignore) keeps the compat of the file; one that changes what
+// builds ignore, and keep when they rewrite the record: keep.go) keeps
+// the compat of the file; one that changes what
 // older builds read raises it to its own schema.
 type migration struct {
 	run    func(tx *bolt.Tx) error

@@ -204,7 +204,7 @@ func (t *Tx) Update(id string, fn func(*Txn) error) (Txn, error) {
 		return Txn{}, fmt.Errorf("%w: %s -> %s", ErrState, prev, r.State)
 	}
 	r.ID, r.Updated = id, t.now
-	if err := put(b, seq, &r); err != nil {
+	if err := putKeeping(b, seq, &r, b.Get(key(seq))); err != nil {
 		return Txn{}, err
 	}
 	return r, t.index(seq, prev, r.State)
@@ -413,10 +413,15 @@ func (t *Tx) Enqueue(j *Job) error {
 // PutJob stores j (an existing job) again.
 func (t *Tx) PutJob(j *Job) error {
 	b := t.tx.Bucket(bucketOutbox)
-	if b.Get(key(j.Seq)) == nil {
+	old := b.Get(key(j.Seq))
+	if old == nil {
 		return fmt.Errorf("%w: job %d", ErrNotFound, j.Seq)
 	}
-	return putJob(b, j)
+	v, err := encodeKeeping(j, old)
+	if err != nil {
+		return err
+	}
+	return b.Put(key(j.Seq), v)
 }
 
 // DeleteJob removes job seq: its work is done.
