@@ -87,6 +87,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if *dataDir != "" {
 		cfg.DataDir = *dataDir
 	}
+	if err := daemon.CheckConfig(cfg); err != nil {
+		return err
+	}
 	if *printCfg {
 		b, err := cfg.JSON()
 		if err != nil {

@@ -54,3 +54,23 @@ func TestCheckDB(t *testing.T) {
 		t.Errorf("empty file: %v %q", err, errb.String())
 	}
 }
+
+// TestPrintConfigChecksFaceThresholds: posd -print-config, the field
+// engineer's check of a configuration, refuses liveness thresholds out of
+// range, as posd's start would, naming the key.
+func TestPrintConfigChecksFaceThresholds(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "posd.json")
+	if err := os.WriteFile(path, []byte(`{"face":{"thresholds":{"min_face_frac":5}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	err := run([]string{"-config", path, "-print-config"}, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "face.thresholds") || !strings.Contains(err.Error(), "min_face_frac") {
+		t.Fatalf("thresholds out of range: %v\n%s", err, out.String())
+	}
+	os.WriteFile(path, []byte(`{"face":{"thresholds":{"min_face_frac":0.2}}}`), 0o600)
+	out.Reset()
+	if err := run([]string{"-config", path, "-print-config"}, &out, &errb); err != nil || !strings.Contains(out.String(), `"min_face_frac": 0.2`) {
+		t.Fatalf("thresholds in range: %v\n%s", err, out.String())
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"posd/board"
 	"posd/board/sim"
 	"posd/conn/video"
+	"posd/internal/config"
 	"posd/terminal/face"
 	"posd/terminal/facepay"
 	"posd/terminal/pin"
@@ -70,9 +71,9 @@ func (d *Daemon) openFace(pad pin.Keys) (*txn.FacePay, error) {
 	if err != nil {
 		return nil, err
 	}
-	th, err := face.ParseThresholds(cfg.Thresholds)
+	th, err := faceThresholds(d.Config)
 	if err != nil {
-		return nil, fmt.Errorf("config: face.thresholds: %w", err)
+		return nil, err
 	}
 	cam := d.Board.Devices.CameraVideo()
 	c, err := face.New(face.Opts{CascadeDir: cfg.Cascades, Thresholds: th, Logger: d.Log.With("part", "face")})
@@ -375,3 +376,19 @@ func (d *Daemon) ShowFace(sc sim.FaceScene) error {
 // FaceEnabled reports whether face pay can run (a card sale then offers
 // it on the customer display).
 func (d *Daemon) FaceEnabled() bool { return d.face != nil && d.face.why == "" }
+
+// CheckConfig runs the checks of cfg that need posd's parts rather than
+// config.Load alone (posd -print-config runs it too): the face liveness
+// thresholds, checked whether or not face pay is configured yet.
+func CheckConfig(cfg config.Config) error {
+	_, err := faceThresholds(cfg)
+	return err
+}
+
+func faceThresholds(cfg config.Config) (face.Thresholds, error) {
+	th, err := face.ParseThresholds(cfg.Face.Thresholds)
+	if err != nil {
+		return face.Thresholds{}, fmt.Errorf("config: face.thresholds: %w", err)
+	}
+	return th, nil
+}
