@@ -74,7 +74,8 @@ func next(t *testing.T, d *keypad.Dev) keypad.Event {
 	defer cancel()
 	ev, err := d.Next(ctx)
 	if err != nil {
-		t.Fatalf("no key event: %v", err)
+		st := d.Stats()
+		t.Fatalf("no key event: %v (%d events, %d dropped unread)", err, st.Events, st.Dropped)
 	}
 	return ev
 }
@@ -119,17 +120,45 @@ func TestSingleKey(t *testing.T) {
 	}
 }
 
+// typeOpts are testOpts with a queue that holds every event of seq typed.
+// Type does not wait for the events to be read and, under the step clock,
+// takes no real time; with the default queue of 8 the test depended on
+// the scheduler running the reader while the keys were typed, and on a
+// loaded machine it sometimes did not: the oldest events were dropped.
+func typeOpts(layout keypad.Layout, seq string) *keypad.Opts {
+	o := testOpts(layout)
+	o.QueueLen = 2 * len(seq)
+	return o
+}
+
 func TestTypeSequence(t *testing.T) {
-	sim, d := start(t, keypad.Layout4x4, nil)
+	const seq = "1234#"
+	sim, d := start(t, keypad.Layout4x4, typeOpts(keypad.Layout4x4, seq))
 	done := make(chan error, 1)
-	go func() { done <- sim.Type(context.Background(), "1234#") }()
-	expectTyped(t, d, "1234#")
+	go func() { done <- sim.Type(context.Background(), seq) }()
+	expectTyped(t, d, seq)
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 	if err := sim.Type(context.Background(), "X"); !errors.Is(err, keypadsim.ErrNoKey) {
 		t.Fatalf("unknown key: %v", err)
 	}
+}
+
+// Type does not wait for anyone to read the events, and under the step
+// clock it takes no real time: on a loaded machine the reader may not run
+// until the whole string is typed. This is that interleaving made certain;
+// the queue typeOpts sizes holds every event meanwhile.
+func TestTypeSequenceReadAfterTyping(t *testing.T) {
+	const seq = "1234#"
+	sim, d := start(t, keypad.Layout4x4, typeOpts(keypad.Layout4x4, seq))
+	if err := sim.Type(context.Background(), seq); err != nil {
+		t.Fatal(err)
+	}
+	if st := d.Stats(); st.Dropped != 0 || st.Queued != 2*len(seq) {
+		t.Fatalf("%d keys typed before reading: %d events queued, %d dropped", len(seq), st.Queued, st.Dropped)
+	}
+	expectTyped(t, d, seq)
 }
 
 // expectTyped reads the events of seq typed: each key goes down, then
