@@ -181,6 +181,14 @@ func (s *Sim) waitScans(ctx context.Context, n int, idleOK bool) error {
 // Type presses and releases each key of keys in turn, holding each state
 // for Opts.HoldScans scans of the driver. A release also ends when the
 // driver goes idle (it has reported the key up). It needs a running driver.
+//
+// Type does not wait for the driver's events to be read. Its holds are
+// counted in scans, so under a clock that moves only when the scanner
+// waits it types in next to no real time, where a person takes a tenth
+// of a second or more per key: a reader the scheduler runs late then
+// finds the oldest events dropped from the driver's queue. Give the
+// driver a queue (keypad.Opts.QueueLen) that holds every event typed, or
+// read each key's events before typing the next.
 func (s *Sim) Type(ctx context.Context, keys string) error {
 	for _, k := range keys {
 		if _, _, ok := s.layout.Find(keypad.Key(k)); !ok {
