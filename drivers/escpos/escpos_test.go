@@ -318,14 +318,15 @@ func TestPaperRunsOut(t *testing.T) {
 			if n := len(r.sim.Pending()); n != 20 || len(r.sim.Documents()) != 0 {
 				t.Fatalf("%d lines printed, %d documents", n, len(r.sim.Documents()))
 			}
-			// A new roll; the torn-off part is a document of its own, the
-			// reprint another.
+			// A new roll; the torn-off part is a document of its own.
+			// The printer held the rest of the slip and prints it on the
+			// new roll before the reprint.
 			r.sim.LoadPaper(100)
 			if err := r.dev.Print(ctx(t), doc); err != nil {
 				t.Fatal(err)
 			}
 			docs := r.sim.Documents()
-			if len(docs) != 2 || docs[0].Cut != escpossim.Torn || len(docs[1].Lines) != 30 || docs[1].Cut != escpossim.Partial {
+			if len(docs) != 3 || docs[0].Cut != escpossim.Torn || len(docs[1].Lines) != 10 || len(docs[2].Lines) != 30 || docs[2].Cut != escpossim.Partial {
 				t.Fatalf("documents %+v", docs)
 			}
 		})

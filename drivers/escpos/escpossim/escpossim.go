@@ -23,17 +23,29 @@
 //     (width and height 1-8), FS & and FS . (with Opts.Chinese; a
 //     printer without a Chinese font ignores them).
 //   - Paper: the roll holds Opts.PaperLines lines; every printed line
-//     takes its height, feeds take theirs. When the roll ends the line
-//     being printed and everything after it is lost and the printer goes
-//     off-line (a real one keeps the data and prints it once a roll is
-//     loaded: a host must assume the receipt incomplete either way).
-//     The near-end sensor trips Opts.NearEndLines before the end.
+//     takes its height, feeds take theirs. When the roll ends the printer
+//     goes off-line and keeps the line it was printing and everything it
+//     receives after it, as a real one keeps its print and receive
+//     buffers: once a roll is loaded (or the cover closed, the fault
+//     cleared) it prints them, so the rest of a slip cut short comes out
+//     on the new roll, its GS r answered then. The near-end sensor trips
+//     Opts.NearEndLines before the end.
+//   - Buffer clear, DLE DC4 fn=8 (10 14 08 01 03 14 01 06 02 08, Epson
+//     TM-T88III and later, TM-T90, TM-L90, Citizen CT-S): real-time,
+//     executed on arrival even off-line; it discards the receive buffer
+//     and the line being printed, keeps the modes, and answers 37 25 00.
+//     With Opts.NoClear the printer ignores it, as many low-cost models
+//     do. ESC @ clears only the line buffer, in its turn, after the data
+//     before it: it cannot stop what the printer holds.
 //   - Cutting: GS V 0/1/48/49 cut where the paper stands, GS V 65/66 n
 //     feed the printed lines past the cutter first. The cutter is
 //     Opts.CutterLines above the head, so lines printed just before a
 //     cut without feed go out with the next document.
 //   - Off-line (paper out, cover open, fault): only real-time commands
-//     are executed; the rest is parsed and dropped (Stats.Dropped).
+//     are executed; the rest waits in the receive buffer (Held).
+//   - GS r 1 is answered once the data before it is processed; with
+//     Opts.NoGSr the printer ignores it (low-cost models that answer
+//     DLE EOT only).
 //   - XON/XOFF: with Opts.XonXoff the printer sends XOFF when it goes
 //     off-line and XON when it is back (BUSY condition "receive buffer
 //     full/offline" of Epson's TM manuals); SetBusy sends them as a full
@@ -80,6 +92,12 @@ type Opts struct {
 	CutterLines int
 	// XonXoff: send XOFF on going off-line, XON on coming back.
 	XonXoff bool
+	// NoGSr: the printer ignores GS r (transmit status) and answers only
+	// the real-time DLE EOT.
+	NoGSr bool
+	// NoClear: the printer ignores DLE DC4 fn=8 (clear buffers): what it
+	// holds when it goes off-line prints when it comes back.
+	NoClear bool
 	// Logger receives diagnostics (counts, never text); nil discards.
 	Logger *slog.Logger
 }
@@ -162,9 +180,10 @@ type Stats struct {
 	Commands  int // commands executed or skipped by design
 	Unknown   int // commands and control bytes the simulator does not know
 	Overflows int // lines the printer had to break
-	Dropped   int // bytes dropped while off-line
+	Dropped   int // characters lost (the paper ran out in a tab)
 	WhileBusy int // non-real-time bytes received after XOFF was sent
 	Status    int // DLE EOT requests answered
+	Cleared   int // DLE DC4 fn=8 buffer clears executed
 }
 
 // Sim is a simulated printer. It is safe for concurrent use.
@@ -185,7 +204,9 @@ type Sim struct {
 	busy   bool // SetBusy
 	xoff   bool // XOFF sent and not yet XON
 	parser parser
-	rt     [2]byte // the last two bytes received, for DLE EOT
+	rt     [len(clearCmd)]byte // the last bytes received, for real-time commands
+	held   []byte              // received while off-line, not yet processed
+	stuck  []stuckLine         // lines the paper ran out under
 
 	wg sync.WaitGroup
 }
@@ -246,9 +267,18 @@ func (s *Sim) PaperLeft() int {
 	return s.left
 }
 
+// Held is how many received bytes the printer holds, off-line, to
+// process once it is back on line.
+func (s *Sim) Held() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.held) + len(s.stuck)
+}
+
 // LoadPaper puts in a new roll of lines (zero: Opts.PaperLines; less
 // than zero: none, the roll is taken out). What was printed and not cut
-// is torn off as a document of its own.
+// is torn off as a document of its own; then what the printer held
+// prints on the new roll.
 func (s *Sim) LoadPaper(lines int) {
 	if lines == 0 {
 		lines = s.opts.PaperLines
@@ -261,6 +291,7 @@ func (s *Sim) LoadPaper(lines int) {
 	}
 	s.paper, s.ys, s.y = nil, nil, 0
 	s.left = lines
+	s.resume()
 	s.flow()
 }
 
@@ -269,6 +300,7 @@ func (s *Sim) SetCover(open bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cover = open
+	s.resume()
 	s.flow()
 }
 
@@ -277,7 +309,61 @@ func (s *Sim) SetFault(f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fault = f
+	s.resume()
 	s.flow()
+}
+
+// stuckLine is a line the paper ran out under: it prints first once the
+// printer is back on line.
+type stuckLine struct {
+	l Line
+	h int
+}
+
+// resume prints what the printer held while it was off-line, as far as
+// it can.
+func (s *Sim) resume() {
+	if s.offline() {
+		return
+	}
+	for len(s.stuck) > 0 {
+		st := s.stuck[0]
+		if !s.feed(st.h) {
+			return
+		}
+		s.stuck = s.stuck[1:]
+		s.paper = append(s.paper, st.l)
+		s.ys = append(s.ys, s.y)
+	}
+	s.stuck = nil
+	for len(s.held) > 0 && !s.offline() {
+		c := s.held[0]
+		s.held = s.held[1:]
+		s.parser.feed(s, c)
+	}
+	if len(s.held) == 0 {
+		s.held = nil
+	}
+}
+
+// clearCmd is DLE DC4 fn=8, clear buffers (Epson ESC/POS Command
+// Reference, "DLE DC4 (fn = 8)"), and clearAnswer its answer: header
+// 37H, identifier 25H, NUL.
+var (
+	clearCmd    = [...]byte{0x10, 0x14, 0x08, 0x01, 0x03, 0x14, 0x01, 0x06, 0x02, 0x08}
+	clearAnswer = []byte{0x37, 0x25, 0x00}
+)
+
+// clear executes DLE DC4 fn=8: the receive buffer and the line being
+// printed are discarded, the modes stay.
+func (s *Sim) clear() {
+	s.stats.Cleared++
+	s.held, s.stuck = nil, nil
+	p := &s.parser
+	p.clearLine()
+	p.cmd, p.skip, p.until = p.cmd[:0], 0, 0
+	s.log.Info("escpossim: buffers cleared")
+	s.emit(clearAnswer...)
 }
 
 // SetBusy makes the printer send XOFF (its receive buffer is full) or,
@@ -379,7 +465,8 @@ func (s *Sim) receive(c byte) {
 	if s.xoff {
 		s.stats.WhileBusy++
 	}
-	if s.rt == [2]byte{0x10, 0x04} {
+	n := len(s.rt)
+	if s.rt[n-2] == 0x10 && s.rt[n-1] == 0x04 {
 		if c >= 1 && c <= 4 {
 			s.stats.Status++
 			if s.xoff {
@@ -388,8 +475,22 @@ func (s *Sim) receive(c byte) {
 			s.emit(s.dleEOT(c))
 		}
 	}
-	s.rt = [2]byte{s.rt[1], c}
-	s.parser.feed(s, c)
+	copy(s.rt[:], s.rt[1:])
+	s.rt[n-1] = c
+	// Off-line, the data waits in the receive buffer; the real-time
+	// commands in it have been executed on arrival.
+	if s.offline() || len(s.held) > 0 || len(s.stuck) > 0 {
+		s.held = append(s.held, c)
+	} else {
+		s.parser.feed(s, c)
+	}
+	if s.rt == clearCmd {
+		s.rt = [len(clearCmd)]byte{}
+		if s.opts.NoClear {
+			return
+		}
+		s.clear()
+	}
 }
 
 // Port returns an in-memory link to the simulator, as a serial port with
@@ -504,10 +605,7 @@ func (s *Sim) putChar(r rune, cols int) {
 	w := cols * p.width
 	if p.lineW+w > s.opts.Columns && p.lineW > 0 {
 		s.stats.Overflows++
-		s.printLine(true)
-		if s.offline() {
-			return
-		}
+		s.printLine(true) // the paper may run out: the character waits with the rest
 	}
 	if len(p.line) == 0 {
 		p.cur = Line{Align: p.align, Bold: p.bold, Width: p.width, Height: p.height}
@@ -520,12 +618,10 @@ func (s *Sim) putChar(r rune, cols int) {
 }
 
 // printLine prints the line buffer and feeds one line of its height.
+// When the roll ends under it the line is kept and printed first on the
+// next roll.
 func (s *Sim) printLine(overflow bool) {
 	p := &s.parser
-	if s.offline() {
-		p.clearLine()
-		return
-	}
 	l := p.cur
 	h := p.maxH
 	if len(p.line) == 0 {
@@ -535,8 +631,9 @@ func (s *Sim) printLine(overflow bool) {
 	l.Text = string(p.line)
 	l.Overflow = overflow
 	p.clearLine()
-	if !s.feed(h) {
-		return // the roll ended under the line: it is lost
+	if s.offline() || len(s.stuck) > 0 || !s.feed(h) {
+		s.stuck = append(s.stuck, stuckLine{l: l, h: h})
+		return
 	}
 	s.paper = append(s.paper, l)
 	s.ys = append(s.ys, s.y)

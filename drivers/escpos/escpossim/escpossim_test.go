@@ -193,21 +193,35 @@ func TestGSr(t *testing.T) {
 	if got := ask(t, s, testhex.Must("1D 72 31")); !bytes.Equal(got, []byte{3}) {
 		t.Errorf("% X", got)
 	}
-	// Off-line: not processed, not answered.
+	// Off-line: held, answered once the printer is back on line.
 	s.SetCover(true)
-	if got := ask(t, s, testhex.Must("1D 72 01")); len(got) != 0 {
+	p := s.Port(5 * time.Millisecond)
+	p.Write(testhex.Must("1D 72 01"))
+	buf := make([]byte, 4)
+	if n, _ := p.Read(buf); n != 0 {
+		t.Errorf("answered off-line: % X", buf[:n])
+	}
+	s.SetCover(false)
+	if n, _ := p.Read(buf); n != 1 || buf[0] != 3 {
+		t.Errorf("after the cover closed: % X", buf[:n])
+	}
+	// A printer without GS r answers DLE EOT only.
+	s = escpossim.New(&escpossim.Opts{NoGSr: true})
+	if got := ask(t, s, testhex.Must("1D 72 01 10 04 01")); !bytes.Equal(got, []byte{0x12}) {
 		t.Errorf("% X", got)
 	}
 }
 
+// The roll ends in the middle of the data: the printer keeps the line
+// it was printing and what follows, and prints them on the next roll.
 func TestPaperOut(t *testing.T) {
 	s := escpossim.New(&escpossim.Opts{PaperLines: 3, XonXoff: true})
 	got := ask(t, s, []byte("1\n2\n3\n4\n5\n"))
 	if !bytes.Equal(got, []byte{0x13}) || len(s.Pending()) != 3 || s.PaperLeft() != 0 {
 		t.Fatalf("% X %+v", got, s.Pending())
 	}
-	if st := s.Stats(); st.Dropped != 2 {
-		t.Errorf("%+v", st)
+	if st := s.Stats(); st.Dropped != 0 || s.Held() != 4 {
+		t.Errorf("%+v, %d held", st, s.Held())
 	}
 	p := s.Port(5 * time.Millisecond)
 	s.LoadPaper(0)
@@ -217,6 +231,54 @@ func TestPaperOut(t *testing.T) {
 	}
 	if d := s.Documents(); len(d) != 1 || d[0].Cut != escpossim.Torn || len(d[0].Lines) != 3 {
 		t.Errorf("%+v", d)
+	}
+	if got := render(t, s); !strings.HasSuffix(got, "--\n4\n5\n") || s.Held() != 0 {
+		t.Errorf("after the new roll: %q", got)
+	}
+	// The line under which the paper ran out prints first.
+	s = escpossim.New(&escpossim.Opts{PaperLines: 2})
+	s.Receive([]byte("1\n2\n"))
+	s.Receive([]byte("3\n4\n"))
+	s.LoadPaper(10)
+	if got := render(t, s); got != "1\n2\n--\n3\n4\n" {
+		t.Errorf("%q", got)
+	}
+}
+
+var clearCmd = testhex.Must("10 14 08 01 03 14 01 06 02 08")
+
+// DLE DC4 fn=8 clears what the printer holds, on arrival, even off-line,
+// and answers 37 25 00; a printer without it keeps the data.
+func TestClear(t *testing.T) {
+	for _, noClear := range []bool{false, true} {
+		s := escpossim.New(&escpossim.Opts{PaperLines: 2, NoClear: noClear})
+		s.Receive([]byte("1\n2\n3\n4\n"))
+		s.Receive(testhex.Must("1D 56 42 00"))
+		got := ask(t, s, clearCmd)
+		s.LoadPaper(10)
+		docs := render(t, s)
+		if noClear {
+			if len(got) != 0 || docs != "1\n2\n--\n3\n4\n--\n" || s.Stats().Cleared != 0 {
+				t.Errorf("without clear: answered % X, printed %q", got, docs)
+			}
+			continue
+		}
+		if !bytes.Equal(got, []byte{0x37, 0x25, 0}) || docs != "1\n2\n--\n" || s.Held() != 0 || s.Stats().Cleared != 1 {
+			t.Errorf("answered % X, printed %q", got, docs)
+		}
+	}
+	// On line it drops the line not yet printed and keeps the modes.
+	s := escpossim.New(nil)
+	s.Receive(testhex.Must("1B 45 01 61 62"))
+	if got := ask(t, s, clearCmd); !bytes.Equal(got, []byte{0x37, 0x25, 0}) {
+		t.Errorf("% X", got)
+	}
+	s.Receive([]byte("c\n"))
+	if p := s.Pending(); len(p) != 1 || p[0].Text != "c" || !p[0].Bold {
+		t.Errorf("%+v", p)
+	}
+	if st := s.Stats(); st.Unknown != 0 {
+		t.Errorf("%+v", st)
 	}
 }
 
@@ -251,18 +313,21 @@ func TestServePTYEnds(t *testing.T) {
 	s.Wait()
 }
 
-// FuzzParse feeds arbitrary host bytes: the simulator must not panic,
-// must keep its roll and lines within bounds, and must answer every
-// DLE EOT with a status byte.
+// FuzzParse feeds arbitrary host bytes, then a new roll: the simulator
+// must not panic and must keep its roll and lines within bounds.
 func FuzzParse(f *testing.F) {
 	f.Add(testhex.Must("1B 40 1B 61 01 1B 45 01 1D 21 11 53 0A 1D 56 42 00 1D 72 01"))
 	f.Add(testhex.Must("1C 26 BA CF 81 30 8B 32 BA 0A 1C 2E 10 04 01"))
 	f.Add(testhex.Must("1D 76 30 00 FF FF FF FF 00"))
 	f.Add(testhex.Must("1B 44 01 02 1D 6B 04 31 1D 28 4C FF FF 10 14 08 01"))
+	f.Add(testhex.Must("31 0A 32 0A 33 0A 10 14 08 01 03 14 01 06 02 08 34 0A"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s := escpossim.New(&escpossim.Opts{Chinese: true, PaperLines: 50, NearEndLines: 5, XonXoff: true})
 		p := s.Port(time.Millisecond)
 		p.Write(b)
+		// What the printer held when the roll ran out prints on the
+		// next one.
+		s.LoadPaper(0)
 		if l := s.PaperLeft(); l < 0 || l > 50 {
 			t.Fatalf("paper left %d", l)
 		}

@@ -333,7 +333,7 @@ func (p *parser) gs(s *Sim, op byte, a []byte) {
 			s.stats.Unknown++
 		}
 	case 'r': // transmit status, in order with the data before it
-		if (a[0] == 1 || a[0] == 49) && !s.offline() {
+		if (a[0] == 1 || a[0] == 49) && !s.offline() && !s.opts.NoGSr {
 			s.emit(s.gsr1())
 		}
 	case 'v': // raster image '0' m xL xH yL yH: a line of its own
