@@ -12,6 +12,10 @@ import "errors"
 //     Opts.StatusTimeout, or the printer, ready by its status, did not
 //     confirm the document within Opts.PrintTimeout.
 //
+// A document that failed once its first byte was sent is cleared from
+// the printer (DLE DC4 fn=8); when the printer does not confirm that,
+// the error wraps ErrNotCleared as well.
+//
 // The errors below are this driver's own.
 var (
 	// ErrBadStatus: a byte offered as a DLE EOT answer lacks the fixed
@@ -20,6 +24,10 @@ var (
 	ErrBadStatus = errors.New("escpos: not a status byte")
 	// ErrHalted: the device was halted.
 	ErrHalted = errors.New("escpos: halted")
+	// ErrNotCleared comes with a document's error when the printer did
+	// not confirm clearing its buffers (DLE DC4 fn=8): it may hold the
+	// rest of the document and print it once it is back on line.
+	ErrNotCleared = errors.New("escpos: buffer not cleared: the rest may print when the printer is back on line")
 )
 
 // PortError is an I/O error of the serial port (a write that failed).

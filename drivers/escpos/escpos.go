@@ -70,16 +70,23 @@ type Dev struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the reader returned
 
-	answers chan byte // DLE EOT answers
-	syncs   chan byte // GS r answers
+	answers chan byte     // DLE EOT answers
+	syncs   chan byte     // GS r answers
+	cleared chan struct{} // DLE DC4 fn=8 answers
 
 	mu sync.Mutex // one exchange with the printer at a time
+	// owed counts the GS r sent and not yet answered: a document the
+	// printer kept when it went off-line (it could not clear it) answers
+	// its GS r when it is back, and that answer is not the next
+	// document's.
+	owed int
 
 	fcMu   sync.Mutex
 	resume chan struct{} // closed while writing is allowed (XON)
 
 	rdMu  sync.Mutex // the reader's parsing state
 	asb   int        // ASB bytes still to skip
+	blk   int        // bytes of the clear answer (37 25 00) seen
 	noise int        // bytes that were nothing the printer sends
 }
 
@@ -127,6 +134,7 @@ func New(port io.ReadWriter, opts *Opts) (*Dev, error) {
 		done:    make(chan struct{}),
 		answers: make(chan byte, 16),
 		syncs:   make(chan byte, 16),
+		cleared: make(chan struct{}, 1),
 		resume:  make(chan struct{}),
 	}
 	close(d.resume)
@@ -196,6 +204,8 @@ func (d *Dev) detail(ctx context.Context) (Detail, error) {
 		case raw[i] = <-d.answers:
 		case <-d.clk.After(d.opts.StatusTimeout):
 			d.log.Warn("printer did not answer", "query", n)
+			// Off or unplugged: what it held is likely gone.
+			d.owed = 0
 			return Detail{}, fmt.Errorf("escpos: DLE EOT %d: %w", n, printer.ErrNoAnswer)
 		case <-ctx.Done():
 			return Detail{}, ctx.Err()
@@ -220,7 +230,10 @@ func (d *Dev) detail(ctx context.Context) (Detail, error) {
 // XOFF, and GS r 1, which the printer answers only once everything
 // before it is printed; then it asks the status again. Paper that ran
 // out, a cover opened or a fault on the way is the state's error: the
-// receipt is incomplete.
+// receipt is incomplete. A printer keeps what it has not printed when
+// it stops, and prints it once put right; so that a document reported
+// incomplete does not print its rest after all, before the reprint,
+// Print then clears the printer's buffers (DLE DC4 fn=8).
 func (d *Dev) Print(ctx context.Context, doc printer.Doc) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -231,33 +244,83 @@ func (d *Dev) Print(ctx context.Context, doc printer.Doc) error {
 	if err := det.Status().Err(); err != nil {
 		return fmt.Errorf("escpos: not printed: %w", err)
 	}
-	chunks := render(doc, d.opts.Columns, d.cs)
-	deadline := d.clk.After(d.opts.PrintTimeout)
-	for len(d.syncs) > 0 {
-		<-d.syncs
+	sent, err := d.send(ctx, doc)
+	if err != nil && sent && !errors.Is(err, ErrHalted) && !d.clearBuffers() {
+		return fmt.Errorf("%w; %w", err, ErrNotCleared)
 	}
+	return err
+}
+
+// send sends doc and waits for the printer to print it. sent reports
+// that bytes of doc may wait in the printer, unprinted.
+func (d *Dev) send(ctx context.Context, doc printer.Doc) (sent bool, err error) {
+	chunks := render(doc, d.opts.Columns, d.cs)
+	chunks[len(chunks)-1] = append(chunks[len(chunks)-1], cmdSync...)
+	deadline := d.clk.After(d.opts.PrintTimeout)
+	d.dropSyncs()
 	n := 0
-	for _, c := range chunks {
+	for i, c := range chunks {
 		if err := d.waitXON(ctx, deadline); err != nil {
-			return err
+			return n > 0, err
 		}
-		if err := d.write(c); err != nil {
-			return err
+		if i == len(chunks)-1 {
+			d.owed++
 		}
 		n += len(c)
+		if err := d.write(c); err != nil {
+			return true, err
+		}
 	}
 	d.log.Info("document sent", "lines", len(chunks)-2, "bytes", n)
 	if err := d.waitPrinted(ctx, deadline); err != nil {
-		return err
+		return true, err
 	}
-	det, err = d.detail(ctx)
+	det, err := d.detail(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if err := det.Status().Err(); err != nil {
-		return fmt.Errorf("escpos: incomplete: %w", err)
+		return false, fmt.Errorf("escpos: incomplete: %w", err)
 	}
-	return nil
+	return false, nil
+}
+
+// dropSyncs takes the GS r answers that came in while nobody waited:
+// late ones, of a document the printer kept while it was off-line.
+func (d *Dev) dropSyncs() {
+	for len(d.syncs) > 0 {
+		<-d.syncs
+		d.owed = max(d.owed-1, 0)
+	}
+}
+
+// clearBuffers asks the printer to discard what it has received and not
+// printed (DLE DC4 fn=8, real-time: executed even off-line, receive
+// buffer full or in error), and reports whether it confirmed. Printers
+// without the command (many low-cost models) ignore it: they print the
+// rest of the document once they are back on line. ESC @ would not do:
+// it is processed in its turn, after the data before it, and clears
+// only the line being formed.
+func (d *Dev) clearBuffers() bool {
+	for len(d.cleared) > 0 {
+		<-d.cleared
+	}
+	if err := d.write(cmdClear); err != nil {
+		return false
+	}
+	select {
+	case <-d.cleared:
+		d.owed = 0 // the GS r went with the rest
+		for len(d.syncs) > 0 {
+			<-d.syncs
+		}
+		d.log.Info("printer buffers cleared")
+		return true
+	case <-d.clk.After(d.opts.StatusTimeout):
+	case <-d.ctx.Done():
+	}
+	d.log.Warn("printer did not confirm clearing its buffers: it may print the rest of the document when it is back on line")
+	return false
 }
 
 // waitXON returns once writing is allowed. While it waits it asks the
@@ -297,12 +360,18 @@ func (d *Dev) waitPrinted(ctx context.Context, deadline <-chan time.Time) error 
 	for {
 		select {
 		case <-d.syncs:
-			return nil
+			// The first answers can be those of a document kept while
+			// the printer was off-line: it prints before this one.
+			d.owed = max(d.owed-1, 0)
+			if d.owed == 0 {
+				return nil
+			}
 		case <-d.clk.After(d.opts.PollInterval):
 			if err := d.stopped(ctx, "printing"); err != nil {
 				return err
 			}
 		case <-deadline:
+			d.owed = 0 // an answer lost for good must not hold up the next documents
 			return d.timedOut(ctx, "print not confirmed")
 		case <-ctx.Done():
 			return ctx.Err()
@@ -365,15 +434,42 @@ func (d *Dev) run() {
 func (d *Dev) take(b byte) {
 	d.rdMu.Lock()
 	defer d.rdMu.Unlock()
-	switch {
-	case b == xon:
+	switch b {
+	case xon:
 		d.flow(true)
-	case b == xoff:
+		return
+	case xoff: // may come inside the clear answer too
 		d.flow(false)
+		return
+	}
+	switch d.blk {
+	case 1:
+		d.blk = 0
+		if b == clearID {
+			d.blk = 2
+			return
+		}
+		d.noisy()
+	case 2:
+		d.blk = 0
+		if b == 0 {
+			select {
+			case d.cleared <- struct{}{}:
+			default:
+			}
+			return
+		}
+		d.noisy()
+	}
+	switch {
 	case d.asb > 0:
 		// Automatic status back (GS a, enabled by some printers' memory
 		// switches): its three further bytes, XON/XOFF excepted.
 		d.asb--
+	case b == blockHeader:
+		// The answer to DLE DC4 fn=8 is 37 25 00; 37 is nothing else
+		// the printer sends.
+		d.blk = 1
 	case b&statusMask == statusFixed:
 		offer(d.answers, b)
 	case b&statusMask == asbFixed:
@@ -381,10 +477,15 @@ func (d *Dev) take(b byte) {
 	case b&gsrMask == 0:
 		offer(d.syncs, b)
 	default:
-		d.noise++
-		if d.noise&(d.noise-1) == 0 { // 1, 2, 4, 8...: a bad link is not a log flood
-			d.log.Warn("printer sent bytes that mean nothing", "count", d.noise)
-		}
+		d.noisy()
+	}
+}
+
+// noisy counts a byte that is nothing the printer sends.
+func (d *Dev) noisy() {
+	d.noise++
+	if d.noise&(d.noise-1) == 0 { // 1, 2, 4, 8...: a bad link is not a log flood
+		d.log.Warn("printer sent bytes that mean nothing", "count", d.noise)
 	}
 }
 

@@ -1,8 +1,12 @@
 package escpos
 
 import (
+	"bytes"
+	"context"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/text/encoding/simplifiedchinese"
 
@@ -46,13 +50,16 @@ func TestTake(t *testing.T) {
 		0x12,       // DLE EOT answer
 		0x0C,       // GS r answer
 		0xFF, 0x81, // noise
-		0x11, // XON
-		0x32, // DLE EOT answer
+		0x11,             // XON
+		0x32,             // DLE EOT answer
+		0x37, 0x25, 0x00, // DLE DC4 fn=8 answer
+		0x37, 0x12, // a header and a DLE EOT answer: noise and the answer
 	} {
 		d.take(b)
 	}
-	if d.paused() || len(d.answers) != 2 || len(d.syncs) != 1 || d.noise != 2 || d.asb != 0 {
-		t.Fatalf("paused %v, %d answers, %d syncs, noise %d, asb %d", d.paused(), len(d.answers), len(d.syncs), d.noise, d.asb)
+	if d.paused() || len(d.answers) != 3 || len(d.syncs) != 1 || len(d.cleared) != 1 || d.noise != 3 || d.asb != 0 || d.blk != 0 {
+		t.Fatalf("paused %v, %d answers, %d syncs, %d cleared, noise %d, asb %d, blk %d",
+			d.paused(), len(d.answers), len(d.syncs), len(d.cleared), d.noise, d.asb, d.blk)
 	}
 	if a, b := <-d.answers, <-d.answers; a != 0x12 || b != 0x32 {
 		t.Errorf("answers %x %x", a, b)
@@ -104,6 +111,7 @@ func text(gs []glyph) string {
 // and only bytes with the fixed bits are taken as status answers.
 func FuzzTake(f *testing.F) {
 	f.Add([]byte{0x13, 0x14, 0x00, 0x13, 0x0F, 0x00, 0x12, 0x0C, 0xFF, 0x11})
+	f.Add([]byte{0x37, 0x25, 0x00, 0x37, 0x13, 0x25, 0x00, 0x37, 0x12, 0x37, 0x25, 0x12})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d := newIdle(t)
 		for _, c := range b {
@@ -118,6 +126,16 @@ func FuzzTake(f *testing.F) {
 			if s := <-d.syncs; s&gsrMask != 0 {
 				t.Fatalf("GS r answer %#x", s)
 			}
+		}
+		// A clear answer only after 37 25 00 (XON/XOFF aside).
+		var rest []byte
+		for _, c := range b {
+			if c != xon && c != xoff {
+				rest = append(rest, c)
+			}
+		}
+		if len(d.cleared) > 0 && !bytes.Contains(rest, []byte{0x37, 0x25, 0x00}) {
+			t.Fatalf("clear answer taken from % x", b)
 		}
 	})
 }
@@ -143,7 +161,7 @@ func FuzzRender(f *testing.F) {
 			}
 			sim.Receive(c)
 		}
-		want := 1 + 3 + 2 // ESC @, the line's modes, GS V, GS r
+		want := 1 + 3 + 1 // ESC @, the line's modes, GS V
 		if kanji {
 			want += 2
 		}
@@ -167,4 +185,63 @@ func FuzzRender(f *testing.F) {
 			t.Fatalf("%q printed %q, want %q", s, got.String(), exp)
 		}
 	})
+}
+
+// scriptPort answers DLE EOT at once, ready, and calls onSync in a
+// goroutine for each GS r 1.
+type scriptPort struct {
+	in     chan byte
+	onSync func(p *scriptPort)
+}
+
+func (p *scriptPort) Write(b []byte) (int, error) {
+	for i := 0; i+2 < len(b); i++ {
+		switch {
+		case b[i] == 0x10 && b[i+1] == 0x04:
+			p.in <- 0x12
+		case b[i] == 0x1D && b[i+1] == 0x72:
+			go p.onSync(p)
+		}
+	}
+	return len(b), nil
+}
+
+func (p *scriptPort) Read(b []byte) (int, error) {
+	select {
+	case c := <-p.in:
+		b[0] = c
+		return 1, nil
+	case <-time.After(time.Millisecond):
+		return 0, nil
+	}
+}
+
+// A slip the printer kept while off-line (it could not clear it) answers
+// its GS r once the printer is back, after the reprint was sent: that
+// answer does not confirm the reprint, the next one does.
+func TestOwedAnswer(t *testing.T) {
+	var mu sync.Mutex
+	own := false // the reprint's own answer was sent
+	port := &scriptPort{in: make(chan byte, 64), onSync: func(p *scriptPort) {
+		p.in <- 0x00 // the kept slip's
+		time.Sleep(50 * time.Millisecond)
+		mu.Lock()
+		own = true
+		mu.Unlock()
+		p.in <- 0x00
+	}}
+	d, err := New(port, &Opts{PollInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Halt()
+	d.owed = 1
+	if err := d.Print(context.Background(), printer.Doc{Lines: []printer.Line{{Text: "x"}}}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !own || d.owed != 0 {
+		t.Fatalf("confirmed by the kept slip's answer (owed %d)", d.owed)
+	}
 }

@@ -24,6 +24,17 @@ var (
 	// compatibles (Xprinter, Sprt, Hprt, Zijiang) all take it.
 	cmdCut  = []byte{0x1D, 0x56, 0x42, 0x00}
 	cmdSync = []byte{0x1D, 0x72, 0x01} // GS r 1: transmit paper sensor status, after what precedes it
+	// DLE DC4 fn=8 d1...d7, clear buffers: real-time, executed on
+	// arrival even off-line; discards the receive and print buffers and
+	// answers clearAnswer (Epson ESC/POS Command Reference, "DLE DC4
+	// (fn = 8)": TM-T88III and later, TM-T90, TM-L90; Citizen CT-S).
+	cmdClear = []byte{0x10, 0x14, 0x08, 0x01, 0x03, 0x14, 0x01, 0x06, 0x02, 0x08}
+)
+
+// The answer to DLE DC4 fn=8: header 37H, identifier 25H, NUL.
+const (
+	blockHeader = 0x37
+	clearID     = 0x25
 )
 
 const lf = 0x0A
@@ -183,7 +194,8 @@ func wrap(gs []glyph, cols int) [][]glyph {
 }
 
 // render is the byte stream of doc, from ESC @ to the cut, as one chunk
-// per printed line (the writer pauses between chunks on XOFF).
+// per printed line (the writer pauses between chunks on XOFF); Print
+// adds GS r 1 to the last.
 func render(doc printer.Doc, cols int, cs *charset) [][]byte {
 	chunks := [][]byte{cmdInit}
 	kanji := false
@@ -220,8 +232,7 @@ func render(doc printer.Doc, cols int, cs *charset) [][]byte {
 	if kanji {
 		end = append(end, cmdKanjiOff...)
 	}
-	end = append(end, cmdCut...)
-	return append(chunks, append(end, cmdSync...))
+	return append(chunks, append(end, cmdCut...))
 }
 
 func hasGB(line []glyph) bool {

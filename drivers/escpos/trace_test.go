@@ -129,6 +129,8 @@ const traceBytes = "1B 40" +
 	"1B 61 02 1B 45 00 1D 21 00 54 68 61 6E 6B 73 0A" +
 	"1D 56 42 00 1D 72 01"
 
+const clearBuffers = "10 14 08 01 03 14 01 06 02 08"
+
 func concat(parts ...[]conntest.IO) []conntest.IO {
 	var out []conntest.IO
 	for _, p := range parts {
@@ -181,12 +183,37 @@ func TestTraces(t *testing.T) {
 		{name: "refused: fault", doc: &traceDoc, ops: status(t, cutterJam...), want: printer.ErrFault},
 		{
 			// The roll ends in the document: GS r 1 is never answered, the
-			// status asked meanwhile says paper out.
+			// status asked meanwhile says paper out. The driver clears what
+			// the printer kept (DLE DC4 fn=8, "Clear buffer(s)": 10 14 08
+			// 01 03 14 01 06 02 08), which answers 37 25 00.
 			name: "paper runs out",
 			doc:  &traceDoc,
 			ops: concat(status(t, ready...),
 				[]conntest.IO{w(t, traceBytes)},
-				status(t, paperOut...)),
+				status(t, paperOut...),
+				[]conntest.IO{w(t, clearBuffers), r(t, "37 25 00")}),
+			want: printer.ErrPaperOut,
+		},
+		{
+			// A printer without DLE DC4 fn=8 does not answer it: the
+			// error says the rest of the slip may still print.
+			name: "paper runs out, printer cannot clear",
+			opts: escpos.Opts{StatusTimeout: 50 * time.Millisecond},
+			doc:  &traceDoc,
+			ops: concat(status(t, ready...),
+				[]conntest.IO{w(t, traceBytes)},
+				status(t, paperOut...),
+				[]conntest.IO{w(t, clearBuffers)}),
+			want: escpos.ErrNotCleared,
+		},
+		{
+			// XOFF (13) inside the clear answer is still XOFF.
+			name: "paper runs out, XOFF in the clear answer",
+			doc:  &traceDoc,
+			ops: concat(status(t, ready...),
+				[]conntest.IO{w(t, traceBytes)},
+				status(t, paperOut...),
+				[]conntest.IO{w(t, clearBuffers), r(t, "37 13 25 00")}),
 			want: printer.ErrPaperOut,
 		},
 		{
@@ -223,7 +250,9 @@ func TestTraces(t *testing.T) {
 			port := &playPort{pb: pb}
 			o := c.opts
 			o.PollInterval = 5 * time.Millisecond
-			o.StatusTimeout = 5 * time.Second
+			if o.StatusTimeout == 0 {
+				o.StatusTimeout = 5 * time.Second
+			}
 			d, err := escpos.New(port, &o)
 			if err != nil {
 				t.Fatal(err)
