@@ -17,7 +17,7 @@
 //	text 0A          ...  LF   each line as wrapped, then print and feed
 //	1C 2E            FS .      leave Chinese mode, if entered
 //	1D 56 42 00      GS V 66 0 feed to the cutter, partial cut (function B)
-//	1D 72 01         GS r 1    transmit paper sensor status
+//	1D 72 01         GS r 1    transmit paper sensor status (if answered)
 //
 // ESC a, ESC E and GS ! stay in effect until changed, so a wrapped line's
 // continuation lines carry them; ESC a and GS V are taken only at the
@@ -25,6 +25,46 @@
 // command: the printer answers it once it has processed, that is
 // printed, everything before it, which tells the driver the document is
 // out; Print then asks the status once more.
+//
+// # Printers without GS r
+//
+// Many low-cost printers answer DLE EOT but ignore GS r. Before its
+// first document (and again after the printer stopped answering, as it
+// may come back another one) the driver sends GS r 1 alone to the ready,
+// idle printer: one that has it answers at once; one that does not
+// answer within Opts.StatusTimeout gets documents without GS r, and the
+// driver confirms each by the status instead: it waits the document's
+// printing time (Opts.LineTime a line of normal height, four more for
+// the feed to the cutter: 75 ms, 50 mm/s, by default, so about 3 s for
+// a 40-line slip), asking DLE EOT every Opts.PollInterval meanwhile, and
+// takes the status after it. On line, paper present, cover closed, no
+// error and no stop at a paper end show that the printer did not stop
+// on the way; a roll that ran out keeps its sensor tripped until one is
+// loaded, so such a slip is never reported printed. The status cannot
+// show that every byte arrived and printed (a byte lost on the line, a
+// buffer overrun without flow control), and a printer slower than
+// LineTime says that runs out of paper after the wait is reported
+// printed: LineTime must be the printer's slowest.
+//
+// # A document that fails
+//
+// A printer that stops (paper end, cover open, an error) keeps what it
+// has received and not printed, and prints it once put right: the rest
+// of a slip would come out on the new roll before the reprint. When a
+// document fails after its first byte was sent, the driver sends
+//
+//	10 14 08 01 03 14 01 06 02 08   DLE DC4 fn=8, clear buffers
+//
+// a real-time command executed on arrival, even off-line, by Epson's
+// TM-T88III and later, TM-T90, TM-L90 and Citizen's CT-S models: it
+// discards the receive and print buffers and answers 37 25 00. ESC @
+// cannot do this: it is processed in its turn, after the data it should
+// discard, and clears only the line being formed; DLE ENQ 2 clears the
+// buffers only to recover from an autocutter-type error, not a paper
+// end. A printer that does not answer the clear (it lacks it) prints
+// the rest once back on line: the error then wraps ErrNotCleared too,
+// and the GS r that rest carries, answered late, is not taken as the
+// next document's.
 //
 // # Text
 //
@@ -53,9 +93,9 @@
 // 0 and 7 off; a byte without them is noise and is not taken as an
 // answer. The reader tells the printer's bytes apart by those fixed bits
 // ("Identification of send status" in the ESC/POS references): DLE EOT
-// 0xx1xx10, GS r 0xx0xxxx, XON 11, XOFF 13, and the four bytes of an
-// automatic status back (ASB, enabled on some printers by a memory
-// switch; 0xx1xx00 then three bytes) are skipped.
+// 0xx1xx10, GS r 0xx0xxxx, XON 11, XOFF 13, the clear answer 37 25 00,
+// and the four bytes of an automatic status back (ASB, enabled on some
+// printers by a memory switch; 0xx1xx00 then three bytes) are skipped.
 //
 // # Flow control
 //

@@ -39,6 +39,12 @@ type Opts struct {
 	// stopped by its paper or cover is reported without waiting out
 	// PrintTimeout.
 	PollInterval time.Duration
+	// LineTime is how long the printer takes to print and feed one line
+	// of normal size. It matters only for a printer that does not answer
+	// GS r: the driver then waits this long a line (and the feed to the
+	// cutter) before it takes the status as the document's outcome. It
+	// should be the slowest the printer prints.
+	LineTime time.Duration
 	// Clock times the waits; nil is the wall clock.
 	Clock clock.Clock
 	// Logger receives events (never the receipt's text); nil discards.
@@ -54,6 +60,10 @@ var DefaultOpts = Opts{
 	StatusTimeout: 500 * time.Millisecond,
 	PrintTimeout:  30 * time.Second,
 	PollInterval:  500 * time.Millisecond,
+	// 50 mm/s, the slow end of the panel printers (most print 70 to
+	// 250 mm/s), at 3.75 mm a line (24-dot Font A and 6 dots of spacing
+	// at 8 dots/mm).
+	LineTime: 75 * time.Millisecond,
 }
 
 // Dev is an ESC/POS receipt printer on a serial port. A goroutine reads
@@ -80,6 +90,7 @@ type Dev struct {
 	// its GS r when it is back, and that answer is not the next
 	// document's.
 	owed int
+	gsr  gsrSupport // whether the printer answers GS r
 
 	fcMu   sync.Mutex
 	resume chan struct{} // closed while writing is allowed (XON)
@@ -89,6 +100,15 @@ type Dev struct {
 	blk   int        // bytes of the clear answer (37 25 00) seen
 	noise int        // bytes that were nothing the printer sends
 }
+
+// gsrSupport is what the driver knows of the printer's GS r.
+type gsrSupport uint8
+
+const (
+	gsrUnknown gsrSupport = iota // not asked yet
+	gsrYes                       // answers GS r: it confirms documents
+	gsrNo                        // ignores it: the status does
+)
 
 var (
 	_ conn.Resource   = (*Dev)(nil)
@@ -120,6 +140,9 @@ func New(port io.ReadWriter, opts *Opts) (*Dev, error) {
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = DefaultOpts.PollInterval
+	}
+	if o.LineTime <= 0 {
+		o.LineTime = DefaultOpts.LineTime
 	}
 	lg := o.Logger
 	if lg == nil {
@@ -204,8 +227,9 @@ func (d *Dev) detail(ctx context.Context) (Detail, error) {
 		case raw[i] = <-d.answers:
 		case <-d.clk.After(d.opts.StatusTimeout):
 			d.log.Warn("printer did not answer", "query", n)
-			// Off or unplugged: what it held is likely gone.
-			d.owed = 0
+			// Off or unplugged: what it held is likely gone, and the
+			// printer may come back another one.
+			d.owed, d.gsr = 0, gsrUnknown
 			return Detail{}, fmt.Errorf("escpos: DLE EOT %d: %w", n, printer.ErrNoAnswer)
 		case <-ctx.Done():
 			return Detail{}, ctx.Err()
@@ -230,7 +254,22 @@ func (d *Dev) detail(ctx context.Context) (Detail, error) {
 // XOFF, and GS r 1, which the printer answers only once everything
 // before it is printed; then it asks the status again. Paper that ran
 // out, a cover opened or a fault on the way is the state's error: the
-// receipt is incomplete. A printer keeps what it has not printed when
+// receipt is incomplete.
+//
+// Before its first document Print finds out whether the printer answers
+// GS r at all: it sends GS r 1 alone, which a ready printer with nothing
+// to print answers at once, and waits StatusTimeout. One that does not
+// (many low-cost models answer DLE EOT only) gets documents without
+// GS r; Print then waits the document's printing time (LineTime a line)
+// asking the status every PollInterval, and takes the status after it:
+// on line, paper present, cover closed, no error and no stop at a paper
+// end. That shows the printer did not stop on the way, and a roll that
+// ran out is reported, its sensor staying tripped until a roll is
+// loaded. It cannot show that every byte arrived and printed (a byte
+// lost on the line, a buffer overrun without flow control), nor cover a
+// printer slower than LineTime says that runs out after the wait.
+//
+// A printer keeps what it has not printed when
 // it stops, and prints it once put right; so that a document reported
 // incomplete does not print its rest after all, before the reprint,
 // Print then clears the printer's buffers (DLE DC4 fn=8).
@@ -254,16 +293,27 @@ func (d *Dev) Print(ctx context.Context, doc printer.Doc) error {
 // send sends doc and waits for the printer to print it. sent reports
 // that bytes of doc may wait in the printer, unprinted.
 func (d *Dev) send(ctx context.Context, doc printer.Doc) (sent bool, err error) {
-	chunks := render(doc, d.opts.Columns, d.cs)
-	chunks[len(chunks)-1] = append(chunks[len(chunks)-1], cmdSync...)
+	chunks, rows := render(doc, d.opts.Columns, d.cs)
 	deadline := d.clk.After(d.opts.PrintTimeout)
 	d.dropSyncs()
+	if d.gsr == gsrUnknown {
+		if err := d.waitXON(ctx, deadline); err != nil {
+			return false, err
+		}
+		if err := d.probe(ctx); err != nil {
+			return false, err
+		}
+	}
+	sync := d.gsr == gsrYes
+	if sync {
+		chunks[len(chunks)-1] = append(chunks[len(chunks)-1], cmdSync...)
+	}
 	n := 0
 	for i, c := range chunks {
 		if err := d.waitXON(ctx, deadline); err != nil {
 			return n > 0, err
 		}
-		if i == len(chunks)-1 {
+		if sync && i == len(chunks)-1 {
 			d.owed++
 		}
 		n += len(c)
@@ -272,17 +322,69 @@ func (d *Dev) send(ctx context.Context, doc printer.Doc) (sent bool, err error) 
 		}
 	}
 	d.log.Info("document sent", "lines", len(chunks)-2, "bytes", n)
-	if err := d.waitPrinted(ctx, deadline); err != nil {
+	if !sync {
+		err = d.waitPrintTime(ctx, deadline, rows+cutRows)
+	} else {
+		err = d.waitPrinted(ctx, deadline)
+	}
+	if err != nil {
 		return true, err
 	}
 	det, err := d.detail(ctx)
 	if err != nil {
-		return false, err
+		return !sync, err
 	}
 	if err := det.Status().Err(); err != nil {
-		return false, fmt.Errorf("escpos: incomplete: %w", err)
+		// Answered GS r: everything is processed, nothing is left in
+		// the printer. Without it, the rest may be.
+		return !sync, fmt.Errorf("escpos: incomplete: %w", err)
 	}
 	return false, nil
+}
+
+// probe finds out whether the printer answers GS r: sent alone to a
+// ready printer with nothing to print, it is answered as soon as it is
+// in.
+func (d *Dev) probe(ctx context.Context) error {
+	d.dropSyncs()
+	if err := d.write(cmdSync); err != nil {
+		return err
+	}
+	select {
+	case <-d.syncs:
+		d.gsr = gsrYes
+	case <-d.clk.After(d.opts.StatusTimeout):
+		d.gsr = gsrNo
+		d.log.Info("printer does not answer GS r: documents are confirmed by its status after their printing time")
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-d.ctx.Done():
+		return ErrHalted
+	}
+	return nil
+}
+
+// waitPrintTime stands in for GS r on a printer without it: it waits as
+// long as the printer takes to print rows lines, asking the status every
+// PollInterval meanwhile.
+func (d *Dev) waitPrintTime(ctx context.Context, deadline <-chan time.Time, rows int) error {
+	done := d.clk.After(time.Duration(rows) * d.opts.LineTime)
+	for {
+		select {
+		case <-done:
+			return nil
+		case <-d.clk.After(d.opts.PollInterval):
+			if err := d.stopped(ctx, "printing"); err != nil {
+				return err
+			}
+		case <-deadline:
+			return d.timedOut(ctx, "printing")
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-d.ctx.Done():
+			return ErrHalted
+		}
+	}
 }
 
 // dropSyncs takes the GS r answers that came in while nobody waited:

@@ -155,7 +155,8 @@ func FuzzRender(f *testing.F) {
 		cs := newCharset(chinese, false)
 		doc := printer.Doc{Lines: []printer.Line{{Text: s, Large: large, Bold: true, Align: printer.Right}}}
 		kanji := false
-		for _, c := range render(doc, cols, cs) {
+		chunks, _ := render(doc, cols, cs)
+		for _, c := range chunks {
 			if strings.Contains(string(c), string(cmdKanjiOn)) {
 				kanji = true
 			}
@@ -235,7 +236,7 @@ func TestOwedAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Halt()
-	d.owed = 1
+	d.owed, d.gsr = 1, gsrYes
 	if err := d.Print(context.Background(), printer.Doc{Lines: []printer.Line{{Text: "x"}}}); err != nil {
 		t.Fatal(err)
 	}

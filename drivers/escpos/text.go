@@ -22,7 +22,10 @@ var (
 	// feed needed to get them past it differs by model; function B
 	// makes the printer do it. TM-T20 and TM-T88 and the Chinese
 	// compatibles (Xprinter, Sprt, Hprt, Zijiang) all take it.
-	cmdCut  = []byte{0x1D, 0x56, 0x42, 0x00}
+	cmdCut = []byte{0x1D, 0x56, 0x42, 0x00}
+	// cutRows is about how far GS V 66 feeds the paper to the cutter,
+	// in lines (the head-to-cutter distance of the panel printers).
+	cutRows = 4
 	cmdSync = []byte{0x1D, 0x72, 0x01} // GS r 1: transmit paper sensor status, after what precedes it
 	// DLE DC4 fn=8 d1...d7, clear buffers: real-time, executed on
 	// arrival even off-line; discards the receive and print buffers and
@@ -196,8 +199,9 @@ func wrap(gs []glyph, cols int) [][]glyph {
 // render is the byte stream of doc, from ESC @ to the cut, as one chunk
 // per printed line (the writer pauses between chunks on XOFF); Print
 // adds GS r 1 to the last.
-func render(doc printer.Doc, cols int, cs *charset) [][]byte {
-	chunks := [][]byte{cmdInit}
+// rows is how many lines of normal height the document takes on paper.
+func render(doc printer.Doc, cols int, cs *charset) (chunks [][]byte, rows int) {
+	chunks = [][]byte{cmdInit}
 	kanji := false
 	for _, l := range doc.Lines {
 		gs := cs.glyphs(l.Text)
@@ -226,13 +230,17 @@ func render(doc printer.Doc, cols int, cs *charset) [][]byte {
 				b = append(b, g.b...)
 			}
 			chunks = append(chunks, append(b, lf))
+			rows++
+			if l.Large {
+				rows++
+			}
 		}
 	}
 	end := []byte(nil)
 	if kanji {
 		end = append(end, cmdKanjiOff...)
 	}
-	return append(chunks, append(end, cmdCut...))
+	return append(chunks, append(end, cmdCut...)), rows
 }
 
 func hasGB(line []glyph) bool {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -131,6 +132,12 @@ const traceBytes = "1B 40" +
 
 const clearBuffers = "10 14 08 01 03 14 01 06 02 08"
 
+// probe is the GS r 1 the driver sends alone before its first document,
+// to learn whether the printer answers GS r; this one does.
+func probe(t testing.TB) []conntest.IO {
+	return []conntest.IO{w(t, "1D 72 01"), r(t, "00")}
+}
+
 func concat(parts ...[]conntest.IO) []conntest.IO {
 	var out []conntest.IO
 	for _, p := range parts {
@@ -161,7 +168,7 @@ func TestTraces(t *testing.T) {
 		{
 			name: "print",
 			doc:  &traceDoc,
-			ops: concat(status(t, ready...),
+			ops: concat(status(t, ready...), probe(t),
 				[]conntest.IO{w(t, traceBytes), r(t, "00")}, // GS r 1: paper adequate
 				status(t, ready...)),
 		},
@@ -171,7 +178,7 @@ func TestTraces(t *testing.T) {
 			name: "print Chinese",
 			opts: escpos.Opts{Chinese: true},
 			doc:  &printer.Doc{Lines: []printer.Line{{Text: "合计"}}},
-			ops: concat(status(t, ready...),
+			ops: concat(status(t, ready...), probe(t),
 				[]conntest.IO{
 					w(t, "1B 40 1C 26 1B 61 00 1B 45 00 1D 21 00 BA CF BC C6 0A 1C 2E 1D 56 42 00 1D 72 01"),
 					r(t, "00"),
@@ -188,7 +195,7 @@ func TestTraces(t *testing.T) {
 			// 01 03 14 01 06 02 08), which answers 37 25 00.
 			name: "paper runs out",
 			doc:  &traceDoc,
-			ops: concat(status(t, ready...),
+			ops: concat(status(t, ready...), probe(t),
 				[]conntest.IO{w(t, traceBytes)},
 				status(t, paperOut...),
 				[]conntest.IO{w(t, clearBuffers), r(t, "37 25 00")}),
@@ -200,7 +207,7 @@ func TestTraces(t *testing.T) {
 			name: "paper runs out, printer cannot clear",
 			opts: escpos.Opts{StatusTimeout: 50 * time.Millisecond},
 			doc:  &traceDoc,
-			ops: concat(status(t, ready...),
+			ops: concat(status(t, ready...), probe(t),
 				[]conntest.IO{w(t, traceBytes)},
 				status(t, paperOut...),
 				[]conntest.IO{w(t, clearBuffers)}),
@@ -210,7 +217,7 @@ func TestTraces(t *testing.T) {
 			// XOFF (13) inside the clear answer is still XOFF.
 			name: "paper runs out, XOFF in the clear answer",
 			doc:  &traceDoc,
-			ops: concat(status(t, ready...),
+			ops: concat(status(t, ready...), probe(t),
 				[]conntest.IO{w(t, traceBytes)},
 				status(t, paperOut...),
 				[]conntest.IO{w(t, clearBuffers), r(t, "37 13 25 00")}),
@@ -220,9 +227,33 @@ func TestTraces(t *testing.T) {
 			// GS r answered, but the end sensor tripped on the last line.
 			name: "paper out after the cut",
 			doc:  &traceDoc,
-			ops: concat(status(t, ready...),
+			ops: concat(status(t, ready...), probe(t),
 				[]conntest.IO{w(t, traceBytes), r(t, "0C")},
 				status(t, paperOut...)),
+			want: printer.ErrPaperOut,
+		},
+		{
+			// A printer without GS r: the GS r before the first document
+			// gets no answer within StatusTimeout, the document goes
+			// without it, and after its printing time (LineTime a line,
+			// 4 lines to the cutter) the status is its outcome.
+			name: "print, no GS r",
+			opts: escpos.Opts{StatusTimeout: 50 * time.Millisecond, LineTime: time.Millisecond, PollInterval: time.Hour},
+			doc:  &traceDoc,
+			ops: concat(status(t, ready...),
+				[]conntest.IO{w(t, "1D 72 01"), w(t, strings.TrimSuffix(traceBytes, " 1D 72 01"))},
+				status(t, ready...)),
+		},
+		{
+			// The same printer out of paper after the document: it is not
+			// reported printed, and what it may hold is cleared.
+			name: "print, no GS r, paper out",
+			opts: escpos.Opts{StatusTimeout: 50 * time.Millisecond, LineTime: time.Millisecond, PollInterval: time.Hour},
+			doc:  &traceDoc,
+			ops: concat(status(t, ready...),
+				[]conntest.IO{w(t, "1D 72 01"), w(t, strings.TrimSuffix(traceBytes, " 1D 72 01"))},
+				status(t, paperOut...),
+				[]conntest.IO{w(t, clearBuffers), r(t, "37 25 00")}),
 			want: printer.ErrPaperOut,
 		},
 		{
@@ -231,7 +262,7 @@ func TestTraces(t *testing.T) {
 			name: "XOFF",
 			doc:  &traceDoc,
 			ops: concat(status(t, "12", "12", "12", "13 12"),
-				status(t, "12", "12", "12", "11 12"),
+				status(t, "12", "12", "12", "11 12"), probe(t),
 				[]conntest.IO{w(t, traceBytes), r(t, "00")},
 				status(t, ready...)),
 		},
@@ -249,7 +280,9 @@ func TestTraces(t *testing.T) {
 			pb := &conntest.Playback{Ops: c.ops, DontPanic: true}
 			port := &playPort{pb: pb}
 			o := c.opts
-			o.PollInterval = 5 * time.Millisecond
+			if o.PollInterval == 0 {
+				o.PollInterval = 5 * time.Millisecond
+			}
 			if o.StatusTimeout == 0 {
 				o.StatusTimeout = 5 * time.Second
 			}
