@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"posd/conn/printer"
+	"posd/drivers/escpos"
+	"posd/drivers/escpos/escpossim"
 	"posd/terminal/store"
 	"posd/terminal/txn"
 	"posd/ui/receipt"
@@ -149,5 +151,90 @@ func TestReceiptsOfDeclines(t *testing.T) {
 	docs := p.printed()
 	if len(docs) != 1 || !strings.Contains(docs[0], "DECLINED 51") || !strings.Contains(docs[0], "CARDHOLDER COPY") {
 		t.Fatalf("with no copies configured and receipt.declined: %q", docs)
+	}
+}
+
+// simPrinter is the ESC/POS driver on the printer simulator, as the sim
+// board has it, with the waits shortened.
+func simPrinter(t *testing.T, so *escpossim.Opts) (*escpos.Dev, *escpossim.Sim) {
+	t.Helper()
+	so.Columns, so.Chinese = 32, true
+	sim := escpossim.New(so)
+	d, err := escpos.New(sim.Port(2*time.Millisecond), &escpos.Opts{Columns: 32, Chinese: true,
+		StatusTimeout: 200 * time.Millisecond, PollInterval: 5 * time.Millisecond, LineTime: time.Millisecond, PrintTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Halt() })
+	return d, sim
+}
+
+func simSale() store.Txn {
+	return store.Txn{ID: "1", Kind: "purchase", State: store.StateApproved, Amount: 1234, Currency: "156",
+		MaskedPAN: "476173******0010", EntryMode: "901", CVM: "online_pin", Batch: 1, Invoice: 1, AuthCode: "ABC123"}
+}
+
+func noOriginal(string) (store.Txn, error) { return store.Txn{}, store.ErrNotFound }
+
+// A printer that answers DLE EOT but not GS r prints both copies of a
+// slip, and neither is listed as unprinted.
+func TestReceiptsOnPrinterWithoutGSr(t *testing.T) {
+	p, sim := simPrinter(t, &escpossim.Opts{NoGSr: true})
+	r := newReceipts(p, receipt.Header{MerchantName: "SHOP", TerminalID: "POS00001", Location: time.UTC},
+		[]receipt.Copy{receipt.Merchant, receipt.Cardholder}, false, noOriginal, slog.New(slog.DiscardHandler))
+	r.auto(context.Background(), simSale())
+	st := r.status(context.Background())
+	docs := sim.Documents()
+	if len(st.Unprinted) != 0 || st.Error != "" || st.Printed != 2 || len(docs) != 2 {
+		t.Fatalf("status %+v, %d documents", st, len(docs))
+	}
+}
+
+// The roll runs out in the middle of the merchant copy: the slip is
+// listed unprinted; once the cashier loads paper and reprints, the
+// printer gives the torn half and then the full copies, not the rest of
+// the half first. A printer that cannot clear its buffer prints that
+// rest before the reprint, and the status says it will.
+func TestReceiptsPaperRunsOutMidSlip(t *testing.T) {
+	for _, noClear := range []bool{false, true} {
+		p, sim := simPrinter(t, &escpossim.Opts{PaperLines: 12, NoClear: noClear})
+		r := newReceipts(p, receipt.Header{MerchantName: "SHOP", TerminalID: "POS00001", Location: time.UTC},
+			[]receipt.Copy{receipt.Merchant, receipt.Cardholder}, false, noOriginal, slog.New(slog.DiscardHandler))
+		sale := simSale()
+		r.auto(context.Background(), sale)
+		st := r.status(context.Background())
+		if len(st.Unprinted) != 1 || !strings.Contains(st.Error, "out of paper") || st.Status == nil || !st.Status.PaperOut {
+			t.Fatalf("no clear %v: status after the roll ran out: %+v", noClear, st)
+		}
+		if strings.Contains(st.Error, "rest may print") != noClear {
+			t.Errorf("no clear %v: %q", noClear, st.Error)
+		}
+		sim.LoadPaper(10000)
+		if err := r.Reprint(context.Background(), sale, []receipt.Copy{receipt.Merchant, receipt.Cardholder}); err != nil {
+			t.Fatal(err)
+		}
+		docs := sim.Documents()
+		var texts []string
+		for _, d := range docs {
+			texts = append(texts, d.Text(32))
+		}
+		if len(docs) < 3 || docs[0].Cut != escpossim.Torn || !strings.Contains(texts[0], "MERCHANT COPY") || strings.Contains(texts[0], "APPROVED") {
+			t.Fatalf("no clear %v: printed %q", noClear, texts)
+		}
+		full := texts[len(texts)-2:]
+		if !strings.Contains(full[0], "MERCHANT COPY") || !strings.Contains(full[0], "DUPLICATE") || !strings.Contains(full[1], "CARDHOLDER COPY") {
+			t.Fatalf("no clear %v: the reprints %q", noClear, full)
+		}
+		// With the buffer cleared nothing comes between the torn half
+		// and the reprint.
+		if !noClear && len(docs) != 3 {
+			t.Fatalf("printed %d pieces: %q", len(docs), texts)
+		}
+		if noClear && len(docs) != 4 {
+			t.Fatalf("no clear: printed %d pieces: %q", len(docs), texts)
+		}
+		if st := r.status(context.Background()); len(st.Unprinted) != 0 {
+			t.Fatalf("status after the reprint: %+v", st)
+		}
 	}
 }
