@@ -201,7 +201,8 @@ type Purchase struct {
 // Reversal reverses an earlier purchase, refund, pre-authorization,
 // completion or void (0400; OrigKind says which: ascii87 sends the
 // original's DE3, DE25 and MTI in DE90, cup its DE3, DE25 and 60.1; a
-// balance inquiry and an advice are not reversed). The caller allocates STAN
+// balance inquiry and an advice are not reversed). A void's codes depend
+// on what it voided (VoidedKind), and so do those of its reversal. The caller allocates STAN
 // once per reversal, keeps it, and sends every attempt with the same STAN
 // and Repeat set from the second attempt on; each dialect decides what a
 // repeat looks like (see ASCII87 and CUP).
@@ -212,6 +213,12 @@ type Reversal struct {
 	// OrigKind is the kind of the original: KindPurchase (also when
 	// empty), KindRefund, KindPreauth, KindCompletion or KindVoid.
 	OrigKind Kind
+	// VoidedKind is, when OrigKind is KindVoid, what that void voided:
+	// KindPurchase (also when empty), KindRefund, KindCompletion or
+	// KindPreauth (its cancellation). The reversal carries the void's
+	// codes, which depend on it, so the host finds the void it reverses.
+	// Empty for any other OrigKind.
+	VoidedKind Kind
 	// OrigSTAN, OrigTime (Purchase.Time of the original), OrigEntryMode
 	// (its DE22) and Amount/Currency (its DE4/DE49) name the original.
 	OrigSTAN      uint32
@@ -411,8 +418,12 @@ func (c *Client) Reverse(ctx context.Context, r Reversal, s *wiresec.Session) (R
 	if err != nil {
 		return Result{}, err
 	}
+	voided, err := reversalVoided(orig, r.VoidedKind)
+	if err != nil {
+		return Result{}, err
+	}
 	req := Request{
-		Kind: KindReversal, Repeat: r.Repeat, STAN: r.STAN, Time: c.clock.Now(), OrigKind: orig,
+		Kind: KindReversal, Repeat: r.Repeat, STAN: r.STAN, Time: c.clock.Now(), OrigKind: orig, VoidedKind: voided,
 		TerminalID: c.tid, MerchantID: c.mid, Amount: r.Amount, Currency: r.Currency,
 		EntryMode: r.OrigEntryMode, Batch: r.Batch, Mode: s.Mode(), KSN: s.KSN(),
 		OrigSTAN: r.OrigSTAN, OrigTime: r.OrigTime, OrigKSN: r.OrigKSN, Reason: r.Reason,

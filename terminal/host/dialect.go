@@ -154,6 +154,15 @@ type Request struct {
 	// OrigKind is the kind of the original of a reversal, void,
 	// completion, refund or upload (KindPurchase when empty).
 	OrigKind Kind
+	// VoidedKind is, in a reversal of a void (OrigKind KindVoid), what
+	// that void voided: KindPurchase (also when empty), KindRefund,
+	// KindCompletion or KindPreauth. The reversal resends the void's
+	// codes, which depend on it (see each dialect's table); it is empty
+	// in every other request. Decoders give it back from those codes:
+	// cup always; ascii87 sends the void of a sale and the void of a
+	// completion alike (0200, DE3 "020000", DE25 "00") and gives it
+	// empty for both.
+	VoidedKind Kind
 	// OrigRRN and OrigAuthCode are the host's answer to the original
 	// (void, completion, refund when known, upload): 1 to 12 and 1 to 6
 	// digits or letters, space-padded on the wire (fixed an fields),

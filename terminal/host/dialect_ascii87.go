@@ -132,9 +132,11 @@ import (
 // So a 0220 is a completion when DE25 is "06" and an advice otherwise; a
 // 0100 is a void (of a pre-authorization: its cancellation, the hold
 // released, no money moved) when DE3 is "020000";
-// a 0400's original is the kind whose DE3 and MTI it names (a reversal of
-// a void always sends "020000" and DE90 MTI "0200", whatever it voided:
-// the host finds the void by its STAN; "220000" is read as a void too); a
+// a 0400's original is the kind whose DE3, DE25 and DE90 MTI it names; a
+// reversal of a void resends that void's: "220000" of a refund's, DE90
+// MTI "0100" and DE25 "06" of a pre-authorization's cancellation,
+// "020000" and "0200" of the void of a sale or of a completion (which
+// look alike: Request.VoidedKind is read back empty for both); a
 // 0320's original is the kind whose MTI, DE3 and DE25 it names (a sale
 // 0200, an offline approval 0220 with "00", a completion 0220 with
 // "06", a refund 0200 with "200000"). Every field a request of a kind
@@ -467,7 +469,11 @@ func (ascii87Codec) encodeRequest(r *Request) (*iso8583.Message, error) {
 		if err != nil {
 			return nil, err
 		}
-		codes := a87Kinds[origKind]
+		voided, err := reversalVoided(origKind, r.VoidedKind)
+		if err != nil {
+			return nil, err
+		}
+		codes := a87ReversalCodes(origKind, voided)
 		origData, err := a87OrigData(codes.mti, r.OrigSTAN, r.OrigTime)
 		if err != nil {
 			return nil, err
@@ -558,8 +564,8 @@ func (c ascii87Codec) decodeRequest(m *iso8583.Message, mti string) (Request, er
 		if proc == "" {
 			proc = ProcGoods
 		}
-		if r.OrigKind = a87FindKind(a87ReversalOrigs, origMTI, proc, ""); r.OrigKind == "" {
-			return r, fmt.Errorf("%w: reversal of a %s with processing code %q", ErrUnsupported, origMTI, proc)
+		if r.OrigKind, r.VoidedKind = a87ReversalKind(origMTI, proc, v.Condition); r.OrigKind == "" {
+			return r, fmt.Errorf("%w: reversal of a %s with processing code %q, POS condition code %q", ErrUnsupported, origMTI, proc, v.Condition)
 		}
 		return r, nil
 	case MTINetwork:
@@ -632,7 +638,7 @@ func (ascii87Codec) encodeResponse(req *Request, resp *Response) (*iso8583.Messa
 			return nil, err
 		}
 		v = &a87ReversalResponse{
-			MTI: mti, ProcessingCode: a87Kinds[orKind(req.OrigKind)].proc, Amount: amount, Transmission: de7, STAN: stan,
+			MTI: mti, ProcessingCode: a87ReversalCodes(orKind(req.OrigKind), req.VoidedKind).proc, Amount: amount, Transmission: de7, STAN: stan,
 			ResponseCode: resp.ResponseCode, TerminalID: req.TerminalID, MerchantID: req.MerchantID,
 			Currency: cur, OriginalData: req.OrigRef,
 		}

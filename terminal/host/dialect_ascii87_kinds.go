@@ -63,6 +63,39 @@ func a87VoidCodes(orig Kind) a87Codes {
 	return c
 }
 
+// a87ReversalCodes gives the codes a reversal resends: its original's,
+// orig's; of a void, those of the void of voided (DE90 then names the
+// void's MTI).
+func a87ReversalCodes(orig, voided Kind) a87Codes {
+	if orig == KindVoid {
+		return a87VoidCodes(orKind(voided))
+	}
+	return a87Kinds[orig]
+}
+
+// a87ReversalKind tells the original of a reversal by the MTI DE90 names,
+// DE3 and DE25 (any when cond is empty), and of a void what it voided: a
+// void of a refund, a pre-authorization's cancellation, or a void of a
+// sale or completion (voided empty: their voids look alike). "" when they
+// name none.
+func a87ReversalKind(mti, proc, cond string) (orig, voided Kind) {
+	match := func(c a87Codes) bool { return c.mti == mti && c.proc == proc && (cond == "" || c.cond == cond) }
+	for _, k := range a87ReversalOrigs {
+		if match(a87Kinds[k]) {
+			return k, ""
+		}
+	}
+	for _, v := range []Kind{KindRefund, KindPreauth, KindPurchase} {
+		if match(a87VoidCodes(v)) {
+			if v == KindPurchase {
+				v = "" // or a completion
+			}
+			return KindVoid, v
+		}
+	}
+	return "", ""
+}
+
 // a87FindKind finds among kinds the one sent as (mti, proc) and, when
 // cond is not empty, cond. A void of either flavour has ProcVoid here.
 func a87FindKind(kinds []Kind, mti, proc, cond string) Kind {
@@ -81,7 +114,7 @@ func a87FindKind(kinds []Kind, mti, proc, cond string) Kind {
 // The original kinds each message can name, in the order decoders try
 // them.
 var (
-	a87ReversalOrigs = []Kind{KindPurchase, KindRefund, KindPreauth, KindCompletion, KindVoid}
+	a87ReversalOrigs = []Kind{KindPurchase, KindRefund, KindPreauth, KindCompletion} // and voids, by a87ReversalKind
 	a87UploadOrigs   = []Kind{KindPurchase, KindAdvice, KindRefund, KindCompletion}
 	a87VoidOrigs     = []Kind{KindPurchase, KindCompletion}
 	a87RefundOrigs   = []Kind{KindPurchase, KindCompletion}

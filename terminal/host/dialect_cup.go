@@ -197,9 +197,12 @@ import (
 // at most 3 digits, amounts 12 (CUP's DE48); more is ErrInvalidRequest.
 // Every field a request of a kind may carry is listed above; a request
 // carrying another (a PIN block or a track in a void, say) does not
-// decode. A reversal names its original's kind by 60.1 (a reversal of a
-// void sends "23", with the void's 0200 DE3 and DE25, whatever it voided:
-// the host finds the void by its STAN).
+// decode. A reversal names its original's kind by 60.1, with its DE3 and
+// DE25 (a reversal whose DE3 or DE25 is not its original's does not
+// decode). The reversal of a void resends that void's codes, which say
+// what it voided: 60.1 "23" with DE3 "200000" (a sale) or "220000" (a
+// refund), "21" with DE25 "06" (a completion), "11" with DE25 "06" (a
+// pre-authorization, 预授权撤销冲正); Request.VoidedKind.
 //
 // An advice (0220, 60.1 "30") carries the fields of the purchase the card
 // approved offline (DE3 "000000", DE4, DE22, DE25, DE41/42/49, DE53, its
@@ -597,7 +600,11 @@ func (cupCodec) encodeRequest(r *Request) (*iso8583.Message, error) {
 		if err != nil {
 			return nil, err
 		}
-		codes := cupKinds[origKind]
+		voided, err := reversalVoided(origKind, r.VoidedKind)
+		if err != nil {
+			return nil, err
+		}
+		codes := cupReversalCodes(origKind, voided)
 		amount, cur, entry, err := financialFields(r)
 		if err != nil {
 			return nil, err
@@ -715,8 +722,12 @@ func (c cupCodec) decodeRequest(m *iso8583.Message, mti string) (Request, error)
 		if err != nil {
 			return r, err
 		}
-		if r.OrigKind = cupTxnKind(cupReversalOrigs, f60.TxnType); r.OrigKind == "" {
+		if r.OrigKind, r.VoidedKind = cupReversalKind(f60.TxnType, v.ProcessingCode); r.OrigKind == "" {
 			return r, fmt.Errorf("%w: reversal of transaction type %q", ErrUnsupported, f60.TxnType)
+		}
+		// The original resent: its DE3 and DE25 with its 60.1.
+		if want := cupReversalCodes(r.OrigKind, r.VoidedKind); v.ProcessingCode != want.proc || v.Condition != want.cond {
+			return r, fmt.Errorf("%w: processing or POS condition code of a reversal of transaction type %q", ErrMalformed, f60.TxnType)
 		}
 		if err := cupDecodeCommon(&r, v.Security, v.Reserved60, f60.TxnType); err != nil {
 			return r, err
@@ -801,7 +812,7 @@ func (cupCodec) encodeResponse(req *Request, resp *Response) (*iso8583.Message, 
 		}
 		codes := cupKinds[KindPurchase]
 		if req.Kind == KindReversal {
-			codes = cupKinds[orKind(req.OrigKind)]
+			codes = cupReversalCodes(orKind(req.OrigKind), req.VoidedKind)
 		}
 		f60, err := cupField60{TxnType: codes.txn, Batch: req.Batch, NetCode: CUPNetFinancial}.format()
 		if err != nil {

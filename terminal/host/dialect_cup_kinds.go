@@ -71,6 +71,32 @@ func cupVoidCodes(orig Kind) cupCodes {
 	return c
 }
 
+// cupReversalCodes gives the codes a reversal resends: its original's,
+// orig's; of a void, those of the void of voided.
+func cupReversalCodes(orig, voided Kind) cupCodes {
+	if orig == KindVoid {
+		return cupVoidCodes(orKind(voided))
+	}
+	return cupKinds[orig]
+}
+
+// cupReversalKind tells the original of a reversal by its 60.1 and DE3
+// (and, of a void, what the void voided): "" when they name none.
+func cupReversalKind(txn, proc string) (orig, voided Kind) {
+	switch txn {
+	case CUPTxnPreauthVoid:
+		return KindVoid, KindPreauth
+	case CUPTxnCompletionVoid:
+		return KindVoid, KindCompletion
+	case CUPTxnVoid:
+		if proc == CUPProcVoidRefund {
+			return KindVoid, KindRefund
+		}
+		return KindVoid, KindPurchase
+	}
+	return cupTxnKind(cupReversalOrigs, txn), ""
+}
+
 // cupTxnKind gives the kind whose 60.1 is txn among kinds (21, the void
 // of a completion, is a void).
 func cupTxnKind(kinds []Kind, txn string) Kind {
@@ -95,7 +121,7 @@ func cupAuthorizationKind(txn string) Kind {
 }
 
 var (
-	cupReversalOrigs = []Kind{KindPurchase, KindRefund, KindPreauth, KindCompletion, KindVoid}
+	cupReversalOrigs = []Kind{KindPurchase, KindRefund, KindPreauth, KindCompletion} // and voids, by cupReversalKind
 	cupUploadOrigs   = []Kind{KindPurchase, KindAdvice, KindRefund, KindCompletion}
 	cupRefundOrigs   = []Kind{KindPurchase, KindCompletion}
 )

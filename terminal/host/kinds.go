@@ -298,6 +298,19 @@ func reversalOrig(orig Kind) (Kind, error) {
 	return "", fmt.Errorf("%w: a %s is not reversed", ErrInvalidRequest, orig)
 }
 
+// reversalVoided checks what the void a reversal reverses voided and
+// gives it explicitly; orig is the reversal's original (explicit). Only
+// the reversal of a void names one: it resends that void's codes.
+func reversalVoided(orig, voided Kind) (Kind, error) {
+	if orig != KindVoid {
+		if voided != "" {
+			return "", fmt.Errorf("%w: the reversal of a %s names no voided kind", ErrInvalidRequest, orig)
+		}
+		return "", nil
+	}
+	return followUpOrig(KindVoid, voided)
+}
+
 // uploadOrig checks the kind of an uploaded transaction.
 func uploadOrig(orig Kind) (Kind, error) {
 	switch orig = orKind(orig); orig {

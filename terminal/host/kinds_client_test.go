@@ -480,6 +480,19 @@ func TestClientKindsInvalid(t *testing.T) {
 			if _, err := c.Reverse(ctx, Reversal{STAN: 1, OrigKind: KindBalance, Amount: 1, Currency: "156"}, term); !errors.Is(err, ErrInvalidRequest) {
 				t.Errorf("reversal of a balance inquiry: %v", err)
 			}
+			for name, r := range map[string]Reversal{
+				"voided kind of a sale's reversal":      {STAN: 1, OrigKind: KindPurchase, VoidedKind: KindRefund, Amount: 1, Currency: "156"},
+				"reversal of the void of a balance":     {STAN: 1, OrigKind: KindVoid, VoidedKind: KindBalance, Amount: 1, Currency: "156"},
+				"reversal of the void of a void":        {STAN: 1, OrigKind: KindVoid, VoidedKind: KindVoid, Amount: 1, Currency: "156"},
+				"voided kind of a refund's reversal":    {STAN: 1, OrigKind: KindRefund, VoidedKind: KindPurchase, Amount: 1, Currency: "156"},
+				"voided kind of a reversal of nothing":  {STAN: 1, VoidedKind: KindPreauth, Amount: 1, Currency: "156"},
+				"reversal of the void of a settlement":  {STAN: 1, OrigKind: KindVoid, VoidedKind: KindSettlement, Amount: 1, Currency: "156"},
+				"reversal of the void of a batch close": {STAN: 1, OrigKind: KindVoid, VoidedKind: KindBatchUpload, Amount: 1, Currency: "156"},
+			} {
+				if _, err := c.Reverse(ctx, r, term); !errors.Is(err, ErrInvalidRequest) {
+					t.Errorf("%s: %v", name, err)
+				}
+			}
 			for name, err := range map[string]error{
 				"follow-up": func() error { _, err := c.FollowUp(ctx, testReference(KindVoid, 1, ""), nil); return err }(),
 				"settle":    func() error { _, err := c.Settle(ctx, testSettlement(1, false), nil); return err }(),

@@ -76,7 +76,16 @@ func kindRequests(ksn []byte) []Request {
 		upload(KindRefund, 62, "503141000002", "R1"),
 		upload(KindCompletion, 63, "503141000004", "P00001"),
 		reversal(KindRefund, 80), reversal(KindPreauth, 81), reversal(KindCompletion, 82), reversal(KindVoid, 83),
+		reversalOfVoid(reversal(KindVoid, 84), KindRefund), reversalOfVoid(reversal(KindVoid, 85), KindCompletion),
+		reversalOfVoid(reversal(KindVoid, 86), KindPreauth), reversalOfVoid(reversal(KindVoid, 87), KindPurchase),
 	}
+}
+
+// reversalOfVoid makes r, a reversal of a void, the reversal of the void
+// of a voided.
+func reversalOfVoid(r Request, voided Kind) Request {
+	r.VoidedKind = voided
+	return r
 }
 
 // wantKindDecoded is what DecodeRequest should make of req in dialect d.
@@ -99,7 +108,14 @@ func wantKindDecoded(d *Dialect, req Request, mti string) Request {
 		}
 		w.OrigBatch, w.UploadCount = 0, 0 // not sent
 		if hasOrig {
-			w.OrigRef, _ = a87OrigData(a87Kinds[w.OrigKind].mti, req.OrigSTAN, req.OrigTime)
+			mti := a87Kinds[w.OrigKind].mti
+			if w.Kind == KindReversal && w.OrigKind == KindVoid && w.VoidedKind == KindPreauth {
+				mti = MTIAuthorization // the cancellation of a pre-authorization is a 0100
+			}
+			w.OrigRef, _ = a87OrigData(mti, req.OrigSTAN, req.OrigTime)
+		}
+		if w.VoidedKind == KindPurchase || w.VoidedKind == KindCompletion {
+			w.VoidedKind = "" // their voids look alike
 		}
 	case CUP:
 		if hasOrig && w.Kind != KindReversal {
@@ -107,6 +123,9 @@ func wantKindDecoded(d *Dialect, req Request, mti string) Request {
 			if w.Kind == KindRefund {
 				w.OrigRef += cupKinds[w.OrigKind].txn
 			}
+		}
+		if w.Kind == KindReversal && w.OrigKind == KindVoid {
+			w.VoidedKind = orKind(w.VoidedKind)
 		}
 		if w.Kind == KindReversal {
 			w.STAN = w.OrigSTAN // the original resent
@@ -219,6 +238,7 @@ func TestKindWireCodes(t *testing.T) {
 			70: "0500 920000 ", 71: "0500 960000 ",
 			60: "0320 000000 00", 61: "0320 000000 00", 62: "0320 200000 00", 63: "0320 000000 06",
 			80: "0400 200000 00", 81: "0400 000000 06", 82: "0400 000000 06", 83: "0400 020000 00",
+			84: "0400 220000 00", 85: "0400 020000 00", 86: "0400 020000 06", 87: "0400 020000 00",
 		},
 		"cup": {
 			50: "0220 200000 00 25 000", 51: "0220 200000 00 25 000", 59: "0220 200000 00 25 000",
@@ -228,12 +248,14 @@ func TestKindWireCodes(t *testing.T) {
 			70: "0500   00 201", 71: "0320   00 202",
 			60: "0320 000000 00 22 201", 61: "0320 000000 00 30 201", 62: "0320 200000 00 25 201", 63: "0320 000000 06 20 201",
 			80: "0400 200000 00 25 000", 81: "0400 030000 06 10 000", 82: "0400 000000 06 20 000", 83: "0400 200000 00 23 000",
+			84: "0400 220000 00 23 000", 85: "0400 200000 06 21 000", 86: "0400 200000 06 11 000", 87: "0400 200000 00 23 000",
 		},
 	}
 	// DE90's original MTI (ascii87) by STAN.
 	origMTI := map[uint32]string{
 		51: "0200", 59: "0220", 54: "0200", 55: "0200", 56: "0220", 57: "0100", 58: "0100",
 		60: "0200", 61: "0220", 62: "0200", 63: "0220", 80: "0200", 81: "0100", 82: "0220", 83: "0200",
+		84: "0200", 85: "0200", 86: "0100", 87: "0200",
 	}
 	for _, d := range kindDialects {
 		for _, req := range kindRequests(term.KSN()) {
@@ -557,6 +579,159 @@ func TestMatchKeyKinds(t *testing.T) {
 		}
 		if key("0330") == key("0230") || key("0110") == key("0210") || key("0510") == key("0410") {
 			t.Errorf("%s: answers of different classes match", d)
+		}
+	}
+}
+
+// TestReversalOfAVoidResendsItsCodes: the reversal of a void is the void
+// resent, whatever it voided: for the void of a sale, of a refund, of a
+// completion and of a pre-authorization (its cancellation), the 0400
+// carries the void's DE3 and DE25 (and in cup its 60.1; in ascii87 DE90
+// names the void's MTI, 0100 for a cancellation), is read back as the
+// reversal of that void, and its 0410 echoes the same codes. A reversal
+// whose codes are not a void's of what it names is not read as one.
+func TestReversalOfAVoidResendsItsCodes(t *testing.T) {
+	term, hst := sessions(t, 1)
+	for _, d := range kindDialects {
+		for _, voided := range []Kind{KindPurchase, KindRefund, KindCompletion, KindPreauth} {
+			name := d.Name + "/void of a " + string(voided)
+			void := Request{
+				Kind: KindVoid, STAN: 41, Time: testOrigTime, TerminalID: "T0000001", MerchantID: "M00000000000001",
+				Amount: 1000, Currency: "156", EntryMode: "021", Batch: 7, KSN: term.KSN(),
+				OrigKind: voided, OrigSTAN: 40, OrigTime: testOrigTime, OrigRRN: "503141000001", OrigAuthCode: "A1B2C3", OrigBatch: 7,
+			}
+			vm, err := d.EncodeRequest(void)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			rev := Request{
+				Kind: KindReversal, STAN: 90, Time: testTime, TerminalID: "T0000001", MerchantID: "M00000000000001",
+				Amount: 1000, Currency: "156", EntryMode: "021", Batch: 7, KSN: term.KSN(), Reason: ReasonNoResponse,
+				OrigKind: KindVoid, VoidedKind: voided, OrigSTAN: 41, OrigTime: testOrigTime,
+			}
+			rm, err := d.EncodeRequest(rev)
+			if err != nil {
+				t.Fatalf("%s: reversal: %v", name, err)
+			}
+			if mti, _ := rm.GetMTI(); mti != "0400" {
+				t.Errorf("%s: reversal MTI %s", name, mti)
+			}
+			want := voidCodes(t, d, vm, true)
+			if got := voidCodes(t, d, rm, false); got != want {
+				t.Errorf("%s: reversal carries %+v, the void %+v", name, got, want)
+			}
+
+			raw, err := d.Seal(rm, term.MACRequest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dm, err := d.Decode(raw)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			got, err := d.DecodeRequest(dm)
+			if err != nil {
+				t.Fatalf("%s: decode: %v", name, err)
+			}
+			wantVoided := voided
+			if d == ASCII87 && (voided == KindPurchase || voided == KindCompletion) {
+				wantVoided = "" // the two voids look alike
+			}
+			if got.Kind != KindReversal || got.OrigKind != KindVoid || got.VoidedKind != wantVoided || got.OrigSTAN != 41 {
+				t.Errorf("%s: read as a %s of a %q voiding a %q (STAN %d)", name, got.Kind, got.OrigKind, got.VoidedKind, got.OrigSTAN)
+			}
+
+			// The answer echoes the void's codes.
+			am, err := d.EncodeResponse(got, Response{ResponseCode: "00", Time: testTime})
+			if err != nil {
+				t.Fatalf("%s: answer: %v", name, err)
+			}
+			if _, err := d.Seal(am, hst.MACResponse); err != nil {
+				t.Fatal(err)
+			}
+			answer := want
+			if d == ASCII87 {
+				answer.cond = "" // an ascii87 0410 has no DE25
+			}
+			if got := voidCodes(t, d, am, false); got != answer {
+				t.Errorf("%s: the 0410 carries %+v, the void %+v", name, got, answer)
+			}
+			resp, err := d.DecodeResponse(am)
+			if err != nil || resp.Kind != KindReversal || resp.ResponseCode != "00" {
+				t.Errorf("%s: answer read as %+v, %v", name, resp, err)
+			}
+		}
+	}
+}
+
+// wireCodes is what tells a void apart on the wire.
+type wireCodes struct{ proc, cond, txn, mti string }
+
+// voidCodes gives what tells a void apart in m, a void (void true) or a
+// reversal or its answer: DE3, DE25 and, in cup, 60.1; in ascii87 the
+// MTI of the void (the void's own, or the one DE90 names).
+func voidCodes(t *testing.T, d *Dialect, m *iso8583.Message, void bool) wireCodes {
+	t.Helper()
+	var c wireCodes
+	c.proc, _ = m.GetString(DEProcessingCode)
+	c.cond, _ = m.GetString(DECondition)
+	switch d {
+	case CUP:
+		de60, _ := m.GetString(DEReserved60)
+		if len(de60) < 2 {
+			t.Fatalf("%s: field 60 %q", d, de60)
+		}
+		c.txn = de60[:2]
+	case ASCII87:
+		c.mti, _ = m.GetMTI()
+		if !void {
+			de90, _ := m.GetString(DEOriginalData)
+			if len(de90) < 4 {
+				t.Fatalf("%s: field 90 %q", d, de90)
+			}
+			c.mti = de90[:4]
+		}
+	}
+	return c
+}
+
+// TestReversalOfAVoidIsToldApart: the reversal of a cancellation, edited
+// to carry another void's codes, is not read as the reversal of a
+// cancellation; a reversal whose DE3 or DE25 is not the original's is
+// not read at all.
+func TestReversalOfAVoidIsToldApart(t *testing.T) {
+	term, _ := sessions(t, 1)
+	rev := Request{
+		Kind: KindReversal, STAN: 90, Time: testTime, TerminalID: "T0000001", MerchantID: "M00000000000001",
+		Amount: 1000, Currency: "156", EntryMode: "021", Batch: 7, KSN: term.KSN(), Reason: ReasonNoResponse,
+		OrigKind: KindVoid, VoidedKind: KindPreauth, OrigSTAN: 41, OrigTime: testOrigTime,
+	}
+	for _, d := range kindDialects {
+		edits := map[string]func(*iso8583.Message){
+			"DE25 00":     func(m *iso8583.Message) { _ = m.Field(DECondition, CondNormal) },
+			"DE3 000000":  func(m *iso8583.Message) { _ = m.Field(DEProcessingCode, ProcGoods) },
+			"DE3 220000":  func(m *iso8583.Message) { _ = m.Field(DEProcessingCode, ProcVoidRefund) },
+			"DE3 unknown": func(m *iso8583.Message) { _ = m.Field(DEProcessingCode, "990000") },
+		}
+		if d == CUP {
+			edits["60.1 23"] = func(m *iso8583.Message) {
+				s, _ := m.GetString(DEReserved60)
+				_ = m.Field(DEReserved60, CUPTxnVoid+s[2:])
+			}
+		}
+		for name, edit := range edits {
+			m, err := d.EncodeRequest(rev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			edit(m)
+			got, err := d.DecodeRequest(m)
+			if err == nil && got.VoidedKind == KindPreauth {
+				t.Errorf("%s %s: still read as the reversal of a cancellation", d, name)
+			}
+			if err == nil && got.OrigKind == KindVoid {
+				t.Errorf("%s %s: read as the reversal of a void of a %q", d, name, got.VoidedKind)
+			}
 		}
 	}
 }
