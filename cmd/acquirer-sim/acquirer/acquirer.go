@@ -782,6 +782,7 @@ func (s *Server) applyResult(res lresult, in *Entry) {
 func (s *Server) reversal(req host.Request, macOK bool, in Entry) (Entry, *host.Response, Entry) {
 	in.OrigSTAN = fmt.Sprintf("%06d", req.OrigSTAN)
 	in.OrigKind, in.OrigRef, in.Batch = string(req.OrigKind), req.OrigRef, req.Batch
+	in.VoidedKind = string(req.VoidedKind)
 	rc := RCApproved
 	if !macOK {
 		rc = RCMACFailure

@@ -63,6 +63,11 @@ func fuzzRequest(f *testing.F, dialect string) {
 		{Kind: host.KindCompletion, Amount: 800, OrigKind: host.KindPreauth, OrigSTAN: 2, OrigRRN: "503315000002", OrigAuthCode: "D4E5F6", Batch: 1},
 		{Kind: host.KindSettlement, Batch: 1, Totals: host.Totals{DebitCount: 1, DebitAmount: 1000}},
 		{Kind: host.KindBatchUpload, Amount: 1000, OrigKind: host.KindPurchase, OrigSTAN: 1, OrigRRN: "503315000001", Ref: "U1", Batch: 1},
+		// The reversal of a void resends the void's codes, by what it voided.
+		{Kind: host.KindReversal, Amount: 1000, OrigKind: host.KindVoid, VoidedKind: host.KindPurchase, OrigSTAN: 4, Reason: host.ReasonNoResponse, Batch: 1},
+		{Kind: host.KindReversal, Amount: 1000, OrigKind: host.KindVoid, VoidedKind: host.KindRefund, OrigSTAN: 4, Reason: host.ReasonNoResponse, Batch: 1},
+		{Kind: host.KindReversal, Amount: 1000, OrigKind: host.KindVoid, VoidedKind: host.KindCompletion, OrigSTAN: 4, Reason: host.ReasonNoResponse, Batch: 1},
+		{Kind: host.KindReversal, Amount: 1000, OrigKind: host.KindVoid, VoidedKind: host.KindPreauth, OrigSTAN: 4, Reason: host.ReasonCardRemoved, Batch: 1},
 	} {
 		req.STAN, req.TerminalID, req.MerchantID, req.Currency, req.Mode, req.KSN =
 			3, base.TerminalID, base.MerchantID, base.Currency, base.Mode, base.KSN

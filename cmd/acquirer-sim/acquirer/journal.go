@@ -110,6 +110,13 @@ type Entry struct {
 	// Voided marks a void that left its original voided (the first one,
 	// and a repeat answered as a duplicate).
 	Voided bool `json:"voided,omitempty"`
+	// VoidedKind is, on a reversal of a void, what that void voided as
+	// the reversal's codes say ("purchase", "refund", "completion",
+	// "preauth"); empty when they do not tell (ascii87 sends the void of
+	// a sale and that of a completion alike) and on lines written before
+	// it was journaled: the ledger then matches the void by its STAN
+	// alone.
+	VoidedKind string `json:"voided_kind,omitempty"`
 	// Totals are a settlement's: the host's (its ledger) and the
 	// terminal's (the request's). AfterUpload marks a settlement after a
 	// batch upload, UploadCount the number of items the terminal says it

@@ -3,6 +3,7 @@ package acquirer_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -191,4 +192,149 @@ func kindsOnTheWire(t *testing.T, dialect string) {
 
 func totalsJSON(t host.Totals) *acquirer.Totals {
 	return &acquirer.Totals{DebitCount: t.DebitCount, DebitAmount: t.DebitAmount, CreditCount: t.CreditCount, CreditAmount: t.CreditAmount}
+}
+
+// TestReversalOfEveryVoid: the void of a sale, of a refund, of a
+// completion and of a pre-authorization (its cancellation), each
+// reversed through a real host.Client in each dialect: the simulator
+// reads the 0400 as the reversal of that void and undoes it (the sale
+// counts again, the refund is a credit again, the completion counts again
+// and completes its pre-authorization again, the hold is back and can be
+// completed). A reversal whose codes say the void voided something else
+// is not the reversal of that void: nothing is undone.
+func TestReversalOfEveryVoid(t *testing.T) {
+	for _, d := range host.DialectNames() {
+		t.Run(d, func(t *testing.T) { reversalOfEveryVoid(t, d) })
+	}
+}
+
+func reversalOfEveryVoid(t *testing.T, dialect string) {
+	r := startServer(t, dialect, wiresec.ModeAES, nil)
+	c := newClient(t, dialect, r.addr, nil)
+	tm := newTerminal(t, wiresec.ModeAES)
+	ctx := context.Background()
+	const batch = 1
+	at := time.Date(2025, 3, 14, 15, 19, 26, 0, time.UTC)
+
+	card := func(kind host.Kind, stan uint32, amount int64, orig host.Original) (host.Original, host.Result) {
+		t.Helper()
+		p := purchase(stan, amount)
+		p.Kind, p.Batch, p.Orig = kind, batch, orig
+		res, err := c.Purchase(ctx, p, tm.session(t))
+		if err != nil || !res.Approved() {
+			t.Fatalf("%s %d: %+v %v", kind, stan, res, err)
+		}
+		return host.Original{Kind: kind, STAN: stan, Time: p.Time, RRN: res.RRN, AuthCode: res.AuthCode, Batch: batch}, res
+	}
+	followUp := func(kind host.Kind, stan uint32, amount int64, orig host.Original) (host.Original, host.Result) {
+		t.Helper()
+		ref := host.Reference{Kind: kind, STAN: stan, Time: at, Amount: amount, Currency: "156", EntryMode: "901", Batch: batch, Orig: orig}
+		res, err := c.FollowUp(ctx, ref, tm.session(t))
+		if err != nil || !res.Approved() {
+			t.Fatalf("%s %d of a %s: %+v %v", kind, stan, orig.Kind, res, err)
+		}
+		return host.Original{Kind: kind, STAN: stan, Time: at, RRN: res.RRN, AuthCode: res.AuthCode, Batch: batch}, res
+	}
+	reverse := func(stan uint32, void host.Original, voided host.Kind, amount int64) acquirer.Entry {
+		t.Helper()
+		rev := host.Reversal{STAN: stan, OrigKind: host.KindVoid, VoidedKind: voided, OrigSTAN: void.STAN, OrigTime: void.Time,
+			OrigEntryMode: "901", Amount: amount, Currency: "156", Batch: batch, Reason: host.ReasonNoResponse}
+		if res, err := c.Reverse(ctx, rev, tm.session(t)); err != nil || res.ResponseCode != acquirer.RCApproved {
+			t.Fatalf("reversal of void %d: %+v %v", void.STAN, res, err)
+		}
+		rs := kindLines(t, r, host.KindReversal)
+		return rs[len(rs)-1]
+	}
+	state := func(rrn string) string {
+		t.Helper()
+		for _, e := range r.srv.Ledger("T0000001") {
+			if e.RRN == rrn {
+				return e.State
+			}
+		}
+		t.Fatalf("no ledger entry of RRN %s", rrn)
+		return ""
+	}
+	// What the codes tell of the void: ascii87's void of a sale and of a
+	// completion look alike.
+	told := func(voided host.Kind) string {
+		if dialect == "ascii87" && (voided == host.KindPurchase || voided == host.KindCompletion) {
+			return ""
+		}
+		return string(voided)
+	}
+	undone := func(what string, in acquirer.Entry, voided host.Kind) {
+		t.Helper()
+		if in.OrigKind != string(host.KindVoid) || in.VoidedKind != told(voided) || in.OrigState != acquirer.StateReversed || in.Duplicate {
+			t.Fatalf("%s: reversal journaled %+v", what, in)
+		}
+	}
+
+	// The void of a sale, reversed: the sale counts again.
+	s1, sale1 := card(host.KindPurchase, 1, 1000, host.Original{})
+	v2, void2 := followUp(host.KindVoid, 2, 1000, s1)
+	undone("void of a sale", reverse(3, v2, host.KindPurchase, 1000), host.KindPurchase)
+	if state(sale1.RRN) != acquirer.StateApproved || state(void2.RRN) != acquirer.StateReversed {
+		t.Fatalf("after the reversed void: sale %s, void %s", state(sale1.RRN), state(void2.RRN))
+	}
+
+	// The void of a refund, reversed: the refund is a credit again, and
+	// only the rest of the sale can be refunded.
+	s4, _ := card(host.KindPurchase, 4, 5000, host.Original{})
+	f5, refund5 := card(host.KindRefund, 5, 2000, s4)
+	v6, _ := followUp(host.KindVoid, 6, 2000, f5)
+	undone("void of a refund", reverse(7, v6, host.KindRefund, 2000), host.KindRefund)
+	if state(refund5.RRN) != acquirer.StateApproved {
+		t.Fatalf("refund %s after its void was reversed", state(refund5.RRN))
+	}
+	over := purchase(8, 3001)
+	over.Kind, over.Batch, over.Orig = host.KindRefund, batch, s4
+	if res, err := c.Purchase(ctx, over, tm.session(t)); err != nil || res.ResponseCode != acquirer.RCInvalidAmount {
+		t.Fatalf("refund past what is left: %+v %v", res, err)
+	}
+
+	// The void of a completion, reversed: the completion counts again
+	// and its pre-authorization is completed again.
+	p9, preauth9 := card(host.KindPreauth, 9, 8000, host.Original{})
+	c10, comp10 := followUp(host.KindCompletion, 10, 7000, p9)
+	v11, _ := followUp(host.KindVoid, 11, 7000, c10)
+	if state(preauth9.RRN) != acquirer.StateApproved {
+		t.Fatalf("pre-authorization %s after its completion was voided", state(preauth9.RRN))
+	}
+	undone("void of a completion", reverse(12, v11, host.KindCompletion, 7000), host.KindCompletion)
+	if state(comp10.RRN) != acquirer.StateApproved || state(preauth9.RRN) != acquirer.StateCompleted {
+		t.Fatalf("after the reversed void: completion %s, pre-authorization %s", state(comp10.RRN), state(preauth9.RRN))
+	}
+
+	// The cancellation of a pre-authorization, reversed: the hold is back
+	// and is completed.
+	p13, preauth13 := card(host.KindPreauth, 13, 3000, host.Original{})
+	v14, _ := followUp(host.KindVoid, 14, 3000, p13)
+	if state(preauth13.RRN) != acquirer.StateVoided {
+		t.Fatalf("pre-authorization %s after its cancellation", state(preauth13.RRN))
+	}
+	undone("cancellation of a pre-authorization", reverse(15, v14, host.KindPreauth, 3000), host.KindPreauth)
+	if state(preauth13.RRN) != acquirer.StateApproved {
+		t.Fatalf("pre-authorization %s after its cancellation was reversed", state(preauth13.RRN))
+	}
+	followUp(host.KindCompletion, 16, 3000, p13)
+
+	// A reversal saying its void cancelled a pre-authorization, of the
+	// void of a sale: not that void's reversal, nothing undone.
+	s17, sale17 := card(host.KindPurchase, 17, 600, host.Original{})
+	v18, _ := followUp(host.KindVoid, 18, 600, s17)
+	if in := reverse(19, v18, host.KindPreauth, 600); in.OrigState != "" || in.VoidedKind != string(host.KindPreauth) ||
+		!strings.Contains(in.Note, "voided a purchase, not a preauth") {
+		t.Fatalf("reversal of the wrong void journaled %+v", in)
+	}
+	if state(sale17.RRN) != acquirer.StateVoided {
+		t.Fatalf("sale %s after a reversal of another kind of void", state(sale17.RRN))
+	}
+
+	// Debits: sales 1 and 4, completions 10 and 16; the credit: refund 5.
+	want := host.Totals{DebitCount: 4, DebitAmount: 1000 + 5000 + 7000 + 3000, CreditCount: 1, CreditAmount: 2000}
+	bs := r.srv.Batches("T0000001")
+	if len(bs) != 1 || bs[0].Totals != *totalsJSON(want) {
+		t.Fatalf("batches %+v, want totals %+v", bs, want)
+	}
 }

@@ -70,12 +70,16 @@ import (
 //	  already completed                         "00" again, duplicate=true (the first
 //	                                                 completion's RRN and auth code)
 //	  otherwise                                 "00": pre-authorization completed
-//	reversal (by OrigKind, OrigSTAN; the        "00" (as ever): the original reversed once;
-//	latest such entry not reversed yet)              a reversed void re-opens its original (a
-//	                                                 cancelled pre-authorization holds again), a
-//	                                                 reversed completion its pre-authorization;
-//	                                                 an original in a settled batch (a
-//	                                                 pre-authorization excepted) is not undone
+//	reversal (by OrigKind, OrigSTAN and, of a   "00" (as ever): the original reversed once;
+//	void, VoidedKind: what the void voided,          a reversed void re-opens its original (a
+//	when its codes tell; the latest such             cancelled pre-authorization holds again, a
+//	entry not reversed yet)                          voided completion counts and completes its
+//	                                                 pre-authorization again), a reversed
+//	                                                 completion its pre-authorization; an
+//	                                                 original in a settled batch (a
+//	                                                 pre-authorization excepted) is not undone;
+//	                                                 a void that voided another kind than its
+//	                                                 reversal's codes say is not undone (noted)
 //	settlement of a settled batch               "00" duplicate=true when its totals and
 //	                                                 currency are those that closed it, else "77"
 //	settlement with AfterUpload                 "00", batch closed (host's and terminal's
@@ -179,6 +183,7 @@ type lreq struct {
 	rrn, auth   string // the host's answer, when approved
 	ref         string
 	origKind    host.Kind
+	voidedKind  host.Kind // a reversal's of a void: what the void voided ("" not told)
 	origSTAN    uint32
 	origRRN     string
 	origAuth    string
@@ -291,6 +296,16 @@ func (r lreq) names(e *ledgerEntry) bool {
 		return e.kind == host.KindPurchase || e.kind == host.KindAdvice
 	}
 	return e.kind == r.origKind
+}
+
+// voids reports whether e, when it is a void, voided what r, its
+// reversal, says (by the void's codes) it voided: anything when r does
+// not say; a purchase covers advices.
+func (r lreq) voids(e *ledgerEntry) bool {
+	if e.kind != host.KindVoid || r.voidedKind == "" || e.orig == nil {
+		return true
+	}
+	return lreq{origKind: r.voidedKind}.names(e.orig)
 }
 
 func (l *ledger) approve(r lreq) lresult {
@@ -443,10 +458,16 @@ func (l *ledger) reverse(r lreq) lresult {
 	if kind == "" {
 		kind = host.KindPurchase
 	}
-	o := l.find(r.tid, func(e *ledgerEntry) bool { return e.kind == kind && e.stan == r.origSTAN && e.state != StateReversed })
+	same := func(e *ledgerEntry) bool { return e.kind == kind && e.stan == r.origSTAN && e.state != StateReversed }
+	o := l.find(r.tid, func(e *ledgerEntry) bool { return same(e) && r.voids(e) })
 	if o == nil {
 		// Never approved (or reversed before): nothing to undo; the
 		// journal's orig_state stays empty (and its note as it was).
+		if v := l.find(r.tid, same); v != nil && v.orig != nil {
+			// The void of that STAN voided something else: the
+			// reversal resends another void's codes.
+			return lresult{rc: RCApproved, note: fmt.Sprintf("the void of STAN %06d voided a %s, not a %s: not undone", r.origSTAN, v.orig.kind, r.voidedKind)}
+		}
 		return lresult{rc: RCApproved}
 	}
 	if o.kind != host.KindPreauth && l.isClosed(r.tid, o.batch) {
@@ -735,7 +756,8 @@ func lreqOfEntry(e Entry) lreq {
 	r := lreq{
 		kind: host.Kind(e.Kind), tid: e.TerminalID, batch: e.Batch, currency: e.Currency, amount: e.Amount,
 		stan: parseSTAN(e.STAN), rrn: e.RRN, auth: e.AuthCode, ref: e.Ref, origKind: host.Kind(e.OrigKind),
-		origSTAN: parseSTAN(e.OrigSTAN), origRRN: e.OrigRRN, origAuth: e.OrigAuthCode, origBatch: e.OrigBatch,
+		voidedKind: host.Kind(e.VoidedKind),
+		origSTAN:   parseSTAN(e.OrigSTAN), origRRN: e.OrigRRN, origAuth: e.OrigAuthCode, origBatch: e.OrigBatch,
 		afterUpload: e.AfterUpload, uploadCount: e.UploadCount,
 	}
 	if e.Totals != nil {
@@ -749,7 +771,8 @@ func lreqOf(req host.Request, in *Entry) lreq {
 	return lreq{
 		kind: req.Kind, tid: in.TerminalID, batch: req.Batch, currency: req.Currency, amount: req.Amount,
 		stan: req.STAN, rrn: in.RRN, auth: in.AuthCode, ref: req.Ref, origKind: req.OrigKind,
-		origSTAN: req.OrigSTAN, origRRN: req.OrigRRN, origAuth: req.OrigAuthCode, origBatch: req.OrigBatch,
+		voidedKind: req.VoidedKind,
+		origSTAN:   req.OrigSTAN, origRRN: req.OrigRRN, origAuth: req.OrigAuthCode, origBatch: req.OrigBatch,
 		totals: req.Totals, afterUpload: req.AfterUpload, uploadCount: req.UploadCount,
 	}
 }

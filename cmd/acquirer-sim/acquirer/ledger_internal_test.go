@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -656,5 +657,60 @@ func sameLedger(t *testing.T, a, b *ledgerRig) {
 	got, _ := json.Marshal(a.s.Batches(ledgerTID))
 	if want, _ := json.Marshal(b.s.Batches(ledgerTID)); !bytes.Equal(got, want) {
 		t.Fatalf("rebuilt batches\n%s\nwant\n%s", got, want)
+	}
+}
+
+var voidedKindField = regexp.MustCompile(`,"voided_kind":"[a-z]*"`)
+
+// TestLedgerReversalOfAVoidByWhatItVoided: the reversal of a void undoes
+// the void of its STAN when its codes say the void voided what it did (or
+// do not say); one saying another kind leaves the void alone, noted. A
+// journal line without voided_kind (written before it was journaled)
+// rebuilds the reversal by the STAN alone.
+func TestLedgerReversalOfAVoidByWhatItVoided(t *testing.T) {
+	r := newLedgerRig(t, "")
+	s1, _ := r.rc(RCApproved, sale(1, 1000), swipe)
+	v2, _ := r.rc(RCApproved, void(2, 1000, host.KindPurchase, 1, s1), nil)
+	p3, _ := r.rc(RCApproved, host.Request{Kind: host.KindPreauth, STAN: 3, Amount: 5000, Batch: 1}, swipe)
+	v4, _ := r.rc(RCApproved, void(4, 5000, host.KindPreauth, 3, p3), nil)
+
+	wrong := reversal(host.KindVoid, 2, 1000)
+	wrong.VoidedKind, wrong.OrigRef = host.KindPreauth, "wrong/000002"
+	_, in := r.rc(RCApproved, wrong, nil)
+	if in.OrigState != "" || in.VoidedKind != string(host.KindPreauth) || !strings.Contains(in.Note, "voided a purchase, not a preauth") {
+		t.Fatalf("reversal saying the void of a sale cancelled a pre-authorization journaled %+v", in)
+	}
+	if r.state(s1.RRN) != StateVoided || r.state(v2.RRN) != StateApproved {
+		t.Fatal("a reversal of another kind of void undid the void of a sale")
+	}
+	right := reversal(host.KindVoid, 4, 5000)
+	right.VoidedKind = host.KindPreauth
+	if _, in := r.rc(RCApproved, right, nil); in.OrigState != StateReversed || in.VoidedKind != string(host.KindPreauth) {
+		t.Fatalf("reversal of the cancellation journaled %+v", in)
+	}
+	if r.state(p3.RRN) != StateApproved || r.state(v4.RRN) != StateReversed {
+		t.Fatal("the reversed cancellation did not put the hold back")
+	}
+	sameLedger(t, newLedgerRig(t, r.jr.String()), r)
+
+	// The same reversal as journaled before voided_kind: by STAN alone.
+	var old strings.Builder
+	for _, line := range strings.SplitAfter(r.jr.String(), "\n") {
+		if strings.Contains(line, `"voided_kind"`) && strings.Contains(line, `"direction":"in"`) && strings.Contains(line, `"wrong/000002"`) {
+			continue // the wrong one was never sent by older terminals
+		}
+		old.WriteString(voidedKindField.ReplaceAllString(line, ""))
+	}
+	if strings.Contains(old.String(), "voided_kind") {
+		t.Fatalf("journal still names voided kinds:\n%s", old.String())
+	}
+	sameLedger(t, newLedgerRig(t, old.String()), r)
+	legacy := reversal(host.KindVoid, 2, 1000)
+	legacy.OrigRef = "legacy/000002"
+	if _, in := r.rc(RCApproved, legacy, nil); in.OrigState != StateReversed || in.VoidedKind != "" {
+		t.Fatalf("reversal of a void not saying what it voided journaled %+v", in)
+	}
+	if r.state(s1.RRN) != StateApproved {
+		t.Fatal("the reversal of the void of a sale, by STAN alone, did not re-open it")
 	}
 }
