@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"posd/terminal/host"
 	"posd/terminal/risk"
@@ -314,7 +316,8 @@ func TestVoidedCompletionReopensThePreauth(t *testing.T) {
 // pre-authorization is voided in the same commit and can no longer be
 // completed nor cancelled again, and the cancellation is not voided. A
 // completed pre-authorization is cancelled only once its completion is
-// voided. An unknown outcome is reversed as a void and leaves the hold.
+// voided. An unknown outcome is reversed as the void of a
+// pre-authorization (预授权撤销冲正) and leaves the hold.
 func TestPreauthCancellation(t *testing.T) {
 	h := kindHost()
 	e, r, db, _ := setup(t, h)
@@ -370,7 +373,8 @@ func TestPreauthCancellation(t *testing.T) {
 	h.mu.Lock()
 	revs := append([]host.Reversal(nil), h.reversals...)
 	h.mu.Unlock()
-	if len(revs) != 1 || revs[0].OrigKind != host.KindVoid || revs[0].OrigSTAN != lost.STAN || revs[0].Amount != 3000 {
+	if len(revs) != 1 || revs[0].OrigKind != host.KindVoid || revs[0].VoidedKind != host.KindPreauth || revs[0].OrigSTAN != lost.STAN ||
+		revs[0].Amount != 3000 {
 		t.Fatalf("reversals %+v", revs)
 	}
 	if gk, _ := db.Get(kept.ID); gk.VoidedBy != "" {
@@ -436,4 +440,132 @@ func TestRefundGoesBackToTheCardThatPaid(t *testing.T) {
 	if ok := run(t, e, r, Request{Kind: host.KindRefund, Amount: 100, Currency: "156"}); ok.State != store.StateApproved {
 		t.Fatalf("unreferenced refund: %s %s", ok.State, ok.Error)
 	}
+}
+
+// The reversal of a void names what the void voided (its codes on the
+// wire depend on it): a sale, a refund, a completion or a
+// pre-authorization (its cancellation).
+func TestReversalOfAVoidNamesWhatItVoided(t *testing.T) {
+	h := kindHost()
+	e, r, _, _ := setup(t, h)
+	sale := run(t, e, r, Request{Amount: 5000, Currency: "156"})
+	refund := run(t, e, r, Request{Kind: host.KindRefund, Amount: 1200, Currency: "156"})
+	pre := run(t, e, r, Request{Kind: host.KindPreauth, Amount: 8000, Currency: "156"})
+	comp := run(t, e, r, Request{Kind: host.KindCompletion, Amount: 7500, OrigID: pre.ID})
+	held := run(t, e, r, Request{Kind: host.KindPreauth, Amount: 3000, Currency: "156"})
+	h.followUp = func(host.Reference) (host.Result, error) { return host.Result{}, host.ErrNoResponse }
+	for _, orig := range []store.Txn{sale, refund, comp, held} {
+		void := run(t, e, r, Request{Kind: host.KindVoid, OrigID: orig.ID})
+		if void.State != store.StateReversalPending {
+			t.Fatalf("void of the %s without an answer: %+v", orig.Kind, void)
+		}
+		e.SendReversals(context.Background())
+		h.mu.Lock()
+		rev := h.reversals[len(h.reversals)-1]
+		h.mu.Unlock()
+		if rev.OrigKind != host.KindVoid || rev.VoidedKind != host.Kind(orig.Kind) || rev.OrigSTAN != void.STAN || rev.Amount != orig.Amount {
+			t.Fatalf("the void of a %s reversed as %+v", orig.Kind, rev)
+		}
+		if got, _ := e.Get(void.ID); got.State != store.StateReversed {
+			t.Fatalf("void of the %s: %s", orig.Kind, got.State)
+		}
+	}
+	// A reversal of anything else names nothing voided.
+	h.followUp = nil
+	approve := h.purchase
+	h.purchase = func(host.Purchase) (host.Result, error) { return host.Result{}, host.ErrNoResponse }
+	lost := run(t, e, r, Request{Amount: 700, Currency: "156"})
+	h.purchase = approve
+	e.SendReversals(context.Background())
+	h.mu.Lock()
+	rev := h.reversals[len(h.reversals)-1]
+	h.mu.Unlock()
+	if rev.OrigKind != host.KindPurchase || rev.OrigSTAN != lost.STAN || rev.VoidedKind != "" {
+		t.Fatalf("a lost sale reversed as %+v", rev)
+	}
+}
+
+// A reversal of a void queued by an older release (a void record left
+// reversal_pending with its job, nothing else) names what the void voided
+// from the void's original, read when it is sent. When that original is
+// not on record, it goes out as the reversal of the void of a sale, as
+// every reversal of a void did before, with a warning in the log.
+func TestReversalOfAVoidQueuedByAnOlderRelease(t *testing.T) {
+	db := openDB(t)
+	record := func(x store.Txn, states ...store.State) store.Txn {
+		t.Helper()
+		if err := db.Create(&x); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range states {
+			var err error
+			if x, err = db.Update(x.ID, func(r *store.Txn) error { r.State = s; return nil }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return x
+	}
+	pre := record(store.Txn{Kind: "preauth", Amount: 3000, Currency: "156", STAN: 11, Batch: 1, AuthCode: "A00011", RRN: "000000000011"},
+		store.StateAuthSent, store.StateApproved)
+	cancel := record(store.Txn{Kind: "void", Amount: 3000, Currency: "156", STAN: 12, Batch: 1, OrigID: pre.ID, Reason: "no response"},
+		store.StateAuthSent, store.StateReversalPending)
+	orphan := record(store.Txn{Kind: "void", Amount: 900, Currency: "156", STAN: 13, Batch: 1, OrigID: "gone", Reason: "no response"},
+		store.StateAuthSent, store.StateReversalPending)
+	if err := db.Do(func(tx *store.Tx) error {
+		if err := tx.Enqueue(&store.Job{Kind: store.JobReversal, TxnID: cancel.ID}); err != nil {
+			return err
+		}
+		return tx.Enqueue(&store.Job{Kind: store.JobReversal, TxnID: orphan.ID})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncLog
+	h := kindHost()
+	e, err := New(Opts{Store: db, Host: h, Keys: newKeys(t), Reader: newReader(), ReversalRetry: time.Hour, HostTimeout: 10 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Halt()
+	if left := e.SendReversals(context.Background()); left != 0 {
+		t.Fatalf("%d reversals left", left)
+	}
+	h.mu.Lock()
+	revs := map[uint32]host.Reversal{}
+	for _, r := range h.reversals {
+		revs[r.OrigSTAN] = r
+	}
+	h.mu.Unlock()
+	if r := revs[cancel.STAN]; r.OrigKind != host.KindVoid || r.VoidedKind != host.KindPreauth || r.Amount != 3000 {
+		t.Fatalf("the cancellation queued by an older release reversed as %+v", r)
+	}
+	if r, ok := revs[orphan.STAN]; !ok || r.OrigKind != host.KindVoid || r.VoidedKind != "" {
+		t.Fatalf("the void whose original is gone reversed as %+v", r)
+	}
+	for _, x := range []store.Txn{cancel, orphan} {
+		if got, _ := db.Get(x.ID); got.State != store.StateReversed {
+			t.Fatalf("void %s: %s", x.ID, got.State)
+		}
+	}
+	if !strings.Contains(logs.String(), "what the void voided is not on record") || !strings.Contains(logs.String(), "id="+orphan.ID) {
+		t.Fatalf("no warning of the void whose original is gone:\n%s", logs.String())
+	}
+}
+
+// syncLog is a log output safe for the engine's goroutines.
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

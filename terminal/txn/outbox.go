@@ -224,7 +224,11 @@ func (e *Engine) retryWindow(n int) time.Duration {
 // acknowledgement the record becomes reversed and the job goes, in one
 // commit.
 func (e *Engine) reverse(ctx context.Context, j store.Job) error {
-	var t store.Txn
+	var (
+		t       store.Txn
+		voided  host.Kind
+		unknown bool
+	)
 	err := e.o.Store.Do(func(tx *store.Tx) error {
 		var err error
 		t, err = tx.Get(j.TxnID)
@@ -233,6 +237,9 @@ func (e *Engine) reverse(ctx context.Context, j store.Job) error {
 			return tx.DeleteJob(j.Seq)
 		}
 		if err != nil {
+			return err
+		}
+		if voided, unknown, err = voidedKind(tx, t); err != nil {
 			return err
 		}
 		t, err = tx.Update(t.ID, func(r *store.Txn) error {
@@ -259,6 +266,10 @@ func (e *Engine) reverse(ctx context.Context, j store.Job) error {
 	if t.State != store.StateReversalPending {
 		return nil
 	}
+	if unknown {
+		e.log.Warn("what the void voided is not on record: its reversal goes out as the reversal of the void of a sale",
+			"id", t.ID, "orig_id", t.OrigID)
+	}
 	e.publish(PhaseDone, t)
 	sess, err := e.o.Keys.Next()
 	if err != nil {
@@ -269,7 +280,7 @@ func (e *Engine) reverse(ctx context.Context, j store.Job) error {
 	defer cancel()
 	origKSN, _ := hex.DecodeString(t.KSN)
 	res, err := e.o.Host.Reverse(hctx, host.Reversal{
-		STAN: t.ReversalSTAN, OrigKind: host.Kind(t.Kind), Batch: t.Batch,
+		STAN: t.ReversalSTAN, OrigKind: host.Kind(t.Kind), VoidedKind: voided, Batch: t.Batch,
 		OrigSTAN: t.STAN, OrigTime: t.SentAt, OrigEntryMode: t.EntryMode, OrigKSN: origKSN,
 		Amount: t.Amount, Currency: t.Currency, Reason: host.ReversalReason(t.Reason),
 		// A repeat only once an attempt may have reached the host.
@@ -300,6 +311,34 @@ func (e *Engine) reverse(ctx context.Context, j store.Job) error {
 	e.publish(PhaseDone, t)
 	e.log.Info("reversal acknowledged", "id", t.ID, "stan", t.ReversalSTAN)
 	return nil
+}
+
+// voidedKind gives what t voided when t is a void, read from its
+// original's record: the reversal of a void resends the void's codes,
+// which depend on it. It is read when the reversal is sent, so a job
+// queued by an older release (the void's OrigID is all it needs) is sent
+// right too. When the original is not on record (or is of no kind a void
+// takes) unknown is set and voided is "": the codes of the void of a
+// sale, what every reversal of a void carried before.
+func voidedKind(tx *store.Tx, t store.Txn) (voided host.Kind, unknown bool, err error) {
+	if host.Kind(t.Kind) != host.KindVoid {
+		return "", false, nil
+	}
+	if t.OrigID == "" {
+		return "", true, nil
+	}
+	o, err := tx.Get(t.OrigID)
+	if store.IsNotFound(err) {
+		return "", true, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("reading what void %s voided: %w", t.ID, err)
+	}
+	switch k := host.Kind(o.Kind); k {
+	case host.KindPurchase, host.KindRefund, host.KindCompletion, host.KindPreauth:
+		return k, false, nil
+	}
+	return "", true, nil
 }
 
 // publish publishes a change made outside a sale (the outbox).
