@@ -5,8 +5,14 @@
 // to its column; a column reads Low when it is joined, through any chain of
 // closed keys, to a row driven Low, and High through its pull-up otherwise.
 // That chain is what makes a third key produce a ghost at the fourth corner
-// of a rectangle, as on a real matrix. Columns report falling (and rising)
-// edges to WaitForEdge.
+// of a rectangle, as on a real matrix.
+//
+// Columns report falling (and rising) edges to WaitForEdge. Each column
+// records its edges on its own, all at once, whether or not anyone waits,
+// as a kernel GPIO line keeps an event queue per line: WaitForEdge returns
+// at once for an edge recorded since the last call (edges coalesce into
+// one), and any number of columns can be waited on at the same time from
+// different goroutines. Watching tells how many are.
 //
 // Press, Release and Type change the keys; PressBouncy and ReleaseBouncy
 // make the contact chatter for a number of reads first.
@@ -35,7 +41,9 @@ type Opts struct {
 	// then up. It must exceed the driver's debounce in scans.
 	HoldScans int
 	// Clock times the columns' WaitForEdge timeouts; nil means
-	// clock.Real. Give it the driver's clock so that a test controls both.
+	// clock.Real. Give it the driver's clock so that a test controls both;
+	// the driver's column watchers then wait on it too, and its Halt
+	// returns only once that clock has moved on by the driver's IdleWait.
 	Clock clock.Clock
 }
 
@@ -58,6 +66,7 @@ type Sim struct {
 	scans   int      // times row 0 was driven alone
 	idles   int      // times every row was driven together
 	lastAll bool
+	waiting int // columns with a WaitForEdge under way
 }
 
 // New builds a matrix for layout with every key open.
@@ -111,6 +120,34 @@ func (s *Sim) Driven() bool {
 		}
 	}
 	return false
+}
+
+// Watching returns how many WaitForEdge calls on the columns are under
+// way: one per column watched.
+func (s *Sim) Watching() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.waiting
+}
+
+// WaitIdle blocks until the driver waits for a key: every row driven
+// together and at least cols columns watched (see Watching).
+func (s *Sim) WaitIdle(ctx context.Context, cols int) error {
+	stop := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		s.cond.Broadcast()
+		s.mu.Unlock()
+	})
+	defer stop()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for !s.lastAll || s.waiting < cols {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		s.cond.Wait()
+	}
+	return nil
 }
 
 // Scans returns how many full scans the driver has started.
@@ -418,8 +455,26 @@ func (p *ColPin) Read() gpio.Level {
 }
 
 // WaitForEdge waits for an edge of the kind chosen with In, at most
-// timeout on the simulator's clock (forever when negative).
+// timeout on the simulator's clock (forever when negative). An edge
+// recorded since the last call is returned at once, even when the timeout
+// has already passed.
 func (p *ColPin) WaitForEdge(timeout time.Duration) bool {
+	select {
+	case <-p.edge:
+		return true
+	default:
+	}
+	s := p.sim
+	s.mu.Lock()
+	s.waiting++
+	s.cond.Broadcast()
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.waiting--
+		s.cond.Broadcast()
+		s.mu.Unlock()
+	}()
 	if timeout < 0 {
 		<-p.edge
 		return true
@@ -427,7 +482,7 @@ func (p *ColPin) WaitForEdge(timeout time.Duration) bool {
 	select {
 	case <-p.edge:
 		return true
-	case <-p.sim.opts.Clock.After(timeout):
+	case <-s.opts.Clock.After(timeout):
 		return false
 	}
 }
