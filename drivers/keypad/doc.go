@@ -5,10 +5,30 @@
 // others are released (input, high impedance) so that two keys pressed in
 // the same column never short two driven outputs. Columns are inputs with
 // pull-ups: a column reads Low when a closed key joins it to the active
-// row. While no key is down every row is driven Low and the driver waits
-// in WaitForEdge on a column (falling edge) for at most IdleWait when the
-// pins support edge detection, or polls otherwise; either way it scans the
-// matrix again after each wait.
+// row.
+//
+// # Waiting for a key
+//
+// While no key is down every row is driven Low, so that a key closing
+// anywhere makes its column fall, and the driver waits for that on every
+// column at once. gpio.PinIn.WaitForEdge waits on one pin, blocking, so
+// each column has a watcher goroutine blocked in it (falling edges) that
+// wakes the scan goroutine: a tap on any column is scanned at once, and
+// confirmed if it lasts the debounce plus a scan interval. The scan
+// goroutine scans again after IdleWait without an edge as well, so that a
+// missed edge costs at most IdleWait and the self-test sees scans. A
+// watcher's WaitForEdge is bounded by IdleWait and cannot be interrupted:
+// Halt waits up to that long for the watchers. Pins that accumulate edges
+// while nobody waits (kernel GPIO lines keep a queue per line) lose none
+// between two waits; a pin that returns from WaitForEdge at once without
+// an edge is waited on once per IdleWait, not in a loop.
+//
+// Edges need every column to accept In(PullUp, FallingEdge). If one does
+// not (a sysfs GPIO, which has no pull-ups; most I/O expanders), the
+// driver logs it and polls instead: it scans the whole matrix every
+// ScanInterval, idle or not, and starts no watcher. Polling sees the same
+// taps but wakes the CPU every ScanInterval for as long as it runs.
+// Opts.NoEdge forces it.
 //
 // Each key is debounced on its own: a change is reported only after it has
 // been read the same way for Opts.Debounce. Without diodes, three keys at

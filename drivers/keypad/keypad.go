@@ -33,10 +33,11 @@ type Opts struct {
 	ScanInterval time.Duration
 	// Settle is the pause between driving a row and reading the columns.
 	Settle time.Duration
-	// IdleWait bounds one wait for a column edge while no key is down;
-	// the matrix is scanned again after each wait, so it is also the
-	// longest gap between two scans and the longest Halt waits for the
-	// scan goroutine.
+	// IdleWait bounds one wait for a key while no key is down: the
+	// matrix is scanned again after each wait, so it is also the longest
+	// gap between two scans. It also bounds each WaitForEdge call of the
+	// column watchers, which nothing can cut short, so it is the longest
+	// Halt waits for them.
 	IdleWait time.Duration
 	// NoEdge forces polling even when the column pins detect edges.
 	NoEdge bool
@@ -45,9 +46,9 @@ type Opts struct {
 	// scanning never waits for the reader. Keep it small: the events of a
 	// PIN entry carry digits.
 	QueueLen int
-	// Clock gives the time for debouncing and the pauses between scans;
-	// nil means clock.Real. Edge waits (IdleWait) are bounded by the pins'
-	// own WaitForEdge timer.
+	// Clock gives the time for debouncing, the pauses between scans and
+	// the wait for a key; nil means clock.Real. The column watchers'
+	// WaitForEdge calls run on the pins' own timer.
 	Clock clock.Clock
 	// Logger receives diagnostics; nil discards them. Keys are never
 	// logged.
@@ -113,16 +114,15 @@ type Dev struct {
 	// Owned by the scan goroutine.
 	raw     [][]bool
 	state   [][]keyState
-	idleCol int
 	failing bool
 
-	ctl sync.Mutex // serialises Start and Halt
+	ctl sync.Mutex     // serialises Start and Halt
+	wg  sync.WaitGroup // the scan goroutine and the column watchers
 
 	mu       sync.Mutex // guards the fields below
 	running  bool
 	stop     <-chan struct{} // closed by Halt; nil before the first Start
 	cancel   context.CancelFunc
-	done     chan struct{}
 	q        []Event // ring buffer of queued events
 	head, n  int
 	st       Stats
@@ -255,20 +255,29 @@ func (d *Dev) Start() error {
 	}
 	d.failing = false
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
 	d.mu.Lock()
-	d.running, d.stop, d.cancel, d.done = true, ctx.Done(), cancel, done
+	d.running, d.stop, d.cancel = true, ctx.Done(), cancel
 	d.mu.Unlock()
-	go d.run(ctx, done)
+	var w *watchers
+	if d.edges {
+		w = &watchers{edge: make(chan struct{}, 1)}
+		for _, col := range d.pins.Cols {
+			arm := make(chan struct{}, 1)
+			w.arm = append(w.arm, arm)
+			d.wg.Go(func() { d.watch(ctx, col, arm, w.edge) })
+		}
+	}
+	d.wg.Go(func() { d.run(ctx, w) })
 	return nil
 }
 
-// Halt stops scanning: it waits for the scan goroutine (at most about
-// IdleWait), releases the rows, wipes and discards the queued events (they
-// may be PIN digits) and makes a waiting Next fail with ErrHalted. The Dev
-// stays usable: Stats and Flush work, Next returns ErrHalted until Start
-// resumes scanning. Halt on a halted Dev returns nil at once. The pins are
-// never closed.
+// Halt stops scanning: it waits for the scan goroutine and the column
+// watchers (at most about IdleWait), releases the rows, wipes and discards
+// the queued events (they may be PIN digits) and makes a waiting Next fail
+// with ErrHalted. The Dev stays usable: Stats and Flush work, Next returns
+// ErrHalted until Start resumes scanning. Halt on a halted Dev returns nil
+// at once. The pins are never closed (nor halted: a column watcher's
+// WaitForEdge is left to time out).
 func (d *Dev) Halt() error {
 	d.ctl.Lock()
 	defer d.ctl.Unlock()
@@ -279,10 +288,10 @@ func (d *Dev) Halt() error {
 	}
 	d.running = false
 	d.flushLocked()
-	cancel, done := d.cancel, d.done
+	cancel := d.cancel
 	d.mu.Unlock()
 	cancel()
-	<-done
+	d.wg.Wait()
 	return nil
 }
 
@@ -446,8 +455,43 @@ func (d *Dev) scanFailed(err error) {
 	}
 }
 
-func (d *Dev) run(ctx context.Context, done chan struct{}) {
-	defer close(done)
+// watchers is what the scan goroutine shares with the column watchers.
+type watchers struct {
+	// edge wakes the scan goroutine waiting for a key: a column fell. It
+	// holds one wake-up; more coalesce.
+	edge chan struct{}
+	// arm holds, for each column, the scan goroutine's call to watch it
+	// again; one at most is pending.
+	arm []chan struct{}
+}
+
+// watch waits for the edges of one column and passes them on to edge. It
+// keeps waiting while edges come; after a wait that ends without one (the
+// timeout, or a pin that cannot wait) it waits until the scan goroutine
+// arms it as it goes idle, so that a pin whose WaitForEdge returns at once
+// costs a call per wait for a key, not a busy loop. Each call is bounded
+// by IdleWait: a blocked WaitForEdge cannot be interrupted through
+// gpio.PinIn, so that is the longest Halt waits for a watcher. (IdleWait is
+// never 0 or negative, which some pin drivers take as "forever" and others
+// as "already expired".)
+func (d *Dev) watch(ctx context.Context, col gpio.PinIn, arm <-chan struct{}, edge chan<- struct{}) {
+	for {
+		select {
+		case <-arm:
+		case <-ctx.Done():
+			return
+		}
+		for ctx.Err() == nil && col.WaitForEdge(d.opts.IdleWait) {
+			select {
+			case edge <- struct{}{}:
+			default: // a wake-up is already pending
+			}
+		}
+	}
+}
+
+// run is the scan goroutine; w is nil when polling.
+func (d *Dev) run(ctx context.Context, w *watchers) {
 	defer d.releaseRows()
 	for ctx.Err() == nil {
 		if err := d.scan(ctx); err != nil {
@@ -461,11 +505,11 @@ func (d *Dev) run(ctx context.Context, done chan struct{}) {
 		now := d.clk.Now()
 		busy := d.update(now)
 		d.scanned(now)
-		if busy || !d.edges {
+		if busy || w == nil {
 			_ = clock.Sleep(ctx, d.clk, d.opts.ScanInterval)
 			continue
 		}
-		d.idle(ctx)
+		d.idle(ctx, w)
 	}
 }
 
@@ -553,10 +597,10 @@ func (d *Dev) update(now time.Time) (busy bool) {
 	return busy
 }
 
-// idle drives every row Low and waits, at most IdleWait, for a column to
-// fall; the caller scans again either way. The columns take turns, and a
-// key closed on another column is seen by that next scan.
-func (d *Dev) idle(ctx context.Context) {
+// idle drives every row Low and waits until a column falls, any column
+// (the watchers wait on all of them at once), IdleWait passes or ctx
+// ends; the caller scans again either way.
+func (d *Dev) idle(ctx context.Context, w *watchers) {
 	for r, row := range d.pins.Rows {
 		if err := row.Out(gpio.Low); err != nil {
 			d.log.Warn("idle drive failed", "row", r, "err", err)
@@ -566,14 +610,41 @@ func (d *Dev) idle(ctx context.Context) {
 		}
 	}
 	defer d.releaseRows()
+	// A wake-up pending now comes from the scans (driving rows one by one
+	// makes a closed key's column fall) or from a key the reads below
+	// see: drop it, then read. A key that closes after the reads wakes
+	// the wait below.
+	select {
+	case <-w.edge:
+	default:
+	}
 	for _, col := range d.pins.Cols {
 		if col.Read() == gpio.Low {
 			return // pressed before the wait began
 		}
 	}
-	if ctx.Err() != nil {
-		return
+	for _, a := range w.arm {
+		select {
+		case a <- struct{}{}:
+		default: // armed already
+		}
 	}
-	d.pins.Cols[d.idleCol].WaitForEdge(d.opts.IdleWait)
-	d.idleCol = (d.idleCol + 1) % len(d.pins.Cols)
+	d.waitKey(ctx, w.edge)
+}
+
+// waitKey waits for a wake-up on edge, at most IdleWait, or until ctx ends.
+func (d *Dev) waitKey(ctx context.Context, edge <-chan struct{}) {
+	var after <-chan time.Time
+	if d.clk == clock.Real {
+		t := time.NewTimer(d.opts.IdleWait)
+		defer t.Stop()
+		after = t.C
+	} else {
+		after = d.clk.After(d.opts.IdleWait)
+	}
+	select {
+	case <-edge:
+	case <-after:
+	case <-ctx.Done():
+	}
 }
