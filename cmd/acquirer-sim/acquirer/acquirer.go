@@ -469,11 +469,15 @@ func (s *Server) handle(c *connection.Connection, m *iso8583.Message) {
 		s.deliverFault(c, resp, out, delay)
 		return
 	}
+	// Journaled before it goes: a terminal that has the answer finds it
+	// in the journal. An answer that could not go gets a "drop" line.
+	s.record(out)
 	if err := c.Reply(resp); err != nil {
 		s.log.Warn("reply failed", "mti", out.MTI, "stan", out.STAN, "err", err)
-		return
+		drop := out
+		drop.Time, drop.Direction, drop.Note = s.now(), "drop", "the answer could not be sent: "+err.Error()
+		s.record(drop)
 	}
-	s.record(out)
 }
 
 func (s *Server) record(e Entry) {

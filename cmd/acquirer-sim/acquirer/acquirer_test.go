@@ -625,3 +625,28 @@ func BenchmarkPurchaseRoundTrip(b *testing.B) {
 		s.Wipe()
 	}
 }
+
+// slowJournal takes its time over each line, as a loaded disk does.
+type slowJournal struct{ syncBuffer }
+
+func (s *slowJournal) Write(p []byte) (int, error) {
+	time.Sleep(50 * time.Millisecond)
+	return s.syncBuffer.Write(p)
+}
+
+// TestAnswerJournaledBeforeItIsSent: when the terminal has the answer,
+// its "out" line is in the journal (a tool or a test reading the journal
+// after the terminal's exchange finds the whole exchange).
+func TestAnswerJournaledBeforeItIsSent(t *testing.T) {
+	j := &slowJournal{}
+	r := startServer(t, "ascii87", wiresec.ModeAES, nil, func(o *acquirer.Opts) { o.Journal = j })
+	c := newClient(t, "ascii87", r.addr, nil)
+	for stan := uint32(1); stan <= 3; stan++ {
+		if err := c.Echo(context.Background(), stan); err != nil {
+			t.Fatal(err)
+		}
+		if got := j.entries(t); len(got) != int(2*stan) || got[len(got)-1].Direction != "out" {
+			t.Fatalf("after echo %d the journal has %d lines: %+v", stan, len(got), got)
+		}
+	}
+}

@@ -115,26 +115,24 @@ func (s *Server) deliverFault(c *connection.Connection, resp *iso8583.Message, o
 			s.dropFault(out, why)
 			return
 		}
-		if err := c.Reply(resp); err != nil {
-			s.log.Warn("reply failed", "mti", out.MTI, "stan", out.STAN, "fault", out.Fault, "err", err)
-			s.dropFault(out, "the connection failed")
-			return
-		}
 		out.Time = s.now()
 		note(&out, fmt.Sprintf("answered after %v", d))
 		s.record(out)
+		if err := c.Reply(resp); err != nil {
+			s.log.Warn("reply failed", "mti", out.MTI, "stan", out.STAN, "fault", out.Fault, "err", err)
+			s.dropFault(out, "the connection failed")
+		}
 		return
 	case FaultBadMAC:
 		if !flipMAC(resp) {
 			s.log.Error("no MAC to spoil", "mti", out.MTI, "stan", out.STAN)
 		}
+		note(&out, "MAC bit flipped")
+		s.record(out)
 		if err := c.Reply(resp); err != nil {
 			s.log.Warn("reply failed", "mti", out.MTI, "stan", out.STAN, "fault", out.Fault, "err", err)
 			s.dropFault(out, "the connection failed")
-			return
 		}
-		note(&out, "MAC bit flipped")
-		s.record(out)
 		return
 	}
 	frame, n, err := s.frame(resp)
@@ -143,36 +141,37 @@ func (s *Server) deliverFault(c *connection.Connection, resp *iso8583.Message, o
 		s.dropFault(out, "it does not frame")
 		return
 	}
-	what := ""
+	// Journaled before it goes, as every answer (Server.handle).
+	sent := out
+	sent.Time = s.now()
 	switch out.Fault {
 	case FaultReset:
 		half := frame[:len(frame)/2]
+		note(&sent, fmt.Sprintf("first %d of %d bytes sent, then the connection closed", len(half), len(frame)))
+		s.record(sent)
 		_, err = c.Write(half)
 		_ = c.Close() // whatever the write did, the connection goes
-		what = fmt.Sprintf("first %d of %d bytes sent, then the connection closed", len(half), len(frame))
 	case FaultGarbage:
 		var g []byte
 		if g, err = s.garbage(n); err == nil {
 			var buf bytes.Buffer
 			if err = s.framer.WriteFrame(&buf, g); err == nil {
+				note(&sent, fmt.Sprintf("%d random bytes sent in place of the answer", n))
+				s.record(sent)
 				_, err = c.Write(buf.Bytes())
 			}
 		}
-		what = fmt.Sprintf("%d random bytes sent in place of the answer", n)
 	case FaultDuplicate:
+		note(&sent, "answer sent twice")
+		s.record(sent)
 		if _, err = c.Write(frame); err == nil {
 			_, err = c.Write(frame)
 		}
-		what = "answer sent twice"
 	}
 	if err != nil {
 		s.log.Warn("faulty answer not written", "mti", out.MTI, "stan", out.STAN, "fault", out.Fault, "err", err)
 		s.dropFault(out, "the connection failed")
-		return
 	}
-	out.Time = s.now()
-	note(&out, what)
-	s.record(out)
 }
 
 // wait waits d; it returns why it stopped early ("" when it did not).

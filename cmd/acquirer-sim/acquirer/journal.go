@@ -10,11 +10,12 @@ import (
 )
 
 // Entry is one line of the JSONL journal. Every request seen gets a line
-// with direction "in"; every response sent gets a line with direction
-// "out"; a request deliberately left unanswered (magic amount 91), or
-// whose answer with a fault could not go out (Fault: a late answer at
-// shutdown, a connection the terminal closed), gets a line with direction
-// "drop". The journal never holds a full PAN or track:
+// with direction "in"; every response gets a line with direction "out",
+// written just before it is sent (a terminal that has the answer finds it
+// journaled); a request deliberately left unanswered (magic amount 91),
+// or whose answer could not go out (Fault: a late answer at shutdown, a
+// connection the terminal closed; or a reply that failed after its "out"
+// line), gets a line with direction "drop". The journal never holds a full PAN or track:
 // masked_pan keeps the first 6 and last 4 digits, the rest are '*'.
 //
 // The "in" line of a financial request (every kind but sign-on, sign-off
