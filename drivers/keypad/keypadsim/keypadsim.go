@@ -133,6 +133,15 @@ func (s *Sim) Watching() int {
 // WaitIdle blocks until the driver waits for a key: every row driven
 // together and at least cols columns watched (see Watching).
 func (s *Sim) WaitIdle(ctx context.Context, cols int) error {
+	return s.waitUntil(ctx, func() func() bool {
+		return func() bool { return s.lastAll && s.waiting >= cols }
+	})
+}
+
+// waitUntil blocks until the condition made by start (with s.mu held, at
+// the start of the wait) holds, or ctx ends; the condition runs with s.mu
+// held after each change of the matrix.
+func (s *Sim) waitUntil(ctx context.Context, start func() func() bool) error {
 	stop := context.AfterFunc(ctx, func() {
 		s.mu.Lock()
 		s.cond.Broadcast()
@@ -141,7 +150,7 @@ func (s *Sim) WaitIdle(ctx context.Context, cols int) error {
 	defer stop()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for !s.lastAll || s.waiting < cols {
+	for done := start(); !done(); {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -197,22 +206,12 @@ func (s *Sim) WaitScans(ctx context.Context, n int) error {
 // waitScans blocks until the driver has started n more scans, or until the
 // matrix has gone idle when idleOK is set.
 func (s *Sim) waitScans(ctx context.Context, n int, idleOK bool) error {
-	stop := context.AfterFunc(ctx, func() {
-		s.mu.Lock()
-		s.cond.Broadcast()
-		s.mu.Unlock()
-	})
-	defer stop()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	from, idles := s.scans, s.idles
-	for s.scans-from < n && !(idleOK && (s.idles != idles || s.lastAll)) {
-		if err := ctx.Err(); err != nil {
-			return err
+	return s.waitUntil(ctx, func() func() bool {
+		from, idles := s.scans, s.idles
+		return func() bool {
+			return s.scans-from >= n || idleOK && (s.idles != idles || s.lastAll)
 		}
-		s.cond.Wait()
-	}
-	return nil
+	})
 }
 
 // Type presses and releases each key of keys in turn, holding each state
