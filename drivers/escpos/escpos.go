@@ -322,11 +322,11 @@ func (d *Dev) send(ctx context.Context, doc printer.Doc) (sent bool, err error) 
 		}
 	}
 	d.log.Info("document sent", "lines", len(chunks)-2, "bytes", n)
+	var printTime <-chan time.Time
 	if !sync {
-		err = d.waitPrintTime(ctx, deadline, rows+cutRows)
-	} else {
-		err = d.waitPrinted(ctx, deadline)
+		printTime = d.clk.After(time.Duration(rows+cutRows) * d.opts.LineTime)
 	}
+	err = d.waitPrinted(ctx, deadline, printTime)
 	if err != nil {
 		return true, err
 	}
@@ -362,29 +362,6 @@ func (d *Dev) probe(ctx context.Context) error {
 		return ErrHalted
 	}
 	return nil
-}
-
-// waitPrintTime stands in for GS r on a printer without it: it waits as
-// long as the printer takes to print rows lines, asking the status every
-// PollInterval meanwhile.
-func (d *Dev) waitPrintTime(ctx context.Context, deadline <-chan time.Time, rows int) error {
-	done := d.clk.After(time.Duration(rows) * d.opts.LineTime)
-	for {
-		select {
-		case <-done:
-			return nil
-		case <-d.clk.After(d.opts.PollInterval):
-			if err := d.stopped(ctx, "printing"); err != nil {
-				return err
-			}
-		case <-deadline:
-			return d.timedOut(ctx, "printing")
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-d.ctx.Done():
-			return ErrHalted
-		}
-	}
 }
 
 // dropSyncs takes the GS r answers that came in while nobody waited:
@@ -455,26 +432,34 @@ func (d *Dev) waitXON(ctx context.Context, deadline <-chan time.Time) error {
 	}
 }
 
-// waitPrinted waits for the answer to GS r 1, asking the status every
-// PollInterval meanwhile: a printer that stopped on the way does not
-// answer until it is put right.
-func (d *Dev) waitPrinted(ctx context.Context, deadline <-chan time.Time) error {
+// waitPrinted waits for the document to be printed, asking the status
+// every PollInterval meanwhile: on a printer that answers GS r, for the
+// answer to GS r 1 (a printer that stopped on the way does not answer
+// until it is put right); on one that does not (printTime not nil), until
+// printTime, the time the printer takes to print it, standing in for it.
+func (d *Dev) waitPrinted(ctx context.Context, deadline, printTime <-chan time.Time) error {
+	syncs, what := d.syncs, "print not confirmed"
+	if printTime != nil {
+		syncs, what = nil, "printing"
+	}
 	for {
 		select {
-		case <-d.syncs:
+		case <-syncs:
 			// The first answers can be those of a document kept while
 			// the printer was off-line: it prints before this one.
 			d.owed = max(d.owed-1, 0)
 			if d.owed == 0 {
 				return nil
 			}
+		case <-printTime:
+			return nil
 		case <-d.clk.After(d.opts.PollInterval):
 			if err := d.stopped(ctx, "printing"); err != nil {
 				return err
 			}
 		case <-deadline:
 			d.owed = 0 // an answer lost for good must not hold up the next documents
-			return d.timedOut(ctx, "print not confirmed")
+			return d.timedOut(ctx, what)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-d.ctx.Done():
