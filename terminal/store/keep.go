@@ -17,53 +17,55 @@ import (
 // outbox's jobs.
 
 // putKeeping stores r at seq like put, keeping the fields of old (the
-// record as stored) that this build's Txn does not have. A known field r
+// record as stored) that this build's Txn does not have; known is old as
+// this build encodes it (Update decoded it already). A known field r
 // clears stays cleared; an unknown field inside an object r removes goes
 // with it.
-func putKeeping(b *bolt.Bucket, seq uint64, r *Txn, old []byte) error {
-	v, err := encodeKeeping(r, old)
+func putKeeping(b *bolt.Bucket, seq uint64, r *Txn, old, known []byte) error {
+	v, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
-	return b.Put(key(seq), v)
+	return b.Put(key(seq), keepFields(v, old, known))
 }
 
 // encodeKeeping encodes v with the fields of old (v's stored form) that
-// T does not have.
+// T does not have, decoding old to learn which.
 func encodeKeeping[T any](v *T, old []byte) ([]byte, error) {
 	out, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
 	}
-	if extra := unknownFields[T](old); extra != nil {
-		if merged, ok := mergeFields(out, extra); ok {
-			out = merged
-		}
-	}
-	return out, nil
-}
-
-// unknownFields returns what of the stored value this build would not
-// write back: old decoded as a T and encoded again, compared with the
-// stored bytes. Nil when there is nothing (every value this build wrote)
-// or old does not decode.
-func unknownFields[T any](old []byte) map[string]any {
-	if old == nil {
-		return nil
-	}
 	var t T
-	if json.Unmarshal(old, &t) != nil {
-		return nil
+	if old == nil || json.Unmarshal(old, &t) != nil {
+		return out, nil
 	}
 	known, err := json.Marshal(&t)
-	if err != nil || bytes.Equal(known, old) {
-		return nil
+	if err != nil {
+		return out, nil
+	}
+	return keepFields(out, old, known), nil
+}
+
+// keepFields adds to v the fields of old, a stored value, that known (old
+// as this build encodes it) lacks. v is returned as it is when there are
+// none (every value this build wrote) or old does not decode.
+func keepFields(v, old, known []byte) []byte {
+	if bytes.Equal(known, old) {
+		return v
 	}
 	var was, now map[string]any
 	if !decodeObject(old, &was) || !decodeObject(known, &now) {
-		return nil
+		return v
 	}
-	return missing(was, now)
+	extra := missing(was, now)
+	if extra == nil {
+		return v
+	}
+	if merged, ok := mergeFields(v, extra); ok {
+		return merged
+	}
+	return v
 }
 
 // decodeObject decodes a JSON object keeping numbers exact.

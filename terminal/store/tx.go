@@ -196,6 +196,12 @@ func (t *Tx) Update(id string, fn func(*Txn) error) (Txn, error) {
 	if err != nil {
 		return Txn{}, err
 	}
+	// The record as this build writes it, before fn: what of the stored
+	// one it does not know is kept (putKeeping).
+	known, err := json.Marshal(&r)
+	if err != nil {
+		return Txn{}, err
+	}
 	prev := r.State
 	if err := fn(&r); err != nil {
 		return Txn{}, err
@@ -204,7 +210,7 @@ func (t *Tx) Update(id string, fn func(*Txn) error) (Txn, error) {
 		return Txn{}, fmt.Errorf("%w: %s -> %s", ErrState, prev, r.State)
 	}
 	r.ID, r.Updated = id, t.now
-	if err := putKeeping(b, seq, &r, b.Get(key(seq))); err != nil {
+	if err := putKeeping(b, seq, &r, b.Get(key(seq)), known); err != nil {
 		return Txn{}, err
 	}
 	return r, t.index(seq, prev, r.State)
