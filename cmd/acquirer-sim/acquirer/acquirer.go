@@ -474,9 +474,7 @@ func (s *Server) handle(c *connection.Connection, m *iso8583.Message) {
 	s.record(out)
 	if err := c.Reply(resp); err != nil {
 		s.log.Warn("reply failed", "mti", out.MTI, "stan", out.STAN, "err", err)
-		drop := out
-		drop.Time, drop.Direction, drop.Note = s.now(), "drop", "the answer could not be sent: "+err.Error()
-		s.record(drop)
+		s.dropFault(out, "the connection failed")
 	}
 }
 

@@ -188,7 +188,7 @@ func (s *Server) wait(c *connection.Connection, d time.Duration) string {
 	}
 }
 
-// dropFault journals an answer with a fault that did not go out.
+// dropFault journals an answer (with a fault or not) that did not go out.
 func (s *Server) dropFault(out Entry, why string) {
 	out.Time, out.Direction = s.now(), "drop"
 	note(&out, "answer not sent: "+why)
