@@ -108,6 +108,14 @@ func TestWholeDeckLeavesNoCardData(t *testing.T) {
 			printed.Write(b)
 			out, _ := e.posctl("txn", "show", v.ID)
 			printed.WriteString(out)
+			// Both copies of its slip, as the paper and posctl show them.
+			for _, cp := range []string{"merchant", "cardholder"} {
+				out, code := e.posctl("receipt", v.ID, "--copy", cp)
+				printed.WriteString(out)
+				if code != 0 && (v.State == "approved" || v.State == "offline_approved") {
+					t.Errorf("receipt of %s by %s: exit %d %s", c.Name, mode, code, out)
+				}
+			}
 			covered[c.Name+" "+mode] = true
 			t.Logf("%s by %s: %s %s", c.Name, mode, v.State, v.Failure)
 			if v.State != "approved" && v.State != "offline_approved" {
@@ -160,20 +168,36 @@ func TestWholeDeckLeavesNoCardData(t *testing.T) {
 	if !strings.Contains(out, `"approved"`) {
 		t.Errorf("batch close: %s", out)
 	}
+	// What the receipt printer put on paper.
+	out, _ = e.posctl("sim", "printer")
+	printed.WriteString(out)
 
 	if err := posd.stop(t); err != nil {
 		t.Fatal(err)
 	}
 	acq.stop(t)
 	_, journal := e.journalLines()
-	db, err := os.ReadFile(filepath.Join(e.dataDir, "posd.db"))
+	kept := map[string][]byte{
+		"journal": []byte(journal), "posd log": posd.stderr.Bytes(),
+		"acquirer-sim log": acq.stderr.Bytes(), "posctl output": printed.Bytes(),
+	}
+	// Every file posd keeps, not only its database: key slots, markers,
+	// anything a later release adds to the data directory.
+	err := filepath.WalkDir(e.dataDir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		kept[path] = b
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for what, data := range map[string][]byte{
-		"journal": []byte(journal), "posd log": posd.stderr.Bytes(),
-		"acquirer-sim log": acq.stderr.Bytes(), "posd.db": db, "posctl output": printed.Bytes(),
-	} {
+	if _, ok := kept[filepath.Join(e.dataDir, "posd.db")]; !ok {
+		t.Fatalf("no posd.db among the data directory's files")
+	}
+	for what, data := range kept {
 		assertNoChipData(t, what, data)
 		assertNoPIN(t, what, data)
 	}
