@@ -16,11 +16,17 @@ func (st *txnState) runContact() error {
 	if err != nil {
 		return err
 	}
+	// The GPO response and the records are one set of card data: an
+	// object either gives twice ends the transaction (book 3 section
+	// 10.2), so that a record cannot replace the AIP or AFL the card
+	// answered GPO with.
+	var seen map[tag]bool
 	for {
 		if err := st.chooseContact(blocked); err != nil {
 			return err
 		}
-		err := st.gpo()
+		seen = map[tag]bool{}
+		err := st.gpo(seen)
 		if errors.Is(err, errSelectNext) {
 			st.log.LogAttrs(st.ctx, slog.LevelDebug, "emv: conditions of use not satisfied, next application")
 			st.removeCandidate(st.sel)
@@ -32,7 +38,6 @@ func (st *txnState) runContact() error {
 		}
 		break
 	}
-	seen := map[tag]bool{}
 	if err := st.readRecords(seen); err != nil {
 		return err
 	}
@@ -56,9 +61,9 @@ func (st *txnState) runContact() error {
 }
 
 // gpo sends GET PROCESSING OPTIONS with the PDOL data (book 3 section
-// 10.1) and stores the AIP and AFL (formats 1 and 2). 6985 asks for the
-// next application.
-func (st *txnState) gpo() error {
+// 10.1) and stores the AIP and AFL (formats 1 and 2), marking what it
+// stored in seen. 6985 asks for the next application.
+func (st *txnState) gpo(seen map[tag]bool) error {
 	var pdol []dolEntry
 	if b := st.icc[0x9F38]; b != nil {
 		var err error
@@ -81,11 +86,12 @@ func (st *txnState) gpo() error {
 	if sw != 0x9000 {
 		return statusErr("GET PROCESSING OPTIONS", sw)
 	}
-	return st.parseGPO(resp, map[tag]bool{})
+	return st.parseGPO(resp, seen)
 }
 
 // parseGPO reads a GET PROCESSING OPTIONS response: format 1 (80: AIP
-// then AFL) or format 2 (77: data objects).
+// then AFL) or format 2 (77: data objects). The objects stored are
+// marked in seen, so that the records cannot give them again.
 func (st *txnState) parseGPO(resp []byte, seen map[tag]bool) error {
 	objs, err := parseTLV(resp)
 	if err != nil || len(objs) != 1 {
@@ -97,8 +103,10 @@ func (st *txnState) parseGPO(resp []byte, seen map[tag]bool) error {
 			return fmt.Errorf("%w: format 1 GPO response of %d bytes", ErrFormat, len(o.value))
 		}
 		st.icc[0x82] = bytes.Clone(o.value[:2])
+		seen[0x82] = true
 		if len(o.value) > 2 {
 			st.icc[0x94] = bytes.Clone(o.value[2:])
+			seen[0x94] = true
 		}
 	case 0x77:
 		if err := storeNew(st.icc, seen, o.children); err != nil {
