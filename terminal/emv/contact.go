@@ -165,6 +165,12 @@ func (st *txnState) readRecords(seen map[tag]bool) error {
 			if err != nil {
 				return fmt.Errorf("record %d of SFI %d: %w", rec, e.sfi, err)
 			}
+			if objs == nil && rec < int(e.first)+int(e.oda) {
+				// Book 3 section 10.3: a record read for offline data
+				// authentication that is not a 70 template makes it
+				// fail, whatever a signature over it says.
+				st.staticBad = true
+			}
 			if objs != nil {
 				if err := storeNew(st.icc, seen, objs); err != nil {
 					return err

@@ -127,6 +127,11 @@ func TestContactODA(t *testing.T) {
 			}},
 		{name: "no ODA", opts: cardOpts{oda: "none"}, outcome: OutcomeOnlineRequest, tvr: "8000000000", tsi: "6800"},
 		{name: "ODA record in SFI 11, signed whole", opts: cardOpts{oda: "dda", oddRecord: true}, outcome: OutcomeApprovedOffline, tvr: "0000000000"},
+		// Book 3 section 10.3: a record the AFL names for offline data
+		// authentication that is not coded as a 70 template makes ODA fail,
+		// even when the issuer signed it.
+		{name: "ODA record in SFI 11 not a 70 template", opts: cardOpts{oda: "sda"}, mod: rawODARecord(t),
+			outcome: OutcomeOnlineRequest, tvr: "4200000000", tsi: "E800"},
 	})
 }
 
@@ -291,5 +296,29 @@ func noCardData(t *testing.T, logs string, err error) {
 		if err != nil && containsFold(err.Error(), secret) {
 			t.Errorf("the error carries card data %q: %v", secret, err)
 		}
+	}
+}
+
+// rawODARecord adds to an SDA card a proprietary record in SFI 11, not
+// coded as a 70 template, that the AFL marks for offline data
+// authentication and that the issuer's signature covers.
+func rawODARecord(t *testing.T) func(*testCard, *testApp) {
+	return func(_ *testCard, a *testApp) {
+		raw := h("DF0102ABCD")
+		a.records[[2]byte{11, 1}] = raw
+		a.afl = append(a.afl, 11<<3, 1, 1, 1)
+		rec1, err := single(a.records[[2]byte{1, 1}], 0x70, "record")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var static []byte
+		for _, o := range rec1.children {
+			static = append(static, encodeTLV(o.tag, o.value)...)
+		}
+		ssad, err := cemv.SignSSAD(getPKI(t).issuer, [2]byte{0xDA, 0xC1}, append(static, raw...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.records[[2]byte{2, 2}] = tpl("70", tlv("93", ssad))
 	}
 }

@@ -149,7 +149,7 @@ func (st *txnState) runContactless() error {
 func (st *txnState) resetForNext() {
 	st.icc = map[tag][]byte{}
 	st.tvr, st.tsi = TVR{}, TSI{}
-	st.static = nil
+	st.static, st.staticBad = nil, false
 	st.issuerKey, st.iccKey, st.cda = nil, nil, false
 	delete(st.term, 0x9F66)
 }

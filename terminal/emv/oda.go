@@ -156,8 +156,12 @@ func (st *txnState) recoverIssuer() (*cemv.IssuerPublicKey, error) {
 
 // staticData is the static data to be authenticated: the records the AFL
 // marks, then the AIP when the tag list (9F4A) names it; a tag list
-// naming anything else fails (book 3 section 10.3).
+// naming anything else, or a marked record that is not a 70 template,
+// fails (book 3 section 10.3).
 func (st *txnState) staticData() ([]byte, error) {
+	if st.staticBad {
+		return nil, fmt.Errorf("%w: a record for offline data authentication is not a 70 template", errODA)
+	}
 	out := bytes.Clone(st.static)
 	if tl := st.icc[0x9F4A]; tl != nil {
 		if !bytes.Equal(tl, []byte{0x82}) {

@@ -57,6 +57,7 @@ type txnState struct {
 	// the record keeps the terminal's own TVR.
 	cardTVR   []byte
 	static    []byte // static data to be authenticated
+	staticBad bool   // a record read for ODA is not a 70 template
 	issuerKey *cemv.IssuerPublicKey
 	iccKey    *cemv.ICCPublicKey
 	cda       bool // CDA selected and the keys recovered
