@@ -233,8 +233,12 @@ func (st *txnState) usageControl() {
 	if len(auc) != 2 {
 		return
 	}
+	// Book 3 annex A1: terminal types 14, 15 and 16 (operated by a
+	// financial institution, unattended) with the cash capability are
+	// ATMs, and no other: a merchant's or a cardholder's unattended
+	// terminal (2x, 3x) is not one even when it dispenses cash.
 	tt := st.term[0x9F35][0]
-	atm := (tt&0x0F >= 4 && tt&0x0F <= 6) && st.term[0x9F40][0]&0x80 != 0
+	atm := (tt == 0x14 || tt == 0x15 || tt == 0x16) && st.term[0x9F40][0]&0x80 != 0
 	if atm && auc[0]&0x02 == 0 || !atm && auc[0]&0x01 == 0 {
 		st.tvr.set(tvrServiceNotAllowed)
 		return

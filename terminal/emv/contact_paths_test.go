@@ -149,6 +149,19 @@ func TestContactRestrictions(t *testing.T) {
 		{name: "AUC: no international goods", opts: cardOpts{oda: "none"}, cfg: func(c *Config) { c.Terminal.Country = "840" }, mod: func(_ *testCard, a *testApp) {
 			a.records[[2]byte{1, 1}] = replaceObj(a.records[[2]byte{1, 1}], "9F07", h("FF00"), h("EB00"))
 		}, outcome: OutcomeDeclinedOffline, tvr: "8010000000"},
+		// Book 3 annex A1: only terminal types 14, 15 and 16 with the
+		// cash capability are ATMs; a merchant's unattended terminal
+		// that pays out cash is not one.
+		{name: "AUC: merchant unattended terminal with cash is not an ATM", opts: cardOpts{oda: "none"},
+			cfg: func(c *Config) { c.Terminal.Type = 0x25; c.Terminal.AdditionalCapabilities[0] |= 0x80 },
+			mod: func(_ *testCard, a *testApp) {
+				a.records[[2]byte{1, 1}] = replaceObj(a.records[[2]byte{1, 1}], "9F07", h("FF00"), h("FD00"))
+			}, outcome: OutcomeOnlineRequest, tvr: "8000000000"},
+		{name: "AUC: ATM refused by a card not valid at ATMs", opts: cardOpts{oda: "none"},
+			cfg: func(c *Config) { c.Terminal.Type = 0x14; c.Terminal.AdditionalCapabilities[0] |= 0x80 },
+			mod: func(_ *testCard, a *testApp) {
+				a.records[[2]byte{1, 1}] = replaceObj(a.records[[2]byte{1, 1}], "9F07", h("FF00"), h("FD00"))
+			}, outcome: OutcomeDeclinedOffline, tvr: "8010000000"},
 		{name: "AUC: cashback not allowed", txn: Txn{Amount: 1000, OtherAmount: 500, Currency: "156", Type: TypeCashback, HostReachable: true},
 			outcome: OutcomeDeclinedOffline, tvr: "0010000000"},
 		{name: "new card", mod: func(_ *testCard, a *testApp) { a.atc, a.lastOnl = 3, 0 },
