@@ -86,6 +86,8 @@ type testCard struct {
 	pdolData, cdol1Data []byte
 	un                  []byte
 	challenge           []byte
+	challengeLen        int    // GET CHALLENGE gives this many bytes (0: 8)
+	challengeSW         uint16 // GET CHALLENGE answers this status, when set
 	gacCount            int
 	scriptsRun          int
 	extAuth             int
@@ -206,7 +208,13 @@ func (c *testCard) handle(capdu []byte) ([]byte, uint16) {
 		if len(capdu) != 5 || capdu[4] != 0 && capdu[4] != 8 {
 			return nil, 0x6700
 		}
+		if c.challengeSW != 0 {
+			return nil, c.challengeSW
+		}
 		c.challenge = h("0102030405060708")
+		if c.challengeLen > 0 {
+			c.challenge = c.challenge[:c.challengeLen]
+		}
 		return c.challenge, 0x9000
 	case capdu[0] == 0x00 && capdu[1] == 0x88:
 		return c.internalAuth(capdu)

@@ -242,6 +242,10 @@ func (st *txnState) offlinePIN(enc bool) (cvmOutcome, error) {
 		}
 		sw, err := st.verify(block, key)
 		wipe(block)
+		if errors.Is(err, errNoVerify) {
+			st.log.LogAttrs(st.ctx, slog.LevelDebug, "emv: PIN not enciphered", slog.String("error", err.Error()))
+			return cvmFailedOne, nil
+		}
 		if err != nil {
 			return cvmFailedOne, err
 		}
@@ -263,6 +267,12 @@ func (st *txnState) offlinePIN(enc bool) (cvmOutcome, error) {
 	}
 }
 
+// errNoVerify is returned inside the kernel when an enciphered PIN
+// could not be built (GET CHALLENGE refused or not 8 bytes, the key
+// unusable): no VERIFY was sent, so the PIN is not verified and the
+// status of another command must not be read as VERIFY's.
+var errNoVerify = errors.New("emv: no VERIFY sent")
+
 // verify sends VERIFY with the plaintext block, or enciphered for the
 // card: 7F, the PIN block, the card's 8-byte challenge and random
 // padding to the key's length, RSA under key (book 2 section 7.2).
@@ -278,7 +288,7 @@ func (st *txnState) verify(block []byte, key *cemv.PublicKey) (uint16, error) {
 		return 0, err
 	}
 	if sw != 0x9000 || len(chal) != 8 {
-		return sw, nil
+		return 0, fmt.Errorf("%w: GET CHALLENGE answered %04X with %d bytes", errNoVerify, sw, len(chal))
 	}
 	n := len(key.Modulus)
 	msg := make([]byte, n)
@@ -291,7 +301,7 @@ func (st *txnState) verify(block []byte, key *cemv.PublicKey) (uint16, error) {
 	}
 	enc, err := key.Recover(msg)
 	if err != nil {
-		return 0x6F00, nil
+		return 0, fmt.Errorf("%w: %w", errNoVerify, err)
 	}
 	_, sw, err = st.exchange("VERIFY", command(0x00, 0x20, 0x00, 0x88, enc, case1or3), case1or3)
 	return sw, err

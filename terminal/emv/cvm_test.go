@@ -60,6 +60,20 @@ func TestContactCVM(t *testing.T) {
 			cvm: "040002", method: CVMOfflineEncPIN, outcome: OutcomeApprovedOffline},
 		{name: "enciphered offline PIN without a key", opts: cardOpts{oda: "none", cvmList: cvmList("0400")},
 			cvm: "040001", method: CVMFailed, tvr: "A000800000", outcome: OutcomeOnlineRequest},
+		// Book 2 section 7.2: the PIN is enciphered with the card's 8-byte
+		// unpredictable number; a GET CHALLENGE that gives anything else
+		// leaves nothing to send, and no VERIFY means no verified PIN.
+		{name: "enciphered offline PIN, challenge of the wrong length", opts: cardOpts{cvmList: cvmList("0400")},
+			mod: func(c *testCard, _ *testApp) { c.challengeLen = 4 },
+			cvm: "040001", method: CVMFailed, tvr: "0000800000", outcome: OutcomeApprovedOffline,
+			check: func(t *testing.T, _ *Session, c *testCard, ui *testUI) {
+				if c.counts["VERIFY"] != 0 || ui.saw(MsgPINOK) {
+					t.Errorf("VERIFY sent %d times, messages %v", c.counts["VERIFY"], ui.messages)
+				}
+			}},
+		{name: "enciphered offline PIN, GET CHALLENGE refused", opts: cardOpts{cvmList: cvmList("0400")},
+			mod: func(c *testCard, _ *testApp) { c.challengeSW = 0x6984 },
+			cvm: "040001", method: CVMFailed, tvr: "0000800000", outcome: OutcomeApprovedOffline},
 		{name: "plaintext PIN and signature", opts: cardOpts{cvmList: cvmList("0300")},
 			cvm: "030000", method: CVMOfflinePlainPIN, outcome: OutcomeApprovedOffline,
 			check: func(t *testing.T, s *Session, _ *testCard, _ *testUI) {
