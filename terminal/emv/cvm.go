@@ -308,7 +308,8 @@ func (st *txnState) verify(block []byte, key *cemv.PublicKey) (uint16, error) {
 }
 
 // pinKey recovers the ICC PIN encipherment public key (9F2D, whose
-// certificate signs no static data), else the ICC public key.
+// certificate signs no static data), else the ICC public key; either
+// certificate is checked as book 2 section 6.4 says (PAN, expiry).
 func (st *txnState) pinKey() (*cemv.PublicKey, error) {
 	ipk, err := st.recoverIssuer()
 	if err != nil {
@@ -321,6 +322,9 @@ func (st *txnState) pinKey() (*cemv.PublicKey, error) {
 		}
 		if !k.MatchesPAN(st.pan()) {
 			return nil, fmt.Errorf("%w: PIN key certificate PAN differs", errODA)
+		}
+		if expired, err := k.Expiry.ExpiredOn(st.term[0x9A]); err != nil || expired {
+			return nil, fmt.Errorf("%w: PIN key certificate expired or its date invalid", errODA)
 		}
 		return &k.PublicKey, nil
 	}

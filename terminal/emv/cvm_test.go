@@ -3,6 +3,8 @@ package emv
 import (
 	"errors"
 	"testing"
+
+	cemv "posd/crypto/emv"
 )
 
 func cvmList(rules string) []byte { return h("00002710 00004E20 " + rules) } // X = 100.00, Y = 200.00
@@ -56,6 +58,16 @@ func TestContactCVM(t *testing.T) {
 			}},
 		{name: "enciphered offline PIN with the PIN key", opts: cardOpts{cvmList: cvmList("0400"), pinKey: true},
 			cvm: "040002", method: CVMOfflineEncPIN, outcome: OutcomeApprovedOffline},
+		// Book 2 section 7.1: the PIN encipherment key is recovered as
+		// the ICC key is (section 6.4), its certificate's expiry date
+		// checked: an expired one gives no key and the CVM fails.
+		{name: "enciphered offline PIN with an expired PIN key certificate", opts: cardOpts{cvmList: cvmList("0400"), pinKey: true,
+			iccExp: cemv.MonthYear{0x01, 0x24}}, cvm: "040001", method: CVMFailed, tvr: "0800800000", outcome: OutcomeOnlineRequest,
+			check: func(t *testing.T, _ *Session, c *testCard, _ *testUI) {
+				if c.counts["VERIFY"] != 0 {
+					t.Errorf("VERIFY sent %d times", c.counts["VERIFY"])
+				}
+			}},
 		{name: "enciphered offline PIN, wrong PIN", opts: cardOpts{cvmList: cvmList("0400")}, ui: &testUI{pins: [][]byte{wrongPIN, rightPIN}},
 			cvm: "040002", method: CVMOfflineEncPIN, outcome: OutcomeApprovedOffline},
 		{name: "enciphered offline PIN without a key", opts: cardOpts{oda: "none", cvmList: cvmList("0400")},
