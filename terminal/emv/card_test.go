@@ -370,8 +370,17 @@ func (c *testCard) gpo(capdu []byte) ([]byte, uint16) {
 	if !ok || a == nil || capdu[2] != 0 || capdu[3] != 0 || len(d) < 2 || d[0] != 0x83 {
 		return nil, 0x6700
 	}
-	pd := d[2:]
-	if int(d[1]) != len(pd) || len(pd) != dolLen(c.t, a.pdol) {
+	// 83 with a one-byte length, or 81 xx from 128 bytes on (BER-TLV).
+	n, pd := int(d[1]), d[2:]
+	if d[1] == 0x81 && len(d) > 2 {
+		n, pd = int(d[2]), d[3:]
+		if n < 0x80 {
+			return nil, 0x6700
+		}
+	} else if d[1] >= 0x80 {
+		return nil, 0x6700
+	}
+	if n != len(pd) || len(pd) != dolLen(c.t, a.pdol) {
 		return nil, 0x6700
 	}
 	c.pdolData = bytes.Clone(pd)

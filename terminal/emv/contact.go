@@ -72,9 +72,9 @@ func (st *txnState) gpo(seen map[tag]bool) error {
 		}
 	}
 	st.pdolData = st.dolData(pdol)
-	data := append([]byte{0x83, byte(len(st.pdolData))}, st.pdolData...)
-	if len(st.pdolData) > 0x7F {
-		data = append([]byte{0x83, 0x81, byte(len(st.pdolData))}, st.pdolData...)
+	data, err := gpoData(st.pdolData)
+	if err != nil {
+		return err
 	}
 	resp, sw, err := st.exchange("GET PROCESSING OPTIONS", command(0x80, 0xA8, 0x00, 0x00, data, case2or4), case2or4)
 	if err != nil {
@@ -87,6 +87,21 @@ func (st *txnState) gpo(seen map[tag]bool) error {
 		return statusErr("GET PROCESSING OPTIONS", sw)
 	}
 	return st.parseGPO(resp, seen)
+}
+
+// gpoData is the data field of GET PROCESSING OPTIONS: the PDOL data in
+// the command template 83, whose length takes the BER-TLV long form
+// 81 xx from 128 bytes on (book 3 annex B), and which must fit a short
+// APDU (Lc at most 255).
+func gpoData(pdolData []byte) ([]byte, error) {
+	switch n := len(pdolData); {
+	case n < 0x80:
+		return append([]byte{0x83, byte(n)}, pdolData...), nil
+	case n <= 0xFF-3:
+		return append([]byte{0x83, 0x81, byte(n)}, pdolData...), nil
+	default:
+		return nil, fmt.Errorf("%w: PDOL asks for %d bytes", ErrFormat, n)
+	}
 }
 
 // parseGPO reads a GET PROCESSING OPTIONS response: format 1 (80: AIP

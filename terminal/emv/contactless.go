@@ -264,7 +264,10 @@ func (st *txnState) kernelQuick() error {
 	st.setTerm(0x9F66, st.ttq())
 	st.pdolData = st.dolData(pdol)
 	st.cardTVR = bytes.Clone(st.tvr[:])
-	data := append([]byte{0x83, byte(len(st.pdolData))}, st.pdolData...)
+	data, err := gpoData(st.pdolData)
+	if err != nil {
+		return err
+	}
 	resp, sw, err := st.exchange("GET PROCESSING OPTIONS", command(0x80, 0xA8, 0x00, 0x00, data, case2or4), case2or4)
 	if err != nil {
 		return err
@@ -488,7 +491,10 @@ func (st *txnState) kernel2() error {
 		}
 	}
 	st.pdolData = st.dolData(pdol)
-	data := append([]byte{0x83, byte(len(st.pdolData))}, st.pdolData...)
+	data, err := gpoData(st.pdolData)
+	if err != nil {
+		return err
+	}
 	resp, sw, err := st.exchange("GET PROCESSING OPTIONS", command(0x80, 0xA8, 0x00, 0x00, data, case2or4), case2or4)
 	if err != nil {
 		return err

@@ -238,6 +238,9 @@ func TestKernel3(t *testing.T) {
 				}
 			}},
 		{name: "PDOL without the TTQ", card: quick(quickOpts{pdol: "9F02069F3704"}), outcome: OutcomeTryAnotherInterface},
+		// A PDOL asking for more than 127 bytes: the 83 template's length
+		// takes the long form 81 xx (BER-TLV, book 3 annex B).
+		{name: "PDOL data over 127 bytes", card: quick(quickOpts{pdol: quickPDOL + "DF0178"}), outcome: OutcomeApprovedOffline, kernel: 3},
 		{name: "no cryptogram in the GPO response", card: quick(quickOpts{noCrypto: true}), outcome: OutcomeTryAnotherInterface},
 		{name: "zero amount not allowed", card: quick(quickOpts{}), txn: tap(0), outcome: OutcomeTryAnotherInterface},
 		{name: "zero amount goes online", card: quick(quickOpts{}), txn: tap(0), cfg: func(c *Config) { c.AIDs[0].ZeroAmountAllowed = true },
@@ -277,6 +280,8 @@ func TestKernel2(t *testing.T) {
 		{name: "above the limit with on-device CVM", card: m2(true), txn: tap(600000), outcome: OutcomeOnlineRequest, method: CVMCDCVM},
 		{name: "CDA fails", card: m2(false), mod: func(_ *testCard, a *testApp) { a.badCDA = true },
 			outcome: OutcomeDeclinedOffline, reason: ReasonCDAFailed, tvr: "0400000000"},
+		{name: "PDOL data over 127 bytes", card: m2(false), mod: func(_ *testCard, a *testApp) { a.pdol = append(a.pdol, h("DF0160DF0230")...) },
+			outcome: OutcomeApprovedOffline, kernel: 2},
 		{name: "mag-stripe mode only", card: m2(false), mod: func(_ *testCard, a *testApp) { a.aip[1] = 0 },
 			outcome: OutcomeTryAnotherInterface, reason: ReasonInterface},
 		{name: "card declines", card: m2(false), mod: func(_ *testCard, a *testApp) { a.decide = func(byte, bool) byte { return 0 } },

@@ -96,6 +96,10 @@ func TestSelection(t *testing.T) {
 			c.pse = false
 			a.aid = h("A000000004101001")
 		}, outcome: OutcomeEndApplication, err: ErrNoApplication},
+		{name: "PDOL data over 127 bytes", mod: func(_ *testCard, a *testApp) { a.pdol = append(a.pdol, h("DF0178")...) },
+			outcome: OutcomeApprovedOffline},
+		{name: "PDOL data too long for one command", mod: func(_ *testCard, a *testApp) { a.pdol = append(a.pdol, h("DF017FDF027F")...) },
+			outcome: OutcomeEndApplication, err: ErrFormat},
 		{name: "T=0: 61xx and 6Cxx", mod: func(c *testCard, _ *testApp) { c.t0 = true }, outcome: OutcomeApprovedOffline,
 			check: func(t *testing.T, _ *Session, c *testCard, _ *testUI) {
 				if c.counts["GET RESPONSE"] == 0 {
