@@ -189,7 +189,11 @@ func (st *txnState) buildContactCandidates() (blocked int, err error) {
 					st.addCandidate(candidate{adf: bytes.Clone(f.dfName), label: f.label, priority: f.priority, aidIndex: i})
 				}
 			}
-			if !a.PartialSelection {
+			// Book 1 section 12.3.3: only a DF name longer than the
+			// AID, with partial selection allowed, asks for the next
+			// occurrence (step 7); an exact match, or an AID without
+			// partial selection, goes on with the next AID (steps 4-6).
+			if exact || !a.PartialSelection {
 				break
 			}
 		}

@@ -3,6 +3,7 @@ package emv
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -28,7 +29,7 @@ func TestSelection(t *testing.T) {
 			}},
 		{name: "list of AIDs when there is no PSE", mod: func(c *testCard, _ *testApp) { c.pse = false }, outcome: OutcomeApprovedOffline,
 			check: func(t *testing.T, _ *Session, c *testCard, _ *testUI) {
-				if c.cmds[1] != "00A4040007A000000003101000" || c.cmds[2] != "00A4040207A000000003101000" {
+				if c.cmds[1] != "00A4040007A000000003101000" || c.cmds[2] != "00A4040007A000000004101000" {
 					t.Errorf("commands %v", c.cmds[:4])
 				}
 			}},
@@ -42,13 +43,36 @@ func TestSelection(t *testing.T) {
 					t.Errorf("selected %s", s.Summary().AID)
 				}
 			}},
+		// Book 1 section 12.3.3: a DF name longer than the AID (allowed
+		// by partial selection) is followed by SELECT next occurrence;
+		// one equal to the AID ends that AID's search (step 4, then the
+		// next AID, step 5).
 		{name: "list of AIDs, partial selection finds both", mod: func(c *testCard, a *testApp) {
 			twoApps(nil, nil)(c, a)
+			a.aid = h("A000000003101001")
 			c.pse = false
 		}, ui: &testUI{pick: 1, pins: [][]byte{rightPIN}}, outcome: OutcomeApprovedOffline,
-			check: func(t *testing.T, s *Session, _ *testCard, ui *testUI) {
+			check: func(t *testing.T, s *Session, c *testCard, ui *testUI) {
 				if len(ui.offered) != 1 || len(ui.offered[0]) != 2 || s.Summary().AID != "A000000003101002" {
 					t.Errorf("offered %+v, selected %s", ui.offered, s.Summary().AID)
+				}
+				if c.cmds[1] != "00A4040007A000000003101000" || c.cmds[2] != "00A4040207A000000003101000" || c.cmds[3] != "00A4040207A000000003101000" {
+					t.Errorf("commands %v", c.cmds[:5])
+				}
+			}},
+		{name: "list of AIDs, an exact match ends the AID's occurrences", mod: func(c *testCard, a *testApp) {
+			twoApps(nil, nil)(c, a)
+			c.pse = false
+		}, outcome: OutcomeApprovedOffline,
+			check: func(t *testing.T, s *Session, c *testCard, ui *testUI) {
+				if len(ui.offered) != 0 || s.Summary().AID != "A0000000031010" {
+					t.Errorf("offered %+v, selected %s", ui.offered, s.Summary().AID)
+				}
+				for _, x := range c.cmds {
+					if strings.HasPrefix(x, "00A40402") {
+						t.Errorf("SELECT next occurrence after an exact match: %v", c.cmds)
+						break
+					}
 				}
 			}},
 		{name: "confirmation of the only application", mod: func(_ *testCard, a *testApp) { a.priority = []byte{0x81} },
