@@ -311,6 +311,7 @@ var riskText = map[string][2]string{
 	"offline_count":       {"Too many offline sales waiting", "脱机交易笔数超限"},
 	"offline_amount":      {"Offline total reached", "脱机交易金额超限"},
 	"offline_age":         {"Offline sales waiting too long", "脱机交易未及时上送"},
+	"offline_clock":       {"Terminal clock wrong: not allowed offline", "终端时间有误，不能脱机"},
 }
 
 // RiskText is the customer's words for a risk rule code; an unknown code

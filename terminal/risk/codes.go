@@ -52,6 +52,10 @@ const (
 	// RuleVelocityAmount: with this one, the card's amount on this terminal
 	// within the window would be above the limit.
 	RuleVelocityAmount Code = "velocity_amount"
+	// RuleOfflineClock: host unreachable and the terminal's clock cannot
+	// date an approval: it is before the firmware's build time, or behind
+	// the newest offline approval waiting (it was set back).
+	RuleOfflineClock Code = "offline_clock"
 	// RuleOfflineCount: host unreachable and as many offline approvals as
 	// allowed are waiting to be forwarded.
 	RuleOfflineCount Code = "offline_count"
@@ -70,7 +74,7 @@ var Codes = []Code{
 	RuleMaxAmountSwipe, RuleMaxAmountInsert, RuleMaxAmountTap, RuleMaxAmountQR, RuleMaxAmountFace,
 	RuleOfflineDisabled, RuleOfflineType, RuleOfflineEntryMode, RuleOfflineMagstripe, RuleOfflineFloorLimit, RuleOfflineCVM,
 	RuleVelocityCount, RuleVelocityAmount,
-	RuleOfflineCount, RuleOfflineAmount, RuleOfflineAge,
+	RuleOfflineClock, RuleOfflineCount, RuleOfflineAmount, RuleOfflineAge,
 }
 
 // maxAmountRule is the code of the per-mode cap of m.

@@ -39,6 +39,9 @@ type OfflineSummary struct {
 	Amount int64
 	// Oldest is when the oldest of them was approved (zero when Count is 0).
 	Oldest time.Time
+	// Newest is when the newest of them was approved (zero when Count is
+	// 0, or unknown): the clock is behind when it is later than now.
+	Newest time.Time
 }
 
 // Opts configure the engine. DB and HashKey are required.
@@ -55,6 +58,12 @@ type Opts struct {
 	// Clock is the engine's time (velocity windows, offline age); nil is
 	// the wall clock.
 	Clock clock.Clock
+	// NotBefore is a time the clock cannot truly be before: the
+	// firmware's build time. A clock before it (a board without a
+	// battery-backed clock after a power cut, a forged NTP answer) is
+	// wrong, and nothing is approved offline (RuleOfflineClock). Zero: no
+	// such bound.
+	NotBefore time.Time
 	// Logger receives refusals (rule code, type, entry mode, amount: never
 	// card data); nil discards.
 	Logger *slog.Logger
@@ -108,11 +117,12 @@ type Decision struct {
 // sale engine runs one sale at a time), since Check judges the state as it
 // is when called.
 type Engine struct {
-	db      *bolt.DB
-	hasher  *Hasher
-	offline OfflineLedger
-	clock   clock.Clock
-	log     *slog.Logger
+	db        *bolt.DB
+	hasher    *Hasher
+	offline   OfflineLedger
+	clock     clock.Clock
+	notBefore time.Time
+	log       *slog.Logger
 
 	rules   atomic.Pointer[compiled]
 	hotlist atomic.Pointer[Hotlist]
@@ -152,7 +162,7 @@ func New(r Rules, o Opts) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{db: o.DB, hasher: h, offline: o.Offline, clock: clock.Or(o.Clock), log: o.Logger}
+	e := &Engine{db: o.DB, hasher: h, offline: o.Offline, clock: clock.Or(o.Clock), notBefore: o.NotBefore, log: o.Logger}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
@@ -240,7 +250,7 @@ func (e *Engine) Card(pan []byte) (CardID, error) { return e.hasher.Card(pan) }
 // currency, hotlist (every type), the entry mode's maximum amount (every
 // type but void), the offline rules that need no state (enabled, type,
 // entry mode, magstripe, floor limit, CVM), velocity (sales and
-// preauthorizations), then the offline ledger (count, amount, age). When
+// preauthorizations), then the offline ledger (clock, count, amount, age). When
 // everything passes, CVM says what verification to ask for.
 //
 // Check never keeps t.PAN; see Txn.
@@ -335,7 +345,7 @@ func (e *Engine) offlineStatic(r *compiled, t Txn, refuse refuser) (Decision, bo
 }
 
 // offlineLedger runs the offline rules on what waits to be forwarded:
-// count, amount and age.
+// the clock against it, count, amount and age.
 func (e *Engine) offlineLedger(ctx context.Context, r *compiled, t Txn, card CardID, now time.Time, refuse refuser) (Decision, bool) {
 	amt := r.cur.Format
 	s, err := e.offline.OfflinePending(ctx)
@@ -346,6 +356,9 @@ func (e *Engine) offlineLedger(ctx context.Context, r *compiled, t Txn, card Car
 	}
 	if err != nil {
 		return e.refused(Decision{Rule: RuleUnavailable, Reason: "offline ledger unreadable", Card: card, Err: err}, t), false
+	}
+	if p := e.clockProblem(now, s); p != "" {
+		return refuse(RuleOfflineClock, "host unreachable and %s", p), false
 	}
 	o := r.Offline
 	if s.Count+1 > o.MaxCount {
@@ -361,9 +374,50 @@ func (e *Engine) offlineLedger(ctx context.Context, r *compiled, t Txn, card Car
 	return Decision{}, true
 }
 
+// ClockTolerance is how far the clock may be behind the newest offline
+// approval, or before Opts.NotBefore, before it counts as wrong: a
+// stepping NTP correction of a few seconds is no reason to refuse.
+const ClockTolerance = 5 * time.Minute
+
+// clockProblem is "" when the clock at now can date an offline approval:
+// not before the engine's NotBefore, not behind the newest offline
+// approval waiting (it went back since). Else it says why.
+func (e *Engine) clockProblem(now time.Time, s OfflineSummary) string {
+	newest := s.Newest
+	if s.Oldest.After(newest) { // a ledger that does not say
+		newest = s.Oldest
+	}
+	switch {
+	case !e.notBefore.IsZero() && now.Before(e.notBefore.Add(-ClockTolerance)):
+		return fmt.Sprintf("the clock (%s) is before the firmware's build time %s",
+			now.UTC().Format(time.RFC3339), e.notBefore.UTC().Format(time.RFC3339))
+	case s.Count > 0 && now.Before(newest.Add(-ClockTolerance)):
+		return fmt.Sprintf("the clock (%s) is %s behind the newest offline approval waiting",
+			now.UTC().Format(time.RFC3339), newest.Sub(now).Truncate(time.Second))
+	}
+	return ""
+}
+
+// CheckClock is nil when the terminal's clock can be trusted to date an
+// offline approval, else an error matching ErrClock that says why (for
+// the engineer's status), or ErrOffline when the ledger is unreadable.
+func (e *Engine) CheckClock(ctx context.Context) error {
+	var s OfflineSummary
+	if e.offline != nil {
+		var err error
+		if s, err = e.offline.OfflinePending(ctx); err != nil {
+			return fmt.Errorf("%w: %w", ErrOffline, err)
+		}
+	}
+	if p := e.clockProblem(e.clock.Now(), s); p != "" {
+		return fmt.Errorf("%w: %s", ErrClock, p)
+	}
+	return nil
+}
+
 // CheckOffline judges, before the card is read, whether t may be approved
 // offline should it come to that: the offline rules alone (enabled, type,
-// entry mode, magstripe, floor limit, CVM, then the count, amount and age
+// entry mode, magstripe, floor limit, CVM, then the clock, the count, amount and age
 // of what waits to be forwarded). The sale asks it before the chip kernel
 // runs, to tell the kernel to go online when the answer is no; Check with
 // the card still judges the sale. A refusal is logged like Check's.

@@ -478,7 +478,13 @@ func TestOfflineRules(t *testing.T) {
 		{"amount above the cap", sale(40001, EntryTap, panA), OfflineSummary{Count: 2, Amount: 60000, Oldest: t0}, RuleOfflineAmount, ""},
 		{"oldest a day old", sale(100, EntryTap, panA), OfflineSummary{Count: 1, Amount: 100, Oldest: t0.Add(-24 * time.Hour)}, "", CVMNone},
 		{"oldest older", sale(100, EntryTap, panA), OfflineSummary{Count: 1, Amount: 100, Oldest: t0.Add(-24*time.Hour - time.Nanosecond)}, RuleOfflineAge, ""},
-		{"oldest in the future", sale(100, EntryTap, panA), OfflineSummary{Count: 1, Amount: 100, Oldest: t0.Add(time.Hour)}, "", CVMNone},
+		// The clock went back since an approval waiting was made (a
+		// power cut on a board without a battery-backed clock, a forged
+		// NTP answer): its age would look negative, the age limit would
+		// never refuse, and the new approval would be dated before it.
+		{"oldest in the future", sale(100, EntryTap, panA), OfflineSummary{Count: 1, Amount: 100, Oldest: t0.Add(time.Hour)}, RuleOfflineClock, ""},
+		{"newest in the future", sale(100, EntryTap, panA), OfflineSummary{Count: 2, Amount: 200, Oldest: t0.Add(-time.Hour), Newest: t0.Add(time.Hour)}, RuleOfflineClock, ""},
+		{"newest a little ahead", sale(100, EntryTap, panA), OfflineSummary{Count: 2, Amount: 200, Oldest: t0.Add(-time.Hour), Newest: t0.Add(ClockTolerance)}, "", CVMNone},
 	} {
 		f.ledger.set(c.ledger, nil)
 		d := f.check(c.txn.offline())
@@ -699,4 +705,47 @@ func TestCheckOfflineWithoutCard(t *testing.T) {
 	f.ledger.set(OfflineSummary{}, nil)
 	f.loadHotlist(1, panA)
 	wantAllow(t, "hotlist not consulted", f.e.CheckOffline(ctx, sale(100, EntryInsert, panA)), CVMOfflinePIN)
+}
+
+// TestOfflineClockBeforeBuild: a clock before the firmware's build time
+// (a board without a battery-backed clock, back at the epoch after a power
+// cut, or set back by a forged NTP answer) dates nothing offline; online
+// sales go on (the host judges them), and CheckClock tells the engineer.
+func TestOfflineClockBeforeBuild(t *testing.T) {
+	f := newFixture(t, onlyOffline())
+	o := f.opts()
+	o.NotBefore = t0.Add(24 * time.Hour) // built tomorrow: the clock is a day behind
+	e, err := New(onlyOffline(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	tap := sale(100, EntryTap, panA)
+	wantRefuse(t, "offline before the build time", e.Check(ctx, tap.offline()), RuleOfflineClock)
+	wantRefuse(t, "offline judged before the card", e.CheckOffline(ctx, tap.offline()), RuleOfflineClock)
+	wantAllow(t, "online before the build time", e.Check(ctx, tap), CVMNone)
+	err = e.CheckClock(ctx)
+	if !errors.Is(err, ErrClock) || !strings.Contains(err.Error(), "build time") {
+		t.Errorf("CheckClock before the build time: %v", err)
+	}
+	if !strings.Contains(f.logs.String(), "offline_clock") {
+		t.Errorf("the refusal was not logged: %s", f.logs)
+	}
+
+	// Within the tolerance of the build time: a clock a little slow.
+	f.clk.Advance(24*time.Hour - ClockTolerance)
+	wantAllow(t, "offline at the build time's tolerance", e.Check(ctx, tap.offline()), CVMNone)
+	if err := e.CheckClock(ctx); err != nil {
+		t.Errorf("CheckClock once set: %v", err)
+	}
+
+	// Behind an approval waiting: the status says so too.
+	f.ledger.set(OfflineSummary{Count: 1, Amount: 100, Oldest: f.clk.Now().Add(time.Hour)}, nil)
+	if err := e.CheckClock(ctx); !errors.Is(err, ErrClock) || !strings.Contains(err.Error(), "behind the newest offline approval") {
+		t.Errorf("CheckClock behind an approval waiting: %v", err)
+	}
+	f.ledger.set(OfflineSummary{}, errors.New("disk gone"))
+	if err := e.CheckClock(ctx); !errors.Is(err, ErrOffline) {
+		t.Errorf("CheckClock with the ledger unreadable: %v", err)
+	}
 }

@@ -43,6 +43,10 @@ var (
 	// ErrOffline: the offline ledger could not say what is pending. Check
 	// answers it with RuleUnavailable.
 	ErrOffline = errors.New("risk: offline ledger failed")
+	// ErrClock: the terminal's clock cannot date an offline approval
+	// (before the firmware's build time, or behind the newest offline
+	// approval waiting). Check answers it with RuleOfflineClock.
+	ErrClock = errors.New("risk: the clock is wrong")
 )
 
 // RulesError names the rules key that does not validate, like

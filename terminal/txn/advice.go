@@ -296,6 +296,9 @@ func (l OfflineLedger) OfflinePending(context.Context) (risk.OfflineSummary, err
 			if s.Oldest.IsZero() || t.Created.Before(s.Oldest) {
 				s.Oldest = t.Created
 			}
+			if t.Created.After(s.Newest) {
+				s.Newest = t.Created
+			}
 		}
 		return nil
 	})

@@ -241,17 +241,23 @@ func TestAdviceRate(t *testing.T) {
 	}
 }
 
-// The offline ledger counts what waits: count, sum, oldest.
+// The offline ledger counts what waits: count, sum, oldest and newest
+// (the risk rules' clock check compares the clock with the newest).
 func TestOfflineLedger(t *testing.T) {
 	h := &fakeHost{advice: func(host.Advice) (host.Result, error) { return host.Result{}, host.ErrUnreachable }}
 	r := newAdviceRig(t, h, 0)
-	r.approveOffline(t, 100, "4761730000000029D3012")
-	r.approveOffline(t, 250, "4761730000000029D3012")
+	first := r.approveOffline(t, 100, "4761730000000029D3012")
+	second := r.approveOffline(t, 250, "4761730000000029D3012")
 	r.start()
 	r.e.Sync(context.Background())
 	s, err := OfflineLedger{Store: r.db}.OfflinePending(context.Background())
-	if err != nil || s.Count != 2 || s.Amount != 350 || s.Oldest.IsZero() {
+	if err != nil || s.Count != 2 || s.Amount != 350 {
 		t.Fatalf("%+v %v", s, err)
+	}
+	a, _ := r.db.Get(first)
+	b, _ := r.db.Get(second)
+	if !s.Oldest.Equal(a.Created) || !s.Newest.Equal(b.Created) || !b.Created.After(a.Created) {
+		t.Fatalf("oldest %v newest %v, records made %v and %v", s.Oldest, s.Newest, a.Created, b.Created)
 	}
 }
 
