@@ -107,7 +107,8 @@ export CC="aarch64-linux-gnu-gcc --sysroot=$sysroot" CXX="aarch64-linux-gnu-g++ 
 export PKG_CONFIG_SYSROOT_DIR=$sysroot
 export PKG_CONFIG_LIBDIR=$sysroot/usr/lib/aarch64-linux-gnu/pkgconfig:$sysroot/usr/share/pkgconfig
 step "building $out with cgo and OpenCV $(pkg-config --modversion opencv4)"
-$GO build -o "$out/" ./cmd/...
+# POSD_LDFLAGS: make arm64-cv passes the build time (Makefile, LDFLAGS).
+$GO build ${POSD_LDFLAGS:+-ldflags "$POSD_LDFLAGS"} -o "$out/" ./cmd/...
 if ! readelf -d "$out/posd" | grep -q 'libopencv_videoio'; then
 	echo "arm64-cv: $out/posd is not linked with OpenCV" >&2
 	exit 1

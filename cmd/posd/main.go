@@ -111,7 +111,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("posd's own path, to check the database: %w", err)
 	}
-	d, err := daemon.Open(ctx, cfg, version, log, daemon.WithDBCheck(store.CheckInChild([]string{exe, "-check-db"}, 0)))
+	d, err := daemon.Open(ctx, cfg, version, log, daemon.WithDBCheck(store.CheckInChild([]string{exe, "-check-db"}, 0)),
+		daemon.WithBuildTime(daemon.BuildTime()))
 	if err != nil {
 		return err
 	}

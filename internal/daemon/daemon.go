@@ -82,6 +82,7 @@ type Daemon struct {
 	sealer       *shred.Ring // offline approvals' card data
 	ks           *keystore.Store
 	started      time.Time
+	built        time.Time // the firmware's build time (WithBuildTime)
 	cancel       context.CancelFunc
 	watchdogDone chan struct{}
 	purgeDone    chan struct{}
@@ -107,6 +108,7 @@ type Daemon struct {
 type Option func(*options)
 
 type options struct {
+	built     time.Time
 	checkDB   func(path string) error
 	updater   FirmwareUpdater
 	slotNames [2]string
@@ -119,6 +121,13 @@ type options struct {
 // still crash or hang it.
 func WithDBCheck(check func(path string) error) Option {
 	return func(o *options) { o.checkDB = check }
+}
+
+// WithBuildTime names the firmware's build time (BuildTime): a clock
+// before it is wrong, and nothing is approved offline while it is
+// (risk.Opts.NotBefore). Zero, or without the option: no such bound.
+func WithBuildTime(t time.Time) Option {
+	return func(o *options) { o.built = t }
 }
 
 // Open starts every part. On an error the parts already started are
@@ -135,7 +144,7 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 	set := cfg.Settings()
 	tail := newLogTail(500)
 	log = withTail(log, tail)
-	d := &Daemon{Config: cfg, Settings: set, Version: version, Log: log, started: time.Now(), cancel: cancel,
+	d := &Daemon{Config: cfg, Settings: set, Version: version, Log: log, started: time.Now(), built: o.built, cancel: cancel,
 		tail: tail, restart: make(chan struct{}), healthTries: defaultHealthTries, healthPause: defaultHealthPause,
 		pinLimit: pin.DefaultLimiter(nil)}
 	defer func() {
@@ -332,9 +341,12 @@ func (d *Daemon) openRisk() error {
 	}
 	defer clear(key)
 	d.Risk, err = risk.New(d.Settings.Risk, risk.Opts{DB: d.DB.Bolt(), HashKey: key, Logger: d.Log.With("part", "risk"),
-		Offline: txn.OfflineLedger{Store: d.DB}})
+		Offline: txn.OfflineLedger{Store: d.DB}, NotBefore: d.built})
 	if err != nil {
 		return err
+	}
+	if err := d.Risk.CheckClock(context.Background()); errors.Is(err, risk.ErrClock) {
+		d.Log.Warn("the clock is wrong: no offline approvals until it is set (NTP, the board's clock)", "err", err)
 	}
 	return d.openSealer()
 }
@@ -541,7 +553,37 @@ type Status struct {
 	// Printer is the receipt printer as the last documents left it (nil:
 	// none): what did not print and why (GET /v1/printer asks it).
 	Printer *PrinterStatus `json:"printer,omitempty"`
-	Uptime  string         `json:"uptime"`
+	// Clock is the terminal's time and whether it can be trusted.
+	Clock  ClockStatus `json:"clock"`
+	Uptime string      `json:"uptime"`
+}
+
+// ClockStatus is the terminal's time as posd judges it.
+type ClockStatus struct {
+	// Now is the terminal's time (UTC, RFC 3339).
+	Now string `json:"now"`
+	// NotBefore is the firmware's build time, a time the clock cannot
+	// truly be before ("" when the build does not say).
+	NotBefore string `json:"not_before,omitempty"`
+	// Problem says why the clock cannot be trusted (before NotBefore,
+	// behind the newest offline approval waiting): nothing is approved
+	// offline until it is set. Empty when it can.
+	Problem string `json:"problem,omitempty"`
+}
+
+// clockStatus judges the terminal's clock (risk.Engine.CheckClock).
+func (d *Daemon) clockStatus() ClockStatus {
+	c := ClockStatus{Now: time.Now().UTC().Format(time.RFC3339)}
+	if !d.built.IsZero() {
+		c.NotBefore = d.built.UTC().Format(time.RFC3339)
+	}
+	if d.Risk == nil { // a daemon built by hand, in tests of the API
+		return c
+	}
+	if err := d.Risk.CheckClock(context.Background()); err != nil {
+		c.Problem = err.Error()
+	}
+	return c
 }
 
 // OfflineStatus sums the offline approvals waiting for their advice.
@@ -575,7 +617,7 @@ func (d *Daemon) Status() Status {
 		DUKPTMode: string(d.Settings.Mode), ActiveSale: d.Engine.Active(),
 		PendingReversals: d.DB.Count(store.StateReversalPending), Offline: d.Offline(), OpenBatch: d.DB.OpenBatch(),
 		Console: d.consoleWhere, Wallet: d.Config.Wallet.URL, CodeReaders: d.codeReaders,
-		Face:   d.faceStatus(),
+		Face: d.faceStatus(), Clock: d.clockStatus(),
 		Uptime: time.Since(d.started).Round(time.Second).String(),
 	}
 	for _, ds := range d.Board.Status() {

@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
 
 	"posd/internal/config"
+	"posd/terminal/risk"
 	"posd/terminal/store"
 )
 
@@ -116,5 +118,65 @@ func TestShutdownReportsEngineErrorOnce(t *testing.T) {
 	d2.stopOnce.Do(func() { d2.stopErr = errors.New("sale engine: stuck") })
 	if err := d2.Close(context.Background()); err == nil || !strings.Contains(err.Error(), "stuck") {
 		t.Errorf("Close alone: %v", err)
+	}
+}
+
+// TestClockBeforeTheBuild: a clock before the firmware's build time (a
+// board without a battery-backed clock after a power cut) is reported in
+// the status and logged; nothing is approved offline while it lasts.
+func TestClockBeforeTheBuild(t *testing.T) {
+	cfg, err := config.Parse([]byte(`{"data_dir":"` + filepath.Join(t.TempDir(), "data") + `","host":{"addr":"127.0.0.1:1"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	built := time.Now().Add(48 * time.Hour)
+	d, err := Open(context.Background(), cfg, "test", log, WithBuildTime(built))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close(context.Background())
+	c := d.Status().Clock
+	if c.Now == "" || c.NotBefore != built.UTC().Format(time.RFC3339) || !strings.Contains(c.Problem, "before the firmware's build time") {
+		t.Errorf("clock status: %+v", c)
+	}
+	if !strings.Contains(logs.String(), "the clock is wrong") {
+		t.Errorf("not logged at start:\n%s", logs.String())
+	}
+	if dec := d.Risk.CheckOffline(context.Background(), risk.Txn{Type: risk.TypeSale, Amount: 100, Currency: "CNY", Entry: risk.EntryInsert}); dec.Allow || dec.Rule != risk.RuleOfflineClock {
+		t.Errorf("offline approval with the clock before the build: %+v", dec)
+	}
+
+	// A clock after the build time: nothing to say.
+	d2 := openTest(t, filepath.Join(t.TempDir(), "data"))
+	defer d2.Close(context.Background())
+	if c := d2.Status().Clock; c.Now == "" || c.NotBefore != "" || c.Problem != "" {
+		t.Errorf("clock status without a build time: %+v", c)
+	}
+}
+
+func TestBuildTime(t *testing.T) {
+	vcs := []debug.BuildSetting{{Key: "vcs", Value: "git"}, {Key: "vcs.time", Value: "2026-11-29T11:00:00Z"}}
+	for _, c := range []struct {
+		settings []debug.BuildSetting
+		linked   string
+		want     string
+	}{
+		{vcs, "", "2026-11-29T11:00:00Z"},
+		{vcs, "2020-01-01T00:00:00Z", "2026-11-29T11:00:00Z"},
+		{nil, "2026-11-28T09:30:00+08:00", "2026-11-28T01:30:00Z"},
+		{nil, "", ""},
+		{nil, "yesterday", ""},
+	} {
+		got := buildTime(c.settings, c.linked)
+		if s := ""; !got.IsZero() {
+			s = got.Format(time.RFC3339)
+			if s != c.want {
+				t.Errorf("buildTime(%v, %q) = %s, want %s", c.settings, c.linked, s, c.want)
+			}
+		} else if c.want != "" {
+			t.Errorf("buildTime(%v, %q) = zero, want %s", c.settings, c.linked, c.want)
+		}
 	}
 }
