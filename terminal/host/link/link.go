@@ -1,15 +1,17 @@
 // Package link is the terminal's connection to the acquirer: it dials, keeps
 // one connection, sends one request at a time, matches the reply and ends
-// every call within its timeout. It knows nothing of what the messages say:
-// the message spec, the framing and the key responses are matched on come
-// from the caller (package host and its dialects).
+// every call within its timeout. It knows nothing of what the messages say
+// beyond whether an MTI is a response: the message spec, the framing and
+// the key responses are matched on come from the caller (package host and
+// its dialects).
 //
 // The connection module is github.com/moov-io/iso8583-connection v0.9.0;
-// the comments on roundTrip say which of its behaviours the link works
+// the comments on RoundTrip say which of its behaviours the link works
 // around and how.
 package link
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -21,7 +23,6 @@ import (
 
 	"github.com/moov-io/iso8583"
 	connection "github.com/moov-io/iso8583-connection"
-	isoerrors "github.com/moov-io/iso8583/errors"
 
 	"posd/conn/clock"
 )
@@ -73,7 +74,9 @@ type Link struct {
 
 	mu   sync.Mutex
 	conn *connection.Connection
-	addr string // where the next connection goes (SetAddr)
+	wire *wire    // conn's reader
+	pend *pending // the request waiting for its reply
+	addr string   // where the next connection goes (SetAddr)
 	// connAddr is where conn goes.
 	connAddr string
 	closed   bool
@@ -104,9 +107,9 @@ func New(o Opts) (*Link, error) {
 	return l, nil
 }
 
-// Close closes the connection, waiting for requests in flight (at most
-// ResponseTimeout) and the link's goroutines. Later calls fail with
-// ErrClosed.
+// Close closes the connection, waiting for the request in flight (at
+// most its ResponseTimeout) and the link's goroutines. Later calls fail
+// with ErrClosed.
 func (l *Link) Close() error {
 	l.mu.Lock()
 	if l.closed {
@@ -114,8 +117,14 @@ func (l *Link) Close() error {
 		return nil
 	}
 	l.closed = true
+	l.mu.Unlock()
+	// The request in flight holds the turn until it ends; the ones
+	// waiting for it find the link closed.
+	l.turn <- struct{}{}
+	defer func() { <-l.turn }()
+	l.mu.Lock()
 	conn := l.conn
-	l.conn = nil
+	l.conn, l.wire = nil, nil
 	l.mu.Unlock()
 	var err error
 	if conn != nil {
@@ -165,13 +174,74 @@ func (l *Link) Connected() bool {
 	}
 }
 
-// acquire returns a live connection, dialing when there is none. On success
-// the caller holds one count of l.wg and must call l.wg.Done.
-func (l *Link) acquire(ctx context.Context) (*connection.Connection, error) {
+// wire is the link's side of one connection: it reads the connection's
+// frames and hands the reply the link waits for to it (see route).
+type wire struct {
+	l *Link
+}
+
+// ReadMessage reads one message and routes it; the connection module
+// only ever sees keep-alives (nil messages) and errors. Routing here, in
+// the module's read loop and in the order the bytes came, means a reply
+// is handed over before the end of the stream behind it is read, and no
+// message is left to the module's own matching (see RoundTrip).
+func (w *wire) ReadMessage(r io.Reader) (*iso8583.Message, error) {
+	m, err := w.l.o.Framer.ReadMessage(r)
+	if err != nil || m == nil {
+		return nil, err
+	}
+	w.l.route(w, m)
+	return nil, nil
+}
+
+// WriteMessage frames m (the module does not write through it: requests
+// go out framed by RoundTrip).
+func (w *wire) WriteMessage(wr io.Writer, m *iso8583.Message) error {
+	return w.l.o.Framer.WriteMessage(wr, m)
+}
+
+// pending is the request waiting for its reply on a wire.
+type pending struct {
+	wire  *wire
+	key   string
+	reply chan *iso8583.Message // capacity 1; receives at most one message
+}
+
+// route hands m to the request waiting on w when it is its reply: a
+// response MTI (third digit odd) with the request's match key, the first
+// one only. Anything else (a late reply, a repeated one, a request from
+// the host) is logged and dropped.
+func (l *Link) route(w *wire, m *iso8583.Message) {
+	key, err := l.o.MatchKey(m)
+	if err == nil && isResponse(m) {
+		l.mu.Lock()
+		p := l.pend
+		if p != nil && p.wire == w && p.key == key {
+			l.pend = nil
+			p.reply <- m
+			l.mu.Unlock()
+			return
+		}
+		l.mu.Unlock()
+	}
+	l.unmatched(m)
+}
+
+// isResponse reports whether m's MTI is a response or an acknowledgement
+// (third digit 1, 3, 5 or 7).
+func isResponse(m *iso8583.Message) bool {
+	mti, err := m.GetMTI()
+	return err == nil && len(mti) == 4 && mti[2] >= '0' && mti[2] <= '9' && (mti[2]-'0')%2 == 1
+}
+
+// acquire returns a live connection and its wire, dialing when there is
+// none; fresh says it was dialled for this call. On success the caller
+// holds one count of l.wg and must call l.wg.Done.
+func (l *Link) acquire(ctx context.Context) (conn *connection.Connection, w *wire, fresh bool, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return nil, ErrClosed
+		return nil, nil, false, ErrClosed
 	}
 	if l.conn != nil && l.connAddr != l.addr {
 		// The address changed since this connection was made. acquire
@@ -191,33 +261,31 @@ func (l *Link) acquire(ctx context.Context) (*connection.Connection, error) {
 			l.conn = nil
 		default:
 			l.wg.Add(1)
-			return l.conn, nil
+			return l.conn, l.wire, false, nil
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
+		return nil, nil, false, fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
 	addr := l.addr
 	nc, err := l.o.Dial(ctx, addr)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
+		return nil, nil, false, fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
-	conn, err := connection.NewFrom(nc, l.o.Spec, nil, nil,
-		connection.SetMessageReader(l.o.Framer),
-		connection.SetMessageWriter(l.o.Framer),
-		connection.SetRequestIDGenerator(matcher(l.o.MatchKey)),
-		connection.SendTimeout(l.o.ResponseTimeout),
-		connection.InboundMessageHandler(l.unmatched),
+	w = &wire{l: l}
+	conn, err = connection.NewFrom(nc, l.o.Spec, nil, nil,
+		connection.SetMessageReader(w),
+		connection.SetMessageWriter(w),
 		connection.ErrorHandler(func(err error) { l.log.Debug("acquirer link error", "err", err) }),
 	)
 	if err != nil {
 		_ = nc.Close()
-		return nil, fmt.Errorf("%w: %w", ErrUnreachable, connErr(err))
+		return nil, nil, false, fmt.Errorf("%w: %w", ErrUnreachable, connErr(err))
 	}
 	l.log.Info("connected to acquirer", "addr", addr)
-	l.conn, l.connAddr = conn, addr
+	l.conn, l.wire, l.connAddr = conn, w, addr
 	l.wg.Add(1)
-	return conn, nil
+	return conn, w, true, nil
 }
 
 // drop forgets conn (if still current) and closes it in the background.
@@ -226,18 +294,32 @@ func (l *Link) drop(conn *connection.Connection) {
 	l.wg.Add(1)
 	l.mu.Lock()
 	if l.conn == conn {
-		l.conn = nil
+		l.conn, l.wire = nil, nil
 	}
 	l.mu.Unlock()
-	// Close waits for the connection's other requests; do not block the
-	// caller on them. Counted so Link.Close waits for it.
+	// Do not block the caller on the close. Counted so Link.Close waits
+	// for it.
 	go func() {
 		defer l.wg.Done()
 		_ = conn.Close()
 	}()
 }
 
-func (l *Link) unmatched(_ *connection.Connection, m *iso8583.Message) {
+// wait makes p the request waiting for its reply; done ends the wait.
+func (l *Link) wait(p *pending) (done func()) {
+	l.mu.Lock()
+	l.pend = p
+	l.mu.Unlock()
+	return func() {
+		l.mu.Lock()
+		if l.pend == p {
+			l.pend = nil
+		}
+		l.mu.Unlock()
+	}
+}
+
+func (l *Link) unmatched(m *iso8583.Message) {
 	var attrs []any
 	if l.o.Describe != nil {
 		attrs = l.o.Describe(m)
@@ -258,15 +340,33 @@ func (l *Link) remaining(ctx context.Context, timeout time.Duration) time.Durati
 // RoundTrip sends m and waits for its reply. m must pack (callers seal it
 // first).
 //
-// Requests take turns: in iso8583-connection v0.9.0 a Send queued behind a
-// write that blocks (peer not reading) has no timer running, and the
-// connection's Close waits for it, so neither would ever end. One request
-// at a time, and a fresh connection after any request that did not end
-// with a reply, means a Send never queues behind another write.
+// Requests take turns, and a request that did not end with its reply
+// leaves the connection to be replaced: a late or repeated reply then
+// arrives on a closed connection, or is dropped as unmatched, and is never
+// taken for a later request's.
+//
+// The link uses iso8583-connection v0.9.0 for its read and write loops
+// only. Its Send is not used: a Send queued behind a write that blocks
+// (peer not reading) has no timer running and the connection's Close
+// waits for it; a reply repeated or arriving as the connection closes
+// leaves a goroutine blocked for good; and a reply followed at once by
+// the end of the stream (a host that closes after answering) can be
+// reported as "connection closed", or deadlock Send until its timer. The
+// link frames the request itself, writes it with the connection's Write
+// (which ends when the connection closes) and takes the reply from its
+// own reader (wire), which routes it before reading on.
 func (l *Link) RoundTrip(ctx context.Context, m *iso8583.Message) (*iso8583.Message, error) {
 	timeout := l.remaining(ctx, l.o.ResponseTimeout)
 	if timeout <= 0 {
 		return nil, fmt.Errorf("%w: %w", ErrUnreachable, context.DeadlineExceeded)
+	}
+	key, err := l.o.MatchKey(m)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, &quiet{msg: "no match key", cause: err})
+	}
+	var framed bytes.Buffer
+	if err := l.o.Framer.WriteMessage(&framed, m); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, &quiet{msg: "not encodable", cause: err})
 	}
 	select {
 	case l.turn <- struct{}{}:
@@ -276,66 +376,85 @@ func (l *Link) RoundTrip(ctx context.Context, m *iso8583.Message) (*iso8583.Mess
 	case <-l.clock.After(timeout):
 		return nil, fmt.Errorf("%w: link busy for %v", ErrUnreachable, timeout)
 	}
-	conn, err := l.acquire(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer l.wg.Done()
-	if timeout = l.remaining(ctx, timeout); timeout <= 0 {
-		return nil, fmt.Errorf("%w: %w", ErrUnreachable, context.DeadlineExceeded)
-	}
-	type reply struct {
-		m   *iso8583.Message
-		err error
-	}
-	ch := make(chan reply, 1)
-	l.wg.Add(1) // the counter is above zero here (acquire), so Close cannot be past Wait
-	go func() {
-		defer l.wg.Done()
-		r, err := conn.Send(m, connection.SendTimeout(timeout))
-		ch <- reply{r, err}
-	}()
-	// Send's own timer starts only once the request is queued for writing;
-	// this one also covers the rare case of a Send that never returns
-	// (v0.9.0 can deadlock when a reply or a timeout meets a connection
-	// failure).
-	var r reply
-	select {
-	case r = <-ch:
-	case <-ctx.Done():
-		l.drop(conn)
-		return nil, fmt.Errorf("%w: %w", ErrNoResponse, ctx.Err())
-	case <-l.clock.After(timeout):
-		l.drop(conn)
-		return nil, fmt.Errorf("%w: no reply within %v", ErrNoResponse, timeout)
-	}
-	if r.err == nil {
-		return r.m, nil
-	}
-	var pe *isoerrors.PackError
-	switch {
-	case errors.Is(r.err, connection.ErrSendTimeout):
-		// After a timeout the link's state is unknown, and a reply landing
-		// just as the request is given up can wedge the connection's read
-		// loop (iso8583-connection v0.9.0 hands it to an abandoned channel).
-		// Start the next request on a fresh connection.
-		l.drop(conn)
-		return nil, fmt.Errorf("%w: no reply within %v", ErrNoResponse, timeout)
-	case errors.As(r.err, &pe):
-		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, &quiet{msg: "not encodable", cause: r.err})
-	default:
-		// The connection failed; the request may have gone out.
-		l.drop(conn)
-		return nil, fmt.Errorf("%w: %w", ErrNoResponse, connErr(r.err))
+	for {
+		resp, retry, err := l.send(ctx, key, framed.Bytes(), timeout)
+		if !retry {
+			return resp, err
+		}
 	}
 }
 
-// matcher adapts a match key function to the connection module.
-type matcher func(*iso8583.Message) (string, error)
-
-func (f matcher) GenerateRequestID(m *iso8583.Message) (string, error) {
-	if m == nil {
-		return "", errors.New("no message")
+// send makes one attempt at an exchange. retry says nothing was sent over
+// a connection kept from an earlier exchange that had ended meanwhile
+// (the host closed it): the request may go again over a new one.
+func (l *Link) send(ctx context.Context, key string, framed []byte, timeout time.Duration) (resp *iso8583.Message, retry bool, err error) {
+	conn, w, fresh, err := l.acquire(ctx)
+	if err != nil {
+		return nil, false, err
 	}
-	return f(m)
+	defer l.wg.Done()
+	if timeout = l.remaining(ctx, timeout); timeout <= 0 {
+		return nil, false, fmt.Errorf("%w: %w", ErrUnreachable, context.DeadlineExceeded)
+	}
+	p := &pending{wire: w, key: key, reply: make(chan *iso8583.Message, 1)}
+	done := l.wait(p)
+	defer done()
+	wrote := make(chan error, 1)
+	l.wg.Add(1) // the counter is above zero here (acquire), so Close cannot be past Wait
+	go func() {
+		defer l.wg.Done()
+		// Write returns once the connection's write loop has written
+		// (or failed to), or at once with ErrConnectionClosed, nothing
+		// written, when the connection has ended.
+		_, err := conn.Write(framed)
+		wrote <- err
+	}()
+	timer := l.clock.After(timeout)
+	// written ends the call on the write's outcome, if it failed.
+	written := func(err error) (*iso8583.Message, bool, error) {
+		l.drop(conn)
+		if errors.Is(err, connection.ErrConnectionClosed) {
+			// Nothing went out: the connection had ended. One kept from
+			// an earlier exchange is tried again on a new one.
+			if !fresh {
+				return nil, true, nil
+			}
+			return nil, false, fmt.Errorf("%w: %w", ErrUnreachable, err)
+		}
+		return nil, false, fmt.Errorf("%w: %w", ErrNoResponse, connErr(err))
+	}
+	for {
+		select {
+		case r := <-p.reply:
+			return r, false, nil
+		case err := <-wrote:
+			if err == nil {
+				wrote = nil // sent; wait for the reply
+				continue
+			}
+			return written(err)
+		case <-conn.Done():
+			// The reply, if any, was routed before the end of the stream
+			// was read.
+			select {
+			case r := <-p.reply:
+				return r, false, nil
+			default:
+			}
+			if wrote != nil {
+				// The write ends now that the connection has.
+				if err := <-wrote; err != nil {
+					return written(err)
+				}
+			}
+			l.drop(conn)
+			return nil, false, fmt.Errorf("%w: %w", ErrNoResponse, connection.ErrConnectionClosed)
+		case <-ctx.Done():
+			l.drop(conn)
+			return nil, false, fmt.Errorf("%w: %w", ErrNoResponse, ctx.Err())
+		case <-timer:
+			l.drop(conn)
+			return nil, false, fmt.Errorf("%w: no reply within %v", ErrNoResponse, timeout)
+		}
+	}
 }
