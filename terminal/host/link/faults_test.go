@@ -285,3 +285,34 @@ func TestCloseLetsTheRequestInFlightEnd(t *testing.T) {
 	}
 	settle(t, base)
 }
+
+// TestStatusDuringADial: while the link dials a host that does not
+// answer the connect (a blackholed address), what the engineer's status
+// reads of the link (Addr, Connected) comes at once.
+func TestStatusDuringADial(t *testing.T) {
+	dialing := make(chan struct{})
+	l := newLink(t, "192.0.2.1:8583", time.Second, func(ctx context.Context, _ string) (net.Conn, error) {
+		close(dialing)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	defer l.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	errs := make(chan error, 1)
+	go func() {
+		_, err := l.RoundTrip(ctx, echoMessage(t, 93))
+		errs <- err
+	}()
+	<-dialing
+	start := time.Now()
+	if a := l.Addr(); a != "192.0.2.1:8583" || l.Connected() {
+		t.Fatalf("during a dial: addr %q, connected %v", a, l.Connected())
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("status waited %v for the dial", d)
+	}
+	if err := <-errs; !errors.Is(err, link.ErrUnreachable) {
+		t.Fatalf("dial that never connects: %v", err)
+	}
+}

@@ -239,8 +239,8 @@ func isResponse(m *iso8583.Message) bool {
 // holds one count of l.wg and must call l.wg.Done.
 func (l *Link) acquire(ctx context.Context) (conn *connection.Connection, w *wire, fresh bool, err error) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.closed {
+		l.mu.Unlock()
 		return nil, nil, false, ErrClosed
 	}
 	if l.conn != nil && l.connAddr != l.addr {
@@ -248,7 +248,7 @@ func (l *Link) acquire(ctx context.Context) (conn *connection.Connection, w *wir
 		// runs in a request's turn, so nothing else is on it: close it
 		// (in the background, counted) and dial the new address.
 		old := l.conn
-		l.conn = nil
+		l.conn, l.wire = nil, nil
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
@@ -258,16 +258,23 @@ func (l *Link) acquire(ctx context.Context) (conn *connection.Connection, w *wir
 	if l.conn != nil {
 		select {
 		case <-l.conn.Done():
-			l.conn = nil
+			l.conn, l.wire = nil, nil
 		default:
 			l.wg.Add(1)
-			return l.conn, l.wire, false, nil
+			conn, w = l.conn, l.wire
+			l.mu.Unlock()
+			return conn, w, false, nil
 		}
 	}
+	addr := l.addr
+	l.mu.Unlock()
 	if err := ctx.Err(); err != nil {
 		return nil, nil, false, fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
-	addr := l.addr
+	// Dial without the lock: a connect may take ConnectTimeout, and
+	// Addr, Connected and SetAddr (the engineer's status) must not wait
+	// for it. Requests take turns, so no other dial runs meanwhile, and
+	// Close waits for the turn.
 	nc, err := l.o.Dial(ctx, addr)
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("%w: %w", ErrUnreachable, err)
@@ -283,8 +290,10 @@ func (l *Link) acquire(ctx context.Context) (conn *connection.Connection, w *wir
 		return nil, nil, false, fmt.Errorf("%w: %w", ErrUnreachable, connErr(err))
 	}
 	l.log.Info("connected to acquirer", "addr", addr)
+	l.mu.Lock()
 	l.conn, l.wire, l.connAddr = conn, w, addr
 	l.wg.Add(1)
+	l.mu.Unlock()
 	return conn, w, true, nil
 }
 
