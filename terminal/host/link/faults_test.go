@@ -316,3 +316,25 @@ func TestStatusDuringADial(t *testing.T) {
 		t.Fatalf("dial that never connects: %v", err)
 	}
 }
+
+// TestNameThatDoesNotResolve: a host name the shop's DNS cannot resolve
+// (or no DNS at all) is ErrUnreachable, nothing sent, within the connect
+// timeout.
+func TestNameThatDoesNotResolve(t *testing.T) {
+	fr, _ := dialect.NewFramer(nil)
+	l, err := link.New(link.Opts{
+		Addr: "acquirer.invalid:8583", Spec: dialect.Spec, Framer: fr, MatchKey: dialect.MatchKey,
+		ConnectTimeout: 500 * time.Millisecond, ResponseTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	start := time.Now()
+	if _, err := l.RoundTrip(context.Background(), echoMessage(t, 94)); !errors.Is(err, link.ErrUnreachable) {
+		t.Fatalf("unresolvable host: %v", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("unresolvable host: verdict after %v", d)
+	}
+}

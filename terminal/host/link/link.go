@@ -58,7 +58,12 @@ type Opts struct {
 	// Clock times the waits; nil is the wall clock.
 	Clock clock.Clock
 	// Dial opens the TCP connection; nil uses a net.Dialer with
-	// ConnectTimeout.
+	// ConnectTimeout (the name's lookup included) and Go's TCP
+	// keep-alive: probes after 15 s idle, every 15 s, the connection
+	// ended after 9 unanswered. A host that vanished without a FIN (power
+	// cut, a dead line) is so noticed within about 2.5 minutes of an idle
+	// link, and the next request dials anew instead of going into the
+	// void.
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
 }
 
