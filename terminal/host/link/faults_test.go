@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"log/slog"
 	"net"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -337,4 +339,94 @@ func TestNameThatDoesNotResolve(t *testing.T) {
 	if d := time.Since(start); d > 3*time.Second {
 		t.Fatalf("unresolvable host: verdict after %v", d)
 	}
+}
+
+// syncBuffer is a log sink safe for the link's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b = append(s.b, p...)
+	return len(p), nil
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return string(s.b)
+}
+
+// TestIdleConnectionEndIsLogged: when the host closes or resets the idle
+// connection, the log says so at once (the engineer need not wait for
+// the next sale to learn it); a connection the link gives up itself (a
+// timeout) is not reported as the host's doing.
+func TestIdleConnectionEndIsLogged(t *testing.T) {
+	for _, c := range []struct {
+		name, stan, want string
+		reset            bool
+	}{
+		{"close", "000095", "the acquirer closed the connection", false},
+		{"reset", "000096", "acquirer connection lost", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			addr := scriptHost(t, func(nc net.Conn, next func() *iso8583.Message) {
+				m := next()
+				if m == nil {
+					return
+				}
+				_, _ = nc.Write(frame(answer(t, m)))
+				time.Sleep(50 * time.Millisecond)
+				if c.reset {
+					_ = nc.(*net.TCPConn).SetLinger(0)
+				}
+			})
+			var logs syncBuffer
+			fr, _ := dialect.NewFramer(nil)
+			l, err := link.New(link.Opts{
+				Addr: addr, Spec: dialect.Spec, Framer: fr, MatchKey: dialect.MatchKey,
+				ResponseTimeout: 2 * time.Second, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			if _, err := l.RoundTrip(context.Background(), echoMessage(t, 95)); err != nil {
+				t.Fatal(err)
+			}
+			for deadline := time.Now().Add(2 * time.Second); !strings.Contains(logs.String(), c.want) && time.Now().Before(deadline); {
+				time.Sleep(5 * time.Millisecond)
+			}
+			if !strings.Contains(logs.String(), c.want) {
+				t.Fatalf("the host's %s of the idle connection is not in the log:\n%s", c.name, logs.String())
+			}
+		})
+	}
+	t.Run("timeout", func(t *testing.T) {
+		addr := scriptHost(t, func(_ net.Conn, next func() *iso8583.Message) {
+			for next() != nil {
+			}
+		})
+		var logs syncBuffer
+		fr, _ := dialect.NewFramer(nil)
+		l, err := link.New(link.Opts{
+			Addr: addr, Spec: dialect.Spec, Framer: fr, MatchKey: dialect.MatchKey,
+			ResponseTimeout: 200 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.RoundTrip(context.Background(), echoMessage(t, 97)); !errors.Is(err, link.ErrNoResponse) {
+			t.Fatalf("silent host: %v", err)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if s := logs.String(); strings.Contains(s, "closed the connection") || strings.Contains(s, "connection lost") {
+			t.Fatalf("the link's own close is logged as the host's:\n%s", s)
+		}
+	})
 }

@@ -19,10 +19,12 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/moov-io/iso8583"
 	connection "github.com/moov-io/iso8583-connection"
+	isoerrors "github.com/moov-io/iso8583/errors"
 
 	"posd/conn/clock"
 )
@@ -128,11 +130,12 @@ func (l *Link) Close() error {
 	l.turn <- struct{}{}
 	defer func() { <-l.turn }()
 	l.mu.Lock()
-	conn := l.conn
+	conn, w := l.conn, l.wire
 	l.conn, l.wire = nil, nil
 	l.mu.Unlock()
 	var err error
 	if conn != nil {
+		w.leaving.Store(true)
 		err = conn.Close()
 	}
 	l.wg.Wait()
@@ -183,6 +186,9 @@ func (l *Link) Connected() bool {
 // frames and hands the reply the link waits for to it (see route).
 type wire struct {
 	l *Link
+	// leaving is set when the link itself closes the connection: the end
+	// of its stream is then no news.
+	leaving atomic.Bool
 }
 
 // ReadMessage reads one message and routes it; the connection module
@@ -192,6 +198,17 @@ type wire struct {
 // message is left to the module's own matching (see RoundTrip).
 func (w *wire) ReadMessage(r io.Reader) (*iso8583.Message, error) {
 	m, err := w.l.o.Framer.ReadMessage(r)
+	var unpack *isoerrors.UnpackError
+	if err != nil && !errors.As(err, &unpack) && !w.leaving.Load() {
+		// The host closed the connection, reset it, or it was found dead
+		// (TCP keep-alive): the engineer learns it now, not at the next
+		// sale.
+		if errors.Is(err, io.EOF) {
+			w.l.log.Info("the acquirer closed the connection")
+		} else {
+			w.l.log.Warn("acquirer connection lost", "err", connErr(err))
+		}
+	}
 	if err != nil || m == nil {
 		return nil, err
 	}
@@ -253,6 +270,7 @@ func (l *Link) acquire(ctx context.Context) (conn *connection.Connection, w *wir
 		// runs in a request's turn, so nothing else is on it: close it
 		// (in the background, counted) and dial the new address.
 		old := l.conn
+		l.wire.leaving.Store(true)
 		l.conn, l.wire = nil, nil
 		l.wg.Add(1)
 		go func() {
@@ -302,9 +320,11 @@ func (l *Link) acquire(ctx context.Context) (conn *connection.Connection, w *wir
 	return conn, w, true, nil
 }
 
-// drop forgets conn (if still current) and closes it in the background.
-// The caller holds a count of l.wg, so adding one here cannot race Close.
-func (l *Link) drop(conn *connection.Connection) {
+// drop forgets conn (if still current; w is its wire) and closes it in the
+// background. The caller holds a count of l.wg, so adding one here cannot
+// race Close.
+func (l *Link) drop(conn *connection.Connection, w *wire) {
+	w.leaving.Store(true)
 	l.wg.Add(1)
 	l.mu.Lock()
 	if l.conn == conn {
@@ -426,7 +446,7 @@ func (l *Link) send(ctx context.Context, key string, framed []byte, timeout time
 	timer := l.clock.After(timeout)
 	// written ends the call on the write's outcome, if it failed.
 	written := func(err error) (*iso8583.Message, bool, error) {
-		l.drop(conn)
+		l.drop(conn, w)
 		if errors.Is(err, connection.ErrConnectionClosed) {
 			// Nothing went out: the connection had ended. One kept from
 			// an earlier exchange is tried again on a new one.
@@ -461,13 +481,13 @@ func (l *Link) send(ctx context.Context, key string, framed []byte, timeout time
 					return written(err)
 				}
 			}
-			l.drop(conn)
+			l.drop(conn, w)
 			return nil, false, fmt.Errorf("%w: %w", ErrNoResponse, connection.ErrConnectionClosed)
 		case <-ctx.Done():
-			l.drop(conn)
+			l.drop(conn, w)
 			return nil, false, fmt.Errorf("%w: %w", ErrNoResponse, ctx.Err())
 		case <-timer:
-			l.drop(conn)
+			l.drop(conn, w)
 			return nil, false, fmt.Errorf("%w: no reply within %v", ErrNoResponse, timeout)
 		}
 	}
