@@ -76,6 +76,7 @@ type testCard struct {
 	selOcc   int
 	selName  []byte
 	t0       bool // T=0 procedure: 61xx and 6Cxx
+	t0Short  int  // 61xx of a case 4 command gives this many bytes fewer (its GET RESPONSE gets 6Cxx)
 	pending  []byte
 	pendSW   uint16
 	removeAt string // command name at which the card leaves
@@ -129,7 +130,7 @@ func (c *testCard) Transmit(_ context.Context, capdu []byte) ([]byte, error) {
 		case 0xA4, 0xA8, 0xAE, 0x88: // case 4: 61xx, or a warning without data
 			if len(data) > 0 && s == 0x9000 {
 				c.pending, c.pendSW = data, 0x9000
-				return sw(0x6100 | uint16(len(data))), nil
+				return sw(0x6100 | uint16(len(data)-min(c.t0Short, len(data)-1))), nil
 			}
 			if len(data) > 0 && s>>8 == 0x62 {
 				c.pending, c.pendSW = data, 0x9000

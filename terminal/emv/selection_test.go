@@ -139,6 +139,15 @@ func TestSelection(t *testing.T) {
 					t.Errorf("no READ RECORD resent with the Le of 6Cxx: %v", c.cmds)
 				}
 			}},
+		// ISO/IEC 7816-3 10.3.3: 6Cxx to a GET RESPONSE re-issues the GET
+		// RESPONSE; sending the command again would ask the card for a
+		// second cryptogram.
+		{name: "T=0: 6Cxx to a GET RESPONSE", mod: func(c *testCard, _ *testApp) { c.t0, c.t0Short = true, 1 }, outcome: OutcomeApprovedOffline,
+			check: func(t *testing.T, _ *Session, c *testCard, _ *testUI) {
+				if c.counts["GENERATE AC"] != 1 || c.counts["GPO"] != 1 {
+					t.Errorf("GENERATE AC sent %d times, GPO %d: %v", c.counts["GENERATE AC"], c.counts["GPO"], c.cmds)
+				}
+			}},
 		{name: "T=0 with CDA and scripts", opts: cardOpts{oda: "cda"}, mod: func(c *testCard, _ *testApp) { c.t0 = true }, outcome: OutcomeApprovedOffline},
 	})
 }

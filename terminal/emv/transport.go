@@ -1,6 +1,7 @@
 package emv
 
 import (
+	"bytes"
 	"fmt"
 	"log/slog"
 )
@@ -36,15 +37,19 @@ func command(cla, ins, p1, p2 byte, data []byte, c cmdCase) []byte {
 // exchange sends a command and returns the response data and status
 // word, following the T=0 procedure of book 1 section 9.3.1 (the contact
 // reader hands back the card's procedure status words): 61xx → GET
-// RESPONSE with Le = xx, concatenating the data; 6Cxx → the same command
-// again with Le = xx; a 62xx/63xx warning without data to a case 4
-// command → GET RESPONSE, keeping the warning. A transport error is
-// ErrCardRemoved (or ErrCancelled when the context ended).
+// RESPONSE with Le = xx, concatenating the data; 6Cxx → the command that
+// got it again with Le = xx (ISO/IEC 7816-3 10.3.3: the previous command
+// header), so a GET RESPONSE answered 6Cxx is re-issued, never the
+// command before it (GENERATE AC again would be a second cryptogram); a
+// 62xx/63xx warning without data to a case 4 command → GET RESPONSE,
+// keeping the warning. A transport error is ErrCardRemoved (or
+// ErrCancelled when the context ended).
 func (st *txnState) exchange(name string, c []byte, cc cmdCase) ([]byte, uint16, error) {
 	r, err := st.transmit(name, c)
 	if err != nil {
 		return nil, 0, err
 	}
+	cur, curName := c, name // the command r answers
 	var data []byte
 	for round := 0; ; round++ {
 		sw := swOf(r)
@@ -55,19 +60,20 @@ func (st *txnState) exchange(name string, c []byte, cc cmdCase) ([]byte, uint16,
 		}
 		switch {
 		case sw1 == 0x61:
-			if r, err = st.transmit(name+"/GET RESPONSE", []byte{0x00, 0xC0, 0x00, 0x00, byte(sw)}); err != nil {
+			cur, curName = getResponse(byte(sw)), name+"/GET RESPONSE"
+			if r, err = st.transmit(curName, cur); err != nil {
 				return nil, 0, err
 			}
 			continue
-		case sw1 == 0x6C && len(data) == 0:
-			again := append([]byte(nil), c...)
-			if cc == case2or4 {
+		case sw1 == 0x6C && len(r) == 2:
+			again := bytes.Clone(cur)
+			if cur[1] == 0xC0 || cc == case2or4 {
 				again[len(again)-1] = byte(sw)
 			} else {
 				again = append(again, byte(sw))
 			}
-			c = again
-			if r, err = st.transmit(name, c); err != nil {
+			cur = again
+			if r, err = st.transmit(curName, cur); err != nil {
 				return nil, 0, err
 			}
 			continue
@@ -81,6 +87,8 @@ func (st *txnState) exchange(name string, c []byte, cc cmdCase) ([]byte, uint16,
 		return data, sw, nil
 	}
 }
+
+func getResponse(le byte) []byte { return []byte{0x00, 0xC0, 0x00, 0x00, le} }
 
 // warningData fetches the data a T=0 card holds back after a warning.
 func (st *txnState) warningData(name string) ([]byte, error) {

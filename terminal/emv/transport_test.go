@@ -1,0 +1,103 @@
+package emv
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+// t0State is a contact transaction state whose card replays exchanges
+// byte for byte (c, r in hex): a command other than the next recorded
+// one fails the exchange with a *Divergence naming both.
+func t0State(t *testing.T, ex ...[2]string) (*txnState, *ReplayCard) {
+	t.Helper()
+	tr := &Trace{Interface: "contact"}
+	for _, e := range ex {
+		tr.Exchanges = append(tr.Exchanges, Exchange{C: strings.ReplaceAll(e[0], " ", ""), R: strings.ReplaceAll(e[1], " ", "")})
+	}
+	rc := tr.Card()
+	k := testKernel(t, testConfig(t), nil)
+	return k.newState(context.Background(), rc, Contact, purchase(1000), nil, nil), rc
+}
+
+// send runs one command through the transport.
+func send(st *txnState, name, c string) ([]byte, uint16, error) {
+	cmd := h(c)
+	cc := case1or3
+	if len(cmd) == 5 || len(cmd) > 5 && len(cmd) == 6+int(cmd[4]) {
+		cc = case2or4
+	}
+	return st.exchange(name, cmd, cc)
+}
+
+func TestTransportT0(t *testing.T) {
+	data16 := strings.Repeat("A5", 16)
+	data12 := strings.Repeat("5A", 12)
+	gac := "80AE800008 0000000010000000 00"
+	cases := []struct {
+		name     string
+		cmd      string
+		ex       [][2]string
+		wantData string
+		wantSW   uint16
+	}{{
+		// Book 1 annex A4: case 4, 61xx, GET RESPONSE with Le = xx.
+		name: "case 4: 61xx", cmd: gac,
+		ex:       [][2]string{{gac, "6110"}, {"00C0000010", data16 + "9000"}},
+		wantData: data16, wantSW: 0x9000,
+	}, {
+		// ISO 7816-3 10.3.3 and book 1 table 25: 6Cxx re-issues the
+		// command that got it, here the GET RESPONSE, never GENERATE AC
+		// (the card would compute a second cryptogram).
+		name: "6Cxx to GET RESPONSE re-issues GET RESPONSE", cmd: gac,
+		ex:       [][2]string{{gac, "6110"}, {"00C0000010", "6C0C"}, {"00C000000C", data12 + "9000"}},
+		wantData: data12, wantSW: 0x9000,
+	}, {
+		// Book 1 annex A5: case 2, 6Cxx then 61xx, data in two parts.
+		name: "case 2: 6Cxx, 61xx, 6Cxx on the second GET RESPONSE", cmd: "00B2010C00",
+		ex: [][2]string{{"00B2010C00", "6C1C"}, {"00B2010C1C", "611C"}, {"00C000001C", data16 + "610C"},
+			{"00C000000C", "6C0C"}, {"00C000000C", data12 + "9000"}},
+		wantData: data16 + data12, wantSW: 0x9000,
+	}, {
+		// Book 1 annex A7 (first example): case 4, warning, GET RESPONSE
+		// with Le = 00, 6Cxx, GET RESPONSE with Le = xx; the warning
+		// is the answer's status.
+		name: "case 4: warning, GET RESPONSE, 6Cxx", cmd: "00A4040007A000000003101000",
+		ex: [][2]string{{"00A4040007A000000003101000", "6283"}, {"00C0000000", "6C10"},
+			{"00C0000010", data16 + "9000"}},
+		wantData: data16, wantSW: 0x6283,
+	}, {
+		name: "case 4: warning, GET RESPONSE refused", cmd: "00A4040007A000000003101000",
+		ex:     [][2]string{{"00A4040007A000000003101000", "6283"}, {"00C0000000", "6A86"}},
+		wantSW: 0x6283,
+	}, {
+		// Book 1 annex A7 (second example): the warning after the data.
+		name: "case 4: 61xx, then data with a warning", cmd: "00A4040007A000000003101000",
+		ex:       [][2]string{{"00A4040007A000000003101000", "6110"}, {"00C0000010", data16 + "6283"}},
+		wantData: data16, wantSW: 0x6283,
+	}, {
+		name: "case 4: 6Cxx replaces Le", cmd: gac,
+		ex:       [][2]string{{gac, "6C10"}, {"80AE800008000000001000000010", data16 + "9000"}},
+		wantData: data16, wantSW: 0x9000,
+	}, {
+		name: "case 3: no GET RESPONSE after a warning", cmd: "0020008008241234FFFFFFFFFF",
+		ex:     [][2]string{{"0020008008241234FFFFFFFFFF", "63C2"}},
+		wantSW: 0x63C2,
+	}}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			st, rc := t0State(t, tc.ex...)
+			data, sw, err := send(st, "TEST", strings.ReplaceAll(tc.cmd, " ", ""))
+			if err != nil {
+				t.Fatalf("exchange: %v", err)
+			}
+			if sw != tc.wantSW || !bytes.Equal(data, h(tc.wantData)) {
+				t.Errorf("got %X %04X, want %s %04X", data, sw, tc.wantData, tc.wantSW)
+			}
+			if n := rc.Remaining(); n != 0 {
+				t.Errorf("%d exchanges not made", n)
+			}
+		})
+	}
+}
