@@ -278,12 +278,12 @@ var errNoVerify = errors.New("emv: no VERIFY sent")
 // padding to the key's length, RSA under key (book 2 section 7.2).
 func (st *txnState) verify(block []byte, key *cemv.PublicKey) (uint16, error) {
 	if key == nil {
-		c := command(0x00, 0x20, 0x00, 0x80, block, case1or3)
+		c := command(0x00, 0x20, 0x00, 0x80, block, case3)
 		defer wipe(c)
-		_, sw, err := st.exchange("VERIFY", c, case1or3)
+		_, sw, err := st.exchange("VERIFY", c, case3)
 		return sw, err
 	}
-	chal, sw, err := st.exchange("GET CHALLENGE", command(0x00, 0x84, 0x00, 0x00, nil, case2or4), case2or4)
+	chal, sw, err := st.exchange("GET CHALLENGE", command(0x00, 0x84, 0x00, 0x00, nil, case2), case2)
 	if err != nil {
 		return 0, err
 	}
@@ -303,7 +303,7 @@ func (st *txnState) verify(block []byte, key *cemv.PublicKey) (uint16, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", errNoVerify, err)
 	}
-	_, sw, err = st.exchange("VERIFY", command(0x00, 0x20, 0x00, 0x88, enc, case1or3), case1or3)
+	_, sw, err = st.exchange("VERIFY", command(0x00, 0x20, 0x00, 0x88, enc, case3), case3)
 	return sw, err
 }
 

@@ -43,7 +43,7 @@ func selectCmd(name []byte, next bool) []byte {
 	if next {
 		p2 = 0x02
 	}
-	return command(0x00, 0xA4, 0x04, p2, name, case2or4)
+	return command(0x00, 0xA4, 0x04, p2, name, case4)
 }
 
 // fci is what the kernel reads from a File Control Information template.
@@ -165,7 +165,7 @@ func (st *txnState) buildContactCandidates() (blocked int, err error) {
 			continue
 		}
 		for n := 0; n < maxGetResponse; n++ {
-			data, sw, err := st.exchange("SELECT AID", selectCmd(a.AID, n > 0), case2or4)
+			data, sw, err := st.exchange("SELECT AID", selectCmd(a.AID, n > 0), case4)
 			if err != nil {
 				return 0, err
 			}
@@ -205,7 +205,7 @@ func (st *txnState) buildContactCandidates() (blocked int, err error) {
 // A PSE that is missing or unreadable leaves the candidate list empty,
 // and selection falls back to the list of AIDs; a blocked card ends it.
 func (st *txnState) readPSE() error {
-	data, sw, err := st.exchange("SELECT PSE", selectCmd(pseName, false), case2or4)
+	data, sw, err := st.exchange("SELECT PSE", selectCmd(pseName, false), case4)
 	if err != nil {
 		return err
 	}
@@ -220,7 +220,7 @@ func (st *txnState) readPSE() error {
 		return nil
 	}
 	for rec := 1; rec <= 255; rec++ {
-		data, sw, err := st.exchange("READ RECORD PSE", command(0x00, 0xB2, byte(rec), f.sfi<<3|4, nil, case2or4), case2or4)
+		data, sw, err := st.exchange("READ RECORD PSE", command(0x00, 0xB2, byte(rec), f.sfi<<3|4, nil, case2), case2)
 		if err != nil {
 			return err
 		}
@@ -299,7 +299,7 @@ func (st *txnState) chooseContact(blocked int) error {
 			pick = n
 		}
 		c := st.cands[pick]
-		data, sw, err := st.exchange("SELECT ADF", selectCmd(c.adf, false), case2or4)
+		data, sw, err := st.exchange("SELECT ADF", selectCmd(c.adf, false), case4)
 		if err != nil {
 			return err
 		}

@@ -232,7 +232,7 @@ func (st *txnState) issuerAuth() error {
 	if cdol2, err := parseDOL(st.icc[0x8D]); err == nil && dolHas(cdol2, 0x91) {
 		return nil
 	}
-	_, sw, err := st.exchange("EXTERNAL AUTHENTICATE", command(0x00, 0x82, 0x00, 0x00, iad, case1or3), case1or3)
+	_, sw, err := st.exchange("EXTERNAL AUTHENTICATE", command(0x00, 0x82, 0x00, 0x00, iad, case3), case3)
 	if err != nil {
 		return err
 	}
@@ -263,7 +263,7 @@ func (st *txnState) runScripts(scripts [][]byte, want tag) error {
 				}
 				n++
 				st.tsi.set(tsiScript)
-				_, sw, err := st.exchange("SCRIPT", c.value, case1or3)
+				_, sw, err := st.exchange("SCRIPT", c.value, case3)
 				if err != nil {
 					return err
 				}

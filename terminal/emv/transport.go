@@ -10,14 +10,20 @@ import (
 // so that a card answering 61xx forever cannot hold the kernel.
 const maxGetResponse = 16
 
-// cmdCase tells the transport whether a command expects response data
-// (ISO 7816-4 cases 2 and 4), which decides the T=0 warning handling.
+// cmdCase is the case of a command APDU (ISO/IEC 7816-3 section 12.1.3,
+// EMV book 1 annex A), which decides the T=0 handling: only case 4 gets
+// the GET RESPONSE of a warning.
 type cmdCase int
 
 const (
-	case1or3 cmdCase = iota // no response data (VERIFY, EXTERNAL AUTHENTICATE)
-	case2or4                // response data expected (SELECT, READ RECORD, GPO, GENERATE AC...)
+	case1 cmdCase = iota + 1 // CLA INS P1 P2
+	case2                    // CLA INS P1 P2 Le (READ RECORD, GET DATA, GET CHALLENGE)
+	case3                    // CLA INS P1 P2 Lc data (VERIFY, EXTERNAL AUTHENTICATE)
+	case4                    // CLA INS P1 P2 Lc data Le (SELECT, GPO, GENERATE AC, INTERNAL AUTHENTICATE)
 )
+
+// hasLe tells whether the command expects response data.
+func (c cmdCase) hasLe() bool { return c == case2 || c == case4 }
 
 // command builds a C-APDU: header, Lc and data when data is not nil, and
 // Le = 00 when the command expects data.
@@ -28,7 +34,7 @@ func command(cla, ins, p1, p2 byte, data []byte, c cmdCase) []byte {
 		out = append(out, byte(len(data)))
 		out = append(out, data...)
 	}
-	if c == case2or4 {
+	if c.hasLe() {
 		out = append(out, 0x00)
 	}
 	return out
@@ -42,8 +48,9 @@ func command(cla, ins, p1, p2 byte, data []byte, c cmdCase) []byte {
 // header), so a GET RESPONSE answered 6Cxx is re-issued, never the
 // command before it (GENERATE AC again would be a second cryptogram); a
 // 62xx/63xx warning without data to a case 4 command → GET RESPONSE,
-// keeping the warning. A transport error is ErrCardRemoved (or
-// ErrCancelled when the context ended).
+// keeping the warning (annex A7; the warning of a case 2 command is its
+// answer, it holds no data back). A transport error is ErrCardRemoved
+// (or ErrCancelled when the context ended).
 func (st *txnState) exchange(name string, c []byte, cc cmdCase) ([]byte, uint16, error) {
 	r, err := st.transmit(name, c)
 	if err != nil {
@@ -67,7 +74,7 @@ func (st *txnState) exchange(name string, c []byte, cc cmdCase) ([]byte, uint16,
 			continue
 		case sw1 == 0x6C && len(r) == 2:
 			again := bytes.Clone(cur)
-			if cur[1] == 0xC0 || cc == case2or4 {
+			if cur[1] == 0xC0 || cc.hasLe() {
 				again[len(again)-1] = byte(sw)
 			} else {
 				again = append(again, byte(sw))
@@ -77,7 +84,7 @@ func (st *txnState) exchange(name string, c []byte, cc cmdCase) ([]byte, uint16,
 				return nil, 0, err
 			}
 			continue
-		case (sw1 == 0x62 || sw1 == 0x63) && len(data) == 0 && cc == case2or4 && st.iface == Contact:
+		case (sw1 == 0x62 || sw1 == 0x63) && len(data) == 0 && cc == case4 && st.iface == Contact:
 			extra, err := st.warningData(name)
 			if err != nil {
 				return nil, 0, err

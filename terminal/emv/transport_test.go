@@ -24,9 +24,14 @@ func t0State(t *testing.T, ex ...[2]string) (*txnState, *ReplayCard) {
 // send runs one command through the transport.
 func send(st *txnState, name, c string) ([]byte, uint16, error) {
 	cmd := h(c)
-	cc := case1or3
-	if len(cmd) == 5 || len(cmd) > 5 && len(cmd) == 6+int(cmd[4]) {
-		cc = case2or4
+	cc := case1
+	switch {
+	case len(cmd) == 5:
+		cc = case2
+	case len(cmd) == 5+int(cmd[4]):
+		cc = case3
+	case len(cmd) == 6+int(cmd[4]):
+		cc = case4
 	}
 	return st.exchange(name, cmd, cc)
 }
@@ -59,6 +64,16 @@ func TestTransportT0(t *testing.T) {
 		ex: [][2]string{{"00B2010C00", "6C1C"}, {"00B2010C1C", "611C"}, {"00C000001C", data16 + "610C"},
 			{"00C000000C", "6C0C"}, {"00C000000C", data12 + "9000"}},
 		wantData: data16 + data12, wantSW: 0x9000,
+	}, {
+		// Book 1 9.3.1: a warning to a case 2 command is its answer; the
+		// warning's GET RESPONSE belongs to case 4 only.
+		name: "case 2: warning without GET RESPONSE", cmd: "00B2010C00",
+		ex:     [][2]string{{"00B2010C00", "6282"}},
+		wantSW: 0x6282,
+	}, {
+		name: "case 2: GET DATA warning", cmd: "80CA9F1700",
+		ex:     [][2]string{{"80CA9F1700", "6283"}},
+		wantSW: 0x6283,
 	}, {
 		// Book 1 annex A7 (first example): case 4, warning, GET RESPONSE
 		// with Le = 00, 6Cxx, GET RESPONSE with Le = xx; the warning
