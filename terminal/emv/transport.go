@@ -48,16 +48,20 @@ func command(cla, ins, p1, p2 byte, data []byte, c cmdCase) []byte {
 // header), so a GET RESPONSE answered 6Cxx is re-issued, never the
 // command before it (GENERATE AC again would be a second cryptogram); a
 // 62xx/63xx warning without data to a case 4 command → GET RESPONSE,
-// keeping the warning (annex A7; the warning of a case 2 command is its
-// answer, it holds no data back). A transport error is ErrCardRemoved
-// (or ErrCancelled when the context ended).
+// keeping the warning, the GET RESPONSE's own 61xx and 6Cxx handled as
+// above (annex A7; the warning of a case 2 command is its answer, it
+// holds no data back). Every round counts towards maxGetResponse. A
+// transport error is ErrCardRemoved (or ErrCancelled when the context
+// ended).
 func (st *txnState) exchange(name string, c []byte, cc cmdCase) ([]byte, uint16, error) {
 	r, err := st.transmit(name, c)
 	if err != nil {
 		return nil, 0, err
 	}
 	cur, curName := c, name // the command r answers
+	gr := false             // cur is a GET RESPONSE
 	var data []byte
+	var warning uint16 // a case 4 command's warning, the status of its answer
 	for round := 0; ; round++ {
 		sw := swOf(r)
 		data = append(data, r[:len(r)-2]...)
@@ -67,14 +71,14 @@ func (st *txnState) exchange(name string, c []byte, cc cmdCase) ([]byte, uint16,
 		}
 		switch {
 		case sw1 == 0x61:
-			cur, curName = getResponse(byte(sw)), name+"/GET RESPONSE"
+			cur, curName, gr = getResponse(byte(sw)), name+"/GET RESPONSE", true
 			if r, err = st.transmit(curName, cur); err != nil {
 				return nil, 0, err
 			}
 			continue
 		case sw1 == 0x6C && len(r) == 2:
 			again := bytes.Clone(cur)
-			if cur[1] == 0xC0 || cc.hasLe() {
+			if gr || cc.hasLe() {
 				again[len(again)-1] = byte(sw)
 			} else {
 				again = append(again, byte(sw))
@@ -84,47 +88,27 @@ func (st *txnState) exchange(name string, c []byte, cc cmdCase) ([]byte, uint16,
 				return nil, 0, err
 			}
 			continue
-		case (sw1 == 0x62 || sw1 == 0x63) && len(data) == 0 && cc == case4 && st.iface == Contact:
-			extra, err := st.warningData(name)
-			if err != nil {
+		case (sw1 == 0x62 || sw1 == 0x63) && len(data) == 0 && cc == case4 && !gr && st.iface == Contact:
+			// The card holds the data back: GET RESPONSE with Le = 00,
+			// then its 61xx and 6Cxx like any other (annex A7).
+			warning = sw
+			cur, curName, gr = getResponse(0x00), name+"/GET RESPONSE", true
+			if r, err = st.transmit(curName, cur); err != nil {
 				return nil, 0, err
 			}
-			return extra, sw, nil
+			continue
+		}
+		if warning != 0 {
+			if sw != 0x9000 && sw1 != 0x62 && sw1 != 0x63 {
+				data = nil // the data held back did not come
+			}
+			return data, warning, nil
 		}
 		return data, sw, nil
 	}
 }
 
 func getResponse(le byte) []byte { return []byte{0x00, 0xC0, 0x00, 0x00, le} }
-
-// warningData fetches the data a T=0 card holds back after a warning.
-func (st *txnState) warningData(name string) ([]byte, error) {
-	le := byte(0)
-	for round := 0; round < maxGetResponse; round++ {
-		r, err := st.transmit(name+"/GET RESPONSE", []byte{0x00, 0xC0, 0x00, 0x00, le})
-		if err != nil {
-			return nil, err
-		}
-		sw := swOf(r)
-		switch byte(sw >> 8) {
-		case 0x6C:
-			le = byte(sw)
-			continue
-		case 0x61:
-			// More data: take what came and ask for the rest.
-			rest, err := st.warningData(name)
-			if err != nil {
-				return nil, err
-			}
-			return append(append([]byte(nil), r[:len(r)-2]...), rest...), nil
-		}
-		if sw == 0x9000 {
-			return append([]byte(nil), r[:len(r)-2]...), nil
-		}
-		return nil, nil
-	}
-	return nil, fmt.Errorf("%w: %s: too many GET RESPONSE rounds", ErrFormat, name)
-}
 
 // transmit is one exchange with the card, logged without card data.
 func (st *txnState) transmit(name string, c []byte) ([]byte, error) {

@@ -3,6 +3,7 @@ package emv
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"testing"
 )
@@ -83,6 +84,12 @@ func TestTransportT0(t *testing.T) {
 			{"00C0000010", data16 + "9000"}},
 		wantData: data16, wantSW: 0x6283,
 	}, {
+		// The warning path's 61xx asks for the xx bytes the card gave.
+		name: "case 4: warning, GET RESPONSE, 61xx", cmd: "00A4040007A000000003101000",
+		ex: [][2]string{{"00A4040007A000000003101000", "6283"}, {"00C0000000", data12 + "6110"},
+			{"00C0000010", data16 + "9000"}},
+		wantData: data12 + data16, wantSW: 0x6283,
+	}, {
 		name: "case 4: warning, GET RESPONSE refused", cmd: "00A4040007A000000003101000",
 		ex:     [][2]string{{"00A4040007A000000003101000", "6283"}, {"00C0000000", "6A86"}},
 		wantSW: 0x6283,
@@ -114,5 +121,33 @@ func TestTransportT0(t *testing.T) {
 				t.Errorf("%d exchanges not made", n)
 			}
 		})
+	}
+}
+
+// countCard answers a case 4 command with a warning, then every GET
+// RESPONSE with 61 01 and one byte, and fails after limit commands.
+type countCard struct{ n, limit int }
+
+func (c *countCard) Transmit(_ context.Context, cmd []byte) ([]byte, error) {
+	c.n++
+	if c.n > c.limit {
+		return nil, errors.New("test card: too many commands")
+	}
+	if c.n == 1 {
+		return []byte{0x62, 0x83}, nil
+	}
+	return []byte{0x00, 0x61, 0x01}, nil
+}
+
+func TestWarningGetResponseBounded(t *testing.T) {
+	card := &countCard{limit: 1000}
+	k := testKernel(t, testConfig(t), nil)
+	st := k.newState(context.Background(), card, Contact, purchase(1000), nil, nil)
+	_, _, err := send(st, "TEST", "00A4040007A000000003101000")
+	if !errors.Is(err, ErrFormat) {
+		t.Fatalf("a card answering 61xx forever after a warning: %v", err)
+	}
+	if card.n > maxGetResponse+1 {
+		t.Errorf("%d commands", card.n)
 	}
 }
