@@ -215,3 +215,52 @@ func checkErr(t *testing.T, err error) {
 	}
 	t.Fatalf("untyped error: %v", err)
 }
+
+// FuzzExchange: the T=0 procedure over any command (issuer script
+// commands come as the issuer wrote them) and any answers: it ends within
+// maxGetResponse+1 commands, and a command re-issued after 6Cxx keeps a
+// well-formed command well-formed and a case 2 or 4 command's length.
+func FuzzExchange(f *testing.F) {
+	f.Add(h("84CA9F3600"), h("00 6C05 05 9F36020010 9000"))
+	f.Add(h("00A4040007A000000003101000"), h("00 6283 00 6110 10 A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5 9000"))
+	f.Add(h("80AE800008000000001000000000"), h("00 6110 00 6C0C 0C 5A5A5A5A5A5A5A5A5A5A5A5A 9000"))
+	f.Add(h("04DA9F580501"), h("00 6C04"))
+	f.Fuzz(func(t *testing.T, cmd, answers []byte) {
+		card := &fuzzCard{answers: answers}
+		st := &txnState{iface: Contact, ctx: context.Background(), log: slog.New(slog.DiscardHandler), card: card}
+		_, _, _ = st.exchange("SCRIPT", cmd, apduCase(cmd))
+		if len(card.sent) > maxGetResponse+1 {
+			t.Fatalf("%d commands", len(card.sent))
+		}
+		cc := apduCase(cmd)
+		for _, c := range card.sent {
+			if cc != 0 && apduCase(c) == 0 {
+				t.Fatalf("command %X sent for %X", c, cmd)
+			}
+			if cc.hasLe() && len(c) > len(cmd) {
+				t.Fatalf("command %X sent for %X", c, cmd)
+			}
+		}
+	})
+}
+
+// fuzzCard answers from a byte string: a length byte (mod 17), that much
+// data and two status bytes per answer; it fails when the bytes run out.
+type fuzzCard struct {
+	answers []byte
+	sent    [][]byte
+}
+
+func (c *fuzzCard) Transmit(_ context.Context, cmd []byte) ([]byte, error) {
+	c.sent = append(c.sent, bytes.Clone(cmd))
+	if len(c.answers) < 1 {
+		return nil, errors.New("fuzz card: no more answers")
+	}
+	n := int(c.answers[0]%17) + 2
+	if len(c.answers) < 1+n {
+		return nil, errors.New("fuzz card: no more answers")
+	}
+	r := bytes.Clone(c.answers[1 : 1+n])
+	c.answers = c.answers[1+n:]
+	return r, nil
+}

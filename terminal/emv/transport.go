@@ -22,6 +22,25 @@ const (
 	case4                    // CLA INS P1 P2 Lc data Le (SELECT, GPO, GENERATE AC, INTERNAL AUTHENTICATE)
 )
 
+// apduCase reads the case of a command APDU from its bytes (short
+// lengths): the case of an issuer script command, which the kernel sends
+// as the issuer wrote it. It is 0 for bytes that are none of the four.
+func apduCase(c []byte) cmdCase {
+	switch {
+	case len(c) == 4:
+		return case1
+	case len(c) == 5:
+		return case2
+	case len(c) < 6 || c[4] == 0:
+		return 0
+	case len(c) == 5+int(c[4]):
+		return case3
+	case len(c) == 6+int(c[4]):
+		return case4
+	}
+	return 0
+}
+
 // hasLe tells whether the command expects response data.
 func (c cmdCase) hasLe() bool { return c == case2 || c == case4 }
 
@@ -42,17 +61,22 @@ func command(cla, ins, p1, p2 byte, data []byte, c cmdCase) []byte {
 
 // exchange sends a command and returns the response data and status
 // word, following the T=0 procedure of book 1 section 9.3.1 (the contact
-// reader hands back the card's procedure status words): 61xx → GET
-// RESPONSE with Le = xx, concatenating the data; 6Cxx → the command that
-// got it again with Le = xx (ISO/IEC 7816-3 10.3.3: the previous command
-// header), so a GET RESPONSE answered 6Cxx is re-issued, never the
-// command before it (GENERATE AC again would be a second cryptogram); a
-// 62xx/63xx warning without data to a case 4 command → GET RESPONSE,
-// keeping the warning, the GET RESPONSE's own 61xx and 6Cxx handled as
-// above (annex A7; the warning of a case 2 command is its answer, it
-// holds no data back). Every round counts towards maxGetResponse. A
-// transport error is ErrCardRemoved (or ErrCancelled when the context
-// ended).
+// reader hands back the card's procedure status words), cc being the
+// command's case:
+//
+//   - 61xx: GET RESPONSE with Le = xx, the data concatenated;
+//   - 6Cxx: the command that got it again with Le = xx (ISO/IEC 7816-3
+//     10.3.3: the previous command header; Le replaced in cases 2 and 4,
+//     added in cases 1 and 3, while bytes of no case keep 6Cxx as their
+//     answer), so a GET RESPONSE answered 6Cxx is re-issued, never the
+//     command before it (GENERATE AC again would be a second cryptogram);
+//   - 62xx/63xx without data to a case 4 command (contact): GET RESPONSE
+//     with Le = 00, its own 61xx and 6Cxx handled as above, and the
+//     warning kept as the answer's status (annex A7). The warning of a
+//     case 2 command is its answer: it holds no data back.
+//
+// Every round counts towards maxGetResponse. A transport error is
+// ErrCardRemoved (or ErrCancelled when the context ended).
 func (st *txnState) exchange(name string, c []byte, cc cmdCase) ([]byte, uint16, error) {
 	r, err := st.transmit(name, c)
 	if err != nil {
@@ -76,14 +100,8 @@ func (st *txnState) exchange(name string, c []byte, cc cmdCase) ([]byte, uint16,
 				return nil, 0, err
 			}
 			continue
-		case sw1 == 0x6C && len(r) == 2:
-			again := bytes.Clone(cur)
-			if gr || cc.hasLe() {
-				again[len(again)-1] = byte(sw)
-			} else {
-				again = append(again, byte(sw))
-			}
-			cur = again
+		case sw1 == 0x6C && len(r) == 2 && apduCase(cur) != 0:
+			cur = withLe(cur, byte(sw))
 			if r, err = st.transmit(curName, cur); err != nil {
 				return nil, 0, err
 			}
@@ -106,6 +124,17 @@ func (st *txnState) exchange(name string, c []byte, cc cmdCase) ([]byte, uint16,
 		}
 		return data, sw, nil
 	}
+}
+
+// withLe returns c with Le = le: replaced in cases 2 and 4, added in
+// cases 1 and 3.
+func withLe(c []byte, le byte) []byte {
+	out := bytes.Clone(c)
+	if apduCase(c).hasLe() {
+		out[len(out)-1] = le
+		return out
+	}
+	return append(out, le)
 }
 
 func getResponse(le byte) []byte { return []byte{0x00, 0xC0, 0x00, 0x00, le} }

@@ -25,16 +25,7 @@ func t0State(t *testing.T, ex ...[2]string) (*txnState, *ReplayCard) {
 // send runs one command through the transport.
 func send(st *txnState, name, c string) ([]byte, uint16, error) {
 	cmd := h(c)
-	cc := case1
-	switch {
-	case len(cmd) == 5:
-		cc = case2
-	case len(cmd) == 5+int(cmd[4]):
-		cc = case3
-	case len(cmd) == 6+int(cmd[4]):
-		cc = case4
-	}
-	return st.exchange(name, cmd, cc)
+	return st.exchange(name, cmd, apduCase(cmd))
 }
 
 func TestTransportT0(t *testing.T) {
@@ -103,6 +94,20 @@ func TestTransportT0(t *testing.T) {
 		ex:       [][2]string{{gac, "6C10"}, {"80AE800008000000001000000010", data16 + "9000"}},
 		wantData: data16, wantSW: 0x9000,
 	}, {
+		name: "case 1: 6Cxx adds Le", cmd: "84160000",
+		ex:       [][2]string{{"84160000", "6C04"}, {"8416000004", "112233449000"}},
+		wantData: "11223344", wantSW: 0x9000,
+	}, {
+		// Once added, Le is replaced.
+		name: "case 1: 6Cxx twice", cmd: "84160000",
+		ex:       [][2]string{{"84160000", "6C04"}, {"8416000004", "6C02"}, {"8416000002", "11229000"}},
+		wantData: "1122", wantSW: 0x9000,
+	}, {
+		// Lc says 5 bytes, 1 follows: no case to re-issue it in.
+		name: "no case: 6Cxx is the answer", cmd: "04DA9F580501",
+		ex:     [][2]string{{"04DA9F580501", "6C04"}},
+		wantSW: 0x6C04,
+	}, {
 		name: "case 3: no GET RESPONSE after a warning", cmd: "0020008008241234FFFFFFFFFF",
 		ex:     [][2]string{{"0020008008241234FFFFFFFFFF", "63C2"}},
 		wantSW: 0x63C2,
@@ -149,5 +154,26 @@ func TestWarningGetResponseBounded(t *testing.T) {
 	}
 	if card.n > maxGetResponse+1 {
 		t.Errorf("%d commands", card.n)
+	}
+}
+
+// An issuer script command is sent as the issuer wrote it; its case comes
+// from its bytes, so 6Cxx replaces the Le of a case 2 or 4 command
+// instead of adding a second one.
+func TestScriptCommand6C(t *testing.T) {
+	c2 := "84CA9F3600"
+	c4 := "8424000008 1122334455667788 00"
+	scripts := [][]byte{tpl("72", tlv("9F18", h("00000001")), tlv("86", h(c2)), tlv("86", h(strings.ReplaceAll(c4, " ", ""))))}
+	st, rc := t0State(t,
+		[2]string{c2, "6C05"}, [2]string{"84CA9F3605", "9F360200109000"},
+		[2]string{strings.ReplaceAll(c4, " ", ""), "6C02"}, [2]string{"84240000081122334455667788" + "02", "12349000"})
+	if err := st.runScripts(scripts, 0x72); err != nil {
+		t.Fatalf("scripts: %v", err)
+	}
+	if got := upper(st.scripts); got != "2000000001" {
+		t.Errorf("script results %s, want 2000000001", got)
+	}
+	if n := rc.Remaining(); n != 0 {
+		t.Errorf("%d exchanges not made", n)
 	}
 }
