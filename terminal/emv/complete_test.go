@@ -124,6 +124,15 @@ func TestContactComplete(t *testing.T) {
 		{name: "card removed before the second GENERATE AC", resp: approved, mod: func(c *testCard, _ *testApp) {
 			c.removeAt, c.removeN = "GENERATE AC", 1
 		}, outcome: OutcomeEndApplication, err: ErrCardRemoved},
+		// CDOL2 data over 255 bytes: the transaction ends (the sale is
+		// reversed) without a second GENERATE AC whose Lc wrapped.
+		{name: "CDOL2 data over 255 bytes", resp: approved, opts: cardOpts{cdol2: h(cdol2Hex + "DF017FDF027F")},
+			outcome: OutcomeEndApplication, err: ErrFormat,
+			check: func(t *testing.T, _ *Session, c *testCard) {
+				if c.gacCount != 1 {
+					t.Errorf("GENERATE AC sent %d times: %s", c.gacCount, c.cmds[len(c.cmds)-1])
+				}
+			}},
 		{name: "second GENERATE AC refused", resp: approved, mod: func(_ *testCard, a *testApp) { a.cdol2 = h("8A01") },
 			outcome: OutcomeEndApplication, err: ErrStatus},
 	}

@@ -76,7 +76,7 @@ func (st *txnState) gpo(seen map[tag]bool) error {
 	if err != nil {
 		return err
 	}
-	resp, sw, err := st.exchange("GET PROCESSING OPTIONS", command(0x80, 0xA8, 0x00, 0x00, data, case4), case4)
+	resp, sw, err := st.send("GET PROCESSING OPTIONS", 0x80, 0xA8, 0x00, 0x00, data, case4)
 	if err != nil {
 		return err
 	}
@@ -169,7 +169,7 @@ func (st *txnState) readRecords(seen map[tag]bool) error {
 	}
 	for _, e := range afl {
 		for rec := int(e.first); rec <= int(e.last); rec++ {
-			data, sw, err := st.exchange("READ RECORD", command(0x00, 0xB2, byte(rec), e.sfi<<3|4, nil, case2), case2)
+			data, sw, err := st.send("READ RECORD", 0x00, 0xB2, byte(rec), e.sfi<<3|4, nil, case2)
 			if err != nil {
 				return err
 			}
@@ -388,7 +388,7 @@ func (st *txnState) getData(t tag, n int) ([]byte, error) {
 	if len(tb) == 1 {
 		tb = []byte{0x00, tb[0]}
 	}
-	data, sw, err := st.exchange("GET DATA", command(0x80, 0xCA, tb[0], tb[1], nil, case2), case2)
+	data, sw, err := st.send("GET DATA", 0x80, 0xCA, tb[0], tb[1], nil, case2)
 	if err != nil {
 		return nil, err
 	}
@@ -501,7 +501,7 @@ func (st *txnState) generateAC(want CryptogramType, second bool) error {
 	if cda {
 		p |= 0x10
 	}
-	resp, sw, err := st.exchange(name, command(0x80, 0xAE, p, 0x00, data, case4), case4)
+	resp, sw, err := st.send(name, 0x80, 0xAE, p, 0x00, data, case4)
 	if err != nil {
 		return err
 	}

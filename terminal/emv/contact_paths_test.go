@@ -110,6 +110,15 @@ func TestContactODA(t *testing.T) {
 		{name: "DDA ICC certificate PAN mismatch", opts: cardOpts{oda: "dda", certPAN: "4761739001010127"}, outcome: OutcomeOnlineRequest, tvr: "0800000000"},
 		{name: "DDA issuer identifier mismatch", opts: cardOpts{oda: "dda", issuerID: "476174"}, outcome: OutcomeOnlineRequest, tvr: "0800000000"},
 		{name: "DDA default DDOL", opts: cardOpts{oda: "dda", drop: []tag{0x9F49}}, outcome: OutcomeApprovedOffline, tvr: "0000000000"},
+		// DDOL data over 255 bytes cannot be sent: DDA fails without an
+		// INTERNAL AUTHENTICATE whose Lc wrapped.
+		{name: "DDA DDOL data over 255 bytes", opts: cardOpts{oda: "dda", drop: []tag{0x9F49}, rec2Extra: [][]byte{tlv("9F49", h("9F3704DF017FDF027F"))}},
+			outcome: OutcomeOnlineRequest, tvr: "0800000000",
+			check: func(t *testing.T, _ *Session, c *testCard, _ *testUI) {
+				if n := c.counts["INTERNAL AUTHENTICATE"]; n != 0 {
+					t.Errorf("INTERNAL AUTHENTICATE sent: %v", c.cmds)
+				}
+			}},
 		{name: "DDA INTERNAL AUTHENTICATE refused", opts: cardOpts{oda: "dda"},
 			mod: func(_ *testCard, a *testApp) { a.intAuthSW = 0x6985 }, outcome: OutcomeOnlineRequest, tvr: "0800000000"},
 		{name: "DDA signature wrong", opts: cardOpts{oda: "dda"},
@@ -250,6 +259,10 @@ func replaceObj(rec []byte, t string, old, new []byte) []byte {
 	return tpl("70", parts...)
 }
 
+// longCDOL1 asks for 295 bytes: the test card's CDOL1 and two 127-byte
+// proprietary objects (zeros).
+const longCDOL1 = cdol1Hex + "DF017FDF027F"
+
 func TestContactErrors(t *testing.T) {
 	runCases(t, []contactCase{
 		{name: "card blocked", mod: func(c *testCard, _ *testApp) { c.blocked = true },
@@ -290,6 +303,15 @@ func TestContactErrors(t *testing.T) {
 			outcome: OutcomeEndApplication, err: ErrStatus},
 		{name: "GENERATE AC refused", mod: func(_ *testCard, a *testApp) { a.cdol1 = h("9F0206") },
 			outcome: OutcomeEndApplication, err: ErrStatus},
+		// A short APDU's Lc is one byte: CDOL1 data over 255 bytes ends
+		// the transaction before a GENERATE AC whose Lc wrapped.
+		{name: "CDOL1 data over 255 bytes", opts: cardOpts{drop: []tag{0x8C}, rec2Extra: [][]byte{tlv("8C", h(longCDOL1))}},
+			mod: func(_ *testCard, a *testApp) { a.cdol1 = h(longCDOL1) }, outcome: OutcomeEndApplication, err: ErrFormat,
+			check: func(t *testing.T, _ *Session, c *testCard, _ *testUI) {
+				if n := c.counts["GENERATE AC"]; n != 0 {
+					t.Errorf("GENERATE AC sent: %s", c.cmds[len(c.cmds)-1])
+				}
+			}},
 		{name: "cardholder cancels selection", mod: func(c *testCard, _ *testApp) {
 			a2 := *c.apps[0]
 			a2.aid = h("A0000000032010")

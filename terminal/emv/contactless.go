@@ -111,7 +111,7 @@ func (st *txnState) runContactless() error {
 		st.sortCandidates()
 		c := st.cands[0]
 		name := append(bytes.Clone(c.adf), c.extSel...)
-		data, sw, err := st.exchange("SELECT ADF", selectCmd(name, false), case4)
+		data, sw, err := st.selectName("SELECT ADF", name, false)
 		if err != nil {
 			return err
 		}
@@ -159,7 +159,7 @@ func (st *txnState) resetForNext() {
 // reports whether a combination matched but pre-processing did not allow
 // it for the amount.
 func (st *txnState) readPPSE(pre map[int]preproc) (overLimit bool, err error) {
-	data, sw, err := st.exchange("SELECT PPSE", selectCmd(ppseName, false), case4)
+	data, sw, err := st.selectName("SELECT PPSE", ppseName, false)
 	if err != nil {
 		return false, err
 	}
@@ -268,7 +268,7 @@ func (st *txnState) kernelQuick() error {
 	if err != nil {
 		return err
 	}
-	resp, sw, err := st.exchange("GET PROCESSING OPTIONS", command(0x80, 0xA8, 0x00, 0x00, data, case4), case4)
+	resp, sw, err := st.send("GET PROCESSING OPTIONS", 0x80, 0xA8, 0x00, 0x00, data, case4)
 	if err != nil {
 		return err
 	}
@@ -495,7 +495,7 @@ func (st *txnState) kernel2() error {
 	if err != nil {
 		return err
 	}
-	resp, sw, err := st.exchange("GET PROCESSING OPTIONS", command(0x80, 0xA8, 0x00, 0x00, data, case4), case4)
+	resp, sw, err := st.send("GET PROCESSING OPTIONS", 0x80, 0xA8, 0x00, 0x00, data, case4)
 	if err != nil {
 		return err
 	}

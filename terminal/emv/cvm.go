@@ -278,12 +278,15 @@ var errNoVerify = errors.New("emv: no VERIFY sent")
 // padding to the key's length, RSA under key (book 2 section 7.2).
 func (st *txnState) verify(block []byte, key *cemv.PublicKey) (uint16, error) {
 	if key == nil {
-		c := command(0x00, 0x20, 0x00, 0x80, block, case3)
+		c, err := command(0x00, 0x20, 0x00, 0x80, block, case3)
+		if err != nil {
+			return 0, fmt.Errorf("%w: %w", errNoVerify, err)
+		}
 		defer wipe(c)
 		_, sw, err := st.exchange("VERIFY", c, case3)
 		return sw, err
 	}
-	chal, sw, err := st.exchange("GET CHALLENGE", command(0x00, 0x84, 0x00, 0x00, nil, case2), case2)
+	chal, sw, err := st.send("GET CHALLENGE", 0x00, 0x84, 0x00, 0x00, nil, case2)
 	if err != nil {
 		return 0, err
 	}
@@ -303,7 +306,11 @@ func (st *txnState) verify(block []byte, key *cemv.PublicKey) (uint16, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", errNoVerify, err)
 	}
-	_, sw, err = st.exchange("VERIFY", command(0x00, 0x20, 0x00, 0x88, enc, case3), case3)
+	c, err := command(0x00, 0x20, 0x00, 0x88, enc, case3)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", errNoVerify, err)
+	}
+	_, sw, err = st.exchange("VERIFY", c, case3)
 	return sw, err
 }
 

@@ -42,7 +42,8 @@ var (
 
 	// ErrFormat: a card response is malformed: bad BER-TLV, wrong template,
 	// a data object of the wrong length, a repeated data object, an AFL
-	// that makes no sense, a cryptogram type the terminal did not allow.
+	// that makes no sense, a cryptogram type the terminal did not allow,
+	// a CDOL asking for more data than one command carries (255 bytes).
 	// The transaction is terminated.
 	ErrFormat = errors.New("emv: malformed card response")
 

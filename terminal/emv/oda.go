@@ -212,7 +212,7 @@ func (st *txnState) dda() error {
 		return fmt.Errorf("%w: DDOL without the unpredictable number", errODA)
 	}
 	data := st.dolData(ddol)
-	resp, sw, err := st.exchange("INTERNAL AUTHENTICATE", command(0x00, 0x88, 0x00, 0x00, data, case4), case4)
+	resp, sw, err := st.send("INTERNAL AUTHENTICATE", 0x00, 0x88, 0x00, 0x00, data, case4)
 	if err != nil {
 		return err
 	}

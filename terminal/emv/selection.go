@@ -37,13 +37,13 @@ func (c *candidate) rank() int {
 // selection goes on with the next candidate.
 var errSelectNext = errors.New("emv: select next")
 
-// selectCmd builds SELECT by name; next asks for the next occurrence.
-func selectCmd(name []byte, next bool) []byte {
+// selectName sends SELECT by name; next asks for the next occurrence.
+func (st *txnState) selectName(step string, name []byte, next bool) ([]byte, uint16, error) {
 	p2 := byte(0x00)
 	if next {
 		p2 = 0x02
 	}
-	return command(0x00, 0xA4, 0x04, p2, name, case4)
+	return st.send(step, 0x00, 0xA4, 0x04, p2, name, case4)
 }
 
 // fci is what the kernel reads from a File Control Information template.
@@ -165,7 +165,7 @@ func (st *txnState) buildContactCandidates() (blocked int, err error) {
 			continue
 		}
 		for n := 0; n < maxGetResponse; n++ {
-			data, sw, err := st.exchange("SELECT AID", selectCmd(a.AID, n > 0), case4)
+			data, sw, err := st.selectName("SELECT AID", a.AID, n > 0)
 			if err != nil {
 				return 0, err
 			}
@@ -205,7 +205,7 @@ func (st *txnState) buildContactCandidates() (blocked int, err error) {
 // A PSE that is missing or unreadable leaves the candidate list empty,
 // and selection falls back to the list of AIDs; a blocked card ends it.
 func (st *txnState) readPSE() error {
-	data, sw, err := st.exchange("SELECT PSE", selectCmd(pseName, false), case4)
+	data, sw, err := st.selectName("SELECT PSE", pseName, false)
 	if err != nil {
 		return err
 	}
@@ -220,7 +220,7 @@ func (st *txnState) readPSE() error {
 		return nil
 	}
 	for rec := 1; rec <= 255; rec++ {
-		data, sw, err := st.exchange("READ RECORD PSE", command(0x00, 0xB2, byte(rec), f.sfi<<3|4, nil, case2), case2)
+		data, sw, err := st.send("READ RECORD PSE", 0x00, 0xB2, byte(rec), f.sfi<<3|4, nil, case2)
 		if err != nil {
 			return err
 		}
@@ -299,7 +299,7 @@ func (st *txnState) chooseContact(blocked int) error {
 			pick = n
 		}
 		c := st.cands[pick]
-		data, sw, err := st.exchange("SELECT ADF", selectCmd(c.adf, false), case4)
+		data, sw, err := st.selectName("SELECT ADF", c.adf, false)
 		if err != nil {
 			return err
 		}

@@ -232,7 +232,7 @@ func (st *txnState) issuerAuth() error {
 	if cdol2, err := parseDOL(st.icc[0x8D]); err == nil && dolHas(cdol2, 0x91) {
 		return nil
 	}
-	_, sw, err := st.exchange("EXTERNAL AUTHENTICATE", command(0x00, 0x82, 0x00, 0x00, iad, case3), case3)
+	_, sw, err := st.send("EXTERNAL AUTHENTICATE", 0x00, 0x82, 0x00, 0x00, iad, case3)
 	if err != nil {
 		return err
 	}

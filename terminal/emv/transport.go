@@ -44,19 +44,36 @@ func apduCase(c []byte) cmdCase {
 // hasLe tells whether the command expects response data.
 func (c cmdCase) hasLe() bool { return c == case2 || c == case4 }
 
-// command builds a C-APDU: header, Lc and data when data is not nil, and
-// Le = 00 when the command expects data.
-func command(cla, ins, p1, p2 byte, data []byte, c cmdCase) []byte {
+// maxLc is the most data a short command APDU carries: Lc is one byte
+// (ISO/IEC 7816-4 5.1; EMV uses short lengths only).
+const maxLc = 0xFF
+
+// command builds a C-APDU: header, Lc and data when there is data, and
+// Le = 00 when the command expects data. Data over maxLc bytes (a DOL
+// asking for too much) is ErrFormat: its Lc would wrap.
+func command(cla, ins, p1, p2 byte, data []byte, c cmdCase) ([]byte, error) {
+	if len(data) > maxLc {
+		return nil, fmt.Errorf("%w: command data of %d bytes, more than a command carries (%d)", ErrFormat, len(data), maxLc)
+	}
 	out := make([]byte, 0, 6+len(data))
 	out = append(out, cla, ins, p1, p2)
-	if data != nil {
+	if len(data) > 0 {
 		out = append(out, byte(len(data)))
 		out = append(out, data...)
 	}
 	if c.hasLe() {
 		out = append(out, 0x00)
 	}
-	return out
+	return out, nil
+}
+
+// send builds a command (see command) and exchanges it.
+func (st *txnState) send(name string, cla, ins, p1, p2 byte, data []byte, c cmdCase) ([]byte, uint16, error) {
+	cmd, err := command(cla, ins, p1, p2, data, c)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", name, err)
+	}
+	return st.exchange(name, cmd, c)
 }
 
 // exchange sends a command and returns the response data and status

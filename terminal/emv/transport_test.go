@@ -22,8 +22,8 @@ func t0State(t *testing.T, ex ...[2]string) (*txnState, *ReplayCard) {
 	return k.newState(context.Background(), rc, Contact, purchase(1000), nil, nil), rc
 }
 
-// send runs one command through the transport.
-func send(st *txnState, name, c string) ([]byte, uint16, error) {
+// xchg runs one command through the transport.
+func xchg(st *txnState, name, c string) ([]byte, uint16, error) {
 	cmd := h(c)
 	return st.exchange(name, cmd, apduCase(cmd))
 }
@@ -115,7 +115,7 @@ func TestTransportT0(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			st, rc := t0State(t, tc.ex...)
-			data, sw, err := send(st, "TEST", strings.ReplaceAll(tc.cmd, " ", ""))
+			data, sw, err := xchg(st, "TEST", strings.ReplaceAll(tc.cmd, " ", ""))
 			if err != nil {
 				t.Fatalf("exchange: %v", err)
 			}
@@ -148,7 +148,7 @@ func TestWarningGetResponseBounded(t *testing.T) {
 	card := &countCard{limit: 1000}
 	k := testKernel(t, testConfig(t), nil)
 	st := k.newState(context.Background(), card, Contact, purchase(1000), nil, nil)
-	_, _, err := send(st, "TEST", "00A4040007A000000003101000")
+	_, _, err := xchg(st, "TEST", "00A4040007A000000003101000")
 	if !errors.Is(err, ErrFormat) {
 		t.Fatalf("a card answering 61xx forever after a warning: %v", err)
 	}
@@ -175,5 +175,22 @@ func TestScriptCommand6C(t *testing.T) {
 	}
 	if n := rc.Remaining(); n != 0 {
 		t.Errorf("%d exchanges not made", n)
+	}
+}
+
+// A short APDU's Lc is one byte: 255 bytes of data fit, 256 never wrap
+// to Lc = 00.
+func TestCommandLc(t *testing.T) {
+	c, err := command(0x80, 0xAE, 0x80, 0x00, make([]byte, 255), case4)
+	if err != nil || len(c) != 261 || c[4] != 0xFF || apduCase(c) != case4 {
+		t.Fatalf("255 bytes: %v, %d bytes, Lc %02X", err, len(c), c[4])
+	}
+	for _, n := range []int{256, 295, 511} {
+		if c, err := command(0x80, 0xAE, 0x80, 0x00, make([]byte, n), case4); !errors.Is(err, ErrFormat) || c != nil {
+			t.Errorf("%d bytes: %v, %X", n, err, c)
+		}
+	}
+	if c, err := command(0x00, 0xB2, 0x01, 0x0C, nil, case2); err != nil || upper(c) != "00B2010C00" {
+		t.Errorf("READ RECORD %X %v", c, err)
 	}
 }
