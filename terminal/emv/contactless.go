@@ -218,15 +218,10 @@ func (st *txnState) readPPSE(pre map[int]preproc) (overLimit bool, err error) {
 }
 
 // matchAIDContactless matches a directory entry: the ADF name equal to or
-// beginning with a reader AID of the same kernel (Book B 3.3.2.5).
+// beginning with a reader AID of the same kernel (Book B 3.3.2.5), the
+// equal one first.
 func (st *txnState) matchAIDContactless(adf []byte, kernel int) int {
-	for i := range st.cfg.AIDs {
-		a := &st.cfg.AIDs[i]
-		if a.Contactless && a.Kernel == kernel && bytes.HasPrefix(adf, a.AID) {
-			return i
-		}
-	}
-	return -1
+	return matchAIDs(st.cfg.AIDs, adf, func(a *AIDParams) (bool, bool) { return a.Contactless && a.Kernel == kernel, true })
 }
 
 // ttq builds the terminal transaction qualifiers of this transaction.

@@ -117,6 +117,10 @@ func TestEntryPoint(t *testing.T) {
 		{name: "card blocked", card: quick(quickOpts{}), mod: func(c *testCard, _ *testApp) { c.blocked = true },
 			outcome: OutcomeEndApplication, err: ErrCardBlocked},
 		{name: "no matching AID", card: quick(quickOpts{aid: "A0000000651010"}), outcome: OutcomeEndApplication, err: ErrNoApplication},
+		// Book B 3.3.2.5 matches an ADF name equal to a reader AID or
+		// beginning with it: the equal one is the AID that applies.
+		{name: "exact AID match wins", card: quick(quickOpts{aid: "A000000003101002"}), cfg: debitAID,
+			outcome: OutcomeApprovedOffline, check: usesAID("A000000003101002")},
 		{name: "kernel identifier of another kernel", card: quick(quickOpts{kernelID: []byte{0x02}}), outcome: OutcomeEndApplication, err: ErrNoApplication},
 		{name: "domestic kernel identifier", card: quick(quickOpts{kernelID: []byte{0x83}}), outcome: OutcomeEndApplication, err: ErrNoApplication},
 		{name: "priority between combinations", card: func(t testing.TB) (*testCard, *testApp) {

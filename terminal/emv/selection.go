@@ -97,19 +97,29 @@ func printableString(b []byte) string {
 }
 
 // matchAID returns the index of the terminal AID the card's ADF name
-// matches on the interface (exactly, or by prefix when partial selection
-// is allowed), or -1.
-func (st *txnState) matchAID(adf []byte, kernel int) int {
-	for i := range st.cfg.AIDs {
-		a := &st.cfg.AIDs[i]
-		if st.iface == Contact && !a.Contact || st.iface == Contactless && (!a.Contactless || a.Kernel != kernel) {
-			continue
-		}
-		if bytes.Equal(adf, a.AID) || a.PartialSelection && len(adf) > len(a.AID) && bytes.HasPrefix(adf, a.AID) {
+// matches on the contact interface, or -1: the AID equal to it, else the
+// first AID it extends with partial selection allowed. A terminal AID
+// that is the prefix of another so never takes the other's exact match.
+func (st *txnState) matchAID(adf []byte) int {
+	return matchAIDs(st.cfg.AIDs, adf, func(a *AIDParams) (bool, bool) { return a.Contact, a.PartialSelection })
+}
+
+// matchAIDs is the AID matching of both interfaces: ok says whether an
+// AID takes part and whether it matches by prefix.
+func matchAIDs(aids []AIDParams, adf []byte, ok func(*AIDParams) (use, partial bool)) int {
+	first := -1
+	for i := range aids {
+		a := &aids[i]
+		use, partial := ok(a)
+		switch {
+		case !use:
+		case bytes.Equal(adf, a.AID):
 			return i
+		case first < 0 && partial && len(adf) > len(a.AID) && bytes.HasPrefix(adf, a.AID):
+			first = i
 		}
 	}
-	return -1
+	return first
 }
 
 // addCandidate adds a candidate unless its ADF name is already there.
@@ -186,7 +196,9 @@ func (st *txnState) buildContactCandidates() (blocked int, err error) {
 				if sw == 0x6283 {
 					blocked++
 				} else {
-					st.addCandidate(candidate{adf: bytes.Clone(f.dfName), label: f.label, priority: f.priority, aidIndex: i})
+					// The parameters are those of the AID the DF name
+					// matches best: another terminal AID may equal it.
+					st.addCandidate(candidate{adf: bytes.Clone(f.dfName), label: f.label, priority: f.priority, aidIndex: st.matchAID(f.dfName)})
 				}
 			}
 			// Book 1 section 12.3.3: only a DF name longer than the
@@ -244,7 +256,7 @@ func (st *txnState) readPSE() error {
 			if !ok || len(adf.value) < 5 || len(adf.value) > 16 {
 				continue
 			}
-			idx := st.matchAID(adf.value, 0)
+			idx := st.matchAID(adf.value)
 			if idx < 0 {
 				continue
 			}

@@ -19,8 +19,36 @@ func twoApps(p1, p2 []byte) func(c *testCard, a *testApp) {
 	}
 }
 
+// debitAID configures the terminal AID A000000003101002 (exact match
+// only) after the Visa AID A0000000031010, which partial selection lets
+// match the same DF name.
+func debitAID(c *Config) {
+	a := c.AIDs[0]
+	a.AID, a.Label, a.PartialSelection = h("A000000003101002"), "VISA DEBIT", false
+	c.AIDs = append(c.AIDs, a)
+}
+
+// usesAID checks the terminal AID (9F06) whose parameters apply.
+func usesAID(aid string) func(t *testing.T, s *Session, c *testCard, _ *testUI) {
+	return func(t *testing.T, s *Session, c *testCard, _ *testUI) {
+		if got := upper(s.st.term[0x9F06]); got != aid {
+			t.Errorf("terminal AID %s, want %s", got, aid)
+		}
+	}
+}
+
 func TestSelection(t *testing.T) {
 	runCases(t, []contactCase{
+		// Book 1 12.3.2/12.3.3: a DF name equal to a terminal AID matches
+		// that AID, even when a shorter AID configured before it also
+		// matches by partial selection.
+		{name: "exact AID match wins (PSE)", cfg: debitAID, mod: func(_ *testCard, a *testApp) { a.aid = h("A000000003101002") },
+			outcome: OutcomeApprovedOffline, check: usesAID("A000000003101002")},
+		{name: "exact AID match wins (list of AIDs)", cfg: debitAID,
+			mod:     func(c *testCard, a *testApp) { c.pse = false; a.aid = h("A000000003101002") },
+			outcome: OutcomeApprovedOffline, check: usesAID("A000000003101002")},
+		{name: "partial match without the exact AID", mod: func(_ *testCard, a *testApp) { a.aid = h("A000000003101002") },
+			outcome: OutcomeApprovedOffline, check: usesAID("A0000000031010")},
 		{name: "PSE, one application", outcome: OutcomeApprovedOffline,
 			check: func(t *testing.T, _ *Session, c *testCard, ui *testUI) {
 				if c.cmds[0] != "00A404000E315041592E5359532E444446303100" || len(ui.offered) != 0 {
