@@ -47,6 +47,15 @@ func TestContactCVM(t *testing.T) {
 			}},
 		{name: "PIN bypassed", opts: cardOpts{cvmList: cvmList("4100 1F00")}, ui: &testUI{pins: [][]byte{nil}},
 			cvm: "1F0002", method: CVMNone, tvr: "0000080000", outcome: OutcomeApprovedOffline},
+		// EMV leaves it to the terminal whether a PIN entry bypassed once
+		// counts for the PIN CVMs after it; posd asks for each one.
+		{name: "offline PIN bypassed, online PIN still asked", opts: cardOpts{cvmList: cvmList("4100 4200 1F00")},
+			ui: &testUI{pins: [][]byte{nil}}, cvm: "420000", method: CVMOnlinePIN, tvr: "00000C0000", outcome: OutcomeOnlineRequest,
+			check: func(t *testing.T, _ *Session, _ *testCard, ui *testUI) {
+				if len(ui.pinReqs) != 1 || ui.onlineN != 1 {
+					t.Errorf("offline PIN asked %d times, online PIN %d", len(ui.pinReqs), ui.onlineN)
+				}
+			}},
 		{name: "PIN block malformed", opts: cardOpts{cvmList: cvmList("0100")}, ui: &testUI{pins: [][]byte{h("2412")}},
 			cvm: "010001", method: CVMFailed, tvr: "0000900000", outcome: OutcomeApprovedOffline},
 		{name: "enciphered offline PIN with the ICC key", opts: cardOpts{cvmList: cvmList("0400")},

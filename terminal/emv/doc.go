@@ -95,7 +95,9 @@
 //   - CVM: biometric and scheme-proprietary codes count as unrecognised;
 //     online PIN is the caller's (OnlinePINEntry); a PIN block that is not
 //     format 2 counts as a PIN pad failure; the ICC PIN encipherment
-//     key's certificate is checked without static data.
+//     key's certificate is checked without static data. A bypassed PIN
+//     entry fails that CVM only: a later PIN CVM of the list asks for
+//     the PIN again (book 4 lets a terminal count it as bypassed too).
 //   - CDA is requested on every TC or ARQC of the first GENERATE AC and on
 //     a TC of the second ("mode 1"); a failed CDA check declines the
 //     transaction, the ARQC included. When the keys cannot be recovered
