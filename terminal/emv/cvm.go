@@ -283,7 +283,7 @@ func (st *txnState) verify(block []byte, key *cemv.PublicKey) (uint16, error) {
 			return 0, fmt.Errorf("%w: %w", errNoVerify, err)
 		}
 		defer wipe(c)
-		_, sw, err := st.exchange("VERIFY", c, case3)
+		_, sw, err := st.exchange("VERIFY", c)
 		return sw, err
 	}
 	chal, sw, err := st.send("GET CHALLENGE", 0x00, 0x84, 0x00, 0x00, nil, case2)
@@ -310,7 +310,7 @@ func (st *txnState) verify(block []byte, key *cemv.PublicKey) (uint16, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", errNoVerify, err)
 	}
-	_, sw, err = st.exchange("VERIFY", c, case3)
+	_, sw, err = st.exchange("VERIFY", c)
 	return sw, err
 }
 

@@ -228,7 +228,7 @@ func FuzzExchange(f *testing.F) {
 	f.Fuzz(func(t *testing.T, cmd, answers []byte) {
 		card := &fuzzCard{answers: answers}
 		st := &txnState{iface: Contact, ctx: context.Background(), log: slog.New(slog.DiscardHandler), card: card}
-		_, _, _ = st.exchange("SCRIPT", cmd, apduCase(cmd))
+		_, _, _ = st.exchange("SCRIPT", cmd)
 		if len(card.sent) > maxGetResponse+1 {
 			t.Fatalf("%d commands", len(card.sent))
 		}

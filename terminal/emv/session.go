@@ -263,9 +263,9 @@ func (st *txnState) runScripts(scripts [][]byte, want tag) error {
 				}
 				n++
 				st.tsi.set(tsiScript)
-				// Sent as the issuer wrote it: its case (with Le or
+				// Sent as the issuer wrote it; its case (with Le or
 				// not) comes from its bytes.
-				_, sw, err := st.exchange("SCRIPT", c.value, apduCase(c.value))
+				_, sw, err := st.exchange("SCRIPT", c.value)
 				if err != nil {
 					return err
 				}

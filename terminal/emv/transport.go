@@ -23,8 +23,9 @@ const (
 )
 
 // apduCase reads the case of a command APDU from its bytes (short
-// lengths): the case of an issuer script command, which the kernel sends
-// as the issuer wrote it. It is 0 for bytes that are none of the four.
+// lengths), as the card sees it: the kernel's own commands (see command)
+// and issuer script commands, sent as the issuer wrote them. It is 0 for
+// bytes that are none of the four.
 func apduCase(c []byte) cmdCase {
 	switch {
 	case len(c) == 4:
@@ -73,13 +74,13 @@ func (st *txnState) send(name string, cla, ins, p1, p2 byte, data []byte, c cmdC
 	if err != nil {
 		return nil, 0, fmt.Errorf("%s: %w", name, err)
 	}
-	return st.exchange(name, cmd, c)
+	return st.exchange(name, cmd)
 }
 
 // exchange sends a command and returns the response data and status
 // word, following the T=0 procedure of book 1 section 9.3.1 (the contact
-// reader hands back the card's procedure status words), cc being the
-// command's case:
+// reader hands back the card's procedure status words) for the case the
+// command's bytes have (apduCase):
 //
 //   - 61xx: GET RESPONSE with Le = xx, the data concatenated;
 //   - 6Cxx: the command that got it again with Le = xx (ISO/IEC 7816-3
@@ -94,7 +95,8 @@ func (st *txnState) send(name string, cla, ins, p1, p2 byte, data []byte, c cmdC
 //
 // Every round counts towards maxGetResponse. A transport error is
 // ErrCardRemoved (or ErrCancelled when the context ended).
-func (st *txnState) exchange(name string, c []byte, cc cmdCase) ([]byte, uint16, error) {
+func (st *txnState) exchange(name string, c []byte) ([]byte, uint16, error) {
+	cc := apduCase(c)
 	r, err := st.transmit(name, c)
 	if err != nil {
 		return nil, 0, err

@@ -25,7 +25,7 @@ func t0State(t *testing.T, ex ...[2]string) (*txnState, *ReplayCard) {
 // xchg runs one command through the transport.
 func xchg(st *txnState, name, c string) ([]byte, uint16, error) {
 	cmd := h(c)
-	return st.exchange(name, cmd, apduCase(cmd))
+	return st.exchange(name, cmd)
 }
 
 func TestTransportT0(t *testing.T) {
