@@ -100,13 +100,19 @@ type Client struct {
 	partialDir string
 	// pinnedVersion is the version of the pinned root.
 	pinnedVersion int64
+	// floorPath keeps floor across restarts.
+	floorPath string
 
 	rndMu sync.Mutex
 	rnd   *rand.Rand
 
-	mu  sync.Mutex // serializes Check and Fetch; guards up and cfg
+	mu  sync.Mutex // serializes Check and Fetch; guards up, cfg and floor
 	up  *updater.Updater
 	cfg *config.UpdaterConfig
+	// floor is the earliest time expiry is judged at: just after the
+	// expiry of the newest trusted timestamp the clock was once seen past
+	// (zero: none). See judgeAt.
+	floor time.Time
 }
 
 // New checks o and returns a client; it creates Dir. Nothing is fetched.
@@ -138,7 +144,8 @@ func New(o Opts) (*Client, error) {
 	c := &Client{o: o, clk: clock.Or(o.Clock), log: o.Logger, http: o.HTTP, rnd: o.Rand,
 		metaURL: base + "/metadata", targetsURL: base + "/targets",
 		metaDir: filepath.Join(o.Dir, "metadata"), targetsDir: filepath.Join(o.Dir, "targets"),
-		partialDir: filepath.Join(o.Dir, "partial"), pinnedVersion: pinned.Signed.Version}
+		partialDir: filepath.Join(o.Dir, "partial"), pinnedVersion: pinned.Signed.Version,
+		floorPath: filepath.Join(o.Dir, floorFile)}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -157,6 +164,7 @@ func New(o Opts) (*Client, error) {
 			return nil, fmt.Errorf("ota: %w", err)
 		}
 	}
+	c.floor = c.readFloor()
 	return c, nil
 }
 
@@ -260,10 +268,20 @@ func (c *Client) refreshOnce(ctx context.Context) ([]Target, error) {
 	if err != nil {
 		return nil, classify("root.json", false, err)
 	}
-	// go-tuf judges expiry at a reference time; posd's clock decides it.
-	up.UnsafeSetRefTime(c.clk.Now().UTC())
-	if err := safely(up.Refresh); err != nil {
+	// go-tuf judges expiry at a reference time: posd's clock, but never
+	// before a timestamp expiry it was once seen past.
+	now := c.clk.Now().UTC()
+	at := c.judgeAt(now)
+	up.UnsafeSetRefTime(at)
+	err = safely(up.Refresh)
+	c.notePast(up, at)
+	if err != nil {
 		err = classify(f.last, false, err)
+		var r *RefusedError
+		if at.After(now) && errors.Is(err, ErrExpired) && errors.As(err, &r) {
+			r.Err = fmt.Errorf("%w (judged at %s: the clock says %s, before the expiry of a timestamp it was already seen past; check the time source)",
+				r.Err, at.Format(time.RFC3339), now.Format(time.RFC3339))
+		}
 		c.log.Warn("ota: check failed", "err", err)
 		return nil, err
 	}

@@ -17,11 +17,19 @@
 // hashes before Fetch returns a byte of it. Refusals are typed (see
 // errors.go): a *RefusedError names the file and the reason.
 //
+// Expiry is judged by Opts.Clock, but never at a time before the expiry of
+// a trusted timestamp the clock was once seen past (kept in Dir across
+// restarts): a clock set back, by a forged time source or a board without
+// a real-time clock, does not make a frozen timestamp valid again. The
+// floor only rises to a signed expiry, so a clock that ran ahead for a
+// while costs no more than the wait for the repository's next timestamp.
+//
 // # Files in Opts.Dir
 //
 //	metadata/{root,timestamp,snapshot,targets}.json   go-tuf's trusted metadata
 //	targets/<escaped target name>                     verified copies of fetched targets
 //	partial/<sha256>-<length>                          downloads in progress
+//	expiry-floor                                       the expiry floor (RFC 3339)
 //
 // The trusted metadata is go-tuf's own file store (its updater's
 // LocalMetadataDir): go-tuf reads it back at every Check (that is how

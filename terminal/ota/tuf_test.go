@@ -199,6 +199,61 @@ func TestFreeze(t *testing.T) {
 	})
 }
 
+// TestFreezeClockSetBack: an attacker who freezes the repository and can
+// set the terminal's clock (an unauthenticated time source, a board
+// without a real-time clock booting at an old time) sets it back once
+// the terminal refuses the expired timestamp. The terminal never judges
+// expiry by a time before one it has already seen: not in the same run,
+// not after a restart.
+func TestFreezeClockSetBack(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC))
+	e := newEnv(t, repo.Opts{Clock: clk})
+	e.add("params/emv-2.json", bundleJSON(2), KindParams, 2)
+	e.publish()
+	c := e.client("T1", func(o *Opts) { o.Clock = clk })
+	mustCheck(t, c)
+	clk.Advance(25 * time.Hour) // the timestamp lives a day
+	ts, err := c.Check(context.Background())
+	refused(t, ts, err, ErrExpired, "timestamp.json")
+
+	clk.Advance(-24 * time.Hour) // the clock is set back; the repository stays frozen
+	ts, err = c.Check(context.Background())
+	refused(t, ts, err, ErrExpired, "timestamp.json", "check the time source")
+	restarted := e.client("T1", func(o *Opts) { o.Clock = clk; o.Dir = c.o.Dir })
+	ts, err = restarted.Check(context.Background())
+	refused(t, ts, err, ErrExpired, "timestamp.json")
+
+	// A fresh timestamp signed at the true time is accepted again.
+	clk.Advance(24 * time.Hour)
+	e.publish()
+	clk.Advance(-24 * time.Hour)
+	if ts := mustCheck(t, restarted); len(ts) != 1 {
+		t.Fatalf("after a fresh timestamp %v", ts)
+	}
+}
+
+// TestFreezeClockAhead: a clock that ran ahead for a while makes the
+// terminal refuse the timestamp it trusts, but not the repository's next
+// timestamp once the clock is right again: the floor rises to a signed
+// expiry, never to the clock's reading.
+func TestFreezeClockAhead(t *testing.T) {
+	for _, ahead := range []time.Duration{3 * 24 * time.Hour, 10 * 365 * 24 * time.Hour} {
+		t.Run(ahead.String(), func(t *testing.T) {
+			clk := clock.NewFake(time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC))
+			e := newEnv(t, repo.Opts{Clock: clk})
+			e.publish()
+			c := e.client("T1", func(o *Opts) { o.Clock = clk })
+			mustCheck(t, c)
+			clk.Advance(ahead)
+			ts, err := c.Check(context.Background())
+			refused(t, ts, err, ErrExpired)
+			clk.Advance(-ahead + 2*time.Hour) // right again, two hours after the check
+			e.publish()
+			mustCheck(t, e.client("T1", func(o *Opts) { o.Clock = clk; o.Dir = c.o.Dir }))
+		})
+	}
+}
+
 // TestMixAndMatch: a snapshot or targets file other than the one its
 // signed parent names (here the previous, validly signed, version) is
 // refused, whether the parent names it by hash or by version only.

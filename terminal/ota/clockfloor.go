@@ -1,0 +1,104 @@
+package ota
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
+)
+
+// floorFile (in Opts.Dir) keeps Client.floor across restarts: one RFC 3339
+// time.
+const floorFile = "expiry-floor"
+
+// judgeAt is the time metadata expiry is judged at: the clock's now, or
+// the floor when the clock is behind it.
+//
+// A freeze (the repository, or someone between it and the terminal,
+// serving the last metadata on and on) is caught by the timestamp's
+// expiry, as judged by the terminal's clock. A clock can be set back (an
+// unauthenticated time source, a board without a real-time clock that
+// starts at an old time), and then the frozen timestamp looks valid again.
+// So once the clock was seen past the expiry of a trusted timestamp, that
+// expiry is the floor: it is never judged valid again, in this run or
+// after a restart; only a newer timestamp, signed by the repository, is.
+// The floor only ever rises to a signed expiry (never to the clock's
+// reading itself): a clock that ran ahead for a while costs no more than
+// the wait for the repository's next timestamp.
+func (c *Client) judgeAt(now time.Time) time.Time {
+	if c.floor.After(now) {
+		c.log.Warn("ota: the clock is behind the expiry of a timestamp it was already seen past; judging expiry by that",
+			"clock", now.Format(time.RFC3339), "judged_at", c.floor.Format(time.RFC3339))
+		return c.floor
+	}
+	return now
+}
+
+// notePast raises the floor when the trusted timestamp of up has expired
+// at the time at.
+func (c *Client) notePast(up *updater.Updater, at time.Time) {
+	ts := up.GetTrustedMetadataSet().Timestamp
+	if ts == nil || !ts.Signed.IsExpired(at) {
+		return
+	}
+	// Expiry is judged with a strict After: one second later is past it
+	// (metadata carry whole seconds).
+	f := ts.Signed.Expires.UTC().Truncate(time.Second).Add(time.Second)
+	if !f.After(c.floor) {
+		return
+	}
+	c.floor = f
+	if err := c.writeFloor(f); err != nil {
+		c.log.Warn("ota: keeping the expiry floor", "err", err)
+	}
+}
+
+// readFloor reads the kept floor; a missing or unreadable one is none
+// (an unreadable one is logged).
+func (c *Client) readFloor() time.Time {
+	b, err := os.ReadFile(c.floorPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return time.Time{}
+	}
+	var t time.Time
+	if err == nil {
+		t, err = time.Parse(time.RFC3339, string(bytes.TrimSpace(b)))
+	}
+	if err != nil {
+		c.log.Warn("ota: kept expiry floor unreadable; ignoring it", "err", err)
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// writeFloor replaces the kept floor with f, durably.
+func (c *Client) writeFloor(f time.Time) error {
+	tmp, err := os.CreateTemp(c.o.Dir, floorFile+".tmp*")
+	if err != nil {
+		return fmt.Errorf("ota: %w", err)
+	}
+	_, err = tmp.WriteString(f.Format(time.RFC3339) + "\n")
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), c.floorPath)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("ota: %w", err)
+	}
+	if d, err := os.Open(filepath.Dir(c.floorPath)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
