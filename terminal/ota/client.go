@@ -32,6 +32,7 @@ const (
 	DefaultMaxMetadata  = 1 << 20   // bytes, any metadata file
 	DefaultMaxTarget    = 256 << 20 // bytes, any target
 	DefaultFetchTimeout = 10 * time.Minute
+	DefaultMinFree      = 32 << 20 // bytes
 	// maxTimestamp bounds timestamp.json below MaxMetadata: it is tiny,
 	// and fetched at every Check.
 	maxTimestamp = 16 << 10
@@ -64,6 +65,13 @@ type Opts struct {
 	// MaxTarget bounds every target, whatever its signed length says (0:
 	// DefaultMaxTarget).
 	MaxTarget int64
+	// MinFree is the room a download leaves free on the file system of
+	// Dir, which the terminal's database may share (0: DefaultMinFree).
+	MinFree int64
+	// FreeSpace tells the bytes free for posd on the file system of dir
+	// (nil: statfs; where that is unknown, downloads are not checked
+	// ahead).
+	FreeSpace func(dir string) (int64, error)
 	// FetchTimeout bounds one Check or one Fetch, wall-clock (0:
 	// DefaultFetchTimeout).
 	FetchTimeout time.Duration
@@ -139,6 +147,12 @@ func New(o Opts) (*Client, error) {
 	}
 	if o.FetchTimeout <= 0 {
 		o.FetchTimeout = DefaultFetchTimeout
+	}
+	if o.MinFree <= 0 {
+		o.MinFree = DefaultMinFree
+	}
+	if o.FreeSpace == nil {
+		o.FreeSpace = statfsFree
 	}
 	base := strings.TrimRight(o.BaseURL, "/")
 	c := &Client{o: o, clk: clock.Or(o.Clock), log: o.Logger, http: o.HTTP, rnd: o.Rand,
@@ -409,14 +423,17 @@ func (c *Client) Fetch(ctx context.Context, t Target) ([]byte, error) {
 	defer cancel()
 	partial := filepath.Join(c.partialDir, partialName(t.SHA256, t.Length))
 	f := &fetcher{c: c, ctx: fctx, partial: partial, name: t.Name}
-	c.cfg.Fetcher = f
+	// go-tuf would write a second copy of the verified target (its local
+	// cache): the partial file becomes the kept copy instead, so a
+	// download never needs twice its size on disk.
+	c.cfg.Fetcher, c.cfg.DisableLocalCache = f, true
 	var data []byte
 	err := safely(func() error {
 		var err error
 		_, data, err = c.up.DownloadTarget(tf, keep, "")
 		return err
 	})
-	c.cfg.Fetcher = nil
+	c.cfg.Fetcher, c.cfg.DisableLocalCache = nil, false
 	if err != nil {
 		err = classify(t.Name, true, err)
 		if Refused(err) {
@@ -427,7 +444,10 @@ func (c *Client) Fetch(ctx context.Context, t Target) ([]byte, error) {
 		c.log.Warn("ota: fetch failed", "target", t.Name, "err", err)
 		return nil, err
 	}
-	os.Remove(partial)
+	if err := os.Rename(partial, keep); err != nil {
+		c.log.Warn("ota: keeping the fetched target", "target", t.Name, "err", err)
+		os.Remove(partial)
+	}
 	c.log.Info("ota: fetched", "target", t.Name, "bytes", len(data))
 	return data, nil
 }

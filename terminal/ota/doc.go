@@ -63,6 +63,13 @@
 // target, by its signed length (and never more than MaxTarget): a server
 // sending more is cut off and refused (ErrTooLarge).
 //
+// Once verified, the partial file is renamed to the kept copy (never
+// copied: a target needs its size on disk once). The data directory is
+// shared with the terminal's database, so a download starts only when the
+// rest of the target fits with MinFree left over, and a download that
+// fills the disk anyway (something else wrote meanwhile) is removed to
+// give the room back; both are ErrNoSpace.
+//
 // # Versions and polling
 //
 // The client never decides what to install: Newer picks, among the targets

@@ -47,6 +47,10 @@ import (
 //   - ErrNotFound: the repository has no such file (HTTP 404), or the
 //     target passed to Fetch is not (or no longer) offered as it was: Check
 //     again.
+//   - ErrNoSpace: the file system of Opts.Dir has no room for a target
+//     while keeping Opts.MinFree free (nothing was downloaded), or it
+//     filled up during the download (what was downloaded is removed, to
+//     give the room back). Try again once there is room.
 //   - ErrBadBundle: ParseBundle refused a parameter bundle.
 //   - ErrConfig: Opts are not usable.
 //
@@ -63,6 +67,7 @@ var (
 	ErrUnreachable  = errors.New("ota: repository unreachable")
 	ErrTimeout      = errors.New("ota: download timed out")
 	ErrNotFound     = errors.New("ota: not found")
+	ErrNoSpace      = errors.New("ota: not enough free space for the download")
 	ErrBadBundle    = errors.New("ota: bad parameter bundle")
 	ErrConfig       = errors.New("ota: bad options")
 )
@@ -126,7 +131,7 @@ func classify(file string, target bool, err error) error {
 		}
 		return &RefusedError{File: file, Reason: ErrTooLarge, Err: err}
 	}
-	if errors.Is(err, ErrUnreachable) || errors.Is(err, ErrTimeout) || errors.Is(err, ErrNotFound) ||
+	if errors.Is(err, ErrUnreachable) || errors.Is(err, ErrTimeout) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrNoSpace) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}

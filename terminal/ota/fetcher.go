@@ -8,8 +8,10 @@ import (
 	"net/http"
 	"os"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
@@ -116,6 +118,9 @@ func (f *fetcher) target(u string, length int64) ([]byte, error) {
 	if length < 0 || length > f.c.o.MaxTarget {
 		return nil, tooLarge(f.name, length, f.c.o.MaxTarget)
 	}
+	if err := f.room(length); err != nil {
+		return nil, err
+	}
 	file, err := os.OpenFile(f.partial, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("ota: partial download: %w", err)
@@ -168,6 +173,28 @@ func (f *fetcher) target(u string, length int64) ([]byte, error) {
 	return data, nil
 }
 
+// room checks the file system of the partial file has room for the rest
+// of a target of length bytes, and MinFree beside it.
+func (f *fetcher) room(length int64) error {
+	var have int64
+	if st, err := os.Stat(f.partial); err == nil && st.Size() <= length {
+		have = st.Size()
+	}
+	need := length - have
+	if need <= 0 {
+		return nil
+	}
+	free, err := f.c.o.FreeSpace(filepath.Dir(f.partial))
+	if err != nil {
+		f.c.log.Debug("ota: free space unknown; downloading anyway", "err", err)
+		return nil
+	}
+	if free-need < f.c.o.MinFree {
+		return fmt.Errorf("%w: %s needs %d bytes more, %d are free and %d stay free", ErrNoSpace, f.name, need, free, f.c.o.MinFree)
+	}
+	return nil
+}
+
 // body appends one response to the partial file. again asks for another
 // request (from the start, the server having answered the range request
 // with something else).
@@ -213,6 +240,14 @@ func (f *fetcher) body(resp *http.Response, file *os.File, have *int64, length i
 		return false, err
 	}
 	if cerr != nil {
+		if errors.Is(cerr, syscall.ENOSPC) || errors.Is(cerr, syscall.EDQUOT) {
+			// The disk filled up (the terminal's database may share it):
+			// give back what the download took.
+			err := fmt.Errorf("%w: %s: the disk filled up at %d of %d bytes: %w", ErrNoSpace, f.name, *have, length, cerr)
+			rerr := restart()
+			os.Remove(f.partial)
+			return false, errors.Join(err, rerr)
+		}
 		var pe *os.PathError
 		if errors.As(cerr, &pe) {
 			return false, fmt.Errorf("ota: partial download: %w", cerr)

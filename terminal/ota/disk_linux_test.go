@@ -1,0 +1,125 @@
+//go:build linux
+
+package ota
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+
+	"posd/cmd/tms-sim/repo"
+)
+
+// smallDisk mounts a tmpfs of size bytes for the test: a data partition
+// that fills up. It needs root (CAP_SYS_ADMIN); the test is skipped
+// without.
+func smallDisk(t *testing.T, size int64) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a small tmpfs needs root")
+	}
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+strconv.FormatInt(size, 10)+",mode=0700"); err != nil {
+		t.Skipf("cannot mount a small tmpfs: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(dir, 0); err != nil {
+			t.Errorf("unmounting %s: %v", dir, err)
+		}
+	})
+	return dir
+}
+
+func freeSpace(t *testing.T, dir string) int64 {
+	t.Helper()
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	return int64(st.Bavail) * st.Bsize
+}
+
+// TestFetchOnASmallDisk: a target that fits the disk once, but not twice,
+// is fetched: the download is not copied a second time once verified.
+func TestFetchOnASmallDisk(t *testing.T) {
+	disk := smallDisk(t, 1<<20)
+	e := newEnv(t, repo.Opts{})
+	img := bytes.Repeat([]byte("posd firmware "), (600<<10)/14)
+	e.add("firmware/posd-2.img", img, KindFirmware, 2)
+	e.publish()
+	c := e.client("T1", func(o *Opts) { o.Dir = disk; o.MinFree = 64 << 10 })
+	fw := find(t, mustCheck(t, c), "firmware/posd-2.img")
+	got, err := c.Fetch(context.Background(), fw)
+	if err != nil || !bytes.Equal(got, img) {
+		t.Fatalf("fetch on a disk with room for it: %d bytes, %v", len(got), err)
+	}
+	before := len(e.requests("T1", "/targets/"))
+	if got, err := c.Fetch(context.Background(), fw); err != nil || !bytes.Equal(got, img) {
+		t.Fatalf("second fetch: %d bytes, %v", len(got), err)
+	}
+	if after := len(e.requests("T1", "/targets/")); after != before {
+		t.Fatalf("the second fetch downloaded again (%d → %d requests)", before, after)
+	}
+}
+
+// TestFetchDiskFull: a target the disk has no room for is not downloaded
+// (ErrNoSpace: the rest of the terminal, its transaction database
+// included, keeps its room); a disk filled by something else during a
+// download gets back what the download took.
+func TestFetchDiskFull(t *testing.T) {
+	t.Run("no room from the start", func(t *testing.T) {
+		disk := smallDisk(t, 1<<20)
+		e := newEnv(t, repo.Opts{})
+		e.add("firmware/posd-2.img", make([]byte, 2<<20), KindFirmware, 2)
+		e.publish()
+		c := e.client("T1", func(o *Opts) { o.Dir = disk; o.MinFree = 64 << 10 })
+		fw := find(t, mustCheck(t, c), "firmware/posd-2.img")
+		free := freeSpace(t, disk)
+		got, err := c.Fetch(context.Background(), fw)
+		if got != nil || !errors.Is(err, ErrNoSpace) || Refused(err) {
+			t.Fatalf("fetch of a target larger than the disk: %d bytes, %v", len(got), err)
+		}
+		t.Logf("no room: %v", err)
+		if qs := e.requests("T1", "/targets/"); len(qs) != 0 {
+			t.Fatalf("downloaded %+v", qs)
+		}
+		if now := freeSpace(t, disk); now < free {
+			t.Fatalf("free space %d → %d", free, now)
+		}
+	})
+	t.Run("filled during the download", func(t *testing.T) {
+		disk := smallDisk(t, 1<<20)
+		e := newEnv(t, repo.Opts{})
+		img := make([]byte, 600<<10)
+		e.add("firmware/posd-2.img", img, KindFirmware, 2)
+		e.publish()
+		c := e.client("T1", func(o *Opts) { o.Dir = disk; o.MinFree = 64 << 10 })
+		fw := find(t, mustCheck(t, c), "firmware/posd-2.img")
+		filler := filepath.Join(disk, "filler")
+		e.repo.Override(e.targetPath(fw.Name), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", strconv.Itoa(len(img)))
+			w.Write(img[:100<<10])
+			w.(http.Flusher).Flush()
+			// Something else takes the rest of the disk meanwhile.
+			os.WriteFile(filler, make([]byte, 1<<20), 0o600)
+			w.Write(img[100<<10:])
+		}))
+		got, err := c.Fetch(context.Background(), fw)
+		if got != nil || !errors.Is(err, ErrNoSpace) || Refused(err) {
+			t.Fatalf("fetch on a disk that filled up: %d bytes, %v", len(got), err)
+		}
+		t.Logf("filled: %v", err)
+		noTargetFiles(t, disk)
+		os.Remove(filler)
+		e.repo.Restore(e.targetPath(fw.Name))
+		if got, err := c.Fetch(context.Background(), fw); err != nil || !bytes.Equal(got, img) {
+			t.Fatalf("fetch once there is room again: %d bytes, %v", len(got), err)
+		}
+	})
+}
