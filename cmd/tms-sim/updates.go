@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"posd/cmd/tms-sim/repo"
+	"posd/terminal/emv"
 	"posd/terminal/ota"
+	"posd/terminal/risk"
 )
 
 // sectionNames lists the sections a bundle has.
@@ -29,6 +31,26 @@ func sectionNames(b *ota.Bundle) []string {
 		}
 	}
 	return out
+}
+
+// checkSections reads the sections ota.ParseBundle leaves to the terminal
+// with the terminal's own parsers: emv as the kernel's parameter file
+// (inline CA keys only: a terminal has no files beside a bundle), risk as
+// rules over the defaults (a terminal merges them over its
+// configuration's rules instead, so a bundle can still be refused by a
+// terminal whose configuration it does not fit).
+func checkSections(b *ota.Bundle) error {
+	if b.Sections.EMV != nil {
+		if _, err := emv.LoadParams(b.Sections.EMV); err != nil {
+			return fmt.Errorf("emv section: %w", err)
+		}
+	}
+	if b.Sections.Risk != nil {
+		if _, err := risk.ParseRules(b.Sections.Risk); err != nil {
+			return fmt.Errorf("risk section: %w", err)
+		}
+	}
+	return nil
 }
 
 // multiFlag is a repeatable string flag.
@@ -89,6 +111,9 @@ func openRepo(dir, rootOut string, params []string, firmware string, fwVersion i
 		// published from the command line. POST /v1/admin/publish takes
 		// any bytes, for tests of the refusals.
 		bundle, err := ota.ParseBundle(b)
+		if err == nil {
+			err = checkSections(bundle)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("-params %s: %w", p, err)
 		}

@@ -11,8 +11,9 @@ import (
 	"testing"
 )
 
-// TestParamsChecked: -params publishes a bundle with hotlist, host and
-// limits sections, and refuses at start one terminals would refuse.
+// TestParamsChecked: -params publishes a bundle with hotlist, host,
+// limits and risk sections, and refuses at start one terminals would
+// refuse, whichever section is wrong.
 func TestParamsChecked(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, sections string) string {
@@ -22,7 +23,11 @@ func TestParamsChecked(t *testing.T) {
 		}
 		return p
 	}
-	good := write("good.json", `{"hotlist":["47617390"],"host":{"addr":"127.0.0.1:9"},"limits":{"max_amount":{"insert":10000}}}`)
+	simEMV, err := os.ReadFile(filepath.Join("..", "..", "terminal", "emv", "params", "sim.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := write("good.json", `{"hotlist":["47617390"],"host":{"addr":"127.0.0.1:9"},"limits":{"max_amount":{"insert":10000}},"risk":{"max_amount":{"swipe":5000}},"emv":`+string(simEMV)+`}`)
 	log := slog.New(slog.DiscardHandler)
 	if _, err := openRepo(filepath.Join(dir, "repo"), "", []string{good}, "", 0, nil, log); err != nil {
 		t.Fatal(err)
@@ -31,12 +36,20 @@ func TestParamsChecked(t *testing.T) {
 		"pan":    `{"hotlist":["4761739001010010"]}`,
 		"host":   `{"host":{"addr":"nowhere"}}`,
 		"limits": `{"limits":{"floor":1}}`,
+		// The sections terminals read with the kernel's and the risk
+		// rules' own parsers are checked by them too.
+		"emv":         `{"emv":{"aids":"A0000000031010"}}`,
+		"emv capk":    `{"emv":{"capk_files":["keys.json"]}}`,
+		"risk key":    `{"risk":{"max_amount":{"swipe":1000}, "surcharge":5}}`,
+		"risk amount": `{"risk":{"max_amount":{"swipe":-1}}}`,
 	} {
 		p := write(name+".json", sections)
 		if _, err := openRepo(filepath.Join(dir, "repo-"+name), "", []string{p}, "", 0, nil, log); err == nil || !strings.Contains(err.Error(), "section") {
 			t.Errorf("%s: %v", name, err)
 		} else if strings.Contains(err.Error(), "4761739001010010") {
 			t.Errorf("%s: the error shows the card number: %v", name, err)
+		} else {
+			t.Logf("%s: %v", name, err)
 		}
 	}
 }
