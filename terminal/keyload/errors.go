@@ -25,9 +25,10 @@ var (
 	ErrBlock = errors.New("keyload: key block refused")
 
 	// ErrUsage: the key block holds a key this loader does not install
-	// (only B1, the DUKPT initial key, with mode of use X or N), or a key
-	// whose algorithm or length does not fit the terminal's DUKPT mode, or
-	// that is stronger than the KBPK it came under.
+	// (only B1, the DUKPT initial key, with mode of use X or N and
+	// exportability N), or a key whose algorithm or length does not fit
+	// the terminal's DUKPT mode, or that is stronger than the KBPK it came
+	// under.
 	ErrUsage = errors.New("keyload: key usage not accepted")
 
 	// ErrKSN: a B1 key block without a usable initial KSN: KS (TDES DUKPT,

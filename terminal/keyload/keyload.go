@@ -16,7 +16,9 @@
 // a TDES KBPK, or AES-256 under AES-128, is refused.
 //
 // DUKPT initial keys are TR-31 key usage B1, mode of use X (key derivation)
-// or N, with the initial KSN in an optional block (ANSI X9.143):
+// or N, non-exportable (N: a block marked E or S is made to travel on, to
+// an HSM or a key injection facility, not for a terminal), with the
+// initial KSN in an optional block (ANSI X9.143):
 //
 //	TDES DUKPT  algorithm T, 16 bytes; "KS" = the initial key serial number,
 //	            20 hex digits (10 bytes, counter zero); 16 hex digits (the
@@ -235,7 +237,7 @@ type Loaded struct {
 }
 
 // LoadBlock unwraps a TR-31 key block under the stored KBPK and installs the
-// key it holds. Only DUKPT initial keys (usage B1) are installed, into the
+// key it holds. Only non-exportable DUKPT initial keys (usage B1) are installed, into the
 // DUKPT slot with the initial KSN of the block's KS (TDES) or IK (AES)
 // optional block; the key's algorithm must fit the slot's mode. Surrounding
 // white space of block is ignored. Errors: ErrNoKBPK, ErrBlock (wrapping
@@ -277,6 +279,10 @@ func (l *Loader) LoadBlock(block string) (Loaded, error) {
 	}
 	if h.ModeOfUse != 'X' && h.ModeOfUse != 'N' {
 		return Loaded{}, fmt.Errorf("%w: mode of use %c for a DUKPT initial key (want X or N)", ErrUsage, h.ModeOfUse)
+	}
+	if h.Exportability != 'N' {
+		return Loaded{}, fmt.Errorf("%w: exportability %c; a DUKPT initial key made for a terminal is non-exportable (N): "+
+			"ask the key distribution host for a block made for this terminal", ErrUsage, h.Exportability)
 	}
 	mode := l.DUKPT.Mode()
 	iksn, err := initialKSN(mode, h)

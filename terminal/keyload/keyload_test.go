@@ -334,6 +334,10 @@ func TestLoadBlockRefusals(t *testing.T) {
 		{"PIN key", tl, wrap(tk, tr31.Header{Version: 'B', KeyUsage: "P0", Algorithm: 'T', ModeOfUse: 'E', Exportability: 'N'}, tIK), []error{ErrUsage}},
 		{"BDK", tl, wrap(tk, tr31.Header{Version: 'B', KeyUsage: "B0", Algorithm: 'T', ModeOfUse: 'X', Exportability: 'N', Blocks: []tr31.OptBlock{ks}}, tIK), []error{ErrUsage}},
 		{"B1 for encryption", tl, wrap(tk, tr31.Header{Version: 'B', KeyUsage: "B1", Algorithm: 'T', ModeOfUse: 'E', Exportability: 'N', Blocks: []tr31.OptBlock{ks}}, tIK), []error{ErrUsage}},
+		// A block made to travel on (to an HSM, a key injection facility)
+		// is not an initial key made for a terminal.
+		{"exportable B1", tl, wrap(tk, tr31.Header{Version: 'B', KeyUsage: "B1", Algorithm: 'T', ModeOfUse: 'X', Exportability: 'E', Blocks: []tr31.OptBlock{ks}}, tIK), []error{ErrUsage}},
+		{"sensitive B1", al, wrap(ak, tr31.Header{Version: 'D', KeyUsage: "B1", Algorithm: 'A', ModeOfUse: 'X', Exportability: 'S', Blocks: []tr31.OptBlock{ik}}, aIK), []error{ErrUsage}},
 		{"missing KS", tl, wrap(tk, b1Header('B', 'T'), tIK), []error{ErrKSN}},
 		{"IK instead of KS", tl, wrap(tk, b1Header('B', 'T', ik), tIK), []error{ErrKSN}},
 		{"missing IK", al, wrap(ak, b1Header('D', 'A', ks), aIK), []error{ErrKSN}},
