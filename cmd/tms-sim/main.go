@@ -84,6 +84,15 @@ func run() error {
 	}
 	ko := kdh.Opts{PKI: pki, Factory: true, Logger: log.With("part", "kdh")}
 	if *journalPath != "" {
+		// The initial KSNs delivered before this start are never issued
+		// again.
+		if old, err := os.Open(*journalPath); err == nil {
+			ko.Issued, err = kdh.IssuedFromJournal(old)
+			old.Close()
+			if err != nil {
+				return fmt.Errorf("-journal: %w", err)
+			}
+		}
 		f, err := os.OpenFile(*journalPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 		if err != nil {
 			return fmt.Errorf("-journal: %w", err)

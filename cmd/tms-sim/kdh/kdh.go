@@ -5,7 +5,9 @@
 // (terminal/keyload.LoadRemote); the KDH checks the device certificate was
 // issued by the manufacturer CA, makes a fresh AES-256 key block
 // protection key (KBPK) for that device and keeps it, derives a DUKPT
-// initial key from the base derivation key (BDK) for a fresh initial KSN,
+// initial key from the base derivation key (BDK) for an initial KSN it
+// never issued before (Opts.Issued carries them over a restart: under one
+// BDK, two terminals with one initial KSN would share every key),
 // and answers with the KBPK in a TR-34 key token (crypto/tr34: enveloped
 // to the device key, signed by the KDH with the terminal's random number)
 // and the initial key as a TR-31 B1 block under that KBPK. The terminal
@@ -43,6 +45,7 @@
 package kdh
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -103,9 +106,12 @@ type Opts struct {
 	Factory bool
 	// Journal receives one JSON line per request; nil keeps none.
 	Journal io.Writer
-	Clock   clock.Clock  // nil: wall clock
-	Rand    io.Reader    // nil: crypto/rand
-	Logger  *slog.Logger // nil: discard
+	// Issued are initial KSNs issued before (hex, from an earlier run's
+	// journal: IssuedFromJournal), never issued again.
+	Issued []string
+	Clock  clock.Clock  // nil: wall clock
+	Rand   io.Reader    // nil: crypto/rand
+	Logger *slog.Logger // nil: discard
 }
 
 // Server is the KDH's HTTP handler. Safe for concurrent use.
@@ -120,14 +126,20 @@ type Server struct {
 
 	mu   sync.Mutex
 	kbpk map[string][]byte // device certificate fingerprint -> its current KBPK
-	jw   io.Writer
-	jerr error
+	// issued are the initial KSNs issued (upper-case hex): each is given
+	// once, or two terminals would share their keys.
+	issued map[string]bool
+	jw     io.Writer
+	jerr   error
 }
 
 // New makes a KDH.
 func New(o Opts) (*Server, error) {
 	s := &Server{pki: o.PKI, bdk: map[wiresec.Mode][]byte{}, clk: clock.Or(o.Clock), rand: o.Rand, log: o.Logger,
-		kbpk: map[string][]byte{}, jw: o.Journal}
+		kbpk: map[string][]byte{}, jw: o.Journal, issued: map[string]bool{}}
+	for _, k := range o.Issued {
+		s.issued[strings.ToUpper(k)] = true
+	}
 	if s.pki == nil {
 		p, err := TestPKI()
 		if err != nil {
@@ -433,30 +445,80 @@ func (s *Server) NewIKBlock(deviceFP string, mode wiresec.Mode) (block, iksn str
 	return block, iksn, err
 }
 
-// ikBlock derives an initial key for a fresh initial KSN from the mode's
-// BDK and wraps it under kbpk as a TR-31 B1 block.
+// maxKSNDraws bounds the draws of an initial KSN not issued before.
+const maxKSNDraws = 1000
+
+// newIKSN draws an initial KSN for mode that was never issued, and marks
+// it issued.
+func (s *Server) newIKSN(mode wiresec.Mode) ([]byte, error) {
+	for range maxKSNDraws {
+		var id [4]byte
+		if _, err := io.ReadFull(s.rand, id[:]); err != nil {
+			return nil, fmt.Errorf("kdh: random source: %w", err)
+		}
+		var iksn []byte
+		switch mode {
+		case wiresec.ModeAES:
+			iksn = append(append(TestBDKID[:0:0], TestBDKID[:]...), id[:]...)
+			iksn = append(iksn, 0, 0, 0, 0)
+		case wiresec.ModeTDES:
+			iksn = make([]byte, dukpt.TDESKSNLen)
+			copy(iksn, TestKSI[:])
+			// 19 bits of device ID; the 21-bit counter is zero.
+			d := binary.BigEndian.Uint32(id[:]) & 0x7FFFF
+			iksn[5], iksn[6], iksn[7] = byte(d>>11), byte(d>>3), byte(d<<5)
+		default:
+			return nil, fmt.Errorf("%w: DUKPT mode %q", ErrRequest, mode)
+		}
+		k := strings.ToUpper(hex.EncodeToString(iksn))
+		s.mu.Lock()
+		fresh := !s.issued[k]
+		s.issued[k] = true
+		s.mu.Unlock()
+		if fresh {
+			return iksn, nil
+		}
+	}
+	return nil, fmt.Errorf("kdh: no unused %s initial KSN found in %d draws: the key set is used up", mode, maxKSNDraws)
+}
+
+// IssuedFromJournal reads the initial KSNs a journal records as
+// delivered (for Opts.Issued). Lines that are not deliveries, or do not
+// parse, are skipped.
+func IssuedFromJournal(r io.Reader) ([]string, error) {
+	var out []string
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		var e entry
+		if json.Unmarshal(sc.Bytes(), &e) != nil || e.Op != "keys" || e.Outcome != "delivered" || e.IKSN == "" {
+			continue
+		}
+		out = append(out, e.IKSN)
+	}
+	if err := sc.Err(); err != nil {
+		return out, fmt.Errorf("kdh: reading the journal: %w", err)
+	}
+	return out, nil
+}
+
+// ikBlock derives an initial key for an initial KSN never issued before
+// from the mode's BDK and wraps it under kbpk as a TR-31 B1 block.
 func (s *Server) ikBlock(kbpk []byte, mode wiresec.Mode) (block, iksnHex, kcv string, err error) {
-	var id [4]byte
-	if _, err := io.ReadFull(s.rand, id[:]); err != nil {
-		return "", "", "", fmt.Errorf("kdh: random source: %w", err)
+	iksn, err := s.newIKSN(mode)
+	if err != nil {
+		return "", "", "", err
 	}
 	var (
-		ik, iksn []byte
-		hdr      tr31.Header
+		ik  []byte
+		hdr tr31.Header
 	)
 	switch mode {
 	case wiresec.ModeAES:
-		iksn = append(append(TestBDKID[:0:0], TestBDKID[:]...), id[:]...)
-		iksn = append(iksn, 0, 0, 0, 0)
 		ik, err = dukpt.AESDeriveIK(s.bdk[mode], iksn)
 		hdr = tr31.Header{Version: tr31.VersionD, KeyUsage: keyload.UsageDUKPTInitialKey, Algorithm: 'A', ModeOfUse: 'X', Exportability: 'N',
 			Blocks: []tr31.OptBlock{{ID: "IK", Data: strings.ToUpper(hex.EncodeToString(iksn[:dukpt.AESIKIDLen]))}, {ID: "KC"}}}
 	case wiresec.ModeTDES:
-		iksn = make([]byte, dukpt.TDESKSNLen)
-		copy(iksn, TestKSI[:])
-		// 19 bits of device ID; the 21-bit counter is zero.
-		d := binary.BigEndian.Uint32(id[:]) & 0x7FFFF
-		iksn[5], iksn[6], iksn[7] = byte(d>>11), byte(d>>3), byte(d<<5)
 		ik, err = dukpt.TDESDeriveIK(s.bdk[mode], iksn)
 		hdr = tr31.Header{Version: tr31.VersionD, KeyUsage: keyload.UsageDUKPTInitialKey, Algorithm: 'T', ModeOfUse: 'X', Exportability: 'N',
 			Blocks: []tr31.OptBlock{{ID: "KS", Data: strings.ToUpper(hex.EncodeToString(iksn))}, {ID: "KC"}}}
