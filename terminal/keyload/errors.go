@@ -21,7 +21,9 @@ var (
 
 	// ErrBlock: the key block does not unwrap under the stored KBPK (wraps
 	// the tr31 error: tr31.ErrMAC for a block made under another KBPK or
-	// altered), or its version does not fit the KBPK's algorithm.
+	// altered), names another KBPK by its check value (optional block KP;
+	// the message gives both check values), or its version does not fit
+	// the KBPK's algorithm.
 	ErrBlock = errors.New("keyload: key block refused")
 
 	// ErrUsage: the key block holds a key this loader does not install

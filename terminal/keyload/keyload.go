@@ -293,9 +293,17 @@ func (l *Loader) LoadBlock(block string) (Loaded, error) {
 	if e, err := l.Keys.Info(KBPKName); err == nil && e.KCV != "" {
 		kbpkKCV = e.KCV
 	}
+	named, err := namedKBPK(h, kh.Algorithm, kbpkKCV)
+	if err != nil {
+		return Loaded{}, err
+	}
 	var out Loaded
 	err = l.Keys.Use(KBPKName, func(kbpk []byte) error {
 		h, key, err := tr31.Unwrap(kbpk, block)
+		if errors.Is(err, tr31.ErrMAC) && named {
+			return fmt.Errorf("%w: %w: the block names this terminal's KBPK (KCV %s) but does not verify under it: it was altered on the way",
+				ErrBlock, err, kbpkKCV)
+		}
 		if errors.Is(err, tr31.ErrMAC) {
 			// What the custodian can act on: which KBPK the block
 			// should have been made under.
@@ -326,6 +334,31 @@ func (l *Loader) LoadBlock(block string) (Loaded, error) {
 		return Loaded{}, err
 	}
 	return out, nil
+}
+
+// namedKBPK compares the KBPK check value a block names (optional block
+// KP, when its method is the one of the terminal's KBPK algorithm) with
+// the terminal's KBPK's KCV (6 hex digits): a block made under another
+// KBPK is refused (ErrBlock) with both check values, for the custodian to
+// act on. named reports that the block names the terminal's KBPK.
+func namedKBPK(h tr31.Header, kbpkAlg byte, kbpkKCV string) (named bool, err error) {
+	kp, ok := h.Block("KP")
+	if !ok || len(kp) < 4 || len(kbpkKCV) != 6 {
+		return false, nil
+	}
+	method := tr31.KCVCMAC
+	if kbpkAlg == 'T' {
+		method = tr31.KCVLegacy
+	}
+	if kp[:2] != method {
+		return false, nil
+	}
+	n := min(len(kp)-2, len(kbpkKCV))
+	if !strings.EqualFold(kp[2:2+n], kbpkKCV[:n]) {
+		return false, fmt.Errorf("%w: the block was made under a KBPK with check value %s; this terminal's KBPK has KCV %s: "+
+			"load that KBPK, or ask for a block made under this one", ErrBlock, strings.ToUpper(kp[2:2+n]), kbpkKCV)
+	}
+	return true, nil
 }
 
 // initialKSN reads the initial KSN of a B1 block for the DUKPT mode.

@@ -473,3 +473,63 @@ func TestLoadBlockRefusesKeyStrongerThanKBPK(t *testing.T) {
 		})
 	}
 }
+
+// A block that names its KBPK (optional block KP, the KBPK's check value)
+// tells the custodian which KBPK it was made under when that is not the
+// terminal's, and tells an altered block from one for another KBPK.
+func TestLoadBlockNamesItsKBPK(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		mode    wiresec.Mode
+		alg     byte
+		version byte
+		a, b    string
+		other   []byte
+		opt     tr31.OptBlock
+		caseIdx int
+	}{
+		{"TDES", wiresec.ModeTDES, 'T', 'B', tdesA, tdesB, bytes.Repeat([]byte{0x13, 0x57}, 8), tr31.OptBlock{ID: "KS", Data: tdesIKSN}, 0},
+		{"AES", wiresec.ModeAES, 'A', 'D', aesA, aesB, bytes.Repeat([]byte{0x24, 0x68}, 16), tr31.OptBlock{ID: "IK", Data: aesIKID}, 3},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			l := newLoader(t, c.mode)
+			a, b := h(t, c.a), h(t, c.b)
+			ours, err := l.LoadKBPK(c.alg, a, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ik := dukptCases[c.caseIdx].deriveIK(t)
+			hd := b1Header(c.version, c.alg, c.opt, tr31.OptBlock{ID: "KP"})
+			theirs, err := keystore.KCV(c.alg, c.other)
+			if err != nil {
+				t.Fatal(err)
+			}
+			other, err := tr31.Wrap(c.other, hd, ik, rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = l.LoadBlock(other)
+			if !errors.Is(err, ErrBlock) || !strings.Contains(err.Error(), theirs) || !strings.Contains(err.Error(), ours) {
+				t.Fatalf("block under KBPK %s, the terminal's is %s: %v", theirs, ours, err)
+			}
+			t.Logf("other KBPK: %v", err)
+			noSecrets(t, err.Error(), secretsIn(a, b, xor(a, b), c.other, ik))
+
+			good, err := tr31.Wrap(xor(a, b), hd, ik, rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			altered := []byte(good)
+			i := len(altered) - 5
+			altered[i] = map[bool]byte{true: '1', false: '0'}[altered[i] == '0']
+			_, err = l.LoadBlock(string(altered))
+			if !errors.Is(err, tr31.ErrMAC) || !strings.Contains(err.Error(), "altered") || strings.Contains(err.Error(), "not made under") {
+				t.Fatalf("altered block naming the terminal's KBPK: %v", err)
+			}
+			t.Logf("altered: %v", err)
+			if got, err := l.LoadBlock(good); err != nil || got.Usage != "B1" {
+				t.Fatalf("the genuine block: %+v, %v", got, err)
+			}
+		})
+	}
+}
