@@ -292,9 +292,8 @@ func (c *Client) refreshOnce(ctx context.Context) ([]Target, error) {
 	if err != nil {
 		err = classify(f.last, false, err)
 		var r *RefusedError
-		if at.After(now) && errors.Is(err, ErrExpired) && errors.As(err, &r) {
-			r.Err = fmt.Errorf("%w (judged at %s: the clock says %s, before the expiry of a timestamp it was already seen past; check the time source)",
-				r.Err, at.Format(time.RFC3339), now.Format(time.RFC3339))
+		if errors.Is(err, ErrExpired) && errors.As(err, &r) {
+			r.Err = fmt.Errorf("%w (%s)", r.Err, expiryNote(up, r.File, now, at))
 		}
 		c.log.Warn("ota: check failed", "err", err)
 		return nil, err

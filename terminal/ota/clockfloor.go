@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
 )
 
@@ -101,4 +102,36 @@ func (c *Client) writeFloor(f time.Time) error {
 		d.Close()
 	}
 	return nil
+}
+
+// expiryNote says, for a refusal of file as expired, when it expired
+// (when the trusted metadata set still holds it) and by what time it was
+// judged: what an engineer needs to tell a frozen repository from a
+// terminal clock that is wrong.
+func expiryNote(up *updater.Updater, file string, now, at time.Time) string {
+	tm := up.GetTrustedMetadataSet()
+	var exp time.Time
+	switch roleOf(file) {
+	case metadata.ROOT:
+		if tm.Root != nil {
+			exp = tm.Root.Signed.Expires
+		}
+	case metadata.TIMESTAMP:
+		if tm.Timestamp != nil {
+			exp = tm.Timestamp.Signed.Expires
+		}
+	case metadata.SNAPSHOT:
+		if tm.Snapshot != nil {
+			exp = tm.Snapshot.Signed.Expires
+		}
+	}
+	note := ""
+	if !exp.IsZero() && exp.Before(at) {
+		note = "expired at " + exp.UTC().Format(time.RFC3339) + "; "
+	}
+	if at.After(now) {
+		return note + "judged at " + at.Format(time.RFC3339) + ": the clock says " + now.Format(time.RFC3339) +
+			", before the expiry of a timestamp it was already seen past; check the time source"
+	}
+	return note + "the clock says " + now.Format(time.RFC3339) + "; if that is wrong, set it right"
 }

@@ -246,7 +246,8 @@ func TestFreezeClockAhead(t *testing.T) {
 			mustCheck(t, c)
 			clk.Advance(ahead)
 			ts, err := c.Check(context.Background())
-			refused(t, ts, err, ErrExpired)
+			// The engineer sees when it expired and what the clock says.
+			refused(t, ts, err, ErrExpired, "expired at 20", "clock says "+clk.Now().Format(time.RFC3339))
 			clk.Advance(-ahead + 2*time.Hour) // right again, two hours after the check
 			e.publish()
 			mustCheck(t, e.client("T1", func(o *Opts) { o.Clock = clk; o.Dir = c.o.Dir }))
