@@ -74,7 +74,9 @@ func ParseKeysResponse(body []byte) (*KeysResponse, error) {
 	if err := dec.Decode(&r); err != nil {
 		return nil, fmt.Errorf("%w: the response is not a keys response", ErrRemote)
 	}
-	if dec.More() {
+	// One object and nothing after it (dec.More alone lets a stray '}'
+	// or ']' through).
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("%w: data after the response", ErrRemote)
 	}
 	if len(r.KeyToken) == 0 || len(r.KeyToken) > tr34.MaxTokenLen {

@@ -283,3 +283,16 @@ func FuzzParseKeysResponse(f *testing.F) {
 		}
 	})
 }
+
+// A keys response is one JSON object and nothing after it.
+func TestParseKeysResponseTrailingData(t *testing.T) {
+	good := `{"key_token":"MAMCAQE=","ik_block":"D0016B1AX00N0000"}`
+	if _, err := ParseKeysResponse([]byte(good + "\n")); err != nil {
+		t.Fatalf("a response and a line break: %v", err)
+	}
+	for _, tail := range []string{"}", "]", " {}", "x", `"`} {
+		if r, err := ParseKeysResponse([]byte(good + tail)); !errors.Is(err, ErrRemote) {
+			t.Errorf("response followed by %q: %+v, %v", tail, r, err)
+		}
+	}
+}

@@ -311,7 +311,9 @@ func parseKeysRequest(body []byte) (*keyload.KeysRequest, wiresec.Mode, []byte, 
 	if err := dec.Decode(&kr); err != nil {
 		return nil, "", nil, fmt.Errorf("%w: not a keys request", ErrRequest)
 	}
-	if dec.More() {
+	// One object and nothing after it (dec.More alone lets a stray '}'
+	// or ']' through).
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, "", nil, fmt.Errorf("%w: data after the request", ErrRequest)
 	}
 	if !printable(kr.TerminalID, MaxTerminalID) {

@@ -1,6 +1,7 @@
 package kdh
 
 import (
+	"errors"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -68,5 +69,15 @@ not json
 	_, next, _, err := again.ikBlock(kbpk, wiresec.ModeTDES)
 	if err != nil || next == iksn {
 		t.Fatalf("after a restart: initial KSN %s (the last run issued %s), %v", next, iksn, err)
+	}
+}
+
+// A keys request is one JSON object and nothing after it.
+func TestKeysRequestTrailingData(t *testing.T) {
+	for _, tail := range []string{"}", "]", " {}"} {
+		body := `{"terminal_id":"T1","device_chain":["MAA="],"random_token":"MAA=","dukpt":"aes"}` + tail
+		if _, _, _, err := parseKeysRequest([]byte(body)); !errors.Is(err, ErrRequest) || !strings.Contains(err.Error(), "after") {
+			t.Errorf("request followed by %q: %v", tail, err)
+		}
 	}
 }
