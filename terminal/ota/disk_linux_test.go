@@ -42,7 +42,7 @@ func freeSpace(t *testing.T, dir string) int64 {
 	if err := syscall.Statfs(dir, &st); err != nil {
 		t.Fatal(err)
 	}
-	return int64(st.Bavail) * st.Bsize
+	return int64(st.Bavail) * int64(st.Bsize)
 }
 
 // TestFetchOnASmallDisk: a target that fits the disk once, but not twice,
