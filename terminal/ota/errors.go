@@ -26,8 +26,10 @@ import (
 //     older targets).
 //   - ErrMixAndMatch: metadata that is not the file its signed parent names
 //     (another version, or other bytes than the length and hashes named).
-//   - ErrExpired: metadata past its expiry by Opts.Clock (a frozen
-//     repository, or a replay of metadata that expired).
+//   - ErrExpired: metadata past its expiry by Opts.Clock, or by the
+//     expiry floor when the clock went back (a frozen repository, a replay
+//     of metadata that expired, or a terminal clock that is wrong: the
+//     message says when the file expired and what the clock says).
 //   - ErrHash: a target whose bytes do not match its signed length and
 //     hashes (an arbitrary target).
 //   - ErrTooLarge: a download larger than allowed (endless data): metadata
