@@ -213,6 +213,19 @@ func (l *Loader) LoadKBPK(alg byte, a, b []byte) (kcv string, err error) {
 // remote key token (LoadKeyToken). bad is the error class of an unusable
 // key. The caller wipes k.
 func (l *Loader) storeKBPK(alg byte, k []byte, bad error) (string, error) {
+	kcv, err := checkKBPK(alg, k, bad)
+	if err != nil {
+		return "", err
+	}
+	if err := l.Keys.Put(KBPKName, kbpkHeader(alg), k); err != nil {
+		return "", fmt.Errorf("keyload: storing the KBPK: %w", err)
+	}
+	return kcv, nil
+}
+
+// checkKBPK checks k is a usable KBPK of algorithm alg (length, not weak)
+// and returns its KCV. bad is the error class of an unusable key.
+func checkKBPK(alg byte, k []byte, bad error) (string, error) {
 	if err := checkLen(alg, len(k)); err != nil {
 		return "", fmt.Errorf("%w: %v", bad, err)
 	}
@@ -222,9 +235,6 @@ func (l *Loader) storeKBPK(alg byte, k []byte, bad error) (string, error) {
 	kcv, err := keystore.KCV(alg, k)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", bad, err)
-	}
-	if err := l.Keys.Put(KBPKName, kbpkHeader(alg), k); err != nil {
-		return "", fmt.Errorf("keyload: storing the KBPK: %w", err)
 	}
 	return kcv, nil
 }
@@ -251,10 +261,6 @@ func (l *Loader) LoadBlock(block string) (Loaded, error) {
 	if l.DUKPT == nil {
 		return Loaded{}, ErrNoDUKPT
 	}
-	block = strings.TrimSpace(block)
-	if len(block) > tr31.MaxLength {
-		return Loaded{}, fmt.Errorf("%w: longer than %d characters", ErrBlock, tr31.MaxLength)
-	}
 	kh, err := l.Keys.Header(KBPKName)
 	if errors.Is(err, keystore.ErrNotFound) {
 		return Loaded{}, fmt.Errorf("%w: %w", ErrNoKBPK, err)
@@ -262,72 +268,26 @@ func (l *Loader) LoadBlock(block string) (Loaded, error) {
 	if err != nil {
 		return Loaded{}, fmt.Errorf("keyload: reading the KBPK: %w", err)
 	}
-	h, err := tr31.ParseHeader(block)
-	if err != nil {
-		return Loaded{}, fmt.Errorf("%w: %w", ErrBlock, err)
-	}
-	switch {
-	case h.Version == tr31.VersionA:
-		return Loaded{}, fmt.Errorf("%w: version A (key variant binding) is deprecated; ask for version B, C or D", ErrBlock)
-	case kh.Algorithm == 'T' && h.Version == tr31.VersionD:
-		return Loaded{}, fmt.Errorf("%w: version D needs an AES KBPK; the stored KBPK is TDES", ErrBlock)
-	case kh.Algorithm == 'A' && h.Version != tr31.VersionD:
-		return Loaded{}, fmt.Errorf("%w: version %c needs a TDES KBPK; the stored KBPK is AES", ErrBlock, h.Version)
-	}
-	if h.KeyUsage != UsageDUKPTInitialKey {
-		return Loaded{}, fmt.Errorf("%w: key usage %s; this loader installs DUKPT initial keys (B1) only", ErrUsage, h.KeyUsage)
-	}
-	if h.ModeOfUse != 'X' && h.ModeOfUse != 'N' {
-		return Loaded{}, fmt.Errorf("%w: mode of use %c for a DUKPT initial key (want X or N)", ErrUsage, h.ModeOfUse)
-	}
-	if h.Exportability != 'N' {
-		return Loaded{}, fmt.Errorf("%w: exportability %c; a DUKPT initial key made for a terminal is non-exportable (N): "+
-			"ask the key distribution host for a block made for this terminal", ErrUsage, h.Exportability)
-	}
-	mode := l.DUKPT.Mode()
-	iksn, err := initialKSN(mode, h)
-	if err != nil {
-		return Loaded{}, err
-	}
 	kbpkKCV := "unknown"
 	if e, err := l.Keys.Info(KBPKName); err == nil && e.KCV != "" {
 		kbpkKCV = e.KCV
 	}
-	named, err := namedKBPK(h, kh.Algorithm, kbpkKCV)
+	under := kbpkRef{alg: kh.Algorithm, kcv: kbpkKCV, whose: "this terminal's KBPK"}
+	b, err := checkIKBlock(l.DUKPT.Mode(), under, block)
 	if err != nil {
 		return Loaded{}, err
 	}
 	var out Loaded
 	err = l.Keys.Use(KBPKName, func(kbpk []byte) error {
-		h, key, err := tr31.Unwrap(kbpk, block)
-		if errors.Is(err, tr31.ErrMAC) && named {
-			return fmt.Errorf("%w: %w: the block names this terminal's KBPK (KCV %s) but does not verify under it: it was altered on the way",
-				ErrBlock, err, kbpkKCV)
-		}
-		if errors.Is(err, tr31.ErrMAC) {
-			// What the custodian can act on: which KBPK the block
-			// should have been made under.
-			return fmt.Errorf("%w: %w: the block was not made under this terminal's KBPK (KCV %s), or it was altered on the way",
-				ErrBlock, err, kbpkKCV)
-		}
+		key, loaded, err := b.unwrap(kbpk)
 		if err != nil {
-			return fmt.Errorf("%w: %w", ErrBlock, err)
+			return err
 		}
 		defer clear(key)
-		if err := fitsMode(mode, h.Algorithm, len(key)); err != nil {
-			return err
-		}
-		if err := strongEnough(kh.Algorithm, len(kbpk), h.Algorithm, len(key)); err != nil {
-			return err
-		}
-		kcv, err := keystore.KCV(h.Algorithm, key)
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrUsage, err)
-		}
-		if err := l.DUKPT.Load(key, iksn); err != nil {
+		if err := l.DUKPT.Load(key, b.iksn); err != nil {
 			return fmt.Errorf("keyload: loading the DUKPT slot: %w", err)
 		}
-		out = Loaded{Usage: h.KeyUsage, KCV: kcv, KSN: strings.ToUpper(hex.EncodeToString(iksn))}
+		out = loaded
 		return nil
 	})
 	if err != nil {
@@ -336,27 +296,118 @@ func (l *Loader) LoadBlock(block string) (Loaded, error) {
 	return out, nil
 }
 
+// kbpkRef describes the KBPK a block is checked under, for the checks
+// and the messages: its algorithm, its KCV and whose it is.
+type kbpkRef struct {
+	alg   byte
+	kcv   string
+	whose string // "this terminal's KBPK", "the key token's KBPK"
+}
+
+// ikBlock is a DUKPT initial key block whose clear header was checked.
+type ikBlock struct {
+	block string
+	mode  wiresec.Mode
+	under kbpkRef
+	iksn  []byte
+	named bool // the block names the KBPK it is checked under (KP)
+}
+
+// checkIKBlock checks the clear header of a B1 block for the DUKPT mode
+// and the KBPK it is to be unwrapped under (see LoadBlock).
+func checkIKBlock(mode wiresec.Mode, under kbpkRef, block string) (*ikBlock, error) {
+	block = strings.TrimSpace(block)
+	if len(block) > tr31.MaxLength {
+		return nil, fmt.Errorf("%w: longer than %d characters", ErrBlock, tr31.MaxLength)
+	}
+	h, err := tr31.ParseHeader(block)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBlock, err)
+	}
+	switch {
+	case h.Version == tr31.VersionA:
+		return nil, fmt.Errorf("%w: version A (key variant binding) is deprecated; ask for version B, C or D", ErrBlock)
+	case under.alg == 'T' && h.Version == tr31.VersionD:
+		return nil, fmt.Errorf("%w: version D needs an AES KBPK; %s is TDES", ErrBlock, under.whose)
+	case under.alg == 'A' && h.Version != tr31.VersionD:
+		return nil, fmt.Errorf("%w: version %c needs a TDES KBPK; %s is AES", ErrBlock, h.Version, under.whose)
+	}
+	if h.KeyUsage != UsageDUKPTInitialKey {
+		return nil, fmt.Errorf("%w: key usage %s; this loader installs DUKPT initial keys (B1) only", ErrUsage, h.KeyUsage)
+	}
+	if h.ModeOfUse != 'X' && h.ModeOfUse != 'N' {
+		return nil, fmt.Errorf("%w: mode of use %c for a DUKPT initial key (want X or N)", ErrUsage, h.ModeOfUse)
+	}
+	if h.Exportability != 'N' {
+		return nil, fmt.Errorf("%w: exportability %c; a DUKPT initial key made for a terminal is non-exportable (N): "+
+			"ask the key distribution host for a block made for this terminal", ErrUsage, h.Exportability)
+	}
+	iksn, err := initialKSN(mode, h)
+	if err != nil {
+		return nil, err
+	}
+	named, err := namedKBPK(h, under)
+	if err != nil {
+		return nil, err
+	}
+	return &ikBlock{block: block, mode: mode, under: under, iksn: iksn, named: named}, nil
+}
+
+// unwrap opens the block under kbpk and checks the key against the DUKPT
+// mode and the KBPK's strength. The caller wipes key.
+func (b *ikBlock) unwrap(kbpk []byte) (key []byte, out Loaded, err error) {
+	h, key, err := tr31.Unwrap(kbpk, b.block)
+	if errors.Is(err, tr31.ErrMAC) && b.named {
+		return nil, Loaded{}, fmt.Errorf("%w: %w: the block names %s (KCV %s) but does not verify under it: it was altered on the way",
+			ErrBlock, err, b.under.whose, b.under.kcv)
+	}
+	if errors.Is(err, tr31.ErrMAC) {
+		// What the custodian can act on: which KBPK the block
+		// should have been made under.
+		return nil, Loaded{}, fmt.Errorf("%w: %w: the block was not made under %s (KCV %s), or it was altered on the way",
+			ErrBlock, err, b.under.whose, b.under.kcv)
+	}
+	if err != nil {
+		return nil, Loaded{}, fmt.Errorf("%w: %w", ErrBlock, err)
+	}
+	fail := func(err error) ([]byte, Loaded, error) {
+		clear(key)
+		return nil, Loaded{}, err
+	}
+	if err := fitsMode(b.mode, h.Algorithm, len(key)); err != nil {
+		return fail(err)
+	}
+	if err := strongEnough(b.under.alg, len(kbpk), h.Algorithm, len(key)); err != nil {
+		return fail(err)
+	}
+	kcv, err := keystore.KCV(h.Algorithm, key)
+	if err != nil {
+		return fail(fmt.Errorf("%w: %w", ErrUsage, err))
+	}
+	return key, Loaded{Usage: h.KeyUsage, KCV: kcv, KSN: strings.ToUpper(hex.EncodeToString(b.iksn))}, nil
+}
+
 // namedKBPK compares the KBPK check value a block names (optional block
-// KP, when its method is the one of the terminal's KBPK algorithm) with
-// the terminal's KBPK's KCV (6 hex digits): a block made under another
+// KP, when its method is the one of the KBPK's algorithm) with the KCV (6
+// hex digits) of the KBPK it is checked under: a block made under another
 // KBPK is refused (ErrBlock) with both check values, for the custodian to
-// act on. named reports that the block names the terminal's KBPK.
-func namedKBPK(h tr31.Header, kbpkAlg byte, kbpkKCV string) (named bool, err error) {
+// act on. named reports that the block names that KBPK.
+func namedKBPK(h tr31.Header, under kbpkRef) (named bool, err error) {
 	kp, ok := h.Block("KP")
-	if !ok || len(kp) < 4 || len(kbpkKCV) != 6 {
+	if !ok || len(kp) < 4 || len(under.kcv) != 6 {
 		return false, nil
 	}
 	method := tr31.KCVCMAC
-	if kbpkAlg == 'T' {
+	if under.alg == 'T' {
 		method = tr31.KCVLegacy
 	}
 	if kp[:2] != method {
 		return false, nil
 	}
-	n := min(len(kp)-2, len(kbpkKCV))
-	if !strings.EqualFold(kp[2:2+n], kbpkKCV[:n]) {
-		return false, fmt.Errorf("%w: the block was made under a KBPK with check value %s; this terminal's KBPK has KCV %s: "+
-			"load that KBPK, or ask for a block made under this one", ErrBlock, strings.ToUpper(kp[2:2+n]), kbpkKCV)
+	n := min(len(kp)-2, len(under.kcv))
+	if !strings.EqualFold(kp[2:2+n], under.kcv[:n]) {
+		return false, fmt.Errorf("%w: the block was made under a KBPK with check value %s; %s has KCV %s: "+
+			"load that KBPK, or ask for a block made under this one", ErrBlock, strings.ToUpper(kp[2:2+n]), under.whose, under.kcv)
 	}
 	return true, nil
 }

@@ -127,23 +127,35 @@ func (l *Loader) LoadKeyToken(token []byte, o TokenOpts) (kcv string, err error)
 	if l == nil || l.Keys == nil {
 		return "", fmt.Errorf("%w: no key store", ErrNoKBPK)
 	}
+	alg, key, err := openKeyToken(token, o)
+	if err != nil {
+		return "", err
+	}
+	defer clear(key)
+	return l.storeKBPK(alg, key, ErrKeyToken)
+}
+
+// openKeyToken opens and checks a key token as LoadKeyToken does and uses
+// up its random number; it returns the KBPK's algorithm and the key,
+// which the caller wipes. Nothing is stored.
+func openKeyToken(token []byte, o TokenOpts) (alg byte, key []byte, err error) {
 	if o.Device == nil || o.Nonces == nil {
-		return "", fmt.Errorf("%w: no device identity or nonce store", ErrKeyToken)
+		return 0, nil, fmt.Errorf("%w: no device identity or nonce store", ErrKeyToken)
 	}
 	tok, err := tr34.OpenKeyToken(token, tr34.VerifyOpts{Roots: o.KDHRoots, Recipient: o.Device.Certificate(),
 		Decrypter: o.Device, Nonce: o.Nonce, Now: o.Now})
 	if err != nil {
-		return "", fmt.Errorf("%w: %w", ErrKeyToken, err)
+		return 0, nil, fmt.Errorf("%w: %w", ErrKeyToken, err)
 	}
 	defer tok.Wipe()
 	h := tok.Header
 	if (h.KeyUsage != "K0" && h.KeyUsage != "K1") || (h.ModeOfUse != 'B' && h.ModeOfUse != 'D') {
-		return "", fmt.Errorf("%w: key usage %s mode %c; a KBPK is K0 or K1 with mode B or D", ErrKeyToken, h.KeyUsage, h.ModeOfUse)
+		return 0, nil, fmt.Errorf("%w: key usage %s mode %c; a KBPK is K0 or K1 with mode B or D", ErrKeyToken, h.KeyUsage, h.ModeOfUse)
 	}
 	if err := o.Nonces.Consume(o.Nonce); err != nil {
-		return "", fmt.Errorf("%w: %w", ErrKeyToken, err)
+		return 0, nil, fmt.Errorf("%w: %w", ErrKeyToken, err)
 	}
-	return l.storeKBPK(h.Algorithm, tok.Key, ErrKeyToken)
+	return h.Algorithm, bytes.Clone(tok.Key), nil
 }
 
 // RemoteDevice is the terminal's identity as the exchange presents it:
@@ -183,9 +195,12 @@ type RemoteLoaded struct {
 }
 
 // LoadRemote runs the exchange with the KDH at r.URL: a fresh random
-// number, the device chain, the answer's key token through LoadKeyToken and
-// its initial key block through LoadBlock. Errors: ErrNoDUKPT, ErrRemote,
-// and those of LoadKeyToken and LoadBlock.
+// number, the device chain, the answer's key token checked as
+// LoadKeyToken checks it and its initial key block as LoadBlock checks
+// it, under the token's KBPK. The initial key is loaded first and the
+// KBPK stored after it: an answer whose token or initial key is refused
+// installs nothing, and the terminal keeps the KBPK it had. Errors:
+// ErrNoDUKPT, ErrRemote, and those of LoadKeyToken and LoadBlock.
 func (l *Loader) LoadRemote(ctx context.Context, r Remote) (RemoteLoaded, error) {
 	if l == nil || l.Keys == nil {
 		return RemoteLoaded{}, fmt.Errorf("%w: no key store", ErrNoKBPK)
@@ -213,14 +228,34 @@ func (l *Loader) LoadRemote(ctx context.Context, r Remote) (RemoteLoaded, error)
 	if err != nil {
 		return RemoteLoaded{}, err
 	}
-	kcv, err := l.LoadKeyToken(resp.KeyToken, TokenOpts{Device: r.Device, KDHRoots: r.KDHRoots, Nonce: nonce,
+	alg, kbpk, err := openKeyToken(resp.KeyToken, TokenOpts{Device: r.Device, KDHRoots: r.KDHRoots, Nonce: nonce,
 		Nonces: r.Nonces, Now: clock.Or(r.Clock).Now()})
 	if err != nil {
 		return RemoteLoaded{}, err
 	}
-	loaded, err := l.LoadBlock(resp.IKBlock)
+	defer clear(kbpk)
+	kcv, err := checkKBPK(alg, kbpk, ErrKeyToken)
 	if err != nil {
-		return RemoteLoaded{KBPKKCV: kcv}, err
+		return RemoteLoaded{}, err
+	}
+	// The initial key is checked and loaded under the token's KBPK before
+	// the KBPK is stored: a delivery whose initial key is refused leaves
+	// the terminal's KBPK as it was.
+	b, err := checkIKBlock(l.DUKPT.Mode(), kbpkRef{alg: alg, kcv: kcv, whose: "the key token's KBPK"}, resp.IKBlock)
+	if err != nil {
+		return RemoteLoaded{}, err
+	}
+	key, loaded, err := b.unwrap(kbpk)
+	if err != nil {
+		return RemoteLoaded{}, err
+	}
+	defer clear(key)
+	if err := l.DUKPT.Load(key, b.iksn); err != nil {
+		return RemoteLoaded{}, fmt.Errorf("keyload: loading the DUKPT slot: %w", err)
+	}
+	if err := l.Keys.Put(KBPKName, kbpkHeader(alg), kbpk); err != nil {
+		// The slot is loaded; only later initial keys need the KBPK.
+		return RemoteLoaded{DUKPT: loaded}, fmt.Errorf("keyload: storing the KBPK (the DUKPT slot is loaded): %w", err)
 	}
 	return RemoteLoaded{KBPKKCV: kcv, DUKPT: loaded}, nil
 }

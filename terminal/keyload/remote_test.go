@@ -222,6 +222,21 @@ func TestLoadRemoteRefused(t *testing.T) {
 		case "rogue":
 			nonce, _ := tr34.ParseRandomToken(got.RandomToken)
 			json.NewEncoder(w).Encode(KeysResponse{KeyToken: kbpkToken(t, h(t, aesA), kbpkK1, nonce, rogueKDH), IKBlock: "D0000"})
+		case "wrong usage", "other KBPK":
+			// A genuine token, and a block the terminal refuses: a PIN
+			// key, or an initial key under another KBPK than the token's.
+			nonce, _ := tr34.ParseRandomToken(got.RandomToken)
+			hd, under := b1Header('D', 'A', tr31.OptBlock{ID: "IK", Data: aesIKID}), h(t, aesA)
+			if got.TerminalID == "wrong usage" {
+				hd.KeyUsage, hd.ModeOfUse = "P0", 'E'
+			} else {
+				under = h(t, aesB)
+			}
+			block, err := tr31.Wrap(under, hd, dukptCases[3].deriveIK(t), rand.Reader)
+			if err != nil {
+				t.Error(err)
+			}
+			json.NewEncoder(w).Encode(KeysResponse{KeyToken: kbpkToken(t, h(t, aesA), kbpkK1, nonce, kdhLeaf), IKBlock: block})
 		}
 	}
 	srv := httptest.NewServer(http.HandlerFunc(answer))
@@ -234,6 +249,10 @@ func TestLoadRemoteRefused(t *testing.T) {
 		{"refused", []error{ErrRemote}, "403: device certificate not issued by the manufacturer CA"},
 		{"garbled", []error{ErrRemote}, "data after"},
 		{"rogue", []error{ErrKeyToken, tr34.ErrSigner}, ""},
+		// The token verifies but its initial key does not load: the
+		// terminal keeps the KBPK it had (none here), not the token's.
+		{"wrong usage", []error{ErrUsage}, "key usage P0"},
+		{"other KBPK", []error{ErrBlock, tr31.ErrMAC}, "not made under the key token's KBPK"},
 	} {
 		t.Run(c.id, func(t *testing.T) {
 			l := newLoader(t, wiresec.ModeAES)
