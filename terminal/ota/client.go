@@ -65,8 +65,9 @@ type Opts struct {
 	// MaxTarget bounds every target, whatever its signed length says (0:
 	// DefaultMaxTarget).
 	MaxTarget int64
-	// MinFree is the room a download leaves free on the file system of
-	// Dir, which the terminal's database may share (0: DefaultMinFree).
+	// MinFree is the room a download larger than a parameter bundle
+	// (MaxBundle) leaves free on the file system of Dir, which the
+	// terminal's database may share (0: DefaultMinFree).
 	MinFree int64
 	// FreeSpace tells the bytes free for posd on the file system of dir
 	// (nil: statfs; where that is unknown, downloads are not checked

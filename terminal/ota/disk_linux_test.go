@@ -123,3 +123,19 @@ func TestFetchDiskFull(t *testing.T) {
 		}
 	})
 }
+
+// TestFetchSmallTargetOnAFullDisk: the room kept free is for large
+// downloads; a parameter bundle (a hotlist, a risk rule: what keeps a
+// terminal safe) still comes in when it fits.
+func TestFetchSmallTargetOnAFullDisk(t *testing.T) {
+	disk := smallDisk(t, 1<<20)
+	e := newEnv(t, repo.Opts{})
+	e.add("params/emv-2.json", bundleJSON(2), KindParams, 2)
+	e.publish()
+	c := e.client("T1", func(o *Opts) { o.Dir = disk; o.MinFree = 4 << 20 })
+	p := find(t, mustCheck(t, c), "params/emv-2.json")
+	got, err := c.Fetch(context.Background(), p)
+	if err != nil || !bytes.Equal(got, bundleJSON(2)) {
+		t.Fatalf("a bundle on a disk with less than MinFree free: %d bytes, %v", len(got), err)
+	}
+}

@@ -66,7 +66,8 @@
 // Once verified, the partial file is renamed to the kept copy (never
 // copied: a target needs its size on disk once). The data directory is
 // shared with the terminal's database, so a download starts only when the
-// rest of the target fits with MinFree left over, and a download that
+// rest of the target fits with MinFree left over (a target no larger than
+// a parameter bundle only needs its own room), and a download that
 // fills the disk anyway (something else wrote meanwhile) is removed to
 // give the room back; both are ErrNoSpace.
 //

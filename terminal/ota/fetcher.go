@@ -174,7 +174,8 @@ func (f *fetcher) target(u string, length int64) ([]byte, error) {
 }
 
 // room checks the file system of the partial file has room for the rest
-// of a target of length bytes, and MinFree beside it.
+// of a target of length bytes, and MinFree beside it unless the target is
+// no larger than a parameter bundle (MaxBundle).
 func (f *fetcher) room(length int64) error {
 	var have int64
 	if st, err := os.Stat(f.partial); err == nil && st.Size() <= length {
@@ -189,8 +190,14 @@ func (f *fetcher) room(length int64) error {
 		f.c.log.Debug("ota: free space unknown; downloading anyway", "err", err)
 		return nil
 	}
-	if free-need < f.c.o.MinFree {
-		return fmt.Errorf("%w: %s needs %d bytes more, %d are free and %d stay free", ErrNoSpace, f.name, need, free, f.c.o.MinFree)
+	// A target of a parameter bundle's size needs only its own room: it
+	// may carry what keeps the terminal safe (a hotlist, a risk rule).
+	keep := f.c.o.MinFree
+	if length <= MaxBundle {
+		keep = 0
+	}
+	if free-need < keep {
+		return fmt.Errorf("%w: %s needs %d bytes more, %d are free and %d stay free", ErrNoSpace, f.name, need, free, keep)
 	}
 	return nil
 }
