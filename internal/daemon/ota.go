@@ -116,6 +116,9 @@ func (d *Daemon) openOTA(ctx context.Context, k *emv.Kernel) error {
 	if err != nil {
 		return fmt.Errorf("ota: %w", err)
 	}
+	// From here nothing returns an error: Close waits for d.ota.done,
+	// which only the goroutines started below close (an error return
+	// here once left a failed start hanging in Close).
 	d.ota = &otaPart{c: c, hint: make(chan struct{}, 1), hostHint: make(chan struct{}, 1), done: make(chan struct{}), k: k}
 	// The parameter set received before this start goes back in use.
 	var stored []byte
@@ -126,10 +129,16 @@ func (d *Daemon) openOTA(ctx context.Context, k *emv.Kernel) error {
 	if stored != nil {
 		use, version, err := d.prepareParams(stored)
 		if err != nil {
-			return fmt.Errorf("ota: the stored parameter bundle: %w", err)
+			// A bundle this firmware cannot use: one applied under a newer
+			// firmware whose trial was rolled back (a section or risk key
+			// only that one knows), or damaged. posd still starts, on the
+			// configuration's parameters; the bundle is forgotten, so the
+			// next check takes the repository's set again.
+			d.dropStoredParams(err)
+		} else {
+			use()
+			d.Log.Info("parameters received over the air in use", "version", version)
 		}
-		use()
-		d.Log.Info("parameters received over the air in use", "version", version)
 	}
 	// The acquirer's answers may say an update waits: check soon, with
 	// jitter, at most once a minute for it.
@@ -197,6 +206,25 @@ func (d *Daemon) otaRound(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// dropStoredParams forgets the stored parameter bundle, which this
+// firmware cannot use (why), saying so in the log and the update history.
+func (d *Daemon) dropStoredParams(why error) {
+	set := d.Params()
+	d.Log.Warn("the stored parameter bundle is not usable by this firmware: the configuration's parameters are in use until the next update check",
+		"version", set.Version, "target", set.Target, "err", why)
+	if err := d.DB.Bolt().Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(otaBucket)
+		if err := b.Delete(otaBundleKey); err != nil {
+			return err
+		}
+		return b.Delete(otaParamsKey)
+	}); err != nil {
+		d.Log.Warn("the stored parameter bundle could not be forgotten", "err", err)
+	}
+	d.otaEvent(OTAEvent{Kind: "params", Result: "dropped", Target: set.Target, Version: set.Version,
+		Detail: "not usable by this firmware: " + why.Error()})
 }
 
 // applyParams fetches a bundle, checks every section, then puts them in
