@@ -81,7 +81,10 @@ import (
 //	                                                 a void that voided another kind than its
 //	                                                 reversal's codes say is not undone (noted)
 //	settlement of a settled batch               "00" duplicate=true when its totals and
-//	                                                 currency are those that closed it, else "77"
+//	                                                 currency are those that closed it (or,
+//	                                                 closed after an upload, those of the first
+//	                                                 settlement answered "95": the terminal that
+//	                                                 lost the closing answer starts again), else "77"
 //	settlement with AfterUpload                 "00", batch closed (host's and terminal's
 //	                                                 totals journaled)
 //	settlement, totals equal to the host's      "00", batch closed
@@ -158,6 +161,25 @@ type closure struct {
 	afterUpload bool
 	uploadCount int // the terminal's
 	uploads     int // the host's
+	// first are the terminal's totals of the first settlement the host
+	// answered out of balance, when the batch closed after an upload:
+	// the terminal sends them again when the closing answer was lost.
+	first *host.Totals
+}
+
+// repeats reports whether r is a settlement the terminal sends again
+// for the close c: the closing one itself, or, when the batch closed
+// after an upload, the first settlement of that close (a terminal that
+// lost the closing answer starts its close again; in the cup dialect
+// the closing settlement does not even carry the totals).
+func (c closure) repeats(r lreq) bool {
+	if c.currency != r.currency {
+		return false
+	}
+	if c.term == r.totals && c.afterUpload == r.afterUpload && c.uploadCount == r.uploadCount {
+		return true
+	}
+	return c.afterUpload && !r.afterUpload && c.first != nil && *c.first == r.totals
 }
 
 type ledger struct {
@@ -165,10 +187,14 @@ type ledger struct {
 	entries map[string][]*ledgerEntry // by terminal id, oldest first
 	closed  map[batchKey]closure
 	uploads map[batchKey]map[string]bool
+	// offered are the terminal's totals of the last settlement of an
+	// open batch answered out of balance.
+	offered map[batchKey]host.Totals
 }
 
 func newLedger() *ledger {
-	return &ledger{entries: map[string][]*ledgerEntry{}, closed: map[batchKey]closure{}, uploads: map[batchKey]map[string]bool{}}
+	return &ledger{entries: map[string][]*ledgerEntry{}, closed: map[batchKey]closure{}, uploads: map[batchKey]map[string]bool{},
+		offered: map[batchKey]host.Totals{}}
 }
 
 // lreq is a request as the ledger sees it: from a host.Request live, from
@@ -518,7 +544,7 @@ func (l *ledger) settle(r lreq) lresult {
 	k := batchKey{r.tid, r.batch}
 	if c, ok := l.closed[k]; ok {
 		h := c.host
-		if c.currency == r.currency && c.term == r.totals && c.afterUpload == r.afterUpload && c.uploadCount == r.uploadCount {
+		if c.repeats(r) {
 			return lresult{rc: RCApproved, dup: true, settled: true, host: &h, uploads: c.uploads, note: "batch already settled with these totals"}
 		}
 		res := closedResult(r.batch)
@@ -534,11 +560,19 @@ func (l *ledger) settle(r lreq) lresult {
 		res.note = "totals agree"
 	default:
 		res.note = "totals differ"
+		if !r.afterUpload {
+			l.offered[k] = r.totals
+		}
 		return res
 	}
 	res.rc, res.settled = RCApproved, true
-	l.closed[k] = closure{currency: r.currency, host: h, term: r.totals, afterUpload: r.afterUpload,
+	c := closure{currency: r.currency, host: h, term: r.totals, afterUpload: r.afterUpload,
 		uploadCount: r.uploadCount, uploads: res.uploads}
+	if f, ok := l.offered[k]; ok && r.afterUpload {
+		c.first = &f
+	}
+	delete(l.offered, k)
+	l.closed[k] = c
 	// The entries without a batch number were the open batch: they are
 	// this one now.
 	for _, e := range l.entries[r.tid] {
@@ -547,6 +581,16 @@ func (l *ledger) settle(r lreq) lresult {
 		}
 	}
 	return res
+}
+
+// offer notes the totals of a settlement the host answered out of
+// balance (replayed from the journal), as settle does.
+func (l *ledger) offer(r lreq) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if k := (batchKey{r.tid, r.batch}); r.batch != 0 && !r.afterUpload && !l.isClosed(r.tid, r.batch) {
+		l.offered[k] = r.totals
+	}
 }
 
 func (l *ledger) upload(r lreq) lresult {
@@ -726,6 +770,11 @@ func (s *Server) replay(e Entry, st *historyStats) {
 		if e.OrigRef != "" {
 			s.reversed[e.TerminalID+"|"+e.OrigRef] = RCApproved
 		}
+	case kind == host.KindSettlement && e.ResponseCode == RCOutOfBalance && !e.Duplicate:
+		// Out of balance: nothing applied, but the close after the
+		// upload remembers what the terminal offered first.
+		s.ledger.offer(lreqOfEntry(e))
+		return
 	case e.ResponseCode != RCApproved || e.Duplicate:
 		return
 	}

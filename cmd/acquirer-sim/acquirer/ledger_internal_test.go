@@ -714,3 +714,47 @@ func TestLedgerReversalOfAVoidByWhatItVoided(t *testing.T) {
 		t.Fatal("the reversal of the void of a sale, by STAN alone, did not re-open it")
 	}
 }
+
+// TestLedgerSettlementRetriedAfterUpload: the answer to the settlement
+// that follows a batch upload is lost (a timeout, a crash); the terminal's
+// batch is still open and its next close starts again with a first
+// settlement of the same totals. The host closed the batch with them: it
+// is a repeat ("00", duplicate), not a request naming a closed batch. In
+// the ascii87 shape the after-upload settlement carries the totals, in
+// the cup shape only the number of uploaded items.
+func TestLedgerSettlementRetriedAfterUpload(t *testing.T) {
+	for _, cup := range []bool{false, true} {
+		r := newLedgerRig(t, "")
+		s1, _ := r.rc(RCApproved, sale(1, 1000), swipe)
+		r.rc(RCApproved, sale(2, 2000), swipe)
+		r.rc(RCApproved, refund(3, 500, s1), swipe)
+		host1 := Totals{DebitCount: 2, DebitAmount: 3000, CreditCount: 1, CreditAmount: 500}
+		term := Totals{DebitCount: 1, DebitAmount: 1000, CreditCount: 1, CreditAmount: 500} // one sale it did not count
+		r.rc(RCOutOfBalance, settlement(4, 1, term, false), nil)
+		for i, stan := range []uint32{1, 3} {
+			r.rc(RCApproved, host.Request{Kind: host.KindBatchUpload, STAN: uint32(5 + i), Batch: 1, Amount: 1000, OrigKind: host.KindPurchase,
+				OrigSTAN: stan, Ref: fmt.Sprint(stan)}, nil)
+		}
+		after := settlement(7, 1, term, true)
+		if cup {
+			after.Totals, after.UploadCount = host.Totals{}, term.DebitCount+term.CreditCount
+		}
+		if _, in := r.rc(RCApproved, after, nil); !in.Settled {
+			t.Fatalf("cup %v: settlement after the upload journaled %+v", cup, in)
+		}
+		// Its answer never reached the terminal: the cashier closes again.
+		_, in := r.rc(RCApproved, settlement(8, 1, term, false), nil)
+		if !in.Duplicate || !in.Settled || in.Totals == nil || *in.Totals.Host != host1 {
+			t.Fatalf("cup %v: the close repeated journaled %+v", cup, in)
+		}
+		// Other totals are not that close.
+		other := term
+		other.DebitAmount++
+		r.rc(RCBatchClosed, settlement(9, 1, other, false), nil)
+		// A simulator restarted on the journal knows it too.
+		r2 := newLedgerRig(t, r.jr.String())
+		if _, in := r2.rc(RCApproved, settlement(10, 1, term, false), nil); !in.Duplicate {
+			t.Fatalf("cup %v: after a restart the close repeated journaled %+v", cup, in)
+		}
+	}
+}
