@@ -16,7 +16,8 @@ const KindSettlement = string(host.KindSettlement)
 
 // CloseBatch closes the open batch with the host: every reversal and
 // advice must have reached the host first (ErrPending otherwise: sync,
-// then close again); the batch's totals per currency go in a 0500; when
+// then close again; a wallet or face payment's cancel, which goes to its
+// platform, does not hold the close); the batch's totals per currency go in a 0500; when
 // the host's totals differ ("95"), every counted transaction of the batch
 // goes in a batch upload (0320), then the 0500 again. When the host takes
 // them, the settlement's record is approved and the next batch opens in
@@ -58,15 +59,20 @@ func (e *Engine) CloseBatch(ctx context.Context) (store.Txn, error) {
 	if err != nil {
 		return store.Txn{}, err
 	}
-	if len(jobs) > 0 {
-		var rev, adv int
-		for _, j := range jobs {
-			if j.Kind == store.JobAdvice {
-				adv++
-			} else {
-				rev++
-			}
+	var rev, adv int
+	for _, j := range jobs {
+		// A wallet payment's cancel and a face payment's reversal go to
+		// their platforms, which settle those payments: the acquirer's
+		// totals do not wait for them.
+		switch j.Kind {
+		case store.JobAdvice:
+			adv++
+		case store.JobWalletCancel, store.JobFaceCancel:
+		default:
+			rev++
 		}
+	}
+	if rev+adv > 0 {
 		return store.Txn{}, fmt.Errorf("%w: %d reversals and %d advices not yet acknowledged; sync, then close again", ErrPending, rev, adv)
 	}
 	var (

@@ -198,3 +198,50 @@ func TestRecoveryReversesOnlyWhatMovedMoney(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseBatchNotHeldByWalletOrFace: a wallet payment's cancel (or a
+// face payment's reversal) that its platform does not take yet waits in
+// the outbox; neither payment is in the acquirer's batch, so the card
+// batch closes anyway, with the card sale only, and the job stays.
+func TestCloseBatchNotHeldByWalletOrFace(t *testing.T) {
+	db := openDB(t)
+	var ids []string
+	err := db.Do(func(tx *store.Tx) error {
+		for _, r := range []store.Txn{
+			{Kind: "purchase", State: store.StateAuthSent, Amount: 1200, Currency: "156",
+				Wallet: &store.Wallet{Platform: "wechat", OrderID: "P1", MaskedCode: "134567******6789"}},
+			{Kind: "purchase", State: store.StateAuthSent, Amount: 3300, Currency: "156",
+				Face: &store.Face{OrderID: "F2"}},
+		} {
+			if err := tx.Create(&r); err != nil {
+				return err
+			}
+			ids = append(ids, r.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &fakeWallets{cancelErr: errors.New("link down")}
+	h := kindHost()
+	r := newReader()
+	e, err := New(Opts{Store: db, Host: h, Keys: newKeys(t), Reader: r, Wallet: w, Codes: &fakeCodes{},
+		CardTimeout: 5 * time.Second, HostTimeout: 5 * time.Second, ReversalRetry: time.Hour, Currencies: []string{"156"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Halt()
+	run(t, e, r, Request{Amount: 500, Currency: "156"})
+	rec, err := e.CloseBatch(context.Background())
+	if err != nil {
+		t.Fatalf("close with only a wallet cancel and a face reversal waiting: %v", err)
+	}
+	if rec.State != store.StateApproved || len(rec.Totals) != 1 || rec.Totals[0].DebitCount != 1 || rec.Totals[0].DebitAmount != 500 {
+		t.Fatalf("settlement %+v", rec)
+	}
+	jobs, _ := db.Jobs()
+	if len(jobs) != 2 {
+		t.Fatalf("the platforms' jobs: %+v", jobs)
+	}
+}
