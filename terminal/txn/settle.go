@@ -267,8 +267,8 @@ func (e *Engine) settlementFailed(rec store.Txn, cause error) (store.Txn, error)
 }
 
 // counted returns the records of a batch its totals count: approved
-// sales, completions and refunds not voided, and offline approvals the
-// host acknowledged.
+// sales, completions and refunds not voided, and offline approvals whose
+// advice the host accepted.
 func counted(recs []store.Txn) []store.Txn {
 	var out []store.Txn
 	for _, r := range recs {
@@ -282,7 +282,9 @@ func counted(recs []store.Txn) []store.Txn {
 		}
 		switch {
 		case r.State == store.StateApproved && r.VoidedBy == "":
-		case r.State == store.StateOfflineApproved && !r.AdviceSent.IsZero() && r.VoidedBy == "":
+		case r.State == store.StateOfflineApproved && !r.AdviceSent.IsZero() && r.AdviceCode == "" && r.VoidedBy == "":
+			// An advice the host refused for good (AdviceCode) is not
+			// in its totals: AdviceSent only says it answered.
 		default:
 			continue
 		}

@@ -245,3 +245,43 @@ func TestCloseBatchNotHeldByWalletOrFace(t *testing.T) {
 		t.Fatalf("the platforms' jobs: %+v", jobs)
 	}
 }
+
+// TestCloseBatchLeavesRefusedAdvicesOut: an offline approval whose advice
+// the host refused for good (a TC that does not verify, an unknown card)
+// is not in the host's totals: the terminal's debits leave it out too, or
+// every such batch is out of balance and uploaded.
+func TestCloseBatchLeavesRefusedAdvicesOut(t *testing.T) {
+	h := &fakeHost{advice: func(a host.Advice) (host.Result, error) {
+		if a.Amount == 200 {
+			return host.Result{ResponseCode: "Q1"}, nil
+		}
+		return host.Result{ResponseCode: host.AdviceAccepted}, nil
+	}}
+	r := newAdviceRig(t, h, 0)
+	for _, amount := range []int64{100, 200} {
+		id := r.approveOffline(t, amount, "4761730000000029D3012")
+		if _, err := r.db.Update(id, func(rec *store.Txn) error { rec.Batch = r.db.OpenBatch(); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := r.start()
+	if left := e.Sync(context.Background()); left != 0 {
+		t.Fatalf("%d advices left", left)
+	}
+	_, open, err := e.OpenBatch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(open) != 1 || open[0].DebitCount != 1 || open[0].DebitAmount != 100 {
+		t.Fatalf("open batch totals %+v, want the accepted advice only", open)
+	}
+	rec, err := e.CloseBatch(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if want := (host.Totals{DebitCount: 1, DebitAmount: 100}); len(h.settlements) != 1 || h.settlements[0].Totals != want || rec.Uploaded != 0 {
+		t.Fatalf("settlements %+v, want one of %+v", h.settlements, want)
+	}
+}
