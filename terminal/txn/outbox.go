@@ -229,6 +229,9 @@ func (e *Engine) reverse(ctx context.Context, j store.Job) error {
 		voided  host.Kind
 		unknown bool
 	)
+	// The next try is drawn before the commit: backoff takes e.mu, which
+	// a sale or a close holds while it commits (newIDLocked).
+	next := e.clock.Now().Add(e.backoff(j.Attempts + 1))
 	err := e.o.Store.Do(func(tx *store.Tx) error {
 		var err error
 		t, err = tx.Get(j.TxnID)
@@ -257,7 +260,7 @@ func (e *Engine) reverse(ctx context.Context, j store.Job) error {
 			return err
 		}
 		j.Attempts++
-		j.NextAt = e.clock.Now().Add(e.backoff(j.Attempts))
+		j.NextAt = next
 		return tx.PutJob(&j)
 	})
 	if err != nil {
@@ -368,6 +371,7 @@ func (e *Engine) publishEnded(t store.Txn) {
 // next; a job whose record is gone, done or not the platform's is
 // dropped (ok false).
 func (e *Engine) takeCancelJob(j *store.Job, mine func(store.Txn) bool) (t store.Txn, ok bool, err error) {
+	next := e.clock.Now().Add(e.backoff(j.Attempts + 1)) // before the commit, as in reverse
 	err = e.o.Store.Do(func(tx *store.Tx) error {
 		var err error
 		t, err = tx.Get(j.TxnID)
@@ -378,7 +382,7 @@ func (e *Engine) takeCancelJob(j *store.Job, mine func(store.Txn) bool) (t store
 			return err
 		}
 		j.Attempts++
-		j.NextAt = e.clock.Now().Add(e.backoff(j.Attempts))
+		j.NextAt = next
 		return tx.PutJob(j)
 	})
 	return t, err == nil && t.State == store.StateReversalPending && mine(t), err
