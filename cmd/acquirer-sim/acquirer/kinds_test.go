@@ -150,8 +150,16 @@ func kindsOnTheWire(t *testing.T, dialect string) {
 	if res, err := c.Settle(ctx, st, tm.session(t)); err != nil || res.ResponseCode != host.SettlementBalanced {
 		t.Fatalf("repeated settlement: %+v %v", res, err)
 	}
-	other := st
-	other.STAN, other.AfterUpload = 15, false
+	// The close started again (its answer lost): the first settlement
+	// with the same totals is a repeat.
+	restarted := st
+	restarted.STAN, restarted.AfterUpload = 15, false
+	if res, err := c.Settle(ctx, restarted, tm.session(t)); err != nil || res.ResponseCode != host.SettlementBalanced {
+		t.Fatalf("the close started again: %+v %v", res, err)
+	}
+	other := restarted
+	other.STAN = 16
+	other.Totals.DebitAmount++
 	if res, err := c.Settle(ctx, other, tm.session(t)); err != nil || res.ResponseCode != acquirer.RCBatchClosed {
 		t.Fatalf("settlement of a closed batch with other totals: %+v %v", res, err)
 	}
@@ -166,14 +174,14 @@ func kindsOnTheWire(t *testing.T, dialect string) {
 		t.Fatalf("void lines %+v", vs)
 	}
 	ss := kindLines(t, r, host.KindSettlement)
-	if len(ss) != 4 || ss[0].ResponseCode != "95" || ss[0].Settled || *ss[0].Totals.Host != *totalsJSON(host3) ||
+	if len(ss) != 5 || ss[0].ResponseCode != "95" || ss[0].Settled || *ss[0].Totals.Host != *totalsJSON(host3) ||
 		*ss[0].Totals.Terminal != *totalsJSON(term) {
 		t.Fatalf("settlement lines %+v", ss)
 	}
 	if a := ss[1]; !a.Settled || !a.AfterUpload || a.Uploads != 1 || a.Batch != batch || *a.Totals.Host != *totalsJSON(host3) || a.Duplicate {
 		t.Fatalf("settlement after upload journaled %+v", a)
 	}
-	if !ss[2].Duplicate || ss[3].ResponseCode != acquirer.RCBatchClosed {
+	if !ss[2].Duplicate || !ss[3].Duplicate || ss[3].AfterUpload || ss[4].ResponseCode != acquirer.RCBatchClosed {
 		t.Fatalf("settlement repeats journaled %+v", ss[2:])
 	}
 	if rs := kindLines(t, r, host.KindReversal); len(rs) != 1 || rs[0].OrigKind != "refund" || rs[0].OrigState != acquirer.StateReversed {

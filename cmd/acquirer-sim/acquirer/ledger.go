@@ -545,7 +545,11 @@ func (l *ledger) settle(r lreq) lresult {
 	if c, ok := l.closed[k]; ok {
 		h := c.host
 		if c.repeats(r) {
-			return lresult{rc: RCApproved, dup: true, settled: true, host: &h, uploads: c.uploads, note: "batch already settled with these totals"}
+			note := "batch already settled with these totals"
+			if c.afterUpload && !r.afterUpload {
+				note = "batch already settled after an upload; its first settlement repeated"
+			}
+			return lresult{rc: RCApproved, dup: true, settled: true, host: &h, uploads: c.uploads, note: note}
 		}
 		res := closedResult(r.batch)
 		res.host = &h
