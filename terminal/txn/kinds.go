@@ -175,6 +175,12 @@ func usableOriginal(tx *store.Tx, kind host.Kind, o store.Txn) error {
 	if o.VoidedBy != "" {
 		return fmt.Errorf("%w: transaction %s was voided by %s", ErrOriginal, o.ID, o.VoidedBy)
 	}
+	if o.State == store.StateOfflineApproved && o.AdviceCode != "" {
+		// The host refused its advice for good: it never had the sale,
+		// which is in no batch total; a refund would pay out for it.
+		return fmt.Errorf("%w: transaction %s was refused by the host (%s) after the card approved it offline",
+			ErrOriginal, o.ID, o.AdviceCode)
+	}
 	k := host.Kind(o.Kind)
 	if o.Wallet != nil && kind != host.KindRefund {
 		return fmt.Errorf("%w: transaction %s is a wallet payment: refund it", ErrOriginal, o.ID)

@@ -285,3 +285,19 @@ func TestCloseBatchLeavesRefusedAdvicesOut(t *testing.T) {
 		t.Fatalf("settlements %+v, want one of %+v", h.settlements, want)
 	}
 }
+
+// TestNoRefundOfARefusedAdvice: the host refused the advice of an
+// offline approval for good: it never had the sale, which is in no batch
+// total, so a refund of it would be a credit for a debit nobody pays.
+func TestNoRefundOfARefusedAdvice(t *testing.T) {
+	h := &fakeHost{advice: func(host.Advice) (host.Result, error) { return host.Result{ResponseCode: "Q1"}, nil }}
+	r := newAdviceRig(t, h, 0)
+	id := r.approveOffline(t, 100, "4761730000000029D3012")
+	e := r.start()
+	if left := e.Sync(context.Background()); left != 0 {
+		t.Fatalf("%d advices left", left)
+	}
+	if _, err := e.Start(Request{Kind: host.KindRefund, OrigID: id, Amount: 50, Currency: "156"}); !errors.Is(err, ErrOriginal) {
+		t.Fatalf("refund of an offline approval whose advice the host refused: %v", err)
+	}
+}
