@@ -92,7 +92,9 @@ import (
 //	batch upload                                "00" (a repeat of an item: duplicate=true)
 //
 // A batch is closed per terminal id and batch number, whatever the
-// currency. An advice is accepted whatever its batch (the card approved
+// currency. posd's batch numbers wrap (999999, then 1): the close of
+// batch n makes a settled batch n+1 (from before the wrap) a new one, the
+// old one kept under n+1 + k×1000000 (reopen). An advice is accepted whatever its batch (the card approved
 // it; an advice of a closed batch is noted and kept, its batch's settled
 // totals stay as they were).
 //
@@ -312,7 +314,7 @@ func (r lreq) names(e *ledgerEntry) bool {
 	if r.origSTAN != 0 && e.stan != r.origSTAN {
 		return false
 	}
-	if r.origBatch != 0 && e.batch != 0 && e.batch != r.origBatch {
+	if r.origBatch != 0 && e.batch != 0 && e.batch%(maxBatch+1) != r.origBatch { // a batch reopened keeps its number modulo
 		return false
 	}
 	switch r.origKind {
@@ -577,6 +579,7 @@ func (l *ledger) settle(r lreq) lresult {
 	}
 	delete(l.offered, k)
 	l.closed[k] = c
+	l.reopen(r.tid, nextBatch(r.batch))
 	// The entries without a batch number were the open batch: they are
 	// this one now.
 	for _, e := range l.entries[r.tid] {
@@ -585,6 +588,40 @@ func (l *ledger) settle(r lreq) lresult {
 		}
 	}
 	return res
+}
+
+// maxBatch is the highest batch number: posd numbers batches 1 to
+// 999999, then 1 again.
+const maxBatch = 999999
+
+// nextBatch is the number of the batch a terminal opens when it closes n.
+func nextBatch(n uint32) uint32 { return n%maxBatch + 1 }
+
+// reopen makes batch n of tid, settled long ago, a new batch: the
+// terminal's batch numbers wrapped and it is about to use n again. The
+// settled one keeps its entries, totals and uploads under the number
+// n + k×1000000 (the first k free), which no terminal sends.
+func (l *ledger) reopen(tid string, n uint32) {
+	old := batchKey{tid, n}
+	c, ok := l.closed[old]
+	if !ok {
+		return
+	}
+	to := batchKey{tid, n}
+	for to.batch = n + maxBatch + 1; l.isClosed(tid, to.batch); to.batch += maxBatch + 1 {
+	}
+	l.closed[to] = c
+	delete(l.closed, old)
+	if u, ok := l.uploads[old]; ok {
+		l.uploads[to] = u
+		delete(l.uploads, old)
+	}
+	delete(l.offered, old)
+	for _, e := range l.entries[tid] {
+		if e.batch == n {
+			e.batch = to.batch
+		}
+	}
 }
 
 // offer notes the totals of a settlement the host answered out of

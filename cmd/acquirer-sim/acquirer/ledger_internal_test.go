@@ -758,3 +758,43 @@ func TestLedgerSettlementRetriedAfterUpload(t *testing.T) {
 		}
 	}
 }
+
+// TestLedgerBatchNumbersWrap: posd numbers batches 1 to 999999, then 1
+// again. The batch 1 that opens after 999999 is a new batch: its
+// requests are not "77", its totals are its own, and it settles.
+func TestLedgerBatchNumbersWrap(t *testing.T) {
+	for _, onWire := range []bool{true, false} { // cup sends the batch in every request, ascii87 does not
+		r := newLedgerRig(t, "")
+		sold := func(stan uint32, amount int64, batch uint32) {
+			req := sale(stan, amount)
+			if req.Batch = batch; !onWire {
+				req.Batch = 0
+			}
+			r.rc(RCApproved, req, swipe)
+		}
+		sold(1, 1000, 1)
+		r.rc(RCApproved, settlement(2, 1, Totals{DebitCount: 1, DebitAmount: 1000}, false), nil)
+		sold(3, 2000, 999999)
+		r.rc(RCApproved, settlement(4, 999999, Totals{DebitCount: 1, DebitAmount: 2000}, false), nil)
+		sold(5, 300, 1)
+		want := Totals{DebitCount: 1, DebitAmount: 300}
+		if got := r.totals(1); onWire && got != want {
+			t.Fatalf("batch 1 after the wrap: %+v, want %+v", got, want)
+		}
+		if _, in := r.rc(RCApproved, settlement(6, 1, want, false), nil); in.Duplicate || !in.Settled {
+			t.Fatalf("on the wire %v: settlement of the new batch 1 journaled %+v", onWire, in)
+		}
+		// The first batch 1 keeps its totals, under another number.
+		var old []BatchTotals
+		for _, b := range r.s.Batches(ledgerTID) {
+			if b.Batch != 1 && b.Batch != 999999 {
+				old = append(old, b)
+			}
+		}
+		if len(old) != 1 || !old[0].Closed || old[0].Totals != (Totals{DebitCount: 1, DebitAmount: 1000}) {
+			t.Fatalf("on the wire %v: the first batch 1: %+v", onWire, old)
+		}
+		// A restart on the journal rebuilds the same.
+		sameLedger(t, r, newLedgerRig(t, r.jr.String()))
+	}
+}
