@@ -232,13 +232,18 @@ func (e *Engine) upload(ctx context.Context, stan uint32, batch uint32, t store.
 	defer sess.Wipe()
 	hctx, cancel := context.WithTimeout(ctx, e.o.HostTimeout)
 	defer cancel()
-	sent := t.SentAt
+	sent, kind := t.SentAt, host.Kind(t.Kind)
+	if t.State == store.StateOfflineApproved {
+		// The host had it as an advice (under the advice's STAN), with
+		// no RRN or auth code of its own.
+		sent, kind = t.Created, host.KindAdvice // when the card approved
+	}
 	if sent.IsZero() {
-		sent = t.Created // an offline approval: when the card approved
+		sent = t.Created
 	}
 	res, err := e.o.Host.Upload(hctx, host.UploadItem{STAN: stan, Time: e.clock.Now(), Batch: batch, Amount: t.Amount,
 		Currency: t.Currency, EntryMode: t.EntryMode, Ref: t.ID,
-		Orig: host.Original{Kind: host.Kind(t.Kind), STAN: t.STAN, Time: sent, RRN: t.RRN, AuthCode: t.AuthCode, Batch: t.Batch}}, sess)
+		Orig: host.Original{Kind: kind, STAN: t.STAN, Time: sent, RRN: t.RRN, AuthCode: t.AuthCode, Batch: t.Batch}}, sess)
 	if err != nil {
 		return fmt.Errorf("uploading %s: %w", t.ID, err)
 	}

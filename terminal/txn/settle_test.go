@@ -301,3 +301,33 @@ func TestNoRefundOfARefusedAdvice(t *testing.T) {
 		t.Fatalf("refund of an offline approval whose advice the host refused: %v", err)
 	}
 }
+
+// TestUploadNamesOfflineApprovalsAsAdvices: out of balance, an offline
+// approval goes in the batch upload as what the host had of it, an
+// advice (host.Client.Upload: KindAdvice), not as an online purchase
+// (which the host would look for by an RRN and auth code it never gave).
+func TestUploadNamesOfflineApprovalsAsAdvices(t *testing.T) {
+	h := &fakeHost{settle: func(st host.Settlement) (host.Result, error) {
+		if st.AfterUpload {
+			return host.Result{ResponseCode: host.SettlementBalanced}, nil
+		}
+		return host.Result{ResponseCode: host.SettlementOutOfBalance}, nil
+	}}
+	r := newAdviceRig(t, h, 0)
+	id := r.approveOffline(t, 100, "4761730000000029D3012")
+	if _, err := r.db.Update(id, func(rec *store.Txn) error { rec.Batch = r.db.OpenBatch(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	e := r.start()
+	if left := e.Sync(context.Background()); left != 0 {
+		t.Fatalf("%d advices left", left)
+	}
+	if _, err := e.CloseBatch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.uploads) != 1 || h.uploads[0].Ref != id || h.uploads[0].Orig.Kind != host.KindAdvice {
+		t.Fatalf("uploads %+v, want the offline approval %s as an advice", h.uploads, id)
+	}
+}
