@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"posd/terminal/host"
@@ -78,14 +79,21 @@ func (e *Engine) CloseBatch(ctx context.Context) (store.Txn, error) {
 	var (
 		rec   store.Txn
 		items []store.Txn
+		recs  []store.Txn
+		prev  *store.Txn // the batch's last close, failed
 	)
 	err = e.o.Store.Do(func(tx *store.Tx) error {
 		batch := tx.OpenBatch()
-		recs, err := tx.Batch(batch)
-		if err != nil {
+		var err error
+		if recs, err = tx.Batch(batch); err != nil {
 			return err
 		}
 		items = counted(recs)
+		for i := range recs {
+			if recs[i].Kind == KindSettlement && recs[i].State == store.StateFailed {
+				prev = &recs[i]
+			}
+		}
 		stan, err := tx.NextSTAN()
 		if err != nil {
 			return err
@@ -109,6 +117,15 @@ func (e *Engine) CloseBatch(ctx context.Context) (store.Txn, error) {
 	}
 	e.publish(PhaseProcessing, rec)
 	e.log.Info("closing batch", "id", rec.ID, "batch", rec.Batch, "currencies", len(rec.Totals), "transactions", len(items))
+	if prev != nil && !sameTotals(prev.Totals, rec.Totals) {
+		closed, err := e.closedBefore(ctx, rec, *prev)
+		if err != nil {
+			return e.settlementFailed(rec, err)
+		}
+		if closed {
+			return e.closeAsBefore(rec, *prev, recs)
+		}
+	}
 	for i := range rec.Totals {
 		if err := e.settleCurrency(ctx, &rec, i, items); err != nil {
 			return e.settlementFailed(rec, err)
@@ -131,6 +148,92 @@ func (e *Engine) CloseBatch(ctx context.Context) (store.Txn, error) {
 	}
 	e.publishEnded(rec)
 	e.log.Info("batch closed", "id", rec.ID, "batch", rec.Batch, "uploaded", rec.Uploaded)
+	return rec, nil
+}
+
+// sameTotals reports whether a and b are the same figures per currency
+// (their lines and answers aside).
+func sameTotals(a, b []store.Totals) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Currency != b[i].Currency || a[i].DebitCount != b[i].DebitCount || a[i].DebitAmount != b[i].DebitAmount ||
+			a[i].CreditCount != b[i].CreditCount || a[i].CreditAmount != b[i].CreditAmount {
+			return false
+		}
+	}
+	return true
+}
+
+// closedBefore asks the host whether it closed the batch with the totals
+// of prev, a close of it that failed (its answer may have been lost)
+// after which the batch changed: a settlement of prev's totals, per
+// currency. "00" from every one says it did (a repeat of that close);
+// any other answer that it did not.
+func (e *Engine) closedBefore(ctx context.Context, rec store.Txn, prev store.Txn) (bool, error) {
+	for _, tot := range prev.Totals {
+		stan, err := e.o.Store.NextSTAN()
+		if err != nil {
+			return false, err
+		}
+		res, err := e.settle(ctx, host.Settlement{STAN: stan, Time: e.clock.Now().UTC(), Batch: rec.Batch, Currency: tot.Currency,
+			Totals: host.Totals{DebitCount: tot.DebitCount, DebitAmount: tot.DebitAmount, CreditCount: tot.CreditCount, CreditAmount: tot.CreditAmount}})
+		if err != nil {
+			return false, err
+		}
+		if res.ResponseCode != host.SettlementBalanced {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// closeAsBefore closes the batch as the host closed it, with the totals of
+// prev: the settlement's record takes them, and what the batch got after
+// prev goes in the next batch, where the host has it (a dialect without
+// a batch number in its requests puts them in the open batch) — in the
+// commit that opens it.
+func (e *Engine) closeAsBefore(rec store.Txn, prev store.Txn, recs []store.Txn) (store.Txn, error) {
+	after := func(id string) bool {
+		a, errA := strconv.ParseUint(id, 10, 64)
+		b, errB := strconv.ParseUint(prev.ID, 10, 64)
+		return errA == nil && errB == nil && a > b
+	}
+	totals := slices.Clone(prev.Totals)
+	for i := range totals {
+		totals[i].ResponseCode = host.SettlementBalanced
+	}
+	var moved int
+	err := e.o.Store.Do(func(tx *store.Tx) error {
+		var err error
+		rec, err = tx.Update(rec.ID, func(r *store.Txn) error {
+			r.State, r.ResponseCode, r.Totals = store.StateApproved, host.SettlementBalanced, totals
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		next, err := tx.CloseBatch()
+		if err != nil {
+			return err
+		}
+		for _, t := range recs {
+			if t.ID == rec.ID || !after(t.ID) {
+				continue
+			}
+			if _, err := tx.Update(t.ID, func(r *store.Txn) error { r.Batch = next; return nil }); err != nil {
+				return err
+			}
+			moved++
+		}
+		return nil
+	})
+	if err != nil {
+		return rec, err
+	}
+	e.publishEnded(rec)
+	e.log.Info("batch closed as the host had closed it", "id", rec.ID, "batch", rec.Batch, "as", prev.ID, "moved_to_next", moved)
 	return rec, nil
 }
 

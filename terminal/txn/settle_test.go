@@ -331,3 +331,45 @@ func TestUploadNamesOfflineApprovalsAsAdvices(t *testing.T) {
 		t.Fatalf("uploads %+v, want the offline approval %s as an advice", h.uploads, id)
 	}
 }
+
+// TestCloseBatchAfterALostCloseAndMoreSales: the host closed the batch
+// but its answer was lost; the cashier went on selling before closing
+// again. In the ascii87 dialect (no batch number in a sale) the host put
+// those sales in its next batch, so the terminal's totals of the batch
+// are no longer those the host closed it with, and a plain repeat is
+// answered 77 for ever. The close first asks with the totals of the
+// failed close: the host's "00" says it had closed the batch with them;
+// the sales since go in the next batch.
+func TestCloseBatchAfterALostCloseAndMoreSales(t *testing.T) {
+	h := kindHost()
+	var closedWith *host.Totals
+	h.settle = func(st host.Settlement) (host.Result, error) {
+		switch {
+		case closedWith == nil:
+			closedWith = &st.Totals // closed at the host, the answer lost
+			return host.Result{}, host.ErrNoResponse
+		case st.Totals == *closedWith:
+			return host.Result{ResponseCode: host.SettlementBalanced}, nil // a repeat
+		}
+		return host.Result{ResponseCode: "77"}, nil // another request naming a closed batch
+	}
+	e, r, db, _ := setup(t, h)
+	run(t, e, r, Request{Amount: 500, Currency: "156"})
+	if rec, err := e.CloseBatch(context.Background()); err == nil || rec.State != store.StateFailed {
+		t.Fatalf("close with its answer lost: %+v %v", rec, err)
+	}
+	after := run(t, e, r, Request{Amount: 300, Currency: "156"})
+	rec, err := e.CloseBatch(context.Background())
+	if err != nil {
+		t.Fatalf("close again after a sale: %v", err)
+	}
+	if rec.State != store.StateApproved || rec.Batch != 1 || len(rec.Totals) != 1 || rec.Totals[0].DebitCount != 1 || rec.Totals[0].DebitAmount != 500 {
+		t.Fatalf("settlement %+v", rec)
+	}
+	if got, _ := db.Get(after.ID); got.Batch != 2 || db.OpenBatch() != 2 {
+		t.Fatalf("the sale after the lost close is in batch %d, open batch %d", got.Batch, db.OpenBatch())
+	}
+	if _, open, _ := e.OpenBatch(); len(open) != 1 || open[0].DebitCount != 1 || open[0].DebitAmount != 300 {
+		t.Fatalf("the next batch's totals %+v", open)
+	}
+}
