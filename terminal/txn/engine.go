@@ -275,6 +275,15 @@ type Engine struct {
 	// hostSilent and hostBusy are the runs of advices the host did not
 	// answer and answered busy (see hostRefused).
 	hostSilent, hostBusy int
+	// counter is open while a customer's transaction is in progress
+	// (from Start until its outcome is committed) and closed then; nil
+	// when none is. The
+	// outbox starts no attempt meanwhile (see beginAttempt).
+	counter chan struct{}
+	// attempt is open while an outbox attempt is under way and closed
+	// when it ends; nil when none is. A sale's request waits for it
+	// before its host timeout starts (see waitForOutbox).
+	attempt chan struct{}
 
 	kick chan struct{} // wakes the outbox loop
 	ctx  context.Context
@@ -633,6 +642,9 @@ func (e *Engine) Start(req Request) (store.Txn, error) {
 	}
 	e.publishEvent(ev)
 	e.sale = s
+	if e.counter == nil {
+		e.counter = make(chan struct{})
+	}
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()

@@ -133,8 +133,13 @@ func (e *Engine) startPass(all bool) *pass {
 }
 
 // work runs the jobs in queue order (all of them, or those due) and
-// returns how many reversals are left.
+// returns how many reversals are left. It waits for the customer's
+// transaction in progress, if any, and again before each attempt: the
+// counter comes first (see counter.go).
 func (e *Engine) work(ctx context.Context, all bool) int {
+	if e.waitCounter(ctx) != nil {
+		return -1
+	}
 	jobs, err := e.o.Store.Jobs()
 	if err != nil {
 		e.log.Error("reading the outbox", "err", err)
@@ -149,6 +154,10 @@ func (e *Engine) work(ctx context.Context, all bool) int {
 			return -1
 		}
 		due := all || !j.NextAt.After(e.clock.Now())
+		var (
+			end func()
+			err error
+		)
 		switch j.Kind {
 		case store.JobAdvice:
 			if !due || holdAdvices {
@@ -158,7 +167,12 @@ func (e *Engine) work(ctx context.Context, all bool) int {
 			if err := e.pace(ctx); err != nil {
 				return -1
 			}
-			if err := e.advise(ctx, j); err != nil {
+			if end, err = e.beginAttempt(ctx, true); err != nil {
+				return -1
+			}
+			err = e.advise(ctx, j)
+			end()
+			if err != nil {
 				holdAdvices = true
 				e.log.Warn("advice not acknowledged", "id", j.TxnID, "attempt", j.Attempts+1, "err", err)
 			}
@@ -167,7 +181,12 @@ func (e *Engine) work(ctx context.Context, all bool) int {
 				left++
 				continue
 			}
-			if err := e.reverse(ctx, j); err != nil {
+			if end, err = e.beginAttempt(ctx, true); err != nil {
+				return -1
+			}
+			err = e.reverse(ctx, j)
+			end()
+			if err != nil {
 				left++
 				e.log.Warn("reversal not acknowledged", "id", j.TxnID, "attempt", j.Attempts+1, "err", err)
 			}
@@ -176,7 +195,12 @@ func (e *Engine) work(ctx context.Context, all bool) int {
 				left++
 				continue
 			}
-			if err := e.walletCancel(ctx, j); err != nil {
+			if end, err = e.beginAttempt(ctx, false); err != nil {
+				return -1
+			}
+			err = e.walletCancel(ctx, j)
+			end()
+			if err != nil {
 				left++
 				e.log.Warn("wallet cancel not acknowledged", "id", j.TxnID, "attempt", j.Attempts+1, "err", err)
 			}
@@ -185,7 +209,12 @@ func (e *Engine) work(ctx context.Context, all bool) int {
 				left++
 				continue
 			}
-			if err := e.faceCancel(ctx, j); err != nil {
+			if end, err = e.beginAttempt(ctx, false); err != nil {
+				return -1
+			}
+			err = e.faceCancel(ctx, j)
+			end()
+			if err != nil {
 				left++
 				e.log.Warn("face payment reversal not acknowledged", "id", j.TxnID, "attempt", j.Attempts+1, "err", err)
 			}

@@ -135,6 +135,7 @@ func (e *Engine) release(s *sale) {
 	defer e.mu.Unlock()
 	if e.active == s.rec.ID {
 		e.active, e.cancel = "", nil
+		e.counterFreeLocked()
 	}
 	if e.sale == s {
 		e.sale = nil
@@ -169,6 +170,7 @@ func (e *Engine) commit(s *sale, phase Phase, fn func(tx *store.Tx, r *store.Txn
 		// Whoever sees the outcome may start the next sale at once.
 		if e.active == out.ID {
 			e.active, e.cancel, ended = "", nil, true
+			e.counterFreeLocked()
 		}
 	}
 	e.publishEvent(Event{Phase: phase, Txn: out, Ended: ended})
@@ -441,8 +443,12 @@ func (e *Engine) commitRequest(ctx context.Context, s *sale, masked string) erro
 // stepAuthSent sends the request committed by stepCreated and commits its
 // outcome: approved, declined, failed when nothing left, or
 // reversal_pending with its outbox job when the outcome is unknown.
+//
+// An outbox attempt at the host as the request is ready keeps the link
+// until it ends; the request's host timeout starts after it.
 func (e *Engine) stepAuthSent(_ context.Context, s *sale) error {
 	kind := host.Kind(s.rec.Kind)
+	e.waitForOutbox(e.hostCtx, s)
 	hctx, cancel := context.WithTimeout(e.hostCtx, e.o.HostTimeout)
 	var (
 		res host.Result
