@@ -75,7 +75,9 @@ var errAdviceHeld = errors.New("advice held back")
 // deduplicates it by terminal id and transaction id. On the host's
 // acknowledgement the record says when, and the job goes with its sealed
 // data, in one commit.
-func (e *Engine) advise(ctx context.Context, j store.Job) error {
+//
+// j's attempt count and next try are updated in place.
+func (e *Engine) advise(ctx context.Context, j *store.Job) error {
 	var t store.Txn
 	err := e.o.Store.Do(func(tx *store.Tx) error {
 		var err error
@@ -88,7 +90,7 @@ func (e *Engine) advise(ctx context.Context, j store.Job) error {
 		}
 		j.Attempts++
 		j.NextAt = e.clock.Now().Add(e.fullJitter(j.Attempts))
-		return tx.PutJob(&j)
+		return tx.PutJob(j)
 	})
 	if err != nil {
 		return err
@@ -103,7 +105,7 @@ func (e *Engine) advise(ctx context.Context, j store.Job) error {
 	plain, err := e.o.Sealer.Open(j.Data, adviceAD(t.ID))
 	if err != nil {
 		e.log.Error("advice data does not open; it stays queued for an engineer", "id", t.ID, "err", err)
-		e.noteJob(j, "card data does not open")
+		e.noteJob(*j, "card data does not open")
 		return err
 	}
 	var p advicePayload
@@ -111,7 +113,7 @@ func (e *Engine) advise(ctx context.Context, j store.Job) error {
 	clear(plain)
 	defer clear(p.Track2)
 	if err != nil {
-		e.noteJob(j, "card data unreadable")
+		e.noteJob(*j, "card data unreadable")
 		return fmt.Errorf("advice %s: %w", t.ID, err)
 	}
 	sess, err := e.o.Keys.Next()
@@ -126,10 +128,11 @@ func (e *Engine) advise(ctx context.Context, j store.Job) error {
 		EntryMode: t.EntryMode, Track2: p.Track2, ICC: p.ICC, ResponseCode: t.ResponseCode, Batch: t.Batch,
 	}, sess)
 	if err != nil {
-		e.hostRefused(&j, false)
-		e.noteJob(j, err.Error())
+		e.hostRefused(j, false)
+		e.noteJob(*j, err.Error())
 		return err
 	}
+	e.hostAnswered()
 	e.mu.Lock()
 	e.hostSilent = 0
 	if res.ResponseCode != host.AdviceBusy {
@@ -139,8 +142,8 @@ func (e *Engine) advise(ctx context.Context, j store.Job) error {
 	switch res.ResponseCode {
 	case host.AdviceAccepted:
 	case host.AdviceBusy:
-		e.hostRefused(&j, true)
-		e.noteJob(j, "host busy")
+		e.hostRefused(j, true)
+		e.noteJob(*j, "host busy")
 		return fmt.Errorf("%w: host busy (%s)", errAdviceHeld, res.ResponseCode)
 	default:
 		// The host refuses this advice for good (a cryptogram that does

@@ -1,6 +1,14 @@
 package txn
 
-import "context"
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"posd/terminal/host"
+	"posd/terminal/store"
+)
 
 // The customer at the counter comes first. The acquirer link sends one
 // request at a time, and the outbox (reversals, advices) shares it with
@@ -14,9 +22,14 @@ import "context"
 //     starts (waitForOutbox), so the wait for the link is not taken out
 //     of its own window: it is neither reversed for an answer the host
 //     was still giving in time nor, having found the link busy, taken
-//     for unreachable (which would let a chip card approve offline).
+//     for unreachable (which would let a chip card approve offline);
+//   - a pass stops sending to the acquirer after an attempt it did not
+//     answer or could not reach (the rest wait for hostRetryAt), so a
+//     sale does not queue behind every pending reversal against a dead
+//     host; and it tries the jobs that waited longest first.
 //
-// Between transactions the outbox drains as before.
+// Between transactions the outbox drains as before; an answer to a sale
+// ends the wait for a silent host at once.
 
 // counterFreeLocked notes that the customer's transaction has its
 // outcome (nothing more of it goes to a host): the outbox may go on.
@@ -94,4 +107,68 @@ func (e *Engine) waitForOutbox(ctx context.Context, s *sale) {
 	case <-busy:
 	case <-ctx.Done():
 	}
+}
+
+// hostSilent says whether err means the acquirer did not answer or
+// could not be reached: the pass then stops sending to it.
+func hostSilent(err error) bool {
+	return errors.Is(err, host.ErrUnreachable) || errors.Is(err, host.ErrNoResponse) ||
+		errors.Is(err, context.DeadlineExceeded)
+}
+
+// acquirerJob: the job's attempts go over the acquirer link.
+func acquirerJob(j store.Job) bool {
+	return j.Kind == store.JobReversal || j.Kind == store.JobAdvice
+}
+
+// hostQuietUntil makes the acquirer's jobs wait until at (the next try of
+// the job it left unanswered), or later if already set so.
+func (e *Engine) hostQuietUntil(at time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if at.After(e.hostRetryAt) {
+		e.hostRetryAt = at
+	}
+}
+
+// hostAnswered notes that the acquirer answered: the jobs held for its
+// silence are due again (a pass runs once the terminal is idle).
+func (e *Engine) hostAnswered() {
+	e.mu.Lock()
+	held := !e.hostRetryAt.IsZero()
+	e.hostRetryAt = time.Time{}
+	e.mu.Unlock()
+	if held {
+		e.wake()
+	}
+}
+
+// retryAt is when the acquirer's jobs may be tried again (zero: now).
+func (e *Engine) retryAt() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.hostRetryAt
+}
+
+// passOrder orders a pass: the job whose try has waited longest first
+// (a new job, never tried, before all), so one the host never answers
+// does not end every pass before the others are tried. Advices keep
+// their approval order and move together, at the place of the first.
+func passOrder(jobs []store.Job) []store.Job {
+	var firstAdvice time.Time
+	for _, j := range jobs {
+		if j.Kind == store.JobAdvice {
+			firstAdvice = j.NextAt
+			break
+		}
+	}
+	at := func(j store.Job) time.Time {
+		if j.Kind == store.JobAdvice {
+			return firstAdvice
+		}
+		return j.NextAt
+	}
+	out := slices.Clone(jobs)
+	slices.SortStableFunc(out, func(a, b store.Job) int { return at(a).Compare(at(b)) })
+	return out
 }

@@ -3,6 +3,7 @@ package txn
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -17,7 +18,8 @@ import (
 // set, the link's response timeout: "link busy", nothing sent, an
 // unreachable host to the engine), and a request that had its turn waits
 // for its answer until its context ends (no response). Purchases are
-// answered after answer; reversals when release is closed.
+// answered after answer; reversals when release is closed (or with rerr
+// at once).
 type linkHost struct {
 	fakeHost
 	turn    chan struct{}
@@ -29,6 +31,7 @@ type linkHost struct {
 	mu2   sync.Mutex
 	order []string // "purchase", "reversal <orig STAN>" as each had its turn
 	revs  []host.Reversal
+	rerr  error // answer to every reversal (nil: wait for release)
 }
 
 func newLinkHost() *linkHost {
@@ -73,8 +76,12 @@ func (h *linkHost) Reverse(ctx context.Context, r host.Reversal, s *wiresec.Sess
 	defer func() { <-h.turn }()
 	h.mu2.Lock()
 	h.revs = append(h.revs, r)
+	rerr := h.rerr
 	h.mu2.Unlock()
 	h.onWire <- r
+	if rerr != nil {
+		return host.Result{}, rerr
+	}
 	select {
 	case <-h.release:
 		return host.Result{ResponseCode: "00"}, nil
@@ -174,6 +181,33 @@ func saleBehindReversal(t *testing.T, h *linkHost, hostTimeout, hold time.Durati
 	waitUntil(t, func() bool { x, _ := db.Get(rev.ID); return x.State == store.StateReversed })
 }
 
+// TestOutboxStopsAtASilentHost: a reversal the host did not answer ends
+// the pass; the other reversals wait (the cashier's next sale is not
+// queued behind each of them against a dead host), and the next pass
+// starts with the one that waited longest, so a reversal the host never
+// answers does not hold up the others for good.
+func TestOutboxStopsAtASilentHost(t *testing.T) {
+	h := newLinkHost()
+	h.rerr = fmt.Errorf("%w: no reply within 10s", host.ErrNoResponse)
+	db := openDB(t)
+	for _, stan := range []uint32{41, 42, 43} {
+		pendingReversalOf(t, db, stan)
+	}
+	e, _ := counterEngine(t, db, h, 5*time.Second)
+	<-h.onWire // the first pass, at start
+	if left := e.SendReversals(context.Background()); left != 3 {
+		t.Errorf("SendReversals: %d left, want 3", left)
+	}
+	// The first pass (at start) and the one SendReversals ran.
+	revs := h.reversals()
+	if len(revs) != 2 {
+		t.Fatalf("%d reversals sent to a silent host in two passes, want 2 (one a pass)", len(revs))
+	}
+	if revs[0].OrigSTAN == revs[1].OrigSTAN {
+		t.Errorf("both passes tried the reversal of %d first; the second should try another", revs[0].OrigSTAN)
+	}
+}
+
 // TestOutboxYieldsToTheCounter: while a sale is in progress the outbox
 // starts no attempt (a reversal queued meanwhile waits); once the
 // terminal is idle it goes at once.
@@ -208,5 +242,53 @@ func TestOutboxYieldsToTheCounter(t *testing.T) {
 	defer h.mu2.Unlock()
 	if len(h.order) != 2 || h.order[0] != "purchase" {
 		t.Errorf("link turns: %q, want the purchase, then the reversal", h.order)
+	}
+}
+
+// TestAnsweredSaleEndsTheWaitForASilentHost: a reversal held because
+// the host left another unanswered goes as soon as a sale finds the host
+// answering, once the counter is free, not when the unanswered one is
+// retried an hour later (that one keeps its own retry time).
+func TestAnsweredSaleEndsTheWaitForASilentHost(t *testing.T) {
+	h := newLinkHost()
+	close(h.release)
+	h.rerr = fmt.Errorf("%w: no reply within 10s", host.ErrNoResponse)
+	db := openDB(t)
+	pendingReversalOf(t, db, 41)
+	pendingReversalOf(t, db, 42)
+	e, r := counterEngine(t, db, h, 5*time.Second)
+	first := <-h.onWire // the first pass: no answer
+	if left := e.SendReversals(context.Background()); left != 2 {
+		// A pass over every job tries the other one, which is not
+		// answered either.
+		t.Fatalf("SendReversals: %d left, want 2", left)
+	}
+	second := <-h.onWire
+	if second.OrigSTAN == first.OrigSTAN {
+		t.Fatalf("the second pass tried the reversal of %d again", first.OrigSTAN)
+	}
+	// Both wait an hour now. Another one is queued while the host is
+	// silent: it waits for the host, not for its own retry.
+	held := pendingReversalOf(t, db, 43)
+	if err := db.Do(func(tx *store.Tx) error { return tx.Enqueue(&store.Job{Kind: store.JobReversal, TxnID: held.ID}) }); err != nil {
+		t.Fatal(err)
+	}
+	e.wake()
+	h.mu2.Lock()
+	h.rerr = nil
+	h.mu2.Unlock()
+	tx, err := e.StartSale(1500, "156")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.cards <- card("3012")
+	if got := wait(t, e, tx.ID); got.State != store.StateApproved {
+		t.Fatalf("sale: %s (%s)", got.State, got.Error)
+	}
+	waitUntil(t, func() bool { got, _ := db.Get(held.ID); return got.State == store.StateReversed })
+	h.mu2.Lock()
+	defer h.mu2.Unlock()
+	if want := []string{"purchase", "reversal 43"}; !slices.Equal(h.order[2:], want) {
+		t.Errorf("link turns: %q, want two reversals, then %q", h.order, want)
 	}
 }

@@ -284,6 +284,10 @@ type Engine struct {
 	// when it ends; nil when none is. A sale's request waits for it
 	// before its host timeout starts (see waitForOutbox).
 	attempt chan struct{}
+	// hostRetryAt: the acquirer left an attempt unanswered (or could not
+	// be reached); its reversals and advices wait until then, unless a
+	// pass over every job is asked for or an answer comes first.
+	hostRetryAt time.Time
 
 	kick chan struct{} // wakes the outbox loop
 	ctx  context.Context

@@ -46,6 +46,7 @@ func (e *Engine) untilDue() time.Duration {
 	}
 	wait := time.Minute
 	now := e.clock.Now()
+	quiet := e.retryAt()
 	advice := false
 	for _, j := range jobs {
 		if j.Kind == store.JobAdvice {
@@ -55,7 +56,11 @@ func (e *Engine) untilDue() time.Duration {
 			}
 			advice = true
 		}
-		wait = min(wait, j.NextAt.Sub(now))
+		at := j.NextAt
+		if acquirerJob(j) && quiet.After(at) {
+			at = quiet
+		}
+		wait = min(wait, at.Sub(now))
 	}
 	return max(wait, 0)
 }
@@ -132,10 +137,12 @@ func (e *Engine) startPass(all bool) *pass {
 	return p
 }
 
-// work runs the jobs in queue order (all of them, or those due) and
-// returns how many reversals are left. It waits for the customer's
-// transaction in progress, if any, and again before each attempt: the
-// counter comes first (see counter.go).
+// work runs the jobs (all of them, or those due) and returns how many
+// reversals are left. It waits for the customer's transaction in
+// progress, if any, and again before each attempt: the counter comes
+// first (see counter.go). The jobs go in passOrder; once the acquirer
+// leaves an attempt unanswered or cannot be reached, the pass sends it
+// nothing more (the wallet and face platforms' cancels go on).
 func (e *Engine) work(ctx context.Context, all bool) int {
 	if e.waitCounter(ctx) != nil {
 		return -1
@@ -149,11 +156,18 @@ func (e *Engine) work(ctx context.Context, all bool) int {
 	// Advices go in the order the cards approved: once one is held back
 	// (host busy, unreachable), the others wait for a later pass.
 	holdAdvices := false
-	for _, j := range jobs {
+	// silent: the acquirer did not answer in this pass, or it did not
+	// answer an earlier one and its retry time has not come (a pass over
+	// every job tries it once again).
+	silent := !all && e.retryAt().After(e.clock.Now())
+	for _, j := range passOrder(jobs) {
 		if ctx.Err() != nil {
 			return -1
 		}
 		due := all || !j.NextAt.After(e.clock.Now())
+		if acquirerJob(j) && silent {
+			due = false
+		}
 		var (
 			end func()
 			err error
@@ -170,11 +184,11 @@ func (e *Engine) work(ctx context.Context, all bool) int {
 			if end, err = e.beginAttempt(ctx, true); err != nil {
 				return -1
 			}
-			err = e.advise(ctx, j)
+			err = e.advise(ctx, &j)
 			end()
 			if err != nil {
 				holdAdvices = true
-				e.log.Warn("advice not acknowledged", "id", j.TxnID, "attempt", j.Attempts+1, "err", err)
+				e.log.Warn("advice not acknowledged", "id", j.TxnID, "attempt", j.Attempts, "err", err)
 			}
 		case store.JobReversal:
 			if !due {
@@ -184,11 +198,11 @@ func (e *Engine) work(ctx context.Context, all bool) int {
 			if end, err = e.beginAttempt(ctx, true); err != nil {
 				return -1
 			}
-			err = e.reverse(ctx, j)
+			err = e.reverse(ctx, &j)
 			end()
 			if err != nil {
 				left++
-				e.log.Warn("reversal not acknowledged", "id", j.TxnID, "attempt", j.Attempts+1, "err", err)
+				e.log.Warn("reversal not acknowledged", "id", j.TxnID, "attempt", j.Attempts, "err", err)
 			}
 		case store.JobWalletCancel:
 			if !due {
@@ -220,6 +234,13 @@ func (e *Engine) work(ctx context.Context, all bool) int {
 			}
 		default:
 			e.log.Error("outbox job of unknown kind left in place", "kind", j.Kind, "seq", j.Seq)
+			continue
+		}
+		if acquirerJob(j) && err != nil && hostSilent(err) && ctx.Err() == nil {
+			// A dead or silent host: the rest wait for this job's next
+			// try instead of each taking the link for a timeout.
+			silent = true
+			e.hostQuietUntil(j.NextAt)
 		}
 	}
 	return left
@@ -252,7 +273,9 @@ func (e *Engine) retryWindow(n int) time.Duration {
 // several), the attempt count and when to try next. On the host's
 // acknowledgement the record becomes reversed and the job goes, in one
 // commit.
-func (e *Engine) reverse(ctx context.Context, j store.Job) error {
+//
+// j's attempt count and next try are updated in place.
+func (e *Engine) reverse(ctx context.Context, j *store.Job) error {
 	var (
 		t       store.Txn
 		voided  host.Kind
@@ -290,7 +313,7 @@ func (e *Engine) reverse(ctx context.Context, j store.Job) error {
 		}
 		j.Attempts++
 		j.NextAt = next
-		return tx.PutJob(&j)
+		return tx.PutJob(j)
 	})
 	if err != nil {
 		return err
@@ -327,6 +350,7 @@ func (e *Engine) reverse(ctx context.Context, j store.Job) error {
 		}
 		return err
 	}
+	e.hostAnswered()
 	if res.ResponseCode != "00" && res.ResponseCode != "25" { // 25: original not found, nothing to undo
 		return fmt.Errorf("reversal answered %q", res.ResponseCode)
 	}

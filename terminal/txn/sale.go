@@ -468,6 +468,9 @@ func (e *Engine) stepAuthSent(_ context.Context, s *sale) error {
 	}
 	cancel()
 	answered := err == nil
+	if answered {
+		e.hostAnswered()
+	}
 	cardApproved, cardErr := e.completeChip(s, res, answered)
 	if kind == host.KindBalance {
 		// The balance is shown whatever the card says after it: no
