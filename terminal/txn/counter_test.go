@@ -178,7 +178,11 @@ func saleBehindReversal(t *testing.T, h *linkHost, hostTimeout, hold time.Durati
 	if got.State != store.StateApproved {
 		t.Errorf("sale behind a reversal: %s (%s), want approved", got.State, got.Error)
 	}
-	waitUntil(t, func() bool { x, _ := db.Get(rev.ID); return x.State == store.StateReversed })
+	// Should a loaded machine have let the reversal's own host timeout
+	// end it before the release, a pass asked for sends it again.
+	if left := e.SendReversals(context.Background()); left != 0 {
+		t.Errorf("reversal of %s not acknowledged: %d left", rev.ID, left)
+	}
 }
 
 // TestOutboxStopsAtASilentHost: a reversal the host did not answer ends
