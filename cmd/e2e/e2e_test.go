@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -63,13 +65,34 @@ func TestMain(m *testing.M) {
 
 func freePort(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// Not port 0: the kernel takes ports for outgoing connections (and
+	// other tests' listeners) from the same ephemeral range, so a port it
+	// just gave and took back can be another socket's before the process
+	// this is for binds it (CI: the demo's wallet port "already in use").
+	// Below the ephemeral range only explicit binds compete.
+	portMu.Lock()
+	defer portMu.Unlock()
+	for range 1000 {
+		p := 10000 + rand.IntN(22000) // 10000-31999, under Linux's 32768-60999
+		if portsGiven[p] {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		portsGiven[p] = true
+		return l.Addr().String()
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no free port under the ephemeral range")
+	return ""
 }
+
+var (
+	portMu     sync.Mutex
+	portsGiven = map[int]bool{} // never handed out twice by this process
+)
 
 type proc struct {
 	cmd    *exec.Cmd
