@@ -227,6 +227,9 @@ type codec interface {
 	decodeResponse(m *iso8583.Message, mti string) (Response, error)
 	// echoes: the fields a rejection of an undecodable request copies.
 	echoes() []int
+	// totalsDigits: the digits of a settlement's counts and amounts
+	// (each side's), the fields its totals are formatted into.
+	totalsDigits() (count, amount int)
 }
 
 // The dialects, by name.

@@ -255,10 +255,10 @@ var ascii87Spec = &iso8583.MessageSpec{
 		}),
 		DEMAC:           a87Binary(MACLen, "Message Authentication Code"),
 		DENetworkCode:   a87Text(3, "Network Management Information Code"),
-		DECreditsCount:  a87Text(10, "Credits, Number"),
-		DEDebitsCount:   a87Text(10, "Debits, Number"),
-		DECreditsAmount: a87Text(16, "Credits, Amount"),
-		DEDebitsAmount:  a87Text(16, "Debits, Amount"),
+		DECreditsCount:  a87Text(a87CountDigits, "Credits, Number"),
+		DEDebitsCount:   a87Text(a87CountDigits, "Debits, Number"),
+		DECreditsAmount: a87Text(a87AmountDigits, "Credits, Amount"),
+		DEDebitsAmount:  a87Text(a87AmountDigits, "Debits, Amount"),
 		DEOriginalData:  a87Text(42, "Original Data Elements"),
 		DEMAC2:          a87Binary(MACLen, "Message Authentication Code (secondary)"),
 	},
@@ -719,3 +719,11 @@ func (c ascii87Codec) decodeResponse(m *iso8583.Message, mti string) (Response, 
 }
 
 func (ascii87Codec) echoes() []int { return []int{DESTAN, DETerminalID} }
+
+// ASCII87's settlement totals: DE74/DE76 n10, DE86/DE88 n16.
+const (
+	a87CountDigits  = 10
+	a87AmountDigits = 16
+)
+
+func (ascii87Codec) totalsDigits() (count, amount int) { return a87CountDigits, a87AmountDigits }

@@ -302,7 +302,7 @@ func (ascii87Codec) encodeKind(r *Request, stan, de7, de12, de13 string) (*iso85
 			return nil, fmt.Errorf("%w: currency must be 3 digits", ErrInvalidRequest)
 		}
 		v.Currency = r.Currency
-		if v.CreditsCount, v.DebitsCount, v.CreditsAmount, v.DebitsAmount, err = fmtTotals(r.Totals, 10, 16); err != nil {
+		if v.CreditsCount, v.DebitsCount, v.CreditsAmount, v.DebitsAmount, err = fmtTotals(r.Totals, a87CountDigits, a87AmountDigits); err != nil {
 			return nil, err
 		}
 		if v.Batch, err = fmtNum(int64(r.Batch), 6, "batch number"); err != nil {
@@ -343,7 +343,7 @@ func (ascii87Codec) decodeKind(m *iso8583.Message, kind Kind) (Request, error) {
 		if !isDigits(v.Currency, 3) {
 			return r, fmt.Errorf("%w: currency is not 3 digits", ErrMalformed)
 		}
-		if r.Totals, err = parseTotals(v.CreditsCount, v.DebitsCount, v.CreditsAmount, v.DebitsAmount, 10, 16); err != nil {
+		if r.Totals, err = parseTotals(v.CreditsCount, v.DebitsCount, v.CreditsAmount, v.DebitsAmount, a87CountDigits, a87AmountDigits); err != nil {
 			return r, err
 		}
 		batch, err := parseNum(v.Batch, 6, "batch number")

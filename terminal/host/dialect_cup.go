@@ -194,7 +194,9 @@ import (
 // AfterUpload: CUP ends an upload with a 0320 of 60.3 "202" whose DE48 is
 // the number of transactions uploaded (Request.UploadCount); its totals
 // do not travel. That 0330's DE39 "00" is SettlementBalanced. Counts are
-// at most 3 digits, amounts 12 (CUP's DE48); more is ErrInvalidRequest.
+// at most 3 digits, amounts 12 (CUP's DE48); more is ErrInvalidRequest:
+// a batch holds at most 999 debits and 999 credits (BatchLimit), and the
+// terminal settles before it takes more.
 // Every field a request of a kind may carry is listed above; a request
 // carrying another (a PIN block or a track in a void, say) does not
 // decode. A reversal names its original's kind by 60.1, with its DE3 and
@@ -928,3 +930,11 @@ func (c cupCodec) decodeResponse(m *iso8583.Message, mti string) (Response, erro
 }
 
 func (cupCodec) echoes() []int { return []int{DESTAN, DETerminalID, DEMerchantID} }
+
+// CUP's DE48 of a settlement: counts n3, amounts n12, per side.
+const (
+	cupCountDigits  = 3
+	cupAmountDigits = 12
+)
+
+func (cupCodec) totalsDigits() (count, amount int) { return cupCountDigits, cupAmountDigits }

@@ -191,7 +191,7 @@ var cupAllowed = map[Kind][]int{
 // count n3, reconciliation code n1) with posd's totals, then the foreign
 // card group, always zeros.
 func cupSettlement48(t Totals, code string) (string, error) {
-	cc, dc, ca, da, err := fmtTotals(t, 3, 12)
+	cc, dc, ca, da, err := fmtTotals(t, cupCountDigits, cupAmountDigits)
 	if err != nil {
 		return "", err
 	}
@@ -207,7 +207,7 @@ func parseCUPSettlement48(s string) (Totals, string, error) {
 	if s[31:61] != strings.Repeat("0", 30) {
 		return Totals{}, "", fmt.Errorf("%w: foreign card totals (posd sends none)", ErrMalformed)
 	}
-	t, err := parseTotals(s[27:30], s[12:15], s[15:27], s[:12], 3, 12)
+	t, err := parseTotals(s[27:30], s[12:15], s[15:27], s[:12], cupCountDigits, cupAmountDigits)
 	return t, s[30:31], err
 }
 

@@ -89,6 +89,40 @@ type Totals struct {
 	CreditAmount int64
 }
 
+// BatchLimit is the most one batch holds in the dialect, in one currency:
+// the largest totals its settlement (0500) can carry, each count and
+// amount on its own (cup: 999 debits and 999 credits, amounts of 12
+// digits; ascii87: counts of 10 digits, amounts of 16; a count beyond
+// what an int holds is capped there). A batch past it can never be
+// settled: the terminal takes nothing that would push its batch past it
+// (terminal/txn: the cashier settles first).
+func (d *Dialect) BatchLimit() Totals {
+	cn, an := d.codec.totalsDigits()
+	count := min(maxDigits(cn), int64(math.MaxInt))
+	amount := maxDigits(an)
+	return Totals{DebitCount: int(count), DebitAmount: amount, CreditCount: int(count), CreditAmount: amount}
+}
+
+// maxDigits is the largest number of n decimal digits (n at most 18).
+func maxDigits(n int) int64 {
+	v := int64(0)
+	for range n {
+		v = v*10 + 9
+	}
+	return v
+}
+
+// Within reports whether t fits limit: none of its counts and amounts is
+// above limit's.
+func (t Totals) Within(limit Totals) bool {
+	return t.DebitCount <= limit.DebitCount && t.CreditCount <= limit.CreditCount &&
+		t.DebitAmount <= limit.DebitAmount && t.CreditAmount <= limit.CreditAmount
+}
+
+// BatchLimit is the most one batch holds in the client's dialect (see
+// Dialect.BatchLimit).
+func (c *Client) BatchLimit() Totals { return c.d.BatchLimit() }
+
 // Settlement closes batch Batch (0500) with the terminal's totals.
 type Settlement struct {
 	STAN     uint32
@@ -170,8 +204,9 @@ func (c *Client) FollowUp(ctx context.Context, r Reference, s *wiresec.Session) 
 // error; the caller decides. Errors are those of Purchase; nothing needs
 // reversing, the settlement is sent again.
 //
-// Totals must not be negative; each dialect bounds them (ascii87: counts
-// of 10 digits, amounts of 16; cup: counts of 3 digits, amounts of 12).
+// Totals must not be negative; each dialect bounds them (BatchLimit:
+// ascii87 counts of 10 digits, amounts of 16; cup counts of 3 digits,
+// amounts of 12); totals past it are ErrInvalidRequest.
 // The request carries the session's KSN and a MAC, no card data.
 func (c *Client) Settle(ctx context.Context, st Settlement, s *wiresec.Session) (Result, error) {
 	if s == nil {

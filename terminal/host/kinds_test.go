@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -731,6 +732,79 @@ func TestReversalOfAVoidIsToldApart(t *testing.T) {
 			}
 			if err == nil && got.OrigKind == KindVoid {
 				t.Errorf("%s %s: read as the reversal of a void of a %q", d, name, got.VoidedKind)
+			}
+		}
+	}
+}
+
+// TestBatchLimit: each dialect's settlement carries its BatchLimit (both
+// sides full, the after-upload settlement and the host's answer too) and
+// refuses one more debit or credit, or a cent more on either side: the
+// limit the terminal keeps its batch within is the one its 0500 has room
+// for.
+func TestBatchLimit(t *testing.T) {
+	a87Count := int(min(9999999999, int64(math.MaxInt))) // 32-bit ints cap it
+	want := map[string]Totals{
+		"cup":     {DebitCount: 999, DebitAmount: 999999999999, CreditCount: 999, CreditAmount: 999999999999},
+		"ascii87": {DebitCount: a87Count, DebitAmount: 9999999999999999, CreditCount: a87Count, CreditAmount: 9999999999999999},
+	}
+	term, _ := sessions(t, 1)
+	ksn := term.KSN()
+	for _, d := range testDialects {
+		limit := d.BatchLimit()
+		if limit != want[d.Name] {
+			t.Fatalf("%s: BatchLimit %+v, want %+v", d.Name, limit, want[d.Name])
+		}
+		settle := func(tot Totals, after bool) Request {
+			r := Request{Kind: KindSettlement, STAN: 45, Time: testTime, TerminalID: "T0000001", MerchantID: "M00000000000001",
+				Currency: "156", Batch: 3, Mode: wiresec.ModeAES, KSN: ksn, Totals: tot, AfterUpload: after}
+			if after {
+				r.UploadCount = tot.DebitCount + tot.CreditCount
+			}
+			return r
+		}
+		for _, after := range []bool{false, true} {
+			if after && limit.DebitCount > 9999 {
+				continue // ascii87 sends the totals again, as above
+			}
+			req := settle(limit, after)
+			m, err := d.EncodeRequest(req)
+			if err != nil {
+				t.Fatalf("%s: settlement at the limit (after upload %v): %v", d.Name, after, err)
+			}
+			raw, err := d.Seal(m, fixedMAC)
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := d.Decode(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := d.DecodeRequest(back)
+			if err != nil {
+				t.Fatalf("%s: decoding the settlement at the limit: %v", d.Name, err)
+			}
+			if !after && got.Totals != limit {
+				t.Fatalf("%s: totals %+v came back as %+v", d.Name, limit, got.Totals)
+			}
+			if _, err := d.EncodeResponse(got, Response{ResponseCode: SettlementBalanced, Time: testTime}); err != nil {
+				t.Fatalf("%s: answer at the limit (after upload %v): %v", d.Name, after, err)
+			}
+		}
+		if limit.DebitCount == math.MaxInt {
+			continue // no count past it to try
+		}
+		for _, past := range []Totals{
+			{DebitCount: limit.DebitCount + 1},
+			{CreditCount: limit.CreditCount + 1},
+			{DebitCount: 1, DebitAmount: limit.DebitAmount + 1},
+			{CreditCount: 1, CreditAmount: limit.CreditAmount + 1},
+		} {
+			if past.Within(limit) {
+				t.Fatalf("%s: %+v within %+v", d.Name, past, limit)
+			}
+			if _, err := d.EncodeRequest(settle(past, false)); !errors.Is(err, ErrInvalidRequest) {
+				t.Fatalf("%s: settlement of %+v past the limit: %v", d.Name, past, err)
 			}
 		}
 	}
