@@ -594,7 +594,8 @@ func (e *Engine) StartSale(amount int64, currency string) (store.Txn, error) {
 // and runs it: a card-present one starts waiting for a card, a void or a
 // completion goes to the host at once. It returns with the record in state
 // created; ErrKind, ErrAmount, ErrCurrency and ErrOriginal say what the
-// cashier asked wrong, ErrBusy that another one runs.
+// cashier asked wrong, ErrBusy that another one runs, ErrBatchFull that
+// the open batch must be closed first (see checkBatchRoom).
 func (e *Engine) Start(req Request) (store.Txn, error) {
 	req, orig, err := e.checkRequest(req)
 	if err != nil {
@@ -624,6 +625,11 @@ func (e *Engine) Start(req Request) (store.Txn, error) {
 	}
 	if e.active != "" {
 		return store.Txn{}, ErrBusy
+	}
+	// No other transaction runs, nor a close: the batch stays as read
+	// until this one is recorded.
+	if err := e.checkBatchRoom(req, orig); err != nil {
+		return store.Txn{}, err
 	}
 	id, err := e.newIDLocked()
 	if err != nil {

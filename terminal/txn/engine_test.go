@@ -161,6 +161,12 @@ func (k *testKeys) Next() (*wiresec.Session, error) {
 
 func setup(t *testing.T, h *fakeHost) (*Engine, *fakeReader, *store.DB, string) {
 	t.Helper()
+	return setupHost(t, h)
+}
+
+// setupHost is setup with any host.
+func setupHost(t *testing.T, h Host) (*Engine, *fakeReader, *store.DB, string) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "posd.db")
 	db, err := store.Open(path, nil)
 	if err != nil {

@@ -1,6 +1,9 @@
 package txn
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Errors of the engine. Callers decide on them with errors.Is; a sale that
 // fails records the matching Failure code.
@@ -61,6 +64,12 @@ var (
 	// ErrPending: a batch cannot close while reversals or advices of it
 	// wait to reach the host; the text says how many.
 	ErrPending = errors.New("txn: transactions still waiting for the host")
+	// ErrBatchFull: the open batch holds as many debits (or credits) as
+	// the host's settlement carries (cup: 999 each): a sale or
+	// completion (a refund) would push it past, and a batch past it can
+	// never be settled. Nothing was recorded or sent; the cashier closes
+	// the batch first. The error is a *BatchFullError.
+	ErrBatchFull = errors.New("txn: batch full: settle the batch first")
 	// ErrSettlement: the host did not accept the batch's totals, even
 	// after the batch upload.
 	ErrSettlement = errors.New("txn: settlement not accepted")
@@ -83,3 +92,31 @@ var (
 	// password, account locked, refused).
 	ErrFaceDeclined = errors.New("txn: face payment declined")
 )
+
+// BatchFullError is ErrBatchFull with what is full: Side ("debits" or
+// "credits") of the open batch Batch in Currency holds Count
+// transactions for Amount (minor units), and Limit is the most the
+// host's settlement carries (its count; the amount's bound is
+// AmountLimit). It matches ErrBatchFull with errors.Is.
+type BatchFullError struct {
+	Batch       uint32
+	Currency    string
+	Side        string
+	Count       int
+	Limit       int
+	Amount      int64
+	AmountLimit int64
+}
+
+func (e *BatchFullError) Error() string { return fmt.Sprintf("%v: %s", ErrBatchFull, e.Detail()) }
+
+// Detail says what is full, for the cashier.
+func (e *BatchFullError) Detail() string {
+	if e.Count >= e.Limit {
+		return fmt.Sprintf("batch %d holds %d %s in %s, the most one settlement carries", e.Batch, e.Count, e.Side, e.Currency)
+	}
+	return fmt.Sprintf("the %s of batch %d in %s would total more than one settlement carries", e.Side, e.Batch, e.Currency)
+}
+
+// Is reports whether target is ErrBatchFull.
+func (e *BatchFullError) Is(target error) bool { return target == ErrBatchFull }

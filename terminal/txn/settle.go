@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"posd/terminal/host"
+	"posd/terminal/money"
 	"posd/terminal/store"
 )
 
@@ -380,25 +381,177 @@ func (e *Engine) settlementFailed(rec store.Txn, cause error) (store.Txn, error)
 func counted(recs []store.Txn) []store.Txn {
 	var out []store.Txn
 	for _, r := range recs {
-		switch host.Kind(r.Kind) {
-		case host.KindPurchase, host.KindCompletion, host.KindRefund:
-		default:
-			continue
+		if counts(r, false) {
+			out = append(out, r)
 		}
-		if r.Wallet != nil || r.Face != nil {
-			continue // settled by its wallet or face-pay platform, not the acquirer
-		}
-		switch {
-		case r.State == store.StateApproved && r.VoidedBy == "":
-		case r.State == store.StateOfflineApproved && !r.AdviceSent.IsZero() && r.AdviceCode == "" && r.VoidedBy == "":
-			// An advice the host refused for good (AdviceCode) is not
-			// in its totals: AdviceSent only says it answered.
-		default:
-			continue
-		}
-		out = append(out, r)
 	}
 	return out
+}
+
+// counts reports whether the batch's totals count r (see counted); with
+// waiting, also when they will once what waits for the host reached it:
+// an offline approval whose advice is not answered yet (a close sends it
+// first, and the host takes it unless it refuses it).
+func counts(r store.Txn, waiting bool) bool {
+	switch host.Kind(r.Kind) {
+	case host.KindPurchase, host.KindCompletion, host.KindRefund:
+	default:
+		return false
+	}
+	if r.Wallet != nil || r.Face != nil {
+		return false // settled by its wallet or face-pay platform, not the acquirer
+	}
+	switch {
+	case r.VoidedBy != "":
+		return false
+	case r.State == store.StateApproved:
+		return true
+	case r.State == store.StateOfflineApproved && r.AdviceCode == "":
+		// An advice the host refused for good (AdviceCode) is not in its
+		// totals: AdviceSent only says it answered.
+		return !r.AdviceSent.IsZero() || waiting
+	}
+	return false
+}
+
+// batchLimiter is a Host that says how much one batch can hold
+// (*host.Client: its dialect's host.Dialect.BatchLimit).
+type batchLimiter interface {
+	BatchLimit() host.Totals
+}
+
+// BatchLoad is how full the open batch is in one currency: the debits
+// and credits the next close would send (with the offline approvals
+// whose advice still waits), against the most the host's settlement
+// carries per side (Limit; 0: the host states no limit).
+type BatchLoad struct {
+	Currency string
+	Debits   int
+	Credits  int
+	Limit    int
+	// Hint warns the cashier: BatchNearlyFull when a side is within a
+	// twentieth of Limit (cup: from 950 on), BatchFull when a side is at
+	// Limit and what would add to it is refused (ErrBatchFull) until the
+	// batch is closed; empty otherwise.
+	Hint string
+}
+
+// BatchLoad hints.
+const (
+	BatchNearlyFull = "batch_nearly_full"
+	BatchFull       = "batch_full"
+)
+
+// BatchLoad returns the open batch's number and how full it is, per
+// currency (its currencies in the order they first appear).
+func (e *Engine) BatchLoad() (uint32, []BatchLoad, error) {
+	n, totals, err := e.openBatchLoad()
+	if err != nil {
+		return n, nil, err
+	}
+	limit, limited := e.batchLimit()
+	out := make([]BatchLoad, 0, len(totals))
+	for _, t := range totals {
+		l := BatchLoad{Currency: t.Currency, Debits: t.DebitCount, Credits: t.CreditCount}
+		if limited {
+			l.Limit = limit.DebitCount
+			switch most := max(t.DebitCount-limit.DebitCount, t.CreditCount-limit.CreditCount); { // <= 0 within
+			case most >= 0:
+				l.Hint = BatchFull
+			case most >= -(limit.DebitCount / 20):
+				l.Hint = BatchNearlyFull
+			}
+		}
+		out = append(out, l)
+	}
+	return n, out, nil
+}
+
+// batchLimit is the host's batch limit; false when it states none.
+func (e *Engine) batchLimit() (host.Totals, bool) {
+	l, ok := e.o.Host.(batchLimiter)
+	if !ok {
+		return host.Totals{}, false
+	}
+	return l.BatchLimit(), true
+}
+
+// openBatchLoad returns the open batch's number and its totals as the
+// next close would send them, offline approvals whose advice still waits
+// included: the same records and the same adding up as the 0500's.
+func (e *Engine) openBatchLoad() (uint32, []store.Totals, error) {
+	var (
+		n    uint32
+		recs []store.Txn
+	)
+	err := e.o.Store.View(func(tx *store.Tx) error {
+		var err error
+		n = tx.OpenBatch()
+		recs, err = tx.Batch(n)
+		return err
+	})
+	var items []store.Txn
+	for _, r := range recs {
+		if counts(r, true) {
+			items = append(items, r)
+		}
+	}
+	return n, batchTotals(items), err
+}
+
+// checkBatchRoom refuses (ErrBatchFull) a transaction the cashier asks
+// for that would push the open batch past the host's batch limit: a sale
+// or completion when the debits are full, a refund when the credits are.
+// A void takes its original out of the totals, a pre-authorization or a
+// balance inquiry moves none, and a wallet or face payment (or its
+// refund) is settled by its platform: none of those is refused. It runs
+// before anything is recorded: no card is asked for, no STAN or key used.
+func (e *Engine) checkBatchRoom(req Request, orig *store.Txn) error {
+	limit, ok := e.batchLimit()
+	if !ok || req.Method != "" || (orig != nil && (orig.Wallet != nil || orig.Face != nil)) {
+		return nil
+	}
+	var add host.Totals
+	switch req.Kind {
+	case host.KindPurchase, host.KindCompletion:
+		add = host.Totals{DebitCount: 1, DebitAmount: req.Amount}
+	case host.KindRefund:
+		add = host.Totals{CreditCount: 1, CreditAmount: req.Amount}
+	default:
+		return nil
+	}
+	n, totals, err := e.openBatchLoad()
+	if err != nil {
+		return err
+	}
+	var now host.Totals
+	for _, t := range totals {
+		if t.Currency == req.Currency {
+			now = host.Totals{DebitCount: t.DebitCount, DebitAmount: t.DebitAmount, CreditCount: t.CreditCount, CreditAmount: t.CreditAmount}
+		}
+	}
+	next := host.Totals{DebitCount: now.DebitCount + add.DebitCount, DebitAmount: now.DebitAmount + add.DebitAmount,
+		CreditCount: now.CreditCount + add.CreditCount, CreditAmount: now.CreditAmount + add.CreditAmount}
+	if next.Within(limit) {
+		return nil
+	}
+	full := &BatchFullError{Batch: n, Currency: formatCurrency(req.Currency), Side: "debits", Count: now.DebitCount,
+		Limit: limit.DebitCount, Amount: now.DebitAmount, AmountLimit: limit.DebitAmount}
+	if add.CreditCount > 0 {
+		full.Side, full.Count, full.Limit, full.Amount, full.AmountLimit = "credits", now.CreditCount, limit.CreditCount, now.CreditAmount, limit.CreditAmount
+	}
+	e.log.Warn("batch full: transaction refused until the batch is closed", "batch", n, "kind", req.Kind,
+		"currency", req.Currency, "side", full.Side, "count", full.Count, "limit", full.Limit)
+	return full
+}
+
+// formatCurrency names a currency (ISO 4217 numeric) by its letters when
+// known.
+func formatCurrency(numeric string) string {
+	if c, err := money.Lookup(numeric); err == nil {
+		return c.Alpha
+	}
+	return numeric
 }
 
 // batchTotals adds up counted records per currency (in the order they
