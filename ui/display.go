@@ -334,6 +334,20 @@ func DeclineText(code string) (en, zh string, known bool) {
 	return t[0], t[1], true
 }
 
+// batchText words the open batch's hints (terminal/txn's BatchLoad
+// hints): the cashier settles the batch.
+var batchText = map[string][2]string{
+	"batch_full":        {"Batch full: settle the batch", "批次已满，请先结算"},
+	"batch_nearly_full": {"Batch nearly full: settle soon", "批次将满，请尽快结算"},
+}
+
+// BatchText is the words (English, Chinese) for a batch hint
+// ("batch_full", "batch_nearly_full"); known is false for another.
+func BatchText(hint string) (en, zh string, known bool) {
+	t, ok := batchText[hint]
+	return t[0], t[1], ok
+}
+
 // FailureText is the customer's words (English, Chinese) for a failure
 // code; an unknown code gets a generic text.
 func FailureText(code string) (en, zh string, known bool) {

@@ -402,7 +402,12 @@ func (a *api) start(w http.ResponseWriter, req txnRequest) {
 		return
 	}
 	t, err := a.d.Engine.Start(txn.Request{Kind: kind, Amount: amount, Currency: currency, OrigID: req.OrigID, Method: req.Method, Platform: platform})
+	var full *txn.BatchFullError
 	switch {
+	case errors.As(err, &full):
+		// The terminal is fine; the open batch is not: close it first.
+		en, zh, _ := ui.BatchText(txn.BatchFull)
+		fail(w, http.StatusConflict, fmt.Errorf("%s / %s (%s)", en, zh, full.Detail()))
 	case errors.Is(err, txn.ErrBusy):
 		fail(w, http.StatusConflict, err)
 	case errors.Is(err, txn.ErrHalted):
@@ -467,10 +472,42 @@ func (a *api) getBatch(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusInternalServerError, err)
 		return
 	}
+	_, load, err := a.d.Engine.BatchLoad()
+	if err != nil {
+		fail(w, http.StatusInternalServerError, err)
+		return
+	}
 	writeJSON(w, http.StatusOK, struct {
-		Open   uint32       `json:"open"`
-		Totals []totalsView `json:"totals"`
-	}{n, viewTotals(totals)})
+		Open   uint32          `json:"open"`
+		Totals []totalsView    `json:"totals"`
+		Load   []batchLoadView `json:"load"`
+	}{n, viewTotals(totals), viewLoad(load)})
+}
+
+// batchLoadView is how full the open batch is in one currency, against
+// the host's limit, with the cashier's hint worded.
+type batchLoadView struct {
+	Currency string `json:"currency"`
+	Debits   int    `json:"debits"`
+	Credits  int    `json:"credits"`
+	Limit    int    `json:"limit,omitempty"`
+	Hint     string `json:"hint,omitempty"`
+	Message  string `json:"message,omitempty"`
+}
+
+func viewLoad(load []txn.BatchLoad) []batchLoadView {
+	out := make([]batchLoadView, 0, len(load))
+	for _, l := range load {
+		v := batchLoadView{Currency: l.Currency, Debits: l.Debits, Credits: l.Credits, Limit: l.Limit, Hint: l.Hint}
+		if c, err := money.Lookup(l.Currency); err == nil {
+			v.Currency = c.Alpha
+		}
+		if en, zh, ok := ui.BatchText(l.Hint); ok {
+			v.Message = en + " / " + zh
+		}
+		out = append(out, v)
+	}
+	return out
 }
 
 // closeBatch settles the open batch with the host (posctl batch close).

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -34,6 +35,12 @@ const testToken = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abc
 // host is a closed port and there is no card reader.
 func newTestAPI(t testing.TB) (*api, http.Handler) {
 	t.Helper()
+	return newTestAPIDialect(t, "")
+}
+
+// newTestAPIDialect is newTestAPI with a host of that dialect.
+func newTestAPIDialect(t testing.TB, dialect string) (*api, http.Handler) {
+	t.Helper()
 	dir := t.TempDir()
 	db, err := store.Open(filepath.Join(dir, "posd.db"), nil)
 	if err != nil {
@@ -53,7 +60,7 @@ func newTestAPI(t testing.TB) (*api, http.Handler) {
 	if err := keys.LoadFromBDK(bdk, iksn); err != nil {
 		t.Fatal(err)
 	}
-	client, err := host.New(&host.Opts{Addr: "127.0.0.1:1", ConnectTimeout: time.Second, ResponseTimeout: time.Second})
+	client, err := host.New(&host.Opts{Addr: "127.0.0.1:1", Dialect: dialect, ConnectTimeout: time.Second, ResponseTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -404,5 +411,49 @@ func TestAPIWaitGetsTheShutdownOutcome(t *testing.T) {
 	json.Unmarshal([]byte(got.body), &v)
 	if got.code != 200 || v.State != "failed" || v.Failure != "shutdown" {
 		t.Fatalf("the waiting cashier was told %d %s; the sale is failed (shutdown)", got.code, got.body)
+	}
+}
+
+// TestAPIBatchFull: with the cup host's 999 debits in the open batch, a
+// sale is refused with 409 and the cashier's words, and GET /v1/batch
+// says the batch is full; a pre-authorization (no money in the totals)
+// still starts.
+func TestAPIBatchFull(t *testing.T) {
+	a, h := newTestAPIDialect(t, "cup")
+	err := a.d.DB.Do(func(tx *store.Tx) error {
+		first, err := tx.ReserveIDs(999)
+		if err != nil {
+			return err
+		}
+		for i := range uint64(999) {
+			r := store.Txn{ID: strconv.FormatUint(first+i, 10), Kind: "purchase", State: store.StateAuthSent, Amount: 100,
+				Currency: "156", Batch: tx.OpenBatch()}
+			if err := tx.Insert(&r); err != nil {
+				return err
+			}
+			if _, err := tx.Update(r.ID, func(r *store.Txn) error { r.State = store.StateApproved; return nil }); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, body := do(h, call{"POST", "/v1/sales", `{"amount":"1.00"}`, nil})
+	if code != 409 || errorOf(t, body) != "Batch full: settle the batch / 批次已满，请先结算 (batch 1 holds 999 debits in CNY, the most one settlement carries)" {
+		t.Fatalf("sale in a full batch: %d %s", code, body)
+	}
+	code, _, body = do(h, call{"GET", "/v1/batch", "", nil})
+	var b struct {
+		Load []batchLoadView `json:"load"`
+	}
+	if err := json.Unmarshal([]byte(body), &b); err != nil || code != 200 || len(b.Load) != 1 ||
+		b.Load[0] != (batchLoadView{Currency: "CNY", Debits: 999, Limit: 999, Hint: "batch_full", Message: "Batch full: settle the batch / 批次已满，请先结算"}) {
+		t.Fatalf("batch: %d %s", code, body)
+	}
+	code, _, body = do(h, call{"POST", "/v1/txns", `{"type":"preauth","amount":"1.00"}`, nil})
+	if code != 201 {
+		t.Fatalf("pre-authorization in a full batch: %d %s", code, body)
 	}
 }
