@@ -129,3 +129,37 @@ func TestMigrateFromSchema3(t *testing.T) {
 		t.Fatalf("%d records after migration: %v", len(all), err)
 	}
 }
+
+// TestAfterAndLen: After gives the records above an id, oldest first,
+// and the highest id read; Len counts every record kept.
+func TestAfterAndLen(t *testing.T) {
+	d := open(t, filepath.Join(t.TempDir(), "posd.db"))
+	defer d.Close()
+	for range 5 {
+		if err := d.Create(&Txn{Kind: "purchase", Amount: 100, Currency: "156"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := d.Update("4", func(r *Txn) error { r.State = StateFailed; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	err := d.View(func(tx *Tx) error {
+		if n := tx.Len(); n != 5 {
+			t.Errorf("Len %d, want 5", n)
+		}
+		recs, last, err := tx.After(2)
+		if err != nil || len(recs) != 3 || recs[0].ID != "3" || recs[2].ID != "5" || last != 5 {
+			t.Errorf("After(2): %d records, last %d, %v", len(recs), last, err)
+		}
+		if recs, last, _ := tx.After(5); len(recs) != 0 || last != 5 {
+			t.Errorf("After(5): %d records, last %d", len(recs), last)
+		}
+		if recs, _, _ := tx.After(0); len(recs) != 5 {
+			t.Errorf("After(0): %d records", len(recs))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -157,6 +157,40 @@ func (t *Tx) Batch(n uint32) ([]Txn, error) {
 	return out, err
 }
 
+// After returns the records whose ids are above after (0: all), oldest
+// first, with the highest id read (after when there is none). Its cost
+// follows the records returned, not the records kept.
+func (t *Tx) After(after uint64) ([]Txn, uint64, error) {
+	var out []Txn
+	last := after
+	c := t.tx.Bucket(bucketTxns).Cursor()
+	for k, v := c.Seek(key(after + 1)); k != nil; k, v = c.Next() {
+		if len(k) != 8 || v == nil {
+			continue
+		}
+		var r Txn
+		if err := json.Unmarshal(v, &r); err != nil {
+			return nil, last, fmt.Errorf("store: record %.8x: %w", k, err)
+		}
+		out = append(out, r)
+		last = binary.BigEndian.Uint64(k)
+	}
+	return out, last, nil
+}
+
+// Len is how many records the store holds (from the state counts, not a
+// walk).
+func (t *Tx) Len() int {
+	n := 0
+	t.tx.Bucket(bucketCounts).ForEach(func(_, v []byte) error {
+		if len(v) == 8 {
+			n += int(binary.BigEndian.Uint64(v))
+		}
+		return nil
+	})
+	return n
+}
+
 // Create assigns r an id, sets its timestamps and stores it.
 func (t *Tx) Create(r *Txn) error {
 	b := t.tx.Bucket(bucketTxns)

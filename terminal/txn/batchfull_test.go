@@ -226,3 +226,37 @@ func TestBatchFullCUP(t *testing.T) {
 		t.Fatalf("close of full credits: %v, %+v", err, rec)
 	}
 }
+
+// TestBatchRoomFollowsNewRecords: a sale reads only what was recorded
+// since the last one (not the whole store), and still stops the batch at
+// the limit: sales through the engine fill the last places, and a batch
+// closed and a purge-like change (fewer records than read) start over.
+func TestBatchRoomFollowsNewRecords(t *testing.T) {
+	h := newCUPHost(t)
+	e, r, db, _ := setupHost(t, h)
+	fillBatch(t, db, host.KindPurchase, 997)
+	run(t, e, r, Request{Amount: 100, Currency: "156"}) // reads the batch: 997, then 998 with it
+	e.mu.Lock()
+	last := e.room.last
+	e.mu.Unlock()
+	s := run(t, e, r, Request{Amount: 100, Currency: "156"}) // 999: read from the new records only
+	e.mu.Lock()
+	incremental := e.room.valid && e.room.batch == 1 && e.room.last > last && e.room.totals["156"].DebitCount == 998
+	e.mu.Unlock()
+	if !incremental || s.State != store.StateApproved {
+		t.Fatalf("the second sale's check did not follow the new records: %+v, sale %s", e.room, s.State)
+	}
+	refused(t, e, db, Request{Amount: 100, Currency: "156"}, "debits")
+	if rec, err := e.CloseBatch(context.Background()); err != nil || rec.Totals[0].DebitCount != 999 {
+		t.Fatalf("close: %v %+v", err, rec.Totals)
+	}
+	// The next batch starts from nothing.
+	for range 3 {
+		if s := run(t, e, r, Request{Amount: 100, Currency: "156"}); s.State != store.StateApproved || s.Batch != 2 {
+			t.Fatalf("sale of batch 2: %+v", s)
+		}
+	}
+	if _, l, _ := e.BatchLoad(); len(l) != 1 || l[0].Debits != 3 {
+		t.Fatalf("batch 2 load %+v", l)
+	}
+}

@@ -261,6 +261,7 @@ type Engine struct {
 	clock clock.Clock
 
 	mu      sync.Mutex
+	room    batchRoom          // what the open batch holds, as last read (checkBatchRoom)
 	active  string             // id of the sale in progress
 	sale    *sale              // the sale in progress (its record may not be stored yet)
 	ids     idBlock            // record ids reserved for sales

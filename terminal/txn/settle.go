@@ -520,19 +520,19 @@ func (e *Engine) checkBatchRoom(req Request, orig *store.Txn) error {
 	default:
 		return nil
 	}
-	n, totals, err := e.openBatchLoad()
+	// What the batch held when last read, with what was recorded since:
+	// at least what it holds (see batchRoom). When that has room, so has
+	// the batch; otherwise read the whole batch, exactly.
+	n, now, err := e.room.upTo(e.o.Store, req.Currency)
 	if err != nil {
 		return err
 	}
-	var now host.Totals
-	for _, t := range totals {
-		if t.Currency == req.Currency {
-			now = host.Totals{DebitCount: t.DebitCount, DebitAmount: t.DebitAmount, CreditCount: t.CreditCount, CreditAmount: t.CreditAmount}
+	if !now.plus(add).Within(limit) {
+		if n, now, err = e.room.read(e.o.Store, req.Currency); err != nil {
+			return err
 		}
 	}
-	next := host.Totals{DebitCount: now.DebitCount + add.DebitCount, DebitAmount: now.DebitAmount + add.DebitAmount,
-		CreditCount: now.CreditCount + add.CreditCount, CreditAmount: now.CreditAmount + add.CreditAmount}
-	if next.Within(limit) {
+	if now.plus(add).Within(limit) {
 		return nil
 	}
 	full := &BatchFullError{Batch: n, Currency: formatCurrency(req.Currency), Side: "debits", Count: now.DebitCount,
@@ -543,6 +543,100 @@ func (e *Engine) checkBatchRoom(req Request, orig *store.Txn) error {
 	e.log.Warn("batch full: transaction refused until the batch is closed", "batch", n, "kind", req.Kind,
 		"currency", req.Currency, "side", full.Side, "count", full.Count, "limit", full.Limit)
 	return full
+}
+
+// sum is a host.Totals that adds.
+type sum host.Totals
+
+func (t sum) plus(o host.Totals) host.Totals {
+	return host.Totals{DebitCount: t.DebitCount + o.DebitCount, DebitAmount: t.DebitAmount + o.DebitAmount,
+		CreditCount: t.CreditCount + o.CreditCount, CreditAmount: t.CreditAmount + o.CreditAmount}
+}
+
+// batchRoom keeps what the open batch held when it was last read, per
+// currency, so that a sale does not read every record the store keeps:
+// the records recorded since (ids above last, all the engine's ids grow)
+// are added as they come. Changes to the records already read only ever
+// take from the totals (a void marks its original, the host refuses an
+// advice, an approval is reversed), so the figures are at least what the
+// batch holds; read reads them all again. A different batch, or a record
+// count that the new ids do not explain (a purge, a record written below
+// last), reads them all again too. Guarded by Engine.mu.
+type batchRoom struct {
+	valid   bool
+	batch   uint32
+	last    uint64 // highest record id read
+	records int    // records the store held then
+	totals  map[string]sum
+}
+
+// upTo returns the open batch's number and at least what it holds in
+// currency (as the next close counts it, waiting advices included).
+func (b *batchRoom) upTo(db *store.DB, currency string) (uint32, sum, error) {
+	var (
+		n     uint32
+		recs  []store.Txn
+		last  uint64
+		total int
+	)
+	err := db.View(func(tx *store.Tx) error {
+		n, total = tx.OpenBatch(), tx.Len()
+		if !b.valid || b.batch != n {
+			return nil
+		}
+		var err error
+		recs, last, err = tx.After(b.last)
+		return err
+	})
+	if err != nil {
+		return n, sum{}, err
+	}
+	if !b.valid || b.batch != n || b.records+len(recs) != total {
+		return b.read(db, currency)
+	}
+	b.add(recs, n)
+	b.last, b.records = last, total
+	return n, b.totals[currency], nil
+}
+
+// read reads every record of the open batch again (as OpenBatch and the
+// close do), starts over from there and returns what the batch holds in
+// currency.
+func (b *batchRoom) read(db *store.DB, currency string) (uint32, sum, error) {
+	var (
+		n     uint32
+		recs  []store.Txn
+		last  uint64
+		total int
+	)
+	err := db.View(func(tx *store.Tx) error {
+		n, total = tx.OpenBatch(), tx.Len()
+		var err error
+		recs, last, err = tx.After(0)
+		return err
+	})
+	if err != nil {
+		b.valid = false
+		return n, sum{}, err
+	}
+	*b = batchRoom{valid: true, batch: n, last: last, records: total, totals: map[string]sum{}}
+	b.add(recs, n)
+	return n, b.totals[currency], nil
+}
+
+// add counts the records of batch n among recs, with the close's
+// counting and adding up (counts, batchTotals).
+func (b *batchRoom) add(recs []store.Txn, n uint32) {
+	var items []store.Txn
+	for _, r := range recs {
+		if r.Batch == n && counts(r, true) {
+			items = append(items, r)
+		}
+	}
+	for _, t := range batchTotals(items) {
+		b.totals[t.Currency] = sum(sum(b.totals[t.Currency]).plus(host.Totals{DebitCount: t.DebitCount,
+			DebitAmount: t.DebitAmount, CreditCount: t.CreditCount, CreditAmount: t.CreditAmount}))
+	}
 }
 
 // formatCurrency names a currency (ISO 4217 numeric) by its letters when
