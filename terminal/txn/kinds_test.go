@@ -456,7 +456,9 @@ func TestReversalOfAVoidNamesWhatItVoided(t *testing.T) {
 	h.followUp = func(host.Reference) (host.Result, error) { return host.Result{}, host.ErrNoResponse }
 	for _, orig := range []store.Txn{sale, refund, comp, held} {
 		void := run(t, e, r, Request{Kind: host.KindVoid, OrigID: orig.ID})
-		if void.State != store.StateReversalPending {
+		// The outbox may have sent the reversal already (reversed) by
+		// the time the test reads the void (1 run in 200 did).
+		if void.State != store.StateReversalPending && void.State != store.StateReversed {
 			t.Fatalf("void of the %s without an answer: %+v", orig.Kind, void)
 		}
 		e.SendReversals(context.Background())
