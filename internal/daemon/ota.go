@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"posd/board/sim/deck"
@@ -29,6 +31,9 @@ var (
 	otaParamsKey  = []byte("params")
 	otaHealthyKey = []byte("healthy_devices")
 	otaBundleKey  = []byte("params_bundle")
+	// otaRefusedKey is the parameter bundle refused last (refusedParams):
+	// not fetched again until the repository offers another.
+	otaRefusedKey = []byte("params_refused")
 	otaSchemaKey  = []byte("schema")
 	otaSchema     = []byte{1}
 	maxOTAHistory = 200
@@ -51,10 +56,15 @@ type OTAEvent struct {
 	Seq     uint64    `json:"seq"`
 	At      time.Time `json:"at"`
 	Kind    string    `json:"kind"`   // check, params, firmware
-	Result  string    `json:"result"` // ok, applied, installed, refused, failed, nothing
+	Result  string    `json:"result"` // applied, installed, refused, failed, dropped, rolled_back
 	Target  string    `json:"target,omitempty"`
 	Version int       `json:"version,omitempty"`
 	Detail  string    `json:"detail,omitempty"`
+	// Count is how many times the same failure happened in a row (a
+	// failure repeated at every poll is one entry); Last is when it
+	// happened last.
+	Count int       `json:"count,omitempty"`
+	Last  time.Time `json:"last,omitzero"`
 }
 
 // OTAStatus is what posctl ota status shows.
@@ -85,10 +95,25 @@ type otaPart struct {
 	lastCheck time.Time
 	nextCheck time.Time
 	lastErr   string
+
+	// retryRefused: the engineer asked for a check (CheckUpdates), which
+	// fetches a refused parameter bundle once more.
+	retryRefused atomic.Bool
+
+	// histMu guards open: the history entry (its sequence number) of each
+	// failure still repeating, which a repeat counts instead of adding an
+	// entry (otaFailure).
+	histMu sync.Mutex
+	open   map[failKey]uint64
 }
 
 // ErrNoOTA: the terminal has no update repository (ota.url).
 var ErrNoOTA = errors.New("daemon: no update repository configured (ota.url)")
+
+// ErrRefusedBefore: the parameter bundle the repository offers is the one
+// (name and hash) this terminal refused already; it is not fetched again
+// until the repository offers another, or the engineer asks for a check.
+var ErrRefusedBefore = errors.New("daemon: parameter bundle refused before")
 
 // openOTA starts checking the update repository at jittered times.
 func (d *Daemon) openOTA(ctx context.Context, k *emv.Kernel) error {
@@ -119,7 +144,8 @@ func (d *Daemon) openOTA(ctx context.Context, k *emv.Kernel) error {
 	// From here nothing returns an error: Close waits for d.ota.done,
 	// which only the goroutines started below close (an error return
 	// here once left a failed start hanging in Close).
-	d.ota = &otaPart{c: c, hint: make(chan struct{}, 1), hostHint: make(chan struct{}, 1), done: make(chan struct{}), k: k}
+	d.ota = &otaPart{c: c, hint: make(chan struct{}, 1), hostHint: make(chan struct{}, 1), done: make(chan struct{}), k: k,
+		open: map[failKey]uint64{}}
 	// The parameter set received before this start goes back in use.
 	var stored []byte
 	_ = d.DB.Bolt().View(func(tx *bbolt.Tx) error {
@@ -164,11 +190,13 @@ func (d *Daemon) openOTA(ctx context.Context, k *emv.Kernel) error {
 }
 
 // CheckUpdates asks for a check now (it runs within a few seconds, with
-// jitter).
+// jitter). That check also fetches a parameter bundle refused before once
+// more (a regular check leaves it until the repository offers another).
 func (d *Daemon) CheckUpdates() error {
 	if d.ota == nil {
 		return ErrNoOTA
 	}
+	d.ota.retryRefused.Store(true)
 	select {
 	case d.ota.hint <- struct{}{}:
 	default:
@@ -179,33 +207,56 @@ func (d *Daemon) CheckUpdates() error {
 // otaRound is one check: the newest parameter bundle above the running
 // one is applied between transactions; a newer firmware is installed
 // into the inactive slot and tried at the next start.
+//
+// Whatever keeps an update from arriving (a check or a download that
+// failed, a bundle refused) is the round's error: ota status shows it
+// (last_error) until a round ends without one, and the history has it
+// once, with a count, however many polls repeat it (otaFailure).
 func (d *Daemon) otaRound(ctx context.Context) error {
+	retry := d.ota.retryRefused.Swap(false)
 	targets, err := d.ota.c.Check(ctx)
 	d.ota.mu.Lock()
 	d.ota.lastCheck = time.Now().UTC()
-	d.ota.lastErr = ""
-	if err != nil {
-		d.ota.lastErr = err.Error()
-	}
 	d.ota.mu.Unlock()
 	if err != nil {
+		result := "failed"
 		if ota.Refused(err) {
-			d.otaEvent(OTAEvent{Kind: "check", Result: "refused", Detail: err.Error()})
+			result = "refused"
 		}
+		d.otaFailure(ctx, OTAEvent{Kind: "check", Result: result, Detail: err.Error()}, err)
 		d.Log.Warn("update check failed", "err", err)
+		d.setLastErr(err)
 		return err
 	}
+	d.otaRecovered("check")
 	var errs []error
 	cur := d.Params()
 	if t, ok := ota.Newer(targets, ota.KindParams, cur.Version); ok {
-		errs = append(errs, d.applyParams(ctx, t))
+		if why, refused := d.refusedParams(t); refused && !retry {
+			errs = append(errs, fmt.Errorf("%w: %s (version %d, sha256 %s): %s; waiting for another from the repository or ota check",
+				ErrRefusedBefore, t.Name, t.Version, slots.ShortDigest(t.SHA256), why))
+		} else {
+			errs = append(errs, d.applyParams(ctx, t))
+		}
 	}
 	if d.fw != nil {
 		if t, ok := ota.Newer(targets, ota.KindFirmware, d.firmwareVersion()); ok {
 			errs = append(errs, d.installFirmware(ctx, t))
 		}
 	}
-	return errors.Join(errs...)
+	err = errors.Join(errs...)
+	d.setLastErr(err)
+	return err
+}
+
+// setLastErr is what ota status shows as last_error (nil: none).
+func (d *Daemon) setLastErr(err error) {
+	d.ota.mu.Lock()
+	defer d.ota.mu.Unlock()
+	d.ota.lastErr = ""
+	if err != nil {
+		d.ota.lastErr = err.Error()
+	}
 }
 
 // dropStoredParams forgets the stored parameter bundle, which this
@@ -231,25 +282,35 @@ func (d *Daemon) dropStoredParams(why error) {
 // use together between two transactions, with the version on disk in the
 // same step. A bundle with a section this firmware cannot apply is
 // refused whole: nothing of it is used.
+//
+// A bundle refused for what it holds (its bytes matched the signed hash,
+// so fetching it again gives the same) is remembered by name and hash and
+// not fetched again until the repository offers another (otaRound); one
+// refused in transit (ota.Refused: a wrong hash, too large) is tried
+// again at the next check.
 func (d *Daemon) applyParams(ctx context.Context, t ota.Target) error {
-	refuse := func(err error) error {
-		d.otaEvent(OTAEvent{Kind: "params", Result: "refused", Target: t.Name, Version: t.Version, Detail: err.Error()})
+	refuse := func(err error, remember bool) error {
+		if remember {
+			d.rememberRefused(t, err)
+		}
+		d.otaFailure(ctx, OTAEvent{Kind: "params", Result: "refused", Target: t.Name, Version: t.Version, Detail: err.Error()}, err)
 		d.report(ctx, t, "refused", err.Error())
-		return err
+		return fmt.Errorf("parameters %s refused: %w", t.Name, err)
 	}
 	b, err := d.ota.c.Fetch(ctx, t)
 	if err != nil {
 		if ota.Refused(err) {
-			return refuse(err)
+			return refuse(err, false)
 		}
-		return err
+		d.otaFailure(ctx, OTAEvent{Kind: "params", Result: "failed", Target: t.Name, Version: t.Version, Detail: err.Error()}, err)
+		return fmt.Errorf("parameters %s: %w", t.Name, err)
 	}
 	use, version, err := d.prepareParams(b)
 	if err != nil {
-		return refuse(err)
+		return refuse(err, true)
 	}
 	if version != t.Version {
-		return refuse(fmt.Errorf("bundle version %d, its target says %d", version, t.Version))
+		return refuse(fmt.Errorf("bundle version %d, its target says %d", version, t.Version), true)
 	}
 	set := ParamsSet{Version: version, Target: t.Name, SHA256: t.SHA256, Applied: time.Now().UTC()}
 	raw, err := json.Marshal(set)
@@ -264,6 +325,9 @@ func (d *Daemon) applyParams(ctx context.Context, t ota.Target) error {
 			if err := b2.Put(otaBundleKey, b); err != nil {
 				return err
 			}
+			if err := b2.Delete(otaRefusedKey); err != nil {
+				return err
+			}
 			return b2.Put(otaParamsKey, raw)
 		}); err != nil {
 			return err
@@ -272,7 +336,7 @@ func (d *Daemon) applyParams(ctx context.Context, t ota.Target) error {
 		return nil
 	})
 	if err != nil {
-		d.otaEvent(OTAEvent{Kind: "params", Result: "failed", Target: t.Name, Version: t.Version, Detail: err.Error()})
+		d.otaFailure(ctx, OTAEvent{Kind: "params", Result: "failed", Target: t.Name, Version: t.Version, Detail: err.Error()}, err)
 		return err
 	}
 	d.Log.Info("parameters applied", "version", set.Version, "target", t.Name)
@@ -375,10 +439,12 @@ func (d *Daemon) installFirmware(ctx context.Context, t ota.Target) error {
 	b, err := d.ota.c.Fetch(ctx, t)
 	if err != nil {
 		if ota.Refused(err) {
-			d.otaEvent(OTAEvent{Kind: "firmware", Result: "refused", Target: t.Name, Version: t.Version, Detail: err.Error()})
+			d.otaFailure(ctx, OTAEvent{Kind: "firmware", Result: "refused", Target: t.Name, Version: t.Version, Detail: err.Error()}, err)
 			d.report(ctx, t, "refused", err.Error())
+		} else {
+			d.otaFailure(ctx, OTAEvent{Kind: "firmware", Result: "failed", Target: t.Name, Version: t.Version, Detail: err.Error()}, err)
 		}
-		return err
+		return fmt.Errorf("firmware %s: %w", t.Name, err)
 	}
 	if err := d.recordHealthy(ctx); err != nil {
 		return err
@@ -386,7 +452,7 @@ func (d *Daemon) installFirmware(ctx context.Context, t ota.Target) error {
 	img := slots.Image{Version: strconv.Itoa(t.Version), SHA256: t.SHA256, Size: t.Length}
 	slot, err := d.installImage(ctx, img, b)
 	if err != nil {
-		d.otaEvent(OTAEvent{Kind: "firmware", Result: "failed", Target: t.Name, Version: t.Version, Detail: err.Error()})
+		d.otaFailure(ctx, OTAEvent{Kind: "firmware", Result: "failed", Target: t.Name, Version: t.Version, Detail: err.Error()}, err)
 		d.report(ctx, t, "failed", err.Error())
 		return err
 	}
@@ -545,7 +611,18 @@ func (d *Daemon) OTAHistory(limit int) ([]OTAEvent, error) {
 }
 
 // otaEvent appends to the history (the oldest go beyond maxOTAHistory).
+// An event that is not a failure ends the repeats of the failures of its
+// kind: the next one is a new entry.
 func (d *Daemon) otaEvent(e OTAEvent) {
+	if d.ota != nil {
+		d.otaRecovered(e.Kind)
+	}
+	if _, err := d.appendOTAEvent(e); err != nil {
+		d.Log.Error("recording an update event", "err", err)
+	}
+}
+
+func (d *Daemon) appendOTAEvent(e OTAEvent) (uint64, error) {
 	e.At = time.Now().UTC()
 	err := d.DB.Bolt().Update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(otaHistory)
@@ -554,6 +631,9 @@ func (d *Daemon) otaEvent(e OTAEvent) {
 			return err
 		}
 		e.Seq = seq
+		if e.Count > 0 {
+			e.Last = e.At
+		}
 		raw, err := json.Marshal(e)
 		if err != nil {
 			return err
@@ -569,9 +649,135 @@ func (d *Daemon) otaEvent(e OTAEvent) {
 		}
 		return nil
 	})
-	if err != nil {
-		d.Log.Error("recording an update event", "err", err)
+	return e.Seq, err
+}
+
+// failKey tells a failure from another: the same kind, result and target,
+// and the same cause (errClass), is a repeat.
+type failKey struct {
+	kind, result, target string
+	version              int
+	class                string
+}
+
+// errClass is the cause of a failure, without what changes from one try
+// to the next (byte counts, addresses): the package error it wraps.
+func errClass(err error) string {
+	var r *ota.RefusedError
+	if errors.As(err, &r) {
+		return "refused " + r.File + ": " + r.Reason.Error()
 	}
+	for _, e := range []error{ota.ErrNoSpace, ota.ErrTimeout, ota.ErrUnreachable, ota.ErrNotFound, ota.ErrBadBundle,
+		slots.ErrBusy, slots.ErrTrialPending, slots.ErrUpdater, slots.ErrIncomplete} {
+		if errors.Is(err, e) {
+			return e.Error()
+		}
+	}
+	return err.Error()
+}
+
+// otaFailure records a failure in the history: the first time as an entry
+// of its own (Count 1), then, as long as it repeats with nothing else of
+// its kind in between (otaRecovered), by counting it in that entry (Count,
+// Last, Detail the latest words). A failure repeated at every poll so
+// never pushes the real events out of the history's maxOTAHistory
+// entries. A failure because posd stops (ctx ended) is not one.
+func (d *Daemon) otaFailure(ctx context.Context, e OTAEvent, err error) {
+	if ctx.Err() != nil {
+		return
+	}
+	k := failKey{kind: e.Kind, result: e.Result, target: e.Target, version: e.Version, class: errClass(err)}
+	p := d.ota
+	p.histMu.Lock()
+	defer p.histMu.Unlock()
+	if seq, ok := p.open[k]; ok {
+		counted := false
+		uerr := d.DB.Bolt().Update(func(tx *bbolt.Tx) error {
+			b := tx.Bucket(otaHistory)
+			key := binary.BigEndian.AppendUint64(nil, seq)
+			raw := b.Get(key)
+			if raw == nil {
+				return nil // pushed out meanwhile
+			}
+			var prev OTAEvent
+			if err := json.Unmarshal(raw, &prev); err != nil {
+				return err
+			}
+			prev.Count++
+			prev.Last = time.Now().UTC()
+			prev.Detail = e.Detail
+			raw, err := json.Marshal(prev)
+			if err != nil {
+				return err
+			}
+			counted = true
+			return b.Put(key, raw)
+		})
+		if uerr != nil {
+			d.Log.Error("recording an update event", "err", uerr)
+			return
+		}
+		if counted {
+			return
+		}
+	}
+	e.Count = 1
+	seq, aerr := d.appendOTAEvent(e)
+	if aerr != nil {
+		d.Log.Error("recording an update event", "err", aerr)
+		return
+	}
+	p.open[k] = seq
+}
+
+// otaRecovered ends the repeats of the failures of kind ("check",
+// "params", "firmware"): something of that kind went through.
+func (d *Daemon) otaRecovered(kind string) {
+	p := d.ota
+	p.histMu.Lock()
+	defer p.histMu.Unlock()
+	for k := range p.open {
+		if k.kind == kind {
+			delete(p.open, k)
+		}
+	}
+}
+
+// refusedBundle is the parameter bundle refused last.
+type refusedBundle struct {
+	Target  string    `json:"target"`
+	SHA256  string    `json:"sha256"`
+	Version int       `json:"version"`
+	Reason  string    `json:"reason"`
+	At      time.Time `json:"at"`
+}
+
+// rememberRefused keeps t as the refused bundle (see refusedParams).
+func (d *Daemon) rememberRefused(t ota.Target, why error) {
+	raw, err := json.Marshal(refusedBundle{Target: t.Name, SHA256: t.SHA256, Version: t.Version, Reason: why.Error(), At: time.Now().UTC()})
+	if err == nil {
+		err = d.DB.Bolt().Update(func(tx *bbolt.Tx) error { return tx.Bucket(otaBucket).Put(otaRefusedKey, raw) })
+	}
+	if err != nil {
+		d.Log.Warn("the refused parameter bundle could not be remembered", "target", t.Name, "err", err)
+	}
+}
+
+// refusedParams tells whether t is the bundle refused last (the same name
+// and hash), and why it was.
+func (d *Daemon) refusedParams(t ota.Target) (string, bool) {
+	var r refusedBundle
+	found := false
+	_ = d.DB.Bolt().View(func(tx *bbolt.Tx) error {
+		if raw := tx.Bucket(otaBucket).Get(otaRefusedKey); raw != nil && json.Unmarshal(raw, &r) == nil {
+			found = true
+		}
+		return nil
+	})
+	if !found || r.Target != t.Name || !strings.EqualFold(r.SHA256, t.SHA256) {
+		return "", false
+	}
+	return r.Reason, true
 }
 
 // report tells the TMS what the terminal did with a target (best effort:

@@ -1,0 +1,213 @@
+package daemon
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"posd/cmd/tms-sim/repo"
+)
+
+// otaRepo is a repository served over HTTP whose answers the test can
+// break: down (every file 503) or targets only (target files 503).
+type otaRepo struct {
+	rp   *repo.Repo
+	url  string
+	root string
+
+	mu          sync.Mutex
+	down        bool
+	targetsDown bool
+}
+
+func newOTARepo(t *testing.T) *otaRepo {
+	t.Helper()
+	rp, err := repo.New(filepath.Join(t.TempDir(), "repo"), repo.Opts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &otaRepo{rp: rp}
+	h := rp.Handler()
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		target := strings.Contains(r.URL.Path, "/targets/") && strings.Contains(r.URL.Path, "/params/") ||
+			strings.Contains(r.URL.Path, "/firmware/")
+		o.mu.Lock()
+		down, tdown := o.down, o.targetsDown && target
+		o.mu.Unlock()
+		if down || tdown {
+			http.Error(w, "unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(hs.Close)
+	o.url = hs.URL
+	o.root = filepath.Join(t.TempDir(), "root.json")
+	if err := os.WriteFile(o.root, rp.RootJSON(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func (o *otaRepo) publish(t *testing.T, name string, b []byte, kind string, version int) {
+	t.Helper()
+	if err := o.rp.AddTarget(name, b, map[string]any{"kind": kind, "version": version}); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.rp.Publish(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (o *otaRepo) set(down, targetsDown bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.down, o.targetsDown = down, targetsDown
+}
+
+func (o *otaRepo) members() string {
+	return `"host":{"addr":"127.0.0.1:1"},"ota":{"url":"` + o.url + `","root":"` + o.root + `","interval":"1h"}`
+}
+
+func history(t *testing.T, d *Daemon) []OTAEvent {
+	t.Helper()
+	h, err := d.OTAHistory(maxOTAHistory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// A download that keeps failing (here the repository's target files
+// answer 503) shows in ota status' last_error and once in the history,
+// with a count, however many polls repeat it; so does a repository that
+// is down. Once the update arrives the next failure is a new entry.
+func TestOTAFetchFailureShown(t *testing.T) {
+	ctx := context.Background()
+	o := newOTARepo(t)
+	o.publish(t, "params/params-2.json", []byte(`{"version": 2, "created": "2026-03-01T10:00:00Z", "sections": {"limits": {"offline": {"floor_limit": 5000}}}}`), "params", 2)
+	o.set(false, true)
+	d := newConsoleRigWith(t, o.members()).open()
+	defer closeDaemon(t, d)
+
+	for range 5 {
+		if err := d.otaRound(ctx); err == nil {
+			t.Fatal("a round whose download failed returned no error")
+		}
+	}
+	st, err := d.OTAStatus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(st.LastError, "unreachable") || !strings.Contains(st.LastError, "params-2") {
+		t.Errorf("ota status last_error %q does not say why the parameters do not arrive", st.LastError)
+	}
+	h := history(t, d)
+	if len(h) != 1 || h[0].Kind != "params" || h[0].Result != "failed" || h[0].Target != "params/params-2.json" ||
+		h[0].Version != 2 || h[0].Count != 5 || !strings.Contains(h[0].Detail, "unreachable") {
+		t.Fatalf("history after 5 failed downloads: %+v", h)
+	}
+	if h[0].Last.IsZero() || h[0].Last.Before(h[0].At) {
+		t.Errorf("the last repeat's time: %+v", h[0])
+	}
+
+	// The repository down: the check fails, once in the history too.
+	o.set(true, false)
+	for range 3 {
+		_ = d.otaRound(ctx)
+	}
+	st, _ = d.OTAStatus()
+	if !strings.Contains(st.LastError, "unreachable") {
+		t.Errorf("last_error with the repository down: %q", st.LastError)
+	}
+	h = history(t, d)
+	if len(h) != 2 || h[0].Kind != "check" || h[0].Result != "failed" || h[0].Count != 3 || h[1].Count != 5 {
+		t.Fatalf("history with the repository down: %+v", h)
+	}
+
+	// Back up: applied, last_error cleared.
+	o.set(false, false)
+	if err := d.otaRound(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = d.OTAStatus()
+	if st.LastError != "" || st.Params == nil || st.Params.Version != 2 {
+		t.Errorf("status after the update arrived: %+v", st)
+	}
+	h = history(t, d)
+	if len(h) != 3 || h[0].Result != "applied" {
+		t.Fatalf("history after the update arrived: %+v", h)
+	}
+
+	// Something changed: a new failure is a new entry.
+	o.publish(t, "params/params-3.json", []byte(`{"version": 3, "created": "2026-03-02T10:00:00Z", "sections": {}}`), "params", 3)
+	o.set(false, true)
+	_ = d.otaRound(ctx)
+	_ = d.otaRound(ctx)
+	h = history(t, d)
+	if len(h) != 4 || h[0].Result != "failed" || h[0].Version != 3 || h[0].Count != 2 {
+		t.Fatalf("history after a new failure: %+v", h)
+	}
+}
+
+// A parameter bundle the terminal refused is not fetched (nor refused,
+// nor reported) again at every poll: only when the repository offers
+// another, or when the engineer asks for a check (ota check), which tries
+// it once more. The refusal is remembered across a restart.
+func TestRefusedParamsNotFetchedAgain(t *testing.T) {
+	ctx := context.Background()
+	o := newOTARepo(t)
+	o.publish(t, "params/params-2.json", []byte(`{"version": 2, "created": "2026-03-01T10:00:00Z", "sections": {"risk": {"no_such_rule": {"enabled": true}}}}`), "params", 2)
+	r := newConsoleRigWith(t, o.members())
+	d := r.open()
+
+	for range 5 {
+		if err := d.otaRound(ctx); err == nil {
+			t.Fatal("no error for a refused bundle")
+		}
+	}
+	h := history(t, d)
+	if len(h) != 1 || h[0].Result != "refused" || h[0].Count != 1 || !strings.Contains(h[0].Detail, "no_such_rule") {
+		t.Fatalf("history after 5 polls offering a refused bundle: %+v", h)
+	}
+	st, _ := d.OTAStatus()
+	if !strings.Contains(st.LastError, "no_such_rule") {
+		t.Errorf("last_error %q does not say the bundle is refused", st.LastError)
+	}
+
+	// ota check tries it again, once.
+	if err := d.CheckUpdates(); err != nil {
+		t.Fatal(err)
+	}
+	_ = d.otaRound(ctx)
+	_ = d.otaRound(ctx)
+	if h := history(t, d); len(h) != 1 || h[0].Count != 2 {
+		t.Errorf("after ota check, want one more refusal: %+v", h)
+	}
+	closeDaemon(t, d)
+
+	// Across a restart, still not fetched again.
+	d = r.open()
+	defer closeDaemon(t, d)
+	_ = d.otaRound(ctx)
+	if h := history(t, d); len(h) != 1 || h[0].Count != 2 {
+		t.Errorf("after a restart, refused again: %+v", h)
+	}
+	if st, _ := d.OTAStatus(); !strings.Contains(st.LastError, "refused before") {
+		t.Errorf("last_error after a restart: %q", st.LastError)
+	}
+
+	// Another bundle from the repository is fetched and applied.
+	o.publish(t, "params/params-3.json", []byte(`{"version": 3, "created": "2026-03-02T10:00:00Z", "sections": {"limits": {"offline": {"floor_limit": 5000}}}}`), "params", 3)
+	if err := d.otaRound(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if p := d.Params(); p.Version != 3 {
+		t.Errorf("parameters after a new bundle: %+v", p)
+	}
+}
