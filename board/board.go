@@ -98,6 +98,11 @@ type Profile struct {
 	// slot names, e.g. "rootfs.0" and "rootfs.1"; the class is the part
 	// before the dot). Empty for UpdaterDir ("a" and "b").
 	Slots [2]string `json:"slots,omitzero"`
+	// Compatible, when set, is the compatible string a firmware bundle's
+	// manifest must name (RAUC's system compatible, system.conf) before
+	// posd hands it to the updater; empty: not checked by posd (RAUC still
+	// checks its own). A bundle's version is checked always.
+	Compatible string `json:"compatible,omitempty"`
 }
 
 // Firmware updaters of Profile.Updater.

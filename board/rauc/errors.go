@@ -26,6 +26,10 @@ var (
 	// booted slot of the class exists.
 	ErrSlot = errors.New("rauc: unexpected slot")
 
+	// ErrManifest: the bundle's manifest (InspectBundle) is not what the
+	// caller expected (InstallChecked's check); nothing was installed.
+	ErrManifest = errors.New("rauc: bundle manifest refused")
+
 	// ErrProtocol: a reply or signal of an unexpected shape.
 	ErrProtocol = errors.New("rauc: unexpected D-Bus reply")
 )

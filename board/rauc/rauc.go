@@ -3,6 +3,8 @@
 // the system bus (object "/"):
 //
 //	InstallBundle(s source, a{sv} args)   starts an installation
+//	InspectBundle(s source, a{sv} args) → a{sv}   the bundle's manifest
+//	                                      ("update": compatible, version...)
 //	Completed(i result)                   signal: the installation ended (0: success)
 //	Mark(s state, s slot) → (s slot, s message)   state "good", "bad" or "active"
 //	GetSlotStatus() → a(sa{sv})           per slot: class, state ("booted",
@@ -242,6 +244,33 @@ func (b *Backend) MarkGood(ctx context.Context, slot string) error { return b.ma
 // MarkBad makes slot unbootable.
 func (b *Backend) MarkBad(ctx context.Context, slot string) error { return b.mark(ctx, "bad", slot) }
 
+// Manifest is what a bundle's manifest says of it (its [update] section).
+type Manifest struct {
+	Compatible  string
+	Version     string
+	Description string
+	Build       string
+}
+
+// Inspect asks RAUC what the bundle at path (a file RAUC can read) says
+// of itself: InspectBundle, RAUC's D-Bus "rauc info", which also checks
+// the bundle's signature.
+func (b *Backend) Inspect(ctx context.Context, path string) (Manifest, error) {
+	var info map[string]dbus.Variant
+	if err := store(b.call(ctx, "InspectBundle", path, map[string]dbus.Variant{}), "InspectBundle", &info); err != nil {
+		return Manifest{}, err
+	}
+	upd, ok := info["update"].Value().(map[string]dbus.Variant)
+	if !ok {
+		return Manifest{}, fmt.Errorf("%w: InspectBundle: no update section (%s)", ErrProtocol, info["update"].Signature())
+	}
+	str := func(k string) string {
+		v, _ := upd[k].Value().(string)
+		return v
+	}
+	return Manifest{Compatible: str("compatible"), Version: str("version"), Description: str("description"), Build: str("build")}, nil
+}
+
 // Install writes the bundle (image, read to io.EOF) to the spool directory
 // and has RAUC install it, waiting for its Completed signal. RAUC chooses
 // the target itself (the inactive slot of the class): slot must be that
@@ -250,6 +279,21 @@ func (b *Backend) MarkBad(ctx context.Context, slot string) error { return b.mar
 // primary again, because the trial only begins with MarkActive. When ctx
 // ends first, RAUC may still be installing: the error says so.
 func (b *Backend) Install(ctx context.Context, slot string, image io.Reader) error {
+	return b.install(ctx, slot, image, nil)
+}
+
+// InstallChecked is Install, with the bundle's manifest (Inspect) passed
+// to check once the bundle is spooled and before RAUC installs it: an
+// error of check stops the installation, no slot written, and is
+// returned wrapped (with ErrManifest).
+func (b *Backend) InstallChecked(ctx context.Context, slot string, image io.Reader, check func(compatible, version string) error) error {
+	if check == nil {
+		check = func(string, string) error { return nil }
+	}
+	return b.install(ctx, slot, image, check)
+}
+
+func (b *Backend) install(ctx context.Context, slot string, image io.Reader, check func(compatible, version string) error) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	ss, err := b.SlotStatus(ctx)
@@ -280,6 +324,16 @@ func (b *Backend) Install(ctx context.Context, slot string, image io.Reader) err
 	}
 	if err != nil {
 		return fmt.Errorf("rauc: spooling the bundle: %w", err)
+	}
+	if check != nil {
+		mf, err := b.Inspect(ctx, f.Name())
+		if err != nil {
+			return err
+		}
+		if err := check(mf.Compatible, mf.Version); err != nil {
+			b.log.Warn("rauc bundle refused", "slot", slot, "compatible", mf.Compatible, "version", mf.Version, "err", err)
+			return fmt.Errorf("%w: %w", ErrManifest, err)
+		}
 	}
 
 	// Listen before starting: Completed may come before InstallBundle's reply.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -50,7 +51,7 @@ func TestInstallIntoInactiveSlot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := ss[1]; s.Name != "rootfs.1" || s.BundleVersion != "2026.02 bundle b" || s.Status != "ok" || s.InstalledCount != 1 || s.State != "inactive" || len(s.SHA256) != 64 {
+	if s := ss[1]; s.Name != "rootfs.1" || s.BundleVersion != "2026.02" || s.Status != "ok" || s.InstalledCount != 1 || s.State != "inactive" || len(s.SHA256) != 64 {
 		t.Fatalf("slot after install %+v", s)
 	}
 	if s := ss[0]; s.State != "booted" || s.Bootname != "A" || s.BootStatus != "good" || s.Device != "/dev/mmcblk0p2" {
@@ -156,5 +157,46 @@ func TestConnectionLost(t *testing.T) {
 	b.Close()
 	if _, err := b.Primary(context.Background()); !errors.Is(err, ErrDBus) {
 		t.Fatalf("closed connection: %v", err)
+	}
+}
+
+// InstallChecked hands the bundle's manifest (InspectBundle) to check
+// before RAUC installs it: a bundle check refuses never reaches
+// InstallBundle, no slot is written and the spool is emptied.
+func TestInstallCheckedRefusesManifest(t *testing.T) {
+	ctx := context.Background()
+	b, f, spool := setup(t)
+	bundle := []byte("[update]\ncompatible=other-board\nversion=7\n")
+	var gotC, gotV string
+	refuse := errors.New("not the version wanted")
+	err := b.InstallChecked(ctx, "rootfs.1", bytes.NewReader(bundle), func(c, v string) error {
+		gotC, gotV = c, v
+		return refuse
+	})
+	if !errors.Is(err, ErrManifest) || !errors.Is(err, refuse) {
+		t.Fatalf("InstallChecked: %v", err)
+	}
+	if gotC != "other-board" || gotV != "7" {
+		t.Errorf("check got compatible %q version %q", gotC, gotV)
+	}
+	if n := len(f.Bundles()); n != 0 {
+		t.Errorf("RAUC installed %d bundles", n)
+	}
+	if n := len(f.Inspected()); n != 1 {
+		t.Errorf("RAUC inspected %d bundles", n)
+	}
+	spoolEmpty(t, spool)
+
+	// Accepted: installed as Install does.
+	if err := b.InstallChecked(ctx, "rootfs.1", bytes.NewReader(bundle), func(c, v string) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	ss, err := b.SlotStatus(ctx)
+	if err != nil || ss[1].BundleVersion != "7" {
+		t.Fatalf("slot after the install: %+v %v", ss, err)
+	}
+	m, err := b.Inspect(ctx, filepath.Join(t.TempDir(), "missing.raucb"))
+	if !errors.Is(err, ErrRefused) {
+		t.Errorf("Inspect of a missing bundle: %+v %v", m, err)
 	}
 }

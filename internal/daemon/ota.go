@@ -452,8 +452,15 @@ func (d *Daemon) installFirmware(ctx context.Context, t ota.Target) error {
 	img := slots.Image{Version: strconv.Itoa(t.Version), SHA256: t.SHA256, Size: t.Length}
 	slot, err := d.installImage(ctx, img, b)
 	if err != nil {
-		d.otaFailure(ctx, OTAEvent{Kind: "firmware", Result: "failed", Target: t.Name, Version: t.Version, Detail: err.Error()}, err)
-		d.report(ctx, t, "failed", err.Error())
+		// A bundle whose own manifest names another version (or board)
+		// than its target is refused, not installed: recorded under the
+		// target's version it could block the real one.
+		result := "failed"
+		if errors.Is(err, slots.ErrMislabelled) {
+			result = "refused"
+		}
+		d.otaFailure(ctx, OTAEvent{Kind: "firmware", Result: result, Target: t.Name, Version: t.Version, Detail: err.Error()}, err)
+		d.report(ctx, t, result, err.Error())
 		return err
 	}
 	d.otaEvent(OTAEvent{Kind: "firmware", Result: "installed", Target: t.Name, Version: t.Version, Detail: "slot " + slot})
@@ -668,7 +675,7 @@ func errClass(err error) string {
 		return "refused " + r.File + ": " + r.Reason.Error()
 	}
 	for _, e := range []error{ota.ErrNoSpace, ota.ErrTimeout, ota.ErrUnreachable, ota.ErrNotFound, ota.ErrBadBundle,
-		slots.ErrBusy, slots.ErrTrialPending, slots.ErrUpdater, slots.ErrIncomplete} {
+		slots.ErrBusy, slots.ErrTrialPending, slots.ErrMislabelled, slots.ErrUpdater, slots.ErrIncomplete} {
 		if errors.Is(err, e) {
 			return e.Error()
 		}

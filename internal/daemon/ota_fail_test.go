@@ -10,7 +10,10 @@ import (
 	"sync"
 	"testing"
 
+	"posd/board"
+	"posd/board/rauc/rauctest"
 	"posd/cmd/tms-sim/repo"
+	"posd/internal/config"
 )
 
 // otaRepo is a repository served over HTTP whose answers the test can
@@ -209,5 +212,50 @@ func TestRefusedParamsNotFetchedAgain(t *testing.T) {
 	}
 	if p := d.Params(); p.Version != 3 {
 		t.Errorf("parameters after a new bundle: %+v", p)
+	}
+}
+
+// A firmware bundle whose own manifest (RAUC's compatible and version)
+// disagrees with its target is refused before RAUC writes a slot, with
+// the reason in the history: installed, it would be recorded under the
+// target's version and could block the real one.
+func TestMislabelledFirmwareRefused(t *testing.T) {
+	ctx := context.Background()
+	o := newOTARepo(t)
+	client, server := rauctest.Pipe(t)
+	svc := rauctest.NewService(t, server)
+	p, err := board.Lookup("rpi4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := board.NewUpdater(client, p, board.UpdaterOptions{Spool: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The target says 2, the bundle's manifest 3.
+	o.publish(t, "firmware/posd-2.raucb", []byte("[update]\ncompatible=posd-board\nversion=3\n"), "firmware", 2)
+	dir := filepath.Join(t.TempDir(), "data")
+	cfg, err := config.Parse([]byte(`{"data_dir":"` + dir + `",` + o.members() + `}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Open(ctx, cfg, "1", nil, WithFirmwareUpdater(u, u.Slots))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeFW(t, d)
+	if err := d.otaRound(ctx); err == nil {
+		t.Error("a mislabelled bundle brought no error")
+	}
+	if n := len(svc.Bundles()); n != 0 || svc.Reboots() != 0 {
+		t.Fatalf("RAUC installed %d bundles, %d reboots: a bundle saying version 3 went in as version 2", n, svc.Reboots())
+	}
+	h := history(t, d)
+	if len(h) != 1 || h[0].Kind != "firmware" || h[0].Result != "refused" || h[0].Version != 2 ||
+		!strings.Contains(h[0].Detail, `"3"`) {
+		t.Fatalf("history: %+v", h)
+	}
+	if st := d.Status().Firmware; st == nil || st.Slots.Committed != "rootfs.0" || st.Trial {
+		t.Fatalf("slots after the refusal: %+v", st)
 	}
 }

@@ -127,7 +127,8 @@ func (d *Daemon) openSlots(ctx context.Context, o options) error {
 		bootVersion = "factory"
 	}
 	m, err := slots.Open(filepath.Join(d.Config.DataDir, slotsStateFile), slots.Options{
-		Updater: u, Slots: names, BootVersion: bootVersion, Logger: d.Log.With("part", "slots")})
+		Updater: u, Slots: names, BootVersion: bootVersion, Compatible: d.Settings.Profile.Compatible,
+		Logger: d.Log.With("part", "slots")})
 	if err != nil {
 		return errors.Join(fmt.Errorf("firmware slots: %w", err), closeFn())
 	}

@@ -119,7 +119,7 @@ func closeFW(t *testing.T, d *Daemon) {
 }
 
 func fwImage(version string) (slots.Image, []byte) {
-	b := []byte("firmware " + version)
+	b := []byte(version + " firmware") // a fake RAUC bundle of that version (rauctest.Manifest)
 	sum := sha256.Sum256(b)
 	return slots.Image{Version: version, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(b))}, b
 }
@@ -256,7 +256,7 @@ func TestFirmwareOverRAUC(t *testing.T) {
 	if slot := tryFirmware(t, d, "2"); slot != "rootfs.1" {
 		t.Fatalf("installed into %s", slot)
 	}
-	if b := svc.Bundles(); len(b) != 1 || string(b[0]) != "firmware 2" {
+	if b := svc.Bundles(); len(b) != 1 || string(b[0]) != "2 firmware" {
 		t.Fatalf("RAUC got %q", b)
 	}
 	if svc.Reboots() != 1 || svc.Booted() != "rootfs.1" {

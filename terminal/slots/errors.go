@@ -77,4 +77,10 @@ var (
 	// down). After Install the slot is marked bad; after TryNext the trial
 	// is withdrawn. Usually transient.
 	ErrUpdater = errors.New("slots: updater failed")
+
+	// ErrMislabelled: the image's own manifest (a RAUC bundle's version,
+	// or its compatible when Options.Compatible names one) is not what its
+	// description says; refused before the slot is written
+	// (ManifestInstaller).
+	ErrMislabelled = errors.New("slots: image manifest does not match its description")
 )

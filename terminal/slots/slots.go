@@ -63,6 +63,19 @@ type Updater interface {
 	MarkBad(ctx context.Context, slot string) error
 }
 
+// ManifestInstaller is implemented by updaters whose images carry a
+// manifest of their own (a RAUC bundle: its compatible and version).
+// InstallChecked is Install, except that once the image is read whole
+// (and so hash-checked) and before the slot is written it calls check with
+// the manifest's compatible and version; an error of check stops the
+// install, the slot untouched, and is returned wrapped. Install uses it
+// to refuse an image whose manifest disagrees with Image.Version (and
+// Options.Compatible): recorded under the wrong version it could block
+// the real one.
+type ManifestInstaller interface {
+	InstallChecked(ctx context.Context, slot string, image io.Reader, check func(compatible, version string) error) error
+}
+
 // BootReporter is implemented by updaters of real boards, where the boot
 // loader, not the caller, picks the slot: BootState tells which slot the
 // running system started from and which one the next boot starts.
@@ -119,6 +132,10 @@ type Options struct {
 	// BootVersion names the running firmware when Booted adopts the booted
 	// slot of a BootReporter on a fresh state file; default "factory".
 	BootVersion string
+	// Compatible, when not empty, is the compatible string the manifest of
+	// an image must name (ManifestInstaller); the version is checked
+	// always.
+	Compatible string
 	// MaxImageSize bounds an image (default 1 GiB).
 	MaxImageSize int64
 	// LockTimeout is how long an operation waits for another process
@@ -537,8 +554,17 @@ func (m *Manager) begin(t *txn, target string, img Image) {
 func (m *Manager) write(ctx context.Context, target string, img Image, r io.Reader) error {
 	want, _ := parseSum(img.SHA256)
 	vr := &verifyingReader{ctx: ctx, r: r, h: sha256.New(), want: want, size: img.Size, max: m.o.MaxImageSize}
-	err := m.o.Updater.Install(ctx, target, vr)
+	var err error
+	if mi, ok := m.o.Updater.(ManifestInstaller); ok {
+		err = mi.InstallChecked(ctx, target, vr, func(compatible, version string) error {
+			return m.checkManifest(img, compatible, version)
+		})
+	} else {
+		err = m.o.Updater.Install(ctx, target, vr)
+	}
 	switch {
+	case errors.Is(err, ErrMislabelled):
+		return fmt.Errorf("slots: install into %s: %w", target, err)
 	case vr.err != nil && !errors.Is(vr.err, io.EOF):
 		// The image (or ctx) was at fault; the updater's error only echoes it.
 		return fmt.Errorf("slots: install into %s: %w", target, vr.err)
@@ -546,6 +572,17 @@ func (m *Manager) write(ctx context.Context, target string, img Image, r io.Read
 		return fmt.Errorf("%w: install into %s: %w", ErrUpdater, target, err)
 	case !vr.ok:
 		return fmt.Errorf("%w: install into %s: %d bytes read", ErrIncomplete, target, vr.n)
+	}
+	return nil
+}
+
+// checkManifest compares an image's own manifest with its description.
+func (m *Manager) checkManifest(img Image, compatible, version string) error {
+	if version != img.Version {
+		return fmt.Errorf("%w: the image says version %q, its description %q", ErrMislabelled, cleanText(version, maxVersion), img.Version)
+	}
+	if m.o.Compatible != "" && compatible != m.o.Compatible {
+		return fmt.Errorf("%w: the image is for %q, this board is %q", ErrMislabelled, cleanText(compatible, maxVersion), m.o.Compatible)
 	}
 	return nil
 }

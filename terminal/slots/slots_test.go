@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -816,6 +817,60 @@ func TestReasonsAreKeptReadable(t *testing.T) {
 		t.Fatalf("reason %q", r)
 	}
 	if _, err := m.History(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// manifestDir is a DirUpdater whose images carry a manifest (as RAUC
+// bundles do): compatible and version, set by the test.
+type manifestDir struct {
+	*DirUpdater
+	compatible, version string
+}
+
+func (u *manifestDir) InstallChecked(ctx context.Context, slot string, image io.Reader, check func(compatible, version string) error) error {
+	b, err := io.ReadAll(image)
+	if err != nil {
+		return err
+	}
+	if err := check(u.compatible, u.version); err != nil {
+		return fmt.Errorf("manifest: %w", err)
+	}
+	return u.Install(ctx, slot, bytes.NewReader(b))
+}
+
+// An image whose manifest names another version than its description, or
+// another board than Options.Compatible, is refused before its slot is
+// written, and cannot be tried.
+func TestMislabelledImageRefused(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "slots")
+	u := &manifestDir{DirUpdater: &DirUpdater{Dir: dir}, compatible: "posd-board", version: "1"}
+	m, err := OpenDir(dir, Options{Updater: u, Compatible: "posd-board", Clock: clock.NewFake(t0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	provision(t, m, "1")
+	for _, c := range []struct{ compatible, version, want string }{
+		{"posd-board", "3", `says version "3"`},
+		{"other-board", "2", `is for "other-board"`},
+	} {
+		u.compatible, u.version = c.compatible, c.version
+		b, img := mkImage("2", 5000)
+		slot, err := m.Install(ctx, img, bytes.NewReader(b))
+		if !errors.Is(err, ErrMislabelled) || !strings.Contains(err.Error(), c.want) {
+			t.Fatalf("manifest %s %s: %v", c.compatible, c.version, err)
+		}
+		if _, err := os.Stat(u.Path(slot)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("slot %s written: %v", slot, err)
+		}
+		if err := m.TryNext(ctx); err == nil {
+			t.Fatal("a refused image can be tried")
+		}
+	}
+	u.compatible, u.version = "posd-board", "2"
+	install(t, m, "2")
+	if err := m.TryNext(ctx); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -3,8 +3,14 @@
 // daemon), with two rootfs slots and an appfs slot, and behaves like RAUC
 // where the backend depends on it: it installs into the inactive rootfs
 // slot, activates it (activate-installed), emits Completed, answers Mark,
-// GetSlotStatus, GetPrimary and the Operation/LastError properties; and
-// systemd-logind's Reboot, which starts the primary slot.
+// GetSlotStatus, GetPrimary, InspectBundle and the Operation/LastError
+// properties; and systemd-logind's Reboot, which starts the primary slot.
+//
+// A fake bundle is text. Its manifest (Manifest) is in lines
+// "compatible=..." and "version=..." (as in the [update] section of RAUC's
+// manifest.raucm); without a version line its version is the first word
+// of the bundle ("2026.02 bundle"), without a compatible line the
+// system's, "posd-board".
 package rauctest
 
 import (
@@ -125,6 +131,7 @@ type Service struct {
 	marks       []string
 	matches     []string
 	bundles     [][]byte
+	inspected   [][]byte
 	failWith    string        // the next installation fails with this LastError
 	skipInstall bool          // the next installation "succeeds" without touching a slot
 	busy        bool          // methods refuse, like RAUC while it installs
@@ -157,7 +164,7 @@ func NewService(t testing.TB, server *dbus.Conn) *Service {
 		"Operation":  {Value: "idle", Emit: prop.EmitTrue},
 		"LastError":  {Value: "", Emit: prop.EmitTrue},
 		"BootSlot":   {Value: "A", Emit: prop.EmitConst},
-		"Compatible": {Value: "posd-board", Emit: prop.EmitConst},
+		"Compatible": {Value: System, Emit: prop.EmitConst},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -228,7 +235,9 @@ func (f *Service) InstallBundle(source string, args map[string]dbus.Variant) *db
 			sum := sha256.Sum256(b)
 			s["installed.count"] = dbus.MakeVariant(n + 1)
 			s["installed.timestamp"] = dbus.MakeVariant(time.Now().UTC().Format(time.RFC3339Nano))
-			s["bundle.version"] = dbus.MakeVariant(strings.TrimSpace(string(b[:min(len(b), 16)])))
+			compatible, version := Manifest(b)
+			s["bundle.compatible"] = dbus.MakeVariant(compatible)
+			s["bundle.version"] = dbus.MakeVariant(version)
 			s["sha256"] = dbus.MakeVariant(hex.EncodeToString(sum[:]))
 			s["size"] = dbus.MakeVariant(uint64(len(b)))
 			s["status"] = dbus.MakeVariant("ok")
@@ -241,6 +250,62 @@ func (f *Service) InstallBundle(source string, args map[string]dbus.Variant) *db
 		}
 	}()
 	return nil
+}
+
+// System is the fake system's compatible (RAUC's Compatible property).
+const System = "posd-board"
+
+// Manifest is what a fake bundle says of itself: its compatible and
+// version (see the package comment).
+func Manifest(b []byte) (compatible, version string) {
+	compatible = System
+	fields := strings.Fields(string(b))
+	if len(fields) > 0 {
+		version = fields[0]
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
+		switch {
+		case ok && k == "compatible":
+			compatible = v
+		case ok && k == "version":
+			version = v
+		}
+	}
+	return compatible, version
+}
+
+// InspectBundle answers the manifest of the bundle at source, as RAUC's
+// does (its "update" dictionary).
+func (f *Service) InspectBundle(source string, args map[string]dbus.Variant) (map[string]dbus.Variant, *dbus.Error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.busy {
+		return nil, failed("already processing a different method")
+	}
+	b, err := os.ReadFile(source)
+	if err != nil {
+		return nil, failed("Failed to open bundle: " + err.Error())
+	}
+	f.inspected = append(f.inspected, bytes.Clone(b))
+	compatible, version := Manifest(b)
+	sum := sha256.Sum256(b)
+	return map[string]dbus.Variant{
+		"manifest-hash": dbus.MakeVariant(hex.EncodeToString(sum[:])),
+		"update": dbus.MakeVariant(map[string]dbus.Variant{
+			"compatible": dbus.MakeVariant(compatible), "version": dbus.MakeVariant(version)}),
+	}, nil
+}
+
+// Inspected returns the bundles InspectBundle read, in order.
+func (f *Service) Inspected() [][]byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out [][]byte
+	for _, b := range f.inspected {
+		out = append(out, bytes.Clone(b))
+	}
+	return out
 }
 
 func (f *Service) Mark(state, id string) (string, string, *dbus.Error) {
