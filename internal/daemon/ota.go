@@ -34,9 +34,12 @@ var (
 	// otaRefusedKey is the parameter bundle refused last (refusedParams):
 	// not fetched again until the repository offers another.
 	otaRefusedKey = []byte("params_refused")
-	otaSchemaKey  = []byte("schema")
-	otaSchema     = []byte{1}
-	maxOTAHistory = 200
+	// otaFwRefusedKey is the firmware bundle refused last for its
+	// manifest: not fetched again until the repository offers another.
+	otaFwRefusedKey = []byte("firmware_refused")
+	otaSchemaKey    = []byte("schema")
+	otaSchema       = []byte{1}
+	maxOTAHistory   = 200
 )
 
 // idleRetry is how long an update waits for the sale in progress before
@@ -219,6 +222,9 @@ func (d *Daemon) otaRound(ctx context.Context) error {
 	d.ota.lastCheck = time.Now().UTC()
 	d.ota.mu.Unlock()
 	if err != nil {
+		if retry {
+			d.ota.retryRefused.Store(true) // for the next check that gets through
+		}
 		result := "failed"
 		if ota.Refused(err) {
 			result = "refused"
@@ -232,7 +238,7 @@ func (d *Daemon) otaRound(ctx context.Context) error {
 	var errs []error
 	cur := d.Params()
 	if t, ok := ota.Newer(targets, ota.KindParams, cur.Version); ok {
-		if why, refused := d.refusedParams(t); refused && !retry {
+		if why, refused := d.refusedTarget(otaRefusedKey, t); refused && !retry {
 			errs = append(errs, fmt.Errorf("%w: %s (version %d, sha256 %s): %s; waiting for another from the repository or ota check",
 				ErrRefusedBefore, t.Name, t.Version, slots.ShortDigest(t.SHA256), why))
 		} else {
@@ -241,7 +247,12 @@ func (d *Daemon) otaRound(ctx context.Context) error {
 	}
 	if d.fw != nil {
 		if t, ok := ota.Newer(targets, ota.KindFirmware, d.firmwareVersion()); ok {
-			errs = append(errs, d.installFirmware(ctx, t))
+			if why, refused := d.refusedTarget(otaFwRefusedKey, t); refused && !retry {
+				errs = append(errs, fmt.Errorf("%w: %s (version %d, sha256 %s): %s; waiting for another from the repository or ota check",
+					ErrRefusedBefore, t.Name, t.Version, slots.ShortDigest(t.SHA256), why))
+			} else {
+				errs = append(errs, d.installFirmware(ctx, t))
+			}
 		}
 	}
 	err = errors.Join(errs...)
@@ -291,7 +302,7 @@ func (d *Daemon) dropStoredParams(why error) {
 func (d *Daemon) applyParams(ctx context.Context, t ota.Target) error {
 	refuse := func(err error, remember bool) error {
 		if remember {
-			d.rememberRefused(t, err)
+			d.rememberRefused(otaRefusedKey, t, err)
 		}
 		d.otaFailure(ctx, OTAEvent{Kind: "params", Result: "refused", Target: t.Name, Version: t.Version, Detail: err.Error()}, err)
 		d.report(ctx, t, "refused", err.Error())
@@ -458,6 +469,7 @@ func (d *Daemon) installFirmware(ctx context.Context, t ota.Target) error {
 		result := "failed"
 		if errors.Is(err, slots.ErrMislabelled) {
 			result = "refused"
+			d.rememberRefused(otaFwRefusedKey, t, err)
 		}
 		d.otaFailure(ctx, OTAEvent{Kind: "firmware", Result: result, Target: t.Name, Version: t.Version, Detail: err.Error()}, err)
 		d.report(ctx, t, result, err.Error())
@@ -759,24 +771,25 @@ type refusedBundle struct {
 	At      time.Time `json:"at"`
 }
 
-// rememberRefused keeps t as the refused bundle (see refusedParams).
-func (d *Daemon) rememberRefused(t ota.Target, why error) {
+// rememberRefused keeps t as the bundle refused last under key
+// (otaRefusedKey, otaFwRefusedKey; see refusedTarget).
+func (d *Daemon) rememberRefused(key []byte, t ota.Target, why error) {
 	raw, err := json.Marshal(refusedBundle{Target: t.Name, SHA256: t.SHA256, Version: t.Version, Reason: why.Error(), At: time.Now().UTC()})
 	if err == nil {
-		err = d.DB.Bolt().Update(func(tx *bbolt.Tx) error { return tx.Bucket(otaBucket).Put(otaRefusedKey, raw) })
+		err = d.DB.Bolt().Update(func(tx *bbolt.Tx) error { return tx.Bucket(otaBucket).Put(key, raw) })
 	}
 	if err != nil {
-		d.Log.Warn("the refused parameter bundle could not be remembered", "target", t.Name, "err", err)
+		d.Log.Warn("the refused bundle could not be remembered", "target", t.Name, "err", err)
 	}
 }
 
-// refusedParams tells whether t is the bundle refused last (the same name
-// and hash), and why it was.
-func (d *Daemon) refusedParams(t ota.Target) (string, bool) {
+// refusedTarget tells whether t is the bundle refused last under key (the
+// same name and hash), and why it was.
+func (d *Daemon) refusedTarget(key []byte, t ota.Target) (string, bool) {
 	var r refusedBundle
 	found := false
 	_ = d.DB.Bolt().View(func(tx *bbolt.Tx) error {
-		if raw := tx.Bucket(otaBucket).Get(otaRefusedKey); raw != nil && json.Unmarshal(raw, &r) == nil {
+		if raw := tx.Bucket(otaBucket).Get(key); raw != nil && json.Unmarshal(raw, &r) == nil {
 			found = true
 		}
 		return nil

@@ -258,4 +258,21 @@ func TestMislabelledFirmwareRefused(t *testing.T) {
 	if st := d.Status().Firmware; st == nil || st.Slots.Committed != "rootfs.0" || st.Trial {
 		t.Fatalf("slots after the refusal: %+v", st)
 	}
+	// Not tried again at the next polls (nor after a restart): only a
+	// bundle the repository offers anew is.
+	_ = d.otaRound(ctx)
+	_ = d.otaRound(ctx)
+	if n := len(svc.Inspected()); n != 1 {
+		t.Errorf("the refused bundle was inspected %d times", n)
+	}
+	if st, _ := d.OTAStatus(); !strings.Contains(st.LastError, "refused before") {
+		t.Errorf("last_error: %q", st.LastError)
+	}
+	o.publish(t, "firmware/posd-2.raucb", []byte("[update]\ncompatible=posd-board\nversion=2\n"), "firmware", 2)
+	if err := d.otaRound(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if b := svc.Bundles(); len(b) != 1 || svc.Reboots() != 1 {
+		t.Fatalf("the right bundle: %d installed, %d reboots", len(b), svc.Reboots())
+	}
 }
