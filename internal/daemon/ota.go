@@ -313,7 +313,10 @@ func (d *Daemon) applyParams(ctx context.Context, t ota.Target) error {
 		if ota.Refused(err) {
 			return refuse(err, false)
 		}
-		d.otaFailure(ctx, OTAEvent{Kind: "params", Result: "failed", Target: t.Name, Version: t.Version, Detail: err.Error()}, err)
+		// The TMS hears of it once, like the history.
+		if d.otaFailure(ctx, OTAEvent{Kind: "params", Result: "failed", Target: t.Name, Version: t.Version, Detail: err.Error()}, err) {
+			d.report(ctx, t, "failed", err.Error())
+		}
 		return fmt.Errorf("parameters %s: %w", t.Name, err)
 	}
 	use, version, err := d.prepareParams(b)
@@ -452,8 +455,8 @@ func (d *Daemon) installFirmware(ctx context.Context, t ota.Target) error {
 		if ota.Refused(err) {
 			d.otaFailure(ctx, OTAEvent{Kind: "firmware", Result: "refused", Target: t.Name, Version: t.Version, Detail: err.Error()}, err)
 			d.report(ctx, t, "refused", err.Error())
-		} else {
-			d.otaFailure(ctx, OTAEvent{Kind: "firmware", Result: "failed", Target: t.Name, Version: t.Version, Detail: err.Error()}, err)
+		} else if d.otaFailure(ctx, OTAEvent{Kind: "firmware", Result: "failed", Target: t.Name, Version: t.Version, Detail: err.Error()}, err) {
+			d.report(ctx, t, "failed", err.Error())
 		}
 		return fmt.Errorf("firmware %s: %w", t.Name, err)
 	}
@@ -700,10 +703,11 @@ func errClass(err error) string {
 // its kind in between (otaRecovered), by counting it in that entry (Count,
 // Last, Detail the latest words). A failure repeated at every poll so
 // never pushes the real events out of the history's maxOTAHistory
-// entries. A failure because posd stops (ctx ended) is not one.
-func (d *Daemon) otaFailure(ctx context.Context, e OTAEvent, err error) {
+// entries. A failure because posd stops (ctx ended) is not one. It
+// returns whether the failure is a new entry (not a repeat).
+func (d *Daemon) otaFailure(ctx context.Context, e OTAEvent, err error) bool {
 	if ctx.Err() != nil {
-		return
+		return false
 	}
 	k := failKey{kind: e.Kind, result: e.Result, target: e.Target, version: e.Version, class: errClass(err)}
 	p := d.ota
@@ -734,19 +738,20 @@ func (d *Daemon) otaFailure(ctx context.Context, e OTAEvent, err error) {
 		})
 		if uerr != nil {
 			d.Log.Error("recording an update event", "err", uerr)
-			return
+			return false
 		}
 		if counted {
-			return
+			return false
 		}
 	}
 	e.Count = 1
 	seq, aerr := d.appendOTAEvent(e)
 	if aerr != nil {
 		d.Log.Error("recording an update event", "err", aerr)
-		return
+		return true
 	}
 	p.open[k] = seq
+	return true
 }
 
 // otaRecovered ends the repeats of the failures of kind ("check",

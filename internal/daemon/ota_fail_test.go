@@ -95,7 +95,11 @@ func TestOTAFetchFailureShown(t *testing.T) {
 	o := newOTARepo(t)
 	o.publish(t, "params/params-2.json", []byte(`{"version": 2, "created": "2026-03-01T10:00:00Z", "sections": {"limits": {"offline": {"floor_limit": 5000}}}}`), "params", 2)
 	o.set(false, true)
-	d := newConsoleRigWith(t, o.members()).open()
+	tms := &fakeTMS{}
+	ts := httptest.NewServer(tms)
+	t.Cleanup(ts.Close)
+	members := strings.Replace(o.members(), `"interval"`, `"report_url":"`+ts.URL+`/v1/report","interval"`, 1)
+	d := newConsoleRigWith(t, members).open()
 	defer closeDaemon(t, d)
 
 	for range 5 {
@@ -117,6 +121,12 @@ func TestOTAFetchFailureShown(t *testing.T) {
 	}
 	if h[0].Last.IsZero() || h[0].Last.Before(h[0].At) {
 		t.Errorf("the last repeat's time: %+v", h[0])
+	}
+	tms.mu.Lock()
+	reports := append([]tmsReport(nil), tms.reports...)
+	tms.mu.Unlock()
+	if len(reports) != 1 || reports[0].Result != "failed" || reports[0].Target != "params/params-2.json" || !strings.Contains(reports[0].Detail, "unreachable") {
+		t.Errorf("the TMS, told once of the failure: %+v", reports)
 	}
 
 	// The repository down: the check fails, once in the history too.
