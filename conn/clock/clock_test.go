@@ -23,11 +23,14 @@ func TestFakeFiresInOrderOnlyWhenDue(t *testing.T) {
 	if got := <-b; !got.Equal(t0.Add(time.Second)) {
 		t.Fatalf("1s timer fired at %v", got)
 	}
-	if f.Waiters() != 1 {
-		t.Fatalf("waiters %d", f.Waiters())
+	if f.Waiters() != 1 || f.Fired() != 1 {
+		t.Fatalf("waiters %d, fired %d", f.Waiters(), f.Fired())
 	}
 	f.Advance(time.Second)
 	<-a
+	if f.Fired() != 2 {
+		t.Fatalf("fired %d", f.Fired())
+	}
 	if !f.Now().Equal(t0.Add(2 * time.Second)) {
 		t.Fatalf("now %v", f.Now())
 	}

@@ -26,8 +26,8 @@ func pollClient(t *testing.T, clk clock.Clock, seed uint64, log ...*slog.Logger)
 	})
 }
 
-// advanceUntilFired steps clk by a second until fewer than n timers are
-// pending (one fired), within limit; it returns the time it fired.
+// advanceUntilFired waits for n timers, then steps clk by a second until
+// one fires, within limit; it returns the time it fired.
 func advanceUntilFired(t *testing.T, clk *clock.Fake, n int, limit time.Duration) time.Time {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -35,10 +35,13 @@ func advanceUntilFired(t *testing.T, clk *clock.Fake, n int, limit time.Duration
 	if err := clk.BlockUntil(ctx, n); err != nil {
 		t.Fatalf("the poller is not waiting: %v", err)
 	}
-	start := clk.Now()
+	// Counted, not read off Waiters: a poller that fires and sets its
+	// next timer before this loop looks would leave Waiters at n and the
+	// firing unseen (CI: "nothing fired within 1m0s" in TestPollDue).
+	start, fired := clk.Now(), clk.Fired()
 	for clk.Now().Sub(start) <= limit {
 		clk.Advance(time.Second)
-		if clk.Waiters() < n {
+		if clk.Fired() > fired {
 			return clk.Now()
 		}
 	}
