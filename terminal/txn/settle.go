@@ -240,17 +240,20 @@ func (e *Engine) closeAsBefore(rec store.Txn, prev store.Txn, recs []store.Txn) 
 
 // OpenBatch returns the open batch's number and its totals so far.
 func (e *Engine) OpenBatch() (uint32, []store.Totals, error) {
-	var (
-		n    uint32
-		recs []store.Txn
-	)
-	err := e.o.Store.View(func(tx *store.Tx) error {
+	n, recs, err := e.openBatchRecords()
+	return n, batchTotals(counted(recs)), err
+}
+
+// openBatchRecords returns the open batch's number and its records, read
+// in one transaction.
+func (e *Engine) openBatchRecords() (n uint32, recs []store.Txn, err error) {
+	err = e.o.Store.View(func(tx *store.Tx) error {
 		var err error
 		n = tx.OpenBatch()
 		recs, err = tx.Batch(n)
 		return err
 	})
-	return n, batchTotals(counted(recs)), err
+	return n, recs, err
 }
 
 // settleCurrency settles the totals rec.Totals[i] (one currency), with a
@@ -480,16 +483,7 @@ func (e *Engine) batchLimit() (host.Totals, bool) {
 // next close would send them, offline approvals whose advice still waits
 // included: the same records and the same adding up as the 0500's.
 func (e *Engine) openBatchLoad() (uint32, []store.Totals, error) {
-	var (
-		n    uint32
-		recs []store.Txn
-	)
-	err := e.o.Store.View(func(tx *store.Tx) error {
-		var err error
-		n = tx.OpenBatch()
-		recs, err = tx.Batch(n)
-		return err
-	})
+	n, recs, err := e.openBatchRecords()
 	var items []store.Txn
 	for _, r := range recs {
 		if counts(r, true) {

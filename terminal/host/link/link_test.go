@@ -1,7 +1,6 @@
 package link_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"net"
@@ -46,51 +45,14 @@ func answer(t *testing.T, req *iso8583.Message) []byte {
 // fakeHost answers requests with reply's bytes (nil: no answer).
 func fakeHost(t *testing.T, reply func(m *iso8583.Message) []byte) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	fr, _ := dialect.NewFramer(nil)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
+	return scriptHost(t, func(nc net.Conn, next func() *iso8583.Message) {
+		for m := next(); m != nil; m = next() {
+			if out := reply(m); out != nil {
+				_ = fr.WriteFrame(nc, out)
 			}
-			mu.Lock()
-			conns = append(conns, nc)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				r := bufio.NewReader(nc)
-				for {
-					m, err := fr.ReadMessage(r)
-					if err != nil {
-						return
-					}
-					if out := reply(m); out != nil {
-						_ = fr.WriteFrame(nc, out)
-					}
-				}
-			}()
 		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
 	})
-	return ln.Addr().String()
 }
 
 func newLink(t *testing.T, addr string, timeout time.Duration, dial func(context.Context, string) (net.Conn, error)) *link.Link {
