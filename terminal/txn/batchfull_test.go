@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -54,14 +55,14 @@ func (h cupHost) Upload(ctx context.Context, u host.UploadItem, s *wiresec.Sessi
 // refund, 1.00 each, CNY) in the open batch, in one commit, as the engine
 // records them, and returns the last one's id: a thousand sales through
 // the engine take seconds each test, this takes a moment.
-func fillBatch(t *testing.T, db *store.DB, kind host.Kind, n int) string {
+func fillBatch(t testing.TB, db *store.DB, kind host.Kind, n int) string {
 	t.Helper()
 	return fillBatchAs(t, db, kind, store.StateApproved, n)
 }
 
 // fillBatchAs is fillBatch with the records in state (approved, or
 // offline_approved: the advice not yet sent).
-func fillBatchAs(t *testing.T, db *store.DB, kind host.Kind, state store.State, n int) string {
+func fillBatchAs(t testing.TB, db *store.DB, kind host.Kind, state store.State, n int) string {
 	t.Helper()
 	var last string
 	err := db.Do(func(tx *store.Tx) error {
@@ -258,5 +259,40 @@ func TestBatchRoomFollowsNewRecords(t *testing.T) {
 	}
 	if _, l, _ := e.BatchLoad(); len(l) != 1 || l[0].Debits != 3 {
 		t.Fatalf("batch 2 load %+v", l)
+	}
+}
+
+// BenchmarkBatchRoom: what the batch check costs a sale with 10,000
+// records kept: following the records made since the last check (what a
+// sale does), and reading them all (what it did, and still does when the
+// batch looks full).
+func BenchmarkBatchRoom(b *testing.B) {
+	db, err := store.Open(filepath.Join(b.TempDir(), "posd.db"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	fillBatch(b, db, host.KindPurchase, 10000)
+	for _, c := range []struct {
+		name string
+		full bool
+	}{{"incremental", false}, {"full-read", true}} {
+		b.Run(c.name, func(b *testing.B) {
+			var room batchRoom
+			if _, s, err := room.read(db, "156"); err != nil || s.DebitCount != 10000 {
+				b.Fatalf("%+v %v", s, err)
+			}
+			for b.Loop() {
+				var s sum
+				if c.full {
+					_, s, err = room.read(db, "156")
+				} else {
+					_, s, err = room.upTo(db, "156")
+				}
+				if err != nil || s.DebitCount != 10000 {
+					b.Fatalf("%+v %v", s, err)
+				}
+			}
+		})
 	}
 }
