@@ -567,36 +567,21 @@ type batchRoom struct {
 // upTo returns the open batch's number and at least what it holds in
 // currency (as the next close counts it, waiting advices included).
 func (b *batchRoom) upTo(db *store.DB, currency string) (uint32, sum, error) {
-	var (
-		n     uint32
-		recs  []store.Txn
-		last  uint64
-		total int
-	)
-	err := db.View(func(tx *store.Tx) error {
-		n, total = tx.OpenBatch(), tx.Len()
-		if !b.valid || b.batch != n {
-			return nil
-		}
-		var err error
-		recs, last, err = tx.After(b.last)
-		return err
-	})
-	if err != nil {
-		return n, sum{}, err
-	}
-	if !b.valid || b.batch != n || b.records+len(recs) != total {
-		return b.read(db, currency)
-	}
-	b.add(recs, n)
-	b.last, b.records = last, total
-	return n, b.totals[currency], nil
+	return b.load(db, currency, false)
 }
 
 // read reads every record of the open batch again (as OpenBatch and the
 // close do), starts over from there and returns what the batch holds in
 // currency.
 func (b *batchRoom) read(db *store.DB, currency string) (uint32, sum, error) {
+	return b.load(db, currency, true)
+}
+
+// load adds the records made since the last read (whole: all of them,
+// starting over; also when the batch changed, or when the record count
+// is not explained by the new ids) and returns the open batch's number
+// and what it holds in currency.
+func (b *batchRoom) load(db *store.DB, currency string, whole bool) (uint32, sum, error) {
 	var (
 		n     uint32
 		recs  []store.Txn
@@ -605,16 +590,27 @@ func (b *batchRoom) read(db *store.DB, currency string) (uint32, sum, error) {
 	)
 	err := db.View(func(tx *store.Tx) error {
 		n, total = tx.OpenBatch(), tx.Len()
+		whole = whole || !b.valid || b.batch != n
+		from := b.last
+		if whole {
+			from = 0
+		}
 		var err error
-		recs, last, err = tx.After(0)
+		recs, last, err = tx.After(from)
 		return err
 	})
 	if err != nil {
 		b.valid = false
 		return n, sum{}, err
 	}
-	*b = batchRoom{valid: true, batch: n, last: last, records: total, totals: map[string]sum{}}
+	if !whole && b.records+len(recs) != total {
+		return b.load(db, currency, true)
+	}
+	if whole {
+		*b = batchRoom{valid: true, batch: n, totals: map[string]sum{}}
+	}
 	b.add(recs, n)
+	b.last, b.records = last, total
 	return n, b.totals[currency], nil
 }
 
