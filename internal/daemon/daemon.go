@@ -571,8 +571,9 @@ type ClockStatus struct {
 	Problem string `json:"problem,omitempty"`
 }
 
-// clockStatus judges the terminal's clock (risk.Engine.CheckClock).
-func (d *Daemon) clockStatus() ClockStatus {
+// clockStatus judges the terminal's clock (risk.Engine.CheckClock) on
+// the offline ledger's summary s (ledgerErr: it could not be read).
+func (d *Daemon) clockStatus(s risk.OfflineSummary, ledgerErr error) ClockStatus {
 	c := ClockStatus{Now: time.Now().UTC().Format(time.RFC3339)}
 	if !d.built.IsZero() {
 		c.NotBefore = d.built.UTC().Format(time.RFC3339)
@@ -580,7 +581,9 @@ func (d *Daemon) clockStatus() ClockStatus {
 	if d.Risk == nil { // a daemon built by hand, in tests of the API
 		return c
 	}
-	if err := d.Risk.CheckClock(context.Background()); err != nil {
+	if ledgerErr != nil {
+		c.Problem = fmt.Errorf("%w: %w", risk.ErrOffline, ledgerErr).Error()
+	} else if err := d.Risk.CheckClockOf(s); err != nil {
 		c.Problem = err.Error()
 	}
 	return c
@@ -598,7 +601,11 @@ type OfflineStatus struct {
 
 // Offline reads the offline approvals waiting to be forwarded.
 func (d *Daemon) Offline() OfflineStatus {
-	s, err := txn.OfflineLedger{Store: d.DB}.OfflinePending(context.Background())
+	return offlineStatus(txn.OfflineLedger{Store: d.DB}.OfflinePending(context.Background()))
+}
+
+// offlineStatus words what the offline ledger said.
+func offlineStatus(s risk.OfflineSummary, err error) OfflineStatus {
 	if err != nil {
 		return OfflineStatus{Error: err.Error()}
 	}
@@ -611,13 +618,15 @@ func (d *Daemon) Offline() OfflineStatus {
 
 // Status reports the terminal's state; it reads counts, never records.
 func (d *Daemon) Status() Status {
+	// The offline ledger, read once for the offline counts and the clock.
+	ledger, ledgerErr := txn.OfflineLedger{Store: d.DB}.OfflinePending(context.Background())
 	st := Status{
 		Version: d.Version, Board: d.Settings.Profile.Name, TerminalID: d.Config.Terminal.ID,
 		MerchantID: d.Config.Terminal.MerchantID, Host: d.Host.Addr(), HostLink: d.Host.LinkState(), Dialect: d.Settings.Dialect.Name,
 		DUKPTMode: string(d.Settings.Mode), ActiveSale: d.Engine.Active(),
-		PendingReversals: d.DB.Count(store.StateReversalPending), Offline: d.Offline(), OpenBatch: d.DB.OpenBatch(),
+		PendingReversals: d.DB.Count(store.StateReversalPending), Offline: offlineStatus(ledger, ledgerErr), OpenBatch: d.DB.OpenBatch(),
 		Console: d.consoleWhere, Wallet: d.Config.Wallet.URL, CodeReaders: d.codeReaders,
-		Face: d.faceStatus(), Clock: d.clockStatus(),
+		Face: d.faceStatus(), Clock: d.clockStatus(ledger, ledgerErr),
 		Uptime: time.Since(d.started).Round(time.Second).String(),
 	}
 	for _, ds := range d.Board.Status() {

@@ -409,6 +409,12 @@ func (e *Engine) CheckClock(ctx context.Context) error {
 			return fmt.Errorf("%w: %w", ErrOffline, err)
 		}
 	}
+	return e.CheckClockOf(s)
+}
+
+// CheckClockOf is CheckClock on a summary of the offline ledger the
+// caller has read already.
+func (e *Engine) CheckClockOf(s OfflineSummary) error {
 	if p := e.clockProblem(e.clock.Now(), s); p != "" {
 		return fmt.Errorf("%w: %s", ErrClock, p)
 	}
