@@ -730,7 +730,8 @@ func (e *Engine) List(limit int, states ...store.State) ([]store.Txn, error) {
 // request is committed the sale runs to its outcome (it may be on the
 // wire), and an approval is then reversed ("cancelled at the terminal"):
 // the cashier's cancel before the transaction completed undoes it at the
-// host, exactly once, through the outbox.
+// host, exactly once, through the outbox. A step nothing can undo once
+// sent (a wallet refund) refuses the cancel with store.ErrState.
 func (e *Engine) Cancel(id string) error {
 	if _, err := e.Get(id); err != nil {
 		return err
@@ -741,14 +742,14 @@ func (e *Engine) Cancel(id string) error {
 		return fmt.Errorf("%w: %s is not in progress", store.ErrState, id)
 	}
 	if e.sending {
-		if e.sale != nil && e.sale.rec.ID == id {
+		if e.sale != nil && e.sale.rec.ID == id && e.sale.lateCancel {
 			e.sale.cancelled = true
 			if e.sale.onCancel != nil {
 				e.sale.onCancel()
 			}
 			return nil
 		}
-		return fmt.Errorf("%w: %s is completing; void it once it is approved", store.ErrState, id)
+		return fmt.Errorf("%w: %s is completing and can no longer be cancelled", store.ErrState, id)
 	}
 	e.cancel()
 	return nil

@@ -208,7 +208,7 @@ func (e *Engine) stepFace(ctx context.Context, s *sale) error {
 		e.endIfStopped(ctx, s)
 		return nil
 	}
-	e.sending = true
+	e.sending, s.lateCancel = true, true
 	e.mu.Unlock()
 	s.sentAt = e.clock.Now()
 	if err := e.commit(s, PhaseProcessing, func(tx *store.Tx, r *store.Txn) error {
@@ -326,6 +326,21 @@ func (e *Engine) cancelFaceSession(s *sale, session, why string) {
 func (e *Engine) faceEnd(s *sale, face *store.Face, res facepay.Result, err error, confirmed bool) error {
 	face.Status, face.PlatformTxnID = res.Status, res.PlatformTxnID
 	switch {
+	case err == nil && res.Status == facepay.StatusApproved && e.cancelledAfterSend(s):
+		// Approved as the cashier cancelled (Engine.Cancel accepted it
+		// once the password had left): undone at the platform by the
+		// outbox, as a card approval the cashier cancelled is reversed.
+		e.log.Warn("face payment approved as the cashier cancelled, reversal queued", "id", s.rec.ID)
+		if cerr := e.commit(s, PhaseDone, func(tx *store.Tx, r *store.Txn) error {
+			r.State, r.Reason, r.ResponseCode = store.StateReversalPending, string(host.ReasonTerminalCancel), "00"
+			r.CVM, r.Face = string(risk.CVMPaymentPassword), snapFace(face)
+			r.Error = "the cashier cancelled before the payment completed"
+			return tx.Enqueue(&store.Job{Kind: store.JobFaceCancel, TxnID: r.ID})
+		}); cerr != nil {
+			return cerr
+		}
+		e.wake()
+		return nil
 	case err == nil && res.Status == facepay.StatusApproved:
 		e.log.Info("face payment approved", "id", s.rec.ID)
 		if e.o.Risk != nil {
@@ -468,6 +483,14 @@ func (e *Engine) faceChecks(ctx context.Context, s *sale, face *store.Face) (Fac
 			return check, nil, err
 		}
 	}
+}
+
+// cancelledAfterSend says whether the cashier cancelled sale s after
+// its request had left (Engine.Cancel then accepts and sets it).
+func (e *Engine) cancelledAfterSend(s *sale) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return s.cancelled
 }
 
 // snapFace copies the face record for a commit: the sale goes on

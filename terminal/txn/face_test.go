@@ -99,6 +99,9 @@ type fakePlatform struct {
 	cancels  int
 	identify error
 	amount   int64 // the identify's
+	// confirming, when set, is closed as Confirm is entered; Confirm
+	// then answers once release is closed.
+	confirming, release chan struct{}
 }
 
 const faceAccount = "6230580000000012"
@@ -119,6 +122,10 @@ func (p *fakePlatform) Identify(_ context.Context, r facepay.IdentifyRequest) (f
 }
 
 func (p *fakePlatform) Confirm(_ context.Context, r facepay.ConfirmRequest) (facepay.Result, error) {
+	if p.confirming != nil {
+		close(p.confirming)
+		<-p.release
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.confirm != nil {
@@ -550,5 +557,54 @@ func TestFaceCancelledAtThePassword(t *testing.T) {
 				t.Fatalf("cancelled at the password: state %s failure %q, sessions cancelled %d", got.State, got.Failure, cancels)
 			}
 		})
+	}
+}
+
+// TestFaceCancelledWhileConfirming: the cashier cancels once the
+// password has left for the platform. The cancel is accepted (as a card
+// sale's once its request left), so the sale must not end approved: an
+// approval that arrives after it is reversed at the platform, as a card
+// approval the cashier cancelled is reversed at the acquirer.
+func TestFaceCancelledWhileConfirming(t *testing.T) {
+	r := faceSetup(t, "135790", func(r *faceRig) {
+		r.platform.confirming, r.platform.release = make(chan struct{}), make(chan struct{})
+	})
+	tx, err := r.e.Start(Request{Amount: 2000, Currency: "156", Method: MethodFace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-r.platform.confirming:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the password never reached the platform")
+	}
+	cerr := r.e.Cancel(tx.ID)
+	close(r.platform.release)
+	got := wait(t, r.e, tx.ID)
+	if cerr != nil {
+		// A refused cancel leaves the sale to its outcome.
+		if got.State != store.StateApproved {
+			t.Fatalf("cancel refused (%v), sale %s", cerr, got.State)
+		}
+		return
+	}
+	if got.State != store.StateReversalPending && got.State != store.StateReversed {
+		t.Fatalf("cancel accepted while confirming, sale ended %s (%s)", got.State, got.Error)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r.platform.mu.Lock()
+		n := len(r.platform.reversed)
+		r.platform.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("approved order never reversed at the platform: %+v", got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got, _ = r.e.Get(tx.ID); got.Reason != string(host.ReasonTerminalCancel) {
+		t.Fatalf("reason %q", got.Reason)
 	}
 }

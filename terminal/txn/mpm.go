@@ -2,7 +2,6 @@ package txn
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"posd/terminal/host"
@@ -75,7 +74,7 @@ func (e *Engine) stepMPM(ctx context.Context, s *sale) error {
 		e.endIfStopped(ctx, s)
 		return nil
 	}
-	e.sending = true
+	e.sending, s.lateCancel = true, true
 	s.onCancel = stop
 	e.mu.Unlock()
 	s.sentAt = e.clock.Now()
@@ -105,11 +104,8 @@ func (e *Engine) stepMPM(ctx context.Context, s *sale) error {
 	e.mu.Unlock()
 	e.log.Info("merchant code shown", "id", s.rec.ID, "platform", p)
 	res, err = e.o.Wallet.Resolve(wctx, p, oid)
-	e.mu.Lock()
-	cancelled := s.cancelled
-	e.mu.Unlock()
-	if cancelled && errors.Is(err, context.Canceled) && e.hostCtx.Err() == nil {
-		return e.cancelOrder(s, p, oid)
+	if done, err := e.walletCancelled(s, p, oid, res, err); done {
+		return err
 	}
 	return e.walletOutcome(s, res, err)
 }

@@ -146,3 +146,26 @@ func TestMPMPaidAfterTheLastQuery(t *testing.T) {
 		t.Fatalf("paid after the last query: %+v jobs %+v", got, jobs)
 	}
 }
+
+// The customer pays the shown code just as the cashier cancels: the
+// cancel was accepted, so the payment is undone at the platform and the
+// sale never shows approved (as a customer-presented code's).
+func TestMPMPaidAsTheCashierCancelled(t *testing.T) {
+	w := &fakeWallets{resolveWait: make(chan struct{}), resolveAs: wallet.Result{Status: wallet.StatusSuccess, PlatformTxnID: "UP7"},
+		cancelErr: errors.New("link down")}
+	e := mpmEngine(t, w)
+	events, stop := e.Subscribe()
+	defer stop()
+	tx, err := e.Start(Request{Amount: 500, Currency: "156", Method: MethodMPM, Platform: "unionpay"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shownCode(t, e, events, tx.ID)
+	e.mu.Lock()
+	e.sale.cancelled = true // the cashier's cancel, as the payment arrives
+	e.mu.Unlock()
+	close(w.resolveWait)
+	if got := wait(t, e, tx.ID); got.State != store.StateReversalPending && got.State != store.StateReversed {
+		t.Fatalf("paid as the cashier cancelled: %s", got.State)
+	}
+}

@@ -65,6 +65,11 @@ type sale struct {
 	// cancelled: the cashier cancelled after the request left; an
 	// approval is then reversed (cancelled at the terminal).
 	cancelled bool
+	// lateCancel: the step in flight honours a cancel that comes after
+	// the request left (it reads cancelled once the answer is in and
+	// undoes an approval). Engine.Cancel refuses one for a step that
+	// does not (a wallet refund: nothing undoes it at the platform).
+	lateCancel bool
 	// method is Request.Method, platform Request.Platform.
 	method, platform string
 	// onCancel, when set, is called (under the engine's lock) when the
@@ -391,7 +396,7 @@ func (e *Engine) commitRequest(ctx context.Context, s *sale, masked string) erro
 		e.endIfStopped(ctx, s)
 		return nil
 	}
-	e.sending = true
+	e.sending, s.lateCancel = true, true
 	e.mu.Unlock()
 	sess := s.sess
 	entry := ""

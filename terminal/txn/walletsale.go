@@ -104,7 +104,7 @@ func (e *Engine) stepWallet(ctx context.Context, s *sale) error {
 		e.endIfStopped(ctx, s)
 		return nil
 	}
-	e.sending = true
+	e.sending, s.lateCancel = true, true
 	s.onCancel = stop
 	e.mu.Unlock()
 	s.sentAt = e.clock.Now()
@@ -129,17 +129,28 @@ func (e *Engine) stepWallet(ctx context.Context, s *sale) error {
 		e.mu.Unlock()
 		res, err = e.o.Wallet.Resolve(wctx, platform, oid)
 	}
+	if done, err := e.walletCancelled(s, platform, oid, res, err); done {
+		return err
+	}
+	return e.walletOutcome(s, res, err)
+}
+
+// walletCancelled ends wallet sale s (order oid at platform) when the
+// cashier cancelled it after it left (Engine.Cancel accepted): a wait
+// for the customer that the cancel cut short closes the order now
+// rather than after the query schedule; a payment made as the cashier
+// cancelled is undone at the platform (the wallet cancel job), as a
+// card approval the cashier cancelled is reversed. done is false when
+// the cashier did not cancel or the outcome is another: the caller
+// commits it.
+func (e *Engine) walletCancelled(s *sale, platform wallet.Platform, oid string, res wallet.Result, err error) (done bool, _ error) {
 	e.mu.Lock()
 	cancelled := s.cancelled
 	e.mu.Unlock()
 	switch {
 	case cancelled && errors.Is(err, context.Canceled) && e.hostCtx.Err() == nil:
-		// The cashier cancelled while the customer was confirming: close
-		// the order now rather than after the query schedule.
-		return e.cancelOrder(s, platform, oid)
+		return true, e.cancelOrder(s, platform, oid)
 	case cancelled && err == nil && res.Status == wallet.StatusSuccess:
-		// Paid as the cashier cancelled: undone at the platform, as a
-		// card approval the cashier cancelled is reversed.
 		e.log.Warn("wallet payment made as the cashier cancelled: cancel queued", "id", s.rec.ID)
 		if cerr := e.commit(s, PhaseDone, func(tx *store.Tx, r *store.Txn) error {
 			r.State, r.Reason, r.ResponseCode = store.StateReversalPending, string(host.ReasonTerminalCancel), "00"
@@ -147,12 +158,12 @@ func (e *Engine) stepWallet(ctx context.Context, s *sale) error {
 			r.Error = "the cashier cancelled before the payment completed"
 			return tx.Enqueue(&store.Job{Kind: store.JobWalletCancel, TxnID: r.ID})
 		}); cerr != nil {
-			return cerr
+			return true, cerr
 		}
 		e.wake()
-		return nil
+		return true, nil
 	}
-	return e.walletOutcome(s, res, err)
+	return false, nil
 }
 
 // walletRisk runs the risk rules on a wallet sale (entry qr, no card):

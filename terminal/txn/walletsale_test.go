@@ -39,6 +39,9 @@ type fakeWallets struct {
 	precreated                []string
 	// resolveWait, when set, makes Resolve wait for it or for ctx.
 	resolveWait chan struct{}
+	// refunding, when set, is closed as Refund is entered; Refund then
+	// answers once refundRelease is closed.
+	refunding, refundRelease chan struct{}
 }
 
 func (f *fakeWallets) Pay(_ context.Context, p wallet.Platform, o wallet.Order) (wallet.Result, error) {
@@ -86,6 +89,10 @@ func (f *fakeWallets) Cancel(_ context.Context, p wallet.Platform, id string) (w
 }
 
 func (f *fakeWallets) Refund(_ context.Context, p wallet.Platform, id, rid string, amount int64) (wallet.Result, error) {
+	if f.refunding != nil {
+		close(f.refunding)
+		<-f.refundRelease
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.refunds = append(f.refunds, id+" "+rid)
@@ -296,5 +303,31 @@ func TestWalletCancelledWhileCustomerConfirms(t *testing.T) {
 	close(w2.resolveWait)
 	if got := wait(t, e2, tx2.ID); got.State != store.StateReversalPending && got.State != store.StateReversed {
 		t.Fatalf("paid as the cashier cancelled: %s", got.State)
+	}
+}
+
+// The cashier cancels a wallet refund once it has left for the
+// platform: a refund cannot be taken back there, so the cancel is
+// refused (an accepted cancel that the refund then ignores would tell
+// the cashier the money stayed when it went back to the customer).
+func TestWalletRefundCancelRefusedOnceSent(t *testing.T) {
+	w := &fakeWallets{payAs: wallet.Result{Status: wallet.StatusSuccess, PlatformTxnID: "WX42"}}
+	e, codes, _ := walletEngine(t, w)
+	sale := payByCode(t, e, codes, wechatCode)
+	w.refunding, w.refundRelease = make(chan struct{}), make(chan struct{})
+	tx, err := e.Start(Request{Kind: host.KindRefund, OrigID: sale.ID, Amount: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-w.refunding:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the refund never reached the platform")
+	}
+	cerr := e.Cancel(tx.ID)
+	close(w.refundRelease)
+	got := wait(t, e, tx.ID)
+	if cerr == nil || !errors.Is(cerr, store.ErrState) || got.State != store.StateApproved {
+		t.Fatalf("cancel of a sent refund: %v, refund %s", cerr, got.State)
 	}
 }
