@@ -308,6 +308,8 @@ var riskText = map[string][2]string{
 	"offline_cvm":         {"PIN cannot be checked offline", "脱机无法验证密码"},
 	"velocity_count":      {"Too many transactions for this card", "此卡交易次数超限"},
 	"velocity_amount":     {"Card's daily amount reached", "此卡交易金额超限"},
+	"refund_unreferenced": {"Refund needs the original sale", "退货需要原交易"},
+	"refund_total":        {"Terminal's refund limit reached", "终端退货金额超限"},
 	"offline_count":       {"Too many offline sales waiting", "脱机交易笔数超限"},
 	"offline_amount":      {"Offline total reached", "脱机交易金额超限"},
 	"offline_age":         {"Offline sales waiting too long", "脱机交易未及时上送"},

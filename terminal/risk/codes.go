@@ -52,6 +52,12 @@ const (
 	// RuleVelocityAmount: with this one, the card's amount on this terminal
 	// within the window would be above the limit.
 	RuleVelocityAmount Code = "velocity_amount"
+	// RuleRefundUnreferenced: the rules require a refund to name the
+	// approved sale of this terminal it refunds, and it names none.
+	RuleRefundUnreferenced Code = "refund_unreferenced"
+	// RuleRefundTotal: with this one, the refunds approved on this
+	// terminal within the window would total more than allowed.
+	RuleRefundTotal Code = "refund_total"
 	// RuleOfflineClock: host unreachable and the terminal's clock cannot
 	// date an approval: it is before the firmware's build time, or behind
 	// the newest offline approval waiting (it was set back).
@@ -73,7 +79,7 @@ var Codes = []Code{
 	RuleInvalid, RuleUnavailable, RuleCurrency, RuleHotlistMissing, RuleHotlist,
 	RuleMaxAmountSwipe, RuleMaxAmountInsert, RuleMaxAmountTap, RuleMaxAmountQR, RuleMaxAmountFace,
 	RuleOfflineDisabled, RuleOfflineType, RuleOfflineEntryMode, RuleOfflineMagstripe, RuleOfflineFloorLimit, RuleOfflineCVM,
-	RuleVelocityCount, RuleVelocityAmount,
+	RuleVelocityCount, RuleVelocityAmount, RuleRefundUnreferenced, RuleRefundTotal,
 	RuleOfflineClock, RuleOfflineCount, RuleOfflineAmount, RuleOfflineAge,
 }
 

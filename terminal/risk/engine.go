@@ -90,6 +90,9 @@ type Txn struct {
 	// Online: the host is reachable. False means the transaction would be
 	// approved offline, and the offline rules apply.
 	Online bool
+	// Original: a refund names the approved sale of this terminal it
+	// refunds (RefundRules.RequireOriginal).
+	Original bool
 }
 
 // Decision is the outcome of Check.
@@ -308,12 +311,45 @@ func (e *Engine) Check(ctx context.Context, t Txn) Decision {
 				window, amt(addSat(sum, t.Amount)), amt(limit))
 		}
 	}
+	if t.Type == TypeRefund {
+		if d, ok := e.refundRules(r, t, card, now, refuse); !ok {
+			return d
+		}
+	}
 	if !t.Online {
 		if d, ok := e.offlineLedger(ctx, r, t, card, now, refuse); !ok {
 			return d
 		}
 	}
 	return Decision{Allow: true, CVM: r.cvm(t), Card: card}
+}
+
+// refundRules runs the refund rules on refund t: it names its sale when
+// the rules require it, and the refunds approved within the window stay
+// within the cap.
+func (e *Engine) refundRules(r *compiled, t Txn, card CardID, now time.Time, refuse refuser) (Decision, bool) {
+	rr := r.Refund
+	if rr.RequireOriginal && !t.Original {
+		return refuse(RuleRefundUnreferenced, "a refund must name the sale of this terminal it refunds"), false
+	}
+	if rr.MaxTotal == 0 {
+		return Decision{}, true
+	}
+	window := time.Duration(rr.Window)
+	var sum int64
+	err := e.db.View(func(tx *bolt.Tx) error {
+		var err error
+		sum, err = refundsSince(tx, now.Add(-window))
+		return err
+	})
+	if err != nil {
+		return e.refused(Decision{Rule: RuleUnavailable, Reason: "refund state unreadable", Card: card, Err: storageErr(err)}, t), false
+	}
+	if total := addSat(sum, t.Amount); total > rr.MaxTotal {
+		return refuse(RuleRefundTotal, "refunds on this terminal in the last %s would total %s; at most %s",
+			window, r.cur.Format(total), r.cur.Format(rr.MaxTotal)), false
+	}
+	return Decision{}, true
 }
 
 // refuser makes a refusal of rule code.
@@ -572,12 +608,13 @@ func (e *Engine) refused(d Decision, t Txn) Decision {
 }
 
 // Record notes the outcome of an authorized (or offline approved)
-// transaction. Only approved sales and preauthorizations with a card
-// count, and only while velocity is enabled: the card's keyed hash, the
-// time and the amount are committed (fsync) before Record returns, and
-// approvals that have left the window are pruned on the way (a bounded
-// number per call; Prune does the rest). Declines keep nothing. Record
-// never keeps t.PAN; see Txn.
+// transaction. Approved sales and preauthorizations with a card count
+// for velocity while it is enabled: the card's keyed hash, the time and
+// the amount are committed (fsync) before Record returns, and approvals
+// that have left the window are pruned on the way (a bounded number per
+// call; Prune does the rest). Approved refunds (by card or wallet) count
+// for the refund total: the time and the amount, no card. Declines keep
+// nothing. Record never keeps t.PAN; see Txn.
 func (e *Engine) Record(ctx context.Context, t Txn, approved bool) error {
 	return e.record(ctx, t, approved, func(fn func(*bolt.Tx) error) error { return e.db.Update(fn) })
 }
@@ -597,10 +634,19 @@ func (e *Engine) record(ctx context.Context, t Txn, approved bool, in func(func(
 	if err != nil {
 		return err
 	}
+	now := e.clock.Now()
+	if approved && t.Type == TypeRefund {
+		cutoff := now.Add(-time.Duration(r.Refund.Window))
+		return storageErr(in(func(tx *bolt.Tx) error {
+			if _, _, err := pruneRefunds(tx, cutoff, pruneOnRecord); err != nil {
+				return err
+			}
+			return addRefund(tx, now, t.Amount)
+		}))
+	}
 	if !approved || !t.Type.debit() || !r.Velocity.Enabled || card.IsZero() {
 		return nil
 	}
-	now := e.clock.Now()
 	cutoff := now.Add(-time.Duration(r.Velocity.Window))
 	return storageErr(in(func(tx *bolt.Tx) error {
 		if _, _, err := pruneVelocity(tx, cutoff, pruneOnRecord); err != nil {
@@ -627,12 +673,17 @@ func (e *Engine) Prune(ctx context.Context) (int, error) {
 			return total, err
 		}
 		r := e.rules.Load()
-		cutoff := e.clock.Now().Add(-time.Duration(r.Velocity.Window))
+		now := e.clock.Now()
+		cutoff, refundCutoff := now.Add(-time.Duration(r.Velocity.Window)), now.Add(-time.Duration(r.Refund.Window))
 		var n int
 		var more bool
 		err := e.db.Update(func(tx *bolt.Tx) error {
 			var err error
-			n, more, err = pruneVelocity(tx, cutoff, pruneBatch)
+			if n, more, err = pruneVelocity(tx, cutoff, pruneBatch); err != nil {
+				return err
+			}
+			m, moreRefunds, err := pruneRefunds(tx, refundCutoff, pruneBatch)
+			n, more = n+m, more || moreRefunds
 			return err
 		})
 		total += n

@@ -614,13 +614,13 @@ func TestSchema(t *testing.T) {
 		key, val []byte
 		want     error
 	}{
-		{keySchema, []byte("2"), ErrSchema},
+		{keySchema, []byte("3"), ErrSchema},
 		{keySchema, []byte("x"), ErrSchema},
 		{keySchema, []byte("0"), ErrSchema},
 		{keyHotlist, []byte("RHL1 short"), ErrDamaged},
 		// A newer schema used as it is when it says this build can.
-		{keyCompat, []byte("1"), nil},
-		{keyCompat, []byte("2"), ErrSchema},
+		{keyCompat, []byte("2"), nil},
+		{keyCompat, []byte("3"), ErrSchema},
 	} {
 		f.bolt().Update(func(tx *bolt.Tx) error {
 			m := tx.Bucket(bucketMeta)
@@ -628,7 +628,7 @@ func TestSchema(t *testing.T) {
 			m.Delete(keyHotlist)
 			m.Delete(keyCompat)
 			if bytes.Equal(c.key, keyCompat) {
-				m.Put(keySchema, []byte("2"))
+				m.Put(keySchema, []byte("3"))
 			}
 			return m.Put(c.key, c.val)
 		})

@@ -136,6 +136,24 @@ type Rules struct {
 	// MaxAmount caps one transaction per entry mode (RuleMaxAmount*).
 	MaxAmount ModeAmounts  `json:"max_amount"`
 	Offline   OfflineRules `json:"offline"`
+	Refund    RefundRules  `json:"refund"`
+}
+
+// RefundRules configure the checks of refunds: money going back to a card
+// or a wallet, the terminal's classic insider fraud (a refund to the
+// cashier's own card). Each refund is also bounded by the entry mode's
+// max_amount, and a refund that names its sale by that sale's amount
+// left to refund.
+type RefundRules struct {
+	// RequireOriginal refuses a refund that names no approved sale of
+	// this terminal (RuleRefundUnreferenced).
+	RequireOriginal bool `json:"require_original"`
+	// MaxTotal of the refunds approved on this terminal within Window,
+	// this one included (RuleRefundTotal); 0: no cap. Every approved
+	// refund is kept for Window whether or not a cap is set, so a cap
+	// the acquirer sets later counts the refunds made before.
+	MaxTotal int64    `json:"max_total"`
+	Window   Duration `json:"window"`
 }
 
 // HotlistRules configure the hotlist check (RuleHotlist).
@@ -235,7 +253,9 @@ type OfflineRules struct {
 // small-amount no-PIN, no-signature limit), face pay up to 1000.00 a
 // transaction; PIN for every contact and swiped sale; at most 10 sales or
 // 100,000.00 per card in 24 hours; offline up to 500.00 a sale, 10 sales
-// or 2,000.00 pending, none older than 24 hours, no magstripe.
+// or 2,000.00 pending, none older than 24 hours, no magstripe; refunds
+// up to 20,000.00 in 24 hours on the terminal, with or without the sale
+// they refund.
 func DefaultRules() Rules {
 	return Rules{
 		Currency: "CNY",
@@ -256,6 +276,7 @@ func DefaultRules() Rules {
 			MaxAge:     Duration(24 * time.Hour),
 			Magstripe:  false,
 		},
+		Refund: RefundRules{MaxTotal: 20_000_00, Window: Duration(24 * time.Hour)},
 	}
 }
 
@@ -283,6 +304,7 @@ func (r *Rules) Validate() error {
 		{"max_amount.face", r.MaxAmount.Face},
 		{"offline.floor_limit", r.Offline.FloorLimit},
 		{"offline.max_amount", r.Offline.MaxAmount},
+		{"refund.max_total", r.Refund.MaxTotal},
 	}
 	for _, a := range amounts {
 		if a.v < 0 || a.v > MaxMinor {
@@ -307,7 +329,8 @@ func (r *Rules) Validate() error {
 		key     string
 		v       Duration
 		enabled bool
-	}{{"velocity.window", r.Velocity.Window, r.Velocity.Enabled}, {"offline.max_age", r.Offline.MaxAge, r.Offline.Enabled}}
+	}{{"velocity.window", r.Velocity.Window, r.Velocity.Enabled}, {"offline.max_age", r.Offline.MaxAge, r.Offline.Enabled},
+		{"refund.window", r.Refund.Window, true}}
 	for _, d := range durations {
 		if d.v < 0 || time.Duration(d.v) > maxWindow || (d.enabled && d.v == 0) {
 			return bad(d.key, "%s must be a positive duration up to %s", time.Duration(d.v), maxWindow)
@@ -364,7 +387,7 @@ func ParseRules(b []byte) (Rules, error) {
 func durationKey(b []byte) string {
 	var top map[string]json.RawMessage
 	if json.Unmarshal(b, &top) == nil {
-		for _, k := range [][2]string{{"velocity", "window"}, {"offline", "max_age"}} {
+		for _, k := range [][2]string{{"velocity", "window"}, {"offline", "max_age"}, {"refund", "window"}} {
 			var section map[string]json.RawMessage
 			if json.Unmarshal(top[k[0]], &section) != nil {
 				continue
@@ -377,5 +400,5 @@ func durationKey(b []byte) string {
 			}
 		}
 	}
-	return "velocity.window or offline.max_age"
+	return "velocity.window, offline.max_age or refund.window"
 }

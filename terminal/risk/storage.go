@@ -15,23 +15,32 @@ import (
 )
 
 // SchemaVersion is the layout of this package's buckets in the terminal's
-// bbolt file. Schema 1:
+// bbolt file. Schema 2:
 //
-//	risk_meta           "schema_version" -> "1"; "hotlist" -> the hotlist in
-//	                    use (see Hotlist.blob)
+//	risk_meta           "schema_version" -> "2"; "compat_version" -> "1";
+//	                    "hotlist" -> the hotlist in use (see Hotlist.blob)
 //	risk_velocity       card id (32) | at (8) | seq (8) -> amount (8)
 //	risk_velocity_time  at (8) | seq (8) -> card id (32)
+//	risk_refunds        at (8) | seq (8) -> amount (8)
 //
 // at is the approval time in Unix nanoseconds, seq the bucket sequence
 // (two approvals in one nanosecond stay two), all big endian, so one card's
 // approvals are contiguous and in time order, and the time index lists the
-// oldest first for pruning. Card ids are keyed hashes, never PANs.
-const SchemaVersion = 1
+// oldest first for pruning. Card ids are keyed hashes, never PANs. The
+// refunds keep no card at all.
+//
+// Schema 1 had no risk_refunds; schema 2 only adds it, so a schema 1
+// build may still use the buckets (compat 1): it then counts no refunds.
+const SchemaVersion = 2
+
+// compatVersion is the oldest schema that can use this layout.
+const compatVersion = 1
 
 var (
 	bucketMeta         = []byte("risk_meta")
 	bucketVelocity     = []byte("risk_velocity")
 	bucketVelocityTime = []byte("risk_velocity_time")
+	bucketRefunds      = []byte("risk_refunds")
 	keySchema          = []byte("schema_version")
 	keyCompat          = []byte("compat_version") // the oldest schema that can use the buckets; absent: the schema
 	keyHotlist         = []byte("hotlist")
@@ -62,10 +71,16 @@ func initStorage(db *bolt.DB) (*Hotlist, error) {
 			if _, err := schemaver.Compat(n, meta.Get(keyCompat), SchemaVersion); err != nil {
 				return fmt.Errorf("%w: buckets: %w", ErrSchema, err)
 			}
-		} else if err := meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
+			if n < SchemaVersion {
+				// Schema 1: the refunds bucket is added below.
+				if err := putSchema(meta); err != nil {
+					return err
+				}
+			}
+		} else if err := putSchema(meta); err != nil {
 			return err
 		}
-		for _, name := range [][]byte{bucketVelocity, bucketVelocityTime} {
+		for _, name := range [][]byte{bucketVelocity, bucketVelocityTime, bucketRefunds} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -76,6 +91,14 @@ func initStorage(db *bolt.DB) (*Hotlist, error) {
 		return err
 	})
 	return hl, storageErr(err)
+}
+
+// putSchema marks the buckets as this build's layout.
+func putSchema(meta *bolt.Bucket) error {
+	if err := meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
+		return err
+	}
+	return meta.Put(keyCompat, []byte(strconv.Itoa(compatVersion)))
 }
 
 // storageErr marks bbolt's own errors as ErrStorage; this package's typed
@@ -176,6 +199,70 @@ func pruneVelocity(tx *bolt.Tx, cutoff time.Time, max int) (int, bool, error) {
 			return 0, false, err
 		}
 		if err := bt.Delete(e.tk); err != nil {
+			return 0, false, err
+		}
+	}
+	return len(due), more, nil
+}
+
+// refundsSince sums the refunds approved after since (and any later than
+// now, should the clock have gone back).
+func refundsSince(tx *bolt.Tx, since time.Time) (sum int64, err error) {
+	b := tx.Bucket(bucketRefunds)
+	if b == nil {
+		return 0, fmt.Errorf("%w: no %s bucket", ErrDamaged, bucketRefunds)
+	}
+	c := b.Cursor()
+	for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, nanos(since)+1)); k != nil; k, v = c.Next() {
+		if len(k) != timeKeyLen || len(v) != 8 {
+			return 0, fmt.Errorf("%w: refund entry of %d+%d bytes", ErrDamaged, len(k), len(v))
+		}
+		amount := binary.BigEndian.Uint64(v)
+		if amount > uint64(MaxMinor) {
+			return 0, fmt.Errorf("%w: refund amount out of range", ErrDamaged)
+		}
+		sum = addSat(sum, int64(amount))
+	}
+	return sum, nil
+}
+
+// addRefund stores one approved refund.
+func addRefund(tx *bolt.Tx, at time.Time, amount int64) error {
+	b := tx.Bucket(bucketRefunds)
+	if b == nil {
+		return fmt.Errorf("%w: no %s bucket", ErrDamaged, bucketRefunds)
+	}
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	k := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(make([]byte, 0, timeKeyLen), nanos(at)), seq)
+	return b.Put(k, binary.BigEndian.AppendUint64(nil, uint64(amount)))
+}
+
+// pruneRefunds deletes up to max refunds made at or before cutoff,
+// oldest first, and reports how many it deleted and whether more remain.
+func pruneRefunds(tx *bolt.Tx, cutoff time.Time, max int) (int, bool, error) {
+	b := tx.Bucket(bucketRefunds)
+	if b == nil {
+		return 0, false, fmt.Errorf("%w: no %s bucket", ErrDamaged, bucketRefunds)
+	}
+	limit := nanos(cutoff)
+	var due [][]byte
+	c := b.Cursor()
+	k, _ := c.First()
+	for ; k != nil && len(due) < max; k, _ = c.Next() {
+		if len(k) != timeKeyLen {
+			return 0, false, fmt.Errorf("%w: refund entry key of %d bytes", ErrDamaged, len(k))
+		}
+		if binary.BigEndian.Uint64(k) > limit {
+			break
+		}
+		due = append(due, append([]byte(nil), k...))
+	}
+	more := k != nil && len(due) == max && binary.BigEndian.Uint64(k) <= limit
+	for _, k := range due {
+		if err := b.Delete(k); err != nil {
 			return 0, false, err
 		}
 	}
