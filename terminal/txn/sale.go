@@ -643,7 +643,7 @@ func (e *Engine) checkRisk(ctx context.Context, s *sale, masked string) (done bo
 	}
 	pan := []byte(s.card.PAN)
 	s.decision = e.o.Risk.Check(ctx, risk.Txn{Type: riskType(host.Kind(s.rec.Kind)), Amount: s.rec.Amount, Currency: s.rec.Currency,
-		Entry: s.card.Mode, PAN: pan, Online: true})
+		Entry: s.card.Mode, PAN: pan, Online: true, Original: s.orig != nil})
 	clear(pan)
 	if s.decision.Allow {
 		return false, nil
@@ -676,10 +676,16 @@ func (e *Engine) checkRefundCard(s *sale, masked string) (done bool, err error) 
 	})
 }
 
-// recordRisk tells the risk rules of an approval (velocity); a failure is
-// logged, the approval stands.
+// riskKeeps says whether the risk rules keep anything of s's approval:
+// a card's (velocity), or any refund's (the terminal's refund total).
+func (s *sale) riskKeeps() bool {
+	return !s.decision.Card.IsZero() || host.Kind(s.rec.Kind) == host.KindRefund
+}
+
+// recordRisk tells the risk rules of an approval (velocity, refunds); a
+// failure is logged, the approval stands.
 func (e *Engine) recordRisk(s *sale, approved bool) {
-	if e.o.Risk == nil || s.decision.Card.IsZero() {
+	if e.o.Risk == nil || !s.riskKeeps() {
 		return
 	}
 	err := e.o.Risk.Record(context.Background(), risk.Txn{Type: riskType(host.Kind(s.rec.Kind)), Amount: s.rec.Amount, Currency: s.rec.Currency,
@@ -700,8 +706,8 @@ type RiskTx interface {
 // stands).
 func (e *Engine) recordRiskTx(tx *store.Tx, s *sale) bool {
 	rt, ok := e.o.Risk.(RiskTx)
-	if !ok || s.decision.Card.IsZero() {
-		return !ok && s.decision.Card.IsZero()
+	if !ok || !s.riskKeeps() {
+		return !ok && !s.riskKeeps()
 	}
 	err := rt.RecordTx(context.Background(), tx.Bolt(), risk.Txn{Type: riskType(host.Kind(s.rec.Kind)), Amount: s.rec.Amount,
 		Currency: s.rec.Currency, Entry: s.mode, Card: s.decision.Card, Online: true}, true)

@@ -166,15 +166,15 @@ func (e *Engine) walletCancelled(s *sale, platform wallet.Platform, oid string, 
 	return false, nil
 }
 
-// walletRisk runs the risk rules on a wallet sale (entry qr, no card):
-// done when they refused it (the record then says why).
+// walletRisk runs the risk rules on a wallet sale or refund (entry qr, no
+// card): done when they refused it (the record then says why).
 func (e *Engine) walletRisk(ctx context.Context, s *sale, masked string) (done bool, err error) {
 	s.mode = risk.EntryQR
 	if e.o.Risk == nil {
 		return false, nil
 	}
-	s.decision = e.o.Risk.Check(ctx, risk.Txn{Type: risk.TypeSale, Amount: s.rec.Amount, Currency: s.rec.Currency,
-		Entry: risk.EntryQR, Online: true})
+	s.decision = e.o.Risk.Check(ctx, risk.Txn{Type: riskType(host.Kind(s.rec.Kind)), Amount: s.rec.Amount, Currency: s.rec.Currency,
+		Entry: risk.EntryQR, Online: true, Original: s.orig != nil})
 	if s.decision.Allow {
 		return false, nil
 	}
@@ -271,16 +271,27 @@ func (e *Engine) walletCancel(ctx context.Context, j store.Job) error {
 // approved; a refund adds itself to its sale's Refunded in the same
 // commit.
 func (e *Engine) walletApproved(s *sale, res wallet.Result) error {
-	return e.commit(s, PhaseDone, func(tx *store.Tx, r *store.Txn) error {
+	recorded := false
+	if err := e.commit(s, PhaseDone, func(tx *store.Tx, r *store.Txn) error {
 		r.State, r.ResponseCode, r.Wallet.PlatformTxnID = store.StateApproved, "00", res.PlatformTxnID
+		recorded = e.recordRiskTx(tx, s)
 		return markOriginal(tx, r)
-	})
+	}); err != nil {
+		return err
+	}
+	if !recorded {
+		e.recordRisk(s, true)
+	}
+	return nil
 }
 
 // stepWalletRefund refunds a wallet sale at its platform (no code is
 // read: the order number names it). The refund id is the record's, so
 // a repeat is never a second refund.
 func (e *Engine) stepWalletRefund(s *sale) error {
+	if done, err := e.walletRisk(e.ctx, s, s.orig.MaskedPAN); done || err != nil {
+		return err
+	}
 	e.mu.Lock()
 	e.sending = true
 	e.mu.Unlock()
