@@ -85,9 +85,14 @@ func (st *txnState) send(name string, cla, ins, p1, p2 byte, data []byte, c cmdC
 //   - 61xx: GET RESPONSE with Le = xx, the data concatenated;
 //   - 6Cxx: the command that got it again with Le = xx (ISO/IEC 7816-3
 //     10.3.3: the previous command header; Le replaced in cases 2 and 4,
-//     added in cases 1 and 3, while bytes of no case keep 6Cxx as their
-//     answer), so a GET RESPONSE answered 6Cxx is re-issued, never the
-//     command before it (GENERATE AC again would be a second cryptogram);
+//     added in case 1, whose T=0 header carries P3 = 00 like a case 2
+//     one), so a GET RESPONSE answered 6Cxx is re-issued, never the
+//     command before it (GENERATE AC again would be a second cryptogram).
+//     A case 3 command expects no data (book 1 annex A3: 90xx, a warning
+//     or an error), so 6Cxx, "wrong Le", is its answer: re-issuing it
+//     with an Le would send VERIFY, EXTERNAL AUTHENTICATE or a script
+//     command a second time, as a case 4 command. Bytes of no case keep
+//     6Cxx as their answer too;
 //   - 62xx/63xx without data to a case 4 command (contact): GET RESPONSE
 //     with Le = 00, its own 61xx and 6Cxx handled as above, and the
 //     warning kept as the answer's status (annex A7). The warning of a
@@ -119,7 +124,7 @@ func (st *txnState) exchange(name string, c []byte) ([]byte, uint16, error) {
 				return nil, 0, err
 			}
 			continue
-		case sw1 == 0x6C && len(r) == 2 && apduCase(cur) != 0:
+		case sw1 == 0x6C && len(r) == 2 && reissuable(apduCase(cur)):
 			cur = withLe(cur, byte(sw))
 			if r, err = st.transmit(curName, cur); err != nil {
 				return nil, 0, err
@@ -145,8 +150,12 @@ func (st *txnState) exchange(name string, c []byte) ([]byte, uint16, error) {
 	}
 }
 
+// reissuable tells whether a 6Cxx answer re-issues a command of case c
+// with the Le it gives (see exchange).
+func reissuable(c cmdCase) bool { return c == case1 || c.hasLe() }
+
 // withLe returns c with Le = le: replaced in cases 2 and 4, added in
-// cases 1 and 3.
+// case 1.
 func withLe(c []byte, le byte) []byte {
 	out := bytes.Clone(c)
 	if apduCase(c).hasLe() {

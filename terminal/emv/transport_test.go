@@ -108,6 +108,17 @@ func TestTransportT0(t *testing.T) {
 		ex:     [][2]string{{"04DA9F580501", "6C04"}},
 		wantSW: 0x6C04,
 	}, {
+		// Book 1 annex A3: a case 3 command expects no data, so 6Cxx
+		// (wrong Le) has no Le to correct: it is the card's answer, and
+		// VERIFY or EXTERNAL AUTHENTICATE is never sent twice.
+		name: "case 3: 6Cxx is the answer", cmd: "0020008008241234FFFFFFFFFF",
+		ex:     [][2]string{{"0020008008241234FFFFFFFFFF", "6C02"}},
+		wantSW: 0x6C02,
+	}, {
+		name: "case 3: 6Cxx is the answer (EXTERNAL AUTHENTICATE)", cmd: "008200000A 11223344556677880012",
+		ex:     [][2]string{{"008200000A112233445566778800 12", "6C00"}},
+		wantSW: 0x6C00,
+	}, {
 		name: "case 3: no GET RESPONSE after a warning", cmd: "0020008008241234FFFFFFFFFF",
 		ex:     [][2]string{{"0020008008241234FFFFFFFFFF", "63C2"}},
 		wantSW: 0x63C2,
@@ -172,6 +183,32 @@ func TestScriptCommand6C(t *testing.T) {
 	}
 	if got := upper(st.scripts); got != "2000000001" {
 		t.Errorf("script results %s, want 2000000001", got)
+	}
+	if n := rc.Remaining(); n != 0 {
+		t.Errorf("%d exchanges not made", n)
+	}
+}
+
+// A case 3 script command answered 6Cxx is not re-issued with an Le: the
+// status fails the script (book 3 section 10.10: SW1 other than 90, 62,
+// 63), and the next script still runs.
+func TestScriptCase3Command6C(t *testing.T) {
+	c3 := "841E000008 1122334455667788"
+	scripts := [][]byte{
+		tpl("71", tlv("9F18", h("00000002")), tlv("86", h(strings.ReplaceAll(c3, " ", "")))),
+		tpl("71", tlv("86", h("8418000008AABBCCDDEEFF0011"))),
+	}
+	st, rc := t0State(t,
+		[2]string{c3, "6C08"},
+		[2]string{"8418000008AABBCCDDEEFF0011", "9000"})
+	if err := st.runScripts(scripts, 0x71); err != nil {
+		t.Fatalf("scripts: %v", err)
+	}
+	if got := upper(st.scripts); got != "11000000022000000000" {
+		t.Errorf("script results %s, want 11000000022000000000", got)
+	}
+	if !st.tvr.has(tvrScriptFailedBefore) {
+		t.Errorf("TVR %s: script failure before the final GENERATE AC not set", st.tvr)
 	}
 	if n := rc.Remaining(); n != 0 {
 		t.Errorf("%d exchanges not made", n)
