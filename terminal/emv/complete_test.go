@@ -39,7 +39,7 @@ func script(t string, id string, cmds ...string) []byte {
 
 func TestContactComplete(t *testing.T) {
 	declined := HostResponse{Responded: true, Approved: false, ARC: [2]byte{'0', '5'}, IssuerAuthData: h("AABBCCDDEEFF00113035")}
-	putData := "04DA9F580501"
+	putData := "04DA9F58050111223344" // PUT DATA 9F58, one byte and a 4-byte MAC
 	blockApp := "841E000000"
 	cases := []completeCase{
 		{name: "approved, issuer authentication ok", resp: approved, outcome: OutcomeApproved, tvr: "0000008000", tsi: "F800", arc: "3030",

@@ -103,8 +103,10 @@
 //     transaction, the ARQC included. When the keys cannot be recovered
 //     before GENERATE AC, CDA is not requested and its TVR bit is set.
 //   - The CID's advice bit and reason codes other than "service not
-//     allowed" are ignored. Issuer scripts are sent as given: no 128-byte
-//     limit, no check of secure messaging.
+//     allowed" are ignored. Issuer script commands are sent as given: no
+//     128-byte limit, no check of secure messaging; a script template
+//     holding anything but one 4-byte 9F18 and 86 commands of one of the
+//     four cases is not performed at all (9F5B result 1, command 0).
 //
 // Contactless entry point (Book B):
 //   - Pre-processing: zero amount, transaction limit (at or above: not

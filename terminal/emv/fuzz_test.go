@@ -195,7 +195,7 @@ func FuzzKernel(f *testing.F) {
 		s, err := k.Start(context.Background(), c, iface, tap(150000), &testUI{pins: [][]byte{rightPIN, rightPIN, rightPIN}})
 		checkErr(t, err)
 		if s != nil && s.Outcome() == OutcomeOnlineRequest {
-			_, err = s.Complete(context.Background(), withScripts(approved, [][]byte{script("71", "", "04DA9F580501")}, nil))
+			_, err = s.Complete(context.Background(), withScripts(approved, [][]byte{script("71", "", "04DA9F58050111223344")}, nil))
 			checkErr(t, err)
 			_ = s.OnlineData()
 			_ = s.Summary()
@@ -219,12 +219,14 @@ func checkErr(t *testing.T, err error) {
 // FuzzExchange: the T=0 procedure over any command (issuer script
 // commands come as the issuer wrote them) and any answers: it ends within
 // maxGetResponse+1 commands, and a command re-issued after 6Cxx keeps a
-// well-formed command well-formed and a case 2 or 4 command's length.
+// well-formed command well-formed and a case 2 or 4 command's length; a
+// case 3 command is never re-issued with an Le.
 func FuzzExchange(f *testing.F) {
 	f.Add(h("84CA9F3600"), h("00 6C05 05 9F36020010 9000"))
 	f.Add(h("00A4040007A000000003101000"), h("00 6283 00 6110 10 A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5 9000"))
 	f.Add(h("80AE800008000000001000000000"), h("00 6110 00 6C0C 0C 5A5A5A5A5A5A5A5A5A5A5A5A 9000"))
 	f.Add(h("04DA9F580501"), h("00 6C04"))
+	f.Add(h("0020008008241234FFFFFFFFFF"), h("00 6C02 02 1122 9000"))
 	f.Fuzz(func(t *testing.T, cmd, answers []byte) {
 		card := &fuzzCard{answers: answers}
 		st := &txnState{iface: Contact, ctx: context.Background(), log: slog.New(slog.DiscardHandler), card: card}
@@ -239,6 +241,38 @@ func FuzzExchange(f *testing.F) {
 			}
 			if cc.hasLe() && len(c) > len(cmd) {
 				t.Fatalf("command %X sent for %X", c, cmd)
+			}
+			if cc == case3 && len(c) >= 4 && bytes.Equal(c[:4], cmd[:4]) && !bytes.Equal(c, cmd) {
+				t.Fatalf("case 3 command %X re-issued as %X", cmd, c)
+			}
+		}
+	})
+}
+
+// FuzzScript: issuer script templates from the host. What parses is
+// whole commands of one of the four cases, and nothing else.
+func FuzzScript(f *testing.F) {
+	f.Add(tpl("71", tlv("9F18", h("00000001")), tlv("86", h("8418000008AABBCCDDEEFF0011"))), true)
+	f.Add(tpl("72", tlv("86", h("84CA9F3600")), tlv("86", h("841800"))), false)
+	f.Add(tpl("71", tpl("A0", tlv("86", h("841E000000")))), true)
+	f.Fuzz(func(t *testing.T, b []byte, before bool) {
+		want := tag(0x72)
+		if before {
+			want = 0x71
+		}
+		id, cmds, err := parseScript(b, want)
+		if id != nil && len(id) != 4 {
+			t.Fatalf("identifier %X", id)
+		}
+		if err != nil {
+			if !errors.Is(err, ErrFormat) || cmds != nil {
+				t.Fatalf("%v with %d commands", err, len(cmds))
+			}
+			return
+		}
+		for _, c := range cmds {
+			if apduCase(c) == 0 {
+				t.Fatalf("command %X accepted", c)
 			}
 		}
 	})

@@ -246,35 +246,31 @@ func (st *txnState) issuerAuth() error {
 // 86 command in order until one fails (SW1 other than 90, 62 or 63); the
 // result of each script goes to 9F5B (result nibble 0 not performed, 1
 // failed, 2 done; then the failing command's number; then the script
-// identifier or zeros).
+// identifier or zeros). A script that does not parse (see parseScript)
+// is not performed: none of its commands is sent, and its result is
+// "failed" with command number 0.
 func (st *txnState) runScripts(scripts [][]byte, want tag) error {
 	for _, raw := range scripts {
 		result := [5]byte{0x00}
-		o, err := single(raw, want, "issuer script")
+		id, cmds, err := parseScript(raw, want)
+		copy(result[1:], id)
 		if err == nil {
-			if id, ok := find(o.children, 0x9F18); ok && len(id.value) == 4 {
-				copy(result[1:], id.value)
-			}
 			result[0] = 0x20
-			n := 0
-			for _, c := range o.children {
-				if c.tag != 0x86 {
-					continue
-				}
-				n++
+			for i, c := range cmds {
 				st.tsi.set(tsiScript)
 				// Sent as the issuer wrote it; its case (with Le or
 				// not) comes from its bytes.
-				_, sw, err := st.exchange("SCRIPT", c.value)
+				_, sw, err := st.exchange("SCRIPT", c)
 				if err != nil {
 					return err
 				}
 				if s1 := byte(sw >> 8); s1 != 0x90 && s1 != 0x62 && s1 != 0x63 {
-					result[0] = 0x10 | byte(min(n, 15))
+					result[0] = 0x10 | byte(min(i+1, 15))
 					break
 				}
 			}
 		} else {
+			st.log.LogAttrs(st.ctx, slog.LevelDebug, "emv: issuer script not performed", slog.String("error", err.Error()))
 			result[0] = 0x10
 		}
 		if result[0]&0xF0 == 0x10 {
@@ -287,4 +283,35 @@ func (st *txnState) runScripts(scripts [][]byte, want tag) error {
 		st.scripts = append(st.scripts, result[:]...)
 	}
 	return nil
+}
+
+// parseScript reads an issuer script template of tag want: an optional
+// script identifier (9F18, 4 bytes) and the 86 commands, each a short
+// command APDU of one of the four cases (apduCase). Anything else in the
+// template, an identifier of another length or a command whose length
+// bytes do not match its data fails the whole script (ErrFormat), so
+// that a script is sent whole or not at all. The identifier is returned
+// whenever it was read, for 9F5B.
+func parseScript(raw []byte, want tag) (id []byte, cmds [][]byte, err error) {
+	o, err := single(raw, want, "issuer script")
+	if err != nil {
+		return nil, nil, err
+	}
+	if v, ok := find(o.children, 0x9F18); ok && len(v.value) == 4 {
+		id = v.value
+	}
+	seenID := false
+	for i, c := range o.children {
+		switch {
+		case c.tag == 0x9F18 && !seenID && len(c.value) == 4:
+			seenID = true
+		case c.tag == 0x86 && apduCase(c.value) != 0:
+			cmds = append(cmds, c.value)
+		case c.tag == 0x86:
+			return id, nil, fmt.Errorf("%w: issuer script command %d of %d bytes is no command APDU", ErrFormat, len(cmds)+1, len(c.value))
+		default:
+			return id, nil, fmt.Errorf("%w: issuer script object %d is %v", ErrFormat, i+1, c.tag)
+		}
+	}
+	return id, cmds, nil
 }

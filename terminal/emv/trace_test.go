@@ -53,7 +53,7 @@ var traceCases = []traceCase{
 	{file: "contact_visa_online_scripts.json", iface: Contact, want: "approved",
 		make: func(t *testing.T) (*testCard, Txn, UI, *HostResponse) {
 			c, _ := newContactCard(t, cardOpts{oda: "cda"})
-			r := withScripts(approved, [][]byte{script("71", "00000001", "04DA9F580501")}, [][]byte{script("72", "00000002", "841E000000")})
+			r := withScripts(approved, [][]byte{script("71", "00000001", "04DA9F58050111223344")}, [][]byte{script("72", "00000002", "841E000000")})
 			return c, purchase(88800), &testUI{pins: [][]byte{rightPIN}}, &r
 		}},
 	{file: "contact_visa_offline_t0.json", iface: Contact, want: "approved_offline",

@@ -231,3 +231,45 @@ func TestCommandLc(t *testing.T) {
 		t.Errorf("READ RECORD %X %v", c, err)
 	}
 }
+
+// Book 3 section 10.10: a script the terminal cannot parse is not
+// performed, not one of its commands reaches the card, its result in 9F5B
+// is "failed" (with its identifier when that parsed) and the TVR says so;
+// the scripts after it still run.
+func TestMalformedScriptsNotSent(t *testing.T) {
+	good := "8418000008AABBCCDDEEFF0011"
+	cases := []struct {
+		name   string
+		script []byte
+		result string
+	}{
+		{"86 of 3 bytes", tpl("71", tlv("9F18", h("00000007")), tlv("86", h(good)), tlv("86", h("841800"))), "1000000007"},
+		{"Lc longer than the data", tpl("71", tlv("86", h(good)), tlv("86", h("841800000AAABB"))), "1000000000"},
+		{"Lc shorter than the data", tpl("71", tlv("86", h("8418000002AABBCCDD"))), "1000000000"},
+		{"Lc of 00", tpl("71", tlv("86", h("841800000000"))), "1000000000"},
+		{"empty 86", tpl("71", tlv("86", nil), tlv("86", h(good))), "1000000000"},
+		{"86 inside a nested template", tpl("71", tlv("9F18", h("00000008")), tpl("A0", tlv("86", h(good)))), "1000000008"},
+		{"unknown object", tpl("71", tlv("86", h(good)), tlv("9F1A", h("0978"))), "1000000000"},
+		{"identifier of 2 bytes", tpl("71", tlv("9F18", h("0001")), tlv("86", h(good))), "1000000000"},
+		{"not BER-TLV", h("7105860384"), "1000000000"},
+		{"template of the other kind", tpl("72", tlv("86", h(good))), "1000000000"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			next := tpl("71", tlv("9F18", h("00000009")), tlv("86", h("841E000000")))
+			st, rc := t0State(t, [2]string{"841E000000", "9000"})
+			if err := st.runScripts([][]byte{tc.script, next}, 0x71); err != nil {
+				t.Fatalf("scripts: %v", err)
+			}
+			if got, want := upper(st.scripts), tc.result+"2000000009"; got != want {
+				t.Errorf("script results %s, want %s", got, want)
+			}
+			if !st.tvr.has(tvrScriptFailedBefore) {
+				t.Errorf("TVR %s: script failure not set", st.tvr.String())
+			}
+			if n := rc.Remaining(); n != 0 {
+				t.Errorf("%d exchanges not made", n)
+			}
+		})
+	}
+}
