@@ -70,6 +70,7 @@ type testCard struct {
 	t        testing.TB
 	apps     []*testApp
 	pse      bool
+	pseSFI   byte // the PSE directory's SFI (0: 1)
 	ppse     bool
 	blocked  bool // SELECT answers 6A81
 	sel      *testApp
@@ -254,7 +255,7 @@ func (c *testCard) doSelect(capdu []byte) ([]byte, uint16) {
 			return nil, 0x6A82
 		}
 		c.sel = nil
-		return tpl("6F", tlv("84", pseName), tpl("A5", tlv("88", []byte{1}), tlv("5F2D", []byte("en")))), 0x9000
+		return tpl("6F", tlv("84", pseName), tpl("A5", tlv("88", []byte{c.dirSFI()}), tlv("5F2D", []byte("en")))), 0x9000
 	}
 	if bytes.Equal(name, ppseName) {
 		if !c.ppse {
@@ -316,7 +317,7 @@ func (c *testCard) readRecord(capdu []byte) ([]byte, uint16) {
 	}
 	sfi, rec := capdu[3]>>3, capdu[2]
 	if c.sel == nil {
-		if !c.pse || sfi != 1 {
+		if !c.pse || sfi != c.dirSFI() {
 			return nil, 0x6A82
 		}
 		if rec != 1 {
@@ -337,6 +338,14 @@ func (c *testCard) readRecord(capdu []byte) ([]byte, uint16) {
 		return nil, 0x6A83
 	}
 	return r, 0x9000
+}
+
+// dirSFI is the SFI of the PSE directory.
+func (c *testCard) dirSFI() byte {
+	if c.pseSFI == 0 {
+		return 1
+	}
+	return c.pseSFI
 }
 
 // dolLen is the total length a DOL asks for.

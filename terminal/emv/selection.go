@@ -227,8 +227,11 @@ func (st *txnState) readPSE() error {
 	if sw != 0x9000 {
 		return nil
 	}
+	// Book 1 section 12.2.3: the directory of the PSE has an SFI of 1
+	// to 10; a PSE naming another SFI is unusable, like one that is
+	// missing.
 	f, err := parseFCI(data)
-	if err != nil || f.sfi < 1 || f.sfi > 30 {
+	if err != nil || f.sfi < 1 || f.sfi > 10 {
 		return nil
 	}
 	for rec := 1; rec <= 255; rec++ {

@@ -55,6 +55,27 @@ func TestSelection(t *testing.T) {
 					t.Errorf("first command %s, offered %v", c.cmds[0], ui.offered)
 				}
 			}},
+		// Book 1 section 12.2.3: the directory SFI of the PSE is 1 to
+		// 10. Another value makes the PSE unusable: the list of AIDs
+		// follows, and no record of that SFI is read.
+		{name: "PSE directory SFI 10", mod: func(c *testCard, _ *testApp) { c.pseSFI = 10 }, outcome: OutcomeApprovedOffline,
+			check: func(t *testing.T, _ *Session, c *testCard, _ *testUI) {
+				if c.cmds[1] != "00B2015400" || c.cmds[3] != "00A4040007A000000003101000" {
+					t.Errorf("commands %v", c.cmds[:4])
+				}
+			}},
+		{name: "PSE directory SFI 11: list of AIDs", mod: func(c *testCard, _ *testApp) { c.pseSFI = 11 }, outcome: OutcomeApprovedOffline,
+			check: func(t *testing.T, _ *Session, c *testCard, _ *testUI) {
+				if c.cmds[1] != "00A4040007A000000003101000" || c.cmds[2] != "00A4040007A000000004101000" {
+					t.Errorf("commands %v", c.cmds[:4])
+				}
+			}},
+		{name: "PSE directory SFI 30: list of AIDs", mod: func(c *testCard, _ *testApp) { c.pseSFI = 30 }, outcome: OutcomeApprovedOffline,
+			check: func(t *testing.T, _ *Session, c *testCard, _ *testUI) {
+				if c.cmds[1] != "00A4040007A000000003101000" {
+					t.Errorf("commands %v", c.cmds[:4])
+				}
+			}},
 		{name: "list of AIDs when there is no PSE", mod: func(c *testCard, _ *testApp) { c.pse = false }, outcome: OutcomeApprovedOffline,
 			check: func(t *testing.T, _ *Session, c *testCard, _ *testUI) {
 				if c.cmds[1] != "00A4040007A000000003101000" || c.cmds[2] != "00A4040007A000000004101000" {
