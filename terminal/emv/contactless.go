@@ -219,7 +219,7 @@ func (st *txnState) readPPSE(pre map[int]preproc) (overLimit bool, err error) {
 
 // matchAIDContactless matches a directory entry: the ADF name equal to or
 // beginning with a reader AID of the same kernel (Book B 3.3.2.5), the
-// equal one first.
+// equal one first, else the longest (see matchAID).
 func (st *txnState) matchAIDContactless(adf []byte, kernel int) int {
 	return matchAIDs(st.cfg.AIDs, adf, func(a *AIDParams) (bool, bool) { return a.Contactless && a.Kernel == kernel, true })
 }

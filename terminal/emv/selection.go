@@ -98,8 +98,11 @@ func printableString(b []byte) string {
 
 // matchAID returns the index of the terminal AID the card's ADF name
 // matches on the contact interface, or -1: the AID equal to it, else the
-// first AID it extends with partial selection allowed. A terminal AID
-// that is the prefix of another so never takes the other's exact match.
+// longest AID it extends with partial selection allowed (the first
+// configured of equal length). Book 1 section 12.3 does not say which
+// of several matching terminal AIDs gives the parameters; the most
+// specific one is the one configured for that application, so a short
+// AID (a RID alone) configured first never takes over a longer one.
 func (st *txnState) matchAID(adf []byte) int {
 	return matchAIDs(st.cfg.AIDs, adf, func(a *AIDParams) (bool, bool) { return a.Contact, a.PartialSelection })
 }
@@ -107,7 +110,7 @@ func (st *txnState) matchAID(adf []byte) int {
 // matchAIDs is the AID matching of both interfaces: ok says whether an
 // AID takes part and whether it matches by prefix.
 func matchAIDs(aids []AIDParams, adf []byte, ok func(*AIDParams) (use, partial bool)) int {
-	first := -1
+	best := -1
 	for i := range aids {
 		a := &aids[i]
 		use, partial := ok(a)
@@ -115,11 +118,11 @@ func matchAIDs(aids []AIDParams, adf []byte, ok func(*AIDParams) (use, partial b
 		case !use:
 		case bytes.Equal(adf, a.AID):
 			return i
-		case first < 0 && partial && len(adf) > len(a.AID) && bytes.HasPrefix(adf, a.AID):
-			first = i
+		case partial && len(adf) > len(a.AID) && bytes.HasPrefix(adf, a.AID) && (best < 0 || len(a.AID) > len(aids[best].AID)):
+			best = i
 		}
 	}
-	return first
+	return best
 }
 
 // addCandidate adds a candidate unless its ADF name is already there.

@@ -28,6 +28,15 @@ func debitAID(c *Config) {
 	c.AIDs = append(c.AIDs, a)
 }
 
+// broadAID configures the terminal AID A000000003 (the Visa RID, partial
+// selection allowed) before the Visa AID A0000000031010: both match the
+// DF name A000000003101002 by partial selection.
+func broadAID(c *Config) {
+	a := c.AIDs[0]
+	a.AID, a.Label, a.PartialSelection = h("A000000003"), "VISA ANY", true
+	c.AIDs = append([]AIDParams{a}, c.AIDs...)
+}
+
 // usesAID checks the terminal AID (9F06) whose parameters apply.
 func usesAID(aid string) func(t *testing.T, s *Session, c *testCard, _ *testUI) {
 	return func(t *testing.T, s *Session, c *testCard, _ *testUI) {
@@ -47,6 +56,14 @@ func TestSelection(t *testing.T) {
 		{name: "exact AID match wins (list of AIDs)", cfg: debitAID,
 			mod:     func(c *testCard, a *testApp) { c.pse = false; a.aid = h("A000000003101002") },
 			outcome: OutcomeApprovedOffline, check: usesAID("A000000003101002")},
+		// Several terminal AIDs match a DF name by partial selection:
+		// the parameters are those of the longest, the most specific,
+		// whatever the configuration order.
+		{name: "longest partial match wins (PSE)", cfg: broadAID, mod: func(_ *testCard, a *testApp) { a.aid = h("A000000003101002") },
+			outcome: OutcomeApprovedOffline, check: usesAID("A0000000031010")},
+		{name: "longest partial match wins (list of AIDs)", cfg: broadAID,
+			mod:     func(c *testCard, a *testApp) { c.pse = false; a.aid = h("A000000003101002") },
+			outcome: OutcomeApprovedOffline, check: usesAID("A0000000031010")},
 		{name: "partial match without the exact AID", mod: func(_ *testCard, a *testApp) { a.aid = h("A000000003101002") },
 			outcome: OutcomeApprovedOffline, check: usesAID("A0000000031010")},
 		{name: "PSE, one application", outcome: OutcomeApprovedOffline,
