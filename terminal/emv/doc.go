@@ -98,6 +98,13 @@
 //     key's certificate is checked without static data. A bypassed PIN
 //     entry fails that CVM only: a later PIN CVM of the list asks for
 //     the PIN again (book 4 lets a terminal count it as bypassed too).
+//   - A DDOL whose data would not fit INTERNAL AUTHENTICATE (over 255
+//     bytes) fails DDA (TVR byte 1 bit 4) without sending the command,
+//     like a DDOL without the unpredictable number: books 2 and 3 give
+//     no rule of their own for it, and a failed step of DDA is DDA
+//     failed (book 2 section 6.5), which the action codes then weigh.
+//     A CDOL or PDOL that long ends the transaction instead: GENERATE
+//     AC and GET PROCESSING OPTIONS cannot be left out.
 //   - CDA is requested on every TC or ARQC of the first GENERATE AC and on
 //     a TC of the second ("mode 1"); a failed CDA check declines the
 //     transaction, the ARQC included. When the keys cannot be recovered

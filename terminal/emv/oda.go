@@ -212,6 +212,8 @@ func (st *txnState) dda() error {
 		return fmt.Errorf("%w: DDOL without the unpredictable number", errODA)
 	}
 	data := st.dolData(ddol)
+	// DDOL data over 255 bytes is ErrFormat from send, before anything
+	// is sent: DDA failed, not the transaction (see the package doc).
 	resp, sw, err := st.send("INTERNAL AUTHENTICATE", 0x00, 0x88, 0x00, 0x00, data, case4)
 	if err != nil {
 		return err
