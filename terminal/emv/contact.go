@@ -473,7 +473,7 @@ func (st *txnState) tcHash(cdol []dolEntry) {
 		tdol, _ = parseDOL(st.aid.DefaultTDOL)
 		st.tvr.set(tvrDefaultTDOL)
 	}
-	h := sha1.Sum(buildDOL(tdol, st.value))
+	h := sha1.Sum(buildDOL(tdol, st.dolValue))
 	st.term[0x98] = h[:]
 }
 

@@ -84,6 +84,9 @@ func runCases(t *testing.T, cases []contactCase) {
 	}
 }
 
+// oddCDOL1 is CDOL1 with an unknown tag (DF7F) and posd's trace tags.
+const oddCDOL1 = cdol1Hex + "DF7F02DFE00101DFE00201DFE00301"
+
 func TestContactODA(t *testing.T) {
 	runCases(t, []contactCase{
 		{name: "SDA ok", opts: cardOpts{oda: "sda"}, outcome: OutcomeApprovedOffline, tvr: "0200000000", tsi: "E800",
@@ -229,6 +232,21 @@ func TestContactRiskAndActionAnalysis(t *testing.T) {
 		{name: "service not allowed", mod: func(_ *testCard, a *testApp) { a.decide = func(byte, bool) byte { return 0x00 }; a.cidExtra = 0x01 },
 			outcome: OutcomeEndApplication, err: ErrServiceNotAllowed, reason: ReasonServiceNotAllowed},
 		{name: "GENERATE AC format 1", mod: func(_ *testCard, a *testApp) { a.gacFmt1 = true }, outcome: OutcomeApprovedOffline},
+		// Book 3 section 5.4: a DOL entry the terminal does not know is
+		// zeros. posd's own trace tags (DFE001 the random draw, DFE002,
+		// DFE003) are no EMV data: a card's proprietary DFE001 gets zeros
+		// too, never the draw.
+		{name: "CDOL1 naming unknown and posd-internal tags", opts: cardOpts{drop: []tag{0x8C}, rec2Extra: [][]byte{tlv("8C", h(oddCDOL1))}},
+			mod: func(_ *testCard, a *testApp) { a.cdol1 = h(oddCDOL1) }, outcome: OutcomeApprovedOffline,
+			check: func(t *testing.T, s *Session, c *testCard, _ *testUI) {
+				if len(s.st.term[tagRandomDraw]) != 1 {
+					t.Fatalf("no random draw made: the case tests nothing")
+				}
+				n := len(c.cdol1Data)
+				if n < 5 || upper(c.cdol1Data[n-5:]) != "0000000000" {
+					t.Errorf("CDOL1 data ends %X, want zeros", c.cdol1Data[max(0, n-5):])
+				}
+			}},
 		{name: "GPO format 1", mod: func(_ *testCard, a *testApp) { a.gpoFmt1 = true }, outcome: OutcomeApprovedOffline},
 		{name: "TC hash with the default TDOL", mod: func(_ *testCard, a *testApp) {
 			a.cdol1 = append(h(cdol1Hex), 0x98, 0x14)

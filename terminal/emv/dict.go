@@ -164,6 +164,12 @@ const (
 	tagHostDecision tag = 0xDFE002 // 00 no response, 01 approved, 02 declined
 )
 
+// internalTag reports whether t is one of posd's proprietary tags, which
+// hold the kernel's own state in trace files and are no EMV data.
+func internalTag(t tag) bool {
+	return t == tagRandomDraw || t == tagHostDecision || t == tagTxnFlags
+}
+
 // sensitive reports whether a tag's value must never be logged. Unknown
 // tags count as sensitive: only what the dictionary vouches for is shown.
 func sensitive(t tag) bool {

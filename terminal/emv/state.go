@@ -238,14 +238,24 @@ func (st *txnState) value(t tag) ([]byte, bool) {
 
 // dolData builds a DOL's data; when the DOL names a data object that is
 // sensitive (or unknown), the command that carries it is logged as its
-// header and length only.
+// header and length only. posd's own trace tags are unknown to the card's
+// DOLs (zeros, book 3 section 5.4): a card's proprietary tag of the same
+// number never receives them.
 func (st *txnState) dolData(entries []dolEntry) []byte {
 	for _, e := range entries {
 		if sensitive(e.tag) {
 			st.hideNext = true
 		}
 	}
-	return buildDOL(entries, st.value)
+	return buildDOL(entries, st.dolValue)
+}
+
+// dolValue is value for the DOLs: posd's internal tags are absent.
+func (st *txnState) dolValue(t tag) ([]byte, bool) {
+	if internalTag(t) {
+		return nil, false
+	}
+	return st.value(t)
 }
 
 // aip returns the application interchange profile (zeros when absent).
