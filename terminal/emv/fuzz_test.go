@@ -220,13 +220,14 @@ func checkErr(t *testing.T, err error) {
 // commands come as the issuer wrote them) and any answers: it ends within
 // maxGetResponse+1 commands, and a command re-issued after 6Cxx keeps a
 // well-formed command well-formed and a case 2 or 4 command's length; a
-// case 3 command is never re-issued with an Le.
+// case 1 or 3 command is never re-issued with an Le.
 func FuzzExchange(f *testing.F) {
 	f.Add(h("84CA9F3600"), h("00 6C05 05 9F36020010 9000"))
 	f.Add(h("00A4040007A000000003101000"), h("00 6283 00 6110 10 A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5 9000"))
 	f.Add(h("80AE800008000000001000000000"), h("00 6110 00 6C0C 0C 5A5A5A5A5A5A5A5A5A5A5A5A 9000"))
 	f.Add(h("04DA9F580501"), h("00 6C04"))
 	f.Add(h("0020008008241234FFFFFFFFFF"), h("00 6C02 02 1122 9000"))
+	f.Add(h("841E0000"), h("00 6C02 02 1122 9000"))
 	f.Fuzz(func(t *testing.T, cmd, answers []byte) {
 		card := &fuzzCard{answers: answers}
 		st := &txnState{iface: Contact, ctx: context.Background(), log: slog.New(slog.DiscardHandler), card: card}
@@ -242,8 +243,8 @@ func FuzzExchange(f *testing.F) {
 			if cc.hasLe() && len(c) > len(cmd) {
 				t.Fatalf("command %X sent for %X", c, cmd)
 			}
-			if cc == case3 && len(c) >= 4 && bytes.Equal(c[:4], cmd[:4]) && !bytes.Equal(c, cmd) {
-				t.Fatalf("case 3 command %X re-issued as %X", cmd, c)
+			if (cc == case1 || cc == case3) && len(c) >= 4 && bytes.Equal(c[:4], cmd[:4]) && !bytes.Equal(c, cmd) {
+				t.Fatalf("case %d command %X re-issued as %X", cc, cmd, c)
 			}
 		}
 	})

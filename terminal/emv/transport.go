@@ -83,16 +83,16 @@ func (st *txnState) send(name string, cla, ins, p1, p2 byte, data []byte, c cmdC
 // command's bytes have (apduCase):
 //
 //   - 61xx: GET RESPONSE with Le = xx, the data concatenated;
-//   - 6Cxx: the command that got it again with Le = xx (ISO/IEC 7816-3
-//     10.3.3: the previous command header; Le replaced in cases 2 and 4,
-//     added in case 1, whose T=0 header carries P3 = 00 like a case 2
-//     one), so a GET RESPONSE answered 6Cxx is re-issued, never the
-//     command before it (GENERATE AC again would be a second cryptogram).
-//     A case 3 command expects no data (book 1 annex A3: 90xx, a warning
-//     or an error), so 6Cxx, "wrong Le", is its answer: re-issuing it
-//     with an Le would send VERIFY, EXTERNAL AUTHENTICATE or a script
-//     command a second time, as a case 4 command. Bytes of no case keep
-//     6Cxx as their answer too;
+//   - 6Cxx to a command with an Le (case 2 or 4): the command that got
+//     it again with Le = xx (ISO/IEC 7816-3 10.3.3: the previous command
+//     header), so a GET RESPONSE answered 6Cxx is re-issued, never the
+//     command before it (GENERATE AC again would be a second
+//     cryptogram). A command without an Le (case 1 or 3: VERIFY,
+//     EXTERNAL AUTHENTICATE, CARD BLOCK and other script commands)
+//     expects no data (book 1 annex A1 and A3: 90xx, a warning or an
+//     error), so 6Cxx, "wrong Le", is its answer: re-issuing it with an
+//     Le would run it a second time. Bytes of no case keep 6Cxx as
+//     their answer too;
 //   - 62xx/63xx without data to a case 4 command (contact): GET RESPONSE
 //     with Le = 00, its own 61xx and 6Cxx handled as above, and the
 //     warning kept as the answer's status (annex A7). The warning of a
@@ -152,17 +152,13 @@ func (st *txnState) exchange(name string, c []byte) ([]byte, uint16, error) {
 
 // reissuable tells whether a 6Cxx answer re-issues a command of case c
 // with the Le it gives (see exchange).
-func reissuable(c cmdCase) bool { return c == case1 || c.hasLe() }
+func reissuable(c cmdCase) bool { return c.hasLe() }
 
-// withLe returns c with Le = le: replaced in cases 2 and 4, added in
-// case 1.
+// withLe returns c, a case 2 or 4 command, with Le = le.
 func withLe(c []byte, le byte) []byte {
 	out := bytes.Clone(c)
-	if apduCase(c).hasLe() {
-		out[len(out)-1] = le
-		return out
-	}
-	return append(out, le)
+	out[len(out)-1] = le
+	return out
 }
 
 func getResponse(le byte) []byte { return []byte{0x00, 0xC0, 0x00, 0x00, le} }

@@ -94,14 +94,12 @@ func TestTransportT0(t *testing.T) {
 		ex:       [][2]string{{gac, "6C10"}, {"80AE800008000000001000000010", data16 + "9000"}},
 		wantData: data16, wantSW: 0x9000,
 	}, {
-		name: "case 1: 6Cxx adds Le", cmd: "84160000",
-		ex:       [][2]string{{"84160000", "6C04"}, {"8416000004", "112233449000"}},
-		wantData: "11223344", wantSW: 0x9000,
-	}, {
-		// Once added, Le is replaced.
-		name: "case 1: 6Cxx twice", cmd: "84160000",
-		ex:       [][2]string{{"84160000", "6C04"}, {"8416000004", "6C02"}, {"8416000002", "11229000"}},
-		wantData: "1122", wantSW: 0x9000,
+		// Book 1 annex A1: a case 1 command answers 90xx or an error, it
+		// has no Le to correct; re-issuing it with one would run CARD
+		// BLOCK a second time, as a case 2 command.
+		name: "case 1: 6Cxx is the answer", cmd: "84160000",
+		ex:     [][2]string{{"84160000", "6C04"}},
+		wantSW: 0x6C04,
 	}, {
 		// Lc says 5 bytes, 1 follows: no case to re-issue it in.
 		name: "no case: 6Cxx is the answer", cmd: "04DA9F580501",
