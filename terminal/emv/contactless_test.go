@@ -121,6 +121,8 @@ func TestEntryPoint(t *testing.T) {
 		// beginning with it: the equal one is the AID that applies.
 		{name: "exact AID match wins", card: quick(quickOpts{aid: "A000000003101002"}), cfg: debitAID,
 			outcome: OutcomeApprovedOffline, check: usesAID("A000000003101002")},
+		{name: "longest AID match wins", card: quick(quickOpts{aid: "A000000003101002"}), cfg: broadAID,
+			outcome: OutcomeApprovedOffline, check: usesAID("A0000000031010")},
 		{name: "kernel identifier of another kernel", card: quick(quickOpts{kernelID: []byte{0x02}}), outcome: OutcomeEndApplication, err: ErrNoApplication},
 		{name: "domestic kernel identifier", card: quick(quickOpts{kernelID: []byte{0x83}}), outcome: OutcomeEndApplication, err: ErrNoApplication},
 		{name: "priority between combinations", card: func(t testing.TB) (*testCard, *testApp) {
