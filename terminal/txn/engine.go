@@ -580,9 +580,18 @@ func (e *Engine) WhenIdle(fn func() error) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.active != "" {
-		return ErrBusy
+		return e.busyLocked()
 	}
 	return fn()
+}
+
+// busyLocked is ErrBusy naming what is in progress, so the cashier knows
+// what to finish or cancel first. e.mu is held.
+func (e *Engine) busyLocked() error {
+	if s := e.sale; s != nil && s.rec.ID == e.active {
+		return fmt.Errorf("%w: %s %s; finish or cancel it first", ErrBusy, s.rec.Kind, e.active)
+	}
+	return fmt.Errorf("%w: %s (a batch close)", ErrBusy, e.active)
 }
 
 // StartSale records a new sale and starts waiting for a card. It returns at
@@ -625,7 +634,7 @@ func (e *Engine) Start(req Request) (store.Txn, error) {
 		return store.Txn{}, ErrHalted
 	}
 	if e.active != "" {
-		return store.Txn{}, ErrBusy
+		return store.Txn{}, e.busyLocked()
 	}
 	// No other transaction runs, nor a close: the batch stays as read
 	// until this one is recorded.

@@ -8,9 +8,10 @@ import (
 // Errors of the engine. Callers decide on them with errors.Is; a sale that
 // fails records the matching Failure code.
 var (
-	// ErrBusy: a sale is already in progress; the terminal has one set of
+	// ErrBusy: a transaction (or a batch close) is already in progress,
+	// named in the error; the terminal has one set of
 	// readers and one customer at a time.
-	ErrBusy = errors.New("txn: a sale is already in progress")
+	ErrBusy = errors.New("txn: a transaction is already in progress")
 	// ErrAmount: the amount is not positive or over the terminal's limit.
 	ErrAmount = errors.New("txn: invalid amount")
 	// ErrCurrency: the currency is not one the terminal accepts.

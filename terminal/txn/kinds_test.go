@@ -571,3 +571,20 @@ func (l *syncLog) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// The cashier who starts a transaction while another runs is told which
+// one: a preauth waiting for its card is not "a sale".
+func TestBusyNamesTheTransactionInProgress(t *testing.T) {
+	e, _, _, _ := setup(t, kindHost())
+	pre, err := e.Start(Request{Kind: host.KindPreauth, Amount: 100, Currency: "156"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.Start(Request{Amount: 100, Currency: "156"})
+	if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), "preauth "+pre.ID) || strings.Contains(err.Error(), "sale") {
+		t.Fatalf("second start: %v", err)
+	}
+	if _, err := e.CloseBatch(t.Context()); !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), pre.ID) {
+		t.Fatalf("close while busy: %v", err)
+	}
+}

@@ -38,8 +38,9 @@ func (e *Engine) CloseBatch(ctx context.Context) (store.Txn, error) {
 		return store.Txn{}, ErrHalted
 	}
 	if e.active != "" {
+		err := e.busyLocked()
 		e.mu.Unlock()
-		return store.Txn{}, ErrBusy
+		return store.Txn{}, err
 	}
 	id, err := e.newIDLocked()
 	if err != nil {
