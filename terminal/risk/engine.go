@@ -64,6 +64,12 @@ type Opts struct {
 	// wrong, and nothing is approved offline (RuleOfflineClock). Zero: no
 	// such bound.
 	NotBefore time.Time
+	// HostClock is the acquirer's clock as last seen (answers of the
+	// host): a clock more than ClockTolerance away from it, ahead or
+	// behind, is wrong (RuleOfflineClock). Nil: only NotBefore and the
+	// offline approvals waiting judge the clock, and a clock set forward
+	// is not seen.
+	HostClock *HostClock
 	// Logger receives refusals (rule code, type, entry mode, amount: never
 	// card data); nil discards.
 	Logger *slog.Logger
@@ -125,6 +131,7 @@ type Engine struct {
 	offline   OfflineLedger
 	clock     clock.Clock
 	notBefore time.Time
+	hostClock *HostClock
 	log       *slog.Logger
 
 	rules   atomic.Pointer[compiled]
@@ -165,7 +172,8 @@ func New(r Rules, o Opts) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{db: o.DB, hasher: h, offline: o.Offline, clock: clock.Or(o.Clock), notBefore: o.NotBefore, log: o.Logger}
+	e := &Engine{db: o.DB, hasher: h, offline: o.Offline, clock: clock.Or(o.Clock), notBefore: o.NotBefore,
+		hostClock: o.HostClock, log: o.Logger}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
@@ -411,13 +419,15 @@ func (e *Engine) offlineLedger(ctx context.Context, r *compiled, t Txn, card Car
 }
 
 // ClockTolerance is how far the clock may be behind the newest offline
-// approval, or before Opts.NotBefore, before it counts as wrong: a
-// stepping NTP correction of a few seconds is no reason to refuse.
+// approval, before Opts.NotBefore, or away from the acquirer's
+// (Opts.HostClock), before it counts as wrong: a stepping NTP correction
+// of a few seconds, or a slow answer, is no reason to refuse.
 const ClockTolerance = 5 * time.Minute
 
 // clockProblem is "" when the clock at now can date an offline approval:
 // not before the engine's NotBefore, not behind the newest offline
-// approval waiting (it went back since). Else it says why.
+// approval waiting (it went back since), not away from the acquirer's
+// as last seen. Else it says why.
 func (e *Engine) clockProblem(now time.Time, s OfflineSummary) string {
 	newest := s.Newest
 	if s.Oldest.After(newest) { // a ledger that does not say
@@ -430,6 +440,14 @@ func (e *Engine) clockProblem(now time.Time, s OfflineSummary) string {
 	case s.Count > 0 && now.Before(newest.Add(-ClockTolerance)):
 		return fmt.Sprintf("the clock (%s) is %s behind the newest offline approval waiting",
 			now.UTC().Format(time.RFC3339), newest.Sub(now).Truncate(time.Second))
+	}
+	if skew, seen, ok := e.hostClock.Skew(); ok && (skew > ClockTolerance || skew < -ClockTolerance) {
+		way := "ahead of"
+		if skew < 0 {
+			way, skew = "behind", -skew
+		}
+		return fmt.Sprintf("the clock (%s) is %s %s the acquirer's (its time seen at %s)",
+			now.UTC().Format(time.RFC3339), skew.Truncate(time.Second), way, seen.UTC().Format(time.RFC3339))
 	}
 	return ""
 }
