@@ -61,8 +61,9 @@ type Client struct {
 	tid   string
 	mid   string
 
-	hintMu sync.Mutex
-	onHint func()
+	hintMu     sync.Mutex
+	onHint     func()
+	onHostTime func(time.Time)
 
 	stateMu sync.Mutex
 	state   LinkState
@@ -124,6 +125,15 @@ func (c *Client) record(err error) {
 func (c *Client) OnHint(fn func()) {
 	c.hintMu.Lock()
 	c.onHint = fn
+	c.hintMu.Unlock()
+}
+
+// OnHostTime sets fn to be called with the acquirer's time whenever an
+// answer that passed its checks carries one (see hosttime.go); nil stops
+// the calls. fn runs on the requester's goroutine and must not block.
+func (c *Client) OnHostTime(fn func(time.Time)) {
+	c.hintMu.Lock()
+	c.onHostTime = fn
 	c.hintMu.Unlock()
 }
 
@@ -468,6 +478,14 @@ func (c *Client) exchange(ctx context.Context, m *iso8583.Message, req *Request,
 		return Result{}, mti, err
 	}
 	c.log.Info("acquirer response", "mti", want.mti, "stan", stan, "response_code", res.ResponseCode)
+	c.hintMu.Lock()
+	onTime := c.onHostTime
+	c.hintMu.Unlock()
+	if onTime != nil {
+		if t := c.d.answerTime(resp, c.clock.Now()); !t.IsZero() {
+			onTime(t)
+		}
+	}
 	if res.UpdateWaiting {
 		c.hintMu.Lock()
 		fn := c.onHint
