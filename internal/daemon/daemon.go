@@ -82,7 +82,9 @@ type Daemon struct {
 	sealer       *shred.Ring // offline approvals' card data
 	ks           *keystore.Store
 	started      time.Time
-	built        time.Time // the firmware's build time (WithBuildTime)
+	built        time.Time       // the firmware's build time (WithBuildTime)
+	hostClock    *risk.HostClock // the acquirer's clock, from its answers
+	clockOff     atomic.Bool     // the clock was last seen away from the acquirer's
 	cancel       context.CancelFunc
 	watchdogDone chan struct{}
 	purgeDone    chan struct{}
@@ -340,10 +342,14 @@ func (d *Daemon) openRisk() error {
 		return fmt.Errorf("risk hash key: %w", err)
 	}
 	defer clear(key)
+	d.hostClock = risk.NewHostClock(nil)
 	d.Risk, err = risk.New(d.Settings.Risk, risk.Opts{DB: d.DB.Bolt(), HashKey: key, Logger: d.Log.With("part", "risk"),
-		Offline: txn.OfflineLedger{Store: d.DB}, NotBefore: d.built})
+		Offline: txn.OfflineLedger{Store: d.DB}, NotBefore: d.built, HostClock: d.hostClock})
 	if err != nil {
 		return err
+	}
+	if d.Host != nil {
+		d.Host.OnHostTime(d.observeHostTime)
 	}
 	if err := d.Risk.CheckClock(context.Background()); errors.Is(err, risk.ErrClock) {
 		d.Log.Warn("the clock is wrong: no offline approvals until it is set (NTP, the board's clock)", "err", err)
@@ -566,9 +572,33 @@ type ClockStatus struct {
 	// truly be before ("" when the build does not say).
 	NotBefore string `json:"not_before,omitempty"`
 	// Problem says why the clock cannot be trusted (before NotBefore,
-	// behind the newest offline approval waiting): nothing is approved
-	// offline until it is set. Empty when it can.
+	// behind the newest offline approval waiting, away from the
+	// acquirer's): nothing is approved offline until it is set. Empty
+	// when it can.
 	Problem string `json:"problem,omitempty"`
+	// AcquirerOffset is how far the clock is ahead of the acquirer's
+	// ("+24h0m0s"; "-" behind), as of its last answer that carried its
+	// time (AcquirerSeen, by the terminal's clock); "" before one.
+	AcquirerOffset string `json:"acquirer_offset,omitempty"`
+	AcquirerSeen   string `json:"acquirer_seen,omitempty"`
+}
+
+// observeHostTime notes the acquirer's time of an answer and logs when
+// the terminal's clock comes to differ from it by more than the risk
+// rules' tolerance, and when it is back in step.
+func (d *Daemon) observeHostTime(t time.Time) {
+	d.hostClock.Observe(t)
+	skew, _, _ := d.hostClock.Skew()
+	off := skew > risk.ClockTolerance || skew < -risk.ClockTolerance
+	if d.clockOff.Swap(off) == off {
+		return
+	}
+	if off {
+		d.Log.Warn("the clock differs from the acquirer's: no offline approvals until it is set (NTP, the board's clock)",
+			"offset", skew.Round(time.Second).String())
+	} else {
+		d.Log.Info("the clock is in step with the acquirer's again", "offset", skew.Round(time.Second).String())
+	}
 }
 
 // clockStatus judges the terminal's clock (risk.Engine.CheckClock) on
@@ -577,6 +607,13 @@ func (d *Daemon) clockStatus(s risk.OfflineSummary, ledgerErr error) ClockStatus
 	c := ClockStatus{Now: time.Now().UTC().Format(time.RFC3339)}
 	if !d.built.IsZero() {
 		c.NotBefore = d.built.UTC().Format(time.RFC3339)
+	}
+	if skew, seen, ok := d.hostClock.Skew(); ok {
+		c.AcquirerOffset = skew.Round(time.Second).String()
+		if skew >= 0 {
+			c.AcquirerOffset = "+" + c.AcquirerOffset
+		}
+		c.AcquirerSeen = seen.UTC().Format(time.RFC3339)
 	}
 	if d.Risk == nil { // a daemon built by hand, in tests of the API
 		return c

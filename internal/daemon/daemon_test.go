@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"posd/cmd/acquirer-sim/acquirer"
 	"posd/internal/config"
 	"posd/terminal/risk"
 	"posd/terminal/store"
@@ -178,5 +180,51 @@ func TestBuildTime(t *testing.T) {
 		} else if c.want != "" {
 			t.Errorf("buildTime(%v, %q) = zero, want %s", c.settings, c.linked, c.want)
 		}
+	}
+}
+
+// TestClockAgainstTheAcquirer: a clock set forward (a day ahead of the
+// acquirer's) is seen from the acquirer's answers: the status says so,
+// it is logged, and nothing is approved offline while it lasts.
+func TestClockAgainstTheAcquirer(t *testing.T) {
+	srv, err := acquirer.New(&acquirer.Opts{Now: func() time.Time { return time.Now().Add(-24 * time.Hour) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	defer func() { cancel(); <-done; srv.Close() }()
+
+	cfg, err := config.Parse([]byte(`{"data_dir":"` + filepath.Join(t.TempDir(), "data") + `","host":{"addr":"` + ln.Addr().String() + `"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	d, err := Open(context.Background(), cfg, "test", slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close(context.Background())
+	if c := d.Status().Clock; c.Problem != "" || c.AcquirerOffset != "" {
+		t.Fatalf("before any answer: %+v", c)
+	}
+	if _, err := d.Echo(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c := d.Status().Clock
+	if !strings.Contains(c.Problem, "ahead of the acquirer's") || !strings.HasPrefix(c.AcquirerOffset, "+23h59") && !strings.HasPrefix(c.AcquirerOffset, "+24h0") ||
+		c.AcquirerSeen == "" {
+		t.Errorf("clock status a day ahead of the acquirer: %+v", c)
+	}
+	if !strings.Contains(logs.String(), "the clock differs from the acquirer's") {
+		t.Errorf("not logged:\n%s", logs.String())
+	}
+	if dec := d.Risk.CheckOffline(context.Background(), risk.Txn{Type: risk.TypeSale, Amount: 100, Currency: "CNY", Entry: risk.EntryInsert}); dec.Allow || dec.Rule != risk.RuleOfflineClock {
+		t.Errorf("offline approval a day ahead of the acquirer: %+v", dec)
 	}
 }
