@@ -114,8 +114,18 @@ type Config struct {
 	// Receipt is the paper the terminal's printer gives: the slips of
 	// transactions, the settlement report.
 	Receipt ReceiptConfig `json:"receipt"`
+	// Settlement is when the terminal settles its batch by itself.
+	Settlement SettlementConfig `json:"settlement"`
 
 	settings Settings
+}
+
+// SettlementConfig is the terminal's own daily settlement.
+type SettlementConfig struct {
+	// AutoAt is the local time ("23:30") at which the terminal closes an
+	// open batch that has something to settle, every day; "" (the
+	// default): only when the cashier closes it.
+	AutoAt string `json:"auto_at"`
 }
 
 // FaceConfig is face pay.
@@ -406,6 +416,19 @@ func durationKey(b []byte, raw string) string {
 	return "a duration"
 }
 
+// parseTimeOfDay reads "HH:MM" (24-hour) as the time since midnight; ""
+// is -1 (none).
+func parseTimeOfDay(s string) (time.Duration, error) {
+	if s == "" {
+		return -1, nil
+	}
+	t, err := time.Parse("15:04", s)
+	if err != nil || len(s) != 5 {
+		return 0, fmt.Errorf("%q is not a time of day (write it like \"23:30\")", s)
+	}
+	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, nil
+}
+
 // Load reads the config file at path ("" means the defaults).
 func Load(path string) (Config, error) {
 	if path == "" {
@@ -466,6 +489,9 @@ type Settings struct {
 	// approval, in order.
 	Receipt       receipt.Header
 	ReceiptCopies []receipt.Copy
+	// AutoSettle is the time of day (since midnight, local) of the daily
+	// settlement; negative: none.
+	AutoSettle time.Duration
 }
 
 // Settings returns the typed values of a validated configuration (Parse,
@@ -558,6 +584,9 @@ func (c *Config) Validate() error {
 	}
 	if s.Retention < 24*time.Hour {
 		return fmt.Errorf("config: retention must be at least 24h, got %s", s.Retention)
+	}
+	if s.AutoSettle, err = parseTimeOfDay(c.Settlement.AutoAt); err != nil {
+		return fmt.Errorf("config: settlement.auto_at: %w", err)
 	}
 	if c.Host.AdviceRate < 0 || c.Host.AdviceRate > 1000 || c.Host.AdviceRate != c.Host.AdviceRate {
 		return fmt.Errorf("config: host.advice_rate must be between 0 (no cap) and 1000 advices a second, got %v", c.Host.AdviceRate)

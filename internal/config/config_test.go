@@ -68,6 +68,9 @@ func TestConfigRoughEdges(t *testing.T) {
 		`{"host":{"advice_rate":-1}}`:                                                               "host.advice_rate must be between 0",
 		`{"retention":"1h"}`:                                                                        "retention must be at least 24h",
 		`{"retention":"0s"}`:                                                                        "retention must be a positive duration",
+		`{"settlement":{"auto_at":"24:00"}}`:                                                        "settlement.auto_at",
+		`{"settlement":{"auto_at":"7:30"}}`:                                                         "settlement.auto_at",
+		`{"settlement":{"auto_at":"late"}}`:                                                         "settlement.auto_at",
 		`{"host":{"advice_rate":1e9}}`:                                                              "host.advice_rate must be between 0",
 		`{"host":{"advice_rate":"fast"}}`:                                                           "host.advice_rate",
 		`{"host":{"response_timeout":"soon"}}`:                                                      "host.response_timeout",
@@ -102,6 +105,12 @@ func TestConfigRoughEdges(t *testing.T) {
 	}
 	if c, err = Parse([]byte(`{"receipt":{"copies":[]}}`)); err != nil || len(c.Settings().ReceiptCopies) != 0 {
 		t.Errorf("receipt copies []: %+v %v", c.Settings().ReceiptCopies, err)
+	}
+	if c, err = Parse([]byte(`{"settlement":{"auto_at":"23:30"}}`)); err != nil || c.Settings().AutoSettle != 23*time.Hour+30*time.Minute {
+		t.Errorf("settlement at 23:30: %v %v", c.Settings().AutoSettle, err)
+	}
+	if c, err = Parse([]byte(`{}`)); err != nil || c.Settings().AutoSettle >= 0 {
+		t.Errorf("no settlement time: %v %v", c.Settings().AutoSettle, err)
 	}
 	if _, err := Parse([]byte(`{"terminal":{"currency":"USD","currencies":["CNY","USD"]}}`)); err != nil {
 		t.Errorf("USD among the currencies: %v", err)

@@ -88,6 +88,8 @@ type Daemon struct {
 	cancel       context.CancelFunc
 	watchdogDone chan struct{}
 	purgeDone    chan struct{}
+	settle       *autoSettle   // the daily settlement (nil: none)
+	settleDone   chan struct{} // closed when its loop ended
 	rklDone      chan struct{} // remote key loading retries
 	// rklRand draws the jitter of remote key loading's retries (seeded
 	// from crypto/rand when they start).
@@ -247,6 +249,14 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 		defer close(d.purgeDone)
 		purgeLoop(ctx, d.DB, clock.Real, set.Retention, log.With("part", "retention"))
 	}()
+	if set.AutoSettle >= 0 {
+		d.settle = newAutoSettle(d.Engine, clock.Real, set.AutoSettle, log.With("part", "settlement"))
+		d.settleDone = make(chan struct{})
+		go func() {
+			defer close(d.settleDone)
+			d.settle.run(ctx)
+		}()
+	}
 	if every := sdnotify.WatchdogInterval(); every > 0 && cfg.Watchdog.Enabled {
 		d.watchdogDone = make(chan struct{})
 		go func() {
@@ -560,8 +570,11 @@ type Status struct {
 	// none): what did not print and why (GET /v1/printer asks it).
 	Printer *PrinterStatus `json:"printer,omitempty"`
 	// Clock is the terminal's time and whether it can be trusted.
-	Clock  ClockStatus `json:"clock"`
-	Uptime string      `json:"uptime"`
+	Clock ClockStatus `json:"clock"`
+	// AutoSettle is the daily settlement (settlement.auto_at); absent
+	// when the terminal settles only when the cashier closes the batch.
+	AutoSettle *AutoSettleStatus `json:"auto_settle,omitempty"`
+	Uptime     string            `json:"uptime"`
 }
 
 // ClockStatus is the terminal's time as posd judges it.
@@ -663,7 +676,7 @@ func (d *Daemon) Status() Status {
 		DUKPTMode: string(d.Settings.Mode), ActiveSale: d.Engine.Active(),
 		PendingReversals: d.DB.Count(store.StateReversalPending), Offline: offlineStatus(ledger, ledgerErr), OpenBatch: d.DB.OpenBatch(),
 		Console: d.consoleWhere, Wallet: d.Config.Wallet.URL, CodeReaders: d.codeReaders,
-		Face: d.faceStatus(), Clock: d.clockStatus(ledger, ledgerErr),
+		Face: d.faceStatus(), Clock: d.clockStatus(ledger, ledgerErr), AutoSettle: d.settle.Status(),
 		Uptime: time.Since(d.started).Round(time.Second).String(),
 	}
 	for _, ds := range d.Board.Status() {
@@ -779,6 +792,9 @@ func (d *Daemon) Close(ctx context.Context) error {
 	}
 	if d.purgeDone != nil {
 		<-d.purgeDone
+	}
+	if d.settleDone != nil {
+		<-d.settleDone
 	}
 	if d.rklDone != nil {
 		<-d.rklDone
