@@ -970,3 +970,45 @@ func TestKBPKReplacementWarns(t *testing.T) {
 		t.Fatalf("audit %q", r.events())
 	}
 }
+
+// dbWrites is how many pages the rig's database has written so far.
+func dbWrites(r *rig) int64 {
+	st := r.db.Stats()
+	return st.TxStats.GetWrite()
+}
+
+// TestLoginAttemptsDoNotWriteFlash: "login" typed at a locked console, or
+// abandoned before a token is checked, commits nothing. A screwdriver on
+// the port can send thousands of them a second; each commit is a flash
+// write and an fsync, and holds the database's one writer that the
+// payment engine needs.
+func TestLoginAttemptsDoNotWriteFlash(t *testing.T) {
+	r := newRig(t)
+	p := r.serve()
+	before := dbWrites(r)
+	for range 5 {
+		p.send("login\r\x03")
+		p.expect("login abandoned")
+		p.expect("posd> ")
+	}
+	if n := dbWrites(r) - before; n != 0 {
+		t.Errorf("5 abandoned logins wrote %d pages", n)
+	}
+	for range LockAfter {
+		p.challenge()
+		p.send("not-a-token\r")
+		p.expect("posd> ")
+	}
+	before = dbWrites(r)
+	for range 5 {
+		if out := p.cmd("login", "posd> "); !strings.Contains(out, "login locked") {
+			t.Fatalf("login while locked: %q", out)
+		}
+	}
+	if n := dbWrites(r) - before; n != 0 {
+		t.Errorf("5 logins while locked wrote %d pages", n)
+	}
+	// The lock still ends when it should.
+	r.clk.Advance(FirstLock)
+	r.login(p, "eve01", engauth.RoleEngineer)
+}

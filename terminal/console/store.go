@@ -167,29 +167,49 @@ func writeLock(b *bolt.Bucket, st lockState) error {
 // lockedFor returns how long logins stay locked at now (0: not locked).
 // A lock never lasts longer than its delay from now: a clock set back (a
 // board without a battery-backed clock) cannot lock the console for years.
+//
+// It only reads: "login" can arrive thousands of times a second from
+// whoever holds the port, and a commit is a flash write and an fsync
+// holding the database's one writer. The state is written only to cut a
+// lock that a clock set back made too long, once per clock jump.
 func (c *Console) lockedFor(now time.Time) (time.Duration, error) {
 	var left time.Duration
-	err := c.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketLockout)
-		if b == nil {
-			return fmt.Errorf("%w: bucket %s missing", ErrDamaged, bucketLockout)
-		}
-		st, err := readLock(b)
-		if err != nil || st.Delay == 0 {
-			return err
-		}
-		left = time.Unix(0, st.Until).Sub(now)
-		if d := time.Duration(st.Delay); left > d {
-			left = d
-			st.Until = now.Add(d).UnixNano()
-			return writeLock(b, st)
-		}
-		return nil
+	tooLong := false
+	err := c.db.View(func(tx *bolt.Tx) error {
+		st, l, err := lockLeft(tx, now)
+		left, tooLong = l, st.Delay > 0 && l > time.Duration(st.Delay)
+		return err
 	})
+	if err == nil && tooLong {
+		err = c.db.Update(func(tx *bolt.Tx) error {
+			st, l, err := lockLeft(tx, now)
+			left = l
+			if err != nil || st.Delay == 0 || l <= time.Duration(st.Delay) {
+				return err
+			}
+			left = time.Duration(st.Delay)
+			st.Until = now.Add(left).UnixNano()
+			return writeLock(tx.Bucket(bucketLockout), st)
+		})
+	}
 	if left < 0 {
 		left = 0
 	}
 	return left, storageErr(err)
+}
+
+// lockLeft reads the lockout state and how long its lock lasts past now
+// as stored (0 when there is no lock).
+func lockLeft(tx *bolt.Tx, now time.Time) (lockState, time.Duration, error) {
+	b := tx.Bucket(bucketLockout)
+	if b == nil {
+		return lockState{}, 0, fmt.Errorf("%w: bucket %s missing", ErrDamaged, bucketLockout)
+	}
+	st, err := readLock(b)
+	if err != nil || st.Delay == 0 {
+		return st, 0, err
+	}
+	return st, time.Unix(0, st.Until).Sub(now), nil
 }
 
 // failedLogin counts one more failure in a row and returns the count and
