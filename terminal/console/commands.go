@@ -67,7 +67,10 @@ type command struct {
 	roles   roleSet // 0: anyone, logged in or not (and then not a role check)
 	maxArgs int
 	count   int // > 0: takes an optional count 1..maxCount, this the default
-	run     func(s *session, p parsed)
+	// secret: the command reads a key component; when it is refused, the
+	// next line is echoed masked (the component typed right after it).
+	secret bool
+	run    func(s *session, p parsed)
 }
 
 // parsed is a command line understood.
@@ -103,7 +106,7 @@ func init() {
 		{name: "ota check", summary: "check the update repository now", roles: diagnostics, run: otaCmd("check")},
 		{name: "restart", summary: "restart the daemon (asks to type RESTART)", roles: diagnostics, run: (*session).cmdRestart},
 		{name: "kcv", summary: "key check values of the loaded keys", roles: keyRoles, run: textCmd("kcv", Terminal.KeyCheckValues)},
-		{name: "kbpk component", summary: "enter a KBPK component (dual control: two different custodians)", roles: keyRoles, run: (*session).cmdKBPKComponent},
+		{name: "kbpk component", summary: "enter a KBPK component (dual control: two different custodians)", roles: keyRoles, secret: true, run: (*session).cmdKBPKComponent},
 		{name: "kbpk cancel", summary: "wipe a held first KBPK component", roles: keyRoles, run: (*session).cmdKBPKCancel},
 		{name: "key load", summary: "load a TR-31 key block under the KBPK (not echoed)", roles: keyRoles, run: (*session).cmdKeyLoad},
 		{name: "audit", args: "[N]", summary: fmt.Sprintf("the console's last N audit entries: sessions, commands, refusals (default 20, at most %d)", maxCount),
@@ -212,10 +215,12 @@ func (s *session) exec(line string) {
 	c := p.cmd
 	if c.roles != 0 {
 		if s.claims == nil {
+			s.maskNext = c.secret
 			s.printf("%s: not logged in (type login)", c.name)
 			return
 		}
 		if !c.roles.has(s.claims.Role) {
+			s.maskNext = c.secret
 			_ = s.auditf("refused", "%s: not allowed for %s", c.name, s.claims.Role)
 			s.printf("%s: not allowed for %s", c.name, s.claims.Role)
 			return

@@ -257,7 +257,12 @@ type session struct {
 	chunk []byte // the input chunk being consumed (wiped once consumed)
 	pend  []byte // its unconsumed rest
 
-	claims     *engauth.Claims // nil: logged out
+	claims *engauth.Claims // nil: logged out
+	// maskNext: the next command line is echoed with hex digits as '*'
+	// (see echoMaskHex): a component prompt ended without a component,
+	// or kbpk component was refused, and what is typed next may be the
+	// component.
+	maskNext   bool
 	lastActive time.Time
 
 	timer   <-chan time.Time
@@ -360,6 +365,10 @@ func (s *session) onTimer() bool {
 // readLine shows prompt and reads one line in mode. The caller owns the
 // returned bytes (and wipes them when they are secret).
 func (s *session) readLine(prompt string, mode echoMode) ([]byte, status) {
+	if mode == echoOn && s.maskNext {
+		mode = echoMaskHex
+	}
+	s.maskNext = false
 	s.ed.start(mode)
 	defer s.ed.wipe()
 	// The timer is armed before the prompt goes out: whoever sees the

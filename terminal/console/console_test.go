@@ -451,8 +451,13 @@ func TestDualControl(t *testing.T) {
 	p.expect("component 1 was entered by alice")
 	p.expect("component: ")
 	p.send(strings.Repeat("AB", 24) + "\r")
-	if out := p.expect(bob); !strings.Contains(out, "component 2 must be as long as component 1 (32 hex digits)") {
+	if out := p.expect("component: "); !strings.Contains(out, "component 2 must be as long as component 1 (32 hex digits)") {
 		t.Fatalf("short component 2: %q", out)
+	}
+	// An empty line stops.
+	p.send("\r")
+	if out := p.expect(bob); !strings.Contains(out, "component entry abandoned") {
+		t.Fatalf("empty component 2: %q", out)
 	}
 	out = enterComponent(p, "2", component2, bob)
 	if !strings.Contains(out, "component 2 KCV: "+fakeKCV(compBytes(t, component2))) ||
@@ -539,10 +544,34 @@ func TestKBPKComponentRefusals(t *testing.T) {
 		p.send("kbpk component\r")
 		p.expect("component: ")
 		p.send(bad + "\r")
-		if out := p.expect(pr); !strings.Contains(out, "nothing kept") || strings.Contains(out, bad) {
+		out := p.expect("component: ")
+		if !strings.Contains(out, "nothing kept") || !strings.Contains(out, "type the whole component again") || strings.Contains(out, bad) {
 			t.Fatalf("bad component: %q", out)
 		}
+		p.send("\r")
+		if out := p.expect(pr); !strings.Contains(out, "component entry abandoned") {
+			t.Fatalf("empty line after a bad component: %q", out)
+		}
 	}
+	if _, _, ok := r.c.heldBy(); ok {
+		t.Fatal("a refused component is held")
+	}
+	// Refused, then typed again: held; y/n asks again until answered.
+	p.send("kbpk component\r")
+	p.expect("component: ")
+	p.send("0f1e2d3c4b5a6978\r")
+	p.expect("nothing kept")
+	p.expect("component: ")
+	p.send(component1 + "\r")
+	p.expect("y/n: ")
+	p.send("maybe\r")
+	p.expect("answer y or n")
+	p.expect("y/n: ")
+	p.send("YES\r")
+	if out := p.expect(pr); !strings.Contains(out, "component 1 held in memory") {
+		t.Fatalf("component typed again: %q", out)
+	}
+	p.cmd("kbpk cancel", pr)
 	// Not confirmed: wiped, nothing held.
 	p.send("kbpk component\r")
 	p.expect("component: ")
@@ -1011,4 +1040,72 @@ func TestLoginAttemptsDoNotWriteFlash(t *testing.T) {
 	// The lock still ends when it should.
 	r.clk.Advance(FirstLock)
 	r.login(p, "eve01", engauth.RoleEngineer)
+}
+
+// TestComponentRowsNeverEchoed: a custodian types a component the way the
+// form prints it, in rows, eyes on the paper. No row may come back in
+// clear at whatever prompt it lands on: the component prompt again after a
+// row too short to be a component, the y/n question after a row that
+// happens to have a valid length, the command prompt after the session
+// was logged out while the custodian fetched the form.
+func TestComponentRowsNeverEchoed(t *testing.T) {
+	r := newRig(t)
+	rows := []string{
+		"0f1e2d3c4b5a6978", "8796a5b4c3d2e1f0", // two rows of a TDES component
+		"00112233445566778899aabbccddeeff", "ffeeddccbbaa99887766554433221100", // two rows of an AES-256 one
+		"1029384756afbecd", "a1b2c3d4e5f60718",
+	}
+	for _, row := range rows {
+		r.secret(row)
+	}
+	p := r.serve()
+	pr := prompt("alice", engauth.RoleCustodian)
+	r.login(p, "alice", engauth.RoleCustodian)
+
+	// Rows of 16 digits: each is refused, none lands at the command prompt.
+	p.send("kbpk component\r")
+	p.expect("component: ")
+	p.send(rows[0] + "\r" + rows[1] + "\r\x03")
+	p.expect("^C\r\n")
+	p.expect(pr)
+	if out := p.cmd("whoami", pr); !strings.Contains(out, "alice (custodian)") {
+		t.Fatalf("whoami: %q", out)
+	}
+
+	// Rows of 32 digits: the first is a component; the second answers
+	// the y/n question.
+	p.send("kbpk component\r")
+	p.expect("component: ")
+	p.send(rows[2] + "\r" + rows[3] + "\r")
+	p.expect("y/n: ")
+	p.send("n\r")
+	p.expect("component 1 wiped")
+	p.expect(pr)
+
+	// Logged out while fetching the form: the component typed afterwards
+	// lands at the command prompt.
+	p.send("kbpk component\r")
+	p.expect("component: ")
+	r.clk.Advance(DefaultIdleTimeout)
+	p.expect("logged out")
+	p.expect("posd> ")
+	p.send(rows[4] + "\r")
+	p.expect("posd> ")
+
+	// Refused for want of a login: the same.
+	p.send("kbpk component\r")
+	p.expect("not logged in")
+	p.expect("posd> ")
+	p.send(rows[5] + "\r")
+	p.expect("posd> ")
+	if out := p.cmd("whoami", "posd> "); !strings.Contains(out, "not logged in") {
+		t.Fatalf("whoami: %q", out)
+	}
+
+	got := strings.ToLower(p.transcript())
+	for i, row := range rows {
+		if strings.Contains(got, row) {
+			t.Errorf("row %d of a component echoed in clear", i)
+		}
+	}
 }

@@ -42,8 +42,10 @@
 // # Dual control of the KBPK
 //
 //  1. Custodian A logs in, runs kbpk component and types component 1 in
-//     hex (32, 48 or 64 digits, spaces allowed; echoed as '*'). The console
-//     shows its KCV and asks y/n; on y the component is held in memory only
+//     hex on one line (32, 48 or 64 digits, spaces allowed; echoed as '*').
+//     A line that is no component is refused and asked for again (an empty
+//     line or Ctrl-C stops). The console shows its KCV and asks y/n (asked
+//     again on any other answer); on y the component is held in memory only
 //     (never on disk) for ComponentHold (15 min), across A's logout.
 //  2. Custodian B (a different engineer id; A is refused) logs in, runs
 //     kbpk component and types component 2 (same length); its KCV is shown
@@ -51,6 +53,12 @@
 //  3. Both components are wiped after the load (whether it worked or not),
 //     on kbpk cancel, and when ComponentHold passes. Components are never
 //     printed; only one KCV is shown at a time.
+//
+// A custodian types the form's rows with eyes on the paper: no row may
+// come back in clear wherever it lands. The y/n question echoes hex digits
+// as '*', and so does the command prompt for one line after the component
+// prompt ended in a logout (idle, expiry) or after kbpk component was
+// refused for want of a login or of the role.
 //
 // key load reads a TR-31 block (echoed as '*') and loads it under the KBPK.
 //

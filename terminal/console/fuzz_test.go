@@ -13,14 +13,19 @@ import (
 // plus BS, CR and LF, a secret's echo is stars only, and a terminal that
 // plays the echo back shows exactly the line the console took.
 func FuzzLine(f *testing.F) {
-	f.Add([]byte("status\r\n"), false)
-	f.Add([]byte("ab\x7fc\x08\x15\x03\x1b[A\x1bOP\xff\r"), true)
-	f.Add(bytes.Repeat([]byte("x"), MaxLine+3), false)
-	f.Add([]byte("s3cret\r\nnext\n\r"), true)
-	f.Fuzz(func(t *testing.T, data []byte, secret bool) {
-		mode := echoOn
-		if secret {
-			mode = echoStar
+	f.Add([]byte("status\r\n"), uint8(echoOn))
+	f.Add([]byte("ab\x7fc\x08\x15\x03\x1b[A\x1bOP\xff\r"), uint8(echoStar))
+	f.Add(bytes.Repeat([]byte("x"), MaxLine+3), uint8(echoOn))
+	f.Add([]byte("s3cret\r\nnext\n\r"), uint8(echoStar))
+	f.Add([]byte("yes 0f1E\x7f\r"), uint8(echoMaskHex))
+	f.Fuzz(func(t *testing.T, data []byte, m uint8) {
+		mode := echoMode(m % 3)
+		secret := mode == echoStar
+		masked := func(c byte) byte {
+			if secret || (mode == echoMaskHex && isHex(c)) {
+				return '*'
+			}
+			return c
 		}
 		var e editor
 		e.start(mode)
@@ -34,9 +39,9 @@ func FuzzLine(f *testing.F) {
 				// The terminal shows the line just as the console took it
 				// (stars for a secret), before the line end's echo.
 				line := e.take()
-				want := line
-				if secret {
-					want = bytes.Repeat([]byte("*"), len(line))
+				want := make([]byte, len(line))
+				for i, c := range line {
+					want[i] = masked(c)
 				}
 				if !bytes.Equal(screen[:cursor], want) {
 					t.Fatalf("terminal shows %q, line is %q", screen[:cursor], want)
@@ -70,6 +75,9 @@ func FuzzLine(f *testing.F) {
 				case c >= 0x20 && c < 0x7f:
 					if secret && !strings.ContainsRune("* ^C", rune(c)) {
 						t.Fatalf("secret echo shows %q", c)
+					}
+					if mode == echoMaskHex && isHex(c) && ev != evAbandon { // "^C"
+						t.Fatalf("masked echo shows hex digit %q", c)
 					}
 					if cursor < len(screen) {
 						screen[cursor] = c

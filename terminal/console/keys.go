@@ -2,6 +2,7 @@ package console
 
 import (
 	"encoding/hex"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -90,44 +91,69 @@ func parseComponent(raw []byte) ([]byte, string) {
 }
 
 // readComponent reads, checks and confirms one component; nil when the
-// custodian did not confirm it (the reason already shown).
+// custodian did not confirm it (the reason already shown). A component
+// that is refused is asked for again (an empty line or Ctrl-C stops), and
+// the y/n question echoes hex digits as '*' and asks again on any other
+// answer: a custodian typing the form row by row must never see a row
+// come back in clear at the next prompt.
 func (s *session) readComponent(idx, wantLen int) []byte {
-	s.printf("KBPK component %d of 2: type it in hex (32, 48 or 64 digits, spaces allowed); it is shown as *", idx)
-	raw, st := s.readLine("component: ", echoStar)
-	if st != stLine {
-		clear(raw)
-		if st == stAbandon {
-			s.println("component entry abandoned")
+	s.printf("KBPK component %d of 2: type it in hex on one line (32, 48 or 64 digits, spaces allowed); it is shown as *", idx)
+	var (
+		comp []byte
+		kcv  string
+	)
+	for comp == nil {
+		raw, st := s.readLine("component: ", echoStar)
+		if st != stLine {
+			clear(raw)
+			s.maskNext = st == stLoggedOut
+			if st == stAbandon {
+				s.println("component entry abandoned")
+			}
+			return nil
 		}
-		return nil
-	}
-	comp, problem := parseComponent(raw)
-	clear(raw)
-	if problem != "" {
-		s.println(problem + ": nothing kept")
-		return nil
-	}
-	if wantLen > 0 && len(comp) != wantLen {
-		clear(comp)
-		s.printf("component 2 must be as long as component 1 (%d hex digits): nothing kept", 2*wantLen)
-		return nil
-	}
-	kcv, err := s.c.term.ComponentKCV(comp)
-	if err != nil {
-		clear(comp)
-		s.printf("component refused: %v", err)
-		return nil
+		if len(strings.TrimSpace(string(raw))) == 0 {
+			s.println("component entry abandoned")
+			return nil
+		}
+		c, problem := parseComponent(raw)
+		clear(raw)
+		if problem == "" && wantLen > 0 && len(c) != wantLen {
+			clear(c)
+			problem = fmt.Sprintf("component 2 must be as long as component 1 (%d hex digits)", 2*wantLen)
+		}
+		if problem == "" {
+			k, err := s.c.term.ComponentKCV(c)
+			if err != nil {
+				clear(c)
+				problem = fmt.Sprintf("component refused: %v", err)
+			} else {
+				comp, kcv = c, k
+			}
+		}
+		if problem != "" {
+			s.println(problem + ": nothing kept")
+			s.println("type the whole component again on one line, or an empty line to stop")
+		}
 	}
 	s.printf("component %d KCV: %s", idx, kcv)
-	l, st := s.readLine("does it match the KCV on your form? y/n: ", echoOn)
-	ok := st == stLine && isYes(l)
-	if !ok {
-		clear(comp)
-		if st != stClosed {
-			_ = s.auditf("kbpk_component", "component %d not confirmed: wiped", idx)
-			s.printf("component %d wiped", idx)
+	for {
+		l, st := s.readLine("does it match the KCV on your form? y/n: ", echoMaskHex)
+		yes, no := isYes(l), isNo(l)
+		clear(l)
+		if st != stLine || no {
+			clear(comp)
+			s.maskNext = st == stLoggedOut
+			if st != stClosed {
+				_ = s.auditf("kbpk_component", "component %d not confirmed: wiped", idx)
+				s.printf("component %d wiped", idx)
+			}
+			return nil
 		}
-		return nil
+		if yes {
+			break
+		}
+		s.println("answer y or n")
 	}
 	if err := s.auditf("kbpk_component", "component %d confirmed, KCV %s", idx, kcv); err != nil {
 		clear(comp)
@@ -246,6 +272,12 @@ func (s *session) cmdKeyLoad(parsed) {
 	}
 	_ = s.auditf("key_load", "%s", out)
 	s.println(out)
+}
+
+// isNo: "n" or "no", in any case.
+func isNo(l []byte) bool {
+	a := strings.ToLower(strings.TrimSpace(string(l)))
+	return a == "n" || a == "no"
 }
 
 // isYes: "y" or "yes", in any case.

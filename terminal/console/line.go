@@ -20,6 +20,12 @@ const (
 	// echoStar echoes '*' for every accepted byte (token, key components,
 	// key blocks): the secret never travels back down the wire.
 	echoStar
+	// echoMaskHex echoes hex digits as '*' and the rest as typed: for the
+	// line after a key component (its y/n question, or the command line
+	// after the component prompt ended without one), where a custodian
+	// typing the form's next row, eyes on the paper, would otherwise see
+	// it come back in clear.
+	echoMaskHex
 )
 
 // lineEvent is what one byte did to the line.
@@ -153,7 +159,7 @@ func (e *editor) feed(b byte, out []byte) ([]byte, lineEvent) {
 			e.buf = make([]byte, 0, MaxLine)
 		}
 		e.buf = append(e.buf, b)
-		if e.mode == echoStar {
+		if e.mode == echoStar || (e.mode == echoMaskHex && isHex(b)) {
 			b = '*'
 		}
 		out = append(out, b)

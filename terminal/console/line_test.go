@@ -47,6 +47,7 @@ func TestEditor(t *testing.T) {
 		{"CSI cut by CR", "a\x1b[12\r", echoOn, []string{"a"}, "a\r\n", ""},
 		{"secret", "s3cr\x7fet\r", echoStar, []string{"s3cet"}, "****\b \b**\r\n", ""},
 		{"secret Ctrl-U", "se\x15x\r", echoStar, []string{"x"}, "**\b \b\b \b*\r\n", ""},
+		{"masked hex", "yes 0f\x7fZ9\r", echoMaskHex, []string{"yes 0Z9"}, "y*s **\b \bZ*\r\n", ""},
 		{"unfinished", "abc", echoOn, nil, "abc", "abc"},
 	}
 	for _, tc := range cases {
