@@ -386,6 +386,12 @@ func (s *session) readLine(prompt string, mode echoMode) ([]byte, status) {
 			s.pend = s.pend[1:]
 			var ev lineEvent
 			echo, ev = s.ed.feed(b, echo[:0])
+			if len(echo) > 0 || ev != evNone {
+				// A keystroke: the console had something to show for
+				// it. Noise (a break's NUL, 0xFF from a floating line,
+				// stray control bytes) keeps no session alive.
+				s.lastActive = s.now()
+			}
 			s.write(echo)
 			if s.err != nil {
 				return nil, stClosed
@@ -405,7 +411,6 @@ func (s *session) readLine(prompt string, mode echoMode) ([]byte, status) {
 		select {
 		case chunk := <-s.in:
 			s.chunk, s.pend = chunk, chunk
-			s.lastActive = s.now()
 		case err := <-s.inErr:
 			if s.ctx.Err() != nil {
 				s.fail(s.ctx.Err())

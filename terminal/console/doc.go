@@ -14,7 +14,8 @@
 // after it, so a token is valid once. The prompt then reads
 // "posd(ENGINEER:ROLE)> ". A session is logged out by logout, after
 // IdleTimeout without a keystroke (default 5 minutes), or when the token's
-// expiry passes.
+// expiry passes. A keystroke is a byte the console echoes or acts on:
+// line noise (a break's NUL, 0xFF, other dropped bytes) is none.
 //
 // Failed logins lock the console (all engineers: before verification the
 // console cannot tell who is typing): LockAfter (3) failures in a row lock
