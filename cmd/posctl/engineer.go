@@ -27,7 +27,8 @@ const engineerHelp = engineerUsage + `
           prints the public key (hex) to pin in the terminals' parameters
           (console.authority_key).
   token   prints one login token answering the challenge the console printed
-          ("posd-login TID NONCE"; quote it), for engineer NAME with ROLE,
+          ("posd-login TID NONCE", or the whole line from "challenge:" on;
+          quote it), for engineer NAME with ROLE,
           valid for --ttl (at most 24h). The token is for the challenge's
           terminal; --group NAME makes it valid on every terminal of that
           fleet group instead. --key FILE must not be readable by others.

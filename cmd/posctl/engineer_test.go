@@ -95,6 +95,14 @@ func TestEngineerToken(t *testing.T) {
 	if _, err := v.Verify(strings.TrimSpace(out), ch); err != nil {
 		t.Fatal(err)
 	}
+	// Or as the whole console line, copied with its label.
+	out, errOut, code := runCLI(t, "engineer", "token", "--key", path, "--challenge", "challenge: "+ch.String(), "--role", "admin", "--id", "x", "--ttl", "30m")
+	if code != 0 {
+		t.Fatalf("the console's challenge line refused: %s", errOut)
+	}
+	if _, err := v.Verify(strings.TrimSpace(out), ch); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestEngineerBadInput(t *testing.T) {

@@ -347,7 +347,7 @@ func (s *session) cmdLogin(parsed) {
 	}
 	// The challenge line is the console's own (terminal id and a fresh
 	// nonce): it skips the hex rules of the output guard, not the rest.
-	s.write(append(printable("challenge: "+ch.String()), '\r', '\n'))
+	s.write(append(printable(engauth.ChallengeLabel+" "+ch.String()), '\r', '\n'))
 	s.println("paste the token for this challenge (shown as *)")
 	raw, st := s.readLine("token: ", echoStar)
 	if st != stLine {

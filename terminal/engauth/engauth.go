@@ -65,8 +65,11 @@ const (
 	MaxIDLen = 32
 	// GroupPrefix marks a Claims.Terminal naming a fleet group.
 	GroupPrefix = "group:"
-	// ChallengePrefix starts the challenge line the console prints.
+	// ChallengePrefix starts the challenge the console prints.
 	ChallengePrefix = "posd-login"
+	// ChallengeLabel is the word before the challenge on the console's
+	// line ("challenge: posd-login TID NONCE").
+	ChallengeLabel = "challenge:"
 	// SignContext separates the signed message from any other use of the
 	// authority's key.
 	SignContext = "posd engineer login token v1\x00"
@@ -141,14 +144,20 @@ func (c Challenge) String() string {
 	return ChallengePrefix + " " + c.Terminal + " " + strings.ToUpper(hex.EncodeToString(c.Nonce[:]))
 }
 
-// ParseChallenge reads a challenge line as String writes it. Surrounding
-// whitespace and runs of spaces or tabs between the fields are accepted, and
-// the "posd-login" word may be left out; the nonce may be in either case.
+// ParseChallenge reads a challenge line as String writes it, or the
+// console's whole line with ChallengeLabel before it (an engineer copies
+// the line as the terminal program shows it). Surrounding whitespace and
+// runs of spaces or tabs between the fields are accepted, and the
+// "posd-login" word may be left out (but not after the label); the nonce
+// may be in either case.
 func ParseChallenge(s string) (Challenge, error) {
 	if len(s) > 4*MaxIDLen+64 {
 		return Challenge{}, fmt.Errorf("%w: challenge too long", ErrMalformed)
 	}
 	f := strings.Fields(s)
+	if len(f) == 4 && f[0] == ChallengeLabel && f[1] == ChallengePrefix {
+		f = f[1:]
+	}
 	if len(f) == 3 && f[0] == ChallengePrefix {
 		f = f[1:]
 	}

@@ -246,14 +246,18 @@ func TestChallenge(t *testing.T) {
 	if s != "posd-login TERM0001 9F9F9F9F9F9F9F9F9F9F9F9F9F9F9F9F" {
 		t.Fatalf("String = %q", s)
 	}
-	for _, in := range []string{s, "  " + s + "\r\n", "posd-login TERM0001 9f9f9f9f9f9f9f9f9f9f9f9f9f9f9f9f", "TERM0001 9f9f9f9f9f9f9f9f9f9f9f9f9f9f9f9f", "posd-login\tTERM0001   9F9F9F9F9F9F9F9F9F9F9F9F9F9F9F9F"} {
+	for _, in := range []string{s, "  " + s + "\r\n", "posd-login TERM0001 9f9f9f9f9f9f9f9f9f9f9f9f9f9f9f9f", "TERM0001 9f9f9f9f9f9f9f9f9f9f9f9f9f9f9f9f", "posd-login\tTERM0001   9F9F9F9F9F9F9F9F9F9F9F9F9F9F9F9F",
+		// The whole line as the console shows it, copied from the
+		// terminal program.
+		"challenge: " + s, "challenge: " + s + "\r"} {
 		got, err := ParseChallenge(in)
 		if err != nil || got != ch {
 			t.Errorf("ParseChallenge(%q) = %+v, %v", in, got, err)
 		}
 	}
 	for _, in := range []string{"", "posd-login", "posd-login TERM0001", "posd-login TERM0001 9F9F", "posd-login TERM0001 9F9F9F9F9F9F9F9F9F9F9F9F9F9F9FZZ",
-		"login TERM0001 9F9F9F9F9F9F9F9F9F9F9F9F9F9F9F9F", "posd-login group:x 9F9F9F9F9F9F9F9F9F9F9F9F9F9F9F9F", "posd-login A B 9F9F9F9F9F9F9F9F9F9F9F9F9F9F9F9F"} {
+		"login TERM0001 9F9F9F9F9F9F9F9F9F9F9F9F9F9F9F9F", "posd-login group:x 9F9F9F9F9F9F9F9F9F9F9F9F9F9F9F9F", "posd-login A B 9F9F9F9F9F9F9F9F9F9F9F9F9F9F9F9F",
+		"challenge: TERM0001", "challenge: challenge: " + s, "token: " + s} {
 		if _, err := ParseChallenge(in); !errors.Is(err, ErrMalformed) {
 			t.Errorf("ParseChallenge(%q) = %v, want ErrMalformed", in, err)
 		}
