@@ -387,6 +387,11 @@ func (s *session) cmdLogin(parsed) {
 				}
 				long = fmt.Sprintf("%s: it names %s; this terminal is %s (groups: %s)", long, c.Terminal, s.c.tid, groups)
 			}
+			if errors.Is(err, engauth.ErrExpired) {
+				// Signed too: the engineer needs to know whether the
+				// token is stale or this terminal's clock is off.
+				long = expiryProblem(c.Expiry, s.now(), s.c.ver.MaxTTL)
+			}
 		}
 		n, lock, ferr := s.c.failedLogin(s.now())
 		_ = s.c.audit("", "", "login_failed", fmt.Sprintf("%s%s; failure %d in a row", short, claimed, n))
@@ -413,6 +418,20 @@ func (s *session) cmdLogin(parsed) {
 	s.c.log.Info("console login", "engineer", claims.Engineer, "role", string(claims.Role))
 	s.printf("logged in as %s (%s) until %s; idle logout after %s",
 		claims.Engineer, claims.Role, claims.Expiry.UTC().Format(time.RFC3339), s.c.idle)
+}
+
+// expiryProblem says why a signed token's expiry was refused at now.
+func expiryProblem(expiry, now time.Time, maxTTL time.Duration) string {
+	if maxTTL <= 0 {
+		maxTTL = engauth.DefaultMaxTTL
+	}
+	clk := now.UTC().Format(time.RFC3339)
+	if !expiry.After(now) {
+		return fmt.Sprintf("token expired at %s; this terminal's clock reads %s: ask for a new token (or have the clock set)",
+			expiry.UTC().Format(time.RFC3339), clk)
+	}
+	return fmt.Sprintf("token valid until %s, more than %s ahead; this terminal's clock reads %s: ask for a shorter token (or have the clock set)",
+		expiry.UTC().Format(time.RFC3339), maxTTL, clk)
 }
 
 // roundUp shows a wait in whole seconds, never less than one.

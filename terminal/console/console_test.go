@@ -1130,3 +1130,27 @@ func TestIdleIgnoresLineNoise(t *testing.T) {
 		t.Fatalf("audit %q", r.events())
 	}
 }
+
+// TestExpiredTokenTellsTheClocks: a token refused for its expiry says
+// which way it is wrong and what this terminal's clock reads, so that the
+// engineer can tell a stale token from a terminal whose clock is off.
+func TestExpiredTokenTellsTheClocks(t *testing.T) {
+	r := newRig(t)
+	p := r.serve()
+	ch := p.challenge()
+	p.send(r.token("eve01", engauth.RoleEngineer, ch, func(c *engauth.Claims) { c.Expiry = t0.Add(-time.Second) }) + "\r")
+	out := p.expect("posd> ")
+	for _, want := range []string{"token expired at 2026-03-04T09:59:59Z", "this terminal's clock reads 2026-03-04T10:00:00Z"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("expired token: no %q in %q", want, out)
+		}
+	}
+	ch = p.challenge()
+	p.send(r.token("eve01", engauth.RoleEngineer, ch, func(c *engauth.Claims) { c.Expiry = t0.Add(25 * time.Hour) }) + "\r")
+	out = p.expect("posd> ")
+	for _, want := range []string{"token valid until 2026-03-05T11:00:00Z", "more than 24h0m0s ahead", "this terminal's clock reads 2026-03-04T10:00:00Z"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("token for too long: no %q in %q", want, out)
+		}
+	}
+}
