@@ -143,8 +143,20 @@ func (e *usageError) Error() string {
 		}
 		return "usage: " + strings.Join(alts, " | ")
 	}
-	return "usage: " + strings.TrimSpace(e.cmd.name+" "+e.cmd.args)
+	return "usage: " + e.cmd.usage()
 }
+
+// usage is the command with its arguments, and the range of its count.
+func (c *command) usage() string {
+	u := strings.TrimSpace(c.name + " " + c.args)
+	if c.count > 0 {
+		u += fmt.Sprintf(" (N from 1 to %d)", maxCount)
+	}
+	return u
+}
+
+// either names the roles of rs as "a or b".
+func (rs roleSet) either() string { return strings.ReplaceAll(rs.String(), ",", " or ") }
 
 // parseCommand understands a command line: words separated by spaces,
 // command words in any case. A known command with wrong arguments comes
@@ -222,7 +234,7 @@ func (s *session) exec(line string) {
 		if !c.roles.has(s.claims.Role) {
 			s.maskNext = c.secret
 			_ = s.auditf("refused", "%s: not allowed for %s", c.name, s.claims.Role)
-			s.printf("%s: not allowed for %s", c.name, s.claims.Role)
+			s.printf("%s: not allowed for %s (needs %s)", c.name, s.claims.Role, c.roles.either())
 			return
 		}
 	}
@@ -274,7 +286,7 @@ func (s *session) cmdHelp(p parsed) {
 			s.println("no such command: type help")
 			return
 		}
-		s.printf("usage: %s", strings.TrimSpace(c.name+" "+c.args))
+		s.printf("usage: %s", c.usage())
 		s.printf("  %s", c.summary)
 		s.printf("  roles: %s", c.roles)
 		if c.name == "kbpk component" {

@@ -331,7 +331,8 @@ func TestRoles(t *testing.T) {
 				}
 				refused++
 				out := p.expect(pr)
-				if !strings.Contains(out, "not allowed for "+string(role)) {
+				// The refusal says who may: the engineer knows whom to call.
+				if !strings.Contains(out, "not allowed for "+string(role)+" (needs "+strings.ReplaceAll(rc.roles.String(), ",", " or ")+")") {
 					t.Errorf("%s as %s: %q", rc.line, role, out)
 				}
 				if after := r.term.callList(); len(after) != before {
@@ -1152,5 +1153,21 @@ func TestExpiredTokenTellsTheClocks(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("token for too long: no %q in %q", want, out)
 		}
+	}
+}
+
+// TestUsageSaysTheRange: a count out of range is answered with the range.
+func TestUsageSaysTheRange(t *testing.T) {
+	r := newRig(t)
+	p := r.serve()
+	pr := prompt("eve01", engauth.RoleEngineer)
+	r.login(p, "eve01", engauth.RoleEngineer)
+	for _, line := range []string{"log 0", "log 9999", "txns x", "log 1 2"} {
+		if out := p.cmd(line, pr); !strings.Contains(out, "[N] (N from 1 to 500)") {
+			t.Errorf("%s: %q", line, out)
+		}
+	}
+	if out := p.cmd("help log", pr); !strings.Contains(out, "usage: log [N] (N from 1 to 500)") {
+		t.Errorf("help log: %q", out)
 	}
 }

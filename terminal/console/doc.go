@@ -38,7 +38,8 @@
 //
 // Admin includes engineer; neither includes custodian: keys are handled by
 // custodians only, and a custodian cannot change or erase the terminal.
-// A command of another role answers "not allowed for ROLE" and is audited.
+// A command of another role answers "not allowed for ROLE (needs ROLES)"
+// and is audited.
 //
 // # Dual control of the KBPK
 //
