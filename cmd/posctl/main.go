@@ -52,7 +52,7 @@ const usage = `usage: posctl [--api URL] [--data-dir DIR] COMMAND
                       the card's available balance (PIN required)
   batch               the open batch and its totals so far
   batch close         settle the open batch with the acquirer
-  audit [--limit N]   the service console's audit log, newest first
+  audit [--limit N]   the service console's last N audit entries, oldest first
   receipt ID|last [--copy merchant|cardholder] [--columns N] [--json]
                       a transaction's slip (a settlement's report) as the paper shows it;
                       last: the newest transaction's
