@@ -381,6 +381,15 @@ func (s *session) cmdLogin(parsed) {
 		s.printf("login failed: the challenge is more than %s old: type login for a new one", ChallengeLifetime)
 		return
 	}
+	// The lock holds for every token that arrives while it lasts, also
+	// one answering a challenge printed before it began (on another port).
+	if left, err := s.c.lockedFor(s.now()); err != nil {
+		s.println("login unavailable: the console cannot read its lockout state")
+		return
+	} else if left > 0 {
+		s.printf("login locked after repeated failures: try again in %s", roundUp(left))
+		return
+	}
 	claims, err := s.c.ver.Verify(token, ch)
 	if err == nil && (!claims.Role.Valid() || claims.Challenge != ch || !s.now().Before(claims.Expiry)) {
 		err = engauth.ErrChallenge // never expected: Verify checks all of these

@@ -1171,3 +1171,27 @@ func TestUsageSaysTheRange(t *testing.T) {
 		t.Errorf("help log: %q", out)
 	}
 }
+
+// TestLockHoldsForAChallengeAlreadyShown: the lock applies to every token
+// that arrives while it lasts, also one answering a challenge printed
+// before it began (on another port of the same console).
+func TestLockHoldsForAChallengeAlreadyShown(t *testing.T) {
+	r := newRig(t)
+	a := r.serve()
+	b := r.serve()
+	ch := a.challenge()
+	for range LockAfter {
+		b.challenge()
+		b.send("not-a-token\r")
+		b.expect("posd> ")
+	}
+	a.send(r.token("eve01", engauth.RoleEngineer, ch, nil) + "\r")
+	out := a.expect("\r\nposd") // the prompt of either outcome
+	out += a.expect("> ")
+	if strings.Contains(out, "logged in as") || !strings.Contains(out, "login locked after repeated failures: try again in 30s") {
+		t.Fatalf("token during the lock: %q", out)
+	}
+	// Refused unverified: not one more failure (the lock stays 30 s).
+	r.clk.Advance(FirstLock)
+	r.login(a, "eve01", engauth.RoleEngineer)
+}
