@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"regexp"
 	"strings"
@@ -260,4 +261,33 @@ func TestKeyStretch(t *testing.T) {
 			t.Errorf("keyStretch(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// FuzzParseComponent: a component as a custodian types it. Taken, it is
+// exactly the hex digits typed; refused, the reason never quotes them.
+func FuzzParseComponent(f *testing.F) {
+	f.Add([]byte(component1))
+	f.Add([]byte(component2))
+	f.Add([]byte("0f1e2d3c4b5a6978"))
+	f.Add([]byte("0f1e2d3c-4b5a6978-8796a5b4-c3d2e1f0"))
+	f.Add([]byte(" \x00\xff"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		in := string(raw)
+		k, problem := parseComponent(raw)
+		if problem != "" {
+			if k != nil {
+				t.Fatal("a key and a problem")
+			}
+			if len(strings.TrimSpace(in)) >= 4 && strings.Contains(problem, strings.TrimSpace(in)) {
+				t.Fatalf("problem %q quotes the input", problem)
+			}
+			return
+		}
+		if n := len(k); n != 16 && n != 24 && n != 32 {
+			t.Fatalf("a component of %d bytes", n)
+		}
+		if want := strings.ToLower(strings.ReplaceAll(in, " ", "")); hex.EncodeToString(k) != want {
+			t.Fatalf("%q decoded as %x", in, k)
+		}
+	})
 }
