@@ -67,8 +67,9 @@ type command struct {
 	roles   roleSet // 0: anyone, logged in or not (and then not a role check)
 	maxArgs int
 	count   int // > 0: takes an optional count 1..maxCount, this the default
-	// secret: the command reads a key component; when it is refused, the
-	// next line is echoed masked (the component typed right after it).
+	// secret: the command reads a key component; when it ends before its
+	// component prompt, the next line is echoed masked (the component
+	// typed right after it).
 	secret bool
 	run    func(s *session, p parsed)
 }
@@ -225,14 +226,16 @@ func (s *session) exec(line string) {
 		return
 	}
 	c := p.cmd
+	// Until its component prompt takes it over, the line after a command
+	// that reads a component is masked: when the command is refused, the
+	// component typed right after it lands at the command prompt.
+	s.maskNext = c.secret
 	if c.roles != 0 {
 		if s.claims == nil {
-			s.maskNext = c.secret
 			s.printf("%s: not logged in (type login)", c.name)
 			return
 		}
 		if !c.roles.has(s.claims.Role) {
-			s.maskNext = c.secret
 			_ = s.auditf("refused", "%s: not allowed for %s", c.name, s.claims.Role)
 			s.printf("%s: not allowed for %s (needs %s)", c.name, s.claims.Role, c.roles.either())
 			return

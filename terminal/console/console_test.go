@@ -1195,3 +1195,25 @@ func TestLockHoldsForAChallengeAlreadyShown(t *testing.T) {
 	r.clk.Advance(FirstLock)
 	r.login(a, "eve01", engauth.RoleEngineer)
 }
+
+// TestComponentAfterRefusalNotEchoed: the custodian of component 1 who
+// runs kbpk component again is refused; the component typed right after,
+// eyes on the form, lands at the command prompt and must not come back in
+// clear.
+func TestComponentAfterRefusalNotEchoed(t *testing.T) {
+	r := newRig(t)
+	r.componentSecrets()
+	p := r.serve()
+	pr := prompt("alice", engauth.RoleCustodian)
+	r.login(p, "alice", engauth.RoleCustodian)
+	enterComponent(p, "1", component1, pr)
+	p.send("kbpk component\r")
+	p.expect("must be entered by a different custodian")
+	p.expect(pr)
+	p.send(component2 + "\r")
+	p.expect("unknown command")
+	p.expect(pr)
+	if strings.Contains(p.transcript(), component2) {
+		t.Fatal("component 2 echoed in clear")
+	}
+}

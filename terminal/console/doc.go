@@ -59,8 +59,9 @@
 // A custodian types the form's rows with eyes on the paper: no row may
 // come back in clear wherever it lands. The y/n question echoes hex digits
 // as '*', and so does the command prompt for one line after the component
-// prompt ended in a logout (idle, expiry) or after kbpk component was
-// refused for want of a login or of the role.
+// prompt ended in a logout (idle, expiry) or after kbpk component ended
+// before its component prompt (refused for want of a login or of the
+// role, or component 2 by the custodian of component 1).
 //
 // key load reads a TR-31 block (echoed as '*') and loads it under the KBPK.
 //
