@@ -366,7 +366,7 @@ func (s *session) cmdLogin(parsed) {
 	s.println("paste the token for this challenge (shown as *)")
 	raw, st := s.readLine("token: ", echoStar)
 	if st != stLine {
-		if st == stAbandon {
+		if st == stAbandon || st == stEOF {
 			s.println("login abandoned")
 		}
 		return

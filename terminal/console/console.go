@@ -242,6 +242,7 @@ const (
 	stLine      status = iota // a line
 	stAbandon                 // Ctrl-C, or a line too long (already said)
 	stLoggedOut               // idle timeout or login expiry logged the session out
+	stEOF                     // Ctrl-D on an empty line: the command prompt logs out, a question is cancelled
 	stClosed                  // ctx ended or the port failed: Serve ends
 )
 
@@ -401,6 +402,8 @@ func (s *session) readLine(prompt string, mode echoMode) ([]byte, status) {
 				return s.ed.take(), stLine
 			case evAbandon:
 				return nil, stAbandon
+			case evEOF:
+				return nil, stEOF
 			case evTooLong:
 				s.printf("line too long (more than %d bytes): ignored", MaxLine)
 				return nil, stAbandon
@@ -462,6 +465,9 @@ func (s *session) run() error {
 	s.printf("posd service console, terminal %s. Type help.", s.c.tid)
 	for s.err == nil {
 		line, st := s.readLine(s.prompt(), echoOn)
+		if st == stEOF && s.claims != nil {
+			s.cmdLogout(parsed{})
+		}
 		if st != stLine {
 			continue
 		}

@@ -1217,3 +1217,37 @@ func TestComponentAfterRefusalNotEchoed(t *testing.T) {
 		t.Fatal("component 2 echoed in clear")
 	}
 }
+
+// TestCtrlDLogsOut: Ctrl-D on an empty command line logs out, as a login
+// shell does: the engineer who leaves that way must not leave the session
+// open for the next person at the port. Anywhere else it changes nothing
+// but cancelling the question it answers.
+func TestCtrlDLogsOut(t *testing.T) {
+	r := newRig(t)
+	p := r.serve()
+	pr := prompt("eve01", engauth.RoleEngineer)
+	r.login(p, "eve01", engauth.RoleEngineer)
+	// Inside a line: dropped.
+	if out := p.cmd("who\x04ami", pr); !strings.Contains(out, "eve01 (engineer)") {
+		t.Fatalf("Ctrl-D inside a line: %q", out)
+	}
+	// At a question: cancels it.
+	p.send("restart\r")
+	p.expect("type RESTART to confirm: ")
+	p.send("\x04")
+	p.expect("restart cancelled")
+	p.expect(pr)
+	// On an empty command line: logs out.
+	p.send("\x04")
+	p.expect("logged out")
+	p.expect("posd> ")
+	if out := p.cmd("whoami", "posd> "); !strings.Contains(out, "not logged in") {
+		t.Fatalf("whoami after Ctrl-D: %q", out)
+	}
+	if !r.hasEvent("logout eve01 engineer: command") {
+		t.Fatalf("audit %q", r.events())
+	}
+	if r.term.restarts != 0 {
+		t.Fatal("restarted")
+	}
+}

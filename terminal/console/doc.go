@@ -12,10 +12,11 @@
 // token for that line (package engauth) and pastes it; it is echoed as one
 // '*' per character. The challenge is fresh for every attempt and forgotten
 // after it, so a token is valid once. The prompt then reads
-// "posd(ENGINEER:ROLE)> ". A session is logged out by logout, after
-// IdleTimeout without a keystroke (default 5 minutes), or when the token's
-// expiry passes. A keystroke is a byte the console echoes or acts on:
-// line noise (a break's NUL, 0xFF, other dropped bytes) is none.
+// "posd(ENGINEER:ROLE)> ". A session is logged out by logout or Ctrl-D on
+// an empty command line, after IdleTimeout without a keystroke (default 5
+// minutes), or when the token's expiry passes. A keystroke is a byte the
+// console echoes or acts on: line noise (a break's NUL, 0xFF, other
+// dropped bytes) is none.
 //
 // Failed logins lock the console (all engineers: before verification the
 // console cannot tell who is typing): LockAfter (3) failures in a row lock
@@ -83,8 +84,10 @@
 //
 // CR, LF and CRLF end a line; 0x08 and 0x7F erase (echo "\b \b"); Ctrl-U
 // erases the line; Ctrl-C abandons it (and the login or confirmation it
-// answers); ESC sequences (arrow keys), other control bytes and bytes of
-// 0x80 and above are dropped without echo. A line longer than MaxLine
+// answers); Ctrl-D on an empty line logs out at the command prompt (as a
+// login shell does) and cancels a question elsewhere, and is dropped
+// inside a line; ESC sequences (arrow keys), other control bytes and
+// bytes of 0x80 and above are dropped without echo. A line longer than MaxLine
 // (1024) bytes is discarded to its end and refused. Output lines end CRLF.
 //
 // # Audit log

@@ -62,6 +62,9 @@ func FuzzLine(f *testing.F) {
 			if ev == evAbandon && !bytes.HasSuffix(out, []byte("^C\r\n")) {
 				t.Fatalf("Ctrl-C echoed as %q", out)
 			}
+			if ev == evEOF && (string(out) != "^D\r\n" || cursor != 0) {
+				t.Fatalf("Ctrl-D echoed as %q after %d columns", out, cursor)
+			}
 			for _, c := range out {
 				switch {
 				case c == '\b':
@@ -74,10 +77,10 @@ func FuzzLine(f *testing.F) {
 				case c == '\n':
 					screen, cursor = screen[:0], 0
 				case c >= 0x20 && c < 0x7f:
-					if secret && !strings.ContainsRune("* ^C", rune(c)) {
+					if secret && !strings.ContainsRune("* ^CD", rune(c)) {
 						t.Fatalf("secret echo shows %q", c)
 					}
-					if mode == echoMaskHex && isHex(c) && ev != evAbandon { // "^C"
+					if mode == echoMaskHex && isHex(c) && ev != evAbandon && ev != evEOF { // "^C", "^D"
 						t.Fatalf("masked echo shows hex digit %q", c)
 					}
 					if cursor < len(screen) {

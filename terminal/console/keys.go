@@ -107,7 +107,7 @@ func (s *session) readComponent(idx, wantLen int) []byte {
 		if st != stLine {
 			clear(raw)
 			s.maskNext = st == stLoggedOut
-			if st == stAbandon {
+			if st == stAbandon || st == stEOF {
 				s.println("component entry abandoned")
 			}
 			return nil
@@ -253,7 +253,7 @@ func (s *session) cmdKeyLoad(parsed) {
 	s.println("paste the TR-31 key block (shown as *)")
 	raw, st := s.readLine("key block: ", echoStar)
 	if st != stLine {
-		if st == stAbandon {
+		if st == stAbandon || st == stEOF {
 			s.println("key load abandoned")
 		}
 		return

@@ -36,6 +36,7 @@ const (
 	evLine              // a line ended: take it with editor.take
 	evAbandon           // Ctrl-C: the line is abandoned
 	evTooLong           // the line ended but was longer than MaxLine: refused
+	evEOF               // Ctrl-D on an empty line: leave (log out, or cancel the question)
 )
 
 // escState tracks an ANSI escape sequence (arrow keys, function keys),
@@ -51,8 +52,9 @@ const (
 
 // editor is the line discipline as a pure state machine, fed one byte at a
 // time: CR, LF and CRLF end a line; 0x08 and 0x7F erase; Ctrl-U kills the
-// line; Ctrl-C abandons it; ESC sequences, other control bytes and bytes
-// of 0x80 and above are dropped; only 0x20..0x7E enter the line.
+// line; Ctrl-C abandons it; Ctrl-D on an empty line leaves; ESC
+// sequences, other control bytes and bytes of 0x80 and above are dropped;
+// only 0x20..0x7E enter the line.
 type editor struct {
 	buf    []byte
 	mode   echoMode
@@ -141,6 +143,11 @@ func (e *editor) feed(b byte, out []byte) ([]byte, lineEvent) {
 	case b == 0x03: // Ctrl-C
 		e.wipe()
 		return append(out, "^C\r\n"...), evAbandon
+	case b == 0x04: // Ctrl-D: on an empty line only, as a shell reads it
+		if len(e.buf) > 0 || e.over {
+			return out, evNone
+		}
+		return append(out, "^D\r\n"...), evEOF
 	case b == 0x1b:
 		e.esc = escStart
 	case b < 0x20 || b >= 0x7f:

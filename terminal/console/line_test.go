@@ -20,6 +20,8 @@ func feedAll(e *editor, mode echoMode, s string) (events []string, echo string) 
 			events = append(events, "<abandon>")
 		case evTooLong:
 			events = append(events, "<too long>")
+		case evEOF:
+			events = append(events, "<eof>")
 		}
 	}
 	return events, string(out)
@@ -47,6 +49,7 @@ func TestEditor(t *testing.T) {
 		{"CSI cut by CR", "a\x1b[12\r", echoOn, []string{"a"}, "a\r\n", ""},
 		{"secret", "s3cr\x7fet\r", echoStar, []string{"s3cet"}, "****\b \b**\r\n", ""},
 		{"secret Ctrl-U", "se\x15x\r", echoStar, []string{"x"}, "**\b \b\b \b*\r\n", ""},
+		{"Ctrl-D on an empty line", "\x04a\x04\x7f\x04", echoOn, []string{"<eof>", "<eof>"}, "^D\r\na\b \b^D\r\n", ""},
 		{"masked hex", "yes 0f\x7fZ9\r", echoMaskHex, []string{"yes 0Z9"}, "y*s **\b \bZ*\r\n", ""},
 		{"unfinished", "abc", echoOn, nil, "abc", "abc"},
 	}
