@@ -260,9 +260,9 @@ type session struct {
 
 	claims *engauth.Claims // nil: logged out
 	// maskNext: the next command line is echoed with hex digits as '*'
-	// (see echoMaskHex): a component prompt ended without a component,
-	// or kbpk component was refused, and what is typed next may be the
-	// component.
+	// (see echoMaskHex): kbpk component ended before or at its component
+	// prompt without a component (refused, logged out), and what is
+	// typed next may be the component.
 	maskNext   bool
 	lastActive time.Time
 

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"bytes"
 	"encoding/hex"
 	"fmt"
 	"strings"
@@ -112,7 +113,7 @@ func (s *session) readComponent(idx, wantLen int) []byte {
 			}
 			return nil
 		}
-		if len(strings.TrimSpace(string(raw))) == 0 {
+		if len(bytes.TrimSpace(raw)) == 0 {
 			s.println("component entry abandoned")
 			return nil
 		}
@@ -274,14 +275,15 @@ func (s *session) cmdKeyLoad(parsed) {
 	s.println(out)
 }
 
-// isNo: "n" or "no", in any case.
+// isNo: "n" or "no", in any case. Like isYes, it makes no copy of l,
+// which may be a component row typed at the y/n question.
 func isNo(l []byte) bool {
-	a := strings.ToLower(strings.TrimSpace(string(l)))
-	return a == "n" || a == "no"
+	a := bytes.TrimSpace(l)
+	return bytes.EqualFold(a, []byte("n")) || bytes.EqualFold(a, []byte("no"))
 }
 
 // isYes: "y" or "yes", in any case.
 func isYes(l []byte) bool {
-	a := strings.ToLower(strings.TrimSpace(string(l)))
-	return a == "y" || a == "yes"
+	a := bytes.TrimSpace(l)
+	return bytes.EqualFold(a, []byte("y")) || bytes.EqualFold(a, []byte("yes"))
 }
