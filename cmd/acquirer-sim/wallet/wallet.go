@@ -53,7 +53,7 @@
 // Pay is idempotent by terminal id + order id: a repeat answers the
 // order's state and never pays again (Totals.PaidTwice counts the
 // impossible). Cancel closes an unpaid order (closed), reverses a paid one
-// (refunded) and remembers an order id it never had as closed, so a late
+// (refunded: what partial refunds left of it is given back) and remembers an order id it never had as closed, so a late
 // pay of it is refused rather than paid. Refund gives back at most the
 // paid amount, idempotent by refund id; the order is refunded once fully
 // given back. Only queries count against the rate limit. A payment code
@@ -653,10 +653,11 @@ func (s *Sim) do(c call, e *Entry) (tw.Response, int, bool) {
 			o.status, o.reason = tw.StatusClosed, "cancelled"
 			s.totals.Closed++
 		case tw.StatusSuccess:
+			// The reversal gives back what partial refunds left.
 			o.status, o.reason = tw.StatusRefunded, "reversed"
-			o.refunded = o.amount
 			s.totals.Reversed++
-			s.totals.RefundedAmount += o.amount
+			s.totals.RefundedAmount += o.amount - o.refunded
+			o.refunded = o.amount
 		default:
 			e.Duplicate = true
 		}
