@@ -16,6 +16,10 @@ import (
 //   - ErrBadResponse: an answer came but it is not a valid, correctly
 //     signed answer to the request; nothing in it is trusted. After a Pay
 //     the outcome is unknown: resolve it.
+//   - ErrSystemError: the platform answered, signed, that it failed
+//     (code system_error, or any HTTP 5xx): it refused nothing and may
+//     have executed the request. After a Pay the outcome is unknown:
+//     resolve it; a query or cancel answered so is asked again.
 //   - ErrTooFrequent: the platform refused the request as too frequent
 //     (its per-terminal rate limit); try later, more slowly.
 //   - ErrNotFound: the platform has no order of that id (a query or
@@ -33,6 +37,7 @@ var (
 	ErrInvalidRequest = errors.New("wallet: invalid request")
 	ErrUnreachable    = errors.New("wallet: platform unreachable")
 	ErrBadResponse    = errors.New("wallet: bad response from platform")
+	ErrSystemError    = errors.New("wallet: platform system error, outcome unknown")
 	ErrTooFrequent    = errors.New("wallet: platform answered too frequent")
 	ErrNotFound       = errors.New("wallet: order not found at platform")
 	ErrRejected       = errors.New("wallet: request rejected by platform")
@@ -72,6 +77,7 @@ func (e *RejectedError) Is(target error) bool {
 // the phone) is unknown too: the order may have reached the platform, and
 // the customer may still pay it.
 func OutcomeUnknown(err error) bool {
-	return errors.Is(err, ErrUnreachable) || errors.Is(err, ErrBadResponse) || errors.Is(err, ErrUnresolved) ||
+	return errors.Is(err, ErrUnreachable) || errors.Is(err, ErrBadResponse) || errors.Is(err, ErrSystemError) ||
+		errors.Is(err, ErrUnresolved) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }

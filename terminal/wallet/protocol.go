@@ -40,6 +40,11 @@ const (
 	// CodeCodeUsed: the customer's payment code already paid another
 	// order (a code is a one-time bearer token).
 	CodeCodeUsed = "code_used"
+	// CodeSystemError (HTTP 500): the platform failed and cannot tell
+	// what became of the request (WeChat Pay SYSTEMERROR, Alipay
+	// ACQ.SYSTEM_ERROR); it may have been executed. Not a refusal:
+	// DecodeResponse returns ErrSystemError for it, as for any 5xx.
+	CodeSystemError = "system_error"
 )
 
 // Request is the JSON body of every request; fields an operation does not
@@ -87,8 +92,9 @@ func Timestamp(t time.Time) string { return linksig.Timestamp(t) }
 
 // DecodeResponse reads an answer's body to op on order orderID, its
 // signature already checked: it returns the result, or the refusal as a
-// *RejectedError, or ErrBadResponse when the body is not a valid answer
-// to the request.
+// *RejectedError, or ErrSystemError when the platform answered that it
+// failed (code system_error, or any HTTP 5xx naming the order), or
+// ErrBadResponse when the body is not a valid answer to the request.
 func DecodeResponse(op, orderID string, httpStatus int, body []byte) (Result, error) {
 	if len(body) > MaxBody {
 		return Result{}, fmt.Errorf("%w: %s answer of %d bytes", ErrBadResponse, op, len(body))
@@ -102,6 +108,11 @@ func DecodeResponse(op, orderID string, httpStatus int, body []byte) (Result, er
 	}
 	if len(r.Reason) > 256 || len(r.PlatformTxnID) > 64 || len(r.Code) > 32 {
 		return Result{}, fmt.Errorf("%w: %s answer fields too long", ErrBadResponse, op)
+	}
+	if r.Code == CodeSystemError || httpStatus >= 500 {
+		// The platform failed: it refused nothing, and may have done
+		// what was asked. Neither the code nor the reason is quoted.
+		return Result{}, fmt.Errorf("%w: %s answered HTTP %d", ErrSystemError, op, httpStatus)
 	}
 	if r.Code != "" {
 		if httpStatus == http.StatusOK {
