@@ -3,6 +3,7 @@ package wallet_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"posd/cmd/acquirer-sim/wallet"
@@ -32,5 +33,24 @@ func TestCancelAfterPartialRefund(t *testing.T) {
 	// Nothing is left to refund.
 	if _, err := c.Refund(ctx, tw.WeChat, "P1", "R2", 1); !errors.Is(err, tw.ErrRejected) {
 		t.Fatalf("refund after the cancel: %v", err)
+	}
+}
+
+// TestPaySystemError: an amount ending 65 is paid but the pay is answered
+// system_error (HTTP 500), as a platform that failed after taking the
+// money: the terminal must take the outcome as unknown and query.
+func TestPaySystemError(t *testing.T) {
+	_, srv, j := rig(t, wallet.Opts{QueryRate: -1})
+	ctx := context.Background()
+	c := client(t, srv.URL, "T001", wallet.TerminalKey([]byte(wallet.TestMasterKey), "T001"), nil)
+	r, err := c.Pay(ctx, tw.Alipay, tw.Order{ID: "S65", Amount: 1065, Currency: "CNY", Code: "281234567890123456"})
+	if !errors.Is(err, tw.ErrSystemError) || !tw.OutcomeUnknown(err) {
+		t.Fatalf("65: %+v %v", r, err)
+	}
+	if r, err := c.Query(ctx, tw.Alipay, "S65"); err != nil || r.Status != tw.StatusSuccess {
+		t.Fatalf("65 query: %+v %v", r, err)
+	}
+	if !strings.Contains(j.String(), `"code":"system_error"`) {
+		t.Fatalf("journal:\n%s", j.String())
 	}
 }

@@ -40,6 +40,7 @@
 //	refund_exceeds   409  refunds over the paid amount
 //	refund_mismatch  409  refund id reused for another amount
 //	code_used        409  the payment code already paid another order
+//	system_error     500  the platform failed; the request may have been executed (magic 65)
 //
 // # Magic amounts (last two digits of the amount in fen)
 //
@@ -48,6 +49,8 @@
 //	63  failed, reason "insufficient balance"
 //	64  paid, but the pay gets no answer (the connection is closed): the terminal queries
 //	    and finds success
+//	65  paid, but the pay is answered system_error (HTTP 500, signed): the terminal
+//	    queries and finds success
 //	else success
 //
 // Pay is idempotent by terminal id + order id: a repeat answers the
@@ -602,6 +605,9 @@ func (s *Sim) do(c call, e *Entry) (tw.Response, int, bool) {
 		case 64:
 			s.pay(o, c.platform)
 			return answer(r.OrderID, o), http.StatusOK, true
+		case 65:
+			s.pay(o, c.platform)
+			return refuse(http.StatusInternalServerError, tw.CodeSystemError, "system error, query the order")
 		default:
 			s.pay(o, c.platform)
 		}
