@@ -66,8 +66,10 @@ func NewHTTPClient(o Opts) (*HTTPClient, error) {
 	return c, nil
 }
 
-// Pay implements Client.
+// Pay implements Client. The white space around o.Code (a scanner's
+// CR LF, as paycode.Classify ignores it) is not sent.
 func (c *HTTPClient) Pay(ctx context.Context, p Platform, o Order) (Result, error) {
+	o.Code = strings.TrimSpace(o.Code)
 	if err := o.Validate(); err != nil {
 		return Result{}, err
 	}

@@ -53,9 +53,11 @@ type Order struct {
 	ID       string
 	Amount   int64  // minor units (fen), more than 0
 	Currency string // ISO 4217, three letters or digits ("CNY" or "156")
-	// Code is the customer's payment code (digits) as scanned. It is
-	// sent once and never kept, logged or put in an error. Empty for
-	// Precreate: the payer scans the merchant's code instead.
+	// Code is the customer's payment code (digits) as scanned; white
+	// space around it is dropped by HTTPClient.Pay (Validate takes the
+	// digits only). It is sent once and never kept, logged or put in an
+	// error. Empty for Precreate: the payer scans the merchant's code
+	// instead.
 	Code string
 }
 

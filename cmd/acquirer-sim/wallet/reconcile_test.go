@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"posd/cmd/acquirer-sim/wallet"
+	"posd/terminal/paycode"
 	tw "posd/terminal/wallet"
 )
 
@@ -52,5 +53,36 @@ func TestPaySystemError(t *testing.T) {
 	}
 	if !strings.Contains(j.String(), `"code":"system_error"`) {
 		t.Fatalf("journal:\n%s", j.String())
+	}
+}
+
+// TestPayScannedCodeWithWhiteSpace: the code is passed on as scanned;
+// paycode.Classify ignores the white space around it (a scanner's CR LF,
+// a tab suffix, a leading space), and so must the pay: the platform gets
+// the digits and the customer is charged once.
+func TestPayScannedCodeWithWhiteSpace(t *testing.T) {
+	sim, srv, j := rig(t, wallet.Opts{QueryRate: -1})
+	ctx := context.Background()
+	c := client(t, srv.URL, "T001", wallet.TerminalKey([]byte(wallet.TestMasterKey), "T001"), nil)
+	for i, scanned := range []string{code + "\r\n", " " + codeN(2) + "\t", "\n" + codeN(3)} {
+		if paycode.Classify(scanned).Kind != paycode.KindWeChat {
+			t.Fatalf("scan %d not a WeChat code", i)
+		}
+		id := "W" + string(rune('1'+i))
+		r, err := c.Pay(ctx, tw.WeChat, tw.Order{ID: id, Amount: 1000, Currency: "CNY", Code: scanned})
+		if err != nil || r.Status != tw.StatusSuccess {
+			t.Fatalf("scan %d: %+v %v", i, r, err)
+		}
+	}
+	// The trimmed code is the one-time token: a second order with it,
+	// scanned without the white space, is refused.
+	if _, err := c.Pay(ctx, tw.WeChat, tw.Order{ID: "W9", Amount: 1000, Currency: "CNY", Code: code}); !errors.Is(err, tw.ErrRejected) {
+		t.Fatalf("the same code again: %v", err)
+	}
+	if tot := sim.Totals(); tot.Paid != 3 || tot.BadRequest != 0 {
+		t.Fatalf("totals %+v", tot)
+	}
+	if strings.Contains(j.String(), code) {
+		t.Fatal("journal shows the code")
 	}
 }
