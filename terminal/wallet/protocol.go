@@ -40,6 +40,10 @@ const (
 	// CodeCodeUsed: the customer's payment code already paid another
 	// order (a code is a one-time bearer token).
 	CodeCodeUsed = "code_used"
+	// CodeCodeInvalid: the payment code is not one of the platform's
+	// (WeChat Pay AUTHCODEINVALID, Alipay ACQ.PAYMENT_AUTH_CODE_INVALID):
+	// a code routed to the wrong platform. Nothing was paid.
+	CodeCodeInvalid = "code_invalid"
 	// CodeSystemError (HTTP 500): the platform failed and cannot tell
 	// what became of the request (WeChat Pay SYSTEMERROR, Alipay
 	// ACQ.SYSTEM_ERROR); it may have been executed. Not a refusal:

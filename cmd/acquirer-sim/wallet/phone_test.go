@@ -246,10 +246,10 @@ func TestPrecreateIdempotent(t *testing.T) {
 	if _, err := c.Precreate(ctx, tw.WeChat, o); !errors.Is(err, tw.ErrRejected) {
 		t.Fatalf("precreate of the id on another platform: %v", err)
 	}
-	if _, err := c.Pay(ctx, tw.UnionPay, tw.Order{ID: "P1", Amount: 2061, Currency: "CNY", Code: code}); !errors.Is(err, tw.ErrRejected) {
+	if _, err := c.Pay(ctx, tw.UnionPay, tw.Order{ID: "P1", Amount: 2061, Currency: "CNY", Code: codeFor(tw.UnionPay, 1)}); !errors.Is(err, tw.ErrRejected) {
 		t.Fatalf("pay by code of a precreated id: %v", err)
 	}
-	if _, err := c.Pay(ctx, tw.UnionPay, tw.Order{ID: "P2", Amount: 100, Currency: "CNY", Code: code}); err != nil {
+	if _, err := c.Pay(ctx, tw.UnionPay, tw.Order{ID: "P2", Amount: 100, Currency: "CNY", Code: codeFor(tw.UnionPay, 1)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Precreate(ctx, tw.UnionPay, tw.Order{ID: "P2", Amount: 100, Currency: "CNY"}); !errors.Is(err, tw.ErrRejected) {

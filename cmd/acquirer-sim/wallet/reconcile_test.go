@@ -3,6 +3,7 @@ package wallet_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -84,5 +85,45 @@ func TestPayScannedCodeWithWhiteSpace(t *testing.T) {
 	}
 	if strings.Contains(j.String(), code) {
 		t.Fatal("journal shows the code")
+	}
+}
+
+// TestPayCodeOfAnotherPlatform: a platform takes only its own payment
+// codes (WeChat Pay answers AUTHCODEINVALID, Alipay
+// ACQ.PAYMENT_AUTH_CODE_INVALID): a code routed to the wrong platform is
+// refused and nothing is paid; the code stays good for its own platform.
+func TestPayCodeOfAnotherPlatform(t *testing.T) {
+	const (
+		wechat   = "134567890123456789"
+		alipay   = "281234567890123456"
+		unionpay = "6212345678901234567"
+	)
+	sim, srv, _ := rig(t, wallet.Opts{QueryRate: -1})
+	ctx := context.Background()
+	c := client(t, srv.URL, "T001", wallet.TerminalKey([]byte(wallet.TestMasterKey), "T001"), nil)
+	for i, tc := range []struct {
+		p    tw.Platform
+		code string
+	}{
+		{tw.Alipay, wechat}, {tw.UnionPay, wechat}, {tw.WeChat, alipay}, {tw.UnionPay, alipay},
+		{tw.WeChat, unionpay}, {tw.Alipay, unionpay}, {tw.WeChat, "9912345678901234"},
+	} {
+		id := "X" + strconv.Itoa(i)
+		r, err := c.Pay(ctx, tc.p, tw.Order{ID: id, Amount: 1000, Currency: "CNY", Code: tc.code})
+		var rj *tw.RejectedError
+		if !errors.As(err, &rj) || rj.Code != tw.CodeCodeInvalid || r.Status == tw.StatusSuccess {
+			t.Errorf("%s code %s on %s: %+v %v", paycode.Classify(tc.code).Kind, tw.MaskCode(tc.code), tc.p, r, err)
+		}
+	}
+	if n := sim.Totals().Paid; n != 0 {
+		t.Fatalf("%d misrouted codes paid", n)
+	}
+	for i, tc := range []struct {
+		p    tw.Platform
+		code string
+	}{{tw.WeChat, wechat}, {tw.Alipay, alipay}, {tw.UnionPay, unionpay}} {
+		if r, err := c.Pay(ctx, tc.p, tw.Order{ID: "Y" + strconv.Itoa(i), Amount: 1000, Currency: "CNY", Code: tc.code}); err != nil || r.Status != tw.StatusSuccess {
+			t.Errorf("%s code on its own platform: %+v %v", tc.p, r, err)
+		}
 	}
 }

@@ -102,7 +102,7 @@ func TestVerbatimRepeat(t *testing.T) {
 
 	// A pay left unanswered (magic 64) is not remembered: its repeat is
 	// executed, and answers the order's state.
-	o64 := tw.Order{ID: "V64", Amount: 1064, Currency: "CNY", Code: codeN(21)}
+	o64 := tw.Order{ID: "V64", Amount: 1064, Currency: "CNY", Code: codeFor(tw.UnionPay, 21)}
 	if _, err := c.Pay(ctx, tw.UnionPay, o64); !tw.OutcomeUnknown(err) {
 		t.Fatalf("64: %v", err)
 	}

@@ -39,6 +39,18 @@ const code = "134567890123456789"
 // codeN is a WeChat payment code of its own: a code pays once.
 func codeN(n int) string { return fmt.Sprintf("13%016d", n) }
 
+// codeFor is a payment code of its own of platform p (a platform takes
+// only its own codes).
+func codeFor(p tw.Platform, n int) string {
+	switch p {
+	case tw.Alipay:
+		return fmt.Sprintf("28%016d", n)
+	case tw.UnionPay:
+		return fmt.Sprintf("62%017d", n)
+	}
+	return codeN(n)
+}
+
 func rig(t *testing.T, o wallet.Opts) (*wallet.Sim, *httptest.Server, *syncBuf) {
 	t.Helper()
 	j := &syncBuf{}
@@ -103,16 +115,16 @@ func TestClientAgainstSimulator(t *testing.T) {
 		t.Fatalf("fully refunded order is %s", r.Status)
 	}
 	// Magic amounts.
-	if r, _ := c.Pay(ctx, tw.Alipay, tw.Order{ID: "B63", Amount: 1063, Currency: "CNY", Code: codeN(63)}); r.Status != tw.StatusFailed || r.Reason == "" {
+	if r, _ := c.Pay(ctx, tw.Alipay, tw.Order{ID: "B63", Amount: 1063, Currency: "CNY", Code: codeFor(tw.Alipay, 63)}); r.Status != tw.StatusFailed || r.Reason == "" {
 		t.Fatalf("63: %+v", r)
 	}
-	if r, _ := c.Pay(ctx, tw.Alipay, tw.Order{ID: "B62", Amount: 1062, Currency: "CNY", Code: codeN(62)}); r.Status != tw.StatusUserPaying {
+	if r, _ := c.Pay(ctx, tw.Alipay, tw.Order{ID: "B62", Amount: 1062, Currency: "CNY", Code: codeFor(tw.Alipay, 62)}); r.Status != tw.StatusUserPaying {
 		t.Fatalf("62: %+v", r)
 	}
 	if r, err := c.Cancel(ctx, tw.Alipay, "B62"); err != nil || r.Status != tw.StatusClosed {
 		t.Fatalf("cancel 62: %+v %v", r, err)
 	}
-	if r, _ := c.Pay(ctx, tw.UnionPay, tw.Order{ID: "C61", Amount: 1061, Currency: "CNY", Code: codeN(61)}); r.Status != tw.StatusUserPaying {
+	if r, _ := c.Pay(ctx, tw.UnionPay, tw.Order{ID: "C61", Amount: 1061, Currency: "CNY", Code: codeFor(tw.UnionPay, 61)}); r.Status != tw.StatusUserPaying {
 		t.Fatalf("61: %+v", r)
 	}
 	if r, _ := c.Query(ctx, tw.UnionPay, "C61"); r.Status != tw.StatusUserPaying {
@@ -121,7 +133,7 @@ func TestClientAgainstSimulator(t *testing.T) {
 	if r, _ := c.Query(ctx, tw.UnionPay, "C61"); r.Status != tw.StatusSuccess {
 		t.Fatalf("61 second query: %+v", r)
 	}
-	_, err = c.Pay(ctx, tw.UnionPay, tw.Order{ID: "D64", Amount: 1064, Currency: "CNY", Code: codeN(64)})
+	_, err = c.Pay(ctx, tw.UnionPay, tw.Order{ID: "D64", Amount: 1064, Currency: "CNY", Code: codeFor(tw.UnionPay, 64)})
 	if !errors.Is(err, tw.ErrUnreachable) || !tw.OutcomeUnknown(err) {
 		t.Fatalf("64: %v", err)
 	}

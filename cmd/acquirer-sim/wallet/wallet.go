@@ -40,6 +40,8 @@
 //	refund_exceeds   409  refunds over the paid amount
 //	refund_mismatch  409  refund id reused for another amount
 //	code_used        409  the payment code already paid another order
+//	code_invalid     409  the payment code is not one of the platform's (paycode.Classify: WeChat
+//	                      18 digits 10-15..., Alipay 16-24 digits 25-30..., UnionPay 19 digits 62...)
 //	system_error     500  the platform failed; the request may have been executed (magic 65)
 //
 // # Magic amounts (last two digits of the amount in fen)
@@ -140,6 +142,7 @@ import (
 
 	"posd/conn/clock"
 	"posd/terminal/linksig"
+	"posd/terminal/paycode"
 	tw "posd/terminal/wallet"
 )
 
@@ -181,6 +184,7 @@ type Totals struct {
 	Calls, BadSignature, BadRequest int
 	Pays, PayRepeats, Paid          int // pay calls, repeats among them, orders that became paid (by code or phone)
 	CodesReused                     int // pays refused: the code had paid another order
+	CodesInvalid                    int // pays refused: the code is not one of the platform's
 	PaidTwice                       int // paid transitions of an order already paid: must stay 0
 	Precreates, PrecreateRepeats    int // precreate calls, repeats among them
 	PhonePays, PhonePayRepeats      int // phone pay calls, pays of an order already paid among them
@@ -565,6 +569,19 @@ func (o *order) same(p tw.Platform, r tw.Request) bool {
 	return o.platform == p && (o.amount == r.Amount || o.amount == 0) && (o.currency == r.Currency || o.currency == "")
 }
 
+// codeKinds are the kinds of payment code each platform takes.
+var codeKinds = map[tw.Platform]paycode.Kind{
+	tw.WeChat:   paycode.KindWeChat,
+	tw.Alipay:   paycode.KindAlipay,
+	tw.UnionPay: paycode.KindUnionPay,
+}
+
+// ownCode reports whether code is a payment code of platform p (by its
+// documented prefix and length, terminal/paycode).
+func ownCode(p tw.Platform, code string) bool {
+	return paycode.Classify(code).Kind == codeKinds[p]
+}
+
 func answer(id string, o *order) tw.Response {
 	return tw.Response{OrderID: id, Status: o.status, PlatformTxnID: o.txnID, Reason: o.reason}
 }
@@ -588,6 +605,10 @@ func (s *Sim) do(c call, e *Entry) (tw.Response, int, bool) {
 			s.totals.PayRepeats++
 			e.Duplicate = true
 			return answer(r.OrderID, o), http.StatusOK, false
+		}
+		if !ownCode(c.platform, r.Code) {
+			s.totals.CodesInvalid++
+			return refuse(http.StatusConflict, tw.CodeCodeInvalid, "payment code is not one of the platform's")
 		}
 		h := sha256.Sum256([]byte(r.Code))
 		if by, ok := s.used[h]; ok && by != key {
