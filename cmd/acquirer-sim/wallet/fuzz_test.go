@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -153,4 +155,40 @@ func (l *lastLine) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return string(l.b)
+}
+
+// FuzzStateFile: no state file content crashes Open, and what Open
+// accepts it writes back (after a change) in a form it opens again.
+func FuzzStateFile(f *testing.F) {
+	f.Add([]byte(`{"version":1,"seq":3,"orders":{"TF|P1":{"kind":"pay","platform":"wechat","amount":1000,"currency":"CNY","status":"success","txn_id":"WE000000000003","paid":true,"refunded":300,"refunds":{"R1":300}}},"used":{"` + strings.Repeat("ab", 32) + `":"TF|P1"}}`))
+	f.Add([]byte(`{"version":1,"orders":{"TF|C1":{"platform":"alipay","status":"closed"}}}`))
+	f.Add([]byte(`{"version":1,"orders":{"TF|P1":{"platform":"wechat","status":"success","refunded":5}}}`))
+	f.Add([]byte(`{"version":2}`))
+	f.Add([]byte(`[]`))
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	key := wallet.TerminalKey([]byte(wallet.TestMasterKey), "TF")
+	f.Fuzz(func(t *testing.T, content []byte) {
+		path := filepath.Join(t.TempDir(), "orders.json")
+		if err := os.WriteFile(path, content, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		sim, err := wallet.Open(wallet.Opts{StateFile: path, Clock: clk})
+		if err != nil {
+			return
+		}
+		body := []byte(`{"order_id":"F1"}`)
+		r := httptest.NewRequest(http.MethodPost, "http://sim/wechat/cancel", bytes.NewReader(body))
+		ts := tw.Timestamp(clk.Now())
+		r.Header.Set(tw.HeaderTerminal, "TF")
+		r.Header.Set(tw.HeaderTimestamp, ts)
+		r.Header.Set(tw.HeaderSignature, tw.SignRequest(key, r.URL.Path, "TF", ts, body))
+		w := httptest.NewRecorder()
+		sim.ServeHTTP(w, r)
+		if w.Code != http.StatusOK {
+			t.Fatalf("cancel: HTTP %d %s", w.Code, w.Body.String())
+		}
+		if _, err := wallet.Open(wallet.Opts{StateFile: path, Clock: clk}); err != nil {
+			t.Fatalf("the state it wrote does not open: %v", err)
+		}
+	})
 }

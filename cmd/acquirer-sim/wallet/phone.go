@@ -124,7 +124,11 @@ func (s *Sim) servePhone(w http.ResponseWriter, hr *http.Request) {
 		s.totals.BadRequest++
 		resp, status = tw.Response{OrderID: e.OrderID, Code: tw.CodeBadRequest, Reason: bad}, http.StatusBadRequest
 	} else {
+		s.dirty = true
 		resp, status = s.phonePay(pc, &e)
+		if err := s.save(); err != nil {
+			resp, status, _ = s.notSaved(e.OrderID, err)
+		}
 	}
 	s.mu.Unlock()
 	e.Status, e.Code = string(resp.Status), resp.Code

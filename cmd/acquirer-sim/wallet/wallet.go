@@ -122,6 +122,20 @@
 // journaled as op phone_pay with the platform, terminal label, bill
 // number, amount, status and code: fields, never the payload.
 //
+// # Persistence
+//
+// The real platforms keep their orders; a terminal recovering after a
+// crash queries, cancels and refunds orders it made long before. A
+// simulator made by Open keeps them too, in Opts.StateFile (JSON: the
+// orders, the SHA-256 of every payment code that made one — never the
+// code — and the last platform transaction number), rewritten durably
+// before any call that changed an order is answered: after a restart,
+// even a kill -9, a paid order is still paid, its refunds still count
+// and its code still used. A call whose change cannot be saved is
+// answered system_error. New keeps them in memory only (the tests, the
+// storm); the verbatim-repeat answers and the query limits are never
+// kept.
+//
 // Every call gets a JSON line in the journal (Entry): terminal,
 // platform, op, order id, status, code, too_frequent, and the payment
 // code masked (first 2 and last 4 digits), never in full.
@@ -175,6 +189,9 @@ type Opts struct {
 	// platform not in it accepts any merchant id.
 	Merchants map[tw.Platform]string
 	Journal   io.Writer
+	// StateFile is where Open keeps the platforms' orders (see
+	// Persistence in the package doc); New ignores it.
+	StateFile string
 	Clock     clock.Clock
 	Logger    *slog.Logger
 }
@@ -230,6 +247,9 @@ type Sim struct {
 	limits map[string]*bucket
 	seq    int
 	totals Totals
+	// dirty: the orders, codes or seq changed since they were saved
+	// (Opts.StateFile).
+	dirty bool
 
 	// answers are the answers to the signed requests of the last 5
 	// minutes: a verbatim repeat is answered, not executed.
@@ -241,8 +261,10 @@ type bucket struct {
 	last   time.Time
 }
 
-// New returns a simulator.
+// New returns a simulator that keeps its orders in memory only: they are
+// gone when it stops (Open keeps them).
 func New(o Opts) *Sim {
+	o.StateFile = ""
 	if o.MasterKey == nil {
 		o.MasterKey = []byte(TestMasterKey)
 	}
@@ -466,6 +488,9 @@ func (s *Sim) execute(c call, ref *refusal, e *Entry) (tw.Response, int, bool) {
 		status = ref.status
 	} else {
 		resp, status, noAnswer = s.do(c, e)
+		if err := s.save(); err != nil {
+			resp, status, noAnswer = s.notSaved(c.req.OrderID, err)
+		}
 	}
 	s.mu.Unlock()
 	e.Status, e.Code, e.NoAnswer = string(resp.Status), resp.Code, noAnswer
@@ -595,6 +620,8 @@ func (s *Sim) do(c call, e *Entry) (tw.Response, int, bool) {
 	refuse := func(st int, code, reason string) (tw.Response, int, bool) {
 		return tw.Response{OrderID: r.OrderID, Code: code, Reason: reason}, st, false
 	}
+	// Whatever changes an order is saved; a refusal changes nothing.
+	s.dirty = s.dirty || c.op != tw.OpQuery || o != nil && o.status == tw.StatusUserPaying
 	switch c.op {
 	case tw.OpPay:
 		s.totals.Pays++
