@@ -102,9 +102,10 @@ func NewResolver(o ResolverOpts) (*Resolver, error) {
 
 // wait is the k-th wait: uniform in [Floor, min(First·2^k, MaxWait)].
 func (r *Resolver) wait(k int) time.Duration {
+	// First·2^k without overflowing: past MaxWait it is MaxWait.
 	c := r.o.MaxWait
-	if k < 30 {
-		c = min(r.o.First<<k, r.o.MaxWait)
+	if k >= 0 && k < 63 && r.o.First <= r.o.MaxWait>>k {
+		c = r.o.First << k
 	}
 	span := c - r.o.Floor
 	r.mu.Lock()

@@ -221,3 +221,28 @@ func TestResolverQueriesUntilTotal(t *testing.T) {
 		}
 	}
 }
+
+// A long schedule (wallet.query_first up to MaxWait, query_total up to
+// 10 minutes, too_frequent answers counting twice) reaches waits whose
+// doubling overflows: their cap stays MaxWait, jittered as every other
+// wait, never a fixed Floor that puts a fleet's queries in step.
+func TestResolverLateWaitsStayJittered(t *testing.T) {
+	rv, err := NewResolver(ResolverOpts{Client: &fakeClient{}, First: 20 * time.Second, Total: 10 * time.Minute,
+		Rand: rand.New(rand.NewPCG(1, 2))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []int{3, 28, 29, 40, 62, 63, 64, 1000} {
+		above := false
+		for range 50 {
+			w := rv.wait(k)
+			if w < rv.o.Floor || w > rv.o.MaxWait {
+				t.Fatalf("wait %d is %v, outside [%v, %v]", k, w, rv.o.Floor, rv.o.MaxWait)
+			}
+			above = above || w > rv.o.Floor
+		}
+		if !above {
+			t.Errorf("wait %d: 50 draws all the floor %v", k, rv.o.Floor)
+		}
+	}
+}
