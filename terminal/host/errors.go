@@ -18,8 +18,13 @@ import (
 //     trusted. The caller must reverse.
 //   - ErrBadResponse: a reply arrived, its MAC verified (or the message is
 //     not MACed), but it is malformed or does not match the request (MTI,
-//     STAN, terminal id, amount). The caller must reverse financial
-//     requests.
+//     STAN, terminal id, amount); or, with ErrUnreadable, it did not even
+//     read as a message. The caller must reverse financial requests.
+//   - ErrUnreadable: the frame that came while the request was in flight
+//     does not read as a message of the dialect; it is taken for the
+//     request's answer, garbled. Always with ErrBadResponse: the outcome
+//     is unknown. The call ends when the frame arrives, not at the
+//     response timeout, and the link drops the connection.
 //   - ErrRejected: a network management request (sign-on, echo) was
 //     answered with a response code other than "00"; see *RejectedError.
 //   - ErrInvalidRequest: the caller's input cannot be encoded; nothing was
@@ -31,8 +36,8 @@ import (
 //   - ErrUnsupported: a message type the dialect does not map (yet).
 //   - ErrUnknownDialect: LookupDialect was given a name no dialect has.
 //
-// ErrUnreachable, ErrNoResponse, ErrInvalidRequest and ErrClosed are the
-// errors of package link, so errors.Is matches them from either package.
+// ErrUnreachable, ErrNoResponse, ErrBadResponse, ErrUnreadable,
+// ErrInvalidRequest and ErrClosed are the errors of package link, so errors.Is matches them from either package.
 //
 // No error text carries card data. Where an error of the iso8583 module
 // (whose texts may quote field values) is the cause, it stays reachable
@@ -43,9 +48,10 @@ var (
 	ErrNoResponse     = link.ErrNoResponse
 	ErrInvalidRequest = link.ErrInvalidRequest
 	ErrClosed         = link.ErrClosed
+	ErrBadResponse    = link.ErrBadResponse
+	ErrUnreadable     = link.ErrUnreadable
 
 	ErrBadMAC         = errors.New("host: response MAC does not verify")
-	ErrBadResponse    = errors.New("host: bad response from acquirer")
 	ErrRejected       = errors.New("host: request rejected by acquirer")
 	ErrMalformed      = errors.New("host: malformed message")
 	ErrUnsupported    = errors.New("host: message type not supported by the dialect")

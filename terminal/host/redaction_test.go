@@ -207,7 +207,7 @@ func clientPaths(t *testing.T, d *Dialect, logger *slog.Logger, collect func(str
 		_, err := c.Purchase(wctx, p(stan), term)
 		return err
 	}
-	collect(d.Name+" client garbage answer", waitFor(1), ErrNoResponse)
+	collect(d.Name+" client garbage answer", waitFor(1), ErrUnreadable)
 	_, err = c.Purchase(ctx, p(2), term)
 	collect(d.Name+" client wrong key", err, ErrBadMAC)
 	collect(d.Name+" client no answer", waitFor(3), ErrNoResponse)

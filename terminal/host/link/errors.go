@@ -15,6 +15,15 @@ import (
 //     the request was handed to the connection; nothing was sent.
 //   - ErrNoResponse: the request was (or may have been) sent and no reply
 //     arrived in time, or the connection failed while waiting.
+//   - ErrBadResponse: a reply arrived but cannot be used. The link returns
+//     it only with ErrUnreadable; package host also for replies that
+//     decode but fail its checks. The request may have been taken: the
+//     outcome is unknown.
+//   - ErrUnreadable: with one request in flight, a frame arrived whole
+//     but does not read as a message (or has no usable MTI and STAN): it
+//     is taken for that request's answer, garbled. The call ends at once
+//     with ErrBadResponse and ErrUnreadable, not at its response timeout,
+//     and the connection is dropped.
 //   - ErrInvalidRequest: the request could not be encoded; nothing was sent.
 //   - ErrClosed: the link was closed.
 //
@@ -24,6 +33,8 @@ import (
 var (
 	ErrUnreachable    = errors.New("host: acquirer unreachable")
 	ErrNoResponse     = errors.New("host: no response from acquirer")
+	ErrBadResponse    = errors.New("host: bad response from acquirer")
+	ErrUnreadable     = errors.New("host: acquirer's answer does not read as a message")
 	ErrInvalidRequest = errors.New("host: invalid request")
 	ErrClosed         = errors.New("host: client closed")
 )

@@ -21,7 +21,7 @@ import (
 // scriptHost accepts connections and runs serve on each: a host that
 // misbehaves on the wire in the way a test scripts. serve reads requests
 // with next (nil at the end of the stream).
-func scriptHost(t *testing.T, serve func(nc net.Conn, next func() *iso8583.Message)) string {
+func scriptHost(t testing.TB, serve func(nc net.Conn, next func() *iso8583.Message)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

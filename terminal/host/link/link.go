@@ -1,6 +1,7 @@
 // Package link is the terminal's connection to the acquirer: it dials, keeps
 // one connection, sends one request at a time, matches the reply and ends
-// every call within its timeout. It knows nothing of what the messages say
+// every call within its timeout, or sooner when the answer arrives garbled
+// (ErrUnreadable). It knows nothing of what the messages say
 // beyond whether an MTI is a response: the message spec, the framing and
 // the key responses are matched on come from the caller (package host and
 // its dialects).
@@ -199,7 +200,13 @@ type wire struct {
 func (w *wire) ReadMessage(r io.Reader) (*iso8583.Message, error) {
 	m, err := w.l.o.Framer.ReadMessage(r)
 	var unpack *isoerrors.UnpackError
-	if err != nil && !errors.As(err, &unpack) && !w.leaving.Load() {
+	if errors.As(err, &unpack) {
+		// A whole frame that does not read as a message: the stream is
+		// still in step, the module reads on.
+		w.l.unreadable(w, err)
+		return nil, err
+	}
+	if err != nil && !w.leaving.Load() {
 		// The host closed the connection, reset it, or it was found dead
 		// (TCP keep-alive): the engineer learns it now, not at the next
 		// sale.
@@ -226,21 +233,34 @@ func (w *wire) WriteMessage(wr io.Writer, m *iso8583.Message) error {
 type pending struct {
 	wire  *wire
 	key   string
-	reply chan *iso8583.Message // capacity 1; receives at most one message
+	reply chan result // capacity 1; receives at most one result
+}
+
+// result is what ends a pending request's wait: its reply, or the error
+// of an answer that arrived unreadable.
+type result struct {
+	m   *iso8583.Message
+	err error
 }
 
 // route hands m to the request waiting on w when it is its reply: a
 // response MTI (third digit odd) with the request's match key, the first
-// one only. Anything else (a late reply, a repeated one, a request from
-// the host) is logged and dropped.
+// one only. A message without a usable match key that is not a request
+// (a garbled MTI, no STAN) is an unreadable answer (see unreadable).
+// Anything else (a late reply, a repeated one, a request from the host)
+// is logged and dropped.
 func (l *Link) route(w *wire, m *iso8583.Message) {
 	key, err := l.o.MatchKey(m)
+	if err != nil && !isRequest(m) {
+		l.unreadable(w, err)
+		return
+	}
 	if err == nil && isResponse(m) {
 		l.mu.Lock()
 		p := l.pend
 		if p != nil && p.wire == w && p.key == key {
 			l.pend = nil
-			p.reply <- m
+			p.reply <- result{m: m}
 			l.mu.Unlock()
 			return
 		}
@@ -249,11 +269,54 @@ func (l *Link) route(w *wire, m *iso8583.Message) {
 	l.unmatched(m)
 }
 
+// unreadable handles a frame read whole from w that is no usable
+// message (cause says why). With a request waiting on w, the frame is
+// taken for its answer, garbled: one request at a time is on the link,
+// so an answer can only be its. The request ends at once with
+// ErrBadResponse and ErrUnreadable (it may have been taken: the caller
+// treats it as an unknown outcome) and its connection is dropped (send).
+// Without one, the frame is logged and dropped.
+func (l *Link) unreadable(w *wire, cause error) {
+	if w.leaving.Load() {
+		return
+	}
+	l.mu.Lock()
+	p := l.pend
+	if p != nil && p.wire == w {
+		l.pend = nil
+		p.reply <- result{err: fmt.Errorf("%w: %w: %w", ErrBadResponse, ErrUnreadable, &quiet{msg: "frame does not decode", cause: cause})}
+		l.mu.Unlock()
+		l.log.Warn("unreadable answer from acquirer: the request in flight fails, the connection is dropped")
+		return
+	}
+	l.mu.Unlock()
+	l.log.Warn("unreadable frame from acquirer dropped")
+}
+
 // isResponse reports whether m's MTI is a response or an acknowledgement
 // (third digit 1, 3, 5 or 7).
 func isResponse(m *iso8583.Message) bool {
 	mti, err := m.GetMTI()
-	return err == nil && len(mti) == 4 && mti[2] >= '0' && mti[2] <= '9' && (mti[2]-'0')%2 == 1
+	return err == nil && isDigits(mti) && (mti[2]-'0')%2 == 1
+}
+
+// isRequest reports whether m's MTI is four digits, the third even: a
+// request, an advice, a notification or an instruction.
+func isRequest(m *iso8583.Message) bool {
+	mti, err := m.GetMTI()
+	return err == nil && isDigits(mti) && (mti[2]-'0')%2 == 0
+}
+
+func isDigits(mti string) bool {
+	if len(mti) != 4 {
+		return false
+	}
+	for i := range 4 {
+		if mti[i] < '0' || mti[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // acquire returns a live connection and its wire, dialing when there is
@@ -430,7 +493,7 @@ func (l *Link) send(ctx context.Context, key string, framed []byte, timeout time
 	if timeout = l.remaining(ctx, timeout); timeout <= 0 {
 		return nil, false, fmt.Errorf("%w: %w", ErrUnreachable, context.DeadlineExceeded)
 	}
-	p := &pending{wire: w, key: key, reply: make(chan *iso8583.Message, 1)}
+	p := &pending{wire: w, key: key, reply: make(chan result, 1)}
 	done := l.wait(p)
 	defer done()
 	wrote := make(chan error, 1)
@@ -457,10 +520,19 @@ func (l *Link) send(ctx context.Context, key string, framed []byte, timeout time
 		}
 		return nil, false, fmt.Errorf("%w: %w", ErrNoResponse, connErr(err))
 	}
+	// replied ends the call on what ended its wait: a reply, or an
+	// unreadable answer (the connection is then dropped).
+	replied := func(r result) (*iso8583.Message, bool, error) {
+		if r.err != nil {
+			l.drop(conn, w)
+			return nil, false, r.err
+		}
+		return r.m, false, nil
+	}
 	for {
 		select {
 		case r := <-p.reply:
-			return r, false, nil
+			return replied(r)
 		case err := <-wrote:
 			if err == nil {
 				wrote = nil // sent; wait for the reply
@@ -472,7 +544,7 @@ func (l *Link) send(ctx context.Context, key string, framed []byte, timeout time
 			// was read.
 			select {
 			case r := <-p.reply:
-				return r, false, nil
+				return replied(r)
 			default:
 			}
 			if wrote != nil {

@@ -17,7 +17,7 @@ import (
 var dialect = host.ASCII87
 
 // echoMessage is a 0800 echo with STAN stan of terminal T0000001.
-func echoMessage(t *testing.T, stan uint32) *iso8583.Message {
+func echoMessage(t testing.TB, stan uint32) *iso8583.Message {
 	t.Helper()
 	m, err := dialect.EncodeRequest(host.Request{Kind: host.KindEcho, STAN: stan, TerminalID: "T0000001"})
 	if err != nil {
@@ -27,7 +27,7 @@ func echoMessage(t *testing.T, stan uint32) *iso8583.Message {
 }
 
 // answer is the 0810 "00" to req.
-func answer(t *testing.T, req *iso8583.Message) []byte {
+func answer(t testing.TB, req *iso8583.Message) []byte {
 	r, err := dialect.DecodeRequest(req)
 	if err != nil {
 		t.Error(err)
