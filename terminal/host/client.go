@@ -289,7 +289,7 @@ func New(opts *Opts) (*Client, error) {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	c.link, err = link.New(link.Opts{
-		Addr: o.Addr, Spec: d.Spec, Framer: fr, MatchKey: d.MatchKey, Describe: d.describe,
+		Addr: o.Addr, Spec: d.Spec, Framer: fr, MatchKey: d.MatchKey, Describe: d.describe, Answer: c.answer,
 		ConnectTimeout: o.ConnectTimeout, ResponseTimeout: o.ResponseTimeout,
 		Logger: c.log, Clock: o.Clock,
 	})
@@ -336,6 +336,54 @@ func (c *Client) network(ctx context.Context, stan uint32, kind Kind) error {
 		return &RejectedError{MTI: mti, ResponseCode: res.ResponseCode}
 	}
 	return nil
+}
+
+// RCHostRequestRefused is the response code of the terminal's answer to a
+// request the host sends it that is not an echo test of this terminal:
+// "12", invalid transaction.
+const RCHostRequestRefused = "12"
+
+// answer is the terminal's answer to a request the host sends on the link
+// (link.Opts.Answer). The host's echo test (ascii87 0800 DE70 301, cup
+// 0820 60.3 301; Dialect.DecodeRequest says KindEcho) for this terminal
+// id (or none) is answered as the dialect answers an echo: its response
+// MTI (0810, 0830), the same STAN, the terminal id, DE39 "00" (cup: the
+// merchant id and DE60 echoed, the local time). The host uses it to tell
+// the terminal is alive, so it is answered whatever the terminal is
+// doing, also while a request of its own waits for its reply. Any other
+// request (another network management code, a sign-on, a financial
+// request, an echo for another terminal id, one that does not decode) is
+// refused: the dialect's reject (Dialect.EncodeReject: response MTI,
+// STAN and terminal id echoed) with RCHostRequestRefused. A request that
+// cannot even be refused (no STAN) is dropped. Each is logged with its
+// MTI and STAN, never more of it.
+func (c *Client) answer(m *iso8583.Message) *iso8583.Message {
+	mti, _ := m.GetMTI()
+	stan, _ := m.GetString(DESTAN)
+	req, err := c.d.DecodeRequest(m)
+	if err == nil && req.Kind == KindEcho && (req.TerminalID == "" || req.TerminalID == c.tid) {
+		req.TerminalID = c.tid
+		if req.MerchantID == "" {
+			req.MerchantID = c.mid
+		}
+		a, err := c.d.EncodeResponse(req, Response{ResponseCode: "00", Time: c.clock.Now()})
+		if err == nil {
+			c.log.Info("answered the acquirer's echo test", "mti", mti, "stan", stan)
+			return a
+		}
+		c.log.Warn("cannot answer the acquirer's echo test", "mti", mti, "stan", stan, "err", err)
+	}
+	if stan == "" {
+		c.log.Warn("request from the acquirer without a STAN dropped", "mti", mti)
+		return nil
+	}
+	a, err := c.d.EncodeReject(m, RCHostRequestRefused)
+	if err != nil {
+		c.log.Warn("request from the acquirer dropped: no refusal encodes", "mti", mti, "stan", stan, "err", err)
+		return nil
+	}
+	c.log.Warn("request from the acquirer refused", "mti", mti, "stan", stan, "kind", string(req.Kind), "response_code", RCHostRequestRefused)
+	return a
 }
 
 // Purchase sends a purchase and returns the acquirer's answer. A decline is

@@ -44,6 +44,11 @@
 // it, the client knowing nothing of updates). Client.SetAddr moves the
 // next connection to another host address, between two exchanges.
 //
+// The host may send requests of its own on the link: its echo test
+// (ascii87 0800 DE70 301, cup 0820 60.3 301) is answered "00" at once,
+// also while a request of the terminal's waits for its reply; any other
+// is refused with "12" (RCHostRequestRefused; see Client.answer).
+//
 // The MAC of a response is verified before anything else in it is read
 // (the link reads only MTI, DE11 and DE41 to route it). Logs carry MTI,
 // STAN and response code only; error texts never carry card data.

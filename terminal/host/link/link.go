@@ -1,7 +1,8 @@
 // Package link is the terminal's connection to the acquirer: it dials, keeps
 // one connection, sends one request at a time, matches the reply and ends
 // every call within its timeout, or sooner when the answer arrives garbled
-// (ErrUnreadable). It knows nothing of what the messages say
+// (ErrUnreadable); a request the host sends on it is answered with what
+// the caller's Opts.Answer says. It knows nothing of what the messages say
 // beyond whether an MTI is a response: the message spec, the framing and
 // the key responses are matched on come from the caller (package host and
 // its dialects).
@@ -51,6 +52,15 @@ type Opts struct {
 	// Describe returns log attributes of a message that arrives unasked
 	// (MTI and STAN, never card data); nil logs none.
 	Describe func(*iso8583.Message) []any
+	// Answer returns the terminal's answer to a request the host sends
+	// on the link (an MTI whose third digit is even: a network
+	// management echo, say), or nil to send none (the request is then
+	// logged as unmatched and dropped); nil answers nothing. It runs on
+	// the connection's reader: it must not block. The answer goes out
+	// on the connection the request came on, between the frames of the
+	// terminal's own requests, and a request of the terminal's in
+	// flight keeps waiting for its reply.
+	Answer func(*iso8583.Message) *iso8583.Message
 	// ConnectTimeout bounds a TCP connect (default 5s).
 	ConnectTimeout time.Duration
 	// ResponseTimeout bounds the wait for a reply once the request had its
@@ -190,6 +200,10 @@ type wire struct {
 	// leaving is set when the link itself closes the connection: the end
 	// of its stream is then no news.
 	leaving atomic.Bool
+	// conn is the connection read, set before ready is closed (the
+	// reader may run before NewFrom has returned it).
+	conn  *connection.Connection
+	ready chan struct{}
 }
 
 // ReadMessage reads one message and routes it; the connection module
@@ -245,13 +259,17 @@ type result struct {
 
 // route hands m to the request waiting on w when it is its reply: a
 // response MTI (third digit odd) with the request's match key, the first
-// one only. A message without a usable match key that is not a request
-// (a garbled MTI, no STAN) is an unreadable answer (see unreadable).
-// Anything else (a late reply, a repeated one, a request from the host)
-// is logged and dropped.
+// one only. A request from the host is answered (see answer). A message
+// without a usable match key that is not a request (a garbled MTI, no
+// STAN) is an unreadable answer (see unreadable). Anything else (a late
+// reply, a repeated one) is logged and dropped.
 func (l *Link) route(w *wire, m *iso8583.Message) {
+	if isRequest(m) {
+		l.answer(w, m)
+		return
+	}
 	key, err := l.o.MatchKey(m)
-	if err != nil && !isRequest(m) {
+	if err != nil {
 		l.unreadable(w, err)
 		return
 	}
@@ -267,6 +285,34 @@ func (l *Link) route(w *wire, m *iso8583.Message) {
 		l.mu.Unlock()
 	}
 	l.unmatched(m)
+}
+
+// answer sends Opts.Answer's answer to the host's request m on w's
+// connection. It writes from the connection's reader, so what the host
+// sends next is read once the answer is out (or the connection failed):
+// the answers go in the order of the requests and a host that floods
+// the link is not read faster than it reads.
+func (l *Link) answer(w *wire, m *iso8583.Message) {
+	var a *iso8583.Message
+	if l.o.Answer != nil {
+		a = l.o.Answer(m)
+	}
+	if a == nil {
+		l.unmatched(m)
+		return
+	}
+	var framed bytes.Buffer
+	if err := l.o.Framer.WriteMessage(&framed, a); err != nil {
+		l.log.Warn("answer to the acquirer's request not encodable", "err", &quiet{msg: "not encodable", cause: err})
+		return
+	}
+	<-w.ready
+	if w.leaving.Load() {
+		return
+	}
+	if _, err := w.conn.Write(framed.Bytes()); err != nil {
+		l.log.Warn("answer to the acquirer's request not sent", "err", connErr(err))
+	}
 }
 
 // unreadable handles a frame read whole from w that is no usable
@@ -365,7 +411,7 @@ func (l *Link) acquire(ctx context.Context) (conn *connection.Connection, w *wir
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
-	w = &wire{l: l}
+	w = &wire{l: l, ready: make(chan struct{})}
 	conn, err = connection.NewFrom(nc, l.o.Spec, nil, nil,
 		connection.SetMessageReader(w),
 		connection.SetMessageWriter(w),
@@ -375,6 +421,8 @@ func (l *Link) acquire(ctx context.Context) (conn *connection.Connection, w *wir
 		_ = nc.Close()
 		return nil, nil, false, fmt.Errorf("%w: %w", ErrUnreachable, connErr(err))
 	}
+	w.conn = conn
+	close(w.ready)
 	l.log.Info("connected to acquirer", "addr", addr)
 	l.mu.Lock()
 	l.conn, l.wire, l.connAddr = conn, w, addr
