@@ -34,7 +34,8 @@
 // clear faults for the next approved answers of a kind (drop, delay,
 // reset, garbage, bad_mac, duplicate, late, slow), GET
 // /v1/batches?terminal=TID and /v1/ledger?terminal=TID show the host's
-// ledger (acquirer.ControlHandler). It prints "control on HOST:PORT" on
+// ledger, POST /v1/echo {"terminal": TID} sends the host's echo test to
+// a connected terminal and shows its answer (acquirer.ControlHandler). It prints "control on HOST:PORT" on
 // stderr, then "listening on HOST:PORT" once it accepts connections, and
 // shuts down cleanly on SIGTERM or SIGINT (control endpoint, listener and
 // connections closed, journal synced and closed).

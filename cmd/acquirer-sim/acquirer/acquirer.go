@@ -58,7 +58,9 @@
 // also across a restart with Opts.History) is answered with the same
 // response code again and journaled with duplicate=true. Sign-on,
 // sign-off and echo (ascii87 0800, cup 0800/0820) are answered "00".
-// Requests of other types get their response MTI with "12". Answers to
+// Requests of other types get their response MTI with "12". The host
+// sends its own echo test to a connected terminal with Server.Echo (or
+// the control endpoint's POST /v1/echo; echo.go). Answers to
 // every MACed request are MACed under the response MAC key of the
 // request's KSN whenever that KSN is usable, even when the request MAC
 // failed, so the terminal can tell a genuine "A0" from a forged one.
@@ -210,6 +212,12 @@ type Server struct {
 	faultSeq int
 	// adviceRate is the rate limit of advices.
 	adviceRate bucket
+	// terminals are the connections the terminals last sent a request
+	// on, by terminal id (unpadded); echoes the echo tests waiting for
+	// their answers, and echoSTAN the last STAN of one (echo.go).
+	terminals map[string]termConn
+	echoes    map[echoKey]chan *iso8583.Message
+	echoSTAN  uint32
 
 	issuers    map[string]deck.Issuer
 	cards      func(pan string) (deck.Card, bool)
@@ -382,6 +390,7 @@ func (s *Server) accept(nc net.Conn) {
 		s.mu.Lock()
 		delete(s.conns, conn)
 		s.mu.Unlock()
+		s.forget(conn)
 	}()
 }
 
@@ -445,6 +454,12 @@ func (s *Server) handle(c *connection.Connection, m *iso8583.Message) {
 		return
 	}
 	defer s.wg.Done()
+	if s.echoAnswer(c, m) {
+		return
+	}
+	if mti, _ := m.GetMTI(); host.ResponseMTI(mti) != "" {
+		s.remember(c, m)
+	}
 	// Decisions and their "in" lines keep one order, the one a restarted
 	// simulator replays the journal in (loadHistory).
 	s.order.Lock()

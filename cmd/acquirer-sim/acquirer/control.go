@@ -46,6 +46,8 @@ import (
 //	POST   /v1/hints    {"all": true} or {"terminals": [TID, ...]}: answers
 //	                    to these terminals say an update waits at their
 //	                    TMS, until DELETE /v1/hints (GET: who); hints.go
+//	POST   /v1/echo     {"terminal": TID}: the host's echo test to that
+//	                    terminal, and its answer (echo.go)
 //
 // Unknown paths: 404; other methods: 405; unknown query parameters: 400;
 // a Host header that is not a loopback name or address (DNS rebinding):
@@ -251,8 +253,10 @@ func (c control) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		allowed = []string{http.MethodGet}
 	case "/v1/hints":
 		allowed = []string{http.MethodGet, http.MethodPost, http.MethodDelete}
+	case "/v1/echo":
+		allowed = []string{http.MethodPost}
 	default:
-		writeError(w, http.StatusNotFound, "no such path: the control endpoint has /v1/faults, /v1/hints, /v1/batches and /v1/ledger")
+		writeError(w, http.StatusNotFound, "no such path: the control endpoint has /v1/faults, /v1/hints, /v1/echo, /v1/batches and /v1/ledger")
 		return
 	}
 	ok := false
@@ -273,6 +277,8 @@ func (c control) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == "/v1/hints":
 		c.hints(w, r)
+	case r.URL.Path == "/v1/echo":
+		c.echo(w, r)
 	case r.URL.Path != "/v1/faults":
 		c.ledgerView(w, r.URL.Path, q)
 	case r.Method == http.MethodGet:

@@ -13,4 +13,11 @@ var (
 	// ErrControl: a request to the control endpoint is malformed
 	// (ParseFaultSpec); the endpoint answers it 400.
 	ErrControl = errors.New("acquirer: bad control request")
+	// ErrNoTerminal: Echo was asked for a terminal that has no
+	// connection open (none of its requests came on one still open).
+	ErrNoTerminal = errors.New("acquirer: no connection of that terminal")
+	// ErrEcho: Echo's echo test could not be sent, got no answer in time
+	// (or before the connection closed), or an answer that is not an
+	// echo's.
+	ErrEcho = errors.New("acquirer: echo test failed")
 )
