@@ -200,6 +200,9 @@ type wire struct {
 	// leaving is set when the link itself closes the connection: the end
 	// of its stream is then no news.
 	leaving atomic.Bool
+	// partial is set while the reader holds part of a frame: some of its
+	// bytes read, not all.
+	partial atomic.Bool
 	// conn is the connection read, set before ready is closed (the
 	// reader may run before NewFrom has returned it).
 	conn  *connection.Connection
@@ -212,7 +215,8 @@ type wire struct {
 // is handed over before the end of the stream behind it is read, and no
 // message is left to the module's own matching (see RoundTrip).
 func (w *wire) ReadMessage(r io.Reader) (*iso8583.Message, error) {
-	m, err := w.l.o.Framer.ReadMessage(r)
+	m, err := w.l.o.Framer.ReadMessage(frameReader{r: r, w: w})
+	w.partial.Store(false)
 	var unpack *isoerrors.UnpackError
 	if errors.As(err, &unpack) {
 		// A whole frame that does not read as a message: the stream is
@@ -235,6 +239,21 @@ func (w *wire) ReadMessage(r io.Reader) (*iso8583.Message, error) {
 	}
 	w.l.route(w, m)
 	return nil, nil
+}
+
+// frameReader notes on its wire that a frame has begun once any byte of
+// it is read.
+type frameReader struct {
+	r io.Reader
+	w *wire
+}
+
+func (f frameReader) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if n > 0 {
+		f.w.partial.Store(true)
+	}
+	return n, err
 }
 
 // WriteMessage frames m (the module does not write through it: requests
@@ -374,10 +393,21 @@ func (l *Link) acquire(ctx context.Context) (conn *connection.Connection, w *wir
 		l.mu.Unlock()
 		return nil, nil, false, ErrClosed
 	}
-	if l.conn != nil && l.connAddr != l.addr {
-		// The address changed since this connection was made. acquire
-		// runs in a request's turn, so nothing else is on it: close it
-		// (in the background, counted) and dial the new address.
+	stale := l.conn != nil && l.connAddr != l.addr
+	if l.conn != nil && !stale && l.wire.partial.Load() {
+		// The host began a frame on the idle connection and left it
+		// half written: an answer to the next request would be read as
+		// its rest. Nothing is sent yet: replace the connection. (A
+		// request of the host's arriving at this very moment is lost
+		// with it; the host asks again.)
+		l.log.Warn("the acquirer left a frame half written on the idle connection; it is replaced")
+		stale = true
+	}
+	if stale {
+		// The address changed since this connection was made, or its
+		// stream is out of step. acquire runs in a request's turn, so
+		// nothing else is on it: close it (in the background, counted)
+		// and dial anew.
 		old := l.conn
 		l.wire.leaving.Store(true)
 		l.conn, l.wire = nil, nil
