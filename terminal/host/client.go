@@ -368,7 +368,7 @@ func (c *Client) answer(m *iso8583.Message) *iso8583.Message {
 		}
 		a, err := c.d.EncodeResponse(req, Response{ResponseCode: "00", Time: c.clock.Now()})
 		if err == nil {
-			c.log.Info("answered the acquirer's echo test", "mti", mti, "stan", stan)
+			c.log.Debug("answered the acquirer's echo test", "mti", mti, "stan", stan)
 			return a
 		}
 		c.log.Warn("cannot answer the acquirer's echo test", "mti", mti, "stan", stan, "err", err)
