@@ -15,6 +15,7 @@ import (
 
 	"github.com/moov-io/iso8583"
 
+	"posd/terminal/host"
 	"posd/terminal/host/link"
 )
 
@@ -429,4 +430,36 @@ func TestIdleConnectionEndIsLogged(t *testing.T) {
 			t.Fatalf("the link's own close is logged as the host's:\n%s", s)
 		}
 	})
+}
+
+// TestReplyForAnotherTerminal: an answer with the request's MTI class and
+// STAN but another terminal's id is not the request's (a host or a
+// concentrator that misroutes): it is logged and dropped, and the
+// request's own answer, when it follows, is taken. (One that never
+// follows ends at the response timeout, an unknown outcome either way.)
+func TestReplyForAnotherTerminal(t *testing.T) {
+	addr := scriptHost(t, func(nc net.Conn, next func() *iso8583.Message) {
+		for m := next(); m != nil; m = next() {
+			r, err := dialect.DecodeRequest(m)
+			if err != nil {
+				return
+			}
+			r.TerminalID = "T0000002"
+			wrong, err := dialect.EncodeResponse(r, host.Response{ResponseCode: "05"})
+			if err != nil {
+				return
+			}
+			raw, _ := wrong.Pack()
+			_, _ = nc.Write(append(frame(raw), frame(answer(t, m))...))
+		}
+	})
+	l := newLink(t, addr, 5*time.Second, nil)
+	defer l.Close()
+	resp, err := l.RoundTrip(context.Background(), echoMessage(t, 401))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tid, _ := resp.GetString(41); tid != "T0000001" {
+		t.Fatalf("the answer for terminal %q was taken", tid)
+	}
 }
