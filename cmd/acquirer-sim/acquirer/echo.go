@@ -1,6 +1,7 @@
 package acquirer
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -178,6 +179,30 @@ func (s *Server) Echo(ctx context.Context, tid string) (host.Response, error) {
 	return resp, nil
 }
 
+// ParseEchoSpec reads the body of POST /v1/echo, {"terminal": TID}, and
+// returns the terminal id without its padding. Errors match ErrControl.
+func ParseEchoSpec(body []byte) (string, error) {
+	var spec struct {
+		Terminal *string `json:"terminal"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&spec); err != nil {
+		return "", fmt.Errorf("%w: body is not a JSON object of terminal: %w", ErrControl, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("%w: more than one JSON value in the body", ErrControl)
+	}
+	if spec.Terminal == nil {
+		return "", fmt.Errorf("%w: terminal missing", ErrControl)
+	}
+	tid := strings.TrimRight(*spec.Terminal, " ")
+	if tid == "" || len(tid) > 8 || !printable(tid) {
+		return "", fmt.Errorf("%w: terminal is not 1 to 8 printable characters", ErrControl)
+	}
+	return tid, nil
+}
+
 // echo serves POST /v1/echo.
 func (c control) echo(w http.ResponseWriter, r *http.Request) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -190,22 +215,9 @@ func (c control) echo(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("body unreadable or over %d bytes", maxControlBody))
 		return
 	}
-	var spec struct {
-		Terminal *string `json:"terminal"`
-	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&spec); err != nil || spec.Terminal == nil {
-		writeError(w, http.StatusBadRequest, "body is not a JSON object of terminal")
-		return
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		writeError(w, http.StatusBadRequest, "more than one JSON value in the body")
-		return
-	}
-	tid := strings.TrimRight(*spec.Terminal, " ")
-	if tid == "" || len(tid) > 8 || !printable(tid) {
-		writeError(w, http.StatusBadRequest, "terminal (the terminal id, 1 to 8 printable characters) is required")
+	tid, err := ParseEchoSpec(body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), EchoTimeout)

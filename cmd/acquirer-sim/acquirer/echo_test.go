@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,4 +111,29 @@ func TestControlEcho(t *testing.T) {
 	if st, _ := ctl.do(http.MethodPost, "/v1/echo", "application/json", `{"terminal":"T0000001","x":1}`); st != http.StatusBadRequest {
 		t.Fatalf("unknown field: %d", st)
 	}
+}
+
+// FuzzParseEchoSpec: the body of POST /v1/echo is read without panic, and
+// what it accepts is a terminal id of 1 to 8 printable characters.
+func FuzzParseEchoSpec(f *testing.F) {
+	for _, s := range []string{`{"terminal":"T0000001"}`, `{"terminal":""}`, `{}`, `{"terminal":"T1"} {}`, `[`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		tid, err := acquirer.ParseEchoSpec(body)
+		if err != nil {
+			if !errors.Is(err, acquirer.ErrControl) {
+				t.Fatalf("error not ErrControl: %v", err)
+			}
+			return
+		}
+		if tid == "" || len(tid) > 8 || strings.TrimRight(tid, " ") != tid {
+			t.Fatalf("accepted terminal %q", tid)
+		}
+		for i := 0; i < len(tid); i++ {
+			if tid[i] < 0x20 || tid[i] > 0x7E {
+				t.Fatalf("accepted terminal %q", tid)
+			}
+		}
+	})
 }
