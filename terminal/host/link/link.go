@@ -267,6 +267,9 @@ type pending struct {
 	wire  *wire
 	key   string
 	reply chan result // capacity 1; receives at most one result
+	// writing is set once the request is handed to the connection: a
+	// frame read before cannot be its answer.
+	writing atomic.Bool
 }
 
 // result is what ends a pending request's wait: its reply, or the error
@@ -335,8 +338,8 @@ func (l *Link) answer(w *wire, m *iso8583.Message) {
 }
 
 // unreadable handles a frame read whole from w that is no usable
-// message (cause says why). With a request waiting on w, the frame is
-// taken for its answer, garbled: one request at a time is on the link,
+// message (cause says why). With a request waiting on w and handed to
+// the connection, the frame is taken for its answer, garbled: one request at a time is on the link,
 // so an answer can only be its. The request ends at once with
 // ErrBadResponse and ErrUnreadable (it may have been taken: the caller
 // treats it as an unknown outcome) and its connection is dropped (send).
@@ -347,7 +350,7 @@ func (l *Link) unreadable(w *wire, cause error) {
 	}
 	l.mu.Lock()
 	p := l.pend
-	if p != nil && p.wire == w {
+	if p != nil && p.wire == w && p.writing.Load() {
 		l.pend = nil
 		p.reply <- result{err: fmt.Errorf("%w: %w: %w", ErrBadResponse, ErrUnreadable, &quiet{msg: "frame does not decode", cause: cause})}
 		l.mu.Unlock()
@@ -581,6 +584,7 @@ func (l *Link) send(ctx context.Context, key string, framed []byte, timeout time
 		// Write returns once the connection's write loop has written
 		// (or failed to), or at once with ErrConnectionClosed, nothing
 		// written, when the connection has ended.
+		p.writing.Store(true)
 		_, err := conn.Write(framed)
 		wrote <- err
 	}()
