@@ -103,9 +103,9 @@ func (s *Server) echoAnswer(c *connection.Connection, m *iso8583.Message) bool {
 // Echo sends the echo test to terminal tid (padded or not) and returns
 // its answer. Errors: ErrNoTerminal (no connection of tid open),
 // ErrClosed, ErrEcho (not sent, no answer before ctx ended or the
-// connection closed, or an answer that is not an echo's). An answer with
-// a response code other than "00" is no error: Response.ResponseCode
-// says it.
+// connection closed, or an answer of another MTI or that does not
+// decode). An answer with a response code other than "00" (a refusal)
+// is no error: Response.ResponseCode says it.
 func (s *Server) Echo(ctx context.Context, tid string) (host.Response, error) {
 	tid = strings.TrimRight(tid, " ")
 	s.mu.Lock()
@@ -167,11 +167,13 @@ func (s *Server) Echo(ctx context.Context, tid string) (host.Response, error) {
 	in := Entry{Time: s.now(), Direction: "in", Dialect: s.d.Name, MTI: amti, Kind: string(resp.Kind),
 		STAN: str(a, host.DESTAN), TerminalID: strings.TrimRight(str(a, host.DETerminalID), " "),
 		ResponseCode: str(a, host.DEResponseCode), Note: "answer to the echo test of the host"}
-	if err == nil && (amti != host.ResponseMTI(mti) || resp.Kind != host.KindEcho) {
-		err = fmt.Errorf("%s of kind %q answers a %s echo", amti, resp.Kind, mti)
+	// A refusal need not say it answers an echo (no DE70 or DE60): the
+	// response MTI and the STAN it came by are the match.
+	if err == nil && amti != host.ResponseMTI(mti) {
+		err = fmt.Errorf("%s answers a %s echo", amti, mti)
 	}
 	if err != nil {
-		in.Note += "; not an echo's answer"
+		in.Note += "; not usable"
 		s.record(in)
 		return resp, fmt.Errorf("%w: %w", ErrEcho, err)
 	}

@@ -17,7 +17,7 @@ var (
 	// connection open (none of its requests came on one still open).
 	ErrNoTerminal = errors.New("acquirer: no connection of that terminal")
 	// ErrEcho: Echo's echo test could not be sent, got no answer in time
-	// (or before the connection closed), or an answer that is not an
-	// echo's.
+	// (or before the connection closed), or an answer of another MTI or
+	// that does not decode.
 	ErrEcho = errors.New("acquirer: echo test failed")
 )
