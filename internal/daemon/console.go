@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"posd/conn/clock"
 	"posd/crypto/keystore"
 	"posd/terminal/console"
 	"posd/terminal/durable"
@@ -50,12 +52,51 @@ func (d *Daemon) openConsole(ctx context.Context) error {
 	ctx, d.consoleStop = context.WithCancel(ctx)
 	go func() {
 		defer close(d.consoleDone)
-		if err := c.Serve(ctx, line.RW); err != nil && ctx.Err() == nil {
-			d.Log.Warn("service console stopped", "err", err)
-		}
+		serveConsole(ctx, func(ctx context.Context) error { return c.Serve(ctx, line.RW) }, clock.Real, d.Log)
 	}()
 	d.Log.Info("service console", "where", line.Where, "baud", line.Baud, "login", v != nil)
 	return nil
+}
+
+// Console port failures are retried after consoleRetryMin, doubling to
+// consoleRetryMax: a USB-serial adapter pulled out and put back, a
+// pseudo-terminal's read error, must not end the console until posd
+// restarts.
+const (
+	consoleRetryMin = time.Second
+	consoleRetryMax = time.Minute
+)
+
+// serveConsole runs serve until ctx ends, again after each failure of
+// the port (console.ErrIO), waiting longer each time it fails at once.
+// The first failure of a run is logged, not every try.
+func serveConsole(ctx context.Context, serve func(context.Context) error, clk clock.Clock, log *slog.Logger) {
+	wait := consoleRetryMin
+	failing := false
+	for {
+		start := clk.Now()
+		err := serve(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if !errors.Is(err, console.ErrIO) {
+			log.Error("service console stopped", "err", err)
+			return
+		}
+		if clk.Now().Sub(start) > consoleRetryMax {
+			wait, failing = consoleRetryMin, false // it served a while: a new failure
+		}
+		if !failing {
+			log.Warn("service console port failed, serving it again", "err", err, "retry_in", wait)
+			failing = true
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-clk.After(wait):
+		}
+		wait = min(2*wait, consoleRetryMax)
+	}
 }
 
 // RestartRequested is closed when the console asked for a restart.
