@@ -109,11 +109,13 @@ func (e *Engine) waitForOutbox(ctx context.Context, s *sale) {
 	}
 }
 
-// hostSilent says whether err means the acquirer did not answer or
-// could not be reached: the pass then stops sending to it.
+// hostSilent says whether err means the acquirer did not answer, could
+// not be reached, or answered nothing that reads as a message (garbage
+// fails an attempt at once, but the next would fare no better): the
+// pass then stops sending to it.
 func hostSilent(err error) bool {
 	return errors.Is(err, host.ErrUnreachable) || errors.Is(err, host.ErrNoResponse) ||
-		errors.Is(err, context.DeadlineExceeded)
+		errors.Is(err, host.ErrUnreadable) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // acquirerJob: the job's attempts go over the acquirer link.

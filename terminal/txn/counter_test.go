@@ -191,8 +191,19 @@ func saleBehindReversal(t *testing.T, h *linkHost, hostTimeout, hold time.Durati
 // starts with the one that waited longest, so a reversal the host never
 // answers does not hold up the others for good.
 func TestOutboxStopsAtASilentHost(t *testing.T) {
+	for _, rerr := range []error{
+		fmt.Errorf("%w: no reply within 10s", host.ErrNoResponse),
+		// A host that garbles every answer is as good as silent: each
+		// attempt now fails at once, and the pass still stops.
+		fmt.Errorf("%w: %w: bad MTI", host.ErrBadResponse, host.ErrUnreadable),
+	} {
+		t.Run(rerr.Error(), func(t *testing.T) { outboxStopsAtASilentHost(t, rerr) })
+	}
+}
+
+func outboxStopsAtASilentHost(t *testing.T, rerr error) {
 	h := newLinkHost()
-	h.rerr = fmt.Errorf("%w: no reply within 10s", host.ErrNoResponse)
+	h.rerr = rerr
 	db := openDB(t)
 	for _, stan := range []uint32{41, 42, 43} {
 		pendingReversalOf(t, db, stan)
