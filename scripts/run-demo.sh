@@ -59,7 +59,7 @@ waitfor() {
 	exit 1
 }
 
-"$bin/acquirer-sim" -listen "$hostaddr" -journal "$dir/journal.jsonl" -wallet "$walletaddr" -wallet-journal "$dir/wallet.jsonl" \
+"$bin/acquirer-sim" -listen "$hostaddr" -journal "$dir/journal.jsonl" -wallet "$walletaddr" -wallet-journal "$dir/wallet.jsonl" -wallet-state "$dir/wallet-orders.json" \
 	-face "$faceaddr" -face-key "$dir/face-platform-key.pem" -face-pub-out "$dir/face-platform.pem" -face-journal "$dir/face.jsonl" 2> >(tee "$dir/acquirer-sim.log" | sed 's/^/[acquirer-sim] /' >&2) &
 pids+=($!)
 waitfor acquirer-sim "${pids[0]}" "$dir/acquirer-sim.log" "listening on"

@@ -44,8 +44,9 @@
 // platforms simulator (package wallet: its protocol and magic amounts) over
 // HTTP, with -wallet-pay-after queries before an amount ending 61 is paid
 // and -wallet-query-rate queries a second per terminal, a JSON line per
-// call appended to -wallet-journal PATH (default none). It prints
-// "wallet on HOST:PORT".
+// call appended to -wallet-journal PATH (default none), its orders kept in
+// -wallet-state PATH across restarts, as real platforms keep them
+// (default: in memory only). It prints "wallet on HOST:PORT".
 //
 // -face ADDR (off by default; a loopback address only) serves the face-pay
 // platform simulator (package facepay: its protocol, enrolled customers
@@ -108,6 +109,7 @@ func run() error {
 	walletPayAfter := flag.Int("wallet-pay-after", wallet.DefaultPayAfter, "queries before a wallet payment of an amount ending 61 is paid")
 	walletRate := flag.Float64("wallet-query-rate", wallet.DefaultQueryRate, "wallet queries a second per terminal before too_frequent")
 	walletJournal := flag.String("wallet-journal", "", "append a JSON line per wallet call to this file (default none)")
+	walletState := flag.String("wallet-state", "", "keep the wallet platforms' orders in this file across restarts (default: in memory only)")
 	faceAddr := flag.String("face", "", "serve the face-pay platform simulator over HTTP on this loopback address (default off)")
 	faceKey := flag.String("face-key", "", "the face-pay platform's X25519 private key, PEM PKCS #8 (created, mode 0600, when missing; default: a new key for this run)")
 	facePubOut := flag.String("face-pub-out", "", "write the face-pay platform's public key (PEM) to this file for the terminal's parameters")
@@ -160,11 +162,23 @@ func run() error {
 			defer wj.Close()
 			wo.Journal = wj
 		}
-		ws := &http.Server{Handler: wallet.New(wo),
+		var wsim *wallet.Sim
+		if *walletState != "" {
+			wo.StateFile = *walletState
+			if wsim, err = wallet.Open(wo); err != nil {
+				return fmt.Errorf("-wallet-state: %w", err)
+			}
+		} else {
+			wsim = wallet.New(wo)
+		}
+		ws := &http.Server{Handler: wsim,
 			ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 		go func() { _ = ws.Serve(wln) }()
 		defer ws.Close()
 		fmt.Fprintf(os.Stderr, "wallet on %s\n", wln.Addr())
+	}
+	if *walletAddr == "" && *walletState != "" {
+		return errors.New("-wallet-state needs -wallet")
 	}
 	if *faceAddr == "" && (*faceKey != "" || *facePubOut != "" || *faceJournal != "") {
 		return errors.New("-face-key, -face-pub-out and -face-journal need -face")

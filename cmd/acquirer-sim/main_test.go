@@ -21,10 +21,12 @@ import (
 	"posd/board/sim/facescene"
 	"posd/cmd/acquirer-sim/acquirer"
 	simfacepay "posd/cmd/acquirer-sim/facepay"
+	"posd/cmd/acquirer-sim/wallet"
 	"posd/crypto/dukpt"
 	"posd/crypto/faceseal"
 	"posd/terminal/facepay"
 	"posd/terminal/host"
+	twallet "posd/terminal/wallet"
 	"posd/terminal/wiresec"
 )
 
@@ -520,5 +522,67 @@ func TestCommandRejectsBadFaceFlags(t *testing.T) {
 		if err := cmd.Run(); err == nil {
 			t.Errorf("%v: exit status 0", args)
 		}
+	}
+}
+
+// TestCommandKeepsWalletOrdersAcrossRestarts: with -wallet-state the
+// wallet platforms know an order paid before a restart (a terminal that
+// restarts too queries it after), as real platforms do.
+func TestCommandKeepsWalletOrdersAcrossRestarts(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "wallet-orders.json")
+	for run := range 2 {
+		cmd := exec.Command(os.Args[0], "-test.run=^$", "-listen", "127.0.0.1:0", "-log-level", "warn",
+			"-wallet", "127.0.0.1:0", "-wallet-state", state)
+		cmd.Env = append(os.Environ(), "ACQUIRER_SIM_AS_MAIN=1")
+		stderr, err := cmd.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(stderr)
+		addr := ""
+		for addr == "" && sc.Scan() {
+			addr, _ = strings.CutPrefix(sc.Text(), "wallet on ")
+		}
+		go func() {
+			for sc.Scan() {
+			}
+		}()
+		if addr == "" {
+			_ = cmd.Process.Kill()
+			t.Fatal("no wallet line on stderr")
+		}
+		c, err := twallet.NewHTTPClient(twallet.Opts{BaseURL: "http://" + addr, TerminalID: "T0000009",
+			Key: wallet.TerminalKey([]byte(wallet.TestMasterKey), "T0000009")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		if run == 0 {
+			res, err := c.Pay(ctx, twallet.WeChat, twallet.Order{ID: "P1", Amount: 1200, Currency: "156", Code: "134567890123456789"})
+			if err != nil || res.Status != twallet.StatusSuccess {
+				t.Fatalf("pay: %+v %v", res, err)
+			}
+			_ = cmd.Process.Kill() // no clean stop: the order must already be on disk
+			_ = cmd.Wait()
+			continue
+		}
+		res, err := c.Query(ctx, twallet.WeChat, "P1")
+		if err != nil || res.Status != twallet.StatusSuccess {
+			t.Fatalf("query after the restart: %+v %v", res, err)
+		}
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "-listen", "127.0.0.1:0", "-wallet-state", state)
+	cmd.Env = append(os.Environ(), "ACQUIRER_SIM_AS_MAIN=1")
+	if err := cmd.Run(); err == nil {
+		t.Error("-wallet-state without -wallet: exit status 0")
 	}
 }
