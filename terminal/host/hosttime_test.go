@@ -78,7 +78,7 @@ func TestAnswerClock(t *testing.T) {
 		{"11290830１5", time.Time{}},
 		{"", time.Time{}},
 	} {
-		if got := answerClock(c.in, time.UTC, ref);  !got.Equal(c.want) {
+		if got := answerClock(c.in, time.UTC, ref); !got.Equal(c.want) {
 			t.Errorf("%q: %v, want %v", c.in, got, c.want)
 		}
 	}
