@@ -40,7 +40,12 @@ func BenchmarkCodeInViewToRequest(b *testing.B) {
 			i := 0
 			for b.Loop() {
 				i++
-				var v txnView
+				var v struct {
+					txnView
+					Wallet struct {
+						OrderID string `json:"order_id"`
+					} `json:"wallet"`
+				}
 				call("POST", "/v1/sales", `{"amount":"3.00","method":"qr"}`, &v)
 				shown := time.Now()
 				call("POST", "/v1/sim/qr", `{"code":"`+fmt.Sprintf("13%04d%012d", len(to), i)+`","to":"`+to+`"}`, nil)
@@ -48,7 +53,7 @@ func BenchmarkCodeInViewToRequest(b *testing.B) {
 				if v.State != "approved" {
 					b.Fatalf("sale %s: %+v", v.ID, v)
 				}
-				at := payTime(b, journal, "P"+v.ID)
+				at := payTime(b, journal, v.Wallet.OrderID)
 				lat = append(lat, at.Sub(shown))
 			}
 			slices.Sort(lat)

@@ -186,7 +186,7 @@ func (e *Engine) stepFace(ctx context.Context, s *sale) error {
 		})
 	}
 
-	oid := orderID(s.rec.ID)
+	oid := e.orderID(s.rec.ID)
 	face.OrderID = oid
 	sealed, err := faceseal.Seal(fp.PlatformKey, crop, faceSealAAD(fp.TerminalID, oid, s.rec.Amount, s.rec.Currency), fp.Rand)
 	clear(crop)

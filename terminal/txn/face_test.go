@@ -423,7 +423,7 @@ func TestFaceConfirmUnknownIsReversed(t *testing.T) {
 	}
 	r.platform.mu.Lock()
 	defer r.platform.mu.Unlock()
-	if len(r.platform.reversed) == 0 || r.platform.reversed[0] != "P"+tx.ID {
+	if len(r.platform.reversed) == 0 || r.platform.reversed[0] != r.e.orderID(tx.ID) {
 		t.Fatalf("reversed %v", r.platform.reversed)
 	}
 }

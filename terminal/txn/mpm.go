@@ -56,7 +56,7 @@ func (e *Engine) stepMPM(ctx context.Context, s *sale) error {
 		e.fail(s, FailWallet, fmt.Errorf("%w: no merchant account at %s", ErrWallet, p))
 		return nil
 	}
-	oid := orderID(s.rec.ID)
+	oid := e.orderID(s.rec.ID)
 	payload, err := paycode.BuildMPM(merchant, s.rec.Amount, s.rec.Currency, oid)
 	if err != nil {
 		e.fail(s, FailWallet, fmt.Errorf("%w: %w", ErrWallet, err))

@@ -50,7 +50,7 @@ func TestMPMSale(t *testing.T) {
 	if err != nil {
 		t.Fatalf("shown code does not parse: %v", err)
 	}
-	if m.Amount != "23.72" || m.Currency != "156" || m.Bill != "P"+tx.ID || m.Terminal != "T0000001" ||
+	if m.Amount != "23.72" || m.Currency != "156" || m.Bill != e.orderID(tx.ID) || m.Terminal != "T0000001" ||
 		len(m.Accounts) != 1 || m.Accounts[0].GUI != paycode.GUIUnionPay || m.Initiation != "12" {
 		t.Fatalf("shown code: %+v", m)
 	}

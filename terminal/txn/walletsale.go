@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"posd/terminal/host"
 	"posd/terminal/paycode"
@@ -38,9 +39,28 @@ type Wallets interface {
 	Refund(ctx context.Context, p wallet.Platform, orderID, refundID string, amount int64) (wallet.Result, error)
 }
 
-// orderID is the platform's order number of record id: unique per
-// terminal, the platforms deduplicate pay by terminal id + order id.
-func orderID(id string) string { return "P" + id }
+// orderID is the platform's order number of record id: "P", the first
+// six hex digits of the database's instance id, the record id. The
+// platforms deduplicate a pay by terminal id and order number and
+// answer a repeat with the order's outcome; a database started anew (a
+// factory reset) numbers its records from 1 again, and its orders must
+// not be taken for the old ones. Records keep the order number they
+// were sent with.
+func (e *Engine) orderID(id string) string { return "P" + e.instancePrefix() + id }
+
+// refundID is the platform's refund number of record id, unique the
+// same way.
+func (e *Engine) refundID(id string) string { return "R" + e.instancePrefix() + id }
+
+// instancePrefix is the first six hex digits of the database's instance
+// id (store.DB.Instance), upper case; "" for a store without one.
+func (e *Engine) instancePrefix() string {
+	inst := e.o.Store.Instance()
+	if len(inst) < 6 {
+		return ""
+	}
+	return strings.ToUpper(inst[:6])
+}
 
 // stepWallet runs a wallet-code sale: the code, the risk rules (entry
 // qr), the order committed (auth_sent, with the platform and the masked
@@ -108,7 +128,7 @@ func (e *Engine) stepWallet(ctx context.Context, s *sale) error {
 	s.onCancel = stop
 	e.mu.Unlock()
 	s.sentAt = e.clock.Now()
-	oid := orderID(s.rec.ID)
+	oid := e.orderID(s.rec.ID)
 	if err := e.commit(s, PhaseProcessing, func(tx *store.Tx, r *store.Txn) error {
 		if err := tx.AssignNumbers(r); err != nil {
 			return err
@@ -296,7 +316,7 @@ func (e *Engine) stepWalletRefund(s *sale) error {
 	e.sending = true
 	e.mu.Unlock()
 	o := s.orig.Wallet
-	rid := "R" + s.rec.ID
+	rid := e.refundID(s.rec.ID)
 	s.sentAt = e.clock.Now()
 	if err := e.commit(s, PhaseProcessing, func(tx *store.Tx, r *store.Txn) error {
 		if err := tx.AssignNumbers(r); err != nil {

@@ -3,6 +3,7 @@ package txn
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -122,7 +123,7 @@ func TestWalletSale(t *testing.T) {
 	e, codes, _ := walletEngine(t, w)
 	got := payByCode(t, e, codes, wechatCode)
 	if got.State != store.StateApproved || got.Wallet == nil || got.Wallet.Platform != "wechat" || got.Wallet.PlatformTxnID != "WX42" ||
-		got.Wallet.OrderID != "P"+got.ID || got.EntryMode != "qr" || got.Invoice == 0 {
+		got.Wallet.OrderID != e.orderID(got.ID) || got.EntryMode != "qr" || got.Invoice == 0 {
 		t.Fatalf("wallet sale: %+v %+v", got, got.Wallet)
 	}
 	if got.Wallet.MaskedCode == wechatCode || got.MaskedPAN == wechatCode || len(got.Wallet.MaskedCode) == 0 {
@@ -140,7 +141,7 @@ func TestWalletSale(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := wait(t, e, tx.ID)
-	if r.State != store.StateApproved || r.Wallet == nil || r.Wallet.RefundID != "R"+r.ID || len(w.refunds) != 1 {
+	if r.State != store.StateApproved || r.Wallet == nil || r.Wallet.RefundID != e.refundID(r.ID) || len(w.refunds) != 1 {
 		t.Fatalf("wallet refund: %+v %v", r, w.refunds)
 	}
 	// 7.00 of the 12.00 are left to refund, no more.
@@ -329,5 +330,27 @@ func TestWalletRefundCancelRefusedOnceSent(t *testing.T) {
 	got := wait(t, e, tx.ID)
 	if cerr == nil || !errors.Is(cerr, store.ErrState) || got.State != store.StateApproved {
 		t.Fatalf("cancel of a sent refund: %v, refund %s", cerr, got.State)
+	}
+}
+
+// A terminal whose database was started anew (a factory reset, a
+// replaced board with the same terminal id) numbers its records from 1
+// again; its wallet order numbers must not repeat the old ones: the
+// platforms answer a pay of an order number they know with that order's
+// outcome, so a repeated "P1" of the same amount would be approved by
+// the old payment with no money taken.
+func TestWalletOrderNumbersDifferAfterAReset(t *testing.T) {
+	var ids []string
+	for range 2 {
+		w := &fakeWallets{payAs: wallet.Result{Status: wallet.StatusSuccess, PlatformTxnID: "WX1"}}
+		e, codes, _ := walletEngine(t, w)
+		got := payByCode(t, e, codes, wechatCode)
+		if got.State != store.StateApproved || !wallet.ValidID(got.Wallet.OrderID) || len(got.Wallet.OrderID) > 32 {
+			t.Fatalf("sale: %+v %+v", got, got.Wallet)
+		}
+		ids = append(ids, got.ID+" "+got.Wallet.OrderID)
+	}
+	if a, b := strings.Fields(ids[0]), strings.Fields(ids[1]); a[0] != b[0] || a[1] == b[1] {
+		t.Fatalf("records and orders on two databases: %v", ids)
 	}
 }
