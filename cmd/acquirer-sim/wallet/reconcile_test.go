@@ -127,3 +127,28 @@ func TestPayCodeOfAnotherPlatform(t *testing.T) {
 		}
 	}
 }
+
+// TestPayRepeatWithAnotherCode: a pay repeated with its order number is
+// answered with the order's outcome only when it is the same payment
+// (same code); another code under a known order number (a terminal that
+// lost its records and numbers its orders from 1 again) is refused
+// order_mismatch rather than answered with an old payment.
+func TestPayRepeatWithAnotherCode(t *testing.T) {
+	sim, srv, _ := rig(t, wallet.Opts{QueryRate: -1})
+	ctx := context.Background()
+	c := client(t, srv.URL, "T001", wallet.TerminalKey([]byte(wallet.TestMasterKey), "T001"), nil)
+	if r, err := c.Pay(ctx, tw.WeChat, tw.Order{ID: "P1", Amount: 1000, Currency: "CNY", Code: "134567890123456789"}); err != nil || r.Status != tw.StatusSuccess {
+		t.Fatalf("pay: %+v %v", r, err)
+	}
+	if r, err := c.Pay(ctx, tw.WeChat, tw.Order{ID: "P1", Amount: 1000, Currency: "CNY", Code: "134567890123456789"}); err != nil || r.Status != tw.StatusSuccess {
+		t.Fatalf("the same pay again: %+v %v", r, err)
+	}
+	r, err := c.Pay(ctx, tw.WeChat, tw.Order{ID: "P1", Amount: 1000, Currency: "CNY", Code: "134567890123450000"})
+	var rj *tw.RejectedError
+	if !errors.As(err, &rj) || rj.Code != tw.CodeOrderMismatch || r.Status == tw.StatusSuccess {
+		t.Fatalf("another code under P1: %+v %v", r, err)
+	}
+	if tot := sim.Totals(); tot.Paid != 1 || tot.PayRepeats+tot.Repeats != 1 {
+		t.Fatalf("totals %+v", tot)
+	}
+}

@@ -626,7 +626,11 @@ func (s *Sim) do(c call, e *Entry) (tw.Response, int, bool) {
 	case tw.OpPay:
 		s.totals.Pays++
 		if o != nil {
-			if o.kind == kindPrecreate || !o.same(c.platform, r) {
+			// A repeat is the same payment: the same code too (the
+			// code that made the order is on record by its hash; an
+			// order a cancel closed before any pay has none).
+			by, ok := s.used[sha256.Sum256([]byte(r.Code))]
+			if o.kind == kindPrecreate || !o.same(c.platform, r) || o.amount != 0 && (!ok || by != key) {
 				return refuse(http.StatusConflict, tw.CodeOrderMismatch, "order id used for another payment")
 			}
 			s.totals.PayRepeats++
