@@ -111,6 +111,9 @@ type Client struct {
 	pinnedVersion int64
 	// floorPath keeps floor across restarts.
 	floorPath string
+	// rootPath is the newest root a Check learned, written durably
+	// (rootFile).
+	rootPath string
 
 	rndMu sync.Mutex
 	rnd   *rand.Rand
@@ -160,7 +163,7 @@ func New(o Opts) (*Client, error) {
 		metaURL: base + "/metadata", targetsURL: base + "/targets",
 		metaDir: filepath.Join(o.Dir, "metadata"), targetsDir: filepath.Join(o.Dir, "targets"),
 		partialDir: filepath.Join(o.Dir, "partial"), pinnedVersion: pinned.Signed.Version,
-		floorPath: filepath.Join(o.Dir, floorFile)}
+		floorPath: filepath.Join(o.Dir, floorFile), rootPath: filepath.Join(o.Dir, rootFile)}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -202,24 +205,69 @@ func verifiedRoot(b []byte) (*metadata.Metadata[metadata.RootType], error) {
 	return r, nil
 }
 
-// trustedRoot is the root a Check starts from: the newer of the pinned
-// root and the root go-tuf kept in Dir (verified when it was learned, and
-// verified again by go-tuf as it starts from it; refresh falls back to the
-// pinned root if that fails).
+// rootFile (in Opts.Dir) is the newest root a Check learned, kept
+// durably beside go-tuf's own copy (metadata/root.json). go-tuf rewrites
+// its copy at every Check without syncing it, so a power cut can leave it
+// empty or cut short; starting over from the pinned root then would make
+// the terminal depend on the repository still serving every root since
+// the pinned one, and a repository that stops the chain early (by design
+// or by an attacker holding retired keys) would be trusted with an older
+// root than the terminal had learned.
+const rootFile = "root.json"
+
+// trustedRoot is the root a Check starts from: the newest of the pinned
+// root, the root kept durably in Dir and go-tuf's copy, among those that
+// parse and are signed by a threshold of their own root keys (a damaged
+// file is passed over, never trusted). go-tuf verifies it again as it
+// starts from it; refresh falls back to the pinned root if that fails.
 func (c *Client) trustedRoot() []byte {
+	best, version := c.o.Root, c.pinnedVersion
+	for _, p := range []string{c.rootPath, filepath.Join(c.metaDir, "root.json")} {
+		b, err := os.ReadFile(p)
+		if err != nil || int64(len(b)) > c.o.MaxMetadata {
+			continue
+		}
+		r, err := verifiedRoot(b)
+		if err != nil {
+			c.log.Warn("ota: kept root unusable; passed over", "file", p, "err", err)
+			continue
+		}
+		if r.Signed.Version > version {
+			best, version = b, r.Signed.Version
+		}
+	}
+	return best
+}
+
+// keepRoot keeps the root go-tuf trusts after a refresh durably in Dir
+// when it is newer than the one kept there, and makes go-tuf's own files
+// durable.
+func (c *Client) keepRoot(up *updater.Updater) {
+	if err := syncFiles(c.metaDir, "root.json", "timestamp.json", "snapshot.json", "targets.json"); err != nil {
+		c.log.Warn("ota: syncing the trusted metadata", "err", err)
+	}
+	tm := up.GetTrustedMetadataSet()
+	if tm.Root == nil || tm.Root.Signed.Version <= c.pinnedVersion {
+		return
+	}
+	if b, err := os.ReadFile(c.rootPath); err == nil {
+		if r, err := verifiedRoot(b); err == nil && r.Signed.Version >= tm.Root.Signed.Version {
+			return
+		}
+	}
+	// go-tuf's copy holds the bytes it verified last: the trusted root.
 	b, err := os.ReadFile(filepath.Join(c.metaDir, "root.json"))
-	if err != nil || int64(len(b)) > c.o.MaxMetadata {
-		return c.o.Root
+	if err != nil {
+		c.log.Warn("ota: keeping the trusted root", "err", err)
+		return
 	}
-	var v struct {
-		Signed struct {
-			Version int64 `json:"version"`
-		} `json:"signed"`
+	if r, err := verifiedRoot(b); err != nil || r.Signed.Version != tm.Root.Signed.Version {
+		c.log.Warn("ota: go-tuf's root.json is not the root it trusts; not kept", "err", err)
+		return
 	}
-	if err := json.Unmarshal(b, &v); err != nil || v.Signed.Version <= c.pinnedVersion {
-		return c.o.Root
+	if err := writeDurably(c.rootPath, b); err != nil {
+		c.log.Warn("ota: keeping the trusted root", "err", err)
 	}
-	return b
 }
 
 // scrubLocal removes kept metadata files that no longer parse (go-tuf
@@ -289,6 +337,7 @@ func (c *Client) refreshOnce(ctx context.Context) ([]Target, error) {
 	at := c.judgeAt(now)
 	up.UnsafeSetRefTime(at)
 	err = safely(up.Refresh)
+	c.keepRoot(up)
 	c.notePast(up, at)
 	if err != nil {
 		err = classify(f.last, false, err)

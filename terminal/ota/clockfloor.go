@@ -3,10 +3,8 @@ package ota
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
@@ -79,29 +77,7 @@ func (c *Client) readFloor() time.Time {
 
 // writeFloor replaces the kept floor with f, durably.
 func (c *Client) writeFloor(f time.Time) error {
-	tmp, err := os.CreateTemp(c.o.Dir, floorFile+".tmp*")
-	if err != nil {
-		return fmt.Errorf("ota: %w", err)
-	}
-	_, err = tmp.WriteString(f.Format(time.RFC3339) + "\n")
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), c.floorPath)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("ota: %w", err)
-	}
-	if d, err := os.Open(filepath.Dir(c.floorPath)); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return writeDurably(c.floorPath, []byte(f.Format(time.RFC3339)+"\n"))
 }
 
 // expiryNote says, for a refusal of file as expired, when it expired

@@ -30,6 +30,7 @@
 //	targets/<escaped target name>                     verified copies of fetched targets
 //	partial/<sha256>-<length>                          downloads in progress
 //	expiry-floor                                       the expiry floor (RFC 3339)
+//	root.json                                          the newest root learned, kept durably
 //
 // The trusted metadata is go-tuf's own file store (its updater's
 // LocalMetadataDir): go-tuf reads it back at every Check (that is how
@@ -45,6 +46,17 @@
 // of tens of megabytes), is not transaction data, which bbolt's single
 // memory-mapped file, which never shrinks, is kept for. A kept file that
 // no longer parses is removed (it protects nothing) and the Check retried.
+//
+// go-tuf renames its files into place without syncing them (and rewrites
+// root.json at every Check), so a power cut can leave any of them empty
+// or cut short. The client syncs them after every Check, and keeps the
+// newest root it learned in a file of its own, written durably, which a
+// Check starts from: a damaged root.json costs neither the root the
+// terminal had learned (a fall back to the pinned root would trust the
+// repository to serve the whole chain again, and accept an older root if
+// it stopped early) nor a refusal. A damaged timestamp, snapshot or
+// targets file is removed and fetched again: its rollback protection is
+// lost for that one Check (the other files still guard their roles).
 //
 // # Downloads
 //

@@ -1,0 +1,102 @@
+package ota
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"posd/cmd/tms-sim/repo"
+)
+
+// damages are what a power cut can leave of a file written without
+// fsync: nothing, a zero-length file, the first half, or bytes that are
+// not the file's.
+var damages = map[string]func([]byte) []byte{
+	"zero-length": func([]byte) []byte { return []byte{} },
+	"truncated":   func(b []byte) []byte { return b[:len(b)/2] },
+	"zeros":       func(b []byte) []byte { return make([]byte, len(b)) },
+	"not json":    func([]byte) []byte { return []byte("\x00\x01{") },
+}
+
+// TestDamagedLocalMetadata: after a power cut any kept metadata file may
+// be empty, truncated or garbage. The next start never crashes, never
+// stays stuck, and never trusts less than it trusted before: a damaged
+// root.json is neither trusted nor a reason to start over from the pinned
+// root (the root the terminal had learned is kept durably beside it).
+func TestDamagedLocalMetadata(t *testing.T) {
+	for _, role := range []string{"root", "timestamp", "snapshot", "targets"} {
+		for dname, damage := range damages {
+			t.Run(role+"/"+dname, func(t *testing.T) {
+				e := newEnv(t, repo.Opts{})
+				c := e.client("T1") // pins root 1
+				mustCheck(t, c)
+				// The root is rotated twice: the terminal trusts root 3.
+				if err := e.repo.RotateKeys(repo.Rotation{Roles: []string{repo.Root, repo.Timestamp}}); err != nil {
+					t.Fatal(err)
+				}
+				if err := e.repo.RotateKeys(repo.Rotation{Roles: []string{repo.Root, repo.Timestamp}}); err != nil {
+					t.Fatal(err)
+				}
+				e.add("params/emv-2.json", bundleJSON(2), KindParams, 2)
+				e.publish()
+				mustCheck(t, c)
+
+				p := filepath.Join(c.o.Dir, "metadata", role+".json")
+				if err := os.WriteFile(p, damage(mustRead(t, p)), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				// The TMS no longer serves the old roots (it need not: every
+				// terminal it serves learned them): a terminal that fell back
+				// to the pinned root could not follow the chain any more.
+				e.repo.Override("/metadata/2.root.json", http.NotFoundHandler())
+				e.repo.Override("/metadata/3.root.json", http.NotFoundHandler())
+
+				restarted := e.client("T1", func(o *Opts) { o.Dir = c.o.Dir; o.Root = c.o.Root }) // still pins root 1
+				ts, err := restarted.Check(context.Background())
+				if err != nil || len(ts) != 1 {
+					t.Fatalf("check after a damaged %s.json: %v, %v", role, ts, err)
+				}
+				kept, err := verifiedRoot(mustRead(t, filepath.Join(c.o.Dir, "metadata", "root.json")))
+				if err != nil || kept.Signed.Version != 3 {
+					t.Fatalf("root.json after the check: %v, %v", kept, err)
+				}
+			})
+		}
+	}
+}
+
+// TestDamagedLocalMetadataOffline: a damaged file found while the TMS is
+// unreachable is a transient failure, and the check after it succeeds.
+func TestDamagedLocalMetadataOffline(t *testing.T) {
+	for _, role := range []string{"root", "timestamp", "snapshot", "targets"} {
+		t.Run(role, func(t *testing.T) {
+			e := newEnv(t, repo.Opts{})
+			e.add("params/emv-2.json", bundleJSON(2), KindParams, 2)
+			e.publish()
+			c := e.client("T1")
+			mustCheck(t, c)
+			p := filepath.Join(c.o.Dir, "metadata", role+".json")
+			if err := os.WriteFile(p, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			down := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Error(w, "down", http.StatusServiceUnavailable)
+			})
+			for _, f := range []string{"/metadata/timestamp.json", "/metadata/2.root.json"} {
+				e.repo.Override(f, down)
+			}
+			restarted := e.client("T1", func(o *Opts) { o.Dir = c.o.Dir; o.Root = c.o.Root })
+			if _, err := restarted.Check(context.Background()); !errors.Is(err, ErrUnreachable) || Refused(err) {
+				t.Fatalf("offline check after a damaged %s.json: %v", role, err)
+			}
+			e.repo.Restore("/metadata/timestamp.json")
+			e.repo.Restore("/metadata/2.root.json")
+			if ts := mustCheck(t, restarted); len(ts) != 1 {
+				t.Fatalf("targets %v", ts)
+			}
+		})
+	}
+}
