@@ -80,6 +80,11 @@ type Opts struct {
 	// Clock is the time metadata expiry is judged by, and Poll's schedule
 	// (nil: clock.Real).
 	Clock clock.Clock
+	// Elapsed is the time passed since an arbitrary origin, by a clock
+	// that setting Clock does not change (nil: Go's monotonic clock). It
+	// carries the time expiry is judged at across a clock set back within
+	// one run (see judgeAt).
+	Elapsed func() time.Duration
 	// Rand draws Poll's jitter (nil: seeded from crypto/rand).
 	Rand   *rand.Rand
 	Logger *slog.Logger // nil: discard
@@ -125,6 +130,13 @@ type Client struct {
 	// expiry of the newest trusted timestamp the clock was once seen past
 	// (zero: none). See judgeAt.
 	floor time.Time
+	// elapsed is Opts.Elapsed; judged and judgedMono the time the last
+	// Check of this run judged expiry at and elapsed then (judged zero:
+	// none yet), trustedExp the expiry of the timestamp it trusted then.
+	elapsed    func() time.Duration
+	judged     time.Time
+	judgedMono time.Duration
+	trustedExp time.Time
 }
 
 // New checks o and returns a client; it creates Dir. Nothing is fetched.
@@ -183,6 +195,11 @@ func New(o Opts) (*Client, error) {
 		}
 	}
 	c.floor = c.readFloor()
+	c.elapsed = o.Elapsed
+	if c.elapsed == nil {
+		start := time.Now()
+		c.elapsed = func() time.Duration { return time.Since(start) }
+	}
 	return c, nil
 }
 
@@ -333,12 +350,12 @@ func (c *Client) refreshOnce(ctx context.Context) ([]Target, error) {
 	}
 	// go-tuf judges expiry at a reference time: posd's clock, but never
 	// before a timestamp expiry it was once seen past.
-	now := c.clk.Now().UTC()
-	at := c.judgeAt(now)
+	now, mono := c.clk.Now().UTC(), c.elapsed()
+	at := c.judgeAt(now, mono)
 	up.UnsafeSetRefTime(at)
 	err = safely(up.Refresh)
 	c.keepRoot(up)
-	c.notePast(up, at)
+	c.notePast(up, at, mono)
 	if err != nil {
 		err = classify(f.last, false, err)
 		var r *RefusedError

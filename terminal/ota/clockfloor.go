@@ -15,8 +15,9 @@ import (
 // time.
 const floorFile = "expiry-floor"
 
-// judgeAt is the time metadata expiry is judged at: the clock's now, or
-// the floor when the clock is behind it.
+// judgeAt is the time metadata expiry is judged at, given the clock's
+// now and the monotonic elapsed (Opts.Elapsed): the latest of now, the
+// floor, and the time carried over from the last Check of this run.
 //
 // A freeze (the repository, or someone between it and the terminal,
 // serving the last metadata on and on) is caught by the timestamp's
@@ -26,23 +27,59 @@ const floorFile = "expiry-floor"
 // So once the clock was seen past the expiry of a trusted timestamp, that
 // expiry is the floor: it is never judged valid again, in this run or
 // after a restart; only a newer timestamp, signed by the repository, is.
-// The floor only ever rises to a signed expiry (never to the clock's
-// reading itself): a clock that ran ahead for a while costs no more than
-// the wait for the repository's next timestamp.
-func (c *Client) judgeAt(now time.Time) time.Time {
-	if c.floor.After(now) {
-		c.log.Warn("ota: the clock is behind the expiry of a timestamp it was already seen past; judging expiry by that",
-			"clock", now.Format(time.RFC3339), "judged_at", c.floor.Format(time.RFC3339))
-		return c.floor
+//
+// Within one run, a clock set back before any Check saw the expiry is
+// caught too: the last Check's time plus the monotonic time passed since
+// is a time the true time is past, so expiry is judged no earlier than
+// that. This carried time only counts up to just past the expiry of the
+// timestamp trusted then (enough to see it expire; beyond, it would only
+// repeat a clock that had run ahead).
+//
+// Neither rises to the clock's own reading beyond a signed expiry: a
+// clock that ran ahead for a while costs no more than the wait for the
+// repository's next timestamp.
+//
+// What stays out of reach: a clock set back while posd is not running
+// (across a restart or a power cut), before any Check saw the trusted
+// timestamp expire. TUF metadata carry no signed time of signing, only
+// expiries, so the terminal has nothing signed to put a lower bound on the
+// true time but the expiries it saw passed; the exposure is bounded by
+// the timestamp's lifetime after the last time the clock was right.
+func (c *Client) judgeAt(now time.Time, mono time.Duration) time.Time {
+	at := now
+	if c.floor.After(at) {
+		at = c.floor
 	}
-	return now
+	if !c.judged.IsZero() && !c.trustedExp.IsZero() {
+		carried := c.judged.Add(mono - c.judgedMono)
+		if limit := c.trustedExp.UTC().Truncate(time.Second).Add(time.Second); carried.After(limit) {
+			carried = limit
+		}
+		if carried.After(at) {
+			at = carried
+		}
+	}
+	if at.After(now) {
+		c.log.Warn("ota: the clock is behind a time it was already seen past; judging expiry by that",
+			"clock", now.Format(time.RFC3339), "judged_at", at.Format(time.RFC3339))
+	}
+	return at
 }
 
-// notePast raises the floor when the trusted timestamp of up has expired
-// at the time at.
-func (c *Client) notePast(up *updater.Updater, at time.Time) {
+// notePast remembers, for the next Check of this run, the time at expiry
+// was judged at (with the monotonic mono then) and the expiry of the
+// timestamp trusted now; and it raises the floor when that timestamp has
+// expired at the time at.
+func (c *Client) notePast(up *updater.Updater, at time.Time, mono time.Duration) {
 	ts := up.GetTrustedMetadataSet().Timestamp
-	if ts == nil || !ts.Signed.IsExpired(at) {
+	if !at.Before(c.judged) {
+		c.judged, c.judgedMono = at, mono
+	}
+	if ts == nil {
+		return
+	}
+	c.trustedExp = ts.Signed.Expires
+	if !ts.Signed.IsExpired(at) {
 		return
 	}
 	// Expiry is judged with a strict After: one second later is past it
@@ -107,7 +144,7 @@ func expiryNote(up *updater.Updater, file string, now, at time.Time) string {
 	}
 	if at.After(now) {
 		return note + "judged at " + at.Format(time.RFC3339) + ": the clock says " + now.Format(time.RFC3339) +
-			", before the expiry of a timestamp it was already seen past; check the time source"
+			", behind a time already seen passed (an expiry seen past, or the time passed since an earlier check); check the time source"
 	}
 	return note + "the clock says " + now.Format(time.RFC3339) + "; if that is wrong, set it right"
 }

@@ -19,10 +19,14 @@
 //
 // Expiry is judged by Opts.Clock, but never at a time before the expiry of
 // a trusted timestamp the clock was once seen past (kept in Dir across
-// restarts): a clock set back, by a forged time source or a board without
-// a real-time clock, does not make a frozen timestamp valid again. The
-// floor only rises to a signed expiry, so a clock that ran ahead for a
-// while costs no more than the wait for the repository's next timestamp.
+// restarts), nor, within one run, before the last Check's time plus the
+// monotonic time passed since (Opts.Elapsed): a clock set back, by a
+// forged time source or a board without a real-time clock, does not make
+// a frozen timestamp valid again. Both only reach a signed expiry, so a
+// clock that ran ahead for a while costs no more than the wait for the
+// repository's next timestamp. A clock set back while posd is down, before
+// a Check saw the expiry, is not caught: TUF metadata carry no signed
+// time but expiries (see judgeAt).
 //
 // # Files in Opts.Dir
 //

@@ -592,3 +592,31 @@ func TestNewOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestFreezeClockSetBackBeforeExpiry: the repository freezes and the
+// clock is set back while the trusted timestamp is still valid, before
+// any check saw it expire. Within the run, the time that really passed
+// (Opts.Elapsed, which setting the clock does not change) still brings
+// the frozen timestamp to its expiry: it is refused once that much time
+// passed, and the floor is kept for the next start.
+func TestFreezeClockSetBackBeforeExpiry(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC))
+	var mono time.Duration // advances only as time really passes
+	pass := func(d time.Duration) { clk.Advance(d); mono += d }
+	e := newEnv(t, repo.Opts{Clock: clk})
+	e.add("params/emv-2.json", bundleJSON(2), KindParams, 2)
+	e.publish()
+	c := e.client("T1", func(o *Opts) { o.Clock = clk; o.Elapsed = func() time.Duration { return mono } })
+	mustCheck(t, c)
+	pass(23 * time.Hour)
+	mustCheck(t, c)                   // the timestamp lives a day: still valid
+	clk.Advance(-10 * 24 * time.Hour) // set back; the repository stays frozen
+	pass(time.Hour)
+	mustCheck(t, c) // 24 hours passed: still valid
+	pass(2 * time.Hour)
+	ts, err := c.Check(context.Background())
+	refused(t, ts, err, ErrExpired, "timestamp.json", "check the time source")
+	restarted := e.client("T1", func(o *Opts) { o.Clock = clk; o.Dir = c.o.Dir })
+	ts, err = restarted.Check(context.Background())
+	refused(t, ts, err, ErrExpired, "timestamp.json")
+}
