@@ -35,6 +35,7 @@
 //	partial/<sha256>-<length>                          downloads in progress
 //	expiry-floor                                       the expiry floor (RFC 3339)
 //	root.json                                          the newest root learned, kept durably
+//	poll-state                                         Poll's last run and failures in a row (JSON)
 //
 // The trusted metadata is go-tuf's own file store (its updater's
 // LocalMetadataDir): go-tuf reads it back at every Check (that is how
@@ -92,7 +93,8 @@
 // The client never decides what to install: Newer picks, among the targets
 // of one kind, the newest whose version is above the one the caller runs
 // (versions only go up). Poll runs a check at jittered times so that a
-// fleet never polls in step: see Poll.
+// fleet never polls in step, backs off while the TMS fails, and keeps
+// its schedule across restarts: see Poll.
 //
 // # Parameter bundles
 //

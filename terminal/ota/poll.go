@@ -2,7 +2,12 @@ package ota
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"time"
 
 	"posd/conn/clock"
@@ -24,6 +29,9 @@ const (
 	// DefaultHintCooldown: a host hint within this long after a run ended
 	// (PollOpts.HintCooldown) brings no run of its own.
 	DefaultHintCooldown = time.Minute
+	// maxBackoff bounds the factor of the regular period after failures
+	// (2 after one, 4 after two, then 8).
+	maxBackoff = 8
 )
 
 // PollOpts is Poll's schedule and what brings a run forward.
@@ -38,7 +46,8 @@ type PollOpts struct {
 	// comes uniformly within [0, min(HostHintJitter, Every)), unless a run
 	// is already due that soon or one ended less than HintCooldown ago
 	// (then the hint is dropped: the run that just happened, or the one
-	// about to, sees the update). Send without blocking on a channel of
+	// about to, sees the update), or runs are failing (see PollWith's
+	// back-off). Send without blocking on a channel of
 	// capacity 1; nil: none.
 	HostHint <-chan struct{}
 	// HostHintJitter bounds the wait before a hinted run (0:
@@ -63,7 +72,19 @@ type PollOpts struct {
 //     are coalesced into at most one more run (send hints without blocking
 //     on a channel of capacity 1).
 //
-// An error of fn is logged and does not change the schedule. Poll returns
+// A run that fails as the TMS is down or does not answer (Transient)
+// doubles the wait before the next, up to maxBackoff times the period; a
+// run that ends otherwise brings the regular period back. While failures
+// add up, the acquirer's hints bring no run forward (the terminal's own
+// still do). Other errors of fn are logged and do not change the
+// schedule.
+//
+// The schedule survives a restart (the file poll-state in Opts.Dir): a
+// run is recorded as started before fn is called and as ended after, so
+// the first run after a start comes no sooner than the wait after the last
+// run of an earlier start, and a run that never ended (posd died in it) is
+// a failure. A terminal that crashes and starts again and again, while
+// its TMS is down, does not check more often for it. Poll returns
 // ctx's error once ctx ends (after the run under way, which gets ctx,
 // returns). Waits are on Opts.Clock, draws from Opts.Rand. Poll is
 // PollWith with hint as PollOpts.Now.
@@ -92,6 +113,22 @@ func (c *Client) PollWith(ctx context.Context, o PollOpts, fn func(context.Conte
 	now, hint := o.Now, o.HostHint
 	var lastEnd time.Time // zero until a run ended
 	wait := c.uniform(every)
+	st := c.readPollState()
+	failures := st.Failures
+	if !st.Started.IsZero() {
+		lastEnd = st.Ended
+		if st.Ended.Before(st.Started) {
+			// posd stopped in that run: a crash (maybe the run's own), a
+			// watchdog, a power cut. It counts as a failure.
+			lastEnd = st.Started
+			failures++
+		}
+		// No sooner than the wait after that run; a clock set back can
+		// make it no longer than the longest wait.
+		if after := lastEnd.Add(c.backoff(every, failures)).Sub(c.clk.Now()); after > wait {
+			wait = min(after, time.Duration(float64(every)*(1+PollSpread))*maxBackoff)
+		}
+	}
 	tell := func(t time.Time) {
 		if o.Due != nil {
 			o.Due(t)
@@ -127,6 +164,10 @@ func (c *Client) PollWith(ctx context.Context, o PollOpts, fn func(context.Conte
 					continue
 				}
 				at := c.clk.Now()
+				if failures > 0 {
+					c.log.Debug("ota: host hint dropped: the repository failed; backing off", "failures", failures)
+					continue
+				}
 				if !lastEnd.IsZero() && cooldown > 0 && at.Sub(lastEnd) < cooldown {
 					c.log.Debug("ota: host hint dropped: checked recently", "ago", at.Sub(lastEnd))
 					continue
@@ -144,14 +185,72 @@ func (c *Client) PollWith(ctx context.Context, o PollOpts, fn func(context.Conte
 				break waiting
 			}
 		}
-		if err := fn(ctx); err != nil {
+		c.writePollState(pollState{Started: c.clk.Now().UTC(), Ended: lastEnd, Failures: failures})
+		err := fn(ctx)
+		if err != nil {
 			c.log.Warn("ota: poll failed", "err", err)
 		}
-		if err := ctx.Err(); err != nil {
-			return err
+		lastEnd = c.clk.Now().UTC()
+		if cerr := ctx.Err(); cerr != nil {
+			// posd stops: the run was cut short, not failed.
+			c.writePollState(pollState{Started: lastEnd, Ended: lastEnd, Failures: failures})
+			return cerr
 		}
-		lastEnd = c.clk.Now()
-		wait = c.spread(every)
+		if Transient(err) {
+			failures++
+		} else {
+			failures = 0
+		}
+		c.writePollState(pollState{Started: lastEnd, Ended: lastEnd, Failures: failures})
+		wait = c.backoff(every, failures)
+	}
+}
+
+// backoff is the wait after a run that ended with failures runs failing
+// in a row: every·(1 ± PollSpread), times 2^failures up to maxBackoff.
+func (c *Client) backoff(every time.Duration, failures int) time.Duration {
+	return c.spread(every) * time.Duration(min(1<<min(failures, 8), maxBackoff))
+}
+
+// pollFile (in Opts.Dir) keeps Poll's schedule across restarts.
+const pollFile = "poll-state"
+
+// pollState is Poll's schedule: when the last run started and ended
+// (Ended before Started: it never ended), and the failures in a row
+// before it.
+type pollState struct {
+	Started  time.Time `json:"started"`
+	Ended    time.Time `json:"ended"`
+	Failures int       `json:"failures"`
+}
+
+// readPollState reads the kept schedule; a missing or unreadable one is
+// none (an unreadable one is logged).
+func (c *Client) readPollState() pollState {
+	var st pollState
+	b, err := os.ReadFile(filepath.Join(c.o.Dir, pollFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return st
+	}
+	if err == nil {
+		err = json.Unmarshal(b, &st)
+	}
+	if err != nil || st.Failures < 0 {
+		c.log.Warn("ota: kept poll schedule unreadable; ignoring it", "err", err)
+		return pollState{}
+	}
+	return st
+}
+
+// writePollState keeps st durably (a failure is logged: the schedule
+// goes on in memory).
+func (c *Client) writePollState(st pollState) {
+	b, err := json.Marshal(st)
+	if err == nil {
+		err = writeDurably(filepath.Join(c.o.Dir, pollFile), b)
+	}
+	if err != nil {
+		c.log.Warn("ota: keeping the poll schedule", "err", err)
 	}
 }
 

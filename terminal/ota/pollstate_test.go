@@ -1,0 +1,115 @@
+package ota
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"posd/cmd/tms-sim/repo"
+	"posd/conn/clock"
+)
+
+// restartRun starts a poller on dir as a fresh start of posd would, with
+// an acquirer's hint waiting, and steps clk until its first run. With
+// fail set, posd dies in that run (the run never returns; fail is not
+// seen); with fail nil the run succeeds and posd stops after it. It
+// returns when that run happened.
+func restartRun(t *testing.T, e *env, clk *clock.Fake, dir string, seed uint64, fail error, limit time.Duration) time.Time {
+	t.Helper()
+	c := e.client("T1", func(o *Opts) {
+		o.Dir, o.Clock, o.Rand = dir, clk, rand.New(rand.NewPCG(seed, seed))
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	var ran atomic.Pointer[time.Time]
+	ranCh, dead := make(chan struct{}), make(chan struct{})
+	fn := func(context.Context) error {
+		now := clk.Now()
+		ran.Store(&now)
+		close(ranCh)
+		if fail != nil {
+			<-dead // the process is gone: nothing after this point happens
+		}
+		return nil
+	}
+	hint := make(chan struct{}, 1)
+	hint <- struct{}{}
+	done := make(chan error, 1)
+	go func() {
+		done <- c.PollWith(ctx, PollOpts{Every: time.Hour, HostHint: hint}, fn)
+	}()
+	// (Cleanups run last in first: this one before the removal of dir.)
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); close(dead); <-done }) }
+	t.Cleanup(stop)
+	bctx, bcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer bcancel()
+	start := clk.Now()
+	for clk.Now().Sub(start) <= limit {
+		if err := clk.BlockUntil(bctx, 1); err != nil {
+			t.Fatalf("the poller is not waiting: %v", err)
+		}
+		fired := clk.Fired()
+		clk.Advance(10 * time.Second)
+		if clk.Fired() == fired {
+			continue
+		}
+		// A timer fired: the run comes, or the poller waits again.
+		select {
+		case <-ranCh:
+			at := *ran.Load()
+			if fail == nil {
+				// The run is recorded as ended before posd stops.
+				for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+					if st := c.readPollState(); !st.Ended.Before(at) {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatal("the successful run is not recorded")
+					}
+				}
+				stop() // posd stops
+			}
+			return at
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	t.Fatalf("no run within %v", limit)
+	return time.Time{}
+}
+
+// TestPollRestartKeepsBackoff: a terminal whose TMS is down and that
+// dies in every check (a crash, a watchdog, a power cut) starts again at
+// once, each time with a hint from the acquirer waiting. Its checks do
+// not come sooner for the restarts: each waits the regular period after
+// the last one, backing off as the failures add up, and a success brings
+// the regular period back.
+func TestPollRestartKeepsBackoff(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC))
+	e := newEnv(t, repo.Opts{})
+	dir := t.TempDir()
+	const every = time.Hour
+	down := fmt.Errorf("check: %w", ErrUnreachable)
+	prev := restartRun(t, e, clk, dir, 1, down, every)
+	for i := 1; i <= 5; i++ {
+		at := restartRun(t, e, clk, dir, uint64(i+1), down, 20*every)
+		// i failures so far, the crashes included: every·2^i, at most 8 times.
+		factor := time.Duration(min(1<<i, maxBackoff))
+		gap := at.Sub(prev)
+		if gap < every*3/4*factor || gap > every*5/4*factor+time.Minute {
+			t.Fatalf("start %d: the check came %v after the last one, want every·%d·(1 ± 25 %%)", i, gap, factor)
+		}
+		t.Logf("start %d: %v after the last check", i, gap)
+		prev = at
+	}
+	// The TMS answers again: the run after a success is a regular one.
+	at := restartRun(t, e, clk, dir, 10, nil, 20*every)
+	prev = at
+	at = restartRun(t, e, clk, dir, 11, nil, 20*every)
+	if gap := at.Sub(prev); gap < every*3/4 || gap > every*5/4+time.Minute {
+		t.Fatalf("after a success the check came %v after the last one", gap)
+	}
+}
