@@ -494,11 +494,23 @@ func (c *Client) Fetch(ctx context.Context, t Target) ([]byte, error) {
 	// download never needs twice its size on disk.
 	c.cfg.Fetcher, c.cfg.DisableLocalCache = f, true
 	var data []byte
-	err := safely(func() error {
-		var err error
-		_, data, err = c.up.DownloadTarget(tf, keep, "")
-		return err
-	})
+	download := func() error {
+		return safely(func() error {
+			var err error
+			_, data, err = c.up.DownloadTarget(tf, keep, "")
+			return err
+		})
+	}
+	err := download()
+	if err != nil && f.resumed && errors.Is(classify(t.Name, true, err), ErrHash) {
+		// What was kept from before may be at fault, not the repository
+		// (a power cut can leave a file's tail unwritten, a disk can rot):
+		// start over once before refusing.
+		c.log.Warn("ota: resumed download does not match; downloading it whole", "target", t.Name)
+		os.Remove(partial)
+		f.resumed = false
+		err = download()
+	}
 	c.cfg.Fetcher, c.cfg.DisableLocalCache = nil, false
 	if err != nil {
 		err = classify(t.Name, true, err)

@@ -72,8 +72,11 @@
 // they belong. A download in progress is kept in partial/, named by the
 // target's sha256 and length; after an interruption (connection cut,
 // FetchTimeout, power loss) the next Fetch of the same target continues it
-// with an HTTP Range request. A partial file that fails verification is
-// deleted, so the next Fetch starts over. FetchTimeout bounds one Check or
+// with an HTTP Range request. A resumed download that fails verification
+// is started over whole in the same Fetch (what was kept may be at fault:
+// a power cut can leave a file's tail unwritten), and refused only if the
+// whole download fails too; a partial file that fails verification is
+// deleted. FetchTimeout bounds one Check or
 // one Fetch as a whole (wall-clock, like every network timeout in posd);
 // a large image on a slow link completes over several resumed Fetches.
 // Downloads are bounded by MaxMetadata for every metadata file and, for a

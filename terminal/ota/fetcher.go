@@ -28,6 +28,8 @@ type fetcher struct {
 	partial string // target mode: the partial download file
 	name    string // target mode: the target's name
 	last    string // the file downloaded last (metadata name or target name)
+	// resumed: target mode, the download continued a partial file.
+	resumed bool
 }
 
 // DownloadFile implements go-tuf's fetcher.Fetcher. The timeout argument is
@@ -132,7 +134,7 @@ func (f *fetcher) target(u string, length int64) ([]byte, error) {
 	}
 	have := st.Size()
 	restart := func() error {
-		have = 0
+		have, f.resumed = 0, false
 		if err := file.Truncate(0); err != nil {
 			return fmt.Errorf("ota: partial download: %w", err)
 		}
@@ -148,6 +150,7 @@ func (f *fetcher) target(u string, length int64) ([]byte, error) {
 			return nil, fmt.Errorf("%w: %s: no usable answer to a range request", ErrUnreachable, f.name)
 		}
 		if have > 0 {
+			f.resumed = true
 			f.c.log.Info("ota: resuming download", "target", f.name, "from", have, "of", length)
 		}
 		resp, err := f.get(u, have)
