@@ -194,6 +194,7 @@ func New(o Opts) (*Client, error) {
 			return nil, fmt.Errorf("ota: %w", err)
 		}
 	}
+	c.removeStale()
 	c.floor = c.readFloor()
 	c.elapsed = o.Elapsed
 	if c.elapsed == nil {
@@ -201,6 +202,21 @@ func New(o Opts) (*Client, error) {
 		c.elapsed = func() time.Duration { return time.Since(start) }
 	}
 	return c, nil
+}
+
+// removeStale removes the temporary files a process killed while writing
+// left behind (go-tuf's in metadata/, the client's own in Dir): nothing
+// else writes there while a Client starts on Dir.
+func (c *Client) removeStale() {
+	for _, pattern := range []string{filepath.Join(c.metaDir, "tuf_tmp*"), filepath.Join(c.o.Dir, floorFile+".tmp*"),
+		filepath.Join(c.o.Dir, rootFile+".tmp*"), filepath.Join(c.o.Dir, pollFile+".tmp*")} {
+		ms, _ := filepath.Glob(pattern)
+		for _, m := range ms {
+			if err := os.Remove(m); err == nil {
+				c.log.Info("ota: removed a file left by an interrupted write", "file", m)
+			}
+		}
+	}
 }
 
 // verifiedRoot parses a root.json and checks it is signed by a threshold

@@ -100,3 +100,31 @@ func TestDamagedLocalMetadataOffline(t *testing.T) {
 		})
 	}
 }
+
+// TestStaleTemporaryFiles: a process killed while it wrote a file leaves
+// the temporary file it was going to rename (go-tuf's tuf_tmp*, the
+// client's own *.tmp*). A start removes them: a terminal that crashes
+// again and again does not fill its disk with them.
+func TestStaleTemporaryFiles(t *testing.T) {
+	e := newEnv(t, repo.Opts{})
+	c := e.client("T1")
+	mustCheck(t, c)
+	stale := []string{
+		filepath.Join(c.o.Dir, "metadata", "tuf_tmp12345"),
+		filepath.Join(c.o.Dir, "root.json.tmp678"),
+		filepath.Join(c.o.Dir, "expiry-floor.tmp9"),
+		filepath.Join(c.o.Dir, "poll-state.tmp1"),
+	}
+	for _, p := range stale {
+		if err := os.WriteFile(p, []byte("{\"signed\":"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	restarted := e.client("T1", func(o *Opts) { o.Dir = c.o.Dir })
+	mustCheck(t, restarted)
+	for _, p := range stale {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s left after a start: %v", filepath.Base(p), err)
+		}
+	}
+}

@@ -37,6 +37,9 @@
 //	root.json                                          the newest root learned, kept durably
 //	poll-state                                         Poll's last run and failures in a row (JSON)
 //
+// One Client at a time works on a Dir: New removes the temporary files
+// that a process killed while writing one left behind.
+//
 // The trusted metadata is go-tuf's own file store (its updater's
 // LocalMetadataDir): go-tuf reads it back at every Check (that is how
 // rollback and freeze protection survive a reboot) and writes each file
