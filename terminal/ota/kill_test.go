@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,6 +28,9 @@ const envKillChild = "POSD_OTA_KILL_CHILD"
 
 type killJob struct {
 	URL, Dir, Root, Target string
+	// Checks: check again and again, each time as a fresh start, instead
+	// of fetching Target.
+	Checks bool
 }
 
 func TestMain(m *testing.M) {
@@ -46,6 +50,20 @@ func killChild(job string) int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 2
+	}
+	if j.Checks {
+		fmt.Println("ready")
+		for {
+			c, err := New(Opts{BaseURL: j.URL, TerminalID: "T1", Root: root, Dir: j.Dir})
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "child:", err)
+				return 2
+			}
+			if _, err := c.Check(context.Background()); err != nil {
+				fmt.Fprintln(os.Stderr, "child: check:", err)
+				return 2
+			}
+		}
 	}
 	c, err := New(Opts{BaseURL: j.URL, TerminalID: "T1", Root: root, Dir: j.Dir, MinFree: 1})
 	if err != nil {
@@ -184,4 +202,80 @@ func TestKillDuringFetch(t *testing.T) {
 		t.Fatalf("fetch after %d kills: %d bytes, %v", runs, len(got), err)
 	}
 	t.Logf("%d kills, %d resumed downloads", runs, resumed)
+}
+
+// TestKillDuringCheck: the process is SIGKILLed at random points of
+// checks (each a fresh start) while the repository publishes new
+// versions and rotates its root keys. After every kill a start with the
+// pinned root checks successfully and trusts the newest root, and no
+// temporary file is left in the directory.
+func TestKillDuringCheck(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test")
+	}
+	runs := 10
+	if v := os.Getenv("POSD_OTA_KILLS"); v != "" {
+		var err error
+		if runs, err = strconv.Atoi(v); err != nil || runs < 1 {
+			t.Fatalf("POSD_OTA_KILLS=%q", v)
+		}
+	}
+	e := newEnv(t, repo.Opts{})
+	e.publish()
+	dir := t.TempDir()
+	pinned := e.repo.RootJSON()
+	root := filepath.Join(t.TempDir(), "root.json")
+	if err := os.WriteFile(root, pinned, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	job, _ := json.Marshal(killJob{URL: e.srv.URL, Dir: dir, Root: root, Checks: true})
+	rng := rand.New(rand.NewPCG(6, uint64(time.Now().UnixNano())))
+	for i := range runs {
+		if i%3 == 1 {
+			if err := e.repo.RotateKeys(repo.Rotation{Roles: []string{repo.Root, repo.Timestamp}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e.add(fmt.Sprintf("params/emv-%d.json", i), bundleJSON(i+1), KindParams, i+1)
+		e.publish()
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), envKillChild+"="+string(job))
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if line, _ := bufio.NewReader(out).ReadString('\n'); line != "ready\n" {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("run %d: child said %q: %s", i, line, stderr.String())
+		}
+		time.Sleep(time.Duration(rng.IntN(150000)) * time.Microsecond)
+		cmd.Process.Kill()
+		if err := cmd.Wait(); err == nil || stderr.Len() > 0 {
+			t.Fatalf("run %d: child ended by itself (%v): %s", i, err, stderr.String())
+		}
+		c := e.client("T1", func(o *Opts) { o.Dir, o.Root = dir, pinned })
+		if ts := mustCheck(t, c); len(ts) != i+1 {
+			t.Fatalf("run %d: %d targets offered", i, len(ts))
+		}
+		if want := e.repo.Version(repo.Root); want > 1 {
+			kept, err := verifiedRoot(mustRead(t, filepath.Join(dir, rootFile)))
+			if err != nil || kept.Signed.Version != want {
+				t.Fatalf("run %d: kept root %v (%v), want version %d", i, kept, err, want)
+			}
+		}
+		for _, sub := range []string{".", "metadata"} {
+			es, _ := os.ReadDir(filepath.Join(dir, sub))
+			for _, e := range es {
+				if strings.Contains(e.Name(), "tmp") {
+					t.Fatalf("run %d: %s left in %s", i, e.Name(), sub)
+				}
+			}
+		}
+	}
 }
