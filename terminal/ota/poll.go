@@ -30,8 +30,10 @@ const (
 	// (PollOpts.HintCooldown) brings no run of its own.
 	DefaultHintCooldown = time.Minute
 	// maxBackoff bounds the factor of the regular period after failures
-	// (2 after one, 4 after two, then 8).
-	maxBackoff = 8
+	// (2 after one, then 4), and maxBackoffWait the wait it makes (a
+	// period longer than that is not made longer).
+	maxBackoff     = 4
+	maxBackoffWait = 24 * time.Hour
 )
 
 // PollOpts is Poll's schedule and what brings a run forward.
@@ -46,8 +48,9 @@ type PollOpts struct {
 	// comes uniformly within [0, min(HostHintJitter, Every)), unless a run
 	// is already due that soon or one ended less than HintCooldown ago
 	// (then the hint is dropped: the run that just happened, or the one
-	// about to, sees the update), or runs are failing (see PollWith's
-	// back-off). Send without blocking on a channel of
+	// about to, sees the update), or runs are failing and the last was
+	// less than Every ago (see PollWith). Send without blocking on a
+	// channel of
 	// capacity 1; nil: none.
 	HostHint <-chan struct{}
 	// HostHintJitter bounds the wait before a hinted run (0:
@@ -73,11 +76,12 @@ type PollOpts struct {
 //     on a channel of capacity 1).
 //
 // A run that fails as the TMS is down or does not answer (Transient)
-// doubles the wait before the next, up to maxBackoff times the period; a
+// doubles the wait before the next, up to maxBackoff times the period and
+// no longer than maxBackoffWait (unless the period itself is longer); a
 // run that ends otherwise brings the regular period back. While failures
-// add up, the acquirer's hints bring no run forward (the terminal's own
-// still do). Other errors of fn are logged and do not change the
-// schedule.
+// add up, an acquirer's hint brings a run forward only once a whole
+// period passed since the last run (the terminal's own hints still do at
+// once). Other errors of fn are logged and do not change the schedule.
 //
 // The schedule survives a restart (the file poll-state in Opts.Dir): a
 // run is recorded as started before fn is called and as ended after, so
@@ -125,8 +129,9 @@ func (c *Client) PollWith(ctx context.Context, o PollOpts, fn func(context.Conte
 		}
 		// No sooner than the wait after that run; a clock set back can
 		// make it no longer than the longest wait.
+		longest := max(time.Duration(float64(every)*(1+PollSpread)), maxBackoffWait)
 		if after := lastEnd.Add(c.backoff(every, failures)).Sub(c.clk.Now()); after > wait {
-			wait = min(after, time.Duration(float64(every)*(1+PollSpread))*maxBackoff)
+			wait = min(after, longest)
 		}
 	}
 	tell := func(t time.Time) {
@@ -164,7 +169,7 @@ func (c *Client) PollWith(ctx context.Context, o PollOpts, fn func(context.Conte
 					continue
 				}
 				at := c.clk.Now()
-				if failures > 0 {
+				if failures > 0 && at.Sub(lastEnd) < every {
 					c.log.Debug("ota: host hint dropped: the repository failed; backing off", "failures", failures)
 					continue
 				}
@@ -207,9 +212,14 @@ func (c *Client) PollWith(ctx context.Context, o PollOpts, fn func(context.Conte
 }
 
 // backoff is the wait after a run that ended with failures runs failing
-// in a row: every·(1 ± PollSpread), times 2^failures up to maxBackoff.
+// in a row: every·(1 ± PollSpread), times 2^failures up to maxBackoff, and
+// no longer than maxBackoffWait unless the plain wait is.
 func (c *Client) backoff(every time.Duration, failures int) time.Duration {
-	return c.spread(every) * time.Duration(min(1<<min(failures, 8), maxBackoff))
+	w := c.spread(every)
+	if failures <= 0 {
+		return w
+	}
+	return max(w, min(w*time.Duration(min(1<<min(failures, 8), maxBackoff)), maxBackoffWait))
 }
 
 // pollFile (in Opts.Dir) keeps Poll's schedule across restarts.

@@ -96,7 +96,7 @@ func TestPollRestartKeepsBackoff(t *testing.T) {
 	prev := restartRun(t, e, clk, dir, 1, down, every)
 	for i := 1; i <= 5; i++ {
 		at := restartRun(t, e, clk, dir, uint64(i+1), down, 20*every)
-		// i failures so far, the crashes included: every·2^i, at most 8 times.
+		// i failures so far, the crashes included: every·2^i, at most 4 times.
 		factor := time.Duration(min(1<<i, maxBackoff))
 		gap := at.Sub(prev)
 		if gap < every*3/4*factor || gap > every*5/4*factor+time.Minute {
@@ -111,5 +111,29 @@ func TestPollRestartKeepsBackoff(t *testing.T) {
 	at = restartRun(t, e, clk, dir, 11, nil, 20*every)
 	if gap := at.Sub(prev); gap < every*3/4 || gap > every*5/4+time.Minute {
 		t.Fatalf("after a success the check came %v after the last one", gap)
+	}
+}
+
+// TestPollBackoffBounds: the back-off doubles the period up to 4 times,
+// never beyond a day unless the period itself is longer.
+func TestPollBackoffBounds(t *testing.T) {
+	c := pollClient(t, clock.NewFake(time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)), 3)
+	for _, tc := range []struct {
+		every    time.Duration
+		failures int
+		lo, hi   time.Duration
+	}{
+		{time.Hour, 0, 45 * time.Minute, 75 * time.Minute},
+		{time.Hour, 1, 90 * time.Minute, 150 * time.Minute},
+		{time.Hour, 2, 3 * time.Hour, 5 * time.Hour},
+		{time.Hour, 50, 3 * time.Hour, 5 * time.Hour},
+		{6 * time.Hour, 3, 18 * time.Hour, 24 * time.Hour},
+		{48 * time.Hour, 3, 36 * time.Hour, 60 * time.Hour},
+	} {
+		for range 100 {
+			if w := c.backoff(tc.every, tc.failures); w < tc.lo || w > tc.hi {
+				t.Fatalf("every %v, %d failures: wait %v outside [%v, %v]", tc.every, tc.failures, w, tc.lo, tc.hi)
+			}
+		}
 	}
 }
