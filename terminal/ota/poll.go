@@ -48,8 +48,8 @@ type PollOpts struct {
 	// comes uniformly within [0, min(HostHintJitter, Every)), unless a run
 	// is already due that soon or one ended less than HintCooldown ago
 	// (then the hint is dropped: the run that just happened, or the one
-	// about to, sees the update), or runs are failing and the last was
-	// less than Every ago (see PollWith). Send without blocking on a
+	// about to, sees the update), or runs are failing (or posd died in
+	// the last) and the last was less than Every ago (see PollWith). Send without blocking on a
 	// channel of
 	// capacity 1; nil: none.
 	HostHint <-chan struct{}
@@ -84,11 +84,12 @@ type PollOpts struct {
 // once). Other errors of fn are logged and do not change the schedule.
 //
 // The schedule survives a restart (the file poll-state in Opts.Dir): a
-// run is recorded as started before fn is called and as ended after, so
-// the first run after a start comes no sooner than the wait after the last
-// run of an earlier start, and a run that never ended (posd died in it) is
-// a failure. A terminal that crashes and starts again and again, while
-// its TMS is down, does not check more often for it. Poll returns
+// run is recorded as started before fn is called and as ended after, with
+// the failures in a row, so the first run after a start comes no sooner
+// than the wait after the last run of an earlier start (from its start,
+// when posd died in it; then hints wait a period too, as after failures).
+// A terminal that crashes and starts again and again, while its TMS is
+// down, checks no more often for it. Poll returns
 // ctx's error once ctx ends (after the run under way, which gets ctx,
 // returns). Waits are on Opts.Clock, draws from Opts.Rand. Poll is
 // PollWith with hint as PollOpts.Now.
@@ -119,13 +120,15 @@ func (c *Client) PollWith(ctx context.Context, o PollOpts, fn func(context.Conte
 	wait := c.uniform(every)
 	st := c.readPollState()
 	failures := st.Failures
+	// died: posd stopped in the last run, which never ended: a crash
+	// (maybe the run's own), a watchdog, a power cut, a reboot into new
+	// firmware. It counts as a run, not as a failure (nothing says the TMS
+	// failed), but until a run ends, hints wait as they do after failures.
+	died := false
 	if !st.Started.IsZero() {
 		lastEnd = st.Ended
 		if st.Ended.Before(st.Started) {
-			// posd stopped in that run: a crash (maybe the run's own), a
-			// watchdog, a power cut. It counts as a failure.
-			lastEnd = st.Started
-			failures++
+			lastEnd, died = st.Started, true
 		}
 		// No sooner than the wait after that run; a clock set back can
 		// make it no longer than the longest wait.
@@ -169,7 +172,7 @@ func (c *Client) PollWith(ctx context.Context, o PollOpts, fn func(context.Conte
 					continue
 				}
 				at := c.clk.Now()
-				if failures > 0 && at.Sub(lastEnd) < every {
+				if (failures > 0 || died) && at.Sub(lastEnd) < every {
 					c.log.Debug("ota: host hint dropped: the repository failed; backing off", "failures", failures)
 					continue
 				}
@@ -195,7 +198,7 @@ func (c *Client) PollWith(ctx context.Context, o PollOpts, fn func(context.Conte
 		if err != nil {
 			c.log.Warn("ota: poll failed", "err", err)
 		}
-		lastEnd = c.clk.Now().UTC()
+		lastEnd, died = c.clk.Now().UTC(), false
 		if cerr := ctx.Err(); cerr != nil {
 			// posd stops: the run was cut short, not failed.
 			c.writePollState(pollState{Started: lastEnd, Ended: lastEnd, Failures: failures})

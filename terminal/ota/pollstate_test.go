@@ -3,7 +3,9 @@ package ota
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,13 +17,15 @@ import (
 
 // restartRun starts a poller on dir as a fresh start of posd would, with
 // an acquirer's hint waiting, and steps clk until its first run. With
-// fail set, posd dies in that run (the run never returns; fail is not
-// seen); with fail nil the run succeeds and posd stops after it. It
-// returns when that run happened.
-func restartRun(t *testing.T, e *env, clk *clock.Fake, dir string, seed uint64, fail error, limit time.Duration) time.Time {
+// dieInRun, posd dies in that run (the run never returns); otherwise the
+// run returns fail and posd dies after it. It returns when that run
+// happened.
+func restartRun(t *testing.T, e *env, clk *clock.Fake, dir string, seed uint64, dieInRun bool, fail error, limit time.Duration) time.Time {
 	t.Helper()
+	notes := make(logNotes, 64)
 	c := e.client("T1", func(o *Opts) {
 		o.Dir, o.Clock, o.Rand = dir, clk, rand.New(rand.NewPCG(seed, seed))
+		o.Logger = slog.New(notes)
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	var ran atomic.Pointer[time.Time]
@@ -30,10 +34,10 @@ func restartRun(t *testing.T, e *env, clk *clock.Fake, dir string, seed uint64, 
 		now := clk.Now()
 		ran.Store(&now)
 		close(ranCh)
-		if fail != nil {
+		if dieInRun {
 			<-dead // the process is gone: nothing after this point happens
 		}
-		return nil
+		return fail
 	}
 	hint := make(chan struct{}, 1)
 	hint <- struct{}{}
@@ -45,6 +49,15 @@ func restartRun(t *testing.T, e *env, clk *clock.Fake, dir string, seed uint64, 
 	var once sync.Once
 	stop := func() { once.Do(func() { cancel(); close(dead); <-done }) }
 	t.Cleanup(stop)
+	// The poller judges the hint before the clock moves.
+	for judged := false; !judged; {
+		select {
+		case m := <-notes:
+			judged = strings.HasPrefix(m, saysDropped) || strings.HasPrefix(m, saysSoon)
+		case <-time.After(5 * time.Second):
+			t.Fatal("the poller said nothing of the hint")
+		}
+	}
 	bctx, bcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer bcancel()
 	start := clk.Now()
@@ -61,8 +74,8 @@ func restartRun(t *testing.T, e *env, clk *clock.Fake, dir string, seed uint64, 
 		select {
 		case <-ranCh:
 			at := *ran.Load()
-			if fail == nil {
-				// The run is recorded as ended before posd stops.
+			if !dieInRun {
+				// The run is recorded as ended before posd dies.
 				for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
 					if st := c.readPollState(); !st.Ended.Before(at) {
 						break
@@ -71,7 +84,7 @@ func restartRun(t *testing.T, e *env, clk *clock.Fake, dir string, seed uint64, 
 						t.Fatal("the successful run is not recorded")
 					}
 				}
-				stop() // posd stops
+				stop() // posd dies while it waits: nothing is written
 			}
 			return at
 		case <-time.After(200 * time.Millisecond):
@@ -81,22 +94,22 @@ func restartRun(t *testing.T, e *env, clk *clock.Fake, dir string, seed uint64, 
 	return time.Time{}
 }
 
-// TestPollRestartKeepsBackoff: a terminal whose TMS is down and that
-// dies in every check (a crash, a watchdog, a power cut) starts again at
-// once, each time with a hint from the acquirer waiting. Its checks do
-// not come sooner for the restarts: each waits the regular period after
-// the last one, backing off as the failures add up, and a success brings
-// the regular period back.
+// TestPollRestartKeepsBackoff: a terminal whose TMS is down, and that
+// dies after every check (a crash elsewhere, a watchdog, a power cut),
+// starts again at once, each time with a hint from the acquirer waiting.
+// Its checks do not come sooner for the restarts: each waits the regular
+// period after the last one, backing off as the failures add up, and a
+// success brings the regular period back.
 func TestPollRestartKeepsBackoff(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC))
 	e := newEnv(t, repo.Opts{})
 	dir := t.TempDir()
 	const every = time.Hour
 	down := fmt.Errorf("check: %w", ErrUnreachable)
-	prev := restartRun(t, e, clk, dir, 1, down, every)
+	prev := restartRun(t, e, clk, dir, 1, false, down, every)
 	for i := 1; i <= 5; i++ {
-		at := restartRun(t, e, clk, dir, uint64(i+1), down, 20*every)
-		// i failures so far, the crashes included: every·2^i, at most 4 times.
+		at := restartRun(t, e, clk, dir, uint64(i+1), false, down, 20*every)
+		// i failures so far: every·2^i, at most 4 times.
 		factor := time.Duration(min(1<<i, maxBackoff))
 		gap := at.Sub(prev)
 		if gap < every*3/4*factor || gap > every*5/4*factor+time.Minute {
@@ -106,11 +119,30 @@ func TestPollRestartKeepsBackoff(t *testing.T) {
 		prev = at
 	}
 	// The TMS answers again: the run after a success is a regular one.
-	at := restartRun(t, e, clk, dir, 10, nil, 20*every)
+	at := restartRun(t, e, clk, dir, 10, false, nil, 20*every)
 	prev = at
-	at = restartRun(t, e, clk, dir, 11, nil, 20*every)
+	at = restartRun(t, e, clk, dir, 11, false, nil, 20*every)
 	if gap := at.Sub(prev); gap < every*3/4 || gap > every*5/4+time.Minute {
 		t.Fatalf("after a success the check came %v after the last one", gap)
+	}
+}
+
+// TestPollRestartDyingInRuns: a terminal that dies in every check starts
+// again at once with a hint waiting: its checks still come a period
+// apart (a run that never ended is a run; not a failure, since a reboot
+// into new firmware ends one too).
+func TestPollRestartDyingInRuns(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC))
+	e := newEnv(t, repo.Opts{})
+	dir := t.TempDir()
+	const every = time.Hour
+	prev := restartRun(t, e, clk, dir, 1, true, nil, every)
+	for i := 1; i <= 4; i++ {
+		at := restartRun(t, e, clk, dir, uint64(i+1), true, nil, 20*every)
+		if gap := at.Sub(prev); gap < every*3/4 || gap > every*5/4+time.Minute {
+			t.Fatalf("start %d: the check came %v after the last one, want every·(1 ± 25 %%)", i, gap)
+		}
+		prev = at
 	}
 }
 
