@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -102,12 +103,15 @@ func TestFetchDiskFull(t *testing.T) {
 		c := e.client("T1", func(o *Opts) { o.Dir = disk; o.MinFree = 64 << 10 })
 		fw := find(t, mustCheck(t, c), "firmware/posd-2.img")
 		filler := filepath.Join(disk, "filler")
+		filled := make(chan struct{})
+		var once sync.Once
 		e.repo.Override(e.targetPath(fw.Name), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Length", strconv.Itoa(len(img)))
 			w.Write(img[:100<<10])
 			w.(http.Flusher).Flush()
 			// Something else takes the rest of the disk meanwhile.
 			os.WriteFile(filler, make([]byte, 1<<20), 0o600)
+			once.Do(func() { close(filled) })
 			w.Write(img[100<<10:])
 		}))
 		got, err := c.Fetch(context.Background(), fw)
@@ -116,6 +120,9 @@ func TestFetchDiskFull(t *testing.T) {
 		}
 		t.Logf("filled: %v", err)
 		noTargetFiles(t, disk)
+		// The filler's blocks come back once it is written and closed (the
+		// download may fail while it is being written).
+		<-filled
 		os.Remove(filler)
 		e.repo.Restore(e.targetPath(fw.Name))
 		if got, err := c.Fetch(context.Background(), fw); err != nil || !bytes.Equal(got, img) {
