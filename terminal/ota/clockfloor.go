@@ -55,7 +55,9 @@ func (c *Client) judgeAt(now time.Time, mono time.Duration) time.Time {
 		if limit := c.trustedExp.UTC().Truncate(time.Second).Add(time.Second); carried.After(limit) {
 			carried = limit
 		}
-		if carried.After(at) {
+		// (A second of slack: the wall and monotonic readings are not
+		// taken at the same instant.)
+		if carried.Sub(at) > time.Second {
 			at = carried
 		}
 	}
