@@ -22,6 +22,7 @@ import (
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"github.com/theupdateframework/go-tuf/v2/metadata/config"
+	"github.com/theupdateframework/go-tuf/v2/metadata/trustedmetadata"
 	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
 
 	"posd/conn/clock"
@@ -116,9 +117,8 @@ type Client struct {
 	pinnedVersion int64
 	// floorPath keeps floor across restarts.
 	floorPath string
-	// rootPath is the newest root a Check learned, written durably
-	// (rootFile).
-	rootPath string
+	// rootsDir keeps the chain of roots learned (see trustedRoot).
+	rootsDir string
 
 	rndMu sync.Mutex
 	rnd   *rand.Rand
@@ -175,7 +175,7 @@ func New(o Opts) (*Client, error) {
 		metaURL: base + "/metadata", targetsURL: base + "/targets",
 		metaDir: filepath.Join(o.Dir, "metadata"), targetsDir: filepath.Join(o.Dir, "targets"),
 		partialDir: filepath.Join(o.Dir, "partial"), pinnedVersion: pinned.Signed.Version,
-		floorPath: filepath.Join(o.Dir, floorFile), rootPath: filepath.Join(o.Dir, rootFile)}
+		floorPath: filepath.Join(o.Dir, floorFile), rootsDir: filepath.Join(o.Dir, rootsDir)}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -189,7 +189,7 @@ func New(o Opts) (*Client, error) {
 		}
 		c.rnd = rand.New(rand.NewChaCha8(seed))
 	}
-	for _, d := range []string{c.metaDir, c.targetsDir, c.partialDir} {
+	for _, d := range []string{c.metaDir, c.targetsDir, c.partialDir, c.rootsDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("ota: %w", err)
 		}
@@ -209,7 +209,7 @@ func New(o Opts) (*Client, error) {
 // else writes there while a Client starts on Dir.
 func (c *Client) removeStale() {
 	for _, pattern := range []string{filepath.Join(c.metaDir, "tuf_tmp*"), filepath.Join(c.o.Dir, floorFile+".tmp*"),
-		filepath.Join(c.o.Dir, rootFile+".tmp*"), filepath.Join(c.o.Dir, pollFile+".tmp*")} {
+		filepath.Join(c.rootsDir, "*.tmp*"), filepath.Join(c.o.Dir, pollFile+".tmp*")} {
 		ms, _ := filepath.Glob(pattern)
 		for _, m := range ms {
 			if err := os.Remove(m); err == nil {
@@ -238,68 +238,96 @@ func verifiedRoot(b []byte) (*metadata.Metadata[metadata.RootType], error) {
 	return r, nil
 }
 
-// rootFile (in Opts.Dir) is the newest root a Check learned, kept
-// durably beside go-tuf's own copy (metadata/root.json). go-tuf rewrites
-// its copy at every Check without syncing it, so a power cut can leave it
-// empty or cut short; starting over from the pinned root then would make
-// the terminal depend on the repository still serving every root since
-// the pinned one, and a repository that stops the chain early (by design
-// or by an attacker holding retired keys) would be trusted with an older
-// root than the terminal had learned.
-const rootFile = "root.json"
+// rootsDir (in Opts.Dir) keeps every root a Check learned after the
+// pinned one, N.root.json, each written durably once it verified against
+// the one before. go-tuf's own copy (metadata/root.json) is rewritten at
+// every Check without being synced, so a power cut can leave it empty or
+// cut short; and it is whatever file is there, which anyone able to write
+// the directory could have replaced with a root of their own keys. The
+// chain is the terminal's memory of its trust instead: starting over from
+// the pinned root would make the terminal depend on the repository still
+// serving every root since, and accept an older root from a repository
+// that stops the chain early (by design or by an attacker holding
+// retired keys); a file that does not chain from the pinned root is
+// never trusted.
+const rootsDir = "roots"
 
-// trustedRoot is the root a Check starts from: the newest of the pinned
-// root, the root kept durably in Dir and go-tuf's copy, among those that
-// parse and are signed by a threshold of their own root keys (a damaged
-// file is passed over, never trusted). go-tuf verifies it again as it
-// starts from it; refresh falls back to the pinned root if that fails.
+// maxRootChain bounds the root versions walked (go-tuf's bound of root
+// rotations in one Check).
+const maxRootChain = 256
+
+// trustedRoot is the root a Check starts from: the newest root of the
+// chain kept in Dir (rootsDir) that verifies, each version against the one
+// before, from the pinned root on. A file that is missing, damaged or
+// does not verify ends the chain there (a later Check learns the rest from
+// the repository again).
 func (c *Client) trustedRoot() []byte {
-	best, version := c.o.Root, c.pinnedVersion
-	for _, p := range []string{c.rootPath, filepath.Join(c.metaDir, "root.json")} {
-		b, err := os.ReadFile(p)
+	tm, err := trustedmetadata.New(c.o.Root)
+	if err != nil {
+		return c.o.Root // New checked it: not reached
+	}
+	best := c.o.Root
+	for v := c.pinnedVersion + 1; v <= c.pinnedVersion+maxRootChain; v++ {
+		b, err := os.ReadFile(c.chainPath(v))
 		if err != nil || int64(len(b)) > c.o.MaxMetadata {
-			continue
+			break
 		}
-		r, err := verifiedRoot(b)
-		if err != nil {
-			c.log.Warn("ota: kept root unusable; passed over", "file", p, "err", err)
-			continue
+		if _, err := safelyRoot(tm, b); err != nil {
+			c.log.Warn("ota: kept root does not verify against the one before; passed over", "version", v, "err", err)
+			break
 		}
-		if r.Signed.Version > version {
-			best, version = b, r.Signed.Version
-		}
+		best = b
 	}
 	return best
 }
 
-// keepRoot keeps the root go-tuf trusts after a refresh durably in Dir
-// when it is newer than the one kept there, and makes go-tuf's own files
-// durable.
-func (c *Client) keepRoot(up *updater.Updater) {
+// chainPath is where root version v is kept.
+func (c *Client) chainPath(v int64) string {
+	return filepath.Join(c.rootsDir, strconv.FormatInt(v, 10)+".root.json")
+}
+
+// safelyRoot is tm.UpdateRoot(b), a panic in it a refusal.
+func safelyRoot(tm *trustedmetadata.TrustedMetadata, b []byte) (*metadata.Metadata[metadata.RootType], error) {
+	var r *metadata.Metadata[metadata.RootType]
+	err := safely(func() error {
+		var err error
+		r, err = tm.UpdateRoot(b)
+		return err
+	})
+	return r, err
+}
+
+// keepRoots keeps, durably, the roots a refresh that started from root
+// learned (f saw them downloaded): each after it verified against the one
+// before. It also makes go-tuf's own files durable.
+func (c *Client) keepRoots(root []byte, f *fetcher) {
 	if err := syncFiles(c.metaDir, "root.json", "timestamp.json", "snapshot.json", "targets.json"); err != nil {
 		c.log.Warn("ota: syncing the trusted metadata", "err", err)
 	}
-	tm := up.GetTrustedMetadataSet()
-	if tm.Root == nil || tm.Root.Signed.Version <= c.pinnedVersion {
+	if len(f.roots) == 0 {
 		return
 	}
-	if b, err := os.ReadFile(c.rootPath); err == nil {
-		if r, err := verifiedRoot(b); err == nil && r.Signed.Version >= tm.Root.Signed.Version {
-			return
-		}
-	}
-	// go-tuf's copy holds the bytes it verified last: the trusted root.
-	b, err := os.ReadFile(filepath.Join(c.metaDir, "root.json"))
+	tm, err := trustedmetadata.New(root)
 	if err != nil {
-		c.log.Warn("ota: keeping the trusted root", "err", err)
 		return
 	}
-	if r, err := verifiedRoot(b); err != nil || r.Signed.Version != tm.Root.Signed.Version {
-		c.log.Warn("ota: go-tuf's root.json is not the root it trusts; not kept", "err", err)
-		return
+	wrote := false
+	for v := tm.Root.Signed.Version + 1; ; v++ {
+		b, ok := f.roots[v]
+		if !ok {
+			break
+		}
+		if _, err := safelyRoot(tm, b); err != nil {
+			break // go-tuf refused it too
+		}
+		if err := writeDurably(c.chainPath(v), b); err != nil {
+			c.log.Warn("ota: keeping a learned root", "version", v, "err", err)
+			break
+		}
+		wrote = true
 	}
-	if err := writeDurably(c.rootPath, b); err != nil {
-		c.log.Warn("ota: keeping the trusted root", "err", err)
+	if wrote {
+		c.log.Info("ota: learned a new root", "version", tm.Root.Signed.Version)
 	}
 }
 
@@ -359,7 +387,8 @@ func (c *Client) refreshOnce(ctx context.Context) ([]Target, error) {
 	up, f, cfg, err := c.updater(ctx, root)
 	if err != nil && !bytes.Equal(root, c.o.Root) {
 		c.log.Warn("ota: kept root.json unusable; starting from the pinned root", "err", err)
-		up, f, cfg, err = c.updater(ctx, c.o.Root)
+		root = c.o.Root
+		up, f, cfg, err = c.updater(ctx, root)
 	}
 	if err != nil {
 		return nil, classify("root.json", false, err)
@@ -370,7 +399,7 @@ func (c *Client) refreshOnce(ctx context.Context) ([]Target, error) {
 	at := c.judgeAt(now, mono)
 	up.UnsafeSetRefTime(at)
 	err = safely(up.Refresh)
-	c.keepRoot(up)
+	c.keepRoots(root, f)
 	c.notePast(up, at, mono)
 	if err != nil {
 		err = classify(f.last, false, err)

@@ -111,7 +111,7 @@ func TestStaleTemporaryFiles(t *testing.T) {
 	mustCheck(t, c)
 	stale := []string{
 		filepath.Join(c.o.Dir, "metadata", "tuf_tmp12345"),
-		filepath.Join(c.o.Dir, "root.json.tmp678"),
+		filepath.Join(c.o.Dir, rootsDir, "2.root.json.tmp678"),
 		filepath.Join(c.o.Dir, "expiry-floor.tmp9"),
 		filepath.Join(c.o.Dir, "poll-state.tmp1"),
 	}
@@ -126,5 +126,37 @@ func TestStaleTemporaryFiles(t *testing.T) {
 		if _, err := os.Stat(p); !os.IsNotExist(err) {
 			t.Errorf("%s left after a start: %v", filepath.Base(p), err)
 		}
+	}
+}
+
+// TestPlantedRootNotTrusted: a root.json written into the directory by
+// someone other than the client (a file-write flaw, a swapped storage
+// card) is self-signed by keys of its author's choosing. The terminal
+// trusts only roots that chain from its pinned root, so a repository
+// signed with those keys is refused, wherever the file was planted.
+func TestPlantedRootNotTrusted(t *testing.T) {
+	for _, where := range []string{"metadata/root.json", "root.json", "roots/2.root.json"} {
+		t.Run(where, func(t *testing.T) {
+			e := newEnv(t, repo.Opts{})
+			c := e.client("T1")
+			mustCheck(t, c)
+			// The attacker's repository: its own keys, root version 2.
+			evil := newEnv(t, repo.Opts{})
+			if err := evil.repo.RotateKeys(repo.Rotation{}); err != nil {
+				t.Fatal(err)
+			}
+			evil.add("params/emv-9.json", bundleJSON(9), KindParams, 9)
+			evil.publish()
+			p := filepath.Join(c.o.Dir, filepath.FromSlash(where))
+			if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, evil.repo.RootJSON(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			restarted := evil.client("T1", func(o *Opts) { o.Dir = c.o.Dir; o.Root = c.o.Root })
+			ts, err := restarted.Check(context.Background())
+			refused(t, ts, err, ErrBadSignature)
+		})
 	}
 }

@@ -34,7 +34,7 @@
 //	targets/<escaped target name>                     verified copies of fetched targets
 //	partial/<sha256>-<length>                          downloads in progress
 //	expiry-floor                                       the expiry floor (RFC 3339)
-//	root.json                                          the newest root learned, kept durably
+//	roots/N.root.json                                  the roots learned after the pinned one, kept durably
 //	poll-state                                         Poll's last run and failures in a row (JSON)
 //
 // One Client at a time works on a Dir: New removes the temporary files
@@ -57,14 +57,17 @@
 //
 // go-tuf renames its files into place without syncing them (and rewrites
 // root.json at every Check), so a power cut can leave any of them empty
-// or cut short. The client syncs them after every Check, and keeps the
-// newest root it learned in a file of its own, written durably, which a
-// Check starts from: a damaged root.json costs neither the root the
+// or cut short. The client syncs them after every Check, and keeps every
+// root it learned in a chain of its own (roots/), each written durably
+// once it verified against the one before. A Check starts from the newest
+// root of that chain that verifies from the pinned root on, never from
+// go-tuf's root.json: a damaged root.json costs neither the root the
 // terminal had learned (a fall back to the pinned root would trust the
 // repository to serve the whole chain again, and accept an older root if
-// it stopped early) nor a refusal. A damaged timestamp, snapshot or
-// targets file is removed and fetched again: its rollback protection is
-// lost for that one Check (the other files still guard their roles).
+// it stopped early) nor a refusal, and a root.json planted by someone who
+// could write the directory is not trusted. A damaged timestamp, snapshot
+// or targets file is removed and fetched again: its rollback protection
+// is lost for that one Check (the other files still guard their roles).
 //
 // # Downloads
 //

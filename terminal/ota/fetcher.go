@@ -30,6 +30,9 @@ type fetcher struct {
 	last    string // the file downloaded last (metadata name or target name)
 	// resumed: target mode, the download continued a partial file.
 	resumed bool
+	// roots: metadata mode, the versioned roots downloaded (N.root.json
+	// by N), not yet verified (see Client.keepRoots).
+	roots map[int64][]byte
 }
 
 // DownloadFile implements go-tuf's fetcher.Fetcher. The timeout argument is
@@ -61,6 +64,14 @@ func (f *fetcher) DownloadFile(u string, maxLength int64, _ time.Duration) ([]by
 	}
 	if int64(len(data)) > limit {
 		return nil, tooLarge(f.last, int64(len(data)), limit)
+	}
+	if v, ok := strings.CutSuffix(f.last, ".root.json"); ok {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
+			if f.roots == nil {
+				f.roots = map[int64][]byte{}
+			}
+			f.roots[n] = data
+		}
 	}
 	return data, nil
 }

@@ -207,8 +207,8 @@ func TestKillDuringFetch(t *testing.T) {
 // TestKillDuringCheck: the process is SIGKILLed at random points of
 // checks (each a fresh start) while the repository publishes new
 // versions and rotates its root keys. After every kill a start with the
-// pinned root checks successfully and trusts the newest root, and no
-// temporary file is left in the directory.
+// pinned root checks successfully and keeps the newest root in its chain,
+// and no temporary file is left in the directory.
 func TestKillDuringCheck(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test")
@@ -264,12 +264,12 @@ func TestKillDuringCheck(t *testing.T) {
 			t.Fatalf("run %d: %d targets offered", i, len(ts))
 		}
 		if want := e.repo.Version(repo.Root); want > 1 {
-			kept, err := verifiedRoot(mustRead(t, filepath.Join(dir, rootFile)))
+			kept, err := verifiedRoot(mustRead(t, filepath.Join(dir, rootsDir, strconv.FormatInt(want, 10)+".root.json")))
 			if err != nil || kept.Signed.Version != want {
 				t.Fatalf("run %d: kept root %v (%v), want version %d", i, kept, err, want)
 			}
 		}
-		for _, sub := range []string{".", "metadata"} {
+		for _, sub := range []string{".", "metadata", rootsDir} {
 			es, _ := os.ReadDir(filepath.Join(dir, sub))
 			for _, e := range es {
 				if strings.Contains(e.Name(), "tmp") {
