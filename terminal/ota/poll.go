@@ -173,7 +173,8 @@ func (c *Client) PollWith(ctx context.Context, o PollOpts, fn func(context.Conte
 				}
 				at := c.clk.Now()
 				if (failures > 0 || died) && at.Sub(lastEnd) < every {
-					c.log.Debug("ota: host hint dropped: the repository failed; backing off", "failures", failures)
+					c.log.Debug("ota: host hint dropped: backing off (the last runs failed, or posd stopped in the last)",
+						"failures", failures, "ago", at.Sub(lastEnd))
 					continue
 				}
 				if !lastEnd.IsZero() && cooldown > 0 && at.Sub(lastEnd) < cooldown {
