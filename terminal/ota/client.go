@@ -510,8 +510,12 @@ func (c *Client) prune(ts []Target) {
 func (c *Client) Fetch(ctx context.Context, t Target) ([]byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	// FetchTimeout bounds the Fetch as a whole, the check it may need
+	// first included.
+	fctx, cancel := context.WithTimeoutCause(ctx, c.o.FetchTimeout, ErrTimeout)
+	defer cancel()
 	if c.up == nil {
-		if _, err := c.refresh(ctx); err != nil {
+		if _, err := c.refresh(fctx); err != nil {
 			return nil, err
 		}
 	}
@@ -530,8 +534,6 @@ func (c *Client) Fetch(ctx context.Context, t Target) ([]byte, error) {
 			return data, nil
 		}
 	}
-	fctx, cancel := context.WithTimeoutCause(ctx, c.o.FetchTimeout, ErrTimeout)
-	defer cancel()
 	partial := filepath.Join(c.partialDir, partialName(t.SHA256, t.Length))
 	f := &fetcher{c: c, ctx: fctx, partial: partial, name: t.Name}
 	// go-tuf would write a second copy of the verified target (its local

@@ -6,9 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -644,4 +646,43 @@ func TestFreezeClockSetBackBeforeExpiry(t *testing.T) {
 	restarted := e.client("T1", func(o *Opts) { o.Clock = clk; o.Dir = c.o.Dir })
 	ts, err = restarted.Check(context.Background())
 	refused(t, ts, err, ErrExpired, "timestamp.json")
+}
+
+// deadlineTransport records the deadline of each request's context by
+// URL path.
+type deadlineTransport struct {
+	rt http.RoundTripper
+	mu sync.Mutex
+	d  map[string]time.Time
+}
+
+func (d *deadlineTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if dl, ok := req.Context().Deadline(); ok {
+		d.mu.Lock()
+		d.d[req.URL.Path] = dl
+		d.mu.Unlock()
+	}
+	return d.rt.RoundTrip(req)
+}
+
+// TestFetchTimeoutWhole: FetchTimeout bounds a Fetch as a whole, the
+// check it makes first (after a failed one) included: the download gets
+// what the check left of it, not a FetchTimeout of its own.
+func TestFetchTimeoutWhole(t *testing.T) {
+	e := newEnv(t, repo.Opts{})
+	e.add("firmware/posd-2.img", []byte("posd firmware"), KindFirmware, 2)
+	e.publish()
+	dt := &deadlineTransport{rt: e.srv.Client().Transport, d: map[string]time.Time{}}
+	c := e.client("T1", func(o *Opts) { o.HTTP = &http.Client{Transport: dt} })
+	fw := find(t, mustCheck(t, c), "firmware/posd-2.img")
+	c.up = nil // as after a failed check
+	if _, err := c.Fetch(context.Background(), fw); err != nil {
+		t.Fatal(err)
+	}
+	dt.mu.Lock()
+	defer dt.mu.Unlock()
+	check, download := dt.d["/metadata/timestamp.json"], dt.d[e.targetPath(fw.Name)]
+	if check.IsZero() || download.IsZero() || download.After(check) {
+		t.Fatalf("deadlines: check %v, download %v (later by %v)", check, download, download.Sub(check))
+	}
 }
