@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,10 +32,11 @@ var (
 	otaParamsKey  = []byte("params")
 	otaHealthyKey = []byte("healthy_devices")
 	otaBundleKey  = []byte("params_bundle")
-	// otaRefusedKey is the parameter bundle refused last (refusedParams):
-	// not fetched again until the repository offers another.
+	// otaRefusedKey is the parameter bundles refused last (up to
+	// maxRefused, newest last; see refusedTarget): not fetched again
+	// until the repository offers another.
 	otaRefusedKey = []byte("params_refused")
-	// otaFwRefusedKey is the firmware bundle refused last for its
+	// otaFwRefusedKey is the firmware bundles refused last for their
 	// manifest: not fetched again until the repository offers another.
 	otaFwRefusedKey = []byte("firmware_refused")
 	otaSchemaKey    = []byte("schema")
@@ -767,7 +769,12 @@ func (d *Daemon) otaRecovered(kind string) {
 	}
 }
 
-// refusedBundle is the parameter bundle refused last.
+// maxRefused is how many refused bundles of a kind are remembered: a
+// repository that flips between a few bad publications gets each
+// downloaded once.
+const maxRefused = 8
+
+// refusedBundle is a bundle refused (by its name and hash).
 type refusedBundle struct {
 	Target  string    `json:"target"`
 	SHA256  string    `json:"sha256"`
@@ -776,33 +783,59 @@ type refusedBundle struct {
 	At      time.Time `json:"at"`
 }
 
-// rememberRefused keeps t as the bundle refused last under key
-// (otaRefusedKey, otaFwRefusedKey; see refusedTarget).
-func (d *Daemon) rememberRefused(key []byte, t ota.Target, why error) {
-	raw, err := json.Marshal(refusedBundle{Target: t.Name, SHA256: t.SHA256, Version: t.Version, Reason: why.Error(), At: time.Now().UTC()})
-	if err == nil {
-		err = d.DB.Bolt().Update(func(tx *bbolt.Tx) error { return tx.Bucket(otaBucket).Put(key, raw) })
+// readRefused reads the refused bundles under key: a list (newest last),
+// or the single object an earlier posd kept.
+func readRefused(raw []byte) []refusedBundle {
+	var list []refusedBundle
+	if json.Unmarshal(raw, &list) == nil {
+		return list
 	}
+	var one refusedBundle
+	if json.Unmarshal(raw, &one) == nil && one.Target != "" {
+		return []refusedBundle{one}
+	}
+	return nil
+}
+
+// rememberRefused adds t to the bundles refused under key
+// (otaRefusedKey, otaFwRefusedKey; see refusedTarget), the oldest
+// dropped past maxRefused.
+func (d *Daemon) rememberRefused(key []byte, t ota.Target, why error) {
+	r := refusedBundle{Target: t.Name, SHA256: t.SHA256, Version: t.Version, Reason: why.Error(), At: time.Now().UTC()}
+	err := d.DB.Bolt().Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(otaBucket)
+		list := slices.DeleteFunc(readRefused(b.Get(key)), func(x refusedBundle) bool {
+			return x.Target == r.Target && strings.EqualFold(x.SHA256, r.SHA256)
+		})
+		list = append(list, r)
+		if len(list) > maxRefused {
+			list = list[len(list)-maxRefused:]
+		}
+		raw, err := json.Marshal(list)
+		if err != nil {
+			return err
+		}
+		return b.Put(key, raw)
+	})
 	if err != nil {
 		d.Log.Warn("the refused bundle could not be remembered", "target", t.Name, "err", err)
 	}
 }
 
-// refusedTarget tells whether t is the bundle refused last under key (the
-// same name and hash), and why it was.
+// refusedTarget tells whether t is among the bundles refused under key
+// (the same name and hash), and why it was.
 func (d *Daemon) refusedTarget(key []byte, t ota.Target) (string, bool) {
-	var r refusedBundle
-	found := false
+	var list []refusedBundle
 	_ = d.DB.Bolt().View(func(tx *bbolt.Tx) error {
-		if raw := tx.Bucket(otaBucket).Get(key); raw != nil && json.Unmarshal(raw, &r) == nil {
-			found = true
-		}
+		list = readRefused(tx.Bucket(otaBucket).Get(key))
 		return nil
 	})
-	if !found || r.Target != t.Name || !strings.EqualFold(r.SHA256, t.SHA256) {
-		return "", false
+	for _, r := range list {
+		if r.Target == t.Name && strings.EqualFold(r.SHA256, t.SHA256) {
+			return r.Reason, true
+		}
 	}
-	return r.Reason, true
+	return "", false
 }
 
 // report tells the TMS what the terminal did with a target (best effort:

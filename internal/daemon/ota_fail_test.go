@@ -286,3 +286,51 @@ func TestMislabelledFirmwareRefused(t *testing.T) {
 		t.Fatalf("the right bundle: %d installed, %d reboots", len(b), svc.Reboots())
 	}
 }
+
+// A repository that alternates between two refused bundles (a TMS whose
+// metadata flips between two bad publications) gets each downloaded and
+// refused once, not at every flip: the terminal remembers the last few
+// refusals per kind, not the last one only.
+func TestAlternatingRefusedParamsNotFetchedAgain(t *testing.T) {
+	ctx := context.Background()
+	o := newOTARepo(t)
+	a := []byte(`{"version": 2, "created": "2026-03-01T10:00:00Z", "sections": {"risk": {"no_such_rule": {"enabled": true}}}}`)
+	b := []byte(`{"version": 3, "created": "2026-03-01T11:00:00Z", "sections": {"risk": {"another_bad_rule": {"enabled": true}}}}`)
+	o.publish(t, "params/params-2.json", a, "params", 2)
+	r := newConsoleRigWith(t, o.members())
+	d := r.open()
+	defer closeDaemon(t, d)
+	for i := range 6 {
+		if i%2 == 0 {
+			o.rp.RemoveTarget("params/params-3.json")
+			if err := o.rp.Publish(); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			o.publish(t, "params/params-3.json", b, "params", 3)
+		}
+		if err := d.otaRound(ctx); err == nil {
+			t.Fatal("no error for a refused bundle")
+		}
+	}
+	refusals := 0
+	for _, e := range history(t, d) {
+		if e.Result == "refused" {
+			refusals += e.Count
+		}
+	}
+	if refusals != 2 {
+		t.Fatalf("%d refusals over 6 polls flipping between two refused bundles, want 2: %+v", refusals, history(t, d))
+	}
+}
+
+// The single refused bundle an earlier posd kept is read as a list of one.
+func TestReadRefusedEarlierFormat(t *testing.T) {
+	one := readRefused([]byte(`{"target":"params/params-2.json","sha256":"ab","version":2,"reason":"bad","at":"2026-11-29T10:00:00Z"}`))
+	if len(one) != 1 || one[0].Target != "params/params-2.json" || one[0].Reason != "bad" {
+		t.Fatalf("earlier format: %+v", one)
+	}
+	if l := readRefused([]byte(`junk`)); l != nil {
+		t.Fatalf("junk: %+v", l)
+	}
+}
