@@ -39,9 +39,15 @@ var (
 	// otaFwRefusedKey is the firmware bundles refused last for their
 	// manifest: not fetched again until the repository offers another.
 	otaFwRefusedKey = []byte("firmware_refused")
-	otaSchemaKey    = []byte("schema")
-	otaSchema       = []byte{1}
-	maxOTAHistory   = 200
+	// otaOpenKey is the failures still repeating (otaPart.open, as
+	// openFailure records) and otaLastErrKey ota status' last_error: a
+	// failure going on across a restart stays one history entry, one
+	// report to the TMS, and is shown from the start.
+	otaOpenKey    = []byte("open_failures")
+	otaLastErrKey = []byte("last_error")
+	otaSchemaKey  = []byte("schema")
+	otaSchema     = []byte{1}
+	maxOTAHistory = 200
 )
 
 // idleRetry is how long an update waits for the sale in progress before
@@ -151,6 +157,7 @@ func (d *Daemon) openOTA(ctx context.Context, k *emv.Kernel) error {
 	// here once left a failed start hanging in Close).
 	d.ota = &otaPart{c: c, hint: make(chan struct{}, 1), hostHint: make(chan struct{}, 1), done: make(chan struct{}), k: k,
 		open: map[failKey]uint64{}}
+	d.loadOpen()
 	// The parameter set received before this start goes back in use.
 	var stored []byte
 	_ = d.DB.Bolt().View(func(tx *bbolt.Tx) error {
@@ -262,14 +269,67 @@ func (d *Daemon) otaRound(ctx context.Context) error {
 	return err
 }
 
-// setLastErr is what ota status shows as last_error (nil: none).
+// setLastErr is what ota status shows as last_error (nil: none), kept
+// across a restart.
 func (d *Daemon) setLastErr(err error) {
-	d.ota.mu.Lock()
-	defer d.ota.mu.Unlock()
-	d.ota.lastErr = ""
+	msg := ""
 	if err != nil {
-		d.ota.lastErr = err.Error()
+		msg = err.Error()
 	}
+	d.ota.mu.Lock()
+	changed := d.ota.lastErr != msg
+	d.ota.lastErr = msg
+	d.ota.mu.Unlock()
+	if changed {
+		if err := d.DB.Bolt().Update(func(tx *bbolt.Tx) error {
+			return tx.Bucket(otaBucket).Put(otaLastErrKey, []byte(msg))
+		}); err != nil {
+			d.Log.Warn("the update's last error could not be kept", "err", err)
+		}
+	}
+}
+
+// openFailure is a failKey and its history entry, as stored.
+type openFailure struct {
+	Kind    string `json:"kind"`
+	Result  string `json:"result"`
+	Target  string `json:"target,omitempty"`
+	Version int    `json:"version,omitempty"`
+	Class   string `json:"class"`
+	Seq     uint64 `json:"seq"`
+}
+
+// saveOpen stores p.open (p.histMu held).
+func (d *Daemon) saveOpen() {
+	list := make([]openFailure, 0, len(d.ota.open))
+	for k, seq := range d.ota.open {
+		list = append(list, openFailure{Kind: k.kind, Result: k.result, Target: k.target, Version: k.version, Class: k.class, Seq: seq})
+	}
+	raw, err := json.Marshal(list)
+	if err == nil {
+		err = d.DB.Bolt().Update(func(tx *bbolt.Tx) error { return tx.Bucket(otaBucket).Put(otaOpenKey, raw) })
+	}
+	if err != nil {
+		d.Log.Warn("the update's repeating failures could not be kept", "err", err)
+	}
+}
+
+// loadOpen reads back the failures still repeating and the last error a
+// previous run kept.
+func (d *Daemon) loadOpen() {
+	var rawOpen, rawErr []byte
+	_ = d.DB.Bolt().View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(otaBucket)
+		rawOpen, rawErr = bytes.Clone(b.Get(otaOpenKey)), bytes.Clone(b.Get(otaLastErrKey))
+		return nil
+	})
+	var list []openFailure
+	if rawOpen != nil && json.Unmarshal(rawOpen, &list) == nil {
+		for _, f := range list {
+			d.ota.open[failKey{kind: f.Kind, result: f.Result, target: f.Target, version: f.Version, class: f.Class}] = f.Seq
+		}
+	}
+	d.ota.lastErr = string(rawErr)
 }
 
 // dropStoredParams forgets the stored parameter bundle, which this
@@ -753,6 +813,7 @@ func (d *Daemon) otaFailure(ctx context.Context, e OTAEvent, err error) bool {
 		return true
 	}
 	p.open[k] = seq
+	d.saveOpen()
 	return true
 }
 
@@ -762,10 +823,14 @@ func (d *Daemon) otaRecovered(kind string) {
 	p := d.ota
 	p.histMu.Lock()
 	defer p.histMu.Unlock()
+	n := len(p.open)
 	for k := range p.open {
 		if k.kind == kind {
 			delete(p.open, k)
 		}
+	}
+	if len(p.open) != n {
+		d.saveOpen()
 	}
 }
 

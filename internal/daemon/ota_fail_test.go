@@ -334,3 +334,49 @@ func TestReadRefusedEarlierFormat(t *testing.T) {
 		t.Fatalf("junk: %+v", l)
 	}
 }
+
+// A failure that goes on across a restart (posd restarted, the TMS still
+// serving nothing) stays one history entry, counted, and one report to
+// the TMS; ota status shows the last error from the start, before the
+// first check of the new run.
+func TestOTAFailureAcrossRestart(t *testing.T) {
+	ctx := context.Background()
+	o := newOTARepo(t)
+	o.publish(t, "params/params-2.json", []byte(`{"version": 2, "created": "2026-03-01T10:00:00Z", "sections": {"limits": {"offline": {"floor_limit": 5000}}}}`), "params", 2)
+	o.set(false, true)
+	tms := &fakeTMS{}
+	ts := httptest.NewServer(tms)
+	t.Cleanup(ts.Close)
+	members := strings.Replace(o.members(), `"interval"`, `"report_url":"`+ts.URL+`/v1/report","interval"`, 1)
+	r := newConsoleRigWith(t, members)
+	d := r.open()
+	_ = d.otaRound(ctx)
+	_ = d.otaRound(ctx)
+	closeDaemon(t, d)
+
+	d = r.open()
+	if st, _ := d.OTAStatus(); !strings.Contains(st.LastError, "params-2") {
+		t.Errorf("last_error after a restart, before a check: %q", st.LastError)
+	}
+	_ = d.otaRound(ctx)
+	if h := history(t, d); len(h) != 1 || h[0].Count != 3 {
+		t.Fatalf("history after a restart: %+v", h)
+	}
+	tms.mu.Lock()
+	n := len(tms.reports)
+	tms.mu.Unlock()
+	if n != 1 {
+		t.Errorf("the TMS told %d times of one failure", n)
+	}
+	// Recovered: nothing of it is carried into the next run.
+	o.set(false, false)
+	if err := d.otaRound(ctx); err != nil {
+		t.Fatal(err)
+	}
+	closeDaemon(t, d)
+	d = r.open()
+	defer closeDaemon(t, d)
+	if st, _ := d.OTAStatus(); st.LastError != "" {
+		t.Errorf("last_error after recovering and a restart: %q", st.LastError)
+	}
+}
