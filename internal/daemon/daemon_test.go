@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -187,20 +186,8 @@ func TestBuildTime(t *testing.T) {
 // acquirer's) is seen from the acquirer's answers: the status says so,
 // it is logged, and nothing is approved offline while it lasts.
 func TestClockAgainstTheAcquirer(t *testing.T) {
-	srv, err := acquirer.New(&acquirer.Opts{Now: func() time.Time { return time.Now().Add(-24 * time.Hour) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	defer func() { cancel(); <-done; srv.Close() }()
-
-	cfg, err := config.Parse([]byte(`{"data_dir":"` + filepath.Join(t.TempDir(), "data") + `","host":{"addr":"` + ln.Addr().String() + `"}}`))
+	addr := startAcquirerWith(t, &acquirer.Opts{Now: func() time.Time { return time.Now().Add(-24 * time.Hour) }})
+	cfg, err := config.Parse([]byte(`{"data_dir":"` + filepath.Join(t.TempDir(), "data") + `","host":{"addr":"` + addr + `"}}`))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,6 +73,16 @@ func (o *otaRepo) set(down, targetsDown bool) {
 	o.down, o.targetsDown = down, targetsDown
 }
 
+// withTMS is a TMS that takes the terminal's reports, and the
+// configuration members of the repository with it as report_url.
+func (o *otaRepo) withTMS(t *testing.T) (*fakeTMS, string) {
+	t.Helper()
+	tms := &fakeTMS{}
+	ts := httptest.NewServer(tms)
+	t.Cleanup(ts.Close)
+	return tms, strings.Replace(o.members(), `"interval"`, `"report_url":"`+ts.URL+`/v1/report","interval"`, 1)
+}
+
 func (o *otaRepo) members() string {
 	return `"host":{"addr":"127.0.0.1:1"},"ota":{"url":"` + o.url + `","root":"` + o.root + `","interval":"1h"}`
 }
@@ -95,10 +105,7 @@ func TestOTAFetchFailureShown(t *testing.T) {
 	o := newOTARepo(t)
 	o.publish(t, "params/params-2.json", []byte(`{"version": 2, "created": "2026-03-01T10:00:00Z", "sections": {"limits": {"offline": {"floor_limit": 5000}}}}`), "params", 2)
 	o.set(false, true)
-	tms := &fakeTMS{}
-	ts := httptest.NewServer(tms)
-	t.Cleanup(ts.Close)
-	members := strings.Replace(o.members(), `"interval"`, `"report_url":"`+ts.URL+`/v1/report","interval"`, 1)
+	tms, members := o.withTMS(t)
 	d := newConsoleRigWith(t, members).open()
 	defer closeDaemon(t, d)
 
@@ -344,10 +351,7 @@ func TestOTAFailureAcrossRestart(t *testing.T) {
 	o := newOTARepo(t)
 	o.publish(t, "params/params-2.json", []byte(`{"version": 2, "created": "2026-03-01T10:00:00Z", "sections": {"limits": {"offline": {"floor_limit": 5000}}}}`), "params", 2)
 	o.set(false, true)
-	tms := &fakeTMS{}
-	ts := httptest.NewServer(tms)
-	t.Cleanup(ts.Close)
-	members := strings.Replace(o.members(), `"interval"`, `"report_url":"`+ts.URL+`/v1/report","interval"`, 1)
+	tms, members := o.withTMS(t)
 	r := newConsoleRigWith(t, members)
 	d := r.open()
 	_ = d.otaRound(ctx)

@@ -203,7 +203,13 @@ func TestUnhealthyTrialRollsBack(t *testing.T) {
 // startAcquirer runs acquirer-sim on a free port until the test ends.
 func startAcquirer(t *testing.T) string {
 	t.Helper()
-	srv, err := acquirer.New(nil)
+	return startAcquirerWith(t, nil)
+}
+
+// startAcquirerWith is startAcquirer with acquirer-sim's options o.
+func startAcquirerWith(t *testing.T, o *acquirer.Opts) string {
+	t.Helper()
+	srv, err := acquirer.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
