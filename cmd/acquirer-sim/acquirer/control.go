@@ -333,15 +333,25 @@ func (c control) ledgerView(w http.ResponseWriter, path, tid string) {
 	writeJSON(w, http.StatusOK, map[string]any{"terminal": tid, "entries": c.s.Ledger(tid)})
 }
 
-func (c control) arm(w http.ResponseWriter, r *http.Request) {
+// jsonBody reads a control request's JSON body of at most limit bytes;
+// false when it answered the request with the error (415, 400).
+func jsonBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
 		writeError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
-		return
+		return nil, false
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxControlBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("body unreadable or over %d bytes", maxControlBody))
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("body unreadable or over %d bytes", limit))
+		return nil, false
+	}
+	return body, true
+}
+
+func (c control) arm(w http.ResponseWriter, r *http.Request) {
+	body, ok := jsonBody(w, r, maxControlBody)
+	if !ok {
 		return
 	}
 	f, err := ParseFaultSpec(body)

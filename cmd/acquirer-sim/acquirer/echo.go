@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"strings"
 	"time"
@@ -207,14 +206,8 @@ func ParseEchoSpec(body []byte) (string, error) {
 
 // echo serves POST /v1/echo.
 func (c control) echo(w http.ResponseWriter, r *http.Request) {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/json" {
-		writeError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxControlBody))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("body unreadable or over %d bytes", maxControlBody))
+	body, ok := jsonBody(w, r, maxControlBody)
+	if !ok {
 		return
 	}
 	tid, err := ParseEchoSpec(body)

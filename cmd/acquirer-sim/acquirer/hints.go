@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"sort"
 	"strings"
@@ -126,14 +125,8 @@ func (c control) hints(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]bool{"cleared": true})
 		return
 	}
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/json" {
-		writeError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxControlBody*4))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("body unreadable or over %d bytes", maxControlBody*4))
+	body, ok := jsonBody(w, r, maxControlBody*4)
+	if !ok {
 		return
 	}
 	h, err := ParseHintSpec(body)
