@@ -52,9 +52,10 @@ type testApp struct {
 	// decide returns the card's cryptogram for a request (nil: as asked,
 	// ARQC for TC).
 	decide    func(want byte, second bool) byte
-	cidExtra  byte // ORed into the CID (advice, reason)
-	badCDA    bool // sign over the wrong hash
-	noSDAD    bool // leave 9F4B out of a CDA response
+	cidExtra  byte   // ORed into the CID (advice, reason)
+	gacExtra  []byte // more objects in a format 2 GENERATE AC response
+	badCDA    bool   // sign over the wrong hash
+	noSDAD    bool   // leave 9F4B out of a CDA response
 	arpc      []byte
 	scriptSW  map[byte]uint16 // by INS
 	iccDynNum []byte
@@ -532,6 +533,9 @@ func (c *testCard) generateAC(capdu []byte) ([]byte, uint16) {
 	objs := [][]byte{tlv("9F27", []byte{cid}), tlv("9F36", atc)}
 	if a.iad != nil {
 		objs = append(objs, tlv("9F10", a.iad))
+	}
+	if a.gacExtra != nil {
+		objs = append(objs, a.gacExtra)
 	}
 	if capdu[2]&0x10 != 0 && got != 0x00 {
 		if a.noSDAD {

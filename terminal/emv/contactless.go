@@ -276,9 +276,7 @@ func (st *txnState) kernelQuick() error {
 	case 0x6985:
 		return errSelectNext
 	case 0x6986:
-		st.reason = ReasonSeePhone
-		st.ui.Message(st.ctx, MsgSeePhone)
-		return fmt.Errorf("%w: the device asks the cardholder to look at it (6986)", ErrStatus)
+		return st.seePhone("GET PROCESSING OPTIONS answered 6986")
 	default:
 		return statusErr("GET PROCESSING OPTIONS", sw)
 	}
@@ -571,6 +569,29 @@ func (st *txnState) kernel2() error {
 	}
 	st.tsi.set(tsiTerminalRisk)
 	err = st.firstGenerateAC(st.actionAnalysis())
+	if err == nil && st.crypto == AAC && odCVMWanted(st.icc[0xDF4B]) {
+		// A phone that wants its holder to verify on it declines until
+		// then: not a decline of the sale (Book C-2: END APPLICATION,
+		// restart at Start B, "see phone").
+		st.outcome = OutcomeNone
+		return st.seePhone("AAC asking for on-device cardholder verification")
+	}
 	st.ui.Message(st.ctx, MsgRemoveCard)
 	return err
+}
+
+// odCVMWanted reads kernel 2's POS cardholder interaction information
+// (DF4B, 3 bytes): byte 2 bits 2-1 (offline change PIN required, context
+// conflicting) or byte 3 bits 4-1 (ACK or on-device CVM required) ask the
+// holder to act on the device before it pays.
+func odCVMWanted(pcii []byte) bool {
+	return len(pcii) == 3 && (pcii[1]&0x03 != 0 || pcii[2]&0x0F != 0)
+}
+
+// seePhone ends a tap the device refused until its holder confirms on
+// it: the caller asks for it again.
+func (st *txnState) seePhone(why string) error {
+	st.outcome, st.reason = OutcomeEndApplication, ReasonSeePhone
+	st.ui.Message(st.ctx, MsgSeePhone)
+	return fmt.Errorf("%w: %s", ErrSeePhone, why)
 }

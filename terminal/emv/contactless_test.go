@@ -237,7 +237,7 @@ func TestKernel3(t *testing.T) {
 			outcome: OutcomeDeclinedOffline, reason: ReasonODAFailed},
 		{name: "expired card", card: quick(quickOpts{expiry: "250531"}), outcome: OutcomeDeclinedOffline, reason: ReasonExpired, tvr: "0040000000"},
 		{name: "GPO 6984: another interface", card: quick(quickOpts{gpoSW: 0x6984}), outcome: OutcomeTryAnotherInterface, reason: ReasonInterface},
-		{name: "GPO 6986: see phone", card: quick(quickOpts{gpoSW: 0x6986}), outcome: OutcomeEndApplication, reason: ReasonSeePhone, err: ErrStatus,
+		{name: "GPO 6986: see phone", card: quick(quickOpts{gpoSW: 0x6986}), outcome: OutcomeEndApplication, reason: ReasonSeePhone, err: ErrSeePhone,
 			check: func(t *testing.T, _ *Session, _ *testCard, ui *testUI) {
 				if !ui.saw(MsgSeePhone) {
 					t.Errorf("messages %v", ui.messages)
@@ -310,5 +310,64 @@ func TestTCWhenOnlineRequired(t *testing.T) {
 		{name: "refund", card: quick(quickOpts{cid: 0x40}), txn: refund, outcome: OutcomeDeclinedOffline, reason: ReasonUnexpectedTC},
 		{name: "above the floor limit", card: quick(quickOpts{cid: 0x40}), txn: tap(60000), outcome: OutcomeDeclinedOffline, reason: ReasonUnexpectedTC},
 		{name: "below it, offline allowed", card: quick(quickOpts{cid: 0x40}), txn: tap(1000), outcome: OutcomeApprovedOffline},
+	})
+}
+
+// seePhone checks a tap that ends with "see phone": the device wants
+// its holder to confirm on it, so the caller asks for the same device
+// again (Book A's Try Again, EMV Book C-2's restart at Start B), and
+// that second tap goes through on its own.
+func seePhone(again func(c *testCard, a *testApp), want Outcome) func(t *testing.T, s *Session, c *testCard, ui *testUI) {
+	return func(t *testing.T, s *Session, c *testCard, ui *testUI) {
+		if !ui.saw(MsgSeePhone) {
+			t.Errorf("messages %v", ui.messages)
+		}
+		if s.Summary().Reason != "see_phone" {
+			t.Errorf("summary reason %q", s.Summary().Reason)
+		}
+		a := c.apps[0]
+		again(c, a)
+		c.gacCount = 0 // a new tap powers the device up again
+		s2, err := testKernel(t, testConfig(t), nil).Start(context.Background(), c, Contactless, tap(150000), &testUI{})
+		if err != nil || s2.Outcome() != want || s2.CVM().Method != CVMCDCVM {
+			t.Errorf("second tap: %v %v %v", s2.Outcome(), s2.CVM().Method, err)
+		}
+	}
+}
+
+func TestSeePhone(t *testing.T) {
+	runCL(t, []clCase{
+		// Kernels 3 and 7: the phone answers GET PROCESSING OPTIONS 6986
+		// until its holder has unlocked it.
+		{name: "kernel 3: GPO 6986", card: quick(quickOpts{gpoSW: 0x6986, ctq: h("0080")}), txn: tap(150000),
+			outcome: OutcomeEndApplication, reason: ReasonSeePhone, err: ErrSeePhone,
+			check: seePhone(func(_ *testCard, a *testApp) { a.gpoSW = 0 }, OutcomeOnlineRequest)},
+		{name: "kernel 7: GPO 6986", card: quick(quickOpts{aid: "A000000333010101", label: "UnionPay", gpoSW: 0x6986, ctq: h("0080")}),
+			txn: tap(150000), outcome: OutcomeEndApplication, reason: ReasonSeePhone, err: ErrSeePhone,
+			check: seePhone(func(_ *testCard, a *testApp) { a.gpoSW = 0 }, OutcomeOnlineRequest)},
+		// Kernel 2: the phone declines the GENERATE AC with an AAC and
+		// says in its POS cardholder interaction information (DF4B) that
+		// on-device cardholder verification is wanted: that is not a
+		// decline of the sale (Book C-2: END APPLICATION, restart at B,
+		// "see phone").
+		{name: "kernel 2: AAC asking for on-device CVM", card: m2(true), txn: tap(150000),
+			mod: func(_ *testCard, a *testApp) {
+				a.decide = func(byte, bool) byte { return 0 }
+				a.gacExtra = tlv("DF4B", h("000300"))
+			},
+			outcome: OutcomeEndApplication, reason: ReasonSeePhone, err: ErrSeePhone,
+			check: seePhone(func(_ *testCard, a *testApp) { a.decide, a.gacExtra = nil, nil }, OutcomeOnlineRequest)},
+		{name: "kernel 2: AAC, on-device CVM wanted (byte 3)", card: m2(true), txn: tap(150000),
+			mod: func(_ *testCard, a *testApp) {
+				a.decide = func(byte, bool) byte { return 0 }
+				a.gacExtra = tlv("DF4B", h("000001"))
+			},
+			outcome: OutcomeEndApplication, reason: ReasonSeePhone, err: ErrSeePhone},
+		{name: "kernel 2: AAC, nothing asked of the holder: declined", card: m2(true), txn: tap(150000),
+			mod: func(_ *testCard, a *testApp) {
+				a.decide = func(byte, bool) byte { return 0 }
+				a.gacExtra = tlv("DF4B", h("0100F0"))
+			},
+			outcome: OutcomeDeclinedOffline},
 	})
 }

@@ -147,6 +147,7 @@ var dictionary = map[tag]element{
 	0x9F6C:          {"Card Transaction Qualifiers", fmtB, srcICC, false},
 	0x9F6E:          {"Form Factor Indicator / Third Party Data", fmtB, srcICC, false},
 	0x9F7C:          {"Customer Exclusive Data", fmtB, srcICC, false},
+	0xDF4B:          {"POS Cardholder Interaction Information", fmtB, srcICC, false},
 	0xDF8120:        {"TAC Default", fmtB, srcTerminal, false},
 	0xDF8121:        {"TAC Denial", fmtB, srcTerminal, false},
 	0xDF8122:        {"TAC Online", fmtB, srcTerminal, false},

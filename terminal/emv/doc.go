@@ -126,9 +126,12 @@
 //     application ("insert, swipe or try another card").
 //   - Directory entries with a domestic kernel identifier are skipped;
 //     extended selection (9F29) is appended to the final SELECT as is.
-//   - No restart or "try again" outcome, no second tap, no issuer update
-//     processing, no torn transaction recovery; UI requests are reduced to
-//     Message values, without hold times.
+//   - No restart inside Start, no issuer update processing, no torn
+//     transaction recovery; UI requests are reduced to Message values,
+//     without hold times. A device that wants its holder to confirm on
+//     it (see the kernels) ends with ErrSeePhone and ReasonSeePhone
+//     after MsgSeePhone: the caller asks for the same device again (Book
+//     A's Try Again), and that tap is a new Start.
 //
 // Kernel 3 (Visa qVSDC):
 //   - qVSDC only: a GPO answer without a cryptogram (MSD, contact VSDC
@@ -153,7 +156,7 @@
 //     the card's cryptogram covers; the TVR bits the kernel sets after the
 //     GPO (ODA not performed, CVM) stay in Summary and the record.
 //   - GPO 6984: try another interface; 6985: select next; 6986: "see
-//     phone" and end application.
+//     phone" (ErrSeePhone).
 //
 // Kernel 7 (UnionPay qPBOC): run with kernel 3's semantics (the TTQ and
 // CTQ share the layout); no electronic cash (EC) balance or offline
@@ -170,4 +173,7 @@
 //     amount (offline PIN removed).
 //   - Terminal risk management is the floor limit only; one GENERATE AC
 //     with CDA; a failed CDA declines.
+//   - An AAC whose POS cardholder interaction information (DF4B) asks for
+//     on-device cardholder verification (DF4B AND 00030F not zero) is
+//     "see phone" (ErrSeePhone), not a decline.
 package emv

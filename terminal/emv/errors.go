@@ -51,6 +51,16 @@ var (
 	// cannot go on with. The transaction is terminated.
 	ErrStatus = errors.New("emv: unexpected status word")
 
+	// ErrSeePhone: a contactless device (a phone or a watch) wants its
+	// holder to confirm on it before it pays (GET PROCESSING OPTIONS
+	// 6986 for kernels 3 and 7; for kernel 2 an AAC whose POS cardholder
+	// interaction information, DF4B, asks for on-device cardholder
+	// verification). Nothing was approved or declined: the caller shows
+	// "see phone" and asks for the same device again (EMV Book A's Try
+	// Again, Book C-2's restart at Start B). The Session's Reason is
+	// ReasonSeePhone.
+	ErrSeePhone = errors.New("emv: see phone: confirm on the device, then present it again")
+
 	// ErrServiceNotAllowed: the cryptogram information data said "service
 	// not allowed".
 	ErrServiceNotAllowed = errors.New("emv: service not allowed by the card")
