@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 )
 
 // preprocess is Book B pre-processing for each contactless AID: which
@@ -300,6 +301,9 @@ func (st *txnState) kernelQuick() error {
 		st.tvr.set(tvrICCDataMissing)
 		return fmt.Errorf("%w: track 2 or PAN, ATC or cryptogram", ErrDataMissing)
 	}
+	if err := st.checkTrack2PAN(); err != nil {
+		return err
+	}
 	cid, ok := st.quickCID()
 	if !ok {
 		return fmt.Errorf("%w: cryptogram type", ErrFormat)
@@ -530,6 +534,9 @@ func (st *txnState) kernel2() error {
 			return fmt.Errorf("%w: %v (%s)", ErrDataMissing, t, dictionary[t].name)
 		}
 	}
+	if err := st.checkTrack2PAN(); err != nil {
+		return err
+	}
 	if st.chooseODA() == odaCDA {
 		if err := st.oda(); err != nil {
 			return err
@@ -594,4 +601,20 @@ func (st *txnState) seePhone(why string) error {
 	st.outcome, st.reason = OutcomeEndApplication, ReasonSeePhone
 	st.ui.Message(st.ctx, MsgSeePhone)
 	return fmt.Errorf("%w: %s", ErrSeePhone, why)
+}
+
+// checkTrack2PAN refuses a card whose track 2 equivalent data (57) names
+// another account than its PAN (5A): the host is sent the track 2, while
+// the terminal masks, records and checks its risk rules on the PAN.
+func (st *txnState) checkTrack2PAN() error {
+	t2, p := st.icc[0x57], st.icc[0x5A]
+	if t2 == nil || p == nil {
+		return nil
+	}
+	pan, _ := cnString(p)
+	s := nibbles(t2)
+	if i := strings.IndexByte(s, 'D'); i <= 0 || s[:i] != pan {
+		return fmt.Errorf("%w: the track 2 equivalent data and the PAN disagree", ErrFormat)
+	}
+	return nil
 }

@@ -371,3 +371,22 @@ func TestSeePhone(t *testing.T) {
 			outcome: OutcomeDeclinedOffline},
 	})
 }
+
+// TestTrack2AgainstPAN: the host is sent the track 2 equivalent data
+// while the terminal masks, records and checks its risk rules on the PAN;
+// a card whose two disagree is refused rather than paid under an account
+// the terminal never looked at.
+func TestTrack2AgainstPAN(t *testing.T) {
+	other := "4761739001010200D29122010123456789"
+	swap := func(_ *testCard, a *testApp) {
+		old := a.quick
+		a.quick = func(c *testCard, pd []byte) []byte { return bytes.Replace(old(c, pd), h(testTrack2), h(other), 1) }
+	}
+	runCL(t, []clCase{
+		{name: "kernel 3, offline", card: quick(quickOpts{}), mod: swap, outcome: OutcomeEndApplication, reason: ReasonCardError, err: ErrFormat},
+		{name: "kernel 3, online", card: quick(quickOpts{}), txn: tap(60000), mod: swap, outcome: OutcomeEndApplication, reason: ReasonCardError, err: ErrFormat},
+		{name: "kernel 2", card: m2(false), mod: func(_ *testCard, a *testApp) {
+			a.records[[2]byte{1, 1}] = bytes.Replace(a.records[[2]byte{1, 1}], h("5413330089020011D2"), h("5413330089020029D2"), 1)
+		}, outcome: OutcomeEndApplication, reason: ReasonCardError, err: ErrFormat},
+	})
+}

@@ -132,6 +132,9 @@
 //     it (see the kernels) ends with ErrSeePhone and ReasonSeePhone
 //     after MsgSeePhone: the caller asks for the same device again (Book
 //     A's Try Again), and that tap is a new Start.
+//   - Track 2 equivalent data (57) whose PAN is not the PAN (5A) ends the
+//     transaction (ErrFormat): the host would be sent one account, the
+//     terminal would record and check another.
 //
 // Kernel 3 (Visa qVSDC):
 //   - qVSDC only: a GPO answer without a cryptogram (MSD, contact VSDC

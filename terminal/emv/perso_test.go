@@ -206,7 +206,7 @@ func newContactCard(t testing.TB, o cardOpts) (*testCard, *testApp) {
 		obj("5F28", h("0156")), obj("9F07", h("FF00")), obj("9F08", o.appVersion),
 		obj("8C", h(cdol1Hex)), obj("8D", o.cdol2), obj("8E", o.cvmList),
 		obj("9F0D", h("0000000000")), obj("9F0E", h("0000000000")), obj("9F0F", h("0000000000")),
-		obj("57", h(testTrack2)),
+		obj("57", h(o.pan+"D29122010123456789")),
 		obj("9F42", h("0156")), obj("5F30", h("0201")),
 	}
 	rec1 = append(rec1, o.rec1Extra...)
