@@ -28,11 +28,19 @@ func (st *txnState) preprocess() map[int]preproc {
 			continue
 		}
 		p := preproc{allowed: true}
+		// Book B: at or above the transaction and CVM required limits;
+		// Book C-2's limits are amounts above which (DF8124 to DF8126).
+		reached := func(limit int64) bool {
+			if a.Kernel == 2 {
+				return amount > limit
+			}
+			return amount >= limit
+		}
 		limit := l.CLTransactionLimit
 		if a.Kernel == 2 && l.CLTransactionLimitCDCVM > limit {
 			limit = l.CLTransactionLimitCDCVM // the kernel checks the right one
 		}
-		if limit != NoLimit && amount >= limit {
+		if limit != NoLimit && reached(limit) {
 			p.allowed = false
 		}
 		if amount == 0 {
@@ -49,7 +57,7 @@ func (st *txnState) preprocess() map[int]preproc {
 		if amount > floor {
 			p.onlineRequired = true
 		}
-		if l.CLCVMLimit != NoLimit && amount >= l.CLCVMLimit {
+		if l.CLCVMLimit != NoLimit && reached(l.CLCVMLimit) {
 			p.cvmRequired = true
 		}
 		if st.txn.ForceOnline {
@@ -517,7 +525,7 @@ func (st *txnState) kernel2() error {
 	if aip[0]&0x02 != 0 {
 		limit = st.limits.CLTransactionLimitCDCVM
 	}
-	if limit != NoLimit && st.txn.Amount >= limit {
+	if limit != NoLimit && st.txn.Amount > limit {
 		st.outcome, st.reason = OutcomeTryAnotherInterface, ReasonOverLimit
 		st.ui.Message(st.ctx, MsgInsertOrSwipe)
 		return nil

@@ -98,7 +98,7 @@ func TestEntryPoint(t *testing.T) {
 	runCL(t, []clCase{
 		{name: "over the card's transaction limit", card: quick(quickOpts{}), txn: tap(500000),
 			outcome: OutcomeTryAnotherInterface, reason: ReasonOverLimit},
-		{name: "over every transaction limit: no APDU", card: quick(quickOpts{}), txn: tap(2000000),
+		{name: "over every transaction limit: no APDU", card: quick(quickOpts{}), txn: tap(2000001),
 			outcome: OutcomeTryAnotherInterface, reason: ReasonOverLimit,
 			check: func(t *testing.T, _ *Session, c *testCard, ui *testUI) {
 				if len(c.cmds) != 0 || !ui.saw(MsgInsertOrSwipe) {
@@ -388,5 +388,34 @@ func TestTrack2AgainstPAN(t *testing.T) {
 		{name: "kernel 2", card: m2(false), mod: func(_ *testCard, a *testApp) {
 			a.records[[2]byte{1, 1}] = bytes.Replace(a.records[[2]byte{1, 1}], h("5413330089020011D2"), h("5413330089020029D2"), 1)
 		}, outcome: OutcomeEndApplication, reason: ReasonCardError, err: ErrFormat},
+	})
+}
+
+// TestKernel2LimitBoundaries: Book C-2's reader limits are amounts above
+// which something happens (DF8123 floor, DF8124/DF8125 transaction,
+// DF8126 CVM required): an amount equal to one is still under it. Book
+// B's "at or above" is the entry point's rule for the other kernels.
+func TestKernel2LimitBoundaries(t *testing.T) {
+	runCL(t, []clCase{
+		{name: "at the CVM required limit: no CVM", card: m2(false), txn: tap(100000), outcome: OutcomeOnlineRequest, method: CVMNone, cvm: "1F0302"},
+		{name: "just above it: online PIN", card: m2(false), txn: tap(100001), outcome: OutcomeOnlineRequest, method: CVMOnlinePIN},
+		{name: "at the floor limit: offline", card: m2(false), txn: tap(50000), outcome: OutcomeApprovedOffline},
+		{name: "at the transaction limit", card: m2(false), txn: tap(500000), outcome: OutcomeOnlineRequest, method: CVMOnlinePIN},
+		{name: "just above it", card: m2(false), txn: tap(500001), outcome: OutcomeTryAnotherInterface, reason: ReasonOverLimit},
+		{name: "at the on-device CVM transaction limit", card: m2(true), txn: tap(2000000), outcome: OutcomeOnlineRequest, method: CVMCDCVM},
+		{name: "just above it", card: m2(true), txn: tap(2000001), outcome: OutcomeTryAnotherInterface, reason: ReasonOverLimit},
+	})
+}
+
+// TestKernel3LimitBoundaries: Book B pre-processing for kernels 3 and 7:
+// at or above the transaction limit not allowed, at or above the CVM
+// required limit a CVM, above the floor limit online.
+func TestKernel3LimitBoundaries(t *testing.T) {
+	runCL(t, []clCase{
+		{name: "at the CVM required limit: a CVM", card: quick(quickOpts{ctq: h("8000")}), txn: tap(100000), outcome: OutcomeOnlineRequest, method: CVMOnlinePIN},
+		{name: "just under it: none", card: quick(quickOpts{ctq: h("8000")}), txn: tap(99999), outcome: OutcomeOnlineRequest, method: CVMNone},
+		{name: "at the floor limit: offline", card: quick(quickOpts{}), txn: tap(50000), outcome: OutcomeApprovedOffline},
+		{name: "at the transaction limit", card: quick(quickOpts{}), txn: tap(500000), outcome: OutcomeTryAnotherInterface, reason: ReasonOverLimit},
+		{name: "just under it", card: quick(quickOpts{}), txn: tap(499999), outcome: OutcomeOnlineRequest},
 	})
 }

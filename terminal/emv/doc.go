@@ -171,6 +171,10 @@
 //     balance reading, torn transactions or outcome parameter set.
 //   - The transaction limit is checked after GPO against the on-device
 //     CVM limit when the card supports on-device CVM, else the plain one.
+//     Its limits are amounts above which (C-2's DF8123 to DF8126): an
+//     amount equal to the transaction limit is allowed, one equal to the
+//     CVM required limit needs no CVM; pre-processing follows this for
+//     kernel 2 combinations.
 //   - On-device CVM above the CVM limit gives CVMCDCVM with CVM Results
 //     01 00 02; otherwise the CVM list runs with the CVM capability of the
 //     amount (offline PIN removed).
