@@ -305,9 +305,11 @@ func (st *txnState) kernelQuick() error {
 		}
 	}
 	st.ui.Message(st.ctx, MsgRemoveCard)
-	if st.icc[0x57] == nil && st.icc[0x5A] == nil || len(st.icc[0x9F36]) != 2 || len(st.icc[0x9F26]) != 8 {
+	// The track 2 equivalent data goes to the host and to an offline
+	// approval's advice: Book C-3 makes it mandatory.
+	if st.icc[0x57] == nil || len(st.icc[0x9F36]) != 2 || len(st.icc[0x9F26]) != 8 {
 		st.tvr.set(tvrICCDataMissing)
-		return fmt.Errorf("%w: track 2 or PAN, ATC or cryptogram", ErrDataMissing)
+		return fmt.Errorf("%w: track 2 equivalent data, ATC or cryptogram", ErrDataMissing)
 	}
 	if err := st.checkTrack2PAN(); err != nil {
 		return err

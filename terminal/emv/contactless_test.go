@@ -419,3 +419,15 @@ func TestKernel3LimitBoundaries(t *testing.T) {
 		{name: "just under it", card: quick(quickOpts{}), txn: tap(499999), outcome: OutcomeOnlineRequest},
 	})
 }
+
+// TestQuickWithoutTrack2: kernels 3 and 7 send the host the track 2
+// equivalent data, which Book C-3 makes mandatory in a qVSDC answer; a
+// card that leaves it out cannot be sent online nor recorded as paid.
+func TestQuickWithoutTrack2(t *testing.T) {
+	runCL(t, []clCase{
+		{name: "online", card: quick(quickOpts{noTrack2: true}), txn: tap(60000),
+			outcome: OutcomeEndApplication, reason: ReasonCardError, err: ErrDataMissing, tvr: "2000000000"},
+		{name: "offline", card: quick(quickOpts{noTrack2: true}),
+			outcome: OutcomeEndApplication, reason: ReasonCardError, err: ErrDataMissing},
+	})
+}

@@ -155,6 +155,8 @@
 //     supports), else signature; an offline approval needing a CVM the
 //     reader cannot do is declined.
 //   - A TC on an expired application is declined offline.
+//   - The track 2 equivalent data (57) is mandatory (a PAN alone ends
+//     the transaction, ErrDataMissing).
 //   - The online data (DE55) carries the TVR as the PDOL sent it, which
 //     the card's cryptogram covers; the TVR bits the kernel sets after the
 //     GPO (ODA not performed, CVM) stay in Summary and the record.

@@ -26,6 +26,7 @@ type quickOpts struct {
 	priority []byte
 	kernelID []byte
 	noCrypto bool
+	noTrack2 bool // leave 57 out of the GPO response
 }
 
 // newQuickCard personalises a kernel 3/7 card on the PPSE.
@@ -80,8 +81,11 @@ func newQuickCard(t testing.TB, o quickOpts) (*testCard, *testApp) {
 		atc := []byte{byte(a.atc >> 8), byte(a.atc)}
 		ac, _ := cemv.GenerateAC(testACKey, append(bytes.Clone(pd), atc...), cemv.Padding2)
 		cvr := map[byte]byte{0x00: 0x80, 0x40: 0x90, 0x80: 0xA0}[cid]
-		objs := [][]byte{tlv("82", a.aip[:]), tlv("94", a.afl), tlv("57", h(testTrack2)), tlv("5F34", h("01")),
+		objs := [][]byte{tlv("82", a.aip[:]), tlv("94", a.afl), tlv("5F34", h("01")),
 			tlv("9F10", []byte{0x06, 0x01, 0x12, 0x03, cvr, 0x00, 0x00}), tlv("9F36", atc)}
+		if !o.noTrack2 {
+			objs = append(objs, tlv("57", h(testTrack2)))
+		}
 		if !o.noCrypto {
 			objs = append(objs, tlv("9F26", ac))
 		}
