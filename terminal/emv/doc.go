@@ -119,8 +119,9 @@
 //   - Pre-processing: zero amount, transaction limit (at or above: not
 //     allowed), floor limit (above: online cryptogram required; the
 //     contact floor limit when the contactless one is absent) and CVM
-//     required limit (at or above), per AID and currency; an AID without
-//     limits for the currency is not allowed; no status check.
+//     required limit (at or above; above for kernel 2, see there), per
+//     AID and currency; an AID without limits for the currency is not
+//     allowed; no status check.
 //   - No combination at all, or only excluded by pre-processing: try
 //     another interface; no PPSE or no matching directory entry: end
 //     application ("insert, swipe or try another card").
