@@ -208,7 +208,7 @@ func checkErr(t *testing.T, err error) {
 		return
 	}
 	for _, e := range []error{ErrCardRemoved, ErrCardBlocked, ErrAppBlocked, ErrNoApplication, ErrDataMissing, ErrFormat,
-		ErrStatus, ErrServiceNotAllowed, ErrCancelled} {
+		ErrStatus, ErrServiceNotAllowed, ErrCancelled, ErrSeePhone} {
 		if errors.Is(err, e) {
 			return
 		}
