@@ -72,7 +72,8 @@ type State struct {
 	// Hint says why the card is asked for again (PhaseCard): "chip" (a
 	// chip card was swiped), "other_interface" (a contactless card asked
 	// for another interface), "tap_again" (a contactless card left the
-	// field too early).
+	// field too early), "see_phone" (a phone asks its holder to confirm
+	// on it, then to tap again).
 	Hint string
 	// RiskRule is the code of the risk rule that refused a sale
 	// (Failure "risk_refused"); RiskText words it.
@@ -421,6 +422,10 @@ func Render(s State) Screen {
 			sc.Tone = ToneBusy
 			sc.Title, sc.TitleZH = retryPrompt(s.Entry)
 			sc.Lines = append(sc.Lines, "Card moved away too soon: hold it until it beeps / 卡片过早移开，请保持至提示音")
+		case s.Hint == "see_phone":
+			sc.Tone = ToneBusy
+			sc.Title, sc.TitleZH = "See your phone", "请查看手机"
+			sc.Lines = append(sc.Lines, "Confirm on your phone, then tap it again / 请在手机上确认后再次挥卡")
 		case s.Hint == "other_interface":
 			sc.Tone = ToneBusy
 			sc.Lines = append(sc.Lines, "Please use another way to pay with this card / 请换用其他方式读卡")

@@ -200,6 +200,16 @@ func TestTapAgainPrompt(t *testing.T) {
 	}
 }
 
+// A phone that asks its holder to confirm on it: look at the phone, then
+// tap again (never "could not be read").
+func TestSeePhonePrompt(t *testing.T) {
+	sc := Render(State{Phase: PhaseCard, Hint: "see_phone", Amount: "17.00", Currency: "CNY"})
+	all := sc.Title + "|" + sc.TitleZH + "|" + strings.Join(sc.Lines, "|")
+	if sc.Title != "See your phone" || sc.TitleZH != "请查看手机" || !strings.Contains(all, "tap it again") || strings.Contains(all, "could not be read") {
+		t.Fatalf("see phone: %s", all)
+	}
+}
+
 // Once the host acknowledged the reversal, the screen says the payment
 // was cancelled, not that it is being cancelled.
 func TestReversedSaysCancelled(t *testing.T) {

@@ -88,4 +88,9 @@ func TestDisplayTapAgain(t *testing.T) {
 	if s.Phase != ui.PhaseCard || s.Hint != "tap_again" || s.Retry {
 		t.Fatalf("torn tap on the display: %+v", s)
 	}
+	// A phone asking its holder to confirm on it: see phone, not unreadable.
+	s = displayState(txn.Event{Phase: txn.PhaseRetryCard, Prompt: "see_phone", Txn: rec, Time: now}, "M", nil, now)
+	if s.Phase != ui.PhaseCard || s.Hint != "see_phone" || s.Retry {
+		t.Fatalf("see phone on the display: %+v", s)
+	}
 }

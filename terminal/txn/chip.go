@@ -57,6 +57,7 @@ const (
 	chipOtherMedium                     // ask for another interface (insert or swipe)
 	chipReadAgainAll                    // the chip failed: ask again, the stripe allowed (fallback)
 	chipTapAgain                        // a contactless card left the field too early: present it again
+	chipSeePhone                        // a phone asks its holder to confirm on it, then tap again
 )
 
 // chipUI is the kernel's cardholder side: the display through events, the
@@ -335,6 +336,13 @@ func (e *Engine) chipEnded(ctx context.Context, s *sale, es *emv.Session, err er
 		s.torn = true
 		e.log.Info("contactless card left the field too early, asking again", "id", s.rec.ID, "err", orErr(err, reason))
 		return chipTapAgain, nil
+	case (errors.Is(err, emv.ErrSeePhone) || reason == emv.ReasonSeePhone) && contactless:
+		// The phone wants its holder to confirm on it (unlock,
+		// fingerprint): nothing was sent and the chip did not fail; the
+		// holder looks at the phone and taps again (EMV Book A's
+		// "see phone"), within the card timeout.
+		e.log.Info("the phone asks its holder to confirm on it, asking for another tap", "id", s.rec.ID, "err", orErr(err, reason))
+		return chipSeePhone, nil
 	case errors.Is(err, emv.ErrCardRemoved) || reason == emv.ReasonCardRemoved:
 		e.fail(s, FailCardRemoved, fmt.Errorf("%w: %w", ErrCardRemoved, orErr(err, reason)))
 	case errors.Is(err, errNoAppChosen):

@@ -225,7 +225,8 @@ type Event struct {
 	// Prompt says how to present the card again (PhaseRetryCard):
 	// "insert" (a chip card was swiped), "insert_or_swipe" (a contactless
 	// card asked for another interface), "tap_again" (a contactless card
-	// left the field too early), "" (the card was unreadable).
+	// left the field too early), "see_phone" (a phone asks its holder to
+	// confirm on it, then to tap again), "" (the card was unreadable).
 	Prompt string
 	// Code is the merchant-presented payload the display shows as a QR
 	// code (PhaseShowCode). It names the merchant, the amount and the

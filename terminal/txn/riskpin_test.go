@@ -261,3 +261,28 @@ func TestTornTapIsAskedAgain(t *testing.T) {
 		t.Fatalf("inserted card pulled out: %s %s", got.State, got.Failure)
 	}
 }
+
+// A phone that asks its holder to confirm on it (Mastercard's "see
+// phone", a 6986 from a Visa or UnionPay phone) ends the tap with
+// emv.ErrSeePhone: the customer is asked to look at the phone and tap
+// again, and the sale goes on with the next tap; it is not a chip that
+// failed (no fallback to the stripe).
+func TestSeePhoneAsksForAnotherTap(t *testing.T) {
+	seePhone := fmt.Errorf("%w: GET PROCESSING OPTIONS answered 6986", emv.ErrSeePhone)
+	e, rd, _ := setupWith(t, approveAll(), func(o *Opts) { o.Kernel = errKernel{seePhone} })
+	events, stop := e.Subscribe()
+	defer stop()
+	tx, err := e.StartSale(1700, "156")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd.cards <- &Card{Mode: risk.EntryTap, Wipe: func() {}, Chip: &Chip{Interface: emv.Contactless, Release: func(context.Context) error { return nil }}}
+	if ev := waitPhase(t, events, PhaseRetryCard); ev.Prompt != "see_phone" {
+		t.Fatalf("after a phone asked to be looked at, the display is asked %q", ev.Prompt)
+	}
+	rd.cards <- card("3012")
+	got := wait(t, e, tx.ID)
+	if got.State != store.StateApproved || got.EntryMode == entryModeFallback {
+		t.Fatalf("the tap again: %s %s %s (entry %s)", got.State, got.Failure, got.Error, got.EntryMode)
+	}
+}

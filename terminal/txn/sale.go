@@ -279,6 +279,10 @@ func (e *Engine) stepCreated(ctx context.Context, s *sale) error {
 				s.wipeCard()
 				e.publishRetry(s, "tap_again")
 				continue
+			case chipSeePhone:
+				s.wipeCard()
+				e.publishRetry(s, "see_phone")
+				continue
 			}
 			return err
 		}
@@ -320,7 +324,8 @@ func (e *Engine) readCard(ctx context.Context, deadline time.Time, modes []risk.
 
 // publishRetry asks for the card again; hint says how ("insert",
 // "insert_or_swipe", "tap_again" after a contactless card left the field
-// too early; "" after an unreadable card).
+// too early, "see_phone" after a phone asked its holder to confirm on it;
+// "" after an unreadable card).
 func (e *Engine) publishRetry(s *sale, hint string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
