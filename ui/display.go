@@ -38,7 +38,8 @@ type State struct {
 	// Kind is the transaction type (terminal/host kinds: "purchase" or
 	// empty, "refund", "void", "preauth", "completion", "balance"): the
 	// screen says what the customer is doing, and only a sale offers face
-	// pay.
+	// pay. A "settlement" (the cashier closing the batch) is no customer's:
+	// the screen stays on the welcome.
 	Kind string
 	// OrigKind is the kind of the record a void refers to, when known: the
 	// void of a "preauth" is its cancellation (the hold released, no
@@ -389,6 +390,10 @@ const kindPreauthVoid = "preauth_void"
 func Render(s State) Screen {
 	if s.Kind == "void" && s.OrigKind == "preauth" {
 		s.Kind = kindPreauthVoid
+	}
+	if s.Kind == "settlement" {
+		// The batch's totals and the host's answer are the cashier's.
+		s.Phase = PhaseIdle
 	}
 	amount := strings.TrimSpace(s.Currency + " " + s.Amount)
 	kind, other := kindText[s.Kind]

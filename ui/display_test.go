@@ -219,3 +219,17 @@ func TestReversedSaysCancelled(t *testing.T) {
 		t.Fatalf("reversed: %+v", sc)
 	}
 }
+
+// Closing the batch is the cashier's business: the customer display shows
+// neither its progress nor its outcome (the batch's totals are no
+// customer's payment), it stays on the welcome screen.
+func TestSettlementNotOnCustomerDisplay(t *testing.T) {
+	for _, p := range []Phase{PhaseProcessing, PhaseApproved, PhaseDeclined, PhaseFailed} {
+		sc := Render(State{Phase: p, Kind: "settlement", Merchant: "Test Shop", Amount: "1234.00", Currency: "CNY",
+			ResponseCode: "95", Failure: "settlement_failed"})
+		all := sc.Title + "|" + strings.Join(sc.Lines, "|")
+		if sc.Phase != PhaseIdle || strings.Contains(all, "1234.00") || !strings.Contains(all, "Test Shop") {
+			t.Errorf("settlement %s on the customer display: %s", p, all)
+		}
+	}
+}
