@@ -256,6 +256,10 @@ var declineText = map[string][2]string{
 	"A0": {"Security check failed", "安全校验失败"},
 	"Q1": {"Card authentication failed", "卡片认证失败"},
 	"75": {"PIN tries exceeded", "密码错误次数超限"},
+	// The terminal's own codes for a chip card's offline decline (EMV
+	// 8A): the card refused, not the bank.
+	"Z1": {"Declined by the card", "卡片拒绝交易"},
+	"Z3": {"Declined by the card: bank not reachable", "无法连接银行，卡片拒绝交易"},
 }
 
 // failureText says why a sale did not complete, by failure code, for the
@@ -495,12 +499,9 @@ func Render(s State) Screen {
 			sc.Lines = append(sc.Lines, "Please sign the receipt / 请在签购单上签名")
 		}
 	case PhaseDeclined:
-		why, ok := declineText[s.ResponseCode]
-		if !ok {
-			why = [2]string{"Declined by the issuer", "发卡行拒绝"}
-		}
+		en, zh, _ := DeclineText(s.ResponseCode)
 		sc = Screen{Tone: ToneError, Title: "Declined", TitleZH: "交易失败",
-			Lines: []string{amount, why[0] + " / " + why[1], "Code " + s.ResponseCode}}
+			Lines: []string{amount, en + " / " + zh, "Code " + s.ResponseCode}}
 	case PhaseUnknown:
 		why, ok := reversalText[s.Reversal]
 		if !ok {

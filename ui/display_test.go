@@ -18,7 +18,7 @@ func TestRender(t *testing.T) {
 		{PhaseProcessing, "", ToneBusy, []string{"Processing", "476173******0010"}},
 		{PhaseApproved, "00", ToneOK, []string{"Approved", "Auth code A1B2C3"}},
 		{PhaseDeclined, "51", ToneError, []string{"Declined", "Insufficient funds", "余额不足", "Code 51"}},
-		{PhaseDeclined, "Z9", ToneError, []string{"Declined by the issuer"}},
+		{PhaseDeclined, "Z9", ToneError, []string{"Declined by the bank"}},
 		{PhaseUnknown, "", ToneError, []string{"Not completed", "cancelled"}},
 		{PhaseFailed, "", ToneError, []string{"Not completed", "Bank not reachable", "无法连接银行"}},
 	}
@@ -230,6 +230,20 @@ func TestSettlementNotOnCustomerDisplay(t *testing.T) {
 		all := sc.Title + "|" + strings.Join(sc.Lines, "|")
 		if sc.Phase != PhaseIdle || strings.Contains(all, "1234.00") || !strings.Contains(all, "Test Shop") {
 			t.Errorf("settlement %s on the customer display: %s", p, all)
+		}
+	}
+}
+
+// A chip card that declined by itself (Z1 offline, Z3 when the bank could
+// not be reached) is not reported as the bank's or the issuer's refusal.
+func TestCardDeclinedOffline(t *testing.T) {
+	for _, rc := range []string{"Z1", "Z3"} {
+		en, zh, known := DeclineText(rc)
+		sc := Render(State{Phase: PhaseDeclined, ResponseCode: rc, Amount: "3.00", Currency: "CNY"})
+		all := strings.Join(sc.Lines, "|")
+		if !known || !strings.Contains(en, "card") || !strings.Contains(zh, "卡") ||
+			strings.Contains(all, "issuer") || strings.Contains(all, "发卡行拒绝") || !strings.Contains(all, en+" / "+zh) {
+			t.Errorf("%s: %q %q known %v; screen %s", rc, en, zh, known, all)
 		}
 	}
 }
