@@ -286,12 +286,135 @@ var failureText = map[string][2]string{
 	"settlement_failed": {"Settlement not accepted", "结算未被接受"},
 	"not_payment_code":  {"Not a payment code", "不是付款码"},
 	"wallet_failed":     {"Payment not completed", "支付未完成"},
-	"face_unavailable":  {"Face pay not available: please pay by card or code", "刷脸支付不可用，请使用银行卡或付款码"},
+	"face_unavailable":  {"Face pay not available", "刷脸支付不可用"},
 	"face_no_consent":   {"Face pay not started: no consent given", "未同意刷脸支付"},
-	"face_spoof":        {"Face not accepted: please pay by card or code", "人脸校验未通过，请使用银行卡或付款码"},
-	"face_retry":        {"Face not recognised: only the payer, facing the camera", "未能识别，请确保仅付款人正对镜头"},
+	"face_spoof":        {"Face not accepted", "人脸校验未通过"},
+	"face_retry":        {"Face not recognised", "未能识别人脸"},
 	"face_no_match":     {"No face pay account found", "未找到刷脸支付账户"},
 	"face_platform":     {"Face pay service not reachable", "刷脸支付服务不可用"},
+}
+
+// actionText tells the customer what to do after a transaction that did
+// not go through, by action; failureAction, riskAction, declineAction
+// and reversalAction choose it by code (an unknown code: the cashier
+// helps, or for a decline another card).
+var actionText = map[string][2]string{
+	"again":        {"Please try again", "请重试"},
+	"restart":      {"Please ask the cashier to start again", "请收银员重新发起交易"},
+	"read_again":   {"Please try again or use another card", "请重试或换卡"},
+	"other_card":   {"Please use another card or pay another way", "请换卡或使用其他支付方式"},
+	"other_way":    {"Please pay another way", "请使用其他支付方式"},
+	"card_or_code": {"Please pay by card or payment code", "请使用银行卡或付款码支付"},
+	"insert":       {"Please pay again and insert your card", "请重新支付并插卡"},
+	"insert_tap":   {"Please pay again and insert or tap your card", "请重新支付并插卡或挥卡"},
+	"keep_card":    {"Please pay again and leave the card until asked to remove it", "请重新支付，提示取卡前请勿移开卡片"},
+	"same_card":    {"Please use the card you paid with", "请使用原支付卡"},
+	"pin":          {"Please pay again with the right PIN", "请重新支付并输入正确密码"},
+	"bank":         {"Please contact your bank or use another card", "请联系发卡行或换卡"},
+	"phone":        {"Please see your phone", "请查看手机"},
+	"show_code":    {"Please show the payment code of your wallet app", "请出示钱包应用的付款码"},
+	"face_again":   {"Please try again: only the payer, facing the camera", "请重试，确保仅付款人正对镜头"},
+	"later":        {"Please try again later or pay another way", "请稍后重试或使用其他支付方式"},
+	"cashier":      {"The cashier will help you", "请联系收银员"},
+}
+
+// failureAction is what to do after a failure, by failure code.
+var failureAction = map[string]string{
+	"no_card":           "restart",
+	"cancelled":         "cashier",
+	"card_read_error":   "read_again",
+	"card_expired":      "other_card",
+	"host_unreachable":  "later",
+	"keys_unavailable":  "other_way",
+	"shutdown":          "cashier",
+	"interrupted":       "restart",
+	"internal_error":    "cashier",
+	"pin_cancelled":     "restart",
+	"pin_timeout":       "restart",
+	"pin_unavailable":   "other_way",
+	"card_removed":      "keep_card",
+	"card_not_accepted": "other_card",
+	"original_unusable": "cashier",
+	"wrong_card":        "same_card",
+	"no_response":       "later",
+	"settlement_failed": "cashier",
+	"not_payment_code":  "show_code",
+	"wallet_failed":     "phone",
+	"face_unavailable":  "card_or_code",
+	"face_no_consent":   "card_or_code",
+	"face_spoof":        "card_or_code",
+	"face_retry":        "face_again",
+	"face_no_match":     "card_or_code",
+	"face_platform":     "card_or_code",
+}
+
+// riskAction is what to do after a risk rule's refusal, by rule code.
+var riskAction = map[string]string{
+	"invalid_txn":         "cashier",
+	"risk_unavailable":    "cashier",
+	"currency":            "cashier",
+	"hotlist_missing":     "other_way",
+	"hotlist":             "other_way",
+	"max_amount_swipe":    "insert_tap",
+	"max_amount_insert":   "other_way",
+	"max_amount_tap":      "insert",
+	"max_amount_qr":       "other_way",
+	"max_amount_face":     "card_or_code",
+	"offline_disabled":    "later",
+	"offline_type":        "later",
+	"offline_entry_mode":  "later",
+	"offline_magstripe":   "insert",
+	"offline_floor_limit": "later",
+	"offline_cvm":         "later",
+	"velocity_count":      "other_card",
+	"velocity_amount":     "other_card",
+	"refund_unreferenced": "cashier",
+	"refund_total":        "cashier",
+	"offline_count":       "later",
+	"offline_amount":      "later",
+	"offline_age":         "later",
+	"offline_clock":       "later",
+}
+
+// declineAction is what to do after a decline, by response code.
+var declineAction = map[string]string{
+	"05": "other_card",
+	"14": "other_card",
+	"51": "other_card",
+	"54": "other_card",
+	"55": "pin",
+	"61": "other_card",
+	"91": "later",
+	"96": "later",
+	"A0": "cashier",
+	"Q1": "other_card",
+	"75": "bank",
+	"Z1": "other_card",
+	"Z3": "later",
+}
+
+// reversalAction is what to do after a sale being reversed, by reversal
+// reason.
+var reversalAction = map[string]string{
+	"":                          "restart",
+	"no response":               "restart",
+	"response MAC failed":       "restart",
+	"bad response":              "restart",
+	"card removed":              "keep_card",
+	"other":                     "other_card",
+	"cancelled at the terminal": "cashier",
+	"cancelled by the customer": "cashier",
+}
+
+// actionLine is the line telling the customer what to do: the action of
+// code in table, else fallback's.
+func actionLine(table map[string]string, code, fallback string) string {
+	a, ok := table[code]
+	if !ok {
+		a = fallback
+	}
+	t := actionText[a]
+	return t[0] + " / " + t[1]
 }
 
 // riskText says which risk rule refused a sale (terminal/risk's codes).
@@ -501,24 +624,31 @@ func Render(s State) Screen {
 	case PhaseDeclined:
 		en, zh, _ := DeclineText(s.ResponseCode)
 		sc = Screen{Tone: ToneError, Title: "Declined", TitleZH: "交易失败",
-			Lines: []string{amount, en + " / " + zh, "Code " + s.ResponseCode}}
+			Lines: []string{amount, en + " / " + zh, actionLine(declineAction, s.ResponseCode, "other_card")}}
+		if s.ResponseCode != "" {
+			// For the cashier's call to the bank.
+			sc.Lines = append(sc.Lines, "Response code "+s.ResponseCode+" / 应答码 "+s.ResponseCode)
+		}
 	case PhaseUnknown:
 		why, ok := reversalText[s.Reversal]
 		if !ok {
 			why = reversalText[""]
 		}
-		sc = Screen{Tone: ToneError, Title: "Not completed", TitleZH: "交易未完成",
-			Lines: []string{amount, why[0] + "; the payment is being cancelled", why[1] + "，交易正在撤销"}}
+		state := "The payment is being cancelled / 交易正在撤销"
 		if s.Reversed {
-			sc.Lines = []string{amount, why[0] + "; the payment was cancelled", why[1] + "，交易已撤销"}
+			state = "The payment was cancelled / 交易已撤销"
 		}
+		sc = Screen{Tone: ToneError, Title: "Not completed", TitleZH: "交易未完成",
+			Lines: []string{amount, why[0] + " / " + why[1], state, actionLine(reversalAction, s.Reversal, "restart")}}
 	case PhaseFailed:
 		en, zh, _ := FailureText(s.Failure)
+		action := actionLine(failureAction, s.Failure, "cashier")
 		if s.Failure == "risk_refused" {
 			en, zh, _ = RiskText(s.RiskRule)
+			action = actionLine(riskAction, s.RiskRule, "cashier")
 		}
 		sc = Screen{Tone: ToneError, Title: "Not completed", TitleZH: "交易未完成",
-			Lines: []string{amount, en + " / " + zh}}
+			Lines: []string{amount, en + " / " + zh, action}}
 	default:
 		s.Phase = PhaseIdle
 		sc = Screen{Tone: ToneNeutral, Title: "Welcome", TitleZH: "欢迎光临", Lines: []string{s.Merchant}}

@@ -17,7 +17,7 @@ func TestRender(t *testing.T) {
 		{PhaseCard, "", ToneNeutral, []string{"swipe", "CNY 12.34"}},
 		{PhaseProcessing, "", ToneBusy, []string{"Processing", "476173******0010"}},
 		{PhaseApproved, "00", ToneOK, []string{"Approved", "Auth code A1B2C3"}},
-		{PhaseDeclined, "51", ToneError, []string{"Declined", "Insufficient funds", "余额不足", "Code 51"}},
+		{PhaseDeclined, "51", ToneError, []string{"Declined", "Insufficient funds", "余额不足", "Response code 51 / 应答码 51"}},
 		{PhaseDeclined, "Z9", ToneError, []string{"Declined by the bank"}},
 		{PhaseUnknown, "", ToneError, []string{"Not completed", "cancelled"}},
 		{PhaseFailed, "", ToneError, []string{"Not completed", "Bank not reachable", "无法连接银行"}},
@@ -215,7 +215,7 @@ func TestSeePhonePrompt(t *testing.T) {
 func TestReversedSaysCancelled(t *testing.T) {
 	sc := Render(State{Phase: PhaseUnknown, Reversal: "no response", Reversed: true, Amount: "4.91", Currency: "CNY"})
 	all := strings.Join(sc.Lines, "|")
-	if !strings.Contains(all, "the payment was cancelled") || !strings.Contains(all, "交易已撤销") || strings.Contains(all, "being cancelled") {
+	if !strings.Contains(all, "payment was cancelled") || !strings.Contains(all, "交易已撤销") || strings.Contains(all, "being cancelled") {
 		t.Fatalf("reversed: %+v", sc)
 	}
 }

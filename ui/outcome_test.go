@@ -1,0 +1,89 @@
+package ui
+
+import (
+	"strings"
+	"testing"
+	"unicode"
+
+	"posd/terminal/host"
+	"posd/terminal/risk"
+	"posd/terminal/txn"
+)
+
+// hasHan reports whether s holds a Chinese character.
+func hasHan(s string) bool {
+	for _, r := range s {
+		if unicode.Is(unicode.Han, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// outcomeStates are the screens that end a transaction unsuccessfully:
+// every failure code of the engine, every risk rule, every response code
+// the display words (and one it does not), every reversal reason.
+func outcomeStates() map[string]State {
+	base := State{Amount: "12.34", Currency: "CNY", MaskedPAN: "476173******0010"}
+	out := map[string]State{}
+	for _, f := range txn.Failures {
+		if f == txn.FailRisk {
+			continue
+		}
+		s := base
+		s.Phase, s.Failure = PhaseFailed, string(f)
+		out["failure "+string(f)] = s
+	}
+	for _, c := range risk.Codes {
+		s := base
+		s.Phase, s.Failure, s.RiskRule = PhaseFailed, string(txn.FailRisk), string(c)
+		out["risk "+string(c)] = s
+	}
+	for rc := range declineText {
+		s := base
+		s.Phase, s.ResponseCode = PhaseDeclined, rc
+		out["decline "+rc] = s
+	}
+	s := base
+	s.Phase, s.ResponseCode = PhaseDeclined, "Z9"
+	out["decline unknown"] = s
+	for _, r := range []host.ReversalReason{host.ReasonNoResponse, host.ReasonMACFailure, host.ReasonBadResponse,
+		host.ReasonCardRemoved, host.ReasonTerminalCancel, host.ReasonCustomerCancel, host.ReasonOther} {
+		s := base
+		s.Phase, s.Reversal = PhaseUnknown, string(r)
+		out["reversal "+string(r)] = s
+		s.Reversed = true
+		out["reversed "+string(r)] = s
+	}
+	return out
+}
+
+// Whatever went wrong, the customer reads it in both languages and is
+// told what to do next (try again, insert the card, try another card,
+// see the phone, ask the cashier...), never only a code or English.
+func TestEveryOutcomeSaysWhatToDo(t *testing.T) {
+	for name, s := range outcomeStates() {
+		sc := Render(s)
+		all := sc.Title + "|" + sc.TitleZH + "|" + strings.Join(sc.Lines, "|")
+		if len(sc.Lines) == 0 || sc.Lines[0] != "CNY 12.34" {
+			t.Errorf("%s: no amount first: %s", name, all)
+			continue
+		}
+		action := false
+		for _, l := range sc.Lines[1:] {
+			if !hasHan(l) {
+				t.Errorf("%s: line %q has no Chinese", name, l)
+			}
+			en, zh, ok := strings.Cut(l, " / ")
+			if !ok || !hasHan(zh) || hasHan(en) {
+				t.Errorf("%s: line %q is not \"English / 中文\"", name, l)
+			}
+			if strings.HasPrefix(en, "Please ") || strings.HasPrefix(en, "The cashier ") {
+				action = true
+			}
+		}
+		if !action {
+			t.Errorf("%s: the customer is not told what to do: %s", name, all)
+		}
+	}
+}
