@@ -616,7 +616,7 @@ func Render(s State) Screen {
 			sc.Title, sc.TitleZH, sc.Lines = "Balance", "余额", []string{s.Balance, s.MaskedPAN}
 		}
 		if s.AuthCode != "" {
-			sc.Lines = append(sc.Lines, "Auth code "+s.AuthCode)
+			sc.Lines = append(sc.Lines, "Auth code / 授权码 "+s.AuthCode)
 		}
 		if s.Signature {
 			sc.Lines = append(sc.Lines, "Please sign the receipt / 请在签购单上签名")

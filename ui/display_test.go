@@ -16,7 +16,7 @@ func TestRender(t *testing.T) {
 		{PhaseIdle, "", ToneNeutral, []string{"Welcome", "Test Shop"}},
 		{PhaseCard, "", ToneNeutral, []string{"swipe", "CNY 12.34"}},
 		{PhaseProcessing, "", ToneBusy, []string{"Processing", "476173******0010"}},
-		{PhaseApproved, "00", ToneOK, []string{"Approved", "Auth code A1B2C3"}},
+		{PhaseApproved, "00", ToneOK, []string{"Approved", "Auth code / 授权码 A1B2C3"}},
 		{PhaseDeclined, "51", ToneError, []string{"Declined", "Insufficient funds", "余额不足", "Response code 51 / 应答码 51"}},
 		{PhaseDeclined, "Z9", ToneError, []string{"Declined by the bank"}},
 		{PhaseUnknown, "", ToneError, []string{"Not completed", "cancelled"}},

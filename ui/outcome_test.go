@@ -87,3 +87,20 @@ func TestEveryOutcomeSaysWhatToDo(t *testing.T) {
 		}
 	}
 }
+
+// An approval's lines are in both languages too: the authorization code
+// is labelled for the Chinese reader as well.
+func TestApprovalLinesBilingual(t *testing.T) {
+	sc := Render(State{Phase: PhaseApproved, Amount: "12.34", Currency: "CNY", MaskedPAN: "476173******0010", AuthCode: "A1B2C3"})
+	for _, l := range sc.Lines {
+		if l == "CNY 12.34" || l == "476173******0010" {
+			continue
+		}
+		if !hasHan(l) {
+			t.Errorf("line %q has no Chinese", l)
+		}
+	}
+	if !strings.Contains(strings.Join(sc.Lines, "|"), "A1B2C3") {
+		t.Errorf("no auth code: %q", sc.Lines)
+	}
+}
