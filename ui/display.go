@@ -210,6 +210,33 @@ func retryPrompt(entry []string) (en, zh string) {
 	return en + " again", "请重新" + strings.TrimPrefix(zh, "请")
 }
 
+// maskPAN shows at most the first six and the last four digits of a card
+// number or account: any other digit becomes '*'. The engine hands the
+// display masked numbers; this keeps a full one off the screen should
+// one ever come.
+func maskPAN(s string) string {
+	n := 0
+	for _, r := range s {
+		if r >= '0' && r <= '9' {
+			n++
+		}
+	}
+	if n <= 10 {
+		return s
+	}
+	i := 0
+	return strings.Map(func(r rune) rune {
+		if r < '0' || r > '9' {
+			return r
+		}
+		i++
+		if i > 6 && i <= n-4 {
+			return '*'
+		}
+		return r
+	}, s)
+}
+
 // Tone tells a renderer how to colour or sound a screen.
 type Tone string
 
@@ -531,6 +558,10 @@ func Render(s State) Screen {
 	if s.Kind != "" && s.Kind != "purchase" {
 		// Face pay pays a sale; it neither refunds nor holds.
 		s.FaceChoice = false
+	}
+	s.MaskedPAN = maskPAN(s.MaskedPAN)
+	if s.Phase == PhasePassword {
+		s.Message = maskPAN(s.Message)
 	}
 	var sc Screen
 	switch s.Phase {

@@ -104,3 +104,25 @@ func TestApprovalLinesBilingual(t *testing.T) {
 		t.Errorf("no auth code: %q", sc.Lines)
 	}
 }
+
+// The display never shows more of a card number than its first six and
+// last four digits, whatever the state it is given holds.
+func TestFullPANNeverShown(t *testing.T) {
+	const pan = "6212345678901234567"
+	for _, p := range []Phase{PhaseProcessing, PhaseApproved, PhasePassword} {
+		sc := Render(State{Phase: p, Amount: "1.00", Currency: "CNY", MaskedPAN: pan, Message: pan})
+		all := sc.Title + "|" + sc.TitleZH + "|" + strings.Join(sc.Lines, "|")
+		if strings.Contains(all, "7890") || !strings.Contains(all, "621234") || !strings.Contains(all, "4567") {
+			t.Errorf("%s: %s", p, all)
+		}
+	}
+	if got := maskPAN("476173******0010"); got != "476173******0010" {
+		t.Errorf("masked PAN changed: %q", got)
+	}
+	if got := maskPAN("4761739001010010"); got != "476173******0010" {
+		t.Errorf("full PAN masked as %q", got)
+	}
+	if got := maskPAN("6230 **** 0012"); got != "6230 **** 0012" {
+		t.Errorf("masked account changed: %q", got)
+	}
+}
