@@ -9,6 +9,7 @@ package ui
 import (
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // Phase is where the sale stands, as the customer sees it.
@@ -235,6 +236,24 @@ func maskPAN(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// outside cleans a text that comes from outside the terminal (a card, the
+// acquirer's parameters, a payment platform, the host) for the screen:
+// control and format characters (line breaks, escapes, direction
+// overrides) are dropped, spaces trimmed, and at most max characters
+// kept, the size of its field.
+func outside(s string, max int) string {
+	s = strings.TrimSpace(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || unicode.In(r, unicode.Zl, unicode.Zp) {
+			return -1
+		}
+		return r
+	}, s))
+	if r := []rune(s); len(r) > max {
+		s = strings.TrimSpace(string(r[:max]))
+	}
+	return s
 }
 
 // Tone tells a renderer how to colour or sound a screen.
@@ -559,9 +578,21 @@ func Render(s State) Screen {
 		// Face pay pays a sale; it neither refunds nor holds.
 		s.FaceChoice = false
 	}
-	s.MaskedPAN = maskPAN(s.MaskedPAN)
+	// Sizes: EMV's merchant name (9F4E, 40) and application label (16);
+	// an account or a balance fits in 32, an auth code (DE38) in 6, a
+	// response code (DE39) in 2 (4 for a platform's).
+	s.Merchant, s.Balance = outside(s.Merchant, 40), outside(s.Balance, 32)
+	s.AuthCode, s.ResponseCode = outside(s.AuthCode, 12), outside(s.ResponseCode, 4)
+	if len(s.Apps) > 0 {
+		apps := make([]string, len(s.Apps))
+		for i, a := range s.Apps {
+			apps[i] = outside(a, 16)
+		}
+		s.Apps = apps
+	}
+	s.MaskedPAN = maskPAN(outside(s.MaskedPAN, 32))
 	if s.Phase == PhasePassword {
-		s.Message = maskPAN(s.Message)
+		s.Message = maskPAN(outside(s.Message, 32))
 	}
 	var sc Screen
 	switch s.Phase {

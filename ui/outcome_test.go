@@ -126,3 +126,54 @@ func TestFullPANNeverShown(t *testing.T) {
 		t.Errorf("masked account changed: %q", got)
 	}
 }
+
+// Text from outside the terminal (a chip's application labels, the
+// merchant's name from the acquirer's parameters, the account a face-pay
+// platform names) reaches the screen without control or direction
+// characters (a right-to-left override would turn "Press Enter" around)
+// and no longer than its field.
+func TestOutsideTextCleaned(t *testing.T) {
+	const bad = "VISA\u202eTIDERC\x1b[2J\u200f\x00"
+	long := strings.Repeat("SHOP", 50)
+	for _, s := range []State{
+		{Phase: PhaseSelectApp, Apps: []string{bad}},
+		{Phase: PhaseSelectApp, Apps: []string{bad, long}},
+		{Phase: PhaseIdle, Merchant: bad},
+		{Phase: PhaseIdle, Merchant: long},
+		{Phase: PhasePassword, Message: "138\u202e****5678\x07"},
+		{Phase: PhaseApproved, Kind: "balance", Balance: "CNY 1.00\u202e", MaskedPAN: "476173\u202e******0010"},
+	} {
+		sc := Render(s)
+		for _, l := range append([]string{sc.Title, sc.TitleZH}, sc.Lines...) {
+			for _, r := range l {
+				if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+					t.Errorf("%s: %q holds %U", s.Phase, l, r)
+				}
+			}
+			if strings.Contains(l, strings.Repeat("SHOP", 11)) {
+				t.Errorf("%s: %d characters of outside text: %q", s.Phase, len(l), l)
+			}
+		}
+	}
+}
+
+// FuzzRenderOutsideText: whatever a card, the acquirer or a platform
+// sends, Render does not panic and puts no control or format character
+// on the screen.
+func FuzzRenderOutsideText(f *testing.F) {
+	f.Add("VISA CREDIT", "Test Shop", "6230 **** 0012", "A1B2C3", "51")
+	f.Add("\u202eX\x1b", "\x00", "4761739001010010", "\n", "\u200f")
+	f.Fuzz(func(t *testing.T, label, merchant, account, auth, rc string) {
+		for _, p := range []Phase{PhaseIdle, PhaseSelectApp, PhasePassword, PhaseApproved, PhaseDeclined} {
+			sc := Render(State{Phase: p, Apps: []string{label, label}, Merchant: merchant, Message: account,
+				MaskedPAN: account, AuthCode: auth, ResponseCode: rc, Amount: "1.00", Currency: "CNY"})
+			for _, l := range append([]string{sc.Title, sc.TitleZH}, sc.Lines...) {
+				for _, r := range l {
+					if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+						t.Fatalf("%s: %q holds %U", p, l, r)
+					}
+				}
+			}
+		}
+	})
+}
