@@ -659,6 +659,10 @@ func Render(s State) Screen {
 	case PhasePassword:
 		sc = Screen{Tone: ToneNeutral, Title: "Enter the payment password of " + s.Message, TitleZH: "请输入 " + s.Message + " 的支付密码",
 			Lines: []string{amount, pinStars(s.PINDigits), "6 digits, then Enter / 输入6位密码后按确认键"}}
+		if s.Message == "" {
+			// The platform named no account.
+			sc.Title, sc.TitleZH = "Enter your payment password", "请输入支付密码"
+		}
 	case PhaseShowCode:
 		en, zh := "your wallet app", "手机钱包"
 		if w, ok := walletNames[s.Platform]; ok {

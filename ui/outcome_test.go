@@ -177,3 +177,16 @@ func FuzzRenderOutsideText(f *testing.F) {
 		}
 	})
 }
+
+// A face-pay platform may name no account: the password prompt then asks
+// for "your" payment password, not for that of a blank.
+func TestPasswordPromptWithoutAccount(t *testing.T) {
+	sc := Render(State{Phase: PhasePassword, Amount: "8.00", Currency: "CNY"})
+	if strings.HasSuffix(sc.Title, " of ") || strings.HasSuffix(strings.TrimSpace(sc.Title), "of") || strings.Contains(sc.TitleZH, "  ") {
+		t.Errorf("prompt without an account: %q %q", sc.Title, sc.TitleZH)
+	}
+	sc = Render(State{Phase: PhasePassword, Amount: "8.00", Currency: "CNY", Message: "6230 **** 0012"})
+	if !strings.Contains(sc.Title, "6230 **** 0012") || !strings.Contains(sc.TitleZH, "6230 **** 0012") {
+		t.Errorf("prompt with an account: %q %q", sc.Title, sc.TitleZH)
+	}
+}
