@@ -23,7 +23,10 @@ var page = template.Must(template.ParseFS(files, "page.html"))
 
 // qrSize is the side of the merchant code's picture in pixels: at 4
 // pixels a module at least for the payloads posd shows (version 6 to 10,
-// 41 to 57 modules with the quiet zone), sharp on a 7-inch screen.
+// 41 to 57 modules with the quiet zone), sharp on a 7-inch screen. The
+// page shows it at 40 % of the display's height at most (240 pixels on a
+// 600-pixel display: still 4 a module), so that the screen's title and
+// amount stay in view above it.
 const qrSize = 360
 
 // Handler serves the page at / and the current screen as JSON at
