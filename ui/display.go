@@ -700,9 +700,18 @@ func Render(s State) Screen {
 		if !ok {
 			why = reversalText[""]
 		}
-		state := "The payment is being cancelled / 交易正在撤销"
+		// What is being cancelled: a refund's reversal takes the money
+		// back from the customer, not a payment.
+		what := [2]string{"The transaction", "交易"}
+		switch s.Kind {
+		case "", "purchase":
+			what[0] = "The payment"
+		case "refund":
+			what = [2]string{"The refund", "退货"}
+		}
+		state := what[0] + " is being cancelled / " + what[1] + "正在撤销"
 		if s.Reversed {
-			state = "The payment was cancelled / 交易已撤销"
+			state = what[0] + " was cancelled / " + what[1] + "已撤销"
 		}
 		sc = Screen{Tone: ToneError, Title: "Not completed", TitleZH: "交易未完成",
 			Lines: []string{amount, why[0] + " / " + why[1], state, actionLine(reversalAction, s.Reversal, "restart")}}

@@ -190,3 +190,20 @@ func TestPasswordPromptWithoutAccount(t *testing.T) {
 		t.Errorf("prompt with an account: %q %q", sc.Title, sc.TitleZH)
 	}
 }
+
+// A refund whose answer did not come is being reversed: the customer is
+// told the refund (not "the payment", which reads as money coming back)
+// is cancelled.
+func TestReversedRefundSaysRefund(t *testing.T) {
+	for _, reversed := range []bool{false, true} {
+		sc := Render(State{Phase: PhaseUnknown, Kind: "refund", Reversed: reversed, Amount: "2.00", Currency: "CNY"})
+		all := strings.Join(sc.Lines, "|")
+		if strings.Contains(all, "payment") || !strings.Contains(all, "The refund") || !strings.Contains(all, "退货") {
+			t.Errorf("refund reversed %v: %s", reversed, all)
+		}
+	}
+	sc := Render(State{Phase: PhaseUnknown, Kind: "purchase", Amount: "2.00", Currency: "CNY"})
+	if !strings.Contains(strings.Join(sc.Lines, "|"), "The payment is being cancelled") {
+		t.Errorf("sale reversed: %q", sc.Lines)
+	}
+}
