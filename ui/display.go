@@ -357,6 +357,7 @@ var actionText = map[string][2]string{
 	"same_card":    {"Please use the card you paid with", "请使用原支付卡"},
 	"pin":          {"Please pay again with the right PIN", "请重新支付并输入正确密码"},
 	"bank":         {"Please contact your bank or use another card", "请联系发卡行或换卡"},
+	"bank_only":    {"Please contact your bank", "请联系发卡行"},
 	"phone":        {"Please see your phone", "请查看手机"},
 	"show_code":    {"Please show the payment code of your wallet app", "请出示钱包应用的付款码"},
 	"face_again":   {"Please try again: only the payer, facing the camera", "请重试，确保仅付款人正对镜头"},
@@ -453,11 +454,24 @@ var reversalAction = map[string]string{
 }
 
 // actionLine is the line telling the customer what to do: the action of
-// code in table, else fallback's.
-func actionLine(table map[string]string, code, fallback string) string {
+// code in table, else fallback's. Money going back (a refund, a void) or
+// a completion is bound to the card of its original payment: the cashier
+// helps rather than the customer trying another card or way to pay.
+func actionLine(table map[string]string, code, fallback, kind string) string {
 	a, ok := table[code]
 	if !ok {
 		a = fallback
+	}
+	switch kind {
+	case "refund", "void", kindPreauthVoid, "completion":
+		switch a {
+		case "other_card", "other_way", "card_or_code", "later":
+			a = "cashier"
+		case "bank":
+			a = "bank_only"
+		case "read_again":
+			a = "again"
+		}
 	}
 	t := actionText[a]
 	return t[0] + " / " + t[1]
@@ -690,7 +704,7 @@ func Render(s State) Screen {
 	case PhaseDeclined:
 		en, zh, _ := DeclineText(s.ResponseCode)
 		sc = Screen{Tone: ToneError, Title: "Declined", TitleZH: "交易失败",
-			Lines: []string{amount, en + " / " + zh, actionLine(declineAction, s.ResponseCode, "other_card")}}
+			Lines: []string{amount, en + " / " + zh, actionLine(declineAction, s.ResponseCode, "other_card", s.Kind)}}
 		if s.ResponseCode != "" {
 			// For the cashier's call to the bank.
 			sc.Lines = append(sc.Lines, "Response code "+s.ResponseCode+" / 应答码 "+s.ResponseCode)
@@ -714,13 +728,13 @@ func Render(s State) Screen {
 			state = what[0] + " was cancelled / " + what[1] + "已撤销"
 		}
 		sc = Screen{Tone: ToneError, Title: "Not completed", TitleZH: "交易未完成",
-			Lines: []string{amount, why[0] + " / " + why[1], state, actionLine(reversalAction, s.Reversal, "restart")}}
+			Lines: []string{amount, why[0] + " / " + why[1], state, actionLine(reversalAction, s.Reversal, "restart", s.Kind)}}
 	case PhaseFailed:
 		en, zh, _ := FailureText(s.Failure)
-		action := actionLine(failureAction, s.Failure, "cashier")
+		action := actionLine(failureAction, s.Failure, "cashier", s.Kind)
 		if s.Failure == "risk_refused" {
 			en, zh, _ = RiskText(s.RiskRule)
-			action = actionLine(riskAction, s.RiskRule, "cashier")
+			action = actionLine(riskAction, s.RiskRule, "cashier", s.Kind)
 		}
 		sc = Screen{Tone: ToneError, Title: "Not completed", TitleZH: "交易未完成",
 			Lines: []string{amount, en + " / " + zh, action}}

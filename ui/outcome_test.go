@@ -207,3 +207,21 @@ func TestReversedRefundSaysRefund(t *testing.T) {
 		t.Errorf("sale reversed: %q", sc.Lines)
 	}
 }
+
+// A refund, a void or a completion goes to the card of its original
+// payment: when it fails, the customer is not sent to another card or
+// another way to pay.
+func TestMoneyBackNotToAnotherCard(t *testing.T) {
+	for _, kind := range []string{"refund", "void", "completion"} {
+		for name, s := range outcomeStates() {
+			s.Kind = kind
+			all := strings.Join(Render(s).Lines, "|")
+			if strings.Contains(all, "another card") || strings.Contains(all, "pay another way") || strings.Contains(all, "card or payment code") {
+				t.Errorf("%s %s: %s", kind, name, all)
+			}
+		}
+	}
+	if all := strings.Join(Render(State{Phase: PhaseDeclined, ResponseCode: "05", Kind: "purchase"}).Lines, "|"); !strings.Contains(all, "another card") {
+		t.Errorf("sale declined: %s", all)
+	}
+}
