@@ -308,6 +308,9 @@ func (b *builder) outcome(r store.Txn) {
 		en, zh, _ := ui.DeclineText(r.ResponseCode)
 		b.label(zh)
 		b.label(en)
+	case (r.State == store.StateReversalPending || r.State == store.StateReversed) && r.Kind == "refund":
+		// The reversal of a refund takes its credit back.
+		b.line(printer.Line{Text: "交易已冲正 REVERSED: NO REFUND", Bold: true})
 	case r.State == store.StateReversalPending, r.State == store.StateReversed:
 		b.line(printer.Line{Text: "交易已冲正 REVERSED: NOT CHARGED", Bold: true})
 	default:

@@ -226,3 +226,15 @@ func TestSettlementReport(t *testing.T) {
 		t.Errorf("slip of a settlement: %v", err)
 	}
 }
+
+// A refund reversed gives no money back: its slip does not say "not
+// charged" (true of any refund, and read as all being well) but that
+// nothing was refunded.
+func TestSlipOfAReversedRefund(t *testing.T) {
+	rv := sale()
+	rv.Kind, rv.State = "refund", store.StateReversalPending
+	s := pv(t)(Slip(Header{MerchantName: "Shop", MerchantID: "M1", TerminalID: "T1", Location: time.UTC}, rv, Opts{}, 32))
+	if strings.Contains(s, "NOT CHARGED") || !strings.Contains(s, "REVERSED: NO REFUND") {
+		t.Errorf("reversed refund slip:\n%s", s)
+	}
+}
