@@ -211,11 +211,11 @@ func retryPrompt(entry []string) (en, zh string) {
 	return en + " again", "请重新" + strings.TrimPrefix(zh, "请")
 }
 
-// maskPAN shows at most the first six and the last four digits of a card
+// MaskPAN shows at most the first six and the last four digits of a card
 // number or account: any other digit becomes '*'. The engine hands the
-// display masked numbers; this keeps a full one off the screen should
-// one ever come.
-func maskPAN(s string) string {
+// display (and the slip) masked numbers; this keeps a full one off the
+// screen and the paper should one ever come.
+func MaskPAN(s string) string {
 	n := 0
 	for _, r := range s {
 		if r >= '0' && r <= '9' {
@@ -604,9 +604,9 @@ func Render(s State) Screen {
 		}
 		s.Apps = apps
 	}
-	s.MaskedPAN = maskPAN(outside(s.MaskedPAN, 32))
+	s.MaskedPAN = MaskPAN(outside(s.MaskedPAN, 32))
 	if s.Phase == PhasePassword {
-		s.Message = maskPAN(outside(s.Message, 32))
+		s.Message = MaskPAN(outside(s.Message, 32))
 	}
 	var sc Screen
 	switch s.Phase {

@@ -116,13 +116,13 @@ func TestFullPANNeverShown(t *testing.T) {
 			t.Errorf("%s: %s", p, all)
 		}
 	}
-	if got := maskPAN("476173******0010"); got != "476173******0010" {
+	if got := MaskPAN("476173******0010"); got != "476173******0010" {
 		t.Errorf("masked PAN changed: %q", got)
 	}
-	if got := maskPAN("4761739001010010"); got != "476173******0010" {
+	if got := MaskPAN("4761739001010010"); got != "476173******0010" {
 		t.Errorf("full PAN masked as %q", got)
 	}
-	if got := maskPAN("6230 **** 0012"); got != "6230 **** 0012" {
+	if got := MaskPAN("6230 **** 0012"); got != "6230 **** 0012" {
 		t.Errorf("masked account changed: %q", got)
 	}
 }

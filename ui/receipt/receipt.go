@@ -101,12 +101,12 @@ func Slip(h Header, r store.Txn, o Opts, cols int) (printer.Doc, error) {
 	b.rule()
 
 	b.label("卡号 CARD NO.")
-	card := r.MaskedPAN
+	card := ui.MaskPAN(r.MaskedPAN)
 	switch {
 	case r.Wallet != nil && r.Wallet.MerchantPresented:
 		card = ""
 	case r.Face != nil:
-		card = r.Face.MaskedAccount
+		card = ui.MaskPAN(r.Face.MaskedAccount)
 	}
 	if how := entryText(r); card != "" || how != "" {
 		b.pair(card, how)

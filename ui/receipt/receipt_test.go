@@ -238,3 +238,20 @@ func TestSlipOfAReversedRefund(t *testing.T) {
 		t.Errorf("reversed refund slip:\n%s", s)
 	}
 }
+
+// A slip never carries a full card number, whatever the record holds: at
+// most the first six and last four digits are printed.
+func TestSlipNeverPrintsFullPAN(t *testing.T) {
+	r := sale()
+	r.MaskedPAN = "6225881234561234"
+	s := pv(t)(Slip(hdr, r, Opts{}, 32))
+	if strings.Contains(s, "6225881234561234") || !strings.Contains(s, "622588******1234") {
+		t.Errorf("slip of a record with a full PAN:\n%s", s)
+	}
+	f := store.Txn{ID: "4", Kind: "purchase", State: store.StateApproved, Amount: 8800, Currency: "156",
+		EntryMode: "face", CVM: "payment_password", Invoice: 6, Batch: 1,
+		Face: &store.Face{MaskedAccount: "6230520012345670012", PlatformTxnID: "FP000042"}}
+	if s := pv(t)(Slip(hdr, f, Opts{}, 32)); strings.Contains(s, "6230520012345670012") || !strings.Contains(s, "623052*********0012") {
+		t.Errorf("slip of a face payment with a full account:\n%s", s)
+	}
+}
