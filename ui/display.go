@@ -750,7 +750,8 @@ func Render(s State) Screen {
 	}
 	switch s.Phase {
 	case PhaseApproved, PhaseDeclined, PhaseUnknown, PhaseFailed:
-		if s.RemoveCard {
+		if s.RemoveCard && s.Failure != "card_removed" && !(s.Phase == PhaseUnknown && s.Reversal == "card removed") {
+			// (A card pulled out too early is no longer there.)
 			rc := chipMessages["remove card"]
 			sc.Lines = append(sc.Lines, rc[0]+" / "+rc[1])
 		}

@@ -225,3 +225,20 @@ func TestMoneyBackNotToAnotherCard(t *testing.T) {
 		t.Errorf("sale declined: %s", all)
 	}
 }
+
+// A sale that ended because the card was pulled out does not then ask
+// the customer to remove it.
+func TestNoRemoveReminderAfterCardRemoved(t *testing.T) {
+	for _, s := range []State{
+		{Phase: PhaseFailed, Failure: "card_removed", RemoveCard: true},
+		{Phase: PhaseUnknown, Reversal: "card removed", RemoveCard: true},
+	} {
+		s.Amount, s.Currency = "1.00", "CNY"
+		if all := strings.Join(Render(s).Lines, "|"); strings.Contains(all, "Please remove your card") {
+			t.Errorf("%s: %s", s.Phase, all)
+		}
+	}
+	if all := strings.Join(Render(State{Phase: PhaseFailed, Failure: "no_response", RemoveCard: true}).Lines, "|"); !strings.Contains(all, "Please remove your card") {
+		t.Errorf("no reminder: %s", all)
+	}
+}
