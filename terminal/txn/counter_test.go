@@ -307,3 +307,32 @@ func TestAnsweredSaleEndsTheWaitForASilentHost(t *testing.T) {
 		t.Errorf("link turns: %q, want two reversals, then %q", h.order, want)
 	}
 }
+
+// TestDisplayKeepsTheLastSale: a background change to an older record
+// (its reversal acknowledged, an advice taken) while the terminal is idle
+// does not take over the customer display, which would show the next
+// customer that older transaction's amount and card; waiters still learn
+// of it.
+func TestDisplayKeepsTheLastSale(t *testing.T) {
+	h := newLinkHost()
+	close(h.release)
+	db := openDB(t)
+	e, r := counterEngine(t, db, h, 5*time.Second)
+	tx, err := e.StartSale(1500, "156")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.cards <- card("3012")
+	if got := wait(t, e, tx.ID); got.State != store.StateApproved {
+		t.Fatalf("sale: %s", got.State)
+	}
+	rev := pendingReversalOf(t, db, 41)
+	if err := db.Do(func(x *store.Tx) error { return x.Enqueue(&store.Job{Kind: store.JobReversal, TxnID: rev.ID}) }); err != nil {
+		t.Fatal(err)
+	}
+	e.wake()
+	waitUntil(t, func() bool { x, _ := db.Get(rev.ID); return x.State == store.StateReversed })
+	if last := e.Last(); last.Txn.ID != tx.ID {
+		t.Fatalf("the display shows record %s (%s), not the last sale %s", last.Txn.ID, last.Txn.State, tx.ID)
+	}
+}

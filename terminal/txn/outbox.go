@@ -401,9 +401,12 @@ func voidedKind(tx *store.Tx, t store.Txn) (voided host.Kind, unknown bool, err 
 func (e *Engine) publish(phase Phase, t store.Txn) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.active != "" && e.active != t.ID {
-		// The display follows the sale in progress; only waiters learn
-		// of this change.
+	if e.active != "" && e.active != t.ID || e.active == "" && e.last.Txn.ID != t.ID {
+		// The display follows the sale in progress, or when idle the
+		// transaction it shows last (its reversal acknowledged): an
+		// older record changing in the background (an advice taken, a
+		// reversal of another) must not put that transaction's amount
+		// and card before the next customer. Only waiters learn of it.
 		close(e.changed)
 		e.changed = make(chan struct{})
 		return
