@@ -41,7 +41,7 @@ type api struct {
 
 func (a *api) routes() http.Handler {
 	kh := kiosk.Handler(func() ui.Screen {
-		s := displayState(a.d.Engine.Last(), a.d.Config.Terminal.MerchantID, a.d.Modes, time.Now())
+		s := displayState(a.d.Engine.Last(), a.d.Settings.Receipt.MerchantName, a.d.Modes, time.Now())
 		s.FaceChoice = a.d.FaceEnabled()
 		return ui.Render(s)
 	})

@@ -94,3 +94,14 @@ func TestDisplayTapAgain(t *testing.T) {
 		t.Fatalf("see phone on the display: %+v", s)
 	}
 }
+
+// The idle customer display welcomes the customer with the merchant's
+// name (receipt.merchant_name, else the wallet's), not its acquirer id.
+func TestDisplayWelcomesWithTheMerchantName(t *testing.T) {
+	a, h := newTestAPI(t)
+	a.d.Settings.Receipt.MerchantName = "POSD TEST SHOP"
+	code, _, body := do(h, call{method: "GET", path: "/display.json"})
+	if code != 200 || !strings.Contains(body, "POSD TEST SHOP") || strings.Contains(body, a.d.Config.Terminal.MerchantID) {
+		t.Fatalf("welcome: %d %s", code, body)
+	}
+}
