@@ -62,8 +62,13 @@ func TestCameraCodesOnceWhileInView(t *testing.T) {
 	}
 	src := &frames{}
 	c := &cameraCodes{src: src, det: det, log: slog.New(slog.DiscardHandler)}
+	// A read that must find the code waits as long as decoding the
+	// frames takes (seconds on a loaded machine: CI once saw "shown
+	// again" empty after 2 s); one that must not ends when the frames
+	// run out and the wait is over.
+	within := 30 * time.Second
 	read := func() string {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), within)
 		defer cancel()
 		s, err := c.ReadCode(ctx)
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
@@ -77,9 +82,11 @@ func TestCameraCodesOnceWhileInView(t *testing.T) {
 	}
 	// Still in view, with a few frames that miss it: not read again.
 	src.imgs = []image.Image{code, blank, blank, code, code}
+	within = 2 * time.Second
 	if got := read(); got != "" {
 		t.Fatalf("read again while in view: %q", got)
 	}
+	within = 30 * time.Second
 	// Gone for goneFrames frames, then shown again: a new presentation.
 	src.imgs = nil
 	for range goneFrames {
