@@ -42,6 +42,9 @@ type State struct {
 	// pay. A "settlement" (the cashier closing the batch) is no customer's:
 	// the screen stays on the welcome.
 	Kind string
+	// FacePay: the transaction is paid by face (its "55" is a wrong
+	// payment password, not a card's PIN).
+	FacePay bool
 	// OrigKind is the kind of the record a void refers to, when known: the
 	// void of a "preauth" is its cancellation (the hold released, no
 	// money moves) and says so.
@@ -356,6 +359,7 @@ var actionText = map[string][2]string{
 	"keep_card":    {"Please pay again and leave the card until asked to remove it", "请重新支付，提示取卡前请勿移开卡片"},
 	"same_card":    {"Please use the card you paid with", "请使用原支付卡"},
 	"pin":          {"Please pay again with the right PIN", "请重新支付并输入正确密码"},
+	"password":     {"Please pay again with the right payment password", "请重新支付并输入正确的支付密码"},
 	"bank":         {"Please contact your bank or use another card", "请联系发卡行或换卡"},
 	"bank_only":    {"Please contact your bank", "请联系发卡行"},
 	"phone":        {"Please see your phone", "请查看手机"},
@@ -703,8 +707,15 @@ func Render(s State) Screen {
 		}
 	case PhaseDeclined:
 		en, zh, _ := DeclineText(s.ResponseCode)
+		action := actionLine(declineAction, s.ResponseCode, "other_card", s.Kind)
+		if s.FacePay && s.ResponseCode == "55" {
+			// Face pay's second factor is the account's payment password.
+			en, zh = "Incorrect payment password", "支付密码错误"
+			t := actionText["password"]
+			action = t[0] + " / " + t[1]
+		}
 		sc = Screen{Tone: ToneError, Title: "Declined", TitleZH: "交易失败",
-			Lines: []string{amount, en + " / " + zh, actionLine(declineAction, s.ResponseCode, "other_card", s.Kind)}}
+			Lines: []string{amount, en + " / " + zh, action}}
 		if s.ResponseCode != "" {
 			// For the cashier's call to the bank.
 			sc.Lines = append(sc.Lines, "Response code "+s.ResponseCode+" / 应答码 "+s.ResponseCode)

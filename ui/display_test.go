@@ -200,6 +200,19 @@ func TestTapAgainPrompt(t *testing.T) {
 	}
 }
 
+// A face payment declined for its payment password says so, not "PIN".
+func TestFacePasswordDecline(t *testing.T) {
+	sc := Render(State{Phase: PhaseDeclined, ResponseCode: "55", FacePay: true, Amount: "20.00", Currency: "CNY"})
+	all := strings.Join(sc.Lines, "|")
+	if !strings.Contains(all, "Incorrect payment password") || !strings.Contains(all, "支付密码错误") || strings.Contains(all, "PIN") {
+		t.Fatalf("face pay declined 55: %s", all)
+	}
+	card := strings.Join(Render(State{Phase: PhaseDeclined, ResponseCode: "55", Amount: "20.00", Currency: "CNY"}).Lines, "|")
+	if !strings.Contains(card, "Incorrect PIN") {
+		t.Fatalf("card declined 55: %s", card)
+	}
+}
+
 // A phone that asks its holder to confirm on it: look at the phone, then
 // tap again (never "could not be read").
 func TestSeePhonePrompt(t *testing.T) {

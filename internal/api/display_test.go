@@ -105,3 +105,14 @@ func TestDisplayWelcomesWithTheMerchantName(t *testing.T) {
 		t.Fatalf("welcome: %d %s", code, body)
 	}
 }
+
+// A face payment's outcome is shown as face pay's (a declined "55" is
+// the payment password).
+func TestDisplayFacePay(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	rec := store.Txn{ID: "1", Kind: "purchase", Amount: 2000, Currency: "156", State: store.StateDeclined, ResponseCode: "55",
+		Face: &store.Face{Status: "declined"}}
+	if s := displayState(txn.Event{Phase: txn.PhaseDone, Txn: rec, Time: now}, "M", nil, now); !s.FacePay {
+		t.Fatalf("face sale on the display: %+v", s)
+	}
+}
