@@ -42,6 +42,10 @@ type State struct {
 	// pay. A "settlement" (the cashier closing the batch) is no customer's:
 	// the screen stays on the welcome.
 	Kind string
+	// TxnID is the transaction on screen: a choice the customer touches
+	// names it, so a touch on a screen of the sale before is no choice
+	// for the next.
+	TxnID string
 	// FacePay: the transaction is paid by face (its "55" is a wrong
 	// payment password, not a card's PIN).
 	FacePay bool
@@ -621,7 +625,11 @@ func Render(s State) Screen {
 		}
 		sc = Screen{Tone: ToneNeutral, Title: en, TitleZH: zh, Lines: []string{amount}}
 		if s.FaceChoice && !s.Retry && (len(s.Entry) != 1 || s.Entry[0] != "qr") {
-			sc.Choices = []Choice{{ID: "face", Label: "Pay by face / 刷脸支付"}}
+			id := "face"
+			if s.TxnID != "" {
+				id += ":" + s.TxnID
+			}
+			sc.Choices = []Choice{{ID: id, Label: "Pay by face / 刷脸支付"}}
 		}
 		switch {
 		case s.Retry:

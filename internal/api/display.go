@@ -31,7 +31,7 @@ func displayState(ev txn.Event, merchant string, modes []risk.EntryMode, now tim
 		s.Amount, s.Currency = c.Format(t.Amount), c.Alpha
 	}
 	s.MaskedPAN, s.ResponseCode, s.AuthCode, s.Kind, s.OrigKind = t.MaskedPAN, t.ResponseCode, t.AuthCode, t.Kind, ev.OrigKind
-	s.FacePay = t.Face != nil
+	s.FacePay, s.TxnID = t.Face != nil, t.ID
 	if t.Balance != nil {
 		if c, err := money.Lookup(t.BalanceCurrency); err == nil {
 			s.Balance = c.Alpha + " " + c.Format(*t.Balance)

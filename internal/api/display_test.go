@@ -116,3 +116,27 @@ func TestDisplayFacePay(t *testing.T) {
 		t.Fatalf("face sale on the display: %+v", s)
 	}
 }
+
+// A touch on "Pay by face" names the sale whose screen showed it: a
+// touch on the screen of the sale before (still shown as the next
+// started) switches nothing; the button of the sale in progress carries
+// its id.
+func TestChooseNamesItsSale(t *testing.T) {
+	a, _ := newTestAPI(t)
+	if err := a.choose("face"); err == nil {
+		t.Fatal("a choice naming no sale was taken")
+	}
+	tx, err := a.d.Engine.StartSale(1000, "156")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.choose("face:999"); err == nil || !strings.Contains(err.Error(), "not of the sale in progress") {
+		t.Fatalf("a choice from another sale's screen: %v", err)
+	}
+	now := time.Now()
+	s := displayState(a.d.Engine.Last(), "M", nil, now)
+	s.FaceChoice = true
+	if sc := ui.Render(s); len(sc.Choices) != 1 || sc.Choices[0].ID != "face:"+tx.ID {
+		t.Fatalf("choices on the sale's screen: %+v", sc.Choices)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"posd/board/sim"
@@ -83,15 +84,21 @@ func (a *api) simFace(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// choose is the customer's touch on the display: "face" switches the
-// card sale waiting for a card to face pay.
+// choose is the customer's touch on the display: "face:ID" switches
+// card sale ID, waiting for a card, to face pay. A touch on the screen
+// of another sale (the one before, still shown as the next started) is
+// refused.
 func (a *api) choose(choice string) error {
-	if choice != "face" {
+	id, ok := strings.CutPrefix(choice, "face:")
+	if !ok || id == "" {
 		return fmt.Errorf("unknown choice %q", shorten(choice))
 	}
-	id := a.d.Engine.Active()
-	if id == "" {
+	active := a.d.Engine.Active()
+	switch {
+	case active == "":
 		return errors.New("no sale in progress")
+	case active != id:
+		return fmt.Errorf("the choice was made on the screen of transaction %s, not of the sale in progress", shorten(id))
 	}
 	return a.d.Engine.ChooseFace(id)
 }

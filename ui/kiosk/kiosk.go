@@ -67,8 +67,8 @@ func Handler(screen func() ui.Screen) http.Handler {
 }
 
 // ChooseHandler serves POST /display/choose, the customer's touch on a
-// choice of the screen ({"choice": "face"}), handed to choose. It takes
-// JSON only: a page of another origin cannot send that without a
+// choice of the screen ({"choice": "face:12"}, the choice's ID), handed
+// to choose. It takes JSON only: a page of another origin cannot send that without a
 // preflight, which the daemon never allows.
 func ChooseHandler(choose func(choice string) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
