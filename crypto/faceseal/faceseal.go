@@ -99,11 +99,54 @@ func aead(shared, ephPub, recipPub []byte) (cipher.AEAD, error) {
 	return g, nil
 }
 
+// checkPublic refuses what cannot be the platform's key: no X25519 key,
+// an encoding of its u-coordinate that is not canonical (the high bit
+// set, or u at least p = 2^255-19: the shared secret would be the same
+// as with the canonical key, but the envelope key's salt holds the key's
+// bytes, which are not the platform's, so nothing sealed to it would
+// open), or a point of small order (every shared secret with it is all
+// zero).
 func checkPublic(pub *ecdh.PublicKey) error {
 	if pub == nil || pub.Curve() != ecdh.X25519() {
 		return fmt.Errorf("%w: not an X25519 public key", ErrKey)
 	}
+	if !canonical(pub.Bytes()) {
+		return fmt.Errorf("%w: X25519 public key not canonically encoded", ErrKey)
+	}
+	// Every X25519 scalar is a multiple of the cofactor 8, so the shared
+	// secret of any private key with a point of small order is all
+	// zero, which crypto/ecdh refuses. (The probe's key is public: the
+	// secret with any other point is of no use to anyone.)
+	probe, err := ecdh.X25519().NewPrivateKey(lowOrderProbe[:])
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrKey, err)
+	}
+	if _, err := probe.ECDH(pub); err != nil {
+		return fmt.Errorf("%w: X25519 public key of small order", ErrKey)
+	}
 	return nil
+}
+
+// lowOrderProbe is checkPublic's fixed private key.
+var lowOrderProbe = [KeyLen]byte{0: 0x42, 31: 0x42}
+
+// canonical reports whether u, a little-endian u-coordinate, is below
+// p = 2^255-19 with its high bit clear.
+func canonical(u []byte) bool {
+	if len(u) != KeyLen || u[31]&0x80 != 0 {
+		return false
+	}
+	// u >= p only when u is 2^255-19 .. 2^255-1: bytes 1..30 all 0xff,
+	// byte 31 0x7f, byte 0 at least 0xed.
+	if u[31] != 0x7f || u[0] < 0xed {
+		return true
+	}
+	for _, c := range u[1:31] {
+		if c != 0xff {
+			return true
+		}
+	}
+	return false
 }
 
 // Seal encrypts plaintext to the holder of pub's private key, binding
@@ -191,7 +234,9 @@ func Open(priv *ecdh.PrivateKey, envelope, aad []byte) ([]byte, error) {
 // ParsePublicKey reads the pinned platform key as it sits in the
 // terminal's parameters: a PEM block of type "PUBLIC KEY" (PKIX, an
 // X25519 key), or 64 hexadecimal digits (the raw key); surrounding white
-// space is ignored.
+// space is ignored. A key of small order or not canonically encoded is
+// refused (ErrKey) here, when the parameters load, rather than at the
+// first face payment.
 func ParsePublicKey(text []byte) (*ecdh.PublicKey, error) {
 	t := bytes.TrimSpace(text)
 	if len(t) == 0 {
@@ -216,6 +261,9 @@ func ParsePublicKey(text []byte) (*ecdh.PublicKey, error) {
 		if !ok || pub.Curve() != ecdh.X25519() {
 			return nil, fmt.Errorf("%w: %T is not an X25519 key", ErrKey, k)
 		}
+		if err := checkPublic(pub); err != nil {
+			return nil, err
+		}
 		return pub, nil
 	}
 	if len(t) != 2*KeyLen {
@@ -228,6 +276,9 @@ func ParsePublicKey(text []byte) (*ecdh.PublicKey, error) {
 	pub, err := ecdh.X25519().NewPublicKey(raw)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrKey, err)
+	}
+	if err := checkPublic(pub); err != nil {
+		return nil, err
 	}
 	return pub, nil
 }

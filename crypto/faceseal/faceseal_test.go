@@ -8,7 +8,9 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"strings"
 	"testing"
@@ -312,4 +314,69 @@ func gcmOpen(key, nonce, ct, aad []byte) ([]byte, error) {
 		return nil, err
 	}
 	return g.Open(nil, nonce, ct, aad)
+}
+
+// weakKeys are X25519 public keys no platform key can be: the points of
+// small order (every shared secret with them is all zero) and encodings
+// of a u-coordinate that are not canonical (the high bit set, or u at
+// least p = 2^255-19), whose HKDF salt would not be the platform's.
+var weakKeys = map[string]string{
+	"zero":               "0000000000000000000000000000000000000000000000000000000000000000",
+	"one":                "0100000000000000000000000000000000000000000000000000000000000000",
+	"order 8 (a)":        "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+	"order 8 (b)":        "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
+	"p-1":                "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+	"p":                  "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+	"p+1":                "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+	"bob, high bit set":  bobPub[:62] + "cf",
+	"2^255-1, high bit":  "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+	"u = p+9 (not < p)":  "f6ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+	"zero with high bit": "0000000000000000000000000000000000000000000000000000000000000080",
+}
+
+func TestWeakPublicKeysRefused(t *testing.T) {
+	for name, h := range weakKeys {
+		raw := unhex(t, h)
+		pub, err := ecdh.X25519().NewPublicKey(raw)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if _, err := ParsePublicKey([]byte(h)); !errors.Is(err, ErrKey) {
+			t.Errorf("%s: hex parsed: %v", name, err)
+		}
+		der, err := x509.MarshalPKIXPublicKey(pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+		if _, err := ParsePublicKey(p); !errors.Is(err, ErrKey) {
+			t.Errorf("%s: PEM parsed: %v", name, err)
+		}
+		if _, err := Seal(pub, []byte("face"), []byte("aad"), nil); !errors.Is(err, ErrKey) {
+			t.Errorf("%s: sealed to it: %v", name, err)
+		}
+	}
+}
+
+// TestNonCanonicalKeyWouldNotOpen shows why a key encoded with the high
+// bit set is refused: its shared secret is the platform's, but the
+// envelope key's salt holds the pinned bytes, not the platform's public
+// key, so no crop sealed to it would ever open.
+func TestNonCanonicalKeyWouldNotOpen(t *testing.T) {
+	raw := unhex(t, bobPub)
+	raw[31] |= 0x80
+	pub, err := ecdh.X25519().NewPublicKey(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := Seal(pub, []byte("face"), []byte("aad"), nil)
+	if err == nil {
+		if _, oerr := Open(bob(t), env, []byte("aad")); oerr == nil {
+			t.Fatal("opened: the high bit is harmless after all")
+		}
+		t.Fatal("sealed to a key the platform cannot open with")
+	}
+	if !errors.Is(err, ErrKey) {
+		t.Fatal(err)
+	}
 }
