@@ -18,3 +18,10 @@ func (p *Platform) KSNDeviceWindows(terminal string) int {
 	defer p.mu.Unlock()
 	return len(p.ksns[terminal])
 }
+
+// Held is how many sessions and orders the platform holds in memory.
+func (p *Platform) Held() (sessions, orders int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.sessions), len(p.orders)
+}

@@ -75,7 +75,10 @@
 //	                     it has had of the KSN's device (reason "KSN older than the replay window")
 //
 // A session takes one confirm: the first confirm naming it with its order
-// ends it, whatever its outcome. A wrong password declines the confirm
+// ends it, whatever its outcome. One unconfirmed after SessionTTL is
+// forgotten, with its order while nothing was decided on it, so the
+// platform holds the open sessions of the last SessionTTL, not every
+// identification it made. A wrong password declines the confirm
 // (wrong_password, tries_left); the third wrong one in a row, over
 // sessions, locks the account (declined, locked, tries_left 0) for
 // Opts.LockFor (default 15 minutes); a right one approves it and resets
@@ -277,6 +280,10 @@ type Platform struct {
 	mu       sync.Mutex
 	orders   map[string]*order // terminal|order id
 	sessions map[string]*order
+	// opened are the identifications in the order their sessions were
+	// opened, hence expire: one whose session expired unused is
+	// forgotten (prune).
+	opened   []*order
 	accounts map[string]*account // by identity name
 	// ksns are the terminals' windows of spent KSNs (ksnwindow.go), at
 	// most KSNDevices a terminal; ksnSpends counts the spends (which
@@ -694,6 +701,7 @@ func (p *Platform) identify(terminal string, raw []byte, e *Entry) (fp.Answer, *
 	if o != nil {
 		delete(p.sessions, o.session) // a new identification replaces the open one
 	}
+	p.prune(now)
 	sess, err := p.newSession()
 	if err != nil {
 		return a, &refusal{status: http.StatusServiceUnavailable, code: fp.CodeBadRequest, reason: "no session id"}
@@ -702,6 +710,7 @@ func (p *Platform) identify(terminal string, raw []byte, e *Entry) (fp.Answer, *
 		session: sess, ident: ident, expires: now.Add(p.o.SessionTTL)}
 	p.orders[key] = o
 	p.sessions[sess] = o
+	p.opened = append(p.opened, o)
 	e.Session = sess
 	// The masked account for the display and the session handle: the
 	// account number stays here.
@@ -787,6 +796,7 @@ func (p *Platform) confirm(terminal string, raw []byte, e *Entry) (fp.Answer, *r
 	now := p.clk.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.prune(now)
 	p.totals.Confirms++
 	if o := p.orders[r.TerminalID+"|"+r.OrderID]; o != nil && o.state == stateApproved && o.session == r.Session &&
 		o.amount == r.Amount && o.currency == r.Currency {
@@ -876,6 +886,29 @@ func (p *Platform) passwordOK(o *order, block, ksn []byte) bool {
 	return subtle.ConstantTimeCompare([]byte(pin), []byte(o.ident.Password)) == 1
 }
 
+// prune forgets the identifications whose session expired unconfirmed:
+// the session, and the order while nothing was decided on it (still
+// open, and not identified again since). Forgetting such an order
+// changes no answer: a confirm or cancel of its session is no_session
+// either way, a reverse of it cancelled, an identify of it opens a new
+// session. The decided orders stay (a repeated confirm or reverse is
+// answered from them). p.mu is held.
+func (p *Platform) prune(now time.Time) {
+	n := 0
+	for n < len(p.opened) && !now.Before(p.opened[n].expires) {
+		o := p.opened[n]
+		p.opened[n] = nil
+		n++
+		if p.sessions[o.session] == o {
+			delete(p.sessions, o.session)
+		}
+		if key := o.terminal + "|" + o.id; o.state == stateOpen && p.orders[key] == o {
+			delete(p.orders, key)
+		}
+	}
+	p.opened = p.opened[n:]
+}
+
 // closeSession ends o's session in state; p.mu is held.
 func (p *Platform) closeSession(o *order, state string) {
 	delete(p.sessions, o.session)
@@ -898,6 +931,7 @@ func (p *Platform) cancel(terminal string, raw []byte, e *Entry) (fp.Answer, *re
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.prune(p.clk.Now())
 	p.totals.Cancels++
 	o := p.sessions[r.Session]
 	if o == nil {
@@ -936,6 +970,7 @@ func (p *Platform) reverse(terminal string, raw []byte, e *Entry) (fp.Answer, *r
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.prune(p.clk.Now())
 	p.totals.Reverses++
 	key := r.TerminalID + "|" + r.OrderID
 	o := p.orders[key]
