@@ -30,6 +30,7 @@ type HTTPOpts struct {
 	Key []byte
 	// HTTP is the HTTP client (its Timeout bounds a request; nil: a
 	// client with a 15 s timeout). The caller's context bounds it too.
+	// Redirects are never followed, whatever its CheckRedirect.
 	HTTP   *http.Client
 	Clock  clock.Clock  // the requests' timestamps; nil: clock.Real
 	Logger *slog.Logger // nil: discard
@@ -62,10 +63,16 @@ func NewHTTP(o HTTPOpts) (*HTTPClient, error) {
 		return nil, fmt.Errorf("%w: signing key shorter than %d bytes", ErrInvalidRequest, linksig.MinKeyLen)
 	}
 	c := &HTTPClient{base: strings.TrimRight(o.BaseURL, "/"), tid: o.TerminalID, key: bytes.Clone(o.Key),
-		http: o.HTTP, clk: clock.Or(o.Clock), log: o.Logger}
-	if c.http == nil {
-		c.http = &http.Client{Timeout: defaultHTTPTimeout}
+		clk: clock.Or(o.Clock), log: o.Logger}
+	// A copy of the caller's client that never follows a redirect: the
+	// request (the sealed crop, the PIN block, their signature) goes to
+	// the platform's URL only, and a 3xx, unsigned, is no answer.
+	hc := http.Client{Timeout: defaultHTTPTimeout}
+	if o.HTTP != nil {
+		hc = *o.HTTP
 	}
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.http = &hc
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
