@@ -41,6 +41,9 @@ const (
 	MaxResponseBody = 4096
 	// MaxLiveness bounds the liveness scores sent with an identify.
 	MaxLiveness = 32
+	// MaxTriesLeft bounds a wrong password's tries_left: a platform
+	// allows at most MaxTriesLeft+1 wrong passwords in a row.
+	MaxTriesLeft = 9
 )
 
 // SigHeaders are the link's signature headers.
@@ -322,7 +325,7 @@ func DecodeConfirm(orderID string, httpStatus int, body []byte) (Result, error) 
 	switch {
 	case a.Status == StatusApproved && a.PlatformTxnID != "" && a.Reason == "":
 		return r, nil
-	case a.Status == StatusDeclined && a.PlatformTxnID == "" && a.TriesLeft != nil && r.TriesLeft >= 0 && r.TriesLeft <= 9:
+	case a.Status == StatusDeclined && a.PlatformTxnID == "" && a.TriesLeft != nil && r.TriesLeft >= 0 && r.TriesLeft <= MaxTriesLeft:
 		switch a.Reason {
 		case ReasonWrongPassword:
 			if r.TriesLeft > 0 {

@@ -208,7 +208,8 @@ type Opts struct {
 	// Limit is the face-pay limit in minor units (0: DefaultLimit).
 	Limit int64
 	// Tries are the wrong passwords in a row that lock an account (0:
-	// DefaultTries), for LockFor (0: DefaultLockFor).
+	// DefaultTries; at most fp.MaxTriesLeft+1), for LockFor (0:
+	// DefaultLockFor).
 	Tries   int
 	LockFor time.Duration
 	// SessionTTL is how long a candidate waits for its confirm (0:
@@ -314,6 +315,11 @@ func New(o Opts) (*Platform, error) {
 	}
 	if o.Tries <= 0 {
 		o.Tries = DefaultTries
+	}
+	if o.Tries > fp.MaxTriesLeft+1 {
+		// The first wrong password would announce more tries_left than
+		// a terminal takes: an unknown outcome to it.
+		return nil, fmt.Errorf("facepay: %d tries, at most %d", o.Tries, fp.MaxTriesLeft+1)
 	}
 	if o.LockFor <= 0 {
 		o.LockFor = DefaultLockFor
