@@ -239,6 +239,10 @@ func TestValidate(t *testing.T) {
 		func(r *IdentifyRequest) { r.ConsentAt = time.Time{} },
 		func(r *IdentifyRequest) { r.Liveness = map[string]float64{"x": 1 / zero()} },
 		func(r *IdentifyRequest) { r.Liveness = map[string]float64{"a b": 1} },
+		// The platform takes a challenge of letters and digits only.
+		func(r *IdentifyRequest) { r.Challenge = "turn left" },
+		func(r *IdentifyRequest) { r.Challenge = "blink!" },
+		func(r *IdentifyRequest) { r.Challenge = "left_right" },
 	} {
 		r := identifyReq()
 		mod(&r)

@@ -71,7 +71,8 @@ type IdentifyRequest struct {
 	Sealed []byte
 	// Liveness are the scores of the local liveness check, for the
 	// platform's risk rules (at most MaxLiveness, finite).
-	Liveness  map[string]float64
+	Liveness map[string]float64
+	// Challenge is the liveness challenge the customer met (ValidChallenge).
 	Challenge string
 	// ConsentAt is when the customer consented (required).
 	ConsentAt time.Time
@@ -90,7 +91,7 @@ func (r IdentifyRequest) Validate() error {
 		return fmt.Errorf("%w: sealed crop of %d bytes", ErrInvalidRequest, len(r.Sealed))
 	case !ValidLiveness(r.Liveness):
 		return fmt.Errorf("%w: liveness scores", ErrInvalidRequest)
-	case !validText(r.Challenge, 16):
+	case !ValidChallenge(r.Challenge):
 		return fmt.Errorf("%w: challenge", ErrInvalidRequest)
 	case r.ConsentAt.IsZero():
 		return fmt.Errorf("%w: no consent time", ErrInvalidRequest)

@@ -179,6 +179,10 @@ func validToken(s string, n int) bool {
 	return true
 }
 
+// ValidChallenge reports whether s can be an identify's liveness
+// challenge: empty, or 1 to 16 ASCII letters and digits.
+func ValidChallenge(s string) bool { return s == "" || validToken(s, 16) }
+
 // ValidCurrency reports whether s is an ISO 4217 code: 3 digits ("156")
 // or 3 uppercase letters ("CNY").
 func ValidCurrency(s string) bool {

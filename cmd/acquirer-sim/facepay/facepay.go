@@ -659,7 +659,7 @@ func (p *Platform) identify(terminal string, raw []byte, e *Entry) (fp.Answer, *
 		return a, badRequest("no consent time")
 	case len(r.Sealed) == 0 || len(r.Sealed) > fp.MaxSealed:
 		return a, &refusal{status: http.StatusBadRequest, code: fp.CodeBadEnvelope, reason: "sealed crop size"}
-	case !fp.ValidLiveness(r.Liveness) || len(r.Challenge) > 16 || !fp.ValidID(r.Challenge) && r.Challenge != "":
+	case !fp.ValidLiveness(r.Liveness) || !fp.ValidChallenge(r.Challenge):
 		return a, badRequest("liveness or challenge")
 	}
 	e.Challenge = r.Challenge
