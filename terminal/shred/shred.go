@@ -42,9 +42,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strconv"
 	"sync"
+	"syscall"
 
 	"posd/crypto/sealbox"
 	"posd/terminal/durable"
@@ -97,7 +99,8 @@ type Ring struct {
 }
 
 // Open opens the slot file at path, creating it (durably, every slot
-// free) when it does not exist. wrap seals the record keys: the caller
+// free) when it does not exist; a link or anything but a regular file at
+// path is ErrFile. A slot a power cut left half erased is erased. wrap seals the record keys: the caller
 // keeps its key wrapped under the device KEK.
 func Open(path string, wrap *sealbox.Box, opts *Opts) (*Ring, error) {
 	if opts == nil {
@@ -111,17 +114,23 @@ func Open(path string, wrap *sealbox.Box, opts *Opts) (*Ring, error) {
 	if rnd == nil {
 		rnd = rand.Reader
 	}
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+	fi, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
 		buf := make([]byte, headerSize+n*SlotSize)
 		copy(buf, magic)
 		binary.BigEndian.PutUint32(buf[8:], uint32(n))
 		if err := durable.WriteFile(path, buf, 0o600); err != nil {
 			return nil, fmt.Errorf("shred: creating %s: %w", path, err)
 		}
-	}
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
+	case err != nil:
 		return nil, fmt.Errorf("shred: %w", err)
+	case !fi.Mode().IsRegular():
+		return nil, notRegular(path, fi.Mode())
+	}
+	f, err := openRegular(path)
+	if err != nil {
+		return nil, err
 	}
 	r := &Ring{path: path, wrap: wrap, rand: rnd, f: f}
 	if err := r.load(); err != nil {
@@ -145,10 +154,14 @@ func (r *Ring) load() error {
 		return fmt.Errorf("%w: %s holds %d bytes for %d slots", ErrFile, r.path, len(b), n)
 	}
 	r.used, r.tags = make([]bool, n), make([][tagSize]byte, n)
+	var torn []int
 	for i := range n {
 		s := b[headerSize+i*SlotSize:][:SlotSize]
 		switch s[0] {
 		case stateFree:
+			if !allZero(s) {
+				torn = append(torn, i)
+			}
 		case stateUsed:
 			r.used[i] = true
 			copy(r.tags[i][:], s[1:])
@@ -157,7 +170,59 @@ func (r *Ring) load() error {
 		}
 	}
 	clear(b)
+	// A power cut during an erase (or a seal) can leave a slot half
+	// written: marked free with key bytes still on disk. Its record is
+	// erased or was never committed; finish the erase.
+	for _, i := range torn {
+		if _, err := r.f.WriteAt(make([]byte, SlotSize), int64(headerSize+i*SlotSize)); err != nil {
+			return fmt.Errorf("shred: erasing torn slot %d: %w", i, err)
+		}
+	}
+	if len(torn) > 0 {
+		if err := r.f.Sync(); err != nil {
+			return fmt.Errorf("shred: erasing torn slots: %w", err)
+		}
+	}
 	return nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// openRegular opens path for reading and writing, refusing anything but
+// a regular file: a link put where the slot file was is not followed
+// (Wipe would zero, and Seal write into, the file it names).
+func openRegular(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|syscall.O_NOFOLLOW, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, notRegular(path, fs.ModeSymlink)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("shred: %w", err)
+	}
+	st, err := f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = notRegular(path, st.Mode())
+	}
+	if err != nil {
+		f.Close()
+		if !errors.Is(err, ErrFile) {
+			err = fmt.Errorf("shred: %w", err)
+		}
+		return nil, err
+	}
+	return f, nil
+}
+
+func notRegular(path string, m fs.FileMode) error {
+	return fmt.Errorf("%w: %s is not a regular file (%v): posd neither reads nor writes through it; "+
+		"remove it (the records sealed under it no longer open)", ErrFile, path, m.Type())
 }
 
 // String describes the ring without secrets.
@@ -383,14 +448,15 @@ func (r *Ring) Keep(live [][]byte) (int, error) {
 
 // Wipe overwrites every slot of the file at path with zeros, synced, and
 // removes it (a factory reset): no record sealed under it opens again. A
-// missing file is not an error.
+// missing file is not an error; a link or anything but a regular file at
+// path is ErrFile, and what it names is left alone.
 func Wipe(path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	f, err := openRegular(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("shred: %w", err)
+		return err
 	}
 	st, err := f.Stat()
 	if err == nil {

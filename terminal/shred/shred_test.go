@@ -241,3 +241,53 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+// A factory reset runs as the daemon's user; whoever can write the data
+// directory can put a link where the slot file was. Wipe zeroes the slot
+// file, never the file a link names.
+func TestWipeDoesNotFollowALink(t *testing.T) {
+	dir := t.TempDir()
+	victim := filepath.Join(dir, "victim")
+	if err := os.WriteFile(victim, []byte("not the slot file"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "keys.slots")
+	if err := os.Symlink(victim, path); err != nil {
+		t.Fatal(err)
+	}
+	err := Wipe(path)
+	if got, rerr := os.ReadFile(victim); rerr != nil || string(got) != "not the slot file" {
+		t.Fatalf("Wipe through a link changed its target to %q (%v)", got, rerr)
+	}
+	if !errors.Is(err, ErrFile) {
+		t.Fatalf("Wipe of a link: %v, want ErrFile", err)
+	}
+	if _, err := Open(path, wrapBox(t), nil); !errors.Is(err, ErrFile) {
+		t.Fatalf("Open of a link: %v, want ErrFile", err)
+	}
+}
+
+// A power cut during an erase can leave the slot half written: its state
+// byte zero (free) and the wrapped key still on disk. Open finishes the
+// erase: no slot marked free holds anything but zeros.
+func TestOpenFinishesATornErase(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keys.slots")
+	r := openRing(t, path, 4)
+	s := seal(t, r, "4761730000000029D3012", "advice 1")
+	r.Close()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[headerSize] = stateFree // the first bytes of the erase reached the disk, the rest did not
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r2 := openRing(t, path, 4)
+	if got := slotBytes(t, path, 0); !bytes.Equal(got, make([]byte, SlotSize)) {
+		t.Fatalf("a free slot keeps its key on disk after Open: % x", got)
+	}
+	if _, err := r2.Open(s, []byte("advice 1")); !errors.Is(err, ErrErased) {
+		t.Fatalf("record of the torn slot: %v", err)
+	}
+}
