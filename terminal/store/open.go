@@ -150,6 +150,11 @@ func Open(path string, opts *Opts) (*DB, error) {
 			"another terminal or another data directory. Restore this terminal's own posd.db from a backup",
 			ErrForeign, path, d.instance, mk.Instance)
 	}
+	// No transaction is open yet: the free pages can be zeroed.
+	if _, err := scrub(b); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("store: erasing the free pages of %s: %w", path, err)
+	}
 	return d, nil
 }
 
