@@ -28,4 +28,14 @@ var (
 	// ErrInUse: another process holds the database file's lock (Check,
 	// Open's check). Fatal: a second posd must not share the file.
 	ErrInUse = errors.New("store: database in use by another process")
+	// ErrReadOnly: the data directory or the database file cannot be
+	// written (a read-only mount, a file system remounted read-only after
+	// an error, wrong ownership). Nothing was changed; the message says
+	// what to check. Fatal at Open; a step that fails with it saved
+	// nothing.
+	ErrReadOnly = errors.New("store: data directory not writable")
+	// ErrNoSpace: the data partition is full. The step that failed saved
+	// nothing (no counter moved); the database is usable again once space
+	// is freed. Transient for the caller; the message says what to do.
+	ErrNoSpace = errors.New("store: data partition full")
 )

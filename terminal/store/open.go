@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -97,7 +98,7 @@ func Open(path string, opts *Opts) (*DB, error) {
 		// the production line) leaves no half-made posd.db that the next
 		// start would have to refuse as damaged.
 		if err := create(path, o); err != nil {
-			return nil, err
+			return nil, storageError(path, err)
 		}
 	case err != nil:
 		return nil, fmt.Errorf("store: %w", err)
@@ -122,7 +123,7 @@ func Open(path string, opts *Opts) (*DB, error) {
 		if errors.Is(err, ErrDamaged) {
 			return nil, damaged(path, cause(err))
 		}
-		return nil, fmt.Errorf("store: open: %w", err)
+		return nil, storageError(path, fmt.Errorf("store: open: %w", err))
 	}
 	d, err := handle(b, o)
 	if err != nil {
@@ -136,13 +137,13 @@ func Open(path string, opts *Opts) (*DB, error) {
 		if errors.Is(err, ErrDamaged) {
 			return nil, damaged(path, cause(err))
 		}
-		return nil, err
+		return nil, storageError(path, err)
 	}
 	switch {
 	case mk == nil:
 		if err := writeMarker(path+MarkerSuffix, marker{Instance: d.instance, Created: o.Clock.Now().UTC()}); err != nil {
 			b.Close()
-			return nil, err
+			return nil, storageError(path, err)
 		}
 	case mk.Instance != d.instance:
 		b.Close()
@@ -153,9 +154,31 @@ func Open(path string, opts *Opts) (*DB, error) {
 	// No transaction is open yet: the free pages can be zeroed.
 	if _, err := scrub(b); err != nil {
 		b.Close()
-		return nil, fmt.Errorf("store: erasing the free pages of %s: %w", path, err)
+		return nil, storageError(path, fmt.Errorf("store: erasing the free pages of %s: %w", path, err))
 	}
 	return d, nil
+}
+
+// storageError adds to err, an error writing the database at path or the
+// files next to it, what the engineer does about it: a file system that
+// cannot be written is ErrReadOnly, a full one ErrNoSpace. Other errors
+// are returned as they are.
+func storageError(path string, err error) error {
+	dir := filepath.Dir(path)
+	switch {
+	case errors.Is(err, ErrReadOnly), errors.Is(err, ErrNoSpace):
+		return err
+	case errors.Is(err, syscall.EROFS), errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
+		return fmt.Errorf("%w: %s cannot be written (%w). Nothing was changed. Make the data directory writable "+
+			"for posd: mount its file system read-write (one the kernel remounted read-only after an error needs "+
+			"a file system check first), and check that posd's user owns %s and the files in it",
+			ErrReadOnly, dir, err, dir)
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return fmt.Errorf("%w: no room left in %s (%w). Nothing of this step was saved and no counter moved. "+
+			"Free space on that partition (old logs, downloaded firmware images); posd goes on where it stopped",
+			ErrNoSpace, dir, err)
+	}
+	return err
 }
 
 // newSuffix names the database being made in a fresh data directory

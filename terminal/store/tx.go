@@ -27,7 +27,7 @@ func (d *DB) Do(fn func(*Tx) error) error {
 	if err == nil {
 		d.commits.Add(1)
 	}
-	return err
+	return storageError(d.bolt.Path(), err)
 }
 
 // View runs fn in a read-only transaction; fn must not write.
