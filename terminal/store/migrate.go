@@ -35,6 +35,10 @@ var migrations = []migration{
 // file this build wrote (see migration.compat).
 const CompatVersion = 3
 
+// schemaAdvice ends the message of a file this build cannot use.
+const schemaAdvice = "posd left the file untouched: do not remove it (its transactions, counters, keys and " +
+	"pending reversals would be lost)"
+
 // migrate creates a fresh layout, or brings an older one to SchemaVersion.
 func migrate(tx *bolt.Tx, meta *bolt.Bucket, keepReadable bool) error {
 	return migrateTo(tx, meta, SchemaVersion, CompatVersion, migrations, keepReadable)
@@ -67,11 +71,15 @@ func migrateTo(tx *bolt.Tx, meta *bolt.Bucket, cur, compat int, list []migration
 	}
 	n, err := strconv.Atoi(string(v))
 	if err != nil || n < 1 {
-		return fmt.Errorf("%w: file has %q, this build reads 1 to %d", ErrSchema, v, cur)
+		return fmt.Errorf("%w: file has %q, this build reads 1 to %d. %s", ErrSchema, v, cur, schemaAdvice)
 	}
 	fileCompat, err := schemaver.Compat(n, meta.Get(keyCompat), cur)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrSchema, err)
+		if c, cerr := strconv.Atoi(string(meta.Get(keyCompat))); cerr == nil && c > cur && c <= n {
+			return fmt.Errorf("%w: %w. The file needs a firmware of schema %d or newer: install it again "+
+				"(the firmware that wrote the file, or a newer one). %s", ErrSchema, err, c, schemaAdvice)
+		}
+		return fmt.Errorf("%w: %w. %s", ErrSchema, err, schemaAdvice)
 	}
 	if n > cur {
 		return nil // newer, but made to be read by this build: left as it is

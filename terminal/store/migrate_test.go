@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"posd/conn/clock"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -363,5 +365,35 @@ func TestMigrationCompats(t *testing.T) {
 	}
 	if c != CompatVersion {
 		t.Errorf("the migrations end at compat %d, CompatVersion is %d", c, CompatVersion)
+	}
+}
+
+// A firmware older than the file (installed by hand, or a rollback past
+// a migration that raised the compat version): the engineer reads which
+// firmware the file needs, and that the file was left as it was.
+func TestNewerSchemaSaysWhatToDo(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "posd.db")
+	open(t, path).Close()
+	b, _ := bolt.Open(path, 0o600, nil)
+	b.Update(func(tx *bolt.Tx) error {
+		tx.Bucket(bucketMeta).Put(keyCompat, []byte("7"))
+		return tx.Bucket(bucketMeta).Put(keySchema, []byte("9"))
+	})
+	b.Close()
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(path, nil)
+	if !errors.Is(err, ErrSchema) {
+		t.Fatalf("schema 9: %v", err)
+	}
+	for _, want := range []string{"firmware", "schema 7", "untouched"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the message does not say %q: %v", want, err)
+		}
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Error("Open changed a file it refused")
 	}
 }
