@@ -364,6 +364,14 @@ func seqOf(k, pre []byte) (uint64, bool) {
 // those an outbox job still names (an offline approval whose advice
 // waits is final, and its advice is built from it), nor those of the
 // open batch (its close needs them).
+//
+// Records are kept in the order they were made, and their stamps follow
+// the terminal's clock. A record stamped after the transaction's now was
+// made while the clock was ahead: its age is unknown, but it is older
+// than every record made after it, so it goes once one of those is past
+// the retention (and does not hold their purge back until its own stamp
+// is). The walk stops at the first record stamped between before and
+// now: what follows is more recent.
 func (t *Tx) Purge(before time.Time, max int) (int, error) {
 	open := t.OpenBatch()
 	jobs, err := t.Jobs()
@@ -374,33 +382,52 @@ func (t *Tx) Purge(before time.Time, max int) (int, error) {
 	for _, j := range jobs {
 		busy[j.TxnID] = true
 	}
-	b := t.tx.Bucket(bucketTxns)
-	c := b.Cursor()
-	n := 0
-	for k, v := c.First(); k != nil && (max <= 0 || n < max); k, v = c.Next() {
+	type victim struct {
+		seq   uint64
+		state State
+	}
+	var del, ahead []victim
+	full := func() bool { return max > 0 && len(del) >= max }
+	c := t.tx.Bucket(bucketTxns).Cursor()
+	for k, v := c.First(); k != nil && !full(); k, v = c.Next() {
 		var r Txn
 		if err := json.Unmarshal(v, &r); err != nil {
-			return n, fmt.Errorf("store: record %.8x: %w", k, err)
+			return 0, fmt.Errorf("store: record %.8x: %w", k, err)
 		}
+		final := r.State.Final() && !busy[r.ID] && (r.Batch == 0 || r.Batch != open)
+		x := victim{binary.BigEndian.Uint64(k), r.State}
 		if !r.Created.Before(before) {
-			break
-		}
-		if !r.State.Final() || busy[r.ID] || (r.Batch != 0 && r.Batch == open) {
+			if !r.Created.After(t.now) {
+				break
+			}
+			if final {
+				ahead = append(ahead, x)
+			}
 			continue
 		}
-		seq := binary.BigEndian.Uint64(k)
-		if err := c.Delete(); err != nil {
-			return n, err
+		for _, a := range ahead {
+			if !full() {
+				del = append(del, a)
+			}
 		}
-		if err := t.tx.Bucket(bucketByState).Delete(stateKey(r.State, seq)); err != nil {
-			return n, err
+		ahead = nil
+		if final && !full() {
+			del = append(del, x)
 		}
-		if err := addCount(t.tx.Bucket(bucketCounts), r.State, -1); err != nil {
-			return n, err
-		}
-		n++
 	}
-	return n, nil
+	b := t.tx.Bucket(bucketTxns)
+	for _, x := range del {
+		if err := b.Delete(key(x.seq)); err != nil {
+			return 0, err
+		}
+		if err := t.tx.Bucket(bucketByState).Delete(stateKey(x.state, x.seq)); err != nil {
+			return 0, err
+		}
+		if err := addCount(t.tx.Bucket(bucketCounts), x.state, -1); err != nil {
+			return 0, err
+		}
+	}
+	return len(del), nil
 }
 
 // JobKind is the kind of work an outbox job carries.
