@@ -207,8 +207,14 @@ func openRegular(path string) (*os.File, error) {
 		return nil, fmt.Errorf("shred: %w", err)
 	}
 	st, err := f.Stat()
-	if err == nil && !st.Mode().IsRegular() {
+	switch {
+	case err != nil:
+	case !st.Mode().IsRegular():
 		err = notRegular(path, st.Mode())
+	case st.Mode().Perm()&0o077 != 0:
+		// The wrapped record keys are the owner's alone, whatever mode
+		// a copy of the file came with.
+		err = f.Chmod(st.Mode().Perm() & 0o700)
 	}
 	if err != nil {
 		f.Close()

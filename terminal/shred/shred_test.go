@@ -291,3 +291,21 @@ func TestOpenFinishesATornErase(t *testing.T) {
 		t.Fatalf("record of the torn slot: %v", err)
 	}
 }
+
+// The slot file holds the wrapped record keys: whatever mode a copy came
+// with, Open makes it the owner's alone.
+func TestOpenTightensTheFileMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keys.slots")
+	openRing(t, path, 2).Close()
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	openRing(t, path, 2)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := fi.Mode().Perm(); m != 0o600 {
+		t.Errorf("mode %v after Open, want 0600", m)
+	}
+}

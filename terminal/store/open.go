@@ -114,6 +114,14 @@ func Open(path string, opts *Opts) (*DB, error) {
 		if err := check(path); err != nil {
 			return nil, err
 		}
+		if err := ownerOnly(path); err != nil {
+			return nil, storageError(path, err)
+		}
+	}
+	if mk != nil {
+		if err := ownerOnly(path + MarkerSuffix); err != nil {
+			return nil, storageError(path, err)
+		}
 	}
 
 	b, err := protect(func() (*bolt.DB, error) {
@@ -157,6 +165,22 @@ func Open(path string, opts *Opts) (*DB, error) {
 		return nil, storageError(path, fmt.Errorf("store: erasing the free pages of %s: %w", path, err))
 	}
 	return d, nil
+}
+
+// ownerOnly takes the group's and others' permissions away from the file
+// at path: the database holds the key store and sealed card data, and a
+// copy restored by hand from a backup gets the umask's mode, often 0644.
+func ownerOnly(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	if m := fi.Mode().Perm(); m&0o077 != 0 {
+		if err := os.Chmod(path, m&0o700); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+	}
+	return nil
 }
 
 // storageError adds to err, an error writing the database at path or the

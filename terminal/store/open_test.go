@@ -234,3 +234,26 @@ func TestFirstOpenSurvivesKill(t *testing.T) {
 	}
 	t.Logf("%d kills, %d data dirs opened again", rounds, dirs)
 }
+
+// posd.db holds the key store (wrapped keys) and sealed card data; a
+// copy restored from a backup by hand gets the umask's mode, readable by
+// every local user. Open makes it and its marker the owner's alone.
+func TestOpenTightensTheFileMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "posd.db")
+	open(t, path).Close()
+	for _, p := range []string{path, path + MarkerSuffix} {
+		if err := os.Chmod(p, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open(t, path).Close()
+	for _, p := range []string{path, path + MarkerSuffix} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := fi.Mode().Perm(); m != 0o600 {
+			t.Errorf("%s: mode %v after Open, want 0600", filepath.Base(p), m)
+		}
+	}
+}
