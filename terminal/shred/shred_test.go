@@ -309,3 +309,42 @@ func TestOpenTightensTheFileMode(t *testing.T) {
 		t.Errorf("mode %v after Open, want 0600", m)
 	}
 }
+
+// The slot file comes from the disk: whatever its bytes, Open answers
+// with ErrFile or a ring, never a panic; a ring leaves no key bytes in a
+// slot it counts as free.
+func FuzzSlotFile(f *testing.F) {
+	good := append([]byte(magic), 0, 0, 0, 2, 0, 0, 0, 0)
+	good = append(good, make([]byte, 2*SlotSize)...)
+	f.Add(good)
+	torn := bytes.Clone(good)
+	torn[headerSize+5] = 0xaa
+	f.Add(torn)
+	used := bytes.Clone(good)
+	used[headerSize+SlotSize] = stateUsed
+	f.Add(used)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		path := filepath.Join(t.TempDir(), "keys.slots")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r, err := Open(path, wrapBox(t), nil)
+		if err != nil {
+			if !errors.Is(err, ErrFile) {
+				t.Fatalf("Open: %v", err)
+			}
+			return
+		}
+		defer r.Close()
+		after, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range r.Slots() {
+			s := after[headerSize+i*SlotSize:][:SlotSize]
+			if s[0] == stateFree && !bytes.Equal(s, make([]byte, SlotSize)) {
+				t.Fatalf("free slot %d keeps % x", i, s)
+			}
+		}
+	})
+}
