@@ -170,12 +170,13 @@ func Open(path string, opts *Opts) (*DB, error) {
 // ownerOnly takes the group's and others' permissions away from the file
 // at path: the database holds the key store and sealed card data, and a
 // copy restored by hand from a backup gets the umask's mode, often 0644.
+// A link is left alone: what it names is not posd's to change.
 func ownerOnly(path string) error {
-	fi, err := os.Stat(path)
+	fi, err := os.Lstat(path)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	if m := fi.Mode().Perm(); m&0o077 != 0 {
+	if m := fi.Mode().Perm(); fi.Mode().IsRegular() && m&0o077 != 0 {
 		if err := os.Chmod(path, m&0o700); err != nil {
 			return fmt.Errorf("store: %w", err)
 		}
