@@ -19,7 +19,7 @@ var (
 	ErrRecord = errors.New("shred: not a sealed record")
 
 	// ErrFile: the slot file is not one (bad magic, wrong size, a slot
-	// whose key does not unwrap, a link or not a regular file). Fatal: the caller must not overwrite
-	// what it cannot read.
+	// whose key does not unwrap, a link or not a regular file). Fatal:
+	// the caller must not overwrite what it cannot read.
 	ErrFile = errors.New("shred: slot file damaged")
 )
