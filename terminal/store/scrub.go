@@ -19,8 +19,14 @@ import (
 //
 // scrub must run while no transaction is open, as Open does before it
 // hands the database out: a free page may still be read by a transaction
-// begun before the commit that freed it. Pages already zero are not
-// written (a hole in the file stays one).
+// begun before the commit that freed it, and the key store, the risk
+// engine and others read the file through Bolt() where the store cannot
+// hold them off. What is purged or rewritten while posd runs is therefore
+// zeroed at the next start (or when bbolt reuses the page). Pages already
+// zero are not written (a hole in the file stays one). As for
+// terminal/shred, the erase relies on the file system overwriting the
+// blocks in place; a flash translation layer may keep old copies below
+// what software can reach.
 func scrub(b *bolt.DB) (pages int, err error) {
 	f, err := os.OpenFile(b.Path(), os.O_RDWR, 0)
 	if err != nil {

@@ -12,7 +12,9 @@
 // empty, an index), state_counts (state -> count), outbox (seq -> JSON job:
 // work that must reach the host, such as reversals), counters (stan,
 // invoice, batch: the open batch's number), meta.
-// Migrations from older schemas run in one bbolt transaction at Open.
+// Migrations from older schemas run in one bbolt transaction at Open,
+// which then zeroes the file's free pages (scrub.go): bbolt leaves what
+// it frees in place.
 package store
 
 import (
