@@ -54,6 +54,11 @@ func migrate(tx *bolt.Tx, meta *bolt.Bucket, keepReadable bool) error {
 // the trial be rolled back): ErrTrialMigration, the file untouched.
 func migrateTo(tx *bolt.Tx, meta *bolt.Bucket, cur, compat int, list []migration, keepReadable bool) error {
 	v := meta.Get(keySchema)
+	if v == nil && tx.Bucket(bucketTxns) != nil {
+		// Records but no version: not a fresh file, and setting one up
+		// over it would open batch 1 again.
+		return fmt.Errorf("%w: the file has records but no schema version", ErrDamaged)
+	}
 	if v == nil {
 		// A fresh file: the current layout directly.
 		for _, name := range [][]byte{bucketTxns, bucketCounters, bucketByState, bucketCounts, bucketOutbox} {

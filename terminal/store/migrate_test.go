@@ -397,3 +397,40 @@ func TestNewerSchemaSaysWhatToDo(t *testing.T) {
 		t.Error("Open changed a file it refused")
 	}
 }
+
+// A file that has records but lost its schema version (a damaged meta
+// bucket) is not a fresh file: the open batch and the layout must not be
+// set up again over it.
+func TestRecordsWithoutSchemaVersionRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "posd.db")
+	d := open(t, path)
+	if err := d.Do(func(tx *Tx) error {
+		if err := tx.Create(&Txn{Kind: "purchase", Amount: 1}); err != nil {
+			return err
+		}
+		for range 4 {
+			if _, err := tx.CloseBatch(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	b, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Delete(keySchema) })
+	b.Close()
+	d, err = Open(path, nil)
+	if err == nil {
+		batch := d.OpenBatch()
+		d.Close()
+		t.Fatalf("opened, open batch now %d (was 5)", batch)
+	}
+	if !errors.Is(err, ErrDamaged) {
+		t.Fatalf("records without a schema version: %v, want ErrDamaged", err)
+	}
+}
