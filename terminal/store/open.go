@@ -339,6 +339,17 @@ func checkFile(path string, timeout time.Duration) error {
 					return err
 				}
 			}
+			// A counter that is not 8 bytes would start again from 1.
+			if counters := tx.Bucket(bucketCounters); counters != nil {
+				if err := counters.ForEach(func(k, v []byte) error {
+					if len(v) != 8 {
+						return fmt.Errorf("counter %q holds %d bytes", k, len(v))
+					}
+					return nil
+				}); err != nil {
+					return err
+				}
+			}
 			// Drain the channel: Check's goroutine sends every error it
 			// finds and must finish before the transaction ends.
 			var first error

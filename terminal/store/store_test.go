@@ -204,3 +204,23 @@ func BenchmarkNextSTAN(b *testing.B) {
 		}
 	}
 }
+
+// A counter whose stored value is not one (a damaged page) is not
+// started again from 1: STANs and invoice numbers would repeat.
+func TestDamagedCounterNotReset(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "posd.db")
+	d := open(t, path)
+	if err := d.bolt.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketCounters).Put([]byte("stan"), []byte{0, 0, 0x30, 0x39})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := d.NextSTAN()
+	if !errors.Is(err, ErrDamaged) {
+		t.Fatalf("next STAN after a damaged counter: %d, %v; want ErrDamaged", n, err)
+	}
+	d.Close()
+	if _, err := Open(path, nil); !errors.Is(err, ErrDamaged) {
+		t.Fatalf("Open of a file with a damaged counter: %v, want ErrDamaged", err)
+	}
+}

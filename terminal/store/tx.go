@@ -86,8 +86,13 @@ func (t *Tx) Insert(r *Txn) error {
 func (t *Tx) NextCounter(name string) (uint64, error) {
 	b := t.tx.Bucket(bucketCounters)
 	var n uint64
-	if v := b.Get([]byte(name)); len(v) == 8 {
+	switch v := b.Get([]byte(name)); len(v) {
+	case 0:
+	case 8:
 		n = binary.BigEndian.Uint64(v)
+	default:
+		// Starting it again from 1 would repeat numbers the host has seen.
+		return 0, fmt.Errorf("%w: counter %s holds %d bytes", ErrDamaged, name, len(v))
 	}
 	n++
 	return n, b.Put([]byte(name), binary.BigEndian.AppendUint64(nil, n))
