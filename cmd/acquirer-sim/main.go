@@ -253,10 +253,12 @@ func run() error {
 		_ = srv.Close()
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "listening on %s\n", ln.Addr())
-
+	// SIGTERM is caught before the line that tells whoever waits for it
+	// (make run, a test) that the simulator is up: a stop sent right
+	// after it is a clean one, not a kill.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	fmt.Fprintf(os.Stderr, "listening on %s\n", ln.Addr())
 	serveErr := srv.Serve(ctx, ln)
 	if ctl != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -586,3 +586,31 @@ func TestCommandKeepsWalletOrdersAcrossRestarts(t *testing.T) {
 		t.Error("-wallet-state without -wallet: exit status 0")
 	}
 }
+
+// TestCommandStopsCleanlyRightAfterListening: a SIGTERM sent the moment
+// "listening on" is read is a clean stop (exit 0), never a kill: the
+// signal is caught before the line is printed.
+func TestCommandStopsCleanlyRightAfterListening(t *testing.T) {
+	for i := range 20 {
+		cmd := exec.Command(os.Args[0], "-test.run=^$", "-listen", "127.0.0.1:0", "-log-level", "warn")
+		cmd.Env = append(os.Environ(), "ACQUIRER_SIM_AS_MAIN=1")
+		stderr, err := cmd.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() && !strings.HasPrefix(sc.Text(), "listening on ") {
+		}
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		go func() {
+			for sc.Scan() {
+			}
+		}()
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("stop %d right after listening: %v", i+1, err)
+		}
+	}
+}
