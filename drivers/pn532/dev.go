@@ -46,6 +46,11 @@ const (
 	initParameters       = ParamAutoATRRes | ParamAutoRATS
 )
 
+// maxTargets is the MaxTg of InListPassiveTarget: two, the most the chip
+// initialises at once (UM0701-02 §7.3.5), so that a second card shows as
+// a collision.
+const maxTargets = 0x02
+
 // MaxDataOut is the largest DataOut of one InDataExchange frame
 // (UM0701-02 §7.3.8: 262 bytes).
 const MaxDataOut = 262
@@ -399,8 +404,11 @@ func (d *Dev) SetTimings(ctx context.Context, atrRes, retry Timeout) error {
 	return err
 }
 
-// ListTarget looks for one card of the given type (InListPassiveTarget,
-// MaxTg 1) and, on success, makes it the target of Transmit. It returns
+// ListTarget looks for a card of the given type and, on success, makes it
+// the target of Transmit. It asks the chip for up to two targets
+// (InListPassiveTarget MaxTg 2, the most the PN532 handles) so that a
+// second card in the field is seen: when two answer it returns
+// ErrCollision and lists neither, rather than pick one. It returns
 // ErrNoTarget when the chip found none within its passive retries.
 func (d *Dev) ListTarget(ctx context.Context, typ TargetType) (*Target, error) {
 	ctx, end := d.begin(ctx)
@@ -408,9 +416,9 @@ func (d *Dev) ListTarget(ctx context.Context, typ TargetType) (*Target, error) {
 	var p []byte
 	switch typ {
 	case TypeA:
-		p = []byte{0x01, byte(BrTyA106)}
+		p = []byte{maxTargets, byte(BrTyA106)}
 	case TypeB:
-		p = []byte{0x01, byte(BrTyB106), 0x00} // AFI 0x00: all families
+		p = []byte{maxTargets, byte(BrTyB106), 0x00} // AFI 0x00: all families
 	default:
 		return nil, fmt.Errorf("%w: unsupported target type %d", ErrBadResponse, typ)
 	}
@@ -425,6 +433,10 @@ func (d *Dev) ListTarget(ctx context.Context, typ TargetType) (*Target, error) {
 	}
 	if len(ts) == 0 {
 		return nil, ErrNoTarget
+	}
+	if len(ts) > 1 {
+		d.log.Debug("pn532 collision", "type", typ.String(), "targets", len(ts))
+		return nil, fmt.Errorf("%w: %d %s targets", ErrCollision, len(ts), typ)
 	}
 	t := ts[0]
 	d.target = &t

@@ -48,6 +48,13 @@ var (
 	// was called without a listed target. Not a fault of the link.
 	ErrNoTarget = errors.New("pn532: no target")
 
+	// ErrCollision means more than one card answered InListPassiveTarget
+	// (NbTg 2): none of them is made the target of Transmit. Not a fault
+	// of the link: the holder has to present one card only (EMV Book D
+	// collision detection). The chip keeps both activated until Release
+	// or the next InListPassiveTarget.
+	ErrCollision = errors.New("pn532: more than one card in the field")
+
 	// ErrBadResponse means a response parsed as a valid frame but its
 	// parameters are inconsistent (e.g. a UID length running past the end).
 	// Fatal for that call.

@@ -33,7 +33,7 @@ const sak28NoATS = "00 00 FF 0C F4 D5 4B 01 01 00 04 28 04 FD E6 08 99 2A 00"
 func listOverI2C(t *testing.T, resp string) (*pn532.Target, error) {
 	t.Helper()
 	ops := []i2ctest.IO{
-		{Addr: 0x24, W: testhex.Bytes(t, "00 00 FF 04 FC D4 4A 01 00 E1 00")},
+		{Addr: 0x24, W: testhex.Bytes(t, "00 00 FF 04 FC D4 4A 02 00 E0 00")},
 		{Addr: 0x24, R: []byte{0x01}},
 		{Addr: 0x24, R: append([]byte{0x01}, testhex.Bytes(t, "00 00 FF 00 FF 00")...)},
 		{Addr: 0x24, R: []byte{0x01}},
@@ -98,7 +98,7 @@ func TestPresencePlayback(t *testing.T) {
 		}
 	}
 	var ops []i2ctest.IO
-	ops = append(ops, exchange("00 00 FF 04 FC D4 4A 01 00 E1 00", "")...)
+	ops = append(ops, exchange("00 00 FF 04 FC D4 4A 02 00 E0 00", "")...)
 	ops[len(ops)-1].R = append([]byte{0x01}, pad(testhex.Bytes(t, sak28), pn532.MaxFrameSize)...)
 	ops = append(ops, exchange("00 00 FF 03 FD D4 42 B2 38 00", "00 00 FF 04 FC D5 43 00 A3 45 00")...)
 	ops = append(ops, exchange("00 00 FF 03 FD D4 42 B2 38 00", "00 00 FF 03 FD D5 43 01 E7 00")...)

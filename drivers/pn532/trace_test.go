@@ -30,7 +30,8 @@ type step struct {
 // The exchanges below are the datasheet frames: GetFirmwareVersion
 // (00 00 FF 02 FE D4 02 2A 00 / D5 03 32 01 06 07), SAMConfiguration normal
 // mode with one damaged response answered by NACK, and InListPassiveTarget
-// for a MIFARE Classic card (ATQA 00 04, SAK 08, UID 92 2E 58 32).
+// for a MIFARE Classic card (ATQA 00 04, SAK 08, UID 92 2E 58 32), asked
+// with MaxTg 2 (the driver looks for a second card) and answered NbTg 1.
 func datasheetTrace(t testing.TB) []step {
 	ack := testhex.Bytes(t, "00 00 FF 00 FF 00")
 	return []step{
@@ -51,7 +52,7 @@ func datasheetTrace(t testing.TB) []step {
 		{op: 's'},
 		{op: 'r', b: testhex.Bytes(t, "00 00 FF 02 FE D5 15 16 00"), n: 16},
 
-		{op: 'w', b: testhex.Bytes(t, "00 00 FF 04 FC D4 4A 01 00 E1 00")},
+		{op: 'w', b: testhex.Bytes(t, "00 00 FF 04 FC D4 4A 02 00 E0 00")},
 		{op: 's'},
 		{op: 'r', b: ack, n: 6},
 		{op: 's'},

@@ -101,13 +101,13 @@ func TestHSUNeedsWakeUp(t *testing.T) {
 // it must never panic and always answer with well-formed frames.
 func FuzzHostBytes(f *testing.F) {
 	f.Add(testhex.Bytes(f, "00 00 FF 02 FE D4 02 2A 00"))
-	f.Add(testhex.Bytes(f, "00 00 FF 04 FC D4 4A 01 00 E1 00"))
+	f.Add(testhex.Bytes(f, "00 00 FF 04 FC D4 4A 02 00 E0 00"))
 	f.Add(testhex.Bytes(f, "00 00 FF 05 FB D4 40 41 00 A4 A6 00"))
 	f.Add(testhex.Bytes(f, "55 55 00 00 00 FF 03 FD D4 00 06 26 00"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s := New(nil)
 		s.Present(echo{}, Identity{Type: pn532.TypeA, UID: []byte{1, 2, 3, 4}, SAK: 0x20, ATS: []byte{1}})
-		_ = s.Tx(0x24, testhex.Bytes(t, "00 00 FF 04 FC D4 4A 01 00 E1 00"), nil)
+		_ = s.Tx(0x24, testhex.Bytes(t, "00 00 FF 04 FC D4 4A 02 00 E0 00"), nil)
 		r := make([]byte, 1+pn532.MaxFrameSize)
 		_ = s.Tx(0x24, nil, r)
 		_ = s.Tx(0x24, nil, r)
