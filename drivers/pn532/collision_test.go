@@ -1,6 +1,7 @@
 package pn532_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"testing"
@@ -96,5 +97,54 @@ func TestListOneOfTwo(t *testing.T) {
 	}
 	if err != nil || tg.Tg != 1 || len(tg.UID) != 4 || len(tg.ATS) != 5 || !tg.ISO14443_4() {
 		t.Fatalf("one card: %+v %v", tg, err)
+	}
+}
+
+// TestSimTwoCardsInTheField: the simulator holds two cards; the driver
+// sees two of one type as a collision, one of each type as one card per
+// type, and lists the card that stays once the other is taken away.
+func TestSimTwoCardsInTheField(t *testing.T) {
+	dev, sim := rig(t, kI2C, nil, nil)
+	ctx := context.Background()
+	other := idA
+	other.UID = []byte{0x04, 0x51, 0x62, 0x73, 0x84, 0x95, 0xA6}
+	first, second := &ppseCard{}, &ppseCard{}
+
+	sim.Present(first, idA)
+	sim.Add(second, other)
+	if tg, err := dev.ListTarget(ctx, pn532.TypeA); !errors.Is(err, pn532.ErrCollision) {
+		t.Fatalf("two type A cards: %+v %v, want ErrCollision", tg, err)
+	}
+	if _, err := dev.Transmit(ctx, []byte{0x00, 0xA4, 0x04, 0x00}); !errors.Is(err, pn532.ErrNoTarget) {
+		t.Fatalf("Transmit after a collision: %v", err)
+	}
+	if err := dev.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	sim.Take(first)
+	tg, err := dev.ListTarget(ctx, pn532.TypeA)
+	if err != nil || !bytes.Equal(tg.UID, other.UID) {
+		t.Fatalf("the card left in the field: %+v %v", tg, err)
+	}
+	if _, err := dev.Transmit(ctx, []byte{0x00, 0xA4, 0x04, 0x00}); err != nil {
+		t.Fatal(err)
+	}
+	if len(first.seen) != 0 || len(second.seen) != 1 {
+		t.Fatalf("APDUs: first %d, second %d", len(first.seen), len(second.seen))
+	}
+
+	// One card of each type: each modulation finds one.
+	sim.Present(first, idA)
+	sim.Add(second, idB)
+	if tg, err := dev.ListTarget(ctx, pn532.TypeB); err != nil || tg.Type != pn532.TypeB {
+		t.Fatalf("type B beside type A: %+v %v", tg, err)
+	}
+	if tg, err := dev.ListTarget(ctx, pn532.TypeA); err != nil || !bytes.Equal(tg.UID, idA.UID) {
+		t.Fatalf("type A beside type B: %+v %v", tg, err)
+	}
+	sim.Remove()
+	if _, err := dev.ListTarget(ctx, pn532.TypeA); !errors.Is(err, pn532.ErrNoTarget) {
+		t.Fatalf("empty field: %v", err)
 	}
 }

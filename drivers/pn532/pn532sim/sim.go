@@ -1,8 +1,9 @@
 // Package pn532sim is a byte-accurate simulator of the NXP PN532 NFC
 // controller for tests and the simulated board. It speaks the host frames
 // of UM0701-02 §6.2 over I2C (as a periph i2c.Bus), SPI (as a periph
-// spi.Port) and HSU (any io.ReadWriter or a pseudo-terminal), and hosts one
-// virtual ISO 14443-4 card.
+// spi.Port) and HSU (any io.ReadWriter or a pseudo-terminal), and hosts
+// virtual ISO 14443-4 cards: usually one, or several at once (Add) for
+// the collision of a wallet held with two cards.
 //
 // Behaviour on bad input follows the chip: a frame whose length checksum
 // is wrong is ignored (no ACK, the host times out and resends); a frame
@@ -42,7 +43,10 @@
 //
 // Deviation: with MxRtyPassiveActivation 0xFF and no card, the real chip
 // polls until a card comes or the host aborts; the simulator answers "no
-// target" at once. SetParameters' power-up value is not documented; the
+// target" at once. With several cards of the polled type in the field,
+// InListPassiveTarget lists up to MaxTg of them in the order they came
+// (the real anticollision orders them by UID bits); commands then go to
+// Tg 1 only, and Tg 2 is refused with status 0x27. SetParameters' power-up value is not documented; the
 // simulator assumes automatic RATS on, and keeps whatever a host sets
 // until a reset.
 package pn532sim
@@ -170,6 +174,12 @@ type Stats struct {
 	Parameters  byte          // last SetParameters flags
 }
 
+// slot is one card in the field.
+type slot struct {
+	card Card
+	id   Identity
+}
+
 type outFrame struct {
 	b       []byte
 	readyAt time.Time
@@ -180,7 +190,10 @@ type Sim struct {
 	o   Opts
 	log *slog.Logger
 
-	mu       sync.Mutex
+	mu sync.Mutex
+	// cards are those in the field, in the order they came; card, id and
+	// present are the one the chip talks to (Tg 1 once listed).
+	cards    []slot
 	card     Card
 	id       Identity
 	present  bool
@@ -259,14 +272,52 @@ func (s *Sim) Present(c Card, id Identity) {
 		s.tg = 0
 	}
 	s.card, s.id, s.present = c, cloneIdentity(id), true
+	s.cards = []slot{{card: c, id: s.id}}
 }
 
-// Remove takes the card out of the field.
+// Add puts one more card into the field beside those there: two cards in
+// one wallet. The card the chip talks to does not change.
+func (s *Sim) Add(c Card, id Identity) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cards = append(s.cards, slot{card: c, id: cloneIdentity(id)})
+	if !s.present {
+		s.card, s.id, s.present = c, s.cards[len(s.cards)-1].id, true
+		s.tg = 0
+	}
+}
+
+// Take takes card c out of the field and leaves the others. When c is the
+// card the chip talks to, that card is gone for the chip.
+func (s *Sim) Take(c Card) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.cards {
+		if s.cards[i].card == c {
+			s.cards = append(s.cards[:i], s.cards[i+1:]...)
+			break
+		}
+	}
+	if s.present && s.card == c {
+		s.present = false
+		s.chainIn, s.chainOut = nil, nil
+		if len(s.cards) > 0 {
+			// The chip still talks to the gone card's Tg; it finds
+			// the others at the next InListPassiveTarget.
+			s.card, s.id = s.cards[0].card, s.cards[0].id
+		} else {
+			s.card = nil
+		}
+	}
+}
+
+// Remove takes every card out of the field.
 func (s *Sim) Remove() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.present = false
 	s.card = nil
+	s.cards = nil
 	s.chainIn, s.chainOut = nil, nil
 }
 
@@ -545,7 +596,13 @@ func (s *Sim) listTarget(p []byte) ([]byte, time.Duration) {
 	default:
 		return nil, 0
 	}
-	if !s.present || s.id.Type != typ {
+	var found []int
+	for i := range s.cards {
+		if s.cards[i].id.Type == typ && len(found) < int(p[0]) {
+			found = append(found, i)
+		}
+	}
+	if len(found) == 0 {
 		// One polling period per try: a REQA/REQB left unanswered.
 		tries := time.Duration(s.retries) + 1
 		if s.retries == 0xFF {
@@ -555,10 +612,23 @@ func (s *Sim) listTarget(p []byte) ([]byte, time.Duration) {
 	}
 	s.tg = 1
 	s.bn = 0
-	resp[1] = 1
-	id := &s.id
-	if typ == pn532.TypeA {
-		resp = append(resp, 0x01, id.ATQA[0], id.ATQA[1], id.SAK, byte(len(id.UID)))
+	first := s.cards[found[0]]
+	s.card, s.id, s.present = first.card, first.id, true
+	resp[1] = byte(len(found))
+	var air time.Duration
+	for n, i := range found {
+		var a time.Duration
+		resp, a = s.targetData(resp, byte(n+1), &s.cards[i].id)
+		air += a
+	}
+	return resp, air
+}
+
+// targetData appends the TargetData of InListPassiveTarget for the card
+// id listed as tg and returns the air time of its activation.
+func (s *Sim) targetData(resp []byte, tg byte, id *Identity) ([]byte, time.Duration) {
+	if id.Type == pn532.TypeA {
+		resp = append(resp, tg, id.ATQA[0], id.ATQA[1], id.SAK, byte(len(id.UID)))
 		resp = append(resp, id.UID...)
 		// REQA/ATQA, anticollision and select per cascade level, RATS/ATS.
 		air := s.exchangeTime(1, 2)
@@ -575,7 +645,7 @@ func (s *Sim) listTarget(p []byte) ([]byte, time.Duration) {
 		}
 		return resp, air
 	}
-	resp = append(resp, 0x01)
+	resp = append(resp, tg)
 	resp = append(resp, id.ATQB...)
 	resp = append(resp, byte(len(id.AttribRes)))
 	resp = append(resp, id.AttribRes...)
