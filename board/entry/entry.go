@@ -121,6 +121,9 @@ type Reader struct {
 	// is not read again while it stays.
 	tappedMu sync.Mutex
 	tapped   []byte
+	// collided: the last poll found more than one card in the field and
+	// Read reported it; it is not reported again until the field changes.
+	collided bool
 }
 
 // tapSeen reports whether t is the last card read, still in the field.
@@ -167,8 +170,11 @@ func (r *Reader) Modes() []Mode {
 	return m
 }
 
-// Flush discards swipes made before the sale started.
+// Flush discards swipes made before the sale started, and forgets a
+// collision reported to the last sale, so that it is reported to this one
+// too.
 func (r *Reader) Flush() {
+	r.collision(false)
 	if r.d.MSR == nil {
 		return
 	}
@@ -192,9 +198,10 @@ type result struct {
 
 // Read waits until a card is presented in one of modes (all the board has
 // when none are given) and returns it; the other readers stop watching. An
-// unreadable swipe or an unsupported contactless card is returned as an
-// error (ErrUnreadable, ErrUnsupportedCard wrapped) so the caller can ask
-// for the card again. A reader that fails is logged and left out; when
+// unreadable swipe, an unsupported contactless card or more than one card
+// in the contactless field is returned as an error (ErrUnreadable,
+// ErrUnsupportedCard, ErrCollision wrapped) so the caller can ask for the
+// card again. A reader that fails is logged and left out; when
 // every reader failed, Read returns ErrNoReader with their errors.
 func (r *Reader) Read(ctx context.Context, modes ...Mode) (*Presented, error) {
 	if len(modes) == 0 {
@@ -239,7 +246,7 @@ func (r *Reader) Read(ctx context.Context, modes ...Mode) (*Presented, error) {
 			switch {
 			case res.err == nil:
 				win = res.p
-			case errors.Is(res.err, ErrUnreadable), errors.Is(res.err, ErrUnsupportedCard):
+			case errors.Is(res.err, ErrUnreadable), errors.Is(res.err, ErrUnsupportedCard), errors.Is(res.err, ErrCollision):
 				winErr = res.err
 			case ctx.Err() != nil:
 				winErr = ctx.Err()
@@ -278,42 +285,98 @@ func (r *Reader) swipe(ctx context.Context) (*Presented, error) {
 	return &Presented{Mode: Swipe, Swipe: sw}, nil
 }
 
-// tap polls the field until an ISO 14443-4 card answers.
+// pollOrder is the order tap polls the modulations in: type A last, so
+// that the usual type A card, when alone, is the one the chip has listed
+// and needs no second InListPassiveTarget.
+var pollOrder = [...]pn532.TargetType{pn532.TypeB, pn532.TypeA}
+
+// tap polls the field until an ISO 14443-4 card answers alone. Each poll
+// lists both modulations, so that two cards in the field — two of one type
+// (the chip's two targets) or one of each type — are a collision: no card
+// is picked, the collision is reported once (ErrCollision) and the
+// following polls wait until one card is left.
 func (r *Reader) tap(ctx context.Context) (*Presented, error) {
 	for {
-		empty := true
-		for _, typ := range []pn532.TargetType{pn532.TypeA, pn532.TypeB} {
+		var (
+			found   *pn532.Target
+			count   int
+			listedT pn532.TargetType
+		)
+		for _, typ := range pollOrder {
 			t, err := r.d.NFC.ListTarget(ctx, typ)
 			switch {
-			case err == nil && r.tapSeen(t):
-				// The last transaction's card, not taken away yet.
-				empty = false
-				r.d.NFC.Release(ctx)
-			case err == nil && t.ISO14443_4():
-				r.setTapped(t.UID)
-				nfc := r.d.NFC
-				return &Presented{Mode: Tap, Card: nfc, ATR: t.ATS,
-					release: func(ctx context.Context) error { return nfc.Release(ctx) }}, nil
 			case err == nil:
-				r.d.NFC.Release(ctx)
-				return nil, fmt.Errorf("%w: the card in the field does not speak ISO 14443-4", ErrUnsupportedCard)
+				count++
+				found, listedT = t, typ
+			case errors.Is(err, pn532.ErrCollision):
+				count += 2
 			case errors.Is(err, pn532.ErrNoTarget):
 			case ctx.Err() != nil:
 				return nil, ctx.Err()
 			default:
 				return nil, err
 			}
-			if !empty {
-				break
-			}
 		}
-		if empty {
+		switch {
+		case count > 1:
+			// Let go of every card the chip activated (Tg 0: all).
+			r.d.NFC.Release(ctx)
+			if r.collision(true) {
+				r.log.Info("entry: more than one card in the contactless field")
+				return nil, ErrCollision
+			}
+		case count == 0:
+			r.collision(false)
 			r.setTapped(nil)
+		default:
+			r.collision(false)
+			t := found
+			if listedT != pollOrder[len(pollOrder)-1] {
+				// A later poll of the other modulation unlisted it.
+				var err error
+				t, err = r.d.NFC.ListTarget(ctx, listedT)
+				switch {
+				case err == nil:
+				case errors.Is(err, pn532.ErrNoTarget), errors.Is(err, pn532.ErrCollision):
+					// The field changed since: poll again.
+					t = nil
+					r.d.NFC.Release(ctx)
+				case ctx.Err() != nil:
+					return nil, ctx.Err()
+				default:
+					return nil, err
+				}
+			}
+			switch {
+			case t == nil:
+			case r.tapSeen(t):
+				// The last transaction's card, not taken away yet.
+				r.d.NFC.Release(ctx)
+			case t.ISO14443_4():
+				r.setTapped(t.UID)
+				nfc := r.d.NFC
+				return &Presented{Mode: Tap, Card: nfc, ATR: t.ATS,
+					release: func(ctx context.Context) error { return nfc.Release(ctx) }}, nil
+			default:
+				r.d.NFC.Release(ctx)
+				return nil, fmt.Errorf("%w: the card in the field does not speak ISO 14443-4", ErrUnsupportedCard)
+			}
 		}
 		if err := clock.Sleep(ctx, r.clk, r.o.PollInterval); err != nil {
 			return nil, err
 		}
 	}
+}
+
+// collision records whether the last poll found more than one card and
+// reports whether that is news: a collision not yet reported to the
+// caller.
+func (r *Reader) collision(now bool) bool {
+	r.tappedMu.Lock()
+	defer r.tappedMu.Unlock()
+	news := now && !r.collided
+	r.collided = now
+	return news
 }
 
 // insert waits for a card in the slot and powers it up.

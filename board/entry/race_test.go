@@ -20,7 +20,12 @@ func (f fakeSwiper) Swipes() <-chan msr.Result { return f.ch }
 type fakeTapper struct{ released atomic.Int32 }
 
 func (f *fakeTapper) Transmit(context.Context, []byte) ([]byte, error) { return []byte{0x90, 0}, nil }
-func (f *fakeTapper) ListTarget(context.Context, pn532.TargetType) (*pn532.Target, error) {
+
+// ListTarget finds one type A card (a card answers one modulation only).
+func (f *fakeTapper) ListTarget(_ context.Context, typ pn532.TargetType) (*pn532.Target, error) {
+	if typ != pn532.TypeA {
+		return nil, pn532.ErrNoTarget
+	}
 	return &pn532.Target{Type: pn532.TypeA, SAK: 0x20, UID: []byte{1, 2, 3, 4}}, nil
 }
 func (f *fakeTapper) Release(context.Context) error { f.released.Add(1); return nil }
