@@ -133,6 +133,15 @@ func (r *Reader) tapSeen(t *pn532.Target) bool {
 	return r.tapped != nil && bytes.Equal(r.tapped, t.UID)
 }
 
+// ReadAgain lets the card last read in the contactless field be read again
+// while it stays there. A card whose sale is done must leave the field
+// before it counts as presented again (EMV Book A card removal), but a
+// sale that asks for the same card again — a phone that said "see phone"
+// and is held in place for the next tap, a card that left the field too
+// early and came back before the next poll — calls ReadAgain before its
+// next Read, or that card would be ignored until it leaves.
+func (r *Reader) ReadAgain() { r.setTapped(nil) }
+
 func (r *Reader) setTapped(uid []byte) {
 	r.tappedMu.Lock()
 	r.tapped = bytes.Clone(uid)
