@@ -157,3 +157,37 @@ func TestCollisionReportedAgainAfterFlush(t *testing.T) {
 		t.Fatal("the next sale waits silently on the collision of the last one")
 	}
 }
+
+// TestSimBoardWalletTap: the simulated board holds a wallet's two cards in
+// its field, a type A and a type B one; card entry reports the collision
+// and reads the type B card once the type A one is gone.
+func TestSimBoardWalletTap(t *testing.T) {
+	b, r := openBoard(t)
+	first, second := &icc{}, &icc{}
+	if err := b.TapICC(first, []byte{1, 2, 3, 4}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.TapAlsoICC(second, []byte{5, 6, 7, 8}, true); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if p, err := r.Read(ctx, entry.Tap); !errors.Is(err, entry.ErrCollision) {
+		t.Fatalf("wallet: %+v %v, want ErrCollision", p, err)
+	}
+	b.TakeTapICC(first)
+	p, err := r.Read(ctx, entry.Tap)
+	if err != nil || p.Mode != entry.Tap {
+		t.Fatalf("the card left: %+v %v", p, err)
+	}
+	defer p.Release(ctx)
+	if resp, err := p.Card.Transmit(ctx, selectPPSE); err != nil || apdu.SW(resp) != 0x9000 {
+		t.Fatalf("APDU: %X %v", resp, err)
+	}
+	first.mu.Lock()
+	defer first.mu.Unlock()
+	if first.n != 0 {
+		t.Fatal("the card taken away got an APDU")
+	}
+	b.RemoveTap()
+}

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -77,4 +78,40 @@ func (b *Board) openKeypad(o Opts) {
 		s := d.Stats()
 		return fmt.Sprintf("4x4 PIN pad matrix, test key seen down and up (%d scans; %d key events, %d dropped unread)", s.Scans, s.Events, s.Dropped), nil
 	}, o.Logger)
+}
+
+// TapAlsoICC puts card into the contactless field beside the card already
+// there (TapICC, Tap), as the second card of a wallet tapped whole: an
+// ISO 14443-4 card of type A with uid, or of type B with the first four
+// bytes of uid as its PUPI when typeB. RemoveTap takes every card away,
+// TakeTapICC this one.
+func (b *Board) TapAlsoICC(card ICC, uid []byte, typeB bool) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.nfcSim == nil {
+		return errors.New("sim: contactless reader unavailable")
+	}
+	id := pn532sim.Identity{Type: pn532.TypeA, UID: uid, ATQA: [2]byte{0x00, 0x04}, SAK: 0x20,
+		ATS: []byte{0x05, 0x78, 0x80, 0x70, 0x02}}
+	if typeB {
+		if len(uid) < 4 {
+			return fmt.Errorf("sim: a type B PUPI needs 4 bytes, got %d", len(uid))
+		}
+		// ATQB: 0x50, PUPI, application data, protocol info with
+		// ISO 14443-4 support (ISO 14443-3 §7.9.4).
+		atqb := append(append([]byte{0x50}, uid[:4]...), 0x00, 0x00, 0x00, 0x00, 0x00, 0x71, 0x85)
+		id = pn532sim.Identity{Type: pn532.TypeB, ATQB: atqb, AttribRes: []byte{0x00}}
+	}
+	b.nfcSim.Add(card, id)
+	return nil
+}
+
+// TakeTapICC takes card out of the contactless field and leaves the other
+// cards there.
+func (b *Board) TakeTapICC(card ICC) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.nfcSim != nil {
+		b.nfcSim.Take(card)
+	}
 }
