@@ -277,6 +277,9 @@ func FuzzParseListResponse(f *testing.F) {
 	f.Add(byte(1), testhex.Bytes(f, "01 01 00 44 00 07 04 11 22 33 44 55 66"))
 	f.Add(byte(2), testhex.Bytes(f, "01 01 50 11 22 33 44 00 00 00 00 00 71 71 01 00"))
 	f.Add(byte(1), testhex.Bytes(f, "00"))
+	// Two targets (MaxTg 2): the parameters of twoA and twoB.
+	f.Add(byte(1), testhex.Bytes(f, "02 01 00 04 20 04 08 1A 2B 3C 05 78 80 70 02 02 00 44 20 07 04 51 62 73 84 95 A6 05 78 80 70 02"))
+	f.Add(byte(2), testhex.Bytes(f, "02 01 50 11 22 33 44 00 00 00 00 00 71 85 01 00 02 50 55 66 77 88 00 00 00 00 00 71 85 01 00"))
 	f.Fuzz(func(t *testing.T, typ byte, b []byte) {
 		ts, err := pn532.ParseListResponse(pn532.TargetType(typ), b)
 		if err != nil {

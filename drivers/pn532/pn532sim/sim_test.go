@@ -107,6 +107,8 @@ func FuzzHostBytes(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s := New(nil)
 		s.Present(echo{}, Identity{Type: pn532.TypeA, UID: []byte{1, 2, 3, 4}, SAK: 0x20, ATS: []byte{1}})
+		// A second card: two targets for InListPassiveTarget MaxTg 2.
+		s.Add(echo{}, Identity{Type: pn532.TypeA, UID: []byte{5, 6, 7, 8}, SAK: 0x20, ATS: []byte{1}})
 		_ = s.Tx(0x24, testhex.Bytes(t, "00 00 FF 04 FC D4 4A 02 00 E0 00"), nil)
 		r := make([]byte, 1+pn532.MaxFrameSize)
 		_ = s.Tx(0x24, nil, r)
