@@ -33,8 +33,9 @@ const (
 )
 
 // listPlayback replays one InListPassiveTarget exchange over I2C: the
-// command frame cmd, its ACK and the response frame resp.
-func listPlayback(t *testing.T, typ pn532.TargetType, cmd, resp string) (*pn532.Dev, *pn532.Target, error, *i2ctest.Playback) {
+// command frame cmd, its ACK and the response frame resp, and returns the
+// playback to check for unplayed steps.
+func listPlayback(t *testing.T, typ pn532.TargetType, cmd, resp string) (*pn532.Dev, *i2ctest.Playback, *pn532.Target, error) {
 	t.Helper()
 	ops := []i2ctest.IO{
 		{Addr: 0x24, W: testhex.Bytes(t, cmd)},
@@ -53,7 +54,7 @@ func listPlayback(t *testing.T, typ pn532.TargetType, cmd, resp string) (*pn532.
 		t.Fatal(err)
 	}
 	tg, err := dev.ListTarget(context.Background(), typ)
-	return dev, tg, err, bus
+	return dev, bus, tg, err
 }
 
 // TestListTwoTargetsIsCollision: ListTarget asks the chip for two targets
@@ -69,7 +70,7 @@ func TestListTwoTargetsIsCollision(t *testing.T) {
 		{"typeB", pn532.TypeB, listB2, twoB},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			dev, tg, err, bus := listPlayback(t, c.typ, c.cmd, c.resp)
+			dev, bus, tg, err := listPlayback(t, c.typ, c.cmd, c.resp)
 			if cerr := bus.Close(); cerr != nil {
 				t.Fatalf("trace: %v (list: %v)", cerr, err)
 			}
@@ -91,7 +92,7 @@ func TestListTwoTargetsIsCollision(t *testing.T) {
 // TestListOneOfTwo: with MaxTg 2 and one card, the chip answers NbTg 1 and
 // that card is listed as before.
 func TestListOneOfTwo(t *testing.T) {
-	_, tg, err, bus := listPlayback(t, pn532.TypeA, listA2, oneA)
+	_, bus, tg, err := listPlayback(t, pn532.TypeA, listA2, oneA)
 	if cerr := bus.Close(); cerr != nil {
 		t.Fatalf("trace: %v (list: %v)", cerr, err)
 	}
