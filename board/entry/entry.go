@@ -70,7 +70,9 @@ type Swiper interface {
 	Swipes() <-chan msr.Result
 }
 
-// Tapper is the contactless reader (pn532.Dev).
+// Tapper is the contactless reader (pn532.Dev). ListTarget returns
+// pn532.ErrNoTarget for an empty field and pn532.ErrCollision when more
+// than one card of the type answered.
 type Tapper interface {
 	apdu.Transceiver
 	ListTarget(ctx context.Context, typ pn532.TargetType) (*pn532.Target, error)
