@@ -82,7 +82,8 @@ type State struct {
 	// chip card was swiped), "other_interface" (a contactless card asked
 	// for another interface), "tap_again" (a contactless card left the
 	// field too early), "see_phone" (a phone asks its holder to confirm
-	// on it, then to tap again).
+	// on it, then to tap again), "one_card" (more than one card in the
+	// contactless field).
 	Hint string
 	// RiskRule is the code of the risk rule that refused a sale
 	// (Failure "risk_refused"); RiskText words it.
@@ -642,6 +643,10 @@ func Render(s State) Screen {
 			sc.Tone = ToneBusy
 			sc.Title, sc.TitleZH = retryPrompt(s.Entry)
 			sc.Lines = append(sc.Lines, "Card moved away too soon: hold it until it beeps / 卡片过早移开，请保持至提示音")
+		case s.Hint == "one_card":
+			sc.Tone = ToneBusy
+			sc.Title, sc.TitleZH = "Present one card only", "请只出示一张卡"
+			sc.Lines = append(sc.Lines, "More than one card was near the reader: take one card out of the wallet / 读卡器附近有多张卡，请只出示一张")
 		case s.Hint == "see_phone":
 			sc.Tone = ToneBusy
 			sc.Title, sc.TitleZH = "See your phone", "请查看手机"

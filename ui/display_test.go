@@ -213,6 +213,15 @@ func TestFacePasswordDecline(t *testing.T) {
 	}
 }
 
+// Two cards in the contactless field: present one card only.
+func TestOneCardPrompt(t *testing.T) {
+	sc := Render(State{Phase: PhaseCard, Hint: "one_card", Amount: "17.00", Currency: "CNY"})
+	all := sc.Title + "|" + sc.TitleZH + "|" + strings.Join(sc.Lines, "|")
+	if sc.Title != "Present one card only" || sc.TitleZH != "请只出示一张卡" || strings.Contains(all, "could not be read") {
+		t.Fatalf("one card: %s", all)
+	}
+}
+
 // A phone that asks its holder to confirm on it: look at the phone, then
 // tap again (never "could not be read").
 func TestSeePhonePrompt(t *testing.T) {

@@ -47,7 +47,7 @@ func displayState(ev txn.Event, merchant string, modes []risk.EntryMode, now tim
 		s.Phase, s.Entry, s.Hint = ui.PhaseCard, []string{"insert"}, "chip"
 	case ev.Phase == txn.PhaseRetryCard && ev.Prompt == "insert_or_swipe":
 		s.Phase, s.Entry, s.Hint = ui.PhaseCard, without(entry, "tap"), "other_interface"
-	case ev.Phase == txn.PhaseRetryCard && (ev.Prompt == "tap_again" || ev.Prompt == "see_phone"):
+	case ev.Phase == txn.PhaseRetryCard && (ev.Prompt == "tap_again" || ev.Prompt == "see_phone" || ev.Prompt == "one_card"):
 		s.Phase, s.Hint = ui.PhaseCard, ev.Prompt
 	case ev.Phase == txn.PhaseRetryCard:
 		s.Phase, s.Retry = ui.PhaseCard, true

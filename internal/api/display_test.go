@@ -88,6 +88,10 @@ func TestDisplayTapAgain(t *testing.T) {
 	if s.Phase != ui.PhaseCard || s.Hint != "tap_again" || s.Retry {
 		t.Fatalf("torn tap on the display: %+v", s)
 	}
+	s = displayState(txn.Event{Phase: txn.PhaseRetryCard, Prompt: "one_card", Txn: rec, Time: now}, "M", nil, now)
+	if s.Phase != ui.PhaseCard || s.Hint != "one_card" || s.Retry {
+		t.Fatalf("two cards on the display: %+v", s)
+	}
 	// A phone asking its holder to confirm on it: see phone, not unreadable.
 	s = displayState(txn.Event{Phase: txn.PhaseRetryCard, Prompt: "see_phone", Txn: rec, Time: now}, "M", nil, now)
 	if s.Phase != ui.PhaseCard || s.Hint != "see_phone" || s.Retry {

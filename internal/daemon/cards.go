@@ -26,6 +26,10 @@ type cardReader struct {
 
 func (c cardReader) Flush() { c.r.Flush() }
 
+// ReadAgain lets the card still in the contactless field be read again
+// (the sale asks for another tap of a phone its holder confirms on).
+func (c cardReader) ReadAgain() { c.r.ReadAgain() }
+
 // ReadCard waits for a card in every mode the board reads.
 func (c cardReader) ReadCard(ctx context.Context) (*txn.Card, error) {
 	return c.ReadCardIn(ctx, nil)
@@ -51,6 +55,8 @@ func (c cardReader) ReadCardIn(ctx context.Context, modes []risk.EntryMode) (*tx
 	}
 	p, err := c.r.Read(ctx, em...)
 	switch {
+	case errors.Is(err, entry.ErrCollision):
+		return nil, fmt.Errorf("%w: %w", txn.ErrCollision, err)
 	case errors.Is(err, entry.ErrUnreadable), errors.Is(err, entry.ErrUnsupportedCard):
 		return nil, fmt.Errorf("%w: %w", txn.ErrUnreadable, err)
 	case err != nil:

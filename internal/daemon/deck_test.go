@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"posd/crypto/pinblock"
 	"posd/terminal/emv"
 	"posd/terminal/risk"
+	"posd/terminal/txn"
 )
 
 // constRand is a random source that always gives the same byte: 0x62
@@ -408,4 +410,34 @@ func mustDecode(t *testing.T, b []byte) []bertlv.TLV {
 		t.Fatal(err)
 	}
 	return x
+}
+
+// TestTwoCardsInTheFieldThroughSimulators: a wallet of two contactless
+// cards tapped whole is a collision the sale can tell (txn.ErrCollision,
+// "present one card"), not an unreadable card; with one taken out, the
+// one left is read.
+func TestTwoCardsInTheFieldThroughSimulators(t *testing.T) {
+	b, r := openSimBoard(t)
+	if err := b.Tap("visa-credit"); err != nil {
+		t.Fatal(err)
+	}
+	card, err := deck.NewICC("mastercard-debit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := card.Present(icc.Contactless)
+	if err := b.TapAlsoICC(second, []byte{0x08, 0x11, 0x22, 0x33}, false); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := r.ReadCardIn(ctx, []risk.EntryMode{risk.EntryTap}); !errors.Is(err, txn.ErrCollision) || errors.Is(err, txn.ErrUnreadable) {
+		t.Fatalf("two cards in the field: %v", err)
+	}
+	b.TakeTapICC(second)
+	c, err := r.ReadCardIn(ctx, []risk.EntryMode{risk.EntryTap})
+	if err != nil || c.Chip == nil {
+		t.Fatalf("the card left: %+v %v", c, err)
+	}
+	_ = c.Chip.Release(ctx)
 }

@@ -226,7 +226,8 @@ type Event struct {
 	// "insert" (a chip card was swiped), "insert_or_swipe" (a contactless
 	// card asked for another interface), "tap_again" (a contactless card
 	// left the field too early), "see_phone" (a phone asks its holder to
-	// confirm on it, then to tap again), "" (the card was unreadable).
+	// confirm on it, then to tap again), "one_card" (more than one card in
+	// the contactless field), "" (the card was unreadable).
 	Prompt string
 	// Code is the merchant-presented payload the display shows as a QR
 	// code (PhaseShowCode). It names the merchant, the amount and the

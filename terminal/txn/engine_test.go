@@ -6,6 +6,7 @@ import (
 	"errors"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,7 +20,12 @@ import (
 type fakeReader struct {
 	cards chan *Card
 	errs  chan error
+	// readAgain counts ReadAgain calls (the sale asking for a card still
+	// in the field to be read again).
+	readAgain atomic.Int32
 }
+
+func (r *fakeReader) ReadAgain() { r.readAgain.Add(1) }
 
 func newReader() *fakeReader {
 	return &fakeReader{cards: make(chan *Card, 4), errs: make(chan error, 4)}

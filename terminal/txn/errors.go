@@ -25,6 +25,10 @@ var (
 	// presented but could not be read (a damaged stripe): the sale asks
 	// for the card again until the card timeout.
 	ErrUnreadable = errors.New("txn: card presented but unreadable")
+	// ErrCollision is returned (wrapped) by a CardReader when more than
+	// one card is in the contactless field (a wallet tapped whole): the
+	// sale asks for one card only and goes on until the card timeout.
+	ErrCollision = errors.New("txn: more than one card in the contactless field")
 	// ErrCardRead: the card could not be read (the last of the unreadable
 	// presentations at the card timeout, or a reader failure).
 	ErrCardRead = errors.New("txn: card read error")

@@ -285,4 +285,33 @@ func TestSeePhoneAsksForAnotherTap(t *testing.T) {
 	if got.State != store.StateApproved || got.EntryMode == entryModeFallback {
 		t.Fatalf("the tap again: %s %s %s (entry %s)", got.State, got.Failure, got.Error, got.EntryMode)
 	}
+	// The phone may stay in the field while its holder confirms: the
+	// reader is told to read the card there again, not to wait for a
+	// new one.
+	if n := rd.readAgain.Load(); n != 1 {
+		t.Fatalf("ReadAgain called %d times, want 1", n)
+	}
 }
+
+// Two cards in the contactless field (a wallet tapped whole): the reader
+// picks none, and the customer is asked to present one card; the sale
+// goes on with the next card, not counted as an unreadable one.
+func TestCollisionAsksForOneCard(t *testing.T) {
+	e, rd, _ := setupWith(t, approveAll(), nil2)
+	events, stop := e.Subscribe()
+	defer stop()
+	tx, err := e.StartSale(1700, "156")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd.errs <- fmt.Errorf("%w: pn532: more than one card in the field", ErrCollision)
+	if ev := waitPhase(t, events, PhaseRetryCard); ev.Prompt != "one_card" {
+		t.Fatalf("after two cards in the field the display is asked %q", ev.Prompt)
+	}
+	rd.cards <- card("3012")
+	if got := wait(t, e, tx.ID); got.State != store.StateApproved || got.EntryMode == entryModeFallback {
+		t.Fatalf("one card then: %s %s %s", got.State, got.Failure, got.Error)
+	}
+}
+
+func nil2(*Opts) {}

@@ -239,6 +239,11 @@ func (e *Engine) stepCreated(ctx context.Context, s *sale) error {
 		}
 		switch {
 		case err == nil:
+		case errors.Is(err, ErrCollision) && e.clock.Now().Before(deadline):
+			// The reader picks no card while two are in the field.
+			e.log.Info("more than one card in the field, asking for one", "id", s.rec.ID)
+			e.publishRetry(s, "one_card")
+			continue
 		case errors.Is(err, ErrUnreadable) && e.clock.Now().Before(deadline):
 			// Ask for the card again; the sale goes on until the card
 			// timeout.
@@ -277,10 +282,12 @@ func (e *Engine) stepCreated(ctx context.Context, s *sale) error {
 				continue
 			case chipTapAgain:
 				s.wipeCard()
+				e.readAgain()
 				e.publishRetry(s, "tap_again")
 				continue
 			case chipSeePhone:
 				s.wipeCard()
+				e.readAgain()
 				e.publishRetry(s, "see_phone")
 				continue
 			}
@@ -322,10 +329,21 @@ func (e *Engine) readCard(ctx context.Context, deadline time.Time, modes []risk.
 	return card, err
 }
 
+// readAgain tells the card reader, when it can be told, that the card
+// still in the contactless field is to be read again (a phone its holder
+// confirms on while holding it there): a reader that waits for a new
+// card would never see it.
+func (e *Engine) readAgain() {
+	if r, ok := e.o.Reader.(interface{ ReadAgain() }); ok {
+		r.ReadAgain()
+	}
+}
+
 // publishRetry asks for the card again; hint says how ("insert",
 // "insert_or_swipe", "tap_again" after a contactless card left the field
-// too early, "see_phone" after a phone asked its holder to confirm on it;
-// "" after an unreadable card).
+// too early, "see_phone" after a phone asked its holder to confirm on it,
+// "one_card" when more than one card was in the field; "" after an
+// unreadable card).
 func (e *Engine) publishRetry(s *sale, hint string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
