@@ -3,7 +3,6 @@ package host
 import (
 	"bufio"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -95,53 +94,15 @@ func sealedResponse(t testing.TB, d *Dialect, hst *wiresec.Session, stan uint32,
 // answer) over the dialect's framing with the dialect's default TPDU.
 func fakeHost(t *testing.T, d *Dialect, reply func(m *iso8583.Message) []byte) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tf, err := d.NewFramer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fr := tf.Peer()
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	return hostScript(t, d, func(nc net.Conn, r *bufio.Reader, fr *Framer) {
 		for {
-			nc, err := ln.Accept()
+			m, err := fr.ReadMessage(r)
 			if err != nil {
 				return
 			}
-			mu.Lock()
-			conns = append(conns, nc)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				r := bufio.NewReader(nc)
-				for {
-					m, err := fr.ReadMessage(r)
-					if err != nil {
-						return
-					}
-					if out := reply(m); out != nil {
-						_ = fr.WriteFrame(nc, out)
-					}
-				}
-			}()
+			if out := reply(m); out != nil {
+				_ = fr.WriteFrame(nc, out)
+			}
 		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
 	})
-	return ln.Addr().String()
 }
