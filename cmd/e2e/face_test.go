@@ -411,6 +411,7 @@ func (e *env) faceChosenOnTheDisplay() string {
 	e.t.Helper()
 	ch := e.posctlAsync("sale", "--amount", "15.00", "--wait", "--timeout", "90s")
 	deadline := time.Now().Add(30 * time.Second)
+	var choice string
 	for {
 		var d struct {
 			Phase   string `json:"phase"`
@@ -424,7 +425,10 @@ func (e *env) faceChosenOnTheDisplay() string {
 		}
 		json.NewDecoder(resp.Body).Decode(&d)
 		resp.Body.Close()
-		if d.Phase == "card" && len(d.Choices) == 1 && d.Choices[0].ID == "face" {
+		// The button names the sale it was shown for ("face:ID"), as the
+		// kiosk page posts it.
+		if d.Phase == "card" && len(d.Choices) == 1 && strings.HasPrefix(d.Choices[0].ID, "face:") {
+			choice = d.Choices[0].ID
 			break
 		}
 		if time.Now().After(deadline) {
@@ -432,7 +436,13 @@ func (e *env) faceChosenOnTheDisplay() string {
 		}
 		time.Sleep(30 * time.Millisecond)
 	}
-	resp, err := http.Post("http://"+e.api+"/display/choose", "application/json", strings.NewReader(`{"choice":"face"}`))
+	// A touch on another sale's screen switches nothing.
+	resp, err := http.Post("http://"+e.api+"/display/choose", "application/json", strings.NewReader(`{"choice":"face:0"}`))
+	if err != nil || resp.StatusCode != http.StatusConflict {
+		e.t.Fatalf("choosing face pay on a stale screen: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	resp, err = http.Post("http://"+e.api+"/display/choose", "application/json", strings.NewReader(`{"choice":"`+choice+`"}`))
 	if err != nil || resp.StatusCode != http.StatusOK {
 		e.t.Fatalf("choosing face pay: %v %v", resp, err)
 	}
