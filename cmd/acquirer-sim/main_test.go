@@ -127,9 +127,9 @@ func startCommand(t *testing.T, args ...string) (addr string, stop func()) {
 	return addr, stop
 }
 
-// startCommandControl is startCommand that also returns the address of
-// the control endpoint ("" when it has none).
-func startCommandControl(t *testing.T, args ...string) (addr, control string, stop func()) {
+// runCommand starts the command on a free port with args (killed when
+// the test ends) and returns it with a scanner of its stderr.
+func runCommand(t *testing.T, args ...string) (*exec.Cmd, *bufio.Scanner) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], append([]string{"-test.run=^$", "-listen", "127.0.0.1:0", "-log-level", "warn"}, args...)...)
 	cmd.Env = append(os.Environ(), "ACQUIRER_SIM_AS_MAIN=1")
@@ -141,7 +141,14 @@ func startCommandControl(t *testing.T, args ...string) (addr, control string, st
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	sc := bufio.NewScanner(stderr)
+	return cmd, bufio.NewScanner(stderr)
+}
+
+// startCommandControl is startCommand that also returns the address of
+// the control endpoint ("" when it has none).
+func startCommandControl(t *testing.T, args ...string) (addr, control string, stop func()) {
+	t.Helper()
+	cmd, sc := runCommand(t, args...)
 	for addr == "" && sc.Scan() {
 		if a, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
 			addr = a
@@ -531,17 +538,7 @@ func TestCommandRejectsBadFaceFlags(t *testing.T) {
 func TestCommandKeepsWalletOrdersAcrossRestarts(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "wallet-orders.json")
 	for run := range 2 {
-		cmd := exec.Command(os.Args[0], "-test.run=^$", "-listen", "127.0.0.1:0", "-log-level", "warn",
-			"-wallet", "127.0.0.1:0", "-wallet-state", state)
-		cmd.Env = append(os.Environ(), "ACQUIRER_SIM_AS_MAIN=1")
-		stderr, err := cmd.StderrPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(stderr)
+		cmd, sc := runCommand(t, "-wallet", "127.0.0.1:0", "-wallet-state", state)
 		addr := ""
 		for addr == "" && sc.Scan() {
 			addr, _ = strings.CutPrefix(sc.Text(), "wallet on ")
@@ -592,16 +589,7 @@ func TestCommandKeepsWalletOrdersAcrossRestarts(t *testing.T) {
 // signal is caught before the line is printed.
 func TestCommandStopsCleanlyRightAfterListening(t *testing.T) {
 	for i := range 20 {
-		cmd := exec.Command(os.Args[0], "-test.run=^$", "-listen", "127.0.0.1:0", "-log-level", "warn")
-		cmd.Env = append(os.Environ(), "ACQUIRER_SIM_AS_MAIN=1")
-		stderr, err := cmd.StderrPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(stderr)
+		cmd, sc := runCommand(t)
 		for sc.Scan() && !strings.HasPrefix(sc.Text(), "listening on ") {
 		}
 		_ = cmd.Process.Signal(syscall.SIGTERM)

@@ -485,14 +485,6 @@ func (e *Engine) faceChecks(ctx context.Context, s *sale, face *store.Face) (Fac
 	}
 }
 
-// cancelledAfterSend says whether the cashier cancelled sale s after
-// its request had left (Engine.Cancel then accepts and sets it).
-func (e *Engine) cancelledAfterSend(s *sale) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return s.cancelled
-}
-
 // snapFace copies the face record for a commit: the sale goes on
 // filling its own.
 func snapFace(f *store.Face) *store.Face {

@@ -82,6 +82,14 @@ type sale struct {
 	faceChosen   bool
 }
 
+// cancelledAfterSend says whether the cashier cancelled sale s after
+// its request had left (Engine.Cancel then accepts and sets it).
+func (e *Engine) cancelledAfterSend(s *sale) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return s.cancelled
+}
+
 func (s *sale) wipe() {
 	s.releaseChip()
 	if s.emv != nil {
@@ -505,9 +513,7 @@ func (e *Engine) stepAuthSent(_ context.Context, s *sale) error {
 		// money moved.
 		cardApproved, cardErr = true, nil
 	}
-	e.mu.Lock()
-	cancelled := s.cancelled
-	e.mu.Unlock()
+	cancelled := e.cancelledAfterSend(s)
 	// Nothing reached the host and the card approved anyway ("unable to
 	// go online", its TC): within the offline limits that is an offline
 	// approval, its advice sealed before the card data is wiped.

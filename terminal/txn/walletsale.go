@@ -164,9 +164,7 @@ func (e *Engine) stepWallet(ctx context.Context, s *sale) error {
 // the cashier did not cancel or the outcome is another: the caller
 // commits it.
 func (e *Engine) walletCancelled(s *sale, platform wallet.Platform, oid string, res wallet.Result, err error) (done bool, _ error) {
-	e.mu.Lock()
-	cancelled := s.cancelled
-	e.mu.Unlock()
+	cancelled := e.cancelledAfterSend(s)
 	switch {
 	case cancelled && errors.Is(err, context.Canceled) && e.hostCtx.Err() == nil:
 		return true, e.cancelOrder(s, platform, oid)
