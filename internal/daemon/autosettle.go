@@ -17,6 +17,7 @@ import (
 type batchCloser interface {
 	OpenBatch() (uint32, []store.Totals, error)
 	CloseBatch(ctx context.Context) (store.Txn, error)
+	OpenBatchSince() (time.Time, error)
 }
 
 // Auto-settlement retries: a transaction in progress is waited out a
@@ -69,8 +70,29 @@ func nextAt(now time.Time, at time.Duration) time.Time {
 	return t
 }
 
-// run settles every day at a.at until ctx ends.
+// prevAt is the last time of day at not after now, in now's zone.
+func prevAt(now time.Time, at time.Duration) time.Time {
+	y, m, d := now.Date()
+	t := time.Date(y, m, d, int(at/time.Hour), int(at%time.Hour/time.Minute), 0, 0, now.Location())
+	if t.After(now) {
+		t = time.Date(y, m, d-1, int(at/time.Hour), int(at%time.Hour/time.Minute), 0, 0, now.Location())
+	}
+	return t
+}
+
+// run settles every day at a.at until ctx ends. A close missed while the
+// terminal was off (the open batch holds a record from before the last
+// time of day) is made at once.
 func (a *autoSettle) run(ctx context.Context) {
+	now := a.clk.Now()
+	if since, err := a.e.OpenBatchSince(); err != nil {
+		a.log.Error("the daily settlement cannot read the open batch", "err", err)
+	} else if missed := prevAt(now, a.at); !since.IsZero() && since.Before(missed) {
+		a.log.Warn("the daily settlement was missed (terminal off at the time): settling now",
+			"missed", missed.Format(time.RFC3339), "oldest", since.Format(time.RFC3339))
+		a.setNext(now)
+		a.settle(ctx, now)
+	}
 	for {
 		due := nextAt(a.clk.Now(), a.at)
 		a.setNext(due)

@@ -21,7 +21,8 @@ import (
 type fakeCloser struct {
 	mu      sync.Mutex
 	empty   bool
-	answers []error // nil: approved; txn.ErrBusy; other: the host did not take it
+	since   time.Time // the open batch's oldest counted record
+	answers []error   // nil: approved; txn.ErrBusy; other: the host did not take it
 	closes  chan time.Time
 	clk     clock.Clock
 }
@@ -33,6 +34,12 @@ func (f *fakeCloser) OpenBatch() (uint32, []store.Totals, error) {
 		return 7, nil, nil
 	}
 	return 7, []store.Totals{{Currency: "156", DebitCount: 1, DebitAmount: 100}}, nil
+}
+
+func (f *fakeCloser) OpenBatchSince() (time.Time, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.since, nil
 }
 
 func (f *fakeCloser) CloseBatch(context.Context) (store.Txn, error) {
@@ -176,6 +183,26 @@ func TestAutoSettleGivesUp(t *testing.T) {
 	}
 }
 
+// A terminal off at the time of day settles at start when its open
+// batch holds a record from before that time; one whose oldest record
+// came after it waits for the next time of day.
+func TestAutoSettleCatchesUpAMissedClose(t *testing.T) {
+	r := newSettleRig(t, &fakeCloser{since: at(20, 0, 28), answers: []error{nil}})
+	if got := r.closed(); !got.Equal(settleDay) {
+		t.Fatalf("caught up at %v, want at start (%v)", got, settleDay)
+	}
+	s := r.waitStatus(func(s AutoSettleStatus) bool { return s.Next == at(23, 30, 29).Format(time.RFC3339) })
+	if s.Last != "settled batch 7 (record 312)" || s.LastAt != settleDay.Format(time.RFC3339) {
+		t.Fatalf("after catching up: %+v", s)
+	}
+
+	r = newSettleRig(t, &fakeCloser{since: at(23, 31, 28), answers: []error{nil}})
+	r.advanceTo(at(23, 30, 29))
+	if got := r.closed(); !got.Equal(at(23, 30, 29)) {
+		t.Fatalf("a batch opened after the last time of day closed at %v", got)
+	}
+}
+
 func TestAutoSettleNothingToSettle(t *testing.T) {
 	r := newSettleRig(t, &fakeCloser{empty: true, answers: []error{nil}})
 	r.advanceTo(at(23, 30, 29))
@@ -187,6 +214,19 @@ func TestAutoSettleNothingToSettle(t *testing.T) {
 	case c := <-r.f.closes:
 		t.Fatalf("closed an empty batch at %v", c)
 	default:
+	}
+}
+
+func TestPrevAt(t *testing.T) {
+	for _, c := range []struct{ now, want time.Time }{
+		{at(10, 0, 29), at(23, 30, 28)},
+		{at(23, 30, 29), at(23, 30, 29)},
+		{at(23, 31, 29), at(23, 30, 29)},
+		{time.Date(2027, 1, 1, 1, 0, 0, 0, time.UTC), time.Date(2026, 12, 31, 23, 30, 0, 0, time.UTC)},
+	} {
+		if got := prevAt(c.now, 23*time.Hour+30*time.Minute); !got.Equal(c.want) {
+			t.Errorf("prevAt(%v) = %v, want %v", c.now, got, c.want)
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"posd/terminal/host"
 	"posd/terminal/money"
@@ -243,6 +244,20 @@ func (e *Engine) closeAsBefore(rec store.Txn, prev store.Txn, recs []store.Txn) 
 func (e *Engine) OpenBatch() (uint32, []store.Totals, error) {
 	n, recs, err := e.openBatchRecords()
 	return n, batchTotals(counted(recs)), err
+}
+
+// OpenBatchSince is when the open batch's oldest record that counts (or
+// will once its advice reached the host) was made; zero when none does.
+// The daily settlement catches up with a close it missed by it.
+func (e *Engine) OpenBatchSince() (time.Time, error) {
+	_, recs, err := e.openBatchRecords()
+	var since time.Time
+	for _, r := range recs {
+		if counts(r, true) && (since.IsZero() || r.Created.Before(since)) {
+			since = r.Created
+		}
+	}
+	return since, err
 }
 
 // openBatchRecords returns the open batch's number and its records, read

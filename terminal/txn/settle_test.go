@@ -373,3 +373,28 @@ func TestCloseBatchAfterALostCloseAndMoreSales(t *testing.T) {
 		t.Fatalf("the next batch's totals %+v", open)
 	}
 }
+
+// OpenBatchSince names the oldest record the close will count; records
+// that do not count (a declined sale, a balance inquiry) do not move it.
+func TestOpenBatchSince(t *testing.T) {
+	e, r, db, _ := setup(t, kindHost())
+	if since, err := e.OpenBatchSince(); err != nil || !since.IsZero() {
+		t.Fatalf("empty batch: %v, %v", since, err)
+	}
+	bal := run(t, e, r, Request{Kind: host.KindBalance, Currency: "156"})
+	if since, err := e.OpenBatchSince(); err != nil || !since.IsZero() {
+		t.Fatalf("after a balance inquiry %s: %v, %v", bal.ID, since, err)
+	}
+	s1 := run(t, e, r, Request{Amount: 5000, Currency: "156"})
+	run(t, e, r, Request{Amount: 2500, Currency: "156"})
+	since, err := e.OpenBatchSince()
+	if err != nil || !since.Equal(s1.Created) || since.IsZero() {
+		t.Fatalf("since %v (%v), want the first sale's %v", since, err, s1.Created)
+	}
+	if _, err := e.CloseBatch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if since, err := e.OpenBatchSince(); err != nil || !since.IsZero() || db.OpenBatch() != 2 {
+		t.Fatalf("after the close: %v, %v", since, err)
+	}
+}
