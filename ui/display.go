@@ -548,6 +548,12 @@ func BatchText(hint string) (en, zh string, known bool) {
 	return t[0], t[1], ok
 }
 
+// StorageFullText is the cashier's words (English, Chinese) when no
+// transaction starts because the terminal's data partition is full.
+func StorageFullText() (en, zh string) {
+	return "Terminal storage full: call service", "终端存储已满，请联系维修"
+}
+
 // FailureText is the customer's words (English, Chinese) for a failure
 // code; an unknown code gets a generic text.
 func FailureText(code string) (en, zh string, known bool) {

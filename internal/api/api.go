@@ -412,6 +412,10 @@ func (a *api) start(w http.ResponseWriter, req txnRequest) {
 		fail(w, http.StatusConflict, err)
 	case errors.Is(err, txn.ErrHalted):
 		fail(w, http.StatusServiceUnavailable, errors.New("posd is shutting down"))
+	case errors.Is(err, store.ErrNoSpace):
+		// The terminal cannot record a sale: service, not the cashier.
+		en, zh := ui.StorageFullText()
+		fail(w, http.StatusServiceUnavailable, fmt.Errorf("%s / %s (%w)", en, zh, err))
 	case errors.Is(err, txn.ErrOriginal) && store.IsNotFound(err):
 		fail(w, http.StatusNotFound, err)
 	case errors.Is(err, txn.ErrAmount), errors.Is(err, txn.ErrCurrency), errors.Is(err, txn.ErrKind), errors.Is(err, txn.ErrOriginal):

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,8 +42,14 @@ func newTestAPI(t testing.TB) (*api, http.Handler) {
 // newTestAPIDialect is newTestAPI with a host of that dialect.
 func newTestAPIDialect(t testing.TB, dialect string) (*api, http.Handler) {
 	t.Helper()
+	return newTestAPIStore(t, dialect, nil)
+}
+
+// newTestAPIStore is newTestAPIDialect with the store's options.
+func newTestAPIStore(t testing.TB, dialect string, so *store.Opts) (*api, http.Handler) {
+	t.Helper()
 	dir := t.TempDir()
-	db, err := store.Open(filepath.Join(dir, "posd.db"), nil)
+	db, err := store.Open(filepath.Join(dir, "posd.db"), so)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -455,5 +462,26 @@ func TestAPIBatchFull(t *testing.T) {
 	code, _, body = do(h, call{"POST", "/v1/txns", `{"type":"preauth","amount":"1.00"}`, nil})
 	if code != 201 {
 		t.Fatalf("pre-authorization in a full batch: %d %s", code, body)
+	}
+}
+
+// A full data partition: no sale starts, the cashier's answer says to
+// call service and the status shows why.
+func TestAPIStorageFull(t *testing.T) {
+	var avail atomic.Uint64
+	avail.Store(64 << 20)
+	a, h := newTestAPIStore(t, "", &store.Opts{Reserve: 2 << 20,
+		Statfs: func(string) (uint64, uint64, error) { return avail.Load(), 256 << 20, nil }})
+	if st := a.d.Status().Storage; st.Free != 64<<20 || st.Total != 256<<20 || st.Reserve != 2<<20 || st.File <= 0 || st.Problem != "" {
+		t.Fatalf("storage %+v", st)
+	}
+	avail.Store(1 << 20)
+	code, _, body := do(h, call{"POST", "/v1/sales", `{"amount":"1.00"}`, nil})
+	if msg := errorOf(t, body); code != 503 || !strings.HasPrefix(msg, "Terminal storage full: call service / 终端存储已满，请联系维修 (") ||
+		!strings.Contains(msg, "only 1024 KiB free") {
+		t.Fatalf("sale on a full partition: %d %s", code, body)
+	}
+	if st := a.d.Status().Storage; !strings.Contains(st.Problem, "data partition full") {
+		t.Fatalf("storage %+v", st)
 	}
 }

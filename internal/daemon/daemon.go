@@ -574,7 +574,30 @@ type Status struct {
 	// AutoSettle is the daily settlement (settlement.auto_at); absent
 	// when the terminal settles only when the cashier closes the batch.
 	AutoSettle *AutoSettleStatus `json:"auto_settle,omitempty"`
-	Uptime     string            `json:"uptime"`
+	// Storage is the data partition: free and total bytes, the database
+	// file's size, the reserve below which no transaction starts, and
+	// problem when it is reached (or the partition cannot be measured).
+	Storage StorageStatus `json:"storage"`
+	Uptime  string        `json:"uptime"`
+}
+
+// StorageStatus is the data partition as the engineer sees it.
+type StorageStatus struct {
+	store.Room
+	Problem string `json:"problem,omitempty"`
+}
+
+// storageStatus measures the data partition.
+func (d *Daemon) storageStatus() StorageStatus {
+	r, err := d.DB.Room()
+	s := StorageStatus{Room: r}
+	switch {
+	case err != nil:
+		s.Problem = err.Error()
+	case r.Low():
+		s.Problem = "data partition full: no transaction starts until space is freed"
+	}
+	return s
 }
 
 // ClockStatus is the terminal's time as posd judges it.
@@ -677,7 +700,7 @@ func (d *Daemon) Status() Status {
 		PendingReversals: d.DB.Count(store.StateReversalPending), Offline: offlineStatus(ledger, ledgerErr), OpenBatch: d.DB.OpenBatch(),
 		Console: d.consoleWhere, Wallet: d.Config.Wallet.URL, CodeReaders: d.codeReaders,
 		Face: d.faceStatus(), Clock: d.clockStatus(ledger, ledgerErr), AutoSettle: d.settle.Status(),
-		Uptime: time.Since(d.started).Round(time.Second).String(),
+		Storage: d.storageStatus(), Uptime: time.Since(d.started).Round(time.Second).String(),
 	}
 	for _, ds := range d.Board.Status() {
 		if !ds.OK {

@@ -42,6 +42,11 @@ type Opts struct {
 	// that would prevent it is refused (ErrTrialMigration, the file
 	// untouched): the trial then fails to start and is rolled back.
 	KeepReadable bool
+	// Reserve is the free space (bytes) the data partition keeps for the
+	// transactions in progress (CheckRoom); 0 is DefaultReserve.
+	Reserve uint64
+	// Statfs measures the data partition; nil is the running system's.
+	Statfs Statfs
 }
 
 // MarkerSuffix names the marker kept next to the database file: it says
@@ -250,7 +255,14 @@ func handle(b *bolt.DB, o Opts) (*DB, error) {
 	if _, err := io.ReadFull(o.Rand, id); err != nil {
 		return nil, fmt.Errorf("store: instance id: %w", err)
 	}
-	return &DB{bolt: b, now: o.Clock.Now, instance: hex.EncodeToString(id)}, nil
+	d := &DB{bolt: b, now: o.Clock.Now, instance: hex.EncodeToString(id), reserve: o.Reserve, statfs: o.Statfs}
+	if d.reserve == 0 {
+		d.reserve = DefaultReserve
+	}
+	if d.statfs == nil {
+		d.statfs = statfs
+	}
+	return d, nil
 }
 
 func damaged(path string, cause error) error {

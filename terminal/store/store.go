@@ -254,6 +254,8 @@ type DB struct {
 	now      func() time.Time
 	instance string
 	commits  atomic.Uint64
+	reserve  uint64 // Opts.Reserve
+	statfs   Statfs
 }
 
 // Commits counts the write transactions Do committed (each one fsync of

@@ -607,7 +607,8 @@ func (e *Engine) StartSale(amount int64, currency string) (store.Txn, error) {
 // completion goes to the host at once. It returns with the record in state
 // created; ErrKind, ErrAmount, ErrCurrency and ErrOriginal say what the
 // cashier asked wrong, ErrBusy that another one runs, ErrBatchFull that
-// the open batch must be closed first (see checkBatchRoom).
+// the open batch must be closed first (see checkBatchRoom), store's
+// ErrNoSpace that the data partition is below its reserve.
 func (e *Engine) Start(req Request) (store.Txn, error) {
 	req, orig, err := e.checkRequest(req)
 	if err != nil {
@@ -641,6 +642,11 @@ func (e *Engine) Start(req Request) (store.Txn, error) {
 	// No other transaction runs, nor a close: the batch stays as read
 	// until this one is recorded.
 	if err := e.checkBatchRoom(req, orig); err != nil {
+		return store.Txn{}, err
+	}
+	// A sale the host approves must be recordable, and its reversal too:
+	// none starts on a partition below its reserve.
+	if err := e.o.Store.CheckRoom(); err != nil {
 		return store.Txn{}, err
 	}
 	id, err := e.newIDLocked()

@@ -173,8 +173,14 @@ func setup(t *testing.T, h *fakeHost) (*Engine, *fakeReader, *store.DB, string) 
 // setupHost is setup with any host.
 func setupHost(t *testing.T, h Host) (*Engine, *fakeReader, *store.DB, string) {
 	t.Helper()
+	return setupStore(t, h, nil)
+}
+
+// setupStore is setupHost with the store's options.
+func setupStore(t *testing.T, h Host, so *store.Opts) (*Engine, *fakeReader, *store.DB, string) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "posd.db")
-	db, err := store.Open(path, nil)
+	db, err := store.Open(path, so)
 	if err != nil {
 		t.Fatal(err)
 	}
