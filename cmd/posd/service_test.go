@@ -20,8 +20,8 @@ const (
 	polkitFile   = "../../scripts/posd-polkit.rules"
 )
 
-// unitKeys reads a systemd unit's [Service] keys (a key given twice keeps
-// its values in order).
+// unitKeys reads a systemd unit's [Service] keys, and its [Unit] keys as
+// "Unit.KEY" (a key given twice keeps its values in order).
 func unitKeys(t *testing.T, path string) map[string][]string {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -43,6 +43,10 @@ func unitKeys(t *testing.T, path string) map[string][]string {
 				t.Fatalf("%s: %q is not KEY=VALUE", path, line)
 			}
 			keys[k] = append(keys[k], v)
+		case section == "[Unit]":
+			if k, v, ok := strings.Cut(line, "="); ok {
+				keys["Unit."+k] = append(keys["Unit."+k], v)
+			}
 		}
 	}
 	return keys
@@ -74,6 +78,11 @@ func TestServiceUnitUnprivileged(t *testing.T) {
 		if got := one(t, keys, k); got != want {
 			t.Errorf("posd.service: %s=%q, want %q", k, got, want)
 		}
+	}
+	// A data partition that failed to mount must not look like a fresh
+	// terminal: posd then starts only once /var/lib/posd is mounted.
+	if got := one(t, keys, "Unit.RequiresMountsFor"); got != "/var/lib/posd" {
+		t.Errorf("posd.service: RequiresMountsFor=%q, want /var/lib/posd", got)
 	}
 	groups := strings.Fields(one(t, keys, "SupplementaryGroups"))
 	for _, g := range []string{"dialout", "gpio", "i2c", "spi", "video", "input", "tss"} {
