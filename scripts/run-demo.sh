@@ -25,7 +25,7 @@ cat > "$dir/posd.json" <<JSON
   "board": "sim",
   "data_dir": "$dir/data",
   "api": {"listen": "$api"},
-  "host": {"addr": "$hostaddr"},
+  "host": {"addr": "$hostaddr", "echo_idle": "5m"},
   "wallet": {"url": "http://$walletaddr"},
   "face": {"url": "http://$faceaddr", "platform_key_file": "$dir/face-platform.pem"},
   "console": {"authority_key": "$authority"}

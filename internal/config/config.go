@@ -248,6 +248,9 @@ type HostConfig struct {
 	// AdviceRate caps the advices of offline approvals sent per second
 	// (0: no cap).
 	AdviceRate float64 `json:"advice_rate"`
+	// EchoIdle sends a network management echo when the host has not
+	// been heard from for that long, between transactions (0: never).
+	EchoIdle Duration `json:"echo_idle"`
 }
 
 // DUKPTConfig selects the key management of the link.
@@ -457,6 +460,7 @@ type Settings struct {
 	ResponseTimeout time.Duration
 	ReversalRetry   time.Duration
 	AdviceRate      float64
+	EchoIdle        time.Duration // 0: no echo on an idle link
 	ShutdownTimeout time.Duration
 	Retention       time.Duration
 	Risk            risk.Rules
@@ -592,6 +596,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: host.advice_rate must be between 0 (no cap) and 1000 advices a second, got %v", c.Host.AdviceRate)
 	}
 	s.AdviceRate = c.Host.AdviceRate
+	if s.EchoIdle = time.Duration(c.Host.EchoIdle); s.EchoIdle != 0 && s.EchoIdle < time.Minute {
+		return fmt.Errorf("config: host.echo_idle must be 0 (no echo) or at least 1m, got %s: a fleet echoing more often loads the acquirer", s.EchoIdle)
+	}
 	if c.Terminal.MaxAmount != "" {
 		if s.MaxAmount, err = cur.Parse(c.Terminal.MaxAmount); err != nil {
 			return fmt.Errorf("config: terminal.max_amount: %w", err)

@@ -67,6 +67,8 @@ func TestConfigRoughEdges(t *testing.T) {
 		`{"host":{"response_timeout":"20s"}}`:                                                       "must be longer than host.connect_timeout + host.response_timeout (23s)",
 		`{"host":{"advice_rate":-1}}`:                                                               "host.advice_rate must be between 0",
 		`{"retention":"1h"}`:                                                                        "retention must be at least 24h",
+		`{"host":{"echo_idle":"30s"}}`:                                                              "host.echo_idle must be 0 (no echo) or at least 1m",
+		`{"host":{"echo_idle":"-1m"}}`:                                                              "host.echo_idle must be 0 (no echo) or at least 1m",
 		`{"retention":"0s"}`:                                                                        "retention must be a positive duration",
 		`{"settlement":{"auto_at":"24:00"}}`:                                                        "settlement.auto_at",
 		`{"settlement":{"auto_at":"7:30"}}`:                                                         "settlement.auto_at",

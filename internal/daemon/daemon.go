@@ -78,19 +78,21 @@ type Daemon struct {
 	// the face-pay password entries (terminal/pin Limiter).
 	pinLimit *pin.Limiter
 
-	kek          *keystore.StaticKEK
-	sealer       *shred.Ring // offline approvals' card data
-	ks           *keystore.Store
-	started      time.Time
-	built        time.Time       // the firmware's build time (WithBuildTime)
-	hostClock    *risk.HostClock // the acquirer's clock, from its answers
-	clockOff     atomic.Bool     // the clock was last seen away from the acquirer's
-	cancel       context.CancelFunc
-	watchdogDone chan struct{}
-	purgeDone    chan struct{}
-	settle       *autoSettle   // the daily settlement (nil: none)
-	settleDone   chan struct{} // closed when its loop ended
-	rklDone      chan struct{} // remote key loading retries
+	kek           *keystore.StaticKEK
+	sealer        *shred.Ring // offline approvals' card data
+	ks            *keystore.Store
+	started       time.Time
+	built         time.Time       // the firmware's build time (WithBuildTime)
+	hostClock     *risk.HostClock // the acquirer's clock, from its answers
+	clockOff      atomic.Bool     // the clock was last seen away from the acquirer's
+	cancel        context.CancelFunc
+	watchdogDone  chan struct{}
+	purgeDone     chan struct{}
+	settle        *autoSettle // the daily settlement (nil: none)
+	heartbeatStop context.CancelFunc
+	heartbeatDone chan struct{} // the idle link's echoes (nil: none)
+	settleDone    chan struct{} // closed when its loop ended
+	rklDone       chan struct{} // remote key loading retries
 	// rklRand draws the jitter of remote key loading's retries (seeded
 	// from crypto/rand when they start).
 	rklRand *mrand.Rand
@@ -255,6 +257,19 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 		go func() {
 			defer close(d.settleDone)
 			d.settle.run(ctx)
+		}()
+	}
+	if set.EchoIdle > 0 {
+		hb := &heartbeat{
+			echo: func(ctx context.Context) error { _, err := d.Echo(ctx); return err },
+			link: d.Host.LinkState, busy: func() bool { return d.Engine.Active() != "" },
+			clk: clock.Real, idle: set.EchoIdle, log: log.With("part", "heartbeat"),
+		}
+		hctx, stop := context.WithCancel(ctx)
+		d.heartbeatStop, d.heartbeatDone = stop, make(chan struct{})
+		go func() {
+			defer close(d.heartbeatDone)
+			hb.run(hctx)
 		}()
 	}
 	if every := sdnotify.WatchdogInterval(); every > 0 && cfg.Watchdog.Enabled {
@@ -793,6 +808,11 @@ func (d *Daemon) Close(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	d.closeReceipts(ctx)
+	// No echo is sent, or left under way, once the link closes.
+	if d.heartbeatStop != nil {
+		d.heartbeatStop()
+		<-d.heartbeatDone
+	}
 	if d.Host != nil {
 		errs = append(errs, closeWithin(ctx, d.Host.Close, d.Log))
 	}
