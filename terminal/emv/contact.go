@@ -204,8 +204,10 @@ func (st *txnState) readRecords(seen map[tag]bool) error {
 // template (nil for a proprietary record of SFI 11 to 30) and the part of
 // it signed for offline data authentication: the template's value for
 // SFIs 1 to 10, which must be a 70 template, the whole record above.
+// 00 and FF bytes after the template are padding (see recordBody).
 func parseRecord(sfi byte, data []byte) ([]tlvObject, []byte, error) {
-	objs, perr := parseTLV(data)
+	body := recordBody(data)
+	objs, perr := parseTLV(body)
 	isTemplate := perr == nil && len(objs) == 1 && objs[0].tag == 0x70
 	if sfi > 10 {
 		if isTemplate {
@@ -216,12 +218,32 @@ func parseRecord(sfi byte, data []byte) ([]tlvObject, []byte, error) {
 	if !isTemplate {
 		return nil, nil, fmt.Errorf("%w: not a 70 template", ErrFormat)
 	}
-	data = trimPad(data)
-	h, n, err := tlvHeader(data)
+	h, n, err := tlvHeader(body)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrFormat, err)
 	}
-	return objs[0].children, data[h : h+n], nil
+	return objs[0].children, body[h : h+n], nil
+}
+
+// recordBody returns the first data object of a record, without the 00
+// bytes before it, when only 00 and FF bytes follow it: cards answer
+// READ RECORD with the whole fixed-length record, its unused bytes
+// erased to FF (or 00), and ISO/IEC 7816-4 section 5.2 lets such bytes
+// stand before, between and after BER-TLV data objects. Anything else
+// after the object is returned as it is, for the caller to refuse: the
+// issuer's signature covers the template, not what follows it.
+func recordBody(data []byte) []byte {
+	b := trimPad(data)
+	h, n, err := tlvHeader(b)
+	if err != nil {
+		return data
+	}
+	for _, x := range b[h+n:] {
+		if x != 0x00 && x != 0xFF {
+			return data
+		}
+	}
+	return b[:h+n]
 }
 
 // restrictions is processing restrictions (book 3 section 10.4).

@@ -93,6 +93,7 @@ func FuzzRecord(f *testing.F) {
 	f.Add(byte(1), h("70135A0847617390010101195F24032912315F340101"))
 	f.Add(byte(11), h("70035A0147"))
 	f.Add(byte(2), h("00007003500141"))
+	f.Add(byte(1), h("70035A0147FFFF00FF"))
 	f.Fuzz(func(t *testing.T, sfi byte, b []byte) {
 		objs, static, err := parseRecord(sfi%31, b)
 		if err != nil {

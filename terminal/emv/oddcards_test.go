@@ -1,0 +1,37 @@
+package emv
+
+import "testing"
+
+// padRecord appends bytes after the 70 template of a record.
+func padRecord(sfi, rec byte, pad string) func(*testCard, *testApp) {
+	return func(_ *testCard, a *testApp) {
+		k := [2]byte{sfi, rec}
+		a.records[k] = append(a.records[k], h(pad)...)
+	}
+}
+
+// Cards in the field answer READ RECORD with the whole record file,
+// its unused bytes erased to FF or 00 after the 70 template. ISO/IEC
+// 7816-4 (BER-TLV data objects, section 5.2) lets 00 and FF bytes
+// without meaning come before, between and after data objects; the
+// signed static data is the template's value, which the padding is
+// outside of. Other bytes after the template still end the
+// transaction: they are data the issuer's signature does not cover.
+func TestContactRecordPadding(t *testing.T) {
+	runCases(t, []contactCase{
+		{name: "FF padding after the signed template", opts: cardOpts{oda: "sda"}, mod: padRecord(1, 1, "FFFFFFFF"),
+			outcome: OutcomeApprovedOffline, tvr: "0200000000", tsi: "E800"},
+		{name: "00 padding after the signed template", opts: cardOpts{oda: "sda"}, mod: padRecord(1, 1, "000000"),
+			outcome: OutcomeApprovedOffline, tvr: "0200000000", tsi: "E800"},
+		{name: "mixed padding after a certificate record", opts: cardOpts{oda: "dda"}, mod: padRecord(2, 1, "00FF00FFFF"),
+			outcome: OutcomeApprovedOffline, tvr: "0000000000"},
+		{name: "one FF after the template", opts: cardOpts{oda: "dda"}, mod: padRecord(2, 2, "FF"),
+			outcome: OutcomeApprovedOffline, tvr: "0000000000"},
+		{name: "data object after the template", opts: cardOpts{oda: "sda"}, mod: padRecord(1, 1, "5F2D02656E"),
+			outcome: OutcomeEndApplication, err: ErrFormat},
+		{name: "other bytes after the template", opts: cardOpts{oda: "sda"}, mod: padRecord(1, 1, "FFFF01"),
+			outcome: OutcomeEndApplication, err: ErrFormat},
+		{name: "second template after the template", opts: cardOpts{oda: "sda"}, mod: padRecord(1, 1, "70035F3401"),
+			outcome: OutcomeEndApplication, err: ErrFormat},
+	})
+}
