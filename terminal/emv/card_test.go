@@ -71,7 +71,8 @@ type testCard struct {
 	t        testing.TB
 	apps     []*testApp
 	pse      bool
-	pseSFI   byte // the PSE directory's SFI (0: 1)
+	pseSFI   byte   // the PSE directory's SFI (0: 1)
+	psePad   []byte // bytes after the PSE directory record's template
 	ppse     bool
 	blocked  bool // SELECT answers 6A81
 	sel      *testApp
@@ -332,7 +333,7 @@ func (c *testCard) readRecord(capdu []byte) ([]byte, uint16) {
 			}
 			entries = append(entries, tpl("61", e...))
 		}
-		return tpl("70", entries...), 0x9000
+		return append(tpl("70", entries...), c.psePad...), 0x9000
 	}
 	r, ok := c.sel.records[[2]byte{sfi, rec}]
 	if !ok {

@@ -35,3 +35,28 @@ func TestContactRecordPadding(t *testing.T) {
 			outcome: OutcomeEndApplication, err: ErrFormat},
 	})
 }
+
+// The PSE directory is a record file too: a padded directory record is
+// read like an application's record, not dropped for the list of AIDs.
+func TestContactPSERecordPadding(t *testing.T) {
+	for _, pad := range []string{"FFFFFF", "0000", "FF00"} {
+		t.Run(pad, func(t *testing.T) {
+			runCases(t, []contactCase{{name: "padded directory", mod: func(c *testCard, _ *testApp) { c.psePad = h(pad) },
+				outcome: OutcomeApprovedOffline,
+				check: func(t *testing.T, _ *Session, c *testCard, _ *testUI) {
+					// SELECT PSE, READ RECORD 1 and 2, then the final
+					// SELECT of the directory's application.
+					if len(c.cmds) < 4 || c.cmds[1] != "00B2010C00" || c.cmds[3] != "00A4040007A000000003101000" {
+						t.Errorf("commands %v: the directory was not used", c.cmds[:min(4, len(c.cmds))])
+					}
+				}}})
+		})
+	}
+	runCases(t, []contactCase{{name: "data after the directory template: list of AIDs",
+		mod: func(c *testCard, _ *testApp) { c.psePad = h("5F2D02656E") }, outcome: OutcomeApprovedOffline,
+		check: func(t *testing.T, _ *Session, c *testCard, _ *testUI) {
+			if c.cmds[3] != "00A4040007A000000004101000" {
+				t.Errorf("commands %v: the directory was used", c.cmds[:4])
+			}
+		}}})
+}

@@ -249,7 +249,8 @@ func (st *txnState) readPSE() error {
 			st.cands = nil
 			return nil
 		}
-		o, err := single(data, 0x70, "PSE record")
+		// Padding after the template is no data (see recordBody).
+		o, err := single(recordBody(data), 0x70, "PSE record")
 		if err != nil {
 			st.cands = nil
 			return nil
