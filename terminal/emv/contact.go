@@ -202,16 +202,18 @@ func (st *txnState) readRecords(seen map[tag]bool) error {
 
 // parseRecord reads a READ RECORD response: the data objects of its 70
 // template (nil for a proprietary record of SFI 11 to 30) and the part of
-// it signed for offline data authentication: the template's value for
-// SFIs 1 to 10, which must be a 70 template, the whole record above.
-// 00 and FF bytes after the template are padding (see recordBody).
+// it signed for offline data authentication (book 3 section 10.3): the
+// template's value for SFIs 1 to 10, which must be a 70 template; above,
+// the template with its tag and length, or the whole record when it is
+// no template. 00 and FF bytes after the template are padding (see
+// recordBody), signed in neither case.
 func parseRecord(sfi byte, data []byte) ([]tlvObject, []byte, error) {
 	body := recordBody(data)
 	objs, perr := parseTLV(body)
 	isTemplate := perr == nil && len(objs) == 1 && objs[0].tag == 0x70
 	if sfi > 10 {
 		if isTemplate {
-			return objs[0].children, data, nil
+			return objs[0].children, body, nil
 		}
 		return nil, data, nil
 	}

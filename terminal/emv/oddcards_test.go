@@ -60,3 +60,15 @@ func TestContactPSERecordPadding(t *testing.T) {
 			}
 		}}})
 }
+
+// Book 3 section 10.3: a record of SFI 11 to 30 read for offline data
+// authentication is signed as its 70 template, tag and length included;
+// the padding after it is not part of it.
+func TestContactPaddedRecordSignedWhole(t *testing.T) {
+	runCases(t, []contactCase{
+		{name: "SDA over a padded SFI 11 record", opts: cardOpts{oda: "sda", oddRecord: true}, mod: padRecord(11, 1, "FFFFFF"),
+			outcome: OutcomeApprovedOffline, tvr: "0200000000", tsi: "E800"},
+		{name: "DDA over a padded SFI 11 record", opts: cardOpts{oda: "dda", oddRecord: true}, mod: padRecord(11, 1, "0000FF"),
+			outcome: OutcomeApprovedOffline, tvr: "0000000000"},
+	})
+}
