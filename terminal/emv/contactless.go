@@ -383,7 +383,10 @@ func (st *txnState) kernelQuick() error {
 
 // quickCID returns the cryptogram information data, from 9F27 or, when
 // the card leaves it out, from the CVR in the issuer application data
-// (byte 5, bits 6-5: 00 AAC, 01 TC, 10 ARQC).
+// (bits 6-5: 00 AAC, 01 TC, 10 ARQC) of the CVR byte after its length:
+// IAD byte 5 in formats 0, 1 and 3 (06, DKI, CVN, CVR length 03, ...)
+// and in qPBOC, IAD byte 4 in Visa's format 2 (1F, CVN, DKI, then a
+// 5-byte CVR without a length byte).
 func (st *txnState) quickCID() (byte, bool) {
 	if v := st.icc[0x9F27]; len(v) == 1 {
 		return v[0], cidType(v[0]) != CryptogramNone
@@ -392,7 +395,11 @@ func (st *txnState) quickCID() (byte, bool) {
 	if len(iad) < 5 {
 		return 0, false
 	}
-	switch (iad[4] >> 4) & 0x03 {
+	cvr := iad[4]
+	if st.kernel == 3 && iad[0] == 0x1F && len(iad) == 32 {
+		cvr = iad[3]
+	}
+	switch (cvr >> 4) & 0x03 {
 	case 0:
 		return 0x00, true
 	case 1:

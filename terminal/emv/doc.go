@@ -141,7 +141,8 @@
 //   - qVSDC only: a GPO answer without a cryptogram (MSD, contact VSDC
 //     path) or a PDOL without the TTQ gives try another interface.
 //   - The cryptogram type comes from 9F27, else from the CVR in the
-//     issuer application data (byte 5, bits 6-5).
+//     issuer application data (bits 6-5 of byte 5, or of byte 4 in
+//     Visa's IAD format 2, whose CVR has no length byte).
 //   - fDDA signs the unpredictable number, and for version 01 (9F69
 //     starting with 01) also the amount, the currency and 9F69; the card
 //     authentication related data is not checked further.

@@ -72,3 +72,18 @@ func TestContactPaddedRecordSignedWhole(t *testing.T) {
 			outcome: OutcomeApprovedOffline, tvr: "0000000000"},
 	})
 }
+
+// A qVSDC card may leave the cryptogram information data out of its GPO
+// response; the cryptogram type is then in the CVR of the issuer
+// application data. In IAD format 2 (first byte 1F: CVN 22 and later)
+// the CVR starts at byte 4 without a length byte, so its first byte,
+// IAD byte 4, holds the type; formats 0, 1 and 3 (first byte 06) put
+// the CVR's length first and the type in IAD byte 5.
+func TestKernel3CryptogramTypeFromIADFormat2(t *testing.T) {
+	runCL(t, []clCase{
+		{name: "TC", card: quick(quickOpts{noCID: true, iadFmt2: true}), outcome: OutcomeApprovedOffline, kernel: 3},
+		{name: "ARQC", card: quick(quickOpts{noCID: true, iadFmt2: true}), txn: tap(60000), outcome: OutcomeOnlineRequest, kernel: 3},
+		{name: "AAC", card: quick(quickOpts{noCID: true, iadFmt2: true, cid: 0x01}), outcome: OutcomeDeclinedOffline, kernel: 3},
+		{name: "format 0/1/3 ARQC still read from byte 5", card: quick(quickOpts{noCID: true}), txn: tap(60000), outcome: OutcomeOnlineRequest, kernel: 3},
+	})
+}

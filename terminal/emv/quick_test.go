@@ -17,6 +17,7 @@ type quickOpts struct {
 	ctq      []byte // 9F6C, nil for none
 	cad      bool   // 9F69, fDDA version 01
 	noCID    bool   // leave 9F27 out (the CVR tells)
+	iadFmt2  bool   // Visa IAD format 2 (1F, CVN, DKI, 5-byte CVR, 32 bytes)
 	tamper   bool   // the fDDA signature is wrong
 	noSDAD   bool
 	cid      byte // forced cryptogram, 0xFF: by the TTQ
@@ -81,8 +82,14 @@ func newQuickCard(t testing.TB, o quickOpts) (*testCard, *testApp) {
 		atc := []byte{byte(a.atc >> 8), byte(a.atc)}
 		ac, _ := cemv.GenerateAC(testACKey, append(bytes.Clone(pd), atc...), cemv.Padding2)
 		cvr := map[byte]byte{0x00: 0x80, 0x40: 0x90, 0x80: 0xA0}[cid]
+		iad := []byte{0x06, 0x01, 0x12, 0x03, cvr, 0x00, 0x00}
+		if o.iadFmt2 {
+			// The CVR has no length byte: its first byte holds the
+			// cryptogram type; the second, other bits.
+			iad = append([]byte{0x1F, 0x22, 0x01, cvr, 0x00, 0x00, 0x00, 0x00}, make([]byte, 24)...)
+		}
 		objs := [][]byte{tlv("82", a.aip[:]), tlv("94", a.afl), tlv("5F34", h("01")),
-			tlv("9F10", []byte{0x06, 0x01, 0x12, 0x03, cvr, 0x00, 0x00}), tlv("9F36", atc)}
+			tlv("9F10", iad), tlv("9F36", atc)}
 		if !o.noTrack2 {
 			objs = append(objs, tlv("57", h(testTrack2)))
 		}
