@@ -412,6 +412,9 @@ func (a *api) start(w http.ResponseWriter, req txnRequest) {
 		fail(w, http.StatusConflict, err)
 	case errors.Is(err, txn.ErrHalted):
 		fail(w, http.StatusServiceUnavailable, errors.New("posd is shutting down"))
+	case errors.Is(err, txn.ErrUnrecorded):
+		en, zh, _ := ui.FailureText(string(txn.FailInternal))
+		fail(w, http.StatusServiceUnavailable, fmt.Errorf("%s / %s (%w)", en, zh, err))
 	case errors.Is(err, store.ErrNoSpace):
 		// The terminal cannot record a sale: service, not the cashier.
 		en, zh := ui.StorageFullText()

@@ -14,6 +14,7 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -611,6 +612,10 @@ func (d *Daemon) storageStatus() StorageStatus {
 		s.Problem = err.Error()
 	case r.Low():
 		s.Problem = "data partition full: no transaction starts until space is freed"
+	}
+	if ids := d.Engine.Stranded(); len(ids) > 0 {
+		s.Problem = strings.TrimPrefix(s.Problem+"; ", "; ") + fmt.Sprintf("the outcome of transaction %s could not be written: "+
+			"no transaction starts until it is (posd retries by itself; check the data partition)", strings.Join(ids, ", "))
 	}
 	return s
 }

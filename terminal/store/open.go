@@ -47,6 +47,11 @@ type Opts struct {
 	Reserve uint64
 	// Statfs measures the data partition; nil is the running system's.
 	Statfs Statfs
+	// Fault, when set, is asked before each write transaction of Do
+	// commits: an error fails the commit (nothing of it is written), as a
+	// full or failing disk would. The seam for tests of what the callers
+	// do when the disk fails in the middle of their work; nil in use.
+	Fault func() error
 }
 
 // MarkerSuffix names the marker kept next to the database file: it says
@@ -255,7 +260,7 @@ func handle(b *bolt.DB, o Opts) (*DB, error) {
 	if _, err := io.ReadFull(o.Rand, id); err != nil {
 		return nil, fmt.Errorf("store: instance id: %w", err)
 	}
-	d := &DB{bolt: b, now: o.Clock.Now, instance: hex.EncodeToString(id), reserve: o.Reserve, statfs: o.Statfs}
+	d := &DB{bolt: b, now: o.Clock.Now, instance: hex.EncodeToString(id), reserve: o.Reserve, statfs: o.Statfs, fault: o.Fault}
 	if d.reserve == 0 {
 		d.reserve = DefaultReserve
 	}

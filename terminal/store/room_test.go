@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -62,5 +63,28 @@ func TestCheckRoomFull(t *testing.T) {
 	}
 	if err := d.CheckRoom(); !errors.Is(err, ErrNoSpace) {
 		t.Fatalf("filled: %v", err)
+	}
+}
+
+// Opts.Fault fails commits as a full disk does: nothing of the failed
+// one is written, and the error is the disk's.
+func TestFaultFailsCommits(t *testing.T) {
+	var fault error
+	d, err := Open(filepath.Join(t.TempDir(), "posd.db"), &Opts{Fault: func() error { return fault }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	first, err := d.NextSTAN()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fault = syscall.ENOSPC
+	if _, err := d.NextSTAN(); !errors.Is(err, ErrNoSpace) {
+		t.Fatalf("commit on a faulty disk: %v", err)
+	}
+	fault = nil
+	if n, err := d.NextSTAN(); err != nil || n != first+1 {
+		t.Fatalf("next STAN %d, %v; want %d", n, err, first+1)
 	}
 }

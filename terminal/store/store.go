@@ -256,6 +256,7 @@ type DB struct {
 	commits  atomic.Uint64
 	reserve  uint64 // Opts.Reserve
 	statfs   Statfs
+	fault    func() error // Opts.Fault
 }
 
 // Commits counts the write transactions Do committed (each one fsync of

@@ -22,7 +22,13 @@ type Tx struct {
 // Do runs fn in one read-write transaction.
 func (d *DB) Do(fn func(*Tx) error) error {
 	err := d.bolt.Update(func(btx *bolt.Tx) error {
-		return fn(&Tx{tx: btx, now: d.now().UTC()})
+		if err := fn(&Tx{tx: btx, now: d.now().UTC()}); err != nil {
+			return err
+		}
+		if d.fault != nil {
+			return d.fault()
+		}
+		return nil
 	})
 	if err == nil {
 		d.commits.Add(1)

@@ -292,6 +292,12 @@ type Engine struct {
 	// pass over every job is asked for or an answer comes first.
 	hostRetryAt time.Time
 
+	// stranded are the transactions whose outcome could not be written
+	// (see strand), by id: what their waiters got. strandMu serialises
+	// the retries (retryStranded).
+	stranded map[string]store.Txn
+	strandMu sync.Mutex
+
 	kick chan struct{} // wakes the outbox loop
 	ctx  context.Context
 	stop context.CancelFunc
@@ -349,7 +355,7 @@ func New(opts Opts) (*Engine, error) {
 		lg = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{o: opts, log: lg, clock: clock.Or(opts.Clock), changed: make(chan struct{}), kick: make(chan struct{}, 1),
-		subs: map[chan Event]struct{}{}, rng: opts.Rand}
+		subs: map[chan Event]struct{}{}, rng: opts.Rand, stranded: map[string]store.Txn{}}
 	e.last = Event{Phase: PhaseIdle, Time: e.clock.Now()}
 	e.ctx, e.stop = context.WithCancel(context.Background())
 	e.hostCtx, e.hostCancel = context.WithCancel(context.Background())
@@ -391,72 +397,78 @@ func (e *Engine) recover() error {
 		}
 	}
 	for _, t := range left {
-		err := e.o.Store.Do(func(tx *store.Tx) error {
-			switch t.State {
-			case store.StateCreated:
-				_, err := tx.Update(t.ID, func(r *store.Txn) error {
-					r.State, r.Failure, r.Error = store.StateFailed, string(FailInterrupted), "interrupted before a card was read"
-					return nil
-				})
-				return err
-			case store.StateAuthSent:
-				if t.Face != nil {
-					// A face payment in flight: reverse it at its
-					// platform (an order never confirmed is closed).
-					if _, err := tx.Update(t.ID, func(r *store.Txn) error {
-						r.State, r.Reason = store.StateReversalPending, string(host.ReasonNoResponse)
-						r.Error = "interrupted while the face payment was in flight"
-						return nil
-					}); err != nil {
-						return err
-					}
-					if queued[t.ID] {
-						return nil
-					}
-					return tx.Enqueue(&store.Job{Kind: store.JobFaceCancel, TxnID: t.ID})
-				}
-				if t.Wallet != nil && t.Wallet.RefundID == "" {
-					// A wallet payment in flight: cancel it at its
-					// platform (a paid order is refunded).
-					if _, err := tx.Update(t.ID, func(r *store.Txn) error {
-						r.State, r.Reason = store.StateReversalPending, string(host.ReasonNoResponse)
-						r.Error = "interrupted while the payment was in flight"
-						return nil
-					}); err != nil {
-						return err
-					}
-					if queued[t.ID] {
-						return nil
-					}
-					return tx.Enqueue(&store.Job{Kind: store.JobWalletCancel, TxnID: t.ID})
-				}
-				if !movesMoney(host.Kind(t.Kind)) || t.Wallet != nil {
-					// A balance inquiry or a settlement: nothing to undo.
-					_, err := tx.Update(t.ID, func(r *store.Txn) error {
-						r.State, r.Failure, r.Error = store.StateFailed, string(FailInterrupted), "interrupted while the request was in flight; nothing to reverse"
-						return nil
-					})
-					return err
-				}
-				if _, err := tx.Update(t.ID, func(r *store.Txn) error {
-					r.State, r.Reason = store.StateReversalPending, string(host.ReasonNoResponse)
-					r.Error = "interrupted while the request was in flight"
-					return nil
-				}); err != nil {
-					return err
-				}
-			}
-			if queued[t.ID] {
-				return nil
-			}
-			return tx.Enqueue(&store.Job{Kind: store.JobReversal, TxnID: t.ID})
-		})
-		if err != nil {
+		if err := e.recoverRecord(t, queued[t.ID]); err != nil {
 			return err
 		}
 		e.log.Warn("recovered transaction after restart", "id", t.ID, "was", t.State)
 	}
 	return nil
+}
+
+// recoverRecord settles t, a record a restart (or a disk that failed)
+// left in flight: one never sent fails, one sent is reversed (queued: its
+// job is already in the outbox).
+func (e *Engine) recoverRecord(t store.Txn, queued bool) error {
+	return e.o.Store.Do(func(tx *store.Tx) error {
+		switch t.State {
+		case store.StateCreated:
+			_, err := tx.Update(t.ID, func(r *store.Txn) error {
+				r.State, r.Failure, r.Error = store.StateFailed, string(FailInterrupted), "interrupted before a card was read"
+				return nil
+			})
+			return err
+		case store.StateAuthSent:
+			if t.Face != nil {
+				// A face payment in flight: reverse it at its
+				// platform (an order never confirmed is closed).
+				if _, err := tx.Update(t.ID, func(r *store.Txn) error {
+					r.State, r.Reason = store.StateReversalPending, string(host.ReasonNoResponse)
+					r.Error = "interrupted while the face payment was in flight"
+					return nil
+				}); err != nil {
+					return err
+				}
+				if queued {
+					return nil
+				}
+				return tx.Enqueue(&store.Job{Kind: store.JobFaceCancel, TxnID: t.ID})
+			}
+			if t.Wallet != nil && t.Wallet.RefundID == "" {
+				// A wallet payment in flight: cancel it at its
+				// platform (a paid order is refunded).
+				if _, err := tx.Update(t.ID, func(r *store.Txn) error {
+					r.State, r.Reason = store.StateReversalPending, string(host.ReasonNoResponse)
+					r.Error = "interrupted while the payment was in flight"
+					return nil
+				}); err != nil {
+					return err
+				}
+				if queued {
+					return nil
+				}
+				return tx.Enqueue(&store.Job{Kind: store.JobWalletCancel, TxnID: t.ID})
+			}
+			if !movesMoney(host.Kind(t.Kind)) || t.Wallet != nil {
+				// A balance inquiry or a settlement: nothing to undo.
+				_, err := tx.Update(t.ID, func(r *store.Txn) error {
+					r.State, r.Failure, r.Error = store.StateFailed, string(FailInterrupted), "interrupted while the request was in flight; nothing to reverse"
+					return nil
+				})
+				return err
+			}
+			if _, err := tx.Update(t.ID, func(r *store.Txn) error {
+				r.State, r.Reason = store.StateReversalPending, string(host.ReasonNoResponse)
+				r.Error = "interrupted while the request was in flight"
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		if queued {
+			return nil
+		}
+		return tx.Enqueue(&store.Job{Kind: store.JobReversal, TxnID: t.ID})
+	})
 }
 
 // Halt stops the engine at once: a sale waiting for a card ends failed
@@ -631,6 +643,7 @@ func (e *Engine) Start(req Request) (store.Txn, error) {
 	if req.Method == MethodQR && (req.Kind != host.KindPurchase || e.o.Codes == nil) {
 		return store.Txn{}, fmt.Errorf("%w: payment codes pay sales only, on a terminal with a code reader", ErrKind)
 	}
+	e.retryStranded()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.ctx.Err() != nil {
@@ -638,6 +651,9 @@ func (e *Engine) Start(req Request) (store.Txn, error) {
 	}
 	if e.active != "" {
 		return store.Txn{}, e.busyLocked()
+	}
+	if err := e.strandedLocked(); err != nil {
+		return store.Txn{}, err
 	}
 	// No other transaction runs, nor a close: the batch stays as read
 	// until this one is recorded.
@@ -778,7 +794,14 @@ func (e *Engine) Wait(ctx context.Context, id string) (store.Txn, error) {
 	for {
 		e.mu.Lock()
 		ch := e.changed
+		view, stranded := e.stranded[id]
+		freed := e.active != id
 		e.mu.Unlock()
+		if stranded && freed {
+			// What the disk holds is not the outcome: it could not
+			// be written.
+			return view, nil
+		}
 		t, err := e.Get(id)
 		if err != nil {
 			return t, err

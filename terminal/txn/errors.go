@@ -75,6 +75,12 @@ var (
 	// never be settled. Nothing was recorded or sent; the cashier closes
 	// the batch first. The error is a *BatchFullError.
 	ErrBatchFull = errors.New("txn: batch full: settle the batch first")
+	// ErrUnrecorded: a transaction's outcome could not be written (the
+	// disk failed or filled up in the middle of it); none starts until it
+	// is, which the engine retries by itself (the transaction is then
+	// reversed when it had reached the host). The terminal needs service
+	// when it lasts.
+	ErrUnrecorded = errors.New("txn: a transaction's outcome could not be written")
 	// ErrSettlement: the host did not accept the batch's totals, even
 	// after the batch upload.
 	ErrSettlement = errors.New("txn: settlement not accepted")

@@ -33,6 +33,7 @@ func (e *Engine) outboxLoop() {
 		case <-e.clock.After(wait):
 		case <-e.kick:
 		}
+		e.retryStranded()
 		e.runPass(e.ctx, false)
 	}
 }
@@ -41,7 +42,7 @@ func (e *Engine) outboxLoop() {
 // job queued by another process or a clock step is not missed for long).
 func (e *Engine) untilDue() time.Duration {
 	jobs, err := e.o.Store.Jobs()
-	if err != nil {
+	if err != nil || e.strandedWaiting() {
 		return e.o.ReversalRetry
 	}
 	wait := time.Minute

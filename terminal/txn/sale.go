@@ -133,10 +133,14 @@ func (e *Engine) runSale(ctx context.Context, s *sale) {
 			// Only store errors get here: the steps record every other
 			// failure themselves.
 			e.log.Error("sale stopped: its record could not be written", "id", s.rec.ID, "state", s.rec.State, "err", err)
-			if s.rec.State == store.StateCreated {
+			if s.rec.State == store.StateCreated && !s.stored {
+				// Nothing on disk, nothing sent.
 				e.fail(s, FailInternal, err)
+				return
 			}
-			// auth_sent stays on disk: the next start reverses it.
+			// auth_sent stays on disk: the engine reverses it once
+			// the disk takes writes (a restart would too).
+			e.strand(s, err)
 			return
 		}
 	}
@@ -200,7 +204,7 @@ func (e *Engine) fail(s *sale, f Failure, cause error) {
 		return nil
 	})
 	if err != nil {
-		e.log.Error("recording a failed sale", "id", s.rec.ID, "err", err)
+		e.strand(s, err)
 	}
 }
 

@@ -1,0 +1,124 @@
+package txn
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"posd/terminal/host"
+	"posd/terminal/store"
+)
+
+// The disk fails once the host approved: the approval cannot be written.
+// The cashier and the customer learn at once that the sale did not go
+// through (the wait does not hang), no other transaction starts while
+// the record cannot be written, and once the disk takes writes again the
+// sale is reversed without a restart.
+func TestDiskFailsAfterTheHostApproved(t *testing.T) {
+	var failing atomic.Bool
+	var sales atomic.Int32
+	h := &fakeHost{purchase: func(host.Purchase) (host.Result, error) {
+		failing.Store(sales.Add(1) == 1)
+		return host.Result{ResponseCode: "00", AuthCode: "ABC123", RRN: "000000000001"}, nil
+	}}
+	e, r, db, _ := setupStore(t, h, &store.Opts{Fault: func() error {
+		if failing.Load() {
+			return syscall.EIO
+		}
+		return nil
+	}})
+	rec, err := e.StartSale(5000, "156")
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, stop := e.Subscribe()
+	defer stop()
+	r.cards <- card("3012")
+	got := wait(t, e, rec.ID)
+	if got.State != store.StateFailed || got.Failure != string(FailInternal) || got.AuthCode != "" {
+		t.Fatalf("the cashier's outcome: %+v", got)
+	}
+	var ended *Event
+	for ended == nil {
+		select {
+		case ev := <-events:
+			if ev.Ended && ev.Txn.ID == rec.ID {
+				ended = &ev
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no ended event for the display")
+		}
+	}
+	if ended.Txn.State != store.StateFailed || ended.Txn.Failure != string(FailInternal) {
+		t.Fatalf("the display's outcome: %+v", ended.Txn)
+	}
+	if disk, err := db.Get(rec.ID); err != nil || disk.State != store.StateAuthSent {
+		t.Fatalf("on disk: %+v, %v", disk, err)
+	}
+	if _, err := e.StartSale(100, "156"); !errors.Is(err, ErrUnrecorded) {
+		t.Fatalf("a sale while the outcome is not recorded: %v", err)
+	}
+	if ids := e.Stranded(); len(ids) != 1 || ids[0] != rec.ID {
+		t.Fatalf("stranded %v", ids)
+	}
+
+	failing.Store(false)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		disk, err := db.Get(rec.ID)
+		if err == nil && disk.State == store.StateReversed {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the sale was not reversed once the disk took writes: %+v, %v", disk, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if ids := e.Stranded(); len(ids) != 0 {
+		t.Fatalf("still stranded: %v", ids)
+	}
+	h.mu.Lock()
+	n := len(h.reversals)
+	h.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d reversals sent", n)
+	}
+	if next := run(t, e, r, Request{Amount: 100, Currency: "156"}); next.State != store.StateApproved {
+		t.Fatalf("the next sale: %+v", next)
+	}
+}
+
+// A sale that fails before anything was written (no card), on a disk
+// that fails: its waiter gets the failure; nothing is on disk to recover,
+// so the next sale starts once the disk works.
+func TestDiskFailsBeforeAnythingWasWritten(t *testing.T) {
+	var failing atomic.Bool
+	e, r, db, _ := setupStore(t, kindHost(), &store.Opts{Fault: func() error {
+		if failing.Load() {
+			return syscall.EIO
+		}
+		return nil
+	}})
+	rec, err := e.StartSale(5000, "156")
+	if err != nil {
+		t.Fatal(err)
+	}
+	failing.Store(true)
+	if err := e.Cancel(rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := wait(t, e, rec.ID); got.State != store.StateFailed || got.Failure != string(FailInternal) {
+		t.Fatalf("the cashier's outcome: %+v", got)
+	}
+	if _, err := db.Get(rec.ID); !store.IsNotFound(err) {
+		t.Fatalf("on disk: %v", err)
+	}
+	failing.Store(false)
+	if next := run(t, e, r, Request{Amount: 100, Currency: "156"}); next.State != store.StateApproved {
+		t.Fatalf("the next sale: %+v", next)
+	}
+}
