@@ -138,7 +138,8 @@ type Txn struct {
 	SentAt       time.Time `json:"sent_at,omitzero"`
 	// AdviceSent is when the host acknowledged the advice of an offline
 	// approval; AdviceCode is the host's answer when it refused it for
-	// good (the advice is then dropped and the record says why).
+	// good (the advice is then dropped and the record says why), or
+	// "lost" when its card data could never be opened again (never sent).
 	AdviceSent time.Time `json:"advice_sent,omitzero"`
 	AdviceCode string    `json:"advice_code,omitempty"`
 	// Chip is what the EMV kernel decided, for a card inserted or tapped:

@@ -9,6 +9,7 @@ import (
 
 	"posd/terminal/host"
 	"posd/terminal/risk"
+	"posd/terminal/shred"
 	"posd/terminal/store"
 )
 
@@ -103,6 +104,9 @@ func (e *Engine) advise(ctx context.Context, j *store.Job) error {
 		return fmt.Errorf("%w: no sealer to open the advice's card data", ErrKeys)
 	}
 	plain, err := e.o.Sealer.Open(j.Data, adviceAD(t.ID))
+	if errors.Is(err, shred.ErrErased) {
+		return e.adviceLost(j, t, err)
+	}
 	if err != nil {
 		e.log.Error("advice data does not open; it stays queued for an engineer", "id", t.ID, "err", err)
 		e.noteJob(*j, "card data does not open")
@@ -172,6 +176,38 @@ func (e *Engine) advise(ctx context.Context, j *store.Job) error {
 	e.eraseAdvice(t.ID, j.Data)
 	e.publish(PhaseDone, t)
 	e.log.Info("advice acknowledged", "id", t.ID, "stan", t.STAN, "rc", res.ResponseCode)
+	return nil
+}
+
+// AdviceLost is the AdviceCode of an offline approval whose card data
+// can never be opened again (its key is gone: the slot file was lost or
+// replaced): its advice cannot be sent. The batch's totals leave it out
+// and no void or refund takes it; the acquirer settles it by hand.
+const AdviceLost = "lost"
+
+// adviceLost sets job j aside for good: its card data's key is gone
+// (cause), so no attempt can ever send it, and keeping it queued would
+// hold every advice behind it, and the batch's close, for ever.
+func (e *Engine) adviceLost(j *store.Job, t store.Txn, cause error) error {
+	e.log.Error("offline approval's card data lost: its advice cannot be sent; settle it with the acquirer by hand",
+		"id", t.ID, "stan", t.STAN, "amount", t.Amount, "err", cause)
+	err := e.o.Store.Do(func(tx *store.Tx) error {
+		var err error
+		t, err = tx.Update(t.ID, func(r *store.Txn) error {
+			r.AdviceCode = AdviceLost
+			r.Error = "the card data of this offline approval was lost (" + cause.Error() +
+				"): its advice cannot be sent; settle it with the acquirer by hand"
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.DeleteJob(j.Seq)
+	})
+	if err != nil {
+		return err
+	}
+	e.publish(PhaseDone, t)
 	return nil
 }
 

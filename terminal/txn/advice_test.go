@@ -396,3 +396,42 @@ func TestNoOfflineWithoutRoomForTheCardData(t *testing.T) {
 		t.Fatal("offline allowed with every key slot taken")
 	}
 }
+
+// An advice whose card data can never be opened again (its key gone: the
+// slot file lost or replaced) is not sent, not retried and does not hold
+// the advices behind it: its record says the card data is lost (for the
+// acquirer, by hand) and the batch's totals leave it out.
+func TestAdviceWithLostCardDataSetAside(t *testing.T) {
+	h := &fakeHost{}
+	r := newAdviceRig(t, h, 0)
+	lost := r.approveOffline(t, 100, "4761730000000029D30122011000000000000")
+	sent := r.approveOffline(t, 200, "4761730000000029D30122011000000000000")
+	jobs, err := r.db.Jobs()
+	if err != nil || len(jobs) != 2 {
+		t.Fatalf("jobs %v, %v", jobs, err)
+	}
+	if err := r.box.Erase(jobs[0].Data); err != nil {
+		t.Fatal(err)
+	}
+	r.start()
+	if left := r.e.Sync(context.Background()); left != 0 {
+		t.Fatalf("%d advices left", left)
+	}
+	h.mu.Lock()
+	advices := append([]host.Advice(nil), h.advices...)
+	h.mu.Unlock()
+	if len(advices) != 1 || advices[0].Ref != sent {
+		t.Fatalf("advices sent %+v, want only %s", advices, sent)
+	}
+	rec, err := r.db.Get(lost)
+	if err != nil || rec.AdviceCode != AdviceLost || !rec.AdviceSent.IsZero() || rec.State != store.StateOfflineApproved {
+		t.Fatalf("the lost one: %+v, %v", rec, err)
+	}
+	if jobs, err := r.db.Jobs(); err != nil || len(jobs) != 0 {
+		t.Fatalf("jobs left %+v, %v", jobs, err)
+	}
+	other, err := r.db.Get(sent)
+	if err != nil || counts(rec, true) || !counts(other, false) {
+		t.Fatalf("the totals count the lost one %v, the sent one %v (%v)", counts(rec, true), counts(other, false), err)
+	}
+}
