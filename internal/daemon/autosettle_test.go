@@ -84,12 +84,18 @@ func newSettleRig(t *testing.T, f *fakeCloser) *settleRig {
 // advanceTo waits for the settlement to wait, then moves the clock to t.
 func (r *settleRig) advanceTo(t time.Time) {
 	r.t.Helper()
+	waiting(r.t, r.clk, "the settlement")
+	r.clk.Advance(t.Sub(r.clk.Now()))
+}
+
+// waiting waits until a loop (who) waits on clk.
+func waiting(t *testing.T, clk *clock.Fake, who string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := r.clk.BlockUntil(ctx, 1); err != nil {
-		r.t.Fatalf("the settlement is not waiting: %v", err)
+	if err := clk.BlockUntil(ctx, 1); err != nil {
+		t.Fatalf("%s is not waiting: %v", who, err)
 	}
-	r.clk.Advance(t.Sub(r.clk.Now()))
 }
 
 // closed is the time of the next close.

@@ -55,11 +55,7 @@ func newHeartbeatRig(t *testing.T) *heartbeatRig {
 // advance waits for the heartbeat to wait, then moves the clock by d.
 func (r *heartbeatRig) advance(d time.Duration) {
 	r.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := r.clk.BlockUntil(ctx, 1); err != nil {
-		r.t.Fatalf("the heartbeat is not waiting: %v", err)
-	}
+	waiting(r.t, r.clk, "the heartbeat")
 	r.clk.Advance(d)
 }
 
@@ -76,11 +72,7 @@ func (r *heartbeatRig) echoed() time.Time {
 
 func (r *heartbeatRig) noEcho() {
 	r.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := r.clk.BlockUntil(ctx, 1); err != nil {
-		r.t.Fatalf("the heartbeat is not waiting: %v", err)
-	}
+	waiting(r.t, r.clk, "the heartbeat")
 	select {
 	case at := <-r.echoes:
 		r.t.Fatalf("echo at %v", at)

@@ -156,25 +156,16 @@ func (e *Engine) advise(ctx context.Context, j *store.Job) error {
 		// card data goes.
 		e.log.Warn("advice refused by the host", "id", t.ID, "stan", t.STAN, "rc", res.ResponseCode)
 	}
-	err = e.o.Store.Do(func(tx *store.Tx) error {
-		var err error
-		t, err = tx.Update(t.ID, func(r *store.Txn) error {
-			r.AdviceSent = e.clock.Now()
-			if res.ResponseCode != host.AdviceAccepted {
-				r.AdviceCode = res.ResponseCode
-			}
-			return nil
-		})
-		if err != nil {
-			return err
+	t, err = e.endAdvice(j, t.ID, func(r *store.Txn) {
+		r.AdviceSent = e.clock.Now()
+		if res.ResponseCode != host.AdviceAccepted {
+			r.AdviceCode = res.ResponseCode
 		}
-		return tx.DeleteJob(j.Seq)
 	})
 	if err != nil {
 		return err
 	}
 	e.eraseAdvice(t.ID, j.Data)
-	e.publish(PhaseDone, t)
 	e.log.Info("advice acknowledged", "id", t.ID, "stan", t.STAN, "rc", res.ResponseCode)
 	return nil
 }
@@ -191,24 +182,29 @@ const AdviceLost = "lost"
 func (e *Engine) adviceLost(j *store.Job, t store.Txn, cause error) error {
 	e.log.Error("offline approval's card data lost: its advice cannot be sent; settle it with the acquirer by hand",
 		"id", t.ID, "stan", t.STAN, "amount", t.Amount, "err", cause)
+	_, err := e.endAdvice(j, t.ID, func(r *store.Txn) {
+		r.AdviceCode = AdviceLost
+		r.Error = "the card data of this offline approval was lost (" + cause.Error() +
+			"): its advice cannot be sent; settle it with the acquirer by hand"
+	})
+	return err
+}
+
+// endAdvice updates record id with fn and drops its advice job j, in one
+// commit, then publishes the record.
+func (e *Engine) endAdvice(j *store.Job, id string, fn func(r *store.Txn)) (store.Txn, error) {
+	var t store.Txn
 	err := e.o.Store.Do(func(tx *store.Tx) error {
 		var err error
-		t, err = tx.Update(t.ID, func(r *store.Txn) error {
-			r.AdviceCode = AdviceLost
-			r.Error = "the card data of this offline approval was lost (" + cause.Error() +
-				"): its advice cannot be sent; settle it with the acquirer by hand"
-			return nil
-		})
-		if err != nil {
+		if t, err = tx.Update(id, func(r *store.Txn) error { fn(r); return nil }); err != nil {
 			return err
 		}
 		return tx.DeleteJob(j.Seq)
 	})
-	if err != nil {
-		return err
+	if err == nil {
+		e.publish(PhaseDone, t)
 	}
-	e.publish(PhaseDone, t)
-	return nil
+	return t, err
 }
 
 // hostRefused sets j's next try after the host did not take it. Two

@@ -12,6 +12,19 @@ import (
 	"posd/terminal/store"
 )
 
+// setupFaulty is setupHost on a disk whose commits fail (EIO) while
+// failing holds.
+func setupFaulty(t *testing.T, h Host, failing *atomic.Bool) (*Engine, *fakeReader, *store.DB) {
+	t.Helper()
+	e, r, db, _ := setupStore(t, h, &store.Opts{Fault: func() error {
+		if failing.Load() {
+			return syscall.EIO
+		}
+		return nil
+	}})
+	return e, r, db
+}
+
 // The disk fails once the host approved: the approval cannot be written.
 // The cashier and the customer learn at once that the sale did not go
 // through (the wait does not hang), no other transaction starts while
@@ -24,12 +37,7 @@ func TestDiskFailsAfterTheHostApproved(t *testing.T) {
 		failing.Store(sales.Add(1) == 1)
 		return host.Result{ResponseCode: "00", AuthCode: "ABC123", RRN: "000000000001"}, nil
 	}}
-	e, r, db, _ := setupStore(t, h, &store.Opts{Fault: func() error {
-		if failing.Load() {
-			return syscall.EIO
-		}
-		return nil
-	}})
+	e, r, db := setupFaulty(t, h, &failing)
 	rec, err := e.StartSale(5000, "156")
 	if err != nil {
 		t.Fatal(err)
@@ -97,12 +105,7 @@ func TestDiskFailsAfterTheHostApproved(t *testing.T) {
 // so the next sale starts once the disk works.
 func TestDiskFailsBeforeAnythingWasWritten(t *testing.T) {
 	var failing atomic.Bool
-	e, r, db, _ := setupStore(t, kindHost(), &store.Opts{Fault: func() error {
-		if failing.Load() {
-			return syscall.EIO
-		}
-		return nil
-	}})
+	e, r, db := setupFaulty(t, kindHost(), &failing)
 	rec, err := e.StartSale(5000, "156")
 	if err != nil {
 		t.Fatal(err)
