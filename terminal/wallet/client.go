@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"posd/conn/clock"
@@ -32,6 +33,12 @@ type Opts struct {
 
 const defaultHTTPTimeout = 10 * time.Second
 
+// MaxOrders is how many orders an HTTPClient remembers the amount of
+// (the last it paid or precreated): a query answer of one of them is
+// checked against it (CheckAmount); one of an order it does not
+// remember (older, or sent before a restart) cannot be.
+const MaxOrders = 1024
+
 // HTTPClient is the Client of the HTTP+JSON protocol.
 type HTTPClient struct {
 	base string
@@ -40,6 +47,52 @@ type HTTPClient struct {
 	http *http.Client
 	clk  clock.Clock
 	log  *slog.Logger
+
+	mu     sync.Mutex
+	orders map[string]Order // platform "|" order id → its amount and currency (never its code)
+	fifo   []string         // the keys of orders, oldest first
+}
+
+// remember keeps o's amount and currency for the checks of later
+// answers about it; the oldest order gives way past MaxOrders.
+func (c *HTTPClient) remember(p Platform, o Order) {
+	key := string(p) + "|" + o.ID
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.orders == nil {
+		c.orders = map[string]Order{}
+	}
+	if _, ok := c.orders[key]; !ok {
+		if len(c.fifo) >= MaxOrders {
+			delete(c.orders, c.fifo[0])
+			c.fifo = c.fifo[1:]
+		}
+		c.fifo = append(c.fifo, key)
+	}
+	c.orders[key] = Order{ID: o.ID, Amount: o.Amount, Currency: o.Currency}
+}
+
+// order is what the client remembers of order id at p.
+func (c *HTTPClient) order(p Platform, id string) (Order, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	o, ok := c.orders[string(p)+"|"+id]
+	return o, ok
+}
+
+// checked is res of op on the order o, or, when the answer states
+// another amount or currency, the mismatch: an answer not trusted, the
+// order's outcome unknown (the resolver cancels it).
+func (c *HTTPClient) checked(p Platform, op string, o Order, res Result, err error) (Result, error) {
+	if err != nil {
+		return res, err
+	}
+	if merr := CheckAmount(op, o.ID, o.Amount, o.Currency, res); merr != nil {
+		c.log.Warn("wallet answer states another amount than the order's", "platform", string(p), "op", op, "order", o.ID,
+			"status", string(res.Status), "amount", res.Amount, "currency", res.Currency, "order_amount", o.Amount)
+		return Result{Status: StatusUnknown, Amount: res.Amount, Currency: res.Currency}, fmt.Errorf("%w: %w", ErrBadResponse, merr)
+	}
+	return res, nil
 }
 
 var _ Client = (*HTTPClient)(nil)
@@ -73,7 +126,9 @@ func (c *HTTPClient) Pay(ctx context.Context, p Platform, o Order) (Result, erro
 	if err := o.Validate(); err != nil {
 		return Result{}, err
 	}
-	return c.call(ctx, p, OpPay, Request{OrderID: o.ID, Amount: o.Amount, Currency: o.Currency, Code: o.Code})
+	c.remember(p, o)
+	res, err := c.call(ctx, p, OpPay, Request{OrderID: o.ID, Amount: o.Amount, Currency: o.Currency, Code: o.Code})
+	return c.checked(p, OpPay, o, res, err)
 }
 
 // Precreate implements Client.
@@ -81,12 +136,20 @@ func (c *HTTPClient) Precreate(ctx context.Context, p Platform, o Order) (Result
 	if err := o.ValidatePrecreate(); err != nil {
 		return Result{}, err
 	}
-	return c.call(ctx, p, OpPrecreate, Request{OrderID: o.ID, Amount: o.Amount, Currency: o.Currency})
+	c.remember(p, o)
+	res, err := c.call(ctx, p, OpPrecreate, Request{OrderID: o.ID, Amount: o.Amount, Currency: o.Currency})
+	return c.checked(p, OpPrecreate, o, res, err)
 }
 
-// Query implements Client.
+// Query implements Client. The answer about an order the client paid or
+// precreated (the last MaxOrders) is checked against its amount and
+// currency.
 func (c *HTTPClient) Query(ctx context.Context, p Platform, orderID string) (Result, error) {
-	return c.call(ctx, p, OpQuery, Request{OrderID: orderID})
+	res, err := c.call(ctx, p, OpQuery, Request{OrderID: orderID})
+	if o, ok := c.order(p, orderID); ok {
+		return c.checked(p, OpQuery, o, res, err)
+	}
+	return res, err
 }
 
 // Cancel implements Client.

@@ -30,6 +30,16 @@ import (
 //   - ErrUnresolved: a Resolver could neither learn the outcome nor
 //     cancel the payment within its schedule; the payment stays unknown
 //     and must be kept (and cancelled later) by the caller.
+//   - ErrAmountMismatch (*AmountMismatchError): the platform's answer
+//     states another amount or currency than the order's, or none on a
+//     paid (or payable) order: the platform holds, or charged, something
+//     the terminal did not ask. Never an approval. From Pay, Precreate or
+//     Query it comes wrapped in ErrBadResponse (an answer not trusted,
+//     the outcome unknown: resolve it); the Resolver then cancels the
+//     order and returns the mismatch alone with the cancel's result
+//     (closed, or refunded when it was paid): the sale failed and was
+//     undone, no unknown outcome. With ErrUnresolved when that cancel did
+//     not get through.
 //
 // OutcomeUnknown tells the errors after which a payment's outcome is
 // unknown. No error text carries a payment code.
@@ -42,7 +52,24 @@ var (
 	ErrNotFound       = errors.New("wallet: order not found at platform")
 	ErrRejected       = errors.New("wallet: request rejected by platform")
 	ErrUnresolved     = errors.New("wallet: payment outcome unresolved")
+	ErrAmountMismatch = errors.New("wallet: platform states another amount than the order's")
 )
+
+// AmountMismatchError is an answer stating another amount or currency
+// than the order's.
+type AmountMismatchError struct {
+	Op, OrderID               string
+	Want, Got                 int64
+	WantCurrency, GotCurrency string
+}
+
+func (e *AmountMismatchError) Error() string {
+	return fmt.Sprintf("wallet: %s of order %s: the platform states %d %s, the order is %d %s",
+		e.Op, e.OrderID, e.Got, e.GotCurrency, e.Want, e.WantCurrency)
+}
+
+// Is matches ErrAmountMismatch.
+func (e *AmountMismatchError) Is(target error) bool { return target == ErrAmountMismatch }
 
 // RejectedError is a refusal by the platform with its code (one of the
 // Code* constants) and reason. It matches ErrRejected (ErrNotFound for

@@ -56,7 +56,7 @@ func TestHTTPClientPrecreate(t *testing.T) {
 		if err := d.Decode(&req); err != nil || req != (Request{OrderID: "M1", Amount: 1234, Currency: "CNY"}) {
 			t.Errorf("body %s: %v", body, err)
 		}
-		rb := []byte(`{"order_id":"M1","status":"user_paying"}`)
+		rb := []byte(`{"order_id":"M1","status":"user_paying","amount":1234,"currency":"CNY"}`)
 		w.Header().Set(HeaderSignature, SignResponse(key, r.URL.Path, sig, rb))
 		_, _ = w.Write(rb)
 	}))

@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"posd/terminal/linksig"
+	"posd/terminal/money"
 )
 
 // The wire protocol (shared with the simulator, cmd/acquirer-sim/wallet,
@@ -62,13 +64,20 @@ type Request struct {
 }
 
 // Response is the JSON body of every answer. Code is empty on success
-// and names the refusal otherwise (then Status may be empty).
+// and names the refusal otherwise (then Status may be empty). Amount
+// and Currency are what the platform holds the order at (what it
+// charged, once paid), as a real platform's pay and query answers state
+// them (WeChat Pay total_fee and fee_type, Alipay total_amount); a
+// refund's answer states the refund's amount. The terminal checks them
+// against its order (AmountMismatchError).
 type Response struct {
 	OrderID       string `json:"order_id"`
 	Status        Status `json:"status,omitempty"`
 	PlatformTxnID string `json:"platform_txn_id,omitempty"`
 	Reason        string `json:"reason,omitempty"`
 	Code          string `json:"code,omitempty"`
+	Amount        int64  `json:"amount,omitempty"`
+	Currency      string `json:"currency,omitempty"`
 }
 
 // Path is the request path of an operation: /{platform}/{op}.
@@ -113,6 +122,9 @@ func DecodeResponse(op, orderID string, httpStatus int, body []byte) (Result, er
 	if len(r.Reason) > 256 || len(r.PlatformTxnID) > 64 || len(r.Code) > 32 {
 		return Result{}, fmt.Errorf("%w: %s answer fields too long", ErrBadResponse, op)
 	}
+	if r.Amount < 0 || r.Currency != "" && !ValidCurrency(r.Currency) {
+		return Result{}, fmt.Errorf("%w: %s answer amount or currency not valid", ErrBadResponse, op)
+	}
 	if r.Code == CodeSystemError || httpStatus >= 500 {
 		// The platform failed: it refused nothing, and may have done
 		// what was asked. Neither the code nor the reason is quoted.
@@ -130,5 +142,35 @@ func DecodeResponse(op, orderID string, httpStatus int, body []byte) (Result, er
 	if !r.Status.Valid() {
 		return Result{}, fmt.Errorf("%w: %s answer has no valid status", ErrBadResponse, op)
 	}
-	return Result{Status: r.Status, PlatformTxnID: r.PlatformTxnID, Reason: r.Reason}, nil
+	return Result{Status: r.Status, PlatformTxnID: r.PlatformTxnID, Reason: r.Reason, Amount: r.Amount, Currency: r.Currency}, nil
+}
+
+// SameCurrency reports whether a and b name the same currency: equal, or
+// the alphabetic and numeric codes of one (terminal/money: "CNY" and
+// "156").
+func SameCurrency(a, b string) bool {
+	if strings.EqualFold(a, b) {
+		return true
+	}
+	ca, err1 := money.Lookup(a)
+	cb, err2 := money.Lookup(b)
+	return err1 == nil && err2 == nil && ca.Numeric == cb.Numeric
+}
+
+// CheckAmount checks the amount and currency an answer to op on order
+// states against the order's (want, wantCurrency): nil when they are
+// the order's, or when the answer's status moves no money (failed,
+// closed, refunded, unknown: nothing is charged on them), else an
+// *AmountMismatchError. An answer paid (success) or waiting for the
+// payer (user_paying) must state both: one that does not is a mismatch,
+// since the terminal cannot tell what the customer is charged.
+func CheckAmount(op, orderID string, want int64, wantCurrency string, res Result) error {
+	if res.Status != StatusSuccess && res.Status != StatusUserPaying {
+		return nil
+	}
+	if res.Amount == want && SameCurrency(res.Currency, wantCurrency) {
+		return nil
+	}
+	return &AmountMismatchError{Op: op, OrderID: orderID, Want: want, Got: res.Amount,
+		WantCurrency: wantCurrency, GotCurrency: res.Currency}
 }

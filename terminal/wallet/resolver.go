@@ -122,6 +122,11 @@ func (r *Resolver) wait(k int) time.Duration {
 // the platform does not know the order, it cancels it and returns the
 // cancel's result (closed; refunded when it had been paid in the
 // meantime). A "too frequent" answer doubles the next wait once more.
+// A query answer stating another amount or currency than the order's
+// (ErrAmountMismatch: the platform holds, or charged, another amount)
+// cancels the payment at once; the cancel's result (closed, or refunded
+// when it was paid) comes with the *AmountMismatchError, which is no
+// unknown outcome: the sale failed and nothing of it stays taken.
 // When the cancel fails CancelTries times the result is unknown and the
 // error ErrUnresolved: the caller keeps the payment and cancels it later.
 // It returns ctx's error when ctx ends first.
@@ -133,6 +138,7 @@ func (r *Resolver) Resolve(ctx context.Context, p Platform, orderID string) (Res
 	deadline := r.clk.Now().Add(r.o.Total)
 	k := 0
 	queries := 0
+	var why error // the query's finding that makes the cancel the outcome
 	for last := false; !last; {
 		d := r.wait(k)
 		if left := deadline.Sub(r.clk.Now()); d >= left {
@@ -164,6 +170,16 @@ func (r *Resolver) Resolve(ctx context.Context, p Platform, orderID string) (Res
 			continue
 		case ctx.Err() != nil:
 			return Result{Status: StatusUnknown}, ctx.Err()
+		case errors.Is(err, ErrAmountMismatch):
+			// The platform holds the order at another amount: never
+			// an approval of this one, nor anything to wait for.
+			log.Warn("wallet order at another amount; cancelling", "err", err)
+			var me *AmountMismatchError
+			if errors.As(err, &me) {
+				why = me
+			} else {
+				why = err
+			}
 		case errors.Is(err, ErrTooFrequent):
 			log.Info("wallet query too frequent; backing off")
 			k++
@@ -178,11 +194,13 @@ func (r *Resolver) Resolve(ctx context.Context, p Platform, orderID string) (Res
 		}
 		break
 	}
-	return r.cancel(ctx, log, p, orderID, queries)
+	return r.cancel(ctx, log, p, orderID, queries, why)
 }
 
-// cancel sends the cancel up to CancelTries times.
-func (r *Resolver) cancel(ctx context.Context, log *slog.Logger, p Platform, orderID string, queries int) (Result, error) {
+// cancel sends the cancel up to CancelTries times. why, when not nil,
+// is why the payment is cancelled although the platform answered (an
+// amount mismatch): it is the error returned with the cancel's result.
+func (r *Resolver) cancel(ctx context.Context, log *slog.Logger, p Platform, orderID string, queries int, why error) (Result, error) {
 	var last error
 	for try := range r.o.CancelTries {
 		if try > 0 {
@@ -193,6 +211,9 @@ func (r *Resolver) cancel(ctx context.Context, log *slog.Logger, p Platform, ord
 		res, err := r.o.Client.Cancel(ctx, p, orderID)
 		if err == nil && res.Status.Final() {
 			log.Info("wallet payment cancelled", "status", string(res.Status), "queries", queries)
+			if why != nil {
+				return res, fmt.Errorf("%w; order cancelled (%s)", why, res.Status)
+			}
 			return res, nil
 		}
 		if err == nil {
@@ -206,6 +227,9 @@ func (r *Resolver) cancel(ctx context.Context, log *slog.Logger, p Platform, ord
 		if errors.Is(err, ErrRejected) {
 			break
 		}
+	}
+	if why != nil {
+		return Result{Status: StatusUnknown}, fmt.Errorf("%w: order %s: %w: %w", ErrUnresolved, orderID, why, last)
 	}
 	return Result{Status: StatusUnknown}, fmt.Errorf("%w: order %s: %w", ErrUnresolved, orderID, last)
 }

@@ -66,6 +66,8 @@ type Result struct {
 	Status        Status
 	PlatformTxnID string
 	Reason        string
+	Amount        int64
+	Currency      string
 }
 
 // Client is one interface over the wallet platforms.
