@@ -54,7 +54,8 @@ type HTTPClient struct {
 }
 
 // remember keeps o's amount and currency for the checks of later
-// answers about it; the oldest order gives way past MaxOrders.
+// answers about it (the first pay or precreate of its id); the oldest
+// order gives way past MaxOrders.
 func (c *HTTPClient) remember(p Platform, o Order) {
 	key := string(p) + "|" + o.ID
 	c.mu.Lock()
@@ -62,13 +63,16 @@ func (c *HTTPClient) remember(p Platform, o Order) {
 	if c.orders == nil {
 		c.orders = map[string]Order{}
 	}
-	if _, ok := c.orders[key]; !ok {
-		if len(c.fifo) >= MaxOrders {
-			delete(c.orders, c.fifo[0])
-			c.fifo = c.fifo[1:]
-		}
-		c.fifo = append(c.fifo, key)
+	if _, ok := c.orders[key]; ok {
+		// The first is the order the platform holds: a pay of the
+		// same id with another amount is refused (order_mismatch).
+		return
 	}
+	if len(c.fifo) >= MaxOrders {
+		delete(c.orders, c.fifo[0])
+		c.fifo = c.fifo[1:]
+	}
+	c.fifo = append(c.fifo, key)
 	c.orders[key] = Order{ID: o.ID, Amount: o.Amount, Currency: o.Currency}
 }
 

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"posd/cmd/acquirer-sim/wallet"
 	"posd/terminal/paycode"
@@ -150,5 +151,46 @@ func TestPayRepeatWithAnotherCode(t *testing.T) {
 	}
 	if tot := sim.Totals(); tot.Paid != 1 || tot.PayRepeats+tot.Repeats != 1 {
 		t.Fatalf("totals %+v", tot)
+	}
+}
+
+// TestPayChargedAnotherAmount: an amount ending 66 is paid at one fen
+// more than asked, and every answer about the order says so (a faulty
+// or tampered platform). The terminal must not approve it: its pay is an
+// answer not trusted (amount mismatch, outcome unknown), the resolver
+// finds the order paid at the other amount and cancels it (refunded),
+// and the sale ends with the mismatch, not with an approval.
+func TestPayChargedAnotherAmount(t *testing.T) {
+	sim, srv, j := rig(t, wallet.Opts{QueryRate: -1})
+	ctx := context.Background()
+	c := client(t, srv.URL, "T001", wallet.TerminalKey([]byte(wallet.TestMasterKey), "T001"), nil)
+	o := tw.Order{ID: "M66", Amount: 1066, Currency: "CNY", Code: code}
+	r, err := c.Pay(ctx, tw.WeChat, o)
+	var me *tw.AmountMismatchError
+	if !errors.As(err, &me) || !tw.OutcomeUnknown(err) || r.Status == tw.StatusSuccess {
+		t.Fatalf("66: %+v %v; want an amount mismatch, outcome unknown", r, err)
+	}
+	if me.Want != 1066 || me.Got != 1067 {
+		t.Fatalf("66: %+v", me)
+	}
+	rv, err := tw.NewResolver(tw.ResolverOpts{Client: c, First: time.Millisecond, Floor: time.Millisecond,
+		MaxWait: time.Millisecond, Total: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err = rv.Resolve(ctx, tw.WeChat, o.ID)
+	if !errors.Is(err, tw.ErrAmountMismatch) || tw.OutcomeUnknown(err) || r.Status != tw.StatusRefunded {
+		t.Fatalf("resolve: %+v %v; want refunded with the mismatch", r, err)
+	}
+	if tot := sim.Totals(); tot.Reversed != 1 || tot.PaidTwice != 0 {
+		t.Fatalf("totals %+v", tot)
+	}
+	if !strings.Contains(j.String(), `"amount":1066`) {
+		t.Fatalf("journal:\n%s", j.String())
+	}
+	// An order at its amount states it.
+	r, err = c.Pay(ctx, tw.WeChat, tw.Order{ID: "M67", Amount: 1000, Currency: "CNY", Code: codeN(67)})
+	if err != nil || r.Status != tw.StatusSuccess || r.Amount != 1000 || r.Currency != "CNY" {
+		t.Fatalf("pay: %+v %v", r, err)
 	}
 }

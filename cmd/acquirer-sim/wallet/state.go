@@ -35,6 +35,7 @@ type savedOrder struct {
 	Platform tw.Platform      `json:"platform"`
 	Amount   int64            `json:"amount,omitempty"`
 	Currency string           `json:"currency,omitempty"`
+	Charged  int64            `json:"charged,omitempty"` // when not the amount (magic 66)
 	Status   tw.Status        `json:"status"`
 	TxnID    string           `json:"txn_id,omitempty"`
 	Reason   string           `json:"reason,omitempty"`
@@ -102,7 +103,11 @@ func (s *Sim) load(b []byte) error {
 		s.used[k] = key
 	}
 	for key, so := range st.Orders {
-		s.orders[key] = &order{kind: so.Kind, platform: so.Platform, amount: so.Amount, currency: so.Currency,
+		charged := so.Charged
+		if charged == 0 {
+			charged = so.Amount
+		}
+		s.orders[key] = &order{kind: so.Kind, platform: so.Platform, amount: so.Amount, currency: so.Currency, charged: charged,
 			status: so.Status, txnID: so.TxnID, reason: so.Reason, queries: so.Queries, paid: so.Paid,
 			refunded: so.Refunded, refunds: so.Refunds}
 	}
@@ -128,7 +133,7 @@ func (so savedOrder) check(key string) error {
 		return errors.New("an order of an unknown platform")
 	case !so.Status.Valid():
 		return errors.New("an order of an unknown status")
-	case so.Amount < 0 || so.Refunded < 0 || so.Refunded > so.Amount || so.Queries < 0:
+	case so.Amount < 0 || so.Refunded < 0 || so.Refunded > so.Amount || so.Queries < 0 || so.Charged < 0:
 		return errors.New("an order's amounts are not valid")
 	case so.Currency != "" && !tw.ValidCurrency(so.Currency):
 		return errors.New("an order's currency is not valid")
@@ -152,7 +157,11 @@ func (s *Sim) save() error {
 	st := savedState{Version: stateVersion, Seq: s.seq, Orders: make(map[string]savedOrder, len(s.orders)),
 		Used: make(map[string]string, len(s.used))}
 	for key, o := range s.orders {
-		st.Orders[key] = savedOrder{Kind: o.kind, Platform: o.platform, Amount: o.amount, Currency: o.currency,
+		charged := o.charged
+		if charged == o.amount {
+			charged = 0
+		}
+		st.Orders[key] = savedOrder{Kind: o.kind, Platform: o.platform, Amount: o.amount, Currency: o.currency, Charged: charged,
 			Status: o.status, TxnID: o.txnID, Reason: o.reason, Queries: o.queries, Paid: o.paid,
 			Refunded: o.refunded, Refunds: o.refunds}
 	}

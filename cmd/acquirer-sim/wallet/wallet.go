@@ -24,11 +24,14 @@
 //	cancel     {"order_id"}
 //	refund     {"order_id","refund_id","amount"}
 //
-// Every answer is {"order_id","status","platform_txn_id","reason","code"}
-// signed in X-Wallet-Signature: hex HMAC-SHA256 of "RESP\n" path "\n"
+// Every answer is {"order_id","status","platform_txn_id","reason","code",
+// "amount","currency"} signed in X-Wallet-Signature: hex HMAC-SHA256 of "RESP\n" path "\n"
 // request signature "\n" body, which binds it to its request. Status is
-// one of success, failed, user_paying, closed, refunded, unknown; code is
-// empty (HTTP 200) or names a refusal:
+// one of success, failed, user_paying, closed, refunded, unknown; amount
+// and currency are what the platform holds the order at (what it
+// charged, once paid; a refund's answer: the refund's amount), left out
+// of refusals and of an order known only from a cancel; code is empty
+// (HTTP 200) or names a refusal:
 //
 //	too_frequent     429  over the terminal's query limit (Opts.QueryRate, burst Opts.QueryBurst)
 //	bad_signature    401  signature, terminal or timestamp wrong (unsigned: the key is unknown)
@@ -53,6 +56,8 @@
 //	    and finds success
 //	65  paid, but the pay is answered system_error (HTTP 500, signed): the terminal
 //	    queries and finds success
+//	66  paid at one fen more than asked: every answer of the order states that amount
+//	    (a faulty platform); the terminal must not approve it, and cancels it (refunded)
 //	else success
 //
 // Pay is idempotent by terminal id + order id: a repeat answers the
@@ -224,6 +229,9 @@ type order struct {
 	platform tw.Platform
 	amount   int64
 	currency string
+	// charged is the amount the platform holds the order at, which its
+	// answers state: the order's, but for the magic 66 one fen more.
+	charged  int64
 	status   tw.Status
 	txnID    string
 	reason   string
@@ -607,8 +615,11 @@ func ownCode(p tw.Platform, code string) bool {
 	return paycode.Classify(code).Kind == codeKinds[p]
 }
 
+// answer is the answer stating order o (id): its status and what the
+// platform holds it at (none for an order known only from a cancel).
 func answer(id string, o *order) tw.Response {
-	return tw.Response{OrderID: id, Status: o.status, PlatformTxnID: o.txnID, Reason: o.reason}
+	return tw.Response{OrderID: id, Status: o.status, PlatformTxnID: o.txnID, Reason: o.reason,
+		Amount: o.charged, Currency: o.currency}
 }
 
 // do runs a decoded call; s.mu is held. It returns the answer, its HTTP
@@ -647,9 +658,12 @@ func (s *Sim) do(c call, e *Entry) (tw.Response, int, bool) {
 			return refuse(http.StatusConflict, tw.CodeCodeUsed, "payment code already used")
 		}
 		s.used[h] = key
-		o = &order{kind: kindPay, platform: c.platform, amount: r.Amount, currency: r.Currency}
+		o = &order{kind: kindPay, platform: c.platform, amount: r.Amount, currency: r.Currency, charged: r.Amount}
 		s.orders[key] = o
 		switch r.Amount % 100 {
+		case 66:
+			o.charged = r.Amount + 1
+			s.pay(o, c.platform)
 		case 61, 62:
 			o.status = tw.StatusUserPaying
 		case 63:
@@ -675,7 +689,8 @@ func (s *Sim) do(c call, e *Entry) (tw.Response, int, bool) {
 			return answer(r.OrderID, o), http.StatusOK, false
 		}
 		// It waits for the payer's phone (servePhone).
-		o = &order{kind: kindPrecreate, platform: c.platform, amount: r.Amount, currency: r.Currency, status: tw.StatusUserPaying}
+		o = &order{kind: kindPrecreate, platform: c.platform, amount: r.Amount, currency: r.Currency, charged: r.Amount,
+			status: tw.StatusUserPaying}
 		s.orders[key] = o
 		return answer(r.OrderID, o), http.StatusOK, false
 	case tw.OpQuery:
@@ -731,7 +746,8 @@ func (s *Sim) do(c call, e *Entry) (tw.Response, int, bool) {
 			}
 			s.totals.RefundRepeats++
 			e.Duplicate = true
-			return tw.Response{OrderID: r.OrderID, Status: tw.StatusRefunded, PlatformTxnID: o.txnID + "R" + r.RefundID}, http.StatusOK, false
+			return tw.Response{OrderID: r.OrderID, Status: tw.StatusRefunded, PlatformTxnID: o.txnID + "R" + r.RefundID,
+				Amount: amt, Currency: o.currency}, http.StatusOK, false
 		}
 		if !o.paid || o.status != tw.StatusSuccess {
 			return refuse(http.StatusConflict, tw.CodeNotPaid, "order not paid")
@@ -748,7 +764,8 @@ func (s *Sim) do(c call, e *Entry) (tw.Response, int, bool) {
 		if o.refunded == o.amount {
 			o.status, o.reason = tw.StatusRefunded, "refunded"
 		}
-		return tw.Response{OrderID: r.OrderID, Status: tw.StatusRefunded, PlatformTxnID: o.txnID + "R" + r.RefundID}, http.StatusOK, false
+		return tw.Response{OrderID: r.OrderID, Status: tw.StatusRefunded, PlatformTxnID: o.txnID + "R" + r.RefundID,
+			Amount: r.Amount, Currency: o.currency}, http.StatusOK, false
 	}
 	return refuse(http.StatusBadRequest, tw.CodeBadRequest, "op")
 }
