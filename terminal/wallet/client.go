@@ -161,7 +161,11 @@ func (c *HTTPClient) Cancel(ctx context.Context, p Platform, orderID string) (Re
 	return c.call(ctx, p, OpCancel, Request{OrderID: orderID})
 }
 
-// Refund implements Client.
+// Refund implements Client. A refund whose outcome is unknown
+// (OutcomeUnknown) may have been made: its result is StatusUnknown, and
+// it is to be asked again with the same refund id (idempotent at the
+// platform), never made another way. An answer stating another amount
+// than asked is such an unknown outcome too (ErrAmountMismatch).
 func (c *HTTPClient) Refund(ctx context.Context, p Platform, orderID, refundID string, amount int64) (Result, error) {
 	if !ValidID(refundID) {
 		return Result{}, fmt.Errorf("%w: refund id must be 1 to 32 letters and digits", ErrInvalidRequest)
@@ -169,10 +173,30 @@ func (c *HTTPClient) Refund(ctx context.Context, p Platform, orderID, refundID s
 	if amount <= 0 {
 		return Result{}, fmt.Errorf("%w: refund amount must be more than 0", ErrInvalidRequest)
 	}
-	return c.call(ctx, p, OpRefund, Request{OrderID: orderID, RefundID: refundID, Amount: amount})
+	res, err := c.call(ctx, p, OpRefund, Request{OrderID: orderID, RefundID: refundID, Amount: amount})
+	if err == nil && (res.Status == StatusRefunded || res.Status == StatusSuccess) && res.Amount != amount {
+		// Refunded, but not what was asked (or not said what): not
+		// this refund as the terminal records it. Ask again.
+		c.log.Warn("wallet refund answer states another amount", "platform", string(p), "order", orderID,
+			"refund", refundID, "amount", res.Amount, "asked", amount)
+		return Result{Status: StatusUnknown, Amount: res.Amount, Currency: res.Currency}, fmt.Errorf("%w: %w", ErrBadResponse,
+			&AmountMismatchError{Op: OpRefund, OrderID: orderID, Want: amount, Got: res.Amount, GotCurrency: res.Currency})
+	}
+	return res, err
 }
 
+// call sends req; when the request's outcome is unknown (OutcomeUnknown:
+// no answer, one not to be trusted, a system error) the result's status
+// says so: StatusUnknown, never empty.
 func (c *HTTPClient) call(ctx context.Context, p Platform, op string, req Request) (Result, error) {
+	res, err := c.send(ctx, p, op, req)
+	if err != nil && OutcomeUnknown(err) {
+		res = Result{Status: StatusUnknown}
+	}
+	return res, err
+}
+
+func (c *HTTPClient) send(ctx context.Context, p Platform, op string, req Request) (Result, error) {
 	if !p.Valid() {
 		return Result{}, fmt.Errorf("%w: unknown platform", ErrInvalidRequest)
 	}

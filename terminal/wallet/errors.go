@@ -99,7 +99,12 @@ func (e *RejectedError) Is(target error) bool {
 }
 
 // OutcomeUnknown reports whether err, returned by Pay (or Cancel), leaves
-// the payment's outcome unknown: the platform may have taken it. A call
+// the payment's outcome unknown: the platform may have taken it; returned
+// by Refund, that the refund may have been made: the record of it must
+// stay unknown (not failed) and the refund be asked again with the same
+// refund id, which the platform never executes twice — never be made
+// another way, which would give the money back twice. The client's result
+// with such an error has StatusUnknown. A call
 // cut short by its context (posd stopping while the customer confirms on
 // the phone) is unknown too: the order may have reached the platform, and
 // the customer may still pay it.
