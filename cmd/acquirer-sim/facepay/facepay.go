@@ -70,6 +70,8 @@
 //	no_session      404  confirm or cancel of a session unknown, expired (5 minutes), ended, or another terminal's
 //	order_mismatch  409  identify of an order id already paid, reversed or cancelled; confirm naming another
 //	                     order, amount or currency than its session's
+//	reverse_expired 409  reverse of an order not held by a terminal some of whose decided orders were forgotten
+//	                     (DecidedTTL, MaxDecided): it may have been paid
 //	ksn_reused      409  confirm with a KSN the platform has already had from that terminal (a replayed PIN
 //	                     block; reason "KSN already used"), or one KSNWindow or more counters below the highest
 //	                     it has had of the KSN's device (reason "KSN older than the replay window")
@@ -78,7 +80,22 @@
 // ends it, whatever its outcome. One unconfirmed after SessionTTL is
 // forgotten, with its order while nothing was decided on it, so the
 // platform holds the open sessions of the last SessionTTL, not every
-// identification it made. A wrong password declines the confirm
+// identification it made. A decided order (approved, cancelled,
+// reversed, or a never-had order a reverse remembered as cancelled) is
+// kept Opts.DecidedTTL (default 24 hours) after its last decision, and at
+// most Opts.MaxDecided (default 100000) are kept, the oldest decided
+// giving way first: within that window a repeated confirm is the same
+// approval, a repeated reverse the same answer, an identify of it
+// order_mismatch. Then it is forgotten (Totals.Forgotten): its confirm is
+// no_session, an identify of its id opens a new order (the terminals
+// never reuse an order id), and its reverse is refused
+// reverse_expired (409, CodeReverseExpired) — as is, once any decided
+// order of a terminal was forgotten, the reverse of any order of that
+// terminal the platform does not hold: it cannot tell one it never had
+// (cancelled) from one it paid and forgot, and must not answer
+// "cancelled" for money it took. A real platform refuses a reversal
+// past its window the same way (WeChat Pay REVERSE_EXPIRE): the order is
+// then refunded by the merchant, not reversed. A wrong password declines the confirm
 // (wrong_password, tries_left); the third wrong one in a row, over
 // sessions, locks the account (declined, locked, tries_left 0) for
 // Opts.LockFor (default 15 minutes); a right one approves it and resets
@@ -192,6 +209,10 @@ const (
 	DefaultTries      = 3
 	DefaultLockFor    = 15 * time.Minute
 	DefaultSessionTTL = 5 * time.Minute
+	// DefaultDecidedTTL and DefaultMaxDecided bound the decided orders
+	// the platform holds.
+	DefaultDecidedTTL = 24 * time.Hour
+	DefaultMaxDecided = 100000
 	// MaxCropSide bounds the width and height of a decoded crop.
 	MaxCropSide = 1024
 )
@@ -215,6 +236,11 @@ type Opts struct {
 	// SessionTTL is how long a candidate waits for its confirm (0:
 	// DefaultSessionTTL).
 	SessionTTL time.Duration
+	// DecidedTTL is how long a decided order (approved, reversed,
+	// cancelled) is kept after its last change (0: DefaultDecidedTTL);
+	// MaxDecided bounds how many are kept (0: DefaultMaxDecided).
+	DecidedTTL time.Duration
+	MaxDecided int
 	// Gallery is the enrolled faces (nil: DefaultGallery, the enrolled
 	// subjects of board/sim/facescene).
 	Gallery *Gallery
@@ -239,7 +265,14 @@ type Totals struct {
 	ApprovedTwice                             int // approvals of an order already approved: must stay 0
 	Repeats                                   int // verbatim repeats answered from memory, not executed
 	Cancels, Reverses, Reversed               int
+	Forgotten                                 int // decided orders dropped past DecidedTTL or MaxDecided
 }
+
+// CodeReverseExpired (409) refuses a reverse of an order the platform
+// does not hold when it has forgotten decided orders of the terminal
+// (see the package doc): it cannot tell an order it never had from one
+// it paid and forgot.
+const CodeReverseExpired = "reverse_expired"
 
 // Order states.
 const (
@@ -258,6 +291,14 @@ type order struct {
 	ident        *Identity
 	expires      time.Time
 	txnID        string
+	decidedAt    time.Time // its last decision (approved, cancelled, reversed)
+}
+
+// decision is an entry of Platform.decided: order o decided at at (an
+// entry whose order was decided again later is stale).
+type decision struct {
+	o  *order
+	at time.Time
 }
 
 type account struct {
@@ -284,7 +325,14 @@ type Platform struct {
 	// opened are the identifications in the order their sessions were
 	// opened, hence expire: one whose session expired unused is
 	// forgotten (prune).
-	opened   []*order
+	opened []*order
+	// decided are the decisions on orders, oldest first: a decided
+	// order is forgotten DecidedTTL after its last one, or earlier when
+	// more than MaxDecided are held (prune, decide).
+	decided []decision
+	// forgot are the terminals some of whose decided orders were
+	// forgotten: a reverse of an order they do not hold is refused.
+	forgot   map[string]bool
 	accounts map[string]*account // by identity name
 	// ksns are the terminals' windows of spent KSNs (ksnwindow.go), at
 	// most KSNDevices a terminal; ksnSpends counts the spends (which
@@ -327,6 +375,12 @@ func New(o Opts) (*Platform, error) {
 	if o.SessionTTL <= 0 {
 		o.SessionTTL = DefaultSessionTTL
 	}
+	if o.DecidedTTL <= 0 {
+		o.DecidedTTL = DefaultDecidedTTL
+	}
+	if o.MaxDecided <= 0 {
+		o.MaxDecided = DefaultMaxDecided
+	}
 	if o.Gallery == nil {
 		if o.Gallery, err = DefaultGallery(); err != nil {
 			return nil, err
@@ -339,7 +393,8 @@ func New(o Opts) (*Platform, error) {
 		o.MasterKey = []byte(TestMasterKey)
 	}
 	p := &Platform{o: o, clk: clock.Or(o.Clock), log: o.Logger, pubPEM: pem, answers: linksig.NewAnswers(linksig.Window, 0, 0),
-		orders: map[string]*order{}, sessions: map[string]*order{}, accounts: map[string]*account{}, ksns: map[string][]ksnWindow{}}
+		orders: map[string]*order{}, sessions: map[string]*order{}, accounts: map[string]*account{}, ksns: map[string][]ksnWindow{},
+		forgot: map[string]bool{}}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -825,11 +880,11 @@ func (p *Platform) confirm(terminal string, raw []byte, e *Entry) (fp.Answer, *r
 	// The session takes this one confirm, whatever comes of it.
 	e.Amount, e.Currency, e.Masked = o.amount, o.currency, o.ident.Masked
 	if o.amount != r.Amount || o.currency != r.Currency {
-		p.closeSession(o, stateCancelled)
+		p.closeSession(o, stateCancelled, now)
 		return a, &refusal{status: http.StatusConflict, code: fp.CodeOrderMismatch, reason: "amount or currency not the session's"}
 	}
 	if verdict != ksnFresh {
-		p.closeSession(o, stateCancelled)
+		p.closeSession(o, stateCancelled, now)
 		reason := "KSN already used"
 		if verdict == ksnTooOld {
 			reason = "KSN older than the replay window"
@@ -847,14 +902,14 @@ func (p *Platform) confirm(terminal string, raw []byte, e *Entry) (fp.Answer, *r
 		return fp.Answer{OrderID: o.id, Status: fp.StatusDeclined, Reason: reason, TriesLeft: &left}, nil
 	}
 	if now.Before(acc.lockedUntil) {
-		p.closeSession(o, stateCancelled)
+		p.closeSession(o, stateCancelled, now)
 		p.totals.Locked++
 		return declined(fp.ReasonLocked, 0)
 	}
 	if !p.passwordOK(o, block, ksn) {
 		acc.wrong++
 		p.totals.WrongPassword++
-		p.closeSession(o, stateCancelled)
+		p.closeSession(o, stateCancelled, now)
 		if acc.wrong >= p.o.Tries {
 			acc.wrong, acc.lockedUntil = 0, now.Add(p.o.LockFor)
 			p.totals.Locked++
@@ -869,7 +924,7 @@ func (p *Platform) confirm(terminal string, raw []byte, e *Entry) (fp.Answer, *r
 	}
 	p.seq++
 	o.txnID = fmt.Sprintf("FP%012d", p.seq)
-	p.closeSession(o, stateApproved)
+	p.closeSession(o, stateApproved, now)
 	p.totals.Approved++
 	return fp.Answer{OrderID: o.id, Status: fp.StatusApproved, PlatformTxnID: o.txnID}, nil
 }
@@ -897,8 +952,9 @@ func (p *Platform) passwordOK(o *order, block, ksn []byte) bool {
 // open, and not identified again since). Forgetting such an order
 // changes no answer: a confirm or cancel of its session is no_session
 // either way, a reverse of it cancelled, an identify of it opens a new
-// session. The decided orders stay (a repeated confirm or reverse is
-// answered from them). p.mu is held.
+// session. The decided orders stay DecidedTTL after their last decision
+// (a repeated confirm or reverse is answered from them), then are
+// forgotten too. p.mu is held.
 func (p *Platform) prune(now time.Time) {
 	n := 0
 	for n < len(p.opened) && !now.Before(p.opened[n].expires) {
@@ -913,12 +969,43 @@ func (p *Platform) prune(now time.Time) {
 		}
 	}
 	p.opened = p.opened[n:]
+	for len(p.decided) > 0 && now.Sub(p.decided[0].at) >= p.o.DecidedTTL {
+		p.forget()
+	}
 }
 
-// closeSession ends o's session in state; p.mu is held.
-func (p *Platform) closeSession(o *order, state string) {
+// closeSession ends o's session in state, decided at now; p.mu is held.
+func (p *Platform) closeSession(o *order, state string, now time.Time) {
 	delete(p.sessions, o.session)
 	o.state = state
+	p.decide(o, now)
+}
+
+// decide records a decision on o at now (it is kept DecidedTTL from
+// now), forgetting the oldest decided orders past MaxDecided; p.mu is
+// held.
+func (p *Platform) decide(o *order, now time.Time) {
+	o.decidedAt = now
+	p.decided = append(p.decided, decision{o: o, at: now})
+	for len(p.decided) > p.o.MaxDecided {
+		p.forget()
+	}
+}
+
+// forget drops the oldest decision, and its order unless it was decided
+// again since; p.mu is held.
+func (p *Platform) forget() {
+	d := p.decided[0]
+	p.decided[0] = decision{}
+	p.decided = p.decided[1:]
+	if !d.o.decidedAt.Equal(d.at) {
+		return // stale: the order's later decision has its own entry
+	}
+	if key := d.o.terminal + "|" + d.o.id; p.orders[key] == d.o {
+		delete(p.orders, key)
+		p.forgot[d.o.terminal] = true
+		p.totals.Forgotten++
+	}
 }
 
 func (p *Platform) cancel(terminal string, raw []byte, e *Entry) (fp.Answer, *refusal) {
@@ -937,7 +1024,8 @@ func (p *Platform) cancel(terminal string, raw []byte, e *Entry) (fp.Answer, *re
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.prune(p.clk.Now())
+	now := p.clk.Now()
+	p.prune(now)
 	p.totals.Cancels++
 	o := p.sessions[r.Session]
 	if o == nil {
@@ -954,7 +1042,7 @@ func (p *Platform) cancel(terminal string, raw []byte, e *Entry) (fp.Answer, *re
 		return a, &refusal{status: http.StatusNotFound, code: fp.CodeNoSession, reason: "no open session of that id"}
 	}
 	e.OrderID, e.Amount = o.id, o.amount
-	p.closeSession(o, stateCancelled)
+	p.closeSession(o, stateCancelled, now)
 	return fp.Answer{Session: r.Session, Status: fp.StatusCancelled}, nil
 }
 
@@ -976,20 +1064,28 @@ func (p *Platform) reverse(terminal string, raw []byte, e *Entry) (fp.Answer, *r
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.prune(p.clk.Now())
+	now := p.clk.Now()
+	p.prune(now)
 	p.totals.Reverses++
 	key := r.TerminalID + "|" + r.OrderID
 	o := p.orders[key]
 	switch {
+	case o == nil && p.forgot[r.TerminalID]:
+		// It may be one this platform paid and forgot: it cannot
+		// say "cancelled".
+		return a, &refusal{status: http.StatusConflict, code: CodeReverseExpired,
+			reason: "order not held: older than the platform keeps, or never had"}
 	case o == nil:
 		// Remember it: a late identify of it is refused.
 		o = &order{terminal: r.TerminalID, id: r.OrderID, state: stateCancelled}
 		p.orders[key] = o
+		p.decide(o, now)
 	case o.state == stateApproved:
 		o.state = stateReversed
 		p.totals.Reversed++
+		p.decide(o, now)
 	case o.state == stateOpen:
-		p.closeSession(o, stateCancelled)
+		p.closeSession(o, stateCancelled, now)
 	default:
 		e.Duplicate = true
 	}

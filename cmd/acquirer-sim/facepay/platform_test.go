@@ -67,6 +67,13 @@ type rig struct {
 
 func newRig(t *testing.T, mode wiresec.Mode) *rig {
 	t.Helper()
+	return newRigOpts(t, mode, facepay.Opts{})
+}
+
+// newRigOpts is newRig with the platform's other options o (its key,
+// mode, BDK, journal and clock are the rig's).
+func newRigOpts(t *testing.T, mode wiresec.Mode, o facepay.Opts) *rig {
+	t.Helper()
 	key, err := faceseal.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +81,8 @@ func newRig(t *testing.T, mode wiresec.Mode) *rig {
 	r := &rig{t: t, key: key, journal: &syncBuf{}, clk: clock.NewFake(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)), mode: mode, tid: "T0000009",
 		amounts: map[string]int64{}}
 	bdk := acquirer.DefaultBDK(mode)
-	r.p, err = facepay.New(facepay.Opts{Key: key, Mode: mode, BDK: bdk, Journal: r.journal, Clock: r.clk})
+	o.Key, o.Mode, o.BDK, o.Journal, o.Clock = key, mode, bdk, r.journal, r.clk
+	r.p, err = facepay.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

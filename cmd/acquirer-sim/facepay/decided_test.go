@@ -1,0 +1,101 @@
+package facepay_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"posd/cmd/acquirer-sim/facepay"
+	fp "posd/terminal/facepay"
+	"posd/terminal/wiresec"
+)
+
+// approve identifies and approves order n of dana.
+func approve(t *testing.T, r *rig, order string) (fp.Candidate, fp.Result) {
+	t.Helper()
+	c, err := r.identify("dana", order, 1200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.confirm(c, order, facepay.Password("dana"))
+	if err != nil || res.Status != fp.StatusApproved {
+		t.Fatalf("%s: %+v %v", order, res, err)
+	}
+	return c, res
+}
+
+// TestDecidedOrdersLeaveMemory: a decided order is kept for DecidedTTL
+// (a repeated confirm is the same approval, a reverse reverses it, a new
+// identify of it is refused), then forgotten, so the platform does not
+// hold every order it ever decided. A reverse of an order it no longer
+// holds is refused (reverse_expired): the platform cannot tell it from
+// an order it never had, and must not answer "cancelled" for an order it
+// may have paid.
+func TestDecidedOrdersLeaveMemory(t *testing.T) {
+	r := newRigOpts(t, wiresec.ModeAES, facepay.Opts{DecidedTTL: time.Hour})
+	const n = 6
+	var first fp.Candidate
+	var firstRes fp.Result
+	for i := range n {
+		c, res := approve(t, r, fmt.Sprintf("D%d", i))
+		if i == 0 {
+			first, firstRes = c, res
+		}
+	}
+	if _, o := r.p.Held(); o != n {
+		t.Fatalf("holding %d orders, want %d", o, n)
+	}
+	// Within the window: idempotent.
+	r.clk.Advance(30 * time.Minute)
+	if again, err := r.confirm(first, "D0", facepay.Password("dana")); err != nil || again != firstRes {
+		t.Fatalf("repeat within the window: %+v %v, first %+v", again, err, firstRes)
+	}
+	if _, err := r.identify("dana", "D0", 1200); rejectedCode(t, err) != fp.CodeOrderMismatch {
+		t.Fatalf("identify of a paid order within the window: %v", err)
+	}
+	if res, err := r.c.Reverse(context.Background(), "D1"); err != nil || res.Status != fp.StatusReversed {
+		t.Fatalf("reverse within the window: %+v %v", res, err)
+	}
+	// D1's reversal keeps it another window; the others go.
+	r.clk.Advance(31 * time.Minute)
+	approve(t, r, "D9")
+	if _, o := r.p.Held(); o != 2 {
+		t.Fatalf("after the window: holding %d orders, want 2 (D1 reversed late, D9)", o)
+	}
+	if tot := r.p.Totals(); tot.Forgotten != n-1 {
+		t.Fatalf("forgotten %d, want %d", tot.Forgotten, n-1)
+	}
+	// A reverse of a forgotten order is no "cancelled".
+	if res, err := r.c.Reverse(context.Background(), "D2"); rejectedCode(t, err) != facepay.CodeReverseExpired {
+		t.Fatalf("reverse of a forgotten order: %+v %v", res, err)
+	}
+	// D1 is still held: its reverse is the same answer.
+	if res, err := r.c.Reverse(context.Background(), "D1"); err != nil || res.Status != fp.StatusReversed {
+		t.Fatalf("reverse again: %+v %v", res, err)
+	}
+	// Another terminal, which has had nothing forgotten, still has an
+	// unknown order's reverse answered cancelled.
+	if res, err := r.client("T0000010").Reverse(context.Background(), "X1"); err != nil || res.Status != fp.StatusCancelled {
+		t.Fatalf("reverse of an order never had: %+v %v", res, err)
+	}
+	checkJournal(t, r.journal.Bytes())
+}
+
+// TestDecidedOrdersBounded: past MaxDecided the oldest decided order
+// gives way, however young.
+func TestDecidedOrdersBounded(t *testing.T) {
+	r := newRigOpts(t, wiresec.ModeAES, facepay.Opts{MaxDecided: 3})
+	for i := range 5 {
+		approve(t, r, fmt.Sprintf("B%d", i))
+	}
+	if _, o := r.p.Held(); o != 3 {
+		t.Fatalf("holding %d orders, want 3", o)
+	}
+	if _, err := r.c.Reverse(context.Background(), "B0"); rejectedCode(t, err) != facepay.CodeReverseExpired {
+		t.Fatalf("reverse of a forgotten order: %v", err)
+	}
+	if res, err := r.c.Reverse(context.Background(), "B4"); err != nil || res.Status != fp.StatusReversed {
+		t.Fatalf("reverse of a held order: %+v %v", res, err)
+	}
+}
