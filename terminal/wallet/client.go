@@ -234,11 +234,17 @@ func (c *HTTPClient) send(ctx context.Context, p Platform, op string, req Reques
 	got := resp.Header.Get(HeaderSignature)
 	if !VerifySignature(got, SignResponse(c.key, path, sig, rb)) {
 		// The one refusal the platform cannot sign: it does not know our
-		// key. Trusted only as a refusal.
+		// key. Trusted only as a refusal, and not of a pay or a refund.
 		if resp.StatusCode == http.StatusUnauthorized {
 			var r Response
 			if json.Unmarshal(rb, &r) == nil && r.Code == CodeBadSignature {
 				log.Warn("wallet platform refused our signature")
+				if op == OpPay || op == OpRefund {
+					// Not on the word of an unsigned answer: anyone on
+					// the way can write it after passing the request
+					// on. The money may have moved: unknown.
+					return Result{}, fmt.Errorf("%w: %s %s answered an unsigned bad_signature", ErrBadResponse, p, op)
+				}
 				return Result{}, &RejectedError{Op: op, Code: CodeBadSignature}
 			}
 		}

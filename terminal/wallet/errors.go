@@ -15,7 +15,10 @@ import (
 //     the outcome is unknown: resolve it.
 //   - ErrBadResponse: an answer came but it is not a valid, correctly
 //     signed answer to the request; nothing in it is trusted. After a Pay
-//     the outcome is unknown: resolve it.
+//     the outcome is unknown: resolve it. An unsigned bad_signature
+//     refusal (the platform cannot sign it: it does not know our key) is
+//     a refusal (ErrRejected) of a query, cancel or precreate, but this
+//     of a pay or a refund, which it may not have refused.
 //   - ErrSystemError: the platform answered, signed, that it failed
 //     (code system_error, or any HTTP 5xx): it refused nothing and may
 //     have executed the request. After a Pay the outcome is unknown:

@@ -65,3 +65,39 @@ func TestResolverSystemErrorQueriesAgain(t *testing.T) {
 		t.Fatalf("%+v %v, %d queries, %d cancels", r, err, len(f.queries), len(f.cancels))
 	}
 }
+
+// The platform cannot sign its refusal of a request it could not
+// authenticate, so an unsigned 401 bad_signature is believed as a
+// refusal, but not to a pay or a refund: anyone between the terminal
+// and the platform can write one after passing the request on, and a
+// pay taken for refused while the platform took the money is a customer
+// charged for a failed sale. To those it is an answer not trusted: the
+// outcome is unknown (resolve the pay, ask the refund again), as the
+// face-pay link treats a confirm's.
+func TestUnsignedRefusalOfPayIsUnknown(t *testing.T) {
+	key := bytes.Repeat([]byte{5}, 32)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte(`{"order_id":"O1","code":"bad_signature","reason":"signature"}`))
+	}))
+	t.Cleanup(srv.Close)
+	c, err := NewHTTPClient(Opts{BaseURL: srv.URL, TerminalID: "T1", Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	r, err := c.Pay(ctx, WeChat, Order{ID: "O1", Amount: 100, Currency: "CNY", Code: "134567890123456789"})
+	if !OutcomeUnknown(err) || errors.Is(err, ErrRejected) || r.Status != StatusUnknown {
+		t.Errorf("pay: %+v %v; want an unknown outcome", r, err)
+	}
+	r, err = c.Refund(ctx, WeChat, "O1", "R1", 100)
+	if !OutcomeUnknown(err) || errors.Is(err, ErrRejected) || r.Status != StatusUnknown {
+		t.Errorf("refund: %+v %v; want an unknown outcome", r, err)
+	}
+	// A query, a cancel, a precreate: a refusal (nothing moves money on
+	// its word: the resolver cancels, and cancels are kept until acknowledged).
+	if _, err := c.Query(ctx, WeChat, "O1"); !errors.Is(err, ErrRejected) {
+		t.Errorf("query: %v; want the refusal", err)
+	}
+}
