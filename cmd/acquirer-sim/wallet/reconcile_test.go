@@ -3,6 +3,8 @@ package wallet_test
 import (
 	"context"
 	"errors"
+	"net/http/httptest"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -192,5 +194,58 @@ func TestPayChargedAnotherAmount(t *testing.T) {
 	r, err = c.Pay(ctx, tw.WeChat, tw.Order{ID: "M67", Amount: 1000, Currency: "CNY", Code: codeN(67)})
 	if err != nil || r.Status != tw.StatusSuccess || r.Amount != 1000 || r.Currency != "CNY" {
 		t.Fatalf("pay: %+v %v", r, err)
+	}
+}
+
+// TestRefundIDNamesOneRefund: a refund number names one refund of the
+// terminal, as the merchant's refund number (WeChat Pay out_refund_no)
+// does: the same number on another order is refused, not a second
+// refund the auditor finds twice under one number. A restart keeps it so.
+func TestRefundIDNamesOneRefund(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "orders.json")
+	sim, err := wallet.Open(wallet.Opts{QueryRate: -1, StateFile: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	ctx := context.Background()
+	c := client(t, srv.URL, "T001", wallet.TerminalKey([]byte(wallet.TestMasterKey), "T001"), nil)
+	for i, id := range []string{"Q1", "Q2"} {
+		if r, err := c.Pay(ctx, tw.WeChat, tw.Order{ID: id, Amount: 1000, Currency: "CNY", Code: codeN(100 + i)}); err != nil || r.Status != tw.StatusSuccess {
+			t.Fatalf("pay %s: %+v %v", id, r, err)
+		}
+	}
+	if _, err := c.Refund(ctx, tw.WeChat, "Q1", "R7", 400); err != nil {
+		t.Fatalf("refund: %v", err)
+	}
+	var rj *tw.RejectedError
+	if _, err := c.Refund(ctx, tw.WeChat, "Q2", "R7", 400); !errors.As(err, &rj) || rj.Code != tw.CodeRefundMismatch {
+		t.Fatalf("refund number reused on another order: %v", err)
+	}
+	// Another terminal's numbers are its own.
+	c2 := client(t, srv.URL, "T002", wallet.TerminalKey([]byte(wallet.TestMasterKey), "T002"), nil)
+	if _, err := c2.Pay(ctx, tw.WeChat, tw.Order{ID: "Q1", Amount: 1000, Currency: "CNY", Code: codeN(200)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c2.Refund(ctx, tw.WeChat, "Q1", "R7", 400); err != nil {
+		t.Fatalf("another terminal's R7: %v", err)
+	}
+	srv.Close()
+	sim, err = wallet.Open(wallet.Opts{QueryRate: -1, StateFile: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv = httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	c = client(t, srv.URL, "T001", wallet.TerminalKey([]byte(wallet.TestMasterKey), "T001"), nil)
+	if _, err := c.Refund(ctx, tw.WeChat, "Q2", "R7", 400); !errors.As(err, &rj) || rj.Code != tw.CodeRefundMismatch {
+		t.Fatalf("after a restart, refund number reused on another order: %v", err)
+	}
+	if r, err := c.Refund(ctx, tw.WeChat, "Q1", "R7", 400); err != nil || r.Status != tw.StatusRefunded {
+		t.Fatalf("after a restart, the repeat of R7: %+v %v", r, err)
+	}
+	if got := sim.Totals().RefundedAmount; got != 0 {
+		t.Fatalf("a repeat counted as refunded: %d", got)
 	}
 }

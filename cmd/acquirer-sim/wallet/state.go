@@ -92,6 +92,12 @@ func (s *Sim) load(b []byte) error {
 		if err := so.check(key); err != nil {
 			return err
 		}
+		// The refund ids' index (a file of a simulator that let a
+		// refund id name refunds of two orders keeps either).
+		tid, _, _ := strings.Cut(key, "|")
+		for id := range so.Refunds {
+			s.refundIDs[tid+"|"+id] = key
+		}
 	}
 	for h, key := range st.Used {
 		raw, err := hex.DecodeString(h)

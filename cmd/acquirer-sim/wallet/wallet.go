@@ -41,7 +41,7 @@
 //	                      platform or kind (paid by code / precreated)
 //	not_paid         409  refund of an order not paid
 //	refund_exceeds   409  refunds over the paid amount
-//	refund_mismatch  409  refund id reused for another amount
+//	refund_mismatch  409  refund id reused for another amount, or for another order of the terminal
 //	code_used        409  the payment code already paid another order
 //	code_invalid     409  the payment code is not one of the platform's (paycode.Classify: WeChat
 //	                      18 digits 10-15..., Alipay 16-24 digits 25-30..., UnionPay 19 digits 62...)
@@ -251,10 +251,14 @@ type Sim struct {
 	orders map[string]*order // terminal|order id
 	// used: the payment codes that paid an order (their SHA-256, never
 	// the code), and which: a code pays once, as on the real platforms.
-	used   map[[32]byte]string
-	limits map[string]*bucket
-	seq    int
-	totals Totals
+	used map[[32]byte]string
+	// refundIDs are the orders of the refunds: terminal "|" refund id →
+	// terminal "|" order id. A refund id names one refund of the
+	// terminal, whatever the order.
+	refundIDs map[string]string
+	limits    map[string]*bucket
+	seq       int
+	totals    Totals
 	// dirty: the orders, codes or seq changed since they were saved
 	// (Opts.StateFile).
 	dirty bool
@@ -286,7 +290,7 @@ func New(o Opts) *Sim {
 		o.QueryBurst = DefaultQueryBurst
 	}
 	s := &Sim{o: o, clk: clock.Or(o.Clock), log: o.Logger, orders: map[string]*order{}, limits: map[string]*bucket{},
-		used: map[[32]byte]string{}, answers: linksig.NewAnswers(maxSkew, 0, 0)}
+		used: map[[32]byte]string{}, refundIDs: map[string]string{}, answers: linksig.NewAnswers(maxSkew, 0, 0)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -740,6 +744,9 @@ func (s *Sim) do(c call, e *Entry) (tw.Response, int, bool) {
 		if o == nil || o.platform != c.platform {
 			return refuse(http.StatusNotFound, tw.CodeNotFound, "")
 		}
+		if by, ok := s.refundIDs[c.terminal+"|"+r.RefundID]; ok && by != key {
+			return refuse(http.StatusConflict, tw.CodeRefundMismatch, "refund id used for another order")
+		}
 		if amt, ok := o.refunds[r.RefundID]; ok {
 			if amt != r.Amount {
 				return refuse(http.StatusConflict, tw.CodeRefundMismatch, "refund id used for another amount")
@@ -759,6 +766,7 @@ func (s *Sim) do(c call, e *Entry) (tw.Response, int, bool) {
 			o.refunds = map[string]int64{}
 		}
 		o.refunds[r.RefundID] = r.Amount
+		s.refundIDs[c.terminal+"|"+r.RefundID] = key
 		o.refunded += r.Amount
 		s.totals.RefundedAmount += r.Amount
 		if o.refunded == o.amount {
