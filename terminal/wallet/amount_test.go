@@ -116,3 +116,30 @@ func TestResolverCancelsAmountMismatch(t *testing.T) {
 		t.Fatalf("%+v %v; want unresolved", r, err)
 	}
 }
+
+// An answer, signed, that names another order than asked is no answer
+// about this one, whatever it says: never an approval or a refund.
+func TestAnswerNamingAnotherOrder(t *testing.T) {
+	key := bytes.Repeat([]byte{10}, 32)
+	body := `{"order_id":"O9","status":"success","platform_txn_id":"WE9","amount":100,"currency":"CNY"}`
+	srv := signedServer(t, key, http.StatusOK, body)
+	c, err := NewHTTPClient(Opts{BaseURL: srv.URL, TerminalID: "T1", Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	calls := map[string]func() (Result, error){
+		"pay": func() (Result, error) {
+			return c.Pay(ctx, WeChat, Order{ID: "O1", Amount: 100, Currency: "CNY", Code: "134567890123456789"})
+		},
+		"query":     func() (Result, error) { return c.Query(ctx, WeChat, "O1") },
+		"refund":    func() (Result, error) { return c.Refund(ctx, WeChat, "O1", "R1", 100) },
+		"cancel":    func() (Result, error) { return c.Cancel(ctx, WeChat, "O1") },
+		"precreate": func() (Result, error) { return c.Precreate(ctx, WeChat, Order{ID: "O1", Amount: 100, Currency: "CNY"}) },
+	}
+	for name, call := range calls {
+		if r, err := call(); !errors.Is(err, ErrBadResponse) || r.Status != StatusUnknown {
+			t.Errorf("%s: %+v %v; want a bad response", name, r, err)
+		}
+	}
+}
