@@ -139,7 +139,7 @@ func (so savedOrder) check(key string) error {
 		return errors.New("an order of an unknown platform")
 	case !so.Status.Valid():
 		return errors.New("an order of an unknown status")
-	case so.Amount < 0 || so.Refunded < 0 || so.Refunded > so.Amount || so.Queries < 0 || so.Charged < 0:
+	case so.Amount < 0 || so.Refunded < 0 || so.Refunded > max(so.Amount, so.Charged) || so.Queries < 0 || so.Charged < 0:
 		return errors.New("an order's amounts are not valid")
 	case so.Currency != "" && !tw.ValidCurrency(so.Currency):
 		return errors.New("an order's currency is not valid")

@@ -137,3 +137,31 @@ func TestOpenRefusesBadState(t *testing.T) {
 		t.Fatalf("no state file yet: %v", err)
 	}
 }
+
+// TestChargedAmountSurvivesRestart: an order the platform holds at
+// another amount (magic 66) states it after a restart too, and its
+// reversal gives back what was charged.
+func TestChargedAmountSurvivesRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "wallet-orders.json")
+	_, srv := openSim(t, path, nil)
+	ctx := context.Background()
+	key := wallet.TerminalKey([]byte(wallet.TestMasterKey), "T001")
+	c := client(t, srv.URL, "T001", key, nil)
+	if _, err := c.Pay(ctx, tw.WeChat, tw.Order{ID: "W66", Amount: 1066, Currency: "CNY", Code: code}); !errors.Is(err, tw.ErrAmountMismatch) {
+		t.Fatalf("pay 66: %v", err)
+	}
+	sim, srv := openSim(t, path, nil)
+	c = client(t, srv.URL, "T001", key, nil)
+	if r, err := c.Query(ctx, tw.WeChat, "W66"); err != nil || r.Status != tw.StatusSuccess || r.Amount != 1067 {
+		t.Fatalf("query after the restart: %+v %v", r, err)
+	}
+	if r, err := c.Cancel(ctx, tw.WeChat, "W66"); err != nil || r.Status != tw.StatusRefunded {
+		t.Fatalf("cancel: %+v %v", r, err)
+	}
+	if got := sim.Totals().RefundedAmount; got != 1067 {
+		t.Fatalf("given back %d, want 1067", got)
+	}
+	if _, err := wallet.Open(wallet.Opts{StateFile: path}); err != nil {
+		t.Fatalf("the reversed order's state does not load: %v", err)
+	}
+}

@@ -231,6 +231,7 @@ type order struct {
 	currency string
 	// charged is the amount the platform holds the order at, which its
 	// answers state: the order's, but for the magic 66 one fen more.
+	// Refunds and the reversal give back what was charged.
 	charged  int64
 	status   tw.Status
 	txnID    string
@@ -733,8 +734,8 @@ func (s *Sim) do(c call, e *Entry) (tw.Response, int, bool) {
 			// The reversal gives back what partial refunds left.
 			o.status, o.reason = tw.StatusRefunded, "reversed"
 			s.totals.Reversed++
-			s.totals.RefundedAmount += o.amount - o.refunded
-			o.refunded = o.amount
+			s.totals.RefundedAmount += o.charged - o.refunded
+			o.refunded = o.charged
 		default:
 			e.Duplicate = true
 		}
@@ -759,7 +760,7 @@ func (s *Sim) do(c call, e *Entry) (tw.Response, int, bool) {
 		if !o.paid || o.status != tw.StatusSuccess {
 			return refuse(http.StatusConflict, tw.CodeNotPaid, "order not paid")
 		}
-		if r.Amount > o.amount-o.refunded {
+		if r.Amount > o.charged-o.refunded {
 			return refuse(http.StatusConflict, tw.CodeRefundExceeds, "refunds over the paid amount")
 		}
 		if o.refunds == nil {
@@ -769,7 +770,7 @@ func (s *Sim) do(c call, e *Entry) (tw.Response, int, bool) {
 		s.refundIDs[c.terminal+"|"+r.RefundID] = key
 		o.refunded += r.Amount
 		s.totals.RefundedAmount += r.Amount
-		if o.refunded == o.amount {
+		if o.refunded == o.charged {
 			o.status, o.reason = tw.StatusRefunded, "refunded"
 		}
 		return tw.Response{OrderID: r.OrderID, Status: tw.StatusRefunded, PlatformTxnID: o.txnID + "R" + r.RefundID,
