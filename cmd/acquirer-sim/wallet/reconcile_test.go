@@ -189,7 +189,8 @@ func TestPayChargedAnotherAmount(t *testing.T) {
 	if tot := sim.Totals(); tot.Reversed != 1 || tot.PaidTwice != 0 || tot.RefundedAmount != 1067 {
 		t.Fatalf("totals %+v; want 1067 given back", tot)
 	}
-	if !strings.Contains(j.String(), `"amount":1066`) {
+	// The auditor's journal says what was asked and what was charged.
+	if !strings.Contains(j.String(), `"amount":1066`) || !strings.Contains(j.String(), `"charged":1067`) {
 		t.Fatalf("journal:\n%s", j.String())
 	}
 	// An order at its amount states it.

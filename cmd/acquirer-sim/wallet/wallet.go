@@ -142,7 +142,9 @@
 // kept.
 //
 // Every call gets a JSON line in the journal (Entry): terminal,
-// platform, op, order id, status, code, too_frequent, and the payment
+// platform, op, order id, amount asked, charged (what a paid order is
+// held at, when not the amount asked: a query's, or magic 66), status,
+// code, too_frequent, and the payment
 // code masked (first 2 and last 4 digits), never in full.
 package wallet
 
@@ -307,20 +309,23 @@ func (s *Sim) Totals() Totals {
 
 // Entry is a journal line.
 type Entry struct {
-	Time        time.Time `json:"time"`
-	Terminal    string    `json:"terminal"`
-	Platform    string    `json:"platform"`
-	Op          string    `json:"op"`
-	OrderID     string    `json:"order_id,omitempty"`
-	RefundID    string    `json:"refund_id,omitempty"`
-	Amount      int64     `json:"amount,omitempty"`
-	Status      string    `json:"status,omitempty"`
-	Code        string    `json:"code,omitempty"`
-	TooFrequent bool      `json:"too_frequent"`
-	Duplicate   bool      `json:"duplicate,omitempty"`
-	MaskedCode  string    `json:"masked_code,omitempty"`
-	NoAnswer    bool      `json:"no_answer,omitempty"`
-	Repeat      bool      `json:"repeat,omitempty"` // a verbatim repeat, answered from memory
+	Time     time.Time `json:"time"`
+	Terminal string    `json:"terminal"`
+	Platform string    `json:"platform"`
+	Op       string    `json:"op"`
+	OrderID  string    `json:"order_id,omitempty"`
+	RefundID string    `json:"refund_id,omitempty"`
+	Amount   int64     `json:"amount,omitempty"`
+	// Charged is the amount a paid order is held at, as the answer
+	// states it (refunded: the refund's), when that is not Amount.
+	Charged     int64  `json:"charged,omitempty"`
+	Status      string `json:"status,omitempty"`
+	Code        string `json:"code,omitempty"`
+	TooFrequent bool   `json:"too_frequent"`
+	Duplicate   bool   `json:"duplicate,omitempty"`
+	MaskedCode  string `json:"masked_code,omitempty"`
+	NoAnswer    bool   `json:"no_answer,omitempty"`
+	Repeat      bool   `json:"repeat,omitempty"` // a verbatim repeat, answered from memory
 }
 
 // call is a decoded request.
@@ -508,6 +513,7 @@ func (s *Sim) execute(c call, ref *refusal, e *Entry) (tw.Response, int, bool) {
 	s.mu.Unlock()
 	e.Status, e.Code, e.NoAnswer = string(resp.Status), resp.Code, noAnswer
 	e.TooFrequent = resp.Code == tw.CodeTooFrequent
+	e.Charged = charged(resp, e.Amount)
 	s.journal(*e)
 	return resp, status, noAnswer
 }
@@ -519,11 +525,21 @@ func (s *Sim) repeated(e Entry, ans linksig.Answer) {
 	_ = json.Unmarshal(ans.Body, &resp)
 	e.Status, e.Code, e.Repeat = string(resp.Status), resp.Code, true
 	e.TooFrequent = resp.Code == tw.CodeTooFrequent
+	e.Charged = charged(resp, e.Amount)
 	s.mu.Lock()
 	s.totals.Calls++
 	s.totals.Repeats++
 	s.mu.Unlock()
 	s.journal(e)
+}
+
+// charged is the journal's Charged of answer resp to a request of
+// amount: what a paid (or refunded) order is held at, when not amount.
+func charged(resp tw.Response, amount int64) int64 {
+	if (resp.Status == tw.StatusSuccess || resp.Status == tw.StatusRefunded) && resp.Amount != amount {
+		return resp.Amount
+	}
+	return 0
 }
 
 // write sends an answer's body with its status and, unless empty, its
