@@ -28,10 +28,9 @@ func approve(t *testing.T, r *rig, order string) (fp.Candidate, fp.Result) {
 // TestDecidedOrdersLeaveMemory: a decided order is kept for DecidedTTL
 // (a repeated confirm is the same approval, a reverse reverses it, a new
 // identify of it is refused), then forgotten, so the platform does not
-// hold every order it ever decided. A reverse of an order it no longer
-// holds is refused (reverse_expired): the platform cannot tell it from
-// an order it never had, and must not answer "cancelled" for an order it
-// may have paid.
+// hold every order it ever decided. A reverse of a forgotten paid order
+// is refused (reverse_expired), not answered "cancelled" (which it
+// answers an order it never had): the money was taken.
 func TestDecidedOrdersLeaveMemory(t *testing.T) {
 	r := newRigOpts(t, wiresec.ModeAES, facepay.Opts{DecidedTTL: time.Hour})
 	const n = 6
@@ -74,12 +73,37 @@ func TestDecidedOrdersLeaveMemory(t *testing.T) {
 	if res, err := r.c.Reverse(context.Background(), "D1"); err != nil || res.Status != fp.StatusReversed {
 		t.Fatalf("reverse again: %+v %v", res, err)
 	}
-	// Another terminal, which has had nothing forgotten, still has an
-	// unknown order's reverse answered cancelled.
-	if res, err := r.client("T0000010").Reverse(context.Background(), "X1"); err != nil || res.Status != fp.StatusCancelled {
-		t.Fatalf("reverse of an order never had: %+v %v", res, err)
+	// Nor is a new identify of it a new order: it was paid.
+	if _, err := r.identify("dana", "D3", 1200); rejectedCode(t, err) != fp.CodeOrderMismatch {
+		t.Fatalf("identify of a forgotten paid order: %v", err)
+	}
+	// An order the platform never had is still cancelled (a terminal
+	// whose identify never arrived reverses it), from this terminal or
+	// another.
+	for _, c := range []*fp.HTTPClient{r.c, r.client("T0000010")} {
+		if res, err := c.Reverse(context.Background(), "X1"); err != nil || res.Status != fp.StatusCancelled {
+			t.Fatalf("reverse of an order never had: %+v %v", res, err)
+		}
 	}
 	checkJournal(t, r.journal.Bytes())
+}
+
+// TestForgottenPaidBounded: the platform remembers which forgotten
+// orders were paid by a hash of each, at most MaxForgottenPaid; past it,
+// it can no longer tell for the terminal whose paid order's hash gave
+// way, and refuses every reverse of an order it does not hold of that
+// terminal (reverse_expired) rather than say cancelled.
+func TestForgottenPaidBounded(t *testing.T) {
+	r := newRigOpts(t, wiresec.ModeAES, facepay.Opts{MaxDecided: 1, MaxForgottenPaid: 1})
+	for i := range 3 {
+		approve(t, r, fmt.Sprintf("G%d", i))
+	}
+	if res, err := r.c.Reverse(context.Background(), "X2"); rejectedCode(t, err) != facepay.CodeReverseExpired {
+		t.Fatalf("reverse of an order not held once the paid hashes overflowed: %+v %v", res, err)
+	}
+	if res, err := r.client("T0000010").Reverse(context.Background(), "X2"); err != nil || res.Status != fp.StatusCancelled {
+		t.Fatalf("another terminal: %+v %v", res, err)
+	}
 }
 
 // TestDecidedOrdersBounded: past MaxDecided the oldest decided order

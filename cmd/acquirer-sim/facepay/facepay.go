@@ -70,8 +70,8 @@
 //	no_session      404  confirm or cancel of a session unknown, expired (5 minutes), ended, or another terminal's
 //	order_mismatch  409  identify of an order id already paid, reversed or cancelled; confirm naming another
 //	                     order, amount or currency than its session's
-//	reverse_expired 409  reverse of an order not held by a terminal some of whose decided orders were forgotten
-//	                     (DecidedTTL, MaxDecided): it may have been paid
+//	reverse_expired 409  reverse of an order paid and then forgotten (DecidedTTL, MaxDecided), or, once
+//	                     MaxForgottenPaid overflowed for the terminal, of any order of it not held
 //	ksn_reused      409  confirm with a KSN the platform has already had from that terminal (a replayed PIN
 //	                     block; reason "KSN already used"), or one KSNWindow or more counters below the highest
 //	                     it has had of the KSN's device (reason "KSN older than the replay window")
@@ -86,16 +86,21 @@
 // most Opts.MaxDecided (default 100000) are kept, the oldest decided
 // giving way first: within that window a repeated confirm is the same
 // approval, a repeated reverse the same answer, an identify of it
-// order_mismatch. Then it is forgotten (Totals.Forgotten): its confirm is
-// no_session, an identify of its id opens a new order (the terminals
-// never reuse an order id), and its reverse is refused
-// reverse_expired (409, CodeReverseExpired) — as is, once any decided
-// order of a terminal was forgotten, the reverse of any order of that
-// terminal the platform does not hold: it cannot tell one it never had
-// (cancelled) from one it paid and forgot, and must not answer
-// "cancelled" for money it took. A real platform refuses a reversal
-// past its window the same way (WeChat Pay REVERSE_EXPIRE): the order is
-// then refunded by the merchant, not reversed. A wrong password declines the confirm
+// order_mismatch. Then it is forgotten (Totals.Forgotten): its confirm
+// or cancel is no_session. Of a forgotten order that was paid (approved,
+// not reversed) the platform keeps a 64-bit hash of its terminal and
+// order id, at most Opts.MaxForgottenPaid (default 262144, some 12 MiB):
+// its reverse is refused reverse_expired (409, CodeReverseExpired) and
+// an identify of its id order_mismatch, never answered "cancelled" or
+// paid again; a real platform refuses a reversal past its window the
+// same way (WeChat Pay REVERSE_EXPIRE), and the merchant refunds the
+// order instead. A forgotten order not paid (cancelled, reversed) is as
+// one never had: a reverse of it is cancelled, an identify opens a new
+// order (the terminals never reuse an order id). When a paid order's
+// hash gives way too, the platform can no longer tell that terminal's
+// orders it never had from ones it paid: it refuses every reverse of an
+// order of that terminal it does not hold (reverse_expired) from then
+// on. A wrong password declines the confirm
 // (wrong_password, tries_left); the third wrong one in a row, over
 // sessions, locks the account (declined, locked, tries_left 0) for
 // Opts.LockFor (default 15 minutes); a right one approves it and resets
@@ -175,6 +180,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"image"
 	"image/jpeg"
 	"io"
@@ -213,6 +219,9 @@ const (
 	// the platform holds.
 	DefaultDecidedTTL = 24 * time.Hour
 	DefaultMaxDecided = 100000
+	// DefaultMaxForgottenPaid bounds the hashes of forgotten paid orders
+	// (24 bytes each and their map entry: some 12 MiB at most).
+	DefaultMaxForgottenPaid = 1 << 18
 	// MaxCropSide bounds the width and height of a decoded crop.
 	MaxCropSide = 1024
 )
@@ -241,6 +250,9 @@ type Opts struct {
 	// MaxDecided bounds how many are kept (0: DefaultMaxDecided).
 	DecidedTTL time.Duration
 	MaxDecided int
+	// MaxForgottenPaid bounds the hashes of forgotten paid orders kept
+	// (0: DefaultMaxForgottenPaid).
+	MaxForgottenPaid int
 	// Gallery is the enrolled faces (nil: DefaultGallery, the enrolled
 	// subjects of board/sim/facescene).
 	Gallery *Gallery
@@ -269,9 +281,8 @@ type Totals struct {
 }
 
 // CodeReverseExpired (409) refuses a reverse of an order the platform
-// does not hold when it has forgotten decided orders of the terminal
-// (see the package doc): it cannot tell an order it never had from one
-// it paid and forgot.
+// paid and then forgot (see the package doc): it must not answer
+// "cancelled" for money it took.
 const CodeReverseExpired = "reverse_expired"
 
 // Order states.
@@ -292,6 +303,12 @@ type order struct {
 	expires      time.Time
 	txnID        string
 	decidedAt    time.Time // its last decision (approved, cancelled, reversed)
+}
+
+// paidHash is a forgotten paid order: the hash of its key, its terminal.
+type paidHash struct {
+	h        uint64
+	terminal string
 }
 
 // decision is an entry of Platform.decided: order o decided at at (an
@@ -330,8 +347,14 @@ type Platform struct {
 	// order is forgotten DecidedTTL after its last one, or earlier when
 	// more than MaxDecided are held (prune, decide).
 	decided []decision
-	// forgot are the terminals some of whose decided orders were
-	// forgotten: a reverse of an order they do not hold is refused.
+	// paid are the hashes of the forgotten orders that were paid (and
+	// not reversed), paidRing the same oldest first with their
+	// terminals, at most MaxForgottenPaid; forgot are the terminals one
+	// of whose hashes gave way: a reverse of an order of theirs not
+	// held is refused (it grows by terminal, not by order).
+	paid     map[uint64]struct{}
+	paidRing []paidHash
+	paidSeed maphash.Seed
 	forgot   map[string]bool
 	accounts map[string]*account // by identity name
 	// ksns are the terminals' windows of spent KSNs (ksnwindow.go), at
@@ -381,6 +404,9 @@ func New(o Opts) (*Platform, error) {
 	if o.MaxDecided <= 0 {
 		o.MaxDecided = DefaultMaxDecided
 	}
+	if o.MaxForgottenPaid <= 0 {
+		o.MaxForgottenPaid = DefaultMaxForgottenPaid
+	}
 	if o.Gallery == nil {
 		if o.Gallery, err = DefaultGallery(); err != nil {
 			return nil, err
@@ -394,7 +420,7 @@ func New(o Opts) (*Platform, error) {
 	}
 	p := &Platform{o: o, clk: clock.Or(o.Clock), log: o.Logger, pubPEM: pem, answers: linksig.NewAnswers(linksig.Window, 0, 0),
 		orders: map[string]*order{}, sessions: map[string]*order{}, accounts: map[string]*account{}, ksns: map[string][]ksnWindow{},
-		forgot: map[string]bool{}}
+		forgot: map[string]bool{}, paid: map[uint64]struct{}{}, paidSeed: maphash.MakeSeed()}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -724,6 +750,10 @@ func (p *Platform) identify(terminal string, raw []byte, e *Entry) (fp.Answer, *
 		p.mu.Unlock()
 		return a, &refusal{status: http.StatusConflict, code: fp.CodeOrderMismatch, reason: "order " + o.state}
 	}
+	if _, paid := p.paid[maphash.String(p.paidSeed, r.TerminalID+"|"+r.OrderID)]; paid && p.orders[r.TerminalID+"|"+r.OrderID] == nil {
+		p.mu.Unlock()
+		return a, &refusal{status: http.StatusConflict, code: fp.CodeOrderMismatch, reason: "order " + stateApproved}
+	}
 	p.mu.Unlock()
 	if r.Amount > p.o.Limit {
 		return a, &refusal{status: http.StatusForbidden, code: fp.CodeOverLimit,
@@ -1003,9 +1033,39 @@ func (p *Platform) forget() {
 	}
 	if key := d.o.terminal + "|" + d.o.id; p.orders[key] == d.o {
 		delete(p.orders, key)
-		p.forgot[d.o.terminal] = true
 		p.totals.Forgotten++
+		if d.o.state == stateApproved {
+			p.forgetPaid(d.o.terminal, key)
+		}
 	}
+}
+
+// forgetPaid keeps the hash of the forgotten paid order key of
+// terminal; past MaxForgottenPaid the oldest gives way, and its
+// terminal's reverses of orders not held are refused from then on.
+// p.mu is held.
+func (p *Platform) forgetPaid(terminal, key string) {
+	h := maphash.String(p.paidSeed, key)
+	p.paid[h] = struct{}{}
+	p.paidRing = append(p.paidRing, paidHash{h: h, terminal: terminal})
+	for len(p.paidRing) > p.o.MaxForgottenPaid {
+		old := p.paidRing[0]
+		p.paidRing[0] = paidHash{}
+		p.paidRing = p.paidRing[1:]
+		delete(p.paid, old.h)
+		p.forgot[old.terminal] = true
+	}
+}
+
+// wasPaid reports whether the order of key (not held) may have been
+// paid and forgotten: its hash is kept, or its terminal's hashes
+// overflowed. p.mu is held.
+func (p *Platform) wasPaid(terminal, key string) bool {
+	if p.forgot[terminal] {
+		return true
+	}
+	_, ok := p.paid[maphash.String(p.paidSeed, key)]
+	return ok
 }
 
 func (p *Platform) cancel(terminal string, raw []byte, e *Entry) (fp.Answer, *refusal) {
@@ -1070,7 +1130,7 @@ func (p *Platform) reverse(terminal string, raw []byte, e *Entry) (fp.Answer, *r
 	key := r.TerminalID + "|" + r.OrderID
 	o := p.orders[key]
 	switch {
-	case o == nil && p.forgot[r.TerminalID]:
+	case o == nil && p.wasPaid(r.TerminalID, key):
 		// It may be one this platform paid and forgot: it cannot
 		// say "cancelled".
 		return a, &refusal{status: http.StatusConflict, code: CodeReverseExpired,
