@@ -252,3 +252,34 @@ func TestRefundIDNamesOneRefund(t *testing.T) {
 		t.Fatalf("a repeat counted as refunded: %d", got)
 	}
 }
+
+// TestPayChargedAnotherCurrency: an amount ending 67 is paid in another
+// currency than asked (HKD for CNY: a platform that settled the order
+// in the wrong currency): the same amount in minor units is not the
+// same money, and the terminal must not approve it either.
+func TestPayChargedAnotherCurrency(t *testing.T) {
+	sim, srv, _ := rig(t, wallet.Opts{QueryRate: -1})
+	ctx := context.Background()
+	c := client(t, srv.URL, "T001", wallet.TerminalKey([]byte(wallet.TestMasterKey), "T001"), nil)
+	o := tw.Order{ID: "C67", Amount: 1067, Currency: "CNY", Code: code}
+	r, err := c.Pay(ctx, tw.WeChat, o)
+	var me *tw.AmountMismatchError
+	if !errors.As(err, &me) || !tw.OutcomeUnknown(err) || me.GotCurrency != "HKD" || me.Got != 1067 {
+		t.Fatalf("67: %+v %v; want a currency mismatch", r, err)
+	}
+	rv, err := tw.NewResolver(tw.ResolverOpts{Client: c, First: time.Millisecond, Floor: time.Millisecond,
+		MaxWait: time.Millisecond, Total: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err = rv.Resolve(ctx, tw.WeChat, o.ID); !errors.Is(err, tw.ErrAmountMismatch) || r.Status != tw.StatusRefunded {
+		t.Fatalf("resolve: %+v %v", r, err)
+	}
+	if tot := sim.Totals(); tot.Reversed != 1 {
+		t.Fatalf("totals %+v", tot)
+	}
+	// The numeric code of the asked currency is the same currency.
+	if r, err := c.Pay(ctx, tw.WeChat, tw.Order{ID: "C68", Amount: 1000, Currency: "156", Code: codeN(68)}); err != nil || r.Status != tw.StatusSuccess {
+		t.Fatalf("156: %+v %v", r, err)
+	}
+}

@@ -31,18 +31,20 @@ type savedState struct {
 }
 
 type savedOrder struct {
-	Kind     string           `json:"kind,omitempty"`
-	Platform tw.Platform      `json:"platform"`
-	Amount   int64            `json:"amount,omitempty"`
-	Currency string           `json:"currency,omitempty"`
-	Charged  int64            `json:"charged,omitempty"` // when not the amount (magic 66)
-	Status   tw.Status        `json:"status"`
-	TxnID    string           `json:"txn_id,omitempty"`
-	Reason   string           `json:"reason,omitempty"`
-	Queries  int              `json:"queries,omitempty"`
-	Paid     bool             `json:"paid,omitempty"`
-	Refunded int64            `json:"refunded,omitempty"`
-	Refunds  map[string]int64 `json:"refunds,omitempty"`
+	Kind     string      `json:"kind,omitempty"`
+	Platform tw.Platform `json:"platform"`
+	Amount   int64       `json:"amount,omitempty"`
+	Currency string      `json:"currency,omitempty"`
+	Charged  int64       `json:"charged,omitempty"` // when not the amount (magic 66)
+	// ChargedCurrency: when not the currency (magic 67).
+	ChargedCurrency string           `json:"charged_currency,omitempty"`
+	Status          tw.Status        `json:"status"`
+	TxnID           string           `json:"txn_id,omitempty"`
+	Reason          string           `json:"reason,omitempty"`
+	Queries         int              `json:"queries,omitempty"`
+	Paid            bool             `json:"paid,omitempty"`
+	Refunded        int64            `json:"refunded,omitempty"`
+	Refunds         map[string]int64 `json:"refunds,omitempty"`
 }
 
 // Open returns a simulator that keeps its orders in o.StateFile, as the
@@ -114,7 +116,8 @@ func (s *Sim) load(b []byte) error {
 			charged = so.Amount
 		}
 		s.orders[key] = &order{kind: so.Kind, platform: so.Platform, amount: so.Amount, currency: so.Currency, charged: charged,
-			status: so.Status, txnID: so.TxnID, reason: so.Reason, queries: so.Queries, paid: so.Paid,
+			chargedCurrency: so.ChargedCurrency,
+			status:          so.Status, txnID: so.TxnID, reason: so.Reason, queries: so.Queries, paid: so.Paid,
 			refunded: so.Refunded, refunds: so.Refunds}
 	}
 	s.seq = st.Seq
@@ -141,7 +144,7 @@ func (so savedOrder) check(key string) error {
 		return errors.New("an order of an unknown status")
 	case so.Amount < 0 || so.Refunded < 0 || so.Refunded > max(so.Amount, so.Charged) || so.Queries < 0 || so.Charged < 0:
 		return errors.New("an order's amounts are not valid")
-	case so.Currency != "" && !tw.ValidCurrency(so.Currency):
+	case so.Currency != "" && !tw.ValidCurrency(so.Currency) || so.ChargedCurrency != "" && !tw.ValidCurrency(so.ChargedCurrency):
 		return errors.New("an order's currency is not valid")
 	case len(so.TxnID) > 64 || len(so.Reason) > 256:
 		return errors.New("an order's fields are too long")
@@ -168,7 +171,8 @@ func (s *Sim) save() error {
 			charged = 0
 		}
 		st.Orders[key] = savedOrder{Kind: o.kind, Platform: o.platform, Amount: o.amount, Currency: o.currency, Charged: charged,
-			Status: o.status, TxnID: o.txnID, Reason: o.reason, Queries: o.queries, Paid: o.paid,
+			ChargedCurrency: o.chargedCurrency,
+			Status:          o.status, TxnID: o.txnID, Reason: o.reason, Queries: o.queries, Paid: o.paid,
 			Refunded: o.refunded, Refunds: o.refunds}
 	}
 	for h, key := range s.used {

@@ -150,8 +150,14 @@ func TestChargedAmountSurvivesRestart(t *testing.T) {
 	if _, err := c.Pay(ctx, tw.WeChat, tw.Order{ID: "W66", Amount: 1066, Currency: "CNY", Code: code}); !errors.Is(err, tw.ErrAmountMismatch) {
 		t.Fatalf("pay 66: %v", err)
 	}
+	if _, err := c.Pay(ctx, tw.WeChat, tw.Order{ID: "W67", Amount: 1067, Currency: "CNY", Code: codeN(67)}); !errors.Is(err, tw.ErrAmountMismatch) {
+		t.Fatalf("pay 67: %v", err)
+	}
 	sim, srv := openSim(t, path, nil)
 	c = client(t, srv.URL, "T001", key, nil)
+	if r, err := c.Query(ctx, tw.WeChat, "W67"); err != nil || r.Currency != "HKD" {
+		t.Fatalf("query 67 after the restart: %+v %v", r, err)
+	}
 	if r, err := c.Query(ctx, tw.WeChat, "W66"); err != nil || r.Status != tw.StatusSuccess || r.Amount != 1067 {
 		t.Fatalf("query after the restart: %+v %v", r, err)
 	}

@@ -58,6 +58,8 @@
 //	    queries and finds success
 //	66  paid at one fen more than asked: every answer of the order states that amount
 //	    (a faulty platform); the terminal must not approve it, and cancels it (refunded)
+//	67  paid in another currency than asked (HKD; CNY when HKD was asked), the same amount
+//	    in minor units: as 66, the terminal must not approve it
 //	else success
 //
 // Pay is idempotent by terminal id + order id: a repeat answers the
@@ -234,14 +236,17 @@ type order struct {
 	// charged is the amount the platform holds the order at, which its
 	// answers state: the order's, but for the magic 66 one fen more.
 	// Refunds and the reversal give back what was charged.
-	charged  int64
-	status   tw.Status
-	txnID    string
-	reason   string
-	queries  int
-	paid     bool
-	refunded int64
-	refunds  map[string]int64
+	charged int64
+	// chargedCurrency is the currency it holds the order in when not
+	// the order's (magic 67).
+	chargedCurrency string
+	status          tw.Status
+	txnID           string
+	reason          string
+	queries         int
+	paid            bool
+	refunded        int64
+	refunds         map[string]int64
 }
 
 // Sim is the simulator; its ServeHTTP is safe for concurrent use.
@@ -640,7 +645,15 @@ func ownCode(p tw.Platform, code string) bool {
 // platform holds it at (none for an order known only from a cancel).
 func answer(id string, o *order) tw.Response {
 	return tw.Response{OrderID: id, Status: o.status, PlatformTxnID: o.txnID, Reason: o.reason,
-		Amount: o.charged, Currency: o.currency}
+		Amount: o.charged, Currency: o.heldCurrency()}
+}
+
+// heldCurrency is the currency the platform holds o in.
+func (o *order) heldCurrency() string {
+	if o.chargedCurrency != "" {
+		return o.chargedCurrency
+	}
+	return o.currency
 }
 
 // do runs a decoded call; s.mu is held. It returns the answer, its HTTP
@@ -684,6 +697,12 @@ func (s *Sim) do(c call, e *Entry) (tw.Response, int, bool) {
 		switch r.Amount % 100 {
 		case 66:
 			o.charged = r.Amount + 1
+			s.pay(o, c.platform)
+		case 67:
+			o.chargedCurrency = "HKD"
+			if r.Currency == "HKD" || r.Currency == "344" {
+				o.chargedCurrency = "CNY"
+			}
 			s.pay(o, c.platform)
 		case 61, 62:
 			o.status = tw.StatusUserPaying
@@ -771,7 +790,7 @@ func (s *Sim) do(c call, e *Entry) (tw.Response, int, bool) {
 			s.totals.RefundRepeats++
 			e.Duplicate = true
 			return tw.Response{OrderID: r.OrderID, Status: tw.StatusRefunded, PlatformTxnID: o.txnID + "R" + r.RefundID,
-				Amount: amt, Currency: o.currency}, http.StatusOK, false
+				Amount: amt, Currency: o.heldCurrency()}, http.StatusOK, false
 		}
 		if !o.paid || o.status != tw.StatusSuccess {
 			return refuse(http.StatusConflict, tw.CodeNotPaid, "order not paid")
@@ -790,7 +809,7 @@ func (s *Sim) do(c call, e *Entry) (tw.Response, int, bool) {
 			o.status, o.reason = tw.StatusRefunded, "refunded"
 		}
 		return tw.Response{OrderID: r.OrderID, Status: tw.StatusRefunded, PlatformTxnID: o.txnID + "R" + r.RefundID,
-			Amount: r.Amount, Currency: o.currency}, http.StatusOK, false
+			Amount: r.Amount, Currency: o.heldCurrency()}, http.StatusOK, false
 	}
 	return refuse(http.StatusBadRequest, tw.CodeBadRequest, "op")
 }
