@@ -339,6 +339,9 @@ type Platform struct {
 	mu       sync.Mutex
 	orders   map[string]*order // terminal|order id
 	sessions map[string]*order
+	// cancelled are the held orders cancelled with their session, by
+	// session id: a repeated cancel is answered from it.
+	cancelled map[string]*order
 	// opened are the identifications in the order their sessions were
 	// opened, hence expire: one whose session expired unused is
 	// forgotten (prune).
@@ -420,7 +423,7 @@ func New(o Opts) (*Platform, error) {
 	}
 	p := &Platform{o: o, clk: clock.Or(o.Clock), log: o.Logger, pubPEM: pem, answers: linksig.NewAnswers(linksig.Window, 0, 0),
 		orders: map[string]*order{}, sessions: map[string]*order{}, accounts: map[string]*account{}, ksns: map[string][]ksnWindow{},
-		forgot: map[string]bool{}, paid: map[uint64]struct{}{}, paidSeed: maphash.MakeSeed()}
+		forgot: map[string]bool{}, cancelled: map[string]*order{}, paid: map[uint64]struct{}{}, paidSeed: maphash.MakeSeed()}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -1008,6 +1011,9 @@ func (p *Platform) prune(now time.Time) {
 func (p *Platform) closeSession(o *order, state string, now time.Time) {
 	delete(p.sessions, o.session)
 	o.state = state
+	if state == stateCancelled && o.session != "" {
+		p.cancelled[o.session] = o
+	}
 	p.decide(o, now)
 }
 
@@ -1033,6 +1039,9 @@ func (p *Platform) forget() {
 	}
 	if key := d.o.terminal + "|" + d.o.id; p.orders[key] == d.o {
 		delete(p.orders, key)
+		if p.cancelled[d.o.session] == d.o {
+			delete(p.cancelled, d.o.session)
+		}
 		p.totals.Forgotten++
 		if d.o.state == stateApproved {
 			p.forgetPaid(d.o.terminal, key)
@@ -1090,11 +1099,9 @@ func (p *Platform) cancel(terminal string, raw []byte, e *Entry) (fp.Answer, *re
 	o := p.sessions[r.Session]
 	if o == nil {
 		// Already cancelled: the same answer again.
-		for _, c := range p.orders {
-			if c.session == r.Session && c.terminal == r.TerminalID && c.state == stateCancelled {
-				e.OrderID, e.Duplicate = c.id, true
-				return fp.Answer{Session: r.Session, Status: fp.StatusCancelled}, nil
-			}
+		if c := p.cancelled[r.Session]; c != nil && c.terminal == r.TerminalID && c.state == stateCancelled {
+			e.OrderID, e.Duplicate = c.id, true
+			return fp.Answer{Session: r.Session, Status: fp.StatusCancelled}, nil
 		}
 		return a, &refusal{status: http.StatusNotFound, code: fp.CodeNoSession, reason: "no open session of that id"}
 	}
