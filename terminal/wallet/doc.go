@@ -28,6 +28,16 @@
 // every request signed with HMAC-SHA256 under the terminal's key and
 // every answer signed back, bound to its request.
 //
+// Every answer states the amount and currency the platform holds the
+// order at (what it charged, once paid). The client checks those of a
+// pay, a precreate, and a query of an order it paid or precreated (the
+// last MaxOrders) against the order: a paid or payable order at another
+// amount or currency is never an approval (ErrAmountMismatch, the
+// outcome unknown), and the Resolver cancels it at once. A refund's
+// answer must state the refund's amount. An outcome the client cannot
+// know comes with StatusUnknown; after a refund it means the refund may
+// have been made: ask again with the same refund id.
+//
 // The payment code is sent once, in the pay request; it is never kept,
 // logged or put in an error text.
 //
