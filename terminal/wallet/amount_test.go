@@ -143,3 +143,31 @@ func TestAnswerNamingAnotherOrder(t *testing.T) {
 		}
 	}
 }
+
+// Orders the client never sends (refused before they leave: an unknown
+// platform, an invalid order) take no place among those it remembers,
+// so they cannot push out the amount of one it did send.
+func TestUnsentOrdersNotRemembered(t *testing.T) {
+	key := bytes.Repeat([]byte{11}, 32)
+	srv := scriptServer(t, key, map[string]string{
+		Path(WeChat, OpPay):   `{"order_id":"O1","status":"user_paying","amount":100,"currency":"CNY"}`,
+		Path(WeChat, OpQuery): `{"order_id":"O1","status":"success","platform_txn_id":"WE1","amount":200,"currency":"CNY"}`,
+	})
+	c, err := NewHTTPClient(Opts{BaseURL: srv.URL, TerminalID: "T1", Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := c.Pay(ctx, WeChat, Order{ID: "O1", Amount: 100, Currency: "CNY", Code: "134567890123456789"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range MaxOrders {
+		if _, err := c.Pay(ctx, Platform("paypal"), Order{ID: fmt.Sprintf("X%d", i), Amount: 1, Currency: "CNY",
+			Code: "134567890123456789"}); !errors.Is(err, ErrInvalidRequest) {
+			t.Fatal(err)
+		}
+	}
+	if r, err := c.Query(ctx, WeChat, "O1"); !errors.Is(err, ErrAmountMismatch) {
+		t.Fatalf("query: %+v %v; want the mismatch", r, err)
+	}
+}

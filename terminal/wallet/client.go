@@ -57,6 +57,9 @@ type HTTPClient struct {
 // answers about it (the first pay or precreate of its id); the oldest
 // order gives way past MaxOrders.
 func (c *HTTPClient) remember(p Platform, o Order) {
+	if !p.Valid() {
+		return // never sent (call refuses it)
+	}
 	key := string(p) + "|" + o.ID
 	c.mu.Lock()
 	defer c.mu.Unlock()
