@@ -59,6 +59,12 @@ func TestWalletSalesEndToEnd(t *testing.T) {
 	if v, _ := e.run([]string{"sale", "--amount", "12.62", "--method", "qr"}, "qr:281234567890123450"); v.State != "failed" || v.Failure != "wallet_failed" {
 		t.Fatalf("never confirmed: %+v", v)
 	}
+	// The platform charged one fen more than asked: never an approval;
+	// the order is cancelled, the platform gives the money back.
+	if v, _ := e.run([]string{"sale", "--amount", "12.66", "--method", "qr"}, "qr:134567890123456781"); v.State != "failed" ||
+		v.Failure != "wallet_failed" || !strings.Contains(v.Error, "the order is 1266 156; order cancelled (refunded)") {
+		t.Fatalf("charged another amount: %+v", v)
+	}
 	// Not a payment code: nothing reaches a platform.
 	before, _ := os.ReadFile(walletJournal)
 	if v, _ := e.run([]string{"sale", "--amount", "12.00", "--method", "qr"}, "qr:HELLO-WORLD"); v.State != "failed" || v.Failure != "not_payment_code" {
