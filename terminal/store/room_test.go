@@ -88,3 +88,19 @@ func TestFaultFailsCommits(t *testing.T) {
 		t.Fatalf("next STAN %d, %v; want %d", n, err, first+1)
 	}
 }
+
+// BenchmarkCheckRoom is what every transaction's start pays to measure
+// the data partition (one statfs and one stat).
+func BenchmarkCheckRoom(b *testing.B) {
+	d, err := Open(filepath.Join(b.TempDir(), "posd.db"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := d.CheckRoom(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
