@@ -266,15 +266,37 @@ func otaCmd(what string) func(*session, parsed) {
 	return textCmd("ota "+what, func(t Terminal, ctx context.Context) (string, error) { return t.OTA(ctx, what) })
 }
 
+// textCmd runs a Terminal query and prints its text; Ctrl-C interrupts it
+// (see call). sync and ota check start something in the daemon: their
+// outcome is waited for.
 func textCmd(name string, f func(Terminal, context.Context) (string, error)) func(*session, parsed) {
-	return func(s *session, _ parsed) {
-		out, err := f(s.c.term, s.ctx)
-		if err != nil {
-			s.printf("%s failed: %v", name, err)
-			return
-		}
-		s.println(out)
+	mode := callLeave
+	if name == "sync" || name == "ota check" {
+		mode = callWait
 	}
+	return func(s *session, _ parsed) {
+		out, err, intr := s.call(name, mode, func(ctx context.Context) (string, error) { return f(s.c.term, ctx) })
+		s.printOutcome(name, out, err, intr)
+	}
+}
+
+// printOutcome says how a call into the daemon ended; an interruption
+// that left it without an outcome is audited.
+func (s *session) printOutcome(name, out string, err error, interrupted bool) {
+	if s.err != nil {
+		return
+	}
+	if interrupted && (err != nil || out == "") {
+		s.write([]byte("^C\r\n"))
+		s.printf("%s interrupted", name)
+		_ = s.auditf("command", "%s: interrupted", name)
+		return
+	}
+	if err != nil {
+		s.printf("%s failed: %v", name, err)
+		return
+	}
+	s.println(out)
 }
 
 func (s *session) cmdHelp(p parsed) {
@@ -534,12 +556,8 @@ func (s *session) cmdAudit(p parsed) {
 }
 
 func (s *session) cmdTxns(p parsed) {
-	out, err := s.c.term.Txns(s.ctx, p.n)
-	if err != nil {
-		s.printf("txns failed: %v", err)
-		return
-	}
-	s.println(out)
+	out, err, intr := s.call("txns", callLeave, func(ctx context.Context) (string, error) { return s.c.term.Txns(ctx, p.n) })
+	s.printOutcome("txns", out, err, intr)
 }
 
 func (s *session) cmdRestart(parsed) {

@@ -95,6 +95,10 @@ type Console struct {
 	mu      sync.Mutex
 	held    *heldComponent // dual control: component 1, waiting for component 2
 	serving map[any]bool
+	// left is a query interrupted but still running (closed when it
+	// returns), leftName its command.
+	left     <-chan struct{}
+	leftName string
 }
 
 // New checks the options and prepares the console's buckets.
@@ -258,6 +262,12 @@ type session struct {
 	chunk []byte // the input chunk being consumed (wiped once consumed)
 	pend  []byte // its unconsumed rest
 
+	// typed is the input typed while a command runs (see call); typedLost:
+	// it overflowed and was dropped; typedCtrlC: it held a Ctrl-C.
+	typed      []byte
+	typedLost  bool
+	typedCtrlC bool
+
 	claims *engauth.Claims // nil: logged out
 	// maskNext: the next command line is echoed with hex digits as '*'
 	// (see echoMaskHex): kbpk component ended before or at its component
@@ -287,11 +297,7 @@ func (s *session) write(b []byte) {
 		return
 	}
 	if _, err := s.w.Write(b); err != nil {
-		if s.ctx.Err() != nil {
-			s.fail(s.ctx.Err())
-		} else {
-			s.fail(fmt.Errorf("%w: write: %w", ErrIO, err))
-		}
+		s.failIO("write", err)
 	}
 }
 
@@ -415,11 +421,7 @@ func (s *session) readLine(prompt string, mode echoMode) ([]byte, status) {
 		case chunk := <-s.in:
 			s.chunk, s.pend = chunk, chunk
 		case err := <-s.inErr:
-			if s.ctx.Err() != nil {
-				s.fail(s.ctx.Err())
-			} else {
-				s.fail(fmt.Errorf("%w: read: %w", ErrIO, err))
-			}
+			s.portFailed(err)
 		case <-s.ctx.Done():
 			s.fail(s.ctx.Err())
 		case <-s.timer:
@@ -476,11 +478,7 @@ func (s *session) run() error {
 		s.lastActive = s.now()
 	}
 	if s.claims != nil {
-		reason := "shutdown"
-		if errors.Is(s.err, ErrIO) {
-			reason = "port failed"
-		}
-		s.logout(reason)
+		s.logout(stopReason(s.err))
 	}
 	s.chunkWipe()
 	_ = s.c.audit("", "", "console_stop", stopReason(s.err))
@@ -494,6 +492,9 @@ func (s *session) chunkWipe() {
 }
 
 func stopReason(err error) string {
+	if errors.Is(err, ErrDisconnected) {
+		return "disconnected"
+	}
 	if errors.Is(err, ErrIO) {
 		return "port failed"
 	}

@@ -84,7 +84,13 @@
 //
 // CR, LF and CRLF end a line; 0x08 and 0x7F erase (echo "\b \b"); Ctrl-U
 // erases the line; Ctrl-C abandons it (and the login or confirmation it
-// answers); Ctrl-D on an empty line logs out at the command prompt (as a
+// answers), and interrupts a command waiting on the daemon (a self test, a
+// host test): its context is cancelled, the prompt comes back at once
+// (a query that does not heed its context is left to end on its own, and
+// the next query waits for it; sync, ota check and the key, restart and
+// reset commands are waited for and say their outcome), and the
+// interruption is audited. What is typed while a command runs is kept for
+// the prompt that follows, up to 4 KiB, except what came before a Ctrl-C; Ctrl-D on an empty line logs out at the command prompt (as a
 // login shell does) and cancels a question elsewhere, and is dropped
 // inside a line; ESC sequences (arrow keys), other control bytes and
 // bytes of 0x80 and above are dropped without echo. A line longer than MaxLine
@@ -94,11 +100,14 @@
 //
 // Audit (posctl audit, GET /v1/audit) reads the newest entries of the
 // bbolt bucket console_audit (at most MaxAudit kept). Events:
-// console_start and console_stop (Serve on a port), login (verified
+// console_start and console_stop (Serve on a port; stopped by shutdown,
+// disconnected: the other side hung up, end of file or EIO, at once even
+// while a command runs; or port failed), login (verified
 // engineer and role), login_failed (the reason class and the claimed,
 // unverified engineer id; never the token), logout (command, idle, expired,
-// shutdown, port failed, factory reset), command (the command's name only,
-// never its arguments; "unknown" for a line that is none), refused,
+// shutdown, disconnected, port failed, factory reset), command (the
+// command's name only, never its arguments; "unknown" for a line that is
+// none; "NAME: interrupted" for Ctrl-C during it), refused,
 // kbpk_component, kbpk_load, key_load, restart, factory_reset. The console
 // fails closed: no login and no command when its entry cannot be written.
 //

@@ -1,6 +1,9 @@
 package console
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Errors of this package, wrapped with %w; decide with errors.Is. None of
 // them carries a token, a key component, a key block or card data.
@@ -15,6 +18,10 @@ var (
 	// ErrIO: the port failed (read or write error, end of file). Serve
 	// returns it; the caller decides whether to open the port again.
 	ErrIO = errors.New("console: port failed")
+	// ErrDisconnected (an ErrIO): the other side hung up: end of file, or
+	// EIO from a pseudo-terminal whose other side closed. The session it
+	// ends is audited as disconnected; a new Serve starts logged out.
+	ErrDisconnected = fmt.Errorf("%w: disconnected", ErrIO)
 	// ErrSchema: the database holds this package's buckets in a newer (or
 	// unknown) schema. Fatal: this build cannot know what they mean.
 	ErrSchema = errors.New("console: unsupported schema version")

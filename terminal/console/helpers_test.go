@@ -48,6 +48,20 @@ type fakeTerm struct {
 	blocks   []string
 	kbpkErr  error
 	kbpk     string // KCV of the stored KBPK ("" none)
+	// hold, when set, runs at the start of SelfTest, Status and Sync: a
+	// test makes them take as long as it likes.
+	hold func(ctx context.Context, name string) error
+}
+
+// held runs f.hold for the call name.
+func (f *fakeTerm) held(ctx context.Context, name string) error {
+	f.mu.Lock()
+	h := f.hold
+	f.mu.Unlock()
+	if h == nil {
+		return nil
+	}
+	return h(ctx, name)
 }
 
 func (f *fakeTerm) KBPKCheckValue(context.Context) (string, error) {
@@ -68,8 +82,11 @@ func (f *fakeTerm) callList() []string {
 	return append([]string(nil), f.calls...)
 }
 
-func (f *fakeTerm) Status(context.Context) (string, error) {
+func (f *fakeTerm) Status(ctx context.Context) (string, error) {
 	f.called("status")
+	if err := f.held(ctx, "status"); err != nil {
+		return "", err
+	}
 	return "terminal ready; last card " + testPAN, nil
 }
 
@@ -78,8 +95,11 @@ func (f *fakeTerm) Devices(context.Context) (string, error) {
 	return "pn532 ok\nkey " + leakedKey + "\nalpar ok", nil
 }
 
-func (f *fakeTerm) SelfTest(context.Context) (string, error) {
+func (f *fakeTerm) SelfTest(ctx context.Context) (string, error) {
 	f.called("selftest")
+	if err := f.held(ctx, "selftest"); err != nil {
+		return "", err
+	}
 	return "selftest passed\npinpad ok, last PIN block " + leakedPINBlock, nil
 }
 
@@ -98,8 +118,11 @@ func (f *fakeTerm) HostTest(context.Context) (string, error) {
 	return "host reachable", nil
 }
 
-func (f *fakeTerm) Sync(context.Context) (string, error) {
+func (f *fakeTerm) Sync(ctx context.Context) (string, error) {
 	f.called("sync")
+	if err := f.held(ctx, "sync"); err != nil {
+		return "", err
+	}
 	return "sync done: 0 forwarded", nil
 }
 

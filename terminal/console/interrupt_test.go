@@ -1,0 +1,194 @@
+package console
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"posd/terminal/engauth"
+)
+
+// blockUntilCancelled makes the fake daemon's calls wait for their
+// context, saying on started when they begin and on ended how they ended.
+func blockUntilCancelled(started chan<- string, ended chan<- error) func(context.Context, string) error {
+	return func(ctx context.Context, name string) error {
+		started <- name
+		<-ctx.Done()
+		ended <- ctx.Err()
+		return ctx.Err()
+	}
+}
+
+// TestCtrlCInterruptsACommand: a command waiting on the daemon (a long
+// self test) is interrupted by Ctrl-C: its context is cancelled, the
+// prompt comes back, and the interruption is audited.
+func TestCtrlCInterruptsACommand(t *testing.T) {
+	r := newRig(t)
+	started, ended := make(chan string, 1), make(chan error, 1)
+	r.term.hold = blockUntilCancelled(started, ended)
+	p := r.serve()
+	pr := prompt("eve01", engauth.RoleEngineer)
+	r.login(p, "eve01", engauth.RoleEngineer)
+	p.send("selftest\r")
+	<-started
+	p.send("\x03")
+	out := p.expect(pr)
+	if !strings.Contains(out, "^C\r\nselftest interrupted\r\n") {
+		t.Fatalf("after Ctrl-C: %q", out)
+	}
+	if err := <-ended; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the self test's context ended with %v", err)
+	}
+	if !r.hasEvent("command eve01 engineer: selftest: interrupted") {
+		t.Fatalf("audit %q", r.events())
+	}
+	if out := p.cmd("whoami", pr); !strings.Contains(out, "eve01 (engineer)") {
+		t.Fatalf("after the interruption: %q", out)
+	}
+}
+
+// TestCtrlCDropsWhatWasTypedBeforeIt: what was typed while the command
+// ran, before Ctrl-C, is discarded (as a terminal flushes its input on
+// an interrupt); what follows Ctrl-C is kept.
+func TestCtrlCDropsWhatWasTypedBeforeIt(t *testing.T) {
+	r := newRig(t)
+	started, ended := make(chan string, 1), make(chan error, 1)
+	r.term.hold = blockUntilCancelled(started, ended)
+	p := r.serve()
+	pr := prompt("eve01", engauth.RoleEngineer)
+	r.login(p, "eve01", engauth.RoleEngineer)
+	p.send("selftest\r")
+	<-started
+	p.send("log")
+	p.send("ou\x03whoami\r")
+	p.expect("selftest interrupted")
+	<-ended
+	out := p.expect(pr)
+	out += p.expect(pr)
+	if !strings.Contains(out, "whoami\r\neve01 (engineer)") || strings.Contains(out, "logged out") || strings.Contains(out, "unknown") {
+		t.Fatalf("after Ctrl-C: %q", out)
+	}
+}
+
+// TestCtrlCOnACallThatIgnoresIt: a query whose daemon call does not heed
+// its context is left behind; the prompt comes back at once. The next
+// query waits for it to end (and Ctrl-C stops that wait too).
+func TestCtrlCOnACallThatIgnoresIt(t *testing.T) {
+	r := newRig(t)
+	started, release := make(chan string, 4), make(chan struct{})
+	first := true
+	r.term.hold = func(_ context.Context, name string) error {
+		started <- name
+		r.term.mu.Lock()
+		wait := first
+		first = false
+		r.term.mu.Unlock()
+		if wait {
+			<-release
+		}
+		return nil
+	}
+	p := r.serve()
+	pr := prompt("eve01", engauth.RoleEngineer)
+	r.login(p, "eve01", engauth.RoleEngineer)
+	p.send("status\r")
+	<-started
+	p.send("\x03")
+	if out := p.expect(pr); !strings.Contains(out, "status interrupted") {
+		t.Fatalf("after Ctrl-C: %q", out)
+	}
+	if out := p.cmd("whoami", pr); !strings.Contains(out, "eve01 (engineer)") {
+		t.Fatalf("whoami: %q", out)
+	}
+	// The next query waits for the one left behind; Ctrl-C stops waiting.
+	p.send("devices\r")
+	p.expect("waiting for the interrupted status to end")
+	p.send("\x03")
+	if out := p.expect(pr); !strings.Contains(out, "devices interrupted") {
+		t.Fatalf("Ctrl-C while waiting: %q", out)
+	}
+	p.send("status\r")
+	p.expect("waiting for the interrupted status to end")
+	close(release)
+	if out := p.expect(pr); !strings.Contains(out, "terminal ready; last card 476173******0010") {
+		t.Fatalf("status after the wait: %q", out)
+	}
+	if got := r.term.callList(); strings.Count(strings.Join(got, ","), "devices") != 0 {
+		t.Fatalf("calls %q: devices ran though interrupted while waiting", got)
+	}
+}
+
+// TestTypeAheadWhileACommandRuns: lines typed while a command runs are
+// read after it, in order.
+func TestTypeAheadWhileACommandRuns(t *testing.T) {
+	r := newRig(t)
+	started, release := make(chan string, 1), make(chan struct{})
+	r.term.hold = func(context.Context, string) error { started <- ""; <-release; return nil }
+	p := r.serve()
+	pr := prompt("eve01", engauth.RoleEngineer)
+	r.login(p, "eve01", engauth.RoleEngineer)
+	p.send("selftest\r")
+	<-started
+	p.send("who")
+	p.send("ami\r")
+	close(release)
+	out := p.expect(pr)
+	out += p.expect(pr)
+	if !strings.Contains(out, "selftest passed") || !strings.Contains(out, "whoami\r\neve01 (engineer)") {
+		t.Fatalf("type-ahead: %q", out)
+	}
+}
+
+// hangUp closes the client side and returns what Serve returned.
+func (p *port) hangUp() error {
+	p.t.Helper()
+	p.stopped = true
+	_ = p.client.Close()
+	err := <-p.done
+	p.cancel()
+	<-p.readEnd
+	return err
+}
+
+// TestHangUpDuringACommand: the other side hanging up (EOF) while a
+// command waits on the daemon ends the command and the session at once,
+// audited as disconnected.
+func TestHangUpDuringACommand(t *testing.T) {
+	r := newRig(t)
+	started, ended := make(chan string, 1), make(chan error, 1)
+	r.term.hold = blockUntilCancelled(started, ended)
+	p := r.serve()
+	r.login(p, "eve01", engauth.RoleEngineer)
+	p.send("selftest\r")
+	<-started
+	if err := p.hangUp(); !errors.Is(err, ErrIO) || !errors.Is(err, ErrDisconnected) {
+		t.Fatalf("Serve returned %v, want ErrDisconnected (an ErrIO)", err)
+	}
+	if err := <-ended; err == nil {
+		t.Fatal("the self test's context did not end")
+	}
+	for _, want := range []string{"logout eve01 engineer: disconnected", "console_stop  : disconnected"} {
+		if !r.hasEvent(want) {
+			t.Fatalf("no %q in audit %q", want, r.events())
+		}
+	}
+}
+
+// TestHangUpAtThePrompt: EOF at the prompt ends the session, audited as
+// disconnected; a new Serve starts logged out.
+func TestHangUpAtThePrompt(t *testing.T) {
+	r := newRig(t)
+	p := r.serve()
+	r.login(p, "eve01", engauth.RoleEngineer)
+	if err := p.hangUp(); !errors.Is(err, ErrDisconnected) {
+		t.Fatalf("Serve returned %v, want ErrDisconnected", err)
+	}
+	if !r.hasEvent("logout eve01 engineer: disconnected") {
+		t.Fatalf("audit %q", r.events())
+	}
+	q := r.serve()
+	if out := q.cmd("whoami", "posd> "); !strings.Contains(out, "not logged in") {
+		t.Fatalf("after a new plug-in: %q", out)
+	}
+}
