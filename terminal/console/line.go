@@ -8,9 +8,6 @@ package console
 // is discarded up to its end and refused with a message.
 const MaxLine = 1024
 
-// maxEscape bounds the parameter bytes of one escape sequence.
-const maxEscape = 16
-
 // echoMode says what the console echoes for a printable byte.
 type echoMode int
 
@@ -61,7 +58,6 @@ type editor struct {
 	over   bool // more than MaxLine bytes: the rest of the line is discarded
 	lastCR bool // the previous byte was CR: a following LF is its pair
 	esc    escState
-	escLen int
 }
 
 // start begins a new line read in mode. The CR/LF pairing and escape state
@@ -95,7 +91,7 @@ func (e *editor) feed(b byte, out []byte) ([]byte, lineEvent) {
 		e.esc = escNone
 		switch {
 		case b == '[':
-			e.esc, e.escLen = escCSI, 0
+			e.esc = escCSI
 			return out, evNone
 		case b == 'O':
 			e.esc = escSS3
@@ -105,8 +101,11 @@ func (e *editor) feed(b byte, out []byte) ([]byte, lineEvent) {
 		}
 		// a control byte after ESC is itself
 	case escCSI:
-		if b >= 0x20 && b <= 0x3f && e.escLen < maxEscape {
-			e.escLen++
+		// Parameter and intermediate bytes, however many (a terminal's
+		// answer to a query runs past 16): none of them enters the line.
+		// A final byte ends the sequence, any other byte ends it and is
+		// itself.
+		if b >= 0x20 && b <= 0x3f {
 			return out, evNone
 		}
 		e.esc = escNone

@@ -47,6 +47,9 @@ func TestEditor(t *testing.T) {
 		{"arrow keys dropped", "a\x1b[Ab\x1bOBc\x1b[1;5Cd\x1bxe\r", echoOn, []string{"abcde"}, "abcde\r\n", ""},
 		{"ESC then CR ends the line", "a\x1b\r", echoOn, []string{"a"}, "a\r\n", ""},
 		{"CSI cut by CR", "a\x1b[12\r", echoOn, []string{"a"}, "a\r\n", ""},
+		// A terminal's answer to a device attributes query, longer than
+		// 16 bytes: none of it enters the line.
+		{"long CSI dropped whole", "a\x1b[?62;1;2;6;7;8;9;15;18;21;22;28;29cb\r", echoOn, []string{"ab"}, "ab\r\n", ""},
 		{"secret", "s3cr\x7fet\r", echoStar, []string{"s3cet"}, "****\b \b**\r\n", ""},
 		{"secret Ctrl-U", "se\x15x\r", echoStar, []string{"x"}, "**\b \b\b \b*\r\n", ""},
 		{"Ctrl-D on an empty line", "\x04a\x04\x7f\x04", echoOn, []string{"<eof>", "<eof>"}, "^D\r\na\b \b^D\r\n", ""},
