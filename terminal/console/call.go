@@ -112,15 +112,23 @@ func (s *session) aheadStart() {
 }
 
 // ahead keeps chunk as typed ahead (and wipes it); it reports whether it
-// held a Ctrl-C, which discards everything typed before it.
+// held a Ctrl-C, which discards everything typed before it. A BREAK (NUL)
+// in a logged-in session does the same, and the session is logged out
+// after the command (lineBreak).
 func (s *session) ahead(chunk []byte) bool {
 	defer clear(chunk)
-	ctrlC := false
-	if i := bytes.LastIndexByte(chunk, 0x03); i >= 0 {
-		ctrlC = true
+	cut := bytes.LastIndexByte(chunk, 0x03)
+	if s.claims != nil {
+		if i := bytes.LastIndexByte(chunk, 0x00); i >= 0 {
+			s.broke = true
+			cut = max(cut, i)
+		}
+	}
+	ctrlC := cut >= 0
+	if ctrlC {
 		clear(s.typed)
 		s.typed, s.typedLost = s.typed[:0], false
-		chunk = chunk[i+1:]
+		chunk = chunk[cut+1:]
 	}
 	switch {
 	case s.typedLost:

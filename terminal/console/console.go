@@ -267,6 +267,8 @@ type session struct {
 	typed      []byte
 	typedLost  bool
 	typedCtrlC bool
+	// broke: a BREAK came while a command ran (see lineBreak).
+	broke bool
 
 	claims *engauth.Claims // nil: logged out
 	// maskNext: the next command line is echoed with hex digits as '*'
@@ -393,7 +395,7 @@ func (s *session) readLine(prompt string, mode echoMode) ([]byte, status) {
 			s.pend = s.pend[1:]
 			var ev lineEvent
 			echo, ev = s.ed.feed(b, echo[:0])
-			if len(echo) > 0 || ev != evNone {
+			if len(echo) > 0 || (ev != evNone && ev != evBreak) {
 				// A keystroke: the console had something to show for
 				// it. Noise (a break's NUL, 0xFF from a floating line,
 				// stray control bytes) keeps no session alive.
@@ -410,6 +412,10 @@ func (s *session) readLine(prompt string, mode echoMode) ([]byte, status) {
 				return nil, stAbandon
 			case evEOF:
 				return nil, stEOF
+			case evBreak:
+				if s.lineBreak() {
+					return nil, stLoggedOut
+				}
 			case evTooLong:
 				s.printf("line too long (more than %d bytes): ignored", MaxLine)
 				return nil, stAbandon
@@ -476,6 +482,10 @@ func (s *session) run() error {
 		s.lastActive = s.now()
 		s.exec(string(line))
 		s.lastActive = s.now()
+		if s.broke {
+			s.broke = false
+			s.lineBreak()
+		}
 	}
 	if s.claims != nil {
 		s.logout(stopReason(s.err))
@@ -499,6 +509,20 @@ func stopReason(err error) string {
 		return "port failed"
 	}
 	return "shutdown"
+}
+
+// lineBreak acts on a BREAK: a logged-in session is logged out at once
+// (on a UART nothing reads end of file when the engineer's adapter is
+// unplugged or loses power: it holds the line low). It reports whether it
+// logged out.
+func (s *session) lineBreak() bool {
+	if s.claims == nil {
+		return false
+	}
+	s.ed.wipe()
+	s.println("\r\nline break: logged out")
+	s.logout("disconnected (break)")
+	return true
 }
 
 // logout ends the login (reason: command, idle, expired, shutdown, ...).

@@ -1113,8 +1113,8 @@ func TestComponentRowsNeverEchoed(t *testing.T) {
 	}
 }
 
-// TestIdleIgnoresLineNoise: bytes that are no keystroke (a break reads as
-// NUL, a floating or unplugged line as NUL or 0xFF, stray control bytes)
+// TestIdleIgnoresLineNoise: bytes that are no keystroke (a floating or
+// unplugged line's 0xFF, stray control bytes)
 // do not keep a session alive: the custodian who left with the cable
 // still in the port is logged out on time, before the next person at the
 // port gets the session.
@@ -1124,8 +1124,9 @@ func TestIdleIgnoresLineNoise(t *testing.T) {
 	r.login(p, "eve01", engauth.RoleEngineer)
 	r.clk.Advance(4 * time.Minute)
 	// net.Pipe: the second write returns once the console took the first.
-	p.send("\x00\xff\x00\x11\x13")
-	p.send("\x00\xff\x00\x80")
+	// (A NUL, a break, logs out at once: TestBreakLogsOut.)
+	p.send("\xff\xfe\x11\x13")
+	p.send("\xff\xf0\x80")
 	r.clk.Advance(time.Minute)
 	p.expect("idle for 5m0s: logged out")
 	p.expect("posd> ")

@@ -14,9 +14,13 @@
 // after it, so a token is valid once. The prompt then reads
 // "posd(ENGINEER:ROLE)> ". A session is logged out by logout or Ctrl-D on
 // an empty command line, after IdleTimeout without a keystroke (default 5
-// minutes), or when the token's expiry passes. A keystroke is a byte the
-// console echoes or acts on: line noise (a break's NUL, 0xFF, other
-// dropped bytes) is none.
+// minutes), when the token's expiry passes, or at once when the port
+// hangs up (end of file, EIO: audited as disconnected) or reads a BREAK
+// (NUL, as a raw UART reads the line held low by an adapter unplugged or
+// powered off; Ctrl-@ sends it too): a UART reads no end of file, and the
+// next person at the port must not inherit the session. A keystroke is a
+// byte the console echoes or acts on: line noise (0xFF, other dropped
+// bytes) is none.
 //
 // Failed logins lock the console (all engineers: before verification the
 // console cannot tell who is typing): LockAfter (3) failures in a row lock

@@ -62,6 +62,9 @@ func FuzzLine(f *testing.F) {
 			if ev == evAbandon && !bytes.HasSuffix(out, []byte("^C\r\n")) {
 				t.Fatalf("Ctrl-C echoed as %q", out)
 			}
+			if ev == evBreak && (len(out) != 0 || b != 0) {
+				t.Fatalf("byte %#x a break, echoed as %q", b, out)
+			}
 			if ev == evEOF && (string(out) != "^D\r\n" || cursor != 0) {
 				t.Fatalf("Ctrl-D echoed as %q after %d columns", out, cursor)
 			}

@@ -192,3 +192,38 @@ func TestHangUpAtThePrompt(t *testing.T) {
 		t.Fatalf("after a new plug-in: %q", out)
 	}
 }
+
+// TestBreakLogsOut: on a UART nothing reads end of file when the laptop
+// is unplugged; its adapter losing power holds the line low, a BREAK,
+// which a raw port reads as NUL. A logged-in session is logged out at
+// once (the next person at the port needs a login of their own), at the
+// prompt as while a command runs.
+func TestBreakLogsOut(t *testing.T) {
+	r := newRig(t)
+	p := r.serve()
+	r.login(p, "eve01", engauth.RoleEngineer)
+	p.send("stat\x00")
+	if out := p.expect("posd> "); !strings.Contains(out, "line break: logged out") {
+		t.Fatalf("after a break: %q", out)
+	}
+	if !r.hasEvent("logout eve01 engineer: disconnected (break)") {
+		t.Fatalf("audit %q", r.events())
+	}
+	if out := p.cmd("whoami", "posd> "); !strings.Contains(out, "not logged in") {
+		t.Fatalf("after a break: %q", out)
+	}
+
+	started, ended := make(chan string, 1), make(chan error, 1)
+	r.term.hold = blockUntilCancelled(started, ended)
+	r.login(p, "eve01", engauth.RoleEngineer)
+	p.send("selftest\r")
+	<-started
+	p.send("\x00\xff")
+	if out := p.expect("posd> "); !strings.Contains(out, "selftest interrupted") || !strings.Contains(out, "line break: logged out") {
+		t.Fatalf("a break during a command: %q", out)
+	}
+	<-ended
+	if out := p.cmd("whoami", "posd> "); !strings.Contains(out, "not logged in") {
+		t.Fatalf("after a break: %q", out)
+	}
+}

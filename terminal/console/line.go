@@ -34,6 +34,7 @@ const (
 	evAbandon           // Ctrl-C: the line is abandoned
 	evTooLong           // the line ended but was longer than MaxLine: refused
 	evEOF               // Ctrl-D on an empty line: leave (log out, or cancel the question)
+	evBreak             // NUL, how a raw UART reads a BREAK: the line is left as it was
 )
 
 // escState tracks an ANSI escape sequence (arrow keys, function keys),
@@ -149,6 +150,10 @@ func (e *editor) feed(b byte, out []byte) ([]byte, lineEvent) {
 		return append(out, "^D\r\n"...), evEOF
 	case b == 0x1b:
 		e.esc = escStart
+	case b == 0x00:
+		// A BREAK (the line held low: an adapter unplugged or powered
+		// off) reads as NUL; the session decides what it means.
+		return out, evBreak
 	case b < 0x20 || b >= 0x7f:
 		// dropped, not echoed
 	default:
