@@ -87,6 +87,7 @@ func (s *session) pump(done <-chan struct{}) bool {
 		case <-done:
 			return false
 		case chunk := <-s.in:
+			s.heardInput()
 			if s.ahead(chunk) {
 				return true
 			}

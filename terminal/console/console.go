@@ -99,6 +99,9 @@ type Console struct {
 	// returns), leftName its command.
 	left     <-chan struct{}
 	leftName string
+	// quiet: ports whose last Serve ended by a hang-up before reading a
+	// byte (see session.quietStart).
+	quiet map[any]bool
 }
 
 // New checks the options and prepares the console's buckets.
@@ -119,7 +122,7 @@ func New(o Opts) (*Console, error) {
 	c := &Console{
 		term: o.Terminal, ver: o.Verifier, tid: o.TerminalID, db: o.DB,
 		clk: clock.Or(o.Clock), rnd: o.Rand, idle: o.IdleTimeout, log: o.Logger,
-		serving: make(map[any]bool),
+		serving: make(map[any]bool), quiet: make(map[any]bool),
 	}
 	if c.rnd == nil {
 		c.rnd = rand.Reader
@@ -159,10 +162,14 @@ func (c *Console) Serve(ctx context.Context, rw io.ReadWriter) error {
 	}
 	// Ports are told apart by pointer (*os.File, net.Conn implementations,
 	// serial ports): hashing any other dynamic type could panic.
-	if key := any(rw); reflect.ValueOf(key).Kind() == reflect.Pointer {
+	var key any
+	quiet := false
+	if k := any(rw); reflect.ValueOf(k).Kind() == reflect.Pointer {
+		key = k
 		c.mu.Lock()
 		busy := c.serving[key]
 		c.serving[key] = true
+		quiet = c.quiet[key] && !busy
 		c.mu.Unlock()
 		if busy {
 			return ErrBusy
@@ -200,8 +207,17 @@ func (c *Console) Serve(ctx context.Context, rw io.ReadWriter) error {
 	readerDone := make(chan struct{})
 	go readLoop(rw, in, inErr, done, readerDone)
 
-	s := &session{c: c, ctx: ctx, w: rw, in: in, inErr: inErr}
+	s := &session{c: c, ctx: ctx, w: rw, in: in, inErr: inErr, quietStart: quiet}
 	err := s.run()
+	if key != nil {
+		c.mu.Lock()
+		if errors.Is(err, ErrDisconnected) && !s.heard {
+			c.quiet[key] = true
+		} else {
+			delete(c.quiet, key)
+		}
+		c.mu.Unlock()
+	}
 
 	close(done)
 	cancel() // runs interrupt: a blocked Read returns
@@ -269,6 +285,15 @@ type session struct {
 	typedCtrlC bool
 	// broke: a BREAK came while a command ran (see lineBreak).
 	broke bool
+
+	// quietStart: the port's last Serve ended by a hang-up before it read
+	// a byte. A port nobody holds hangs up each time it is served again
+	// (every minute at most): console_start waits for the first byte (and
+	// console_stop is written only after a console_start), so that such a
+	// port does not push the real entries out of the audit log.
+	quietStart bool
+	started    bool // console_start is audited
+	heard      bool // a byte was read
 
 	claims *engauth.Claims // nil: logged out
 	// maskNext: the next command line is echoed with hex digits as '*'
@@ -425,6 +450,7 @@ func (s *session) readLine(prompt string, mode echoMode) ([]byte, status) {
 		s.arm()
 		select {
 		case chunk := <-s.in:
+			s.heardInput()
 			s.chunk, s.pend = chunk, chunk
 		case err := <-s.inErr:
 			s.portFailed(err)
@@ -467,8 +493,8 @@ func (s *session) auditf(event, format string, a ...any) error {
 // run is the session loop of one Serve.
 func (s *session) run() error {
 	s.lastActive = s.now()
-	if err := s.c.audit("", "", "console_start", ""); err != nil {
-		s.c.log.Warn("console: audit unavailable", "err", err)
+	if !s.quietStart {
+		s.auditStart()
 	}
 	s.printf("posd service console, terminal %s. Type help.", s.c.tid)
 	for s.err == nil {
@@ -491,8 +517,25 @@ func (s *session) run() error {
 		s.logout(stopReason(s.err))
 	}
 	s.chunkWipe()
-	_ = s.c.audit("", "", "console_stop", stopReason(s.err))
+	if s.started {
+		_ = s.c.audit("", "", "console_stop", stopReason(s.err))
+	}
 	return s.err
+}
+
+func (s *session) auditStart() {
+	s.started = true
+	if err := s.c.audit("", "", "console_start", ""); err != nil {
+		s.c.log.Warn("console: audit unavailable", "err", err)
+	}
+}
+
+// heardInput notes that the port gave bytes.
+func (s *session) heardInput() {
+	s.heard = true
+	if !s.started {
+		s.auditStart()
+	}
 }
 
 func (s *session) chunkWipe() {

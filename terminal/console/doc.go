@@ -106,7 +106,10 @@
 // bbolt bucket console_audit (at most MaxAudit kept). Events:
 // console_start and console_stop (Serve on a port; stopped by shutdown,
 // disconnected: the other side hung up, end of file or EIO, at once even
-// while a command runs; or port failed), login (verified
+// while a command runs; or port failed; when a port's last Serve hung up
+// before reading a byte, the next writes console_start only once a byte
+// comes, and console_stop only after a console_start: a port nobody holds,
+// served again every minute, does not fill the log), login (verified
 // engineer and role), login_failed (the reason class and the claimed,
 // unverified engineer id; never the token), logout (command, idle, expired,
 // shutdown, disconnected, port failed, factory reset), command (the

@@ -227,3 +227,49 @@ func TestBreakLogsOut(t *testing.T) {
 		t.Fatalf("after a break: %q", out)
 	}
 }
+
+// hungUpPort is a port whose other side is gone: every Read is end of
+// file, after the bytes in in (if any).
+type hungUpPort struct {
+	in  *strings.Reader
+	out strings.Builder
+}
+
+func (h *hungUpPort) Read(p []byte) (int, error)  { return h.in.Read(p) }
+func (h *hungUpPort) Write(p []byte) (int, error) { return h.out.Write(p) }
+
+// TestHangUpsDoNotFloodTheAudit: a port that hangs up at once every time
+// it is served again (a pseudo-terminal nobody holds, a USB adapter
+// pulled out; the daemon serves it again every minute at most) writes
+// one console_start and one console_stop, not a pair a minute that would
+// push every real entry out of the audit log in a week. A Serve that
+// reads something is audited again.
+func TestHangUpsDoNotFloodTheAudit(t *testing.T) {
+	r := newRig(t)
+	port := &hungUpPort{in: strings.NewReader("")}
+	for range 5 {
+		if err := r.c.Serve(context.Background(), port); !errors.Is(err, ErrDisconnected) {
+			t.Fatalf("Serve returned %v", err)
+		}
+	}
+	count := func() (starts, stops int) {
+		for _, e := range r.events() {
+			starts += strings.Count(e, "console_start")
+			stops += strings.Count(e, "console_stop")
+		}
+		return starts, stops
+	}
+	if starts, stops := count(); starts != 1 || stops != 1 {
+		t.Fatalf("%d console_start and %d console_stop for 5 hang-ups: %q", starts, stops, r.events())
+	}
+	port.in = strings.NewReader("whoami\r")
+	if err := r.c.Serve(context.Background(), port); !errors.Is(err, ErrDisconnected) {
+		t.Fatalf("Serve returned %v", err)
+	}
+	if starts, stops := count(); starts != 2 || stops != 2 {
+		t.Fatalf("%d console_start and %d console_stop after a Serve that read a line: %q", starts, stops, r.events())
+	}
+	if !strings.Contains(port.out.String(), "not logged in") {
+		t.Fatalf("the line was not read: %q", port.out.String())
+	}
+}
