@@ -72,6 +72,7 @@ func (s *session) call(name string, mode callMode, f func(context.Context) (stri
 		case <-ended:
 		default:
 			s.c.leaveBehind(ended, name)
+			s.left, s.leftName = ended, name
 		}
 		return "", s.err, interrupted
 	}

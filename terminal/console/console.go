@@ -155,7 +155,9 @@ func (zeroReader) Read(p []byte) (int, error) {
 // creack/pty master accepts one but stays blocked: Serve would then wait
 // for the next byte). On a port without deadlines (the board's UART), a
 // Read blocked when ctx ends is left to return when the port is closed;
-// the reader then exits without touching anything else.
+// the reader then exits without touching anything else. A query left
+// running after Ctrl-C (one that does not heed its cancelled context) is
+// waited for before Serve returns.
 func (c *Console) Serve(ctx context.Context, rw io.ReadWriter) error {
 	if rw == nil {
 		return fmt.Errorf("%w: nil port", ErrConfig)
@@ -228,6 +230,17 @@ func (c *Console) Serve(ctx context.Context, rw io.ReadWriter) error {
 		<-readerDone
 		_ = rd.SetReadDeadline(time.Time{})
 	}
+	// The daemon may close what its calls use once Serve returned: a
+	// query left running after Ctrl-C (its context is cancelled) ends
+	// first.
+	if s.left != nil {
+		select {
+		case <-s.left:
+		default:
+			c.log.Info("console: waiting for an interrupted query to end", "command", s.leftName)
+			<-s.left
+		}
+	}
 	if hasWD {
 		_ = wd.SetWriteDeadline(time.Time{})
 	}
@@ -294,6 +307,11 @@ type session struct {
 	quietStart bool
 	started    bool // console_start is audited
 	heard      bool // a byte was read
+
+	// left is the last query this session left behind after Ctrl-C
+	// (closed when it returns): Serve waits for it.
+	left     <-chan struct{}
+	leftName string
 
 	claims *engauth.Claims // nil: logged out
 	// maskNext: the next command line is echoed with hex digits as '*'

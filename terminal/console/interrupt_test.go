@@ -3,8 +3,11 @@ package console
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"posd/terminal/engauth"
 )
@@ -272,4 +275,66 @@ func TestHangUpsDoNotFloodTheAudit(t *testing.T) {
 	if !strings.Contains(port.out.String(), "not logged in") {
 		t.Fatalf("the line was not read: %q", port.out.String())
 	}
+}
+
+// signalHandler is a slog handler that signals each message on ch.
+type signalHandler struct{ ch chan<- string }
+
+func (h signalHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h signalHandler) Handle(_ context.Context, rec slog.Record) error {
+	select {
+	case h.ch <- rec.Message:
+	default:
+	}
+	return nil
+}
+func (h signalHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h signalHandler) WithGroup(string) slog.Handler      { return h }
+
+// TestServeWaitsForAQueryLeftBehind: Serve does not return while a query
+// it left behind after Ctrl-C still runs in the daemon (which closes its
+// devices and database once Serve returned).
+func TestServeWaitsForAQueryLeftBehind(t *testing.T) {
+	r := newRig(t)
+	logged := make(chan string, 16)
+	c, err := New(Opts{Terminal: r.term, Verifier: &engauth.Verifier{Key: r.pub, Terminal: tid, Clock: r.clk},
+		TerminalID: tid, DB: r.db, Clock: r.clk, Rand: r.rnd, Logger: slog.New(signalHandler{logged})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.c = c
+	started, release := make(chan string, 1), make(chan struct{})
+	var ended atomic.Bool
+	r.term.hold = func(context.Context, string) error {
+		started <- ""
+		<-release
+		ended.Store(true)
+		return nil
+	}
+	p := r.serveOn(c)
+	r.login(p, "eve01", engauth.RoleEngineer)
+	p.send("status\r")
+	<-started
+	p.send("\x03")
+	p.expect("status interrupted")
+	p.stopped = true
+	p.cancel()
+	deadline := time.After(30 * time.Second) // turns a hang into a failure
+	for waiting := false; !waiting; {
+		select {
+		case msg := <-logged:
+			waiting = strings.Contains(msg, "waiting for an interrupted query")
+		case err := <-p.done:
+			t.Fatalf("Serve returned (%v) while the status query still ran", err)
+		case <-deadline:
+			t.Fatal("Serve did not say it waits for the interrupted query")
+		}
+	}
+	close(release)
+	<-p.done
+	if !ended.Load() {
+		t.Fatal("Serve returned before the query")
+	}
+	_ = p.client.Close()
+	<-p.readEnd
 }
