@@ -45,6 +45,8 @@ const (
 	escNone escState = iota
 	escStart
 	escCSI
+	escCSIFirst // just after ESC [: a '[' here starts a Linux console function key
+	escLinuxFn  // ESC [ [: one letter follows (F1-F5 on the Linux console)
 	escSS3
 )
 
@@ -92,7 +94,7 @@ func (e *editor) feed(b byte, out []byte) ([]byte, lineEvent) {
 		e.esc = escNone
 		switch {
 		case b == '[':
-			e.esc = escCSI
+			e.esc = escCSIFirst
 			return out, evNone
 		case b == 'O':
 			e.esc = escSS3
@@ -101,7 +103,17 @@ func (e *editor) feed(b byte, out []byte) ([]byte, lineEvent) {
 			return out, evNone
 		}
 		// a control byte after ESC is itself
-	case escCSI:
+	case escLinuxFn:
+		e.esc = escNone
+		if b >= 0x20 && b < 0x7f {
+			return out, evNone
+		}
+	case escCSIFirst, escCSI:
+		if e.esc == escCSIFirst && b == '[' {
+			e.esc = escLinuxFn
+			return out, evNone
+		}
+		e.esc = escCSI
 		// Parameter and intermediate bytes, however many (a terminal's
 		// answer to a query runs past 16): none of them enters the line.
 		// A final byte ends the sequence, any other byte ends it and is

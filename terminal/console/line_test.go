@@ -49,6 +49,8 @@ func TestEditor(t *testing.T) {
 		{"CSI cut by CR", "a\x1b[12\r", echoOn, []string{"a"}, "a\r\n", ""},
 		// A terminal's answer to a device attributes query, longer than
 		// 16 bytes: none of it enters the line.
+		// The Linux console's F1-F5: ESC [ [ A .. ESC [ [ E.
+		{"Linux console function keys dropped", "a\x1b[[Ab\x1b[[Ec\r", echoOn, []string{"abc"}, "abc\r\n", ""},
 		{"long CSI dropped whole", "a\x1b[?62;1;2;6;7;8;9;15;18;21;22;28;29cb\r", echoOn, []string{"ab"}, "ab\r\n", ""},
 		{"secret", "s3cr\x7fet\r", echoStar, []string{"s3cet"}, "****\b \b**\r\n", ""},
 		{"secret Ctrl-U", "se\x15x\r", echoStar, []string{"x"}, "**\b \b\b \b*\r\n", ""},
