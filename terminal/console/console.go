@@ -298,6 +298,8 @@ type session struct {
 	typedCtrlC bool
 	// broke: a BREAK came while a command ran (see lineBreak).
 	broke bool
+	// stalled: a write waited for the idle timeout (see unread).
+	stalled bool
 
 	// quietStart: the port's last Serve ended by a hang-up before it read
 	// a byte. A port nobody holds hangs up each time it is served again
@@ -341,8 +343,16 @@ func (s *session) write(b []byte) {
 	if s.err != nil || len(b) == 0 {
 		return
 	}
+	start := s.now()
 	if _, err := s.w.Write(b); err != nil {
 		s.failIO("write", err)
+	}
+	if s.claims != nil && s.now().Sub(start) >= s.c.idle {
+		// Nobody read the output for the idle timeout: the terminal
+		// program is gone, though the port did not hang up (a
+		// pseudo-terminal's slave held open). Whoever makes it drain
+		// must not inherit the session (see unread).
+		s.stalled = true
 	}
 }
 
@@ -432,6 +442,9 @@ func (s *session) readLine(prompt string, mode echoMode) ([]byte, status) {
 		if s.err != nil {
 			return nil, stClosed
 		}
+		if s.unread() {
+			return nil, stLoggedOut
+		}
 		for len(s.pend) > 0 {
 			b := s.pend[0]
 			s.pend[0] = 0
@@ -516,6 +529,7 @@ func (s *session) run() error {
 	}
 	s.printf("posd service console, terminal %s. Type help.", s.c.tid)
 	for s.err == nil {
+		s.unread()
 		line, st := s.readLine(s.prompt(), echoOn)
 		if st == stEOF && s.claims != nil {
 			s.cmdLogout(parsed{})
@@ -583,6 +597,20 @@ func (s *session) lineBreak() bool {
 	s.ed.wipe()
 	s.println("\r\nline break: logged out")
 	s.logout("disconnected (break)")
+	return true
+}
+
+// unread logs the session out when its output was not read for the idle
+// timeout; it reports whether it did.
+func (s *session) unread() bool {
+	stalled := s.stalled
+	s.stalled = false
+	if !stalled || s.claims == nil {
+		return false
+	}
+	s.ed.wipe()
+	s.printf("\r\noutput not read for %s: logged out", s.c.idle)
+	s.logout("disconnected (output not read)")
 	return true
 }
 

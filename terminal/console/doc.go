@@ -17,8 +17,10 @@
 // minutes), when the token's expiry passes, or at once when the port
 // hangs up (end of file, EIO: audited as disconnected) or reads a BREAK
 // (NUL, as a raw UART reads the line held low by an adapter unplugged or
-// powered off; Ctrl-@ sends it too): a UART reads no end of file, and the
-// next person at the port must not inherit the session. A keystroke is a
+// powered off; Ctrl-@ sends it too), or when its output was not read
+// for IdleTimeout (the terminal program gone without a hang-up): a UART
+// reads no end of file, and the next person at the port must not inherit
+// the session. A keystroke is a
 // byte the console echoes or acts on: line noise (0xFF, other dropped
 // bytes) is none.
 //

@@ -1,9 +1,12 @@
 package console
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"log/slog"
+	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -337,4 +340,61 @@ func TestServeWaitsForAQueryLeftBehind(t *testing.T) {
 	}
 	_ = p.client.Close()
 	<-p.readEnd
+}
+
+// readConn reads c one byte at a time until want has come.
+func readConn(t *testing.T, c net.Conn, want string) string {
+	t.Helper()
+	var got []byte
+	b := make([]byte, 1)
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second)) // turns a hang into a failure
+	for !bytes.HasSuffix(got, []byte(want)) {
+		if _, err := c.Read(b); err != nil {
+			t.Fatalf("waiting for %q: %v after %q", want, err, got)
+		}
+		got = append(got, b[0])
+	}
+	return string(got)
+}
+
+// TestOutputNotReadLogsOut: output that nobody reads for the idle
+// timeout (the terminal program gone, the pseudo-terminal's slave still
+// held open: no hang-up to see) logs the session out, so that whoever
+// opens the port next, when the output drains, does not inherit it.
+func TestOutputNotReadLogsOut(t *testing.T) {
+	r := newRig(t)
+	srv, cli := net.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.c.Serve(ctx, srv) }()
+	defer func() {
+		cancel()
+		<-done
+		_ = cli.Close()
+	}()
+	readConn(t, cli, "posd> ")
+	if _, err := cli.Write([]byte("login\r")); err != nil {
+		t.Fatal(err)
+	}
+	out := readConn(t, cli, "token: ")
+	_, rest, _ := strings.Cut(out, "challenge: ")
+	f := strings.Fields(rest)
+	ch := engauth.Challenge{Terminal: f[1]}
+	if _, err := hex.Decode(ch.Nonce[:], []byte(f[2])); err != nil {
+		t.Fatal(err)
+	}
+	tok := r.token("eve01", engauth.RoleEngineer, ch, nil)
+	go func() { _, _ = cli.Write([]byte(tok + "\r")) }()
+	readConn(t, cli, prompt("eve01", engauth.RoleEngineer))
+	go func() { _, _ = cli.Write([]byte("help\r")) }()
+	readConn(t, cli, "help\r\n")
+	readConn(t, cli, "commands") // the help text is being written
+	r.clk.Advance(6 * time.Minute)
+	out = readConn(t, cli, "> ")
+	if !strings.Contains(out, "logged out") || strings.HasSuffix(out, prompt("eve01", engauth.RoleEngineer)) {
+		t.Fatalf("after output unread for 6 minutes: %q", out)
+	}
+	if !r.hasEvent("logout eve01 engineer: disconnected (output not read)") {
+		t.Fatalf("audit %q", r.events())
+	}
 }
