@@ -343,16 +343,8 @@ func (s *session) write(b []byte) {
 	if s.err != nil || len(b) == 0 {
 		return
 	}
-	start := s.now()
 	if _, err := s.w.Write(b); err != nil {
 		s.failIO("write", err)
-	}
-	if s.claims != nil && s.now().Sub(start) >= s.c.idle {
-		// Nobody read the output for the idle timeout: the terminal
-		// program is gone, though the port did not hang up (a
-		// pseudo-terminal's slave held open). Whoever makes it drain
-		// must not inherit the session (see unread).
-		s.stalled = true
 	}
 }
 
@@ -364,7 +356,16 @@ func (s *session) println(text string) {
 		b = append(b, guardLine(strings.TrimSuffix(line, "\r"))...)
 		b = append(b, '\r', '\n')
 	}
+	// Output (not the echo nor a prompt, after which the console waits
+	// for the engineer) that nobody read for the idle timeout: the
+	// terminal program is gone, though the port did not hang up (a
+	// pseudo-terminal's slave held open). Whoever makes it drain must
+	// not inherit the session (see unread).
+	start := s.now()
 	s.write(b)
+	if s.claims != nil && s.now().Sub(start) >= s.c.idle {
+		s.stalled = true
+	}
 }
 
 // printf is println of a formatted line.
