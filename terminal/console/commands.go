@@ -564,6 +564,7 @@ func (s *session) cmdRestart(parsed) {
 	ok, st := s.confirm("type RESTART to confirm: ", "RESTART")
 	if st != stLine || !ok {
 		if st != stClosed {
+			_ = s.auditf("restart", "cancelled")
 			s.println("restart cancelled")
 		}
 		return

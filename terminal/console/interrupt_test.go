@@ -398,3 +398,31 @@ func TestOutputNotReadLogsOut(t *testing.T) {
 		t.Fatalf("audit %q", r.events())
 	}
 }
+
+// TestAbortsAreAudited: Ctrl-C at a command's own prompt is an outcome
+// of that command, audited as the factory reset's cancellation already
+// was.
+func TestAbortsAreAudited(t *testing.T) {
+	r := newRig(t)
+	p := r.serve()
+	pe := prompt("eve01", engauth.RoleEngineer)
+	r.login(p, "eve01", engauth.RoleEngineer)
+	p.send("restart\r")
+	p.expect("type RESTART to confirm: ")
+	p.send("RES\x03")
+	p.expect("restart cancelled")
+	p.expect(pe)
+	p.logout()
+	pc := prompt("cara1", engauth.RoleCustodian)
+	r.login(p, "cara1", engauth.RoleCustodian)
+	p.send("key load\r")
+	p.expect("key block: ")
+	p.send("\x03")
+	p.expect("key load abandoned")
+	p.expect(pc)
+	for _, want := range []string{"restart eve01 engineer: cancelled", "key_load cara1 custodian: abandoned"} {
+		if !r.hasEvent(want) {
+			t.Errorf("no %q in audit %q", want, r.events())
+		}
+	}
+}

@@ -254,6 +254,9 @@ func (s *session) cmdKeyLoad(parsed) {
 	s.println("paste the TR-31 key block (shown as *)")
 	raw, st := s.readLine("key block: ", echoStar)
 	if st != stLine {
+		if st != stClosed {
+			_ = s.auditf("key_load", "abandoned")
+		}
 		if st == stAbandon || st == stEOF {
 			s.println("key load abandoned")
 		}
