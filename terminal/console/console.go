@@ -454,8 +454,8 @@ func (s *session) readLine(prompt string, mode echoMode) ([]byte, status) {
 			echo, ev = s.ed.feed(b, echo[:0])
 			if len(echo) > 0 || (ev != evNone && ev != evBreak) {
 				// A keystroke: the console had something to show for
-				// it. Noise (a break's NUL, 0xFF from a floating line,
-				// stray control bytes) keeps no session alive.
+				// it. Noise (0xFF from a floating line, stray control
+				// bytes) keeps no session alive; a break's NUL ends it.
 				s.lastActive = s.now()
 			}
 			s.write(echo)
@@ -556,6 +556,7 @@ func (s *session) run() error {
 	return s.err
 }
 
+// auditStart writes the session's console_start entry.
 func (s *session) auditStart() {
 	s.started = true
 	if err := s.c.audit("", "", "console_start", ""); err != nil {
