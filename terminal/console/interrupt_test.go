@@ -426,3 +426,26 @@ func TestAbortsAreAudited(t *testing.T) {
 		}
 	}
 }
+
+// TestTypeAheadBounded: a flood typed while a command runs is dropped
+// whole, said once; the console reads on.
+func TestTypeAheadBounded(t *testing.T) {
+	r := newRig(t)
+	started, release := make(chan string, 1), make(chan struct{})
+	r.term.hold = func(context.Context, string) error { started <- ""; <-release; return nil }
+	p := r.serve()
+	pr := prompt("eve01", engauth.RoleEngineer)
+	r.login(p, "eve01", engauth.RoleEngineer)
+	p.send("selftest\r")
+	<-started
+	p.send(strings.Repeat("A", 3000))
+	p.send(strings.Repeat("B", 3000) + "\rwhoami\r")
+	close(release)
+	out := p.expect(pr)
+	if !strings.Contains(out, "selftest passed") || !strings.Contains(out, "more than 4096 bytes: ignored") {
+		t.Fatalf("after a flood: %q", out)
+	}
+	if out := p.cmd("whoami", pr); strings.Contains(out, "A") || strings.Contains(out, "B") || !strings.Contains(out, "eve01 (engineer)") {
+		t.Fatalf("after a flood: %q", out)
+	}
+}
