@@ -149,3 +149,51 @@ func TestSimTwoCardsInTheField(t *testing.T) {
 		t.Fatalf("empty field: %v", err)
 	}
 }
+
+// TestReleaseLetsGoOfEveryCard: a wallet holds a type A and a type B
+// card. The poll of each modulation activates one of them (ISO 14443-3
+// ACTIVE, ISO 14443-4 PROTOCOL), where a card answers no further poll
+// until it is deselected. Release after the collision must deselect both,
+// so that the next poll starts clean and sees both cards again, rather
+// than the A card alone with the B card mute beside it.
+func TestReleaseLetsGoOfEveryCard(t *testing.T) {
+	dev, sim := rig(t, kI2C, nil, nil)
+	ctx := context.Background()
+	a, b := &ppseCard{}, &ppseCard{}
+	sim.Present(a, idA)
+	sim.Add(b, idB)
+	for round := 0; round < 2; round++ {
+		if _, err := dev.ListTarget(ctx, pn532.TypeB); err != nil {
+			t.Fatalf("round %d: type B: %v", round, err)
+		}
+		if _, err := dev.ListTarget(ctx, pn532.TypeA); err != nil {
+			t.Fatalf("round %d: type A: %v", round, err)
+		}
+		if err := dev.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := sim.Active(); n != 0 {
+			t.Fatalf("round %d: %d cards still activated after Release", round, n)
+		}
+	}
+}
+
+// TestListAgainReleasesFirst: listing again without a Release in between
+// (the poll of the other modulation, a resting card polled once more)
+// deselects the card listed before, which would otherwise stay mute.
+func TestListAgainReleasesFirst(t *testing.T) {
+	dev, sim := rig(t, kI2C, nil, nil)
+	ctx := context.Background()
+	sim.Present(&ppseCard{}, idB)
+	for i := 0; i < 3; i++ {
+		if _, err := dev.ListTarget(ctx, pn532.TypeB); err != nil {
+			t.Fatalf("poll %d of a resting card: %v", i, err)
+		}
+		if _, err := dev.ListTarget(ctx, pn532.TypeA); !errors.Is(err, pn532.ErrNoTarget) {
+			t.Fatalf("poll %d of type A: %v", i, err)
+		}
+	}
+	if n := sim.Active(); n != 0 {
+		t.Fatalf("%d cards activated after an empty poll", n)
+	}
+}

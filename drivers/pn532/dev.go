@@ -134,11 +134,17 @@ type Dev struct {
 	o   Opts
 	log *slog.Logger
 
-	mu         sync.Mutex // serialises commands and guards the fields below
-	tx         []byte
-	params     []byte
-	params2    []byte
-	target     *Target
+	mu      sync.Mutex // serialises commands and guards the fields below
+	tx      []byte
+	params  []byte
+	params2 []byte
+	target  *Target
+	// activated: the chip may hold activated targets that no InRelease
+	// has deselected since (a listed card, both cards of a collision, the
+	// card of the other modulation, or whatever a previous host left).
+	// Such a card answers no poll (ISO 14443-3 ACTIVE, ISO 14443-4
+	// PROTOCOL state), so ListTarget releases them first.
+	activated  bool
 	recovering bool // a reset is in progress: no nested reset
 
 	haltMu     sync.Mutex
@@ -217,6 +223,10 @@ func (d *Dev) Init(ctx context.Context) error {
 // init is Init with mu held.
 func (d *Dev) init(ctx context.Context, reset bool) error {
 	d.target = nil
+	// Without a reset, targets a previous host (or this one before a
+	// bus failure) activated may still be held: release them before the
+	// next poll. A reset switches the field off, which ends them.
+	d.activated = !reset
 	if reset {
 		if err := d.pulseReset(ctx); err != nil {
 			return err
@@ -291,6 +301,9 @@ func (d *Dev) Halt() error {
 	d.target = nil
 	// No reset from here: Halt stops activity, it does not start any.
 	_, err := d.exchange(context.Background(), CmdRFConfiguration, []byte{0x01, 0x00}, 16)
+	if err == nil {
+		d.activated = false // no field, no activated card
+	}
 	return err
 }
 
@@ -364,6 +377,9 @@ func (d *Dev) SetField(ctx context.Context, on bool) error {
 		d.target = nil
 	}
 	_, err := d.call(ctx, CmdRFConfiguration, []byte{0x01, v}, 16)
+	if err == nil && !on {
+		d.activated = false
+	}
 	return err
 }
 
@@ -410,6 +426,13 @@ func (d *Dev) SetTimings(ctx context.Context, atrRes, retry Timeout) error {
 // second card in the field is seen: when two answer it returns
 // ErrCollision and lists neither, rather than pick one. It returns
 // ErrNoTarget when the chip found none within its passive retries.
+//
+// Targets activated before and not released since (the card listed
+// last, the cards of a collision, the card of the other modulation) are
+// released first with InRelease Tg 0: an activated card answers no poll
+// (ISO 14443-3 ACTIVE, ISO 14443-4 PROTOCOL state) and would be missed;
+// once deselected it rests in HALT, from where the chip's poll wakes it,
+// as libnfc's listing loop relies on (it deselects after every listing).
 func (d *Dev) ListTarget(ctx context.Context, typ TargetType) (*Target, error) {
 	ctx, end := d.begin(ctx)
 	defer end()
@@ -423,13 +446,30 @@ func (d *Dev) ListTarget(ctx context.Context, typ TargetType) (*Target, error) {
 		return nil, fmt.Errorf("%w: unsupported target type %d", ErrBadResponse, typ)
 	}
 	d.target = nil
+	if d.activated {
+		if err := d.releaseAll(ctx); err != nil {
+			var se *StatusError
+			if !errors.As(err, &se) {
+				return nil, err
+			}
+			// The chip knows no target to release: nothing is held.
+			d.log.Debug("pn532 release before polling", "err", err)
+			d.activated = false
+		}
+	}
 	r, err := d.call(ctx, CmdInListPassiveTarget, p, MaxFrameSize)
 	if err != nil {
+		// The command may have run: what it activated is unknown.
+		d.activated = true
 		return nil, err
 	}
 	ts, err := ParseListResponse(typ, r)
 	if err != nil {
+		d.activated = true
 		return nil, err
+	}
+	if len(ts) > 0 {
+		d.activated = true
 	}
 	if len(ts) == 0 {
 		return nil, ErrNoTarget
@@ -501,16 +541,21 @@ func (d *Dev) Transmit(ctx context.Context, apdu []byte) ([]byte, error) {
 	return resp, nil
 }
 
-// Release sends InRelease for the listed target (Tg 0, all, when none).
+// Release lets go of every target the chip activated with InRelease
+// Tg 0 (UM0701-02 §7.3.11: all targets), not only the listed one: after
+// a collision, or after the poll of the other modulation found a card
+// too, more than one card is activated, and each one left so answers no
+// further poll.
 func (d *Dev) Release(ctx context.Context) error {
 	ctx, end := d.begin(ctx)
 	defer end()
-	var tg byte
-	if d.target != nil {
-		tg = d.target.Tg
-	}
 	d.target = nil
-	r, err := d.call(ctx, CmdInRelease, []byte{tg}, 16)
+	return d.releaseAll(ctx)
+}
+
+// releaseAll sends InRelease Tg 0. Caller holds mu.
+func (d *Dev) releaseAll(ctx context.Context) error {
+	r, err := d.call(ctx, CmdInRelease, []byte{0x00}, 16)
 	if err != nil {
 		return err
 	}
@@ -520,6 +565,7 @@ func (d *Dev) Release(ctx context.Context) error {
 	if st := r[0] & 0x3F; st != 0 {
 		return &StatusError{Cmd: CmdInRelease, Code: st}
 	}
+	d.activated = false
 	return nil
 }
 

@@ -48,6 +48,13 @@
 //   - Type A targets: SAK bit 0x20 marks ISO 14443-4; the ATS follows
 //     only when the chip got one, so a SAK 0x28 card listed without ATS
 //     is accepted (libnfc's pn53x_decode_target_data does the same).
+//   - Release (§7.3.11): InRelease Tg 0, every target, never one Tg: a
+//     collision or the poll of the other modulation leaves more than one
+//     card activated, and an activated card answers no poll (ISO 14443-3
+//     ACTIVE, ISO 14443-4 PROTOCOL state). ListTarget releases what an
+//     earlier poll (or, after Init without reset, a previous host) left
+//     activated before it polls, as libnfc deselects after every listing;
+//     a deselected card rests in HALT and the chip's poll wakes it.
 //   - Card removal: an ISO 14443-4 R(NAK) through InCommunicateThru, as
 //     libnfc does on a PN532 because Diagnose 0x06 fails with JCOP cards;
 //     Diagnose 0x06 (§7.2.1) only for non-ISO-DEP cards. Neither resets

@@ -49,6 +49,17 @@
 // Tg 1 only, and Tg 2 is refused with status 0x27. SetParameters' power-up value is not documented; the
 // simulator assumes automatic RATS on, and keeps whatever a host sets
 // until a reset.
+//
+// Activated cards: a card the chip activated (ISO 14443-3 ACTIVE, or
+// PROTOCOL after RATS or ATTRIB) answers no poll until it is deselected
+// (InRelease, which the chip sends as S(DESELECT) and which leaves the card
+// in HALT, from where the next poll wakes it, as libnfc's listing loop
+// relies on), the field goes off or the card leaves the field. The manual
+// does not say what becomes of the targets of an earlier
+// InListPassiveTarget when the host lists again; the simulator assumes
+// the chip forgets them without deselecting them, so such a card stays
+// mute until the field goes off: the host has to release its targets
+// before it polls again.
 package pn532sim
 
 import (
@@ -178,6 +189,11 @@ type Stats struct {
 type slot struct {
 	card Card
 	id   Identity
+	// active: activated by the chip and not deselected since; such a
+	// card answers no poll. tg is its number in the chip's current
+	// target table, 0 when the chip does not know it (any more).
+	active bool
+	tg     byte
 }
 
 type outFrame struct {
@@ -272,7 +288,13 @@ func (s *Sim) Present(c Card, id Identity) {
 		s.tg = 0
 	}
 	s.card, s.id, s.present = c, cloneIdentity(id), true
-	s.cards = []slot{{card: c, id: s.id}}
+	sl := slot{card: c, id: s.id}
+	for _, old := range s.cards {
+		if old.card == c {
+			sl.active, sl.tg = old.active, old.tg
+		}
+	}
+	s.cards = []slot{sl}
 }
 
 // Add puts one more card into the field beside those there: two cards in
@@ -336,6 +358,40 @@ func (s *Sim) Stats() Stats {
 	return s.stats
 }
 
+// Active reports how many cards in the field the chip activated and did
+// not deselect since: cards that answer no poll (see the package doc).
+func (s *Sim) Active() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, c := range s.cards {
+		if c.active {
+			n++
+		}
+	}
+	return n
+}
+
+// deselect ends the activation of the cards the chip knows as tg, or of
+// all it knows for tg 0, and reports whether it knew one. Caller holds mu.
+func (s *Sim) deselect(tg byte) bool {
+	found := false
+	for i := range s.cards {
+		if c := &s.cards[i]; c.tg != 0 && (tg == 0 || c.tg == tg) {
+			c.active, c.tg, found = false, 0, true
+		}
+	}
+	return found
+}
+
+// fieldOff powers every card in the field down: none stays activated.
+// Caller holds mu.
+func (s *Sim) fieldOff() {
+	for i := range s.cards {
+		s.cards[i].active, s.cards[i].tg = false, 0
+	}
+}
+
 // Field reports whether the RF field is on.
 func (s *Sim) Field() bool {
 	s.mu.Lock()
@@ -376,6 +432,7 @@ func (s *Sim) powerOn() {
 	s.out, s.last = nil, nil
 	s.chainIn, s.chainOut = nil, nil
 	s.tg, s.field, s.retries, s.params, s.bn = 0, false, 0xFF, defaultParams, 0
+	s.fieldOff()
 	s.rx = nil
 	s.asleep, s.wakeAt = true, time.Time{}
 }
@@ -523,14 +580,17 @@ func (s *Sim) exec(cmd byte, p []byte) ([]byte, time.Duration) {
 		if len(p) != 1 {
 			return nil, 0
 		}
-		if p[0] != 0 && p[0] != s.tg {
+		known := s.deselect(p[0])
+		if p[0] != 0 && !known && p[0] != s.tg {
 			return []byte{cmd + 1, 0x27}, 0
 		}
 		air := time.Duration(0)
 		if s.tg != 0 && s.present {
 			air = s.exchangeTime(3, 3) // S(DESELECT) and its answer
 		}
-		s.tg = 0
+		if p[0] == 0 || p[0] == s.tg {
+			s.tg = 0
+		}
 		s.chainIn, s.chainOut = nil, nil
 		return []byte{cmd + 1, 0x00}, air
 	case pn532.CmdDiagnose:
@@ -569,6 +629,7 @@ func (s *Sim) rfConfig(p []byte) ([]byte, time.Duration) {
 		if !s.field {
 			s.tg = 0
 			s.chainIn, s.chainOut = nil, nil
+			s.fieldOff()
 		}
 	case 0x05:
 		s.retries = p[3]
@@ -596,9 +657,14 @@ func (s *Sim) listTarget(p []byte) ([]byte, time.Duration) {
 	default:
 		return nil, 0
 	}
+	// The chip forgets its earlier targets; those still activated do
+	// not answer the poll.
+	for i := range s.cards {
+		s.cards[i].tg = 0
+	}
 	var found []int
 	for i := range s.cards {
-		if s.cards[i].id.Type == typ && len(found) < int(p[0]) {
+		if s.cards[i].id.Type == typ && !s.cards[i].active && len(found) < int(p[0]) {
 			found = append(found, i)
 		}
 	}
@@ -617,6 +683,7 @@ func (s *Sim) listTarget(p []byte) ([]byte, time.Duration) {
 	resp[1] = byte(len(found))
 	var air time.Duration
 	for n, i := range found {
+		s.cards[i].active, s.cards[i].tg = true, byte(n+1)
 		var a time.Duration
 		resp, a = s.targetData(resp, byte(n+1), &s.cards[i].id)
 		air += a
