@@ -51,6 +51,11 @@ const (
 // a collision.
 const maxTargets = 0x02
 
+// FWTMax is the longest frame waiting time of ISO 14443-4 (FWI 14):
+// 256*16/fc * 2^14, 4.95 s. A card may use all of it for one answer, and
+// ask for as much again with S(WTX), which the chip answers by itself.
+const FWTMax = time.Duration(256*16<<14) * time.Second / 13_560_000
+
 // MaxDataOut is the largest DataOut of one InDataExchange frame
 // (UM0701-02 §7.3.8: 262 bytes).
 const MaxDataOut = 262
@@ -67,9 +72,16 @@ type Opts struct {
 	// sending it again. UM0701-02 §6.2.2 says the chip ACKs within 15 ms;
 	// the default 50 ms leaves room for a loaded Linux host.
 	ACKTimeout time.Duration
-	// ResponseTimeout bounds the wait for a response after its ACK. Card
-	// commands (InDataExchange) may take long on EMV cards. Default 2 s.
+	// ResponseTimeout bounds the wait for a response after its ACK.
+	// Default 2 s.
 	ResponseTimeout time.Duration
+	// ExchangeTimeout bounds the wait for the response of InDataExchange,
+	// which lasts as long as the card takes: up to FWTMax per frame when
+	// its ATS or ATQB says FWI 14, or when it asks for more time with
+	// S(WTX) (a phone computing GENERATE AC). Default FWTMax plus the
+	// default ResponseTimeout for the chip and the bus; never less than
+	// ResponseTimeout. The caller's context bounds the whole exchange.
+	ExchangeTimeout time.Duration
 	// PollInterval between status reads on I2C and SPI. Default 1 ms; on
 	// I2C the transport's bus-free time (I2CBusFree, 5 ms) is the floor.
 	PollInterval time.Duration
@@ -117,6 +129,7 @@ type Opts struct {
 var DefaultOpts = Opts{
 	ACKTimeout:      50 * time.Millisecond,
 	ResponseTimeout: 2 * time.Second,
+	ExchangeTimeout: FWTMax + 2*time.Second,
 	PollInterval:    time.Millisecond,
 	Retries:         3,
 	MaxChunk:        MaxDataOut,
@@ -172,6 +185,10 @@ func New(t Transport, opts *Opts) (*Dev, error) {
 	if o.ResponseTimeout <= 0 {
 		o.ResponseTimeout = DefaultOpts.ResponseTimeout
 	}
+	if o.ExchangeTimeout <= 0 {
+		o.ExchangeTimeout = DefaultOpts.ExchangeTimeout
+	}
+	o.ExchangeTimeout = max(o.ExchangeTimeout, o.ResponseTimeout)
 	if o.PollInterval <= 0 {
 		o.PollInterval = DefaultOpts.PollInterval
 	}
@@ -734,8 +751,12 @@ func (d *Dev) once(ctx context.Context, cmd byte, max int) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("%w: %w", errNoACK, err)
 	}
+	timeout := d.o.ResponseTimeout
+	if cmd == CmdInDataExchange {
+		timeout = d.o.ExchangeTimeout
+	}
 	for nacks := 0; ; nacks++ {
-		f, err := d.read(ctx, d.o.ResponseTimeout, max)
+		f, err := d.read(ctx, timeout, max)
 		if err == nil {
 			if err = f.Err(); err == nil {
 				if f.Kind != FrameInfo {
