@@ -536,10 +536,11 @@ func (d *Dev) Transmit(ctx context.Context, apdu []byte) ([]byte, error) {
 			return nil, fmt.Errorf("%w: InDataExchange without status", ErrBadResponse)
 		}
 		if st := r[0] & 0x3F; st != 0 {
-			if st == 0x29 || st == 0x2B {
+			se := &StatusError{Cmd: CmdInDataExchange, Code: st}
+			if se.TargetGone() {
 				d.target = nil
 			}
-			return nil, &StatusError{Cmd: CmdInDataExchange, Code: st}
+			return nil, se
 		}
 		if mi {
 			continue

@@ -100,9 +100,12 @@ func (e *StatusError) Transient() bool {
 	return false
 }
 
-// TargetGone reports whether the status says the card left the field or
-// was released (0x29 released by initiator, 0x2B card disappeared).
-func (e *StatusError) TargetGone() bool { return e.Code == 0x29 || e.Code == 0x2B }
+// TargetGone reports whether the status says the listed card is no longer
+// the one in the field: released (0x29), exchanged with another card
+// (0x2A, type B: the chip saw a different PUPI) or disappeared (0x2B).
+func (e *StatusError) TargetGone() bool {
+	return e.Code == 0x29 || e.Code == 0x2A || e.Code == 0x2B
+}
 
 // Is makes errors.Is(err, apdu.ErrCardRemoved) true for a status that
 // says the card is gone, as the apdu.Transceiver contract asks.
@@ -155,7 +158,7 @@ func statusText(c byte) string {
 	case 0x29:
 		return "target released"
 	case 0x2A:
-		return "card ID mismatch"
+		return "card exchanged with another one"
 	case 0x2B:
 		return "card disappeared"
 	case 0x2C:

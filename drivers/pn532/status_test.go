@@ -1,0 +1,63 @@
+package pn532_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"periph.io/x/conn/v3/i2c/i2ctest"
+
+	"posd/conn/apdu"
+	"posd/drivers/pn532"
+	"posd/internal/testhex"
+)
+
+// cardSwapped replays a type B card listed (ATQB 50 11223344 00000000
+// 00 71 85, ATTRIB_RES 00) and a READ RECORD through InDataExchange that
+// the chip answers with status 0x2A: UM0701-02 table 1, "ISO/IEC
+// 14443-3B only: the ID of the card does not match, meaning that the
+// expected card has been exchanged with another one". LEN, LCS and DCS
+// computed from §6.2.1.
+func TestCardSwappedIsCardRemoved(t *testing.T) {
+	ack := testhex.Bytes(t, "00 00 FF 00 FF 00")
+	ops := []i2ctest.IO{
+		{Addr: 0x24, W: testhex.Bytes(t, "00 00 FF 05 FB D4 4A 02 03 00 DD 00")},
+		{Addr: 0x24, R: []byte{0x01}},
+		{Addr: 0x24, R: append([]byte{0x01}, ack...)},
+		{Addr: 0x24, R: []byte{0x01}},
+		{Addr: 0x24, R: append([]byte{0x01}, pad(testhex.Bytes(t, "00 00 FF 12 EE D5 4B 01 01 50 11 22 33 44 00 00 00 00 00 71 85 01 00 ED 00"), pn532.MaxFrameSize)...)},
+
+		{Addr: 0x24, W: testhex.Bytes(t, "00 00 FF 08 F8 D4 40 01 00 B2 01 0C 00 2C 00")},
+		{Addr: 0x24, R: []byte{0x01}},
+		{Addr: 0x24, R: append([]byte{0x01}, ack...)},
+		{Addr: 0x24, R: []byte{0x01}},
+		{Addr: 0x24, R: append([]byte{0x01}, pad(testhex.Bytes(t, "00 00 FF 03 FD D5 41 2A C0 00"), pn532.MaxFrameSize)...)},
+	}
+	bus := &i2ctest.Playback{Ops: ops, DontPanic: true}
+	o := pn532.DefaultOpts
+	o.SkipInit = true
+	clk, _ := traceClock()
+	o.Clock = clk
+	dev, err := pn532.New(pn532.NewI2C(bus, 0), &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := dev.ListTarget(ctx, pn532.TypeB); err != nil {
+		t.Fatal(err)
+	}
+	_, err = dev.Transmit(ctx, []byte{0x00, 0xB2, 0x01, 0x0C, 0x00})
+	if cerr := bus.Close(); cerr != nil {
+		t.Fatalf("trace: %v (transmit: %v)", cerr, err)
+	}
+	if !errors.Is(err, apdu.ErrCardRemoved) {
+		t.Fatalf("another card in place of the listed one: %v, want apdu.ErrCardRemoved", err)
+	}
+	if pn532.IsTransient(err) {
+		t.Fatal("a swapped card is not a link fault to retry")
+	}
+	// The session card is gone: no APDU goes to the other card.
+	if _, err := dev.Transmit(ctx, []byte{0x00, 0xB2, 0x01, 0x0C, 0x00}); !errors.Is(err, pn532.ErrNoTarget) {
+		t.Fatalf("Transmit after the swap: %v, want ErrNoTarget", err)
+	}
+}
