@@ -503,15 +503,19 @@ func (d *Dev) ListTarget(ctx context.Context, typ TargetType) (*Target, error) {
 }
 
 // Transmit sends a command APDU to the listed ISO 14443-4 card with
-// InDataExchange and returns its response APDU. APDUs longer than MaxChunk
-// go out in several frames with MI set in Tg; a response with MI set in
-// its status is fetched with further empty InDataExchange frames
-// (UM0701-02 §7.3.8). The returned slice is the caller's.
+// InDataExchange and returns its response APDU. APDUs longer than
+// MaxChunk go out in several frames with MI set in Tg; a response with MI
+// set in its status is fetched with further empty InDataExchange frames
+// (UM0701-02 §7.3.8). The returned slice is the caller's. A listed card
+// without ISO 14443-4 (MIFARE Classic) gets nothing: ErrNotISODEP.
 func (d *Dev) Transmit(ctx context.Context, apdu []byte) ([]byte, error) {
 	ctx, end := d.begin(ctx)
 	defer end()
 	if d.target == nil {
 		return nil, ErrNoTarget
+	}
+	if !d.target.ISO14443_4() {
+		return nil, fmt.Errorf("%w: %s target with SAK 0x%02X", ErrNotISODEP, d.target.Type, d.target.SAK)
 	}
 	tg := d.target.Tg
 	rest := apdu

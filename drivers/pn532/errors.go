@@ -55,6 +55,14 @@ var (
 	// or the next InListPassiveTarget.
 	ErrCollision = errors.New("pn532: more than one card in the field")
 
+	// ErrNotISODEP means Transmit was called for a listed card that does
+	// not speak ISO 14443-4 (type A SAK without bit 0x20, such as a
+	// MIFARE Classic with SAK 0x08, or a type B card whose ATQB protocol
+	// type lacks the ISO 14443-4 bit): it takes no APDU, so it is no
+	// payment card. Not transient and not a removal: the holder has to
+	// present another card.
+	ErrNotISODEP = errors.New("pn532: the card does not speak ISO 14443-4")
+
 	// ErrBadResponse means a response parsed as a valid frame but its
 	// parameters are inconsistent (e.g. a UID length running past the end).
 	// Fatal for that call.

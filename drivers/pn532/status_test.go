@@ -9,6 +9,7 @@ import (
 
 	"posd/conn/apdu"
 	"posd/drivers/pn532"
+	"posd/drivers/pn532/pn532sim"
 	"posd/internal/testhex"
 )
 
@@ -59,5 +60,41 @@ func TestCardSwappedIsCardRemoved(t *testing.T) {
 	// The session card is gone: no APDU goes to the other card.
 	if _, err := dev.Transmit(ctx, []byte{0x00, 0xB2, 0x01, 0x0C, 0x00}); !errors.Is(err, pn532.ErrNoTarget) {
 		t.Fatalf("Transmit after the swap: %v, want ErrNoTarget", err)
+	}
+}
+
+// idClassic is a MIFARE Classic 1K (ATQA 00 04, SAK 08): a transit or
+// loyalty card, not a payment card. It speaks no ISO 14443-4.
+var idClassic = pn532sim.Identity{
+	Type: pn532.TypeA,
+	UID:  []byte{0x92, 0x2E, 0x58, 0x32},
+	ATQA: [2]byte{0x00, 0x04},
+	SAK:  0x08,
+}
+
+// TestClassicCardTakesNoAPDU: a MIFARE Classic presented alone is listed
+// (the caller may want to say what it is), but Transmit refuses it with
+// ErrNotISODEP, a decision for the caller ("not a payment card"), without
+// sending APDU bytes as MIFARE commands, which the card cannot answer and
+// which would come back as a retryable timeout.
+func TestClassicCardTakesNoAPDU(t *testing.T) {
+	dev, sim := rig(t, kI2C, nil, nil)
+	ctx := context.Background()
+	card := &ppseCard{fci: testhex.Bytes(t, ppseFCI)}
+	sim.Present(card, idClassic)
+	tg, err := dev.ListTarget(ctx, pn532.TypeA)
+	if err != nil || tg.ISO14443_4() {
+		t.Fatalf("MIFARE Classic listed as %+v %v", tg, err)
+	}
+	before := sim.Stats().Commands
+	_, err = dev.Transmit(ctx, selectPPSE)
+	if !errors.Is(err, pn532.ErrNotISODEP) {
+		t.Fatalf("APDU to a MIFARE Classic: %v, want ErrNotISODEP", err)
+	}
+	if pn532.IsTransient(err) || errors.Is(err, apdu.ErrCardRemoved) {
+		t.Fatalf("%v is neither worth a retry nor a removal", err)
+	}
+	if n := sim.Stats().Commands - before; n != 0 || len(card.seen) != 0 {
+		t.Fatalf("%d commands sent, %d APDUs reached the card", n, len(card.seen))
 	}
 }

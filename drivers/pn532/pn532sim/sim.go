@@ -74,7 +74,10 @@ import (
 
 // Card is a virtual ISO 14443-4 card: it gets a whole command APDU and
 // returns the whole response APDU. An error makes the card mute (the chip
-// reports a timeout, status 0x01).
+// reports a timeout, status 0x01). A type A card whose SAK lacks bit
+// 0x20 (a MIFARE Classic, SAK 0x08) gets no APDU: InDataExchange finds it
+// mute as well (the chip's status for a MIFARE card's NAK to bytes that
+// are no MIFARE command is not documented).
 type Card interface {
 	Transmit(apdu []byte) ([]byte, error)
 }
@@ -728,7 +731,9 @@ func (s *Sim) dataExchange(p []byte) ([]byte, time.Duration) {
 	switch {
 	case s.tg == 0 || tg != s.tg:
 		return []byte{code, 0x27}, 0
-	case !s.present:
+	case !s.present, s.id.Type == pn532.TypeA && s.id.SAK&0x20 == 0:
+		// Gone, or a card without ISO 14443-4 (MIFARE Classic): no
+		// answer to APDU bytes.
 		s.chainIn, s.chainOut = nil, nil
 		return []byte{code, 0x01}, s.exchangeTime(len(data)+3, 0)
 	}
