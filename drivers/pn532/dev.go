@@ -549,6 +549,11 @@ func (d *Dev) Transmit(ctx context.Context, apdu []byte) ([]byte, error) {
 		if mi {
 			continue
 		}
+		if r[0]&0x40 != 0 && len(r) == 1 {
+			// More to come, but nothing in this frame: asking again
+			// could go on forever.
+			return nil, fmt.Errorf("%w: chained InDataExchange frame without data", ErrBadResponse)
+		}
 		resp = append(resp, r[1:]...)
 		if len(resp) > d.o.MaxResponse {
 			return nil, fmt.Errorf("%w: chained response over %d bytes", ErrBadResponse, d.o.MaxResponse)

@@ -98,3 +98,43 @@ func TestClassicCardTakesNoAPDU(t *testing.T) {
 		t.Fatalf("%d commands sent, %d APDUs reached the card", n, len(card.seen))
 	}
 }
+
+// TestEmptyChainedFrameIsMalformed: InDataExchange answers with MI set in
+// its status when more DataIn follows (UM0701-02 §7.3.8), so each such
+// frame carries data. A frame with MI and no data (a confused chip, or
+// noise that kept its checksums) made the driver ask again forever, the
+// response never growing towards MaxResponse; it is a malformed answer.
+func TestEmptyChainedFrameIsMalformed(t *testing.T) {
+	ack := testhex.Bytes(t, "00 00 FF 00 FF 00")
+	step := func(w, r string) []i2ctest.IO {
+		return []i2ctest.IO{
+			{Addr: 0x24, W: testhex.Bytes(t, w)},
+			{Addr: 0x24, R: []byte{0x01}},
+			{Addr: 0x24, R: append([]byte{0x01}, ack...)},
+			{Addr: 0x24, R: []byte{0x01}},
+			{Addr: 0x24, R: append([]byte{0x01}, pad(testhex.Bytes(t, r), pn532.MaxFrameSize)...)},
+		}
+	}
+	ops := step(listA2, oneA)
+	ops = append(ops, step("00 00 FF 08 F8 D4 40 01 00 B2 01 0C 00 2C 00", "00 00 FF 03 FD D5 41 40 AA 00")...)
+	for i := 0; i < 3; i++ {
+		ops = append(ops, step("00 00 FF 03 FD D4 40 01 EB 00", "00 00 FF 03 FD D5 41 40 AA 00")...)
+	}
+	bus := &i2ctest.Playback{Ops: ops, DontPanic: true}
+	o := pn532.DefaultOpts
+	o.SkipInit = true
+	clk, _ := traceClock()
+	o.Clock = clk
+	dev, err := pn532.New(pn532.NewI2C(bus, 0), &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := dev.ListTarget(ctx, pn532.TypeA); err != nil {
+		t.Fatal(err)
+	}
+	_, err = dev.Transmit(ctx, []byte{0x00, 0xB2, 0x01, 0x0C, 0x00})
+	if !errors.Is(err, pn532.ErrBadResponse) {
+		t.Fatalf("endless empty chain: %v, want ErrBadResponse", err)
+	}
+}
