@@ -197,3 +197,36 @@ func TestListAgainReleasesFirst(t *testing.T) {
 		t.Fatalf("%d cards activated after an empty poll", n)
 	}
 }
+
+// TestPhoneComesBack: a phone leaves the field during a transaction and
+// comes back (the holder's hand moved, or its NFC service restarted): the
+// session is gone, the exchange fails, the presence check says so, and
+// the next poll lists the phone afresh and talks to it.
+func TestPhoneComesBack(t *testing.T) {
+	dev, sim := rig(t, kI2C, nil, nil)
+	ctx := context.Background()
+	phone := &ppseCard{fci: testhex.Bytes(t, ppseFCI)}
+	sim.Present(phone, idA)
+	if _, err := dev.ListTarget(ctx, pn532.TypeA); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dev.Transmit(ctx, selectPPSE); err != nil {
+		t.Fatal(err)
+	}
+	sim.Take(phone)
+	sim.Present(phone, idA)
+	if _, err := dev.Transmit(ctx, selectPPSE); err == nil {
+		t.Fatal("the session survived the phone leaving the field")
+	}
+	if ok, err := dev.CardPresent(ctx); ok || err != nil {
+		t.Fatalf("presence of the lost session: %v %v", ok, err)
+	}
+	for i := 0; i < 2; i++ {
+		if _, err := dev.ListTarget(ctx, pn532.TypeA); err != nil {
+			t.Fatalf("poll %d after the phone came back: %v", i, err)
+		}
+		if resp, err := dev.Transmit(ctx, selectPPSE); err != nil || len(resp) < 2 {
+			t.Fatalf("poll %d: %X %v", i, resp, err)
+		}
+	}
+}
