@@ -448,8 +448,9 @@ func (d *Dev) SetTimings(ctx context.Context, atrRes, retry Timeout) error {
 // last, the cards of a collision, the card of the other modulation) are
 // released first with InRelease Tg 0: an activated card answers no poll
 // (ISO 14443-3 ACTIVE, ISO 14443-4 PROTOCOL state) and would be missed;
-// once deselected it rests in HALT, from where the chip's poll wakes it,
-// as libnfc's listing loop relies on (it deselects after every listing).
+// once deselected it rests in HALT. libnfc likewise deselects after every
+// listing; it notes that a deselected type B card answers the next poll,
+// as the re-listing of a card found by the type B poll needs here.
 func (d *Dev) ListTarget(ctx context.Context, typ TargetType) (*Target, error) {
 	ctx, end := d.begin(ctx)
 	defer end()

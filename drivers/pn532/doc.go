@@ -53,8 +53,10 @@
 //     card activated, and an activated card answers no poll (ISO 14443-3
 //     ACTIVE, ISO 14443-4 PROTOCOL state). ListTarget releases what an
 //     earlier poll (or, after Init without reset, a previous host) left
-//     activated before it polls, as libnfc deselects after every listing;
-//     a deselected card rests in HALT and the chip's poll wakes it.
+//     activated before it polls, as libnfc deselects after every listing.
+//     A deselected card rests in HALT: whether the chip's type A poll
+//     (REQA or WUPA) wakes it the manual does not say; libnfc notes that
+//     a deselected type B card answers the next poll.
 //   - Card removal: an ISO 14443-4 R(NAK) through InCommunicateThru, as
 //     libnfc does on a PN532 because Diagnose 0x06 fails with JCOP cards;
 //     Diagnose 0x06 (§7.2.1) only for non-ISO-DEP cards. Neither resets

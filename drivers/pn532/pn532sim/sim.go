@@ -53,8 +53,10 @@
 // Activated cards: a card the chip activated (ISO 14443-3 ACTIVE, or
 // PROTOCOL after RATS or ATTRIB) answers no poll until it is deselected
 // (InRelease, which the chip sends as S(DESELECT) and which leaves the card
-// in HALT, from where the next poll wakes it, as libnfc's listing loop
-// relies on), the field goes off or the card leaves the field. The manual
+// in HALT), the field goes off or the card leaves the field. The
+// simulator's poll wakes a card in HALT (WUPA, WUPB); libnfc notes that a
+// deselected type B card answers the next poll, and for type A the
+// manual does not say whether the chip sends REQA or WUPA. The manual
 // does not say what becomes of the targets of an earlier
 // InListPassiveTarget when the host lists again; the simulator assumes
 // the chip forgets them without deselecting them, so such a card stays
