@@ -45,6 +45,12 @@
 //     follows, the chip answers each such frame with a bare status; MI in
 //     the response status says more DataIn follows and is fetched with an
 //     InDataExchange without DataOut. DataOut per frame is at most 262.
+//     The chip answers S(WTX) itself, so the host waits for a response
+//     up to Opts.ExchangeTimeout, which covers ISO 14443-4's largest
+//     frame waiting time (FWTMax, FWI 14, 4.95 s). A frame with MI and
+//     no DataIn is malformed. A card without ISO 14443-4 gets no APDU
+//     (ErrNotISODEP); status 0x29, 0x2A and 0x2B end the session
+//     (apdu.ErrCardRemoved).
 //   - Type A targets: SAK bit 0x20 marks ISO 14443-4; the ATS follows
 //     only when the chip got one, so a SAK 0x28 card listed without ATS
 //     is accepted (libnfc's pn53x_decode_target_data does the same).
