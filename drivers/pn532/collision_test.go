@@ -230,3 +230,53 @@ func TestPhoneComesBack(t *testing.T) {
 		}
 	}
 }
+
+// TestWalletReleaseTrace: the frames of a wallet's type B and type A card
+// polled one after the other: the B card's target is released (InRelease
+// Tg 0, UM0701-02 §7.3.11: all targets) before the type A poll, and
+// Release after the collision releases all targets again, never one Tg.
+func TestWalletReleaseTrace(t *testing.T) {
+	const (
+		oneB       = "00 00 FF 12 EE D5 4B 01 01 50 11 22 33 44 00 00 00 00 00 71 85 01 00 ED 00"
+		releaseAll = "00 00 FF 03 FD D4 52 00 DA 00"
+		released   = "00 00 FF 03 FD D5 53 00 D8 00"
+	)
+	ack := testhex.Bytes(t, "00 00 FF 00 FF 00")
+	step := func(w, r string, n int) []i2ctest.IO {
+		return []i2ctest.IO{
+			{Addr: 0x24, W: testhex.Bytes(t, w)},
+			{Addr: 0x24, R: []byte{0x01}},
+			{Addr: 0x24, R: append([]byte{0x01}, ack...)},
+			{Addr: 0x24, R: []byte{0x01}},
+			{Addr: 0x24, R: append([]byte{0x01}, pad(testhex.Bytes(t, r), n)...)},
+		}
+	}
+	var ops []i2ctest.IO
+	ops = append(ops, step(listB2, oneB, pn532.MaxFrameSize)...)
+	ops = append(ops, step(releaseAll, released, 16)...)
+	ops = append(ops, step(listA2, oneA, pn532.MaxFrameSize)...)
+	ops = append(ops, step(releaseAll, released, 16)...)
+	bus := &i2ctest.Playback{Ops: ops, DontPanic: true}
+	o := pn532.DefaultOpts
+	o.SkipInit = true
+	clk, _ := traceClock()
+	o.Clock = clk
+	dev, err := pn532.New(pn532.NewI2C(bus, 0), &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := dev.ListTarget(ctx, pn532.TypeB); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dev.ListTarget(ctx, pn532.TypeA); err != nil {
+		t.Fatal(err)
+	}
+	err = dev.Release(ctx)
+	if cerr := bus.Close(); cerr != nil {
+		t.Fatalf("trace: %v (release: %v)", cerr, err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
