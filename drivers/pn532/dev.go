@@ -516,7 +516,7 @@ func (d *Dev) Transmit(ctx context.Context, apdu []byte) ([]byte, error) {
 		return nil, ErrNoTarget
 	}
 	if !d.target.ISO14443_4() {
-		return nil, fmt.Errorf("%w: %s target with SAK 0x%02X", ErrNotISODEP, d.target.Type, d.target.SAK)
+		return nil, fmt.Errorf("%w: %s target", ErrNotISODEP, d.target.Type)
 	}
 	tg := d.target.Tg
 	rest := apdu
