@@ -601,8 +601,9 @@ func (d *Dev) releaseAll(ctx context.Context) error {
 // disturbing its session.
 //
 // For an ISO-DEP card (Type A with SAK bit 0x20, Type B) it sends an
-// ISO 14443-4 R(NAK) block through InCommunicateThru — 0xB2 for Type A,
-// 0xBA 0x01 (CID 1) for Type B — which a present card answers with an
+// ISO 14443-4 R(NAK) block through InCommunicateThru — 0xB2 for Type A;
+// for Type B 0xBA with the CID the card's ATTRIB_RES echoes, or 0xB2 when
+// that CID is 0 (see typeBRNAK) — which a present card answers with an
 // R(ACK) or its last block (ISO 14443-4 §7.5.4 PICC rules) and which
 // leaves its block number alone. This is what libnfc's chips/pn53x.c does
 // on a PN532 (pn53x_ISO14443A_4_is_present, pn53x_ISO14443B_4_is_present)
@@ -636,7 +637,7 @@ func (d *Dev) CardPresent(ctx context.Context) (bool, error) {
 	}
 	rnak := []byte{0xB2}
 	if t.Type == TypeB {
-		rnak = []byte{0xBA, 0x01}
+		rnak = typeBRNAK(t)
 	}
 	var last error
 	for failures := 0; failures < 2; failures++ {
@@ -658,6 +659,23 @@ func (d *Dev) CardPresent(ctx context.Context) (bool, error) {
 		}
 	}
 	return false, last
+}
+
+// typeBRNAK is the R(NAK) block of the presence check for a type B card.
+// ISO 14443-4 §7.1.1.2: a card ignores a block whose CID is not its own,
+// and a card without CID support (or with CID 0) takes blocks without
+// CID. The card's CID is the low nibble of the first ATTRIB_RES byte,
+// which is 0 when it does not support CID. libnfc sends CID 1 (0xBA
+// 0x01), which only a card given CID 1 answers; that stays the choice
+// when the chip passed no ATTRIB_RES.
+func typeBRNAK(t *Target) []byte {
+	if len(t.AttribRes) == 0 {
+		return []byte{0xBA, 0x01}
+	}
+	if cid := t.AttribRes[0] & 0x0F; cid != 0 {
+		return []byte{0xBA, cid}
+	}
+	return []byte{0xB2}
 }
 
 // needsTarget lists the commands that act on a listed card's session,

@@ -138,3 +138,40 @@ func TestEmptyChainedFrameIsMalformed(t *testing.T) {
 		t.Fatalf("endless empty chain: %v, want ErrBadResponse", err)
 	}
 }
+
+// TestTypeBPresenceUsesTheCardsCID: the presence check's R(NAK) must
+// reach a type B card under the CID its ATTRIB_RES echoes (ISO 14443-4
+// §7.1.1.2): a card without CID support (ATQB protocol info FO bit 1
+// clear), or one given CID 0, ignores a block with CID 1, and was taken
+// for gone while it lay on the reader.
+func TestTypeBPresenceUsesTheCardsCID(t *testing.T) {
+	noCID := idB
+	noCID.ATQB = append([]byte(nil), idB.ATQB...)
+	noCID.ATQB[11] &^= 0x01
+	cid1 := idB
+	cid1.AttribRes = []byte{0x01}
+	for _, c := range []struct {
+		name string
+		id   pn532sim.Identity
+	}{
+		{"CID 0", idB},
+		{"no CID support", noCID},
+		{"CID 1", cid1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dev, sim := rig(t, kI2C, nil, nil)
+			ctx := context.Background()
+			sim.Present(&ppseCard{fci: testhex.Bytes(t, ppseFCI)}, c.id)
+			if _, err := dev.ListTarget(ctx, pn532.TypeB); err != nil {
+				t.Fatal(err)
+			}
+			if ok, err := dev.CardPresent(ctx); !ok || err != nil {
+				t.Fatalf("card on the reader: present %v, %v", ok, err)
+			}
+			sim.Remove()
+			if ok, err := dev.CardPresent(ctx); ok || err != nil {
+				t.Fatalf("card taken away: present %v, %v", ok, err)
+			}
+		})
+	}
+}

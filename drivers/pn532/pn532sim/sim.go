@@ -782,13 +782,39 @@ func (s *Sim) communicateThru(p []byte) ([]byte, time.Duration) {
 		return mute, s.exchangeTime(len(p)+2, 0)
 	}
 	ack := []byte{0xA2 | s.bn}
-	if pcb&0x08 != 0 {
+	withCID := pcb&0x08 != 0
+	if withCID {
 		if len(p) < 2 {
 			return mute, s.exchangeTime(len(p)+2, 0)
 		}
 		ack = []byte{0xAA | s.bn, p[1]}
 	}
+	if !s.acceptsCID(withCID, p) {
+		return mute, s.exchangeTime(len(p)+2, 0)
+	}
 	return append([]byte{code, 0x00}, ack...), s.exchangeTime(len(p)+2, len(ack)+2)
+}
+
+// acceptsCID applies the CID rules of ISO 14443-4 §7.1.1.2 to a block
+// sent to the listed type B card, whose CID is the one its ATTRIB_RES
+// echoes (low nibble of its first byte) when its ATQB says it supports
+// CID (protocol info FO bit 1): a card without CID support ignores every
+// block with a CID; one with CID support answers blocks with its CID,
+// and blocks without CID only when its CID is 0. Type A cards are not
+// checked (the chip's RATS gives them CID 0).
+func (s *Sim) acceptsCID(withCID bool, p []byte) bool {
+	if s.id.Type != pn532.TypeB {
+		return true
+	}
+	supported := len(s.id.ATQB) == 12 && s.id.ATQB[11]&0x01 != 0
+	var cid byte
+	if supported && len(s.id.AttribRes) > 0 {
+		cid = s.id.AttribRes[0] & 0x0F
+	}
+	if !withCID {
+		return !supported || cid == 0
+	}
+	return supported && p[1]&0x0F == cid
 }
 
 func (s *Sim) handOut(air time.Duration) ([]byte, time.Duration) {
