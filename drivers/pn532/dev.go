@@ -486,12 +486,10 @@ func (d *Dev) ListTarget(ctx context.Context, typ TargetType) (*Target, error) {
 		d.activated = true
 		return nil, err
 	}
-	if len(ts) > 0 {
-		d.activated = true
-	}
 	if len(ts) == 0 {
 		return nil, ErrNoTarget
 	}
+	d.activated = true
 	if len(ts) > 1 {
 		d.log.Debug("pn532 collision", "type", typ.String(), "targets", len(ts))
 		return nil, fmt.Errorf("%w: %d %s targets", ErrCollision, len(ts), typ)
