@@ -467,10 +467,11 @@ func (d *Dev) ListTarget(ctx context.Context, typ TargetType) (*Target, error) {
 	if d.activated {
 		if err := d.releaseAll(ctx); err != nil {
 			var se *StatusError
-			if !errors.As(err, &se) {
+			if !errors.As(err, &se) && !errors.Is(err, ErrReset) {
 				return nil, err
 			}
-			// The chip knows no target to release: nothing is held.
+			// The chip knows no target to release, or a reset
+			// switched the field off: nothing is held.
 			d.log.Debug("pn532 release before polling", "err", err)
 			d.activated = false
 		}

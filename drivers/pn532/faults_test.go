@@ -351,3 +351,33 @@ func TestSimulatorFaults(t *testing.T) {
 		})
 	}
 }
+
+// A poll across a reset: the release of the card listed before meets the
+// wedged bus and the chip is reset, which switches the field off and ends
+// every activation; the poll itself goes on, as it did before polls
+// released first.
+func TestPollAcrossAReset(t *testing.T) {
+	r := newStepRig(pn532sim.Opts{})
+	bus := &wedgedBus{Bus: r.sim}
+	o := r.opts()
+	o.Reset = resetPin{Pin: r.sim.ResetPin(), bus: bus}
+	dev, err := pn532.New(pn532.NewI2C(bus, 0), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	r.sim.Present(&ppseCard{fci: testhex.Bytes(t, ppseFCI)}, idA)
+	if _, err := dev.ListTarget(ctx, pn532.TypeA); err != nil {
+		t.Fatal(err)
+	}
+	bus.wedged = true
+	if _, err := dev.ListTarget(ctx, pn532.TypeA); err != nil {
+		t.Fatalf("poll across a reset: %v", err)
+	}
+	if n := r.sim.Stats().Resets; n != 2 {
+		t.Errorf("resets %d, want 2", n)
+	}
+	if _, err := dev.Transmit(ctx, selectPPSE); err != nil {
+		t.Fatal(err)
+	}
+}
