@@ -66,7 +66,9 @@
 //   - Card removal: an ISO 14443-4 R(NAK) through InCommunicateThru, as
 //     libnfc does on a PN532 because Diagnose 0x06 fails with JCOP cards;
 //     Diagnose 0x06 (§7.2.1) only for non-ISO-DEP cards. Neither resets
-//     the card's session, unlike a new InListPassiveTarget.
+//     the card's session, unlike a new InListPassiveTarget. A type B
+//     card's R(NAK) carries the CID its ATTRIB_RES echoes, none for CID 0
+//     (ISO 14443-4 §7.1.1.2: a card ignores blocks with another CID).
 //
 // Construction from board/:
 //

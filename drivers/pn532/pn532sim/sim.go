@@ -50,6 +50,10 @@
 // simulator assumes automatic RATS on, and keeps whatever a host sets
 // until a reset.
 //
+// CID: a type B card answers an R(NAK) sent through InCommunicateThru
+// only under the CID rules of ISO 14443-4 §7.1.1.2, its CID being the one
+// its ATTRIB_RES echoes when its ATQB says it supports CID.
+//
 // Activated cards: a card the chip activated (ISO 14443-3 ACTIVE, or
 // PROTOCOL after RATS or ATTRIB) answers no poll until it is deselected
 // (InRelease, which the chip sends as S(DESELECT) and which leaves the card
