@@ -90,12 +90,19 @@ func serveConsole(ctx context.Context, serve func(context.Context) error, clk cl
 			log.Warn("service console port failed, serving it again", "err", err, "retry_in", wait)
 			failing = true
 		}
+		if errors.Is(err, console.ErrDisconnected) {
+			// The line hung up (the engineer left): the next one
+			// gets a prompt as soon as a laptop plugs in.
+			wait = consoleRetryMin
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-clk.After(wait):
 		}
-		wait = min(2*wait, consoleRetryMax)
+		if !errors.Is(err, console.ErrDisconnected) {
+			wait = min(2*wait, consoleRetryMax)
+		}
 	}
 }
 

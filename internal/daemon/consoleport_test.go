@@ -53,3 +53,36 @@ func TestConsoleServedAgainAfterAPortFailure(t *testing.T) {
 		t.Fatalf("served %d times after a non-port error", n)
 	}
 }
+
+// TestConsoleServedAgainSoonAfterAHangUp: an engineer who left (the line
+// hung up) is followed by the next one within a second, however many
+// hang-ups came before: the prompt is there as soon as a laptop plugs in.
+func TestConsoleServedAgainSoonAfterAHangUp(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC))
+	calls := make(chan time.Time, 10)
+	serve := func(ctx context.Context) error {
+		calls <- clk.Now()
+		if len(calls) < 5 {
+			return fmt.Errorf("%w: read: EOF", console.ErrDisconnected)
+		}
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go serveConsole(ctx, serve, clk, slog.New(slog.DiscardHandler))
+	start := <-calls
+	for range 4 {
+		waiting(t, clk, "the console")
+		clk.Advance(time.Second)
+		select {
+		case at := <-calls:
+			if at.Sub(start) != time.Second {
+				t.Fatalf("served again after %v, want 1s", at.Sub(start))
+			}
+			start = at
+		case <-time.After(10 * time.Second):
+			t.Fatal("not served again a second after the hang-up")
+		}
+	}
+}
