@@ -10,6 +10,7 @@
 //
 //	tms-sim -listen 127.0.0.1:8590 [-journal FILE] [-kdh-ca-out FILE]
 //	        [-repo DIR -root-out FILE] [-params FILE]... [-firmware FILE -firmware-version N]
+//	        [-slow-targets BYTES/DURATION]
 //
 // The update repository (one terminal group) is created afresh in -repo
 // with new keys at each start; -root-out writes the root.json terminals
@@ -25,6 +26,10 @@
 // host:port, the limits' keys and ranges) and refused at start if it does
 // not read; the admin endpoint publishes whatever it is given.
 //
+// -slow-targets is a fault for terminals to meet: every target is served
+// BYTES at a time, DURATION apart (1/5s: a byte every five seconds, a TMS
+// or a middlebox that keeps a download alive without ever finishing it).
+//
 // It prints "tms-sim listening on ADDR" once it serves.
 package main
 
@@ -39,6 +44,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -62,6 +69,7 @@ func run() error {
 	flag.Var(&params, "params", "publish this parameter bundle (its version field numbers it); repeatable")
 	firmware := flag.String("firmware", "", "publish this firmware image (a posd binary on the sim board)")
 	fwVersion := flag.Int("firmware-version", 0, "the version of -firmware")
+	slowTargets := flag.String("slow-targets", "", "serve every target BYTES/DURATION at a time (a fault: 1/5s trickles a byte every 5 s)")
 	level := flag.String("log-level", "info", "log level: debug, info, warn, error")
 	flag.Parse()
 	var lv slog.Level
@@ -69,6 +77,10 @@ func run() error {
 		return fmt.Errorf("-log-level: %w", err)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
+	chunk, every, err := parsePace(*slowTargets)
+	if err != nil {
+		return fmt.Errorf("-slow-targets: %w", err)
+	}
 	if h, _, err := net.SplitHostPort(*listen); err != nil || !net.ParseIP(h).IsLoopback() {
 		return errors.New("-listen: must be a loopback address (tms-sim holds test keys only)")
 	}
@@ -115,6 +127,10 @@ func run() error {
 		if err != nil {
 			return err
 		}
+		if chunk > 0 {
+			r.Slow("/targets/", chunk, every)
+			log.Warn("serving targets slowly (fault)", "bytes", chunk, "every", every)
+		}
 		mux.Handle("/repo/", http.StripPrefix("/repo", r.Handler()))
 		mux.Handle("POST /v1/admin/publish", publishHandler(r, log))
 		mux.Handle("POST /v1/report", reportHandler(jw, log))
@@ -140,4 +156,24 @@ func run() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return srv.Shutdown(ctx)
+}
+
+// parsePace reads BYTES/DURATION ("1/5s"); "" is none (0, 0).
+func parsePace(s string) (chunk int64, every time.Duration, err error) {
+	if s == "" {
+		return 0, 0, nil
+	}
+	b, d, ok := strings.Cut(s, "/")
+	if !ok {
+		return 0, 0, fmt.Errorf("%q is not BYTES/DURATION", s)
+	}
+	chunk, err = strconv.ParseInt(b, 10, 64)
+	if err != nil || chunk < 1 {
+		return 0, 0, fmt.Errorf("%q: BYTES must be a whole number above 0", s)
+	}
+	every, err = time.ParseDuration(d)
+	if err != nil || every <= 0 {
+		return 0, 0, fmt.Errorf("%q: DURATION must be above 0 (like 5s)", s)
+	}
+	return chunk, every, nil
 }

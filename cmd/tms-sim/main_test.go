@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func TestMain(m *testing.M) {
@@ -40,6 +41,22 @@ func TestCommandStopsCleanlyRightAfterListening(t *testing.T) {
 		}()
 		if err := cmd.Wait(); err != nil {
 			t.Fatalf("stop %d right after listening: %v", i+1, err)
+		}
+	}
+}
+
+func TestParsePace(t *testing.T) {
+	for in, want := range map[string]struct {
+		chunk int64
+		every time.Duration
+		ok    bool
+	}{
+		"": {0, 0, true}, "1/5s": {1, 5 * time.Second, true}, "8192/1m": {8192, time.Minute, true},
+		"0/5s": {}, "1": {}, "1/0s": {}, "x/5s": {}, "1/-5s": {}, "1/five": {},
+	} {
+		chunk, every, err := parsePace(in)
+		if (err == nil) != want.ok || chunk != want.chunk || every != want.every {
+			t.Errorf("parsePace(%q) = %d, %v, %v", in, chunk, every, err)
 		}
 	}
 }

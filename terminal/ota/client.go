@@ -34,6 +34,10 @@ const (
 	DefaultMaxTarget    = 256 << 20 // bytes, any target
 	DefaultFetchTimeout = 10 * time.Minute
 	DefaultMinFree      = 32 << 20 // bytes
+	// DefaultMinRate and DefaultMinRateWindow: a download that brings
+	// less than 1 KiB/s over 30 s is given up (Opts.MinRate).
+	DefaultMinRate       = 1 << 10 // bytes per second
+	DefaultMinRateWindow = 30 * time.Second
 	// maxTimestamp bounds timestamp.json below MaxMetadata: it is tiny,
 	// and fetched at every Check.
 	maxTimestamp = 16 << 10
@@ -78,6 +82,21 @@ type Opts struct {
 	// DefaultFetchTimeout).
 	FetchTimeout time.Duration
 	HTTP         *http.Client // nil: a client of its own, no timeout but FetchTimeout
+	// MinRate is the floor of a download's rate, in bytes per second: a
+	// request whose answer brings fewer than MinRate·MinRateWindow bytes
+	// (or the rest of the file, when less) in a window of MinRateWindow is
+	// given up (ErrTooSlow); what it brought is kept for the next Fetch to
+	// resume. Without it a TMS or a middlebox that trickles a byte every
+	// few seconds holds the download (and the Check or Fetch) up to
+	// FetchTimeout. 0: DefaultMinRate; negative: no floor.
+	MinRate int64
+	// MinRateWindow is the window MinRate is judged over (0:
+	// DefaultMinRateWindow).
+	MinRateWindow time.Duration
+	// RateClock times MinRateWindow (nil: clock.Real, which runs on Go's
+	// monotonic clock). It is not Clock: a download's rate is time that
+	// passed, which setting the wall clock does not change.
+	RateClock clock.Clock
 	// Clock is the time metadata expiry is judged by, and Poll's schedule
 	// (nil: clock.Real).
 	Clock clock.Clock
@@ -167,6 +186,13 @@ func New(o Opts) (*Client, error) {
 	if o.MinFree <= 0 {
 		o.MinFree = DefaultMinFree
 	}
+	if o.MinRate == 0 {
+		o.MinRate = DefaultMinRate
+	}
+	if o.MinRateWindow <= 0 {
+		o.MinRateWindow = DefaultMinRateWindow
+	}
+	o.RateClock = clock.Or(o.RateClock)
 	if o.FreeSpace == nil {
 		o.FreeSpace = statfsFree
 	}

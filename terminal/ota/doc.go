@@ -85,6 +85,11 @@
 // deleted. FetchTimeout bounds one Check or
 // one Fetch as a whole (wall-clock, like every network timeout in posd);
 // a large image on a slow link completes over several resumed Fetches.
+// Within it, every request must bring Opts.MinRate over each
+// Opts.MinRateWindow (by default 1 KiB/s over 30 s, or the rest of the
+// file when less): a TMS or a middlebox that trickles bytes is given up
+// after one window (ErrTooSlow, transient), what it brought kept for the
+// resume, instead of holding the download to FetchTimeout.
 // Downloads are bounded by MaxMetadata for every metadata file and, for a
 // target, by its signed length (and never more than MaxTarget): a server
 // sending more is cut off and refused (ErrTooLarge).

@@ -44,6 +44,10 @@ import (
 //     HTTP error status other than 404). A Fetch cut midway resumes.
 //   - ErrTimeout: the Check or Fetch took longer than FetchTimeout. A
 //     Fetch resumes where it stopped.
+//   - ErrTooSlow: an answer brought less than Opts.MinRate over
+//     Opts.MinRateWindow (a TMS or a middlebox trickling bytes); it was
+//     given up. It matches ErrUnreachable too. A Fetch resumes where it
+//     stopped.
 //
 // Others:
 //
@@ -69,6 +73,7 @@ var (
 	ErrMalformed    = errors.New("ota: malformed metadata")
 	ErrUnreachable  = errors.New("ota: repository unreachable")
 	ErrTimeout      = errors.New("ota: download timed out")
+	ErrTooSlow      = errors.New("ota: download below the minimum rate")
 	ErrNotFound     = errors.New("ota: not found")
 	ErrNoSpace      = errors.New("ota: not enough free space for the download")
 	ErrBadBundle    = errors.New("ota: bad parameter bundle")
@@ -106,7 +111,7 @@ func Refused(err error) bool {
 // Transient reports whether err is worth retrying as is (unreachable,
 // timed out).
 func Transient(err error) bool {
-	return errors.Is(err, ErrUnreachable) || errors.Is(err, ErrTimeout)
+	return errors.Is(err, ErrUnreachable) || errors.Is(err, ErrTimeout) || errors.Is(err, ErrTooSlow)
 }
 
 // roleOf is the role of a metadata file name: "3.snapshot.json" → snapshot.
@@ -134,7 +139,7 @@ func classify(file string, target bool, err error) error {
 		}
 		return &RefusedError{File: file, Reason: ErrTooLarge, Err: err}
 	}
-	if errors.Is(err, ErrUnreachable) || errors.Is(err, ErrTimeout) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrNoSpace) ||
+	if errors.Is(err, ErrUnreachable) || errors.Is(err, ErrTimeout) || errors.Is(err, ErrTooSlow) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrNoSpace) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}

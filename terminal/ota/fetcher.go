@@ -5,16 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"posd/conn/clock"
 )
 
 // fetcher is go-tuf's download hook (config.UpdaterConfig.Fetcher) for one
@@ -30,6 +35,8 @@ type fetcher struct {
 	last    string // the file downloaded last (metadata name or target name)
 	// resumed: target mode, the download continued a partial file.
 	resumed bool
+	// watch is the rate watch of the request under way (or the last).
+	watch *rateWatch
 	// roots: metadata mode, the versioned roots downloaded (N.root.json
 	// by N), not yet verified (see Client.keepRoots).
 	roots map[int64][]byte
@@ -94,9 +101,13 @@ func statusError(resp *http.Response, u string) error {
 }
 
 // get sends a GET of u, for the bytes from offset from on when from > 0.
+// The request is watched for Opts.MinRate (see rateWatch) until its body
+// is closed.
 func (f *fetcher) get(u string, from int64) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(f.ctx, http.MethodGet, u, nil)
+	ctx, cancel := context.WithCancelCause(f.ctx)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
+		cancel(nil)
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	if f.c.o.TerminalID != "" {
@@ -106,15 +117,30 @@ func (f *fetcher) get(u string, from int64) (*http.Response, error) {
 	if from > 0 {
 		req.Header.Set("Range", "bytes="+strconv.FormatInt(from, 10)+"-")
 	}
+	w := &rateWatch{log: f.c.log, name: f.last, cancel: cancel, stop: make(chan struct{}),
+		rate: f.c.o.MinRate, window: f.c.o.MinRateWindow, clk: f.c.o.RateClock}
+	w.rest.Store(-1)
+	f.watch = w
+	if w.rate >= 0 {
+		// The first window is set before the request leaves.
+		go w.run(w.clk.After(w.window))
+	}
 	resp, err := f.c.http.Do(req)
 	if err != nil {
+		w.end()
 		return nil, f.transport(err)
 	}
+	if resp.ContentLength >= 0 {
+		w.rest.Store(resp.ContentLength)
+	}
+	w.body = resp.Body
+	resp.Body = w
 	return resp, nil
 }
 
-// transport wraps an error of the connection: a timeout, a cancel, or an
-// unreachable (or vanished) repository.
+// transport wraps an error of the connection: a timeout, a cancel, an
+// answer below the minimum rate, or an unreachable (or vanished)
+// repository.
 func (f *fetcher) transport(err error) error {
 	if cause := context.Cause(f.ctx); cause != nil {
 		if errors.Is(cause, ErrTimeout) {
@@ -122,7 +148,93 @@ func (f *fetcher) transport(err error) error {
 		}
 		return fmt.Errorf("ota: %s: %w", f.last, cause)
 	}
+	if f.watch != nil {
+		if slow := f.watch.tooSlow(); slow != nil {
+			return slow
+		}
+	}
 	return fmt.Errorf("%w: %s: %w", ErrUnreachable, f.last, err)
+}
+
+// rateWatch is the body of one answer, counting what it brings, and the
+// watch of its rate: each Opts.MinRateWindow (by Opts.RateClock) from the
+// request on, the window must have brought MinRate·MinRateWindow bytes
+// or the rest of the answer, whichever is less; else the request is
+// cancelled and its reads fail with ErrTooSlow. The window starts with
+// the request: an answer whose headers do not come counts as no bytes.
+type rateWatch struct {
+	log    *slog.Logger
+	name   string
+	rate   int64 // Opts.MinRate
+	window time.Duration
+	clk    clock.Clock
+	cancel context.CancelCauseFunc
+	body   io.ReadCloser
+	got    atomic.Int64 // bytes of the current window
+	rest   atomic.Int64 // bytes of the answer still to come (-1: unknown)
+	stop   chan struct{}
+	once   sync.Once
+	mu     sync.Mutex
+	slow   error // why the request was given up (nil: it was not)
+}
+
+func (w *rateWatch) Read(p []byte) (int, error) {
+	n, err := w.body.Read(p)
+	w.got.Add(int64(n))
+	if r := w.rest.Load(); r >= 0 {
+		w.rest.Store(max(0, r-int64(n)))
+	}
+	return n, err
+}
+
+// Close ends the watch and the request.
+func (w *rateWatch) Close() error {
+	w.end()
+	return w.body.Close()
+}
+
+func (w *rateWatch) end() {
+	w.once.Do(func() {
+		close(w.stop)
+		w.cancel(nil)
+	})
+}
+
+func (w *rateWatch) tooSlow() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.slow
+}
+
+// run watches the windows, the first ending when first fires.
+func (w *rateWatch) run(first <-chan time.Time) {
+	floor := int64(float64(w.rate) * w.window.Seconds())
+	for window := first; ; window = w.clk.After(w.window) {
+		select {
+		case <-w.stop:
+			return
+		case <-window:
+		}
+		select {
+		case <-w.stop:
+			return
+		default:
+		}
+		got, need := w.got.Swap(0), floor
+		if r := w.rest.Load(); r >= 0 {
+			need = min(need, r+got)
+		}
+		if got >= need {
+			continue
+		}
+		err := fmt.Errorf("%w: %s: %d bytes in %v, below %d bytes/s (%w)", ErrTooSlow, w.name, got, w.window, w.rate, ErrUnreachable)
+		w.mu.Lock()
+		w.slow = err
+		w.mu.Unlock()
+		w.log.Warn("ota: download below the minimum rate; giving it up", "file", w.name, "bytes", got, "window", w.window)
+		w.cancel(err)
+		return
+	}
 }
 
 // target downloads a target of exactly length bytes into the partial

@@ -2,11 +2,15 @@ package repo
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
+
+	"posd/conn/clock"
 )
 
 // TerminalHeader is the request header naming the terminal.
@@ -31,15 +35,23 @@ type cut struct {
 	times int
 }
 
+// slow is a pace: chunk bytes of a body per every.
+type slow struct {
+	chunk int64
+	every time.Duration
+}
+
 type serveState struct {
 	override map[string]http.Handler
 	cuts     map[string]*cut
+	slow     map[string]slow
 	log      []Request
 }
 
 func (s *serveState) init() {
 	s.override = map[string]http.Handler{}
 	s.cuts = map[string]*cut{}
+	s.slow = map[string]slow{}
 }
 
 // Tamper serves data at URL path p in place of the repository's file
@@ -66,12 +78,29 @@ func (r *Repo) Cut(p string, after int64, times int) {
 	r.srv.cuts[p] = &cut{after: after, times: times}
 }
 
-// Restore undoes Tamper, Override and Cut at URL path p.
+// Slow makes the responses for every URL path that starts with prefix
+// trickle: chunk bytes of the body, then a wait of every by Opts.Clock,
+// and so on (a TMS or a middlebox that keeps a download alive at a few
+// bytes a second). chunk < 1 or every <= 0 undoes it, as Restore(prefix)
+// does.
+func (r *Repo) Slow(prefix string, chunk int64, every time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if chunk < 1 || every <= 0 {
+		delete(r.srv.slow, prefix)
+		return
+	}
+	r.srv.slow[prefix] = slow{chunk: chunk, every: every}
+}
+
+// Restore undoes Tamper, Override and Cut at URL path p, and Slow of
+// prefix p.
 func (r *Repo) Restore(p string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.srv.override, p)
 	delete(r.srv.cuts, p)
+	delete(r.srv.slow, p)
 }
 
 // Requests is the log of requests served, oldest first (the newest
@@ -96,6 +125,11 @@ type recorder struct {
 	status int
 	n      int64
 	cutAt  int64 // < 0: never
+	// pace > 0: write the body pace.chunk bytes at a time, waiting
+	// pace.every by clk between them, until ctx ends.
+	pace slow
+	clk  clock.Clock
+	ctx  context.Context
 }
 
 func (w *recorder) WriteHeader(code int) {
@@ -116,6 +150,29 @@ func (w *recorder) Flush() {
 func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *recorder) Write(b []byte) (int, error) {
+	if w.pace.chunk <= 0 {
+		return w.write(b)
+	}
+	written := 0
+	for len(b) > 0 {
+		if w.n > 0 && w.n%w.pace.chunk == 0 {
+			if err := clock.Sleep(w.ctx, w.clk, w.pace.every); err != nil {
+				return written, err
+			}
+		}
+		k := min(int64(len(b)), w.pace.chunk-w.n%w.pace.chunk)
+		n, err := w.write(b[:k])
+		written += n
+		if err != nil {
+			return written, err
+		}
+		w.Flush()
+		b = b[k:]
+	}
+	return written, nil
+}
+
+func (w *recorder) write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
@@ -139,9 +196,15 @@ func (w *recorder) Write(b []byte) (int, error) {
 
 func (r *Repo) serve(w http.ResponseWriter, req *http.Request) {
 	p := req.URL.Path
-	rec := &recorder{ResponseWriter: w, cutAt: -1}
+	var longest string
+	rec := &recorder{ResponseWriter: w, cutAt: -1, clk: r.clk, ctx: req.Context()}
 	r.mu.Lock()
 	h := r.srv.override[p]
+	for prefix, pace := range r.srv.slow {
+		if strings.HasPrefix(p, prefix) && (rec.pace.chunk == 0 || len(prefix) > len(longest)) {
+			rec.pace, longest = pace, prefix
+		}
+	}
 	if c := r.srv.cuts[p]; c != nil && req.Method == http.MethodGet {
 		rec.cutAt = c.after
 		if c.times--; c.times <= 0 {
