@@ -134,8 +134,10 @@ type Client struct {
 	partialDir string
 	// pinnedVersion is the version of the pinned root.
 	pinnedVersion int64
-	// floorPath keeps floor across restarts.
+	// floorPath keeps floor, seenPath judged and trustedExp, across
+	// restarts.
 	floorPath string
+	seenPath  string
 	// rootsDir keeps the chain of roots learned (see trustedRoot).
 	rootsDir string
 
@@ -150,8 +152,9 @@ type Client struct {
 	// (zero: none). See judgeAt.
 	floor time.Time
 	// elapsed is Opts.Elapsed; judged and judgedMono the time the last
-	// Check of this run judged expiry at and elapsed then (judged zero:
-	// none yet), trustedExp the expiry of the timestamp it trusted then.
+	// Check saw (see judgeAt; kept across restarts, when judgedMono is the
+	// elapsed at New) and elapsed then (judged zero: none yet), trustedExp
+	// the expiry of the timestamp it trusted then.
 	elapsed    func() time.Duration
 	judged     time.Time
 	judgedMono time.Duration
@@ -201,7 +204,7 @@ func New(o Opts) (*Client, error) {
 		metaURL: base + "/metadata", targetsURL: base + "/targets",
 		metaDir: filepath.Join(o.Dir, "metadata"), targetsDir: filepath.Join(o.Dir, "targets"),
 		partialDir: filepath.Join(o.Dir, "partial"), pinnedVersion: pinned.Signed.Version,
-		floorPath: filepath.Join(o.Dir, floorFile), rootsDir: filepath.Join(o.Dir, rootsDir)}
+		floorPath: filepath.Join(o.Dir, floorFile), seenPath: filepath.Join(o.Dir, seenFile), rootsDir: filepath.Join(o.Dir, rootsDir)}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -227,6 +230,7 @@ func New(o Opts) (*Client, error) {
 		start := time.Now()
 		c.elapsed = func() time.Duration { return time.Since(start) }
 	}
+	c.readSeen(c.elapsed())
 	return c, nil
 }
 
@@ -234,7 +238,7 @@ func New(o Opts) (*Client, error) {
 // left behind (go-tuf's in metadata/, the client's own in Dir): nothing
 // else writes there while a Client starts on Dir.
 func (c *Client) removeStale() {
-	for _, pattern := range []string{filepath.Join(c.metaDir, "tuf_tmp*"), filepath.Join(c.o.Dir, floorFile+".tmp*"),
+	for _, pattern := range []string{filepath.Join(c.metaDir, "tuf_tmp*"), filepath.Join(c.o.Dir, floorFile+".tmp*"), filepath.Join(c.o.Dir, seenFile+".tmp*"),
 		filepath.Join(c.rootsDir, "*.tmp*"), filepath.Join(c.o.Dir, pollFile+".tmp*")} {
 		ms, _ := filepath.Glob(pattern)
 		for _, m := range ms {
@@ -422,11 +426,11 @@ func (c *Client) refreshOnce(ctx context.Context) ([]Target, error) {
 	// go-tuf judges expiry at a reference time: posd's clock, but never
 	// before a timestamp expiry it was once seen past.
 	now, mono := c.clk.Now().UTC(), c.elapsed()
-	at := c.judgeAt(now, mono)
+	at, seen := c.judgeAt(now, mono)
 	up.UnsafeSetRefTime(at)
 	err = safely(up.Refresh)
 	c.keepRoots(root, f)
-	c.notePast(up, at, mono)
+	c.notePast(up, at, seen, mono)
 	if err != nil {
 		err = classify(f.last, false, err)
 		var r *RefusedError

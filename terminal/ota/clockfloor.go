@@ -2,6 +2,7 @@ package ota
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -15,9 +16,21 @@ import (
 // time.
 const floorFile = "expiry-floor"
 
+// seenFile (in Opts.Dir) keeps, across restarts, the time the last Check
+// saw (Client.judged) and the expiry of the timestamp it trusted then
+// (Client.trustedExp): JSON, see seenState.
+const seenFile = "last-check"
+
+type seenState struct {
+	Seen    time.Time `json:"seen"`
+	Expires time.Time `json:"timestamp_expires"`
+}
+
 // judgeAt is the time metadata expiry is judged at, given the clock's
 // now and the monotonic elapsed (Opts.Elapsed): the latest of now, the
-// floor, and the time carried over from the last Check of this run.
+// floor, and the time carried over from the last Check. seen is the
+// latest of now and the carried time alone (the floor left out): what the
+// next Check may carry on from.
 //
 // A freeze (the repository, or someone between it and the terminal,
 // serving the last metadata on and on) is caught by the timestamp's
@@ -28,28 +41,30 @@ const floorFile = "expiry-floor"
 // expiry is the floor: it is never judged valid again, in this run or
 // after a restart; only a newer timestamp, signed by the repository, is.
 //
-// Within one run, a clock set back before any Check saw the expiry is
-// caught too: the last Check's time plus the monotonic time passed since
-// is a time the true time is past, so expiry is judged no earlier than
-// that. This carried time only counts up to just past the expiry of the
-// timestamp trusted then (enough to see it expire; beyond, it would only
-// repeat a clock that had run ahead).
+// A clock set back before any Check saw the expiry is caught too: the
+// time the last Check saw, plus the monotonic time passed since, is a time
+// the true time is past, so expiry is judged no earlier than that. The
+// time seen is kept in Dir: after a restart the time passed since the
+// start carries on from it (the time posd was down is lost, not the time
+// seen before). The carried time only counts up to just past the expiry
+// of the timestamp trusted then (enough to see it expire; beyond, it
+// would only repeat a clock that had run ahead), and a Check carries on
+// only from a time at which the timestamp it trusted was valid: a
+// clock that ran ahead raises the floor to that timestamp's expiry, and
+// is not carried forward (it would judge every later timestamp by it).
 //
 // Neither rises to the clock's own reading beyond a signed expiry: a
 // clock that ran ahead for a while costs no more than the wait for the
 // repository's next timestamp.
 //
-// What stays out of reach: a clock set back while posd is not running
-// (across a restart or a power cut), before any Check saw the trusted
-// timestamp expire. TUF metadata carry no signed time of signing, only
-// expiries, so the terminal has nothing signed to put a lower bound on the
-// true time but the expiries it saw passed; the exposure is bounded by
-// the timestamp's lifetime after the last time the clock was right.
-func (c *Client) judgeAt(now time.Time, mono time.Duration) time.Time {
-	at := now
-	if c.floor.After(at) {
-		at = c.floor
-	}
+// What stays out of reach: the time posd was not running (across a
+// restart or a power cut). TUF metadata carry no signed time of signing,
+// only expiries, so the terminal has nothing signed to put a lower bound
+// on the true time but the expiries it saw passed and the times its
+// checks saw; a frozen timestamp stays valid until the time since the
+// restart brings the last time seen to its expiry.
+func (c *Client) judgeAt(now time.Time, mono time.Duration) (at, seen time.Time) {
+	seen = now
 	if !c.judged.IsZero() && !c.trustedExp.IsZero() {
 		carried := c.judged.Add(mono - c.judgedMono)
 		if limit := c.trustedExp.UTC().Truncate(time.Second).Add(time.Second); carried.After(limit) {
@@ -57,31 +72,39 @@ func (c *Client) judgeAt(now time.Time, mono time.Duration) time.Time {
 		}
 		// (A second of slack: the wall and monotonic readings are not
 		// taken at the same instant.)
-		if carried.Sub(at) > time.Second {
-			at = carried
+		if carried.Sub(seen) > time.Second {
+			seen = carried
 		}
+	}
+	at = seen
+	if c.floor.After(at) {
+		at = c.floor
 	}
 	if at.After(now) {
 		c.log.Warn("ota: the clock is behind a time it was already seen past; judging expiry by that",
 			"clock", now.Format(time.RFC3339), "judged_at", at.Format(time.RFC3339))
 	}
-	return at
+	return at, seen
 }
 
-// notePast remembers, for the next Check of this run, the time at expiry
-// was judged at (with the monotonic mono then) and the expiry of the
-// timestamp trusted now; and it raises the floor when that timestamp has
-// expired at the time at.
-func (c *Client) notePast(up *updater.Updater, at time.Time, mono time.Duration) {
+// notePast remembers, for the next Check (of this run and, kept in Dir,
+// after a restart), the time seen (with the monotonic mono then) and the
+// expiry of the timestamp trusted now, when that timestamp is valid at at;
+// and it raises the floor when that timestamp has expired at the time at.
+func (c *Client) notePast(up *updater.Updater, at, seen time.Time, mono time.Duration) {
 	ts := up.GetTrustedMetadataSet().Timestamp
-	if !at.Before(c.judged) {
-		c.judged, c.judgedMono = at, mono
-	}
 	if ts == nil {
 		return
 	}
-	c.trustedExp = ts.Signed.Expires
 	if !ts.Signed.IsExpired(at) {
+		if seen.Before(c.judged) {
+			return
+		}
+		c.judged, c.judgedMono, c.trustedExp = seen, mono, ts.Signed.Expires
+		b, _ := json.Marshal(seenState{Seen: seen.UTC(), Expires: c.trustedExp.UTC()})
+		if err := writeDurably(c.seenPath, append(b, '\n')); err != nil {
+			c.log.Warn("ota: keeping the time of the last check", "err", err)
+		}
 		return
 	}
 	// Expiry is judged with a strict After: one second later is past it
@@ -94,6 +117,28 @@ func (c *Client) notePast(up *updater.Updater, at time.Time, mono time.Duration)
 	if err := c.writeFloor(f); err != nil {
 		c.log.Warn("ota: keeping the expiry floor", "err", err)
 	}
+}
+
+// readSeen reads the kept time of the last check into c.judged and
+// c.trustedExp, carried on from the monotonic mono; a missing or
+// unreadable one is none (an unreadable one is logged).
+func (c *Client) readSeen(mono time.Duration) {
+	b, err := os.ReadFile(c.seenPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	var st seenState
+	if err == nil {
+		err = json.Unmarshal(b, &st)
+	}
+	if err == nil && (st.Seen.IsZero() || st.Expires.IsZero()) {
+		err = errors.New("incomplete")
+	}
+	if err != nil {
+		c.log.Warn("ota: kept time of the last check unreadable; ignoring it", "err", err)
+		return
+	}
+	c.judged, c.judgedMono, c.trustedExp = st.Seen.UTC(), mono, st.Expires.UTC()
 }
 
 // readFloor reads the kept floor; a missing or unreadable one is none

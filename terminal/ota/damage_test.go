@@ -114,6 +114,7 @@ func TestStaleTemporaryFiles(t *testing.T) {
 		filepath.Join(c.o.Dir, rootsDir, "2.root.json.tmp678"),
 		filepath.Join(c.o.Dir, "expiry-floor.tmp9"),
 		filepath.Join(c.o.Dir, "poll-state.tmp1"),
+		filepath.Join(c.o.Dir, "last-check.tmp2"),
 	}
 	for _, p := range stale {
 		if err := os.WriteFile(p, []byte("{\"signed\":"), 0o600); err != nil {

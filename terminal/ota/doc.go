@@ -18,15 +18,16 @@
 // errors.go): a *RefusedError names the file and the reason.
 //
 // Expiry is judged by Opts.Clock, but never at a time before the expiry of
-// a trusted timestamp the clock was once seen past (kept in Dir across
-// restarts), nor, within one run, before the last Check's time plus the
-// monotonic time passed since (Opts.Elapsed): a clock set back, by a
-// forged time source or a board without a real-time clock, does not make
-// a frozen timestamp valid again. Both only reach a signed expiry, so a
-// clock that ran ahead for a while costs no more than the wait for the
-// repository's next timestamp. A clock set back while posd is down, before
-// a Check saw the expiry, is not caught: TUF metadata carry no signed
-// time but expiries (see judgeAt).
+// a trusted timestamp the clock was once seen past, nor before the time
+// the last Check saw plus the monotonic time passed since (Opts.Elapsed;
+// after a restart, the time since the start): both are kept in Dir
+// across restarts, so a clock set back, by a forged time source or a
+// board without a real-time clock, does not make a frozen timestamp
+// valid again, nor keep it valid longer than the time left to it when
+// posd last looked. Both only reach a signed expiry, so a clock that ran
+// ahead for a while costs no more than the wait for the repository's
+// next timestamp. The time posd was down is not counted: TUF metadata
+// carry no signed time but expiries (see judgeAt).
 //
 // # Files in Opts.Dir
 //
@@ -34,6 +35,7 @@
 //	targets/<escaped target name>                     verified copies of fetched targets
 //	partial/<sha256>-<length>                          downloads in progress
 //	expiry-floor                                       the expiry floor (RFC 3339)
+//	last-check                                         the time the last check saw (JSON)
 //	roots/N.root.json                                  the roots learned after the pinned one, kept durably
 //	poll-state                                         Poll's last run and failures in a row (JSON)
 //
