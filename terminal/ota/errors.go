@@ -31,7 +31,8 @@ import (
 //     of metadata that expired, or a terminal clock that is wrong: the
 //     message says when the file expired and what the clock says).
 //   - ErrHash: a target whose bytes do not match its signed length and
-//     hashes (an arbitrary target). A resumed download is first started
+//     hashes (an arbitrary target, or a file the repository serves whole
+//     but shorter than signed). A resumed download is first started
 //     over whole: the refusal is for the repository's bytes alone.
 //   - ErrTooLarge: a download larger than allowed (endless data): metadata
 //     beyond MaxMetadata or the length its signed parent names, a target

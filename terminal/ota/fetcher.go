@@ -390,6 +390,14 @@ func (f *fetcher) body(resp *http.Response, file *os.File, have *int64, length i
 		return false, f.transport(cerr)
 	}
 	if *have < length {
+		if resp.StatusCode == http.StatusOK && resp.ContentLength >= 0 {
+			// The whole file, as long as the server said and cleanly
+			// ended, and shorter than signed: not the target (a file cut
+			// short on the TMS). A cut connection ends short of the
+			// Content-Length instead (cerr above).
+			return false, fmt.Errorf("%s: %w", f.name, &metadata.ErrLengthOrHashMismatch{
+				Msg: fmt.Sprintf("the repository's whole file is %d bytes, signed length %d", *have, length)})
+		}
 		file.Sync()
 		return false, fmt.Errorf("%w: %s: the answer ended at %d of %d bytes", ErrUnreachable, f.name, *have, length)
 	}
