@@ -146,3 +146,36 @@ func TestFetchSmallTargetOnAFullDisk(t *testing.T) {
 		t.Fatalf("a bundle on a disk with less than MinFree free: %d bytes, %v", len(got), err)
 	}
 }
+
+// TestCheckDiskFull: a check whose new metadata does not fit on a full
+// disk is ErrNoSpace, as a download is, not an error of the store that
+// says nothing to the caller; once there is room the check goes through.
+func TestCheckDiskFull(t *testing.T) {
+	disk := smallDisk(t, 1<<20)
+	e := newEnv(t, repo.Opts{})
+	e.publish()
+	c := e.client("T1", func(o *Opts) { o.Dir = disk })
+	mustCheck(t, c)
+	filler := filepath.Join(disk, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := f.Write(make([]byte, 4<<10)); err != nil {
+			break
+		}
+	}
+	f.Close()
+	e.add("params/emv-2.json", bundleJSON(2), KindParams, 2)
+	e.publish()
+	ts, err := c.Check(context.Background())
+	if ts != nil || !errors.Is(err, ErrNoSpace) || Refused(err) || Transient(err) {
+		t.Fatalf("check on a full disk: %v, %v", ts, err)
+	}
+	t.Logf("full: %v", err)
+	os.Remove(filler)
+	if ts := mustCheck(t, c); len(ts) != 1 {
+		t.Fatalf("check once there is room: %v", ts)
+	}
+}

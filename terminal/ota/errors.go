@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
+	"syscall"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
@@ -58,7 +59,8 @@ import (
 //   - ErrNoSpace: the file system of Opts.Dir has no room for a target
 //     while keeping Opts.MinFree free (nothing was downloaded), or it
 //     filled up during the download (what was downloaded is removed, to
-//     give the room back). Try again once there is room.
+//     give the room back), or a Check's new metadata did not fit (the
+//     metadata trusted before stays). Try again once there is room.
 //   - ErrBadBundle: ParseBundle refused a parameter bundle.
 //   - ErrConfig: Opts are not usable.
 //
@@ -183,6 +185,9 @@ func classify(file string, target bool, err error) error {
 		reason = ErrTooLarge
 	case errors.As(err, &pathErr):
 		// The local store, not the repository.
+		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+			return fmt.Errorf("%w: local store: %w", ErrNoSpace, err)
+		}
 		return fmt.Errorf("ota: local store: %w", err)
 	}
 	return &RefusedError{File: file, Reason: reason, Err: err}
