@@ -112,7 +112,7 @@ func Refused(err error) bool {
 }
 
 // Transient reports whether err is worth retrying as is (unreachable,
-// timed out).
+// timed out, too slow).
 func Transient(err error) bool {
 	return errors.Is(err, ErrUnreachable) || errors.Is(err, ErrTimeout) || errors.Is(err, ErrTooSlow)
 }
