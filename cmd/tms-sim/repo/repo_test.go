@@ -2,6 +2,7 @@ package repo
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -275,5 +276,50 @@ func TestRotateKeys(t *testing.T) {
 	}
 	if err := r.RotateKeys(Rotation{Roles: []string{"nobody"}}); err == nil {
 		t.Fatal("rotation of an unknown role")
+	}
+}
+
+// TestSlow: a slowed prefix serves its bodies chunk bytes at a time,
+// every apart by the repository's clock (ranges too), until Restore.
+func TestSlow(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC))
+	r, _ := newRepo(t, Opts{Clock: clk})
+	data := []byte("0123456789")
+	if err := r.AddTarget("firmware/posd-2.img", data, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Publish(); err != nil {
+		t.Fatal(err)
+	}
+	tp, err := r.TargetPath("firmware/posd-2.img")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Slow("/targets/", 4, 5*time.Second)
+	for _, c := range []struct {
+		rng   string
+		want  []byte
+		waits int
+	}{{"", data, 2}, {"bytes=3-", data[3:], 1}} {
+		start := clk.Now()
+		done := make(chan *httptest.ResponseRecorder, 1)
+		// served ends the waits for the pace once the body is whole.
+		served, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		go func() {
+			done <- get(t, r.Handler(), tp, "Range", c.rng)
+			cancel()
+		}()
+		for clk.BlockUntil(served, 1) == nil {
+			clk.Advance(5 * time.Second)
+		}
+		cancel()
+		w := <-done
+		if !bytes.Equal(w.Body.Bytes(), c.want) || clk.Now().Sub(start) != time.Duration(c.waits)*5*time.Second {
+			t.Fatalf("range %q: %q after %v", c.rng, w.Body.Bytes(), clk.Now().Sub(start))
+		}
+	}
+	r.Restore("/targets/")
+	if w := get(t, r.Handler(), tp); !bytes.Equal(w.Body.Bytes(), data) {
+		t.Fatalf("restored: %q", w.Body.Bytes())
 	}
 }
