@@ -165,4 +165,10 @@ type Result struct {
 	Reason        string // a declined one's: ReasonWrongPassword or ReasonLocked
 	PlatformTxnID string
 	TriesLeft     int // declined: wrong passwords still allowed before the lock
+	// Amount (minor units) and Currency are what the platform states it
+	// holds the order at: what it charged (approved), what it gave back
+	// (reversed), what it closed (cancelled; none for an order it never
+	// had).
+	Amount   int64
+	Currency string
 }

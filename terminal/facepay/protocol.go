@@ -115,7 +115,11 @@ type ReverseBody struct {
 
 // Answer is the JSON body of every answer; fields an operation does not
 // use are empty. Code is empty on success (HTTP 200) and names the
-// refusal otherwise.
+// refusal otherwise. Amount (minor units) and Currency are what the
+// platform holds the order at, or charged once approved (a confirm's
+// answer; a reverse's what it gave back or closed), as a real platform's
+// answers state them; the terminal checks a confirm's against its order
+// (AmountMismatchError).
 type Answer struct {
 	OrderID       string `json:"order_id,omitempty"`
 	Session       string `json:"session,omitempty"`
@@ -124,6 +128,8 @@ type Answer struct {
 	Reason        string `json:"reason,omitempty"`
 	PlatformTxnID string `json:"platform_txn_id,omitempty"`
 	TriesLeft     *int   `json:"tries_left,omitempty"`
+	Amount        int64  `json:"amount,omitempty"`
+	Currency      string `json:"currency,omitempty"`
 	Code          string `json:"code,omitempty"`
 }
 
@@ -288,6 +294,9 @@ func decodeAnswer(op string, httpStatus int, body []byte) (Answer, error) {
 	if a.OrderID != "" && !ValidID(a.OrderID) || a.Session != "" && !ValidSession(a.Session) {
 		return bad("ids not valid")
 	}
+	if a.Amount < 0 || a.Currency != "" && !ValidCurrency(a.Currency) {
+		return bad("amount or currency not valid")
+	}
 	switch {
 	case httpStatus == http.StatusOK && a.Code == "":
 		return a, nil
@@ -322,7 +331,7 @@ func DecodeConfirm(orderID string, httpStatus int, body []byte) (Result, error) 
 	if a.OrderID != orderID || a.Masked != "" {
 		return Result{}, fmt.Errorf("%w (%w): confirm answer names another order or an account", ErrUnavailable, ErrBadResponse)
 	}
-	r := Result{Status: a.Status, Reason: a.Reason, PlatformTxnID: a.PlatformTxnID}
+	r := Result{Status: a.Status, Reason: a.Reason, PlatformTxnID: a.PlatformTxnID, Amount: a.Amount, Currency: a.Currency}
 	if a.TriesLeft != nil {
 		r.TriesLeft = *a.TriesLeft
 	}
@@ -355,7 +364,7 @@ func DecodeReverse(orderID string, httpStatus int, body []byte) (Result, error) 
 		(a.Status != StatusReversed && a.Status != StatusCancelled) {
 		return Result{}, fmt.Errorf("%w (%w): reverse answer is not a valid outcome", ErrUnavailable, ErrBadResponse)
 	}
-	return Result{Status: a.Status, Reason: a.Reason, PlatformTxnID: a.PlatformTxnID}, nil
+	return Result{Status: a.Status, Reason: a.Reason, PlatformTxnID: a.PlatformTxnID, Amount: a.Amount, Currency: a.Currency}, nil
 }
 
 // DecodeCancel reads the answer to a cancel of session.
