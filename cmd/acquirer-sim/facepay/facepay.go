@@ -26,17 +26,20 @@
 // {base}/face/v1/key serves the platform's public key as PEM "PUBLIC
 // KEY" for the terminal's parameters (public: no signature). Every
 // answer is a JSON object {"order_id","session","masked","status",
-// "reason","platform_txn_id","tries_left","code"} of which each
-// operation fills its own fields; code is empty with HTTP 200 and names
-// a refusal otherwise.
+// "reason","platform_txn_id","tries_left","amount","currency","code"} of
+// which each operation fills its own fields; code is empty with HTTP 200
+// and names a refusal otherwise. amount (minor units) and currency are
+// what the platform holds the order at: what it charged once approved
+// (and gave back once reversed), else the order's; a reverse of an order
+// it never had states none.
 //
 //	identify  {"terminal_id","order_id","amount","currency","sealed","liveness","challenge","consent_at"}
 //	          -> {"order_id","session","masked"}
 //	confirm   {"terminal_id","session","order_id","amount","currency","pin_block","ksn"}
-//	          -> {"order_id","status":"approved","platform_txn_id"}
-//	           | {"order_id","status":"declined","reason":"wrong_password"|"locked","tries_left"}
+//	          -> {"order_id","status":"approved","platform_txn_id","amount","currency"}
+//	           | {"order_id","status":"declined","reason":"wrong_password"|"locked","tries_left","amount","currency"}
 //	cancel    {"terminal_id","session"} -> {"session","status":"cancelled"}
-//	reverse   {"terminal_id","order_id"} -> {"order_id","status":"reversed"|"cancelled","platform_txn_id"}
+//	reverse   {"terminal_id","order_id"} -> {"order_id","status":"reversed"|"cancelled","platform_txn_id","amount","currency"}
 //
 // terminal_id and order_id are 1-32 letters and digits, amount is in
 // minor units, currency ISO 4217 (3 digits or letters), consent_at an
@@ -140,6 +143,19 @@
 // before, idempotency is the protection: confirm by order id and a KSN
 // spent once, cancel and reverse by their session or order (an identify
 // opens a new session, in the place of the open one).
+//
+// # Magic amounts (last two digits of the amount in minor units)
+//
+//	66  approved at one minor unit more than the order's: the confirm's answer, its repeats
+//	    and the reverse state that amount (a faulty platform); the terminal must not
+//	    approve the sale, and reverses it (reversed, the charged amount given back)
+//	67  approved in another currency than the order's (344 HKD; 156 CNY when HKD was
+//	    asked; alphabetic codes when the order's is), the same minor units: as 66
+//	else the order's amount and currency
+//
+// The limit, the match and the password are checked as for any amount.
+// The journal's confirm line states the charged amount and currency
+// (charged, charged_currency) when they are not the order's.
 //
 // # Enrolled customers
 //
@@ -303,6 +319,51 @@ type order struct {
 	expires      time.Time
 	txnID        string
 	decidedAt    time.Time // its last decision (approved, cancelled, reversed)
+	// charged and chargedCurrency are what an approval charged: the
+	// amount and currency, but for the magic amounts (chargedOf).
+	charged         int64
+	chargedCurrency string
+}
+
+// held is what the platform states it holds o at: what it charged once
+// approved (and gave back once reversed), else the order's amount and
+// currency (none for an order it never had).
+func (o *order) held() (int64, string) {
+	if o.txnID != "" {
+		return o.charged, o.chargedCurrency
+	}
+	return o.amount, o.currency
+}
+
+// chargedOf is what an approval of amount in currency charges: the
+// same, but for the faulty platform of the magic amounts (package doc):
+// 66 one minor unit more, 67 the same minor units in another currency.
+func chargedOf(amount int64, currency string) (int64, string) {
+	switch amount % 100 {
+	case 66:
+		return amount + 1, currency
+	case 67:
+		switch currency {
+		case "344":
+			return amount, "156"
+		case "HKD":
+			return amount, "CNY"
+		case "CNY":
+			return amount, "HKD"
+		}
+		if currency[0] >= '0' && currency[0] <= '9' {
+			return amount, "344"
+		}
+		return amount, "HKD"
+	}
+	return amount, currency
+}
+
+// answer is the answer on o with status: its id, status, platform
+// transaction id and what the platform holds it at.
+func (o *order) answer(status string) fp.Answer {
+	amount, currency := o.held()
+	return fp.Answer{OrderID: o.id, Status: status, PlatformTxnID: o.txnID, Amount: amount, Currency: currency}
 }
 
 // paidHash is a forgotten paid order: the hash of its key, its terminal.
@@ -455,7 +516,11 @@ type Entry struct {
 	TriesLeft     *int      `json:"tries_left,omitempty"`
 	PlatformTxnID string    `json:"platform_txn_id,omitempty"`
 	Duplicate     bool      `json:"duplicate,omitempty"`
-	Repeat        bool      `json:"repeat,omitempty"` // a verbatim repeat, answered from memory
+	// Charged and ChargedCurrency: what an approval charged, when not
+	// the order's amount and currency (the magic amounts).
+	Charged         int64  `json:"charged,omitempty"`
+	ChargedCurrency string `json:"charged_currency,omitempty"`
+	Repeat          bool   `json:"repeat,omitempty"` // a verbatim repeat, answered from memory
 	// identify only
 	SealedBytes   *int     `json:"sealed_bytes,omitempty"`
 	SealedSHA256  string   `json:"sealed_sha256,omitempty"`
@@ -898,7 +963,7 @@ func (p *Platform) confirm(terminal string, raw []byte, e *Entry) (fp.Answer, *r
 		// no PIN block is looked at.
 		p.totals.ConfirmRepeats++
 		e.Duplicate, e.Amount = true, o.amount
-		return fp.Answer{OrderID: o.id, Status: fp.StatusApproved, PlatformTxnID: o.txnID}, nil
+		return o.answer(fp.StatusApproved), nil
 	}
 	// Every KSN is spent by the confirm that brings it: a PIN block
 	// recorded off the wire pays nothing again.
@@ -932,7 +997,9 @@ func (p *Platform) confirm(terminal string, raw []byte, e *Entry) (fp.Answer, *r
 		p.accounts[o.ident.Name] = acc
 	}
 	declined := func(reason string, left int) (fp.Answer, *refusal) {
-		return fp.Answer{OrderID: o.id, Status: fp.StatusDeclined, Reason: reason, TriesLeft: &left}, nil
+		a := o.answer(fp.StatusDeclined)
+		a.Reason, a.TriesLeft = reason, &left
+		return a, nil
 	}
 	if now.Before(acc.lockedUntil) {
 		p.closeSession(o, stateCancelled, now)
@@ -957,9 +1024,13 @@ func (p *Platform) confirm(terminal string, raw []byte, e *Entry) (fp.Answer, *r
 	}
 	p.seq++
 	o.txnID = fmt.Sprintf("FP%012d", p.seq)
+	o.charged, o.chargedCurrency = chargedOf(o.amount, o.currency)
+	if o.charged != o.amount || o.chargedCurrency != o.currency {
+		e.Charged, e.ChargedCurrency = o.charged, o.chargedCurrency
+	}
 	p.closeSession(o, stateApproved, now)
 	p.totals.Approved++
-	return fp.Answer{OrderID: o.id, Status: fp.StatusApproved, PlatformTxnID: o.txnID}, nil
+	return o.answer(fp.StatusApproved), nil
 }
 
 // passwordOK decrypts the PIN block under the DUKPT key of ksn, bound to
@@ -1157,7 +1228,7 @@ func (p *Platform) reverse(terminal string, raw []byte, e *Entry) (fp.Answer, *r
 		e.Duplicate = true
 	}
 	e.Amount = o.amount
-	return fp.Answer{OrderID: o.id, Status: o.state, PlatformTxnID: o.txnID}, nil
+	return o.answer(o.state), nil
 }
 
 // safeID is s when it is a valid id (journaled), else "".

@@ -1,0 +1,76 @@
+package facepay_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"posd/cmd/acquirer-sim/facepay"
+	fp "posd/terminal/facepay"
+	"posd/terminal/wiresec"
+)
+
+// TestAnswersStateAmount: every answer on an order states what the
+// platform holds it at — a confirm's what it charged, a reverse's what
+// it gave back or closed — as a real platform's answers do, so the
+// terminal can check it against its order.
+func TestAnswersStateAmount(t *testing.T) {
+	r := newRig(t, wiresec.ModeAES)
+	c, res := approve(t, r, "A1")
+	if res.Amount != 1200 || res.Currency != "156" {
+		t.Fatalf("approval states %d %q, want 1200 156", res.Amount, res.Currency)
+	}
+	if again, err := r.confirm(c, "A1", facepay.Password("dana")); err != nil || again != res {
+		t.Fatalf("repeat: %+v %v, first %+v", again, err, res)
+	}
+	if rev, err := r.c.Reverse(context.Background(), "A1"); err != nil || rev.Status != fp.StatusReversed || rev.Amount != 1200 || rev.Currency != "156" {
+		t.Fatalf("reverse: %+v %v", rev, err)
+	}
+	c, err := r.identify("emil", "A2", 3400)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := r.confirm(c, "A2", "000000"); !errors.Is(err, fp.ErrWrongPassword) || res.Amount != 3400 || res.Currency != "156" {
+		t.Fatalf("declined: %+v %v", res, err)
+	}
+	if rev, err := r.c.Reverse(context.Background(), "A2"); err != nil || rev.Status != fp.StatusCancelled || rev.Amount != 3400 {
+		t.Fatalf("reverse of a declined order: %+v %v", rev, err)
+	}
+	// An order never had: nothing to state.
+	if rev, err := r.c.Reverse(context.Background(), "A3"); err != nil || rev.Status != fp.StatusCancelled || rev.Amount != 0 || rev.Currency != "" {
+		t.Fatalf("reverse of an order never had: %+v %v", rev, err)
+	}
+}
+
+// TestMagicAmountCharged: the faulty platform of the magic amounts
+// charges another amount (66: one fen more) or currency (67) than the
+// order's, and every answer on the order states what it charged; the
+// reverse gives back what it charged.
+func TestMagicAmountCharged(t *testing.T) {
+	for _, tc := range []struct {
+		order    string
+		amount   int64
+		charged  int64
+		currency string
+	}{
+		{"M66", 1266, 1267, "156"},
+		{"M67", 1267, 1267, "344"},
+	} {
+		r := newRig(t, wiresec.ModeAES)
+		c, err := r.identify("dana", tc.order, tc.amount)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := r.confirm(c, tc.order, facepay.Password("dana"))
+		if errors.Is(err, fp.ErrWrongPassword) || res.Status == fp.StatusApproved && (res.Amount != tc.charged || res.Currency != tc.currency) {
+			t.Fatalf("%s: confirm %+v %v", tc.order, res, err)
+		}
+		rev, err := r.c.Reverse(context.Background(), tc.order)
+		if err != nil || rev.Status != fp.StatusReversed || rev.Amount != tc.charged || rev.Currency != tc.currency {
+			t.Fatalf("%s: reverse %+v %v, want reversed %d %s", tc.order, rev, err, tc.charged, tc.currency)
+		}
+		if tot := r.p.Totals(); tot.Approved != 1 || tot.Reversed != 1 {
+			t.Fatalf("%s: totals %+v", tc.order, tot)
+		}
+	}
+}
