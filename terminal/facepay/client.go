@@ -116,7 +116,7 @@ func (c *HTTPClient) Confirm(ctx context.Context, r ConfirmRequest) (Result, err
 	if err != nil {
 		return Result{}, err
 	}
-	res, err := DecodeConfirm(r.OrderID, status, rb)
+	res, err := DecodeConfirm(r.OrderID, r.Amount, r.Currency, status, rb)
 	if err != nil {
 		log.Info("face-pay confirm not approved", "status", res.Status, "tries_left", res.TriesLeft, "err", err)
 		return res, err

@@ -161,10 +161,10 @@ func confirmReq() ConfirmRequest {
 }
 
 func TestConfirm(t *testing.T) {
-	s := &stub{status: 200, body: `{"order_id":"F1","status":"approved","platform_txn_id":"FP000000000001"}`}
+	s := &stub{status: 200, body: `{"order_id":"F1","status":"approved","platform_txn_id":"FP000000000001","amount":8800,"currency":"156"}`}
 	c := newClient(t, s, nil)
 	res, err := c.Confirm(context.Background(), confirmReq())
-	if err != nil || res.Status != StatusApproved || res.PlatformTxnID != "FP000000000001" {
+	if err != nil || res.Status != StatusApproved || res.PlatformTxnID != "FP000000000001" || res.Amount != 8800 || res.Currency != "156" {
 		t.Fatalf("%+v %v", res, err)
 	}
 	var body ConfirmBody
@@ -173,25 +173,27 @@ func TestConfirm(t *testing.T) {
 		t.Fatalf("sent %s %v", s.req, err)
 	}
 
-	s.body = `{"order_id":"F1","status":"declined","reason":"wrong_password","tries_left":2}`
+	s.body = `{"order_id":"F1","status":"declined","reason":"wrong_password","tries_left":2,"amount":8800,"currency":"156"}`
 	res, err = c.Confirm(context.Background(), confirmReq())
 	var de *DeclinedError
 	if !errors.Is(err, ErrWrongPassword) || !errors.As(err, &de) || de.TriesLeft != 2 || res.Status != StatusDeclined || res.TriesLeft != 2 {
 		t.Fatalf("wrong password: %+v %v", res, err)
 	}
-	s.body = `{"order_id":"F1","status":"declined","reason":"locked","tries_left":0}`
+	s.body = `{"order_id":"F1","status":"declined","reason":"locked","tries_left":0,"amount":8800,"currency":"156"}`
 	if res, err = c.Confirm(context.Background(), confirmReq()); !errors.Is(err, ErrLocked) || errors.Is(err, ErrWrongPassword) || res.Status != StatusDeclined {
 		t.Fatalf("locked: %+v %v", res, err)
 	}
 	for _, bad := range []string{
 		`{"order_id":"F1","status":"approved"}`,
-		`{"order_id":"F2","status":"approved","platform_txn_id":"X"}`,
+		`{"order_id":"F2","status":"approved","platform_txn_id":"X","amount":8800,"currency":"156"}`,
 		`{"order_id":"F1","status":"declined","reason":"wrong_password"}`,
 		`{"order_id":"F1","status":"declined","reason":"wrong_password","tries_left":0}`,
 		`{"order_id":"F1","status":"declined","reason":"other","tries_left":1}`,
 		`{"order_id":"F1","status":"paid","platform_txn_id":"X"}`,
-		`{"order_id":"F1","status":"approved","platform_txn_id":"X","account":"` + testAccount + `"}`,
-		`{"order_id":"F1","status":"approved","platform_txn_id":"X","masked":"6230****1234"}`,
+		`{"order_id":"F1","status":"approved","platform_txn_id":"X","amount":8800,"currency":"156","account":"` + testAccount + `"}`,
+		`{"order_id":"F1","status":"approved","platform_txn_id":"X","amount":8800,"currency":"156","masked":"6230****1234"}`,
+		`{"order_id":"F1","status":"approved","platform_txn_id":"X","amount":-8800,"currency":"156"}`,
+		`{"order_id":"F1","status":"approved","platform_txn_id":"X","amount":8800,"currency":"cn1"}`,
 	} {
 		s.body = bad
 		if _, err := c.Confirm(context.Background(), confirmReq()); !errors.Is(err, ErrUnavailable) || !errors.Is(err, ErrBadResponse) {
@@ -213,8 +215,9 @@ func TestCancelAndReverse(t *testing.T) {
 	if err := c.Cancel(context.Background(), "S-1"); !errors.Is(err, ErrInvalidRequest) {
 		t.Fatal(err)
 	}
-	s.body = `{"order_id":"F1","status":"reversed","platform_txn_id":"FP1"}`
-	if res, err := c.Reverse(context.Background(), "F1"); err != nil || res.Status != StatusReversed || s.path != PathReverse {
+	s.body = `{"order_id":"F1","status":"reversed","platform_txn_id":"FP1","amount":8800,"currency":"156"}`
+	if res, err := c.Reverse(context.Background(), "F1"); err != nil || res.Status != StatusReversed || s.path != PathReverse ||
+		res.Amount != 8800 || res.Currency != "156" {
 		t.Fatal(res, err)
 	}
 	s.body = `{"order_id":"F1","status":"approved"}`
@@ -283,7 +286,7 @@ func TestAAD(t *testing.T) {
 // the middle, a stray server) approves nothing. An answer must be signed
 // under the terminal's key and bound to its own request.
 func TestForgedAnswersRefused(t *testing.T) {
-	approved := `{"order_id":"F1","status":"approved","platform_txn_id":"FORGED"}`
+	approved := `{"order_id":"F1","status":"approved","platform_txn_id":"FORGED","amount":8800,"currency":"156"}`
 	var lastSig string
 	replay := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Signed with the right key, but for the request before this one.
@@ -347,6 +350,41 @@ func TestPasswordBinding(t *testing.T) {
 		PasswordBinding("T0000009", "S1", "F1", 8800, "840")} {
 		if o == b || o[6:18] == b[6:18] { // format 0 uses 12 digits before the last
 			t.Fatalf("binding %s for other fields, %s", o, b)
+		}
+	}
+}
+
+// A confirm's answer states what the platform charged (approved) or
+// holds the order at (declined). One stating another amount or
+// currency than the order's, or none, is no approval of the order: the
+// platform took something the terminal did not ask. It is an answer not
+// trusted — the outcome unknown, so the sale reverses the order — typed
+// so the record says why.
+func TestConfirmAmountMismatch(t *testing.T) {
+	for name, body := range map[string]string{
+		"another amount":   `{"order_id":"F1","status":"approved","platform_txn_id":"FP1","amount":8801,"currency":"156"}`,
+		"another currency": `{"order_id":"F1","status":"approved","platform_txn_id":"FP1","amount":8800,"currency":"344"}`,
+		"no amount":        `{"order_id":"F1","status":"approved","platform_txn_id":"FP1"}`,
+		"no currency":      `{"order_id":"F1","status":"approved","platform_txn_id":"FP1","amount":8800}`,
+		"declined another": `{"order_id":"F1","status":"declined","reason":"wrong_password","tries_left":2,"amount":880,"currency":"156"}`,
+		"declined none":    `{"order_id":"F1","status":"declined","reason":"locked","tries_left":0}`,
+	} {
+		c := newClient(t, &stub{status: 200, body: body}, nil)
+		res, err := c.Confirm(context.Background(), confirmReq())
+		var me *AmountMismatchError
+		if !errors.Is(err, ErrAmountMismatch) || !errors.As(err, &me) || !errors.Is(err, ErrUnavailable) || !errors.Is(err, ErrBadResponse) {
+			t.Errorf("%s: %+v %v; want an amount mismatch, outcome unknown", name, res, err)
+			continue
+		}
+		if res.Status == StatusApproved || res.Status == StatusDeclined || me.Want != 8800 || me.WantCurrency != "156" || me.OrderID != "F1" {
+			t.Errorf("%s: result %+v, error %+v", name, res, me)
+		}
+	}
+	// The same currency by its alphabetic code is the same currency.
+	for _, cur := range []string{"156", "CNY"} {
+		c := newClient(t, &stub{status: 200, body: `{"order_id":"F1","status":"approved","platform_txn_id":"FP1","amount":8800,"currency":"` + cur + `"}`}, nil)
+		if res, err := c.Confirm(context.Background(), confirmReq()); err != nil || res.Status != StatusApproved || res.Amount != 8800 {
+			t.Fatalf("approved in %s: %+v %v", cur, res, err)
 		}
 	}
 }

@@ -33,6 +33,14 @@ import (
 //     envelope, unknown, expired or used session, an order id reused, a
 //     KSN seen before (ksn_reused)); see *RejectedError for its code.
 //     Not transient.
+//   - ErrAmountMismatch (*AmountMismatchError): a confirm's answer
+//     (approved or declined) states another amount or currency than the
+//     order's, or none: the platform holds, or charged, something the
+//     terminal did not ask. Never an approval. It comes wrapped in
+//     ErrBadResponse, so it matches ErrUnavailable: the outcome is
+//     unknown (the platform may have charged what it states), and the
+//     order must be reversed (Reverse), as after a lost answer. The
+//     error names what the platform stated, for the record.
 //
 // No error text carries an account number, the crop, the envelope, the
 // PIN block, the password or a key.
@@ -46,7 +54,35 @@ var (
 	ErrBadResponse    = errors.New("facepay: bad response from platform")
 	ErrBadSignature   = errors.New("facepay: answer signature does not verify")
 	ErrRejected       = errors.New("facepay: request rejected by platform")
+	ErrAmountMismatch = errors.New("facepay: platform states another amount than the order's")
 )
+
+// AmountMismatchError is a confirm's answer that states another amount
+// or currency than the order's, or none: the platform holds, or charged,
+// something the terminal did not ask.
+type AmountMismatchError struct {
+	Op, OrderID               string
+	Status                    string // the answer's: approved or declined
+	PlatformTxnID             string // the answer's, when it names one
+	Want, Got                 int64
+	WantCurrency, GotCurrency string
+}
+
+func (e *AmountMismatchError) Error() string {
+	got := fmt.Sprintf("%d %s", e.Got, e.GotCurrency)
+	if e.Got == 0 && e.GotCurrency == "" {
+		got = "no amount"
+	}
+	txn := ""
+	if e.PlatformTxnID != "" {
+		txn = " (platform txn " + e.PlatformTxnID + ")"
+	}
+	return fmt.Sprintf("facepay: %s of order %s answered %s%s stating %s, the order is %d %s",
+		e.Op, e.OrderID, e.Status, txn, got, e.Want, e.WantCurrency)
+}
+
+// Is matches ErrAmountMismatch.
+func (e *AmountMismatchError) Is(target error) bool { return target == ErrAmountMismatch }
 
 // RejectedError is a refusal by the platform (HTTP 4xx) with its code
 // (one of the Code* constants) and reason. It matches the sentinel of its

@@ -13,7 +13,10 @@
 // DUKPT, format 4 under AES DUKPT) bound to PasswordBinding of the
 // terminal, session, order and amount in the PAN's place, and sent with
 // the KSN, the order and the amount (Confirm). The platform answers
-// approved, or declined (wrong password, TriesLeft; or locked); a
+// approved, or declined (wrong password, TriesLeft; or locked), stating
+// the amount and currency it charged or holds the order at: an answer
+// stating another, or none, is no approval (ErrAmountMismatch, the
+// outcome unknown: the order is reversed); a
 // session takes one confirm, and a KSN the platform has seen before is
 // refused, so a recorded PIN block pays nothing again. Cancel ends a
 // session the customer gave up (or that was declined); Reverse takes
@@ -49,7 +52,9 @@ type Client interface {
 	Identify(ctx context.Context, r IdentifyRequest) (Candidate, error)
 	// Confirm sends the payment password's PIN block: an approved
 	// Result, or a declined one with ErrWrongPassword (TriesLeft) or
-	// ErrLocked; ErrUnavailable leaves the outcome unknown (Reverse).
+	// ErrLocked; ErrUnavailable leaves the outcome unknown (Reverse). An
+	// answer that does not state the order's amount and currency is
+	// ErrAmountMismatch, with ErrUnavailable: never an approval.
 	Confirm(ctx context.Context, r ConfirmRequest) (Result, error)
 	// Cancel ends a session the sale will not confirm (again): the
 	// customer or the cashier gave up before the password, or the

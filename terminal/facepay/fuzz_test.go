@@ -15,8 +15,11 @@ func FuzzDecodeAnswers(f *testing.F) {
 	f.Add(200, []byte(`{"order_id":"F1","session":"S1","account":"6230580000001234","masked":"6230****1234"}`))
 	f.Add(401, []byte(`{"code":"bad_signature"}`))
 	f.Add(200, []byte(`{"order_id":"F1","status":"approved","platform_txn_id":"FP1"}`))
-	f.Add(200, []byte(`{"order_id":"F1","status":"declined","reason":"wrong_password","tries_left":2}`))
-	f.Add(200, []byte(`{"order_id":"F1","status":"reversed"}`))
+	f.Add(200, []byte(`{"order_id":"F1","status":"approved","platform_txn_id":"FP1","amount":8800,"currency":"CNY"}`))
+	f.Add(200, []byte(`{"order_id":"F1","status":"approved","platform_txn_id":"FP1","amount":8801,"currency":"156"}`))
+	f.Add(200, []byte(`{"order_id":"F1","status":"declined","reason":"wrong_password","tries_left":2,"amount":8800,"currency":"156"}`))
+	f.Add(200, []byte(`{"order_id":"F1","status":"reversed","amount":8800,"currency":"156"}`))
+	f.Add(409, []byte(`{"order_id":"F1","code":"reverse_expired"}`))
 	f.Add(200, []byte(`{"session":"S1","status":"cancelled"}`))
 	f.Add(404, []byte(`{"code":"no_match"}`))
 	f.Add(403, []byte(`{"code":"over_limit"}`))
@@ -40,10 +43,13 @@ func FuzzDecodeAnswers(f *testing.F) {
 		if err != nil && strings.Contains(err.Error(), "6230580000001234") {
 			t.Fatal("error quotes the account")
 		}
-		r, err := DecodeConfirm("F1", status, body)
+		r, err := DecodeConfirm("F1", 8800, "156", status, body)
 		typed(t, err)
-		if err == nil && (status != 200 || r.Status != StatusApproved || r.PlatformTxnID == "") {
+		if err == nil && (status != 200 || r.Status != StatusApproved || r.PlatformTxnID == "" || r.Amount != 8800 || !SameCurrency(r.Currency, "156")) {
 			t.Fatalf("accepted confirm %+v from HTTP %d", r, status)
+		}
+		if errors.Is(err, ErrAmountMismatch) && !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("amount mismatch not an unknown outcome: %v", err)
 		}
 		if errors.Is(err, ErrWrongPassword) && (r.Status != StatusDeclined || r.TriesLeft <= 0) {
 			t.Fatalf("wrong password %+v", r)

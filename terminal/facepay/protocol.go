@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"posd/terminal/linksig"
+	"posd/terminal/money"
 )
 
 // The wire protocol, shared with the platform simulator
@@ -321,9 +322,14 @@ func DecodeIdentify(orderID string, httpStatus int, body []byte) (Candidate, err
 	return Candidate{Session: a.Session, Masked: a.Masked}, nil
 }
 
-// DecodeConfirm reads the answer to a confirm of orderID: an approved
-// Result (nil error), or a declined one with *DeclinedError.
-func DecodeConfirm(orderID string, httpStatus int, body []byte) (Result, error) {
+// DecodeConfirm reads the answer to a confirm of orderID at amount in
+// currency: an approved Result (nil error), or a declined one with
+// *DeclinedError. Either must state the order's amount and currency
+// (SameCurrency): one that states another, or none, is an
+// *AmountMismatchError wrapped in ErrBadResponse — never an approval,
+// and the outcome unknown (the platform may have charged what it
+// states): the order must be reversed.
+func DecodeConfirm(orderID string, amount int64, currency string, httpStatus int, body []byte) (Result, error) {
 	a, err := decodeAnswer("confirm", httpStatus, body)
 	if err != nil {
 		return Result{}, err
@@ -335,22 +341,35 @@ func DecodeConfirm(orderID string, httpStatus int, body []byte) (Result, error) 
 	if a.TriesLeft != nil {
 		r.TriesLeft = *a.TriesLeft
 	}
+	var derr error
 	switch {
 	case a.Status == StatusApproved && a.PlatformTxnID != "" && a.Reason == "":
-		return r, nil
-	case a.Status == StatusDeclined && a.PlatformTxnID == "" && a.TriesLeft != nil && r.TriesLeft >= 0 && r.TriesLeft <= MaxTriesLeft:
-		switch a.Reason {
-		case ReasonWrongPassword:
-			if r.TriesLeft > 0 {
-				return r, &DeclinedError{Reason: a.Reason, TriesLeft: r.TriesLeft}
-			}
-		case ReasonLocked:
-			if r.TriesLeft == 0 {
-				return r, &DeclinedError{Reason: a.Reason}
-			}
-		}
+	case a.Status == StatusDeclined && a.PlatformTxnID == "" && a.TriesLeft != nil && r.TriesLeft >= 0 && r.TriesLeft <= MaxTriesLeft &&
+		(a.Reason == ReasonWrongPassword && r.TriesLeft > 0 || a.Reason == ReasonLocked && r.TriesLeft == 0):
+		derr = &DeclinedError{Reason: a.Reason, TriesLeft: r.TriesLeft}
+	default:
+		return Result{}, fmt.Errorf("%w (%w): confirm answer is not a valid outcome", ErrUnavailable, ErrBadResponse)
 	}
-	return Result{}, fmt.Errorf("%w (%w): confirm answer is not a valid outcome", ErrUnavailable, ErrBadResponse)
+	if a.Amount != amount || !SameCurrency(a.Currency, currency) {
+		return Result{}, fmt.Errorf("%w (%w): %w", ErrUnavailable, ErrBadResponse, &AmountMismatchError{Op: "confirm", OrderID: orderID,
+			Status: a.Status, PlatformTxnID: a.PlatformTxnID, Want: amount, Got: a.Amount, WantCurrency: currency, GotCurrency: a.Currency})
+	}
+	return r, derr
+}
+
+// SameCurrency reports whether a and b name the same currency: equal,
+// or the alphabetic and numeric codes of one (terminal/money: "CNY" and
+// "156"). An empty code is no currency.
+func SameCurrency(a, b string) bool {
+	if a == "" || b == "" {
+		return false
+	}
+	if strings.EqualFold(a, b) {
+		return true
+	}
+	ca, err1 := money.Lookup(a)
+	cb, err2 := money.Lookup(b)
+	return err1 == nil && err2 == nil && ca.Numeric == cb.Numeric
 }
 
 // DecodeReverse reads the answer to a reverse of orderID: reversed or

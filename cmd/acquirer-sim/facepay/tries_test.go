@@ -29,8 +29,8 @@ func TestTriesWithinProtocol(t *testing.T) {
 		// last one locks it instead).
 		takes := true
 		if tries > 1 {
-			body := fmt.Sprintf(`{"order_id":"F1","status":"declined","reason":"wrong_password","tries_left":%d}`, tries-1)
-			_, derr := fp.DecodeConfirm("F1", 200, []byte(body))
+			body := fmt.Sprintf(`{"order_id":"F1","status":"declined","reason":"wrong_password","tries_left":%d,"amount":100,"currency":"156"}`, tries-1)
+			_, derr := fp.DecodeConfirm("F1", 100, "156", 200, []byte(body))
 			takes = errors.Is(derr, fp.ErrWrongPassword)
 		}
 		if (err == nil) != takes {
