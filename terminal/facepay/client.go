@@ -154,11 +154,15 @@ func (c *HTTPClient) Reverse(ctx context.Context, orderID string) (Result, error
 		return Result{}, err
 	}
 	res, err := DecodeReverse(orderID, status, rb)
+	if errors.Is(err, ErrReverseExpired) {
+		log.Error("face-pay order can no longer be reversed: it may have been paid; settle it with the platform by hand", "err", err)
+		return Result{}, err
+	}
 	if err != nil {
 		log.Info("face-pay reverse not done", "err", err)
 		return Result{}, err
 	}
-	log.Info("face-pay order reversed", "status", res.Status)
+	log.Info("face-pay order reversed", "status", res.Status, "amount", res.Amount, "currency", res.Currency)
 	return res, nil
 }
 

@@ -388,3 +388,41 @@ func TestConfirmAmountMismatch(t *testing.T) {
 		}
 	}
 }
+
+// A reverse of an order the platform paid and has since forgotten is
+// refused reverse_expired: the money was taken and can no longer be
+// given back by a reversal. That is no refusal to try again later: the
+// reversal job stops, and the order is settled by hand (a refund). The
+// error says so, and is told from the other refusals.
+func TestReverseExpired(t *testing.T) {
+	c := newClient(t, &stub{status: 409, body: `{"order_id":"F1","code":"reverse_expired","reason":"order not held"}`}, nil)
+	res, err := c.Reverse(context.Background(), "F1")
+	var re *RejectedError
+	if !errors.Is(err, ErrReverseExpired) || !errors.Is(err, ErrRejected) || errors.Is(err, ErrUnavailable) ||
+		!errors.As(err, &re) || re.Code != CodeReverseExpired || res.Status != "" {
+		t.Fatalf("%+v %v; want reverse expired", res, err)
+	}
+	// Other refusals of a reverse are not.
+	c = newClient(t, &stub{status: 400, body: `{"order_id":"F1","code":"bad_request"}`}, nil)
+	if _, err := c.Reverse(context.Background(), "F1"); !errors.Is(err, ErrRejected) || errors.Is(err, ErrReverseExpired) {
+		t.Fatalf("bad request: %v", err)
+	}
+}
+
+// A confirm of a session the platform does not hold open (expired,
+// ended, forgotten with its order) is refused no_session: this confirm
+// paid nothing. It is a refusal (the sale fails, nothing to reverse),
+// told from the others so the terminal can say the session ran out, and
+// never an unknown outcome nor a decline.
+func TestConfirmNoSession(t *testing.T) {
+	c := newClient(t, &stub{status: 404, body: `{"order_id":"F1","code":"no_session","reason":"no open session of that id"}`}, nil)
+	res, err := c.Confirm(context.Background(), confirmReq())
+	if !errors.Is(err, ErrNoSession) || !errors.Is(err, ErrRejected) || errors.Is(err, ErrUnavailable) || errors.Is(err, ErrWrongPassword) ||
+		errors.Is(err, ErrAmountMismatch) || res.Status != "" {
+		t.Fatalf("%+v %v; want no session", res, err)
+	}
+	c = newClient(t, &stub{status: 404, body: `{"session":"S1","code":"no_session"}`}, nil)
+	if err := c.Cancel(context.Background(), "S1"); !errors.Is(err, ErrNoSession) {
+		t.Fatalf("cancel: %v", err)
+	}
+}

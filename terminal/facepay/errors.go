@@ -33,6 +33,25 @@ import (
 //     envelope, unknown, expired or used session, an order id reused, a
 //     KSN seen before (ksn_reused)); see *RejectedError for its code.
 //     Not transient.
+//   - ErrNoSession: a refusal (it matches ErrRejected) of a confirm or
+//     cancel naming a session the platform does not hold open (code
+//     no_session): unknown, expired, already confirmed or cancelled, or
+//     forgotten with its decided order. To the sale's one confirm of a
+//     session it means that confirm paid nothing: the sale fails (the
+//     customer may start again); nothing is to be reversed. It says
+//     nothing of an earlier confirm of the session: a confirm whose
+//     answer was lost is never sent again to learn its outcome (a repeat
+//     may well meet no_session after the platform forgot an order it
+//     paid); the order is reversed instead.
+//   - ErrReverseExpired: a refusal (it matches ErrRejected) of a Reverse
+//     (code reverse_expired): the platform no longer holds the order and
+//     cannot tell it was not paid — it paid it and has forgotten it (past
+//     its window, as WeChat Pay's REVERSE_EXPIRE), or no longer
+//     remembers which of the terminal's forgotten orders it paid. The
+//     order may have been paid and can no longer be reversed: asking
+//     again changes nothing. The reversal must stop retrying, and the
+//     record must say to settle the order with the platform by hand (a
+//     refund if it was paid).
 //   - ErrAmountMismatch (*AmountMismatchError): a confirm's answer
 //     (approved or declined) states another amount or currency than the
 //     order's, or none: the platform holds, or charged, something the
@@ -55,6 +74,8 @@ var (
 	ErrBadSignature   = errors.New("facepay: answer signature does not verify")
 	ErrRejected       = errors.New("facepay: request rejected by platform")
 	ErrAmountMismatch = errors.New("facepay: platform states another amount than the order's")
+	ErrReverseExpired = errors.New("facepay: platform no longer reverses the order; settle it by hand")
+	ErrNoSession      = errors.New("facepay: no open session at the platform")
 )
 
 // AmountMismatchError is a confirm's answer that states another amount
@@ -86,8 +107,9 @@ func (e *AmountMismatchError) Is(target error) bool { return target == ErrAmount
 
 // RejectedError is a refusal by the platform (HTTP 4xx) with its code
 // (one of the Code* constants) and reason. It matches the sentinel of its
-// code with errors.Is: ErrNoMatch, ErrOverLimit, ErrLocked, and
-// ErrRejected for every other code.
+// code with errors.Is: ErrNoMatch, ErrOverLimit, ErrLocked; ErrNoSession
+// and ErrReverseExpired, which match ErrRejected too; and ErrRejected for
+// every other code.
 type RejectedError struct {
 	Op     string
 	Status int // HTTP status
@@ -111,6 +133,10 @@ func (e *RejectedError) Is(target error) bool {
 		return target == ErrOverLimit
 	case CodeLocked:
 		return target == ErrLocked
+	case CodeNoSession:
+		return target == ErrNoSession || target == ErrRejected
+	case CodeReverseExpired:
+		return target == ErrReverseExpired || target == ErrRejected
 	}
 	return target == ErrRejected
 }

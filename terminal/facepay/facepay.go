@@ -61,8 +61,10 @@ type Client interface {
 	// password was declined.
 	Cancel(ctx context.Context, session string) error
 	// Reverse takes back the order: reversed when it was approved,
-	// cancelled when it was not (or never reached the platform). Safe to
-	// repeat.
+	// cancelled when it was not (or never reached the platform), the
+	// Result stating the amount and currency given back or closed. Safe
+	// to repeat. ErrReverseExpired: the platform no longer reverses it
+	// (it may have been paid): stop, and settle it by hand.
 	Reverse(ctx context.Context, orderID string) (Result, error)
 }
 

@@ -66,15 +66,16 @@ const (
 
 // Codes of refusals (an answer's "code", HTTP 4xx).
 const (
-	CodeBadRequest    = "bad_request"    // 400 body or fields not valid
-	CodeBadSignature  = "bad_signature"  // 401 request signature, terminal or timestamp wrong (answered unsigned)
-	CodeBadEnvelope   = "bad_envelope"   // 400 the sealed crop does not open, or is not an envelope
-	CodeNoMatch       = "no_match"       // 404 no enrolled face matched
-	CodeOverLimit     = "over_limit"     // 403 amount over the face-pay limit
-	CodeLocked        = "locked"         // 403 the candidate account is locked
-	CodeNoSession     = "no_session"     // 404 confirm or cancel of a session unknown, expired or ended
-	CodeOrderMismatch = "order_mismatch" // 409 the order id was used for another session or amount
-	CodeKSNReused     = "ksn_reused"     // 409 confirm with a KSN the platform has seen from the terminal (a replayed PIN block), or one older than its replay window
+	CodeBadRequest     = "bad_request"     // 400 body or fields not valid
+	CodeBadSignature   = "bad_signature"   // 401 request signature, terminal or timestamp wrong (answered unsigned)
+	CodeBadEnvelope    = "bad_envelope"    // 400 the sealed crop does not open, or is not an envelope
+	CodeNoMatch        = "no_match"        // 404 no enrolled face matched
+	CodeOverLimit      = "over_limit"      // 403 amount over the face-pay limit
+	CodeLocked         = "locked"          // 403 the candidate account is locked
+	CodeNoSession      = "no_session"      // 404 confirm or cancel of a session unknown, expired or ended
+	CodeOrderMismatch  = "order_mismatch"  // 409 the order id was used for another session or amount
+	CodeReverseExpired = "reverse_expired" // 409 reverse of an order the platform paid and no longer holds (or, past its memory, any it does not hold): it cannot be reversed any more
+	CodeKSNReused      = "ksn_reused"      // 409 confirm with a KSN the platform has seen from the terminal (a replayed PIN block), or one older than its replay window
 )
 
 // IdentifyBody is the JSON body of an identify.

@@ -2,6 +2,7 @@ package facepay_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -121,5 +122,28 @@ func TestDecidedOrdersBounded(t *testing.T) {
 	}
 	if res, err := r.c.Reverse(context.Background(), "B4"); err != nil || res.Status != fp.StatusReversed {
 		t.Fatalf("reverse of a held order: %+v %v", res, err)
+	}
+}
+
+// TestForgottenPaidOrderAsTheTerminalMeetsIt: once the platform forgot
+// a paid order, the terminal's client reads its answers as what they
+// are: a confirm of its session is no_session (a refusal, ErrNoSession:
+// no approval, and no unknown outcome to reverse), and a reverse of it
+// reverse_expired (ErrReverseExpired: stop, settle by hand), never
+// "cancelled".
+func TestForgottenPaidOrderAsTheTerminalMeetsIt(t *testing.T) {
+	r := newRigOpts(t, wiresec.ModeAES, facepay.Opts{DecidedTTL: time.Hour})
+	c, _ := approve(t, r, "E1")
+	r.clk.Advance(time.Hour + time.Second)
+	res, err := r.confirm(c, "E1", facepay.Password("dana"))
+	if !errors.Is(err, fp.ErrNoSession) || !errors.Is(err, fp.ErrRejected) || errors.Is(err, fp.ErrUnavailable) || res.Status != "" {
+		t.Fatalf("confirm of a forgotten paid order: %+v %v", res, err)
+	}
+	if r.p.Totals().Forgotten != 1 {
+		t.Fatalf("totals %+v", r.p.Totals())
+	}
+	res, err = r.c.Reverse(context.Background(), "E1")
+	if !errors.Is(err, fp.ErrReverseExpired) || errors.Is(err, fp.ErrUnavailable) || res.Status != "" {
+		t.Fatalf("reverse of a forgotten paid order: %+v %v", res, err)
 	}
 }

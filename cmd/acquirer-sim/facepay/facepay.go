@@ -298,8 +298,9 @@ type Totals struct {
 
 // CodeReverseExpired (409) refuses a reverse of an order the platform
 // paid and then forgot (see the package doc): it must not answer
-// "cancelled" for money it took.
-const CodeReverseExpired = "reverse_expired"
+// "cancelled" for money it took. The terminal's client tells it
+// (terminal/facepay ErrReverseExpired).
+const CodeReverseExpired = fp.CodeReverseExpired
 
 // Order states.
 const (
