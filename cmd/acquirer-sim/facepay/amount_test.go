@@ -76,5 +76,21 @@ func TestMagicAmountCharged(t *testing.T) {
 		if tot := r.p.Totals(); tot.Approved != 1 || tot.Reversed != 1 {
 			t.Fatalf("%s: totals %+v", tc.order, tot)
 		}
+		// The journal, what the acquirer reconciles against, says what
+		// was charged and given back, beside the order's amount.
+		lines := 0
+		for _, l := range journalLines(t, r.journal.Bytes()) {
+			if l["op"] != "confirm" && l["op"] != "reverse" {
+				continue
+			}
+			lines++
+			if l["amount"] != float64(tc.amount) || l["currency"] != "156" || l["charged"] != float64(tc.charged) ||
+				l["charged_currency"] != tc.currency {
+				t.Errorf("%s: journal line %v", tc.order, l)
+			}
+		}
+		if lines != 2 {
+			t.Errorf("%s: %d confirm and reverse lines", tc.order, lines)
+		}
 	}
 }

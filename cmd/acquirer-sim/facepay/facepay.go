@@ -154,8 +154,8 @@
 //	else the order's amount and currency
 //
 // The limit, the match and the password are checked as for any amount.
-// The journal's confirm line states the charged amount and currency
-// (charged, charged_currency) when they are not the order's.
+// The journal's confirm and reverse lines state the charged amount and
+// currency (charged, charged_currency) when they are not the order's.
 //
 // # Enrolled customers
 //
@@ -517,8 +517,9 @@ type Entry struct {
 	TriesLeft     *int      `json:"tries_left,omitempty"`
 	PlatformTxnID string    `json:"platform_txn_id,omitempty"`
 	Duplicate     bool      `json:"duplicate,omitempty"`
-	// Charged and ChargedCurrency: what an approval charged, when not
-	// the order's amount and currency (the magic amounts).
+	// Charged and ChargedCurrency: what an approval charged (a reverse
+	// gave back), when not the order's amount and currency (the magic
+	// amounts).
 	Charged         int64  `json:"charged,omitempty"`
 	ChargedCurrency string `json:"charged_currency,omitempty"`
 	Repeat          bool   `json:"repeat,omitempty"` // a verbatim repeat, answered from memory
@@ -530,6 +531,15 @@ type Entry struct {
 	Masked        string   `json:"masked,omitempty"`
 	Distance      *float64 `json:"distance,omitempty"`
 	Challenge     string   `json:"challenge,omitempty"`
+}
+
+// held journals o's amount and currency, and what was charged (given
+// back, once reversed) when not those.
+func (e *Entry) held(o *order) {
+	e.Amount, e.Currency = o.amount, o.currency
+	if o.txnID != "" && (o.charged != o.amount || o.chargedCurrency != o.currency) {
+		e.Charged, e.ChargedCurrency = o.charged, o.chargedCurrency
+	}
 }
 
 func (p *Platform) journal(e *Entry) {
@@ -963,7 +973,8 @@ func (p *Platform) confirm(terminal string, raw []byte, e *Entry) (fp.Answer, *r
 		// A repeat of an approved confirm: the same answer, paid once;
 		// no PIN block is looked at.
 		p.totals.ConfirmRepeats++
-		e.Duplicate, e.Amount = true, o.amount
+		e.Duplicate = true
+		e.held(o)
 		return o.answer(fp.StatusApproved), nil
 	}
 	// Every KSN is spent by the confirm that brings it: a PIN block
@@ -1026,9 +1037,7 @@ func (p *Platform) confirm(terminal string, raw []byte, e *Entry) (fp.Answer, *r
 	p.seq++
 	o.txnID = fmt.Sprintf("FP%012d", p.seq)
 	o.charged, o.chargedCurrency = chargedOf(o.amount, o.currency)
-	if o.charged != o.amount || o.chargedCurrency != o.currency {
-		e.Charged, e.ChargedCurrency = o.charged, o.chargedCurrency
-	}
+	e.held(o)
 	p.closeSession(o, stateApproved, now)
 	p.totals.Approved++
 	return o.answer(fp.StatusApproved), nil
@@ -1228,7 +1237,7 @@ func (p *Platform) reverse(terminal string, raw []byte, e *Entry) (fp.Answer, *r
 	default:
 		e.Duplicate = true
 	}
-	e.Amount = o.amount
+	e.held(o)
 	return o.answer(o.state), nil
 }
 
