@@ -117,6 +117,10 @@ func (c *HTTPClient) Confirm(ctx context.Context, r ConfirmRequest) (Result, err
 		return Result{}, err
 	}
 	res, err := DecodeConfirm(r.OrderID, r.Amount, r.Currency, status, rb)
+	if errors.Is(err, ErrAmountMismatch) {
+		log.Error("face-pay platform states another amount than the order's: not approved, the order must be reversed", "err", err)
+		return res, err
+	}
 	if err != nil {
 		log.Info("face-pay confirm not approved", "status", res.Status, "tries_left", res.TriesLeft, "err", err)
 		return res, err

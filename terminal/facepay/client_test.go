@@ -426,3 +426,18 @@ func TestConfirmNoSession(t *testing.T) {
 		t.Fatalf("cancel: %v", err)
 	}
 }
+
+// The platform stating another amount than the order's is a fault of
+// the platform the acquirer must hear of: the client logs it as an
+// error, naming what was stated, not as an ordinary refusal.
+func TestConfirmAmountMismatchLogged(t *testing.T) {
+	var logs bytes.Buffer
+	c := newClient(t, &stub{status: 200, body: `{"order_id":"F1","status":"approved","platform_txn_id":"FP1","amount":8801,"currency":"156"}`},
+		slog.New(slog.NewTextHandler(&logs, nil)))
+	if _, err := c.Confirm(context.Background(), confirmReq()); !errors.Is(err, ErrAmountMismatch) {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "8801") {
+		t.Fatalf("logged %s", logs.String())
+	}
+}
