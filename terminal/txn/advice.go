@@ -156,7 +156,7 @@ func (e *Engine) advise(ctx context.Context, j *store.Job) error {
 		// card data goes.
 		e.log.Warn("advice refused by the host", "id", t.ID, "stan", t.STAN, "rc", res.ResponseCode)
 	}
-	t, err = e.endAdvice(j, t.ID, func(r *store.Txn) {
+	t, err = e.endJob(j, t.ID, func(r *store.Txn) {
 		r.AdviceSent = e.clock.Now()
 		if res.ResponseCode != host.AdviceAccepted {
 			r.AdviceCode = res.ResponseCode
@@ -182,7 +182,7 @@ const AdviceLost = "lost"
 func (e *Engine) adviceLost(j *store.Job, t store.Txn, cause error) error {
 	e.log.Error("offline approval's card data lost: its advice cannot be sent; settle it with the acquirer by hand",
 		"id", t.ID, "stan", t.STAN, "amount", t.Amount, "err", cause)
-	_, err := e.endAdvice(j, t.ID, func(r *store.Txn) {
+	_, err := e.endJob(j, t.ID, func(r *store.Txn) {
 		r.AdviceCode = AdviceLost
 		r.Error = "the card data of this offline approval was lost (" + cause.Error() +
 			"): its advice cannot be sent; settle it with the acquirer by hand"
@@ -190,9 +190,9 @@ func (e *Engine) adviceLost(j *store.Job, t store.Txn, cause error) error {
 	return err
 }
 
-// endAdvice updates record id with fn and drops its advice job j, in one
+// endJob updates record id with fn and drops its outbox job j, in one
 // commit, then publishes the record.
-func (e *Engine) endAdvice(j *store.Job, id string, fn func(r *store.Txn)) (store.Txn, error) {
+func (e *Engine) endJob(j *store.Job, id string, fn func(r *store.Txn)) (store.Txn, error) {
 	var t store.Txn
 	err := e.o.Store.Do(func(tx *store.Tx) error {
 		var err error

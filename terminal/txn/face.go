@@ -427,22 +427,26 @@ func (e *Engine) faceCancel(ctx context.Context, j store.Job) error {
 	hctx, cancel := context.WithTimeout(ctx, e.o.HostTimeout)
 	defer cancel()
 	res, err := e.o.Face.Platform.Reverse(hctx, t.Face.OrderID)
+	if errors.Is(err, facepay.ErrReverseExpired) {
+		// Asking again cannot change it: the record stays
+		// reversal_pending, for the merchant to settle by hand.
+		e.log.Error("face payment can no longer be reversed at the platform: settle it by hand",
+			"id", t.ID, "order", t.Face.OrderID, "amount", t.Amount, "err", err)
+		_, err = e.endJob(&j, t.ID, func(r *store.Txn) {
+			r.Face.Status = facepay.CodeReverseExpired
+			r.Error = "the face-pay platform no longer reverses order " + t.Face.OrderID +
+				": it may have been paid; settle it with the platform by hand (a refund if it was paid)"
+		})
+		return err
+	}
 	if err != nil {
 		return err
 	}
-	err = e.o.Store.Do(func(tx *store.Tx) error {
-		var err error
-		if t, err = tx.Update(t.ID, func(r *store.Txn) error {
-			r.State = store.StateReversed
-			r.Face.Status = res.Status
-			return nil
-		}); err != nil {
-			return err
-		}
-		return tx.DeleteJob(j.Seq)
+	t, err = e.endJob(&j, t.ID, func(r *store.Txn) {
+		r.State = store.StateReversed
+		r.Face.Status = res.Status
 	})
 	if err == nil {
-		e.publish(PhaseDone, t)
 		e.log.Info("face payment reversed at the platform", "id", t.ID, "status", res.Status)
 	}
 	return err

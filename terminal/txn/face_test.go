@@ -95,6 +95,7 @@ type fakePlatform struct {
 	password string
 	opened   [][]byte
 	confirm  error // forced error of Confirm
+	reverse  error // forced error of Reverse
 	reversed []string
 	cancels  int
 	identify error
@@ -161,6 +162,9 @@ func (p *fakePlatform) Reverse(_ context.Context, order string) (facepay.Result,
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.reversed = append(p.reversed, order)
+	if p.reverse != nil {
+		return facepay.Result{}, p.reverse
+	}
 	return facepay.Result{Status: facepay.StatusReversed}, nil
 }
 
@@ -425,6 +429,39 @@ func TestFaceConfirmUnknownIsReversed(t *testing.T) {
 	defer r.platform.mu.Unlock()
 	if len(r.platform.reversed) == 0 || r.platform.reversed[0] != r.e.orderID(tx.ID) {
 		t.Fatalf("reversed %v", r.platform.reversed)
+	}
+}
+
+// A platform that no longer reverses the order (it paid it and forgot
+// it): the reversal is not asked for again, and the record says to
+// settle it by hand.
+func TestFaceReverseExpired(t *testing.T) {
+	r := faceSetup(t, "135790", func(r *faceRig) {
+		r.platform.confirm = facepay.ErrUnavailable
+		r.platform.reverse = &facepay.RejectedError{Op: "reverse", Status: 409, Code: facepay.CodeReverseExpired}
+	})
+	tx, _ := r.e.Start(Request{Amount: 3000, Currency: "156", Method: MethodFace})
+	wait(t, r.e, tx.ID)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		jobs, err := r.db.Jobs()
+		if err == nil && len(jobs) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the reversal job stays: %+v, %v", jobs, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	got, _ := r.e.Get(tx.ID)
+	if got.State != store.StateReversalPending || got.Face.Status != facepay.CodeReverseExpired || !strings.Contains(got.Error, "by hand") {
+		t.Fatalf("record %+v", got)
+	}
+	r.e.Sync(context.Background())
+	r.platform.mu.Lock()
+	defer r.platform.mu.Unlock()
+	if len(r.platform.reversed) != 1 {
+		t.Fatalf("reverse asked %d times", len(r.platform.reversed))
 	}
 }
 
