@@ -751,7 +751,7 @@ func errClass(err error) string {
 	if errors.As(err, &r) {
 		return "refused " + r.File + ": " + r.Reason.Error()
 	}
-	for _, e := range []error{ota.ErrNoSpace, ota.ErrTimeout, ota.ErrUnreachable, ota.ErrNotFound, ota.ErrBadBundle,
+	for _, e := range []error{ota.ErrNoSpace, ota.ErrTimeout, ota.ErrTooSlow, ota.ErrUnreachable, ota.ErrNotFound, ota.ErrBadBundle,
 		slots.ErrBusy, slots.ErrTrialPending, slots.ErrMislabelled, slots.ErrUpdater, slots.ErrIncomplete} {
 		if errors.Is(err, e) {
 			return e.Error()

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"posd/board/rauc/rauctest"
 	"posd/cmd/tms-sim/repo"
 	"posd/internal/config"
+	"posd/terminal/ota"
 )
 
 // otaRepo is a repository served over HTTP whose answers the test can
@@ -382,5 +384,17 @@ func TestOTAFailureAcrossRestart(t *testing.T) {
 	defer closeDaemon(t, d)
 	if st, _ := d.OTAStatus(); st.LastError != "" {
 		t.Errorf("last_error after recovering and a restart: %q", st.LastError)
+	}
+}
+
+// The OTA history names a failure by its class: a trickling download is
+// "too slow", not "unreachable" (which ErrTooSlow matches too).
+func TestErrClassNamesASlowDownload(t *testing.T) {
+	err := fmt.Errorf("targets/bundle: %w", ota.ErrTooSlow)
+	if got := errClass(err); got != ota.ErrTooSlow.Error() {
+		t.Fatalf("class %q", got)
+	}
+	if got := errClass(fmt.Errorf("x: %w", ota.ErrUnreachable)); got != ota.ErrUnreachable.Error() {
+		t.Fatalf("class %q", got)
 	}
 }
