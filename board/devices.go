@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"posd/conn/clock"
@@ -293,37 +294,73 @@ func (b *Board) AddKeypad(pins keypad.Pins, where string, layout keypad.Layout, 
 	b.Add(st, fn, d.Halt)
 }
 
+// consoleReadTimeout is the console UART's read timeout: tarm/serial
+// ends a read that got no byte in that time with io.EOF.
+const consoleReadTimeout = 100 * time.Millisecond
+
+// hangUpReads reads in a row that end with no byte sooner than half the
+// read timeout tell a line that hung up from read timeouts. A tty whose
+// device went away (a USB-serial adapter unplugged) or that hung up ends
+// every read at once with no byte; a read timeout never comes early (the
+// tty rounds it up to tenths of a second).
+const hangUpReads = 3
+
+// ErrHungUp: the console's serial line hung up or its device went away
+// (reads end at once with no byte). It wraps syscall.EIO, which the
+// service console takes for the other side leaving, as it does for a
+// pseudo-terminal whose other side closed.
+var ErrHungUp = fmt.Errorf("board: serial line hung up: %w", syscall.EIO)
+
 // AddConsole opens the service console's UART. The port's read timeouts
 // (which tarm/serial reports as io.EOF) are hidden from the console: its
-// reads wait until bytes come or the board halts.
+// reads wait until bytes come or the board halts. A line that hung up, or
+// whose device went away, ends the read with an error wrapping ErrHungUp;
+// other errors of the port pass through.
 func (b *Board) AddConsole(s Serial) {
 	st := Status{Name: "console", Driver: "uart", Where: s.Port}
-	port, err := OpenSerial(s)
+	port, err := OpenSerialTimeout(s, consoleReadTimeout)
 	if err != nil {
 		st.Error = err.Error()
 		b.Add(st, nil, nil)
 		return
 	}
 	st.OK, st.Detail = true, fmt.Sprintf("service console, %d 8N1", s.Baud)
-	cp := &consolePort{port: port}
+	cp := &consolePort{port: port, clock: b.Clock, timeout: consoleReadTimeout, where: s.Port}
 	b.Devices.Console = &Console{RW: cp, Where: s.Port, Baud: s.Baud}
 	b.Add(st, nil, cp.Close)
 }
 
-// consolePort waits through a UART's read timeouts until it is closed.
+// consolePort waits through a UART's read timeouts until it is closed or
+// the line hangs up.
 type consolePort struct {
-	port   io.ReadWriteCloser
-	closed atomic.Bool
+	port io.ReadWriteCloser
+	// clock times reads to tell a timeout from a hang-up; nil is the
+	// wall clock.
+	clock clock.Clock
+	// timeout is the port's read timeout; 0: hang-ups are not detected.
+	timeout time.Duration
+	where   string // the device, for errors
+	closed  atomic.Bool
 }
 
 func (c *consolePort) Read(p []byte) (int, error) {
+	clk := clock.Or(c.clock)
+	early := 0
 	for {
+		start := clk.Now()
 		n, err := c.port.Read(p)
 		if c.closed.Load() {
 			return 0, io.ErrClosedPipe
 		}
 		if n > 0 || !errors.Is(err, io.EOF) {
 			return n, err
+		}
+		if clk.Now().Sub(start) >= c.timeout/2 {
+			early = 0 // a read timeout
+			continue
+		}
+		if early++; early >= hangUpReads {
+			return 0, fmt.Errorf("%w: %s: %d reads in a row ended at once with no byte", ErrHungUp, c.where, early)
 		}
 	}
 }

@@ -1,0 +1,179 @@
+package board
+
+import (
+	"errors"
+	"io"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"posd/conn/clock"
+	"posd/drivers/ptysim"
+)
+
+const testReadTimeout = 100 * time.Millisecond
+
+// errSpun ends a fake port's reads once a Read has looped on it far more
+// often than any working wrapper would: the test then fails instead of
+// spinning for ever.
+var errSpun = errors.New("test: Read kept looping on end of file")
+
+const spinLimit = 1000
+
+// eofPort answers each read with end of file, as tarm/serial reports a
+// read that returned no byte. Each read first lets wait pass on the fake
+// clock: testReadTimeout for a read timeout, nothing for a line that hung
+// up (a hung-up tty answers at once). After bytesAfter reads (0: never)
+// it answers "x" instead.
+type eofPort struct {
+	clk        *clock.Fake
+	wait       func(read int) time.Duration
+	bytesAfter int
+	err        error // when not nil: answered instead of end of file
+	reads      int
+}
+
+func (p *eofPort) Read(b []byte) (int, error) {
+	p.reads++
+	if p.reads > spinLimit {
+		return 0, errSpun
+	}
+	p.clk.Advance(p.wait(p.reads))
+	if p.bytesAfter > 0 && p.reads > p.bytesAfter {
+		return copy(b, "x"), nil
+	}
+	if p.err != nil {
+		return 0, p.err
+	}
+	return 0, io.EOF
+}
+
+func (p *eofPort) Write(b []byte) (int, error) { return len(b), nil }
+func (p *eofPort) Close() error                { return nil }
+
+func newTestConsolePort(p *eofPort) *consolePort {
+	return &consolePort{port: p, clock: p.clk, timeout: testReadTimeout, where: "/dev/ttyUSB0"}
+}
+
+// A console adapter unplugged (or a line that hung up) makes every read
+// of its tty end at once with no byte: the port must say so, not loop on
+// it at full CPU. The console takes EIO for a hang-up.
+func TestConsolePortHangUp(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1e9, 0))
+	p := &eofPort{clk: clk, wait: func(int) time.Duration { return 0 }}
+	n, err := newTestConsolePort(p).Read(make([]byte, 16))
+	if errors.Is(err, errSpun) {
+		t.Fatalf("Read looped %d times on a port that hung up", p.reads-1)
+	}
+	if n != 0 || !errors.Is(err, ErrHungUp) || !errors.Is(err, syscall.EIO) {
+		t.Fatalf("Read = %d, %v; want a hang-up (EIO)", n, err)
+	}
+	if p.reads > hangUpReads {
+		t.Errorf("%d reads before the hang-up was seen; want %d", p.reads, hangUpReads)
+	}
+}
+
+// Read timeouts (end of file once the timeout has passed) are waited
+// through, however many, until bytes come.
+func TestConsolePortWaitsThroughTimeouts(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1e9, 0))
+	p := &eofPort{clk: clk, wait: func(int) time.Duration { return testReadTimeout }, bytesAfter: 50}
+	b := make([]byte, 16)
+	n, err := newTestConsolePort(p).Read(b)
+	if err != nil || string(b[:n]) != "x" {
+		t.Fatalf("Read = %q, %v after %d reads; want \"x\"", b[:n], err, p.reads)
+	}
+}
+
+// An early end of file now and then, between real timeouts, is not a
+// hang-up: only hangUpReads of them in a row are.
+func TestConsolePortEarlyEOFNotInARow(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1e9, 0))
+	wait := func(read int) time.Duration {
+		if read%hangUpReads == 0 {
+			return testReadTimeout
+		}
+		return 0
+	}
+	p := &eofPort{clk: clk, wait: wait, bytesAfter: 10 * hangUpReads}
+	b := make([]byte, 16)
+	n, err := newTestConsolePort(p).Read(b)
+	if err != nil || string(b[:n]) != "x" {
+		t.Fatalf("Read = %q, %v after %d reads; want \"x\"", b[:n], err, p.reads)
+	}
+}
+
+// Errors of a device that went away pass straight through, on the first
+// read.
+func TestConsolePortDeviceErrors(t *testing.T) {
+	for _, errno := range []syscall.Errno{syscall.ENXIO, syscall.ENODEV, syscall.EIO} {
+		clk := clock.NewFake(time.Unix(1e9, 0))
+		perr := &os.PathError{Op: "read", Path: "/dev/ttyUSB0", Err: errno}
+		p := &eofPort{clk: clk, wait: func(int) time.Duration { return 0 }, err: perr}
+		n, err := newTestConsolePort(p).Read(make([]byte, 16))
+		if n != 0 || !errors.Is(err, errno) || p.reads != 1 {
+			t.Errorf("%v: Read = %d, %v after %d reads", errno, n, err, p.reads)
+		}
+	}
+}
+
+// A port closed while a read waits ends that read with a closed pipe,
+// which the console takes for the end of the line.
+func TestConsolePortClosed(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1e9, 0))
+	cp := &consolePort{clock: clk, timeout: testReadTimeout}
+	p := &eofPort{clk: clk, wait: func(read int) time.Duration {
+		if read == 3 {
+			cp.Close()
+		}
+		return testReadTimeout
+	}}
+	cp.port = p
+	if _, err := cp.Read(make([]byte, 16)); !errors.Is(err, io.ErrClosedPipe) || p.reads != 3 {
+		t.Fatalf("Read = %v after %d reads; want a closed pipe after 3", err, p.reads)
+	}
+}
+
+// countingPort counts reads of a real port and ends them with errSpun
+// once a Read has looped on it far too often.
+type countingPort struct {
+	io.ReadWriteCloser
+	reads int
+}
+
+func (p *countingPort) Read(b []byte) (int, error) {
+	p.reads++
+	if p.reads > spinLimit {
+		return 0, errSpun
+	}
+	return p.ReadWriteCloser.Read(b)
+}
+
+// A real tty that hangs up (here the slave of a pseudo-terminal whose
+// master closed, as tarm/serial opens it) ends its reads at once with
+// io.EOF, as a USB-serial adapter's tty does once unplugged: the console
+// port reports the hang-up.
+func TestConsolePortPTYHangUp(t *testing.T) {
+	pt, err := ptysim.Open()
+	if err != nil {
+		t.Skipf("no pseudo-terminals: %v", err)
+	}
+	port, err := OpenSerialTimeout(Serial{Port: pt.SlavePath, Baud: 115200}, consoleReadTimeout)
+	if err != nil {
+		pt.Close()
+		t.Fatal(err)
+	}
+	defer port.Close()
+	p := &countingPort{ReadWriteCloser: port}
+	// The fake clock stands still: every end of file comes "at once".
+	cp := &consolePort{port: p, clock: clock.NewFake(time.Unix(1e9, 0)), timeout: consoleReadTimeout, where: pt.SlavePath}
+	pt.Close()
+	n, err := cp.Read(make([]byte, 16))
+	if errors.Is(err, errSpun) {
+		t.Fatalf("Read looped %d times on a tty that hung up", p.reads-1)
+	}
+	if n != 0 || !errors.Is(err, syscall.EIO) {
+		t.Fatalf("Read = %d, %v; want a hang-up (EIO)", n, err)
+	}
+}
