@@ -177,3 +177,59 @@ func TestConsolePortPTYHangUp(t *testing.T) {
 		t.Fatalf("Read = %d, %v; want a hang-up (EIO)", n, err)
 	}
 }
+
+// After a hang-up the console serves the port again: the next Read opens
+// the device anew (an adapter plugged back in comes back under its name
+// once the old file is closed), and the dead one is closed at once.
+func TestConsolePortReopens(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1e9, 0))
+	dead := &closeCounter{eofPort: eofPort{clk: clk, wait: func(int) time.Duration { return 0 }}}
+	fresh := &closeCounter{eofPort: eofPort{clk: clk, wait: func(int) time.Duration { return testReadTimeout }, bytesAfter: 2}}
+	opens := 0
+	var openErr error
+	cp := newTestConsolePort(&dead.eofPort)
+	cp.port = dead
+	cp.open = func() (io.ReadWriteCloser, error) {
+		opens++
+		if openErr != nil {
+			return nil, openErr
+		}
+		return fresh, nil
+	}
+	b := make([]byte, 16)
+	if _, err := cp.Read(b); !errors.Is(err, ErrHungUp) {
+		t.Fatalf("first Read: %v; want a hang-up", err)
+	}
+	if dead.closes != 1 {
+		t.Fatalf("the hung-up port was closed %d times; want 1", dead.closes)
+	}
+
+	// Unplugged: the device is missing, which is still a hang-up.
+	openErr = &os.PathError{Op: "open", Path: "/dev/ttyUSB0", Err: syscall.ENOENT}
+	if _, err := cp.Read(b); !errors.Is(err, ErrHungUp) || !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Read with the device missing: %v", err)
+	}
+	if _, err := cp.Write([]byte("login: ")); !errors.Is(err, ErrHungUp) {
+		t.Fatalf("Write with the device missing: %v", err)
+	}
+
+	// Plugged back in.
+	openErr = nil
+	n, err := cp.Read(b)
+	if err != nil || string(b[:n]) != "x" || opens != 3 {
+		t.Fatalf("Read = %q, %v after %d opens; want \"x\" after 3", b[:n], err, opens)
+	}
+	if err := cp.Close(); err != nil || fresh.closes != 1 {
+		t.Fatalf("Close: %v, the reopened port closed %d times", err, fresh.closes)
+	}
+	if _, err := cp.Read(b); !errors.Is(err, io.ErrClosedPipe) || opens != 3 {
+		t.Fatalf("Read after Close: %v after %d opens; want a closed pipe, no open", err, opens)
+	}
+}
+
+type closeCounter struct {
+	eofPort
+	closes int
+}
+
+func (p *closeCounter) Close() error { p.closes++; return nil }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -314,41 +315,84 @@ var ErrHungUp = fmt.Errorf("board: serial line hung up: %w", syscall.EIO)
 // AddConsole opens the service console's UART. The port's read timeouts
 // (which tarm/serial reports as io.EOF) are hidden from the console: its
 // reads wait until bytes come or the board halts. A line that hung up, or
-// whose device went away, ends the read with an error wrapping ErrHungUp;
-// other errors of the port pass through.
+// whose device went away, ends the read with an error wrapping ErrHungUp
+// and is closed; other errors of the port pass through. The next read or
+// write after a hang-up opens the device again (a USB-serial adapter
+// plugged back in gets its name back once the old file is closed); while
+// it cannot be opened, they fail with ErrHungUp.
 func (b *Board) AddConsole(s Serial) {
 	st := Status{Name: "console", Driver: "uart", Where: s.Port}
-	port, err := OpenSerialTimeout(s, consoleReadTimeout)
+	open := func() (io.ReadWriteCloser, error) { return OpenSerialTimeout(s, consoleReadTimeout) }
+	port, err := open()
 	if err != nil {
 		st.Error = err.Error()
 		b.Add(st, nil, nil)
 		return
 	}
 	st.OK, st.Detail = true, fmt.Sprintf("service console, %d 8N1", s.Baud)
-	cp := &consolePort{port: port, clock: b.Clock, timeout: consoleReadTimeout, where: s.Port}
+	cp := &consolePort{port: port, clock: b.Clock, timeout: consoleReadTimeout, where: s.Port, open: open}
 	b.Devices.Console = &Console{RW: cp, Where: s.Port, Baud: s.Baud}
 	b.Add(st, nil, cp.Close)
 }
 
 // consolePort waits through a UART's read timeouts until it is closed or
-// the line hangs up.
+// the line hangs up, and opens the UART again after a hang-up.
 type consolePort struct {
-	port io.ReadWriteCloser
 	// clock times reads to tell a timeout from a hang-up; nil is the
 	// wall clock.
 	clock clock.Clock
 	// timeout is the port's read timeout; 0: hang-ups are not detected.
 	timeout time.Duration
 	where   string // the device, for errors
-	closed  atomic.Bool
+	// open opens the device again after a hang-up; nil: it is not.
+	open   func() (io.ReadWriteCloser, error)
+	closed atomic.Bool
+
+	mu   sync.Mutex
+	port io.ReadWriteCloser // nil after a hang-up, until opened again
+}
+
+// current returns the open port, opening it again after a hang-up.
+func (c *consolePort) current() (io.ReadWriteCloser, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed.Load():
+		return nil, io.ErrClosedPipe
+	case c.port != nil:
+		return c.port, nil
+	case c.open == nil:
+		return nil, fmt.Errorf("%w: %s", ErrHungUp, c.where)
+	}
+	port, err := c.open()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: opening it again: %w", ErrHungUp, c.where, err)
+	}
+	c.port = port
+	return port, nil
+}
+
+// hungUp closes port, which hung up, at once: the device's name is then
+// free for it to come back under.
+func (c *consolePort) hungUp(port io.ReadWriteCloser) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.port == port {
+		c.port = nil
+		port.Close()
+	}
 }
 
 func (c *consolePort) Read(p []byte) (int, error) {
+	port, err := c.current()
+	if err != nil {
+		return 0, err
+	}
 	clk := clock.Or(c.clock)
 	early := 0
 	for {
 		start := clk.Now()
-		n, err := c.port.Read(p)
+		n, err := port.Read(p)
 		if c.closed.Load() {
 			return 0, io.ErrClosedPipe
 		}
@@ -360,14 +404,26 @@ func (c *consolePort) Read(p []byte) (int, error) {
 			continue
 		}
 		if early++; early >= hangUpReads {
+			c.hungUp(port)
 			return 0, fmt.Errorf("%w: %s: %d reads in a row ended at once with no byte", ErrHungUp, c.where, early)
 		}
 	}
 }
 
-func (c *consolePort) Write(p []byte) (int, error) { return c.port.Write(p) }
+func (c *consolePort) Write(p []byte) (int, error) {
+	port, err := c.current()
+	if err != nil {
+		return 0, err
+	}
+	return port.Write(p)
+}
 
 func (c *consolePort) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.closed.Store(true)
+	if c.port == nil {
+		return nil
+	}
 	return c.port.Close()
 }
