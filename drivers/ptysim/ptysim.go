@@ -26,7 +26,13 @@ type PTY struct {
 	// SlavePath is the device the driver opens, e.g. /dev/pts/3.
 	SlavePath string
 	// slave stays open so the master never reads EIO while no driver has
-	// the port open (between a Halt and the next open).
+	// the port open (between a Halt and the next open), nor when a
+	// terminal program on the slave (picocom on the simulated service
+	// console) quits: like a UART without carrier detect, the master
+	// cannot see its client leave. Unlike a UART's wire, the pty does not
+	// drop what the master writes while nobody reads the slave: it queues
+	// it (about 18 KB on Linux, then the master's writes block) for the
+	// next client.
 	slave *os.File
 }
 
