@@ -233,3 +233,47 @@ type closeCounter struct {
 }
 
 func (p *closeCounter) Close() error { p.closes++; return nil }
+
+// writeErrPort is an eofPort whose writes fail with err.
+type writeErrPort struct {
+	closeCounter
+	werr error
+}
+
+func (p *writeErrPort) Write([]byte) (int, error) { return 0, p.werr }
+
+// A device that went away may fail reads or writes with ENXIO, ENODEV or
+// EIO instead of ending them with no byte: the error passes through, and
+// the port is closed and opened again next time as after a hang-up.
+func TestConsolePortReopensAfterDeviceError(t *testing.T) {
+	for _, errno := range []syscall.Errno{syscall.ENXIO, syscall.ENODEV, syscall.EIO} {
+		for _, op := range []string{"read", "write"} {
+			clk := clock.NewFake(time.Unix(1e9, 0))
+			perr := &os.PathError{Op: op, Path: "/dev/ttyUSB0", Err: errno}
+			dead := &writeErrPort{closeCounter: closeCounter{eofPort: eofPort{clk: clk, wait: func(int) time.Duration { return 0 }}}}
+			if op == "read" {
+				dead.err = perr
+			} else {
+				dead.werr = perr
+			}
+			fresh := &closeCounter{eofPort: eofPort{clk: clk, wait: func(int) time.Duration { return testReadTimeout }, bytesAfter: 1}}
+			opens := 0
+			cp := &consolePort{port: dead, clock: clk, timeout: testReadTimeout, where: "/dev/ttyUSB0",
+				open: func() (io.ReadWriteCloser, error) { opens++; return fresh, nil }}
+			b := make([]byte, 16)
+			var err error
+			if op == "read" {
+				_, err = cp.Read(b)
+			} else {
+				_, err = cp.Write([]byte("$ "))
+			}
+			if !errors.Is(err, errno) || dead.closes != 1 {
+				t.Errorf("%s %v: got %v, the port closed %d times; want the error, closed once", op, errno, err, dead.closes)
+				continue
+			}
+			if n, err := cp.Read(b); err != nil || string(b[:n]) != "x" || opens != 1 {
+				t.Errorf("%s %v: next Read = %q, %v after %d opens; want \"x\" after 1", op, errno, b[:n], err, opens)
+			}
+		}
+	}
+}

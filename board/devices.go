@@ -316,10 +316,11 @@ var ErrHungUp = fmt.Errorf("board: serial line hung up: %w", syscall.EIO)
 // (which tarm/serial reports as io.EOF) are hidden from the console: its
 // reads wait until bytes come or the board halts. A line that hung up, or
 // whose device went away, ends the read with an error wrapping ErrHungUp
-// and is closed; other errors of the port pass through. The next read or
-// write after a hang-up opens the device again (a USB-serial adapter
-// plugged back in gets its name back once the old file is closed); while
-// it cannot be opened, they fail with ErrHungUp.
+// and is closed; other errors of the port pass through, and EIO, ENXIO or
+// ENODEV (a device gone) close it too. The next read or write after that
+// opens the device again (a USB-serial adapter plugged back in gets its
+// name back once the old file is closed); while it cannot be opened, they
+// fail with ErrHungUp.
 func (b *Board) AddConsole(s Serial) {
 	st := Status{Name: "console", Driver: "uart", Where: s.Port}
 	open := func() (io.ReadWriteCloser, error) { return OpenSerialTimeout(s, consoleReadTimeout) }
@@ -372,7 +373,7 @@ func (c *consolePort) current() (io.ReadWriteCloser, error) {
 	return port, nil
 }
 
-// hungUp closes port, which hung up, at once: the device's name is then
+// hungUp closes port, which hung up or whose device went away, at once: the device's name is then
 // free for it to come back under.
 func (c *consolePort) hungUp(port io.ReadWriteCloser) {
 	c.mu.Lock()
@@ -397,6 +398,9 @@ func (c *consolePort) Read(p []byte) (int, error) {
 			return 0, io.ErrClosedPipe
 		}
 		if n > 0 || !errors.Is(err, io.EOF) {
+			if deviceGone(err) {
+				c.hungUp(port)
+			}
 			return n, err
 		}
 		if clk.Now().Sub(start) >= c.timeout/2 {
@@ -415,7 +419,17 @@ func (c *consolePort) Write(p []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return port.Write(p)
+	n, err := port.Write(p)
+	if deviceGone(err) {
+		c.hungUp(port)
+	}
+	return n, err
+}
+
+// deviceGone tells the errors of a tty that hung up or whose device went
+// away: its file is of no more use.
+func deviceGone(err error) bool {
+	return errors.Is(err, syscall.EIO) || errors.Is(err, syscall.ENXIO) || errors.Is(err, syscall.ENODEV)
 }
 
 func (c *consolePort) Close() error {
