@@ -277,3 +277,44 @@ func TestConsolePortReopensAfterDeviceError(t *testing.T) {
 		}
 	}
 }
+
+// The console as AddConsole opens it, on a real tty (a pseudo-terminal's
+// slave): bytes pass both ways; when the line hangs up the read says so.
+func TestAddConsolePTY(t *testing.T) {
+	pt, err := ptysim.Open()
+	if err != nil {
+		t.Skipf("no pseudo-terminals: %v", err)
+	}
+	defer pt.Close()
+	b := New("test", nil)
+	// Standing still, the fake clock makes a read timeout look like a
+	// hang-up: each Read below has bytes waiting or follows the hang-up.
+	b.Clock = clock.NewFake(time.Unix(1e9, 0))
+	b.AddConsole(Serial{Port: pt.SlavePath, Baud: 115200})
+	defer b.Halt()
+	con := b.Devices.Console
+	if con == nil {
+		t.Fatalf("no console: %+v", b.Status())
+	}
+	if _, err := pt.Master.Write([]byte("status\r")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 7)
+	if _, err := io.ReadFull(con.RW, got); err != nil || string(got) != "status\r" {
+		t.Fatalf("console read %q, %v", got, err)
+	}
+	if _, err := con.RW.Write([]byte("ok\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	pt.Master.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(pt.Master, got[:4]); err != nil || string(got[:4]) != "ok\r\n" {
+		t.Fatalf("master read %q, %v", got[:4], err)
+	}
+
+	pt.Close()
+	if _, err := con.RW.Read(got); !errors.Is(err, ErrHungUp) {
+		t.Fatalf("Read after the hang-up: %v", err)
+	}
+	// Not read again: the freed /dev/pts name may already be another
+	// pseudo-terminal's, which opening it again would take bytes from.
+}
