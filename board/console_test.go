@@ -318,3 +318,27 @@ func TestAddConsolePTY(t *testing.T) {
 	// Not read again: the freed /dev/pts name may already be another
 	// pseudo-terminal's, which opening it again would take bytes from.
 }
+
+// droppingPort is closed, as a hang-up seen by a concurrent Read closes
+// it, while a write on it is under way.
+type droppingPort struct {
+	closeCounter
+	cp *consolePort
+}
+
+func (p *droppingPort) Write([]byte) (int, error) {
+	p.cp.hungUp(p)
+	return 0, &os.PathError{Op: "write", Path: "/dev/ttyUSB0", Err: os.ErrClosed}
+}
+
+// A write whose port a hang-up closed meanwhile reports the hang-up (the
+// console audits a disconnection), not a closed file (a failed port).
+func TestConsolePortWriteDuringHangUp(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1e9, 0))
+	p := &droppingPort{closeCounter: closeCounter{eofPort: eofPort{clk: clk, wait: func(int) time.Duration { return 0 }}}}
+	cp := &consolePort{port: p, clock: clk, timeout: testReadTimeout, where: "/dev/ttyUSB0"}
+	p.cp = cp
+	if _, err := cp.Write([]byte("$ ")); !errors.Is(err, ErrHungUp) || p.closes != 1 {
+		t.Fatalf("Write = %v, port closed %d times; want a hang-up, closed once", err, p.closes)
+	}
+}

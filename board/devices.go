@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -401,7 +402,7 @@ func (c *consolePort) Read(p []byte) (int, error) {
 			if deviceGone(err) {
 				c.hungUp(port)
 			}
-			return n, err
+			return n, c.dropped(port, err)
 		}
 		if clk.Now().Sub(start) >= c.timeout/2 {
 			early = 0 // a read timeout
@@ -423,7 +424,22 @@ func (c *consolePort) Write(p []byte) (int, error) {
 	if deviceGone(err) {
 		c.hungUp(port)
 	}
-	return n, err
+	return n, c.dropped(port, err)
+}
+
+// dropped is err, or a hang-up when err is port's file closed because a
+// hang-up seen by a concurrent Read or Write closed it.
+func (c *consolePort) dropped(port io.ReadWriteCloser, err error) error {
+	if !errors.Is(err, os.ErrClosed) || c.closed.Load() {
+		return err
+	}
+	c.mu.Lock()
+	gone := c.port != port
+	c.mu.Unlock()
+	if gone {
+		return fmt.Errorf("%w: %s: %w", ErrHungUp, c.where, err)
+	}
+	return err
 }
 
 // deviceGone tells the errors of a tty that hung up or whose device went
