@@ -374,8 +374,8 @@ func (c *consolePort) current() (io.ReadWriteCloser, error) {
 	return port, nil
 }
 
-// hungUp closes port, which hung up or whose device went away, at once: the device's name is then
-// free for it to come back under.
+// hungUp closes port, which hung up or whose device went away, at once:
+// the device's name is then free for it to come back under.
 func (c *consolePort) hungUp(port io.ReadWriteCloser) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
