@@ -176,7 +176,8 @@ func (s *session) failIO(op string, err error) {
 // closed pipe.
 func hungUp(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, syscall.EIO) ||
-		errors.Is(err, syscall.EPIPE) || errors.Is(err, io.ErrClosedPipe)
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, io.ErrClosedPipe) ||
+		errors.Is(err, syscall.ENXIO) || errors.Is(err, syscall.ENODEV) // the device went away
 }
 
 // leftBehind returns a call left running after Ctrl-C (ended closes when

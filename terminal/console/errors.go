@@ -18,8 +18,10 @@ var (
 	// ErrIO: the port failed (read or write error, end of file). Serve
 	// returns it; the caller decides whether to open the port again.
 	ErrIO = errors.New("console: port failed")
-	// ErrDisconnected (an ErrIO): the other side hung up: end of file, or
-	// EIO from a pseudo-terminal whose other side closed. The session it
+	// ErrDisconnected (an ErrIO): the other side hung up: end of file,
+	// EIO from a pseudo-terminal whose other side closed (or a line the
+	// board saw hang up), ENXIO or ENODEV from a device that went away,
+	// a broken or closed pipe. The session it
 	// ends is audited as disconnected; a new Serve starts logged out.
 	ErrDisconnected = fmt.Errorf("%w: disconnected", ErrIO)
 	// ErrSchema: the database holds this package's buckets in a newer (or

@@ -5,10 +5,13 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -447,5 +450,24 @@ func TestTypeAheadBounded(t *testing.T) {
 	}
 	if out := p.cmd("whoami", pr); strings.Contains(out, "A") || strings.Contains(out, "B") || !strings.Contains(out, "eve01 (engineer)") {
 		t.Fatalf("after a flood: %q", out)
+	}
+}
+
+// A device that went away (a USB-serial adapter unplugged: ENXIO, ENODEV)
+// is a hang-up like EOF and EIO: the session ends disconnected and the
+// port is served again soon; other errors are not.
+func TestHungUpErrors(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{io.EOF, true}, {syscall.EIO, true}, {syscall.EPIPE, true}, {io.ErrClosedPipe, true},
+		{&os.PathError{Op: "read", Path: "/dev/ttyUSB0", Err: syscall.ENXIO}, true},
+		{&os.PathError{Op: "read", Path: "/dev/ttyUSB0", Err: syscall.ENODEV}, true},
+		{syscall.EINVAL, false}, {errors.New("parity"), false},
+	} {
+		if got := hungUp(c.err); got != c.want {
+			t.Errorf("hungUp(%v) = %v, want %v", c.err, got, c.want)
+		}
 	}
 }
