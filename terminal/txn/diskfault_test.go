@@ -12,12 +12,19 @@ import (
 	"posd/terminal/store"
 )
 
-// setupFaulty is setupHost on a disk whose commits fail (EIO) while
-// failing holds.
-func setupFaulty(t *testing.T, h Host, failing *atomic.Bool) (*Engine, *fakeReader, *store.DB) {
+// faultyDisk fails commits (EIO) while failing holds, and counts those
+// it failed.
+type faultyDisk struct {
+	failing atomic.Bool
+	failed  atomic.Int64
+}
+
+// setupFaulty is setupHost on d.
+func setupFaulty(t *testing.T, h Host, d *faultyDisk) (*Engine, *fakeReader, *store.DB) {
 	t.Helper()
 	e, r, db, _ := setupStore(t, h, &store.Opts{Fault: func() error {
-		if failing.Load() {
+		if d.failing.Load() {
+			d.failed.Add(1)
 			return syscall.EIO
 		}
 		return nil
@@ -31,13 +38,13 @@ func setupFaulty(t *testing.T, h Host, failing *atomic.Bool) (*Engine, *fakeRead
 // the record cannot be written, and once the disk takes writes again the
 // sale is reversed without a restart.
 func TestDiskFailsAfterTheHostApproved(t *testing.T) {
-	var failing atomic.Bool
+	var disk faultyDisk
 	var sales atomic.Int32
 	h := &fakeHost{purchase: func(host.Purchase) (host.Result, error) {
-		failing.Store(sales.Add(1) == 1)
+		disk.failing.Store(sales.Add(1) == 1)
 		return host.Result{ResponseCode: "00", AuthCode: "ABC123", RRN: "000000000001"}, nil
 	}}
-	e, r, db := setupFaulty(t, h, &failing)
+	e, r, db := setupFaulty(t, h, &disk)
 	rec, err := e.StartSale(5000, "156")
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +80,7 @@ func TestDiskFailsAfterTheHostApproved(t *testing.T) {
 		t.Fatalf("stranded %v", ids)
 	}
 
-	failing.Store(false)
+	disk.failing.Store(false)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for {
@@ -100,17 +107,18 @@ func TestDiskFailsAfterTheHostApproved(t *testing.T) {
 	}
 }
 
-// A sale that fails before anything was written (no card), on a disk
-// that fails: its waiter gets the failure; nothing is on disk to recover,
-// so the next sale starts once the disk works.
+// A sale that fails before anything was written (cancelled), on a disk
+// that fails: its waiter gets the failure and the sale stops there (it
+// does not wait for a card again, nor retry its commit); nothing is on
+// disk to recover, so the next sale starts once the disk works.
 func TestDiskFailsBeforeAnythingWasWritten(t *testing.T) {
-	var failing atomic.Bool
-	e, r, db := setupFaulty(t, kindHost(), &failing)
+	var disk faultyDisk
+	e, _, db := setupFaulty(t, kindHost(), &disk)
 	rec, err := e.StartSale(5000, "156")
 	if err != nil {
 		t.Fatal(err)
 	}
-	failing.Store(true)
+	disk.failing.Store(true)
 	if err := e.Cancel(rec.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +128,35 @@ func TestDiskFailsBeforeAnythingWasWritten(t *testing.T) {
 	if _, err := db.Get(rec.ID); !store.IsNotFound(err) {
 		t.Fatalf("on disk: %v", err)
 	}
-	failing.Store(false)
+	// The stranded sale is over: no further commit of it is tried, and
+	// the engine stops at once.
+	before := disk.failed.Load()
+	halted := make(chan struct{})
+	go func() { e.Halt(); close(halted) }()
+	select {
+	case <-halted:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("Halt hangs on a failing disk (%d commits tried meanwhile)", disk.failed.Load()-before)
+	}
+	if n := disk.failed.Load() - before; n > 1 {
+		t.Fatalf("%d commits tried after the sale was stranded", n)
+	}
+}
+
+// Once the disk works again, the next sale goes through.
+func TestDiskWorksAgainAfterAFailedCancel(t *testing.T) {
+	var disk faultyDisk
+	e, r, _ := setupFaulty(t, kindHost(), &disk)
+	rec, err := e.StartSale(5000, "156")
+	if err != nil {
+		t.Fatal(err)
+	}
+	disk.failing.Store(true)
+	if err := e.Cancel(rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, e, rec.ID)
+	disk.failing.Store(false)
 	if next := run(t, e, r, Request{Amount: 100, Currency: "156"}); next.State != store.StateApproved {
 		t.Fatalf("the next sale: %+v", next)
 	}

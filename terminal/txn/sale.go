@@ -25,6 +25,9 @@ import (
 // lives only in memory (the card, the session) until the sale ends.
 type sale struct {
 	rec store.Txn
+	// stranded: its outcome could not be written and its waiters were
+	// told it failed (strand): it runs no further step.
+	stranded bool
 	// stored: rec is on disk. A sale lives in memory until its first
 	// commit (the request, or its end): a crash before that loses a sale
 	// nothing was sent for, and saves a commit on every sale.
@@ -129,7 +132,11 @@ func (e *Engine) runSale(ctx context.Context, s *sale) {
 		if !ok {
 			return
 		}
-		if err := fn(ctx, s); err != nil {
+		err := fn(ctx, s)
+		if s.stranded {
+			return
+		}
+		if err != nil {
 			// Only store errors get here: the steps record every other
 			// failure themselves.
 			e.log.Error("sale stopped: its record could not be written", "id", s.rec.ID, "state", s.rec.State, "err", err)

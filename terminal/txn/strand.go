@@ -26,10 +26,16 @@ func (e *Engine) strand(s *sale, cause error) {
 		"reversed once the terminal can write again if it reached the host", cause)
 	view.AuthCode, view.ResponseCode = "", ""
 	e.log.Error("transaction stranded: its outcome could not be written", "id", s.rec.ID, "state", s.rec.State, "err", cause)
+	s.stranded = true
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.stranded[s.rec.ID] = view
 	if e.active == s.rec.ID {
+		// Whatever the sale still waits for (a card, a PIN) ends: its
+		// waiters were told it failed.
+		if e.cancel != nil {
+			e.cancel()
+		}
 		e.active, e.cancel = "", nil
 		e.counterFreeLocked()
 	}
