@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"posd/conn/clock"
+	"posd/terminal/facepay"
 	"posd/terminal/host"
 	"posd/terminal/paycode"
 	"posd/terminal/risk"
@@ -466,6 +467,16 @@ func (e *Engine) recoverRecord(t store.Txn, queued bool) error {
 		}
 		if queued {
 			return nil
+		}
+		// A payment of a wallet or face-pay platform is reversed
+		// there, never at the card acquirer.
+		switch {
+		case t.Face != nil && t.Face.Status == facepay.CodeReverseExpired:
+			return nil // the platform no longer reverses it: settled by hand
+		case t.Face != nil:
+			return tx.Enqueue(&store.Job{Kind: store.JobFaceCancel, TxnID: t.ID})
+		case t.Wallet != nil:
+			return tx.Enqueue(&store.Job{Kind: store.JobWalletCancel, TxnID: t.ID})
 		}
 		return tx.Enqueue(&store.Job{Kind: store.JobReversal, TxnID: t.ID})
 	})

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -457,11 +459,71 @@ func TestFaceReverseExpired(t *testing.T) {
 	if got.State != store.StateReversalPending || got.Face.Status != facepay.CodeReverseExpired || !strings.Contains(got.Error, "by hand") {
 		t.Fatalf("record %+v", got)
 	}
+	// A restart does not ask again either, nor send the card acquirer a
+	// reversal of a sale it never had.
+	if err := r.e.recover(); err != nil {
+		t.Fatal(err)
+	}
+	if jobs, err := r.db.Jobs(); err != nil || len(jobs) != 0 {
+		t.Fatalf("jobs after a restart's recovery: %+v, %v", jobs, err)
+	}
 	r.e.Sync(context.Background())
 	r.platform.mu.Lock()
 	defer r.platform.mu.Unlock()
 	if len(r.platform.reversed) != 1 {
 		t.Fatalf("reverse asked %d times", len(r.platform.reversed))
+	}
+}
+
+// A restart finds a face or wallet payment waiting for its reversal with
+// no job (an older firmware's, or a job lost): it is reversed at its
+// platform, never at the card acquirer.
+func TestRecoveryReversesPlatformPaymentsAtTheirPlatform(t *testing.T) {
+	e, _, db, _ := setup(t, &fakeHost{})
+	want := map[string]store.JobKind{}
+	for _, rec := range []store.Txn{
+		{Kind: "purchase", Amount: 100, Currency: "156", Face: &store.Face{OrderID: "F1"}},
+		{Kind: "purchase", Amount: 100, Currency: "156", Wallet: &store.Wallet{Platform: "wechat", OrderID: "P1"}},
+		{Kind: "purchase", Amount: 100, Currency: "156", STAN: 9},
+	} {
+		err := db.Do(func(tx *store.Tx) error {
+			first, err := tx.ReserveIDs(1)
+			if err != nil {
+				return err
+			}
+			rec.ID = strconv.FormatUint(first, 10)
+			rec.State = store.StateAuthSent
+			if err := tx.Insert(&rec); err != nil {
+				return err
+			}
+			_, err = tx.Update(rec.ID, func(r *store.Txn) error { r.State = store.StateReversalPending; return nil })
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case rec.Face != nil:
+			want[rec.ID] = store.JobFaceCancel
+		case rec.Wallet != nil:
+			want[rec.ID] = store.JobWalletCancel
+		default:
+			want[rec.ID] = store.JobReversal
+		}
+	}
+	if err := e.recover(); err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := db.Jobs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]store.JobKind{}
+	for _, j := range jobs {
+		got[j.TxnID] = j.Kind
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("jobs %v, want %v", got, want)
 	}
 }
 

@@ -288,8 +288,10 @@ func (e *Engine) reverse(ctx context.Context, j *store.Job) error {
 	err := e.o.Store.Do(func(tx *store.Tx) error {
 		var err error
 		t, err = tx.Get(j.TxnID)
-		if store.IsNotFound(err) || (err == nil && t.State != store.StateReversalPending) {
-			// Nothing to reverse (any more): the job is spent.
+		if store.IsNotFound(err) || (err == nil && (t.State != store.StateReversalPending || t.Face != nil || t.Wallet != nil)) {
+			// Nothing to reverse (any more), or nothing the card
+			// acquirer had (a wallet or face-pay platform's payment is
+			// reversed there, by its own job): the job is spent.
 			return tx.DeleteJob(j.Seq)
 		}
 		if err != nil {
