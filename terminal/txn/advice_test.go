@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -429,6 +430,10 @@ func TestAdviceWithLostCardDataSetAside(t *testing.T) {
 	}
 	if jobs, err := r.db.Jobs(); err != nil || len(jobs) != 0 {
 		t.Fatalf("jobs left %+v, %v", jobs, err)
+	}
+	if _, err := r.e.Start(Request{Kind: host.KindRefund, Amount: 100, Currency: "156", OrigID: lost}); !errors.Is(err, ErrOriginal) ||
+		!strings.Contains(err.Error(), "card data was lost") {
+		t.Fatalf("a refund of the lost one: %v", err)
 	}
 	other, err := r.db.Get(sent)
 	if err != nil || counts(rec, true) || !counts(other, false) {

@@ -175,6 +175,10 @@ func usableOriginal(tx *store.Tx, kind host.Kind, o store.Txn) error {
 	if o.VoidedBy != "" {
 		return fmt.Errorf("%w: transaction %s was voided by %s", ErrOriginal, o.ID, o.VoidedBy)
 	}
+	if o.State == store.StateOfflineApproved && o.AdviceCode == AdviceLost {
+		return fmt.Errorf("%w: transaction %s was approved offline but its card data was lost: the host never had it",
+			ErrOriginal, o.ID)
+	}
 	if o.State == store.StateOfflineApproved && o.AdviceCode != "" {
 		// The host refused its advice for good: it never had the sale,
 		// which is in no batch total; a refund would pay out for it.
