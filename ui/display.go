@@ -346,6 +346,7 @@ var failureText = map[string][2]string{
 	"face_retry":        {"Face not recognised", "未能识别人脸"},
 	"face_no_match":     {"No face pay account found", "未找到刷脸支付账户"},
 	"face_platform":     {"Face pay service not reachable", "刷脸支付服务不可用"},
+	"wallet_unknown":    {"Refund outcome not known yet: do not refund again", "退款结果未知，请勿重复退款"},
 }
 
 // actionText tells the customer what to do after a transaction that did
@@ -402,6 +403,7 @@ var failureAction = map[string]string{
 	"face_retry":        "face_again",
 	"face_no_match":     "card_or_code",
 	"face_platform":     "card_or_code",
+	"wallet_unknown":    "cashier",
 }
 
 // riskAction is what to do after a risk rule's refusal, by rule code.

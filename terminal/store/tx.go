@@ -457,6 +457,9 @@ const (
 	// JobFaceCancel: the face payment TxnID's outcome at the face-pay
 	// platform is unknown; it must be cancelled (reversed) there.
 	JobFaceCancel JobKind = "face_cancel"
+	// JobWalletRefund: the wallet refund TxnID's outcome is unknown; the
+	// platform is asked again, with the same refund id, until it says.
+	JobWalletRefund JobKind = "wallet_refund"
 )
 
 // Job is durable work for the host: it stays in the outbox until it is

@@ -191,13 +191,19 @@ func (e *Engine) adviceLost(j *store.Job, t store.Txn, cause error) error {
 }
 
 // endJob updates record id with fn and drops its outbox job j, in one
-// commit, then publishes the record.
-func (e *Engine) endJob(j *store.Job, id string, fn func(r *store.Txn)) (store.Txn, error) {
+// commit (with whatever also does given the updated record), then
+// publishes the record.
+func (e *Engine) endJob(j *store.Job, id string, fn func(r *store.Txn), also ...func(tx *store.Tx, r *store.Txn) error) (store.Txn, error) {
 	var t store.Txn
 	err := e.o.Store.Do(func(tx *store.Tx) error {
 		var err error
 		if t, err = tx.Update(id, func(r *store.Txn) error { fn(r); return nil }); err != nil {
 			return err
+		}
+		for _, f := range also {
+			if err := f(tx, &t); err != nil {
+				return err
+			}
 		}
 		return tx.DeleteJob(j.Seq)
 	})

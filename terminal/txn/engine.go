@@ -449,6 +449,21 @@ func (e *Engine) recoverRecord(t store.Txn, queued bool) error {
 				}
 				return tx.Enqueue(&store.Job{Kind: store.JobWalletCancel, TxnID: t.ID})
 			}
+			if t.Wallet != nil && t.Wallet.RefundID != "" {
+				// A wallet refund in flight: ask its platform again
+				// (same refund id) until it says whether it refunded.
+				if queued {
+					return nil
+				}
+				if _, err := tx.Update(t.ID, func(r *store.Txn) error {
+					r.Failure = string(FailWalletUnknown)
+					r.Error = "interrupted while the refund was in flight: the terminal asks the platform again"
+					return nil
+				}); err != nil {
+					return err
+				}
+				return tx.Enqueue(&store.Job{Kind: store.JobWalletRefund, TxnID: t.ID})
+			}
 			if !movesMoney(host.Kind(t.Kind)) || t.Wallet != nil {
 				// A balance inquiry or a settlement: nothing to undo.
 				_, err := tx.Update(t.ID, func(r *store.Txn) error {
@@ -817,7 +832,7 @@ func (e *Engine) Wait(ctx context.Context, id string) (store.Txn, error) {
 		if err != nil {
 			return t, err
 		}
-		if t.State.Final() || t.State == store.StateReversalPending {
+		if t.State.Final() || t.State == store.StateReversalPending || refundInDoubt(t) {
 			// The outcome may be on disk a moment before the engine
 			// publishes it and frees the terminal: wait for that too, so
 			// whoever sees the outcome can start the next one.

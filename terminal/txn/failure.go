@@ -42,6 +42,10 @@ const (
 	FailFaceRetry       Failure = "face_retry"        // not one live face in view with enough evidence (two faces, poor quality, no challenge done)
 	FailFaceNoMatch     Failure = "face_no_match"     // the face-pay platform matched no enrolled account
 	FailFacePlatform    Failure = "face_platform"     // the face-pay platform refused or could not be reached before the password
+	// FailWalletUnknown is not an end: a wallet refund whose outcome the
+	// platform has not told yet (the record stays auth_sent while the
+	// terminal asks again); the sale is not refunded again meanwhile.
+	FailWalletUnknown Failure = "wallet_unknown"
 )
 
 // Failures lists every code, for the tables that must cover them all
@@ -49,7 +53,7 @@ const (
 var Failures = []Failure{FailNoCard, FailCancelled, FailCardRead, FailCardExpired, FailHostUnreachable,
 	FailKeys, FailShutdown, FailInterrupted, FailInternal, FailRisk, FailPINCancelled, FailPINTimeout, FailPINUnavailable,
 	FailCardRemoved, FailCardNotAccepted, FailOriginal, FailWrongCard, FailNoResponse, FailSettlement, FailNotPaymentCode, FailWallet,
-	FailFaceUnavailable, FailFaceNoConsent, FailFaceSpoof, FailFaceRetry, FailFaceNoMatch, FailFacePlatform}
+	FailFaceUnavailable, FailFaceNoConsent, FailFaceSpoof, FailFaceRetry, FailFaceNoMatch, FailFacePlatform, FailWalletUnknown}
 
 // failureOf classifies an error of a sale, once, with errors.Is.
 func failureOf(err error) Failure {

@@ -237,6 +237,15 @@ func usableOriginal(tx *store.Tx, kind host.Kind, o store.Txn) error {
 		if k != host.KindPurchase && k != host.KindCompletion {
 			return fmt.Errorf("%w: a %s is not refunded", ErrOriginal, k)
 		}
+		if o.Wallet != nil {
+			switch id, err := refundPending(tx, o.ID); {
+			case err != nil:
+				return err
+			case id != "":
+				return fmt.Errorf("%w: refund %s of transaction %s has an outcome its platform has not told yet; "+
+					"the terminal asks again: refund again once it is known", ErrOriginal, id, o.ID)
+			}
+		}
 	}
 	return nil
 }

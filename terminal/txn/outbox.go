@@ -219,6 +219,20 @@ func (e *Engine) work(ctx context.Context, all bool) int {
 				left++
 				e.log.Warn("wallet cancel not acknowledged", "id", j.TxnID, "attempt", j.Attempts+1, "err", err)
 			}
+		case store.JobWalletRefund:
+			if !due {
+				left++
+				continue
+			}
+			if end, err = e.beginAttempt(ctx, false); err != nil {
+				return -1
+			}
+			err = e.walletRefundAgain(ctx, j)
+			end()
+			if err != nil {
+				left++
+				e.log.Warn("wallet refund outcome still unknown", "id", j.TxnID, "attempt", j.Attempts+1, "err", err)
+			}
 		case store.JobFaceCancel:
 			if !due {
 				left++

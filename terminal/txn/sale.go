@@ -28,6 +28,9 @@ type sale struct {
 	// stranded: its outcome could not be written and its waiters were
 	// told it failed (strand): it runs no further step.
 	stranded bool
+	// handedOver: its outcome is the outbox's to learn (a wallet refund
+	// in doubt); it runs no further step.
+	handedOver bool
 	// stored: rec is on disk. A sale lives in memory until its first
 	// commit (the request, or its end): a crash before that loses a sale
 	// nothing was sent for, and saves a commit on every sale.
@@ -133,7 +136,7 @@ func (e *Engine) runSale(ctx context.Context, s *sale) {
 			return
 		}
 		err := fn(ctx, s)
-		if s.stranded {
+		if s.stranded || s.handedOver {
 			return
 		}
 		if err != nil {

@@ -71,7 +71,7 @@ func (e *Engine) CloseBatch(ctx context.Context) (store.Txn, error) {
 		switch j.Kind {
 		case store.JobAdvice:
 			adv++
-		case store.JobWalletCancel, store.JobFaceCancel:
+		case store.JobWalletCancel, store.JobFaceCancel, store.JobWalletRefund:
 		default:
 			rev++
 		}

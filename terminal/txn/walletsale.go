@@ -344,6 +344,29 @@ func (e *Engine) stepWalletRefund(s *sale) error {
 	if err == nil && (res.Status == wallet.StatusRefunded || res.Status == wallet.StatusSuccess) {
 		return e.walletApproved(s, res)
 	}
+	if err != nil && wallet.OutcomeUnknown(err) {
+		// The platform may have refunded: the record stays in flight
+		// and the outbox asks again with the same refund id; the sale
+		// is not refunded again meanwhile (usableOriginal). The risk
+		// rules count it now, on the safe side.
+		recorded := false
+		if err := e.commit(s, PhaseDone, func(tx *store.Tx, r *store.Txn) error {
+			r.Failure = string(FailWalletUnknown)
+			r.Error = fmt.Sprintf("refund outcome unknown (%v): the terminal asks %s again (refund %s); do not refund this sale again meanwhile",
+				err, o.Platform, rid)
+			recorded = e.recordRiskTx(tx, s)
+			return tx.Enqueue(&store.Job{Kind: store.JobWalletRefund, TxnID: r.ID, NextAt: e.clock.Now().Add(e.backoff(1))})
+		}); err != nil {
+			return err
+		}
+		if !recorded {
+			e.recordRisk(s, true)
+		}
+		s.handedOver = true
+		e.log.Warn("wallet refund outcome unknown: asking again from the outbox", "id", s.rec.ID, "refund", rid)
+		e.wake()
+		return nil
+	}
 	why := fmt.Sprint(res.Status, " ", res.Reason)
 	if err != nil {
 		why = err.Error()

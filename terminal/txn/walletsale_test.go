@@ -3,6 +3,8 @@ package txn
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -43,6 +45,8 @@ type fakeWallets struct {
 	// refunding, when set, is closed as Refund is entered; Refund then
 	// answers once refundRelease is closed.
 	refunding, refundRelease chan struct{}
+	// refundErr, when set, is every refund's answer (an outcome unknown).
+	refundErr error
 }
 
 func (f *fakeWallets) Pay(_ context.Context, p wallet.Platform, o wallet.Order) (wallet.Result, error) {
@@ -97,6 +101,9 @@ func (f *fakeWallets) Refund(_ context.Context, p wallet.Platform, id, rid strin
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.refunds = append(f.refunds, id+" "+rid)
+	if f.refundErr != nil {
+		return wallet.Result{Status: wallet.StatusUnknown}, f.refundErr
+	}
 	return wallet.Result{Status: wallet.StatusRefunded, PlatformTxnID: "RF1"}, nil
 }
 
@@ -352,5 +359,90 @@ func TestWalletOrderNumbersDifferAfterAReset(t *testing.T) {
 	}
 	if a, b := strings.Fields(ids[0]), strings.Fields(ids[1]); a[0] != b[0] || a[1] == b[1] {
 		t.Fatalf("records and orders on two databases: %v", ids)
+	}
+}
+
+// A wallet refund whose outcome the platform does not tell (no answer,
+// an answer that does not verify) may have been made: it is not recorded
+// failed (the cashier would refund again under a new refund number, and
+// the customer be paid twice). The cashier's wait ends with it in doubt;
+// no other refund of the sale starts meanwhile; the outbox asks again
+// with the same refund number until the platform says, and the sale's
+// refunded amount then counts it.
+func TestWalletRefundInDoubtAskedAgain(t *testing.T) {
+	w := &fakeWallets{payAs: wallet.Result{Status: wallet.StatusSuccess, PlatformTxnID: "WX42"}}
+	e, codes, db := walletEngine(t, w)
+	sale := payByCode(t, e, codes, wechatCode)
+	w.mu.Lock()
+	w.refundErr = fmt.Errorf("%w: answer not signed", wallet.ErrBadResponse)
+	w.mu.Unlock()
+	tx, err := e.Start(Request{Kind: host.KindRefund, OrigID: sale.ID, Amount: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := wait(t, e, tx.ID)
+	if got.State != store.StateAuthSent || got.Failure != string(FailWalletUnknown) || got.Wallet == nil || got.Wallet.RefundID == "" {
+		t.Fatalf("refund in doubt: %+v", got)
+	}
+	if _, err := e.Start(Request{Kind: host.KindRefund, OrigID: sale.ID, Amount: 500}); !errors.Is(err, ErrOriginal) {
+		t.Fatalf("a second refund while the first is in doubt: %v", err)
+	}
+	w.mu.Lock()
+	w.refundErr = nil
+	w.mu.Unlock()
+	waitUntil(t, func() bool { r, err := db.Get(tx.ID); return err == nil && r.State == store.StateApproved })
+	orig, err := db.Get(sale.ID)
+	if err != nil || orig.Refunded != 500 {
+		t.Fatalf("the sale's refunded amount: %+v, %v", orig, err)
+	}
+	w.mu.Lock()
+	for _, r := range w.refunds {
+		if r != sale.Wallet.OrderID+" "+got.Wallet.RefundID {
+			t.Errorf("refund asked as %q, want the same refund number %s each time", r, got.Wallet.RefundID)
+		}
+	}
+	n := len(w.refunds)
+	w.mu.Unlock()
+	if n < 4 {
+		t.Fatalf("refund asked %d times", n)
+	}
+	if done, err := db.Get(tx.ID); err != nil || done.Failure != "" || done.Error != "" || done.Wallet.PlatformTxnID != "RF1" {
+		t.Fatalf("refund once known: %+v, %v", done, err)
+	}
+	if next, err := e.Start(Request{Kind: host.KindRefund, OrigID: sale.ID, Amount: 500}); err != nil {
+		t.Fatalf("a refund once the first is known: %v", err)
+	} else {
+		wait(t, e, next.ID)
+	}
+}
+
+// A wallet refund a restart finds in flight may have been made: it is
+// asked again, never recorded failed.
+func TestRecoveryAsksAWalletRefundAgain(t *testing.T) {
+	// The platform stays silent: the record stays in doubt whenever the
+	// outbox asks.
+	e, _, db := walletEngine(t, &fakeWallets{refundErr: wallet.ErrUnreachable})
+	var id string
+	err := db.Do(func(tx *store.Tx) error {
+		first, err := tx.ReserveIDs(1)
+		if err != nil {
+			return err
+		}
+		id = strconv.FormatUint(first, 10)
+		return tx.Insert(&store.Txn{ID: id, Kind: "refund", State: store.StateAuthSent, Amount: 500, Currency: "156",
+			Wallet: &store.Wallet{Platform: "wechat", OrderID: "P1", RefundID: "R1"}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.recover(); err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := db.Jobs()
+	if err != nil || len(jobs) != 1 || jobs[0].Kind != store.JobWalletRefund || jobs[0].TxnID != id {
+		t.Fatalf("jobs %+v, %v", jobs, err)
+	}
+	if r, err := db.Get(id); err != nil || r.State != store.StateAuthSent || r.Failure != string(FailWalletUnknown) {
+		t.Fatalf("record %+v, %v", r, err)
 	}
 }
