@@ -44,15 +44,7 @@ func listPlayback(t *testing.T, typ pn532.TargetType, cmd, resp string) (*pn532.
 		{Addr: 0x24, R: []byte{0x01}},
 		{Addr: 0x24, R: append([]byte{0x01}, pad(testhex.Bytes(t, resp), pn532.MaxFrameSize)...)},
 	}
-	bus := &i2ctest.Playback{Ops: ops, DontPanic: true}
-	o := pn532.DefaultOpts
-	o.SkipInit = true
-	clk, _ := traceClock()
-	o.Clock = clk
-	dev, err := pn532.New(pn532.NewI2C(bus, 0), &o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dev, bus := playbackDev(t, ops)
 	tg, err := dev.ListTarget(context.Background(), typ)
 	return dev, bus, tg, err
 }
@@ -256,15 +248,7 @@ func TestWalletReleaseTrace(t *testing.T) {
 	ops = append(ops, step(releaseAll, released, 16)...)
 	ops = append(ops, step(listA2, oneA, pn532.MaxFrameSize)...)
 	ops = append(ops, step(releaseAll, released, 16)...)
-	bus := &i2ctest.Playback{Ops: ops, DontPanic: true}
-	o := pn532.DefaultOpts
-	o.SkipInit = true
-	clk, _ := traceClock()
-	o.Clock = clk
-	dev, err := pn532.New(pn532.NewI2C(bus, 0), &o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dev, bus := playbackDev(t, ops)
 	ctx := context.Background()
 	if _, err := dev.ListTarget(ctx, pn532.TypeB); err != nil {
 		t.Fatal(err)
@@ -272,7 +256,7 @@ func TestWalletReleaseTrace(t *testing.T) {
 	if _, err := dev.ListTarget(ctx, pn532.TypeA); err != nil {
 		t.Fatal(err)
 	}
-	err = dev.Release(ctx)
+	err := dev.Release(ctx)
 	if cerr := bus.Close(); cerr != nil {
 		t.Fatalf("trace: %v (release: %v)", cerr, err)
 	}

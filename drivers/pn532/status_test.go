@@ -34,20 +34,12 @@ func TestCardSwappedIsCardRemoved(t *testing.T) {
 		{Addr: 0x24, R: []byte{0x01}},
 		{Addr: 0x24, R: append([]byte{0x01}, pad(testhex.Bytes(t, "00 00 FF 03 FD D5 41 2A C0 00"), pn532.MaxFrameSize)...)},
 	}
-	bus := &i2ctest.Playback{Ops: ops, DontPanic: true}
-	o := pn532.DefaultOpts
-	o.SkipInit = true
-	clk, _ := traceClock()
-	o.Clock = clk
-	dev, err := pn532.New(pn532.NewI2C(bus, 0), &o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dev, bus := playbackDev(t, ops)
 	ctx := context.Background()
 	if _, err := dev.ListTarget(ctx, pn532.TypeB); err != nil {
 		t.Fatal(err)
 	}
-	_, err = dev.Transmit(ctx, []byte{0x00, 0xB2, 0x01, 0x0C, 0x00})
+	_, err := dev.Transmit(ctx, []byte{0x00, 0xB2, 0x01, 0x0C, 0x00})
 	if cerr := bus.Close(); cerr != nil {
 		t.Fatalf("trace: %v (transmit: %v)", cerr, err)
 	}
@@ -120,20 +112,12 @@ func TestEmptyChainedFrameIsMalformed(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		ops = append(ops, step("00 00 FF 03 FD D4 40 01 EB 00", "00 00 FF 03 FD D5 41 40 AA 00")...)
 	}
-	bus := &i2ctest.Playback{Ops: ops, DontPanic: true}
-	o := pn532.DefaultOpts
-	o.SkipInit = true
-	clk, _ := traceClock()
-	o.Clock = clk
-	dev, err := pn532.New(pn532.NewI2C(bus, 0), &o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dev, _ := playbackDev(t, ops)
 	ctx := context.Background()
 	if _, err := dev.ListTarget(ctx, pn532.TypeA); err != nil {
 		t.Fatal(err)
 	}
-	_, err = dev.Transmit(ctx, []byte{0x00, 0xB2, 0x01, 0x0C, 0x00})
+	_, err := dev.Transmit(ctx, []byte{0x00, 0xB2, 0x01, 0x0C, 0x00})
 	if !errors.Is(err, pn532.ErrBadResponse) {
 		t.Fatalf("endless empty chain: %v, want ErrBadResponse", err)
 	}

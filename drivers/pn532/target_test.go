@@ -39,15 +39,7 @@ func listOverI2C(t *testing.T, resp string) (*pn532.Target, error) {
 		{Addr: 0x24, R: []byte{0x01}},
 		{Addr: 0x24, R: append([]byte{0x01}, pad(testhex.Bytes(t, resp), pn532.MaxFrameSize)...)},
 	}
-	bus := &i2ctest.Playback{Ops: ops, DontPanic: true}
-	o := pn532.DefaultOpts
-	o.SkipInit = true
-	clk, _ := traceClock()
-	o.Clock = clk
-	dev, err := pn532.New(pn532.NewI2C(bus, 0), &o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dev, bus := playbackDev(t, ops)
 	tg, err := dev.ListTarget(context.Background(), pn532.TypeA)
 	if cerr := bus.Close(); cerr != nil && err == nil {
 		t.Fatal(cerr)
@@ -102,15 +94,7 @@ func TestPresencePlayback(t *testing.T) {
 	ops[len(ops)-1].R = append([]byte{0x01}, pad(testhex.Bytes(t, sak28), pn532.MaxFrameSize)...)
 	ops = append(ops, exchange("00 00 FF 03 FD D4 42 B2 38 00", "00 00 FF 04 FC D5 43 00 A3 45 00")...)
 	ops = append(ops, exchange("00 00 FF 03 FD D4 42 B2 38 00", "00 00 FF 03 FD D5 43 01 E7 00")...)
-	bus := &i2ctest.Playback{Ops: ops, DontPanic: true}
-	o := pn532.DefaultOpts
-	o.SkipInit = true
-	clk, _ := traceClock()
-	o.Clock = clk
-	dev, err := pn532.New(pn532.NewI2C(bus, 0), &o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dev, bus := playbackDev(t, ops)
 	ctx := context.Background()
 	if _, err := dev.ListTarget(ctx, pn532.TypeA); err != nil {
 		t.Fatal(err)

@@ -67,6 +67,22 @@ func pad(b []byte, n int) []byte {
 }
 
 // traceClock is the fake clock of the trace tests, starting at the epoch.
+// playbackDev is a device on an I2C bus that plays ops back, already
+// initialised, on a trace clock.
+func playbackDev(t *testing.T, ops []i2ctest.IO) (*pn532.Dev, *i2ctest.Playback) {
+	t.Helper()
+	bus := &i2ctest.Playback{Ops: ops, DontPanic: true}
+	o := pn532.DefaultOpts
+	o.SkipInit = true
+	clk, _ := traceClock()
+	o.Clock = clk
+	dev, err := pn532.New(pn532.NewI2C(bus, 0), &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dev, bus
+}
+
 func traceClock() (*fakeClock, *time.Duration) {
 	var slept time.Duration
 	return &fakeClock{now: func() time.Time { return time.Unix(0, 0).Add(slept) }, advance: func(d time.Duration) { slept += d }}, &slept

@@ -29,18 +29,26 @@ func blockUntilCancelled(started chan<- string, ended chan<- error) func(context
 	}
 }
 
-// TestCtrlCInterruptsACommand: a command waiting on the daemon (a long
-// self test) is interrupted by Ctrl-C: its context is cancelled, the
-// prompt comes back, and the interruption is audited.
-func TestCtrlCInterruptsACommand(t *testing.T) {
+// selftestRunning serves a console where engineer eve01 runs a self test
+// that lasts until its context is cancelled (which ended then says).
+func selftestRunning(t *testing.T) (*rig, *port, chan error) {
+	t.Helper()
 	r := newRig(t)
 	started, ended := make(chan string, 1), make(chan error, 1)
 	r.term.hold = blockUntilCancelled(started, ended)
 	p := r.serve()
-	pr := prompt("eve01", engauth.RoleEngineer)
 	r.login(p, "eve01", engauth.RoleEngineer)
 	p.send("selftest\r")
 	<-started
+	return r, p, ended
+}
+
+// TestCtrlCInterruptsACommand: a command waiting on the daemon (a long
+// self test) is interrupted by Ctrl-C: its context is cancelled, the
+// prompt comes back, and the interruption is audited.
+func TestCtrlCInterruptsACommand(t *testing.T) {
+	r, p, ended := selftestRunning(t)
+	pr := prompt("eve01", engauth.RoleEngineer)
 	p.send("\x03")
 	out := p.expect(pr)
 	if !strings.Contains(out, "^C\r\nselftest interrupted\r\n") {
@@ -61,14 +69,8 @@ func TestCtrlCInterruptsACommand(t *testing.T) {
 // ran, before Ctrl-C, is discarded (as a terminal flushes its input on
 // an interrupt); what follows Ctrl-C is kept.
 func TestCtrlCDropsWhatWasTypedBeforeIt(t *testing.T) {
-	r := newRig(t)
-	started, ended := make(chan string, 1), make(chan error, 1)
-	r.term.hold = blockUntilCancelled(started, ended)
-	p := r.serve()
+	_, p, ended := selftestRunning(t)
 	pr := prompt("eve01", engauth.RoleEngineer)
-	r.login(p, "eve01", engauth.RoleEngineer)
-	p.send("selftest\r")
-	<-started
 	p.send("log")
 	p.send("ou\x03whoami\r")
 	p.expect("selftest interrupted")
@@ -164,13 +166,7 @@ func (p *port) hangUp() error {
 // command waits on the daemon ends the command and the session at once,
 // audited as disconnected.
 func TestHangUpDuringACommand(t *testing.T) {
-	r := newRig(t)
-	started, ended := make(chan string, 1), make(chan error, 1)
-	r.term.hold = blockUntilCancelled(started, ended)
-	p := r.serve()
-	r.login(p, "eve01", engauth.RoleEngineer)
-	p.send("selftest\r")
-	<-started
+	r, p, ended := selftestRunning(t)
 	if err := p.hangUp(); !errors.Is(err, ErrIO) || !errors.Is(err, ErrDisconnected) {
 		t.Fatalf("Serve returned %v, want ErrDisconnected (an ErrIO)", err)
 	}
