@@ -114,14 +114,7 @@ func TestDiskFailsAfterTheHostApproved(t *testing.T) {
 func TestDiskFailsBeforeAnythingWasWritten(t *testing.T) {
 	var disk faultyDisk
 	e, _, db := setupFaulty(t, kindHost(), &disk)
-	rec, err := e.StartSale(5000, "156")
-	if err != nil {
-		t.Fatal(err)
-	}
-	disk.failing.Store(true)
-	if err := e.Cancel(rec.ID); err != nil {
-		t.Fatal(err)
-	}
+	rec := cancelOnFailingDisk(t, e, &disk)
 	if got := wait(t, e, rec.ID); got.State != store.StateFailed || got.Failure != string(FailInternal) {
 		t.Fatalf("the cashier's outcome: %+v", got)
 	}
@@ -147,6 +140,16 @@ func TestDiskFailsBeforeAnythingWasWritten(t *testing.T) {
 func TestDiskWorksAgainAfterAFailedCancel(t *testing.T) {
 	var disk faultyDisk
 	e, r, _ := setupFaulty(t, kindHost(), &disk)
+	wait(t, e, cancelOnFailingDisk(t, e, &disk).ID)
+	disk.failing.Store(false)
+	if next := run(t, e, r, Request{Amount: 100, Currency: "156"}); next.State != store.StateApproved {
+		t.Fatalf("the next sale: %+v", next)
+	}
+}
+
+// cancelOnFailingDisk starts a sale, makes the disk fail and cancels it.
+func cancelOnFailingDisk(t *testing.T, e *Engine, disk *faultyDisk) store.Txn {
+	t.Helper()
 	rec, err := e.StartSale(5000, "156")
 	if err != nil {
 		t.Fatal(err)
@@ -155,9 +158,5 @@ func TestDiskWorksAgainAfterAFailedCancel(t *testing.T) {
 	if err := e.Cancel(rec.ID); err != nil {
 		t.Fatal(err)
 	}
-	wait(t, e, rec.ID)
-	disk.failing.Store(false)
-	if next := run(t, e, r, Request{Amount: 100, Currency: "156"}); next.State != store.StateApproved {
-		t.Fatalf("the next sale: %+v", next)
-	}
+	return rec
 }

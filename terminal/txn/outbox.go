@@ -205,7 +205,7 @@ func (e *Engine) work(ctx context.Context, all bool) int {
 				left++
 				e.log.Warn("reversal not acknowledged", "id", j.TxnID, "attempt", j.Attempts, "err", err)
 			}
-		case store.JobWalletCancel:
+		case store.JobWalletCancel, store.JobWalletRefund, store.JobFaceCancel:
 			if !due {
 				left++
 				continue
@@ -213,39 +213,12 @@ func (e *Engine) work(ctx context.Context, all bool) int {
 			if end, err = e.beginAttempt(ctx, false); err != nil {
 				return -1
 			}
-			err = e.walletCancel(ctx, j)
+			p := platformJobs[j.Kind]
+			err = p.run(e, ctx, j)
 			end()
 			if err != nil {
 				left++
-				e.log.Warn("wallet cancel not acknowledged", "id", j.TxnID, "attempt", j.Attempts+1, "err", err)
-			}
-		case store.JobWalletRefund:
-			if !due {
-				left++
-				continue
-			}
-			if end, err = e.beginAttempt(ctx, false); err != nil {
-				return -1
-			}
-			err = e.walletRefundAgain(ctx, j)
-			end()
-			if err != nil {
-				left++
-				e.log.Warn("wallet refund outcome still unknown", "id", j.TxnID, "attempt", j.Attempts+1, "err", err)
-			}
-		case store.JobFaceCancel:
-			if !due {
-				left++
-				continue
-			}
-			if end, err = e.beginAttempt(ctx, false); err != nil {
-				return -1
-			}
-			err = e.faceCancel(ctx, j)
-			end()
-			if err != nil {
-				left++
-				e.log.Warn("face payment reversal not acknowledged", "id", j.TxnID, "attempt", j.Attempts+1, "err", err)
+				e.log.Warn(p.notDone, "id", j.TxnID, "attempt", j.Attempts+1, "err", err)
 			}
 		default:
 			e.log.Error("outbox job of unknown kind left in place", "kind", j.Kind, "seq", j.Seq)
@@ -259,6 +232,18 @@ func (e *Engine) work(ctx context.Context, all bool) int {
 		}
 	}
 	return left
+}
+
+// platformJobs are the outbox's jobs for the wallet and face-pay
+// platforms: what does one attempt, and what the log says when it did
+// not get through.
+var platformJobs = map[store.JobKind]struct {
+	run     func(e *Engine, ctx context.Context, j store.Job) error
+	notDone string
+}{
+	store.JobWalletCancel: {(*Engine).walletCancel, "wallet cancel not acknowledged"},
+	store.JobWalletRefund: {(*Engine).walletRefundAgain, "wallet refund outcome still unknown"},
+	store.JobFaceCancel:   {(*Engine).faceCancel, "face payment reversal not acknowledged"},
 }
 
 // backoff is the pause after attempt n (1-based): ReversalRetry doubled
