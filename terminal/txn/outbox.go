@@ -425,15 +425,21 @@ func (e *Engine) publishEnded(t store.Txn) {
 }
 
 // takeCancelJob counts an attempt of j, a platform cancel of a record
-// still reversal_pending (of the platform's kind: mine) and schedules the
-// next; a job whose record is gone, done or not the platform's is
-// dropped (ok false).
-func (e *Engine) takeCancelJob(j *store.Job, mine func(store.Txn) bool) (t store.Txn, ok bool, err error) {
+// still reversal_pending (of the platform's kind: mine), and schedules the
+// next (takePlatformJob).
+func (e *Engine) takeCancelJob(j *store.Job, mine func(store.Txn) bool) (store.Txn, bool, error) {
+	return e.takePlatformJob(j, func(t store.Txn) bool { return t.State == store.StateReversalPending && mine(t) })
+}
+
+// takePlatformJob counts an attempt of j, a platform's job for a record
+// still waiting for it (wanted), and schedules the next; a job whose
+// record is gone or no longer waits is dropped (ok false).
+func (e *Engine) takePlatformJob(j *store.Job, wanted func(store.Txn) bool) (t store.Txn, ok bool, err error) {
 	next := e.clock.Now().Add(e.backoff(j.Attempts + 1)) // before the commit, as in reverse
 	err = e.o.Store.Do(func(tx *store.Tx) error {
 		var err error
 		t, err = tx.Get(j.TxnID)
-		if store.IsNotFound(err) || (err == nil && (t.State != store.StateReversalPending || !mine(t))) {
+		if store.IsNotFound(err) || (err == nil && !wanted(t)) {
 			return tx.DeleteJob(j.Seq)
 		}
 		if err != nil {
@@ -443,5 +449,5 @@ func (e *Engine) takeCancelJob(j *store.Job, mine func(store.Txn) bool) (t store
 		j.NextAt = next
 		return tx.PutJob(j)
 	})
-	return t, err == nil && t.State == store.StateReversalPending && mine(t), err
+	return t, err == nil && wanted(t), err
 }

@@ -55,7 +55,7 @@ func (e *Engine) strandedIDsLocked() []string {
 	for id := range e.stranded {
 		ids = append(ids, id)
 	}
-	slices.SortFunc(ids, func(a, b string) int { return cmp.Compare(len(a), len(b))*2 + cmp.Compare(a, b) })
+	slices.SortFunc(ids, func(a, b string) int { return cmp.Or(cmp.Compare(len(a), len(b)), cmp.Compare(a, b)) }) // numeric order
 	return ids
 }
 

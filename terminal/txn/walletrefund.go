@@ -15,23 +15,10 @@ import (
 // approved and its sale's Refunded grows, as if the first answer had
 // come; refused: it fails. Still unknown: the job is tried again later.
 func (e *Engine) walletRefundAgain(ctx context.Context, j store.Job) error {
-	next := e.clock.Now().Add(e.backoff(j.Attempts + 1))
-	var t store.Txn
-	err := e.o.Store.Do(func(tx *store.Tx) error {
-		var err error
-		t, err = tx.Get(j.TxnID)
-		if store.IsNotFound(err) || (err == nil && (t.State != store.StateAuthSent || t.Wallet == nil || t.Wallet.RefundID == "")) {
-			t = store.Txn{}
-			return tx.DeleteJob(j.Seq)
-		}
-		if err != nil {
-			return err
-		}
-		j.Attempts++
-		j.NextAt = next
-		return tx.PutJob(&j)
+	t, ok, err := e.takePlatformJob(&j, func(t store.Txn) bool {
+		return t.State == store.StateAuthSent && t.Wallet != nil && t.Wallet.RefundID != ""
 	})
-	if err != nil || t.ID == "" {
+	if !ok {
 		return err
 	}
 	if e.o.Wallet == nil {
