@@ -752,9 +752,14 @@ func (e *Engine) newIDLocked() (string, error) {
 }
 
 // Get returns the record id: the sale in progress from memory (it may not
-// be stored yet), any other from the store.
+// be stored yet), a stranded one as its waiters were told (what the disk
+// holds is not its outcome), any other from the store.
 func (e *Engine) Get(id string) (store.Txn, error) {
 	e.mu.Lock()
+	if t, ok := e.stranded[id]; ok {
+		e.mu.Unlock()
+		return t, nil
+	}
 	if e.sale != nil && e.sale.rec.ID == id && !e.sale.stored {
 		t := e.sale.rec
 		e.mu.Unlock()

@@ -2,6 +2,7 @@ package txn
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -27,6 +28,9 @@ func (e *Engine) strand(s *sale, cause error) {
 	view.AuthCode, view.ResponseCode = "", ""
 	e.log.Error("transaction stranded: its outcome could not be written", "id", s.rec.ID, "state", s.rec.State, "err", cause)
 	s.stranded = true
+	// The outbox loop may be asleep for a minute (it had nothing due):
+	// it retries the record from now on, every ReversalRetry.
+	defer e.wake()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.stranded[s.rec.ID] = view
@@ -40,6 +44,15 @@ func (e *Engine) strand(s *sale, cause error) {
 		e.counterFreeLocked()
 	}
 	e.publishEvent(Event{Phase: PhaseDone, Txn: view, Ended: true})
+}
+
+// strandedView is the outcome the waiters of id were told, while its
+// record cannot be written.
+func (e *Engine) strandedView(id string) (store.Txn, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t, ok := e.stranded[id]
+	return t, ok
 }
 
 // Stranded names the transactions whose outcome could not be written
@@ -89,7 +102,17 @@ func (e *Engine) retryStranded() {
 		t, err := e.o.Store.Get(id)
 		switch {
 		case store.IsNotFound(err):
-			// Never written: nothing reached the host.
+			// Never written: nothing reached the host. The outcome the
+			// cashier was told goes to disk under its reserved id, so
+			// the list has no gap and a later look finds it.
+			view, _ := e.strandedView(id)
+			err := e.o.Store.Do(func(tx *store.Tx) error { return tx.Insert(&view) })
+			if err != nil && !errors.Is(err, store.ErrState) {
+				continue
+			}
+			if err == nil {
+				e.log.Warn("stranded transaction recorded as failed: the disk takes writes again", "id", id)
+			}
 		case err != nil:
 			continue
 		case t.State == store.StateCreated || t.State == store.StateAuthSent:
