@@ -250,7 +250,7 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 	d.purgeDone = make(chan struct{})
 	go func() {
 		defer close(d.purgeDone)
-		purgeLoop(ctx, d.DB, clock.Real, set.Retention, log.With("part", "retention"))
+		purgeLoop(ctx, d.DB, clock.Real, set.Retention, log.With("part", "retention"), d.Engine.RefreshAside)
 	}()
 	if set.AutoSettle >= 0 {
 		d.settle = newAutoSettle(d.Engine, clock.Real, set.AutoSettle, log.With("part", "settlement"))
@@ -557,6 +557,10 @@ type Status struct {
 	// sale waiting on the customer from one waiting on the host.
 	ActivePhase      string `json:"active_phase,omitempty"`
 	PendingReversals int    `json:"pending_reversals"`
+	// SettleByHand are the transactions the terminal can do nothing more
+	// about though money may have moved (txn.SetAside): the merchant
+	// settles them with the acquirer or the platform. Absent when none.
+	SettleByHand *HandStatus `json:"settle_by_hand,omitempty"`
 	// OpenBatch is the number of the batch new transactions go into.
 	OpenBatch uint32 `json:"open_batch"`
 	// Console is where the field engineer attaches the service console
@@ -595,6 +599,31 @@ type Status struct {
 	// problem when it is reached (or the partition cannot be measured).
 	Storage StorageStatus `json:"storage"`
 	Uptime  string        `json:"uptime"`
+}
+
+// HandStatus is the transactions to settle by hand: how many, and the
+// oldest of them (at most handShown).
+type HandStatus struct {
+	Count  int            `json:"count"`
+	Oldest []txn.SetAside `json:"oldest"`
+}
+
+// handShown bounds the transactions to settle by hand the status lists.
+const handShown = 20
+
+// handStatus is the engine's list of transactions to settle by hand (nil:
+// none), and how many of them are reversals the terminal no longer tries.
+func handStatus(aside []txn.SetAside) (*HandStatus, int) {
+	if len(aside) == 0 {
+		return nil, 0
+	}
+	reversals := 0
+	for _, a := range aside {
+		if a.Why == txn.AsideFaceNotReversed {
+			reversals++
+		}
+	}
+	return &HandStatus{Count: len(aside), Oldest: aside[:min(len(aside), handShown)]}, reversals
 }
 
 // StorageStatus is the data partition as the engineer sees it.
@@ -722,6 +751,9 @@ func (d *Daemon) Status() Status {
 		Face: d.faceStatus(), Clock: d.clockStatus(ledger, ledgerErr), AutoSettle: d.settle.Status(),
 		Storage: d.storageStatus(), Uptime: time.Since(d.started).Round(time.Second).String(),
 	}
+	var givenUp int
+	st.SettleByHand, givenUp = handStatus(d.Engine.Aside())
+	st.PendingReversals -= givenUp
 	for _, ds := range d.Board.Status() {
 		if !ds.OK {
 			st.DeviceFaults = append(st.DeviceFaults, ds.Name+": "+orDefault(ds.Error, "failed"))

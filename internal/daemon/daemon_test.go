@@ -2,20 +2,24 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"posd/cmd/acquirer-sim/acquirer"
 	"posd/internal/config"
+	"posd/terminal/facepay"
 	"posd/terminal/risk"
 	"posd/terminal/store"
+	"posd/terminal/txn"
 )
 
 func openTest(t *testing.T, dir string) *Daemon {
@@ -213,5 +217,70 @@ func TestClockAgainstTheAcquirer(t *testing.T) {
 	}
 	if dec := d.Risk.CheckOffline(context.Background(), risk.Txn{Type: risk.TypeSale, Amount: 100, Currency: "CNY", Entry: risk.EntryInsert}); dec.Allow || dec.Rule != risk.RuleOfflineClock {
 		t.Errorf("offline approval a day ahead of the acquirer: %+v", dec)
+	}
+}
+
+// The transactions the terminal can do nothing more about (a face payment
+// its platform no longer reverses, an advice the host refused for good)
+// are listed in the status to settle by hand, after a restart too; the
+// face one is no longer counted as a pending reversal, a reversal the
+// terminal still works on is.
+func TestStatusListsWhatToSettleByHand(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	d := openTest(t, dir)
+	if st := d.Status(); st.SettleByHand != nil || st.PendingReversals != 0 {
+		t.Fatalf("a fresh terminal: %+v, %d reversals", st.SettleByHand, st.PendingReversals)
+	}
+	d.Close(context.Background())
+
+	db, err := store.Open(filepath.Join(dir, "posd.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := []store.Txn{
+		{Kind: "purchase", Amount: 3000, Currency: "156", State: store.StateAuthSent, Face: &store.Face{OrderID: "F1", Status: facepay.CodeReverseExpired}},
+		{Kind: "purchase", Amount: 100, Currency: "156", State: store.StateAuthSent, STAN: 7},
+		{Kind: "purchase", Amount: 200, Currency: "156", State: store.StateOfflineApproved, STAN: 8, AdviceCode: "Q1"},
+	}
+	for i := range recs {
+		err := db.Do(func(tx *store.Tx) error {
+			first, err := tx.ReserveIDs(1)
+			if err != nil {
+				return err
+			}
+			r := &recs[i]
+			r.ID = strconv.FormatUint(first, 10)
+			if r.State == store.StateAuthSent {
+				if err := tx.Insert(r); err != nil {
+					return err
+				}
+				_, err = tx.Update(r.ID, func(r *store.Txn) error { r.State = store.StateReversalPending; return nil })
+				return err
+			}
+			return tx.Insert(r)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	d = openTest(t, dir)
+	defer d.Close(context.Background())
+	st := d.Status()
+	if st.PendingReversals != 1 {
+		t.Fatalf("pending reversals %d, want 1 (the card sale's)", st.PendingReversals)
+	}
+	h := st.SettleByHand
+	if h == nil || h.Count != 2 || len(h.Oldest) != 2 ||
+		h.Oldest[0].ID != recs[0].ID || h.Oldest[0].Why != txn.AsideFaceNotReversed || h.Oldest[0].Amount != 3000 ||
+		h.Oldest[1].ID != recs[2].ID || h.Oldest[1].Why != txn.AsideAdviceRefused {
+		t.Fatalf("settle by hand: %+v", h)
+	}
+	b, err := json.Marshal(st)
+	if err != nil || !strings.Contains(string(b), `"settle_by_hand":{"count":2`) {
+		t.Fatalf("status JSON: %s, %v", b, err)
 	}
 }

@@ -29,8 +29,9 @@ func purgeOld(ctx context.Context, db *store.DB, now time.Time, retention time.D
 	return total, ctx.Err()
 }
 
-// purgeLoop purges at start and then every hour until ctx ends.
-func purgeLoop(ctx context.Context, db *store.DB, clk clock.Clock, retention time.Duration, log *slog.Logger) {
+// purgeLoop purges at start and then every hour until ctx ends; after a
+// purge that deleted records, purged (when set) is called.
+func purgeLoop(ctx context.Context, db *store.DB, clk clock.Clock, retention time.Duration, log *slog.Logger, purged func() error) {
 	for {
 		n, err := purgeOld(ctx, db, clk.Now(), retention)
 		switch {
@@ -38,6 +39,11 @@ func purgeLoop(ctx context.Context, db *store.DB, clk clock.Clock, retention tim
 			log.Error("purging old records", "err", err)
 		case n > 0:
 			log.Info("old records purged", "count", n, "retention", retention)
+		}
+		if n > 0 && purged != nil {
+			if err := purged(); err != nil {
+				log.Error("after the purge", "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():

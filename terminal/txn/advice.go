@@ -208,6 +208,7 @@ func (e *Engine) endJob(j *store.Job, id string, fn func(r *store.Txn), also ...
 		return tx.DeleteJob(j.Seq)
 	})
 	if err == nil {
+		e.noteAside(t)
 		e.publish(PhaseDone, t)
 	}
 	return t, err

@@ -199,6 +199,7 @@ func TestAdviceRefused(t *testing.T) {
 	if rec, _ := r.db.Get(id); rec.AdviceCode != "Q1" || rec.AdviceSent.IsZero() {
 		t.Fatalf("record %+v", rec)
 	}
+	wantAside(t, r.e, id, AsideAdviceRefused)
 }
 
 // Sealed data that does not open (another key, a damaged page) is never
@@ -431,6 +432,7 @@ func TestAdviceWithLostCardDataSetAside(t *testing.T) {
 	if jobs, err := r.db.Jobs(); err != nil || len(jobs) != 0 {
 		t.Fatalf("jobs left %+v, %v", jobs, err)
 	}
+	wantAside(t, r.e, lost, AsideAdviceLost)
 	if _, err := r.e.Start(Request{Kind: host.KindRefund, Amount: 100, Currency: "156", OrigID: lost}); !errors.Is(err, ErrOriginal) ||
 		!strings.Contains(err.Error(), "card data was lost") {
 		t.Fatalf("a refund of the lost one: %v", err)

@@ -299,6 +299,9 @@ type Engine struct {
 	stranded map[string]store.Txn
 	strandMu sync.Mutex
 
+	// aside are the transactions to settle by hand (see aside.go).
+	aside map[string]SetAside
+
 	kick chan struct{} // wakes the outbox loop
 	ctx  context.Context
 	stop context.CancelFunc
@@ -360,7 +363,11 @@ func New(opts Opts) (*Engine, error) {
 	e.last = Event{Phase: PhaseIdle, Time: e.clock.Now()}
 	e.ctx, e.stop = context.WithCancel(context.Background())
 	e.hostCtx, e.hostCancel = context.WithCancel(context.Background())
-	if err := e.recover(); err != nil {
+	err := e.recover()
+	if err == nil {
+		err = e.loadAside()
+	}
+	if err != nil {
 		e.stop()
 		e.hostCancel()
 		return nil, err

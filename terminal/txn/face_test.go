@@ -459,6 +459,7 @@ func TestFaceReverseExpired(t *testing.T) {
 	if got.State != store.StateReversalPending || got.Face.Status != facepay.CodeReverseExpired || !strings.Contains(got.Error, "by hand") {
 		t.Fatalf("record %+v", got)
 	}
+	wantAside(t, r.e, tx.ID, AsideFaceNotReversed)
 	// A restart does not ask again either, nor send the card acquirer a
 	// reversal of a sale it never had.
 	if err := r.e.recover(); err != nil {
