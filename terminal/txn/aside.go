@@ -55,7 +55,11 @@ func asideWhy(t store.Txn) string {
 }
 
 // loadAside rebuilds the list from the records that can be set aside.
+// asideMu spans the read and the swap: a record ended meanwhile is noted
+// after the swap (noteAside waits), never lost under an older read.
 func (e *Engine) loadAside() error {
+	e.asideMu.Lock()
+	defer e.asideMu.Unlock()
 	recs, err := e.o.Store.List(0, store.StateOfflineApproved, store.StateReversalPending)
 	if err != nil {
 		return err
@@ -77,6 +81,8 @@ func (e *Engine) RefreshAside() error { return e.loadAside() }
 
 // noteAside puts t on the list, or takes it off, as its record says.
 func (e *Engine) noteAside(t store.Txn) {
+	e.asideMu.Lock()
+	defer e.asideMu.Unlock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if why := asideWhy(t); why != "" {

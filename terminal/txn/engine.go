@@ -299,8 +299,10 @@ type Engine struct {
 	stranded map[string]store.Txn
 	strandMu sync.Mutex
 
-	// aside are the transactions to settle by hand (see aside.go).
-	aside map[string]SetAside
+	// aside are the transactions to settle by hand (see aside.go);
+	// asideMu orders its rebuilds and updates.
+	aside   map[string]SetAside
+	asideMu sync.Mutex
 
 	kick chan struct{} // wakes the outbox loop
 	ctx  context.Context
