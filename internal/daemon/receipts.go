@@ -37,7 +37,10 @@ type receipts struct {
 	copies   []receipt.Copy
 	declined bool
 	get      func(id string) (store.Txn, error)
-	log      *slog.Logger
+	// aside lists the transactions to settle by hand, for the
+	// settlement report (nil: none).
+	aside func() []txn.SetAside
+	log   *slog.Logger
 
 	// printMu serialises the printer's use (documents, status queries).
 	printMu sync.Mutex
@@ -122,7 +125,7 @@ func (r *receipts) auto(ctx context.Context, t store.Txn) {
 	if t.State != store.StateApproved && t.State != store.StateOfflineApproved {
 		copies = []receipt.Copy{receipt.Cardholder}
 	}
-	docs, err := layout(r.hdr, t, copies, false, r.p.Columns(), r.get)
+	docs, err := layout(r.hdr, t, copies, false, r.p.Columns(), r.get, r.aside)
 	if err == nil {
 		err = r.print(ctx, docs)
 	}
@@ -134,9 +137,14 @@ func (r *receipts) auto(ctx context.Context, t store.Txn) {
 // layout is t's documents for a printer of cols columns: a settlement's
 // report, or the slip's copies (get finds the original of a refund, void
 // or completion).
-func layout(h receipt.Header, t store.Txn, copies []receipt.Copy, reprint bool, cols int, get func(string) (store.Txn, error)) ([]printer.Doc, error) {
+func layout(h receipt.Header, t store.Txn, copies []receipt.Copy, reprint bool, cols int, get func(string) (store.Txn, error),
+	aside func() []txn.SetAside) ([]printer.Doc, error) {
 	if t.Kind == "settlement" {
-		d, err := receipt.Settlement(h, t, cols)
+		var byHand []txn.SetAside
+		if aside != nil {
+			byHand = aside()
+		}
+		d, err := receipt.Settlement(h, t, byHand, cols)
 		return []printer.Doc{d}, err
 	}
 	o := receipt.Opts{Reprint: reprint}
@@ -201,7 +209,7 @@ func (r *receipts) failed(id string, err error) {
 // the report (a settlement), marked DUPLICATE, and forgets that it did
 // not print.
 func (r *receipts) Reprint(ctx context.Context, t store.Txn, copies []receipt.Copy) error {
-	docs, err := layout(r.hdr, t, copies, true, r.p.Columns(), r.get)
+	docs, err := layout(r.hdr, t, copies, true, r.p.Columns(), r.get, r.aside)
 	if err != nil {
 		return err
 	}
@@ -247,6 +255,7 @@ func (d *Daemon) openReceipts(ctx context.Context) {
 	set := d.Settings
 	d.receipts = newReceipts(d.Board.Devices.Printer, set.Receipt, set.ReceiptCopies, d.Config.Receipt.Declined,
 		d.Engine.Get, d.Log.With("part", "receipt"))
+	d.receipts.aside = d.Engine.Aside
 	events, _ := d.Engine.Subscribe()
 	rctx, cancel := context.WithCancel(ctx)
 	d.receiptsStop = cancel
@@ -286,7 +295,7 @@ func (d *Daemon) Receipt(id string, c receipt.Copy, cols int) (printer.Doc, int,
 			cols = d.receipts.p.Columns()
 		}
 	}
-	docs, err := layout(d.Settings.Receipt, t, []receipt.Copy{c}, false, cols, d.Engine.Get)
+	docs, err := layout(d.Settings.Receipt, t, []receipt.Copy{c}, false, cols, d.Engine.Get, d.Engine.Aside)
 	if err != nil {
 		return printer.Doc{}, cols, t, err
 	}

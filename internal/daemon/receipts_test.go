@@ -128,11 +128,16 @@ func TestReceiptsPrintAsTransactionsEnd(t *testing.T) {
 	if st := r.status(context.Background()); len(st.Unprinted) != 0 || st.Error != "" || st.Printed != 3 {
 		t.Fatalf("status after the reprint: %+v", st)
 	}
+	// The settlement report lists what the engine set aside.
+	r.aside = func() []txn.SetAside {
+		return []txn.SetAside{{ID: "2", Why: txn.AsideAdviceRefused, Amount: 1051, Currency: "156"}}
+	}
 	settle := store.Txn{ID: "4", Kind: "settlement", State: store.StateApproved, Batch: 1, ResponseCode: "00",
 		Totals: []store.Totals{{Currency: "156", DebitCount: 1, DebitAmount: 1234, CreditCount: 1, CreditAmount: 200}}}
 	events <- txn.Event{Phase: txn.PhaseDone, Txn: settle, Ended: true}
 	docs = waitDocs(4)
-	if !strings.Contains(docs[3], "SETTLEMENT") || !strings.Contains(docs[3], "12.34") {
+	if !strings.Contains(docs[3], "SETTLEMENT") || !strings.Contains(docs[3], "12.34") ||
+		!strings.Contains(docs[3], "BY HAND: 1") || !strings.Contains(docs[3], "10.51") {
 		t.Fatalf("settlement report:\n%s", docs[3])
 	}
 }

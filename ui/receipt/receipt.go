@@ -186,9 +186,15 @@ func Slip(h Header, r store.Txn, o Opts, cols int) (printer.Doc, error) {
 	return b.doc(), nil
 }
 
+// byHandShown bounds the transactions to settle by hand a settlement
+// report lists (the rest are counted).
+const byHandShown = 10
+
 // Settlement lays out the report of a settlement record: its batch, the
-// totals per currency, scheme and kind, and the host's answer.
-func Settlement(h Header, r store.Txn, cols int) (printer.Doc, error) {
+// totals per currency, scheme and kind, the host's answer, and the
+// transactions still to settle by hand when it is printed (byHand,
+// txn.Engine.Aside: money in doubt the totals leave out).
+func Settlement(h Header, r store.Txn, byHand []txn.SetAside, cols int) (printer.Doc, error) {
 	if r.Kind != "settlement" {
 		return printer.Doc{}, fmt.Errorf("%w: transaction %s is a %s, not a settlement", ErrNotPrintable, r.ID, r.Kind)
 	}
@@ -214,9 +220,46 @@ func Settlement(h Header, r store.Txn, cols int) (printer.Doc, error) {
 			b.pair("对账 BALANCED", balanced(t.ResponseCode))
 		}
 	}
+	if err := b.byHand(byHand); err != nil {
+		return printer.Doc{}, fmt.Errorf("receipt: settlement %s: %w", r.ID, err)
+	}
 	b.rule()
 	b.outcome(r)
 	return b.doc(), nil
+}
+
+// byHand lists the transactions to settle by hand (none: nothing).
+func (b *builder) byHand(list []txn.SetAside) error {
+	if len(list) == 0 {
+		return nil
+	}
+	b.rule()
+	b.line(printer.Line{Text: fmt.Sprintf("待人工处理 TO SETTLE BY HAND: %d", len(list)), Bold: true})
+	for _, a := range list[:min(len(list), byHandShown)] {
+		cur, err := money.Lookup(a.Currency)
+		if err != nil {
+			return err
+		}
+		b.pair("#"+a.ID+" "+asideText(a.Why), cur.Alpha+" "+cur.Format(a.Amount))
+	}
+	if n := len(list) - byHandShown; n > 0 {
+		b.label(fmt.Sprintf("另 %d 笔 AND %d MORE", n, n))
+	}
+	b.label("请联系收单行 CALL ACQUIRER")
+	return nil
+}
+
+// asideText words why a transaction was set aside.
+func asideText(why string) string {
+	switch why {
+	case txn.AsideAdviceRefused:
+		return "通知被拒 ADVICE REFUSED"
+	case txn.AsideAdviceLost:
+		return "通知丢失 ADVICE LOST"
+	case txn.AsideFaceNotReversed:
+		return "刷脸未冲正 FACE NOT REVERSED"
+	}
+	return strings.ToUpper(why)
 }
 
 func balanced(code string) string {

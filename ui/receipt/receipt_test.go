@@ -3,12 +3,14 @@ package receipt
 import (
 	"errors"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"posd/conn/printer"
 	"posd/terminal/store"
+	"posd/terminal/txn"
 )
 
 var hdr = Header{MerchantName: "POSD DEMO SHOP", MerchantID: "MERCHANT0000001", TerminalID: "POS00001", Location: time.FixedZone("CST", 8*3600)}
@@ -213,13 +215,16 @@ func TestSettlementReport(t *testing.T) {
 		SentAt: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC),
 		Totals: []store.Totals{{Currency: "156", DebitCount: 3, DebitAmount: 4500, CreditCount: 1, CreditAmount: 500, ResponseCode: "00",
 			Lines: []store.TotalLine{{Scheme: "unionpay", Kind: "purchase", Count: 3, Amount: 4500}, {Scheme: "visa", Kind: "refund", Count: 1, Amount: 500}}}}}
-	s := pv(t)(Settlement(hdr, r, 32))
+	s := pv(t)(Settlement(hdr, r, nil, 32))
 	for _, want := range []string{"结算单 SETTLEMENT", "000003", "CNY", "UNIONPAY 消费 SALE", "3  45.00", "1  5.00", "平 YES", "2026/11/29 20:00:00"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("settlement report lacks %q:\n%s", want, s)
 		}
 	}
-	if _, err := Settlement(hdr, sale(), 32); !errors.Is(err, ErrNotPrintable) {
+	if strings.Contains(s, "BY HAND") {
+		t.Errorf("nothing to settle by hand, yet:\n%s", s)
+	}
+	if _, err := Settlement(hdr, sale(), nil, 32); !errors.Is(err, ErrNotPrintable) {
 		t.Errorf("settlement report of a sale: %v", err)
 	}
 	if _, err := Slip(hdr, r, Opts{}, 32); !errors.Is(err, ErrNotPrintable) {
@@ -253,5 +258,43 @@ func TestSlipNeverPrintsFullPAN(t *testing.T) {
 		Face: &store.Face{MaskedAccount: "6230520012345670012", PlatformTxnID: "FP000042"}}
 	if s := pv(t)(Slip(hdr, f, Opts{}, 32)); strings.Contains(s, "6230520012345670012") || !strings.Contains(s, "623052*********0012") {
 		t.Errorf("slip of a face payment with a full account:\n%s", s)
+	}
+}
+
+// The settlement report lists what is still to settle by hand: each with
+// its id, why and amount, at most byHandShown, the rest counted, every
+// line within the paper's width.
+func TestSettlementReportListsWhatToSettleByHand(t *testing.T) {
+	r := store.Txn{ID: "30", Kind: "settlement", State: store.StateApproved, Batch: 3, ResponseCode: "00",
+		SentAt: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}
+	list := []txn.SetAside{
+		{ID: "5", Why: txn.AsideAdviceRefused, Amount: 200, Currency: "156"},
+		{ID: "7", Why: txn.AsideFaceNotReversed, Amount: 300000, Currency: "156"},
+		{ID: "9", Why: txn.AsideAdviceLost, Amount: 1234, Currency: "344"},
+	}
+	for i := range byHandShown {
+		list = append(list, txn.SetAside{ID: strconv.Itoa(100 + i), Why: txn.AsideAdviceLost, Amount: 1, Currency: "156"})
+	}
+	d, err := Settlement(hdr, r, list, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := pv(t)(d, nil)
+	for _, want := range []string{"TO SETTLE BY HAND: 13", "#5 通知被拒 ADVICE REFUSED", "CNY 2.00", "#7 刷脸未冲正 FACE NOT REVERSED",
+		"CNY 3000.00", "#9 通知丢失 ADVICE LOST", "HKD 12.34", "AND 3 MORE", "请联系收单行 CALL ACQUIRER"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("settlement report lacks %q:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "#107 ") || !strings.Contains(s, "#106 ") {
+		t.Errorf("the report lists more or fewer than %d:\n%s", byHandShown, s)
+	}
+	for _, l := range d.Lines {
+		if w := printer.Width(l.Text); w > 32 {
+			t.Errorf("line %q is %d columns wide", l.Text, w)
+		}
+	}
+	if _, err := Settlement(hdr, r, []txn.SetAside{{ID: "1", Why: txn.AsideAdviceLost, Amount: 1, Currency: "999"}}, 32); err == nil {
+		t.Error("an unknown currency printed")
 	}
 }
