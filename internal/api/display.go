@@ -37,7 +37,7 @@ func displayState(ev txn.Event, merchant string, modes []risk.EntryMode, now tim
 			s.Balance = c.Alpha + " " + c.Format(*t.Balance)
 		}
 	}
-	s.RemoveCard = ev.Phase == txn.PhaseDone && t.EntryMode == "051"
+	s.RemoveCard = ev.Phase == txn.PhaseDone && t.EntryMode == "051" && txn.ReadsCard(t.Kind)
 	switch {
 	case ev.Phase == txn.PhaseWaitCard && ev.Prompt == "code":
 		s.Phase, s.Entry = ui.PhaseCard, []string{"qr"}

@@ -144,3 +144,16 @@ func TestChooseNamesItsSale(t *testing.T) {
 		t.Fatalf("choices on the sale's screen: %+v", sc.Choices)
 	}
 }
+
+// Only a transaction that read the inserted card asks to remove it: a
+// void or a completion carries its original's entry mode, with no card in
+// the reader.
+func TestDisplayAsksToRemoveOnlyACardItRead(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	for kind, want := range map[string]bool{"purchase": true, "refund": true, "preauth": true, "balance": true, "void": false, "completion": false} {
+		rec := store.Txn{ID: "10", Kind: kind, Amount: 100, Currency: "156", State: store.StateApproved, EntryMode: "051"}
+		if s := displayState(txn.Event{Phase: txn.PhaseDone, Txn: rec, Time: now}, "M", nil, now); s.RemoveCard != want {
+			t.Errorf("%s with entry mode 051: remove card %v, want %v", kind, s.RemoveCard, want)
+		}
+	}
+}

@@ -68,6 +68,11 @@ var Kinds = []host.Kind{host.KindPurchase, host.KindRefund, host.KindPreauth, ho
 // needsCard reports whether kind reads a card.
 func needsCard(k host.Kind) bool { return k != host.KindVoid && k != host.KindCompletion }
 
+// ReadsCard reports whether a transaction of kind reads the customer's
+// card (a void or a completion takes its original's: no card is
+// presented for it).
+func ReadsCard(kind string) bool { return needsCard(host.Kind(kind)) }
+
 // movesMoney reports whether an unknown outcome of kind must be reversed.
 func movesMoney(k host.Kind) bool { return k != host.KindBalance && k != host.KindSettlement }
 
