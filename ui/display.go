@@ -75,6 +75,10 @@ type State struct {
 	PINDigits int
 	// PINLastTry: the card allows one more offline PIN try.
 	PINLastTry bool
+	// PINRefused is why the PIN pad refused the last key (PhasePIN,
+	// PhasePassword): "too_short" (Enter with too few digits) or "full"
+	// (no more digits); "" when it took it.
+	PINRefused string
 	// Message is the chip's prompt (PhaseMessage): "remove card", "see
 	// phone", "incorrect PIN", "PIN OK", ...
 	Message string
@@ -669,6 +673,7 @@ func Render(s State) Screen {
 		if s.PINLastTry {
 			sc.Lines = append(sc.Lines, "Last PIN try / 最后一次输入机会")
 		}
+		sc.Lines = append(sc.Lines, pinRefusedText(s.PINRefused)...)
 	case PhaseSelectApp:
 		if len(s.Apps) == 1 {
 			sc = Screen{Tone: ToneNeutral, Title: "Pay with " + s.Apps[0] + "? Press Enter", TitleZH: "是否使用 " + s.Apps[0] + " 支付？请按确认键",
@@ -702,6 +707,7 @@ func Render(s State) Screen {
 			// The platform named no account.
 			sc.Title, sc.TitleZH = "Enter your payment password", "请输入支付密码"
 		}
+		sc.Lines = append(sc.Lines, pinRefusedText(s.PINRefused)...)
 	case PhaseShowCode:
 		en, zh := "your wallet app", "手机钱包"
 		if w, ok := walletNames[s.Platform]; ok {
@@ -796,4 +802,16 @@ func Render(s State) Screen {
 	}
 	sc.Lines = out
 	return sc
+}
+
+// pinRefusedText is the line saying why the PIN pad refused the last key
+// (none when it took it).
+func pinRefusedText(why string) []string {
+	switch why {
+	case "too_short":
+		return []string{"Too few digits: enter more, then Enter / 位数不足，请继续输入后按确认键"}
+	case "full":
+		return []string{"No more digits: press Enter, or Clear to start again / 位数已满，请按确认键或清除键重输"}
+	}
+	return nil
 }

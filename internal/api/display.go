@@ -54,7 +54,7 @@ func displayState(ev txn.Event, merchant string, modes []risk.EntryMode, now tim
 	case ev.Phase == txn.PhaseMessage:
 		s.Phase, s.Message = ui.PhaseMessage, ev.Message
 	case ev.Phase == txn.PhasePIN && ev.Prompt == "password":
-		s.Phase, s.PINDigits, s.Message = ui.PhasePassword, ev.PINDigits, ev.Message
+		s.Phase, s.PINDigits, s.Message, s.PINRefused = ui.PhasePassword, ev.PINDigits, ev.Message, string(ev.PINRefused)
 	case ev.Phase == txn.PhaseSelectApp:
 		s.Phase, s.Apps = ui.PhaseSelectApp, ev.Apps
 	case ev.Phase == txn.PhaseFaceConsent:
@@ -62,7 +62,7 @@ func displayState(ev txn.Event, merchant string, modes []risk.EntryMode, now tim
 	case ev.Phase == txn.PhaseFaceCheck:
 		s.Phase, s.Challenge, s.Message = ui.PhaseFaceCheck, ev.Challenge, ev.Message
 	case ev.Phase == txn.PhasePIN:
-		s.Phase, s.PINDigits, s.PINLastTry = ui.PhasePIN, ev.PINDigits, ev.PINLastTry
+		s.Phase, s.PINDigits, s.PINLastTry, s.PINRefused = ui.PhasePIN, ev.PINDigits, ev.PINLastTry, string(ev.PINRefused)
 	case ev.Phase == txn.PhaseShowCode:
 		s.Phase, s.Code = ui.PhaseShowCode, ev.Code
 		if t.Wallet != nil {

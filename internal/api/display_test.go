@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"posd/terminal/pin"
 	"posd/terminal/risk"
 	"posd/terminal/store"
 	"posd/terminal/txn"
@@ -154,6 +155,31 @@ func TestDisplayAsksToRemoveOnlyACardItRead(t *testing.T) {
 		rec := store.Txn{ID: "10", Kind: kind, Amount: 100, Currency: "156", State: store.StateApproved, EntryMode: "051"}
 		if s := displayState(txn.Event{Phase: txn.PhaseDone, Txn: rec, Time: now}, "M", nil, now); s.RemoveCard != want {
 			t.Errorf("%s with entry mode 051: remove card %v, want %v", kind, s.RemoveCard, want)
+		}
+	}
+}
+
+// A key the PIN pad refused is said on the PIN and the password screens,
+// next to the stars.
+func TestDisplaySaysWhyAPINKeyWasRefused(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	rec := store.Txn{ID: "3", Kind: "purchase", Amount: 100, Currency: "156", State: store.StateCreated}
+	for _, c := range []struct {
+		prompt  string
+		refused pin.State
+		want    string
+	}{
+		{"", pin.StateTooShort, "Too few digits"},
+		{"", pin.StateFull, "No more digits"},
+		{"password", pin.StateTooShort, "Too few digits"},
+		{"", "", ""},
+	} {
+		ev := txn.Event{Phase: txn.PhasePIN, Prompt: c.prompt, Txn: rec, Time: now, PINDigits: 2, PINRefused: c.refused}
+		sc := ui.Render(displayState(ev, "M", nil, now))
+		lines := strings.Join(sc.Lines, "|")
+		if !strings.Contains(lines, "**") || c.want != "" && !strings.Contains(lines, c.want) ||
+			c.want == "" && (strings.Contains(lines, "Too few") || strings.Contains(lines, "No more")) {
+			t.Errorf("%q %q: %s", c.prompt, c.refused, lines)
 		}
 	}
 }

@@ -62,8 +62,8 @@ type pinReader struct {
 }
 
 // ReadPIN implements txn.PINPad.
-func (p pinReader) ReadPIN(ctx context.Context, progress func(int), build func([]byte) ([]byte, error)) ([]byte, error) {
-	return p.entry.Read(ctx, p.keys, func(pr pin.Progress) { progress(pr.Digits) }, pin.Builder(build))
+func (p pinReader) ReadPIN(ctx context.Context, progress func(pin.Progress), build func([]byte) ([]byte, error)) ([]byte, error) {
+	return p.entry.Read(ctx, p.keys, progress, pin.Builder(build))
 }
 
 // appChooser is the keypad as the customer chooses a chip application

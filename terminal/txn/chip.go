@@ -151,9 +151,9 @@ func (u chipUI) OfflinePIN(ctx context.Context, r emv.OfflinePINRequest) ([]byte
 	u.e.mu.Lock()
 	u.e.publishEvent(Event{Phase: PhasePIN, Txn: u.s.rec, PINLastTry: r.LastTry})
 	u.e.mu.Unlock()
-	return u.e.o.PIN.ReadPIN(ctx, func(n int) {
+	return u.e.o.PIN.ReadPIN(ctx, func(p pin.Progress) {
 		u.e.mu.Lock()
-		u.e.publishEvent(Event{Phase: PhasePIN, Txn: u.s.rec, PINDigits: n, PINLastTry: r.LastTry})
+		u.e.publishEvent(pinEvent(Event{Phase: PhasePIN, Txn: u.s.rec, PINLastTry: r.LastTry}, p))
 		u.e.mu.Unlock()
 	}, pinblock.EncodeFormat2Digits)
 }

@@ -38,6 +38,7 @@ import (
 	"posd/terminal/facepay"
 	"posd/terminal/host"
 	"posd/terminal/paycode"
+	"posd/terminal/pin"
 	"posd/terminal/risk"
 	"posd/terminal/store"
 	"posd/terminal/wallet"
@@ -112,7 +113,7 @@ type Risk interface {
 // the display, never a digit. Errors: pin.ErrCancelled, pin.ErrTimeout,
 // pin.ErrStopped (the context ended), others for a broken keypad.
 type PINPad interface {
-	ReadPIN(ctx context.Context, progress func(digits int), build func(digits []byte) ([]byte, error)) ([]byte, error)
+	ReadPIN(ctx context.Context, progress func(pin.Progress), build func(digits []byte) ([]byte, error)) ([]byte, error)
 }
 
 // Opts configure the engine. Store, Host, Keys and Reader are required.
@@ -220,6 +221,10 @@ type Event struct {
 	PINDigits int
 	// PINLastTry: the card allows one more offline PIN try.
 	PINLastTry bool
+	// PINRefused is why the PIN pad refused the last key (PhasePIN):
+	// pin.StateTooShort (Enter with too few digits) or pin.StateFull (a
+	// digit past the most); "" when it took it.
+	PINRefused pin.State
 	// Message is the chip's prompt (PhaseMessage): "remove card", "see
 	// phone", "incorrect PIN", ...
 	Message string
@@ -582,8 +587,18 @@ func (e *Engine) Subscribe() (<-chan Event, func()) {
 }
 
 // publishPIN publishes the PIN entry's progress. Caller holds e.mu.
-func (e *Engine) publishPIN(t store.Txn, digits int) {
-	e.publishEvent(Event{Phase: PhasePIN, Txn: t, PINDigits: digits})
+func (e *Engine) publishPIN(t store.Txn, p pin.Progress) {
+	e.publishEvent(pinEvent(Event{Phase: PhasePIN, Txn: t}, p))
+}
+
+// pinEvent is ev with the PIN entry's progress p: the digits in, and the
+// key refused, if any.
+func pinEvent(ev Event, p pin.Progress) Event {
+	ev.PINDigits = p.Digits
+	if p.State == pin.StateTooShort || p.State == pin.StateFull {
+		ev.PINRefused = p.State
+	}
+	return ev
 }
 
 // publishLocked records an event as the latest and hands it to

@@ -248,9 +248,9 @@ func (e *Engine) stepFace(ctx context.Context, s *sale) error {
 	}
 	e.publishEvent(Event{Phase: PhasePIN, Txn: s.rec, Prompt: "password", Message: cand.Masked})
 	e.mu.Unlock()
-	block, err := fp.Password.ReadPIN(pctx, func(n int) {
+	block, err := fp.Password.ReadPIN(pctx, func(p pin.Progress) {
 		e.mu.Lock()
-		e.publishEvent(Event{Phase: PhasePIN, Txn: s.rec, Prompt: "password", Message: cand.Masked, PINDigits: n})
+		e.publishEvent(pinEvent(Event{Phase: PhasePIN, Txn: s.rec, Prompt: "password", Message: cand.Masked}, p))
 		e.mu.Unlock()
 	}, func(digits []byte) ([]byte, error) {
 		if len(digits) != PasswordDigits {

@@ -21,6 +21,7 @@ import (
 	"posd/terminal/facepay"
 	"posd/terminal/host"
 	"posd/terminal/linksig"
+	"posd/terminal/pin"
 	"posd/terminal/risk"
 	"posd/terminal/store"
 	"posd/terminal/wiresec"
@@ -82,9 +83,9 @@ func (f *fakeLiveness) Check(ctx context.Context, show func(FacePrompt)) (FaceCh
 // typedPassword is a PIN pad where the customer types digits.
 type typedPassword struct{ digits string }
 
-func (p typedPassword) ReadPIN(ctx context.Context, progress func(int), build func([]byte) ([]byte, error)) ([]byte, error) {
+func (p typedPassword) ReadPIN(ctx context.Context, progress func(pin.Progress), build func([]byte) ([]byte, error)) ([]byte, error) {
 	for i := range p.digits {
-		progress(i + 1)
+		progress(pin.Progress{Digits: i + 1, State: pin.StateDigit})
 	}
 	return build([]byte(p.digits))
 }
@@ -608,7 +609,7 @@ type waitingPassword struct {
 	typed  chan struct{}
 }
 
-func (p waitingPassword) ReadPIN(ctx context.Context, progress func(int), build func([]byte) ([]byte, error)) ([]byte, error) {
+func (p waitingPassword) ReadPIN(ctx context.Context, progress func(pin.Progress), build func([]byte) ([]byte, error)) ([]byte, error) {
 	select {
 	case <-ctx.Done():
 		return nil, fmt.Errorf("pin: %w", ctx.Err())

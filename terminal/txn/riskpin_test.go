@@ -53,10 +53,13 @@ type fakePIN struct {
 	digits string
 	err    error
 	block  chan struct{} // when set, waits for the context
-	asked  int
+	// tooShortAt: after that many digits the customer pressed Enter
+	// too early (the pad refused it), then went on.
+	tooShortAt int
+	asked      int
 }
 
-func (f *fakePIN) ReadPIN(ctx context.Context, progress func(int), build func([]byte) ([]byte, error)) ([]byte, error) {
+func (f *fakePIN) ReadPIN(ctx context.Context, progress func(pin.Progress), build func([]byte) ([]byte, error)) ([]byte, error) {
 	f.asked++
 	if f.block != nil {
 		close(f.block)
@@ -68,7 +71,10 @@ func (f *fakePIN) ReadPIN(ctx context.Context, progress func(int), build func([]
 	}
 	d := []byte(f.digits)
 	for i := range d {
-		progress(i + 1)
+		progress(pin.Progress{Digits: i + 1, State: pin.StateDigit})
+		if i+1 == f.tooShortAt {
+			progress(pin.Progress{Digits: i + 1, State: pin.StateTooShort})
+		}
 	}
 	defer clear(d)
 	return build(d)
@@ -315,3 +321,35 @@ func TestCollisionAsksForOneCard(t *testing.T) {
 }
 
 func nil2(*Opts) {}
+
+// A key the PIN pad refused (Enter with too few digits) reaches the
+// display as such, with the digits still in; the entry goes on.
+func TestPINRefusedKeyReachesTheDisplay(t *testing.T) {
+	r := &fakeRisk{decision: risk.Decision{Allow: true, CVM: risk.CVMOnlinePIN}}
+	pad := &fakePIN{digits: "1234", tooShortAt: 2}
+	e, rd, _ := setupWith(t, approveAll(), func(o *Opts) { o.Risk, o.PIN = r, pad })
+	events, stop := e.Subscribe()
+	defer stop()
+	tx, _ := e.StartSale(150000, "156")
+	rd.cards <- card("3012")
+	var seen []Event
+	for {
+		ev := waitPhase(t, events, PhasePIN)
+		seen = append(seen, ev)
+		if ev.PINRefused != "" {
+			if ev.PINRefused != pin.StateTooShort || ev.PINDigits != 2 {
+				t.Fatalf("refused key event: %+v", ev)
+			}
+			break
+		}
+		if len(seen) > 10 {
+			t.Fatalf("no refused key among %+v", seen)
+		}
+	}
+	if ev := waitPhase(t, events, PhasePIN); ev.PINRefused != "" || ev.PINDigits != 3 {
+		t.Fatalf("the next digit: %+v", ev)
+	}
+	if got := wait(t, e, tx.ID); got.State != store.StateApproved {
+		t.Fatalf("sale %+v", got)
+	}
+}

@@ -788,12 +788,12 @@ func (e *Engine) readPIN(ctx context.Context, s *sale) (done bool) {
 		return true
 	}
 	e.mu.Lock()
-	e.publishPIN(s.rec, 0)
+	e.publishPIN(s.rec, pin.Progress{})
 	e.mu.Unlock()
 	pan := s.card.PAN
-	block, err := e.o.PIN.ReadPIN(ctx, func(n int) {
+	block, err := e.o.PIN.ReadPIN(ctx, func(p pin.Progress) {
 		e.mu.Lock()
-		e.publishPIN(s.rec, n)
+		e.publishPIN(s.rec, p)
 		e.mu.Unlock()
 	}, func(digits []byte) ([]byte, error) { return s.sess.EncryptPINDigits(digits, pan) })
 	switch {
