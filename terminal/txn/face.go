@@ -149,6 +149,16 @@ func (e *Engine) stepFace(ctx context.Context, s *sale) error {
 		return nil
 	}
 	switch {
+	case err == nil && !ok && s.faceChosen:
+		// The customer chose face pay on the display while the card
+		// sale waited, then declined: the same sale waits for a card
+		// again ("Cancel to pay another way"); nothing was read.
+		e.log.Info("customer declined face pay: waiting for a card again", "id", s.rec.ID)
+		e.mu.Lock()
+		s.method, s.faceChosen = "", false
+		e.publishEvent(Event{Phase: PhaseWaitCard, Txn: s.rec})
+		e.mu.Unlock()
+		return nil
 	case err == nil && !ok:
 		e.fail(s, FailFaceNoConsent, fmt.Errorf("%w: the customer declined", ErrFaceConsent))
 		return nil

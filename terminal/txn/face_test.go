@@ -177,6 +177,7 @@ type faceRig struct {
 	consent  *fakeConsent
 	live     *fakeLiveness
 	platform *fakePlatform
+	reader   *fakeReader
 }
 
 var liveCheck = FaceCheck{Decision: "live", Challenge: "blink", Scores: map[string]float64{"challenge": 1, "parallax": 0.8}, Frames: 30}
@@ -193,12 +194,12 @@ func faceSetup(t *testing.T, password string, mod func(*faceRig)) *faceRig {
 	if mod != nil {
 		mod(r)
 	}
-	r.e, _, r.db = setupWith(t, approveAll(), func(o *Opts) {
+	r.e, r.reader, r.db = setupWith(t, approveAll(), func(o *Opts) {
 		re, err := risk.New(risk.DefaultRules(), risk.Opts{DB: o.Store.Bolt(), HashKey: bytes.Repeat([]byte{7}, 32)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		o.Risk = re
+		o.Risk, o.PIN = re, &fakePIN{digits: "1234"} // a card paid instead asks for its PIN
 		o.Face = &FacePay{Consent: r.consent, Liveness: r.live, Password: typedPassword{password}, Platform: r.platform,
 			PlatformKey: priv.PublicKey(), TerminalID: "T0000001", ConsentTimeout: time.Second}
 	})
@@ -545,6 +546,39 @@ func TestChooseFaceDuringCardWait(t *testing.T) {
 	}
 	if err := r.e.ChooseFace(tx.ID); err == nil {
 		t.Fatal("a finished sale switched to face pay")
+	}
+}
+
+// The customer who chose face pay on the display and then pressed Cancel
+// at the consent pays another way, in the same sale: it waits for a card
+// again (the camera never turned on).
+func TestChooseFaceThenDeclineGoesBackToTheCard(t *testing.T) {
+	r := faceSetup(t, "135790", func(r *faceRig) { r.consent = &fakeConsent{answer: false} })
+	events, stop := r.e.Subscribe()
+	defer stop()
+	tx, _ := r.e.StartSale(4200, "156")
+	waitPhase(t, events, PhaseWaitCard)
+	if err := r.e.ChooseFace(tx.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitPhase(t, events, PhaseFaceConsent)
+	waitPhase(t, events, PhaseWaitCard)
+	r.reader.cards <- card("3012")
+	if got := wait(t, r.e, tx.ID); got.State != store.StateApproved || got.Face != nil || got.MaskedPAN == "" || r.live.calls != 0 {
+		t.Fatalf("paid by card after declining face pay: %+v (liveness called %d times)", got, r.live.calls)
+	}
+	// Chosen again in a later sale and declined again: the same.
+	tx, _ = r.e.StartSale(100, "156")
+	waitPhase(t, events, PhaseWaitCard)
+	if err := r.e.ChooseFace(tx.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitPhase(t, events, PhaseWaitCard)
+	if err := r.e.Cancel(tx.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := wait(t, r.e, tx.ID); got.State != store.StateFailed || Failure(got.Failure) != FailCancelled {
+		t.Fatalf("cancelled at the card prompt: %+v", got)
 	}
 }
 
