@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -222,5 +223,34 @@ func TestDamagedCounterNotReset(t *testing.T) {
 	d.Close()
 	if _, err := Open(path, nil); !errors.Is(err, ErrDamaged) {
 		t.Fatalf("Open of a file with a damaged counter: %v, want ErrDamaged", err)
+	}
+}
+
+// An id handed out whose transaction was never written (it ended before
+// its first write) is not found, saying so: nothing was charged. An id
+// never handed out is just not found.
+func TestGetOfAnIdNeverWritten(t *testing.T) {
+	db := open(t, filepath.Join(t.TempDir(), "posd.db"))
+	defer db.Close()
+	err := db.Do(func(tx *Tx) error {
+		first, err := tx.ReserveIDs(3)
+		if err != nil {
+			return err
+		}
+		return tx.Insert(&Txn{ID: strconv.FormatUint(first+1, 10), Kind: "purchase", State: StateCreated, Amount: 1, Currency: "156"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Get("2"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.Get("1")
+	if !IsNotFound(err) || !strings.Contains(err.Error(), "nothing was charged") {
+		t.Fatalf("an id handed out, never written: %v", err)
+	}
+	_, err = db.Get("9")
+	if !IsNotFound(err) || strings.Contains(err.Error(), "charged") {
+		t.Fatalf("an id never handed out: %v", err)
 	}
 }

@@ -226,7 +226,17 @@ func (t *Tx) Get(id string) (Txn, error) {
 	if err != nil {
 		return Txn{}, err
 	}
-	return get(t.tx.Bucket(bucketTxns), seq)
+	b := t.tx.Bucket(bucketTxns)
+	r, err := get(b, seq)
+	if IsNotFound(err) && seq <= b.Sequence() {
+		// The id was handed out: its transaction ended before its first
+		// write (a crash or a failing disk while it waited for a card;
+		// anything sent to a host is written before it is sent), or the
+		// retention purge deleted it.
+		return Txn{}, fmt.Errorf("%w: id %s: transaction not recorded: it ended before anything reached the host "+
+			"(nothing was charged), or its record was purged after the retention period", ErrNotFound, id)
+	}
+	return r, err
 }
 
 // Update applies fn to the record with id and stores the result, refusing
