@@ -633,6 +633,9 @@ func (c *Config) Validate() error {
 		}
 		return fmt.Errorf("config: risk: %w", err)
 	}
+	if err := RiskCoversCurrencies(s.Risk, s.Currencies); err != nil {
+		return fmt.Errorf("config: terminal.currencies: %w", err)
+	}
 	if c.Console.AuthorityKey != "" {
 		if s.ConsoleKey, err = parseEd25519Public(c.Console.AuthorityKey); err != nil {
 			return fmt.Errorf("config: console.authority_key: %w", err)
@@ -969,5 +972,26 @@ func (c *Config) validateFace(s *Settings) error {
 		return fmt.Errorf("config: face.attempts must be 1 to 5")
 	}
 	s.FaceAttempts = f.Attempts
+	return nil
+}
+
+// RiskCoversCurrencies checks that the risk rules can check a transaction
+// in each of the terminal's currencies (ISO 4217 numeric): every
+// transaction goes through them, and their amounts are in one currency,
+// so a sale in another would be refused after the card was read.
+func RiskCoversCurrencies(r risk.Rules, currencies []string) error {
+	rc, err := money.Lookup(r.Currency)
+	if err != nil {
+		return err
+	}
+	for _, x := range currencies {
+		if x == rc.Numeric {
+			continue
+		}
+		xc, _ := money.Lookup(x)
+		return fmt.Errorf("%s is not the risk rules' currency %s (risk.currency): every transaction is checked by the rules, "+
+			"whose amounts are in %s, so every sale in %s would be refused; list %s only, or set the rules' currency and amounts",
+			xc.Alpha, rc.Alpha, rc.Alpha, xc.Alpha, rc.Alpha)
+	}
 	return nil
 }

@@ -114,8 +114,19 @@ func TestConfigRoughEdges(t *testing.T) {
 	if c, err = Parse([]byte(`{}`)); err != nil || c.Settings().AutoSettle >= 0 {
 		t.Errorf("no settlement time: %v %v", c.Settings().AutoSettle, err)
 	}
-	if _, err := Parse([]byte(`{"terminal":{"currency":"USD","currencies":["CNY","USD"]}}`)); err != nil {
-		t.Errorf("USD among the currencies: %v", err)
+	if _, err := Parse([]byte(`{"terminal":{"currency":"USD","currencies":["USD"]},"risk":{"currency":"USD"}}`)); err != nil {
+		t.Errorf("a USD terminal with USD rules: %v", err)
+	}
+	// The rules' amounts are in one currency: a sale in another would be
+	// refused after the card.
+	for _, bad := range []string{
+		`{"terminal":{"currency":"USD","currencies":["CNY","USD"]}}`,
+		`{"terminal":{"currencies":["CNY","JPY"]}}`,
+		`{"terminal":{"currency":"USD","currencies":["USD"]}}`,
+	} {
+		if _, err := Parse([]byte(bad)); err == nil || !strings.Contains(err.Error(), "risk rules' currency") {
+			t.Errorf("%s: %v", bad, err)
+		}
 	}
 }
 
@@ -149,13 +160,13 @@ func TestSimTestKeyFollowsMode(t *testing.T) {
 }
 
 func TestSettingsAreTyped(t *testing.T) {
-	c, err := Parse([]byte(`{"host":{"tpdu":"6000010000","dialect":"cup","response_timeout":"4s"},"terminal":{"max_amount":"100.50","currencies":["CNY","USD"]},"dukpt":{"mode":"tdes"},"log_level":"warn"}`))
+	c, err := Parse([]byte(`{"host":{"tpdu":"6000010000","dialect":"cup","response_timeout":"4s"},"terminal":{"max_amount":"100.50","currencies":["CNY","156"]},"dukpt":{"mode":"tdes"},"log_level":"warn"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := c.Settings()
 	if len(s.TPDU) != 5 || s.TPDU[0] != 0x60 || s.Dialect.Name != "cup" || s.ResponseTimeout != 4*time.Second ||
-		s.MaxAmount != 10050 || s.Currency.Numeric != "156" || len(s.Currencies) != 2 || s.Currencies[1] != "840" ||
+		s.MaxAmount != 10050 || s.Currency.Numeric != "156" || len(s.Currencies) != 2 || s.Currencies[1] != "156" ||
 		s.Mode != wiresec.ModeTDES || s.LogLevel.String() != "WARN" || s.Profile.Name != "sim" || s.ShutdownTimeout != 15*time.Second {
 		t.Fatalf("settings: %+v", s)
 	}

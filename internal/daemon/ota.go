@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"posd/board/sim/deck"
+	"posd/internal/config"
 	"posd/terminal/emv"
 	"posd/terminal/ota"
 	"posd/terminal/slots"
@@ -468,6 +469,9 @@ func (d *Daemon) prepareParams(b []byte) (use func(), version int, err error) {
 		if err := rules.Validate(); err != nil {
 			return nil, 0, fmt.Errorf("limits section: %w", err)
 		}
+	}
+	if err := config.RiskCoversCurrencies(rules, d.Settings.Currencies); err != nil {
+		return nil, 0, fmt.Errorf("risk section: the terminal's currencies: %w", err)
 	}
 	var ranges []string
 	if bundle.Hotlist != nil {

@@ -94,3 +94,20 @@ func TestStoredBundleThisFirmwareCannotUse(t *testing.T) {
 		t.Errorf("after the next check: %+v, floor limit %d", p, d.Risk.Rules().Offline.FloorLimit)
 	}
 }
+
+// A parameter bundle whose risk rules are in another currency than the
+// terminal sells in is refused whole: every sale would be refused after
+// the card was read.
+func TestParamsWithRulesInAnotherCurrencyRefused(t *testing.T) {
+	r := newConsoleRigWith(t, `"host":{"addr":"127.0.0.1:1"}`)
+	d := r.open()
+	defer closeDaemon(t, d)
+	bad := []byte(`{"version": 2, "created": "2026-03-01T10:00:00Z", "sections": {"risk": {"currency": "USD"}}}`)
+	if _, _, err := d.prepareParams(bad); err == nil || !strings.Contains(err.Error(), "risk rules' currency") {
+		t.Fatalf("rules in USD on a CNY terminal: %v", err)
+	}
+	good := []byte(`{"version": 2, "created": "2026-03-01T10:00:00Z", "sections": {"risk": {"currency": "156"}}}`)
+	if _, _, err := d.prepareParams(good); err != nil {
+		t.Fatalf("rules in CNY: %v", err)
+	}
+}
