@@ -117,7 +117,8 @@ its data directory. posctl looks in --data-dir, then $POSD_DATA_DIR, then
 the API address, used unless --api or $POSD_API says otherwise.
 `
 
-// exitNotApproved is the exit status of a sale that ended without approval.
+// exitNotApproved is the exit status of a transaction that ended without
+// approval.
 const exitNotApproved = 3
 
 // defaultDataDirs are searched for the token when neither --data-dir nor
@@ -354,7 +355,7 @@ func (c *cli) dispatch(args []string) (int, error) {
 		if len(rest) != 2 {
 			return 1, usageErr("txn cancel")
 		}
-		return c.show("POST", "/v1/txns/"+url.PathEscape(rest[1])+"/cancel", struct{}{})
+		return c.cancelTxn(rest[1])
 	case cmd == "sim" && sub == "cards":
 		if len(rest) != 1 {
 			return 1, usageErr("sim cards")
@@ -415,9 +416,23 @@ func (c *cli) dispatch(args []string) (int, error) {
 	return 1, fmt.Errorf("unknown command %q; run posctl help", strings.Join(args, " "))
 }
 
+// txnView is what posctl reads of a transaction's record.
 type txnView struct {
 	ID    string `json:"id"`
+	Kind  string `json:"kind"`
 	State string `json:"state"`
+}
+
+// kindNames are the cashier's words for the API's transaction kinds.
+var kindNames = map[string]string{"purchase": "sale", "refund": "refund", "void": "void", "preauth": "pre-authorization",
+	"completion": "completion", "balance": "balance inquiry", "settlement": "settlement"}
+
+// name is the transaction as the cashier calls it: "refund 12".
+func (t txnView) name() string {
+	if n, ok := kindNames[t.Kind]; ok {
+		return n + " " + t.ID
+	}
+	return "transaction " + t.ID
 }
 
 func final(state string) bool {
@@ -479,6 +494,9 @@ func (c *cli) start(cmd string, args []string) (int, error) {
 	if err != nil {
 		return 1, err
 	}
+	if t.Kind == "" {
+		t.Kind = verbKinds[cmd]
+	}
 	if !*wait {
 		return 0, c.print(raw)
 	}
@@ -491,13 +509,14 @@ func (c *cli) start(cmd string, args []string) (int, error) {
 		default:
 		}
 		if left <= 0 {
-			// The cashier gave up waiting: the sale must not go on alone.
-			return c.abandon(t.ID, fmt.Sprintf("no outcome after %s", *timeout))
+			// The cashier gave up waiting: the transaction must not go
+			// on alone.
+			return c.abandon(t, fmt.Sprintf("no outcome after %s", *timeout))
 		}
 		step := min(left, 30*time.Second).Round(time.Second) + time.Second
 		raw, err = c.callInterruptible("GET", "/v1/txns/"+t.ID+"?wait="+step.String(), &t, time.Until(deadline))
 		if errors.Is(err, errInterrupted) {
-			return c.abandon(t.ID, "interrupted")
+			return c.abandon(t, "interrupted")
 		}
 		if err != nil {
 			return 1, err
@@ -506,10 +525,25 @@ func (c *cli) start(cmd string, args []string) (int, error) {
 	if err := c.print(raw); err != nil {
 		return 1, err
 	}
-	if t.State != "approved" && t.State != "offline_approved" {
-		return exitNotApproved, nil
+	return c.outcome(t, ""), nil
+}
+
+// outcome is the exit status of t, ended; why, when not "", is why
+// posctl stopped waiting, and its outcome is told on stderr.
+func (c *cli) outcome(t txnView, why string) int {
+	say := func(what string) {
+		if why != "" {
+			fmt.Fprintf(c.stderr, "posctl: %s: %s; %s\n", t.name(), why, what)
+		}
 	}
-	return 0, nil
+	switch {
+	case t.State == "approved" || t.State == "offline_approved":
+		say("it was approved before the cancel")
+		return 0
+	default:
+		say("cancelled")
+	}
+	return exitNotApproved
 }
 
 var errInterrupted = errors.New("interrupted")
@@ -538,30 +572,60 @@ func (c *cli) callInterruptible(method, path string, v any, max time.Duration) (
 	}
 }
 
-// abandon cancels sale id because the cashier stopped waiting, and reports
-// how it ended: cancelled (exit 3), or still running because the card was
-// already read (exit 1, with what to check).
-func (c *cli) abandon(id, why string) (int, error) {
-	if _, err := c.call("POST", "/v1/txns/"+id+"/cancel", struct{}{}, nil); err != nil {
-		return 1, fmt.Errorf("sale %s: %s and it could not be cancelled (%v); follow it with posctl txn show %s", id, why, err, id)
+// abandon cancels t because the cashier stopped waiting, and reports how
+// it ended (see outcome): still running because the request was already
+// out is an error (exit 1) saying how to follow it.
+func (c *cli) abandon(t txnView, why string) (int, error) {
+	follow := "follow it with posctl txn show " + t.ID
+	refused := false
+	if _, err := c.call("POST", "/v1/txns/"+t.ID+"/cancel", struct{}{}, nil); err != nil {
+		var ae *apiError
+		if !errors.As(err, &ae) || ae.Status != http.StatusConflict {
+			return 1, fmt.Errorf("%s: %s and it could not be cancelled: %w; %s", t.name(), why, err, follow)
+		}
+		// Ended, or too far along to be stopped: its record says which.
+		refused = true
+	}
+	raw, err := c.call("GET", "/v1/txns/"+t.ID+"?wait=10s", nil, &t)
+	if err != nil {
+		return 1, fmt.Errorf("%s: %s; could not read how it ended: %w; %s", t.name(), why, err, follow)
+	}
+	if err := c.print(raw); err != nil {
+		return 1, err
+	}
+	if !final(t.State) {
+		if refused {
+			return 1, fmt.Errorf("%s: %s; it had gone to the host and can no longer be cancelled: still running (%s); %s", t.name(), why, t.State, follow)
+		}
+		// The request is out: the cancel reverses an approval once the
+		// outcome is in, it cannot stop it now.
+		return 1, fmt.Errorf("%s: %s; cancel asked, but it is still running (%s): an approval is reversed; %s", t.name(), why, t.State, follow)
+	}
+	return c.outcome(t, why), nil
+}
+
+// cancelTxn is posctl txn cancel: a cancel posd refuses is told by what
+// became of the transaction.
+func (c *cli) cancelTxn(id string) (int, error) {
+	raw, err := c.call("POST", "/v1/txns/"+url.PathEscape(id)+"/cancel", struct{}{}, nil)
+	var ae *apiError
+	if err == nil || !errors.As(err, &ae) || ae.Status != http.StatusConflict {
+		if err != nil {
+			return 1, err
+		}
+		return 0, c.print(raw)
 	}
 	var t txnView
-	raw, err := c.call("GET", "/v1/txns/"+id+"?wait=10s", nil, &t)
-	if err != nil {
-		return 1, fmt.Errorf("sale %s: %s; cancelled: %w", id, why, err)
+	if _, gerr := c.call("GET", "/v1/txns/"+url.PathEscape(id), nil, &t); gerr != nil {
+		return 1, fmt.Errorf("transaction %s could not be cancelled, and its record could not be read: %w", id, gerr)
 	}
-	c.print(raw)
 	switch {
-	case !final(t.State):
-		// The card was read and the request is out: the cancel reverses
-		// an approval once the outcome is in, it cannot stop it now.
-		return 1, fmt.Errorf("sale %s: %s; cancel asked, but it is still %s: follow it with posctl txn show %s", id, why, t.State, id)
-	case t.State == "approved" || t.State == "offline_approved":
-		fmt.Fprintf(c.stderr, "posctl: sale %s: %s; it completed before the cancel\n", id, why)
-		return 0, nil
+	case final(t.State):
+		return 1, fmt.Errorf("%s has ended (%s): nothing to cancel", t.name(), t.State)
+	case t.State == "auth_sent":
+		return 1, fmt.Errorf("%s has gone to the host and can no longer be cancelled; follow it with posctl txn show %s", t.name(), t.ID)
 	}
-	fmt.Fprintf(c.stderr, "posctl: sale %s: %s; cancelled\n", id, why)
-	return exitNotApproved, nil
+	return 1, fmt.Errorf("%s cannot be cancelled now (%s); follow it with posctl txn show %s", t.name(), t.State, t.ID)
 }
 
 func (c *cli) selftest() (int, error) {

@@ -80,11 +80,11 @@ func (f *fakePosd) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer f.mu.Unlock()
 	f.auth = append(f.auth, r.Header.Get("Authorization"))
 	w.Header().Set("Content-Type", "application/json")
-	state := "created"
+	rec := map[string]string{"id": "7", "state": "created"}
 	if f.cancelled {
-		state = "failed"
+		rec["state"], rec["failure"] = "failed", "cancelled"
 		if f.after != "" {
-			state = f.after
+			rec = map[string]string{"id": "7", "state": f.after}
 		}
 	}
 	switch {
@@ -96,7 +96,7 @@ func (f *fakePosd) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(202)
 		w.Write([]byte(`{"status":"cancelling"}`))
 	case r.Method == "GET" && r.URL.Path == "/v1/txns/7":
-		json.NewEncoder(w).Encode(map[string]string{"id": "7", "state": state})
+		json.NewEncoder(w).Encode(rec)
 	default:
 		w.WriteHeader(404)
 		w.Write([]byte(`{"error":"no such endpoint"}`))
@@ -176,8 +176,8 @@ func TestSaleTimeoutSaysWhatTheCancelDid(t *testing.T) {
 		code  int
 		say   string
 	}{
-		{"auth_sent", 1, "still auth_sent"},
-		{"approved", 0, "completed before the cancel"},
+		{"auth_sent", 1, "still running (auth_sent)"},
+		{"approved", 0, "approved before the cancel"},
 		{"reversal_pending", exitNotApproved, "cancelled"},
 	} {
 		f := &fakePosd{after: c.after}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// txnPosd is a posd API with one transaction, id 6015, of kind: it is
+// running (created) until a GET ?wait= answers its next record from
+// waits, or the cashier's cancel moves it to after (with cancelStatus
+// answered, and cancelErr when that is an error). A GET after waits ran
+// out is refused: posctl was told the outcome and must not ask again.
+type txnPosd struct {
+	kind         string
+	waits        []map[string]string
+	after        map[string]string
+	cancelStatus int
+	cancelErr    string
+
+	mu        sync.Mutex
+	cancelled bool
+	gets      int
+	cur       map[string]string
+}
+
+func (f *txnPosd) record(fields map[string]string) map[string]string {
+	r := map[string]string{"id": "6015", "kind": f.kind, "state": "created", "amount": "2.00"}
+	for k, v := range fields {
+		r[k] = v
+	}
+	return r
+}
+
+func (f *txnPosd) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	if f.cur == nil {
+		f.cur = f.record(nil)
+	}
+	switch {
+	case r.Method == "POST" && (r.URL.Path == "/v1/sales" || r.URL.Path == "/v1/txns"):
+		w.WriteHeader(201)
+		json.NewEncoder(w).Encode(f.cur)
+	case r.Method == "POST" && r.URL.Path == "/v1/txns/6015/cancel":
+		f.cancelled = true
+		if f.after != nil {
+			f.cur = f.record(f.after)
+		}
+		status := f.cancelStatus
+		if status == 0 {
+			status = 202
+		}
+		w.WriteHeader(status)
+		if f.cancelErr != "" {
+			json.NewEncoder(w).Encode(map[string]string{"error": f.cancelErr})
+			return
+		}
+		w.Write([]byte(`{"status":"cancelling"}`))
+	case r.Method == "GET" && r.URL.Path == "/v1/txns/6015":
+		f.gets++
+		if r.URL.Query().Get("wait") != "" && !f.cancelled {
+			if len(f.waits) == 0 {
+				w.WriteHeader(http.StatusGone)
+				w.Write([]byte(`{"error":"asked again after the outcome"}`))
+				return
+			}
+			f.cur, f.waits = f.record(f.waits[0]), f.waits[1:]
+		}
+		json.NewEncoder(w).Encode(f.cur)
+	default:
+		w.WriteHeader(404)
+		w.Write([]byte(`{"error":"no such endpoint"}`))
+	}
+}
+
+// When posctl stops waiting, its messages name the transaction by its
+// kind and say what happened in the cashier's words: never "sale" for a
+// refund, never the store's error text.
+func TestStoppedWaitWordsTheTransaction(t *testing.T) {
+	notInProgress := "store: invalid state transition: 6015 is not in progress"
+	completing := "store: invalid state transition: 6015 is completing and can no longer be cancelled"
+	for _, c := range []struct {
+		name         string
+		kind         string
+		args         []string
+		after        map[string]string
+		cancelStatus int
+		cancelErr    string
+		code         int
+		say          []string
+	}{
+		{name: "refund cancelled", kind: "refund", args: []string{"refund", "--amount", "2.00"},
+			after: map[string]string{"state": "failed", "failure": "cancelled"}, code: exitNotApproved,
+			say: []string{"refund 6015", "cancelled"}},
+		{name: "void still running", kind: "void", args: []string{"void", "6001"},
+			after: map[string]string{"state": "auth_sent"}, code: 1,
+			say: []string{"void 6015", "still running", "posctl txn show 6015"}},
+		{name: "completion approved first", kind: "completion", args: []string{"complete", "6001", "--amount", "2.00"},
+			after: map[string]string{"state": "approved"}, cancelStatus: 409, cancelErr: notInProgress, code: 0,
+			say: []string{"completion 6015", "approved before"}},
+		{name: "wallet refund in flight", kind: "refund", args: []string{"refund", "--amount", "2.00", "--orig", "6001"},
+			after: map[string]string{"state": "auth_sent"}, cancelStatus: 409, cancelErr: completing, code: 1,
+			say: []string{"refund 6015", "can no longer be cancelled", "still running", "posctl txn show 6015"}},
+		{name: "pre-authorization", kind: "preauth", args: []string{"preauth", "--amount", "2.00"},
+			after: map[string]string{"state": "failed", "failure": "cancelled"}, code: exitNotApproved,
+			say: []string{"pre-authorization 6015", "cancelled"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := &txnPosd{kind: c.kind, after: c.after, cancelStatus: c.cancelStatus, cancelErr: c.cancelErr}
+			srv := httptest.NewServer(f)
+			defer srv.Close()
+			dir := withToken(t, srv.URL)
+			args := append([]string{"--data-dir", dir}, c.args...)
+			out, errb, code := runCLI(t, append(args, "--wait", "--timeout", "1ns")...)
+			if code != c.code {
+				t.Errorf("exit %d, want %d; out %q err %q", code, c.code, out, errb)
+			}
+			for _, want := range c.say {
+				if !strings.Contains(errb, want) {
+					t.Errorf("stderr %q does not say %q", errb, want)
+				}
+			}
+			for _, bad := range []string{"sale", "store:", "invalid state transition"} {
+				if strings.Contains(errb, bad) {
+					t.Errorf("stderr %q says %q", errb, bad)
+				}
+			}
+			if !strings.Contains(out, `"`+c.after["state"]+`"`) {
+				t.Errorf("the record is not printed: %q", out)
+			}
+		})
+	}
+}
+
+// posctl txn cancel of a transaction that can no longer be cancelled says
+// why in the cashier's words, not the store's.
+func TestTxnCancelRefusedIsWorded(t *testing.T) {
+	for _, c := range []struct {
+		cur       map[string]string
+		cancelErr string
+		say       string
+	}{
+		{map[string]string{"state": "approved"}, "store: invalid state transition: 6015 is not in progress", "refund 6015 has ended (approved): nothing to cancel"},
+		{map[string]string{"state": "auth_sent"}, "store: invalid state transition: 6015 is completing and can no longer be cancelled", "can no longer be cancelled"},
+	} {
+		f := &txnPosd{kind: "refund", cancelStatus: 409, cancelErr: c.cancelErr}
+		f.cur = f.record(c.cur)
+		srv := httptest.NewServer(f)
+		dir := withToken(t, srv.URL)
+		_, errb, code := runCLI(t, "--data-dir", dir, "txn", "cancel", "6015")
+		srv.Close()
+		if code != 1 || !strings.Contains(errb, c.say) || strings.Contains(errb, "store:") {
+			t.Errorf("%v: exit %d, %q (want %q)", c.cur, code, errb, c.say)
+		}
+	}
+}
