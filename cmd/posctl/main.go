@@ -6,8 +6,9 @@
 // Every command except keys, emv and engineer talks to posd's local API with its
 // per-boot token (found in posd's data directory: --data-dir,
 // POSD_DATA_DIR, /var/lib/posd or ./run/data) and prints JSON on stdout. Errors are one
-// line on stderr with exit status 1; a sale that ends without approval
-// exits with status 3.
+// line on stderr with exit status 1; a transaction that ends without
+// approval exits with status 3, and one whose outcome is not known yet (a
+// wallet refund the terminal asks its platform about again) with status 4.
 package main
 
 import (
@@ -111,15 +112,32 @@ const usage = `usage: posctl [--api URL] [--data-dir DIR] COMMAND
                       offline: the engineer authority's key and console login tokens (posctl engineer help)
   help                this text
 
+With --wait, posctl waits for the transaction's outcome and prints its record;
+its exit status says what became of it:
+  0  approved (any other command: done)
+  1  an error; or posctl stopped waiting (--timeout, Ctrl-C) and the
+     transaction, already at the host, still ran after the cancel: follow
+     it with posctl txn show ID
+  3  ended without approval: declined, failed, cancelled, or sent and not
+     answered, so the terminal reverses it (reversal_pending, then reversed)
+  4  outcome not known yet: a wallet refund whose platform did not answer; the
+     terminal asks the platform again; do not repeat it (no second refund):
+     follow it with posctl txn show ID
+
 posd's API needs its per-boot token, which posd writes to api-token.json in
 its data directory. posctl looks in --data-dir, then $POSD_DATA_DIR, then
 /var/lib/posd and ./run/data (the make run demo). The token file also names
 the API address, used unless --api or $POSD_API says otherwise.
 `
 
-// exitNotApproved is the exit status of a transaction that ended without
-// approval.
-const exitNotApproved = 3
+// The exit statuses of a transaction posctl waited for (besides 0, and 1
+// for errors): exitNotApproved, it ended without approval; exitInDoubt,
+// its outcome is not known yet and the terminal finds it out on its own
+// (it must not be started again).
+const (
+	exitNotApproved = 3
+	exitInDoubt     = 4
+)
 
 // defaultDataDirs are searched for the token when neither --data-dir nor
 // POSD_DATA_DIR is given: the installed daemon's, then the demo's.
@@ -418,9 +436,10 @@ func (c *cli) dispatch(args []string) (int, error) {
 
 // txnView is what posctl reads of a transaction's record.
 type txnView struct {
-	ID    string `json:"id"`
-	Kind  string `json:"kind"`
-	State string `json:"state"`
+	ID      string `json:"id"`
+	Kind    string `json:"kind"`
+	State   string `json:"state"`
+	Failure string `json:"failure"`
 }
 
 // kindNames are the cashier's words for the API's transaction kinds.
@@ -433,6 +452,26 @@ func (t txnView) name() string {
 		return n + " " + t.ID
 	}
 	return "transaction " + t.ID
+}
+
+// inDoubt: t is a wallet refund whose outcome its platform has not told
+// yet (terminal/txn: auth_sent with failure wallet_unknown). The terminal
+// asks the platform again from its outbox; posd's wait returns it as it
+// is, since only the platform can end it.
+func inDoubt(t txnView) bool {
+	return t.State == "auth_sent" && t.Failure == "wallet_unknown"
+}
+
+// settled: there is nothing more for posctl to wait for.
+func settled(t txnView) bool { return final(t.State) || inDoubt(t) }
+
+// inDoubtAdvice tells the cashier what an in-doubt outcome means for them.
+func inDoubtAdvice(t txnView) string {
+	again := "do not start it again"
+	if t.Kind == "refund" {
+		again = "do not refund again"
+	}
+	return fmt.Sprintf("outcome not known yet: the terminal asks the wallet platform again; %s; follow it with posctl txn show %s", again, t.ID)
 }
 
 func final(state string) bool {
@@ -501,7 +540,7 @@ func (c *cli) start(cmd string, args []string) (int, error) {
 		return 0, c.print(raw)
 	}
 	deadline := time.Now().Add(*timeout)
-	for !final(t.State) {
+	for !settled(t) {
 		left := time.Until(deadline)
 		select {
 		case <-c.stopped:
@@ -528,8 +567,9 @@ func (c *cli) start(cmd string, args []string) (int, error) {
 	return c.outcome(t, ""), nil
 }
 
-// outcome is the exit status of t, ended; why, when not "", is why
-// posctl stopped waiting, and its outcome is told on stderr.
+// outcome is the exit status of t, settled, and says on stderr what an
+// in-doubt one means; why, when not "", is why posctl stopped waiting,
+// and its outcome is told whatever it is.
 func (c *cli) outcome(t txnView, why string) int {
 	say := func(what string) {
 		if why != "" {
@@ -537,6 +577,12 @@ func (c *cli) outcome(t txnView, why string) int {
 		}
 	}
 	switch {
+	case inDoubt(t):
+		if why == "" {
+			fmt.Fprintf(c.stderr, "posctl: %s: %s\n", t.name(), inDoubtAdvice(t))
+		}
+		say(inDoubtAdvice(t))
+		return exitInDoubt
 	case t.State == "approved" || t.State == "offline_approved":
 		say("it was approved before the cancel")
 		return 0
@@ -593,7 +639,7 @@ func (c *cli) abandon(t txnView, why string) (int, error) {
 	if err := c.print(raw); err != nil {
 		return 1, err
 	}
-	if !final(t.State) {
+	if !settled(t) {
 		if refused {
 			return 1, fmt.Errorf("%s: %s; it had gone to the host and can no longer be cancelled: still running (%s); %s", t.name(), why, t.State, follow)
 		}
@@ -620,6 +666,8 @@ func (c *cli) cancelTxn(id string) (int, error) {
 		return 1, fmt.Errorf("transaction %s could not be cancelled, and its record could not be read: %w", id, gerr)
 	}
 	switch {
+	case inDoubt(t):
+		return 1, fmt.Errorf("%s cannot be cancelled: %s", t.name(), inDoubtAdvice(t))
 	case final(t.State):
 		return 1, fmt.Errorf("%s has ended (%s): nothing to cancel", t.name(), t.State)
 	case t.State == "auth_sent":

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -78,6 +79,50 @@ func (f *txnPosd) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// inDoubtRecord is a wallet refund's record whose outcome the platform has not
+// told: the engine's Wait returns it, and the terminal asks again.
+var inDoubtRecord = map[string]string{"state": "auth_sent", "failure": "wallet_unknown",
+	"error": "wallet platform unreachable: the terminal asks the platform again"}
+
+// A wallet refund whose outcome is not known ends posctl's wait at once:
+// the record, "do not refund again", how to follow it, and its own exit
+// status; posctl neither waits out --timeout nor tries to cancel it.
+func TestRefundInDoubtEndsTheWait(t *testing.T) {
+	f := &txnPosd{kind: "refund", waits: []map[string]string{inDoubtRecord},
+		cancelStatus: 409, cancelErr: "store: invalid state transition: 6015 is not in progress"}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	dir := withToken(t, srv.URL)
+	out, errb, code := runCLI(t, "--data-dir", dir, "refund", "--amount", "2.00", "--orig", "6001", "--wait", "--timeout", "1h")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if code != exitInDoubt {
+		t.Fatalf("exit %d, want %d; out %q err %q", code, exitInDoubt, out, errb)
+	}
+	if f.cancelled || f.gets != 1 {
+		t.Errorf("posctl went on after the outcome was known to be unknown: cancel %v, %d reads", f.cancelled, f.gets)
+	}
+	if !strings.Contains(out, `"wallet_unknown"`) {
+		t.Errorf("the record is not printed: %q", out)
+	}
+	for _, want := range []string{"refund 6015", "not known", "do not refund again", "posctl txn show 6015"} {
+		if !strings.Contains(errb, want) {
+			t.Errorf("stderr %q does not say %q", errb, want)
+		}
+	}
+}
+
+// The help and posctl's messages use one exit status for "not known yet".
+func TestHelpDocumentsTheExitStatuses(t *testing.T) {
+	out, _, _ := runCLI(t, "help")
+	for _, want := range []string{"exit status", "\n  0  approved", "\n  1  an error",
+		fmt.Sprintf("\n  %d  ended without approval", exitNotApproved), fmt.Sprintf("\n  %d  outcome not known yet", exitInDoubt), "do not repeat"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("posctl help does not say %q", want)
+		}
+	}
+}
+
 // When posctl stops waiting, its messages name the transaction by its
 // kind and say what happened in the cashier's words: never "sale" for a
 // refund, never the store's error text.
@@ -103,6 +148,9 @@ func TestStoppedWaitWordsTheTransaction(t *testing.T) {
 		{name: "completion approved first", kind: "completion", args: []string{"complete", "6001", "--amount", "2.00"},
 			after: map[string]string{"state": "approved"}, cancelStatus: 409, cancelErr: notInProgress, code: 0,
 			say: []string{"completion 6015", "approved before"}},
+		{name: "wallet refund in doubt at the cancel", kind: "refund", args: []string{"refund", "--amount", "2.00", "--orig", "6001"},
+			after: inDoubtRecord, cancelStatus: 409, cancelErr: notInProgress, code: exitInDoubt,
+			say: []string{"refund 6015", "not known", "do not refund again", "posctl txn show 6015"}},
 		{name: "wallet refund in flight", kind: "refund", args: []string{"refund", "--amount", "2.00", "--orig", "6001"},
 			after: map[string]string{"state": "auth_sent"}, cancelStatus: 409, cancelErr: completing, code: 1,
 			say: []string{"refund 6015", "can no longer be cancelled", "still running", "posctl txn show 6015"}},
@@ -146,6 +194,7 @@ func TestTxnCancelRefusedIsWorded(t *testing.T) {
 		say       string
 	}{
 		{map[string]string{"state": "approved"}, "store: invalid state transition: 6015 is not in progress", "refund 6015 has ended (approved): nothing to cancel"},
+		{inDoubtRecord, "store: invalid state transition: 6015 is not in progress", "do not refund again"},
 		{map[string]string{"state": "auth_sent"}, "store: invalid state transition: 6015 is completing and can no longer be cancelled", "can no longer be cancelled"},
 	} {
 		f := &txnPosd{kind: "refund", cancelStatus: 409, cancelErr: c.cancelErr}
