@@ -440,6 +440,7 @@ type txnView struct {
 	Kind    string `json:"kind"`
 	State   string `json:"state"`
 	Failure string `json:"failure"`
+	Reason  string `json:"reversal_reason"`
 }
 
 // kindNames are the cashier's words for the API's transaction kinds.
@@ -586,8 +587,28 @@ func (c *cli) outcome(t txnView, why string) int {
 	case t.State == "approved" || t.State == "offline_approved":
 		say("it was approved before the cancel")
 		return 0
-	default:
+	case (t.State == "reversal_pending" || t.State == "reversed") && t.Reason == "cancelled at the terminal":
+		say(fmt.Sprintf("cancelled: it was approved as the cancel came, and the terminal reverses it (%s)", t.State))
+	case t.State == "reversal_pending" || t.State == "reversed":
+		// The request was out and its answer never came (or could not
+		// be trusted): not approved, whatever the cancel did.
+		what := "the host did not answer"
+		if t.Reason != "" && t.Reason != "no response" {
+			what = "it could not complete (" + t.Reason + ")"
+		}
+		if t.State == "reversed" {
+			say(fmt.Sprintf("not approved: %s, and it has been reversed", what))
+			break
+		}
+		say(fmt.Sprintf("not approved: %s, so the terminal reverses it; follow it with posctl txn show %s", what, t.ID))
+	case t.State == "failed" && t.Failure == "cancelled":
 		say("cancelled")
+	default:
+		what := t.State
+		if t.Failure != "" {
+			what += ", " + t.Failure
+		}
+		say(fmt.Sprintf("it ended without approval (%s)", what))
 	}
 	return exitNotApproved
 }

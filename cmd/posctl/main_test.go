@@ -178,7 +178,7 @@ func TestSaleTimeoutSaysWhatTheCancelDid(t *testing.T) {
 	}{
 		{"auth_sent", 1, "still running (auth_sent)"},
 		{"approved", 0, "approved before the cancel"},
-		{"reversal_pending", exitNotApproved, "cancelled"},
+		{"reversal_pending", exitNotApproved, "reverses it"},
 	} {
 		f := &fakePosd{after: c.after}
 		srv := httptest.NewServer(f)

@@ -154,6 +154,9 @@ func TestStoppedWaitWordsTheTransaction(t *testing.T) {
 		{name: "wallet refund in flight", kind: "refund", args: []string{"refund", "--amount", "2.00", "--orig", "6001"},
 			after: map[string]string{"state": "auth_sent"}, cancelStatus: 409, cancelErr: completing, code: 1,
 			say: []string{"refund 6015", "can no longer be cancelled", "still running", "posctl txn show 6015"}},
+		{name: "balance inquiry declined", kind: "balance", args: []string{"balance"},
+			after: map[string]string{"state": "declined"}, code: exitNotApproved,
+			say: []string{"balance inquiry 6015", "ended without approval (declined)"}},
 		{name: "pre-authorization", kind: "preauth", args: []string{"preauth", "--amount", "2.00"},
 			after: map[string]string{"state": "failed", "failure": "cancelled"}, code: exitNotApproved,
 			say: []string{"pre-authorization 6015", "cancelled"}},
@@ -182,6 +185,39 @@ func TestStoppedWaitWordsTheTransaction(t *testing.T) {
 				t.Errorf("the record is not printed: %q", out)
 			}
 		})
+	}
+}
+
+// posctl's timeout ended and the cancel found the sale already sent: the
+// host did not answer, so the terminal reverses it (reversal_pending). The
+// sale ended without approval (exit 3, as when posctl waited it out), but
+// the cancel did not end it: posctl says it is being reversed, not
+// "cancelled". An approval the cancel reversed is the cancel's doing.
+func TestTimeoutOfASaleBeingReversed(t *testing.T) {
+	for _, c := range []struct {
+		reason string
+		say    []string
+		not    string
+	}{
+		{"no response", []string{"the host did not answer", "reverses it", "posctl txn show 6015"}, "cancelled"},
+		{"cancelled at the terminal", []string{"cancelled", "reverses it"}, ""},
+	} {
+		f := &txnPosd{kind: "purchase", after: map[string]string{"state": "reversal_pending", "reversal_reason": c.reason}}
+		srv := httptest.NewServer(f)
+		dir := withToken(t, srv.URL)
+		out, errb, code := runCLI(t, "--data-dir", dir, "sale", "--amount", "1.91", "--wait", "--timeout", "1ns")
+		srv.Close()
+		if code != exitNotApproved || !strings.Contains(out, `"reversal_pending"`) {
+			t.Errorf("%s: exit %d, out %q", c.reason, code, out)
+		}
+		for _, want := range c.say {
+			if !strings.Contains(errb, want) {
+				t.Errorf("%s: stderr %q does not say %q", c.reason, errb, want)
+			}
+		}
+		if c.not != "" && strings.Contains(errb, c.not) {
+			t.Errorf("%s: stderr %q says %q", c.reason, errb, c.not)
+		}
 	}
 }
 
