@@ -7,6 +7,9 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"posd/board"
@@ -62,12 +65,18 @@ func (b *Board) openCamera(o Opts) {
 	w, h := camera.DefaultOpts.Width, camera.DefaultOpts.Height
 	// The scene's pictures live outside the data directory: nothing that
 	// looks like a camera picture is ever kept there.
-	tmp, err := os.MkdirTemp("", "posd-sim-camera-")
+	// A posd killed (-9, a crash) left its scene behind: sweep those.
+	sweepCameraDirs(os.TempDir(), processAlive)
+	tmp, err := os.MkdirTemp("", cameraDirPrefix)
 	if err != nil {
 		b.Add(boardStatus("camera", "camera", "", err), nil, nil)
 		return
 	}
 	b.OnHalt(func() error { return os.RemoveAll(tmp) })
+	if err := os.WriteFile(filepath.Join(tmp, cameraOwnerFile), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
+		b.Add(boardStatus("camera", "camera", tmp, err), nil, nil)
+		return
+	}
 	dir, err := writeFrames(tmp, w, h)
 	if err != nil {
 		b.Add(boardStatus("camera", "camera", dir, err), nil, nil)
@@ -88,4 +97,49 @@ func (b *Board) openCamera(o Opts) {
 				Detail: fmt.Sprintf("%dx%d near-infrared (simulated)", w, h)}, nil, irs.Close)
 		}
 	}
+}
+
+// The simulated camera's scene lives in a temporary directory named
+// cameraDirPrefix..., with the pid of the posd that made it in
+// cameraOwnerFile.
+const (
+	cameraDirPrefix = "posd-sim-camera-"
+	cameraOwnerFile = "owner.pid"
+)
+
+// sweepCameraDirs removes the scene directories under root whose posd is
+// gone (alive says no to its pid), and returns how many. A directory
+// without a readable owner is left alone: it may be a posd's that is
+// still writing it, or not this project's.
+func sweepCameraDirs(root string, alive func(pid int) bool) int {
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), cameraDirPrefix) {
+			continue
+		}
+		dir := filepath.Join(root, e.Name())
+		b, err := os.ReadFile(filepath.Join(dir, cameraOwnerFile))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 0 || alive(pid) {
+			continue
+		}
+		if os.RemoveAll(dir) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// processAlive reports whether process pid exists (signal 0: EPERM means
+// it exists under another user).
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || err == syscall.EPERM
 }
