@@ -294,7 +294,8 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 // the reset is completed (finishReset). trial: a trial firmware runs
 // (store.Opts.KeepReadable).
 func openDB(dataDir string, o options, trial, reset bool, log *slog.Logger) (*store.DB, error) {
-	db, err := store.Open(filepath.Join(dataDir, "posd.db"), &store.Opts{Timeout: 2 * time.Second, Check: o.checkDB, KeepReadable: trial})
+	db, err := store.Open(filepath.Join(dataDir, "posd.db"), &store.Opts{Timeout: 2 * time.Second, Check: o.checkDB, KeepReadable: trial,
+		Logger: log.With("part", "store")})
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -52,6 +53,9 @@ type Opts struct {
 	// full or failing disk would. The seam for tests of what the callers
 	// do when the disk fails in the middle of their work; nil in use.
 	Fault func() error
+	// Logger says what Open changed on its own (a file's mode made the
+	// owner's alone); nil discards.
+	Logger *slog.Logger
 }
 
 // MarkerSuffix names the marker kept next to the database file: it says
@@ -124,12 +128,12 @@ func Open(path string, opts *Opts) (*DB, error) {
 		if err := check(path); err != nil {
 			return nil, err
 		}
-		if err := ownerOnly(path); err != nil {
+		if err := ownerOnly(path, o.Logger); err != nil {
 			return nil, storageError(path, err)
 		}
 	}
 	if mk != nil {
-		if err := ownerOnly(path + MarkerSuffix); err != nil {
+		if err := ownerOnly(path+MarkerSuffix, o.Logger); err != nil {
 			return nil, storageError(path, err)
 		}
 	}
@@ -181,7 +185,7 @@ func Open(path string, opts *Opts) (*DB, error) {
 // at path: the database holds the key store and sealed card data, and a
 // copy restored by hand from a backup gets the umask's mode, often 0644.
 // A link is left alone: what it names is not posd's to change.
-func ownerOnly(path string) error {
+func ownerOnly(path string, log *slog.Logger) error {
 	fi, err := os.Lstat(path)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
@@ -189,6 +193,10 @@ func ownerOnly(path string) error {
 	if m := fi.Mode().Perm(); fi.Mode().IsRegular() && m&0o077 != 0 {
 		if err := os.Chmod(path, m&0o700); err != nil {
 			return fmt.Errorf("store: %w", err)
+		}
+		if log != nil {
+			log.Warn("database file was open to other users; restricting it to posd", "file", path,
+				"mode", m.String(), "now", (m & 0o700).String())
 		}
 	}
 	return nil

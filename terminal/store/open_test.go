@@ -1,9 +1,11 @@
 package store
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"log/slog"
 	mrand "math/rand/v2"
 	"os"
 	"os/exec"
@@ -246,7 +248,18 @@ func TestOpenTightensTheFileMode(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	open(t, path).Close()
+	var logged bytes.Buffer
+	d, err := Open(path, &Opts{Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	// The engineer learns of it: someone restored or copied the file.
+	for _, p := range []string{path, path + MarkerSuffix} {
+		if !strings.Contains(logged.String(), "file="+p+" mode=-rw-r--r-- now=-rw-------") {
+			t.Errorf("no warning for %s in the log:\n%s", p, logged.String())
+		}
+	}
 	for _, p := range []string{path, path + MarkerSuffix} {
 		fi, err := os.Stat(p)
 		if err != nil {
