@@ -167,7 +167,7 @@ func cardPrompt(entry []string) (en, zh string) {
 // reversalText words why a sale is being reversed, by reversal reason.
 var reversalText = map[string][2]string{
 	"":                          {"No answer from the bank", "银行无应答"},
-	"card removed":              {"Card removed too early", "卡片过早取出"},
+	"card removed":              {"Card removed too early", "卡片过早取出或移开"},
 	"other":                     {"The card refused the payment", "卡片拒绝交易"},
 	"response MAC failed":       {"The bank's answer could not be verified", "银行应答校验失败"},
 	"bad response":              {"The bank's answer could not be read", "银行应答无法识别"},
@@ -336,7 +336,7 @@ var failureText = map[string][2]string{
 	"pin_cancelled":     {"PIN entry cancelled", "密码输入已取消"},
 	"pin_timeout":       {"No PIN entered", "未输入密码"},
 	"pin_unavailable":   {"PIN pad not available", "密码键盘不可用"},
-	"card_removed":      {"Card removed too early", "卡片过早取出"},
+	"card_removed":      {"Card removed too early", "卡片过早取出或移开"},
 	"card_not_accepted": {"Card not accepted", "不支持此卡"},
 	"original_unusable": {"Original transaction changed, not sent", "原交易已变更，未发送"},
 	"wrong_card":        {"Not the card of the original payment", "非原交易卡"},

@@ -273,7 +273,7 @@ func TestCardDeclinedOffline(t *testing.T) {
 // A card pulled out after the first GENERATE AC (a reversal) and one
 // pulled out or moved away before (a failure) are worded alike.
 func TestCardRemovedWordedOnce(t *testing.T) {
-	if rev, fail := reversalText["card removed"], failureText["card_removed"]; rev != fail {
+	if rev, fail := reversalText["card removed"], failureText["card_removed"]; rev != fail || rev[0] == "" || rev[1] == "" {
 		t.Fatalf("reversal %q, failure %q", rev, fail)
 	}
 }

@@ -160,13 +160,13 @@ func TestSimTestKeyFollowsMode(t *testing.T) {
 }
 
 func TestSettingsAreTyped(t *testing.T) {
-	c, err := Parse([]byte(`{"host":{"tpdu":"6000010000","dialect":"cup","response_timeout":"4s"},"terminal":{"max_amount":"100.50","currencies":["CNY","156"]},"dukpt":{"mode":"tdes"},"log_level":"warn"}`))
+	c, err := Parse([]byte(`{"host":{"tpdu":"6000010000","dialect":"cup","response_timeout":"4s"},"terminal":{"max_amount":"100.50","currencies":["CNY"]},"dukpt":{"mode":"tdes"},"log_level":"warn"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := c.Settings()
 	if len(s.TPDU) != 5 || s.TPDU[0] != 0x60 || s.Dialect.Name != "cup" || s.ResponseTimeout != 4*time.Second ||
-		s.MaxAmount != 10050 || s.Currency.Numeric != "156" || len(s.Currencies) != 2 || s.Currencies[1] != "156" ||
+		s.MaxAmount != 10050 || s.Currency.Numeric != "156" || len(s.Currencies) != 1 || s.Currencies[0] != "156" ||
 		s.Mode != wiresec.ModeTDES || s.LogLevel.String() != "WARN" || s.Profile.Name != "sim" || s.ShutdownTimeout != 15*time.Second {
 		t.Fatalf("settings: %+v", s)
 	}

@@ -603,10 +603,10 @@ type Status struct {
 }
 
 // HandStatus is the transactions to settle by hand: how many, and the
-// oldest of them (at most handShown).
+// first of them by id (at most handShown).
 type HandStatus struct {
-	Count  int            `json:"count"`
-	Oldest []txn.SetAside `json:"oldest"`
+	Count int            `json:"count"`
+	First []txn.SetAside `json:"first"`
 }
 
 // handShown bounds the transactions to settle by hand the status lists.
@@ -624,7 +624,7 @@ func handStatus(aside []txn.SetAside) (*HandStatus, int) {
 			reversals++
 		}
 	}
-	return &HandStatus{Count: len(aside), Oldest: aside[:min(len(aside), handShown)]}, reversals
+	return &HandStatus{Count: len(aside), First: aside[:min(len(aside), handShown)]}, reversals
 }
 
 // StorageStatus is the data partition as the engineer sees it.

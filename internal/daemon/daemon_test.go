@@ -274,9 +274,9 @@ func TestStatusListsWhatToSettleByHand(t *testing.T) {
 		t.Fatalf("pending reversals %d, want 1 (the card sale's)", st.PendingReversals)
 	}
 	h := st.SettleByHand
-	if h == nil || h.Count != 2 || len(h.Oldest) != 2 ||
-		h.Oldest[0].ID != recs[0].ID || h.Oldest[0].Why != txn.AsideFaceNotReversed || h.Oldest[0].Amount != 3000 ||
-		h.Oldest[1].ID != recs[2].ID || h.Oldest[1].Why != txn.AsideAdviceRefused {
+	if h == nil || h.Count != 2 || len(h.First) != 2 ||
+		h.First[0].ID != recs[0].ID || h.First[0].Why != txn.AsideFaceNotReversed || h.First[0].Amount != 3000 ||
+		h.First[1].ID != recs[2].ID || h.First[1].Why != txn.AsideAdviceRefused {
 		t.Fatalf("settle by hand: %+v", h)
 	}
 	b, err := json.Marshal(st)

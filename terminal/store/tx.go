@@ -229,12 +229,13 @@ func (t *Tx) Get(id string) (Txn, error) {
 	b := t.tx.Bucket(bucketTxns)
 	r, err := get(b, seq)
 	if IsNotFound(err) && seq <= b.Sequence() {
-		// The id was handed out: its transaction ended before its first
-		// write (a crash or a failing disk while it waited for a card;
-		// anything sent to a host is written before it is sent), or the
-		// retention purge deleted it.
-		return Txn{}, fmt.Errorf("%w: id %s: transaction not recorded: it ended before anything reached the host "+
-			"(nothing was charged), or its record was purged after the retention period", ErrNotFound, id)
+		// The id is in a block reserved for the engine: it may have been
+		// handed out (ids are handed out from the block in memory, and a
+		// restart skips the rest of it). Anything sent to a host is
+		// written before it is sent, so a transaction given this id with
+		// no record ended before its request; or the purge deleted it.
+		return Txn{}, fmt.Errorf("%w: id %s: no record; if posd gave this id to a transaction, it ended before anything "+
+			"reached the host (nothing was charged), or its record was purged after the retention period", ErrNotFound, id)
 	}
 	return r, err
 }

@@ -38,7 +38,7 @@ type SetAside struct {
 	Why      string    `json:"why"` // Aside...
 	Amount   int64     `json:"amount"`
 	Currency string    `json:"currency"`
-	Since    time.Time `json:"since"` // when it was set aside
+	Updated  time.Time `json:"updated"` // its record's last change
 }
 
 // asideWhy says why t is set aside ("" when it is not).
@@ -67,7 +67,7 @@ func (e *Engine) loadAside() error {
 	aside := map[string]SetAside{}
 	for _, t := range recs {
 		if why := asideWhy(t); why != "" {
-			aside[t.ID] = SetAside{ID: t.ID, Why: why, Amount: t.Amount, Currency: t.Currency, Since: t.Updated}
+			aside[t.ID] = SetAside{ID: t.ID, Why: why, Amount: t.Amount, Currency: t.Currency, Updated: t.Updated}
 		}
 	}
 	e.mu.Lock()
@@ -79,14 +79,22 @@ func (e *Engine) loadAside() error {
 // RefreshAside rebuilds the list from the records (after a purge).
 func (e *Engine) RefreshAside() error { return e.loadAside() }
 
-// noteAside puts t on the list, or takes it off, as its record says.
+// noteAside puts t, just committed, on the list, or takes it off, as its
+// record says. A record about to go on it is read again: the purge may
+// have deleted it since the commit (and rebuilt the list without it).
 func (e *Engine) noteAside(t store.Txn) {
 	e.asideMu.Lock()
 	defer e.asideMu.Unlock()
+	why := asideWhy(t)
+	if why != "" {
+		if _, err := e.o.Store.Get(t.ID); store.IsNotFound(err) {
+			why = ""
+		}
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if why := asideWhy(t); why != "" {
-		e.aside[t.ID] = SetAside{ID: t.ID, Why: why, Amount: t.Amount, Currency: t.Currency, Since: t.Updated}
+	if why != "" {
+		e.aside[t.ID] = SetAside{ID: t.ID, Why: why, Amount: t.Amount, Currency: t.Currency, Updated: t.Updated}
 	} else {
 		delete(e.aside, t.ID)
 	}

@@ -11,7 +11,7 @@ func wantAside(t *testing.T, e *Engine, id, why string) {
 	check := func(when string) {
 		t.Helper()
 		got := e.Aside()
-		if len(got) != 1 || got[0].ID != id || got[0].Why != why || got[0].Amount <= 0 || got[0].Since.IsZero() {
+		if len(got) != 1 || got[0].ID != id || got[0].Why != why || got[0].Amount <= 0 || got[0].Updated.IsZero() {
 			t.Fatalf("set aside %s: %+v, want %s for %s", when, got, id, why)
 		}
 	}

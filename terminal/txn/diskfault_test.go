@@ -79,6 +79,13 @@ func TestDiskFailsAfterTheHostApproved(t *testing.T) {
 	if ids := e.Stranded(); len(ids) != 1 || ids[0] != rec.ID {
 		t.Fatalf("stranded %v", ids)
 	}
+	// Listed as its waiters were told, not as the disk holds it.
+	if l, err := e.List(0); err != nil || len(l) != 1 || l[0].State != store.StateFailed || l[0].Failure != string(FailInternal) {
+		t.Fatalf("the list while stranded: %+v, %v", l, err)
+	}
+	if l, err := e.List(0, store.StateAuthSent); err != nil || len(l) != 0 {
+		t.Fatalf("the in-flight list while stranded: %+v, %v", l, err)
+	}
 
 	disk.failing.Store(false)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -124,6 +131,9 @@ func TestDiskFailsBeforeAnythingWasWritten(t *testing.T) {
 	}
 	if _, err := db.Get(rec.ID); !store.IsNotFound(err) {
 		t.Fatalf("on disk: %v", err)
+	}
+	if l, err := e.List(5, store.StateFailed); err != nil || len(l) != 1 || l[0].ID != rec.ID {
+		t.Fatalf("the list while stranded: %+v, %v", l, err)
 	}
 	before := disk.failed.Load()
 	const window = 200 * time.Millisecond

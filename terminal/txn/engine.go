@@ -22,12 +22,14 @@
 package txn
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	mrand "math/rand/v2"
 	"slices"
 	"strconv"
@@ -703,6 +705,11 @@ func (e *Engine) Start(req Request) (store.Txn, error) {
 		return store.Txn{}, e.busyLocked()
 	}
 	if err := e.strandedLocked(); err != nil {
+		if rerr := e.o.Store.CheckRoom(); rerr != nil {
+			// A full partition is what to mend: its error says what
+			// to free.
+			return store.Txn{}, fmt.Errorf("%w; %w", rerr, err)
+		}
 		return store.Txn{}, err
 	}
 	// No other transaction runs, nor a close: the batch stays as read
@@ -802,7 +809,13 @@ func (e *Engine) List(limit int, states ...store.State) ([]store.Txn, error) {
 		t := e.sale.rec
 		cur = &t
 	}
+	stranded := maps.Clone(e.stranded)
 	e.mu.Unlock()
+	if len(stranded) > 0 {
+		// A stranded transaction is listed as its waiters were told
+		// (Get): not as the disk holds it, and even when it holds none.
+		return e.listStranded(limit, states, cur, stranded)
+	}
 	list, err := e.o.Store.List(limit, states...)
 	if err != nil || cur == nil {
 		return list, err
@@ -812,6 +825,41 @@ func (e *Engine) List(limit int, states ...store.State) ([]store.Txn, error) {
 		list = list[:limit]
 	}
 	return list, nil
+}
+
+// listStranded is List while transactions are stranded: the records of
+// any state, the stranded ones replaced by their views, then filtered by
+// states, newest first.
+func (e *Engine) listStranded(limit int, states []store.State, cur *store.Txn, stranded map[string]store.Txn) ([]store.Txn, error) {
+	recs, err := e.o.Store.List(0)
+	if err != nil {
+		return nil, err
+	}
+	for i, t := range recs {
+		if v, ok := stranded[t.ID]; ok {
+			recs[i] = v
+			delete(stranded, t.ID)
+		}
+	}
+	for _, v := range stranded {
+		recs = append(recs, v)
+	}
+	if cur != nil {
+		recs = append(recs, *cur)
+	}
+	slices.SortFunc(recs, func(a, b store.Txn) int { // newest (highest id) first
+		return cmp.Or(cmp.Compare(len(b.ID), len(a.ID)), cmp.Compare(b.ID, a.ID))
+	})
+	out := recs[:0]
+	for _, t := range recs {
+		if len(states) == 0 || slices.Contains(states, t.State) {
+			out = append(out, t)
+		}
+	}
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
 }
 
 // Cancel stops the sale id while it waits for a card or a PIN. Once its

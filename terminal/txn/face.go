@@ -413,7 +413,7 @@ func (e *Engine) ChooseFace(id string) error {
 		return fmt.Errorf("%w: this terminal has no face pay", ErrKind)
 	case e.active != id || s == nil || s.rec.ID != id:
 		return fmt.Errorf("%w: %s is not in progress", store.ErrState, id)
-	case s.method != "" || s.rec.Kind != string(host.KindPurchase) || s.orig != nil || e.sending || s.card != nil:
+	case s.method != "" || s.rec.Kind != string(host.KindPurchase) || s.orig != nil || e.sending || s.holdsCard.Load():
 		return fmt.Errorf("%w: only a card sale still waiting for a card can switch to face pay", ErrKind)
 	}
 	s.faceChosen = true

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"posd/terminal/dukptkeys"
@@ -86,6 +87,9 @@ type sale struct {
 	// face pay on the display instead (faceChosen).
 	stopCardWait func()
 	faceChosen   bool
+	// holdsCard: a card is read and in use (card set); ChooseFace reads
+	// it from another goroutine without the sale's own fields.
+	holdsCard atomic.Bool
 }
 
 // cancelledAfterSend says whether the cashier cancelled sale s after
@@ -105,6 +109,7 @@ func (s *sale) wipe() {
 		s.card.Wipe()
 	}
 	s.card = nil
+	s.holdsCard.Store(false)
 	clear(s.pinBlock)
 	s.pinBlock = nil
 	if s.sess != nil {
@@ -288,6 +293,7 @@ func (e *Engine) stepCreated(ctx context.Context, s *sale) error {
 			return nil
 		}
 		s.card = card
+		s.holdsCard.Store(true)
 		s.mode = card.Mode
 		if card.Chip != nil {
 			out, err := e.runChip(ctx, s)
@@ -396,6 +402,7 @@ func (s *sale) wipeCard() {
 		s.card.Release()
 	}
 	s.card, s.chip, s.chipReleased = nil, nil, false
+	s.holdsCard.Store(false)
 }
 
 // swiped runs a swiped card: expiry, risk rules, PIN when they ask for

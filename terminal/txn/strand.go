@@ -46,6 +46,10 @@ func (e *Engine) strand(s *sale, cause error) {
 	e.publishEvent(Event{Phase: PhaseDone, Txn: view, Ended: true})
 }
 
+// errWrittenMeanwhile: a stranded record found missing was there when
+// the retry went to write it.
+var errWrittenMeanwhile = errors.New("written meanwhile")
+
 // strandedView is the outcome the waiters of id were told, while its
 // record cannot be written.
 func (e *Engine) strandedView(id string) (store.Txn, bool) {
@@ -106,11 +110,24 @@ func (e *Engine) retryStranded() {
 			// cashier was told goes to disk under its reserved id, so
 			// the list has no gap and a later look finds it.
 			view, _ := e.strandedView(id)
-			err := e.o.Store.Do(func(tx *store.Tx) error { return tx.Insert(&view) })
-			if err != nil && !errors.Is(err, store.ErrState) {
+			err := e.o.Store.Do(func(tx *store.Tx) error {
+				if _, err := tx.Get(id); !store.IsNotFound(err) {
+					// Written since the look above: the next
+					// retry recovers it as it is.
+					return errWrittenMeanwhile
+				}
+				return tx.Insert(&view)
+			})
+			switch {
+			case errors.Is(err, errWrittenMeanwhile):
 				continue
-			}
-			if err == nil {
+			case errors.Is(err, store.ErrState):
+				// Its id was never reserved on disk: nothing can
+				// hold it; what its waiters were told stands.
+				e.log.Error("stranded transaction cannot be recorded", "id", id, "err", err)
+			case err != nil:
+				continue
+			default:
 				e.log.Warn("stranded transaction recorded as failed: the disk takes writes again", "id", id)
 			}
 		case err != nil:
