@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -75,7 +76,8 @@ func newTestAPIStore(t testing.TB, dialect string, so *store.Opts) (*api, http.H
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon.Daemon{Config: cfg, Settings: cfg.Settings(), DB: db, Keys: keys, Board: board.New("test", nil), Host: client, Engine: e}
+	d := &daemon.Daemon{Config: cfg, Settings: cfg.Settings(), DB: db, Keys: keys, Board: board.New("test", nil), Host: client, Engine: e,
+		Log: slog.New(slog.DiscardHandler)}
 	stopping := make(chan struct{})
 	testStopping[t] = stopping
 	a := &api{d: d, token: testToken, stopping: stopping}
@@ -277,7 +279,8 @@ func TestAPIWaitAnswersAtShutdown(t *testing.T) {
 // FuzzDecodeBody: the API's request decoding never panics, and accepts
 // exactly one JSON object with known fields.
 func FuzzDecodeBody(f *testing.F) {
-	for _, s := range []string{`{"amount":"12.34","currency":"CNY"}`, `{"card":"visa-classic"}`, `{}`, `{"amount":"1"} {}`, `[`, `null`, `{"amount":1e400}`, "{\"amount\":\"\\u0000\"}"} {
+	for _, s := range []string{`{"amount":"12.34","currency":"CNY"}`, `{"card":"visa-classic"}`, `{}`, `{"amount":"1"} {}`, `[`, `null`, `{"amount":1e400}`, "{\"amount\":\"\\u0000\"}",
+		`{"amount":"1","amount":"2"}`, `{"amount":"1","AMOUNT":"2"}`, `{"amount":"1","\u0061mount":"2"}`, `{"currency":"CNY","currenc\u0079":"x"}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -285,8 +288,11 @@ func FuzzDecodeBody(f *testing.F) {
 		err := decodeBody(strings.NewReader(string(b)), &s)
 		if err == nil {
 			var m map[string]json.RawMessage
-			if json.Unmarshal(b, &m) != nil {
+			if json.Unmarshal(b, &m) != nil || m == nil {
 				t.Fatalf("accepted a body that is not one JSON object: %q", b)
+			}
+			if repeatedField(b) {
+				t.Fatalf("accepted a field given twice: %q", b)
 			}
 			for k := range m {
 				if k != "amount" && k != "currency" && !strings.EqualFold(k, "amount") && !strings.EqualFold(k, "currency") {
@@ -299,6 +305,47 @@ func FuzzDecodeBody(f *testing.F) {
 		var k keysRequest
 		decodeBody(strings.NewReader(string(b)), &k)
 	})
+}
+
+// repeatedField reports whether an object of the JSON text b names a
+// field twice (names compared as encoding/json matches them), by the
+// decoder's tokens.
+func repeatedField(b []byte) bool {
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	type frame struct {
+		object, wantKey bool
+		seen            []string
+	}
+	var stack []frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		if n := len(stack); n > 0 && stack[n-1].object && stack[n-1].wantKey {
+			if name, ok := tok.(string); ok {
+				for _, s := range stack[n-1].seen {
+					if strings.EqualFold(s, name) {
+						return true
+					}
+				}
+				stack[n-1].seen = append(stack[n-1].seen, name)
+				stack[n-1].wantKey = false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, frame{object: true})
+		case json.Delim('['):
+			stack = append(stack, frame{})
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+		if n := len(stack); n > 0 && stack[n-1].object {
+			stack[n-1].wantKey = true
+		}
+	}
 }
 
 // FuzzAPIRequests: any body, content type and path to the API's POST

@@ -48,6 +48,8 @@ func TestAPISimChipCards(t *testing.T) {
 		{call{"POST", "/v1/sim/swipe", `{"card":"visa-contactless-cvm"}`, nil}, 400, "cannot be swiped"},
 		{call{"POST", "/v1/sim/tap", `{"card":"visa-credit","pin":"1"}`, nil}, 400, "unknown field"},
 		{call{"POST", "/v1/sim/remove", `{"card":"visa-credit"}`, nil}, 400, "unknown field"},
+		{call{"POST", "/v1/sim/remove", `null`, nil}, 400, "one JSON object"},
+		{call{"POST", "/v1/sim/tap", `{"card":"visa-credit","card":"nope"}`, nil}, 400, "given twice"},
 		{call{"GET", "/v1/sim/tap", ``, nil}, 405, "POST"},
 		{call{"GET", "/v1/sim/cards", ``, nil}, 200, `"entry_modes":["swipe","insert","tap"]`},
 	} {
