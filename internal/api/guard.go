@@ -17,8 +17,14 @@ import (
 // at 127.0.0.1. So:
 //
 //   - the Host header must be a loopback name or address (DNS rebinding);
-//   - a request that carries a foreign Origin, or that the browser marks
-//     cross-site, is refused;
+//   - a request that carries an Origin other than the API's own, or that
+//     the browser marks cross-site, is refused. The API's own origin is
+//     http, the port the request came in on, and a loopback name of the
+//     address it came in on (the kiosk browser may be pointed at
+//     http://127.0.0.1:7070/ or http://localhost:7070/, and the kiosk
+//     page posts the customer's choices from there). Another port is
+//     another origin even on loopback: a page served by another local
+//     service must not drive the API;
 //   - OPTIONS is refused and no CORS header is ever sent, so no preflight
 //     can succeed;
 //   - every /v1/ request must carry the per-boot API token (Authorization:
@@ -38,7 +44,7 @@ func guard(token string, next http.Handler) http.Handler {
 			fail(w, http.StatusMisdirectedRequest, errors.New("request refused: the Host header must name this device's loopback address"))
 			return
 		}
-		if o := r.Header.Get("Origin"); o != "" && !loopbackOrigin(o) {
+		if o := r.Header.Get("Origin"); o != "" && !ownOrigin(o, r) {
 			fail(w, http.StatusForbidden, errors.New("request refused: cross-origin requests are not accepted"))
 			return
 		}
@@ -92,10 +98,36 @@ func loopbackHost(hostport string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func loopbackOrigin(origin string) bool {
-	u, err := url.Parse(origin)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+// ownOrigin reports whether origin is the API's own: scheme http, the
+// port of the address the request arrived on, and that address or a
+// loopback name of it. Without that address (not a request a server
+// accepted) no origin is the API's own.
+func ownOrigin(origin string, r *http.Request) bool {
+	local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
 		return false
 	}
-	return loopbackHost(u.Host)
+	self, port, err := net.SplitHostPort(local.String())
+	if err != nil {
+		return false
+	}
+	selfIP := net.ParseIP(self)
+	u, err := url.Parse(origin)
+	if err != nil || u.Scheme != "http" || u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" {
+		return false
+	}
+	oport := u.Port()
+	if oport == "" {
+		oport = "80"
+	}
+	if oport != port {
+		return false
+	}
+	host := strings.TrimSuffix(u.Hostname(), ".")
+	if strings.EqualFold(host, "localhost") {
+		// The names localhost resolves to.
+		return selfIP != nil && (selfIP.Equal(net.IPv4(127, 0, 0, 1)) || selfIP.Equal(net.IPv6loopback))
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && selfIP != nil && ip.Equal(selfIP)
 }
