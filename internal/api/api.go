@@ -17,6 +17,7 @@ import (
 	"posd/internal/daemon"
 	"posd/terminal/host"
 	"posd/terminal/money"
+	"posd/terminal/redact"
 	"posd/terminal/store"
 	"posd/terminal/txn"
 	"posd/ui"
@@ -84,7 +85,12 @@ func (a *api) routes() http.Handler {
 		{"GET", "/{$}", kh},
 		{"GET", "/display.json", kh},
 		{"GET", "/display/qr.png", kh},
-		{"POST", "/display/choose", kiosk.ChooseHandler(a.choose)},
+		{"POST", "/display/choose", kiosk.ChooseHandler(func(choice string) error {
+			if err := a.choose(choice); err != nil {
+				return maskedError{err}
+			}
+			return nil
+		})},
 	}
 	m := http.NewServeMux()
 	allowed := map[string][]string{}
@@ -204,7 +210,7 @@ func view(t store.Txn) txnView {
 	v := txnView{
 		ID: t.ID, Kind: t.Kind, State: string(t.State), Currency: t.Currency,
 		MaskedPAN: t.MaskedPAN, ResponseCode: t.ResponseCode, AuthCode: t.AuthCode, RRN: t.RRN,
-		Failure: t.Failure, RiskRule: t.RiskRule, CVM: t.CVM, Error: t.Error, Reversal: t.Reason,
+		Failure: t.Failure, RiskRule: t.RiskRule, CVM: t.CVM, Error: redact.Digits(t.Error), Reversal: t.Reason,
 		EntryMode: t.EntryMode, Chip: t.Chip,
 		Created: t.Created.Format(time.RFC3339), Updated: t.Updated.Format(time.RFC3339),
 	}
@@ -253,14 +259,30 @@ type apiError struct {
 	Error string `json:"error"`
 }
 
+// maskedError is an error whose text is the API's (errorText), for the
+// handlers that answer an error's text themselves.
+type maskedError struct{ err error }
+
+func (e maskedError) Error() string { return errorText(e.err) }
+func (e maskedError) Unwrap() error { return e.err }
+
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	json.NewEncoder(w).Encode(v)
 }
 
+// fail answers err as the API's JSON error.
 func fail(w http.ResponseWriter, code int, err error) {
-	writeJSON(w, code, apiError{Error: err.Error()})
+	writeJSON(w, code, apiError{Error: errorText(err)})
+}
+
+// errorText is the text of an error answer. What the caller sent (an id,
+// a type, a field name, a path) may be a card number typed in the wrong
+// place: every run of digits as long as a PAN is masked as
+// terminal/redact masks them in the log, whatever error carries it.
+func errorText(err error) string {
+	return redact.Digits(err.Error())
 }
 
 // maxBody bounds a request body.
@@ -415,8 +437,10 @@ func (a *api) start(w http.ResponseWriter, req txnRequest) {
 	}
 }
 
-// shorten keeps an echoed input short.
+// shorten keeps an echoed input short, masked first so that the cut
+// cannot leave part of a card number unmasked.
 func shorten(s string) string {
+	s = redact.Digits(s)
 	if len(s) > 24 {
 		return s[:24] + "..."
 	}
@@ -520,7 +544,7 @@ func (a *api) closeBatch(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadGateway, struct {
 			Error string   `json:"error"`
 			Txn   *txnView `json:"txn"`
-		}{err.Error(), &v})
+		}{errorText(err), &v})
 	case err != nil:
 		fail(w, http.StatusInternalServerError, err)
 	default:

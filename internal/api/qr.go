@@ -60,7 +60,7 @@ func (a *api) qrDecode(w http.ResponseWriter, r *http.Request) {
 	case paycode.KindEMVCPM:
 		cpm, err := paycode.ParseCPM(codes[0])
 		if err != nil {
-			v.Reason = err.Error()
+			v.Reason = errorText(err)
 		} else {
 			defer cpm.Wipe()
 			v.CPM = cpm
