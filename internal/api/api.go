@@ -282,7 +282,7 @@ func fail(w http.ResponseWriter, code int, err error) {
 // place: every run of digits as long as a PAN is masked as
 // terminal/redact masks them in the log, whatever error carries it.
 func errorText(err error) string {
-	return redact.Digits(err.Error())
+	return redact.Digits(cashierText(err))
 }
 
 // maxBody bounds a request body.
@@ -427,7 +427,7 @@ func (a *api) start(w http.ResponseWriter, req txnRequest) {
 		en, zh := ui.StorageFullText()
 		fail(w, http.StatusServiceUnavailable, fmt.Errorf("%s / %s (%w)", en, zh, err))
 	case errors.Is(err, txn.ErrOriginal) && store.IsNotFound(err):
-		fail(w, http.StatusNotFound, err)
+		fail(w, http.StatusNotFound, fmt.Errorf("original %w", notFound(req.OrigID)))
 	case errors.Is(err, txn.ErrAmount), errors.Is(err, txn.ErrCurrency), errors.Is(err, txn.ErrKind), errors.Is(err, txn.ErrOriginal):
 		fail(w, http.StatusBadRequest, err)
 	case err != nil:
@@ -635,7 +635,7 @@ func (a *api) getTxn(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case store.IsNotFound(err):
-		fail(w, http.StatusNotFound, err)
+		fail(w, http.StatusNotFound, notFound(id))
 	case err != nil:
 		fail(w, http.StatusInternalServerError, err)
 	default:
@@ -644,14 +644,17 @@ func (a *api) getTxn(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) cancelTxn(w http.ResponseWriter, r *http.Request) {
-	if err := a.d.Engine.Cancel(r.PathValue("id")); store.IsNotFound(err) {
-		fail(w, http.StatusNotFound, err)
-		return
-	} else if err != nil {
+	id := r.PathValue("id")
+	switch err := a.d.Engine.Cancel(id); {
+	case store.IsNotFound(err):
+		fail(w, http.StatusNotFound, notFound(id))
+	case errors.Is(err, store.ErrState):
+		fail(w, http.StatusConflict, a.cannotCancel(id))
+	case err != nil:
 		fail(w, http.StatusConflict, err)
-		return
+	default:
+		writeJSON(w, http.StatusAccepted, map[string]string{"status": "cancelling"})
 	}
-	writeJSON(w, http.StatusAccepted, map[string]string{"status": "cancelling"})
 }
 
 func (a *api) sendReversals(w http.ResponseWriter, r *http.Request) {

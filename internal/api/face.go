@@ -10,6 +10,7 @@ import (
 	"posd/board/sim"
 	"posd/internal/daemon"
 	"posd/terminal/face"
+	"posd/terminal/store"
 )
 
 // maxClip bounds a clip posctl face check uploads (pictures or a video,
@@ -100,5 +101,9 @@ func (a *api) choose(choice string) error {
 	case active != id:
 		return fmt.Errorf("the choice was made on the screen of transaction %s, not of the sale in progress", shorten(id))
 	}
-	return a.d.Engine.ChooseFace(id)
+	err := a.d.Engine.ChooseFace(id)
+	if errors.Is(err, store.ErrState) {
+		return errors.New("the sale is no longer waiting for a card: face pay cannot be chosen now")
+	}
+	return err
 }

@@ -47,7 +47,7 @@ func (a *api) getReceipt(w http.ResponseWriter, r *http.Request) {
 	doc, cols, t, err := a.d.Receipt(id, c, cols)
 	switch {
 	case store.IsNotFound(err):
-		fail(w, http.StatusNotFound, err)
+		fail(w, http.StatusNotFound, notFound(id))
 		return
 	case errors.Is(err, receipt.ErrNotPrintable):
 		fail(w, http.StatusConflict, err)
@@ -83,12 +83,13 @@ func (a *api) printReceipt(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, errors.New(`copy must be "merchant", "cardholder" or "both"`))
 		return
 	}
-	err := a.d.PrintReceipt(r.Context(), r.PathValue("id"), copies)
+	id := r.PathValue("id")
+	err := a.d.PrintReceipt(r.Context(), id, copies)
 	switch {
 	case err == nil:
 		writeJSON(w, http.StatusOK, map[string]string{"status": "printed"})
 	case store.IsNotFound(err):
-		fail(w, http.StatusNotFound, err)
+		fail(w, http.StatusNotFound, notFound(id))
 	case errors.Is(err, daemon.ErrNoPrinter):
 		fail(w, http.StatusNotFound, err)
 	case errors.Is(err, receipt.ErrNotPrintable):
