@@ -27,9 +27,34 @@ type Server struct {
 	log          *slog.Logger
 }
 
+// timeouts are the HTTP server's bounds on a connection (0: none).
+type timeouts struct {
+	// ReadHeader bounds reading a request's headers, Read the whole
+	// request, body included.
+	ReadHeader, Read time.Duration
+	// Write bounds a request from its headers to the end of its answer.
+	Write time.Duration
+	// Idle bounds the wait for the next request on a kept-alive
+	// connection.
+	Idle time.Duration
+}
+
+// defaultTimeouts are the bounds Start serves with.
+var defaultTimeouts = timeouts{ReadHeader: 5 * time.Second}
+
+// server is the http.Server for h with the bounds of tm.
+func (tm timeouts) server(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: tm.ReadHeader, ReadTimeout: tm.Read, WriteTimeout: tm.Write, IdleTimeout: tm.Idle}
+}
+
 // Start listens on the configured address, writes the per-boot token (and
 // the address) to the data directory for posctl, and serves.
 func Start(d *daemon.Daemon) (*Server, error) {
+	return startWith(d, defaultTimeouts)
+}
+
+// startWith is Start with the server's bounds tm.
+func startWith(d *daemon.Daemon, tm timeouts) (*Server, error) {
 	token, err := newToken()
 	if err != nil {
 		return nil, err
@@ -45,7 +70,7 @@ func Start(d *daemon.Daemon) (*Server, error) {
 		return nil, err
 	}
 	a := &api{d: d, token: token, stopping: s.stopping, salesStopped: s.salesStopped}
-	s.srv = &http.Server{Handler: a.routes(), ReadHeaderTimeout: 5 * time.Second}
+	s.srv = tm.server(a.routes())
 	go func() {
 		defer close(s.done)
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
