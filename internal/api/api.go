@@ -37,6 +37,9 @@ type api struct {
 	// for a card: long polls answer then, with that outcome. Nil: they
 	// answer when stopping is closed.
 	salesStopped <-chan struct{}
+	// writeBound is the server's write timeout (0: none), which the
+	// long requests extend (extendWrite).
+	writeBound time.Duration
 }
 
 func (a *api) routes() http.Handler {
@@ -526,12 +529,17 @@ func viewLoad(load []txn.BatchLoad) []batchLoadView {
 	return out
 }
 
+// closeBatchTimeout bounds a batch close (the settlement, a batch
+// upload, the settlement again).
+const closeBatchTimeout = 5 * time.Minute
+
 // closeBatch settles the open batch with the host (posctl batch close).
 func (a *api) closeBatch(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &struct{}{}) {
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Minute)
+	a.extendWrite(w, closeBatchTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), closeBatchTimeout)
 	defer cancel()
 	t, err := a.d.Engine.CloseBatch(ctx)
 	switch {
@@ -605,6 +613,7 @@ func (a *api) getTxn(w http.ResponseWriter, r *http.Request) {
 			fail(w, http.StatusBadRequest, errors.New("wait must be a duration up to 5m"))
 			return
 		}
+		a.extendWrite(w, d)
 		ctx, cancel := context.WithTimeout(r.Context(), d)
 		stopped := a.salesStopped
 		if stopped == nil {

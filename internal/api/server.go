@@ -39,8 +39,14 @@ type timeouts struct {
 	Idle time.Duration
 }
 
-// defaultTimeouts are the bounds Start serves with.
-var defaultTimeouts = timeouts{ReadHeader: 5 * time.Second}
+// defaultTimeouts are the bounds Start serves with. Read leaves a face
+// clip (up to 96 MiB of JSON) time to arrive and be decoded on a slow
+// board; Write leaves the handlers bounded at a minute (sync, reversals,
+// sim keys) room to answer, and the long ones, a ?wait= long poll (up to
+// 5 minutes) and a batch close, extend it for their request (see
+// api.extendWrite). Idle keeps the kiosk page's connection, which polls
+// every half second.
+var defaultTimeouts = timeouts{ReadHeader: 5 * time.Second, Read: time.Minute, Write: 2 * time.Minute, Idle: 2 * time.Minute}
 
 // server is the http.Server for h with the bounds of tm.
 func (tm timeouts) server(h http.Handler) *http.Server {
@@ -69,7 +75,7 @@ func startWith(d *daemon.Daemon, tm timeouts) (*Server, error) {
 		ln.Close()
 		return nil, err
 	}
-	a := &api{d: d, token: token, stopping: s.stopping, salesStopped: s.salesStopped}
+	a := &api{d: d, token: token, stopping: s.stopping, salesStopped: s.salesStopped, writeBound: tm.Write}
 	s.srv = tm.server(a.routes())
 	go func() {
 		defer close(s.done)
@@ -78,6 +84,17 @@ func startWith(d *daemon.Daemon, tm timeouts) (*Server, error) {
 		}
 	}()
 	return s, nil
+}
+
+// extendWrite gives the answer of a request that may run for d (a long
+// poll, a batch close) the server's write bound after d, instead of
+// from the request's start. Nothing to do when the server has no write
+// bound, or w is not a server's (a test's recorder).
+func (a *api) extendWrite(w http.ResponseWriter, d time.Duration) {
+	if a.writeBound <= 0 {
+		return
+	}
+	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d + a.writeBound))
 }
 
 // Addr is the address the API listens on.
