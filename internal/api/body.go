@@ -37,7 +37,7 @@ func decodeBody(r io.Reader, v any) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return errors.New("bad request body: trailing data after the JSON object")
 	}
-	if keys.dup != "" {
+	if keys.repeated {
 		return fmt.Errorf("bad request body: field %q given twice", keys.dup)
 	}
 	return nil
@@ -65,6 +65,8 @@ type fieldScanner struct {
 	escaped  bool
 	inKey    bool
 	key      []byte
+	// repeated: a name came twice; dup is the first such name.
+	repeated bool
 	dup      string
 }
 
@@ -126,7 +128,7 @@ func (s *fieldScanner) Write(p []byte) (int, error) {
 
 // endKey records the name just read in the innermost object.
 func (s *fieldScanner) endKey() {
-	if s.dup != "" || len(s.key) > maxKeyBytes {
+	if s.repeated || len(s.key) > maxKeyBytes {
 		return
 	}
 	var name string
@@ -139,7 +141,7 @@ func (s *fieldScanner) endKey() {
 	}
 	k := foldName(name)
 	if _, ok := f.keys[k]; ok {
-		s.dup = name
+		s.repeated, s.dup = true, name
 		return
 	}
 	f.keys[k] = struct{}{}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -59,6 +60,44 @@ func TestDecodeBodyNested(t *testing.T) {
 	} {
 		if err := decodeBody(strings.NewReader(b), &v); err == nil || !strings.Contains(err.Error(), "given twice") {
 			t.Errorf("%s: %v", b, err)
+		}
+	}
+}
+
+// FuzzFieldScanner: on any JSON text, fed in pieces of any size, the
+// scanner finds a repeated field exactly when the decoder's tokens show
+// one.
+func FuzzFieldScanner(f *testing.F) {
+	for _, s := range []string{`{"a":1,"a":2}`, `{"a":{"b":1,"b":2}}`, `[{"a":1},{"a":1}]`, `{"a\"":1,"a":2}`, `{"k":1,"\u212a":2}`,
+		`{"s":1,"\u017f":2}`, `{"a":"{\"a\":1,\"a\":2}"}`, `{"x":[1,{"y":2,"Y":3}]}`, `null`, `"a"`} {
+		f.Add([]byte(s), uint8(1))
+	}
+	f.Fuzz(func(t *testing.T, b []byte, step uint8) {
+		if !json.Valid(b) {
+			return
+		}
+		var s fieldScanner
+		n := int(step%16) + 1
+		for i := 0; i < len(b); i += n {
+			s.Write(b[i:min(i+n, len(b))])
+		}
+		if got, want := s.repeated, repeatedField(b); got != want && !longKey(b) {
+			t.Fatalf("%q: scanner says repeated %v (%q), tokens %v", b, got, s.dup, want)
+		}
+	})
+}
+
+// longKey reports whether b has a string longer than the names the
+// scanner keeps (it does not compare those).
+func longKey(b []byte) bool {
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		if s, ok := tok.(string); ok && len(s) > maxKeyBytes/2 {
+			return true
 		}
 	}
 }
