@@ -18,7 +18,8 @@ import (
 //
 //   - the Host header must be a loopback name or address (DNS rebinding);
 //   - a request that carries an Origin other than the API's own, or that
-//     the browser marks cross-site, is refused. The API's own origin is
+//     the browser marks cross-site or same-site (another port), is
+//     refused. The API's own origin is
 //     http, the port the request came in on, and a loopback name of the
 //     address it came in on (the kiosk browser may be pointed at
 //     http://127.0.0.1:7070/ or http://localhost:7070/, and the kiosk
@@ -48,8 +49,10 @@ func guard(token string, next http.Handler) http.Handler {
 			fail(w, http.StatusForbidden, errors.New("request refused: cross-origin requests are not accepted"))
 			return
 		}
-		if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
-			fail(w, http.StatusForbidden, errors.New("request refused: cross-site requests are not accepted"))
+		// same-site: a page of another port of this machine (a site
+		// ignores ports), which may send no Origin on a GET.
+		if site := r.Header.Get("Sec-Fetch-Site"); site == "cross-site" || site == "same-site" {
+			fail(w, http.StatusForbidden, errors.New("request refused: cross-site requests, and those of pages of other local ports, are not accepted"))
 			return
 		}
 		if r.Method == http.MethodOptions {

@@ -114,3 +114,14 @@ func TestAPIOriginIsExactlyTheAPIs(t *testing.T) {
 		t.Errorf("no Origin: %d %s", code, body)
 	}
 }
+
+// A browser marks a request from a page of another local port
+// "same-site" (a site ignores ports): that page is not the API's own.
+func TestAPISameSiteIsNotSameOrigin(t *testing.T) {
+	_, base, token := startTestServer(t)
+	for site, want := range map[string]int{"same-origin": 200, "none": 200, "same-site": 403, "cross-site": 403} {
+		if code, body := send(t, "GET", base+"/v1/status", token, map[string]string{"Sec-Fetch-Site": site}, ""); code != want {
+			t.Errorf("Sec-Fetch-Site %s: %d %s, want %d", site, code, body, want)
+		}
+	}
+}
