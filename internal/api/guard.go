@@ -19,13 +19,12 @@ import (
 //   - the Host header must be a loopback name or address (DNS rebinding);
 //   - a request that carries an Origin other than the API's own, or that
 //     the browser marks cross-site or same-site (another port), is
-//     refused. The API's own origin is
-//     http, the port the request came in on, and a loopback name of the
-//     address it came in on (the kiosk browser may be pointed at
-//     http://127.0.0.1:7070/ or http://localhost:7070/, and the kiosk
-//     page posts the customer's choices from there). Another port is
-//     another origin even on loopback: a page served by another local
-//     service must not drive the API;
+//     refused. The API's own origin is http, the port the request came in
+//     on, and the address it came in on or localhost (the kiosk browser
+//     may be pointed at http://127.0.0.1:7070/ or http://localhost:7070/,
+//     and the kiosk page posts the customer's choices from there).
+//     Another port is another origin even on loopback: a page served by
+//     another local service must not drive the API;
 //   - OPTIONS is refused and no CORS header is ever sent, so no preflight
 //     can succeed;
 //   - every /v1/ request must carry the per-boot API token (Authorization:
