@@ -430,7 +430,7 @@ func (a *api) start(w http.ResponseWriter, req txnRequest) {
 		en, zh := ui.StorageFullText()
 		fail(w, http.StatusServiceUnavailable, fmt.Errorf("%s / %s (%w)", en, zh, err))
 	case errors.Is(err, txn.ErrOriginal) && store.IsNotFound(err):
-		fail(w, http.StatusNotFound, fmt.Errorf("original %w", notFound(req.OrigID)))
+		fail(w, http.StatusNotFound, fmt.Errorf("original %w", notFound(req.OrigID, err)))
 	case errors.Is(err, txn.ErrAmount), errors.Is(err, txn.ErrCurrency), errors.Is(err, txn.ErrKind), errors.Is(err, txn.ErrOriginal):
 		fail(w, http.StatusBadRequest, err)
 	case err != nil:
@@ -644,7 +644,7 @@ func (a *api) getTxn(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case store.IsNotFound(err):
-		fail(w, http.StatusNotFound, notFound(id))
+		fail(w, http.StatusNotFound, notFound(id, err))
 	case err != nil:
 		fail(w, http.StatusInternalServerError, err)
 	default:
@@ -656,7 +656,7 @@ func (a *api) cancelTxn(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	switch err := a.d.Engine.Cancel(id); {
 	case store.IsNotFound(err):
-		fail(w, http.StatusNotFound, notFound(id))
+		fail(w, http.StatusNotFound, notFound(id, err))
 	case errors.Is(err, store.ErrState):
 		fail(w, http.StatusConflict, a.cannotCancel(id))
 	case err != nil:

@@ -532,3 +532,32 @@ func TestAPIStorageFull(t *testing.T) {
 		t.Fatalf("storage %+v", st)
 	}
 }
+
+// An id the engine may have handed out (in its reserved block) with no
+// record answers 404 saying that nothing was charged if it was; an id
+// beyond says to check it.
+func TestNotFoundSaysWhetherAnythingWasCharged(t *testing.T) {
+	_, h := newTestAPI(t)
+	code, _, body := do(h, call{"POST", "/v1/sales", `{"amount":"1.00"}`, nil})
+	if code != http.StatusCreated {
+		t.Fatalf("sale: %d %s", code, body)
+	}
+	var sale struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(body), &sale); err != nil {
+		t.Fatal(err)
+	}
+	n, _ := strconv.Atoi(sale.ID)
+	next := strconv.Itoa(n + 1)
+	for _, c := range []struct{ method, path, body, want, not string }{
+		{"GET", "/v1/txns/" + next, "", "nothing was charged", "check the id"},
+		{"POST", "/v1/txns/" + next + "/cancel", "{}", "nothing was charged", "check the id"},
+		{"GET", "/v1/txns/99999999", "", "check the id", "charged"},
+	} {
+		code, _, body := do(h, call{c.method, c.path, c.body, nil})
+		if msg := errorOf(t, body); code != http.StatusNotFound || !strings.Contains(msg, c.want) || strings.Contains(msg, c.not) {
+			t.Errorf("%s %s: %d %q", c.method, c.path, code, msg)
+		}
+	}
+}

@@ -47,7 +47,7 @@ func (a *api) getReceipt(w http.ResponseWriter, r *http.Request) {
 	doc, cols, t, err := a.d.Receipt(id, c, cols)
 	switch {
 	case store.IsNotFound(err):
-		fail(w, http.StatusNotFound, notFound(id))
+		fail(w, http.StatusNotFound, notFound(id, err))
 		return
 	case errors.Is(err, receipt.ErrNotPrintable):
 		fail(w, http.StatusConflict, err)
@@ -89,7 +89,7 @@ func (a *api) printReceipt(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 		writeJSON(w, http.StatusOK, map[string]string{"status": "printed"})
 	case store.IsNotFound(err):
-		fail(w, http.StatusNotFound, notFound(id))
+		fail(w, http.StatusNotFound, notFound(id, err))
 	case errors.Is(err, daemon.ErrNoPrinter):
 		fail(w, http.StatusNotFound, err)
 	case errors.Is(err, receipt.ErrNotPrintable):

@@ -55,8 +55,12 @@ func cashierText(err error) string {
 	return s
 }
 
-// notFound is the answer for an id no transaction has.
-func notFound(id string) error {
+// notFound is the answer for an id no transaction has (err: what the
+// look-up said).
+func notFound(id string, err error) error {
+	if errors.Is(err, store.ErrNotRecorded) {
+		return fmt.Errorf("transaction %s not found: %w", shorten(id), store.ErrNotRecorded)
+	}
 	return fmt.Errorf("transaction %s not found: check the id (posctl txn list)", shorten(id))
 }
 

@@ -5,6 +5,12 @@ import "errors"
 var (
 	// ErrNotFound: no transaction has that id.
 	ErrNotFound = errors.New("store: not found")
+	// ErrNotRecorded: with ErrNotFound, the id is in a block reserved
+	// for the engine's transactions: if one was given it, it ended before
+	// anything reached a host (nothing was charged), or the retention
+	// purge deleted its record.
+	ErrNotRecorded = errors.New("no record; if posd gave this id to a transaction, it ended before anything " +
+		"reached the host (nothing was charged), or its record was purged after the retention period")
 	// ErrSchema: the database file was written by a newer (or unknown)
 	// schema version that this build cannot use (its compat version is
 	// newer than this build); posd refuses to touch it.

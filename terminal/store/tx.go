@@ -234,8 +234,7 @@ func (t *Tx) Get(id string) (Txn, error) {
 		// restart skips the rest of it). Anything sent to a host is
 		// written before it is sent, so a transaction given this id with
 		// no record ended before its request; or the purge deleted it.
-		return Txn{}, fmt.Errorf("%w: id %s: no record; if posd gave this id to a transaction, it ended before anything "+
-			"reached the host (nothing was charged), or its record was purged after the retention period", ErrNotFound, id)
+		return Txn{}, fmt.Errorf("%w: id %s: %w", ErrNotFound, id, ErrNotRecorded)
 	}
 	return r, err
 }
