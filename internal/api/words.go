@@ -59,7 +59,7 @@ func cashierText(err error) string {
 // look-up said).
 func notFound(id string, err error) error {
 	if errors.Is(err, store.ErrNotRecorded) {
-		return fmt.Errorf("transaction %s not found: %w", shorten(id), store.ErrNotRecorded)
+		return fmt.Errorf("transaction %s not found: check the id (posctl txn list); %w", shorten(id), store.ErrNotRecorded)
 	}
 	return fmt.Errorf("transaction %s not found: check the id (posctl txn list)", shorten(id))
 }
