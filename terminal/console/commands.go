@@ -497,7 +497,7 @@ func (s *session) cmdLogout(parsed) {
 	eng := s.claims.Engineer
 	s.logout("command")
 	s.println("logged out")
-	if who, until, ok := s.c.heldBy(); ok && who == eng {
+	if who, until, ok := s.c.heldBy(); ok && sameEngineer(who, eng) {
 		s.printf("your KBPK component 1 stays held until %s for a different custodian", until.UTC().Format(time.RFC3339))
 	}
 }

@@ -1254,3 +1254,40 @@ func TestCtrlDLogsOut(t *testing.T) {
 		t.Fatal("restarted")
 	}
 }
+
+// TestDualControlIgnoresCase: engineer ids that differ only in case are
+// one person (directories compare them so): the custodian of component 1
+// cannot enter component 2 under another spelling of the same id.
+func TestDualControlIgnoresCase(t *testing.T) {
+	r := newRig(t)
+	r.componentSecrets()
+	p := r.serve()
+	r.login(p, "cusA", engauth.RoleCustodian)
+	enterComponent(p, "1", component1, prompt("cusA", engauth.RoleCustodian))
+	p.send("logout\r")
+	if out := p.expect("posd> "); !strings.Contains(out, "your KBPK component 1 stays held") {
+		t.Fatalf("logout: %q", out)
+	}
+	up := prompt("CUSA", engauth.RoleCustodian)
+	r.login(p, "CUSA", engauth.RoleCustodian)
+	out := p.cmd("kbpk component", up)
+	if !strings.Contains(out, "must be entered by a different custodian") || strings.Contains(out, "component: ") {
+		t.Fatalf("component 2 by CUSA after cusA: %q", out)
+	}
+	p.send("logout\r")
+	if out := p.expect("posd> "); !strings.Contains(out, "your KBPK component 1 stays held") {
+		t.Fatalf("logout of CUSA does not say the component is theirs: %q", out)
+	}
+	if _, _, ok := r.c.heldBy(); !ok {
+		t.Fatal("component 1 no longer held")
+	}
+	r.term.mu.Lock()
+	loaded := r.term.kbpkA != nil
+	r.term.mu.Unlock()
+	if loaded || r.hasEvent("kbpk_load") {
+		t.Fatalf("KBPK loaded from one custodian's two components: %q", r.events())
+	}
+	if !r.hasEvent("refused CUSA custodian: kbpk component") {
+		t.Fatalf("refusal not audited: %q", r.events())
+	}
+}

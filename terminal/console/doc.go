@@ -56,7 +56,8 @@
 //     line or Ctrl-C stops). The console shows its KCV and asks y/n (asked
 //     again on any other answer); on y the component is held in memory only
 //     (never on disk) for ComponentHold (15 min), across A's logout.
-//  2. Custodian B (a different engineer id; A is refused) logs in, runs
+//  2. Custodian B (a different engineer id, ids compared without regard
+//     to case: "cusA" and "CUSA" are one person; A is refused) logs in, runs
 //     kbpk component and types component 2 (same length); its KCV is shown
 //     and confirmed. Terminal.LoadKBPK gets both; the KBPK's KCV is shown.
 //  3. Both components are wiped after the load (whether it worked or not),

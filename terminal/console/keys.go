@@ -170,7 +170,7 @@ func (s *session) cmdKBPKComponent(parsed) {
 	h := s.c.held
 	s.c.mu.Unlock()
 	me := s.claims.Engineer
-	if h != nil && h.engineer == me {
+	if h != nil && sameEngineer(h.engineer, me) {
 		_ = s.auditf("refused", "kbpk component: component 2 by the custodian of component 1")
 		s.println("component 2 must be entered by a different custodian: log out and let the second custodian log in")
 		return
@@ -277,6 +277,11 @@ func (s *session) cmdKeyLoad(parsed) {
 	_ = s.auditf("key_load", "%s", out)
 	s.println(out)
 }
+
+// sameEngineer reports whether two engineer ids name one person: the
+// engineer authority's directory compares ids without regard to case, so
+// "cusA" and "CUSA" are one custodian and never two for dual control.
+func sameEngineer(a, b string) bool { return strings.EqualFold(a, b) }
 
 // isNo: "n" or "no", in any case. Like isYes, it makes no copy of l,
 // which may be a component row typed at the y/n question.
