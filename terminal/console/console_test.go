@@ -1291,3 +1291,36 @@ func TestDualControlIgnoresCase(t *testing.T) {
 		t.Fatalf("refusal not audited: %q", r.events())
 	}
 }
+
+// TestLoadFailuresAuditTheReason: the audit log of a failed key or KBPK
+// load says why (the daemon's reason, never key material), as the
+// console did.
+func TestLoadFailuresAuditTheReason(t *testing.T) {
+	r := newRig(t)
+	r.componentSecrets()
+	block := "D0112B0EX00N0000" + strings.Repeat("A1B2", 12)
+	r.secret(block)
+	r.term.keyErr = errors.New("keyload: key usage not accepted: mode of use E for a DUKPT initial key (want X or N)")
+	r.term.kbpkErr = errors.New("keystore: full")
+	p := r.serve()
+	pr := prompt("carol", engauth.RoleCustodian)
+	r.login(p, "carol", engauth.RoleCustodian)
+	p.send("key load\r")
+	p.expect("key block: ")
+	p.send(block + "\r")
+	if out := p.expect(pr); !strings.Contains(out, "key load failed: keyload: key usage not accepted: mode of use E") {
+		t.Fatalf("key load: %q", out)
+	}
+	enterComponent(p, "1", component1, pr)
+	p.logout()
+	r.login(p, "dave", engauth.RoleCustodian)
+	enterComponent(p, "2", component2, prompt("dave", engauth.RoleCustodian))
+	for _, want := range []string{
+		"key_load carol custodian: failed: keyload: key usage not accepted: mode of use E for a DUKPT initial key (want X or N)",
+		"kbpk_load dave custodian: failed: keystore: full",
+	} {
+		if !r.hasEvent(want) {
+			t.Errorf("no audit entry %q in %q", want, r.events())
+		}
+	}
+}

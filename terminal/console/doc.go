@@ -118,7 +118,9 @@
 // shutdown, disconnected, port failed, factory reset), command (the
 // command's name only, never its arguments; "unknown" for a line that is
 // none; "NAME: interrupted" for Ctrl-C during it), refused,
-// kbpk_component, kbpk_load, key_load, restart, factory_reset. The console
+// kbpk_component, kbpk_load, key_load, restart, factory_reset (a failed
+// load, restart or reset says why, as the console did: the daemon's
+// reason, which names no key material, through the output guard). The console
 // fails closed: no login and no command when its entry cannot be written.
 //
 // The audit log outlives a factory reset: the start that erases the

@@ -47,6 +47,7 @@ type fakeTerm struct {
 	resets   []bool
 	blocks   []string
 	kbpkErr  error
+	keyErr   error // LoadKey's answer when set
 	kbpk     string // KCV of the stored KBPK ("" none)
 	// hold, when set, runs at the start of SelfTest, Status and Sync: a
 	// test makes them take as long as it likes.
@@ -177,6 +178,9 @@ func (f *fakeTerm) LoadKey(_ context.Context, block string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.blocks = append(f.blocks, block)
+	if f.keyErr != nil {
+		return "", f.keyErr
+	}
 	return "BDK usage B0, KCV 1A2B3C, KSN FFFF9876543210E00000", nil
 }
 

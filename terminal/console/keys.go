@@ -222,7 +222,7 @@ func (s *session) cmdKBPKComponent(parsed) {
 	old, _ := s.c.term.KBPKCheckValue(s.ctx) // for the record: the load replaces it
 	kcv, err := s.c.term.LoadKBPK(s.ctx, h.key, comp)
 	if err != nil {
-		_ = s.auditf("kbpk_load", "failed")
+		_ = s.auditf("kbpk_load", "failed: %v", err)
 		s.printf("KBPK load failed: %v", err)
 		s.println("both components wiped: start again with component 1")
 		return
@@ -270,7 +270,7 @@ func (s *session) cmdKeyLoad(parsed) {
 	}
 	out, err := s.c.term.LoadKey(s.ctx, block)
 	if err != nil {
-		_ = s.auditf("key_load", "failed")
+		_ = s.auditf("key_load", "failed: %v", err)
 		s.printf("key load failed: %v", err)
 		return
 	}
