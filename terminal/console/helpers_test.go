@@ -47,7 +47,7 @@ type fakeTerm struct {
 	resets   []bool
 	blocks   []string
 	kbpkErr  error
-	keyErr   error // LoadKey's answer when set
+	keyErr   error  // LoadKey's answer when set
 	kbpk     string // KCV of the stored KBPK ("" none)
 	// hold, when set, runs at the start of SelfTest, Status and Sync: a
 	// test makes them take as long as it likes.
