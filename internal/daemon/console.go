@@ -261,6 +261,10 @@ func (c consoleTerminal) Restart(context.Context) error {
 	return nil
 }
 
+// SaleInProgress lets the console refuse a restart or a factory reset
+// before it asks for a confirmation; both check again when called.
+func (c consoleTerminal) SaleInProgress(context.Context) error { return c.d.saleInProgress() }
+
 // saleInProgress refuses a restart or a factory reset while a transaction
 // runs: the customer may be at the PIN pad, and stopping posd would end
 // the sale (or, during its exchange with the host, leave it to a reversal).

@@ -560,7 +560,24 @@ func (s *session) cmdTxns(p parsed) {
 	s.printOutcome("txns", out, err, intr)
 }
 
+// refusedDuringSale refuses event (restart, factory_reset) before its
+// confirmation while a transaction is in progress: an engineer typing
+// RESTART or the terminal id only to be told a sale runs would wait and
+// type it all again. It reports whether it refused.
+func (s *session) refusedDuringSale(event, what string) bool {
+	err := s.c.term.SaleInProgress(s.ctx)
+	if err == nil {
+		return false
+	}
+	_ = s.auditf(event, "refused: %v", err)
+	s.printf("%s refused: %v", what, err)
+	return true
+}
+
 func (s *session) cmdRestart(parsed) {
+	if s.refusedDuringSale("restart", "restart") {
+		return
+	}
 	ok, st := s.confirm("type RESTART to confirm: ", "RESTART")
 	if st != stLine || !ok {
 		if st != stClosed {
@@ -574,7 +591,7 @@ func (s *session) cmdRestart(parsed) {
 		return
 	}
 	if err := s.c.term.Restart(s.ctx); err != nil {
-		_ = s.auditf("restart", "failed")
+		_ = s.auditf("restart", "failed: %v", err)
 		s.printf("restart failed: %v", err)
 		return
 	}
@@ -582,6 +599,9 @@ func (s *session) cmdRestart(parsed) {
 }
 
 func (s *session) cmdFactoryReset(parsed) {
+	if s.refusedDuringSale("factory_reset", "factory reset") {
+		return
+	}
 	s.println("factory reset erases this terminal's keys, parameters and data")
 	ok, st := s.confirm("type the terminal id to confirm: ", s.c.tid)
 	if st != stLine || !ok {
@@ -615,7 +635,7 @@ func (s *session) cmdFactoryReset(parsed) {
 	}
 	out, err := s.c.term.FactoryReset(s.ctx, abandon)
 	if err != nil {
-		_ = s.auditf("factory_reset", "failed")
+		_ = s.auditf("factory_reset", "failed: %v", err)
 		s.printf("factory reset failed: %v", err)
 		return
 	}

@@ -38,6 +38,11 @@ type Terminal interface {
 	// for a check now) show.
 	OTA(ctx context.Context, what string) (string, error)
 	Restart(ctx context.Context) error
+	// SaleInProgress says (an error naming it) that a transaction is in
+	// progress, nil when none is: restart and factory-reset are refused
+	// before they ask for a confirmation. Restart and FactoryReset check
+	// again when they are called.
+	SaleInProgress(ctx context.Context) error
 	KeyCheckValues(ctx context.Context) (string, error)
 	// KBPKCheckValue is the KCV of the KBPK stored now ("" when there is
 	// none).

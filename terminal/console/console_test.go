@@ -1324,3 +1324,55 @@ func TestLoadFailuresAuditTheReason(t *testing.T) {
 		}
 	}
 }
+
+// TestRestartAndResetRefusedDuringASale: while a transaction is in
+// progress, restart and factory-reset say so before asking for a
+// confirmation; a sale that starts while the engineer confirms is still
+// caught (the daemon checks again).
+func TestRestartAndResetRefusedDuringASale(t *testing.T) {
+	r := newRig(t)
+	busy := errors.New("transaction 4002 is in progress: try again once it has ended")
+	r.term.busy = busy
+	p := r.serve()
+	pr := prompt("adam", engauth.RoleAdmin)
+	r.login(p, "adam", engauth.RoleAdmin)
+	for _, c := range []struct{ cmd, want string }{
+		{"restart", "restart refused: transaction 4002 is in progress"},
+		{"factory-reset", "factory reset refused: transaction 4002 is in progress"},
+	} {
+		out := p.cmd(c.cmd, pr)
+		if !strings.Contains(out, c.want) || strings.Contains(out, "confirm") {
+			t.Errorf("%s during a sale: %q", c.cmd, out)
+		}
+	}
+	for _, want := range []string{
+		"restart adam admin: refused: transaction 4002 is in progress",
+		"factory_reset adam admin: refused: transaction 4002 is in progress",
+	} {
+		if !r.hasEvent(want) {
+			t.Errorf("no audit entry %q in %q", want, r.events())
+		}
+	}
+	if calls := r.term.callList(); slices.Contains(calls, "restart") || slices.Contains(calls, "factory reset") {
+		t.Fatalf("daemon asked to restart or reset during a sale: %q", calls)
+	}
+
+	// A sale starts while the engineer types the confirmation.
+	r.term.mu.Lock()
+	r.term.busy = nil
+	r.term.mu.Unlock()
+	p.send("restart\r")
+	p.expect("type RESTART to confirm: ")
+	r.term.mu.Lock()
+	r.term.busy = busy
+	r.term.mu.Unlock()
+	if out := p.cmd("RESTART", pr); !strings.Contains(out, "restart failed: transaction 4002 is in progress") {
+		t.Fatalf("restart confirmed after a sale started: %q", out)
+	}
+	if !r.hasEvent("restart adam admin: failed: transaction 4002 is in progress") {
+		t.Errorf("failed restart audited without its reason: %q", r.events())
+	}
+	if r.term.restarts != 0 {
+		t.Fatalf("%d restarts", r.term.restarts)
+	}
+}

@@ -43,6 +43,10 @@
 //	           abandoned: yes or no)
 //	custodian  status, kcv, kbpk component, kbpk cancel, key load
 //
+// While a transaction is in progress, restart and factory-reset are
+// refused before they ask for a confirmation, naming the transaction
+// (audited as refused); the daemon checks again once they are confirmed.
+//
 // Admin includes engineer; neither includes custodian: keys are handled by
 // custodians only, and a custodian cannot change or erase the terminal.
 // A command of another role answers "not allowed for ROLE (needs ROLES)"

@@ -48,6 +48,7 @@ type fakeTerm struct {
 	blocks   []string
 	kbpkErr  error
 	keyErr   error  // LoadKey's answer when set
+	busy     error  // a transaction in progress: SaleInProgress, Restart and FactoryReset answer it
 	kbpk     string // KCV of the stored KBPK ("" none)
 	// hold, when set, runs at the start of SelfTest, Status and Sync: a
 	// test makes them take as long as it likes.
@@ -137,10 +138,20 @@ func (f *fakeTerm) Params(context.Context) (string, error) {
 	return "network dhcp; params version 7", nil
 }
 
+func (f *fakeTerm) SaleInProgress(context.Context) error {
+	f.called("sale in progress")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.busy
+}
+
 func (f *fakeTerm) Restart(context.Context) error {
 	f.called("restart")
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.busy != nil {
+		return f.busy
+	}
 	f.restarts++
 	return nil
 }
@@ -188,6 +199,9 @@ func (f *fakeTerm) FactoryReset(_ context.Context, abandon bool) (string, error)
 	f.called("factory reset")
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.busy != nil {
+		return "", f.busy
+	}
 	f.resets = append(f.resets, abandon)
 	return "factory reset done", nil
 }
