@@ -199,6 +199,7 @@ func FuzzGuard(f *testing.F) {
 	f.Add("0123 4567 89AB CDEF 0123 4567 89AB CDE")
 	f.Add("KSN FFFF9876543210E00000 KCV 1A2B3C")
 	f.Add("KSN 123456789012345600000001 card 4761739001010010")
+	f.Add("KSN 12345678901234560000006D card 4761739001010010")
 	f.Add("\x1b]0;title\a 378282246310005")
 	f.Fuzz(func(t *testing.T, in string) {
 		out := guardLine(in)
@@ -224,14 +225,18 @@ func FuzzGuard(f *testing.F) {
 		if st := keyStretch(out); st != "" {
 			t.Fatalf("key-sized hex %q in %q", st, out)
 		}
-		// A KSN of 20 or 24 decimal digits is shown on a line naming it.
+		// A KSN (20 or 24 hex digits, of decimal digits only or not) is
+		// shown on a line naming it; any other run of more than 19
+		// digits is masked.
 		named := namesKSN([]byte(out))
+		for _, loc := range digitRun.FindAllStringIndex(out, -1) {
+			if loc[1]-loc[0] > 19 && !(named && ksnShaped(out, loc[0], loc[1])) {
+				t.Fatalf("run of %d digits in %q", loc[1]-loc[0], out)
+			}
+		}
 		for _, ch := range digitChain.FindAllString(out, -1) {
 			rs := digitRun.FindAllString(ch, -1)
 			for i := range rs {
-				if l := len(rs[i]); l > 19 && !(named && (l == 20 || l == 24)) {
-					t.Fatalf("run of %d digits in %q", len(rs[i]), out)
-				}
 				d := ""
 				for j := i; j < len(rs); j++ {
 					d += rs[j]
@@ -245,6 +250,22 @@ func FuzzGuard(f *testing.F) {
 			}
 		}
 	})
+}
+
+// ksnShaped reports whether s[i:j] lies in a run of exactly 20 or 24 hex
+// digits that no letter g-z touches.
+func ksnShaped(s string, i, j int) bool {
+	hexDigit := func(c byte) bool { return strings.IndexByte("0123456789abcdefABCDEF", c) >= 0 }
+	for i > 0 && hexDigit(s[i-1]) {
+		i--
+	}
+	for j < len(s) && hexDigit(s[j]) {
+		j++
+	}
+	letter := func(k int) bool {
+		return k >= 0 && k < len(s) && strings.IndexByte("ghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXYZ", s[k]) >= 0
+	}
+	return (j-i == 20 || j-i == 24) && !letter(i-1) && !letter(j)
 }
 
 // TestKeyStretch: FuzzGuard's rule-3 check finds what it must, so the

@@ -64,7 +64,8 @@ const (
 //  4. a line with stripe data (a card number followed by track 2's '=' or
 //     track 1's '^') is withheld whole;
 //  5. a run of more than 19 digits (track data) is masked whole, but for
-//     a KSN-shaped run (rule 3) on a line with the word "KSN"; 13 to 19
+//     one in a KSN-shaped run (rule 3: of digits only, or with hex
+//     letters, "...0000006D") on a line with the word "KSN"; 13 to 19
 //     digits, in one run or in runs joined by one or two of ' ', '-', '.'
 //     ("4111 1111 1111 1111", "4111.1111.1111.1111"), that pass the Luhn
 //     check keep their first 6 and last 4 digits only.
@@ -292,7 +293,7 @@ func keyFree(b []byte, st []span) bool {
 func maskPANs(b []byte) {
 	named := namesKSN(b)
 	for _, r := range runs(b, isDigit) {
-		if named && isDecimalKSN(b, r) {
+		if named && inKSN(b, r) {
 			continue
 		}
 		if r.end-r.start > 19 {
@@ -319,15 +320,19 @@ func namesKSN(b []byte) bool {
 	return false
 }
 
-// isDecimalKSN reports whether the digit run r of b is a whole KSN-shaped
-// run (rule 3: exactly 20 or 24, a hex run of its own, not glued to a
-// word): of decimal digits only it would otherwise be masked as track
-// data.
-func isDecimalKSN(b []byte, r span) bool {
-	if (r.start > 0 && isHex(b[r.start-1])) || (r.end < len(b) && isHex(b[r.end])) {
-		return false
+// inKSN reports whether the digit run r of b lies in a KSN-shaped hex
+// run (rule 3: exactly 20 or 24 hex digits, not glued to a word), all
+// decimal ("123456789012345600000001") or not ("...0000006D"): its
+// decimal part would otherwise be masked as track data.
+func inKSN(b []byte, r span) bool {
+	h := r
+	for h.start > 0 && isHex(b[h.start-1]) {
+		h.start--
 	}
-	return runClass(b, r) == runKSN
+	for h.end < len(b) && isHex(b[h.end]) {
+		h.end++
+	}
+	return runClass(b, h) == runKSN
 }
 
 // maskOnePAN masks the first Luhn-valid chain of 13 to 19 digits (the

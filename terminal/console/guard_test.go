@@ -88,6 +88,18 @@ func TestGuardLine16Hex(t *testing.T) {
 		{"KSN 1234567890123456000000012", "KSN *************************"},
 		{"KSN 123456789012345600000001 card 4761739001010010", "KSN 123456789012345600000001 card 476173******0010"},
 		{"ksnx 123456789012345600000001", "ksnx ************************"},
+		// A KSN of digits with a hex letter (the counter of the test KSN
+		// past 9) is one hex run: shown whole on a line naming a KSN,
+		// where its decimal head is no track data.
+		{"DUKPT KSN 12345678901234560000006D", "DUKPT KSN 12345678901234560000006D"},
+		{`  "ksn": "12345678901234560000006D",`, `  "ksn": "12345678901234560000006D",`},
+		{"dukpt       AES  KSN 1234567890123456000000AF", "dukpt       AES  KSN 1234567890123456000000AF"},
+		{"KSN 1234567890123456789E0001", "KSN 1234567890123456789E0001"},
+		{"track 12345678901234560000006D", "track ***********************D"}, // not named: track data
+		{"KSN 12345678901234560000006DE", withheld},                         // 25: no KSN
+		{"KSN 12345678901234560000006Dx", withheld},                         // glued to a word: no KSN
+		// A card number inside a KSN-shaped run is still masked.
+		{"KSN 4761739001010010ABCD", "KSN 476173******0010ABCD"},
 		{"KCV 1A2B3C4D5E TVR 0000008000 TSI E800", "KCV 1A2B3C4D5E TVR 0000008000 TSI E800"},
 		{"0123456789ABCDE", "0123456789ABCDE"}, // 15
 		{"aid=A0000000031010 candidates=2", "aid=A0000000031010 candidates=2"},
