@@ -96,8 +96,8 @@ func TestGuardLine16Hex(t *testing.T) {
 		{"dukpt       AES  KSN 1234567890123456000000AF", "dukpt       AES  KSN 1234567890123456000000AF"},
 		{"KSN 1234567890123456789E0001", "KSN 1234567890123456789E0001"},
 		{"track 12345678901234560000006D", "track ***********************D"}, // not named: track data
-		{"KSN 12345678901234560000006DE", withheld},                         // 25: no KSN
-		{"KSN 12345678901234560000006Dx", withheld},                         // glued to a word: no KSN
+		{"KSN 12345678901234560000006DE", withheld},                          // 25: no KSN
+		{"KSN 12345678901234560000006Dx", withheld},                          // glued to a word: no KSN
 		// A card number inside a KSN-shaped run is still masked.
 		{"KSN 4761739001010010ABCD", "KSN 476173******0010ABCD"},
 		{"KCV 1A2B3C4D5E TVR 0000008000 TSI E800", "KCV 1A2B3C4D5E TVR 0000008000 TSI E800"},
