@@ -34,14 +34,20 @@ func MaskPAN(pan string) string {
 
 // Digits masks every run of 12 or more decimal digits in s: runs of 12 to 19
 // digits (a PAN's length) keep their first 6 and last 4, longer runs (track
-// data) are masked entirely.
+// data) are masked entirely. One shape is not masked: a platform's
+// transaction id, a word of 2 to 4 capital letters and exactly 12 digits
+// ("FP000000000001" of the face-pay platform, "AL000000000001" of a wallet
+// platform), which the receipt shows whole. A card number is 13 to 19
+// digits, and 12 digits glued to anything else (a word in lower case, a
+// hex dump's "5A0A", more letters or digits or a track separator after
+// them) are still masked.
 func Digits(s string) string {
 	var out []byte
 	start := -1
 	flush := func(end int) {
 		run := s[start:end]
 		switch {
-		case len(run) < 12:
+		case len(run) < 12, len(run) == 12 && platformID(s, start, end):
 			out = append(out, run...)
 		case len(run) <= 19:
 			out = append(out, MaskPAN(run)...)
@@ -69,6 +75,28 @@ func Digits(s string) string {
 		flush(len(s))
 	}
 	return string(out)
+}
+
+// platformID reports whether the 12 digits s[start:end] end a platform's
+// transaction id: 2 to 4 capital letters before them, a word of its own
+// (nothing alphanumeric touches it on either side, and no track
+// separator, '=' or '^', follows it).
+func platformID(s string, start, end int) bool {
+	if end < len(s) && (isAlnum(s[end]) || s[end] == '=' || s[end] == '^') {
+		return false
+	}
+	i := start
+	for i > 0 && s[i-1] >= 'A' && s[i-1] <= 'Z' {
+		i--
+	}
+	if n := start - i; n < 2 || n > 4 {
+		return false
+	}
+	return i == 0 || !isAlnum(s[i-1])
+}
+
+func isAlnum(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
 }
 
 // Handler masks long digit runs in the message and in every string (and

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -14,7 +15,26 @@ func TestDigits(t *testing.T) {
 		";4761739001010010=30121010000000000000?": ";476173******0010=********************?",
 		"stan 000123 amount 1234":                 "stan 000123 amount 1234",
 		"6212345678901234569":                     "621234*********4569",
-		"":                                        "",
+		// A platform's transaction id (2-4 capitals and 12 digits, the
+		// face-pay and wallet platforms' FP000000000001) is no card
+		// number; the receipt shows it whole.
+		"face-pay approved platform_txn=FP000000000001": "face-pay approved platform_txn=FP000000000001",
+		`{"platform_txn_id":"WE000000000042"}`:          `{"platform_txn_id":"WE000000000042"}`,
+		"ALIP123456789012 ok":                           "ALIP123456789012 ok",
+		// Anything else of 12 or more digits is still masked: a number
+		// of a card's length glued to capitals, 12 digits after a word,
+		// a hex letter, a fifth capital, or glued on the right.
+		"FP4761739001010010":       "FP476173******0010",
+		"FP0000000000012":          "FP000000***0012",
+		"pan 123456789012":         "pan 123456**9012",
+		"pan123456789012":          "pan123456**9012",
+		"5A0A123456789012":         "5A0A123456**9012",
+		"ALIPA123456789012":        "ALIPA123456**9012",
+		"xFP000000000001":          "xFP000000**0001",
+		"FP000000000001X":          "FP000000**0001X",
+		"FP000000000001=251220":    "FP000000**0001=251220",
+		"FP1234567890123456789012": "FP**********************",
+		"":                         "",
 	} {
 		if got := Digits(in); got != want {
 			t.Errorf("Digits(%q) = %q, want %q", in, got, want)
@@ -43,22 +63,40 @@ func TestHandlerMasks(t *testing.T) {
 	}
 }
 
+var (
+	digitRun = regexp.MustCompile(`[0-9]+`)
+	// platformIDShape finds the id around a run of 12 digits (with up to 5
+	// bytes before it and 1 after).
+	platformIDShape = regexp.MustCompile(`(^|[^A-Za-z0-9])[A-Z]{2,4}[0-9]{12}($|[^A-Za-z0-9=^])`)
+)
+
 func FuzzDigits(f *testing.F) {
 	f.Add("4761739001010010")
+	f.Add("platform_txn=FP000000000001 5A0A123456789012")
 	f.Fuzz(func(t *testing.T, s string) {
 		out := Digits(s)
 		if len(out) != len(s) {
 			t.Fatalf("length changed")
 		}
-		run := 0
-		for i := 0; i < len(out); i++ {
-			if out[i] >= '0' && out[i] <= '9' {
-				if run++; run > 11 {
-					t.Fatalf("unmasked run in %q", out)
-				}
-			} else {
-				run = 0
+		// Runs of 12 or more digits are masked, but for a platform's
+		// transaction id (a word of 2-4 capitals and 12 digits, no track
+		// separator after it).
+		for _, loc := range digitRun.FindAllStringIndex(out, -1) {
+			if n := loc[1] - loc[0]; n > 11 && !(n == 12 && platformIDShape.MatchString(out[max(0, loc[0]-5):min(len(out), loc[1]+1)])) {
+				t.Fatalf("unmasked run in %q", out)
 			}
 		}
 	})
+}
+
+// TestHandlerKeepsPlatformIDs: posd.log shows a face-pay transaction id
+// as the receipt does, and masks the card number on the same line.
+func TestHandlerKeepsPlatformIDs(t *testing.T) {
+	var buf bytes.Buffer
+	lg := slog.New(NewHandler(slog.NewTextHandler(&buf, nil)))
+	lg.Info("face-pay approved", "platform_txn", "FP000000000001", "card", "4761739001010010")
+	out := buf.String()
+	if !strings.Contains(out, "platform_txn=FP000000000001") || !strings.Contains(out, "card=476173******0010") {
+		t.Fatalf("log line %s", out)
+	}
 }
