@@ -85,7 +85,10 @@
 // 32 or more hex digits in one run, or in runs joined by single ' ', ':' or
 // '-', is withheld whole (no exception is needed: KCVs have 6-10 hex
 // digits and KSNs 20-24; the login challenge, made by the console itself,
-// is the one line that skips this rule); digit runs of more than 19 are
+// is the one line that skips this rule); so is a line with a stretch of
+// 16 hex digits (a PIN block, a DES key, a MAC), where a KSN or an id
+// (letters and 20 or 24 hex digits, the face-pay platform's session
+// FS...) is no part of a stretch; digit runs of more than 19 are
 // masked whole, and 13 to 19 digits (in one run or in groups joined by
 // single ' ' or '-') that pass the Luhn check keep only their first 6 and
 // last 4. What the engineer types at the command prompt is echoed as

@@ -156,8 +156,9 @@ var (
 
 // keyStretch returns the first stretch of 16 or more hex digits in out, as
 // guardLine's rule 3 defines it: a group of hex runs joined by single ' ',
-// ':' or '-', split at KSNs (20 or 24 hex digits not glued to a letter
-// g-z) and at a word's hex head or tail (a-f only, glued to such a letter).
+// ':' or '-', split at KSNs and ids (20 or 24 hex digits not glued on
+// their right to a letter g-z) and at a word's hex head or tail (a-f only,
+// glued to such a letter).
 func keyStretch(out string) string {
 	glued := func(i int) bool {
 		return i >= 0 && i < len(out) && strings.IndexByte("ghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXYZ", out[i]) >= 0
@@ -168,7 +169,7 @@ func keyStretch(out string) string {
 			start, end := g[0]+r[0], g[0]+r[1]
 			run := out[start:end]
 			stuck := glued(start-1) || glued(end)
-			if (!stuck && (len(run) == 20 || len(run) == 24)) || (stuck && hexLetters.MatchString(run)) {
+			if (!glued(end) && (len(run) == 20 || len(run) == 24)) || (stuck && hexLetters.MatchString(run)) {
 				n, from = 0, -1
 				continue
 			}
@@ -200,6 +201,7 @@ func FuzzGuard(f *testing.F) {
 	f.Add("KSN FFFF9876543210E00000 KCV 1A2B3C")
 	f.Add("KSN 123456789012345600000001 card 4761739001010010")
 	f.Add("KSN 12345678901234560000006D card 4761739001010010")
+	f.Add("session=FSE8A4CA1F9AB92615B253D271 platform_txn=FP000000000001")
 	f.Add("\x1b]0;title\a 378282246310005")
 	f.Fuzz(func(t *testing.T, in string) {
 		out := guardLine(in)
@@ -279,6 +281,8 @@ func TestKeyStretch(t *testing.T) {
 		"ABCD 1234567890ABCDEF":                  "ABCD 1234567890ABCDEF",
 		"KSN FFFF9876543210E00000 at 10:00":      "",
 		"KSN FFFF9876543210E00000 0123456789ABC": "",
+		"session=FSE8A4CA1F9AB92615B253D271":     "",
+		"FSE8A4CA1F9AB92615B253D271x":            "E8A4CA1F9AB92615B253D271",
 		"card 476173******0010 ok":               "",
 		"0123456789 FFFF476173******0010":        "0123456789 FFFF476173",
 		"0123456789ABCDE":                        "",

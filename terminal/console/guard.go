@@ -40,7 +40,9 @@ const (
 //     a group split at, and without, two kinds of runs:
 //     a KSN, a run of exactly 20 or 24 hex digits (TDES, AES DUKPT) not
 //     glued to a letter g-z; written in groups or glued to a word, it is
-//     not taken for one;
+//     not taken for one, but for one glued on its left only: an id made
+//     of a word's letters and 20 or 24 hex digits ("FS" and 24 hex, the
+//     face-pay platform's session on every face-pay log line);
 //     a word's hex head or tail, a run of the letters a-f only glued to a
 //     letter g-z (the "ca" and "d" of "card", the "C" of "KCV"): text
 //     that does not join the number next to it. A word made of a-f only
@@ -209,12 +211,19 @@ const (
 
 // runClass classifies the hex run r of b for rule 3 (see guardLine).
 func runClass(b []byte, r span) int {
-	glued := (r.start > 0 && isWordLetter(b[r.start-1])) || (r.end < len(b) && isWordLetter(b[r.end]))
-	if !glued {
+	left := r.start > 0 && isWordLetter(b[r.start-1])
+	right := r.end < len(b) && isWordLetter(b[r.end])
+	if !right {
+		// A KSN, or an id: a word's letters and 20 or 24 hex digits
+		// (the face-pay platform's session FS + 24 hex). Neither length
+		// is a key's (16, 32, 48 or 64 hex digits), and the letters in
+		// front show no more of it than a KSN shows.
 		if n := r.end - r.start; n == 20 || n == 24 {
 			return runKSN
 		}
-		return runHex
+		if !left {
+			return runHex
+		}
 	}
 	for _, c := range b[r.start:r.end] {
 		if isDigit(c) {
@@ -331,6 +340,9 @@ func inKSN(b []byte, r span) bool {
 	}
 	for h.end < len(b) && isHex(b[h.end]) {
 		h.end++
+	}
+	if h.start > 0 && isWordLetter(b[h.start-1]) {
+		return false // an id (rule 3), not a KSN: its long digit runs are masked
 	}
 	return runClass(b, h) == runKSN
 }

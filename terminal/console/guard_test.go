@@ -98,6 +98,22 @@ func TestGuardLine16Hex(t *testing.T) {
 		{"track 12345678901234560000006D", "track ***********************D"}, // not named: track data
 		{"KSN 12345678901234560000006DE", withheld},                          // 25: no KSN
 		{"KSN 12345678901234560000006Dx", withheld},                          // glued to a word: no KSN
+		// The face-pay platform's session id (FS and 24 hex digits) is on
+		// every face-pay log line: a word's letters and 20 or 24 hex
+		// digits is an id, shown as a KSN is; it does not excuse its
+		// line, nor a card number in it.
+		{"time=2026-03-04T10:00:00Z level=INFO msg=\"face-pay approved\" op=confirm order=0001 session=FSE8A4CA1F9AB92615B253D271 platform_txn=FP000000000001",
+			"time=2026-03-04T10:00:00Z level=INFO msg=\"face-pay approved\" op=confirm order=0001 session=FSE8A4CA1F9AB92615B253D271 platform_txn=FP000000000001"},
+		{"session=FS0123456789ABCDEF01234567", "session=FS0123456789ABCDEF01234567"},
+		{"session=FSE8A4CA1F9AB92615B253D271 mac=1A2B3C4D5E6F7081", withheld},
+		{"session=FSE8A4CA1F9AB92615B253D2711", withheld}, // 25
+		{"session=FSE8A4CA1F9AB92615B253D271x", withheld}, // glued on both sides
+		{"session=FSE8A4CA1F9AB92615B253D271:1A2B3C4D5E6F7081", withheld},
+		{"keyS0123456789ABCDEF", withheld},
+		{"kX0123456789ABCDEF0123456789ABCDEF", withheld},
+		{"session=FS123456789012345678901234", "session=FS************************"},
+		{"session=FS4761739001010010ABCDEF01", "session=FS476173******0010ABCDEF01"},
+		{"KSN of session FS123456789012345678901234", "KSN of session FS************************"},
 		// A card number inside a KSN-shaped run is still masked.
 		{"KSN 4761739001010010ABCD", "KSN 476173******0010ABCD"},
 		{"KCV 1A2B3C4D5E TVR 0000008000 TSI E800", "KCV 1A2B3C4D5E TVR 0000008000 TSI E800"},
