@@ -1376,3 +1376,29 @@ func TestRestartAndResetRefusedDuringASale(t *testing.T) {
 		t.Fatalf("%d restarts", r.term.restarts)
 	}
 }
+
+// TestTypedCardDataNotEchoed: a card number or a track typed or pasted at
+// the command prompt comes back with its first 6 digits only; the line
+// is refused without being repeated.
+func TestTypedCardDataNotEchoed(t *testing.T) {
+	r := newRig(t)
+	r.secret("30121010000000000000")
+	p := r.serve()
+	pr := prompt("eve01", engauth.RoleEngineer)
+	r.login(p, "eve01", engauth.RoleEngineer)
+	if out := p.cmd(testPAN, pr); out != "476173**********\r\nunknown command: type help\r\n"+pr {
+		t.Fatalf("PAN at the prompt: %q", out)
+	}
+	if out := p.cmd("help "+testPAN+"=30121010000000000000", pr); !strings.HasPrefix(out, "help 476173**********=********************\r\n") {
+		t.Fatalf("track at the prompt: %q", out)
+	}
+	// Edited: the echo erases one column per byte, and the line is what
+	// was typed.
+	if out := p.cmd("txns 12345678\x7f\x7f\x7f\x7f\x7f\x7f\x7f", pr); !strings.HasPrefix(out, "txns 123456**"+strings.Repeat("\b \b", 7)+"\r\n") ||
+		!strings.Contains(out, "0001 sale 12.50 approved 476173******0010") {
+		t.Fatalf("edited line: %q", out)
+	}
+	if calls := r.term.callList(); !slices.Contains(calls, "txns 1") {
+		t.Fatalf("calls %q", calls)
+	}
+}

@@ -91,8 +91,13 @@
 // FS...) is no part of a stretch; digit runs of more than 19 are
 // masked whole, and 13 to 19 digits (in one run or in groups joined by
 // single ' ' or '-') that pass the Luhn check keep only their first 6 and
-// last 4. What the engineer types at the command prompt is echoed as
-// typed.
+// last 4. What the engineer types at the command prompt (and at a
+// confirmation) is echoed as typed, but for a number's digits beyond its
+// 6th, echoed as '*' as they are typed: a card number or a track pasted
+// at the prompt by mistake never comes back (a number is digits joined
+// by up to two of ' ', '-', '.', ':', '=' and '^'; "log 200" is shown,
+// "4761739001010010" comes back as "476173**********"). The line itself
+// is what was typed, and backspace still erases one column per byte.
 //
 // # Line discipline
 //

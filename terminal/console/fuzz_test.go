@@ -19,6 +19,7 @@ func FuzzLine(f *testing.F) {
 	f.Add(bytes.Repeat([]byte("x"), MaxLine+3), uint8(echoOn))
 	f.Add([]byte("s3cret\r\nnext\n\r"), uint8(echoStar))
 	f.Add([]byte("yes 0f1E\x7f\r"), uint8(echoMaskHex))
+	f.Add([]byte("help 4761 7390  0101\x7f1=3012^\r"), uint8(echoOn))
 	f.Fuzz(func(t *testing.T, data []byte, m uint8) {
 		mode := echoMode(m % 3)
 		secret := mode == echoStar
@@ -43,6 +44,9 @@ func FuzzLine(f *testing.F) {
 				want := make([]byte, len(line))
 				for i, c := range line {
 					want[i] = masked(c)
+					if c >= '0' && c <= '9' && shownDigits(line[:i]) >= 6 {
+						want[i] = '*'
+					}
 				}
 				if !bytes.Equal(screen[:cursor], want) {
 					t.Fatalf("terminal shows %q, line is %q", screen[:cursor], want)
@@ -98,6 +102,26 @@ func FuzzLine(f *testing.F) {
 			}
 		}
 	})
+}
+
+var numberAtEnd = regexp.MustCompile(`[0-9](?:[ .:=^-]{0,2}[0-9])*[ .:=^-]{0,2}$`)
+
+// shownDigits counts the digits of the number at the end of l, as the echo
+// sees it: digits, and groups of them joined by one or two of ' ', '-',
+// '.', ':', '=' or '^'.
+func shownDigits(l []byte) int {
+	m := numberAtEnd.Find(l)
+	if m == nil {
+		return 0
+	}
+	// The match may start inside a run of separators: count digits only.
+	n := 0
+	for _, c := range m {
+		if c >= '0' && c <= '9' {
+			n++
+		}
+	}
+	return n
 }
 
 // FuzzCommand parses arbitrary command lines.

@@ -1,5 +1,7 @@
 package console
 
+import "strings"
+
 // The line discipline: the console reads the raw byte stream of a serial
 // terminal (keystrokes, pastes, garbage on a floating line) and makes lines
 // of it, echoing as a cooked terminal would.
@@ -12,7 +14,8 @@ const MaxLine = 1024
 type echoMode int
 
 const (
-	// echoOn echoes every accepted byte (commands, confirmations).
+	// echoOn echoes every accepted byte (commands, confirmations), but
+	// for the digits of a number beyond its 6th (see echoDigits).
 	echoOn echoMode = iota
 	// echoStar echoes '*' for every accepted byte (token, key components,
 	// key blocks): the secret never travels back down the wire.
@@ -181,13 +184,47 @@ func (e *editor) feed(b byte, out []byte) ([]byte, lineEvent) {
 			// secret behind in freed memory.
 			e.buf = make([]byte, 0, MaxLine)
 		}
+		star := e.mode == echoStar || (e.mode == echoMaskHex && isHex(b)) ||
+			(isDigit(b) && e.numberDigits() >= echoDigits)
 		e.buf = append(e.buf, b)
-		if e.mode == echoStar || (e.mode == echoMaskHex && isHex(b)) {
+		if star {
 			b = '*'
 		}
 		out = append(out, b)
 	}
 	return out, evNone
+}
+
+// echoDigits is how many digits of a number the echo shows: a card number
+// typed or pasted at an echoing prompt comes back with its first 6 digits
+// only, the rest as '*'. Masking as typed, not redrawing the line when it
+// turns out to be long: the digits would have travelled down the wire,
+// and a terminal program's capture file keeps what a redraw hides.
+const echoDigits = 6
+
+// numberSeps join the digit groups of one number for the echo: groups
+// ("4761 7390 ...", "4761-7390-...", "4761.7390...", "47:61:..."), and
+// the separators of track 2 ('=') and track 1 ('^'), after which the
+// rest of the track is the same card's data.
+const numberSeps = " -.:=^"
+
+// numberDigits counts the digits of the number that ends the line: digits
+// back from its end, across up to two numberSeps in a row, up to anything
+// else.
+func (e *editor) numberDigits() int {
+	n, gap := 0, 0
+	for i := len(e.buf) - 1; i >= 0; i-- {
+		c := e.buf[i]
+		switch {
+		case isDigit(c):
+			n, gap = n+1, 0
+		case strings.IndexByte(numberSeps, c) >= 0 && gap < 2:
+			gap++
+		default:
+			return n
+		}
+	}
+	return n
 }
 
 // end ends the line at CR or LF.

@@ -107,3 +107,47 @@ func TestEditorWipes(t *testing.T) {
 		}
 	}
 }
+
+// TestEditorMasksCardNumbers: at an echoing prompt, a number's digits
+// beyond the 6th come back as '*' (a card number typed or pasted at the
+// prompt by mistake never travels back down the wire, not even for a
+// moment before a redraw: a terminal program's capture file would keep
+// it). A number is digits joined by up to two of ' ', '-', '.', ':', '='
+// or '^' (groups, track 2's separator, track 1's). The line itself keeps
+// what was typed; backspace and Ctrl-U erase one column per byte.
+func TestEditorMasksCardNumbers(t *testing.T) {
+	cases := []struct {
+		name, in string
+		mode     echoMode
+		lines    []string
+		echo     string
+	}{
+		{"PAN", "4761739001010010\r", echoOn, []string{"4761739001010010"}, "476173**********\r\n"},
+		{"track 2 after a word", "help 4761739001010010=30121010000000000000\r", echoOn,
+			[]string{"help 4761739001010010=30121010000000000000"}, "help 476173**********=********************\r\n"},
+		{"track 1", "%B4761739001010010^DOE/JOHN^2512\r", echoOn,
+			[]string{"%B4761739001010010^DOE/JOHN^2512"}, "%B476173**********^DOE/JOHN^2512\r\n"},
+		{"groups", "4761 7390-0101.0010\r", echoOn, []string{"4761 7390-0101.0010"}, "4761 73**-****.****\r\n"},
+		{"two spaces join", "4761  7390  0101  0010\r", echoOn, []string{"4761  7390  0101  0010"}, "4761  73**  ****  ****\r\n"},
+		{"three spaces part", "txns 50   1234567\r", echoOn, []string{"txns 50   1234567"}, "txns 50   123456*\r\n"},
+		{"short numbers", "log 200\r", echoOn, []string{"log 200"}, "log 200\r\n"},
+		{"six digits", "123456\r", echoOn, []string{"123456"}, "123456\r\n"},
+		{"letters part numbers", "T0001 abc123456x7\r", echoOn, []string{"T0001 abc123456x7"}, "T0001 abc123456x7\r\n"},
+		{"backspace", "12345678\x7f\x7f9\r", echoOn, []string{"1234569"}, "123456**\b \b\b \b*\r\n"},
+		{"backspace below six", "1234567\x7f\x7f\x7f89\r", echoOn, []string{"123489"}, "123456*\b \b\b \b\b \b89\r\n"},
+		{"Ctrl-U", "12345678\x15" + "42\r", echoOn, []string{"42"}, "123456**" + strings.Repeat("\b \b", 8) + "42\r\n"},
+		{"masked hex mode", "y 47617390\r", echoMaskHex, []string{"y 47617390"}, "y ********\r\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var e editor
+			lines, echo := feedAll(&e, tc.mode, tc.in)
+			if strings.Join(lines, "|") != strings.Join(tc.lines, "|") {
+				t.Errorf("lines %q, want %q", lines, tc.lines)
+			}
+			if echo != tc.echo {
+				t.Errorf("echo %q, want %q", echo, tc.echo)
+			}
+		})
+	}
+}
