@@ -497,3 +497,27 @@ func TestStatusNamesFailedDevices(t *testing.T) {
 		t.Errorf("status of a whole board: %s", b)
 	}
 }
+
+// TestConsoleLogShowsFacePayIDs: every face-pay log line names the
+// platform's session (FS and 24 hex digits) and, once approved, its
+// transaction id; the console's log view shows both whole (as the receipt
+// shows the transaction id) and still masks a card number.
+func TestConsoleLogShowsFacePayIDs(t *testing.T) {
+	r := newConsoleRig(t)
+	d := r.open()
+	defer closeDaemon(t, d)
+	const session, platformTxn = "FSE8A4CA1F9AB92615B253D271", "FP000000000001"
+	d.Log.Info("face-pay approved", "op", "confirm", "order", "POS00001-000007", "session", session, "platform_txn", platformTxn)
+	d.Log.Info("declined", "card", "4761739001010010")
+	c := attach(t, d)
+	defer c.close()
+	r.login(c, "alice", engauth.RoleEngineer)
+	c.send("log 20\r")
+	out := c.expect("> ")
+	if strings.Contains(out, withheldLine) || !strings.Contains(out, "session="+session+" platform_txn="+platformTxn) {
+		t.Errorf("log view of a face-pay line: %q", out)
+	}
+	if strings.Contains(out, "4761739001010010") || !strings.Contains(out, "card=476173******0010") {
+		t.Errorf("log view of a card number: %q", out)
+	}
+}
