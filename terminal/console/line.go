@@ -210,10 +210,11 @@ const numberSeps = " -.:=^"
 
 // numberDigits counts the digits of the number that ends the line: digits
 // back from its end, across up to two numberSeps in a row, up to anything
-// else.
+// else. It stops counting at echoDigits: no keystroke reads the whole
+// line back.
 func (e *editor) numberDigits() int {
 	n, gap := 0, 0
-	for i := len(e.buf) - 1; i >= 0; i-- {
+	for i := len(e.buf) - 1; i >= 0 && n < echoDigits; i-- {
 		c := e.buf[i]
 		switch {
 		case isDigit(c):
