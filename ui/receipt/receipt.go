@@ -88,7 +88,7 @@ func Slip(h Header, r store.Txn, o Opts, cols int) (printer.Doc, error) {
 		o.Copy = Cardholder
 	}
 	b := newBuilder(cols, h.Location)
-	b.header(h)
+	b.header(h, "签购单 POS SALES SLIP", false)
 	switch o.Copy {
 	case Merchant:
 		b.center("商户存根 MERCHANT COPY", true)
@@ -199,8 +199,7 @@ func Settlement(h Header, r store.Txn, byHand []txn.SetAside, cols int) (printer
 		return printer.Doc{}, fmt.Errorf("%w: transaction %s is a %s, not a settlement", ErrNotPrintable, r.ID, r.Kind)
 	}
 	b := newBuilder(cols, h.Location)
-	b.header(h)
-	b.center("结算单 SETTLEMENT", true)
+	b.header(h, "结算单 SETTLEMENT", true)
 	b.rule()
 	b.pair("批次号 BATCH", fmt.Sprintf("%06d", r.Batch))
 	b.pair("日期时间 DATE/TIME", b.when(r))
@@ -307,7 +306,10 @@ func (b *builder) right(s string) { b.line(printer.Line{Text: s, Align: printer.
 func (b *builder) rule() { b.line(printer.Line{Text: strings.Repeat("-", b.cols)}) }
 
 // pair prints a label and its value on one line when they fit, the value
-// flush right; otherwise the value on a line of its own, right-aligned.
+// flush right; otherwise the label on a line of its own and the value
+// right-aligned below. A label wider than the paper is broken between
+// words, its last words on the value's line when some fit there. No line
+// is wider than the paper (a word wider than the paper is cut).
 func (b *builder) pair(label, value string) {
 	label, value = clean(label), clean(value)
 	gap := b.cols - printer.Width(label) - printer.Width(value)
@@ -315,15 +317,79 @@ func (b *builder) pair(label, value string) {
 		b.line(printer.Line{Text: label + strings.Repeat(" ", gap) + value})
 		return
 	}
-	b.label(label)
-	b.right(value)
+	if printer.Width(label) <= b.cols {
+		if label != "" {
+			b.label(label)
+		}
+		for _, v := range wrap(value, b.cols) {
+			b.right(v)
+		}
+		return
+	}
+	words := strings.Fields(label)
+	k := 0 // the last words that fit with the value
+	for k < len(words) && printer.Width(strings.Join(words[len(words)-k-1:], " "))+1+printer.Width(value) <= b.cols {
+		k++
+	}
+	if head := strings.Join(words[:len(words)-k], " "); head != "" {
+		for _, l := range wrap(head, b.cols) {
+			b.label(l)
+		}
+	}
+	if k > 0 {
+		tail := strings.Join(words[len(words)-k:], " ")
+		b.line(printer.Line{Text: tail + strings.Repeat(" ", b.cols-printer.Width(tail)-printer.Width(value)) + value})
+		return
+	}
+	for _, v := range wrap(value, b.cols) {
+		b.right(v)
+	}
 }
 
-func (b *builder) header(h Header) {
+// wrap breaks s between words into lines at most cols wide, cutting a
+// word wider than that; at least one line.
+func wrap(s string, cols int) []string {
+	var lines []string
+	cur := ""
+	for _, w := range strings.Fields(s) {
+		for printer.Width(w) > cols {
+			head, rest := cut(w, cols)
+			if cur != "" {
+				lines, cur = append(lines, cur), ""
+			}
+			lines, w = append(lines, head), rest
+		}
+		switch {
+		case cur == "":
+			cur = w
+		case printer.Width(cur)+1+printer.Width(w) <= cols:
+			cur += " " + w
+		default:
+			lines, cur = append(lines, cur), w
+		}
+	}
+	return append(lines, cur)
+}
+
+// cut splits s after its first cols columns.
+func cut(s string, cols int) (head, rest string) {
+	n := 0
+	for i, r := range s {
+		if n+printer.RuneWidth(r) > cols {
+			return s[:i], s[i:]
+		}
+		n += printer.RuneWidth(r)
+	}
+	return s, ""
+}
+
+// header heads a document: the merchant's name, the document's title,
+// the merchant and terminal numbers.
+func (b *builder) header(h Header, title string, bold bool) {
 	if h.MerchantName != "" {
 		b.line(printer.Line{Text: h.MerchantName, Align: printer.Center, Bold: true, Large: true})
 	}
-	b.center("签购单 POS SALES SLIP", false)
+	b.center(title, bold)
 	b.rule()
 	b.pair("商户编号 MERCHANT NO.", h.MerchantID)
 	b.pair("终端编号 TERMINAL NO.", h.TerminalID)

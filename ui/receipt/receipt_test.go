@@ -298,3 +298,72 @@ func TestSettlementReportListsWhatToSettleByHand(t *testing.T) {
 		t.Error("an unknown currency printed")
 	}
 }
+
+// The settlement report is titled as one, not as a sales slip, and its
+// totals fit the paper: a scheme and a kind too wide for one line with
+// their count and amount are broken between words, never past the
+// paper's edge (58 mm paper has 32 columns, 80 mm 48).
+func TestSettlementReportFitsThePaper(t *testing.T) {
+	r := store.Txn{ID: "30", Kind: "settlement", State: store.StateApproved, Batch: 3, ResponseCode: "00",
+		SentAt: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC),
+		Totals: []store.Totals{{Currency: "156", DebitCount: 1234, DebitAmount: 123456789, CreditCount: 1, CreditAmount: 500, ResponseCode: "00",
+			Lines: []store.TotalLine{
+				{Scheme: "mastercard", Kind: "completion", Count: 12, Amount: 1234567},
+				{Scheme: "unionpay", Kind: "preauth", Count: 1, Amount: 100},
+				{Scheme: "americanexpress", Kind: "refund", Count: 3, Amount: 99999999},
+				{Scheme: "visa", Kind: "purchase", Count: 2, Amount: 4500},
+			}}}}
+	for _, cols := range []int{32, 48} {
+		d, err := Settlement(hdr, r, nil, cols)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := printer.Preview(d, cols)
+		if strings.Contains(s, "SLIP") || strings.Contains(s, "签购单") {
+			t.Errorf("%d columns: the report calls itself a slip:\n%s", cols, s)
+		}
+		for _, want := range []string{"结算单 SETTLEMENT", "12  12345.67", "1234  1234567.89", "VISA 消费 SALE"} {
+			if !strings.Contains(s, want) {
+				t.Errorf("%d columns: report lacks %q:\n%s", cols, want, s)
+			}
+		}
+		if !strings.Contains(strings.ReplaceAll(s, "\n", " "), "MASTERCARD 预授权完成 AUTH COMPLETE") {
+			t.Errorf("%d columns: the completion line lost words:\n%s", cols, s)
+		}
+		for _, l := range d.Lines {
+			if w := printer.Width(l.Text); w > cols {
+				t.Errorf("%d columns: line %q is %d wide", cols, l.Text, w)
+			}
+		}
+	}
+	// The slip keeps its title.
+	if s := pv(t)(Slip(hdr, sale(), Opts{}, 32)); !strings.Contains(s, "签购单 POS SALES SLIP") {
+		t.Errorf("slip title:\n%s", s)
+	}
+}
+
+// pair never prints past the paper's edge, whatever the widths of its
+// label and value, and keeps every character.
+func TestPairFits(t *testing.T) {
+	for _, tc := range []struct{ label, value string }{
+		{"MASTERCARD 预授权完成 AUTH COMPLETE", "12  12345.67"},
+		{"ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFGHIJ", "1"},
+		{"预授权完成预授权完成预授权完成预授权完成", "1  2.00"},
+		{"A", "12345678901234567890123456789012345"},
+		{"", ""},
+	} {
+		b := newBuilder(16, time.UTC)
+		b.pair(tc.label, tc.value)
+		var all strings.Builder
+		for _, l := range b.lines {
+			if w := printer.Width(l.Text); w > 16 {
+				t.Errorf("pair(%q, %q): line %q is %d wide", tc.label, tc.value, l.Text, w)
+			}
+			all.WriteString(l.Text)
+		}
+		strip := func(s string) string { return strings.ReplaceAll(s, " ", "") }
+		if strip(all.String()) != strip(tc.label+tc.value) {
+			t.Errorf("pair(%q, %q) printed %q", tc.label, tc.value, all.String())
+		}
+	}
+}
