@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -45,10 +46,15 @@ type receipts struct {
 	// printMu serialises the printer's use (documents, status queries).
 	printMu sync.Mutex
 
-	mu        sync.Mutex // guards the fields below
-	unprinted []string   // ids whose slip or report did not print, oldest first
+	mu        sync.Mutex  // guards the fields below
+	unprinted []Unprinted // what did not print, oldest first
 	lastErr   string
 	printed   int64
+
+	// keep saves unprinted so that it outlives a restart (nil: kept in
+	// memory only); keepMu orders its writes.
+	keep   *unprintedFile
+	keepMu sync.Mutex
 
 	jobs chan store.Txn
 	done chan struct{}
@@ -66,7 +72,19 @@ type PrinterStatus struct {
 	// report) did not print by itself: reprint them (posctl receipt
 	// print ID).
 	Unprinted []string `json:"unprinted,omitempty"`
+	// UnprintedCopies says which of their copies did not print.
+	UnprintedCopies []Unprinted `json:"unprinted_copies,omitempty"`
 }
+
+// Unprinted is a transaction whose documents did not all print: the
+// copies of its slip that did not, or a settlement's report.
+type Unprinted struct {
+	ID     string         `json:"id"`
+	Copies []receipt.Copy `json:"copies"`
+}
+
+// ReportCopy names a settlement's report among the Unprinted copies.
+const ReportCopy receipt.Copy = "report"
 
 func newReceipts(p printer.Printer, hdr receipt.Header, copies []receipt.Copy, declined bool, get func(string) (store.Txn, error), log *slog.Logger) *receipts {
 	return &receipts{p: p, hdr: hdr, copies: copies, declined: declined, get: get, log: log,
@@ -99,38 +117,62 @@ func (r *receipts) run(ctx context.Context, events <-chan txn.Event) {
 			select {
 			case r.jobs <- ev.Txn:
 			default:
-				r.failed(ev.Txn.ID, errors.New("too many receipts waiting for the printer"))
+				r.failed(ev.Txn.ID, docCopies(ev.Txn, r.autoCopies(ev.Txn)), errors.New("too many receipts waiting for the printer"))
 			}
 		}
 	}
 }
 
 // wants reports whether t prints by itself as it ends.
-func (r *receipts) wants(t store.Txn) bool {
+func (r *receipts) wants(t store.Txn) bool { return printsItself(t, r.copies, r.declined) }
+
+// printsItself reports whether the terminal prints a document for t as
+// it ends, with receipt.copies and receipt.declined as given: a
+// settlement's report, the slip of an approval (when copies are
+// configured), a decline's or failure's cardholder copy (with
+// declined).
+func printsItself(t store.Txn, copies []receipt.Copy, declined bool) bool {
 	switch {
 	case t.Kind == "settlement":
 		return true
 	case t.State == store.StateApproved || t.State == store.StateOfflineApproved:
-		return len(r.copies) > 0
+		return len(copies) > 0
 	case t.State == store.StateDeclined || t.State == store.StateFailed:
-		return r.declined
+		return declined
 	}
 	return false
 }
 
+// autoCopies is the copies of t's slip that print as it ends: those of
+// receipt.copies for an approval, the cardholder's otherwise.
+func (r *receipts) autoCopies(t store.Txn) []receipt.Copy {
+	if t.State != store.StateApproved && t.State != store.StateOfflineApproved {
+		return []receipt.Copy{receipt.Cardholder}
+	}
+	return r.copies
+}
+
+// docCopies names the documents layout makes for t: its report for a
+// settlement, else the copies.
+func docCopies(t store.Txn, copies []receipt.Copy) []receipt.Copy {
+	if t.Kind == "settlement" {
+		return []receipt.Copy{ReportCopy}
+	}
+	return copies
+}
+
 // auto prints t's documents as it ended: the copies of receipt.copies
 // for an approval, the cardholder's for a decline, a settlement's report.
+// The copies that did not print are remembered.
 func (r *receipts) auto(ctx context.Context, t store.Txn) {
-	copies := r.copies
-	if t.State != store.StateApproved && t.State != store.StateOfflineApproved {
-		copies = []receipt.Copy{receipt.Cardholder}
-	}
-	docs, err := layout(r.hdr, t, copies, false, r.p.Columns(), r.get, r.aside)
+	names := docCopies(t, r.autoCopies(t))
+	docs, err := layout(r.hdr, t, r.autoCopies(t), false, r.p.Columns(), r.get, r.aside)
+	n := 0
 	if err == nil {
-		err = r.print(ctx, docs)
+		n, err = r.print(ctx, docs)
 	}
 	if err != nil {
-		r.failed(t.ID, err)
+		r.failed(t.ID, names[min(n, len(names)):], err)
 	}
 }
 
@@ -166,11 +208,11 @@ func layout(h receipt.Header, t store.Txn, copies []receipt.Copy, reprint bool, 
 }
 
 // print prints docs one after the other, stopping at the first that
-// fails.
-func (r *receipts) print(ctx context.Context, docs []printer.Doc) error {
+// fails; n is how many printed.
+func (r *receipts) print(ctx context.Context, docs []printer.Doc) (n int, _ error) {
 	r.printMu.Lock()
 	defer r.printMu.Unlock()
-	for _, d := range docs {
+	for i, d := range docs {
 		pctx, cancel := context.WithTimeout(ctx, printTimeout)
 		err := r.p.Print(pctx, d)
 		cancel()
@@ -182,44 +224,78 @@ func (r *receipts) print(ctx context.Context, docs []printer.Doc) error {
 		}
 		r.mu.Unlock()
 		if err != nil {
-			return err
+			return i, err
 		}
 	}
 	r.mu.Lock()
 	r.lastErr = ""
 	r.mu.Unlock()
-	return nil
+	return len(docs), nil
 }
 
-// failed remembers that id's documents did not print.
-func (r *receipts) failed(id string, err error) {
-	r.log.Warn("receipt not printed: reprint it", "id", id, "err", err)
+// failed remembers that copies of id's documents did not print.
+func (r *receipts) failed(id string, copies []receipt.Copy, err error) {
+	r.log.Warn("receipt not printed: reprint it", "id", id, "copies", copies, "err", err)
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.lastErr = err.Error()
-	if !slices.Contains(r.unprinted, id) {
-		r.unprinted = append(r.unprinted, id)
-		if len(r.unprinted) > maxUnprinted {
-			r.unprinted = r.unprinted[len(r.unprinted)-maxUnprinted:]
+	r.unprinted = addUnprinted(r.unprinted, id, copies)
+	r.mu.Unlock()
+	r.save()
+}
+
+// addUnprinted adds id's copies to list, at most maxUnprinted
+// transactions (the oldest dropped first).
+func addUnprinted(list []Unprinted, id string, copies []receipt.Copy) []Unprinted {
+	if len(copies) == 0 {
+		return list
+	}
+	i := slices.IndexFunc(list, func(u Unprinted) bool { return u.ID == id })
+	if i < 0 {
+		list = append(list, Unprinted{ID: id})
+		i = len(list) - 1
+	}
+	for _, c := range copies {
+		if !slices.Contains(list[i].Copies, c) {
+			list[i].Copies = append(list[i].Copies, c)
 		}
 	}
+	if len(list) > maxUnprinted {
+		list = slices.Delete(list, 0, len(list)-maxUnprinted)
+	}
+	return list
+}
+
+// removeUnprinted takes id's copies off list; a transaction none of
+// whose copies is left goes.
+func removeUnprinted(list []Unprinted, id string, copies []receipt.Copy) []Unprinted {
+	i := slices.IndexFunc(list, func(u Unprinted) bool { return u.ID == id })
+	if i < 0 {
+		return list
+	}
+	left := slices.DeleteFunc(slices.Clone(list[i].Copies), func(c receipt.Copy) bool { return slices.Contains(copies, c) })
+	if len(left) == 0 {
+		return slices.Delete(list, i, i+1)
+	}
+	list[i].Copies = left
+	return list
 }
 
 // Reprint prints t again on request: the copies asked for (a slip) or
-// the report (a settlement), marked DUPLICATE, and forgets that it did
-// not print.
+// the report (a settlement), marked DUPLICATE, and forgets that those
+// that printed had not (the copies not asked for stay unprinted).
 func (r *receipts) Reprint(ctx context.Context, t store.Txn, copies []receipt.Copy) error {
 	docs, err := layout(r.hdr, t, copies, true, r.p.Columns(), r.get, r.aside)
 	if err != nil {
 		return err
 	}
-	if err := r.print(ctx, docs); err != nil {
-		return err
+	n, err := r.print(ctx, docs)
+	if done := docCopies(t, copies)[:n]; len(done) > 0 {
+		r.mu.Lock()
+		r.unprinted = removeUnprinted(r.unprinted, t.ID, done)
+		r.mu.Unlock()
+		r.save()
 	}
-	r.mu.Lock()
-	r.unprinted = slices.DeleteFunc(r.unprinted, func(id string) bool { return id == t.ID })
-	r.mu.Unlock()
-	return nil
+	return err
 }
 
 // status asks the printer how it is and reports what did not print.
@@ -240,7 +316,8 @@ func (r *receipts) status(ctx context.Context) PrinterStatus {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out.Error, out.Printed, out.Unprinted = r.lastErr, r.printed, slices.Clone(r.unprinted)
+	out.Error, out.Printed = r.lastErr, r.printed
+	out.Unprinted, out.UnprintedCopies = r.unprintedLocked()
 	if err != nil && out.Error == "" {
 		out.Error = err.Error()
 	}
@@ -256,6 +333,10 @@ func (d *Daemon) openReceipts(ctx context.Context) {
 	d.receipts = newReceipts(d.Board.Devices.Printer, set.Receipt, set.ReceiptCopies, d.Config.Receipt.Declined,
 		d.Engine.Get, d.Log.With("part", "receipt"))
 	d.receipts.aside = d.Engine.Aside
+	if d.Config.DataDir != "" && d.DB != nil {
+		d.receipts.keep = &unprintedFile{path: filepath.Join(d.Config.DataDir, unprintedName), instance: d.DB.Instance()}
+		d.receipts.restore()
+	}
 	events, _ := d.Engine.Subscribe()
 	rctx, cancel := context.WithCancel(ctx)
 	d.receiptsStop = cancel
@@ -281,7 +362,7 @@ func (d *Daemon) closeReceipts(ctx context.Context) {
 }
 
 // Receipt lays out the slip (or a settlement's report) of transaction id
-// (LastReceipt: the newest with a slip) as the printer would print it,
+// (LastReceipt: the newest that printed one) as the printer would print it,
 // for a screen: cols columns (0: the printer's, else 32, 58 mm paper). It
 // returns the record too.
 func (d *Daemon) Receipt(id string, c receipt.Copy, cols int) (printer.Doc, int, store.Txn, error) {
@@ -302,12 +383,16 @@ func (d *Daemon) Receipt(id string, c receipt.Copy, cols int) (printer.Doc, int,
 	return docs[0], cols, t, nil
 }
 
-// LastReceipt names the newest transaction that has a slip (the cashier's
-// "reprint the last one"), for Receipt and PrintReceipt.
+// LastReceipt names the newest transaction that printed a slip or a
+// settlement report (the cashier's "reprint the last one"), for Receipt
+// and PrintReceipt.
 const LastReceipt = "last"
 
-// receiptTxn is transaction id, or for LastReceipt the newest one that
-// ended with a slip (not a settlement, not one still running).
+// receiptTxn is transaction id, or for LastReceipt the newest one the
+// terminal printed (or would have printed, had the printer worked) a
+// slip or a settlement report for as it ended: a transaction that
+// printed nothing (a cancelled sale, a reversal; a decline without
+// receipt.declined) is not the cashier's "last receipt".
 func (d *Daemon) receiptTxn(id string) (store.Txn, error) {
 	if id != LastReceipt {
 		return d.Engine.Get(id)
@@ -316,12 +401,22 @@ func (d *Daemon) receiptTxn(id string) (store.Txn, error) {
 	if err != nil {
 		return store.Txn{}, err
 	}
+	if t, ok := lastDocument(list, d.Settings.ReceiptCopies, d.Config.Receipt.Declined); ok {
+		return t, nil
+	}
+	return store.Txn{}, fmt.Errorf("%w: no transaction with a slip or report yet", store.ErrNotFound)
+}
+
+// lastDocument is the first of list (newest first) that has ended and
+// that the terminal prints a document for as it ends (printsItself),
+// whether or not it printed.
+func lastDocument(list []store.Txn, copies []receipt.Copy, declined bool) (store.Txn, bool) {
 	for _, t := range list {
-		if t.Kind != "settlement" && (t.State.Final() || t.State == store.StateReversalPending) {
-			return t, nil
+		if t.State.Final() && printsItself(t, copies, declined) {
+			return t, true
 		}
 	}
-	return store.Txn{}, fmt.Errorf("%w: no transaction with a slip yet", store.ErrNotFound)
+	return store.Txn{}, false
 }
 
 // PrintReceipt reprints transaction id's copies (a settlement: its
@@ -344,7 +439,20 @@ func (d *Daemon) PrintReceipt(ctx context.Context, id string, copies []receipt.C
 func (r *receipts) cached() PrinterStatus {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return PrinterStatus{Error: r.lastErr, Printed: r.printed, Unprinted: slices.Clone(r.unprinted)}
+	ids, copies := r.unprintedLocked()
+	return PrinterStatus{Error: r.lastErr, Printed: r.printed, Unprinted: ids, UnprintedCopies: copies}
+}
+
+// unprintedLocked is what did not print: the ids and, a copy, the
+// copies. Caller holds r.mu.
+func (r *receipts) unprintedLocked() ([]string, []Unprinted) {
+	var ids []string
+	var copies []Unprinted
+	for _, u := range r.unprinted {
+		ids = append(ids, u.ID)
+		copies = append(copies, Unprinted{ID: u.ID, Copies: slices.Clone(u.Copies)})
+	}
+	return ids, copies
 }
 
 // Printer reports the receipt printer, asking it for its state (nil: the

@@ -2,7 +2,13 @@ package daemon
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +27,9 @@ type paperPrinter struct {
 	mu    sync.Mutex
 	state printer.Status
 	docs  []string
+	// roll is how many more documents the roll holds (-1: any number;
+	// 0 stays 0, the printer out of paper).
+	roll int
 }
 
 func (p *paperPrinter) Columns() int { return 32 }
@@ -37,6 +46,13 @@ func (p *paperPrinter) Print(_ context.Context, d printer.Doc) error {
 	if err := p.state.Err(); err != nil {
 		return err
 	}
+	if p.roll == 0 {
+		p.state.PaperOut = true
+		return p.state.Err()
+	}
+	if p.roll > 0 {
+		p.roll--
+	}
 	p.docs = append(p.docs, printer.Preview(d, 32))
 	return nil
 }
@@ -49,16 +65,19 @@ func (p *paperPrinter) printed() []string {
 
 func (p *paperPrinter) set(s printer.Status) {
 	p.mu.Lock()
-	p.state = s
+	p.state, p.roll = s, -1
 	p.mu.Unlock()
 }
+
+// newPaperPrinter is a printer with a roll that does not run out.
+func newPaperPrinter() *paperPrinter { return &paperPrinter{roll: -1} }
 
 // The slips print when the cashier's transaction ends, in the configured
 // copies; background changes print nothing; a slip that meets an empty
 // roll is remembered until the cashier reprints it (DUPLICATE); a batch
 // closing prints its report.
 func TestReceiptsPrintAsTransactionsEnd(t *testing.T) {
-	p := &paperPrinter{}
+	p := newPaperPrinter()
 	recs := map[string]store.Txn{}
 	get := func(id string) (store.Txn, error) {
 		if r, ok := recs[id]; ok {
@@ -125,7 +144,15 @@ func TestReceiptsPrintAsTransactionsEnd(t *testing.T) {
 	if !strings.Contains(docs[2], "DUPLICATE") || !strings.Contains(docs[2], "000001") || !strings.Contains(docs[2], "- 2 . 0 0") {
 		t.Fatalf("reprinted refund slip:\n%s", docs[2])
 	}
-	if st := r.status(context.Background()); len(st.Unprinted) != 0 || st.Error != "" || st.Printed != 3 {
+	// The merchant copy has not printed yet.
+	if st := r.status(context.Background()); len(st.Unprinted) != 1 || st.Error != "" || st.Printed != 3 ||
+		len(st.UnprintedCopies) != 1 || !slices.Equal(st.UnprintedCopies[0].Copies, []receipt.Copy{receipt.Merchant}) {
+		t.Fatalf("status after the cardholder's reprint: %+v", st)
+	}
+	if err := r.Reprint(context.Background(), refund, []receipt.Copy{receipt.Merchant}); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.status(context.Background()); len(st.Unprinted) != 0 || st.Error != "" || st.Printed != 4 {
 		t.Fatalf("status after the reprint: %+v", st)
 	}
 	// The settlement report lists what the engine set aside.
@@ -135,17 +162,17 @@ func TestReceiptsPrintAsTransactionsEnd(t *testing.T) {
 	settle := store.Txn{ID: "4", Kind: "settlement", State: store.StateApproved, Batch: 1, ResponseCode: "00",
 		Totals: []store.Totals{{Currency: "156", DebitCount: 1, DebitAmount: 1234, CreditCount: 1, CreditAmount: 200}}}
 	events <- txn.Event{Phase: txn.PhaseDone, Txn: settle, Ended: true}
-	docs = waitDocs(4)
-	if !strings.Contains(docs[3], "SETTLEMENT") || !strings.Contains(docs[3], "12.34") ||
-		!strings.Contains(docs[3], "BY HAND: 1") || !strings.Contains(docs[3], "10.51") {
-		t.Fatalf("settlement report:\n%s", docs[3])
+	docs = waitDocs(5)
+	if !strings.Contains(docs[4], "SETTLEMENT") || !strings.Contains(docs[4], "12.34") ||
+		!strings.Contains(docs[4], "BY HAND: 1") || !strings.Contains(docs[4], "10.51") {
+		t.Fatalf("settlement report:\n%s", docs[4])
 	}
 }
 
 // With receipt.declined a decline prints the cardholder's copy, saying
 // why.
 func TestReceiptsOfDeclines(t *testing.T) {
-	p := &paperPrinter{}
+	p := newPaperPrinter()
 	r := newReceipts(p, receipt.Header{TerminalID: "POS00001"}, nil, true,
 		func(string) (store.Txn, error) { return store.Txn{}, store.ErrNotFound }, slog.New(slog.DiscardHandler))
 	events := make(chan txn.Event, 2)
@@ -240,6 +267,197 @@ func TestReceiptsPaperRunsOutMidSlip(t *testing.T) {
 		}
 		if st := r.status(context.Background()); len(st.Unprinted) != 0 {
 			t.Fatalf("status after the reprint: %+v", st)
+		}
+	}
+}
+
+// What did not print is tracked per copy: a roll that runs out after the
+// merchant copy leaves the cardholder's unprinted; a reprint of one copy
+// clears that copy only, the transaction goes when none is left. A
+// settlement's report is a document of its own.
+func TestReceiptsUnprintedPerCopy(t *testing.T) {
+	p := newPaperPrinter()
+	both := []receipt.Copy{receipt.Merchant, receipt.Cardholder}
+	r := newReceipts(p, receipt.Header{TerminalID: "POS00001", Location: time.UTC}, both, false, noOriginal, slog.New(slog.DiscardHandler))
+	ctx := context.Background()
+	copiesOf := func() map[string][]receipt.Copy {
+		m := map[string][]receipt.Copy{}
+		for _, u := range r.cached().UnprintedCopies {
+			m[u.ID] = u.Copies
+		}
+		return m
+	}
+	p.roll = 1 // the merchant copy, then the roll is out
+	sale := simSale()
+	r.auto(ctx, sale)
+	if got := copiesOf(); len(got) != 1 || !slices.Equal(got["1"], []receipt.Copy{receipt.Cardholder}) {
+		t.Fatalf("the roll ran out after the merchant copy: unprinted %v", got)
+	}
+	// Out of paper: neither copy of the next sale prints.
+	sale2 := simSale()
+	sale2.ID = "2"
+	r.auto(ctx, sale2)
+	if got := copiesOf(); !slices.Equal(got["2"], both) || r.cached().Unprinted[1] != "2" {
+		t.Fatalf("with no paper: unprinted %v", got)
+	}
+	p.set(printer.Status{}) // a new roll
+	if err := r.Reprint(ctx, sale2, []receipt.Copy{receipt.Cardholder}); err != nil {
+		t.Fatal(err)
+	}
+	if got := copiesOf(); !slices.Equal(got["2"], []receipt.Copy{receipt.Merchant}) || !slices.Equal(got["1"], []receipt.Copy{receipt.Cardholder}) {
+		t.Fatalf("after the cardholder copy of 2 was reprinted: unprinted %v", got)
+	}
+	// A reprint of a copy that had printed changes nothing.
+	if err := r.Reprint(ctx, sale, []receipt.Copy{receipt.Merchant}); err != nil {
+		t.Fatal(err)
+	}
+	if got := copiesOf(); len(got) != 2 {
+		t.Fatalf("after a reprint of a printed copy: unprinted %v", got)
+	}
+	// A reprint that runs out half way clears what printed.
+	p.roll = 1
+	if err := r.Reprint(ctx, sale2, both); err == nil {
+		t.Fatal("a reprint with paper for one copy printed both")
+	}
+	if got := copiesOf(); got["2"] != nil {
+		t.Fatalf("the merchant copy of 2 printed: unprinted %v", got)
+	}
+	p.set(printer.Status{})
+	if err := r.Reprint(ctx, sale, both); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.cached(); len(st.Unprinted) != 0 || len(st.UnprintedCopies) != 0 {
+		t.Fatalf("after every copy printed: %+v", st)
+	}
+	p.set(printer.Status{CoverOpen: true})
+	settle := store.Txn{ID: "3", Kind: "settlement", State: store.StateApproved, Batch: 1, ResponseCode: "00"}
+	r.auto(ctx, settle)
+	if got := copiesOf(); !slices.Equal(got["3"], []receipt.Copy{ReportCopy}) {
+		t.Fatalf("a report that did not print: unprinted %v", got)
+	}
+	p.set(printer.Status{})
+	if err := r.Reprint(ctx, settle, nil); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.cached(); len(st.Unprinted) != 0 {
+		t.Fatalf("after the report's reprint: %+v", st)
+	}
+}
+
+// What did not print outlives a restart: the list is kept in the data
+// directory and read back by the next start of the same database, not
+// by a database started anew (a factory reset numbers records from 1
+// again); once everything printed the file goes.
+func TestReceiptsUnprintedSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, unprintedName)
+	both := []receipt.Copy{receipt.Merchant, receipt.Cardholder}
+	open := func(p printer.Printer, instance string) *receipts {
+		r := newReceipts(p, receipt.Header{TerminalID: "POS00001", Location: time.UTC}, both, false,
+			func(id string) (store.Txn, error) {
+				if id == "1" {
+					return simSale(), nil
+				}
+				return store.Txn{}, store.ErrNotFound
+			}, slog.New(slog.DiscardHandler))
+		r.keep = &unprintedFile{path: path, instance: instance}
+		r.restore()
+		return r
+	}
+	p := newPaperPrinter()
+	r := open(p, "aaaaaaaa")
+	p.roll = 1
+	r.auto(context.Background(), simSale())
+	want := []Unprinted{{ID: "1", Copies: []receipt.Copy{receipt.Cardholder}}}
+	if got := r.cached().UnprintedCopies; !reflect.DeepEqual(got, want) {
+		t.Fatalf("before the restart: %v", got)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the list's file: %v %v", fi, err)
+	}
+	// A restart.
+	p = newPaperPrinter()
+	r = open(p, "aaaaaaaa")
+	if got := r.cached().UnprintedCopies; !reflect.DeepEqual(got, want) {
+		t.Fatalf("after the restart: %v", got)
+	}
+	// Another database (a factory reset): not its list.
+	if got := open(p, "bbbbbbbb").cached().UnprintedCopies; len(got) != 0 {
+		t.Fatalf("another database read %v", got)
+	}
+	if err := r.Reprint(context.Background(), simSale(), []receipt.Copy{receipt.Cardholder}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the file after everything printed: %v", err)
+	}
+	if got := open(p, "aaaaaaaa").cached().UnprintedCopies; len(got) != 0 {
+		t.Fatalf("after the reprint and a restart: %v", got)
+	}
+	// A transaction no longer on record is left out; a damaged file is
+	// not read.
+	os.WriteFile(path, []byte(`{"instance":"aaaaaaaa","unprinted":[{"id":"7","copies":["merchant"]},{"id":"1","copies":["report"]}]}`), 0o600)
+	if got := open(p, "aaaaaaaa").cached().Unprinted; !slices.Equal(got, []string{"1"}) {
+		t.Fatalf("with a purged record: %v", got)
+	}
+	os.WriteFile(path, []byte(`{"instance":"aaaaaaaa","unprinted":[{"id":"1","copies":["merchant","\u001b"]}]}`), 0o600)
+	if got := open(p, "aaaaaaaa").cached().Unprinted; len(got) != 0 {
+		t.Fatalf("a damaged file: %v", got)
+	}
+}
+
+// FuzzParseUnprinted: the file of unprinted documents is read back
+// without a panic, and what is accepted is within the bounds.
+func FuzzParseUnprinted(f *testing.F) {
+	f.Add([]byte(`{"instance":"aaaaaaaa","unprinted":[{"id":"1","copies":["merchant","cardholder"]},{"id":"2","copies":["report"]}]}`))
+	f.Add([]byte(`{"unprinted":[{"id":"x"}]}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, err := parseUnprinted(b)
+		if err != nil {
+			return
+		}
+		if len(d.Unprinted) > maxUnprinted {
+			t.Fatalf("%d entries", len(d.Unprinted))
+		}
+		for _, u := range d.Unprinted {
+			if !isRecordID(u.ID) || len(u.Copies) == 0 {
+				t.Fatalf("entry %+v", u)
+			}
+		}
+	})
+}
+
+// "Reprint the last one" is the newest transaction that printed a
+// document as it ended: a settlement's report counts; a sale the
+// cashier cancelled, a reversal, or a decline printing nothing do not.
+func TestLastDocument(t *testing.T) {
+	both := []receipt.Copy{receipt.Merchant, receipt.Cardholder}
+	list := []store.Txn{ // newest first
+		{ID: "9", Kind: "purchase", State: store.StateCreated},
+		{ID: "8", Kind: "purchase", State: store.StateFailed, Failure: "cancelled"},
+		{ID: "7", Kind: "purchase", State: store.StateReversalPending},
+		{ID: "6", Kind: "settlement", State: store.StateApproved},
+		{ID: "5", Kind: "purchase", State: store.StateDeclined, ResponseCode: "51"},
+		{ID: "4", Kind: "purchase", State: store.StateApproved},
+	}
+	for _, tc := range []struct {
+		list     []store.Txn
+		copies   []receipt.Copy
+		declined bool
+		want     string
+	}{
+		{list, both, false, "6"},
+		{list, both, true, "8"},
+		{list[3:], nil, false, "6"},
+		{list[4:], both, false, "4"},
+		{list[4:], nil, false, ""},
+		{list[4:], nil, true, "5"},
+		{list[:3], both, false, ""},
+	} {
+		got, ok := lastDocument(tc.list, tc.copies, tc.declined)
+		if ok != (tc.want != "") || got.ID != tc.want {
+			t.Errorf("newest of %d (copies %v, declined %v): %q %v, want %q", len(tc.list), tc.copies, tc.declined, got.ID, ok, tc.want)
 		}
 	}
 }
