@@ -174,3 +174,89 @@ func TestAnyCodes(t *testing.T) {
 		t.Fatalf("all failed: %v", err)
 	}
 }
+
+// A new sale reads the code in front of the camera, even one held
+// steady since the sale before, which it did not pay (the customer
+// tops up and tries the same code again). A code the sale before paid
+// is not sent again while it stays in view, unless it is held there
+// for paidHoldFrames frames (the customer shows it on purpose: the
+// platform answers that it is used), and then once only; taken away
+// and shown again it is read again.
+func TestCameraCodesNextSale(t *testing.T) {
+	const text, other = "134567890123450077", "134567890123450088"
+	det, q := codeRig(t, text)
+	q2, err := qrcode.New(other, qrcode.Medium)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, code2 := q.Image(200), q2.Image(200)
+	blank := image.NewGray(image.Rect(0, 0, 200, 200))
+	for i := range blank.Pix {
+		blank.Pix[i] = 0xff
+	}
+	src := &frames{}
+	paid := map[string]bool{}
+	c := &cameraCodes{src: src, det: det, log: slog.New(slog.DiscardHandler),
+		paid: func(s string) bool { return paid[s] }}
+	within := 30 * time.Second
+	// sale is a new sale shown imgs: the code it read ("" none).
+	sale := func(imgs ...image.Image) string {
+		t.Helper()
+		c.FlushCodes()
+		src.imgs = imgs
+		ctx, cancel := context.WithTimeout(context.Background(), within)
+		defer cancel()
+		s, err := c.ReadCode(ctx)
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatal(err)
+		}
+		return s
+	}
+	steady := func(img image.Image, n int) []image.Image {
+		var s []image.Image
+		for range n {
+			s = append(s, img)
+		}
+		return s
+	}
+	if got := sale(code); got != text {
+		t.Fatalf("first sale: %q", got)
+	}
+	// Not paid (insufficient balance): the next sale, the code held
+	// steady all along, reads it.
+	if got := sale(code, code); got != text {
+		t.Fatalf("the next sale, the unpaid code still in view: %q", got)
+	}
+	// Paid; still in view as the next sale starts: held back, the next
+	// customer's code is read.
+	paid[text] = true
+	within = 2 * time.Second
+	if got := sale(steady(code, paidHoldFrames-1)...); got != "" {
+		t.Fatalf("a paid code lingering in view sent again: %q", got)
+	}
+	within = 30 * time.Second
+	if got := sale(append(steady(code, paidHoldFrames-1), code2)...); got != other {
+		t.Fatalf("a sale after a paid code lingering in view: %q", got)
+	}
+	// The paid code taken away (the other came in its place) and shown
+	// again: read at once.
+	if got := sale(code); got != text {
+		t.Fatalf("a paid code shown again: %q", got)
+	}
+	// Still in view at the next sale, held there: after paidHoldFrames
+	// frames it is sent (the platform refuses it as used).
+	if got := sale(steady(code, paidHoldFrames)...); got != text {
+		t.Fatalf("a paid code held in view: %q", got)
+	}
+	// Refused (not paid by this sale), still in view: not sent again.
+	paid[text] = false
+	within = 2 * time.Second
+	if got := sale(steady(code, 3*paidHoldFrames)...); got != "" {
+		t.Fatalf("a used code sent again while it stayed in view: %q", got)
+	}
+	// Taken away and shown again: read.
+	within = 30 * time.Second
+	if got := sale(append(steady(blank, goneFrames), code)...); got != text {
+		t.Fatalf("a used code shown again: %q", got)
+	}
+}
