@@ -46,13 +46,12 @@ func (d *Daemon) openCodes() txn.CodeReader {
 // next sale, once in CI).
 const goneFrames = 15
 
-// paidHoldFrames is how many frames a code paid by the sale before,
-// still in view as the next sale starts, is held back (two seconds at
-// 30 fps): the customer who just paid may not have taken the phone
-// away yet. Held there longer, it is shown on purpose, and is sent: the
-// platform answers that it is used, rather than the sale waiting in
-// silence.
-const paidHoldFrames = 60
+// heldFrames is how many frames the code read for the sale before, still
+// in view as the next sale starts, is held back (two seconds at 30 fps):
+// the customer may not have taken the phone away yet, and the next
+// customer's code, shown meanwhile, is read instead. Held there longer,
+// it is shown on purpose, and is read.
+const heldFrames = 60
 
 // cameraCodes reads payment codes from the camera: every frame goes
 // through the QR detector until one holds a code. A code still in view
@@ -61,46 +60,48 @@ const paidHoldFrames = 60
 // a row did not show it: a payment code is not presented twice by
 // accident.
 //
-// A new sale (FlushCodes) reads the code in front of the camera, even
-// the one read for the sale before when that sale did not pay with it
-// (declined, insufficient balance: the customer tops up and shows the
-// same code again): frames are read only while a sale waits, so the
-// camera cannot tell whether it left the view in between. A code the
-// sale before paid with is held back while it stays in view, up to
-// paidHoldFrames frames, then sent once (the platform refuses it as
-// used); after that it is not sent again until it leaves the view.
+// A new sale (FlushCodes) reads the code in front of the camera, the one
+// read for the sale before too: frames are read only while a sale
+// waits, so the camera cannot tell whether that code left the view in
+// between. Still in view, it is held back for heldFrames frames first.
+// One the sale before did not pay with (declined, insufficient balance)
+// is then read: the customer tops up and shows it again. One it paid
+// with is read once, and the platform refuses it as used rather than the
+// sale waiting in silence; after that it is not read again until it has
+// left the view.
 type cameraCodes struct {
 	src camera.Source
 	det *camera.QRDetector
 	log *slog.Logger
 	// paid reports whether code paid the sale it was last read for
-	// (nil: never known, every new sale reads the code in view).
+	// (nil: never known).
 	paid func(code string) bool
 
 	mu     sync.Mutex
 	last   string // the code read last, until it leaves the view
 	missed int    // frames in a row without last
 	fresh  bool   // a sale started (FlushCodes): its first read decides about last
-	// holding: last is a paid code held back for a new sale, sent after
-	// paidHoldFrames frames in view (held counts them).
-	holding bool
-	held    int
-	// resent: last is a paid code sent again because it was held in
-	// view: not sent again until it leaves the view.
+	// holding: last, read for the sale before, is held back for this
+	// one; read once held counts heldFrames frames in view. holdPaid:
+	// it paid the sale before.
+	holding  bool
+	held     int
+	holdPaid bool
+	// resent: last is a paid code read again because it was held in
+	// view: not read again until it leaves the view.
 	resent bool
 }
 
-// FlushCodes starts a new sale: the code read for the sale before is
-// read again if it is in view and did not pay (see cameraCodes).
+// FlushCodes starts a new sale (see cameraCodes).
 func (c *cameraCodes) FlushCodes() {
 	c.mu.Lock()
 	c.fresh = true
 	c.mu.Unlock()
 }
 
-// newSale decides, at a sale's first read, whether the code read last
-// is read again: yes unless it paid its sale (or was a paid code already
-// sent again).
+// newSale decides, at a sale's first read, what becomes of the code
+// read last: held back, or (a paid code already read again) not read
+// while it stays in view.
 func (c *cameraCodes) newSale() {
 	c.mu.Lock()
 	fresh, last, resent := c.fresh, c.last, c.resent
@@ -116,14 +117,8 @@ func (c *cameraCodes) newSale() {
 	if c.last != last {
 		return
 	}
-	switch {
-	case resent:
-		c.holding = false
-	case paid:
-		c.holding, c.held = true, 0
-	default:
-		c.last, c.missed, c.holding = "", 0, false
-	}
+	c.holding = !resent
+	c.held, c.holdPaid = 0, paid
 }
 
 func (c *cameraCodes) ReadCode(ctx context.Context) (string, error) {
@@ -156,12 +151,13 @@ func (c *cameraCodes) ReadCode(ctx context.Context) (string, error) {
 		}
 		switch {
 		case seen && c.holding:
-			if c.held++; c.held >= paidHoldFrames {
-				// Held in view on purpose: the platform says it is used.
-				c.holding, c.resent, c.missed = false, true, 0
-				t := c.last
+			if c.held++; c.held >= heldFrames {
+				// Held in view on purpose: a retry, or (paid) the
+				// platform says it is used.
+				c.holding, c.resent, c.missed = false, c.holdPaid, 0
+				t, paid := c.last, c.holdPaid
 				c.mu.Unlock()
-				c.log.Info("a code paid before held in view: sent again")
+				c.log.Info("the code of the sale before held in view: read again", "paid_before", paid)
 				return t, nil
 			}
 			c.missed = 0

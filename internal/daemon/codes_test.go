@@ -176,12 +176,12 @@ func TestAnyCodes(t *testing.T) {
 }
 
 // A new sale reads the code in front of the camera, even one held
-// steady since the sale before, which it did not pay (the customer
-// tops up and tries the same code again). A code the sale before paid
-// is not sent again while it stays in view, unless it is held there
-// for paidHoldFrames frames (the customer shows it on purpose: the
-// platform answers that it is used), and then once only; taken away
-// and shown again it is read again.
+// steady since the sale before: held back for heldFrames frames first
+// (the next customer's code shown meanwhile is read instead), then read
+// (the customer tops up and tries the same code again). A code the sale
+// before paid with is read that way once (the platform answers that it
+// is used), then not again while it stays in view; taken away and shown
+// again it is read again.
 func TestCameraCodesNextSale(t *testing.T) {
 	const text, other = "134567890123450077", "134567890123450088"
 	det, q := codeRig(t, text)
@@ -222,36 +222,37 @@ func TestCameraCodesNextSale(t *testing.T) {
 	if got := sale(code); got != text {
 		t.Fatalf("first sale: %q", got)
 	}
-	// Not paid (insufficient balance): the next sale, the code held
-	// steady all along, reads it.
-	if got := sale(code, code); got != text {
-		t.Fatalf("the next sale, the unpaid code still in view: %q", got)
+	// Not paid (insufficient balance), still in view as the next sale
+	// starts: held back, the next customer's code is read.
+	if got := sale(append(steady(code, heldFrames-1), code2)...); got != other {
+		t.Fatalf("a sale after an unpaid code lingering in view: %q", got)
 	}
-	// Paid; still in view as the next sale starts: held back, the next
-	// customer's code is read.
+	if got := sale(code); got != text {
+		t.Fatalf("the code shown again: %q", got)
+	}
+	// Held there: read (the customer retries after topping up), and
+	// again at the sale after.
+	if got := sale(steady(code, heldFrames)...); got != text {
+		t.Fatalf("the next sale, the unpaid code held in view: %q", got)
+	}
+	if got := sale(steady(code, heldFrames)...); got != text {
+		t.Fatalf("the sale after, the unpaid code held in view: %q", got)
+	}
+	// Paid; still in view as the next sale starts: held back.
 	paid[text] = true
 	within = 2 * time.Second
-	if got := sale(steady(code, paidHoldFrames-1)...); got != "" {
+	if got := sale(steady(code, heldFrames-1)...); got != "" {
 		t.Fatalf("a paid code lingering in view sent again: %q", got)
 	}
 	within = 30 * time.Second
-	if got := sale(append(steady(code, paidHoldFrames-1), code2)...); got != other {
-		t.Fatalf("a sale after a paid code lingering in view: %q", got)
-	}
-	// The paid code taken away (the other came in its place) and shown
-	// again: read at once.
-	if got := sale(code); got != text {
-		t.Fatalf("a paid code shown again: %q", got)
-	}
-	// Still in view at the next sale, held there: after paidHoldFrames
-	// frames it is sent (the platform refuses it as used).
-	if got := sale(steady(code, paidHoldFrames)...); got != text {
+	// Held there: read once (the platform refuses it as used).
+	if got := sale(steady(code, heldFrames)...); got != text {
 		t.Fatalf("a paid code held in view: %q", got)
 	}
 	// Refused (not paid by this sale), still in view: not sent again.
 	paid[text] = false
 	within = 2 * time.Second
-	if got := sale(steady(code, 3*paidHoldFrames)...); got != "" {
+	if got := sale(steady(code, 3*heldFrames)...); got != "" {
 		t.Fatalf("a used code sent again while it stayed in view: %q", got)
 	}
 	// Taken away and shown again: read.
