@@ -1,12 +1,9 @@
 package api
 
 import (
-	"encoding/json"
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,21 +14,8 @@ import (
 // and gives its base URL and token.
 func startTestServer(t *testing.T) (*api, string, string) {
 	t.Helper()
-	a, _ := newTestAPI(t)
-	a.d.Config.API.Listen = "127.0.0.1:0"
-	a.d.Config.DataDir = t.TempDir()
-	srv, err := Start(a.d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Shutdown(t.Context(), nil) })
-	raw, err := os.ReadFile(filepath.Join(a.d.Config.DataDir, TokenFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tok struct{ Token string }
-	json.Unmarshal(raw, &tok)
-	return a, "http://" + srv.Addr(), tok.Token
+	a, addr, tok := startShort(t, defaultTimeouts)
+	return a, "http://" + addr, tok
 }
 
 // send makes one request to a served API.

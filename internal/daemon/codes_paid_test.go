@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"path/filepath"
-	"strconv"
 	"testing"
 
 	"posd/terminal/paycode"
@@ -25,33 +24,10 @@ func TestCodePaid(t *testing.T) {
 		{Kind: "purchase", State: store.StateFailed, MaskedPAN: mask(unpaid), EntryMode: "qr"},
 		{Kind: "purchase", State: store.StateApproved, MaskedPAN: mask(unknown), EntryMode: "071"},
 	}
-	db, err := store.Open(filepath.Join(dir, "posd.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for i := range recs {
-		err := db.Do(func(tx *store.Tx) error {
-			first, err := tx.ReserveIDs(1)
-			if err != nil {
-				return err
-			}
-			r := &recs[i]
-			r.ID, r.Amount, r.Currency = strconv.FormatUint(first, 10), 100, "156"
-			end := r.State
-			r.State = store.StateAuthSent
-			if err := tx.Insert(r); err != nil {
-				return err
-			}
-			_, err = tx.Update(r.ID, func(r *store.Txn) error { r.State = end; return nil })
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		recs[i].Amount, recs[i].Currency = 100, "156"
 	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	seedRecords(t, dir, recs)
 	d = openTest(t, dir)
 	defer d.Close(context.Background())
 	for code, want := range map[string]bool{paid: true, refused: false, unpaid: false, unknown: false, "not a code": false} {

@@ -233,39 +233,12 @@ func TestStatusListsWhatToSettleByHand(t *testing.T) {
 	}
 	d.Close(context.Background())
 
-	db, err := store.Open(filepath.Join(dir, "posd.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	recs := []store.Txn{
-		{Kind: "purchase", Amount: 3000, Currency: "156", State: store.StateAuthSent, Face: &store.Face{OrderID: "F1", Status: facepay.CodeReverseExpired}},
-		{Kind: "purchase", Amount: 100, Currency: "156", State: store.StateAuthSent, STAN: 7},
+		{Kind: "purchase", Amount: 3000, Currency: "156", State: store.StateReversalPending, Face: &store.Face{OrderID: "F1", Status: facepay.CodeReverseExpired}},
+		{Kind: "purchase", Amount: 100, Currency: "156", State: store.StateReversalPending, STAN: 7},
 		{Kind: "purchase", Amount: 200, Currency: "156", State: store.StateOfflineApproved, STAN: 8, AdviceCode: "Q1"},
 	}
-	for i := range recs {
-		err := db.Do(func(tx *store.Tx) error {
-			first, err := tx.ReserveIDs(1)
-			if err != nil {
-				return err
-			}
-			r := &recs[i]
-			r.ID = strconv.FormatUint(first, 10)
-			if r.State == store.StateAuthSent {
-				if err := tx.Insert(r); err != nil {
-					return err
-				}
-				_, err = tx.Update(r.ID, func(r *store.Txn) error { r.State = store.StateReversalPending; return nil })
-				return err
-			}
-			return tx.Insert(r)
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	seedRecords(t, dir, recs)
 
 	d = openTest(t, dir)
 	defer d.Close(context.Background())
@@ -282,5 +255,42 @@ func TestStatusListsWhatToSettleByHand(t *testing.T) {
 	b, err := json.Marshal(st)
 	if err != nil || !strings.Contains(string(b), `"settle_by_hand":{"count":2`) {
 		t.Fatalf("status JSON: %s, %v", b, err)
+	}
+}
+
+// seedRecords writes recs (oldest first) into the database of the data
+// directory dir, posd not running, each under the next id (set in recs):
+// a state a record cannot start in is reached through auth_sent.
+func seedRecords(t *testing.T, dir string, recs []store.Txn) {
+	t.Helper()
+	db, err := store.Open(filepath.Join(dir, "posd.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range recs {
+		err := db.Do(func(tx *store.Tx) error {
+			first, err := tx.ReserveIDs(1)
+			if err != nil {
+				return err
+			}
+			r := &recs[i]
+			r.ID = strconv.FormatUint(first, 10)
+			if store.StateCreated.CanMove(r.State) {
+				return tx.Insert(r)
+			}
+			end := r.State
+			r.State = store.StateAuthSent
+			if err := tx.Insert(r); err != nil {
+				return err
+			}
+			_, err = tx.Update(r.ID, func(r *store.Txn) error { r.State = end; return nil })
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -352,6 +352,17 @@ func (r *rig) hasEvent(prefix string) bool {
 	return false
 }
 
+// wantEvents checks that the audit log has an entry starting with each of
+// wants.
+func (r *rig) wantEvents(t *testing.T, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !r.hasEvent(want) {
+			t.Errorf("no audit entry %q in %q", want, r.events())
+		}
+	}
+}
+
 // port is one Serve on a net.Pipe, with everything the console wrote.
 type port struct {
 	t       *testing.T

@@ -60,14 +60,7 @@ func TestEditor(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var e editor
-			lines, echo := feedAll(&e, tc.mode, tc.in)
-			if strings.Join(lines, "|") != strings.Join(tc.lines, "|") {
-				t.Errorf("lines %q, want %q", lines, tc.lines)
-			}
-			if echo != tc.echo {
-				t.Errorf("echo %q, want %q", echo, tc.echo)
-			}
+			e := checkEditor(t, tc.mode, tc.in, tc.lines, tc.echo)
 			if string(e.buf) != tc.pendingBuf {
 				t.Errorf("left %q, want %q", e.buf, tc.pendingBuf)
 			}
@@ -139,15 +132,21 @@ func TestEditorMasksCardNumbers(t *testing.T) {
 		{"masked hex mode", "y 47617390\r", echoMaskHex, []string{"y 47617390"}, "y ********\r\n"},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			var e editor
-			lines, echo := feedAll(&e, tc.mode, tc.in)
-			if strings.Join(lines, "|") != strings.Join(tc.lines, "|") {
-				t.Errorf("lines %q, want %q", lines, tc.lines)
-			}
-			if echo != tc.echo {
-				t.Errorf("echo %q, want %q", echo, tc.echo)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkEditor(t, tc.mode, tc.in, tc.lines, tc.echo) })
 	}
+}
+
+// checkEditor feeds in to a fresh editor in mode and checks the lines it
+// ends and what it echoed; it returns the editor for more checks.
+func checkEditor(t *testing.T, mode echoMode, in string, lines []string, echo string) *editor {
+	t.Helper()
+	var e editor
+	got, gotEcho := feedAll(&e, mode, in)
+	if strings.Join(got, "|") != strings.Join(lines, "|") {
+		t.Errorf("lines %q, want %q", got, lines)
+	}
+	if gotEcho != echo {
+		t.Errorf("echo %q, want %q", gotEcho, echo)
+	}
+	return &e
 }
