@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"slices"
@@ -13,7 +14,9 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"posd/crypto/tr31"
 	"posd/terminal/engauth"
+	"posd/terminal/keyload"
 )
 
 func TestLoginStatusLogout(t *testing.T) {
@@ -494,7 +497,7 @@ func TestDualControlFailedLoadWipesBoth(t *testing.T) {
 	p.logout()
 	r.login(p, "bob", engauth.RoleCustodian)
 	out := enterComponent(p, "2", component2, prompt("bob", engauth.RoleCustodian))
-	if !strings.Contains(out, "KBPK load failed: keystore: full") || !strings.Contains(out, "both components wiped") {
+	if !strings.Contains(out, "KBPK load failed: refused: the key store could not take it") || !strings.Contains(out, "both components wiped") {
 		t.Fatalf("failed load: %q", out)
 	}
 	if _, _, ok := r.c.heldBy(); ok {
@@ -1285,14 +1288,14 @@ func TestDualControlIgnoresCase(t *testing.T) {
 }
 
 // TestLoadFailuresAuditTheReason: the audit log of a failed key or KBPK
-// load says why (the daemon's reason, never key material), as the
-// console did.
+// load says why, by the error's class, as the console does: never the
+// error's own text, which may quote what was pasted.
 func TestLoadFailuresAuditTheReason(t *testing.T) {
 	r := newRig(t)
 	r.componentSecrets()
 	block := "D0112B0EX00N0000" + strings.Repeat("A1B2", 12)
 	r.secret(block)
-	r.term.keyErr = errors.New("keyload: key usage not accepted: mode of use E for a DUKPT initial key (want X or N)")
+	r.term.keyErr = fmt.Errorf("%w: mode of use E for a DUKPT initial key (want X or N)", keyload.ErrUsage)
 	r.term.kbpkErr = errors.New("keystore: full")
 	p := r.serve()
 	pr := prompt("carol", engauth.RoleCustodian)
@@ -1300,7 +1303,7 @@ func TestLoadFailuresAuditTheReason(t *testing.T) {
 	p.send("key load\r")
 	p.expect("key block: ")
 	p.send(block + "\r")
-	if out := p.expect(pr); !strings.Contains(out, "key load failed: keyload: key usage not accepted: mode of use E") {
+	if out := p.expect(pr); !strings.Contains(out, "key load failed: key usage not accepted: a DUKPT initial key (B1), mode of use X or N") {
 		t.Fatalf("key load: %q", out)
 	}
 	enterComponent(p, "1", component1, pr)
@@ -1308,8 +1311,8 @@ func TestLoadFailuresAuditTheReason(t *testing.T) {
 	r.login(p, "dave", engauth.RoleCustodian)
 	enterComponent(p, "2", component2, prompt("dave", engauth.RoleCustodian))
 	r.wantEvents(t,
-		"key_load carol custodian: failed: keyload: key usage not accepted: mode of use E for a DUKPT initial key (want X or N)",
-		"kbpk_load dave custodian: failed: keystore: full",
+		"key_load carol custodian: failed: key usage not accepted: a DUKPT initial key (B1)",
+		"kbpk_load dave custodian: failed: refused: the key store could not take it",
 	)
 }
 
@@ -1384,5 +1387,31 @@ func TestTypedCardDataNotEchoed(t *testing.T) {
 	}
 	if calls := r.term.callList(); !slices.Contains(calls, "txns 1") {
 		t.Fatalf("calls %q", calls)
+	}
+}
+
+// A component pasted at the key block prompt by mistake: the parser's
+// refusal quotes the field it read, part of the component. Neither the
+// screen nor the audit trail repeats it.
+func TestKeyLoadFailureKeepsNoPartOfWhatWasPasted(t *testing.T) {
+	r := newRig(t)
+	pasted := "B9F3A8C2D17E4B6058A1C3E9D2F7B460"
+	r.secret(pasted)
+	r.term.keyErr = fmt.Errorf("%w: %w: length field %q", keyload.ErrBlock, tr31.ErrLength, pasted[1:5])
+	p := r.serve()
+	pr := prompt("carol", engauth.RoleCustodian)
+	r.login(p, "carol", engauth.RoleCustodian)
+	p.send("key load\r")
+	p.expect("key block: ")
+	p.send(pasted + "\r")
+	out := p.expect(pr)
+	if !strings.Contains(out, "key load failed: not a TR-31 key block") || strings.Contains(out, pasted[1:5]) {
+		t.Fatalf("the console said %q", out)
+	}
+	r.wantEvents(t, "key_load carol custodian: failed: not a TR-31 key block")
+	for _, e := range r.events() {
+		if strings.Contains(e, pasted[1:5]) {
+			t.Fatalf("audit entry %q holds part of what was pasted", e)
+		}
 	}
 }

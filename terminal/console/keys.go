@@ -3,9 +3,13 @@ package console
 import (
 	"bytes"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	"posd/crypto/tr31"
+	"posd/terminal/keyload"
 )
 
 // Dual control of the KBPK: component 1 is held here, in memory only,
@@ -222,8 +226,9 @@ func (s *session) cmdKBPKComponent(parsed) {
 	old, _ := s.c.term.KBPKCheckValue(s.ctx) // for the record: the load replaces it
 	kcv, err := s.c.term.LoadKBPK(s.ctx, h.key, comp)
 	if err != nil {
-		_ = s.auditf("kbpk_load", "failed: %v", err)
-		s.printf("KBPK load failed: %v", err)
+		why := keyLoadFailure(err)
+		_ = s.auditf("kbpk_load", "failed: %s", why)
+		s.printf("KBPK load failed: %s", why)
 		s.println("both components wiped: start again with component 1")
 		return
 	}
@@ -270,8 +275,9 @@ func (s *session) cmdKeyLoad(parsed) {
 	}
 	out, err := s.c.term.LoadKey(s.ctx, block)
 	if err != nil {
-		_ = s.auditf("key_load", "failed: %v", err)
-		s.printf("key load failed: %v", err)
+		why := keyLoadFailure(err)
+		_ = s.auditf("key_load", "failed: %s", why)
+		s.printf("key load failed: %s", why)
 		return
 	}
 	_ = s.auditf("key_load", "%s", out)
@@ -294,4 +300,31 @@ func isNo(l []byte) bool {
 func isYes(l []byte) bool {
 	a := bytes.TrimSpace(l)
 	return bytes.EqualFold(a, []byte("y")) || bytes.EqualFold(a, []byte("yes"))
+}
+
+// keyLoadFailure words why a key or KBPK load failed by the error's class
+// only. The error's own text may quote what was pasted (a TR-31 parser
+// quotes the header field it refuses): when a custodian pastes a
+// component at the key block prompt, that is key material, and the
+// audit trail and the screen keep no part of it.
+func keyLoadFailure(err error) string {
+	for _, c := range []struct {
+		err  error
+		what string
+	}{
+		{keyload.ErrNoKBPK, "no KBPK loaded: load it from two components first (kbpk component)"},
+		{tr31.ErrMAC, "the key block does not verify under the loaded KBPK (made under another KBPK, or altered)"},
+		{keyload.ErrUsage, "key usage not accepted: a DUKPT initial key (B1), mode of use X or N, not exportable, " +
+			"of the terminal's DUKPT mode and no stronger than the KBPK"},
+		{keyload.ErrKSN, "the key block has no usable initial KSN (missing, malformed, or already used)"},
+		{keyload.ErrNoDUKPT, "this terminal has no DUKPT slot"},
+		{keyload.ErrBlock, "not a TR-31 key block this terminal takes (its format, version or KBPK)"},
+		{keyload.ErrComponent, "unusable key components (length, equal, all zeros, or a weak key)"},
+		{keyload.ErrAlgorithm, "unknown key algorithm"},
+	} {
+		if errors.Is(err, c.err) {
+			return c.what
+		}
+	}
+	return "refused: the key store could not take it"
 }
