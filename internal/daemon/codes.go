@@ -179,9 +179,11 @@ func (c *cameraCodes) ReadCode(ctx context.Context) (string, error) {
 	}
 }
 
-// codePaid reports whether code paid the sale it was read for last: the
-// newest record of a code sale with its masked form (wallet or EMV
-// code) is approved.
+// codePaid reports whether code paid a sale: a recent record of a code
+// sale with its masked form (wallet or EMV code) is approved. A payment
+// code pays once: the refusals of its later reads (code_used) do not
+// make it unpaid, and an EMV code's cryptogram must not go to the
+// acquirer again.
 func (d *Daemon) codePaid(code string) bool {
 	if d.Engine == nil {
 		return false
@@ -196,8 +198,9 @@ func (d *Daemon) codePaid(code string) bool {
 		return false
 	}
 	for _, t := range list {
-		if t.MaskedPAN == masked && (t.EntryMode == string(risk.EntryQR) || t.EntryMode == entryModeCPM) {
-			return t.State == store.StateApproved || t.State == store.StateOfflineApproved
+		if t.MaskedPAN == masked && (t.EntryMode == string(risk.EntryQR) || t.EntryMode == entryModeCPM) &&
+			(t.State == store.StateApproved || t.State == store.StateOfflineApproved) {
+			return true
 		}
 	}
 	return false
