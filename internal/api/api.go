@@ -707,6 +707,7 @@ func (a *api) getDevices(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) selfTest(w http.ResponseWriter, r *http.Request) {
+	a.extendWrite(w, selfTestRun)
 	writeJSON(w, http.StatusOK, a.d.Board.SelfTest(r.Context()))
 }
 

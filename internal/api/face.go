@@ -26,6 +26,7 @@ type faceCheckView struct {
 
 // faceCheck runs the detection and liveness pipeline on a clip.
 func (a *api) faceCheck(w http.ResponseWriter, r *http.Request) {
+	a.extendWrite(w, faceCheckRun)
 	var req struct {
 		Challenge string   `json:"challenge"`
 		Frames    [][]byte `json:"frames"`

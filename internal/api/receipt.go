@@ -66,6 +66,7 @@ func (a *api) getReceipt(w http.ResponseWriter, r *http.Request) {
 // printReceipt prints a transaction's slip again, marked DUPLICATE:
 // {"copy": "merchant"|"cardholder"|"both"} (default cardholder).
 func (a *api) printReceipt(w http.ResponseWriter, r *http.Request) {
+	a.extendWrite(w, printRun)
 	var req struct {
 		Copy string `json:"copy"`
 	}

@@ -86,6 +86,16 @@ func startWith(d *daemon.Daemon, tm timeouts) (*Server, error) {
 	return s, nil
 }
 
+// How long the requests that do slow work may run before their answer:
+// a face check of the largest clip on a slow board (posctl waits 10
+// minutes), a reprint queued behind the documents printing (each up to
+// 30 s a copy), a self test of every device.
+const (
+	faceCheckRun = 10 * time.Minute
+	printRun     = 5 * time.Minute
+	selfTestRun  = 2 * time.Minute
+)
+
 // extendWrite gives the answer of a request that may run for d (a long
 // poll, a batch close) the server's write bound after d, instead of
 // from the request's start. Nothing to do when the server has no write
