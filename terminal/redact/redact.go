@@ -37,17 +37,17 @@ func MaskPAN(pan string) string {
 // data) are masked entirely. One shape is not masked: a platform's
 // transaction id, a word of 2 to 4 capital letters and exactly 12 digits
 // ("FP000000000001" of the face-pay platform, "AL000000000001" of a wallet
-// platform), which the receipt shows whole. A card number is 13 to 19
-// digits, and 12 digits glued to anything else (a word in lower case, a
-// hex dump's "5A0A", more letters or digits or a track separator after
-// them) are still masked.
+// platform), which the receipt shows whole, unless its digits pass the
+// Luhn check (a 12-digit card number may follow capitals). 12 digits
+// glued to anything else (a word in lower case, a hex dump's "5A0A",
+// more letters or digits or a track separator after them) are masked.
 func Digits(s string) string {
 	var out []byte
 	start := -1
 	flush := func(end int) {
 		run := s[start:end]
 		switch {
-		case len(run) < 12, len(run) == 12 && platformID(s, start, end):
+		case len(run) < 12, len(run) == 12 && platformID(s, start, end) && !luhn(run):
 			out = append(out, run...)
 		case len(run) <= 19:
 			out = append(out, MaskPAN(run)...)
@@ -154,4 +154,19 @@ func attr(a slog.Attr) slog.Attr {
 		}
 	}
 	return slog.Attr{Key: a.Key, Value: v}
+}
+
+// luhn reports whether the decimal digits d pass the Luhn check.
+func luhn(d string) bool {
+	sum := 0
+	for i := range len(d) {
+		n := int(d[len(d)-1-i] - '0')
+		if i%2 == 1 {
+			if n *= 2; n > 9 {
+				n -= 9
+			}
+		}
+		sum += n
+	}
+	return sum%10 == 0
 }

