@@ -1,9 +1,12 @@
 package api
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -108,4 +111,31 @@ func TestAPISameSiteIsNotSameOrigin(t *testing.T) {
 			t.Errorf("Sec-Fetch-Site %s: %d %s, want %d", site, code, body, want)
 		}
 	}
+}
+
+// FuzzOwnOrigin: whatever the Origin header holds, it is the API's own
+// origin only when it names http, the listener's port and its address
+// (or localhost for a loopback one); it never panics.
+func FuzzOwnOrigin(f *testing.F) {
+	for _, s := range []string{"http://127.0.0.1:7070", "http://localhost:7070", "http://LOCALHOST.:7070", "http://127.0.0.1:8080",
+		"https://127.0.0.1:7070", "http://[::1]:7070", "null", "http://evil.example:7070", "http://u@127.0.0.1:7070",
+		"http://127.0.0.1:7070/x", "http://0x7f000001:7070", "http://127.1:7070", "http://127.0.0.1", ""} {
+		f.Add(s)
+	}
+	local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 7070}
+	f.Fuzz(func(t *testing.T, origin string) {
+		r := httptest.NewRequest("GET", "/v1/status", nil)
+		r = r.WithContext(context.WithValue(r.Context(), http.LocalAddrContextKey, net.Addr(local)))
+		if !ownOrigin(origin, r) {
+			return
+		}
+		u, err := url.Parse(origin)
+		if err != nil || u.Scheme != "http" || u.Port() != "7070" {
+			t.Fatalf("%q taken as the API's own origin", origin)
+		}
+		host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
+		if host != "127.0.0.1" && host != "localhost" {
+			t.Fatalf("%q taken as the API's own origin (host %q)", origin, host)
+		}
+	})
 }
