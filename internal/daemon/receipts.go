@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -334,7 +333,7 @@ func (d *Daemon) openReceipts(ctx context.Context) {
 		d.Engine.Get, d.Log.With("part", "receipt"))
 	d.receipts.aside = d.Engine.Aside
 	if d.Config.DataDir != "" && d.DB != nil {
-		d.receipts.keep = &unprintedFile{path: filepath.Join(d.Config.DataDir, unprintedName), instance: d.DB.Instance()}
+		d.receipts.keep = &unprintedFile{db: d.DB.Bolt()}
 		d.receipts.restore()
 	}
 	events, _ := d.Engine.Subscribe()

@@ -2,10 +2,7 @@ package daemon
 
 import (
 	"context"
-	"errors"
-	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -13,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"go.etcd.io/bbolt"
 
 	"posd/conn/printer"
 	"posd/drivers/escpos"
@@ -344,15 +343,22 @@ func TestReceiptsUnprintedPerCopy(t *testing.T) {
 	}
 }
 
-// What did not print outlives a restart: the list is kept in the data
-// directory and read back by the next start of the same database, not
-// by a database started anew (a factory reset numbers records from 1
-// again); once everything printed the file goes.
+// What did not print outlives a restart: the list is kept in posd.db and
+// read back by the next start; a new database (a factory reset erases
+// posd.db) has none; once everything printed it goes.
 func TestReceiptsUnprintedSurviveRestart(t *testing.T) {
 	dir := t.TempDir()
-	path := filepath.Join(dir, unprintedName)
+	openDB := func(name string) *bbolt.DB {
+		db, err := bbolt.Open(filepath.Join(dir, name), 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	db := openDB("posd.db")
 	both := []receipt.Copy{receipt.Merchant, receipt.Cardholder}
-	open := func(p printer.Printer, instance string) *receipts {
+	open := func(p printer.Printer, db *bbolt.DB) *receipts {
 		r := newReceipts(p, receipt.Header{TerminalID: "POS00001", Location: time.UTC}, both, false,
 			func(id string) (store.Txn, error) {
 				if id == "1" {
@@ -360,56 +366,78 @@ func TestReceiptsUnprintedSurviveRestart(t *testing.T) {
 				}
 				return store.Txn{}, store.ErrNotFound
 			}, slog.New(slog.DiscardHandler))
-		r.keep = &unprintedFile{path: path, instance: instance}
+		r.keep = &unprintedFile{db: db}
 		r.restore()
 		return r
 	}
+	kept := func() []byte {
+		var b []byte
+		db.View(func(tx *bbolt.Tx) error {
+			if bk := tx.Bucket(receiptsBucket); bk != nil {
+				b = bk.Get(unprintedKey)
+			}
+			return nil
+		})
+		return b
+	}
+	put := func(v string) {
+		err := db.Update(func(tx *bbolt.Tx) error {
+			bk, err := tx.CreateBucketIfNotExists(receiptsBucket)
+			if err != nil {
+				return err
+			}
+			return bk.Put(unprintedKey, []byte(v))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	p := newPaperPrinter()
-	r := open(p, "aaaaaaaa")
+	r := open(p, db)
 	p.roll = 1
 	r.auto(context.Background(), simSale())
 	want := []Unprinted{{ID: "1", Copies: []receipt.Copy{receipt.Cardholder}}}
 	if got := r.cached().UnprintedCopies; !reflect.DeepEqual(got, want) {
 		t.Fatalf("before the restart: %v", got)
 	}
-	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("the list's file: %v %v", fi, err)
+	if kept() == nil {
+		t.Fatal("the list is not kept")
 	}
 	// A restart.
 	p = newPaperPrinter()
-	r = open(p, "aaaaaaaa")
+	r = open(p, db)
 	if got := r.cached().UnprintedCopies; !reflect.DeepEqual(got, want) {
 		t.Fatalf("after the restart: %v", got)
 	}
-	// Another database (a factory reset): not its list.
-	if got := open(p, "bbbbbbbb").cached().UnprintedCopies; len(got) != 0 {
-		t.Fatalf("another database read %v", got)
+	// A new database: nothing kept.
+	if got := open(p, openDB("new.db")).cached().UnprintedCopies; len(got) != 0 {
+		t.Fatalf("a new database read %v", got)
 	}
 	if err := r.Reprint(context.Background(), simSale(), []receipt.Copy{receipt.Cardholder}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("the file after everything printed: %v", err)
+	if b := kept(); b != nil {
+		t.Fatalf("kept after everything printed: %s", b)
 	}
-	if got := open(p, "aaaaaaaa").cached().UnprintedCopies; len(got) != 0 {
+	if got := open(p, db).cached().UnprintedCopies; len(got) != 0 {
 		t.Fatalf("after the reprint and a restart: %v", got)
 	}
-	// A transaction no longer on record is left out; a damaged file is
+	// A transaction no longer on record is left out; a damaged list is
 	// not read.
-	os.WriteFile(path, []byte(`{"instance":"aaaaaaaa","unprinted":[{"id":"7","copies":["merchant"]},{"id":"1","copies":["report"]}]}`), 0o600)
-	if got := open(p, "aaaaaaaa").cached().Unprinted; !slices.Equal(got, []string{"1"}) {
+	put(`{"unprinted":[{"id":"7","copies":["merchant"]},{"id":"1","copies":["report"]}]}`)
+	if got := open(p, db).cached().Unprinted; !slices.Equal(got, []string{"1"}) {
 		t.Fatalf("with a purged record: %v", got)
 	}
-	os.WriteFile(path, []byte(`{"instance":"aaaaaaaa","unprinted":[{"id":"1","copies":["merchant","\u001b"]}]}`), 0o600)
-	if got := open(p, "aaaaaaaa").cached().Unprinted; len(got) != 0 {
-		t.Fatalf("a damaged file: %v", got)
+	put(`{"unprinted":[{"id":"1","copies":["merchant","\u001b"]}]}`)
+	if got := open(p, db).cached().Unprinted; len(got) != 0 {
+		t.Fatalf("a damaged list: %v", got)
 	}
 }
 
-// FuzzParseUnprinted: the file of unprinted documents is read back
+// FuzzParseUnprinted: the kept list of unprinted documents is read back
 // without a panic, and what is accepted is within the bounds.
 func FuzzParseUnprinted(f *testing.F) {
-	f.Add([]byte(`{"instance":"aaaaaaaa","unprinted":[{"id":"1","copies":["merchant","cardholder"]},{"id":"2","copies":["report"]}]}`))
+	f.Add([]byte(`{"unprinted":[{"id":"1","copies":["merchant","cardholder"]},{"id":"2","copies":["report"]}]}`))
 	f.Add([]byte(`{"unprinted":[{"id":"x"}]}`))
 	f.Add([]byte(`null`))
 	f.Fuzz(func(t *testing.T, b []byte) {

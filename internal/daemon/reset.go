@@ -66,9 +66,8 @@ const maxResetAudit = 32 << 20
 // resetErases are the files a factory reset removes from the data
 // directory: the database and its marker, and the device KEK as the board
 // keeps it (the file, or the TPM-sealed blob; kek.key is where builds
-// before board/kek kept the file), and the list of slips that did not
-// print (transaction ids of the records erased).
-var resetErases = []string{"posd.db", "posd.db" + store.MarkerSuffix, kek.FileName, kek.SealedName, "kek.key", unprintedName}
+// before board/kek kept the file).
+var resetErases = []string{"posd.db", "posd.db" + store.MarkerSuffix, kek.FileName, kek.SealedName, "kek.key"}
 
 // resetAudit is resetAuditFile's content. Its entries are the console's
 // audit entries: engineer ids, roles, command names, KCVs and KSNs, never

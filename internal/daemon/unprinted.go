@@ -1,65 +1,65 @@
 package daemon
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"slices"
 
-	"posd/terminal/durable"
+	"go.etcd.io/bbolt"
+
 	"posd/terminal/store"
 	"posd/ui/receipt"
 )
 
-// unprintedName is the file in the data directory that keeps the
-// documents that did not print across a restart (ids and copy names:
-// nothing about the card or the customer), 0600.
-const unprintedName = "receipts-unprinted.json"
+// The documents that did not print are kept across a restart in posd.db
+// (bucket receiptsBucket, key unprintedKey: ids and copy names, nothing
+// about the card or the customer), so a factory reset erases them with
+// the records they name.
+var (
+	receiptsBucket = []byte("receipts")
+	unprintedKey   = []byte("unprinted")
+)
 
-// maxUnprintedFile bounds what is read of the file.
+// maxUnprintedFile bounds what is read of the kept list.
 const maxUnprintedFile = 64 << 10
 
-// unprintedFile is the unprinted list on disk. Instance is the
-// database's (store.DB.Instance): a factory reset starts a new database
-// whose ids begin at 1 again, and a list kept for the old one is not
-// read.
+// unprintedFile keeps the unprinted list in the database.
 type unprintedFile struct {
-	path     string
-	instance string
+	db *bbolt.DB
 }
 
 type unprintedDoc struct {
-	Instance  string      `json:"instance"`
 	Unprinted []Unprinted `json:"unprinted"`
 }
 
 // ErrUnprintedFile: the file of documents not printed cannot be used.
 var ErrUnprintedFile = errors.New("daemon: bad file of unprinted receipts")
 
-// load reads the list kept for this database: nil when there is none,
-// or it was kept for another database.
+// load reads the kept list: nil when there is none.
 func (f *unprintedFile) load() ([]Unprinted, error) {
-	b, err := os.ReadFile(f.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
+	var b []byte
+	err := f.db.View(func(tx *bbolt.Tx) error {
+		if bk := tx.Bucket(receiptsBucket); bk != nil {
+			b = bytes.Clone(bk.Get(unprintedKey))
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnprintedFile, err)
+	}
+	if b == nil {
+		return nil, nil
 	}
 	d, err := parseUnprinted(b)
 	if err != nil {
 		return nil, err
 	}
-	if d.Instance != f.instance {
-		return nil, nil
-	}
 	return d.Unprinted, nil
 }
 
-// parseUnprinted reads the file's content: at most maxUnprinted
+// parseUnprinted reads the kept list: at most maxUnprinted
 // transactions, each with a record id of digits and known copies.
 func parseUnprinted(b []byte) (unprintedDoc, error) {
 	var d unprintedDoc
@@ -98,30 +98,37 @@ func isRecordID(s string) bool {
 	return true
 }
 
-// store replaces the file with list, durably (an empty list removes it).
+// store replaces the kept list with list, in one commit (an empty list
+// removes it).
 func (f *unprintedFile) store(list []Unprinted) error {
-	if len(list) == 0 {
-		err := os.Remove(f.path)
-		if err == nil {
-			err = durable.SyncDir(filepath.Dir(f.path))
-		}
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	var b []byte
+	if len(list) > 0 {
+		var err error
+		if b, err = json.Marshal(unprintedDoc{Unprinted: list}); err != nil {
 			return fmt.Errorf("%w: %w", ErrUnprintedFile, err)
 		}
-		return nil
 	}
-	b, err := json.Marshal(unprintedDoc{Instance: f.instance, Unprinted: list})
+	err := f.db.Update(func(tx *bbolt.Tx) error {
+		if b == nil {
+			if bk := tx.Bucket(receiptsBucket); bk != nil {
+				return bk.Delete(unprintedKey)
+			}
+			return nil
+		}
+		bk, err := tx.CreateBucketIfNotExists(receiptsBucket)
+		if err != nil {
+			return err
+		}
+		return bk.Put(unprintedKey, b)
+	})
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrUnprintedFile, err)
-	}
-	if err := durable.WriteFile(f.path, b, 0o600); err != nil {
 		return fmt.Errorf("%w: %w", ErrUnprintedFile, err)
 	}
 	return nil
 }
 
-// save writes what did not print to the file (when there is one); a
-// write that fails is logged: the list in memory stays right.
+// save keeps what did not print (when a keeper is set); a write that
+// fails is logged: the list in memory stays right.
 func (r *receipts) save() {
 	if r.keep == nil {
 		return
