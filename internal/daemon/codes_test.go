@@ -53,13 +53,31 @@ func codeRig(t *testing.T, text string) (*camera.QRDetector, *qrcode.QRCode) {
 	return det, q
 }
 
-func TestCameraCodesOnceWhileInView(t *testing.T) {
-	det, q := codeRig(t, "134567890123456789")
-	code := q.Image(200)
+// whiteFrame is a 200×200 frame with nothing on it.
+func whiteFrame() *image.Gray {
 	blank := image.NewGray(image.Rect(0, 0, 200, 200))
 	for i := range blank.Pix {
 		blank.Pix[i] = 0xff
 	}
+	return blank
+}
+
+// readCodeWithin is c's next code, "" when none came within d.
+func readCodeWithin(t *testing.T, c *cameraCodes, d time.Duration) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	s, err := c.ReadCode(ctx)
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestCameraCodesOnceWhileInView(t *testing.T) {
+	det, q := codeRig(t, "134567890123456789")
+	code := q.Image(200)
+	blank := whiteFrame()
 	src := &frames{}
 	c := &cameraCodes{src: src, det: det, log: slog.New(slog.DiscardHandler)}
 	// A read that must find the code waits as long as decoding the
@@ -67,15 +85,7 @@ func TestCameraCodesOnceWhileInView(t *testing.T) {
 	// again" empty after 2 s); one that must not ends when the frames
 	// run out and the wait is over.
 	within := 30 * time.Second
-	read := func() string {
-		ctx, cancel := context.WithTimeout(context.Background(), within)
-		defer cancel()
-		s, err := c.ReadCode(ctx)
-		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatal(err)
-		}
-		return s
-	}
+	read := func() string { return readCodeWithin(t, c, within) }
 	src.imgs = []image.Image{blank, code}
 	if got := read(); got != "134567890123456789" {
 		t.Fatalf("first read %q", got)
@@ -190,10 +200,7 @@ func TestCameraCodesNextSale(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, code2 := q.Image(200), q2.Image(200)
-	blank := image.NewGray(image.Rect(0, 0, 200, 200))
-	for i := range blank.Pix {
-		blank.Pix[i] = 0xff
-	}
+	blank := whiteFrame()
 	src := &frames{}
 	paid := map[string]bool{}
 	c := &cameraCodes{src: src, det: det, log: slog.New(slog.DiscardHandler),
@@ -204,13 +211,7 @@ func TestCameraCodesNextSale(t *testing.T) {
 		t.Helper()
 		c.FlushCodes()
 		src.imgs = imgs
-		ctx, cancel := context.WithTimeout(context.Background(), within)
-		defer cancel()
-		s, err := c.ReadCode(ctx)
-		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatal(err)
-		}
-		return s
+		return readCodeWithin(t, c, within)
 	}
 	steady := func(img image.Image, n int) []image.Image {
 		var s []image.Image

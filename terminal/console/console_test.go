@@ -597,10 +597,7 @@ func TestKeyLoad(t *testing.T) {
 	p := r.serve()
 	pr := prompt("carol", engauth.RoleCustodian)
 	r.login(p, "carol", engauth.RoleCustodian)
-	p.send("key load\r")
-	p.expect("key block: ")
-	p.send(block + "\r")
-	out := p.expect(pr)
+	out := p.keyLoad(block, pr)
 	if !strings.Contains(out, strings.Repeat("*", len(block))) || !strings.Contains(out, "KCV 1A2B3C, KSN FFFF9876543210E00000") {
 		t.Fatalf("key load: %q", out)
 	}
@@ -1300,10 +1297,7 @@ func TestLoadFailuresAuditTheReason(t *testing.T) {
 	p := r.serve()
 	pr := prompt("carol", engauth.RoleCustodian)
 	r.login(p, "carol", engauth.RoleCustodian)
-	p.send("key load\r")
-	p.expect("key block: ")
-	p.send(block + "\r")
-	if out := p.expect(pr); !strings.Contains(out, "key load failed: key usage not accepted: a DUKPT initial key (B1), mode of use X or N") {
+	if out := p.keyLoad(block, pr); !strings.Contains(out, "key load failed: key usage not accepted: a DUKPT initial key (B1), mode of use X or N") {
 		t.Fatalf("key load: %q", out)
 	}
 	enterComponent(p, "1", component1, pr)
@@ -1401,10 +1395,7 @@ func TestKeyLoadFailureKeepsNoPartOfWhatWasPasted(t *testing.T) {
 	p := r.serve()
 	pr := prompt("carol", engauth.RoleCustodian)
 	r.login(p, "carol", engauth.RoleCustodian)
-	p.send("key load\r")
-	p.expect("key block: ")
-	p.send(pasted + "\r")
-	out := p.expect(pr)
+	out := p.keyLoad(pasted, pr)
 	if !strings.Contains(out, "key load failed: not a TR-31 key block") || strings.Contains(out, pasted[1:5]) {
 		t.Fatalf("the console said %q", out)
 	}

@@ -352,6 +352,15 @@ func (r *rig) hasEvent(prefix string) bool {
 	return false
 }
 
+// keyLoad runs "key load" with block pasted at its prompt and returns
+// what the console wrote until the prompt pr.
+func (p *port) keyLoad(block, pr string) string {
+	p.send("key load\r")
+	p.expect("key block: ")
+	p.send(block + "\r")
+	return p.expect(pr)
+}
+
 // wantEvents checks that the audit log has an entry starting with each of
 // wants.
 func (r *rig) wantEvents(t *testing.T, wants ...string) {

@@ -536,17 +536,28 @@ func TestChooseFaceDuringCardWait(t *testing.T) {
 	r := faceSetup(t, "135790", nil)
 	events, stop := r.e.Subscribe()
 	defer stop()
-	tx, _ := r.e.StartSale(4200, "156")
-	waitPhase(t, events, PhaseWaitCard)
-	if err := r.e.ChooseFace(tx.ID); err != nil {
-		t.Fatal(err)
-	}
+	tx := chooseFaceInCardSale(t, r.e, events, 4200)
 	if got := wait(t, r.e, tx.ID); got.State != store.StateApproved || got.Face == nil {
 		t.Fatalf("chosen face: %+v", got)
 	}
 	if err := r.e.ChooseFace(tx.ID); err == nil {
 		t.Fatal("a finished sale switched to face pay")
 	}
+}
+
+// chooseFaceInCardSale starts a card sale of amount and, once it waits for
+// a card, switches it to face pay as the display's button does.
+func chooseFaceInCardSale(t *testing.T, e *Engine, events <-chan Event, amount int64) store.Txn {
+	t.Helper()
+	tx, err := e.StartSale(amount, "156")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitPhase(t, events, PhaseWaitCard)
+	if err := e.ChooseFace(tx.ID); err != nil {
+		t.Fatal(err)
+	}
+	return tx
 }
 
 // The customer who chose face pay on the display and then pressed Cancel
@@ -556,11 +567,7 @@ func TestChooseFaceThenDeclineGoesBackToTheCard(t *testing.T) {
 	r := faceSetup(t, "135790", func(r *faceRig) { r.consent = &fakeConsent{answer: false} })
 	events, stop := r.e.Subscribe()
 	defer stop()
-	tx, _ := r.e.StartSale(4200, "156")
-	waitPhase(t, events, PhaseWaitCard)
-	if err := r.e.ChooseFace(tx.ID); err != nil {
-		t.Fatal(err)
-	}
+	tx := chooseFaceInCardSale(t, r.e, events, 4200)
 	waitPhase(t, events, PhaseFaceConsent)
 	waitPhase(t, events, PhaseWaitCard)
 	r.reader.cards <- card("3012")
@@ -568,11 +575,7 @@ func TestChooseFaceThenDeclineGoesBackToTheCard(t *testing.T) {
 		t.Fatalf("paid by card after declining face pay: %+v (liveness called %d times)", got, r.live.calls)
 	}
 	// Chosen again in a later sale and declined again: the same.
-	tx, _ = r.e.StartSale(100, "156")
-	waitPhase(t, events, PhaseWaitCard)
-	if err := r.e.ChooseFace(tx.ID); err != nil {
-		t.Fatal(err)
-	}
+	tx = chooseFaceInCardSale(t, r.e, events, 100)
 	waitPhase(t, events, PhaseWaitCard)
 	if err := r.e.Cancel(tx.ID); err != nil {
 		t.Fatal(err)
