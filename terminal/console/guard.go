@@ -3,6 +3,8 @@ package console
 import (
 	"strings"
 	"unicode/utf8"
+
+	"posd/terminal/redact"
 )
 
 // The output guard: every line the console writes (except the echo of
@@ -283,7 +285,7 @@ func keyFree(b []byte, st []span) bool {
 	switch {
 	case len(st) == 1 && n > 19:
 		return true // track data: maskPANs masks it whole
-	case n > 19 || !luhn(digits[:n]):
+	case n > 19 || !redact.Luhn(digits[:n]):
 		return false
 	}
 	k = 0
@@ -365,7 +367,7 @@ func maskOnePAN(b []byte) bool {
 			}
 			copy(digits[n:], b[rs[j].start:rs[j].end])
 			n += l
-			if n >= 13 && luhn(digits[:n]) {
+			if n >= 13 && redact.Luhn(digits[:n]) {
 				best = j
 			}
 		}
@@ -388,22 +390,4 @@ func maskOnePAN(b []byte) bool {
 		return true
 	}
 	return false
-}
-
-// luhn reports whether the ASCII digits d pass the Luhn check.
-func luhn(d []byte) bool {
-	sum := 0
-	double := false
-	for i := len(d) - 1; i >= 0; i-- {
-		v := int(d[i] - '0')
-		if double {
-			v *= 2
-			if v > 9 {
-				v -= 9
-			}
-		}
-		sum += v
-		double = !double
-	}
-	return sum%10 == 0
 }

@@ -3,6 +3,8 @@ package console
 import (
 	"strings"
 	"testing"
+
+	"posd/terminal/redact"
 )
 
 func TestGuardLine(t *testing.T) {
@@ -153,7 +155,7 @@ func TestLuhn(t *testing.T) {
 		"4761739001010010": true, "378282246310005": true, "6011111111111117": true,
 		"4761739001010011": false, "0": true, "18": true, "19": false,
 	} {
-		if got := luhn([]byte(s)); got != want {
+		if got := redact.Luhn([]byte(s)); got != want {
 			t.Errorf("luhn(%s) = %t", s, got)
 		}
 	}

@@ -47,7 +47,7 @@ func Digits(s string) string {
 	flush := func(end int) {
 		run := s[start:end]
 		switch {
-		case len(run) < 12, len(run) == 12 && platformID(s, start, end) && !luhn(run):
+		case len(run) < 12, len(run) == 12 && platformID(s, start, end) && !Luhn(run):
 			out = append(out, run...)
 		case len(run) <= 19:
 			out = append(out, MaskPAN(run)...)
@@ -156,8 +156,9 @@ func attr(a slog.Attr) slog.Attr {
 	return slog.Attr{Key: a.Key, Value: v}
 }
 
-// luhn reports whether the decimal digits d pass the Luhn check.
-func luhn(d string) bool {
+// Luhn reports whether the decimal digits d pass the Luhn check (a card
+// number's check digit).
+func Luhn[D ~string | ~[]byte](d D) bool {
 	sum := 0
 	for i := range len(d) {
 		n := int(d[len(d)-1-i] - '0')
