@@ -117,6 +117,12 @@ func run() error {
 	faceLimit := flag.Int64("face-limit", facepay.DefaultLimit, "face-pay limit in minor units: identify over it answers over_limit")
 	level := flag.String("log-level", "info", "log level: debug, info, warn, error")
 	flag.Parse()
+	// SIGTERM is caught before any server starts (the wallet and face
+	// platforms serve before the acquirer's line says the simulator is
+	// up): a stop sent once one of them answered is a clean one, not a
+	// kill.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
 
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(*level)); err != nil {
@@ -253,11 +259,6 @@ func run() error {
 		_ = srv.Close()
 		return err
 	}
-	// SIGTERM is caught before the line that tells whoever waits for it
-	// (make run, a test) that the simulator is up: a stop sent right
-	// after it is a clean one, not a kill.
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
 	fmt.Fprintf(os.Stderr, "listening on %s\n", ln.Addr())
 	serveErr := srv.Serve(ctx, ln)
 	if ctl != nil {
