@@ -60,6 +60,13 @@ func TestAPIErrorsMaskCardNumbers(t *testing.T) {
 	if _, _, body := do(h, call{"GET", "/v1/txns/" + pan, "", nil}); !strings.Contains(errorOf(t, body), "476173******0010") {
 		t.Errorf("unknown id: %s", body)
 	}
+	// A card number typed in groups, as it is printed on the card.
+	for _, grouped := range []string{"4761 7390 0101 0010", "4761-7390-0101-0010"} {
+		code, _, body := do(h, call{"POST", "/v1/txns", `{"type":"` + grouped + `","amount":"1.00"}`, nil})
+		if msg := errorOf(t, body); code != 400 || strings.Contains(msg, "7390") || strings.Contains(msg, "0101") {
+			t.Errorf("type %q: %d %q", grouped, code, msg)
+		}
+	}
 	// A long input is masked before it is shortened: no part of a card
 	// number is left by the cut.
 	code, _, body := do(h, call{"POST", "/v1/txns", `{"type":"abcdefghijklmn` + pan + `"}`, nil})

@@ -41,7 +41,9 @@ func MaskPAN(pan string) string {
 // Luhn check (a 12-digit card number may follow capitals). 12 digits
 // glued to anything else (a word in lower case, a hex dump's "5A0A",
 // more letters or digits or a track separator after them) are masked.
+// A card number written in groups is masked too (see minGroup).
 func Digits(s string) string {
+	s = grouped(s)
 	var out []byte
 	start := -1
 	flush := func(end int) {
@@ -75,6 +77,86 @@ func Digits(s string) string {
 		flush(len(s))
 	}
 	return string(out)
+}
+
+// A card number typed by hand comes in groups: "4761 7390 0101 0010",
+// "3782-822463-10005", "6212 3456 7890 1234 569". Groups of 3 to 11
+// digits, each joined to the next by one space or dash, whose digits
+// make 12 to 19 that pass the Luhn check (as a card number's do) are
+// masked as one run, first 6 and last 4 digits kept, the separators
+// left in place. Dates ("2026-11-29"), times and lists of ids, whose
+// digits are not a card number's, stay.
+const (
+	minGroup = 3
+	maxGroup = 11
+)
+
+// grouped masks the grouped card numbers in s (see minGroup).
+func grouped(s string) string {
+	type run struct{ start, end int }
+	var b []byte // a copy, made on the first masked group
+	var group []run
+	mask := func(g []run, total int) {
+		if b == nil {
+			b = []byte(s)
+		}
+		i := 0
+		for _, r := range g {
+			for p := r.start; p < r.end; p++ {
+				if i >= 6 && i < total-4 {
+					b[p] = '*'
+				}
+				i++
+			}
+		}
+	}
+	flush := func() {
+		// Every stretch of whole groups, as a card number may be
+		// followed or preceded by other numbers ("... 0010 123").
+		digits := make([]byte, 0, 2*maxGroup)
+		for a := range group {
+			digits = digits[:0]
+			for z := a; z < len(group); z++ {
+				digits = append(digits, s[group[z].start:group[z].end]...)
+				total := len(digits)
+				if total > 19 {
+					break
+				}
+				if z > a && total >= 12 && Luhn(digits) {
+					mask(group[a:z+1], total)
+				}
+			}
+		}
+		group = group[:0]
+	}
+	for i := 0; i < len(s); {
+		if s[i] < '0' || s[i] > '9' {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+			j++
+		}
+		r := run{i, j}
+		if n := j - i; n < minGroup || n > maxGroup {
+			flush()
+		} else {
+			if len(group) > 0 {
+				last := group[len(group)-1]
+				if r.start != last.end+1 || (s[last.end] != ' ' && s[last.end] != '-') {
+					flush()
+				}
+			}
+			group = append(group, r)
+		}
+		i = j
+	}
+	flush()
+	if b == nil {
+		return s
+	}
+	return string(b)
 }
 
 // platformID reports whether the 12 digits s[start:end] end a platform's

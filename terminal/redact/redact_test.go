@@ -36,6 +36,19 @@ func TestDigits(t *testing.T) {
 		"FP000000000001=251220":    "FP000000**0001=251220",
 		"FP1234567890123456789012": "FP**********************",
 		"":                         "",
+		// A card number written in groups, as a cashier types it.
+		`unknown type "4761 7390 0101 0010"`: `unknown type "4761 73** **** 0010"`,
+		"4761-7390-0101-0010":                "4761-73**-****-0010",
+		"3782 822463 10005":                  "3782 82**** *0005",
+		"6212 3456 7890 1234 569":            "6212 34** **** ***4 569",
+		"4761 7390 0101 0010 123 cvv":        "4761 73** **** 0010 123 cvv",
+		"ref 5678 4761 7390 0101 0010":       "ref 5678 4761 73** **** 0010",
+		// Dates, times, amounts and short lists stay.
+		"2026-11-29 23:21:41 amount 1 234.00": "2026-11-29 23:21:41 amount 1 234.00",
+		"stan 000072 invoice 000051":          "stan 000072 invoice 000051",
+		"ids 1001 1002 1003":                  "ids 1001 1002 1003",
+		"4761  7390 0101 0010":                "4761  7390 0101 0010", // two spaces: separate numbers
+		"7390 0101 0010 0011 not luhn":        "7390 0101 0010 0011 not luhn",
 	} {
 		if got := Digits(in); got != want {
 			t.Errorf("Digits(%q) = %q, want %q", in, got, want)
@@ -69,11 +82,14 @@ var (
 	// platformIDShape finds the id around a run of 12 digits (with up to 5
 	// bytes before it and 1 after).
 	platformIDShape = regexp.MustCompile(`(^|[^A-Za-z0-9])[A-Z]{2,4}[0-9]{12}($|[^A-Za-z0-9=^])`)
+	// fourGroups is a card number as printed on the card.
+	fourGroups = regexp.MustCompile(`(?:^|[^0-9])([0-9]{4}[ -][0-9]{4}[ -][0-9]{4}[ -][0-9]{4})(?:$|[^0-9])`)
 )
 
 func FuzzDigits(f *testing.F) {
 	f.Add("4761739001010010")
 	f.Add("platform_txn=FP000000000001 5A0A123456789012")
+	f.Add("type 4761 7390 0101 0010 ok 3782-822463-10005")
 	f.Fuzz(func(t *testing.T, s string) {
 		out := Digits(s)
 		if len(out) != len(s) {
@@ -85,6 +101,11 @@ func FuzzDigits(f *testing.F) {
 		for _, loc := range digitRun.FindAllStringIndex(out, -1) {
 			if n := loc[1] - loc[0]; n > 11 && !(n == 12 && platformIDShape.MatchString(out[max(0, loc[0]-5):min(len(out), loc[1]+1)])) {
 				t.Fatalf("unmasked run in %q", out)
+			}
+		}
+		for _, m := range fourGroups.FindAllStringSubmatch(out, -1) {
+			if g := m[1]; Luhn(strings.NewReplacer(" ", "", "-", "").Replace(g)) {
+				t.Fatalf("unmasked grouped card number %q in %q", g, out)
 			}
 		}
 	})
