@@ -15,6 +15,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"posd/crypto/tr31"
+	"posd/terminal/dukptkeys"
 	"posd/terminal/engauth"
 	"posd/terminal/keyload"
 )
@@ -1403,6 +1404,24 @@ func TestKeyLoadFailureKeepsNoPartOfWhatWasPasted(t *testing.T) {
 	for _, e := range r.events() {
 		if strings.Contains(e, pasted[1:5]) {
 			t.Fatalf("audit entry %q holds part of what was pasted", e)
+		}
+	}
+}
+
+// TestKeyLoadFailureSaysWhy: each refusal of a key block is told by its
+// class, a reused initial KSN as such (not "could not take it").
+func TestKeyLoadFailureSaysWhy(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("keyload: installing: %w: KSN base FFFF9876543210E0 was used up to counter 12; load an initial key with a new KSN", dukptkeys.ErrKSNReuse),
+			"this initial KSN was already used on this terminal: load an initial key with a new KSN"},
+		{fmt.Errorf("%w: KS must be 20 (or 16) hex digits", keyload.ErrKSN), "the key block has no usable initial KSN (missing or malformed)"},
+		{errors.New("keystore: full"), "refused: the key store could not take it"},
+	} {
+		if got := keyLoadFailure(c.err); got != c.want {
+			t.Errorf("keyLoadFailure(%v) = %q, want %q", c.err, got, c.want)
 		}
 	}
 }

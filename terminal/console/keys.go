@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"posd/crypto/tr31"
+	"posd/terminal/dukptkeys"
 	"posd/terminal/keyload"
 )
 
@@ -316,7 +317,8 @@ func keyLoadFailure(err error) string {
 		{tr31.ErrMAC, "the key block does not verify under the loaded KBPK (made under another KBPK, or altered)"},
 		{keyload.ErrUsage, "key usage not accepted: a DUKPT initial key (B1), mode of use X or N, not exportable, " +
 			"of the terminal's DUKPT mode and no stronger than the KBPK"},
-		{keyload.ErrKSN, "the key block has no usable initial KSN (missing, malformed, or already used)"},
+		{dukptkeys.ErrKSNReuse, "this initial KSN was already used on this terminal: load an initial key with a new KSN"},
+		{keyload.ErrKSN, "the key block has no usable initial KSN (missing or malformed)"},
 		{keyload.ErrNoDUKPT, "this terminal has no DUKPT slot"},
 		{keyload.ErrBlock, "not a TR-31 key block this terminal takes (its format, version or KBPK)"},
 		{keyload.ErrComponent, "unusable key components (length, equal, all zeros, or a weak key)"},
