@@ -60,11 +60,29 @@ waitfor() {
 }
 
 "$bin/acquirer-sim" -listen "$hostaddr" -journal "$dir/journal.jsonl" -wallet "$walletaddr" -wallet-journal "$dir/wallet.jsonl" -wallet-state "$dir/wallet-orders.json" \
-	-face "$faceaddr" -face-key "$dir/face-platform-key.pem" -face-pub-out "$dir/face-platform.pem" -face-journal "$dir/face.jsonl" 2> >(tee "$dir/acquirer-sim.log" | sed 's/^/[acquirer-sim] /' >&2) &
+	-face "$faceaddr" -face-key "$dir/face-platform-key.pem" -face-pub-out "$dir/face-platform.pem" -face-journal "$dir/face.jsonl" 2> >(tee "$dir/acquirer-sim.log" | sed -u 's/^/[acquirer-sim] /' >&2) &
 pids+=($!)
 waitfor acquirer-sim "${pids[0]}" "$dir/acquirer-sim.log" "listening on"
 
-"$bin/posd" -config "$dir/posd.json" 2> >(tee "$dir/posd.log" | sed 's/^/[posd] /' >&2) &
+# posd as systemd runs it on the board: exit status 75 (the service
+# console's restart, a factory reset, a firmware trial) asks to be started
+# again; any other exit ends the demo. SIGTERM to this loop stops posd.
+posd_loop() {
+	local child rc
+	trap 'kill -TERM "$child" 2>/dev/null; wait "$child"; exit 0' INT TERM
+	while :; do
+		"$bin/posd" -config "$dir/posd.json" 2> >(tee -a "$dir/posd.log" | sed -u 's/^/[posd] /' >&2) &
+		child=$!
+		rc=0
+		wait "$child" || rc=$?
+		if [ "$rc" != 75 ]; then
+			exit "$rc"
+		fi
+		echo "run-demo: posd asked to be started again (exit 75: the service console's restart or factory reset); starting it" >&2
+		sleep 1
+	done
+}
+posd_loop &
 pids+=($!)
 waitfor posd "${pids[1]}" "$dir/posd.log" "posd ready"
 
@@ -101,7 +119,9 @@ Customer display: http://$api/ (open it in a browser)
 Service console (the field engineer's debug UART): picocom -b 115200 ${console:-"(none)"}
   (or: screen ${console:-/dev/pts/N} 115200). Type login; sign the challenge it prints with
   bin/posctl engineer token --key $dir/engineer.key --challenge "posd-login ..." --role engineer --id you --ttl 1h
-  and paste the token (roles: engineer, custodian, admin).
+  and paste the token (roles: engineer, custodian, admin). The console's restart and
+  factory-reset start posd again (the demo restarts it, as systemd does on the board);
+  the console then has a new path: bin/posctl status shows it as "console".
 Amounts ending in .51 / .05 are declined, .91 times out (reversal), .96 is a
 host malfunction. Journal of the acquirer: $dir/journal.jsonl; of the wallet
 platforms: $dir/wallet.jsonl (wallet codes: amounts ending in .61 make the

@@ -556,6 +556,42 @@ func TestRunDemo(t *testing.T) {
 			t.Fatalf("face sale in the demo: %+v %d\n%s", v, code, buf.String())
 		}
 	}
+	// The service console's restart: posd exits 75 and the demo starts
+	// it again, as systemd does on the board.
+	var st struct {
+		Console string `json:"console"`
+	}
+	if out, _ := e.posctl("status"); json.Unmarshal([]byte(out), &st) != nil || !strings.HasPrefix(st.Console, "/dev/") {
+		t.Fatalf("status names no console: %s", out)
+	}
+	c := openTerm(t, st.Console)
+	c.send("\r")
+	c.expect("posd> ")
+	if out := c.login(func(ch string) string {
+		out, code := runToExit(t, "posctl", "engineer", "token", "--key", filepath.Join(dir, "engineer.key"), "--challenge", ch, "--role", "engineer", "--id", "eve", "--ttl", "1h")
+		if code != 0 {
+			t.Fatalf("token: %s", out)
+		}
+		return strings.TrimSpace(out)
+	}); !strings.Contains(out, "posd(eve:engineer)> ") {
+		t.Fatalf("console login in the demo: %q", out)
+	}
+	c.send("restart\r")
+	c.expect("RESTART to confirm: ")
+	c.send("RESTART\r")
+	c.expect("restarting")
+	c.close()
+	for deadline := time.Now().Add(60 * time.Second); strings.Count(buf.String(), "posd ready") < 2; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("posd not started again after the console's restart:\n%s", buf.String())
+		}
+	}
+	if !strings.Contains(buf.String(), "posd asked to be started again") {
+		t.Errorf("the demo does not say why posd started again:\n%s", buf.String())
+	}
+	if v, code := e.run([]string{"sale", "--amount", "4.00", "--method", "qr"}, "qr:134567890123456780"); v.State != "approved" || code != 0 {
+		t.Fatalf("wallet sale after the restart: %+v %d\n%s", v, code, buf.String())
+	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
