@@ -14,7 +14,10 @@
 // invoice, batch: the open batch's number), meta.
 // Migrations from older schemas run in one bbolt transaction at Open,
 // which then zeroes the file's free pages (scrub.go): bbolt leaves what
-// it frees in place.
+// it frees in place. A record field that older records lack and older
+// builds may ignore (settled_by_hand, say) needs no migration and no new
+// schema: such records decode with the field empty, and an older build
+// keeps it when it rewrites the record (keep.go).
 package store
 
 import (
@@ -178,6 +181,23 @@ type Txn struct {
 	// Face is a face payment's: the consent, the liveness decision and
 	// the platform's answer. Never an image, a template or the account.
 	Face *Face `json:"face,omitempty"`
+	// Hand says that the merchant settled the transaction by hand with
+	// the acquirer or the platform after the terminal set it aside
+	// (terminal/txn's settle-by-hand list); nil for every other record.
+	// The record keeps its state: Hand is what happened beside it.
+	Hand *Hand `json:"settled_by_hand,omitempty"`
+}
+
+// Hand is how a transaction set aside was settled by hand: when, by
+// whom (as the service console's login names them), why it had been
+// set aside, the outcome and a short reference (the acquirer's or the
+// platform's ticket; printable, never card data: terminal/txn checks it).
+type Hand struct {
+	At      time.Time `json:"at"`
+	By      string    `json:"by"`
+	Why     string    `json:"why"`
+	Outcome string    `json:"outcome"`
+	Ref     string    `json:"reference"`
 }
 
 // Face is what a face payment keeps: when the customer consented, the
