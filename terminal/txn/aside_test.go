@@ -1,7 +1,17 @@
 package txn
 
 import (
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
+
+	"posd/conn/clock"
+	"posd/terminal/facepay"
+	"posd/terminal/host"
+	"posd/terminal/store"
 )
 
 // wantAside checks that e lists id, alone, as set aside for why, and that
@@ -23,4 +33,190 @@ func wantAside(t *testing.T, e *Engine, id, why string) {
 		t.Fatal(err)
 	}
 	check("rebuilt from the records")
+}
+
+// seedAside writes recs into db before an engine opens it, each under
+// the next id (set in recs); a state a record cannot start in is reached
+// through auth_sent; job, when set, queues that kind of job for it.
+func seedAside(t *testing.T, db *store.DB, recs []store.Txn, jobs map[int]store.JobKind) {
+	t.Helper()
+	for i := range recs {
+		err := db.Do(func(tx *store.Tx) error {
+			first, err := tx.ReserveIDs(1)
+			if err != nil {
+				return err
+			}
+			r := &recs[i]
+			r.ID = strconv.FormatUint(first, 10)
+			end := r.State
+			r.State = store.StateAuthSent
+			if err := tx.Insert(r); err != nil {
+				return err
+			}
+			if _, err := tx.Update(r.ID, func(x *store.Txn) error { x.State = end; return nil }); err != nil {
+				return err
+			}
+			r.State = end
+			if k, ok := jobs[i]; ok {
+				return tx.Enqueue(&store.Job{Kind: k, TxnID: r.ID})
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// asideIDs is e's list to settle by hand as ids.
+func asideIDs(e *Engine) []string {
+	var ids []string
+	for _, a := range e.Aside() {
+		ids = append(ids, a.ID)
+	}
+	return ids
+}
+
+// An item set aside is settled by hand: the record says by whom, when,
+// why, the outcome and the reference; it leaves the list, now and after
+// a restart; asking again is answered with what was recorded; an item
+// not on the list (still worked on, never set aside, unknown) is refused.
+func TestSettleByHand(t *testing.T) {
+	db := openDB(t)
+	recs := []store.Txn{
+		{Kind: "purchase", Amount: 3000, Currency: "156", State: store.StateReversalPending, Face: &store.Face{OrderID: "F1", Status: facepay.CodeReverseExpired}},
+		{Kind: "purchase", Amount: 200, Currency: "156", State: store.StateOfflineApproved, STAN: 8, AdviceCode: "Q1"},
+		{Kind: "purchase", Amount: 300, Currency: "156", State: store.StateOfflineApproved, STAN: 9, AdviceCode: AdviceLost},
+		{Kind: "purchase", Amount: 100, Currency: "156", State: store.StateReversalPending, STAN: 7},
+		{Kind: "purchase", Amount: 400, Currency: "156", State: store.StateApproved, STAN: 10},
+	}
+	seedAside(t, db, recs, map[int]store.JobKind{3: store.JobReversal})
+	face, refused, lost, reversing, approved := recs[0].ID, recs[1].ID, recs[2].ID, recs[3].ID, recs[4].ID
+	silent := &fakeHost{purchase: func(host.Purchase) (host.Result, error) { return host.Result{}, errors.New("down") }}
+	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	open := func() *Engine {
+		e, err := New(Opts{Store: db, Host: silent, Keys: newKeys(t), Reader: newReader(), CardTimeout: time.Second,
+			HostTimeout: time.Second, ReversalRetry: time.Hour, MaxAmount: 100000, Currencies: []string{"156"},
+			Clock: clock.NewFake(at)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	e := open()
+	defer func() { e.Halt() }()
+	if got := asideIDs(e); !slices.Equal(got, []string{face, refused, lost}) {
+		t.Fatalf("set aside: %v", got)
+	}
+
+	got, err := e.SettleByHand(refused, HandNote{By: "carol (admin)", Outcome: HandSettled, Ref: " ACQ-TICKET 7781 "})
+	want := store.Hand{At: at, By: "carol (admin)", Why: AsideAdviceRefused, Outcome: HandSettled, Ref: "ACQ-TICKET 7781"}
+	if err != nil || got.Hand == nil || *got.Hand != want || got.State != store.StateOfflineApproved || got.AdviceCode != "Q1" {
+		t.Fatalf("settled: %+v, %v", got.Hand, err)
+	}
+	if rec, _ := e.Get(refused); rec.Hand == nil || *rec.Hand != want {
+		t.Fatalf("record: %+v", rec.Hand)
+	}
+	if got := asideIDs(e); !slices.Equal(got, []string{face, lost}) {
+		t.Fatalf("set aside after settling %s: %v", refused, got)
+	}
+	if counts(got, true) {
+		t.Errorf("an offline approval settled by hand counts in the batch's totals")
+	}
+	// Asked again (a retry): what was recorded, unchanged.
+	again, err := e.SettleByHand(refused, HandNote{By: "dave (admin)", Outcome: HandSettled, Ref: "ACQ-TICKET 7781"})
+	if err != nil || again.Hand == nil || *again.Hand != want {
+		t.Fatalf("settled again: %+v, %v", again.Hand, err)
+	}
+	// Otherwise: refused, the record unchanged.
+	if _, err := e.SettleByHand(refused, HandNote{By: "carol (admin)", Outcome: HandSettled, Ref: "ACQ-TICKET 7782"}); !errors.Is(err, ErrHandSettled) {
+		t.Fatalf("settled again with another reference: %v", err)
+	}
+
+	// A face payment needs its outcome: refunded or stands.
+	for _, o := range []string{HandSettled, "", "paid"} {
+		if _, err := e.SettleByHand(face, HandNote{By: "carol (admin)", Outcome: o, Ref: "FP case 12"}); !errors.Is(err, ErrHandNote) {
+			t.Fatalf("face payment settled %q: %v", o, err)
+		}
+	}
+	if _, err := e.SettleByHand(lost, HandNote{By: "carol (admin)", Outcome: HandStands, Ref: "x"}); !errors.Is(err, ErrHandNote) {
+		t.Fatalf("offline approval settled as standing: %v", err)
+	}
+	if e.SettledReversals() != 0 {
+		t.Fatalf("settled reversals before any: %d", e.SettledReversals())
+	}
+	if _, err := e.SettleByHand(face, HandNote{By: "carol (admin)", Outcome: HandStands, Ref: "FP case 12"}); err != nil {
+		t.Fatal(err)
+	}
+	if e.SettledReversals() != 1 {
+		t.Fatalf("settled reversals: %d", e.SettledReversals())
+	}
+
+	// Not on the list: refused, nothing written.
+	for _, id := range []string{reversing, approved, "999", "x"} {
+		_, err := e.SettleByHand(id, HandNote{By: "carol (admin)", Outcome: HandSettled, Ref: "T1"})
+		if !errors.Is(err, ErrNotAside) {
+			t.Errorf("%s settled: %v", id, err)
+		}
+	}
+	if _, err := e.SettleByHand("999", HandNote{By: "carol (admin)", Outcome: HandSettled, Ref: "T1"}); !store.IsNotFound(err) {
+		t.Errorf("unknown id: %v", err)
+	}
+	for _, id := range []string{reversing, approved} {
+		if rec, err := e.Get(id); err != nil || rec.Hand != nil {
+			t.Errorf("%s after a refusal: %+v, %v", id, rec.Hand, err)
+		}
+	}
+
+	// A restart: the list is rebuilt without them.
+	e.Halt()
+	e = open()
+	if got := asideIDs(e); !slices.Equal(got, []string{lost}) || e.SettledReversals() != 1 {
+		t.Fatalf("after a restart: %v, %d settled reversals", got, e.SettledReversals())
+	}
+}
+
+// The note is checked before anything is read or written: who, a
+// reference of printable ASCII within its bound, never a card number
+// (redact would mask it), which no error repeats.
+func TestSettleByHandRefusesBadNotes(t *testing.T) {
+	db := openDB(t)
+	recs := []store.Txn{{Kind: "purchase", Amount: 200, Currency: "156", State: store.StateOfflineApproved, STAN: 8, AdviceCode: "Q1"}}
+	seedAside(t, db, recs, nil)
+	e, err := New(Opts{Store: db, Host: approveAll(), Keys: newKeys(t), Reader: newReader(), MaxAmount: 100000, Currencies: []string{"156"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Halt()
+	id := recs[0].ID
+	for _, c := range []struct{ by, ref string }{
+		{"", "T1"},
+		{"carol\n(admin)", "T1"},
+		{"carol (admin)", ""},
+		{"carol (admin)", "   "},
+		{"carol (admin)", strings.Repeat("A", MaxHandRef+1)},
+		{"carol (admin)", "ticket\x07"},
+		{"carol (admin)", "票号 12"},
+		{"carol (admin)", "4761739001010010"},
+		{"carol (admin)", "card 4761739001010010 refund"},
+		{"carol (admin)", "4761 7390 0101 0010"},
+		{"carol (admin)", "4761-7390-0101-0010"},
+		{"carol (admin)", "476173900101001047617390"},
+	} {
+		_, err := e.SettleByHand(id, HandNote{By: c.by, Outcome: HandSettled, Ref: c.ref})
+		if !errors.Is(err, ErrHandNote) {
+			t.Errorf("by %q ref %q: %v", c.by, c.ref, err)
+			continue
+		}
+		if strings.Contains(err.Error(), "0101") {
+			t.Errorf("error repeats the reference: %v", err)
+		}
+	}
+	if rec, _ := e.Get(id); rec.Hand != nil {
+		t.Fatalf("a refused note was recorded: %+v", rec.Hand)
+	}
+	// A reference with digits that are no card number is fine.
+	if _, err := e.SettleByHand(id, HandNote{By: "carol (admin)", Outcome: HandSettled, Ref: "CUP/2026-11-29/000123 ok"}); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -310,6 +310,9 @@ type Engine struct {
 	// asideMu orders its rebuilds and updates.
 	aside   map[string]SetAside
 	asideMu sync.Mutex
+	// handRev are the reversal_pending records settled by hand (ids):
+	// reversals the terminal no longer works on, off the list too.
+	handRev map[string]struct{}
 
 	kick chan struct{} // wakes the outbox loop
 	ctx  context.Context

@@ -102,6 +102,23 @@ var (
 	// ErrFaceDeclined: the face-pay platform declined (wrong payment
 	// password, account locked, refused).
 	ErrFaceDeclined = errors.New("txn: face payment declined")
+	// ErrNotAside: SettleByHand was given a transaction that is not on
+	// the list to settle by hand: unknown (it then matches
+	// store.ErrNotFound too), never set aside, or still worked on by the
+	// terminal (a reversal or an advice it still sends). Nothing was
+	// written.
+	ErrNotAside = errors.New("txn: not on the list to settle by hand")
+	// ErrHandSettled: the transaction was settled by hand already, with
+	// another outcome or reference (the text says when and by whom); the
+	// record keeps the first. The same outcome and reference again are
+	// no error: the record is returned as it was.
+	ErrHandSettled = errors.New("txn: already settled by hand")
+	// ErrHandNote: what SettleByHand was asked to record is not
+	// acceptable: no one named, an outcome that does not fit why the
+	// transaction was set aside, or a reference that is empty, longer
+	// than MaxHandRef, not printable ASCII or holding what could be a
+	// card number. The text never repeats the reference.
+	ErrHandNote = errors.New("txn: settle-by-hand note refused")
 )
 
 // BatchFullError is ErrBatchFull with what is full: Side ("debits" or
