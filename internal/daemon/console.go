@@ -19,6 +19,8 @@ import (
 	"posd/terminal/keyload"
 	"posd/terminal/money"
 	"posd/terminal/slots"
+	"posd/terminal/store"
+	"posd/terminal/txn"
 	"posd/terminal/wiresec"
 )
 
@@ -375,4 +377,63 @@ func (c consoleTerminal) FactoryReset(_ context.Context, abandon bool) (string, 
 	}
 	d.requestRestart()
 	return "factory reset: keys, transactions and parameters are erased as posd restarts", nil
+}
+
+// amountText is an amount in minor units of cur as the console shows it.
+func amountText(amount int64, cur string) string {
+	if c, err := money.Lookup(cur); err == nil {
+		return c.Alpha + " " + c.Format(amount)
+	}
+	return fmt.Sprint(amount, " ", cur)
+}
+
+// Aside lists the transactions to settle by hand, one a line: id, why,
+// amount, its record's last change and the outcomes it may be settled
+// with.
+func (c consoleTerminal) Aside(context.Context) (string, error) {
+	list := c.d.Engine.Aside()
+	if len(list) == 0 {
+		return "nothing to settle by hand", nil
+	}
+	var b strings.Builder
+	for _, a := range list {
+		fmt.Fprintf(&b, "%-6s %-17s %14s %s outcome: %s\n", a.ID, a.Why, amountText(a.Amount, a.Currency),
+			a.Updated.UTC().Format(time.RFC3339), strings.Join(txn.HandOutcomes(a.Why), "|"))
+	}
+	return strings.TrimRight(b.String(), "\n"), nil
+}
+
+// SetAside describes transaction id on the list to settle by hand, or
+// one settled by hand already (the same outcome and reference again
+// change nothing); txn.ErrNotAside for any other.
+func (c consoleTerminal) SetAside(_ context.Context, id string) (string, error) {
+	for _, a := range c.d.Engine.Aside() {
+		if a.ID == id {
+			return fmt.Sprintf("transaction %s: %s, %s, last change %s; outcome: %s", a.ID, a.Why, amountText(a.Amount, a.Currency),
+				a.Updated.UTC().Format(time.RFC3339), strings.Join(txn.HandOutcomes(a.Why), " or ")), nil
+		}
+	}
+	t, err := c.d.Engine.Get(id)
+	switch {
+	case err != nil && store.IsNotFound(err):
+		return "", fmt.Errorf("%w: transaction %s not found", txn.ErrNotAside, id)
+	case err != nil:
+		return "", err
+	case t.Hand != nil:
+		return fmt.Sprintf("transaction %s (%s, %s) was settled by hand at %s by %s: %s, reference %s",
+			t.ID, t.Hand.Why, amountText(t.Amount, t.Currency), t.Hand.At.UTC().Format(time.RFC3339), t.Hand.By, t.Hand.Outcome, t.Hand.Ref), nil
+	}
+	return "", fmt.Errorf("%w: transaction %s (%s) is not set aside: the terminal settles it, or has nothing to settle", txn.ErrNotAside, id, t.State)
+}
+
+// SettleByHand records transaction id as settled by hand (see
+// txn.Engine.SettleByHand) and says what the record now holds.
+func (c consoleTerminal) SettleByHand(_ context.Context, id, outcome, ref, by string) (string, error) {
+	t, err := c.d.Engine.SettleByHand(id, txn.HandNote{By: by, Outcome: outcome, Ref: ref})
+	if err != nil {
+		return "", err
+	}
+	h := t.Hand
+	return fmt.Sprintf("transaction %s settled by hand: %s, reference %s (%s, %s; recorded at %s by %s)",
+		t.ID, h.Outcome, h.Ref, h.Why, amountText(t.Amount, t.Currency), h.At.UTC().Format(time.RFC3339), h.By), nil
 }

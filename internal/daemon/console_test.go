@@ -127,7 +127,8 @@ func helpCommands(t *testing.T, help string, allowedOnly bool) []string {
 		}
 		var name []string
 		for _, w := range f[:i] {
-			if !strings.HasPrefix(w, "[") {
+			// Arguments: optional ones in brackets, others in capitals.
+			if !strings.HasPrefix(w, "[") && strings.ToLower(w) == w {
 				name = append(name, w)
 			}
 		}
@@ -194,7 +195,7 @@ func TestConsoleWithholdsNoLineOfItsOwn(t *testing.T) {
 	}
 
 	diagnostics := []string{"status", "devices", "selftest", "log", "log 500", "txns", "txns 500", "host test", "sync",
-		"params", "ota status", "ota history", "ota check", "whoami"}
+		"params", "ota status", "ota history", "ota check", "aside list", "whoami"}
 
 	r.login(c, "alice", engauth.RoleEngineer)
 	for _, l := range diagnostics {
@@ -267,7 +268,10 @@ func TestConsoleWithholdsNoLineOfItsOwn(t *testing.T) {
 	for _, l := range slices.Concat(diagnostics, []string{"audit", "audit 500"}) {
 		talk("admin", l)
 	}
-	covered("admin", slices.Concat(diagnostics, []string{"help", "login", "logout", "audit", "restart", "factory-reset"})...)
+	if out := talk("admin", "aside settle 1 settled T1"); !strings.Contains(out, "not on the list to settle by hand") {
+		t.Errorf("aside settle of a transaction not set aside: %q", out)
+	}
+	covered("admin", slices.Concat(diagnostics, []string{"help", "login", "logout", "audit", "aside settle", "restart", "factory-reset"})...)
 	// Last: both end the terminal's life as this test knows it.
 	talk("admin", "restart", "confirm: ", "RESTART")
 	talk("admin", "factory-reset", "confirm: ", r.cfg.Terminal.ID, "yes/no: ", "no")

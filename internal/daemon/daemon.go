@@ -754,7 +754,7 @@ func (d *Daemon) Status() Status {
 	}
 	var givenUp int
 	st.SettleByHand, givenUp = handStatus(d.Engine.Aside())
-	st.PendingReversals -= givenUp
+	st.PendingReversals -= givenUp + d.Engine.SettledReversals()
 	for _, ds := range d.Board.Status() {
 		if !ds.OK {
 			st.DeviceFaults = append(st.DeviceFaults, ds.Name+": "+orDefault(ds.Error, "failed"))

@@ -20,6 +20,7 @@ import (
 	"posd/terminal/risk"
 	"posd/terminal/store"
 	"posd/terminal/txn"
+	"posd/ui/receipt"
 )
 
 func openTest(t *testing.T, dir string) *Daemon {
@@ -292,5 +293,90 @@ func seedRecords(t *testing.T, dir string, recs []store.Txn) {
 	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A transaction settled by hand on the console leaves the status's list,
+// after a restart too; a face payment settled so is no pending reversal
+// either, and the record shows who settled it and how.
+func TestSettledByHandLeavesTheStatus(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	d := openTest(t, dir)
+	d.Close(context.Background())
+	recs := []store.Txn{
+		{Kind: "purchase", Amount: 3000, Currency: "156", State: store.StateReversalPending, Face: &store.Face{OrderID: "F1", Status: facepay.CodeReverseExpired}},
+		{Kind: "purchase", Amount: 100, Currency: "156", State: store.StateReversalPending, STAN: 7},
+		{Kind: "purchase", Amount: 200, Currency: "156", State: store.StateOfflineApproved, STAN: 8, AdviceCode: "Q1"},
+	}
+	seedRecords(t, dir, recs)
+	face, offline := recs[0].ID, recs[2].ID
+
+	d = openTest(t, dir)
+	c := consoleTerminal{d}
+	ctx := context.Background()
+	list, err := c.Aside(ctx)
+	if err != nil || !strings.Contains(list, face+" ") || !strings.Contains(list, "face_not_reversed") || !strings.Contains(list, "CNY 30.00") ||
+		!strings.Contains(list, "refunded|stands") {
+		t.Fatalf("aside list: %q, %v", list, err)
+	}
+	if desc, err := c.SetAside(ctx, offline); err != nil || !strings.Contains(desc, "advice_refused") || !strings.Contains(desc, "CNY 2.00") {
+		t.Fatalf("set aside %s: %q, %v", offline, desc, err)
+	}
+	if _, err := c.SetAside(ctx, recs[1].ID); !errors.Is(err, txn.ErrNotAside) {
+		t.Fatalf("a reversal still worked on: %v", err)
+	}
+	// The settlement report lists what is still to settle by hand.
+	report := func() string {
+		t.Helper()
+		docs, err := layout(receipt.Header{TerminalID: "POS00001", Location: time.UTC},
+			store.Txn{ID: "99", Kind: "settlement", State: store.StateApproved, Batch: 1}, nil, false, 42, d.Engine.Get, d.Engine.Aside)
+		if err != nil || len(docs) != 1 {
+			t.Fatalf("settlement report: %v", err)
+		}
+		var b strings.Builder
+		for _, l := range docs[0].Lines {
+			b.WriteString(l.Text + "\n")
+		}
+		return b.String()
+	}
+	if r := report(); !strings.Contains(r, "TO SETTLE BY HAND: 2") || !strings.Contains(r, "#"+face+" ") {
+		t.Fatalf("settlement report before:\n%s", r)
+	}
+	out, err := c.SettleByHand(ctx, face, txn.HandRefunded, "FP case 12", "adam (admin)")
+	if err != nil || !strings.Contains(out, "refunded") || !strings.Contains(out, "FP case 12") {
+		t.Fatalf("settle %s: %q, %v", face, out, err)
+	}
+	if _, err := c.SettleByHand(ctx, offline, txn.HandSettled, "ACQ 7781", "adam (admin)"); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		t.Helper()
+		st := d.Status()
+		if st.SettleByHand != nil || st.PendingReversals != 1 {
+			t.Fatalf("%s: settle by hand %+v, %d pending reversals (want the card sale's only)", when, st.SettleByHand, st.PendingReversals)
+		}
+		rec, err := d.Engine.Get(face)
+		if err != nil || rec.Hand == nil || rec.Hand.By != "adam (admin)" || rec.Hand.Outcome != txn.HandRefunded || rec.Hand.Ref != "FP case 12" {
+			t.Fatalf("%s: record %+v, %v", when, rec.Hand, err)
+		}
+		// The console says it was settled, and the same again is fine.
+		if desc, err := c.SetAside(ctx, face); err != nil || !strings.Contains(desc, "settled by hand") {
+			t.Fatalf("%s: set aside %s: %q, %v", when, face, desc, err)
+		}
+		if _, err := c.SettleByHand(ctx, face, txn.HandRefunded, "FP case 12", "adam (admin)"); err != nil {
+			t.Fatalf("%s: again: %v", when, err)
+		}
+	}
+	check("at once")
+	if r := report(); strings.Contains(r, "SETTLE BY HAND") || strings.Contains(r, "#"+face+" ") {
+		t.Fatalf("settlement report after:\n%s", r)
+	}
+	d.Close(ctx)
+	d = openTest(t, dir)
+	defer d.Close(ctx)
+	c = consoleTerminal{d}
+	check("after a restart")
+	if list, err := c.Aside(ctx); err != nil || list != "nothing to settle by hand" {
+		t.Fatalf("aside list after a restart: %q, %v", list, err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -54,6 +55,16 @@ const (
 	// auditRoles read who did what: the terminal's administrators and
 	// its key custodians (who check each other's dual control).
 	auditRoles = rCustodian | rAdmin
+	// handRoles record a transaction as settled by hand: the terminal's
+	// administrator, for the merchant (an engineer diagnoses, a
+	// custodian handles keys; neither decides on money).
+	handRoles = rAdmin
+
+	// maxHandWords bounds the words of "aside settle"'s arguments.
+	maxHandWords = 24
+	// maxHandID bounds a transaction id's digits at the console: an id
+	// never needs 12, where a card number starts.
+	maxHandID = 11
 
 	// maxCount bounds "log N" and "txns N".
 	maxCount = 500
@@ -112,6 +123,9 @@ func init() {
 		{name: "key load", summary: "load a TR-31 key block under the KBPK (not echoed)", roles: keyRoles, run: (*session).cmdKeyLoad},
 		{name: "audit", args: "[N]", summary: fmt.Sprintf("the console's last N audit entries: sessions, commands, refusals (default 20, at most %d)", maxCount),
 			roles: auditRoles, maxArgs: 1, count: 20, run: (*session).cmdAudit},
+		{name: "aside list", summary: "the transactions to settle by hand", roles: diagnostics, run: textCmd("aside list", Terminal.Aside)},
+		{name: "aside settle", args: "ID OUTCOME REFERENCE", summary: "record one as settled by hand (settled; face: refunded or stands)",
+			roles: handRoles, maxArgs: maxHandWords, run: (*session).cmdSettle},
 		{name: "factory-reset", summary: "erase the terminal (asks for the terminal id)", roles: rAdmin, run: (*session).cmdFactoryReset},
 	}
 	byName = make(map[string]*command, len(commands))
@@ -314,6 +328,10 @@ func (s *session) cmdHelp(p parsed) {
 		s.printf("usage: %s", c.usage())
 		s.printf("  %s", c.summary)
 		s.printf("  roles: %s", c.roles)
+		if c.name == "aside settle" {
+			s.println("  OUTCOME: settled (an offline approval), refunded or stands (a face payment);")
+			s.println("  REFERENCE: the acquirer's or the platform's ticket, never card data")
+		}
 		if c.name == "kbpk component" {
 			s.printf("  the first custodian enters component 1 and confirms its KCV; it is held in memory for %s;", ComponentHold)
 			s.println("  a different custodian then logs in and enters component 2; the KBPK is loaded from both.")
@@ -643,4 +661,71 @@ func (s *session) cmdFactoryReset(parsed) {
 	s.println(out)
 	s.logout("factory reset")
 	s.println("logged out")
+}
+
+// Outcomes "aside settle" takes (terminal/txn's Hand...).
+var handOutcomes = []string{"settled", "refunded", "stands"}
+
+// cmdSettle records a transaction set aside as settled by hand: it shows
+// the transaction, asks for its id again, and audits the request (id and
+// outcome) before the daemon records it, then the outcome; the reference
+// is audited only once the daemon took it (it refuses card data).
+func (s *session) cmdSettle(p parsed) {
+	if len(p.args) < 3 {
+		s.println((&usageError{cmd: p.cmd}).Error())
+		return
+	}
+	id, outcome, ref := p.args[0], strings.ToLower(p.args[1]), strings.Join(p.args[2:], " ")
+	if !isID(id) || !slices.Contains(handOutcomes, outcome) {
+		s.println((&usageError{cmd: p.cmd}).Error())
+		s.printf("  OUTCOME: %s", strings.Join(handOutcomes, ", "))
+		return
+	}
+	desc, err, intr := s.call("aside settle", callLeave, func(ctx context.Context) (string, error) { return s.c.term.SetAside(ctx, id) })
+	if intr || s.err != nil {
+		s.printOutcome("aside settle", "", err, intr)
+		return
+	}
+	if err != nil {
+		_ = s.auditf("settle_by_hand", "%s: refused: %v", id, err)
+		s.printf("aside settle refused: %v", err)
+		return
+	}
+	s.println(desc)
+	ok, st := s.confirm("type the transaction id to confirm: ", id)
+	if st != stLine || !ok || s.claims == nil {
+		if st != stClosed {
+			_ = s.auditf("settle_by_hand", "%s %s: cancelled", id, outcome)
+			s.println("settle by hand cancelled")
+		}
+		return
+	}
+	if err := s.auditf("settle_by_hand", "%s %s: requested", id, outcome); err != nil {
+		s.println("audit log unavailable: settle by hand refused")
+		return
+	}
+	by := s.claims.Engineer + " (" + string(s.claims.Role) + ")"
+	out, err, _ := s.call("aside settle", callWait, func(ctx context.Context) (string, error) {
+		return s.c.term.SettleByHand(ctx, id, outcome, ref, by)
+	})
+	if err != nil {
+		_ = s.auditf("settle_by_hand", "%s %s: failed: %v", id, outcome, err)
+		s.printf("settle by hand failed: %v", err)
+		return
+	}
+	_ = s.auditf("settle_by_hand", "%s %s reference %s: recorded", id, outcome, ref)
+	s.println(out)
+}
+
+// isID reports whether s can be a transaction id at the console.
+func isID(s string) bool {
+	if s == "" || len(s) > maxHandID {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }

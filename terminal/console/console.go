@@ -58,6 +58,17 @@ type Terminal interface {
 	// FactoryReset erases the terminal; abandon also erases unsettled
 	// transactions.
 	FactoryReset(ctx context.Context, abandon bool) (string, error)
+	// Aside lists the transactions to settle by hand (txn.Engine.Aside):
+	// id, why, amount, the outcomes each may be settled with.
+	Aside(ctx context.Context) (string, error)
+	// SetAside describes transaction id on that list, or says (an error)
+	// why it is not on it.
+	SetAside(ctx context.Context, id string) (string, error)
+	// SettleByHand records that transaction id was settled by hand with
+	// outcome and reference ref, by (the engineer and role), and says
+	// what was recorded (txn.Engine.SettleByHand; its errors never repeat
+	// the reference).
+	SettleByHand(ctx context.Context, id, outcome, ref, by string) (string, error)
 }
 
 // Opts configure a Console.

@@ -1425,3 +1425,68 @@ func TestKeyLoadFailureSaysWhy(t *testing.T) {
 		}
 	}
 }
+
+// An admin records a transaction set aside as settled by hand: the
+// console shows it, asks for its id again, and audits the request and
+// its outcome with the reference; an engineer may list but not settle;
+// a wrong confirmation, an id not set aside, a bad outcome or id, and a
+// reference the daemon refuses change nothing, and no card number
+// typed in any of them is printed or audited.
+func TestSettleByHandOnTheConsole(t *testing.T) {
+	r := newRig(t)
+	p := r.serve()
+	eng := prompt("eve01", engauth.RoleEngineer)
+	r.login(p, "eve01", engauth.RoleEngineer)
+	if out := p.cmd("aside list", eng); !strings.Contains(out, "7 face_not_reversed") {
+		t.Fatalf("aside list: %q", out)
+	}
+	if out := p.cmd("aside settle 7 stands FP case 12", eng); !strings.Contains(out, "not allowed for engineer (needs admin)") {
+		t.Fatalf("engineer: %q", out)
+	}
+	p.logout()
+
+	adm := prompt("adam", engauth.RoleAdmin)
+	r.login(p, "adam", engauth.RoleAdmin)
+	for _, line := range []string{"aside settle", "aside settle 7", "aside settle 7 maybe T1", "aside settle x7 stands T1",
+		"aside settle " + testPAN + " stands T1"} {
+		if out := p.cmd(line, adm); !strings.Contains(out, "usage: aside settle ID OUTCOME REFERENCE") {
+			t.Errorf("%q: %q", line, out)
+		}
+	}
+	if out := p.cmd("aside settle 8 settled T1", adm); !strings.Contains(out, "aside settle refused: txn: not on the list") {
+		t.Fatalf("not set aside: %q", out)
+	}
+
+	p.send("aside settle 7 STANDS FP case 12\r")
+	if out := p.expect("confirm: "); !strings.Contains(out, "transaction 7: face_not_reversed, CNY 30.00") {
+		t.Fatalf("shown before the confirmation: %q", out)
+	}
+	p.send("8\r")
+	p.expect("settle by hand cancelled")
+	p.expect(adm)
+
+	p.send("aside settle 7 stands " + testPAN + "\r")
+	p.expect("confirm: ")
+	p.send("7\r")
+	if out := p.expect(adm); !strings.Contains(out, "settle by hand failed: txn: settle-by-hand note refused") {
+		t.Fatalf("a card number as the reference: %q", out)
+	}
+
+	p.send("aside settle 7 stands FP  case 12\r")
+	p.expect("confirm: ")
+	p.send("7\r")
+	if out := p.expect(adm); !strings.Contains(out, "transaction 7 settled by hand: stands, reference FP case 12") {
+		t.Fatalf("settled: %q", out)
+	}
+	if got := r.term.settledList(); len(got) != 1 || got[0] != (settled{"7", "stands", "FP case 12", "adam (admin)"}) {
+		t.Fatalf("daemon asked for %+v", got)
+	}
+	r.wantEvents(t,
+		"refused eve01 engineer: aside settle: not allowed for engineer",
+		"settle_by_hand adam admin: 8: refused: txn: not on the list",
+		"settle_by_hand adam admin: 7 stands: cancelled",
+		"settle_by_hand adam admin: 7 stands: requested",
+		"settle_by_hand adam admin: 7 stands: failed: txn: settle-by-hand note refused",
+		"settle_by_hand adam admin: 7 stands reference FP case 12: recorded",
+	)
+}

@@ -37,15 +37,30 @@
 // Anyone: help [COMMAND], login, logout, whoami.
 //
 //	engineer   status, devices, selftest, log [N], txns [N], host test,
-//	           sync, params, restart (type RESTART to confirm)
-//	admin      everything an engineer may, and factory-reset (type the
-//	           terminal id, then answer whether unsettled transactions are
-//	           abandoned: yes or no)
+//	           sync, params, aside list, restart (type RESTART to confirm)
+//	admin      everything an engineer may, aside settle ID OUTCOME
+//	           REFERENCE (type the id again to confirm), and factory-reset
+//	           (type the terminal id, then answer whether unsettled
+//	           transactions are abandoned: yes or no)
 //	custodian  status, kcv, kbpk component, kbpk cancel, key load
 //
 // While a transaction is in progress, restart and factory-reset are
 // refused before they ask for a confirmation, naming the transaction
 // (audited as refused); the daemon checks again once they are confirmed.
+//
+// # Settle by hand
+//
+// aside list shows the transactions the terminal set aside for the
+// merchant to settle by hand with the acquirer or the platform. aside
+// settle records one as settled: ID (at most 11 digits), OUTCOME
+// (settled for an offline approval; refunded or stands for a face
+// payment) and REFERENCE (the rest of the line, words joined by single
+// spaces: the acquirer's or the platform's ticket). The console shows
+// the transaction and asks for its id again; the daemon refuses an id
+// not on the list and a reference that could be card data. Audited as
+// settle_by_hand: the refusal, the cancellation, the request (id and
+// outcome) before the daemon records it, then its failure or "recorded"
+// with the reference; the engineer and role are the recorder.
 //
 // Admin includes engineer; neither includes custodian: keys are handled by
 // custodians only, and a custodian cannot change or erase the terminal.
@@ -130,7 +145,8 @@
 // shutdown, disconnected, port failed, factory reset), command (the
 // command's name only, never its arguments; "unknown" for a line that is
 // none; "NAME: interrupted" for Ctrl-C during it), refused,
-// kbpk_component, kbpk_load, key_load, restart, factory_reset (a failed
+// kbpk_component, kbpk_load, key_load, restart, settle_by_hand,
+// factory_reset (a failed
 // load, restart or reset says why, as the console did: the daemon's
 // reason, which names no key material, through the output guard). The console
 // fails closed: no login and no command when its entry cannot be written.

@@ -50,6 +50,7 @@ type fakeTerm struct {
 	keyErr   error  // LoadKey's answer when set
 	busy     error  // a transaction in progress: SaleInProgress, Restart and FactoryReset answer it
 	kbpk     string // KCV of the stored KBPK ("" none)
+	settled  []settled
 	// hold, when set, runs at the start of SelfTest, Status and Sync: a
 	// test makes them take as long as it likes.
 	hold func(ctx context.Context, name string) error
@@ -519,4 +520,51 @@ func (p *port) logout() {
 	p.send("logout\r")
 	p.expect("logged out")
 	p.expect("posd> ")
+}
+
+// settled is one SettleByHand the fake daemon was asked for.
+type settled struct{ id, outcome, ref, by string }
+
+// Aside lists transaction 7, set aside.
+func (f *fakeTerm) Aside(context.Context) (string, error) {
+	f.called("aside")
+	if len(f.settledList()) > 0 {
+		return "nothing to settle by hand", nil
+	}
+	return "7 face_not_reversed CNY 30.00 (refunded|stands)", nil
+}
+
+// SetAside knows transaction 7 only.
+func (f *fakeTerm) SetAside(_ context.Context, id string) (string, error) {
+	f.called("set aside " + id)
+	if id != "7" {
+		return "", fmt.Errorf("txn: not on the list to settle by hand: transaction %s is not set aside", id)
+	}
+	return "transaction 7: face_not_reversed, CNY 30.00, face payment the platform no longer reverses", nil
+}
+
+// SettleByHand refuses a reference with a long digit run as the engine
+// does, without repeating it.
+func (f *fakeTerm) SettleByHand(_ context.Context, id, outcome, ref, by string) (string, error) {
+	f.called("settle by hand " + id)
+	run := 0
+	for _, c := range ref {
+		if c >= '0' && c <= '9' {
+			if run++; run >= 12 {
+				return "", errors.New("txn: settle-by-hand note refused: the reference looks like a card number")
+			}
+		} else {
+			run = 0
+		}
+	}
+	f.mu.Lock()
+	f.settled = append(f.settled, settled{id, outcome, ref, by})
+	f.mu.Unlock()
+	return "transaction " + id + " settled by hand: " + outcome + ", reference " + ref, nil
+}
+
+func (f *fakeTerm) settledList() []settled {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]settled(nil), f.settled...)
 }
