@@ -168,7 +168,11 @@ type txnView struct {
 	Wallet *store.Wallet `json:"wallet,omitempty"`
 	// Face is a face payment's consent time, liveness decision and
 	// scores, and the platform's answer (the account masked).
-	Face    *store.Face `json:"face,omitempty"`
+	Face *store.Face `json:"face,omitempty"`
+	// Hand says that a transaction the terminal set aside was settled
+	// by hand (on the service console): when, by whom, why it had been
+	// set aside, the outcome and the reference.
+	Hand    *store.Hand `json:"settled_by_hand,omitempty"`
 	Created string      `json:"created"`
 	Updated string      `json:"updated"`
 }
@@ -243,6 +247,11 @@ func view(t store.Txn) txnView {
 		v.Totals = viewTotals(t.Totals)
 	}
 	v.Uploaded, v.Wallet, v.Face = t.Uploaded, t.Wallet, t.Face
+	if t.Hand != nil {
+		h := *t.Hand
+		h.Ref = redact.Digits(h.Ref) // refused when it holds card data; masked all the same
+		v.Hand = &h
+	}
 	return v
 }
 
