@@ -11,6 +11,7 @@ import (
 	"posd/conn/clock"
 	"posd/terminal/facepay"
 	"posd/terminal/host"
+	"posd/terminal/redact"
 	"posd/terminal/store"
 )
 
@@ -219,4 +220,37 @@ func TestSettleByHandRefusesBadNotes(t *testing.T) {
 	if _, err := e.SettleByHand(id, HandNote{By: "carol (admin)", Outcome: HandSettled, Ref: "CUP/2026-11-29/000123 ok"}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// FuzzHandNote: a reference checkHandNote takes is printable ASCII within
+// its bound, nothing in it is what redact masks, and no run of 13 to 19
+// digits in it, however grouped by spaces, dashes or dots, passes the
+// Luhn check.
+func FuzzHandNote(f *testing.F) {
+	for _, s := range []string{"ACQ-TICKET 7781", "4761739001010010", "4761 7390 0101 0010", "FP000000000001",
+		"CUP/2026-11-29/000123 ok", "4761.7390.0101.0010x", "\x00", "票号"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, ref string) {
+		if checkHandNote(HandNote{By: "adam (admin)", Outcome: HandSettled, Ref: ref}) != nil {
+			return
+		}
+		if ref == "" || len(ref) > MaxHandRef || !printableASCII(ref) || redact.Digits(ref) != ref {
+			t.Fatalf("took %q", ref)
+		}
+		var digits []byte
+		for i := 0; i <= len(ref); i++ {
+			switch {
+			case i < len(ref) && ref[i] >= '0' && ref[i] <= '9':
+				digits = append(digits, ref[i])
+				continue
+			case i < len(ref) && len(digits) > 0 && strings.IndexByte(" -.", ref[i]) >= 0:
+				continue
+			}
+			if n := len(digits); n >= 13 && n <= 19 && redact.Luhn(digits) {
+				t.Fatalf("took %q: a card number in groups", ref)
+			}
+			digits = digits[:0]
+		}
+	})
 }
