@@ -122,7 +122,9 @@ its exit status says what became of it:
      answered, so the terminal reverses it (reversal_pending, then reversed)
   4  outcome not known yet: a wallet refund whose platform did not answer; the
      terminal asks the platform again; do not repeat it (no second refund):
-     follow it with posctl txn show ID
+     follow it with posctl txn show ID; or posd stopped answering while it
+     ran and did not come back before --timeout (posctl waits for a posd
+     that restarts): once posd is back, posctl txn show ID tells it
 
 posd's API needs its per-boot token, which posd writes to api-token.json in
 its data directory. posctl looks in --data-dir, then $POSD_DATA_DIR, then
@@ -153,6 +155,7 @@ type cli struct {
 	api     string
 	token   string
 	tokErr  error
+	locate  func() (api, token string, err error) // finds posd again after a restart
 	http    *http.Client
 	stdout  io.Writer
 	stderr  io.Writer
@@ -186,7 +189,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	c := &cli{http: &http.Client{Timeout: 10 * time.Minute}, stdout: stdout, stderr: stderr}
-	c.api, c.token, c.tokErr = locate(*api, *dataDir)
+	c.locate = func() (string, string, error) { return locate(*api, *dataDir) }
+	c.api, c.token, c.tokErr = c.locate()
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sig)
@@ -541,6 +545,7 @@ func (c *cli) start(cmd string, args []string) (int, error) {
 		return 0, c.print(raw)
 	}
 	deadline := time.Now().Add(*timeout)
+	down := false // posd stopped answering while t was in progress
 	for !settled(t) {
 		left := time.Until(deadline)
 		select {
@@ -549,23 +554,80 @@ func (c *cli) start(cmd string, args []string) (int, error) {
 		default:
 		}
 		if left <= 0 {
+			if down {
+				return c.lostTouch(t, fmt.Sprintf("no outcome after %s", *timeout))
+			}
 			// The cashier gave up waiting: the transaction must not go
 			// on alone.
 			return c.abandon(t, fmt.Sprintf("no outcome after %s", *timeout))
 		}
 		step := min(left, 30*time.Second).Round(time.Second) + time.Second
 		raw, err = c.callInterruptible("GET", "/v1/txns/"+t.ID+"?wait="+step.String(), &t, time.Until(deadline))
-		if errors.Is(err, errInterrupted) {
+		switch {
+		case errors.Is(err, errInterrupted) && down:
+			return c.lostTouch(t, "interrupted")
+		case errors.Is(err, errInterrupted):
 			return c.abandon(t, "interrupted")
-		}
-		if err != nil {
+		case gone(err, down):
+			// posd stopped (a crash, a restart): it tells how t ended
+			// once it is back, under a new API token.
+			if !down {
+				fmt.Fprintf(c.stderr, "posctl: %s: %s; waiting for posd to come back to tell how it ended (Ctrl-C stops waiting)\n", t.name(), oneLine(err.Error()))
+				down = true
+			}
+			if !c.pause(time.Second) {
+				return c.lostTouch(t, "interrupted")
+			}
+			c.api, c.token, c.tokErr = c.locate()
+			continue
+		case err != nil:
 			return 1, err
 		}
+		down = false
 	}
 	if err := c.print(raw); err != nil {
 		return 1, err
 	}
 	return c.outcome(t, ""), nil
+}
+
+// unreachableError: posd did not answer at all (not running, or its
+// connection dropped).
+type unreachableError struct{ err error }
+
+func (e *unreachableError) Error() string { return e.err.Error() }
+func (e *unreachableError) Unwrap() error { return e.err }
+
+// gone says whether err means posd is not there to answer: unreachable,
+// or, once it was (down), without a token yet or refusing the old one
+// (a posd started again has a new token).
+func gone(err error, down bool) bool {
+	var ue *unreachableError
+	if errors.As(err, &ue) {
+		return true
+	}
+	if !down || err == nil {
+		return false
+	}
+	var ae *apiError
+	return !errors.As(err, &ae) || ae.Status == http.StatusUnauthorized
+}
+
+// pause waits d, or less when the cashier stops posctl (false).
+func (c *cli) pause(d time.Duration) bool {
+	select {
+	case <-time.After(d):
+		return true
+	case <-c.stopped:
+		return false
+	}
+}
+
+// lostTouch ends a wait for t that posd stopped answering: its outcome
+// is not known here (exit 4), and it says how to learn it.
+func (c *cli) lostTouch(t txnView, why string) (int, error) {
+	return exitInDoubt, fmt.Errorf("%s: posd stopped answering while it was in progress (%s): its outcome is not known here; "+
+		"once posd is back, posctl txn show %s tells it (a request the host did not answer is reversed when posd starts again)", t.name(), why, t.ID)
 }
 
 // outcome is the exit status of t, settled, and says on stderr what an
@@ -776,7 +838,7 @@ func (c *cli) callCtx(ctx context.Context, method, path string, body, v any) ([]
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("posd not reachable at %s: %w", c.api, errors.Unwrap(err))
+		return nil, &unreachableError{fmt.Errorf("posd not reachable at %s: %w", c.api, errors.Unwrap(err))}
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))

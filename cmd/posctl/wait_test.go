@@ -3,11 +3,15 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // txnPosd is a posd API with one transaction, id 6015, of kind: it is
@@ -241,6 +245,108 @@ func TestTxnCancelRefusedIsWorded(t *testing.T) {
 		srv.Close()
 		if code != 1 || !strings.Contains(errb, c.say) || strings.Contains(errb, "store:") {
 			t.Errorf("%v: exit %d, %q (want %q)", c.cur, code, errb, c.say)
+		}
+	}
+}
+
+// posd stops while posctl waits for a sale (a crash, a restart): posctl
+// says so, waits for posd to come back under its new token, and tells
+// the outcome posd then gives; when posd does not come back before
+// --timeout, the outcome is not known (exit 4) and posctl says how to
+// learn it, never "posd not reachable" alone.
+func TestWaitOutlivesAPosdRestart(t *testing.T) {
+	// The first posd takes the sale, then dies as it is awaited.
+	first := &txnPosd{kind: "purchase"}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == "GET" {
+			// Drop the connection without an answer.
+			if hj, ok := w.(http.Hijacker); ok {
+				c, _, _ := hj.Hijack()
+				c.Close()
+			}
+			return
+		}
+		first.ServeHTTP(w, r)
+	}))
+	addr := srv.Listener.Addr().String()
+	srv.Start()
+	dir := withToken(t, srv.URL)
+	down := make(chan struct{})
+	go func() {
+		// The first GET found it dying: it stops, and after a while a
+		// new posd answers on the same address with a new token.
+		for {
+			first.mu.Lock()
+			posted := first.cur != nil
+			first.mu.Unlock()
+			if posted {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(200 * time.Millisecond)
+		srv.Close()
+		close(down)
+	}()
+	restarted := make(chan *httptest.Server, 1)
+	go func() {
+		<-down
+		time.Sleep(1500 * time.Millisecond)
+		l2, err := net.Listen("tcp", addr)
+		if err != nil {
+			restarted <- nil
+			return
+		}
+		second := &txnPosd{kind: "purchase", waits: []map[string]string{{"state": "reversed", "reason": "no response"}}}
+		s2 := &httptest.Server{Listener: l2, Config: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Authorization") != "Bearer new-token" {
+				w.WriteHeader(http.StatusUnauthorized)
+				w.Write([]byte(`{"error":"bad token"}`))
+				return
+			}
+			second.ServeHTTP(w, r)
+		})}}
+		raw, _ := json.Marshal(map[string]string{"api": srv.URL, "token": "new-token"})
+		os.WriteFile(filepath.Join(dir, tokenFile), raw, 0o600)
+		s2.Start()
+		restarted <- s2
+	}()
+	out, errb, code := runCLI(t, "--data-dir", dir, "sale", "--amount", "2.00", "--wait", "--timeout", "20s")
+	if s2 := <-restarted; s2 != nil {
+		defer s2.Close()
+	} else {
+		t.Skip("the address could not be taken again")
+	}
+	if code != exitNotApproved || !strings.Contains(out, `"reversed"`) {
+		t.Fatalf("exit %d, want %d with the reversed record; out %q err %q", code, exitNotApproved, out, errb)
+	}
+	for _, want := range []string{"sale 6015", "not reachable", "waiting for posd to come back"} {
+		if !strings.Contains(errb, want) {
+			t.Errorf("stderr %q does not say %q", errb, want)
+		}
+	}
+
+	// A posd that does not come back: the outcome is not known.
+	f := &txnPosd{kind: "purchase"}
+	srv3 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == "GET" {
+			if hj, ok := w.(http.Hijacker); ok {
+				c, _, _ := hj.Hijack()
+				c.Close()
+			}
+			return
+		}
+		f.ServeHTTP(w, r)
+	}))
+	defer srv3.Close()
+	dir3 := withToken(t, srv3.URL)
+	_, errb, code = runCLI(t, "--data-dir", dir3, "sale", "--amount", "2.00", "--wait", "--timeout", "2s")
+	if code != exitInDoubt {
+		t.Fatalf("exit %d, want %d (in doubt); err %q", code, exitInDoubt, errb)
+	}
+	for _, want := range []string{"sale 6015", "stopped answering", "not known", "posctl txn show 6015"} {
+		if !strings.Contains(errb, want) {
+			t.Errorf("stderr %q does not say %q", errb, want)
 		}
 	}
 }
