@@ -354,7 +354,7 @@ func (c *cli) dispatch(args []string) (int, error) {
 	case cmd == "reversals" && sub == "send" && len(rest) == 1:
 		return c.show("POST", "/v1/reversals/send", struct{}{})
 	case cmd == "sync" && len(rest) == 0:
-		return c.show("POST", "/v1/sync", struct{}{})
+		return c.sync()
 	case cmd == "txn" && sub == "list":
 		fs := flag.NewFlagSet("txn list", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
@@ -589,6 +589,25 @@ func (c *cli) start(cmd string, args []string) (int, error) {
 		return 1, err
 	}
 	return c.outcome(t, ""), nil
+}
+
+// sync forwards the stored advices now and prints what still waits; an
+// advice not sent is an error (exit 1) saying why.
+func (c *cli) sync() (int, error) {
+	var r struct {
+		NotSent string `json:"not_sent"`
+	}
+	raw, err := c.call("POST", "/v1/sync", struct{}{}, &r)
+	if err != nil {
+		return 1, err
+	}
+	if err := c.print(raw); err != nil {
+		return 1, err
+	}
+	if r.NotSent != "" {
+		return 1, errors.New(r.NotSent)
+	}
+	return 0, nil
 }
 
 // unreachableError: posd did not answer at all (not running, or its

@@ -692,13 +692,12 @@ func (a *api) sync(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &struct{}{}) {
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
-	defer cancel()
-	if a.d.Engine.Sync(ctx) < 0 {
-		fail(w, http.StatusServiceUnavailable, errors.New("the forwarding pass did not finish (shutting down, or the records could not be read)"))
+	res, err := a.d.Sync(r.Context())
+	if err != nil {
+		fail(w, http.StatusServiceUnavailable, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a.d.Offline())
+	writeJSON(w, http.StatusOK, res)
 }
 
 // hostEcho is the field engineer's link test (posctl host test).

@@ -33,6 +33,7 @@ var cashierWords = []struct {
 	{txn.ErrSettlement, "the host did not accept the settlement"},
 	{txn.ErrHalted, "posd is shutting down"},
 	{daemon.ErrNoPrinter, "this terminal has no receipt printer"},
+	{daemon.ErrSyncUnfinished, "the forwarding pass did not finish"},
 	{receipt.ErrNotPrintable, "no slip for this record"},
 	{printer.ErrPaperOut, "the printer is out of paper"},
 	{printer.ErrCoverOpen, "the printer's cover is open"},

@@ -198,12 +198,11 @@ func (c consoleTerminal) HostTest(ctx context.Context) (string, error) {
 }
 
 func (c consoleTerminal) Sync(ctx context.Context) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	if c.d.Engine.Sync(ctx) < 0 {
-		return "", errors.New("the forwarding pass did not finish")
+	r, err := c.d.Sync(ctx)
+	if err != nil {
+		return "", err
 	}
-	return pretty(c.d.Offline())
+	return pretty(r)
 }
 
 // Params shows the parameters in use: the host address and risk rules of
