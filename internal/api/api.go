@@ -88,7 +88,7 @@ func (a *api) routes() http.Handler {
 		{"GET", "/{$}", kh},
 		{"GET", "/display.json", kh},
 		{"GET", "/display/qr.png", kh},
-		{"POST", "/display/choose", kiosk.ChooseHandler(func(choice string) error {
+		{"POST", "/display/choose", kiosk.ChooseHandler(decodeBody, func(choice string) error {
 			if err := a.choose(choice); err != nil {
 				return maskedError{err}
 			}

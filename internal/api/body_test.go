@@ -27,6 +27,10 @@ func TestAPIBodyIsOneObjectWithUniqueFields(t *testing.T) {
 		{"/v1/sales", `{"amount":"1.00","currency":"CNY","currency":"USD"}`, `field "currency" given twice`},
 		{"/v1/txns", `{"type":"refund","amount":"1.00","type":"void"}`, `field "type" given twice`},
 		{"/v1/face/check", `{"video":"AAAA","video":"AAAA"}`, "given twice"},
+		// The customer display's touch, read the same way.
+		{"/display/choose", `{"choice":"face","choice":"face:1"}`, `field "choice" given twice`},
+		{"/display/choose", `null`, "one JSON object"},
+		{"/display/choose", `{"choice":"face","extra":1}`, "unknown field"},
 	} {
 		code, _, body := do(h, call{"POST", c.path, c.body, nil})
 		if code != 400 {

@@ -69,8 +69,11 @@ func Handler(screen func() ui.Screen) http.Handler {
 // ChooseHandler serves POST /display/choose, the customer's touch on a
 // choice of the screen ({"choice": "face:12"}, the choice's ID), handed
 // to choose. It takes JSON only: a page of another origin cannot send that without a
-// preflight, which the daemon never allows.
-func ChooseHandler(choose func(choice string) error) http.Handler {
+// preflight, which the daemon never allows. decode reads the body into
+// its object as the daemon's API reads every body (one object, no
+// unknown or repeated field, nothing after it); its error is answered
+// as it words it.
+func ChooseHandler(decode func(body io.Reader, v any) error, choose func(choice string) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 			jsonError(w, http.StatusUnsupportedMediaType, "a choice is sent as application/json")
@@ -79,7 +82,11 @@ func ChooseHandler(choose func(choice string) error) http.Handler {
 		var req struct {
 			Choice string `json:"choice"`
 		}
-		if err := json.NewDecoder(io.LimitReader(r.Body, 1024)).Decode(&req); err != nil || req.Choice == "" {
+		if err := decode(io.LimitReader(r.Body, 1024), &req); err != nil {
+			jsonError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		if req.Choice == "" {
 			jsonError(w, http.StatusBadRequest, `the body is {"choice": ID}`)
 			return
 		}

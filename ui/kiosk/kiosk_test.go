@@ -88,7 +88,16 @@ func TestFaceChoice(t *testing.T) {
 		t.Fatalf("choices without face pay = %+v", sc.Choices)
 	}
 	var chosen []string
-	srv := httptest.NewServer(ChooseHandler(func(c string) error {
+	// The daemon's body reader; here one that refuses a repeated field
+	// as the daemon's does, to show its error is what is answered.
+	decode := func(body io.Reader, v any) error {
+		raw, _ := io.ReadAll(body)
+		if strings.Count(string(raw), `"choice"`) > 1 {
+			return errors.New(`bad request body: field "choice" given twice`)
+		}
+		return json.Unmarshal(raw, v)
+	}
+	srv := httptest.NewServer(ChooseHandler(decode, func(c string) error {
 		chosen = append(chosen, c)
 		if c != "face" {
 			return errors.New("unknown choice")
@@ -104,6 +113,7 @@ func TestFaceChoice(t *testing.T) {
 		{"application/json", `{}`, 400},
 		{"application/json", `{"choice":"cash"}`, 409},
 		{"application/json", `{"choice":"face"}`, 200},
+		{"application/json", `{"choice":"face","choice":"face:1"}`, 400},
 	} {
 		resp, err := srv.Client().Post(srv.URL, tc.ctype, strings.NewReader(tc.body))
 		if err != nil {
