@@ -20,6 +20,7 @@ import (
 //
 // The seed of the kill timings is logged; POSD_CRASH_SEED replays one.
 func TestKillNineDuringSales(t *testing.T) {
+	t.Parallel() // a long one: see TestMain
 	if testing.Short() {
 		t.Skip("crash test")
 	}

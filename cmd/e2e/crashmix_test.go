@@ -41,6 +41,7 @@ func crashMixSales(t *testing.T) int {
 //
 // The seed is logged; POSD_CRASH_SEED replays one.
 func TestKillNineMixed(t *testing.T) {
+	t.Parallel() // a long one: see TestMain
 	if testing.Short() {
 		t.Skip("crash test")
 	}

@@ -27,6 +27,7 @@ import (
 // posd's log, acquirer-sim's log, the journal, posd.db or anything posctl
 // printed.
 func TestWholeDeckLeavesNoCardData(t *testing.T) {
+	t.Parallel() // a long one: see TestMain
 	e, acq, cfg := newEnv(t, nil, nil)
 	editConfig(t, cfg, func(c map[string]any) {
 		c["log_level"], c["log_format"] = "debug", "json"

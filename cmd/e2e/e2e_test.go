@@ -33,6 +33,11 @@ var goBin string
 // buildTags are the build tags of this test binary (see tags_*_test.go).
 var buildTags = ""
 
+// TestMain builds the binaries every test runs. The longest tests (those
+// over about 10 s) call t.Parallel: each has its own ports, directories
+// and processes, and spends most of its time waiting on them (a host
+// timeout, a restart, a camera's frames), so two of them at a time
+// shorten the package's run by minutes without racing for the CPU.
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "posd-e2e-bin")
 	if err != nil {
@@ -459,6 +464,7 @@ func assertNoCardData(t *testing.T, what string, data []byte) {
 }
 
 func TestSkeletonEndToEnd(t *testing.T) {
+	t.Parallel() // a long one: see TestMain
 	for _, d := range dialects {
 		t.Run(d, func(t *testing.T) { testSkeleton(t, d) })
 	}

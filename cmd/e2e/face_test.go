@@ -170,6 +170,7 @@ func faceEnv(t *testing.T, posdCfg func(c map[string]any)) (*env, *proc, *proc, 
 // sealed to the platform, the payment password; refusals of attacks, of
 // two faces, over the limit; and no picture anywhere afterwards.
 func TestFacePayEndToEnd(t *testing.T) {
+	t.Parallel() // a long one: see TestMain
 	if buildTags == "nocv" {
 		t.Skip("face pay needs OpenCV (this is the nocv build)")
 	}

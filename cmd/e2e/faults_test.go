@@ -14,6 +14,7 @@ import (
 // sent for that sale once (repeats of one reversal allowed); a duplicated
 // answer and a slow one in time are one approval, with no reversal.
 func TestHostFaults(t *testing.T) {
+	t.Parallel() // a long one: see TestMain
 	for _, d := range dialects {
 		t.Run(d, func(t *testing.T) { testHostFaults(t, d) })
 	}

@@ -281,6 +281,7 @@ func flipByte(off int) func(t *testing.T, path string) {
 // status 1 and a message that says how to recover, leaves the file as it
 // was, and never lets a KSN be used twice.
 func TestDamagedDatabaseRefused(t *testing.T) {
+	t.Parallel() // a long one: see TestMain
 	for _, c := range []struct {
 		name   string
 		damage func(t *testing.T, path string)

@@ -15,6 +15,7 @@ import (
 // a valid MAC (a duplicate, slow or delayed answer), and every other
 // outcome is reversed, once, at the host.
 func TestFaultsOnEveryKind(t *testing.T) {
+	t.Parallel() // a long one: see TestMain
 	for _, d := range dialects {
 		t.Run(d, func(t *testing.T) { testFaultsOnEveryKind(t, d) })
 	}

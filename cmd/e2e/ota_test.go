@@ -81,6 +81,7 @@ func (e *env) waitParams(t *testing.T, version int) {
 // firmware cannot apply and a tampered one are refused whole, the
 // parameter set staying where it was.
 func TestOTAParameters(t *testing.T) {
+	t.Parallel() // a long one: see TestMain
 	dir := t.TempDir()
 	bundle := func(v int, sections string) []byte {
 		return []byte(fmt.Sprintf(`{"version":%d,"created":"2026-11-28T00:00:00Z","sections":%s}`, v, sections))
@@ -148,6 +149,7 @@ func TestOTAParameters(t *testing.T) {
 // a restart keeps all three; a bundle whose hotlist carries a card number
 // is refused whole.
 func TestOTABundleSections(t *testing.T) {
+	t.Parallel() // a long one: see TestMain
 	dir := t.TempDir()
 	e, acq, cfg := newEnv(t, nil, nil)
 	defer acq.stop(t)
@@ -336,6 +338,7 @@ func buildNoCV(t *testing.T) func(t *testing.T) []byte {
 // boots, answers and reaches the acquirer but cannot drive the camera
 // the committed one drove fails its health check and rolls itself back.
 func TestOTAFirmwareAB(t *testing.T) {
+	t.Parallel() // a long one: see TestMain
 	// The firmware that lost the camera is built while the rest runs.
 	var noCV func(t *testing.T) []byte
 	if buildTags != "nocv" {

@@ -14,6 +14,7 @@ import (
 // the 30 s hint jitter, without posctl ota check, an hour before its next
 // regular poll) and applies the bundle published there.
 func TestOTAHint(t *testing.T) {
+	t.Parallel() // a long one: see TestMain
 	dir := t.TempDir()
 	tms := startTMS(t, dir)
 	defer tms.p.stop(t)

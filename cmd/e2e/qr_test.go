@@ -65,6 +65,7 @@ func (e *env) startSale(args ...string) <-chan [2]any {
 // the issuer, merchant-presented codes paid from the simulated phone,
 // posctl qr decode; and no code, PAN or track anywhere it must not be.
 func TestQRCodesEndToEnd(t *testing.T) {
+	t.Parallel() // a long one: see TestMain
 	dir := t.TempDir()
 	walletAddr := freePort(t)
 	walletJournal := filepath.Join(dir, "wallet.jsonl")

@@ -18,6 +18,7 @@ import (
 // ("00", duplicate), the terminal's batch closes and the host's totals
 // of it equal the terminal's, count and amount of debits and credits.
 func TestSettlementLostAndRetried(t *testing.T) {
+	t.Parallel() // a long one: see TestMain
 	for _, d := range dialects {
 		t.Run(d, func(t *testing.T) { testSettlementLostAndRetried(t, d) })
 	}
