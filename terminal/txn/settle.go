@@ -29,7 +29,11 @@ const KindSettlement = string(host.KindSettlement)
 // again later. No transaction runs meanwhile (ErrBusy for the cashier).
 //
 // The record (kind settlement) keeps the totals sent, per currency, with
-// their lines per scheme and kind, and the host's answers; a crash while
+// their lines per scheme and kind, and the host's answer to them: "95"
+// when it found them out of balance, also once the settlement after the
+// upload closed the batch (the record is approved, its ResponseCode "95"
+// and Uploaded counts what went up; the host's own totals do not travel
+// in either dialect's answer, so the record has none); a crash while
 // it is auth_sent ends it failed at the next start (a settlement moves no
 // money: nothing is reversed).
 func (e *Engine) CloseBatch(ctx context.Context) (store.Txn, error) {
@@ -137,7 +141,7 @@ func (e *Engine) CloseBatch(ctx context.Context) (store.Txn, error) {
 	err = e.o.Store.Do(func(tx *store.Tx) error {
 		var err error
 		rec, err = tx.Update(rec.ID, func(r *store.Txn) error {
-			r.State, r.ResponseCode, r.Totals, r.Uploaded = store.StateApproved, host.SettlementBalanced, rec.Totals, rec.Uploaded
+			r.State, r.ResponseCode, r.Totals, r.Uploaded = store.StateApproved, settledCode(rec.Totals), rec.Totals, rec.Uploaded
 			return nil
 		})
 		if err != nil {
@@ -152,6 +156,19 @@ func (e *Engine) CloseBatch(ctx context.Context) (store.Txn, error) {
 	e.publishEnded(rec)
 	e.log.Info("batch closed", "id", rec.ID, "batch", rec.Batch, "uploaded", rec.Uploaded)
 	return rec, nil
+}
+
+// settledCode is the response code a settled batch's record keeps: the
+// host's first answer, SettlementOutOfBalance when it found any currency's
+// totals out of balance (settled after the batch upload), else
+// SettlementBalanced.
+func settledCode(totals []store.Totals) string {
+	for _, t := range totals {
+		if t.ResponseCode == host.SettlementOutOfBalance {
+			return host.SettlementOutOfBalance
+		}
+	}
+	return host.SettlementBalanced
 }
 
 // sameTotals reports whether a and b are the same figures per currency
@@ -203,15 +220,23 @@ func (e *Engine) closeAsBefore(rec store.Txn, prev store.Txn, recs []store.Txn) 
 		b, errB := strconv.ParseUint(prev.ID, 10, 64)
 		return errA == nil && errB == nil && a > b
 	}
+	// The host's first answer to prev's totals stays (out of balance:
+	// closed after prev's upload, which the record counts); a currency
+	// it never answered, it took as it closed.
 	totals := slices.Clone(prev.Totals)
+	uploaded := 0
 	for i := range totals {
-		totals[i].ResponseCode = host.SettlementBalanced
+		if totals[i].ResponseCode != host.SettlementOutOfBalance {
+			totals[i].ResponseCode = host.SettlementBalanced
+		} else {
+			uploaded = prev.Uploaded
+		}
 	}
 	var moved int
 	err := e.o.Store.Do(func(tx *store.Tx) error {
 		var err error
 		rec, err = tx.Update(rec.ID, func(r *store.Txn) error {
-			r.State, r.ResponseCode, r.Totals = store.StateApproved, host.SettlementBalanced, totals
+			r.State, r.ResponseCode, r.Totals, r.Uploaded = store.StateApproved, settledCode(totals), totals, uploaded
 			return nil
 		})
 		if err != nil {
@@ -289,6 +314,9 @@ func (e *Engine) settleCurrency(ctx context.Context, rec *store.Txn, i int, item
 	if err != nil {
 		return err
 	}
+	// The host's answer to the terminal's totals is what the record
+	// keeps, whatever the settlement after an upload answers: a batch
+	// the host found out of balance stays out of balance in its record.
 	tot.ResponseCode = res.ResponseCode
 	if res.ResponseCode == host.SettlementBalanced {
 		return nil
@@ -329,7 +357,6 @@ func (e *Engine) settleCurrency(ctx context.Context, rec *store.Txn, i int, item
 	if res, err = e.settle(ctx, st); err != nil {
 		return err
 	}
-	tot.ResponseCode = res.ResponseCode
 	if res.ResponseCode != host.SettlementBalanced {
 		return fmt.Errorf("%w: after the batch upload the host answered %q", ErrSettlement, res.ResponseCode)
 	}

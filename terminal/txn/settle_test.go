@@ -398,3 +398,44 @@ func TestOpenBatchSince(t *testing.T) {
 		t.Fatalf("after the close: %v, %v", since, err)
 	}
 }
+
+// TestOutOfBalanceKeepsTheHostsFirstAnswer: a batch the host found out
+// of balance ("95", as the cup 0510 says it: its reconciliation code,
+// with the terminal's totals echoed and none of its own) and closed after
+// the upload ("00" to the 0320 that ends it) is recorded out of balance,
+// not balanced: the answer to the totals stays, the upload is counted.
+func TestOutOfBalanceKeepsTheHostsFirstAnswer(t *testing.T) {
+	h := kindHost()
+	e, r, db, _ := setup(t, h)
+	run(t, e, r, Request{Amount: 230, Currency: "156"})
+	h.settle = func(st host.Settlement) (host.Result, error) {
+		if st.AfterUpload {
+			return host.Result{ResponseCode: host.SettlementBalanced}, nil
+		}
+		return host.Result{ResponseCode: host.SettlementOutOfBalance}, nil
+	}
+	rec, err := e.CloseBatch(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := db.Get(rec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, got := range []store.Txn{rec, stored} {
+		if got.State != store.StateApproved || got.ResponseCode != host.SettlementOutOfBalance || got.Uploaded != 1 ||
+			len(got.Totals) != 1 || got.Totals[0].ResponseCode != host.SettlementOutOfBalance {
+			t.Fatalf("settled after an upload: %+v", got)
+		}
+	}
+	if db.OpenBatch() != 2 {
+		t.Fatal("the batch did not close")
+	}
+	// A batch the host takes at once stays balanced.
+	h.settle = nil
+	run(t, e, r, Request{Amount: 100, Currency: "156"})
+	if rec, err = e.CloseBatch(context.Background()); err != nil || rec.ResponseCode != host.SettlementBalanced ||
+		rec.Totals[0].ResponseCode != host.SettlementBalanced || rec.Uploaded != 0 {
+		t.Fatalf("balanced close: %+v %v", rec, err)
+	}
+}

@@ -19,6 +19,7 @@ package receipt
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -216,8 +217,11 @@ func Settlement(h Header, r store.Txn, byHand []txn.SetAside, cols int) (printer
 		b.pair("借记 DEBITS", fmt.Sprintf("%d  %s", t.DebitCount, cur.Format(t.DebitAmount)))
 		b.pair("贷记 CREDITS", fmt.Sprintf("%d  %s", t.CreditCount, cur.Format(t.CreditAmount)))
 		if t.ResponseCode != "" {
-			b.pair("对账 BALANCED", balanced(t.ResponseCode))
+			b.balance(t.ResponseCode, r.State == store.StateApproved)
 		}
+	}
+	if r.Uploaded > 0 {
+		b.pair("批上送 UPLOADED", strconv.Itoa(r.Uploaded))
 	}
 	if err := b.byHand(byHand); err != nil {
 		return printer.Doc{}, fmt.Errorf("receipt: settlement %s: %w", r.ID, err)
@@ -261,14 +265,25 @@ func asideText(why string) string {
 	return strings.ToUpper(why)
 }
 
-func balanced(code string) string {
+// balance prints the host's answer to one currency's totals: balanced
+// ("00") or not ("95", out of balance: the host's totals differ; neither
+// dialect's answer carries them, so they are not printed), and, for a
+// batch that closed (settled), that it closed only after the batch
+// upload. Any other code is printed as it is.
+func (b *builder) balance(code string, settled bool) {
 	switch code {
 	case "00":
-		return "平 YES"
+		b.pair("对账 BALANCED", "平 YES")
 	case "95":
-		return "不平 NO (95)"
+		b.pair("对账 BALANCED", "不平 NO")
+		b.label("账不平 OUT OF BALANCE (95)")
+		if settled {
+			b.label("批上送后结算")
+			b.label("SETTLED AFTER BATCH UPLOAD")
+		}
+	default:
+		b.pair("对账 BALANCED", code)
 	}
-	return code
 }
 
 // builder collects the lines of one document.

@@ -367,3 +367,38 @@ func TestPairFits(t *testing.T) {
 		}
 	}
 }
+
+// A batch the host found out of balance ("95") and that closed after the
+// batch upload is reported out of balance, settled after the upload, and
+// never as balanced; a close that failed after the "95" does not say it
+// settled.
+func TestSettlementReportOutOfBalance(t *testing.T) {
+	r := store.Txn{ID: "31", Kind: "settlement", State: store.StateApproved, Batch: 3, ResponseCode: "95", Uploaded: 1,
+		SentAt: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC),
+		Totals: []store.Totals{{Currency: "156", DebitCount: 1, DebitAmount: 230, ResponseCode: "95",
+			Lines: []store.TotalLine{{Scheme: "unionpay", Kind: "purchase", Count: 1, Amount: 230}}}}}
+	for _, cols := range []int{32, 48} {
+		d, err := Settlement(hdr, r, nil, cols)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := printer.Preview(d, cols)
+		for _, want := range []string{"不平 NO", "OUT OF BALANCE (95)", "SETTLED AFTER BATCH UPLOAD", "批上送后结算", "批上送 UPLOADED"} {
+			if !strings.Contains(s, want) {
+				t.Errorf("%d columns: report lacks %q:\n%s", cols, want, s)
+			}
+		}
+		if strings.Contains(s, "平 YES") {
+			t.Errorf("%d columns: an out-of-balance batch printed as balanced:\n%s", cols, s)
+		}
+		for _, l := range d.Lines {
+			if w := printer.Width(l.Text); w > cols {
+				t.Errorf("%d columns: line %q is %d wide", cols, l.Text, w)
+			}
+		}
+	}
+	r.State, r.Failure = store.StateFailed, "settlement_failed"
+	if s := pv(t)(Settlement(hdr, r, nil, 32)); !strings.Contains(s, "OUT OF BALANCE") || strings.Contains(s, "SETTLED AFTER") {
+		t.Errorf("a failed close after a 95:\n%s", s)
+	}
+}
