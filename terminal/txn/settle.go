@@ -81,7 +81,7 @@ func (e *Engine) CloseBatch(ctx context.Context) (store.Txn, error) {
 		}
 	}
 	if rev+adv > 0 {
-		return store.Txn{}, fmt.Errorf("%w: %d reversals and %d advices not yet acknowledged; sync, then close again", ErrPending, rev, adv)
+		return store.Txn{}, fmt.Errorf("%w: %s not yet acknowledged; sync, then close again", ErrPending, waiting(rev, adv))
 	}
 	var (
 		rec   store.Txn
@@ -156,6 +156,24 @@ func (e *Engine) CloseBatch(ctx context.Context) (store.Txn, error) {
 	e.publishEnded(rec)
 	e.log.Info("batch closed", "id", rec.ID, "batch", rec.Batch, "uploaded", rec.Uploaded)
 	return rec, nil
+}
+
+// waiting words what holds a close: the reversals and advices not yet
+// acknowledged, only those there are, each in the singular or plural.
+func waiting(reversals, advices int) string {
+	var parts []string
+	for _, c := range []struct {
+		n         int
+		one, many string
+	}{{reversals, "reversal", "reversals"}, {advices, "advice", "advices"}} {
+		switch {
+		case c.n == 1:
+			parts = append(parts, "1 "+c.one)
+		case c.n > 1:
+			parts = append(parts, fmt.Sprintf("%d %s", c.n, c.many))
+		}
+	}
+	return strings.Join(parts, " and ")
 }
 
 // settledCode is the response code a settled batch's record keeps: the

@@ -3,6 +3,7 @@ package txn
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -141,7 +142,8 @@ func TestCloseBatchWaitsForTheOutbox(t *testing.T) {
 	h.purchase = func(host.Purchase) (host.Result, error) { return host.Result{}, host.ErrNoResponse }
 	h.revErr = host.ErrUnreachable
 	run(t, e, r, Request{Amount: 100, Currency: "156"})
-	if _, err := e.CloseBatch(context.Background()); !errors.Is(err, ErrPending) {
+	if _, err := e.CloseBatch(context.Background()); !errors.Is(err, ErrPending) ||
+		!strings.Contains(err.Error(), ": 1 reversal not yet acknowledged;") {
 		t.Fatalf("close with a reversal waiting: %v", err)
 	}
 	if db.OpenBatch() != 1 || e.Active() != "" {
@@ -437,5 +439,25 @@ func TestOutOfBalanceKeepsTheHostsFirstAnswer(t *testing.T) {
 	if rec, err = e.CloseBatch(context.Background()); err != nil || rec.ResponseCode != host.SettlementBalanced ||
 		rec.Totals[0].ResponseCode != host.SettlementBalanced || rec.Uploaded != 0 {
 		t.Fatalf("balanced close: %+v %v", rec, err)
+	}
+}
+
+// What holds a close is worded with the counts there are, singular or
+// plural: never "0 reversals", never "1 advices".
+func TestWaitingWording(t *testing.T) {
+	for _, c := range []struct {
+		rev, adv int
+		want     string
+	}{
+		{0, 1, "1 advice"},
+		{0, 3, "3 advices"},
+		{1, 0, "1 reversal"},
+		{2, 0, "2 reversals"},
+		{1, 1, "1 reversal and 1 advice"},
+		{2, 5, "2 reversals and 5 advices"},
+	} {
+		if got := waiting(c.rev, c.adv); got != c.want {
+			t.Errorf("waiting(%d, %d) = %q, want %q", c.rev, c.adv, got, c.want)
+		}
 	}
 }
