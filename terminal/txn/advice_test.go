@@ -442,3 +442,72 @@ func TestAdviceWithLostCardDataSetAside(t *testing.T) {
 		t.Fatalf("the totals count the lost one %v, the sent one %v (%v)", counts(rec, true), counts(other, false), err)
 	}
 }
+
+// An offline approval is voided once the host accepted its advice, as an
+// online sale is: the void names it as the host has it (the advice's
+// STAN, the card's approval time, its batch; no RRN or auth code, the
+// host gave none), and the original leaves the batch's totals. While its
+// advice waits the void is refused before anything is recorded, with
+// what to do.
+func TestVoidOfAnOfflineApproval(t *testing.T) {
+	h := &fakeHost{}
+	accept := false
+	h.advice = func(host.Advice) (host.Result, error) { // under h.mu
+		if !accept {
+			return host.Result{}, host.ErrUnreachable
+		}
+		return host.Result{ResponseCode: host.AdviceAccepted}, nil
+	}
+	r := newAdviceRig(t, h, 0)
+	id := r.approveOffline(t, 2300, "4761730000000029D30122011000000000000")
+	approvedAt := time.Date(2026, 11, 22, 9, 30, 0, 0, time.UTC)
+	if _, err := r.db.Update(id, func(x *store.Txn) error { x.Batch, x.Created = r.db.OpenBatch(), approvedAt; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	e := r.start()
+	e.Sync(context.Background())
+	_, err := e.Start(Request{Kind: host.KindVoid, OrigID: id})
+	var waiting *AdviceWaitingError
+	if !errors.Is(err, ErrAdviceWaiting) || !errors.Is(err, ErrOriginal) || !errors.As(err, &waiting) || waiting.ID != id ||
+		!strings.Contains(err.Error(), "posctl sync") || !strings.Contains(err.Error(), "refund it") {
+		t.Fatalf("void while the advice waits: %v", err)
+	}
+	if n, _ := r.db.Jobs(); len(n) != 1 {
+		t.Fatalf("jobs %+v", n)
+	}
+	h.mu.Lock()
+	accept = true
+	h.mu.Unlock()
+	if left := e.Sync(context.Background()); left != 0 {
+		t.Fatalf("%d advices left", left)
+	}
+	if _, totals, _ := e.OpenBatch(); len(totals) != 1 || totals[0].DebitCount != 1 || totals[0].DebitAmount != 2300 {
+		t.Fatalf("totals before the void: %+v", totals)
+	}
+	v, err := e.Start(Request{Kind: host.KindVoid, OrigID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v = wait(t, e, v.ID)
+	orig, _ := r.db.Get(id)
+	if v.State != store.StateApproved || v.Amount != 2300 || orig.VoidedBy != v.ID || orig.State != store.StateOfflineApproved {
+		t.Fatalf("void %+v of %+v", v, orig)
+	}
+	h.mu.Lock()
+	if len(h.followUps) != 1 {
+		t.Fatalf("%d follow-ups sent", len(h.followUps))
+	}
+	got := h.followUps[0]
+	h.mu.Unlock()
+	want := host.Original{Kind: host.KindPurchase, STAN: orig.STAN, Time: approvedAt, Batch: orig.Batch}
+	if got.Kind != host.KindVoid || got.Amount != 2300 || !got.Orig.Time.Equal(want.Time) || got.Orig.Kind != want.Kind ||
+		got.Orig.STAN != want.STAN || got.Orig.Batch != want.Batch || got.Orig.RRN != "" || got.Orig.AuthCode != "" {
+		t.Fatalf("void sent %+v, want original %+v", got, want)
+	}
+	if _, totals, _ := e.OpenBatch(); len(totals) != 0 {
+		t.Fatalf("the voided offline approval still counts: %+v", totals)
+	}
+	if _, err := e.Start(Request{Kind: host.KindVoid, OrigID: id}); !errors.Is(err, ErrOriginal) || errors.Is(err, ErrAdviceWaiting) {
+		t.Fatalf("a second void: %v", err)
+	}
+}

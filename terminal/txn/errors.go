@@ -60,6 +60,11 @@ var (
 	// not exist or cannot be used (not approved, voided, completed, of
 	// another batch or kind); the text says which.
 	ErrOriginal = errors.New("txn: original transaction not usable")
+	// ErrAdviceWaiting: the original of a void was approved offline and
+	// its advice has not reached the host yet, so the host has nothing
+	// to void; the error is an *AdviceWaitingError, which also matches
+	// ErrOriginal.
+	ErrAdviceWaiting = errors.New("txn: the original's advice has not reached the host yet")
 	// ErrWrongCard: the card presented for a refund is not the one that
 	// paid its sale (masked PANs differ); the refund is not sent.
 	ErrWrongCard = errors.New("txn: not the card of the original transaction")
@@ -148,3 +153,18 @@ func (e *BatchFullError) Detail() string {
 
 // Is reports whether target is ErrBatchFull.
 func (e *BatchFullError) Is(target error) bool { return target == ErrBatchFull }
+
+// AdviceWaitingError is ErrAdviceWaiting for offline approval ID: it
+// says what the cashier can do (send the advice, then void; or refund).
+// It matches ErrAdviceWaiting and ErrOriginal with errors.Is.
+type AdviceWaitingError struct{ ID string }
+
+func (e *AdviceWaitingError) Error() string {
+	return fmt.Sprintf("%v: transaction %s was approved offline and the host does not have it yet: "+
+		"wait for its advice to be sent (posctl sync), then void it, or refund it", ErrOriginal, e.ID)
+}
+
+// Is reports whether target is ErrAdviceWaiting or ErrOriginal.
+func (e *AdviceWaitingError) Is(target error) bool {
+	return target == ErrAdviceWaiting || target == ErrOriginal
+}

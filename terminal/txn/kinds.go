@@ -24,7 +24,10 @@ import (
 //	completion  no     <= the pre-authorization  FollowUp            original CompletedBy
 //
 // A void takes a sale, refund or completion of the open batch that is
-// approved and not voided, or cancels a pre-authorization of the open
+// approved and not voided (a sale the card approved offline once the
+// host accepted its advice: the host then has it, under the advice's
+// STAN, and the void names it so; while the advice waits the void is
+// refused, AdviceWaitingError), or cancels a pre-authorization of the open
 // batch that is approved, not completed (its completion is voided first)
 // and not voided: the host releases the hold, no money moves (the
 // pre-authorization was never in the totals, nor is its cancellation),
@@ -173,7 +176,7 @@ func (e *Engine) checkRequest(req Request) (Request, *store.Txn, error) {
 // usableOriginal says whether o can be the original of a kind (see the
 // table above); its errors wrap ErrOriginal.
 func usableOriginal(tx *store.Tx, kind host.Kind, o store.Txn) error {
-	ok := o.State == store.StateApproved || (kind == host.KindRefund && o.State == store.StateOfflineApproved)
+	ok := o.State == store.StateApproved || (kind == host.KindRefund || kind == host.KindVoid) && o.State == store.StateOfflineApproved
 	if !ok {
 		return fmt.Errorf("%w: transaction %s is %s, not approved", ErrOriginal, o.ID, o.State)
 	}
@@ -189,6 +192,11 @@ func usableOriginal(tx *store.Tx, kind host.Kind, o store.Txn) error {
 		// which is in no batch total; a refund would pay out for it.
 		return fmt.Errorf("%w: transaction %s was refused by the host (%s) after the card approved it offline",
 			ErrOriginal, o.ID, o.AdviceCode)
+	}
+	if o.State == store.StateOfflineApproved && kind == host.KindVoid && o.AdviceSent.IsZero() {
+		// The host does not have the sale yet: a void would name
+		// nothing it knows.
+		return &AdviceWaitingError{ID: o.ID}
 	}
 	k := host.Kind(o.Kind)
 	if o.Wallet != nil && kind != host.KindRefund {
@@ -260,7 +268,14 @@ func original(o *store.Txn) host.Original {
 	if o == nil {
 		return host.Original{}
 	}
-	return host.Original{Kind: host.Kind(o.Kind), STAN: o.STAN, Time: o.SentAt, RRN: o.RRN, AuthCode: o.AuthCode, Batch: o.Batch}
+	sent := o.SentAt
+	if o.State == store.StateOfflineApproved || sent.IsZero() {
+		// The host has an offline approval as its advice: the advice's
+		// STAN and time (when the card approved), its batch, and no RRN
+		// or auth code of the host's (the record has none).
+		sent = o.Created
+	}
+	return host.Original{Kind: host.Kind(o.Kind), STAN: o.STAN, Time: sent, RRN: o.RRN, AuthCode: o.AuthCode, Batch: o.Batch}
 }
 
 // stepReference runs a void or a completion: no card; the session and the
