@@ -9,7 +9,8 @@
 // terminal id, the card number masked (first 6, last 4) with how it was
 // read, the transaction type, batch and voucher (invoice) numbers, the
 // authorization code and the host's reference number, date and time, the
-// amount, for a chip card its AID, application label, TVR and TSI (never
+// amount (a balance inquiry's available balance on the cardholder copy
+// only, under its own title), for a chip card its AID, application label, TVR and TSI (never
 // a cryptogram: it is not the customer's to keep), the original voucher
 // of a void, completion or refund, and the cardholder verification: "PIN
 // verified", or on the merchant copy a signature line when the card asked
@@ -89,7 +90,7 @@ func Slip(h Header, r store.Txn, o Opts, cols int) (printer.Doc, error) {
 		o.Copy = Cardholder
 	}
 	b := newBuilder(cols, h.Location)
-	b.header(h, "签购单 POS SALES SLIP", false)
+	b.header(h, slipTitle(r), false)
 	switch o.Copy {
 	case Merchant:
 		b.center("商户存根 MERCHANT COPY", true)
@@ -149,7 +150,9 @@ func Slip(h Header, r store.Txn, o Opts, cols int) (printer.Doc, error) {
 		return printer.Doc{}, fmt.Errorf("receipt: transaction %s: %w", r.ID, err)
 	}
 	if r.Kind == "balance" {
-		if r.Balance != nil {
+		// The balance is the cardholder's to read, not the merchant's
+		// to keep.
+		if r.Balance != nil && o.Copy != Merchant {
 			bc, err := money.Lookup(r.BalanceCurrency)
 			if err != nil {
 				return printer.Doc{}, fmt.Errorf("receipt: transaction %s: %w", r.ID, err)
@@ -497,6 +500,15 @@ func credit(r store.Txn, orig *store.Txn) bool {
 		return orig == nil || (orig.Kind != "refund" && orig.Kind != "preauth")
 	}
 	return false
+}
+
+// slipTitle heads r's slip: a sales slip, but a balance inquiry's says
+// what it is (it sells nothing).
+func slipTitle(r store.Txn) string {
+	if r.Kind == "balance" {
+		return "余额查询 BALANCE INQUIRY"
+	}
+	return "签购单 POS SALES SLIP"
 }
 
 // txnText names r's type on its slip: kindText, but the void of a

@@ -402,3 +402,25 @@ func TestSettlementReportOutOfBalance(t *testing.T) {
 		t.Errorf("a failed close after a 95:\n%s", s)
 	}
 }
+
+// A balance inquiry's slip is titled as one, not as a sales slip, and
+// the available balance is on the cardholder's copy only: the merchant
+// keeps no record of what is on the customer's account.
+func TestSlipOfABalanceInquiry(t *testing.T) {
+	r := sale()
+	bal := int64(3644184)
+	r.Kind, r.Amount, r.Balance, r.BalanceCurrency, r.CVM = "balance", 0, &bal, "156", "online_pin"
+	for _, c := range []Copy{Merchant, Cardholder} {
+		s := pv(t)(Slip(hdr, r, Opts{Copy: c}, 32))
+		if !strings.Contains(s, "余额查询 BALANCE INQUIRY") || strings.Contains(s, "SALES SLIP") || strings.Contains(s, "签购单") {
+			t.Errorf("%s copy: title:\n%s", c, s)
+		}
+		shown := strings.Contains(strings.ReplaceAll(s, " ", ""), "36441.84")
+		if c == Merchant && (shown || strings.Contains(s, "可用余额")) {
+			t.Errorf("the merchant copy shows the balance:\n%s", s)
+		}
+		if c == Cardholder && !shown {
+			t.Errorf("the cardholder copy lacks the balance:\n%s", s)
+		}
+	}
+}
