@@ -8,7 +8,8 @@
 // rules, EMV Book 4's receipt data): the merchant's name and number, the
 // terminal id, the card number masked (first 6, last 4) with how it was
 // read, the transaction type, batch and voucher (invoice) numbers, the
-// authorization code and the host's reference number, date and time, the
+// authorization code, the host's reference number and the trace number
+// (STAN, 流水号), date and time, the
 // amount (a balance inquiry's available balance on the cardholder copy
 // only, under its own title), for a chip card its AID, application label, TVR and TSI (never
 // a cryptogram: it is not the customer's to keep), the original voucher
@@ -126,6 +127,9 @@ func Slip(h Header, r store.Txn, o Opts, cols int) (printer.Doc, error) {
 	b.line(printer.Line{Text: txnText(r, o.Original), Bold: true, Large: true})
 	b.pair("批次号 BATCH", fmt.Sprintf("%06d", r.Batch))
 	b.pair("凭证号 VOUCHER", fmt.Sprintf("%06d", r.Invoice))
+	if r.STAN != 0 {
+		b.pair("流水号 TRACE NO.", fmt.Sprintf("%06d", r.STAN))
+	}
 	if r.AuthCode != "" {
 		b.pair("授权码 AUTH CODE", r.AuthCode)
 	}
@@ -424,10 +428,10 @@ func (b *builder) when(r store.Txn) string {
 // outcome prints what became of the transaction.
 func (b *builder) outcome(r store.Txn) {
 	switch {
-	case r.State == store.StateOfflineApproved:
-		b.line(printer.Line{Text: "脱机批准 APPROVED OFFLINE", Bold: true})
 	case approved(r) && r.VoidedBy != "":
 		b.line(printer.Line{Text: "已撤销 VOIDED", Bold: true})
+	case r.State == store.StateOfflineApproved:
+		b.line(printer.Line{Text: "脱机批准 APPROVED OFFLINE", Bold: true})
 	case approved(r):
 		b.line(printer.Line{Text: "交易成功 APPROVED", Bold: true})
 	case r.State == store.StateDeclined:
@@ -539,9 +543,21 @@ func kindText(k string) string {
 }
 
 // entryText says how the card was read (the letter UnionPay's slips put
-// after the card number, spelled out).
+// after the card number, spelled out). A void or a completion reads no
+// card: it is keyed from its original, whose entry it carries (and
+// sends, as DE22), marked as the original's (原 ORIG).
 func entryText(r store.Txn) string {
-	switch r.EntryMode {
+	how := cardEntry(r.EntryMode)
+	if how == "" || txn.ReadsCard(r.Kind) {
+		return how
+	}
+	zh, en, _ := strings.Cut(how, " ")
+	return "原" + zh + " ORIG " + en
+}
+
+// cardEntry spells out a POS entry mode (DE22).
+func cardEntry(mode string) string {
+	switch mode {
 	case "901", "021", "902":
 		return "刷卡 SWIPE"
 	case "051", "052":

@@ -424,3 +424,31 @@ func TestSlipOfABalanceInquiry(t *testing.T) {
 		}
 	}
 }
+
+// Every slip of a transaction that had a STAN prints it (流水号 TRACE
+// NO.), as UnionPay slips do. A void reads no card: keyed from its
+// original, its slip gives the original's entry marked as the
+// original's, not as if the card had been swiped again.
+func TestSlipTraceAndEntryOfAVoid(t *testing.T) {
+	s := pv(t)(Slip(hdr, sale(), Opts{}, 32))
+	if !strings.Contains(s, "流水号 TRACE NO.") || !strings.Contains(s, "000042") {
+		t.Errorf("sale slip lacks its trace number:\n%s", s)
+	}
+	orig := sale()
+	orig.EntryMode = "901"
+	v := sale()
+	v.ID, v.Kind, v.OrigID, v.STAN, v.EntryMode, v.Invoice = "8", "void", "7", 43, "901", 18
+	s = pv(t)(Slip(hdr, v, Opts{Original: &orig}, 32))
+	if !strings.Contains(s, "000043") || !strings.Contains(s, "原刷卡 ORIG SWIPE") {
+		t.Errorf("void slip: trace number or the original's entry missing:\n%s", s)
+	}
+	if strings.Contains(strings.ReplaceAll(s, "原刷卡 ORIG SWIPE", ""), "SWIPE") {
+		t.Errorf("void slip says the card was swiped:\n%s", s)
+	}
+	// A voided offline approval says voided, not approved offline.
+	off := sale()
+	off.State, off.ResponseCode, off.AuthCode, off.RRN, off.VoidedBy = store.StateOfflineApproved, "Y1", "", "", "8"
+	if s = pv(t)(Slip(hdr, off, Opts{}, 32)); !strings.Contains(s, "已撤销 VOIDED") || strings.Contains(s, "APPROVED OFFLINE") {
+		t.Errorf("voided offline approval:\n%s", s)
+	}
+}
