@@ -314,6 +314,10 @@ var declineText = map[string][2]string{
 	"A0": {"Security check failed", "安全校验失败"},
 	"Q1": {"Card authentication failed", "卡片认证失败"},
 	"75": {"PIN tries exceeded", "密码错误次数超限"},
+	// The bank has closed the terminal's batch (a close whose answer was
+	// lost): it takes nothing more in it until the cashier closes it
+	// again, which opens the next one.
+	"77": {"Batch already settled: settle the batch again", "批次已结算，请重新结算"},
 	// The terminal's own codes for a chip card's offline decline (EMV
 	// 8A): the card refused, not the bank.
 	"Z1": {"Declined by the card", "卡片拒绝交易"},
@@ -451,6 +455,7 @@ var declineAction = map[string]string{
 	"A0": "cashier",
 	"Q1": "other_card",
 	"75": "bank",
+	"77": "cashier",
 	"Z1": "other_card",
 	"Z3": "later",
 }
@@ -545,10 +550,12 @@ func DeclineText(code string) (en, zh string, known bool) {
 var batchText = map[string][2]string{
 	"batch_full":        {"Batch full: settle the batch", "批次已满，请先结算"},
 	"batch_nearly_full": {"Batch nearly full: settle soon", "批次将满，请尽快结算"},
+	"settle_again":      {"Last settlement got no answer: settle the batch again", "上次结算无应答，请重新结算"},
 }
 
 // BatchText is the words (English, Chinese) for a batch hint
-// ("batch_full", "batch_nearly_full"); known is false for another.
+// ("batch_full", "batch_nearly_full", "settle_again"); known is false for
+// another.
 func BatchText(hint string) (en, zh string, known bool) {
 	t, ok := batchText[hint]
 	return t[0], t[1], ok

@@ -277,3 +277,20 @@ func TestCardRemovedWordedOnce(t *testing.T) {
 		t.Fatalf("reversal %q, failure %q", rev, fail)
 	}
 }
+
+// A decline 77 (the bank closed the batch: a close whose answer was
+// lost) tells the cashier to settle again, not a generic refusal; the
+// terminal's own hint after such a close says the same.
+func TestBatchClosedDeclineSaysSettleAgain(t *testing.T) {
+	en, zh, known := DeclineText("77")
+	if !known || !strings.Contains(en, "settle the batch again") || !strings.Contains(zh, "请重新结算") {
+		t.Errorf("77: %q %q known %v", en, zh, known)
+	}
+	sc := Render(State{Phase: PhaseDeclined, ResponseCode: "77", Amount: "3.00", Currency: "CNY"})
+	if all := strings.Join(sc.Lines, "|"); !strings.Contains(all, en+" / "+zh) || strings.Contains(all, "Declined by the bank") {
+		t.Errorf("77 on the display: %s", all)
+	}
+	if en, zh, known := BatchText("settle_again"); !known || !strings.Contains(en, "settle the batch again") || !strings.Contains(zh, "请重新结算") {
+		t.Errorf("settle_again: %q %q known %v", en, zh, known)
+	}
+}

@@ -272,6 +272,7 @@ type Engine struct {
 
 	mu      sync.Mutex
 	room    batchRoom          // what the open batch holds, as last read (checkBatchRoom)
+	lost    lostState          // the open batch's close that got no answer (readLostClose)
 	active  string             // id of the sale in progress
 	sale    *sale              // the sale in progress (its record may not be stored yet)
 	ids     idBlock            // record ids reserved for sales
@@ -378,6 +379,9 @@ func New(opts Opts) (*Engine, error) {
 	err := e.recover()
 	if err == nil {
 		err = e.loadAside()
+	}
+	if err == nil {
+		err = e.readLostClose()
 	}
 	if err != nil {
 		e.stop()
@@ -674,7 +678,9 @@ func (e *Engine) StartSale(amount int64, currency string) (store.Txn, error) {
 // completion goes to the host at once. It returns with the record in state
 // created; ErrKind, ErrAmount, ErrCurrency and ErrOriginal say what the
 // cashier asked wrong, ErrBusy that another one runs, ErrBatchFull that
-// the open batch must be closed first (see checkBatchRoom), store's
+// the open batch must be closed first (see checkBatchRoom),
+// ErrSettleAgain that its last close got no answer and it must be closed
+// again (see checkLostCloseLocked), store's
 // ErrNoSpace that the data partition is below its reserve.
 func (e *Engine) Start(req Request) (store.Txn, error) {
 	req, orig, err := e.checkRequest(req)
@@ -718,6 +724,9 @@ func (e *Engine) Start(req Request) (store.Txn, error) {
 	// No other transaction runs, nor a close: the batch stays as read
 	// until this one is recorded.
 	if err := e.checkBatchRoom(req, orig); err != nil {
+		return store.Txn{}, err
+	}
+	if err := e.checkLostCloseLocked(req, orig); err != nil {
 		return store.Txn{}, err
 	}
 	// A sale the host approves must be recordable, and its reversal too:

@@ -80,6 +80,13 @@ var (
 	// never be settled. Nothing was recorded or sent; the cashier closes
 	// the batch first. The error is a *BatchFullError.
 	ErrBatchFull = errors.New("txn: batch full: settle the batch first")
+	// ErrSettleAgain: the open batch's last close got no answer (it was
+	// lost, or the terminal restarted while it waited) and the host names
+	// the batch in every request: the host may have closed the batch, and
+	// then declines "77" whatever else of it comes. Nothing was recorded
+	// or sent; the cashier closes the batch again, which either finds the
+	// host closed it or closes it. The error is a *SettleAgainError.
+	ErrSettleAgain = errors.New("txn: the last batch close got no answer: settle the batch again")
 	// ErrUnrecorded: a transaction's outcome could not be written (the
 	// disk failed or filled up in the middle of it); none starts until it
 	// is, which the engine retries by itself (the transaction is then
@@ -168,3 +175,21 @@ func (e *AdviceWaitingError) Error() string {
 func (e *AdviceWaitingError) Is(target error) bool {
 	return target == ErrAdviceWaiting || target == ErrOriginal
 }
+
+// SettleAgainError is ErrSettleAgain for batch Batch, whose close Close
+// (a settlement record's id) got no answer. It matches ErrSettleAgain
+// with errors.Is.
+type SettleAgainError struct {
+	Batch uint32
+	Close string
+}
+
+func (e *SettleAgainError) Error() string { return fmt.Sprintf("%v (%s)", ErrSettleAgain, e.Detail()) }
+
+// Detail says what happened, for the cashier.
+func (e *SettleAgainError) Detail() string {
+	return fmt.Sprintf("close %s of batch %d got no answer: the bank may have closed the batch and would decline 77", e.Close, e.Batch)
+}
+
+// Is reports whether target is ErrSettleAgain.
+func (e *SettleAgainError) Is(target error) bool { return target == ErrSettleAgain }

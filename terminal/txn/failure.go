@@ -32,7 +32,7 @@ const (
 	FailCardNotAccepted Failure = "card_not_accepted" // the chip has no application this terminal takes, it is blocked, or the customer chose none
 	FailOriginal        Failure = "original_unusable" // the void's or completion's original changed before the request left
 	FailWrongCard       Failure = "wrong_card"        // a refund's card is not the one that paid its sale; nothing was sent
-	FailNoResponse      Failure = "no_response"       // a balance inquiry got no usable answer (nothing to reverse)
+	FailNoResponse      Failure = "no_response"       // a balance inquiry or a batch close got no usable answer (nothing to reverse)
 	FailSettlement      Failure = "settlement_failed" // the host did not take the batch's totals; the batch stays open
 	FailNotPaymentCode  Failure = "not_payment_code"  // the code shown is no wallet payment code; nothing was sent
 	FailWallet          Failure = "wallet_failed"     // the wallet platform did not take the payment (or the refund)

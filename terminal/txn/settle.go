@@ -55,6 +55,11 @@ func (e *Engine) CloseBatch(ctx context.Context) (store.Txn, error) {
 	e.active, e.cancel, e.sending = id, nil, true
 	e.mu.Unlock()
 	defer func() {
+		// Whether the batch's close is now in doubt, before a sale can
+		// start again.
+		if err := e.readLostClose(); err != nil {
+			e.log.Error("reading the open batch after a close", "err", err)
+		}
 		e.mu.Lock()
 		if e.active == id {
 			e.active = ""
@@ -381,6 +386,8 @@ func (e *Engine) settleCurrency(ctx context.Context, rec *store.Txn, i int, item
 	return nil
 }
 
+// settle sends one settlement. An error that says it may have reached
+// the host without a usable answer is marked errUnanswered.
 func (e *Engine) settle(ctx context.Context, st host.Settlement) (host.Result, error) {
 	sess, err := e.o.Keys.Next()
 	if err != nil {
@@ -389,7 +396,103 @@ func (e *Engine) settle(ctx context.Context, st host.Settlement) (host.Result, e
 	defer sess.Wipe()
 	hctx, cancel := context.WithTimeout(ctx, e.o.HostTimeout)
 	defer cancel()
-	return e.o.Host.Settle(hctx, st, sess)
+	res, err := e.o.Host.Settle(hctx, st, sess)
+	if errors.Is(err, host.ErrNoResponse) || errors.Is(err, host.ErrBadResponse) || errors.Is(err, host.ErrBadMAC) {
+		err = fmt.Errorf("%w: %w", errUnanswered, err)
+	}
+	return res, err
+}
+
+// errUnanswered marks a settlement that may have reached the host and
+// got no usable answer: the host may have closed the batch with it.
+var errUnanswered = errors.New("no usable answer to the settlement")
+
+// lostClose is the id of the close of the open batch (records recs,
+// oldest first) that got no answer — lost (FailNoResponse) or cut by a
+// restart (FailInterrupted) — unless a later close got the host's
+// answer to its totals ("00" or "95": the host had the batch open then);
+// "" when there is none. The host may have closed the batch with it.
+func lostClose(recs []store.Txn) string {
+	id := ""
+	for _, r := range recs {
+		if r.Kind != KindSettlement || r.State != store.StateFailed {
+			continue
+		}
+		if f := Failure(r.Failure); f == FailNoResponse || f == FailInterrupted {
+			id = r.ID
+			continue
+		}
+		for _, t := range r.Totals {
+			if t.ResponseCode == host.SettlementBalanced || t.ResponseCode == host.SettlementOutOfBalance {
+				id = ""
+			}
+		}
+	}
+	return id
+}
+
+// readLostClose reads the open batch again for its close in doubt
+// (lostClose) and keeps it for Start and the status.
+func (e *Engine) readLostClose() error {
+	n, recs, err := e.openBatchRecords()
+	if err != nil {
+		return err
+	}
+	id := lostClose(recs)
+	e.mu.Lock()
+	e.lost = lostState{batch: n, close: id}
+	e.mu.Unlock()
+	if id != "" {
+		e.log.Warn("the last close of the open batch got no answer: close it again", "batch", n, "close", id)
+	}
+	return nil
+}
+
+// lostState is the open batch's close in doubt ("" none).
+type lostState struct {
+	batch uint32
+	close string
+}
+
+// LostClose returns the open batch and the id of its last close when
+// that got no answer (the host may have closed the batch: the cashier
+// closes it again); "" when the last close was answered or there was
+// none.
+func (e *Engine) LostClose() (batch uint32, id string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.lost.batch, e.lost.close
+}
+
+// dialecter is a Host that names its dialect (*host.Client).
+type dialecter interface{ Dialect() *host.Dialect }
+
+// batchInEveryRequest lists the dialects whose every financial request
+// names its batch (cup: DE60.2), so that the host declines "77" a
+// request of a batch it has closed. ascii87 names the batch in
+// settlements and uploads only: the host puts a sale in its open batch,
+// and the next close moves it there too (closeAsBefore).
+var batchInEveryRequest = map[string]bool{"cup": true}
+
+// namesBatch reports whether the host's requests name their batch.
+func (e *Engine) namesBatch() bool {
+	d, ok := e.o.Host.(dialecter)
+	return ok && d.Dialect() != nil && batchInEveryRequest[d.Dialect().Name]
+}
+
+// checkLostCloseLocked refuses (ErrSettleAgain) what the cashier asks of
+// the acquirer while the open batch's last close got no answer, on a
+// host whose requests name their batch: the host may have closed the
+// batch and would decline it "77". It runs before anything is recorded:
+// no card is asked for. Wallet and face payments (and their refunds) go
+// to their platforms and are not held. Called with e.mu held.
+func (e *Engine) checkLostCloseLocked(req Request, orig *store.Txn) error {
+	if e.lost.close == "" || req.Method != "" || (orig != nil && (orig.Wallet != nil || orig.Face != nil)) || !e.namesBatch() {
+		return nil
+	}
+	e.log.Warn("transaction refused: the last close got no answer; close the batch again", "batch", e.lost.batch,
+		"close", e.lost.close, "kind", req.Kind)
+	return &SettleAgainError{Batch: e.lost.batch, Close: e.lost.close}
 }
 
 func (e *Engine) upload(ctx context.Context, stan uint32, batch uint32, t store.Txn) error {
@@ -425,8 +528,13 @@ func (e *Engine) upload(ctx context.Context, stan uint32, batch uint32, t store.
 // open.
 func (e *Engine) settlementFailed(rec store.Txn, cause error) (store.Txn, error) {
 	e.log.Warn("batch close failed; the batch stays open", "id", rec.ID, "batch", rec.Batch, "err", cause)
+	failure := FailSettlement
+	if errors.Is(cause, errUnanswered) {
+		// The host may have closed the batch: see lostClose.
+		failure = FailNoResponse
+	}
 	out, err := e.o.Store.Update(rec.ID, func(r *store.Txn) error {
-		r.State, r.Failure, r.Error, r.Totals, r.Uploaded = store.StateFailed, string(FailSettlement), cause.Error(), rec.Totals, rec.Uploaded
+		r.State, r.Failure, r.Error, r.Totals, r.Uploaded = store.StateFailed, string(failure), cause.Error(), rec.Totals, rec.Uploaded
 		return nil
 	})
 	if err != nil {
@@ -496,7 +604,8 @@ type BatchLoad struct {
 	// Hint warns the cashier: BatchNearlyFull when a side is within a
 	// twentieth of Limit (cup: from 950 on), BatchFull when a side is at
 	// Limit and what would add to it is refused (ErrBatchFull) until the
-	// batch is closed; empty otherwise.
+	// batch is closed, BatchSettleAgain when the last close got no
+	// answer; empty otherwise.
 	Hint string
 }
 
@@ -504,6 +613,10 @@ type BatchLoad struct {
 const (
 	BatchNearlyFull = "batch_nearly_full"
 	BatchFull       = "batch_full"
+	// BatchSettleAgain: the open batch's last close got no answer (see
+	// LostClose): the cashier closes it again. It stands before the
+	// others.
+	BatchSettleAgain = "settle_again"
 )
 
 // BatchLoad returns the open batch's number and how full it is, per
@@ -527,6 +640,14 @@ func (e *Engine) BatchLoad() (uint32, []BatchLoad, error) {
 			}
 		}
 		out = append(out, l)
+	}
+	if _, lost := e.LostClose(); lost != "" {
+		if len(out) == 0 && len(e.o.Currencies) > 0 {
+			out = append(out, BatchLoad{Currency: e.o.Currencies[0]})
+		}
+		for i := range out {
+			out[i].Hint = BatchSettleAgain
+		}
 	}
 	return n, out, nil
 }

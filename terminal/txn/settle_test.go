@@ -123,7 +123,11 @@ func TestCloseBatchFailuresKeepItOpen(t *testing.T) {
 	} {
 		h.settle = c.settle
 		rec, err := e.CloseBatch(context.Background())
-		if !errors.Is(err, ErrSettlement) || rec.State != store.StateFailed || Failure(rec.Failure) != FailSettlement {
+		want := FailSettlement
+		if c.what == "no response" {
+			want = FailNoResponse // the host may have closed the batch
+		}
+		if !errors.Is(err, ErrSettlement) || rec.State != store.StateFailed || Failure(rec.Failure) != want {
 			t.Fatalf("%s: %+v %v", c.what, rec, err)
 		}
 		if db.OpenBatch() != 1 {
@@ -458,6 +462,119 @@ func TestWaitingWording(t *testing.T) {
 	} {
 		if got := waiting(c.rev, c.adv); got != c.want {
 			t.Errorf("waiting(%d, %d) = %q, want %q", c.rev, c.adv, got, c.want)
+		}
+	}
+}
+
+// batchNamingHost is a fake host of the cup dialect, whose every request
+// names its batch.
+type batchNamingHost struct{ *fakeHost }
+
+func (batchNamingHost) Dialect() *host.Dialect {
+	d, err := host.LookupDialect("cup")
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
+
+// After a close whose answer was lost the host may have closed the batch
+// and, in cup, declines "77" whatever else of it comes: the terminal
+// says so (LostClose, the batch's hint) and refuses what would go to the
+// acquirer before a card is asked for, until a close is answered. A
+// close that cannot reach the host changes nothing.
+func TestLostCloseRefusesUntilClosedAgain(t *testing.T) {
+	h := kindHost()
+	e, r, db, _ := setupHost(t, batchNamingHost{h})
+	run(t, e, r, Request{Amount: 230, Currency: "156"})
+	if _, id := e.LostClose(); id != "" {
+		t.Fatalf("a close in doubt before any: %s", id)
+	}
+	h.settle = func(host.Settlement) (host.Result, error) { return host.Result{}, host.ErrNoResponse }
+	lost, err := e.CloseBatch(context.Background())
+	if !errors.Is(err, ErrSettlement) || Failure(lost.Failure) != FailNoResponse {
+		t.Fatalf("close without an answer: %+v %v", lost, err)
+	}
+	h.settle = func(host.Settlement) (host.Result, error) { return host.Result{}, host.ErrUnreachable }
+	if _, err := e.CloseBatch(context.Background()); !errors.Is(err, host.ErrUnreachable) {
+		t.Fatalf("close with the host unreachable: %v", err)
+	}
+	if b, id := e.LostClose(); b != 1 || id != lost.ID {
+		t.Fatalf("close in doubt: batch %d, %q; want 1, %s", b, id, lost.ID)
+	}
+	if _, load, _ := e.BatchLoad(); len(load) != 1 || load[0].Hint != BatchSettleAgain {
+		t.Fatalf("batch load %+v", load)
+	}
+	before, _ := db.List(0)
+	for _, req := range []Request{
+		{Amount: 100, Currency: "156"},
+		{Kind: host.KindRefund, Amount: 100, Currency: "156"},
+		{Kind: host.KindBalance, Currency: "156"},
+	} {
+		_, err := e.Start(req)
+		var again *SettleAgainError
+		if !errors.Is(err, ErrSettleAgain) || !errors.As(err, &again) || again.Batch != 1 || again.Close != lost.ID {
+			t.Fatalf("%s while the close is in doubt: %v", req.Kind, err)
+		}
+	}
+	if after, _ := db.List(0); len(after) != len(before) || e.Active() != "" {
+		t.Fatalf("a refused transaction was recorded (%d records, %d before) or runs (%q)", len(after), len(before), e.Active())
+	}
+	h.settle = nil
+	if rec, err := e.CloseBatch(context.Background()); err != nil || rec.State != store.StateApproved {
+		t.Fatalf("closing again: %+v %v", rec, err)
+	}
+	if _, id := e.LostClose(); id != "" {
+		t.Fatalf("still in doubt after the close: %s", id)
+	}
+	if s := run(t, e, r, Request{Amount: 100, Currency: "156"}); s.State != store.StateApproved || s.Batch != 2 {
+		t.Fatalf("sale after the close: %+v", s)
+	}
+}
+
+// A host that names no batch in its sales (ascii87) puts a sale after a
+// lost close in its open batch, and the next close moves it there: the
+// sale is not refused, the hint still says to close again.
+func TestLostCloseWithoutBatchInSales(t *testing.T) {
+	h := kindHost()
+	e, r, _, _ := setup(t, h)
+	run(t, e, r, Request{Amount: 230, Currency: "156"})
+	h.settle = func(host.Settlement) (host.Result, error) { return host.Result{}, host.ErrNoResponse }
+	if _, err := e.CloseBatch(context.Background()); err == nil {
+		t.Fatal("close without an answer succeeded")
+	}
+	if s := run(t, e, r, Request{Amount: 100, Currency: "156"}); s.State != store.StateApproved {
+		t.Fatalf("sale after the lost close: %+v", s)
+	}
+	if _, load, _ := e.BatchLoad(); len(load) != 1 || load[0].Hint != BatchSettleAgain {
+		t.Fatalf("batch load %+v", load)
+	}
+}
+
+// lostClose: a close without an answer, or cut by a restart, is in doubt
+// until a later close gets the host's answer to its totals.
+func TestLostCloseOfRecords(t *testing.T) {
+	st := func(id string, f Failure, rc string) store.Txn {
+		return store.Txn{ID: id, Kind: KindSettlement, State: store.StateFailed, Failure: string(f),
+			Totals: []store.Totals{{Currency: "156", ResponseCode: rc}}}
+	}
+	sale := store.Txn{ID: "1", Kind: "purchase", State: store.StateApproved}
+	for _, c := range []struct {
+		what string
+		recs []store.Txn
+		want string
+	}{
+		{"none", []store.Txn{sale}, ""},
+		{"refused", []store.Txn{sale, st("2", FailSettlement, "96")}, ""},
+		{"lost", []store.Txn{sale, st("2", FailNoResponse, "")}, "2"},
+		{"cut by a restart", []store.Txn{sale, st("2", FailInterrupted, "")}, "2"},
+		{"lost, then unreachable", []store.Txn{st("2", FailNoResponse, ""), st("3", FailSettlement, "")}, "2"},
+		{"lost, then refused 77", []store.Txn{st("2", FailNoResponse, ""), st("3", FailSettlement, "77")}, "2"},
+		{"lost, then out of balance", []store.Txn{st("2", FailNoResponse, ""), st("3", FailSettlement, "95")}, ""},
+		{"lost after a 95", []store.Txn{st("2", FailNoResponse, "95")}, "2"},
+	} {
+		if got := lostClose(c.recs); got != c.want {
+			t.Errorf("%s: %q, want %q", c.what, got, c.want)
 		}
 	}
 }
