@@ -578,3 +578,31 @@ func TestLostCloseOfRecords(t *testing.T) {
 		}
 	}
 }
+
+// A close whose answer after the upload was lost, repeated once the batch
+// changed, closes as the host closed it: out of balance after the upload,
+// as the record of the first close says, not balanced.
+func TestCloseAsBeforeKeepsOutOfBalance(t *testing.T) {
+	h := kindHost()
+	e, r, db, _ := setup(t, h)
+	run(t, e, r, Request{Amount: 230, Currency: "156"})
+	h.settle = func(st host.Settlement) (host.Result, error) {
+		if st.AfterUpload {
+			return host.Result{}, host.ErrNoResponse
+		}
+		return host.Result{ResponseCode: host.SettlementOutOfBalance}, nil
+	}
+	first, err := e.CloseBatch(context.Background())
+	if err == nil || first.Uploaded != 1 || first.Totals[0].ResponseCode != host.SettlementOutOfBalance {
+		t.Fatalf("close with the answer after the upload lost: %+v %v", first, err)
+	}
+	run(t, e, r, Request{Amount: 100, Currency: "156"})
+	h.settle = func(host.Settlement) (host.Result, error) {
+		return host.Result{ResponseCode: host.SettlementBalanced}, nil
+	}
+	rec, err := e.CloseBatch(context.Background())
+	if err != nil || rec.State != store.StateApproved || rec.ResponseCode != host.SettlementOutOfBalance || rec.Uploaded != 1 ||
+		rec.Totals[0].ResponseCode != host.SettlementOutOfBalance || rec.Totals[0].DebitAmount != 230 || db.OpenBatch() != 2 {
+		t.Fatalf("closed as before: %+v %v", rec, err)
+	}
+}
