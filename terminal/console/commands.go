@@ -233,6 +233,8 @@ func (s *session) exec(line string) {
 		}
 		var ue *usageError
 		if errors.As(err, &ue) {
+			// "kbpk componet": the component may be typed next.
+			s.maskNext = groupSecret(ue.group)
 			s.println(ue.Error())
 			return
 		}
@@ -272,6 +274,17 @@ func (s *session) exec(line string) {
 		return
 	}
 	c.run(s, p)
+}
+
+// groupSecret reports whether the group of two-word commands named by its
+// first word holds a command that reads a key component.
+func groupSecret(group string) bool {
+	for _, second := range groups[group] {
+		if c := byName[group+" "+second]; c != nil && c.secret {
+			return true
+		}
+	}
+	return false
 }
 
 // textCmd runs a Terminal query and prints its text.

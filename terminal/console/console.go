@@ -492,6 +492,12 @@ func (s *session) readLine(prompt string, mode echoMode) ([]byte, status) {
 			case evTooLong:
 				s.printf("line too long (more than %d bytes): ignored", MaxLine)
 				return nil, stAbandon
+			case evNonASCII:
+				// Said once per line, then the line as it stands: the
+				// same echo as before (masked as it was), after the prompt.
+				s.println("\r\nonly ASCII is taken: a non-ASCII character (Chinese, an accented letter) was dropped")
+				s.write([]byte(guardLine(prompt)))
+				s.write(s.ed.redraw())
 			}
 		}
 		clear(s.chunk)
@@ -613,7 +619,7 @@ func (s *session) lineBreak() bool {
 		return false
 	}
 	s.ed.wipe()
-	s.println("\r\nline break: logged out")
+	s.println("\r\nBREAK on the line (a NUL byte: the adapter unplugged or powered off, or Ctrl-@): logged out")
 	s.logout("disconnected (break)")
 	return true
 }

@@ -724,8 +724,9 @@ func TestLongLineAndGarbage(t *testing.T) {
 	if !strings.Contains(out, "line too long (more than 1024 bytes): ignored") {
 		t.Fatalf("long line: %q", out[len(out)-200:])
 	}
-	if n := strings.Count(out, "A"); n != MaxLine {
-		t.Fatalf("%d bytes of the long line echoed, want %d", n, MaxLine)
+	// A run of hex digits: the first echoHex shown, the rest as '*'.
+	if n, m := strings.Count(out, "A"), strings.Count(out, "*"); n != echoHex || n+m != MaxLine {
+		t.Fatalf("%d bytes of the long line echoed (%d as *), want %d (%d shown)", n+m, m, MaxLine, echoHex)
 	}
 	// A floating line: random bytes, control characters, escapes.
 	garbage := make([]byte, 1<<16)

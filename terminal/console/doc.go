@@ -86,9 +86,11 @@
 // A custodian types the form's rows with eyes on the paper: no row may
 // come back in clear wherever it lands. The y/n question echoes hex digits
 // as '*', and so does the command prompt for one line after the component
-// prompt ended in a logout (idle, expiry) or after kbpk component ended
-// before its component prompt (refused for want of a login or of the
-// role, or component 2 by the custodian of component 1).
+// prompt or its question ended without a confirmed component (Ctrl-C,
+// Ctrl-D, an empty line, n, a logout: idle, expiry), after kbpk component
+// ended before its component prompt (refused for want of a login or of
+// the role, or component 2 by the custodian of component 1), and after a
+// kbpk line that is no command ("kbpk componet": a usage error).
 //
 // key load reads a TR-31 block (echoed as '*') and loads it under the KBPK.
 //
@@ -107,17 +109,37 @@
 // masked whole, and 13 to 19 digits (in one run or in groups joined by
 // single ' ' or '-') that pass the Luhn check keep only their first 6 and
 // last 4. What the engineer types at the command prompt (and at a
-// confirmation) is echoed as typed, but for a number's digits beyond its
-// 6th, echoed as '*' as they are typed: a card number or a track pasted
-// at the prompt by mistake never comes back (a number is digits joined
-// by up to two of ' ', '-', '.', ':', '=' and '^'; "log 200" is shown,
-// "4761739001010010" comes back as "476173**********"). The line itself
-// is what was typed, and backspace still erases one column per byte.
+// confirmation) is echoed as typed, but for what the guard would withhold,
+// echoed as '*' as it is typed. The echo goes out keystroke by keystroke,
+// so each character is decided by the run it ends so far: the first few
+// characters of a run have gone out before the run turns out long, and
+// they are fewer than the guard lets through. So:
+//
+//   - a number's digits beyond its 6th (a number is digits joined by up
+//     to two of ' ', '-', '.', ':', '=' and '^'): a card number or a track
+//     pasted by mistake never comes back ("log 200" is shown,
+//     "4761739001010010" comes back as "476173**********");
+//   - a hex group's hex digits beyond its 6th, a group counted as the
+//     guard counts one (hex runs joined by single ' ', ':' or '-'), 6
+//     being fewer than its 16: a key, a component or a PIN block
+//     ("8A3F 5C0E 9B2D ..." comes back as "8A3F 5C** **** ...", a word's
+//     hex letters count too: "CAFEBABE..." as "CAFEBA**...");
+//   - a base64url run's characters beyond its 15th once the run mixes
+//     upper and lower case letters, as base64 of anything does: a login
+//     token pasted at the command prompt shows only the start of its
+//     JSON header. A run in one case ("AAAA...", "selftest") is no token.
+//
+// Command words, counts, terminal ids and KCVs stay readable: no command
+// word has more than 3 hex digits in a row nor more than 13 characters.
+// An argument that is a KSN (20 hex digits) is echoed masked beyond its
+// 6th. The line itself is what was typed, and backspace still erases one
+// column per byte.
 //
 // # Line discipline
 //
-// CR, LF and CRLF end a line; 0x08 and 0x7F erase (echo "\b \b"); Ctrl-U
-// erases the line; Ctrl-C abandons it (and the login or confirmation it
+// CR, LF and CRLF end a line; 0x08 and 0x7F erase (echo "\b \b"); Ctrl-W
+// erases the word before the cursor (and the spaces after it), as a
+// terminal's WERASE does; Ctrl-U erases the line; Ctrl-C abandons it (and the login or confirmation it
 // answers), and interrupts a command waiting on the daemon (a self test, a
 // host test): its context is cancelled, the prompt comes back at once
 // (a query that does not heed its context is left to end on its own, and
@@ -127,7 +149,12 @@
 // the prompt that follows, up to 4 KiB, except what came before a Ctrl-C; Ctrl-D on an empty line logs out at the command prompt (as a
 // login shell does) and cancels a question elsewhere, and is dropped
 // inside a line; ESC sequences (arrow keys), other control bytes and
-// bytes of 0x80 and above are dropped without echo. A line longer than MaxLine
+// bytes of 0x80 and above are dropped without echo. A whole UTF-8
+// character (Chinese, an accented letter) is dropped too, but the first of
+// a line brings a note that only ASCII is taken, and the prompt and the
+// line so far (echoed as before) are shown again; line noise (0xFF, stray
+// high bytes) says nothing. A BREAK logging a session out says so
+// ("BREAK on the line (a NUL byte: ...)"). A line longer than MaxLine
 // (1024) bytes is discarded to its end and refused. Output lines end CRLF.
 //
 // # Audit log

@@ -22,6 +22,7 @@ func FuzzLine(f *testing.F) {
 	f.Add([]byte("s3cret\r\nnext\n\r"), uint8(echoStar))
 	f.Add([]byte("yes 0f1E\x7f\r"), uint8(echoMaskHex))
 	f.Add([]byte("help 4761 7390  0101\x7f1=3012^\r"), uint8(echoOn))
+	f.Add([]byte("8A3F 5C0E-9b2d:7146 eyJ2IjoxLCJlbmciOiJy\x17\xe7\x8a\xb6ab\r"), uint8(echoOn))
 	f.Fuzz(func(t *testing.T, data []byte, m uint8) {
 		mode := echoMode(m % 3)
 		secret := mode == echoStar
@@ -47,6 +48,12 @@ func FuzzLine(f *testing.F) {
 				for i, c := range line {
 					want[i] = masked(c)
 					if c >= '0' && c <= '9' && shownDigits(line[:i]) >= 6 {
+						want[i] = '*'
+					}
+					if isHex(c) && shownHex(line[:i]) >= 6 {
+						want[i] = '*'
+					}
+					if b64AtEnd.Match([]byte{c}) && tokenRun(line[:i]) {
 						want[i] = '*'
 					}
 				}
@@ -124,6 +131,32 @@ func shownDigits(l []byte) int {
 		}
 	}
 	return n
+}
+
+var (
+	hexAtEnd = regexp.MustCompile(`[0-9A-Fa-f]+(?:[ :-][0-9A-Fa-f]+)*[ :-]?$`)
+	b64AtEnd = regexp.MustCompile(`[A-Za-z0-9_-]+$`)
+	upper    = regexp.MustCompile(`[A-Z]`)
+	lower    = regexp.MustCompile(`[a-z]`)
+)
+
+// shownHex counts the hex digits of the hex group at the end of l, as the
+// output guard counts a group: runs joined by single ' ', ':' or '-'.
+func shownHex(l []byte) int {
+	n := 0
+	for _, c := range hexAtEnd.Find(l) {
+		if isHex(c) {
+			n++
+		}
+	}
+	return n
+}
+
+// tokenRun reports whether l ends in a base64url run of 15 or more
+// characters that mixes upper and lower case letters.
+func tokenRun(l []byte) bool {
+	m := b64AtEnd.Find(l)
+	return len(m) >= 15 && upper.Match(m) && lower.Match(m)
 }
 
 // FuzzCommand parses arbitrary command lines.

@@ -208,7 +208,7 @@ func TestBreakLogsOut(t *testing.T) {
 	p := r.serve()
 	r.login(p, "eve01", engauth.RoleEngineer)
 	p.send("stat\x00")
-	if out := p.expect("posd> "); !strings.Contains(out, "line break: logged out") {
+	if out := p.expect("posd> "); !strings.Contains(out, "BREAK on the line (a NUL byte: the adapter unplugged or powered off, or Ctrl-@): logged out") {
 		t.Fatalf("after a break: %q", out)
 	}
 	if !r.hasEvent("logout eve01 engineer: disconnected (break)") {
@@ -224,7 +224,7 @@ func TestBreakLogsOut(t *testing.T) {
 	p.send("selftest\r")
 	<-started
 	p.send("\x00\xff")
-	if out := p.expect("posd> "); !strings.Contains(out, "selftest interrupted") || !strings.Contains(out, "line break: logged out") {
+	if out := p.expect("posd> "); !strings.Contains(out, "selftest interrupted") || !strings.Contains(out, "BREAK on the line (a NUL byte: the adapter unplugged or powered off, or Ctrl-@): logged out") {
 		t.Fatalf("a break during a command: %q", out)
 	}
 	<-ended

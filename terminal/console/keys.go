@@ -101,7 +101,8 @@ func parseComponent(raw []byte) ([]byte, string) {
 // that is refused is asked for again (an empty line or Ctrl-C stops), and
 // the y/n question echoes hex digits as '*' and asks again on any other
 // answer: a custodian typing the form row by row must never see a row
-// come back in clear at the next prompt.
+// come back in clear at the next prompt. Whenever it returns nil, the
+// next command line is echoed with its hex digits as '*' (maskNext).
 func (s *session) readComponent(idx, wantLen int) []byte {
 	s.printf("KBPK component %d of 2: type it in hex on one line (32, 48 or 64 digits, spaces allowed); it is shown as *", idx)
 	var (
@@ -112,13 +113,16 @@ func (s *session) readComponent(idx, wantLen int) []byte {
 		raw, st := s.readLine("component: ", echoStar)
 		if st != stLine {
 			clear(raw)
-			s.maskNext = st == stLoggedOut
+			// Abandoned, logged out: the row being typed (or pasted
+			// right after the Ctrl-C) lands at the command prompt.
+			s.maskNext = true
 			if st == stAbandon || st == stEOF {
 				s.println("component entry abandoned")
 			}
 			return nil
 		}
 		if len(bytes.TrimSpace(raw)) == 0 {
+			s.maskNext = true
 			s.println("component entry abandoned")
 			return nil
 		}
@@ -149,7 +153,7 @@ func (s *session) readComponent(idx, wantLen int) []byte {
 		clear(l)
 		if st != stLine || no {
 			clear(comp)
-			s.maskNext = st == stLoggedOut
+			s.maskNext = true
 			if st != stClosed {
 				_ = s.auditf("kbpk_component", "component %d not confirmed: wiped", idx)
 				s.printf("component %d wiped", idx)
