@@ -102,7 +102,7 @@ var (
 func init() {
 	commands = []*command{
 		{name: "help", args: "[COMMAND]", summary: "list the commands, or explain one", maxArgs: 2, run: (*session).cmdHelp},
-		{name: "login", summary: "log in: prints a challenge, reads the token for it (not echoed)", run: (*session).cmdLogin},
+		{name: "login", summary: "log in: prints a challenge, reads the token for it (shown as *)", run: (*session).cmdLogin},
 		{name: "logout", summary: "log out", run: (*session).cmdLogout},
 		{name: "whoami", summary: "who is logged in, with which role, until when", run: (*session).cmdWhoami},
 		{name: "status", summary: "terminal status", roles: statusRoles, run: textCmd("status", Terminal.Status)},
@@ -120,13 +120,13 @@ func init() {
 		{name: "kcv", summary: "key check values of the loaded keys", roles: keyRoles, run: textCmd("kcv", Terminal.KeyCheckValues)},
 		{name: "kbpk component", summary: "enter a KBPK component (dual control: two different custodians)", roles: keyRoles, secret: true, run: (*session).cmdKBPKComponent},
 		{name: "kbpk cancel", summary: "wipe a held first KBPK component", roles: keyRoles, run: (*session).cmdKBPKCancel},
-		{name: "key load", summary: "load a TR-31 key block under the KBPK (not echoed)", roles: keyRoles, run: (*session).cmdKeyLoad},
+		{name: "key load", summary: "load a TR-31 key block under the KBPK (shown as *)", roles: keyRoles, run: (*session).cmdKeyLoad},
 		{name: "audit", args: "[N]", summary: fmt.Sprintf("the console's last N audit entries: sessions, commands, refusals (default 20, at most %d)", maxCount),
 			roles: auditRoles, maxArgs: 1, count: 20, run: (*session).cmdAudit},
 		{name: "aside list", summary: "the transactions to settle by hand", roles: diagnostics, run: textCmd("aside list", Terminal.Aside)},
 		{name: "aside settle", args: "ID OUTCOME REFERENCE", summary: "record one as settled by hand (settled; face: refunded or stands)",
 			roles: handRoles, maxArgs: maxHandWords, run: (*session).cmdSettle},
-		{name: "factory-reset", summary: "erase the terminal (asks for the terminal id)", roles: rAdmin, run: (*session).cmdFactoryReset},
+		{name: "factory-reset", summary: "erase the terminal and restart (asks for the terminal id, then yes/no)", roles: rAdmin, run: (*session).cmdFactoryReset},
 	}
 	byName = make(map[string]*command, len(commands))
 	groups = make(map[string][]string)
@@ -227,15 +227,23 @@ func (s *session) exec(line string) {
 	}
 	if p.cmd == nil {
 		// The words are not echoed back nor audited: they could be a
-		// secret pasted at the wrong prompt.
-		if s.claims != nil {
-			_ = s.auditf("command", "unknown")
-		}
+		// secret pasted at the wrong prompt. A group's usage error is
+		// audited by its command word, a known word.
 		var ue *usageError
 		if errors.As(err, &ue) {
 			// "kbpk componet": the component may be typed next.
 			s.maskNext = groupSecret(ue.group)
+			if s.claims != nil {
+				_ = s.auditf("command", "%s: usage error", ue.group)
+			}
 			s.println(ue.Error())
+			return
+		}
+		if s.claims != nil {
+			_ = s.auditf("command", "unknown")
+		}
+		if near := nearest(line); near != "" {
+			s.printf("unknown command: did you mean %s? (type help for the list)", near)
 			return
 		}
 		s.println("unknown command: type help")
@@ -285,6 +293,71 @@ func groupSecret(group string) bool {
 		}
 	}
 	return false
+}
+
+// nearest names the command closest to the first word of an unknown
+// line ("stauts": status), or "" when none is close: one typo (a letter
+// wrong, missing, extra, or two swapped) in a word of up to 4 letters, two
+// in a longer one. Only command names come back, never what was typed.
+func nearest(line string) string {
+	f := strings.Fields(line)
+	if len(f) == 0 || len(f[0]) > 20 {
+		return ""
+	}
+	w := strings.ToLower(f[0])
+	best, bestD := "", 3
+	for _, c := range commands {
+		first, _, _ := strings.Cut(c.name, " ")
+		d := typoDistance(w, first)
+		limit := 2
+		if len(first) <= 4 {
+			limit = 1
+		}
+		if d > limit || d >= bestD {
+			continue
+		}
+		best, bestD = first, d
+	}
+	if best == "" {
+		return ""
+	}
+	if alts := groups[best]; len(alts) == 1 {
+		return best + " " + alts[0]
+	} else if len(alts) > 0 {
+		names := make([]string, len(alts))
+		for i, a := range alts {
+			names[i] = best + " " + a
+		}
+		return "one of " + strings.Join(names, ", ")
+	}
+	return best
+}
+
+// typoDistance is the optimal string alignment distance of a and b: the
+// edits (insert, delete, replace a byte, swap two adjacent) that turn a
+// into b, each byte edited at most once.
+func typoDistance(a, b string) int {
+	prev2 := make([]int, len(b)+1)
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(b)]
 }
 
 // textCmd runs a Terminal query and prints its text.
@@ -348,6 +421,12 @@ func (s *session) cmdHelp(p parsed) {
 		if c.name == "kbpk component" {
 			s.printf("  the first custodian enters component 1 and confirms its KCV; it is held in memory for %s;", ComponentHold)
 			s.println("  a different custodian then logs in and enters component 2; the KBPK is loaded from both.")
+		}
+		if c.name == "factory-reset" {
+			s.println("  refused while a transaction is in progress; asks you to type the terminal id, then whether")
+			s.println("  unsettled transactions (the open batch, reversals and advices waiting for the host) are")
+			s.println("  abandoned: yes or no (with no, the reset is refused while there are any). The daemon then")
+			s.println("  restarts and erases its keys, parameters and data; the audit log is kept; you are logged out.")
 		}
 		return
 	}

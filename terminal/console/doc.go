@@ -154,7 +154,10 @@
 // a line brings a note that only ASCII is taken, and the prompt and the
 // line so far (echoed as before) are shown again; line noise (0xFF, stray
 // high bytes) says nothing. A BREAK logging a session out says so
-// ("BREAK on the line (a NUL byte: ...)"). A line longer than MaxLine
+// ("BREAK on the line (a NUL byte: ...)"). A command line that is no
+// command is never repeated; when its first word is one typo away from a
+// command's (two for words longer than 4 letters), the answer names that
+// command ("stauts": did you mean status?). A line longer than MaxLine
 // (1024) bytes is discarded to its end and refused. Output lines end CRLF.
 //
 // # Audit log
@@ -170,8 +173,9 @@
 // engineer and role), login_failed (the reason class and the claimed,
 // unverified engineer id; never the token), logout (command, idle, expired,
 // shutdown, disconnected, port failed, factory reset), command (the
-// command's name only, never its arguments; "unknown" for a line that is
-// none; "NAME: interrupted" for Ctrl-C during it), refused,
+// command's name only, never its arguments; "WORD: usage error" for the
+// first word of two-word commands used wrongly, "host" or "ota foo";
+// "unknown" for a line that is none; "NAME: interrupted" for Ctrl-C during it), refused,
 // kbpk_component, kbpk_load, key_load, restart, settle_by_hand,
 // factory_reset (a failed
 // load, restart or reset says why, as the console did: the daemon's

@@ -168,6 +168,8 @@ func FuzzCommand(f *testing.F) {
 	f.Add("LOG -1")
 	f.Add("txns 99999999999999999999")
 	f.Add("kbpk")
+	f.Add("stauts")
+	f.Add("otta check")
 	f.Add("help host test")
 	f.Add("  key   LOAD  ")
 	f.Fuzz(func(t *testing.T, line string) {
@@ -191,6 +193,15 @@ func FuzzCommand(f *testing.F) {
 		case errors.Is(err, errUnknown):
 			if p.cmd != nil {
 				t.Fatalf("%q: unknown with a command", line)
+			}
+			// The suggestion names commands only, never what was typed.
+			if near := nearest(line); near != "" {
+				names := strings.TrimPrefix(near, "one of ")
+				for n := range strings.SplitSeq(names, ", ") {
+					if byName[n] == nil {
+						t.Fatalf("%q: suggests %q", line, near)
+					}
+				}
 			}
 		case errors.As(err, &ue):
 			if ue.cmd == nil && groups[ue.group] == nil {
