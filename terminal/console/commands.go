@@ -474,21 +474,25 @@ func (s *session) cmdLogin(parsed) {
 		return
 	}
 	if s.c.ver == nil {
+		s.loginNote("unavailable: no engineer authority key")
 		s.println("login unavailable: no engineer authority key is provisioned on this terminal")
 		return
 	}
 	now := s.now()
 	left, err := s.c.lockedFor(now)
 	if err != nil {
+		s.loginNote("unavailable: lockout state unreadable")
 		s.println("login unavailable: the console cannot read its lockout state")
 		return
 	}
 	if left > 0 {
+		s.loginNote("locked (no challenge given, nothing verified)")
 		s.printf("login locked after repeated failures: try again in %s", roundUp(left))
 		return
 	}
 	ch, err := engauth.NewChallenge(s.c.tid, s.c.rnd)
 	if err != nil {
+		s.loginNote("unavailable: no random source")
 		s.println("login unavailable: no random source")
 		return
 	}
@@ -498,6 +502,9 @@ func (s *session) cmdLogin(parsed) {
 	s.println("paste the token for this challenge (shown as *)")
 	raw, st := s.readLine("token: ", echoStar)
 	if st != stLine {
+		if st != stClosed {
+			s.loginNote("abandoned (challenge given, no token)")
+		}
 		if st == stAbandon || st == stEOF {
 			s.println("login abandoned")
 		}
@@ -506,22 +513,25 @@ func (s *session) cmdLogin(parsed) {
 	token := strings.TrimSpace(string(raw))
 	clear(raw)
 	if token == "" {
+		s.loginNote("abandoned (challenge given, no token)")
 		s.println("login abandoned")
 		return
 	}
 	if age := s.now().Sub(now); age > ChallengeLifetime || age < 0 {
 		// A challenge is an answer expected now, not whenever a token
 		// turns up for a prompt left open at an unattended terminal.
-		_ = s.c.audit("", "", "login_failed", "challenge expired (token not checked)")
+		_ = s.c.audit("", "", "login_failed", "challenge expired (token not checked)"+s.c.skippedNotes())
 		s.printf("login failed: the challenge is more than %s old: type login for a new one", ChallengeLifetime)
 		return
 	}
 	// The lock holds for every token that arrives while it lasts, also
 	// one answering a challenge printed before it began (on another port).
 	if left, err := s.c.lockedFor(s.now()); err != nil {
+		s.loginNote("unavailable: lockout state unreadable")
 		s.println("login unavailable: the console cannot read its lockout state")
 		return
 	} else if left > 0 {
+		s.loginNote("locked (token not checked)")
 		s.printf("login locked after repeated failures: try again in %s", roundUp(left))
 		return
 	}
@@ -550,7 +560,7 @@ func (s *session) cmdLogin(parsed) {
 			}
 		}
 		n, lock, ferr := s.c.failedLogin(s.now())
-		_ = s.c.audit("", "", "login_failed", fmt.Sprintf("%s%s; failure %d in a row", short, claimed, n))
+		_ = s.c.audit("", "", "login_failed", fmt.Sprintf("%s%s; failure %d in a row%s", short, claimed, n, s.c.skippedNotes()))
 		s.c.log.Warn("console login failed", "reason", short, "failures", n)
 		s.printf("login failed: %s", long)
 		switch {
@@ -562,7 +572,7 @@ func (s *session) cmdLogin(parsed) {
 		return
 	}
 	s.claims = &claims
-	if err := s.auditf("login", "until %s", claims.Expiry.UTC().Format(time.RFC3339)); err != nil {
+	if err := s.auditf("login", "until %s%s", claims.Expiry.UTC().Format(time.RFC3339), s.c.skippedNotes()); err != nil {
 		s.claims = nil
 		s.println("login refused: the audit log is unavailable")
 		return
@@ -574,6 +584,47 @@ func (s *session) cmdLogin(parsed) {
 	s.c.log.Info("console login", "engineer", claims.Engineer, "role", string(claims.Role))
 	s.printf("logged in as %s (%s) until %s; idle logout after %s",
 		claims.Engineer, claims.Role, claims.Expiry.UTC().Format(time.RFC3339), s.c.idle)
+}
+
+// loginNoteEvery is how often a login that verified no token (refused
+// while locked, abandoned, unavailable) is written to the audit log one by
+// one: whoever holds the port can type "login" thousands of times a
+// second, and each entry is a flash write that pushes an older one out of
+// the log (MaxAudit). Within it, such logins are counted, and the count is
+// written with the next such entry.
+const loginNoteEvery = time.Minute
+
+// loginNote audits a login that verified no token as login_failed with
+// why, at most once per loginNoteEvery (see there); the entries skipped
+// before are counted in its detail.
+func (s *session) loginNote(why string) {
+	now := s.now()
+	c := s.c
+	c.mu.Lock()
+	if !c.noteAt.IsZero() && now.Sub(c.noteAt) < loginNoteEvery && now.Sub(c.noteAt) >= 0 {
+		c.noteSkipped++
+		c.mu.Unlock()
+		return
+	}
+	c.noteAt = now
+	c.mu.Unlock()
+	_ = c.audit("", "", "login_failed", why+c.skippedNotes())
+}
+
+// skippedNotes takes the count of logins loginNote did not write, worded
+// for the end of the next login entry's detail ("" when none).
+func (c *Console) skippedNotes() string {
+	c.mu.Lock()
+	n := c.noteSkipped
+	c.noteSkipped = 0
+	c.mu.Unlock()
+	switch {
+	case n == 1:
+		return "; 1 more login without a verified token before, not written by itself"
+	case n > 1:
+		return fmt.Sprintf("; %d more logins without a verified token before, not written one by one", n)
+	}
+	return ""
 }
 
 // expiryProblem says why a signed token's expiry was refused at now.

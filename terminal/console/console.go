@@ -118,6 +118,10 @@ type Console struct {
 	// quiet: ports whose last Serve ended by a hang-up before reading a
 	// byte (see session.quietStart).
 	quiet map[any]bool
+	// noteAt is when the last login that verified no token was audited,
+	// noteSkipped how many were not since (see loginNote).
+	noteAt      time.Time
+	noteSkipped int
 }
 
 // New checks the options and prepares the console's buckets.

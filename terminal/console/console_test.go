@@ -1003,40 +1003,64 @@ func dbWrites(r *rig) int64 {
 	return st.TxStats.GetWrite()
 }
 
-// TestLoginAttemptsDoNotWriteFlash: "login" typed at a locked console, or
-// abandoned before a token is checked, commits nothing. A screwdriver on
-// the port can send thousands of them a second; each commit is a flash
-// write and an fsync, and holds the database's one writer that the
-// payment engine needs.
-func TestLoginAttemptsDoNotWriteFlash(t *testing.T) {
+// TestLoginAttemptsAuditedSparingly: every login is audited, also one
+// typed at a locked console or abandoned before a token is checked, but
+// such logins are written at most once a minute, the others counted into
+// the next login entry. A screwdriver on the port can send thousands of
+// them a second; each commit is a flash write and an fsync, holds the
+// database's one writer that the payment engine needs, and pushes an
+// older entry out of the log.
+func TestLoginAttemptsAuditedSparingly(t *testing.T) {
 	r := newRig(t)
 	p := r.serve()
-	before := dbWrites(r)
+	entries := func() int { return len(r.events()) }
+	before := entries()
 	for range 5 {
 		p.send("login\r\x03")
 		p.expect("login abandoned")
 		p.expect("posd> ")
 	}
-	if n := dbWrites(r) - before; n != 0 {
-		t.Errorf("5 abandoned logins wrote %d pages", n)
+	if n := entries() - before; n != 1 {
+		t.Errorf("5 abandoned logins wrote %d audit entries, want 1", n)
 	}
+	r.wantEvents(t, "login_failed  : abandoned (challenge given, no token)")
 	for range LockAfter {
 		p.challenge()
 		p.send("not-a-token\r")
 		p.expect("posd> ")
 	}
-	before = dbWrites(r)
+	r.wantEvents(t, "login_failed  : malformed; failure 1 in a row; 4 more logins without a verified token before")
+	pages := dbWrites(r)
 	for range 5 {
 		if out := p.cmd("login", "posd> "); !strings.Contains(out, "login locked") {
 			t.Fatalf("login while locked: %q", out)
 		}
 	}
-	if n := dbWrites(r) - before; n != 0 {
-		t.Errorf("5 logins while locked wrote %d pages", n)
+	if n := dbWrites(r) - pages; n != 0 {
+		t.Errorf("5 logins while locked, within a minute of the last one written, wrote %d pages", n)
 	}
-	// The lock still ends when it should.
+	// The lock still ends when it should; the login counts them.
 	r.clk.Advance(FirstLock)
 	r.login(p, "eve01", engauth.RoleEngineer)
+	r.wantEvents(t, "login eve01 engineer: until")
+	if !strings.Contains(r.events()[len(r.events())-1], "5 more logins without a verified token before") {
+		t.Errorf("the login does not count the ones refused while locked: %q", r.events())
+	}
+	p.logout()
+	// A minute on, one is written again.
+	r.clk.Advance(loginNoteEvery)
+	p.send("login\r\x03")
+	p.expect("login abandoned")
+	p.expect("posd> ")
+	n := 0
+	for _, e := range r.events() {
+		if strings.HasPrefix(e, "login_failed  : abandoned") {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d abandoned logins audited a minute apart, want 2: %q", n, r.events())
+	}
 }
 
 // TestComponentRowsNeverEchoed: a custodian types a component the way the

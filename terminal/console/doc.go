@@ -171,7 +171,11 @@
 // comes, and console_stop only after a console_start: a port nobody holds,
 // served again every minute, does not fill the log), login (verified
 // engineer and role), login_failed (the reason class and the claimed,
-// unverified engineer id; never the token), logout (command, idle, expired,
+// unverified engineer id; never the token; also a login that verified no
+// token: refused while locked, abandoned at the token prompt,
+// unavailable; as "login" can be typed thousands of times a second, one
+// of those is written at most once a minute, and the next login or
+// login_failed entry counts the ones not written), logout (command, idle, expired,
 // shutdown, disconnected, port failed, factory reset), command (the
 // command's name only, never its arguments; "WORD: usage error" for the
 // first word of two-word commands used wrongly, "host" or "ota foo";
