@@ -139,8 +139,8 @@
 //
 // CR, LF and CRLF end a line; 0x08 and 0x7F erase (echo "\b \b"); Ctrl-W
 // erases the word before the cursor (and the spaces after it), as a
-// terminal's WERASE does; Ctrl-U erases the line; Ctrl-C abandons it (and the login or confirmation it
-// answers), and interrupts a command waiting on the daemon (a self test, a
+// terminal's WERASE does; Ctrl-U erases the line; Ctrl-C abandons it (and
+// the login or confirmation it answers), and interrupts a command waiting on the daemon (a self test, a
 // host test): its context is cancelled, the prompt comes back at once
 // (a query that does not heed its context is left to end on its own, and
 // the next query waits for it; sync, ota check and the key, restart and
