@@ -150,19 +150,26 @@ func testSettlementLostAndRetried(t *testing.T, dialect string) {
 	if out, code := e.posctl("batch", "close"); code == 0 {
 		t.Fatalf("close with its answer dropped: %s", out)
 	}
+	// The status tells the cashier and the engineer to close it again.
+	if out, _ := e.posctl("status"); !strings.Contains(out, `"settle_again"`) || !strings.Contains(out, `"batch": 2`) {
+		t.Errorf("status after the lost close: %s", out)
+	}
 	// The cashier sells before closing again. ascii87 sends no batch
 	// number in a sale: the host puts it in its open batch, 3, and the
 	// terminal, learning that the host closed batch 2 without it, moves it
 	// there too. cup's sale would name batch 2, closed, and be declined
 	// 77: the terminal refuses it before asking for a card.
 	if dialect == "cup" {
-		if out, code := e.posctl("sale", "--amount", "2.00"); code == 0 || !strings.Contains(out, "settle the batch again") {
+		if out, code := e.posctl("sale", "--amount", "2.00"); code == 0 || !strings.Contains(out, "Last settlement got no answer: settle the batch again / 上次结算无应答，请重新结算") {
 			t.Fatalf("sale after the lost close: exit %d %s", code, out)
 		}
 	} else if late, code := e.sale("2.00", "visa-classic"); late.State != "approved" || code != 0 {
 		t.Fatalf("sale after the lost close: %+v exit %d", late, code)
 	}
 	closeOK("after the lost answer")
+	if out, _ := e.posctl("status"); strings.Contains(out, `"settle_again"`) {
+		t.Errorf("status after the batch closed again: %s", out)
+	}
 	if n, dup := settlements(); n < 4 || dup < 2 {
 		t.Errorf("batch 2: %d settlements at the host in all, %d repeats; want at least 4 and 2", n, dup)
 	}

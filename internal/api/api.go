@@ -422,11 +422,17 @@ func (a *api) start(w http.ResponseWriter, req txnRequest) {
 	}
 	t, err := a.d.Engine.Start(txn.Request{Kind: kind, Amount: amount, Currency: currency, OrigID: req.OrigID, Method: req.Method, Platform: platform})
 	var full *txn.BatchFullError
+	var again *txn.SettleAgainError
 	switch {
 	case errors.As(err, &full):
 		// The terminal is fine; the open batch is not: close it first.
 		en, zh, _ := ui.BatchText(txn.BatchFull)
 		fail(w, http.StatusConflict, fmt.Errorf("%s / %s (%s)", en, zh, full.Detail()))
+	case errors.As(err, &again):
+		// The last close got no answer: the host may have closed the
+		// batch, and would decline what names it. Close it again first.
+		en, zh, _ := ui.BatchText(txn.BatchSettleAgain)
+		fail(w, http.StatusConflict, fmt.Errorf("%s / %s (%s)", en, zh, again.Detail()))
 	case errors.Is(err, txn.ErrBusy):
 		fail(w, http.StatusConflict, err)
 	case errors.Is(err, txn.ErrHalted):

@@ -40,6 +40,7 @@ import (
 	"posd/terminal/shred"
 	"posd/terminal/store"
 	"posd/terminal/txn"
+	"posd/ui"
 )
 
 // Daemon is a running posd. Its fields are the parts the local API and
@@ -536,6 +537,15 @@ func prepareDataDir(dir string, log *slog.Logger) error {
 	return nil
 }
 
+// SettleAgainStatus is a close of the open batch that got no answer
+// (txn.Engine.LostClose).
+type SettleAgainStatus struct {
+	Batch uint32 `json:"batch"`
+	Close string `json:"close"` // the settlement record's id
+	// Message is the cashier's words for it.
+	Message string `json:"message"`
+}
+
 // Status is the terminal's state as the field engineer and the cashier's
 // tools see it (GET /v1/status, posctl status, the console).
 type Status struct {
@@ -564,6 +574,10 @@ type Status struct {
 	SettleByHand *HandStatus `json:"settle_by_hand,omitempty"`
 	// OpenBatch is the number of the batch new transactions go into.
 	OpenBatch uint32 `json:"open_batch"`
+	// SettleAgain names the open batch's last close when it got no
+	// answer (the host may have closed the batch): close it again. Absent
+	// otherwise.
+	SettleAgain *SettleAgainStatus `json:"settle_again,omitempty"`
 	// Console is where the field engineer attaches the service console
 	// (the debug UART; on the sim board a pseudo-terminal), empty when
 	// there is none.
@@ -751,6 +765,10 @@ func (d *Daemon) Status() Status {
 		Console: d.consoleWhere, Wallet: d.Config.Wallet.URL, CodeReaders: d.codeReaders,
 		Face: d.faceStatus(), Clock: d.clockStatus(ledger, ledgerErr), AutoSettle: d.settle.Status(),
 		Storage: d.storageStatus(), Uptime: time.Since(d.started).Round(time.Second).String(),
+	}
+	if batch, id := d.Engine.LostClose(); id != "" {
+		en, zh, _ := ui.BatchText(txn.BatchSettleAgain)
+		st.SettleAgain = &SettleAgainStatus{Batch: batch, Close: id, Message: en + " / " + zh}
 	}
 	var givenUp int
 	st.SettleByHand, givenUp = handStatus(d.Engine.Aside())
