@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -259,6 +260,10 @@ func TestRejectedBeforeSending(t *testing.T) {
 		if _, err := e.StartSale(c.amount, c.cur); !errors.Is(err, c.want) {
 			t.Errorf("StartSale(%d, %s) = %v", c.amount, c.cur, err)
 		}
+	}
+	// The cashier reads which currency was refused and which are taken.
+	if _, err := e.StartSale(100, "840"); err == nil || !strings.Contains(err.Error(), "USD is not taken here (this terminal takes CNY)") {
+		t.Errorf("StartSale in USD: %v", err)
 	}
 	tx, _ := e.StartSale(100, "156")
 	r.cards <- card("2012") // expired

@@ -3,6 +3,7 @@ package txn
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"posd/terminal/host"
 	"posd/terminal/money"
@@ -168,7 +169,8 @@ func (e *Engine) checkRequest(req Request) (Request, *store.Txn, error) {
 		}
 	}
 	if len(e.o.Currencies) > 0 && !contains(e.o.Currencies, req.Currency) {
-		return req, nil, ErrCurrency
+		return req, nil, fmt.Errorf("%w: %s is not taken here (this terminal takes %s)", ErrCurrency,
+			currencyName(req.Currency), strings.Join(mapSlice(e.o.Currencies, currencyName), ", "))
 	}
 	return req, orig, nil
 }
@@ -364,4 +366,21 @@ func formatAmount(minor int64, currency string) string {
 		return fmt.Sprint(minor)
 	}
 	return c.Format(minor)
+}
+
+// currencyName is an ISO 4217 numeric code's alphabetic one when known.
+func currencyName(numeric string) string {
+	if c, err := money.Lookup(numeric); err == nil {
+		return c.Alpha
+	}
+	return numeric
+}
+
+// mapSlice is f of each of xs.
+func mapSlice[T, U any](xs []T, f func(T) U) []U {
+	out := make([]U, len(xs))
+	for i, x := range xs {
+		out[i] = f(x)
+	}
+	return out
 }
