@@ -281,25 +281,28 @@ func TestChipOnlinePIN(t *testing.T) {
 }
 
 // TestChipCardPulledDuringOnlinePIN: the customer takes the card out of
-// the slot while typing the PIN. Nothing is sent for a card that has
-// left: the sale fails card_removed, the host never sees a purchase it
-// would then have to have reversed.
+// the slot while the PIN pad waits for the PIN, online (unionpay-ic-debit)
+// or offline, the kernel waiting to VERIFY it (mastercard-debit's
+// enciphered offline PIN). The sale ends card_removed at once, without
+// waiting for a PIN nobody will type (before, it waited out the PIN
+// timeout and said pin_timeout); nothing is sent for a card that has
+// left: the host never sees a purchase it would then have to have
+// reversed.
 func TestChipCardPulledDuringOnlinePIN(t *testing.T) {
 	e, _, cfg := newEnv(t, nil, nil)
 	posd := start(t, "posd", []string{"-config", cfg}, posdReady)
 	defer posd.stop(t)
-	done := make(chan runResult, 1)
-	go func() { v, code := e.sale("88.00", "insert:unionpay-ic-debit"); done <- runResult{v, code} }()
-	waitFor(t, 20*time.Second, func() bool { return e.display().Phase == "pin" })
-	if out, code := e.posctl("sim", "remove"); code != 0 {
-		t.Fatalf("remove: %s", out)
-	}
-	if out, code := e.posctl("sim", "keys", "123456E"); code != 0 {
-		t.Fatalf("keys: %s", out)
-	}
-	r := <-done
-	if r.v.State != "failed" || r.v.Failure != "card_removed" || r.code != 3 {
-		t.Fatalf("card pulled during the PIN: %+v exit %d", r.v, r.code)
+	for _, card := range []string{"unionpay-ic-debit", "mastercard-debit"} {
+		done := make(chan runResult, 1)
+		go func() { v, code := e.sale("88.00", "insert:"+card); done <- runResult{v, code} }()
+		waitFor(t, 20*time.Second, func() bool { return e.display().Phase == "pin" })
+		if out, code := e.posctl("sim", "remove"); code != 0 {
+			t.Fatalf("remove: %s", out)
+		}
+		r := <-done
+		if r.v.State != "failed" || r.v.Failure != "card_removed" || r.code != 3 {
+			t.Fatalf("%s pulled during the PIN: %+v exit %d", card, r.v, r.code)
+		}
 	}
 	lines, _ := e.journalLines()
 	if n := count(lines)["in purchase"]; n != 0 {

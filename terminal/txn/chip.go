@@ -151,11 +151,57 @@ func (u chipUI) OfflinePIN(ctx context.Context, r emv.OfflinePINRequest) ([]byte
 	u.e.mu.Lock()
 	u.e.publishEvent(Event{Phase: PhasePIN, Txn: u.s.rec, PINLastTry: r.LastTry})
 	u.e.mu.Unlock()
-	return u.e.o.PIN.ReadPIN(ctx, func(p pin.Progress) {
+	// The kernel waits on the PIN pad, the card idle: a card pulled out
+	// meanwhile ends the entry at once (VERIFY would fail anyway).
+	pinCtx, stop := u.e.watchCard(ctx, u.s.card.Chip)
+	defer stop()
+	block, err := u.e.o.PIN.ReadPIN(pinCtx, func(p pin.Progress) {
 		u.e.mu.Lock()
 		u.e.publishEvent(pinEvent(Event{Phase: PhasePIN, Txn: u.s.rec, PINLastTry: r.LastTry}, p))
 		u.e.mu.Unlock()
 	}, pinblock.EncodeFormat2Digits)
+	if err != nil && context.Cause(pinCtx) == errCardPulled && ctx.Err() == nil {
+		return nil, fmt.Errorf("%w: %w", emv.ErrCardRemoved, errCardPulled)
+	}
+	return block, err
+}
+
+// errCardPulled ends a PIN entry whose inserted card left the slot.
+var errCardPulled = errors.New("the card left the slot during PIN entry")
+
+// cardPoll is how often an inserted card's presence is asked during PIN
+// entry.
+const cardPoll = 250 * time.Millisecond
+
+// watchCard returns ctx cancelled with errCardPulled as soon as the
+// inserted card c is known to have left the slot (asked every cardPoll:
+// the reader tells without disturbing the card, which sits idle while
+// the PIN is typed), and stop, which ends the watch and waits for it.
+// A tapped card, or a reader that cannot tell, is not watched.
+func (e *Engine) watchCard(ctx context.Context, c *Chip) (context.Context, func()) {
+	if c == nil || c.Interface != emv.Contact {
+		return ctx, func() {}
+	}
+	if _, ok := c.Card.(apdu.Presence); !ok {
+		return ctx, func() {}
+	}
+	wctx, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-wctx.Done():
+				return
+			case <-e.clock.After(cardPoll):
+			}
+			if cardLeft(wctx, c) {
+				cancel(errCardPulled)
+				return
+			}
+		}
+	}()
+	return wctx, func() { cancel(nil); <-done }
 }
 
 // runChip runs the EMV kernel on the card of s, up to the request's
@@ -276,7 +322,10 @@ func (e *Engine) runChip(ctx context.Context, s *sale) (chipOutcome, error) {
 	pinDone := m == emv.CVMOfflinePlainPIN || m == emv.CVMOfflineEncPIN || m == emv.CVMCDCVM
 	pinRead := false
 	if m == emv.CVMOnlinePIN || (!pinDone && s.decision.CVM == risk.CVMOnlinePIN) {
-		if done := e.readPIN(ctx, s); done {
+		pinCtx, stop := e.watchCard(ctx, chip)
+		done := e.readPIN(pinCtx, s)
+		stop()
+		if done {
 			s.releaseChip()
 			return chipDone, nil
 		}

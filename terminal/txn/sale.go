@@ -809,6 +809,11 @@ func (e *Engine) readPIN(ctx context.Context, s *sale) (done bool) {
 		return false
 	case e.ctx.Err() != nil:
 		e.fail(s, FailShutdown, ErrShutdown)
+	case context.Cause(ctx) == errCardPulled:
+		// The card left the slot while the PIN was typed (watchCard):
+		// nothing is sent for it.
+		e.log.Info("chip card removed during PIN entry, nothing sent", "id", s.rec.ID)
+		e.fail(s, FailCardRemoved, fmt.Errorf("%w: %w", ErrCardRemoved, errCardPulled))
 	case ctx.Err() != nil:
 		e.fail(s, FailCancelled, ErrCancelled)
 	case errors.Is(err, pin.ErrCancelled), errors.Is(err, pin.ErrTimeout):
