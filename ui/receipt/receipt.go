@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"posd/conn/printer"
+	"posd/terminal/facepay"
 	"posd/terminal/money"
 	"posd/terminal/store"
 	"posd/terminal/txn"
@@ -439,6 +440,13 @@ func (b *builder) outcome(r store.Txn) {
 		en, zh, _ := ui.DeclineText(r.ResponseCode)
 		b.label(zh)
 		b.label(en)
+	case r.State == store.StateReversalPending && r.Face != nil && r.Face.Status == facepay.CodeReverseExpired:
+		// The platform no longer reverses it: the customer may have
+		// paid; the merchant settles it with the platform.
+		b.line(printer.Line{Text: "结果未明 OUTCOME NOT KNOWN", Bold: true})
+		if r.Hand == nil {
+			b.label("待人工处理 TO SETTLE BY HAND")
+		}
 	case (r.State == store.StateReversalPending || r.State == store.StateReversed) && r.Kind == "refund":
 		// The reversal of a refund takes its credit back.
 		b.line(printer.Line{Text: "交易已冲正 REVERSED: NO REFUND", Bold: true})
@@ -453,6 +461,26 @@ func (b *builder) outcome(r store.Txn) {
 		b.label(zh)
 		b.label(en)
 	}
+	if h := r.Hand; h != nil {
+		// Set aside, then settled by hand with the acquirer or the
+		// platform (the service console's aside settle).
+		b.pair("人工处理 SETTLED BY HAND", handOutcome(h.Outcome))
+		b.pair("参考 REF", ascii(h.Ref))
+		b.pair("日期 DATE", h.At.In(b.loc).Format("2006/01/02 15:04"))
+	}
+}
+
+// handOutcome words a settle-by-hand outcome.
+func handOutcome(o string) string {
+	switch o {
+	case txn.HandSettled:
+		return "已结算 SETTLED"
+	case txn.HandRefunded:
+		return "已退款 REFUNDED"
+	case txn.HandStands:
+		return "交易有效 PAYMENT STANDS"
+	}
+	return ascii(o)
 }
 
 // cvm prints how the cardholder was verified, and on the merchant copy

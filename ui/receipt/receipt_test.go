@@ -452,3 +452,36 @@ func TestSlipTraceAndEntryOfAVoid(t *testing.T) {
 		t.Errorf("voided offline approval:\n%s", s)
 	}
 }
+
+// A face payment its platform no longer reverses is not printed as
+// reversed: its outcome is not known until settled by hand; once it is,
+// the slip says how, with the reference. An offline approval settled by
+// hand says so too.
+func TestSlipOfATransactionSettledByHand(t *testing.T) {
+	f := store.Txn{ID: "7", Kind: "purchase", State: store.StateReversalPending, Amount: 8800, Currency: "156",
+		EntryMode: "face", Invoice: 6, Batch: 1,
+		Face: &store.Face{MaskedAccount: "138****0000", PlatformTxnID: "FP000042", Status: "reverse_expired"}}
+	s := pv(t)(Slip(hdr, f, Opts{}, 32))
+	if !strings.Contains(s, "OUTCOME NOT KNOWN") || !strings.Contains(s, "TO SETTLE BY HAND") || strings.Contains(s, "NOT CHARGED") {
+		t.Errorf("face payment in doubt:\n%s", s)
+	}
+	f.Hand = &store.Hand{At: time.Date(2026, 11, 29, 10, 30, 0, 0, time.UTC), By: "adam", Why: "face_not_reversed", Outcome: "stands", Ref: "FP case 12"}
+	s = pv(t)(Slip(hdr, f, Opts{}, 32))
+	for _, want := range []string{"SETTLED BY HAND", "PAYMENT STANDS", "FP case 12"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("settled by hand: no %q:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "TO SETTLE BY HAND") {
+		t.Errorf("settled, still to settle:\n%s", s)
+	}
+	o := sale()
+	o.State, o.AdviceCode = store.StateOfflineApproved, "05"
+	o.Hand = &store.Hand{At: time.Date(2026, 11, 29, 10, 30, 0, 0, time.UTC), By: "adam", Why: "advice_refused", Outcome: "settled", Ref: "ACQ-7781"}
+	s = pv(t)(Slip(hdr, o, Opts{}, 32))
+	for _, want := range []string{"APPROVED OFFLINE", "SETTLED BY HAND", "已结算 SETTLED", "ACQ-7781"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("offline approval settled by hand: no %q:\n%s", want, s)
+		}
+	}
+}
