@@ -701,6 +701,20 @@ func (d *Daemon) observeHostTime(t time.Time) {
 	}
 }
 
+// offsetText words the clock's offset from the acquirer's ("+24h0m0s",
+// "-3s"). The acquirer's time comes in whole seconds, so an offset
+// under a second either way is no offset: "0s".
+func offsetText(skew time.Duration) string {
+	if skew > -time.Second && skew < time.Second {
+		return "0s"
+	}
+	s := skew.Round(time.Second).String()
+	if skew > 0 {
+		s = "+" + s
+	}
+	return s
+}
+
 // clockStatus judges the terminal's clock (risk.Engine.CheckClock) on
 // the offline ledger's summary s (ledgerErr: it could not be read).
 func (d *Daemon) clockStatus(s risk.OfflineSummary, ledgerErr error) ClockStatus {
@@ -709,10 +723,7 @@ func (d *Daemon) clockStatus(s risk.OfflineSummary, ledgerErr error) ClockStatus
 		c.NotBefore = d.built.UTC().Format(time.RFC3339)
 	}
 	if skew, seen, ok := d.hostClock.Skew(); ok {
-		c.AcquirerOffset = skew.Round(time.Second).String()
-		if skew >= 0 {
-			c.AcquirerOffset = "+" + c.AcquirerOffset
-		}
+		c.AcquirerOffset = offsetText(skew)
 		c.AcquirerSeen = seen.UTC().Format(time.RFC3339)
 	}
 	if d.Risk == nil { // a daemon built by hand, in tests of the API

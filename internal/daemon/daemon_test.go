@@ -380,3 +380,17 @@ func TestSettledByHandLeavesTheStatus(t *testing.T) {
 		t.Fatalf("aside list after a restart: %q, %v", list, err)
 	}
 }
+
+// The offset from the acquirer's clock, whose time comes in whole
+// seconds: under a second either way is none (a host on the same machine
+// showed "+1s").
+func TestOffsetText(t *testing.T) {
+	for skew, want := range map[time.Duration]string{
+		0: "0s", 600 * time.Millisecond: "0s", -999 * time.Millisecond: "0s",
+		1500 * time.Millisecond: "+2s", -3 * time.Second: "-3s", 24 * time.Hour: "+24h0m0s",
+	} {
+		if got := offsetText(skew); got != want {
+			t.Errorf("offsetText(%v) = %q, want %q", skew, got, want)
+		}
+	}
+}
