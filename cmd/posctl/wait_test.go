@@ -249,6 +249,21 @@ func TestTxnCancelRefusedIsWorded(t *testing.T) {
 	}
 }
 
+// dyingPosd is f taking the transaction, then dropping every GET's
+// connection without an answer, as a posd that dies.
+func dyingPosd(f *txnPosd) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == "GET" {
+			if hj, ok := w.(http.Hijacker); ok {
+				c, _, _ := hj.Hijack()
+				c.Close()
+			}
+			return
+		}
+		f.ServeHTTP(w, r)
+	})
+}
+
 // posd stops while posctl waits for a sale (a crash, a restart): posctl
 // says so, waits for posd to come back under its new token, and tells
 // the outcome posd then gives; when posd does not come back before
@@ -257,19 +272,8 @@ func TestTxnCancelRefusedIsWorded(t *testing.T) {
 func TestWaitOutlivesAPosdRestart(t *testing.T) {
 	// The first posd takes the sale, then dies as it is awaited.
 	first := &txnPosd{kind: "purchase"}
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == "GET" {
-			// Drop the connection without an answer.
-			if hj, ok := w.(http.Hijacker); ok {
-				c, _, _ := hj.Hijack()
-				c.Close()
-			}
-			return
-		}
-		first.ServeHTTP(w, r)
-	}))
+	srv := httptest.NewServer(dyingPosd(first))
 	addr := srv.Listener.Addr().String()
-	srv.Start()
 	dir := withToken(t, srv.URL)
 	down := make(chan struct{})
 	go func() {
@@ -327,17 +331,7 @@ func TestWaitOutlivesAPosdRestart(t *testing.T) {
 	}
 
 	// A posd that does not come back: the outcome is not known.
-	f := &txnPosd{kind: "purchase"}
-	srv3 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == "GET" {
-			if hj, ok := w.(http.Hijacker); ok {
-				c, _, _ := hj.Hijack()
-				c.Close()
-			}
-			return
-		}
-		f.ServeHTTP(w, r)
-	}))
+	srv3 := httptest.NewServer(dyingPosd(&txnPosd{kind: "purchase"}))
 	defer srv3.Close()
 	dir3 := withToken(t, srv3.URL)
 	_, errb, code = runCLI(t, "--data-dir", dir3, "sale", "--amount", "2.00", "--wait", "--timeout", "2s")
