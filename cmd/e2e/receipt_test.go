@@ -88,7 +88,19 @@ func TestReceipts(t *testing.T) {
 	}
 
 	// The roll runs out: the sale is approved all the same; its slip
-	// waits for a reprint.
+	// waits for a reprint. (Once the printer has reported the last slip
+	// printed: the paper is seen at the end of each document, and a roll
+	// out before that leaves that slip to reprint too.)
+	waitFor(t, 20*time.Second, func() bool {
+		var st struct {
+			Printer struct {
+				Printed  int64 `json:"documents_printed"`
+				Printing bool  `json:"printing"`
+			} `json:"printer"`
+		}
+		out, _ := e.posctl("status")
+		return json.Unmarshal([]byte(out), &st) == nil && st.Printer.Printed >= 4 && !st.Printer.Printing
+	})
 	if out, code := e.posctl("sim", "printer", "--paper", "out"); code != 0 {
 		t.Fatalf("sim printer --paper out: %s", out)
 	}
