@@ -71,6 +71,7 @@ func runToExit(t *testing.T, name string, args ...string) (string, int) {
 		return out.String(), code
 	case <-time.After(60 * time.Second):
 		cmd.Process.Kill()
+		<-done // out is written until the process is gone
 		t.Fatalf("%s %v did not exit:\n%s", name, args, out.String())
 		return "", 0
 	}
