@@ -229,8 +229,10 @@ func corruptPageHeader(t *testing.T, path string) {
 	}
 }
 
-// corruptFreelistID writes junk over the page id in the header of the live
-// freelist page (the one the newer meta page names). bbolt's check
+// corruptFreelistID writes junk over the page id in the header of the
+// freelist pages both meta pages name (CI once saw posd take a file
+// where only the newer meta's was: the older meta's then stood, read
+// whole). bbolt's check
 // panicked on it in a goroutine of its own, which no recover reaches:
 // posd crashed (exit 2) before the check ran in a child process.
 func corruptFreelistID(t *testing.T, path string) {
@@ -240,23 +242,16 @@ func corruptFreelistID(t *testing.T, path string) {
 	}
 	const page = 4096
 	// Meta (after the 16-byte page header): magic, version, page size,
-	// flags (4 bytes each), root bucket (16), freelist (8), pgid (8),
-	// txid (8).
-	freelist := func(m int) (uint64, uint64) {
-		o := m*page + 16
-		return binary.LittleEndian.Uint64(b[o+32:]), binary.LittleEndian.Uint64(b[o+48:])
+	// flags (4 bytes each), root bucket (16), freelist (8).
+	freelist := func(m int) uint64 { return binary.LittleEndian.Uint64(b[m*page+16+32:]) }
+	// Whichever meta bbolt takes, its freelist page names another id.
+	for _, fl := range []uint64{freelist(0), freelist(1)} {
+		if fl < 2 || fl > uint64(len(b)/page-1) {
+			t.Fatalf("freelist page %d", fl)
+		}
+		off := int(fl) * page
+		copy(b[off:off+8], []byte{0xde, 0xad, 0xbe, 0xef, 0x13, 0x37, 0x42, 0x42})
 	}
-	fl0, tx0 := freelist(0)
-	fl1, tx1 := freelist(1)
-	fl := fl0
-	if tx1 > tx0 {
-		fl = fl1
-	}
-	off := int(fl) * page
-	if fl < 2 || off+8 > len(b) {
-		t.Fatalf("freelist page %d", fl)
-	}
-	copy(b[off:off+8], []byte{0xde, 0xad, 0xbe, 0xef, 0x13, 0x37, 0x42, 0x42})
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
