@@ -231,8 +231,7 @@ func corruptPageHeader(t *testing.T, path string) {
 
 // corruptFreelistID writes junk over the page id in the header of the
 // freelist pages both meta pages name (CI once saw posd take a file
-// where only the newer meta's was: the older meta's then stood, read
-// whole). bbolt's check
+// where only the newer meta's was, for a reason not found). bbolt's check
 // panicked on it in a goroutine of its own, which no recover reaches:
 // posd crashed (exit 2) before the check ran in a child process.
 func corruptFreelistID(t *testing.T, path string) {
