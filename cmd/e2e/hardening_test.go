@@ -497,6 +497,7 @@ func TestSIGTERMWithWaitingClient(t *testing.T) {
 
 // TestRunDemo: the demo script says the processes run only when they do.
 func TestRunDemo(t *testing.T) {
+	t.Parallel() // a long one: see TestMain
 	repo, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
