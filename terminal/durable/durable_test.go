@@ -1,6 +1,7 @@
 package durable
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -67,5 +68,34 @@ func TestRemoveStale(t *testing.T) {
 	}
 	if fi, err := os.Stat(filepath.Join(dir, ".spool.123")); err != nil || !fi.IsDir() {
 		t.Errorf("the directory went: %v", err)
+	}
+}
+
+// TestJSONRoundTrip: WriteJSON's file reads back with ReadJSON; a missing
+// file is reported as such and leaves the value alone; one that does not
+// decode is ErrUnreadable.
+func TestJSONRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "mark.json")
+	type v struct {
+		N map[string]uint64 `json:"n"`
+	}
+	got := v{N: map[string]uint64{"keep": 1}}
+	if found, err := ReadJSON(p, &got); found || err != nil || got.N["keep"] != 1 {
+		t.Fatalf("missing file: %v %v %+v", found, err, got)
+	}
+	if err := WriteJSON(p, v{N: map[string]uint64{"stan": 172}}, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got = v{}
+	if found, err := ReadJSON(p, &got); !found || err != nil || got.N["stan"] != 172 {
+		t.Fatalf("after write: %v %v %+v", found, err, got)
+	}
+	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v", fi.Mode())
+	}
+	os.WriteFile(p, []byte("{\"n\":"), 0o600)
+	if _, err := ReadJSON(p, &got); !errors.Is(err, ErrUnreadable) {
+		t.Fatalf("truncated file: %v", err)
 	}
 }
