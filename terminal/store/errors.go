@@ -44,4 +44,9 @@ var (
 	// nothing (no counter moved); the database is usable again once space
 	// is freed. Transient for the caller; the message says what to do.
 	ErrNoSpace = errors.New("store: data partition full")
+	// ErrMark: the counters' high-water mark (Opts.Mark) is unreadable.
+	// Fatal at Open: without it a database restored from a backup would
+	// hand out again STANs, invoice numbers and ids the host has seen.
+	// The message says how to recover.
+	ErrMark = errors.New("store: counters' mark damaged")
 )

@@ -54,8 +54,13 @@ type Opts struct {
 	// do when the disk fails in the middle of their work; nil in use.
 	Fault func() error
 	// Logger says what Open changed on its own (a file's mode made the
-	// owner's alone); nil discards.
+	// owner's alone, counters moved past their mark); nil discards.
 	Logger *slog.Logger
+	// Mark is the file of the counters' high-water mark (mark.go;
+	// MarkFile in the data directory), kept outside the database so that
+	// an older copy of it cannot hand out again a STAN, an invoice
+	// number, a record id or a batch number. Empty: none (tests).
+	Mark string
 }
 
 // MarkerSuffix names the marker kept next to the database file: it says
@@ -98,6 +103,12 @@ func Open(path string, opts *Opts) (*DB, error) {
 	mk, err := readMarker(path + MarkerSuffix)
 	if err != nil {
 		return nil, err
+	}
+	var cm *counterMark
+	if o.Mark != "" {
+		if cm, err = loadMark(o.Mark); err != nil {
+			return nil, err
+		}
 	}
 	fi, err := os.Stat(path)
 	switch {
@@ -172,6 +183,14 @@ func Open(path string, opts *Opts) (*DB, error) {
 		return nil, fmt.Errorf("%w: %s has instance %s but this data directory's marker names %s: the file comes from "+
 			"another terminal or another data directory. Restore this terminal's own posd.db from a backup",
 			ErrForeign, path, d.instance, mk.Instance)
+	}
+	d.log = o.Logger
+	if cm != nil {
+		d.mark = cm
+		if err := d.reconcile(o.Logger); err != nil {
+			b.Close()
+			return nil, storageError(path, err)
+		}
 	}
 	// No transaction is open yet: the free pages can be zeroed.
 	if _, err := scrub(b); err != nil {

@@ -8,6 +8,11 @@
 // Records never hold track data, PINs or PIN blocks: only what the terminal
 // may keep after authorization (masked PAN, amounts, codes, the KSN).
 //
+// Those counters are also kept, ahead of use, in a high-water mark outside
+// the file (Opts.Mark, mark.go): an older copy of posd.db put back in
+// place (a backup restored) has its counters moved past the mark at Open
+// and hands out no STAN, invoice number, record id or batch number again.
+//
 // Layout (schema 3): txns (id -> JSON record), by_state (state 0x00 id ->
 // empty, an index), state_counts (state -> count), outbox (seq -> JSON job:
 // work that must reach the host, such as reversals), counters (stan,
@@ -25,11 +30,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // SchemaVersion is the layout this package reads and writes.
@@ -278,6 +285,9 @@ type DB struct {
 	reserve  uint64 // Opts.Reserve
 	statfs   Statfs
 	fault    func() error // Opts.Fault
+	log      *slog.Logger // Opts.Logger (nil: none)
+	mark     *counterMark // Opts.Mark (nil: none)
+	moved    []CounterMove
 }
 
 // Commits counts the write transactions Do committed (each one fsync of
@@ -303,8 +313,18 @@ func (d *DB) init(keepReadable bool) error {
 // store) share the file. They must use their own buckets.
 func (d *DB) Bolt() *bolt.DB { return d.bolt }
 
-// Close closes the file.
-func (d *DB) Close() error { return d.bolt.Close() }
+// Close closes the file. With a counters' mark, it first lowers the mark
+// to the values the database holds (a clean stop): the next Open can then
+// tell an older copy of the file. Should that fail, the mark stays ahead
+// (the next Open skips what it reserved) and Close goes on.
+func (d *DB) Close() error {
+	if d.mark != nil {
+		if err := d.exactMark(); err != nil && !errors.Is(err, berrors.ErrDatabaseNotOpen) && d.log != nil {
+			d.log.Warn("the counters' mark stays ahead of the database (the next start skips what it reserved)", "err", err)
+		}
+	}
+	return d.bolt.Close()
+}
 
 // Instance is the random identity the database was created with; the
 // marker next to the file holds the same value.

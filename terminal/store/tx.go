@@ -17,18 +17,27 @@ import (
 type Tx struct {
 	tx  *bolt.Tx
 	now time.Time
+	// mark is the counters' mark (nil: none, or a read); raise what it
+	// must cover before this transaction commits (use).
+	mark  *counterMark
+	raise map[string]markEntry
 }
 
 // Do runs fn in one read-write transaction.
 func (d *DB) Do(fn func(*Tx) error) error {
 	err := d.bolt.Update(func(btx *bolt.Tx) error {
-		if err := fn(&Tx{tx: btx, now: d.now().UTC()}); err != nil {
+		t := &Tx{tx: btx, now: d.now().UTC(), mark: d.mark}
+		if err := fn(t); err != nil {
 			return err
 		}
 		if d.fault != nil {
-			return d.fault()
+			if err := d.fault(); err != nil {
+				return err
+			}
 		}
-		return nil
+		// The mark covers every counter value of this commit before it
+		// is committed (used only after Do returns).
+		return t.saveMark()
 	})
 	if err == nil {
 		d.commits.Add(1)
@@ -57,6 +66,7 @@ func (t *Tx) ReserveIDs(n uint64) (first uint64, err error) {
 	if err := b.SetSequence(seq + n); err != nil {
 		return 0, err
 	}
+	t.use(CounterIDs, seq, seq+n)
 	return seq + 1, nil
 }
 
@@ -101,6 +111,7 @@ func (t *Tx) NextCounter(name string) (uint64, error) {
 		return 0, fmt.Errorf("%w: counter %s holds %d bytes", ErrDamaged, name, len(v))
 	}
 	n++
+	t.use(name, n-1, n)
 	return n, b.Put([]byte(name), binary.BigEndian.AppendUint64(nil, n))
 }
 
@@ -128,7 +139,16 @@ func (t *Tx) OpenBatch() uint32 {
 // CloseBatch closes the open batch: later transactions go into the next
 // one (1 to 999999, then 1 again). It returns the new open batch.
 func (t *Tx) CloseBatch() (uint32, error) {
-	n := t.OpenBatch()%999999 + 1
+	cur := t.OpenBatch()
+	n := cur%batchWrap + 1
+	if t.mark != nil {
+		ref, _ := t.mark.get(CounterBatch)
+		if p, ok := t.raise[CounterBatch]; ok {
+			ref = p
+		}
+		before := batchLinear(cur, ref.Max)
+		t.use(CounterBatch, before, before+1)
+	}
 	return n, t.tx.Bucket(bucketCounters).Put(keyBatch, binary.BigEndian.AppendUint64(nil, uint64(n)))
 }
 
@@ -209,6 +229,7 @@ func (t *Tx) Create(r *Txn) error {
 	if err != nil {
 		return err
 	}
+	t.use(CounterIDs, seq-1, seq)
 	r.ID = strconv.FormatUint(seq, 10)
 	r.Created, r.Updated = t.now, t.now
 	if r.State == "" {

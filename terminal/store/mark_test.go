@@ -1,0 +1,302 @@
+package store
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"syscall"
+	"testing"
+)
+
+// numbers are what a transaction shows the host and the customer.
+type numbers struct {
+	id      uint64
+	stan    uint32
+	invoice uint32
+	batch   uint32
+}
+
+// markRig opens posd.db with the counters' mark the way posd does, and
+// sells the way the sale engine does: a block of record ids reserved at
+// each start, then one commit per sale drawing its STAN and invoice.
+type markRig struct {
+	t          *testing.T
+	path, mark string
+	d          *DB
+	next, end  uint64
+}
+
+func newMarkRig(t *testing.T) *markRig {
+	dir := t.TempDir()
+	r := &markRig{t: t, path: filepath.Join(dir, "posd.db"), mark: filepath.Join(dir, MarkFile)}
+	r.open()
+	return r
+}
+
+func (r *markRig) open() {
+	r.t.Helper()
+	d, err := Open(r.path, &Opts{Mark: r.mark})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.d, r.next, r.end = d, 0, 0
+}
+
+func (r *markRig) sale(kind string) numbers {
+	r.t.Helper()
+	if r.next >= r.end {
+		err := r.d.Do(func(tx *Tx) error {
+			first, err := tx.ReserveIDs(1000)
+			r.next, r.end = first, first+1000
+			return err
+		})
+		if err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	var n numbers
+	n.id = r.next
+	r.next++
+	err := r.d.Do(func(tx *Tx) error {
+		rec := Txn{ID: strconv.FormatUint(n.id, 10), Kind: kind, State: StateAuthSent, Amount: 100, Currency: "156"}
+		var err error
+		if rec.STAN, err = tx.NextSTAN(); err != nil {
+			return err
+		}
+		if kind != "settlement" {
+			if err := tx.AssignNumbers(&rec); err != nil {
+				return err
+			}
+		} else {
+			rec.Batch = tx.OpenBatch()
+			if _, err := tx.CloseBatch(); err != nil {
+				return err
+			}
+		}
+		n.stan, n.invoice, n.batch = rec.STAN, rec.Invoice, rec.Batch
+		return tx.Insert(&rec)
+	})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return n
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	raw, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRestoredCopyRepeatsNoNumber: the acquirer's audit. posd.db is
+// copied aside, two sales and a batch close are made, posd stops, the
+// copy is put back: the next sale's record id, STAN and invoice number
+// and its batch are none that the lost transactions had (the host
+// approved them, the customers have slips with them, the batch was
+// settled), and Open says the database was behind.
+func TestRestoredCopyRepeatsNoNumber(t *testing.T) {
+	r := newMarkRig(t)
+	r.sale("purchase")
+	r.d.Close()
+	backup := r.path + ".backup"
+	copyFile(t, r.path, backup)
+
+	r.open()
+	if r.d.Behind() || len(r.d.Moved()) != 0 {
+		t.Fatalf("a clean restart moved counters: %+v", r.d.Moved())
+	}
+	lost := []numbers{r.sale("purchase"), r.sale("purchase"), r.sale("settlement")}
+	r.d.Close()
+
+	copyFile(t, backup, r.path)
+	r.open()
+	defer r.d.Close()
+	if !r.d.Behind() {
+		t.Errorf("the restored copy is not reported behind: %+v", r.d.Moved())
+	}
+	got := r.sale("purchase")
+	for _, l := range lost {
+		if got.id == l.id {
+			t.Errorf("record id %d again", got.id)
+		}
+		if got.stan == l.stan {
+			t.Errorf("STAN %06d again", got.stan)
+		}
+		if l.invoice != 0 && got.invoice == l.invoice {
+			t.Errorf("invoice %06d again", got.invoice)
+		}
+	}
+	if settled := lost[2].batch; got.batch <= settled {
+		t.Errorf("the sale went into batch %d; batch %d was settled already", got.batch, settled)
+	}
+	var names []string
+	for _, m := range r.d.Moved() {
+		names = append(names, m.Counter)
+	}
+	for _, want := range []string{"batch", "ids", "invoice", "stan"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("%s not reported moved: %+v", want, r.d.Moved())
+		}
+	}
+}
+
+// TestUncleanStopSkipsReservation: posd stopped without closing the
+// database (power cut, kill -9): its files are as they were mid-run. The
+// next start skips what the mark reserved, reports nothing behind, and
+// repeats no number; nor does a copy of the database from just before.
+func TestUncleanStopSkipsReservation(t *testing.T) {
+	r := newMarkRig(t)
+	first := r.sale("purchase")
+	older := r.path + ".older"
+	copyFile(t, r.path, older)
+	last := r.sale("purchase")
+	// The files as a power cut leaves them.
+	db, mark := r.path+".cut", r.mark+".cut"
+	copyFile(t, r.path, db)
+	copyFile(t, r.mark, mark)
+	r.d.Close()
+
+	copyFile(t, db, r.path)
+	copyFile(t, mark, r.mark)
+	r.open()
+	if r.d.Behind() || len(r.d.Moved()) == 0 {
+		t.Errorf("after an unclean stop: behind %v, moved %+v", r.d.Behind(), r.d.Moved())
+	}
+	got := r.sale("purchase")
+	if got.stan <= last.stan || got.invoice <= last.invoice || got.stan > last.stan+MarkReserve+1 {
+		t.Errorf("after an unclean stop: %+v, the last sale before it %+v", got, last)
+	}
+	r.d.Close()
+
+	copyFile(t, older, r.path)
+	r.open()
+	defer r.d.Close()
+	again := r.sale("purchase")
+	for _, n := range []numbers{first, last, got} {
+		if again.stan == n.stan || again.invoice == n.invoice || again.id == n.id {
+			t.Errorf("an older copy after an unclean stop repeats %+v: %+v", n, again)
+		}
+	}
+}
+
+// TestMarkCostsOneWritePerReserve: the mark is written when a counter
+// passes it, MarkReserve values ahead, not at every sale.
+func TestMarkCostsOneWritePerReserve(t *testing.T) {
+	r := newMarkRig(t)
+	defer r.d.Close()
+	r.sale("purchase")
+	fi, err := os.Stat(r.mark)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writes := 0
+	last := fi.ModTime()
+	ino := inode(fi)
+	for range MarkReserve - 1 {
+		r.sale("purchase")
+		fi, _ := os.Stat(r.mark)
+		if i := inode(fi); i != ino || !fi.ModTime().Equal(last) {
+			writes++
+			ino, last = i, fi.ModTime()
+		}
+	}
+	if writes != 0 {
+		t.Errorf("%d writes of the mark in %d sales after the first", writes, MarkReserve-1)
+	}
+	r.sale("purchase")
+	if fi, _ := os.Stat(r.mark); inode(fi) == ino {
+		t.Error("the mark was not written when the reservation ran out")
+	}
+}
+
+// TestMarkDamaged: a mark that does not decode stops Open (ErrMark),
+// the database untouched; a missing one is made again from the database.
+func TestMarkDamaged(t *testing.T) {
+	r := newMarkRig(t)
+	n := r.sale("purchase")
+	r.d.Close()
+	os.WriteFile(r.mark, []byte(`{"counters":`), 0o600)
+	if d, err := Open(r.path, &Opts{Mark: r.mark}); !errors.Is(err, ErrMark) {
+		if d != nil {
+			d.Close()
+		}
+		t.Fatalf("damaged mark: %v", err)
+	}
+	os.Remove(r.mark)
+	r.open()
+	defer r.d.Close()
+	if got := r.sale("purchase"); got.stan != n.stan+1 {
+		t.Errorf("after the mark was made again: %+v, before %+v", got, n)
+	}
+	if _, err := os.Stat(r.mark); err != nil {
+		t.Errorf("the mark was not made again: %v", err)
+	}
+}
+
+func TestBatchLinear(t *testing.T) {
+	for _, c := range []struct {
+		n    uint32
+		near uint64
+		want uint64
+	}{
+		{1, 0, 1}, {3, 5, 3}, {999999, 999999, 999999}, {1, 999999, 1000000}, {999999, 1000000, 999999},
+		{2, 2*batchWrap + 1, 2*batchWrap + 2}, {0, 0, 1},
+	} {
+		if got := batchLinear(c.n, c.near); got != c.want {
+			t.Errorf("batchLinear(%d, %d) = %d, want %d", c.n, c.near, got, c.want)
+		}
+		if c.n != 0 && batchNumber(c.want) != c.n {
+			t.Errorf("batchNumber(%d) = %d, want %d", c.want, batchNumber(c.want), c.n)
+		}
+	}
+}
+
+// inode is the file's inode number: the mark is replaced (renamed over)
+// at each write.
+func inode(fi os.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Ino
+	}
+	return 0
+}
+
+// FuzzMark: whatever the mark file holds, Open either refuses it
+// (ErrMark) or opens, and a sale after it never panics.
+func FuzzMark(f *testing.F) {
+	f.Add([]byte(`{"counters":{"stan":{"max":172,"low":73},"batch":{"max":1000000,"low":999999}}}`))
+	f.Add([]byte(`{"counters":{"ids":{"max":18446744073709551615,"low":0}}}`))
+	f.Add([]byte(`{"counters":null}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		dir := t.TempDir()
+		path, mark := filepath.Join(dir, "posd.db"), filepath.Join(dir, MarkFile)
+		if err := os.WriteFile(mark, raw, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		d, err := Open(path, &Opts{Mark: mark})
+		if err != nil {
+			if !errors.Is(err, ErrMark) {
+				t.Fatalf("not ErrMark: %v", err)
+			}
+			return
+		}
+		defer d.Close()
+		d.Do(func(tx *Tx) error {
+			if _, err := tx.NextSTAN(); err != nil {
+				return err
+			}
+			if _, err := tx.ReserveIDs(1000); err != nil {
+				return err
+			}
+			_, err := tx.CloseBatch()
+			return err
+		})
+	})
+}
