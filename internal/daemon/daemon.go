@@ -110,6 +110,8 @@ type Daemon struct {
 	stopOnce     sync.Once
 	stopErr      error
 	stopTold     atomic.Bool // StopSales returned stopErr to a caller
+	// behind: posd.db was an older copy at start (Status).
+	behind *BehindStatus
 }
 
 // Option changes how Open starts posd.
@@ -182,6 +184,9 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 	trial := d.fw != nil && d.fw.trial
 	if d.DB, err = openDB(cfg.DataDir, o, trial, reset, log); err != nil {
 		return nil, err
+	}
+	if d.DB.Behind() && !reset {
+		d.behind = &BehindStatus{Message: behindMessage, Counters: d.DB.Moved()}
 	}
 	// posd holds the database's lock now: nothing else writes the data
 	// dir, so the temporary files of writes a crash cut short can go (a
@@ -296,10 +301,11 @@ func Open(parent context.Context, cfg config.Config, version string, log *slog.L
 // (store.Opts.KeepReadable).
 func openDB(dataDir string, o options, trial, reset bool, log *slog.Logger) (*store.DB, error) {
 	db, err := store.Open(filepath.Join(dataDir, "posd.db"), &store.Opts{Timeout: 2 * time.Second, Check: o.checkDB, KeepReadable: trial,
-		Logger: log.With("part", "store")})
+		Logger: log.With("part", "store"), Mark: filepath.Join(dataDir, store.MarkFile)})
 	if err != nil {
 		return nil, err
 	}
+	logMoved(db, reset, log)
 	if reset {
 		err = finishReset(db.Bolt(), dataDir, log, o.reset)
 	} else {
@@ -613,7 +619,46 @@ type Status struct {
 	// file's size, the reserve below which no transaction starts, and
 	// problem when it is reached (or the partition cannot be measured).
 	Storage StorageStatus `json:"storage"`
-	Uptime  string        `json:"uptime"`
+	// DatabaseBehind is set when posd.db was, at start, behind the
+	// counters' high-water mark: an older copy of the file (a backup put
+	// back). Its counters were moved past the mark; the transactions made
+	// after the copy are not in it.
+	DatabaseBehind *BehindStatus `json:"database_behind,omitempty"`
+	Uptime         string        `json:"uptime"`
+}
+
+// BehindStatus says that posd.db was older than the counters' mark at
+// start, and which counters were moved (from, to).
+type BehindStatus struct {
+	Message  string              `json:"message"`
+	Counters []store.CounterMove `json:"counters"`
+}
+
+// behindMessage is what the status and the start-up log tell the engineer
+// who put an older posd.db in place.
+const behindMessage = "posd.db was behind the counters' high-water mark (" + store.MarkFile + "): it is an older copy " +
+	"(restored from a backup?). STANs, invoice numbers, record ids and the batch number were moved past the mark so " +
+	"that none is used again; the transactions made after the copy are not in this database (settle them with the " +
+	"acquirer from its records)"
+
+// logMoved says at start which counters store.Open moved past their mark.
+func logMoved(db *store.DB, reset bool, log *slog.Logger) {
+	moved := db.Moved()
+	if len(moved) == 0 {
+		return
+	}
+	var what []string
+	for _, m := range moved {
+		what = append(what, fmt.Sprintf("%s %d->%d", m.Counter, m.From, m.To))
+	}
+	switch {
+	case reset:
+		log.Info("factory reset: the new database's counters continue past the counters' mark", "counters", what)
+	case db.Behind():
+		log.Warn(behindMessage, "counters", what)
+	default:
+		log.Info("posd did not stop cleanly: counters moved past what was reserved for them", "counters", what)
+	}
 }
 
 // HandStatus is the transactions to settle by hand: how many, and the
@@ -775,7 +820,7 @@ func (d *Daemon) Status() Status {
 		PendingReversals: d.DB.Count(store.StateReversalPending), Offline: offlineStatus(ledger, ledgerErr), OpenBatch: d.DB.OpenBatch(),
 		Console: d.consoleWhere, Wallet: d.Config.Wallet.URL, CodeReaders: d.codeReaders,
 		Face: d.faceStatus(), Clock: d.clockStatus(ledger, ledgerErr), AutoSettle: d.settle.Status(),
-		Storage: d.storageStatus(), Uptime: time.Since(d.started).Round(time.Second).String(),
+		Storage: d.storageStatus(), Uptime: time.Since(d.started).Round(time.Second).String(), DatabaseBehind: d.behind,
 	}
 	if batch, id := d.Engine.LostClose(); id != "" {
 		en, zh, _ := ui.BatchText(txn.BatchSettleAgain)

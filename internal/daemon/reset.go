@@ -51,7 +51,8 @@ import (
 // resetMarker is the file a factory reset leaves in the data directory:
 // the next start erases the database (keys, records, parameters) and the
 // KEK before opening anything. The DUKPT mark file stays, so no KSN is
-// ever used twice.
+// ever used twice; so does the counters' mark (store.MarkFile): the new
+// database's STANs, invoice numbers, ids and batches continue past it.
 const resetMarker = "factory-reset"
 
 // resetAuditFile holds the console's audit trail across a factory reset
