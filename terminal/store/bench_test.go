@@ -101,6 +101,10 @@ func BenchmarkSaleCommit(b *testing.B) {
 			if err := d.Do(func(tx *Tx) error { first, err = tx.ReserveIDs(uint64(b.N) + 1); return err }); err != nil {
 				b.Fatal(err)
 			}
+			writes := 0
+			if d.mark != nil {
+				writes = d.mark.writes
+			}
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				err := d.Do(func(tx *Tx) error {
@@ -119,6 +123,11 @@ func BenchmarkSaleCommit(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			b.StopTimer()
+			if d.mark != nil {
+				writes = d.mark.writes - writes
+			}
+			b.ReportMetric(float64(writes)/float64(b.N), "mark-writes/op")
 		})
 	}
 }
