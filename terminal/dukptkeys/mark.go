@@ -2,11 +2,8 @@ package dukptkeys
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"strings"
 	"sync"
 
@@ -46,15 +43,12 @@ type markFile struct {
 
 func (f *FileMark) read() (markFile, error) {
 	var m markFile
-	raw, err := os.ReadFile(f.Path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return markFile{Slots: map[string]map[string]uint32{}}, nil
+	_, err := durable.ReadJSON(f.Path, &m)
+	if errors.Is(err, durable.ErrUnreadable) {
+		return m, fmt.Errorf("%w: %s is unreadable; restore it from a backup (it is what stops KSN reuse)", ErrMark, f.Path)
 	}
 	if err != nil {
 		return m, fmt.Errorf("dukptkeys: KSN mark: %w", err)
-	}
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return m, fmt.Errorf("%w: %s is unreadable; restore it from a backup (it is what stops KSN reuse)", ErrMark, f.Path)
 	}
 	if m.Slots == nil {
 		m.Slots = map[string]map[string]uint32{}
@@ -89,11 +83,7 @@ func (f *FileMark) Save(slot, base string, counter uint32) error {
 		m.Slots[slot] = map[string]uint32{}
 	}
 	m.Slots[slot][base] = counter
-	raw, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := durable.WriteFile(f.Path, append(raw, '\n'), 0o600); err != nil {
+	if err := durable.WriteJSON(f.Path, m, 0o600); err != nil {
 		return fmt.Errorf("dukptkeys: KSN mark: %w", err)
 	}
 	return nil
