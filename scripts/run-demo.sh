@@ -68,18 +68,29 @@ waitfor acquirer-sim "${pids[0]}" "$dir/acquirer-sim.log" "listening on"
 # console's restart, a factory reset, a firmware trial) asks to be started
 # again; any other exit ends the demo. SIGTERM to this loop stops posd.
 posd_loop() {
-	local child rc
-	trap 'kill -TERM "$child" 2>/dev/null; wait "$child"; exit 0' INT TERM
+	local child="" rc stop=0
+	# A signal only notes the stop while posd is being started (its pid
+	# not yet known), and stops it once it is.
+	trap 'stop=1; if [ -n "$child" ]; then kill -TERM "$child" 2>/dev/null || true; wait "$child" 2>/dev/null || true; exit 0; fi' INT TERM
 	while :; do
 		"$bin/posd" -config "$dir/posd.json" 2> >(tee -a "$dir/posd.log" | sed -u 's/^/[posd] /' >&2) &
 		child=$!
+		if [ "$stop" = 1 ]; then
+			kill -TERM "$child" 2>/dev/null || true
+			wait "$child" 2>/dev/null || true
+			exit 0
+		fi
 		rc=0
 		wait "$child" || rc=$?
 		if [ "$rc" != 75 ]; then
 			exit "$rc"
 		fi
 		echo "run-demo: posd asked to be started again (exit 75: the service console's restart or factory reset); starting it" >&2
-		sleep 1
+		child=""
+		sleep 1 || true
+		if [ "$stop" = 1 ]; then
+			exit 0
+		fi
 	done
 }
 posd_loop &
