@@ -7,6 +7,7 @@ package redact
 import (
 	"context"
 	"log/slog"
+	"strings"
 )
 
 // MaskPAN keeps the first 6 and last 4 digits and masks the rest with '*'.
@@ -80,15 +81,17 @@ func Digits(s string) string {
 }
 
 // A card number typed by hand comes in groups: "4761 7390 0101 0010",
-// "3782-822463-10005", "6212 3456 7890 1234 569". Groups of 3 to 11
-// digits, each joined to the next by one space or dash, whose digits
+// "3782-822463-10005", "6212 3456 7890 1234 569", "4761/7390/0101/0010".
+// Groups of 3 to 11 digits, each joined to the next by one or two of
+// groupSeps (not '.' or ':', which join an address's numbers), whose digits
 // make 12 to 19 that pass the Luhn check (as a card number's do) are
 // masked as one run, first 6 and last 4 digits kept, the separators
 // left in place. Dates ("2026-11-29"), times and lists of ids, whose
 // digits are not a card number's, stay.
 const (
-	minGroup = 3
-	maxGroup = 11
+	minGroup  = 3
+	maxGroup  = 11
+	groupSeps = " -/_,"
 )
 
 // grouped masks the grouped card numbers in s (see minGroup).
@@ -144,7 +147,8 @@ func grouped(s string) string {
 		} else {
 			if len(group) > 0 {
 				last := group[len(group)-1]
-				if r.start != last.end+1 || (s[last.end] != ' ' && s[last.end] != '-') {
+				gap := s[last.end:r.start]
+				if len(gap) > 2 || strings.Trim(gap, groupSeps) != "" {
 					flush()
 				}
 			}

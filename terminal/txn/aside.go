@@ -296,8 +296,10 @@ func mayHoldPAN(s string) bool {
 	if redact.Digits(s) != s {
 		return true
 	}
+	// Whatever separates its groups ("4761/7390/0101/0010",
+	// "4761.7390 0101_0010"): only letters part numbers.
 	joined := strings.Map(func(r rune) rune {
-		if r == ' ' || r == '-' || r == '.' {
+		if (r < '0' || r > '9') && (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') {
 			return -1
 		}
 		return r
