@@ -92,17 +92,21 @@ func (e *Engine) loadAside() error {
 func (e *Engine) RefreshAside() error { return e.loadAside() }
 
 // noteAside puts t, just committed, on the list, or takes it off, as its
-// record says. A record about to go on it is read again: the purge may
-// have deleted it since the commit (and rebuilt the list without it).
+// record now says: it is read again under asideMu, as the record may
+// have changed since the commit (the purge deleted it, or the admin
+// settled it by hand once a rebuilt list held it). Only when it cannot
+// be read does the committed copy decide.
 func (e *Engine) noteAside(t store.Txn) {
 	e.asideMu.Lock()
 	defer e.asideMu.Unlock()
-	why := asideWhy(t)
-	if why != "" {
-		if _, err := e.o.Store.Get(t.ID); store.IsNotFound(err) {
-			why = ""
-		}
+	cur, err := e.o.Store.Get(t.ID)
+	switch {
+	case err == nil:
+		t = cur
+	case store.IsNotFound(err):
+		t = store.Txn{ID: t.ID}
 	}
+	why := asideWhy(t)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if why != "" {

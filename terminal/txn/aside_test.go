@@ -261,3 +261,30 @@ func FuzzHandNote(f *testing.F) {
 }
 
 func isLetter(c byte) bool { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') }
+
+// A commit's note that comes late (the record settled by hand since)
+// decides from the record as stored, not from its own copy: a
+// transaction settled by hand never comes back on the list.
+func TestLateNoteAsideReadsTheRecord(t *testing.T) {
+	db := openDB(t)
+	recs := []store.Txn{{Kind: "purchase", Amount: 200, Currency: "156", State: store.StateOfflineApproved, STAN: 8, AdviceCode: "Q1"}}
+	seedAside(t, db, recs, nil)
+	id := recs[0].ID
+	e, err := New(Opts{Store: db, Host: &fakeHost{}, Keys: newKeys(t), Reader: newReader(), CardTimeout: time.Second,
+		HostTimeout: time.Second, MaxAmount: 100000, Currencies: []string{"156"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Halt()
+	stale, err := db.Get(id) // the commit's copy, before the settlement
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.SettleByHand(id, HandNote{By: "carol (admin)", Outcome: HandSettled, Ref: "ACQ-1"}); err != nil {
+		t.Fatal(err)
+	}
+	e.noteAside(stale)
+	if got := asideIDs(e); len(got) != 0 {
+		t.Fatalf("settled by hand, back on the list from a late note: %v", got)
+	}
+}
