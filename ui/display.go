@@ -355,6 +355,7 @@ var failureText = map[string][2]string{
 	"face_no_match":     {"No face pay account found", "未找到刷脸支付账户"},
 	"face_platform":     {"Face pay service not reachable", "刷脸支付服务不可用"},
 	"wallet_unknown":    {"Refund outcome not known yet: do not refund again", "退款结果未知，请勿重复退款"},
+	"settle_again":      {"Last settlement got no answer: the cashier settles the batch again", "上次结算无应答，请收银员重新结算"},
 }
 
 // actionText tells the customer what to do after a transaction that did
@@ -412,6 +413,7 @@ var failureAction = map[string]string{
 	"face_no_match":     "card_or_code",
 	"face_platform":     "card_or_code",
 	"wallet_unknown":    "cashier",
+	"settle_again":      "cashier",
 }
 
 // riskAction is what to do after a risk rule's refusal, by rule code.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"posd/terminal/host"
 	"posd/terminal/paycode"
 	"posd/terminal/risk"
 	"posd/terminal/store"
@@ -48,6 +49,16 @@ func (e *Engine) stepCPM(ctx context.Context, s *sale, text string) error {
 	}
 	if done, err := e.checkRisk(ctx, s, masked); done || err != nil {
 		return err
+	}
+	// The code carries a card: it goes to the acquirer as a chip sale
+	// does, naming the batch in cup, and is held as one while the last
+	// close got no answer (Start could not tell: a wallet code is not).
+	e.mu.Lock()
+	again := e.checkLostCloseLocked(Request{Kind: host.Kind(s.rec.Kind)}, nil)
+	e.mu.Unlock()
+	if again != nil {
+		e.fail(s, FailSettleAgain, again)
+		return nil
 	}
 	sess, err := e.session(s)
 	if err != nil {

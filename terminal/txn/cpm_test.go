@@ -2,6 +2,7 @@ package txn
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"strings"
@@ -108,5 +109,29 @@ func TestCPMWithoutWalletPlatforms(t *testing.T) {
 	w := payByCode(t, e, codes, wechatCode)
 	if w.State != store.StateFailed || Failure(w.Failure) != FailNotPaymentCode {
 		t.Fatalf("wechat code without wallets: %+v", w)
+	}
+}
+
+// A phone's EMV code carries a card and goes to the acquirer, naming the
+// batch in cup: while the last close got no answer it is held as a card
+// is (the host would decline it 77), nothing sent; a wallet code is not.
+func TestCPMHeldAfterALostClose(t *testing.T) {
+	var sent int
+	h := &fakeHost{purchase: func(host.Purchase) (host.Result, error) { sent++; return host.Result{ResponseCode: "00"}, nil }}
+	h.settle = func(host.Settlement) (host.Result, error) { return host.Result{}, host.ErrNoResponse }
+	w := &fakeWallets{}
+	codes := &fakeCodes{codes: make(chan string, 2)}
+	e, r, _ := setupWith(t, batchNamingHost{h}, func(o *Opts) { o.Codes, o.Wallet = codes, w })
+	run(t, e, r, Request{Amount: 230, Currency: "156"}) // a card sale: the batch has something to close
+	sent = 0
+	if _, err := e.CloseBatch(context.Background()); err == nil {
+		t.Fatal("a close without an answer succeeded")
+	}
+	if _, id := e.LostClose(); id == "" {
+		t.Fatal("no close in doubt")
+	}
+	got := payByCode(t, e, codes, testCPM(t, "6212345678901234D3012201123456789F"))
+	if got.State != store.StateFailed || Failure(got.Failure) != FailSettleAgain || sent != 0 {
+		t.Fatalf("EMV code after the lost close: %+v, %d sent", got, sent)
 	}
 }

@@ -42,6 +42,7 @@ const (
 	FailFaceRetry       Failure = "face_retry"        // not one live face in view with enough evidence (two faces, poor quality, no challenge done)
 	FailFaceNoMatch     Failure = "face_no_match"     // the face-pay platform matched no enrolled account
 	FailFacePlatform    Failure = "face_platform"     // the face-pay platform refused or could not be reached before the password
+	FailSettleAgain     Failure = "settle_again"      // a payment code for the acquirer while the batch's last close got no answer (cup): nothing was sent
 	// FailWalletUnknown is not an end: a wallet refund whose outcome the
 	// platform has not told yet (the record stays auth_sent while the
 	// terminal asks again); the sale is not refunded again meanwhile.
@@ -53,7 +54,7 @@ const (
 var Failures = []Failure{FailNoCard, FailCancelled, FailCardRead, FailCardExpired, FailHostUnreachable,
 	FailKeys, FailShutdown, FailInterrupted, FailInternal, FailRisk, FailPINCancelled, FailPINTimeout, FailPINUnavailable,
 	FailCardRemoved, FailCardNotAccepted, FailOriginal, FailWrongCard, FailNoResponse, FailSettlement, FailNotPaymentCode, FailWallet,
-	FailFaceUnavailable, FailFaceNoConsent, FailFaceSpoof, FailFaceRetry, FailFaceNoMatch, FailFacePlatform, FailWalletUnknown}
+	FailFaceUnavailable, FailFaceNoConsent, FailFaceSpoof, FailFaceRetry, FailFaceNoMatch, FailFacePlatform, FailWalletUnknown, FailSettleAgain}
 
 // failureOf classifies an error of a sale, once, with errors.Is.
 func failureOf(err error) Failure {
@@ -96,6 +97,8 @@ func failureOf(err error) Failure {
 		return FailNotPaymentCode
 	case errors.Is(err, ErrWallet):
 		return FailWallet
+	case errors.Is(err, ErrSettleAgain):
+		return FailSettleAgain
 	}
 	return FailInternal
 }

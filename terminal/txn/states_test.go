@@ -80,7 +80,7 @@ func errorOf(f Failure) error {
 		FailShutdown: ErrShutdown, FailInternal: errors.New("disk"), FailRisk: ErrRisk, FailPINCancelled: pin.ErrCancelled,
 		FailPINTimeout: pin.ErrTimeout, FailPINUnavailable: ErrPIN, FailCardRemoved: ErrCardRemoved,
 		FailCardNotAccepted: ErrCardNotAccepted, FailOriginal: ErrOriginal, FailWrongCard: ErrWrongCard, FailNoResponse: ErrNoResponse,
-		FailSettlement: ErrSettlement, FailNotPaymentCode: ErrNotPaymentCode, FailWallet: ErrWallet}[f]
+		FailSettlement: ErrSettlement, FailNotPaymentCode: ErrNotPaymentCode, FailWallet: ErrWallet, FailSettleAgain: ErrSettleAgain}[f]
 }
 
 type brokenKeys struct{}
