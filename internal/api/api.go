@@ -436,7 +436,7 @@ func (a *api) start(w http.ResponseWriter, req txnRequest) {
 	case errors.Is(err, txn.ErrBusy):
 		fail(w, http.StatusConflict, err)
 	case errors.Is(err, txn.ErrHalted):
-		fail(w, http.StatusServiceUnavailable, errors.New("posd is shutting down"))
+		fail(w, http.StatusServiceUnavailable, errors.New(haltedWords))
 	case errors.Is(err, txn.ErrUnrecorded):
 		en, zh, _ := ui.FailureText(string(txn.FailInternal))
 		fail(w, http.StatusServiceUnavailable, fmt.Errorf("%s / %s (%w)", en, zh, err))
@@ -561,7 +561,7 @@ func (a *api) closeBatch(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, txn.ErrBusy), errors.Is(err, txn.ErrPending):
 		fail(w, http.StatusConflict, err)
 	case errors.Is(err, txn.ErrHalted):
-		fail(w, http.StatusServiceUnavailable, errors.New("posd is shutting down"))
+		fail(w, http.StatusServiceUnavailable, errors.New(haltedWords))
 	case errors.Is(err, txn.ErrSettlement):
 		v := view(t)
 		writeJSON(w, http.StatusBadGateway, struct {

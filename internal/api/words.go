@@ -18,6 +18,11 @@ import (
 // change; the details the engine words for the cashier (what is left to
 // refund, which transaction voided which) are kept.
 
+// haltedWords answer a transaction asked for once the engine is closed
+// (txn.ErrHalted): posd is restarting, after a console restart or a
+// factory reset, a firmware trial, or stopping.
+const haltedWords = "posd is restarting (or stopping): no transaction starts now; try again once it is back"
+
 // cashierWords rewords a sentinel's own text, wherever an answer
 // carries it: "" drops it with its ": ", leaving the detail after it.
 var cashierWords = []struct {
@@ -31,7 +36,7 @@ var cashierWords = []struct {
 	{txn.ErrBusy, "a transaction is already in progress"},
 	{txn.ErrPending, "transactions are still waiting for the host"},
 	{txn.ErrSettlement, "the host did not accept the settlement"},
-	{txn.ErrHalted, "posd is shutting down"},
+	{txn.ErrHalted, haltedWords},
 	{daemon.ErrNoPrinter, "this terminal has no receipt printer"},
 	{daemon.ErrSyncUnfinished, "the forwarding pass did not finish"},
 	{receipt.ErrNotPrintable, "no slip for this record"},

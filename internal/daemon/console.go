@@ -254,12 +254,32 @@ func orDefault(s, def string) string {
 	return s
 }
 
+// Restart asks for a restart once the engine is closed to new
+// transactions (closeForRestart): a sale started in restartGrace would
+// end by the shutdown.
 func (c consoleTerminal) Restart(context.Context) error {
-	if err := c.d.saleInProgress(); err != nil {
+	if err := c.d.closeForRestart(nil); err != nil {
 		return err
 	}
 	c.d.requestRestart()
 	return nil
+}
+
+// closeForRestart closes the sale engine to new transactions, and runs fn
+// (nil: nothing) between the check that none is in progress and the
+// closing, in one hold of the engine (txn's CloseWhenIdle): a sale asked
+// for from then on is refused (the local API answers 503, posd is
+// restarting) instead of being approved by the host and then cut short,
+// or erased by a factory reset, as posd restarts. While a transaction is
+// in progress it returns saleInProgress's error and runs nothing.
+func (d *Daemon) closeForRestart(fn func() error) error {
+	err := d.Engine.CloseWhenIdle(fn)
+	if errors.Is(err, txn.ErrBusy) {
+		if named := d.saleInProgress(); named != nil {
+			return named
+		}
+	}
+	return err
 }
 
 // SaleInProgress lets the console refuse a restart or a factory reset
@@ -348,31 +368,25 @@ func (c consoleTerminal) LoadKey(_ context.Context, block string) (string, error
 // counted ones, or reversals/advices wait for the host) unless abandon.
 func (c consoleTerminal) FactoryReset(_ context.Context, abandon bool) (string, error) {
 	d := c.d
-	if err := d.saleInProgress(); err != nil {
+	// The batch is read, and the marker written, with the engine closed
+	// to new transactions from the same moment on: none is recorded (and
+	// erased) between the checks and the restart.
+	err := d.closeForRestart(func() error {
+		if !abandon {
+			if err := d.settled(); err != nil {
+				return err
+			}
+		}
+		// Durable: the console audits the reset as done once this
+		// returns. The time, to the nanosecond, also tells this reset's
+		// saved audit trail from an earlier one's (see eraseIfReset).
+		if err := durable.WriteFile(filepath.Join(d.Config.DataDir, resetMarker), []byte(time.Now().UTC().Format(time.RFC3339Nano)+"\n"), 0o600); err != nil {
+			return fmt.Errorf("factory reset marker: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
 		return "", err
-	}
-	if !abandon {
-		_, totals, err := d.Engine.OpenBatch()
-		if err != nil {
-			return "", err
-		}
-		counted := 0
-		for _, t := range totals {
-			counted += t.DebitCount + t.CreditCount
-		}
-		jobs, err := d.DB.Jobs()
-		if err != nil {
-			return "", err
-		}
-		if counted > 0 || len(jobs) > 0 {
-			return "", fmt.Errorf("%d transactions of the open batch are not settled and %d wait for the host: close the batch first, or abandon them", counted, len(jobs))
-		}
-	}
-	// Durable: the console audits the reset as done once this returns. The
-	// time, to the nanosecond, also tells this reset's saved audit trail
-	// from an earlier one's (see eraseIfReset).
-	if err := durable.WriteFile(filepath.Join(d.Config.DataDir, resetMarker), []byte(time.Now().UTC().Format(time.RFC3339Nano)+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("factory reset marker: %w", err)
 	}
 	d.requestRestart()
 	return "factory reset: keys, transactions and parameters are erased as posd restarts", nil
@@ -435,4 +449,26 @@ func (c consoleTerminal) SettleByHand(_ context.Context, id, outcome, ref, by st
 	h := t.Hand
 	return fmt.Sprintf("transaction %s settled by hand: %s, reference %s (%s, %s; recorded at %s by %s)",
 		t.ID, h.Outcome, h.Ref, h.Why, amountText(t.Amount, t.Currency), h.At.UTC().Format(time.RFC3339), h.By), nil
+}
+
+// settled refuses a factory reset while transactions are not settled:
+// the open batch holds counted ones, or reversals/advices wait for the
+// host.
+func (d *Daemon) settled() error {
+	_, totals, err := d.Engine.OpenBatch()
+	if err != nil {
+		return err
+	}
+	counted := 0
+	for _, t := range totals {
+		counted += t.DebitCount + t.CreditCount
+	}
+	jobs, err := d.DB.Jobs()
+	if err != nil {
+		return err
+	}
+	if counted > 0 || len(jobs) > 0 {
+		return fmt.Errorf("%d transactions of the open batch are not settled and %d wait for the host: close the batch first, or abandon them", counted, len(jobs))
+	}
+	return nil
 }

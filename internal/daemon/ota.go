@@ -595,14 +595,27 @@ func (d *Daemon) startTrial(ctx context.Context) error {
 		return d.rebootWhenIdle(ctx)
 	}
 	d.Log.Info("restarting into the new firmware between transactions")
-	return d.whenIdle(ctx, func() error { d.requestRestart(); return nil })
+	return d.closeWhenIdle(ctx, func() error { d.requestRestart(); return nil })
 }
 
 // whenIdle runs fn between two transactions, waiting for the one in
 // progress (trying again every idleRetry) until ctx ends.
 func (d *Daemon) whenIdle(ctx context.Context, fn func() error) error {
+	return d.untilIdle(ctx, d.Engine.WhenIdle, fn)
+}
+
+// closeWhenIdle is whenIdle for what ends posd (a restart, a reboot): once
+// fn succeeds the engine takes no new transaction (txn's CloseWhenIdle),
+// so none starts in the moment before posd stops.
+func (d *Daemon) closeWhenIdle(ctx context.Context, fn func() error) error {
+	return d.untilIdle(ctx, d.Engine.CloseWhenIdle, fn)
+}
+
+// untilIdle calls idle(fn) until it does not answer txn.ErrBusy, trying
+// again every idleRetry, until ctx ends.
+func (d *Daemon) untilIdle(ctx context.Context, idle func(func() error) error, fn func() error) error {
 	for {
-		err := d.Engine.WhenIdle(fn)
+		err := idle(fn)
 		if !errors.Is(err, txn.ErrBusy) {
 			return err
 		}

@@ -282,7 +282,7 @@ func (d *Daemon) rollbackTrial(ctx context.Context, cause error) {
 
 // rebootWhenIdle reboots the board between two transactions.
 func (d *Daemon) rebootWhenIdle(ctx context.Context) error {
-	err := d.whenIdle(ctx, func() error { return d.fw.u.Reboot(ctx) })
+	err := d.closeWhenIdle(ctx, func() error { return d.fw.u.Reboot(ctx) })
 	if err != nil {
 		return fmt.Errorf("firmware: reboot: %w", err)
 	}
