@@ -722,7 +722,18 @@ func (a *api) getDevices(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) selfTest(w http.ResponseWriter, r *http.Request) {
 	a.extendWrite(w, selfTestRun)
-	writeJSON(w, http.StatusOK, a.d.Board.SelfTest(r.Context()))
+	list, err := a.d.SelfTest(r.Context())
+	switch {
+	case errors.Is(err, txn.ErrBusy):
+		// The customer may be at the PIN pad: the test would press a
+		// key on the simulated board and talk to the readers.
+		fail(w, http.StatusConflict, err)
+		return
+	case err != nil:
+		fail(w, http.StatusServiceUnavailable, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, list)
 }
 
 func (a *api) simCards(w http.ResponseWriter, r *http.Request) {

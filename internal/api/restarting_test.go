@@ -23,3 +23,18 @@ func TestSaleWhilePosdRestarts(t *testing.T) {
 		}
 	}
 }
+
+// TestSelfTestDuringASale: POST /v1/devices/selftest while a sale runs is
+// refused (409) with the sale named, and tests nothing.
+func TestSelfTestDuringASale(t *testing.T) {
+	a, h := newTestAPI(t)
+	tx, err := a.d.Engine.StartSale(2200, "156")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.d.Engine.Cancel(tx.ID)
+	code, _, body := do(h, call{method: "POST", path: "/v1/devices/selftest", body: `{}`})
+	if code != 409 || !strings.Contains(body, "self test refused") || !strings.Contains(body, tx.ID) {
+		t.Errorf("self test during sale %s: %d %s", tx.ID, code, body)
+	}
+}

@@ -22,6 +22,8 @@ var errNoTrack2 = errors.New("the stripe has no track 2")
 // chip for the EMV kernel.
 type cardReader struct {
 	r *entry.Reader
+	// gate holds the reads while a self test runs (nil: never).
+	gate *devGate
 }
 
 func (c cardReader) Flush() { c.r.Flush() }
@@ -52,6 +54,9 @@ func (c cardReader) ReadCardIn(ctx context.Context, modes []risk.EntryMode) (*tx
 	var em []entry.Mode
 	for _, m := range modes {
 		em = append(em, entry.Mode(m))
+	}
+	if err := c.gate.wait(ctx); err != nil {
+		return nil, err
 	}
 	p, err := c.r.Read(ctx, em...)
 	switch {

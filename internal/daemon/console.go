@@ -156,8 +156,12 @@ func consoleParams(p *ParamsSet) *ParamsSet {
 func (c consoleTerminal) Devices(context.Context) (string, error) { return pretty(c.d.Board.Status()) }
 
 func (c consoleTerminal) SelfTest(ctx context.Context) (string, error) {
+	list, err := c.d.SelfTest(ctx)
+	if err != nil {
+		return "", err
+	}
 	var b strings.Builder
-	for _, s := range c.d.Board.SelfTest(ctx) {
+	for _, s := range list {
 		state := "ok"
 		if !s.OK {
 			state = "FAIL " + s.Error

@@ -112,6 +112,9 @@ type Daemon struct {
 	stopTold     atomic.Bool // StopSales returned stopErr to a caller
 	// behind: posd.db was an older copy at start (Status).
 	behind *BehindStatus
+	// devTest holds a transaction's device reads while a self test runs
+	// (see selftest.go).
+	devTest devGate
 }
 
 // Option changes how Open starts posd.
@@ -330,7 +333,7 @@ func (d *Daemon) cardReader() cardReader {
 	if c := d.Board.Devices.Contact; c != nil {
 		dev.Contact = c
 	}
-	return cardReader{r: entry.New(dev, &entry.Opts{Logger: d.Log.With("part", "entry")})}
+	return cardReader{r: entry.New(dev, &entry.Opts{Logger: d.Log.With("part", "entry")}), gate: &d.devTest}
 }
 
 // openKernel loads the EMV parameters (the shipped test parameters unless

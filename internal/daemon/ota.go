@@ -551,9 +551,14 @@ func (d *Daemon) installFirmware(ctx context.Context, t ota.Target) error {
 
 // recordHealthy records the devices that work now: the trial must drive
 // them too (a device this build or board cannot drive is not asked of it).
+// Its self test waits for the transaction in progress (selfTestWhenIdle).
 func (d *Daemon) recordHealthy(ctx context.Context) error {
 	healthy := []string{}
-	for _, st := range d.Board.SelfTest(ctx) {
+	list, err := d.selfTestWhenIdle(ctx)
+	if err != nil {
+		return fmt.Errorf("recording the healthy devices: %w", err)
+	}
+	for _, st := range list {
 		if st.OK {
 			healthy = append(healthy, st.Name)
 		}

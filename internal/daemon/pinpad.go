@@ -11,13 +11,21 @@ import (
 // pinPad adapts the board's keypad driver to the PIN entry's pin.Keys:
 // digits stay digits, the PIN pad's Enter, Clear and Cancel keys become
 // pin's, every other key (function, * and #, letters) pin.KeyOther.
-type pinPad struct{ d *keypad.Dev }
+type pinPad struct {
+	d *keypad.Dev
+	// gate holds the reads while a self test runs (nil: never): the
+	// simulated keypad's test presses a key.
+	gate *devGate
+}
 
 var _ pin.Keys = pinPad{}
 
 // Next returns the keypad's next event. Its errors (keypad.ErrHalted, the
 // context's) are the driver's, unwrapped.
 func (p pinPad) Next(ctx context.Context) (pin.Event, error) {
+	if err := p.gate.wait(ctx); err != nil {
+		return pin.Event{}, err
+	}
 	ev, err := p.d.Next(ctx)
 	defer wipeKeyEvent(&ev)
 	if err != nil {
@@ -30,7 +38,10 @@ func (p pinPad) Next(ctx context.Context) (pin.Event, error) {
 func wipeKeyEvent(ev *keypad.Event) { *ev = keypad.Event{} }
 
 // Flush wipes and discards the keypad's queued events.
-func (p pinPad) Flush() int { return p.d.Flush() }
+func (p pinPad) Flush() int {
+	_ = p.gate.wait(context.Background())
+	return p.d.Flush()
+}
 
 func pinKey(k keypad.Key) pin.Key {
 	switch {
@@ -52,7 +63,7 @@ func (d *Daemon) PINPad() pin.Keys {
 	if d.Board == nil || d.Board.Devices.Keypad == nil {
 		return nil
 	}
-	return pinPad{d.Board.Devices.Keypad}
+	return pinPad{d: d.Board.Devices.Keypad, gate: &d.devTest}
 }
 
 // pinReader is the engine's PIN pad: a PIN entry over the board's keypad.

@@ -316,7 +316,13 @@ func atoiOr0(s string) int {
 // failed.
 func (d *Daemon) health(ctx context.Context) error {
 	need := d.healthyBefore()
-	for _, st := range d.Board.SelfTest(ctx) {
+	// The self test waits for the transaction in progress: it must not
+	// drive the devices a customer is using (selftest.go).
+	list, err := d.selfTestWhenIdle(ctx)
+	if err != nil {
+		return err
+	}
+	for _, st := range list {
 		if !st.OK && (need == nil || need[st.Name]) {
 			return &healthError{err: fmt.Errorf("device %s: %s", st.Name, st.Error)}
 		}
