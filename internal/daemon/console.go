@@ -324,11 +324,16 @@ func (c consoleTerminal) kbpkAlg() byte {
 
 func (c consoleTerminal) KeyCheckValues(context.Context) (string, error) {
 	list, err := c.loader().KCVs()
-	if err != nil {
+	if err != nil && len(list) == 0 {
 		return "", err
 	}
 	var b strings.Builder
 	for _, k := range list {
+		if k.State != "" {
+			// The DUKPT slot without a usable key: what to do.
+			fmt.Fprintf(&b, "%-16s %-4s %s\n", k.Name, k.Algorithm, k.State)
+			continue
+		}
 		if k.KCV == "" && k.KSN != "" {
 			// The DUKPT slot keeps no initial key to check: its KSN
 			// names the key in use.
@@ -336,6 +341,10 @@ func (c consoleTerminal) KeyCheckValues(context.Context) (string, error) {
 			continue
 		}
 		fmt.Fprintf(&b, "%-16s %-4s KCV %s\n", k.Name, k.Algorithm, k.KCV)
+	}
+	if err != nil {
+		// The keys listed exist; the DUKPT slot could not be read.
+		fmt.Fprintf(&b, "%-16s unreadable: %v\n", "dukpt", err)
 	}
 	return strings.TrimRight(b.String(), "\n"), nil
 }

@@ -492,7 +492,16 @@ type KeyInfo struct {
 	Algorithm string // "TDES", "AES", "DES", "HMAC" or the TR-31 code
 	KCV       string // 6 hex digits; empty when unknown (the DUKPT slot keeps no initial key)
 	KSN       string // the DUKPT slot's current KSN; empty for other keys
+	// State says what is wrong with the DUKPT slot when it has no usable
+	// key (StateLost); empty when it has one, and for other keys.
+	State string
 }
+
+// StateLost is the DUKPT slot's KeyInfo.State when its state is lost
+// (dukptkeys.ErrStateLost: KSNs were used but the slot holds no state,
+// e.g. after a factory reset): only a new initial key, with a new KSN,
+// makes it usable again.
+const StateLost = "state lost: load an initial key"
 
 func algName(a byte) string {
 	switch a {
@@ -510,7 +519,10 @@ func algName(a byte) string {
 
 // KCVs lists the keys the terminal holds: every key (not secrets) of the key
 // store with its KCV, then the DUKPT slot with its current KSN when one is
-// loaded (the slot keeps only derived registers, so no KCV).
+// loaded (the slot keeps only derived registers, so no KCV), or with State
+// StateLost when its state is lost: the custodian who loads a new KBPK
+// after a factory reset checks its KCV before the initial key. Another
+// failure of the DUKPT slot is returned with the keys listed before it.
 func (l *Loader) KCVs() ([]KeyInfo, error) {
 	if l == nil || l.Keys == nil {
 		return nil, fmt.Errorf("%w: no key store", ErrNoKBPK)
@@ -527,14 +539,16 @@ func (l *Loader) KCVs() ([]KeyInfo, error) {
 		out = append(out, KeyInfo{Name: e.Name, Usage: e.Usage, Algorithm: algName(e.Algorithm), KCV: e.KCV})
 	}
 	if l.DUKPT != nil {
+		alg := "AES"
+		if l.DUKPT.Mode() == wiresec.ModeTDES {
+			alg = "TDES"
+		}
 		ksn, err := l.DUKPT.KSN()
 		switch {
 		case err == nil:
-			alg := "AES"
-			if l.DUKPT.Mode() == wiresec.ModeTDES {
-				alg = "TDES"
-			}
 			out = append(out, KeyInfo{Name: "dukpt", Usage: UsageDUKPTInitialKey, Algorithm: alg, KSN: ksn})
+		case errors.Is(err, dukptkeys.ErrStateLost):
+			out = append(out, KeyInfo{Name: "dukpt", Usage: UsageDUKPTInitialKey, Algorithm: alg, State: StateLost})
 		case errors.Is(err, dukptkeys.ErrNotProvisioned):
 		default:
 			return out, fmt.Errorf("keyload: reading the DUKPT slot: %w", err)
