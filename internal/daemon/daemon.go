@@ -115,6 +115,9 @@ type Daemon struct {
 	// devTest holds a transaction's device reads while a self test runs
 	// (see selftest.go).
 	devTest devGate
+	// printer orders the self test's word on the printer and the
+	// printing's (see printerfault.go).
+	printer printerSeen
 }
 
 // Option changes how Open starts posd.
@@ -832,11 +835,7 @@ func (d *Daemon) Status() Status {
 	var givenUp int
 	st.SettleByHand, givenUp = handStatus(d.Engine.Aside())
 	st.PendingReversals -= givenUp + d.Engine.SettledReversals()
-	for _, ds := range d.Board.Status() {
-		if !ds.OK {
-			st.DeviceFaults = append(st.DeviceFaults, ds.Name+": "+orDefault(ds.Error, "failed"))
-		}
-	}
+	st.DeviceFaults = d.deviceFaults(d.Board.Status())
 	if ev := d.Engine.Last(); st.ActiveSale != "" && ev.Txn.ID == st.ActiveSale {
 		st.ActivePhase = string(ev.Phase)
 	}

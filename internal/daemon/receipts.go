@@ -57,6 +57,10 @@ type receipts struct {
 
 	jobs chan store.Txn
 	done chan struct{}
+
+	// ready is told when the printer answers ready or prints (nil:
+	// nobody listens): a fault a self test found is then over.
+	ready func()
 }
 
 // PrinterStatus is the receipt printer as posctl status shows it.
@@ -229,6 +233,9 @@ func (r *receipts) print(ctx context.Context, docs []printer.Doc) (n int, _ erro
 	r.mu.Lock()
 	r.lastErr = ""
 	r.mu.Unlock()
+	if len(docs) > 0 && r.ready != nil {
+		r.ready() // it printed: paper in, cover closed
+	}
 	return len(docs), nil
 }
 
@@ -309,6 +316,9 @@ func (r *receipts) status(ctx context.Context) PrinterStatus {
 		r.printMu.Unlock()
 		if err == nil {
 			out.Status = &st
+			if st.Err() == nil && r.ready != nil {
+				r.ready()
+			}
 		}
 	} else {
 		out.Printing = true
@@ -332,6 +342,7 @@ func (d *Daemon) openReceipts(ctx context.Context) {
 	d.receipts = newReceipts(d.Board.Devices.Printer, set.Receipt, set.ReceiptCopies, d.Config.Receipt.Declined,
 		d.Engine.Get, d.Log.With("part", "receipt"))
 	d.receipts.aside = d.Engine.Aside
+	d.receipts.ready = d.printer.readyAgain
 	if d.Config.DataDir != "" && d.DB != nil {
 		d.receipts.keep = &unprintedFile{db: d.DB.Bolt()}
 		d.receipts.restore()

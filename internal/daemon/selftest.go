@@ -80,7 +80,9 @@ func (d *Daemon) SelfTest(ctx context.Context) ([]board.Status, error) {
 		return nil, err
 	}
 	defer d.devTest.end()
-	return d.Board.SelfTest(ctx), nil
+	list := d.Board.SelfTest(ctx)
+	d.printer.selfTested()
+	return list, nil
 }
 
 // selfTestWhenIdle is SelfTest once the transaction in progress has
