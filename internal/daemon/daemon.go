@@ -470,7 +470,8 @@ func (d *Daemon) openKeys(ctx context.Context) error {
 	}
 	d.ks = ks
 	d.Keys = dukptkeys.New(ks, set.Mode, cfg.DUKPT.Slot, func(err error) bool { return errors.Is(err, keystore.ErrNotFound) })
-	d.Keys.SetMark(&dukptkeys.FileMark{Path: filepath.Join(cfg.DataDir, "dukpt-mark.json")})
+	mark := &dukptkeys.FileMark{Path: filepath.Join(cfg.DataDir, "dukpt-mark.json")}
+	d.Keys.SetMark(mark)
 	switch err := d.Keys.Check(); {
 	case err == nil:
 	case errors.Is(err, dukptkeys.ErrNotProvisioned) && cfg.RemoteKeys.URL != "":
@@ -503,7 +504,10 @@ func (d *Daemon) openKeys(ctx context.Context) error {
 	case errors.Is(err, dukptkeys.ErrNotProvisioned):
 		log.Error("no DUKPT key loaded: sales will fail until a key custodian loads one", "slot", cfg.DUKPT.Slot)
 	case errors.Is(err, dukptkeys.ErrStateLost):
-		log.Error("DUKPT key state lost: sales are refused until a key custodian loads a new initial key", "slot", cfg.DUKPT.Slot, "err", err)
+		// The KSN as the log's card number filter leaves it (the error's
+		// own is masked there).
+		log.Error("DUKPT key state lost: sales are refused until a key custodian loads a new initial key", "slot", cfg.DUKPT.Slot,
+			"ksn_used", usedKSNs(mark, cfg.DUKPT.Slot), "err", err)
 	default:
 		return fmt.Errorf("DUKPT slot: %w", err)
 	}
