@@ -149,7 +149,7 @@ func (d *Daemon) openOTA(ctx context.Context, k *emv.Kernel) error {
 		return fmt.Errorf("ota: %w", err)
 	}
 	c, err := ota.New(ota.Opts{BaseURL: d.Config.OTA.URL, TerminalID: d.Config.Terminal.ID, Root: d.Settings.OTARoot,
-		Dir: filepath.Join(d.Config.DataDir, "ota"), Logger: d.Log.With("part", "ota")})
+		Dir: filepath.Join(d.Config.DataDir, otaDir), Logger: d.Log.With("part", "ota")})
 	if err != nil {
 		return fmt.Errorf("ota: %w", err)
 	}

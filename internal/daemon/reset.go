@@ -19,6 +19,7 @@ import (
 	"posd/board/kek"
 	"posd/terminal/console"
 	"posd/terminal/durable"
+	"posd/terminal/ota"
 	"posd/terminal/shred"
 	"posd/terminal/store"
 )
@@ -30,7 +31,9 @@ import (
 //     in resetAuditFile (or, when posd.db cannot be read safely, the reason
 //     it is lost);
 //  2. the advice key slots are overwritten; posd.db, its marker and the
-//     KEK are removed, the directory synced;
+//     KEK are removed, and the updates' downloads and polling schedule
+//     (ota.Forget: their trusted roots and metadata stay), the directory
+//     synced;
 //  3. the new, empty posd.db is made (store.Open);
 //  4. the marker resetMarker is removed, the directory synced;
 //  5. the saved trail is imported into the new database with an entry
@@ -54,6 +57,9 @@ import (
 // ever used twice; so does the counters' mark (store.MarkFile): the new
 // database's STANs, invoice numbers, ids and batches continue past it.
 const resetMarker = "factory-reset"
+
+// otaDir is the update client's directory in the data directory.
+const otaDir = "ota"
 
 // resetAuditFile holds the console's audit trail across a factory reset
 // (resetAudit as JSON, 0600): from before posd.db is removed until the new
@@ -158,6 +164,12 @@ func eraseIfReset(dataDir string, check func(path string) error, hooks resetHook
 		if err := os.Remove(filepath.Join(dataDir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return false, fmt.Errorf("factory reset: %w", err)
 		}
+	}
+	// The updates' downloads and polling schedule go too (a reset
+	// terminal checks at once, with nothing of the old state); their
+	// trust stays (ota.Forget): the root of trust is never rolled back.
+	if err := ota.Forget(filepath.Join(dataDir, otaDir)); err != nil {
+		return false, fmt.Errorf("factory reset: %w", err)
 	}
 	// The removals are on disk before the marker goes (finishReset): a
 	// power cut must not bring back the old database or KEK without the
