@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"time"
 
 	"posd/board"
 )
@@ -50,8 +51,8 @@ func (p *printerSeen) readySinceTest() bool {
 // "name: error" (an error that names its device already, as the
 // printer's "printer: out of paper", is not prefixed twice). A printer
 // fault is left out once the printer has reported ready since; while
-// it is listed, the printer is asked again (receipts' status query, its
-// own bound of a few seconds) so a roll refilled shows at once.
+// it is listed, the printer is asked again (receipts' status query,
+// within printerAskTimeout) so a roll refilled shows at once.
 func (d *Daemon) deviceFaults(list []board.Status) []string {
 	var out []string
 	for _, ds := range list {
@@ -70,6 +71,10 @@ func (d *Daemon) deviceFaults(list []board.Status) []string {
 	return out
 }
 
+// printerAskTimeout bounds status's question to a printer it lists as
+// failed.
+const printerAskTimeout = 500 * time.Millisecond
+
 // printerReady reports whether the printer answered ready since the
 // latest self test, asking it now when it has not.
 func (d *Daemon) printerReady() bool {
@@ -79,6 +84,10 @@ func (d *Daemon) printerReady() bool {
 	if d.receipts == nil {
 		return false
 	}
-	d.receipts.status(context.Background())
+	// A printer that answers does so in milliseconds; one switched off
+	// must not hold status up long.
+	ctx, cancel := context.WithTimeout(context.Background(), printerAskTimeout)
+	defer cancel()
+	d.receipts.status(ctx)
 	return d.printer.readySinceTest()
 }
