@@ -187,8 +187,14 @@ func (c consoleTerminal) Txns(_ context.Context, n int) (string, error) {
 		if cur, err := money.Lookup(t.Currency); err == nil {
 			amount = cur.Format(t.Amount) + " " + cur.Alpha
 		}
+		// Why one did not go through: the host's code, and for a
+		// failure its class (a fixed word, never the error's text).
+		why := t.ResponseCode
+		if t.Failure != "" {
+			why = strings.TrimSpace(why + " " + t.Failure)
+		}
 		fmt.Fprintf(&b, "%-6s %-10s %-16s %14s %-19s %s %s\n", t.ID, t.Kind, t.State, amount, t.MaskedPAN,
-			t.Created.Format(time.RFC3339), t.ResponseCode)
+			t.Created.Format(time.RFC3339), why)
 	}
 	return strings.TrimRight(b.String(), "\n"), nil
 }
@@ -480,8 +486,23 @@ func (d *Daemon) settled() error {
 	if err != nil {
 		return err
 	}
-	if counted > 0 || len(jobs) > 0 {
-		return fmt.Errorf("%d transactions of the open batch are not settled and %d wait for the host: close the batch first, or abandon them", counted, len(jobs))
+	var why []string
+	if counted > 0 {
+		why = append(why, countOf(counted, "transaction", "transactions")+" of the open batch not settled")
+	}
+	if len(jobs) > 0 {
+		why = append(why, countOf(len(jobs), "reversal or advice", "reversals or advices")+" waiting for the host")
+	}
+	if len(why) > 0 {
+		return fmt.Errorf("%s: close the batch first, or abandon them", strings.Join(why, " and "))
 	}
 	return nil
+}
+
+// countOf is n with the noun's singular or plural.
+func countOf(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

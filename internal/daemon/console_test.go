@@ -436,6 +436,27 @@ func TestConsoleTxnsOnAnEmptyTerminal(t *testing.T) {
 	}
 }
 
+// TestConsoleTxnsSaysWhyOneFailed: a failed transaction's line names its
+// failure class, never the record's error text (which may quote what
+// came in).
+func TestConsoleTxnsSaysWhyOneFailed(t *testing.T) {
+	r := newConsoleRig(t)
+	if err := os.MkdirAll(r.dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	seedRecords(t, r.dir, []store.Txn{{Kind: "purchase", State: store.StateFailed, Amount: 1200, Currency: "156",
+		Failure: "card_read_error", Error: "msr: track 2: 4761739001010010 unreadable"}})
+	d := r.open()
+	defer closeDaemon(t, d)
+	c := attach(t, d)
+	defer c.close()
+	r.login(c, "erin", engauth.RoleEngineer)
+	out := c.cmd("txns")
+	if !strings.Contains(out, "card_read_error") || strings.Contains(out, "unreadable") || strings.Contains(out, "4761739001010010") {
+		t.Errorf("txns with a failed sale: %q", out)
+	}
+}
+
 // TestConsoleParamsShowsTheParametersInUse: once the acquirer's bundle is
 // in use, params shows its values (here its offline floor limit, 5000
 // over the configuration's 50000) and which bundle it is, as status

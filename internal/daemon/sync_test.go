@@ -49,3 +49,14 @@ func TestSyncResultSaysWhy(t *testing.T) {
 		}
 	}
 }
+
+func TestCountOf(t *testing.T) {
+	for _, c := range []struct {
+		n    int
+		want string
+	}{{0, "0 transactions"}, {1, "1 transaction"}, {2, "2 transactions"}} {
+		if got := countOf(c.n, "transaction", "transactions"); got != c.want {
+			t.Errorf("countOf(%d) = %q, want %q", c.n, got, c.want)
+		}
+	}
+}
