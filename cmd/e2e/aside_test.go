@@ -2,47 +2,15 @@ package e2e
 
 import (
 	"encoding/json"
-
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
 	"posd/terminal/engauth"
 	"posd/terminal/facepay"
 	"posd/terminal/store"
+	"posd/terminal/store/storetest"
 )
-
-// seedAside writes recs into posd's database (posd stopped), each under
-// the next id (set in recs), through auth_sent as a sale gets there.
-func seedAside(t *testing.T, dataDir string, recs []store.Txn) {
-	t.Helper()
-	db, err := store.Open(filepath.Join(dataDir, "posd.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	for i := range recs {
-		err := db.Do(func(tx *store.Tx) error {
-			first, err := tx.ReserveIDs(1)
-			if err != nil {
-				return err
-			}
-			r := &recs[i]
-			r.ID = strconv.FormatUint(first, 10)
-			end := r.State
-			r.State = store.StateAuthSent
-			if err := tx.Insert(r); err != nil {
-				return err
-			}
-			_, err = tx.Update(r.ID, func(x *store.Txn) error { x.State = end; return nil })
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-}
 
 // asideStatus is what posctl status says about what to settle by hand.
 type asideStatus struct {
@@ -93,7 +61,7 @@ func TestSettleByHandOnTheConsole(t *testing.T) {
 			Face: &store.Face{OrderID: "F1", Status: facepay.CodeReverseExpired}},
 		{Kind: "purchase", Amount: 200, Currency: "156", State: store.StateOfflineApproved, STAN: 8, AdviceCode: "Q1"},
 	}
-	seedAside(t, e.dataDir, recs)
+	storetest.SeedDir(t, e.dataDir, recs)
 	face, offline := recs[0].ID, recs[1].ID
 
 	posd = start(t, "posd", []string{"-config", cfg}, posdReady)

@@ -7,6 +7,7 @@ import (
 
 	"posd/terminal/paycode"
 	"posd/terminal/store"
+	"posd/terminal/store/storetest"
 )
 
 // codePaid finds whether a code paid a sale: a recent code sale with its
@@ -27,7 +28,7 @@ func TestCodePaid(t *testing.T) {
 	for i := range recs {
 		recs[i].Amount, recs[i].Currency = 100, "156"
 	}
-	seedRecords(t, dir, recs)
+	storetest.SeedDir(t, dir, recs)
 	d = openTest(t, dir)
 	defer d.Close(context.Background())
 	for code, want := range map[string]bool{paid: true, refused: true, unpaid: false, unknown: false, "not a code": false} {

@@ -24,6 +24,7 @@ import (
 	"posd/terminal/engauth"
 	"posd/terminal/slots"
 	"posd/terminal/store"
+	"posd/terminal/store/storetest"
 	"posd/terminal/wiresec"
 )
 
@@ -444,7 +445,7 @@ func TestConsoleTxnsSaysWhyOneFailed(t *testing.T) {
 	if err := os.MkdirAll(r.dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	seedRecords(t, r.dir, []store.Txn{{Kind: "purchase", State: store.StateFailed, Amount: 1200, Currency: "156",
+	storetest.SeedDir(t, r.dir, []store.Txn{{Kind: "purchase", State: store.StateFailed, Amount: 1200, Currency: "156",
 		Failure: "card_read_error", Error: "msr: track 2: 4761739001010010 unreadable"}})
 	d := r.open()
 	defer closeDaemon(t, d)

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"posd/terminal/facepay"
 	"posd/terminal/risk"
 	"posd/terminal/store"
+	"posd/terminal/store/storetest"
 	"posd/terminal/txn"
 	"posd/ui/receipt"
 )
@@ -239,7 +239,7 @@ func TestStatusListsWhatToSettleByHand(t *testing.T) {
 		{Kind: "purchase", Amount: 100, Currency: "156", State: store.StateReversalPending, STAN: 7},
 		{Kind: "purchase", Amount: 200, Currency: "156", State: store.StateOfflineApproved, STAN: 8, AdviceCode: "Q1"},
 	}
-	seedRecords(t, dir, recs)
+	storetest.SeedDir(t, dir, recs)
 
 	d = openTest(t, dir)
 	defer d.Close(context.Background())
@@ -259,43 +259,6 @@ func TestStatusListsWhatToSettleByHand(t *testing.T) {
 	}
 }
 
-// seedRecords writes recs (oldest first) into the database of the data
-// directory dir, posd not running, each under the next id (set in recs):
-// a state a record cannot start in is reached through auth_sent.
-func seedRecords(t *testing.T, dir string, recs []store.Txn) {
-	t.Helper()
-	db, err := store.Open(filepath.Join(dir, "posd.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range recs {
-		err := db.Do(func(tx *store.Tx) error {
-			first, err := tx.ReserveIDs(1)
-			if err != nil {
-				return err
-			}
-			r := &recs[i]
-			r.ID = strconv.FormatUint(first, 10)
-			if store.StateCreated.CanMove(r.State) {
-				return tx.Insert(r)
-			}
-			end := r.State
-			r.State = store.StateAuthSent
-			if err := tx.Insert(r); err != nil {
-				return err
-			}
-			_, err = tx.Update(r.ID, func(r *store.Txn) error { r.State = end; return nil })
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // A transaction settled by hand on the console leaves the status's list,
 // after a restart too; a face payment settled so is no pending reversal
 // either, and the record shows who settled it and how.
@@ -308,7 +271,7 @@ func TestSettledByHandLeavesTheStatus(t *testing.T) {
 		{Kind: "purchase", Amount: 100, Currency: "156", State: store.StateReversalPending, STAN: 7},
 		{Kind: "purchase", Amount: 200, Currency: "156", State: store.StateOfflineApproved, STAN: 8, AdviceCode: "Q1"},
 	}
-	seedRecords(t, dir, recs)
+	storetest.SeedDir(t, dir, recs)
 	face, offline := recs[0].ID, recs[2].ID
 
 	d = openTest(t, dir)

@@ -3,7 +3,6 @@ package txn
 import (
 	"errors"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"posd/terminal/host"
 	"posd/terminal/redact"
 	"posd/terminal/store"
+	"posd/terminal/store/storetest"
 )
 
 // wantAside checks that e lists id, alone, as set aside for why, and that
@@ -34,39 +34,6 @@ func wantAside(t *testing.T, e *Engine, id, why string) {
 		t.Fatal(err)
 	}
 	check("rebuilt from the records")
-}
-
-// seedAside writes recs into db before an engine opens it, each under
-// the next id (set in recs); a state a record cannot start in is reached
-// through auth_sent; job, when set, queues that kind of job for it.
-func seedAside(t *testing.T, db *store.DB, recs []store.Txn, jobs map[int]store.JobKind) {
-	t.Helper()
-	for i := range recs {
-		err := db.Do(func(tx *store.Tx) error {
-			first, err := tx.ReserveIDs(1)
-			if err != nil {
-				return err
-			}
-			r := &recs[i]
-			r.ID = strconv.FormatUint(first, 10)
-			end := r.State
-			r.State = store.StateAuthSent
-			if err := tx.Insert(r); err != nil {
-				return err
-			}
-			if _, err := tx.Update(r.ID, func(x *store.Txn) error { x.State = end; return nil }); err != nil {
-				return err
-			}
-			r.State = end
-			if k, ok := jobs[i]; ok {
-				return tx.Enqueue(&store.Job{Kind: k, TxnID: r.ID})
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 // asideIDs is e's list to settle by hand as ids.
@@ -91,7 +58,7 @@ func TestSettleByHand(t *testing.T) {
 		{Kind: "purchase", Amount: 100, Currency: "156", State: store.StateReversalPending, STAN: 7},
 		{Kind: "purchase", Amount: 400, Currency: "156", State: store.StateApproved, STAN: 10},
 	}
-	seedAside(t, db, recs, map[int]store.JobKind{3: store.JobReversal})
+	storetest.Seed(t, db, recs, map[int]store.JobKind{3: store.JobReversal})
 	face, refused, lost, reversing, approved := recs[0].ID, recs[1].ID, recs[2].ID, recs[3].ID, recs[4].ID
 	silent := &fakeHost{purchase: func(host.Purchase) (host.Result, error) { return host.Result{}, errors.New("down") }}
 	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
@@ -183,7 +150,7 @@ func TestSettleByHand(t *testing.T) {
 func TestSettleByHandRefusesBadNotes(t *testing.T) {
 	db := openDB(t)
 	recs := []store.Txn{{Kind: "purchase", Amount: 200, Currency: "156", State: store.StateOfflineApproved, STAN: 8, AdviceCode: "Q1"}}
-	seedAside(t, db, recs, nil)
+	storetest.Seed(t, db, recs, nil)
 	e, err := New(Opts{Store: db, Host: approveAll(), Keys: newKeys(t), Reader: newReader(), MaxAmount: 100000, Currencies: []string{"156"}})
 	if err != nil {
 		t.Fatal(err)
@@ -268,7 +235,7 @@ func isLetter(c byte) bool { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 
 func TestLateNoteAsideReadsTheRecord(t *testing.T) {
 	db := openDB(t)
 	recs := []store.Txn{{Kind: "purchase", Amount: 200, Currency: "156", State: store.StateOfflineApproved, STAN: 8, AdviceCode: "Q1"}}
-	seedAside(t, db, recs, nil)
+	storetest.Seed(t, db, recs, nil)
 	id := recs[0].ID
 	e, err := New(Opts{Store: db, Host: &fakeHost{}, Keys: newKeys(t), Reader: newReader(), CardTimeout: time.Second,
 		HostTimeout: time.Second, MaxAmount: 100000, Currencies: []string{"156"}})
