@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -42,16 +41,7 @@ func (e *env) asideStatus() asideStatus {
 // pending reversal), stays off after a restart, posctl txn show shows
 // who settled it and how, and the audit log has it.
 func TestSettleByHandOnTheConsole(t *testing.T) {
-	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "authority.key")
-	out, code := runToExit(t, "posctl", "engineer", "keygen", "--out", keyFile)
-	if code != 0 {
-		t.Fatalf("keygen: %s", out)
-	}
-	e, _, cfg := newEnv(t, nil, nil)
-	editConfig(t, cfg, func(c map[string]any) {
-		c["console"] = map[string]any{"authority_key": strings.TrimSpace(out)}
-	})
+	e, cfg, keyFile, _ := consoleEnv(t)
 	posd := start(t, "posd", []string{"-config", cfg}, posdReady)
 	if err := posd.stop(t); err != nil {
 		t.Fatalf("posd stopped with %v", err)
@@ -75,14 +65,7 @@ func TestSettleByHandOnTheConsole(t *testing.T) {
 	defer func() { c.close() }()
 	c.send("\r")
 	c.expect("posd> ")
-	admin := func(ch string) string {
-		out, code := runToExit(t, "posctl", "engineer", "token", "--key", keyFile, "--challenge", ch, "--role", string(engauth.RoleAdmin),
-			"--id", "adam", "--ttl", "1h")
-		if code != 0 {
-			t.Fatalf("token: %s", out)
-		}
-		return strings.TrimSpace(out)
-	}
+	admin := func(ch string) string { return engineerToken(t, keyFile, ch, string(engauth.RoleAdmin), "adam") }
 	if out := c.login(admin); !strings.Contains(out, "logged in as adam (admin)") {
 		t.Fatalf("login: %q", out)
 	}
@@ -124,7 +107,7 @@ func TestSettleByHandOnTheConsole(t *testing.T) {
 	}
 	posd = start(t, "posd", []string{"-config", cfg}, posdReady)
 	check("after a restart")
-	out, _ = e.posctl("audit", "--limit", "50")
+	out, _ := e.posctl("audit", "--limit", "50")
 	if !strings.Contains(out, "settle_by_hand") || !strings.Contains(out, face+" refunded reference FP-CASE 12: recorded") {
 		t.Fatalf("audit: %s", out)
 	}

@@ -140,28 +140,52 @@ func (c *term) login(sign func(ch string) string) string {
 	return c.expect("> ")
 }
 
+// consoleEnv is a test environment whose posd pins a fresh engineer
+// authority for its service console: its public key (pub) in the
+// configuration, its private key in keyFile; groups are the terminal's
+// fleet groups.
+func consoleEnv(t *testing.T, groups ...string) (e *env, cfg, keyFile, pub string) {
+	t.Helper()
+	keyFile = filepath.Join(t.TempDir(), "authority.key")
+	out, code := runToExit(t, "posctl", "engineer", "keygen", "--out", keyFile)
+	if code != 0 {
+		t.Fatalf("keygen: %s", out)
+	}
+	pub = strings.TrimSpace(out)
+	e, _, cfg = newEnv(t, nil, nil)
+	editConfig(t, cfg, func(c map[string]any) {
+		con := map[string]any{"authority_key": pub}
+		if len(groups) > 0 {
+			con["groups"] = groups
+		}
+		c["console"] = con
+	})
+	return e, cfg, keyFile, pub
+}
+
+// engineerToken is posctl's login token for challenge ch, signed with the
+// authority's key in keyFile, for an hour.
+func engineerToken(t *testing.T, keyFile, ch, role, id string, extra ...string) string {
+	t.Helper()
+	out, code := runToExit(t, "posctl", append([]string{"engineer", "token", "--key", keyFile, "--challenge", ch, "--role", role, "--id", id, "--ttl", "1h"}, extra...)...)
+	if code != 0 {
+		t.Fatalf("token: %s", out)
+	}
+	return strings.TrimSpace(out)
+}
+
 // TestServiceConsole drives the service console over its real
 // pseudo-terminal: logins refused and accepted, lockout that survives a
 // restart, each role's commands, a KBPK from two custodians' components
 // and a DUKPT key under it that the next sale uses, and a factory reset.
 // The transcript never shows a PAN, track, PIN, component, key or token.
 func TestServiceConsole(t *testing.T) {
-	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "authority.key")
-	out, code := runToExit(t, "posctl", "engineer", "keygen", "--out", keyFile)
-	if code != 0 {
-		t.Fatalf("keygen: %s", out)
-	}
-	pub := strings.TrimSpace(out)
+	e, cfg, keyFile, _ := consoleEnv(t, "north")
 	raw, _ := os.ReadFile(keyFile)
 	priv, err := engauth.ParsePrivateKey(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, _, cfg := newEnv(t, nil, nil)
-	editConfig(t, cfg, func(c map[string]any) {
-		c["console"] = map[string]any{"authority_key": pub, "groups": []string{"north"}}
-	})
 	posd := start(t, "posd", []string{"-config", cfg}, posdReady)
 	defer func() { posd.stop(t) }()
 	consolePath := func() string {
@@ -185,12 +209,9 @@ func TestServiceConsole(t *testing.T) {
 	var tokens []string
 	posctlToken := func(role, id string, extra ...string) func(string) string {
 		return func(ch string) string {
-			out, code := runToExit(t, "posctl", append([]string{"engineer", "token", "--key", keyFile, "--challenge", ch, "--role", role, "--id", id, "--ttl", "1h"}, extra...)...)
-			if code != 0 {
-				t.Fatalf("token: %s", out)
-			}
-			tokens = append(tokens, strings.TrimSpace(out))
-			return strings.TrimSpace(out)
+			tok := engineerToken(t, keyFile, ch, role, id, extra...)
+			tokens = append(tokens, tok)
+			return tok
 		}
 	}
 	signed := func(k ed25519.PrivateKey, mod func(*engauth.Claims)) func(string) string {
@@ -282,7 +303,7 @@ func TestServiceConsole(t *testing.T) {
 	c.send(hex.EncodeToString(compB) + "\r")
 	c.expect("KCV")
 	c.send("y\r")
-	out = c.expect("> ")
+	out := c.expect("> ")
 	kbpk := make([]byte, 32)
 	for i := range kbpk {
 		kbpk[i] = compA[i] ^ compB[i]
@@ -422,16 +443,7 @@ func TestConsoleWithPicocom(t *testing.T) {
 			t.Fatalf("%s is missing: scripts/setup.sh installs it", prog)
 		}
 	}
-	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "authority.key")
-	out, code := runToExit(t, "posctl", "engineer", "keygen", "--out", keyFile)
-	if code != 0 {
-		t.Fatalf("keygen: %s", out)
-	}
-	e, _, cfg := newEnv(t, nil, nil)
-	editConfig(t, cfg, func(c map[string]any) {
-		c["console"] = map[string]any{"authority_key": strings.TrimSpace(out)}
-	})
+	e, cfg, keyFile, _ := consoleEnv(t)
 	posd := start(t, "posd", []string{"-config", cfg}, posdReady)
 	defer posd.stop(t)
 	st, _ := e.posctl("status")
@@ -440,7 +452,7 @@ func TestConsoleWithPicocom(t *testing.T) {
 	}
 	json.Unmarshal([]byte(st), &status)
 
-	sock := "posd-e2e-" + filepath.Base(dir)
+	sock := "posd-e2e-" + filepath.Base(filepath.Dir(keyFile))
 	tmux := func(args ...string) string {
 		t.Helper()
 		cmd := exec.Command("tmux", append([]string{"-L", sock}, args...)...)
@@ -489,11 +501,8 @@ func TestConsoleWithPicocom(t *testing.T) {
 	if ch == "" {
 		t.Fatalf("no challenge on the screen:\n%s", s)
 	}
-	tok, code := runToExit(t, "posctl", "engineer", "token", "--key", keyFile, "--challenge", ch, "--role", "engineer", "--id", "eve", "--ttl", "1h")
-	if code != 0 {
-		t.Fatalf("token: %s", tok)
-	}
-	tmux("send-keys", "-t", "console", "-l", strings.TrimSpace(tok))
+	tok := engineerToken(t, keyFile, ch, "engineer", "eve")
+	tmux("send-keys", "-t", "console", "-l", tok)
 	tmux("send-keys", "-t", "console", "Enter")
 	screen("posd(eve:engineer)>")
 	tmux("send-keys", "-t", "console", "selftest", "Enter")

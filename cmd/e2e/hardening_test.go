@@ -565,11 +565,7 @@ func TestRunDemo(t *testing.T) {
 	c.send("\r")
 	c.expect("posd> ")
 	if out := c.login(func(ch string) string {
-		out, code := runToExit(t, "posctl", "engineer", "token", "--key", filepath.Join(dir, "engineer.key"), "--challenge", ch, "--role", "engineer", "--id", "eve", "--ttl", "1h")
-		if code != 0 {
-			t.Fatalf("token: %s", out)
-		}
-		return strings.TrimSpace(out)
+		return engineerToken(t, filepath.Join(dir, "engineer.key"), ch, "engineer", "eve")
 	}); !strings.Contains(out, "posd(eve:engineer)> ") {
 		t.Fatalf("console login in the demo: %q", out)
 	}
