@@ -69,12 +69,7 @@ func TestCloseBatchOutOfBalanceUploads(t *testing.T) {
 	h := kindHost()
 	e, r, db, _ := setup(t, h)
 	want := batchOf(t, e, r)
-	h.settle = func(st host.Settlement) (host.Result, error) {
-		if st.AfterUpload {
-			return host.Result{ResponseCode: host.SettlementBalanced}, nil
-		}
-		return host.Result{ResponseCode: host.SettlementOutOfBalance}, nil
-	}
+	h.settle = outOfBalanceUntilUploaded
 	rec, err := e.CloseBatch(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -414,12 +409,7 @@ func TestOutOfBalanceKeepsTheHostsFirstAnswer(t *testing.T) {
 	h := kindHost()
 	e, r, db, _ := setup(t, h)
 	run(t, e, r, Request{Amount: 230, Currency: "156"})
-	h.settle = func(st host.Settlement) (host.Result, error) {
-		if st.AfterUpload {
-			return host.Result{ResponseCode: host.SettlementBalanced}, nil
-		}
-		return host.Result{ResponseCode: host.SettlementOutOfBalance}, nil
-	}
+	h.settle = outOfBalanceUntilUploaded
 	rec, err := e.CloseBatch(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -605,4 +595,13 @@ func TestCloseAsBeforeKeepsOutOfBalance(t *testing.T) {
 		rec.Totals[0].ResponseCode != host.SettlementOutOfBalance || rec.Totals[0].DebitAmount != 230 || db.OpenBatch() != 2 {
 		t.Fatalf("closed as before: %+v %v", rec, err)
 	}
+}
+
+// outOfBalanceUntilUploaded is a host that answers a batch's totals 95
+// (out of balance) and its close after the upload 00.
+func outOfBalanceUntilUploaded(st host.Settlement) (host.Result, error) {
+	if st.AfterUpload {
+		return host.Result{ResponseCode: host.SettlementBalanced}, nil
+	}
+	return host.Result{ResponseCode: host.SettlementOutOfBalance}, nil
 }
