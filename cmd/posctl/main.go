@@ -68,7 +68,7 @@ const usage = `usage: posctl [--api URL] [--data-dir DIR] COMMAND
   txn show ID
   txn cancel ID
   reversals send
-  sync                forward the offline approvals' advices now
+  sync                forward the offline approvals' advices now (exit 1, saying why, when some are not sent)
   host test           0800 echo to the acquirer
   status
   devices [selftest]
