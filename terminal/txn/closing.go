@@ -13,16 +13,13 @@ package txn
 // fn's error with the engine left open when fn fails. fn must be quick
 // (a file written and synced): every caller of the engine waits for it.
 func (e *Engine) CloseWhenIdle(fn func() error) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.active != "" {
-		return e.busyLocked()
-	}
-	if fn != nil {
-		if err := fn(); err != nil {
-			return err
+	return e.WhenIdle(func() error {
+		if fn != nil {
+			if err := fn(); err != nil {
+				return err
+			}
 		}
-	}
-	e.stop()
-	return nil
+		e.stop() // WhenIdle holds e.mu, as stop wants
+		return nil
+	})
 }

@@ -169,8 +169,12 @@ func (e *Engine) checkRequest(req Request) (Request, *store.Txn, error) {
 		}
 	}
 	if len(e.o.Currencies) > 0 && !contains(e.o.Currencies, req.Currency) {
+		taken := make([]string, len(e.o.Currencies))
+		for i, c := range e.o.Currencies {
+			taken[i] = currencyName(c)
+		}
 		return req, nil, fmt.Errorf("%w: %s is not taken here (this terminal takes %s)", ErrCurrency,
-			currencyName(req.Currency), strings.Join(mapSlice(e.o.Currencies, currencyName), ", "))
+			currencyName(req.Currency), strings.Join(taken, ", "))
 	}
 	return req, orig, nil
 }
@@ -374,13 +378,4 @@ func currencyName(numeric string) string {
 		return c.Alpha
 	}
 	return numeric
-}
-
-// mapSlice is f of each of xs.
-func mapSlice[T, U any](xs []T, f func(T) U) []U {
-	out := make([]U, len(xs))
-	for i, x := range xs {
-		out[i] = f(x)
-	}
-	return out
 }
