@@ -183,10 +183,8 @@ func (c consoleTerminal) Txns(_ context.Context, n int) (string, error) {
 	}
 	var b strings.Builder
 	for _, t := range list {
-		amount := fmt.Sprint(t.Amount)
-		if cur, err := money.Lookup(t.Currency); err == nil {
-			amount = cur.Format(t.Amount) + " " + cur.Alpha
-		}
+		// The amount as the slip and the customer display show it.
+		amount := amountText(t.Amount, t.Currency)
 		// Why one did not go through: the host's code, and for a
 		// failure its class (a fixed word, never the error's text).
 		why := t.ResponseCode

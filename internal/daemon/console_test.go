@@ -456,6 +456,10 @@ func TestConsoleTxnsSaysWhyOneFailed(t *testing.T) {
 	if !strings.Contains(out, "card_read_error") || strings.Contains(out, "unreadable") || strings.Contains(out, "4761739001010010") {
 		t.Errorf("txns with a failed sale: %q", out)
 	}
+	// The amount as aside list, the slip and the display write it.
+	if !strings.Contains(out, "CNY 12.00") {
+		t.Errorf("txns does not show the amount as CNY 12.00: %q", out)
+	}
 }
 
 // TestConsoleParamsShowsTheParametersInUse: once the acquirer's bundle is
