@@ -44,7 +44,8 @@ test: deps
 # The pure-Go build (-tags nocv, no cgo, as make cross ships it) passes the
 # same tests, the end-to-end ones included; without cgo there is no race
 # detector. NOCV_E2E_RUN=PATTERN runs only those end-to-end tests (CI runs
-# the ones whose behaviour differs in this build, to stay in its time).
+# the ones whose behaviour differs in this build, to stay in its time), side
+# by side with the unit tests (the daemon's alone take a minute and a half).
 NOCV_E2E_RUN ?=
 # NOCV_PKGS=differ: the unit tests of only the packages the nocv tag
 # changes (scripts/nocv-pkgs.sh); the others are the same pure Go that
@@ -57,10 +58,11 @@ nocv_units = $$($(GO) list ./... | grep -v '/cmd/e2e$$')
 endif
 test-nocv: deps
 ifeq ($(NOCV_E2E_RUN),)
-	CGO_ENABLED=0 $(GO) test -tags nocv -count=1 -timeout 30m ./...
+	CGO_ENABLED=0 $(GO) test -tags nocv -count=1 -p $(TEST_P) -timeout 30m ./...
 else
-	CGO_ENABLED=0 $(GO) test -tags nocv -count=1 -timeout 30m $(nocv_units)
-	CGO_ENABLED=0 $(GO) test -tags nocv -count=1 -timeout 30m -run '$(NOCV_E2E_RUN)' ./cmd/e2e
+	CGO_ENABLED=0 $(GO) test -tags nocv -count=1 -timeout 30m $(nocv_units) & units=$$!; \
+	CGO_ENABLED=0 $(GO) test -tags nocv -count=1 -timeout 30m -run '$(NOCV_E2E_RUN)' ./cmd/e2e; e2e=$$?; \
+	wait $$units && exit $$e2e
 endif
 
 check: lint test test-nocv cross
