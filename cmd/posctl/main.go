@@ -618,18 +618,22 @@ func (e *unreachableError) Error() string { return e.err.Error() }
 func (e *unreachableError) Unwrap() error { return e.err }
 
 // gone says whether err means posd is not there to answer: unreachable,
-// or, once it was (down), without a token yet or refusing the old one
-// (a posd started again has a new token).
+// shutting down (a restart, a stop), or, once it was (down), without a
+// token yet or refusing the old one (a posd started again has a new
+// token).
 func gone(err error, down bool) bool {
 	var ue *unreachableError
 	if errors.As(err, &ue) {
 		return true
 	}
+	var ae *apiError
+	if errors.As(err, &ae) && ae.ShuttingDown {
+		return true
+	}
 	if !down || err == nil {
 		return false
 	}
-	var ae *apiError
-	return !errors.As(err, &ae) || ae.Status == http.StatusUnauthorized
+	return ae == nil || ae.Status == http.StatusUnauthorized
 }
 
 // pause waits d, or less when the cashier stops posctl (false).
@@ -825,6 +829,10 @@ func (c *cli) print(raw []byte) error {
 type apiError struct {
 	Status int
 	Msg    string
+	// ShuttingDown: posd answered that it is shutting down (a 503 with
+	// the awaited transaction's record, as GET /v1/txns/ID?wait= does
+	// when posd stops before the transaction ends).
+	ShuttingDown bool
 }
 
 func (e *apiError) Error() string { return e.Msg }
@@ -866,10 +874,14 @@ func (c *cli) callCtx(ctx context.Context, method, path string, body, v any) ([]
 	}
 	if resp.StatusCode >= 300 {
 		var e struct {
-			Error string `json:"error"`
+			Error string          `json:"error"`
+			Txn   json.RawMessage `json:"txn"`
 		}
 		if json.Unmarshal(raw, &e) == nil && e.Error != "" {
-			return nil, &apiError{Status: resp.StatusCode, Msg: e.Error}
+			// No other error answer carries a transaction: this one is
+			// posd going down, not a refusal.
+			down := resp.StatusCode == http.StatusServiceUnavailable && len(e.Txn) > 0 && string(e.Txn) != "null"
+			return nil, &apiError{Status: resp.StatusCode, Msg: e.Error, ShuttingDown: down}
 		}
 		return nil, &apiError{Status: resp.StatusCode, Msg: fmt.Sprintf("%s %s: %s", method, path, resp.Status)}
 	}

@@ -344,3 +344,87 @@ func TestWaitOutlivesAPosdRestart(t *testing.T) {
 		}
 	}
 }
+
+// shuttingDownPosd is f answering its first GET as a posd that begins to
+// shut down mid-transaction answers (503, with the record as it stands),
+// then the GETs after it with then (nil: f itself).
+func shuttingDownPosd(f *txnPosd, then http.Handler) http.Handler {
+	if then == nil {
+		then = f
+	}
+	var mu sync.Mutex
+	gets := 0
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != "GET" {
+			f.ServeHTTP(w, r)
+			return
+		}
+		mu.Lock()
+		gets++
+		first := gets == 1
+		mu.Unlock()
+		if first {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte(`{"error":"posd is shutting down; the transaction is auth_sent","txn":{"id":"6015","kind":"purchase","state":"auth_sent","amount":"2.00"}}`))
+			return
+		}
+		then.ServeHTTP(w, r)
+	})
+}
+
+// posd shut down cleanly (a restart, SIGTERM) while posctl waited for a
+// sale: its last answer is a 503 that says so. posctl waits for it to
+// come back as for a posd that died, and tells the outcome it then
+// gives, or, when it does not come back, that the outcome is not known.
+func TestWaitOutlivesAPosdShutdown(t *testing.T) {
+	// posd back at once: the sale's outcome, with its own exit status.
+	f := &txnPosd{kind: "purchase", waits: []map[string]string{{"state": "approved", "auth_code": "A1B2C3"}}}
+	srv := httptest.NewServer(shuttingDownPosd(f, nil))
+	defer srv.Close()
+	dir := withToken(t, srv.URL)
+	out, errb, code := runCLI(t, "--data-dir", dir, "sale", "--amount", "2.00", "--wait", "--timeout", "20s")
+	if code != 0 || !strings.Contains(out, `"approved"`) {
+		t.Fatalf("exit %d, want 0 with the approved record; out %q err %q", code, out, errb)
+	}
+	for _, want := range []string{"sale 6015", "shutting down", "waiting for posd to come back"} {
+		if !strings.Contains(errb, want) {
+			t.Errorf("stderr %q does not say %q", errb, want)
+		}
+	}
+
+	// posd not back before --timeout: the outcome is not known.
+	srv2 := httptest.NewServer(shuttingDownPosd(&txnPosd{kind: "purchase"}, dyingPosd(nil)))
+	defer srv2.Close()
+	dir2 := withToken(t, srv2.URL)
+	_, errb, code = runCLI(t, "--data-dir", dir2, "sale", "--amount", "2.00", "--wait", "--timeout", "2s")
+	if code != exitInDoubt {
+		t.Fatalf("exit %d, want %d (in doubt); err %q", code, exitInDoubt, errb)
+	}
+	for _, want := range []string{"waiting for posd to come back", "stopped answering", "not known", "posctl txn show 6015"} {
+		if !strings.Contains(errb, want) {
+			t.Errorf("stderr %q does not say %q", errb, want)
+		}
+	}
+}
+
+// A 503 that is not posd shutting down (no record in it: a device or
+// the host busy) is an error of the wait, not a reason to wait for a
+// restart that is not coming.
+func TestWaitEndsOnAnotherUnavailable(t *testing.T) {
+	f := &txnPosd{kind: "purchase"}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == "GET" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte(`{"error":"the card reader is busy"}`))
+			return
+		}
+		f.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	dir := withToken(t, srv.URL)
+	_, errb, code := runCLI(t, "--data-dir", dir, "sale", "--amount", "2.00", "--wait", "--timeout", "20s")
+	if code != 1 || !strings.Contains(errb, "the card reader is busy") || strings.Contains(errb, "come back") {
+		t.Fatalf("exit %d, want 1 with the error; err %q", code, errb)
+	}
+}
