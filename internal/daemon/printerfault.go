@@ -10,16 +10,19 @@ import (
 )
 
 // printerSeen orders what posd last learned of the printer: a self test
-// (whose result the board's status keeps) or the receipt printing's own
-// contact with it (a status query, a document printed). A printer fault
-// the self test found is no longer a fault once the printer has since
-// reported ready (paper refilled, cover closed): status shows what is
-// true now, not what was until the next self test.
+// (whose result the board's status keeps) or an answer of the printer
+// itself since (a status query, a document printed), with the fault
+// that answer found. Status shows the printer as the latest of these
+// found it: a fault the self test found is over once the printer has
+// since answered ready (paper refilled, cover closed), and a fault it
+// answers after that (the paper out again) is a fault again, without
+// waiting for the next self test.
 type printerSeen struct {
 	mu     sync.Mutex
 	seq    uint64 // events counted
 	tested uint64 // seq of the latest self test
-	ready  uint64 // seq of the latest contact that found the printer ready
+	heard  uint64 // seq of the printer's latest answer
+	fault  string // what that answer found wrong ("": ready)
 }
 
 // selfTested records that a self test ran (the board's status has its
@@ -36,30 +39,50 @@ func (p *printerSeen) readyAgain() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.seq++
-	p.ready = p.seq
+	p.heard, p.fault = p.seq, ""
 }
 
-// readySinceTest reports whether the printer answered ready after the
-// latest self test (or, with none, after start).
-func (p *printerSeen) readySinceTest() bool {
+// mark is where the record stands, for faultedSince.
+func (p *printerSeen) mark() uint64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.ready > p.tested
+	return p.seq
+}
+
+// faultedSince records that the printer answered with fault, asked when
+// the record stood at mark: when something was recorded since (a
+// document printed, a self test), that is newer and the answer is
+// dropped.
+func (p *printerSeen) faultedSince(mark uint64, fault string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.seq != mark {
+		return
+	}
+	p.seq++
+	p.heard, p.fault = p.seq, fault
+}
+
+// sinceTest reports whether the printer answered after the latest self
+// test (or, with none, after start), and the fault its latest answer
+// found ("": ready).
+func (p *printerSeen) sinceTest() (heard bool, fault string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.heard > p.tested, p.fault
 }
 
 // deviceFaults lists the devices of list that are missing or failed, as
 // "name: error" (an error that names its device already, as the
-// printer's "printer: out of paper", is not prefixed twice). A printer
-// fault is left out once the printer has reported ready since; while
-// it is listed, the printer is asked again (receipts' status query,
-// within printerAskTimeout) so a roll refilled shows at once.
+// printer's "printer: out of paper", is not prefixed twice). The printer
+// is listed as its latest contact found it (printerNow).
 func (d *Daemon) deviceFaults(list []board.Status) []string {
 	var out []string
 	for _, ds := range list {
-		if ds.OK {
-			continue
+		if ds.Name == "printer" {
+			ds = d.printerNow(ds)
 		}
-		if ds.Name == "printer" && d.printerReady() {
+		if ds.OK {
 			continue
 		}
 		msg := orDefault(ds.Error, "failed")
@@ -75,19 +98,39 @@ func (d *Daemon) deviceFaults(list []board.Status) []string {
 // failed.
 const printerAskTimeout = 500 * time.Millisecond
 
-// printerReady reports whether the printer answered ready since the
-// latest self test, asking it now when it has not.
-func (d *Daemon) printerReady() bool {
-	if d.printer.readySinceTest() {
-		return true
+// printerNow is the printer's status, test, as its latest contact found
+// it: the self test's, or that of the printer's answer since. While the
+// self test or that answer found a fault, the printer is asked again
+// (receipts' status query, within printerAskTimeout) so a roll refilled,
+// or run out again, shows at once; a printer that does not answer then
+// (printing, switched off) is shown as its latest contact found it.
+func (d *Daemon) printerNow(test board.Status) board.Status {
+	if d.receipts != nil {
+		if heard, fault := d.printer.sinceTest(); !test.OK || heard && fault != "" {
+			d.askPrinter()
+		}
 	}
-	if d.receipts == nil {
-		return false
+	heard, fault := d.printer.sinceTest()
+	if !heard {
+		return test
 	}
+	test.OK, test.Error = fault == "", fault
+	return test
+}
+
+// askPrinter asks the printer how it is and records its answer (a
+// ready answer the receipt printing records itself).
+func (d *Daemon) askPrinter() {
+	mark := d.printer.mark()
 	// A printer that answers does so in milliseconds; one switched off
 	// must not hold status up long.
 	ctx, cancel := context.WithTimeout(context.Background(), printerAskTimeout)
 	defer cancel()
-	d.receipts.status(ctx)
-	return d.printer.readySinceTest()
+	st := d.receipts.status(ctx)
+	if st.Status == nil {
+		return
+	}
+	if err := st.Status.Err(); err != nil {
+		d.printer.faultedSince(mark, err.Error())
+	}
 }
