@@ -219,11 +219,17 @@ func Settlement(h Header, r store.Txn, byHand []txn.SetAside, cols int) (printer
 		}
 		b.rule()
 		b.line(printer.Line{Text: "币种 CURRENCY " + cur.Alpha, Bold: true})
+		f := figures{cur: cur}
 		for _, l := range t.Lines {
-			b.pair(strings.ToUpper(l.Scheme)+" "+kindText(l.Kind), fmt.Sprintf("%d  %s", l.Count, cur.Format(l.Amount)))
+			f.fit(l.Count, l.Amount)
 		}
-		b.pair("借记 DEBITS", fmt.Sprintf("%d  %s", t.DebitCount, cur.Format(t.DebitAmount)))
-		b.pair("贷记 CREDITS", fmt.Sprintf("%d  %s", t.CreditCount, cur.Format(t.CreditAmount)))
+		f.fit(t.DebitCount, t.DebitAmount)
+		f.fit(t.CreditCount, t.CreditAmount)
+		for _, l := range t.Lines {
+			b.pair(strings.ToUpper(l.Scheme)+" "+kindText(l.Kind), f.cell(l.Count, l.Amount))
+		}
+		b.pair("借记 DEBITS", f.cell(t.DebitCount, t.DebitAmount))
+		b.pair("贷记 CREDITS", f.cell(t.CreditCount, t.CreditAmount))
 		if t.ResponseCode != "" {
 			b.balance(t.ResponseCode, r.State == store.StateApproved)
 		}
@@ -237,6 +243,27 @@ func Settlement(h Header, r store.Txn, byHand []txn.SetAside, cols int) (printer
 	b.rule()
 	b.outcome(r)
 	return b.doc(), nil
+}
+
+// figures lays out the "count  amount" of a report's lines in one
+// currency as two columns: each right-aligned to the widest of the lines
+// fitted, so that, the value flush right, the counts stand one under
+// the other whatever the labels' widths.
+type figures struct {
+	cur   money.Currency
+	count int // the widest count's digits
+	amt   int // the widest amount's columns
+}
+
+// fit makes room for a line of n transactions of amount a.
+func (f *figures) fit(n int, a int64) {
+	f.count = max(f.count, len(strconv.Itoa(n)))
+	f.amt = max(f.amt, printer.Width(f.cur.Format(a)))
+}
+
+// cell is the value of a line of n transactions of amount a.
+func (f *figures) cell(n int, a int64) string {
+	return fmt.Sprintf("%*d  %*s", f.count, n, f.amt, f.cur.Format(a))
 }
 
 // byHand lists the transactions to settle by hand (none: nothing).
@@ -344,9 +371,7 @@ func (b *builder) pair(label, value string) {
 		if label != "" {
 			b.label(label)
 		}
-		for _, v := range wrap(value, b.cols) {
-			b.right(v)
-		}
+		b.values(value)
 		return
 	}
 	words := strings.Fields(label)
@@ -362,6 +387,17 @@ func (b *builder) pair(label, value string) {
 	if k > 0 {
 		tail := strings.Join(words[len(words)-k:], " ")
 		b.line(printer.Line{Text: tail + strings.Repeat(" ", b.cols-printer.Width(tail)-printer.Width(value)) + value})
+		return
+	}
+	b.values(value)
+}
+
+// values prints a pair's value flush right on lines of its own: as it
+// is when it fits (its spaces kept: they align columns), else broken
+// between words.
+func (b *builder) values(value string) {
+	if printer.Width(value) <= b.cols {
+		b.right(value)
 		return
 	}
 	for _, v := range wrap(value, b.cols) {

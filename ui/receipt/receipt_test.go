@@ -216,7 +216,7 @@ func TestSettlementReport(t *testing.T) {
 		Totals: []store.Totals{{Currency: "156", DebitCount: 3, DebitAmount: 4500, CreditCount: 1, CreditAmount: 500, ResponseCode: "00",
 			Lines: []store.TotalLine{{Scheme: "unionpay", Kind: "purchase", Count: 3, Amount: 4500}, {Scheme: "visa", Kind: "refund", Count: 1, Amount: 500}}}}}
 	s := pv(t)(Settlement(hdr, r, nil, 32))
-	for _, want := range []string{"结算单 SETTLEMENT", "000003", "CNY", "UNIONPAY 消费 SALE", "3  45.00", "1  5.00", "平 YES", "2026/11/29 20:00:00"} {
+	for _, want := range []string{"结算单 SETTLEMENT", "000003", "CNY", "UNIONPAY 消费 SALE", "3  45.00", "1   5.00", "平 YES", "2026/11/29 20:00:00"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("settlement report lacks %q:\n%s", want, s)
 		}
@@ -322,7 +322,7 @@ func TestSettlementReportFitsThePaper(t *testing.T) {
 		if strings.Contains(s, "SLIP") || strings.Contains(s, "签购单") {
 			t.Errorf("%d columns: the report calls itself a slip:\n%s", cols, s)
 		}
-		for _, want := range []string{"结算单 SETTLEMENT", "12  12345.67", "1234  1234567.89", "VISA 消费 SALE"} {
+		for _, want := range []string{"结算单 SETTLEMENT", "  12    12345.67", "1234  1234567.89", "VISA 消费 SALE"} {
 			if !strings.Contains(s, want) {
 				t.Errorf("%d columns: report lacks %q:\n%s", cols, want, s)
 			}
@@ -482,6 +482,59 @@ func TestSlipOfATransactionSettledByHand(t *testing.T) {
 	for _, want := range []string{"APPROVED OFFLINE", "SETTLED BY HAND", "已结算 SETTLED", "ACQ-7781"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("offline approval settled by hand: no %q:\n%s", want, s)
+		}
+	}
+}
+
+// countColumn is where, in printer columns, the count of a settlement
+// line "LABEL  COUNT  AMOUNT" ends (the amount is flush right), or -1
+// when the line is not one.
+func countColumn(line string) int {
+	f := strings.Fields(line)
+	if len(f) < 3 {
+		return -1
+	}
+	if _, err := strconv.Atoi(f[len(f)-2]); err != nil {
+		return -1
+	}
+	i := strings.LastIndex(line, f[len(f)-1])
+	head := strings.TrimRight(line[:i], " ")
+	return printer.Width(head)
+}
+
+// The counts of a currency's lines stand in one column, whatever the
+// widths of the labels (Chinese takes two columns) and of the amounts.
+func TestSettlementReportColumnsAlign(t *testing.T) {
+	r := store.Txn{ID: "30", Kind: "settlement", State: store.StateApproved, Batch: 1, ResponseCode: "00",
+		SentAt: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC),
+		Totals: []store.Totals{{Currency: "156", DebitCount: 5, DebitAmount: 23214, CreditCount: 12, CreditAmount: 300, ResponseCode: "00",
+			Lines: []store.TotalLine{
+				{Scheme: "visa", Kind: "purchase", Count: 3, Amount: 17154},
+				{Scheme: "mastercard", Kind: "purchase", Count: 2, Amount: 6060},
+				{Scheme: "unionpay", Kind: "refund", Count: 12, Amount: 300},
+			}}}}
+	for _, cols := range []int{32, 48} {
+		d, err := Settlement(hdr, r, nil, cols)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := printer.Preview(d, cols)
+		at := -1
+		n := 0
+		for _, l := range strings.Split(s, "\n") {
+			c := countColumn(l)
+			if c < 0 {
+				continue
+			}
+			n++
+			if at < 0 {
+				at = c
+			} else if c != at {
+				t.Errorf("%d columns: count of %q ends at column %d, others at %d:\n%s", cols, l, c, at, s)
+			}
+		}
+		if n != 5 {
+			t.Errorf("%d columns: %d lines with a count and an amount, want 5:\n%s", cols, n, s)
 		}
 	}
 }
