@@ -145,6 +145,12 @@ func Slip(h Header, r store.Txn, o Opts, cols int) (printer.Doc, error) {
 		b.label("平台交易号 PLATFORM TXN")
 		b.right(id)
 	}
+	if r.Wallet != nil && r.Wallet.RefundID != "" {
+		// The refund's own request id: what the terminal asked the
+		// platform under, for the merchant to quote.
+		b.label("退款单号 REFUND NO.")
+		b.right(r.Wallet.RefundID)
+	}
 	if o.Original != nil && o.Original.Invoice != 0 {
 		b.pair("原凭证号 ORIG VOUCHER", fmt.Sprintf("%06d", o.Original.Invoice))
 	}
@@ -652,10 +658,10 @@ func scheme(r store.Txn) string {
 	}
 }
 
+// platformTxn is the platform's transaction id of a wallet or face
+// payment or a wallet refund, as the record holds it.
 func platformTxn(r store.Txn) string {
 	switch {
-	case r.Wallet != nil && r.Wallet.RefundID != "":
-		return r.Wallet.RefundID
 	case r.Wallet != nil:
 		return r.Wallet.PlatformTxnID
 	case r.Face != nil:

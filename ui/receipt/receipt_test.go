@@ -538,3 +538,44 @@ func TestSettlementReportColumnsAlign(t *testing.T) {
 		}
 	}
 }
+
+// A wallet refund's slip gives, under 平台交易号 PLATFORM TXN, the
+// platform's transaction id the record holds (the one the merchant finds
+// on the platform's statement), and the refund's own request id under a
+// label of its own.
+func TestSlipOfAWalletRefund(t *testing.T) {
+	r := store.Txn{ID: "14", Kind: "refund", OrigID: "12", State: store.StateApproved, Amount: 300, Currency: "156",
+		EntryMode: "qr", Batch: 1, Invoice: 9, SentAt: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC),
+		Wallet: &store.Wallet{Platform: "unionpay", OrderID: "P12", PlatformTxnID: "UN000000000002RR2724783106", RefundID: "R2724783106", MaskedCode: "6212****6789"}}
+	for _, cols := range []int{32, 48} {
+		d, err := Slip(hdr, r, Opts{Copy: Merchant}, cols)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(printer.Preview(d, cols), "\n")
+		after := func(label string) string {
+			for i, l := range lines {
+				if strings.Contains(l, label) {
+					if v := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), label)); v != "" {
+						return v
+					}
+					if i+1 < len(lines) {
+						return strings.TrimSpace(lines[i+1])
+					}
+				}
+			}
+			return ""
+		}
+		if got := after("平台交易号 PLATFORM TXN"); got != "UN000000000002RR2724783106" {
+			t.Errorf("%d columns: PLATFORM TXN %q, want the record's platform_txn_id:\n%s", cols, got, strings.Join(lines, "\n"))
+		}
+		if got := after("退款单号 REFUND NO."); got != "R2724783106" {
+			t.Errorf("%d columns: REFUND NO. %q, want the refund's id:\n%s", cols, got, strings.Join(lines, "\n"))
+		}
+	}
+	// A sale has no refund number.
+	r.Kind, r.OrigID, r.Wallet.RefundID = "purchase", "", ""
+	if s := pv(t)(Slip(hdr, r, Opts{}, 32)); strings.Contains(s, "REFUND NO.") || !strings.Contains(s, "UN000000000002RR2724783106") {
+		t.Errorf("wallet sale:\n%s", s)
+	}
+}
