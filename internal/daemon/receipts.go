@@ -189,7 +189,7 @@ func layout(h receipt.Header, t store.Txn, copies []receipt.Copy, reprint bool, 
 		if aside != nil {
 			byHand = aside()
 		}
-		d, err := receipt.Settlement(h, t, byHand, cols)
+		d, err := receipt.Settlement(h, t, receipt.ReportOpts{Reprint: reprint, ByHand: byHand}, cols)
 		return []printer.Doc{d}, err
 	}
 	o := receipt.Opts{Reprint: reprint}

@@ -489,3 +489,44 @@ func TestLastDocument(t *testing.T) {
 		}
 	}
 }
+
+// A settlement's report reprinted on request says DUPLICATE at its top
+// and its end, as a slip does; so does the reprint of a report that met
+// an empty roll (like a slip's: the roll may have run out part way, and
+// a second original must never circulate); the report printed as the
+// batch closes does not.
+func TestReceiptsReprintedReportSaysDuplicate(t *testing.T) {
+	p := newPaperPrinter()
+	r := newReceipts(p, receipt.Header{TerminalID: "POS00001", Location: time.UTC}, []receipt.Copy{receipt.Merchant}, false,
+		noOriginal, slog.New(slog.DiscardHandler))
+	ctx := context.Background()
+	settle := store.Txn{ID: "4", Kind: "settlement", State: store.StateApproved, Batch: 1, ResponseCode: "00",
+		Totals: []store.Totals{{Currency: "156", DebitCount: 1, DebitAmount: 1234, ResponseCode: "00"}}}
+	r.auto(ctx, settle)
+	p.set(printer.Status{PaperOut: true})
+	r.auto(ctx, settle)
+	if got := r.cached().UnprintedCopies; len(got) != 1 || !slices.Equal(got[0].Copies, []receipt.Copy{ReportCopy}) {
+		t.Fatalf("report with no paper: unprinted %v", got)
+	}
+	p.set(printer.Status{})
+	for range 2 {
+		if err := r.Reprint(ctx, settle, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	docs := p.printed()
+	if len(docs) != 3 {
+		t.Fatalf("%d documents printed, want 3: %q", len(docs), docs)
+	}
+	if !strings.Contains(docs[0], "SETTLEMENT") || strings.Contains(docs[0], "DUPLICATE") {
+		t.Errorf("report as the batch closed:\n%s", docs[0])
+	}
+	for _, d := range docs[1:] {
+		if !strings.Contains(d, "SETTLEMENT") || strings.Count(d, "重打印 DUPLICATE") != 2 {
+			t.Errorf("reprinted report:\n%s", d)
+		}
+	}
+	if st := r.cached(); len(st.Unprinted) != 0 {
+		t.Fatalf("after the report's reprint: %+v", st)
+	}
+}

@@ -75,6 +75,9 @@ type Opts struct {
 	Original *store.Txn
 }
 
+// duplicate marks a document printed again, at its top and its end.
+const duplicate = "*** 重打印 DUPLICATE ***"
+
 // ErrNotPrintable: the record has no slip (still running, a settlement:
 // see Settlement).
 var ErrNotPrintable = fmt.Errorf("receipt: no slip for this record")
@@ -100,7 +103,7 @@ func Slip(h Header, r store.Txn, o Opts, cols int) (printer.Doc, error) {
 		b.center("持卡人存根 CARDHOLDER COPY", true)
 	}
 	if o.Reprint {
-		b.center("*** 重打印 DUPLICATE ***", true)
+		b.center(duplicate, true)
 	}
 	b.rule()
 
@@ -196,7 +199,7 @@ func Slip(h Header, r store.Txn, o Opts, cols int) (printer.Doc, error) {
 		b.cvm(r, o.Copy)
 	}
 	if o.Reprint {
-		b.center("*** 重打印 DUPLICATE ***", false)
+		b.center(duplicate, false)
 	}
 	return b.doc(), nil
 }
@@ -205,16 +208,29 @@ func Slip(h Header, r store.Txn, o Opts, cols int) (printer.Doc, error) {
 // report lists (the rest are counted).
 const byHandShown = 10
 
+// ReportOpts says how a settlement report is printed and what it lists
+// beside its record.
+type ReportOpts struct {
+	// Reprint: the report is printed again on request; it says
+	// "DUPLICATE" at its top and its end, as a slip does.
+	Reprint bool
+	// ByHand are the transactions still to settle by hand when it is
+	// printed (txn.Engine.Aside: money in doubt the totals leave out).
+	ByHand []txn.SetAside
+}
+
 // Settlement lays out the report of a settlement record: its batch, the
 // totals per currency, scheme and kind, the host's answer, and the
-// transactions still to settle by hand when it is printed (byHand,
-// txn.Engine.Aside: money in doubt the totals leave out).
-func Settlement(h Header, r store.Txn, byHand []txn.SetAside, cols int) (printer.Doc, error) {
+// transactions still to settle by hand (o.ByHand).
+func Settlement(h Header, r store.Txn, o ReportOpts, cols int) (printer.Doc, error) {
 	if r.Kind != "settlement" {
 		return printer.Doc{}, fmt.Errorf("%w: transaction %s is a %s, not a settlement", ErrNotPrintable, r.ID, r.Kind)
 	}
 	b := newBuilder(cols, h.Location)
 	b.header(h, "结算单 SETTLEMENT", true)
+	if o.Reprint {
+		b.center(duplicate, true)
+	}
 	b.rule()
 	b.pair("批次号 BATCH", fmt.Sprintf("%06d", r.Batch))
 	b.pair("日期时间 DATE/TIME", b.when(r))
@@ -243,11 +259,14 @@ func Settlement(h Header, r store.Txn, byHand []txn.SetAside, cols int) (printer
 	if r.Uploaded > 0 {
 		b.pair("批上送 UPLOADED", strconv.Itoa(r.Uploaded))
 	}
-	if err := b.byHand(byHand); err != nil {
+	if err := b.byHand(o.ByHand); err != nil {
 		return printer.Doc{}, fmt.Errorf("receipt: settlement %s: %w", r.ID, err)
 	}
 	b.rule()
 	b.outcome(r)
+	if o.Reprint {
+		b.center(duplicate, false)
+	}
 	return b.doc(), nil
 }
 

@@ -215,7 +215,7 @@ func TestSettlementReport(t *testing.T) {
 		SentAt: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC),
 		Totals: []store.Totals{{Currency: "156", DebitCount: 3, DebitAmount: 4500, CreditCount: 1, CreditAmount: 500, ResponseCode: "00",
 			Lines: []store.TotalLine{{Scheme: "unionpay", Kind: "purchase", Count: 3, Amount: 4500}, {Scheme: "visa", Kind: "refund", Count: 1, Amount: 500}}}}}
-	s := pv(t)(Settlement(hdr, r, nil, 32))
+	s := pv(t)(Settlement(hdr, r, ReportOpts{}, 32))
 	for _, want := range []string{"结算单 SETTLEMENT", "000003", "CNY", "UNIONPAY 消费 SALE", "3  45.00", "1   5.00", "平 YES", "2026/11/29 20:00:00"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("settlement report lacks %q:\n%s", want, s)
@@ -224,7 +224,13 @@ func TestSettlementReport(t *testing.T) {
 	if strings.Contains(s, "BY HAND") {
 		t.Errorf("nothing to settle by hand, yet:\n%s", s)
 	}
-	if _, err := Settlement(hdr, sale(), nil, 32); !errors.Is(err, ErrNotPrintable) {
+	if strings.Contains(s, "DUPLICATE") {
+		t.Errorf("the report says DUPLICATE:\n%s", s)
+	}
+	if s := pv(t)(Settlement(hdr, r, ReportOpts{Reprint: true}, 32)); strings.Count(s, "*** 重打印 DUPLICATE ***") != 2 {
+		t.Errorf("a reprinted report says DUPLICATE %d times, want at its top and its end:\n%s", strings.Count(s, "DUPLICATE"), s)
+	}
+	if _, err := Settlement(hdr, sale(), ReportOpts{}, 32); !errors.Is(err, ErrNotPrintable) {
 		t.Errorf("settlement report of a sale: %v", err)
 	}
 	if _, err := Slip(hdr, r, Opts{}, 32); !errors.Is(err, ErrNotPrintable) {
@@ -275,7 +281,7 @@ func TestSettlementReportListsWhatToSettleByHand(t *testing.T) {
 	for i := range byHandShown {
 		list = append(list, txn.SetAside{ID: strconv.Itoa(100 + i), Why: txn.AsideAdviceLost, Amount: 1, Currency: "156"})
 	}
-	d, err := Settlement(hdr, r, list, 32)
+	d, err := Settlement(hdr, r, ReportOpts{ByHand: list}, 32)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +300,7 @@ func TestSettlementReportListsWhatToSettleByHand(t *testing.T) {
 			t.Errorf("line %q is %d columns wide", l.Text, w)
 		}
 	}
-	if _, err := Settlement(hdr, r, []txn.SetAside{{ID: "1", Why: txn.AsideAdviceLost, Amount: 1, Currency: "999"}}, 32); err == nil {
+	if _, err := Settlement(hdr, r, ReportOpts{ByHand: []txn.SetAside{{ID: "1", Why: txn.AsideAdviceLost, Amount: 1, Currency: "999"}}}, 32); err == nil {
 		t.Error("an unknown currency printed")
 	}
 }
@@ -314,7 +320,7 @@ func TestSettlementReportFitsThePaper(t *testing.T) {
 				{Scheme: "visa", Kind: "purchase", Count: 2, Amount: 4500},
 			}}}}
 	for _, cols := range []int{32, 48} {
-		d, err := Settlement(hdr, r, nil, cols)
+		d, err := Settlement(hdr, r, ReportOpts{}, cols)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -378,7 +384,7 @@ func TestSettlementReportOutOfBalance(t *testing.T) {
 		Totals: []store.Totals{{Currency: "156", DebitCount: 1, DebitAmount: 230, ResponseCode: "95",
 			Lines: []store.TotalLine{{Scheme: "unionpay", Kind: "purchase", Count: 1, Amount: 230}}}}}
 	for _, cols := range []int{32, 48} {
-		d, err := Settlement(hdr, r, nil, cols)
+		d, err := Settlement(hdr, r, ReportOpts{}, cols)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -398,7 +404,7 @@ func TestSettlementReportOutOfBalance(t *testing.T) {
 		}
 	}
 	r.State, r.Failure = store.StateFailed, "settlement_failed"
-	if s := pv(t)(Settlement(hdr, r, nil, 32)); !strings.Contains(s, "OUT OF BALANCE") || strings.Contains(s, "SETTLED AFTER") {
+	if s := pv(t)(Settlement(hdr, r, ReportOpts{}, 32)); !strings.Contains(s, "OUT OF BALANCE") || strings.Contains(s, "SETTLED AFTER") {
 		t.Errorf("a failed close after a 95:\n%s", s)
 	}
 }
@@ -514,7 +520,7 @@ func TestSettlementReportColumnsAlign(t *testing.T) {
 				{Scheme: "unionpay", Kind: "refund", Count: 12, Amount: 300},
 			}}}}
 	for _, cols := range []int{32, 48} {
-		d, err := Settlement(hdr, r, nil, cols)
+		d, err := Settlement(hdr, r, ReportOpts{}, cols)
 		if err != nil {
 			t.Fatal(err)
 		}
