@@ -292,7 +292,7 @@ func TestSettledByHandLeavesTheStatus(t *testing.T) {
 	report := func() string {
 		t.Helper()
 		docs, err := layout(receipt.Header{TerminalID: "POS00001", Location: time.UTC},
-			store.Txn{ID: "99", Kind: "settlement", State: store.StateApproved, Batch: 1}, nil, false, 42, d.Engine.Get, d.Engine.Aside)
+			store.Txn{ID: "99", Kind: "settlement", State: store.StateApproved, Batch: 1}, nil, false, 42, d.Engine.Get, d.Engine.Aside, d.Engine.PlatformTotals)
 		if err != nil || len(docs) != 1 {
 			t.Fatalf("settlement report: %v", err)
 		}

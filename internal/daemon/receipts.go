@@ -40,7 +40,10 @@ type receipts struct {
 	// aside lists the transactions to settle by hand, for the
 	// settlement report (nil: none).
 	aside func() []txn.SetAside
-	log   *slog.Logger
+	// platforms reads a batch's wallet and face-pay totals, for the
+	// settlement report (nil: none).
+	platforms func(batch uint32) ([]txn.PlatformTotal, error)
+	log       *slog.Logger
 
 	// printMu serialises the printer's use (documents, status queries).
 	printMu sync.Mutex
@@ -169,7 +172,7 @@ func docCopies(t store.Txn, copies []receipt.Copy) []receipt.Copy {
 // The copies that did not print are remembered.
 func (r *receipts) auto(ctx context.Context, t store.Txn) {
 	names := docCopies(t, r.autoCopies(t))
-	docs, err := layout(r.hdr, t, r.autoCopies(t), false, r.p.Columns(), r.get, r.aside)
+	docs, err := layout(r.hdr, t, r.autoCopies(t), false, r.p.Columns(), r.get, r.aside, r.platforms)
 	n := 0
 	if err == nil {
 		n, err = r.print(ctx, docs)
@@ -181,15 +184,24 @@ func (r *receipts) auto(ctx context.Context, t store.Txn) {
 
 // layout is t's documents for a printer of cols columns: a settlement's
 // report, or the slip's copies (get finds the original of a refund, void
-// or completion).
+// or completion). A report lists what aside has to settle by hand and
+// the wallet and face-pay totals platforms reads for its batch (nil:
+// none); when they cannot be read it is not laid out (printed without
+// them, it would leave those takings out with no word).
 func layout(h receipt.Header, t store.Txn, copies []receipt.Copy, reprint bool, cols int, get func(string) (store.Txn, error),
-	aside func() []txn.SetAside) ([]printer.Doc, error) {
+	aside func() []txn.SetAside, platforms func(uint32) ([]txn.PlatformTotal, error)) ([]printer.Doc, error) {
 	if t.Kind == "settlement" {
-		var byHand []txn.SetAside
+		o := receipt.ReportOpts{Reprint: reprint}
 		if aside != nil {
-			byHand = aside()
+			o.ByHand = aside()
 		}
-		d, err := receipt.Settlement(h, t, receipt.ReportOpts{Reprint: reprint, ByHand: byHand}, cols)
+		if platforms != nil {
+			var err error
+			if o.Platforms, err = platforms(t.Batch); err != nil {
+				return nil, fmt.Errorf("settlement %s: %w", t.ID, err)
+			}
+		}
+		d, err := receipt.Settlement(h, t, o, cols)
 		return []printer.Doc{d}, err
 	}
 	o := receipt.Opts{Reprint: reprint}
@@ -290,7 +302,7 @@ func removeUnprinted(list []Unprinted, id string, copies []receipt.Copy) []Unpri
 // the report (a settlement), marked DUPLICATE, and forgets that those
 // that printed had not (the copies not asked for stay unprinted).
 func (r *receipts) Reprint(ctx context.Context, t store.Txn, copies []receipt.Copy) error {
-	docs, err := layout(r.hdr, t, copies, true, r.p.Columns(), r.get, r.aside)
+	docs, err := layout(r.hdr, t, copies, true, r.p.Columns(), r.get, r.aside, r.platforms)
 	if err != nil {
 		return err
 	}
@@ -342,6 +354,7 @@ func (d *Daemon) openReceipts(ctx context.Context) {
 	d.receipts = newReceipts(d.Board.Devices.Printer, set.Receipt, set.ReceiptCopies, d.Config.Receipt.Declined,
 		d.Engine.Get, d.Log.With("part", "receipt"))
 	d.receipts.aside = d.Engine.Aside
+	d.receipts.platforms = d.Engine.PlatformTotals
 	d.receipts.ready = d.printer.readyAgain
 	if d.Config.DataDir != "" && d.DB != nil {
 		d.receipts.keep = &unprintedFile{db: d.DB.Bolt()}
@@ -386,7 +399,7 @@ func (d *Daemon) Receipt(id string, c receipt.Copy, cols int) (printer.Doc, int,
 			cols = d.receipts.p.Columns()
 		}
 	}
-	docs, err := layout(d.Settings.Receipt, t, []receipt.Copy{c}, false, cols, d.Engine.Get, d.Engine.Aside)
+	docs, err := layout(d.Settings.Receipt, t, []receipt.Copy{c}, false, cols, d.Engine.Get, d.Engine.Aside, d.Engine.PlatformTotals)
 	if err != nil {
 		return printer.Doc{}, cols, t, err
 	}

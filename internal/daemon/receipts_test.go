@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"path/filepath"
 	"reflect"
@@ -528,5 +529,48 @@ func TestReceiptsReprintedReportSaysDuplicate(t *testing.T) {
 	}
 	if st := r.cached(); len(st.Unprinted) != 0 {
 		t.Fatalf("after the report's reprint: %+v", st)
+	}
+}
+
+// The report of a batch close gives the batch's wallet and face-pay
+// takings, read for the settled batch, apart from the acquirer's
+// totals; a report that cannot read them does not print without them
+// (it waits to be reprinted), and the screen's layout has them too.
+func TestReceiptsReportGivesPlatformTotals(t *testing.T) {
+	p := newPaperPrinter()
+	r := newReceipts(p, receipt.Header{TerminalID: "POS00001", Location: time.UTC}, nil, false, noOriginal, slog.New(slog.DiscardHandler))
+	var asked []uint32
+	fail := false
+	r.platforms = func(batch uint32) ([]txn.PlatformTotal, error) {
+		asked = append(asked, batch)
+		if fail {
+			return nil, errors.New("disk on fire")
+		}
+		return []txn.PlatformTotal{{Currency: "156", Platform: "wechat", SaleCount: 1, SaleAmount: 888, RefundCount: 1, RefundAmount: 300},
+			{Currency: "156", Platform: txn.PlatformFace, SaleCount: 1, SaleAmount: 8800}}, nil
+	}
+	ctx := context.Background()
+	settle := store.Txn{ID: "4", Kind: "settlement", State: store.StateApproved, Batch: 7, ResponseCode: "00",
+		Totals: []store.Totals{{Currency: "156", DebitCount: 1, DebitAmount: 1234, ResponseCode: "00"}}}
+	r.auto(ctx, settle)
+	docs := p.printed()
+	if len(docs) != 1 || !strings.Contains(docs[0], "SETTLED BY PLATFORMS") || !strings.Contains(docs[0], "WECHAT PAY") ||
+		!strings.Contains(docs[0], "FACE PAY") || !strings.Contains(docs[0], "93.88") || !strings.Contains(docs[0], "12.34") {
+		t.Fatalf("report: %q", docs)
+	}
+	if !slices.Equal(asked, []uint32{7}) {
+		t.Fatalf("platform totals asked for batches %v, want [7]", asked)
+	}
+	fail = true
+	r.auto(ctx, settle)
+	if got := r.cached().UnprintedCopies; len(got) != 1 || !slices.Equal(got[0].Copies, []receipt.Copy{ReportCopy}) || len(p.printed()) != 1 {
+		t.Fatalf("a report without its platform totals: unprinted %v, %d printed", got, len(p.printed()))
+	}
+	fail = false
+	if err := r.Reprint(ctx, settle, nil); err != nil {
+		t.Fatal(err)
+	}
+	if docs := p.printed(); len(docs) != 2 || !strings.Contains(docs[1], "WECHAT PAY") || len(r.cached().Unprinted) != 0 {
+		t.Fatalf("reprint: %q", docs)
 	}
 }

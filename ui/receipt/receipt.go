@@ -21,6 +21,7 @@ package receipt
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +31,7 @@ import (
 	"posd/terminal/money"
 	"posd/terminal/store"
 	"posd/terminal/txn"
+	"posd/terminal/wallet"
 	"posd/ui"
 )
 
@@ -217,10 +219,15 @@ type ReportOpts struct {
 	// ByHand are the transactions still to settle by hand when it is
 	// printed (txn.Engine.Aside: money in doubt the totals leave out).
 	ByHand []txn.SetAside
+	// Platforms are the batch's wallet and face-pay takings
+	// (txn.Engine.PlatformTotals), which their platforms settle: the
+	// report gives them apart from the acquirer's totals.
+	Platforms []txn.PlatformTotal
 }
 
 // Settlement lays out the report of a settlement record: its batch, the
-// totals per currency, scheme and kind, the host's answer, and the
+// totals per currency, scheme and kind, the host's answer, then apart
+// the wallet and face-pay takings per platform (o.Platforms), and the
 // transactions still to settle by hand (o.ByHand).
 func Settlement(h Header, r store.Txn, o ReportOpts, cols int) (printer.Doc, error) {
 	if r.Kind != "settlement" {
@@ -259,6 +266,9 @@ func Settlement(h Header, r store.Txn, o ReportOpts, cols int) (printer.Doc, err
 	if r.Uploaded > 0 {
 		b.pair("批上送 UPLOADED", strconv.Itoa(r.Uploaded))
 	}
+	if err := b.platforms(o.Platforms); err != nil {
+		return printer.Doc{}, fmt.Errorf("receipt: settlement %s: %w", r.ID, err)
+	}
 	if err := b.byHand(o.ByHand); err != nil {
 		return printer.Doc{}, fmt.Errorf("receipt: settlement %s: %w", r.ID, err)
 	}
@@ -289,6 +299,86 @@ func (f *figures) fit(n int, a int64) {
 // cell is the value of a line of n transactions of amount a.
 func (f *figures) cell(n int, a int64) string {
 	return fmt.Sprintf("%*d  %*s", f.count, n, f.amt, f.cur.Format(a))
+}
+
+// platforms prints the wallet and face-pay takings of the batch (none:
+// nothing), per currency in the order they come: each platform's sales
+// and refunds, and the net of them all. Their platforms settle them:
+// the report says they are not in the acquirer's totals or balance.
+func (b *builder) platforms(list []txn.PlatformTotal) error {
+	if len(list) == 0 {
+		return nil
+	}
+	b.rule()
+	b.line(printer.Line{Text: "平台结算 SETTLED BY PLATFORMS", Bold: true})
+	b.bilingual("不计入收单行对账", "NOT IN THE ACQUIRER'S BALANCE")
+	var currencies []string
+	for _, p := range list {
+		if !slices.Contains(currencies, p.Currency) {
+			currencies = append(currencies, p.Currency)
+		}
+	}
+	for _, c := range currencies {
+		cur, err := money.Lookup(c)
+		if err != nil {
+			return err
+		}
+		f := figures{cur: cur}
+		var net int64
+		for _, p := range list {
+			if p.Currency == c {
+				f.fit(p.SaleCount, p.SaleAmount)
+				f.fit(p.RefundCount, p.RefundAmount)
+				net += p.SaleAmount - p.RefundAmount
+			}
+		}
+		b.line(printer.Line{Text: "币种 CURRENCY " + cur.Alpha, Bold: true})
+		for _, p := range list {
+			if p.Currency != c {
+				continue
+			}
+			for _, l := range wrap(platformText(p.Platform), b.cols) {
+				b.label(l)
+			}
+			if p.SaleCount > 0 {
+				b.pair("  "+kindText("purchase"), f.cell(p.SaleCount, p.SaleAmount))
+			}
+			if p.RefundCount > 0 {
+				b.pair("  "+kindText("refund"), f.cell(p.RefundCount, p.RefundAmount))
+			}
+		}
+		b.pair("平台净额 NET", cur.Format(net))
+	}
+	return nil
+}
+
+// bilingual prints zh and en on one line when they fit, else each on
+// lines of its own.
+func (b *builder) bilingual(zh, en string) {
+	if printer.Width(zh)+1+printer.Width(en) <= b.cols {
+		b.label(zh + " " + en)
+		return
+	}
+	for _, s := range []string{zh, en} {
+		for _, l := range wrap(s, b.cols) {
+			b.label(l)
+		}
+	}
+}
+
+// platformText names a platform of txn.PlatformTotal.
+func platformText(p string) string {
+	switch p {
+	case string(wallet.WeChat):
+		return "微信支付 WECHAT PAY"
+	case string(wallet.Alipay):
+		return "支付宝 ALIPAY"
+	case string(wallet.UnionPay):
+		return "银联二维码 UNIONPAY QR"
+	case txn.PlatformFace:
+		return "刷脸支付 FACE PAY"
+	}
+	return strings.ToUpper(ascii(p))
 }
 
 // byHand lists the transactions to settle by hand (none: nothing).

@@ -585,3 +585,64 @@ func TestSlipOfAWalletRefund(t *testing.T) {
 		t.Errorf("wallet sale:\n%s", s)
 	}
 }
+
+// The wallet and face-pay takings of the batch are on the report, after
+// the acquirer's totals and apart from them: per currency and platform
+// the sales and refunds, their net, said to be settled by the platforms
+// and not in the acquirer's balance; every line within the paper, the
+// counts in one column. A batch without any prints no such section.
+func TestSettlementReportPlatformTotals(t *testing.T) {
+	r := store.Txn{ID: "30", Kind: "settlement", State: store.StateApproved, Batch: 1, ResponseCode: "00",
+		SentAt: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC),
+		Totals: []store.Totals{{Currency: "156", DebitCount: 5, DebitAmount: 23214, ResponseCode: "00",
+			Lines: []store.TotalLine{{Scheme: "visa", Kind: "purchase", Count: 3, Amount: 17154}, {Scheme: "mastercard", Kind: "purchase", Count: 2, Amount: 6060}}}}}
+	platforms := []txn.PlatformTotal{
+		{Currency: "156", Platform: "wechat", SaleCount: 1, SaleAmount: 888, RefundCount: 1, RefundAmount: 300},
+		{Currency: "156", Platform: "unionpay", SaleCount: 1, SaleAmount: 2372},
+		{Currency: "156", Platform: txn.PlatformFace, SaleCount: 1, SaleAmount: 8800},
+		{Currency: "344", Platform: "alipay", SaleCount: 2, SaleAmount: 1000},
+	}
+	for _, cols := range []int{32, 48} {
+		d, err := Settlement(hdr, r, ReportOpts{Platforms: platforms, ByHand: []txn.SetAside{{ID: "9", Why: txn.AsideAdviceLost, Amount: 100, Currency: "156"}}}, cols)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := printer.Preview(d, cols)
+		flat := strings.Join(strings.Fields(s), " ")
+		for _, want := range []string{"平台结算 SETTLED BY PLATFORMS", "不计入收单行对账", "NOT IN THE ACQUIRER'S BALANCE",
+			"微信支付 WECHAT PAY 消费 SALE 1 8.88 退货 REFUND 1 3.00", "银联二维码 UNIONPAY QR 消费 SALE 1 23.72", "刷脸支付 FACE PAY 消费 SALE 1 88.00",
+			"平台净额 NET 117.60", "币种 CURRENCY HKD 支付宝 ALIPAY 消费 SALE 2 10.00 平台净额 NET 10.00",
+			"借记 DEBITS 5 232.14"} {
+			if !strings.Contains(flat, want) {
+				t.Errorf("%d columns: report lacks %q:\n%s", cols, want, s)
+			}
+		}
+		// After the acquirer's totals and their balance, before the list
+		// to settle by hand.
+		if i, j, k := strings.Index(s, "对账 BALANCED"), strings.Index(s, "SETTLED BY PLATFORMS"), strings.Index(s, "TO SETTLE BY HAND"); i < 0 || j < i || k < j {
+			t.Errorf("%d columns: the platforms' section is not after the acquirer's totals:\n%s", cols, s)
+		}
+		for _, l := range d.Lines {
+			if w := printer.Width(l.Text); w > cols {
+				t.Errorf("%d columns: line %q is %d wide", cols, l.Text, w)
+			}
+		}
+		// The CNY platform lines' counts stand in one column.
+		part := s[strings.Index(s, "SETTLED BY PLATFORMS"):strings.Index(s, "HKD")]
+		at := -1
+		for _, l := range strings.Split(part, "\n") {
+			if c := countColumn(l); c >= 0 {
+				if at >= 0 && c != at {
+					t.Errorf("%d columns: %q's count ends at %d, others at %d:\n%s", cols, l, c, at, part)
+				}
+				at = c
+			}
+		}
+	}
+	if s := pv(t)(Settlement(hdr, r, ReportOpts{}, 32)); strings.Contains(s, "PLATFORM") {
+		t.Errorf("a batch without wallet or face payments:\n%s", s)
+	}
+	if _, err := Settlement(hdr, r, ReportOpts{Platforms: []txn.PlatformTotal{{Currency: "999", Platform: "wechat", SaleCount: 1, SaleAmount: 1}}}, 32); err == nil {
+		t.Error("an unknown currency printed")
+	}
+}
