@@ -338,7 +338,7 @@ var failureText = map[string][2]string{
 	"internal_error":    {"Terminal error", "终端故障"},
 	"risk_refused":      {"Refused by the terminal's risk rules", "交易被风控拒绝"},
 	"pin_cancelled":     {"PIN entry cancelled", "密码输入已取消"},
-	"pin_timeout":       {"No PIN entered", "未输入密码"},
+	"pin_timeout":       {"PIN entry timed out", "密码输入超时"},
 	"pin_unavailable":   {"PIN pad not available", "密码键盘不可用"},
 	"card_removed":      {"Card removed too early", "卡片过早取出或移开"},
 	"card_not_accepted": {"Card not accepted", "不支持此卡"},

@@ -242,3 +242,13 @@ func TestNoRemoveReminderAfterCardRemoved(t *testing.T) {
 		t.Errorf("no reminder: %s", all)
 	}
 }
+
+// A PIN entry that timed out may have had digits typed: the screen says
+// the entry timed out, not that no PIN was entered.
+func TestPINTimeoutSaysTimedOut(t *testing.T) {
+	sc := Render(State{Phase: PhaseFailed, Failure: "pin_timeout", PINDigits: 1, Amount: "1.00", Currency: "CNY"})
+	all := strings.Join(sc.Lines, "|")
+	if strings.Contains(all, "No PIN") || strings.Contains(all, "未输入") || !strings.Contains(all, "timed out") || !strings.Contains(all, "超时") {
+		t.Errorf("PIN timeout: %s", all)
+	}
+}

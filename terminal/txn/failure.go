@@ -26,7 +26,7 @@ const (
 	FailInternal        Failure = "internal_error"    // the terminal could not record the sale
 	FailRisk            Failure = "risk_refused"      // a risk rule refused the sale (the record's risk_rule names it)
 	FailPINCancelled    Failure = "pin_cancelled"     // the customer cancelled on the PIN pad
-	FailPINTimeout      Failure = "pin_timeout"       // no PIN entered in time
+	FailPINTimeout      Failure = "pin_timeout"       // the PIN entry timed out (digits typed or not)
 	FailPINUnavailable  Failure = "pin_unavailable"   // a PIN was needed and the PIN pad failed or is missing
 	FailCardRemoved     Failure = "card_removed"      // the chip card left before the terminal was done with it
 	FailCardNotAccepted Failure = "card_not_accepted" // the chip has no application this terminal takes, it is blocked, or the customer chose none

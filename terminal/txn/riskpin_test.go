@@ -201,8 +201,8 @@ func (k errKernel) Start(context.Context, apdu.Transceiver, emv.Interface, emv.T
 	return nil, k.err
 }
 
-// The chip's offline PIN entry that timed out is a timeout ("No PIN
-// entered"), not the customer's Cancel: the record and the display say
+// The chip's offline PIN entry that timed out is a timeout ("PIN entry
+// timed out"), not the customer's Cancel: the record and the display say
 // what happened.
 func TestChipPINTimeoutIsNotACancel(t *testing.T) {
 	for _, c := range []struct {
