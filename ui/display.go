@@ -371,7 +371,7 @@ var actionText = map[string][2]string{
 	"card_or_code": {"Please pay by card or payment code", "请使用银行卡或付款码支付"},
 	"insert":       {"Please pay again and insert your card", "请重新支付并插卡"},
 	"insert_tap":   {"Please pay again and insert or tap your card", "请重新支付并插卡或挥卡"},
-	"keep_card":    {"Please pay again and leave the card until asked to remove it", "请重新支付，提示取卡前请勿移开卡片"},
+	"keep_card":    {"The cashier will start again; keep the card in place until asked", "收银员将重新发起交易，提示取卡前请勿移开卡片"},
 	"same_card":    {"Please use the card you paid with", "请使用原支付卡"},
 	"pin":          {"Please pay again with the right PIN", "请重新支付并输入正确密码"},
 	"password":     {"Please pay again with the right payment password", "请重新支付并输入正确的支付密码"},
@@ -778,6 +778,10 @@ func Render(s State) Screen {
 			Lines: []string{amount, why[0] + " / " + why[1], state, actionLine(reversalAction, s.Reversal, "restart", s.Kind)}}
 	case PhaseFailed:
 		en, zh, _ := FailureText(s.Failure)
+		if s.Failure == "card_removed" && s.Kind == "refund" {
+			// Nothing was sent: the customer's money did not go back.
+			en, zh = "Card removed: the refund was not made", "卡片已取出，退货未完成"
+		}
 		action := actionLine(failureAction, s.Failure, "cashier", s.Kind)
 		if s.Failure == "risk_refused" {
 			en, zh, _ = RiskText(s.RiskRule)

@@ -252,3 +252,26 @@ func TestPINTimeoutSaysTimedOut(t *testing.T) {
 		t.Errorf("PIN timeout: %s", all)
 	}
 }
+
+// A card pulled out too early: the customer cannot pay again alone, and a
+// refund says the money did not go back; neither screen asks to "pay
+// again".
+func TestCardRemovedWordedPerKind(t *testing.T) {
+	for _, s := range []State{
+		{Phase: PhaseFailed, Failure: "card_removed"},
+		{Phase: PhaseFailed, Failure: "card_removed", Kind: "purchase"},
+		{Phase: PhaseFailed, Failure: "card_removed", Kind: "refund"},
+		{Phase: PhaseFailed, Failure: "card_removed", Kind: "preauth"},
+		{Phase: PhaseUnknown, Reversal: "card removed"},
+		{Phase: PhaseUnknown, Reversal: "card removed", Kind: "refund"},
+	} {
+		s.Amount, s.Currency, s.RemoveCard = "1.00", "CNY", true
+		all := strings.Join(Render(s).Lines, "|")
+		if strings.Contains(all, "pay again") || strings.Contains(all, "重新支付") || !strings.Contains(all, "The cashier will start again") {
+			t.Errorf("%s %q: %s", s.Phase, s.Kind, all)
+		}
+		if s.Kind == "refund" && s.Phase == PhaseFailed && !strings.Contains(all, "Card removed: the refund was not made / 卡片已取出，退货未完成") {
+			t.Errorf("refund, card removed: %s", all)
+		}
+	}
+}
