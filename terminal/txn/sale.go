@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -632,7 +633,7 @@ func (e *Engine) stepAuthSent(_ context.Context, s *sale) error {
 		e.log.Info("sale failed: host unreachable, offline limit", "id", s.rec.ID, "rule", d.Rule, "err", err)
 		return e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
 			r.State, r.Failure, r.RiskRule, r.Chip = store.StateFailed, string(FailRisk), string(d.Rule), s.chip
-			r.Error = fmt.Errorf("%w: host unreachable and %s", ErrRisk, d.Reason).Error()
+			r.Error = unreachableRefusal(d).Error()
 			return nil
 		})
 	case errors.Is(err, host.ErrUnreachable):
@@ -663,6 +664,17 @@ func (e *Engine) stepAuthSent(_ context.Context, s *sale) error {
 		e.wake()
 		return nil
 	}
+}
+
+// unreachableRefusal is the record's detail of a sale the host could not
+// be reached for and the offline rule d kept from approving offline. Most
+// offline rules already say the host was unreachable (their reasons are
+// written for the offline check alone); it is said once.
+func unreachableRefusal(d *risk.Decision) error {
+	if strings.Contains(d.Reason, "host unreachable") {
+		return fmt.Errorf("%w: %s", ErrRisk, d.Reason)
+	}
+	return fmt.Errorf("%w: host unreachable and %s", ErrRisk, d.Reason)
 }
 
 // offlineUnableOnline is DE39 of an offline approval the card gave
