@@ -206,6 +206,11 @@ func usableOriginal(tx *store.Tx, kind host.Kind, o store.Txn) error {
 	}
 	k := host.Kind(o.Kind)
 	if o.Wallet != nil && kind != host.KindRefund {
+		if k == host.KindRefund {
+			// Its platform has paid the money back: nothing at the
+			// terminal takes a wallet refund back.
+			return fmt.Errorf("%w: transaction %s is a wallet refund: a wallet refund cannot be voided, it stands", ErrOriginal, o.ID)
+		}
 		return fmt.Errorf("%w: transaction %s is a wallet payment: refund it", ErrOriginal, o.ID)
 	}
 	if o.Face != nil {
@@ -243,6 +248,12 @@ func usableOriginal(tx *store.Tx, kind host.Kind, o store.Txn) error {
 				ErrOriginal, o.ID, formatAmount(o.Refunded, o.Currency))
 		}
 		if o.Batch != tx.OpenBatch() {
+			if k == host.KindRefund {
+				// A refund is not refunded: the money is the
+				// customer's again, and only a new sale takes it.
+				return fmt.Errorf("%w: refund %s is in batch %d, closed: it cannot be voided; if the money must be taken back, "+
+					"make a new sale for %s", ErrOriginal, o.ID, o.Batch, formatAmount(o.Amount, o.Currency))
+			}
 			return fmt.Errorf("%w: transaction %s is in batch %d, closed; refund it instead", ErrOriginal, o.ID, o.Batch)
 		}
 	case host.KindCompletion:
