@@ -217,7 +217,8 @@ func usableOriginal(tx *store.Tx, kind host.Kind, o store.Txn) error {
 		// The face-pay platform took the money, not the acquirer: a void
 		// would name a sale the acquirer never had, a card refund would
 		// pay it out to whatever card is presented.
-		return fmt.Errorf("%w: transaction %s was paid by face: the face-pay platform refunds it", ErrOriginal, o.ID)
+		return fmt.Errorf("%w: transaction %s was paid by face: the terminal neither voids nor refunds it; "+
+			"refund it on the face-pay platform's side", ErrOriginal, o.ID)
 	}
 	switch kind {
 	case host.KindVoid:

@@ -11,7 +11,8 @@ import (
 
 // A refusal tells the cashier what can be done instead, and never to
 // refund a refund: a wallet refund stands, a card refund of a closed
-// batch is taken back (if at all) by a new sale.
+// batch is taken back (if at all) by a new sale; a face payment is
+// refunded on the face-pay platform's side.
 func TestOriginalRefusalsNameTheRemedy(t *testing.T) {
 	db := openDB(t)
 	if err := db.Do(func(tx *store.Tx) error { _, err := tx.CloseBatch(); return err }); err != nil {
@@ -26,6 +27,8 @@ func TestOriginalRefusalsNameTheRemedy(t *testing.T) {
 	}
 	walletSale, walletRefund := approved("13", "purchase", open), approved("14", "refund", open)
 	walletSale.Wallet, walletRefund.Wallet = &store.Wallet{Platform: "wechat"}, &store.Wallet{Platform: "wechat"}
+	faceSale := approved("11", "purchase", open)
+	faceSale.Face = &store.Face{}
 	for _, c := range []struct {
 		what     string
 		kind     host.Kind
@@ -36,6 +39,8 @@ func TestOriginalRefusalsNameTheRemedy(t *testing.T) {
 		{"void of a wallet refund", host.KindVoid, walletRefund, []string{"wallet refund", "cannot be voided"}, []string{"refund it"}},
 		{"void of a closed batch's sale", host.KindVoid, approved("1109", "purchase", 1), []string{"closed", "refund it instead"}, nil},
 		{"void of a closed batch's refund", host.KindVoid, approved("1110", "refund", 1), []string{"closed", "cannot be voided", "new sale"}, []string{"refund it"}},
+		{"void of a face sale", host.KindVoid, faceSale, []string{"paid by face", "refund", "face-pay platform's side"}, []string{"the face-pay platform refunds it"}},
+		{"refund of a face sale", host.KindRefund, faceSale, []string{"paid by face", "refund", "face-pay platform's side"}, []string{"the face-pay platform refunds it"}},
 	} {
 		var err error
 		if verr := db.View(func(tx *store.Tx) error { err = usableOriginal(tx, c.kind, c.orig); return nil }); verr != nil {
