@@ -178,6 +178,16 @@ func (e *Engine) release(s *sale) {
 // commit writes the record's next version (and whatever else fn does in
 // the same transaction), then publishes it.
 func (e *Engine) commit(s *sale, phase Phase, fn func(tx *store.Tx, r *store.Txn) error) error {
+	if phase == PhaseDone {
+		step := fn
+		fn = func(tx *store.Tx, r *store.Txn) error {
+			if err := step(tx, r); err != nil {
+				return err
+			}
+			s.noteInsertedCard(r)
+			return nil
+		}
+	}
 	var out store.Txn
 	err := e.o.Store.Do(func(tx *store.Tx) error {
 		if !s.stored {
@@ -209,6 +219,19 @@ func (e *Engine) commit(s *sale, phase Phase, fn func(tx *store.Tx, r *store.Txn
 	e.publishEvent(Event{Phase: phase, Txn: out, Ended: ended})
 	e.mu.Unlock()
 	return nil
+}
+
+// noteInsertedCard records, on an outcome whose step left the entry mode
+// unset (the sale ended before its request: a PIN entry cancelled or timed
+// out, the card refused), that the sale's card was inserted: it is still
+// in the contact slot, and the outcome's screen reminds the customer to
+// take it, as after a decline. A card pulled out is not there to take.
+func (s *sale) noteInsertedCard(r *store.Txn) {
+	if r.EntryMode != "" || r.Failure == string(FailCardRemoved) || s.card == nil || s.card.Chip == nil ||
+		s.card.Chip.Interface != emv.Contact {
+		return
+	}
+	r.EntryMode = entryModeChip
 }
 
 // fail ends s failed with code f. The store error, if any, is logged: the
