@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"posd/conn/apdu"
+	"posd/conn/clock"
 	"posd/crypto/pinblock"
 	"posd/terminal/emv"
 	"posd/terminal/host"
@@ -135,11 +136,21 @@ func appLabel(c emv.Candidate) string {
 	return c.AIDHex()
 }
 
-// Message shows the kernel's prompt on the customer display.
+// incorrectPINHold is how long "Incorrect PIN, try again" stays on the
+// customer display before the next PIN prompt replaces it.
+const incorrectPINHold = 2 * time.Second
+
+// Message shows the kernel's prompt on the customer display. The kernel
+// asks for the PIN again right after saying the last one was wrong: that
+// message is held a moment (on the engine's clock; a cancel ends the
+// wait), or the customer would only see the prompt come back.
 func (u chipUI) Message(ctx context.Context, m emv.Message) {
 	u.e.mu.Lock()
-	defer u.e.mu.Unlock()
 	u.e.publishEvent(Event{Phase: PhaseMessage, Txn: u.s.rec, Message: m.String()})
+	u.e.mu.Unlock()
+	if m == emv.MsgIncorrectPIN {
+		_ = clock.Sleep(ctx, u.e.clock, incorrectPINHold)
+	}
 }
 
 // OfflinePIN reads the PIN for the card to verify (EMV book 3 6.5.12
