@@ -445,6 +445,20 @@ type txnView struct {
 	State   string `json:"state"`
 	Failure string `json:"failure"`
 	Reason  string `json:"reversal_reason"`
+	// Slip is posd's word that the slip did not print, or may not have
+	// (printing runs after the outcome), with how to reprint it.
+	Slip *struct {
+		Status  string `json:"status"`
+		Message string `json:"message"`
+	} `json:"slip"`
+}
+
+// slipNote tells the cashier on stderr that t's slip did not print (or
+// may not have), as posd words it; the outcome is what it is.
+func (c *cli) slipNote(t txnView) {
+	if t.Slip != nil && t.Slip.Message != "" {
+		fmt.Fprintf(c.stderr, "posctl: %s: %s\n", t.name(), oneLine(t.Slip.Message))
+	}
 }
 
 // kindNames are the cashier's words for the API's transaction kinds.
@@ -588,6 +602,7 @@ func (c *cli) start(cmd string, args []string) (int, error) {
 	if err := c.print(raw); err != nil {
 		return 1, err
 	}
+	c.slipNote(t)
 	return c.outcome(t, ""), nil
 }
 
@@ -745,6 +760,7 @@ func (c *cli) abandon(t txnView, why string) (int, error) {
 	if err := c.print(raw); err != nil {
 		return 1, err
 	}
+	c.slipNote(t)
 	if !settled(t) {
 		if refused {
 			return 1, fmt.Errorf("%s: %s; it had gone to the host and can no longer be cancelled: still running (%s); %s", t.name(), why, t.State, follow)

@@ -40,6 +40,10 @@ type api struct {
 	// writeBound is the server's write timeout (0: none), which the
 	// long requests extend (extendWrite).
 	writeBound time.Duration
+	// printerState and printerAsk stand for the daemon's receipts (as
+	// last known, and asked now) in tests; nil: the daemon's.
+	printerState func() *daemon.PrinterStatus
+	printerAsk   func(context.Context) *daemon.PrinterStatus
 }
 
 func (a *api) routes() http.Handler {
@@ -172,9 +176,12 @@ type txnView struct {
 	// Hand says that a transaction the terminal set aside was settled
 	// by hand (on the service console): when, by whom, why it had been
 	// set aside, the outcome and the reference.
-	Hand    *store.Hand `json:"settled_by_hand,omitempty"`
-	Created string      `json:"created"`
-	Updated string      `json:"updated"`
+	Hand *store.Hand `json:"settled_by_hand,omitempty"`
+	// Slip says that its slip (a settlement's report) did not print, or
+	// may not have, and how to reprint it: for the cashier.
+	Slip    *slipView `json:"slip,omitempty"`
+	Created string    `json:"created"`
+	Updated string    `json:"updated"`
 }
 
 // totalsView is a batch's totals in one currency, amounts formatted.
@@ -609,9 +616,12 @@ func (a *api) listTxns(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusInternalServerError, err)
 		return
 	}
+	st := a.printerCached()
 	out := make([]txnView, 0, len(list))
 	for _, t := range list {
-		out = append(out, view(t))
+		v := view(t)
+		v.Slip = unprintedSlip(t, st)
+		out = append(out, v)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -663,7 +673,21 @@ func (a *api) getTxn(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		fail(w, http.StatusInternalServerError, err)
 	default:
-		writeJSON(w, http.StatusOK, view(t))
+		v := view(t)
+		v.Slip = unprintedSlip(t, a.printerCached())
+		if v.Slip == nil && r.URL.Query().Get("wait") != "" && t.State.Final() && a.printsItself(t) {
+			// The slip prints after the outcome: when the printer
+			// reports a fault now, it may not have printed, and the
+			// cashier who waited for the outcome is told so at once.
+			v.Slip = atRiskSlip(t, a.printerNow(r.Context()))
+			if v.Slip != nil {
+				// It may have failed meanwhile: then say it did.
+				if s := unprintedSlip(t, a.printerCached()); s != nil {
+					v.Slip = s
+				}
+			}
+		}
+		writeJSON(w, http.StatusOK, v)
 	}
 }
 

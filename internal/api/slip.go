@@ -1,0 +1,127 @@
+package api
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"posd/conn/printer"
+	"posd/internal/daemon"
+	"posd/terminal/store"
+	"posd/ui/receipt"
+)
+
+// slipView tells the cashier that a transaction's slip (a settlement's
+// report) did not print, or may not have, and how to get it: the
+// customer's receipt is the cashier's business, not the customer
+// display's.
+type slipView struct {
+	// Status is "not_printed" (the terminal tried and the printer
+	// refused: those copies wait for a reprint) or "at_risk" (the
+	// printer reports a fault now, and the slip, printing as the
+	// outcome came, may not have printed).
+	Status string `json:"status"`
+	// Copies are the copies that did not print ("merchant",
+	// "cardholder", or "report" for a settlement).
+	Copies []receipt.Copy `json:"copies,omitempty"`
+	// Problem is the printer's trouble ("out of paper").
+	Problem string `json:"problem,omitempty"`
+	// Message is the sentence for the cashier.
+	Message string `json:"message"`
+}
+
+// The statuses of a slipView.
+const (
+	slipNotPrinted = "not_printed"
+	slipAtRisk     = "at_risk"
+)
+
+// printerLiveTimeout bounds the question to the printer a wait's
+// outcome asks (the printer itself answers in 2 s or is said silent).
+const printerLiveTimeout = 3 * time.Second
+
+// printerCached is the receipts' state as posd last knew it (nil: no
+// printer), without asking the printer.
+func (a *api) printerCached() *daemon.PrinterStatus {
+	if a.printerState != nil {
+		return a.printerState()
+	}
+	return a.d.Status().Printer
+}
+
+// printerNow asks the printer how it is (nil: no printer).
+func (a *api) printerNow(ctx context.Context) *daemon.PrinterStatus {
+	if a.printerAsk != nil {
+		return a.printerAsk(ctx)
+	}
+	ctx, cancel := context.WithTimeout(ctx, printerLiveTimeout)
+	defer cancel()
+	return a.d.Printer(ctx)
+}
+
+// unprintedSlip is t's slip as st lists it among what did not print
+// (nil: not listed).
+func unprintedSlip(t store.Txn, st *daemon.PrinterStatus) *slipView {
+	if st == nil {
+		return nil
+	}
+	i := slices.IndexFunc(st.UnprintedCopies, func(u daemon.Unprinted) bool { return u.ID == t.ID })
+	if i < 0 {
+		return nil
+	}
+	problem, fix := printerProblem(st.Error)
+	return &slipView{Status: slipNotPrinted, Copies: slices.Clone(st.UnprintedCopies[i].Copies), Problem: problem,
+		Message: docName(t) + " not printed: " + problem + " — " + fix + " and reprint (posctl receipt print " + t.ID + ")"}
+}
+
+// atRiskSlip is t's slip when the printer reports a fault now (live)
+// and the slip is not (yet) among what did not print: printing runs
+// after the outcome, so it may have failed, or be about to.
+func atRiskSlip(t store.Txn, live *daemon.PrinterStatus) *slipView {
+	if live == nil || live.Status == nil || live.Status.Err() == nil {
+		return nil
+	}
+	problem, fix := printerProblem(live.Status.Err().Error())
+	return &slipView{Status: slipAtRisk, Problem: problem,
+		Message: docName(t) + " may not have printed: " + problem + " — " + fix + "; if it did not come out, reprint it (posctl receipt print " + t.ID + ")"}
+}
+
+// docName is what t prints: a settlement its report, the others a slip.
+func docName(t store.Txn) string {
+	if t.Kind == "settlement" {
+		return "Settlement report"
+	}
+	return "Slip"
+}
+
+// printerProblem words the printer's error (as the receipts keep it, a
+// text) for the cashier: what is wrong and what to do.
+func printerProblem(err string) (problem, fix string) {
+	switch {
+	case strings.Contains(err, printer.ErrPaperOut.Error()):
+		return "out of paper", "load paper"
+	case strings.Contains(err, printer.ErrCoverOpen.Error()):
+		return "printer cover open", "close the cover"
+	case strings.Contains(err, printer.ErrNoAnswer.Error()):
+		return "the printer does not answer", "check that it is on and connected"
+	case strings.Contains(err, printer.ErrFault.Error()):
+		return "printer fault", "check the printer"
+	}
+	return "printer problem", "check the printer (posctl printer)"
+}
+
+// printsItself reports whether the terminal prints a document for t as
+// it ends, as posd's receipts decide (receipt.copies, receipt.declined):
+// a settlement's report, an approval's slip, a decline's cardholder copy.
+func (a *api) printsItself(t store.Txn) bool {
+	switch {
+	case t.Kind == "settlement":
+		return true
+	case t.State == store.StateApproved || t.State == store.StateOfflineApproved:
+		return len(a.d.Settings.ReceiptCopies) > 0
+	case t.State == store.StateDeclined || t.State == store.StateFailed:
+		return a.d.Config.Receipt.Declined
+	}
+	return false
+}
