@@ -845,11 +845,16 @@ func (c *cli) print(raw []byte) error {
 type apiError struct {
 	Status int
 	Msg    string
-	// ShuttingDown: posd answered that it is shutting down (a 503 with
-	// the awaited transaction's record, as GET /v1/txns/ID?wait= does
-	// when posd stops before the transaction ends).
+	// ShuttingDown: posd answered that it is shutting down (code
+	// "shutting_down": a 503 with the awaited transaction's record, as
+	// GET /v1/txns/ID?wait= does when posd stops before the transaction
+	// ends).
 	ShuttingDown bool
 }
+
+// codeShuttingDown is the "code" of posd's answer that it is shutting
+// down.
+const codeShuttingDown = "shutting_down"
 
 func (e *apiError) Error() string { return e.Msg }
 
@@ -891,12 +896,15 @@ func (c *cli) callCtx(ctx context.Context, method, path string, body, v any) ([]
 	if resp.StatusCode >= 300 {
 		var e struct {
 			Error string          `json:"error"`
+			Code  string          `json:"code"`
 			Txn   json.RawMessage `json:"txn"`
 		}
 		if json.Unmarshal(raw, &e) == nil && e.Error != "" {
-			// No other error answer carries a transaction: this one is
-			// posd going down, not a refusal.
-			down := resp.StatusCode == http.StatusServiceUnavailable && len(e.Txn) > 0 && string(e.Txn) != "null"
+			// posd going down, not a refusal: its code says so; a posd
+			// from before the code says it by a 503 with a transaction,
+			// which no other error answer carries.
+			down := e.Code == codeShuttingDown ||
+				(resp.StatusCode == http.StatusServiceUnavailable && len(e.Txn) > 0 && string(e.Txn) != "null")
 			return nil, &apiError{Status: resp.StatusCode, Msg: e.Error, ShuttingDown: down}
 		}
 		return nil, &apiError{Status: resp.StatusCode, Msg: fmt.Sprintf("%s %s: %s", method, path, resp.Status)}

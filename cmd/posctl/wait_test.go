@@ -428,3 +428,29 @@ func TestWaitEndsOnAnotherUnavailable(t *testing.T) {
 		t.Fatalf("exit %d, want 1 with the error; err %q", code, errb)
 	}
 }
+
+// posctl knows posd's shutdown answer by its code, "shutting_down",
+// whatever else the answer holds (here no record).
+func TestWaitKnowsShutdownByCode(t *testing.T) {
+	f := &txnPosd{kind: "purchase", waits: []map[string]string{{"state": "approved", "auth_code": "A1B2C3"}}}
+	var mu sync.Mutex
+	gets := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		gets++
+		first := r.Method == "GET" && gets == 2
+		mu.Unlock()
+		if first {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte(`{"error":"posd is stopping","code":"shutting_down"}`))
+			return
+		}
+		f.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	dir := withToken(t, srv.URL)
+	out, errb, code := runCLI(t, "--data-dir", dir, "sale", "--amount", "2.00", "--wait", "--timeout", "20s")
+	if code != 0 || !strings.Contains(out, `"approved"`) || !strings.Contains(errb, "waiting for posd to come back") {
+		t.Fatalf("exit %d, want 0 after waiting for posd; out %q err %q", code, out, errb)
+	}
+}

@@ -278,6 +278,12 @@ type apiError struct {
 	Error string `json:"error"`
 }
 
+// codeShuttingDown is the "code" of the answer a ?wait= long poll gets
+// when posd stops before the transaction ended (503, with its record):
+// a client decides on it, not on the words. Other error answers carry
+// no code yet: their HTTP status says what the client may do.
+const codeShuttingDown = "shutting_down"
+
 // maskedError is an error whose text is the API's (errorText), for the
 // handlers that answer an error's text themselves.
 type maskedError struct{ err error }
@@ -660,8 +666,9 @@ func (a *api) getTxn(w http.ResponseWriter, r *http.Request) {
 			v := view(t)
 			writeJSON(w, http.StatusServiceUnavailable, struct {
 				Error string   `json:"error"`
+				Code  string   `json:"code"`
 				Txn   *txnView `json:"txn"`
-			}{"posd is shutting down; the transaction is " + string(t.State), &v})
+			}{"posd is shutting down; the transaction is " + string(t.State), codeShuttingDown, &v})
 			return
 		}
 	} else {
