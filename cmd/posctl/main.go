@@ -52,7 +52,10 @@ const usage = `usage: posctl [--api URL] [--data-dir DIR] COMMAND
   balance [--currency CNY] [--wait] [--timeout 2m]
                       the card's available balance (PIN required)
   batch               the open batch and its totals so far
-  batch close         settle the open batch with the acquirer
+  batch close [--timeout 2m]
+                      settle the open batch with the acquirer; when posd stops during
+                      the close, posctl waits up to --timeout for it to come back and
+                      says what the close did (exit 4 when that is not known)
   audit [--limit N]   the service console's last N audit entries, oldest first
   receipt ID|last [--copy merchant|cardholder] [--columns N] [--json]
                       a transaction's slip (a settlement's report) as the paper shows it;
@@ -265,7 +268,7 @@ var usages = map[string]string{
 	"preauth":     "posctl preauth --amount 12.34 [--currency CNY] [--wait] [--timeout 2m]",
 	"complete":    "posctl complete ID --amount 12.34 [--wait] [--timeout 2m]",
 	"balance":     "posctl balance [--currency CNY] [--wait] [--timeout 2m]",
-	"batch":       "posctl batch [close]",
+	"batch":       "posctl batch | posctl batch close [--timeout 2m]",
 	"audit":       "posctl audit [--limit N]",
 	"receipt":     "posctl receipt ID [--copy merchant|cardholder] [--columns N] [--json] | posctl receipt print ID [--copy merchant|cardholder|both]",
 	"printer":     "posctl printer",
@@ -341,8 +344,8 @@ func (c *cli) dispatch(args []string) (int, error) {
 		return c.show("GET", "/v1/printer", nil)
 	case cmd == "batch" && len(rest) == 0:
 		return c.show("GET", "/v1/batch", nil)
-	case cmd == "batch" && sub == "close" && len(rest) == 1:
-		return c.show("POST", "/v1/batch/close", struct{}{})
+	case cmd == "batch" && sub == "close":
+		return c.closeBatch(rest[1:])
 	case cmd == "status" && len(rest) == 0:
 		return c.show("GET", "/v1/status", nil)
 	case cmd == "devices" && len(rest) == 0:
@@ -623,6 +626,75 @@ func (c *cli) sync() (int, error) {
 		return 1, errors.New(r.NotSent)
 	}
 	return 0, nil
+}
+
+// closeBatch is posctl batch close: posd settles the open batch. When
+// posd stops during the close (a crash, a restart), posctl waits up to
+// --timeout for it to come back and tells what the close did, as posd's
+// status then says: the batch closed (0), not closed (1), or a
+// settlement that got no answer, to settle again (4); posd not back:
+// not known (4), with what to run.
+func (c *cli) closeBatch(args []string) (int, error) {
+	fs := flag.NewFlagSet("batch close", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	timeout := fs.Duration("timeout", 2*time.Minute, "")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 || *timeout <= 0 {
+		return 1, usageErr("batch")
+	}
+	var before struct {
+		Open uint32 `json:"open"`
+	}
+	if _, err := c.call("GET", "/v1/batch", nil, &before); err != nil {
+		return 1, err
+	}
+	raw, err := c.call("POST", "/v1/batch/close", struct{}{}, nil)
+	if err == nil || !gone(err, false) {
+		if err != nil {
+			return 1, err
+		}
+		return 0, c.print(raw)
+	}
+	fmt.Fprintf(c.stderr, "posctl: batch close: %s; waiting for posd to come back to tell what the close did (Ctrl-C stops waiting)\n", oneLine(err.Error()))
+	notKnown := func(why string) (int, error) {
+		return exitInDoubt, fmt.Errorf("batch close: posd stopped answering during the close (%s): what the close did is not known here; "+
+			"once posd is back, posctl status tells it: with settle_again, run posctl batch close again; posctl batch shows the open batch", why)
+	}
+	deadline := time.Now().Add(*timeout)
+	for {
+		if time.Until(deadline) <= 0 {
+			return notKnown(fmt.Sprintf("not back after %s", *timeout))
+		}
+		if !c.pause(time.Second) {
+			return notKnown("interrupted")
+		}
+		c.api, c.token, c.tokErr = c.locate()
+		var st struct {
+			OpenBatch   uint32 `json:"open_batch"`
+			SettleAgain *struct {
+				Batch   uint32 `json:"batch"`
+				Close   string `json:"close"`
+				Message string `json:"message"`
+			} `json:"settle_again"`
+		}
+		_, err := c.callInterruptible("GET", "/v1/status", &st, time.Until(deadline))
+		switch {
+		case errors.Is(err, errInterrupted):
+			return notKnown("interrupted")
+		case gone(err, true):
+			continue
+		case err != nil:
+			return 1, err
+		case st.SettleAgain != nil:
+			return exitInDoubt, fmt.Errorf("batch close: posd is back: %s (batch %d, settlement %s): run posctl batch close",
+				oneLine(st.SettleAgain.Message), st.SettleAgain.Batch, st.SettleAgain.Close)
+		case st.OpenBatch != before.Open:
+			fmt.Fprintf(c.stderr, "posctl: batch close: posd is back: batch %d was closed (the open batch is now %d); "+
+				"posctl txn list shows its settlement\n", before.Open, st.OpenBatch)
+			return 0, nil
+		default:
+			return 1, fmt.Errorf("batch close: posd is back: batch %d was not closed: run posctl batch close again", before.Open)
+		}
+	}
 }
 
 // unreachableError: posd did not answer at all (not running, or its
