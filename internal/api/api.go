@@ -321,10 +321,6 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
-func (a *api) getStatus(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, a.d.Status())
-}
-
 type saleRequest struct {
 	Amount   string `json:"amount"`
 	Currency string `json:"currency"`
@@ -721,20 +717,6 @@ func (a *api) sendReversals(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]int{"pending": left})
-}
-
-// sync forwards the offline approvals' advices now (posctl sync) and
-// answers what still waits.
-func (a *api) sync(w http.ResponseWriter, r *http.Request) {
-	if !decode(w, r, &struct{}{}) {
-		return
-	}
-	res, err := a.d.Sync(r.Context())
-	if err != nil {
-		fail(w, http.StatusServiceUnavailable, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, res)
 }
 
 // hostEcho is the field engineer's link test (posctl host test).

@@ -397,8 +397,8 @@ func TestSyncAndOfflineStatus(t *testing.T) {
 		call
 		want string
 	}{
-		{call{"POST", "/v1/sync", `{}`, nil}, `{"count":0,"amount":0}`},
-		{call{"GET", "/v1/status", "", nil}, `"offline":{"count":0,"amount":0}`},
+		{call{"POST", "/v1/sync", `{}`, nil}, `{"count":0,"amount":0,"amount_decimal":"0.00","currency":"CNY"}`},
+		{call{"GET", "/v1/status", "", nil}, `"offline":{"count":0,"amount":0,"amount_decimal":"0.00","currency":"CNY"}`},
 	} {
 		code, _, body := do(h, c.call)
 		if code != 200 || !strings.Contains(body, c.want) {
