@@ -520,11 +520,60 @@ func (a *api) getBatch(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusInternalServerError, err)
 		return
 	}
+	pending, err := a.d.Engine.OpenBatchPending()
+	if err != nil {
+		fail(w, http.StatusInternalServerError, err)
+		return
+	}
 	writeJSON(w, http.StatusOK, struct {
 		Open   uint32          `json:"open"`
 		Totals []totalsView    `json:"totals"`
 		Load   []batchLoadView `json:"load"`
-	}{n, viewTotals(totals), viewLoad(load)})
+		// Pending are the offline approvals the totals leave out.
+		Pending []pendingView `json:"pending_offline,omitempty"`
+	}{n, viewTotals(totals), viewLoad(load), viewPending(pending)})
+}
+
+// pendingView is, in one currency, what the open batch took offline and
+// the bank has not been told yet (the advices wait for the host): not in
+// the totals until the host acknowledges them.
+type pendingView struct {
+	Currency string `json:"currency"`
+	// Count and Amount are the offline approvals (sales, completions);
+	// Refunds and RefundAmount the offline refunds, when any.
+	Count        int    `json:"count"`
+	Amount       string `json:"amount"`
+	Refunds      int    `json:"refunds,omitempty"`
+	RefundAmount string `json:"refund_amount,omitempty"`
+	Message      string `json:"message"`
+}
+
+func viewPending(list []store.Totals) []pendingView {
+	var out []pendingView
+	for _, t := range viewTotals(list) {
+		v := pendingView{Currency: t.Currency, Count: t.DebitCount, Amount: t.DebitAmount}
+		var what []string
+		if t.DebitCount > 0 {
+			what = append(what, fmt.Sprintf("%d offline %s (%s %s)", t.DebitCount, plural(t.DebitCount, "approval", "approvals"), t.DebitAmount, t.Currency))
+		}
+		if t.CreditCount > 0 {
+			v.Refunds, v.RefundAmount = t.CreditCount, t.CreditAmount
+			what = append(what, fmt.Sprintf("%d offline %s (%s %s)", t.CreditCount, plural(t.CreditCount, "refund", "refunds"), t.CreditAmount, t.Currency))
+		}
+		it := plural(t.DebitCount+t.CreditCount, "it", "them")
+		v.Message = strings.Join(what, " and ") + " taken but not yet sent to the bank: not in the totals until the host acknowledges " + it +
+			"; posctl sync sends " + it + " now"
+		out = append(out, v)
+	}
+	return out
+}
+
+// plural is one when n is 1, else many.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // batchLoadView is how full the open batch is in one currency, against
