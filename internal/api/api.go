@@ -728,16 +728,9 @@ func (a *api) getTxn(w http.ResponseWriter, r *http.Request) {
 		v := view(t)
 		v.Slip = unprintedSlip(t, a.printerCached())
 		if v.Slip == nil && r.URL.Query().Get("wait") != "" && t.State.Final() && a.printsItself(t) {
-			// The slip prints after the outcome: when the printer
-			// reports a fault now, it may not have printed, and the
-			// cashier who waited for the outcome is told so at once.
-			v.Slip = atRiskSlip(t, a.printerNow(r.Context()))
-			if v.Slip != nil {
-				// It may have failed meanwhile: then say it did.
-				if s := unprintedSlip(t, a.printerCached()); s != nil {
-					v.Slip = s
-				}
-			}
+			// The slip prints after the outcome: the cashier who
+			// waited for the outcome is told at once how it went.
+			v.Slip = a.slipAfterWait(r.Context(), t)
 		}
 		writeJSON(w, http.StatusOK, v)
 	}

@@ -41,6 +41,46 @@ const (
 // outcome asks (the printer itself answers in 2 s or is said silent).
 const printerLiveTimeout = 3 * time.Second
 
+// slipWait bounds how long a wait's answer waits for the printer to
+// finish printing (the slip of the outcome, most likely), and
+// slipPoll how often it asks meanwhile: the receipts say when a
+// document is printing, not when one ends.
+const (
+	slipWait = 5 * time.Second
+	slipPoll = 100 * time.Millisecond
+)
+
+// slipAfterWait is what is known of t's slip as the outcome a cashier
+// waited for is answered (t prints itself): printing runs after the
+// outcome, so while the printer prints, it waits (slipWait at most) for
+// the printing to end; then the slip is not printed when the receipts
+// list it so, at risk when the printer reports a fault, else nil (it
+// printed, or prints on a printer that reports no trouble).
+func (a *api) slipAfterWait(ctx context.Context, t store.Txn) *slipView {
+	live := a.printerNow(ctx)
+	if live != nil && live.Printing {
+		tick := time.NewTicker(slipPoll)
+		defer tick.Stop()
+		bound := time.NewTimer(slipWait)
+		defer bound.Stop()
+	poll:
+		for live != nil && live.Printing {
+			select {
+			case <-ctx.Done():
+				break poll
+			case <-bound.C:
+				break poll
+			case <-tick.C:
+				live = a.printerNow(ctx)
+			}
+		}
+	}
+	if s := unprintedSlip(t, a.printerCached()); s != nil {
+		return s
+	}
+	return atRiskSlip(t, live)
+}
+
 // printerCached is the receipts' state as posd last knew it (nil: no
 // printer), without asking the printer.
 func (a *api) printerCached() *daemon.PrinterStatus {
@@ -79,10 +119,18 @@ func unprintedSlip(t store.Txn, st *daemon.PrinterStatus) *slipView {
 // and the slip is not (yet) among what did not print: printing runs
 // after the outcome, so it may have failed, or be about to.
 func atRiskSlip(t store.Txn, live *daemon.PrinterStatus) *slipView {
-	if live == nil || live.Status == nil || live.Status.Err() == nil {
+	var fault string
+	switch {
+	case live == nil || live.Printing:
+		return nil
+	case live.Status != nil && live.Status.Err() != nil:
+		fault = live.Status.Err().Error()
+	case live.Status == nil && live.Error != "":
+		fault = live.Error // the printer did not answer
+	default:
 		return nil
 	}
-	problem, fix := printerProblem(live.Status.Err().Error())
+	problem, fix := printerProblem(fault)
 	return &slipView{Status: slipAtRisk, Problem: problem,
 		Message: docName(t) + " may not have printed: " + problem + " — " + fix + "; if it did not come out, reprint it (posctl receipt print " + t.ID + ")"}
 }

@@ -3,6 +3,8 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"strings"
+	"sync"
 	"testing"
 
 	"posd/conn/printer"
@@ -76,5 +78,40 @@ func TestTxnViewSaysSlipNotPrinted(t *testing.T) {
 	live.Status = &printer.Status{}
 	if s := slipOf("/v1/txns/" + printed + "?wait=1s"); s != nil {
 		t.Errorf("printed slip: %+v", s)
+	}
+}
+
+// TestWaitAwaitsTheSlipPrinting: when the outcome comes while its slip
+// is printing, the wait's answer waits for the printing to end and says
+// how it went: a slip that failed as the outcome was told is reported
+// not printed, not left out.
+func TestWaitAwaitsTheSlipPrinting(t *testing.T) {
+	a, h := newTestAPI(t)
+	recs := []store.Txn{{Kind: "purchase", Amount: 1500, Currency: "156", State: store.StateApproved, STAN: 1}}
+	storetest.Seed(t, a.d.DB, recs, nil)
+	id := recs[0].ID
+	var mu sync.Mutex
+	asked := 0
+	var cached daemon.PrinterStatus
+	a.printerState = func() *daemon.PrinterStatus { mu.Lock(); defer mu.Unlock(); c := cached; return &c }
+	a.printerAsk = func(context.Context) *daemon.PrinterStatus {
+		mu.Lock()
+		defer mu.Unlock()
+		asked++
+		if asked < 3 {
+			return &daemon.PrinterStatus{Printing: true}
+		}
+		// The printing ended: the slip did not print.
+		cached = daemon.PrinterStatus{Error: "printer: out of paper", Unprinted: []string{id},
+			UnprintedCopies: []daemon.Unprinted{{ID: id, Copies: []receipt.Copy{receipt.Cardholder}}}}
+		return &daemon.PrinterStatus{Status: &printer.Status{PaperOut: true}, Error: "printer: out of paper"}
+	}
+	code, _, body := do(h, call{method: "GET", path: "/v1/txns/" + id + "?wait=1s"})
+	var v txnView
+	if err := json.Unmarshal([]byte(body), &v); err != nil || code != 200 {
+		t.Fatalf("%d %s", code, body)
+	}
+	if v.Slip == nil || v.Slip.Status != slipNotPrinted || !strings.Contains(v.Slip.Message, "Slip not printed: out of paper") {
+		t.Errorf("slip %+v after its printing ended; body %s", v.Slip, body)
 	}
 }
