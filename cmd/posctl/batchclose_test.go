@@ -78,3 +78,21 @@ func TestBatchCloseOutlivesAPosdRestart(t *testing.T) {
 		})
 	}
 }
+
+// A close whose report did not print says so on stderr; it closed (0).
+func TestBatchCloseSaysReportNotPrinted(t *testing.T) {
+	msg := "Settlement report not printed: out of paper — load paper and reprint (posctl receipt print 31)"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/v1/batch" {
+			w.Write([]byte(`{"open":7}`))
+			return
+		}
+		w.Write([]byte(`{"id":"31","kind":"settlement","state":"approved","slip":{"status":"not_printed","message":"` + msg + `"}}`))
+	}))
+	defer srv.Close()
+	out, errb, code := runCLI(t, "--data-dir", withToken(t, srv.URL), "batch", "close")
+	if code != 0 || !strings.Contains(out, `"settlement"`) || errb != "posctl: settlement 31: "+msg+"\n" {
+		t.Fatalf("exit %d, out %q err %q", code, out, errb)
+	}
+}

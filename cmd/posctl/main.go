@@ -647,12 +647,17 @@ func (c *cli) closeBatch(args []string) (int, error) {
 	if _, err := c.call("GET", "/v1/batch", nil, &before); err != nil {
 		return 1, err
 	}
-	raw, err := c.call("POST", "/v1/batch/close", struct{}{}, nil)
+	var t txnView
+	raw, err := c.call("POST", "/v1/batch/close", struct{}{}, &t)
 	if err == nil || !gone(err, false) {
 		if err != nil {
 			return 1, err
 		}
-		return 0, c.print(raw)
+		if err := c.print(raw); err != nil {
+			return 1, err
+		}
+		c.slipNote(t)
+		return 0, nil
 	}
 	fmt.Fprintf(c.stderr, "posctl: batch close: %s; waiting for posd to come back to tell what the close did (Ctrl-C stops waiting)\n", oneLine(err.Error()))
 	notKnown := func(why string) (int, error) {

@@ -622,6 +622,7 @@ func (a *api) closeBatch(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusServiceUnavailable, errors.New(haltedWords))
 	case errors.Is(err, txn.ErrSettlement):
 		v := view(t)
+		v.Slip = a.slipAfterWait(ctx, t)
 		writeJSON(w, http.StatusBadGateway, struct {
 			Error string   `json:"error"`
 			Txn   *txnView `json:"txn"`
@@ -629,7 +630,10 @@ func (a *api) closeBatch(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		fail(w, http.StatusInternalServerError, err)
 	default:
-		writeJSON(w, http.StatusOK, view(t))
+		// The report prints after the close, as a slip after a sale.
+		v := view(t)
+		v.Slip = a.slipAfterWait(ctx, t)
+		writeJSON(w, http.StatusOK, v)
 	}
 }
 

@@ -115,3 +115,23 @@ func TestWaitAwaitsTheSlipPrinting(t *testing.T) {
 		t.Errorf("slip %+v after its printing ended; body %s", v.Slip, body)
 	}
 }
+
+// TestCloseSaysReportNotPrinted: a batch close's answer (here an empty
+// batch's, closed at once) says when its report may not have printed,
+// as a sale's outcome does for its slip.
+func TestCloseSaysReportNotPrinted(t *testing.T) {
+	a, h := newTestAPI(t)
+	a.printerState = func() *daemon.PrinterStatus { return &daemon.PrinterStatus{} }
+	a.printerAsk = func(context.Context) *daemon.PrinterStatus {
+		return &daemon.PrinterStatus{Status: &printer.Status{CoverOpen: true}}
+	}
+	code, _, body := do(h, call{method: "POST", path: "/v1/batch/close", body: `{}`})
+	var v txnView
+	if err := json.Unmarshal([]byte(body), &v); err != nil || code != 200 || v.Kind != "settlement" {
+		t.Fatalf("%d %s", code, body)
+	}
+	want := "Settlement report may not have printed: printer cover open — close the cover; if it did not come out, reprint it (posctl receipt print " + v.ID + ")"
+	if v.Slip == nil || v.Slip.Message != want {
+		t.Errorf("slip %+v, want %q", v.Slip, want)
+	}
+}
