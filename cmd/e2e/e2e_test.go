@@ -303,8 +303,10 @@ func (e *env) run(args []string, cards ...string) (txnView, int) {
 		}
 	}
 	r := <-ch
+	// The record is the first JSON value: a note on stderr may follow it
+	// (a slip that did not print).
 	var v txnView
-	if err := json.Unmarshal([]byte(r.out), &v); err != nil {
+	if err := json.NewDecoder(strings.NewReader(r.out)).Decode(&v); err != nil {
 		e.t.Fatalf("sale output %q: %v", r.out, err)
 	}
 	return v, r.code

@@ -140,7 +140,7 @@ func (e *env) faceSale(amount string, scene faceScene, consent, password string)
 	r := <-ch
 	printed.WriteString(r.out)
 	var v faceView
-	if err := json.Unmarshal([]byte(r.out), &v); err != nil {
+	if err := json.NewDecoder(strings.NewReader(r.out)).Decode(&v); err != nil {
 		e.t.Fatalf("face sale output %q: %v", r.out, err)
 	}
 	return v, r.code, printed.String()
@@ -461,7 +461,7 @@ func (e *env) faceChosenOnTheDisplay() string {
 	e.posctl("sim", "keys", facePassword("dana")+"E")
 	r := <-ch
 	var v faceView
-	if err := json.Unmarshal([]byte(r.out), &v); err != nil || v.State != "approved" || r.code != 0 || v.Face == nil {
+	if err := json.NewDecoder(strings.NewReader(r.out)).Decode(&v); err != nil || v.State != "approved" || r.code != 0 || v.Face == nil {
 		e.t.Fatalf("card sale paid by face: exit %d %s", r.code, r.out)
 	}
 	return r.out
