@@ -300,3 +300,122 @@ func FuzzMark(f *testing.F) {
 		})
 	})
 }
+
+// stop stops the way posd does when it stops cleanly: the sale engine
+// gives back the ids of its block it did not hand out, then the database
+// is closed.
+func (r *markRig) stop() {
+	r.t.Helper()
+	if err := r.d.Do(func(tx *Tx) error {
+		_, err := tx.ReleaseIDs(r.next, r.end)
+		return err
+	}); err != nil {
+		r.t.Fatal(err)
+	}
+	if err := r.d.Close(); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// markOf is counter name's entry in the mark file.
+func markOf(t *testing.T, path, name string) markEntry {
+	t.Helper()
+	m, err := loadMark(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.m[name]
+}
+
+// TestCleanStopGivesBackUnusedIDs: a clean stop gives back the record ids
+// reserved and not handed out, so the next start continues at the next
+// id (the mark lowered to the last one used); an unclean one still skips
+// at most the reserve; a restored copy still repeats no id.
+func TestCleanStopGivesBackUnusedIDs(t *testing.T) {
+	r := newMarkRig(t)
+	var last numbers
+	for range 3 {
+		last = r.sale("purchase")
+	}
+	r.stop()
+	if e := markOf(t, r.mark, CounterIDs); e.Max != last.id || e.Low != last.id {
+		t.Errorf("after a clean stop the mark holds ids %+v, the last id used is %d", e, last.id)
+	}
+	backup := r.path + ".backup"
+	copyFile(t, r.path, backup)
+	r.open()
+	if len(r.d.Moved()) != 0 {
+		t.Errorf("a clean restart moved counters: %+v", r.d.Moved())
+	}
+	got := r.sale("purchase")
+	if got.id != last.id+1 {
+		t.Errorf("after a clean stop the next id is %d, want %d", got.id, last.id+1)
+	}
+	lost := r.sale("purchase")
+	r.stop()
+	r.open()
+	if again := r.sale("purchase"); again.id != lost.id+1 {
+		t.Errorf("after a second clean stop the next id is %d, want %d", again.id, lost.id+1)
+	}
+	r.stop()
+
+	// A restored copy from before the last sales repeats none of them.
+	copyFile(t, backup, r.path)
+	r.open()
+	if !r.d.Behind() {
+		t.Errorf("the restored copy is not reported behind: %+v", r.d.Moved())
+	}
+	if again := r.sale("purchase"); again.id <= lost.id+1 {
+		t.Errorf("the restored copy hands out id %d again", again.id)
+	}
+	// An unclean stop (nothing given back, the mark as it was) skips at
+	// most the reserve and the mark's reserve.
+	before := r.next - 1
+	db, mark := r.path+".cut", r.mark+".cut"
+	copyFile(t, r.path, db)
+	copyFile(t, r.mark, mark)
+	r.d.Close()
+	copyFile(t, db, r.path)
+	copyFile(t, mark, r.mark)
+	r.open()
+	defer r.d.Close()
+	if got := r.sale("purchase"); got.id <= before || got.id > before+1000+MarkReserve+1 {
+		t.Errorf("after an unclean stop the next id is %d, the last used %d", got.id, before)
+	}
+}
+
+// TestReleaseIDsOnlyTheLastBlock: ids are given back only while they are
+// the last reserved and none of them is stored.
+func TestReleaseIDsOnlyTheLastBlock(t *testing.T) {
+	r := newMarkRig(t)
+	defer r.d.Close()
+	r.sale("purchase")
+	seq := func() (s uint64) {
+		r.d.View(func(tx *Tx) error { s = tx.tx.Bucket(bucketTxns).Sequence(); return nil })
+		return s
+	}
+	release := func(next, end uint64) bool {
+		var ok bool
+		if err := r.d.Do(func(tx *Tx) (err error) { ok, err = tx.ReleaseIDs(next, end); return err }); err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	var first uint64
+	if err := r.d.Do(func(tx *Tx) (err error) { first, err = tx.ReserveIDs(10); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if release(r.next, r.end) || seq() != first+9 {
+		t.Errorf("a block reserved before another was given back: sequence %d", seq())
+	}
+	if !release(first, first+10) || seq() != first-1 {
+		t.Errorf("the last block was not given back: sequence %d, want %d", seq(), first-1)
+	}
+	// Now the first block is the last reserved again; id 1 is stored.
+	if release(1, r.end) || release(r.end, r.end) || release(0, r.end) || seq() != r.end-1 {
+		t.Errorf("ids given back that were stored, or none: sequence %d", seq())
+	}
+	if !release(r.next, r.end) || seq() != r.next-1 {
+		t.Errorf("the unused part of the first block was not given back: sequence %d", seq())
+	}
+}

@@ -70,6 +70,25 @@ func (t *Tx) ReserveIDs(n uint64) (first uint64, err error) {
 	return seq + 1, nil
 }
 
+// ReleaseIDs gives back the reserved ids from next to end-1 that the
+// caller never handed out (a clean stop): when they are still the last
+// ids reserved (none reserved or created after them) and none of them
+// was stored, the record ids continue at next; otherwise nothing changes
+// (they stay skipped). The counters' mark follows at a clean Close.
+func (t *Tx) ReleaseIDs(next, end uint64) (released bool, err error) {
+	b := t.tx.Bucket(bucketTxns)
+	if next == 0 || next >= end || b.Sequence() != end-1 {
+		return false, nil
+	}
+	if k, _ := b.Cursor().Last(); len(k) == 8 && binary.BigEndian.Uint64(k) >= next {
+		return false, nil
+	}
+	if err := b.SetSequence(next - 1); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
 // Insert stores a record the caller built with a reserved id (its first
 // write: the state model is checked from created, the creation time is
 // the caller's).
