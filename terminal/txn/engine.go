@@ -552,6 +552,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	}
 	e.hostCancel()
 	e.mu.Lock()
+	e.releaseIDsLocked()
 	for ch := range e.subs {
 		close(ch)
 		delete(e.subs, ch)
@@ -792,6 +793,30 @@ func (e *Engine) newIDLocked() (string, error) {
 	id := e.ids.next
 	e.ids.next++
 	return strconv.FormatUint(id, 10), nil
+}
+
+// releaseIDsLocked gives back the record ids of the reserved block that
+// were never handed out, once the engine has stopped: a clean restart
+// then continues at the next id rather than past the block (a crash
+// still skips the rest of it). Caller holds e.mu.
+func (e *Engine) releaseIDsLocked() {
+	if e.ids.next >= e.ids.end {
+		return
+	}
+	var released bool
+	err := e.o.Store.Do(func(tx *store.Tx) error {
+		var err error
+		released, err = tx.ReleaseIDs(e.ids.next, e.ids.end)
+		return err
+	})
+	if err != nil {
+		e.log.Warn("the unused record ids stay reserved (the next start skips them)", "err", err)
+		return
+	}
+	if released {
+		e.log.Info("unused record ids given back", "next", e.ids.next)
+	}
+	e.ids.end = e.ids.next
 }
 
 // Get returns the record id: the sale in progress from memory (it may not
