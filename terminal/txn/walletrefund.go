@@ -28,7 +28,9 @@ func (e *Engine) walletRefundAgain(ctx context.Context, j store.Job) error {
 	hctx, cancel := context.WithTimeout(ctx, e.o.HostTimeout)
 	defer cancel()
 	res, err := e.o.Wallet.Refund(hctx, wallet.Platform(w.Platform), w.OrderID, w.RefundID, t.Amount)
-	if err != nil && wallet.OutcomeUnknown(err) {
+	if err != nil && (wallet.OutcomeUnknown(err) || errors.Is(err, wallet.ErrNotSent)) {
+		// Unknown still; or this ask never reached the platform, which
+		// says nothing of the first one: ask again later.
 		return err
 	}
 	refunded := err == nil && (res.Status == wallet.StatusRefunded || res.Status == wallet.StatusSuccess)

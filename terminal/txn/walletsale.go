@@ -203,9 +203,29 @@ func (e *Engine) walletRisk(ctx context.Context, s *sale, masked string) (done b
 	})
 }
 
+// failWalletUnreachable is the failure of a wallet payment or refund
+// that never left: no connection to the platform could be made
+// (wallet.ErrNotSent). Nothing reached the platform, nothing is to be
+// cancelled: like a card sale whose acquirer is unreachable.
+const failWalletUnreachable = FailHostUnreachable
+
+// walletNotSent is the record's error of a wallet request that never
+// left.
+func walletNotSent(what string, err error) error {
+	return fmt.Errorf("%w: the %s was not sent: %w", ErrWallet, what, err)
+}
+
 // walletOutcome commits a wallet payment's outcome.
 func (e *Engine) walletOutcome(s *sale, res wallet.Result, err error) error {
 	switch {
+	case err != nil && errors.Is(err, wallet.ErrNotSent) && !wallet.OutcomeUnknown(err):
+		// The pay (or precreate) never reached the platform: the sale
+		// fails now, with nothing to resolve or cancel.
+		e.log.Warn("wallet platform not reachable: payment not sent", "id", s.rec.ID, "err", err)
+		return e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
+			r.State, r.Failure, r.Error = store.StateFailed, string(failWalletUnreachable), walletNotSent("payment", err).Error()
+			return nil
+		})
 	case err != nil && !wallet.OutcomeUnknown(err) && !errors.Is(err, wallet.ErrUnresolved):
 		// Refused before anything was paid (a bad request, a rejected
 		// signature): nothing to cancel.
@@ -366,6 +386,14 @@ func (e *Engine) stepWalletRefund(s *sale) error {
 		e.log.Warn("wallet refund outcome unknown: asking again from the outbox", "id", s.rec.ID, "refund", rid)
 		e.wake()
 		return nil
+	}
+	if errors.Is(err, wallet.ErrNotSent) {
+		// Never reached the platform: nothing was refunded.
+		e.log.Warn("wallet platform not reachable: refund not sent", "id", s.rec.ID, "err", err)
+		return e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
+			r.State, r.Failure, r.Error = store.StateFailed, string(failWalletUnreachable), walletNotSent("refund", err).Error()
+			return nil
+		})
 	}
 	why := fmt.Sprint(res.Status, " ", res.Reason)
 	if err != nil {

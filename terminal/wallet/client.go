@@ -9,8 +9,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"posd/conn/clock"
@@ -222,7 +224,13 @@ func (c *HTTPClient) send(ctx context.Context, p Platform, op string, req Reques
 	hr.Header.Set(HeaderTimestamp, ts)
 	hr.Header.Set(HeaderSignature, sig)
 	log := c.log.With("platform", string(p), "op", op, "order", req.OrderID)
+	var tr connTrace
+	hr = hr.WithContext(httptrace.WithClientTrace(ctx, tr.hooks()))
 	resp, err := c.http.Do(hr)
+	if err != nil && tr.notSent() {
+		log.Warn("wallet platform not reachable: request not sent", "err", errors.Unwrap(err))
+		return Result{}, fmt.Errorf("%w: %s %s: %w", ErrNotSent, p, op, err)
+	}
 	if err != nil {
 		log.Warn("wallet platform unreachable", "err", errors.Unwrap(err))
 		// The *url.Error names the URL only; never the body.
@@ -262,3 +270,22 @@ func (c *HTTPClient) send(ctx context.Context, p Platform, op string, req Reques
 	log.Info("wallet answer", "status", string(res.Status), "platform_txn", res.PlatformTxnID)
 	return res, nil
 }
+
+// connTrace follows a request's connection: a request whose transport
+// began getting a connection (GetConn) and never got one (GotConn) was
+// never written: its dial, DNS lookup, proxy or TLS handshake failed.
+// A transport that reports neither (a test double) says nothing, and its
+// errors stay unknown outcomes.
+type connTrace struct {
+	getting, got atomic.Bool
+}
+
+func (t *connTrace) hooks() *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{
+		GetConn: func(string) { t.getting.Store(true) },
+		GotConn: func(httptrace.GotConnInfo) { t.got.Store(true) },
+	}
+}
+
+// notSent reports whether no byte of the request can have left.
+func (t *connTrace) notSent() bool { return t.getting.Load() && !t.got.Load() }

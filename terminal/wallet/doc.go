@@ -2,8 +2,11 @@
 // Alipay, UnionPay QR) through one interface, Client, over the platforms,
 // and resolves payments whose outcome is unknown.
 //
-// A Pay answered "user_paying" (the customer still confirms on the phone)
-// or not answered at all (OutcomeUnknown(err)) is handed to a Resolver: it
+// A Pay that never left (ErrNotSent: no connection to the platform
+// could be made) took nothing: the sale fails at once, with nothing to
+// resolve or cancel. A Pay answered "user_paying" (the customer still
+// confirms on the phone) or not answered at all once it was on its way
+// (OutcomeUnknown(err)) is handed to a Resolver: it
 // queries the platform on a bounded schedule — a first wait of
 // ResolverOpts.First (2 s), then doubling, each wait drawn with full
 // jitter above a floor, all within ResolverOpts.Total (60 s) — and cancels

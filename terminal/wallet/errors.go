@@ -10,9 +10,17 @@ import (
 //
 //   - ErrInvalidRequest: the caller's input is not valid (platform, order
 //     id, amount, currency, code, refund id); nothing was sent.
-//   - ErrUnreachable: no answer came (connection refused or cut, timeout):
-//     the request may or may not have reached the platform. After a Pay
-//     the outcome is unknown: resolve it.
+//   - ErrNotSent: the request never left the terminal: no connection to
+//     the platform could be made (the dial failed, connection refused, no
+//     DNS answer, the TLS handshake failed), so no byte of it was written.
+//     Nothing reached the platform and nothing was done: a Pay took no
+//     payment (the sale fails, there is nothing to cancel), a Refund gave
+//     nothing back (failed, not pending), a query or cancel learned or
+//     did nothing. Not an unknown outcome (OutcomeUnknown is false).
+//   - ErrUnreachable: no answer came (the connection cut or reset once
+//     the request was on its way, a timeout waiting for the answer): the
+//     request may or may not have reached the platform. After a Pay the
+//     outcome is unknown: resolve it.
 //   - ErrBadResponse: an answer came but it is not a valid, correctly
 //     signed answer to the request; nothing in it is trusted. After a Pay
 //     the outcome is unknown: resolve it. An unsigned bad_signature
@@ -48,6 +56,7 @@ import (
 // unknown. No error text carries a payment code.
 var (
 	ErrInvalidRequest = errors.New("wallet: invalid request")
+	ErrNotSent        = errors.New("wallet: platform not reachable, request not sent")
 	ErrUnreachable    = errors.New("wallet: platform unreachable")
 	ErrBadResponse    = errors.New("wallet: bad response from platform")
 	ErrSystemError    = errors.New("wallet: platform system error, outcome unknown")
@@ -110,8 +119,16 @@ func (e *RejectedError) Is(target error) bool {
 // with such an error has StatusUnknown. A call
 // cut short by its context (posd stopping while the customer confirms on
 // the phone) is unknown too: the order may have reached the platform, and
-// the customer may still pay it.
+// the customer may still pay it. A request that never left (ErrNotSent)
+// has a known outcome: nothing was done, even when its context ended
+// while the connection was being made.
 func OutcomeUnknown(err error) bool {
+	if errors.Is(err, ErrUnresolved) {
+		return true
+	}
+	if errors.Is(err, ErrNotSent) {
+		return false
+	}
 	return errors.Is(err, ErrUnreachable) || errors.Is(err, ErrBadResponse) || errors.Is(err, ErrSystemError) ||
 		errors.Is(err, ErrUnresolved) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
