@@ -43,6 +43,9 @@ const (
 	FailFaceNoMatch     Failure = "face_no_match"     // the face-pay platform matched no enrolled account
 	FailFacePlatform    Failure = "face_platform"     // the face-pay platform refused or could not be reached before the password
 	FailSettleAgain     Failure = "settle_again"      // a payment code for the acquirer while the batch's last close got no answer (cup): nothing was sent
+	// FailWalletUnreachable: no connection to the wallet platform could be
+	// made (wallet.ErrNotSent): nothing reached it, nothing is to cancel.
+	FailWalletUnreachable Failure = "wallet_unreachable"
 	// FailWalletUnknown is not an end: a wallet refund whose outcome the
 	// platform has not told yet (the record stays auth_sent while the
 	// terminal asks again); the sale is not refunded again meanwhile.
@@ -54,7 +57,8 @@ const (
 var Failures = []Failure{FailNoCard, FailCancelled, FailCardRead, FailCardExpired, FailHostUnreachable,
 	FailKeys, FailShutdown, FailInterrupted, FailInternal, FailRisk, FailPINCancelled, FailPINTimeout, FailPINUnavailable,
 	FailCardRemoved, FailCardNotAccepted, FailOriginal, FailWrongCard, FailNoResponse, FailSettlement, FailNotPaymentCode, FailWallet,
-	FailFaceUnavailable, FailFaceNoConsent, FailFaceSpoof, FailFaceRetry, FailFaceNoMatch, FailFacePlatform, FailWalletUnknown, FailSettleAgain}
+	FailFaceUnavailable, FailFaceNoConsent, FailFaceSpoof, FailFaceRetry, FailFaceNoMatch, FailFacePlatform, FailWalletUnknown, FailSettleAgain,
+	FailWalletUnreachable}
 
 // failureOf classifies an error of a sale, once, with errors.Is.
 func failureOf(err error) Failure {

@@ -64,7 +64,7 @@ func TestFailureCodes(t *testing.T) {
 	// Set by the flow itself, not classified from an error: recovery's,
 	// and face pay's (face.go names each).
 	direct := map[Failure]bool{FailInterrupted: true, FailFaceUnavailable: true, FailFaceNoConsent: true,
-		FailFaceSpoof: true, FailFaceRetry: true, FailFaceNoMatch: true, FailFacePlatform: true, FailWalletUnknown: true}
+		FailFaceSpoof: true, FailFaceRetry: true, FailFaceNoMatch: true, FailFacePlatform: true, FailWalletUnknown: true, FailWalletUnreachable: true}
 	for _, f := range Failures {
 		if failureOf(fmt.Errorf("x: %w", errorOf(f))) != f && !direct[f] {
 			t.Errorf("failureOf does not map %s back", f)

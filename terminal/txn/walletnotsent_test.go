@@ -24,7 +24,7 @@ func TestWalletPayNotSentFailsAtOnce(t *testing.T) {
 	events, stop := e.Subscribe()
 	defer stop()
 	got := payByCode(t, e, codes, wechatCode)
-	if got.State != store.StateFailed || Failure(got.Failure) != failWalletUnreachable || !errors.Is(errNotSent, wallet.ErrNotSent) {
+	if got.State != store.StateFailed || Failure(got.Failure) != FailWalletUnreachable || !errors.Is(errNotSent, wallet.ErrNotSent) {
 		t.Fatalf("pay not sent: %+v", got)
 	}
 	for more := true; more; {
@@ -68,7 +68,7 @@ func TestWalletPrecreateNotSentFailsAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := wait(t, e, tx.ID); got.State != store.StateFailed || Failure(got.Failure) != failWalletUnreachable {
+	if got := wait(t, e, tx.ID); got.State != store.StateFailed || Failure(got.Failure) != FailWalletUnreachable {
 		t.Fatalf("precreate not sent: %+v", got)
 	}
 	w.mu.Lock()
@@ -91,7 +91,7 @@ func TestWalletRefundNotSentFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := wait(t, e, tx.ID); got.State != store.StateFailed || Failure(got.Failure) != failWalletUnreachable {
+	if got := wait(t, e, tx.ID); got.State != store.StateFailed || Failure(got.Failure) != FailWalletUnreachable {
 		t.Fatalf("refund not sent: %+v", got)
 	}
 	if jobs, err := db.Jobs(); err != nil || len(jobs) != 0 {

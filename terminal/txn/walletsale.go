@@ -203,12 +203,6 @@ func (e *Engine) walletRisk(ctx context.Context, s *sale, masked string) (done b
 	})
 }
 
-// failWalletUnreachable is the failure of a wallet payment or refund
-// that never left: no connection to the platform could be made
-// (wallet.ErrNotSent). Nothing reached the platform, nothing is to be
-// cancelled: like a card sale whose acquirer is unreachable.
-const failWalletUnreachable = FailHostUnreachable
-
 // walletNotSent is the record's error of a wallet request that never
 // left.
 func walletNotSent(what string, err error) error {
@@ -223,7 +217,7 @@ func (e *Engine) walletOutcome(s *sale, res wallet.Result, err error) error {
 		// fails now, with nothing to resolve or cancel.
 		e.log.Warn("wallet platform not reachable: payment not sent", "id", s.rec.ID, "err", err)
 		return e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
-			r.State, r.Failure, r.Error = store.StateFailed, string(failWalletUnreachable), walletNotSent("payment", err).Error()
+			r.State, r.Failure, r.Error = store.StateFailed, string(FailWalletUnreachable), walletNotSent("payment", err).Error()
 			return nil
 		})
 	case err != nil && !wallet.OutcomeUnknown(err) && !errors.Is(err, wallet.ErrUnresolved):
@@ -391,7 +385,7 @@ func (e *Engine) stepWalletRefund(s *sale) error {
 		// Never reached the platform: nothing was refunded.
 		e.log.Warn("wallet platform not reachable: refund not sent", "id", s.rec.ID, "err", err)
 		return e.commit(s, PhaseDone, func(_ *store.Tx, r *store.Txn) error {
-			r.State, r.Failure, r.Error = store.StateFailed, string(failWalletUnreachable), walletNotSent("refund", err).Error()
+			r.State, r.Failure, r.Error = store.StateFailed, string(FailWalletUnreachable), walletNotSent("refund", err).Error()
 			return nil
 		})
 	}
