@@ -136,8 +136,9 @@ func appLabel(c emv.Candidate) string {
 	return c.AIDHex()
 }
 
-// incorrectPINHold is how long "Incorrect PIN, try again" stays on the
-// customer display before the next PIN prompt replaces it.
+// incorrectPINHold is how long "Incorrect PIN, try again" (or "PIN
+// blocked") stays on the customer display before the next PIN prompt (or
+// the outcome) replaces it.
 const incorrectPINHold = 2 * time.Second
 
 // Message shows the kernel's prompt on the customer display. The kernel
@@ -148,7 +149,7 @@ func (u chipUI) Message(ctx context.Context, m emv.Message) {
 	u.e.mu.Lock()
 	u.e.publishEvent(Event{Phase: PhaseMessage, Txn: u.s.rec, Message: m.String()})
 	u.e.mu.Unlock()
-	if m == emv.MsgIncorrectPIN {
+	if m == emv.MsgIncorrectPIN || m == emv.MsgPINBlocked {
 		_ = clock.Sleep(ctx, u.e.clock, incorrectPINHold)
 	}
 }

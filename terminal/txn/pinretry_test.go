@@ -95,3 +95,52 @@ func TestIncorrectPINShownBeforeTheNextPrompt(t *testing.T) {
 		t.Fatalf("state %s failure %q", got.State, got.Failure)
 	}
 }
+
+// blockedPINKernel finds the card's PIN blocked, says so, and ends as
+// the card refusing would.
+type blockedPINKernel struct{}
+
+func (blockedPINKernel) Start(ctx context.Context, _ apdu.Transceiver, _ emv.Interface, _ emv.Txn, ui emv.UI) (*emv.Session, error) {
+	ui.Message(ctx, emv.MsgPINBlocked)
+	return nil, fmt.Errorf("%w: offline PIN: %w", emv.ErrCancelled, pin.ErrCancelled)
+}
+
+// "PIN blocked" too stays on the display a moment before the outcome
+// replaces it: the customer learns why the card was not taken.
+func TestPINBlockedShownBeforeTheOutcome(t *testing.T) {
+	clk := spyClock{Fake: clock.NewFake(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)), asked: make(chan time.Duration, 64)}
+	e, rd, _ := setupWith(t, approveAll(), func(o *Opts) {
+		o.Kernel, o.PIN, o.Clock = blockedPINKernel{}, &fakePIN{digits: "0000"}, clk
+	})
+	events, stop := e.Subscribe()
+	defer stop()
+	tx, err := e.StartSale(2000, "156")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd.cards <- &Card{Mode: risk.EntryInsert, Wipe: func() {},
+		Chip: &Chip{Interface: emv.Contact, Release: func(context.Context) error { return nil }}}
+	msg := waitPhase(t, events, PhaseMessage)
+	if msg.Message != emv.MsgPINBlocked.String() {
+		t.Fatalf("message %q", msg.Message)
+	}
+	timeout := time.After(10 * time.Second)
+	for held := false; !held; {
+		select {
+		case ev := <-events:
+			if ev.Phase == PhaseDone {
+				t.Fatal("the outcome replaced \"PIN blocked\" at once")
+			}
+		case d := <-clk.asked:
+			if d >= time.Second && d <= 5*time.Second {
+				clk.Advance(d)
+				held = true
+			}
+		case <-timeout:
+			t.Fatal("neither a hold nor the outcome")
+		}
+	}
+	if got := wait(t, e, tx.ID); got.State != store.StateFailed {
+		t.Fatalf("state %s failure %q", got.State, got.Failure)
+	}
+}
