@@ -453,6 +453,11 @@ func (a *api) start(w http.ResponseWriter, req txnRequest) {
 		// The terminal cannot record a sale: service, not the cashier.
 		en, zh := ui.StorageFullText()
 		fail(w, http.StatusServiceUnavailable, fmt.Errorf("%s / %s (%w)", en, zh, err))
+	case errors.Is(err, txn.ErrKeys):
+		// No DUKPT key (not loaded, lost): nothing can be sent to the
+		// acquirer until an engineer loads one.
+		en, zh, _ := ui.FailureText(string(txn.FailKeys))
+		fail(w, http.StatusServiceUnavailable, fmt.Errorf("%s / %s (%w)", en, zh, err))
 	case errors.Is(err, txn.ErrOriginal) && store.IsNotFound(err):
 		fail(w, http.StatusNotFound, fmt.Errorf("original %w", notFound(req.OrigID, err)))
 	case errors.Is(err, txn.ErrAmount), errors.Is(err, txn.ErrCurrency), errors.Is(err, txn.ErrKind), errors.Is(err, txn.ErrOriginal):

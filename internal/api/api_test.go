@@ -49,6 +49,12 @@ func newTestAPIDialect(t testing.TB, dialect string) (*api, http.Handler) {
 // newTestAPIStore is newTestAPIDialect with the store's options.
 func newTestAPIStore(t testing.TB, dialect string, so *store.Opts) (*api, http.Handler) {
 	t.Helper()
+	return newTestAPIKeys(t, dialect, so, true)
+}
+
+// newTestAPIKeys is newTestAPIStore with the DUKPT key loaded or not.
+func newTestAPIKeys(t testing.TB, dialect string, so *store.Opts, loadKey bool) (*api, http.Handler) {
+	t.Helper()
 	dir := t.TempDir()
 	db, err := store.Open(filepath.Join(dir, "posd.db"), so)
 	if err != nil {
@@ -64,9 +70,11 @@ func newTestAPIStore(t testing.TB, dialect string, so *store.Opts) (*api, http.H
 	if err != nil {
 		t.Fatal(err)
 	}
-	bdk, iksn := cfg.SimTestKey(wiresec.ModeAES)
-	if err := keys.LoadFromBDK(bdk, iksn); err != nil {
-		t.Fatal(err)
+	if loadKey {
+		bdk, iksn := cfg.SimTestKey(wiresec.ModeAES)
+		if err := keys.LoadFromBDK(bdk, iksn); err != nil {
+			t.Fatal(err)
+		}
 	}
 	client, err := host.New(&host.Opts{Addr: "127.0.0.1:1", Dialect: dialect, ConnectTimeout: time.Second, ResponseTimeout: time.Second})
 	if err != nil {
@@ -530,6 +538,23 @@ func TestAPIStorageFull(t *testing.T) {
 	}
 	if st := a.d.Status().Storage; !strings.Contains(st.Problem, "data partition full") {
 		t.Fatalf("storage %+v", st)
+	}
+}
+
+// A terminal without a DUKPT key: no card sale starts (the customer is
+// not asked for a card that could not be sent), the cashier's answer
+// says the terminal needs service.
+func TestAPINoKeysRefusesACardSale(t *testing.T) {
+	a, h := newTestAPIKeys(t, "", nil, false)
+	if a.d.Status().KeyError == "" {
+		t.Fatal("status shows no key error without a key")
+	}
+	code, _, body := do(h, call{"POST", "/v1/sales", `{"amount":"1.00"}`, nil})
+	if msg := errorOf(t, body); code != 503 || !strings.HasPrefix(msg, "Terminal needs service / 终端需要维护 (") {
+		t.Fatalf("card sale without a key: %d %s", code, body)
+	}
+	if st := a.d.Status(); st.ActiveSale != "" {
+		t.Fatalf("a sale is active: %q", st.ActiveSale)
 	}
 }
 

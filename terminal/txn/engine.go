@@ -705,6 +705,9 @@ func (e *Engine) Start(req Request) (store.Txn, error) {
 	if req.Method == MethodQR && (req.Kind != host.KindPurchase || e.o.Codes == nil) {
 		return store.Txn{}, fmt.Errorf("%w: payment codes pay sales only, on a terminal with a code reader", ErrKind)
 	}
+	if err := e.keysFor(req, orig); err != nil {
+		return store.Txn{}, err
+	}
 	e.retryStranded()
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -770,6 +773,32 @@ func (e *Engine) Start(req Request) (store.Txn, error) {
 
 // idBlock is a run of reserved record ids.
 type idBlock struct{ next, end uint64 }
+
+// KeyState is implemented by key sources that tell, without taking a
+// key, whether they have one (terminal/dukptkeys.Source: its KSN).
+type KeyState interface {
+	KSN() (string, error)
+}
+
+// keysFor refuses, with ErrKeys, a transaction for the acquirer (every
+// request to it takes a DUKPT key) when the key source says it has no
+// key: the customer must not present a card, or type a password, for a
+// request that cannot be sent. A wallet payment or refund (the wallet
+// platform's, no DUKPT key) and a scanned code (it may be a wallet's)
+// are not refused here.
+func (e *Engine) keysFor(req Request, orig *store.Txn) error {
+	if req.Method == MethodQR || req.Method == MethodMPM || (orig != nil && orig.Wallet != nil) {
+		return nil
+	}
+	ks, ok := e.o.Keys.(KeyState)
+	if !ok {
+		return nil
+	}
+	if _, err := ks.KSN(); err != nil {
+		return fmt.Errorf("%w: %w", ErrKeys, err)
+	}
+	return nil
+}
 
 // idReserve is how many record ids one commit reserves: a crash skips up to
 // that many ids (never reuses one).

@@ -35,7 +35,9 @@ var (
 	// ErrCardExpired: the card's expiry date has passed.
 	ErrCardExpired = errors.New("txn: card expired")
 	// ErrKeys: no transaction key could be produced (not provisioned,
-	// state lost, exhausted): the terminal must be serviced.
+	// state lost, exhausted): the terminal must be serviced. Start
+	// returns it for a transaction for the acquirer when the key source
+	// (a KeyState) says it has no key, before anything is recorded.
 	ErrKeys = errors.New("txn: transaction key unavailable")
 	// ErrRisk: a risk rule refused the sale.
 	ErrRisk = errors.New("txn: refused by the risk rules")
