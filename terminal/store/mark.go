@@ -1,12 +1,18 @@
 package store
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"log/slog"
 	"maps"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
@@ -31,6 +37,10 @@ import (
 // MarkFile is the name a daemon gives the counters' mark in its data
 // directory, next to posd.db and the DUKPT KSN mark.
 const MarkFile = "counters-mark.json"
+
+// SeenSuffix names, next to the mark (its path + SeenSuffix), the counters'
+// values the last commit left in the database.
+const SeenSuffix = ".last"
 
 // MarkReserve is how many values of a counter one write of the mark
 // covers: a stop that is not clean skips at most that many.
@@ -71,6 +81,17 @@ type counterMark struct {
 	mu      sync.Mutex
 	m       map[string]markEntry
 	writes  int // saves that succeeded (the benchmark's figure)
+	// fresh: at Open the database had never taken a counter value.
+	fresh bool
+
+	// seenPath is SeenSuffix's file; seen its values as Open read them
+	// (then as posd last wrote them). pendTx is the write transaction
+	// that took values, pend those values (written once it commits).
+	seenPath string
+	seenMu   sync.Mutex
+	seen     map[string]uint64
+	pendTx   *bolt.Tx
+	pend     map[string]uint64
 }
 
 // CounterMove is a counter Open moved past the mark. From and To are the
@@ -89,6 +110,12 @@ type CounterMove struct {
 // Moved is what Open moved past the counters' mark (empty: nothing, or
 // no mark).
 func (d *DB) Moved() []CounterMove { return slices.Clone(d.moved) }
+
+// NewDatabase reports whether Open found a database that had never taken
+// a counter value (made new, its marker removed) where a counters' mark
+// was: its counters, if Moved says so, continue past the mark; it is not
+// an older copy.
+func (d *DB) NewDatabase() bool { return d.mark != nil && d.mark.fresh }
 
 // Behind reports whether Open found the database behind the counters'
 // mark: an older copy of the file than the one posd last used.
@@ -121,7 +148,104 @@ func loadMark(path string) (*counterMark, error) {
 				ErrMark, path, name, e.Low, e.Max)
 		}
 	}
-	return &counterMark{path: path, reserve: MarkReserve, m: f.Counters}, nil
+	c := &counterMark{path: path, reserve: MarkReserve, m: f.Counters, seenPath: path + SeenSuffix}
+	c.seen = readSeen(c.seenPath)
+	return c, nil
+}
+
+// seenHeader starts the file of the last commit's values; a CRC-32 line
+// of what comes before it ends the file.
+const seenHeader = "posd-counters-last 1\n"
+
+// readSeen reads the last commit's values; a file missing, torn or
+// damaged is none (nil): the mark alone judges.
+func readSeen(path string) map[string]uint64 {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	return parseSeen(raw)
+}
+
+// parseSeen decodes the file of the last commit's values (nil: damaged).
+func parseSeen(raw []byte) map[string]uint64 {
+	if len(raw) > 4096 {
+		return nil
+	}
+	// The file is written over in place, not truncated: what follows
+	// the first CRC line is what an earlier, longer write left.
+	end := bytes.Index(raw, []byte("\ncrc "))
+	if end < 0 || !bytes.HasPrefix(raw, []byte(seenHeader)) || len(raw) < end+1+len("crc 01234567\n") {
+		return nil
+	}
+	end++
+	line := raw[end : end+len("crc 01234567\n")]
+	sum, err := strconv.ParseUint(string(line[4:12]), 16, 32)
+	if err != nil || line[12] != '\n' || uint32(sum) != crc32.ChecksumIEEE(raw[:end]) {
+		return nil
+	}
+	seen := map[string]uint64{}
+	sc := bufio.NewScanner(bytes.NewReader(raw[len(seenHeader):end]))
+	for sc.Scan() {
+		name, v, ok := strings.Cut(sc.Text(), " ")
+		n, err := strconv.ParseUint(v, 10, 64)
+		if !ok || err != nil || name == "" {
+			return nil
+		}
+		seen[name] = n
+	}
+	return seen
+}
+
+// encodeSeen is the file of the last commit's values.
+func encodeSeen(seen map[string]uint64) []byte {
+	b := []byte(seenHeader)
+	for _, name := range slices.Sorted(maps.Keys(seen)) {
+		b = fmt.Appendf(b, "%s %d\n", name, seen[name])
+	}
+	return fmt.Appendf(b, "crc %08x\n", crc32.ChecksumIEEE(b))
+}
+
+// note keeps value v of counter name that transaction tx takes, to be
+// written next to the mark once tx commits.
+func (c *counterMark) note(tx *bolt.Tx, name string, v uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pendTx != tx {
+		pend := map[string]uint64{}
+		c.pendTx, c.pend = tx, pend
+		tx.OnCommit(func() {
+			c.mu.Lock()
+			if c.pendTx == tx {
+				c.pendTx, c.pend = nil, nil
+			}
+			c.mu.Unlock()
+			c.writeSeen(pend)
+		})
+	}
+	c.pend[name] = max(c.pend[name], v)
+}
+
+// writeSeen takes up's values (never lowering one) and writes the file,
+// without fsync. It is best effort: a write that fails leaves the file
+// older, which only makes the next Open judge by the mark.
+func (c *counterMark) writeSeen(up map[string]uint64) {
+	c.seenMu.Lock()
+	defer c.seenMu.Unlock()
+	if c.seen == nil {
+		c.seen = map[string]uint64{}
+	}
+	for name, v := range up {
+		c.seen[name] = max(c.seen[name], v)
+	}
+	// Written over in place: truncating first would have some file
+	// systems (ext4's auto_da_alloc) flush the file at close.
+	f, err := os.OpenFile(c.seenPath, os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return
+	}
+	f.WriteAt(encodeSeen(c.seen), 0)
+	f.Close()
 }
 
 // save writes the mark with the entries of up changed, then takes them in
@@ -163,6 +287,7 @@ func (t *Tx) use(name string, before, v uint64) {
 	if t.mark == nil {
 		return
 	}
+	t.mark.note(t.tx, name, v)
 	cur, _ := t.mark.get(name)
 	if p, ok := t.raise[name]; ok {
 		cur = p
@@ -281,16 +406,20 @@ func (d *DB) reconcile(log *slog.Logger) error {
 	c := d.mark
 	up := map[string]markEntry{}
 	var moved []CounterMove
+	now := map[string]uint64{}
 	err := d.bolt.Update(func(tx *bolt.Tx) error {
 		moved = nil
 		clear(up)
+		clear(now)
 		m := c.snapshot()
+		c.fresh = freshDB(tx)
 		for _, name := range counterNames(tx, m) {
 			e, known := m[name]
 			cur, err := counterValue(tx, name, e.Max)
 			if err != nil {
 				return err
 			}
+			now[name] = max(cur, e.Max)
 			switch {
 			case !known || cur > e.Max:
 				up[name] = markEntry{Max: cur, Low: cur}
@@ -302,7 +431,11 @@ func (d *DB) reconcile(log *slog.Logger) error {
 				if err := setCounter(tx, name, e.Max); err != nil {
 					return err
 				}
-				moved = append(moved, CounterMove{Counter: name, From: shown(name, cur), To: shown(name, e.Max), Behind: cur < e.Low})
+				// Below the mark's Low, or below what the last commit
+				// left: older than a database posd had. A new database
+				// is not a copy.
+				behind := !c.fresh && (cur < e.Low || cur < c.seen[name])
+				moved = append(moved, CounterMove{Counter: name, From: shown(name, cur), To: shown(name, e.Max), Behind: behind})
 			}
 		}
 		return nil
@@ -311,7 +444,30 @@ func (d *DB) reconcile(log *slog.Logger) error {
 		return err
 	}
 	d.moved = moved
-	return c.save(up)
+	if err := c.save(up); err != nil {
+		return err
+	}
+	// From now on the last commit's values are this database's.
+	c.seenMu.Lock()
+	c.seen = nil
+	c.seenMu.Unlock()
+	c.writeSeen(now)
+	return nil
+}
+
+// freshDB reports whether the database has never taken a counter value:
+// no record id, no counter, batch 1 open.
+func freshDB(tx *bolt.Tx) bool {
+	if tx.Bucket(bucketTxns).Sequence() != 0 {
+		return false
+	}
+	c := tx.Bucket(bucketCounters).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if !bytes.Equal(k, keyBatch) || !bytes.Equal(v, binary.BigEndian.AppendUint64(nil, 1)) {
+			return false
+		}
+	}
+	return true
 }
 
 // exactMark lowers the mark to the values the database holds, at a clean
