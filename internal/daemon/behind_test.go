@@ -100,3 +100,90 @@ func TestRestoredDatabaseIsBehind(t *testing.T) {
 		t.Errorf("open batch %d after the restore; batch %d was closed", next.batch, lost[1].batch)
 	}
 }
+
+// TestRestoreAfterPowerCutIsBehind: the field engineer's case. The data
+// directory is copied while posd runs (a power cut), posd.db replaced by
+// a copy from two sales earlier, posd started: its log warns and its
+// status says the database is behind, not merely that posd did not stop
+// cleanly. Then posd.db and its marker removed: a new database, said so.
+func TestRestoreAfterPowerCutIsBehind(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "data")
+	cfg, err := config.Parse([]byte(`{"data_dir":"` + dir + `","host":{"addr":"127.0.0.1:1"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	open := func() *Daemon {
+		t.Helper()
+		logs = &syncBuffer{}
+		d, err := Open(context.Background(), cfg, "test", slog.New(slog.NewTextHandler(logs, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	sale := func(d *Daemon) {
+		t.Helper()
+		err := d.DB.Do(func(tx *store.Tx) error {
+			if _, err := tx.NextSTAN(); err != nil {
+				return err
+			}
+			_, err := tx.NextInvoice()
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	db := filepath.Join(dir, "posd.db")
+	d := open()
+	sale(d)
+	older := filepath.Join(root, "posd.db.older")
+	copyFile(t, db, older)
+	sale(d)
+	sale(d)
+	cut := filepath.Join(root, "cut")
+	copyDir(t, dir, cut)
+	d.Close(context.Background())
+
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	copyDir(t, cut, dir)
+	copyFile(t, older, db)
+	d = open()
+	st := d.Status()
+	if st.DatabaseBehind == nil {
+		t.Errorf("status after restoring an older posd.db after a power cut: database_behind null")
+	}
+	if !strings.Contains(logs.String(), "level=WARN msg=\"posd.db was behind") || strings.Contains(logs.String(), "did not stop cleanly") {
+		t.Errorf("start-up log:\n%s", logs.String())
+	}
+	d.Close(context.Background())
+
+	for _, p := range []string{db, db + store.MarkerSuffix} {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d = open()
+	defer d.Close(context.Background())
+	if st := d.Status(); st.DatabaseBehind != nil {
+		t.Errorf("a new database reported behind: %+v", st.DatabaseBehind)
+	}
+	if l := logs.String(); !strings.Contains(l, "posd.db is a new database") || strings.Contains(l, "did not stop cleanly") {
+		t.Errorf("start-up log of a new database:\n%s", l)
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	raw, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
