@@ -1,9 +1,11 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -441,6 +443,125 @@ func TestHealthFailureClass(t *testing.T) {
 		}
 		if !strings.HasPrefix(reason, "health check failed") {
 			t.Errorf("reason %q", reason)
+		}
+	}
+}
+
+// rolledBackEvents are the history's firmware rollbacks of version.
+func rolledBackEvents(t *testing.T, d *Daemon, version int) []OTAEvent {
+	t.Helper()
+	h, err := d.OTAHistory(100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []OTAEvent
+	for _, e := range h {
+		if e.Kind == "firmware" && e.Result == "rolled_back" && e.Version == version {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// The field engineer's case: the trial of version 2 failed its boots and
+// posd-supervisor rolled it back (posd's own health check never ran).
+// The update history shows the rollback with its reason and decision,
+// ota status names version 2 as blocked, and nothing shows a zero
+// retry_after. (Before, the history had only "installed" and ota status
+// said nothing of version 2.)
+func TestSupervisorRollbackInOTAHistory(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "data")
+	u := newFakeUpdater()
+	names := [2]string{"a", "b"}
+	tms, tmsURL, root := startTMS(t)
+	acq := startAcquirer(t)
+
+	d := openFWReport(t, dir, acq, tmsURL, root, u, names)
+	tryFirmware(t, d, "2")
+	if err := d.fw.m.Rollback(ctx, "posd-supervisor: trial boot 3 of 3 failed: exit status 2"); err != nil {
+		t.Fatal(err)
+	}
+	closeFW(t, d)
+	d = openFWReport(t, dir, acq, tmsURL, root, u, names)
+	defer closeFW(t, d)
+	tms.waitRollbacks(t, 1)
+	if err := d.syncRollbacks(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	got := rolledBackEvents(t, d, 2)
+	if len(got) != 1 || got[0].Decision != "blocked" || !strings.Contains(got[0].Detail, "posd-supervisor: trial boot 3 of 3") {
+		t.Fatalf("history's rollbacks of version 2: %+v", got)
+	}
+	h, _ := d.OTAHistory(100)
+	raw, _ := json.Marshal(h)
+	if strings.Contains(string(raw), "0001-01-01") {
+		t.Errorf("history shows a zero time: %s", raw)
+	}
+
+	st, err := d.OTAStatus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.RolledBack) != 1 || st.RolledBack[0].Version != 2 || st.RolledBack[0].Decision != "blocked" ||
+		!strings.Contains(st.RolledBack[0].Reason, "posd-supervisor") {
+		t.Fatalf("ota status: %+v", st)
+	}
+	raw, _ = json.Marshal(st)
+	if strings.Contains(string(raw), "0001-01-01") || strings.Contains(string(raw), "retry_after") {
+		t.Errorf("ota status of a blocked version: %s", raw)
+	}
+}
+
+// A trial that rolled itself back (its health check failed on the host
+// echo: a retry) has one history entry for it, with the decision and
+// when it is tried again, not one from the trial and one from the
+// committed firmware.
+func TestOwnRollbackOnceInOTAHistory(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "data")
+	u := newFakeUpdater()
+	names := [2]string{"a", "b"}
+	tms, tmsURL, root := startTMS(t)
+	acq := startAcquirer(t)
+
+	d := openFWReport(t, dir, acq, tmsURL, root, u, names)
+	d = failHostTrial(t, dir, acq, tmsURL, root, u, names, d)
+	defer closeFW(t, d)
+	tms.waitRollbacks(t, 1)
+	if err := d.syncRollbacks(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := rolledBackEvents(t, d, 2)
+	if len(got) != 1 || got[0].Decision != "retry" || got[0].RetryAfter.IsZero() || !strings.Contains(got[0].Detail, "host link") {
+		t.Fatalf("history's rollbacks of version 2: %+v", got)
+	}
+	st, err := d.OTAStatus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.RolledBack) != 1 || st.RolledBack[0].Decision != "retry" || st.RolledBack[0].RetryAfter.IsZero() {
+		t.Fatalf("ota status: %+v", st.RolledBack)
+	}
+}
+
+// The log line of a rollback recorded names no retry time for a blocked
+// version (before: retry_after=0001-01-01T00:00:00.000Z).
+func TestRollbackLogNoZeroRetry(t *testing.T) {
+	at := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
+	for _, r := range []fwRollback{
+		{Version: "2", Decision: decisionBlocked, Reason: "posd-supervisor: gave up", At: at},
+		{Version: "2", Decision: decisionRetry, HostOnly: true, HostFailures: 1, RetryAfter: at.Add(time.Hour), Reason: hostLinkReason + "echo", At: at},
+	} {
+		var buf bytes.Buffer
+		slog.New(slog.NewTextHandler(&buf, nil)).Warn("firmware rollback recorded", r.logArgs()...)
+		line := buf.String()
+		if strings.Contains(line, "0001-01-01") {
+			t.Errorf("zero time logged: %s", line)
+		}
+		if want := r.Decision == decisionRetry; strings.Contains(line, "retry_after=") != want {
+			t.Errorf("retry_after logged %v, want %v: %s", !want, want, line)
 		}
 	}
 }

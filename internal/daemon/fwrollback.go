@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -218,8 +220,14 @@ func (d *Daemon) syncRollbacks(ctx context.Context) error {
 			}
 			recs = append(recs, r)
 			added = true
-			d.Log.Warn("firmware rollback recorded", "version", r.Version, "decision", r.Decision,
-				"host_failures", r.HostFailures, "retry_after", r.RetryAfter, "reason", r.Reason)
+			d.Log.Warn("firmware rollback recorded", r.logArgs()...)
+			// The update history shows it too, whichever process rolled
+			// back (posd-supervisor and the boot loader write no history).
+			if h := tx.Bucket(otaHistory); h != nil && d.ota != nil {
+				if _, err := appendOTAEventTx(h, r.historyEvent()); err != nil {
+					return err
+				}
+			}
 		}
 		if !added || len(recs) <= maxRollbackRecords {
 			return nil
@@ -238,6 +246,97 @@ func (d *Daemon) syncRollbacks(ctx context.Context) error {
 		return fmt.Errorf("firmware rollbacks: %w", err)
 	}
 	return nil
+}
+
+// logArgs are the attributes of the log line of a rollback recorded: no
+// retry time for a blocked version.
+func (r fwRollback) logArgs() []any {
+	args := []any{"version", r.Version, "decision", r.Decision, "host_failures", r.HostFailures}
+	if r.Decision == decisionRetry && !r.RetryAfter.IsZero() {
+		args = append(args, "retry_after", r.RetryAfter)
+	} else if r.Decision == decisionBlocked {
+		args = append(args, "until", "the repository offers a newer version")
+	}
+	return append(args, "reason", r.Reason)
+}
+
+// historyEvent is the update history's entry of a rollback.
+func (r fwRollback) historyEvent() OTAEvent {
+	e := OTAEvent{At: r.At, Kind: "firmware", Result: "rolled_back", Version: atoiOr0(r.Version),
+		Detail: boundDetail(redact.Digits(r.Reason)), Decision: r.Decision}
+	if r.Decision == decisionRetry {
+		e.RetryAfter = r.RetryAfter
+	}
+	return e
+}
+
+func boundDetail(s string) string {
+	if len(s) > maxReportDetail {
+		s = strings.ToValidUTF8(s[:maxReportDetail], "")
+	}
+	return s
+}
+
+// FirmwareRollback is a firmware version rolled back, as ota status
+// shows it: blocked (not installed again; a newer version from the
+// repository is) or to be tried again after RetryAfter.
+type FirmwareRollback struct {
+	Version    int       `json:"version"`
+	Decision   string    `json:"decision"`
+	RetryAfter time.Time `json:"retry_after,omitzero"`
+	// Reason and At are the last rollback's.
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+	Note   string    `json:"note"`
+}
+
+// rolledBackVersions are the versions newer than running that were
+// rolled back, by version (from the records: read only, no sync).
+func (d *Daemon) rolledBackVersions(running int) []FirmwareRollback {
+	byVersion := map[int]*FirmwareRollback{}
+	_ = d.DB.Bolt().View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(fwBucket)
+		if b == nil {
+			return nil
+		}
+		recs, err := rollbackRecords(b)
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			v := atoiOr0(r.Version)
+			if v <= running {
+				continue
+			}
+			f := byVersion[v]
+			if f == nil {
+				f = &FirmwareRollback{Version: v}
+				byVersion[v] = f
+			}
+			if !r.At.Before(f.At) {
+				f.At, f.Reason = r.At, redact.Digits(r.Reason)
+				if f.Decision != decisionBlocked {
+					f.Decision, f.RetryAfter = r.Decision, r.RetryAfter
+				}
+			}
+			if r.Decision == decisionBlocked {
+				f.Decision, f.RetryAfter = decisionBlocked, time.Time{}
+			}
+		}
+		return nil
+	})
+	var out []FirmwareRollback
+	for _, v := range slices.Sorted(maps.Keys(byVersion)) {
+		f := *byVersion[v]
+		if f.Decision == decisionBlocked {
+			f.RetryAfter = time.Time{}
+			f.Note = "blocked: not installed again; a newer version from the repository is"
+		} else {
+			f.Note = "tried again after " + f.RetryAfter.UTC().Format(time.RFC3339) + ", once the acquirer answers"
+		}
+		out = append(out, f)
+	}
+	return out
 }
 
 func rollbackRecords(b *bbolt.Bucket) ([]fwRollback, error) {
@@ -353,11 +452,7 @@ func (r fwRollback) reportDetail(maxHost int) string {
 	default:
 		s = "blocked (firmware fault): "
 	}
-	s = redact.Digits(s + r.Reason)
-	if len(s) > maxReportDetail {
-		s = strings.ToValidUTF8(s[:maxReportDetail], "")
-	}
-	return s
+	return boundDetail(redact.Digits(s + r.Reason))
 }
 
 // sendRollbackReports sends the TMS every rollback not reported yet,

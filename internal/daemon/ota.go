@@ -77,6 +77,11 @@ type OTAEvent struct {
 	// happened last.
 	Count int       `json:"count,omitempty"`
 	Last  time.Time `json:"last,omitzero"`
+	// Decision of a firmware rollback (rolled_back): "blocked" (the
+	// version is not installed again) or "retry" (tried again after
+	// RetryAfter, once the acquirer answers).
+	Decision   string    `json:"decision,omitempty"`
+	RetryAfter time.Time `json:"retry_after,omitzero"`
 }
 
 // OTAStatus is what posctl ota status shows.
@@ -92,6 +97,9 @@ type OTAStatus struct {
 	Checked   bool   `json:"checked"`
 	LastError string `json:"last_error,omitempty"`
 	Interval  string `json:"interval"`
+	// RolledBack names the firmware versions newer than the one running
+	// that were rolled back: blocked, or waiting to be tried again.
+	RolledBack []FirmwareRollback `json:"firmware_rolled_back,omitempty"`
 }
 
 // otaPart is the daemon's update client and its loop.
@@ -689,6 +697,9 @@ func (d *Daemon) OTAStatus() (OTAStatus, error) {
 	if p := d.Params(); p.Version > 0 {
 		st.Params = &p
 	}
+	if d.fw != nil {
+		st.RolledBack = d.rolledBackVersions(d.firmwareVersion())
+	}
 	d.ota.mu.Lock()
 	st.LastCheck, st.LastError, st.NextCheck = d.ota.lastCheck, d.ota.lastErr, d.ota.nextCheck
 	st.Checked = !st.LastCheck.IsZero()
@@ -730,32 +741,62 @@ func (d *Daemon) otaEvent(e OTAEvent) {
 
 func (d *Daemon) appendOTAEvent(e OTAEvent) (uint64, error) {
 	e.At = time.Now().UTC()
+	var seq uint64
 	err := d.DB.Bolt().Update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(otaHistory)
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		e.Seq = seq
-		if e.Count > 0 {
-			e.Last = e.At
-		}
-		raw, err := json.Marshal(e)
-		if err != nil {
-			return err
-		}
-		if err := b.Put(binary.BigEndian.AppendUint64(nil, seq), raw); err != nil {
-			return err
-		}
-		for b.Stats().KeyN > maxOTAHistory {
-			k, _ := b.Cursor().First()
-			if err := b.Delete(k); err != nil {
-				return err
+		var err error
+		seq, err = appendOTAEventTx(tx.Bucket(otaHistory), e)
+		return err
+	})
+	return seq, err
+}
+
+// appendOTAEventTx appends e (its At set) to the history bucket b.
+//
+// A rollback the trial did itself comes twice: from the trial (its
+// detail, no decision yet: rollbackTrial) and from the rollback's record
+// (the decision: syncRollbacks). Whichever comes second completes the
+// entry of the first instead of adding one.
+func appendOTAEventTx(b *bbolt.Bucket, e OTAEvent) (uint64, error) {
+	if e.Kind == "firmware" && e.Result == "rolled_back" {
+		if k, v := b.Cursor().Last(); k != nil {
+			var last OTAEvent
+			if json.Unmarshal(v, &last) == nil && last.Kind == e.Kind && last.Result == e.Result &&
+				last.Version == e.Version && (last.Decision == "") != (e.Decision == "") {
+				trial, rec := last, e
+				if last.Decision != "" {
+					trial, rec = e, last
+				}
+				last.Detail, last.Decision, last.RetryAfter = trial.Detail, rec.Decision, rec.RetryAfter
+				raw, err := json.Marshal(last)
+				if err != nil {
+					return 0, err
+				}
+				return last.Seq, b.Put(k, raw)
 			}
 		}
-		return nil
-	})
-	return e.Seq, err
+	}
+	seq, err := b.NextSequence()
+	if err != nil {
+		return 0, err
+	}
+	e.Seq = seq
+	if e.Count > 0 {
+		e.Last = e.At
+	}
+	raw, err := json.Marshal(e)
+	if err != nil {
+		return 0, err
+	}
+	if err := b.Put(binary.BigEndian.AppendUint64(nil, seq), raw); err != nil {
+		return 0, err
+	}
+	for b.Stats().KeyN > maxOTAHistory {
+		k, _ := b.Cursor().First()
+		if err := b.Delete(k); err != nil {
+			return 0, err
+		}
+	}
+	return seq, nil
 }
 
 // failKey tells a failure from another: the same kind, result and target,
