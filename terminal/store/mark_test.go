@@ -1,14 +1,18 @@
 package store
 
 import (
+	"bufio"
 	"errors"
+	"fmt"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // numbers are what a transaction shows the host and the customer.
@@ -621,4 +625,109 @@ func FuzzSeen(f *testing.F) {
 			t.Fatalf("%q: %v, encoded again %v", raw, got, again)
 		}
 	})
+}
+
+// TestMarkBehindSurvivesKill kills, with SIGKILL at a random point, a
+// process selling with the counters' mark. The database the kill left is
+// never reported behind (what is written next to the mark after a
+// commit never runs ahead of the database), its next STAN follows the
+// last one the process reported; the copy of posd.db taken before the
+// process started, put in its place, is reported behind.
+func TestMarkBehindSurvivesKill(t *testing.T) {
+	if dir := os.Getenv("STORE_MARK_CHILD"); dir != "" {
+		d, err := Open(filepath.Join(dir, "posd.db"), &Opts{Mark: filepath.Join(dir, MarkFile)})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(3)
+		}
+		w := bufio.NewWriter(os.Stdout)
+		for {
+			var stan uint32
+			err := d.Do(func(tx *Tx) error {
+				var err error
+				if stan, err = tx.NextSTAN(); err != nil {
+					return err
+				}
+				_, err = tx.NextInvoice()
+				return err
+			})
+			if err != nil {
+				os.Exit(4)
+			}
+			fmt.Fprintln(w, stan)
+			w.Flush()
+		}
+	}
+	root := t.TempDir()
+	dir := filepath.Join(root, "data")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	open := func(dir string) *DB {
+		t.Helper()
+		d, err := Open(filepath.Join(dir, "posd.db"), &Opts{Mark: filepath.Join(dir, MarkFile)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	// A first sale: a database that never took a counter is a new one,
+	// not an older copy (TestNewDatabaseIsNotBehind).
+	d := open(dir)
+	if err := d.Do(func(tx *Tx) error { _, err := tx.NextSTAN(); return err }); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	for round := range 4 {
+		before := filepath.Join(root, "before.db")
+		copyFile(t, filepath.Join(dir, "posd.db"), before)
+		cmd := exec.Command(os.Args[0], "-test.run=^TestMarkBehindSurvivesKill$")
+		cmd.Env = append(os.Environ(), "STORE_MARK_CHILD="+dir)
+		out, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(out)
+		var last uint64
+		seen, stopAt := 0, 2+time.Now().Nanosecond()%60
+		for sc.Scan() {
+			last, _ = strconv.ParseUint(sc.Text(), 10, 32)
+			if seen++; seen == stopAt {
+				cmd.Process.Signal(syscall.SIGKILL)
+				break
+			}
+		}
+		cmd.Wait()
+		if seen < stopAt {
+			t.Fatalf("child stopped early after %d", seen)
+		}
+
+		// The older copy, in a copy of the data directory the kill left.
+		other := filepath.Join(root, fmt.Sprintf("copy%d", round))
+		if err := os.Mkdir(other, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"posd.db" + MarkerSuffix, MarkFile, MarkFile + SeenSuffix} {
+			copyIfAny(t, filepath.Join(dir, name), filepath.Join(other, name))
+		}
+		copyFile(t, before, filepath.Join(other, "posd.db"))
+		o := open(other)
+		if !o.Behind() {
+			t.Errorf("round %d: the copy from before %d sales is not behind: %+v", round, seen, o.Moved())
+		}
+		o.Close()
+
+		d := open(dir)
+		if d.Behind() {
+			t.Errorf("round %d: the database the kill left is reported behind: %+v", round, d.Moved())
+		}
+		var next uint32
+		if err := d.Do(func(tx *Tx) (err error) { next, err = tx.NextSTAN(); return err }); err != nil {
+			t.Fatal(err)
+		}
+		if uint64(next) <= last {
+			t.Errorf("round %d: STAN %d after the kill; the child reported %d", round, next, last)
+		}
+		d.Close()
+	}
 }
