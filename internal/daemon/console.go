@@ -472,29 +472,86 @@ func (c consoleTerminal) SettleByHand(_ context.Context, id, outcome, ref, by st
 // the open batch holds counted ones, or reversals/advices wait for the
 // host.
 func (d *Daemon) settled() error {
-	_, totals, err := d.Engine.OpenBatch()
+	n, what, err := d.unsettled()
 	if err != nil {
 		return err
 	}
+	if n > 0 {
+		return fmt.Errorf("%s: close the batch first, or abandon them", what)
+	}
+	return nil
+}
+
+// Unsettled says what a factory reset would abandon (see unsettled).
+func (c consoleTerminal) Unsettled(context.Context) (int, string, error) { return c.d.unsettled() }
+
+// unsettled counts the transactions a factory reset would abandon (the
+// open batch's counted ones, the reversals and advices waiting for the
+// host) and words them with their amounts; 0 and "" when none. It
+// changes nothing.
+func (d *Daemon) unsettled() (int, string, error) {
+	_, totals, err := d.Engine.OpenBatch()
+	if err != nil {
+		return 0, "", err
+	}
 	counted := 0
+	var batchAmounts []string
 	for _, t := range totals {
 		counted += t.DebitCount + t.CreditCount
+		if t.DebitCount > 0 {
+			a := amountText(t.DebitAmount, t.Currency)
+			if t.CreditCount > 0 {
+				a += " debits"
+			}
+			batchAmounts = append(batchAmounts, a)
+		}
+		if t.CreditCount > 0 {
+			batchAmounts = append(batchAmounts, amountText(t.CreditAmount, t.Currency)+" credits")
+		}
 	}
 	jobs, err := d.DB.Jobs()
 	if err != nil {
-		return err
+		return 0, "", err
+	}
+	// The amounts of the transactions the jobs are for, each once, by
+	// currency in the order first met.
+	var curs []string
+	sums := make(map[string]int64)
+	seen := make(map[string]bool)
+	for _, j := range jobs {
+		if seen[j.TxnID] {
+			continue
+		}
+		seen[j.TxnID] = true
+		t, err := d.DB.Get(j.TxnID) // not the engine: a reset calls this with its lock held
+		if err != nil || t.Amount == 0 {
+			continue
+		}
+		if _, ok := sums[t.Currency]; !ok {
+			curs = append(curs, t.Currency)
+		}
+		sums[t.Currency] += t.Amount
 	}
 	var why []string
 	if counted > 0 {
-		why = append(why, countOf(counted, "transaction", "transactions")+" of the open batch not settled")
+		why = append(why, countOf(counted, "transaction", "transactions")+" of the open batch not settled"+inParens(batchAmounts))
 	}
 	if len(jobs) > 0 {
-		why = append(why, countOf(len(jobs), "reversal or advice", "reversals or advices")+" waiting for the host")
+		var amounts []string
+		for _, c := range curs {
+			amounts = append(amounts, amountText(sums[c], c))
+		}
+		why = append(why, countOf(len(jobs), "reversal or advice", "reversals or advices")+" waiting for the host"+inParens(amounts))
 	}
-	if len(why) > 0 {
-		return fmt.Errorf("%s: close the batch first, or abandon them", strings.Join(why, " and "))
+	return counted + len(jobs), strings.Join(why, " and "), nil
+}
+
+// inParens is " (a, b)", or "" for none.
+func inParens(list []string) string {
+	if len(list) == 0 {
+		return ""
 	}
-	return nil
+	return " (" + strings.Join(list, ", ") + ")"
 }
 
 // countOf is n with the noun's singular or plural.

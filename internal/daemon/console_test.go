@@ -284,7 +284,7 @@ func TestConsoleWithholdsNoLineOfItsOwn(t *testing.T) {
 	covered("admin", slices.Concat(diagnostics, []string{"help", "login", "logout", "audit", "aside settle", "restart", "factory-reset"})...)
 	// Last: both end the terminal's life as this test knows it.
 	talk("admin", "restart", "confirm: ", "RESTART")
-	talk("admin", "factory-reset", "confirm: ", r.cfg.Terminal.ID, "yes/no: ", "no")
+	talk("admin", "factory-reset", "(anything else cancels): ", r.cfg.Terminal.ID) // nothing unsettled: no yes/no
 	if len(ran) < 50 {
 		t.Fatalf("only %d commands ran", len(ran))
 	}
@@ -558,5 +558,47 @@ func TestConsoleLogShowsFacePayIDs(t *testing.T) {
 	}
 	if strings.Contains(out, "4761739001010010") || !strings.Contains(out, "card=476173******0010") {
 		t.Errorf("log view of a card number: %q", out)
+	}
+}
+
+// TestConsoleUnsettledSaysWhatAResetAbandons: the console's factory-reset
+// shows, before it asks anything, how many transactions a reset would
+// abandon and their amounts; reading it changes nothing.
+func TestConsoleUnsettledSaysWhatAResetAbandons(t *testing.T) {
+	r := newConsoleRig(t)
+	d := r.open()
+	defer closeDaemon(t, d)
+	c := consoleTerminal{d}
+	if n, what, err := c.Unsettled(context.Background()); err != nil || n != 0 || what != "" {
+		t.Fatalf("an empty terminal: %d %q %v", n, what, err)
+	}
+	batch, _, err := d.Engine.OpenBatch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sale := &store.Txn{Kind: "purchase", Amount: 1200, Currency: "156", State: store.StateApproved, Batch: batch}
+	if err := d.DB.Create(sale); err != nil {
+		t.Fatal(err)
+	}
+	rev := &store.Txn{Kind: "purchase", Amount: 300, Currency: "156", State: store.StateReversalPending}
+	if err := d.DB.Create(rev); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.DB.Do(func(tx *store.Tx) error { return tx.Enqueue(&store.Job{Kind: store.JobReversal, TxnID: rev.ID}) }); err != nil {
+		t.Fatal(err)
+	}
+	n, what, err := c.Unsettled(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "1 transaction of the open batch not settled (CNY 12.00) and 1 reversal or advice waiting for the host (CNY 3.00)"
+	if n != 2 || what != want {
+		t.Fatalf("Unsettled: %d %q, want 2 %q", n, what, want)
+	}
+	if _, err := c.FactoryReset(context.Background(), false); err == nil || !strings.Contains(err.Error(), "close the batch first") {
+		t.Fatalf("a reset keeping them: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(r.dir, resetMarker)); !os.IsNotExist(err) {
+		t.Fatalf("reset marker written: %v", err)
 	}
 }

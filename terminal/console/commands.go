@@ -127,7 +127,7 @@ func init() {
 		{name: "aside list", summary: "the transactions to settle by hand", roles: diagnostics, run: textCmd("aside list", Terminal.Aside)},
 		{name: "aside settle", args: "ID OUTCOME REFERENCE", summary: "record one as settled by hand (settled; face: refunded or stands)",
 			roles: handRoles, maxArgs: maxHandWords, run: (*session).cmdSettle},
-		{name: "factory-reset", summary: "erase the terminal and restart (asks for the terminal id, then yes/no)", roles: rAdmin, run: (*session).cmdFactoryReset},
+		{name: "factory-reset", summary: "erase the terminal and restart (shows what is unsettled, asks for the terminal id)", roles: rAdmin, run: (*session).cmdFactoryReset},
 	}
 	byName = make(map[string]*command, len(commands))
 	groups = make(map[string][]string)
@@ -397,10 +397,12 @@ func (s *session) cmdHelp(p parsed) {
 			s.println("  a different custodian then logs in and enters component 2; the KBPK is loaded from both.")
 		}
 		if c.name == "factory-reset" {
-			s.println("  refused while a transaction is in progress; asks you to type the terminal id, then whether")
-			s.println("  unsettled transactions (the open batch, reversals and advices waiting for the host) are")
-			s.println("  abandoned: yes or no (with no, the reset is refused while there are any). The daemon then")
-			s.println("  restarts and erases its keys, parameters and data; the audit log is kept; you are logged out.")
+			s.println("  refused while a transaction is in progress; says what it erases and which unsettled")
+			s.println("  transactions there are (the open batch, reversals and advices waiting for the host: count")
+			s.println("  and amount). Only when there are unsettled transactions, asks whether to abandon them:")
+			s.println("  yes or no (no cancels). Last, asks you to type the terminal id (anything else cancels).")
+			s.println("  The daemon then restarts and erases its keys, parameters and transactions; the audit log")
+			s.println("  is kept; you are logged out.")
 		}
 		return
 	}
@@ -733,38 +735,82 @@ func (s *session) cmdRestart(parsed) {
 	s.println("restarting")
 }
 
+// cmdFactoryReset says what a reset erases and what is unsettled, asks
+// whether to abandon the unsettled transactions only when there are any
+// (no cancels: a no never erases), and always ends with the terminal id
+// typed (anything else cancels). Every way out is audited, naming the
+// step.
 func (s *session) cmdFactoryReset(parsed) {
 	if s.refusedDuringSale("factory_reset", "factory reset") {
 		return
 	}
-	s.println("factory reset erases this terminal's keys, parameters and data")
-	ok, st := s.confirm("type the terminal id to confirm: ", s.c.tid)
-	if st != stLine || !ok {
-		if st != stClosed {
-			_ = s.auditf("factory_reset", "cancelled")
-			s.println("factory reset cancelled")
+	cancelled := func(st status, step, why string) {
+		if st == stClosed {
+			return
 		}
+		_ = s.auditf("factory_reset", "cancelled at %s (%s)", step, why)
+		s.println("factory reset cancelled")
+	}
+	n, what, err := s.c.term.Unsettled(s.ctx)
+	if err != nil {
+		_ = s.auditf("factory_reset", "refused: unsettled transactions unreadable: %v", err)
+		s.printf("factory reset refused: cannot read what is unsettled: %v", err)
 		return
 	}
-	l, st := s.readLine("also abandon unsettled transactions (they will never reach the acquirer)? yes/no: ", echoOn)
+	s.println("factory reset erases this terminal's keys, parameters and transactions, then restarts it (the audit log is kept)")
+	abandon := false
+	if n == 0 {
+		s.println("nothing is unsettled: the open batch holds no transaction, no reversal or advice waits for the host")
+	} else {
+		abandonStep := fmt.Sprintf("the question whether to abandon %d unsettled", n)
+		s.printf("unsettled: %s", what)
+		s.println("abandoned, they never reach the acquirer; to keep them, answer no and settle first (close the batch, sync)")
+		l, st := s.readLine("abandon them and erase? yes/no: ", echoOn)
+		if st != stLine {
+			cancelled(st, abandonStep, "no answer")
+			return
+		}
+		switch strings.ToLower(strings.TrimSpace(string(l))) {
+		case "yes":
+			abandon = true
+		case "no":
+			cancelled(stLine, abandonStep, "answered no")
+			return
+		default:
+			_ = s.auditf("factory_reset", "cancelled at %s (answered neither yes nor no)", abandonStep)
+			s.println("answer yes or no: factory reset cancelled")
+			return
+		}
+	}
+	l, st := s.readLine("type the terminal id to confirm (anything else cancels): ", echoOn)
 	if st != stLine {
-		if st != stClosed {
-			_ = s.auditf("factory_reset", "cancelled")
-			s.println("factory reset cancelled")
-		}
+		cancelled(st, "the terminal id", "no answer")
 		return
 	}
-	var abandon bool
-	switch strings.ToLower(strings.TrimSpace(string(l))) {
-	case "yes":
-		abandon = true
-	case "no":
+	switch strings.TrimSpace(string(l)) {
+	case s.c.tid:
+	case "":
+		cancelled(stLine, "the terminal id", "no answer")
+		return
 	default:
-		_ = s.auditf("factory_reset", "cancelled")
-		s.println("answer yes or no: factory reset cancelled")
+		cancelled(stLine, "the terminal id", "not typed")
 		return
 	}
-	if err := s.auditf("factory_reset", "requested, abandon unsettled=%t", abandon); err != nil {
+	if abandon {
+		// What was shown is what is abandoned: a reversal queued or a
+		// sale counted meanwhile was not agreed to.
+		n2, what2, err := s.c.term.Unsettled(s.ctx)
+		if err != nil || n2 != n || what2 != what {
+			_ = s.auditf("factory_reset", "cancelled at the terminal id (the unsettled transactions changed meanwhile)")
+			s.println("the unsettled transactions changed meanwhile: factory reset cancelled (run it again to see them)")
+			return
+		}
+	}
+	detail := "requested, abandon unsettled=false (nothing unsettled)"
+	if abandon {
+		detail = fmt.Sprintf("requested, abandon unsettled=true (%d unsettled)", n)
+	}
+	if err := s.auditf("factory_reset", "%s", detail); err != nil {
 		s.println("audit log unavailable: factory reset refused")
 		return
 	}

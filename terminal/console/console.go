@@ -55,8 +55,13 @@ type Terminal interface {
 	// LoadKey loads a TR-31 block under the KBPK and describes the key
 	// (usage, KCV, KSN).
 	LoadKey(ctx context.Context, block string) (string, error)
+	// Unsettled says what a factory reset would abandon, changing
+	// nothing: how many transactions are not settled (the open batch's,
+	// the reversals and advices waiting for the host) and, in words, their
+	// counts and amounts (0 and "" when none).
+	Unsettled(ctx context.Context) (int, string, error)
 	// FactoryReset erases the terminal; abandon also erases unsettled
-	// transactions.
+	// transactions (without it, the daemon refuses while there are any).
 	FactoryReset(ctx context.Context, abandon bool) (string, error)
 	// Aside lists the transactions to settle by hand (txn.Engine.Aside):
 	// id, why, amount, the outcomes each may be settled with.

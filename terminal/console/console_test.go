@@ -306,7 +306,7 @@ var roleCases = []struct {
 	{"kbpk cancel", "no KBPK component held", "", rCustodian},
 	{"key load", "paste the TR-31 key block", "key load abandoned", rCustodian},
 	{"audit 3", "command: audit", "", auditRoles},
-	{"factory-reset", "type the terminal id to confirm: ", "factory reset cancelled", rAdmin},
+	{"factory-reset", "type the terminal id to confirm (anything else cancels): ", "factory reset cancelled", rAdmin},
 }
 
 func TestRoles(t *testing.T) {
@@ -613,55 +613,125 @@ func TestKeyLoad(t *testing.T) {
 	}
 }
 
+// TestFactoryReset: the dialog says what is erased and what is
+// unsettled, asks about abandoning only when something is (no cancels),
+// and always ends with the terminal id; every way out is audited.
 func TestFactoryReset(t *testing.T) {
 	r := newRig(t)
 	p := r.serve()
 	pr := prompt("adam", engauth.RoleAdmin)
 	r.login(p, "adam", engauth.RoleAdmin)
-	// Wrong terminal id.
+	resets := func() []bool {
+		r.term.mu.Lock()
+		defer r.term.mu.Unlock()
+		return slices.Clone(r.term.resets)
+	}
+
+	// Nothing unsettled: no question about abandoning; a wrong terminal
+	// id cancels.
 	p.send("factory-reset\r")
-	p.expect("type the terminal id to confirm: ")
+	out := p.expect("type the terminal id to confirm (anything else cancels): ")
+	for _, want := range []string{"erases this terminal's keys, parameters and transactions", "nothing is unsettled"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("before the terminal id, %q is not said: %q", want, out)
+		}
+	}
+	if strings.Contains(out, "yes/no") {
+		t.Errorf("asked about abandoning with nothing unsettled: %q", out)
+	}
 	p.send("T0002\r")
 	if out := p.expect(pr); !strings.Contains(out, "factory reset cancelled") {
 		t.Fatalf("wrong id: %q", out)
 	}
-	// Neither yes nor no.
+	// An empty answer cancels too.
 	p.send("factory-reset\r")
-	p.expect("confirm: ")
-	p.send(tid + "\r")
+	p.expect("cancels): ")
+	p.send("\r")
+	p.expect("factory reset cancelled")
+	p.expect(pr)
+
+	// Something unsettled: shown with its amount; no cancels at once,
+	// before the terminal id is asked.
+	r.term.mu.Lock()
+	r.term.unsettled, r.term.unsettledText = 3, "2 transactions of the open batch not settled (CNY 12.00) and 1 reversal or advice waiting for the host (CNY 3.00)"
+	r.term.mu.Unlock()
+	p.send("factory-reset\r")
+	out = p.expect("yes/no: ")
+	if !strings.Contains(out, "unsettled: 2 transactions of the open batch not settled (CNY 12.00) and 1 reversal or advice waiting for the host (CNY 3.00)") {
+		t.Errorf("what is unsettled is not shown: %q", out)
+	}
+	p.send("no\r")
+	out = p.expect(pr)
+	if !strings.Contains(out, "factory reset cancelled") || strings.Contains(out, "terminal id") {
+		t.Fatalf("no: %q", out)
+	}
+	// Neither yes nor no cancels.
+	p.send("factory-reset\r")
 	p.expect("yes/no: ")
 	p.send("y\r")
 	if out := p.expect(pr); !strings.Contains(out, "answer yes or no: factory reset cancelled") {
 		t.Fatalf("answer y: %q", out)
 	}
-	if n := len(r.term.resets); n != 0 {
-		t.Fatalf("%d resets after cancellations", n)
-	}
-	// Keep the unsettled transactions.
+	// yes, then a wrong terminal id.
 	p.send("factory-reset\r")
-	p.expect("confirm: ")
-	p.send(tid + "\r")
 	p.expect("yes/no: ")
-	p.send("no\r")
-	p.expect("factory reset done")
-	p.expect("posd> ") // logged out
-	r.login(p, "adam", engauth.RoleAdmin)
+	p.send("yes\r")
+	p.expect("cancels): ")
+	p.send("t0001\r")
+	p.expect("factory reset cancelled")
+	p.expect(pr)
+	if got := resets(); len(got) != 0 {
+		t.Fatalf("FactoryReset called %v after cancellations", got)
+	}
+	// yes, and a reversal queued before the terminal id: cancelled, what
+	// was agreed to is no longer what would be abandoned.
 	p.send("factory-reset\r")
-	p.expect("confirm: ")
+	p.expect("yes/no: ")
+	p.send("yes\r")
+	p.expect("cancels): ")
+	r.term.mu.Lock()
+	r.term.unsettled, r.term.unsettledText = 4, "2 transactions of the open batch not settled (CNY 12.00) and 2 reversals or advices waiting for the host (CNY 5.00)"
+	r.term.mu.Unlock()
 	p.send(tid + "\r")
+	if out := p.expect(pr); !strings.Contains(out, "changed meanwhile: factory reset cancelled") {
+		t.Fatalf("changed meanwhile: %q", out)
+	}
+	r.term.mu.Lock()
+	r.term.unsettled, r.term.unsettledText = 3, "2 transactions of the open batch not settled (CNY 12.00) and 1 reversal or advice waiting for the host (CNY 3.00)"
+	r.term.mu.Unlock()
+	// yes and the terminal id: abandoned.
+	p.send("factory-reset\r")
 	p.expect("yes/no: ")
 	p.send("YES\r")
+	p.expect("cancels): ")
+	p.send(tid + "\r")
+	p.expect("factory reset done")
+	p.expect("posd> ") // logged out
+	// Nothing unsettled and the terminal id: erased, nothing abandoned.
+	r.term.mu.Lock()
+	r.term.unsettled, r.term.unsettledText = 0, ""
+	r.term.mu.Unlock()
+	r.login(p, "adam", engauth.RoleAdmin)
+	p.send("factory-reset\r")
+	p.expect("cancels): ")
+	p.send(tid + "\r")
 	p.expect("factory reset done")
 	p.expect("posd> ")
-	r.term.mu.Lock()
-	got := r.term.resets
-	r.term.mu.Unlock()
-	if !slices.Equal(got, []bool{false, true}) {
+	if got := resets(); !slices.Equal(got, []bool{true, false}) {
 		t.Fatalf("FactoryReset calls %v", got)
 	}
-	if !r.hasEvent("factory_reset adam admin: requested, abandon unsettled=true") {
-		t.Fatalf("audit %q", r.events())
-	}
+	r.wantEvents(t,
+		"factory_reset adam admin: cancelled at the terminal id (not typed)",
+		"factory_reset adam admin: cancelled at the terminal id (no answer)",
+		"factory_reset adam admin: cancelled at the question whether to abandon 3 unsettled (answered no)",
+		"factory_reset adam admin: cancelled at the question whether to abandon 3 unsettled (answered neither yes nor no)",
+		"factory_reset adam admin: cancelled at the terminal id (not typed)",
+		"factory_reset adam admin: cancelled at the terminal id (the unsettled transactions changed meanwhile)",
+		"factory_reset adam admin: requested, abandon unsettled=true (3 unsettled)",
+		"factory_reset adam admin: done",
+		"factory_reset adam admin: requested, abandon unsettled=false (nothing unsettled)",
+		"factory_reset adam admin: done",
+	)
 }
 
 func TestRestart(t *testing.T) {

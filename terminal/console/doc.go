@@ -40,9 +40,17 @@
 //	           sync, params, aside list, restart (type RESTART to confirm)
 //	admin      everything an engineer may, aside settle ID OUTCOME
 //	           REFERENCE (type the id again to confirm), and factory-reset
-//	           (type the terminal id, then answer whether unsettled
-//	           transactions are abandoned: yes or no)
+//	           (see below)
 //	custodian  status, kcv, kbpk component, kbpk cancel, key load
+//
+// factory-reset first says what it erases and what is unsettled
+// (Terminal.Unsettled: the open batch's transactions, the reversals and
+// advices waiting for the host, with counts and amounts). Only when
+// something is, it asks whether to abandon it: yes goes on, no (or
+// anything else) cancels; a no never erases. The last step is always
+// the terminal id, typed (anything else cancels); when the unsettled
+// transactions changed since they were shown, the reset is cancelled.
+// Every cancellation is audited with its step.
 //
 // While a transaction is in progress, restart and factory-reset are
 // refused before they ask for a confirmation, naming the transaction

@@ -51,6 +51,9 @@ type fakeTerm struct {
 	busy     error  // a transaction in progress: SaleInProgress, Restart and FactoryReset answer it
 	kbpk     string // KCV of the stored KBPK ("" none)
 	settled  []settled
+	// unsettled is what Unsettled answers: how many, and its words.
+	unsettled     int
+	unsettledText string
 	// hold, when set, runs at the start of SelfTest, Status and Sync: a
 	// test makes them take as long as it likes.
 	hold func(ctx context.Context, name string) error
@@ -205,6 +208,13 @@ func (f *fakeTerm) FactoryReset(_ context.Context, abandon bool) (string, error)
 	}
 	f.resets = append(f.resets, abandon)
 	return "factory reset done", nil
+}
+
+func (f *fakeTerm) Unsettled(context.Context) (int, string, error) {
+	f.called("unsettled")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.unsettled, f.unsettledText, nil
 }
 
 // lockedReader makes a deterministic random source safe for several ports.
