@@ -95,10 +95,14 @@
 // come back in clear wherever it lands. The y/n question echoes hex digits
 // as '*', and so does the command prompt for one line after the component
 // prompt or its question ended without a confirmed component (Ctrl-C,
-// Ctrl-D, an empty line, n, a logout: idle, expiry), after kbpk component
+// Ctrl-D, n, a logout: idle, expiry), after kbpk component
 // ended before its component prompt (refused for want of a login or of
 // the role, or component 2 by the custodian of component 1), and after a
-// kbpk line that is no command ("kbpk componet": a usage error).
+// kbpk line that is no command ("kbpk componet": a usage error). An
+// empty line at the component prompt is the custodian's own stop: the
+// command after it is echoed as any. Leaving the component prompt
+// without a component is audited (kbpk_component: how it was left,
+// never what was typed).
 //
 // key load reads a TR-31 block (echoed as '*') and loads it under the KBPK.
 //

@@ -62,14 +62,43 @@ func TestComponentAfterAbandonedEntryNotEchoed(t *testing.T) {
 	if echo := echoOf(t, out, ""); echo != "**** **** **** **** **** **** **** ****" {
 		t.Fatalf("component echoed as %q", echo)
 	}
-	// An empty line at the component prompt stops it the same way.
+	r.wantEvents(t, "kbpk_component cusA custodian: component 1 entry abandoned (Ctrl-C or a line too long)")
+}
+
+// TestComponentPromptLeftByEmptyLine: an empty line at the component
+// prompt (also after a refused row) is the custodian's own stop: the next
+// command is echoed as typed, not with its letters a-f as '*', and the
+// abandonment is audited (never what was typed).
+func TestComponentPromptLeftByEmptyLine(t *testing.T) {
+	r := newRig(t)
+	p := r.serve()
+	cus := prompt("cusA", engauth.RoleCustodian)
+	r.login(p, "cusA", engauth.RoleCustodian)
 	p.send("kbpk component\r")
 	p.expect("component: ")
 	p.send("\r")
+	if out := p.expect(cus); !strings.Contains(out, "component entry abandoned") {
+		t.Fatalf("empty line: %q", out)
+	}
+	if echo := echoOf(t, p.cmd("kbpk cancel", cus), ""); echo != "kbpk cancel" {
+		t.Errorf("the command after an empty line is echoed as %q", echo)
+	}
+	p.send("kbpk component\r")
+	p.expect("component: ")
+	p.send("zz\r")
+	p.expect("component: ")
+	p.send("\r")
 	p.expect(cus)
-	p.send(grouped + "\r")
-	if echo := echoOf(t, p.expect(cus), ""); strings.ContainsAny(echo, "0123456789ABCDEF") {
-		t.Fatalf("component echoed as %q", echo)
+	if echo := echoOf(t, p.cmd("whoami", cus), ""); echo != "whoami" {
+		t.Errorf("the command after a refused row and an empty line is echoed as %q", echo)
+	}
+	if n := strings.Count(strings.Join(r.events(), "\n"), "kbpk_component cusA custodian: component 1 entry abandoned (empty line)"); n != 2 {
+		t.Errorf("%d abandonments audited, want 2: %q", n, r.events())
+	}
+	for _, e := range r.events() {
+		if strings.Contains(e, "zz") {
+			t.Errorf("what was typed is audited: %q", e)
+		}
 	}
 }
 

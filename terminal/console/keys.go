@@ -102,7 +102,9 @@ func parseComponent(raw []byte) ([]byte, string) {
 // the y/n question echoes hex digits as '*' and asks again on any other
 // answer: a custodian typing the form row by row must never see a row
 // come back in clear at the next prompt. Whenever it returns nil, the
-// next command line is echoed with its hex digits as '*' (maskNext).
+// next command line is echoed with its hex digits as '*' (maskNext),
+// but after an empty line at the component prompt: the custodian's own
+// stop. Leaving the component prompt is audited, never what was typed.
 func (s *session) readComponent(idx, wantLen int) []byte {
 	s.printf("KBPK component %d of 2: type it in hex on one line (32, 48 or 64 digits, spaces allowed); it is shown as *", idx)
 	var (
@@ -116,13 +118,19 @@ func (s *session) readComponent(idx, wantLen int) []byte {
 			// Abandoned, logged out: the row being typed (or pasted
 			// right after the Ctrl-C) lands at the command prompt.
 			s.maskNext = true
+			if how := abandonedHow(st); how != "" {
+				_ = s.auditf("kbpk_component", "component %d entry abandoned (%s)", idx, how)
+			}
 			if st == stAbandon || st == stEOF {
 				s.println("component entry abandoned")
 			}
 			return nil
 		}
 		if len(bytes.TrimSpace(raw)) == 0 {
-			s.maskNext = true
+			// The custodian's own stop, a line of its own: what comes
+			// next is a command, echoed as any (a hex group beyond its
+			// 6th digit still as '*'), not with its letters a-f masked.
+			_ = s.auditf("kbpk_component", "component %d entry abandoned (empty line)", idx)
 			s.println("component entry abandoned")
 			return nil
 		}
@@ -171,6 +179,20 @@ func (s *session) readComponent(idx, wantLen int) []byte {
 		return nil
 	}
 	return comp
+}
+
+// abandonedHow words how a prompt's line read ended without a line, for
+// the audit log ("" when the session ends: nothing is written then).
+func abandonedHow(st status) string {
+	switch st {
+	case stAbandon:
+		return "Ctrl-C or a line too long"
+	case stEOF:
+		return "Ctrl-D"
+	case stLoggedOut:
+		return "logged out"
+	}
+	return ""
 }
 
 func (s *session) cmdKBPKComponent(parsed) {
