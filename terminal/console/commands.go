@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"posd/terminal/engauth"
+	"posd/terminal/redact"
 	"posd/terminal/typo"
 )
 
@@ -238,6 +239,11 @@ func (s *session) exec(line string) {
 				_ = s.auditf("command", "%s: usage error", ue.group)
 			}
 			s.println(ue.Error())
+			if f := strings.Fields(line); len(f) >= 2 {
+				if near := nearestSub(ue.group, f[1]); near != "" {
+					s.printf("did you mean %s?", near)
+				}
+			}
 			return
 		}
 		if s.claims != nil {
@@ -306,6 +312,9 @@ func nearest(line string) string {
 		return ""
 	}
 	w := strings.ToLower(f[0])
+	if names := prefixed(w); len(names) > 0 {
+		return names
+	}
 	best, bestD := "", 3
 	for _, c := range commands {
 		first, _, _ := strings.Cut(c.name, " ")
@@ -319,6 +328,74 @@ func nearest(line string) string {
 		}
 		best, bestD = first, d
 	}
+	return expand(best)
+}
+
+// prefixed names the commands whose first word starts with w (at least 2
+// letters, and not a whole word: that would be no typo), "" when none:
+// "sta" is status before it is one typo from ota.
+func prefixed(w string) string {
+	if len(w) < 2 {
+		return ""
+	}
+	var firsts []string
+	for _, c := range commands {
+		first, _, _ := strings.Cut(c.name, " ")
+		if len(first) > len(w) && strings.HasPrefix(first, w) && !slices.Contains(firsts, first) {
+			firsts = append(firsts, first)
+		}
+	}
+	if len(firsts) == 1 {
+		return expand(firsts[0])
+	}
+	var names []string
+	for _, f := range firsts {
+		if alts := groups[f]; len(alts) > 0 {
+			for _, a := range alts {
+				names = append(names, f+" "+a)
+			}
+			continue
+		}
+		names = append(names, f)
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return "one of " + strings.Join(names, ", ")
+}
+
+// nearestSub names the subcommand of group closest to word (one typo in
+// a word of up to 4 letters, two in a longer one, or its start), "" when
+// none is close. Only command names come back.
+func nearestSub(group, word string) string {
+	if len(word) > 20 {
+		return ""
+	}
+	w := strings.ToLower(word)
+	best, bestD := "", 3
+	for _, second := range groups[group] {
+		d := typo.Distance(w, second)
+		limit := 2
+		if len(second) <= 4 {
+			limit = 1
+		}
+		if len(w) >= 2 && strings.HasPrefix(second, w) {
+			d = 0
+		}
+		if d > limit || d >= bestD {
+			continue
+		}
+		best, bestD = second, d
+	}
+	if best == "" {
+		return ""
+	}
+	return group + " " + best
+}
+
+// expand is a command's first word as the commands it starts: the word,
+// the one command of its group, or "one of" the group's.
+func expand(best string) string {
 	if best == "" {
 		return ""
 	}
@@ -380,6 +457,13 @@ func (s *session) cmdHelp(p parsed) {
 		if c == nil {
 			if _, ok := groups[name]; ok {
 				s.println((&usageError{group: name}).Error())
+				var b strings.Builder
+				for _, second := range groups[name] {
+					sub := byName[name+" "+second]
+					fmt.Fprintf(&b, "  %-*s  %s\n", helpNameWidth(), sub.usage(), sub.summary)
+				}
+				b.WriteString("help " + name + " SUBCOMMAND explains one")
+				s.println(b.String())
 				return
 			}
 			s.println("no such command: type help")
@@ -408,18 +492,32 @@ func (s *session) cmdHelp(p parsed) {
 	}
 	var b strings.Builder
 	b.WriteString("commands (roles that may run them):\n")
+	roleWidth := 0
+	for _, c := range commands {
+		roleWidth = max(roleWidth, len(c.roles.String()))
+	}
 	for _, c := range commands {
 		mark := " "
 		if s.claims != nil && (c.roles == 0 || c.roles.has(s.claims.Role)) {
 			mark = "*"
 		}
-		fmt.Fprintf(&b, "%s %-16s %-24s %s\n", mark, strings.TrimSpace(c.name+" "+c.args), c.roles, c.summary)
+		fmt.Fprintf(&b, "%s %-*s %-*s %s\n", mark, helpNameWidth(), strings.TrimSpace(c.name+" "+c.args), roleWidth, c.roles, c.summary)
 	}
 	if s.claims != nil {
 		b.WriteString("* = allowed for you\n")
 	}
 	b.WriteString("help COMMAND explains one")
 	s.println(b.String())
+}
+
+// helpNameWidth is the width of help's command column: its longest
+// entry, a command with its arguments.
+func helpNameWidth() int {
+	w := 0
+	for _, c := range commands {
+		w = max(w, len(strings.TrimSpace(c.name+" "+c.args)))
+	}
+	return w
 }
 
 // reason classes of a refused token, for the screen and the audit log.
@@ -842,6 +940,13 @@ func (s *session) cmdSettle(p parsed) {
 	if !isID(id) || !slices.Contains(handOutcomes, outcome) {
 		s.println((&usageError{cmd: p.cmd}).Error())
 		s.printf("  OUTCOME: %s", strings.Join(handOutcomes, ", "))
+		return
+	}
+	if redact.Digits(ref) != ref {
+		// Card data is refused before anything is asked: the daemon
+		// checks again (and more) when it records the note.
+		_ = s.auditf("settle_by_hand", "%s %s: refused: the reference looks like a card number", id, outcome)
+		s.println("aside settle refused: the reference looks like a card number; card data is never recorded")
 		return
 	}
 	desc, err, intr := s.call("aside settle", callLeave, func(ctx context.Context) (string, error) { return s.c.term.SetAside(ctx, id) })

@@ -65,7 +65,8 @@
 // payment) and REFERENCE (the rest of the line, words joined by single
 // spaces: the acquirer's or the platform's ticket). The console shows
 // the transaction and asks for its id again; the daemon refuses an id
-// not on the list and a reference that could be card data. Audited as
+// not on the list and a reference that could be card data (one that
+// redact would mask is refused at once, before anything is asked). Audited as
 // settle_by_hand: the refusal, the cancellation, the request (id and
 // outcome) before the daemon records it, then its failure or "recorded"
 // with the reference; the engineer and role are the recorder.
@@ -104,7 +105,8 @@
 // without a component is audited (kbpk_component: how it was left,
 // never what was typed).
 //
-// key load reads a TR-31 block (echoed as '*') and loads it under the KBPK.
+// key load reads a TR-31 block (echoed as '*') and loads it under the KBPK
+// (an empty answer cancels, audited as key_load cancelled).
 //
 // # What the console never prints
 //
@@ -167,9 +169,12 @@
 // line so far (echoed as before) are shown again; line noise (0xFF, stray
 // high bytes) says nothing. A BREAK logging a session out says so
 // ("BREAK on the line (a NUL byte: ...)"). A command line that is no
-// command is never repeated; when its first word is one typo away from a
-// command's (two for words longer than 4 letters), the answer names that
-// command ("stauts": did you mean status?). A line longer than MaxLine
+// command is never repeated; when its first word starts a command's
+// word ("sta": status), or is one typo away from one (two for words
+// longer than 4 letters), the answer names that command ("stauts": did
+// you mean status?); a typo in a subcommand ("ota stauts") gets the
+// usage and the subcommand meant. help GROUP (help aside) lists the
+// group's commands with their summaries. A line longer than MaxLine
 // (1024) bytes is discarded to its end and refused. Output lines end CRLF.
 //
 // # Audit log

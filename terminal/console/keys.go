@@ -296,6 +296,11 @@ func (s *session) cmdKeyLoad(parsed) {
 	}
 	block := strings.TrimSpace(string(raw))
 	clear(raw)
+	if block == "" {
+		_ = s.auditf("key_load", "cancelled")
+		s.println("key load cancelled")
+		return
+	}
 	if len(block) < 16 || strings.ContainsRune(block, ' ') {
 		s.println("not a TR-31 key block: nothing loaded")
 		return
