@@ -128,6 +128,18 @@ func (c consoleTerminal) Status(context.Context) (string, error) {
 // API (posctl status) keeps them whole.
 func consoleStatus(st Status) Status {
 	st.Params = consoleParams(st.Params)
+	if st.SettleByHand != nil {
+		// The currency as the console writes amounts (CNY), not the
+		// record's numeric code, which the local API keeps.
+		h := *st.SettleByHand
+		h.First = slices.Clone(h.First)
+		for i := range h.First {
+			if c, err := money.Lookup(h.First[i].Currency); err == nil {
+				h.First[i].Currency = c.Alpha
+			}
+		}
+		st.SettleByHand = &h
+	}
 	if st.Firmware != nil {
 		fw := *st.Firmware
 		if fw.Slots != nil {
@@ -231,7 +243,22 @@ func (c consoleTerminal) Params(context.Context) (string, error) {
 	return pretty(v)
 }
 
+// noOTA is what the OTA views say on a terminal without an update
+// repository: a state, not a failure.
+const noOTA = "no update repository configured (ota.url)"
+
 func (c consoleTerminal) OTA(_ context.Context, what string) (string, error) {
+	out, err := c.ota(what)
+	if errors.Is(err, ErrNoOTA) {
+		if what == "check" {
+			return noOTA + ": nothing to check", nil
+		}
+		return noOTA, nil
+	}
+	return out, err
+}
+
+func (c consoleTerminal) ota(what string) (string, error) {
 	switch what {
 	case "status":
 		st, err := c.d.OTAStatus()

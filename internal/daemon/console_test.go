@@ -25,6 +25,7 @@ import (
 	"posd/terminal/slots"
 	"posd/terminal/store"
 	"posd/terminal/store/storetest"
+	"posd/terminal/txn"
 	"posd/terminal/wiresec"
 )
 
@@ -600,5 +601,36 @@ func TestConsoleUnsettledSaysWhatAResetAbandons(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(r.dir, resetMarker)); !os.IsNotExist(err) {
 		t.Fatalf("reset marker written: %v", err)
+	}
+}
+
+// TestConsoleOTAWithoutRepository: with no ota.url, ota status and ota
+// history say so as a state, not as a failure.
+func TestConsoleOTAWithoutRepository(t *testing.T) {
+	r := newConsoleRig(t)
+	d := r.open()
+	defer closeDaemon(t, d)
+	for _, what := range []string{"status", "history"} {
+		out, err := consoleTerminal{d}.OTA(context.Background(), what)
+		if err != nil || out != "no update repository configured (ota.url)" {
+			t.Errorf("ota %s: %q, %v", what, out, err)
+		}
+	}
+}
+
+// TestConsoleStatusShowsCurrencyCodes: the console's status names the
+// currency of what to settle by hand as everything else on the console
+// does (CNY), while the local API keeps the record's numeric code.
+func TestConsoleStatusShowsCurrencyCodes(t *testing.T) {
+	st := Status{SettleByHand: &HandStatus{Count: 1, First: []txn.SetAside{{ID: "7", Why: txn.AsideFaceNotReversed, Amount: 3000, Currency: "156"}}}}
+	out, err := pretty(consoleStatus(st))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, `"currency": "CNY"`) || strings.Contains(out, `"156"`) {
+		t.Errorf("console status: %s", out)
+	}
+	if st.SettleByHand.First[0].Currency != "156" {
+		t.Errorf("the API's status was changed: %+v", st.SettleByHand.First[0])
 	}
 }
