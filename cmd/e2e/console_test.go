@@ -360,21 +360,25 @@ func TestServiceConsole(t *testing.T) {
 	if out := c.login(posctlToken("admin", "dave")); !strings.Contains(out, "posd(dave:admin)> ") {
 		t.Fatalf("admin login: %q", out)
 	}
-	reset := func() string {
-		c.send("factory-reset\r")
-		c.expect(": ")
-		c.send(e.terminalID() + "\r")
-		c.expect(": ")
-		c.send("no\r")
-		return c.expect("> ", "restarts")
-	}
-	if out := reset(); !strings.Contains(out, "not settled") {
+	// With the sale unsettled, the console names it and asks whether to
+	// abandon it; no cancels.
+	c.send("factory-reset\r")
+	out = c.expect("yes/no: ")
+	c.send("no\r")
+	out += c.expect("> ")
+	if !strings.Contains(out, "not settled") || !strings.Contains(out, "factory reset cancelled") {
 		t.Fatalf("factory reset with a sale in the open batch: %q", out)
 	}
 	if out, code := e.posctl("batch", "close"); code != 0 {
 		t.Fatalf("batch close: %s", out)
 	}
-	if out := reset(); !strings.Contains(out, "restarts") {
+	// Settled: only the terminal id confirms.
+	c.send("factory-reset\r")
+	if out := c.expect("cancels): "); !strings.Contains(out, "nothing is unsettled") {
+		t.Fatalf("factory reset after the close: %q", out)
+	}
+	c.send(e.terminalID() + "\r")
+	if out := c.expect("> ", "restarts"); !strings.Contains(out, "restarts") {
 		t.Fatalf("factory reset: %q", out)
 	}
 	<-posd.exited
