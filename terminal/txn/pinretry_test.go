@@ -49,6 +49,32 @@ func (c spyClock) After(d time.Duration) <-chan time.Time {
 	return ch
 }
 
+// waitHold waits until the engine holds the message on display (asks
+// the clock for a wait of a few seconds), then ends the wait; an event
+// of phase next before that fails the test: it replaced the message at
+// once.
+func waitHold(t *testing.T, clk spyClock, events <-chan Event, next Phase, what string) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-events:
+			if ev.Phase == next {
+				t.Fatalf("%s replaced the message at once", what)
+			}
+		case d := <-clk.asked:
+			// The outbox waits a minute between passes; the display's
+			// hold is a few seconds.
+			if d >= time.Second && d <= 5*time.Second {
+				clk.Advance(d)
+				return
+			}
+		case <-timeout:
+			t.Fatalf("neither a hold nor %s", what)
+		}
+	}
+}
+
 // "Incorrect PIN" stays on the display a moment, on the terminal's
 // clock, before the next PIN prompt replaces it: the customer sees why
 // the PIN is asked again.
@@ -69,24 +95,7 @@ func TestIncorrectPINShownBeforeTheNextPrompt(t *testing.T) {
 	if msg.Message != "incorrect PIN" {
 		t.Fatalf("message %q", msg.Message)
 	}
-	timeout := time.After(10 * time.Second)
-	for held := false; !held; {
-		select {
-		case ev := <-events:
-			if ev.Phase == PhasePIN {
-				t.Fatalf("the next PIN prompt replaced \"incorrect PIN\" at once (%v later on the terminal's clock)", ev.Time.Sub(msg.Time))
-			}
-		case d := <-clk.asked:
-			// The outbox waits a minute between passes; the display's
-			// hold is a few seconds.
-			if d >= time.Second && d <= 5*time.Second {
-				clk.Advance(d)
-				held = true
-			}
-		case <-timeout:
-			t.Fatal("neither a hold nor the next prompt")
-		}
-	}
+	waitHold(t, clk, events, PhasePIN, "the next PIN prompt")
 	ev := waitPhase(t, events, PhasePIN)
 	if shown := ev.Time.Sub(msg.Time); shown < time.Second {
 		t.Fatalf("\"incorrect PIN\" shown for %v", shown)
@@ -124,22 +133,7 @@ func TestPINBlockedShownBeforeTheOutcome(t *testing.T) {
 	if msg.Message != emv.MsgPINBlocked.String() {
 		t.Fatalf("message %q", msg.Message)
 	}
-	timeout := time.After(10 * time.Second)
-	for held := false; !held; {
-		select {
-		case ev := <-events:
-			if ev.Phase == PhaseDone {
-				t.Fatal("the outcome replaced \"PIN blocked\" at once")
-			}
-		case d := <-clk.asked:
-			if d >= time.Second && d <= 5*time.Second {
-				clk.Advance(d)
-				held = true
-			}
-		case <-timeout:
-			t.Fatal("neither a hold nor the outcome")
-		}
-	}
+	waitHold(t, clk, events, PhaseDone, "the outcome")
 	if got := wait(t, e, tx.ID); got.State != store.StateFailed {
 		t.Fatalf("state %s failure %q", got.State, got.Failure)
 	}
