@@ -736,7 +736,7 @@ func (a *api) getTxn(w http.ResponseWriter, r *http.Request) {
 	default:
 		v := view(t)
 		v.Slip = unprintedSlip(t, a.printerCached())
-		if v.Slip == nil && r.URL.Query().Get("wait") != "" && t.State.Final() && a.printsItself(t) {
+		if v.Slip == nil && r.URL.Query().Get("wait") != "" && t.State.Final() && a.d.PrintsItself(t) {
 			// The slip prints after the outcome: the cashier who
 			// waited for the outcome is told at once how it went.
 			v.Slip = a.slipAfterWait(r.Context(), t)

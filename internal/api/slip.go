@@ -158,18 +158,3 @@ func printerProblem(err string) (problem, fix string) {
 	}
 	return "printer problem", "check the printer (posctl printer)"
 }
-
-// printsItself reports whether the terminal prints a document for t as
-// it ends, as posd's receipts decide (receipt.copies, receipt.declined):
-// a settlement's report, an approval's slip, a decline's cardholder copy.
-func (a *api) printsItself(t store.Txn) bool {
-	switch {
-	case t.Kind == "settlement":
-		return true
-	case t.State == store.StateApproved || t.State == store.StateOfflineApproved:
-		return len(a.d.Settings.ReceiptCopies) > 0
-	case t.State == store.StateDeclined || t.State == store.StateFailed:
-		return a.d.Config.Receipt.Declined
-	}
-	return false
-}

@@ -478,6 +478,12 @@ func (r *receipts) unprintedLocked() ([]string, []Unprinted) {
 	return ids, copies
 }
 
+// PrintsItself reports whether posd's configuration prints a document
+// for t by itself as it ends (see printsItself), printer or not.
+func (d *Daemon) PrintsItself(t store.Txn) bool {
+	return printsItself(t, d.Settings.ReceiptCopies, d.Config.Receipt.Declined)
+}
+
 // Printer reports the receipt printer, asking it for its state (nil: the
 // board has none).
 func (d *Daemon) Printer(ctx context.Context) *PrinterStatus {
