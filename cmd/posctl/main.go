@@ -592,10 +592,9 @@ func (c *cli) start(cmd string, args []string) (int, error) {
 				fmt.Fprintf(c.stderr, "posctl: %s: %s; waiting for posd to come back to tell how it ended (Ctrl-C stops waiting)\n", t.name(), oneLine(err.Error()))
 				down = true
 			}
-			if !c.pause(time.Second) {
+			if !c.reconnect() {
 				return c.lostTouch(t, "interrupted")
 			}
-			c.api, c.token, c.tokErr = c.locate()
 			continue
 		case err != nil:
 			return 1, err
@@ -626,6 +625,16 @@ func (c *cli) sync() (int, error) {
 		return 1, errors.New(r.NotSent)
 	}
 	return 0, nil
+}
+
+// reconnect waits a second and finds posd again, as a posd started again
+// has it (its address, a new API token); false: the wait was interrupted.
+func (c *cli) reconnect() bool {
+	if !c.pause(time.Second) {
+		return false
+	}
+	c.api, c.token, c.tokErr = c.locate()
+	return true
 }
 
 // closeBatch is posctl batch close: posd settles the open batch. When
@@ -669,10 +678,9 @@ func (c *cli) closeBatch(args []string) (int, error) {
 		if time.Until(deadline) <= 0 {
 			return notKnown(fmt.Sprintf("not back after %s", *timeout))
 		}
-		if !c.pause(time.Second) {
+		if !c.reconnect() {
 			return notKnown("interrupted")
 		}
-		c.api, c.token, c.tokErr = c.locate()
 		var st struct {
 			OpenBatch   uint32 `json:"open_batch"`
 			SettleAgain *struct {
