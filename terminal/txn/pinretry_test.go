@@ -49,6 +49,26 @@ func (c spyClock) After(d time.Duration) <-chan time.Time {
 	return ch
 }
 
+// chipSaleWith starts a sale on an engine running kernel, on a spying
+// fake clock, and inserts a chip card; events are the engine's from the
+// start.
+func chipSaleWith(t *testing.T, kernel Kernel) (*Engine, spyClock, <-chan Event, store.Txn) {
+	t.Helper()
+	clk := spyClock{Fake: clock.NewFake(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)), asked: make(chan time.Duration, 64)}
+	e, rd, _ := setupWith(t, approveAll(), func(o *Opts) {
+		o.Kernel, o.PIN, o.Clock = kernel, &fakePIN{digits: "0000"}, clk
+	})
+	events, stop := e.Subscribe()
+	t.Cleanup(stop)
+	tx, err := e.StartSale(2000, "156")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd.cards <- &Card{Mode: risk.EntryInsert, Wipe: func() {},
+		Chip: &Chip{Interface: emv.Contact, Release: func(context.Context) error { return nil }}}
+	return e, clk, events, tx
+}
+
 // waitHold waits until the engine holds the message on display (asks
 // the clock for a wait of a few seconds), then ends the wait; an event
 // of phase next before that fails the test: it replaced the message at
@@ -79,18 +99,7 @@ func waitHold(t *testing.T, clk spyClock, events <-chan Event, next Phase, what 
 // clock, before the next PIN prompt replaces it: the customer sees why
 // the PIN is asked again.
 func TestIncorrectPINShownBeforeTheNextPrompt(t *testing.T) {
-	clk := spyClock{Fake: clock.NewFake(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)), asked: make(chan time.Duration, 64)}
-	e, rd, _ := setupWith(t, approveAll(), func(o *Opts) {
-		o.Kernel, o.PIN, o.Clock = wrongPINKernel{}, &fakePIN{digits: "0000"}, clk
-	})
-	events, stop := e.Subscribe()
-	defer stop()
-	tx, err := e.StartSale(2000, "156")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rd.cards <- &Card{Mode: risk.EntryInsert, Wipe: func() {},
-		Chip: &Chip{Interface: emv.Contact, Release: func(context.Context) error { return nil }}}
+	e, clk, events, tx := chipSaleWith(t, wrongPINKernel{})
 	msg := waitPhase(t, events, PhaseMessage)
 	if msg.Message != "incorrect PIN" {
 		t.Fatalf("message %q", msg.Message)
@@ -117,18 +126,7 @@ func (blockedPINKernel) Start(ctx context.Context, _ apdu.Transceiver, _ emv.Int
 // "PIN blocked" too stays on the display a moment before the outcome
 // replaces it: the customer learns why the card was not taken.
 func TestPINBlockedShownBeforeTheOutcome(t *testing.T) {
-	clk := spyClock{Fake: clock.NewFake(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)), asked: make(chan time.Duration, 64)}
-	e, rd, _ := setupWith(t, approveAll(), func(o *Opts) {
-		o.Kernel, o.PIN, o.Clock = blockedPINKernel{}, &fakePIN{digits: "0000"}, clk
-	})
-	events, stop := e.Subscribe()
-	defer stop()
-	tx, err := e.StartSale(2000, "156")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rd.cards <- &Card{Mode: risk.EntryInsert, Wipe: func() {},
-		Chip: &Chip{Interface: emv.Contact, Release: func(context.Context) error { return nil }}}
+	e, clk, events, tx := chipSaleWith(t, blockedPINKernel{})
 	msg := waitPhase(t, events, PhaseMessage)
 	if msg.Message != emv.MsgPINBlocked.String() {
 		t.Fatalf("message %q", msg.Message)
